@@ -1,0 +1,206 @@
+//! Comparing two versions of a journey, and the customer-effort figures of each.
+
+use std::collections::BTreeSet;
+
+use crate::model::{Actor, Journey, Kind, Touchpoint};
+
+/// How much a journey asks of the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Effort {
+    /// Forms the customer fills in: touchpoints where the customer acts and the kind is `form`.
+    pub customer_forms: usize,
+    /// Approvals the customer waits on: touchpoints of kind `approval`.
+    pub approvals: usize,
+    /// Hand-offs the customer deals with: changes of owning department between consecutive
+    /// customer-facing touchpoints, in journey order.
+    pub handoffs: usize,
+    /// Hand-offs behind the scenes too: changes of owning department between consecutive
+    /// touchpoints of any visibility.
+    pub internal_handoffs: usize,
+    /// Departments the customer deals with: distinct owners of customer-facing touchpoints.
+    pub departments: Vec<String>,
+    /// Touchpoints the customer sees or does (front-stage).
+    pub customer_touchpoints: usize,
+    /// All touchpoints.
+    pub touchpoints: usize,
+    /// The sum of every touchpoint's target duration, in seconds.
+    pub target_seconds: u64,
+    /// The sum of the customer-facing touchpoints' target durations, in seconds.
+    pub customer_target_seconds: u64,
+}
+
+/// Computes the customer-effort figures of a journey.
+pub fn effort(journey: &Journey) -> Effort {
+    let all: Vec<&Touchpoint> = journey.touchpoints().map(|(_, tp)| tp).collect();
+    let facing: Vec<&Touchpoint> = all
+        .iter()
+        .copied()
+        .filter(|tp| tp.is_customer_facing())
+        .collect();
+    let changes = |sequence: &[&Touchpoint]| {
+        sequence
+            .windows(2)
+            .filter(|pair| pair[0].department != pair[1].department)
+            .count()
+    };
+    let seconds = |sequence: &[&Touchpoint]| -> u64 {
+        sequence
+            .iter()
+            .filter_map(|tp| tp.target)
+            .map(|d| d.as_secs())
+            .sum()
+    };
+    let departments: BTreeSet<&str> = facing.iter().map(|tp| tp.department.as_str()).collect();
+    Effort {
+        customer_forms: all
+            .iter()
+            .filter(|tp| tp.actor == Actor::Customer && tp.kind == Kind::Form)
+            .count(),
+        approvals: all.iter().filter(|tp| tp.kind == Kind::Approval).count(),
+        handoffs: changes(&facing),
+        internal_handoffs: changes(&all),
+        departments: departments.into_iter().map(str::to_string).collect(),
+        customer_touchpoints: facing.len(),
+        touchpoints: all.len(),
+        target_seconds: seconds(&all),
+        customer_target_seconds: seconds(&facing),
+    }
+}
+
+/// A touchpoint named in a diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TouchpointRef {
+    pub id: String,
+    pub name: String,
+    pub stage: String,
+}
+
+/// One field that differs between two versions of a touchpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange {
+    pub field: &'static str,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedTouchpoint {
+    pub touchpoint: TouchpointRef,
+    pub changes: Vec<FieldChange>,
+}
+
+/// The difference between two versions of a journey. Touchpoints are matched by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JourneyDiff {
+    pub before_version: String,
+    pub after_version: String,
+    pub before: Effort,
+    pub after: Effort,
+    pub added: Vec<TouchpointRef>,
+    pub removed: Vec<TouchpointRef>,
+    pub changed: Vec<ChangedTouchpoint>,
+    pub unchanged: usize,
+}
+
+/// Compares `before` (usually as-is) with `after` (usually to-be).
+pub fn diff(before: &Journey, after: &Journey) -> JourneyDiff {
+    let reference = |stage: &str, tp: &Touchpoint| TouchpointRef {
+        id: tp.id.clone(),
+        name: tp.name.clone(),
+        stage: stage.to_string(),
+    };
+    let mut added = Vec::new();
+    let mut changed = Vec::new();
+    let mut unchanged = 0;
+    for (stage, tp) in after.touchpoints() {
+        match before.touchpoints().find(|(_, old)| old.id == tp.id) {
+            None => added.push(reference(&stage.id, tp)),
+            Some((old_stage, old)) => {
+                let changes = field_changes(&old_stage.id, old, &stage.id, tp);
+                if changes.is_empty() {
+                    unchanged += 1;
+                } else {
+                    changed.push(ChangedTouchpoint {
+                        touchpoint: reference(&stage.id, tp),
+                        changes,
+                    });
+                }
+            }
+        }
+    }
+    let removed = before
+        .touchpoints()
+        .filter(|(_, old)| after.touchpoint(&old.id).is_none())
+        .map(|(stage, old)| reference(&stage.id, old))
+        .collect();
+    JourneyDiff {
+        before_version: before.version.clone(),
+        after_version: after.version.clone(),
+        before: effort(before),
+        after: effort(after),
+        added,
+        removed,
+        changed,
+        unchanged,
+    }
+}
+
+fn field_changes(
+    old_stage: &str,
+    old: &Touchpoint,
+    new_stage: &str,
+    new: &Touchpoint,
+) -> Vec<FieldChange> {
+    let optional = |value: Option<String>| value.unwrap_or_else(|| "-".to_string());
+    let target = |tp: &Touchpoint| optional(tp.target.map(crate::duration::format));
+    let emotion = |tp: &Touchpoint| optional(tp.experience.emotion.map(|e| format!("{e:+}")));
+    let events = |tp: &Touchpoint| {
+        let names: Vec<String> = tp.events.iter().map(ToString::to_string).collect();
+        if names.is_empty() {
+            "-".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    let pairs: [(&'static str, String, String); 14] = [
+        ("stage", old_stage.to_string(), new_stage.to_string()),
+        ("name", old.name.clone(), new.name.clone()),
+        ("channel", old.channel.to_string(), new.channel.to_string()),
+        ("department", old.department.clone(), new.department.clone()),
+        ("actor", old.actor.to_string(), new.actor.to_string()),
+        ("kind", old.kind.to_string(), new.kind.to_string()),
+        (
+            "visibility",
+            old.visibility.to_string(),
+            new.visibility.to_string(),
+        ),
+        ("target", target(old), target(new)),
+        (
+            "feels",
+            optional(old.experience.feels.clone()),
+            optional(new.experience.feels.clone()),
+        ),
+        ("emotion", emotion(old), emotion(new)),
+        (
+            "moment_of_truth",
+            old.moment_of_truth.to_string(),
+            new.moment_of_truth.to_string(),
+        ),
+        (
+            "optional",
+            old.optional.to_string(),
+            new.optional.to_string(),
+        ),
+        ("kpis", old.kpis.join(", "), new.kpis.join(", ")),
+        ("events", events(old), events(new)),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, before, after)| before != after)
+        .map(|(field, before, after)| FieldChange {
+            field,
+            before,
+            after,
+        })
+        .collect()
+}

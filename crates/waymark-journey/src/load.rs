@@ -1,0 +1,895 @@
+//! Reading a journey file: YAML → [`Journey`], with every problem found on the way.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use marked_yaml::{LoaderOptions, Span, Spanned};
+
+use crate::diag::{Diagnostic, Location, did_you_mean, one_of};
+use crate::file::{
+    RawChange, RawEventRule, RawJourney, RawLink, RawPersona, RawStage, RawTouchpoint,
+    RawValueMatch, Text,
+};
+use crate::model::{
+    Actor, CHANGE_QUESTIONS, ChangeImpact, Channel, EMOTION_RANGE, EventRule, Experience, Journey,
+    Kind, Link, Persona, Stage, Touchpoint, ValueMatch, Visibility, is_to_be_label,
+};
+
+/// The outcome of reading a journey file.
+#[derive(Debug)]
+pub struct Report {
+    /// The journey, when the file has no errors (warnings allowed).
+    pub journey: Option<Journey>,
+    /// Every problem found, ordered by position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Report {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == crate::Severity::Error)
+    }
+}
+
+/// Reads and checks a journey file's text.
+pub fn check(source: &str) -> Report {
+    let options = LoaderOptions::default().error_on_duplicate_keys(true);
+    let raw = match marked_yaml::from_yaml_with_options::<RawJourney>(0, source, options) {
+        Ok(raw) => raw,
+        Err(error) => {
+            return Report {
+                journey: None,
+                diagnostics: vec![yaml_error(source, error)],
+            };
+        }
+    };
+    let mut checker = Checker::default();
+    let journey = checker.journey(raw);
+    let mut diagnostics = checker.diagnostics;
+    diagnostics.sort_by(|a, b| {
+        a.location
+            .cmp(&b.location)
+            .then(a.severity.cmp(&b.severity))
+    });
+    let has_errors = diagnostics
+        .iter()
+        .any(|d| d.severity == crate::Severity::Error);
+    Report {
+        journey: if has_errors { None } else { journey },
+        diagnostics,
+    }
+}
+
+fn location(span: &Span) -> Location {
+    span.start()
+        .map(|mark| Location {
+            line: mark.line(),
+            column: mark.column(),
+        })
+        .unwrap_or(Location::START)
+}
+
+fn marker_location(mark: &marked_yaml::Marker) -> Location {
+    Location {
+        line: mark.line(),
+        column: mark.column(),
+    }
+}
+
+/// Turns a YAML syntax or shape error into a diagnostic.
+fn yaml_error(source: &str, error: marked_yaml::FromYamlError) -> Diagnostic {
+    use marked_yaml::{Error as ShapeError, FromYamlError, LoadError};
+    match error {
+        FromYamlError::ParseYaml(error) => match error {
+            LoadError::ScanError(mark, scan) => Diagnostic::error(
+                "yaml-syntax",
+                marker_location(&mark),
+                format!("this is not valid YAML: {}", scan.info()),
+            )
+            .with_hint("check the indentation and that every quote and bracket is closed"),
+            LoadError::TopLevelMustBeMapping(mark) => {
+                let message = if source.trim().is_empty() {
+                    "the journey file is empty"
+                } else {
+                    "a journey file must be a set of `key: value` fields at the top level"
+                };
+                Diagnostic::error("not-a-journey", marker_location(&mark), message)
+                    .with_hint("start with `id:`, `title:`, `owner:`, `version:` and `stages:`; `waymark journey new` writes a template")
+            }
+            LoadError::DuplicateKey(inner) => {
+                let key = &inner.key;
+                let first = inner.prev_key.span().start().map(|m| m.line()).unwrap_or(1);
+                Diagnostic::error(
+                    "duplicate-field",
+                    location(key.span()),
+                    format!(
+                        "`{}` is given twice in the same block (first on line {first})",
+                        key.as_str()
+                    ),
+                )
+                .with_hint("remove one of the two, or merge them")
+            }
+            LoadError::UnexpectedAnchor(mark) | LoadError::UnexpectedTag(mark) => {
+                Diagnostic::error(
+                    "yaml-feature",
+                    marker_location(&mark),
+                    "YAML anchors, aliases and tags are not supported in journey files",
+                )
+                .with_hint("write the value out in full")
+            }
+            LoadError::MappingKeyMustBeScalar(mark) => Diagnostic::error(
+                "yaml-feature",
+                marker_location(&mark),
+                "a field name must be plain text",
+            )
+            .with_hint("write `name: value`"),
+            other => Diagnostic::error("yaml-syntax", Location::START, other.to_string()),
+        },
+        FromYamlError::FromNode(error) => {
+            let at = error
+                .start_mark()
+                .map(|m| marker_location(&m))
+                .unwrap_or(Location::START);
+            match error.into_inner() {
+                ShapeError::UnknownFieldError(field, expected, _) => {
+                    let mut hint = match did_you_mean(&field, expected.iter().copied()) {
+                        Some(close) => format!("did you mean `{close}`? "),
+                        None => String::new(),
+                    };
+                    hint.push_str(&format!("the fields allowed here are {}", one_of(expected)));
+                    Diagnostic::error(
+                        "unknown-field",
+                        at,
+                        format!("`{field}` is not a field Waymark knows here"),
+                    )
+                    .with_hint(hint)
+                }
+                ShapeError::Other(message, _) => shape_message(at, &message),
+                other => shape_message(at, &other.to_string()),
+            }
+        }
+    }
+}
+
+/// Rewords serde's shape errors ("invalid type: sequence, expected a string") for people.
+fn shape_message(at: Location, message: &str) -> Diagnostic {
+    if message.contains("RawValueMatch") {
+        return Diagnostic::error(
+            "wrong-type",
+            at,
+            "a property condition must be one value or a list of values",
+        )
+        .with_hint("write `plan: gold` or `plan: [gold, silver]`");
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        let (found, expected) = rest
+            .split_once(", expected ")
+            .unwrap_or((rest, "something else"));
+        let found = found
+            .replace("sequence", "list")
+            .replace("map", "block of fields");
+        let expected = expected
+            .replace("a sequence", "a list")
+            .replace("struct Raw", "")
+            .replace("a string", "plain text");
+        let expected = if expected.chars().next().is_some_and(char::is_uppercase) {
+            format!("a block of {} fields", expected.to_lowercase())
+        } else {
+            expected
+        };
+        return Diagnostic::error("wrong-type", at, format!("found a {found} where {expected} belongs"))
+            .with_hint("check the indentation: a list item starts with `- `, a block of fields is indented under its name");
+    }
+    Diagnostic::error("wrong-type", at, message.to_string())
+}
+
+#[derive(Default)]
+struct Checker {
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker {
+    fn error(&mut self, code: &'static str, span: &Span, message: String, hint: impl Into<String>) {
+        self.diagnostics
+            .push(Diagnostic::error(code, location(span), message).with_hint(hint));
+    }
+
+    fn warning(
+        &mut self,
+        code: &'static str,
+        span: &Span,
+        message: String,
+        hint: impl Into<String>,
+    ) {
+        self.diagnostics
+            .push(Diagnostic::warning(code, location(span), message).with_hint(hint));
+    }
+
+    /// A field that must be present and not blank.
+    fn required(
+        &mut self,
+        value: Option<Text>,
+        parent: &Span,
+        what: &str,
+        field: &str,
+        hint: &str,
+    ) -> Option<String> {
+        match value {
+            Some(text) if !text.trim().is_empty() => Some(text.trim().to_string()),
+            Some(text) => {
+                self.error(
+                    "missing-field",
+                    text.span(),
+                    format!("the {what}'s `{field}` is empty"),
+                    hint,
+                );
+                None
+            }
+            None => {
+                self.error(
+                    "missing-field",
+                    parent,
+                    format!("this {what} has no `{field}`"),
+                    hint,
+                );
+                None
+            }
+        }
+    }
+
+    fn optional_text(&mut self, value: Option<Text>) -> Option<String> {
+        value
+            .map(|text| text.trim().to_string())
+            .filter(|text| !text.is_empty())
+    }
+
+    fn id(&mut self, value: Option<Text>, parent: &Span, what: &str) -> Option<(String, Span)> {
+        let span = value.as_ref().map(|v| *v.span()).unwrap_or(*parent);
+        let example = match what {
+            "persona" => "jennifer",
+            "stage" => "decide",
+            "touchpoint" => "manager-approval",
+            _ => "training-request",
+        };
+        let id = self.required(
+            value,
+            parent,
+            what,
+            "id",
+            &format!("give it a short id such as `{example}`"),
+        )?;
+        let valid = id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            self.error(
+                "invalid-id",
+                &span,
+                format!("`{id}` cannot be used as an id"),
+                format!("an id is made of letters, digits, `-`, `_` and `.`, and starts with a letter or digit, e.g. `{example}`"),
+            );
+            return None;
+        }
+        Some((id, span))
+    }
+
+    fn vocabulary<T: Copy>(
+        &mut self,
+        value: Option<Text>,
+        parent: &Span,
+        what: &str,
+        field: &str,
+        parse: fn(&str) -> Option<T>,
+        names: &[&str],
+    ) -> Option<T> {
+        let known = one_of(names);
+        let text = value.clone();
+        let given = self.required(
+            value,
+            parent,
+            what,
+            field,
+            &format!("`{field}` is one of {known}"),
+        )?;
+        if let Some(parsed) = parse(&given) {
+            return Some(parsed);
+        }
+        let span = text.map(|t| *t.span()).unwrap_or(*parent);
+        let hint = match did_you_mean(&given, names.iter().copied()) {
+            Some(close) => format!("did you mean `{close}`? the known {field}s are {known}"),
+            None => format!("the known {field}s are {known}"),
+        };
+        self.error(
+            &UNKNOWN_CODES[field_index(field)],
+            &span,
+            format!("`{given}` is not a {field} Waymark knows"),
+            hint,
+        );
+        None
+    }
+
+    fn boolean(&mut self, value: Option<Text>, field: &str) -> bool {
+        let Some(text) = value else { return false };
+        match text.trim() {
+            "true" => true,
+            "false" => false,
+            other => {
+                self.error(
+                    "invalid-value",
+                    text.span(),
+                    format!("`{field}` must be `true` or `false`, not `{other}`"),
+                    format!("write `{field}: true` or leave it out"),
+                );
+                false
+            }
+        }
+    }
+
+    fn journey(&mut self, raw: RawJourney) -> Option<Journey> {
+        let top = Span::new_start(marked_yaml::Marker::new(0, 0, 1, 1));
+        let id = self.id(raw.id, &top, "journey").map(|(id, _)| id);
+        let title = self.required(
+            raw.title,
+            &top,
+            "journey",
+            "title",
+            "add `title: ...`, the name people know the journey by",
+        );
+        let owner = self.required(
+            raw.owner,
+            &top,
+            "journey",
+            "owner",
+            "add `owner: ...`, the person or department accountable for the journey as a whole",
+        );
+        let version_text = raw.version.clone();
+        let version = self.required(
+            raw.version,
+            &top,
+            "journey",
+            "version",
+            "add `version: as-is` or `version: to-be`",
+        );
+        let description = self.optional_text(raw.description);
+
+        let personas = self.personas(raw.personas);
+        let persona_ids: Vec<&str> = personas.iter().map(|p| p.id.as_str()).collect();
+        let mut serves = Vec::new();
+        for reference in &raw.serves {
+            let name = reference.trim();
+            if persona_ids.contains(&name) {
+                serves.push(name.to_string());
+            } else {
+                self.dangling(
+                    reference.span(),
+                    "persona",
+                    name,
+                    &persona_ids,
+                    "define it under `personas:`",
+                );
+            }
+        }
+        if raw.serves.is_empty() {
+            self.warning(
+                "no-persona",
+                &top,
+                "the journey does not say which persona it serves".to_string(),
+                "add `serves: [persona-id]` and describe the persona under `personas:`",
+            );
+        }
+
+        let stages = match raw.stages {
+            None => {
+                self.error("missing-field", &top, "this journey has no `stages`".to_string(), "list the stages in order under `stages:`; `waymark journey new` writes the universal ones");
+                Vec::new()
+            }
+            Some(stages) if stages.is_empty() => {
+                self.error(
+                    "no-stages",
+                    stages.span(),
+                    "the journey has no stages".to_string(),
+                    "list at least one stage with its touchpoints",
+                );
+                Vec::new()
+            }
+            Some(stages) => {
+                let stages: Vec<Spanned<RawStage>> = (*stages).clone();
+                self.stages(stages)
+            }
+        };
+
+        let touchpoint_ids: Vec<&str> = stages
+            .iter()
+            .flat_map(|s| s.touchpoints.iter().map(|t| t.id.as_str()))
+            .collect();
+        let links = self.links(raw.links, &touchpoint_ids);
+
+        let to_be = version.as_deref().is_some_and(is_to_be_label);
+        let change = match raw.change {
+            Some(change) => {
+                if version.is_some() && !to_be {
+                    let span = version_text.as_ref().map(|v| *v.span()).unwrap_or(top);
+                    self.warning(
+                        "change-on-as-is",
+                        &span,
+                        format!("a change-impact section belongs to a to-be version, but this version is `{}`", version.as_deref().unwrap_or_default()),
+                        "set `version: to-be`, or move the change section to the to-be file",
+                    );
+                }
+                Some(self.change(change))
+            }
+            None => {
+                if to_be {
+                    let span = version_text.as_ref().map(|v| *v.span()).unwrap_or(top);
+                    self.warning(
+                        "change-impact-missing",
+                        &span,
+                        "this to-be version has no change-impact assessment".to_string(),
+                        "add a `change:` section answering impact, standpoint, response, find_out and feedback, with its owner and date",
+                    );
+                }
+                None
+            }
+        };
+
+        Some(Journey {
+            id: id?,
+            title: title?,
+            owner: owner?,
+            version: version?,
+            description,
+            personas,
+            serves,
+            stages,
+            links,
+            change,
+        })
+    }
+
+    fn dangling(&mut self, span: &Span, what: &str, name: &str, known: &[&str], fix: &str) {
+        let hint = match did_you_mean(name, known.iter().copied()) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None if known.is_empty() => fix.to_string(),
+            None if known.len() <= 12 => format!("the {what}s defined are {}", one_of(known)),
+            None => fix.to_string(),
+        };
+        self.error(
+            "unknown-reference",
+            span,
+            format!("there is no {what} with the id `{name}`"),
+            hint,
+        );
+    }
+
+    fn duplicate(&mut self, seen: &mut HashMap<String, usize>, id: &str, span: &Span, what: &str) {
+        let line = location(span).line;
+        if let Some(first) = seen.get(id) {
+            self.error(
+                "duplicate-id",
+                span,
+                format!("two {what}s have the id `{id}` (the first is on line {first})"),
+                format!("every {what} needs its own id; rename one of them"),
+            );
+        } else {
+            seen.insert(id.to_string(), line);
+        }
+    }
+
+    fn personas(&mut self, raw: Vec<Spanned<RawPersona>>) -> Vec<Persona> {
+        let mut seen = HashMap::new();
+        let mut personas = Vec::new();
+        for item in raw {
+            let span = *item.span();
+            let persona = inner(&item);
+            let id = self.id(persona.id, &span, "persona");
+            let name = self.required(
+                persona.name,
+                &span,
+                "persona",
+                "name",
+                "add `name: ...`, e.g. the persona's first name and role",
+            );
+            if let Some((id, id_span)) = &id {
+                self.duplicate(&mut seen, id, id_span, "persona");
+            }
+            let description = self.optional_text(persona.description);
+            let goals = persona
+                .goals
+                .into_iter()
+                .filter_map(|g| self.optional_text(Some(g)))
+                .collect();
+            let pains = persona
+                .pains
+                .into_iter()
+                .filter_map(|p| self.optional_text(Some(p)))
+                .collect();
+            if let (Some((id, _)), Some(name)) = (id, name) {
+                personas.push(Persona {
+                    id,
+                    name,
+                    description,
+                    goals,
+                    pains,
+                });
+            }
+        }
+        personas
+    }
+
+    fn stages(&mut self, raw: Vec<Spanned<RawStage>>) -> Vec<Stage> {
+        let mut stage_ids = HashMap::new();
+        let mut touchpoint_ids = HashMap::new();
+        let mut rules: Vec<(EventRule, String)> = Vec::new();
+        let mut stages = Vec::new();
+        for item in raw {
+            let span = *item.span();
+            let stage = inner(&item);
+            let id = self.id(stage.id, &span, "stage");
+            if let Some((id, id_span)) = &id {
+                self.duplicate(&mut stage_ids, id, id_span, "stage");
+            }
+            let name = self.required(
+                stage.name,
+                &span,
+                "stage",
+                "name",
+                "add `name: ...`, e.g. `Decide`",
+            );
+            let goal = self.optional_text(stage.goal);
+            if stage.touchpoints.is_empty() {
+                self.error(
+                    "empty-stage",
+                    &span,
+                    format!("the stage `{}` has no touchpoints", id.as_ref().map(|(id, _)| id.as_str()).unwrap_or("?")),
+                    "add the touchpoints where the customer meets you in this stage, or remove the stage",
+                );
+            }
+            let mut touchpoints = Vec::new();
+            for touchpoint in stage.touchpoints {
+                if let Some(tp) = self.touchpoint(touchpoint, &mut touchpoint_ids, &mut rules) {
+                    touchpoints.push(tp);
+                }
+            }
+            if let (Some((id, _)), Some(name)) = (id, name) {
+                stages.push(Stage {
+                    id,
+                    name,
+                    goal,
+                    touchpoints,
+                });
+            }
+        }
+        stages
+    }
+
+    fn touchpoint(
+        &mut self,
+        item: Spanned<RawTouchpoint>,
+        seen: &mut HashMap<String, usize>,
+        rules: &mut Vec<(EventRule, String)>,
+    ) -> Option<Touchpoint> {
+        let span = *item.span();
+        let raw = inner(&item);
+        let id = self.id(raw.id, &span, "touchpoint");
+        if let Some((id, id_span)) = &id {
+            self.duplicate(seen, id, id_span, "touchpoint");
+        }
+        let name = self.required(
+            raw.name,
+            &span,
+            "touchpoint",
+            "name",
+            "add `name: ...`, what people call this step",
+        );
+        let channel = self.vocabulary(
+            raw.channel,
+            &span,
+            "touchpoint",
+            "channel",
+            Channel::parse,
+            &Channel::names(),
+        );
+        let department = self.required(
+            raw.department,
+            &span,
+            "touchpoint",
+            "department",
+            "add `department: ...`, the department that owns this touchpoint",
+        );
+        let actor = self.vocabulary(
+            raw.actor,
+            &span,
+            "touchpoint",
+            "actor",
+            Actor::parse,
+            &Actor::names(),
+        );
+        let kind = self.vocabulary(
+            raw.kind,
+            &span,
+            "touchpoint",
+            "kind",
+            Kind::parse,
+            &Kind::names(),
+        );
+        let visibility_text = raw.visibility.clone();
+        let visibility = match raw.visibility {
+            None => actor.map(Visibility::default_for),
+            some => self.vocabulary(
+                some,
+                &span,
+                "touchpoint",
+                "visibility",
+                Visibility::parse,
+                &Visibility::names(),
+            ),
+        };
+        if let (Some(Actor::Customer), Some(Visibility::Back), Some(text)) =
+            (actor, visibility, &visibility_text)
+        {
+            self.error(
+                "customer-backstage",
+                text.span(),
+                "the customer acts at this touchpoint, so it cannot be back-stage".to_string(),
+                "use `visibility: front`, or set `actor: staff` or `actor: system` if the customer does not take part",
+            );
+        }
+
+        let emotion = raw.emotion.and_then(|text| {
+            let parsed = text
+                .trim()
+                .trim_start_matches('+')
+                .parse::<i8>()
+                .ok()
+                .filter(|v| EMOTION_RANGE.contains(v));
+            if parsed.is_none() {
+                self.error(
+                    "invalid-emotion",
+                    text.span(),
+                    format!(
+                        "`emotion` must be a whole number from -2 to +2, not `{}`",
+                        text.trim()
+                    ),
+                    "-2 very negative, -1 negative, 0 neutral, +1 positive, +2 very positive",
+                );
+            }
+            parsed
+        });
+        let experience = Experience {
+            thinks: self.optional_text(raw.thinks),
+            does: self.optional_text(raw.does),
+            feels: self.optional_text(raw.feels),
+            emotion,
+        };
+
+        let target = raw.target.and_then(|text| match crate::duration::parse(text.trim()) {
+            Ok(duration) => Some(duration),
+            Err(problem) => {
+                self.error(
+                    "invalid-duration",
+                    text.span(),
+                    format!("`{}` is not a duration Waymark understands ({problem})", text.trim()),
+                    "write a number and a unit, e.g. `30s`, `15m`, `2h`, `3d`, `1w`, or combine them: `1h 30m`",
+                );
+                None
+            }
+        });
+        let moment_of_truth = self.boolean(raw.moment_of_truth, "moment_of_truth");
+        let optional = self.boolean(raw.optional, "optional");
+        let kpis = raw
+            .kpis
+            .into_iter()
+            .filter_map(|k| self.optional_text(Some(k)))
+            .collect();
+
+        let owner_id = id.as_ref().map(|(id, _)| id.clone()).unwrap_or_default();
+        let mut events = Vec::new();
+        for rule in raw.events {
+            if let Some(rule) = self.event_rule(rule, &owner_id, rules) {
+                events.push(rule);
+            }
+        }
+
+        Some(Touchpoint {
+            id: id?.0,
+            name: name?,
+            channel: channel?,
+            department: department?,
+            actor: actor?,
+            kind: kind?,
+            visibility: visibility?,
+            experience,
+            target,
+            moment_of_truth,
+            optional,
+            kpis,
+            events,
+        })
+    }
+
+    fn event_rule(
+        &mut self,
+        item: Spanned<RawEventRule>,
+        owner: &str,
+        seen: &mut Vec<(EventRule, String)>,
+    ) -> Option<EventRule> {
+        let span = *item.span();
+        let raw = inner(&item);
+        let event = self.required(
+            raw.event,
+            &span,
+            "event rule",
+            "event",
+            "add `event: ...`, the name of the raw event, e.g. `Order Completed`",
+        )?;
+        let mut entries: Vec<_> = raw.properties.into_iter().collect();
+        entries.sort_by_key(|(key, _)| location(key.span()));
+        let mut properties = BTreeMap::new();
+        for (key, value) in entries {
+            let condition = match inner(&value) {
+                RawValueMatch::One(one) => ValueMatch::Equals(one),
+                RawValueMatch::Many(many) if many.is_empty() => {
+                    self.error(
+                        "empty-condition",
+                        value.span(),
+                        format!(
+                            "the condition on `{}` lists no values, so no event could match",
+                            key.as_str()
+                        ),
+                        "list at least one value, or remove the condition",
+                    );
+                    continue;
+                }
+                RawValueMatch::Many(many) => ValueMatch::OneOf(many),
+            };
+            properties.insert(key.trim().to_string(), condition);
+        }
+        let rule = EventRule { event, properties };
+        if let Some((_, other)) = seen.iter().find(|(known, _)| *known == rule) {
+            self.warning(
+                "ambiguous-event-rule",
+                &span,
+                format!("touchpoint `{other}` already claims exactly these events, so each will count on both"),
+                "add a property condition that tells the two touchpoints apart",
+            );
+        } else {
+            seen.push((rule.clone(), owner.to_string()));
+        }
+        Some(rule)
+    }
+
+    fn links(&mut self, raw: Vec<Spanned<RawLink>>, touchpoints: &[&str]) -> Vec<Link> {
+        let mut links: Vec<Link> = Vec::new();
+        for item in raw {
+            let span = *item.span();
+            let link = inner(&item);
+            let end = |checker: &mut Checker, value: Option<Text>, field: &str| -> Option<String> {
+                let text = value.clone();
+                let name = checker.required(
+                    value,
+                    &span,
+                    "link",
+                    field,
+                    &format!("add `{field}: touchpoint-id`"),
+                )?;
+                if touchpoints.contains(&name.as_str()) {
+                    Some(name)
+                } else {
+                    let at = text.map(|t| *t.span()).unwrap_or(span);
+                    checker.dangling(
+                        &at,
+                        "touchpoint",
+                        &name,
+                        touchpoints,
+                        "use the id of a touchpoint listed under a stage",
+                    );
+                    None
+                }
+            };
+            let from = end(self, link.from, "from");
+            let to = end(self, link.to, "to");
+            let label = self.optional_text(link.label);
+            if let (Some(from), Some(to)) = (from, to) {
+                if links.iter().any(|l| l.from == from && l.to == to) {
+                    self.warning(
+                        "duplicate-link",
+                        &span,
+                        format!("the link from `{from}` to `{to}` is given twice"),
+                        "remove one of them",
+                    );
+                    continue;
+                }
+                links.push(Link { from, to, label });
+            }
+        }
+        links
+    }
+
+    fn change(&mut self, item: Spanned<RawChange>) -> ChangeImpact {
+        let span = *item.span();
+        let raw = inner(&item);
+        let date =
+            raw.date.and_then(
+                |text| match NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
+                    Ok(date) => Some(date),
+                    Err(_) => {
+                        self.error(
+                            "invalid-date",
+                            text.span(),
+                            format!("`{}` is not a date Waymark understands", text.trim()),
+                            "write the date as YYYY-MM-DD, e.g. `2026-11-22`",
+                        );
+                        None
+                    }
+                },
+            );
+        let change = ChangeImpact {
+            owner: self.optional_text(raw.owner),
+            date,
+            impact: self.optional_text(raw.impact),
+            standpoint: self.optional_text(raw.standpoint),
+            response: self.optional_text(raw.response),
+            find_out: self.optional_text(raw.find_out),
+            feedback: self.optional_text(raw.feedback),
+        };
+        let missing: Vec<&str> = CHANGE_QUESTIONS
+            .iter()
+            .zip(change.answers())
+            .filter(|(_, answer)| answer.is_none())
+            .map(|(question, _)| question.key)
+            .collect();
+        if !missing.is_empty() {
+            let questions: Vec<&str> = CHANGE_QUESTIONS
+                .iter()
+                .filter(|q| missing.contains(&q.key))
+                .map(|q| q.question)
+                .collect();
+            self.warning(
+                "change-impact-incomplete",
+                &span,
+                format!(
+                    "the change-impact assessment does not answer: {}",
+                    questions.join(" ")
+                ),
+                format!(
+                    "answer them under `change:` with the keys {}",
+                    one_of(&missing)
+                ),
+            );
+        }
+        if change.owner.is_none() || change.date.is_none() {
+            self.warning(
+                "change-impact-unsigned",
+                &span,
+                "the change-impact assessment has no owner or no date".to_string(),
+                "add `owner:` (who answered the questions) and `date:` (YYYY-MM-DD)",
+            );
+        }
+        change
+    }
+}
+
+const UNKNOWN_CODES: [&str; 5] = [
+    "unknown-channel",
+    "unknown-actor",
+    "unknown-kind",
+    "unknown-visibility",
+    "unknown-value",
+];
+
+fn field_index(field: &str) -> usize {
+    match field {
+        "channel" => 0,
+        "actor" => 1,
+        "kind" => 2,
+        "visibility" => 3,
+        _ => 4,
+    }
+}
+
+/// `Spanned<T>` only derefs to its value; this takes a copy of it.
+fn inner<T: Clone>(spanned: &Spanned<T>) -> T {
+    (**spanned).clone()
+}

@@ -1,0 +1,191 @@
+//! `waymark journey ...`: thin wrappers over `waymark-journey` and `waymark-map`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use waymark_journey::{Journey, Severity};
+
+use crate::Outcome;
+use crate::cli::{DiffFormat, JourneyCommand, LintFormat, RenderFormat};
+use crate::output;
+
+pub fn run(command: JourneyCommand) -> anyhow::Result<Outcome> {
+    match command {
+        JourneyCommand::Lint {
+            files,
+            format,
+            allow_warnings,
+        } => lint(&files, format, allow_warnings),
+        JourneyCommand::Render {
+            file,
+            output,
+            format,
+        } => render(&file, &output, format),
+        JourneyCommand::Diff {
+            before,
+            after,
+            format,
+        } => diff(&before, &after, format),
+        JourneyCommand::New { id, title, output } => new(&id, title.as_deref(), output.as_deref()),
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn lint(files: &[PathBuf], format: LintFormat, allow_warnings: bool) -> anyhow::Result<Outcome> {
+    let mut results = Vec::new();
+    for path in files {
+        let source = read(path)?;
+        let report = waymark_journey::check(&source);
+        tracing::debug!(file = %path.display(), problems = report.diagnostics.len(), "checked journey file");
+        results.push((path.display().to_string(), source, report.diagnostics));
+    }
+    let (mut errors, mut warnings) = (0, 0);
+    for (_, _, diagnostics) in &results {
+        for diagnostic in diagnostics {
+            match diagnostic.severity {
+                Severity::Error => errors += 1,
+                Severity::Warning => warnings += 1,
+            }
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    match format {
+        LintFormat::Text => {
+            for (file, source, diagnostics) in &results {
+                for diagnostic in diagnostics {
+                    writeln!(stdout, "{}", diagnostic.render(file, source))?;
+                }
+            }
+            let summary = match (errors, warnings) {
+                (0, 0) => format!("{} journey file(s) checked: no problems", results.len()),
+                _ => format!(
+                    "{} journey file(s) checked: {errors} error(s), {warnings} warning(s)",
+                    results.len()
+                ),
+            };
+            writeln!(stdout, "{summary}")?;
+        }
+        LintFormat::Json => {
+            let report = output::LintReport::new(&results);
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?;
+        }
+    }
+    Ok(if errors > 0 || (warnings > 0 && !allow_warnings) {
+        Outcome::Problems
+    } else {
+        Outcome::Fine
+    })
+}
+
+/// Loads a journey for a command that needs a valid one; prints its problems if it is not.
+fn load(path: &Path) -> anyhow::Result<Option<Journey>> {
+    let source = read(path)?;
+    let report = waymark_journey::check(&source);
+    let file = path.display().to_string();
+    for diagnostic in &report.diagnostics {
+        if diagnostic.severity == Severity::Error {
+            eprintln!("{}", diagnostic.render(&file, &source));
+        }
+    }
+    if report.journey.is_none() {
+        eprintln!("{file} has errors; run `waymark journey lint {file}` for details");
+    }
+    Ok(report.journey)
+}
+
+fn render(file: &Path, out: &Path, format: Option<RenderFormat>) -> anyhow::Result<Outcome> {
+    let format = match format {
+        Some(format) => format,
+        None => match out
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("svg") => RenderFormat::Svg,
+            Some("html" | "htm") => RenderFormat::Html,
+            _ => bail!(
+                "cannot tell the format from `{}`: name it .svg or .html, or pass --format svg|html",
+                out.display()
+            ),
+        },
+    };
+    let Some(journey) = load(file)? else {
+        return Ok(Outcome::Problems);
+    };
+    let text = match format {
+        RenderFormat::Svg => waymark_map::svg(&journey),
+        RenderFormat::Html => waymark_map::html(&journey),
+    };
+    write_output(Some(out), &text)?;
+    tracing::info!(journey = %journey.id, output = %out.display(), "rendered journey map");
+    Ok(Outcome::Fine)
+}
+
+fn diff(before: &Path, after: &Path, format: DiffFormat) -> anyhow::Result<Outcome> {
+    let (Some(before), Some(after)) = (load(before)?, load(after)?) else {
+        return Ok(Outcome::Problems);
+    };
+    if before.id != after.id {
+        eprintln!(
+            "note: comparing two different journeys (`{}` and `{}`)",
+            before.id, after.id
+        );
+    }
+    let diff = waymark_journey::diff::diff(&before, &after);
+    let text = match format {
+        DiffFormat::Json => serde_json::to_string_pretty(&output::DiffReport::from(&diff))? + "\n",
+        DiffFormat::Table => output::diff_table(&diff),
+        DiffFormat::Markdown => output::diff_markdown(&diff),
+    };
+    write_output(None, &text)?;
+    Ok(Outcome::Fine)
+}
+
+fn new(id: &str, title: Option<&str>, out: Option<&Path>) -> anyhow::Result<Outcome> {
+    let title = title
+        .map(str::to_string)
+        .unwrap_or_else(|| id.replace(['-', '_'], " "));
+    let journey = waymark_journey::template::universal(id, &title);
+    let text = format!(
+        "# A new journey with the universal stages. Replace each placeholder touchpoint with the real\n\
+         # ones, then check it with `waymark journey lint`. The fields are described in docs/journey-file.md.\n{}",
+        waymark_journey::write(&journey)
+    );
+    let report = waymark_journey::check(&text);
+    if let Some(problem) = report
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == Severity::Error)
+    {
+        bail!("`{id}` cannot be used: {}", problem.message);
+    }
+    if let Some(path) = out {
+        if path.exists() {
+            bail!(
+                "{} already exists; choose another file name",
+                path.display()
+            );
+        }
+    }
+    write_output(out, &text)?;
+    Ok(Outcome::Fine)
+}
+
+/// Writes to a file, or to standard output for `None` or `-`.
+fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match path {
+        Some(path) if path != Path::new("-") => {
+            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
+        _ => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            Ok(())
+        }
+    }
+}

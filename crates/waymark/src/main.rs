@@ -1,0 +1,39 @@
+//! The `waymark` command: parses arguments, calls the libraries, maps outcomes to exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod journey;
+mod output;
+
+/// What a command reports back to `main`.
+pub(crate) enum Outcome {
+    /// Everything is fine: exit 0.
+    Fine,
+    /// The command ran and found problems (lint findings, a journey with errors): exit 1.
+    Problems,
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WAYMARK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        cli::Command::Journey { command } => journey::run(command),
+    };
+    match result {
+        Ok(Outcome::Fine) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
