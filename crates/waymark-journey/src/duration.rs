@@ -13,10 +13,54 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|error| error.to_string())
 }
 
-/// Writes a duration so that [`parse`] reads it back exactly, e.g. `1h 30m`.
+/// Writes a duration compactly so that [`parse`] reads it back exactly, e.g. `1d 2h 30m`.
 pub fn format(duration: Duration) -> String {
     if duration.is_zero() {
         return "0s".to_string();
     }
-    humantime::format_duration(duration).to_string()
+    let seconds = duration.as_secs();
+    let nanos = u64::from(duration.subsec_nanos());
+    let parts = [
+        (seconds / 86_400, "d"),
+        (seconds / 3_600 % 24, "h"),
+        (seconds / 60 % 60, "m"),
+        (seconds % 60, "s"),
+        (nanos / 1_000_000, "ms"),
+        (nanos / 1_000 % 1_000, "us"),
+        (nanos % 1_000, "ns"),
+    ];
+    let words: Vec<String> = parts
+        .iter()
+        .filter(|(value, _)| *value > 0)
+        .map(|(value, unit)| format!("{value}{unit}"))
+        .collect();
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_compactly_and_reads_back() {
+        for (seconds, text) in [
+            (0, "0s"),
+            (90, "1m 30s"),
+            (3 * 86_400 + 3_600, "3d 1h"),
+            (600, "10m"),
+        ] {
+            let duration = Duration::from_secs(seconds);
+            assert_eq!(format(duration), text);
+            assert_eq!(parse(text), Ok(duration));
+        }
+        let odd = Duration::new(86_399, 1_002_003);
+        assert_eq!(parse(&format(odd)), Ok(odd));
+    }
+
+    #[test]
+    fn rejects_numbers_without_units_and_nonsense() {
+        assert!(parse("15").is_err());
+        assert!(parse("").is_err());
+        assert!(parse("two days").is_err());
+    }
 }

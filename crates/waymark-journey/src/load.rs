@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
-use marked_yaml::{LoaderOptions, Span, Spanned};
+use marked_yaml::{LoaderOptions, Node, Span, Spanned};
 
 use crate::diag::{Diagnostic, Location, did_you_mean, one_of};
 use crate::file::{
@@ -34,17 +34,33 @@ impl Report {
 
 /// Reads and checks a journey file's text.
 pub fn check(source: &str) -> Report {
-    let options = LoaderOptions::default().error_on_duplicate_keys(true);
-    let raw = match marked_yaml::from_yaml_with_options::<RawJourney>(0, source, options) {
-        Ok(raw) => raw,
-        Err(error) => {
-            return Report {
-                journey: None,
-                diagnostics: vec![yaml_error(source, error)],
-            };
-        }
+    let fail = |diagnostic: Diagnostic| Report {
+        journey: None,
+        diagnostics: vec![diagnostic],
     };
-    let mut checker = Checker::default();
+    if source
+        .lines()
+        .all(|line| line.trim().is_empty() || line.trim_start().starts_with('#'))
+    {
+        return fail(
+            Diagnostic::error("not-a-journey", Location::START, "the journey file is empty")
+                .with_hint("start with `id:`, `title:`, `owner:`, `version:` and `stages:`; `waymark journey new` writes a template"),
+        );
+    }
+    let options = LoaderOptions::default().error_on_duplicate_keys(true);
+    let node = match marked_yaml::parse_yaml_with_options(0, source, options) {
+        Ok(node) => node,
+        Err(error) => return fail(load_error(source, error)),
+    };
+    let raw = match marked_yaml::from_node::<RawJourney>(&node) {
+        Ok(raw) => raw,
+        Err(error) => return fail(shape_error(source, &node, error)),
+    };
+    let mut checker = Checker {
+        source,
+        root: &node,
+        diagnostics: Vec::new(),
+    };
     let journey = checker.journey(raw);
     let mut diagnostics = checker.diagnostics;
     diagnostics.sort_by(|a, b| {
@@ -61,12 +77,30 @@ pub fn check(source: &str) -> Report {
     }
 }
 
-fn location(span: &Span) -> Location {
+/// The place a span starts. The YAML loader marks a block mapping at the colon of its first key;
+/// people expect the key itself, so a place on a colon moves back to the start of that key.
+fn place(source: &str, line: usize, column: usize) -> Location {
+    let at = Location { line, column };
+    let Some(text) = source.lines().nth(line.saturating_sub(1)) else {
+        return at;
+    };
+    let chars: Vec<char> = text.chars().collect();
+    if chars.get(column.saturating_sub(1)) != Some(&':') {
+        return at;
+    }
+    let mut start = column - 1;
+    while start > 0 && !matches!(chars[start - 1], ' ' | '-' | '{' | ',') {
+        start -= 1;
+    }
+    Location {
+        line,
+        column: start + 1,
+    }
+}
+
+fn span_place(source: &str, span: &Span) -> Location {
     span.start()
-        .map(|mark| Location {
-            line: mark.line(),
-            column: mark.column(),
-        })
+        .map(|mark| place(source, mark.line(), mark.column()))
         .unwrap_or(Location::START)
 }
 
@@ -77,79 +111,120 @@ fn marker_location(mark: &marked_yaml::Marker) -> Location {
     }
 }
 
-/// Turns a YAML syntax or shape error into a diagnostic.
-fn yaml_error(source: &str, error: marked_yaml::FromYamlError) -> Diagnostic {
-    use marked_yaml::{Error as ShapeError, FromYamlError, LoadError};
+/// The place of the key `path[last]` in the mapping found by following `path` from the root.
+fn key_place(source: &str, root: &Node, path: &[&str]) -> Option<Location> {
+    let (last, parents) = path.split_last()?;
+    let mut mapping = root.as_mapping()?;
+    for key in parents {
+        mapping = mapping.get_mapping(key)?;
+    }
+    let (key, _) = mapping.iter().find(|(key, _)| key.as_str() == *last)?;
+    Some(span_place(source, key.span()))
+}
+
+/// Turns a YAML syntax error into a diagnostic.
+fn load_error(source: &str, error: marked_yaml::LoadError) -> Diagnostic {
+    use marked_yaml::LoadError;
     match error {
-        FromYamlError::ParseYaml(error) => match error {
-            LoadError::ScanError(mark, scan) => Diagnostic::error(
-                "yaml-syntax",
-                marker_location(&mark),
-                format!("this is not valid YAML: {}", scan.info()),
+        LoadError::ScanError(mark, scan) => Diagnostic::error(
+            "yaml-syntax",
+            marker_location(&mark),
+            format!("this is not valid YAML: {}", scan.info()),
+        )
+        .with_hint("check the indentation and that every quote and bracket is closed"),
+        LoadError::TopLevelMustBeMapping(mark) => Diagnostic::error(
+            "not-a-journey",
+            marker_location(&mark),
+            "a journey file must be a set of `key: value` fields at the top level",
+        )
+        .with_hint("start with `id:`, `title:`, `owner:`, `version:` and `stages:`; `waymark journey new` writes a template"),
+        LoadError::DuplicateKey(inner) => {
+            let key = &inner.key;
+            let first = inner.prev_key.span().start().map(|m| m.line()).unwrap_or(1);
+            Diagnostic::error(
+                "duplicate-field",
+                span_place(source, key.span()),
+                format!("`{}` is given twice in the same block (first on line {first})", key.as_str()),
             )
-            .with_hint("check the indentation and that every quote and bracket is closed"),
-            LoadError::TopLevelMustBeMapping(mark) => {
-                let message = if source.trim().is_empty() {
-                    "the journey file is empty"
-                } else {
-                    "a journey file must be a set of `key: value` fields at the top level"
-                };
-                Diagnostic::error("not-a-journey", marker_location(&mark), message)
-                    .with_hint("start with `id:`, `title:`, `owner:`, `version:` and `stages:`; `waymark journey new` writes a template")
-            }
-            LoadError::DuplicateKey(inner) => {
-                let key = &inner.key;
-                let first = inner.prev_key.span().start().map(|m| m.line()).unwrap_or(1);
-                Diagnostic::error(
-                    "duplicate-field",
-                    location(key.span()),
-                    format!(
-                        "`{}` is given twice in the same block (first on line {first})",
-                        key.as_str()
-                    ),
-                )
-                .with_hint("remove one of the two, or merge them")
-            }
-            LoadError::UnexpectedAnchor(mark) | LoadError::UnexpectedTag(mark) => {
-                Diagnostic::error(
-                    "yaml-feature",
-                    marker_location(&mark),
-                    "YAML anchors, aliases and tags are not supported in journey files",
-                )
-                .with_hint("write the value out in full")
-            }
-            LoadError::MappingKeyMustBeScalar(mark) => Diagnostic::error(
-                "yaml-feature",
-                marker_location(&mark),
-                "a field name must be plain text",
+            .with_hint("remove one of the two, or merge them")
+        }
+        LoadError::UnexpectedAnchor(mark) | LoadError::UnexpectedTag(mark) => Diagnostic::error(
+            "yaml-feature",
+            marker_location(&mark),
+            "YAML anchors, aliases and tags are not supported in journey files",
+        )
+        .with_hint("write the value out in full"),
+        LoadError::MappingKeyMustBeScalar(mark) => {
+            Diagnostic::error("yaml-feature", marker_location(&mark), "a field name must be plain text")
+                .with_hint("write `name: value`")
+        }
+        other => Diagnostic::error("yaml-syntax", Location::START, other.to_string()),
+    }
+}
+
+/// Turns a shape error (a field of the wrong type, an unknown field) into a diagnostic.
+fn shape_error(source: &str, root: &Node, error: marked_yaml::FromNodeError) -> Diagnostic {
+    use marked_yaml::Error as ShapeError;
+    let mut at = error
+        .start_mark()
+        .map(|m| place(source, m.line(), m.column()))
+        .unwrap_or(Location::START);
+    let found = match &*error {
+        // Point at the unknown key itself: follow the path to its mapping and find the key there.
+        ShapeError::UnknownFieldError(field, _, _) => error
+            .path()
+            .and_then(|path| node_at(root, path, Some(field)))
+            .and_then(|node| {
+                node.as_mapping()?
+                    .iter()
+                    .find(|(key, _)| key.as_str() == field)
+                    .map(|(key, _)| *key.span())
+            }),
+        // Point at the value of the wrong type.
+        _ => error
+            .path()
+            .and_then(|path| node_at(root, path, None))
+            .map(|node| *node.span()),
+    };
+    if let Some(span) = found.filter(|span| span.start().is_some()) {
+        at = span_place(source, &span);
+    }
+    match error.into_inner() {
+        ShapeError::UnknownFieldError(field, expected, _) => {
+            let mut hint = match did_you_mean(&field, expected.iter().copied()) {
+                Some(close) => format!("did you mean `{close}`? "),
+                None => String::new(),
+            };
+            hint.push_str(&format!("the fields allowed here are {}", one_of(expected)));
+            Diagnostic::error(
+                "unknown-field",
+                at,
+                format!("`{field}` is not a field Waymark knows here"),
             )
-            .with_hint("write `name: value`"),
-            other => Diagnostic::error("yaml-syntax", Location::START, other.to_string()),
-        },
-        FromYamlError::FromNode(error) => {
-            let at = error
-                .start_mark()
-                .map(|m| marker_location(&m))
-                .unwrap_or(Location::START);
-            match error.into_inner() {
-                ShapeError::UnknownFieldError(field, expected, _) => {
-                    let mut hint = match did_you_mean(&field, expected.iter().copied()) {
-                        Some(close) => format!("did you mean `{close}`? "),
-                        None => String::new(),
-                    };
-                    hint.push_str(&format!("the fields allowed here are {}", one_of(expected)));
-                    Diagnostic::error(
-                        "unknown-field",
-                        at,
-                        format!("`{field}` is not a field Waymark knows here"),
-                    )
-                    .with_hint(hint)
-                }
-                ShapeError::Other(message, _) => shape_message(at, &message),
-                other => shape_message(at, &other.to_string()),
-            }
+            .with_hint(hint)
+        }
+        ShapeError::Other(message, _) => shape_message(at, &message),
+        other => shape_message(at, &other.to_string()),
+    }
+}
+
+/// Follows a path such as `stages[0].touchpoints[1].chanel` from the root. A final segment naming
+/// `unknown` (an unknown field) is skipped, so the result is the mapping that holds it.
+fn node_at<'n>(root: &'n Node, path: &str, unknown: Option<&str>) -> Option<&'n Node> {
+    let mut node = root;
+    for segment in path.split('.') {
+        let (name, indexes) = match segment.find('[') {
+            Some(open) => (&segment[..open], &segment[open..]),
+            None => (segment, ""),
+        };
+        if !name.is_empty() && Some(name) != unknown {
+            node = node.as_mapping()?.get_node(name)?;
+        }
+        for index in indexes.split(['[', ']']).filter(|part| !part.is_empty()) {
+            node = node.as_sequence()?.get_node(index.parse().ok()?)?;
         }
     }
+    Some(node)
 }
 
 /// Rewords serde's shape errors ("invalid type: sequence, expected a string") for people.
@@ -184,15 +259,31 @@ fn shape_message(at: Location, message: &str) -> Diagnostic {
     Diagnostic::error("wrong-type", at, message.to_string())
 }
 
-#[derive(Default)]
-struct Checker {
+struct Checker<'a> {
+    source: &'a str,
+    root: &'a Node,
     diagnostics: Vec<Diagnostic>,
 }
 
-impl Checker {
+impl Checker<'_> {
+    fn location(&self, span: &Span) -> Location {
+        span_place(self.source, span)
+    }
+
+    fn warning_at(
+        &mut self,
+        code: &'static str,
+        at: Location,
+        message: String,
+        hint: impl Into<String>,
+    ) {
+        self.diagnostics
+            .push(Diagnostic::warning(code, at, message).with_hint(hint));
+    }
+
     fn error(&mut self, code: &'static str, span: &Span, message: String, hint: impl Into<String>) {
         self.diagnostics
-            .push(Diagnostic::error(code, location(span), message).with_hint(hint));
+            .push(Diagnostic::error(code, self.location(span), message).with_hint(hint));
     }
 
     fn warning(
@@ -203,7 +294,7 @@ impl Checker {
         hint: impl Into<String>,
     ) {
         self.diagnostics
-            .push(Diagnostic::warning(code, location(span), message).with_hint(hint));
+            .push(Diagnostic::warning(code, self.location(span), message).with_hint(hint));
     }
 
     /// A field that must be present and not blank.
@@ -317,7 +408,7 @@ impl Checker {
             "false" => false,
             other => {
                 self.error(
-                    "invalid-value",
+                    "invalid-boolean",
                     text.span(),
                     format!("`{field}` must be `true` or `false`, not `{other}`"),
                     format!("write `{field}: true` or leave it out"),
@@ -464,7 +555,7 @@ impl Checker {
     }
 
     fn duplicate(&mut self, seen: &mut HashMap<String, usize>, id: &str, span: &Span, what: &str) {
-        let line = location(span).line;
+        let line = self.location(span).line;
         if let Some(first) = seen.get(id) {
             self.error(
                 "duplicate-id",
@@ -725,7 +816,7 @@ impl Checker {
             "add `event: ...`, the name of the raw event, e.g. `Order Completed`",
         )?;
         let mut entries: Vec<_> = raw.properties.into_iter().collect();
-        entries.sort_by_key(|(key, _)| location(key.span()));
+        entries.sort_by_key(|(key, _)| span_place(self.source, key.span()));
         let mut properties = BTreeMap::new();
         for (key, value) in entries {
             let condition = match inner(&value) {
@@ -765,29 +856,30 @@ impl Checker {
         for item in raw {
             let span = *item.span();
             let link = inner(&item);
-            let end = |checker: &mut Checker, value: Option<Text>, field: &str| -> Option<String> {
-                let text = value.clone();
-                let name = checker.required(
-                    value,
-                    &span,
-                    "link",
-                    field,
-                    &format!("add `{field}: touchpoint-id`"),
-                )?;
-                if touchpoints.contains(&name.as_str()) {
-                    Some(name)
-                } else {
-                    let at = text.map(|t| *t.span()).unwrap_or(span);
-                    checker.dangling(
-                        &at,
-                        "touchpoint",
-                        &name,
-                        touchpoints,
-                        "use the id of a touchpoint listed under a stage",
-                    );
-                    None
-                }
-            };
+            let end =
+                |checker: &mut Checker<'_>, value: Option<Text>, field: &str| -> Option<String> {
+                    let text = value.clone();
+                    let name = checker.required(
+                        value,
+                        &span,
+                        "link",
+                        field,
+                        &format!("add `{field}: touchpoint-id`"),
+                    )?;
+                    if touchpoints.contains(&name.as_str()) {
+                        Some(name)
+                    } else {
+                        let at = text.map(|t| *t.span()).unwrap_or(span);
+                        checker.dangling(
+                            &at,
+                            "touchpoint",
+                            &name,
+                            touchpoints,
+                            "use the id of a touchpoint listed under a stage",
+                        );
+                        None
+                    }
+                };
             let from = end(self, link.from, "from");
             let to = end(self, link.to, "to");
             let label = self.optional_text(link.label);
@@ -808,8 +900,10 @@ impl Checker {
     }
 
     fn change(&mut self, item: Spanned<RawChange>) -> ChangeImpact {
-        let span = *item.span();
+        let at = key_place(self.source, self.root, &["change"])
+            .unwrap_or_else(|| self.location(item.span()));
         let raw = inner(&item);
+        let date_given = raw.date.is_some();
         let date =
             raw.date.and_then(
                 |text| match NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
@@ -846,9 +940,9 @@ impl Checker {
                 .filter(|q| missing.contains(&q.key))
                 .map(|q| q.question)
                 .collect();
-            self.warning(
+            self.warning_at(
                 "change-impact-incomplete",
-                &span,
+                at,
                 format!(
                     "the change-impact assessment does not answer: {}",
                     questions.join(" ")
@@ -859,10 +953,10 @@ impl Checker {
                 ),
             );
         }
-        if change.owner.is_none() || change.date.is_none() {
-            self.warning(
+        if change.owner.is_none() || !date_given {
+            self.warning_at(
                 "change-impact-unsigned",
-                &span,
+                at,
                 "the change-impact assessment has no owner or no date".to_string(),
                 "add `owner:` (who answered the questions) and `date:` (YYYY-MM-DD)",
             );
