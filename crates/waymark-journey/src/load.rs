@@ -392,10 +392,15 @@ impl Checker<'_> {
             Some(close) => format!("did you mean `{close}`? the known {field}s are {known}"),
             None => format!("the known {field}s are {known}"),
         };
+        let article = if field.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
         self.error(
-            &UNKNOWN_CODES[field_index(field)],
+            unknown_code(field),
             &span,
-            format!("`{given}` is not a {field} Waymark knows"),
+            format!("`{given}` is not {article} {field} Waymark knows"),
             hint,
         );
         None
@@ -965,21 +970,14 @@ impl Checker<'_> {
     }
 }
 
-const UNKNOWN_CODES: [&str; 5] = [
-    "unknown-channel",
-    "unknown-actor",
-    "unknown-kind",
-    "unknown-visibility",
-    "unknown-value",
-];
-
-fn field_index(field: &str) -> usize {
+/// The diagnostic code for an unknown value of a closed vocabulary.
+fn unknown_code(field: &str) -> &'static str {
     match field {
-        "channel" => 0,
-        "actor" => 1,
-        "kind" => 2,
-        "visibility" => 3,
-        _ => 4,
+        "channel" => "unknown-channel",
+        "actor" => "unknown-actor",
+        "kind" => "unknown-kind",
+        "visibility" => "unknown-visibility",
+        _ => "unknown-value",
     }
 }
 

@@ -573,7 +573,7 @@ pub fn html(journey: &Journey) -> String {
         esc(&journey.id)
     );
     if let Some(description) = &journey.description {
-        let _ = write!(out, "<p>{}</p>\n", esc(description));
+        let _ = writeln!(out, "<p>{}</p>", esc(description));
     }
     out.push_str("</header>\n<main>\n");
     let _ = write!(
@@ -609,9 +609,9 @@ pub fn html(journey: &Journey) -> String {
 
     out.push_str("<section>\n<h2>Legend</h2>\n<ul class=\"legend\">\n");
     for kind in Kind::ALL {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<li><span class=\"swatch\" style=\"background:{}\"></span>{}</li>\n",
+            "<li><span class=\"swatch\" style=\"background:{}\"></span>{}</li>",
             kind_fill(*kind),
             kind.as_str()
         );
@@ -625,9 +625,9 @@ pub fn html(journey: &Journey) -> String {
                 Some(text) => esc(text),
                 None => "<span class=\"missing\">Not answered yet</span>".to_string(),
             };
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "<tr><th scope=\"row\">{}</th><td>{}</td></tr>\n",
+                "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
                 esc(question.question),
                 answer
             );

@@ -1,0 +1,301 @@
+//! Property tests: a journey written back to YAML reads back equal, and no input makes the
+//! reader panic.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use proptest::prelude::*;
+use waymark_journey::{
+    Actor, ChangeImpact, Channel, EventRule, Experience, Journey, Kind, Link, Persona, Stage,
+    Touchpoint, ValueMatch, Visibility,
+};
+
+/// Text as people write it, including the characters YAML treats specially and words YAML 1.1
+/// would read as booleans or nulls. Trimmed and not empty, as the reader stores text.
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[A-Za-z0-9 ,.!?'\"#:&*%@`|>{}\\[\\]()/+=-]{1,40}",
+        "[a-zé€漢 ]{1,12}\n[a-z :#-]{1,12}",
+        Just("yes".to_string()),
+        Just("no".to_string()),
+        Just("null".to_string()),
+        Just("~".to_string()),
+        Just("  padded ".to_string()),
+        Just("1.5".to_string()),
+        Just("-2".to_string()),
+        Just("true".to_string()),
+        Just("- item".to_string()),
+        Just("key: value".to_string()),
+        Just("# not a comment".to_string()),
+        Just("0x1F".to_string()),
+        Just("2026-11-22".to_string()),
+    ]
+    .prop_map(|s| s.trim().to_string())
+    .prop_filter("text is not empty", |s| !s.is_empty())
+}
+
+/// Property values are compared as they are, so they keep their spaces.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof!["[ A-Za-z0-9:#'\"-]{0,16}", text()]
+}
+
+fn id() -> impl Strategy<Value = String> {
+    "[a-z0-9][a-zA-Z0-9_.-]{0,10}"
+}
+
+fn choose<T: Copy + std::fmt::Debug + 'static>(all: &'static [T]) -> impl Strategy<Value = T> {
+    proptest::sample::select(all)
+}
+
+fn event_rule() -> impl Strategy<Value = EventRule> {
+    let condition = prop_oneof![
+        value().prop_map(ValueMatch::Equals),
+        prop::collection::vec(value(), 1..4).prop_map(ValueMatch::OneOf),
+    ];
+    (text(), prop::collection::btree_map(text(), condition, 0..3))
+        .prop_map(|(event, properties)| EventRule { event, properties })
+}
+
+fn touchpoint() -> impl Strategy<Value = Touchpoint> {
+    let basics = (
+        text(),
+        choose(Channel::ALL),
+        text(),
+        choose(Actor::ALL),
+        choose(Kind::ALL),
+        choose(Visibility::ALL),
+    );
+    let experience = (
+        proptest::option::of(text()),
+        proptest::option::of(text()),
+        proptest::option::of(text()),
+        proptest::option::of(-2i8..=2),
+    )
+        .prop_map(|(thinks, does, feels, emotion)| Experience {
+            thinks,
+            does,
+            feels,
+            emotion,
+        });
+    let rest = (
+        proptest::option::of(
+            (0u64..100_000_000, 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+        ),
+        any::<bool>(),
+        any::<bool>(),
+        prop::collection::vec(text(), 0..3),
+        prop::collection::vec(event_rule(), 0..3),
+    );
+    (basics, experience, rest).prop_map(
+        |(
+            (name, channel, department, actor, kind, visibility),
+            experience,
+            (target, moment_of_truth, optional, kpis, events),
+        )| {
+            // The customer never acts out of sight; the reader rejects that.
+            let visibility = if actor == Actor::Customer {
+                Visibility::Front
+            } else {
+                visibility
+            };
+            Touchpoint {
+                id: String::new(),
+                name,
+                channel,
+                department,
+                actor,
+                kind,
+                visibility,
+                experience,
+                target,
+                moment_of_truth,
+                optional,
+                kpis,
+                events,
+            }
+        },
+    )
+}
+
+fn stage() -> impl Strategy<Value = Stage> {
+    (
+        text(),
+        proptest::option::of(text()),
+        prop::collection::vec(touchpoint(), 1..4),
+    )
+        .prop_map(|(name, goal, touchpoints)| Stage {
+            id: String::new(),
+            name,
+            goal,
+            touchpoints,
+        })
+}
+
+fn persona() -> impl Strategy<Value = Persona> {
+    (
+        text(),
+        proptest::option::of(text()),
+        prop::collection::vec(text(), 0..3),
+        prop::collection::vec(text(), 0..3),
+    )
+        .prop_map(|(name, description, goals, pains)| Persona {
+            id: String::new(),
+            name,
+            description,
+            goals,
+            pains,
+        })
+}
+
+fn change() -> impl Strategy<Value = ChangeImpact> {
+    (
+        proptest::option::of(text()),
+        proptest::option::of((0i32..40_000).prop_map(|days| {
+            NaiveDate::from_ymd_opt(1990, 1, 1)
+                .and_then(|d| d.checked_add_days(chrono::Days::new(days as u64)))
+        })),
+        prop::collection::vec(proptest::option::of(text()), 5),
+    )
+        .prop_map(|(owner, date, answers)| ChangeImpact {
+            owner,
+            date: date.flatten(),
+            impact: answers[0].clone(),
+            standpoint: answers[1].clone(),
+            response: answers[2].clone(),
+            find_out: answers[3].clone(),
+            feedback: answers[4].clone(),
+        })
+}
+
+fn journey() -> impl Strategy<Value = Journey> {
+    let header = (
+        id(),
+        text(),
+        text(),
+        prop_oneof![Just("as-is".to_string()), Just("to-be".to_string()), text()],
+    );
+    (
+        header,
+        proptest::option::of(text()),
+        prop::collection::vec(persona(), 0..3),
+        prop::collection::vec(stage(), 1..4),
+        prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                any::<prop::sample::Index>(),
+                proptest::option::of(text()),
+            ),
+            0..4,
+        ),
+        proptest::option::of(change()),
+        id(),
+    )
+        .prop_map(
+            |(
+                (id, title, owner, version),
+                description,
+                mut personas,
+                mut stages,
+                links,
+                change,
+                prefix,
+            )| {
+                // Ids are unique per kind; the reader rejects duplicates.
+                for (index, persona) in personas.iter_mut().enumerate() {
+                    persona.id = format!("{prefix}-p{index}");
+                }
+                let mut touchpoint_ids = Vec::new();
+                for (index, stage) in stages.iter_mut().enumerate() {
+                    stage.id = format!("{prefix}-s{index}");
+                    for touchpoint in &mut stage.touchpoints {
+                        touchpoint.id = format!("{prefix}-t{}", touchpoint_ids.len());
+                        touchpoint_ids.push(touchpoint.id.clone());
+                    }
+                }
+                let mut unique_links: Vec<Link> = Vec::new();
+                for (from, to, label) in links {
+                    let (from, to) = (
+                        from.get(&touchpoint_ids).clone(),
+                        to.get(&touchpoint_ids).clone(),
+                    );
+                    if !unique_links.iter().any(|l| l.from == from && l.to == to) {
+                        unique_links.push(Link { from, to, label });
+                    }
+                }
+                let serves = personas.iter().map(|p| p.id.clone()).take(1).collect();
+                Journey {
+                    id,
+                    title,
+                    owner,
+                    version,
+                    description,
+                    personas,
+                    serves,
+                    stages,
+                    links: unique_links,
+                    change,
+                }
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_journey_written_back_reads_back_equal(journey in journey()) {
+        let yaml = waymark_journey::write(&journey);
+        let report = waymark_journey::check(&yaml);
+        let errors: Vec<_> = report.diagnostics.iter().filter(|d| d.severity == waymark_journey::Severity::Error).collect();
+        prop_assert!(errors.is_empty(), "errors {:?} in\n{}", errors, yaml);
+        prop_assert_eq!(report.journey.as_ref(), Some(&journey), "written as\n{}", yaml);
+    }
+
+    #[test]
+    fn the_reader_never_panics_on_arbitrary_text(text in "(?s).{0,400}") {
+        let report = waymark_journey::check(&text);
+        prop_assert!(report.journey.is_some() || report.has_errors());
+    }
+
+    #[test]
+    fn the_reader_never_panics_on_damaged_journeys(cut in 0usize..6000, insert in "[ \n:#\\-\\[\\]{}'\"a-z0-9]{0,6}") {
+        let source = std::fs::read_to_string(super::workspace().join("examples/training-request/to-be.yaml")).expect("example");
+        let mut at = cut.min(source.len());
+        while !source.is_char_boundary(at) { at -= 1; }
+        let damaged = format!("{}{}{}", &source[..at], insert, &source[(at + 3).min(source.len())..]);
+        let report = waymark_journey::check(&damaged);
+        for diagnostic in &report.diagnostics {
+            prop_assert!(diagnostic.location.line >= 1 && diagnostic.location.column >= 1);
+            prop_assert!(diagnostic.location.line <= damaged.lines().count().max(1) + 1, "{:?}", diagnostic);
+            prop_assert!(diagnostic.hint.is_some(), "every problem has a hint: {:?}", diagnostic);
+        }
+    }
+}
+
+#[test]
+fn every_example_reads_back_equal_after_writing() {
+    for path in [
+        "training-request/as-is.yaml",
+        "training-request/to-be.yaml",
+        "loan-application/journey.yaml",
+    ] {
+        let journey = super::load_example(path);
+        let again = waymark_journey::check(&waymark_journey::write(&journey));
+        assert_eq!(again.journey.as_ref(), Some(&journey), "{path}");
+    }
+}
+
+#[test]
+fn property_conditions_keep_their_order_free_meaning() {
+    let mut properties = BTreeMap::new();
+    properties.insert(
+        "plan".to_string(),
+        ValueMatch::OneOf(vec!["gold".into(), "silver".into()]),
+    );
+    let rule = EventRule {
+        event: "Upgrade".into(),
+        properties,
+    };
+    assert_eq!(rule.to_string(), "Upgrade where plan in [gold|silver]");
+}
