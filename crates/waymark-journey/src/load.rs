@@ -48,16 +48,17 @@ pub fn check(source: &str) -> Report {
         );
     }
     let options = LoaderOptions::default().error_on_duplicate_keys(true);
+    let lines: Vec<&str> = source.lines().collect();
     let node = match marked_yaml::parse_yaml_with_options(0, source, options) {
         Ok(node) => node,
-        Err(error) => return fail(load_error(source, error)),
+        Err(error) => return fail(load_error(&lines, error)),
     };
     let raw = match marked_yaml::from_node::<RawJourney>(&node) {
         Ok(raw) => raw,
-        Err(error) => return fail(shape_error(source, &node, error)),
+        Err(error) => return fail(shape_error(&lines, &node, error)),
     };
     let mut checker = Checker {
-        source,
+        lines: &lines,
         root: &node,
         diagnostics: Vec::new(),
     };
@@ -79,9 +80,9 @@ pub fn check(source: &str) -> Report {
 
 /// The place a span starts. The YAML loader marks a block mapping at the colon of its first key;
 /// people expect the key itself, so a place on a colon moves back to the start of that key.
-fn place(source: &str, line: usize, column: usize) -> Location {
+fn place(lines: &[&str], line: usize, column: usize) -> Location {
     let at = Location { line, column };
-    let Some(text) = source.lines().nth(line.saturating_sub(1)) else {
+    let Some(text) = lines.get(line.saturating_sub(1)) else {
         return at;
     };
     let chars: Vec<char> = text.chars().collect();
@@ -98,9 +99,9 @@ fn place(source: &str, line: usize, column: usize) -> Location {
     }
 }
 
-fn span_place(source: &str, span: &Span) -> Location {
+fn span_place(lines: &[&str], span: &Span) -> Location {
     span.start()
-        .map(|mark| place(source, mark.line(), mark.column()))
+        .map(|mark| place(lines, mark.line(), mark.column()))
         .unwrap_or(Location::START)
 }
 
@@ -112,18 +113,18 @@ fn marker_location(mark: &marked_yaml::Marker) -> Location {
 }
 
 /// The place of the key `path[last]` in the mapping found by following `path` from the root.
-fn key_place(source: &str, root: &Node, path: &[&str]) -> Option<Location> {
+fn key_place(lines: &[&str], root: &Node, path: &[&str]) -> Option<Location> {
     let (last, parents) = path.split_last()?;
     let mut mapping = root.as_mapping()?;
     for key in parents {
         mapping = mapping.get_mapping(key)?;
     }
     let (key, _) = mapping.iter().find(|(key, _)| key.as_str() == *last)?;
-    Some(span_place(source, key.span()))
+    Some(span_place(lines, key.span()))
 }
 
 /// Turns a YAML syntax error into a diagnostic.
-fn load_error(source: &str, error: marked_yaml::LoadError) -> Diagnostic {
+fn load_error(lines: &[&str], error: marked_yaml::LoadError) -> Diagnostic {
     use marked_yaml::LoadError;
     match error {
         LoadError::ScanError(mark, scan) => Diagnostic::error(
@@ -143,7 +144,7 @@ fn load_error(source: &str, error: marked_yaml::LoadError) -> Diagnostic {
             let first = inner.prev_key.span().start().map(|m| m.line()).unwrap_or(1);
             Diagnostic::error(
                 "duplicate-field",
-                span_place(source, key.span()),
+                span_place(lines, key.span()),
                 format!("`{}` is given twice in the same block (first on line {first})", key.as_str()),
             )
             .with_hint("remove one of the two, or merge them")
@@ -163,11 +164,11 @@ fn load_error(source: &str, error: marked_yaml::LoadError) -> Diagnostic {
 }
 
 /// Turns a shape error (a field of the wrong type, an unknown field) into a diagnostic.
-fn shape_error(source: &str, root: &Node, error: marked_yaml::FromNodeError) -> Diagnostic {
+fn shape_error(lines: &[&str], root: &Node, error: marked_yaml::FromNodeError) -> Diagnostic {
     use marked_yaml::Error as ShapeError;
     let mut at = error
         .start_mark()
-        .map(|m| place(source, m.line(), m.column()))
+        .map(|m| place(lines, m.line(), m.column()))
         .unwrap_or(Location::START);
     let found = match &*error {
         // Point at the unknown key itself: follow the path to its mapping and find the key there.
@@ -187,7 +188,7 @@ fn shape_error(source: &str, root: &Node, error: marked_yaml::FromNodeError) -> 
             .map(|node| *node.span()),
     };
     if let Some(span) = found.filter(|span| span.start().is_some()) {
-        at = span_place(source, &span);
+        at = span_place(lines, &span);
     }
     match error.into_inner() {
         ShapeError::UnknownFieldError(field, expected, _) => {
@@ -260,14 +261,14 @@ fn shape_message(at: Location, message: &str) -> Diagnostic {
 }
 
 struct Checker<'a> {
-    source: &'a str,
+    lines: &'a [&'a str],
     root: &'a Node,
     diagnostics: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
     fn location(&self, span: &Span) -> Location {
-        span_place(self.source, span)
+        span_place(self.lines, span)
     }
 
     fn warning_at(
@@ -821,7 +822,7 @@ impl Checker<'_> {
             "add `event: ...`, the name of the raw event, e.g. `Order Completed`",
         )?;
         let mut entries: Vec<_> = raw.properties.into_iter().collect();
-        entries.sort_by_key(|(key, _)| span_place(self.source, key.span()));
+        entries.sort_by_key(|(key, _)| span_place(self.lines, key.span()));
         let mut properties = BTreeMap::new();
         for (key, value) in entries {
             let condition = match inner(&value) {
@@ -905,7 +906,7 @@ impl Checker<'_> {
     }
 
     fn change(&mut self, item: Spanned<RawChange>) -> ChangeImpact {
-        let at = key_place(self.source, self.root, &["change"])
+        let at = key_place(self.lines, self.root, &["change"])
             .unwrap_or_else(|| self.location(item.span()));
         let raw = inner(&item);
         let date_given = raw.date.is_some();
