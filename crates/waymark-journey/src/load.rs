@@ -130,7 +130,7 @@ fn load_error(lines: &[&str], error: marked_yaml::LoadError) -> Diagnostic {
         LoadError::ScanError(mark, scan) => Diagnostic::error(
             "yaml-syntax",
             marker_location(&mark),
-            format!("this is not valid YAML: {}", scan.info()),
+            format!("this is not valid YAML: {}", plain_scan_message(scan.info())),
         )
         .with_hint("check the indentation and that every quote and bracket is closed"),
         LoadError::TopLevelMustBeMapping(mark) => Diagnostic::error(
@@ -161,6 +161,17 @@ fn load_error(lines: &[&str], error: marked_yaml::LoadError) -> Diagnostic {
         }
         other => Diagnostic::error("yaml-syntax", Location::START, other.to_string()),
     }
+}
+
+/// Rewords the YAML scanner's terms for people who write journeys, not parsers.
+fn plain_scan_message(info: &str) -> String {
+    if info.contains("mapping values are not allowed") {
+        return "a `:` followed by a space where a value was expected; put text that contains `: ` in quotes".to_string();
+    }
+    info.replace("quoted scalar", "quoted text (is a closing quote missing?)")
+        .replace("block sequence", "list")
+        .replace("block mapping", "block of fields")
+        .replace("scalar", "value")
 }
 
 /// Turns a shape error (a field of the wrong type, an unknown field) into a diagnostic.
@@ -244,7 +255,8 @@ fn shape_message(at: Location, message: &str) -> Diagnostic {
             .unwrap_or((rest, "something else"));
         let found = found
             .replace("sequence", "list")
-            .replace("map", "block of fields");
+            .replace("map", "block of fields")
+            .replace("string", "text");
         let expected = expected
             .replace("a sequence", "a list")
             .replace("struct Raw", "")
@@ -254,7 +266,7 @@ fn shape_message(at: Location, message: &str) -> Diagnostic {
         } else {
             expected
         };
-        return Diagnostic::error("wrong-type", at, format!("found a {found} where {expected} belongs"))
+        return Diagnostic::error("wrong-type", at, format!("found {} where {expected} belongs", if found.starts_with("text") { format!("the {found}") } else { format!("a {found}") }))
             .with_hint("check the indentation: a list item starts with `- `, a block of fields is indented under its name");
     }
     Diagnostic::error("wrong-type", at, message.to_string())
