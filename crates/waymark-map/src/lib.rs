@@ -445,7 +445,7 @@ fn flow(out: &mut String, layout: &Layout) {
             f = esc(&link.from),
             t = esc(&link.to),
             lx = (x1 + x2) / 2.0,
-            ly = low - dip * 0.25 + 4.0,
+            ly = low - dip * 0.25 + 14.0,
             label = esc(label),
         );
     }
