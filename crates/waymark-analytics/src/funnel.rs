@@ -1,0 +1,280 @@
+//! Funnels: how many cases reach each of a sequence of steps within a time window.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use waymark_eventlog::{EventLog, Micros};
+
+use crate::stats;
+
+/// How the steps must follow each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FunnelOrder {
+    /// Exactly ClickHouse's `windowFunnel(window)` in its default mode: events in time order (ties
+    /// by step number), every step-1 event starts a chain, a step advances a chain when its event
+    /// is no later than the chain's first event plus the window, and a case counts at the highest
+    /// step any chain reached. Other events may come between steps.
+    #[default]
+    Ordered,
+    /// Like `Ordered`, but no other event may come between two steps: step k+1 must be the very
+    /// next event of the case after step k.
+    Strict,
+    /// The steps may happen in any order: a case reaches step k when k of the steps happen within
+    /// one window.
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunnelStep {
+    pub name: String,
+    /// Cases that reached this step (and every step before it).
+    pub reached: usize,
+    /// `reached` over the previous step's `reached` (1 for the first step).
+    pub conversion_from_previous: f64,
+    /// `reached` over the first step's `reached`.
+    pub conversion_from_first: f64,
+    /// The median seconds from the previous step to this one, over the cases that reached it
+    /// (not defined for the first step, nor for `Any` order).
+    pub median_seconds_from_previous: Option<f64>,
+    /// Cases that reached the previous step but not this one.
+    pub drop_off: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Funnel {
+    /// The cases looked at.
+    pub cases: usize,
+    pub steps: Vec<FunnelStep>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunnelGroup {
+    /// The value of the breakdown attribute (empty when the case has none).
+    pub value: String,
+    pub funnel: Funnel,
+}
+
+/// How far one case got, and when it reached each step of that chain.
+struct Reach {
+    level: usize,
+    /// Seconds from step k-1 to step k, for k in 1..level.
+    gaps: Vec<f64>,
+}
+
+/// Computes a funnel over the given cases. `window` is in microseconds.
+pub fn funnel(
+    log: &EventLog,
+    cases: &[u32],
+    steps: &[String],
+    window: Micros,
+    order: FunnelOrder,
+) -> Funnel {
+    let symbols: Vec<Option<waymark_eventlog::Symbol>> =
+        steps.iter().map(|s| log.symbol(s)).collect();
+    let reaches: Vec<Reach> = cases
+        .par_iter()
+        .map(|&case| {
+            let case = log.case(case as usize);
+            let (activities, times) = (case.activities(), case.times());
+            match order {
+                FunnelOrder::Ordered => ordered(activities, times, &symbols, window),
+                FunnelOrder::Strict => strict(activities, times, &symbols, window),
+                FunnelOrder::Any => any(activities, times, &symbols, window),
+            }
+        })
+        .collect();
+    summarize(steps, cases.len(), &reaches, order)
+}
+
+/// The funnel for each value of a case attribute, ordered by value.
+pub fn funnel_by(
+    log: &EventLog,
+    cases: &[u32],
+    steps: &[String],
+    window: Micros,
+    order: FunnelOrder,
+    attribute: &str,
+) -> Vec<FunnelGroup> {
+    let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for &case in cases {
+        let value = log
+            .case(case as usize)
+            .attribute(attribute)
+            .map(|a| log.value_text(&a.value))
+            .unwrap_or_default();
+        groups.entry(value).or_default().push(case);
+    }
+    groups
+        .into_iter()
+        .map(|(value, members)| FunnelGroup {
+            value,
+            funnel: funnel(log, &members, steps, window, order),
+        })
+        .collect()
+}
+
+fn summarize(steps: &[String], cases: usize, reaches: &[Reach], order: FunnelOrder) -> Funnel {
+    let mut result = Vec::with_capacity(steps.len());
+    let mut first = 0;
+    let mut previous = cases;
+    for (k, name) in steps.iter().enumerate() {
+        let reached = reaches.iter().filter(|r| r.level > k).count();
+        if k == 0 {
+            first = reached;
+        }
+        let median_seconds_from_previous = if k == 0 || order == FunnelOrder::Any {
+            None
+        } else {
+            let mut gaps: Vec<f64> = reaches
+                .iter()
+                .filter(|r| r.level > k)
+                .map(|r| r.gaps[k - 1])
+                .collect();
+            (!gaps.is_empty()).then(|| stats::median(&mut gaps))
+        };
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        result.push(FunnelStep {
+            name: name.clone(),
+            reached,
+            conversion_from_previous: if k == 0 {
+                1.0
+            } else {
+                ratio(reached, previous)
+            },
+            conversion_from_first: ratio(reached, first),
+            median_seconds_from_previous,
+            drop_off: if k == 0 { 0 } else { previous - reached },
+        });
+        previous = reached;
+    }
+    Funnel {
+        cases,
+        steps: result,
+    }
+}
+
+/// ClickHouse `windowFunnel` default mode, keeping the reach times of each level's chain.
+fn ordered(
+    activities: &[waymark_eventlog::Symbol],
+    times: &[Micros],
+    steps: &[Option<waymark_eventlog::Symbol>],
+    window: Micros,
+) -> Reach {
+    let n = steps.len();
+    // The events that match a step, as (time, step), sorted by time then step.
+    let mut matched: Vec<(Micros, usize)> = Vec::new();
+    for (activity, &time) in activities.iter().zip(times) {
+        for (step, symbol) in steps.iter().enumerate() {
+            if *symbol == Some(*activity) {
+                matched.push((time, step));
+            }
+        }
+    }
+    matched.sort_unstable();
+    // chain[k]: the chain that reached level k: its start and the time it reached each step.
+    let mut reached: Vec<bool> = vec![false; n];
+    let mut chain = vec![0 as Micros; n * n];
+    let mut best = 0;
+    for (time, step) in matched {
+        if step == 0 {
+            reached[0] = true;
+            chain[0] = time;
+        } else if reached[step - 1] && time <= chain[(step - 1) * n] + window {
+            reached[step] = true;
+            let (before, after) = chain.split_at_mut(step * n);
+            after[..step].copy_from_slice(&before[(step - 1) * n..(step - 1) * n + step]);
+            after[step] = time;
+            if step + 1 == n {
+                best = n;
+                break;
+            }
+        }
+    }
+    if best == 0 {
+        best = reached.iter().rposition(|&r| r).map_or(0, |k| k + 1);
+    }
+    let gaps = if best >= 2 {
+        let row = &chain[(best - 1) * n..(best - 1) * n + best];
+        row.windows(2).map(|w| crate::seconds(w[0], w[1])).collect()
+    } else {
+        Vec::new()
+    };
+    Reach { level: best, gaps }
+}
+
+/// Steps must be consecutive events of the case, all within the window of the first.
+fn strict(
+    activities: &[waymark_eventlog::Symbol],
+    times: &[Micros],
+    steps: &[Option<waymark_eventlog::Symbol>],
+    window: Micros,
+) -> Reach {
+    let mut best = Reach {
+        level: 0,
+        gaps: Vec::new(),
+    };
+    for start in 0..activities.len() {
+        if steps.first().copied().flatten() != Some(activities[start]) {
+            continue;
+        }
+        let mut level = 1;
+        while level < steps.len()
+            && start + level < activities.len()
+            && steps[level] == Some(activities[start + level])
+            && times[start + level] <= times[start] + window
+        {
+            level += 1;
+        }
+        if level > best.level {
+            let gaps = (1..level)
+                .map(|k| crate::seconds(times[start + k - 1], times[start + k]))
+                .collect();
+            best = Reach { level, gaps };
+            if level == steps.len() {
+                break;
+            }
+        }
+    }
+    best
+}
+
+/// The most distinct steps that happen within one window, in any order.
+fn any(
+    activities: &[waymark_eventlog::Symbol],
+    times: &[Micros],
+    steps: &[Option<waymark_eventlog::Symbol>],
+    window: Micros,
+) -> Reach {
+    let matched: Vec<(Micros, usize)> = activities
+        .iter()
+        .zip(times)
+        .filter_map(|(a, &t)| {
+            steps
+                .iter()
+                .position(|s| *s == Some(*a))
+                .map(|step| (t, step))
+        })
+        .collect();
+    let mut counts = vec![0usize; steps.len()];
+    let (mut distinct, mut best, mut left) = (0, 0, 0);
+    for right in 0..matched.len() {
+        let (time, step) = matched[right];
+        if counts[step] == 0 {
+            distinct += 1;
+        }
+        counts[step] += 1;
+        while matched[left].0 + window < time {
+            let old = matched[left].1;
+            counts[old] -= 1;
+            if counts[old] == 0 {
+                distinct -= 1;
+            }
+            left += 1;
+        }
+        best = best.max(distinct);
+    }
+    Reach {
+        level: best,
+        gaps: Vec::new(),
+    }
+}

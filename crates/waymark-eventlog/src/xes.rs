@@ -1,0 +1,472 @@
+//! XES (IEEE 1849) reading and writing, streaming: the XML is never held in memory as a whole.
+
+use std::io::{BufRead, Write};
+
+use quick_xml::events::{BytesStart, Event};
+
+use crate::builder::LogBuilder;
+use crate::error::{Counting, ReadError};
+use crate::log::{
+    Attribute, Classifier, EventLog, Extension, Micros, NO_TIME, Scope, Symbol, TIME_TIMESTAMP,
+    Value,
+};
+use crate::{ReadOptions, ReadOutcome};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Context {
+    Log,
+    Global(Scope),
+    Trace,
+    Event,
+}
+
+/// An attribute element still open, collecting its children.
+struct Frame {
+    attribute: Attribute,
+    children: Vec<Attribute>,
+}
+
+struct Parser<'o> {
+    options: &'o ReadOptions,
+    builder: LogBuilder,
+    context: Vec<Context>,
+    frames: Vec<Frame>,
+    log_attributes: Vec<Attribute>,
+    global: Vec<Attribute>,
+    trace_attributes: Vec<Attribute>,
+    event_attributes: Vec<Attribute>,
+    /// The events of the open trace, until its name is known at `</trace>`.
+    trace_events: Vec<(Micros, Vec<Attribute>)>,
+    /// The open trace's case, once its name is known.
+    current_case: Option<u32>,
+    traces: usize,
+    skipped: usize,
+    event_bad: Option<String>,
+    time_key: Symbol,
+    name_key: Symbol,
+}
+
+/// Reads an XES document.
+pub fn read<R: BufRead>(reader: R, options: &ReadOptions) -> Result<ReadOutcome, ReadError> {
+    let mut xml = quick_xml::Reader::from_reader(Counting::new(reader));
+    xml.config_mut().trim_text(true);
+    let mut builder = LogBuilder::new(options.activity_key.clone());
+    let time_key = builder.intern(TIME_TIMESTAMP);
+    let name_key = builder.intern(crate::log::CONCEPT_NAME);
+    let mut parser = Parser {
+        options,
+        builder,
+        context: Vec::new(),
+        frames: Vec::new(),
+        log_attributes: Vec::new(),
+        global: Vec::new(),
+        trace_attributes: Vec::new(),
+        event_attributes: Vec::new(),
+        trace_events: Vec::new(),
+        current_case: None,
+        traces: 0,
+        skipped: 0,
+        event_bad: None,
+        time_key,
+        name_key,
+    };
+    let mut buf = Vec::with_capacity(1024);
+    let mut seen_log = false;
+    loop {
+        let event = match xml.read_event_into(&mut buf) {
+            Ok(event) => event,
+            Err(error) => {
+                let place = xml.get_ref().place();
+                let text = error.to_string();
+                return Err(match error {
+                    quick_xml::Error::Io(io) => ReadError::io(&options.file, Some(place), &io),
+                    _ => ReadError::new(
+                        &options.file,
+                        Some(place),
+                        format!("the XML is malformed: {text}"),
+                    )
+                    .with_hint(
+                        "check that every element is closed and attribute values are quoted",
+                    ),
+                });
+            }
+        };
+        let place = xml.get_ref().place();
+        let result = match event {
+            Event::Start(start) => {
+                seen_log |= start.local_name().as_ref() == "log";
+                parser.open(&start, false)
+            }
+            Event::Empty(start) => {
+                seen_log |= start.local_name().as_ref() == "log";
+                parser.open(&start, true)
+            }
+            Event::End(end) => parser.close(end.local_name().as_ref()),
+            Event::Eof => {
+                if !seen_log {
+                    return Err(ReadError::new(
+                        &options.file,
+                        Some(place),
+                        "this is not an XES log: there is no <log> element",
+                    )
+                    .with_hint("an XES file starts with <log> after the XML declaration"));
+                }
+                if let Some(open) = parser.context.last() {
+                    let inside = match open {
+                        Context::Log => "<log>",
+                        Context::Global(_) => "<global>",
+                        Context::Trace => "<trace>",
+                        Context::Event => "<event>",
+                    };
+                    return Err(ReadError::new(
+                        &options.file,
+                        Some(place),
+                        format!("the file ends inside {inside}: the XML is truncated"),
+                    )
+                    .with_hint("the file was probably cut off; get a complete copy"));
+                }
+                break;
+            }
+            _ => Ok(()),
+        };
+        if let Err(message) = result {
+            return Err(ReadError::new(&options.file, Some(place), message));
+        }
+        buf.clear();
+    }
+    let Parser {
+        mut builder,
+        log_attributes,
+        skipped,
+        ..
+    } = parser;
+    builder.meta.attributes = log_attributes;
+    Ok(ReadOutcome {
+        log: builder.finish(),
+        skipped,
+    })
+}
+
+fn attribute_type(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "string" => "string",
+        "date" => "date",
+        "int" => "int",
+        "float" => "float",
+        "boolean" => "boolean",
+        "id" => "id",
+        "list" => "list",
+        "container" => "container",
+        _ => return None,
+    })
+}
+
+impl Parser<'_> {
+    fn get(start: &BytesStart, name: &str) -> Result<Option<String>, String> {
+        for attribute in start.attributes().with_checks(false) {
+            let attribute = attribute.map_err(|e| format!("a malformed XML attribute: {e}"))?;
+            if attribute.key.local_name().as_ref() == name {
+                let value = attribute
+                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .map_err(|e| format!("a malformed value in `{name}`: {e}"))?;
+                return Ok(Some(value.into_owned()));
+            }
+        }
+        Ok(None)
+    }
+
+    fn open(&mut self, start: &BytesStart, empty: bool) -> Result<(), String> {
+        let name = start.local_name();
+        let name = name.as_ref();
+        if let Some(kind) = attribute_type(name) {
+            // Real logs have keyless attributes in their metadata; keep them under an empty key.
+            let key = Self::get(start, "key")?.unwrap_or_default();
+            let key = self.builder.intern(&key);
+            let value = match kind {
+                "list" => Value::List,
+                "container" => Value::Container,
+                _ => {
+                    let text = Self::get(start, "value")?.unwrap_or_default();
+                    match self.value(kind, &text) {
+                        Ok(value) => value,
+                        Err(message)
+                            if self.options.lenient
+                                && self.context.last() == Some(&Context::Event) =>
+                        {
+                            self.event_bad = Some(message);
+                            Value::String(self.builder.intern(&text))
+                        }
+                        Err(message) => return Err(message),
+                    }
+                }
+            };
+            let attribute = Attribute::new(key, value);
+            if empty {
+                self.attach(attribute);
+            } else {
+                self.frames.push(Frame {
+                    attribute,
+                    children: Vec::new(),
+                });
+            }
+            return Ok(());
+        }
+        match name {
+            "log" => self.context.push(Context::Log),
+            "trace" => {
+                self.context.push(Context::Trace);
+                self.trace_attributes.clear();
+                self.trace_events.clear();
+                self.current_case = None;
+            }
+            "event" => {
+                if self.current_case.is_none()
+                    && self.trace_events.is_empty()
+                    && self.context.last() == Some(&Context::Trace)
+                {
+                    // The trace's name usually comes before its events: from then on, events go
+                    // straight into the log instead of waiting for `</trace>`.
+                    if let Some(name) = self.trace_name() {
+                        self.current_case = Some(self.builder.case(&name));
+                    }
+                }
+                self.context.push(Context::Event);
+                self.event_attributes.clear();
+                self.event_bad = None;
+            }
+            "global" => {
+                let scope = match Self::get(start, "scope")?.as_deref() {
+                    Some("trace") => Scope::Trace,
+                    _ => Scope::Event,
+                };
+                self.context.push(Context::Global(scope));
+                self.global.clear();
+            }
+            "extension" => self.builder.meta.extensions.push(Extension {
+                name: Self::get(start, "name")?.unwrap_or_default(),
+                prefix: Self::get(start, "prefix")?.unwrap_or_default(),
+                uri: Self::get(start, "uri")?.unwrap_or_default(),
+            }),
+            "classifier" => self.builder.meta.classifiers.push(Classifier {
+                name: Self::get(start, "name")?.unwrap_or_default(),
+                keys: Self::get(start, "keys")?
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+            }),
+            // `<values>` wraps a list's items; the items attach to the list.
+            _ => {}
+        }
+        if empty {
+            // `<trace/>` or `<event/>` open and close at once.
+            if matches!(name, "trace" | "event" | "global" | "log") {
+                self.close(name)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, kind: &str, text: &str) -> Result<Value, String> {
+        Ok(match kind {
+            "string" => Value::String(self.builder.intern(text)),
+            "id" => Value::Id(self.builder.intern(text)),
+            "int" => Value::Int(text.trim().parse().map_err(|_| format!("`{text}` is not an int"))?),
+            "float" => Value::Float(text.trim().parse().map_err(|_| format!("`{text}` is not a float"))?),
+            "boolean" => match text.trim().to_ascii_lowercase().as_str() {
+                "true" => Value::Boolean(true),
+                "false" => Value::Boolean(false),
+                _ => return Err(format!("`{text}` is not a boolean (true or false)")),
+            },
+            "date" => Value::Date(
+                crate::time::parse_iso8601(text.trim())
+                    .ok_or_else(|| format!("`{text}` is not an XES date (expected ISO 8601, e.g. 2011-10-01T00:38:44.546+02:00)"))?,
+            ),
+            _ => Value::String(self.builder.intern(text)),
+        })
+    }
+
+    /// Attaches a finished attribute to whatever encloses it.
+    fn attach(&mut self, attribute: Attribute) {
+        if let Some(frame) = self.frames.last_mut() {
+            frame.children.push(attribute);
+            return;
+        }
+        match self.context.last() {
+            Some(Context::Event) => self.event_attributes.push(attribute),
+            Some(Context::Trace) => self.trace_attributes.push(attribute),
+            Some(Context::Global(_)) => self.global.push(attribute),
+            Some(Context::Log) | None => self.log_attributes.push(attribute),
+        }
+    }
+
+    fn close(&mut self, name: &str) -> Result<(), String> {
+        if attribute_type(name).is_some() {
+            if let Some(frame) = self.frames.pop() {
+                let mut attribute = frame.attribute;
+                if !frame.children.is_empty() {
+                    attribute.children = Some(frame.children.into_boxed_slice());
+                }
+                self.attach(attribute);
+            }
+            return Ok(());
+        }
+        match name {
+            "event" => {
+                self.context.pop();
+                let attributes = std::mem::take(&mut self.event_attributes);
+                if let Some(message) = self.event_bad.take() {
+                    debug_assert!(self.options.lenient);
+                    let _ = message;
+                    self.skipped += 1;
+                    return Ok(());
+                }
+                let time = attributes
+                    .iter()
+                    .find(|a| a.key == self.time_key)
+                    .and_then(|a| match a.value {
+                        Value::Date(micros) => Some(micros),
+                        _ => None,
+                    })
+                    .unwrap_or(NO_TIME);
+                if matches!(self.context.last(), Some(Context::Trace)) {
+                    match self.current_case {
+                        Some(case) => self.builder.push_event(case, time, attributes),
+                        None => self.trace_events.push((time, attributes)),
+                    }
+                }
+            }
+            "trace" => {
+                self.context.pop();
+                self.traces += 1;
+                // Traces with the same name are one case, as PM4Py reads them.
+                let case = match self.current_case.take() {
+                    Some(case) => case,
+                    None => {
+                        let name = self
+                            .trace_name()
+                            .unwrap_or_else(|| format!("trace {}", self.traces));
+                        self.builder.case(&name)
+                    }
+                };
+                for attribute in std::mem::take(&mut self.trace_attributes) {
+                    self.builder.add_case_attribute(case, attribute);
+                }
+                for (time, attributes) in std::mem::take(&mut self.trace_events) {
+                    self.builder.push_event(case, time, attributes);
+                }
+            }
+            "global" => {
+                if let Some(Context::Global(scope)) = self.context.pop() {
+                    let attributes = std::mem::take(&mut self.global);
+                    self.builder.meta.globals.push((scope, attributes));
+                }
+            }
+            "log" => {
+                self.context.pop();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn trace_name(&self) -> Option<String> {
+        self.trace_attributes
+            .iter()
+            .find(|a| a.key == self.name_key)
+            .map(|a| match a.value {
+                Value::String(s) | Value::Id(s) => self.builder.resolve(s).to_string(),
+                _ => String::new(),
+            })
+    }
+}
+
+/// Writes a log as XES.
+pub fn write<W: Write>(log: &EventLog, out: &mut W) -> std::io::Result<()> {
+    writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+    writeln!(
+        out,
+        "<log xes.version=\"1849-2016\" xes.features=\"nested-attributes\" xmlns=\"http://www.xes-standard.org/\">"
+    )?;
+    for e in &log.meta.extensions {
+        writeln!(
+            out,
+            "  <extension name=\"{}\" prefix=\"{}\" uri=\"{}\"/>",
+            esc(&e.name),
+            esc(&e.prefix),
+            esc(&e.uri)
+        )?;
+    }
+    for (scope, attributes) in &log.meta.globals {
+        let scope = match scope {
+            Scope::Trace => "trace",
+            Scope::Event => "event",
+        };
+        writeln!(out, "  <global scope=\"{scope}\">")?;
+        write_attributes(log, out, attributes, 2)?;
+        writeln!(out, "  </global>")?;
+    }
+    for c in &log.meta.classifiers {
+        writeln!(
+            out,
+            "  <classifier name=\"{}\" keys=\"{}\"/>",
+            esc(&c.name),
+            esc(&c.keys.join(" "))
+        )?;
+    }
+    write_attributes(log, out, &log.meta.attributes, 1)?;
+    for case in log.iter_cases() {
+        writeln!(out, "  <trace>")?;
+        write_attributes(log, out, case.attributes(), 2)?;
+        for event in case.events() {
+            writeln!(out, "    <event>")?;
+            write_attributes(log, out, log.event_attributes(event), 3)?;
+            writeln!(out, "    </event>")?;
+        }
+        writeln!(out, "  </trace>")?;
+    }
+    writeln!(out, "</log>")
+}
+
+fn write_attributes<W: Write>(
+    log: &EventLog,
+    out: &mut W,
+    attributes: &[Attribute],
+    depth: usize,
+) -> std::io::Result<()> {
+    let indent = "  ".repeat(depth);
+    for attribute in attributes {
+        let key = esc(log.resolve(attribute.key));
+        let (tag, value) = match attribute.value {
+            Value::String(_) => ("string", Some(log.value_text(&attribute.value))),
+            Value::Id(_) => ("id", Some(log.value_text(&attribute.value))),
+            Value::Date(_) => ("date", Some(log.value_text(&attribute.value))),
+            Value::Int(_) => ("int", Some(log.value_text(&attribute.value))),
+            Value::Float(_) => ("float", Some(log.value_text(&attribute.value))),
+            Value::Boolean(_) => ("boolean", Some(log.value_text(&attribute.value))),
+            Value::List => ("list", None),
+            Value::Container => ("container", None),
+        };
+        let value = value
+            .map(|v| format!(" value=\"{}\"", esc(&v)))
+            .unwrap_or_default();
+        let children = attribute.children();
+        if children.is_empty() && !matches!(attribute.value, Value::List) {
+            writeln!(out, "{indent}<{tag} key=\"{key}\"{value}/>")?;
+        } else if matches!(attribute.value, Value::List) {
+            writeln!(out, "{indent}<{tag} key=\"{key}\"><values>")?;
+            write_attributes(log, out, children, depth + 1)?;
+            writeln!(out, "{indent}</values></{tag}>")?;
+        } else {
+            writeln!(out, "{indent}<{tag} key=\"{key}\"{value}>")?;
+            write_attributes(log, out, children, depth + 1)?;
+            writeln!(out, "{indent}</{tag}>")?;
+        }
+    }
+    Ok(())
+}
+
+/// Escapes text for XML attribute values.
+pub(crate) fn esc(text: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(text)
+}
