@@ -19,6 +19,165 @@ pub enum Command {
         #[command(subcommand)]
         command: JourneyCommand,
     },
+    /// Analyse an event log: directly-follows graph, variants, durations, funnels.
+    Analyze {
+        #[command(subcommand)]
+        command: AnalyzeCommand,
+    },
+    /// Event-log files: convert between formats, summarise.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+}
+
+/// How to read an event log.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// The log: .xes, .xes.gz, .csv (any delimiter) or .jsonl (Segment events).
+    pub log: PathBuf,
+    /// The file format, when the name does not tell.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// CSV: the column holding the case (default: case_id, Case ID, ...).
+    #[arg(long)]
+    pub case: Option<String>,
+    /// CSV: the column holding the activity (default: activity, Activity, ...).
+    #[arg(long)]
+    pub activity: Option<String>,
+    /// CSV: the column holding the timestamp (default: timestamp, Complete Timestamp, ...).
+    #[arg(long)]
+    pub timestamp: Option<String>,
+    /// The attributes that name an activity, joined by `+`, e.g. concept:name+lifecycle:transition.
+    #[arg(long, default_value = "concept:name")]
+    pub activity_key: String,
+    /// Skip bad events and report how many, instead of stopping at the first.
+    #[arg(long)]
+    pub lenient: bool,
+}
+
+/// Which cases to analyse.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FilterArgs {
+    /// Only cases that start at or after this time (ISO 8601 or YYYY-MM-DD).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only cases that start before this time (ISO 8601 or YYYY-MM-DD).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only cases whose case attribute KEY has VALUE, written KEY=VALUE.
+    #[arg(long = "where", value_name = "KEY=VALUE")]
+    pub case_attribute: Option<String>,
+    /// Only cases that contain this activity (repeatable).
+    #[arg(long, value_name = "ACTIVITY")]
+    pub contains: Vec<String>,
+    /// Only cases that lack this activity (repeatable).
+    #[arg(long, value_name = "ACTIVITY")]
+    pub lacks: Vec<String>,
+    /// Only cases that take at least this long, e.g. 2h or 3d.
+    #[arg(long)]
+    pub min_duration: Option<String>,
+    /// Only cases that take at most this long.
+    #[arg(long)]
+    pub max_duration: Option<String>,
+    /// Only the cases of the K most frequent variants.
+    #[arg(long, value_name = "K")]
+    pub top_variants: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Xes,
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Json,
+    Table,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Order {
+    Ordered,
+    Strict,
+    Any,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnalyzeCommand {
+    /// The directly-follows graph: activity, start and end counts, and edges with their count and
+    /// the mean and median seconds between the two events.
+    Dfg {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// The distinct activity sequences, with counts and mean case duration, most frequent first.
+    Variants {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+        /// Show at most this many variants (all in JSON when not given).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Case duration statistics (mean, median, min, max, p90) and the per-edge timings.
+    Durations {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// How many cases reach each step, in order, within a time window.
+    Funnel {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// The steps, comma-separated activities.
+        #[arg(long, value_delimiter = ',', required = true)]
+        steps: Vec<String>,
+        /// The window from the first step, with a unit: s, m, h, d or w (90m, 2592000s, 30d).
+        /// Without it, the window is unbounded.
+        #[arg(long)]
+        within: Option<String>,
+        /// ordered: ClickHouse windowFunnel; strict: no other event between steps; any: any order.
+        #[arg(long, value_enum, default_value_t = Order::Ordered)]
+        order: Order,
+        /// Break the funnel down by this case attribute.
+        #[arg(long, value_name = "ATTR")]
+        by: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Convert a log to XES or CSV (by the output's extension).
+    Convert {
+        #[command(flatten)]
+        log: LogArgs,
+        /// The output file: .xes or .csv.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Count the events, cases and activities of a log.
+    Stats {
+        #[command(flatten)]
+        log: LogArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

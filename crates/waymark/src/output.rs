@@ -253,42 +253,69 @@ fn changes_lines(d: &JourneyDiff) -> Vec<String> {
     lines
 }
 
-/// A plain-text side-by-side table for terminals.
-pub fn diff_table(d: &JourneyDiff) -> String {
-    let header = [
-        "Customer effort".to_string(),
-        d.before_version.clone(),
-        d.after_version.clone(),
-        "change".to_string(),
-    ];
-    let rows = effort_rows(d);
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
+/// A plain-text table for terminals: a header, a rule, and the rows. Columns whose cells are all
+/// numbers (or percentages, signed counts or `-`) are right-aligned.
+pub fn text_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let columns = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String; 4]| {
-        format!(
-            "{:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}\n",
-            cells[0],
-            cells[1],
-            cells[2],
-            cells[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3]
-        )
+    let numeric: Vec<bool> = (0..columns)
+        .map(|c| {
+            rows.iter().all(|row| {
+                let cell = row.get(c).map(String::as_str).unwrap_or("");
+                cell == "-"
+                    || cell
+                        .trim_end_matches('%')
+                        .trim_start_matches(['+', '-'])
+                        .parse::<f64>()
+                        .is_ok()
+            })
+        })
+        .collect();
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (c, cell) in cells.enumerate() {
+            let pad = widths[c].saturating_sub(cell.chars().count());
+            if c > 0 {
+                text.push_str("  ");
+            }
+            if numeric[c] && c > 0 {
+                text.push_str(&" ".repeat(pad));
+                text.push_str(cell);
+            } else {
+                text.push_str(cell);
+                if c + 1 < columns {
+                    text.push_str(&" ".repeat(pad));
+                }
+            }
+        }
+        text.trim_end().to_string() + "\n"
     };
-    let mut out = line(&header);
-    out.push_str(&format!(
-        "{}\n",
-        "-".repeat(widths.iter().sum::<usize>() + 6)
-    ));
-    for row in &rows {
-        out.push_str(&line(row));
+    let mut out = line(&mut header.iter().copied());
+    out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * columns.saturating_sub(1)));
+    out.push('\n');
+    for row in rows {
+        out.push_str(&line(&mut row.iter().map(String::as_str)));
     }
+    out
+}
+
+/// A plain-text side-by-side table for terminals.
+pub fn diff_table(d: &JourneyDiff) -> String {
+    let rows: Vec<Vec<String>> = effort_rows(d).into_iter().map(Vec::from).collect();
+    let mut out = text_table(
+        &[
+            "Customer effort",
+            &d.before_version,
+            &d.after_version,
+            "change",
+        ],
+        &rows,
+    );
     let _ = writeln!(
         out,
         "\nDepartments: {} -> {}",

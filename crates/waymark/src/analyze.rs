@@ -1,0 +1,615 @@
+//! `waymark analyze ...` and `waymark log ...`: thin wrappers over `waymark-eventlog` and
+//! `waymark-analytics`.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Write as _};
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use serde::Serialize;
+use waymark_analytics::{Dfg, Filter, Funnel, FunnelOrder};
+use waymark_eventlog::{ActivityKey, EventLog, Format, ReadOptions};
+
+use crate::Outcome;
+use crate::cli::{AnalyzeCommand, FilterArgs, LogArgs, LogCommand, LogFormat, Order, OutputFormat};
+use crate::output::text_table;
+
+pub fn run_analyze(command: AnalyzeCommand) -> anyhow::Result<Outcome> {
+    match command {
+        AnalyzeCommand::Dfg {
+            log,
+            filter,
+            format,
+        } => {
+            let (log, cases) = load(&log, &filter)?;
+            let dfg = waymark_analytics::dfg(&log, &cases);
+            print_dfg(&log, &dfg, format)
+        }
+        AnalyzeCommand::Variants {
+            log,
+            filter,
+            format,
+            limit,
+        } => {
+            let (log, cases) = load(&log, &filter)?;
+            let variants = waymark_analytics::variants(&log, &cases);
+            print_variants(&log, cases.len(), &variants, limit, format)
+        }
+        AnalyzeCommand::Durations {
+            log,
+            filter,
+            format,
+        } => {
+            let (log, cases) = load(&log, &filter)?;
+            let summary = waymark_analytics::case_durations(&log, &cases);
+            let dfg = waymark_analytics::dfg(&log, &cases);
+            print_durations(&log, cases.len(), &summary, &dfg, format)
+        }
+        AnalyzeCommand::Funnel {
+            log,
+            filter,
+            steps,
+            within,
+            order,
+            by,
+            format,
+        } => {
+            let window = match within.as_deref() {
+                Some(text) => window_micros(text)?,
+                None => i64::MAX / 4,
+            };
+            let order = match order {
+                Order::Ordered => FunnelOrder::Ordered,
+                Order::Strict => FunnelOrder::Strict,
+                Order::Any => FunnelOrder::Any,
+            };
+            let (log, cases) = load(&log, &filter)?;
+            for step in &steps {
+                if log.symbol(step).is_none() {
+                    eprintln!(
+                        "warning: no event has the activity `{step}`; no case reaches that step"
+                    );
+                }
+            }
+            let groups = match by {
+                Some(attribute) => {
+                    waymark_analytics::funnel_by(&log, &cases, &steps, window, order, &attribute)
+                        .into_iter()
+                        .map(|g| (Some(g.value), g.funnel))
+                        .collect()
+                }
+                None => vec![(
+                    None,
+                    waymark_analytics::funnel(&log, &cases, &steps, window, order),
+                )],
+            };
+            print_funnel(&groups, format)
+        }
+    }
+}
+
+pub fn run_log(command: LogCommand) -> anyhow::Result<Outcome> {
+    match command {
+        LogCommand::Convert { log, output } => {
+            let (log, _) = load(&log, &FilterArgs::default())?;
+            let extension = output
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            let file = std::fs::File::create(&output)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            match extension.as_deref() {
+                Some("xes") => waymark_eventlog::xes::write(&log, &mut writer)?,
+                Some("csv") => waymark_eventlog::csv::write(&log, &mut writer)?,
+                _ => bail!(
+                    "cannot tell the output format from `{}`: name it .xes or .csv",
+                    output.display()
+                ),
+            }
+            writer.flush()?;
+            eprintln!(
+                "wrote {} events in {} cases to {}",
+                log.events(),
+                log.cases(),
+                output.display()
+            );
+            Ok(Outcome::Fine)
+        }
+        LogCommand::Stats { log } => {
+            let (log, cases) = load(&log, &FilterArgs::default())?;
+            let dfg = waymark_analytics::dfg(&log, &cases);
+            println!(
+                "{} events, {} cases, {} activities, {} variants",
+                log.events(),
+                log.cases(),
+                dfg.activities.len(),
+                waymark_analytics::variants(&log, &cases).len()
+            );
+            Ok(Outcome::Fine)
+        }
+    }
+}
+
+/// A window such as `90m`, `2592000s`, `30d` or `2w`, in microseconds.
+fn window_micros(text: &str) -> anyhow::Result<i64> {
+    let duration = waymark_journey::duration::parse(text.trim())
+        .map_err(|problem| anyhow::anyhow!("`{text}` is not a window ({problem}); write a number and a unit: s, m, h, d or w, e.g. 30d"))?;
+    Ok(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX / 4))
+}
+
+fn time_bound(text: &str, flag: &str) -> anyhow::Result<i64> {
+    waymark_eventlog::time::parse_iso8601(text)
+        .or_else(|| waymark_eventlog::time::TimeFormat::DateOnly.parse(text))
+        .ok_or_else(|| anyhow::anyhow!("--{flag} `{text}` is not a time; write ISO 8601 (2012-01-31T12:00:00Z) or a date (2012-01-31)"))
+}
+
+fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
+    let seconds = |text: &Option<String>, flag: &str| -> anyhow::Result<Option<f64>> {
+        text.as_deref()
+            .map(|t| {
+                waymark_journey::duration::parse(t.trim())
+                    .map(|d| d.as_secs_f64())
+                    .map_err(|problem| {
+                        anyhow::anyhow!(
+                            "--{flag} `{t}` is not a duration ({problem}); e.g. 2h or 3d"
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let case_attribute = match &args.case_attribute {
+        Some(pair) => {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--where `{pair}` must be written KEY=VALUE"))?;
+            Some((key.to_string(), value.to_string()))
+        }
+        None => None,
+    };
+    Ok(Filter {
+        from: args
+            .from
+            .as_deref()
+            .map(|t| time_bound(t, "from"))
+            .transpose()?,
+        to: args
+            .to
+            .as_deref()
+            .map(|t| time_bound(t, "to"))
+            .transpose()?,
+        case_attribute,
+        contains: args.contains.clone(),
+        lacks: args.lacks.clone(),
+        min_duration_seconds: seconds(&args.min_duration, "min-duration")?,
+        max_duration_seconds: seconds(&args.max_duration, "max-duration")?,
+        top_variants: args.top_variants,
+    })
+}
+
+/// Reads the log (with a progress bar on a terminal for large files) and selects the cases.
+fn load(args: &LogArgs, filter_args: &FilterArgs) -> anyhow::Result<(EventLog, Vec<u32>)> {
+    let filter = filter(filter_args)?;
+    let options = ReadOptions {
+        file: args.log.display().to_string(),
+        activity_key: ActivityKey::parse(&args.activity_key),
+        lenient: args.lenient,
+        columns: waymark_eventlog::csv::Columns {
+            case: args.case.clone(),
+            activity: args.activity.clone(),
+            timestamp: args.timestamp.clone(),
+        },
+    };
+    let format = args.log_format.map(|f| match f {
+        LogFormat::Xes => Format::Xes,
+        LogFormat::Csv => Format::Csv,
+        LogFormat::Jsonl => Format::Jsonl,
+    });
+    let started = std::time::Instant::now();
+    let outcome = read_with_progress(&args.log, format, &options)?;
+    if outcome.skipped > 0 {
+        eprintln!(
+            "warning: skipped {} bad event(s) in {} (--lenient)",
+            outcome.skipped, options.file
+        );
+    }
+    let log = outcome.log;
+    tracing::info!(file = %options.file, events = log.events(), cases = log.cases(), elapsed_ms = started.elapsed().as_millis() as u64, "read log");
+    let cases = if filter.is_empty() {
+        waymark_analytics::all_cases(&log)
+    } else {
+        filter.select(&log)
+    };
+    Ok((log, cases))
+}
+
+fn read_with_progress(
+    path: &Path,
+    format: Option<Format>,
+    options: &ReadOptions,
+) -> anyhow::Result<waymark_eventlog::ReadOutcome> {
+    let format = format.or_else(|| Format::from_path(path)).ok_or_else(|| {
+        anyhow::anyhow!("{}: cannot tell the log format from the file name; name it .xes, .xes.gz, .csv or .jsonl, or pass --log-format", path.display())
+    })?;
+    let file = waymark_eventlog::open(path, &options.file)?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let show = std::io::stderr().is_terminal() && size > 8 * 1024 * 1024;
+    let outcome = if show {
+        let bar = indicatif::ProgressBar::new(size).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} reading {msg} {bar:30} {bytes}/{total_bytes} ({eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(
+            path.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+        );
+        let outcome = waymark_eventlog::read(bar.wrap_read(file), format, options);
+        bar.finish_and_clear();
+        outcome
+    } else {
+        waymark_eventlog::read(file, format, options)
+    };
+    Ok(outcome?)
+}
+
+#[derive(Serialize)]
+struct EdgeJson<'a> {
+    from: &'a str,
+    to: &'a str,
+    count: u64,
+    mean_seconds: f64,
+    median_seconds: f64,
+}
+
+#[derive(Serialize)]
+struct DfgJson<'a> {
+    events: u64,
+    cases: u64,
+    activities: BTreeMap<&'a str, u64>,
+    start_activities: BTreeMap<&'a str, u64>,
+    end_activities: BTreeMap<&'a str, u64>,
+    edges: Vec<EdgeJson<'a>>,
+}
+
+fn edges_json<'a>(log: &'a EventLog, dfg: &Dfg) -> Vec<EdgeJson<'a>> {
+    dfg.edges
+        .iter()
+        .map(|e| EdgeJson {
+            from: log.resolve(e.from),
+            to: log.resolve(e.to),
+            count: e.count,
+            mean_seconds: e.mean_seconds,
+            median_seconds: e.median_seconds,
+        })
+        .collect()
+}
+
+fn counts<'a>(
+    log: &'a EventLog,
+    list: &[waymark_analytics::ActivityCount],
+) -> BTreeMap<&'a str, u64> {
+    list.iter()
+        .map(|a| (log.resolve(a.activity), a.count))
+        .collect()
+}
+
+fn emit(text: &str) -> anyhow::Result<Outcome> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        stdout.write_all(b"\n")?;
+    }
+    Ok(Outcome::Fine)
+}
+
+fn csv_text(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<String> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(header)?;
+    for row in rows {
+        writer.write_record(row)?;
+    }
+    Ok(String::from_utf8(writer.into_inner()?)?)
+}
+
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.3}")
+    }
+}
+
+fn edge_rows(log: &EventLog, dfg: &Dfg) -> Vec<Vec<String>> {
+    dfg.edges
+        .iter()
+        .map(|e| {
+            vec![
+                log.resolve(e.from).to_string(),
+                log.resolve(e.to).to_string(),
+                e.count.to_string(),
+                number(e.mean_seconds),
+                number(e.median_seconds),
+            ]
+        })
+        .collect()
+}
+
+const EDGE_HEADER: [&str; 5] = ["from", "to", "count", "mean_seconds", "median_seconds"];
+
+fn print_dfg(log: &EventLog, dfg: &Dfg, format: OutputFormat) -> anyhow::Result<Outcome> {
+    match format {
+        OutputFormat::Json => {
+            let json = DfgJson {
+                events: dfg.events,
+                cases: dfg.cases,
+                activities: counts(log, &dfg.activities),
+                start_activities: counts(log, &dfg.start_activities),
+                end_activities: counts(log, &dfg.end_activities),
+                edges: edges_json(log, dfg),
+            };
+            emit(&serde_json::to_string_pretty(&json)?)
+        }
+        OutputFormat::Csv => emit(&csv_text(&EDGE_HEADER, &edge_rows(log, dfg))?),
+        OutputFormat::Table => {
+            let starts: BTreeMap<&str, u64> = counts(log, &dfg.start_activities);
+            let ends: BTreeMap<&str, u64> = counts(log, &dfg.end_activities);
+            let activity_rows: Vec<Vec<String>> = dfg
+                .activities
+                .iter()
+                .map(|a| {
+                    let name = log.resolve(a.activity);
+                    vec![
+                        name.to_string(),
+                        a.count.to_string(),
+                        starts.get(name).copied().unwrap_or(0).to_string(),
+                        ends.get(name).copied().unwrap_or(0).to_string(),
+                    ]
+                })
+                .collect();
+            let mut text = format!("{} events in {} cases\n\n", dfg.events, dfg.cases);
+            text.push_str(&text_table(
+                &["activity", "count", "starts", "ends"],
+                &activity_rows,
+            ));
+            text.push('\n');
+            text.push_str(&text_table(&EDGE_HEADER, &edge_rows(log, dfg)));
+            emit(&text)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct VariantJson<'a> {
+    activities: Vec<&'a str>,
+    count: u64,
+    mean_duration_seconds: f64,
+}
+
+#[derive(Serialize)]
+struct VariantsJson<'a> {
+    cases: usize,
+    variants: Vec<VariantJson<'a>>,
+}
+
+fn print_variants(
+    log: &EventLog,
+    cases: usize,
+    variants: &[waymark_analytics::Variant],
+    limit: Option<usize>,
+    format: OutputFormat,
+) -> anyhow::Result<Outcome> {
+    let shown = &variants[..limit.unwrap_or(variants.len()).min(variants.len())];
+    let names = |v: &waymark_analytics::Variant| {
+        v.activities
+            .iter()
+            .map(|a| log.resolve(*a))
+            .collect::<Vec<_>>()
+    };
+    match format {
+        OutputFormat::Json => {
+            let json = VariantsJson {
+                cases,
+                variants: shown
+                    .iter()
+                    .map(|v| VariantJson {
+                        activities: names(v),
+                        count: v.count,
+                        mean_duration_seconds: v.mean_duration_seconds,
+                    })
+                    .collect(),
+            };
+            emit(&serde_json::to_string_pretty(&json)?)
+        }
+        OutputFormat::Csv | OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = shown
+                .iter()
+                .map(|v| {
+                    vec![
+                        v.count.to_string(),
+                        format!("{:.1}%", 100.0 * v.count as f64 / cases.max(1) as f64),
+                        number(v.mean_duration_seconds),
+                        names(v).join(" > "),
+                    ]
+                })
+                .collect();
+            let header = ["count", "share", "mean_duration_seconds", "activities"];
+            if format == OutputFormat::Csv {
+                emit(&csv_text(&header, &rows)?)
+            } else {
+                let mut text = format!("{} variants in {} cases\n\n", variants.len(), cases);
+                text.push_str(&text_table(&header, &rows));
+                emit(&text)
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DurationJson {
+    mean: f64,
+    median: f64,
+    min: f64,
+    max: f64,
+    p90: f64,
+}
+
+#[derive(Serialize)]
+struct DurationsJson<'a> {
+    cases: usize,
+    case_duration_seconds: DurationJson,
+    edges: Vec<EdgeJson<'a>>,
+}
+
+fn print_durations(
+    log: &EventLog,
+    cases: usize,
+    summary: &waymark_analytics::Summary,
+    dfg: &Dfg,
+    format: OutputFormat,
+) -> anyhow::Result<Outcome> {
+    let stats = [
+        ("mean", summary.mean),
+        ("median", summary.median),
+        ("min", summary.min),
+        ("max", summary.max),
+        ("p90", summary.p90),
+    ];
+    match format {
+        OutputFormat::Json => {
+            let json = DurationsJson {
+                cases,
+                case_duration_seconds: DurationJson {
+                    mean: summary.mean,
+                    median: summary.median,
+                    min: summary.min,
+                    max: summary.max,
+                    p90: summary.p90,
+                },
+                edges: edges_json(log, dfg),
+            };
+            emit(&serde_json::to_string_pretty(&json)?)
+        }
+        OutputFormat::Csv => {
+            let rows: Vec<Vec<String>> = stats
+                .iter()
+                .map(|(k, v)| vec![k.to_string(), number(*v)])
+                .collect();
+            emit(&csv_text(&["statistic", "case_duration_seconds"], &rows)?)
+        }
+        OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = stats
+                .iter()
+                .map(|(k, v)| vec![k.to_string(), number(*v), human(*v)])
+                .collect();
+            let mut text = format!("case durations over {cases} cases\n\n");
+            text.push_str(&text_table(&["statistic", "seconds", "duration"], &rows));
+            text.push('\n');
+            text.push_str(&text_table(&EDGE_HEADER, &edge_rows(log, dfg)));
+            emit(&text)
+        }
+    }
+}
+
+fn human(seconds: f64) -> String {
+    waymark_journey::duration::format(std::time::Duration::from_secs_f64(seconds.max(0.0).round()))
+}
+
+#[derive(Serialize)]
+struct StepJson<'a> {
+    name: &'a str,
+    reached: usize,
+    conversion_from_previous: f64,
+    conversion_from_first: f64,
+    median_seconds_from_previous: Option<f64>,
+    drop_off: usize,
+}
+
+#[derive(Serialize)]
+struct FunnelJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a str>,
+    cases: usize,
+    steps: Vec<StepJson<'a>>,
+}
+
+fn funnel_json(value: Option<&str>, funnel: &Funnel) -> serde_json::Value {
+    let json = FunnelJson {
+        value,
+        cases: funnel.cases,
+        steps: funnel
+            .steps
+            .iter()
+            .map(|s| StepJson {
+                name: &s.name,
+                reached: s.reached,
+                conversion_from_previous: s.conversion_from_previous,
+                conversion_from_first: s.conversion_from_first,
+                median_seconds_from_previous: s.median_seconds_from_previous,
+                drop_off: s.drop_off,
+            })
+            .collect(),
+    };
+    serde_json::to_value(json).unwrap_or_default()
+}
+
+fn print_funnel(
+    groups: &[(Option<String>, Funnel)],
+    format: OutputFormat,
+) -> anyhow::Result<Outcome> {
+    match format {
+        OutputFormat::Json => {
+            let value = match groups {
+                [(None, funnel)] => funnel_json(None, funnel),
+                _ => serde_json::json!({
+                    "cases": groups.iter().map(|(_, f)| f.cases).sum::<usize>(),
+                    "groups": groups.iter().map(|(v, f)| funnel_json(v.as_deref(), f)).collect::<Vec<_>>(),
+                }),
+            };
+            emit(&serde_json::to_string_pretty(&value)?)
+        }
+        OutputFormat::Csv | OutputFormat::Table => {
+            let mut rows = Vec::new();
+            for (value, funnel) in groups {
+                for step in &funnel.steps {
+                    let mut row = Vec::new();
+                    if groups.len() > 1 || value.is_some() {
+                        row.push(value.clone().unwrap_or_default());
+                    }
+                    row.extend([
+                        step.name.clone(),
+                        step.reached.to_string(),
+                        format!("{:.1}%", 100.0 * step.conversion_from_previous),
+                        format!("{:.1}%", 100.0 * step.conversion_from_first),
+                        step.median_seconds_from_previous
+                            .map(human)
+                            .unwrap_or_else(|| "-".to_string()),
+                        step.drop_off.to_string(),
+                    ]);
+                    rows.push(row);
+                }
+            }
+            let mut header = vec![
+                "step",
+                "reached",
+                "from_previous",
+                "from_first",
+                "median_time_from_previous",
+                "drop_off",
+            ];
+            if groups.len() > 1 || groups.first().is_some_and(|(v, _)| v.is_some()) {
+                header.insert(0, "group");
+            }
+            if format == OutputFormat::Csv {
+                emit(&csv_text(&header, &rows)?)
+            } else {
+                let cases: usize = groups.iter().map(|(_, f)| f.cases).sum();
+                let mut text = format!("funnel over {cases} cases\n\n");
+                text.push_str(&text_table(&header, &rows));
+                emit(&text)
+            }
+        }
+    }
+}
