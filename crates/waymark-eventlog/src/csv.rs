@@ -267,6 +267,18 @@ pub fn read<R: BufRead>(mut reader: R, options: &ReadOptions) -> Result<ReadOutc
             }
         };
         let line = record.position().map_or(line, |p| p.line() as usize + 1);
+        if record.len() != headers.len() {
+            if options.lenient {
+                skipped += 1;
+                continue;
+            }
+            return Err(ReadError::new(
+                file,
+                Some(Place { line, column: None }),
+                format!("this row has {} fields, the header has {}", record.len(), headers.len()),
+            )
+            .with_hint("check the quoting and the delimiter of this row, or pass --lenient to skip bad rows"));
+        }
         let problem = |column: usize, message: String| {
             ReadError::new(
                 file,

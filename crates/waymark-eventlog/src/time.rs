@@ -50,7 +50,9 @@ impl TimeFormat {
         }
     }
 
-    /// The first format that reads every sample, trying the more specific ones first.
+    /// The format that reads the most samples (the more specific one on a tie), or `None` when
+    /// no format reads any. A few bad values do not hide the file's format; they are reported
+    /// row by row when read.
     pub fn detect<'a>(samples: impl IntoIterator<Item = &'a str> + Clone) -> Option<TimeFormat> {
         let candidates = [
             TimeFormat::Iso8601,
@@ -59,27 +61,31 @@ impl TimeFormat {
             TimeFormat::EpochMillis,
             TimeFormat::EpochSeconds,
         ];
-        candidates.into_iter().find(|format| {
-            let mut any = false;
-            let all = samples
+        let score = |format: TimeFormat| {
+            samples
                 .clone()
                 .into_iter()
                 .filter(|s| !s.trim().is_empty())
-                .all(|sample| {
-                    any = true;
-                    match format {
-                        // Epoch values: 13 digits are milliseconds, up to 11 are seconds.
-                        TimeFormat::EpochMillis => {
-                            digits(sample) >= 12 && format.parse(sample).is_some()
-                        }
-                        TimeFormat::EpochSeconds => {
-                            digits(sample) <= 11 && format.parse(sample).is_some()
-                        }
-                        _ => format.parse(sample).is_some(),
+                .filter(|sample| match format {
+                    // Epoch values: 12 digits or more are milliseconds, up to 11 are seconds.
+                    TimeFormat::EpochMillis => {
+                        digits(sample) >= 12 && format.parse(sample).is_some()
                     }
-                });
-            any && all
-        })
+                    TimeFormat::EpochSeconds => {
+                        digits(sample) <= 11 && format.parse(sample).is_some()
+                    }
+                    _ => format.parse(sample).is_some(),
+                })
+                .count()
+        };
+        let mut best: Option<(TimeFormat, usize)> = None;
+        for format in candidates {
+            let count = score(format);
+            if count > 0 && best.is_none_or(|(_, most)| count > most) {
+                best = Some((format, count));
+            }
+        }
+        best.map(|(format, _)| format)
     }
 }
 

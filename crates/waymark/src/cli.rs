@@ -22,12 +22,12 @@ pub enum Command {
     /// Analyse an event log: directly-follows graph, variants, durations, funnels.
     Analyze {
         #[command(subcommand)]
-        command: AnalyzeCommand,
+        command: Box<AnalyzeCommand>,
     },
     /// Event-log files: convert between formats, summarise.
     Log {
         #[command(subcommand)]
-        command: LogCommand,
+        command: Box<LogCommand>,
     },
 }
 

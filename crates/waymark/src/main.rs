@@ -28,8 +28,8 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         cli::Command::Journey { command } => journey::run(command),
-        cli::Command::Analyze { command } => analyze::run_analyze(command),
-        cli::Command::Log { command } => analyze::run_log(command),
+        cli::Command::Analyze { command } => analyze::run_analyze(*command),
+        cli::Command::Log { command } => analyze::run_log(*command),
     };
     match result {
         Ok(Outcome::Fine) => ExitCode::SUCCESS,

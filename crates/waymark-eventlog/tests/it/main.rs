@@ -1,1 +1,449 @@
+//! Reading and writing logs: every XES attribute type, round trips, real-data pitfalls and the
+//! errors people see for bad input.
 
+use std::path::PathBuf;
+
+use waymark_eventlog::{ActivityKey, EventLog, Format, ReadOptions, Value};
+
+fn shared_data() -> PathBuf {
+    let root = std::env::var_os("WAYMARK_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let data = root.join("data");
+    assert!(
+        data.is_dir(),
+        "the shared test data is missing at {}",
+        data.display()
+    );
+    data
+}
+
+fn options(file: &str) -> ReadOptions {
+    ReadOptions {
+        file: file.to_string(),
+        ..Default::default()
+    }
+}
+
+fn read_str(
+    text: &str,
+    format: Format,
+) -> Result<waymark_eventlog::ReadOutcome, waymark_eventlog::ReadError> {
+    waymark_eventlog::read(text.as_bytes(), format, &options("test"))
+}
+
+fn shared(name: &str) -> EventLog {
+    waymark_eventlog::read_path(
+        &shared_data().join("logs").join(name),
+        None,
+        &ReadOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .log
+}
+
+/// Every event as (case, activity, time, attributes as text), for comparing logs.
+fn dump(log: &EventLog) -> Vec<(String, String, i64, Vec<String>)> {
+    fn attribute(log: &EventLog, a: &waymark_eventlog::Attribute) -> String {
+        let children: Vec<String> = a.children().iter().map(|c| attribute(log, c)).collect();
+        format!(
+            "{}={:?}:{}[{}]",
+            log.resolve(a.key),
+            std::mem::discriminant(&a.value),
+            log.value_text(&a.value),
+            children.join(",")
+        )
+    }
+    let mut out = Vec::new();
+    for case in log.iter_cases() {
+        for event in case.events() {
+            let mut attributes: Vec<String> = log
+                .event_attributes(event)
+                .iter()
+                .map(|a| attribute(log, a))
+                .collect();
+            attributes.sort();
+            out.push((
+                case.name().to_string(),
+                log.resolve(log.activity_column()[event]).to_string(),
+                log.time_column()[event],
+                attributes,
+            ));
+        }
+    }
+    out
+}
+
+const EVERY_TYPE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<log xes.version="1849-2016" xmlns="http://www.xes-standard.org/">
+  <extension name="Concept" prefix="concept" uri="http://www.xes-standard.org/concept.xesext"/>
+  <global scope="event"><string key="concept:name" value="UNKNOWN"/></global>
+  <classifier name="Activity" keys="concept:name lifecycle:transition"/>
+  <string key="source" value="hand &amp; written"/>
+  <trace>
+    <string key="concept:name" value="c1"/>
+    <int key="priority" value="2"/>
+    <event>
+      <string key="concept:name" value="Submit &lt;form&gt;"/>
+      <string key="lifecycle:transition" value="complete"/>
+      <date key="time:timestamp" value="2024-05-01T10:00:00.000+02:00"/>
+      <int key="amount" value="-12"/>
+      <float key="score" value="4.25"/>
+      <boolean key="urgent" value="true"/>
+      <id key="ref" value="a1b2"/>
+      <list key="tags"><values><string key="tag" value="x"/><string key="tag" value="y"/></values></list>
+      <container key="address"><string key="city" value="Utrecht"/><int key="zip" value="3511"/></container>
+      <string key="parent" value="p"><float key="child" value="1.5"><int key="grandchild" value="7"/></float></string>
+    </event>
+    <event>
+      <string key="concept:name" value="Approve"/>
+      <string key="lifecycle:transition" value="complete"/>
+      <date key="time:timestamp" value="2024-05-01T08:30:00Z"/>
+    </event>
+  </trace>
+  <trace>
+    <string key="concept:name" value="c2"/>
+  </trace>
+</log>
+"#;
+
+#[test]
+fn xes_reads_every_attribute_type_and_nesting() {
+    let log = read_str(EVERY_TYPE, Format::Xes).expect("valid xes").log;
+    assert_eq!((log.cases(), log.events()), (2, 2));
+    let case = log.case(0);
+    assert_eq!(case.name(), "c1");
+    assert!(matches!(
+        case.attribute("priority").map(|a| a.value),
+        Some(Value::Int(2))
+    ));
+    // 08:30Z is before 10:00+02:00 (08:00Z)? No: 10:00+02:00 is 08:00Z, so Submit comes first.
+    let names: Vec<&str> = case.activities().iter().map(|a| log.resolve(*a)).collect();
+    assert_eq!(names, ["Submit <form>", "Approve"]);
+    let first = log.event_attributes(case.events().start);
+    let get = |key: &str| first.iter().find(|a| log.resolve(a.key) == key).expect(key);
+    assert!(matches!(get("amount").value, Value::Int(-12)));
+    assert!(matches!(get("score").value, Value::Float(f) if f == 4.25));
+    assert!(matches!(get("urgent").value, Value::Boolean(true)));
+    assert!(matches!(get("ref").value, Value::Id(_)));
+    assert!(matches!(get("tags").value, Value::List));
+    assert_eq!(get("tags").children().len(), 2);
+    assert!(matches!(get("address").value, Value::Container));
+    assert_eq!(get("address").children().len(), 2);
+    let child = &get("parent").children()[0];
+    assert!(matches!(child.value, Value::Float(f) if f == 1.5));
+    assert!(matches!(child.children()[0].value, Value::Int(7)));
+    assert_eq!(log.meta.extensions.len(), 1);
+    assert_eq!(
+        log.meta.classifiers[0].keys,
+        ["concept:name", "lifecycle:transition"]
+    );
+    assert_eq!(log.meta.globals.len(), 1);
+    assert_eq!(
+        log.value_text(&log.meta.attributes[0].value),
+        "hand & written"
+    );
+    assert!(
+        log.case(1).is_empty(),
+        "an empty trace is a case without events"
+    );
+}
+
+#[test]
+fn xes_round_trips_through_the_writer() {
+    let log = read_str(EVERY_TYPE, Format::Xes).expect("valid").log;
+    let mut written = Vec::new();
+    waymark_eventlog::xes::write(&log, &mut written).expect("write");
+    let again = waymark_eventlog::read(&written[..], Format::Xes, &options("written"))
+        .expect("read back")
+        .log;
+    assert_eq!(dump(&again), dump(&log));
+    assert_eq!(again.meta, log.meta);
+    assert_eq!(again.cases(), log.cases());
+}
+
+#[test]
+fn real_logs_round_trip_through_xes_and_csv() {
+    for name in [
+        "running-example.xes",
+        "roadtraffic100traces.xes",
+        "helpdesk.xes.gz",
+    ] {
+        let log = shared(name);
+        let mut xes = Vec::new();
+        waymark_eventlog::xes::write(&log, &mut xes).expect("write xes");
+        let from_xes = waymark_eventlog::read(&xes[..], Format::Xes, &options(name))
+            .expect("xes back")
+            .log;
+        assert_eq!(dump(&from_xes), dump(&log), "{name} through XES");
+
+        let mut csv = Vec::new();
+        waymark_eventlog::csv::write(&log, &mut csv).expect("write csv");
+        let from_csv = waymark_eventlog::read(&csv[..], Format::Csv, &options(name))
+            .expect("csv back")
+            .log;
+        let sequence = |l: &EventLog| -> Vec<(String, String, i64)> {
+            dump(l).into_iter().map(|(c, a, t, _)| (c, a, t)).collect()
+        };
+        assert_eq!(sequence(&from_csv), sequence(&log), "{name} through CSV");
+    }
+}
+
+#[test]
+fn a_case_named_na_is_a_case() {
+    let log = shared("sepsis_eventdataR.csv");
+    let na = log
+        .iter_cases()
+        .find(|c| c.name() == "NA")
+        .expect("case NA");
+    assert_eq!(na.len(), 24);
+    assert_eq!(log.events(), 15_214);
+}
+
+#[test]
+fn ties_keep_file_order_and_cases_are_sorted_by_time() {
+    let csv = "case_id,activity,timestamp\n1,b,2024-01-01T10:00:00Z\n1,a,2024-01-01T09:00:00Z\n1,c,2024-01-01T10:00:00Z\n1,d,2024-01-01T10:00:00Z\n2,x,2024-01-01T08:00:00Z\n";
+    let log = read_str(csv, Format::Csv).expect("csv").log;
+    let names: Vec<&str> = log
+        .case(0)
+        .activities()
+        .iter()
+        .map(|a| log.resolve(*a))
+        .collect();
+    assert_eq!(names, ["a", "b", "c", "d"]);
+    assert_eq!(log.case(1).name(), "2");
+}
+
+#[test]
+fn csv_detects_delimiters_and_timestamp_formats() {
+    for (text, seconds) in [
+        (
+            "Case ID;Activity;Complete Timestamp\nA;x;2014/10/22 11:15:41.000\n",
+            1_413_976_541,
+        ),
+        (
+            "case_id\tactivity\ttimestamp\nA\tx\t1413976541\n",
+            1_413_976_541,
+        ),
+        (
+            "case_id|activity|timestamp\nA|x|1413976541000\n",
+            1_413_976_541,
+        ),
+        (
+            "case_id,activity,timestamp\nA,x,2014-10-22\n",
+            1_413_936_000,
+        ),
+        (
+            "case_id,activity,timestamp\nA,x,2014-10-22T13:15:41+02:00\n",
+            1_413_976_541,
+        ),
+        (
+            "case_id,activity,timestamp\nA,x,2014-10-22 11:15:41\n",
+            1_413_976_541,
+        ),
+    ] {
+        let log = read_str(text, Format::Csv)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .log;
+        assert_eq!(log.time_column()[0], seconds * 1_000_000, "{text}");
+    }
+}
+
+#[test]
+fn csv_column_flags_pick_the_columns() {
+    let text = "ticket,step,at,agent\nT1,open,2024-01-01T00:00:00Z,ann\nT1,close,2024-01-02T00:00:00Z,bob\n";
+    let mut options = options("tickets.csv");
+    assert!(
+        waymark_eventlog::read(text.as_bytes(), Format::Csv, &options).is_err(),
+        "no default column matches"
+    );
+    options.columns = waymark_eventlog::csv::Columns {
+        case: Some("ticket".into()),
+        activity: Some("step".into()),
+        timestamp: Some("at".into()),
+    };
+    let log = waymark_eventlog::read(text.as_bytes(), Format::Csv, &options)
+        .expect("mapped")
+        .log;
+    assert_eq!((log.cases(), log.events()), (1, 2));
+    let agent = log
+        .event_attributes(0)
+        .iter()
+        .find(|a| log.resolve(a.key) == "agent")
+        .expect("other columns are attributes");
+    assert_eq!(log.value_text(&agent.value), "ann");
+}
+
+#[test]
+fn bad_csv_rows_name_the_line_and_column_and_lenient_skips_them() {
+    let text = "case_id,activity,timestamp\n1,a,2024-01-01T00:00:00Z\n1,b,not a time\n1,c,2024-01-03T00:00:00Z\n,d,2024-01-03T00:00:00Z\n";
+    let error = read_str(text, Format::Csv).expect_err("bad timestamp");
+    let message = error.to_string();
+    assert!(message.starts_with("test:3:3: "), "{message}");
+    assert!(message.contains("not a time"), "{message}");
+    let lenient = ReadOptions {
+        lenient: true,
+        ..options("test")
+    };
+    let outcome = waymark_eventlog::read(text.as_bytes(), Format::Csv, &lenient).expect("lenient");
+    assert_eq!((outcome.log.events(), outcome.skipped), (2, 2));
+    let ragged = read_str(
+        "case_id,activity,timestamp\n1,a,2024-01-01T00:00:00Z,extra\n",
+        Format::Csv,
+    )
+    .expect_err("ragged");
+    assert!(
+        ragged
+            .to_string()
+            .contains("test:2: this row has 4 fields, the header has 3"),
+        "{ragged}"
+    );
+}
+
+#[test]
+fn truncated_compressed_xes_says_so() {
+    let bytes = std::fs::read(shared_data().join("logs/helpdesk.xes.gz")).expect("gz");
+    let cut = &bytes[..bytes.len() / 2];
+    let error = waymark_eventlog::read(cut, Format::Xes, &options("helpdesk.xes.gz"))
+        .expect_err("truncated");
+    let message = error.to_string();
+    assert!(message.starts_with("helpdesk.xes.gz:"), "{message}");
+    assert!(message.contains("truncated or corrupt"), "{message}");
+    let place = error.place.expect("a place");
+    assert!(place.line > 1000, "the line where it broke: {place:?}");
+}
+
+#[test]
+fn truncated_xml_says_where_it_broke() {
+    let text =
+        std::fs::read_to_string(shared_data().join("logs/running-example.xes")).expect("xes");
+    let cut = &text[..text.len() / 2];
+    let error = read_str(cut, Format::Xes).expect_err("truncated");
+    let message = error.to_string();
+    assert!(
+        message.contains("truncated") || message.contains("malformed"),
+        "{message}"
+    );
+    let line = error.place.expect("place").line;
+    assert!(
+        line + 2 >= cut.lines().count(),
+        "near the end: line {line} of {}",
+        cut.lines().count()
+    );
+}
+
+#[test]
+fn malformed_xes_values_are_named() {
+    let text = EVERY_TYPE.replace(r#"value="-12""#, r#"value="twelve""#);
+    let error = read_str(&text, Format::Xes).expect_err("bad int");
+    let message = error.to_string();
+    assert!(message.contains("`twelve` is not an int"), "{message}");
+    assert!(message.starts_with("test:14:"), "{message}");
+    let lenient = ReadOptions {
+        lenient: true,
+        ..options("test")
+    };
+    let outcome = waymark_eventlog::read(text.as_bytes(), Format::Xes, &lenient).expect("lenient");
+    assert_eq!((outcome.log.events(), outcome.skipped), (1, 1));
+    let not_xes = read_str("<html><body/></html>", Format::Xes).expect_err("not a log");
+    assert!(
+        not_xes.to_string().contains("no <log> element"),
+        "{not_xes}"
+    );
+}
+
+#[test]
+fn segment_json_lines() {
+    let text = r#"{"type":"track","event":"Order Completed","userId":"u1","timestamp":"2024-05-01T10:00:00Z","properties":{"total":12.5,"items":[{"sku":"a"}],"coupon":null}}
+{"type":"page","name":"Pricing","anonymousId":"anon-7","timestamp":"2024-05-01T09:00:00.123Z","properties":{"path":"/pricing"}}
+
+{"type":"screen","name":"Home","userId":"u1","timestamp":"2024-05-01T09:30:00+02:00"}
+{"type":"identify","userId":42,"timestamp":"2024-05-02T00:00:00Z","traits":{"plan":"gold"}}
+"#;
+    let log = read_str(text, Format::Jsonl).expect("jsonl").log;
+    assert_eq!((log.cases(), log.events()), (3, 4));
+    let u1 = log.iter_cases().find(|c| c.name() == "u1").expect("u1");
+    let names: Vec<&str> = u1.activities().iter().map(|a| log.resolve(*a)).collect();
+    assert_eq!(
+        names,
+        ["Home", "Order Completed"],
+        "ordered by time: 07:30Z before 10:00Z"
+    );
+    let order = log.event_attributes(u1.events().end - 1);
+    let total = order
+        .iter()
+        .find(|a| log.resolve(a.key) == "total")
+        .expect("properties become attributes");
+    assert!(matches!(total.value, Value::Float(f) if f == 12.5));
+    assert!(
+        order.iter().all(|a| log.resolve(a.key) != "coupon"),
+        "null means missing"
+    );
+    assert!(
+        log.iter_cases().any(|c| c.name() == "anon-7"),
+        "anonymousId when there is no userId"
+    );
+    assert!(
+        log.iter_cases().any(|c| c.name() == "42"),
+        "numeric ids are ids"
+    );
+    let identify = log.iter_cases().find(|c| c.name() == "42").expect("42");
+    assert_eq!(log.resolve(identify.activities()[0]), "identify");
+
+    let error = read_str("{\"userId\":\"u\",\"event\":\"x\",\"timestamp\":\"2024-05-01T10:00:00Z\"}\n{\"userId\": oops}\n", Format::Jsonl)
+        .expect_err("bad json");
+    assert!(error.to_string().starts_with("test:2:"), "{error}");
+    let error = read_str(
+        "{\"event\":\"x\",\"timestamp\":\"2024-05-01T10:00:00Z\"}\n",
+        Format::Jsonl,
+    )
+    .expect_err("no id");
+    assert!(
+        error
+            .to_string()
+            .contains("neither `userId` nor `anonymousId`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_classifier_can_name_activities() {
+    let mut log = shared("bpic2012.xes.gz");
+    let plain = log
+        .activity_column()
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    assert_eq!(plain, 24);
+    log.set_activity_key(ActivityKey::parse("concept:name+lifecycle:transition"));
+    let names: std::collections::HashSet<&str> = log
+        .activity_column()
+        .iter()
+        .map(|a| log.resolve(*a))
+        .collect();
+    assert!(
+        names.contains("W_Completeren aanvraag+COMPLETE"),
+        "{names:?}"
+    );
+    assert!(names.len() > plain);
+    let read_with_key = waymark_eventlog::read_path(
+        &shared_data().join("logs/bpic2012.xes.gz"),
+        None,
+        &ReadOptions {
+            activity_key: ActivityKey::parse("concept:name+lifecycle:transition"),
+            ..Default::default()
+        },
+    )
+    .expect("read")
+    .log;
+    assert_eq!(
+        read_with_key.activity_column().len(),
+        log.activity_column().len()
+    );
+}
+
+#[test]
+fn events_take_at_most_32_bytes_attributes_not_counted() {
+    let log = shared("running-example.xes");
+    assert!(log.bytes_per_event() <= 32, "{}", log.bytes_per_event());
+}

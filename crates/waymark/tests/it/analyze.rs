@@ -1,0 +1,262 @@
+//! `waymark analyze ...` and `waymark log ...`.
+
+use serde_json::Value;
+
+use super::*;
+
+fn shared_log(name: &str) -> String {
+    let root = std::env::var_os("WAYMARK_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared"));
+    let path = root.join("data/logs").join(name);
+    assert!(
+        path.exists(),
+        "the shared test data is missing: {}",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+fn reference(name: &str) -> Value {
+    let path = PathBuf::from(shared_log(name))
+        .parent()
+        .and_then(Path::parent)
+        .expect("data")
+        .join("expected")
+        .join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("reference")).expect("json")
+}
+
+fn json(args: &[&str]) -> Value {
+    let output = waymark(args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    serde_json::from_str(&stdout(&output)).expect("json output")
+}
+
+#[test]
+fn dfg_json_has_the_reference_field_names_and_values() {
+    let log = shared_log("running-example.xes");
+    let got = json(&["analyze", "dfg", &log, "--format", "json"]);
+    let want = reference("running-example.xes");
+    for key in [
+        "events",
+        "cases",
+        "activities",
+        "start_activities",
+        "end_activities",
+    ] {
+        assert_eq!(got[key], want[key], "{key}");
+    }
+    let edges = got["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), want["edges"].as_array().expect("edges").len());
+    for edge in edges {
+        let keys: Vec<&str> = edge
+            .as_object()
+            .expect("edge")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), 5);
+        for key in ["from", "to", "count", "mean_seconds", "median_seconds"] {
+            assert!(keys.contains(&key), "{key} in {keys:?}");
+        }
+    }
+}
+
+#[test]
+fn variants_and_durations_json() {
+    let log = shared_log("running-example.xes");
+    let variants = json(&["analyze", "variants", &log, "--format", "json"]);
+    let want = reference("running-example.xes");
+    assert_eq!(
+        variants["variants"].as_array().map(Vec::len),
+        want["variants"].as_array().map(Vec::len)
+    );
+    for variant in variants["variants"].as_array().expect("variants") {
+        assert!(
+            variant["activities"].is_array()
+                && variant["count"].is_u64()
+                && variant["mean_duration_seconds"].is_f64()
+        );
+    }
+    let durations = json(&["analyze", "durations", &log, "--format", "json"]);
+    for key in ["mean", "median", "min", "max"] {
+        assert_eq!(
+            durations["case_duration_seconds"][key], want["case_duration_seconds"][key],
+            "{key}"
+        );
+    }
+    assert!(durations["case_duration_seconds"]["p90"].is_f64());
+    assert!(durations["edges"].as_array().is_some_and(|e| !e.is_empty()));
+}
+
+#[test]
+fn funnel_json_window_order_and_breakdown() {
+    let log = shared_log("helpdesk.xes.gz");
+    let steps = "Assign seriousness,Take in charge ticket,Resolve ticket,Closed";
+    let unbounded = json(&[
+        "analyze", "funnel", &log, "--steps", steps, "--format", "json",
+    ]);
+    assert_eq!(unbounded["cases"], 4580);
+    let reached: Vec<u64> = unbounded["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["reached"].as_u64().expect("n"))
+        .collect();
+    assert_eq!(reached, [4495, 4207, 4199, 4189]);
+    assert_eq!(unbounded["steps"][0]["name"], "Assign seriousness");
+    let week = json(&[
+        "analyze", "funnel", &log, "--steps", steps, "--within", "7d", "--format", "json",
+    ]);
+    let week_seconds = json(&[
+        "analyze", "funnel", &log, "--steps", steps, "--within", "604800s", "--format", "json",
+    ]);
+    assert_eq!(week, week_seconds, "7d and 604800s are the same window");
+    assert!(week["steps"][3]["reached"].as_u64() < Some(4189));
+    let strict = json(&[
+        "analyze", "funnel", &log, "--steps", steps, "--order", "strict", "--format", "json",
+    ]);
+    assert!(strict["steps"][1]["reached"].as_u64() <= Some(4207));
+    let by = json(&[
+        "analyze",
+        "funnel",
+        &log,
+        "--steps",
+        steps,
+        "--by",
+        "concept:name",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        by["groups"].as_array().map(Vec::len),
+        Some(4580),
+        "one group per case name"
+    );
+}
+
+#[test]
+fn filters_narrow_the_cases() {
+    let log = shared_log("running-example.xes");
+    let all = json(&["analyze", "dfg", &log, "--format", "json"]);
+    let rejected = json(&[
+        "analyze",
+        "dfg",
+        &log,
+        "--contains",
+        "reject request",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(rejected["cases"], 3);
+    let paid = json(&[
+        "analyze",
+        "dfg",
+        &log,
+        "--lacks",
+        "reject request",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        paid["cases"].as_u64().unwrap_or(0) + 3,
+        all["cases"].as_u64().unwrap_or(0)
+    );
+    let top = json(&[
+        "analyze",
+        "variants",
+        &log,
+        "--top-variants",
+        "2",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(top["variants"].as_array().map(Vec::len), Some(2));
+    let long = json(&[
+        "analyze",
+        "durations",
+        &log,
+        "--min-duration",
+        "10d",
+        "--format",
+        "json",
+    ]);
+    assert!(long["case_duration_seconds"]["min"].as_f64() >= Some(864000.0));
+    let bad = waymark(&["analyze", "dfg", &log, "--where", "no-equals-sign"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("KEY=VALUE"));
+}
+
+#[test]
+fn csv_and_table_output() {
+    let log = shared_log("sepsis_eventdataR.csv");
+    let output = waymark(&["analyze", "dfg", &log, "--format", "csv"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("from,to,count,mean_seconds,median_seconds\n"),
+        "{}",
+        &text[..80.min(text.len())]
+    );
+    let table = stdout(&waymark(&["analyze", "variants", &log, "--limit", "5"]));
+    assert!(table.starts_with("846 variants in 1050 cases"), "{table}");
+}
+
+#[test]
+fn bad_logs_exit_2_with_the_place() {
+    let dir = temp_dir("bad-logs");
+    let csv = dir.join("bad.csv");
+    std::fs::write(
+        &csv,
+        "case_id,activity,timestamp\n1,a,2024-01-01T00:00:00Z\n1,b,yesterday\n",
+    )
+    .expect("write");
+    let output = waymark(&["analyze", "dfg", &csv.display().to_string()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("bad.csv:3:3"),
+        "{}",
+        stderr(&output)
+    );
+    let lenient = waymark(&[
+        "analyze",
+        "dfg",
+        &csv.display().to_string(),
+        "--lenient",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(lenient.status.code(), Some(0));
+    assert!(
+        stderr(&lenient).contains("skipped 1 bad event"),
+        "{}",
+        stderr(&lenient)
+    );
+    let unknown = dir.join("log.parquet");
+    std::fs::write(&unknown, "x").expect("write");
+    let output = waymark(&["analyze", "dfg", &unknown.display().to_string()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--log-format"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn convert_round_trips_and_keeps_the_analysis() {
+    let log = shared_log("running-example.xes");
+    let dir = temp_dir("convert");
+    let before = json(&["analyze", "dfg", &log, "--format", "json"]);
+    for extension in ["xes", "csv"] {
+        let out = dir.join(format!("copy.{extension}")).display().to_string();
+        let output = waymark(&["log", "convert", &log, "-o", &out]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert_eq!(
+            json(&["analyze", "dfg", &out, "--format", "json"]),
+            before,
+            "through {extension}"
+        );
+    }
+}
