@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
-use lasso::Rodeo;
-
-use crate::log::{ActivityKey, Attribute, EventLog, LogMeta, Micros, Symbol, Value, activity_name};
+use crate::log::{
+    ActivityKey, Attribute, EventLog, LogMeta, Micros, Strings, Symbol, Value, activity_symbol,
+    new_strings,
+};
 
 /// Collects events, then orders them into cases in [`LogBuilder::finish`].
 ///
@@ -12,7 +13,7 @@ use crate::log::{ActivityKey, Attribute, EventLog, LogMeta, Micros, Symbol, Valu
 /// with a stable sort, so ties keep their arrival order.
 #[derive(Debug)]
 pub struct LogBuilder {
-    strings: Rodeo,
+    strings: Strings,
     activity_key: ActivityKey,
     case_lookup: HashMap<Symbol, u32>,
     case_name: Vec<Symbol>,
@@ -35,7 +36,7 @@ impl Default for LogBuilder {
 impl LogBuilder {
     pub fn new(activity_key: ActivityKey) -> Self {
         LogBuilder {
-            strings: Rodeo::default(),
+            strings: new_strings(),
             activity_key,
             case_lookup: HashMap::new(),
             case_name: Vec::new(),
@@ -107,8 +108,11 @@ impl LogBuilder {
     ) {
         let start = self.attributes.len();
         self.attributes.extend(attributes);
-        let activity = activity_name(&self.strings, &self.activity_key, &self.attributes[start..]);
-        let activity = self.strings.get_or_intern(activity);
+        let activity = activity_symbol(
+            &mut self.strings,
+            &self.activity_key,
+            &self.attributes[start..],
+        );
         self.event_case.push(case);
         self.event_time.push(time);
         self.event_activity.push(activity);

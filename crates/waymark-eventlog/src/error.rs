@@ -120,18 +120,14 @@ impl<R: Read> Read for Counting<R> {
 impl<R> Counting<R> {
     fn count(&mut self, consumed: &[u8]) {
         self.bytes += consumed.len() as u64;
-        match memrchr_newline(consumed) {
+        match memchr::memrchr(b'\n', consumed) {
             Some(last) => {
-                self.line += consumed.iter().filter(|&&b| b == b'\n').count();
+                self.line += memchr::memchr_iter(b'\n', consumed).count();
                 self.column = consumed.len() - last;
             }
             None => self.column += consumed.len(),
         }
     }
-}
-
-fn memrchr_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().rposition(|&b| b == b'\n')
 }
 
 impl<R: BufRead> BufRead for Counting<R> {
@@ -143,13 +139,13 @@ impl<R: BufRead> BufRead for Counting<R> {
         if let Ok(buf) = self.inner.fill_buf() {
             let amt = amt.min(buf.len());
             let consumed = &buf[..amt];
-            let newlines = consumed.iter().filter(|&&b| b == b'\n').count();
             self.bytes += amt as u64;
-            if newlines > 0 {
-                self.line += newlines;
-                self.column = amt - memrchr_newline(consumed).unwrap_or(0);
-            } else {
-                self.column += amt;
+            match memchr::memrchr(b'\n', consumed) {
+                Some(last) => {
+                    self.line += memchr::memchr_iter(b'\n', consumed).count();
+                    self.column = amt - last;
+                }
+                None => self.column += amt,
             }
         }
         self.inner.consume(amt);

@@ -71,7 +71,10 @@ pub struct ReadOutcome {
 }
 
 /// Reads a log in the given format from any reader; gzip is detected from the first bytes.
-pub fn read<R: Read>(
+///
+/// A compressed log is decompressed on a second thread while the first one parses, so reading
+/// takes about as long as the slower of the two rather than their sum.
+pub fn read<R: Read + Send>(
     reader: R,
     format: Format,
     options: &ReadOptions,
@@ -81,15 +84,98 @@ pub fn read<R: Read>(
         .fill_buf()
         .map(|b| b.starts_with(&[0x1f, 0x8b]))
         .unwrap_or(false);
-    if gzip {
-        let decoder = flate2::bufread::MultiGzDecoder::new(buffered);
-        read_plain(
-            BufReader::with_capacity(256 * 1024, decoder),
-            format,
-            options,
-        )
-    } else {
-        read_plain(buffered, format, options)
+    if !gzip {
+        return read_plain(buffered, format, options);
+    }
+    std::thread::scope(|scope| {
+        let (chunks, received) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8);
+        let (recycle, recycled) = std::sync::mpsc::channel::<Vec<u8>>();
+        scope.spawn(move || {
+            let mut decoder = flate2::bufread::MultiGzDecoder::new(buffered);
+            loop {
+                let mut chunk = recycled.try_recv().unwrap_or_default();
+                match fill(&mut decoder, &mut chunk) {
+                    Ok(0) => return,
+                    Ok(_) => {
+                        if chunks.send(Ok(chunk)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        let _ = chunks.send(Err(error));
+                        return;
+                    }
+                }
+            }
+        });
+        let reader = Chunks {
+            received,
+            recycle,
+            current: Vec::new(),
+            position: 0,
+        };
+        read_plain(reader, format, options)
+    })
+}
+
+const CHUNK: usize = 1 << 20;
+
+/// Fills `chunk` with up to [`CHUNK`] bytes; returns how many (0 at the end).
+fn fill<R: Read>(reader: &mut R, chunk: &mut Vec<u8>) -> std::io::Result<usize> {
+    chunk.resize(CHUNK, 0);
+    let mut filled = 0;
+    while filled < CHUNK {
+        match reader.read(&mut chunk[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => {
+                chunk.truncate(filled);
+                return Err(error);
+            }
+        }
+    }
+    chunk.truncate(filled);
+    Ok(filled)
+}
+
+/// Reads the chunks another thread decompressed, handing the used buffers back.
+struct Chunks {
+    received: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    recycle: std::sync::mpsc::Sender<Vec<u8>>,
+    current: Vec<u8>,
+    position: usize,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Chunks {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.position >= self.current.len() {
+            match self.received.recv() {
+                Ok(Ok(chunk)) => {
+                    let used = std::mem::replace(&mut self.current, chunk);
+                    let _ = self.recycle.send(used);
+                    self.position = 0;
+                }
+                Ok(Err(error)) => return Err(error),
+                // The decompressing thread is done: the end of the data.
+                Err(_) => return Ok(&[]),
+            }
+        }
+        Ok(&self.current[self.position..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.position = (self.position + amount).min(self.current.len());
     }
 }
 

@@ -9,6 +9,14 @@
 
 use lasso::{Rodeo, Spur};
 
+/// The string interner, with a fast non-cryptographic hash (the strings come from files, not from
+/// adversaries across a network boundary; the server will bound what it accepts).
+pub(crate) type Strings = Rodeo<Spur, foldhash::fast::RandomState>;
+
+pub(crate) fn new_strings() -> Strings {
+    Rodeo::with_hasher(foldhash::fast::RandomState::default())
+}
+
 /// An interned string.
 pub type Symbol = Spur;
 
@@ -120,7 +128,7 @@ pub const TIME_TIMESTAMP: &str = "time:timestamp";
 /// An event log: cases of timestamp-ordered events.
 #[derive(Debug)]
 pub struct EventLog {
-    pub(crate) strings: Rodeo,
+    pub(crate) strings: Strings,
     /// Per event: its activity.
     pub(crate) activity: Vec<Symbol>,
     /// Per event: its timestamp.
@@ -244,8 +252,13 @@ impl EventLog {
     /// Recomputes every event's activity from another key, e.g. a classifier.
     pub fn set_activity_key(&mut self, key: ActivityKey) {
         for event in 0..self.events() {
-            let name = activity_name(&self.strings, &key, self.event_attributes(event));
-            self.activity[event] = self.strings.get_or_intern(name);
+            let start = self.attr_start[event] as usize;
+            let end = self
+                .attr_start
+                .get(event + 1)
+                .map_or(self.attributes.len(), |&e| e as usize);
+            self.activity[event] =
+                activity_symbol(&mut self.strings, &key, &self.attributes[start..end]);
         }
         self.activity_key = key;
     }
@@ -269,18 +282,29 @@ impl EventLog {
     }
 }
 
-/// The activity name of an event: the key attributes' values, joined by `+`. An event without
-/// any of them has an empty activity.
-pub(crate) fn activity_name(
-    strings: &Rodeo,
+/// The activity of an event: the key attributes' values, joined by `+`. An event without any of
+/// them has an empty activity. With one string-valued key (the usual case) this allocates nothing.
+pub(crate) fn activity_symbol(
+    strings: &mut Strings,
     key: &ActivityKey,
     attributes: &[Attribute],
-) -> String {
+) -> Symbol {
+    let find = |strings: &Strings, k: &str| {
+        let symbol = strings.get(k)?;
+        attributes.iter().find(|a| a.key == symbol)
+    };
+    if let [only] = key.0.as_slice() {
+        if let Some(Attribute {
+            value: Value::String(s) | Value::Id(s),
+            ..
+        }) = find(strings, only)
+        {
+            return *s;
+        }
+    }
     let mut parts: Vec<String> = Vec::with_capacity(key.0.len());
     for k in &key.0 {
-        let symbol = strings.get(k.as_str());
-        let value = symbol.and_then(|s| attributes.iter().find(|a| a.key == s));
-        if let Some(attribute) = value {
+        if let Some(attribute) = find(strings, k) {
             parts.push(match attribute.value {
                 Value::String(s) | Value::Id(s) => strings.resolve(&s).to_string(),
                 Value::Date(m) => crate::time::format_micros(m),
@@ -291,5 +315,5 @@ pub(crate) fn activity_name(
             });
         }
     }
-    parts.join("+")
+    strings.get_or_intern(parts.join("+"))
 }

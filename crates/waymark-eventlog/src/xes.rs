@@ -1,5 +1,6 @@
 //! XES (IEEE 1849) reading and writing, streaming: the XML is never held in memory as a whole.
 
+use std::borrow::Cow;
 use std::io::{BufRead, Write};
 
 use quick_xml::events::{BytesStart, Event};
@@ -175,19 +176,40 @@ impl Parser<'_> {
         Ok(None)
     }
 
+    /// The `key` and `value` of an attribute element, in one pass over its XML attributes.
+    fn key_value<'b>(
+        start: &'b BytesStart<'b>,
+    ) -> Result<(Option<Cow<'b, str>>, Option<Cow<'b, str>>), String> {
+        let (mut key, mut value) = (None, None);
+        for attribute in start.attributes().with_checks(false) {
+            let attribute = attribute.map_err(|e| format!("a malformed XML attribute: {e}"))?;
+            let slot = match attribute.key.local_name().as_ref() {
+                "key" => &mut key,
+                "value" => &mut value,
+                _ => continue,
+            };
+            *slot = Some(
+                attribute
+                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .map_err(|e| format!("a malformed attribute value: {e}"))?,
+            );
+        }
+        Ok((key, value))
+    }
+
     fn open(&mut self, start: &BytesStart, empty: bool) -> Result<(), String> {
         let name = start.local_name();
         let name = name.as_ref();
         if let Some(kind) = attribute_type(name) {
+            let (key, text) = Self::key_value(start)?;
             // Real logs have keyless attributes in their metadata; keep them under an empty key.
-            let key = Self::get(start, "key")?.unwrap_or_default();
-            let key = self.builder.intern(&key);
+            let key = self.builder.intern(key.as_deref().unwrap_or(""));
             let value = match kind {
                 "list" => Value::List,
                 "container" => Value::Container,
                 _ => {
-                    let text = Self::get(start, "value")?.unwrap_or_default();
-                    match self.value(kind, &text) {
+                    let text = text.as_deref().unwrap_or("");
+                    match self.value(kind, text) {
                         Ok(value) => value,
                         Err(message)
                             if self.options.lenient
@@ -314,14 +336,14 @@ impl Parser<'_> {
         match name {
             "event" => {
                 self.context.pop();
-                let attributes = std::mem::take(&mut self.event_attributes);
-                if let Some(message) = self.event_bad.take() {
-                    debug_assert!(self.options.lenient);
-                    let _ = message;
+                if self.event_bad.take().is_some() {
+                    // Only lenient reading gets here: the bad event is skipped and counted.
+                    self.event_attributes.clear();
                     self.skipped += 1;
                     return Ok(());
                 }
-                let time = attributes
+                let time = self
+                    .event_attributes
                     .iter()
                     .find(|a| a.key == self.time_key)
                     .and_then(|a| match a.value {
@@ -331,8 +353,13 @@ impl Parser<'_> {
                     .unwrap_or(NO_TIME);
                 if matches!(self.context.last(), Some(Context::Trace)) {
                     match self.current_case {
-                        Some(case) => self.builder.push_event(case, time, attributes),
-                        None => self.trace_events.push((time, attributes)),
+                        Some(case) => {
+                            self.builder
+                                .push_event(case, time, self.event_attributes.drain(..))
+                        }
+                        None => self
+                            .trace_events
+                            .push((time, std::mem::take(&mut self.event_attributes))),
                     }
                 }
             }
