@@ -22,6 +22,9 @@ enum Context {
 }
 
 /// An attribute element still open, collecting its children.
+/// An attribute element's `key` and `value`, when present.
+type KeyValue<'b> = (Option<Cow<'b, str>>, Option<Cow<'b, str>>);
+
 struct Frame {
     attribute: Attribute,
     children: Vec<Attribute>,
@@ -177,9 +180,7 @@ impl Parser<'_> {
     }
 
     /// The `key` and `value` of an attribute element, in one pass over its XML attributes.
-    fn key_value<'b>(
-        start: &'b BytesStart<'b>,
-    ) -> Result<(Option<Cow<'b, str>>, Option<Cow<'b, str>>), String> {
+    fn key_value<'b>(start: &'b BytesStart<'b>) -> Result<KeyValue<'b>, String> {
         let (mut key, mut value) = (None, None);
         for attribute in start.attributes().with_checks(false) {
             let attribute = attribute.map_err(|e| format!("a malformed XML attribute: {e}"))?;
@@ -216,7 +217,7 @@ impl Parser<'_> {
                                 && self.context.last() == Some(&Context::Event) =>
                         {
                             self.event_bad = Some(message);
-                            Value::String(self.builder.intern(&text))
+                            Value::String(self.builder.intern(text))
                         }
                         Err(message) => return Err(message),
                     }
