@@ -119,6 +119,15 @@ impl LogBuilder {
         self.event_attr_start.push(start as u32);
     }
 
+    /// Adds an event whose activity is already known and that has no other attributes (generated
+    /// data, columnar sources).
+    pub fn push_activity(&mut self, case: u32, time: Micros, activity: Symbol) {
+        self.event_case.push(case);
+        self.event_time.push(time);
+        self.event_activity.push(activity);
+        self.event_attr_start.push(self.attributes.len() as u32);
+    }
+
     pub fn events(&self) -> usize {
         self.event_case.len()
     }

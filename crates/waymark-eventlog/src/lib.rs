@@ -14,6 +14,7 @@ pub mod csv;
 mod error;
 pub mod jsonl;
 mod log;
+mod synthetic;
 pub mod time;
 pub mod xes;
 
@@ -24,6 +25,7 @@ use std::path::Path;
 pub use builder::LogBuilder;
 pub use error::{Counting, Place, ReadError};
 pub use log::*;
+pub use synthetic::synthetic_journeys;
 
 /// A log file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

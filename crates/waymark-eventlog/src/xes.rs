@@ -189,11 +189,17 @@ impl Parser<'_> {
                 "value" => &mut value,
                 _ => continue,
             };
-            *slot = Some(
+            // Most values need neither unescaping nor whitespace normalisation: take them as they are.
+            let raw = attribute.value.as_bytes();
+            let plain = memchr::memchr3(b'&', b'\n', b'\t', raw).is_none()
+                && memchr::memchr(b'\r', raw).is_none();
+            *slot = Some(if plain {
+                attribute.value
+            } else {
                 attribute
                     .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                    .map_err(|e| format!("a malformed attribute value: {e}"))?,
-            );
+                    .map_err(|e| format!("a malformed attribute value: {e}"))?
+            });
         }
         Ok((key, value))
     }
