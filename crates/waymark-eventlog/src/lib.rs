@@ -1,10 +1,10 @@
 //! The event-log engine: reading logs into an in-memory columnar [`EventLog`] and writing them.
 //!
-//! - [`read_path`] reads XES (`.xes`, `.xes.gz`), CSV and Segment JSON Lines, detecting the
-//!   format from the name and gzip from the content.
+//! - [`read_path`] reads XES (`.xes`, `.xes.gz`), CSV, Segment JSON Lines and OCEL 2.0 (JSON, XML;
+//!   flattened on one object type), detecting the format from the name and gzip from the content.
 //! - [`EventLog`] holds interned strings, an activity and a timestamp per event, and each case as
 //!   a contiguous, stably time-ordered range of events.
-//! - [`xes::write`] and [`csv::write`] export.
+//! - [`xes::write`], [`csv::write`] and [`parquet::write`] export.
 //!
 //! The readers take any `BufRead`, so callers can wrap the file (a progress bar, a network
 //! stream); only [`open`] and [`read_path`] touch the file system.
@@ -14,6 +14,8 @@ pub mod csv;
 mod error;
 pub mod jsonl;
 mod log;
+pub mod ocel;
+pub mod parquet;
 mod synthetic;
 pub mod time;
 pub mod xes;
@@ -33,6 +35,10 @@ pub enum Format {
     Xes,
     Csv,
     Jsonl,
+    /// OCEL 2.0 JSON, flattened on [`ReadOptions::object_type`].
+    OcelJson,
+    /// OCEL 2.0 XML, flattened on [`ReadOptions::object_type`].
+    OcelXml,
 }
 
 impl Format {
@@ -40,7 +46,11 @@ impl Format {
     pub fn from_path(path: &Path) -> Option<Format> {
         let name = path.file_name()?.to_str()?.to_ascii_lowercase();
         let name = name.strip_suffix(".gz").unwrap_or(&name);
-        if name.ends_with(".xes") || name.ends_with(".xml") {
+        if name.ends_with(".jsonocel") || name.ends_with(".ocel.json") {
+            Some(Format::OcelJson)
+        } else if name.ends_with(".xmlocel") || name.ends_with(".ocel.xml") {
+            Some(Format::OcelXml)
+        } else if name.ends_with(".xes") || name.ends_with(".xml") {
             Some(Format::Xes)
         } else if name.ends_with(".csv") || name.ends_with(".tsv") || name.ends_with(".txt") {
             Some(Format::Csv)
@@ -63,6 +73,8 @@ pub struct ReadOptions {
     pub lenient: bool,
     /// CSV column mapping.
     pub columns: csv::Columns,
+    /// OCEL: the object type whose objects become the cases.
+    pub object_type: Option<String>,
 }
 
 /// A log and how many bad events were skipped (only with [`ReadOptions::lenient`]).
@@ -190,6 +202,8 @@ fn read_plain<R: BufRead>(
         Format::Xes => xes::read(reader, options),
         Format::Csv => csv::read(reader, options),
         Format::Jsonl => jsonl::read(reader, options),
+        Format::OcelJson => ocel::read_json(reader, options),
+        Format::OcelXml => ocel::read_xml(reader, options),
     }
 }
 
@@ -209,7 +223,9 @@ pub fn read_path(
             None,
             "cannot tell the log format from the file name",
         )
-        .with_hint("name it .xes, .xes.gz, .csv or .jsonl, or pass --format")
+        .with_hint(
+            "name it .xes, .xes.gz, .csv, .jsonl, .ocel.json or .ocel.xml, or pass --log-format",
+        )
     })?;
     let file = open(path, &options.file)?;
     read(file, format, &options)

@@ -102,8 +102,9 @@ pub fn run_log(command: LogCommand) -> anyhow::Result<Outcome> {
             match extension.as_deref() {
                 Some("xes") => waymark_eventlog::xes::write(&log, &mut writer)?,
                 Some("csv") => waymark_eventlog::csv::write(&log, &mut writer)?,
+                Some("parquet") => waymark_eventlog::parquet::write(&log, &mut writer)?,
                 _ => bail!(
-                    "cannot tell the output format from `{}`: name it .xes or .csv",
+                    "cannot tell the output format from `{}`: name it .xes, .csv or .parquet",
                     output.display()
                 ),
             }
@@ -199,11 +200,14 @@ fn load(args: &LogArgs, filter_args: &FilterArgs) -> anyhow::Result<(EventLog, V
             activity: args.activity.clone(),
             timestamp: args.timestamp.clone(),
         },
+        object_type: args.object_type.clone(),
     };
     let format = args.log_format.map(|f| match f {
         LogFormat::Xes => Format::Xes,
         LogFormat::Csv => Format::Csv,
         LogFormat::Jsonl => Format::Jsonl,
+        LogFormat::OcelJson => Format::OcelJson,
+        LogFormat::OcelXml => Format::OcelXml,
     });
     let started = std::time::Instant::now();
     let outcome = read_with_progress(&args.log, format, &options)?;
@@ -229,7 +233,7 @@ fn read_with_progress(
     options: &ReadOptions,
 ) -> anyhow::Result<waymark_eventlog::ReadOutcome> {
     let format = format.or_else(|| Format::from_path(path)).ok_or_else(|| {
-        anyhow::anyhow!("{}: cannot tell the log format from the file name; name it .xes, .xes.gz, .csv or .jsonl, or pass --log-format", path.display())
+        anyhow::anyhow!("{}: cannot tell the log format from the file name; name it .xes, .xes.gz, .csv, .jsonl, .ocel.json or .ocel.xml, or pass --log-format", path.display())
     })?;
     let file = waymark_eventlog::open(path, &options.file)?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -34,7 +34,8 @@ pub enum Command {
 /// How to read an event log.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
-    /// The log: .xes, .xes.gz, .csv (any delimiter) or .jsonl (Segment events).
+    /// The log: .xes, .xes.gz, .csv (any delimiter), .jsonl (Segment events), or OCEL 2.0
+    /// (.ocel.json, .ocel.xml; with --object-type).
     pub log: PathBuf,
     /// The file format, when the name does not tell.
     #[arg(long, value_enum)]
@@ -54,6 +55,9 @@ pub struct LogArgs {
     /// Skip bad events and report how many, instead of stopping at the first.
     #[arg(long)]
     pub lenient: bool,
+    /// OCEL 2.0: the object type whose objects become the cases, e.g. order.
+    #[arg(long)]
+    pub object_type: Option<String>,
 }
 
 /// Which cases to analyse.
@@ -90,6 +94,8 @@ pub enum LogFormat {
     Xes,
     Csv,
     Jsonl,
+    OcelJson,
+    OcelXml,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -165,11 +171,11 @@ pub enum AnalyzeCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum LogCommand {
-    /// Convert a log to XES or CSV (by the output's extension).
+    /// Convert a log to XES, CSV or Parquet (by the output's extension).
     Convert {
         #[command(flatten)]
         log: LogArgs,
-        /// The output file: .xes or .csv.
+        /// The output file: .xes, .csv or .parquet.
         #[arg(short, long)]
         output: PathBuf,
     },

@@ -447,3 +447,215 @@ fn events_take_at_most_32_bytes_attributes_not_counted() {
     let log = shared("running-example.xes");
     assert!(log.bytes_per_event() <= 32, "{}", log.bytes_per_event());
 }
+
+const OCEL_JSON: &str = r#"{
+  "objectTypes": [
+    {"name": "order", "attributes": [{"name": "total", "type": "float"}]},
+    {"name": "item", "attributes": []}
+  ],
+  "eventTypes": [
+    {"name": "place order", "attributes": [{"name": "channel", "type": "string"}]},
+    {"name": "pick item", "attributes": []},
+    {"name": "pay order", "attributes": [{"name": "amount", "type": "float"}]}
+  ],
+  "objects": [
+    {"id": "o1", "type": "order", "attributes": [{"name": "total", "time": "1970-01-01T00:00:00Z", "value": "30.5"}]},
+    {"id": "o2", "type": "order"},
+    {"id": "i1", "type": "item"},
+    {"id": "i2", "type": "item"}
+  ],
+  "events": [
+    {"id": "e1", "type": "place order", "time": "2024-03-01T09:00:00Z", "attributes": [{"name": "channel", "value": "app"}],
+     "relationships": [{"objectId": "o1", "qualifier": "order"}, {"objectId": "i1", "qualifier": "item"}, {"objectId": "i2", "qualifier": "item"}]},
+    {"id": "e2", "type": "pick item", "time": "2024-03-01T10:00:00Z", "relationships": [{"objectId": "i1", "qualifier": "item"}, {"objectId": "o1", "qualifier": "order"}]},
+    {"id": "e3", "type": "place order", "time": "2024-03-01T08:00:00Z", "attributes": [{"name": "channel", "value": "web"}], "relationships": [{"objectId": "o2", "qualifier": "order"}]},
+    {"id": "e4", "type": "pay order", "time": "2024-03-02T09:00:00Z", "attributes": [{"name": "amount", "value": 30.5}], "relationships": [{"objectId": "o1", "qualifier": "order"}]}
+  ]
+}"#;
+
+const OCEL_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<log>
+  <object-types>
+    <object-type name="order"><attributes><attribute name="total" type="float"/></attributes></object-type>
+    <object-type name="item"><attributes/></object-type>
+  </object-types>
+  <event-types>
+    <event-type name="place order"><attributes><attribute name="channel" type="string"/></attributes></event-type>
+    <event-type name="pick item"><attributes/></event-type>
+    <event-type name="pay order"><attributes><attribute name="amount" type="float"/></attributes></event-type>
+  </event-types>
+  <objects>
+    <object id="o1" type="order"><attributes><attribute name="total" time="1970-01-01T00:00:00Z">30.5</attribute></attributes></object>
+    <object id="o2" type="order"/>
+    <object id="i1" type="item"/>
+    <object id="i2" type="item"/>
+  </objects>
+  <events>
+    <event id="e1" type="place order" time="2024-03-01T09:00:00Z">
+      <attributes><attribute name="channel">app</attribute></attributes>
+      <objects><relationship object-id="o1" qualifier="order"/><relationship object-id="i1" qualifier="item"/><relationship object-id="i2" qualifier="item"/></objects>
+    </event>
+    <event id="e2" type="pick item" time="2024-03-01T10:00:00Z">
+      <objects><relationship object-id="i1" qualifier="item"/><relationship object-id="o1" qualifier="order"/></objects>
+    </event>
+    <event id="e3" type="place order" time="2024-03-01T08:00:00Z">
+      <attributes><attribute name="channel">web</attribute></attributes>
+      <objects><relationship object-id="o2" qualifier="order"/></objects>
+    </event>
+    <event id="e4" type="pay order" time="2024-03-02T09:00:00Z">
+      <attributes><attribute name="amount">30.5</attribute></attributes>
+      <objects><relationship object-id="o1" qualifier="order"/></objects>
+    </event>
+  </events>
+</log>"#;
+
+fn read_ocel(
+    text: &str,
+    format: Format,
+    object_type: Option<&str>,
+) -> Result<EventLog, waymark_eventlog::ReadError> {
+    let options = ReadOptions {
+        object_type: object_type.map(str::to_string),
+        ..options("orders.ocel")
+    };
+    waymark_eventlog::read(text.as_bytes(), format, &options).map(|o| o.log)
+}
+
+#[test]
+fn ocel_is_flattened_on_the_chosen_object_type() {
+    for format in [Format::OcelJson, Format::OcelXml] {
+        let text = if format == Format::OcelJson {
+            OCEL_JSON
+        } else {
+            OCEL_XML
+        };
+        let orders = read_ocel(text, format, Some("order")).expect("orders");
+        assert_eq!((orders.cases(), orders.events()), (2, 4), "{format:?}");
+        let o1 = orders.iter_cases().find(|c| c.name() == "o1").expect("o1");
+        let names: Vec<&str> = o1.activities().iter().map(|a| orders.resolve(*a)).collect();
+        assert_eq!(names, ["place order", "pick item", "pay order"]);
+        assert!(
+            matches!(o1.attribute("total").map(|a| a.value), Some(Value::Float(t)) if t == 30.5),
+            "{format:?}"
+        );
+        let pay = orders.event_attributes(o1.events().end - 1);
+        assert!(pay.iter().any(|a| orders.resolve(a.key) == "amount"
+            && matches!(a.value, Value::Float(t) if t == 30.5)));
+        let items = read_ocel(text, format, Some("item")).expect("items");
+        assert_eq!(
+            (items.cases(), items.events()),
+            (2, 3),
+            "e1 counts for both items"
+        );
+    }
+    let json = read_ocel(OCEL_JSON, Format::OcelJson, Some("order")).expect("json");
+    let xml = read_ocel(OCEL_XML, Format::OcelXml, Some("order")).expect("xml");
+    assert_eq!(
+        dump(&json),
+        dump(&xml),
+        "both encodings flatten to the same log"
+    );
+}
+
+#[test]
+fn ocel_without_a_known_object_type_says_which_exist() {
+    let missing = read_ocel(OCEL_JSON, Format::OcelJson, None).expect_err("no type");
+    assert!(
+        missing
+            .to_string()
+            .contains("--object-type with one of `order`, `item`"),
+        "{missing}"
+    );
+    let unknown = read_ocel(OCEL_XML, Format::OcelXml, Some("customer")).expect_err("unknown type");
+    assert!(
+        unknown
+            .to_string()
+            .contains("there is no object type `customer`"),
+        "{unknown}"
+    );
+    let broken = read_ocel("{\"objects\": [", Format::OcelJson, Some("order")).expect_err("broken");
+    assert!(broken.to_string().starts_with("orders.ocel:1:"), "{broken}");
+    let truncated = read_ocel(
+        &OCEL_XML[..OCEL_XML.len() / 2],
+        Format::OcelXml,
+        Some("order"),
+    )
+    .expect_err("truncated");
+    assert!(
+        truncated.to_string().contains("truncated") || truncated.to_string().contains("malformed"),
+        "{truncated}"
+    );
+}
+
+#[test]
+fn parquet_export_reads_back_with_typed_columns() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::RowAccessor;
+
+    let log = shared("running-example.xes");
+    let path = std::env::temp_dir().join(format!("waymark-{}-running.parquet", std::process::id()));
+    waymark_eventlog::parquet::write(&log, std::fs::File::create(&path).expect("create"))
+        .expect("write parquet");
+    let reader =
+        SerializedFileReader::new(std::fs::File::open(&path).expect("open")).expect("parquet file");
+    let schema = reader.metadata().file_metadata().schema_descr();
+    let names: Vec<&str> = schema.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(&names[..3], ["case_id", "activity", "timestamp"]);
+    assert!(
+        names.contains(&"org:resource") && names.contains(&"Costs"),
+        "{names:?}"
+    );
+    let costs = names.iter().position(|n| *n == "Costs").expect("Costs");
+    let mut rows = Vec::new();
+    for row in reader.get_row_iter(None).expect("rows") {
+        let row = row.expect("row");
+        rows.push((
+            row.get_string(0).expect("case").clone(),
+            row.get_string(1).expect("activity").clone(),
+            row.get_timestamp_micros(2).expect("time"),
+        ));
+        // The running example stores costs as strings in XES; the column keeps that type.
+        assert!(row.get_string(costs).is_ok());
+    }
+    let expected: Vec<(String, String, i64)> = dump(&log)
+        .into_iter()
+        .map(|(c, a, t, _)| (c, a, t))
+        .collect();
+    assert_eq!(rows, expected);
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn parquet_keeps_numbers_booleans_and_dates_typed() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::RowAccessor;
+
+    let log = read_str(EVERY_TYPE, Format::Xes).expect("xes").log;
+    let mut bytes = Vec::new();
+    waymark_eventlog::parquet::write(&log, &mut bytes).expect("write");
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).expect("parquet");
+    let schema = reader.metadata().file_metadata().schema_descr();
+    let column = |name: &str| {
+        schema
+            .columns()
+            .iter()
+            .position(|c| c.name() == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let (amount, score, urgent, priority) = (
+        column("amount"),
+        column("score"),
+        column("urgent"),
+        column("case:priority"),
+    );
+    let first = reader
+        .get_row_iter(None)
+        .expect("rows")
+        .next()
+        .expect("a row")
+        .expect("row");
+    assert_eq!(first.get_long(amount).expect("int"), -12);
+    assert_eq!(first.get_double(score).expect("float"), 4.25);
+    assert!(first.get_bool(urgent).expect("bool"));
+    assert_eq!(first.get_long(priority).expect("case int"), 2);
+}

@@ -260,3 +260,51 @@ fn convert_round_trips_and_keeps_the_analysis() {
         );
     }
 }
+
+#[test]
+fn parquet_export_and_ocel_import() {
+    let dir = temp_dir("parquet-ocel");
+    let log = shared_log("running-example.xes");
+    let parquet = dir.join("events.parquet").display().to_string();
+    let output = waymark(&["log", "convert", &log, "-o", &parquet]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let bytes = std::fs::read(&parquet).expect("parquet written");
+    assert!(
+        bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),
+        "a Parquet file"
+    );
+
+    let ocel = dir.join("orders.ocel.json");
+    std::fs::write(
+        &ocel,
+        r#"{"objectTypes":[{"name":"order","attributes":[]},{"name":"item","attributes":[]}],"eventTypes":[],
+            "objects":[{"id":"o1","type":"order"},{"id":"o2","type":"order"},{"id":"i1","type":"item"}],
+            "events":[
+              {"id":"e1","type":"place","time":"2024-01-01T10:00:00Z","relationships":[{"objectId":"o1","qualifier":"o"},{"objectId":"i1","qualifier":"i"}]},
+              {"id":"e2","type":"pay","time":"2024-01-01T11:00:00Z","relationships":[{"objectId":"o1","qualifier":"o"}]},
+              {"id":"e3","type":"place","time":"2024-01-02T10:00:00Z","relationships":[{"objectId":"o2","qualifier":"o"}]}]}"#,
+    )
+    .expect("write ocel");
+    let ocel = ocel.display().to_string();
+    let dfg = json(&[
+        "analyze",
+        "dfg",
+        &ocel,
+        "--object-type",
+        "order",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        (dfg["cases"].as_u64(), dfg["events"].as_u64()),
+        (Some(2), Some(3))
+    );
+    assert_eq!(dfg["edges"][0]["from"], "place");
+    let missing = waymark(&["analyze", "dfg", &ocel]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("--object-type with one of `order`, `item`"),
+        "{}",
+        stderr(&missing)
+    );
+}
