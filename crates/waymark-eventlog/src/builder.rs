@@ -128,6 +128,64 @@ impl LogBuilder {
         self.event_attr_start.push(self.attributes.len() as u32);
     }
 
+    /// Appends another builder's cases and events, as if they had been added here after the
+    /// events already present. Cases with the same name become one case.
+    pub(crate) fn append(&mut self, other: LogBuilder) {
+        use lasso::Key;
+        let mut symbols = vec![None; other.strings.len() + 1];
+        for (symbol, text) in other.strings.iter() {
+            let index = symbol.into_usize();
+            if index >= symbols.len() {
+                symbols.resize(index + 1, None);
+            }
+            symbols[index] = Some(self.strings.get_or_intern(text));
+        }
+        let map = |symbol: Symbol| {
+            symbols
+                .get(symbol.into_usize())
+                .copied()
+                .flatten()
+                .unwrap_or(symbol)
+        };
+        fn remap(attribute: &Attribute, map: &dyn Fn(Symbol) -> Symbol) -> Attribute {
+            Attribute {
+                key: map(attribute.key),
+                value: match attribute.value {
+                    Value::String(s) => Value::String(map(s)),
+                    Value::Id(s) => Value::Id(map(s)),
+                    other => other,
+                },
+                children: attribute
+                    .children
+                    .as_ref()
+                    .map(|children| children.iter().map(|c| remap(c, map)).collect()),
+            }
+        }
+        let mut cases = Vec::with_capacity(other.case_name.len());
+        for (name, attributes) in other.case_name.iter().zip(&other.case_attributes) {
+            let name = self.strings.resolve(&map(*name)).to_string();
+            let case = self.case(&name);
+            for attribute in attributes {
+                self.add_case_attribute(case, remap(attribute, &map));
+            }
+            cases.push(case);
+        }
+        for event in 0..other.event_case.len() {
+            let from = other.event_attr_start[event] as usize;
+            let to = other
+                .event_attr_start
+                .get(event + 1)
+                .map_or(other.attributes.len(), |&x| x as usize);
+            self.event_attr_start.push(self.attributes.len() as u32);
+            self.attributes
+                .extend(other.attributes[from..to].iter().map(|a| remap(a, &map)));
+            self.event_case
+                .push(cases[other.event_case[event] as usize]);
+            self.event_time.push(other.event_time[event]);
+            self.event_activity.push(map(other.event_activity[event]));
+        }
+    }
+
     pub fn events(&self) -> usize {
         self.event_case.len()
     }

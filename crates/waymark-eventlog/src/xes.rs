@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 use quick_xml::events::{BytesStart, Event};
 
 use crate::builder::LogBuilder;
-use crate::error::{Counting, ReadError};
+use crate::error::{Counting, Place, ReadError};
 use crate::log::{
     Attribute, Classifier, EventLog, Extension, Micros, NO_TIME, Scope, Symbol, TIME_TIMESTAMP,
     Value,
@@ -50,104 +50,390 @@ struct Parser<'o> {
     name_key: Symbol,
 }
 
-/// Reads an XES document.
-pub fn read<R: BufRead>(reader: R, options: &ReadOptions) -> Result<ReadOutcome, ReadError> {
-    let mut xml = quick_xml::Reader::from_reader(Counting::new(reader));
-    xml.config_mut().trim_text(true);
-    let mut builder = LogBuilder::new(options.activity_key.clone());
-    let time_key = builder.intern(TIME_TIMESTAMP);
-    let name_key = builder.intern(crate::log::CONCEPT_NAME);
-    let mut parser = Parser {
-        options,
-        builder,
-        context: Vec::new(),
-        frames: Vec::new(),
-        log_attributes: Vec::new(),
-        global: Vec::new(),
-        trace_attributes: Vec::new(),
-        event_attributes: Vec::new(),
-        trace_events: Vec::new(),
-        current_case: None,
-        traces: 0,
-        skipped: 0,
-        event_bad: None,
-        time_key,
-        name_key,
-    };
-    let mut buf = Vec::with_capacity(1024);
-    let mut seen_log = false;
-    loop {
-        let event = match xml.read_event_into(&mut buf) {
-            Ok(event) => event,
-            Err(error) => {
-                let place = xml.get_ref().place();
-                let text = error.to_string();
-                return Err(match error {
-                    quick_xml::Error::Io(io) => ReadError::io(&options.file, Some(place), &io),
-                    _ => ReadError::new(
-                        &options.file,
-                        Some(place),
-                        format!("the XML is malformed: {text}"),
-                    )
-                    .with_hint(
-                        "check that every element is closed and attribute values are quoted",
-                    ),
-                });
-            }
-        };
-        let place = xml.get_ref().place();
-        let result = match event {
-            Event::Start(start) => {
-                seen_log |= start.local_name().as_ref() == "log";
-                parser.open(&start, false)
-            }
-            Event::Empty(start) => {
-                seen_log |= start.local_name().as_ref() == "log";
-                parser.open(&start, true)
-            }
-            Event::End(end) => parser.close(end.local_name().as_ref()),
-            Event::Eof => {
-                if !seen_log {
-                    return Err(ReadError::new(
-                        &options.file,
-                        Some(place),
-                        "this is not an XES log: there is no <log> element",
-                    )
-                    .with_hint("an XES file starts with <log> after the XML declaration"));
-                }
-                if let Some(open) = parser.context.last() {
-                    let inside = match open {
-                        Context::Log => "<log>",
-                        Context::Global(_) => "<global>",
-                        Context::Trace => "<trace>",
-                        Context::Event => "<event>",
-                    };
-                    return Err(ReadError::new(
-                        &options.file,
-                        Some(place),
-                        format!("the file ends inside {inside}: the XML is truncated"),
-                    )
-                    .with_hint("the file was probably cut off; get a complete copy"));
-                }
-                break;
-            }
-            _ => Ok(()),
-        };
-        if let Err(message) = result {
-            return Err(ReadError::new(&options.file, Some(place), message));
+/// How a run of XML events ended.
+struct Stop {
+    message: String,
+    hint: Option<String>,
+    io: Option<std::io::Error>,
+}
+
+impl Stop {
+    fn new(message: impl Into<String>) -> Self {
+        Stop {
+            message: message.into(),
+            hint: None,
+            io: None,
         }
-        buf.clear();
     }
-    let Parser {
-        mut builder,
-        log_attributes,
-        skipped,
-        ..
-    } = parser;
-    builder.meta.attributes = log_attributes;
-    Ok(ReadOutcome {
-        log: builder.finish(),
-        skipped,
+
+    fn hint(mut self, hint: &str) -> Self {
+        self.hint = Some(hint.to_string());
+        self
+    }
+
+    fn into_error(self, file: &str, place: Place) -> ReadError {
+        match self.io {
+            Some(io) => ReadError::io(file, Some(place), &io),
+            None => {
+                let error = ReadError::new(file, Some(place), self.message);
+                match self.hint {
+                    Some(hint) => error.with_hint(hint),
+                    None => error,
+                }
+            }
+        }
+    }
+}
+
+impl<'o> Parser<'o> {
+    fn new(options: &'o ReadOptions, context: Vec<Context>) -> Self {
+        let mut builder = LogBuilder::new(options.activity_key.clone());
+        let time_key = builder.intern(TIME_TIMESTAMP);
+        let name_key = builder.intern(crate::log::CONCEPT_NAME);
+        Parser {
+            options,
+            builder,
+            context,
+            frames: Vec::new(),
+            log_attributes: Vec::new(),
+            global: Vec::new(),
+            trace_attributes: Vec::new(),
+            event_attributes: Vec::new(),
+            trace_events: Vec::new(),
+            current_case: None,
+            traces: 0,
+            skipped: 0,
+            event_bad: None,
+            time_key,
+            name_key,
+        }
+    }
+
+    /// Feeds every XML event of `xml` until its end. Returns whether a `<log>` element opened.
+    fn feed<R: BufRead>(&mut self, xml: &mut quick_xml::Reader<R>) -> Result<bool, Stop> {
+        let mut buf = Vec::with_capacity(1024);
+        let mut seen_log = false;
+        loop {
+            let event = xml.read_event_into(&mut buf).map_err(|error| match error {
+                quick_xml::Error::Io(io) => Stop {
+                    io: Some(std::io::Error::new(io.kind(), io.to_string())),
+                    ..Stop::new("")
+                },
+                other => Stop::new(format!("the XML is malformed: {other}"))
+                    .hint("check that every element is closed and attribute values are quoted"),
+            })?;
+            match event {
+                Event::Start(start) => {
+                    seen_log |= start.local_name().as_ref() == "log";
+                    self.open(&start, false).map_err(Stop::new)?;
+                }
+                Event::Empty(start) => {
+                    seen_log |= start.local_name().as_ref() == "log";
+                    self.open(&start, true).map_err(Stop::new)?;
+                }
+                Event::End(end) => self.close(end.local_name().as_ref()).map_err(Stop::new)?,
+                Event::Eof => return Ok(seen_log),
+                _ => {}
+            }
+            buf.clear();
+        }
+    }
+
+    /// The error for a document that ends while something is still open.
+    fn unfinished(&self) -> Option<Stop> {
+        let inside = match self.context.last()? {
+            Context::Log => "<log>",
+            Context::Global(_) => "<global>",
+            Context::Trace => "<trace>",
+            Context::Event => "<event>",
+        };
+        Some(
+            Stop::new(format!(
+                "the file ends inside {inside}: the XML is truncated"
+            ))
+            .hint("the file was probably cut off; get a complete copy"),
+        )
+    }
+
+    fn finish(self) -> ReadOutcome {
+        let Parser {
+            mut builder,
+            log_attributes,
+            skipped,
+            ..
+        } = self;
+        builder.meta.attributes = log_attributes;
+        ReadOutcome {
+            log: builder.finish(),
+            skipped,
+        }
+    }
+}
+
+fn not_xes() -> Stop {
+    Stop::new("this is not an XES log: there is no <log> element")
+        .hint("an XES file starts with <log> after the XML declaration")
+}
+
+fn xml_reader<R: BufRead>(reader: R) -> quick_xml::Reader<R> {
+    let mut xml = quick_xml::Reader::from_reader(reader);
+    xml.config_mut().trim_text(true);
+    xml
+}
+
+/// Reads an XES document. Large documents are parsed on several threads, a run of whole traces
+/// each, and merged in file order; the result is the same as [`read_sequential`]'s.
+pub fn read<R: BufRead>(reader: R, options: &ReadOptions) -> Result<ReadOutcome, ReadError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 {
+        return read_sequential(reader, options);
+    }
+    read_parallel(reader, options, CHUNK, threads)
+}
+
+/// Reads an XES document on the calling thread only.
+pub fn read_sequential<R: BufRead>(
+    reader: R,
+    options: &ReadOptions,
+) -> Result<ReadOutcome, ReadError> {
+    let mut xml = xml_reader(Counting::new(reader));
+    let mut parser = Parser::new(options, Vec::new());
+    let result = parser.feed(&mut xml);
+    let place = xml.get_ref().place();
+    match result {
+        Err(stop) => Err(stop.into_error(&options.file, place)),
+        Ok(false) => Err(not_xes().into_error(&options.file, place)),
+        Ok(true) => match parser.unfinished() {
+            Some(stop) => Err(stop.into_error(&options.file, place)),
+            None => Ok(parser.finish()),
+        },
+    }
+}
+
+/// The size of the pieces of XML handed to the parsing threads.
+const CHUNK: usize = 4 << 20;
+
+/// The line and column of byte `offset` of `bytes`, which starts on line `first_line`.
+fn locate(bytes: &[u8], offset: usize, first_line: usize) -> Place {
+    let offset = offset.min(bytes.len());
+    let before = &bytes[..offset];
+    let line = first_line + memchr::memchr_iter(b'\n', before).count();
+    let column = offset - memchr::memrchr(b'\n', before).map_or(0, |p| p + 1) + 1;
+    Place {
+        line,
+        column: Some(column),
+    }
+}
+
+/// Where `needle` next occurs at or after `from`, outside comments and CDATA sections.
+fn find_markup(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let hit = memchr::memmem::find(&bytes[at..], needle)? + at;
+        let comment = memchr::memmem::find(&bytes[at..hit], b"<!--").map(|p| (p + at, &b"-->"[..]));
+        let cdata =
+            memchr::memmem::find(&bytes[at..hit], b"<![CDATA[").map(|p| (p + at, &b"]]>"[..]));
+        let skip = match (comment, cdata) {
+            (Some(c), Some(d)) => Some(if c.0 < d.0 { c } else { d }),
+            (c, d) => c.or(d),
+        };
+        match skip {
+            None => return Some(hit),
+            Some((open, close)) => {
+                at = memchr::memmem::find(&bytes[open..], close)? + open + close.len()
+            }
+        }
+    }
+}
+
+/// The end of the last `</trace>` in `bytes`, if any.
+fn last_trace_end(bytes: &[u8]) -> Option<usize> {
+    let mut end = None;
+    let mut at = 0;
+    while let Some(hit) = find_markup(bytes, at, b"</trace>") {
+        at = hit + b"</trace>".len();
+        end = Some(at);
+    }
+    end
+}
+
+/// Reads more of `reader` into `pending`, about `amount` bytes; returns true at the end.
+fn read_more<R: BufRead>(
+    reader: &mut R,
+    pending: &mut Vec<u8>,
+    amount: usize,
+) -> std::io::Result<bool> {
+    let target = pending.len() + amount;
+    while pending.len() < target {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        if available.is_empty() {
+            return Ok(true);
+        }
+        let n = available.len().min(target - pending.len());
+        pending.extend_from_slice(&available[..n]);
+        reader.consume(n);
+    }
+    Ok(false)
+}
+
+type ChunkResult = Result<(LogBuilder, usize), ReadError>;
+
+/// Appends finished chunks to the log in file order; `waiting` holds those that finished early.
+fn merge(
+    parser: &mut Parser,
+    index: usize,
+    result: ChunkResult,
+    merged: &mut usize,
+    waiting: &mut std::collections::BTreeMap<usize, ChunkResult>,
+) -> Result<(), ReadError> {
+    waiting.insert(index, result);
+    while let Some(result) = waiting.remove(merged) {
+        let (builder, skipped) = result?;
+        parser.builder.append(builder);
+        parser.skipped += skipped;
+        *merged += 1;
+    }
+    Ok(())
+}
+
+/// Reads an XES document on `threads` threads, handing out pieces of about `chunk` bytes of whole
+/// traces. [`read`] picks the sizes; this is public so tests can use tiny pieces.
+pub fn read_parallel<R: BufRead>(
+    mut reader: R,
+    options: &ReadOptions,
+    chunk: usize,
+    threads: usize,
+) -> Result<ReadOutcome, ReadError> {
+    let file = options.file.as_str();
+    let io = |error: std::io::Error, pending: &[u8], line: usize| {
+        ReadError::io(file, Some(locate(pending, pending.len(), line)), &error)
+    };
+    // The head: everything before the first trace (the log's declarations and attributes).
+    let mut pending = Vec::with_capacity(chunk * 2);
+    let mut eof = false;
+    let head_end = loop {
+        if let Some(at) = find_markup(&pending, 0, b"<trace") {
+            break Some(at);
+        }
+        if eof {
+            break None;
+        }
+        eof = read_more(&mut reader, &mut pending, chunk).map_err(|e| io(e, &pending, 1))?;
+    };
+    let Some(head_end) = head_end else {
+        // No trace at all: nothing to share out.
+        return read_sequential(&pending[..], options);
+    };
+    let mut parser = Parser::new(options, Vec::new());
+    let mut xml = xml_reader(&pending[..head_end]);
+    let head = parser.feed(&mut xml);
+    if !matches!(head, Ok(true)) || parser.context != [Context::Log] || !parser.frames.is_empty() {
+        // An unusual head (or an error in it): read everything on this thread, which reports
+        // any error with its place.
+        return read_sequential(std::io::Read::chain(&pending[..], reader), options);
+    }
+    let mut line = 1 + memchr::memchr_iter(b'\n', &pending[..head_end]).count();
+    pending.drain(..head_end);
+
+    let (work, jobs) = std::sync::mpsc::sync_channel::<(usize, usize, Vec<u8>)>(threads);
+    let jobs = std::sync::Mutex::new(jobs);
+    let (done, results) = std::sync::mpsc::channel::<(usize, ChunkResult)>();
+    std::thread::scope(|scope| -> Result<ReadOutcome, ReadError> {
+        for _ in 0..threads {
+            let (jobs, done) = (&jobs, done.clone());
+            scope.spawn(move || {
+                loop {
+                    let job = match jobs.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((index, first_line, bytes)) = job else {
+                        return;
+                    };
+                    let mut parser = Parser::new(options, vec![Context::Log]);
+                    let mut xml = xml_reader(&bytes[..]);
+                    let outcome = match parser.feed(&mut xml) {
+                        Ok(_) if parser.context == [Context::Log] => {
+                            Ok((parser.builder, parser.skipped))
+                        }
+                        Ok(_) => Err(parser
+                            .unfinished()
+                            .unwrap_or_else(|| Stop::new("the XML is malformed"))
+                            .into_error(file, locate(&bytes, bytes.len(), first_line))),
+                        Err(stop) => {
+                            let offset =
+                                usize::try_from(xml.buffer_position()).unwrap_or(usize::MAX);
+                            Err(stop.into_error(file, locate(&bytes, offset, first_line)))
+                        }
+                    };
+                    if done.send((index, outcome)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done);
+
+        let mut sent = 0;
+        let mut merged = 0;
+        let mut waiting = std::collections::BTreeMap::new();
+        loop {
+            if !eof && pending.len() < chunk {
+                let before = pending.len();
+                eof = read_more(&mut reader, &mut pending, chunk)
+                    .map_err(|e| io(e, &pending[..before], line))?;
+            }
+            match last_trace_end(&pending) {
+                Some(cut) => {
+                    let rest = pending.split_off(cut);
+                    let piece = std::mem::replace(&mut pending, rest);
+                    let lines = memchr::memchr_iter(b'\n', &piece).count();
+                    if work.send((sent, line, piece)).is_err() {
+                        break;
+                    }
+                    line += lines;
+                    sent += 1;
+                    // Merge what is ready, in file order, without waiting.
+                    while let Ok((index, result)) = results.try_recv() {
+                        merge(&mut parser, index, result, &mut merged, &mut waiting)?;
+                    }
+                }
+                None if eof => break,
+                None => {
+                    // No trace ends in what we have: read on.
+                    let before = pending.len();
+                    eof = read_more(&mut reader, &mut pending, chunk)
+                        .map_err(|e| io(e, &pending[..before], line))?;
+                }
+            }
+        }
+        drop(work);
+        while merged < sent {
+            let Ok((index, result)) = results.recv() else {
+                break;
+            };
+            merge(&mut parser, index, result, &mut merged, &mut waiting)?;
+        }
+        // The tail: the last traces (if no cut was made at the end) and `</log>`. The reader
+        // checks that end tags match, so it is told that `<log>` is open.
+        const OPEN: &[u8] = b"<log>";
+        parser.context.clear();
+        let mut xml = xml_reader(std::io::Read::chain(OPEN, &pending[..]));
+        let tail = parser.feed(&mut xml);
+        let offset = usize::try_from(xml.buffer_position())
+            .unwrap_or(usize::MAX)
+            .saturating_sub(OPEN.len());
+        match tail {
+            Err(stop) => Err(stop.into_error(file, locate(&pending, offset, line))),
+            Ok(_) => match parser.unfinished() {
+                Some(stop) => Err(stop.into_error(file, locate(&pending, pending.len(), line))),
+                None => Ok(parser.finish()),
+            },
+        }
     })
 }
 

@@ -659,3 +659,80 @@ fn parquet_keeps_numbers_booleans_and_dates_typed() {
     assert!(first.get_bool(urgent).expect("bool"));
     assert_eq!(first.get_long(priority).expect("case int"), 2);
 }
+
+/// Parsing in pieces on several threads gives exactly what one thread gives, on every shared XES
+/// log, with pieces small enough that every log is cut many times.
+#[test]
+fn parallel_xes_reading_equals_sequential() {
+    for name in [
+        "running-example.xes",
+        "roadtraffic100traces.xes",
+        "helpdesk.xes.gz",
+        "08_receipt.xes.gz",
+        "bpic2012.xes.gz",
+    ] {
+        let path = shared_data().join("logs").join(name);
+        let bytes = std::fs::read(&path).expect("log");
+        let xml: Vec<u8> = if name.ends_with(".gz") {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
+                &mut out,
+            )
+            .expect("gunzip");
+            out
+        } else {
+            bytes
+        };
+        let sequential = waymark_eventlog::xes::read_sequential(&xml[..], &options(name))
+            .expect("sequential")
+            .log;
+        for (chunk, threads) in [(1 << 10, 2), (64 << 10, 3), (1 << 20, 2)] {
+            if chunk < 64 << 10 && xml.len() > 10 << 20 {
+                continue; // tens of thousands of pieces would only slow the test down
+            }
+            let parallel =
+                waymark_eventlog::xes::read_parallel(&xml[..], &options(name), chunk, threads)
+                    .expect("parallel")
+                    .log;
+            assert_eq!(parallel.cases(), sequential.cases(), "{name} {chunk}");
+            assert_eq!(
+                dump(&parallel),
+                dump(&sequential),
+                "{name} in pieces of {chunk} bytes"
+            );
+            assert_eq!(parallel.meta, sequential.meta, "{name}: header");
+        }
+    }
+}
+
+#[test]
+fn parallel_xes_errors_name_the_same_place() {
+    let text =
+        std::fs::read_to_string(shared_data().join("logs/roadtraffic100traces.xes")).expect("xes");
+    // A bad value deep in the file, and a file cut off in the middle.
+    let target = text
+        .match_indices("<float key=\"amount\"")
+        .nth(40)
+        .map(|(i, _)| i)
+        .expect("a float");
+    let bad = format!(
+        "{}<float key=\"extra\" value=\"lots\"/>{}",
+        &text[..target],
+        &text[target..]
+    );
+    let cut = &text[..text.len() * 2 / 3];
+    for input in [bad.as_str(), cut] {
+        let sequential = waymark_eventlog::xes::read_sequential(input.as_bytes(), &options("t"))
+            .expect_err("bad");
+        let parallel =
+            waymark_eventlog::xes::read_parallel(input.as_bytes(), &options("t"), 4 << 10, 2)
+                .expect_err("bad");
+        assert_eq!(parallel.message, sequential.message);
+        assert_eq!(
+            parallel.place.map(|p| p.line),
+            sequential.place.map(|p| p.line),
+            "{parallel} vs {sequential}"
+        );
+    }
+}
