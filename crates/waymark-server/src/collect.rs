@@ -1,0 +1,327 @@
+//! The Segment-compatible collection API.
+//!
+//! Fields follow Segment's HTTP tracking API: `userId`, `anonymousId`, `messageId`, `timestamp`,
+//! `originalTimestamp`, `sentAt`, `context`, `properties`, `traits`, `integrations`. The write key
+//! comes as HTTP Basic user name or as `writeKey` in the body.
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use waymark_store::{KeyKind, NewEvent};
+
+use crate::{ApiError, AppState};
+
+/// The most one request may carry, uncompressed.
+pub const MAX_BATCH_BYTES: usize = 500 * 1024;
+/// The most one event may take.
+pub const MAX_EVENT_BYTES: usize = 32 * 1024;
+
+const KINDS: [&str; 6] = ["track", "identify", "page", "screen", "group", "alias"];
+
+pub async fn track(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    single(state, headers, body, "track").await
+}
+pub async fn identify(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    single(state, headers, body, "identify").await
+}
+pub async fn page(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    single(state, headers, body, "page").await
+}
+pub async fn screen(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    single(state, headers, body, "screen").await
+}
+pub async fn group(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    single(state, headers, body, "group").await
+}
+pub async fn alias(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    single(state, headers, body, "alias").await
+}
+
+fn ok() -> Response {
+    axum::Json(serde_json::json!({ "success": true })).into_response()
+}
+
+/// Reads the (decompressed) body, refusing more than `limit` bytes.
+async fn read_body(body: Body, limit: usize, field: &str) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let text = error.to_string();
+        if text.contains("length limit") {
+            ApiError::bad_request(
+                "too_large",
+                format!("the request is larger than {} KB", limit / 1024),
+                field,
+            )
+        } else {
+            ApiError::bad_request(
+                "unreadable_body",
+                format!("the request body could not be read: {text}"),
+                field,
+            )
+        }
+    })
+}
+
+fn parse_object(bytes: &[u8], field: &str) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "malformed",
+            "the body must be a JSON object",
+            field,
+        )),
+        Err(error) => Err(ApiError::bad_request(
+            "malformed",
+            format!(
+                "the body is not valid JSON: {error} (line {}, column {})",
+                error.line(),
+                error.column()
+            ),
+            field,
+        )),
+    }
+}
+
+/// The write key: HTTP Basic user name, else `writeKey` in the body.
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    let from_header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|encoded| {
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()
+        })
+        .and_then(|decoded| String::from_utf8(decoded).ok())
+        .map(|pair| {
+            pair.split_once(':')
+                .map_or(pair.clone(), |(user, _)| user.to_string())
+        });
+    let key = from_header
+        .filter(|k| !k.is_empty())
+        .or_else(|| {
+            body.get("writeKey")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "no write key: send it as the HTTP Basic user name, or as `writeKey` in the body",
+            )
+        })?;
+    let store = state.store.clone();
+    let kind = tokio::task::spawn_blocking(move || store.key_kind(&key))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))?;
+    match kind {
+        Some(KeyKind::Write | KeyKind::Admin) => Ok(()),
+        None => Err(ApiError::unauthorized("the write key is not valid")),
+    }
+}
+
+fn text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn time(map: &Map<String, Value>, key: &str, pointer: &str) -> Result<Option<i64>, ApiError> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => waymark_eventlog::time::parse_iso8601(s)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_timestamp",
+                    format!("`{s}` is not an ISO 8601 time, e.g. 2024-05-01T10:00:00.000Z"),
+                    format!("{pointer}/{key}"),
+                )
+            }),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_timestamp",
+            "a time must be an ISO 8601 string",
+            format!("{pointer}/{key}"),
+        )),
+    }
+}
+
+/// Validates one event and turns it into what the store keeps. `pointer` is the event's place in
+/// the body (`""` or `/batch/3`); `sent_at` is the batch's `sentAt`, if any.
+fn to_event(
+    map: &Map<String, Value>,
+    raw: &str,
+    kind: &str,
+    pointer: &str,
+    received_us: i64,
+    batch_sent_at: Option<i64>,
+) -> Result<NewEvent, ApiError> {
+    let field = |name: &str| format!("{pointer}/{name}");
+    if !KINDS.contains(&kind) {
+        return Err(ApiError::bad_request(
+            "invalid_type",
+            format!(
+                "`{kind}` is not an event type; use track, identify, page, screen, group or alias"
+            ),
+            field("type"),
+        ));
+    }
+    let user_id = text(map.get("userId"));
+    let anonymous_id = text(map.get("anonymousId"));
+    if user_id.is_none() && anonymous_id.is_none() {
+        return Err(ApiError::bad_request(
+            "missing_identity",
+            "the event needs a `userId` or an `anonymousId`",
+            field("userId"),
+        ));
+    }
+    let name = match kind {
+        "track" => Some(text(map.get("event")).ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_event",
+                "a track call needs the `event` name",
+                field("event"),
+            )
+        })?),
+        "page" | "screen" => text(map.get("name"))
+            .or_else(|| text(map.get("properties").and_then(|p| p.get("name")))),
+        "alias" => {
+            if text(map.get("previousId")).is_none() {
+                return Err(ApiError::bad_request(
+                    "missing_previous_id",
+                    "an alias call needs `previousId`",
+                    field("previousId"),
+                ));
+            }
+            None
+        }
+        "group" => text(map.get("groupId")),
+        _ => None,
+    };
+    let timestamp = time(map, "timestamp", pointer)?;
+    let original = time(map, "originalTimestamp", pointer)?;
+    let sent_at = time(map, "sentAt", pointer)?.or(batch_sent_at);
+    // Clock-skew correction: the client's clock may be off, so its own times are shifted by how
+    // far its clock was from ours when it sent the event.
+    let timestamp_us = match (sent_at, original.or(timestamp)) {
+        (Some(sent), Some(happened)) => received_us - (sent - happened),
+        (None, Some(happened)) => happened,
+        (_, None) => received_us,
+    };
+    let message_id =
+        text(map.get("messageId")).unwrap_or_else(|| format!("waymark-{}", uuid::Uuid::new_v4()));
+    Ok(NewEvent {
+        message_id,
+        kind: kind.to_string(),
+        name,
+        user_id,
+        anonymous_id,
+        timestamp_us,
+        received_us,
+        body: raw.to_string(),
+    })
+}
+
+async fn store(state: &AppState, events: Vec<NewEvent>) -> Result<usize, ApiError> {
+    let store = state.store.clone();
+    let count = events.len();
+    let appended = tokio::task::spawn_blocking(move || store.append(&events))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))?;
+    tracing::debug!(
+        received = count,
+        inserted = appended.inserted,
+        duplicates = appended.duplicates,
+        "stored events"
+    );
+    Ok(appended.inserted + appended.duplicates)
+}
+
+async fn single(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    kind: &'static str,
+) -> Response {
+    let result = async {
+        let bytes = read_body(body, MAX_EVENT_BYTES, "").await?;
+        let map = parse_object(&bytes, "")?;
+        authorize(&state, &headers, &map).await?;
+        let raw = std::str::from_utf8(&bytes).unwrap_or_default();
+        let received = state.clock.now_us();
+        let event = to_event(&map, raw, kind, "", received, None)?;
+        store(&state, vec![event]).await
+    }
+    .await;
+    match result {
+        Ok(_) => ok(),
+        Err(error) => error.into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct BatchBody<'a> {
+    #[serde(borrow)]
+    batch: Vec<&'a RawValue>,
+}
+
+pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let bytes = read_body(body, MAX_BATCH_BYTES, "/batch").await?;
+        let map = parse_object(&bytes, "")?;
+        authorize(&state, &headers, &map).await?;
+        let items: BatchBody = serde_json::from_slice(&bytes).map_err(|error| {
+            ApiError::bad_request("malformed", format!("`batch` must be a list of events: {error}"), "/batch")
+        })?;
+        let received = state.clock.now_us();
+        let batch_sent_at = time(&map, "sentAt", "")?;
+        let mut events = Vec::with_capacity(items.batch.len());
+        let mut first_error = None;
+        for (index, raw) in items.batch.iter().enumerate() {
+            let pointer = format!("/batch/{index}");
+            let event = if raw.get().len() > MAX_EVENT_BYTES {
+                Err(ApiError::bad_request("too_large", format!("the event is larger than {} KB", MAX_EVENT_BYTES / 1024), pointer))
+            } else {
+                match serde_json::from_str::<Value>(raw.get()) {
+                    Ok(Value::Object(item)) => {
+                        let kind = item.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+                        to_event(&item, raw.get(), &kind, &pointer, received, batch_sent_at)
+                    }
+                    _ => Err(ApiError::bad_request("malformed", "each event must be a JSON object", pointer)),
+                }
+            };
+            match event {
+                Ok(event) => events.push(event),
+                Err(error) => {
+                    tracing::debug!(field = ?error.field, code = error.code, "rejected event in batch");
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        // The good events of a batch are stored even when another one is bad.
+        let accepted = if events.is_empty() { 0 } else { store(&state, events).await? };
+        match first_error {
+            Some(mut error) => {
+                error.accepted = Some(accepted);
+                Err(error)
+            }
+            None => Ok(accepted),
+        }
+    }
+    .await;
+    match result {
+        Ok(_) => ok(),
+        Err(error) => error.into_response(),
+    }
+}

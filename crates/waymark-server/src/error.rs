@@ -1,0 +1,67 @@
+//! The one place errors become HTTP responses.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error as clients see it: a status, a stable code, a message, and the field it is about (a
+/// JSON pointer into the request body, or a header name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    /// Events of a batch that were stored although the batch had a bad one.
+    pub accepted: Option<usize>,
+}
+
+impl ApiError {
+    pub fn bad_request(
+        code: &'static str,
+        message: impl Into<String>,
+        field: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+            field: Some(field.into()),
+            accepted: None,
+        }
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "unauthorized",
+            message: message.into(),
+            field: Some("Authorization".to_string()),
+            accepted: None,
+        }
+    }
+
+    /// A failure inside the server. The details go to the log, never to the client.
+    pub fn internal(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, "request failed");
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "unavailable",
+            message: "the events could not be stored; nothing was acknowledged, send them again"
+                .to_string(),
+            field: None,
+            accepted: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = serde_json::json!({
+            "error": { "code": self.code, "message": self.message, "field": self.field }
+        });
+        if let (Some(accepted), Some(map)) = (self.accepted, body.as_object_mut()) {
+            map.insert("accepted".to_string(), accepted.into());
+        }
+        (self.status, axum::Json(body)).into_response()
+    }
+}

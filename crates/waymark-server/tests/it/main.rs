@@ -1,0 +1,326 @@
+//! The collection API, driven through the router without a socket.
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+use waymark_server::{AppState, Clock, app};
+use waymark_store::{KeyKind, SqliteStore, Store};
+
+const WRITE_KEY: &str = "wk_test_key";
+/// 2024-05-01T10:00:00Z
+const NOW: i64 = 1_714_557_600_000_000;
+
+struct Fixed;
+
+impl Clock for Fixed {
+    fn now_us(&self) -> i64 {
+        NOW
+    }
+}
+
+fn setup() -> (Arc<SqliteStore>, axum::Router) {
+    let store = Arc::new(SqliteStore::open_in_memory().expect("store"));
+    store.ensure_key(KeyKind::Write, WRITE_KEY).expect("key");
+    let state = AppState {
+        store: store.clone(),
+        clock: Arc::new(Fixed),
+    };
+    (store, app(state))
+}
+
+fn basic(key: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+    )
+}
+
+async fn post(
+    router: &axum::Router,
+    path: &str,
+    body: Vec<u8>,
+    headers: &[(&str, String)],
+) -> (StatusCode, Value) {
+    let mut request = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::from(body)).expect("request"))
+        .await
+        .expect("response");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn send(router: &axum::Router, path: &str, body: Value) -> (StatusCode, Value) {
+    post(
+        router,
+        path,
+        body.to_string().into_bytes(),
+        &[("authorization", basic(WRITE_KEY))],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn track_is_stored_with_its_fields() {
+    let (store, router) = setup();
+    let (status, body) = send(
+        &router,
+        "/v1/track",
+        json!({"userId": "u1", "event": "Signed Up", "messageId": "m1", "timestamp": "2024-05-01T09:00:00Z", "properties": {"plan": "gold"}}),
+    )
+    .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"success": true})));
+    let stored = store.events_after(0, 10).expect("events");
+    assert_eq!(stored.len(), 1);
+    let event = &stored[0].event;
+    assert_eq!(
+        (
+            event.kind.as_str(),
+            event.name.as_deref(),
+            event.user_id.as_deref()
+        ),
+        ("track", Some("Signed Up"), Some("u1"))
+    );
+    assert_eq!(event.timestamp_us, NOW - 3_600_000_000);
+    assert_eq!(event.received_us, NOW);
+    let kept: Value = serde_json::from_str(&event.body).expect("body json");
+    assert_eq!(kept["properties"]["plan"], "gold");
+}
+
+#[tokio::test]
+async fn every_call_type_is_accepted() {
+    let (store, router) = setup();
+    for (path, body) in [
+        (
+            "/v1/identify",
+            json!({"userId": "u1", "traits": {"email": "a@b.c"}}),
+        ),
+        ("/v1/page", json!({"anonymousId": "a1", "name": "Pricing"})),
+        ("/v1/screen", json!({"userId": "u1", "name": "Home"})),
+        ("/v1/group", json!({"userId": "u1", "groupId": "acme"})),
+        ("/v1/alias", json!({"userId": "u1", "previousId": "a1"})),
+    ] {
+        let (status, body) = send(&router, path, body).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    let kinds: Vec<String> = store
+        .events_after(0, 10)
+        .expect("events")
+        .into_iter()
+        .map(|e| e.event.kind)
+        .collect();
+    assert_eq!(kinds, ["identify", "page", "screen", "group", "alias"]);
+}
+
+#[tokio::test]
+async fn the_write_key_is_required_and_checked() {
+    let (store, router) = setup();
+    let event = json!({"userId": "u1", "event": "x"});
+    let (status, body) = post(&router, "/v1/track", event.to_string().into_bytes(), &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, _) = post(
+        &router,
+        "/v1/track",
+        event.to_string().into_bytes(),
+        &[("authorization", basic("wrong"))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let mut with_key = event.clone();
+    with_key["writeKey"] = json!(WRITE_KEY);
+    let (status, _) = post(&router, "/v1/track", with_key.to_string().into_bytes(), &[]).await;
+    assert_eq!(status, StatusCode::OK, "writeKey in the body works too");
+    assert_eq!(store.count_events().expect("count"), 1);
+}
+
+#[tokio::test]
+async fn bad_events_name_the_field() {
+    let (store, router) = setup();
+    let (status, body) = send(&router, "/v1/track", json!({"event": "x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["field"], "/userId");
+    let (_, body) = send(&router, "/v1/track", json!({"userId": "u"})).await;
+    assert_eq!(body["error"]["field"], "/event");
+    let (_, body) = send(
+        &router,
+        "/v1/track",
+        json!({"userId": "u", "event": "x", "timestamp": "yesterday"}),
+    )
+    .await;
+    assert_eq!(
+        (
+            body["error"]["code"].as_str(),
+            body["error"]["field"].as_str()
+        ),
+        (Some("invalid_timestamp"), Some("/timestamp"))
+    );
+    let (status, body) = post(
+        &router,
+        "/v1/track",
+        b"{not json".to_vec(),
+        &[("authorization", basic(WRITE_KEY))],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed"))
+    );
+    assert_eq!(store.count_events().expect("count"), 0);
+}
+
+#[tokio::test]
+async fn a_batch_keeps_its_good_events_when_one_is_bad() {
+    let (store, router) = setup();
+    let (status, body) = send(
+        &router,
+        "/v1/batch",
+        json!({"batch": [
+            {"type": "track", "userId": "u1", "event": "A", "messageId": "b1"},
+            {"type": "track", "event": "B", "messageId": "b2"},
+            {"type": "page", "anonymousId": "x", "name": "Home", "messageId": "b3"}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["field"], "/batch/1/userId");
+    assert_eq!(body["accepted"], 2);
+    let ids: Vec<String> = store
+        .events_after(0, 10)
+        .expect("events")
+        .into_iter()
+        .map(|e| e.event.message_id)
+        .collect();
+    assert_eq!(ids, ["b1", "b3"]);
+}
+
+#[tokio::test]
+async fn duplicates_are_dropped_by_message_id() {
+    let (store, router) = setup();
+    let event = json!({"type": "track", "userId": "u1", "event": "A", "messageId": "same"});
+    for _ in 0..3 {
+        let (status, _) = send(&router, "/v1/batch", json!({"batch": [event, event]})).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(store.count_events().expect("count"), 1);
+}
+
+#[tokio::test]
+async fn clock_skew_is_corrected_with_sent_at() {
+    let (store, router) = setup();
+    // The client's clock is 2 hours fast: it says it sent at 12:00 what happened at 11:59:30.
+    let (status, _) = send(
+        &router,
+        "/v1/batch",
+        json!({"sentAt": "2024-05-01T12:00:00Z", "batch": [
+            {"type": "track", "userId": "u1", "event": "A", "originalTimestamp": "2024-05-01T11:59:30Z"},
+            {"type": "track", "userId": "u1", "event": "B", "timestamp": "2024-05-01T11:59:50Z", "sentAt": "2024-05-01T12:00:10Z"}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let times: Vec<i64> = store
+        .events_after(0, 10)
+        .expect("events")
+        .into_iter()
+        .map(|e| e.event.timestamp_us)
+        .collect();
+    assert_eq!(times, [NOW - 30_000_000, NOW - 20_000_000]);
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_accepted() {
+    let (store, router) = setup();
+    let body = json!({"batch": [{"type": "track", "userId": "u1", "event": "Zipped"}]}).to_string();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(body.as_bytes()).expect("gzip");
+    let gzipped = encoder.finish().expect("gzip");
+    let (status, answer) = post(
+        &router,
+        "/v1/batch",
+        gzipped,
+        &[
+            ("authorization", basic(WRITE_KEY)),
+            ("content-encoding", "gzip".to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        store.events_after(0, 1).expect("events")[0]
+            .event
+            .name
+            .as_deref(),
+        Some("Zipped")
+    );
+}
+
+#[tokio::test]
+async fn size_limits_answer_400_and_keep_the_rest() {
+    let (store, router) = setup();
+    let big = "x".repeat(33 * 1024);
+    let (status, body) = send(
+        &router,
+        "/v1/batch",
+        json!({"batch": [
+            {"type": "track", "userId": "u1", "event": "small"},
+            {"type": "track", "userId": "u1", "event": "big", "properties": {"blob": big}}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        (
+            body["error"]["code"].as_str(),
+            body["error"]["field"].as_str()
+        ),
+        (Some("too_large"), Some("/batch/1"))
+    );
+    assert_eq!(store.count_events().expect("count"), 1);
+    let events: Vec<Value> = (0..20).map(|i| json!({"type": "track", "userId": "u", "event": "e", "properties": {"blob": "y".repeat(30 * 1024), "i": i}})).collect();
+    let (status, body) = send(&router, "/v1/batch", json!({ "batch": events })).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("too_large"))
+    );
+    let (status, body) = send(
+        &router,
+        "/v1/track",
+        json!({"userId": "u", "event": "e", "properties": {"blob": big}}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("too_large"))
+    );
+    assert_eq!(store.count_events().expect("count"), 1);
+}
+
+#[tokio::test]
+async fn health_needs_no_key() {
+    let (_, router) = setup();
+    let response = router
+        .oneshot(
+            Request::get("/healthz")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+}
