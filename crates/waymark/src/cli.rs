@@ -24,11 +24,29 @@ pub enum Command {
         #[command(subcommand)]
         command: Box<AnalyzeCommand>,
     },
+    /// Run the Waymark server: the Segment-compatible collection API on an embedded SQLite store.
+    Serve(ServeArgs),
     /// Event-log files: convert between formats, summarise.
     Log {
         #[command(subcommand)]
         command: Box<LogCommand>,
     },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The SQLite database file (created if missing; WAL mode).
+    #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
+    pub db: PathBuf,
+    /// The address to listen on.
+    #[arg(long, env = "WAYMARK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Make sure this admin API token exists (stored hashed).
+    #[arg(long, env = "WAYMARK_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Make sure this source write key exists (stored hashed).
+    #[arg(long, env = "WAYMARK_WRITE_KEY", hide_env_values = true)]
+    pub write_key: Option<String>,
 }
 
 /// How to read an event log.

@@ -8,6 +8,7 @@ mod analyze;
 mod cli;
 mod journey;
 mod output;
+mod serve;
 
 /// What a command reports back to `main`.
 pub(crate) enum Outcome {
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Journey { command } => journey::run(command),
         cli::Command::Analyze { command } => analyze::run_analyze(*command),
         cli::Command::Log { command } => analyze::run_log(*command),
+        cli::Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(Outcome::Fine) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 mod analyze;
 mod journey;
+mod serve;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

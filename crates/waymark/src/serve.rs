@@ -1,0 +1,63 @@
+//! `waymark serve`.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use waymark_server::{AppState, SystemClock};
+use waymark_store::{KeyKind, SqliteStore, Store};
+
+use crate::Outcome;
+use crate::cli::ServeArgs;
+
+pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
+    let store = SqliteStore::open(&args.db)
+        .with_context(|| format!("cannot open the store {}", args.db.display()))?;
+    if let Some(token) = &args.admin_token {
+        store.ensure_key(KeyKind::Admin, token)?;
+    }
+    if let Some(key) = &args.write_key {
+        store.ensure_key(KeyKind::Write, key)?;
+    }
+    let state = AppState {
+        store: Arc::new(store),
+        clock: Arc::new(SystemClock),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, db = %args.db.display(), "serving");
+        // Scripts and tests read this line to find the port when they ask for port 0.
+        println!("waymark listening on http://{address}");
+        waymark_server::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(Outcome::Fine)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

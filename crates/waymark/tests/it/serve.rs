@@ -1,0 +1,146 @@
+//! `waymark serve` as a real process: acknowledged means durable, even when killed with SIGKILL.
+
+use std::collections::HashSet;
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use waymark_store::{SqliteStore, Store};
+
+use super::temp_dir;
+
+const KEY: &str = "wk_crash_test";
+
+/// Starts `waymark serve` on a free port; returns the child and its base URL.
+fn start(db: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--write-key",
+            KEY,
+            "--db",
+        ])
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start waymark serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the listening line");
+    let url = line.trim().rsplit(' ').next().expect("url").to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    (child, url)
+}
+
+fn batch(url: &str, ids: &[String]) -> bool {
+    let events: Vec<serde_json::Value> = ids
+        .iter()
+        .map(|id| serde_json::json!({"type": "track", "userId": "crash", "event": "Load", "messageId": id}))
+        .collect();
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:"))
+    );
+    ureq::post(format!("{url}/v1/batch"))
+        .header("Authorization", &auth)
+        .header("Content-Type", "application/json")
+        .send(serde_json::json!({ "batch": events }).to_string())
+        .is_ok_and(|response| response.status() == 200)
+}
+
+fn stored_ids(db: &std::path::Path) -> Vec<String> {
+    let store = SqliteStore::open(db).expect("open the store");
+    store
+        .events_after(0, usize::MAX >> 1)
+        .expect("events")
+        .into_iter()
+        .map(|e| e.event.message_id)
+        .collect()
+}
+
+#[test]
+fn every_acknowledged_event_survives_sigkill_exactly_once() {
+    let dir = temp_dir("crash");
+    let db = dir.join("waymark.db");
+    let (mut child, url) = start(&db);
+
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sent = Arc::new(Mutex::new(Vec::<Vec<String>>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let loaders: Vec<_> = (0..4)
+        .map(|loader| {
+            let (acknowledged, sent, stop, url) = (
+                acknowledged.clone(),
+                sent.clone(),
+                stop.clone(),
+                url.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let ids: Vec<String> =
+                        (0..50).map(|i| format!("l{loader}-b{n}-e{i}")).collect();
+                    n += 1;
+                    sent.lock().expect("lock").push(ids.clone());
+                    if batch(&url, &ids) {
+                        acknowledged.lock().expect("lock").extend(ids);
+                    } else if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    // Kill the server in the middle of the load, once it has acknowledged a good amount.
+    while acknowledged.lock().expect("lock").len() < 5_000 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    stop.store(true, Ordering::Relaxed);
+    for loader in loaders {
+        loader.join().expect("loader");
+    }
+
+    let acknowledged: Vec<String> = acknowledged.lock().expect("lock").clone();
+    let stored = stored_ids(&db);
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "no event is stored twice");
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !unique.contains(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events were lost, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+
+    // The clients retry everything after the restart: still exactly once.
+    let (mut child, url) = start(&db);
+    let all: Vec<Vec<String>> = sent.lock().expect("lock").clone();
+    for ids in &all {
+        assert!(batch(&url, ids), "the restarted server takes the retry");
+    }
+    let stored = stored_ids(&db);
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len());
+    assert_eq!(stored.len(), all.iter().map(Vec::len).sum::<usize>());
+
+    // SIGTERM stops it gracefully.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
+}
