@@ -58,8 +58,6 @@ fn convert(builder: &mut LogBuilder, key: &str, value: &Json) -> Option<Attribut
 pub fn read<R: BufRead>(reader: R, options: &ReadOptions) -> Result<ReadOutcome, ReadError> {
     let file = options.file.as_str();
     let mut builder = LogBuilder::new(options.activity_key.clone());
-    let concept = builder.intern(CONCEPT_NAME);
-    let time_key = builder.intern(TIME_TIMESTAMP);
     let mut skipped = 0;
     for (index, line) in reader.lines().enumerate() {
         let number = index + 1;
@@ -76,7 +74,7 @@ pub fn read<R: BufRead>(reader: R, options: &ReadOptions) -> Result<ReadOutcome,
         if line.trim().is_empty() {
             continue;
         }
-        let outcome = parse_line(&mut builder, &line, number, file, concept, time_key);
+        let outcome = parse_line(&mut builder, &line, number, file);
         match outcome {
             Ok(()) => {}
             Err(_) if options.lenient => skipped += 1,
@@ -96,8 +94,6 @@ fn parse_line(
     line: &str,
     number: usize,
     file: &str,
-    concept: crate::log::Symbol,
-    time_key: crate::log::Symbol,
 ) -> Result<(), ReadError> {
     let place = |column: Option<usize>| {
         Some(Place {
@@ -112,17 +108,26 @@ fn parse_line(
             format!("this line is not a JSON object: {e}"),
         )
     })?;
+    push_segment(builder, &event, None)
+        .map_err(|message| ReadError::new(file, place(None), message))
+}
+
+/// Adds one Segment event (a track, page, screen, identify, group or alias call) to a log being
+/// built. The case is `userId`, else `anonymousId`; the activity is `event`, else `name`, else the
+/// call's type; `properties` and `traits` become attributes. `time` (µs) replaces the event's own
+/// timestamp when given, e.g. the server's clock-skew-corrected time.
+pub fn push_segment(
+    builder: &mut LogBuilder,
+    event: &Map<String, Json>,
+    time: Option<i64>,
+) -> Result<(), String> {
+    let concept = builder.intern(CONCEPT_NAME);
+    let time_key = builder.intern(TIME_TIMESTAMP);
     let case = event
         .get("userId")
         .and_then(text)
         .or_else(|| event.get("anonymousId").and_then(text))
-        .ok_or_else(|| {
-            ReadError::new(
-                file,
-                place(None),
-                "the event has neither `userId` nor `anonymousId`",
-            )
-        })?;
+        .ok_or("the event has neither `userId` nor `anonymousId`")?;
     let kind = event.get("type").and_then(Json::as_str).unwrap_or("track");
     let activity = event
         .get("event")
@@ -135,17 +140,17 @@ fn parse_line(
                 .and_then(text)
         })
         .unwrap_or_else(|| kind.to_string());
-    let time_text = ["timestamp", "originalTimestamp", "sentAt", "receivedAt"]
-        .iter()
-        .find_map(|k| event.get(*k).and_then(Json::as_str))
-        .ok_or_else(|| ReadError::new(file, place(None), "the event has no `timestamp`"))?;
-    let time = crate::time::parse_iso8601(time_text).ok_or_else(|| {
-        ReadError::new(
-            file,
-            place(None),
-            format!("`{time_text}` in `timestamp` is not an ISO 8601 time"),
-        )
-    })?;
+    let time = match time {
+        Some(time) => time,
+        None => {
+            let time_text = ["timestamp", "originalTimestamp", "sentAt", "receivedAt"]
+                .iter()
+                .find_map(|k| event.get(*k).and_then(Json::as_str))
+                .ok_or("the event has no `timestamp`")?;
+            crate::time::parse_iso8601(time_text)
+                .ok_or_else(|| format!("`{time_text}` in `timestamp` is not an ISO 8601 time"))?
+        }
+    };
     let case_index = builder.case(&case);
     let case_name = builder.string(&case);
     builder.add_case_attribute(case_index, Attribute::new(concept, case_name));

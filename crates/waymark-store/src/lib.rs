@@ -8,12 +8,16 @@
 //! Invariant: [`Store::append`] returns only after its events are committed, so an acknowledged
 //! event survives the process being killed.
 
+mod logs;
+
 use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use sha2::{Digest, Sha256};
+
+pub use logs::{import_log, stored_log};
 
 /// A collected event, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]

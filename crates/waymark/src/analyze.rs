@@ -11,7 +11,9 @@ use waymark_analytics::{Dfg, Filter, Funnel, FunnelOrder};
 use waymark_eventlog::{ActivityKey, EventLog, Format, ReadOptions};
 
 use crate::Outcome;
-use crate::cli::{AnalyzeCommand, FilterArgs, LogArgs, LogCommand, LogFormat, Order, OutputFormat};
+use crate::cli::{
+    AnalyzeCommand, FilterArgs, LogArgs, LogCommand, LogFormat, Order, OutputFormat, ReadArgs,
+};
 use crate::output::text_table;
 
 pub fn run_analyze(command: AnalyzeCommand) -> anyhow::Result<Outcome> {
@@ -188,29 +190,33 @@ fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
     })
 }
 
-/// Reads the log (with a progress bar on a terminal for large files) and selects the cases.
-fn load(args: &LogArgs, filter_args: &FilterArgs) -> anyhow::Result<(EventLog, Vec<u32>)> {
-    let filter = filter(filter_args)?;
+fn read_options(path: &Path, read: &ReadArgs) -> (Option<Format>, ReadOptions) {
     let options = ReadOptions {
-        file: args.log.display().to_string(),
-        activity_key: ActivityKey::parse(&args.activity_key),
-        lenient: args.lenient,
+        file: path.display().to_string(),
+        activity_key: ActivityKey::parse(&read.activity_key),
+        lenient: read.lenient,
         columns: waymark_eventlog::csv::Columns {
-            case: args.case.clone(),
-            activity: args.activity.clone(),
-            timestamp: args.timestamp.clone(),
+            case: read.case.clone(),
+            activity: read.activity.clone(),
+            timestamp: read.timestamp.clone(),
         },
-        object_type: args.object_type.clone(),
+        object_type: read.object_type.clone(),
     };
-    let format = args.log_format.map(|f| match f {
+    let format = read.log_format.map(|f| match f {
         LogFormat::Xes => Format::Xes,
         LogFormat::Csv => Format::Csv,
         LogFormat::Jsonl => Format::Jsonl,
         LogFormat::OcelJson => Format::OcelJson,
         LogFormat::OcelXml => Format::OcelXml,
     });
+    (format, options)
+}
+
+/// Reads a log file, warning about skipped events.
+fn read_file(path: &Path, read: &ReadArgs) -> anyhow::Result<EventLog> {
+    let (format, options) = read_options(path, read);
     let started = std::time::Instant::now();
-    let outcome = read_with_progress(&args.log, format, &options)?;
+    let outcome = read_with_progress(path, format, &options)?;
     if outcome.skipped > 0 {
         eprintln!(
             "warning: skipped {} bad event(s) in {} (--lenient)",
@@ -219,12 +225,64 @@ fn load(args: &LogArgs, filter_args: &FilterArgs) -> anyhow::Result<(EventLog, V
     }
     let log = outcome.log;
     tracing::info!(file = %options.file, events = log.events(), cases = log.cases(), elapsed_ms = started.elapsed().as_millis() as u64, "read log");
+    Ok(log)
+}
+
+/// Reads the log from its file or from a database, and selects the cases.
+fn load(args: &LogArgs, filter_args: &FilterArgs) -> anyhow::Result<(EventLog, Vec<u32>)> {
+    let filter = filter(filter_args)?;
+    let log = match (&args.db, &args.log) {
+        (Some(db), _) => {
+            let store = waymark_store::SqliteStore::open(db)
+                .with_context(|| format!("cannot open {}", db.display()))?;
+            let (log, skipped) = waymark_store::stored_log(&store)?;
+            if skipped > 0 {
+                eprintln!(
+                    "warning: {skipped} stored event(s) have no userId or anonymousId and were left out"
+                );
+            }
+            log
+        }
+        (None, Some(path)) => read_file(path, &args.read)?,
+        (None, None) => bail!("name a log file, or a database with --db"),
+    };
     let cases = if filter.is_empty() {
         waymark_analytics::all_cases(&log)
     } else {
         filter.select(&log)
     };
     Ok((log, cases))
+}
+
+/// `waymark import`.
+pub fn run_import(
+    files: &[std::path::PathBuf],
+    db: &Path,
+    read: &ReadArgs,
+) -> anyhow::Result<Outcome> {
+    let store = waymark_store::SqliteStore::open(db)
+        .with_context(|| format!("cannot open {}", db.display()))?;
+    for path in files {
+        let log = read_file(path, read)?;
+        let started = std::time::Instant::now();
+        let show = std::io::stderr().is_terminal() && log.events() > 100_000;
+        let bar = indicatif::ProgressBar::new(log.events() as u64);
+        if !show {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let appended =
+            waymark_store::import_log(&store, &log, |done| bar.set_position(done as u64))?;
+        bar.finish_and_clear();
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{}: {} events stored, {} already there ({:.0} events/s)",
+            path.display(),
+            appended.inserted,
+            appended.duplicates,
+            log.events() as f64 / seconds.max(1e-9)
+        );
+    }
+    Ok(Outcome::Fine)
 }
 
 fn read_with_progress(

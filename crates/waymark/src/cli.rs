@@ -26,6 +26,18 @@ pub enum Command {
     },
     /// Run the Waymark server: the Segment-compatible collection API on an embedded SQLite store.
     Serve(ServeArgs),
+    /// Load event logs (XES, CSV, JSONL, OCEL) into a Waymark database. Importing the same events
+    /// again adds nothing.
+    Import {
+        /// The log files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The SQLite database (created if missing).
+        #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
+        db: PathBuf,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
     /// Event-log files: convert between formats, summarise.
     Log {
         #[command(subcommand)]
@@ -49,12 +61,23 @@ pub struct ServeArgs {
     pub write_key: Option<String>,
 }
 
-/// How to read an event log.
+/// Where the events come from: a log file, or the events stored in a Waymark database.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
     /// The log: .xes, .xes.gz, .csv (any delimiter), .jsonl (Segment events), or OCEL 2.0
     /// (.ocel.json, .ocel.xml; with --object-type).
-    pub log: PathBuf,
+    #[arg(required_unless_present = "db")]
+    pub log: Option<PathBuf>,
+    /// Analyse the events stored in this Waymark database instead of a file.
+    #[arg(long, conflicts_with = "log")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// How to read a log file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReadArgs {
     /// The file format, when the name does not tell.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,

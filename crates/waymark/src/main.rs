@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         cli::Command::Analyze { command } => analyze::run_analyze(*command),
         cli::Command::Log { command } => analyze::run_log(*command),
         cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Import { files, db, read } => analyze::run_import(&files, &db, &read),
     };
     match result {
         Ok(Outcome::Fine) => ExitCode::SUCCESS,

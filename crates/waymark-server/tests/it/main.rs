@@ -324,3 +324,34 @@ async fn health_needs_no_key() {
         .expect("response");
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn collected_events_become_a_log_for_the_analyses() {
+    let (store, router) = setup();
+    let (status, _) = send(
+        &router,
+        "/v1/batch",
+        json!({"batch": [
+            {"type": "page", "anonymousId": "a1", "name": "Pricing", "timestamp": "2024-05-01T09:00:00Z"},
+            {"type": "track", "userId": "u1", "event": "Signed Up", "timestamp": "2024-05-01T09:05:00Z", "properties": {"plan": "gold"}},
+            {"type": "track", "userId": "u1", "event": "Started Trial", "timestamp": "2024-05-01T09:01:00Z"}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (log, skipped) = waymark_store::stored_log(store.as_ref()).expect("log");
+    assert_eq!((log.cases(), log.events(), skipped), (2, 3, 0));
+    let u1 = log.iter_cases().find(|c| c.name() == "u1").expect("u1");
+    let names: Vec<&str> = u1.activities().iter().map(|a| log.resolve(*a)).collect();
+    assert_eq!(
+        names,
+        ["Started Trial", "Signed Up"],
+        "ordered by time, not arrival"
+    );
+    let plan = log
+        .event_attributes(u1.events().end - 1)
+        .iter()
+        .find(|a| log.resolve(a.key) == "plan")
+        .map(|a| log.value_text(&a.value));
+    assert_eq!(plan.as_deref(), Some("gold"));
+}

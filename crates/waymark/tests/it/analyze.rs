@@ -308,3 +308,46 @@ fn parquet_export_and_ocel_import() {
         stderr(&missing)
     );
 }
+
+/// Importing a log into a database and analysing the stored events gives the same results as
+/// analysing the file, and importing again adds nothing.
+#[test]
+fn stored_events_analyse_like_the_file() {
+    let dir = temp_dir("import");
+    for name in [
+        "helpdesk.xes.gz",
+        "sepsis_eventdataR.csv",
+        "running-example.xes",
+    ] {
+        let log = shared_log(name);
+        let db = dir.join(format!("{name}.db")).display().to_string();
+        let output = waymark(&["import", &log, "--db", &db]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let again = waymark(&["import", &log, "--db", &db]);
+        assert!(
+            stderr(&again).contains(" 0 events stored"),
+            "{}",
+            stderr(&again)
+        );
+        for analysis in ["dfg", "durations"] {
+            let from_file = json(&["analyze", analysis, &log, "--format", "json"]);
+            let from_db = json(&["analyze", analysis, "--db", &db, "--format", "json"]);
+            assert_eq!(from_db, from_file, "{name}: {analysis}");
+        }
+        let variants = |args: &[&str]| -> std::collections::BTreeSet<String> {
+            json(args)["variants"]
+                .as_array()
+                .expect("variants")
+                .iter()
+                .map(|v| v.to_string())
+                .collect()
+        };
+        assert_eq!(
+            variants(&["analyze", "variants", "--db", &db, "--format", "json"]),
+            variants(&["analyze", "variants", &log, "--format", "json"]),
+            "{name}: variants"
+        );
+    }
+    let neither = waymark(&["analyze", "dfg"]);
+    assert_eq!(neither.status.code(), Some(2));
+}
