@@ -169,8 +169,11 @@ pub fn push_segment(
             ));
         }
     }
-    for section in ["properties", "traits"] {
-        if let Some(Json::Object(map)) = event.get(section) {
+    // RudderStack's libraries send identify traits in `context.traits`.
+    let context_traits = event.get("context").and_then(|c| c.get("traits"));
+    let traits = event.get("traits").or(context_traits);
+    for section in [event.get("properties"), traits] {
+        if let Some(Json::Object(map)) = section {
             for (key, value) in map {
                 if let Some(attribute) = convert(builder, key, value) {
                     attributes.push(attribute);

@@ -11,10 +11,10 @@ use waymark_store::{SqliteStore, Store};
 
 use super::temp_dir;
 
-const KEY: &str = "wk_crash_test";
+pub(super) const KEY: &str = "wk_crash_test";
 
 /// Starts `waymark serve` on a free port; returns the child and its base URL.
-fn start(db: &std::path::Path) -> (Child, String) {
+pub(super) fn start(db: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_waymark"))
         .args([
             "serve",

@@ -1,0 +1,169 @@
+//! Real client libraries send to a real server: Segment's and RudderStack's Python libraries and
+//! Segment's Node library, unchanged. `scripts/test` installs them and sets `WAYMARK_PYTHON` and
+//! `WAYMARK_NODE_MODULES`; in CI a missing one fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use waymark_store::{SqliteStore, Store};
+
+use super::serve::{KEY, start};
+use super::temp_dir;
+
+fn required(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(value) => Some(value),
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!(
+                "{variable} is not set: CI must run the real client libraries (scripts/test installs them)"
+            )
+        }
+        Err(_) => {
+            eprintln!(
+                "NOT RUN: set {variable} (scripts/test does) to run the real client libraries"
+            );
+            None
+        }
+    }
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name)
+}
+
+/// (kind, name, userId or anonymousId) → the stored body.
+fn stored(db: &Path) -> Vec<(String, Option<String>, String, Value)> {
+    let store = SqliteStore::open(db).expect("store");
+    store
+        .events_after(0, 1000)
+        .expect("events")
+        .into_iter()
+        .map(|s| {
+            let who = s
+                .event
+                .user_id
+                .clone()
+                .or(s.event.anonymous_id.clone())
+                .unwrap_or_default();
+            (
+                s.event.kind,
+                s.event.name,
+                who,
+                serde_json::from_str(&s.event.body).expect("json"),
+            )
+        })
+        .collect()
+}
+
+fn find<'a>(
+    events: &'a [(String, Option<String>, String, Value)],
+    kind: &str,
+    who: &str,
+) -> &'a Value {
+    &events
+        .iter()
+        .find(|(k, _, w, _)| k == kind && w == who)
+        .unwrap_or_else(|| panic!("no {kind} from {who} among {events:?}"))
+        .3
+}
+
+#[test]
+fn segment_and_rudderstack_python_libraries() {
+    let Some(python) = required("WAYMARK_PYTHON") else {
+        return;
+    };
+    let dir = temp_dir("python-clients");
+    let db = dir.join("waymark.db");
+    let (mut server, url) = start(&db);
+    let output = Command::new(python)
+        .arg(script("python_clients.py"))
+        .args([&url, KEY])
+        .output()
+        .expect("python");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = stored(&db);
+    assert_eq!(events.len(), 8, "{events:?}");
+    let order = find(&events, "track", "py-user");
+    assert_eq!(order["event"], "Order Completed");
+    assert_eq!(order["properties"]["total"], 12.5);
+    assert!(
+        order["messageId"].is_string() && order["context"]["library"]["name"].is_string(),
+        "{order}"
+    );
+    assert_eq!(
+        find(&events, "identify", "py-user")["traits"]["email"],
+        "jennifer@example.com"
+    );
+    assert_eq!(
+        find(&events, "page", "py-anon")["properties"]["path"],
+        "/pricing"
+    );
+    assert_eq!(find(&events, "alias", "py-user")["previousId"], "py-anon");
+    assert_eq!(find(&events, "group", "py-user")["groupId"], "acme");
+    assert_eq!(find(&events, "screen", "py-user")["name"], "Home");
+    assert_eq!(
+        find(&events, "track", "rudder-user")["properties"]["channel"],
+        "app"
+    );
+    // RudderStack sends identify traits in `context.traits`.
+    let rudder = find(&events, "identify", "rudder-user");
+    assert_eq!(
+        rudder["context"]["traits"]["phone"], "+31 6 1234 5678",
+        "{rudder}"
+    );
+}
+
+#[test]
+fn segment_node_library() {
+    let Some(modules) = required("WAYMARK_NODE_MODULES") else {
+        return;
+    };
+    let dir = temp_dir("node-client");
+    let db = dir.join("waymark.db");
+    let (mut server, url) = start(&db);
+    let output = Command::new("node")
+        .arg(script("node_client.cjs"))
+        .args([&url, KEY])
+        .env("NODE_PATH", modules)
+        .output()
+        .expect("node");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = stored(&db);
+    assert_eq!(events.len(), 3, "{events:?}");
+    let track = find(&events, "track", "node-user");
+    assert_eq!(
+        (
+            track["event"].as_str(),
+            track["properties"]["items"].as_i64()
+        ),
+        (Some("Node Event"), Some(3))
+    );
+    assert!(
+        track["context"]["library"]["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("analytics-node")),
+        "{track}"
+    );
+    assert_eq!(
+        find(&events, "identify", "node-user")["traits"]["email"],
+        "node@example.com"
+    );
+    assert_eq!(find(&events, "page", "node-anon")["name"], "Docs");
+}
