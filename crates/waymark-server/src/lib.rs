@@ -2,13 +2,15 @@
 //!
 //! Built as [`app`]`(state) -> Router`, so tests drive it without a socket. Today it serves the
 //! Segment-compatible collection API (`/v1/track`, `/identify`, `/page`, `/screen`, `/group`,
-//! `/alias`, `/batch`) and `/healthz`. It is the only crate that knows the wire format; errors
+//! `/alias`, `/batch`), customer 360 (`/v1/profiles/{id}`, its `/timeline`, search by trait) and
+//! `/healthz`. It is the only crate that knows the wire format; errors
 //! become `{"error": {"code", "message", "field"}}` in one place ([`ApiError`]).
 //!
 //! Invariant: a 2xx answer to an event goes out only after the store committed it.
 
 mod collect;
 mod error;
+mod profiles;
 
 use std::sync::Arc;
 
@@ -67,6 +69,9 @@ pub fn app(state: AppState) -> Router {
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
         )
+        .route("/v1/profiles", get(profiles::search))
+        .route("/v1/profiles/{id}", get(profiles::profile))
+        .route("/v1/profiles/{id}/timeline", get(profiles::timeline))
         .merge(collection)
         .with_state(state)
 }

@@ -8,6 +8,7 @@
 //! Invariant: [`Store::append`] returns only after its events are committed, so an acknowledged
 //! event survives the process being killed.
 
+mod identity;
 mod logs;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use sha2::{Digest, Sha256};
 
+pub use identity::Profile;
 pub use logs::{import_log, stored_log};
 
 /// A collected event, ready to store.
@@ -93,11 +95,24 @@ pub trait Store: Send + Sync {
     fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError>;
     /// The kind of key a token is, if it is one.
     fn key_kind(&self, token: &str) -> Result<Option<KeyKind>, StoreError>;
+    /// The profile an identifier (user id, anonymous id, email, phone, …) belongs to.
+    fn profile(&self, identifier: &str) -> Result<Option<Profile>, StoreError>;
+    /// A profile's events across all its identifiers and channels, newest first, before
+    /// `before_seq`. `None` when no profile has the identifier.
+    fn timeline(
+        &self,
+        identifier: &str,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<Option<Vec<StoredEvent>>, StoreError>;
+    /// The profiles whose latest value of a trait is `value`.
+    fn search_profiles(&self, trait_name: &str, value: &str) -> Result<Vec<Profile>, StoreError>;
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE events (
+    Migrations::new(vec![
+        M::up(
+            "CREATE TABLE events (
             seq INTEGER PRIMARY KEY,
             message_id TEXT NOT NULL UNIQUE,
             kind TEXT NOT NULL,
@@ -114,7 +129,43 @@ fn migrations() -> Migrations<'static> {
             hash TEXT PRIMARY KEY,
             kind TEXT NOT NULL CHECK (kind IN ('admin', 'write'))
         );",
-    )])
+        ),
+        M::up(
+            "CREATE TABLE profiles (
+            id INTEGER PRIMARY KEY,
+            first_seen_us INTEGER NOT NULL,
+            last_seen_us INTEGER NOT NULL
+        );
+        CREATE TABLE identities (
+            identifier TEXT PRIMARY KEY,
+            profile_id INTEGER NOT NULL
+        );
+        CREATE INDEX identities_by_profile ON identities (profile_id);
+        CREATE TABLE profile_traits (
+            profile_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            at_us INTEGER NOT NULL
+        );
+        CREATE INDEX profile_traits_by_profile ON profile_traits (profile_id, name, at_us);",
+        ),
+    ])
+}
+
+pub(crate) fn row_to_event(row: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        seq: row.get(0)?,
+        event: NewEvent {
+            message_id: row.get(1)?,
+            kind: row.get(2)?,
+            name: row.get(3)?,
+            user_id: row.get(4)?,
+            anonymous_id: row.get(5)?,
+            timestamp_us: row.get(6)?,
+            received_us: row.get(7)?,
+            body: row.get(8)?,
+        },
+    })
 }
 
 fn hash(token: &str) -> String {
@@ -126,6 +177,7 @@ fn hash(token: &str) -> String {
 #[derive(Debug)]
 pub struct SqliteStore {
     connection: Mutex<Connection>,
+    identifier_traits: Vec<String>,
 }
 
 impl SqliteStore {
@@ -149,7 +201,15 @@ impl SqliteStore {
         migrations().to_latest(&mut connection)?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
+            identifier_traits: vec!["email".to_string(), "phone".to_string()],
         })
+    }
+
+    /// The traits that identify a person (default: `email` and `phone`): events carrying the same
+    /// value merge into one profile. Applies to events stored from now on.
+    pub fn with_identifier_traits(mut self, traits: Vec<String>) -> Self {
+        self.identifier_traits = traits;
+        self
     }
 
     fn with<T>(
@@ -185,6 +245,7 @@ impl Store for SqliteStore {
                     ])?;
                     if changed == 1 {
                         outcome.inserted += 1;
+                        identity::link(&transaction, e, &self.identifier_traits)?;
                     } else {
                         outcome.duplicates += 1;
                     }
@@ -201,21 +262,7 @@ impl Store for SqliteStore {
                 "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body
                  FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
-            let rows = query.query_map(params![after_seq, limit as i64], |row| {
-                Ok(StoredEvent {
-                    seq: row.get(0)?,
-                    event: NewEvent {
-                        message_id: row.get(1)?,
-                        kind: row.get(2)?,
-                        name: row.get(3)?,
-                        user_id: row.get(4)?,
-                        anonymous_id: row.get(5)?,
-                        timestamp_us: row.get(6)?,
-                        received_us: row.get(7)?,
-                        body: row.get(8)?,
-                    },
-                })
-            })?;
+            let rows = query.query_map(params![after_seq, limit as i64], row_to_event)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
@@ -255,6 +302,52 @@ impl Store for SqliteStore {
                 }
             }))
         })
+    }
+
+    fn profile(&self, identifier: &str) -> Result<Option<Profile>, StoreError> {
+        self.with(
+            |connection| match self.profile_id(connection, identifier)? {
+                Some(id) => identity::profile(connection, id),
+                None => Ok(None),
+            },
+        )
+    }
+
+    fn timeline(
+        &self,
+        identifier: &str,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<Option<Vec<StoredEvent>>, StoreError> {
+        self.with(
+            |connection| match self.profile_id(connection, identifier)? {
+                Some(id) => identity::timeline(connection, id, before_seq, limit).map(Some),
+                None => Ok(None),
+            },
+        )
+    }
+
+    fn search_profiles(&self, trait_name: &str, value: &str) -> Result<Vec<Profile>, StoreError> {
+        self.with(|connection| {
+            let ids = identity::search(connection, trait_name, value)?;
+            let mut profiles = Vec::new();
+            for id in ids {
+                if let Some(profile) = identity::profile(connection, id)? {
+                    profiles.push(profile);
+                }
+            }
+            Ok(profiles)
+        })
+    }
+}
+
+impl SqliteStore {
+    fn profile_id(
+        &self,
+        connection: &Connection,
+        identifier: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        identity::find(connection, identifier, &self.identifier_traits)
     }
 }
 

@@ -355,3 +355,107 @@ async fn collected_events_become_a_log_for_the_analyses() {
         .map(|a| log.value_text(&a.value));
     assert_eq!(plan.as_deref(), Some("gold"));
 }
+
+const ADMIN: &str = "admin-secret";
+
+async fn get(router: &axum::Router, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    let mut request = Request::get(path);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn customer_360_by_any_identifier() {
+    let (store, router) = setup();
+    store.ensure_key(KeyKind::Admin, ADMIN).expect("admin");
+    let (status, _) = send(
+        &router,
+        "/v1/batch",
+        json!({"batch": [
+            {"type": "page", "anonymousId": "visitor-1", "name": "Pricing", "timestamp": "2024-05-01T08:00:00Z"},
+            {"type": "identify", "userId": "jennifer", "anonymousId": "visitor-1", "traits": {"email": "jennifer@example.com", "role": "CSM"}, "timestamp": "2024-05-01T08:10:00Z"},
+            {"type": "track", "userId": "jennifer", "event": "Training Requested", "timestamp": "2024-05-01T09:00:00Z", "context": {"channel": "app"}},
+            {"type": "track", "userId": "someone-else", "event": "Other", "timestamp": "2024-05-01T09:00:00Z"}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    for identifier in ["jennifer", "visitor-1", "jennifer@example.com"] {
+        let (status, profile) =
+            get(&router, &format!("/v1/profiles/{identifier}"), Some(ADMIN)).await;
+        assert_eq!(status, StatusCode::OK, "{identifier}: {profile}");
+        assert_eq!(profile["events"], 3, "{identifier}");
+        assert_eq!(profile["traits"]["role"], "CSM");
+        assert_eq!(profile["channels"]["web"], 1);
+        assert_eq!(profile["channels"]["app"], 1);
+        assert_eq!(profile["first_seen"], "2024-05-01T08:00:00.000+00:00");
+    }
+    let (_, timeline) = get(
+        &router,
+        "/v1/profiles/visitor-1/timeline?limit=2",
+        Some(ADMIN),
+    )
+    .await;
+    let names: Vec<&str> = timeline["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["track", "identify"], "newest first");
+    let before = timeline["next_before"].as_i64().expect("a next page");
+    let (_, rest) = get(
+        &router,
+        &format!("/v1/profiles/visitor-1/timeline?limit=2&before={before}"),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(rest["events"].as_array().map(Vec::len), Some(1));
+    assert!(rest["next_before"].is_null());
+
+    let (_, found) = get(
+        &router,
+        "/v1/profiles?trait=email&value=JENNIFER@example.com",
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(found["profiles"].as_array().map(Vec::len), Some(1));
+    let (status, missing) = get(&router, "/v1/profiles/nobody", Some(ADMIN)).await;
+    assert_eq!(
+        (status, missing["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+}
+
+#[tokio::test]
+async fn reading_profiles_needs_an_admin_token() {
+    let (store, router) = setup();
+    store.ensure_key(KeyKind::Admin, ADMIN).expect("admin");
+    send(&router, "/v1/track", json!({"userId": "u1", "event": "A"})).await;
+    let (status, _) = get(&router, "/v1/profiles/u1", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = get(&router, "/v1/profiles/u1", Some(WRITE_KEY)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let (status, _) = get(&router, "/v1/profiles/u1", Some("guess")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = get(&router, "/v1/profiles/u1", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK);
+}

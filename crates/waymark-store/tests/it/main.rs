@@ -83,3 +83,217 @@ fn events_and_keys_survive_reopening_and_keys_are_stored_hashed() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn call(
+    id: &str,
+    kind: &str,
+    user: Option<&str>,
+    anonymous: Option<&str>,
+    at: i64,
+    body: serde_json::Value,
+) -> NewEvent {
+    let mut body = body;
+    body["type"] = kind.into();
+    NewEvent {
+        message_id: id.to_string(),
+        kind: kind.to_string(),
+        name: body
+            .get("event")
+            .or(body.get("name"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        user_id: user.map(str::to_string),
+        anonymous_id: anonymous.map(str::to_string),
+        timestamp_us: at,
+        received_us: at,
+        body: body.to_string(),
+    }
+}
+
+#[test]
+fn anonymous_visits_join_the_profile_once_identified() {
+    let store = SqliteStore::open_in_memory().expect("store");
+    store
+        .append(&[
+            call(
+                "1",
+                "page",
+                None,
+                Some("anon-1"),
+                10,
+                serde_json::json!({"name": "Pricing"}),
+            ),
+            call(
+                "2",
+                "page",
+                None,
+                Some("anon-1"),
+                20,
+                serde_json::json!({"name": "Signup"}),
+            ),
+            call(
+                "3",
+                "identify",
+                Some("u1"),
+                Some("anon-1"),
+                30,
+                serde_json::json!({"traits": {"email": "Jen@Example.com", "plan": "free"}}),
+            ),
+            call(
+                "4",
+                "track",
+                Some("u1"),
+                None,
+                40,
+                serde_json::json!({"event": "Order Completed", "channel": "app"}),
+            ),
+            call(
+                "5",
+                "identify",
+                Some("u1"),
+                None,
+                50,
+                serde_json::json!({"traits": {"plan": "gold"}}),
+            ),
+        ])
+        .expect("append");
+    let profile = store.profile("u1").expect("profile").expect("exists");
+    assert_eq!(
+        profile.identifiers,
+        ["anon:anon-1", "user:u1", "email:jen@example.com"],
+        "in the order first seen"
+    );
+    assert_eq!(profile.events, 5);
+    assert_eq!((profile.first_seen_us, profile.last_seen_us), (10, 50));
+    assert_eq!(profile.traits["plan"], "\"gold\"", "latest value wins");
+    assert_eq!(
+        profile
+            .trait_history
+            .iter()
+            .filter(|(n, _, _)| n == "plan")
+            .count(),
+        2,
+        "history kept"
+    );
+    assert_eq!(profile.channels["web"], 2);
+    assert_eq!(profile.channels["app"], 1);
+    assert_eq!(profile.event_counts["Pricing"], 1);
+    for identifier in ["anon-1", "jen@example.com", " JEN@example.COM", "user:u1"] {
+        assert_eq!(
+            store.profile(identifier).expect("profile").map(|p| p.id),
+            Some(profile.id),
+            "{identifier}"
+        );
+    }
+    let timeline = store
+        .timeline("anon-1", None, 3)
+        .expect("timeline")
+        .expect("exists");
+    let ids: Vec<&str> = timeline
+        .iter()
+        .map(|e| e.event.message_id.as_str())
+        .collect();
+    assert_eq!(ids, ["5", "4", "3"], "newest first, paged");
+    let next = store
+        .timeline("anon-1", Some(timeline[2].seq), 10)
+        .expect("timeline")
+        .expect("exists");
+    assert_eq!(
+        next.iter()
+            .map(|e| e.event.message_id.as_str())
+            .collect::<Vec<_>>(),
+        ["2", "1"]
+    );
+    assert!(store.profile("nobody").expect("profile").is_none());
+}
+
+#[test]
+fn identifier_traits_and_aliases_merge_profiles_transitively() {
+    let store = SqliteStore::open_in_memory().expect("store");
+    store
+        .append(&[
+            call(
+                "1",
+                "track",
+                Some("web-7"),
+                None,
+                1,
+                serde_json::json!({"event": "A"}),
+            ),
+            call(
+                "2",
+                "identify",
+                Some("crm-42"),
+                None,
+                2,
+                serde_json::json!({"traits": {"phone": "+31 6 1234 5678"}}),
+            ),
+            call(
+                "3",
+                "track",
+                None,
+                Some("device-9"),
+                3,
+                serde_json::json!({"event": "B"}),
+            ),
+            // web-7 and crm-42 share an email; device-9 is aliased to crm-42's phone-identified user.
+            call(
+                "4",
+                "identify",
+                Some("web-7"),
+                None,
+                4,
+                serde_json::json!({"traits": {"email": "a@b.c"}}),
+            ),
+            call(
+                "5",
+                "identify",
+                Some("crm-42"),
+                None,
+                5,
+                serde_json::json!({"traits": {"email": "A@B.C"}}),
+            ),
+            call(
+                "6",
+                "alias",
+                Some("crm-42"),
+                None,
+                6,
+                serde_json::json!({"previousId": "device-9"}),
+            ),
+        ])
+        .expect("append");
+    let profile = store.profile("device-9").expect("profile").expect("exists");
+    for identifier in ["web-7", "crm-42", "+31612345678", "a@b.c"] {
+        assert_eq!(
+            store.profile(identifier).expect("p").map(|p| p.id),
+            Some(profile.id),
+            "{identifier}"
+        );
+    }
+    assert_eq!(profile.events, 6);
+    let found = store.search_profiles("email", "a@b.c").expect("search");
+    assert_eq!(found.iter().map(|p| p.id).collect::<Vec<_>>(), [profile.id]);
+    assert!(
+        store
+            .search_profiles("email", "nobody@b.c")
+            .expect("search")
+            .is_empty()
+    );
+}
+
+#[test]
+fn duplicates_do_not_touch_the_identity_graph() {
+    let store = SqliteStore::open_in_memory().expect("store");
+    let identify = call(
+        "1",
+        "identify",
+        Some("u1"),
+        None,
+        1,
+        serde_json::json!({"traits": {"plan": "a"}}),
+    );
+    store.append(&[identify.clone(), identify]).expect("append");
+    let profile = store.profile("u1").expect("p").expect("exists");
+    assert_eq!(profile.trait_history.len(), 1);
+}

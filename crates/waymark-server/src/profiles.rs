@@ -1,0 +1,227 @@
+//! Customer 360: a profile by any identifier, its cross-channel timeline, search by trait.
+//! Reading needs an admin token (`Authorization: Bearer TOKEN`); write keys cannot read.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use waymark_store::{KeyKind, Profile, StoredEvent};
+
+use crate::{ApiError, AppState};
+
+/// Checks the bearer token is an admin token.
+pub(crate) async fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+        .ok_or_else(|| {
+            ApiError::unauthorized("send an API token as `Authorization: Bearer TOKEN`")
+        })?;
+    let store = state.store.clone();
+    let kind = tokio::task::spawn_blocking(move || store.key_kind(&token))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))?;
+    match kind {
+        Some(KeyKind::Admin) => Ok(()),
+        Some(KeyKind::Write) => Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: "a write key can only send events; reading profiles needs an admin token"
+                .to_string(),
+            field: Some("Authorization".to_string()),
+            accepted: None,
+        }),
+        None => Err(ApiError::unauthorized("the token is not valid")),
+    }
+}
+
+fn iso(micros: i64) -> String {
+    waymark_eventlog::time::format_micros(micros)
+}
+
+#[derive(Serialize)]
+struct TraitChange {
+    name: String,
+    value: Value,
+    at: String,
+}
+
+#[derive(Serialize)]
+struct ProfileJson {
+    id: i64,
+    identifiers: Vec<String>,
+    traits: serde_json::Map<String, Value>,
+    trait_history: Vec<TraitChange>,
+    first_seen: String,
+    last_seen: String,
+    channels: std::collections::BTreeMap<String, u64>,
+    event_counts: std::collections::BTreeMap<String, u64>,
+    events: u64,
+}
+
+impl From<Profile> for ProfileJson {
+    fn from(p: Profile) -> Self {
+        let parse = |text: &str| serde_json::from_str(text).unwrap_or(Value::Null);
+        ProfileJson {
+            id: p.id,
+            identifiers: p.identifiers,
+            traits: p
+                .traits
+                .iter()
+                .map(|(k, v)| (k.clone(), parse(v)))
+                .collect(),
+            trait_history: p
+                .trait_history
+                .iter()
+                .map(|(name, value, at)| TraitChange {
+                    name: name.clone(),
+                    value: parse(value),
+                    at: iso(*at),
+                })
+                .collect(),
+            first_seen: iso(p.first_seen_us),
+            last_seen: iso(p.last_seen_us),
+            channels: p.channels,
+            event_counts: p.event_counts,
+            events: p.events,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct EventJson {
+    seq: i64,
+    #[serde(rename = "type")]
+    kind: String,
+    name: Option<String>,
+    #[serde(rename = "userId")]
+    user_id: Option<String>,
+    #[serde(rename = "anonymousId")]
+    anonymous_id: Option<String>,
+    timestamp: String,
+    event: Value,
+}
+
+impl From<StoredEvent> for EventJson {
+    fn from(s: StoredEvent) -> Self {
+        EventJson {
+            seq: s.seq,
+            kind: s.event.kind,
+            name: s.event.name,
+            user_id: s.event.user_id,
+            anonymous_id: s.event.anonymous_id,
+            timestamp: iso(s.event.timestamp_us),
+            event: serde_json::from_str(&s.event.body).unwrap_or(Value::Null),
+        }
+    }
+}
+
+fn not_found(identifier: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "not_found",
+        message: format!("no profile has the identifier `{identifier}`"),
+        field: Some("id".to_string()),
+        accepted: None,
+    }
+}
+
+pub async fn profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let result = async {
+        admin(&state, &headers).await?;
+        let store = state.store.clone();
+        let lookup = id.clone();
+        let found = tokio::task::spawn_blocking(move || store.profile(&lookup))
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .map_err(|e| ApiError::internal(&e))?;
+        found.map(ProfileJson::from).ok_or_else(|| not_found(&id))
+    }
+    .await;
+    match result {
+        Ok(profile) => axum::Json(profile).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Page {
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+pub async fn timeline(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(page): Query<Page>,
+) -> Response {
+    let result = async {
+        admin(&state, &headers).await?;
+        let limit = page.limit.unwrap_or(50).clamp(1, 500);
+        let store = state.store.clone();
+        let lookup = id.clone();
+        let events =
+            tokio::task::spawn_blocking(move || store.timeline(&lookup, page.before, limit))
+                .await
+                .map_err(|e| ApiError::internal(&e))?
+                .map_err(|e| ApiError::internal(&e))?
+                .ok_or_else(|| not_found(&id))?;
+        let next = (events.len() == limit)
+            .then(|| events.last().map(|e| e.seq))
+            .flatten();
+        let events: Vec<EventJson> = events.into_iter().map(EventJson::from).collect();
+        Ok::<_, ApiError>(serde_json::json!({ "events": events, "next_before": next }))
+    }
+    .await;
+    match result {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Search {
+    #[serde(rename = "trait")]
+    name: Option<String>,
+    value: Option<String>,
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(search): Query<Search>,
+) -> Response {
+    let result = async {
+        admin(&state, &headers).await?;
+        let name = search.name.ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_parameter",
+                "give the trait to search, e.g. ?trait=email&value=a@b.c",
+                "trait",
+            )
+        })?;
+        let value = search.value.ok_or_else(|| {
+            ApiError::bad_request("missing_parameter", "give the value to look for", "value")
+        })?;
+        let store = state.store.clone();
+        let found = tokio::task::spawn_blocking(move || store.search_profiles(&name, &value))
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok::<_, ApiError>(found.into_iter().map(ProfileJson::from).collect::<Vec<_>>())
+    }
+    .await;
+    match result {
+        Ok(profiles) => axum::Json(serde_json::json!({ "profiles": profiles })).into_response(),
+        Err(error) => error.into_response(),
+    }
+}

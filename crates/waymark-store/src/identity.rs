@@ -1,0 +1,349 @@
+//! The identity graph and customer profiles.
+//!
+//! Every identifier (`user:ID`, `anon:ID`, and the configured identifier traits such as
+//! `email:…` and `phone:…`) belongs to exactly one profile. An event that carries several
+//! identifiers (a `userId` with an `anonymousId`, an `alias`, an `identify` with an email) links
+//! them: their profiles merge into the oldest one, so merges are transitive and anonymous events
+//! from before identification join the profile. The graph is updated in the same transaction as
+//! the events, so it is never behind what was acknowledged.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde_json::Value as Json;
+
+use crate::{NewEvent, StoreError, StoredEvent};
+
+/// A customer profile: everything known about one person across identifiers and channels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub id: i64,
+    /// `user:…`, `anon:…`, `email:…`, … in the order they were first seen.
+    pub identifiers: Vec<String>,
+    /// Each trait's latest value (by event time), as JSON text.
+    pub traits: BTreeMap<String, String>,
+    /// Every value each trait had, oldest first: (name, value as JSON text, µs).
+    pub trait_history: Vec<(String, String, i64)>,
+    pub first_seen_us: i64,
+    pub last_seen_us: i64,
+    /// Events per channel (`web`, `app`, `server`, … from the event's `channel` or its kind).
+    pub channels: BTreeMap<String, u64>,
+    /// Events per event name (or call type when there is none).
+    pub event_counts: BTreeMap<String, u64>,
+    pub events: u64,
+}
+
+/// How identifier traits are normalised, so that `Jennifer@Example.com ` and
+/// `jennifer@example.com` are one person.
+fn normalise(trait_name: &str, value: &str) -> String {
+    match trait_name {
+        "email" => value.trim().to_lowercase(),
+        "phone" => value
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '+')
+            .collect(),
+        _ => value.trim().to_string(),
+    }
+}
+
+fn text(value: &Json) -> Option<String> {
+    match value {
+        Json::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The traits an event sets: `traits`, else `context.traits` (RudderStack).
+fn traits(body: &Json) -> Option<&serde_json::Map<String, Json>> {
+    body.get("traits")
+        .and_then(Json::as_object)
+        .or_else(|| body.get("context")?.get("traits")?.as_object())
+}
+
+/// The identifiers an event carries (an alias's previous id is handled in [`link`]).
+fn identifiers(event: &NewEvent, body: &Json, identifier_traits: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(user) = &event.user_id {
+        found.push(format!("user:{user}"));
+    }
+    if let Some(anonymous) = &event.anonymous_id {
+        found.push(format!("anon:{anonymous}"));
+    }
+    if let Some(traits) = traits(body) {
+        for name in identifier_traits {
+            if let Some(value) = traits.get(name).and_then(text) {
+                let value = normalise(name, &value);
+                if !value.is_empty() {
+                    found.push(format!("{name}:{value}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn profile_of(tx: &Transaction, identifier: &str) -> Result<Option<i64>, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT profile_id FROM identities WHERE identifier = ?1",
+            params![identifier],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Links an event's identifiers into one profile and records its traits and times.
+pub(crate) fn link(
+    tx: &Transaction,
+    event: &NewEvent,
+    identifier_traits: &[String],
+) -> Result<(), StoreError> {
+    let body: Json = serde_json::from_str(&event.body).unwrap_or(Json::Null);
+    let mut ids = identifiers(event, &body, identifier_traits);
+    if event.kind == "alias" {
+        if let Some(previous) = body.get("previousId").and_then(text) {
+            // The previous id was a user id or an anonymous id: whichever is known, else anonymous.
+            let known: Vec<String> = [format!("user:{previous}"), format!("anon:{previous}")]
+                .into_iter()
+                .filter(|id| profile_of(tx, id).ok().flatten().is_some())
+                .collect();
+            if known.is_empty() {
+                ids.push(format!("anon:{previous}"));
+            } else {
+                ids.extend(known);
+            }
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut profiles: Vec<i64> = Vec::new();
+    for id in &ids {
+        if let Some(profile) = profile_of(tx, id)? {
+            if !profiles.contains(&profile) {
+                profiles.push(profile);
+            }
+        }
+    }
+    profiles.sort_unstable();
+    let survivor = match profiles.first() {
+        Some(&oldest) => oldest,
+        None => {
+            tx.execute(
+                "INSERT INTO profiles (first_seen_us, last_seen_us) VALUES (?1, ?1)",
+                params![event.timestamp_us],
+            )?;
+            tx.last_insert_rowid()
+        }
+    };
+    for &merged in profiles.iter().skip(1) {
+        tx.execute(
+            "UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2",
+            params![survivor, merged],
+        )?;
+        tx.execute(
+            "UPDATE profile_traits SET profile_id = ?1 WHERE profile_id = ?2",
+            params![survivor, merged],
+        )?;
+        tx.execute(
+            "UPDATE profiles SET
+                first_seen_us = min(first_seen_us, (SELECT first_seen_us FROM profiles WHERE id = ?2)),
+                last_seen_us = max(last_seen_us, (SELECT last_seen_us FROM profiles WHERE id = ?2))
+             WHERE id = ?1",
+            params![survivor, merged],
+        )?;
+        tx.execute("DELETE FROM profiles WHERE id = ?1", params![merged])?;
+    }
+    for id in &ids {
+        tx.execute(
+            "INSERT INTO identities (identifier, profile_id) VALUES (?1, ?2) ON CONFLICT (identifier) DO NOTHING",
+            params![id, survivor],
+        )?;
+    }
+    tx.execute(
+        "UPDATE profiles SET first_seen_us = min(first_seen_us, ?2), last_seen_us = max(last_seen_us, ?2) WHERE id = ?1",
+        params![survivor, event.timestamp_us],
+    )?;
+    if let Some(traits) = traits(&body) {
+        for (name, value) in traits {
+            tx.execute(
+                "INSERT INTO profile_traits (profile_id, name, value, at_us) VALUES (?1, ?2, ?3, ?4)",
+                params![survivor, name, value.to_string(), event.timestamp_us],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The profile an identifier belongs to. `identifier` may be written plainly (`u1`,
+/// `jennifer@example.com`), or with its kind (`user:u1`).
+pub(crate) fn find(
+    connection: &Connection,
+    identifier: &str,
+    identifier_traits: &[String],
+) -> Result<Option<i64>, StoreError> {
+    let mut candidates = vec![
+        identifier.to_string(),
+        format!("user:{identifier}"),
+        format!("anon:{identifier}"),
+    ];
+    for name in identifier_traits {
+        candidates.push(format!("{name}:{}", normalise(name, identifier)));
+    }
+    for candidate in candidates {
+        let found: Option<i64> = connection
+            .query_row(
+                "SELECT profile_id FROM identities WHERE identifier = ?1",
+                params![candidate],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+fn ids_of(connection: &Connection, profile: i64) -> Result<Vec<String>, StoreError> {
+    let mut query = connection
+        .prepare_cached("SELECT identifier FROM identities WHERE profile_id = ?1 ORDER BY rowid")?;
+    let ids = query
+        .query_map(params![profile], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ids)
+}
+
+/// The events of a profile, newest first, before `before_seq` (exclusive), at most `limit`.
+pub(crate) fn timeline(
+    connection: &Connection,
+    profile: i64,
+    before_seq: Option<i64>,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let ids = ids_of(connection, profile)?;
+    let users: Vec<&str> = ids.iter().filter_map(|i| i.strip_prefix("user:")).collect();
+    let anonymous: Vec<&str> = ids.iter().filter_map(|i| i.strip_prefix("anon:")).collect();
+    let users = serde_json::to_string(&users).unwrap_or_default();
+    let anonymous = serde_json::to_string(&anonymous).unwrap_or_default();
+    let mut query = connection.prepare_cached(
+        "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body FROM events
+         WHERE seq < ?3 AND (user_id IN (SELECT value FROM json_each(?1)) OR anonymous_id IN (SELECT value FROM json_each(?2)))
+         ORDER BY timestamp_us DESC, seq DESC LIMIT ?4",
+    )?;
+    let rows = query.query_map(
+        params![
+            users,
+            anonymous,
+            before_seq.unwrap_or(i64::MAX),
+            limit as i64
+        ],
+        crate::row_to_event,
+    )?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn channel(event: &StoredEvent) -> String {
+    let body: Json = serde_json::from_str(&event.event.body).unwrap_or(Json::Null);
+    body.get("channel")
+        .or_else(|| body.get("context").and_then(|c| c.get("channel")))
+        .or_else(|| body.get("properties").and_then(|p| p.get("channel")))
+        .and_then(text)
+        .unwrap_or_else(|| match event.event.kind.as_str() {
+            "page" => "web".to_string(),
+            "screen" => "app".to_string(),
+            _ => "server".to_string(),
+        })
+}
+
+/// Everything about one profile.
+pub(crate) fn profile(connection: &Connection, id: i64) -> Result<Option<Profile>, StoreError> {
+    let seen: Option<(i64, i64)> = connection
+        .query_row(
+            "SELECT first_seen_us, last_seen_us FROM profiles WHERE id = ?1",
+            params![id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((first_seen_us, last_seen_us)) = seen else {
+        return Ok(None);
+    };
+    let mut query = connection.prepare_cached(
+        "SELECT name, value, at_us FROM profile_traits WHERE profile_id = ?1 ORDER BY at_us, rowid",
+    )?;
+    let trait_history = query
+        .query_map(params![id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let traits = trait_history
+        .iter()
+        .map(|(name, value, _)| (name.clone(), value.clone()))
+        .collect();
+    let mut channels = BTreeMap::new();
+    let mut event_counts = BTreeMap::new();
+    let mut events = 0;
+    let mut before = None;
+    loop {
+        let page = timeline(connection, id, before, 10_000)?;
+        let Some(last) = page.last() else { break };
+        before = Some(last.seq);
+        for event in &page {
+            events += 1;
+            *channels.entry(channel(event)).or_insert(0) += 1;
+            let name = event
+                .event
+                .name
+                .clone()
+                .unwrap_or_else(|| event.event.kind.clone());
+            *event_counts.entry(name).or_insert(0) += 1;
+        }
+        if page.len() < 10_000 {
+            break;
+        }
+    }
+    Ok(Some(Profile {
+        id,
+        identifiers: ids_of(connection, id)?,
+        traits,
+        trait_history,
+        first_seen_us,
+        last_seen_us,
+        channels,
+        event_counts,
+        events,
+    }))
+}
+
+/// Profiles whose latest value of `name` is `value` (compared as text; JSON strings unquoted).
+pub(crate) fn search(
+    connection: &Connection,
+    name: &str,
+    value: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let mut query = connection.prepare_cached(
+        "SELECT profile_id, value FROM profile_traits t WHERE name = ?1 AND rowid = (
+            SELECT rowid FROM profile_traits u WHERE u.profile_id = t.profile_id AND u.name = t.name ORDER BY at_us DESC, rowid DESC LIMIT 1)
+         ORDER BY profile_id",
+    )?;
+    let rows = query.query_map(params![name], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut found = Vec::new();
+    for row in rows {
+        let (profile, stored) = row?;
+        let plain = serde_json::from_str::<Json>(&stored)
+            .ok()
+            .and_then(|v| text(&v))
+            .unwrap_or(stored);
+        if plain == value || normalise(name, &plain) == normalise(name, value) {
+            found.push(profile);
+        }
+    }
+    Ok(found)
+}
