@@ -228,7 +228,7 @@ pub(crate) fn timeline(
     let users = serde_json::to_string(&users).unwrap_or_default();
     let anonymous = serde_json::to_string(&anonymous).unwrap_or_default();
     let mut query = connection.prepare_cached(
-        "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body FROM events
+        "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, ?5 FROM events
          WHERE seq < ?3 AND (user_id IN (SELECT value FROM json_each(?1)) OR anonymous_id IN (SELECT value FROM json_each(?2)))
          ORDER BY timestamp_us DESC, seq DESC LIMIT ?4",
     )?;
@@ -237,7 +237,8 @@ pub(crate) fn timeline(
             users,
             anonymous,
             before_seq.unwrap_or(i64::MAX),
-            limit as i64
+            limit as i64,
+            profile
         ],
         crate::row_to_event,
     )?;

@@ -45,6 +45,8 @@ pub struct NewEvent {
 pub struct StoredEvent {
     pub seq: i64,
     pub event: NewEvent,
+    /// The profile the event's person belongs to (identities stitched).
+    pub profile: Option<i64>,
 }
 
 /// What an append did.
@@ -165,6 +167,7 @@ pub(crate) fn row_to_event(row: &rusqlite::Row) -> rusqlite::Result<StoredEvent>
             received_us: row.get(7)?,
             body: row.get(8)?,
         },
+        profile: row.get(9)?,
     })
 }
 
@@ -259,7 +262,7 @@ impl Store for SqliteStore {
     fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         self.with(|connection| {
             let mut query = connection.prepare_cached(
-                "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body
+                "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, COALESCE((SELECT profile_id FROM identities WHERE identifier = 'user:' || user_id), (SELECT profile_id FROM identities WHERE identifier = 'anon:' || anonymous_id))
                  FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
             let rows = query.query_map(params![after_seq, limit as i64], row_to_event)?;

@@ -121,10 +121,31 @@ pub fn import_log(
     Ok(total)
 }
 
-/// Every stored event as a log: one case per `userId` (else `anonymousId`), read the way the
-/// Segment JSON Lines reader reads events, at the server's skew-corrected time. Events the
-/// reader cannot use (no identity) are counted in the second value.
+/// Every stored event as a log, one case per person: events are grouped by profile (identities
+/// stitched, so anonymous visits before identification are in the person's case), and a case is
+/// named after the profile's first `userId` (else its `anonymousId`). Identify, alias and group
+/// calls update the profile and are not interactions, so they are left out. Events are read the
+/// way the Segment JSON Lines reader reads them, at the server's skew-corrected time. Events that
+/// cannot be used are counted in the second value.
 pub fn stored_log(store: &dyn Store) -> Result<(EventLog, usize), StoreError> {
+    // First pass: the name of each profile's case.
+    let mut names: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+    let mut fallback: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = store.events_after(after, BATCH)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for stored in &page {
+            if let Some(profile) = stored.profile {
+                if let Some(user) = &stored.event.user_id {
+                    names.entry(profile).or_insert_with(|| user.clone());
+                } else if let Some(anonymous) = &stored.event.anonymous_id {
+                    fallback.entry(profile).or_insert_with(|| anonymous.clone());
+                }
+            }
+        }
+    }
     let mut builder = LogBuilder::default();
     let mut skipped = 0;
     let mut after = 0;
@@ -133,13 +154,20 @@ pub fn stored_log(store: &dyn Store) -> Result<(EventLog, usize), StoreError> {
         let Some(last) = page.last() else { break };
         after = last.seq;
         for stored in page {
-            let Ok(Json::Object(map)) = serde_json::from_str::<Json>(&stored.event.body) else {
+            if matches!(stored.event.kind.as_str(), "identify" | "alias" | "group") {
+                continue;
+            }
+            let Ok(Json::Object(mut map)) = serde_json::from_str::<Json>(&stored.event.body) else {
                 skipped += 1;
                 continue;
             };
-            let mut map = map;
             if !map.contains_key("type") {
                 map.insert("type".to_string(), Json::from(stored.event.kind.clone()));
+            }
+            if let Some(profile) = stored.profile {
+                if let Some(name) = names.get(&profile).or_else(|| fallback.get(&profile)) {
+                    map.insert("userId".to_string(), Json::from(name.clone()));
+                }
             }
             if waymark_eventlog::jsonl::push_segment(
                 &mut builder,

@@ -26,6 +26,8 @@ pub enum Command {
     },
     /// Run the Waymark server: the Segment-compatible collection API on an embedded SQLite store.
     Serve(ServeArgs),
+    /// Serve a demo workspace: the example journeys with realistic synthetic events.
+    Demo(DemoArgs),
     /// Load event logs (XES, CSV, JSONL, OCEL) into a Waymark database. Importing the same events
     /// again adds nothing.
     Import {
@@ -43,6 +45,22 @@ pub enum Command {
         #[command(subcommand)]
         command: Box<LogCommand>,
     },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// The demo database (created if missing; running again adds nothing).
+    #[arg(long, default_value = "waymark-demo.db")]
+    pub db: PathBuf,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// How many people to simulate.
+    #[arg(long, default_value_t = 600)]
+    pub people: usize,
+    /// The random seed: the same seed gives the same events.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, clap::Args)]

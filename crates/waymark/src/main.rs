@@ -6,6 +6,7 @@ use clap::Parser;
 
 mod analyze;
 mod cli;
+mod demo;
 mod journey;
 mod output;
 mod serve;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         cli::Command::Analyze { command } => analyze::run_analyze(*command),
         cli::Command::Log { command } => analyze::run_log(*command),
         cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Demo(args) => demo::run(args),
         cli::Command::Import { files, db, read } => analyze::run_import(&files, &db, &read),
     };
     match result {

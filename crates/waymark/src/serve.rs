@@ -18,6 +18,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     if let Some(key) = &args.write_key {
         store.ensure_key(KeyKind::Write, key)?;
     }
+    serve_store(store, &args.listen, |address| {
+        // Scripts and tests read this line to find the port when they ask for port 0.
+        println!("waymark listening on http://{address}");
+    })?;
+    Ok(Outcome::Fine)
+}
+
+/// Serves a store until SIGTERM or Ctrl-C; `banner` is told the address once listening.
+pub fn serve_store(
+    store: SqliteStore,
+    listen: &str,
+    banner: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
     let state = AppState {
         store: Arc::new(store),
         clock: Arc::new(SystemClock),
@@ -26,18 +39,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+            .with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr()?;
-        tracing::info!(%address, db = %args.db.display(), "serving");
-        // Scripts and tests read this line to find the port when they ask for port 0.
-        println!("waymark listening on http://{address}");
+        tracing::info!(%address, "serving");
+        banner(address);
         waymark_server::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
         anyhow::Ok(())
-    })?;
-    Ok(Outcome::Fine)
+    })
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -459,3 +459,33 @@ async fn reading_profiles_needs_an_admin_token() {
     let (status, _) = get(&router, "/v1/profiles/u1", Some(ADMIN)).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn stored_logs_stitch_anonymous_visits_into_the_person_case() {
+    let (store, router) = setup();
+    send(
+        &router,
+        "/v1/batch",
+        json!({"batch": [
+            {"type": "page", "anonymousId": "v1", "name": "Pricing", "timestamp": "2024-05-01T08:00:00Z"},
+            {"type": "identify", "userId": "jen", "anonymousId": "v1", "traits": {"email": "j@x.y"}, "timestamp": "2024-05-01T08:01:00Z"},
+            {"type": "track", "userId": "jen", "event": "Signed Up", "timestamp": "2024-05-01T08:02:00Z"},
+            {"type": "track", "userId": "other", "event": "Signed Up", "timestamp": "2024-05-01T08:02:00Z", "context": {"traits": {"email": "J@X.Y"}}}
+        ]}),
+    )
+    .await;
+    let (log, _) = waymark_store::stored_log(store.as_ref()).expect("log");
+    assert_eq!(
+        log.cases(),
+        1,
+        "one person: the anonymous visit, the user and the same email"
+    );
+    let case = log.case(0);
+    assert_eq!(case.name(), "jen");
+    let names: Vec<&str> = case.activities().iter().map(|a| log.resolve(*a)).collect();
+    assert_eq!(
+        names,
+        ["Pricing", "Signed Up", "Signed Up"],
+        "identify calls are not interactions"
+    );
+}

@@ -144,3 +144,81 @@ fn every_acknowledged_event_survives_sigkill_exactly_once() {
     let exit = child.wait().expect("wait");
     assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
 }
+
+/// Starts `waymark demo` on a free port; returns the child, its URL and the banner.
+fn start_demo(db: &std::path::Path, people: &str) -> (Child, String, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--people",
+            people,
+            "--db",
+        ])
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start waymark demo");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let banner: Vec<String> = (0..8)
+        .map_while(|_| lines.next().and_then(Result::ok))
+        .collect();
+    let url = banner
+        .first()
+        .and_then(|l| l.rsplit(' ').next())
+        .expect("url")
+        .to_string();
+    (child, url, banner)
+}
+
+#[test]
+fn demo_serves_stitched_profiles_and_reruns_add_nothing() {
+    let dir = temp_dir("demo");
+    let db = dir.join("demo.db");
+    let (mut child, url, banner) = start_demo(&db, "50");
+    let text = banner.join("\n");
+    assert!(
+        text.contains("admin token: demo-admin-token") && text.contains("write key:"),
+        "{text}"
+    );
+    let profile: serde_json::Value = ureq::get(format!("{url}/v1/profiles/employee-3@example.com"))
+        .header("Authorization", "Bearer demo-admin-token")
+        .call()
+        .expect("profile")
+        .body_mut()
+        .read_to_string()
+        .map(|text| serde_json::from_str(&text).expect("json"))
+        .expect("body");
+    assert!(profile["events"].as_u64() > Some(3), "{profile}");
+    let identifiers = profile["identifiers"].to_string();
+    assert!(
+        identifiers.contains("anon:") && identifiers.contains("user:employee-3"),
+        "{identifiers}"
+    );
+    child.kill().expect("stop");
+    let _ = child.wait();
+
+    let (mut again, _, banner) = start_demo(&db, "50");
+    assert!(banner.join("\n").contains("(0 new)"), "{banner:?}");
+    again.kill().expect("stop");
+    let _ = again.wait();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .args(["analyze", "dfg", "--format", "json", "--db"])
+        .arg(&db)
+        .output()
+        .expect("analyze");
+    let dfg: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(
+        dfg["cases"], 50,
+        "one case per person, anonymous visits included"
+    );
+    assert!(
+        dfg["activities"]["Training Requested"].as_u64() > Some(0),
+        "{}",
+        dfg["activities"]
+    );
+    assert!(dfg["activities"]["A_SUBMITTED"].as_u64() > Some(0));
+}

@@ -1,0 +1,222 @@
+//! `waymark demo`: a demo workspace served at once.
+//!
+//! It stores realistic synthetic events for the example journeys (the training request, as-is and
+//! to-be, and the loan application): generated from each journey's own touchpoints and event
+//! rules, over several channels, with anonymous website visits identified later, drop-offs, and
+//! repeat contacts on phone touchpoints. The generator is seeded, and message ids are derived
+//! from the seed, so running the demo again on the same database adds nothing.
+
+use anyhow::Context as _;
+use serde_json::{Map, Value, json};
+use waymark_journey::{Channel, Journey, ValueMatch};
+use waymark_store::{KeyKind, NewEvent, SqliteStore, Store};
+
+use crate::Outcome;
+use crate::cli::DemoArgs;
+
+/// The journeys shipped in `examples/`, compiled in so the demo runs from anywhere.
+const JOURNEYS: [(&str, &str); 3] = [
+    (
+        "training-request/as-is.yaml",
+        include_str!("../../../examples/training-request/as-is.yaml"),
+    ),
+    (
+        "training-request/to-be.yaml",
+        include_str!("../../../examples/training-request/to-be.yaml"),
+    ),
+    (
+        "loan-application/journey.yaml",
+        include_str!("../../../examples/loan-application/journey.yaml"),
+    ),
+];
+
+pub const ADMIN_TOKEN: &str = "demo-admin-token";
+pub const WRITE_KEY: &str = "demo-write-key";
+
+fn journeys() -> anyhow::Result<Vec<Journey>> {
+    JOURNEYS
+        .iter()
+        .map(|(name, text)| {
+            waymark_journey::check(text)
+                .journey
+                .with_context(|| format!("the shipped journey {name} has errors"))
+        })
+        .collect()
+}
+
+/// The properties an event rule requires, so that the generated event matches it.
+fn rule_properties(
+    rule: &waymark_journey::EventRule,
+    rng: &mut fastrand::Rng,
+) -> Map<String, Value> {
+    rule.properties
+        .iter()
+        .map(|(name, condition)| {
+            let value = match condition {
+                ValueMatch::Equals(value) => value.clone(),
+                ValueMatch::OneOf(values) => values[rng.usize(0..values.len())].clone(),
+            };
+            (name.clone(), Value::from(value))
+        })
+        .collect()
+}
+
+/// One person's pass through a journey, as Segment calls.
+fn walk(
+    journey: &Journey,
+    person: &str,
+    seed: u64,
+    start_us: i64,
+    rng: &mut fastrand::Rng,
+) -> Vec<NewEvent> {
+    let mut events = Vec::new();
+    let mut time = start_us;
+    let anonymous = format!("anon-{person}");
+    let mut identified = false;
+    let mut number = 0;
+    let mut push = |events: &mut Vec<NewEvent>,
+                    kind: &str,
+                    name: Option<&str>,
+                    user: Option<&str>,
+                    time: i64,
+                    mut body: Map<String, Value>| {
+        let message_id = format!("demo-{seed}-{}-{person}-{number}", journey.id);
+        number += 1;
+        body.insert("type".into(), kind.into());
+        body.insert("messageId".into(), message_id.clone().into());
+        body.insert(
+            "timestamp".into(),
+            waymark_eventlog::time::format_micros(time).into(),
+        );
+        if let Some(user) = user {
+            body.insert("userId".into(), user.into());
+        }
+        body.insert("anonymousId".into(), anonymous.clone().into());
+        events.push(NewEvent {
+            message_id,
+            kind: kind.to_string(),
+            name: name.map(str::to_string),
+            user_id: user.map(str::to_string),
+            anonymous_id: Some(anonymous.clone()),
+            timestamp_us: time,
+            received_us: time,
+            body: Value::Object(body).to_string(),
+        });
+    };
+    let touchpoints: Vec<_> = journey.touchpoints().map(|(_, tp)| tp).collect();
+    for (index, tp) in touchpoints.iter().enumerate() {
+        if index > 0 && rng.u8(0..100) < 6 {
+            break; // drop-off
+        }
+        if tp.optional && rng.bool() {
+            continue;
+        }
+        let Some(rule) = tp.events.first() else {
+            continue;
+        };
+        // Contacts by phone or chat repeat now and then: the repeat contacts Waymark looks for.
+        let repeats = if matches!(tp.channel, Channel::Phone | Channel::Chat) && rng.u8(0..100) < 30
+        {
+            1 + rng.usize(0..2)
+        } else {
+            0
+        };
+        for _ in 0..=repeats {
+            // The first website visit is anonymous; the person identifies right after it.
+            let user = if identified || !(index == 0 && tp.channel == Channel::Web) {
+                Some(person)
+            } else {
+                None
+            };
+            let mut body = Map::new();
+            body.insert("event".into(), rule.event.clone().into());
+            body.insert(
+                "properties".into(),
+                Value::Object(rule_properties(rule, rng)),
+            );
+            body.insert(
+                "context".into(),
+                json!({ "channel": tp.channel.as_str(), "department": tp.department }),
+            );
+            push(&mut events, "track", Some(&rule.event), user, time, body);
+            if !identified {
+                identified = true;
+                let traits = json!({ "email": format!("{person}@example.com"), "name": person.replace('-', " ") });
+                let mut identify = Map::new();
+                identify.insert("traits".into(), traits);
+                push(
+                    &mut events,
+                    "identify",
+                    None,
+                    Some(person),
+                    time + 60_000_000,
+                    identify,
+                );
+            }
+            let target = tp.target.map_or(3_600.0, |d| d.as_secs_f64()).max(60.0);
+            time += (target * (0.3 + rng.f64() * 2.0) * 1e6) as i64;
+        }
+    }
+    events
+}
+
+/// The demo's events: `people` people spread over the journeys, starting within the last 90 days.
+pub fn events(people: usize, seed: u64, now_us: i64) -> anyhow::Result<Vec<NewEvent>> {
+    let journeys = journeys()?;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut all = Vec::new();
+    for n in 0..people {
+        // Employees ask for training (as-is before the change, to-be after); customers apply for loans.
+        let journey = match n % 10 {
+            0..=2 => &journeys[0],
+            3..=5 => &journeys[1],
+            _ => &journeys[2],
+        };
+        let person = if journey.id == "loan-application" {
+            format!("customer-{n}")
+        } else {
+            format!("employee-{n}")
+        };
+        let start = now_us - rng.i64(1..90 * 86_400) * 1_000_000;
+        all.extend(walk(journey, &person, seed, start, &mut rng));
+    }
+    Ok(all)
+}
+
+pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
+    let store = SqliteStore::open(&args.db)
+        .with_context(|| format!("cannot open {}", args.db.display()))?;
+    store.ensure_key(KeyKind::Admin, ADMIN_TOKEN)?;
+    store.ensure_key(KeyKind::Write, WRITE_KEY)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    // Timestamps derive from a fixed day, so the same seed gives the same events on every run.
+    let anchor = now - now % (86_400 * 1_000_000);
+    let events = events(args.people, args.seed, anchor)?;
+    let appended = store.append(&events)?;
+    let total = store.count_events()?;
+    crate::serve::serve_store(store, &args.listen, |address| {
+        println!("waymark demo listening on http://{address}");
+        println!(
+            "  journeys: training-request (as-is and to-be), loan-application (see examples/)"
+        );
+        println!(
+            "  events: {total} stored ({} new) for {} people",
+            appended.inserted, args.people
+        );
+        println!("  admin token: {ADMIN_TOKEN}   (Authorization: Bearer {ADMIN_TOKEN})");
+        println!(
+            "  write key:   {WRITE_KEY}   (HTTP Basic user name, for Segment/RudderStack clients)"
+        );
+        println!(
+            "  try: curl -H 'Authorization: Bearer {ADMIN_TOKEN}' http://{address}/v1/profiles/employee-3@example.com"
+        );
+        println!(
+            "  analyse: waymark analyze variants --db {}",
+            args.db.display()
+        );
+        println!("  stop with Ctrl-C");
+    })?;
+    Ok(Outcome::Fine)
+}
