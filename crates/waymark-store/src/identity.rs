@@ -24,6 +24,7 @@ pub struct Profile {
     pub traits: BTreeMap<String, String>,
     /// Every value each trait had, oldest first: (name, value as JSON text, µs).
     pub trait_history: Vec<(String, String, i64)>,
+    /// The time of the profile's first and last events.
     pub first_seen_us: i64,
     pub last_seen_us: i64,
     /// Events per channel (`web`, `app`, `server`, … from the event's `channel` or its kind).
@@ -85,21 +86,27 @@ fn identifiers(event: &NewEvent, body: &Json, identifier_traits: &[String]) -> V
 
 fn profile_of(tx: &Transaction, identifier: &str) -> Result<Option<i64>, StoreError> {
     Ok(tx
-        .query_row(
-            "SELECT profile_id FROM identities WHERE identifier = ?1",
-            params![identifier],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT profile_id FROM identities WHERE identifier = ?1")?
+        .query_row(params![identifier], |r| r.get(0))
         .optional()?)
 }
 
-/// Links an event's identifiers into one profile and records its traits and times.
+/// Links an event's identifiers into one profile and records its traits. `settled` holds the
+/// identifiers this transaction already linked, so the common case (another event of a known
+/// person, without traits) costs no query at all.
 pub(crate) fn link(
     tx: &Transaction,
     event: &NewEvent,
     identifier_traits: &[String],
+    settled: &mut std::collections::HashSet<String>,
 ) -> Result<(), StoreError> {
-    let body: Json = serde_json::from_str(&event.body).unwrap_or(Json::Null);
+    // Only identify-like events carry traits or a previous id; the others are not parsed.
+    let needs_body = event.kind == "alias" || event.body.contains("\"traits\"");
+    let body: Json = if needs_body {
+        serde_json::from_str(&event.body).unwrap_or(Json::Null)
+    } else {
+        Json::Null
+    };
     let mut ids = identifiers(event, &body, identifier_traits);
     if event.kind == "alias" {
         if let Some(previous) = body.get("previousId").and_then(text) {
@@ -115,7 +122,8 @@ pub(crate) fn link(
             }
         }
     }
-    if ids.is_empty() {
+    let has_traits = traits(&body).is_some_and(|t| !t.is_empty());
+    if ids.is_empty() || (ids.len() == 1 && !has_traits && settled.contains(&ids[0])) {
         return Ok(());
     }
     let mut profiles: Vec<i64> = Vec::new();
@@ -130,47 +138,36 @@ pub(crate) fn link(
     let survivor = match profiles.first() {
         Some(&oldest) => oldest,
         None => {
-            tx.execute(
-                "INSERT INTO profiles (first_seen_us, last_seen_us) VALUES (?1, ?1)",
-                params![event.timestamp_us],
-            )?;
+            tx.prepare_cached("INSERT INTO profiles DEFAULT VALUES")?
+                .execute([])?;
             tx.last_insert_rowid()
         }
     };
     for &merged in profiles.iter().skip(1) {
-        tx.execute(
-            "UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2",
-            params![survivor, merged],
-        )?;
-        tx.execute(
-            "UPDATE profile_traits SET profile_id = ?1 WHERE profile_id = ?2",
-            params![survivor, merged],
-        )?;
-        tx.execute(
-            "UPDATE profiles SET
-                first_seen_us = min(first_seen_us, (SELECT first_seen_us FROM profiles WHERE id = ?2)),
-                last_seen_us = max(last_seen_us, (SELECT last_seen_us FROM profiles WHERE id = ?2))
-             WHERE id = ?1",
-            params![survivor, merged],
-        )?;
-        tx.execute("DELETE FROM profiles WHERE id = ?1", params![merged])?;
+        tx.prepare_cached("UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2")?
+            .execute(params![survivor, merged])?;
+        tx.prepare_cached("UPDATE profile_traits SET profile_id = ?1 WHERE profile_id = ?2")?
+            .execute(params![survivor, merged])?;
+        tx.prepare_cached("DELETE FROM profiles WHERE id = ?1")?
+            .execute(params![merged])?;
     }
+    let mut insert =
+        tx.prepare_cached("INSERT INTO identities (identifier, profile_id) VALUES (?1, ?2) ON CONFLICT (identifier) DO NOTHING")?;
     for id in &ids {
-        tx.execute(
-            "INSERT INTO identities (identifier, profile_id) VALUES (?1, ?2) ON CONFLICT (identifier) DO NOTHING",
-            params![id, survivor],
-        )?;
+        insert.execute(params![id, survivor])?;
+        settled.insert(id.clone());
     }
-    tx.execute(
-        "UPDATE profiles SET first_seen_us = min(first_seen_us, ?2), last_seen_us = max(last_seen_us, ?2) WHERE id = ?1",
-        params![survivor, event.timestamp_us],
-    )?;
     if let Some(traits) = traits(&body) {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO profile_traits (profile_id, name, value, at_us) VALUES (?1, ?2, ?3, ?4)",
+        )?;
         for (name, value) in traits {
-            tx.execute(
-                "INSERT INTO profile_traits (profile_id, name, value, at_us) VALUES (?1, ?2, ?3, ?4)",
-                params![survivor, name, value.to_string(), event.timestamp_us],
-            )?;
+            insert.execute(params![
+                survivor,
+                name,
+                value.to_string(),
+                event.timestamp_us
+            ])?;
         }
     }
     Ok(())
@@ -260,16 +257,13 @@ fn channel(event: &StoredEvent) -> String {
 
 /// Everything about one profile.
 pub(crate) fn profile(connection: &Connection, id: i64) -> Result<Option<Profile>, StoreError> {
-    let seen: Option<(i64, i64)> = connection
-        .query_row(
-            "SELECT first_seen_us, last_seen_us FROM profiles WHERE id = ?1",
-            params![id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+    let exists: Option<i64> = connection
+        .prepare_cached("SELECT id FROM profiles WHERE id = ?1")?
+        .query_row(params![id], |r| r.get(0))
         .optional()?;
-    let Some((first_seen_us, last_seen_us)) = seen else {
+    if exists.is_none() {
         return Ok(None);
-    };
+    }
     let mut query = connection.prepare_cached(
         "SELECT name, value, at_us FROM profile_traits WHERE profile_id = ?1 ORDER BY at_us, rowid",
     )?;
@@ -289,6 +283,7 @@ pub(crate) fn profile(connection: &Connection, id: i64) -> Result<Option<Profile
     let mut channels = BTreeMap::new();
     let mut event_counts = BTreeMap::new();
     let mut events = 0;
+    let (mut first_seen_us, mut last_seen_us) = (i64::MAX, i64::MIN);
     let mut before = None;
     loop {
         let page = timeline(connection, id, before, 10_000)?;
@@ -296,6 +291,8 @@ pub(crate) fn profile(connection: &Connection, id: i64) -> Result<Option<Profile
         before = Some(last.seq);
         for event in &page {
             events += 1;
+            first_seen_us = first_seen_us.min(event.event.timestamp_us);
+            last_seen_us = last_seen_us.max(event.event.timestamp_us);
             *channels.entry(channel(event)).or_insert(0) += 1;
             let name = event
                 .event

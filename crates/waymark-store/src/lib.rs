@@ -134,9 +134,7 @@ fn migrations() -> Migrations<'static> {
         ),
         M::up(
             "CREATE TABLE profiles (
-            id INTEGER PRIMARY KEY,
-            first_seen_us INTEGER NOT NULL,
-            last_seen_us INTEGER NOT NULL
+            id INTEGER PRIMARY KEY
         );
         CREATE TABLE identities (
             identifier TEXT PRIMARY KEY,
@@ -200,6 +198,8 @@ impl SqliteStore {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.pragma_update(None, "cache_size", -65_536)?;
+        connection.pragma_update(None, "temp_store", "MEMORY")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations().to_latest(&mut connection)?;
         Ok(SqliteStore {
@@ -229,6 +229,7 @@ impl Store for SqliteStore {
         self.with(|connection| {
             let transaction = connection.transaction()?;
             let mut outcome = Appended::default();
+            let mut settled = std::collections::HashSet::new();
             {
                 let mut insert = transaction.prepare_cached(
                     "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body)
@@ -248,7 +249,7 @@ impl Store for SqliteStore {
                     ])?;
                     if changed == 1 {
                         outcome.inserted += 1;
-                        identity::link(&transaction, e, &self.identifier_traits)?;
+                        identity::link(&transaction, e, &self.identifier_traits, &mut settled)?;
                     } else {
                         outcome.duplicates += 1;
                     }
