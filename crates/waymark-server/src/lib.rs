@@ -10,6 +10,7 @@
 
 mod collect;
 mod error;
+mod import;
 mod profiles;
 
 use std::sync::Arc;
@@ -68,6 +69,12 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
+        .route(
+            "/v1/import",
+            post(import::import).layer(axum::extract::DefaultBodyLimit::max(
+                import::MAX_IMPORT_BYTES,
+            )),
         )
         .route("/v1/profiles", get(profiles::search))
         .route("/v1/profiles/{id}", get(profiles::profile))

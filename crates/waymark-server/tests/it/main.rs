@@ -489,3 +489,81 @@ async fn stored_logs_stitch_anonymous_visits_into_the_person_case() {
         "identify calls are not interactions"
     );
 }
+
+#[tokio::test]
+async fn logs_can_be_imported_over_http() {
+    let (store, router) = setup();
+    store.ensure_key(KeyKind::Admin, ADMIN).expect("admin");
+    let csv = "case_id,activity,timestamp\nc1,Apply,2024-01-01T10:00:00Z\nc1,Approve,2024-01-02T10:00:00Z\nc2,Apply,2024-01-03T10:00:00Z\n";
+    let admin = [("authorization", format!("Bearer {ADMIN}"))];
+    let (status, body) = post(
+        &router,
+        "/v1/import?format=csv",
+        csv.as_bytes().to_vec(),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (
+            body["events"].as_u64(),
+            body["inserted"].as_u64(),
+            body["cases"].as_u64()
+        ),
+        (Some(3), Some(3), Some(2))
+    );
+    let (_, again) = post(
+        &router,
+        "/v1/import?format=csv",
+        csv.as_bytes().to_vec(),
+        &admin,
+    )
+    .await;
+    assert_eq!(
+        (again["inserted"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(3))
+    );
+    let (log, _) = waymark_store::stored_log(store.as_ref()).expect("log");
+    assert_eq!((log.cases(), log.events()), (2, 3));
+
+    let (status, _) = post(
+        &router,
+        "/v1/import?format=csv",
+        csv.as_bytes().to_vec(),
+        &[("authorization", format!("Bearer {WRITE_KEY}"))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a write key cannot import");
+    let (status, body) = post(
+        &router,
+        "/v1/import?format=parquet",
+        csv.as_bytes().to_vec(),
+        &admin,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("format"))
+    );
+    let broken = "case_id,activity,timestamp\nc1,Apply,2024-01-01T10:00:00Z\nc1,Approve,someday\n";
+    let (status, body) = post(
+        &router,
+        "/v1/import?format=csv",
+        broken.as_bytes().to_vec(),
+        &admin,
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            body["error"]["code"].as_str(),
+            body["error"]["field"].as_str()
+        ),
+        (StatusCode::BAD_REQUEST, Some("invalid_log"), Some("3:3"))
+    );
+    assert_eq!(
+        store.count_events().expect("count"),
+        3,
+        "nothing of a broken file is stored"
+    );
+}

@@ -1,0 +1,106 @@
+//! `POST /v1/import?format=xes|csv|jsonl|ocel-json|ocel-xml[&object_type=…]`: loads a log file
+//! into the store with the engine's readers (admin token). Gzip files are recognised by their
+//! content. Importing the same events again adds nothing.
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use waymark_eventlog::{Format, ReadOptions};
+
+use crate::profiles::admin;
+use crate::{ApiError, AppState};
+
+/// The largest file accepted in one request.
+pub const MAX_IMPORT_BYTES: usize = 1 << 30;
+
+#[derive(Deserialize)]
+pub struct ImportQuery {
+    format: Option<String>,
+    object_type: Option<String>,
+    case: Option<String>,
+    activity: Option<String>,
+    timestamp: Option<String>,
+    #[serde(default)]
+    lenient: bool,
+}
+
+fn format(name: Option<&str>) -> Result<Format, ApiError> {
+    Ok(match name {
+        Some("xes") => Format::Xes,
+        Some("csv") => Format::Csv,
+        Some("jsonl") => Format::Jsonl,
+        Some("ocel-json") => Format::OcelJson,
+        Some("ocel-xml") => Format::OcelXml,
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_format",
+                format!(
+                    "`{}` is not a log format; use xes, csv, jsonl, ocel-json or ocel-xml",
+                    other.unwrap_or("")
+                ),
+                "format",
+            ));
+        }
+    })
+}
+
+pub async fn import(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ImportQuery>,
+    body: Body,
+) -> Response {
+    let result = async {
+        admin(&state, &headers).await?;
+        let format = format(query.format.as_deref())?;
+        let bytes = axum::body::to_bytes(body, MAX_IMPORT_BYTES)
+            .await
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "unreadable_body",
+                    format!("the file could not be read: {e}"),
+                    "",
+                )
+            })?;
+        let options = ReadOptions {
+            file: "upload".to_string(),
+            lenient: query.lenient,
+            object_type: query.object_type,
+            columns: waymark_eventlog::csv::Columns {
+                case: query.case,
+                activity: query.activity,
+                timestamp: query.timestamp,
+            },
+            ..Default::default()
+        };
+        let store = state.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let outcome =
+                waymark_eventlog::read(&bytes[..], format, &options).map_err(|error| ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    code: "invalid_log",
+                    message: error.to_string(),
+                    field: error.place.map(|p| p.to_string()),
+                    accepted: None,
+                })?;
+            let appended = waymark_store::import_log(store.as_ref(), &outcome.log, |_| {})
+                .map_err(|e| ApiError::internal(&e))?;
+            Ok::<_, ApiError>(serde_json::json!({
+                "events": outcome.log.events(),
+                "cases": outcome.log.cases(),
+                "inserted": appended.inserted,
+                "duplicates": appended.duplicates,
+                "skipped": outcome.skipped,
+            }))
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    }
+    .await;
+    match result {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
