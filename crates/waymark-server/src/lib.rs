@@ -81,6 +81,21 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/profiles/{id}/timeline", get(profiles::timeline))
         .merge(collection)
         .with_state(state)
+        // Every request gets an id (or keeps the caller's `x-request-id`), logged with it and
+        // returned in the response, so a client's report can be found in the logs.
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in flight.

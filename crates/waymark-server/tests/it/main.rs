@@ -567,3 +567,35 @@ async fn logs_can_be_imported_over_http() {
         "nothing of a broken file is stored"
     );
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let (_, router) = setup();
+    let response = router
+        .clone()
+        .oneshot(
+            Request::get("/healthz")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    let id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    assert!(id.is_some_and(|id| id.len() >= 32), "a generated id");
+    let request = Request::get("/healthz")
+        .header("x-request-id", "client-chosen-42")
+        .body(Body::empty())
+        .expect("request");
+    let response = router.oneshot(request).await.expect("response");
+    assert_eq!(
+        response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("client-chosen-42")
+    );
+}
