@@ -13,9 +13,10 @@ use crate::error::{Place, ReadError};
 use crate::log::{Attribute, CONCEPT_NAME, TIME_TIMESTAMP, Value};
 use crate::{ReadOptions, ReadOutcome};
 
-fn text(value: &Json) -> Option<String> {
+/// An identifier or name as Segment sends it: a string that is not blank, or a number.
+pub fn text(value: &Json) -> Option<String> {
     match value {
-        Json::String(s) if !s.is_empty() => Some(s.clone()),
+        Json::String(s) if !s.trim().is_empty() => Some(s.clone()),
         Json::Number(n) => Some(n.to_string()),
         _ => None,
     }

@@ -117,11 +117,7 @@ async fn authorize(
                 "no write key: send it as the HTTP Basic user name, or as `writeKey` in the body",
             )
         })?;
-    let store = state.store.clone();
-    let kind = tokio::task::spawn_blocking(move || store.key_kind(&key))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
+    let kind = state.blocking(move |store| store.key_kind(&key)).await?;
     match kind {
         Some(KeyKind::Write | KeyKind::Admin) => Ok(()),
         None => Err(ApiError::unauthorized("the write key is not valid")),
@@ -129,11 +125,7 @@ async fn authorize(
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    waymark_eventlog::jsonl::text(value?)
 }
 
 fn time(map: &Map<String, Value>, key: &str, pointer: &str) -> Result<Option<i64>, ApiError> {
@@ -233,12 +225,8 @@ fn to_event(
 }
 
 async fn store(state: &AppState, events: Vec<NewEvent>) -> Result<usize, ApiError> {
-    let store = state.store.clone();
     let count = events.len();
-    let appended = tokio::task::spawn_blocking(move || store.append(&events))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
+    let appended = state.blocking(move |store| store.append(&events)).await?;
     tracing::debug!(
         received = count,
         inserted = appended.inserted,

@@ -47,6 +47,21 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
 }
 
+impl AppState {
+    /// Runs a store call on the blocking pool, so SQLite never stalls the async workers. A failure
+    /// is logged and answered as 503: nothing was acknowledged.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn Store) -> Result<T, waymark_store::StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || call(store.as_ref()))
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .map_err(|e| ApiError::internal(&e))
+    }
+}
+
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState").finish_non_exhaustive()

@@ -20,11 +20,7 @@ pub(crate) async fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), A
         .ok_or_else(|| {
             ApiError::unauthorized("send an API token as `Authorization: Bearer TOKEN`")
         })?;
-    let store = state.store.clone();
-    let kind = tokio::task::spawn_blocking(move || store.key_kind(&token))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
+    let kind = state.blocking(move |store| store.key_kind(&token)).await?;
     match kind {
         Some(KeyKind::Admin) => Ok(()),
         Some(KeyKind::Write) => Err(ApiError {
@@ -137,12 +133,8 @@ pub async fn profile(
 ) -> Response {
     let result = async {
         admin(&state, &headers).await?;
-        let store = state.store.clone();
         let lookup = id.clone();
-        let found = tokio::task::spawn_blocking(move || store.profile(&lookup))
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-            .map_err(|e| ApiError::internal(&e))?;
+        let found = state.blocking(move |store| store.profile(&lookup)).await?;
         found.map(ProfileJson::from).ok_or_else(|| not_found(&id))
     }
     .await;
@@ -167,14 +159,11 @@ pub async fn timeline(
     let result = async {
         admin(&state, &headers).await?;
         let limit = page.limit.unwrap_or(50).clamp(1, 500);
-        let store = state.store.clone();
         let lookup = id.clone();
-        let events =
-            tokio::task::spawn_blocking(move || store.timeline(&lookup, page.before, limit))
-                .await
-                .map_err(|e| ApiError::internal(&e))?
-                .map_err(|e| ApiError::internal(&e))?
-                .ok_or_else(|| not_found(&id))?;
+        let events = state
+            .blocking(move |store| store.timeline(&lookup, page.before, limit))
+            .await?
+            .ok_or_else(|| not_found(&id))?;
         let next = (events.len() == limit)
             .then(|| events.last().map(|e| e.seq))
             .flatten();
@@ -212,11 +201,9 @@ pub async fn search(
         let value = search.value.ok_or_else(|| {
             ApiError::bad_request("missing_parameter", "give the value to look for", "value")
         })?;
-        let store = state.store.clone();
-        let found = tokio::task::spawn_blocking(move || store.search_profiles(&name, &value))
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-            .map_err(|e| ApiError::internal(&e))?;
+        let found = state
+            .blocking(move |store| store.search_profiles(&name, &value))
+            .await?;
         Ok::<_, ApiError>(found.into_iter().map(ProfileJson::from).collect::<Vec<_>>())
     }
     .await;

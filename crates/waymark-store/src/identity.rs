@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value as Json;
+use waymark_eventlog::jsonl::text;
 
 use crate::{NewEvent, StoreError, StoredEvent};
 
@@ -44,14 +45,6 @@ fn normalise(trait_name: &str, value: &str) -> String {
             .filter(|c| c.is_ascii_digit() || *c == '+')
             .collect(),
         _ => value.trim().to_string(),
-    }
-}
-
-fn text(value: &Json) -> Option<String> {
-    match value {
-        Json::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 
