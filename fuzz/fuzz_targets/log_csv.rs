@@ -1,21 +1,7 @@
-//! Feeds arbitrary bytes to the Csv log reader, strict and lenient: it may refuse the input,
-//! never panic, and what it accepts must be a consistent log.
+//! Feeds arbitrary bytes to the CSV reader (see `common/log.rs` for what is checked).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use waymark_eventlog::{Format, ReadOptions};
+#[path = "common/log.rs"]
+mod log;
 
-fuzz_target!(|data: &[u8]| {
-    for lenient in [false, true] {
-        let options = ReadOptions { file: "fuzz".into(), lenient, ..Default::default() };
-        if let Ok(outcome) = waymark_eventlog::read(data, Format::Csv, &options) {
-            let log = outcome.log;
-            let starts = log.case_starts();
-            assert_eq!(starts.len(), log.cases() + 1);
-            assert_eq!(*starts.last().unwrap_or(&0) as usize, log.events());
-            for case in log.iter_cases() {
-                assert!(case.times().windows(2).all(|w| w[0] <= w[1]));
-            }
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| log::check(data, waymark_eventlog::Format::Csv));

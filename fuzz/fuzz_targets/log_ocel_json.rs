@@ -1,17 +1,7 @@
-//! Feeds arbitrary bytes to the OCEL 2.0 reader (OcelJson), flattened on `order`: it may refuse
-//! the input, never panic, and what it accepts must be a consistent log.
+//! Feeds arbitrary bytes to the OCEL 2.0 JSON reader (see `common/log.rs` for what is checked).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use waymark_eventlog::{Format, ReadOptions};
+#[path = "common/log.rs"]
+mod log;
 
-fuzz_target!(|data: &[u8]| {
-    let options = ReadOptions { file: "fuzz".into(), object_type: Some("order".into()), ..Default::default() };
-    if let Ok(outcome) = waymark_eventlog::read(data, Format::OcelJson, &options) {
-        let log = outcome.log;
-        assert_eq!(*log.case_starts().last().unwrap_or(&0) as usize, log.events());
-        for case in log.iter_cases() {
-            assert!(case.times().windows(2).all(|w| w[0] <= w[1]));
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| log::check(data, waymark_eventlog::Format::OcelJson));

@@ -82,43 +82,20 @@ impl ReadError {
 #[derive(Debug)]
 pub struct Counting<R> {
     inner: R,
+    position: Position,
+}
+
+/// How far into a stream we are.
+#[derive(Debug, Clone, Copy)]
+struct Position {
     line: usize,
     column: usize,
     bytes: u64,
 }
 
-impl<R> Counting<R> {
-    pub fn new(inner: R) -> Self {
-        Counting {
-            inner,
-            line: 1,
-            column: 1,
-            bytes: 0,
-        }
-    }
-
-    pub fn place(&self) -> Place {
-        Place {
-            line: self.line,
-            column: Some(self.column),
-        }
-    }
-
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count(&buf[..n]);
-        Ok(n)
-    }
-}
-
-impl<R> Counting<R> {
-    fn count(&mut self, consumed: &[u8]) {
+impl Position {
+    /// Moves past `consumed`.
+    fn advance(&mut self, consumed: &[u8]) {
         self.bytes += consumed.len() as u64;
         match memchr::memrchr(b'\n', consumed) {
             Some(last) => {
@@ -130,6 +107,38 @@ impl<R> Counting<R> {
     }
 }
 
+impl<R> Counting<R> {
+    pub fn new(inner: R) -> Self {
+        Counting {
+            inner,
+            position: Position {
+                line: 1,
+                column: 1,
+                bytes: 0,
+            },
+        }
+    }
+
+    pub fn place(&self) -> Place {
+        Place {
+            line: self.position.line,
+            column: Some(self.position.column),
+        }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.position.bytes
+    }
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.position.advance(&buf[..n]);
+        Ok(n)
+    }
+}
+
 impl<R: BufRead> BufRead for Counting<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         self.inner.fill_buf()
@@ -137,16 +146,7 @@ impl<R: BufRead> BufRead for Counting<R> {
 
     fn consume(&mut self, amt: usize) {
         if let Ok(buf) = self.inner.fill_buf() {
-            let amt = amt.min(buf.len());
-            let consumed = &buf[..amt];
-            self.bytes += amt as u64;
-            match memchr::memrchr(b'\n', consumed) {
-                Some(last) => {
-                    self.line += memchr::memchr_iter(b'\n', consumed).count();
-                    self.column = amt - last;
-                }
-                None => self.column += amt,
-            }
+            self.position.advance(&buf[..amt.min(buf.len())]);
         }
         self.inner.consume(amt);
     }

@@ -182,17 +182,9 @@ pub fn read_json<R: BufRead>(reader: R, options: &ReadOptions) -> Result<ReadOut
     flatten(ocel, options)
 }
 
+/// An OCEL element's XML attribute; a malformed one counts as missing.
 fn attr(start: &BytesStart, name: &str) -> Option<String> {
-    start
-        .attributes()
-        .with_checks(false)
-        .flatten()
-        .find(|a| a.key.local_name().as_ref() == name)
-        .and_then(|a| {
-            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .ok()
-                .map(|v| v.into_owned())
-        })
+    crate::xes::xml_attribute(start, name).ok().flatten()
 }
 
 /// Reads OCEL 2.0 XML, streaming.

@@ -437,6 +437,20 @@ pub fn read_parallel<R: BufRead>(
     })
 }
 
+/// The value of an element's XML attribute `name`, unescaped and normalised.
+pub(crate) fn xml_attribute(start: &BytesStart, name: &str) -> Result<Option<String>, String> {
+    for attribute in start.attributes().with_checks(false) {
+        let attribute = attribute.map_err(|e| format!("a malformed XML attribute: {e}"))?;
+        if attribute.key.local_name().as_ref() == name {
+            let value = attribute
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| format!("a malformed value in `{name}`: {e}"))?;
+            return Ok(Some(value.into_owned()));
+        }
+    }
+    Ok(None)
+}
+
 fn attribute_type(name: &str) -> Option<&'static str> {
     Some(match name {
         "string" => "string",
@@ -452,19 +466,6 @@ fn attribute_type(name: &str) -> Option<&'static str> {
 }
 
 impl Parser<'_> {
-    fn get(start: &BytesStart, name: &str) -> Result<Option<String>, String> {
-        for attribute in start.attributes().with_checks(false) {
-            let attribute = attribute.map_err(|e| format!("a malformed XML attribute: {e}"))?;
-            if attribute.key.local_name().as_ref() == name {
-                let value = attribute
-                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                    .map_err(|e| format!("a malformed value in `{name}`: {e}"))?;
-                return Ok(Some(value.into_owned()));
-            }
-        }
-        Ok(None)
-    }
-
     /// The `key` and `value` of an attribute element, in one pass over its XML attributes.
     fn key_value<'b>(start: &'b BytesStart<'b>) -> Result<KeyValue<'b>, String> {
         let (mut key, mut value) = (None, None);
@@ -550,7 +551,7 @@ impl Parser<'_> {
                 self.event_bad = None;
             }
             "global" => {
-                let scope = match Self::get(start, "scope")?.as_deref() {
+                let scope = match xml_attribute(start, "scope")?.as_deref() {
                     Some("trace") => Scope::Trace,
                     _ => Scope::Event,
                 };
@@ -558,13 +559,13 @@ impl Parser<'_> {
                 self.global.clear();
             }
             "extension" => self.builder.meta.extensions.push(Extension {
-                name: Self::get(start, "name")?.unwrap_or_default(),
-                prefix: Self::get(start, "prefix")?.unwrap_or_default(),
-                uri: Self::get(start, "uri")?.unwrap_or_default(),
+                name: xml_attribute(start, "name")?.unwrap_or_default(),
+                prefix: xml_attribute(start, "prefix")?.unwrap_or_default(),
+                uri: xml_attribute(start, "uri")?.unwrap_or_default(),
             }),
             "classifier" => self.builder.meta.classifiers.push(Classifier {
-                name: Self::get(start, "name")?.unwrap_or_default(),
-                keys: Self::get(start, "keys")?
+                name: xml_attribute(start, "name")?.unwrap_or_default(),
+                keys: xml_attribute(start, "keys")?
                     .unwrap_or_default()
                     .split_whitespace()
                     .map(str::to_string)

@@ -77,8 +77,9 @@ fn identifiers(event: &NewEvent, body: &Json, identifier_traits: &[String]) -> V
     found
 }
 
-fn profile_of(tx: &Transaction, identifier: &str) -> Result<Option<i64>, StoreError> {
-    Ok(tx
+/// The profile an identifier (with its kind, `user:u1`) belongs to.
+fn profile_of(connection: &Connection, identifier: &str) -> Result<Option<i64>, StoreError> {
+    Ok(connection
         .prepare_cached("SELECT profile_id FROM identities WHERE identifier = ?1")?
         .query_row(params![identifier], |r| r.get(0))
         .optional()?)
@@ -182,13 +183,7 @@ pub(crate) fn find(
         candidates.push(format!("{name}:{}", normalise(name, identifier)));
     }
     for candidate in candidates {
-        let found: Option<i64> = connection
-            .query_row(
-                "SELECT profile_id FROM identities WHERE identifier = ?1",
-                params![candidate],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let found = profile_of(connection, &candidate)?;
         if found.is_some() {
             return Ok(found);
         }

@@ -70,19 +70,13 @@ fn find<'a>(
         .3
 }
 
-#[test]
-fn segment_and_rudderstack_python_libraries() {
-    let Some(python) = required("WAYMARK_PYTHON") else {
-        return;
-    };
-    let dir = temp_dir("python-clients");
+/// Starts a server, runs `client` (program, script, then the server URL and write key as
+/// arguments), stops the server, and returns what it stored.
+fn run_client(name: &str, mut client: Command) -> Vec<(String, Option<String>, String, Value)> {
+    let dir = temp_dir(name);
     let db = dir.join("waymark.db");
     let (mut server, url) = start(&db);
-    let output = Command::new(python)
-        .arg(script("python_clients.py"))
-        .args([&url, KEY])
-        .output()
-        .expect("python");
+    let output = client.args([&url, KEY]).output().expect("run the client");
     let _ = server.kill();
     let _ = server.wait();
     assert!(
@@ -91,7 +85,17 @@ fn segment_and_rudderstack_python_libraries() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let events = stored(&db);
+    stored(&db)
+}
+
+#[test]
+fn segment_and_rudderstack_python_libraries() {
+    let Some(python) = required("WAYMARK_PYTHON") else {
+        return;
+    };
+    let mut client = Command::new(python);
+    client.arg(script("python_clients.py"));
+    let events = run_client("python-clients", client);
     assert_eq!(events.len(), 8, "{events:?}");
     let order = find(&events, "track", "py-user");
     assert_eq!(order["event"], "Order Completed");
@@ -128,24 +132,11 @@ fn segment_node_library() {
     let Some(modules) = required("WAYMARK_NODE_MODULES") else {
         return;
     };
-    let dir = temp_dir("node-client");
-    let db = dir.join("waymark.db");
-    let (mut server, url) = start(&db);
-    let output = Command::new("node")
+    let mut client = Command::new("node");
+    client
         .arg(script("node_client.cjs"))
-        .args([&url, KEY])
-        .env("NODE_PATH", modules)
-        .output()
-        .expect("node");
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let events = stored(&db);
+        .env("NODE_PATH", modules);
+    let events = run_client("node-client", client);
     assert_eq!(events.len(), 3, "{events:?}");
     let track = find(&events, "track", "node-user");
     assert_eq!(
