@@ -4,6 +4,11 @@
 //! - `analyses FILE RUNS`: dfg + variants + durations on a loaded log.
 //! - `funnel FILE WINDOW_SECONDS RUNS STEP...`: a funnel on a loaded log.
 //! - `scale EVENTS RUNS`: dfg + variants + durations on a seeded synthetic log; also peak memory.
+//! - `cli-import WAYMARK FILE RUNS`: `waymark import FILE --db NEW.db`, wall time of the process.
+//! - `http-ingest URL WRITE_KEY SECONDS CONNECTIONS BATCH`: a load generator for the collection
+//!   API. Each connection sends `/v1/batch` requests of BATCH distinct track events, one after
+//!   the other, for SECONDS; only 2xx answers count (they mean committed). Prints events/s and
+//!   batch latency percentiles.
 
 use std::path::Path;
 use std::time::Instant;
@@ -32,13 +37,22 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
 fn peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
         .map_or(0, |kb| kb * 1024)
 }
 
 fn report(tool: &str, task: &str, subject: &str, seconds: f64, extra: serde_json::Value) {
-    let mut line = serde_json::json!({ "tool": tool, "task": task, "subject": subject, "seconds": seconds });
+    let mut line =
+        serde_json::json!({ "tool": tool, "task": task, "subject": subject, "seconds": seconds });
     if let (Some(map), serde_json::Value::Object(more)) = (line.as_object_mut(), extra) {
         map.extend(more);
     }
@@ -46,7 +60,9 @@ fn report(tool: &str, task: &str, subject: &str, seconds: f64, extra: serde_json
 }
 
 fn read(path: &str) -> EventLog {
-    waymark_eventlog::read_path(Path::new(path), None, &ReadOptions::default()).expect("read log").log
+    waymark_eventlog::read_path(Path::new(path), None, &ReadOptions::default())
+        .expect("read log")
+        .log
 }
 
 fn analyses(log: &EventLog) -> usize {
@@ -60,13 +76,24 @@ fn analyses(log: &EventLog) -> usize {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runs = |i: usize| args.get(i).and_then(|r| r.parse().ok()).unwrap_or(5);
-    let name = |p: &str| Path::new(p).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = |p: &str| {
+        Path::new(p)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    };
     match args.first().map(String::as_str) {
         Some("xes-import") => {
             let file = &args[1];
             let n = runs(2);
             let events = read(file).events();
-            report("waymark", "xes-import", &name(file), time(n, || read(file).events()), serde_json::json!({ "events": events }));
+            report(
+                "waymark",
+                "xes-import",
+                &name(file),
+                time(n, || read(file).events()),
+                serde_json::json!({ "events": events }),
+            );
             let rust4pm = time(n, || {
                 process_mining::core::event_data::case_centric::xes::import_xes_path(
                     file,
@@ -75,12 +102,24 @@ fn main() {
                 .map(|log| log.traces.len())
                 .expect("process_mining reads the log")
             });
-            report("process_mining", "xes-import", &name(file), rust4pm, serde_json::json!({ "events": events }));
+            report(
+                "process_mining",
+                "xes-import",
+                &name(file),
+                rust4pm,
+                serde_json::json!({ "events": events }),
+            );
         }
         Some("analyses") => {
             let file = &args[1];
             let log = read(file);
-            report("waymark", "dfg+variants+durations", &name(file), time(runs(2), || analyses(&log)), serde_json::json!({ "events": log.events() }));
+            report(
+                "waymark",
+                "dfg+variants+durations",
+                &name(file),
+                time(runs(2), || analyses(&log)),
+                serde_json::json!({ "events": log.events() }),
+            );
         }
         Some("funnel") => {
             let file = &args[1];
@@ -89,10 +128,32 @@ fn main() {
             let steps: Vec<String> = args[4..].to_vec();
             let log = read(file);
             let cases = waymark_analytics::all_cases(&log);
-            let seconds = time(n, || waymark_analytics::funnel(&log, &cases, &steps, window * 1_000_000, FunnelOrder::Ordered).steps.len());
-            let funnel = waymark_analytics::funnel(&log, &cases, &steps, window * 1_000_000, FunnelOrder::Ordered);
+            let seconds = time(n, || {
+                waymark_analytics::funnel(
+                    &log,
+                    &cases,
+                    &steps,
+                    window * 1_000_000,
+                    FunnelOrder::Ordered,
+                )
+                .steps
+                .len()
+            });
+            let funnel = waymark_analytics::funnel(
+                &log,
+                &cases,
+                &steps,
+                window * 1_000_000,
+                FunnelOrder::Ordered,
+            );
             let reached: Vec<usize> = funnel.steps.iter().map(|s| s.reached).collect();
-            report("waymark", "funnel", &name(file), seconds, serde_json::json!({ "reached": reached }));
+            report(
+                "waymark",
+                "funnel",
+                &name(file),
+                seconds,
+                serde_json::json!({ "reached": reached }),
+            );
         }
         Some("scale") => {
             let events: usize = args[1].parse().expect("events");
@@ -114,9 +175,136 @@ fn main() {
                 }),
             );
         }
+        Some("cli-import") => {
+            let (binary, file) = (&args[1], &args[2]);
+            let directory =
+                std::env::temp_dir().join(format!("waymark-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&directory).expect("temp dir");
+            let db = directory.join("import.db");
+            let seconds = time(runs(3), || {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+                }
+                let status = std::process::Command::new(binary)
+                    .args(["import", file, "--db"])
+                    .arg(&db)
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .expect("run waymark import");
+                assert!(status.success(), "waymark import failed");
+            });
+            let events = read(file).events();
+            let _ = std::fs::remove_dir_all(&directory);
+            report(
+                "waymark",
+                "cli-import",
+                &name(file),
+                seconds,
+                serde_json::json!({ "events": events, "events_per_second": events as f64 / seconds }),
+            );
+        }
+        Some("http-ingest") => http_ingest(&args[1..]),
         _ => {
-            eprintln!("usage: waymark-bench xes-import FILE [RUNS] | analyses FILE [RUNS] | funnel FILE WINDOW_SECONDS RUNS STEP... | scale EVENTS [RUNS]");
+            eprintln!(
+                "usage: waymark-bench xes-import FILE [RUNS] | analyses FILE [RUNS] | funnel FILE WINDOW_SECONDS RUNS STEP... | scale EVENTS [RUNS] | cli-import WAYMARK FILE [RUNS] | http-ingest URL WRITE_KEY SECONDS CONNECTIONS BATCH"
+            );
             std::process::exit(2);
         }
     }
+}
+
+/// A Segment track event of realistic size (about 600 bytes), as analytics.js would send it.
+fn track_event(connection: usize, n: u64, user: u64) -> serde_json::Value {
+    let names = [
+        "Page Viewed",
+        "Form Started",
+        "Form Submitted",
+        "Email Opened",
+        "Call Ended",
+    ];
+    serde_json::json!({
+        "type": "track",
+        "event": names[(n % 5) as usize],
+        "userId": format!("user-{user}"),
+        "anonymousId": format!("anon-{connection}-{user}"),
+        "messageId": format!("bench-{}-{connection}-{n}", std::process::id()),
+        "timestamp": "2026-11-22T10:00:00.000Z",
+        "properties": { "channel": "web", "form": "request-training", "step": n % 7, "amount": 1250.5, "currency": "EUR" },
+        "context": {
+            "library": { "name": "analytics.js", "version": "5.2.0" },
+            "ip": "203.0.113.7",
+            "locale": "en-GB",
+            "page": { "path": "/hr/training/request", "url": "https://hr.example.com/hr/training/request", "title": "Request Training" },
+            "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+        },
+        "integrations": {},
+    })
+}
+
+fn http_ingest(args: &[String]) {
+    use base64::Engine as _;
+    let url = format!("{}/v1/batch", args[0].trim_end_matches('/'));
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:", args[1]))
+    );
+    let seconds: f64 = args[2].parse().expect("seconds");
+    let connections: usize = args[3].parse().expect("connections");
+    let batch: u64 = args[4].parse().expect("batch size");
+    let deadline = Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let results: Vec<(u64, u64, hdrhistogram::Histogram<u64>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..connections)
+            .map(|connection| {
+                let (url, auth) = (&url, &auth);
+                scope.spawn(move || {
+                    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                    let mut latencies = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+                    let (mut acknowledged, mut failed, mut n) = (0u64, 0u64, 0u64);
+                    while Instant::now() < deadline {
+                        let events: Vec<_> = (0..batch).map(|_| { n += 1; track_event(connection, n, n % 1000) }).collect();
+                        let body = serde_json::json!({ "batch": events, "sentAt": "2026-11-22T10:00:00.000Z" }).to_string();
+                        let sent = Instant::now();
+                        let answer = agent.post(url).header("Authorization", auth).header("Content-Type", "application/json").send(&body);
+                        let micros = sent.elapsed().as_micros() as u64;
+                        match answer {
+                            Ok(response) if response.status().is_success() => {
+                                acknowledged += batch;
+                                let _ = latencies.record(micros.max(1));
+                            }
+                            _ => failed += 1,
+                        }
+                    }
+                    (acknowledged, failed, latencies)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut all =
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    let (mut acknowledged, mut failed) = (0, 0);
+    for (a, f, h) in &results {
+        acknowledged += a;
+        failed += f;
+        all.add(h).expect("merge histograms");
+    }
+    let ms = |q: f64| all.value_at_quantile(q) as f64 / 1000.0;
+    report(
+        "waymark",
+        "http-ingest",
+        &format!("{connections} connections x {batch} events"),
+        elapsed,
+        serde_json::json!({
+            "events": acknowledged,
+            "events_per_second": acknowledged as f64 / elapsed,
+            "batches": all.len(),
+            "failed_batches": failed,
+            "p50_ms": ms(0.5), "p90_ms": ms(0.9), "p99_ms": ms(0.99), "max_ms": all.max() as f64 / 1000.0,
+        }),
+    );
 }

@@ -89,7 +89,7 @@ fn parse_object(bytes: &[u8], field: &str) -> Result<Map<String, Value>, ApiErro
 async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
-    body: &Map<String, Value>,
+    body_key: Option<&Value>,
 ) -> Result<(), ApiError> {
     let from_header = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -107,11 +107,7 @@ async fn authorize(
         });
     let key = from_header
         .filter(|k| !k.is_empty())
-        .or_else(|| {
-            body.get("writeKey")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
+        .or_else(|| body_key.and_then(Value::as_str).map(str::to_string))
         .ok_or_else(|| {
             ApiError::unauthorized(
                 "no write key: send it as the HTTP Basic user name, or as `writeKey` in the body",
@@ -128,8 +124,54 @@ fn text(value: Option<&Value>) -> Option<String> {
     waymark_eventlog::jsonl::text(value?)
 }
 
-fn time(map: &Map<String, Value>, key: &str, pointer: &str) -> Result<Option<i64>, ApiError> {
-    match map.get(key) {
+/// The fields of an event the server reads; the rest is kept as received. Reading only these
+/// (instead of the whole event into a map) is most of the cost of accepting an event.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct Fields<'a> {
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    #[serde(rename = "userId")]
+    user_id: Option<Value>,
+    #[serde(rename = "anonymousId")]
+    anonymous_id: Option<Value>,
+    #[serde(rename = "messageId")]
+    message_id: Option<Value>,
+    event: Option<Value>,
+    name: Option<Value>,
+    #[serde(rename = "previousId")]
+    previous_id: Option<Value>,
+    #[serde(rename = "groupId")]
+    group_id: Option<Value>,
+    timestamp: Option<Value>,
+    #[serde(rename = "originalTimestamp")]
+    original_timestamp: Option<Value>,
+    #[serde(rename = "sentAt")]
+    sent_at: Option<Value>,
+    #[serde(rename = "writeKey")]
+    write_key: Option<Value>,
+    #[serde(borrow)]
+    properties: Option<&'a RawValue>,
+}
+
+impl Fields<'_> {
+    /// Reads an event's fields; `None` when it is not a JSON object.
+    fn read(raw: &str) -> Option<Fields<'_>> {
+        if !raw.trim_start().starts_with('{') {
+            return None;
+        }
+        serde_json::from_str(raw).ok()
+    }
+
+    /// The page or screen name inside `properties`, read only when needed.
+    fn property_name(&self) -> Option<String> {
+        let properties: Map<String, Value> = serde_json::from_str(self.properties?.get()).ok()?;
+        text(properties.get("name"))
+    }
+}
+
+fn time(value: Option<&Value>, key: &str, pointer: &str) -> Result<Option<i64>, ApiError> {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => waymark_eventlog::time::parse_iso8601(s)
             .map(Some)
@@ -151,7 +193,7 @@ fn time(map: &Map<String, Value>, key: &str, pointer: &str) -> Result<Option<i64
 /// Validates one event and turns it into what the store keeps. `pointer` is the event's place in
 /// the body (`""` or `/batch/3`); `sent_at` is the batch's `sentAt`, if any.
 fn to_event(
-    map: &Map<String, Value>,
+    fields: &Fields,
     raw: &str,
     kind: &str,
     pointer: &str,
@@ -168,8 +210,8 @@ fn to_event(
             field("type"),
         ));
     }
-    let user_id = text(map.get("userId"));
-    let anonymous_id = text(map.get("anonymousId"));
+    let user_id = text(fields.user_id.as_ref());
+    let anonymous_id = text(fields.anonymous_id.as_ref());
     if user_id.is_none() && anonymous_id.is_none() {
         return Err(ApiError::bad_request(
             "missing_identity",
@@ -178,17 +220,16 @@ fn to_event(
         ));
     }
     let name = match kind {
-        "track" => Some(text(map.get("event")).ok_or_else(|| {
+        "track" => Some(text(fields.event.as_ref()).ok_or_else(|| {
             ApiError::bad_request(
                 "missing_event",
                 "a track call needs the `event` name",
                 field("event"),
             )
         })?),
-        "page" | "screen" => text(map.get("name"))
-            .or_else(|| text(map.get("properties").and_then(|p| p.get("name")))),
+        "page" | "screen" => text(fields.name.as_ref()).or_else(|| fields.property_name()),
         "alias" => {
-            if text(map.get("previousId")).is_none() {
+            if text(fields.previous_id.as_ref()).is_none() {
                 return Err(ApiError::bad_request(
                     "missing_previous_id",
                     "an alias call needs `previousId`",
@@ -197,12 +238,16 @@ fn to_event(
             }
             None
         }
-        "group" => text(map.get("groupId")),
+        "group" => text(fields.group_id.as_ref()),
         _ => None,
     };
-    let timestamp = time(map, "timestamp", pointer)?;
-    let original = time(map, "originalTimestamp", pointer)?;
-    let sent_at = time(map, "sentAt", pointer)?.or(batch_sent_at);
+    let timestamp = time(fields.timestamp.as_ref(), "timestamp", pointer)?;
+    let original = time(
+        fields.original_timestamp.as_ref(),
+        "originalTimestamp",
+        pointer,
+    )?;
+    let sent_at = time(fields.sent_at.as_ref(), "sentAt", pointer)?.or(batch_sent_at);
     // Clock-skew correction: the client's clock may be off, so its own times are shifted by how
     // far its clock was from ours when it sent the event.
     let timestamp_us = match (sent_at, original.or(timestamp)) {
@@ -210,8 +255,8 @@ fn to_event(
         (None, Some(happened)) => happened,
         (_, None) => received_us,
     };
-    let message_id =
-        text(map.get("messageId")).unwrap_or_else(|| format!("waymark-{}", uuid::Uuid::new_v4()));
+    let message_id = text(fields.message_id.as_ref())
+        .unwrap_or_else(|| format!("waymark-{}", uuid::Uuid::new_v4()));
     Ok(NewEvent {
         message_id,
         kind: kind.to_string(),
@@ -226,7 +271,7 @@ fn to_event(
 
 async fn store(state: &AppState, events: Vec<NewEvent>) -> Result<usize, ApiError> {
     let count = events.len();
-    let appended = state.blocking(move |store| store.append(&events)).await?;
+    let appended = state.blocking(move |store| store.append(events)).await?;
     tracing::debug!(
         received = count,
         inserted = appended.inserted,
@@ -244,11 +289,19 @@ async fn single(
 ) -> Response {
     let result = async {
         let bytes = read_body(body, MAX_EVENT_BYTES, "").await?;
-        let map = parse_object(&bytes, "")?;
-        authorize(&state, &headers, &map).await?;
         let raw = std::str::from_utf8(&bytes).unwrap_or_default();
+        let Some(fields) = Fields::read(raw) else {
+            // Explain what is wrong with it.
+            parse_object(&bytes, "")?;
+            return Err(ApiError::bad_request(
+                "malformed",
+                "the body must be a Segment event",
+                "",
+            ));
+        };
+        authorize(&state, &headers, fields.write_key.as_ref()).await?;
         let received = state.clock.now_us();
-        let event = to_event(&map, raw, kind, "", received, None)?;
+        let event = to_event(&fields, raw, kind, "", received, None)?;
         store(&state, vec![event]).await
     }
     .await;
@@ -262,18 +315,27 @@ async fn single(
 struct BatchBody<'a> {
     #[serde(borrow)]
     batch: Vec<&'a RawValue>,
+    #[serde(rename = "writeKey", default)]
+    write_key: Option<Value>,
+    #[serde(rename = "sentAt", default)]
+    sent_at: Option<Value>,
 }
 
 pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let bytes = read_body(body, MAX_BATCH_BYTES, "/batch").await?;
-        let map = parse_object(&bytes, "")?;
-        authorize(&state, &headers, &map).await?;
-        let items: BatchBody = serde_json::from_slice(&bytes).map_err(|error| {
-            ApiError::bad_request("malformed", format!("`batch` must be a list of events: {error}"), "/batch")
-        })?;
+        // The envelope is read once; each event is parsed on its own below.
+        let items: BatchBody = match serde_json::from_slice(&bytes) {
+            Ok(items) => items,
+            Err(error) => {
+                // Say whether the JSON itself is broken or only the envelope's shape.
+                parse_object(&bytes, "")?;
+                return Err(ApiError::bad_request("malformed", format!("`batch` must be a list of events: {error}"), "/batch"));
+            }
+        };
+        authorize(&state, &headers, items.write_key.as_ref()).await?;
         let received = state.clock.now_us();
-        let batch_sent_at = time(&map, "sentAt", "")?;
+        let batch_sent_at = time(items.sent_at.as_ref(), "sentAt", "")?;
         let mut events = Vec::with_capacity(items.batch.len());
         let mut first_error = None;
         for (index, raw) in items.batch.iter().enumerate() {
@@ -281,12 +343,12 @@ pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body
             let event = if raw.get().len() > MAX_EVENT_BYTES {
                 Err(ApiError::bad_request("too_large", format!("the event is larger than {} KB", MAX_EVENT_BYTES / 1024), pointer))
             } else {
-                match serde_json::from_str::<Value>(raw.get()) {
-                    Ok(Value::Object(item)) => {
-                        let kind = item.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+                match Fields::read(raw.get()) {
+                    Some(item) => {
+                        let kind = item.kind.as_ref().and_then(Value::as_str).unwrap_or("").to_string();
                         to_event(&item, raw.get(), &kind, &pointer, received, batch_sent_at)
                     }
-                    _ => Err(ApiError::bad_request("malformed", "each event must be a JSON object", pointer)),
+                    None => Err(ApiError::bad_request("malformed", "each event must be a JSON object", pointer)),
                 }
             };
             match event {

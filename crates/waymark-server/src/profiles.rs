@@ -104,6 +104,7 @@ struct EventJson {
 
 impl From<StoredEvent> for EventJson {
     fn from(s: StoredEvent) -> Self {
+        let event = Value::Object(s.to_json());
         EventJson {
             seq: s.seq,
             kind: s.event.kind,
@@ -111,7 +112,7 @@ impl From<StoredEvent> for EventJson {
             user_id: s.event.user_id,
             anonymous_id: s.event.anonymous_id,
             timestamp: iso(s.event.timestamp_us),
-            event: serde_json::from_str(&s.event.body).unwrap_or(Value::Null),
+            event,
         }
     }
 }

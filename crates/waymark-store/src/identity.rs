@@ -85,15 +85,79 @@ fn profile_of(connection: &Connection, identifier: &str) -> Result<Option<i64>, 
         .optional()?)
 }
 
-/// Links an event's identifiers into one profile and records its traits. `settled` holds the
-/// identifiers this transaction already linked, so the common case (another event of a known
-/// person, without traits) costs no query at all.
+/// What the writer knows of the identity graph: identifier → profile, for identifiers linked
+/// recently. It mirrors the `identities` table (merges move entries along), so the common case,
+/// another event of a known person without traits, costs no query at all. The writer clears it
+/// when a transaction fails, since the rolled-back links may be in it.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    profiles: std::collections::HashMap<String, i64>,
+}
+
+impl Known {
+    /// At most this many identifiers are remembered; past that the cache starts over.
+    const CAPACITY: usize = 1 << 20;
+
+    pub(crate) fn clear(&mut self) {
+        self.profiles.clear();
+    }
+
+    fn insert(&mut self, identifier: &str, profile: i64) {
+        if self.profiles.len() >= Self::CAPACITY {
+            self.profiles.clear();
+        }
+        match self.profiles.get_mut(identifier) {
+            Some(known) => *known = profile,
+            None => {
+                self.profiles.insert(identifier.to_string(), profile);
+            }
+        }
+    }
+
+    /// The one profile all of `ids` are known to belong to.
+    fn common(&self, ids: &[String]) -> Option<i64> {
+        let first = *self.profiles.get(ids.first()?)?;
+        ids.iter()
+            .all(|id| self.profiles.get(id) == Some(&first))
+            .then_some(first)
+    }
+}
+
+/// What [`link`] found: the event's profile, and the traits to record if the event is new.
+pub(crate) struct Linked {
+    pub(crate) profile: Option<i64>,
+    traits: Vec<(String, String)>,
+}
+
+impl Linked {
+    /// Records the event's traits in its profile's history (only for events actually stored,
+    /// so a duplicate adds nothing).
+    pub(crate) fn record_traits(&self, tx: &Transaction, at_us: i64) -> Result<(), StoreError> {
+        let Some(profile) = self.profile else {
+            return Ok(());
+        };
+        if self.traits.is_empty() {
+            return Ok(());
+        }
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO profile_traits (profile_id, name, value, at_us) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (name, value) in &self.traits {
+            insert.execute(params![profile, name, value, at_us])?;
+        }
+        Ok(())
+    }
+}
+
+/// Links an event's identifiers into one profile (merging profiles it joins, and moving their
+/// events along) and returns that profile. Linking again is harmless, so it is done for
+/// duplicates too.
 pub(crate) fn link(
     tx: &Transaction,
     event: &NewEvent,
     identifier_traits: &[String],
-    settled: &mut std::collections::HashSet<String>,
-) -> Result<(), StoreError> {
+    known: &mut Known,
+) -> Result<Linked, StoreError> {
     // Only identify-like events carry traits or a previous id; the others are not parsed.
     let needs_body = event.kind == "alias" || event.body.contains("\"traits\"");
     let body: Json = if needs_body {
@@ -116,9 +180,24 @@ pub(crate) fn link(
             }
         }
     }
-    let has_traits = traits(&body).is_some_and(|t| !t.is_empty());
-    if ids.is_empty() || (ids.len() == 1 && !has_traits && settled.contains(&ids[0])) {
-        return Ok(());
+    let traits_set: Vec<(String, String)> = traits(&body)
+        .map(|t| {
+            t.iter()
+                .map(|(name, value)| (name.clone(), value.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return Ok(Linked {
+            profile: None,
+            traits: traits_set,
+        });
+    }
+    if let Some(profile) = known.common(&ids) {
+        return Ok(Linked {
+            profile: Some(profile),
+            traits: traits_set,
+        });
     }
     let mut profiles: Vec<i64> = Vec::new();
     for id in &ids {
@@ -138,9 +217,14 @@ pub(crate) fn link(
         }
     };
     for &merged in profiles.iter().skip(1) {
+        for moved in ids_of(tx, merged)? {
+            known.insert(&moved, survivor);
+        }
         tx.prepare_cached("UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2")?
             .execute(params![survivor, merged])?;
         tx.prepare_cached("UPDATE profile_traits SET profile_id = ?1 WHERE profile_id = ?2")?
+            .execute(params![survivor, merged])?;
+        tx.prepare_cached("UPDATE events SET profile_id = ?1 WHERE profile_id = ?2")?
             .execute(params![survivor, merged])?;
         tx.prepare_cached("DELETE FROM profiles WHERE id = ?1")?
             .execute(params![merged])?;
@@ -149,22 +233,12 @@ pub(crate) fn link(
         tx.prepare_cached("INSERT INTO identities (identifier, profile_id) VALUES (?1, ?2) ON CONFLICT (identifier) DO NOTHING")?;
     for id in &ids {
         insert.execute(params![id, survivor])?;
-        settled.insert(id.clone());
+        known.insert(id, survivor);
     }
-    if let Some(traits) = traits(&body) {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO profile_traits (profile_id, name, value, at_us) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for (name, value) in traits {
-            insert.execute(params![
-                survivor,
-                name,
-                value.to_string(),
-                event.timestamp_us
-            ])?;
-        }
-    }
-    Ok(())
+    Ok(Linked {
+        profile: Some(survivor),
+        traits: traits_set,
+    })
 }
 
 /// The profile an identifier belongs to. `identifier` may be written plainly (`u1`,
@@ -207,24 +281,13 @@ pub(crate) fn timeline(
     before_seq: Option<i64>,
     limit: usize,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let ids = ids_of(connection, profile)?;
-    let users: Vec<&str> = ids.iter().filter_map(|i| i.strip_prefix("user:")).collect();
-    let anonymous: Vec<&str> = ids.iter().filter_map(|i| i.strip_prefix("anon:")).collect();
-    let users = serde_json::to_string(&users).unwrap_or_default();
-    let anonymous = serde_json::to_string(&anonymous).unwrap_or_default();
     let mut query = connection.prepare_cached(
-        "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, ?5 FROM events
-         WHERE seq < ?3 AND (user_id IN (SELECT value FROM json_each(?1)) OR anonymous_id IN (SELECT value FROM json_each(?2)))
-         ORDER BY timestamp_us DESC, seq DESC LIMIT ?4",
+        "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, profile_id
+         FROM events WHERE profile_id = ?1 AND seq < ?2
+         ORDER BY timestamp_us DESC, seq DESC LIMIT ?3",
     )?;
     let rows = query.query_map(
-        params![
-            users,
-            anonymous,
-            before_seq.unwrap_or(i64::MAX),
-            limit as i64,
-            profile
-        ],
+        params![profile, before_seq.unwrap_or(i64::MAX), limit as i64],
         crate::row_to_event,
     )?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)

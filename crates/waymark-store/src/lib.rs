@@ -12,7 +12,7 @@ mod identity;
 mod logs;
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, mpsc};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
@@ -49,6 +49,41 @@ pub struct StoredEvent {
     pub profile: Option<i64>,
 }
 
+impl StoredEvent {
+    /// The event as a Segment call. Events collected over HTTP are kept as received; imported
+    /// ones keep only their `properties`, so the fields stored as columns (type, event or name,
+    /// user and anonymous id, message id) are filled in here when the body lacks them.
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::Value as Json;
+        let mut map = match serde_json::from_str::<Json>(&self.event.body) {
+            Ok(Json::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        let e = &self.event;
+        let name_field = match e.kind.as_str() {
+            "track" => Some("event"),
+            "page" | "screen" => Some("name"),
+            _ => None,
+        };
+        let columns = [
+            ("type", Some(&e.kind)),
+            ("messageId", Some(&e.message_id)),
+            ("userId", e.user_id.as_ref()),
+            ("anonymousId", e.anonymous_id.as_ref()),
+        ];
+        for (key, value) in columns
+            .into_iter()
+            .chain(name_field.map(|field| (field, e.name.as_ref())))
+        {
+            if let Some(value) = value {
+                map.entry(key)
+                    .or_insert_with(|| Json::String(value.clone()));
+            }
+        }
+        map
+    }
+}
+
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Appended {
@@ -83,13 +118,15 @@ pub enum StoreError {
     Migration(#[from] rusqlite_migration::Error),
     #[error("the store is unusable after an earlier failure")]
     Poisoned,
+    #[error("the events could not be committed: {0}")]
+    Commit(String),
 }
 
 /// What Waymark needs from storage.
 pub trait Store: Send + Sync {
-    /// Stores events in one transaction, dropping those whose message id is already stored (also
-    /// within the batch). Returns after the commit.
-    fn append(&self, events: &[NewEvent]) -> Result<Appended, StoreError>;
+    /// Stores events atomically, dropping those whose message id is already stored (also within
+    /// the batch). Returns after the commit. Concurrent calls may share one commit.
+    fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError>;
     /// Events in arrival order, after `after_seq`, at most `limit`.
     fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     fn count_events(&self) -> Result<u64, StoreError>;
@@ -149,6 +186,23 @@ fn migrations() -> Migrations<'static> {
         );
         CREATE INDEX profile_traits_by_profile ON profile_traits (profile_id, name, at_us);",
         ),
+        // Most events (all imported ones) have no anonymous id: leave them out of its index.
+        M::up(
+            "DROP INDEX events_by_anonymous;
+        CREATE INDEX events_by_anonymous ON events (anonymous_id, timestamp_us)
+            WHERE anonymous_id IS NOT NULL;",
+        ),
+        // Each event records its profile (kept current through merges), so a person's events
+        // are one index range, and one index replaces the user and anonymous ones.
+        M::up(
+            "ALTER TABLE events ADD COLUMN profile_id INTEGER;
+        UPDATE events SET profile_id = COALESCE(
+            (SELECT profile_id FROM identities WHERE identifier = 'user:' || events.user_id),
+            (SELECT profile_id FROM identities WHERE identifier = 'anon:' || events.anonymous_id));
+        CREATE INDEX events_by_profile ON events (profile_id, timestamp_us);
+        DROP INDEX events_by_user;
+        DROP INDEX events_by_anonymous;",
+        ),
     ])
 }
 
@@ -174,17 +228,100 @@ fn hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A caller's events waiting for a commit, and where its outcome goes.
+struct Pending {
+    events: Vec<NewEvent>,
+    done: mpsc::SyncSender<Result<Appended, String>>,
+}
+
+/// The connection that writes, and what it remembers of the identity graph.
+struct Writer {
+    connection: Connection,
+    known: identity::Known,
+}
+
 /// SQLite in WAL mode with full synchronous commits.
-#[derive(Debug)]
+///
+/// Writes go through one connection with group commit: callers queue their events, and whoever
+/// holds the writer commits everything queued in one transaction (one fsync), then hands each
+/// caller its own outcome. Reads use a second connection, so they never wait for an fsync (an
+/// in-memory store has only the one connection).
 pub struct SqliteStore {
-    connection: Mutex<Connection>,
+    writer: Mutex<Writer>,
+    reader: Option<Mutex<Connection>>,
+    pending: Mutex<Vec<Pending>>,
     identifier_traits: Vec<String>,
+    checkpointer: Option<Checkpointer>,
+}
+
+/// A thread that checkpoints the WAL every 200 ms until it is dropped.
+struct Checkpointer {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+    fn start(connection: Connection) -> Self {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("waymark-checkpoint".to_string())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::EVERY) {
+                    // PASSIVE never blocks the writer; what it cannot copy now it copies next time.
+                    if let Err(error) =
+                        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(%error, "WAL checkpoint failed; retrying");
+                    }
+                }
+            })
+            .ok();
+        Checkpointer {
+            stop: Some(stop),
+            thread,
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("identifier_traits", &self.identifier_traits)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SqliteStore {
     /// Opens (or creates) the database at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::setup(Connection::open(path)?)
+        let mut store = Self::setup(Connection::open(path)?)?;
+        let reader = Connection::open(path)?;
+        reader.pragma_update(None, "query_only", "ON")?;
+        reader.pragma_update(None, "cache_size", -65_536)?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        store.reader = Some(Mutex::new(reader));
+        // Checkpoints (copying the WAL into the database file, and its fsync) run on a thread of
+        // their own, so the writer only ever pays for its own commit. The writer still
+        // checkpoints by itself if the WAL grows past 40 MB, in case this thread falls behind.
+        store
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .connection
+            .pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        store.checkpointer = Some(Checkpointer::start(Connection::open(path)?));
+        Ok(store)
     }
 
     /// A private in-memory database, for tests and one-off analyses.
@@ -203,7 +340,13 @@ impl SqliteStore {
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations().to_latest(&mut connection)?;
         Ok(SqliteStore {
-            connection: Mutex::new(connection),
+            writer: Mutex::new(Writer {
+                connection,
+                known: identity::Known::default(),
+            }),
+            reader: None,
+            pending: Mutex::new(Vec::new()),
+            checkpointer: None,
             identifier_traits: vec!["email".to_string(), "phone".to_string()],
         })
     }
@@ -215,28 +358,56 @@ impl SqliteStore {
         self
     }
 
+    /// Runs a read on the reader connection (the writer's, in memory).
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut connection = self.connection.lock().map_err(|_| StoreError::Poisoned)?;
-        f(&mut connection)
+        match &self.reader {
+            Some(reader) => f(&mut *reader.lock().map_err(|_| StoreError::Poisoned)?),
+            None => f(&mut self
+                .writer
+                .lock()
+                .map_err(|_| StoreError::Poisoned)?
+                .connection),
+        }
     }
-}
 
-impl Store for SqliteStore {
-    fn append(&self, events: &[NewEvent]) -> Result<Appended, StoreError> {
-        self.with(|connection| {
-            let transaction = connection.transaction()?;
-            let mut outcome = Appended::default();
-            let mut settled = std::collections::HashSet::new();
-            {
-                let mut insert = transaction.prepare_cached(
-                    "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT (message_id) DO NOTHING",
-                )?;
-                for e in events {
+    /// Runs a write on the writer connection.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        f(&mut self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .connection)
+    }
+
+    /// Inserts every queued caller's events in one transaction and commits once.
+    fn commit_group(
+        &self,
+        writer: &mut Writer,
+        group: &[Pending],
+    ) -> Result<Vec<Appended>, StoreError> {
+        let transaction = writer.connection.transaction()?;
+        let mut outcomes = Vec::with_capacity(group.len());
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, profile_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (message_id) DO NOTHING",
+            )?;
+            for pending in group {
+                let mut outcome = Appended::default();
+                for e in &pending.events {
+                    let linked = identity::link(
+                        &transaction,
+                        e,
+                        &self.identifier_traits,
+                        &mut writer.known,
+                    )?;
                     let changed = insert.execute(params![
                         e.message_id,
                         e.kind,
@@ -245,25 +416,65 @@ impl Store for SqliteStore {
                         e.anonymous_id,
                         e.timestamp_us,
                         e.received_us,
-                        e.body
+                        e.body,
+                        linked.profile
                     ])?;
                     if changed == 1 {
                         outcome.inserted += 1;
-                        identity::link(&transaction, e, &self.identifier_traits, &mut settled)?;
+                        linked.record_traits(&transaction, e.timestamp_us)?;
                     } else {
                         outcome.duplicates += 1;
                     }
                 }
+                outcomes.push(outcome);
             }
-            transaction.commit()?;
-            Ok(outcome)
-        })
+        }
+        transaction.commit()?;
+        Ok(outcomes)
+    }
+}
+
+impl Store for SqliteStore {
+    fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
+        let (done, outcome) = mpsc::sync_channel(1);
+        self.pending
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .push(Pending { events, done });
+        {
+            let mut writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+            // While we waited for the writer, its holder may have committed our events too.
+            // Otherwise they are still queued, and we commit them with everyone else's.
+            if let Ok(result) = outcome.try_recv() {
+                return result.map_err(StoreError::Commit);
+            }
+            let group =
+                std::mem::take(&mut *self.pending.lock().map_err(|_| StoreError::Poisoned)?);
+            match self.commit_group(&mut writer, &group) {
+                Ok(outcomes) => {
+                    for (pending, appended) in group.iter().zip(outcomes) {
+                        let _ = pending.done.send(Ok(appended));
+                    }
+                }
+                Err(error) => {
+                    writer.known.clear();
+                    tracing::error!(%error, callers = group.len(), "group commit failed");
+                    for pending in &group {
+                        let _ = pending.done.send(Err(error.to_string()));
+                    }
+                }
+            }
+        }
+        outcome
+            .recv()
+            .map_err(|_| StoreError::Poisoned)?
+            .map_err(StoreError::Commit)
     }
 
     fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         self.with(|connection| {
             let mut query = connection.prepare_cached(
-                "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, COALESCE((SELECT profile_id FROM identities WHERE identifier = 'user:' || user_id), (SELECT profile_id FROM identities WHERE identifier = 'anon:' || anonymous_id))
+                "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, profile_id
                  FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
             let rows = query.query_map(params![after_seq, limit as i64], row_to_event)?;
@@ -280,7 +491,7 @@ impl Store for SqliteStore {
     }
 
     fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError> {
-        self.with(|connection| {
+        self.write(|connection| {
             connection.execute(
                 "INSERT INTO api_keys (hash, kind) VALUES (?1, ?2) ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind",
                 params![hash(token), kind.as_str()],
@@ -362,5 +573,37 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(migrations().validate().is_ok());
+    }
+
+    /// A database written before events carried their profile gets it filled in on upgrade.
+    #[test]
+    fn upgrading_fills_in_each_events_profile() {
+        let mut connection = Connection::open_in_memory().expect("db");
+        migrations()
+            .to_version(&mut connection, 3)
+            .expect("old schema");
+        connection
+            .execute_batch(
+                "INSERT INTO profiles (id) VALUES (7), (9);
+                 INSERT INTO identities VALUES ('user:u1', 7), ('anon:a1', 7), ('anon:a2', 9);
+                 INSERT INTO events (message_id, kind, user_id, anonymous_id, timestamp_us, received_us, body) VALUES
+                   ('m1', 'track', 'u1', NULL, 1, 1, '{}'),
+                   ('m2', 'page', NULL, 'a1', 2, 2, '{}'),
+                   ('m3', 'page', NULL, 'a2', 3, 3, '{}'),
+                   ('m4', 'track', 'u1', 'a2', 4, 4, '{}');",
+            )
+            .expect("old rows");
+        migrations().to_latest(&mut connection).expect("upgrade");
+        let profiles: Vec<(String, Option<i64>)> = connection
+            .prepare("SELECT message_id, profile_id FROM events ORDER BY seq")
+            .expect("query")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("read");
+        let expected = [("m1", 7), ("m2", 7), ("m3", 9), ("m4", 7)]
+            .map(|(m, p)| (m.to_string(), Some(p)))
+            .to_vec();
+        assert_eq!(profiles, expected, "the user id wins over the anonymous id");
     }
 }

@@ -194,7 +194,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     // Timestamps derive from a fixed day, so the same seed gives the same events on every run.
     let anchor = now - now % (86_400 * 1_000_000);
     let events = events(args.people, args.seed, anchor)?;
-    let appended = store.append(&events)?;
+    let appended = store.append(events)?;
     let total = store.count_events()?;
     crate::serve::serve_store(store, &args.listen, |address| {
         println!("waymark demo listening on http://{address}");

@@ -19,7 +19,7 @@ fn event(id: &str, user: &str, at: i64) -> NewEvent {
 fn duplicates_are_dropped_by_message_id_within_and_across_batches() {
     let store = SqliteStore::open_in_memory().expect("store");
     let first = store
-        .append(&[
+        .append(vec![
             event("a", "u1", 1),
             event("b", "u1", 2),
             event("a", "u1", 3),
@@ -27,7 +27,7 @@ fn duplicates_are_dropped_by_message_id_within_and_across_batches() {
         .expect("append");
     assert_eq!((first.inserted, first.duplicates), (2, 1));
     let second = store
-        .append(&[event("b", "u2", 4), event("c", "u2", 5)])
+        .append(vec![event("b", "u2", 4), event("c", "u2", 5)])
         .expect("append");
     assert_eq!((second.inserted, second.duplicates), (1, 1));
     assert_eq!(store.count_events().expect("count"), 3);
@@ -45,6 +45,58 @@ fn duplicates_are_dropped_by_message_id_within_and_across_batches() {
     );
 }
 
+/// Concurrent appends share commits (group commit), yet each caller learns exactly what happened
+/// to its own events, and nothing is lost or stored twice.
+#[test]
+fn concurrent_appends_each_get_their_own_outcome() {
+    let dir = std::env::temp_dir().join(format!("waymark-group-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = SqliteStore::open(&dir.join("waymark.db")).expect("open");
+    let outcomes: Vec<(usize, usize)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|thread| {
+                let store = &store;
+                scope.spawn(move || {
+                    let mut mine = (0, 0);
+                    for round in 0..50 {
+                        // Each batch has 3 events of its own and one shared by every thread.
+                        let batch = vec![
+                            event(&format!("t{thread}-r{round}-a"), "u1", round),
+                            event(&format!("t{thread}-r{round}-b"), "u2", round),
+                            event(&format!("t{thread}-r{round}-a"), "u1", round),
+                            event(&format!("shared-{round}"), "u3", round),
+                        ];
+                        let appended = store.append(batch).expect("append");
+                        mine.0 += appended.inserted;
+                        mine.1 += appended.duplicates;
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("thread"))
+            .collect()
+    });
+    for (inserted, duplicates) in &outcomes {
+        assert_eq!(inserted + duplicates, 200, "every event is accounted for");
+        assert!(
+            *duplicates >= 50,
+            "the in-batch repeat is always a duplicate"
+        );
+    }
+    let inserted: usize = outcomes.iter().map(|o| o.0).sum();
+    assert_eq!(
+        inserted,
+        8 * 50 * 2 + 50,
+        "each shared event is stored once"
+    );
+    assert_eq!(store.count_events().expect("count"), inserted as u64);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn events_and_keys_survive_reopening_and_keys_are_stored_hashed() {
     let dir = std::env::temp_dir().join(format!("waymark-store-{}", std::process::id()));
@@ -53,7 +105,7 @@ fn events_and_keys_survive_reopening_and_keys_are_stored_hashed() {
     let path = dir.join("waymark.db");
     {
         let store = SqliteStore::open(&path).expect("open");
-        store.append(&[event("a", "u1", 1)]).expect("append");
+        store.append(vec![event("a", "u1", 1)]).expect("append");
         store
             .ensure_key(KeyKind::Write, "wk_secret-123")
             .expect("key");
@@ -114,7 +166,7 @@ fn call(
 fn anonymous_visits_join_the_profile_once_identified() {
     let store = SqliteStore::open_in_memory().expect("store");
     store
-        .append(&[
+        .append(vec![
             call(
                 "1",
                 "page",
@@ -211,7 +263,7 @@ fn anonymous_visits_join_the_profile_once_identified() {
 fn identifier_traits_and_aliases_merge_profiles_transitively() {
     let store = SqliteStore::open_in_memory().expect("store");
     store
-        .append(&[
+        .append(vec![
             call(
                 "1",
                 "track",
@@ -283,7 +335,7 @@ fn identifier_traits_and_aliases_merge_profiles_transitively() {
 }
 
 #[test]
-fn duplicates_do_not_touch_the_identity_graph() {
+fn duplicates_add_nothing_to_the_trait_history() {
     let store = SqliteStore::open_in_memory().expect("store");
     let identify = call(
         "1",
@@ -293,7 +345,9 @@ fn duplicates_do_not_touch_the_identity_graph() {
         1,
         serde_json::json!({"traits": {"plan": "a"}}),
     );
-    store.append(&[identify.clone(), identify]).expect("append");
+    store
+        .append(vec![identify.clone(), identify])
+        .expect("append");
     let profile = store.profile("u1").expect("p").expect("exists");
     assert_eq!(profile.trait_history.len(), 1);
 }
