@@ -22,21 +22,105 @@ pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 
 const KINDS: [&str; 6] = ["track", "identify", "page", "screen", "group", "alias"];
 
+/// Records an action the person took (`event` is required).
+#[utoipa::path(
+    post,
+    path = "/v1/track",
+    tag = "collection",
+    security(("write_key" = [])),
+    request_body(content = crate::openapi::SegmentCall, content_type = "application/json", description = "One call, at most 32 KB; gzip bodies are accepted (`Content-Encoding: gzip`)"),
+    responses(
+        (status = 200, description = "Committed (or already stored)", body = crate::openapi::Success),
+        (status = 400, description = "Malformed or over a limit; `field` says where", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn track(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
     single(state, headers, body, "track").await
 }
+/// Ties a person to their traits (email, phone, plan…).
+#[utoipa::path(
+    post,
+    path = "/v1/identify",
+    tag = "collection",
+    security(("write_key" = [])),
+    request_body(content = crate::openapi::SegmentCall, content_type = "application/json", description = "One call, at most 32 KB; gzip bodies are accepted (`Content-Encoding: gzip`)"),
+    responses(
+        (status = 200, description = "Committed (or already stored)", body = crate::openapi::Success),
+        (status = 400, description = "Malformed or over a limit; `field` says where", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn identify(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
     single(state, headers, body, "identify").await
 }
+/// Records a web page view.
+#[utoipa::path(
+    post,
+    path = "/v1/page",
+    tag = "collection",
+    security(("write_key" = [])),
+    request_body(content = crate::openapi::SegmentCall, content_type = "application/json", description = "One call, at most 32 KB; gzip bodies are accepted (`Content-Encoding: gzip`)"),
+    responses(
+        (status = 200, description = "Committed (or already stored)", body = crate::openapi::Success),
+        (status = 400, description = "Malformed or over a limit; `field` says where", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn page(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
     single(state, headers, body, "page").await
 }
+/// Records an app screen view.
+#[utoipa::path(
+    post,
+    path = "/v1/screen",
+    tag = "collection",
+    security(("write_key" = [])),
+    request_body(content = crate::openapi::SegmentCall, content_type = "application/json", description = "One call, at most 32 KB; gzip bodies are accepted (`Content-Encoding: gzip`)"),
+    responses(
+        (status = 200, description = "Committed (or already stored)", body = crate::openapi::Success),
+        (status = 400, description = "Malformed or over a limit; `field` says where", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn screen(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
     single(state, headers, body, "screen").await
 }
+/// Ties a person to a group or account.
+#[utoipa::path(
+    post,
+    path = "/v1/group",
+    tag = "collection",
+    security(("write_key" = [])),
+    request_body(content = crate::openapi::SegmentCall, content_type = "application/json", description = "One call, at most 32 KB; gzip bodies are accepted (`Content-Encoding: gzip`)"),
+    responses(
+        (status = 200, description = "Committed (or already stored)", body = crate::openapi::Success),
+        (status = 400, description = "Malformed or over a limit; `field` says where", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn group(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
     single(state, headers, body, "group").await
 }
+/// Links a previous id to the user id (`previousId` is required).
+#[utoipa::path(
+    post,
+    path = "/v1/alias",
+    tag = "collection",
+    security(("write_key" = [])),
+    request_body(content = crate::openapi::SegmentCall, content_type = "application/json", description = "One call, at most 32 KB; gzip bodies are accepted (`Content-Encoding: gzip`)"),
+    responses(
+        (status = 200, description = "Committed (or already stored)", body = crate::openapi::Success),
+        (status = 400, description = "Malformed or over a limit; `field` says where", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn alias(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
     single(state, headers, body, "alias").await
 }
@@ -272,6 +356,9 @@ fn to_event(
 async fn store(state: &AppState, events: Vec<NewEvent>) -> Result<usize, ApiError> {
     let count = events.len();
     let appended = state.blocking(move |store| store.append(events)).await?;
+    state
+        .metrics
+        .appended(appended.inserted, appended.duplicates);
     tracing::debug!(
         received = count,
         inserted = appended.inserted,
@@ -301,7 +388,9 @@ async fn single(
         };
         authorize(&state, &headers, fields.write_key.as_ref()).await?;
         let received = state.clock.now_us();
-        let event = to_event(&fields, raw, kind, "", received, None)?;
+        state.metrics.received(1);
+        let event = to_event(&fields, raw, kind, "", received, None)
+            .inspect_err(|error| state.metrics.rejected(error.code))?;
         store(&state, vec![event]).await
     }
     .await;
@@ -321,6 +410,21 @@ struct BatchBody<'a> {
     sent_at: Option<Value>,
 }
 
+/// Up to 500 KB of calls at once. The good events of a batch are stored even when another is
+/// bad; the error then says which one (`/batch/N/...`) and how many were `accepted`.
+#[utoipa::path(
+    post,
+    path = "/v1/batch",
+    tag = "collection",
+    security(("write_key" = [])),
+    request_body(content = crate::openapi::BatchRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "All events committed (or already stored)", body = crate::openapi::Success),
+        (status = 400, description = "A bad event or a limit; the others were stored", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let bytes = read_body(body, MAX_BATCH_BYTES, "/batch").await?;
@@ -337,6 +441,7 @@ pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body
         let received = state.clock.now_us();
         let batch_sent_at = time(items.sent_at.as_ref(), "sentAt", "")?;
         let mut events = Vec::with_capacity(items.batch.len());
+        state.metrics.received(items.batch.len());
         let mut first_error = None;
         for (index, raw) in items.batch.iter().enumerate() {
             let pointer = format!("/batch/{index}");
@@ -354,6 +459,7 @@ pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body
             match event {
                 Ok(event) => events.push(event),
                 Err(error) => {
+                    state.metrics.rejected(error.code);
                     tracing::debug!(field = ?error.field, code = error.code, "rejected event in batch");
                     first_error.get_or_insert(error);
                 }

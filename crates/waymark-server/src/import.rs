@@ -15,15 +15,33 @@ use crate::{ApiError, AppState};
 /// The largest file accepted in one request.
 pub const MAX_IMPORT_BYTES: usize = 1 << 30;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
+    /// `xes`, `csv`, `jsonl`, `ocel-json` or `ocel-xml`.
     format: Option<String>,
+    /// OCEL only: the object type whose objects become the cases.
     object_type: Option<String>,
+    /// CSV only: the case, activity and timestamp columns, when they cannot be guessed.
     case: Option<String>,
     activity: Option<String>,
     timestamp: Option<String>,
+    /// Skip (and count) unusable events instead of refusing the file.
     #[serde(default)]
     lenient: bool,
+}
+
+/// What an import did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Imported {
+    /// Events and cases in the file.
+    events: usize,
+    cases: usize,
+    /// Events stored now, and events already stored before.
+    inserted: usize,
+    duplicates: usize,
+    /// Events left out as unusable (lenient mode).
+    skipped: usize,
 }
 
 fn format(name: Option<&str>) -> Result<Format, ApiError> {
@@ -46,6 +64,22 @@ fn format(name: Option<&str>) -> Result<Format, ApiError> {
     })
 }
 
+/// Loads an event-log file into the store, each event as a track call of its case. Importing
+/// the same events again adds nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/import",
+    tag = "import",
+    security(("admin_token" = [])),
+    params(ImportQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file, up to 1 GiB, plain or gzip"),
+    responses(
+        (status = 200, description = "OK", body = Imported),
+        (status = 400, description = "Unreadable file; `field` says where (line:column)", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not read", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn import(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -76,6 +110,7 @@ pub async fn import(
             ..Default::default()
         };
         let store = state.store.clone();
+        let state_metrics = state.metrics.clone();
         tokio::task::spawn_blocking(move || {
             let outcome =
                 waymark_eventlog::read(&bytes[..], format, &options).map_err(|error| ApiError {
@@ -87,13 +122,14 @@ pub async fn import(
                 })?;
             let appended = waymark_store::import_log(store.as_ref(), &outcome.log, |_| {})
                 .map_err(|e| ApiError::internal(&e))?;
-            Ok::<_, ApiError>(serde_json::json!({
-                "events": outcome.log.events(),
-                "cases": outcome.log.cases(),
-                "inserted": appended.inserted,
-                "duplicates": appended.duplicates,
-                "skipped": outcome.skipped,
-            }))
+            state_metrics.appended(appended.inserted, appended.duplicates);
+            Ok::<_, ApiError>(Imported {
+                events: outcome.log.events(),
+                cases: outcome.log.cases(),
+                inserted: appended.inserted,
+                duplicates: appended.duplicates,
+                skipped: outcome.skipped,
+            })
         })
         .await
         .map_err(|e| ApiError::internal(&e))?

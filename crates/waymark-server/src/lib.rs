@@ -11,16 +11,22 @@
 mod collect;
 mod error;
 mod import;
+mod metrics;
+pub mod openapi;
 mod profiles;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::decompression::RequestDecompressionLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use waymark_store::Store;
 
 pub use error::ApiError;
+pub use metrics::Metrics;
 
 /// The time, injected so tests can fix it.
 pub trait Clock: Send + Sync {
@@ -45,9 +51,19 @@ impl Clock for SystemClock {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
+    /// A state on the system clock with fresh metrics.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        AppState {
+            store,
+            clock: Arc::new(SystemClock),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
     /// Runs a store call on the blocking pool, so SQLite never stalls the async workers. A failure
     /// is logged and answered as 503: nothing was acknowledged.
     pub(crate) async fn blocking<T: Send + 'static>(
@@ -68,34 +84,66 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// The whole HTTP application.
-pub fn app(state: AppState) -> Router {
-    let collection = Router::new()
-        .route("/v1/track", post(collect::track))
-        .route("/v1/identify", post(collect::identify))
-        .route("/v1/page", post(collect::page))
-        .route("/v1/screen", post(collect::screen))
-        .route("/v1/group", post(collect::group))
-        .route("/v1/alias", post(collect::alias))
-        .route("/v1/batch", post(collect::batch))
+/// Whether the service is up (public).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "OK", body = openapi::Health))
+)]
+async fn healthz() -> axum::Json<openapi::Health> {
+    axum::Json(openapi::Health {
+        status: "ok".to_string(),
+    })
+}
+
+/// Every route with its OpenAPI description. Routes are only ever added here, through
+/// `routes!`, which takes the path and method from the handler's `#[utoipa::path]`.
+fn routes() -> OpenApiRouter<AppState> {
+    let collection = OpenApiRouter::new()
+        .routes(routes!(collect::track))
+        .routes(routes!(collect::identify))
+        .routes(routes!(collect::page))
+        .routes(routes!(collect::screen))
+        .routes(routes!(collect::group))
+        .routes(routes!(collect::alias))
+        .routes(routes!(collect::batch))
         // RudderStack's clients gzip their bodies by default.
         .layer(RequestDecompressionLayer::new());
-    Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
-        )
-        .route(
-            "/v1/import",
-            post(import::import).layer(axum::extract::DefaultBodyLimit::max(
-                import::MAX_IMPORT_BYTES,
-            )),
-        )
-        .route("/v1/profiles", get(profiles::search))
-        .route("/v1/profiles/{id}", get(profiles::profile))
-        .route("/v1/profiles/{id}/timeline", get(profiles::timeline))
+    let import = OpenApiRouter::new().routes(routes!(import::import)).layer(
+        axum::extract::DefaultBodyLimit::max(import::MAX_IMPORT_BYTES),
+    );
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(profiles::search))
+        .routes(routes!(profiles::profile))
+        .routes(routes!(profiles::timeline))
+        .merge(import)
         .merge(collection)
+}
+
+/// The OpenAPI document of [`app`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let (router, api) = routes().split_for_parts();
+    let api = Arc::new(api);
+    let metrics = state.metrics.clone();
+    router
+        // The API description is public, like the API's own documentation.
+        .route(
+            "/openapi.json",
+            get(move || {
+                let api = api.clone();
+                async move { axum::Json(api.as_ref().clone()) }
+            }),
+        )
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
         // Every request gets an id (or keeps the caller's `x-request-id`), logged with it and
         // returned in the response, so a client's report can be found in the logs.
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())

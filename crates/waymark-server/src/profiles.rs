@@ -39,17 +39,23 @@ fn iso(micros: i64) -> String {
     waymark_eventlog::time::format_micros(micros)
 }
 
-#[derive(Serialize)]
-struct TraitChange {
+/// One value a trait had, and when.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TraitChange {
     name: String,
+    #[schema(value_type = Object)]
     value: Value,
     at: String,
 }
 
-#[derive(Serialize)]
-struct ProfileJson {
+/// Everything known about one person, across identifiers and channels.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ProfileJson {
     id: i64,
+    /// `user:…`, `anon:…`, `email:…`, … in the order first seen.
     identifiers: Vec<String>,
+    /// Each trait's latest value.
+    #[schema(value_type = Object)]
     traits: serde_json::Map<String, Value>,
     trait_history: Vec<TraitChange>,
     first_seen: String,
@@ -88,8 +94,9 @@ impl From<Profile> for ProfileJson {
     }
 }
 
-#[derive(Serialize)]
-struct EventJson {
+/// A stored event.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct EventJson {
     seq: i64,
     #[serde(rename = "type")]
     kind: String,
@@ -98,8 +105,25 @@ struct EventJson {
     user_id: Option<String>,
     #[serde(rename = "anonymousId")]
     anonymous_id: Option<String>,
+    /// When it happened (after clock-skew correction).
     timestamp: String,
+    /// The whole Segment call.
+    #[schema(value_type = Object)]
     event: Value,
+}
+
+/// A page of a timeline, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Timeline {
+    events: Vec<EventJson>,
+    /// Pass as `before` to get the next page; absent on the last page.
+    next_before: Option<i64>,
+}
+
+/// The profiles found.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Profiles {
+    profiles: Vec<ProfileJson>,
 }
 
 impl From<StoredEvent> for EventJson {
@@ -127,6 +151,22 @@ fn not_found(identifier: &str) -> ApiError {
     }
 }
 
+/// A customer's profile, by any of their identifiers: a user id, an anonymous id, an email or
+/// phone (or written with its kind, `user:u1`). This is the context-transfer call: one request
+/// tells an agent, the website or a campaign who this is and what they did last.
+#[utoipa::path(
+    get,
+    path = "/v1/profiles/{id}",
+    tag = "customer 360",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Any identifier of the person")),
+    responses(
+        (status = 200, description = "OK", body = ProfileJson),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Write keys cannot read", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No profile has the identifier", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn profile(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -145,12 +185,29 @@ pub async fn profile(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// Only events before this `seq` (the previous page's `next_before`).
     before: Option<i64>,
+    /// Events per page, 1 to 500 (default 50).
     limit: Option<usize>,
 }
 
+/// A person's events across all their identifiers and channels, newest first, paged.
+#[utoipa::path(
+    get,
+    path = "/v1/profiles/{id}/timeline",
+    tag = "customer 360",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Any identifier of the person"), Page),
+    responses(
+        (status = 200, description = "OK", body = Timeline),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not read", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No profile has the identifier", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn timeline(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -169,7 +226,10 @@ pub async fn timeline(
             .then(|| events.last().map(|e| e.seq))
             .flatten();
         let events: Vec<EventJson> = events.into_iter().map(EventJson::from).collect();
-        Ok::<_, ApiError>(serde_json::json!({ "events": events, "next_before": next }))
+        Ok::<_, ApiError>(Timeline {
+            events,
+            next_before: next,
+        })
     }
     .await;
     match result {
@@ -178,13 +238,31 @@ pub async fn timeline(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Search {
+    /// The trait, e.g. `email`.
     #[serde(rename = "trait")]
+    #[param(rename = "trait")]
     name: Option<String>,
+    /// The value its latest setting must have (emails and phones compared normalised).
     value: Option<String>,
 }
 
+/// Profiles whose current value of a trait is the one given.
+#[utoipa::path(
+    get,
+    path = "/v1/profiles",
+    tag = "customer 360",
+    security(("admin_token" = [])),
+    params(Search),
+    responses(
+        (status = 200, description = "OK", body = Profiles),
+        (status = 400, description = "`trait` or `value` missing", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not read", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -209,7 +287,7 @@ pub async fn search(
     }
     .await;
     match result {
-        Ok(profiles) => axum::Json(serde_json::json!({ "profiles": profiles })).into_response(),
+        Ok(profiles) => axum::Json(Profiles { profiles }).into_response(),
         Err(error) => error.into_response(),
     }
 }

@@ -40,6 +40,8 @@ pub enum Command {
         #[command(flatten)]
         read: ReadArgs,
     },
+    /// Print the server's OpenAPI document (JSON), the same as its `/openapi.json`.
+    Openapi,
     /// Event-log files: convert between formats, summarise.
     Log {
         #[command(subcommand)]
@@ -65,18 +67,26 @@ pub struct DemoArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// The SQLite database file (created if missing; WAL mode).
-    #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
-    pub db: PathBuf,
-    /// The address to listen on.
-    #[arg(long, env = "WAYMARK_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    /// A TOML file with any of the settings below (`db`, `listen`, `admin-token`, `write-key`,
+    /// `identifier-traits`). Flags win over WAYMARK_* variables, which win over the file.
+    #[arg(long, env = "WAYMARK_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The SQLite database file (created if missing; WAL mode). Default: waymark.db.
+    #[arg(long, env = "WAYMARK_DB")]
+    pub db: Option<PathBuf>,
+    /// The address to listen on. Default: 127.0.0.1:8080.
+    #[arg(long, env = "WAYMARK_LISTEN")]
+    pub listen: Option<String>,
     /// Make sure this admin API token exists (stored hashed).
     #[arg(long, env = "WAYMARK_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Make sure this source write key exists (stored hashed).
     #[arg(long, env = "WAYMARK_WRITE_KEY", hide_env_values = true)]
     pub write_key: Option<String>,
+    /// The traits that identify a person, so events carrying the same value merge into one
+    /// profile. Default: email,phone.
+    #[arg(long, env = "WAYMARK_IDENTIFIER_TRAITS", value_delimiter = ',')]
+    pub identifier_traits: Option<Vec<String>>,
 }
 
 /// Where the events come from: a log file, or the events stored in a Waymark database.

@@ -6,6 +6,7 @@ use clap::Parser;
 
 mod analyze;
 mod cli;
+mod config;
 mod demo;
 mod journey;
 mod output;
@@ -35,6 +36,12 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Import { files, db, read } => analyze::run_import(&files, &db, &read),
+        cli::Command::Openapi => serde_json::to_string_pretty(&waymark_server::openapi())
+            .map(|text| {
+                println!("{text}");
+                Outcome::Fine
+            })
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(Outcome::Fine) => ExitCode::SUCCESS,

@@ -3,15 +3,17 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use waymark_server::{AppState, SystemClock};
+use waymark_server::AppState;
 use waymark_store::{KeyKind, SqliteStore, Store};
 
 use crate::Outcome;
 use crate::cli::ServeArgs;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
+    let args = crate::config::settings(args)?;
     let store = SqliteStore::open(&args.db)
-        .with_context(|| format!("cannot open the store {}", args.db.display()))?;
+        .with_context(|| format!("cannot open the store {}", args.db.display()))?
+        .with_identifier_traits(args.identifier_traits.clone());
     if let Some(token) = &args.admin_token {
         store.ensure_key(KeyKind::Admin, token)?;
     }
@@ -31,10 +33,7 @@ pub fn serve_store(
     listen: &str,
     banner: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
-    let state = AppState {
-        store: Arc::new(store),
-        clock: Arc::new(SystemClock),
-    };
+    let state = AppState::new(Arc::new(store));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -27,8 +27,8 @@ fn setup() -> (Arc<SqliteStore>, axum::Router) {
     let store = Arc::new(SqliteStore::open_in_memory().expect("store"));
     store.ensure_key(KeyKind::Write, WRITE_KEY).expect("key");
     let state = AppState {
-        store: store.clone(),
         clock: Arc::new(Fixed),
+        ..AppState::new(store.clone())
     };
     (store, app(state))
 }
@@ -598,4 +598,136 @@ async fn every_answer_carries_a_request_id() {
             .and_then(|v| v.to_str().ok()),
         Some("client-chosen-42")
     );
+}
+
+async fn get_text(router: &axum::Router, path: &str, token: &str) -> (StatusCode, String) {
+    let request = Request::get(path).header("authorization", format!("Bearer {token}"));
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (status, String::from_utf8_lossy(&bytes).to_string())
+}
+
+/// The OpenAPI document is public, describes every route, and every route it describes exists
+/// (the router is built from the same annotations, so the two cannot drift apart).
+#[tokio::test]
+async fn openapi_document_lists_every_route_and_each_one_answers() {
+    let (_store, router) = setup();
+    let (status, doc) = get(&router, "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut documented: Vec<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .expect("path item")
+                .keys()
+                .map(move |method| (method.clone(), path.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut expected: Vec<(String, String)> = [
+        ("get", "/healthz"),
+        ("get", "/metrics"),
+        ("get", "/v1/profiles"),
+        ("get", "/v1/profiles/{id}"),
+        ("get", "/v1/profiles/{id}/timeline"),
+        ("post", "/v1/alias"),
+        ("post", "/v1/batch"),
+        ("post", "/v1/group"),
+        ("post", "/v1/identify"),
+        ("post", "/v1/import"),
+        ("post", "/v1/page"),
+        ("post", "/v1/screen"),
+        ("post", "/v1/track"),
+    ]
+    .iter()
+    .map(|(m, p)| (m.to_string(), p.to_string()))
+    .collect();
+    expected.sort();
+    assert_eq!(documented, expected);
+    for (method, path) in &documented {
+        let concrete = path.replace("{id}", "u1");
+        let request = Request::builder()
+            .method(method.to_uppercase().as_str())
+            .uri(&concrete)
+            .body(Body::empty())
+            .expect("request");
+        let status = router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("response")
+            .status();
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} is documented but answers {status}"
+        );
+        let operation = &paths[path][method];
+        assert!(
+            operation["responses"]
+                .as_object()
+                .is_some_and(|r| !r.is_empty()),
+            "{method} {path} documents no responses"
+        );
+        if path != "/healthz" {
+            assert!(
+                operation["security"].is_array(),
+                "{method} {path} does not say how to authenticate"
+            );
+        }
+    }
+    for scheme in ["write_key", "admin_token"] {
+        assert!(doc["components"]["securitySchemes"][scheme].is_object());
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[tokio::test]
+async fn metrics_need_an_admin_token_and_count_events_and_requests() {
+    let (store, router) = setup();
+    store.ensure_key(KeyKind::Admin, ADMIN).expect("admin");
+    assert_eq!(
+        get(&router, "/metrics", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(&router, "/metrics", Some(WRITE_KEY)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, _) = send(
+        &router,
+        "/v1/batch",
+        json!({"batch": [
+            {"type": "track", "userId": "u1", "event": "A", "messageId": "m1"},
+            {"type": "track", "userId": "u1", "event": "B", "messageId": "m1"},
+            {"type": "track", "event": "C", "messageId": "m2"},
+        ]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, text) = get_text(&router, "/metrics", ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+    for line in [
+        "waymark_events_received_total 3",
+        "waymark_events_stored_total 1",
+        "waymark_events_duplicate_total 1",
+        "waymark_events_rejected_total{code=\"missing_identity\"} 1",
+        "waymark_http_requests_total{method=\"POST\",route=\"/v1/batch\",status=\"400\"} 1",
+        "waymark_http_requests_total{method=\"GET\",route=\"/metrics\",status=\"401\"} 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    assert!(text.contains("waymark_http_request_duration_seconds_bucket{"));
+    assert!(text.trim_end().ends_with("# EOF"));
 }

@@ -158,3 +158,38 @@ fn segment_node_library() {
     );
     assert_eq!(find(&events, "page", "node-anon")["name"], "Docs");
 }
+
+/// `waymark openapi` prints the document the server serves, and a real OpenAPI validator
+/// (openapi-spec-validator, PyPI) accepts it.
+#[test]
+fn the_openapi_document_passes_a_real_validator() {
+    let Some(python) = required("WAYMARK_PYTHON") else {
+        return;
+    };
+    let output = Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .arg("openapi")
+        .output()
+        .expect("run waymark openapi");
+    assert!(output.status.success());
+    let printed: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        printed,
+        serde_json::to_value(waymark_server::openapi()).expect("document"),
+        "the CLI prints what the server serves"
+    );
+    let path = temp_dir("openapi").join("openapi.json");
+    std::fs::write(&path, &output.stdout).expect("write");
+    let check = Command::new(python)
+        .args([
+            "-c",
+            "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(open(sys.argv[1])))\nprint('valid')",
+        ])
+        .arg(&path)
+        .output()
+        .expect("run the validator");
+    assert!(
+        check.status.success() && String::from_utf8_lossy(&check.stdout).contains("valid"),
+        "the validator refused the document: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

@@ -1,0 +1,191 @@
+//! Prometheus metrics at `/metrics` (OpenMetrics text), readable with an admin token.
+//!
+//! HTTP requests are counted and timed per route template (`/v1/profiles/{id}`, never the
+//! concrete path, so the number of series stays small); the collection API counts events
+//! received, stored, dropped as duplicates and rejected (by error code).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabels {
+    code: String,
+}
+
+/// Every metric the server keeps, and the registry that renders them.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RouteLabels, Histogram>,
+    events_received: Counter,
+    events_stored: Counter,
+    events_duplicate: Counter,
+    events_rejected: Family<CodeLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("waymark");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route and status",
+            requests.clone(),
+        );
+        let durations = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            // 0.5 ms to about 8 s.
+            Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer a request, by route",
+            durations.clone(),
+        );
+        let events_received = Counter::default();
+        registry.register(
+            "events_received",
+            "Events received by the collection API",
+            events_received.clone(),
+        );
+        let events_stored = Counter::default();
+        registry.register(
+            "events_stored",
+            "Events committed to the store",
+            events_stored.clone(),
+        );
+        let events_duplicate = Counter::default();
+        registry.register(
+            "events_duplicate",
+            "Events dropped because their messageId was already stored",
+            events_duplicate.clone(),
+        );
+        let events_rejected = Family::<CodeLabels, Counter>::default();
+        registry.register(
+            "events_rejected",
+            "Events refused as invalid, by error code",
+            events_rejected.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            durations,
+            events_received,
+            events_stored,
+            events_duplicate,
+            events_rejected,
+        }
+    }
+}
+
+impl Metrics {
+    pub(crate) fn received(&self, count: usize) {
+        self.events_received.inc_by(count as u64);
+    }
+
+    pub(crate) fn appended(&self, inserted: usize, duplicates: usize) {
+        self.events_stored.inc_by(inserted as u64);
+        self.events_duplicate.inc_by(duplicates as u64);
+    }
+
+    pub(crate) fn rejected(&self, code: &str) {
+        self.events_rejected
+            .get_or_create(&CodeLabels {
+                code: code.to_string(),
+            })
+            .inc();
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Counts and times every request, by its route template.
+pub(crate) async fn track(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics
+        .durations
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+/// The metrics, for an admin token.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text", body = String),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A write key cannot read", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(error) = crate::profiles::admin(&state, &headers).await {
+        return error.into_response();
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}

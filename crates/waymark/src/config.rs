@@ -1,0 +1,166 @@
+//! Settings for `waymark serve`: flags, then `WAYMARK_*` variables (both through clap), then an
+//! optional TOML file, then the defaults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::cli::ServeArgs;
+
+/// What a config file may set. Unknown keys are refused, so a typo is not silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct File {
+    db: Option<PathBuf>,
+    listen: Option<String>,
+    admin_token: Option<String>,
+    write_key: Option<String>,
+    identifier_traits: Option<Vec<String>>,
+}
+
+/// The settings the server runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub db: PathBuf,
+    pub listen: String,
+    pub admin_token: Option<String>,
+    pub write_key: Option<String>,
+    pub identifier_traits: Vec<String>,
+}
+
+fn read(path: &Path) -> anyhow::Result<File> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let mut file: File = toml::from_str(&text).map_err(|error| {
+        let place = error
+            .span()
+            .map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(":{line}:{column}")
+            })
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key and identifier-traits",
+            path.display(),
+            error.message()
+        )
+    })?;
+    // A relative database path is relative to the config file, not to where the server starts.
+    if let (Some(db), Some(directory)) = (&file.db, path.parent()) {
+        if db.is_relative() {
+            file.db = Some(directory.join(db));
+        }
+    }
+    Ok(file)
+}
+
+/// Flags and variables (already merged by clap) over the file over the defaults.
+pub fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
+    let file = match &args.config {
+        Some(path) => read(path)?,
+        None => File::default(),
+    };
+    Ok(Settings {
+        db: args
+            .db
+            .or(file.db)
+            .unwrap_or_else(|| PathBuf::from("waymark.db")),
+        listen: args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_string()),
+        admin_token: args.admin_token.or(file.admin_token),
+        write_key: args.write_key.or(file.write_key),
+        identifier_traits: args
+            .identifier_traits
+            .or(file.identifier_traits)
+            .unwrap_or_else(|| vec!["email".to_string(), "phone".to_string()]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn args(flags: &[&str]) -> ServeArgs {
+        let cli = crate::cli::Cli::try_parse_from(
+            ["waymark", "serve"].iter().chain(flags.iter()).copied(),
+        )
+        .expect("flags parse");
+        match cli.command {
+            crate::cli::Command::Serve(args) => args,
+            _ => unreachable!("serve"),
+        }
+    }
+
+    fn config_file(name: &str, text: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("waymark-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("waymark.toml");
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn the_defaults_work_without_a_file() {
+        let settings = settings(args(&[])).expect("settings");
+        assert_eq!(settings.db, PathBuf::from("waymark.db"));
+        assert_eq!(settings.listen, "127.0.0.1:8080");
+        assert_eq!(settings.identifier_traits, ["email", "phone"]);
+        assert_eq!((settings.admin_token, settings.write_key), (None, None));
+    }
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_the_defaults() {
+        let path = config_file(
+            "precedence",
+            "db = \"data/events.db\"\nlisten = \"0.0.0.0:9000\"\nwrite-key = \"from-file\"\nidentifier-traits = [\"email\", \"customer_number\"]\n",
+        );
+        let config = path.display().to_string();
+        let from_file = settings(args(&["--config", &config])).expect("settings");
+        let directory = path.parent().expect("dir");
+        assert_eq!(
+            from_file.db,
+            directory.join("data/events.db"),
+            "relative to the file"
+        );
+        assert_eq!(from_file.listen, "0.0.0.0:9000");
+        assert_eq!(from_file.write_key.as_deref(), Some("from-file"));
+        assert_eq!(from_file.identifier_traits, ["email", "customer_number"]);
+        let flagged = settings(args(&[
+            "--config",
+            &config,
+            "--listen",
+            "127.0.0.1:0",
+            "--identifier-traits",
+            "phone",
+        ]))
+        .expect("settings");
+        assert_eq!(flagged.listen, "127.0.0.1:0");
+        assert_eq!(flagged.identifier_traits, ["phone"]);
+        assert_eq!(flagged.write_key.as_deref(), Some("from-file"));
+    }
+
+    #[test]
+    fn a_bad_key_is_named_with_its_place_and_a_hint() {
+        let path = config_file("bad", "listen = \"127.0.0.1:1\"\nwritekey = \"x\"\n");
+        let error = settings(args(&["--config", &path.display().to_string()]))
+            .expect_err("unknown key")
+            .to_string();
+        assert!(
+            error.contains(&format!("{}:2:1", path.display())),
+            "{error}"
+        );
+        assert!(error.contains("writekey"), "{error}");
+        assert!(error.contains("hint: the keys are"), "{error}");
+        let missing = settings(args(&["--config", "/nonexistent/waymark.toml"]))
+            .expect_err("missing file")
+            .to_string();
+        assert!(missing.contains("/nonexistent/waymark.toml"), "{missing}");
+    }
+}
