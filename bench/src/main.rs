@@ -213,6 +213,18 @@ fn main() {
     }
 }
 
+/// A UUID-shaped id that looks random but is unique per (process, connection, n).
+fn message_id(connection: usize, n: u64) -> String {
+    let seed = (std::process::id() as u64) << 40 ^ (connection as u64) << 32 ^ n;
+    // SplitMix64: a bijection, so distinct seeds give distinct ids.
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let hex = format!("{z:016x}{seed:016x}");
+    format!("{}-{}-4{}-a{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
+}
+
 /// A Segment track event of realistic size (about 600 bytes), as analytics.js would send it.
 fn track_event(connection: usize, n: u64, user: u64) -> serde_json::Value {
     let names = [
@@ -227,7 +239,8 @@ fn track_event(connection: usize, n: u64, user: u64) -> serde_json::Value {
         "event": names[(n % 5) as usize],
         "userId": format!("user-{user}"),
         "anonymousId": format!("anon-{connection}-{user}"),
-        "messageId": format!("bench-{}-{connection}-{n}", std::process::id()),
+        // Random, like the UUIDs real clients send (no help from sorted ids).
+        "messageId": message_id(connection, n),
         "timestamp": "2026-11-22T10:00:00.000Z",
         "properties": { "channel": "web", "form": "request-training", "step": n % 7, "amount": 1250.5, "currency": "EUR" },
         "context": {

@@ -254,14 +254,15 @@ pub struct SqliteStore {
     checkpointer: Option<Checkpointer>,
 }
 
-/// A thread that checkpoints the WAL every 200 ms until it is dropped.
+/// A thread that checkpoints the WAL every second until it is dropped. (Every 200 ms gave
+/// 20% less throughput under load: the same hot index pages were copied again and again.)
 struct Checkpointer {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Checkpointer {
-    const EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(1000);
 
     fn start(connection: Connection) -> Self {
         let (stop, stopped) = mpsc::channel::<()>();
@@ -313,13 +314,13 @@ impl SqliteStore {
         store.reader = Some(Mutex::new(reader));
         // Checkpoints (copying the WAL into the database file, and its fsync) run on a thread of
         // their own, so the writer only ever pays for its own commit. The writer still
-        // checkpoints by itself if the WAL grows past 40 MB, in case this thread falls behind.
+        // checkpoints by itself if the WAL grows past 200 MB, in case this thread falls behind.
         store
             .writer
             .lock()
             .map_err(|_| StoreError::Poisoned)?
             .connection
-            .pragma_update(None, "wal_autocheckpoint", 10_000)?;
+            .pragma_update(None, "wal_autocheckpoint", 50_000)?;
         store.checkpointer = Some(Checkpointer::start(Connection::open(path)?));
         Ok(store)
     }
