@@ -280,6 +280,12 @@ fn http_ingest(args: &[String]) {
                         let sent = Instant::now();
                         let answer = agent.post(url).header("Authorization", auth).header("Content-Type", "application/json").send(&body);
                         let micros = sent.elapsed().as_micros() as u64;
+                        // Reading the answer hands the connection back for reuse (keep-alive), as
+                        // real clients do.
+                        let answer = answer.map(|mut response| {
+                            let _ = response.body_mut().read_to_vec();
+                            response
+                        });
                         match answer {
                             Ok(response) if response.status().is_success() => {
                                 acknowledged += batch;

@@ -41,15 +41,15 @@ impl Filter {
             .filter(|case| {
                 let times = case.times();
                 let first = times.iter().copied().find(|&t| t != NO_TIME);
-                if let Some(from) = self.from {
-                    if first.is_none_or(|t| t < from) {
-                        return false;
-                    }
+                if let Some(from) = self.from
+                    && first.is_none_or(|t| t < from)
+                {
+                    return false;
                 }
-                if let Some(to) = self.to {
-                    if first.is_none_or(|t| t >= to) {
-                        return false;
-                    }
+                if let Some(to) = self.to
+                    && first.is_none_or(|t| t >= to)
+                {
+                    return false;
                 }
                 if let Some((key, value)) = &self.case_attribute {
                     match case.attribute(key) {

@@ -293,14 +293,13 @@ pub(crate) fn activity_symbol(
         let symbol = strings.get(k)?;
         attributes.iter().find(|a| a.key == symbol)
     };
-    if let [only] = key.0.as_slice() {
-        if let Some(Attribute {
+    if let [only] = key.0.as_slice()
+        && let Some(Attribute {
             value: Value::String(s) | Value::Id(s),
             ..
         }) = find(strings, only)
-        {
-            return *s;
-        }
+    {
+        return *s;
     }
     let mut parts: Vec<String> = Vec::with_capacity(key.0.len());
     for k in &key.0 {

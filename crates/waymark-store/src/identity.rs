@@ -166,18 +166,18 @@ pub(crate) fn link(
         Json::Null
     };
     let mut ids = identifiers(event, &body, identifier_traits);
-    if event.kind == "alias" {
-        if let Some(previous) = body.get("previousId").and_then(text) {
-            // The previous id was a user id or an anonymous id: whichever is known, else anonymous.
-            let known: Vec<String> = [format!("user:{previous}"), format!("anon:{previous}")]
-                .into_iter()
-                .filter(|id| profile_of(tx, id).ok().flatten().is_some())
-                .collect();
-            if known.is_empty() {
-                ids.push(format!("anon:{previous}"));
-            } else {
-                ids.extend(known);
-            }
+    if event.kind == "alias"
+        && let Some(previous) = body.get("previousId").and_then(text)
+    {
+        // The previous id was a user id or an anonymous id: whichever is known, else anonymous.
+        let known: Vec<String> = [format!("user:{previous}"), format!("anon:{previous}")]
+            .into_iter()
+            .filter(|id| profile_of(tx, id).ok().flatten().is_some())
+            .collect();
+        if known.is_empty() {
+            ids.push(format!("anon:{previous}"));
+        } else {
+            ids.extend(known);
         }
     }
     let traits_set: Vec<(String, String)> = traits(&body)
@@ -201,10 +201,10 @@ pub(crate) fn link(
     }
     let mut profiles: Vec<i64> = Vec::new();
     for id in &ids {
-        if let Some(profile) = profile_of(tx, id)? {
-            if !profiles.contains(&profile) {
-                profiles.push(profile);
-            }
+        if let Some(profile) = profile_of(tx, id)?
+            && !profiles.contains(&profile)
+        {
+            profiles.push(profile);
         }
     }
     profiles.sort_unstable();
@@ -223,8 +223,6 @@ pub(crate) fn link(
         tx.prepare_cached("UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2")?
             .execute(params![survivor, merged])?;
         tx.prepare_cached("UPDATE profile_traits SET profile_id = ?1 WHERE profile_id = ?2")?
-            .execute(params![survivor, merged])?;
-        tx.prepare_cached("UPDATE events SET profile_id = ?1 WHERE profile_id = ?2")?
             .execute(params![survivor, merged])?;
         tx.prepare_cached("DELETE FROM profiles WHERE id = ?1")?
             .execute(params![merged])?;
@@ -274,23 +272,47 @@ fn ids_of(connection: &Connection, profile: i64) -> Result<Vec<String>, StoreErr
     Ok(ids)
 }
 
-/// The events of a profile, newest first, before `before_seq` (exclusive), at most `limit`.
+/// The events of a profile across its user and anonymous ids, newest first, after the event
+/// `before_seq` in that order, at most `limit`.
 pub(crate) fn timeline(
     connection: &Connection,
+    index: &crate::index::EventIndex,
     profile: i64,
     before_seq: Option<i64>,
     limit: usize,
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    let ids: Vec<String> = ids_of(connection, profile)?
+        .into_iter()
+        .filter(|i| i.starts_with("user:") || i.starts_with("anon:"))
+        .collect();
+    let before = match before_seq {
+        Some(seq) => {
+            let time: Option<i64> = connection
+                .prepare_cached("SELECT timestamp_us FROM events WHERE seq = ?1")?
+                .query_row(params![seq], |r| r.get(0))
+                .optional()?;
+            match time {
+                Some(time) => Some((time, seq)),
+                None => return Ok(Vec::new()),
+            }
+        }
+        None => None,
+    };
+    let found = index.person_events(&ids, before, limit)?;
     let mut query = connection.prepare_cached(
-        "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, profile_id
-         FROM events WHERE profile_id = ?1 AND seq < ?2
-         ORDER BY timestamp_us DESC, seq DESC LIMIT ?3",
+        "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, ?2
+         FROM events WHERE seq = ?1",
     )?;
-    let rows = query.query_map(
-        params![profile, before_seq.unwrap_or(i64::MAX), limit as i64],
-        crate::row_to_event,
-    )?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    let mut events = Vec::with_capacity(found.len());
+    for (_, seq) in found {
+        if let Some(event) = query
+            .query_row(params![seq, profile], crate::row_to_event)
+            .optional()?
+        {
+            events.push(event);
+        }
+    }
+    Ok(events)
 }
 
 fn channel(event: &StoredEvent) -> String {
@@ -307,7 +329,11 @@ fn channel(event: &StoredEvent) -> String {
 }
 
 /// Everything about one profile.
-pub(crate) fn profile(connection: &Connection, id: i64) -> Result<Option<Profile>, StoreError> {
+pub(crate) fn profile(
+    connection: &Connection,
+    index: &crate::index::EventIndex,
+    id: i64,
+) -> Result<Option<Profile>, StoreError> {
     let exists: Option<i64> = connection
         .prepare_cached("SELECT id FROM profiles WHERE id = ?1")?
         .query_row(params![id], |r| r.get(0))
@@ -337,7 +363,7 @@ pub(crate) fn profile(connection: &Connection, id: i64) -> Result<Option<Profile
     let (mut first_seen_us, mut last_seen_us) = (i64::MAX, i64::MIN);
     let mut before = None;
     loop {
-        let page = timeline(connection, id, before, 10_000)?;
+        let page = timeline(connection, index, id, before, 10_000)?;
         let Some(last) = page.last() else { break };
         before = Some(last.seq);
         for event in &page {

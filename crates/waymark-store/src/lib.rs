@@ -9,6 +9,7 @@
 //! event survives the process being killed.
 
 mod identity;
+mod index;
 mod logs;
 
 use std::path::Path;
@@ -120,6 +121,8 @@ pub enum StoreError {
     Poisoned,
     #[error("the events could not be committed: {0}")]
     Commit(String),
+    #[error("the event index failed: {0}")]
+    Index(String),
 }
 
 /// What Waymark needs from storage.
@@ -203,6 +206,30 @@ fn migrations() -> Migrations<'static> {
         DROP INDEX events_by_user;
         DROP INDEX events_by_anonymous;",
         ),
+        // The indexes with random keys (message id, person) move to the LSM index beside the
+        // database (see `index.rs`); the events table becomes append-only by `seq`. Profiles are
+        // found through `identities` when reading, so merges never touch events. Each database
+        // gets a random id, so an index is never used with another database.
+        M::up(
+            "CREATE TABLE events_appended (
+            seq INTEGER PRIMARY KEY,
+            message_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            name TEXT,
+            user_id TEXT,
+            anonymous_id TEXT,
+            timestamp_us INTEGER NOT NULL,
+            received_us INTEGER NOT NULL,
+            body TEXT NOT NULL
+        );
+        INSERT INTO events_appended
+            SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body
+            FROM events ORDER BY seq;
+        DROP TABLE events;
+        ALTER TABLE events_appended RENAME TO events;
+        CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO store_meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));",
+        ),
     ])
 }
 
@@ -238,6 +265,8 @@ struct Pending {
 struct Writer {
     connection: Connection,
     known: identity::Known,
+    /// Set when adding to the index failed after a commit: the next commit first catches up.
+    index_behind: bool,
 }
 
 /// SQLite in WAL mode with full synchronous commits.
@@ -248,6 +277,7 @@ struct Writer {
 /// in-memory store has only the one connection).
 pub struct SqliteStore {
     writer: Mutex<Writer>,
+    index: index::EventIndex,
     reader: Option<Mutex<Connection>>,
     pending: Mutex<Vec<Pending>>,
     identifier_traits: Vec<String>,
@@ -306,7 +336,8 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (or creates) the database at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut store = Self::setup(Connection::open(path)?)?;
+        let index_directory = std::path::PathBuf::from(format!("{}.index", path.display()));
+        let mut store = Self::setup(Connection::open(path)?, Some(&index_directory))?;
         let reader = Connection::open(path)?;
         reader.pragma_update(None, "query_only", "ON")?;
         reader.pragma_update(None, "cache_size", -65_536)?;
@@ -327,10 +358,15 @@ impl SqliteStore {
 
     /// A private in-memory database, for tests and one-off analyses.
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::setup(Connection::open_in_memory()?)
+        Self::setup(Connection::open_in_memory()?, None)
     }
 
-    fn setup(mut connection: Connection) -> Result<Self, StoreError> {
+    /// Opens the event index (in `index_directory`, else a temporary one) and adds the events
+    /// it lacks.
+    fn setup(
+        mut connection: Connection,
+        index_directory: Option<&Path>,
+    ) -> Result<Self, StoreError> {
         // WAL lets readers work while a writer commits; FULL makes each commit durable before
         // `append` returns, which is what acknowledging an event promises.
         connection.pragma_update(None, "journal_mode", "WAL")?;
@@ -340,10 +376,22 @@ impl SqliteStore {
         connection.pragma_update(None, "temp_store", "MEMORY")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations().to_latest(&mut connection)?;
+        let store_id: String = connection.query_row(
+            "SELECT value FROM store_meta WHERE key = 'store_id'",
+            [],
+            |r| r.get(0),
+        )?;
+        let index = match index_directory {
+            Some(directory) => index::EventIndex::open(directory, &store_id)?,
+            None => index::EventIndex::temporary()?,
+        };
+        catch_up(&connection, &index)?;
         Ok(SqliteStore {
+            index,
             writer: Mutex::new(Writer {
                 connection,
                 known: identity::Known::default(),
+                index_behind: false,
             }),
             reader: None,
             pending: Mutex::new(Vec::new()),
@@ -386,30 +434,36 @@ impl SqliteStore {
             .connection)
     }
 
-    /// Inserts every queued caller's events in one transaction and commits once.
+    /// Inserts every queued caller's events in one transaction and commits once, then adds them
+    /// to the index (still holding the writer, so no duplicate can slip in between).
     fn commit_group(
         &self,
         writer: &mut Writer,
         group: &[Pending],
     ) -> Result<Vec<Appended>, StoreError> {
+        if writer.index_behind {
+            catch_up(&writer.connection, &self.index)?;
+            writer.index_behind = false;
+        }
         let transaction = writer.connection.transaction()?;
         let mut outcomes = Vec::with_capacity(group.len());
+        let mut stored: Vec<(&NewEvent, i64)> = Vec::new();
+        let mut fresh = std::collections::HashSet::new();
         {
             let mut insert = transaction.prepare_cached(
-                "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, profile_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (message_id) DO NOTHING",
+                "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for pending in group {
                 let mut outcome = Appended::default();
                 for e in &pending.events {
-                    let linked = identity::link(
-                        &transaction,
-                        e,
-                        &self.identifier_traits,
-                        &mut writer.known,
-                    )?;
-                    let changed = insert.execute(params![
+                    if fresh.contains(e.message_id.as_str())
+                        || self.index.contains(&e.message_id)?
+                    {
+                        outcome.duplicates += 1;
+                        continue;
+                    }
+                    insert.execute(params![
                         e.message_id,
                         e.kind,
                         e.name,
@@ -417,21 +471,84 @@ impl SqliteStore {
                         e.anonymous_id,
                         e.timestamp_us,
                         e.received_us,
-                        e.body,
-                        linked.profile
+                        e.body
                     ])?;
-                    if changed == 1 {
-                        outcome.inserted += 1;
-                        linked.record_traits(&transaction, e.timestamp_us)?;
-                    } else {
-                        outcome.duplicates += 1;
-                    }
+                    stored.push((e, transaction.last_insert_rowid()));
+                    fresh.insert(e.message_id.as_str());
+                    let linked = identity::link(
+                        &transaction,
+                        e,
+                        &self.identifier_traits,
+                        &mut writer.known,
+                    )?;
+                    linked.record_traits(&transaction, e.timestamp_us)?;
+                    outcome.inserted += 1;
                 }
                 outcomes.push(outcome);
             }
         }
         transaction.commit()?;
+        let entries: Vec<index::Entry> = stored
+            .iter()
+            .map(|(e, seq)| index::Entry {
+                message_id: &e.message_id,
+                seq: *seq,
+                timestamp_us: e.timestamp_us,
+                user_id: e.user_id.as_deref(),
+                anonymous_id: e.anonymous_id.as_deref(),
+            })
+            .collect();
+        if let Err(error) = self.index.add(&entries) {
+            // The events are committed, so they are acknowledged; the next commit re-reads them
+            // into the index before it checks for duplicates.
+            tracing::error!(%error, "the event index is behind; catching up on the next commit");
+            writer.index_behind = true;
+        }
         Ok(outcomes)
+    }
+}
+
+/// Adds to the index every stored event it does not have yet, in seq order.
+fn catch_up(connection: &Connection, index: &index::EventIndex) -> Result<(), StoreError> {
+    let mut after = index.indexed_seq()?;
+    let newest: i64 =
+        connection.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))?;
+    if after > newest {
+        return Err(StoreError::Index(format!(
+            "the index holds events up to {after} but the database only up to {newest}; remove the index directory to rebuild it"
+        )));
+    }
+    let mut query = connection.prepare_cached(
+        "SELECT seq, message_id, timestamp_us, user_id, anonymous_id FROM events WHERE seq > ?1 ORDER BY seq LIMIT 50000",
+    )?;
+    loop {
+        let rows = query
+            .query_map(params![after], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.0;
+        let entries: Vec<index::Entry> = rows
+            .iter()
+            .map(|(seq, message_id, time, user, anonymous)| index::Entry {
+                message_id,
+                seq: *seq,
+                timestamp_us: *time,
+                user_id: user.as_deref(),
+                anonymous_id: anonymous.as_deref(),
+            })
+            .collect();
+        index.add(&entries)?;
+        tracing::info!(up_to = after, "event index caught up");
     }
 }
 
@@ -475,7 +592,7 @@ impl Store for SqliteStore {
     fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         self.with(|connection| {
             let mut query = connection.prepare_cached(
-                "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, profile_id
+                "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, COALESCE((SELECT profile_id FROM identities WHERE identifier = 'user:' || user_id), (SELECT profile_id FROM identities WHERE identifier = 'anon:' || anonymous_id))
                  FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
             let rows = query.query_map(params![after_seq, limit as i64], row_to_event)?;
@@ -523,7 +640,7 @@ impl Store for SqliteStore {
     fn profile(&self, identifier: &str) -> Result<Option<Profile>, StoreError> {
         self.with(
             |connection| match self.profile_id(connection, identifier)? {
-                Some(id) => identity::profile(connection, id),
+                Some(id) => identity::profile(connection, &self.index, id),
                 None => Ok(None),
             },
         )
@@ -537,7 +654,9 @@ impl Store for SqliteStore {
     ) -> Result<Option<Vec<StoredEvent>>, StoreError> {
         self.with(
             |connection| match self.profile_id(connection, identifier)? {
-                Some(id) => identity::timeline(connection, id, before_seq, limit).map(Some),
+                Some(id) => {
+                    identity::timeline(connection, &self.index, id, before_seq, limit).map(Some)
+                }
                 None => Ok(None),
             },
         )
@@ -548,7 +667,7 @@ impl Store for SqliteStore {
             let ids = identity::search(connection, trait_name, value)?;
             let mut profiles = Vec::new();
             for id in ids {
-                if let Some(profile) = identity::profile(connection, id)? {
+                if let Some(profile) = identity::profile(connection, &self.index, id)? {
                     profiles.push(profile);
                 }
             }
@@ -594,7 +713,9 @@ mod tests {
                    ('m4', 'track', 'u1', 'a2', 4, 4, '{}');",
             )
             .expect("old rows");
-        migrations().to_latest(&mut connection).expect("upgrade");
+        migrations()
+            .to_version(&mut connection, 4)
+            .expect("upgrade");
         let profiles: Vec<(String, Option<i64>)> = connection
             .prepare("SELECT message_id, profile_id FROM events ORDER BY seq")
             .expect("query")
@@ -606,5 +727,96 @@ mod tests {
             .map(|(m, p)| (m.to_string(), Some(p)))
             .to_vec();
         assert_eq!(profiles, expected, "the user id wins over the anonymous id");
+    }
+
+    fn event(id: &str, user: &str, at: i64) -> NewEvent {
+        NewEvent {
+            message_id: id.to_string(),
+            kind: "track".to_string(),
+            name: Some("Viewed".to_string()),
+            user_id: Some(user.to_string()),
+            anonymous_id: None,
+            timestamp_us: at,
+            received_us: at,
+            body: "{}".to_string(),
+        }
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("waymark-unit-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir.join("waymark.db")
+    }
+
+    /// Events stored before the index existed are indexed on open: their duplicates are
+    /// dropped and their timelines work.
+    #[test]
+    fn upgrading_indexes_the_events_already_stored() {
+        let path = scratch("upgrade");
+        {
+            let mut connection = Connection::open(&path).expect("db");
+            migrations()
+                .to_version(&mut connection, 4)
+                .expect("old schema");
+            connection
+                .execute_batch(
+                    "INSERT INTO profiles (id) VALUES (1);
+                     INSERT INTO identities VALUES ('user:u1', 1);
+                     INSERT INTO events (message_id, kind, name, user_id, timestamp_us, received_us, body, profile_id)
+                     VALUES ('old-1', 'track', 'A', 'u1', 10, 10, '{}', 1), ('old-2', 'track', 'B', 'u1', 20, 20, '{}', 1);",
+                )
+                .expect("old rows");
+        }
+        let store = SqliteStore::open(&path).expect("upgrade");
+        let appended = store
+            .append(vec![event("old-2", "u1", 20), event("new-1", "u1", 30)])
+            .expect("append");
+        assert_eq!((appended.inserted, appended.duplicates), (1, 1));
+        let timeline = store
+            .timeline("u1", None, 10)
+            .expect("timeline")
+            .expect("known");
+        let ids: Vec<&str> = timeline
+            .iter()
+            .map(|e| e.event.message_id.as_str())
+            .collect();
+        assert_eq!(ids, ["new-1", "old-2", "old-1"]);
+    }
+
+    /// The index is derived: removed, it is rebuilt; beside another database, it is not used.
+    #[test]
+    fn a_lost_or_foreign_index_is_rebuilt_from_the_events() {
+        let path = scratch("rebuild");
+        let index_dir = std::path::PathBuf::from(format!("{}.index", path.display()));
+        {
+            let store = SqliteStore::open(&path).expect("open");
+            store
+                .append(vec![event("a", "u1", 1), event("b", "u1", 2)])
+                .expect("append");
+        }
+        std::fs::remove_dir_all(&index_dir).expect("remove the index");
+        {
+            let store = SqliteStore::open(&path).expect("reopen");
+            let again = store.append(vec![event("a", "u1", 1)]).expect("append");
+            assert_eq!(again.duplicates, 1, "the rebuilt index knows `a`");
+            assert_eq!(
+                store
+                    .timeline("u1", None, 10)
+                    .expect("t")
+                    .expect("known")
+                    .len(),
+                2
+            );
+        }
+        // A new database beside the old index: the old message ids are not duplicates here.
+        std::fs::remove_file(&path).expect("remove the database");
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let store = SqliteStore::open(&path).expect("new database");
+        let fresh = store.append(vec![event("a", "u2", 5)]).expect("append");
+        assert_eq!((fresh.inserted, fresh.duplicates), (1, 0));
+        assert_eq!(store.timeline("u1", None, 10).expect("t"), None);
     }
 }

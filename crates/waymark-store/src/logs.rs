@@ -202,10 +202,10 @@ pub fn stored_log(store: &dyn Store) -> Result<(EventLog, usize), StoreError> {
                 continue;
             }
             let mut map = stored.to_json();
-            if let Some(profile) = stored.profile {
-                if let Some(name) = names.get(&profile).or_else(|| fallback.get(&profile)) {
-                    map.insert("userId".to_string(), Json::from(name.clone()));
-                }
+            if let Some(profile) = stored.profile
+                && let Some(name) = names.get(&profile).or_else(|| fallback.get(&profile))
+            {
+                map.insert("userId".to_string(), Json::from(name.clone()));
             }
             if waymark_eventlog::jsonl::push_segment(
                 &mut builder,

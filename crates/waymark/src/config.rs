@@ -49,10 +49,10 @@ fn read(path: &Path) -> anyhow::Result<File> {
         )
     })?;
     // A relative database path is relative to the config file, not to where the server starts.
-    if let (Some(db), Some(directory)) = (&file.db, path.parent()) {
-        if db.is_relative() {
-            file.db = Some(directory.join(db));
-        }
+    if let (Some(db), Some(directory)) = (&file.db, path.parent())
+        && db.is_relative()
+    {
+        file.db = Some(directory.join(db));
     }
     Ok(file)
 }

@@ -164,13 +164,13 @@ fn new(id: &str, title: Option<&str>, out: Option<&Path>) -> anyhow::Result<Outc
     {
         bail!("`{id}` cannot be used: {}", problem.message);
     }
-    if let Some(path) = out {
-        if path.exists() {
-            bail!(
-                "{} already exists; choose another file name",
-                path.display()
-            );
-        }
+    if let Some(path) = out
+        && path.exists()
+    {
+        bail!(
+            "{} already exists; choose another file name",
+            path.display()
+        );
     }
     write_output(out, &text)?;
     Ok(Outcome::Fine)

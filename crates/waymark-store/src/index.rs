@@ -1,0 +1,316 @@
+//! The indexes whose keys arrive in random order, kept in an LSM tree (fjall) beside the SQLite
+//! file: message id → event (to drop duplicates) and person → events (for timelines).
+//!
+//! Why not SQLite indexes: a B-tree insert with a random key dirties a random page, and SQLite
+//! writes whole pages to its WAL on every commit, so two random indexes cost about 8 KB of disk
+//! writes per event under load while the event row itself is under 1 KB. An LSM tree writes its
+//! journal sequentially and sorts in the background.
+//!
+//! The index is derived data. The SQLite file stays the record: the index remembers up to which
+//! `seq` it holds every event (written in the same atomic batch as the entries), and on open it
+//! adds whatever SQLite has beyond that. It is rebuilt from scratch if it belongs to another
+//! database (each database has a random id, kept on both sides).
+
+use std::path::Path;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+
+use crate::StoreError;
+
+const INDEXED: &[u8] = b"indexed_seq";
+const STORE_ID: &[u8] = b"store_id";
+
+/// What the index needs to know of a stored event.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry<'a> {
+    pub(crate) message_id: &'a str,
+    pub(crate) seq: i64,
+    pub(crate) timestamp_us: i64,
+    pub(crate) user_id: Option<&'a str>,
+    pub(crate) anonymous_id: Option<&'a str>,
+}
+
+pub(crate) struct EventIndex {
+    /// Every indexed message id, so that looking up a new one (almost every event) usually
+    /// costs a Bloom filter probe instead of an LSM read.
+    seen: std::sync::Mutex<Seen>,
+    database: Database,
+    /// message id → seq.
+    ids: Keyspace,
+    /// identifier (`user:…`, `anon:…`), time, seq → nothing.
+    people: Keyspace,
+    meta: Keyspace,
+    /// Holds the directory of a temporary index until the store is dropped.
+    _temporary: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for EventIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventIndex").finish_non_exhaustive()
+    }
+}
+
+/// A Bloom filter of message ids (1% false positives), rebuilt twice as large when full.
+struct Seen {
+    filter: fastbloom::BloomFilter,
+    items: usize,
+    capacity: usize,
+}
+
+impl Seen {
+    fn with_capacity(capacity: usize) -> Self {
+        Seen {
+            filter: fastbloom::BloomFilter::with_false_pos(0.01).expected_items(capacity),
+            items: 0,
+            capacity,
+        }
+    }
+}
+
+fn index_error(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Index(error.to_string())
+}
+
+/// Times sort as unsigned big-endian bytes once the sign bit is flipped.
+fn time_key(micros: i64) -> [u8; 8] {
+    ((micros as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn time_of(bytes: &[u8]) -> i64 {
+    let mut raw = [0; 8];
+    raw.copy_from_slice(bytes);
+    (u64::from_be_bytes(raw) ^ (1 << 63)) as i64
+}
+
+/// The key prefix of one identifier: its length, then its bytes (so no identifier is a prefix
+/// of another's keys).
+fn person_prefix(identifier: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(4 + identifier.len() + 16);
+    key.extend_from_slice(&(identifier.len() as u32).to_be_bytes());
+    key.extend_from_slice(identifier.as_bytes());
+    key
+}
+
+fn person_key(identifier: &str, timestamp_us: i64, seq: i64) -> Vec<u8> {
+    let mut key = person_prefix(identifier);
+    key.extend_from_slice(&time_key(timestamp_us));
+    key.extend_from_slice(&(seq as u64).to_be_bytes());
+    key
+}
+
+impl EventIndex {
+    fn open_at(directory: &Path, temporary: Option<tempfile::TempDir>) -> Result<Self, StoreError> {
+        let database = Database::builder(directory).open().map_err(index_error)?;
+        // Small memtables: every new event looks its message id up, and a miss in a large
+        // skip list costs more than a miss in a table's Bloom filter.
+        let keyspace = |name: &str| {
+            database
+                .keyspace(name, || {
+                    KeyspaceCreateOptions::default().max_memtable_size(8 * 1024 * 1024)
+                })
+                .map_err(index_error)
+        };
+        let index = EventIndex {
+            seen: std::sync::Mutex::new(Seen::with_capacity(1 << 20)),
+            ids: keyspace("message_ids")?,
+            people: keyspace("people")?,
+            meta: keyspace("meta")?,
+            database,
+            _temporary: temporary,
+        };
+        index.refill(2 * index.ids.approximate_len())?;
+        Ok(index)
+    }
+
+    /// Rebuilds the Bloom filter from the index, for at least `capacity` ids.
+    fn refill(&self, capacity: usize) -> Result<(), StoreError> {
+        let mut seen = Seen::with_capacity(capacity.max(1 << 20));
+        for item in self.ids.iter() {
+            let key = item.key().map_err(index_error)?;
+            seen.filter.insert(&*key);
+            seen.items += 1;
+        }
+        *self.seen.lock().map_err(|_| StoreError::Poisoned)? = seen;
+        Ok(())
+    }
+
+    /// The index of the database `store_id`, in `directory`. An index of another database (or a
+    /// damaged one) is wiped, to be rebuilt from the events.
+    pub(crate) fn open(directory: &Path, store_id: &str) -> Result<Self, StoreError> {
+        match Self::open_at(directory, None) {
+            Ok(index) if index.store_id()?.as_deref() == Some(store_id) => return Ok(index),
+            Ok(index) => drop(index),
+            Err(error) => tracing::warn!(%error, "the event index cannot be opened"),
+        }
+        if directory.exists() {
+            tracing::warn!(directory = %directory.display(), "rebuilding the event index");
+            std::fs::remove_dir_all(directory).map_err(index_error)?;
+        }
+        let fresh = Self::open_at(directory, None)?;
+        fresh.meta.insert(STORE_ID, store_id).map_err(index_error)?;
+        Ok(fresh)
+    }
+
+    /// An index in a temporary directory, for an in-memory store.
+    pub(crate) fn temporary() -> Result<Self, StoreError> {
+        let directory = tempfile::tempdir().map_err(index_error)?;
+        let path = directory.path().to_path_buf();
+        Self::open_at(&path, Some(directory))
+    }
+
+    fn store_id(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .meta
+            .get(STORE_ID)
+            .map_err(index_error)?
+            .map(|v| String::from_utf8_lossy(&v).to_string()))
+    }
+
+    /// Every event up to this seq is in the index.
+    pub(crate) fn indexed_seq(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .meta
+            .get(INDEXED)
+            .map_err(index_error)?
+            .filter(|v| v.len() == 8)
+            .map_or(0, |v| {
+                i64::from_be_bytes(v[..8].try_into().unwrap_or([0; 8]))
+            }))
+    }
+
+    pub(crate) fn contains(&self, message_id: &str) -> Result<bool, StoreError> {
+        let maybe = self
+            .seen
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .filter
+            .contains(message_id.as_bytes());
+        if !maybe {
+            return Ok(false);
+        }
+        self.ids.contains_key(message_id).map_err(index_error)
+    }
+
+    /// Adds stored events (in seq order) in one atomic batch, with the new high-water mark.
+    /// Not synced to disk: after a power loss the index may lose a tail, which opening adds
+    /// back from SQLite.
+    pub(crate) fn add(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
+        let mut batch = self.database.batch();
+        for entry in entries {
+            batch.insert(&self.ids, entry.message_id, entry.seq.to_be_bytes());
+            for identifier in [
+                entry.user_id.map(|u| format!("user:{u}")),
+                entry.anonymous_id.map(|a| format!("anon:{a}")),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                batch.insert(
+                    &self.people,
+                    person_key(&identifier, entry.timestamp_us, entry.seq),
+                    [],
+                );
+            }
+        }
+        batch.insert(&self.meta, INDEXED, last.seq.to_be_bytes());
+        batch.commit().map_err(index_error)?;
+        let full = {
+            let mut seen = self.seen.lock().map_err(|_| StoreError::Poisoned)?;
+            for entry in entries {
+                seen.filter.insert(entry.message_id.as_bytes());
+            }
+            seen.items += entries.len();
+            (seen.items > seen.capacity).then_some(seen.capacity)
+        };
+        if let Some(capacity) = full {
+            tracing::info!(capacity, "growing the message id filter");
+            self.refill(capacity * 2)?;
+        }
+        Ok(())
+    }
+
+    /// The (time, seq) of the events of these identifiers, newest first, strictly before
+    /// `before` (a (time, seq) cursor), at most `limit`.
+    pub(crate) fn person_events(
+        &self,
+        identifiers: &[String],
+        before: Option<(i64, i64)>,
+        limit: usize,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut found: Vec<(i64, i64)> = Vec::new();
+        for identifier in identifiers {
+            let prefix = person_prefix(identifier);
+            let start = prefix.clone();
+            let end = match before {
+                Some((time, seq)) => person_key(identifier, time, seq),
+                None => {
+                    let mut end = prefix.clone();
+                    end.extend_from_slice(&[0xff; 17]);
+                    end
+                }
+            };
+            for item in self.people.range(start..end).rev().take(limit) {
+                let key = item.key().map_err(index_error)?;
+                let tail = &key[prefix.len()..];
+                if tail.len() != 16 {
+                    continue;
+                }
+                found.push((time_of(&tail[..8]), time_of_seq(&tail[8..])));
+            }
+        }
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        found.dedup();
+        found.truncate(limit);
+        Ok(found)
+    }
+}
+
+fn time_of_seq(bytes: &[u8]) -> i64 {
+    let mut raw = [0; 8];
+    raw.copy_from_slice(bytes);
+    u64::from_be_bytes(raw) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_sort_as_bytes_including_before_1970() {
+        let times = [-5_000_000_i64, -1, 0, 1, 1_714_557_600_000_000];
+        let keys: Vec<[u8; 8]> = times.iter().map(|&t| time_key(t)).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        assert!(times.iter().all(|&t| time_of(&time_key(t)) == t));
+    }
+
+    #[test]
+    fn person_events_are_newest_first_and_page_by_cursor() {
+        let index = EventIndex::temporary().expect("index");
+        let entry = |seq, time, user| Entry {
+            message_id: Box::leak(format!("m{seq}").into_boxed_str()),
+            seq,
+            timestamp_us: time,
+            user_id: Some(user),
+            anonymous_id: None,
+        };
+        index
+            .add(&[
+                entry(1, 30, "u1"),
+                entry(2, 10, "u1"),
+                entry(3, 20, "u10"),
+                entry(4, 20, "u1"),
+            ])
+            .expect("add");
+        assert_eq!(index.indexed_seq().expect("seq"), 4);
+        assert!(index.contains("m3").expect("contains"));
+        assert!(!index.contains("m9").expect("contains"));
+        let ids = vec!["user:u1".to_string()];
+        let page = index.person_events(&ids, None, 2).expect("page");
+        assert_eq!(page, [(30, 1), (20, 4)], "u10 is another person");
+        let next = index.person_events(&ids, Some((20, 4)), 2).expect("page");
+        assert_eq!(next, [(10, 2)]);
+    }
+}
