@@ -185,6 +185,7 @@ fn main() {
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
                 }
+                let _ = std::fs::remove_dir_all(format!("{}.index", db.display()));
                 let status = std::process::Command::new(binary)
                     .args(["import", file, "--db"])
                     .arg(&db)

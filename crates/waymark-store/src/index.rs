@@ -138,8 +138,15 @@ impl EventIndex {
     /// damaged one) is wiped, to be rebuilt from the events.
     pub(crate) fn open(directory: &Path, store_id: &str) -> Result<Self, StoreError> {
         match Self::open_at(directory, None) {
-            Ok(index) if index.store_id()?.as_deref() == Some(store_id) => return Ok(index),
-            Ok(index) => drop(index),
+            Ok(index) => match index.store_id()?.as_deref() {
+                Some(id) if id == store_id => return Ok(index),
+                // A new index: claim it.
+                None if index.indexed_seq()? == 0 && index.ids.approximate_len() == 0 => {
+                    index.meta.insert(STORE_ID, store_id).map_err(index_error)?;
+                    return Ok(index);
+                }
+                _ => drop(index),
+            },
             Err(error) => tracing::warn!(%error, "the event index cannot be opened"),
         }
         if directory.exists() {
