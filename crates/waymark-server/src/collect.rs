@@ -22,108 +22,47 @@ pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 
 const KINDS: [&str; 6] = ["track", "identify", "page", "screen", "group", "alias"];
 
-/// Records an action the person took (`event` is required).
-#[utoipa::path(
-    post,
-    path = "/v1/track",
-    tag = "collection",
-    security(("write_key" = [])),
-    request_body(content = crate::openapi::SegmentCall, content_type = "application/json", description = "One call, at most 32 KB; gzip bodies are accepted (`Content-Encoding: gzip`)"),
-    responses(
-        (status = 200, description = "Committed (or already stored)", body = crate::openapi::Success),
-        (status = 400, description = "Malformed or over a limit; `field` says where", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
-    )
-)]
-pub async fn track(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    single(state, headers, body, "track").await
+/// One handler per call type, each with its OpenAPI description; they differ only in the type.
+macro_rules! single_call {
+    ($name:ident, $path:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "collection",
+            security(("write_key" = [])),
+            request_body(content = crate::openapi::SegmentCall, content_type = "application/json", description = "One call, at most 32 KB; gzip bodies are accepted (`Content-Encoding: gzip`)"),
+            responses(
+                (status = 200, description = "Committed (or already stored)", body = crate::openapi::Success),
+                (status = 400, description = "Malformed or over a limit; `field` says where", body = crate::openapi::ErrorBody),
+                (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
+                (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
+            )
+        )]
+        pub async fn $name(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+            single(state, headers, body, stringify!($name)).await
+        }
+    };
 }
-/// Ties a person to their traits (email, phone, plan…).
-#[utoipa::path(
-    post,
-    path = "/v1/identify",
-    tag = "collection",
-    security(("write_key" = [])),
-    request_body(content = crate::openapi::SegmentCall, content_type = "application/json", description = "One call, at most 32 KB; gzip bodies are accepted (`Content-Encoding: gzip`)"),
-    responses(
-        (status = 200, description = "Committed (or already stored)", body = crate::openapi::Success),
-        (status = 400, description = "Malformed or over a limit; `field` says where", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
-    )
-)]
-pub async fn identify(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    single(state, headers, body, "identify").await
-}
-/// Records a web page view.
-#[utoipa::path(
-    post,
-    path = "/v1/page",
-    tag = "collection",
-    security(("write_key" = [])),
-    request_body(content = crate::openapi::SegmentCall, content_type = "application/json", description = "One call, at most 32 KB; gzip bodies are accepted (`Content-Encoding: gzip`)"),
-    responses(
-        (status = 200, description = "Committed (or already stored)", body = crate::openapi::Success),
-        (status = 400, description = "Malformed or over a limit; `field` says where", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
-    )
-)]
-pub async fn page(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    single(state, headers, body, "page").await
-}
-/// Records an app screen view.
-#[utoipa::path(
-    post,
-    path = "/v1/screen",
-    tag = "collection",
-    security(("write_key" = [])),
-    request_body(content = crate::openapi::SegmentCall, content_type = "application/json", description = "One call, at most 32 KB; gzip bodies are accepted (`Content-Encoding: gzip`)"),
-    responses(
-        (status = 200, description = "Committed (or already stored)", body = crate::openapi::Success),
-        (status = 400, description = "Malformed or over a limit; `field` says where", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
-    )
-)]
-pub async fn screen(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    single(state, headers, body, "screen").await
-}
-/// Ties a person to a group or account.
-#[utoipa::path(
-    post,
-    path = "/v1/group",
-    tag = "collection",
-    security(("write_key" = [])),
-    request_body(content = crate::openapi::SegmentCall, content_type = "application/json", description = "One call, at most 32 KB; gzip bodies are accepted (`Content-Encoding: gzip`)"),
-    responses(
-        (status = 200, description = "Committed (or already stored)", body = crate::openapi::Success),
-        (status = 400, description = "Malformed or over a limit; `field` says where", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
-    )
-)]
-pub async fn group(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    single(state, headers, body, "group").await
-}
-/// Links a previous id to the user id (`previousId` is required).
-#[utoipa::path(
-    post,
-    path = "/v1/alias",
-    tag = "collection",
-    security(("write_key" = [])),
-    request_body(content = crate::openapi::SegmentCall, content_type = "application/json", description = "One call, at most 32 KB; gzip bodies are accepted (`Content-Encoding: gzip`)"),
-    responses(
-        (status = 200, description = "Committed (or already stored)", body = crate::openapi::Success),
-        (status = 400, description = "Malformed or over a limit; `field` says where", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No valid write key", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
-    )
-)]
-pub async fn alias(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    single(state, headers, body, "alias").await
-}
+
+single_call!(
+    track,
+    "/v1/track",
+    "Records an action the person took (`event` is required)."
+);
+single_call!(
+    identify,
+    "/v1/identify",
+    "Ties a person to their traits (email, phone, plan…)."
+);
+single_call!(page, "/v1/page", "Records a web page view.");
+single_call!(screen, "/v1/screen", "Records an app screen view.");
+single_call!(group, "/v1/group", "Ties a person to a group or account.");
+single_call!(
+    alias,
+    "/v1/alias",
+    "Links a previous id to the user id (`previousId` is required)."
+);
 
 fn ok() -> Response {
     axum::Json(serde_json::json!({ "success": true })).into_response()
