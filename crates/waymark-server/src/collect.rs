@@ -367,46 +367,21 @@ struct BatchBody<'a> {
 pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let bytes = read_body(body, MAX_BATCH_BYTES, "/batch").await?;
-        // The envelope is read once; each event is parsed on its own below.
-        let items: BatchBody = match serde_json::from_slice(&bytes) {
-            Ok(items) => items,
-            Err(error) => {
-                // Say whether the JSON itself is broken or only the envelope's shape.
-                parse_object(&bytes, "")?;
-                return Err(ApiError::bad_request("malformed", format!("`batch` must be a list of events: {error}"), "/batch"));
-            }
-        };
+        let items = envelope(&bytes)?;
         authorize(&state, &headers, items.write_key.as_ref()).await?;
-        let received = state.clock.now_us();
-        let batch_sent_at = time(items.sent_at.as_ref(), "sentAt", "")?;
-        let mut events = Vec::with_capacity(items.batch.len());
         state.metrics.received(items.batch.len());
-        let mut first_error = None;
-        for (index, raw) in items.batch.iter().enumerate() {
-            let pointer = format!("/batch/{index}");
-            let event = if raw.get().len() > MAX_EVENT_BYTES {
-                Err(ApiError::bad_request("too_large", format!("the event is larger than {} KB", MAX_EVENT_BYTES / 1024), pointer))
-            } else {
-                match Fields::read(raw.get()) {
-                    Some(item) => {
-                        let kind = item.kind.as_ref().and_then(Value::as_str).unwrap_or("").to_string();
-                        to_event(&item, raw.get(), &kind, &pointer, received, batch_sent_at)
-                    }
-                    None => Err(ApiError::bad_request("malformed", "each event must be a JSON object", pointer)),
-                }
-            };
-            match event {
-                Ok(event) => events.push(event),
-                Err(error) => {
-                    state.metrics.rejected(error.code);
-                    tracing::debug!(field = ?error.field, code = error.code, "rejected event in batch");
-                    first_error.get_or_insert(error);
-                }
-            }
+        let (events, rejected) = batch_events(&items, state.clock.now_us())?;
+        for error in &rejected {
+            state.metrics.rejected(error.code);
+            tracing::debug!(field = ?error.field, code = error.code, "rejected event in batch");
         }
         // The good events of a batch are stored even when another one is bad.
-        let accepted = if events.is_empty() { 0 } else { store(&state, events).await? };
-        match first_error {
+        let accepted = if events.is_empty() {
+            0
+        } else {
+            store(&state, events).await?
+        };
+        match rejected.into_iter().next() {
             Some(mut error) => {
                 error.accepted = Some(accepted);
                 Err(error)
@@ -419,4 +394,71 @@ pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body
         Ok(_) => ok(),
         Err(error) => error.into_response(),
     }
+}
+
+/// Reads a batch request's envelope once; its events are parsed one by one by [`batch_events`].
+fn envelope(bytes: &[u8]) -> Result<BatchBody<'_>, ApiError> {
+    serde_json::from_slice(bytes).or_else(|error| {
+        // Say whether the JSON itself is broken or only the envelope's shape.
+        parse_object(bytes, "")?;
+        Err(ApiError::bad_request(
+            "malformed",
+            format!("`batch` must be a list of events: {error}"),
+            "/batch",
+        ))
+    })
+}
+
+/// The events of a batch that can be stored, and one error per event that cannot (in order).
+fn batch_events(
+    items: &BatchBody,
+    received_us: i64,
+) -> Result<(Vec<NewEvent>, Vec<ApiError>), ApiError> {
+    let batch_sent_at = time(items.sent_at.as_ref(), "sentAt", "")?;
+    let mut events = Vec::with_capacity(items.batch.len());
+    let mut rejected = Vec::new();
+    for (index, raw) in items.batch.iter().enumerate() {
+        let pointer = format!("/batch/{index}");
+        let event = if raw.get().len() > MAX_EVENT_BYTES {
+            Err(ApiError::bad_request(
+                "too_large",
+                format!("the event is larger than {} KB", MAX_EVENT_BYTES / 1024),
+                pointer,
+            ))
+        } else {
+            match Fields::read(raw.get()) {
+                Some(item) => {
+                    let kind = item.kind.as_ref().and_then(Value::as_str).unwrap_or("");
+                    to_event(&item, raw.get(), kind, &pointer, received_us, batch_sent_at)
+                }
+                None => Err(ApiError::bad_request(
+                    "malformed",
+                    "each event must be a JSON object",
+                    pointer,
+                )),
+            }
+        };
+        match event {
+            Ok(event) => events.push(event),
+            Err(error) => rejected.push(error),
+        }
+    }
+    Ok((events, rejected))
+}
+
+/// What the collection API makes of a `/v1/batch` body (the write key is not checked): the
+/// events it would store and the errors of those it would refuse, or the error refusing the
+/// whole body. For fuzzing and tests.
+pub fn parse_batch(
+    bytes: &[u8],
+    received_us: i64,
+) -> Result<(Vec<NewEvent>, Vec<ApiError>), ApiError> {
+    if bytes.len() > MAX_BATCH_BYTES {
+        return Err(ApiError::bad_request(
+            "too_large",
+            format!("the request is larger than {} KB", MAX_BATCH_BYTES / 1024),
+            "/batch",
+        ));
+    }
+    batch_events(&envelope(bytes)?, received_us)
 }

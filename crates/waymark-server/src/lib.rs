@@ -25,6 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use waymark_store::Store;
 
+pub use collect::parse_batch;
 pub use error::ApiError;
 pub use metrics::Metrics;
 
