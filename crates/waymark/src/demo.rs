@@ -213,6 +213,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
             "  try: curl -H 'Authorization: Bearer {ADMIN_TOKEN}' http://{address}/v1/profiles/employee-3@example.com"
         );
         println!(
+            "  API: http://{address}/openapi.json   metrics: http://{address}/metrics (admin token)"
+        );
+        println!(
             "  analyse: waymark analyze variants --db {}",
             args.db.display()
         );
