@@ -134,25 +134,33 @@ impl EventIndex {
         Ok(())
     }
 
-    /// The index of the database `store_id`, in `directory`. An index of another database (or a
-    /// damaged one) is wiped, to be rebuilt from the events.
+    /// The index of the database `store_id`, in `directory`. An index of another database is
+    /// wiped, to be rebuilt from the events. An index that cannot be opened is never touched:
+    /// most likely another process has it (fjall locks its directory).
     pub(crate) fn open(directory: &Path, store_id: &str) -> Result<Self, StoreError> {
-        match Self::open_at(directory, None) {
-            Ok(index) => match index.store_id()?.as_deref() {
-                Some(id) if id == store_id => return Ok(index),
-                // A new index: claim it.
-                None if index.indexed_seq()? == 0 && index.ids.approximate_len() == 0 => {
-                    index.meta.insert(STORE_ID, store_id).map_err(index_error)?;
-                    return Ok(index);
-                }
-                _ => drop(index),
-            },
-            Err(error) => tracing::warn!(%error, "the event index cannot be opened"),
+        let index = Self::open_at(directory, None).map_err(|error| {
+            let reason = match error {
+                StoreError::Index(reason) => reason,
+                other => other.to_string(),
+            };
+            StoreError::Index(format!(
+                "{} cannot be opened ({reason}); is another waymark process using this database? \
+                 Import through its API (POST /v1/import) instead; if the index is damaged, remove \
+                 the directory: it is rebuilt from the database",
+                directory.display()
+            ))
+        })?;
+        match index.store_id()?.as_deref() {
+            Some(id) if id == store_id => return Ok(index),
+            // A new index: claim it.
+            None if index.indexed_seq()? == 0 && index.ids.approximate_len() == 0 => {
+                index.meta.insert(STORE_ID, store_id).map_err(index_error)?;
+                return Ok(index);
+            }
+            _ => drop(index),
         }
-        if directory.exists() {
-            tracing::warn!(directory = %directory.display(), "rebuilding the event index");
-            std::fs::remove_dir_all(directory).map_err(index_error)?;
-        }
+        tracing::warn!(directory = %directory.display(), "the event index belongs to another database, so it is rebuilt");
+        std::fs::remove_dir_all(directory).map_err(index_error)?;
         let fresh = Self::open_at(directory, None)?;
         fresh.meta.insert(STORE_ID, store_id).map_err(index_error)?;
         Ok(fresh)

@@ -151,6 +151,9 @@ pub trait Store: Send + Sync {
     fn search_profiles(&self, trait_name: &str, value: &str) -> Result<Vec<Profile>, StoreError>;
 }
 
+/// How many migrations there are (the schema version of an up-to-date database).
+const MIGRATIONS: usize = 5;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(
@@ -277,7 +280,8 @@ struct Writer {
 /// in-memory store has only the one connection).
 pub struct SqliteStore {
     writer: Mutex<Writer>,
-    index: index::EventIndex,
+    /// `None` when opened for reading only, beside a running server (which holds the index).
+    index: Option<index::EventIndex>,
     reader: Option<Mutex<Connection>>,
     pending: Mutex<Vec<Pending>>,
     identifier_traits: Vec<String>,
@@ -356,6 +360,45 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Opens a database for reading its events while another process (a running server) has it
+    /// open: events and their order, not profiles or timelines (they need the server's index),
+    /// and no writes. The database must be at the current schema.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let connection =
+            Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let current = migrations().current_version(&connection)?;
+        let latest = rusqlite_migration::SchemaVersion::Inside(
+            std::num::NonZeroUsize::new(MIGRATIONS).unwrap_or(std::num::NonZeroUsize::MIN),
+        );
+        if current != latest {
+            return Err(StoreError::Index(format!(
+                "{} is at schema {current}, not {latest}; open it once with `waymark serve` or `waymark import` to upgrade it",
+                path.display()
+            )));
+        }
+        Ok(SqliteStore {
+            writer: Mutex::new(Writer {
+                connection,
+                known: identity::Known::default(),
+                index_behind: false,
+            }),
+            index: None,
+            reader: None,
+            pending: Mutex::new(Vec::new()),
+            checkpointer: None,
+            identifier_traits: vec!["email".to_string(), "phone".to_string()],
+        })
+    }
+
+    fn index(&self) -> Result<&index::EventIndex, StoreError> {
+        self.index.as_ref().ok_or_else(|| {
+            StoreError::Index(
+                "this store was opened for reading events only (a server has the database); profiles, timelines and writes need the server".to_string(),
+            )
+        })
+    }
+
     /// A private in-memory database, for tests and one-off analyses.
     pub fn open_in_memory() -> Result<Self, StoreError> {
         Self::setup(Connection::open_in_memory()?, None)
@@ -387,7 +430,7 @@ impl SqliteStore {
         };
         catch_up(&connection, &index)?;
         Ok(SqliteStore {
-            index,
+            index: Some(index),
             writer: Mutex::new(Writer {
                 connection,
                 known: identity::Known::default(),
@@ -442,7 +485,7 @@ impl SqliteStore {
         group: &[Pending],
     ) -> Result<Vec<Appended>, StoreError> {
         if writer.index_behind {
-            catch_up(&writer.connection, &self.index)?;
+            catch_up(&writer.connection, self.index()?)?;
             writer.index_behind = false;
         }
         let transaction = writer.connection.transaction()?;
@@ -458,7 +501,7 @@ impl SqliteStore {
                 let mut outcome = Appended::default();
                 for e in &pending.events {
                     if fresh.contains(e.message_id.as_str())
-                        || self.index.contains(&e.message_id)?
+                        || self.index()?.contains(&e.message_id)?
                     {
                         outcome.duplicates += 1;
                         continue;
@@ -498,7 +541,7 @@ impl SqliteStore {
                 anonymous_id: e.anonymous_id.as_deref(),
             })
             .collect();
-        if let Err(error) = self.index.add(&entries) {
+        if let Err(error) = self.index()?.add(&entries) {
             // The events are committed, so they are acknowledged; the next commit re-reads them
             // into the index before it checks for duplicates.
             tracing::error!(%error, "the event index is behind; catching up on the next commit");
@@ -640,7 +683,7 @@ impl Store for SqliteStore {
     fn profile(&self, identifier: &str) -> Result<Option<Profile>, StoreError> {
         self.with(
             |connection| match self.profile_id(connection, identifier)? {
-                Some(id) => identity::profile(connection, &self.index, id),
+                Some(id) => identity::profile(connection, self.index()?, id),
                 None => Ok(None),
             },
         )
@@ -655,7 +698,7 @@ impl Store for SqliteStore {
         self.with(
             |connection| match self.profile_id(connection, identifier)? {
                 Some(id) => {
-                    identity::timeline(connection, &self.index, id, before_seq, limit).map(Some)
+                    identity::timeline(connection, self.index()?, id, before_seq, limit).map(Some)
                 }
                 None => Ok(None),
             },
@@ -667,7 +710,7 @@ impl Store for SqliteStore {
             let ids = identity::search(connection, trait_name, value)?;
             let mut profiles = Vec::new();
             for id in ids {
-                if let Some(profile) = identity::profile(connection, &self.index, id)? {
+                if let Some(profile) = identity::profile(connection, self.index()?, id)? {
                     profiles.push(profile);
                 }
             }
@@ -693,6 +736,37 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(migrations().validate().is_ok());
+        let mut connection = Connection::open_in_memory().expect("db");
+        migrations().to_latest(&mut connection).expect("migrate");
+        assert_eq!(
+            migrations().current_version(&connection).expect("version"),
+            rusqlite_migration::SchemaVersion::Inside(
+                std::num::NonZeroUsize::new(MIGRATIONS).expect("non-zero")
+            ),
+            "MIGRATIONS counts them all"
+        );
+    }
+
+    /// Analyses can read the events while a server has the database open.
+    #[test]
+    fn events_can_be_read_beside_a_running_store() {
+        let path = scratch("read-only");
+        let server = SqliteStore::open(&path).expect("open");
+        server
+            .append(vec![event("a", "u1", 1), event("b", "u1", 2)])
+            .expect("append");
+        let reader = SqliteStore::open_read_only(&path).expect("read-only");
+        let events = reader.events_after(0, 10).expect("events");
+        assert_eq!(events.len(), 2);
+        assert!(
+            events.iter().all(|e| e.profile.is_some()),
+            "profiles via identities"
+        );
+        assert!(reader.append(vec![event("c", "u1", 3)]).is_err());
+        let error = reader
+            .timeline("u1", None, 10)
+            .expect_err("needs the index");
+        assert!(error.to_string().contains("reading events only"), "{error}");
     }
 
     /// A database written before events carried their profile gets it filled in on upgrade.
@@ -782,6 +856,32 @@ mod tests {
             .map(|e| e.event.message_id.as_str())
             .collect();
         assert_eq!(ids, ["new-1", "old-2", "old-1"]);
+    }
+
+    /// A second process (or store) on the same database is refused with a clear error, and the
+    /// first one's index is left alone.
+    #[test]
+    fn a_second_opener_is_refused_and_the_index_is_untouched() {
+        let path = scratch("second");
+        let first = SqliteStore::open(&path).expect("open");
+        first.append(vec![event("a", "u1", 1)]).expect("append");
+        let error = SqliteStore::open(&path)
+            .expect_err("the index is in use")
+            .to_string();
+        assert!(error.contains("another waymark process"), "{error}");
+        let again = first.append(vec![event("a", "u1", 1)]).expect("append");
+        assert_eq!(
+            again.duplicates, 1,
+            "the first store's index still knows `a`"
+        );
+        assert_eq!(
+            first
+                .timeline("u1", None, 10)
+                .expect("t")
+                .expect("known")
+                .len(),
+            1
+        );
     }
 
     /// The index is derived: removed, it is rebuilt; beside another database, it is not used.

@@ -233,7 +233,9 @@ fn load(args: &LogArgs, filter_args: &FilterArgs) -> anyhow::Result<(EventLog, V
     let filter = filter(filter_args)?;
     let log = match (&args.db, &args.log) {
         (Some(db), _) => {
+            // Beside a running server (which holds the index), read the events only.
             let store = waymark_store::SqliteStore::open(db)
+                .or_else(|_| waymark_store::SqliteStore::open_read_only(db))
                 .with_context(|| format!("cannot open {}", db.display()))?;
             let (log, skipped) = waymark_store::stored_log(&store)?;
             if skipped > 0 {

@@ -55,8 +55,9 @@ fn batch(url: &str, ids: &[String]) -> bool {
         .is_ok_and(|response| response.status() == 200)
 }
 
+/// The stored message ids, read beside the running server (which holds the event index).
 fn stored_ids(db: &std::path::Path) -> Vec<String> {
-    let store = SqliteStore::open(db).expect("open the store");
+    let store = SqliteStore::open_read_only(db).expect("open the store");
     store
         .events_after(0, usize::MAX >> 1)
         .expect("events")
@@ -162,9 +163,15 @@ fn start_demo(db: &std::path::Path, people: &str) -> (Child, String, Vec<String>
         .spawn()
         .expect("start waymark demo");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let banner: Vec<String> = (0..8)
-        .map_while(|_| lines.next().and_then(Result::ok))
-        .collect();
+    // The banner ends with how to stop it.
+    let mut banner = Vec::new();
+    for line in lines.by_ref().map_while(Result::ok) {
+        let last = line.contains("stop with Ctrl-C");
+        banner.push(line);
+        if last {
+            break;
+        }
+    }
     let url = banner
         .first()
         .and_then(|l| l.rsplit(' ').next())
