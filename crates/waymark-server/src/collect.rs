@@ -4,15 +4,16 @@
 //! `originalTimestamp`, `sentAt`, `context`, `properties`, `traits`, `integrations`. The write key
 //! comes as HTTP Basic user name or as `writeKey` in the body.
 
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use waymark_store::{KeyKind, NewEvent};
 
+use crate::openapi::Success;
 use crate::{ApiError, AppState};
 
 /// The most one request may carry, uncompressed.
@@ -39,7 +40,11 @@ macro_rules! single_call {
                 (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
             )
         )]
-        pub async fn $name(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+        pub async fn $name(
+            state: State<AppState>,
+            headers: HeaderMap,
+            body: Body,
+        ) -> Result<Json<Success>, ApiError> {
             single(state, headers, body, stringify!($name)).await
         }
     };
@@ -64,8 +69,8 @@ single_call!(
     "Links a previous id to the user id (`previousId` is required)."
 );
 
-fn ok() -> Response {
-    axum::Json(serde_json::json!({ "success": true })).into_response()
+fn ok() -> Json<Success> {
+    Json(Success { success: true })
 }
 
 /// Reads the (decompressed) body, refusing more than `limit` bytes.
@@ -312,31 +317,25 @@ async fn single(
     headers: HeaderMap,
     body: Body,
     kind: &'static str,
-) -> Response {
-    let result = async {
-        let bytes = read_body(body, MAX_EVENT_BYTES, "").await?;
-        let raw = std::str::from_utf8(&bytes).unwrap_or_default();
-        let Some(fields) = Fields::read(raw) else {
-            // Explain what is wrong with it.
-            parse_object(&bytes, "")?;
-            return Err(ApiError::bad_request(
-                "malformed",
-                "the body must be a Segment event",
-                "",
-            ));
-        };
-        authorize(&state, &headers, fields.write_key.as_ref()).await?;
-        let received = state.clock.now_us();
-        state.metrics.received(1);
-        let event = to_event(&fields, raw, kind, "", received, None)
-            .inspect_err(|error| state.metrics.rejected(error.code))?;
-        store(&state, vec![event]).await
-    }
-    .await;
-    match result {
-        Ok(_) => ok(),
-        Err(error) => error.into_response(),
-    }
+) -> Result<Json<Success>, ApiError> {
+    let bytes = read_body(body, MAX_EVENT_BYTES, "").await?;
+    let raw = std::str::from_utf8(&bytes).unwrap_or_default();
+    let Some(fields) = Fields::read(raw) else {
+        // Explain what is wrong with it.
+        parse_object(&bytes, "")?;
+        return Err(ApiError::bad_request(
+            "malformed",
+            "the body must be a Segment event",
+            "",
+        ));
+    };
+    authorize(&state, &headers, fields.write_key.as_ref()).await?;
+    let received = state.clock.now_us();
+    state.metrics.received(1);
+    let event = to_event(&fields, raw, kind, "", received, None)
+        .inspect_err(|error| state.metrics.rejected(error.code))?;
+    store(&state, vec![event]).await?;
+    Ok(ok())
 }
 
 #[derive(serde::Deserialize)]
@@ -364,35 +363,32 @@ struct BatchBody<'a> {
         (status = 503, description = "Not stored; send again", body = crate::openapi::ErrorBody),
     )
 )]
-pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let result = async {
-        let bytes = read_body(body, MAX_BATCH_BYTES, "/batch").await?;
-        let items = envelope(&bytes)?;
-        authorize(&state, &headers, items.write_key.as_ref()).await?;
-        state.metrics.received(items.batch.len());
-        let (events, rejected) = batch_events(&items, state.clock.now_us())?;
-        for error in &rejected {
-            state.metrics.rejected(error.code);
-            tracing::debug!(field = ?error.field, code = error.code, "rejected event in batch");
-        }
-        // The good events of a batch are stored even when another one is bad.
-        let accepted = if events.is_empty() {
-            0
-        } else {
-            store(&state, events).await?
-        };
-        match rejected.into_iter().next() {
-            Some(mut error) => {
-                error.accepted = Some(accepted);
-                Err(error)
-            }
-            None => Ok(accepted),
-        }
+pub async fn batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Success>, ApiError> {
+    let bytes = read_body(body, MAX_BATCH_BYTES, "/batch").await?;
+    let items = envelope(&bytes)?;
+    authorize(&state, &headers, items.write_key.as_ref()).await?;
+    state.metrics.received(items.batch.len());
+    let (events, rejected) = batch_events(&items, state.clock.now_us())?;
+    for error in &rejected {
+        state.metrics.rejected(error.code);
+        tracing::debug!(field = ?error.field, code = error.code, "rejected event in batch");
     }
-    .await;
-    match result {
-        Ok(_) => ok(),
-        Err(error) => error.into_response(),
+    // The good events of a batch are stored even when another one is bad.
+    let accepted = if events.is_empty() {
+        0
+    } else {
+        store(&state, events).await?
+    };
+    match rejected.into_iter().next() {
+        Some(mut error) => {
+            error.accepted = Some(accepted);
+            Err(error)
+        }
+        None => Ok(ok()),
     }
 }
 

@@ -56,12 +56,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({
-            "error": { "code": self.code, "message": self.message, "field": self.field }
-        });
-        if let (Some(accepted), Some(map)) = (self.accepted, body.as_object_mut()) {
-            map.insert("accepted".to_string(), accepted.into());
-        }
+        let body = crate::openapi::ErrorBody {
+            error: crate::openapi::ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                field: self.field,
+            },
+            accepted: self.accepted,
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }

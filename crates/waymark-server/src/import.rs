@@ -2,10 +2,10 @@
 //! into the store with the engine's readers (admin token). Gzip files are recognised by their
 //! content. Importing the same events again adds nothing.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use waymark_eventlog::{Format, ReadOptions};
 
@@ -85,58 +85,52 @@ pub async fn import(
     headers: HeaderMap,
     Query(query): Query<ImportQuery>,
     body: Body,
-) -> Response {
-    let result = async {
-        admin(&state, &headers).await?;
-        let format = format(query.format.as_deref())?;
-        let bytes = axum::body::to_bytes(body, MAX_IMPORT_BYTES)
-            .await
-            .map_err(|e| {
-                ApiError::bad_request(
-                    "unreadable_body",
-                    format!("the file could not be read: {e}"),
-                    "",
-                )
-            })?;
-        let options = ReadOptions {
-            file: "upload".to_string(),
-            lenient: query.lenient,
-            object_type: query.object_type,
-            columns: waymark_eventlog::csv::Columns {
-                case: query.case,
-                activity: query.activity,
-                timestamp: query.timestamp,
-            },
-            ..Default::default()
-        };
-        let store = state.store.clone();
-        let state_metrics = state.metrics.clone();
-        tokio::task::spawn_blocking(move || {
-            let outcome =
-                waymark_eventlog::read(&bytes[..], format, &options).map_err(|error| ApiError {
-                    status: StatusCode::BAD_REQUEST,
-                    code: "invalid_log",
-                    message: error.to_string(),
-                    field: error.place.map(|p| p.to_string()),
-                    accepted: None,
-                })?;
-            let appended = waymark_store::import_log(store.as_ref(), &outcome.log, |_| {})
-                .map_err(|e| ApiError::internal(&e))?;
-            state_metrics.appended(appended.inserted, appended.duplicates);
-            Ok::<_, ApiError>(Imported {
-                events: outcome.log.events(),
-                cases: outcome.log.cases(),
-                inserted: appended.inserted,
-                duplicates: appended.duplicates,
-                skipped: outcome.skipped,
-            })
-        })
+) -> Result<Json<Imported>, ApiError> {
+    admin(&state, &headers).await?;
+    let format = format(query.format.as_deref())?;
+    let bytes = axum::body::to_bytes(body, MAX_IMPORT_BYTES)
         .await
-        .map_err(|e| ApiError::internal(&e))?
-    }
-    .await;
-    match result {
-        Ok(body) => axum::Json(body).into_response(),
-        Err(error) => error.into_response(),
-    }
+        .map_err(|e| {
+            ApiError::bad_request(
+                "unreadable_body",
+                format!("the file could not be read: {e}"),
+                "",
+            )
+        })?;
+    let options = ReadOptions {
+        file: "upload".to_string(),
+        lenient: query.lenient,
+        object_type: query.object_type,
+        columns: waymark_eventlog::csv::Columns {
+            case: query.case,
+            activity: query.activity,
+            timestamp: query.timestamp,
+        },
+        ..Default::default()
+    };
+    let store = state.store.clone();
+    let state_metrics = state.metrics.clone();
+    tokio::task::spawn_blocking(move || {
+        let outcome =
+            waymark_eventlog::read(&bytes[..], format, &options).map_err(|error| ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid_log",
+                message: error.to_string(),
+                field: error.place.map(|p| p.to_string()),
+                accepted: None,
+            })?;
+        let appended = waymark_store::import_log(store.as_ref(), &outcome.log, |_| {})
+            .map_err(|e| ApiError::internal(&e))?;
+        state_metrics.appended(appended.inserted, appended.duplicates);
+        Ok::<_, ApiError>(Imported {
+            events: outcome.log.events(),
+            cases: outcome.log.cases(),
+            inserted: appended.inserted,
+            duplicates: appended.duplicates,
+            skipped: outcome.skipped,
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map(Json)
 }

@@ -176,16 +176,17 @@ pub(crate) async fn track(
         (status = 403, description = "A write key cannot read", body = crate::openapi::ErrorBody),
     )
 )]
-pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(error) = crate::profiles::admin(&state, &headers).await {
-        return error.into_response();
-    }
-    (
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, crate::ApiError> {
+    crate::profiles::admin(&state, &headers).await?;
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.metrics.render(),
     )
-        .into_response()
+        .into_response())
 }

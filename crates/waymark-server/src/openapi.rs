@@ -110,6 +110,7 @@ pub struct ErrorDetail {
 pub struct ErrorBody {
     pub error: ErrorDetail,
     /// In a batch with a bad event, how many of the others were stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub accepted: Option<usize>,
 }
 

@@ -1,9 +1,9 @@
 //! Customer 360: a profile by any identifier, its cross-channel timeline, search by trait.
 //! Reading needs an admin token (`Authorization: Bearer TOKEN`); write keys cannot read.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use waymark_store::{KeyKind, Profile, StoredEvent};
@@ -171,18 +171,13 @@ pub async fn profile(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    let result = async {
-        admin(&state, &headers).await?;
-        let lookup = id.clone();
-        let found = state.blocking(move |store| store.profile(&lookup)).await?;
-        found.map(ProfileJson::from).ok_or_else(|| not_found(&id))
-    }
-    .await;
-    match result {
-        Ok(profile) => axum::Json(profile).into_response(),
-        Err(error) => error.into_response(),
-    }
+) -> Result<Json<ProfileJson>, ApiError> {
+    admin(&state, &headers).await?;
+    let lookup = id.clone();
+    let found = state.blocking(move |store| store.profile(&lookup)).await?;
+    found
+        .map(|profile| Json(ProfileJson::from(profile)))
+        .ok_or_else(|| not_found(&id))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -213,29 +208,22 @@ pub async fn timeline(
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(page): Query<Page>,
-) -> Response {
-    let result = async {
-        admin(&state, &headers).await?;
-        let limit = page.limit.unwrap_or(50).clamp(1, 500);
-        let lookup = id.clone();
-        let events = state
-            .blocking(move |store| store.timeline(&lookup, page.before, limit))
-            .await?
-            .ok_or_else(|| not_found(&id))?;
-        let next = (events.len() == limit)
-            .then(|| events.last().map(|e| e.seq))
-            .flatten();
-        let events: Vec<EventJson> = events.into_iter().map(EventJson::from).collect();
-        Ok::<_, ApiError>(Timeline {
-            events,
-            next_before: next,
-        })
-    }
-    .await;
-    match result {
-        Ok(body) => axum::Json(body).into_response(),
-        Err(error) => error.into_response(),
-    }
+) -> Result<Json<Timeline>, ApiError> {
+    admin(&state, &headers).await?;
+    let limit = page.limit.unwrap_or(50).clamp(1, 500);
+    let lookup = id.clone();
+    let events = state
+        .blocking(move |store| store.timeline(&lookup, page.before, limit))
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    let next = (events.len() == limit)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    let events: Vec<EventJson> = events.into_iter().map(EventJson::from).collect();
+    Ok(Json(Timeline {
+        events,
+        next_before: next,
+    }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -267,27 +255,22 @@ pub async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(search): Query<Search>,
-) -> Response {
-    let result = async {
-        admin(&state, &headers).await?;
-        let name = search.name.ok_or_else(|| {
-            ApiError::bad_request(
-                "missing_parameter",
-                "give the trait to search, e.g. ?trait=email&value=a@b.c",
-                "trait",
-            )
-        })?;
-        let value = search.value.ok_or_else(|| {
-            ApiError::bad_request("missing_parameter", "give the value to look for", "value")
-        })?;
-        let found = state
-            .blocking(move |store| store.search_profiles(&name, &value))
-            .await?;
-        Ok::<_, ApiError>(found.into_iter().map(ProfileJson::from).collect::<Vec<_>>())
-    }
-    .await;
-    match result {
-        Ok(profiles) => axum::Json(Profiles { profiles }).into_response(),
-        Err(error) => error.into_response(),
-    }
+) -> Result<Json<Profiles>, ApiError> {
+    admin(&state, &headers).await?;
+    let name = search.name.ok_or_else(|| {
+        ApiError::bad_request(
+            "missing_parameter",
+            "give the trait to search, e.g. ?trait=email&value=a@b.c",
+            "trait",
+        )
+    })?;
+    let value = search.value.ok_or_else(|| {
+        ApiError::bad_request("missing_parameter", "give the value to look for", "value")
+    })?;
+    let found = state
+        .blocking(move |store| store.search_profiles(&name, &value))
+        .await?;
+    Ok(Json(Profiles {
+        profiles: found.into_iter().map(ProfileJson::from).collect(),
+    }))
 }
