@@ -19,6 +19,15 @@ impl fmt::Display for Place {
     }
 }
 
+impl Place {
+    /// Where byte `offset` of `text` is (clamped to its end), counted as [`Counting`] counts.
+    pub fn at(text: &[u8], offset: usize) -> Place {
+        let mut position = Position::start();
+        position.advance(&text[..offset.min(text.len())]);
+        position.place()
+    }
+}
+
 /// A log could not be read (or written).
 #[derive(Debug, thiserror::Error)]
 pub struct ReadError {
@@ -94,6 +103,21 @@ struct Position {
 }
 
 impl Position {
+    fn start() -> Self {
+        Position {
+            line: 1,
+            column: 1,
+            bytes: 0,
+        }
+    }
+
+    fn place(&self) -> Place {
+        Place {
+            line: self.line,
+            column: Some(self.column),
+        }
+    }
+
     /// Moves past `consumed`.
     fn advance(&mut self, consumed: &[u8]) {
         self.bytes += consumed.len() as u64;
@@ -111,19 +135,12 @@ impl<R> Counting<R> {
     pub fn new(inner: R) -> Self {
         Counting {
             inner,
-            position: Position {
-                line: 1,
-                column: 1,
-                bytes: 0,
-            },
+            position: Position::start(),
         }
     }
 
     pub fn place(&self) -> Place {
-        Place {
-            line: self.position.line,
-            column: Some(self.position.column),
-        }
+        self.position.place()
     }
 
     pub fn bytes(&self) -> u64 {
@@ -149,5 +166,24 @@ impl<R: BufRead> BufRead for Counting<R> {
             self.position.advance(&buf[..amt.min(buf.len())]);
         }
         self.inner.consume(amt);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn place_at_counts_like_the_reader() {
+        let text = b"ab\ncd\n\nx";
+        let at = |offset| Place::at(text, offset).to_string();
+        assert_eq!(at(0), "1:1");
+        assert_eq!(at(4), "2:2");
+        assert_eq!(at(7), "4:1");
+        assert_eq!(at(99), "4:2", "past the end is the end");
+        let mut counting = Counting::new(&text[..]);
+        let mut sink = Vec::new();
+        counting.read_to_end(&mut sink).expect("read");
+        assert_eq!(counting.place(), Place::at(text, text.len()));
     }
 }

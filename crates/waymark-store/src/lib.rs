@@ -93,6 +93,11 @@ pub struct Appended {
     pub duplicates: usize,
 }
 
+/// The traits that identify a person unless configured otherwise: `email` and `phone`.
+pub fn default_identifier_traits() -> Vec<String> {
+    vec!["email".to_string(), "phone".to_string()]
+}
+
 /// The kinds of API keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -387,7 +392,7 @@ impl SqliteStore {
             reader: None,
             pending: Mutex::new(Vec::new()),
             checkpointer: None,
-            identifier_traits: vec!["email".to_string(), "phone".to_string()],
+            identifier_traits: default_identifier_traits(),
         })
     }
 
@@ -439,7 +444,7 @@ impl SqliteStore {
             reader: None,
             pending: Mutex::new(Vec::new()),
             checkpointer: None,
-            identifier_traits: vec!["email".to_string(), "phone".to_string()],
+            identifier_traits: default_identifier_traits(),
         })
     }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::Deserialize;
+use waymark_eventlog::Place;
 
 use crate::cli::ServeArgs;
 
@@ -35,12 +36,7 @@ fn read(path: &Path) -> anyhow::Result<File> {
     let mut file: File = toml::from_str(&text).map_err(|error| {
         let place = error
             .span()
-            .map(|span| {
-                let before = &text[..span.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                format!(":{line}:{column}")
-            })
+            .map(|span| format!(":{}", Place::at(text.as_bytes(), span.start)))
             .unwrap_or_default();
         anyhow::anyhow!(
             "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key and identifier-traits",
@@ -77,7 +73,7 @@ pub fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
         identifier_traits: args
             .identifier_traits
             .or(file.identifier_traits)
-            .unwrap_or_else(|| vec!["email".to_string(), "phone".to_string()]),
+            .unwrap_or_else(waymark_store::default_identifier_traits),
     })
 }
 
