@@ -123,41 +123,30 @@ impl Known {
     }
 }
 
-/// What [`link`] found: the event's profile, and the traits to record if the event is new.
-pub(crate) struct Linked {
-    pub(crate) profile: Option<i64>,
-    traits: Vec<(String, String)>,
-}
-
-impl Linked {
-    /// Records the event's traits in its profile's history (only for events actually stored,
-    /// so a duplicate adds nothing).
-    pub(crate) fn record_traits(&self, tx: &Transaction, at_us: i64) -> Result<(), StoreError> {
-        let Some(profile) = self.profile else {
-            return Ok(());
-        };
-        if self.traits.is_empty() {
-            return Ok(());
-        }
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO profile_traits (profile_id, name, value, at_us) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for (name, value) in &self.traits {
-            insert.execute(params![profile, name, value, at_us])?;
-        }
-        Ok(())
+/// Records the traits an event sets in its profile's history.
+fn record_traits(
+    tx: &Transaction,
+    profile: i64,
+    traits: &serde_json::Map<String, Json>,
+    at_us: i64,
+) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO profile_traits (profile_id, name, value, at_us) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (name, value) in traits {
+        insert.execute(params![profile, name, value.to_string(), at_us])?;
     }
+    Ok(())
 }
 
-/// Links an event's identifiers into one profile (merging profiles it joins, and moving their
-/// events along) and returns that profile. Linking again is harmless, so it is done for
-/// duplicates too.
+/// Links a newly stored event's identifiers into one profile (merging the profiles it joins)
+/// and records the traits it sets.
 pub(crate) fn link(
     tx: &Transaction,
     event: &NewEvent,
     identifier_traits: &[String],
     known: &mut Known,
-) -> Result<Linked, StoreError> {
+) -> Result<(), StoreError> {
     // Only identify-like events carry traits or a previous id; the others are not parsed.
     let needs_body = event.kind == "alias" || event.body.contains("\"traits\"");
     let body: Json = if needs_body {
@@ -180,24 +169,15 @@ pub(crate) fn link(
             ids.extend(known);
         }
     }
-    let traits_set: Vec<(String, String)> = traits(&body)
-        .map(|t| {
-            t.iter()
-                .map(|(name, value)| (name.clone(), value.to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
     if ids.is_empty() {
-        return Ok(Linked {
-            profile: None,
-            traits: traits_set,
-        });
+        return Ok(());
     }
+    let set = traits(&body).filter(|t| !t.is_empty());
     if let Some(profile) = known.common(&ids) {
-        return Ok(Linked {
-            profile: Some(profile),
-            traits: traits_set,
-        });
+        return match set {
+            Some(set) => record_traits(tx, profile, set, event.timestamp_us),
+            None => Ok(()),
+        };
     }
     let mut profiles: Vec<i64> = Vec::new();
     for id in &ids {
@@ -233,10 +213,10 @@ pub(crate) fn link(
         insert.execute(params![id, survivor])?;
         known.insert(id, survivor);
     }
-    Ok(Linked {
-        profile: Some(survivor),
-        traits: traits_set,
-    })
+    match set {
+        Some(set) => record_traits(tx, survivor, set, event.timestamp_us),
+        None => Ok(()),
+    }
 }
 
 /// The profile an identifier belongs to. `identifier` may be written plainly (`u1`,

@@ -523,13 +523,7 @@ impl SqliteStore {
                     ])?;
                     stored.push((e, transaction.last_insert_rowid()));
                     fresh.insert(e.message_id.as_str());
-                    let linked = identity::link(
-                        &transaction,
-                        e,
-                        &self.identifier_traits,
-                        &mut writer.known,
-                    )?;
-                    linked.record_traits(&transaction, e.timestamp_us)?;
+                    identity::link(&transaction, e, &self.identifier_traits, &mut writer.known)?;
                     outcome.inserted += 1;
                 }
                 outcomes.push(outcome);
