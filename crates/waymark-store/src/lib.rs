@@ -156,11 +156,21 @@ pub trait Store: Send + Sync {
     fn search_profiles(&self, trait_name: &str, value: &str) -> Result<Vec<Profile>, StoreError>;
 }
 
-/// How many migrations there are (the schema version of an up-to-date database).
-const MIGRATIONS: usize = 5;
-
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
+    Migrations::new(steps())
+}
+
+/// The schema version of an up-to-date database.
+fn latest_version() -> rusqlite_migration::SchemaVersion {
+    std::num::NonZeroUsize::new(steps().len())
+        .map_or(rusqlite_migration::SchemaVersion::NoneSet, |n| {
+            rusqlite_migration::SchemaVersion::Inside(n)
+        })
+}
+
+/// The migrations, oldest first; a database's schema version is how many it has had.
+fn steps() -> Vec<M<'static>> {
+    vec![
         M::up(
             "CREATE TABLE events (
             seq INTEGER PRIMARY KEY,
@@ -238,7 +248,7 @@ fn migrations() -> Migrations<'static> {
         CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         INSERT INTO store_meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));",
         ),
-    ])
+    ]
 }
 
 pub(crate) fn row_to_event(row: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
@@ -373,9 +383,7 @@ impl SqliteStore {
             Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         let current = migrations().current_version(&connection)?;
-        let latest = rusqlite_migration::SchemaVersion::Inside(
-            std::num::NonZeroUsize::new(MIGRATIONS).unwrap_or(std::num::NonZeroUsize::MIN),
-        );
+        let latest = latest_version();
         if current != latest {
             return Err(StoreError::Index(format!(
                 "{} is at schema {current}, not {latest}; open it once with `waymark serve` or `waymark import` to upgrade it",
@@ -739,11 +747,10 @@ mod tests {
         migrations().to_latest(&mut connection).expect("migrate");
         assert_eq!(
             migrations().current_version(&connection).expect("version"),
-            rusqlite_migration::SchemaVersion::Inside(
-                std::num::NonZeroUsize::new(MIGRATIONS).expect("non-zero")
-            ),
-            "MIGRATIONS counts them all"
+            latest_version(),
+            "a migrated database is at the latest version"
         );
+        assert_eq!(latest_version().to_string(), "5 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.
