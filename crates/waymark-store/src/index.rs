@@ -77,22 +77,28 @@ fn time_key(micros: i64) -> [u8; 8] {
 }
 
 fn time_of(bytes: &[u8]) -> i64 {
-    let mut raw = [0; 8];
-    raw.copy_from_slice(bytes);
-    (u64::from_be_bytes(raw) ^ (1 << 63)) as i64
+    (be_u64(bytes) ^ (1 << 63)) as i64
 }
 
-/// The key prefix of one identifier: its length, then its bytes (so no identifier is a prefix
-/// of another's keys).
-fn person_prefix(identifier: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(4 + identifier.len() + 16);
-    key.extend_from_slice(&(identifier.len() as u32).to_be_bytes());
-    key.extend_from_slice(identifier.as_bytes());
+/// Eight big-endian bytes (zero when there are not eight).
+fn be_u64(bytes: &[u8]) -> u64 {
+    bytes.try_into().map_or(0, u64::from_be_bytes)
+}
+
+/// The key prefix of one identifier, given in parts (`user:`, `u1`): its length, then its bytes
+/// (so no identifier is a prefix of another's keys).
+fn person_prefix(parts: [&str; 2]) -> Vec<u8> {
+    let length: usize = parts.iter().map(|p| p.len()).sum();
+    let mut key = Vec::with_capacity(4 + length + 16);
+    key.extend_from_slice(&(length as u32).to_be_bytes());
+    for part in parts {
+        key.extend_from_slice(part.as_bytes());
+    }
     key
 }
 
-fn person_key(identifier: &str, timestamp_us: i64, seq: i64) -> Vec<u8> {
-    let mut key = person_prefix(identifier);
+fn person_key(parts: [&str; 2], timestamp_us: i64, seq: i64) -> Vec<u8> {
+    let mut key = person_prefix(parts);
     key.extend_from_slice(&time_key(timestamp_us));
     key.extend_from_slice(&(seq as u64).to_be_bytes());
     key
@@ -187,10 +193,7 @@ impl EventIndex {
             .meta
             .get(INDEXED)
             .map_err(index_error)?
-            .filter(|v| v.len() == 8)
-            .map_or(0, |v| {
-                i64::from_be_bytes(v[..8].try_into().unwrap_or([0; 8]))
-            }))
+            .map_or(0, |v| be_u64(&v) as i64))
     }
 
     pub(crate) fn contains(&self, message_id: &str) -> Result<bool, StoreError> {
@@ -216,16 +219,16 @@ impl EventIndex {
         let mut batch = self.database.batch();
         for entry in entries {
             batch.insert(&self.ids, entry.message_id, entry.seq.to_be_bytes());
-            for identifier in [
-                entry.user_id.map(|u| format!("user:{u}")),
-                entry.anonymous_id.map(|a| format!("anon:{a}")),
+            for parts in [
+                entry.user_id.map(|u| ["user:", u]),
+                entry.anonymous_id.map(|a| ["anon:", a]),
             ]
             .into_iter()
             .flatten()
             {
                 batch.insert(
                     &self.people,
-                    person_key(&identifier, entry.timestamp_us, entry.seq),
+                    person_key(parts, entry.timestamp_us, entry.seq),
                     [],
                 );
             }
@@ -257,10 +260,10 @@ impl EventIndex {
     ) -> Result<Vec<(i64, i64)>, StoreError> {
         let mut found: Vec<(i64, i64)> = Vec::new();
         for identifier in identifiers {
-            let prefix = person_prefix(identifier);
+            let prefix = person_prefix([identifier, ""]);
             let start = prefix.clone();
             let end = match before {
-                Some((time, seq)) => person_key(identifier, time, seq),
+                Some((time, seq)) => person_key([identifier, ""], time, seq),
                 None => {
                     let mut end = prefix.clone();
                     end.extend_from_slice(&[0xff; 17]);
@@ -273,7 +276,7 @@ impl EventIndex {
                 if tail.len() != 16 {
                     continue;
                 }
-                found.push((time_of(&tail[..8]), time_of_seq(&tail[8..])));
+                found.push((time_of(&tail[..8]), be_u64(&tail[8..]) as i64));
             }
         }
         found.sort_unstable_by(|a, b| b.cmp(a));
@@ -281,12 +284,6 @@ impl EventIndex {
         found.truncate(limit);
         Ok(found)
     }
-}
-
-fn time_of_seq(bytes: &[u8]) -> i64 {
-    let mut raw = [0; 8];
-    raw.copy_from_slice(bytes);
-    u64::from_be_bytes(raw) as i64
 }
 
 #[cfg(test)]
