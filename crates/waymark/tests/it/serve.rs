@@ -13,29 +13,43 @@ use super::temp_dir;
 
 pub(super) const KEY: &str = "wk_crash_test";
 
-/// Starts `waymark serve` on a free port; returns the child and its base URL.
-pub(super) fn start(db: &std::path::Path) -> (Child, String) {
+/// Runs `waymark ARGS --db DB` and reads its banner up to the line `last` accepts. Returns the
+/// child, the URL its first line ends with, and the banner.
+fn launch(
+    args: &[&str],
+    db: &std::path::Path,
+    last: impl Fn(&str) -> bool,
+) -> (Child, String, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_waymark"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--write-key",
-            KEY,
-            "--db",
-        ])
+        .args(args)
+        .arg("--db")
         .arg(db)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start waymark serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the listening line");
-    let url = line.trim().rsplit(' ').next().expect("url").to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+        .expect("start waymark");
+    let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut banner = Vec::new();
+    for line in lines.map_while(Result::ok) {
+        let done = last(&line);
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    let url = banner
+        .first()
+        .and_then(|l| l.trim().rsplit(' ').next())
+        .expect("url")
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{banner:?}");
+    (child, url, banner)
+}
+
+/// Starts `waymark serve` on a free port; returns the child and its base URL.
+pub(super) fn start(db: &std::path::Path) -> (Child, String) {
+    let args = ["serve", "--listen", "127.0.0.1:0", "--write-key", KEY];
+    let (child, url, _) = launch(&args, db, |_| true);
     (child, url)
 }
 
@@ -148,36 +162,9 @@ fn every_acknowledged_event_survives_sigkill_exactly_once() {
 
 /// Starts `waymark demo` on a free port; returns the child, its URL and the banner.
 fn start_demo(db: &std::path::Path, people: &str) -> (Child, String, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_waymark"))
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--people",
-            people,
-            "--db",
-        ])
-        .arg(db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start waymark demo");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let args = ["demo", "--listen", "127.0.0.1:0", "--people", people];
     // The banner ends with how to stop it.
-    let mut banner = Vec::new();
-    for line in lines.by_ref().map_while(Result::ok) {
-        let last = line.contains("stop with Ctrl-C");
-        banner.push(line);
-        if last {
-            break;
-        }
-    }
-    let url = banner
-        .first()
-        .and_then(|l| l.rsplit(' ').next())
-        .expect("url")
-        .to_string();
-    (child, url, banner)
+    launch(&args, db, |line| line.contains("stop with Ctrl-C"))
 }
 
 #[test]
