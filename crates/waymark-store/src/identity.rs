@@ -252,8 +252,8 @@ fn ids_of(connection: &Connection, profile: i64) -> Result<Vec<String>, StoreErr
     Ok(ids)
 }
 
-/// The events of a profile across its user and anonymous ids, newest first, after the event
-/// `before_seq` in that order, at most `limit`.
+/// The events of a profile across its user and anonymous ids, collected and imported, newest
+/// first, after the event `before_seq` in that order, at most `limit`.
 pub(crate) fn timeline(
     connection: &Connection,
     index: &crate::index::EventIndex,
@@ -267,10 +267,14 @@ pub(crate) fn timeline(
         .collect();
     let before = match before_seq {
         Some(seq) => {
-            let time: Option<i64> = connection
-                .prepare_cached("SELECT timestamp_us FROM events WHERE seq = ?1")?
-                .query_row(params![seq], |r| r.get(0))
-                .optional()?;
+            let time: Option<i64> = if seq < 0 {
+                crate::traces::time_of(connection, seq)?
+            } else {
+                connection
+                    .prepare_cached("SELECT timestamp_us FROM events WHERE seq = ?1")?
+                    .query_row(params![seq], |r| r.get(0))
+                    .optional()?
+            };
             match time {
                 Some(time) => Some((time, seq)),
                 None => return Ok(Vec::new()),
@@ -278,18 +282,40 @@ pub(crate) fn timeline(
         }
         None => None,
     };
-    let found = index.person_events(&ids, before, limit)?;
+    // The index orders seqs as unsigned numbers and holds only collected events (positive
+    // seqs): below an imported event's cursor are the collected events of earlier times.
+    let found = index.person_events(&ids, before.map(|(time, seq)| (time, seq.max(0))), limit)?;
+    let mut merged: Vec<(i64, i64, Option<StoredEvent>)> = found
+        .into_iter()
+        .map(|(time, seq)| (time, seq, None))
+        .collect();
+    for user in ids.iter().filter_map(|i| i.strip_prefix("user:")) {
+        let until = before.map_or(i64::MAX, |(time, _)| time);
+        for event in crate::traces::of_user(connection, user, Some(profile), until)? {
+            let at = (event.event.timestamp_us, event.seq);
+            if before.is_none_or(|b| at < b) {
+                merged.push((at.0, at.1, Some(event)));
+            }
+        }
+    }
+    merged.sort_unstable_by_key(|&(time, seq, _)| std::cmp::Reverse((time, seq)));
+    merged.truncate(limit);
     let mut query = connection.prepare_cached(
         "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, ?2
          FROM events WHERE seq = ?1",
     )?;
-    let mut events = Vec::with_capacity(found.len());
-    for (_, seq) in found {
-        if let Some(event) = query
-            .query_row(params![seq, profile], crate::row_to_event)
-            .optional()?
-        {
-            events.push(event);
+    let mut events = Vec::with_capacity(merged.len());
+    for (_, seq, imported) in merged {
+        match imported {
+            Some(event) => events.push(event),
+            None => {
+                if let Some(event) = query
+                    .query_row(params![seq, profile], crate::row_to_event)
+                    .optional()?
+                {
+                    events.push(event);
+                }
+            }
         }
     }
     Ok(events)

@@ -11,6 +11,7 @@
 mod identity;
 mod index;
 mod logs;
+mod traces;
 
 use std::path::Path;
 use std::sync::{Mutex, mpsc};
@@ -21,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 pub use identity::Profile;
 pub use logs::{import_log, stored_log};
+pub use traces::{BLOCK_EVENTS, EventRef, NewTrace, StoredTrace};
 
 /// A collected event, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +130,8 @@ pub enum StoreError {
     Commit(String),
     #[error("the event index failed: {0}")]
     Index(String),
+    #[error("a stored block of imported events is unreadable: {0}")]
+    Block(String),
 }
 
 /// What Waymark needs from storage.
@@ -137,6 +141,13 @@ pub trait Store: Send + Sync {
     fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError>;
     /// Events in arrival order, after `after_seq`, at most `limit`.
     fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Stores imported cases (kept one block per case, see `traces.rs`), dropping the events
+    /// already stored. Returns after the commit.
+    fn append_traces(&self, traces: Vec<NewTrace>) -> Result<Appended, StoreError>;
+    /// Stored blocks of imported cases in the order they were stored, after block `after_id`,
+    /// at most `limit` blocks.
+    fn traces_after(&self, after_id: i64, limit: usize) -> Result<Vec<StoredTrace>, StoreError>;
+    /// Collected and imported events.
     fn count_events(&self) -> Result<u64, StoreError>;
     /// Makes sure a key exists (stored as a hash of the token).
     fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError>;
@@ -247,6 +258,18 @@ fn steps() -> Vec<M<'static>> {
         ALTER TABLE events_appended RENAME TO events;
         CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         INSERT INTO store_meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));",
+        ),
+        // Imported process logs are kept one block per case (see `traces.rs`).
+        M::up(
+            "CREATE TABLE traces (
+            id INTEGER PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            first_us INTEGER NOT NULL,
+            last_us INTEGER NOT NULL,
+            events INTEGER NOT NULL,
+            body BLOB NOT NULL
+        );
+        CREATE INDEX traces_by_user ON traces (user_id);",
         ),
     ]
 }
@@ -650,10 +673,62 @@ impl Store for SqliteStore {
         })
     }
 
+    fn append_traces(&self, traces: Vec<NewTrace>) -> Result<Appended, StoreError> {
+        let mut outcome = Appended::default();
+        let mut earlier = Vec::new();
+        {
+            let mut guard = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+            let writer = &mut *guard;
+            if writer.index_behind {
+                catch_up(&writer.connection, self.index()?)?;
+                writer.index_behind = false;
+            }
+            let transaction = writer.connection.transaction()?;
+            for trace in &traces {
+                // Imports before blocks existed stored a row per event: such a case goes on
+                // as rows, where its message ids are checked one by one.
+                if let Some(id) = traces::first_message_id(trace)
+                    && self.index()?.contains(&id)?
+                {
+                    earlier.extend(traces::as_rows(trace)?);
+                    continue;
+                }
+                let inserted = traces::insert(&transaction, trace)?;
+                outcome.inserted += inserted;
+                outcome.duplicates += trace.len() - inserted;
+                if inserted > 0 {
+                    identity::link(
+                        &transaction,
+                        &traces::identity_call(trace),
+                        &self.identifier_traits,
+                        &mut writer.known,
+                    )?;
+                }
+            }
+            if let Err(error) = transaction.commit() {
+                writer.known.clear();
+                return Err(error.into());
+            }
+        }
+        if !earlier.is_empty() {
+            let rows = self.append(earlier)?;
+            outcome.inserted += rows.inserted;
+            outcome.duplicates += rows.duplicates;
+        }
+        Ok(outcome)
+    }
+
+    fn traces_after(&self, after_id: i64, limit: usize) -> Result<Vec<StoredTrace>, StoreError> {
+        self.with(|connection| traces::after(connection, after_id, limit))
+    }
+
     fn count_events(&self) -> Result<u64, StoreError> {
         self.with(|connection| {
-            let count: i64 =
-                connection.query_row("SELECT count(*) FROM events", [], |row| row.get(0))?;
+            let count: i64 = connection.query_row(
+                "SELECT (SELECT count(*) FROM events) + (SELECT coalesce(sum(events), 0) FROM traces)",
+                [],
+                |row| row.get(0),
+            )?;
             Ok(count as u64)
         })
     }
@@ -750,7 +825,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "5 (inside)");
+        assert_eq!(latest_version().to_string(), "6 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.
@@ -924,5 +999,38 @@ mod tests {
         let fresh = store.append(vec![event("a", "u2", 5)]).expect("append");
         assert_eq!((fresh.inserted, fresh.duplicates), (1, 0));
         assert_eq!(store.timeline("u1", None, 10).expect("t"), None);
+    }
+
+    /// Cases imported as rows (before blocks existed) stay rows when imported again: their
+    /// events are recognised by their derived message ids and only new ones are added.
+    #[test]
+    fn cases_imported_as_rows_go_on_as_rows() {
+        let store = SqliteStore::open_in_memory().expect("store");
+        let old = |position: u32, name: &str, at: i64| NewEvent {
+            message_id: traces::message_id("c1", position, traces::event_key(name, at)),
+            name: Some(name.to_string()),
+            ..event("", "c1", at)
+        };
+        store
+            .append(vec![old(0, "Apply", 10), old(1, "Check", 20)])
+            .expect("append");
+        let events = [("Apply", 10), ("Check", 20), ("Approve", 30)];
+        let refs: Vec<EventRef> = events
+            .iter()
+            .enumerate()
+            .map(|(position, &(name, timestamp_us))| EventRef {
+                position: position as u32,
+                name,
+                timestamp_us,
+                body: "{}",
+            })
+            .collect();
+        let trace = NewTrace::pack("c1", &refs).expect("pack");
+        let appended = store.append_traces(vec![trace.clone()]).expect("import");
+        assert_eq!((appended.inserted, appended.duplicates), (1, 2));
+        assert!(store.traces_after(0, 10).expect("blocks").is_empty());
+        assert_eq!(store.count_events().expect("count"), 3);
+        let again = store.append_traces(vec![trace]).expect("import");
+        assert_eq!((again.inserted, again.duplicates), (0, 3));
     }
 }

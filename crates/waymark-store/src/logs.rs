@@ -1,12 +1,16 @@
 //! Event logs in and out of a store: importing a file's events, and reading stored events back
 //! as a log for the analyses.
 
+use std::collections::HashMap;
+
 use serde_json::Value as Json;
 use waymark_eventlog::{
     Attribute, CONCEPT_NAME, EventLog, LogBuilder, Symbol, TIME_TIMESTAMP, Value,
 };
 
-use crate::{Appended, NewEvent, Store, StoreError};
+use rayon::prelude::*;
+
+use crate::{Appended, BLOCK_EVENTS, EventRef, NewEvent, NewTrace, Store, StoreError, StoredEvent};
 
 /// How many events go into one transaction when importing.
 const BATCH: usize = 50_000;
@@ -52,117 +56,238 @@ fn write_value(out: &mut Vec<u8>, log: &EventLog, attribute: &Attribute) {
     };
 }
 
-/// The stored body of an imported event: only its `properties`. The type, name, user id, message
-/// id and time are columns of their own (see [`crate::StoredEvent::to_json`]).
-fn properties_body(log: &EventLog, attributes: &[Attribute], skip: &[Symbol]) -> String {
-    let mut out = Vec::with_capacity(96);
+/// Writes the stored body of an imported event: only its `properties`. The type, name, user id,
+/// message id and time are stored apart (see [`crate::StoredEvent::to_json`]).
+fn write_properties(out: &mut Vec<u8>, log: &EventLog, attributes: &[Attribute], skip: &[Symbol]) {
     out.extend_from_slice(b"{");
     let mut first = true;
     for attribute in attributes.iter().filter(|a| !skip.contains(&a.key)) {
         out.extend_from_slice(if first { b"\"properties\":{" } else { b"," });
         first = false;
-        let _ = serde_json::to_writer(&mut out, log.resolve(attribute.key));
+        let _ = serde_json::to_writer(&mut *out, log.resolve(attribute.key));
         out.push(b':');
-        write_value(&mut out, log, attribute);
+        write_value(out, log, attribute);
     }
     if !first {
         out.push(b'}');
     }
     out.push(b'}');
-    String::from_utf8(out).unwrap_or_else(|_| "{}".to_string())
 }
 
-/// Stores every event of `log` as a Segment track call: the case is the `userId`, the activity
-/// the `event`, the other attributes `properties`. Each event's message id is derived from its
-/// case, position, activity and time (or is its own `segment:messageId`), so importing the same
-/// events again adds nothing. Events are prepared on this thread while another stores the
-/// previous batch. `progress` is called with the number of events stored so far.
-pub fn import_log(
-    store: &dyn Store,
+/// What a log's import needs to know of its attributes.
+struct Fields {
+    /// `segment:messageId`: an event that has one is stored as a row under that id.
+    message: Option<Symbol>,
+    /// The attributes that are not properties.
+    skip: Vec<Symbol>,
+}
+
+impl Fields {
+    fn of(log: &EventLog) -> Self {
+        let skip = [
+            CONCEPT_NAME,
+            TIME_TIMESTAMP,
+            "segment:type",
+            "segment:userId",
+            "segment:anonymousId",
+            "segment:messageId",
+        ]
+        .iter()
+        .filter_map(|k| log.symbol(k))
+        .collect();
+        Fields {
+            message: log.symbol("segment:messageId"),
+            skip,
+        }
+    }
+}
+
+/// One case of a log, ready to store: its blocks, and its events that have message ids of
+/// their own.
+fn pack_case(
     log: &EventLog,
-    mut progress: impl FnMut(usize),
-) -> Result<Appended, StoreError> {
-    let concept = log.symbol(CONCEPT_NAME);
-    let time = log.symbol(TIME_TIMESTAMP);
-    let message = log.symbol("segment:messageId");
-    let skip: Vec<_> = [
-        "segment:type",
-        "segment:userId",
-        "segment:anonymousId",
-        "segment:messageId",
-    ]
-    .iter()
-    .filter_map(|k| log.symbol(k))
-    .chain(concept)
-    .chain(time)
-    .collect();
-    std::thread::scope(|scope| {
-        let (batches, incoming) = std::sync::mpsc::sync_channel::<Vec<NewEvent>>(2);
-        let (stored, reports) = std::sync::mpsc::channel::<usize>();
-        let storer = scope.spawn(move || {
-            let mut total = Appended::default();
-            for batch in incoming {
-                let count = batch.len();
-                let appended = store.append(batch)?;
-                total.inserted += appended.inserted;
-                total.duplicates += appended.duplicates;
-                let _ = stored.send(count);
-            }
-            Ok::<_, StoreError>(total)
-        });
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut done = 0;
-        let mut key = Vec::new();
-        'cases: for case in log.iter_cases() {
-            for (position, event) in case.events().enumerate() {
-                let attributes = log.event_attributes(event);
-                let activity = log.resolve(log.activity_column()[event]);
-                let micros = log.time_column()[event];
-                let message_id = attributes
-                    .iter()
-                    .find(|a| Some(a.key) == message)
-                    .map(|a| log.value_text(&a.value))
-                    .unwrap_or_else(|| {
-                        // The case comes first so that one case's ids sort together: the message
-                        // id index then grows in runs instead of at random places.
-                        key.clear();
-                        key.extend_from_slice(activity.as_bytes());
-                        key.extend_from_slice(&micros.to_le_bytes());
-                        format!(
-                            "import-{:016x}-{position:06}-{:08x}",
-                            xxhash_rust::xxh3::xxh3_64(case.name().as_bytes()),
-                            xxhash_rust::xxh3::xxh3_64(&key) as u32
-                        )
-                    });
-                batch.push(NewEvent {
-                    message_id,
+    index: usize,
+    fields: &Fields,
+) -> Result<(Vec<NewTrace>, Vec<NewEvent>), StoreError> {
+    let case = log.case(index);
+    let mut rows = Vec::new();
+    let mut bodies = Vec::with_capacity(case.events().len() * 64);
+    // (position, activity, time, body start, body end) of each event of the blocks.
+    let mut spans = Vec::with_capacity(case.events().len());
+    for (position, event) in case.events().enumerate() {
+        let attributes = log.event_attributes(event);
+        let activity = log.resolve(log.activity_column()[event]);
+        let micros = log.time_column()[event];
+        match attributes.iter().find(|a| Some(a.key) == fields.message) {
+            Some(id) => {
+                let mut body = Vec::new();
+                write_properties(&mut body, log, attributes, &fields.skip);
+                rows.push(NewEvent {
+                    message_id: log.value_text(&id.value),
                     kind: "track".to_string(),
                     name: Some(activity.to_string()),
                     user_id: Some(case.name().to_string()),
                     anonymous_id: None,
                     timestamp_us: micros,
                     received_us: micros,
-                    body: properties_body(log, attributes, &skip),
+                    body: String::from_utf8(body).unwrap_or_else(|_| "{}".to_string()),
                 });
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    if batches.send(full).is_err() {
-                        break 'cases; // the storer failed; its error is reported below
-                    }
-                    done += reports.try_iter().sum::<usize>();
-                    progress(done);
-                }
+            }
+            None => {
+                let start = bodies.len();
+                write_properties(&mut bodies, log, attributes, &fields.skip);
+                spans.push((position as u32, activity, micros, start, bodies.len()));
             }
         }
-        if !batch.is_empty() {
-            let _ = batches.send(batch);
+    }
+    let bodies = String::from_utf8(bodies).map_err(|e| StoreError::Block(e.to_string()))?;
+    let events: Vec<EventRef> = spans
+        .iter()
+        .map(|&(position, name, timestamp_us, start, end)| EventRef {
+            position,
+            name,
+            timestamp_us,
+            body: bodies.get(start..end).unwrap_or("{}"),
+        })
+        .collect();
+    let traces = events
+        .chunks(BLOCK_EVENTS)
+        .map(|block| NewTrace::pack(case.name(), block))
+        .collect::<Result<_, _>>()?;
+    Ok((traces, rows))
+}
+
+/// What the converting thread hands the storing one.
+enum Work {
+    /// Events with message ids of their own, stored as rows.
+    Rows(Vec<NewEvent>),
+    /// Whole cases, stored as blocks, and how many events they hold.
+    Traces(Vec<NewTrace>, usize),
+}
+
+/// Stores every event of `log` as a Segment track call: the case is the `userId`, the activity
+/// the `event`, the other attributes `properties`. Cases are stored as blocks (see
+/// `traces.rs`), where an event is identified by its case, position, activity and time, so
+/// importing the same events again adds nothing; events with a `segment:messageId` of their own
+/// are stored as rows under that id.
+///
+/// Cases are packed on every core (rayon), a batch at a time and in order, while one thread
+/// stores the previous batch. `progress` is called with the number of events stored so far.
+pub fn import_log(
+    store: &dyn Store,
+    log: &EventLog,
+    mut progress: impl FnMut(usize),
+) -> Result<Appended, StoreError> {
+    let fields = Fields::of(log);
+    std::thread::scope(|scope| {
+        let (batches, incoming) = std::sync::mpsc::sync_channel::<Work>(2);
+        let (stored, reports) = std::sync::mpsc::channel::<usize>();
+        let storer = scope.spawn(move || {
+            let mut total = Appended::default();
+            for work in incoming {
+                let (appended, count) = match work {
+                    Work::Rows(rows) => {
+                        let count = rows.len();
+                        (store.append(rows)?, count)
+                    }
+                    Work::Traces(traces, count) => (store.append_traces(traces)?, count),
+                };
+                total.inserted += appended.inserted;
+                total.duplicates += appended.duplicates;
+                let _ = stored.send(count);
+            }
+            Ok::<_, StoreError>(total)
+        });
+        let mut done = 0;
+        let mut start = 0;
+        let mut packing = Ok(());
+        while start < log.cases() {
+            let mut end = start;
+            let mut events = 0;
+            while end < log.cases() && events < BATCH {
+                events += log.case(end).events().len();
+                end += 1;
+            }
+            let packed = (start..end)
+                .into_par_iter()
+                .with_min_len(64)
+                .map(|case| pack_case(log, case, &fields))
+                .collect::<Result<Vec<_>, _>>();
+            start = end;
+            let packed = match packed {
+                Ok(packed) => packed,
+                Err(error) => {
+                    packing = Err(error);
+                    break;
+                }
+            };
+            let mut traces = Vec::new();
+            let mut rows = Vec::new();
+            for (case_traces, case_rows) in packed {
+                traces.extend(case_traces);
+                rows.extend(case_rows);
+            }
+            let traced = traces.iter().map(NewTrace::len).sum();
+            let work = [
+                (!traces.is_empty()).then_some(Work::Traces(traces, traced)),
+                (!rows.is_empty()).then_some(Work::Rows(rows)),
+            ];
+            if work
+                .into_iter()
+                .flatten()
+                .any(|work| batches.send(work).is_err())
+            {
+                break; // the storer failed; its error is reported below
+            }
+            done += reports.try_iter().sum::<usize>();
+            progress(done);
         }
         drop(batches);
         let total = storer.join().map_err(|_| StoreError::Poisoned)??;
+        packing?;
         done += reports.try_iter().sum::<usize>();
         progress(done);
         Ok(total)
     })
+}
+
+/// Blocks of imported cases read at a time.
+const TRACES: usize = 64;
+
+/// Remembers the name of the case of an event's profile: its first user id, else its first
+/// anonymous id.
+fn name_case(
+    names: &mut HashMap<i64, String>,
+    fallback: &mut HashMap<i64, String>,
+    stored: &StoredEvent,
+) {
+    if let Some(profile) = stored.profile {
+        if let Some(user) = &stored.event.user_id {
+            names.entry(profile).or_insert_with(|| user.clone());
+        } else if let Some(anonymous) = &stored.event.anonymous_id {
+            fallback.entry(profile).or_insert_with(|| anonymous.clone());
+        }
+    }
+}
+
+/// Every stored event, collected (in arrival order) then imported (in the order stored), a page
+/// at a time.
+fn for_each_page(store: &dyn Store, mut f: impl FnMut(Vec<StoredEvent>)) -> Result<(), StoreError> {
+    let mut after = 0;
+    loop {
+        let page = store.events_after(after, BATCH)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        f(page);
+    }
+    let mut after = 0;
+    loop {
+        let page = store.traces_after(after, TRACES)?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        f(page.into_iter().flat_map(|t| t.events).collect());
+    }
+    Ok(())
 }
 
 /// Every stored event as a log, one case per person: events are grouped by profile (identities
@@ -173,30 +298,16 @@ pub fn import_log(
 /// cannot be used are counted in the second value.
 pub fn stored_log(store: &dyn Store) -> Result<(EventLog, usize), StoreError> {
     // First pass: the name of each profile's case.
-    let mut names: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
-    let mut fallback: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
-    let mut after = 0;
-    loop {
-        let page = store.events_after(after, BATCH)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
+    let mut names = HashMap::new();
+    let mut fallback = HashMap::new();
+    for_each_page(store, |page| {
         for stored in &page {
-            if let Some(profile) = stored.profile {
-                if let Some(user) = &stored.event.user_id {
-                    names.entry(profile).or_insert_with(|| user.clone());
-                } else if let Some(anonymous) = &stored.event.anonymous_id {
-                    fallback.entry(profile).or_insert_with(|| anonymous.clone());
-                }
-            }
+            name_case(&mut names, &mut fallback, stored);
         }
-    }
+    })?;
     let mut builder = LogBuilder::default();
     let mut skipped = 0;
-    let mut after = 0;
-    loop {
-        let page = store.events_after(after, BATCH)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
+    for_each_page(store, |page| {
         for stored in page {
             if matches!(stored.event.kind.as_str(), "identify" | "alias" | "group") {
                 continue;
@@ -217,6 +328,6 @@ pub fn stored_log(store: &dyn Store) -> Result<(EventLog, usize), StoreError> {
                 skipped += 1;
             }
         }
-    }
+    })?;
     Ok((builder.finish(), skipped))
 }

@@ -265,7 +265,9 @@ pub fn run_import(
     let store = waymark_store::SqliteStore::open(db)
         .with_context(|| format!("cannot open {}", db.display()))?;
     for path in files {
+        let reading = std::time::Instant::now();
         let log = read_file(path, read)?;
+        let read_seconds = reading.elapsed().as_secs_f64();
         let started = std::time::Instant::now();
         let show = std::io::stderr().is_terminal() && log.events() > 100_000;
         let bar = indicatif::ProgressBar::new(log.events() as u64);
@@ -277,11 +279,11 @@ pub fn run_import(
         bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
         eprintln!(
-            "{}: {} events stored, {} already there ({:.0} events/s)",
+            "{}: {} events stored, {} already there (read in {read_seconds:.2} s, stored in {seconds:.2} s: {:.0} events/s)",
             path.display(),
             appended.inserted,
             appended.duplicates,
-            log.events() as f64 / seconds.max(1e-9)
+            log.events() as f64 / (read_seconds + seconds).max(1e-9)
         );
     }
     Ok(Outcome::Fine)

@@ -351,3 +351,180 @@ fn duplicates_add_nothing_to_the_trait_history() {
     let profile = store.profile("u1").expect("p").expect("exists");
     assert_eq!(profile.trait_history.len(), 1);
 }
+
+fn csv_log(text: &str) -> waymark_eventlog::EventLog {
+    waymark_eventlog::read(
+        text.as_bytes(),
+        waymark_eventlog::Format::Csv,
+        &waymark_eventlog::ReadOptions::default(),
+    )
+    .expect("csv")
+    .log
+}
+
+fn case_events(log: &waymark_eventlog::EventLog) -> Vec<(String, Vec<(String, i64)>)> {
+    log.iter_cases()
+        .map(|case| {
+            (
+                case.name().to_string(),
+                case.events()
+                    .map(|e| {
+                        (
+                            log.resolve(log.activity_column()[e]).to_string(),
+                            log.time_column()[e],
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Imported cases are kept as blocks; importing a later export of the same log (a case grew, a
+/// case is new) adds only what is new, and the stored events read back as the cases they were.
+#[test]
+fn reimporting_a_grown_log_adds_only_the_new_events() {
+    let store = SqliteStore::open_in_memory().expect("store");
+    let first = csv_log(
+        "case,activity,timestamp,resource\n\
+         c1,Apply,2024-01-01T10:00:00Z,ann\n\
+         c1,Check,2024-01-02T10:00:00Z,bob\n\
+         c2,Apply,2024-01-03T10:00:00Z,ann\n",
+    );
+    let appended = waymark_store::import_log(&store, &first, |_| {}).expect("import");
+    assert_eq!((appended.inserted, appended.duplicates), (3, 0));
+    let grown = csv_log(
+        "case,activity,timestamp,resource\n\
+         c1,Apply,2024-01-01T10:00:00Z,ann\n\
+         c1,Check,2024-01-02T10:00:00Z,bob\n\
+         c1,Approve,2024-01-04T10:00:00Z,cat\n\
+         c2,Apply,2024-01-03T10:00:00Z,ann\n\
+         c3,Apply,2024-01-05T10:00:00Z,dan\n",
+    );
+    let appended = waymark_store::import_log(&store, &grown, |_| {}).expect("import");
+    assert_eq!((appended.inserted, appended.duplicates), (2, 3));
+    assert_eq!(store.count_events().expect("count"), 5);
+    let (stored, skipped) = waymark_store::stored_log(&store).expect("log");
+    assert_eq!(skipped, 0);
+    let mut expected = case_events(&grown);
+    let mut actual = case_events(&stored);
+    expected.sort();
+    actual.sort();
+    assert_eq!(actual, expected);
+    let again = waymark_store::import_log(&store, &grown, |_| {}).expect("import");
+    assert_eq!((again.inserted, again.duplicates), (0, 5));
+    // Properties survive the round trip.
+    let timeline = store
+        .timeline("c1", None, 10)
+        .expect("timeline")
+        .expect("c1");
+    let newest = &timeline[0];
+    assert_eq!(newest.event.name.as_deref(), Some("Approve"));
+    let json = newest.to_json();
+    assert_eq!(json["properties"]["resource"], "cat");
+    assert_eq!(json["type"], "track");
+    assert_eq!(json["userId"], "c1");
+    assert!(
+        json["messageId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("import-")),
+        "{json:?}"
+    );
+}
+
+/// A person's timeline interleaves collected and imported events, newest first, and pages
+/// through both with one cursor; the profile counts both.
+#[test]
+fn timelines_page_through_collected_and_imported_events() {
+    let store = SqliteStore::open_in_memory().expect("store");
+    let log = csv_log(
+        "case,activity,timestamp\n\
+         jen,Request,2024-01-01T00:00:01Z\n\
+         jen,Approve,2024-01-01T00:00:03Z\n\
+         jen,Pay,2024-01-01T00:00:05Z\n",
+    );
+    waymark_store::import_log(&store, &log, |_| {}).expect("import");
+    store
+        .append(vec![
+            event("live-1", "jen", 2_000_000 + 1_704_067_200_000_000),
+            event("live-2", "jen", 4_000_000 + 1_704_067_200_000_000),
+            // Same time as an imported event: the order is still total.
+            event("live-3", "jen", 5_000_000 + 1_704_067_200_000_000),
+        ])
+        .expect("append");
+    let mut pages = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .timeline("jen", before, 2)
+            .expect("page")
+            .expect("jen");
+        let Some(last) = page.last() else { break };
+        before = Some(last.seq);
+        pages.extend(page);
+    }
+    let seen: Vec<(i64, String)> = pages
+        .iter()
+        .map(|e| {
+            (
+                (e.event.timestamp_us - 1_704_067_200_000_000) / 1_000_000,
+                e.event.name.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let names: Vec<(i64, &str)> = seen.iter().map(|(t, n)| (*t, n.as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            (5, "Signed Up"),
+            (5, "Pay"),
+            (4, "Signed Up"),
+            (3, "Approve"),
+            (2, "Signed Up"),
+            (1, "Request")
+        ],
+        "newest first, every event once"
+    );
+    assert!(
+        pages.iter().filter(|e| e.seq < 0).count() == 3,
+        "imported events have negative seqs"
+    );
+    let profile = store.profile("jen").expect("profile").expect("jen");
+    assert_eq!(profile.events, 6);
+    assert_eq!(profile.event_counts.get("Pay"), Some(&1));
+    assert_eq!(
+        (profile.first_seen_us, profile.last_seen_us),
+        (1_704_067_201_000_000, 1_704_067_205_000_000)
+    );
+}
+
+/// A case longer than one block takes several; all its events come back, each once.
+#[test]
+fn long_cases_span_several_blocks() {
+    let store = SqliteStore::open_in_memory().expect("store");
+    let events = waymark_store::BLOCK_EVENTS * 2 + 17;
+    let mut text = String::from("case,activity,timestamp\n");
+    for i in 0..events {
+        text.push_str(&format!(
+            "long,Step {},{}\n",
+            i % 7,
+            waymark_eventlog::time::format_micros(1_700_000_000_000_000 + i as i64 * 1_000_000)
+        ));
+    }
+    let log = csv_log(&text);
+    let appended = waymark_store::import_log(&store, &log, |_| {}).expect("import");
+    assert_eq!(appended.inserted, events);
+    let blocks = store.traces_after(0, 100).expect("blocks");
+    assert_eq!(blocks.len(), 3);
+    let mut seqs: Vec<i64> = blocks
+        .iter()
+        .flat_map(|b| b.events.iter().map(|e| e.seq))
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), events, "every imported event has its own seq");
+    let again = waymark_store::import_log(&store, &log, |_| {}).expect("import");
+    assert_eq!((again.inserted, again.duplicates), (0, events));
+    let (stored, _) = waymark_store::stored_log(&store).expect("log");
+    assert_eq!(case_events(&stored), case_events(&log));
+}
