@@ -93,13 +93,38 @@ pub fn read<R: Read + Send>(
     format: Format,
     options: &ReadOptions,
 ) -> Result<ReadOutcome, ReadError> {
+    decompressed(reader, |plain| read_plain(plain, format, options))
+}
+
+/// Reads a log a piece at a time, like [`read`]: an XES log in runs of whole traces (see
+/// [`xes::read_pieces`]), so the caller can work on one piece while the next is parsed; the
+/// other formats, whose cases may be spread over the whole file, in one piece. `piece`
+/// returns `Break` to stop reading.
+pub fn read_pieces<R: Read + Send>(
+    reader: R,
+    format: Format,
+    options: &ReadOptions,
+    piece: &mut dyn FnMut(ReadOutcome) -> std::ops::ControlFlow<()>,
+) -> Result<(), ReadError> {
+    decompressed(reader, |plain| match format {
+        Format::Xes => xes::read_pieces(plain, options, piece),
+        _ => {
+            let _ = piece(read_plain(plain, format, options)?);
+            Ok(())
+        }
+    })
+}
+
+/// Runs `read` on the plain bytes of `reader`: decompressed on a second thread when they are
+/// gzip, so reading takes about as long as the slower of the two rather than their sum.
+fn decompressed<R: Read + Send, T>(reader: R, read: impl FnOnce(&mut dyn BufRead) -> T) -> T {
     let mut buffered = BufReader::with_capacity(256 * 1024, reader);
     let gzip = buffered
         .fill_buf()
         .map(|b| b.starts_with(&[0x1f, 0x8b]))
         .unwrap_or(false);
     if !gzip {
-        return read_plain(buffered, format, options);
+        return read(&mut buffered);
     }
     std::thread::scope(|scope| {
         let (chunks, received) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8);
@@ -122,13 +147,13 @@ pub fn read<R: Read + Send>(
                 }
             }
         });
-        let reader = Chunks {
+        let mut reader = Chunks {
             received,
             recycle,
             current: Vec::new(),
             position: 0,
         };
-        read_plain(reader, format, options)
+        read(&mut reader)
     })
 }
 

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::io::{BufRead, Write};
+use std::ops::ControlFlow;
 
 use quick_xml::events::{BytesStart, Event};
 
@@ -282,20 +283,71 @@ fn read_more<R: BufRead>(
 
 type ChunkResult = Result<(LogBuilder, usize), ReadError>;
 
-/// Appends finished chunks to the log in file order; `waiting` holds those that finished early.
+/// Where parsed runs of traces go: into one log, or each to the caller as a log of its own.
+enum Sink<'a> {
+    Whole,
+    Pieces(&'a mut dyn FnMut(ReadOutcome) -> ControlFlow<()>),
+}
+
+/// Hands finished chunks on in file order; `waiting` holds those that finished early. False
+/// when the caller wants no more pieces.
 fn merge(
     parser: &mut Parser,
+    sink: &mut Sink,
     index: usize,
     result: ChunkResult,
     merged: &mut usize,
     waiting: &mut std::collections::BTreeMap<usize, ChunkResult>,
-) -> Result<(), ReadError> {
+) -> Result<bool, ReadError> {
     waiting.insert(index, result);
     while let Some(result) = waiting.remove(merged) {
-        let (builder, skipped) = result?;
-        parser.builder.append(builder);
-        parser.skipped += skipped;
+        let (mut builder, skipped) = result?;
         *merged += 1;
+        match sink {
+            Sink::Whole => {
+                parser.builder.append(builder);
+                parser.skipped += skipped;
+            }
+            Sink::Pieces(piece) => {
+                builder.meta.attributes = parser.log_attributes.clone();
+                let outcome = ReadOutcome {
+                    log: builder.finish(),
+                    skipped,
+                };
+                if piece(outcome).is_break() {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Reads an XES document a piece at a time: `piece` is given each run of whole traces (about
+/// 4 MB of XML) as a log of its own, in file order, while the following ones are parsed, so a
+/// caller can store one piece while the next is read. Each trace is in exactly one piece
+/// (two traces with the same name in different pieces are two cases there). On an error, the
+/// pieces before it have been handed over. `piece` returns `Break` to stop reading.
+pub fn read_pieces<R: BufRead>(
+    reader: R,
+    options: &ReadOptions,
+    piece: &mut dyn FnMut(ReadOutcome) -> ControlFlow<()>,
+) -> Result<(), ReadError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    read_pieces_parallel(reader, options, CHUNK, threads.max(2), piece)
+}
+
+/// [`read_pieces`] with pieces of about `chunk` bytes parsed on `threads` threads; public so
+/// tests can use tiny pieces.
+pub fn read_pieces_parallel<R: BufRead>(
+    reader: R,
+    options: &ReadOptions,
+    chunk: usize,
+    threads: usize,
+    piece: &mut dyn FnMut(ReadOutcome) -> ControlFlow<()>,
+) -> Result<(), ReadError> {
+    if let Some(last) = parallel(reader, options, chunk, threads, &mut Sink::Pieces(piece))? {
+        let _ = piece(last);
     }
     Ok(())
 }
@@ -303,11 +355,28 @@ fn merge(
 /// Reads an XES document on `threads` threads, handing out pieces of about `chunk` bytes of whole
 /// traces. [`read`] picks the sizes; this is public so tests can use tiny pieces.
 pub fn read_parallel<R: BufRead>(
-    mut reader: R,
+    reader: R,
     options: &ReadOptions,
     chunk: usize,
     threads: usize,
 ) -> Result<ReadOutcome, ReadError> {
+    let outcome = parallel(reader, options, chunk, threads, &mut Sink::Whole)?;
+    // A whole read is never stopped early.
+    Ok(outcome.unwrap_or_else(|| ReadOutcome {
+        log: LogBuilder::default().finish(),
+        skipped: 0,
+    }))
+}
+
+/// [`read_parallel`], handing parsed traces to `sink`. Returns the last traces read (in
+/// [`Sink::Whole`] mode, all of them), or `None` when the sink stopped the reading.
+fn parallel<R: BufRead>(
+    mut reader: R,
+    options: &ReadOptions,
+    chunk: usize,
+    threads: usize,
+    sink: &mut Sink,
+) -> Result<Option<ReadOutcome>, ReadError> {
     let file = options.file.as_str();
     let io = |error: std::io::Error, pending: &[u8], line: usize| {
         ReadError::io(file, Some(locate(pending, pending.len(), line)), &error)
@@ -326,7 +395,7 @@ pub fn read_parallel<R: BufRead>(
     };
     let Some(head_end) = head_end else {
         // No trace at all: nothing to share out.
-        return read_sequential(&pending[..], options);
+        return read_sequential(&pending[..], options).map(Some);
     };
     let mut parser = Parser::new(options, Vec::new());
     let mut xml = xml_reader(&pending[..head_end]);
@@ -334,7 +403,7 @@ pub fn read_parallel<R: BufRead>(
     if !matches!(head, Ok(true)) || parser.context != [Context::Log] || !parser.frames.is_empty() {
         // An unusual head (or an error in it): read everything on this thread, which reports
         // any error with its place.
-        return read_sequential(std::io::Read::chain(&pending[..], reader), options);
+        return read_sequential(std::io::Read::chain(&pending[..], reader), options).map(Some);
     }
     let mut line = 1 + memchr::memchr_iter(b'\n', &pending[..head_end]).count();
     pending.drain(..head_end);
@@ -342,7 +411,7 @@ pub fn read_parallel<R: BufRead>(
     let (work, jobs) = std::sync::mpsc::sync_channel::<(usize, usize, Vec<u8>)>(threads);
     let jobs = std::sync::Mutex::new(jobs);
     let (done, results) = std::sync::mpsc::channel::<(usize, ChunkResult)>();
-    std::thread::scope(|scope| -> Result<ReadOutcome, ReadError> {
+    std::thread::scope(|scope| -> Result<Option<ReadOutcome>, ReadError> {
         for _ in 0..threads {
             let (jobs, done) = (&jobs, done.clone());
             scope.spawn(move || {
@@ -399,7 +468,9 @@ pub fn read_parallel<R: BufRead>(
                     sent += 1;
                     // Merge what is ready, in file order, without waiting.
                     while let Ok((index, result)) = results.try_recv() {
-                        merge(&mut parser, index, result, &mut merged, &mut waiting)?;
+                        if !merge(&mut parser, sink, index, result, &mut merged, &mut waiting)? {
+                            return Ok(None);
+                        }
                     }
                 }
                 None if eof => break,
@@ -416,7 +487,9 @@ pub fn read_parallel<R: BufRead>(
             let Ok((index, result)) = results.recv() else {
                 break;
             };
-            merge(&mut parser, index, result, &mut merged, &mut waiting)?;
+            if !merge(&mut parser, sink, index, result, &mut merged, &mut waiting)? {
+                return Ok(None);
+            }
         }
         // The tail: the last traces (if no cut was made at the end) and `</log>`. The reader
         // checks that end tags match, so it is told that `<log>` is open.
@@ -431,7 +504,7 @@ pub fn read_parallel<R: BufRead>(
             Err(stop) => Err(stop.into_error(file, locate(&pending, offset, line))),
             Ok(_) => match parser.unfinished() {
                 Some(stop) => Err(stop.into_error(file, locate(&pending, pending.len(), line))),
-                None => Ok(parser.finish()),
+                None => Ok(Some(parser.finish())),
             },
         }
     })

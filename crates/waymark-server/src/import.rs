@@ -75,7 +75,7 @@ fn format(name: Option<&str>) -> Result<Format, ApiError> {
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file, up to 1 GiB, plain or gzip"),
     responses(
         (status = 200, description = "OK", body = Imported),
-        (status = 400, description = "Unreadable file; `field` says where (line:column)", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Unreadable file; `field` says where (line:column). An XES file is stored in runs of traces: `accepted` says how many events before the error were stored", body = crate::openapi::ErrorBody),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not read", body = crate::openapi::ErrorBody),
     )
@@ -111,23 +111,41 @@ pub async fn import(
     let store = state.store.clone();
     let state_metrics = state.metrics.clone();
     tokio::task::spawn_blocking(move || {
-        let outcome =
-            waymark_eventlog::read(&bytes[..], format, &options).map_err(|error| ApiError {
-                status: StatusCode::BAD_REQUEST,
-                code: "invalid_log",
-                message: error.to_string(),
-                field: error.place.map(|p| p.to_string()),
-                accepted: None,
-            })?;
-        let appended = waymark_store::import_log(store.as_ref(), &outcome.log, |_| {})
-            .map_err(|e| ApiError::internal(&e))?;
-        state_metrics.appended(appended.inserted, appended.duplicates);
+        let imported = waymark_store::import_pieces(
+            store.as_ref(),
+            |piece| waymark_eventlog::read_pieces(&bytes[..], format, &options, piece),
+            |_| {},
+        );
+        let imported = match imported {
+            Ok(imported) => imported,
+            Err(waymark_store::ImportError::Read { error, before }) => {
+                state_metrics.appended(before.inserted, before.duplicates);
+                return Err(ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    code: "invalid_log",
+                    message: if before.inserted + before.duplicates > 0 {
+                        format!(
+                            "{error} ({} events before it were stored; importing the mended file adds only the rest)",
+                            before.inserted
+                        )
+                    } else {
+                        error.to_string()
+                    },
+                    field: error.place.map(|p| p.to_string()),
+                    accepted: Some(before.inserted),
+                });
+            }
+            Err(waymark_store::ImportError::Store(error)) => {
+                return Err(ApiError::internal(&error));
+            }
+        };
+        state_metrics.appended(imported.inserted, imported.duplicates);
         Ok::<_, ApiError>(Imported {
-            events: outcome.log.events(),
-            cases: outcome.log.cases(),
-            inserted: appended.inserted,
-            duplicates: appended.duplicates,
-            skipped: outcome.skipped,
+            events: imported.events,
+            cases: imported.cases,
+            inserted: imported.inserted,
+            duplicates: imported.duplicates,
+            skipped: imported.skipped,
         })
     })
     .await

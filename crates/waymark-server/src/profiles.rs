@@ -97,6 +97,8 @@ impl From<Profile> for ProfileJson {
 /// A stored event.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct EventJson {
+    /// The event's place in the store: collected events count up from 1 in arrival order;
+    /// imported ones, kept in blocks per case, have negative seqs.
     seq: i64,
     #[serde(rename = "type")]
     kind: String,

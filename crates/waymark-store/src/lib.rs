@@ -21,7 +21,7 @@ use rusqlite_migration::{M, Migrations};
 use sha2::{Digest, Sha256};
 
 pub use identity::Profile;
-pub use logs::{import_log, stored_log};
+pub use logs::{ImportError, Imported, import_log, import_pieces, stored_log};
 pub use traces::{BLOCK_EVENTS, EventRef, NewTrace, StoredTrace};
 
 /// A collected event, ready to store.

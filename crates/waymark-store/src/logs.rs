@@ -2,10 +2,11 @@
 //! as a log for the analyses.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use serde_json::Value as Json;
 use waymark_eventlog::{
-    Attribute, CONCEPT_NAME, EventLog, LogBuilder, Symbol, TIME_TIMESTAMP, Value,
+    Attribute, CONCEPT_NAME, EventLog, LogBuilder, ReadOutcome, Symbol, TIME_TIMESTAMP, Value,
 };
 
 use rayon::prelude::*;
@@ -248,6 +249,74 @@ pub fn import_log(
         done += reports.try_iter().sum::<usize>();
         progress(done);
         Ok(total)
+    })
+}
+
+/// What importing a file did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// Events and cases read from the file.
+    pub events: usize,
+    pub cases: usize,
+    /// Bad events skipped while reading (lenient reading only).
+    pub skipped: usize,
+    /// Events stored, and events that were already there.
+    pub inserted: usize,
+    pub duplicates: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file could not be read; what was read before the error is stored (`before`), and
+    /// importing the mended file adds only the rest.
+    #[error("{error}")]
+    Read {
+        error: Box<waymark_eventlog::ReadError>,
+        before: Imported,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Imports a log that `read` reads in pieces (it is handed the function to call with each; see
+/// `waymark_eventlog::read_pieces`): each piece is stored on another thread while the next one
+/// is read. `progress` is called with the number of events stored so far.
+pub fn import_pieces(
+    store: &dyn Store,
+    read: impl FnOnce(
+        &mut dyn FnMut(ReadOutcome) -> ControlFlow<()>,
+    ) -> Result<(), waymark_eventlog::ReadError>,
+    mut progress: impl FnMut(usize) + Send,
+) -> Result<Imported, ImportError> {
+    std::thread::scope(|scope| {
+        let (pieces, incoming) = std::sync::mpsc::sync_channel::<ReadOutcome>(1);
+        let importer = scope.spawn(move || {
+            let mut imported = Imported::default();
+            for piece in incoming {
+                let before = imported.inserted + imported.duplicates;
+                let appended = import_log(store, &piece.log, |done| progress(before + done))?;
+                imported.events += piece.log.events();
+                imported.cases += piece.log.cases();
+                imported.skipped += piece.skipped;
+                imported.inserted += appended.inserted;
+                imported.duplicates += appended.duplicates;
+            }
+            Ok::<_, StoreError>(imported)
+        });
+        let read = read(&mut |piece| match pieces.send(piece) {
+            Ok(()) => ControlFlow::Continue(()),
+            // The importer failed; its error is reported below.
+            Err(_) => ControlFlow::Break(()),
+        });
+        drop(pieces);
+        let imported = importer.join().map_err(|_| StoreError::Poisoned)??;
+        match read {
+            Ok(()) => Ok(imported),
+            Err(error) => Err(ImportError::Read {
+                error: Box::new(error),
+                before: imported,
+            }),
+        }
     })
 }
 

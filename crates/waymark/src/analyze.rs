@@ -256,7 +256,8 @@ fn load(args: &LogArgs, filter_args: &FilterArgs) -> anyhow::Result<(EventLog, V
     Ok((log, cases))
 }
 
-/// `waymark import`.
+/// `waymark import`: each file is read in pieces (an XES log in runs of traces), and each piece
+/// is stored while the next is read.
 pub fn run_import(
     files: &[std::path::PathBuf],
     db: &Path,
@@ -265,28 +266,71 @@ pub fn run_import(
     let store = waymark_store::SqliteStore::open(db)
         .with_context(|| format!("cannot open {}", db.display()))?;
     for path in files {
-        let reading = std::time::Instant::now();
-        let log = read_file(path, read)?;
-        let read_seconds = reading.elapsed().as_secs_f64();
+        let (format, options) = read_options(path, read);
+        let format = log_format(path, format)?;
+        let file = waymark_eventlog::open(path, &options.file)?;
+        let bar = reading_bar(path, &file, "importing");
         let started = std::time::Instant::now();
-        let show = std::io::stderr().is_terminal() && log.events() > 100_000;
-        let bar = indicatif::ProgressBar::new(log.events() as u64);
-        if !show {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        }
-        let appended =
-            waymark_store::import_log(&store, &log, |done| bar.set_position(done as u64))?;
+        let imported = waymark_store::import_pieces(
+            &store,
+            |piece| waymark_eventlog::read_pieces(bar.wrap_read(file), format, &options, piece),
+            |_| {},
+        );
         bar.finish_and_clear();
+        let imported = match imported {
+            Ok(imported) => imported,
+            Err(waymark_store::ImportError::Read { error, before }) => {
+                return Err(anyhow::Error::from(*error).context(format!(
+                    "{} events of {} were stored before the error; importing the mended file adds only the rest",
+                    before.inserted,
+                    path.display()
+                )));
+            }
+            Err(waymark_store::ImportError::Store(error)) => return Err(error.into()),
+        };
+        if imported.skipped > 0 {
+            eprintln!(
+                "warning: skipped {} bad event(s) in {} (--lenient)",
+                imported.skipped, options.file
+            );
+        }
         let seconds = started.elapsed().as_secs_f64();
         eprintln!(
-            "{}: {} events stored, {} already there (read in {read_seconds:.2} s, stored in {seconds:.2} s: {:.0} events/s)",
+            "{}: {} events stored, {} already there ({seconds:.2} s, {:.0} events/s)",
             path.display(),
-            appended.inserted,
-            appended.duplicates,
-            log.events() as f64 / (read_seconds + seconds).max(1e-9)
+            imported.inserted,
+            imported.duplicates,
+            imported.events as f64 / seconds.max(1e-9)
         );
     }
     Ok(Outcome::Fine)
+}
+
+/// The format of a log: as given, else from the file name.
+fn log_format(path: &Path, format: Option<Format>) -> anyhow::Result<Format> {
+    format.or_else(|| Format::from_path(path)).ok_or_else(|| {
+        anyhow::anyhow!("{}: cannot tell the log format from the file name; name it .xes, .xes.gz, .csv, .jsonl, .ocel.json or .ocel.xml, or pass --log-format", path.display())
+    })
+}
+
+/// A progress bar over the bytes of `file`, shown only on a terminal and for files over 8 MB.
+fn reading_bar(path: &Path, file: &std::fs::File, doing: &str) -> indicatif::ProgressBar {
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if !std::io::stderr().is_terminal() || size <= 8 * 1024 * 1024 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(size).with_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {doing} {{msg}} {{bar:30}} {{bytes}}/{{total_bytes}} ({{eta}})"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(
+        path.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+    );
+    bar
 }
 
 fn read_with_progress(
@@ -294,30 +338,11 @@ fn read_with_progress(
     format: Option<Format>,
     options: &ReadOptions,
 ) -> anyhow::Result<waymark_eventlog::ReadOutcome> {
-    let format = format.or_else(|| Format::from_path(path)).ok_or_else(|| {
-        anyhow::anyhow!("{}: cannot tell the log format from the file name; name it .xes, .xes.gz, .csv, .jsonl, .ocel.json or .ocel.xml, or pass --log-format", path.display())
-    })?;
+    let format = log_format(path, format)?;
     let file = waymark_eventlog::open(path, &options.file)?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let show = std::io::stderr().is_terminal() && size > 8 * 1024 * 1024;
-    let outcome = if show {
-        let bar = indicatif::ProgressBar::new(size).with_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} reading {msg} {bar:30} {bytes}/{total_bytes} ({eta})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_message(
-            path.file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default(),
-        );
-        let outcome = waymark_eventlog::read(bar.wrap_read(file), format, options);
-        bar.finish_and_clear();
-        outcome
-    } else {
-        waymark_eventlog::read(file, format, options)
-    };
+    let bar = reading_bar(path, &file, "reading");
+    let outcome = waymark_eventlog::read(bar.wrap_read(file), format, options);
+    bar.finish_and_clear();
     Ok(outcome?)
 }
 

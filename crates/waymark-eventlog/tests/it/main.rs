@@ -702,8 +702,81 @@ fn parallel_xes_reading_equals_sequential() {
                 "{name} in pieces of {chunk} bytes"
             );
             assert_eq!(parallel.meta, sequential.meta, "{name}: header");
+            // Read a piece at a time, the same traces come in file order, each once.
+            let mut pieces = Vec::new();
+            waymark_eventlog::xes::read_pieces_parallel(
+                &xml[..],
+                &options(name),
+                chunk,
+                threads,
+                &mut |piece| {
+                    pieces.push(piece.log);
+                    std::ops::ControlFlow::Continue(())
+                },
+            )
+            .expect("pieces");
+            assert!(
+                pieces.len() > 1 || xml.len() < 2 * chunk,
+                "{name}: {} piece(s) of {chunk} bytes",
+                pieces.len()
+            );
+            let joined: Vec<_> = pieces.iter().flat_map(dump).collect();
+            assert_eq!(
+                joined,
+                dump(&sequential),
+                "{name} read in pieces of {chunk} bytes"
+            );
+            assert!(
+                pieces
+                    .iter()
+                    .all(|p| p.meta.attributes == sequential.meta.attributes)
+            );
         }
     }
+}
+
+/// A reader of pieces can stop after any piece; an error comes after the pieces before it.
+#[test]
+fn xes_pieces_stop_when_asked_and_errors_come_after_the_good_pieces() {
+    let text =
+        std::fs::read_to_string(shared_data().join("logs/roadtraffic100traces.xes")).expect("xes");
+    let mut seen = 0;
+    waymark_eventlog::xes::read_pieces_parallel(
+        text.as_bytes(),
+        &options("t"),
+        4 << 10,
+        2,
+        &mut |_| {
+            seen += 1;
+            std::ops::ControlFlow::Break(())
+        },
+    )
+    .expect("stopped");
+    assert_eq!(seen, 1, "nothing is handed over after a stop");
+    let cut = &text[..text.len() * 2 / 3];
+    let mut events = 0;
+    let error = waymark_eventlog::xes::read_pieces_parallel(
+        cut.as_bytes(),
+        &options("t"),
+        4 << 10,
+        2,
+        &mut |piece| {
+            events += piece.log.events();
+            std::ops::ControlFlow::Continue(())
+        },
+    )
+    .expect_err("truncated");
+    let whole = waymark_eventlog::xes::read_sequential(text.as_bytes(), &options("t"))
+        .expect("whole")
+        .log
+        .events();
+    assert!(
+        events > 0 && events < whole,
+        "{events} of {whole} events before: {error}"
+    );
+    let sequential = waymark_eventlog::xes::read_sequential(cut.as_bytes(), &options("t"))
+        .expect_err("truncated");
+    assert_eq!(error.message, sequential.message);
 }
 
 #[test]

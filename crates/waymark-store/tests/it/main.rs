@@ -528,3 +528,73 @@ fn long_cases_span_several_blocks() {
     let (stored, _) = waymark_store::stored_log(&store).expect("log");
     assert_eq!(case_events(&stored), case_events(&log));
 }
+
+fn shared_log(name: &str) -> std::path::PathBuf {
+    let root = std::env::var_os("WAYMARK_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+        });
+    let path = root.join("data/logs").join(name);
+    assert!(
+        path.is_file(),
+        "the shared test data is missing at {}",
+        path.display()
+    );
+    path
+}
+
+/// An XES file is stored a piece at a time while it is read. A broken file keeps the pieces
+/// before the error, and importing the whole file afterwards adds exactly the rest.
+#[test]
+fn a_broken_file_keeps_what_came_before_and_the_mended_file_adds_the_rest() {
+    let text = std::fs::read_to_string(shared_log("roadtraffic100traces.xes")).expect("xes");
+    let options = waymark_eventlog::ReadOptions::default();
+    let store = SqliteStore::open_in_memory().expect("store");
+    let cut = &text[..text.len() * 2 / 3];
+    let error = waymark_store::import_pieces(
+        &store,
+        |piece| {
+            waymark_eventlog::xes::read_pieces_parallel(cut.as_bytes(), &options, 4 << 10, 2, piece)
+        },
+        |_| {},
+    )
+    .expect_err("truncated");
+    let waymark_store::ImportError::Read { error, before } = error else {
+        panic!("a read error, not {error}");
+    };
+    assert!(
+        error.place.is_some_and(|p| p.line > 1),
+        "the error names its place: {error}"
+    );
+    assert!(before.inserted > 0, "pieces before the error are stored");
+    assert_eq!(store.count_events().expect("count"), before.inserted as u64);
+    let whole = waymark_store::import_pieces(
+        &store,
+        |piece| {
+            waymark_eventlog::xes::read_pieces_parallel(
+                text.as_bytes(),
+                &options,
+                4 << 10,
+                2,
+                piece,
+            )
+        },
+        |_| {},
+    )
+    .expect("import");
+    let log = waymark_eventlog::xes::read_sequential(text.as_bytes(), &options)
+        .expect("xes")
+        .log;
+    assert_eq!((whole.events, whole.cases), (log.events(), log.cases()));
+    assert_eq!(
+        (whole.inserted, whole.duplicates),
+        (log.events() - before.inserted, before.inserted)
+    );
+    let (stored, _) = waymark_store::stored_log(&store).expect("stored");
+    let mut expected = case_events(&log);
+    let mut actual = case_events(&stored);
+    expected.sort();
+    actual.sort();
+    assert_eq!(actual, expected);
+}
