@@ -109,8 +109,10 @@ fn pack_case(
     log: &EventLog,
     index: usize,
     fields: &Fields,
+    seen: &Seen,
 ) -> Result<(Vec<NewTrace>, Vec<NewEvent>), StoreError> {
     let case = log.case(index);
+    let first = seen.get(&case_hash(case.name())).copied().unwrap_or(0);
     let mut rows = Vec::new();
     let mut bodies = Vec::with_capacity(case.events().len() * 64);
     // (position, activity, time, body start, body end) of each event of the blocks.
@@ -137,7 +139,8 @@ fn pack_case(
             None => {
                 let start = bodies.len();
                 write_properties(&mut bodies, log, attributes, &fields.skip);
-                spans.push((position as u32, activity, micros, start, bodies.len()));
+                let position = first + position as u32;
+                spans.push((position, activity, micros, start, bodies.len()));
             }
         }
     }
@@ -166,6 +169,15 @@ enum Work {
     Traces(Vec<NewTrace>, usize),
 }
 
+/// How many events of each case (by name hash) earlier pieces of the same file had: an XES file
+/// is imported in pieces, and a trace name found again in a later piece continues the case, so
+/// its events get the next positions (and are never taken for the earlier ones).
+type Seen = HashMap<u64, u32>;
+
+fn case_hash(name: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(name.as_bytes())
+}
+
 /// Stores every event of `log` as a Segment track call: the case is the `userId`, the activity
 /// the `event`, the other attributes `properties`. Cases are stored as blocks (see
 /// `traces.rs`), where an event is identified by its case, position, activity and time, so
@@ -177,6 +189,17 @@ enum Work {
 pub fn import_log(
     store: &dyn Store,
     log: &EventLog,
+    progress: impl FnMut(usize),
+) -> Result<Appended, StoreError> {
+    import_piece(store, log, &mut Seen::new(), progress)
+}
+
+/// [`import_log`] for one piece of a file; `seen` counts the events of each case in the pieces
+/// before, and is updated.
+fn import_piece(
+    store: &dyn Store,
+    log: &EventLog,
+    seen: &mut Seen,
     mut progress: impl FnMut(usize),
 ) -> Result<Appended, StoreError> {
     let fields = Fields::of(log);
@@ -212,7 +235,7 @@ pub fn import_log(
             let packed = (start..end)
                 .into_par_iter()
                 .with_min_len(64)
-                .map(|case| pack_case(log, case, &fields))
+                .map(|case| pack_case(log, case, &fields, seen))
                 .collect::<Result<Vec<_>, _>>();
             start = end;
             let packed = match packed {
@@ -246,6 +269,9 @@ pub fn import_log(
         drop(batches);
         let total = storer.join().map_err(|_| StoreError::Poisoned)??;
         packing?;
+        for case in log.iter_cases() {
+            *seen.entry(case_hash(case.name())).or_insert(0) += case.events().len() as u32;
+        }
         done += reports.try_iter().sum::<usize>();
         progress(done);
         Ok(total)
@@ -292,15 +318,18 @@ pub fn import_pieces(
         let (pieces, incoming) = std::sync::mpsc::sync_channel::<ReadOutcome>(1);
         let importer = scope.spawn(move || {
             let mut imported = Imported::default();
+            let mut seen = Seen::new();
             for piece in incoming {
                 let before = imported.inserted + imported.duplicates;
-                let appended = import_log(store, &piece.log, |done| progress(before + done))?;
+                let appended =
+                    import_piece(store, &piece.log, &mut seen, |done| progress(before + done))?;
                 imported.events += piece.log.events();
-                imported.cases += piece.log.cases();
                 imported.skipped += piece.skipped;
                 imported.inserted += appended.inserted;
                 imported.duplicates += appended.duplicates;
             }
+            // A trace name found in several pieces is one case, as when the file is read whole.
+            imported.cases = seen.len();
             Ok::<_, StoreError>(imported)
         });
         let read = read(&mut |piece| match pieces.send(piece) {

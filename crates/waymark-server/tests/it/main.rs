@@ -563,10 +563,11 @@ async fn logs_can_be_imported_over_http() {
         ),
         (StatusCode::BAD_REQUEST, Some("invalid_log"), Some("3:3"))
     );
+    assert_eq!(body["accepted"], 0, "the answer says what was stored");
     assert_eq!(
         store.count_events().expect("count"),
         3,
-        "nothing of a broken file is stored"
+        "nothing of a broken CSV file is stored (it is read whole before storing)"
     );
 }
 

@@ -598,3 +598,38 @@ fn a_broken_file_keeps_what_came_before_and_the_mended_file_adds_the_rest() {
     actual.sort();
     assert_eq!(actual, expected);
 }
+
+/// Two XES traces with the same name in different pieces are one case, as when the file is read
+/// whole: identical events in them are both kept, and importing the file again adds nothing.
+#[test]
+fn a_trace_name_repeated_in_a_later_piece_continues_its_case() {
+    let trace = |name: &str| {
+        format!(
+            r#"<trace><string key="concept:name" value="{name}"/><event><string key="concept:name" value="Call"/><date key="time:timestamp" value="2024-01-01T10:00:00Z"/></event></trace>"#
+        )
+    };
+    let xes = format!("<log>{}{}{}</log>", trace("a"), trace("b"), trace("a"));
+    let options = waymark_eventlog::ReadOptions::default();
+    let import = |store: &SqliteStore| {
+        waymark_store::import_pieces(
+            store,
+            |piece| {
+                waymark_eventlog::xes::read_pieces_parallel(xes.as_bytes(), &options, 64, 2, piece)
+            },
+            |_| {},
+        )
+        .expect("import")
+    };
+    let store = SqliteStore::open_in_memory().expect("store");
+    let first = import(&store);
+    assert_eq!((first.events, first.cases), (3, 2));
+    assert_eq!((first.inserted, first.duplicates), (3, 0));
+    assert!(
+        store.traces_after(0, 10).expect("blocks").len() >= 3,
+        "three pieces"
+    );
+    let again = import(&store);
+    assert_eq!((again.inserted, again.duplicates), (0, 3));
+    let timeline = store.timeline("a", None, 10).expect("timeline").expect("a");
+    assert_eq!(timeline.len(), 2);
+}
