@@ -55,10 +55,10 @@ pub struct FunnelGroup {
 }
 
 /// How far one case got, and when it reached each step of that chain.
-struct Reach {
-    level: usize,
+pub(crate) struct Reach {
+    pub(crate) level: usize,
     /// Seconds from step k-1 to step k, for k in 1..level.
-    gaps: Vec<f64>,
+    pub(crate) gaps: Vec<f64>,
 }
 
 /// Computes a funnel over the given cases. `window` is in microseconds.
@@ -113,7 +113,12 @@ pub fn funnel_by(
         .collect()
 }
 
-fn summarize(steps: &[String], cases: usize, reaches: &[Reach], order: FunnelOrder) -> Funnel {
+pub(crate) fn summarize(
+    steps: &[String],
+    cases: usize,
+    reaches: &[Reach],
+    order: FunnelOrder,
+) -> Funnel {
     let mut result = Vec::with_capacity(steps.len());
     let mut first = 0;
     let mut previous = cases;
@@ -160,8 +165,7 @@ fn ordered(
     steps: &[Option<waymark_eventlog::Symbol>],
     window: Micros,
 ) -> Reach {
-    let n = steps.len();
-    // The events that match a step, as (time, step), sorted by time then step.
+    // The events that match a step, as (time, step).
     let mut matched: Vec<(Micros, usize)> = Vec::new();
     for (activity, &time) in activities.iter().zip(times) {
         for (step, symbol) in steps.iter().enumerate() {
@@ -170,6 +174,15 @@ fn ordered(
             }
         }
     }
+    ordered_matched(matched, steps.len(), window)
+}
+
+/// [`ordered`] on the (time, step) of the events that match a step, in any order.
+pub(crate) fn ordered_matched(
+    mut matched: Vec<(Micros, usize)>,
+    n: usize,
+    window: Micros,
+) -> Reach {
     matched.sort_unstable();
     // chain[k]: the chain that reached level k: its start and the time it reached each step.
     let mut reached: Vec<bool> = vec![false; n];

@@ -8,6 +8,7 @@ use waymark_analytics::{FunnelOrder, all_cases};
 use waymark_eventlog::{EventLog, ReadOptions};
 
 mod clickhouse;
+mod journey;
 mod model;
 
 /// `../shared/data` beside the repository, or `$WAYMARK_SHARED/data`. Missing data fails the test.

@@ -1,0 +1,1397 @@
+//! A designed journey measured by events.
+//!
+//! 1. **Binding**: each event goes to the first touchpoint (in listing order) one of whose event
+//!    rules it matches, so the assignment is deterministic; an event may belong to touchpoints of
+//!    several journeys, each measured on its own.
+//! 2. **Instances**: a case (a person, or a request) is cut into journey instances. An instance
+//!    starts at the case's first bound event, or after the previous one completed at a start
+//!    touchpoint, or after `timeout` without events. It is *completed* once it reaches an end
+//!    touchpoint, *open* when its last event is within `timeout` of now, else *abandoned*.
+//! 3. **Visits**: consecutive events at the same touchpoint are one visit. A visit's time *at* the
+//!    touchpoint runs from its first to its last event; the *wait after* runs to the next visit.
+//!    Their sum, the time until the journey moved on, is compared with the touchpoint's target.
+//! 4. **Conformance** is replay on the journey's transition system: touchpoints are states, and
+//!    the designed edges (listing order, `links`, and paths through optional touchpoints) are the
+//!    transitions — the directly-follows form of token replay (Rozinat & van der Aalst 2008;
+//!    Leemans, Fahland & van der Aalst 2018). An instance fits when it starts at a start
+//!    touchpoint and every move between visits is a transition; every other move is a deviation:
+//!    *repeated* (back to a touchpoint already visited), *skipped* (forward past required
+//!    touchpoints) or *unexpected*.
+//! 5. **Moments of truth**: a touchpoint's influence on completion is the difference in completion
+//!    rate between closed instances that visited it and those that did not (a risk difference:
+//!    simple, explainable, not causal).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use lasso::Key;
+use rayon::prelude::*;
+use waymark_eventlog::{EventLog, Micros, Symbol, Value};
+use waymark_journey::{Journey, Kind, ValueMatch};
+
+use crate::funnel::{self, FunnelOrder};
+use crate::stats::{self, Summary};
+
+/// A day in µs.
+const DAY: Micros = 86_400_000_000;
+
+/// How instances are cut and what is measured.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Touchpoints where a new instance may start after a completed one (empty: the first
+    /// touchpoint that has bound events).
+    pub start: Vec<String>,
+    /// Touchpoints that complete an instance (empty: the touchpoints of the last stage).
+    pub end: Vec<String>,
+    /// An instance with no event for this long is over (µs).
+    pub timeout: Micros,
+    /// Only instances that start at or after `from` and before `to`.
+    pub from: Option<Micros>,
+    pub to: Option<Micros>,
+    /// The touchpoints that are costly contacts (empty: every `conversation`: calls, chats).
+    pub contacts: Vec<String>,
+    /// Break instances down by this attribute: of the case, else of the instance's first event.
+    pub by: Option<String>,
+    pub period: Period,
+    /// The funnel's steps, touchpoint ids in order (empty: one step per stage with bound events).
+    pub funnel: Vec<String>,
+    /// Times to measure between two touchpoints: from the first visit of the first to the
+    /// first visit of the second after it.
+    pub milestones: Vec<(String, String)>,
+    /// Now, for telling open instances from abandoned ones (default: the log's last event).
+    pub now: Option<Micros>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            start: Vec::new(),
+            end: Vec::new(),
+            timeout: 30 * DAY,
+            from: None,
+            to: None,
+            contacts: Vec::new(),
+            by: None,
+            period: Period::Month,
+            funnel: Vec::new(),
+            milestones: Vec::new(),
+            now: None,
+        }
+    }
+}
+
+/// The length of a trend's buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+}
+
+impl Period {
+    pub fn parse(text: &str) -> Option<Period> {
+        match text {
+            "day" => Some(Period::Day),
+            "week" => Some(Period::Week),
+            "month" => Some(Period::Month),
+            _ => None,
+        }
+    }
+
+    /// The first day of the bucket holding `time`, as `YYYY-MM-DD`.
+    fn bucket(self, time: Micros) -> String {
+        use chrono::{Datelike, Duration};
+        let Some(moment) = chrono::DateTime::from_timestamp_micros(time) else {
+            return String::new();
+        };
+        let date = moment.date_naive();
+        let first = match self {
+            Period::Day => date,
+            Period::Week => date - Duration::days(date.weekday().num_days_from_monday() as i64),
+            Period::Month => date.with_day(1).unwrap_or(date),
+        };
+        first.format("%Y-%m-%d").to_string()
+    }
+}
+
+/// A problem with the options: a touchpoint id that the journey does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{id}` in {option} is not a touchpoint of the journey{hint}")]
+pub struct UnknownTouchpoint {
+    pub option: &'static str,
+    pub id: String,
+    /// ` (did you mean …?)`, or empty.
+    pub hint: String,
+}
+
+/// How an instance ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    Completed,
+    Abandoned,
+    Open,
+}
+
+/// One stay at a touchpoint: consecutive events bound to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visit {
+    /// Index into [`Report::touchpoints`].
+    pub touchpoint: usize,
+    pub start: Micros,
+    pub end: Micros,
+    pub events: u32,
+}
+
+/// A survey answer: CSAT (1–5), NPS (0–10) or CES (1–7), with the touchpoint it rates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    pub kind: ScoreKind,
+    pub value: f64,
+    pub touchpoint: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScoreKind {
+    Csat,
+    Nps,
+    Ces,
+}
+
+impl ScoreKind {
+    const ALL: [(ScoreKind, &'static str); 3] = [
+        (ScoreKind::Csat, "csat"),
+        (ScoreKind::Nps, "nps"),
+        (ScoreKind::Ces, "ces"),
+    ];
+
+    /// Whether a score is low: CSAT 1–2, NPS 0–6 (a detractor), CES 5–7 (hard).
+    fn is_low(self, value: f64) -> bool {
+        match self {
+            ScoreKind::Csat => value <= 2.0,
+            ScoreKind::Nps => value <= 6.0,
+            ScoreKind::Ces => value >= 5.0,
+        }
+    }
+}
+
+/// One person's (or request's) pass through the journey.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub case: u32,
+    pub visits: Vec<Visit>,
+    pub status: Status,
+    pub scores: Vec<Score>,
+    /// Events of the instance's time span bound to no touchpoint, by activity.
+    pub unmapped: Vec<Symbol>,
+}
+
+impl Instance {
+    pub fn start(&self) -> Micros {
+        self.visits.first().map_or(0, |v| v.start)
+    }
+
+    pub fn end(&self) -> Micros {
+        self.visits.last().map_or(0, |v| v.end)
+    }
+}
+
+/// A journey's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub journey: String,
+    pub version: String,
+    pub instances: Counts,
+    /// Seconds from first to last event of completed instances.
+    pub completed_seconds: Summary,
+    pub stages: Vec<StageFigures>,
+    pub touchpoints: Vec<TouchpointFigures>,
+    pub funnel: crate::Funnel,
+    pub milestones: Vec<Milestone>,
+    pub conformance: Conformance,
+    pub contacts: Contacts,
+    pub experience: Experience,
+    /// Touchpoints by the size of their influence on completion, largest first.
+    pub moments: Vec<Moment>,
+    pub trend: Vec<TrendPoint>,
+    /// Figures per value of [`Options::by`], by value.
+    pub segments: Vec<Segment>,
+    /// Events in instances that no touchpoint claims (the map's blind spots), most first.
+    pub unmapped: Vec<(String, usize)>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub total: usize,
+    pub completed: usize,
+    pub abandoned: usize,
+    pub open: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageFigures {
+    pub id: String,
+    pub name: String,
+    /// Instances with a visit to any of its touchpoints.
+    pub reached: usize,
+    /// Of those, the share that also reached the next stage (none for the last stage).
+    pub conversion_to_next: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TouchpointFigures {
+    pub id: String,
+    pub name: String,
+    pub stage: String,
+    pub optional: bool,
+    pub moment_of_truth: bool,
+    pub contact: bool,
+    /// The designed target, seconds.
+    pub target_seconds: Option<f64>,
+    /// The designed emotion, −2..2.
+    pub emotion: Option<i8>,
+    pub events: usize,
+    pub visits: usize,
+    /// Instances that visited it.
+    pub instances: usize,
+    /// Visits after an instance's first visit here (loops back).
+    pub repeat_visits: usize,
+    /// Abandoned instances whose last visit was here.
+    pub drop_off: usize,
+    pub at_seconds: Summary,
+    pub wait_after_seconds: Summary,
+    /// At plus wait after: the time until the journey moved on.
+    pub total_seconds: Summary,
+    /// Visits whose total exceeded the target, over all visits.
+    pub breach_share: Option<f64>,
+    /// The longest visits over target: (case, seconds).
+    pub worst: Vec<(String, f64)>,
+    pub scores: ScoreFigures,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ScoreFigures {
+    pub csat: Option<(f64, usize)>,
+    /// Promoters minus detractors, in percent, and the number of answers.
+    pub nps: Option<(f64, usize)>,
+    pub ces: Option<(f64, usize)>,
+}
+
+/// The time between two touchpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Milestone {
+    pub from: String,
+    pub to: String,
+    /// Instances that reached `from`, and then `to`.
+    pub from_reached: usize,
+    pub reached: usize,
+    pub seconds: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conformance {
+    /// Instances that followed the designed path, over all instances.
+    pub fitting: usize,
+    pub share: f64,
+    /// Among completed instances.
+    pub completed_share: Option<f64>,
+    /// The most frequent deviations: (kind, from, to, count); `from` is empty for a start.
+    pub deviations: Vec<Deviation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deviation {
+    pub kind: DeviationKind,
+    pub from: String,
+    pub to: String,
+    /// The required touchpoints passed over, for `Skipped`.
+    pub skipped: Vec<String>,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DeviationKind {
+    /// Started somewhere a journey does not start.
+    Start,
+    Repeated,
+    Skipped,
+    Unexpected,
+}
+
+impl DeviationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviationKind::Start => "start",
+            DeviationKind::Repeated => "repeated",
+            DeviationKind::Skipped => "skipped",
+            DeviationKind::Unexpected => "unexpected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contacts {
+    pub touchpoints: Vec<String>,
+    /// Contact visits per instance.
+    pub per_instance: f64,
+    /// Instances with at least one contact, and with a contact repeated.
+    pub instances_with_contact: usize,
+    pub instances_with_repeat: usize,
+    pub repeat_rate: f64,
+    pub by_touchpoint: Vec<ContactFigures>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactFigures {
+    pub touchpoint: String,
+    pub visits: usize,
+    pub instances: usize,
+    /// Instances that visited it more than once.
+    pub repeated_instances: usize,
+    /// What came just before each visit: (touchpoint, or `(start)`, visits), most first.
+    pub preceded_by: Vec<(String, usize)>,
+    /// Touchpoints that over-occur before the first such contact, against instances without
+    /// one: (touchpoint, share with, share without, lift), highest lift first.
+    pub drivers: Vec<Driver>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Driver {
+    pub touchpoint: String,
+    pub share_with: f64,
+    pub share_without: f64,
+    /// `share_with / share_without` (infinite when it never happens without).
+    pub lift: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Experience {
+    pub journey: ScoreFigures,
+    /// Instances with a low score.
+    pub low_instances: usize,
+    /// Touchpoints that over-occur in instances with a low score, against the other scored ones.
+    pub low_drivers: Vec<Driver>,
+    /// The share of instances with a target breach, with and without a low score.
+    pub breach_share_low: Option<f64>,
+    pub breach_share_other: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moment {
+    pub touchpoint: String,
+    /// Completion rate of closed instances that visited it, minus of those that did not.
+    pub influence: f64,
+    pub visited: usize,
+    pub designed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendPoint {
+    /// The first day of the period.
+    pub period: String,
+    pub instances: usize,
+    pub completed: usize,
+    pub completed_median_seconds: Option<f64>,
+    pub conformance_share: f64,
+    pub contacts_per_instance: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub value: String,
+    pub instances: usize,
+    pub completed: usize,
+    pub completed_median_seconds: Option<f64>,
+    pub conformance_share: f64,
+    pub contacts_per_instance: f64,
+}
+
+/// A touchpoint's rule resolved against a log: the touchpoint, and its property conditions (a
+/// key the log lacks can never match).
+type Rule<'j> = (usize, Vec<(Option<Symbol>, &'j ValueMatch)>);
+
+/// One move that is not in the design: (kind, from, to); `from` is `usize::MAX` for a start.
+type Move = (DeviationKind, usize, usize);
+
+/// A journey's event rules resolved against one log.
+pub struct Binding<'j> {
+    journey: &'j Journey,
+    /// Per touchpoint (listing order): its stage index.
+    stage_of: Vec<usize>,
+    /// By activity symbol: (touchpoint, property conditions) in listing order.
+    rules: Vec<Vec<Rule<'j>>>,
+}
+
+impl std::fmt::Debug for Binding<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Binding")
+            .field("journey", &self.journey.id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn value_matches(log: &EventLog, value: &Value, condition: &ValueMatch) -> bool {
+    match value {
+        Value::String(s) | Value::Id(s) => condition.matches(log.resolve(*s)),
+        other => condition.matches(&log.value_text(other)),
+    }
+}
+
+impl<'j> Binding<'j> {
+    pub fn new(journey: &'j Journey, log: &EventLog) -> Self {
+        let mut stage_of = Vec::new();
+        let mut rules: Vec<Vec<_>> = Vec::new();
+        for (index, (stage, touchpoint)) in journey.touchpoints().enumerate() {
+            stage_of.push(
+                journey
+                    .stages
+                    .iter()
+                    .position(|s| s.id == stage.id)
+                    .unwrap_or(0),
+            );
+            for rule in &touchpoint.events {
+                let Some(symbol) = log.symbol(&rule.event) else {
+                    continue;
+                };
+                let key = symbol.into_usize();
+                if rules.len() <= key {
+                    rules.resize_with(key + 1, Vec::new);
+                }
+                let conditions = rule
+                    .properties
+                    .iter()
+                    .map(|(name, condition)| (log.symbol(name), condition))
+                    .collect();
+                rules[key].push((index, conditions));
+            }
+        }
+        Binding {
+            journey,
+            stage_of,
+            rules,
+        }
+    }
+
+    /// The touchpoint an event belongs to.
+    pub fn touchpoint_of(&self, log: &EventLog, event: usize) -> Option<usize> {
+        let candidates = self.rules.get(log.activity_column()[event].into_usize())?;
+        let mut attributes = None;
+        candidates.iter().find_map(|(touchpoint, conditions)| {
+            let holds = conditions.iter().all(|(key, condition)| {
+                let Some(key) = key else { return false };
+                attributes
+                    .get_or_insert_with(|| log.event_attributes(event))
+                    .iter()
+                    .find(|a| a.key == *key)
+                    .is_some_and(|a| value_matches(log, &a.value, condition))
+            });
+            holds.then_some(*touchpoint)
+        })
+    }
+
+    fn touchpoint_count(&self) -> usize {
+        self.stage_of.len()
+    }
+}
+
+/// Touchpoint ids → indexes, refusing unknown ones.
+fn indexes(
+    journey: &Journey,
+    option: &'static str,
+    ids: &[String],
+) -> Result<Vec<usize>, UnknownTouchpoint> {
+    let all: Vec<&str> = journey.touchpoints().map(|(_, t)| t.id.as_str()).collect();
+    ids.iter()
+        .map(|id| {
+            all.iter().position(|t| t == id).ok_or_else(|| {
+                let close = all
+                    .iter()
+                    .filter(|t| strsim::jaro_winkler(t, id) > 0.8)
+                    .max_by(|a, b| {
+                        strsim::jaro_winkler(a, id).total_cmp(&strsim::jaro_winkler(b, id))
+                    });
+                UnknownTouchpoint {
+                    option,
+                    id: id.clone(),
+                    hint: close.map_or(String::new(), |c| format!(" (did you mean `{c}`?)")),
+                }
+            })
+        })
+        .collect()
+}
+
+/// The score an event carries, if any: a numeric `csat`, `nps` or `ces` attribute.
+fn scores_of(
+    log: &EventLog,
+    event: usize,
+    keys: &[(ScoreKind, Option<Symbol>)],
+    touchpoint_key: Option<Symbol>,
+    ids: &HashMap<&str, usize>,
+) -> Vec<(ScoreKind, f64, Option<usize>)> {
+    let attributes = log.event_attributes(event);
+    let number = |value: &Value| match value {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::String(s) => log.resolve(*s).trim().parse().ok(),
+        _ => None,
+    };
+    let rated = touchpoint_key.and_then(|key| {
+        attributes
+            .iter()
+            .find(|a| a.key == key)
+            .and_then(|a| match a.value {
+                Value::String(s) | Value::Id(s) => ids.get(log.resolve(s)).copied(),
+                _ => None,
+            })
+    });
+    keys.iter()
+        .filter_map(|(kind, key)| {
+            let key = (*key)?;
+            let value = attributes.iter().find(|a| a.key == key)?;
+            Some((*kind, number(&value.value)?, rated))
+        })
+        .collect()
+}
+
+/// Cuts every case into instances.
+pub fn instances(
+    log: &EventLog,
+    binding: &Binding,
+    options: &Options,
+) -> Result<Vec<Instance>, UnknownTouchpoint> {
+    let journey = binding.journey;
+    let n = binding.touchpoint_count();
+    let mut is_end = vec![false; n];
+    let ends = indexes(journey, "end", &options.end)?;
+    if ends.is_empty() {
+        let last = journey.stages.len().saturating_sub(1);
+        for (t, &stage) in binding.stage_of.iter().enumerate() {
+            is_end[t] = stage == last;
+        }
+    } else {
+        for t in ends {
+            is_end[t] = true;
+        }
+    }
+    let mut is_start = vec![false; n];
+    let starts = indexes(journey, "start", &options.start)?;
+    if starts.is_empty() {
+        // The first touchpoint that events reach (and any before it).
+        let bound: HashSet<usize> = binding.rules.iter().flatten().map(|(t, _)| *t).collect();
+        if let Some(first) = (0..n).find(|t| bound.contains(t)) {
+            is_start[..=first].fill(true);
+        }
+    } else {
+        for t in starts {
+            is_start[t] = true;
+        }
+    }
+    let ids: HashMap<&str, usize> = journey
+        .touchpoints()
+        .enumerate()
+        .map(|(i, (_, t))| (t.id.as_str(), i))
+        .collect();
+    let score_keys: Vec<(ScoreKind, Option<Symbol>)> = ScoreKind::ALL
+        .iter()
+        .map(|(kind, name)| (*kind, log.symbol(name)))
+        .collect();
+    let any_scores = score_keys.iter().any(|(_, k)| k.is_some());
+    let touchpoint_key = log.symbol("touchpoint");
+    let now = options
+        .now
+        .unwrap_or_else(|| log.time_column().iter().copied().max().unwrap_or(0));
+    let timeout = options.timeout;
+    let found: Vec<Vec<Instance>> = (0..log.cases())
+        .into_par_iter()
+        .map(|case| {
+            let events = log.case(case).events();
+            let mut done = Vec::new();
+            let mut current: Option<(Instance, bool)> = None;
+            let close = |(mut instance, completed): (Instance, bool)| {
+                instance.status = if completed {
+                    Status::Completed
+                } else if now - instance.end() <= timeout {
+                    Status::Open
+                } else {
+                    Status::Abandoned
+                };
+                instance
+            };
+            for event in events {
+                let time = log.time_column()[event];
+                let bound = binding.touchpoint_of(log, event);
+                let scores = if any_scores {
+                    scores_of(log, event, &score_keys, touchpoint_key, &ids)
+                } else {
+                    Vec::new()
+                };
+                let Some(touchpoint) = bound else {
+                    if let Some((instance, _)) = current.as_mut()
+                        && time - instance.end() <= timeout
+                    {
+                        if scores.is_empty() {
+                            instance.unmapped.push(log.activity_column()[event]);
+                        }
+                        let last = instance.visits.last().map(|v| v.touchpoint);
+                        instance
+                            .scores
+                            .extend(scores.into_iter().map(|(kind, value, rated)| Score {
+                                kind,
+                                value,
+                                touchpoint: rated.or(last),
+                            }));
+                    }
+                    continue;
+                };
+                let new = match &current {
+                    None => true,
+                    Some((instance, completed)) => {
+                        time - instance.end() > timeout
+                            || (*completed && is_start[touchpoint] && !is_end[touchpoint])
+                    }
+                };
+                if new {
+                    if let Some(previous) = current.take() {
+                        done.push(close(previous));
+                    }
+                    current = Some((
+                        Instance {
+                            case: case as u32,
+                            visits: Vec::new(),
+                            status: Status::Open,
+                            scores: Vec::new(),
+                            unmapped: Vec::new(),
+                        },
+                        false,
+                    ));
+                }
+                if let Some((instance, completed)) = current.as_mut() {
+                    match instance.visits.last_mut() {
+                        Some(visit) if visit.touchpoint == touchpoint => {
+                            visit.end = time;
+                            visit.events += 1;
+                        }
+                        _ => instance.visits.push(Visit {
+                            touchpoint,
+                            start: time,
+                            end: time,
+                            events: 1,
+                        }),
+                    }
+                    instance
+                        .scores
+                        .extend(scores.into_iter().map(|(kind, value, rated)| Score {
+                            kind,
+                            value,
+                            touchpoint: rated.or(Some(touchpoint)),
+                        }));
+                    *completed |= is_end[touchpoint];
+                }
+            }
+            if let Some(last) = current.take() {
+                done.push(close(last));
+            }
+            done.retain(|i| {
+                options.from.is_none_or(|from| i.start() >= from)
+                    && options.to.is_none_or(|to| i.start() < to)
+            });
+            done
+        })
+        .collect();
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// Which moves between touchpoints the design allows: the designed edges, and paths through
+/// optional touchpoints.
+fn allowed_moves(journey: &Journey, n: usize) -> Vec<Vec<bool>> {
+    let ids: Vec<&str> = journey.touchpoints().map(|(_, t)| t.id.as_str()).collect();
+    let optional: Vec<bool> = journey.touchpoints().map(|(_, t)| t.optional).collect();
+    let mut next: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (from, to) in journey.flow_edges() {
+        if let (Some(a), Some(b)) = (
+            ids.iter().position(|i| *i == from),
+            ids.iter().position(|i| *i == to),
+        ) {
+            next[a].push(b);
+        }
+    }
+    let mut allowed = vec![vec![false; n]; n];
+    for (start, row) in allowed.iter_mut().enumerate() {
+        let mut stack = next[start].clone();
+        let mut seen = vec![false; n];
+        while let Some(t) = stack.pop() {
+            if std::mem::replace(&mut seen[t], true) {
+                continue;
+            }
+            row[t] = true;
+            if optional[t] {
+                stack.extend(&next[t]);
+            }
+        }
+    }
+    allowed
+}
+
+fn share(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+fn seconds(us: Micros) -> f64 {
+    us as f64 / 1e6
+}
+
+/// Touchpoints over-occurring in `with` against `without`; `seen(instance, touchpoint)` says
+/// whether the touchpoint counts for the instance.
+fn drivers(
+    names: &[String],
+    with: &[&Instance],
+    without: &[&Instance],
+    seen: impl Fn(&Instance, usize) -> bool + Sync,
+    exclude: &[usize],
+) -> Vec<Driver> {
+    if with.is_empty() || without.is_empty() {
+        return Vec::new();
+    }
+    let mut found: Vec<Driver> = (0..names.len())
+        .filter(|t| !exclude.contains(t))
+        .filter_map(|t| {
+            let a = with.iter().filter(|i| seen(i, t)).count();
+            // Below 5% of the instances with the outcome, a lift says little.
+            if a * 20 < with.len() {
+                return None;
+            }
+            let b = without.iter().filter(|i| seen(i, t)).count();
+            let share_with = share(a, with.len());
+            let share_without = share(b, without.len());
+            let lift = if share_without == 0.0 {
+                f64::INFINITY
+            } else {
+                share_with / share_without
+            };
+            (lift > 1.0).then(|| Driver {
+                touchpoint: names[t].clone(),
+                share_with,
+                share_without,
+                lift,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        b.lift
+            .total_cmp(&a.lift)
+            .then(a.touchpoint.cmp(&b.touchpoint))
+    });
+    found.truncate(5);
+    found
+}
+
+fn score_figures(scores: impl Iterator<Item = Score>) -> ScoreFigures {
+    let mut values: HashMap<ScoreKind, Vec<f64>> = HashMap::new();
+    for score in scores {
+        values.entry(score.kind).or_default().push(score.value);
+    }
+    let of = |kind| values.get(&kind).filter(|v| !v.is_empty());
+    ScoreFigures {
+        csat: of(ScoreKind::Csat).map(|v| (stats::mean(v), v.len())),
+        nps: of(ScoreKind::Nps).map(|v| {
+            let promoters = v.iter().filter(|&&x| x >= 9.0).count();
+            let detractors = v.iter().filter(|&&x| x <= 6.0).count();
+            (
+                100.0 * (promoters as f64 - detractors as f64) / v.len() as f64,
+                v.len(),
+            )
+        }),
+        ces: of(ScoreKind::Ces).map(|v| (stats::mean(v), v.len())),
+    }
+}
+
+/// The journey's figures on `log`.
+pub fn report(
+    journey: &Journey,
+    log: &EventLog,
+    options: &Options,
+) -> Result<Report, UnknownTouchpoint> {
+    let binding = Binding::new(journey, log);
+    let found = instances(log, &binding, options)?;
+    let n = binding.touchpoint_count();
+    let touchpoints: Vec<(&waymark_journey::Stage, &waymark_journey::Touchpoint)> =
+        journey.touchpoints().collect();
+    let names: Vec<String> = touchpoints.iter().map(|(_, t)| t.id.clone()).collect();
+    let contact_list = indexes(journey, "contacts", &options.contacts)?;
+    let is_contact: Vec<bool> = (0..n)
+        .map(|t| {
+            if contact_list.is_empty() {
+                touchpoints[t].1.kind == Kind::Conversation
+            } else {
+                contact_list.contains(&t)
+            }
+        })
+        .collect();
+    let allowed = allowed_moves(journey, n);
+    let starts = {
+        let mut is_start = vec![false; n];
+        let optional: Vec<bool> = touchpoints.iter().map(|(_, t)| t.optional).collect();
+        // The first touchpoint, and anything reachable from the start through optional ones.
+        if n > 0 {
+            is_start[0] = true;
+            if optional[0] {
+                for (t, s) in is_start.iter_mut().enumerate() {
+                    *s |= allowed[0][t];
+                }
+            }
+        }
+        // A map may begin with touchpoints no event reaches (a website visit the log does not
+        // record): starting at the first touchpoint that has bound events fits too.
+        let bound: HashSet<usize> = binding.rules.iter().flatten().map(|(t, _)| *t).collect();
+        if let Some(first) = (0..n).find(|t| bound.contains(t)) {
+            is_start[first] = true;
+            for t in 0..n {
+                let before_first_bound = (0..first).any(|b| allowed[b][t]) && t <= first;
+                is_start[t] |= before_first_bound;
+            }
+        }
+        is_start
+    };
+
+    // Conformance of each instance, with its deviations.
+    let replays: Vec<(bool, Vec<Move>)> = found
+        .par_iter()
+        .map(|instance| {
+            let mut deviations = Vec::new();
+            let Some(first) = instance.visits.first() else {
+                return (true, deviations);
+            };
+            if !starts[first.touchpoint] {
+                deviations.push((DeviationKind::Start, usize::MAX, first.touchpoint));
+            }
+            let mut visited = vec![false; n];
+            visited[first.touchpoint] = true;
+            for pair in instance.visits.windows(2) {
+                let (a, b) = (pair[0].touchpoint, pair[1].touchpoint);
+                if !allowed[a][b] {
+                    let kind = if visited[b] {
+                        DeviationKind::Repeated
+                    } else if b > a {
+                        DeviationKind::Skipped
+                    } else {
+                        DeviationKind::Unexpected
+                    };
+                    deviations.push((kind, a, b));
+                }
+                visited[b] = true;
+            }
+            (deviations.is_empty(), deviations)
+        })
+        .collect();
+
+    let counts = Counts {
+        total: found.len(),
+        completed: found
+            .iter()
+            .filter(|i| i.status == Status::Completed)
+            .count(),
+        abandoned: found
+            .iter()
+            .filter(|i| i.status == Status::Abandoned)
+            .count(),
+        open: found.iter().filter(|i| i.status == Status::Open).count(),
+    };
+    let mut completed_seconds: Vec<f64> = found
+        .iter()
+        .filter(|i| i.status == Status::Completed)
+        .map(|i| seconds(i.end() - i.start()))
+        .collect();
+
+    // Per touchpoint.
+    let case_name = |i: &Instance| log.case(i.case as usize).name().to_string();
+    let mut figures = Vec::with_capacity(n);
+    for (t, (stage, touchpoint)) in touchpoints.iter().enumerate() {
+        let mut at = Vec::new();
+        let mut wait = Vec::new();
+        let mut total = Vec::new();
+        let mut over: Vec<(String, f64)> = Vec::new();
+        let (mut events, mut visits, mut instances, mut repeats, mut drop_off) = (0, 0, 0, 0, 0);
+        let target = touchpoint.target.map(|d| d.as_secs_f64());
+        let mut breaches = 0;
+        for instance in &found {
+            let mut here = 0;
+            for (k, visit) in instance.visits.iter().enumerate() {
+                if visit.touchpoint != t {
+                    continue;
+                }
+                here += 1;
+                events += visit.events as usize;
+                let stay = seconds(visit.end - visit.start);
+                at.push(stay);
+                let next = instance.visits.get(k + 1);
+                let moved = match next {
+                    Some(next) => {
+                        let gap = seconds(next.start - visit.end);
+                        wait.push(gap);
+                        stay + gap
+                    }
+                    None => stay,
+                };
+                total.push(moved);
+                if let Some(target) = target
+                    && moved > target
+                {
+                    breaches += 1;
+                    over.push((case_name(instance), moved));
+                }
+            }
+            if here > 0 {
+                instances += 1;
+                visits += here;
+                repeats += here - 1;
+                if instance.status == Status::Abandoned
+                    && instance.visits.last().is_some_and(|v| v.touchpoint == t)
+                {
+                    drop_off += 1;
+                }
+            }
+        }
+        over.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        over.truncate(5);
+        let breach_share = target.and_then(|_| (visits > 0).then(|| share(breaches, visits)));
+        figures.push(TouchpointFigures {
+            id: touchpoint.id.clone(),
+            name: touchpoint.name.clone(),
+            stage: stage.id.clone(),
+            optional: touchpoint.optional,
+            moment_of_truth: touchpoint.moment_of_truth,
+            contact: is_contact[t],
+            target_seconds: target,
+            emotion: touchpoint.experience.emotion,
+            events,
+            visits,
+            instances,
+            repeat_visits: repeats,
+            drop_off,
+            at_seconds: stats::summarize(&mut at),
+            wait_after_seconds: stats::summarize(&mut wait),
+            total_seconds: stats::summarize(&mut total),
+            breach_share,
+            worst: over,
+            scores: score_figures(
+                found
+                    .iter()
+                    .flat_map(|i| i.scores.iter().copied())
+                    .filter(|s| s.touchpoint == Some(t)),
+            ),
+        });
+    }
+
+    // Stages.
+    let reached_stage: Vec<Vec<bool>> = found
+        .iter()
+        .map(|i| {
+            let mut reached = vec![false; journey.stages.len()];
+            for v in &i.visits {
+                reached[binding.stage_of[v.touchpoint]] = true;
+            }
+            reached
+        })
+        .collect();
+    let stages = journey
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(s, stage)| {
+            let reached = reached_stage.iter().filter(|r| r[s]).count();
+            let conversion_to_next = (s + 1 < journey.stages.len()).then(|| {
+                share(
+                    reached_stage.iter().filter(|r| r[s] && r[s + 1]).count(),
+                    reached,
+                )
+            });
+            StageFigures {
+                id: stage.id.clone(),
+                name: stage.name.clone(),
+                reached,
+                conversion_to_next,
+            }
+        })
+        .collect();
+
+    // The funnel: the engine's ordered funnel (ClickHouse windowFunnel) over visits.
+    let (step_names, step_of): (Vec<String>, Vec<Option<usize>>) = if options.funnel.is_empty() {
+        let bound: HashSet<usize> = binding.rules.iter().flatten().map(|(t, _)| *t).collect();
+        let used: Vec<usize> = (0..journey.stages.len())
+            .filter(|s| (0..n).any(|t| binding.stage_of[t] == *s && bound.contains(&t)))
+            .collect();
+        (
+            used.iter().map(|&s| journey.stages[s].id.clone()).collect(),
+            (0..n)
+                .map(|t| used.iter().position(|&s| s == binding.stage_of[t]))
+                .collect(),
+        )
+    } else {
+        let steps = indexes(journey, "funnel", &options.funnel)?;
+        (
+            options.funnel.clone(),
+            (0..n).map(|t| steps.iter().position(|&s| s == t)).collect(),
+        )
+    };
+    let reaches: Vec<funnel::Reach> = found
+        .par_iter()
+        .map(|i| {
+            let matched: Vec<(Micros, usize)> = i
+                .visits
+                .iter()
+                .filter_map(|v| step_of[v.touchpoint].map(|step| (v.start, step)))
+                .collect();
+            funnel::ordered_matched(matched, step_names.len(), Micros::MAX / 4)
+        })
+        .collect();
+    let funnel = funnel::summarize(&step_names, found.len(), &reaches, FunnelOrder::Ordered);
+
+    // Milestones: two-step ordered funnels.
+    let mut milestones = Vec::new();
+    for (from, to) in &options.milestones {
+        let pair = indexes(journey, "milestones", &[from.clone(), to.clone()])?;
+        let mut gaps = Vec::new();
+        let mut from_reached = 0;
+        for instance in &found {
+            let matched: Vec<(Micros, usize)> = instance
+                .visits
+                .iter()
+                .filter_map(|v| {
+                    pair.iter()
+                        .position(|&t| t == v.touchpoint)
+                        .map(|k| (v.start, k))
+                })
+                .collect();
+            let reach = funnel::ordered_matched(matched, 2, Micros::MAX / 4);
+            if reach.level >= 1 {
+                from_reached += 1;
+            }
+            if reach.level == 2 {
+                gaps.push(reach.gaps[0]);
+            }
+        }
+        milestones.push(Milestone {
+            from: from.clone(),
+            to: to.clone(),
+            from_reached,
+            reached: gaps.len(),
+            seconds: stats::summarize(&mut gaps),
+        });
+    }
+
+    // Conformance.
+    let fitting = replays.iter().filter(|r| r.0).count();
+    let completed_fitting = found
+        .iter()
+        .zip(&replays)
+        .filter(|(i, r)| i.status == Status::Completed && r.0)
+        .count();
+    let mut deviation_counts: HashMap<(DeviationKind, usize, usize), usize> = HashMap::new();
+    for (_, deviations) in &replays {
+        for d in deviations {
+            *deviation_counts.entry(*d).or_insert(0) += 1;
+        }
+    }
+    let optional: Vec<bool> = touchpoints.iter().map(|(_, t)| t.optional).collect();
+    let mut deviations: Vec<Deviation> = deviation_counts
+        .into_iter()
+        .map(|((kind, from, to), count)| Deviation {
+            kind,
+            from: names.get(from).cloned().unwrap_or_default(),
+            to: names[to].clone(),
+            skipped: if kind == DeviationKind::Skipped {
+                (from + 1..to)
+                    .filter(|&t| !optional[t])
+                    .map(|t| names[t].clone())
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            count,
+        })
+        .collect();
+    deviations.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.kind.cmp(&b.kind))
+            .then(a.from.cmp(&b.from))
+            .then(a.to.cmp(&b.to))
+    });
+    deviations.truncate(10);
+    let conformance = Conformance {
+        fitting,
+        share: share(fitting, found.len()),
+        completed_share: (counts.completed > 0).then(|| share(completed_fitting, counts.completed)),
+        deviations,
+    };
+
+    // Repeat contacts.
+    let contact_visits =
+        |i: &Instance| i.visits.iter().filter(|v| is_contact[v.touchpoint]).count();
+    let total_contacts: usize = found.iter().map(contact_visits).sum();
+    let with_contact = found.iter().filter(|i| contact_visits(i) > 0).count();
+    let with_repeat = found
+        .iter()
+        .filter(|i| {
+            let mut seen = HashSet::new();
+            i.visits
+                .iter()
+                .filter(|v| is_contact[v.touchpoint])
+                .any(|v| !seen.insert(v.touchpoint))
+        })
+        .count();
+    let contact_ids: Vec<usize> = (0..n).filter(|&t| is_contact[t]).collect();
+    let by_touchpoint = contact_ids
+        .iter()
+        .map(|&c| {
+            let mut preceded: BTreeMap<String, usize> = BTreeMap::new();
+            let (mut visits, mut instances, mut repeated) = (0, 0, 0);
+            let mut with: Vec<&Instance> = Vec::new();
+            let mut without: Vec<&Instance> = Vec::new();
+            for instance in &found {
+                let mut here = 0;
+                for (k, v) in instance.visits.iter().enumerate() {
+                    if v.touchpoint == c {
+                        here += 1;
+                        let before = if k == 0 {
+                            "(start)".to_string()
+                        } else {
+                            names[instance.visits[k - 1].touchpoint].clone()
+                        };
+                        *preceded.entry(before).or_insert(0) += 1;
+                    }
+                }
+                visits += here;
+                if here > 0 {
+                    instances += 1;
+                    with.push(instance);
+                } else {
+                    without.push(instance);
+                }
+                if here > 1 {
+                    repeated += 1;
+                }
+            }
+            let mut preceded_by: Vec<(String, usize)> = preceded.into_iter().collect();
+            preceded_by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            preceded_by.truncate(5);
+            let before_first = |i: &Instance, t: usize| {
+                i.visits
+                    .iter()
+                    .take_while(|v| v.touchpoint != c)
+                    .any(|v| v.touchpoint == t)
+            };
+            let anywhere = |i: &Instance, t: usize| i.visits.iter().any(|v| v.touchpoint == t);
+            ContactFigures {
+                touchpoint: names[c].clone(),
+                visits,
+                instances,
+                repeated_instances: repeated,
+                preceded_by,
+                drivers: drivers(
+                    &names,
+                    &with,
+                    &without,
+                    |i, t| {
+                        if i.visits.iter().any(|v| v.touchpoint == c) {
+                            before_first(i, t)
+                        } else {
+                            anywhere(i, t)
+                        }
+                    },
+                    &[c],
+                ),
+            }
+        })
+        .collect();
+    let contacts = Contacts {
+        touchpoints: contact_ids.iter().map(|&t| names[t].clone()).collect(),
+        per_instance: share(total_contacts, found.len()),
+        instances_with_contact: with_contact,
+        instances_with_repeat: with_repeat,
+        repeat_rate: share(with_repeat, found.len()),
+        by_touchpoint,
+    };
+
+    // Experience.
+    let breached = |i: &Instance| {
+        i.visits.iter().enumerate().any(|(k, v)| {
+            let moved = i
+                .visits
+                .get(k + 1)
+                .map_or(v.end - v.start, |next| next.start - v.start);
+            touchpoints[v.touchpoint]
+                .1
+                .target
+                .is_some_and(|target| seconds(moved) > target.as_secs_f64())
+        })
+    };
+    let scored: Vec<&Instance> = found.iter().filter(|i| !i.scores.is_empty()).collect();
+    let (low, other): (Vec<&Instance>, Vec<&Instance>) = scored
+        .iter()
+        .partition(|i| i.scores.iter().any(|s| s.kind.is_low(s.value)));
+    let breach_share = |group: &[&Instance]| {
+        (!group.is_empty())
+            .then(|| share(group.iter().filter(|i| breached(i)).count(), group.len()))
+    };
+    let experience = Experience {
+        journey: score_figures(found.iter().flat_map(|i| i.scores.iter().copied())),
+        low_instances: low.len(),
+        low_drivers: drivers(
+            &names,
+            &low,
+            &other,
+            |i, t| i.visits.iter().any(|v| v.touchpoint == t),
+            &[],
+        ),
+        breach_share_low: breach_share(&low),
+        breach_share_other: breach_share(&other),
+    };
+
+    // Moments of truth.
+    let closed: Vec<&Instance> = found.iter().filter(|i| i.status != Status::Open).collect();
+    let mut moments: Vec<Moment> = (0..n)
+        .filter_map(|t| {
+            let (visited, not): (Vec<&&Instance>, Vec<&&Instance>) = closed
+                .iter()
+                .partition(|i| i.visits.iter().any(|v| v.touchpoint == t));
+            if visited.is_empty() || not.is_empty() {
+                return None;
+            }
+            let rate = |group: &[&&Instance]| {
+                share(
+                    group
+                        .iter()
+                        .filter(|i| i.status == Status::Completed)
+                        .count(),
+                    group.len(),
+                )
+            };
+            Some(Moment {
+                touchpoint: names[t].clone(),
+                influence: rate(&visited) - rate(&not),
+                visited: visited.len(),
+                designed: touchpoints[t].1.moment_of_truth,
+            })
+        })
+        .collect();
+    moments.sort_by(|a, b| {
+        b.influence
+            .abs()
+            .total_cmp(&a.influence.abs())
+            .then(a.touchpoint.cmp(&b.touchpoint))
+    });
+
+    // Trend and segments: the same figures per group of instances.
+    let group_figures = |members: &[usize]| {
+        let completed: Vec<f64> = members
+            .iter()
+            .map(|&k| &found[k])
+            .filter(|i| i.status == Status::Completed)
+            .map(|i| seconds(i.end() - i.start()))
+            .collect();
+        let count = completed.len();
+        let median = (!completed.is_empty()).then(|| stats::median(&mut completed.clone()));
+        let fitting = members.iter().filter(|&&k| replays[k].0).count();
+        let contacts: usize = members.iter().map(|&k| contact_visits(&found[k])).sum();
+        (
+            count,
+            median,
+            share(fitting, members.len()),
+            share(contacts, members.len()),
+        )
+    };
+    let mut periods: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (k, instance) in found.iter().enumerate() {
+        periods
+            .entry(options.period.bucket(instance.start()))
+            .or_default()
+            .push(k);
+    }
+    let trend = periods
+        .into_iter()
+        .map(|(period, members)| {
+            let (completed, median, conformance, contacts) = group_figures(&members);
+            TrendPoint {
+                period,
+                instances: members.len(),
+                completed,
+                completed_median_seconds: median,
+                conformance_share: conformance,
+                contacts_per_instance: contacts,
+            }
+        })
+        .collect();
+    let segments = match &options.by {
+        None => Vec::new(),
+        Some(attribute) => {
+            let key = log.symbol(attribute);
+            let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for (k, instance) in found.iter().enumerate() {
+                let case = log.case(instance.case as usize);
+                let value = case
+                    .attribute(attribute)
+                    .map(|a| log.value_text(&a.value))
+                    .or_else(|| {
+                        let key = key?;
+                        let first = case
+                            .events()
+                            .find(|&e| log.time_column()[e] >= instance.start())?;
+                        log.event_attributes(first)
+                            .iter()
+                            .find(|a| a.key == key)
+                            .map(|a| log.value_text(&a.value))
+                    })
+                    .unwrap_or_default();
+                groups.entry(value).or_default().push(k);
+            }
+            groups
+                .into_iter()
+                .map(|(value, members)| {
+                    let (completed, median, conformance, contacts) = group_figures(&members);
+                    Segment {
+                        value,
+                        instances: members.len(),
+                        completed,
+                        completed_median_seconds: median,
+                        conformance_share: conformance,
+                        contacts_per_instance: contacts,
+                    }
+                })
+                .collect()
+        }
+    };
+
+    // Blind spots.
+    let mut unmapped: HashMap<Symbol, usize> = HashMap::new();
+    for instance in &found {
+        for &symbol in &instance.unmapped {
+            *unmapped.entry(symbol).or_insert(0) += 1;
+        }
+    }
+    let mut unmapped: Vec<(String, usize)> = unmapped
+        .into_iter()
+        .map(|(s, c)| (log.resolve(s).to_string(), c))
+        .collect();
+    unmapped.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+
+    Ok(Report {
+        journey: journey.id.clone(),
+        version: journey.version.clone(),
+        instances: counts,
+        completed_seconds: stats::summarize(&mut completed_seconds),
+        stages,
+        touchpoints: figures,
+        funnel,
+        milestones,
+        conformance,
+        contacts,
+        experience,
+        moments,
+        trend,
+        segments,
+        unmapped,
+    })
+}
