@@ -200,3 +200,156 @@ fn independent_fitting(
         .map(|variant| variant.count as usize)
         .sum()
 }
+
+const SMALL: &str = r#"
+id: small
+title: Small
+owner: Test
+version: as-is
+stages:
+  - id: ask
+    name: Ask
+    touchpoints:
+      - id: form
+        name: Form
+        channel: web
+        department: Sales
+        actor: customer
+        kind: form
+        target: 1h
+        moment_of_truth: true
+        events:
+          - event: Form Sent
+      - id: call
+        name: Call
+        channel: phone
+        department: Support
+        actor: staff
+        kind: conversation
+        optional: true
+        target: 30m
+        events:
+          - event: Called
+  - id: get
+    name: Get
+    touchpoints:
+      - id: review
+        name: Review
+        channel: other
+        department: Back office
+        actor: staff
+        kind: task
+        target: 1d
+        events:
+          - event: Reviewed
+            where: { result: ok }
+      - id: done
+        name: Done
+        channel: email
+        department: Sales
+        actor: system
+        kind: notification
+        events:
+          - event: Done
+"#;
+
+fn csv(text: &str) -> EventLog {
+    waymark_eventlog::read(
+        text.as_bytes(),
+        waymark_eventlog::Format::Csv,
+        &waymark_eventlog::ReadOptions::default(),
+    )
+    .expect("csv")
+    .log
+}
+
+/// Instances, visits, deviations, contacts, scores and blind spots on a log small enough to
+/// check by hand.
+#[test]
+fn a_small_journey_is_measured_as_worked_out_by_hand() {
+    let journey = waymark_journey::check(SMALL).journey.expect("journey");
+    let log = csv("case,activity,timestamp,result,csat,touchpoint\n\
+        a,Form Sent,2024-01-01T10:00:00Z,,,\n\
+        a,Called,2024-01-01T12:00:00Z,,,\n\
+        a,Called,2024-01-01T12:10:00Z,,,\n\
+        a,Reviewed,2024-01-02T12:00:00Z,ok,,\n\
+        a,Done,2024-01-02T13:00:00Z,,,\n\
+        a,Survey,2024-01-02T14:00:00Z,,2,call\n\
+        a,Form Sent,2024-03-01T10:00:00Z,,,\n\
+        b,Form Sent,2024-01-01T10:00:00Z,,,\n\
+        b,Reviewed,2024-01-01T10:30:00Z,redo,,\n\
+        b,Called,2024-01-01T11:00:00Z,,,\n\
+        b,Form Sent,2024-01-01T11:05:00Z,,,\n\
+        c,Reviewed,2024-01-05T10:00:00Z,ok,,\n\
+        c,Done,2024-01-05T11:00:00Z,,,\n\
+        c,Survey,2024-01-05T12:00:00Z,,5,\n");
+    let options = Options {
+        timeout: 7 * 86_400_000_000,
+        now: Some(1_709_287_200_000_000 + 86_400_000_000), // 2024-03-02 10:00
+        ..Options::default()
+    };
+    let report = journey::report(&journey, &log, &options).expect("report");
+    // a: one completed instance, then a new one (open: a day before now); b: abandoned at the
+    // form (its review result `redo` matches no rule: a blind spot); c: completed.
+    assert_eq!(
+        (
+            report.instances.total,
+            report.instances.completed,
+            report.instances.abandoned,
+            report.instances.open
+        ),
+        (4, 2, 1, 1)
+    );
+    let tp = |id: &str| report.touchpoints.iter().find(|t| t.id == id).expect(id);
+    assert_eq!(
+        (tp("call").events, tp("call").visits),
+        (3, 2),
+        "two calls in a row are one visit"
+    );
+    assert_eq!(tp("form").repeat_visits, 1, "b came back to the form");
+    assert_eq!(tp("form").drop_off, 1);
+    // a's call visit: 10 minutes at it, then a day waiting: over the 30 minute target.
+    assert_eq!(tp("call").at_seconds.max, 600.0);
+    assert_eq!(tp("call").breach_share, Some(0.5));
+    assert_eq!(tp("call").worst[0].0, "a");
+    assert_eq!(report.unmapped, vec![("Reviewed".to_string(), 1)]);
+    // Conformance: a's first instance fits (form, call, review, done); b goes back to the form
+    // (repeated); c starts at the review (start) and a's second instance fits.
+    assert_eq!(report.conformance.fitting, 2);
+    let kinds: Vec<&str> = report
+        .conformance
+        .deviations
+        .iter()
+        .map(|d| d.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["start", "repeated"]);
+    // Contacts: a called (once, as one visit), b called once.
+    assert_eq!(report.contacts.touchpoints, ["call"]);
+    assert_eq!(report.contacts.instances_with_contact, 2);
+    assert_eq!(report.contacts.instances_with_repeat, 0);
+    // Scores: a rated the call 2 (named in the event); c's 5 goes to its last touchpoint.
+    assert_eq!(tp("call").scores.csat, Some((2.0, 1)));
+    assert_eq!(tp("done").scores.csat, Some((5.0, 1)));
+    assert_eq!(report.experience.journey.csat, Some((3.5, 2)));
+    assert_eq!(report.experience.low_instances, 1);
+    // Stages: everything that reached "ask" and also "get".
+    assert_eq!(report.stages[0].reached, 3);
+    assert_eq!(report.stages[0].conversion_to_next, Some(1.0 / 3.0));
+    // Moments of truth: closed instances that visited the review all completed.
+    let review = report
+        .moments
+        .iter()
+        .find(|m| m.touchpoint == "review")
+        .expect("review");
+    assert_eq!(review.influence, 1.0);
+    // Unknown touchpoints in the options are named.
+    let wrong = Options {
+        end: vec!["dne".to_string()],
+        ..Options::default()
+    };
+    let error = journey::report(&journey, &log, &wrong).expect_err("unknown");
+    assert_eq!(
+        error.to_string(),
+        "`dne` in end is not a touchpoint of the journey (did you mean `done`?)"
+    );
+}
