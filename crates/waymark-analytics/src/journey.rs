@@ -770,7 +770,8 @@ fn drivers(
             } else {
                 share_with / share_without
             };
-            (lift > 1.0).then(|| Driver {
+            // Only clear differences: at least 1.2 times as often, and 5 points more.
+            (lift >= 1.2 && share_with - share_without >= 0.05).then(|| Driver {
                 touchpoint: names[t].clone(),
                 share_with,
                 share_without,

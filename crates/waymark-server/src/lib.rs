@@ -11,6 +11,7 @@
 mod collect;
 mod error;
 mod import;
+pub mod journeys;
 mod metrics;
 pub mod openapi;
 mod profiles;

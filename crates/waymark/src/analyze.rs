@@ -141,7 +141,7 @@ fn window_micros(text: &str) -> anyhow::Result<i64> {
     Ok(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX / 4))
 }
 
-fn time_bound(text: &str, flag: &str) -> anyhow::Result<i64> {
+pub(crate) fn time_bound(text: &str, flag: &str) -> anyhow::Result<i64> {
     waymark_eventlog::time::parse_iso8601(text)
         .or_else(|| waymark_eventlog::time::TimeFormat::DateOnly.parse(text))
         .ok_or_else(|| anyhow::anyhow!("--{flag} `{text}` is not a time; write ISO 8601 (2012-01-31T12:00:00Z) or a date (2012-01-31)"))
@@ -231,7 +231,18 @@ fn read_file(path: &Path, read: &ReadArgs) -> anyhow::Result<EventLog> {
 /// Reads the log from its file or from a database, and selects the cases.
 fn load(args: &LogArgs, filter_args: &FilterArgs) -> anyhow::Result<(EventLog, Vec<u32>)> {
     let filter = filter(filter_args)?;
-    let log = match (&args.db, &args.log) {
+    let log = load_log(args)?;
+    let cases = if filter.is_empty() {
+        waymark_analytics::all_cases(&log)
+    } else {
+        filter.select(&log)
+    };
+    Ok((log, cases))
+}
+
+/// Reads the log from its file or from a database (one case per person).
+pub(crate) fn load_log(args: &LogArgs) -> anyhow::Result<EventLog> {
+    Ok(match (&args.db, &args.log) {
         (Some(db), _) => {
             // Beside a running server (which holds the index), read the events only.
             let store = waymark_store::SqliteStore::open(db)
@@ -247,13 +258,7 @@ fn load(args: &LogArgs, filter_args: &FilterArgs) -> anyhow::Result<(EventLog, V
         }
         (None, Some(path)) => read_file(path, &args.read)?,
         (None, None) => bail!("name a log file, or a database with --db"),
-    };
-    let cases = if filter.is_empty() {
-        waymark_analytics::all_cases(&log)
-    } else {
-        filter.select(&log)
-    };
-    Ok((log, cases))
+    })
 }
 
 /// `waymark import`: each file is read in pieces (an XES log in runs of traces), and each piece

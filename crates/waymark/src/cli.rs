@@ -294,6 +294,14 @@ pub enum JourneyCommand {
         #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
         format: DiffFormat,
     },
+    /// Measure a journey with events: reach and conversion per stage and touchpoint, time
+    /// against target, the funnel, conformance to the designed path, repeat contacts and what
+    /// precedes them, CSAT/NPS/CES, moments of truth, trends and segments.
+    ///
+    /// The events come from a log file or from a Waymark database (`--db`). Each person's (or
+    /// case's) events are cut into journey instances: a new one starts after `--timeout` without
+    /// events, or at a start touchpoint after one completed at an end touchpoint.
+    Report(Box<ReportArgs>),
     /// Write a new journey file with the universal stages (need, evaluate options, decide,
     /// deliver/onboard, use and service, renew/advocate) to start from.
     New {
@@ -306,6 +314,62 @@ pub enum JourneyCommand {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+}
+
+/// `waymark journey report`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// The journey file.
+    pub journey: PathBuf,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Only instances that start at or after this time (ISO 8601 or YYYY-MM-DD).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only instances that start before this time.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Break the figures down by this attribute: of the case (a persona or segment trait), else
+    /// of the instance's first event.
+    #[arg(long, value_name = "ATTRIBUTE")]
+    pub by: Option<String>,
+    /// The length of the trend's periods.
+    #[arg(long, value_enum, default_value_t = PeriodArg::Month)]
+    pub period: PeriodArg,
+    /// An instance with no event for this long is over (abandoned unless it completed).
+    #[arg(long, default_value = "30d")]
+    pub timeout: String,
+    /// Touchpoints where a new instance starts after a completed one (default: the first
+    /// touchpoint events reach). Comma-separated or repeated.
+    #[arg(long, value_delimiter = ',', value_name = "TOUCHPOINT")]
+    pub start: Vec<String>,
+    /// Touchpoints that complete an instance (default: those of the last stage).
+    #[arg(long, value_delimiter = ',', value_name = "TOUCHPOINT")]
+    pub end: Vec<String>,
+    /// The costly contacts, e.g. calls and complaints (default: every `conversation`).
+    #[arg(long, value_delimiter = ',', value_name = "TOUCHPOINT")]
+    pub contacts: Vec<String>,
+    /// The funnel's steps, touchpoints in order (default: one step per stage).
+    #[arg(long, value_delimiter = ',', value_name = "TOUCHPOINT")]
+    pub funnel: Vec<String>,
+    /// Measure the time between two touchpoints, written FROM:TO (repeatable).
+    #[arg(long, value_name = "FROM:TO")]
+    pub between: Vec<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PeriodArg {
+    Day,
+    Week,
+    Month,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,7 +7,9 @@ use anyhow::{Context as _, bail};
 use waymark_journey::{Journey, Severity};
 
 use crate::Outcome;
-use crate::cli::{DiffFormat, JourneyCommand, LintFormat, RenderFormat};
+use crate::cli::{
+    DiffFormat, JourneyCommand, LintFormat, PeriodArg, RenderFormat, ReportArgs, ReportFormat,
+};
 use crate::output;
 
 pub fn run(command: JourneyCommand) -> anyhow::Result<Outcome> {
@@ -28,7 +30,89 @@ pub fn run(command: JourneyCommand) -> anyhow::Result<Outcome> {
             format,
         } => diff(&before, &after, format),
         JourneyCommand::New { id, title, output } => new(&id, title.as_deref(), output.as_deref()),
+        JourneyCommand::Report(args) => report(&args),
     }
+}
+
+/// Reads a journey file that must be free of errors.
+fn read_journey(path: &Path) -> anyhow::Result<Journey> {
+    let checked = waymark_journey::check(&read(path)?);
+    match checked.journey {
+        Some(journey) => Ok(journey),
+        None => {
+            let first = checked
+                .diagnostics
+                .iter()
+                .find(|d| d.severity == Severity::Error)
+                .map(|d| format!("{}:{}: {}", path.display(), d.location, d.message))
+                .unwrap_or_default();
+            bail!(
+                "{first}; `waymark journey lint {}` lists every problem",
+                path.display()
+            )
+        }
+    }
+}
+
+fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
+    let journey = read_journey(&args.journey)?;
+    let timeout = waymark_journey::duration::parse(args.timeout.trim()).map_err(|problem| {
+        anyhow::anyhow!(
+            "--timeout `{}` is not a duration ({problem}); e.g. 30d",
+            args.timeout
+        )
+    })?;
+    let milestones = args
+        .between
+        .iter()
+        .map(|pair| {
+            pair.split_once(':')
+                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--between `{pair}` must be written FROM:TO, two touchpoint ids"
+                    )
+                })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let options = waymark_analytics::journey::Options {
+        start: args.start.clone(),
+        end: args.end.clone(),
+        timeout: timeout.as_micros().min(i64::MAX as u128 / 4) as i64,
+        from: args
+            .from
+            .as_deref()
+            .map(|t| crate::analyze::time_bound(t, "from"))
+            .transpose()?,
+        to: args
+            .to
+            .as_deref()
+            .map(|t| crate::analyze::time_bound(t, "to"))
+            .transpose()?,
+        contacts: args.contacts.clone(),
+        by: args.by.clone(),
+        period: match args.period {
+            PeriodArg::Day => waymark_analytics::journey::Period::Day,
+            PeriodArg::Week => waymark_analytics::journey::Period::Week,
+            PeriodArg::Month => waymark_analytics::journey::Period::Month,
+        },
+        funnel: args.funnel.clone(),
+        milestones,
+        now: None,
+    };
+    let log = crate::analyze::load_log(&args.log)?;
+    let started = std::time::Instant::now();
+    let report = waymark_analytics::journey::report(&journey, &log, &options)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(journey = %journey.id, instances = report.instances.total, elapsed_ms = started.elapsed().as_millis() as u64, "journey report");
+    let text = match args.format {
+        ReportFormat::Json => {
+            serde_json::to_string_pretty(&waymark_server::journeys::report_json(&report))? + "\n"
+        }
+        ReportFormat::Markdown => output::journey_report_markdown(&journey, &report),
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(Outcome::Fine)
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {

@@ -422,3 +422,396 @@ pub fn diff_markdown(d: &JourneyDiff) -> String {
     );
     out
 }
+
+/// A duration in seconds, compactly: `45s`, `12m`, `3.5h`, `2.1d`.
+fn span(seconds: f64) -> String {
+    let s = seconds.abs();
+    if s < 60.0 {
+        format!("{seconds:.0}s")
+    } else if s < 3_600.0 {
+        format!("{:.0}m", seconds / 60.0)
+    } else if s < 86_400.0 {
+        format!("{:.1}h", seconds / 3_600.0)
+    } else {
+        format!("{:.1}d", seconds / 86_400.0)
+    }
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+fn markdown_table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let _ = writeln!(
+        out,
+        "|{}|",
+        header
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i == 0 { "---" } else { "---:" })
+            .collect::<Vec<_>>()
+            .join("|")
+    );
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| markdown_cell(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push('\n');
+}
+
+/// A journey report as Markdown: the figures of `waymark journey report --format json`, for
+/// people.
+pub fn journey_report_markdown(
+    journey: &waymark_journey::Journey,
+    r: &waymark_analytics::journey::Report,
+) -> String {
+    use waymark_analytics::journey::ScoreFigures;
+    let scores = |s: &ScoreFigures| {
+        let mut parts = Vec::new();
+        if let Some((v, n)) = s.csat {
+            parts.push(format!("CSAT {v:.2} ({n})"));
+        }
+        if let Some((v, n)) = s.nps {
+            parts.push(format!("NPS {v:+.0} ({n})"));
+        }
+        if let Some((v, n)) = s.ces {
+            parts.push(format!("CES {v:.2} ({n})"));
+        }
+        parts.join(", ")
+    };
+    let mut out = String::new();
+    let i = &r.instances;
+    let _ = writeln!(out, "# {} ({})\n", journey.title, r.version);
+    let _ = writeln!(
+        out,
+        "**{}** instances: {} completed ({}), {} abandoned, {} open. Completed instances took {} (median; p90 {}).\n",
+        i.total,
+        i.completed,
+        percent(if i.total == 0 {
+            0.0
+        } else {
+            i.completed as f64 / i.total as f64
+        }),
+        i.abandoned,
+        i.open,
+        span(r.completed_seconds.median),
+        span(r.completed_seconds.p90),
+    );
+    let _ = writeln!(
+        out,
+        "**Conformance**: {} of instances followed the designed path ({} of completed ones).\n",
+        percent(r.conformance.share),
+        r.conformance
+            .completed_share
+            .map_or("none".to_string(), percent),
+    );
+    let journey_scores = scores(&r.experience.journey);
+    if !journey_scores.is_empty() {
+        let _ = writeln!(out, "**Experience**: {journey_scores}.\n");
+    }
+
+    let _ = writeln!(out, "## Stages\n");
+    let rows: Vec<Vec<String>> = r
+        .stages
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.reached.to_string(),
+                s.conversion_to_next.map_or("—".to_string(), percent),
+            ]
+        })
+        .collect();
+    markdown_table(
+        &mut out,
+        &["stage", "reached", "on to the next stage"],
+        &rows,
+    );
+
+    let _ = writeln!(out, "## Funnel\n");
+    let rows: Vec<Vec<String>> = r
+        .funnel
+        .steps
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.reached.to_string(),
+                percent(s.conversion_from_previous),
+                percent(s.conversion_from_first),
+                s.median_seconds_from_previous.map_or("—".to_string(), span),
+            ]
+        })
+        .collect();
+    markdown_table(
+        &mut out,
+        &[
+            "step",
+            "reached",
+            "from previous",
+            "from first",
+            "median time from previous",
+        ],
+        &rows,
+    );
+
+    if !r.milestones.is_empty() {
+        let _ = writeln!(out, "## Time between touchpoints\n");
+        let rows: Vec<Vec<String>> = r
+            .milestones
+            .iter()
+            .map(|m| {
+                vec![
+                    format!("{} → {}", m.from, m.to),
+                    format!("{} of {}", m.reached, m.from_reached),
+                    span(m.seconds.median),
+                    span(m.seconds.p90),
+                ]
+            })
+            .collect();
+        markdown_table(
+            &mut out,
+            &["from → to", "instances", "median", "p90"],
+            &rows,
+        );
+    }
+
+    let _ = writeln!(out, "## Touchpoints\n");
+    let rows: Vec<Vec<String>> = r
+        .touchpoints
+        .iter()
+        .map(|t| {
+            let mut name = t.id.clone();
+            if t.moment_of_truth {
+                name.push_str(" ★");
+            }
+            vec![
+                name,
+                t.instances.to_string(),
+                t.visits.to_string(),
+                if t.visits == 0 {
+                    "—".to_string()
+                } else {
+                    span(t.total_seconds.median)
+                },
+                t.target_seconds.map_or("—".to_string(), span),
+                t.breach_share.map_or("—".to_string(), percent),
+                t.repeat_visits.to_string(),
+                t.drop_off.to_string(),
+                scores(&t.scores),
+            ]
+        })
+        .collect();
+    markdown_table(
+        &mut out,
+        &[
+            "touchpoint (★ moment of truth)",
+            "instances",
+            "visits",
+            "median time until next",
+            "target",
+            "over target",
+            "repeat visits",
+            "dropped off here",
+            "scores",
+        ],
+        &rows,
+    );
+
+    let _ = writeln!(
+        out,
+        "## Designed against actual\n\nMethod: replay on the journey's transition system (touchpoints are states; designed edges, links and paths through optional touchpoints are transitions).\n"
+    );
+    let rows: Vec<Vec<String>> = r
+        .conformance
+        .deviations
+        .iter()
+        .map(|d| {
+            let mut what = match d.kind.as_str() {
+                "start" => format!("started at {}", d.to),
+                kind => format!("{kind}: {} → {}", d.from, d.to),
+            };
+            if !d.skipped.is_empty() {
+                what.push_str(&format!(" (skipping {})", d.skipped.join(", ")));
+            }
+            vec![what, d.count.to_string()]
+        })
+        .collect();
+    markdown_table(&mut out, &["deviation", "instances × times"], &rows);
+    if !r.unmapped.is_empty() {
+        let list: Vec<String> = r
+            .unmapped
+            .iter()
+            .take(10)
+            .map(|(a, n)| format!("{a} ({n})"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Events on no touchpoint (blind spots): {}.\n",
+            list.join(", ")
+        );
+    }
+
+    let c = &r.contacts;
+    let _ = writeln!(
+        out,
+        "## Repeat contacts\n\n{:.2} contacts per instance; {} of instances had a contact repeated. Contacts: {}.\n",
+        c.per_instance,
+        percent(c.repeat_rate),
+        c.touchpoints.join(", ")
+    );
+    for contact in &c.by_touchpoint {
+        let before: Vec<String> = contact
+            .preceded_by
+            .iter()
+            .map(|(t, n)| format!("{t} ({n})"))
+            .collect();
+        let drivers: Vec<String> = contact
+            .drivers
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} ({} vs {}, lift {})",
+                    d.touchpoint,
+                    percent(d.share_with),
+                    percent(d.share_without),
+                    if d.lift.is_finite() {
+                        format!("{:.1}", d.lift)
+                    } else {
+                        "∞".to_string()
+                    }
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "- **{}**: {} visits in {} instances, repeated in {}. Just before: {}.{}",
+            contact.touchpoint,
+            contact.visits,
+            contact.instances,
+            contact.repeated_instances,
+            if before.is_empty() {
+                "—".to_string()
+            } else {
+                before.join(", ")
+            },
+            if drivers.is_empty() {
+                String::new()
+            } else {
+                format!(" Over-occurring before it: {}.", drivers.join(", "))
+            }
+        );
+    }
+    out.push('\n');
+
+    if r.experience.low_instances > 0 {
+        let drivers: Vec<String> = r
+            .experience
+            .low_drivers
+            .iter()
+            .map(|d| format!("{} (lift {:.1})", d.touchpoint, d.lift))
+            .collect();
+        let _ = writeln!(
+            out,
+            "## What goes with low scores\n\n{} instances gave a low score. Over target somewhere: {} of them, {} of the others. Touchpoints that over-occur: {}.\n",
+            r.experience.low_instances,
+            r.experience
+                .breach_share_low
+                .map_or("—".to_string(), percent),
+            r.experience
+                .breach_share_other
+                .map_or("—".to_string(), percent),
+            if drivers.is_empty() {
+                "none".to_string()
+            } else {
+                drivers.join(", ")
+            }
+        );
+    }
+
+    let _ = writeln!(
+        out,
+        "## Moments of truth\n\nInfluence: completion rate of closed instances that visited the touchpoint minus that of those that did not.\n"
+    );
+    let rows: Vec<Vec<String>> = r
+        .moments
+        .iter()
+        .take(10)
+        .map(|m| {
+            vec![
+                m.touchpoint.clone(),
+                format!("{:+.1} pts", m.influence * 100.0),
+                m.visited.to_string(),
+                if m.designed { "yes" } else { "" }.to_string(),
+            ]
+        })
+        .collect();
+    markdown_table(
+        &mut out,
+        &["touchpoint", "influence", "visited", "designed as one"],
+        &rows,
+    );
+
+    let _ = writeln!(out, "## Trend\n");
+    let rows: Vec<Vec<String>> = r
+        .trend
+        .iter()
+        .map(|p| {
+            vec![
+                p.period.clone(),
+                p.instances.to_string(),
+                p.completed.to_string(),
+                p.completed_median_seconds.map_or("—".to_string(), span),
+                percent(p.conformance_share),
+                format!("{:.2}", p.contacts_per_instance),
+            ]
+        })
+        .collect();
+    markdown_table(
+        &mut out,
+        &[
+            "period",
+            "instances",
+            "completed",
+            "median time",
+            "conformance",
+            "contacts per instance",
+        ],
+        &rows,
+    );
+    if !r.segments.is_empty() {
+        let _ = writeln!(out, "## Segments\n");
+        let rows: Vec<Vec<String>> = r
+            .segments
+            .iter()
+            .map(|s| {
+                vec![
+                    if s.value.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        s.value.clone()
+                    },
+                    s.instances.to_string(),
+                    s.completed.to_string(),
+                    s.completed_median_seconds.map_or("—".to_string(), span),
+                    percent(s.conformance_share),
+                    format!("{:.2}", s.contacts_per_instance),
+                ]
+            })
+            .collect();
+        markdown_table(
+            &mut out,
+            &[
+                "value",
+                "instances",
+                "completed",
+                "median time",
+                "conformance",
+                "contacts per instance",
+            ],
+            &rows,
+        );
+    }
+    out
+}

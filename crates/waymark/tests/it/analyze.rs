@@ -351,3 +351,113 @@ fn stored_events_analyse_like_the_file() {
     let neither = waymark(&["analyze", "dfg"]);
     assert_eq!(neither.status.code(), Some(2));
 }
+
+/// `waymark journey report`: the loan journey on BPIC 2012 gives the same figures from the file
+/// and from a database it was imported into, its funnel is `waymark analyze funnel`'s on the same
+/// activities, and the Markdown says what the JSON says.
+#[test]
+fn journey_report_agrees_from_file_database_and_the_funnel() {
+    let log = shared_log("bpic2012.xes.gz");
+    let journey = example("loan-application/journey.yaml")
+        .display()
+        .to_string();
+    let args = |source: &[&str], format: &str| -> Vec<String> {
+        let mut args: Vec<String> = ["journey", "report", journey.as_str()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(source.iter().map(|s| s.to_string()));
+        args.extend(
+            [
+                "--timeout",
+                "100000d",
+                "--funnel",
+                "application-form,pre-acceptance,application-accepted,loan-approved",
+                "--between",
+                "offer-email:offer-accepted",
+                "--format",
+                format,
+            ]
+            .map(String::from),
+        );
+        args
+    };
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        waymark(&refs)
+    };
+    let from_file = run(args(&[&log], "json"));
+    assert_eq!(from_file.status.code(), Some(0), "{}", stderr(&from_file));
+    let report: Value = serde_json::from_str(&stdout(&from_file)).expect("json");
+    let dir = temp_dir("journey-report");
+    let db = dir.join("loan.db").display().to_string();
+    let imported = waymark(&["import", &log, "--db", &db]);
+    assert_eq!(imported.status.code(), Some(0), "{}", stderr(&imported));
+    let from_db = run(args(&["--db", &db], "json"));
+    assert_eq!(
+        stdout(&from_db),
+        stdout(&from_file),
+        "database and file agree"
+    );
+
+    let funnel = json(&[
+        "analyze",
+        "funnel",
+        &log,
+        "--steps",
+        "A_SUBMITTED,A_PREACCEPTED,A_ACCEPTED,A_APPROVED",
+        "--format",
+        "json",
+    ]);
+    let reached = |v: &Value| -> Vec<u64> {
+        v["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .map(|s| s["reached"].as_u64().expect("reached"))
+            .collect()
+    };
+    assert_eq!(reached(&report["funnel"]), reached(&funnel));
+    assert_eq!(
+        report["instances"]["total"], 13087,
+        "one instance per application"
+    );
+    let share = report["conformance"]["share"].as_f64().expect("share");
+    assert!(share > 0.0 && share < 1.0);
+    let calls = report["contacts"]["by_touchpoint"]
+        .as_array()
+        .expect("contacts")
+        .iter()
+        .find(|c| c["touchpoint"] == "offer-follow-up-call")
+        .expect("the offer follow-up calls");
+    assert!(calls["repeated_instances"].as_u64() > Some(0));
+    assert_eq!(calls["preceded_by"][0]["touchpoint"], "offer-email");
+
+    let markdown = run(args(&[&log], "markdown"));
+    let text = stdout(&markdown);
+    for needle in [
+        "# Apply for a personal loan (as-is)",
+        "## Funnel",
+        "| loan-approved | 2246 |",
+        "offer-email → offer-accepted",
+        "## Repeat contacts",
+        "**offer-follow-up-call**",
+        "## Designed against actual",
+    ] {
+        assert!(text.contains(needle), "{needle} in\n{text}");
+    }
+    let wrong = run(vec![
+        "journey".into(),
+        "report".into(),
+        journey.clone(),
+        log.clone(),
+        "--funnel".into(),
+        "application-from".into(),
+    ]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        stderr(&wrong).contains("did you mean `application-form`?"),
+        "{}",
+        stderr(&wrong)
+    );
+}
