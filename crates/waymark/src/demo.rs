@@ -8,7 +8,7 @@
 
 use anyhow::Context as _;
 use serde_json::{Map, Value, json};
-use waymark_journey::{Channel, Journey, ValueMatch};
+use waymark_journey::{Channel, Journey, Kind, ValueMatch};
 use waymark_store::{KeyKind, NewEvent, SqliteStore, Store};
 
 use crate::Outcome;
@@ -104,8 +104,14 @@ fn walk(
         });
     };
     let touchpoints: Vec<_> = journey.touchpoints().map(|(_, tp)| tp).collect();
+    // Frustration builds with repeated contacts and slow steps; survey answers reflect it.
+    let mut frustration = 0.0_f64;
+    let mut finished = true;
+    let mut callbacks: Vec<(&waymark_journey::Touchpoint, &waymark_journey::EventRule)> =
+        Vec::new();
     for (index, tp) in touchpoints.iter().enumerate() {
         if index > 0 && rng.u8(0..100) < 6 {
+            finished = false;
             break; // drop-off
         }
         if tp.optional && rng.bool() {
@@ -114,14 +120,20 @@ fn walk(
         let Some(rule) = tp.events.first() else {
             continue;
         };
-        // Contacts by phone or chat repeat now and then: the repeat contacts Waymark looks for.
+        // Contacts by phone or chat repeat now and then, after the journey has moved on (the
+        // customer calls back because the step did not settle it): the repeat contacts Waymark
+        // looks for. They are made after the next touchpoint.
         let repeats = if matches!(tp.channel, Channel::Phone | Channel::Chat) && rng.u8(0..100) < 30
         {
             1 + rng.usize(0..2)
         } else {
             0
         };
-        for _ in 0..=repeats {
+        let mut emissions = vec![(*tp, rule)];
+        emissions.append(&mut callbacks);
+        callbacks = vec![(*tp, rule); repeats];
+        frustration += repeats as f64;
+        for (tp, rule) in emissions {
             // The first website visit is anonymous; the person identifies right after it.
             let user = if identified || !(index == 0 && tp.channel == Channel::Web) {
                 Some(person)
@@ -154,8 +166,53 @@ fn walk(
                 );
             }
             let target = tp.target.map_or(3_600.0, |d| d.as_secs_f64()).max(60.0);
-            time += (target * (0.3 + rng.f64() * 2.0) * 1e6) as i64;
+            let took = 0.3 + rng.f64() * 2.0;
+            if took > 1.0 {
+                frustration += (took - 1.0) * 0.1;
+            }
+            time += (target * took * 1e6) as i64;
         }
+        // Customer-facing conversations and moments of truth ask for a CSAT rating now and then.
+        let asks = tp.is_customer_facing() && (tp.moment_of_truth || tp.kind == Kind::Conversation);
+        if asks && identified && rng.u8(0..100) < 40 {
+            let csat = (5.4 - 0.8 * frustration - rng.f64())
+                .round()
+                .clamp(1.0, 5.0);
+            let mut body = Map::new();
+            body.insert("event".into(), "Survey Answered".into());
+            body.insert(
+                "properties".into(),
+                json!({ "csat": csat, "touchpoint": tp.id, "comment": if csat <= 2.0 { "Too many calls about the same thing" } else { "Fine" } }),
+            );
+            body.insert("context".into(), json!({ "channel": "email" }));
+            time += 3_600_000_000;
+            push(
+                &mut events,
+                "track",
+                Some("Survey Answered"),
+                Some(person),
+                time,
+                body,
+            );
+        }
+    }
+    // Who finished is asked how likely they are to recommend it.
+    if finished && identified && rng.u8(0..100) < 60 {
+        let nps = (10.0 - 2.0 * frustration - rng.f64() * 2.0)
+            .round()
+            .clamp(0.0, 10.0);
+        let mut body = Map::new();
+        body.insert("event".into(), "Survey Answered".into());
+        body.insert("properties".into(), json!({ "nps": nps }));
+        body.insert("context".into(), json!({ "channel": "email" }));
+        push(
+            &mut events,
+            "track",
+            Some("Survey Answered"),
+            Some(person),
+            time + 86_400_000_000,
+            body,
+        );
     }
     events
 }
@@ -217,6 +274,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         );
         println!(
             "  analyse: waymark analyze variants --db {}",
+            args.db.display()
+        );
+        println!(
+            "  journey figures: waymark journey report examples/loan-application/journey.yaml --db {}",
             args.db.display()
         );
         println!("  stop with Ctrl-C");

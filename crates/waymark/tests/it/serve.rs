@@ -216,3 +216,73 @@ fn demo_serves_stitched_profiles_and_reruns_add_nothing() {
     );
     assert!(dfg["activities"]["A_SUBMITTED"].as_u64() > Some(0));
 }
+
+/// The demo workspace has data for every journey measure: the loan journey's report over it
+/// shows repeat contacts, CSAT and NPS answers, target breaches, deviations and a trend, read
+/// beside the running demo.
+#[test]
+fn the_demo_feeds_every_journey_measure() {
+    let dir = temp_dir("demo-report");
+    let db = dir.join("demo.db");
+    let (mut child, _, banner) = start_demo(&db, "400");
+    assert!(
+        banner.join("\n").contains("waymark journey report"),
+        "{banner:?}"
+    );
+    let journey = super::example("loan-application/journey.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .args(["journey", "report"])
+        .arg(&journey)
+        .args(["--format", "json", "--period", "week", "--db"])
+        .arg(&db)
+        .output()
+        .expect("report");
+    child.kill().expect("stop");
+    let _ = child.wait();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let instances = report["instances"]["total"].as_u64().expect("instances");
+    assert!(instances > 100, "{instances}");
+    assert!(report["contacts"]["instances_with_repeat"].as_u64() > Some(0));
+    let experience = &report["experience"];
+    assert!(
+        experience["journey"]["csat"]["answers"].as_u64() > Some(10),
+        "{experience}"
+    );
+    assert!(
+        experience["journey"]["nps"]["answers"].as_u64() > Some(10),
+        "{experience}"
+    );
+    assert!(
+        experience["low_instances"].as_u64() > Some(0),
+        "{experience}"
+    );
+    let touchpoints = report["touchpoints"].as_array().expect("touchpoints");
+    assert!(
+        touchpoints
+            .iter()
+            .any(|t| t["breach_share"].as_f64() > Some(0.0)),
+        "some touchpoint takes longer than its target"
+    );
+    assert!(
+        touchpoints
+            .iter()
+            .any(|t| t["scores"]["csat"]["answers"].as_u64() > Some(0)),
+        "ratings are attributed to touchpoints"
+    );
+    assert!(report["conformance"]["share"].as_f64() < Some(1.0));
+    assert!(
+        report["trend"].as_array().map(Vec::len) > Some(4),
+        "weeks of data"
+    );
+    assert!(
+        report["moments_of_truth"]["touchpoints"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+    );
+}
