@@ -742,27 +742,36 @@ fn seconds(us: Micros) -> f64 {
     us as f64 / 1e6
 }
 
-/// Touchpoints over-occurring in `with` against `without`; `seen(instance, touchpoint)` says
-/// whether the touchpoint counts for the instance.
+/// Touchpoints over-occurring in `with` against `without`: each instance is given as the
+/// touchpoints that count for it (`seen[t]`).
 fn drivers(
     names: &[String],
-    with: &[&Instance],
-    without: &[&Instance],
-    seen: impl Fn(&Instance, usize) -> bool + Sync,
+    with: &[&[bool]],
+    without: &[&[bool]],
     exclude: &[usize],
 ) -> Vec<Driver> {
     if with.is_empty() || without.is_empty() {
         return Vec::new();
     }
+    let count = |group: &[&[bool]]| {
+        let mut counts = vec![0usize; names.len()];
+        for seen in group {
+            for (t, &s) in seen.iter().enumerate() {
+                counts[t] += s as usize;
+            }
+        }
+        counts
+    };
+    let (with_counts, without_counts) = (count(with), count(without));
     let mut found: Vec<Driver> = (0..names.len())
         .filter(|t| !exclude.contains(t))
         .filter_map(|t| {
-            let a = with.iter().filter(|i| seen(i, t)).count();
+            let a = with_counts[t];
             // Below 5% of the instances with the outcome, a lift says little.
             if a * 20 < with.len() {
                 return None;
             }
-            let b = without.iter().filter(|i| seen(i, t)).count();
+            let b = without_counts[t];
             let share_with = share(a, with.len());
             let share_without = share(b, without.len());
             let lift = if share_without == 0.0 {
@@ -905,18 +914,33 @@ pub fn report(
         .map(|i| seconds(i.end() - i.start()))
         .collect();
 
+    // The touchpoints each instance visited.
+    let visited: Vec<Vec<bool>> = found
+        .par_iter()
+        .map(|i| {
+            let mut seen = vec![false; n];
+            for v in &i.visits {
+                seen[v.touchpoint] = true;
+            }
+            seen
+        })
+        .collect();
+
     // Per touchpoint.
-    let case_name = |i: &Instance| log.case(i.case as usize).name().to_string();
+    let case_name = |k: usize| log.case(found[k].case as usize).name().to_string();
     let mut figures = Vec::with_capacity(n);
     for (t, (stage, touchpoint)) in touchpoints.iter().enumerate() {
         let mut at = Vec::new();
         let mut wait = Vec::new();
         let mut total = Vec::new();
-        let mut over: Vec<(String, f64)> = Vec::new();
+        let mut over: Vec<(f64, usize)> = Vec::new();
         let (mut events, mut visits, mut instances, mut repeats, mut drop_off) = (0, 0, 0, 0, 0);
         let target = touchpoint.target.map(|d| d.as_secs_f64());
         let mut breaches = 0;
-        for instance in &found {
+        for (index, instance) in found.iter().enumerate() {
+            if !visited[index][t] {
+                continue;
+            }
             let mut here = 0;
             for (k, visit) in instance.visits.iter().enumerate() {
                 if visit.touchpoint != t {
@@ -940,7 +964,7 @@ pub fn report(
                     && moved > target
                 {
                     breaches += 1;
-                    over.push((case_name(instance), moved));
+                    over.push((moved, index));
                 }
             }
             if here > 0 {
@@ -954,8 +978,12 @@ pub fn report(
                 }
             }
         }
-        over.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        over.truncate(5);
+        over.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let over: Vec<(String, f64)> = over
+            .iter()
+            .take(5)
+            .map(|&(seconds, k)| (case_name(k), seconds))
+            .collect();
         let breach_share = target.and_then(|_| (visits > 0).then(|| share(breaches, visits)));
         figures.push(TouchpointFigures {
             id: touchpoint.id.clone(),
@@ -1149,9 +1177,20 @@ pub fn report(
         .map(|&c| {
             let mut preceded: BTreeMap<String, usize> = BTreeMap::new();
             let (mut visits, mut instances, mut repeated) = (0, 0, 0);
-            let mut with: Vec<&Instance> = Vec::new();
-            let mut without: Vec<&Instance> = Vec::new();
-            for instance in &found {
+            // For instances with the contact: what came before its first visit; for the others:
+            // everything they visited.
+            let mut before_first: Vec<Vec<bool>> = Vec::new();
+            let mut without: Vec<&[bool]> = Vec::new();
+            for (index, instance) in found.iter().enumerate() {
+                if !visited[index][c] {
+                    without.push(&visited[index]);
+                    continue;
+                }
+                let mut seen = vec![false; n];
+                for v in instance.visits.iter().take_while(|v| v.touchpoint != c) {
+                    seen[v.touchpoint] = true;
+                }
+                before_first.push(seen);
                 let mut here = 0;
                 for (k, v) in instance.visits.iter().enumerate() {
                     if v.touchpoint == c {
@@ -1165,12 +1204,7 @@ pub fn report(
                     }
                 }
                 visits += here;
-                if here > 0 {
-                    instances += 1;
-                    with.push(instance);
-                } else {
-                    without.push(instance);
-                }
+                instances += 1;
                 if here > 1 {
                     repeated += 1;
                 }
@@ -1178,32 +1212,14 @@ pub fn report(
             let mut preceded_by: Vec<(String, usize)> = preceded.into_iter().collect();
             preceded_by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             preceded_by.truncate(5);
-            let before_first = |i: &Instance, t: usize| {
-                i.visits
-                    .iter()
-                    .take_while(|v| v.touchpoint != c)
-                    .any(|v| v.touchpoint == t)
-            };
-            let anywhere = |i: &Instance, t: usize| i.visits.iter().any(|v| v.touchpoint == t);
+            let with: Vec<&[bool]> = before_first.iter().map(Vec::as_slice).collect();
             ContactFigures {
                 touchpoint: names[c].clone(),
                 visits,
                 instances,
                 repeated_instances: repeated,
                 preceded_by,
-                drivers: drivers(
-                    &names,
-                    &with,
-                    &without,
-                    |i, t| {
-                        if i.visits.iter().any(|v| v.touchpoint == c) {
-                            before_first(i, t)
-                        } else {
-                            anywhere(i, t)
-                        }
-                    },
-                    &[c],
-                ),
+                drivers: drivers(&names, &with, &without, &[c]),
             }
         })
         .collect();
@@ -1229,10 +1245,17 @@ pub fn report(
                 .is_some_and(|target| seconds(moved) > target.as_secs_f64())
         })
     };
-    let scored: Vec<&Instance> = found.iter().filter(|i| !i.scores.is_empty()).collect();
-    let (low, other): (Vec<&Instance>, Vec<&Instance>) = scored
+    let scored: Vec<usize> = (0..found.len())
+        .filter(|&k| !found[k].scores.is_empty())
+        .collect();
+    let (low, other): (Vec<usize>, Vec<usize>) = scored
         .iter()
-        .partition(|i| i.scores.iter().any(|s| s.kind.is_low(s.value)));
+        .partition(|&&k| found[k].scores.iter().any(|s| s.kind.is_low(s.value)));
+    let masks = |group: &[usize]| -> Vec<&[bool]> {
+        group.iter().map(|&k| visited[k].as_slice()).collect()
+    };
+    let low_instances: Vec<&Instance> = low.iter().map(|&k| &found[k]).collect();
+    let other_instances: Vec<&Instance> = other.iter().map(|&k| &found[k]).collect();
     let breach_share = |group: &[&Instance]| {
         (!group.is_empty())
             .then(|| share(group.iter().filter(|i| breached(i)).count(), group.len()))
@@ -1240,40 +1263,35 @@ pub fn report(
     let experience = Experience {
         journey: score_figures(found.iter().flat_map(|i| i.scores.iter().copied())),
         low_instances: low.len(),
-        low_drivers: drivers(
-            &names,
-            &low,
-            &other,
-            |i, t| i.visits.iter().any(|v| v.touchpoint == t),
-            &[],
-        ),
-        breach_share_low: breach_share(&low),
-        breach_share_other: breach_share(&other),
+        low_drivers: drivers(&names, &masks(&low), &masks(&other), &[]),
+        breach_share_low: breach_share(&low_instances),
+        breach_share_other: breach_share(&other_instances),
     };
 
     // Moments of truth.
-    let closed: Vec<&Instance> = found.iter().filter(|i| i.status != Status::Open).collect();
+    let closed: Vec<usize> = (0..found.len())
+        .filter(|&k| found[k].status != Status::Open)
+        .collect();
     let mut moments: Vec<Moment> = (0..n)
         .filter_map(|t| {
-            let (visited, not): (Vec<&&Instance>, Vec<&&Instance>) = closed
-                .iter()
-                .partition(|i| i.visits.iter().any(|v| v.touchpoint == t));
-            if visited.is_empty() || not.is_empty() {
+            let (mut visited_total, mut visited_done, mut not_total, mut not_done) = (0, 0, 0, 0);
+            for &k in &closed {
+                let done = (found[k].status == Status::Completed) as usize;
+                if visited[k][t] {
+                    visited_total += 1;
+                    visited_done += done;
+                } else {
+                    not_total += 1;
+                    not_done += done;
+                }
+            }
+            if visited_total == 0 || not_total == 0 {
                 return None;
             }
-            let rate = |group: &[&&Instance]| {
-                share(
-                    group
-                        .iter()
-                        .filter(|i| i.status == Status::Completed)
-                        .count(),
-                    group.len(),
-                )
-            };
             Some(Moment {
                 touchpoint: names[t].clone(),
-                influence: rate(&visited) - rate(&not),
-                visited: visited.len(),
+                influence: share(visited_done, visited_total) - share(not_done, not_total),
+                visited: visited_total,
                 designed: touchpoints[t].1.moment_of_truth,
             })
         })

@@ -130,7 +130,7 @@ impl LogBuilder {
 
     /// Appends another builder's cases and events, as if they had been added here after the
     /// events already present. Cases with the same name become one case.
-    pub(crate) fn append(&mut self, other: LogBuilder) {
+    pub fn append(&mut self, other: LogBuilder) {
         use lasso::Key;
         let mut symbols = vec![None; other.strings.len() + 1];
         for (symbol, text) in other.strings.iter() {

@@ -22,7 +22,8 @@ pub fn text(value: &Json) -> Option<String> {
     }
 }
 
-fn convert(builder: &mut LogBuilder, key: &str, value: &Json) -> Option<Attribute> {
+/// A JSON value as an attribute named `key` (`None` for `null`).
+pub fn convert(builder: &mut LogBuilder, key: &str, value: &Json) -> Option<Attribute> {
     let symbol = builder.intern(key);
     let (value, children) = match value {
         Json::Null => return None,

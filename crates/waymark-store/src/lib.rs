@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 pub use identity::Profile;
 pub use logs::{ImportError, Imported, import_log, import_pieces, stored_log};
-pub use traces::{BLOCK_EVENTS, EventRef, NewTrace, StoredTrace};
+pub use traces::{BLOCK_EVENTS, EventRef, NewTrace, StoredTrace, TraceBlock};
 
 /// A collected event, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +147,12 @@ pub trait Store: Send + Sync {
     /// Stored blocks of imported cases in the order they were stored, after block `after_id`,
     /// at most `limit` blocks.
     fn traces_after(&self, after_id: i64, limit: usize) -> Result<Vec<StoredTrace>, StoreError>;
+    /// The same blocks undecoded, for reading every event fast.
+    fn trace_blocks_after(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<TraceBlock>, StoreError>;
     /// Collected and imported events.
     fn count_events(&self) -> Result<u64, StoreError>;
     /// Makes sure a key exists (stored as a hash of the token).
@@ -720,6 +726,14 @@ impl Store for SqliteStore {
 
     fn traces_after(&self, after_id: i64, limit: usize) -> Result<Vec<StoredTrace>, StoreError> {
         self.with(|connection| traces::after(connection, after_id, limit))
+    }
+
+    fn trace_blocks_after(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<TraceBlock>, StoreError> {
+        self.with(|connection| traces::blocks_after(connection, after_id, limit))
     }
 
     fn count_events(&self) -> Result<u64, StoreError> {

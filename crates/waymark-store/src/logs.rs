@@ -11,7 +11,10 @@ use waymark_eventlog::{
 
 use rayon::prelude::*;
 
-use crate::{Appended, BLOCK_EVENTS, EventRef, NewEvent, NewTrace, Store, StoreError, StoredEvent};
+use crate::{
+    Appended, BLOCK_EVENTS, EventRef, NewEvent, NewTrace, Store, StoreError, StoredEvent,
+    TraceBlock,
+};
 
 /// How many events go into one transaction when importing.
 const BATCH: usize = 50_000;
@@ -349,9 +352,6 @@ pub fn import_pieces(
     })
 }
 
-/// Blocks of imported cases read at a time.
-const TRACES: usize = 64;
-
 /// Remembers the name of the case of an event's profile: its first user id, else its first
 /// anonymous id.
 fn name_case(
@@ -368,44 +368,159 @@ fn name_case(
     }
 }
 
-/// Every stored event, collected (in arrival order) then imported (in the order stored), a page
-/// at a time.
-fn for_each_page(store: &dyn Store, mut f: impl FnMut(Vec<StoredEvent>)) -> Result<(), StoreError> {
-    let mut after = 0;
-    loop {
-        let page = store.events_after(after, BATCH)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        f(page);
+/// Text borrowed from the JSON when it has no escapes.
+#[derive(serde::Deserialize)]
+struct Text<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
+
+/// Reads an imported event's stored body, `{"properties": {…}}`, straight into attributes,
+/// without building a JSON tree: strings, numbers and booleans are taken as they are; anything
+/// else goes through the JSON Lines reader's conversion.
+struct Properties<'b> {
+    builder: &'b mut LogBuilder,
+    attributes: &'b mut Vec<Attribute>,
+    /// Inside `properties` (else at the top of the body).
+    inside: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Properties<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
     }
-    let mut after = 0;
-    loop {
-        let page = store.traces_after(after, TRACES)?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        f(page.into_iter().flat_map(|t| t.events).collect());
+}
+
+impl<'de> serde::de::Visitor<'de> for Properties<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
     }
-    Ok(())
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Text(key)) = map.next_key::<Text>()? {
+            if !self.inside {
+                if key == "properties" {
+                    map.next_value_seed(Properties {
+                        builder: &mut *self.builder,
+                        attributes: &mut *self.attributes,
+                        inside: true,
+                    })?;
+                } else {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                continue;
+            }
+            let raw: &serde_json::value::RawValue = map.next_value()?;
+            let text = raw.get();
+            let value = match text.as_bytes().first() {
+                Some(b'"') => serde_json::from_str::<Text>(text)
+                    .ok()
+                    .map(|Text(s)| self.builder.string(&s)),
+                Some(b't') => Some(Value::Boolean(true)),
+                Some(b'f') => Some(Value::Boolean(false)),
+                Some(b'n') => None,
+                Some(b'-' | b'0'..=b'9') => match text.parse::<i64>() {
+                    Ok(i) => Some(Value::Int(i)),
+                    Err(_) => text.parse::<f64>().ok().map(Value::Float),
+                },
+                _ => {
+                    if let Ok(json) = serde_json::from_str::<Json>(text)
+                        && let Some(attribute) =
+                            waymark_eventlog::jsonl::convert(self.builder, &key, &json)
+                    {
+                        self.attributes.push(attribute);
+                    }
+                    continue;
+                }
+            };
+            if let Some(value) = value {
+                let key = self.builder.intern(&key);
+                self.attributes.push(Attribute::new(key, value));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn push_properties(builder: &mut LogBuilder, body: &str, attributes: &mut Vec<Attribute>) {
+    use serde::de::DeserializeSeed as _;
+    let mut reader = serde_json::Deserializer::from_str(body);
+    let _ = Properties {
+        builder,
+        attributes,
+        inside: false,
+    }
+    .deserialize(&mut reader);
+}
+
+/// Blocks of imported cases decoded by one task.
+const TRACES_PER_PART: usize = 256;
+
+/// Stored blocks as a log of their own; each block's case is given its name.
+fn read_blocks(blocks: &[(String, &TraceBlock)]) -> Result<LogBuilder, StoreError> {
+    let mut builder = LogBuilder::default();
+    let concept = builder.intern(CONCEPT_NAME);
+    let time_key = builder.intern(TIME_TIMESTAMP);
+    let type_key = builder.intern("segment:type");
+    let user_key = builder.intern("segment:userId");
+    let track = builder.string("track");
+    let mut attributes = Vec::new();
+    for (name, block) in blocks {
+        let case = builder.case(name);
+        let case_name = builder.string(name);
+        builder.add_case_attribute(case, Attribute::new(concept, case_name));
+        let user = builder.string(&block.user_id);
+        // Each distinct activity of the block is interned once.
+        let mut activities: Vec<Option<Value>> = Vec::new();
+        block.for_each(|_, (index, activity), time, body| {
+            if activities.len() <= index {
+                activities.resize(index + 1, None);
+            }
+            let activity = *activities[index].get_or_insert_with(|| builder.string(activity));
+            attributes.extend([
+                Attribute::new(concept, activity),
+                Attribute::new(time_key, Value::Date(time)),
+                Attribute::new(type_key, track),
+                Attribute::new(user_key, user),
+            ]);
+            if body.len() > 2 {
+                push_properties(&mut builder, body, &mut attributes);
+            }
+            builder.push_event(case, time, attributes.drain(..));
+        })?;
+    }
+    Ok(builder)
 }
 
 /// Every stored event as a log, one case per person: events are grouped by profile (identities
 /// stitched, so anonymous visits before identification are in the person's case), and a case is
 /// named after the profile's first `userId` (else its `anonymousId`). Identify, alias and group
 /// calls update the profile and are not interactions, so they are left out. Events are read the
-/// way the Segment JSON Lines reader reads them, at the server's skew-corrected time. Events that
-/// cannot be used are counted in the second value.
+/// way the Segment JSON Lines reader reads them, at the server's skew-corrected time. Imported
+/// events are read straight from their blocks; they carry `segment:type` and `segment:userId`
+/// but no `segment:messageId` (their ids are derived, see `traces.rs`). Events that cannot be
+/// used are counted in the second value.
 pub fn stored_log(store: &dyn Store) -> Result<(EventLog, usize), StoreError> {
-    // First pass: the name of each profile's case.
+    // First pass: the name of each profile's case, from the collected events.
     let mut names = HashMap::new();
     let mut fallback = HashMap::new();
-    for_each_page(store, |page| {
+    let mut after = 0;
+    loop {
+        let page = store.events_after(after, BATCH)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
         for stored in &page {
             name_case(&mut names, &mut fallback, stored);
         }
-    })?;
+    }
     let mut builder = LogBuilder::default();
     let mut skipped = 0;
-    for_each_page(store, |page| {
+    let mut after = 0;
+    loop {
+        let page = store.events_after(after, BATCH)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
         for stored in page {
             if matches!(stored.event.kind.as_str(), "identify" | "alias" | "group") {
                 continue;
@@ -426,6 +541,35 @@ pub fn stored_log(store: &dyn Store) -> Result<(EventLog, usize), StoreError> {
                 skipped += 1;
             }
         }
-    })?;
+    }
+    // Imported blocks are decoded on every core, a run of blocks into a builder of its own,
+    // and appended in the order stored.
+    let mut after = 0;
+    loop {
+        let blocks = store.trace_blocks_after(after, 4 * TRACES_PER_PART)?;
+        let Some(last) = blocks.last() else { break };
+        after = last.id;
+        let named: Vec<(String, &TraceBlock)> = blocks
+            .iter()
+            .map(|block| {
+                let name = match block.profile {
+                    // A user id names the case before any anonymous id does.
+                    Some(profile) => names
+                        .entry(profile)
+                        .or_insert_with(|| block.user_id.clone())
+                        .clone(),
+                    None => block.user_id.clone(),
+                };
+                (name, block)
+            })
+            .collect();
+        let parts = named
+            .par_chunks(TRACES_PER_PART)
+            .map(read_blocks)
+            .collect::<Result<Vec<_>, _>>()?;
+        for part in parts {
+            builder.append(part);
+        }
+    }
     Ok((builder.finish(), skipped))
 }

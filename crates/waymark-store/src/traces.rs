@@ -119,6 +119,37 @@ pub struct StoredTrace {
     pub events: Vec<StoredEvent>,
 }
 
+/// A stored block as it is stored, for readers that go through every event fast (the
+/// analyses): no per-event strings are made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceBlock {
+    pub id: i64,
+    pub user_id: String,
+    /// The profile of `user_id`.
+    pub profile: Option<i64>,
+    block: Vec<u8>,
+}
+
+impl TraceBlock {
+    /// Calls `f` with each event in stored order: its position in the case, its activity (with
+    /// the activity's index among the block's distinct activities, so callers can cache per
+    /// activity), time and body (`{"properties": {…}}` or `{}`).
+    pub fn for_each(
+        &self,
+        mut f: impl FnMut(u32, (usize, &str), i64, &str),
+    ) -> Result<(), StoreError> {
+        let bytes = decompress(&self.block)?;
+        let block: Block = postcard::from_bytes(&bytes).map_err(unreadable)?;
+        for e in &block.events {
+            let name = block.names.get(e.name as usize).ok_or_else(|| {
+                StoreError::Block(format!("activity {} is not in the block", e.name))
+            })?;
+            f(e.position, (e.name as usize, name), e.timestamp_us, e.body);
+        }
+        Ok(())
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Block<'a> {
     /// The activities of the block, each once.
@@ -192,7 +223,8 @@ fn encode(events: &[EventRef<'_>]) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
-fn decode(block: &[u8]) -> Result<Vec<TraceEvent>, StoreError> {
+/// The packed bytes of a stored block.
+fn decompress(block: &[u8]) -> Result<Vec<u8>, StoreError> {
     let Some((&FORMAT, compressed)) = block.split_first() else {
         return Err(StoreError::Block(format!(
             "unknown block format {:?}; was it written by a newer Waymark?",
@@ -209,7 +241,11 @@ fn decode(block: &[u8]) -> Result<Vec<TraceEvent>, StoreError> {
             compressed.len()
         )));
     }
-    let bytes = lz4_flex::decompress_size_prepended(compressed).map_err(unreadable)?;
+    lz4_flex::decompress_size_prepended(compressed).map_err(unreadable)
+}
+
+fn decode(block: &[u8]) -> Result<Vec<TraceEvent>, StoreError> {
+    let bytes = decompress(block)?;
     let block: Block = postcard::from_bytes(&bytes).map_err(unreadable)?;
     block
         .events
@@ -378,6 +414,27 @@ pub(crate) fn after(
         });
     }
     Ok(traces)
+}
+
+/// Stored blocks, undecoded, in the order stored, after block `after_id`, at most `limit`.
+pub(crate) fn blocks_after(
+    connection: &Connection,
+    after_id: i64,
+    limit: usize,
+) -> Result<Vec<TraceBlock>, StoreError> {
+    let mut query = connection.prepare_cached(
+        "SELECT id, user_id, body, (SELECT profile_id FROM identities WHERE identifier = 'user:' || user_id)
+         FROM traces WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = query.query_map(params![after_id, limit as i64], |row| {
+        Ok(TraceBlock {
+            id: row.get(0)?,
+            user_id: row.get(1)?,
+            block: row.get(2)?,
+            profile: row.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The imported events of `user_id` at or before `until_us`.
