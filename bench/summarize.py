@@ -9,7 +9,7 @@ def main():
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     groups = defaultdict(list)
     for row in rows:
-        if row["task"] in ("cli-import", "http-ingest"):
+        if row["task"] in ("cli-import", "http-ingest", "journey-report"):
             continue
         groups[(row["task"], row["subject"])].append(row)
     print("| task | file | tool | seconds | Waymark is faster by |")
@@ -38,6 +38,12 @@ def server(rows):
         print("|---|---:|---:|---:|")
         for r in imports:
             print(f"| {r['subject']} | {r['events']:,} | {r['seconds']:.3f} | {r['events_per_second']:,.0f} |")
+    reports = [r for r in rows if r["task"] == "journey-report"]
+    if reports:
+        print("\n| journey report over | seconds (median) | events/s | peak memory |")
+        print("|---|---:|---:|---:|")
+        for r in reports:
+            print(f"| {r['subject']} | {r['seconds']:.2f} | {r['events'] / r['seconds']:,.0f} | {r['peak_bytes'] / 2**20:,.0f} MiB |")
     ingest = [r for r in rows if r["task"] == "http-ingest"]
     if ingest:
         print("\n| HTTP /v1/batch load | events/s acknowledged | p50 ms | p90 ms | p99 ms | max ms | failed |")
