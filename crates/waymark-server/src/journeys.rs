@@ -1,9 +1,16 @@
 //! Journey performance as JSON: one shape for `waymark journey report --format json` and the
 //! journey API, so both say the same numbers.
 
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use waymark_analytics::Summary;
-use waymark_analytics::journey::{Driver, Report, ScoreFigures};
+use waymark_analytics::journey::{Driver, Options, Period, Report, ScoreFigures};
+
+use crate::profiles::admin;
+use crate::{ApiError, AppState};
 
 fn summary(s: &Summary) -> Value {
     if s.count == 0 {
@@ -159,4 +166,292 @@ pub fn report_json(report: &Report) -> Value {
         })).collect::<Value>(),
         "unmapped": report.unmapped.iter().map(|(a, n)| json!({ "activity": a, "events": n })).collect::<Value>(),
     })
+}
+
+/// A journey file stored by `POST /v1/journeys`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Deployed {
+    id: String,
+    /// 1 for the first file under this id, one more for each different file.
+    version: i64,
+    /// The file's version label (`as-is`, `to-be`, …).
+    label: String,
+    /// False when the same file was already the latest version.
+    created: bool,
+}
+
+/// A deployed journey, as listed.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct JourneySummary {
+    id: String,
+    version: i64,
+    label: String,
+    title: String,
+    owner: String,
+    deployed_at: String,
+}
+
+fn invalid(code: &'static str, message: String, field: &str) -> ApiError {
+    ApiError::bad_request(code, message, field)
+}
+
+/// Stores a journey file (YAML) as a new version of its journey, after checking it. Its event
+/// rules bind stored and incoming events to touchpoints when reports are made.
+#[utoipa::path(
+    post,
+    path = "/v1/journeys",
+    tag = "journeys",
+    security(("admin_token" = [])),
+    request_body(content = String, content_type = "application/yaml", description = "A journey file"),
+    responses(
+        (status = 200, description = "Deployed (or already the latest version)", body = Deployed),
+        (status = 400, description = "The file has errors; `field` is the line:column of the first", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not deploy", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn deploy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Json<Deployed>, ApiError> {
+    admin(&state, &headers).await?;
+    let checked = waymark_journey::check(&body);
+    let Some(journey) = checked.journey else {
+        let errors: Vec<&waymark_journey::Diagnostic> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == waymark_journey::Severity::Error)
+            .collect();
+        let first = errors.first();
+        return Err(invalid(
+            "invalid_journey",
+            match first {
+                Some(d) => format!(
+                    "{}{} ({} error(s) in all; `waymark journey lint` lists them)",
+                    d.message,
+                    d.hint
+                        .as_deref()
+                        .map(|h| format!("; {h}"))
+                        .unwrap_or_default(),
+                    errors.len()
+                ),
+                None => "the journey file has errors".to_string(),
+            },
+            &first.map(|d| d.location.to_string()).unwrap_or_default(),
+        ));
+    };
+    let now = state.clock.now_us();
+    let (id, label) = (journey.id.clone(), journey.version.clone());
+    let (version, created) = state
+        .blocking(move |store| store.deploy_journey(&id, &label, &body, now))
+        .await?;
+    tracing::info!(journey = %journey.id, version, created, "journey deployed");
+    Ok(Json(Deployed {
+        id: journey.id,
+        version,
+        label: journey.version,
+        created,
+    }))
+}
+
+/// The latest version of every deployed journey.
+#[utoipa::path(
+    get,
+    path = "/v1/journeys",
+    tag = "journeys",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "OK", body = Vec<JourneySummary>),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not read", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<JourneySummary>>, ApiError> {
+    admin(&state, &headers).await?;
+    let deployed = state.blocking(|store| store.journeys()).await?;
+    Ok(Json(
+        deployed
+            .into_iter()
+            .map(|d| {
+                let journey = waymark_journey::check(&d.source).journey;
+                JourneySummary {
+                    title: journey
+                        .as_ref()
+                        .map(|j| j.title.clone())
+                        .unwrap_or_default(),
+                    owner: journey.map(|j| j.owner).unwrap_or_default(),
+                    id: d.id,
+                    version: d.version,
+                    label: d.label,
+                    deployed_at: waymark_eventlog::time::format_micros(d.deployed_us),
+                }
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// The deployed version (default: the latest).
+    version: Option<i64>,
+    /// Only instances that start at or after / before this time (ISO 8601 or YYYY-MM-DD).
+    from: Option<String>,
+    to: Option<String>,
+    /// Break down by this attribute (of the case, else of the instance's first event).
+    by: Option<String>,
+    /// `day`, `week` or `month` (default).
+    period: Option<String>,
+    /// Inactivity after which an instance is over, e.g. `30d` (default).
+    timeout: Option<String>,
+    /// Comma-separated touchpoint ids.
+    start: Option<String>,
+    end: Option<String>,
+    contacts: Option<String>,
+    funnel: Option<String>,
+    /// Comma-separated `FROM:TO` touchpoint pairs.
+    between: Option<String>,
+}
+
+fn list_of(text: &Option<String>) -> Vec<String> {
+    text.as_deref()
+        .map(|t| {
+            t.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn time_param(text: &Option<String>, field: &str) -> Result<Option<i64>, ApiError> {
+    text.as_deref()
+        .map(|t| {
+            waymark_eventlog::time::parse_iso8601(t)
+                .or_else(|| waymark_eventlog::time::TimeFormat::DateOnly.parse(t))
+                .ok_or_else(|| {
+                    invalid(
+                        "invalid_time",
+                        format!("`{t}` is not a time; write ISO 8601 (2024-01-31T12:00:00Z) or a date (2024-01-31)"),
+                        field,
+                    )
+                })
+        })
+        .transpose()
+}
+
+fn options(query: &ReportQuery) -> Result<Options, ApiError> {
+    let timeout = match &query.timeout {
+        Some(t) => waymark_journey::duration::parse(t.trim())
+            .map_err(|problem| {
+                invalid(
+                    "invalid_duration",
+                    format!("`{t}` is not a duration ({problem}); e.g. 30d"),
+                    "timeout",
+                )
+            })?
+            .as_micros()
+            .min(i64::MAX as u128 / 4) as i64,
+        None => Options::default().timeout,
+    };
+    let period = match query.period.as_deref() {
+        None => Period::Month,
+        Some(p) => Period::parse(p).ok_or_else(|| {
+            invalid(
+                "invalid_period",
+                format!("`{p}` is not a period; use day, week or month"),
+                "period",
+            )
+        })?,
+    };
+    let milestones = list_of(&query.between)
+        .into_iter()
+        .map(|pair| {
+            pair.split_once(':')
+                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                .ok_or_else(|| {
+                    invalid(
+                        "invalid_between",
+                        format!("`{pair}` must be written FROM:TO, two touchpoint ids"),
+                        "between",
+                    )
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Options {
+        start: list_of(&query.start),
+        end: list_of(&query.end),
+        timeout,
+        from: time_param(&query.from, "from")?,
+        to: time_param(&query.to, "to")?,
+        contacts: list_of(&query.contacts),
+        by: query.by.clone(),
+        period,
+        funnel: list_of(&query.funnel),
+        milestones,
+        now: None,
+    })
+}
+
+/// The journey measured by the stored events: the figures of every stage and touchpoint, the
+/// funnel, conformance, repeat contacts, experience, moments of truth, trend and segments (the
+/// same JSON as `waymark journey report --format json`).
+#[utoipa::path(
+    get,
+    path = "/v1/journeys/{id}/report",
+    tag = "journeys",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The journey's id"), ReportQuery),
+    responses(
+        (status = 200, description = "The report: durations in seconds, shares as fractions", body = Object),
+        (status = 400, description = "A bad parameter, named in `field`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not read", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such journey (or version)", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<ReportQuery>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&state, &headers).await?;
+    let options = options(&query)?;
+    let lookup = id.clone();
+    let deployed = state
+        .blocking(move |store| store.journey(&lookup, query.version))
+        .await?
+        .ok_or_else(|| ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: format!(
+                "no journey `{id}` (or no such version) is deployed; POST it to /v1/journeys"
+            ),
+            field: Some("id".to_string()),
+            accepted: None,
+        })?;
+    let journey = waymark_journey::check(&deployed.source)
+        .journey
+        .ok_or_else(|| ApiError::internal(&"a deployed journey no longer reads"))?;
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let (log, _) =
+            waymark_store::stored_log(store.as_ref()).map_err(|e| ApiError::internal(&e))?;
+        let figures =
+            waymark_analytics::journey::report(&journey, &log, &options).map_err(|e| {
+                let field = e.option;
+                invalid("unknown_touchpoint", e.to_string(), field)
+            })?;
+        let mut json = report_json(&figures);
+        json["deployed_version"] = Value::from(deployed.version);
+        Ok::<_, ApiError>(json)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map(Json)
 }

@@ -2,8 +2,8 @@
 //!
 //! Built as [`app`]`(state) -> Router`, so tests drive it without a socket. Today it serves the
 //! Segment-compatible collection API (`/v1/track`, `/identify`, `/page`, `/screen`, `/group`,
-//! `/alias`, `/batch`), customer 360 (`/v1/profiles/{id}`, its `/timeline`, search by trait) and
-//! `/healthz`. It is the only crate that knows the wire format; errors
+//! `/alias`, `/batch`), customer 360 (`/v1/profiles/{id}`, its `/timeline`, search by trait),
+//! log import, deployed journeys and their reports (`/v1/journeys`), `/metrics` and `/healthz`. It is the only crate that knows the wire format; errors
 //! become `{"error": {"code", "message", "field"}}` in one place ([`ApiError`]).
 //!
 //! Invariant: a 2xx answer to an event goes out only after the store committed it.
@@ -121,6 +121,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(profiles::search))
         .routes(routes!(profiles::profile))
         .routes(routes!(profiles::timeline))
+        .routes(routes!(journeys::deploy, journeys::list))
+        .routes(routes!(journeys::report))
         .merge(import)
         .merge(collection)
 }

@@ -134,6 +134,19 @@ pub enum StoreError {
     Block(String),
 }
 
+/// A journey file deployed to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployedJourney {
+    pub id: String,
+    /// 1 for the first file deployed under the id, then one more for each different file.
+    pub version: i64,
+    /// The file's own version label (`as-is`, `to-be`, …).
+    pub label: String,
+    /// The journey file as deployed.
+    pub source: String,
+    pub deployed_us: i64,
+}
+
 /// What Waymark needs from storage.
 pub trait Store: Send + Sync {
     /// Stores events atomically, dropping those whose message id is already stored (also within
@@ -153,6 +166,23 @@ pub trait Store: Send + Sync {
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<TraceBlock>, StoreError>;
+    /// Keeps a journey file under `id`: a new version when it differs from the latest one, else
+    /// the latest version again. Returns the version, and whether it is new.
+    fn deploy_journey(
+        &self,
+        id: &str,
+        label: &str,
+        source: &str,
+        now_us: i64,
+    ) -> Result<(i64, bool), StoreError>;
+    /// The latest version of every deployed journey, by id.
+    fn journeys(&self) -> Result<Vec<DeployedJourney>, StoreError>;
+    /// One deployed journey: the given version, else the latest.
+    fn journey(
+        &self,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<DeployedJourney>, StoreError>;
     /// Collected and imported events.
     fn count_events(&self) -> Result<u64, StoreError>;
     /// Makes sure a key exists (stored as a hash of the token).
@@ -277,6 +307,17 @@ fn steps() -> Vec<M<'static>> {
         );
         CREATE INDEX traces_by_user ON traces (user_id);",
         ),
+        // Deployed journeys: every distinct file deployed under an id is a version.
+        M::up(
+            "CREATE TABLE journeys (
+            id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            source TEXT NOT NULL,
+            deployed_us INTEGER NOT NULL,
+            PRIMARY KEY (id, version)
+        );",
+        ),
     ]
 }
 
@@ -294,6 +335,16 @@ pub(crate) fn row_to_event(row: &rusqlite::Row) -> rusqlite::Result<StoredEvent>
             body: row.get(8)?,
         },
         profile: row.get(9)?,
+    })
+}
+
+fn journey_row(row: &rusqlite::Row) -> rusqlite::Result<DeployedJourney> {
+    Ok(DeployedJourney {
+        id: row.get(0)?,
+        version: row.get(1)?,
+        label: row.get(2)?,
+        source: row.get(3)?,
+        deployed_us: row.get(4)?,
     })
 }
 
@@ -736,6 +787,65 @@ impl Store for SqliteStore {
         self.with(|connection| traces::blocks_after(connection, after_id, limit))
     }
 
+    fn deploy_journey(
+        &self,
+        id: &str,
+        label: &str,
+        source: &str,
+        now_us: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            let latest: Option<(i64, String)> = transaction
+                .query_row(
+                    "SELECT version, source FROM journeys WHERE id = ?1 ORDER BY version DESC LIMIT 1",
+                    params![id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let outcome = match latest {
+                Some((version, same)) if same == source => (version, false),
+                other => {
+                    let version = other.map_or(1, |(v, _)| v + 1);
+                    transaction.execute(
+                        "INSERT INTO journeys (id, version, label, source, deployed_us) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![id, version, label, source, now_us],
+                    )?;
+                    (version, true)
+                }
+            };
+            transaction.commit()?;
+            Ok(outcome)
+        })
+    }
+
+    fn journeys(&self) -> Result<Vec<DeployedJourney>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT id, version, label, source, deployed_us FROM journeys j
+                 WHERE version = (SELECT max(version) FROM journeys k WHERE k.id = j.id) ORDER BY id",
+            )?;
+            let rows = query.query_map([], journey_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn journey(
+        &self,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<DeployedJourney>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT id, version, label, source, deployed_us FROM journeys
+                     WHERE id = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
+                )?
+                .query_row(params![id, version], journey_row)
+                .optional()?)
+        })
+    }
+
     fn count_events(&self) -> Result<u64, StoreError> {
         self.with(|connection| {
             let count: i64 = connection.query_row(
@@ -839,7 +949,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "6 (inside)");
+        assert_eq!(latest_version().to_string(), "7 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

@@ -294,6 +294,16 @@ pub enum JourneyCommand {
         #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
         format: DiffFormat,
     },
+    /// Deploy a journey to a Waymark database: a new version when the file differs from the
+    /// latest one. The server then reports on it (`GET /v1/journeys/{id}/report`). With a server
+    /// running on the database, deploy through its API instead (`POST /v1/journeys`).
+    Deploy {
+        /// The journey file.
+        file: PathBuf,
+        /// The database.
+        #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
+        db: PathBuf,
+    },
     /// Measure a journey with events: reach and conversion per stage and touchpoint, time
     /// against target, the funnel, conformance to the designed path, repeat contacts and what
     /// precedes them, CSAT/NPS/CES, moments of truth, trends and segments.

@@ -31,7 +31,31 @@ pub fn run(command: JourneyCommand) -> anyhow::Result<Outcome> {
         } => diff(&before, &after, format),
         JourneyCommand::New { id, title, output } => new(&id, title.as_deref(), output.as_deref()),
         JourneyCommand::Report(args) => report(&args),
+        JourneyCommand::Deploy { file, db } => deploy(&file, &db),
     }
+}
+
+fn deploy(path: &Path, db: &Path) -> anyhow::Result<Outcome> {
+    use waymark_store::Store as _;
+    let journey = read_journey(path)?;
+    let source = read(path)?;
+    let store = waymark_store::SqliteStore::open(db).with_context(|| {
+        format!(
+            "cannot open {} (if a server is running on it, deploy with POST /v1/journeys)",
+            db.display()
+        )
+    })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    let (version, created) = store.deploy_journey(&journey.id, &journey.version, &source, now)?;
+    println!(
+        "{}: version {version} ({}){}",
+        journey.id,
+        journey.version,
+        if created { "" } else { ", already the latest" }
+    );
+    Ok(Outcome::Fine)
 }
 
 /// Reads a journey file that must be free of errors.

@@ -625,6 +625,8 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
     let mut expected: Vec<(String, String)> = [
         ("get", "/healthz"),
         ("get", "/metrics"),
+        ("get", "/v1/journeys"),
+        ("get", "/v1/journeys/{id}/report"),
         ("get", "/v1/profiles"),
         ("get", "/v1/profiles/{id}"),
         ("get", "/v1/profiles/{id}/timeline"),
@@ -633,6 +635,7 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         ("post", "/v1/group"),
         ("post", "/v1/identify"),
         ("post", "/v1/import"),
+        ("post", "/v1/journeys"),
         ("post", "/v1/page"),
         ("post", "/v1/screen"),
         ("post", "/v1/track"),
@@ -719,4 +722,142 @@ async fn metrics_need_an_admin_token_and_count_events_and_requests() {
     }
     assert!(text.contains("waymark_http_request_duration_seconds_bucket{"));
     assert!(text.trim_end().ends_with("# EOF"));
+}
+
+const JOURNEY: &str = "id: loan
+title: Apply for a loan
+owner: Lending
+version: as-is
+stages:
+  - id: apply
+    name: Apply
+    touchpoints:
+      - id: apply
+        name: Application
+        channel: web
+        department: Lending
+        actor: customer
+        kind: form
+        target: 1h
+        events:
+          - event: Apply
+  - id: decide
+    name: Decide
+    touchpoints:
+      - id: approve
+        name: Approval
+        channel: other
+        department: Risk
+        actor: staff
+        kind: approval
+        target: 1d
+        events:
+          - event: Approve
+";
+
+/// Journeys are deployed in versions and measured by the stored events; the report is the one
+/// `waymark journey report` gives, computed from the same journey and events.
+#[tokio::test]
+async fn deployed_journeys_are_versioned_and_report_on_stored_events() {
+    let (store, router) = setup();
+    store.ensure_key(KeyKind::Admin, ADMIN).expect("admin");
+    let admin = [("authorization", format!("Bearer {ADMIN}"))];
+    let csv = "case_id,activity,timestamp\nc1,Apply,2024-01-01T10:00:00Z\nc1,Approve,2024-01-02T10:00:00Z\nc2,Apply,2024-01-03T10:00:00Z\n";
+    let (status, _) = post(
+        &router,
+        "/v1/import?format=csv",
+        csv.as_bytes().to_vec(),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let deploy = |text: String| {
+        let router = router.clone();
+        let admin = admin.clone();
+        async move { post(&router, "/v1/journeys", text.into_bytes(), &admin).await }
+    };
+    let (status, first) = deploy(JOURNEY.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        (first["version"].as_i64(), first["created"].as_bool()),
+        (Some(1), Some(true))
+    );
+    let (_, same) = deploy(JOURNEY.to_string()).await;
+    assert_eq!(
+        (same["version"].as_i64(), same["created"].as_bool()),
+        (Some(1), Some(false))
+    );
+    let (_, second) =
+        deploy(JOURNEY.replace("Apply for a loan", "Apply for a personal loan")).await;
+    assert_eq!(second["version"], 2);
+    let (status, bad) = deploy(JOURNEY.replace("channel: web", "channel: pigeon")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    assert_eq!(bad["error"]["code"], "invalid_journey");
+    assert!(
+        bad["error"]["field"] == "11:18",
+        "the line and column of the bad value: {bad}"
+    );
+    let (status, _) = post(
+        &router,
+        "/v1/journeys",
+        JOURNEY.as_bytes().to_vec(),
+        &[("authorization", format!("Bearer {WRITE_KEY}"))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a write key cannot deploy");
+
+    let (status, list) = get(&router, "/v1/journeys", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list[0]["version"], 2);
+    assert_eq!(list[0]["title"], "Apply for a personal loan");
+
+    let (status, report) = get(
+        &router,
+        "/v1/journeys/loan/report?funnel=apply,approve&period=day&version=1",
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["deployed_version"], 1);
+    assert_eq!(report["instances"]["total"], 2);
+    let reached: Vec<u64> = report["funnel"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["reached"].as_u64().expect("reached"))
+        .collect();
+    assert_eq!(reached, [2, 1]);
+    let journey = waymark_journey::check(JOURNEY).journey.expect("journey");
+    let (log, _) = waymark_store::stored_log(store.as_ref()).expect("log");
+    let options = waymark_analytics::journey::Options {
+        funnel: vec!["apply".into(), "approve".into()],
+        period: waymark_analytics::journey::Period::Day,
+        ..Default::default()
+    };
+    let mut expected = waymark_server::journeys::report_json(
+        &waymark_analytics::journey::report(&journey, &log, &options).expect("report"),
+    );
+    expected["deployed_version"] = 1.into();
+    assert_eq!(report, expected, "the API says what the engine says");
+
+    for (query, field) in [
+        ("period=year", "period"),
+        ("funnel=aply", "funnel"),
+        ("between=apply", "between"),
+        ("from=someday", "from"),
+    ] {
+        let (status, body) = get(
+            &router,
+            &format!("/v1/journeys/loan/report?{query}"),
+            Some(ADMIN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["field"], field, "{query}: {body}");
+    }
+    let (status, _) = get(&router, "/v1/journeys/nope/report", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(&router, "/v1/journeys/loan/report", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

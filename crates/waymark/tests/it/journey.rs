@@ -380,3 +380,44 @@ fn new_writes_a_journey_with_the_universal_stages_that_lints_clean() {
     let bad = waymark(&["journey", "new", "not an id"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// `waymark journey deploy` keeps each different file as a new version, and refuses a file with
+/// errors.
+#[test]
+fn deploy_versions_journey_files() {
+    let dir = temp_dir("deploy");
+    let db = dir.join("journeys.db").display().to_string();
+    let journey = example("loan-application/journey.yaml")
+        .display()
+        .to_string();
+    let first = waymark(&["journey", "deploy", &journey, "--db", &db]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert_eq!(stdout(&first), "loan-application: version 1 (as-is)\n");
+    let again = waymark(&["journey", "deploy", &journey, "--db", &db]);
+    assert!(stdout(&again).contains("version 1 (as-is), already the latest"));
+    let changed = dir.join("changed.yaml");
+    let text = std::fs::read_to_string(&journey).expect("journey");
+    std::fs::write(
+        &changed,
+        text.replace("owner: Retail Lending", "owner: Lending"),
+    )
+    .expect("write");
+    let second = waymark(&[
+        "journey",
+        "deploy",
+        &changed.display().to_string(),
+        "--db",
+        &db,
+    ]);
+    assert_eq!(stdout(&second), "loan-application: version 2 (as-is)\n");
+    std::fs::write(&changed, text.replace("channel: web", "channel: pigeon")).expect("write");
+    let broken = waymark(&[
+        "journey",
+        "deploy",
+        &changed.display().to_string(),
+        "--db",
+        &db,
+    ]);
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(stderr(&broken).contains("pigeon"), "{}", stderr(&broken));
+}
