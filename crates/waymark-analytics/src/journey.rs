@@ -1414,3 +1414,59 @@ pub fn report(
         unmapped,
     })
 }
+
+/// Where a case stands in a journey: its latest instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub case: u32,
+    pub status: Status,
+    pub stage: String,
+    pub touchpoint: String,
+    /// When the instance started, and its last event.
+    pub started_us: Micros,
+    pub last_us: Micros,
+}
+
+/// The latest instance of every case that is in the journey, and where it stands.
+pub fn positions(
+    journey: &Journey,
+    log: &EventLog,
+    options: &Options,
+) -> Result<Vec<Position>, UnknownTouchpoint> {
+    let binding = Binding::new(journey, log);
+    let found = instances(log, &binding, options)?;
+    let touchpoints: Vec<(&waymark_journey::Stage, &waymark_journey::Touchpoint)> =
+        journey.touchpoints().collect();
+    let mut latest: BTreeMap<u32, &Instance> = BTreeMap::new();
+    for instance in &found {
+        let slot = latest.entry(instance.case).or_insert(instance);
+        if instance.start() > slot.start() {
+            *slot = instance;
+        }
+    }
+    Ok(latest
+        .into_values()
+        .filter_map(|instance| {
+            let last = instance.visits.last()?;
+            let (stage, touchpoint) = touchpoints[last.touchpoint];
+            Some(Position {
+                case: instance.case,
+                status: instance.status,
+                stage: stage.id.clone(),
+                touchpoint: touchpoint.id.clone(),
+                started_us: instance.start(),
+                last_us: instance.end(),
+            })
+        })
+        .collect())
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Completed => "completed",
+            Status::Abandoned => "abandoned",
+            Status::Open => "open",
+        }
+    }
+}

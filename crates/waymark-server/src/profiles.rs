@@ -63,6 +63,22 @@ pub(crate) struct ProfileJson {
     channels: std::collections::BTreeMap<String, u64>,
     event_counts: std::collections::BTreeMap<String, u64>,
     events: u64,
+    /// Where the person stands in each deployed journey they are in: their latest instance.
+    journeys: Vec<JourneyPosition>,
+}
+
+/// A person's place in a deployed journey.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct JourneyPosition {
+    journey: String,
+    version: i64,
+    /// `open`, `completed` or `abandoned`.
+    status: String,
+    /// The stage and touchpoint of their latest event in it.
+    stage: String,
+    touchpoint: String,
+    started: String,
+    last_seen: String,
 }
 
 impl From<Profile> for ProfileJson {
@@ -90,6 +106,7 @@ impl From<Profile> for ProfileJson {
             channels: p.channels,
             event_counts: p.event_counts,
             events: p.events,
+            journeys: Vec::new(),
         }
     }
 }
@@ -176,10 +193,79 @@ pub async fn profile(
 ) -> Result<Json<ProfileJson>, ApiError> {
     admin(&state, &headers).await?;
     let lookup = id.clone();
-    let found = state.blocking(move |store| store.profile(&lookup)).await?;
-    found
-        .map(|profile| Json(ProfileJson::from(profile)))
-        .ok_or_else(|| not_found(&id))
+    let now = state.clock.now_us();
+    let found = state
+        .blocking(move |store| {
+            let Some(profile) = store.profile(&lookup)? else {
+                return Ok(None);
+            };
+            let journeys = positions(store, &lookup, now)?;
+            Ok(Some((profile, journeys)))
+        })
+        .await?;
+    let (profile, journeys) = found.ok_or_else(|| not_found(&id))?;
+    let mut json = ProfileJson::from(profile);
+    json.journeys = journeys;
+    Ok(Json(json))
+}
+
+/// The most events of one person read to place them in the deployed journeys.
+const POSITION_EVENTS: usize = 10_000;
+
+/// Where the person with `identifier` stands in each deployed journey at `now_us`: their events
+/// (the latest [`POSITION_EVENTS`]) bound to its touchpoints, their latest instance.
+fn positions(
+    store: &dyn waymark_store::Store,
+    identifier: &str,
+    now_us: i64,
+) -> Result<Vec<JourneyPosition>, waymark_store::StoreError> {
+    let deployed = store.journeys()?;
+    if deployed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let events = store
+        .timeline(identifier, None, POSITION_EVENTS)?
+        .unwrap_or_default();
+    let mut builder = waymark_eventlog::LogBuilder::default();
+    for stored in events.iter().rev() {
+        if matches!(stored.event.kind.as_str(), "identify" | "alias" | "group") {
+            continue;
+        }
+        let mut call = stored.to_json();
+        // One case: the person.
+        call.insert("userId".to_string(), Value::from("person"));
+        let _ = waymark_eventlog::jsonl::push_segment(
+            &mut builder,
+            &call,
+            Some(stored.event.timestamp_us),
+        );
+    }
+    let log = builder.finish();
+    let mut found = Vec::new();
+    for d in deployed {
+        let Some(journey) = waymark_journey::check(&d.source).journey else {
+            continue;
+        };
+        let options = waymark_analytics::journey::Options {
+            now: Some(now_us),
+            ..Default::default()
+        };
+        let Ok(positions) = waymark_analytics::journey::positions(&journey, &log, &options) else {
+            continue;
+        };
+        for p in positions {
+            found.push(JourneyPosition {
+                journey: d.id.clone(),
+                version: d.version,
+                status: p.status.as_str().to_string(),
+                stage: p.stage,
+                touchpoint: p.touchpoint,
+                started: iso(p.started_us),
+                last_seen: iso(p.last_us),
+            });
+        }
+    }
+    Ok(found)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -856,6 +856,33 @@ async fn deployed_journeys_are_versioned_and_report_on_stored_events() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
         assert_eq!(body["error"]["field"], field, "{query}: {body}");
     }
+    // Each person's place in the deployed journeys is part of their profile.
+    let (status, c1) = get(&router, "/v1/profiles/c1", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK);
+    let positions = c1["journeys"].as_array().expect("journeys");
+    assert_eq!(positions.len(), 1, "{c1}");
+    assert_eq!(
+        (
+            &positions[0]["journey"],
+            &positions[0]["version"],
+            &positions[0]["stage"],
+            &positions[0]["touchpoint"],
+            &positions[0]["status"]
+        ),
+        (
+            &json!("loan"),
+            &json!(2),
+            &json!("decide"),
+            &json!("approve"),
+            &json!("completed")
+        )
+    );
+    let (_, c2) = get(&router, "/v1/profiles/c2", Some(ADMIN)).await;
+    assert_eq!(c2["journeys"][0]["touchpoint"], "apply");
+    assert_eq!(
+        c2["journeys"][0]["status"], "abandoned",
+        "the fixed clock is long after 2024-01-03 (30 days without events)"
+    );
     let (status, _) = get(&router, "/v1/journeys/nope/report", Some(ADMIN)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = get(&router, "/v1/journeys/loan/report", None).await;
