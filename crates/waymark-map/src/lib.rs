@@ -29,6 +29,35 @@ const EMOTION_H: f64 = 150.0;
 const LANE_H: f64 = 128.0;
 const VISIBILITY_GAP: f64 = 28.0;
 
+/// Measured figures to draw on a map's cards (from a journey report).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Live {
+    /// One line over the map, e.g. "13,087 instances, 97.8% completed, 26.5% on the designed path".
+    pub summary: String,
+    /// By touchpoint id.
+    pub cards: std::collections::HashMap<String, CardFigures>,
+}
+
+/// The measured figures of one touchpoint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CardFigures {
+    /// Instances that visited it.
+    pub instances: usize,
+    /// Of those, the share that went on to a later touchpoint.
+    pub conversion: Option<f64>,
+    /// The median time until the journey moved on, in seconds.
+    pub median_seconds: Option<f64>,
+    /// The share of visits over the target.
+    pub breach_share: Option<f64>,
+    /// A score to show, e.g. "CSAT 4.2".
+    pub score: Option<String>,
+    /// Influence on completion, in percentage points.
+    pub influence: Option<f64>,
+}
+
+/// The extra card height that live figures take.
+const LIVE_H: f64 = 46.0;
+
 /// One swimlane: a channel on one side of the line of visibility.
 struct Lane {
     visibility: Visibility,
@@ -39,6 +68,9 @@ struct Lane {
 /// Where everything goes.
 struct Layout<'a> {
     journey: &'a Journey,
+    live: Option<&'a Live>,
+    card_h: f64,
+    lane_h: f64,
     /// Every touchpoint in journey order, with its stage index.
     slots: Vec<(usize, &'a Touchpoint)>,
     lanes: Vec<Lane>,
@@ -49,7 +81,9 @@ struct Layout<'a> {
 }
 
 impl<'a> Layout<'a> {
-    fn new(journey: &'a Journey) -> Self {
+    fn new(journey: &'a Journey, live: Option<&'a Live>) -> Self {
+        let extra = if live.is_some() { LIVE_H } else { 0.0 };
+        let (card_h, lane_h) = (CARD_H + extra, LANE_H + extra);
         let slots: Vec<(usize, &Touchpoint)> = journey
             .stages
             .iter()
@@ -80,7 +114,7 @@ impl<'a> Layout<'a> {
                     channel,
                     top,
                 });
-                top += LANE_H;
+                top += lane_h;
             }
         }
         let width = MARGIN * 2.0 + LABEL_WIDTH + SLOT * slots.len().max(1) as f64;
@@ -88,6 +122,9 @@ impl<'a> Layout<'a> {
         let height = top + MARGIN + 28.0 + link_room;
         Layout {
             journey,
+            live,
+            card_h,
+            lane_h,
             slots,
             lanes,
             visibility_line,
@@ -110,7 +147,7 @@ impl<'a> Layout<'a> {
             .unwrap_or(0.0);
         (
             self.slot_x(slot) + (SLOT - CARD_W) / 2.0,
-            lane + (LANE_H - CARD_H) / 2.0,
+            lane + (self.lane_h - self.card_h) / 2.0,
         )
     }
 
@@ -209,7 +246,12 @@ fn target_text(tp: &Touchpoint) -> String {
 
 /// The journey map as a standalone SVG document.
 pub fn svg(journey: &Journey) -> String {
-    let layout = Layout::new(journey);
+    svg_live(journey, None)
+}
+
+/// The journey map with measured figures on its cards, when given.
+pub fn svg_live(journey: &Journey, live: Option<&Live>) -> String {
+    let layout = Layout::new(journey, live);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -414,7 +456,7 @@ fn flow(out: &mut String, layout: &Layout) {
     out.push_str("<g class=\"flow\">\n");
     let center = |slot: usize| {
         let (x, y) = layout.card(slot);
-        (x, y, x + CARD_W, y + CARD_H / 2.0)
+        (x, y, x + CARD_W, y + layout.card_h / 2.0)
     };
     for slot in 1..layout.slots.len() {
         let (_, _, from_right, from_mid) = center(slot - 1);
@@ -431,10 +473,10 @@ fn flow(out: &mut String, layout: &Layout) {
         };
         let (fx, fy) = layout.card(from);
         let (tx, ty) = layout.card(to);
-        let (x1, y1) = (fx + CARD_W / 2.0, fy + CARD_H);
+        let (x1, y1) = (fx + CARD_W / 2.0, fy + layout.card_h);
         let (x2, y2) = (
             tx + CARD_W / 2.0 + if from == to { 24.0 } else { 0.0 },
-            ty + CARD_H,
+            ty + layout.card_h,
         );
         let dip = 34.0 + 6.0 * (from.abs_diff(to) as f64).min(6.0);
         let low = y1.max(y2) + dip;
@@ -483,7 +525,7 @@ fn card(out: &mut String, layout: &Layout, slot: usize) {
         },
         opt = if tp.optional { ", optional" } else { "" },
         w = CARD_W,
-        h = CARD_H,
+        h = layout.card_h,
         fill = kind_fill(tp.kind),
     );
     let header = tp.kind.as_str().to_uppercase();
@@ -514,7 +556,7 @@ fn card(out: &mut String, layout: &Layout, slot: usize) {
     let dept: String = wrap(&tp.department, 22, 1).concat();
     let _ = write!(
         out,
-        r##"<text x="{:.1}" y="{:.1}" font-size="10.5" fill="#1f2937">{}</text><text x="{:.1}" y="{:.1}" font-size="10.5" fill="#1f2937">{} · {}{}</text></g>"##,
+        r##"<text x="{:.1}" y="{:.1}" font-size="10.5" fill="#1f2937">{}</text><text x="{:.1}" y="{:.1}" font-size="10.5" fill="#1f2937">{} · {}{}</text>"##,
         x + 8.0,
         y + CARD_H - 22.0,
         esc(&dept),
@@ -524,7 +566,86 @@ fn card(out: &mut String, layout: &Layout, slot: usize) {
         tp.actor.as_str(),
         if tp.optional { " · optional" } else { "" }
     );
-    out.push('\n');
+    if let Some(live) = layout.live {
+        live_figures(out, live.cards.get(&tp.id), x, y + CARD_H);
+    }
+    out.push_str("</g>\n");
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.0}%", share * 100.0)
+}
+
+/// A duration in seconds, compactly.
+fn span(seconds: f64) -> String {
+    match seconds {
+        s if s < 60.0 => format!("{s:.0}s"),
+        s if s < 3_600.0 => format!("{:.0}m", s / 60.0),
+        s if s < 86_400.0 => format!("{:.1}h", s / 3_600.0),
+        s => format!("{:.1}d", s / 86_400.0),
+    }
+}
+
+/// The measured lines of a card, under a rule: volume and conversion; time against target, in a
+/// colour and in words (a mark and "over target", never colour alone); score and influence.
+fn live_figures(out: &mut String, figures: Option<&CardFigures>, x: f64, top: f64) {
+    let _ = write!(
+        out,
+        r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#9ca3af" stroke-width="1"/>"##,
+        x + 6.0,
+        top + 2.0,
+        x + CARD_W - 6.0,
+        top + 2.0
+    );
+    let Some(f) = figures.filter(|f| f.instances > 0) else {
+        let _ = write!(
+            out,
+            r##"<text x="{:.1}" y="{:.1}" font-size="10.5" fill="#4b5563" class="live">no events</text>"##,
+            x + 8.0,
+            top + 17.0
+        );
+        return;
+    };
+    let volume = match f.conversion {
+        Some(c) => format!("{} in · {} on", f.instances, percent(c)),
+        None => format!("{} in", f.instances),
+    };
+    let (time, colour) = match (f.median_seconds, f.breach_share) {
+        (Some(m), Some(b)) if b > 0.5 => (
+            format!("✗ {} · {} over target", span(m), percent(b)),
+            "#b91c1c",
+        ),
+        (Some(m), Some(b)) if b > 0.1 => (
+            format!("! {} · {} over target", span(m), percent(b)),
+            "#92400e",
+        ),
+        (Some(m), Some(b)) => (
+            format!("✓ {} · {} over target", span(m), percent(b)),
+            "#166534",
+        ),
+        (Some(m), None) => (format!("{} median", span(m)), "#1f2937"),
+        _ => (String::new(), "#1f2937"),
+    };
+    let mut third = Vec::new();
+    if let Some(score) = &f.score {
+        third.push(score.clone());
+    }
+    if let Some(i) = f.influence {
+        // No "-0": under half a point is none.
+        let i = if i.abs() < 0.5 { 0.0 } else { i };
+        third.push(format!("influence {i:+.0} pts"));
+    }
+    let _ = write!(
+        out,
+        r##"<text x="{x1:.1}" y="{y1:.1}" font-size="10.5" fill="#1f2937" class="live">{volume}</text><text x="{x1:.1}" y="{y2:.1}" font-size="10.5" font-weight="600" fill="{colour}" class="live">{time}</text><text x="{x1:.1}" y="{y3:.1}" font-size="10.5" fill="#1f2937" class="live">{third}</text>"##,
+        x1 = x + 8.0,
+        y1 = top + 16.0,
+        y2 = top + 29.0,
+        y3 = top + 42.0,
+        volume = esc(&volume),
+        time = esc(&time),
+        third = esc(&third.join(" · ")),
+    );
 }
 
 const STYLE: &str = r#"
@@ -556,6 +677,11 @@ th { width: 22rem; }
 /// The journey map as a self-contained HTML page: the SVG map, the personas, a legend and the
 /// change-impact answers. It loads nothing from the network and prints on A3 landscape.
 pub fn html(journey: &Journey) -> String {
+    html_live(journey, None)
+}
+
+/// [`html`] with measured figures on the cards and a summary line over the map.
+pub fn html_live(journey: &Journey, live: Option<&Live>) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -575,11 +701,18 @@ pub fn html(journey: &Journey) -> String {
     if let Some(description) = &journey.description {
         let _ = writeln!(out, "<p>{}</p>", esc(description));
     }
+    if let Some(live) = live {
+        let _ = writeln!(
+            out,
+            "<p class=\"meta\">Measured: {}</p>",
+            esc(&live.summary)
+        );
+    }
     out.push_str("</header>\n<main>\n");
     let _ = write!(
         out,
         "<section aria-label=\"Journey map\">\n<div class=\"map\">\n{}</div>\n</section>\n",
-        svg(journey)
+        svg_live(journey, live)
     );
 
     if !journey.serves.is_empty() {

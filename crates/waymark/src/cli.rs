@@ -273,7 +273,8 @@ pub enum JourneyCommand {
         allow_warnings: bool,
     },
     /// Draw a journey map: stages as columns, channel swimlanes, the line of visibility and the
-    /// emotion curve, as SVG or as a self-contained HTML page.
+    /// emotion curve, as SVG or as a self-contained HTML page; with `--db` or `--log`, with the
+    /// measured figures on every card.
     Render {
         /// The journey file.
         file: PathBuf,
@@ -283,6 +284,16 @@ pub enum JourneyCommand {
         /// The output format; by default taken from the output file's extension.
         #[arg(long, value_enum)]
         format: Option<RenderFormat>,
+        /// Put the figures measured in this database on the cards (volume, conversion, time
+        /// against target, score, moment-of-truth influence), as `journey report` computes them.
+        #[arg(long, conflicts_with = "log")]
+        db: Option<PathBuf>,
+        /// Put the figures measured in this log file on the cards.
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// With --db or --log: an instance with no event for this long is over.
+        #[arg(long, default_value = "30d")]
+        timeout: String,
     },
     /// Compare two versions of a journey: touchpoints added, removed and changed, and the
     /// customer-effort figures of each.

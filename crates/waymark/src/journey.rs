@@ -23,7 +23,25 @@ pub fn run(command: JourneyCommand) -> anyhow::Result<Outcome> {
             file,
             output,
             format,
-        } => render(&file, &output, format),
+            db,
+            log,
+            timeout,
+        } => {
+            let source = (db.is_some() || log.is_some()).then(|| crate::cli::LogArgs {
+                log,
+                db,
+                read: crate::cli::ReadArgs {
+                    log_format: None,
+                    case: None,
+                    activity: None,
+                    timestamp: None,
+                    activity_key: "concept:name".to_string(),
+                    lenient: false,
+                    object_type: None,
+                },
+            });
+            render(&file, &output, format, source.as_ref(), &timeout)
+        }
         JourneyCommand::Diff {
             before,
             after,
@@ -205,7 +223,53 @@ fn load(path: &Path) -> anyhow::Result<Option<Journey>> {
     Ok(report.journey)
 }
 
-fn render(file: &Path, out: &Path, format: Option<RenderFormat>) -> anyhow::Result<Outcome> {
+/// The report's figures, as the map draws them on the cards.
+fn live(report: &waymark_analytics::journey::Report) -> waymark_map::Live {
+    let i = &report.instances;
+    let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let summary = format!(
+        "{} instances ({} completed, {} abandoned, {} open); {:.1}% followed the designed path",
+        i.total,
+        i.completed,
+        i.abandoned,
+        i.open,
+        report.conformance.share * 100.0
+    );
+    let cards = report
+        .touchpoints
+        .iter()
+        .map(|t| {
+            let score = t
+                .scores
+                .csat
+                .map(|(v, _)| format!("CSAT {v:.1}"))
+                .or_else(|| t.scores.nps.map(|(v, _)| format!("NPS {v:+.0}")))
+                .or_else(|| t.scores.ces.map(|(v, _)| format!("CES {v:.1}")));
+            let figures = waymark_map::CardFigures {
+                instances: t.instances,
+                conversion: (t.instances > 0).then(|| 1.0 - share(t.drop_off, t.instances)),
+                median_seconds: (t.visits > 0).then_some(t.total_seconds.median),
+                breach_share: t.breach_share,
+                score,
+                influence: report
+                    .moments
+                    .iter()
+                    .find(|m| m.touchpoint == t.id)
+                    .map(|m| m.influence * 100.0),
+            };
+            (t.id.clone(), figures)
+        })
+        .collect();
+    waymark_map::Live { summary, cards }
+}
+
+fn render(
+    file: &Path,
+    out: &Path,
+    format: Option<RenderFormat>,
+    source: Option<&crate::cli::LogArgs>,
+    timeout: &str,
+) -> anyhow::Result<Outcome> {
     let format = match format {
         Some(format) => format,
         None => match out
@@ -225,9 +289,25 @@ fn render(file: &Path, out: &Path, format: Option<RenderFormat>) -> anyhow::Resu
     let Some(journey) = load(file)? else {
         return Ok(Outcome::Problems);
     };
+    let live = match source {
+        None => None,
+        Some(source) => {
+            let timeout = waymark_journey::duration::parse(timeout.trim()).map_err(|problem| {
+                anyhow::anyhow!("--timeout `{timeout}` is not a duration ({problem}); e.g. 30d")
+            })?;
+            let options = waymark_analytics::journey::Options {
+                timeout: timeout.as_micros().min(i64::MAX as u128 / 4) as i64,
+                ..Default::default()
+            };
+            let log = crate::analyze::load_log(source)?;
+            let report = waymark_analytics::journey::report(&journey, &log, &options)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some(live(&report))
+        }
+    };
     let text = match format {
-        RenderFormat::Svg => waymark_map::svg(&journey),
-        RenderFormat::Html => waymark_map::html(&journey),
+        RenderFormat::Svg => waymark_map::svg_live(&journey, live.as_ref()),
+        RenderFormat::Html => waymark_map::html_live(&journey, live.as_ref()),
     };
     write_output(Some(out), &text)?;
     tracing::info!(journey = %journey.id, output = %out.display(), "rendered journey map");

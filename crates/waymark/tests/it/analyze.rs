@@ -446,6 +446,42 @@ fn journey_report_agrees_from_file_database_and_the_funnel() {
     ] {
         assert!(text.contains(needle), "{needle} in\n{text}");
     }
+    // The live map draws the report's numbers on its cards.
+    let map = dir.join("loan.html");
+    let rendered = waymark(&[
+        "journey",
+        "render",
+        &journey,
+        "--log",
+        &log,
+        "--timeout",
+        "100000d",
+        "-o",
+        &map.display().to_string(),
+    ]);
+    assert_eq!(rendered.status.code(), Some(0), "{}", stderr(&rendered));
+    let html = std::fs::read_to_string(&map).expect("map");
+    assert!(
+        html.contains("Measured: 13087 instances"),
+        "the summary line"
+    );
+    for touchpoint in report["touchpoints"].as_array().expect("touchpoints") {
+        let id = touchpoint["id"].as_str().expect("id");
+        let start = html
+            .find(&format!("class=\"touchpoint\" data-touchpoint=\"{id}\""))
+            .unwrap_or_else(|| panic!("a card for {id}"));
+        let card = &html[start..start + html[start..].find("</g>").expect("card end")];
+        let instances = touchpoint["instances"].as_u64().expect("instances");
+        if instances == 0 {
+            assert!(card.contains("no events"), "{id}: {card}");
+            continue;
+        }
+        assert!(card.contains(&format!(">{instances} in")), "{id}: {card}");
+        if let Some(breach) = touchpoint["breach_share"].as_f64() {
+            let text = format!("{:.0}% over target", breach * 100.0);
+            assert!(card.contains(&text), "{id}: {text} in {card}");
+        }
+    }
     let wrong = run(vec![
         "journey".into(),
         "report".into(),
