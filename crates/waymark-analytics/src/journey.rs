@@ -47,7 +47,8 @@ pub struct Options {
     /// Only instances that start at or after `from` and before `to`.
     pub from: Option<Micros>,
     pub to: Option<Micros>,
-    /// The touchpoints that are costly contacts (empty: every `conversation`: calls, chats).
+    /// The touchpoints that are costly contacts (empty: those the journey marks `costly`, else
+    /// every `conversation`: calls, chats).
     pub contacts: Vec<String>,
     /// Break instances down by this attribute: of the case, else of the instance's first event.
     pub by: Option<String>,
@@ -264,6 +265,21 @@ pub struct TouchpointFigures {
     pub breach_share: Option<f64>,
     /// The longest visits over target: (case, seconds).
     pub worst: Vec<(String, f64)>,
+    pub scores: ScoreFigures,
+    /// The touchpoint's figures per period of the instances' start, oldest first.
+    pub trend: Vec<TouchpointTrend>,
+}
+
+/// A touchpoint's figures in one period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TouchpointTrend {
+    pub period: String,
+    pub instances: usize,
+    pub visits: usize,
+    pub repeat_visits: usize,
+    /// Median time until the journey moved on, seconds.
+    pub median_total_seconds: f64,
+    pub breach_share: Option<f64>,
     pub scores: ScoreFigures,
 }
 
@@ -830,12 +846,16 @@ pub fn report(
         journey.touchpoints().collect();
     let names: Vec<String> = touchpoints.iter().map(|(_, t)| t.id.clone()).collect();
     let contact_list = indexes(journey, "contacts", &options.contacts)?;
+    // The contacts: as given, else those the journey marks costly, else every conversation.
+    let any_costly = touchpoints.iter().any(|(_, t)| t.costly);
     let is_contact: Vec<bool> = (0..n)
         .map(|t| {
-            if contact_list.is_empty() {
-                touchpoints[t].1.kind == Kind::Conversation
-            } else {
+            if !contact_list.is_empty() {
                 contact_list.contains(&t)
+            } else if any_costly {
+                touchpoints[t].1.costly
+            } else {
+                touchpoints[t].1.kind == Kind::Conversation
             }
         })
         .collect();
@@ -926,6 +946,25 @@ pub fn report(
         })
         .collect();
 
+    // The period each instance started in.
+    let buckets: Vec<String> = found
+        .iter()
+        .map(|i| options.period.bucket(i.start()))
+        .collect();
+
+    // The survey answers for each touchpoint and period.
+    let mut period_scores: HashMap<(usize, &str), Vec<Score>> = HashMap::new();
+    for (instance, bucket) in found.iter().zip(&buckets) {
+        for score in &instance.scores {
+            if let Some(t) = score.touchpoint {
+                period_scores
+                    .entry((t, bucket.as_str()))
+                    .or_default()
+                    .push(*score);
+            }
+        }
+    }
+
     // Per touchpoint.
     let case_name = |k: usize| log.case(found[k].case as usize).name().to_string();
     let mut figures = Vec::with_capacity(n);
@@ -937,10 +976,14 @@ pub fn report(
         let (mut events, mut visits, mut instances, mut repeats, mut drop_off) = (0, 0, 0, 0, 0);
         let target = touchpoint.target.map(|d| d.as_secs_f64());
         let mut breaches = 0;
+        // period → (instances, visits, repeats, totals, breaches)
+        type Bucket = (usize, usize, usize, Vec<f64>, usize);
+        let mut periods: BTreeMap<&str, Bucket> = BTreeMap::new();
         for (index, instance) in found.iter().enumerate() {
             if !visited[index][t] {
                 continue;
             }
+            let bucket = periods.entry(buckets[index].as_str()).or_default();
             let mut here = 0;
             for (k, visit) in instance.visits.iter().enumerate() {
                 if visit.touchpoint != t {
@@ -960,10 +1003,12 @@ pub fn report(
                     None => stay,
                 };
                 total.push(moved);
+                bucket.3.push(moved);
                 if let Some(target) = target
                     && moved > target
                 {
                     breaches += 1;
+                    bucket.4 += 1;
                     over.push((moved, index));
                 }
             }
@@ -971,6 +1016,9 @@ pub fn report(
                 instances += 1;
                 visits += here;
                 repeats += here - 1;
+                bucket.0 += 1;
+                bucket.1 += here;
+                bucket.2 += here - 1;
                 if instance.status == Status::Abandoned
                     && instance.visits.last().is_some_and(|v| v.touchpoint == t)
                 {
@@ -1010,6 +1058,28 @@ pub fn report(
                     .flat_map(|i| i.scores.iter().copied())
                     .filter(|s| s.touchpoint == Some(t)),
             ),
+            trend: periods
+                .into_iter()
+                .map(
+                    |(period, (instances, visits, repeats, mut totals, breaches))| {
+                        TouchpointTrend {
+                            period: period.to_string(),
+                            instances,
+                            visits,
+                            repeat_visits: repeats,
+                            median_total_seconds: stats::median(&mut totals),
+                            breach_share: target.map(|_| share(breaches, visits)),
+                            scores: score_figures(
+                                period_scores
+                                    .get(&(t, period))
+                                    .into_iter()
+                                    .flatten()
+                                    .copied(),
+                            ),
+                        }
+                    },
+                )
+                .collect(),
         });
     }
 

@@ -162,7 +162,7 @@ fn field_changes(
             names.join(", ")
         }
     };
-    let pairs: [(&'static str, String, String); 14] = [
+    let pairs: [(&'static str, String, String); 15] = [
         ("stage", old_stage.to_string(), new_stage.to_string()),
         ("name", old.name.clone(), new.name.clone()),
         ("channel", old.channel.to_string(), new.channel.to_string()),
@@ -191,6 +191,7 @@ fn field_changes(
             old.optional.to_string(),
             new.optional.to_string(),
         ),
+        ("costly", old.costly.to_string(), new.costly.to_string()),
         ("kpis", old.kpis.join(", "), new.kpis.join(", ")),
         ("events", events(old), events(new)),
     ];

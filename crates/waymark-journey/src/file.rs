@@ -68,6 +68,7 @@ pub(crate) struct RawTouchpoint {
     pub target: Option<Text>,
     pub moment_of_truth: Option<Text>,
     pub optional: Option<Text>,
+    pub costly: Option<Text>,
     #[serde(default)]
     pub kpis: Vec<Text>,
     #[serde(default)]

@@ -787,6 +787,7 @@ impl Checker<'_> {
         });
         let moment_of_truth = self.boolean(raw.moment_of_truth, "moment_of_truth");
         let optional = self.boolean(raw.optional, "optional");
+        let costly = self.boolean(raw.costly, "costly");
         let kpis = raw
             .kpis
             .into_iter()
@@ -813,6 +814,7 @@ impl Checker<'_> {
             target,
             moment_of_truth,
             optional,
+            costly,
             kpis,
             events,
         })

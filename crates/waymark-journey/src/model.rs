@@ -172,6 +172,9 @@ pub struct Touchpoint {
     pub moment_of_truth: bool,
     /// The designed path may skip this touchpoint (for example "add vendor, if unknown").
     pub optional: bool,
+    /// A contact the organisation wants fewer of (a call, a complaint, a chat): journey reports
+    /// look for what precedes it and how often it repeats.
+    pub costly: bool,
     pub kpis: Vec<String>,
     /// Which raw events belong to this touchpoint.
     pub events: Vec<EventRule>,

@@ -54,6 +54,7 @@ pub fn universal(id: &str, title: &str) -> Journey {
                 target: None,
                 moment_of_truth: false,
                 optional: false,
+                costly: false,
                 kpis: Vec::new(),
                 events: Vec::new(),
             }],

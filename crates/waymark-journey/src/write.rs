@@ -87,6 +87,8 @@ struct OutTouchpoint<'a> {
     moment_of_truth: bool,
     #[serde(skip_serializing_if = "is_false")]
     optional: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    costly: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     kpis: Vec<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -192,6 +194,7 @@ impl<'a> From<&'a Touchpoint> for OutTouchpoint<'a> {
             target: t.target.map(crate::duration::format),
             moment_of_truth: t.moment_of_truth,
             optional: t.optional,
+            costly: t.costly,
             kpis: t.kpis.iter().map(String::as_str).collect(),
             events: t.events.iter().map(OutEventRule::from).collect(),
         }

@@ -332,6 +332,15 @@ fn a_small_journey_is_measured_as_worked_out_by_hand() {
     assert_eq!(tp("done").scores.csat, Some((5.0, 1)));
     assert_eq!(report.experience.journey.csat, Some((3.5, 2)));
     assert_eq!(report.experience.low_instances, 1);
+    // Per touchpoint and month: the form in January (a, b) and March (a again).
+    let trend: Vec<(&str, usize, usize)> = tp("form")
+        .trend
+        .iter()
+        .map(|p| (p.period.as_str(), p.instances, p.repeat_visits))
+        .collect();
+    assert_eq!(trend, [("2024-01-01", 2, 1), ("2024-03-01", 1, 0)]);
+    assert_eq!(tp("call").trend[0].breach_share, Some(0.5));
+    assert_eq!(tp("call").trend[0].scores.csat, Some((2.0, 1)));
     // Stages: everything that reached "ask" and also "get".
     assert_eq!(report.stages[0].reached, 3);
     assert_eq!(report.stages[0].conversion_to_next, Some(1.0 / 3.0));
@@ -342,6 +351,11 @@ fn a_small_journey_is_measured_as_worked_out_by_hand() {
         .find(|m| m.touchpoint == "review")
         .expect("review");
     assert_eq!(review.influence, 1.0);
+    // A touchpoint marked costly replaces the conversations as the contacts.
+    let marked = SMALL.replace("kind: task\n", "kind: task\n        costly: true\n");
+    let marked = waymark_journey::check(&marked).journey.expect("journey");
+    let report = journey::report(&marked, &log, &options).expect("report");
+    assert_eq!(report.contacts.touchpoints, ["review"]);
     // Unknown touchpoints in the options are named.
     let wrong = Options {
         end: vec!["dne".to_string()],

@@ -109,6 +109,8 @@ fn touchpoint() -> impl Strategy<Value = Touchpoint> {
                 visibility,
                 experience,
                 target,
+                // Derived from two drawn flags, so both values of `costly` round-trip.
+                costly: moment_of_truth != optional,
                 moment_of_truth,
                 optional,
                 kpis,
