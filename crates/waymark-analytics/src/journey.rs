@@ -267,13 +267,16 @@ pub struct TouchpointFigures {
     pub worst: Vec<(String, f64)>,
     pub scores: ScoreFigures,
     /// The touchpoint's figures per period of the instances' start, oldest first.
-    pub trend: Vec<TouchpointTrend>,
+    pub trend: Vec<TouchpointSlice>,
+    /// The touchpoint's figures per value of [`Options::by`], by value.
+    pub segments: Vec<TouchpointSlice>,
 }
 
-/// A touchpoint's figures in one period.
+/// A touchpoint's figures for one group of instances: a period, or a segment.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TouchpointTrend {
-    pub period: String,
+pub struct TouchpointSlice {
+    /// The period's first day, or the segment's value.
+    pub key: String,
     pub instances: usize,
     pub visits: usize,
     pub repeat_visits: usize,
@@ -952,18 +955,70 @@ pub fn report(
         .map(|i| options.period.bucket(i.start()))
         .collect();
 
+    // The segment of each instance, when broken down.
+    let segment_of: Option<Vec<String>> = options.by.as_ref().map(|attribute| {
+        let key = log.symbol(attribute);
+        found
+            .iter()
+            .map(|instance| {
+                let case = log.case(instance.case as usize);
+                case.attribute(attribute)
+                    .map(|a| log.value_text(&a.value))
+                    .or_else(|| {
+                        let key = key?;
+                        let first = case
+                            .events()
+                            .find(|&e| log.time_column()[e] >= instance.start())?;
+                        log.event_attributes(first)
+                            .iter()
+                            .find(|a| a.key == key)
+                            .map(|a| log.value_text(&a.value))
+                    })
+                    .unwrap_or_default()
+            })
+            .collect()
+    });
+
     // The survey answers for each touchpoint and period.
     let mut period_scores: HashMap<(usize, &str), Vec<Score>> = HashMap::new();
-    for (instance, bucket) in found.iter().zip(&buckets) {
+    let mut segment_scores: HashMap<(usize, &str), Vec<Score>> = HashMap::new();
+    for (k, (instance, bucket)) in found.iter().zip(&buckets).enumerate() {
         for score in &instance.scores {
             if let Some(t) = score.touchpoint {
                 period_scores
                     .entry((t, bucket.as_str()))
                     .or_default()
                     .push(*score);
+                if let Some(segments) = &segment_of {
+                    segment_scores
+                        .entry((t, segments[k].as_str()))
+                        .or_default()
+                        .push(*score);
+                }
             }
         }
     }
+    // period or segment → (instances, visits, repeats, totals, breaches)
+    type Bucket = (usize, usize, usize, Vec<f64>, usize);
+    let slices = |groups: BTreeMap<&str, Bucket>,
+                  scores: &HashMap<(usize, &str), Vec<Score>>,
+                  t: usize,
+                  target: Option<f64>| {
+        groups
+            .into_iter()
+            .map(
+                |(key, (instances, visits, repeats, mut totals, breaches))| TouchpointSlice {
+                    key: key.to_string(),
+                    instances,
+                    visits,
+                    repeat_visits: repeats,
+                    median_total_seconds: stats::median(&mut totals),
+                    breach_share: target.map(|_| share(breaches, visits)),
+                    scores: score_figures(scores.get(&(t, key)).into_iter().flatten().copied()),
+                },
+            )
+            .collect::<Vec<_>>()
+    };
 
     // Per touchpoint.
     let case_name = |k: usize| log.case(found[k].case as usize).name().to_string();
@@ -976,14 +1031,16 @@ pub fn report(
         let (mut events, mut visits, mut instances, mut repeats, mut drop_off) = (0, 0, 0, 0, 0);
         let target = touchpoint.target.map(|d| d.as_secs_f64());
         let mut breaches = 0;
-        // period → (instances, visits, repeats, totals, breaches)
-        type Bucket = (usize, usize, usize, Vec<f64>, usize);
         let mut periods: BTreeMap<&str, Bucket> = BTreeMap::new();
+        let mut segments: BTreeMap<&str, Bucket> = BTreeMap::new();
         for (index, instance) in found.iter().enumerate() {
             if !visited[index][t] {
                 continue;
             }
             let bucket = periods.entry(buckets[index].as_str()).or_default();
+            let mut segment = segment_of
+                .as_ref()
+                .map(|values| segments.entry(values[index].as_str()).or_default());
             let mut here = 0;
             for (k, visit) in instance.visits.iter().enumerate() {
                 if visit.touchpoint != t {
@@ -1004,11 +1061,17 @@ pub fn report(
                 };
                 total.push(moved);
                 bucket.3.push(moved);
+                if let Some(segment) = segment.as_mut() {
+                    segment.3.push(moved);
+                }
                 if let Some(target) = target
                     && moved > target
                 {
                     breaches += 1;
                     bucket.4 += 1;
+                    if let Some(segment) = segment.as_mut() {
+                        segment.4 += 1;
+                    }
                     over.push((moved, index));
                 }
             }
@@ -1019,6 +1082,11 @@ pub fn report(
                 bucket.0 += 1;
                 bucket.1 += here;
                 bucket.2 += here - 1;
+                if let Some(segment) = segment.as_mut() {
+                    segment.0 += 1;
+                    segment.1 += here;
+                    segment.2 += here - 1;
+                }
                 if instance.status == Status::Abandoned
                     && instance.visits.last().is_some_and(|v| v.touchpoint == t)
                 {
@@ -1058,28 +1126,8 @@ pub fn report(
                     .flat_map(|i| i.scores.iter().copied())
                     .filter(|s| s.touchpoint == Some(t)),
             ),
-            trend: periods
-                .into_iter()
-                .map(
-                    |(period, (instances, visits, repeats, mut totals, breaches))| {
-                        TouchpointTrend {
-                            period: period.to_string(),
-                            instances,
-                            visits,
-                            repeat_visits: repeats,
-                            median_total_seconds: stats::median(&mut totals),
-                            breach_share: target.map(|_| share(breaches, visits)),
-                            scores: score_figures(
-                                period_scores
-                                    .get(&(t, period))
-                                    .into_iter()
-                                    .flatten()
-                                    .copied(),
-                            ),
-                        }
-                    },
-                )
-                .collect(),
+            trend: slices(periods, &period_scores, t, target),
+            segments: slices(segments, &segment_scores, t, target),
         });
     }
 
@@ -1413,28 +1461,12 @@ pub fn report(
             }
         })
         .collect();
-    let segments = match &options.by {
+    let segments = match &segment_of {
         None => Vec::new(),
-        Some(attribute) => {
-            let key = log.symbol(attribute);
+        Some(values) => {
             let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-            for (k, instance) in found.iter().enumerate() {
-                let case = log.case(instance.case as usize);
-                let value = case
-                    .attribute(attribute)
-                    .map(|a| log.value_text(&a.value))
-                    .or_else(|| {
-                        let key = key?;
-                        let first = case
-                            .events()
-                            .find(|&e| log.time_column()[e] >= instance.start())?;
-                        log.event_attributes(first)
-                            .iter()
-                            .find(|a| a.key == key)
-                            .map(|a| log.value_text(&a.value))
-                    })
-                    .unwrap_or_default();
-                groups.entry(value).or_default().push(k);
+            for (k, value) in values.iter().enumerate() {
+                groups.entry(value.clone()).or_default().push(k);
             }
             groups
                 .into_iter()

@@ -85,8 +85,17 @@ pub fn report_json(report: &Report) -> Value {
             "breach_share": t.breach_share,
             "worst": t.worst.iter().map(|(case, seconds)| json!({ "case": case, "seconds": seconds })).collect::<Value>(),
             "scores": scores(&t.scores),
+            "segments": t.segments.iter().map(|p| json!({
+                "value": p.key,
+                "instances": p.instances,
+                "visits": p.visits,
+                "repeat_visits": p.repeat_visits,
+                "median_total_seconds": p.median_total_seconds,
+                "breach_share": p.breach_share,
+                "scores": scores(&p.scores),
+            })).collect::<Value>(),
             "trend": t.trend.iter().map(|p| json!({
-                "period": p.period,
+                "period": p.key,
                 "instances": p.instances,
                 "visits": p.visits,
                 "repeat_visits": p.repeat_visits,

@@ -336,7 +336,7 @@ fn a_small_journey_is_measured_as_worked_out_by_hand() {
     let trend: Vec<(&str, usize, usize)> = tp("form")
         .trend
         .iter()
-        .map(|p| (p.period.as_str(), p.instances, p.repeat_visits))
+        .map(|p| (p.key.as_str(), p.instances, p.repeat_visits))
         .collect();
     assert_eq!(trend, [("2024-01-01", 2, 1), ("2024-03-01", 1, 0)]);
     assert_eq!(tp("call").trend[0].breach_share, Some(0.5));
@@ -351,6 +351,32 @@ fn a_small_journey_is_measured_as_worked_out_by_hand() {
         .find(|m| m.touchpoint == "review")
         .expect("review");
     assert_eq!(review.influence, 1.0);
+    // Broken down by the first event's `result`: the review's figures per value.
+    let by = Options {
+        by: Some("result".to_string()),
+        ..options.clone()
+    };
+    let split = journey::report(&journey, &log, &by).expect("report");
+    let values: Vec<(&str, usize)> = split
+        .segments
+        .iter()
+        .map(|s| (s.value.as_str(), s.instances))
+        .collect();
+    assert_eq!(
+        values,
+        [("", 3), ("ok", 1)],
+        "c starts with its `ok` review"
+    );
+    let review: Vec<(&str, usize)> = split
+        .touchpoints
+        .iter()
+        .find(|t| t.id == "review")
+        .expect("review")
+        .segments
+        .iter()
+        .map(|s| (s.key.as_str(), s.instances))
+        .collect();
+    assert_eq!(review, [("", 1), ("ok", 1)]);
     // A touchpoint marked costly replaces the conversations as the contacts.
     let marked = SMALL.replace("kind: task\n", "kind: task\n        costly: true\n");
     let marked = waymark_journey::check(&marked).journey.expect("journey");
