@@ -315,8 +315,9 @@ pub async fn list(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
-    /// The deployed version (default: the latest).
-    version: Option<i64>,
+    /// The deployed version: its number, or a version label such as `to-be` (its latest
+    /// deploy). Default: the latest.
+    version: Option<String>,
     /// Only instances that start at or after / before this time (ISO 8601 or YYYY-MM-DD).
     from: Option<String>,
     to: Option<String>,
@@ -442,7 +443,17 @@ pub async fn report(
     let options = options(&query)?;
     let lookup = id.clone();
     let deployed = state
-        .blocking(move |store| store.journey(&lookup, query.version))
+        .blocking(move |store| match query.version.as_deref().map(str::trim) {
+            None => store.journey(&lookup, None),
+            Some(text) => match text.parse::<i64>() {
+                Ok(number) => store.journey(&lookup, Some(number)),
+                Err(_) => Ok(store
+                    .journey_versions(&lookup)?
+                    .into_iter()
+                    .rev()
+                    .find(|d| d.label == text)),
+            },
+        })
         .await?
         .ok_or_else(|| ApiError {
             status: StatusCode::NOT_FOUND,

@@ -177,6 +177,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(i64, bool), StoreError>;
     /// The latest version of every deployed journey, by id.
     fn journeys(&self) -> Result<Vec<DeployedJourney>, StoreError>;
+    /// Every version of a deployed journey, oldest first.
+    fn journey_versions(&self, id: &str) -> Result<Vec<DeployedJourney>, StoreError>;
     /// One deployed journey: the given version, else the latest.
     fn journey(
         &self,
@@ -826,6 +828,16 @@ impl Store for SqliteStore {
                  WHERE version = (SELECT max(version) FROM journeys k WHERE k.id = j.id) ORDER BY id",
             )?;
             let rows = query.query_map([], journey_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn journey_versions(&self, id: &str) -> Result<Vec<DeployedJourney>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT id, version, label, source, deployed_us FROM journeys WHERE id = ?1 ORDER BY version",
+            )?;
+            let rows = query.query_map(params![id], journey_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }

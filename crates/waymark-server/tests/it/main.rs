@@ -820,6 +820,27 @@ async fn deployed_journeys_are_versioned_and_report_on_stored_events() {
     .await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["deployed_version"], 1);
+    let (_, by_label) = get(
+        &router,
+        "/v1/journeys/loan/report?funnel=apply,approve&period=day&version=as-is",
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(
+        by_label["deployed_version"], 2,
+        "a label picks its latest deploy"
+    );
+    let (status, _) = get(
+        &router,
+        "/v1/journeys/loan/report?version=to-be",
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "no to-be version was deployed"
+    );
     assert_eq!(report["instances"]["total"], 2);
     let reached: Vec<u64> = report["funnel"]["steps"]
         .as_array()
