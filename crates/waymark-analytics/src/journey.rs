@@ -80,6 +80,17 @@ impl Default for Options {
     }
 }
 
+/// An inactivity timeout in µs, capped so that adding it to a time cannot overflow.
+pub fn timeout_micros(duration: std::time::Duration) -> Micros {
+    duration.as_micros().min(i64::MAX as u128 / 4) as Micros
+}
+
+/// A milestone written `FROM:TO` (two touchpoint ids), as the options take it.
+pub fn milestone(text: &str) -> Option<(String, String)> {
+    text.split_once(':')
+        .map(|(from, to)| (from.trim().to_string(), to.trim().to_string()))
+}
+
 /// The length of a trend's buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
@@ -212,9 +223,9 @@ pub struct Report {
     pub experience: Experience,
     /// Touchpoints by the size of their influence on completion, largest first.
     pub moments: Vec<Moment>,
-    pub trend: Vec<TrendPoint>,
+    pub trend: Vec<Group>,
     /// Figures per value of [`Options::by`], by value.
-    pub segments: Vec<Segment>,
+    pub segments: Vec<Group>,
     /// Events in instances that no touchpoint claims (the map's blind spots), most first.
     pub unmapped: Vec<(String, usize)>,
 }
@@ -402,20 +413,11 @@ pub struct Moment {
     pub designed: bool,
 }
 
+/// The journey's figures for one group of instances: a period, or a segment.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TrendPoint {
-    /// The first day of the period.
-    pub period: String,
-    pub instances: usize,
-    pub completed: usize,
-    pub completed_median_seconds: Option<f64>,
-    pub conformance_share: f64,
-    pub contacts_per_instance: f64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Segment {
-    pub value: String,
+pub struct Group {
+    /// The period's first day, or the segment's value.
+    pub key: String,
     pub instances: usize,
     pub completed: usize,
     pub completed_median_seconds: Option<f64>,
@@ -437,6 +439,8 @@ pub struct Binding<'j> {
     stage_of: Vec<usize>,
     /// By activity symbol: (touchpoint, property conditions) in listing order.
     rules: Vec<Vec<Rule<'j>>>,
+    /// Per touchpoint: whether a rule of it names an activity the log has.
+    bound: Vec<bool>,
 }
 
 impl std::fmt::Debug for Binding<'_> {
@@ -482,10 +486,15 @@ impl<'j> Binding<'j> {
                 rules[key].push((index, conditions));
             }
         }
+        let mut bound = vec![false; stage_of.len()];
+        for &(t, _) in rules.iter().flatten() {
+            bound[t] = true;
+        }
         Binding {
             journey,
             stage_of,
             rules,
+            bound,
         }
     }
 
@@ -508,6 +517,11 @@ impl<'j> Binding<'j> {
 
     fn touchpoint_count(&self) -> usize {
         self.stage_of.len()
+    }
+
+    /// The first touchpoint (in listing order) that the log's events can reach.
+    fn first_bound(&self) -> Option<usize> {
+        self.bound.iter().position(|&b| b)
     }
 }
 
@@ -594,8 +608,7 @@ pub fn instances(
     let starts = indexes(journey, "start", &options.start)?;
     if starts.is_empty() {
         // The first touchpoint that events reach (and any before it).
-        let bound: HashSet<usize> = binding.rules.iter().flatten().map(|(t, _)| *t).collect();
-        if let Some(first) = (0..n).find(|t| bound.contains(t)) {
+        if let Some(first) = binding.first_bound() {
             is_start[..=first].fill(true);
         }
     } else {
@@ -848,6 +861,7 @@ pub fn report(
     let touchpoints: Vec<(&waymark_journey::Stage, &waymark_journey::Touchpoint)> =
         journey.touchpoints().collect();
     let names: Vec<String> = touchpoints.iter().map(|(_, t)| t.id.clone()).collect();
+    let optional: Vec<bool> = touchpoints.iter().map(|(_, t)| t.optional).collect();
     let contact_list = indexes(journey, "contacts", &options.contacts)?;
     // The contacts: as given, else those the journey marks costly, else every conversation.
     let any_costly = touchpoints.iter().any(|(_, t)| t.costly);
@@ -865,7 +879,6 @@ pub fn report(
     let allowed = allowed_moves(journey, n);
     let starts = {
         let mut is_start = vec![false; n];
-        let optional: Vec<bool> = touchpoints.iter().map(|(_, t)| t.optional).collect();
         // The first touchpoint, and anything reachable from the start through optional ones.
         if n > 0 {
             is_start[0] = true;
@@ -877,8 +890,7 @@ pub fn report(
         }
         // A map may begin with touchpoints no event reaches (a website visit the log does not
         // record): starting at the first touchpoint that has bound events fits too.
-        let bound: HashSet<usize> = binding.rules.iter().flatten().map(|(t, _)| *t).collect();
-        if let Some(first) = (0..n).find(|t| bound.contains(t)) {
+        if let Some(first) = binding.first_bound() {
             is_start[first] = true;
             for t in 0..n {
                 let before_first_bound = (0..first).any(|b| allowed[b][t]) && t <= first;
@@ -979,12 +991,14 @@ pub fn report(
             .collect()
     });
 
-    // The survey answers for each touchpoint and period.
+    // The survey answers for each touchpoint, in all and per period and segment.
+    let mut touchpoint_scores: Vec<Vec<Score>> = vec![Vec::new(); n];
     let mut period_scores: HashMap<(usize, &str), Vec<Score>> = HashMap::new();
     let mut segment_scores: HashMap<(usize, &str), Vec<Score>> = HashMap::new();
     for (k, (instance, bucket)) in found.iter().zip(&buckets).enumerate() {
         for score in &instance.scores {
             if let Some(t) = score.touchpoint {
+                touchpoint_scores[t].push(*score);
                 period_scores
                     .entry((t, bucket.as_str()))
                     .or_default()
@@ -1020,7 +1034,8 @@ pub fn report(
             .collect::<Vec<_>>()
     };
 
-    // Per touchpoint.
+    // Per touchpoint. Instances with a visit over its target are marked in `breached`.
+    let mut breached = vec![false; found.len()];
     let case_name = |k: usize| log.case(found[k].case as usize).name().to_string();
     let mut figures = Vec::with_capacity(n);
     for (t, (stage, touchpoint)) in touchpoints.iter().enumerate() {
@@ -1073,6 +1088,7 @@ pub fn report(
                         segment.4 += 1;
                     }
                     over.push((moved, index));
+                    breached[index] = true;
                 }
             }
             if here > 0 {
@@ -1120,12 +1136,7 @@ pub fn report(
             total_seconds: stats::summarize(&mut total),
             breach_share,
             worst: over,
-            scores: score_figures(
-                found
-                    .iter()
-                    .flat_map(|i| i.scores.iter().copied())
-                    .filter(|s| s.touchpoint == Some(t)),
-            ),
+            scores: score_figures(touchpoint_scores[t].iter().copied()),
             trend: slices(periods, &period_scores, t, target),
             segments: slices(segments, &segment_scores, t, target),
         });
@@ -1165,9 +1176,8 @@ pub fn report(
 
     // The funnel: the engine's ordered funnel (ClickHouse windowFunnel) over visits.
     let (step_names, step_of): (Vec<String>, Vec<Option<usize>>) = if options.funnel.is_empty() {
-        let bound: HashSet<usize> = binding.rules.iter().flatten().map(|(t, _)| *t).collect();
         let used: Vec<usize> = (0..journey.stages.len())
-            .filter(|s| (0..n).any(|t| binding.stage_of[t] == *s && bound.contains(&t)))
+            .filter(|s| (0..n).any(|t| binding.stage_of[t] == *s && binding.bound[t]))
             .collect();
         (
             used.iter().map(|&s| journey.stages[s].id.clone()).collect(),
@@ -1241,7 +1251,6 @@ pub fn report(
             *deviation_counts.entry(*d).or_insert(0) += 1;
         }
     }
-    let optional: Vec<bool> = touchpoints.iter().map(|(_, t)| t.optional).collect();
     let mut deviations: Vec<Deviation> = deviation_counts
         .into_iter()
         .map(|((kind, from, to), count)| Deviation {
@@ -1351,18 +1360,6 @@ pub fn report(
     };
 
     // Experience.
-    let breached = |i: &Instance| {
-        i.visits.iter().enumerate().any(|(k, v)| {
-            let moved = i
-                .visits
-                .get(k + 1)
-                .map_or(v.end - v.start, |next| next.start - v.start);
-            touchpoints[v.touchpoint]
-                .1
-                .target
-                .is_some_and(|target| seconds(moved) > target.as_secs_f64())
-        })
-    };
     let scored: Vec<usize> = (0..found.len())
         .filter(|&k| !found[k].scores.is_empty())
         .collect();
@@ -1372,18 +1369,16 @@ pub fn report(
     let masks = |group: &[usize]| -> Vec<&[bool]> {
         group.iter().map(|&k| visited[k].as_slice()).collect()
     };
-    let low_instances: Vec<&Instance> = low.iter().map(|&k| &found[k]).collect();
-    let other_instances: Vec<&Instance> = other.iter().map(|&k| &found[k]).collect();
-    let breach_share = |group: &[&Instance]| {
+    let breach_share = |group: &[usize]| {
         (!group.is_empty())
-            .then(|| share(group.iter().filter(|i| breached(i)).count(), group.len()))
+            .then(|| share(group.iter().filter(|&&k| breached[k]).count(), group.len()))
     };
     let experience = Experience {
         journey: score_figures(found.iter().flat_map(|i| i.scores.iter().copied())),
         low_instances: low.len(),
         low_drivers: drivers(&names, &masks(&low), &masks(&other), &[]),
-        breach_share_low: breach_share(&low_instances),
-        breach_share_other: breach_share(&other_instances),
+        breach_share_low: breach_share(&low),
+        breach_share_other: breach_share(&other),
     };
 
     // Moments of truth.
@@ -1422,68 +1417,37 @@ pub fn report(
     });
 
     // Trend and segments: the same figures per group of instances.
-    let group_figures = |members: &[usize]| {
-        let completed: Vec<f64> = members
-            .iter()
-            .map(|&k| &found[k])
-            .filter(|i| i.status == Status::Completed)
-            .map(|i| seconds(i.end() - i.start()))
-            .collect();
-        let count = completed.len();
-        let median = (!completed.is_empty()).then(|| stats::median(&mut completed.clone()));
-        let fitting = members.iter().filter(|&&k| replays[k].0).count();
-        let contacts: usize = members.iter().map(|&k| contact_visits(&found[k])).sum();
-        (
-            count,
-            median,
-            share(fitting, members.len()),
-            share(contacts, members.len()),
-        )
-    };
-    let mut periods: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (k, instance) in found.iter().enumerate() {
-        periods
-            .entry(options.period.bucket(instance.start()))
-            .or_default()
-            .push(k);
-    }
-    let trend = periods
-        .into_iter()
-        .map(|(period, members)| {
-            let (completed, median, conformance, contacts) = group_figures(&members);
-            TrendPoint {
-                period,
-                instances: members.len(),
-                completed,
-                completed_median_seconds: median,
-                conformance_share: conformance,
-                contacts_per_instance: contacts,
-            }
-        })
-        .collect();
-    let segments = match &segment_of {
-        None => Vec::new(),
-        Some(values) => {
-            let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-            for (k, value) in values.iter().enumerate() {
-                groups.entry(value.clone()).or_default().push(k);
-            }
-            groups
-                .into_iter()
-                .map(|(value, members)| {
-                    let (completed, median, conformance, contacts) = group_figures(&members);
-                    Segment {
-                        value,
-                        instances: members.len(),
-                        completed,
-                        completed_median_seconds: median,
-                        conformance_share: conformance,
-                        contacts_per_instance: contacts,
-                    }
-                })
-                .collect()
+    // The same figures per period and per segment: each instance's key picks its group.
+    let groups = |keys: &[String]| -> Vec<Group> {
+        let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (k, key) in keys.iter().enumerate() {
+            members.entry(key.as_str()).or_default().push(k);
         }
+        members
+            .into_iter()
+            .map(|(key, members)| {
+                let mut completed: Vec<f64> = members
+                    .iter()
+                    .map(|&k| &found[k])
+                    .filter(|i| i.status == Status::Completed)
+                    .map(|i| seconds(i.end() - i.start()))
+                    .collect();
+                let fitting = members.iter().filter(|&&k| replays[k].0).count();
+                let contacts: usize = members.iter().map(|&k| contact_visits(&found[k])).sum();
+                Group {
+                    key: key.to_string(),
+                    instances: members.len(),
+                    completed: completed.len(),
+                    completed_median_seconds: (!completed.is_empty())
+                        .then(|| stats::median(&mut completed)),
+                    conformance_share: share(fitting, members.len()),
+                    contacts_per_instance: share(contacts, members.len()),
+                }
+            })
+            .collect()
     };
+    let trend = groups(&buckets);
+    let segments = segment_of.as_deref().map_or_else(Vec::new, groups);
 
     // Blind spots.
     let mut unmapped: HashMap<Symbol, usize> = HashMap::new();

@@ -136,6 +136,11 @@ pub fn parse_iso8601(text: &str) -> Option<Micros> {
     None
 }
 
+/// Parses a time bound as people write one: ISO 8601, or a date (its midnight, UTC).
+pub fn parse_bound(text: &str) -> Option<Micros> {
+    parse_iso8601(text).or_else(|| TimeFormat::DateOnly.parse(text))
+}
+
 /// Writes a timestamp as RFC 3339 in UTC with milliseconds (or microseconds when needed).
 pub fn format_micros(micros: Micros) -> String {
     if micros == NO_TIME {

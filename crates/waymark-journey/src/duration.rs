@@ -37,6 +37,21 @@ pub fn format(duration: Duration) -> String {
     words.join(" ")
 }
 
+/// A measured time in seconds, rounded to one unit for reading at a glance: `45s`, `12m`,
+/// `3.5h`, `2.1d`.
+pub fn format_seconds(seconds: f64) -> String {
+    let s = seconds.abs();
+    if s < 60.0 {
+        format!("{seconds:.0}s")
+    } else if s < 3_600.0 {
+        format!("{:.0}m", seconds / 60.0)
+    } else if s < 86_400.0 {
+        format!("{:.1}h", seconds / 3_600.0)
+    } else {
+        format!("{:.1}d", seconds / 86_400.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -576,16 +576,6 @@ fn percent(share: f64) -> String {
     format!("{:.0}%", share * 100.0)
 }
 
-/// A duration in seconds, compactly.
-fn span(seconds: f64) -> String {
-    match seconds {
-        s if s < 60.0 => format!("{s:.0}s"),
-        s if s < 3_600.0 => format!("{:.0}m", s / 60.0),
-        s if s < 86_400.0 => format!("{:.1}h", s / 3_600.0),
-        s => format!("{:.1}d", s / 86_400.0),
-    }
-}
-
 /// The measured lines of a card, under a rule: volume and conversion; time against target, in a
 /// colour and in words (a mark and "over target", never colour alone); score and influence.
 fn live_figures(out: &mut String, figures: Option<&CardFigures>, x: f64, top: f64) {
@@ -612,18 +602,30 @@ fn live_figures(out: &mut String, figures: Option<&CardFigures>, x: f64, top: f6
     };
     let (time, colour) = match (f.median_seconds, f.breach_share) {
         (Some(m), Some(b)) if b > 0.5 => (
-            format!("✗ {} · {} over target", span(m), percent(b)),
+            format!(
+                "✗ {} · {} over target",
+                duration::format_seconds(m),
+                percent(b)
+            ),
             "#b91c1c",
         ),
         (Some(m), Some(b)) if b > 0.1 => (
-            format!("! {} · {} over target", span(m), percent(b)),
+            format!(
+                "! {} · {} over target",
+                duration::format_seconds(m),
+                percent(b)
+            ),
             "#92400e",
         ),
         (Some(m), Some(b)) => (
-            format!("✓ {} · {} over target", span(m), percent(b)),
+            format!(
+                "✓ {} · {} over target",
+                duration::format_seconds(m),
+                percent(b)
+            ),
             "#166534",
         ),
-        (Some(m), None) => (format!("{} median", span(m)), "#1f2937"),
+        (Some(m), None) => (format!("{} median", duration::format_seconds(m)), "#1f2937"),
         _ => (String::new(), "#1f2937"),
     };
     let mut third = Vec::new();

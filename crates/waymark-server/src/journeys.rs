@@ -7,7 +7,10 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use waymark_analytics::Summary;
-use waymark_analytics::journey::{Driver, Options, Period, Report, ScoreFigures};
+use waymark_analytics::journey::{
+    Driver, Group, Options, Period, Report, ScoreFigures, TouchpointSlice, milestone,
+    timeout_micros,
+};
 
 use crate::profiles::admin;
 use crate::{ApiError, AppState};
@@ -42,6 +45,39 @@ fn drivers(list: &[Driver]) -> Value {
                 "share_without": d.share_without,
                 // JSON has no infinity: a touchpoint that never happens without is `null`.
                 "lift": d.lift.is_finite().then_some(d.lift),
+            })
+        })
+        .collect()
+}
+
+/// Per-period or per-segment figures of the journey, each under `key` (`period`, `value`).
+fn groups(list: &[Group], key: &str) -> Value {
+    list.iter()
+        .map(|g| {
+            json!({
+                key: g.key,
+                "instances": g.instances,
+                "completed": g.completed,
+                "completed_median_seconds": g.completed_median_seconds,
+                "conformance_share": g.conformance_share,
+                "contacts_per_instance": g.contacts_per_instance,
+            })
+        })
+        .collect()
+}
+
+/// Per-period or per-segment figures of a touchpoint, each under `key`.
+fn slices(list: &[TouchpointSlice], key: &str) -> Value {
+    list.iter()
+        .map(|p| {
+            json!({
+                key: p.key,
+                "instances": p.instances,
+                "visits": p.visits,
+                "repeat_visits": p.repeat_visits,
+                "median_total_seconds": p.median_total_seconds,
+                "breach_share": p.breach_share,
+                "scores": scores(&p.scores),
             })
         })
         .collect()
@@ -85,24 +121,8 @@ pub fn report_json(report: &Report) -> Value {
             "breach_share": t.breach_share,
             "worst": t.worst.iter().map(|(case, seconds)| json!({ "case": case, "seconds": seconds })).collect::<Value>(),
             "scores": scores(&t.scores),
-            "segments": t.segments.iter().map(|p| json!({
-                "value": p.key,
-                "instances": p.instances,
-                "visits": p.visits,
-                "repeat_visits": p.repeat_visits,
-                "median_total_seconds": p.median_total_seconds,
-                "breach_share": p.breach_share,
-                "scores": scores(&p.scores),
-            })).collect::<Value>(),
-            "trend": t.trend.iter().map(|p| json!({
-                "period": p.key,
-                "instances": p.instances,
-                "visits": p.visits,
-                "repeat_visits": p.repeat_visits,
-                "median_total_seconds": p.median_total_seconds,
-                "breach_share": p.breach_share,
-                "scores": scores(&p.scores),
-            })).collect::<Value>(),
+            "segments": slices(&t.segments, "value"),
+            "trend": slices(&t.trend, "period"),
         })).collect::<Value>(),
         "funnel": {
             "instances": report.funnel.cases,
@@ -166,22 +186,8 @@ pub fn report_json(report: &Report) -> Value {
                 "designed": m.designed,
             })).collect::<Value>(),
         },
-        "trend": report.trend.iter().map(|p| json!({
-            "period": p.period,
-            "instances": p.instances,
-            "completed": p.completed,
-            "completed_median_seconds": p.completed_median_seconds,
-            "conformance_share": p.conformance_share,
-            "contacts_per_instance": p.contacts_per_instance,
-        })).collect::<Value>(),
-        "segments": report.segments.iter().map(|s| json!({
-            "value": s.value,
-            "instances": s.instances,
-            "completed": s.completed,
-            "completed_median_seconds": s.completed_median_seconds,
-            "conformance_share": s.conformance_share,
-            "contacts_per_instance": s.contacts_per_instance,
-        })).collect::<Value>(),
+        "trend": groups(&report.trend, "period"),
+        "segments": groups(&report.segments, "value"),
         "unmapped": report.unmapped.iter().map(|(a, n)| json!({ "activity": a, "events": n })).collect::<Value>(),
     })
 }
@@ -350,8 +356,7 @@ fn list_of(text: &Option<String>) -> Vec<String> {
 fn time_param(text: &Option<String>, field: &str) -> Result<Option<i64>, ApiError> {
     text.as_deref()
         .map(|t| {
-            waymark_eventlog::time::parse_iso8601(t)
-                .or_else(|| waymark_eventlog::time::TimeFormat::DateOnly.parse(t))
+            waymark_eventlog::time::parse_bound(t)
                 .ok_or_else(|| {
                     invalid(
                         "invalid_time",
@@ -365,16 +370,15 @@ fn time_param(text: &Option<String>, field: &str) -> Result<Option<i64>, ApiErro
 
 fn options(query: &ReportQuery) -> Result<Options, ApiError> {
     let timeout = match &query.timeout {
-        Some(t) => waymark_journey::duration::parse(t.trim())
-            .map_err(|problem| {
+        Some(t) => timeout_micros(waymark_journey::duration::parse(t.trim()).map_err(
+            |problem| {
                 invalid(
                     "invalid_duration",
                     format!("`{t}` is not a duration ({problem}); e.g. 30d"),
                     "timeout",
                 )
-            })?
-            .as_micros()
-            .min(i64::MAX as u128 / 4) as i64,
+            },
+        )?),
         None => Options::default().timeout,
     };
     let period = match query.period.as_deref() {
@@ -390,15 +394,13 @@ fn options(query: &ReportQuery) -> Result<Options, ApiError> {
     let milestones = list_of(&query.between)
         .into_iter()
         .map(|pair| {
-            pair.split_once(':')
-                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
-                .ok_or_else(|| {
-                    invalid(
-                        "invalid_between",
-                        format!("`{pair}` must be written FROM:TO, two touchpoint ids"),
-                        "between",
-                    )
-                })
+            milestone(&pair).ok_or_else(|| {
+                invalid(
+                    "invalid_between",
+                    format!("`{pair}` must be written FROM:TO, two touchpoint ids"),
+                    "between",
+                )
+            })
         })
         .collect::<Result<_, _>>()?;
     Ok(Options {

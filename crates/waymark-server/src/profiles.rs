@@ -228,17 +228,8 @@ fn positions(
         .unwrap_or_default();
     let mut builder = waymark_eventlog::LogBuilder::default();
     for stored in events.iter().rev() {
-        if matches!(stored.event.kind.as_str(), "identify" | "alias" | "group") {
-            continue;
-        }
-        let mut call = stored.to_json();
         // One case: the person.
-        call.insert("userId".to_string(), Value::from("person"));
-        let _ = waymark_eventlog::jsonl::push_segment(
-            &mut builder,
-            &call,
-            Some(stored.event.timestamp_us),
-        );
+        let _ = waymark_store::push_interaction(&mut builder, stored, Some("person"));
     }
     let log = builder.finish();
     let mut found = Vec::new();

@@ -21,7 +21,7 @@ use rusqlite_migration::{M, Migrations};
 use sha2::{Digest, Sha256};
 
 pub use identity::Profile;
-pub use logs::{ImportError, Imported, import_log, import_pieces, stored_log};
+pub use logs::{ImportError, Imported, import_log, import_pieces, push_interaction, stored_log};
 pub use traces::{BLOCK_EVENTS, EventRef, NewTrace, StoredTrace, TraceBlock};
 
 /// A collected event, ready to store.
@@ -369,6 +369,17 @@ struct Writer {
     index_behind: bool,
 }
 
+impl Writer {
+    /// Adds to the index what a failed index write left out, before duplicates are checked.
+    fn catch_up(&mut self, index: &index::EventIndex) -> Result<(), StoreError> {
+        if self.index_behind {
+            catch_up(&self.connection, index)?;
+            self.index_behind = false;
+        }
+        Ok(())
+    }
+}
+
 /// SQLite in WAL mode with full synchronous commits.
 ///
 /// Writes go through one connection with group commit: callers queue their events, and whoever
@@ -579,10 +590,7 @@ impl SqliteStore {
         writer: &mut Writer,
         group: &[Pending],
     ) -> Result<Vec<Appended>, StoreError> {
-        if writer.index_behind {
-            catch_up(&writer.connection, self.index()?)?;
-            writer.index_behind = false;
-        }
+        writer.catch_up(self.index()?)?;
         let transaction = writer.connection.transaction()?;
         let mut outcomes = Vec::with_capacity(group.len());
         let mut stored: Vec<(&NewEvent, i64)> = Vec::new();
@@ -738,10 +746,7 @@ impl Store for SqliteStore {
         {
             let mut guard = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
             let writer = &mut *guard;
-            if writer.index_behind {
-                catch_up(&writer.connection, self.index()?)?;
-                writer.index_behind = false;
-            }
+            writer.catch_up(self.index()?)?;
             let transaction = writer.connection.transaction()?;
             for trace in &traces {
                 // Imports before blocks existed stored a row per event: such a case goes on

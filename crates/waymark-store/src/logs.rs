@@ -493,6 +493,24 @@ fn read_blocks(blocks: &[(String, &TraceBlock)]) -> Result<LogBuilder, StoreErro
     Ok(builder)
 }
 
+/// Adds a collected event to a log the way the Segment JSON Lines reader reads it, at the
+/// server's skew-corrected time, in the case `case` (else its own user or anonymous id).
+/// Identify, alias and group calls update a profile and are not interactions: they are left out.
+pub fn push_interaction(
+    builder: &mut LogBuilder,
+    stored: &StoredEvent,
+    case: Option<&str>,
+) -> Result<(), String> {
+    if matches!(stored.event.kind.as_str(), "identify" | "alias" | "group") {
+        return Ok(());
+    }
+    let mut map = stored.to_json();
+    if let Some(case) = case {
+        map.insert("userId".to_string(), Json::from(case));
+    }
+    waymark_eventlog::jsonl::push_segment(builder, &map, Some(stored.event.timestamp_us))
+}
+
 /// Every stored event as a log, one case per person: events are grouped by profile (identities
 /// stitched, so anonymous visits before identification are in the person's case), and a case is
 /// named after the profile's first `userId` (else its `anonymousId`). Identify, alias and group
@@ -522,22 +540,10 @@ pub fn stored_log(store: &dyn Store) -> Result<(EventLog, usize), StoreError> {
         let Some(last) = page.last() else { break };
         after = last.seq;
         for stored in page {
-            if matches!(stored.event.kind.as_str(), "identify" | "alias" | "group") {
-                continue;
-            }
-            let mut map = stored.to_json();
-            if let Some(profile) = stored.profile
-                && let Some(name) = names.get(&profile).or_else(|| fallback.get(&profile))
-            {
-                map.insert("userId".to_string(), Json::from(name.clone()));
-            }
-            if waymark_eventlog::jsonl::push_segment(
-                &mut builder,
-                &map,
-                Some(stored.event.timestamp_us),
-            )
-            .is_err()
-            {
+            let case = stored
+                .profile
+                .and_then(|profile| names.get(&profile).or_else(|| fallback.get(&profile)));
+            if push_interaction(&mut builder, &stored, case.map(String::as_str)).is_err() {
                 skipped += 1;
             }
         }

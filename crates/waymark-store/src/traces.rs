@@ -134,20 +134,26 @@ impl TraceBlock {
     /// Calls `f` with each event in stored order: its position in the case, its activity (with
     /// the activity's index among the block's distinct activities, so callers can cache per
     /// activity), time and body (`{"properties": {…}}` or `{}`).
-    pub fn for_each(
-        &self,
-        mut f: impl FnMut(u32, (usize, &str), i64, &str),
-    ) -> Result<(), StoreError> {
-        let bytes = decompress(&self.block)?;
-        let block: Block = postcard::from_bytes(&bytes).map_err(unreadable)?;
-        for e in &block.events {
-            let name = block.names.get(e.name as usize).ok_or_else(|| {
-                StoreError::Block(format!("activity {} is not in the block", e.name))
-            })?;
-            f(e.position, (e.name as usize, name), e.timestamp_us, e.body);
-        }
-        Ok(())
+    pub fn for_each(&self, f: impl FnMut(u32, (usize, &str), i64, &str)) -> Result<(), StoreError> {
+        each_event(&self.block, f)
     }
+}
+
+/// Unpacks a stored block and calls `f` with each event (see [`TraceBlock::for_each`]).
+fn each_event(
+    block: &[u8],
+    mut f: impl FnMut(u32, (usize, &str), i64, &str),
+) -> Result<(), StoreError> {
+    let bytes = decompress(block)?;
+    let block: Block = postcard::from_bytes(&bytes).map_err(unreadable)?;
+    for e in &block.events {
+        let name = block
+            .names
+            .get(e.name as usize)
+            .ok_or_else(|| StoreError::Block(format!("activity {} is not in the block", e.name)))?;
+        f(e.position, (e.name as usize, name), e.timestamp_us, e.body);
+    }
+    Ok(())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -245,23 +251,16 @@ fn decompress(block: &[u8]) -> Result<Vec<u8>, StoreError> {
 }
 
 fn decode(block: &[u8]) -> Result<Vec<TraceEvent>, StoreError> {
-    let bytes = decompress(block)?;
-    let block: Block = postcard::from_bytes(&bytes).map_err(unreadable)?;
-    block
-        .events
-        .iter()
-        .map(|e| {
-            let name = block.names.get(e.name as usize).ok_or_else(|| {
-                StoreError::Block(format!("activity {} is not in the block", e.name))
-            })?;
-            Ok(TraceEvent {
-                position: e.position,
-                name: name.to_string(),
-                timestamp_us: e.timestamp_us,
-                body: e.body.to_string(),
-            })
-        })
-        .collect()
+    let mut events = Vec::new();
+    each_event(block, |position, (_, name), timestamp_us, body| {
+        events.push(TraceEvent {
+            position,
+            name: name.to_string(),
+            timestamp_us,
+            body: body.to_string(),
+        });
+    })?;
+    Ok(events)
 }
 
 /// The (position, key) of each event stored for `user_id`.
@@ -270,9 +269,12 @@ fn stored_keys(connection: &Connection, user_id: &str) -> Result<HashSet<(u32, u
     let mut rows = query.query(params![user_id])?;
     let mut keys = HashSet::new();
     while let Some(row) = rows.next()? {
-        for event in decode(row.get_ref(0)?.as_blob().map_err(unreadable)?)? {
-            keys.insert((event.position, event_key(&event.name, event.timestamp_us)));
-        }
+        each_event(
+            row.get_ref(0)?.as_blob().map_err(unreadable)?,
+            |position, (_, name), timestamp_us, _| {
+                keys.insert((position, event_key(name, timestamp_us)));
+            },
+        )?;
     }
     Ok(keys)
 }
@@ -393,27 +395,15 @@ pub(crate) fn after(
     after_id: i64,
     limit: usize,
 ) -> Result<Vec<StoredTrace>, StoreError> {
-    let mut query = connection.prepare_cached(
-        "SELECT id, user_id, body, (SELECT profile_id FROM identities WHERE identifier = 'user:' || user_id)
-         FROM traces WHERE id > ?1 ORDER BY id LIMIT ?2",
-    )?;
-    let mut rows = query.query(params![after_id, limit as i64])?;
-    let mut traces = Vec::new();
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        let user: String = row.get(1)?;
-        let profile: Option<i64> = row.get(3)?;
-        traces.push(StoredTrace {
-            id,
-            events: read_block(
-                id,
-                &user,
-                profile,
-                row.get_ref(2)?.as_blob().map_err(unreadable)?,
-            )?,
-        });
-    }
-    Ok(traces)
+    blocks_after(connection, after_id, limit)?
+        .into_iter()
+        .map(|b| {
+            Ok(StoredTrace {
+                id: b.id,
+                events: read_block(b.id, &b.user_id, b.profile, &b.block)?,
+            })
+        })
+        .collect()
 }
 
 /// Stored blocks, undecoded, in the order stored, after block `after_id`, at most `limit`.

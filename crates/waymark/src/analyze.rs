@@ -142,8 +142,7 @@ fn window_micros(text: &str) -> anyhow::Result<i64> {
 }
 
 pub(crate) fn time_bound(text: &str, flag: &str) -> anyhow::Result<i64> {
-    waymark_eventlog::time::parse_iso8601(text)
-        .or_else(|| waymark_eventlog::time::TimeFormat::DateOnly.parse(text))
+    waymark_eventlog::time::parse_bound(text)
         .ok_or_else(|| anyhow::anyhow!("--{flag} `{text}` is not a time; write ISO 8601 (2012-01-31T12:00:00Z) or a date (2012-01-31)"))
 }
 

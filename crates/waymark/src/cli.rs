@@ -294,6 +294,9 @@ pub enum JourneyCommand {
         /// With --db or --log: an instance with no event for this long is over.
         #[arg(long, default_value = "30d")]
         timeout: String,
+        /// How to read the --log file.
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Compare two versions of a journey: touchpoints added, removed and changed, and the
     /// customer-effort figures of each.

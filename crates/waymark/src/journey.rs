@@ -26,20 +26,10 @@ pub fn run(command: JourneyCommand) -> anyhow::Result<Outcome> {
             db,
             log,
             timeout,
+            read,
         } => {
-            let source = (db.is_some() || log.is_some()).then(|| crate::cli::LogArgs {
-                log,
-                db,
-                read: crate::cli::ReadArgs {
-                    log_format: None,
-                    case: None,
-                    activity: None,
-                    timestamp: None,
-                    activity_key: "concept:name".to_string(),
-                    lenient: false,
-                    object_type: None,
-                },
-            });
+            let source =
+                (db.is_some() || log.is_some()).then_some(crate::cli::LogArgs { log, db, read });
             render(&file, &output, format, source.as_ref(), &timeout)
         }
         JourneyCommand::Diff {
@@ -96,31 +86,29 @@ fn read_journey(path: &Path) -> anyhow::Result<Journey> {
     }
 }
 
+/// `--timeout` in µs.
+fn timeout(text: &str) -> anyhow::Result<i64> {
+    let duration = waymark_journey::duration::parse(text.trim()).map_err(|problem| {
+        anyhow::anyhow!("--timeout `{text}` is not a duration ({problem}); e.g. 30d")
+    })?;
+    Ok(waymark_analytics::journey::timeout_micros(duration))
+}
+
 fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
     let journey = read_journey(&args.journey)?;
-    let timeout = waymark_journey::duration::parse(args.timeout.trim()).map_err(|problem| {
-        anyhow::anyhow!(
-            "--timeout `{}` is not a duration ({problem}); e.g. 30d",
-            args.timeout
-        )
-    })?;
     let milestones = args
         .between
         .iter()
         .map(|pair| {
-            pair.split_once(':')
-                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "--between `{pair}` must be written FROM:TO, two touchpoint ids"
-                    )
-                })
+            waymark_analytics::journey::milestone(pair).ok_or_else(|| {
+                anyhow::anyhow!("--between `{pair}` must be written FROM:TO, two touchpoint ids")
+            })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let options = waymark_analytics::journey::Options {
         start: args.start.clone(),
         end: args.end.clone(),
-        timeout: timeout.as_micros().min(i64::MAX as u128 / 4) as i64,
+        timeout: timeout(&args.timeout)?,
         from: args
             .from
             .as_deref()
@@ -292,11 +280,8 @@ fn render(
     let live = match source {
         None => None,
         Some(source) => {
-            let timeout = waymark_journey::duration::parse(timeout.trim()).map_err(|problem| {
-                anyhow::anyhow!("--timeout `{timeout}` is not a duration ({problem}); e.g. 30d")
-            })?;
             let options = waymark_analytics::journey::Options {
-                timeout: timeout.as_micros().min(i64::MAX as u128 / 4) as i64,
+                timeout: self::timeout(timeout)?,
                 ..Default::default()
             };
             let log = crate::analyze::load_log(source)?;

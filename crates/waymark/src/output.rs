@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use waymark_journey::Diagnostic;
 use waymark_journey::diff::{Effort, JourneyDiff, TouchpointRef};
+use waymark_journey::duration::format_seconds as span;
 
 #[derive(Serialize)]
 pub struct LintReport {
@@ -423,20 +424,6 @@ pub fn diff_markdown(d: &JourneyDiff) -> String {
     out
 }
 
-/// A duration in seconds, compactly: `45s`, `12m`, `3.5h`, `2.1d`.
-fn span(seconds: f64) -> String {
-    let s = seconds.abs();
-    if s < 60.0 {
-        format!("{seconds:.0}s")
-    } else if s < 3_600.0 {
-        format!("{:.0}m", seconds / 60.0)
-    } else if s < 86_400.0 {
-        format!("{:.1}h", seconds / 3_600.0)
-    } else {
-        format!("{:.1}d", seconds / 86_400.0)
-    }
-}
-
 fn percent(share: f64) -> String {
     format!("{:.1}%", share * 100.0)
 }
@@ -458,6 +445,44 @@ fn markdown_table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out.push('\n');
+}
+
+/// Per-period or per-segment journey figures as a table; an empty key is shown as `empty`.
+fn group_table(
+    out: &mut String,
+    key: &str,
+    empty: &str,
+    groups: &[waymark_analytics::journey::Group],
+) {
+    let rows: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            vec![
+                if g.key.is_empty() {
+                    empty.to_string()
+                } else {
+                    g.key.clone()
+                },
+                g.instances.to_string(),
+                g.completed.to_string(),
+                g.completed_median_seconds.map_or("—".to_string(), span),
+                percent(g.conformance_share),
+                format!("{:.2}", g.contacts_per_instance),
+            ]
+        })
+        .collect();
+    markdown_table(
+        out,
+        &[
+            key,
+            "instances",
+            "completed",
+            "median time",
+            "conformance",
+            "contacts per instance",
+        ],
+        &rows,
+    );
 }
 
 /// A journey report as Markdown: the figures of `waymark journey report --format json`, for
@@ -754,64 +779,10 @@ pub fn journey_report_markdown(
     );
 
     let _ = writeln!(out, "## Trend\n");
-    let rows: Vec<Vec<String>> = r
-        .trend
-        .iter()
-        .map(|p| {
-            vec![
-                p.period.clone(),
-                p.instances.to_string(),
-                p.completed.to_string(),
-                p.completed_median_seconds.map_or("—".to_string(), span),
-                percent(p.conformance_share),
-                format!("{:.2}", p.contacts_per_instance),
-            ]
-        })
-        .collect();
-    markdown_table(
-        &mut out,
-        &[
-            "period",
-            "instances",
-            "completed",
-            "median time",
-            "conformance",
-            "contacts per instance",
-        ],
-        &rows,
-    );
+    group_table(&mut out, "period", "", &r.trend);
     if !r.segments.is_empty() {
         let _ = writeln!(out, "## Segments\n");
-        let rows: Vec<Vec<String>> = r
-            .segments
-            .iter()
-            .map(|s| {
-                vec![
-                    if s.value.is_empty() {
-                        "(none)".to_string()
-                    } else {
-                        s.value.clone()
-                    },
-                    s.instances.to_string(),
-                    s.completed.to_string(),
-                    s.completed_median_seconds.map_or("—".to_string(), span),
-                    percent(s.conformance_share),
-                    format!("{:.2}", s.contacts_per_instance),
-                ]
-            })
-            .collect();
-        markdown_table(
-            &mut out,
-            &[
-                "value",
-                "instances",
-                "completed",
-                "median time",
-                "conformance",
-                "contacts per instance",
-            ],
-            &rows,
-        );
+        group_table(&mut out, "value", "(none)", &r.segments);
     }
     out
 }

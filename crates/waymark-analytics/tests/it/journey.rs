@@ -360,7 +360,7 @@ fn a_small_journey_is_measured_as_worked_out_by_hand() {
     let values: Vec<(&str, usize)> = split
         .segments
         .iter()
-        .map(|s| (s.value.as_str(), s.instances))
+        .map(|s| (s.key.as_str(), s.instances))
         .collect();
     assert_eq!(
         values,
