@@ -37,13 +37,15 @@ const DAY: Micros = 86_400_000_000;
 /// How instances are cut and what is measured.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Touchpoints where a new instance may start after a completed one (empty: the first
-    /// touchpoint that has bound events).
+    /// Touchpoints where a new instance may start after a completed one (empty: the journey
+    /// file's `instances.start`, else the first touchpoint that has bound events).
     pub start: Vec<String>,
-    /// Touchpoints that complete an instance (empty: the touchpoints of the last stage).
+    /// Touchpoints that complete an instance (empty: the journey file's `instances.end`, else
+    /// the touchpoints of the last stage).
     pub end: Vec<String>,
-    /// An instance with no event for this long is over (µs).
-    pub timeout: Micros,
+    /// An instance with no event for this long is over (µs; none: the journey file's
+    /// `instances.timeout`, else 30 days).
+    pub timeout: Option<Micros>,
     /// Only instances that start at or after `from` and before `to`.
     pub from: Option<Micros>,
     pub to: Option<Micros>,
@@ -67,7 +69,7 @@ impl Default for Options {
         Options {
             start: Vec::new(),
             end: Vec::new(),
-            timeout: 30 * DAY,
+            timeout: None,
             from: None,
             to: None,
             contacts: Vec::new(),
@@ -83,6 +85,11 @@ impl Default for Options {
 /// An inactivity timeout in µs, capped so that adding it to a time cannot overflow.
 pub fn timeout_micros(duration: std::time::Duration) -> Micros {
     duration.as_micros().min(i64::MAX as u128 / 4) as Micros
+}
+
+/// The touchpoints given in the options, else those the journey file names.
+fn or_file<'a>(given: &'a [String], file: &'a [String]) -> &'a [String] {
+    if given.is_empty() { file } else { given }
 }
 
 /// A milestone written `FROM:TO` (two touchpoint ids), as the options take it.
@@ -422,7 +429,14 @@ pub struct Group {
     pub completed: usize,
     pub completed_median_seconds: Option<f64>,
     pub conformance_share: f64,
-    pub contacts_per_instance: f64,
+    /// Reach and conversion of each stage within the group.
+    pub stages: Vec<StageFigures>,
+    /// The group's most frequent deviations (at most five).
+    pub deviations: Vec<Deviation>,
+    /// Repeat contacts within the group, with what precedes them and their drivers there.
+    pub contacts: Contacts,
+    /// The journey's scores within the group.
+    pub scores: ScoreFigures,
 }
 
 /// A touchpoint's rule resolved against a log: the touchpoint, and its property conditions (a
@@ -593,7 +607,11 @@ pub fn instances(
     let journey = binding.journey;
     let n = binding.touchpoint_count();
     let mut is_end = vec![false; n];
-    let ends = indexes(journey, "end", &options.end)?;
+    let ends = indexes(
+        journey,
+        "end",
+        or_file(&options.end, &journey.instances.end),
+    )?;
     if ends.is_empty() {
         let last = journey.stages.len().saturating_sub(1);
         for (t, &stage) in binding.stage_of.iter().enumerate() {
@@ -605,7 +623,11 @@ pub fn instances(
         }
     }
     let mut is_start = vec![false; n];
-    let starts = indexes(journey, "start", &options.start)?;
+    let starts = indexes(
+        journey,
+        "start",
+        or_file(&options.start, &journey.instances.start),
+    )?;
     if starts.is_empty() {
         // The first touchpoint that events reach (and any before it).
         if let Some(first) = binding.first_bound() {
@@ -630,7 +652,10 @@ pub fn instances(
     let now = options
         .now
         .unwrap_or_else(|| log.time_column().iter().copied().max().unwrap_or(0));
-    let timeout = options.timeout;
+    let timeout = options
+        .timeout
+        .or(journey.instances.timeout.map(timeout_micros))
+        .unwrap_or(30 * DAY);
     let found: Vec<Vec<Instance>> = (0..log.cases())
         .into_par_iter()
         .map(|case| {
@@ -1142,7 +1167,7 @@ pub fn report(
         });
     }
 
-    // Stages.
+    // Stages: reach and conversion over a group of instances.
     let reached_stage: Vec<Vec<bool>> = found
         .iter()
         .map(|i| {
@@ -1153,26 +1178,33 @@ pub fn report(
             reached
         })
         .collect();
-    let stages = journey
-        .stages
-        .iter()
-        .enumerate()
-        .map(|(s, stage)| {
-            let reached = reached_stage.iter().filter(|r| r[s]).count();
-            let conversion_to_next = (s + 1 < journey.stages.len()).then(|| {
-                share(
-                    reached_stage.iter().filter(|r| r[s] && r[s + 1]).count(),
+    let stage_figures = |members: &[usize]| -> Vec<StageFigures> {
+        journey
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(s, stage)| {
+                let reached = members.iter().filter(|&&k| reached_stage[k][s]).count();
+                let conversion_to_next = (s + 1 < journey.stages.len()).then(|| {
+                    share(
+                        members
+                            .iter()
+                            .filter(|&&k| reached_stage[k][s] && reached_stage[k][s + 1])
+                            .count(),
+                        reached,
+                    )
+                });
+                StageFigures {
+                    id: stage.id.clone(),
+                    name: stage.name.clone(),
                     reached,
-                )
-            });
-            StageFigures {
-                id: stage.id.clone(),
-                name: stage.name.clone(),
-                reached,
-                conversion_to_next,
-            }
-        })
-        .collect();
+                    conversion_to_next,
+                }
+            })
+            .collect()
+    };
+    let all: Vec<usize> = (0..found.len()).collect();
+    let stages = stage_figures(&all);
 
     // The funnel: the engine's ordered funnel (ClickHouse windowFunnel) over visits.
     let (step_names, step_of): (Vec<String>, Vec<Option<usize>>) = if options.funnel.is_empty() {
@@ -1245,37 +1277,41 @@ pub fn report(
         .zip(&replays)
         .filter(|(i, r)| i.status == Status::Completed && r.0)
         .count();
-    let mut deviation_counts: HashMap<(DeviationKind, usize, usize), usize> = HashMap::new();
-    for (_, deviations) in &replays {
-        for d in deviations {
-            *deviation_counts.entry(*d).or_insert(0) += 1;
+    let deviation_list = |members: &[usize], limit: usize| -> Vec<Deviation> {
+        let mut counts: HashMap<(DeviationKind, usize, usize), usize> = HashMap::new();
+        for &k in members {
+            for d in &replays[k].1 {
+                *counts.entry(*d).or_insert(0) += 1;
+            }
         }
-    }
-    let mut deviations: Vec<Deviation> = deviation_counts
-        .into_iter()
-        .map(|((kind, from, to), count)| Deviation {
-            kind,
-            from: names.get(from).cloned().unwrap_or_default(),
-            to: names[to].clone(),
-            skipped: if kind == DeviationKind::Skipped {
-                (from + 1..to)
-                    .filter(|&t| !optional[t])
-                    .map(|t| names[t].clone())
-                    .collect()
-            } else {
-                Vec::new()
-            },
-            count,
-        })
-        .collect();
-    deviations.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
-            .then(a.kind.cmp(&b.kind))
-            .then(a.from.cmp(&b.from))
-            .then(a.to.cmp(&b.to))
-    });
-    deviations.truncate(10);
+        let mut deviations: Vec<Deviation> = counts
+            .into_iter()
+            .map(|((kind, from, to), count)| Deviation {
+                kind,
+                from: names.get(from).cloned().unwrap_or_default(),
+                to: names[to].clone(),
+                skipped: if kind == DeviationKind::Skipped {
+                    (from + 1..to)
+                        .filter(|&t| !optional[t])
+                        .map(|t| names[t].clone())
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                count,
+            })
+            .collect();
+        deviations.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then(a.kind.cmp(&b.kind))
+                .then(a.from.cmp(&b.from))
+                .then(a.to.cmp(&b.to))
+        });
+        deviations.truncate(limit);
+        deviations
+    };
+    let deviations = deviation_list(&all, 10);
     let conformance = Conformance {
         fitting,
         share: share(fitting, found.len()),
@@ -1286,78 +1322,86 @@ pub fn report(
     // Repeat contacts.
     let contact_visits =
         |i: &Instance| i.visits.iter().filter(|v| is_contact[v.touchpoint]).count();
-    let total_contacts: usize = found.iter().map(contact_visits).sum();
-    let with_contact = found.iter().filter(|i| contact_visits(i) > 0).count();
-    let with_repeat = found
-        .iter()
-        .filter(|i| {
-            let mut seen = HashSet::new();
-            i.visits
-                .iter()
-                .filter(|v| is_contact[v.touchpoint])
-                .any(|v| !seen.insert(v.touchpoint))
-        })
-        .count();
     let contact_ids: Vec<usize> = (0..n).filter(|&t| is_contact[t]).collect();
-    let by_touchpoint = contact_ids
-        .iter()
-        .map(|&c| {
-            let mut preceded: BTreeMap<String, usize> = BTreeMap::new();
-            let (mut visits, mut instances, mut repeated) = (0, 0, 0);
-            // For instances with the contact: what came before its first visit; for the others:
-            // everything they visited.
-            let mut before_first: Vec<Vec<bool>> = Vec::new();
-            let mut without: Vec<&[bool]> = Vec::new();
-            for (index, instance) in found.iter().enumerate() {
-                if !visited[index][c] {
-                    without.push(&visited[index]);
-                    continue;
-                }
-                let mut seen = vec![false; n];
-                for v in instance.visits.iter().take_while(|v| v.touchpoint != c) {
-                    seen[v.touchpoint] = true;
-                }
-                before_first.push(seen);
-                let mut here = 0;
-                for (k, v) in instance.visits.iter().enumerate() {
-                    if v.touchpoint == c {
-                        here += 1;
-                        let before = if k == 0 {
-                            "(start)".to_string()
-                        } else {
-                            names[instance.visits[k - 1].touchpoint].clone()
-                        };
-                        *preceded.entry(before).or_insert(0) += 1;
+    let contact_figures = |members: &[usize]| -> Contacts {
+        let total_contacts: usize = members.iter().map(|&k| contact_visits(&found[k])).sum();
+        let with_contact = members
+            .iter()
+            .filter(|&&k| contact_visits(&found[k]) > 0)
+            .count();
+        let with_repeat = members
+            .iter()
+            .filter(|&&k| {
+                let mut seen = HashSet::new();
+                found[k]
+                    .visits
+                    .iter()
+                    .filter(|v| is_contact[v.touchpoint])
+                    .any(|v| !seen.insert(v.touchpoint))
+            })
+            .count();
+        let by_touchpoint = contact_ids
+            .iter()
+            .map(|&c| {
+                let mut preceded: BTreeMap<String, usize> = BTreeMap::new();
+                let (mut visits, mut instances, mut repeated) = (0, 0, 0);
+                // For instances with the contact: what came before its first visit; for the
+                // others: everything they visited.
+                let mut before_first: Vec<Vec<bool>> = Vec::new();
+                let mut without: Vec<&[bool]> = Vec::new();
+                for &index in members {
+                    let instance = &found[index];
+                    if !visited[index][c] {
+                        without.push(&visited[index]);
+                        continue;
+                    }
+                    let mut seen = vec![false; n];
+                    for v in instance.visits.iter().take_while(|v| v.touchpoint != c) {
+                        seen[v.touchpoint] = true;
+                    }
+                    before_first.push(seen);
+                    let mut here = 0;
+                    for (k, v) in instance.visits.iter().enumerate() {
+                        if v.touchpoint == c {
+                            here += 1;
+                            let before = if k == 0 {
+                                "(start)".to_string()
+                            } else {
+                                names[instance.visits[k - 1].touchpoint].clone()
+                            };
+                            *preceded.entry(before).or_insert(0) += 1;
+                        }
+                    }
+                    visits += here;
+                    instances += 1;
+                    if here > 1 {
+                        repeated += 1;
                     }
                 }
-                visits += here;
-                instances += 1;
-                if here > 1 {
-                    repeated += 1;
+                let mut preceded_by: Vec<(String, usize)> = preceded.into_iter().collect();
+                preceded_by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                preceded_by.truncate(5);
+                let with: Vec<&[bool]> = before_first.iter().map(Vec::as_slice).collect();
+                ContactFigures {
+                    touchpoint: names[c].clone(),
+                    visits,
+                    instances,
+                    repeated_instances: repeated,
+                    preceded_by,
+                    drivers: drivers(&names, &with, &without, &[c]),
                 }
-            }
-            let mut preceded_by: Vec<(String, usize)> = preceded.into_iter().collect();
-            preceded_by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            preceded_by.truncate(5);
-            let with: Vec<&[bool]> = before_first.iter().map(Vec::as_slice).collect();
-            ContactFigures {
-                touchpoint: names[c].clone(),
-                visits,
-                instances,
-                repeated_instances: repeated,
-                preceded_by,
-                drivers: drivers(&names, &with, &without, &[c]),
-            }
-        })
-        .collect();
-    let contacts = Contacts {
-        touchpoints: contact_ids.iter().map(|&t| names[t].clone()).collect(),
-        per_instance: share(total_contacts, found.len()),
-        instances_with_contact: with_contact,
-        instances_with_repeat: with_repeat,
-        repeat_rate: share(with_repeat, found.len()),
-        by_touchpoint,
+            })
+            .collect();
+        Contacts {
+            touchpoints: contact_ids.iter().map(|&t| names[t].clone()).collect(),
+            per_instance: share(total_contacts, members.len()),
+            instances_with_contact: with_contact,
+            instances_with_repeat: with_repeat,
+            repeat_rate: share(with_repeat, members.len()),
+            by_touchpoint,
+        }
     };
+    let contacts = contact_figures(&all);
 
     // Experience.
     let scored: Vec<usize> = (0..found.len())
@@ -1433,7 +1477,6 @@ pub fn report(
                     .map(|i| seconds(i.end() - i.start()))
                     .collect();
                 let fitting = members.iter().filter(|&&k| replays[k].0).count();
-                let contacts: usize = members.iter().map(|&k| contact_visits(&found[k])).sum();
                 Group {
                     key: key.to_string(),
                     instances: members.len(),
@@ -1441,7 +1484,14 @@ pub fn report(
                     completed_median_seconds: (!completed.is_empty())
                         .then(|| stats::median(&mut completed)),
                     conformance_share: share(fitting, members.len()),
-                    contacts_per_instance: share(contacts, members.len()),
+                    stages: stage_figures(&members),
+                    deviations: deviation_list(&members, 5),
+                    contacts: contact_figures(&members),
+                    scores: score_figures(
+                        members
+                            .iter()
+                            .flat_map(|&k| found[k].scores.iter().copied()),
+                    ),
                 }
             })
             .collect()

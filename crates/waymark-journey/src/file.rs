@@ -27,6 +27,18 @@ pub(crate) struct RawJourney {
     #[serde(default)]
     pub links: Vec<Spanned<RawLink>>,
     pub change: Option<Spanned<RawChange>>,
+    pub instances: Option<Spanned<RawInstances>>,
+}
+
+/// When a journey instance starts, ends and is given up on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInstances {
+    #[serde(default)]
+    pub start: Vec<Text>,
+    #[serde(default)]
+    pub end: Vec<Text>,
+    pub timeout: Option<Text>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,18 +1,20 @@
 //! Reading a journey file: YAML → [`Journey`], with every problem found on the way.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use marked_yaml::{LoaderOptions, Node, Span, Spanned};
 
 use crate::diag::{Diagnostic, Location, did_you_mean, one_of};
 use crate::file::{
-    RawChange, RawEventRule, RawJourney, RawLink, RawPersona, RawStage, RawTouchpoint,
-    RawValueMatch, Text,
+    RawChange, RawEventRule, RawInstances, RawJourney, RawLink, RawPersona, RawStage,
+    RawTouchpoint, RawValueMatch, Text,
 };
 use crate::model::{
-    Actor, CHANGE_QUESTIONS, ChangeImpact, Channel, EMOTION_RANGE, EventRule, Experience, Journey,
-    Kind, Link, Persona, Stage, Touchpoint, ValueMatch, Visibility, is_to_be_label,
+    Actor, CHANGE_QUESTIONS, ChangeImpact, Channel, EMOTION_RANGE, EventRule, Experience,
+    Instances, Journey, Kind, Link, Persona, Stage, Touchpoint, ValueMatch, Visibility,
+    is_to_be_label,
 };
 
 /// The outcome of reading a journey file.
@@ -514,6 +516,10 @@ impl Checker<'_> {
             .flat_map(|s| s.touchpoints.iter().map(|t| t.id.as_str()))
             .collect();
         let links = self.links(raw.links, &touchpoint_ids);
+        let instances = raw
+            .instances
+            .map(|block| self.instances(block, &touchpoint_ids))
+            .unwrap_or_default();
 
         let to_be = version.as_deref().is_some_and(is_to_be_label);
         let change = match raw.change {
@@ -554,7 +560,57 @@ impl Checker<'_> {
             stages,
             links,
             change,
+            instances,
         })
+    }
+
+    /// The `instances:` block: start and end touchpoints must exist, the timeout must read.
+    fn instances(&mut self, item: Spanned<RawInstances>, touchpoints: &[&str]) -> Instances {
+        let raw = inner(&item);
+        let ids = |checker: &mut Checker<'_>, list: Vec<Text>, field: &str| -> Vec<String> {
+            let mut found = Vec::new();
+            for text in list {
+                let name = text.trim().to_string();
+                if touchpoints.contains(&name.as_str()) {
+                    if !found.contains(&name) {
+                        found.push(name);
+                    }
+                } else {
+                    checker.dangling(
+                        text.span(),
+                        "touchpoint",
+                        &name,
+                        touchpoints,
+                        &format!("`instances.{field}` lists touchpoint ids from the stages"),
+                    );
+                }
+            }
+            found
+        };
+        let start = ids(self, raw.start, "start");
+        let end = ids(self, raw.end, "end");
+        let timeout = raw.timeout.and_then(|text| self.duration(&text));
+        Instances {
+            start,
+            end,
+            timeout,
+        }
+    }
+
+    /// A duration such as `30m` or `1d 12h`, or an error at its place.
+    fn duration(&mut self, text: &Text) -> Option<Duration> {
+        match crate::duration::parse(text.trim()) {
+            Ok(duration) => Some(duration),
+            Err(problem) => {
+                self.error(
+                    "invalid-duration",
+                    text.span(),
+                    format!("`{}` is not a duration Waymark understands ({problem})", text.trim()),
+                    "write a number and a unit, e.g. `30s`, `15m`, `2h`, `3d`, `1w`, or combine them: `1h 30m`",
+                );
+                None
+            }
+        }
     }
 
     fn dangling(&mut self, span: &Span, what: &str, name: &str, known: &[&str], fix: &str) {
@@ -773,18 +829,7 @@ impl Checker<'_> {
             emotion,
         };
 
-        let target = raw.target.and_then(|text| match crate::duration::parse(text.trim()) {
-            Ok(duration) => Some(duration),
-            Err(problem) => {
-                self.error(
-                    "invalid-duration",
-                    text.span(),
-                    format!("`{}` is not a duration Waymark understands ({problem})", text.trim()),
-                    "write a number and a unit, e.g. `30s`, `15m`, `2h`, `3d`, `1w`, or combine them: `1h 30m`",
-                );
-                None
-            }
-        });
+        let target = raw.target.and_then(|text| self.duration(&text));
         let moment_of_truth = self.boolean(raw.moment_of_truth, "moment_of_truth");
         let optional = self.boolean(raw.optional, "optional");
         let costly = self.boolean(raw.costly, "costly");

@@ -136,6 +136,28 @@ pub struct Journey {
     pub links: Vec<Link>,
     /// The change-impact assessment of a to-be version.
     pub change: Option<ChangeImpact>,
+    /// How measured events are cut into instances of this journey.
+    pub instances: Instances,
+}
+
+/// How measured events are cut into journey instances (one person's or one request's pass).
+/// Reports use these unless told otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Instances {
+    /// Touchpoints where a new instance starts after a completed one (empty: the first touchpoint
+    /// events reach).
+    pub start: Vec<String>,
+    /// Touchpoints that complete an instance (empty: those of the last stage).
+    pub end: Vec<String>,
+    /// After this long without an event an instance is over: abandoned unless it completed.
+    pub timeout: Option<Duration>,
+}
+
+impl Instances {
+    /// Whether nothing is set, so files may leave the block out.
+    pub fn is_default(&self) -> bool {
+        self == &Instances::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -61,6 +61,7 @@ pub fn universal(id: &str, title: &str) -> Journey {
         })
         .collect();
     Journey {
+        instances: Default::default(),
         id: id.to_string(),
         title: title.to_string(),
         owner: "Customer Experience".to_string(),

@@ -40,6 +40,18 @@ struct OutJourney<'a> {
     links: Vec<OutLink<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     change: Option<OutChange<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instances: Option<OutInstances<'a>>,
+}
+
+#[derive(Serialize)]
+struct OutInstances<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    start: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    end: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -148,6 +160,11 @@ impl<'a> From<&'a Journey> for OutJourney<'a> {
             stages: j.stages.iter().map(OutStage::from).collect(),
             links: j.links.iter().map(OutLink::from).collect(),
             change: j.change.as_ref().map(OutChange::from),
+            instances: (!j.instances.is_default()).then(|| OutInstances {
+                start: j.instances.start.iter().map(String::as_str).collect(),
+                end: j.instances.end.iter().map(String::as_str).collect(),
+                timeout: j.instances.timeout.map(crate::duration::format),
+            }),
         }
     }
 }

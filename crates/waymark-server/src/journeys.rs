@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use waymark_analytics::Summary;
 use waymark_analytics::journey::{
-    Driver, Group, Options, Period, Report, ScoreFigures, TouchpointSlice, milestone,
-    timeout_micros,
+    Contacts, Deviation, Driver, Group, Options, Period, Report, ScoreFigures, StageFigures,
+    TouchpointSlice, milestone, timeout_micros,
 };
 
 use crate::profiles::admin;
@@ -50,7 +50,53 @@ fn drivers(list: &[Driver]) -> Value {
         .collect()
 }
 
-/// Per-period or per-segment figures of the journey, each under `key` (`period`, `value`).
+fn stages(list: &[StageFigures]) -> Value {
+    list.iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "name": s.name,
+                "reached": s.reached,
+                "conversion_to_next": s.conversion_to_next,
+            })
+        })
+        .collect()
+}
+
+fn deviations(list: &[Deviation]) -> Value {
+    list.iter()
+        .map(|d| {
+            json!({
+                "kind": d.kind.as_str(),
+                "from": (!d.from.is_empty()).then_some(&d.from),
+                "to": d.to,
+                "skipped": d.skipped,
+                "count": d.count,
+            })
+        })
+        .collect()
+}
+
+fn contacts(c: &Contacts) -> Value {
+    json!({
+        "touchpoints": c.touchpoints,
+        "per_instance": c.per_instance,
+        "instances_with_contact": c.instances_with_contact,
+        "instances_with_repeat": c.instances_with_repeat,
+        "repeat_rate": c.repeat_rate,
+        "by_touchpoint": c.by_touchpoint.iter().map(|c| json!({
+            "touchpoint": c.touchpoint,
+            "visits": c.visits,
+            "instances": c.instances,
+            "repeated_instances": c.repeated_instances,
+            "preceded_by": c.preceded_by.iter().map(|(t, n)| json!({ "touchpoint": t, "visits": n })).collect::<Value>(),
+            "drivers": drivers(&c.drivers),
+        })).collect::<Value>(),
+    })
+}
+
+/// Per-period or per-segment figures of the journey, each under `key` (`period`, `value`): the
+/// journey's own measures, computed over the group's instances only.
 fn groups(list: &[Group], key: &str) -> Value {
     list.iter()
         .map(|g| {
@@ -60,7 +106,11 @@ fn groups(list: &[Group], key: &str) -> Value {
                 "completed": g.completed,
                 "completed_median_seconds": g.completed_median_seconds,
                 "conformance_share": g.conformance_share,
-                "contacts_per_instance": g.contacts_per_instance,
+                "contacts_per_instance": g.contacts.per_instance,
+                "stages": stages(&g.stages),
+                "deviations": deviations(&g.deviations),
+                "contacts": contacts(&g.contacts),
+                "scores": scores(&g.scores),
             })
         })
         .collect()
@@ -95,12 +145,7 @@ pub fn report_json(report: &Report) -> Value {
             "open": report.instances.open,
             "completed_seconds": summary(&report.completed_seconds),
         },
-        "stages": report.stages.iter().map(|s| json!({
-            "id": s.id,
-            "name": s.name,
-            "reached": s.reached,
-            "conversion_to_next": s.conversion_to_next,
-        })).collect::<Value>(),
+        "stages": stages(&report.stages),
         "touchpoints": report.touchpoints.iter().map(|t| json!({
             "id": t.id,
             "name": t.name,
@@ -147,29 +192,9 @@ pub fn report_json(report: &Report) -> Value {
             "fitting": report.conformance.fitting,
             "share": report.conformance.share,
             "completed_share": report.conformance.completed_share,
-            "deviations": report.conformance.deviations.iter().map(|d| json!({
-                "kind": d.kind.as_str(),
-                "from": (!d.from.is_empty()).then_some(&d.from),
-                "to": d.to,
-                "skipped": d.skipped,
-                "count": d.count,
-            })).collect::<Value>(),
+            "deviations": deviations(&report.conformance.deviations),
         },
-        "contacts": {
-            "touchpoints": report.contacts.touchpoints,
-            "per_instance": report.contacts.per_instance,
-            "instances_with_contact": report.contacts.instances_with_contact,
-            "instances_with_repeat": report.contacts.instances_with_repeat,
-            "repeat_rate": report.contacts.repeat_rate,
-            "by_touchpoint": report.contacts.by_touchpoint.iter().map(|c| json!({
-                "touchpoint": c.touchpoint,
-                "visits": c.visits,
-                "instances": c.instances,
-                "repeated_instances": c.repeated_instances,
-                "preceded_by": c.preceded_by.iter().map(|(t, n)| json!({ "touchpoint": t, "visits": n })).collect::<Value>(),
-                "drivers": drivers(&c.drivers),
-            })).collect::<Value>(),
-        },
+        "contacts": contacts(&report.contacts),
         "experience": {
             "journey": scores(&report.experience.journey),
             "low_instances": report.experience.low_instances,
@@ -370,16 +395,16 @@ fn time_param(text: &Option<String>, field: &str) -> Result<Option<i64>, ApiErro
 
 fn options(query: &ReportQuery) -> Result<Options, ApiError> {
     let timeout = match &query.timeout {
-        Some(t) => timeout_micros(waymark_journey::duration::parse(t.trim()).map_err(
-            |problem| {
+        Some(t) => Some(timeout_micros(
+            waymark_journey::duration::parse(t.trim()).map_err(|problem| {
                 invalid(
                     "invalid_duration",
                     format!("`{t}` is not a duration ({problem}); e.g. 30d"),
                     "timeout",
                 )
-            },
-        )?),
-        None => Options::default().timeout,
+            })?,
+        )),
+        None => None,
     };
     let period = match query.period.as_deref() {
         None => Period::Month,

@@ -291,9 +291,10 @@ pub enum JourneyCommand {
         /// Put the figures measured in this log file on the cards.
         #[arg(long)]
         log: Option<PathBuf>,
-        /// With --db or --log: an instance with no event for this long is over.
-        #[arg(long, default_value = "30d")]
-        timeout: String,
+        /// With --db or --log: an instance with no event for this long is over (default: the
+        /// journey file's `instances.timeout`, else 30d).
+        #[arg(long)]
+        timeout: Option<String>,
         /// How to read the --log file.
         #[command(flatten)]
         read: ReadArgs,
@@ -360,14 +361,17 @@ pub struct ReportArgs {
     /// The length of the trend's periods.
     #[arg(long, value_enum, default_value_t = PeriodArg::Month)]
     pub period: PeriodArg,
-    /// An instance with no event for this long is over (abandoned unless it completed).
-    #[arg(long, default_value = "30d")]
-    pub timeout: String,
-    /// Touchpoints where a new instance starts after a completed one (default: the first
-    /// touchpoint events reach). Comma-separated or repeated.
+    /// An instance with no event for this long is over (abandoned unless it completed). Default:
+    /// the journey file's `instances.timeout`, else 30d.
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Touchpoints where a new instance starts after a completed one (default: the journey
+    /// file's `instances.start`, else the first touchpoint events reach). Comma-separated or
+    /// repeated.
     #[arg(long, value_delimiter = ',', value_name = "TOUCHPOINT")]
     pub start: Vec<String>,
-    /// Touchpoints that complete an instance (default: those of the last stage).
+    /// Touchpoints that complete an instance (default: the journey file's `instances.end`, else
+    /// those of the last stage).
     #[arg(long, value_delimiter = ',', value_name = "TOUCHPOINT")]
     pub end: Vec<String>,
     /// The costly contacts, e.g. calls and complaints (default: every `conversation`).

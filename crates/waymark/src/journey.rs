@@ -30,7 +30,7 @@ pub fn run(command: JourneyCommand) -> anyhow::Result<Outcome> {
         } => {
             let source =
                 (db.is_some() || log.is_some()).then_some(crate::cli::LogArgs { log, db, read });
-            render(&file, &output, format, source.as_ref(), &timeout)
+            render(&file, &output, format, source.as_ref(), timeout.as_deref())
         }
         JourneyCommand::Diff {
             before,
@@ -86,12 +86,13 @@ fn read_journey(path: &Path) -> anyhow::Result<Journey> {
     }
 }
 
-/// `--timeout` in µs.
-fn timeout(text: &str) -> anyhow::Result<i64> {
+/// `--timeout` in µs, when given.
+fn timeout(text: Option<&str>) -> anyhow::Result<Option<i64>> {
+    let Some(text) = text else { return Ok(None) };
     let duration = waymark_journey::duration::parse(text.trim()).map_err(|problem| {
         anyhow::anyhow!("--timeout `{text}` is not a duration ({problem}); e.g. 30d")
     })?;
-    Ok(waymark_analytics::journey::timeout_micros(duration))
+    Ok(Some(waymark_analytics::journey::timeout_micros(duration)))
 }
 
 fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
@@ -108,7 +109,7 @@ fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
     let options = waymark_analytics::journey::Options {
         start: args.start.clone(),
         end: args.end.clone(),
-        timeout: timeout(&args.timeout)?,
+        timeout: timeout(args.timeout.as_deref())?,
         from: args
             .from
             .as_deref()
@@ -256,7 +257,7 @@ fn render(
     out: &Path,
     format: Option<RenderFormat>,
     source: Option<&crate::cli::LogArgs>,
-    timeout: &str,
+    timeout: Option<&str>,
 ) -> anyhow::Result<Outcome> {
     let format = match format {
         Some(format) => format,

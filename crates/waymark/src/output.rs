@@ -447,27 +447,78 @@ fn markdown_table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     out.push('\n');
 }
 
-/// Per-period or per-segment journey figures as a table; an empty key is shown as `empty`.
+/// A deviation in words, e.g. `skipped: apply → sign (skipping review)`.
+fn deviation_text(d: &waymark_analytics::journey::Deviation) -> String {
+    let mut what = match d.kind.as_str() {
+        "start" => format!("started at {}", d.to),
+        kind => format!("{kind}: {} → {}", d.from, d.to),
+    };
+    if !d.skipped.is_empty() {
+        what.push_str(&format!(" (skipping {})", d.skipped.join(", ")));
+    }
+    what
+}
+
+/// CSAT, NPS and CES in words, e.g. `CSAT 4.10 (52), NPS +12 (40)`; empty without answers.
+fn score_text(s: &waymark_analytics::journey::ScoreFigures) -> String {
+    let mut parts = Vec::new();
+    if let Some((v, n)) = s.csat {
+        parts.push(format!("CSAT {v:.2} ({n})"));
+    }
+    if let Some((v, n)) = s.nps {
+        parts.push(format!("NPS {v:+.0} ({n})"));
+    }
+    if let Some((v, n)) = s.ces {
+        parts.push(format!("CES {v:.2} ({n})"));
+    }
+    parts.join(", ")
+}
+
+/// Per-period or per-segment journey figures as tables (the journey's measures, then each
+/// stage's reach and conversion); an empty key is shown as `empty`.
 fn group_table(
     out: &mut String,
     key: &str,
     empty: &str,
     groups: &[waymark_analytics::journey::Group],
 ) {
+    let name = |g: &waymark_analytics::journey::Group| {
+        if g.key.is_empty() {
+            empty.to_string()
+        } else {
+            g.key.clone()
+        }
+    };
     let rows: Vec<Vec<String>> = groups
         .iter()
         .map(|g| {
+            let driver = g
+                .contacts
+                .by_touchpoint
+                .iter()
+                .filter_map(|c| c.drivers.first().map(|d| (c, d)))
+                .max_by(|a, b| a.1.lift.total_cmp(&b.1.lift))
+                .map_or("—".to_string(), |(c, d)| {
+                    format!("{} before {}", d.touchpoint, c.touchpoint)
+                });
+            let score = score_text(&g.scores);
             vec![
-                if g.key.is_empty() {
-                    empty.to_string()
-                } else {
-                    g.key.clone()
-                },
+                name(g),
                 g.instances.to_string(),
                 g.completed.to_string(),
                 g.completed_median_seconds.map_or("—".to_string(), span),
                 percent(g.conformance_share),
-                format!("{:.2}", g.contacts_per_instance),
+                g.deviations
+                    .first()
+                    .map_or("—".to_string(), |d| deviation_text(d)),
+                format!("{:.2}", g.contacts.per_instance),
+                percent(g.contacts.repeat_rate),
+                driver,
+                if score.is_empty() {
+                    "—".to_string()
+                } else {
+                    score
+                },
             ]
         })
         .collect();
@@ -479,10 +530,35 @@ fn group_table(
             "completed",
             "median time",
             "conformance",
+            "top deviation",
             "contacts per instance",
+            "repeat rate",
+            "top contact driver",
+            "scores",
         ],
         &rows,
     );
+    let Some(first) = groups.first() else {
+        return;
+    };
+    let mut header = vec![key];
+    header.extend(first.stages.iter().map(|s| s.name.as_str()));
+    let rows: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            let mut row = vec![name(g)];
+            row.extend(g.stages.iter().map(|s| match s.conversion_to_next {
+                Some(c) if s.reached > 0 => format!("{} ({} on)", s.reached, percent(c)),
+                _ => s.reached.to_string(),
+            }));
+            row
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "Stages reached per {key} (and the share that went on to the next stage):\n"
+    );
+    markdown_table(out, &header, &rows);
 }
 
 /// A journey report as Markdown: the figures of `waymark journey report --format json`, for
@@ -491,20 +567,7 @@ pub fn journey_report_markdown(
     journey: &waymark_journey::Journey,
     r: &waymark_analytics::journey::Report,
 ) -> String {
-    use waymark_analytics::journey::ScoreFigures;
-    let scores = |s: &ScoreFigures| {
-        let mut parts = Vec::new();
-        if let Some((v, n)) = s.csat {
-            parts.push(format!("CSAT {v:.2} ({n})"));
-        }
-        if let Some((v, n)) = s.nps {
-            parts.push(format!("NPS {v:+.0} ({n})"));
-        }
-        if let Some((v, n)) = s.ces {
-            parts.push(format!("CES {v:.2} ({n})"));
-        }
-        parts.join(", ")
-    };
+    let scores = score_text;
     let mut out = String::new();
     let i = &r.instances;
     let _ = writeln!(out, "# {} ({})\n", journey.title, r.version);
@@ -652,16 +715,7 @@ pub fn journey_report_markdown(
         .conformance
         .deviations
         .iter()
-        .map(|d| {
-            let mut what = match d.kind.as_str() {
-                "start" => format!("started at {}", d.to),
-                kind => format!("{kind}: {} → {}", d.from, d.to),
-            };
-            if !d.skipped.is_empty() {
-                what.push_str(&format!(" (skipping {})", d.skipped.join(", ")));
-            }
-            vec![what, d.count.to_string()]
-        })
+        .map(|d| vec![deviation_text(d), d.count.to_string()])
         .collect();
     markdown_table(&mut out, &["deviation", "instances × times"], &rows);
     if !r.unmapped.is_empty() {

@@ -35,7 +35,7 @@ fn activity_touchpoints(journey: &Journey) -> HashMap<String, String> {
 /// One instance per application: BPIC 2012 cases are applications.
 fn per_case() -> Options {
     Options {
-        timeout: i64::MAX / 4,
+        timeout: Some(i64::MAX / 4),
         funnel: [
             "application-form",
             "pre-acceptance",
@@ -284,7 +284,7 @@ fn a_small_journey_is_measured_as_worked_out_by_hand() {
         c,Done,2024-01-05T11:00:00Z,,,\n\
         c,Survey,2024-01-05T12:00:00Z,,5,\n");
     let options = Options {
-        timeout: 7 * 86_400_000_000,
+        timeout: Some(7 * 86_400_000_000),
         now: Some(1_709_287_200_000_000 + 86_400_000_000), // 2024-03-02 10:00
         ..Options::default()
     };
@@ -341,6 +341,30 @@ fn a_small_journey_is_measured_as_worked_out_by_hand() {
     assert_eq!(trend, [("2024-01-01", 2, 1), ("2024-03-01", 1, 0)]);
     assert_eq!(tp("call").trend[0].breach_share, Some(0.5));
     assert_eq!(tp("call").trend[0].scores.csat, Some((2.0, 1)));
+    // Every journey measure per period, over that period's instances only. January: a's first
+    // instance, b and c; March: a's second.
+    let january = &report.trend[0];
+    assert_eq!((january.key.as_str(), january.instances), ("2024-01-01", 3));
+    let reach: Vec<(usize, Option<f64>)> = january
+        .stages
+        .iter()
+        .map(|s| (s.reached, s.conversion_to_next))
+        .collect();
+    // "ask": a and b, of whom a went on to "get" (b's review matched no rule); "get" (the
+    // last stage): a and c.
+    assert_eq!(reach, [(2, Some(0.5)), (2, None)]);
+    let kinds: Vec<&str> = january.deviations.iter().map(|d| d.kind.as_str()).collect();
+    assert_eq!(kinds, ["start", "repeated"]);
+    assert_eq!(january.contacts.instances_with_contact, 2);
+    assert!((january.contacts.per_instance - 2.0 / 3.0).abs() < 1e-12);
+    assert_eq!(january.scores.csat, Some((3.5, 2)));
+    let march = &report.trend[1];
+    assert_eq!(march.instances, 1);
+    assert!(march.deviations.is_empty());
+    assert_eq!(march.contacts.instances_with_contact, 0);
+    assert_eq!(march.scores.csat, None);
+    assert_eq!(march.stages[0].reached, 1);
+    assert_eq!(march.stages[0].conversion_to_next, Some(0.0));
     // Stages: everything that reached "ask" and also "get".
     assert_eq!(report.stages[0].reached, 3);
     assert_eq!(report.stages[0].conversion_to_next, Some(1.0 / 3.0));
@@ -377,11 +401,65 @@ fn a_small_journey_is_measured_as_worked_out_by_hand() {
         .map(|s| (s.key.as_str(), s.instances))
         .collect();
     assert_eq!(review, [("", 1), ("ok", 1)]);
+    // Per segment, the same measures: c (`ok`) is the one that started at the review and rated 5.
+    let ok = &split.segments[1];
+    let kinds: Vec<&str> = ok.deviations.iter().map(|d| d.kind.as_str()).collect();
+    assert_eq!(kinds, ["start"]);
+    assert_eq!(ok.scores.csat, Some((5.0, 1)));
+    assert_eq!(ok.stages[0].reached, 0);
+    let none = &split.segments[0];
+    let kinds: Vec<&str> = none.deviations.iter().map(|d| d.kind.as_str()).collect();
+    assert_eq!(kinds, ["repeated"]);
+    assert_eq!(none.contacts.instances_with_contact, 2);
+    assert_eq!(none.scores.csat, Some((2.0, 1)));
     // A touchpoint marked costly replaces the conversations as the contacts.
     let marked = SMALL.replace("kind: task\n", "kind: task\n        costly: true\n");
     let marked = waymark_journey::check(&marked).journey.expect("journey");
     let report = journey::report(&marked, &log, &options).expect("report");
     assert_eq!(report.contacts.touchpoints, ["review"]);
+    // The journey file's `instances:` block stands in for options left out, and options given
+    // win over it.
+    let with_block = waymark_journey::check(&format!(
+        "{SMALL}instances:\n  end: [review]\n  timeout: 7d\n"
+    ))
+    .journey
+    .expect("journey");
+    let from_file = Options {
+        timeout: None,
+        ..options.clone()
+    };
+    let by_file = journey::report(&with_block, &log, &from_file).expect("report");
+    let by_options = journey::report(
+        &journey,
+        &log,
+        &Options {
+            end: vec!["review".to_string()],
+            ..options.clone()
+        },
+    )
+    .expect("report");
+    assert_eq!(by_file.instances, by_options.instances);
+    assert_eq!(by_file.conformance, by_options.conformance);
+    let overridden = journey::report(
+        &with_block,
+        &log,
+        &Options {
+            end: vec!["done".to_string()],
+            ..options.clone()
+        },
+    )
+    .expect("report");
+    assert_eq!(overridden.instances, report.instances);
+    // A one-hour timeout from the file cuts a's first instance at its day-long wait.
+    let short = waymark_journey::check(&format!("{SMALL}instances:\n  timeout: 1h\n"))
+        .journey
+        .expect("journey");
+    let cut = journey::report(&short, &log, &from_file).expect("report");
+    assert!(
+        cut.instances.total > report.instances.total,
+        "{:?}",
+        cut.instances
+    );
     // Unknown touchpoints in the options are named.
     let wrong = Options {
         end: vec!["dne".to_string()],

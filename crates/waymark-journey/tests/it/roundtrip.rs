@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use waymark_journey::{
-    Actor, ChangeImpact, Channel, EventRule, Experience, Journey, Kind, Link, Persona, Stage,
-    Touchpoint, ValueMatch, Visibility,
+    Actor, ChangeImpact, Channel, EventRule, Experience, Instances, Journey, Kind, Link, Persona,
+    Stage, Touchpoint, ValueMatch, Visibility,
 };
 
 /// Text as people write it, including the characters YAML treats specially and words YAML 1.1
@@ -192,6 +192,13 @@ fn journey() -> impl Strategy<Value = Journey> {
         ),
         proptest::option::of(change()),
         id(),
+        (
+            prop::collection::vec(any::<prop::sample::Index>(), 0..3),
+            prop::collection::vec(any::<prop::sample::Index>(), 0..3),
+            proptest::option::of(
+                (0u64..100_000_000, 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+            ),
+        ),
     )
         .prop_map(
             |(
@@ -202,6 +209,7 @@ fn journey() -> impl Strategy<Value = Journey> {
                 links,
                 change,
                 prefix,
+                (starts, ends, timeout),
             )| {
                 // Ids are unique per kind; the reader rejects duplicates.
                 for (index, persona) in personas.iter_mut().enumerate() {
@@ -226,6 +234,22 @@ fn journey() -> impl Strategy<Value = Journey> {
                     }
                 }
                 let serves = personas.iter().map(|p| p.id.clone()).take(1).collect();
+                // Listed once each; the reader drops repeats.
+                let pick = |picks: Vec<prop::sample::Index>| {
+                    let mut ids: Vec<String> = Vec::new();
+                    for pick in picks {
+                        let id = pick.get(&touchpoint_ids).clone();
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
+                    ids
+                };
+                let instances = Instances {
+                    start: pick(starts),
+                    end: pick(ends),
+                    timeout,
+                };
                 Journey {
                     id,
                     title,
@@ -237,6 +261,7 @@ fn journey() -> impl Strategy<Value = Journey> {
                     stages,
                     links: unique_links,
                     change,
+                    instances,
                 }
             },
         )
