@@ -508,9 +508,7 @@ fn group_table(
                 g.completed.to_string(),
                 g.completed_median_seconds.map_or("—".to_string(), span),
                 percent(g.conformance_share),
-                g.deviations
-                    .first()
-                    .map_or("—".to_string(), |d| deviation_text(d)),
+                g.deviations.first().map_or("—".to_string(), deviation_text),
                 format!("{:.2}", g.contacts.per_instance),
                 percent(g.contacts.repeat_rate),
                 driver,
