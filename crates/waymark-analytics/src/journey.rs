@@ -312,6 +312,24 @@ pub struct ScoreFigures {
     pub ces: Option<(f64, usize)>,
 }
 
+impl ScoreFigures {
+    /// The measured feeling on the journey file's emotion scale (−2 … +2), to set against the
+    /// designed one: CSAT (1–5) minus 3, else NPS (−100 … +100) divided by 50, else CES (1–7,
+    /// 7 the most effort) as (4 − CES) × ⅔. A plain linear rescaling of whichever score was
+    /// asked, in that order; none without answers.
+    pub fn emotion(&self) -> Option<f64> {
+        let value = if let Some((csat, _)) = self.csat {
+            csat - 3.0
+        } else if let Some((nps, _)) = self.nps {
+            nps / 50.0
+        } else {
+            let (ces, _) = self.ces?;
+            (4.0 - ces) * 2.0 / 3.0
+        };
+        Some(value.clamp(-2.0, 2.0))
+    }
+}
+
 /// The time between two touchpoints.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Milestone {

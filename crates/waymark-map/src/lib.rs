@@ -36,6 +36,8 @@ pub struct Live {
     pub summary: String,
     /// By touchpoint id.
     pub cards: std::collections::HashMap<String, CardFigures>,
+    /// A section of HTML to show under the map (the report's tables), already safe to embed.
+    pub details: Option<String>,
 }
 
 /// The measured figures of one touchpoint.
@@ -53,6 +55,8 @@ pub struct CardFigures {
     pub score: Option<String>,
     /// Influence on completion, in percentage points.
     pub influence: Option<f64>,
+    /// The measured feeling on the designed emotion scale (−2 … +2), from survey answers.
+    pub emotion: Option<f64>,
 }
 
 /// The extra card height that live figures take.
@@ -156,10 +160,14 @@ impl<'a> Layout<'a> {
     }
 
     fn emotion_y(&self, score: i8) -> f64 {
+        self.emotion_at(f64::from(score))
+    }
+
+    fn emotion_at(&self, score: f64) -> f64 {
         let top = MARGIN + TITLE_H + STAGE_H + 22.0;
         let bottom = MARGIN + TITLE_H + STAGE_H + EMOTION_H - 30.0;
         let middle = (top + bottom) / 2.0;
-        middle - f64::from(score) * (bottom - top) / 4.0
+        middle - score.clamp(-2.0, 2.0) * (bottom - top) / 4.0
     }
 }
 
@@ -286,8 +294,11 @@ pub fn svg_live(journey: &Journey, live: Option<&Live>) -> String {
     );
     title(&mut out, &layout);
     stages(&mut out, &layout);
-    lanes(&mut out, &layout);
+    lanes(&mut out, &layout, live.is_some());
     emotion_curve(&mut out, &layout);
+    if let Some(live) = live {
+        measured_emotion(&mut out, &layout, live);
+    }
     flow(&mut out, &layout);
     for slot in 0..layout.slots.len() {
         card(&mut out, &layout, slot);
@@ -348,7 +359,7 @@ fn stages(out: &mut String, layout: &Layout) {
     }
 }
 
-fn lanes(out: &mut String, layout: &Layout) {
+fn lanes(out: &mut String, layout: &Layout, measured: bool) {
     let right = layout.width - MARGIN;
     let emotion_top = MARGIN + TITLE_H + STAGE_H;
     let _ = writeln!(
@@ -358,6 +369,15 @@ fn lanes(out: &mut String, layout: &Layout) {
         y = emotion_top + 24.0,
         y2 = emotion_top + 40.0
     );
+    if measured {
+        let _ = writeln!(
+            out,
+            r##"<text x="{x}" y="{y}" font-size="11" fill="#374151">● solid: designed</text><text x="{x}" y="{y2}" font-size="11" fill="#374151">◆ dashed: measured</text>"##,
+            x = MARGIN,
+            y = emotion_top + 56.0,
+            y2 = emotion_top + 72.0
+        );
+    }
     for lane in &layout.lanes {
         let side = match lane.visibility {
             Visibility::Front => "front-stage",
@@ -448,6 +468,54 @@ fn emotion_curve(out: &mut String, layout: &Layout) {
             ty = y + 4.0,
             ly = y + 24.0,
             word = esc(&label),
+        );
+    }
+}
+
+/// The feeling measured by surveys: a dashed orange line through diamonds, beside the designed
+/// solid blue line through circles (shape and dash tell them apart without colour).
+fn measured_emotion(out: &mut String, layout: &Layout, live: &Live) {
+    let points: Vec<(f64, f64, &Touchpoint, f64)> = layout
+        .slots
+        .iter()
+        .enumerate()
+        .filter_map(|(slot, (_, tp))| {
+            let emotion = live.cards.get(&tp.id)?.emotion?;
+            Some((
+                layout.slot_x(slot) + SLOT / 2.0,
+                layout.emotion_at(emotion),
+                *tp,
+                emotion,
+            ))
+        })
+        .collect();
+    if points.len() >= 2 {
+        let mut path = format!("M{:.1},{:.1}", points[0].0, points[0].1);
+        for pair in points.windows(2) {
+            let (x1, y1) = (pair[1].0, pair[1].1);
+            let _ = write!(path, " L{x1:.1},{y1:.1}");
+        }
+        let _ = writeln!(
+            out,
+            r##"<path class="measured-emotion" d="{path}" fill="none" stroke="#c2410c" stroke-width="2.5" stroke-dasharray="7 4"/>"##
+        );
+    }
+    for (x, y, tp, emotion) in points {
+        let designed = tp
+            .experience
+            .emotion
+            .map_or("none designed".to_string(), |e| {
+                format!("designed {}", signed(e))
+            });
+        let _ = writeln!(
+            out,
+            r##"<g class="measured-emotion-point" data-touchpoint="{id}" data-emotion="{emotion:.2}"><title>{name}: measured {emotion:+.1} ({designed})</title><path d="M{x:.1},{t:.1} L{r:.1},{y:.1} L{x:.1},{b:.1} L{l:.1},{y:.1} Z" fill="#c2410c" stroke="#ffffff" stroke-width="1.5"/></g>"##,
+            id = esc(&tp.id),
+            name = esc(&tp.name),
+            t = y - 7.0,
+            b = y + 7.0,
+            l = x - 7.0,
+            r = x + 7.0,
         );
     }
 }
@@ -667,6 +735,11 @@ table { border-collapse: collapse; width: 100%; max-width: 70rem; }
 th, td { text-align: left; vertical-align: top; border-bottom: 1px solid #d1d5db; padding: .5rem; }
 th { width: 22rem; }
 .missing { color: #b91c1c; font-weight: 600; }
+.report { overflow-x: auto; }
+.report table { width: auto; max-width: none; font-variant-numeric: tabular-nums; }
+.report th { width: auto; background: #f3f4f6; }
+.report th, .report td { white-space: nowrap; }
+.report td:first-child { white-space: normal; min-width: 10rem; }
 @media print {
   @page { size: A3 landscape; margin: 10mm; }
   .map { overflow: visible; border: none; }
@@ -751,6 +824,9 @@ pub fn html_live(journey: &Journey, live: Option<&Live>) -> String {
             kind.as_str()
         );
     }
+    if live.is_some() {
+        out.push_str("<li>solid blue line through circles: the designed emotion; dashed orange line through diamonds: the emotion measured by surveys at each touchpoint (CSAT − 3, else NPS ÷ 50, else (4 − CES) × ⅔, on the same −2 … +2 scale)</li>\n");
+    }
     out.push_str("<li>★ and a thick amber outline: moment of truth</li>\n<li>dashed outline: optional step</li>\n<li>dashed purple arrow: branch or loop</li>\n<li>red dashed line: line of visibility</li>\n</ul>\n</section>\n");
 
     if let Some(change) = &journey.change {
@@ -779,6 +855,12 @@ pub fn html_live(journey: &Journey, live: Option<&Live>) -> String {
         let _ = write!(
             out,
             "</table>\n<p class=\"meta\">Assessed by {owner} on {date}.</p>\n</section>\n"
+        );
+    }
+    if let Some(details) = live.and_then(|l| l.details.as_deref()) {
+        let _ = write!(
+            out,
+            "<section class=\"report\" aria-label=\"Measured figures\">\n{details}</section>\n"
         );
     }
     out.push_str("</main>\n<footer class=\"meta\">Drawn by Waymark from the journey file.</footer>\n</body>\n</html>\n");

@@ -155,6 +155,7 @@ pub fn report_json(report: &Report) -> Value {
             "contact": t.contact,
             "target_seconds": t.target_seconds,
             "emotion": t.emotion,
+            "measured_emotion": t.scores.emotion(),
             "events": t.events,
             "visits": t.visits,
             "instances": t.instances,

@@ -385,6 +385,9 @@ pub struct ReportArgs {
     pub between: Vec<String>,
     #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
     pub format: ReportFormat,
+    /// Write the report here instead of to standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -398,6 +401,9 @@ pub enum PeriodArg {
 pub enum ReportFormat {
     Markdown,
     Json,
+    /// A page with the live map (figures on every card, the measured emotion curve) and the
+    /// report's tables.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -141,8 +141,13 @@ fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
             serde_json::to_string_pretty(&waymark_server::journeys::report_json(&report))? + "\n"
         }
         ReportFormat::Markdown => output::journey_report_markdown(&journey, &report),
+        ReportFormat::Html => output::journey_report_html(&journey, &report, live(&report)),
     };
-    std::io::stdout().write_all(text.as_bytes())?;
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
     Ok(Outcome::Fine)
 }
 
@@ -245,11 +250,16 @@ fn live(report: &waymark_analytics::journey::Report) -> waymark_map::Live {
                     .iter()
                     .find(|m| m.touchpoint == t.id)
                     .map(|m| m.influence * 100.0),
+                emotion: t.scores.emotion(),
             };
             (t.id.clone(), figures)
         })
         .collect();
-    waymark_map::Live { summary, cards }
+    waymark_map::Live {
+        summary,
+        cards,
+        details: None,
+    }
 }
 
 fn render(

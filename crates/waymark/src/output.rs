@@ -565,10 +565,42 @@ pub fn journey_report_markdown(
     journey: &waymark_journey::Journey,
     r: &waymark_analytics::journey::Report,
 ) -> String {
+    format!(
+        "# {} ({})\n\n{}",
+        journey.title,
+        r.version,
+        journey_report_body(r)
+    )
+}
+
+/// A journey report as HTML: the map with the measured figures on its cards and the measured
+/// emotion curve, then the report's sections as in Markdown.
+pub fn journey_report_html(
+    journey: &waymark_journey::Journey,
+    r: &waymark_analytics::journey::Report,
+    mut live: waymark_map::Live,
+) -> String {
+    live.details = Some(markdown_html(&journey_report_body(r)));
+    waymark_map::html_live(journey, Some(&live))
+}
+
+/// Markdown as HTML; any HTML inside the text (from names in a journey file) is shown as text.
+pub fn markdown_html(markdown: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser};
+    let parser = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|event| match event {
+        Event::Html(text) | Event::InlineHtml(text) => Event::Text(text),
+        other => other,
+    });
+    let mut out = String::new();
+    pulldown_cmark::html::push_html(&mut out, parser);
+    out
+}
+
+/// The sections of a journey report, without its title.
+fn journey_report_body(r: &waymark_analytics::journey::Report) -> String {
     let scores = score_text;
     let mut out = String::new();
     let i = &r.instances;
-    let _ = writeln!(out, "# {} ({})\n", journey.title, r.version);
     let _ = writeln!(
         out,
         "**{}** instances: {} completed ({}), {} abandoned, {} open. Completed instances took {} (median; p90 {}).\n",
@@ -837,4 +869,23 @@ pub fn journey_report_markdown(
         group_table(&mut out, "value", "(none)", &r.segments);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_html_shows_markup_from_journey_files_as_text() {
+        let html = markdown_html(
+            "## Stages\n\n| stage | reached |\n|---|---:|\n| <script>alert(1)</script> | 3 |\n",
+        );
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(html.contains("<h2>Stages</h2>"), "{html}");
+        assert!(
+            html.contains("<td style=\"text-align: right\">3</td>"),
+            "{html}"
+        );
+    }
 }

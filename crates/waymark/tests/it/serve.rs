@@ -285,4 +285,59 @@ fn the_demo_feeds_every_journey_measure() {
             .as_array()
             .is_some_and(|m| !m.is_empty())
     );
+    // Every week carries the journey's own measures: stages, contacts and scores.
+    let weeks = report["trend"].as_array().expect("trend");
+    assert!(
+        weeks
+            .iter()
+            .all(|w| w["stages"].as_array().map(Vec::len)
+                == report["stages"].as_array().map(Vec::len))
+    );
+    assert!(
+        weeks
+            .iter()
+            .any(|w| w["scores"]["csat"]["answers"].as_u64() > Some(0)
+                && w["contacts"]["instances_with_repeat"].as_u64() > Some(0)),
+        "{weeks:?}"
+    );
+
+    // The HTML report: the map with the measured emotion curve where surveys rated a touchpoint,
+    // at the values of the JSON report, and the report's sections under it.
+    let page = dir.join("report.html");
+    let status = Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .args(["journey", "report"])
+        .arg(&journey)
+        .args(["--format", "html", "--period", "week", "--db"])
+        .arg(&db)
+        .arg("-o")
+        .arg(&page)
+        .status()
+        .expect("html report");
+    assert!(status.success());
+    let html = std::fs::read_to_string(&page).expect("page");
+    let measured: Vec<(&str, f64)> = touchpoints
+        .iter()
+        .filter_map(|t| Some((t["id"].as_str()?, t["measured_emotion"].as_f64()?)))
+        .collect();
+    assert!(measured.len() >= 2, "{measured:?}");
+    for (id, emotion) in &measured {
+        let point = format!(
+            "class=\"measured-emotion-point\" data-touchpoint=\"{id}\" data-emotion=\"{emotion:.2}\""
+        );
+        assert!(html.contains(&point), "{point} missing");
+    }
+    assert_eq!(
+        html.matches("class=\"measured-emotion-point\"").count(),
+        measured.len()
+    );
+    assert!(html.contains("class=\"measured-emotion\""));
+    for section in [
+        "Stages",
+        "Funnel",
+        "Designed against actual",
+        "Repeat contacts",
+        "Trend",
+    ] {
+        assert!(html.contains(&format!("<h2>{section}</h2>")), "{section}");
+    }
 }
