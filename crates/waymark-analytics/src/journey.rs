@@ -82,6 +82,24 @@ impl Default for Options {
     }
 }
 
+/// The event and case attributes a report of `journey` reads besides the activity and the time:
+/// the keys of the touchpoints' property conditions, the survey scores (`csat`, `nps`, `ces`) and
+/// the `touchpoint` they rate, and the `--by` attribute. A log with only these gives the same
+/// report, so a store can leave the rest unread.
+pub fn attributes_read(journey: &Journey, options: &Options) -> Vec<String> {
+    let mut keys: Vec<String> = journey
+        .touchpoints()
+        .flat_map(|(_, t)| t.events.iter().flat_map(|rule| rule.properties.keys()))
+        .cloned()
+        .collect();
+    keys.extend(ScoreKind::ALL.iter().map(|(_, name)| name.to_string()));
+    keys.push("touchpoint".to_string());
+    keys.extend(options.by.iter().cloned());
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// An inactivity timeout in µs, capped so that adding it to a time cannot overflow.
 pub fn timeout_micros(duration: std::time::Duration) -> Micros {
     duration.as_micros().min(i64::MAX as u128 / 4) as Micros

@@ -497,8 +497,11 @@ pub async fn report(
         .ok_or_else(|| ApiError::internal(&"a deployed journey no longer reads"))?;
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || {
-        let (log, _) =
-            waymark_store::stored_log(store.as_ref()).map_err(|e| ApiError::internal(&e))?;
+        let keep = waymark_store::Keep::only(waymark_analytics::journey::attributes_read(
+            &journey, &options,
+        ));
+        let (log, _) = waymark_store::stored_log_keeping(store.as_ref(), &keep)
+            .map_err(|e| ApiError::internal(&e))?;
         let figures =
             waymark_analytics::journey::report(&journey, &log, &options).map_err(|e| {
                 let field = e.option;

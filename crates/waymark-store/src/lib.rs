@@ -21,7 +21,10 @@ use rusqlite_migration::{M, Migrations};
 use sha2::{Digest, Sha256};
 
 pub use identity::Profile;
-pub use logs::{ImportError, Imported, import_log, import_pieces, push_interaction, stored_log};
+pub use logs::{
+    ImportError, Imported, Keep, import_log, import_pieces, push_interaction, stored_log,
+    stored_log_keeping,
+};
 pub use traces::{BLOCK_EVENTS, EventRef, NewTrace, StoredTrace, TraceBlock};
 
 /// A collected event, ready to store.

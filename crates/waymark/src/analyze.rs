@@ -241,13 +241,22 @@ fn load(args: &LogArgs, filter_args: &FilterArgs) -> anyhow::Result<(EventLog, V
 
 /// Reads the log from its file or from a database (one case per person).
 pub(crate) fn load_log(args: &LogArgs) -> anyhow::Result<EventLog> {
+    load_log_keeping(args, &waymark_store::Keep::All)
+}
+
+/// [`load_log`]; from a database, only the attributes `keep` names are read (a file is read
+/// whole).
+pub(crate) fn load_log_keeping(
+    args: &LogArgs,
+    keep: &waymark_store::Keep,
+) -> anyhow::Result<EventLog> {
     Ok(match (&args.db, &args.log) {
         (Some(db), _) => {
             // Beside a running server (which holds the index), read the events only.
             let store = waymark_store::SqliteStore::open(db)
                 .or_else(|_| waymark_store::SqliteStore::open_read_only(db))
                 .with_context(|| format!("cannot open {}", db.display()))?;
-            let (log, skipped) = waymark_store::stored_log(&store)?;
+            let (log, skipped) = waymark_store::stored_log_keeping(&store, keep)?;
             if skipped > 0 {
                 eprintln!(
                     "warning: {skipped} stored event(s) have no userId or anonymousId and were left out"

@@ -131,7 +131,10 @@ fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
         milestones,
         now: None,
     };
-    let log = crate::analyze::load_log(&args.log)?;
+    let keep = waymark_store::Keep::only(waymark_analytics::journey::attributes_read(
+        &journey, &options,
+    ));
+    let log = crate::analyze::load_log_keeping(&args.log, &keep)?;
     let started = std::time::Instant::now();
     let report = waymark_analytics::journey::report(&journey, &log, &options)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -295,7 +298,10 @@ fn render(
                 timeout: self::timeout(timeout)?,
                 ..Default::default()
             };
-            let log = crate::analyze::load_log(source)?;
+            let keep = waymark_store::Keep::only(waymark_analytics::journey::attributes_read(
+                &journey, &options,
+            ));
+            let log = crate::analyze::load_log_keeping(source, &keep)?;
             let report = waymark_analytics::journey::report(&journey, &log, &options)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             Some(live(&report))

@@ -529,6 +529,48 @@ fn long_cases_span_several_blocks() {
     assert_eq!(case_events(&stored), case_events(&log));
 }
 
+/// A log read with only some attributes has the same cases, events, activities and times, and
+/// of the properties only those asked for.
+#[test]
+fn stored_logs_can_leave_attributes_unread() {
+    let store = SqliteStore::open_in_memory().expect("store");
+    let log = csv_log(
+        "case,activity,timestamp,channel,amount\n\
+         a,Open,2024-01-01T10:00:00Z,web,12\n\
+         a,Close,2024-01-01T11:00:00Z,phone,\n\
+         b,Open,2024-01-02T10:00:00Z,app,7.5\n",
+    );
+    waymark_store::import_log(&store, &log, |_| {}).expect("import");
+    let (whole, _) = waymark_store::stored_log(&store).expect("log");
+    let keep = waymark_store::Keep::only(["amount"]);
+    let (some, _) = waymark_store::stored_log_keeping(&store, &keep).expect("log");
+    assert_eq!(case_events(&some), case_events(&whole));
+    let keys = |log: &waymark_eventlog::EventLog| {
+        let mut keys: Vec<String> = (0..log.events())
+            .flat_map(|e| {
+                log.event_attributes(e)
+                    .iter()
+                    .map(|a| log.resolve(a.key).to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    };
+    assert!(keys(&whole).contains(&"channel".to_string()));
+    assert_eq!(keys(&some), ["amount", "concept:name", "time:timestamp"]);
+    let amounts: Vec<String> = (0..some.events())
+        .filter_map(|e| {
+            some.event_attributes(e)
+                .iter()
+                .find(|a| some.resolve(a.key) == "amount")
+                .map(|a| some.value_text(&a.value))
+        })
+        .collect();
+    assert_eq!(amounts, ["12.0", "7.5"], "the column reads as decimals");
+}
+
 fn shared_log(name: &str) -> std::path::PathBuf {
     let root = std::env::var_os("WAYMARK_SHARED")
         .map(std::path::PathBuf::from)
