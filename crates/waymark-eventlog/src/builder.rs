@@ -75,6 +75,12 @@ impl LogBuilder {
         index
     }
 
+    /// The case with this name, if there is one.
+    pub fn find_case(&self, name: &str) -> Option<u32> {
+        let symbol = self.strings.get(name)?;
+        self.case_lookup.get(&symbol).copied()
+    }
+
     /// A new case, even if another case has the same name (XES traces are distinct even when
     /// their names repeat).
     pub fn new_case(&mut self, name: &str) -> u32 {

@@ -556,7 +556,8 @@ pub fn push_interaction(
 /// Every stored event as a log, one case per person: events are grouped by profile (identities
 /// stitched, so anonymous visits before identification are in the person's case), and a case is
 /// named after the profile's first `userId` (else its `anonymousId`). Identify, alias and group
-/// calls update the profile and are not interactions, so they are left out. Events are read the
+/// calls update the profile and are not interactions, so they are left out; the traits they set
+/// (the latest value of each) become attributes of the person's case. Events are read the
 /// way the Segment JSON Lines reader reads them, at the server's skew-corrected time. Imported
 /// events are read straight from their blocks; they carry `segment:type` and `segment:userId`
 /// but no `segment:messageId` (their ids are derived, see `traces.rs`). Events that cannot be
@@ -568,9 +569,10 @@ pub fn stored_log(store: &dyn Store) -> Result<(EventLog, usize), StoreError> {
 /// [`stored_log`] with only the attributes `keep` names (and the activity and time) on imported
 /// events; collected events keep all of theirs.
 pub fn stored_log_keeping(store: &dyn Store, keep: &Keep) -> Result<(EventLog, usize), StoreError> {
-    // First pass: the name of each profile's case, from the collected events.
+    // First pass: the name of each profile's case, and its traits, from the collected events.
     let mut names = HashMap::new();
     let mut fallback = HashMap::new();
+    let mut traits: HashMap<i64, serde_json::Map<String, Json>> = HashMap::new();
     let mut after = 0;
     loop {
         let page = store.events_after(after, BATCH)?;
@@ -578,6 +580,7 @@ pub fn stored_log_keeping(store: &dyn Store, keep: &Keep) -> Result<(EventLog, u
         after = last.seq;
         for stored in &page {
             name_case(&mut names, &mut fallback, stored);
+            collect_traits(&mut traits, stored, keep);
         }
     }
     let mut builder = LogBuilder::default();
@@ -625,5 +628,46 @@ pub fn stored_log_keeping(store: &dyn Store, keep: &Keep) -> Result<(EventLog, u
             builder.append(part);
         }
     }
+    // Profile traits (a persona, a plan, a segment) are case attributes, so analyses can break
+    // figures down by them; the latest identify call wins.
+    for (profile, traits) in traits {
+        let Some(name) = names.get(&profile).or_else(|| fallback.get(&profile)) else {
+            continue;
+        };
+        let Some(case) = builder.find_case(name) else {
+            continue;
+        };
+        for (key, value) in &traits {
+            if let Some(attribute) = waymark_eventlog::jsonl::convert(&mut builder, key, value) {
+                builder.add_case_attribute(case, attribute);
+            }
+        }
+    }
     Ok((builder.finish(), skipped))
+}
+
+/// Adds the traits of an identify call to its profile's (later calls win), those `keep` names.
+fn collect_traits(
+    traits: &mut HashMap<i64, serde_json::Map<String, Json>>,
+    stored: &StoredEvent,
+    keep: &Keep,
+) {
+    let Some(profile) = stored.profile else {
+        return;
+    };
+    if stored.event.kind != "identify" {
+        return;
+    }
+    let Ok(Json::Object(mut body)) = serde_json::from_str::<Json>(&stored.event.body) else {
+        return;
+    };
+    let Some(Json::Object(given)) = body.remove("traits") else {
+        return;
+    };
+    let known = traits.entry(profile).or_default();
+    for (key, value) in given {
+        if keep.keeps(&key) && !value.is_null() {
+            known.insert(key, value);
+        }
+    }
 }

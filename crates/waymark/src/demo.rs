@@ -104,13 +104,17 @@ fn walk(
         });
     };
     let touchpoints: Vec<_> = journey.touchpoints().map(|(_, tp)| tp).collect();
+    // A segment trait that matters: returning customers know the way, so they drop off and call
+    // back less often than new ones (a `--by plan` breakdown shows it).
+    let returning = rng.u8(0..100) < 40;
+    let (drop_off, callback) = if returning { (3, 18) } else { (8, 38) };
     // Frustration builds with repeated contacts and slow steps; survey answers reflect it.
     let mut frustration = 0.0_f64;
     let mut finished = true;
     let mut callbacks: Vec<(&waymark_journey::Touchpoint, &waymark_journey::EventRule)> =
         Vec::new();
     for (index, tp) in touchpoints.iter().enumerate() {
-        if index > 0 && rng.u8(0..100) < 6 {
+        if index > 0 && rng.u8(0..100) < drop_off {
             finished = false;
             break; // drop-off
         }
@@ -123,12 +127,12 @@ fn walk(
         // Contacts by phone or chat repeat now and then, after the journey has moved on (the
         // customer calls back because the step did not settle it): the repeat contacts Waymark
         // looks for. They are made after the next touchpoint.
-        let repeats = if matches!(tp.channel, Channel::Phone | Channel::Chat) && rng.u8(0..100) < 30
-        {
-            1 + rng.usize(0..2)
-        } else {
-            0
-        };
+        let repeats =
+            if matches!(tp.channel, Channel::Phone | Channel::Chat) && rng.u8(0..100) < callback {
+                1 + rng.usize(0..2)
+            } else {
+                0
+            };
         let mut emissions = vec![(*tp, rule)];
         emissions.append(&mut callbacks);
         callbacks = vec![(*tp, rule); repeats];
@@ -153,7 +157,12 @@ fn walk(
             push(&mut events, "track", Some(&rule.event), user, time, body);
             if !identified {
                 identified = true;
-                let traits = json!({ "email": format!("{person}@example.com"), "name": person.replace('-', " ") });
+                let traits = json!({
+                    "email": format!("{person}@example.com"),
+                    "name": person.replace('-', " "),
+                    "plan": if returning { "returning" } else { "new" },
+                    "persona": journey.serves.first(),
+                });
                 let mut identify = Map::new();
                 identify.insert("traits".into(), traits);
                 push(

@@ -301,6 +301,34 @@ fn the_demo_feeds_every_journey_measure() {
         "{weeks:?}"
     );
 
+    // Broken down by a profile trait (from identify calls): new customers call back more.
+    let output = Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .args(["journey", "report"])
+        .arg(&journey)
+        .args(["--format", "json", "--by", "plan", "--db"])
+        .arg(&db)
+        .output()
+        .expect("report");
+    assert!(output.status.success());
+    let split: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let segments = split["segments"].as_array().expect("segments");
+    let plans: Vec<&str> = segments
+        .iter()
+        .filter_map(|s| s["value"].as_str())
+        .collect();
+    assert_eq!(plans, ["new", "returning"]);
+    let rate = |k: usize| {
+        segments[k]["contacts"]["repeat_rate"]
+            .as_f64()
+            .expect("rate")
+    };
+    assert!(rate(0) > rate(1), "{} vs {}", rate(0), rate(1));
+    let total: u64 = segments
+        .iter()
+        .filter_map(|s| s["instances"].as_u64())
+        .sum();
+    assert_eq!(total, instances);
+
     // The HTML report: the map with the measured emotion curve where surveys rated a touchpoint,
     // at the values of the JSON report, and the report's sections under it.
     let page = dir.join("report.html");
