@@ -271,6 +271,19 @@ pub struct StageFigures {
     pub reached: usize,
     /// Of those, the share that also reached the next stage (none for the last stage).
     pub conversion_to_next: Option<f64>,
+    /// Abandoned instances whose last visit was in this stage.
+    pub drop_off: usize,
+    /// Visits to its touchpoints after an instance's first visit to each (loops back).
+    pub repeat_visits: usize,
+    /// Time in the stage, seconds: from the first visit to one of its touchpoints until the
+    /// first visit to a later stage, else until the end of the last visit in the stage.
+    pub seconds: Summary,
+    /// The sum of the targets of its required touchpoints, when any has one.
+    pub target_seconds: Option<f64>,
+    /// Instances whose time in the stage exceeded that, over the instances that reached it.
+    pub breach_share: Option<f64>,
+    /// Survey answers that rate its touchpoints.
+    pub scores: ScoreFigures,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -1214,6 +1227,50 @@ pub fn report(
             reached
         })
         .collect();
+    // Per instance and stage: the time in it (seconds), and repeat visits to its touchpoints.
+    let stage_count = journey.stages.len();
+    let stage_of = &binding.stage_of;
+    let stage_times: Vec<Vec<Option<f64>>> = found
+        .par_iter()
+        .map(|instance| {
+            (0..stage_count)
+                .map(|s| {
+                    let first = instance
+                        .visits
+                        .iter()
+                        .position(|v| stage_of[v.touchpoint] == s)?;
+                    let entered = instance.visits[first].start;
+                    let left = instance.visits[first..]
+                        .iter()
+                        .find(|v| stage_of[v.touchpoint] > s)
+                        .map(|v| v.start)
+                        .or_else(|| {
+                            instance
+                                .visits
+                                .iter()
+                                .rev()
+                                .find(|v| stage_of[v.touchpoint] == s)
+                                .map(|v| v.end)
+                        })
+                        .unwrap_or(entered);
+                    Some(seconds(left - entered))
+                })
+                .collect()
+        })
+        .collect();
+    let stage_targets: Vec<Option<f64>> = journey
+        .stages
+        .iter()
+        .map(|stage| {
+            let required: Vec<f64> = stage
+                .touchpoints
+                .iter()
+                .filter(|t| !t.optional)
+                .filter_map(|t| t.target.map(|d| d.as_secs_f64()))
+                .collect();
+            (!required.is_empty()).then(|| required.iter().sum())
+        })
+        .collect();
     let stage_figures = |members: &[usize]| -> Vec<StageFigures> {
         journey
             .stages
@@ -1221,7 +1278,7 @@ pub fn report(
             .enumerate()
             .map(|(s, stage)| {
                 let reached = members.iter().filter(|&&k| reached_stage[k][s]).count();
-                let conversion_to_next = (s + 1 < journey.stages.len()).then(|| {
+                let conversion_to_next = (s + 1 < stage_count).then(|| {
                     share(
                         members
                             .iter()
@@ -1230,11 +1287,52 @@ pub fn report(
                         reached,
                     )
                 });
+                let drop_off = members
+                    .iter()
+                    .filter(|&&k| {
+                        found[k].status == Status::Abandoned
+                            && found[k]
+                                .visits
+                                .last()
+                                .is_some_and(|v| stage_of[v.touchpoint] == s)
+                    })
+                    .count();
+                let repeat_visits = members
+                    .iter()
+                    .map(|&k| {
+                        let mut seen = HashSet::new();
+                        found[k]
+                            .visits
+                            .iter()
+                            .filter(|v| stage_of[v.touchpoint] == s)
+                            .filter(|v| !seen.insert(v.touchpoint))
+                            .count()
+                    })
+                    .sum();
+                let mut times: Vec<f64> =
+                    members.iter().filter_map(|&k| stage_times[k][s]).collect();
+                let target_seconds = stage_targets[s];
+                let breach_share = target_seconds.and_then(|target| {
+                    (!times.is_empty())
+                        .then(|| share(times.iter().filter(|&&t| t > target).count(), times.len()))
+                });
                 StageFigures {
                     id: stage.id.clone(),
                     name: stage.name.clone(),
                     reached,
                     conversion_to_next,
+                    drop_off,
+                    repeat_visits,
+                    seconds: stats::summarize(&mut times),
+                    target_seconds,
+                    breach_share,
+                    scores: score_figures(members.iter().flat_map(|&k| {
+                        found[k]
+                            .scores
+                            .iter()
+                            .filter(|score| score.touchpoint.is_some_and(|t| stage_of[t] == s))
+                            .copied()
+                    })),
                 }
             })
             .collect()

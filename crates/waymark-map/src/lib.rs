@@ -36,8 +36,23 @@ pub struct Live {
     pub summary: String,
     /// By touchpoint id.
     pub cards: std::collections::HashMap<String, CardFigures>,
+    /// By stage id: the stage's figures, drawn under its column.
+    pub stages: std::collections::HashMap<String, StageLine>,
     /// A section of HTML to show under the map (the report's tables), already safe to embed.
     pub details: Option<String>,
+}
+
+/// The measured figures of one stage.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StageLine {
+    /// Instances that reached it.
+    pub reached: usize,
+    /// Of those, the share that reached the next stage.
+    pub conversion: Option<f64>,
+    /// The median time in the stage, seconds.
+    pub median_seconds: Option<f64>,
+    /// The share of instances over the stage's target.
+    pub breach_share: Option<f64>,
 }
 
 /// The measured figures of one touchpoint.
@@ -354,9 +369,41 @@ fn stages(out: &mut String, layout: &Layout) {
                 );
             }
         }
+        if let Some(line) = layout.live.and_then(|l| l.stages.get(&stage.id)) {
+            stage_line(out, line, x, width, bottom);
+        }
         out.push_str("</g>\n");
         slot += stage.touchpoints.len();
     }
+}
+
+/// A stage's figures under its column: reached, conversion, median time (and the share over
+/// target in words), shortened to fit, with the whole line as a tooltip.
+fn stage_line(out: &mut String, line: &StageLine, x: f64, width: f64, bottom: f64) {
+    let mut parts = vec![format!("{} reached", line.reached)];
+    if let Some(c) = line.conversion {
+        parts.push(format!("{} on", percent(c)));
+    }
+    if let Some(m) = line.median_seconds {
+        parts.push(format!("{} in stage", duration::format_seconds(m)));
+    }
+    if let Some(b) = line.breach_share {
+        parts.push(format!("{} over target", percent(b)));
+    }
+    let whole = parts.join(" · ");
+    let chars = ((width - 16.0) / 6.0) as usize;
+    let shown = wrap(&whole, chars.max(12), 1)
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let _ = write!(
+        out,
+        r##"<text class="stage-live" x="{:.1}" y="{:.1}" font-size="11" fill="#1f2937"><title>{}</title>{}</text>"##,
+        x + 8.0,
+        bottom + 18.0,
+        esc(&whole),
+        esc(&shown)
+    );
 }
 
 fn lanes(out: &mut String, layout: &Layout, measured: bool) {

@@ -58,6 +58,12 @@ fn stages(list: &[StageFigures]) -> Value {
                 "name": s.name,
                 "reached": s.reached,
                 "conversion_to_next": s.conversion_to_next,
+                "drop_off": s.drop_off,
+                "repeat_visits": s.repeat_visits,
+                "seconds": summary(&s.seconds),
+                "target_seconds": s.target_seconds,
+                "breach_share": s.breach_share,
+                "scores": scores(&s.scores),
             })
         })
         .collect()

@@ -258,9 +258,23 @@ fn live(report: &waymark_analytics::journey::Report) -> waymark_map::Live {
             (t.id.clone(), figures)
         })
         .collect();
+    let stages = report
+        .stages
+        .iter()
+        .map(|s| {
+            let line = waymark_map::StageLine {
+                reached: s.reached,
+                conversion: s.conversion_to_next,
+                median_seconds: (s.seconds.count > 0).then_some(s.seconds.median),
+                breach_share: s.breach_share,
+            };
+            (s.id.clone(), line)
+        })
+        .collect();
     waymark_map::Live {
         summary,
         cards,
+        stages,
         details: None,
     }
 }

@@ -638,12 +638,32 @@ fn journey_report_body(r: &waymark_analytics::journey::Report) -> String {
                 s.name.clone(),
                 s.reached.to_string(),
                 s.conversion_to_next.map_or("—".to_string(), percent),
+                s.drop_off.to_string(),
+                if s.seconds.count == 0 {
+                    "—".to_string()
+                } else {
+                    span(s.seconds.median)
+                },
+                s.target_seconds.map_or("—".to_string(), span),
+                s.breach_share.map_or("—".to_string(), percent),
+                s.repeat_visits.to_string(),
+                scores(&s.scores),
             ]
         })
         .collect();
     markdown_table(
         &mut out,
-        &["stage", "reached", "on to the next stage"],
+        &[
+            "stage",
+            "reached",
+            "on to the next stage",
+            "dropped off here",
+            "median time in stage",
+            "target (required touchpoints)",
+            "over target",
+            "repeat visits",
+            "scores",
+        ],
         &rows,
     );
 

@@ -368,6 +368,22 @@ fn a_small_journey_is_measured_as_worked_out_by_hand() {
     // Stages: everything that reached "ask" and also "get".
     assert_eq!(report.stages[0].reached, 3);
     assert_eq!(report.stages[0].conversion_to_next, Some(1.0 / 3.0));
+    // Time in "ask": a's first instance 26 hours (form to review), b 65 minutes (form to its
+    // last form), a's second 0; its target is the form's hour (the call is optional).
+    let ask = &report.stages[0];
+    assert_eq!(
+        (ask.seconds.count, ask.seconds.median, ask.seconds.max),
+        (3, 3_900.0, 93_600.0)
+    );
+    assert_eq!(ask.target_seconds, Some(3_600.0));
+    assert_eq!(ask.breach_share, Some(2.0 / 3.0));
+    assert_eq!((ask.drop_off, ask.repeat_visits), (1, 1));
+    assert_eq!(ask.scores.csat, Some((2.0, 1)));
+    // "get": an hour from review to done for a and c, within the review's day.
+    let get = &report.stages[1];
+    assert_eq!((get.seconds.count, get.seconds.median), (2, 3_600.0));
+    assert_eq!(get.breach_share, Some(0.0));
+    assert_eq!(get.scores.csat, Some((5.0, 1)));
     // Moments of truth: closed instances that visited the review all completed.
     let review = report
         .moments

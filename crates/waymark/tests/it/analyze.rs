@@ -482,6 +482,20 @@ fn journey_report_agrees_from_file_database_and_the_funnel() {
             assert!(card.contains(&text), "{id}: {text} in {card}");
         }
     }
+    // Each stage's reach and conversion under its column.
+    for stage in report["stages"].as_array().expect("stages") {
+        let id = stage["id"].as_str().expect("id");
+        let start = html
+            .find(&format!("class=\"stage\" data-stage=\"{id}\""))
+            .unwrap_or_else(|| panic!("a stage {id}"));
+        let column = &html[start..start + html[start..].find("</g>").expect("stage end")];
+        let reached = stage["reached"].as_u64().expect("reached");
+        let mut line = format!("<title>{reached} reached");
+        if let Some(c) = stage["conversion_to_next"].as_f64() {
+            line.push_str(&format!(" · {:.0}% on", c * 100.0));
+        }
+        assert!(column.contains(&line), "{id}: {line} in {column}");
+    }
     let wrong = run(vec![
         "journey".into(),
         "report".into(),
