@@ -224,6 +224,65 @@ pub fn report_json(report: &Report) -> Value {
     })
 }
 
+/// The report's figures, as the map draws them on the cards.
+pub fn live(report: &waymark_analytics::journey::Report) -> waymark_map::Live {
+    let i = &report.instances;
+    let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let summary = format!(
+        "{} instances ({} completed, {} abandoned, {} open); {:.1}% followed the designed path",
+        i.total,
+        i.completed,
+        i.abandoned,
+        i.open,
+        report.conformance.share * 100.0
+    );
+    let cards = report
+        .touchpoints
+        .iter()
+        .map(|t| {
+            let score = t
+                .scores
+                .csat
+                .map(|(v, _)| format!("CSAT {v:.1}"))
+                .or_else(|| t.scores.nps.map(|(v, _)| format!("NPS {v:+.0}")))
+                .or_else(|| t.scores.ces.map(|(v, _)| format!("CES {v:.1}")));
+            let figures = waymark_map::CardFigures {
+                instances: t.instances,
+                conversion: (t.instances > 0).then(|| 1.0 - share(t.drop_off, t.instances)),
+                median_seconds: (t.visits > 0).then_some(t.total_seconds.median),
+                breach_share: t.breach_share,
+                score,
+                influence: report
+                    .moments
+                    .iter()
+                    .find(|m| m.touchpoint == t.id)
+                    .map(|m| m.influence * 100.0),
+                emotion: t.scores.emotion(),
+            };
+            (t.id.clone(), figures)
+        })
+        .collect();
+    let stages = report
+        .stages
+        .iter()
+        .map(|s| {
+            let line = waymark_map::StageLine {
+                reached: s.reached,
+                conversion: s.conversion_to_next,
+                median_seconds: (s.seconds.count > 0).then_some(s.seconds.median),
+                breach_share: s.breach_share,
+            };
+            (s.id.clone(), line)
+        })
+        .collect();
+    waymark_map::Live {
+        summary,
+        cards,
+        stages,
+        details: None,
+    }
+}
+
 /// A journey file stored by `POST /v1/journeys`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Deployed {
@@ -474,10 +533,92 @@ pub async fn report(
     Query(query): Query<ReportQuery>,
 ) -> Result<Json<Value>, ApiError> {
     admin(&state, &headers).await?;
-    let options = options(&query)?;
+    let (deployed, _, figures) = measure(&state, id, &query).await?;
+    let mut json = report_json(&figures);
+    json["deployed_version"] = Value::from(deployed.version);
+    Ok(Json(json))
+}
+
+/// The journey map with the measured figures on every card and stage, the measured emotion
+/// curve and a summary line: an SVG image, or with `format=html` a page around it. The same
+/// parameters and numbers as the report.
+#[utoipa::path(
+    get,
+    path = "/v1/journeys/{id}/map",
+    tag = "journeys",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The journey's id"), ReportQuery, MapQuery),
+    responses(
+        (status = 200, description = "The live map (image/svg+xml, or text/html)", content_type = "image/svg+xml", body = String),
+        (status = 400, description = "A bad parameter, named in `field`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not read", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such journey (or version)", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn map(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<ReportQuery>,
+    Query(shape): Query<MapQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    admin(&state, &headers).await?;
+    let html = match shape.format.as_deref() {
+        None | Some("svg") => false,
+        Some("html") => true,
+        Some(other) => {
+            return Err(invalid(
+                "invalid_format",
+                format!("`{other}` is not a map format: svg or html"),
+                "format",
+            ));
+        }
+    };
+    let (_, journey, figures) = measure(&state, id, &query).await?;
+    let live = live(&figures);
+    Ok(if html {
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            waymark_map::html_live(&journey, Some(&live)),
+        )
+            .into_response()
+    } else {
+        (
+            [(axum::http::header::CONTENT_TYPE, "image/svg+xml")],
+            waymark_map::svg_live(&journey, Some(&live)),
+        )
+            .into_response()
+    })
+}
+
+/// How `GET /v1/journeys/{id}/map` draws.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MapQuery {
+    /// `svg` (default) or `html`.
+    format: Option<String>,
+}
+
+/// Finds the deployed journey (version) and measures it on the stored events.
+async fn measure(
+    state: &AppState,
+    id: String,
+    query: &ReportQuery,
+) -> Result<
+    (
+        waymark_store::DeployedJourney,
+        waymark_journey::Journey,
+        Report,
+    ),
+    ApiError,
+> {
+    let options = options(query)?;
+    let version = query.version.clone();
     let lookup = id.clone();
     let deployed = state
-        .blocking(move |store| match query.version.as_deref().map(str::trim) {
+        .blocking(move |store| match version.as_deref().map(str::trim) {
             None => store.journey(&lookup, None),
             Some(text) => match text.parse::<i64>() {
                 Ok(number) => store.journey(&lookup, Some(number)),
@@ -513,11 +654,8 @@ pub async fn report(
                 let field = e.option;
                 invalid("unknown_touchpoint", e.to_string(), field)
             })?;
-        let mut json = report_json(&figures);
-        json["deployed_version"] = Value::from(deployed.version);
-        Ok::<_, ApiError>(json)
+        Ok::<_, ApiError>((deployed, journey, figures))
     })
     .await
     .map_err(|e| ApiError::internal(&e))?
-    .map(Json)
 }

@@ -123,6 +123,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(profiles::timeline))
         .routes(routes!(journeys::deploy, journeys::list))
         .routes(routes!(journeys::report))
+        .routes(routes!(journeys::map))
         .merge(import)
         .merge(collection)
 }

@@ -144,7 +144,9 @@ fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
             serde_json::to_string_pretty(&waymark_server::journeys::report_json(&report))? + "\n"
         }
         ReportFormat::Markdown => output::journey_report_markdown(&journey, &report),
-        ReportFormat::Html => output::journey_report_html(&journey, &report, live(&report)),
+        ReportFormat::Html => {
+            output::journey_report_html(&journey, &report, waymark_server::journeys::live(&report))
+        }
     };
     match &args.output {
         Some(path) => std::fs::write(path, text)
@@ -220,65 +222,6 @@ fn load(path: &Path) -> anyhow::Result<Option<Journey>> {
     Ok(report.journey)
 }
 
-/// The report's figures, as the map draws them on the cards.
-fn live(report: &waymark_analytics::journey::Report) -> waymark_map::Live {
-    let i = &report.instances;
-    let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    let summary = format!(
-        "{} instances ({} completed, {} abandoned, {} open); {:.1}% followed the designed path",
-        i.total,
-        i.completed,
-        i.abandoned,
-        i.open,
-        report.conformance.share * 100.0
-    );
-    let cards = report
-        .touchpoints
-        .iter()
-        .map(|t| {
-            let score = t
-                .scores
-                .csat
-                .map(|(v, _)| format!("CSAT {v:.1}"))
-                .or_else(|| t.scores.nps.map(|(v, _)| format!("NPS {v:+.0}")))
-                .or_else(|| t.scores.ces.map(|(v, _)| format!("CES {v:.1}")));
-            let figures = waymark_map::CardFigures {
-                instances: t.instances,
-                conversion: (t.instances > 0).then(|| 1.0 - share(t.drop_off, t.instances)),
-                median_seconds: (t.visits > 0).then_some(t.total_seconds.median),
-                breach_share: t.breach_share,
-                score,
-                influence: report
-                    .moments
-                    .iter()
-                    .find(|m| m.touchpoint == t.id)
-                    .map(|m| m.influence * 100.0),
-                emotion: t.scores.emotion(),
-            };
-            (t.id.clone(), figures)
-        })
-        .collect();
-    let stages = report
-        .stages
-        .iter()
-        .map(|s| {
-            let line = waymark_map::StageLine {
-                reached: s.reached,
-                conversion: s.conversion_to_next,
-                median_seconds: (s.seconds.count > 0).then_some(s.seconds.median),
-                breach_share: s.breach_share,
-            };
-            (s.id.clone(), line)
-        })
-        .collect();
-    waymark_map::Live {
-        summary,
-        cards,
-        stages,
-        details: None,
-    }
-}
-
 fn render(
     file: &Path,
     out: &Path,
@@ -318,7 +261,7 @@ fn render(
             let log = crate::analyze::load_log_keeping(source, &keep)?;
             let report = waymark_analytics::journey::report(&journey, &log, &options)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            Some(live(&report))
+            Some(waymark_server::journeys::live(&report))
         }
     };
     let text = match format {

@@ -627,6 +627,7 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         ("get", "/metrics"),
         ("get", "/v1/journeys"),
         ("get", "/v1/journeys/{id}/report"),
+        ("get", "/v1/journeys/{id}/map"),
         ("get", "/v1/profiles"),
         ("get", "/v1/profiles/{id}"),
         ("get", "/v1/profiles/{id}/timeline"),
@@ -877,6 +878,33 @@ async fn deployed_journeys_are_versioned_and_report_on_stored_events() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
         assert_eq!(body["error"]["field"], field, "{query}: {body}");
     }
+    // The live map: the same figures on the cards, as SVG or as a page; only for admins.
+    let (status, svg) = get_text(&router, "/v1/journeys/loan/map?version=1", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK, "{svg}");
+    assert!(svg.starts_with("<svg"), "{svg}");
+    let apply = &svg[svg
+        .find("data-touchpoint=\"apply\"")
+        .expect("the apply card")..];
+    assert!(apply.contains(">2 in"), "both instances at apply: {apply}");
+    assert!(svg.contains("<title>2 reached"), "stage figures: {svg}");
+    let (status, page) = get_text(
+        &router,
+        "/v1/journeys/loan/map?format=html&version=1",
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("Measured: 2 instances"));
+    let (status, body) = get(&router, "/v1/journeys/loan/map?format=png", Some(ADMIN)).await;
+    assert_eq!(
+        (status, &body["error"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("format"))
+    );
+    let (status, _) = get(&router, "/v1/journeys/loan/map", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = get(&router, "/v1/journeys/nope/map", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     // Each person's place in the deployed journeys is part of their profile.
     let (status, c1) = get(&router, "/v1/profiles/c1", Some(ADMIN)).await;
     assert_eq!(status, StatusCode::OK);
