@@ -246,8 +246,10 @@ pub struct Report {
     pub conformance: Conformance,
     pub contacts: Contacts,
     pub experience: Experience,
-    /// Touchpoints by the size of their influence on completion, largest first.
+    /// Touchpoints by the size of their largest effect on an outcome, largest first.
     pub moments: Vec<Moment>,
+    /// The measured moments set against the designed ones.
+    pub moments_compared: MomentsCompared,
     pub trend: Vec<Group>,
     /// Figures per value of [`Options::by`], by value.
     pub segments: Vec<Group>,
@@ -466,7 +468,39 @@ pub struct Moment {
     /// Completion rate of closed instances that visited it, minus of those that did not.
     pub influence: f64,
     pub visited: usize,
+    /// The share of scored instances with a low score among those that visited it, minus among
+    /// those that did not (positive: goes with low scores). None without scores on both sides.
+    pub low_score: Option<f64>,
+    /// The share of instances with a repeated contact among those that visited it, minus among
+    /// those that did not (positive: goes with repeat contacts).
+    pub repeat_contact: Option<f64>,
     pub designed: bool,
+}
+
+/// Designed moments of truth against measured ones: a touchpoint counts as measured to matter
+/// when one of its effects is at least [`MOMENT_THRESHOLD`] (ten points).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MomentsCompared {
+    /// Marked by the designers, and the data agrees.
+    pub confirmed: Vec<String>,
+    /// Marked, but no effect of ten points or more was measured (or it could not be measured).
+    pub not_confirmed: Vec<String>,
+    /// Not marked, yet an effect of ten points or more was measured: candidates to mark.
+    pub unmarked: Vec<String>,
+}
+
+/// The effect size (a difference of rates) from which a touchpoint is measured to matter.
+pub const MOMENT_THRESHOLD: f64 = 0.10;
+
+impl Moment {
+    /// The largest of its three effects, in absolute size: how much the touchpoint matters.
+    pub fn strength(&self) -> f64 {
+        [Some(self.influence), self.low_score, self.repeat_contact]
+            .into_iter()
+            .flatten()
+            .map(f64::abs)
+            .fold(0.0, f64::max)
+    }
 }
 
 /// The journey's figures for one group of instances: a period, or a segment.
@@ -1559,10 +1593,40 @@ pub fn report(
         breach_share_other: breach_share(&other),
     };
 
-    // Moments of truth.
+    // Moments of truth: for each outcome, the rate among instances that visited the touchpoint
+    // minus the rate among those that did not (a risk difference).
     let closed: Vec<usize> = (0..found.len())
         .filter(|&k| found[k].status != Status::Open)
         .collect();
+    let is_low: Vec<bool> = found
+        .iter()
+        .map(|i| i.scores.iter().any(|s| s.kind.is_low(s.value)))
+        .collect();
+    let repeated_contact: Vec<bool> = found
+        .iter()
+        .map(|i| {
+            let mut seen = HashSet::new();
+            i.visits
+                .iter()
+                .filter(|v| is_contact[v.touchpoint])
+                .any(|v| !seen.insert(v.touchpoint))
+        })
+        .collect();
+    // Over `group`, with `outcome` per instance: visited rate minus not-visited rate.
+    let difference = |group: &[usize], t: usize, outcome: &dyn Fn(usize) -> bool| {
+        let (mut with, mut with_yes, mut without, mut without_yes) = (0, 0, 0, 0);
+        for &k in group {
+            let yes = outcome(k) as usize;
+            if visited[k][t] {
+                with += 1;
+                with_yes += yes;
+            } else {
+                without += 1;
+                without_yes += yes;
+            }
+        }
+        (with > 0 && without > 0).then(|| share(with_yes, with) - share(without_yes, without))
+    };
     let mut moments: Vec<Moment> = (0..n)
         .filter_map(|t| {
             let (mut visited_total, mut visited_done, mut not_total, mut not_done) = (0, 0, 0, 0);
@@ -1583,16 +1647,34 @@ pub fn report(
                 touchpoint: names[t].clone(),
                 influence: share(visited_done, visited_total) - share(not_done, not_total),
                 visited: visited_total,
+                low_score: difference(&scored, t, &|k| is_low[k]),
+                repeat_contact: (!is_contact[t])
+                    .then(|| difference(&all, t, &|k| repeated_contact[k]))
+                    .flatten(),
                 designed: touchpoints[t].1.moment_of_truth,
             })
         })
         .collect();
     moments.sort_by(|a, b| {
-        b.influence
-            .abs()
-            .total_cmp(&a.influence.abs())
+        b.strength()
+            .total_cmp(&a.strength())
             .then(a.touchpoint.cmp(&b.touchpoint))
     });
+
+    let mut moments_compared = MomentsCompared::default();
+    for (t, (_, touchpoint)) in touchpoints.iter().enumerate() {
+        let matters = moments
+            .iter()
+            .find(|m| m.touchpoint == names[t])
+            .is_some_and(|m| m.strength() >= MOMENT_THRESHOLD);
+        let list = match (touchpoint.moment_of_truth, matters) {
+            (true, true) => &mut moments_compared.confirmed,
+            (true, false) => &mut moments_compared.not_confirmed,
+            (false, true) => &mut moments_compared.unmarked,
+            (false, false) => continue,
+        };
+        list.push(names[t].clone());
+    }
 
     // Trend and segments: the same figures per group of instances.
     // The same figures per period and per segment: each instance's key picks its group.
@@ -1659,6 +1741,7 @@ pub fn report(
         contacts,
         experience,
         moments,
+        moments_compared,
         trend,
         segments,
         unmapped,

@@ -210,10 +210,16 @@ pub fn report_json(report: &Report) -> Value {
             "breach_share_other": report.experience.breach_share_other,
         },
         "moments_of_truth": {
-            "method": "completion rate of closed instances that visited the touchpoint minus of those that did not",
+            "method": "risk difference: for each outcome, its rate among instances that visited the touchpoint minus among those that did not (completion: closed instances; low score: instances with a score; repeat contact: all instances)",
+            "threshold": waymark_analytics::journey::MOMENT_THRESHOLD,
+            "confirmed": report.moments_compared.confirmed,
+            "not_confirmed": report.moments_compared.not_confirmed,
+            "unmarked": report.moments_compared.unmarked,
             "touchpoints": report.moments.iter().map(|m| json!({
                 "touchpoint": m.touchpoint,
                 "influence": m.influence,
+                "low_score": m.low_score,
+                "repeat_contact": m.repeat_contact,
                 "visited": m.visited,
                 "designed": m.designed,
             })).collect::<Value>(),

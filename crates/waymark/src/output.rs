@@ -861,8 +861,10 @@ fn journey_report_body(r: &waymark_analytics::journey::Report) -> String {
 
     let _ = writeln!(
         out,
-        "## Moments of truth\n\nInfluence: completion rate of closed instances that visited the touchpoint minus that of those that did not.\n"
+        "## Moments of truth\n\nEach touchpoint's effect on three outcomes, as a difference of rates: among instances that visited it minus among those that did not (completion: closed instances; low score: scored instances; repeat contact: all instances). A touchpoint with an effect of {:.0} points or more is measured to matter.\n",
+        waymark_analytics::journey::MOMENT_THRESHOLD * 100.0
     );
+    let points = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:+.1} pts", v * 100.0));
     let rows: Vec<Vec<String>> = r
         .moments
         .iter()
@@ -870,7 +872,9 @@ fn journey_report_body(r: &waymark_analytics::journey::Report) -> String {
         .map(|m| {
             vec![
                 m.touchpoint.clone(),
-                format!("{:+.1} pts", m.influence * 100.0),
+                points(Some(m.influence)),
+                points(m.low_score),
+                points(m.repeat_contact),
                 m.visited.to_string(),
                 if m.designed { "yes" } else { "" }.to_string(),
             ]
@@ -878,8 +882,30 @@ fn journey_report_body(r: &waymark_analytics::journey::Report) -> String {
         .collect();
     markdown_table(
         &mut out,
-        &["touchpoint", "influence", "visited", "designed as one"],
+        &[
+            "touchpoint",
+            "completion",
+            "low score",
+            "repeat contact",
+            "visited",
+            "designed as one",
+        ],
         &rows,
+    );
+    let compared = &r.moments_compared;
+    let list = |ids: &[String]| {
+        if ids.is_empty() {
+            "none".to_string()
+        } else {
+            ids.join(", ")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "Designed and measured: {}. Designed, but not measured to matter: {}. Not designed, but measured to matter: {}.\n",
+        list(&compared.confirmed),
+        list(&compared.not_confirmed),
+        list(&compared.unmarked)
     );
 
     let _ = writeln!(out, "## Trend\n");

@@ -391,6 +391,31 @@ fn a_small_journey_is_measured_as_worked_out_by_hand() {
         .find(|m| m.touchpoint == "review")
         .expect("review");
     assert_eq!(review.influence, 1.0);
+    // Scored instances: a's first (2, low) and c (5); only a's went through the form. No contact
+    // was repeated, so visiting the form makes no difference there; the call is a contact itself.
+    let moment = |id: &str| {
+        report
+            .moments
+            .iter()
+            .find(|m| m.touchpoint == id)
+            .expect(id)
+    };
+    assert_eq!(moment("form").low_score, Some(1.0));
+    assert_eq!(moment("form").repeat_contact, Some(0.0));
+    assert_eq!(
+        moment("review").low_score,
+        None,
+        "both scored ones were reviewed"
+    );
+    assert_eq!(moment("call").repeat_contact, None);
+    // The form is marked and matters; the review matters but is not marked.
+    assert_eq!(report.moments_compared.confirmed, ["form"]);
+    assert!(
+        report
+            .moments_compared
+            .unmarked
+            .contains(&"review".to_string())
+    );
     // Broken down by the first event's `result`: the review's figures per value.
     let by = Options {
         by: Some("result".to_string()),
