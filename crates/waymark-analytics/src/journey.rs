@@ -21,7 +21,7 @@
 //!    rate between closed instances that visited it and those that did not (a risk difference:
 //!    simple, explainable, not causal).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use lasso::Key;
 use rayon::prelude::*;
@@ -439,7 +439,14 @@ pub struct ContactFigures {
     /// Touchpoints that over-occur before the first such contact, against instances without
     /// one: (touchpoint, share with, share without, lift), highest lift first.
     pub drivers: Vec<Driver>,
+    /// Attribute values of the person or case (a persona, a plan, a region: case attributes with
+    /// at most [`ATTRIBUTE_VALUES`] values) that over-occur in instances with the contact; the
+    /// `touchpoint` of each is written `attribute=value`.
+    pub attribute_drivers: Vec<Driver>,
 }
+
+/// Case attributes with more values than this (ids, amounts, dates) are not compared as drivers.
+pub const ATTRIBUTE_VALUES: usize = 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Driver {
@@ -955,6 +962,61 @@ fn score_figures(scores: impl Iterator<Item = Score>) -> ScoreFigures {
         }),
         ces: of(ScoreKind::Ces).map(|v| (stats::mean(v), v.len())),
     }
+}
+
+/// The case attributes of the instances' cases that take at most [`ATTRIBUTE_VALUES`] values
+/// (and at least two): their `attribute=value` names, and per instance which of them it has.
+fn attribute_values(log: &EventLog, found: &[Instance]) -> (Vec<String>, Vec<Vec<bool>>) {
+    let concept = log.symbol(waymark_eventlog::CONCEPT_NAME);
+    let mut values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut seen_cases = HashSet::new();
+    for instance in found {
+        if !seen_cases.insert(instance.case) {
+            continue;
+        }
+        for attribute in log.case(instance.case as usize).attributes() {
+            if Some(attribute.key) == concept || attribute.children.is_some() {
+                continue;
+            }
+            let set = values
+                .entry(log.resolve(attribute.key).to_string())
+                .or_default();
+            if set.len() <= ATTRIBUTE_VALUES {
+                set.insert(log.value_text(&attribute.value));
+            }
+        }
+    }
+    values.retain(|_, set| (2..=ATTRIBUTE_VALUES).contains(&set.len()));
+    let names: Vec<String> = values
+        .iter()
+        .flat_map(|(key, set)| set.iter().map(move |value| format!("{key}={value}")))
+        .collect();
+    if names.is_empty() {
+        return (names, vec![Vec::new(); found.len()]);
+    }
+    let index: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.as_str(), i))
+        .collect();
+    let masks = found
+        .iter()
+        .map(|instance| {
+            let mut mask = vec![false; names.len()];
+            for attribute in log.case(instance.case as usize).attributes() {
+                let name = format!(
+                    "{}={}",
+                    log.resolve(attribute.key),
+                    log.value_text(&attribute.value)
+                );
+                if let Some(&i) = index.get(name.as_str()) {
+                    mask[i] = true;
+                }
+            }
+            mask
+        })
+        .collect();
+    (names, masks)
 }
 
 /// The journey's figures on `log`.
@@ -1491,6 +1553,8 @@ pub fn report(
     let contact_visits =
         |i: &Instance| i.visits.iter().filter(|v| is_contact[v.touchpoint]).count();
     let contact_ids: Vec<usize> = (0..n).filter(|&t| is_contact[t]).collect();
+    // Each instance's case attribute values, as `attribute=value` flags for the drivers.
+    let (value_names, value_masks) = attribute_values(log, &found);
     let contact_figures = |members: &[usize]| -> Contacts {
         let total_contacts: usize = members.iter().map(|&k| contact_visits(&found[k])).sum();
         let with_contact = members
@@ -1550,6 +1614,14 @@ pub fn report(
                 preceded_by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
                 preceded_by.truncate(5);
                 let with: Vec<&[bool]> = before_first.iter().map(Vec::as_slice).collect();
+                let (with_values, without_values): (Vec<&[bool]>, Vec<&[bool]>) = {
+                    let (a, b): (Vec<usize>, Vec<usize>) =
+                        members.iter().partition(|&&k| visited[k][c]);
+                    (
+                        a.iter().map(|&k| value_masks[k].as_slice()).collect(),
+                        b.iter().map(|&k| value_masks[k].as_slice()).collect(),
+                    )
+                };
                 ContactFigures {
                     touchpoint: names[c].clone(),
                     visits,
@@ -1557,6 +1629,7 @@ pub fn report(
                     repeated_instances: repeated,
                     preceded_by,
                     drivers: drivers(&names, &with, &without, &[c]),
+                    attribute_drivers: drivers(&value_names, &with_values, &without_values, &[]),
                 }
             })
             .collect();

@@ -97,6 +97,16 @@ fn contacts(c: &Contacts) -> Value {
             "repeated_instances": c.repeated_instances,
             "preceded_by": c.preceded_by.iter().map(|(t, n)| json!({ "touchpoint": t, "visits": n })).collect::<Value>(),
             "drivers": drivers(&c.drivers),
+            "attribute_drivers": c.attribute_drivers.iter().map(|d| {
+                let (attribute, value) = d.touchpoint.split_once('=').unwrap_or((&d.touchpoint, ""));
+                json!({
+                    "attribute": attribute,
+                    "value": value,
+                    "share_with": d.share_with,
+                    "share_without": d.share_without,
+                    "lift": d.lift.is_finite().then_some(d.lift),
+                })
+            }).collect::<Value>(),
         })).collect::<Value>(),
     })
 }

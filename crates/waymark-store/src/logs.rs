@@ -580,7 +580,7 @@ pub fn stored_log_keeping(store: &dyn Store, keep: &Keep) -> Result<(EventLog, u
         after = last.seq;
         for stored in &page {
             name_case(&mut names, &mut fallback, stored);
-            collect_traits(&mut traits, stored, keep);
+            collect_traits(&mut traits, stored);
         }
     }
     let mut builder = LogBuilder::default();
@@ -646,12 +646,9 @@ pub fn stored_log_keeping(store: &dyn Store, keep: &Keep) -> Result<(EventLog, u
     Ok((builder.finish(), skipped))
 }
 
-/// Adds the traits of an identify call to its profile's (later calls win), those `keep` names.
-fn collect_traits(
-    traits: &mut HashMap<i64, serde_json::Map<String, Json>>,
-    stored: &StoredEvent,
-    keep: &Keep,
-) {
+/// Adds the traits of an identify call to its profile's (later calls win). Traits are read
+/// whatever [`Keep`] says: one set per person costs little, and analyses compare people by them.
+fn collect_traits(traits: &mut HashMap<i64, serde_json::Map<String, Json>>, stored: &StoredEvent) {
     let Some(profile) = stored.profile else {
         return;
     };
@@ -666,7 +663,7 @@ fn collect_traits(
     };
     let known = traits.entry(profile).or_default();
     for (key, value) in given {
-        if keep.keeps(&key) && !value.is_null() {
+        if !value.is_null() {
             known.insert(key, value);
         }
     }

@@ -796,26 +796,24 @@ fn journey_report_body(r: &waymark_analytics::journey::Report) -> String {
             .iter()
             .map(|(t, n)| format!("{t} ({n})"))
             .collect();
-        let drivers: Vec<String> = contact
-            .drivers
-            .iter()
-            .map(|d| {
-                format!(
-                    "{} ({} vs {}, lift {})",
-                    d.touchpoint,
-                    percent(d.share_with),
-                    percent(d.share_without),
-                    if d.lift.is_finite() {
-                        format!("{:.1}", d.lift)
-                    } else {
-                        "∞".to_string()
-                    }
-                )
-            })
-            .collect();
+        let driver = |d: &waymark_analytics::journey::Driver| {
+            format!(
+                "{} ({} vs {}, lift {})",
+                d.touchpoint,
+                percent(d.share_with),
+                percent(d.share_without),
+                if d.lift.is_finite() {
+                    format!("{:.1}", d.lift)
+                } else {
+                    "∞".to_string()
+                }
+            )
+        };
+        let drivers: Vec<String> = contact.drivers.iter().map(driver).collect();
+        let attributes: Vec<String> = contact.attribute_drivers.iter().map(driver).collect();
         let _ = writeln!(
             out,
-            "- **{}**: {} visits in {} instances, repeated in {}. Just before: {}.{}",
+            "- **{}**: {} visits in {} instances, repeated in {}. Just before: {}.{}{}",
             contact.touchpoint,
             contact.visits,
             contact.instances,
@@ -829,6 +827,14 @@ fn journey_report_body(r: &waymark_analytics::journey::Report) -> String {
                 String::new()
             } else {
                 format!(" Over-occurring before it: {}.", drivers.join(", "))
+            },
+            if attributes.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " Over-occurring among those who have it: {}.",
+                    attributes.join(", ")
+                )
             }
         );
     }

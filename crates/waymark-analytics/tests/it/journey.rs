@@ -268,21 +268,21 @@ fn csv(text: &str) -> EventLog {
 #[test]
 fn a_small_journey_is_measured_as_worked_out_by_hand() {
     let journey = waymark_journey::check(SMALL).journey.expect("journey");
-    let log = csv("case,activity,timestamp,result,csat,touchpoint\n\
-        a,Form Sent,2024-01-01T10:00:00Z,,,\n\
-        a,Called,2024-01-01T12:00:00Z,,,\n\
-        a,Called,2024-01-01T12:10:00Z,,,\n\
-        a,Reviewed,2024-01-02T12:00:00Z,ok,,\n\
-        a,Done,2024-01-02T13:00:00Z,,,\n\
-        a,Survey,2024-01-02T14:00:00Z,,2,call\n\
-        a,Form Sent,2024-03-01T10:00:00Z,,,\n\
-        b,Form Sent,2024-01-01T10:00:00Z,,,\n\
-        b,Reviewed,2024-01-01T10:30:00Z,redo,,\n\
-        b,Called,2024-01-01T11:00:00Z,,,\n\
-        b,Form Sent,2024-01-01T11:05:00Z,,,\n\
-        c,Reviewed,2024-01-05T10:00:00Z,ok,,\n\
-        c,Done,2024-01-05T11:00:00Z,,,\n\
-        c,Survey,2024-01-05T12:00:00Z,,5,\n");
+    let log = csv("case,activity,timestamp,result,csat,touchpoint,case:tier\n\
+        a,Form Sent,2024-01-01T10:00:00Z,,,,gold\n\
+        a,Called,2024-01-01T12:00:00Z,,,,gold\n\
+        a,Called,2024-01-01T12:10:00Z,,,,gold\n\
+        a,Reviewed,2024-01-02T12:00:00Z,ok,,,gold\n\
+        a,Done,2024-01-02T13:00:00Z,,,,gold\n\
+        a,Survey,2024-01-02T14:00:00Z,,2,call,gold\n\
+        a,Form Sent,2024-03-01T10:00:00Z,,,,gold\n\
+        b,Form Sent,2024-01-01T10:00:00Z,,,,basic\n\
+        b,Reviewed,2024-01-01T10:30:00Z,redo,,,basic\n\
+        b,Called,2024-01-01T11:00:00Z,,,,basic\n\
+        b,Form Sent,2024-01-01T11:05:00Z,,,,basic\n\
+        c,Reviewed,2024-01-05T10:00:00Z,ok,,,gold\n\
+        c,Done,2024-01-05T11:00:00Z,,,,gold\n\
+        c,Survey,2024-01-05T12:00:00Z,,5,,gold\n");
     let options = Options {
         timeout: Some(7 * 86_400_000_000),
         now: Some(1_709_287_200_000_000 + 86_400_000_000), // 2024-03-02 10:00
@@ -327,6 +327,14 @@ fn a_small_journey_is_measured_as_worked_out_by_hand() {
     assert_eq!(report.contacts.touchpoints, ["call"]);
     assert_eq!(report.contacts.instances_with_contact, 2);
     assert_eq!(report.contacts.instances_with_repeat, 0);
+    // Of the case attributes, the basic tier over-occurs among instances with a call (b's: half
+    // of them, against none of those without one); the gold tier does not.
+    let drivers: Vec<(&str, f64, f64)> = report.contacts.by_touchpoint[0]
+        .attribute_drivers
+        .iter()
+        .map(|d| (d.touchpoint.as_str(), d.share_with, d.share_without))
+        .collect();
+    assert_eq!(drivers, [("tier=basic", 0.5, 0.0)]);
     // Scores: a rated the call 2 (named in the event); c's 5 goes to its last touchpoint.
     assert_eq!(tp("call").scores.csat, Some((2.0, 1)));
     assert_eq!(tp("done").scores.csat, Some((5.0, 1)));

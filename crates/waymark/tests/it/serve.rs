@@ -285,6 +285,23 @@ fn the_demo_feeds_every_journey_measure() {
             .as_array()
             .is_some_and(|m| !m.is_empty())
     );
+    // Plans differ in how far people get, so a plan over-occurs among instances with a contact;
+    // a value that over-occurs is seen more often with the contact than without.
+    let attribute_drivers: Vec<&serde_json::Value> = report["contacts"]["by_touchpoint"]
+        .as_array()
+        .expect("contacts")
+        .iter()
+        .flat_map(|c| c["attribute_drivers"].as_array().expect("drivers"))
+        .collect();
+    assert!(
+        attribute_drivers.iter().any(|d| d["attribute"] == "plan"),
+        "{attribute_drivers:?}"
+    );
+    assert!(
+        attribute_drivers
+            .iter()
+            .all(|d| d["share_with"].as_f64() > d["share_without"].as_f64())
+    );
     // Every week carries the journey's own measures: stages, contacts and scores.
     let weeks = report["trend"].as_array().expect("trend");
     assert!(
