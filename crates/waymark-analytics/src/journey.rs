@@ -1326,6 +1326,28 @@ pub fn report(
     // Per instance and stage: the time in it (seconds), and repeat visits to its touchpoints.
     let stage_count = journey.stages.len();
     let stage_of = &binding.stage_of;
+    let stage_repeats: Vec<Vec<u32>> = found
+        .par_iter()
+        .map(|instance| {
+            let mut seen = vec![false; n];
+            let mut repeats = vec![0u32; stage_count];
+            for v in &instance.visits {
+                if std::mem::replace(&mut seen[v.touchpoint], true) {
+                    repeats[stage_of[v.touchpoint]] += 1;
+                }
+            }
+            repeats
+        })
+        .collect();
+    // The stage an abandoned instance was last in.
+    let dropped_in: Vec<Option<usize>> = found
+        .iter()
+        .map(|i| {
+            (i.status == Status::Abandoned)
+                .then(|| i.visits.last().map(|v| stage_of[v.touchpoint]))
+                .flatten()
+        })
+        .collect();
     let stage_times: Vec<Vec<Option<f64>>> = found
         .par_iter()
         .map(|instance| {
@@ -1385,26 +1407,9 @@ pub fn report(
                 });
                 let drop_off = members
                     .iter()
-                    .filter(|&&k| {
-                        found[k].status == Status::Abandoned
-                            && found[k]
-                                .visits
-                                .last()
-                                .is_some_and(|v| stage_of[v.touchpoint] == s)
-                    })
+                    .filter(|&&k| dropped_in[k] == Some(s))
                     .count();
-                let repeat_visits = members
-                    .iter()
-                    .map(|&k| {
-                        let mut seen = HashSet::new();
-                        found[k]
-                            .visits
-                            .iter()
-                            .filter(|v| stage_of[v.touchpoint] == s)
-                            .filter(|v| !seen.insert(v.touchpoint))
-                            .count()
-                    })
-                    .sum();
+                let repeat_visits = members.iter().map(|&k| stage_repeats[k][s] as usize).sum();
                 let mut times: Vec<f64> =
                     members.iter().filter_map(|&k| stage_times[k][s]).collect();
                 let target_seconds = stage_targets[s];
@@ -1555,31 +1560,52 @@ pub fn report(
     let contact_ids: Vec<usize> = (0..n).filter(|&t| is_contact[t]).collect();
     // Each instance's case attribute values, as `attribute=value` flags for the drivers.
     let (value_names, value_masks) = attribute_values(log, &found);
+    // Per instance, computed once for the whole report and every group: contact visits, whether
+    // a contact repeated, and per contact touchpoint what it visited before the first contact.
+    let contact_counts: Vec<usize> = found.iter().map(contact_visits).collect();
+    let repeated_contact: Vec<bool> = found
+        .iter()
+        .map(|i| {
+            let mut seen = vec![false; n];
+            i.visits
+                .iter()
+                .filter(|v| is_contact[v.touchpoint])
+                .any(|v| std::mem::replace(&mut seen[v.touchpoint], true))
+        })
+        .collect();
+    let before_contact: Vec<Vec<Vec<bool>>> = found
+        .par_iter()
+        .enumerate()
+        .map(|(k, instance)| {
+            contact_ids
+                .iter()
+                .map(|&c| {
+                    if !visited[k][c] {
+                        return Vec::new();
+                    }
+                    let mut seen = vec![false; n];
+                    for v in instance.visits.iter().take_while(|v| v.touchpoint != c) {
+                        seen[v.touchpoint] = true;
+                    }
+                    seen
+                })
+                .collect()
+        })
+        .collect();
     let contact_figures = |members: &[usize]| -> Contacts {
-        let total_contacts: usize = members.iter().map(|&k| contact_visits(&found[k])).sum();
-        let with_contact = members
-            .iter()
-            .filter(|&&k| contact_visits(&found[k]) > 0)
-            .count();
-        let with_repeat = members
-            .iter()
-            .filter(|&&k| {
-                let mut seen = HashSet::new();
-                found[k]
-                    .visits
-                    .iter()
-                    .filter(|v| is_contact[v.touchpoint])
-                    .any(|v| !seen.insert(v.touchpoint))
-            })
-            .count();
+        let total_contacts: usize = members.iter().map(|&k| contact_counts[k]).sum();
+        let with_contact = members.iter().filter(|&&k| contact_counts[k] > 0).count();
+        let with_repeat = members.iter().filter(|&&k| repeated_contact[k]).count();
         let by_touchpoint = contact_ids
             .iter()
-            .map(|&c| {
-                let mut preceded: BTreeMap<String, usize> = BTreeMap::new();
+            .enumerate()
+            .map(|(ci, &c)| {
+                // What came just before each visit: by touchpoint, the last slot for a start.
+                let mut preceded = vec![0usize; n + 1];
                 let (mut visits, mut instances, mut repeated) = (0, 0, 0);
                 // For instances with the contact: what came before its first visit; for the
                 // others: everything they visited.
-                let mut before_first: Vec<Vec<bool>> = Vec::new();
+                let mut with: Vec<&[bool]> = Vec::new();
                 let mut without: Vec<&[bool]> = Vec::new();
                 for &index in members {
                     let instance = &found[index];
@@ -1587,21 +1613,17 @@ pub fn report(
                         without.push(&visited[index]);
                         continue;
                     }
-                    let mut seen = vec![false; n];
-                    for v in instance.visits.iter().take_while(|v| v.touchpoint != c) {
-                        seen[v.touchpoint] = true;
-                    }
-                    before_first.push(seen);
+                    with.push(&before_contact[index][ci]);
                     let mut here = 0;
                     for (k, v) in instance.visits.iter().enumerate() {
                         if v.touchpoint == c {
                             here += 1;
                             let before = if k == 0 {
-                                "(start)".to_string()
+                                n
                             } else {
-                                names[instance.visits[k - 1].touchpoint].clone()
+                                instance.visits[k - 1].touchpoint
                             };
-                            *preceded.entry(before).or_insert(0) += 1;
+                            preceded[before] += 1;
                         }
                     }
                     visits += here;
@@ -1610,10 +1632,17 @@ pub fn report(
                         repeated += 1;
                     }
                 }
-                let mut preceded_by: Vec<(String, usize)> = preceded.into_iter().collect();
+                let mut preceded_by: Vec<(String, usize)> = preceded
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &count)| count > 0)
+                    .map(|(t, &count)| {
+                        let name = names.get(t).map_or("(start)", String::as_str);
+                        (name.to_string(), count)
+                    })
+                    .collect();
                 preceded_by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
                 preceded_by.truncate(5);
-                let with: Vec<&[bool]> = before_first.iter().map(Vec::as_slice).collect();
                 let (with_values, without_values): (Vec<&[bool]>, Vec<&[bool]>) = {
                     let (a, b): (Vec<usize>, Vec<usize>) =
                         members.iter().partition(|&&k| visited[k][c]);
@@ -1674,16 +1703,6 @@ pub fn report(
     let is_low: Vec<bool> = found
         .iter()
         .map(|i| i.scores.iter().any(|s| s.kind.is_low(s.value)))
-        .collect();
-    let repeated_contact: Vec<bool> = found
-        .iter()
-        .map(|i| {
-            let mut seen = HashSet::new();
-            i.visits
-                .iter()
-                .filter(|v| is_contact[v.touchpoint])
-                .any(|v| !seen.insert(v.touchpoint))
-        })
         .collect();
     // Over `group`, with `outcome` per instance: visited rate minus not-visited rate.
     let difference = |group: &[usize], t: usize, outcome: &dyn Fn(usize) -> bool| {
