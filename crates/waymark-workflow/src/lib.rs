@@ -1,4 +1,14 @@
-//! The workflow engine behind automated journeys (planned; see ARCHITECTURE.md).
+//! The workflow engine behind automated journeys.
 //!
-//! Process definitions (native YAML and BPMN 2.0), forms, tasks, timers and messages. The state
-//! machine is pure; it advances an instance only inside a store transaction supplied by the caller.
+//! A process is what runs behind a to-be journey: one form, approvals routed across departments,
+//! notifications, timers and escalations. This crate reads definitions (BPMN 2.0 XML from other
+//! tools, and Waymark's own YAML), checks that they can be executed, and holds the expressions
+//! they route on. The state machine is pure; it advances an instance only inside a store
+//! transaction supplied by the caller.
+
+pub mod bpmn;
+pub mod check;
+pub mod expr;
+pub mod model;
+
+pub use model::*;

@@ -40,6 +40,11 @@ pub enum Command {
         #[command(flatten)]
         read: ReadArgs,
     },
+    /// Processes behind journeys: check BPMN 2.0 and Waymark process files.
+    Process {
+        #[command(subcommand)]
+        command: ProcessCommand,
+    },
     /// Print the server's OpenAPI document (JSON), the same as its `/openapi.json`.
     Openapi,
     /// Event-log files: convert between formats, summarise.
@@ -423,4 +428,17 @@ pub enum DiffFormat {
     Table,
     Json,
     Markdown,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProcessCommand {
+    /// Check that process definitions can be executed, without deploying them. Exit code 0: every
+    /// file is executable; 1: some are not (the reasons are printed); 2: a file cannot be read.
+    Check {
+        /// BPMN 2.0 files (.bpmn, .xml) or Waymark process files (.yaml).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+        format: LintFormat,
+    },
 }

@@ -10,6 +10,7 @@ mod config;
 mod demo;
 mod journey;
 mod output;
+mod process;
 mod serve;
 
 /// What a command reports back to `main`.
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Import { files, db, read } => analyze::run_import(&files, &db, &read),
+        cli::Command::Process { command } => process::run(command),
         cli::Command::Openapi => serde_json::to_string_pretty(&waymark_server::openapi())
             .map(|text| {
                 println!("{text}");

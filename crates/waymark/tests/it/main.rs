@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 mod analyze;
 mod clients;
 mod journey;
+mod process;
 mod serve;
 
 fn workspace() -> PathBuf {

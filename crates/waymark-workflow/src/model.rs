@@ -1,0 +1,211 @@
+//! What a process definition *is*, whichever file it came from.
+//!
+//! A process is a graph of nodes joined by sequence flows. Nodes inside an embedded sub-process
+//! name it as their `parent`. Every node keeps the line it was defined on, so that problems found
+//! later (at run time too) can point at the file.
+
+use std::time::Duration;
+
+use crate::expr::Expr;
+
+/// One executable process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Process {
+    /// Stable id, shared by all versions.
+    pub id: String,
+    pub name: String,
+    pub nodes: Vec<Node>,
+    pub flows: Vec<Flow>,
+}
+
+/// Index into [`Process::nodes`].
+pub type NodeIndex = usize;
+/// Index into [`Process::flows`].
+pub type FlowIndex = usize;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub id: String,
+    pub name: Option<String>,
+    pub kind: NodeKind,
+    /// The embedded sub-process this node is inside.
+    pub parent: Option<NodeIndex>,
+    /// Where it was defined (1-based).
+    pub line: usize,
+}
+
+impl Node {
+    /// The name, else the id: what people are shown.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    Start {
+        trigger: Trigger,
+        form: Option<String>,
+    },
+    End {
+        result: EndResult,
+    },
+    /// Work for a person.
+    UserTask(Box<UserTask>),
+    /// Work for a system: an HTTP call, or an external worker that completes it through the API.
+    ServiceTask(Service),
+    /// A message sent: an email to a person, or a webhook.
+    SendTask(Service),
+    /// Waits for a message.
+    ReceiveTask {
+        message: String,
+    },
+    /// Sets variables from expressions (`name = expression` lines).
+    ScriptTask {
+        assignments: Vec<(String, Expr)>,
+    },
+    /// A task with no behaviour (a plain BPMN `task`, `manualTask`): passes straight on.
+    Pass,
+    ExclusiveGateway {
+        default: Option<FlowIndex>,
+    },
+    ParallelGateway,
+    /// Waits for the first of the events after it.
+    EventGateway,
+    /// Waits for a timer or a message.
+    CatchEvent {
+        trigger: Trigger,
+    },
+    /// Passes on (a none or message throw event).
+    ThrowEvent {
+        message: Option<String>,
+    },
+    Boundary(Boundary),
+    SubProcess,
+}
+
+/// What a start, catch or boundary event waits for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    None,
+    Timer(Timer),
+    Message(String),
+    /// An error code, or any error.
+    Error(Option<String>),
+    /// An escalation code, or any escalation.
+    Escalation(Option<String>),
+}
+
+/// When a timer fires.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Timer {
+    /// After a duration (ISO 8601 `PT2H`, `P3D`; or `2h`, `3d`).
+    Duration(Duration),
+    /// At a fixed time (ISO 8601, µs since the epoch).
+    Date(i64),
+    /// Every period, `count` times (`R3/PT1H`; unbounded without a count).
+    Cycle { every: Duration, count: Option<u32> },
+    /// Computed when reached, from an expression that gives one of the above as text.
+    Expression(Expr),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndResult {
+    None,
+    /// Ends with a BPMN error, caught by an error boundary event (by code) above it.
+    Error(String),
+    Escalation(String),
+    /// Ends the whole instance.
+    Terminate,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Boundary {
+    pub attached_to: NodeIndex,
+    pub trigger: Trigger,
+    /// Cancels the task it is attached to (an interrupting event).
+    pub cancel: bool,
+}
+
+/// Who a user task is for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserTask {
+    /// A named user, an expression giving one (`${approver}`), or a directory role such as
+    /// `manager-of:requester`.
+    pub assignee: Option<String>,
+    pub candidate_groups: Vec<String>,
+    pub candidate_users: Vec<String>,
+    /// When it is due: a duration from creation, or an expression.
+    pub due: Option<String>,
+    pub form: Option<String>,
+    pub multi: Option<MultiInstance>,
+}
+
+/// A task repeated for each item of a collection: approvals by several people.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiInstance {
+    pub sequential: bool,
+    /// The variable holding the list of items (e.g. approvers).
+    pub collection: Option<String>,
+    /// Each item's variable name inside its task.
+    pub element: Option<String>,
+    /// Or a fixed number of instances.
+    pub cardinality: Option<Expr>,
+    /// Done early when this holds, e.g. `${nrOfCompletedInstances >= 2}` (any: `>= 1`).
+    pub completion: Option<Expr>,
+}
+
+/// What a service or send task does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Service {
+    /// An HTTP call, retried with backoff, carrying an idempotency key.
+    Webhook { url: String, method: String },
+    /// An email from a template to a person.
+    Email { to: String, template: String },
+    /// Waits for an external worker to fetch and complete it (`topic`).
+    External { topic: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    pub id: String,
+    pub source: NodeIndex,
+    pub target: NodeIndex,
+    pub condition: Option<Expr>,
+    pub line: usize,
+}
+
+impl Process {
+    /// The flows leaving a node, in file order.
+    pub fn outgoing(&self, node: NodeIndex) -> impl Iterator<Item = FlowIndex> + '_ {
+        (0..self.flows.len()).filter(move |&f| self.flows[f].source == node)
+    }
+
+    /// The flows entering a node.
+    pub fn incoming(&self, node: NodeIndex) -> impl Iterator<Item = FlowIndex> + '_ {
+        (0..self.flows.len()).filter(move |&f| self.flows[f].target == node)
+    }
+
+    /// The start events of the process itself (not of a sub-process).
+    pub fn starts(&self) -> impl Iterator<Item = NodeIndex> + '_ {
+        self.starts_in(None)
+    }
+
+    /// The start events directly inside `parent` (`None`: the process).
+    pub fn starts_in(&self, parent: Option<NodeIndex>) -> impl Iterator<Item = NodeIndex> + '_ {
+        (0..self.nodes.len()).filter(move |&n| {
+            self.nodes[n].parent == parent && matches!(self.nodes[n].kind, NodeKind::Start { .. })
+        })
+    }
+
+    /// The boundary events attached to a node.
+    pub fn boundaries(&self, node: NodeIndex) -> impl Iterator<Item = NodeIndex> + '_ {
+        (0..self.nodes.len()).filter(
+            move |&n| matches!(&self.nodes[n].kind, NodeKind::Boundary(b) if b.attached_to == node),
+        )
+    }
+
+    pub fn find(&self, id: &str) -> Option<NodeIndex> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+}

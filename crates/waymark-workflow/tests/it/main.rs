@@ -1,0 +1,4 @@
+//! Integration tests for process definitions.
+
+mod bpmn;
+mod training;

@@ -1,0 +1,95 @@
+//! `waymark process check`: exit codes and messages on the shared BPMN models.
+
+use serde_json::Value;
+
+use super::*;
+
+fn shared_bpmn() -> PathBuf {
+    let root = std::env::var_os("WAYMARK_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared"));
+    let dir = root.join("data/bpmn");
+    assert!(
+        dir.is_dir(),
+        "the shared BPMN models are missing: {}",
+        dir.display()
+    );
+    dir
+}
+
+/// Exit 0 on every executable model, 1 naming what stops the others, 2 for what is not BPMN.
+#[test]
+fn check_exits_by_whether_a_model_can_run() {
+    let dir = shared_bpmn();
+    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("models")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bpmn"))
+        .collect();
+    models.sort();
+    assert!(models.len() >= 11, "{models:?}");
+    let executable = [
+        "c7_reviewInvoice.bpmn",
+        "c7ex_invoiceApproval_camundaForms.bpmn",
+        "c7ex_invoicePayment_boundaryEvents.bpmn",
+        "miwg_C.1.1.bpmn",
+        "miwg_C.3.0.bpmn",
+    ];
+    for model in &models {
+        let name = model.file_name().and_then(|n| n.to_str()).expect("name");
+        let path = model.display().to_string();
+        let output = waymark(&["process", "check", &path]);
+        let expected = if executable.contains(&name) { 0 } else { 1 };
+        assert_eq!(
+            output.status.code(),
+            Some(expected),
+            "{name}:\n{}",
+            stdout(&output)
+        );
+        let text = stdout(&output);
+        if expected == 1 {
+            assert!(text.contains("not executable"), "{name}: {text}");
+            // Every error names its place, file:line:column.
+            assert!(text.contains(&format!("{path}:")), "{name}: {text}");
+        } else {
+            assert!(text.contains(": executable: "), "{name}: {text}");
+        }
+    }
+    // The Camunda invoice names the two elements Waymark cannot run, with their lines.
+    let invoice = dir.join("c7_invoice.v2.bpmn").display().to_string();
+    let output = waymark(&["process", "check", &invoice, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let problems: Vec<(String, u64)> = report[0]["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|p| p["code"] == "unsupported-element")
+        .map(|p| {
+            (
+                p["message"].as_str().unwrap_or_default().to_string(),
+                p["line"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].0.contains("businessRuleTask") && problems[0].1 == 66);
+    assert!(problems[1].0.contains("callActivity") && problems[1].1 == 83);
+
+    // Unreadable: not XML, not BPMN, or missing.
+    let scratch = temp_dir("process-check");
+    let broken = scratch.join("broken.bpmn");
+    std::fs::write(&broken, "<definitions><process></definitions>").expect("write");
+    let journey = example("loan-application/journey.yaml")
+        .display()
+        .to_string();
+    for path in [
+        broken.display().to_string(),
+        journey,
+        scratch.join("none.bpmn").display().to_string(),
+    ] {
+        let output = waymark(&["process", "check", &path]);
+        assert_eq!(output.status.code(), Some(2), "{path}: {}", stdout(&output));
+        assert!(stdout(&output).contains("unreadable") || stderr(&output).contains("read"));
+    }
+}
