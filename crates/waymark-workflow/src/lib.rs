@@ -9,6 +9,7 @@
 pub mod bpmn;
 pub mod check;
 pub mod expr;
+pub mod forms;
 pub mod model;
 
 pub use model::*;

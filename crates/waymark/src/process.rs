@@ -48,9 +48,11 @@ fn check_file(path: &Path) -> Checked {
             unreadable: Some(error.to_string()),
         },
         Ok(imported) => {
-            let executable = imported.executable();
             let mut diagnostics = imported.diagnostics.clone();
             forms(path, &imported, &mut diagnostics);
+            diagnostics.sort_by_key(|d| d.location);
+            let executable =
+                imported.executable() && !diagnostics.iter().any(|d| d.severity == Severity::Error);
             Checked {
                 file,
                 source,
@@ -83,6 +85,32 @@ fn forms(path: &Path, imported: &waymark_workflow::bpmn::Imported, out: &mut Vec
             }) else {
                 continue;
             };
+            let at = waymark_journey::Location {
+                line: node.line,
+                column: 1,
+            };
+            if let Ok(text) = std::fs::read_to_string(dir.join(name)) {
+                let problems = match serde_json::from_str(&text) {
+                    Ok(json) => waymark_workflow::forms::from_form_js(name, &json)
+                        .err()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|e| e.to_string())
+                        .collect(),
+                    Err(error) => vec![format!("not JSON: {error}")],
+                };
+                for problem in problems {
+                    out.push(
+                        Diagnostic::error(
+                            "invalid-form",
+                            at,
+                            format!("the form `{name}` of `{}`: {problem}", node.id),
+                        )
+                        .with_hint("fix the .form file (Camunda Forms JSON)"),
+                    );
+                }
+                continue;
+            }
             if !dir.join(name).is_file() {
                 out.push(
                     Diagnostic::warning(

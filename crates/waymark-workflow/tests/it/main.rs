@@ -1,4 +1,5 @@
 //! Integration tests for process definitions.
 
 mod bpmn;
+mod forms;
 mod training;
