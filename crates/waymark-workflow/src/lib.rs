@@ -8,6 +8,7 @@
 
 pub mod bpmn;
 pub mod check;
+pub mod engine;
 pub mod expr;
 pub mod forms;
 pub mod model;
