@@ -12,6 +12,7 @@ mod identity;
 mod index;
 mod logs;
 mod traces;
+pub mod workflow;
 
 use std::path::Path;
 use std::sync::{Mutex, mpsc};
@@ -323,6 +324,83 @@ fn steps() -> Vec<M<'static>> {
             PRIMARY KEY (id, version)
         );",
         ),
+        // Automation: the organisation directory, process definitions (a version per distinct
+        // file), instances with their engine state, and what they wait for.
+        M::up(
+            "CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            email TEXT,
+            department TEXT,
+            manager TEXT,
+            roles TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE processes (
+            id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            format TEXT NOT NULL,
+            source TEXT NOT NULL,
+            deployed_us INTEGER NOT NULL,
+            PRIMARY KEY (id, version)
+        );
+        CREATE TABLE instances (
+            id INTEGER PRIMARY KEY,
+            process_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            requester TEXT NOT NULL,
+            status TEXT NOT NULL,
+            state TEXT NOT NULL,
+            started_us INTEGER NOT NULL,
+            updated_us INTEGER NOT NULL,
+            ended_us INTEGER
+        );
+        CREATE INDEX instances_by_requester ON instances (requester, id);
+        CREATE TABLE tasks (
+            instance_id INTEGER NOT NULL,
+            task_id INTEGER NOT NULL,
+            node TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            topic TEXT,
+            assignee TEXT,
+            candidate_groups TEXT NOT NULL,
+            candidate_users TEXT NOT NULL,
+            due_us INTEGER,
+            form TEXT,
+            status TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            completed_us INTEGER,
+            completed_by TEXT,
+            PRIMARY KEY (instance_id, task_id)
+        );
+        CREATE INDEX tasks_open ON tasks (status, created_us);
+        CREATE TABLE timers (
+            instance_id INTEGER NOT NULL,
+            timer_id INTEGER NOT NULL,
+            due_us INTEGER NOT NULL,
+            PRIMARY KEY (instance_id, timer_id)
+        );
+        CREATE INDEX timers_by_due ON timers (due_us);
+        CREATE TABLE subscriptions (
+            instance_id INTEGER NOT NULL,
+            subscription_id INTEGER NOT NULL,
+            message TEXT NOT NULL,
+            correlation TEXT NOT NULL,
+            PRIMARY KEY (instance_id, subscription_id)
+        );
+        CREATE INDEX subscriptions_by_message ON subscriptions (message, correlation);
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            instance_id INTEGER NOT NULL,
+            at_us INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            node TEXT,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX audit_by_instance ON audit (instance_id, id);",
+        ),
     ]
 }
 
@@ -397,6 +475,8 @@ pub struct SqliteStore {
     pending: Mutex<Vec<Pending>>,
     identifier_traits: Vec<String>,
     checkpointer: Option<Checkpointer>,
+    /// Parsed process definitions, shared by the instances that run them.
+    definitions: workflow::Definitions,
 }
 
 /// A thread that checkpoints the WAL every second until it is dropped. (Every 200 ms gave
@@ -497,6 +577,7 @@ impl SqliteStore {
             pending: Mutex::new(Vec::new()),
             checkpointer: None,
             identifier_traits: default_identifier_traits(),
+            definitions: Default::default(),
         })
     }
 
@@ -549,6 +630,7 @@ impl SqliteStore {
             pending: Mutex::new(Vec::new()),
             checkpointer: None,
             identifier_traits: default_identifier_traits(),
+            definitions: Default::default(),
         })
     }
 
@@ -969,7 +1051,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "7 (inside)");
+        assert_eq!(latest_version().to_string(), "8 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

@@ -2,6 +2,8 @@
 
 use waymark_store::{KeyKind, NewEvent, SqliteStore, Store};
 
+mod workflow;
+
 fn event(id: &str, user: &str, at: i64) -> NewEvent {
     NewEvent {
         message_id: id.to_string(),

@@ -1,0 +1,872 @@
+//! Automation in the store: the organisation directory, deployed processes, and running
+//! instances. Each step of an instance happens in one transaction on the writer connection: the
+//! instance's state, its tasks, timers and message subscriptions, its audit records and the
+//! journey events that measure it are written together, or not at all.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde_json::{Map, Value as Json, json};
+use waymark_workflow::Process;
+use waymark_workflow::engine::{self, Command, Effect, State, Status, StepKind, TaskKind};
+
+use crate::{SqliteStore, StoreError};
+
+/// A person in the organisation directory.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub department: Option<String>,
+    /// The id of their manager.
+    pub manager: Option<String>,
+    /// Roles and groups, e.g. `finance`, `hr-admin`.
+    pub roles: Vec<String>,
+}
+
+impl User {
+    /// Whether a task for `group` is theirs to claim: one of their roles, or their department.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.roles.iter().any(|r| r.eq_ignore_ascii_case(group))
+            || self
+                .department
+                .as_deref()
+                .is_some_and(|d| d.eq_ignore_ascii_case(group))
+    }
+}
+
+/// A process definition deployed to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployedProcess {
+    pub id: String,
+    pub version: i64,
+    pub name: String,
+    /// `bpmn`.
+    pub format: String,
+    pub source: String,
+    pub deployed_us: i64,
+}
+
+/// An instance as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRow {
+    pub id: i64,
+    pub process: String,
+    pub version: i64,
+    /// The user who started it.
+    pub requester: String,
+    pub status: String,
+    pub state: State,
+    pub started_us: i64,
+    pub updated_us: i64,
+}
+
+/// A task as stored, with who it is for after the directory was asked.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TaskRow {
+    pub instance: i64,
+    /// The engine's id of the task within its instance.
+    pub task: u64,
+    pub node: String,
+    pub name: String,
+    /// `user` or `worker`.
+    pub kind: String,
+    pub topic: Option<String>,
+    pub assignee: Option<String>,
+    pub candidate_groups: Vec<String>,
+    pub candidate_users: Vec<String>,
+    pub due_us: Option<i64>,
+    pub form: Option<String>,
+    /// `open`, `completed` or `cancelled`.
+    pub status: String,
+    pub created_us: i64,
+    pub completed_by: Option<String>,
+}
+
+impl TaskRow {
+    /// Whether `user` may see and work on this task: assigned to them, or (unassigned) offered to
+    /// them or to one of their groups.
+    pub fn is_for(&self, user: &User) -> bool {
+        match &self.assignee {
+            Some(assignee) => assignee == &user.id,
+            None => {
+                self.candidate_users.iter().any(|u| u == &user.id)
+                    || self.candidate_groups.iter().any(|g| user.in_group(g))
+            }
+        }
+    }
+}
+
+/// One line of an instance's audit trail.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditRow {
+    pub at_us: i64,
+    /// Who: a user id, or `system`.
+    pub actor: String,
+    pub action: String,
+    pub node: Option<String>,
+    pub data: Json,
+}
+
+/// Why a workflow operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no process `{0}` is deployed")]
+    UnknownProcess(String),
+    #[error("no instance {0}")]
+    UnknownInstance(i64),
+    #[error("the deployed process `{0}` no longer reads: {1}")]
+    Unreadable(String, String),
+    #[error("{0}")]
+    Engine(#[from] engine::EngineError),
+    #[error("the stored state of instance {0} is unreadable: {1}")]
+    State(i64, String),
+}
+
+impl From<rusqlite::Error> for WorkflowError {
+    fn from(error: rusqlite::Error) -> Self {
+        WorkflowError::Store(StoreError::Database(error))
+    }
+}
+
+/// Parsed process definitions, by (id, version).
+#[derive(Debug, Default)]
+pub(crate) struct Definitions(std::sync::Mutex<HashMap<(String, i64), Arc<Process>>>);
+
+fn user_row(row: &rusqlite::Row) -> rusqlite::Result<User> {
+    let roles: String = row.get(5)?;
+    Ok(User {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        email: row.get(2)?,
+        department: row.get(3)?,
+        manager: row.get(4)?,
+        roles: roles
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+const USER_COLUMNS: &str = "id, name, email, department, manager, roles";
+const TASK_COLUMNS: &str = "instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us, completed_by";
+
+fn list(text: String) -> Vec<String> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn task_row(row: &rusqlite::Row) -> rusqlite::Result<TaskRow> {
+    Ok(TaskRow {
+        instance: row.get(0)?,
+        task: row.get::<_, i64>(1)? as u64,
+        node: row.get(2)?,
+        name: row.get(3)?,
+        kind: row.get(4)?,
+        topic: row.get(5)?,
+        assignee: row.get(6)?,
+        candidate_groups: list(row.get(7)?),
+        candidate_users: list(row.get(8)?),
+        due_us: row.get(9)?,
+        form: row.get(10)?,
+        status: row.get(11)?,
+        created_us: row.get(12)?,
+        completed_by: row.get(13)?,
+    })
+}
+
+fn status_text(status: &Status) -> &'static str {
+    match status {
+        Status::NotStarted => "not-started",
+        Status::Running => "running",
+        Status::Completed => "completed",
+        Status::Terminated => "terminated",
+        Status::Failed { .. } => "failed",
+    }
+}
+
+impl SqliteStore {
+    /// Adds or replaces people in the directory.
+    pub fn put_users(&self, users: &[User]) -> Result<usize, StoreError> {
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            {
+                let mut insert = transaction.prepare_cached(
+                    "INSERT INTO users (id, name, email, department, manager, roles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (id) DO UPDATE SET name = ?2, email = ?3, department = ?4, manager = ?5, roles = ?6",
+                )?;
+                for u in users {
+                    insert.execute(params![u.id, u.name, u.email, u.department, u.manager, u.roles.join(",")])?;
+                }
+            }
+            transaction.commit()?;
+            Ok(users.len())
+        })
+    }
+
+    pub fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                .query_row(params![id], user_row)
+                .optional()?)
+        })
+    }
+
+    pub fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection
+                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))?;
+            let rows = query.query_map([], user_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Keeps a process definition: a new version when it differs from the latest one.
+    pub fn deploy_process(
+        &self,
+        id: &str,
+        name: &str,
+        format: &str,
+        source: &str,
+        now_us: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            let latest: Option<(i64, String)> = transaction
+                .query_row(
+                    "SELECT version, source FROM processes WHERE id = ?1 ORDER BY version DESC LIMIT 1",
+                    params![id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let outcome = match latest {
+                Some((version, same)) if same == source => (version, false),
+                other => {
+                    let version = other.map_or(1, |(v, _)| v + 1);
+                    transaction.execute(
+                        "INSERT INTO processes (id, version, name, format, source, deployed_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![id, version, name, format, source, now_us],
+                    )?;
+                    (version, true)
+                }
+            };
+            transaction.commit()?;
+            Ok(outcome)
+        })
+    }
+
+    /// A deployed process: the given version, else the latest.
+    pub fn process(
+        &self,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<DeployedProcess>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT id, version, name, format, source, deployed_us FROM processes
+                     WHERE id = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
+                )?
+                .query_row(params![id, version], |r| {
+                    Ok(DeployedProcess {
+                        id: r.get(0)?,
+                        version: r.get(1)?,
+                        name: r.get(2)?,
+                        format: r.get(3)?,
+                        source: r.get(4)?,
+                        deployed_us: r.get(5)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    fn definition(
+        &self,
+        id: &str,
+        version: i64,
+        source: &str,
+    ) -> Result<Arc<Process>, WorkflowError> {
+        let key = (id.to_string(), version);
+        if let Some(found) = self
+            .definitions
+            .0
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .get(&key)
+        {
+            return Ok(found.clone());
+        }
+        let imported = waymark_workflow::bpmn::import(source)
+            .map_err(|e| WorkflowError::Unreadable(id.to_string(), e.to_string()))?;
+        let process = imported
+            .processes
+            .into_iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| {
+                WorkflowError::Unreadable(id.to_string(), "the process is missing".into())
+            })?;
+        let process = Arc::new(process);
+        self.definitions
+            .0
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .insert(key, process.clone());
+        Ok(process)
+    }
+
+    /// Starts an instance of the latest version of a process for `requester`, with the start
+    /// form's values. Returns its id.
+    pub fn start_instance(
+        &self,
+        process: &str,
+        requester: &str,
+        variables: Map<String, Json>,
+        now_us: i64,
+    ) -> Result<i64, WorkflowError> {
+        let deployed = self
+            .process(process, None)?
+            .ok_or_else(|| WorkflowError::UnknownProcess(process.to_string()))?;
+        let definition = self.definition(&deployed.id, deployed.version, &deployed.source)?;
+        let mut variables = variables;
+        variables.insert("requester".into(), Json::from(requester));
+        self.transact(|transaction, links| {
+            transaction.execute(
+                "INSERT INTO instances (process_id, version, requester, status, state, started_us, updated_us)
+                 VALUES (?1, ?2, ?3, 'running', '{}', ?4, ?4)",
+                params![deployed.id, deployed.version, requester, now_us],
+            )?;
+            let instance = transaction.last_insert_rowid();
+            let mut state = State::default();
+            let form = variables.clone();
+            let effects = engine::step(&definition, &mut state, Command::Start { variables }, now_us)
+                .map_err(WorkflowError::from)?;
+            audit(transaction, instance, now_us, requester, "started", None, &Json::Object(form))?;
+            let step = Applying { transaction, links, process: &definition, instance, requester, actor: requester, now_us };
+            step.apply(&state, &effects)?;
+            Ok(instance)
+        })
+    }
+
+    /// Applies a command to an instance in one transaction, as `actor` (a user id, or `system`).
+    pub fn advance(
+        &self,
+        instance: i64,
+        command: Command,
+        actor: &str,
+        now_us: i64,
+    ) -> Result<Vec<Effect>, WorkflowError> {
+        let row = self
+            .instance(instance)?
+            .ok_or(WorkflowError::UnknownInstance(instance))?;
+        let deployed = self
+            .process(&row.process, Some(row.version))?
+            .ok_or_else(|| WorkflowError::UnknownProcess(row.process.clone()))?;
+        let definition = self.definition(&deployed.id, deployed.version, &deployed.source)?;
+        self.transact(|transaction, links| {
+            // Read again inside the transaction: another step may have committed since.
+            let stored: String = transaction.query_row(
+                "SELECT state FROM instances WHERE id = ?1",
+                params![instance],
+                |r| r.get(0),
+            )?;
+            let mut state: State = serde_json::from_str(&stored)
+                .map_err(|e| WorkflowError::State(instance, e.to_string()))?;
+            let (action, data, node) = describe(&definition, &state, &command);
+            let effects = engine::step(&definition, &mut state, command, now_us)?;
+            audit(
+                transaction,
+                instance,
+                now_us,
+                actor,
+                action,
+                node.as_deref(),
+                &data,
+            )?;
+            let step = Applying {
+                transaction,
+                links,
+                process: &definition,
+                instance,
+                requester: &row.requester,
+                actor,
+                now_us,
+            };
+            step.apply(&state, &effects)?;
+            Ok(effects)
+        })
+    }
+
+    /// Runs `f` in one transaction on the writer connection and commits. The journey events a
+    /// step writes are linked to profiles here and added to the event index by the next commit
+    /// of collected events (which catches up first).
+    fn transact<T>(
+        &self,
+        f: impl FnOnce(&Transaction, &mut Links) -> Result<T, WorkflowError>,
+    ) -> Result<T, WorkflowError> {
+        let mut guard = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let writer = &mut *guard;
+        let transaction = writer.connection.transaction()?;
+        let mut links = Links {
+            known: &mut writer.known,
+            traits: &self.identifier_traits,
+        };
+        match f(&transaction, &mut links) {
+            Ok(out) => {
+                transaction.commit()?;
+                // The journey events go into the event index now, so timelines show them.
+                match self.index() {
+                    Ok(index) => {
+                        if let Err(error) = crate::catch_up(&writer.connection, index) {
+                            tracing::error!(%error, "the event index is behind; catching up on the next commit");
+                            writer.index_behind = true;
+                        }
+                    }
+                    Err(_) => writer.index_behind = true,
+                }
+                Ok(out)
+            }
+            Err(error) => {
+                drop(transaction);
+                // The identity cache may hold links that were rolled back.
+                writer.known = Default::default();
+                Err(error)
+            }
+        }
+    }
+
+    pub fn instance(&self, id: i64) -> Result<Option<InstanceRow>, WorkflowError> {
+        let row = self.with(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT id, process_id, version, requester, status, state, started_us, updated_us FROM instances WHERE id = ?1",
+                )?
+                .query_row(params![id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, i64>(6)?,
+                        r.get::<_, i64>(7)?,
+                    ))
+                })
+                .optional()?)
+        })?;
+        let Some((id, process, version, requester, status, state, started_us, updated_us)) = row
+        else {
+            return Ok(None);
+        };
+        let state =
+            serde_json::from_str(&state).map_err(|e| WorkflowError::State(id, e.to_string()))?;
+        Ok(Some(InstanceRow {
+            id,
+            process,
+            version,
+            requester,
+            status,
+            state,
+            started_us,
+            updated_us,
+        }))
+    }
+
+    /// The instances `requester` started, newest first.
+    pub fn instances_of(&self, requester: &str) -> Result<Vec<i64>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection
+                .prepare_cached("SELECT id FROM instances WHERE requester = ?1 ORDER BY id DESC")?;
+            let rows = query.query_map(params![requester], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Every open task (people's and workers'), oldest first.
+    pub fn open_tasks(&self) -> Result<Vec<TaskRow>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'open' ORDER BY created_us, instance_id, task_id"
+            ))?;
+            let rows = query.query_map([], task_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// The open tasks `user` may see: assigned to them, or offered to them or their groups.
+    pub fn tasks_for(&self, user: &User) -> Result<Vec<TaskRow>, StoreError> {
+        Ok(self
+            .open_tasks()?
+            .into_iter()
+            .filter(|t| t.kind == "user" && t.is_for(user))
+            .collect())
+    }
+
+    pub fn task(&self, instance: i64, task: u64) -> Result<Option<TaskRow>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(&format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE instance_id = ?1 AND task_id = ?2"
+                ))?
+                .query_row(params![instance, task as i64], task_row)
+                .optional()?)
+        })
+    }
+
+    /// Every task of an instance, in the order created.
+    pub fn instance_tasks(&self, instance: i64) -> Result<Vec<TaskRow>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE instance_id = ?1 ORDER BY task_id"
+            ))?;
+            let rows = query.query_map(params![instance], task_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Timers due at or before `now`: (instance, timer).
+    pub fn due_timers(&self, now_us: i64) -> Result<Vec<(i64, u64)>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT instance_id, timer_id FROM timers WHERE due_us <= ?1 ORDER BY due_us",
+            )?;
+            let rows = query.query_map(params![now_us], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Instances waiting for `message` whose requester is `person`.
+    pub fn awaiting(&self, message: &str, person: &str) -> Result<Vec<i64>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT DISTINCT instance_id FROM subscriptions WHERE message = ?1 AND correlation = ?2 ORDER BY instance_id",
+            )?;
+            let rows = query.query_map(params![message, person], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    pub fn audit_trail(&self, instance: i64) -> Result<Vec<AuditRow>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT at_us, actor, action, node, data FROM audit WHERE instance_id = ?1 ORDER BY id",
+            )?;
+            let rows = query.query_map(params![instance], |r| {
+                let data: String = r.get(4)?;
+                Ok(AuditRow {
+                    at_us: r.get(0)?,
+                    actor: r.get(1)?,
+                    action: r.get(2)?,
+                    node: r.get(3)?,
+                    data: serde_json::from_str(&data).unwrap_or(Json::Null),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Records a refused attempt (someone acting on what is not theirs).
+    pub fn audit_refusal(
+        &self,
+        instance: i64,
+        actor: &str,
+        what: &str,
+        now_us: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|connection| {
+            audit(
+                connection,
+                instance,
+                now_us,
+                actor,
+                "refused",
+                None,
+                &json!({ "attempt": what }),
+            )
+        })
+    }
+}
+
+/// What a command is, for the audit trail: (action, data, node).
+fn describe(
+    process: &Process,
+    state: &State,
+    command: &Command,
+) -> (&'static str, Json, Option<String>) {
+    let node_of_task = |task: &u64| {
+        state
+            .tasks
+            .get(task)
+            .map(|t| process.nodes[t.node].id.clone())
+    };
+    match command {
+        Command::Start { variables } => ("started", Json::Object(variables.clone()), None),
+        Command::Complete { task, variables } => (
+            "completed",
+            Json::Object(variables.clone()),
+            node_of_task(task),
+        ),
+        Command::Throw { task, code, .. } => ("threw", json!({ "code": code }), node_of_task(task)),
+        Command::Message { name, variables } => (
+            "message",
+            json!({ "message": name, "data": variables }),
+            None,
+        ),
+        Command::FireTimer { timer } => (
+            "timer",
+            json!({ "timer": timer }),
+            state
+                .timers
+                .get(timer)
+                .map(|t| process.nodes[t.node].id.clone()),
+        ),
+    }
+}
+
+fn audit(
+    connection: &rusqlite::Connection,
+    instance: i64,
+    at_us: i64,
+    actor: &str,
+    action: &str,
+    node: Option<&str>,
+    data: &Json,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "INSERT INTO audit (instance_id, at_us, actor, action, node, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![instance, at_us, actor, action, node, data.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Who a task is for, with directory references resolved: `manager-of:requester`,
+/// `manager-of:USER`.
+fn resolve(transaction: &Transaction, spec: &str, requester: &str) -> Result<String, StoreError> {
+    let Some(whose) = spec.strip_prefix("manager-of:") else {
+        return Ok(spec.to_string());
+    };
+    let person = if whose == "requester" {
+        requester
+    } else {
+        whose
+    };
+    let manager: Option<Option<String>> = transaction
+        .query_row(
+            "SELECT manager FROM users WHERE id = ?1",
+            params![person],
+            |r| r.get(0),
+        )
+        .optional()?;
+    // Nobody to give it to: leave it visible as written, so an administrator sees why.
+    Ok(manager.flatten().unwrap_or_else(|| spec.to_string()))
+}
+
+/// The identity bookkeeping of the writer, for linking journey events to profiles.
+pub(crate) struct Links<'w> {
+    known: &'w mut crate::identity::Known,
+    traits: &'w [String],
+}
+
+/// One step being written.
+struct Applying<'t, 'l, 'w> {
+    transaction: &'t Transaction<'t>,
+    links: &'l mut Links<'w>,
+    process: &'t Process,
+    instance: i64,
+    requester: &'t str,
+    actor: &'t str,
+    now_us: i64,
+}
+
+impl Applying<'_, '_, '_> {
+    /// Writes a step's effects: tasks, timers, subscriptions, audit records, journey events and the
+    /// instance's new state.
+    fn apply(mut self, state: &State, effects: &[Effect]) -> Result<(), WorkflowError> {
+        let (transaction, instance, requester, actor, now_us) = (
+            self.transaction,
+            self.instance,
+            self.requester,
+            self.actor,
+            self.now_us,
+        );
+        for effect in effects {
+            match effect {
+                Effect::TaskCreated {
+                    task,
+                    node,
+                    name,
+                    kind,
+                    assignee,
+                    candidate_groups,
+                    candidate_users,
+                    due,
+                    form,
+                    item: _,
+                } => {
+                    let assignee = assignee
+                        .as_deref()
+                        .map(|a| resolve(transaction, a, requester))
+                        .transpose()?;
+                    let (kind, topic) = match kind {
+                        TaskKind::User => ("user", None),
+                        TaskKind::Worker { topic } => ("worker", Some(topic.clone())),
+                    };
+                    transaction.execute(
+                    "INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'open', ?12)",
+                    params![instance, *task as i64, node, name, kind, topic, assignee, candidate_groups.join(","), candidate_users.join(","), due, form, now_us],
+                )?;
+                    audit(
+                        transaction,
+                        instance,
+                        now_us,
+                        "system",
+                        "task created",
+                        Some(node),
+                        &json!({ "task": task, "assignee": assignee, "candidate_groups": candidate_groups }),
+                    )?;
+                }
+                Effect::TaskCancelled { task } => {
+                    transaction.execute(
+                    "UPDATE tasks SET status = 'cancelled' WHERE instance_id = ?1 AND task_id = ?2 AND status = 'open'",
+                    params![instance, *task as i64],
+                )?;
+                }
+                Effect::TimerSet { timer, due } => {
+                    transaction.execute(
+                        "INSERT INTO timers (instance_id, timer_id, due_us) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (instance_id, timer_id) DO UPDATE SET due_us = ?3",
+                        params![instance, *timer as i64, due],
+                    )?;
+                }
+                Effect::TimerCancelled { timer } => {
+                    transaction.execute(
+                        "DELETE FROM timers WHERE instance_id = ?1 AND timer_id = ?2",
+                        params![instance, *timer as i64],
+                    )?;
+                }
+                Effect::MessageAwaited {
+                    subscription,
+                    message,
+                } => {
+                    transaction.execute(
+                    "INSERT INTO subscriptions (instance_id, subscription_id, message, correlation) VALUES (?1, ?2, ?3, ?4)",
+                    params![instance, *subscription as i64, message, requester],
+                )?;
+                }
+                Effect::MessageNoLongerAwaited { subscription } => {
+                    transaction.execute(
+                        "DELETE FROM subscriptions WHERE instance_id = ?1 AND subscription_id = ?2",
+                        params![instance, *subscription as i64],
+                    )?;
+                }
+                Effect::Step { node, name, what } => {
+                    self.journey_event(node, name, *what)?;
+                }
+                Effect::Ended => {}
+            }
+        }
+        // A completed task is marked with who completed it.
+        transaction.execute(
+        "UPDATE tasks SET status = 'completed', completed_by = ?2, completed_us = ?3
+         WHERE instance_id = ?1 AND status = 'open' AND task_id NOT IN (SELECT value FROM json_each(?4))",
+        params![
+            instance,
+            actor,
+            now_us,
+            serde_json::to_string(&state.tasks.keys().collect::<Vec<_>>()).unwrap_or_default()
+        ],
+    )?;
+        let stored = serde_json::to_string(state)
+            .map_err(|e| WorkflowError::State(instance, e.to_string()))?;
+        transaction.execute(
+        "UPDATE instances SET state = ?2, status = ?3, updated_us = ?4,
+             ended_us = CASE WHEN ?3 IN ('completed', 'terminated', 'failed') THEN ?4 ELSE ended_us END
+         WHERE id = ?1",
+        params![instance, stored, status_text(&state.status), now_us],
+    )?;
+        Ok(())
+    }
+
+    /// Each step is a collected event of the requester, so the automated journey is measured like
+    /// any other: `Process Started`, `Task Completed` (with the step's id as `task`), `Process
+    /// Ended`. Message ids are derived from the instance and step, so a step is recorded once.
+    fn journey_event(&mut self, node: &str, name: &str, what: StepKind) -> Result<(), StoreError> {
+        let (transaction, process, instance, requester, actor, now_us) = (
+            self.transaction,
+            self.process,
+            self.instance,
+            self.requester,
+            self.actor,
+            self.now_us,
+        );
+        let event = match what {
+            StepKind::Started => "Process Started",
+            StepKind::Completed => "Task Completed",
+            StepKind::Ended => "Process Ended",
+            StepKind::Entered => "Task Started",
+            StepKind::Cancelled => "Task Cancelled",
+        };
+        let sequence: i64 = transaction.query_row(
+            "SELECT count(*) FROM audit WHERE instance_id = ?1",
+            params![instance],
+            |r| r.get(0),
+        )?;
+        let message_id = format!(
+            "wf-{instance}-{node}-{}-{sequence}",
+            event.replace(' ', "-")
+        );
+        let body = json!({
+            "type": "track",
+            "event": event,
+            "userId": requester,
+            "messageId": message_id,
+            "timestamp": waymark_eventlog::time::format_micros(now_us),
+            "properties": {
+                "task": node,
+                "name": name,
+                "process": process.id,
+                "instance": instance,
+                "by": actor,
+            },
+            "context": { "channel": "automation" },
+        });
+        let new = crate::NewEvent {
+            message_id: message_id.clone(),
+            kind: "track".into(),
+            name: Some(event.to_string()),
+            user_id: Some(requester.to_string()),
+            anonymous_id: None,
+            timestamp_us: now_us,
+            received_us: now_us,
+            body: body.to_string(),
+        };
+        transaction.execute(
+        "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body)
+         VALUES (?1, 'track', ?2, ?3, NULL, ?4, ?4, ?5)",
+        params![message_id, event, requester, now_us, new.body],
+    )?;
+        crate::identity::link(transaction, &new, self.links.traits, self.links.known)?;
+        audit(
+            transaction,
+            instance,
+            now_us,
+            actor,
+            "step",
+            Some(node),
+            &json!({ "event": event }),
+        )?;
+        Ok(())
+    }
+}

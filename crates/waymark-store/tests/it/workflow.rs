@@ -1,0 +1,379 @@
+//! Automation in the store: Jennifer's request from her form to "goods received", with the
+//! directory routing it, every step audited and recorded as a journey event, and a restart in
+//! the middle.
+
+use serde_json::{Map, Value, json};
+use waymark_store::workflow::{TaskRow, User};
+use waymark_store::{SqliteStore, Store};
+use waymark_workflow::engine::Command;
+
+const DAY: i64 = 86_400_000_000;
+
+fn example(name: &str) -> String {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/training-request")
+        .join(name);
+    std::fs::read_to_string(path).expect("example")
+}
+
+fn vars(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn person(id: &str, department: &str, manager: Option<&str>, roles: &[&str]) -> User {
+    User {
+        id: id.into(),
+        name: id.into(),
+        email: Some(format!("{id}@example.com")),
+        department: Some(department.into()),
+        manager: manager.map(str::to_string),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+fn worker_task(store: &SqliteStore, node: &str) -> TaskRow {
+    let open = store.open_tasks().expect("tasks");
+    open.into_iter()
+        .find(|t| t.kind == "worker" && t.node == node)
+        .unwrap_or_else(|| panic!("no open worker task {node}"))
+}
+
+fn only(tasks: Vec<TaskRow>) -> TaskRow {
+    assert_eq!(tasks.len(), 1, "{tasks:#?}");
+    tasks.into_iter().next().expect("task")
+}
+
+#[test]
+fn jennifers_request_runs_in_the_store_and_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!("waymark-workflow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("waymark.db");
+    let mut now = 1_800_000_000_000_000;
+    let jennifer = person("jennifer", "customer-success", Some("maria"), &[]);
+    let maria = person("maria", "customer-success", Some("olivia"), &["manager"]);
+    let finn = person("finn", "finance", Some("olivia"), &["finance"]);
+    let instance = {
+        let store = SqliteStore::open(&path).expect("open");
+        store
+            .put_users(&[jennifer.clone(), maria.clone(), finn.clone()])
+            .expect("users");
+        let (version, created) = store
+            .deploy_process(
+                "training-request",
+                "Request professional training",
+                "bpmn",
+                &example("process.bpmn"),
+                now,
+            )
+            .expect("deploy");
+        assert_eq!((version, created), (1, true));
+        let instance = store
+            .start_instance(
+                "training-request",
+                "jennifer",
+                vars(json!({ "course": "Negotiation", "cost": 1200, "vendorKnown": false })),
+                now,
+            )
+            .expect("start");
+        // Her manager, from the directory, has it; nobody else sees it.
+        let approval = only(store.tasks_for(&maria).expect("tasks"));
+        assert_eq!(
+            (approval.node.as_str(), approval.assignee.as_deref()),
+            ("manager-approval", Some("maria"))
+        );
+        assert_eq!(approval.due_us, Some(now + 2 * DAY));
+        assert!(store.tasks_for(&finn).expect("tasks").is_empty());
+        assert!(store.tasks_for(&jennifer).expect("tasks").is_empty());
+        now += DAY;
+        store
+            .advance(
+                instance,
+                Command::Complete {
+                    task: approval.task,
+                    variables: vars(json!({ "approved": true })),
+                },
+                "maria",
+                now,
+            )
+            .expect("approve");
+        assert_eq!(
+            store.due_timers(now + 10 * DAY).expect("timers"),
+            [],
+            "the escalation timer is gone"
+        );
+        instance
+    };
+    // A restart: the instance goes on where it was.
+    let store = SqliteStore::open(&path).expect("reopen");
+    let budget = worker_task(&store, "budget-check");
+    assert_eq!(budget.topic.as_deref(), Some("budget-check"));
+    store
+        .advance(
+            instance,
+            Command::Complete {
+                task: budget.task,
+                variables: vars(json!({ "budgetOk": true })),
+            },
+            "system",
+            now,
+        )
+        .expect("budget");
+    let email = worker_task(&store, "approved-notification");
+    store
+        .advance(
+            instance,
+            Command::Complete {
+                task: email.task,
+                variables: Map::new(),
+            },
+            "system",
+            now,
+        )
+        .expect("email");
+    for node in ["vendor-add", "po-issued", "payment"] {
+        let task = only(store.tasks_for(&finn).expect("tasks"));
+        assert_eq!(task.node, node);
+        assert_eq!(task.candidate_groups, ["finance"]);
+        store
+            .advance(
+                instance,
+                Command::Complete {
+                    task: task.task,
+                    variables: Map::new(),
+                },
+                "finn",
+                now,
+            )
+            .expect("finance");
+    }
+    // The learning system says she attended.
+    assert_eq!(
+        store
+            .awaiting("Training Completed", "jennifer")
+            .expect("awaiting"),
+        [instance]
+    );
+    now += 30 * DAY;
+    store
+        .advance(
+            instance,
+            Command::Message {
+                name: "Training Completed".into(),
+                variables: Map::new(),
+            },
+            "system",
+            now,
+        )
+        .expect("message");
+    let invite = worker_task(&store, "assessment-invite");
+    store
+        .advance(
+            instance,
+            Command::Complete {
+                task: invite.task,
+                variables: Map::new(),
+            },
+            "system",
+            now,
+        )
+        .expect("invite");
+    let assessment = only(store.tasks_for(&jennifer).expect("tasks"));
+    assert_eq!(assessment.node, "assessment-form");
+    store
+        .advance(
+            instance,
+            Command::Complete {
+                task: assessment.task,
+                variables: vars(json!({ "rating": 5 })),
+            },
+            "jennifer",
+            now,
+        )
+        .expect("assessment");
+
+    let row = store.instance(instance).expect("instance").expect("row");
+    assert_eq!(row.status, "completed");
+    assert_eq!(row.state.variables["goodsReceived"], true);
+    assert!(store.open_tasks().expect("open").is_empty());
+    // Who completed what.
+    let done: Vec<(String, Option<String>)> = store
+        .instance_tasks(instance)
+        .expect("tasks")
+        .into_iter()
+        .map(|t| (t.node, t.completed_by))
+        .collect();
+    assert!(
+        done.contains(&("manager-approval".into(), Some("maria".into()))),
+        "{done:?}"
+    );
+    assert!(
+        done.contains(&("payment".into(), Some("finn".into()))),
+        "{done:?}"
+    );
+    assert!(
+        done.contains(&("assessment-form".into(), Some("jennifer".into()))),
+        "{done:?}"
+    );
+    // The audit trail shows every step, with the form data.
+    let trail = store.audit_trail(instance).expect("audit");
+    let started = &trail[0];
+    assert_eq!(
+        (started.actor.as_str(), started.action.as_str()),
+        ("jennifer", "started")
+    );
+    assert_eq!(started.data["course"], "Negotiation");
+    for node in [
+        "manager-approval",
+        "budget-check",
+        "vendor-add",
+        "po-issued",
+        "payment",
+        "attend-training",
+        "assessment-form",
+        "goods-received",
+    ] {
+        assert!(
+            trail
+                .iter()
+                .any(|a| a.action == "step" && a.node.as_deref() == Some(node)),
+            "{node} in the audit trail"
+        );
+    }
+    // Every step is a journey event of Jennifer's: the to-be journey is measured on them.
+    let (log, _) = waymark_store::stored_log(&store).expect("log");
+    let journey = waymark_journey::check(&example("to-be.yaml"))
+        .journey
+        .expect("journey");
+    let report =
+        waymark_analytics::journey::report(&journey, &log, &Default::default()).expect("report");
+    assert_eq!((report.instances.total, report.instances.completed), (1, 1));
+    let unvisited: Vec<&str> = report
+        .touchpoints
+        .iter()
+        .filter(|t| t.visits == 0 && !t.optional)
+        .map(|t| t.id.as_str())
+        .collect();
+    assert_eq!(
+        unvisited,
+        Vec::<&str>::new(),
+        "every required touchpoint was measured"
+    );
+    assert_eq!(
+        report.conformance.fitting, 1,
+        "{:?}",
+        report.conformance.deviations
+    );
+    // And her profile's timeline has them.
+    let timeline = store
+        .timeline("jennifer", None, 100)
+        .expect("timeline")
+        .expect("profile");
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.event.name.as_deref() == Some("Process Ended"))
+    );
+}
+
+#[test]
+fn a_rejected_request_and_an_escalation_after_a_missed_due_date() {
+    let store = SqliteStore::open_in_memory().expect("store");
+    let now = 1_800_000_000_000_000;
+    store
+        .put_users(&[
+            person("jennifer", "customer-success", Some("maria"), &[]),
+            person("maria", "customer-success", Some("olivia"), &[]),
+        ])
+        .expect("users");
+    store
+        .deploy_process(
+            "training-request",
+            "Training",
+            "bpmn",
+            &example("process.bpmn"),
+            now,
+        )
+        .expect("deploy");
+    let instance = store
+        .start_instance("training-request", "jennifer", Map::new(), now)
+        .expect("start");
+    // Three days pass: the escalation timer is due and fires; the approval stays with Maria.
+    let due = store.due_timers(now + 3 * DAY).expect("timers");
+    assert_eq!(due.len(), 1);
+    assert!(
+        store
+            .due_timers(now + 3 * DAY - 1)
+            .expect("timers")
+            .is_empty()
+    );
+    store
+        .advance(
+            due[0].0,
+            Command::FireTimer { timer: due[0].1 },
+            "system",
+            now + 3 * DAY,
+        )
+        .expect("fire");
+    let escalation = worker_task(&store, "approval-escalated");
+    assert_eq!(escalation.topic.as_deref(), Some("email:approval-overdue"));
+    store
+        .advance(
+            instance,
+            Command::Complete {
+                task: escalation.task,
+                variables: Map::new(),
+            },
+            "system",
+            now + 3 * DAY,
+        )
+        .expect("sent");
+    let maria = store.user("maria").expect("user").expect("maria");
+    let approval = only(store.tasks_for(&maria).expect("tasks"));
+    store
+        .advance(
+            instance,
+            Command::Complete {
+                task: approval.task,
+                variables: vars(json!({ "approved": false })),
+            },
+            "maria",
+            now + 4 * DAY,
+        )
+        .expect("reject");
+    let declined = worker_task(&store, "rejected-notification");
+    store
+        .advance(
+            instance,
+            Command::Complete {
+                task: declined.task,
+                variables: Map::new(),
+            },
+            "system",
+            now + 4 * DAY,
+        )
+        .expect("told");
+    assert_eq!(
+        store.instance(instance).expect("row").expect("row").status,
+        "completed"
+    );
+    // A refused command leaves no trace but its refusal.
+    let before = store.audit_trail(instance).expect("audit").len();
+    assert!(
+        store
+            .advance(
+                instance,
+                Command::Complete {
+                    task: approval.task,
+                    variables: Map::new()
+                },
+                "maria",
+                now
+            )
+            .is_err()
+    );
+    assert_eq!(store.audit_trail(instance).expect("audit").len(), before);
+}
