@@ -299,7 +299,34 @@ fn to_event(
 
 async fn store(state: &AppState, events: Vec<NewEvent>) -> Result<usize, ApiError> {
     let count = events.len();
+    // Track calls may continue requests waiting for them (message correlation).
+    let messages: Vec<(String, String, serde_json::Map<String, Value>)> = events
+        .iter()
+        .filter(|e| e.kind == "track")
+        .filter_map(|e| {
+            let name = e.name.clone()?;
+            let user = e.user_id.clone()?;
+            let properties = serde_json::from_str::<Value>(&e.body)
+                .ok()
+                .and_then(|b| b.get("properties").and_then(Value::as_object).cloned())
+                .unwrap_or_default();
+            Some((name, user, properties))
+        })
+        .collect();
     let appended = state.blocking(move |store| store.append(events)).await?;
+    if !messages.is_empty() {
+        let workflow = state.workflow.clone();
+        let now = state.clock.now_us();
+        tokio::task::spawn_blocking(move || {
+            if workflow.has_subscriptions().unwrap_or(false) {
+                for (name, user, properties) in messages {
+                    crate::automation::correlate(&workflow, &name, &user, properties, now);
+                }
+            }
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    }
     state
         .metrics
         .appended(appended.inserted, appended.duplicates);

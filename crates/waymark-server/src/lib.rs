@@ -8,6 +8,7 @@
 //!
 //! Invariant: a 2xx answer to an event goes out only after the store committed it.
 
+pub mod automation;
 mod collect;
 mod error;
 mod import;
@@ -52,14 +53,17 @@ impl Clock for SystemClock {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// The same store, for automation (directory, processes, instances).
+    pub workflow: Arc<waymark_store::SqliteStore>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     /// A state on the system clock with fresh metrics.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<waymark_store::SqliteStore>) -> Self {
         AppState {
+            workflow: store.clone(),
             store,
             clock: Arc::new(SystemClock),
             metrics: Arc::new(Metrics::default()),
@@ -124,6 +128,16 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(journeys::deploy, journeys::list))
         .routes(routes!(journeys::report))
         .routes(routes!(journeys::map))
+        .routes(routes!(automation::put_users, automation::users))
+        .routes(routes!(automation::issue_token))
+        .routes(routes!(automation::deploy))
+        .routes(routes!(automation::start))
+        .routes(routes!(automation::inbox))
+        .routes(routes!(automation::act))
+        .routes(routes!(automation::my_requests))
+        .routes(routes!(automation::request))
+        .routes(routes!(automation::work))
+        .routes(routes!(automation::complete_work))
         .merge(import)
         .merge(collection)
 }
@@ -172,7 +186,26 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    // Timers of running instances fire within a second of being due, and after a restart.
+    let timers = {
+        let workflow = state.workflow.clone();
+        let clock = state.clock.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let workflow = workflow.clone();
+                let now = clock.now_us();
+                let _ = tokio::task::spawn_blocking(move || {
+                    automation::fire_due_timers(&workflow, now)
+                })
+                .await;
+            }
+        })
+    };
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    timers.abort();
+    served
 }

@@ -401,6 +401,13 @@ fn steps() -> Vec<M<'static>> {
         );
         CREATE INDEX audit_by_instance ON audit (instance_id, id);",
         ),
+        // People sign in to the workflow API with tokens of their own (stored hashed).
+        M::up(
+            "CREATE TABLE user_tokens (
+            hash TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL
+        );",
+        ),
     ]
 }
 
@@ -1051,7 +1058,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "8 (inside)");
+        assert_eq!(latest_version().to_string(), "9 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

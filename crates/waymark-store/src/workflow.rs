@@ -229,6 +229,33 @@ impl SqliteStore {
         })
     }
 
+    /// A new sign-in token for a person in the directory (returned once; stored hashed).
+    pub fn issue_user_token(&self, user: &str) -> Result<String, StoreError> {
+        self.write(|connection| {
+            let token: String =
+                connection.query_row("SELECT 'wu_' || lower(hex(randomblob(24)))", [], |r| {
+                    r.get(0)
+                })?;
+            connection.execute(
+                "INSERT INTO user_tokens (hash, user_id) VALUES (?1, ?2)",
+                params![crate::hash(&token), user],
+            )?;
+            Ok(token)
+        })
+    }
+
+    /// The person a sign-in token belongs to.
+    pub fn token_user(&self, token: &str) -> Result<Option<User>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE id = (SELECT user_id FROM user_tokens WHERE hash = ?1)"
+                ))?
+                .query_row(params![crate::hash(token)], user_row)
+                .optional()?)
+        })
+    }
+
     /// Keeps a process definition: a new version when it differs from the latest one.
     pub fn deploy_process(
         &self,
@@ -546,6 +573,17 @@ impl SqliteStore {
         })
     }
 
+    /// Whether any instance waits for a message (so collected events need not be looked at).
+    pub fn has_subscriptions(&self) -> Result<bool, StoreError> {
+        self.with(|connection| {
+            Ok(
+                connection.query_row("SELECT EXISTS (SELECT 1 FROM subscriptions)", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+    }
+
     /// Instances waiting for `message` whose requester is `person`.
     pub fn awaiting(&self, message: &str, person: &str) -> Result<Vec<i64>, StoreError> {
         self.with(|connection| {
@@ -573,6 +611,58 @@ impl SqliteStore {
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Gives an open task to `user` (a claim, or a delegation by its assignee), with a line in
+    /// the audit trail. False when the task is not open.
+    pub fn assign_task(
+        &self,
+        instance: i64,
+        task: u64,
+        user: &str,
+        by: &str,
+        action: &str,
+        now_us: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            let changed = transaction.execute(
+                "UPDATE tasks SET assignee = ?3 WHERE instance_id = ?1 AND task_id = ?2 AND status = 'open'",
+                params![instance, task as i64, user],
+            )?;
+            if changed == 1 {
+                let node: String = transaction.query_row(
+                    "SELECT node FROM tasks WHERE instance_id = ?1 AND task_id = ?2",
+                    params![instance, task as i64],
+                    |r| r.get(0),
+                )?;
+                audit(&transaction, instance, now_us, by, action, Some(&node), &json!({ "task": task, "to": user }))?;
+            }
+            transaction.commit()?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// A comment on a task, kept in the instance's audit trail.
+    pub fn comment(
+        &self,
+        instance: i64,
+        task: u64,
+        by: &str,
+        text: &str,
+        now_us: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|connection| {
+            audit(
+                connection,
+                instance,
+                now_us,
+                by,
+                "comment",
+                None,
+                &json!({ "task": task, "text": text }),
+            )
         })
     }
 

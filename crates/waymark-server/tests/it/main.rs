@@ -11,6 +11,8 @@ use tower::ServiceExt as _;
 use waymark_server::{AppState, Clock, app};
 use waymark_store::{KeyKind, SqliteStore, Store};
 
+mod automation;
+
 const WRITE_KEY: &str = "wk_test_key";
 /// 2024-05-01T10:00:00Z
 const NOW: i64 = 1_714_557_600_000_000;
@@ -640,6 +642,17 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         ("post", "/v1/page"),
         ("post", "/v1/screen"),
         ("post", "/v1/track"),
+        ("get", "/v1/directory/users"),
+        ("post", "/v1/directory/users"),
+        ("post", "/v1/directory/users/{id}/tokens"),
+        ("post", "/v1/processes"),
+        ("post", "/v1/processes/{id}/instances"),
+        ("get", "/v1/tasks"),
+        ("post", "/v1/tasks/{id}/{action}"),
+        ("get", "/v1/requests"),
+        ("get", "/v1/requests/{id}"),
+        ("get", "/v1/work"),
+        ("post", "/v1/work/{id}/complete"),
     ]
     .iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))

@@ -1,0 +1,855 @@
+//! The workflow API: the organisation directory, process deployment, starting requests, task
+//! inboxes and "my requests". A person signs in with their own token and sees only their own
+//! requests and the tasks routed to them; every other attempt is refused with 403 and audited.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use waymark_store::KeyKind;
+use waymark_store::SqliteStore;
+use waymark_store::workflow::{TaskRow, User, WorkflowError};
+use waymark_workflow::engine::{Command, Signal};
+
+use crate::{ApiError, AppState};
+
+/// Who is calling.
+enum Caller {
+    Admin,
+    Person(User),
+}
+
+fn token(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+        .ok_or_else(|| ApiError::unauthorized("send your token as `Authorization: Bearer TOKEN`"))
+}
+
+async fn run<T: Send + 'static>(
+    state: &AppState,
+    call: impl FnOnce(&SqliteStore) -> Result<T, WorkflowError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.workflow.clone();
+    tokio::task::spawn_blocking(move || call(store.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(refused)
+}
+
+/// A workflow error as HTTP: what the caller can fix is a 4xx naming it.
+fn refused(error: WorkflowError) -> ApiError {
+    let (status, code) = match &error {
+        WorkflowError::UnknownProcess(_) | WorkflowError::UnknownInstance(_) => {
+            (StatusCode::NOT_FOUND, "not_found")
+        }
+        WorkflowError::Engine(_) => (StatusCode::CONFLICT, "conflict"),
+        WorkflowError::Store(_) | WorkflowError::Unreadable(..) | WorkflowError::State(..) => {
+            return ApiError::internal(&error);
+        }
+    };
+    ApiError {
+        status,
+        code,
+        message: error.to_string(),
+        field: None,
+        accepted: None,
+    }
+}
+
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let token = token(headers)?;
+    let lookup = token.clone();
+    if state.blocking(move |store| store.key_kind(&lookup)).await? == Some(KeyKind::Admin) {
+        return Ok(Caller::Admin);
+    }
+    match run(state, move |store| Ok(store.token_user(&token)?)).await? {
+        Some(user) => Ok(Caller::Person(user)),
+        None => Err(ApiError::unauthorized("the token is not valid")),
+    }
+}
+
+async fn admin_only(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    match caller(state, headers).await? {
+        Caller::Admin => Ok(()),
+        Caller::Person(_) => Err(forbidden("this needs an administrator's token")),
+    }
+}
+
+async fn person(state: &AppState, headers: &HeaderMap) -> Result<User, ApiError> {
+    match caller(state, headers).await? {
+        Caller::Person(user) => Ok(user),
+        Caller::Admin => Err(forbidden(
+            "act as a person: use a token issued to them (POST /v1/directory/users/{id}/tokens)",
+        )),
+    }
+}
+
+fn forbidden(message: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::FORBIDDEN,
+        code: "forbidden",
+        message: message.to_string(),
+        field: None,
+        accepted: None,
+    }
+}
+
+/// A 403 that is also written to the instance's audit trail.
+async fn refuse(state: &AppState, instance: i64, user: &str, what: String) -> ApiError {
+    let now = state.clock.now_us();
+    let who = user.to_string();
+    let attempt = what.clone();
+    let _ = run(state, move |store| {
+        Ok(store.audit_refusal(instance, &who, &attempt, now)?)
+    })
+    .await;
+    tracing::warn!(instance, user, attempt = %what, "refused");
+    forbidden("this is not yours: you see only your own requests and the tasks routed to you")
+}
+
+fn task_json(t: &TaskRow) -> Value {
+    json!({
+        "id": format!("{}-{}", t.instance, t.task),
+        "instance": t.instance,
+        "step": t.node,
+        "name": t.name,
+        "kind": t.kind,
+        "topic": t.topic,
+        "assignee": t.assignee,
+        "candidate_groups": t.candidate_groups,
+        "candidate_users": t.candidate_users,
+        "due": t.due_us.map(waymark_eventlog::time::format_micros),
+        "form": t.form,
+        "status": t.status,
+        "created": waymark_eventlog::time::format_micros(t.created_us),
+        "completed_by": t.completed_by,
+    })
+}
+
+/// `12-3`: instance 12, its task 3.
+fn task_id(text: &str) -> Result<(i64, u64), ApiError> {
+    text.split_once('-')
+        .and_then(|(i, t)| Some((i.parse().ok()?, t.parse().ok()?)))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_task",
+                format!("`{text}` is not a task id; task ids look like 12-3"),
+                "id",
+            )
+        })
+}
+
+/// Adds or updates people in the organisation directory: a JSON list of
+/// `{id, name, email, department, manager, roles}`, or CSV with those columns (roles separated
+/// by `;`).
+#[utoipa::path(
+    post,
+    path = "/v1/directory/users",
+    tag = "automation",
+    security(("admin_token" = [])),
+    request_body(content = String, description = "JSON list of users, or CSV (text/csv)"),
+    responses(
+        (status = 200, description = "How many were stored", body = Object),
+        (status = 400, description = "A bad row or field, named in `field`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn put_users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&state, &headers).await?;
+    let csv = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/csv"));
+    let users = if csv {
+        users_from_csv(&body)?
+    } else {
+        serde_json::from_str::<Vec<User>>(&body).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_users",
+                format!("{e}; send a JSON list of {{id, name, email, department, manager, roles}}"),
+                format!("line {} column {}", e.line(), e.column()),
+            )
+        })?
+    };
+    let count = users.len();
+    run(&state, move |store| Ok(store.put_users(&users)?)).await?;
+    Ok(Json(json!({ "stored": count })))
+}
+
+/// Reads a directory CSV: `id,name,email,department,manager,roles`.
+pub fn users_from_csv(text: &str) -> Result<Vec<User>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| ApiError::bad_request("invalid_csv", e.to_string(), "line 1"))?
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let Some(id) = column("id") else {
+        return Err(ApiError::bad_request(
+            "invalid_csv",
+            "the CSV needs an `id` column (and name, email, department, manager, roles)",
+            "line 1",
+        ));
+    };
+    let mut users = Vec::new();
+    for (k, record) in reader.records().enumerate() {
+        let line = k + 2;
+        let record = record.map_err(|e| {
+            ApiError::bad_request("invalid_csv", e.to_string(), format!("line {line}"))
+        })?;
+        let get = |name: &str| {
+            column(name)
+                .and_then(|c| record.get(c))
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let user_id = record.get(id).unwrap_or_default().to_string();
+        if user_id.is_empty() {
+            return Err(ApiError::bad_request(
+                "invalid_csv",
+                "a person needs an id",
+                format!("line {line}"),
+            ));
+        }
+        users.push(User {
+            name: get("name").unwrap_or_else(|| user_id.clone()),
+            id: user_id,
+            email: get("email"),
+            department: get("department"),
+            manager: get("manager"),
+            roles: get("roles")
+                .map(|r| {
+                    r.split([';', '|'])
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
+    }
+    Ok(users)
+}
+
+/// The organisation directory.
+#[utoipa::path(
+    get,
+    path = "/v1/directory/users",
+    tag = "automation",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Everyone, by id", body = Object),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&state, &headers).await?;
+    let users = run(&state, |store| Ok(store.users()?)).await?;
+    Ok(Json(json!(users)))
+}
+
+/// A sign-in token for a person (shown once).
+#[utoipa::path(
+    post,
+    path = "/v1/directory/users/{id}/tokens",
+    tag = "automation",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The person's id")),
+    responses(
+        (status = 200, description = "The token", body = Object),
+        (status = 404, description = "No such person", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn issue_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&state, &headers).await?;
+    let lookup = id.clone();
+    let token = run(&state, move |store| {
+        Ok(match store.user(&lookup)? {
+            Some(_) => Some(store.issue_user_token(&lookup)?),
+            None => None,
+        })
+    })
+    .await?
+    .ok_or_else(|| ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "not_found",
+        message: format!("nobody with the id `{id}` is in the directory"),
+        field: Some("id".into()),
+        accepted: None,
+    })?;
+    Ok(Json(json!({ "user": id, "token": token })))
+}
+
+/// Deploys a BPMN 2.0 model after checking it: a new version of each executable process in it.
+#[utoipa::path(
+    post,
+    path = "/v1/processes",
+    operation_id = "deploy_process",
+    tag = "automation",
+    security(("admin_token" = [])),
+    request_body(content = String, content_type = "application/xml", description = "A BPMN 2.0 file"),
+    responses(
+        (status = 200, description = "Deployed", body = Object),
+        (status = 400, description = "Not executable: every problem with its line", body = Object),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn deploy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    admin_only(&state, &headers).await?;
+    let imported = waymark_workflow::bpmn::import(&body).map_err(|e| {
+        ApiError::bad_request("unreadable", e.message.clone(), e.location.to_string())
+    })?;
+    let problems: Vec<Value> = imported
+        .diagnostics
+        .iter()
+        .map(|d| {
+            json!({
+                "severity": d.severity.as_str(),
+                "code": d.code,
+                "line": d.location.line,
+                "column": d.location.column,
+                "message": d.message,
+                "hint": d.hint,
+            })
+        })
+        .collect();
+    if !imported.executable() {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            Json(
+                json!({ "error": { "code": "not_executable", "message": "the model cannot be executed", "problems": problems } }),
+            ),
+        ));
+    }
+    let now = state.clock.now_us();
+    let processes: Vec<(String, String)> = imported
+        .processes
+        .iter()
+        .map(|p| (p.id.clone(), p.name.clone()))
+        .collect();
+    let deployed = run(&state, move |store| {
+        let mut out = Vec::new();
+        for (id, name) in processes {
+            let (version, created) = store.deploy_process(&id, &name, "bpmn", &body, now)?;
+            out.push(json!({ "id": id, "version": version, "created": created }));
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "processes": deployed, "warnings": problems })),
+    ))
+}
+
+/// Starts a request: the caller fills in the start form (its values as a JSON object) and becomes
+/// the requester.
+#[utoipa::path(
+    post,
+    path = "/v1/processes/{id}/instances",
+    tag = "automation",
+    security(("user_token" = [])),
+    params(("id" = String, Path, description = "The process id")),
+    request_body(content = Object, description = "The start form's values"),
+    responses(
+        (status = 201, description = "Started", body = Object),
+        (status = 400, description = "The body is not a JSON object", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such process", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let user = person(&state, &headers).await?;
+    let values = object(&body)?;
+    let now = state.clock.now_us();
+    let instance = run(&state, move |store| {
+        store.start_instance(&id, &user.id, values, now)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "instance": instance }))))
+}
+
+fn object(body: &str) -> Result<Map<String, Value>, ApiError> {
+    if body.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "invalid_body",
+            "send the form's values as a JSON object",
+            "/",
+        )),
+        Err(e) => Err(ApiError::bad_request(
+            "invalid_json",
+            e.to_string(),
+            format!("line {} column {}", e.line(), e.column()),
+        )),
+    }
+}
+
+/// The caller's inbox: tasks assigned to them, and unassigned ones offered to them or their
+/// groups.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks",
+    tag = "automation",
+    security(("user_token" = [])),
+    responses(
+        (status = 200, description = "Open tasks, oldest first", body = Object),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn inbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let user = person(&state, &headers).await?;
+    let tasks = run(&state, move |store| Ok(store.tasks_for(&user)?)).await?;
+    Ok(Json(
+        json!({ "tasks": tasks.iter().map(task_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// What to do with a task.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TaskAction {
+    /// For `delegate`: who takes it over.
+    to: Option<String>,
+}
+
+/// Acts on a task routed to the caller: `complete` (the form's values as a JSON object),
+/// `claim`, `delegate?to=USER`, `comment` (`{"text": …}`), `error` or `escalate`
+/// (`{"code": …}`, taken by the task's boundary events).
+#[utoipa::path(
+    post,
+    path = "/v1/tasks/{id}/{action}",
+    tag = "automation",
+    security(("user_token" = [])),
+    params(
+        ("id" = String, Path, description = "The task id, e.g. 12-3"),
+        ("action" = String, Path, description = "complete, claim, delegate, comment, error or escalate"),
+        TaskAction,
+    ),
+    request_body(content = Object, description = "Form values (complete), {text} (comment), {code} (error, escalate)"),
+    responses(
+        (status = 200, description = "Done", body = Object),
+        (status = 403, description = "Not routed to the caller (audited)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such task", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The task is no longer open", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Query(query): Query<TaskAction>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    let user = person(&state, &headers).await?;
+    let (instance, task) = task_id(&id)?;
+    let found = run(&state, move |store| Ok(store.task(instance, task)?))
+        .await?
+        .filter(|t| t.kind == "user")
+        .ok_or_else(|| ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: format!("there is no task {id}"),
+            field: Some("id".into()),
+            accepted: None,
+        })?;
+    if !found.is_for(&user) {
+        return Err(refuse(&state, instance, &user.id, format!("{action} task {id}")).await);
+    }
+    if found.status != "open" {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: format!("task {id} is {}", found.status),
+            field: None,
+            accepted: None,
+        });
+    }
+    let now = state.clock.now_us();
+    let body = object(&body)?;
+    let who = user.id.clone();
+    match action.as_str() {
+        "complete" => {
+            run(&state, move |store| {
+                store.advance(
+                    instance,
+                    Command::Complete {
+                        task,
+                        variables: body,
+                    },
+                    &who,
+                    now,
+                )
+            })
+            .await?;
+        }
+        "claim" | "delegate" => {
+            let to = if action == "claim" {
+                who.clone()
+            } else {
+                query.to.clone().ok_or_else(|| {
+                    ApiError::bad_request("missing_to", "say who takes it over: ?to=USER", "to")
+                })?
+            };
+            if action == "claim" && found.assignee.is_some() {
+                return Err(ApiError::bad_request(
+                    "already_assigned",
+                    "the task is already assigned",
+                    "id",
+                ));
+            }
+            if action == "delegate" {
+                let target = to.clone();
+                if run(&state, move |store| Ok(store.user(&target)?))
+                    .await?
+                    .is_none()
+                {
+                    return Err(ApiError::bad_request(
+                        "unknown_user",
+                        format!("nobody with the id `{to}` is in the directory"),
+                        "to",
+                    ));
+                }
+            }
+            let what = action.clone();
+            run(&state, move |store| {
+                Ok(store.assign_task(instance, task, &to, &who, &what, now)?)
+            })
+            .await?;
+        }
+        "comment" => {
+            let text = body
+                .get("text")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            if text.is_empty() {
+                return Err(ApiError::bad_request(
+                    "missing_text",
+                    "send {\"text\": \"…\"}",
+                    "/text",
+                ));
+            }
+            run(&state, move |store| {
+                Ok(store.comment(instance, task, &who, &text, now)?)
+            })
+            .await?;
+        }
+        "error" | "escalate" => {
+            let code = body
+                .get("code")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let signal = if action == "error" {
+                Signal::Error
+            } else {
+                Signal::Escalation
+            };
+            run(&state, move |store| {
+                store.advance(instance, Command::Throw { task, signal, code }, &who, now)
+            })
+            .await?;
+        }
+        other => {
+            return Err(ApiError::bad_request(
+                "unknown_action",
+                format!(
+                    "`{other}` is not something to do with a task: complete, claim, delegate, comment, error or escalate"
+                ),
+                "action",
+            ));
+        }
+    }
+    Ok(Json(json!({ "task": id, "done": action })))
+}
+
+fn request_json(store: &SqliteStore, instance: i64) -> Result<Option<Value>, WorkflowError> {
+    let Some(row) = store.instance(instance)? else {
+        return Ok(None);
+    };
+    let tasks = store.instance_tasks(instance)?;
+    let trail = store.audit_trail(instance)?;
+    let now_with: Vec<Value> = tasks
+        .iter()
+        .filter(|t| t.status == "open")
+        .map(|t| json!({ "step": t.node, "name": t.name, "with": t.assignee.clone().map(Value::from).unwrap_or_else(|| json!(t.candidate_groups)), "due": t.due_us.map(waymark_eventlog::time::format_micros) }))
+        .collect();
+    let history: Vec<Value> = trail
+        .iter()
+        .filter(|a| a.action != "task created")
+        .map(|a| json!({ "at": waymark_eventlog::time::format_micros(a.at_us), "by": a.actor, "action": a.action, "step": a.node }))
+        .collect();
+    Ok(Some(json!({
+        "id": row.id,
+        "process": row.process,
+        "version": row.version,
+        "requester": row.requester,
+        "status": row.status,
+        "started": waymark_eventlog::time::format_micros(row.started_us),
+        "updated": waymark_eventlog::time::format_micros(row.updated_us),
+        "now_with": now_with,
+        "steps": tasks.iter().map(task_json).collect::<Vec<_>>(),
+        "history": history,
+    })))
+}
+
+/// "My requests": the caller's requests, newest first, each with where it stands.
+#[utoipa::path(
+    get,
+    path = "/v1/requests",
+    tag = "automation",
+    security(("user_token" = [])),
+    responses(
+        (status = 200, description = "The caller's requests", body = Object),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn my_requests(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let user = person(&state, &headers).await?;
+    let list = run(&state, move |store| {
+        let mut out = Vec::new();
+        for id in store.instances_of(&user.id)? {
+            out.extend(request_json(store, id)?);
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(json!({ "requests": list })))
+}
+
+/// One request: for its requester, for people with a task in it, and for administrators (with
+/// the full audit trail).
+#[utoipa::path(
+    get,
+    path = "/v1/requests/{id}",
+    tag = "automation",
+    security(("user_token" = []), ("admin_token" = [])),
+    params(("id" = i64, Path, description = "The request (instance) id")),
+    responses(
+        (status = 200, description = "The request", body = Object),
+        (status = 403, description = "Not the caller's (audited)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such request", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = caller(&state, &headers).await?;
+    let found = run(&state, move |store| {
+        let json = request_json(store, id)?;
+        let trail = store.audit_trail(id)?;
+        let tasks = store.instance_tasks(id)?;
+        Ok(json.map(|j| (j, trail, tasks)))
+    })
+    .await?;
+    let Some((mut json, trail, tasks)) = found else {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: format!("there is no request {id}"),
+            field: Some("id".into()),
+            accepted: None,
+        });
+    };
+    match caller {
+        Caller::Admin => {
+            json["audit"] = json!(trail);
+        }
+        Caller::Person(user) => {
+            let mine = json["requester"] == user.id.as_str()
+                || tasks
+                    .iter()
+                    .any(|t| t.is_for(&user) || t.completed_by.as_deref() == Some(&user.id));
+            if !mine {
+                return Err(refuse(&state, id, &user.id, format!("read request {id}")).await);
+            }
+        }
+    }
+    Ok(Json(json))
+}
+
+/// Work for systems (service and send tasks), by topic: for workers holding an administrator's
+/// token.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WorkQuery {
+    /// Only this topic, e.g. `budget-check`.
+    topic: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/work",
+    tag = "automation",
+    security(("admin_token" = [])),
+    params(WorkQuery),
+    responses(
+        (status = 200, description = "Open worker tasks", body = Object),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn work(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<WorkQuery>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&state, &headers).await?;
+    let tasks = run(&state, |store| Ok(store.open_tasks()?)).await?;
+    let tasks: Vec<Value> = tasks
+        .iter()
+        .filter(|t| {
+            t.kind == "worker"
+                && query
+                    .topic
+                    .as_deref()
+                    .is_none_or(|q| t.topic.as_deref() == Some(q))
+        })
+        .map(task_json)
+        .collect();
+    Ok(Json(json!({ "tasks": tasks })))
+}
+
+/// A worker finished a task; its result (a JSON object) becomes process variables.
+#[utoipa::path(
+    post,
+    path = "/v1/work/{id}/complete",
+    tag = "automation",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The task id, e.g. 12-3")),
+    request_body(content = Object, description = "The result"),
+    responses(
+        (status = 200, description = "Done", body = Object),
+        (status = 404, description = "No such worker task", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The task is no longer open", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn complete_work(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&state, &headers).await?;
+    let (instance, task) = task_id(&id)?;
+    let values = object(&body)?;
+    let now = state.clock.now_us();
+    let found = run(&state, move |store| Ok(store.task(instance, task)?)).await?;
+    if found.as_ref().is_none_or(|t| t.kind != "worker") {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: format!("there is no worker task {id}"),
+            field: Some("id".into()),
+            accepted: None,
+        });
+    }
+    run(&state, move |store| {
+        store.advance(
+            instance,
+            Command::Complete {
+                task,
+                variables: values,
+            },
+            "system",
+            now,
+        )
+    })
+    .await?;
+    Ok(Json(json!({ "task": id, "done": "complete" })))
+}
+
+/// Carries on instances waiting for a collected event: a `track` call named like an awaited
+/// message continues the requests of the person it is about (`userId`), with its properties as
+/// variables. Returns how many instances moved.
+pub fn correlate(
+    store: &Arc<SqliteStore>,
+    event: &str,
+    user: &str,
+    properties: Map<String, Value>,
+    now: i64,
+) -> usize {
+    let Ok(waiting) = store.awaiting(event, user) else {
+        return 0;
+    };
+    let mut moved = 0;
+    for instance in waiting {
+        let command = Command::Message {
+            name: event.to_string(),
+            variables: properties.clone(),
+        };
+        match store.advance(instance, command, "system", now) {
+            Ok(_) => moved += 1,
+            Err(error) => {
+                tracing::warn!(instance, %error, "a message could not continue the instance")
+            }
+        }
+    }
+    moved
+}
+
+/// Fires the timers that are due. Returns how many fired.
+pub fn fire_due_timers(store: &SqliteStore, now: i64) -> usize {
+    let Ok(due) = store.due_timers(now) else {
+        return 0;
+    };
+    let mut fired = 0;
+    for (instance, timer) in due {
+        match store.advance(instance, Command::FireTimer { timer }, "system", now) {
+            Ok(_) => fired += 1,
+            Err(error) => tracing::warn!(instance, timer, %error, "a due timer could not fire"),
+        }
+    }
+    fired
+}

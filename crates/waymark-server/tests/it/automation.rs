@@ -1,0 +1,343 @@
+//! The workflow API as the four people of the reference case use it, and as someone it is not
+//! meant for.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn example(name: &str) -> String {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/training-request")
+        .join(name);
+    std::fs::read_to_string(path).expect("example")
+}
+
+fn bearer(token: &str) -> [(&'static str, String); 1] {
+    [("authorization", format!("Bearer {token}"))]
+}
+
+async fn as_user(
+    router: &axum::Router,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    post(router, path, body.to_string().into_bytes(), &bearer(token)).await
+}
+
+/// The one task in `who`'s inbox, checked to be at `step`.
+async fn inbox_task(router: &axum::Router, token: &str, step: &str) -> String {
+    let (status, inbox) = get(router, "/v1/tasks", Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{inbox}");
+    let tasks = inbox["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 1, "{inbox}");
+    assert_eq!(tasks[0]["step"], step, "{inbox}");
+    tasks[0]["id"].as_str().expect("id").to_string()
+}
+
+/// Posts CSV, as a directory export is sent.
+async fn post_csv(router: &axum::Router, path: &str, csv: &str) -> (StatusCode, Value) {
+    let request = axum::http::Request::post(path)
+        .header("content-type", "text/csv")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(axum::body::Body::from(csv.to_string()))
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(router.clone(), request)
+        .await
+        .expect("response");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn finish_work(router: &axum::Router, topic: &str, result: Value) {
+    let (status, work) = get(router, &format!("/v1/work?topic={topic}"), Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK);
+    let tasks = work["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 1, "{topic}: {work}");
+    let id = tasks[0]["id"].as_str().expect("id");
+    let (status, body) = as_user(router, &format!("/v1/work/{id}/complete"), ADMIN, result).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn jennifers_request_through_the_api() {
+    let (store, router) = setup();
+    store.ensure_key(KeyKind::Admin, ADMIN).expect("admin");
+    let csv = "id,name,email,department,manager,roles\n\
+        jennifer,Jennifer Lee,jennifer@example.com,customer-success,maria,\n\
+        maria,Maria Lopez,maria@example.com,customer-success,olivia,manager\n\
+        finn,Finn Berg,finn@example.com,finance,olivia,finance;accounts-payable\n\
+        olivia,Olivia Chen,olivia@example.com,leadership,,\n\
+        mallory,Mallory Smith,mallory@example.com,sales,olivia,\n";
+    let (status, body) = post_csv(&router, "/v1/directory/users", csv).await;
+    assert_eq!(
+        (status, body["stored"].as_u64()),
+        (StatusCode::OK, Some(5)),
+        "{body}"
+    );
+    let mut tokens = std::collections::HashMap::new();
+    for id in ["jennifer", "maria", "finn", "mallory"] {
+        let (status, body) = as_user(
+            &router,
+            &format!("/v1/directory/users/{id}/tokens"),
+            ADMIN,
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        tokens.insert(id, body["token"].as_str().expect("token").to_string());
+    }
+    let token = |id: &str| tokens[id].clone();
+    // People cannot manage the directory or deploy.
+    let (status, _) = get(&router, "/v1/directory/users", Some(&token("jennifer"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Deploying checks the model first.
+    let (status, bad) = post(&router, "/v1/processes", b"<definitions xmlns=\"http://www.omg.org/spec/BPMN/20100524/MODEL\"><process id=\"p\" isExecutable=\"true\"><callActivity id=\"c\"/></process></definitions>".to_vec(), &bearer(ADMIN)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    let problems = bad["error"]["problems"].as_array().expect("problems");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["code"] == "unsupported-element" && p["line"] == 1),
+        "{bad}"
+    );
+    let (status, deployed) = post(
+        &router,
+        "/v1/processes",
+        example("process.bpmn").into_bytes(),
+        &bearer(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{deployed}");
+    assert_eq!(deployed["processes"][0]["version"], 1);
+
+    // 1. Jennifer submits the one form.
+    let mut forms_jennifer_filled = 1;
+    let (status, started) = as_user(
+        &router,
+        "/v1/processes/training-request/instances",
+        &token("jennifer"),
+        json!({ "course": "Negotiation Skills", "vendor": "Skills Academy", "cost": 1200, "vendorKnown": false }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let instance = started["instance"].as_i64().expect("instance");
+
+    // Someone else can neither read her request nor act on its tasks; both attempts are audited.
+    let (status, _) = get(
+        &router,
+        &format!("/v1/requests/{instance}"),
+        Some(&token("mallory")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, inbox) = get(&router, "/v1/tasks", Some(&token("mallory"))).await;
+    assert_eq!(
+        (status, inbox["tasks"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
+
+    // 2. Her manager approves.
+    let approval = inbox_task(&router, &token("maria"), "manager-approval").await;
+    let (status, _) = as_user(
+        &router,
+        &format!("/v1/tasks/{approval}/complete"),
+        &token("mallory"),
+        json!({ "approved": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = as_user(
+        &router,
+        &format!("/v1/tasks/{approval}/comment"),
+        &token("maria"),
+        json!({ "text": "Good course." }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = as_user(
+        &router,
+        &format!("/v1/tasks/{approval}/complete"),
+        &token("maria"),
+        json!({ "approved": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = as_user(
+        &router,
+        &format!("/v1/tasks/{approval}/complete"),
+        &token("maria"),
+        json!({ "approved": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "a task is completed once");
+
+    // 3. The budget check passes; the approval email goes out.
+    finish_work(&router, "budget-check", json!({ "budgetOk": true })).await;
+    finish_work(&router, "email:training-approved", json!({})).await;
+
+    // 4. Finance adds the vendor (unknown) and issues the PO; 5. payment is recorded.
+    for step in ["vendor-add", "po-issued", "payment"] {
+        let task = inbox_task(&router, &token("finn"), step).await;
+        let (status, body) = as_user(
+            &router,
+            &format!("/v1/tasks/{task}/complete"),
+            &token("finn"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // Where it stands, for Jennifer.
+    let (status, mine) = get(&router, "/v1/requests", Some(&token("jennifer"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["requests"][0]["status"], "running");
+    assert_eq!(
+        mine["requests"][0]["now_with"],
+        json!([]),
+        "waiting for the training, with nobody"
+    );
+
+    // 6. The learning system reports the training completed (collection API).
+    let (status, _) = send(&router, "/v1/track", json!({ "userId": "jennifer", "event": "Training Completed", "properties": { "hours": 16 } })).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // 7. The assessment invitation goes out; she submits the assessment.
+    finish_work(&router, "email:training-assessment", json!({})).await;
+    let assessment = inbox_task(&router, &token("jennifer"), "assessment-form").await;
+    let (status, body) = as_user(
+        &router,
+        &format!("/v1/tasks/{assessment}/complete"),
+        &token("jennifer"),
+        json!({ "rating": 5, "useful": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    forms_jennifer_filled += 1;
+
+    // 8. Goods received completed by itself; the request is done.
+    let (status, mine) = get(
+        &router,
+        &format!("/v1/requests/{instance}"),
+        Some(&token("jennifer")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["status"], "completed");
+    assert!(
+        mine.get("audit").is_none(),
+        "the audit trail is for administrators"
+    );
+    assert_eq!(forms_jennifer_filled, 2);
+    let by_her: Vec<&Value> = mine["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|h| {
+            h["by"] == "jennifer" && (h["action"] == "started" || h["action"] == "completed")
+        })
+        .collect();
+    assert_eq!(
+        by_her.len(),
+        2,
+        "she filled in exactly two forms: {by_her:?}"
+    );
+
+    // 9. The audit trail shows every step, who did it, and the refused attempts.
+    let (status, full) = get(&router, &format!("/v1/requests/{instance}"), Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK);
+    let audit = full["audit"].as_array().expect("audit");
+    for step in [
+        "manager-approval",
+        "budget-check",
+        "approved-notification",
+        "vendor-add",
+        "po-issued",
+        "payment",
+        "attend-training",
+        "assessment-invite",
+        "assessment-form",
+        "goods-received",
+    ] {
+        assert!(
+            audit
+                .iter()
+                .any(|a| a["action"] == "step" && a["node"] == step),
+            "{step}"
+        );
+    }
+    let refused: Vec<&Value> = audit.iter().filter(|a| a["action"] == "refused").collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused.iter().all(|a| a["actor"] == "mallory"));
+    assert!(
+        audit
+            .iter()
+            .any(|a| a["action"] == "comment" && a["data"]["text"] == "Good course.")
+    );
+    let started = audit
+        .iter()
+        .find(|a| a["action"] == "started")
+        .expect("started");
+    assert_eq!(
+        started["data"]["course"], "Negotiation Skills",
+        "the form data is kept"
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_checked_and_mistakes_are_named() {
+    let (store, router) = setup();
+    store.ensure_key(KeyKind::Admin, ADMIN).expect("admin");
+    let (status, _) = get(&router, "/v1/tasks", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = get(&router, "/v1/tasks", Some("wu_not-a-token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = get(&router, "/v1/tasks", Some(ADMIN)).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an administrator acts as a person only with their token: {body}"
+    );
+    let (status, body) = post(
+        &router,
+        "/v1/directory/users",
+        b"[{\"id\": 3}]".to_vec(),
+        &bearer(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = post(
+        &router,
+        "/v1/directory/users",
+        b"[{\"id\": \"amy\", \"name\": \"Amy\", \"roles\": []}]".to_vec(),
+        &bearer(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, issued) = as_user(&router, "/v1/directory/users/amy/tokens", ADMIN, json!({})).await;
+    let amy = issued["token"].as_str().expect("token").to_string();
+    let (status, body) = as_user(&router, "/v1/processes/nope/instances", &amy, json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = as_user(&router, "/v1/tasks/x/complete", &amy, json!({})).await;
+    assert_eq!(
+        (status, &body["error"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("id")),
+        "{body}"
+    );
+    let (status, _) = as_user(
+        &router,
+        "/v1/directory/users/nobody/tokens",
+        ADMIN,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
