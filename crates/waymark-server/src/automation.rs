@@ -853,3 +853,114 @@ pub fn fire_due_timers(store: &SqliteStore, now: i64) -> usize {
     }
     fired
 }
+
+fn link_refused(error: crate::mail::LinkError) -> ApiError {
+    match error {
+        crate::mail::LinkError::Forged => ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: "this link is not valid".into(),
+            field: Some("token".into()),
+            accepted: None,
+        },
+        crate::mail::LinkError::Expired => ApiError {
+            status: StatusCode::GONE,
+            code: "expired",
+            message: "this link has expired; open the request from \"My requests\" instead".into(),
+            field: Some("token".into()),
+            accepted: None,
+        },
+    }
+}
+
+/// What an emailed link opens: the request and the person's next step in it. The signed link is
+/// the credential; it works for one person, one request, and a limited time.
+#[utoipa::path(
+    get,
+    path = "/v1/links/{token}",
+    tag = "automation",
+    security(()),
+    params(("token" = String, Path, description = "The signed link token from the email")),
+    responses(
+        (status = 200, description = "The request and the person's open step", body = Object),
+        (status = 403, description = "The link is not valid", body = crate::openapi::ErrorBody),
+        (status = 410, description = "The link has expired", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn open_link(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let grant = state
+        .links
+        .check(&token, state.clock.now_us())
+        .map_err(link_refused)?;
+    let view = run(&state, move |store| {
+        crate::mail::link_view(store, &grant)
+            .map_err(|e| WorkflowError::Unreadable("link".into(), e))
+    })
+    .await?;
+    Ok(Json(view))
+}
+
+/// Submits the form of the step an emailed link opens (its values as a JSON object), as the
+/// person the link was sent to.
+#[utoipa::path(
+    post,
+    path = "/v1/links/{token}",
+    tag = "automation",
+    security(()),
+    params(("token" = String, Path, description = "The signed link token from the email")),
+    request_body(content = Object, description = "The form's values"),
+    responses(
+        (status = 200, description = "Submitted", body = Object),
+        (status = 403, description = "The link is not valid", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Nothing is waiting for this person", body = crate::openapi::ErrorBody),
+        (status = 410, description = "The link has expired", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn submit_link(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    let now = state.clock.now_us();
+    let grant = state.links.check(&token, now).map_err(link_refused)?;
+    let values = object(&body)?;
+    let person = grant.person.clone();
+    let done = run(&state, move |store| {
+        let Some(user) = store.user(&grant.person)? else {
+            return Ok(None);
+        };
+        let open = store
+            .instance_tasks(grant.instance)?
+            .into_iter()
+            .find(|t| t.status == "open" && t.kind == "user" && t.is_for(&user));
+        let Some(task) = open else {
+            return Ok(None);
+        };
+        store.advance(
+            grant.instance,
+            Command::Complete {
+                task: task.task,
+                variables: values,
+            },
+            &grant.person,
+            now,
+        )?;
+        Ok(Some(format!("{}-{}", task.instance, task.task)))
+    })
+    .await?;
+    match done {
+        Some(task) => Ok(Json(
+            json!({ "task": task, "done": "complete", "by": person }),
+        )),
+        None => Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: "nothing in this request is waiting for you".into(),
+            field: None,
+            accepted: None,
+        }),
+    }
+}

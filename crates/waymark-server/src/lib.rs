@@ -13,6 +13,7 @@ mod collect;
 mod error;
 mod import;
 pub mod journeys;
+pub mod mail;
 mod metrics;
 pub mod openapi;
 mod profiles;
@@ -55,6 +56,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The same store, for automation (directory, processes, instances).
     pub workflow: Arc<waymark_store::SqliteStore>,
+    /// Signs and checks the links in emails.
+    pub links: Arc<mail::Links>,
+    /// Sends the email of send tasks, when an SMTP server is configured.
+    pub mailer: Option<Arc<mail::Mailer>>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
 }
@@ -62,7 +67,14 @@ pub struct AppState {
 impl AppState {
     /// A state on the system clock with fresh metrics.
     pub fn new(store: Arc<waymark_store::SqliteStore>) -> Self {
+        let secret = store.secret("links").unwrap_or_else(|error| {
+            // Links signed with a key of this run only stop working at the next start.
+            tracing::error!(%error, "the link key could not be read; links will not survive a restart");
+            uuid::Uuid::new_v4().to_string()
+        });
         AppState {
+            links: Arc::new(mail::Links::new(&secret)),
+            mailer: None,
             workflow: store.clone(),
             store,
             clock: Arc::new(SystemClock),
@@ -138,6 +150,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(automation::request))
         .routes(routes!(automation::work))
         .routes(routes!(automation::complete_work))
+        .routes(routes!(automation::open_link, automation::submit_link))
         .merge(import)
         .merge(collection)
 }
@@ -203,9 +216,30 @@ pub async fn serve(
             }
         })
     };
+    // Send tasks with an `email:` topic are carried out here, when SMTP is configured.
+    let mailer = state.mailer.clone().map(|mailer| {
+        let workflow = state.workflow.clone();
+        let clock = state.clock.clone();
+        let links = state.links.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let (workflow, mailer, links) = (workflow.clone(), mailer.clone(), links.clone());
+                let now = clock.now_us();
+                let _ = tokio::task::spawn_blocking(move || {
+                    mail::send_due(&workflow, &mailer, &links, now)
+                })
+                .await;
+            }
+        })
+    });
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;
     timers.abort();
+    if let Some(mailer) = mailer {
+        mailer.abort();
+    }
     served
 }

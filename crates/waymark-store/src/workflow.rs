@@ -229,6 +229,22 @@ impl SqliteStore {
         })
     }
 
+    /// A random secret kept in the database under `name` (made on first use), e.g. the key that
+    /// signs email links.
+    pub fn secret(&self, name: &str) -> Result<String, StoreError> {
+        self.write(|connection| {
+            connection.execute(
+                "INSERT OR IGNORE INTO store_meta (key, value) VALUES (?1, lower(hex(randomblob(32))))",
+                params![format!("secret:{name}")],
+            )?;
+            Ok(connection.query_row(
+                "SELECT value FROM store_meta WHERE key = ?1",
+                params![format!("secret:{name}")],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
     /// A new sign-in token for a person in the directory (returned once; stored hashed).
     pub fn issue_user_token(&self, user: &str) -> Result<String, StoreError> {
         self.write(|connection| {
@@ -741,15 +757,31 @@ fn audit(
 }
 
 /// Who a task is for, with directory references resolved: `manager-of:requester`,
-/// `manager-of:USER`.
-fn resolve(transaction: &Transaction, spec: &str, requester: &str) -> Result<String, StoreError> {
+/// `manager-of:assignee` (of the instance's open task for a person), `manager-of:USER`.
+fn resolve(
+    transaction: &Transaction,
+    spec: &str,
+    requester: &str,
+    instance: i64,
+) -> Result<String, StoreError> {
     let Some(whose) = spec.strip_prefix("manager-of:") else {
         return Ok(spec.to_string());
     };
-    let person = if whose == "requester" {
-        requester
+    let assignee: Option<String> = if whose == "assignee" {
+        transaction
+            .query_row(
+                "SELECT assignee FROM tasks WHERE instance_id = ?1 AND status = 'open' AND kind = 'user' AND assignee IS NOT NULL ORDER BY task_id LIMIT 1",
+                params![instance],
+                |r| r.get(0),
+            )
+            .optional()?
     } else {
-        whose
+        None
+    };
+    let person = match whose {
+        "requester" => requester,
+        "assignee" => assignee.as_deref().unwrap_or(requester),
+        other => other,
     };
     let manager: Option<Option<String>> = transaction
         .query_row(
@@ -806,11 +838,11 @@ impl Applying<'_, '_, '_> {
                 } => {
                     let assignee = assignee
                         .as_deref()
-                        .map(|a| resolve(transaction, a, requester))
+                        .map(|a| resolve(transaction, a, requester, instance))
                         .transpose()?;
                     let (kind, topic) = match kind {
                         TaskKind::User => ("user", None),
-                        TaskKind::Worker { topic } => ("worker", Some(topic.clone())),
+                        TaskKind::Worker { topic, .. } => ("worker", Some(topic.clone())),
                     };
                     transaction.execute(
                     "INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us)

@@ -18,6 +18,8 @@ use crate::model::*;
 const BPMN: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
 const CAMUNDA: &str = "http://camunda.org/schema/1.0/bpmn";
 const ACTIVITI: &str = "http://activiti.org/bpmn";
+/// Waymark's own attributes (`waymark:to` on send tasks).
+pub const WAYMARK: &str = "https://waymark.dev/schema/bpmn";
 
 /// The BPMN elements Waymark runs, for messages.
 pub const SUPPORTED: &str = "start and end events; user, service, send, receive, script and plain tasks; exclusive, parallel and event-based gateways; timer, message, error and escalation events (intermediate and boundary); embedded sub-processes; multi-instance user tasks";
@@ -653,6 +655,7 @@ impl Reader<'_, '_> {
         if camunda(node, "type") == Some("external") {
             return Service::External {
                 topic: camunda(node, "topic").unwrap_or(&id).to_string(),
+                to: node.attribute((WAYMARK, "to")).map(str::to_string),
             };
         }
         if let Some(java) = camunda(node, "class")
@@ -666,7 +669,10 @@ impl Reader<'_, '_> {
                 "complete it through the API from a worker, or make it a webhook in a Waymark process file",
             );
         }
-        Service::External { topic: id }
+        Service::External {
+            topic: id,
+            to: node.attribute((WAYMARK, "to")).map(str::to_string),
+        }
     }
 
     fn script(&mut self, node: &XmlNode) -> Vec<(String, Expr)> {

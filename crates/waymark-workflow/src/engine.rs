@@ -941,12 +941,17 @@ impl Run<'_> {
             NodeKind::ServiceTask(service) | NodeKind::SendTask(service) => (
                 TaskKind::Worker {
                     topic: match service {
-                        Service::External { topic } => topic.clone(),
+                        Service::External { topic, .. } => topic.clone(),
                         Service::Webhook { url, .. } => format!("webhook:{url}"),
                         Service::Email { template, .. } => format!("email:{template}"),
                     },
                 },
-                None,
+                // Whom a message goes to.
+                match service {
+                    Service::External { to, .. } => to.as_deref().map(text),
+                    Service::Email { to, .. } => Some(text(to)),
+                    Service::Webhook { .. } => None,
+                },
                 Vec::new(),
                 Vec::new(),
                 None,

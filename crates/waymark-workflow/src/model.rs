@@ -162,8 +162,9 @@ pub enum Service {
     Webhook { url: String, method: String },
     /// An email from a template to a person.
     Email { to: String, template: String },
-    /// Waits for an external worker to fetch and complete it (`topic`).
-    External { topic: String },
+    /// Waits for an external worker to fetch and complete it (`topic`); `to` says whom it is
+    /// about when it sends a message (a user, `manager-of:assignee`; default: the requester).
+    External { topic: String, to: Option<String> },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -92,6 +92,17 @@ pub struct ServeArgs {
     /// profile. Default: email,phone.
     #[arg(long, env = "WAYMARK_IDENTIFIER_TRAITS", value_delimiter = ',')]
     pub identifier_traits: Option<Vec<String>>,
+    /// An SMTP server for the email of send tasks: smtp://host:port (no TLS: a relay on the same
+    /// host or network). Without it, email tasks wait for a worker.
+    #[arg(long, env = "WAYMARK_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The sender of those emails. Default: Waymark <waymark@localhost>.
+    #[arg(long, env = "WAYMARK_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Where people reach this server, for the links in emails. Default: http:// and the address
+    /// listened on.
+    #[arg(long, env = "WAYMARK_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// Where the events come from: a log file, or the events stored in a Waymark database.

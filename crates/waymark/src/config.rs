@@ -18,6 +18,9 @@ struct File {
     admin_token: Option<String>,
     write_key: Option<String>,
     identifier_traits: Option<Vec<String>>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    public_url: Option<String>,
 }
 
 /// The settings the server runs with.
@@ -28,6 +31,9 @@ pub struct Settings {
     pub admin_token: Option<String>,
     pub write_key: Option<String>,
     pub identifier_traits: Vec<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub public_url: Option<String>,
 }
 
 fn read(path: &Path) -> anyhow::Result<File> {
@@ -39,7 +45,7 @@ fn read(path: &Path) -> anyhow::Result<File> {
             .map(|span| format!(":{}", Place::at(text.as_bytes(), span.start)))
             .unwrap_or_default();
         anyhow::anyhow!(
-            "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key and identifier-traits",
+            "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key, identifier-traits, smtp-url, mail-from and public-url",
             path.display(),
             error.message()
         )
@@ -74,6 +80,12 @@ pub fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             .identifier_traits
             .or(file.identifier_traits)
             .unwrap_or_else(waymark_store::default_identifier_traits),
+        smtp_url: args.smtp_url.or(file.smtp_url),
+        mail_from: args
+            .mail_from
+            .or(file.mail_from)
+            .unwrap_or_else(|| "Waymark <waymark@localhost>".to_string()),
+        public_url: args.public_url.or(file.public_url),
     })
 }
 

@@ -20,20 +20,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     if let Some(key) = &args.write_key {
         store.ensure_key(KeyKind::Write, key)?;
     }
-    serve_store(store, &args.listen, |address| {
+    let mail = args
+        .smtp_url
+        .clone()
+        .map(|smtp| (smtp, args.mail_from.clone(), args.public_url.clone()));
+    serve_store(store, &args.listen, mail, |address| {
         // Scripts and tests read this line to find the port when they ask for port 0.
         println!("waymark listening on http://{address}");
     })?;
     Ok(Outcome::Fine)
 }
 
-/// Serves a store until SIGTERM or Ctrl-C; `banner` is told the address once listening.
+/// Serves a store until SIGTERM or Ctrl-C; `banner` is told the address once listening. With
+/// `mail` (SMTP address, sender, public URL), send tasks' emails go out.
 pub fn serve_store(
     store: SqliteStore,
     listen: &str,
+    mail: Option<(String, String, Option<String>)>,
     banner: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
-    let state = AppState::new(Arc::new(store));
+    let mut state = AppState::new(Arc::new(store));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -42,6 +48,13 @@ pub fn serve_store(
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr()?;
+        if let Some((smtp, from, public)) = mail {
+            let public = public.unwrap_or_else(|| format!("http://{address}"));
+            let mailer = waymark_server::mail::Mailer::new(&smtp, &from, &public)
+                .map_err(|problem| anyhow::anyhow!("--smtp-url: {problem}"))?;
+            tracing::info!(%smtp, %public, "sending the email of send tasks");
+            state.mailer = Some(Arc::new(mailer));
+        }
         tracing::info!(%address, "serving");
         banner(address);
         waymark_server::serve(listener, state, shutdown_signal()).await?;

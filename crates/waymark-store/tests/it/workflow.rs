@@ -320,6 +320,11 @@ fn a_rejected_request_and_an_escalation_after_a_missed_due_date() {
         .expect("fire");
     let escalation = worker_task(&store, "approval-escalated");
     assert_eq!(escalation.topic.as_deref(), Some("email:approval-overdue"));
+    assert_eq!(
+        escalation.assignee.as_deref(),
+        Some("olivia"),
+        "the approver's manager is told"
+    );
     store
         .advance(
             instance,

@@ -11,7 +11,7 @@ use waymark_store::{SqliteStore, Store};
 use super::serve::{KEY, start};
 use super::temp_dir;
 
-fn required(variable: &str) -> Option<String> {
+pub(super) fn required(variable: &str) -> Option<String> {
     match std::env::var(variable) {
         Ok(value) => Some(value),
         Err(_) if std::env::var("CI").as_deref() == Ok("true") => {

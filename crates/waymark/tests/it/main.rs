@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod analyze;
+mod automation;
 mod clients;
 mod journey;
 mod process;

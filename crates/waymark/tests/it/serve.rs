@@ -15,7 +15,7 @@ pub(super) const KEY: &str = "wk_crash_test";
 
 /// Runs `waymark ARGS --db DB` and reads its banner up to the line `last` accepts. Returns the
 /// child, the URL its first line ends with, and the banner.
-fn launch(
+pub(super) fn launch(
     args: &[&str],
     db: &std::path::Path,
     last: impl Fn(&str) -> bool,

@@ -1,0 +1,263 @@
+//! Email from send tasks, and the signed links in them.
+//!
+//! A send task whose topic is `email:TEMPLATE` is carried out by the server: it writes to the
+//! person the task names (`waymark:to`, else the requester) through SMTP, with a link that opens
+//! their next step in the request without signing in. The link is signed (HMAC-SHA256 with a
+//! secret kept in the database) and expires. After the message is handed to the SMTP server the
+//! task is completed. Delivery is at least once: a crash between the two sends the message again
+//! after a restart, with the same `Message-ID`, so mail systems can drop the copy.
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use lettre::message::Mailbox;
+use lettre::{Message, SmtpTransport, Transport};
+use serde_json::{Map, Value, json};
+use sha2::Sha256;
+use waymark_store::SqliteStore;
+use waymark_workflow::engine::Command;
+
+/// How long an emailed link works.
+pub const LINK_DAYS: i64 = 14;
+const DAY_US: i64 = 86_400_000_000;
+
+/// Signs and checks links that act for one person on one request.
+#[derive(Clone)]
+pub struct Links {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Links {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Links { key: … }")
+    }
+}
+
+/// What a valid link allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub instance: i64,
+    pub person: String,
+    pub expires_us: i64,
+}
+
+/// Why a link does not work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkError {
+    Forged,
+    Expired,
+}
+
+type Signer = Hmac<Sha256>;
+
+impl Links {
+    pub fn new(secret: &str) -> Links {
+        Links {
+            key: secret.as_bytes().to_vec(),
+        }
+    }
+
+    fn mac(&self, payload: &str) -> Signer {
+        let mut mac = Signer::new_from_slice(&self.key).unwrap_or_else(|_| {
+            // HMAC takes keys of any length; this branch is never taken.
+            Signer::new_from_slice(b"waymark").expect("a fixed key")
+        });
+        mac.update(payload.as_bytes());
+        mac
+    }
+
+    pub fn sign(&self, grant: &Grant) -> String {
+        let payload = format!("{}.{}.{}", grant.instance, grant.expires_us, grant.person);
+        let tag = self.mac(&payload).finalize().into_bytes();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!("{}.{}", b64.encode(payload), b64.encode(tag))
+    }
+
+    pub fn check(&self, token: &str, now_us: i64) -> Result<Grant, LinkError> {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (payload, tag) = token.split_once('.').ok_or(LinkError::Forged)?;
+        let payload = b64.decode(payload).map_err(|_| LinkError::Forged)?;
+        let tag = b64.decode(tag).map_err(|_| LinkError::Forged)?;
+        let payload = String::from_utf8(payload).map_err(|_| LinkError::Forged)?;
+        // Constant-time comparison.
+        self.mac(&payload)
+            .verify_slice(&tag)
+            .map_err(|_| LinkError::Forged)?;
+        let mut parts = payload.splitn(3, '.');
+        let instance = parts.next().and_then(|p| p.parse().ok());
+        let expires_us = parts.next().and_then(|p| p.parse().ok());
+        let person = parts.next().map(str::to_string);
+        let (Some(instance), Some(expires_us), Some(person)) = (instance, expires_us, person)
+        else {
+            return Err(LinkError::Forged);
+        };
+        if now_us > expires_us {
+            return Err(LinkError::Expired);
+        }
+        Ok(Grant {
+            instance,
+            person,
+            expires_us,
+        })
+    }
+}
+
+/// Sends the email of send tasks through an SMTP server.
+#[derive(Debug)]
+pub struct Mailer {
+    transport: SmtpTransport,
+    from: Mailbox,
+    /// Where people reach this server, for the links: `https://waymark.example.com`.
+    public_url: String,
+}
+
+impl Mailer {
+    /// `smtp_url` is `smtp://host:port` (a relay on the same host or network, without TLS).
+    pub fn new(smtp_url: &str, from: &str, public_url: &str) -> Result<Mailer, String> {
+        let rest = smtp_url.strip_prefix("smtp://").ok_or_else(|| {
+            format!("`{smtp_url}` is not an SMTP address; write smtp://host:port")
+        })?;
+        let (host, port) = match rest.trim_end_matches('/').rsplit_once(':') {
+            Some((host, port)) => (
+                host.to_string(),
+                port.parse::<u16>()
+                    .map_err(|_| format!("`{port}` is not a port in `{smtp_url}`"))?,
+            ),
+            None => (rest.to_string(), 25),
+        };
+        let from: Mailbox = from
+            .parse()
+            .map_err(|e| format!("`{from}` is not a sender address: {e}"))?;
+        let transport = SmtpTransport::builder_dangerous(host).port(port).build();
+        Ok(Mailer {
+            transport,
+            from,
+            public_url: public_url.trim_end_matches('/').to_string(),
+        })
+    }
+}
+
+/// Sends the email of every open `email:` task, then completes each. Returns how many were sent.
+pub fn send_due(store: &SqliteStore, mailer: &Mailer, links: &Links, now_us: i64) -> usize {
+    let Ok(tasks) = store.open_tasks() else {
+        return 0;
+    };
+    let mut sent = 0;
+    for task in tasks.iter().filter(|t| {
+        t.kind == "worker"
+            && t.topic
+                .as_deref()
+                .is_some_and(|topic| topic.starts_with("email:"))
+    }) {
+        match send_one(store, mailer, links, task, now_us) {
+            Ok(()) => sent += 1,
+            Err(error) => {
+                tracing::warn!(instance = task.instance, task = task.task, %error, "an email could not be sent; trying again");
+            }
+        }
+    }
+    sent
+}
+
+fn send_one(
+    store: &SqliteStore,
+    mailer: &Mailer,
+    links: &Links,
+    task: &waymark_store::workflow::TaskRow,
+    now_us: i64,
+) -> Result<(), String> {
+    let instance = store
+        .instance(task.instance)
+        .map_err(|e| e.to_string())?
+        .ok_or("the instance is gone")?;
+    let person = task
+        .assignee
+        .clone()
+        .unwrap_or_else(|| instance.requester.clone());
+    let user = store
+        .user(&person)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("`{person}` is not in the directory"))?;
+    let address = user
+        .email
+        .clone()
+        .ok_or_else(|| format!("`{person}` has no email address in the directory"))?;
+    let to: Mailbox = format!("{} <{address}>", user.name)
+        .parse()
+        .or_else(|_| address.parse())
+        .map_err(|e| format!("`{address}`: {e}"))?;
+    let grant = Grant {
+        instance: task.instance,
+        person: person.clone(),
+        expires_us: now_us + LINK_DAYS * DAY_US,
+    };
+    let link = format!("{}/v1/links/{}", mailer.public_url, links.sign(&grant));
+    let first_name = user
+        .name
+        .split_whitespace()
+        .next()
+        .unwrap_or(&user.name)
+        .to_string();
+    let expires = waymark_eventlog::time::format_micros(grant.expires_us);
+    let body = format!(
+        "Hello {first_name},\n\n{}.\n\nRequest {} ({}), started by {}.\n\nOpen it here (this link is yours alone and works until {}):\n{link}\n\n— Waymark\n",
+        task.name,
+        instance.id,
+        instance.process,
+        instance.requester,
+        expires.get(..10).unwrap_or(&expires),
+    );
+    let message_id = format!("<wf-{}-{}@waymark>", task.instance, task.task);
+    let message = Message::builder()
+        .from(mailer.from.clone())
+        .to(to)
+        .subject(task.name.clone())
+        .message_id(Some(message_id.clone()))
+        .body(body)
+        .map_err(|e| e.to_string())?;
+    mailer.transport.send(&message).map_err(|e| e.to_string())?;
+    let mut result = Map::new();
+    result.insert("emailedTo".into(), Value::from(person));
+    result.insert("messageId".into(), Value::from(message_id));
+    store
+        .advance(
+            task.instance,
+            Command::Complete {
+                task: task.task,
+                variables: result,
+            },
+            "system",
+            now_us,
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// What a link shows: the request and the person's open step in it.
+pub fn link_view(store: &SqliteStore, grant: &Grant) -> Result<Value, String> {
+    let instance = store
+        .instance(grant.instance)
+        .map_err(|e| e.to_string())?
+        .ok_or("the request is gone")?;
+    let user = store.user(&grant.person).map_err(|e| e.to_string())?;
+    let open = match &user {
+        Some(user) => store
+            .instance_tasks(grant.instance)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|t| t.status == "open" && t.kind == "user" && t.is_for(user)),
+        None => None,
+    };
+    Ok(json!({
+        "request": instance.id,
+        "process": instance.process,
+        "status": instance.status,
+        "person": grant.person,
+        "expires": waymark_eventlog::time::format_micros(grant.expires_us),
+        "task": open.map(|t| json!({
+            "id": format!("{}-{}", t.instance, t.task),
+            "step": t.node,
+            "name": t.name,
+            "form": t.form,
+        })),
+    }))
+}
