@@ -653,6 +653,8 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         ("get", "/v1/requests/{id}"),
         ("get", "/v1/work"),
         ("post", "/v1/work/{id}/complete"),
+        ("get", "/v1/links/{token}"),
+        ("post", "/v1/links/{token}"),
     ]
     .iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))
@@ -660,7 +662,10 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
     expected.sort();
     assert_eq!(documented, expected);
     for (method, path) in &documented {
-        let concrete = path.replace("{id}", "u1");
+        let concrete = path
+            .replace("{id}", "u1")
+            .replace("{token}", "t1")
+            .replace("{action}", "claim");
         let request = Request::builder()
             .method(method.to_uppercase().as_str())
             .uri(&concrete)
