@@ -205,9 +205,10 @@ fn main() {
             );
         }
         Some("http-ingest") => http_ingest(&args[1..]),
+        Some("http-workflow") => http_workflow(&args[1..]),
         _ => {
             eprintln!(
-                "usage: waymark-bench xes-import FILE [RUNS] | analyses FILE [RUNS] | funnel FILE WINDOW_SECONDS RUNS STEP... | scale EVENTS [RUNS] | cli-import WAYMARK FILE [RUNS] | http-ingest URL WRITE_KEY SECONDS CONNECTIONS BATCH"
+                "usage: waymark-bench xes-import FILE [RUNS] | analyses FILE [RUNS] | funnel FILE WINDOW_SECONDS RUNS STEP... | scale EVENTS [RUNS] | cli-import WAYMARK FILE [RUNS] | http-ingest URL WRITE_KEY SECONDS CONNECTIONS BATCH | http-workflow URL ADMIN_TOKEN BPMN USERS SECONDS [THINK_MS]"
             );
             std::process::exit(2);
         }
@@ -324,6 +325,133 @@ fn http_ingest(args: &[String]) {
             "events_per_second": acknowledged as f64 / elapsed,
             "batches": all.len(),
             "failed_batches": failed,
+            "p50_ms": ms(0.5), "p90_ms": ms(0.9), "p99_ms": ms(0.99), "max_ms": all.max() as f64 / 1000.0,
+        }),
+    );
+}
+
+/// Durable workflow throughput and latency through the HTTP API: `users` people, each on their
+/// own connection, start requests of a ten-step process and complete their tasks (inbox, then
+/// complete) until the time is up. Every completion is one committed SQLite transaction.
+/// Transitions are the engine's steps (a node entered, completed, started or ended; each is also
+/// recorded as a journey event): 2 per start and 2 per completion for this process, which the
+/// stored event count confirms (BENCHMARKS.md).
+fn http_workflow(args: &[String]) {
+    let base = args[0].trim_end_matches('/').to_string();
+    let admin = args[1].clone();
+    let bpmn = std::fs::read_to_string(&args[2]).expect("the process");
+    let users: usize = args[3].parse().expect("users");
+    let seconds: f64 = args[4].parse().expect("seconds");
+    // Each person pauses this long after each action (0: as fast as the server answers).
+    let think = std::time::Duration::from_millis(args.get(5).map_or(0, |t| t.parse().expect("think ms")));
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let post = |url: &str, token: &str, kind: &str, body: String| -> serde_json::Value {
+        let mut response = agent
+            .post(url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", kind)
+            .send(body)
+            .expect("request");
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    };
+    let people: Vec<serde_json::Value> = (0..users)
+        .map(|i| serde_json::json!({ "id": format!("bench-{i}"), "name": format!("Bench {i}"), "roles": [] }))
+        .collect();
+    post(&format!("{base}/v1/directory/users"), &admin, "application/json", serde_json::Value::from(people).to_string());
+    post(&format!("{base}/v1/processes"), &admin, "application/xml", bpmn);
+    let tokens: Vec<String> = (0..users)
+        .map(|i| {
+            post(&format!("{base}/v1/directory/users/bench-{i}/tokens"), &admin, "application/json", "{}".into())["token"]
+                .as_str()
+                .expect("token")
+                .to_string()
+        })
+        .collect();
+    let deadline = Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let results: Vec<(u64, u64, u64, hdrhistogram::Histogram<u64>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = tokens
+            .iter()
+            .map(|token| {
+                let base = &base;
+                scope.spawn(move || {
+                    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                    let mut latencies = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+                    let (mut instances, mut completions, mut failed) = (0u64, 0u64, 0u64);
+                    let call = |request: ureq::RequestBuilder<ureq::typestate::WithBody>, body: &str| {
+                        request
+                            .header("Authorization", &format!("Bearer {token}"))
+                            .header("Content-Type", "application/json")
+                            .send(body)
+                            .map(|mut r| {
+                                let ok = r.status().is_success();
+                                (ok, r.body_mut().read_to_string().unwrap_or_default())
+                            })
+                    };
+                    'requests: while Instant::now() < deadline {
+                        match call(agent.post(format!("{base}/v1/processes/ten-steps/instances")), "{}") {
+                            Ok((true, _)) => instances += 1,
+                            _ => { failed += 1; continue; }
+                        }
+                        for _ in 0..10 {
+                            let inbox = agent
+                                .get(format!("{base}/v1/tasks"))
+                                .header("Authorization", &format!("Bearer {token}"))
+                                .call()
+                                .ok()
+                                .and_then(|mut r| r.body_mut().read_to_string().ok())
+                                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+                            let Some(id) = inbox
+                                .as_ref()
+                                .and_then(|i| i["tasks"].as_array()?.first()?["id"].as_str().map(str::to_string))
+                            else {
+                                failed += 1;
+                                continue 'requests;
+                            };
+                            std::thread::sleep(think);
+                            let sent = Instant::now();
+                            match call(agent.post(format!("{base}/v1/tasks/{id}/complete")), "{\"ok\": true}") {
+                                Ok((true, _)) => {
+                                    completions += 1;
+                                    let _ = latencies.record((sent.elapsed().as_micros() as u64).max(1));
+                                }
+                                _ => failed += 1,
+                            }
+                        }
+                    }
+                    (instances, completions, failed, latencies)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("worker")).collect()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut all = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    let (mut instances, mut completions, mut failed) = (0, 0, 0);
+    for (i, c, f, h) in &results {
+        instances += i;
+        completions += c;
+        failed += f;
+        all.add(h).expect("merge");
+    }
+    // Steps per request of the ten-step process: start (2: started, step 1 entered), each of the
+    // ten completions (2: completed, next entered or end), so 2 per start and 2 per completion.
+    let transitions = 2 * instances + 2 * completions;
+    let ms = |q: f64| all.value_at_quantile(q) as f64 / 1000.0;
+    report(
+        "waymark",
+        "http-workflow",
+        &format!("{users} users, ten-step requests, {} ms between actions", think.as_millis()),
+        elapsed,
+        serde_json::json!({
+            "instances_started": instances,
+            "instances_per_second": instances as f64 / elapsed,
+            "task_completions": completions,
+            "completions_per_second": completions as f64 / elapsed,
+            "transitions": transitions,
+            "transitions_per_second": transitions as f64 / elapsed,
+            "failed": failed,
             "p50_ms": ms(0.5), "p90_ms": ms(0.9), "p99_ms": ms(0.99), "max_ms": all.max() as f64 / 1000.0,
         }),
     );

@@ -484,6 +484,8 @@ pub struct SqliteStore {
     checkpointer: Option<Checkpointer>,
     /// Parsed process definitions, shared by the instances that run them.
     definitions: workflow::Definitions,
+    /// Workflow steps waiting for the next group commit.
+    steps: Mutex<Vec<workflow::Job>>,
 }
 
 /// A thread that checkpoints the WAL every second until it is dropped. (Every 200 ms gave
@@ -585,6 +587,7 @@ impl SqliteStore {
             checkpointer: None,
             identifier_traits: default_identifier_traits(),
             definitions: Default::default(),
+            steps: Mutex::new(Vec::new()),
         })
     }
 
@@ -638,6 +641,7 @@ impl SqliteStore {
             checkpointer: None,
             identifier_traits: default_identifier_traits(),
             definitions: Default::default(),
+            steps: Mutex::new(Vec::new()),
         })
     }
 

@@ -306,6 +306,15 @@ impl SqliteStore {
         })
     }
 
+    /// The latest deployed version of a process.
+    pub fn latest_version(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached("SELECT max(version) FROM processes WHERE id = ?1")?
+                .query_row(params![id], |r| r.get(0))?)
+        })
+    }
+
     /// A deployed process: the given version, else the latest.
     pub fn process(
         &self,
@@ -332,12 +341,8 @@ impl SqliteStore {
         })
     }
 
-    fn definition(
-        &self,
-        id: &str,
-        version: i64,
-        source: &str,
-    ) -> Result<Arc<Process>, WorkflowError> {
+    /// A deployed version's parsed definition, read and parsed once.
+    fn definition(&self, id: &str, version: i64) -> Result<Arc<Process>, WorkflowError> {
         let key = (id.to_string(), version);
         if let Some(found) = self
             .definitions
@@ -348,7 +353,10 @@ impl SqliteStore {
         {
             return Ok(found.clone());
         }
-        let imported = waymark_workflow::bpmn::import(source)
+        let deployed = self
+            .process(id, Some(version))?
+            .ok_or_else(|| WorkflowError::UnknownProcess(id.to_string()))?;
+        let imported = waymark_workflow::bpmn::import(&deployed.source)
             .map_err(|e| WorkflowError::Unreadable(id.to_string(), e.to_string()))?;
         let process = imported
             .processes
@@ -376,16 +384,19 @@ impl SqliteStore {
         now_us: i64,
     ) -> Result<i64, WorkflowError> {
         let deployed = self
-            .process(process, None)?
+            .latest_version(process)?
             .ok_or_else(|| WorkflowError::UnknownProcess(process.to_string()))?;
-        let definition = self.definition(&deployed.id, deployed.version, &deployed.source)?;
+        let definition = self.definition(process, deployed)?;
+        let deployed = (process.to_string(), deployed);
         let mut variables = variables;
         variables.insert("requester".into(), Json::from(requester));
-        self.transact(|transaction, links| {
+        let requester = requester.to_string();
+        self.transact(move |transaction, links| {
+            let requester = requester.as_str();
             transaction.execute(
                 "INSERT INTO instances (process_id, version, requester, status, state, started_us, updated_us)
                  VALUES (?1, ?2, ?3, 'running', '{}', ?4, ?4)",
-                params![deployed.id, deployed.version, requester, now_us],
+                params![deployed.0, deployed.1, requester, now_us],
             )?;
             let instance = transaction.last_insert_rowid();
             let mut state = State::default();
@@ -407,14 +418,19 @@ impl SqliteStore {
         actor: &str,
         now_us: i64,
     ) -> Result<Vec<Effect>, WorkflowError> {
-        let row = self
-            .instance(instance)?
-            .ok_or(WorkflowError::UnknownInstance(instance))?;
-        let deployed = self
-            .process(&row.process, Some(row.version))?
-            .ok_or_else(|| WorkflowError::UnknownProcess(row.process.clone()))?;
-        let definition = self.definition(&deployed.id, deployed.version, &deployed.source)?;
-        self.transact(|transaction, links| {
+        // Who started it and what it runs never change: read without the state.
+        let head: Option<(String, i64, String)> = self.with(|connection| {
+            Ok(connection
+                .prepare_cached("SELECT process_id, version, requester FROM instances WHERE id = ?1")?
+                .query_row(params![instance], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?)
+        })?;
+        let (process, version, requester) =
+            head.ok_or(WorkflowError::UnknownInstance(instance))?;
+        let definition = self.definition(&process, version)?;
+        let actor = actor.to_string();
+        self.transact(move |transaction, links| {
+            let actor = actor.as_str();
             // Read again inside the transaction: another step may have committed since.
             let stored: String = transaction.query_row(
                 "SELECT state FROM instances WHERE id = ?1",
@@ -439,7 +455,7 @@ impl SqliteStore {
                 links,
                 process: &definition,
                 instance,
-                requester: &row.requester,
+                requester: &requester,
                 actor,
                 now_us,
             };
@@ -448,42 +464,94 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` in one transaction on the writer connection and commits. The journey events a
-    /// step writes are linked to profiles here and added to the event index by the next commit
-    /// of collected events (which catches up first).
-    fn transact<T>(
+    /// Runs `f` in a transaction on the writer connection, with group commit: steps queued by
+    /// concurrent callers are written in one transaction (each in a savepoint of its own, so a
+    /// failing step is undone alone) and made durable by one commit; each caller gets its own
+    /// outcome once the commit is done. The journey events the steps write are linked to
+    /// profiles and added to the event index right after the commit.
+    fn transact<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Transaction, &mut Links) -> Result<T, WorkflowError>,
+        f: impl FnOnce(&Transaction, &mut Links) -> Result<T, WorkflowError> + Send + 'static,
     ) -> Result<T, WorkflowError> {
-        let mut guard = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        let writer = &mut *guard;
-        let transaction = writer.connection.transaction()?;
-        let mut links = Links {
-            known: &mut writer.known,
-            traits: &self.identifier_traits,
-        };
-        match f(&transaction, &mut links) {
-            Ok(out) => {
-                transaction.commit()?;
-                // The journey events go into the event index now, so timelines show them.
-                match self.index() {
-                    Ok(index) => {
-                        if let Err(error) = crate::catch_up(&writer.connection, index) {
-                            tracing::error!(%error, "the event index is behind; catching up on the next commit");
-                            writer.index_behind = true;
-                        }
+        let (done, outcome) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::new(move |transaction, links| {
+            let result = transaction
+                .execute_batch("SAVEPOINT step")
+                .map_err(WorkflowError::from)
+                .and_then(|()| match f(transaction, links) {
+                    Ok(value) => {
+                        transaction.execute_batch("RELEASE step")?;
+                        Ok(value)
                     }
-                    Err(_) => writer.index_behind = true,
+                    Err(error) => {
+                        let _ = transaction.execute_batch("ROLLBACK TO step; RELEASE step");
+                        Err(error)
+                    }
+                });
+            let failed = result.is_err();
+            let deliver: Deliver = Box::new(move |commit: Option<String>| {
+                let result = match (commit, result) {
+                    (Some(error), Ok(_)) => Err(WorkflowError::Store(StoreError::Commit(error))),
+                    (_, result) => result,
+                };
+                let _ = done.send(result);
+            });
+            (deliver, failed)
+        });
+        self.steps
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .push(job);
+        let mut guard = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        // While we waited for the writer, its holder may have written our step too.
+        if let Ok(result) = outcome.try_recv() {
+            return result;
+        }
+        let jobs = std::mem::take(&mut *self.steps.lock().map_err(|_| StoreError::Poisoned)?);
+        let writer = &mut *guard;
+        let mut deliveries = Vec::with_capacity(jobs.len());
+        let mut any_failed = false;
+        let commit = match writer.connection.transaction() {
+            Ok(transaction) => {
+                let mut links = Links {
+                    known: &mut writer.known,
+                    traits: &self.identifier_traits,
+                };
+                for job in jobs {
+                    let (deliver, failed) = job(&transaction, &mut links);
+                    any_failed |= failed;
+                    deliveries.push(deliver);
                 }
-                Ok(out)
+                transaction.commit().err().map(|e| e.to_string())
             }
             Err(error) => {
-                drop(transaction);
-                // The identity cache may hold links that were rolled back.
-                writer.known = Default::default();
-                Err(error)
+                // Nothing ran; the queued steps' callers see their step dropped.
+                drop(jobs);
+                return Err(WorkflowError::Store(StoreError::Database(error)));
+            }
+        };
+        if any_failed || commit.is_some() {
+            // The identity cache may hold links that were rolled back.
+            writer.known = Default::default();
+        }
+        if commit.is_none() {
+            match self.index() {
+                Ok(index) => {
+                    if let Err(error) = crate::catch_up(&writer.connection, index) {
+                        tracing::error!(%error, "the event index is behind; catching up on the next commit");
+                        writer.index_behind = true;
+                    }
+                }
+                Err(_) => writer.index_behind = true,
             }
         }
+        drop(guard);
+        for deliver in deliveries {
+            deliver(commit.clone());
+        }
+        outcome
+            .recv()
+            .map_err(|_| WorkflowError::Store(StoreError::Poisoned))?
     }
 
     pub fn instance(&self, id: i64) -> Result<Option<InstanceRow>, WorkflowError> {
@@ -793,6 +861,13 @@ fn resolve(
     // Nobody to give it to: leave it visible as written, so an administrator sees why.
     Ok(manager.flatten().unwrap_or_else(|| spec.to_string()))
 }
+
+/// Hands a step's outcome to its caller, told whether the commit failed.
+type Deliver = Box<dyn FnOnce(Option<String>) + Send>;
+
+/// A step queued for the next group commit; it runs inside the transaction and says whether it
+/// failed (and was undone).
+pub(crate) type Job = Box<dyn FnOnce(&Transaction, &mut Links) -> (Deliver, bool) + Send>;
 
 /// The identity bookkeeping of the writer, for linking journey events to profiles.
 pub(crate) struct Links<'w> {
