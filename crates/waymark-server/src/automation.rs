@@ -509,15 +509,13 @@ pub async fn act(
     })
     .await?;
     let user = as_person(known(caller)?)?;
-    let found = found
-        .filter(|t| t.kind == "user")
-        .ok_or_else(|| ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: format!("there is no task {id}"),
-            field: Some("id".into()),
-            accepted: None,
-        })?;
+    let found = found.filter(|t| t.kind == "user").ok_or_else(|| ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "not_found",
+        message: format!("there is no task {id}"),
+        field: Some("id".into()),
+        accepted: None,
+    })?;
     if !found.is_for(&user) {
         return Err(refuse(&state, instance, &user.id, format!("{action} task {id}")).await);
     }

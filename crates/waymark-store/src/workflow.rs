@@ -421,12 +421,13 @@ impl SqliteStore {
         // Who started it and what it runs never change: read without the state.
         let head: Option<(String, i64, String)> = self.with(|connection| {
             Ok(connection
-                .prepare_cached("SELECT process_id, version, requester FROM instances WHERE id = ?1")?
+                .prepare_cached(
+                    "SELECT process_id, version, requester FROM instances WHERE id = ?1",
+                )?
                 .query_row(params![instance], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?)
         })?;
-        let (process, version, requester) =
-            head.ok_or(WorkflowError::UnknownInstance(instance))?;
+        let (process, version, requester) = head.ok_or(WorkflowError::UnknownInstance(instance))?;
         let definition = self.definition(&process, version)?;
         let actor = actor.to_string();
         self.transact(move |transaction, links| {
