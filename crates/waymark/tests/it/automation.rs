@@ -365,3 +365,319 @@ fn the_training_request_end_to_end_with_real_email() {
             .any(|a| a["action"] == "refused" && a["actor"] == "mallory")
     );
 }
+
+fn start_server(db: &Path) -> (Killed, String) {
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-token",
+        ADMIN,
+        "--write-key",
+        WRITE,
+    ];
+    let (child, url, _) = super::serve::launch(&args, db, |_| true);
+    (Killed(child), url)
+}
+
+/// Kills the server with SIGKILL after every step of a request and starts it again on the same
+/// database: each step is either fully there or not at all, nothing is lost and nothing happens
+/// twice.
+#[test]
+fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
+    let dir = temp_dir("e2e-crash");
+    let db = dir.join("waymark.db");
+    let (mut server, mut url) = start_server(&db);
+    let mut restart = |server: &mut Killed, url: &mut String| {
+        let _ = server.0.kill();
+        let _ = server.0.wait();
+        let (again, at) = start_server(&db);
+        *server = again;
+        *url = at;
+    };
+    let people = json!([
+        { "id": "jennifer", "name": "Jennifer Lee", "email": "jennifer@example.com", "manager": "maria", "roles": [] },
+        { "id": "maria", "name": "Maria Lopez", "email": "maria@example.com", "manager": "olivia", "roles": [] },
+        { "id": "finn", "name": "Finn Berg", "email": "finn@example.com", "roles": ["finance"] },
+        { "id": "olivia", "name": "Olivia Chen", "email": "olivia@example.com", "roles": [] }
+    ]);
+    let (status, _) = post_json(&format!("{url}/v1/directory/users"), ADMIN, people);
+    assert_eq!(status, 200);
+    let mut tokens = std::collections::HashMap::new();
+    for id in ["jennifer", "maria", "finn"] {
+        let (_, body) = post_json(
+            &format!("{url}/v1/directory/users/{id}/tokens"),
+            ADMIN,
+            json!({}),
+        );
+        tokens.insert(id, body["token"].as_str().expect("token").to_string());
+    }
+    let bpmn = std::fs::read_to_string(example("process.bpmn")).expect("process");
+    let (status, _) = call(
+        "POST",
+        &format!("{url}/v1/processes"),
+        Some(ADMIN),
+        Some(("application/xml", bpmn)),
+    );
+    assert_eq!(status, 200);
+    restart(&mut server, &mut url);
+
+    let (status, started) = post_json(
+        &format!("{url}/v1/processes/training-request/instances"),
+        &tokens["jennifer"],
+        json!({ "course": "Excel", "vendorKnown": true }),
+    );
+    assert_eq!(status, 201);
+    let request = started["instance"].as_i64().expect("instance");
+    restart(&mut server, &mut url);
+    let approval = inbox(&url, &tokens["maria"], "manager-approval");
+    restart(&mut server, &mut url);
+    let (status, _) = post_json(
+        &format!("{url}/v1/tasks/{approval}/complete"),
+        &tokens["maria"],
+        json!({ "approved": true }),
+    );
+    assert_eq!(status, 200);
+    restart(&mut server, &mut url);
+    // Completing it again after the restart is refused: it happened once.
+    let (status, _) = post_json(
+        &format!("{url}/v1/tasks/{approval}/complete"),
+        &tokens["maria"],
+        json!({ "approved": true }),
+    );
+    assert_eq!(status, 409);
+    work(&url, "budget-check", json!({ "budgetOk": true }));
+    restart(&mut server, &mut url);
+    work(&url, "email:training-approved", json!({}));
+    restart(&mut server, &mut url);
+    for step in ["po-issued", "payment"] {
+        let task = inbox(&url, &tokens["finn"], step);
+        let (status, _) = post_json(
+            &format!("{url}/v1/tasks/{task}/complete"),
+            &tokens["finn"],
+            json!({}),
+        );
+        assert_eq!(status, 200);
+        restart(&mut server, &mut url);
+    }
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{WRITE}:"));
+    let tracked = agent()
+        .post(format!("{url}/v1/track"))
+        .header("Authorization", &format!("Basic {basic}"))
+        .header("Content-Type", "application/json")
+        .send(
+            json!({ "userId": "jennifer", "event": "Training Completed", "messageId": "lms-1" })
+                .to_string(),
+        )
+        .expect("track");
+    assert_eq!(tracked.status().as_u16(), 200);
+    restart(&mut server, &mut url);
+    work(&url, "email:training-assessment", json!({}));
+    restart(&mut server, &mut url);
+    let assessment = inbox(&url, &tokens["jennifer"], "assessment-form");
+    let (status, _) = post_json(
+        &format!("{url}/v1/tasks/{assessment}/complete"),
+        &tokens["jennifer"],
+        json!({ "rating": 4 }),
+    );
+    assert_eq!(status, 200);
+    restart(&mut server, &mut url);
+
+    let (status, done) = call(
+        "GET",
+        &format!("{url}/v1/requests/{request}"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(done["status"], "completed", "{done}");
+    // Every step exactly once in the audit trail.
+    let audit = done["audit"].as_array().expect("audit");
+    for step in [
+        "manager-approval",
+        "budget-check",
+        "approved-notification",
+        "po-issued",
+        "payment",
+        "attend-training",
+        "assessment-invite",
+        "assessment-form",
+        "goods-received",
+    ] {
+        let completed = audit
+            .iter()
+            .filter(|a| a["action"] == "step" && a["node"] == step)
+            .count();
+        assert!(completed >= 1, "{step} missing");
+        let completions = audit
+            .iter()
+            .filter(|a| a["action"] == "completed" && a["node"] == step)
+            .count();
+        assert!(completions <= 1, "{step} completed {completions} times");
+    }
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    // And every journey event once: message ids are unique.
+    let store = waymark_store::SqliteStore::open_read_only(&db).expect("store");
+    use waymark_store::Store as _;
+    let events = store.events_after(0, 100_000).expect("events");
+    let mut ids: Vec<&str> = events.iter().map(|e| e.event.message_id.as_str()).collect();
+    let total = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "no journey event was recorded twice");
+    let completed: Vec<String> = events
+        .iter()
+        .filter(|e| e.event.name.as_deref() == Some("Task Completed"))
+        .filter_map(|e| {
+            serde_json::from_str::<Value>(&e.event.body).ok()?["properties"]["task"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    let mut unique = completed.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        completed.len(),
+        "each step completed once: {completed:?}"
+    );
+}
+
+/// Kills the server while 20 people complete tasks concurrently: every acknowledged completion
+/// survives, and after the restart each request's stored state agrees with its tasks.
+#[test]
+fn a_server_killed_under_load_keeps_every_acknowledged_step() {
+    let dir = temp_dir("e2e-crash-load");
+    let db = dir.join("waymark.db");
+    let (server, url) = start_server(&db);
+    let people: Vec<Value> = (0..20)
+        .map(|i| json!({ "id": format!("p{i}"), "name": format!("P {i}"), "roles": [] }))
+        .collect();
+    post_json(
+        &format!("{url}/v1/directory/users"),
+        ADMIN,
+        Value::from(people),
+    );
+    let bpmn = std::fs::read_to_string(workspace().join("bench/ten-steps.bpmn")).expect("process");
+    let (status, _) = call(
+        "POST",
+        &format!("{url}/v1/processes"),
+        Some(ADMIN),
+        Some(("application/xml", bpmn)),
+    );
+    assert_eq!(status, 200);
+    let tokens: Vec<String> = (0..20)
+        .map(|i| {
+            post_json(
+                &format!("{url}/v1/directory/users/p{i}/tokens"),
+                ADMIN,
+                json!({}),
+            )
+            .1["token"]
+                .as_str()
+                .expect("token")
+                .to_string()
+        })
+        .collect();
+    let acknowledged = std::sync::Mutex::new(Vec::new());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for token in &tokens {
+            let (url, acknowledged, stop) = (&url, &acknowledged, &stop);
+            scope.spawn(move || {
+                let (status, started) = post_json(
+                    &format!("{url}/v1/processes/ten-steps/instances"),
+                    token,
+                    json!({}),
+                );
+                if status != 201 {
+                    return;
+                }
+                let _ = started;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let agent = agent();
+                    let Ok(mut response) = agent
+                        .get(format!("{url}/v1/tasks"))
+                        .header("Authorization", &format!("Bearer {token}"))
+                        .call()
+                    else {
+                        return;
+                    };
+                    let inbox: Value = serde_json::from_str(
+                        &response.body_mut().read_to_string().unwrap_or_default(),
+                    )
+                    .unwrap_or(Value::Null);
+                    let Some(id) = inbox["tasks"]
+                        .as_array()
+                        .and_then(|t| t.first())
+                        .and_then(|t| t["id"].as_str())
+                        .map(str::to_string)
+                    else {
+                        return;
+                    };
+                    let Ok(answer) = agent
+                        .post(format!("{url}/v1/tasks/{id}/complete"))
+                        .header("Authorization", &format!("Bearer {token}"))
+                        .header("Content-Type", "application/json")
+                        .send("{}")
+                    else {
+                        return;
+                    };
+                    if answer.status().as_u16() == 200 {
+                        acknowledged.lock().expect("lock").push(id);
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(700));
+        let mut server = server;
+        let _ = server.0.kill();
+        let _ = server.0.wait();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let acknowledged = acknowledged.into_inner().expect("lock");
+    assert!(
+        acknowledged.len() > 20,
+        "the load ran: {}",
+        acknowledged.len()
+    );
+    // Restart, then look at the database.
+    let (server, _) = start_server(&db);
+    drop(server);
+    let store = waymark_store::SqliteStore::open(&db).expect("store");
+    for id in &acknowledged {
+        let (instance, task) = id.split_once('-').expect("id");
+        let row = store
+            .task(
+                instance.parse().expect("instance"),
+                task.parse().expect("task"),
+            )
+            .expect("task")
+            .expect("the acknowledged task is stored");
+        assert_eq!(row.status, "completed", "{id} was acknowledged");
+    }
+    for instance in 1..=20 {
+        let Some(row) = store.instance(instance).expect("instance") else {
+            continue;
+        };
+        let open: Vec<u64> = store
+            .instance_tasks(instance)
+            .expect("tasks")
+            .into_iter()
+            .filter(|t| t.status == "open")
+            .map(|t| t.task)
+            .collect();
+        let in_state: Vec<u64> = row.state.tasks.keys().copied().collect();
+        assert_eq!(
+            open, in_state,
+            "instance {instance}: tasks table and engine state agree"
+        );
+        assert!(
+            open.len() <= 1,
+            "a ten-step request has one open task at a time"
+        );
+    }
+}
