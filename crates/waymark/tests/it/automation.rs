@@ -388,7 +388,7 @@ fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
     let dir = temp_dir("e2e-crash");
     let db = dir.join("waymark.db");
     let (mut server, mut url) = start_server(&db);
-    let mut restart = |server: &mut Killed, url: &mut String| {
+    let restart = |server: &mut Killed, url: &mut String| {
         let _ = server.0.kill();
         let _ = server.0.wait();
         let (again, at) = start_server(&db);
