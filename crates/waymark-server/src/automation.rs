@@ -407,11 +407,60 @@ pub async fn start(
     let user = person(&state, &headers).await?;
     let values = object(&body)?;
     let now = state.clock.now_us();
-    let instance = run(&state, move |store| {
-        store.start_instance(&id, &user.id, values, now)
+    let started = run(&state, move |store| {
+        let form = store.start_form(&id)?;
+        match check_form(store, form.as_deref(), &user, values)? {
+            Ok(values) => store.start_instance(&id, &user.id, values, now).map(Ok),
+            Err(errors) => Ok(Err(errors)),
+        }
     })
     .await?;
+    let instance = started.map_err(invalid_form)?;
     Ok((StatusCode::CREATED, Json(json!({ "instance": instance }))))
+}
+
+/// Checks values against the deployed form `form_key` names (with what the form prefills for the
+/// person), and gives the typed values; without a deployed form the values pass as they are.
+type Checked = Result<Map<String, Value>, Vec<waymark_workflow::forms::FieldError>>;
+
+fn check_form(
+    store: &SqliteStore,
+    form_key: Option<&str>,
+    person: &User,
+    values: Map<String, Value>,
+) -> Result<Checked, WorkflowError> {
+    let Some(key) = form_key.map(waymark_workflow::forms::key_of) else {
+        return Ok(Ok(values));
+    };
+    let Some(schema) = store.form(key)? else {
+        return Ok(Ok(values));
+    };
+    let json: Value = serde_json::from_str(&schema)
+        .map_err(|e| WorkflowError::Unreadable(key.to_string(), e.to_string()))?;
+    let form = waymark_workflow::forms::from_form_js(key, &json)
+        .map_err(|errors| WorkflowError::Unreadable(key.to_string(), format!("{errors:?}")))?;
+    let who = serde_json::to_value(person)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    let prefilled = form.prefill(&who);
+    Ok(form.validate(&values, &Map::new(), &prefilled))
+}
+
+/// Per-field problems as a 422 answer; nothing was stored.
+fn invalid_form(errors: Vec<waymark_workflow::forms::FieldError>) -> ApiError {
+    let fields: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+    ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: "invalid_form",
+        message: errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        field: Some(fields.join(",")),
+        accepted: None,
+    }
 }
 
 fn object(body: &str) -> Result<Map<String, Value>, ApiError> {
@@ -533,6 +582,13 @@ pub async fn act(
     let who = user.id.clone();
     match action.as_str() {
         "complete" => {
+            let form = found.form.clone();
+            let person = user.clone();
+            let body = run(&state, move |store| {
+                check_form(store, form.as_deref(), &person, body)
+            })
+            .await?
+            .map_err(invalid_form)?;
             run(&state, move |store| {
                 store.advance(
                     instance,
@@ -961,6 +1017,10 @@ pub async fn submit_link(
         let Some(task) = open else {
             return Ok(None);
         };
+        let values = match check_form(store, task.form.as_deref(), &user, values)? {
+            Ok(values) => values,
+            Err(errors) => return Ok(Some(Err(errors))),
+        };
         store.advance(
             grant.instance,
             Command::Complete {
@@ -970,11 +1030,12 @@ pub async fn submit_link(
             &grant.person,
             now,
         )?;
-        Ok(Some(format!("{}-{}", task.instance, task.task)))
+        Ok(Some(Ok(format!("{}-{}", task.instance, task.task))))
     })
     .await?;
     match done {
-        Some(task) => Ok(Json(
+        Some(Err(errors)) => Err(invalid_form(errors)),
+        Some(Ok(task)) => Ok(Json(
             json!({ "task": task, "done": "complete", "by": person }),
         )),
         None => Err(ApiError {
@@ -985,4 +1046,101 @@ pub async fn submit_link(
             accepted: None,
         }),
     }
+}
+
+/// Deploys a form (Camunda Forms JSON, the form-js schema) under a key that process models name
+/// in `formKey` (`waymark:KEY` or `camunda-forms:app:KEY.form`). Submissions to those start events
+/// and tasks are then checked against it.
+#[utoipa::path(
+    post,
+    path = "/v1/forms/{key}",
+    tag = "automation",
+    security(("admin_token" = [])),
+    params(("key" = String, Path, description = "The form's key")),
+    request_body(content = Object, description = "A Camunda Forms (form-js) schema"),
+    responses(
+        (status = 200, description = "Stored", body = Object),
+        (status = 400, description = "Not a form Waymark can use; `field` is the JSON pointer", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn put_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&state, &headers).await?;
+    let json: Value = serde_json::from_str(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            e.to_string(),
+            format!("line {} column {}", e.line(), e.column()),
+        )
+    })?;
+    if let Err(errors) = waymark_workflow::forms::from_form_js(&key, &json) {
+        let first = errors.first().map(|e| e.field.clone()).unwrap_or_default();
+        return Err(ApiError::bad_request(
+            "invalid_form",
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+            first,
+        ));
+    }
+    let now = state.clock.now_us();
+    let stored = key.clone();
+    let version = run(
+        &state,
+        move |store| Ok(store.put_form(&stored, &body, now)?),
+    )
+    .await?;
+    Ok(Json(json!({ "key": key, "version": version })))
+}
+
+/// A process's start form for the caller: the schema, and the values Waymark fills in from what
+/// it knows about them (so they never type it).
+#[utoipa::path(
+    get,
+    path = "/v1/processes/{id}/form",
+    tag = "automation",
+    security(("user_token" = [])),
+    params(("id" = String, Path, description = "The process id")),
+    responses(
+        (status = 200, description = "The form (null when none is deployed) and its prefilled values", body = Object),
+        (status = 404, description = "No such process", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn start_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let user = person(&state, &headers).await?;
+    let view = run(&state, move |store| {
+        let Some(key) = store.start_form(&id)? else {
+            return Ok(json!({ "form": null, "prefill": {} }));
+        };
+        let key = waymark_workflow::forms::key_of(&key).to_string();
+        let Some(schema) = store.form(&key)? else {
+            return Ok(json!({ "key": key, "form": null, "prefill": {} }));
+        };
+        let schema: Value = serde_json::from_str(&schema).unwrap_or(Value::Null);
+        let prefill = waymark_workflow::forms::from_form_js(&key, &schema)
+            .map(|form| {
+                let who = serde_json::to_value(&user)
+                    .ok()
+                    .and_then(|v| v.as_object().cloned())
+                    .unwrap_or_default();
+                form.prefill(&who)
+            })
+            .unwrap_or_default();
+        Ok(json!({ "key": key, "form": schema, "prefill": prefill }))
+    })
+    .await?;
+    Ok(Json(view))
 }

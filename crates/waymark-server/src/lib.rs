@@ -151,6 +151,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(automation::work))
         .routes(routes!(automation::complete_work))
         .routes(routes!(automation::open_link, automation::submit_link))
+        .routes(routes!(automation::put_form))
+        .routes(routes!(automation::start_form))
         .merge(import)
         .merge(collection)
 }

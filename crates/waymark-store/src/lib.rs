@@ -408,6 +408,16 @@ fn steps() -> Vec<M<'static>> {
             user_id TEXT NOT NULL
         );",
         ),
+        // Forms (Camunda Forms JSON) by key; a version per distinct schema.
+        M::up(
+            "CREATE TABLE forms (
+            key TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            schema TEXT NOT NULL,
+            deployed_us INTEGER NOT NULL,
+            PRIMARY KEY (key, version)
+        );",
+        ),
     ]
 }
 
@@ -1062,7 +1072,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "9 (inside)");
+        assert_eq!(latest_version().to_string(), "10 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

@@ -306,6 +306,59 @@ impl SqliteStore {
         })
     }
 
+    /// Keeps a form schema under its key: a new version when it differs from the latest.
+    pub fn put_form(&self, key: &str, schema: &str, now_us: i64) -> Result<i64, StoreError> {
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            let latest: Option<(i64, String)> = transaction
+                .query_row(
+                    "SELECT version, schema FROM forms WHERE key = ?1 ORDER BY version DESC LIMIT 1",
+                    params![key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let version = match latest {
+                Some((version, same)) if same == schema => version,
+                other => {
+                    let version = other.map_or(1, |(v, _)| v + 1);
+                    transaction.execute(
+                        "INSERT INTO forms (key, version, schema, deployed_us) VALUES (?1, ?2, ?3, ?4)",
+                        params![key, version, schema, now_us],
+                    )?;
+                    version
+                }
+            };
+            transaction.commit()?;
+            Ok(version)
+        })
+    }
+
+    /// The latest schema of a form.
+    pub fn form(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT schema FROM forms WHERE key = ?1 ORDER BY version DESC LIMIT 1",
+                )?
+                .query_row(params![key], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    /// The form key of a process's start event, if it has one.
+    pub fn start_form(&self, process: &str) -> Result<Option<String>, WorkflowError> {
+        let Some(version) = self.latest_version(process)? else {
+            return Err(WorkflowError::UnknownProcess(process.to_string()));
+        };
+        let definition = self.definition(process, version)?;
+        Ok(definition
+            .starts()
+            .find_map(|s| match &definition.nodes[s].kind {
+                waymark_workflow::NodeKind::Start { form, .. } => form.clone(),
+                _ => None,
+            }))
+    }
+
     /// The latest deployed version of a process.
     pub fn latest_version(&self, id: &str) -> Result<Option<i64>, StoreError> {
         self.with(|connection| {

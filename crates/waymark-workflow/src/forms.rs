@@ -361,6 +361,32 @@ fn valid_date(text: &str) -> bool {
     (1..=days).contains(&d)
 }
 
+/// The key a form is deployed under, from a `formKey` as models write it:
+/// `waymark:request-training`, `camunda-forms:app:start-form.form`, `start-form`.
+pub fn key_of(form_key: &str) -> &str {
+    let key = form_key
+        .strip_prefix("waymark:")
+        .or_else(|| form_key.strip_prefix("camunda-forms:app:"))
+        .or_else(|| form_key.strip_prefix("camunda-forms:deployment:"))
+        .unwrap_or(form_key);
+    key.strip_suffix(".form").unwrap_or(key)
+}
+
+impl Form {
+    /// The values this form takes from what is known about `person` (their directory entry as a
+    /// JSON object): each field whose `prefill` is `requester.FIELD`.
+    pub fn prefill(&self, person: &Map<String, Json>) -> Map<String, Json> {
+        self.fields
+            .iter()
+            .filter_map(|f| {
+                let path = f.prefill.as_deref()?.strip_prefix("requester.")?;
+                let value = person.get(path)?.clone();
+                (!value.is_null()).then(|| (f.key.clone(), value))
+            })
+            .collect()
+    }
+}
+
 /// Reads a Camunda Forms (form-js) schema. Unknown component types are errors named by their
 /// JSON pointer; layout components (text, spacer, separator, button) are skipped.
 pub fn from_form_js(id: &str, json: &Json) -> Result<Form, Vec<FieldError>> {
@@ -482,6 +508,11 @@ fn read_components(
             field.pattern = Some(pattern.to_string());
         }
         field.default = component.get("defaultValue").cloned();
+        // form-js keeps custom settings under `properties`: `prefill` names what Waymark knows.
+        field.prefill = component
+            .pointer("/properties/prefill")
+            .and_then(Json::as_str)
+            .map(str::to_string);
         field.read_only = component
             .get("readonly")
             .and_then(Json::as_bool)

@@ -79,12 +79,19 @@ fn forms(path: &Path, imported: &waymark_workflow::bpmn::Imported, out: &mut Vec
                 waymark_workflow::NodeKind::UserTask(task) => task.form.as_deref(),
                 _ => None,
             };
+            // Camunda Forms beside the model, or Waymark forms in `forms/` beside it.
             let Some(name) = key.and_then(|k| {
                 k.strip_prefix("camunda-forms:app:")
                     .or_else(|| k.strip_prefix("camunda-forms:deployment:"))
+                    .map(str::to_string)
+                    .or_else(|| {
+                        k.strip_prefix("waymark:")
+                            .map(|key| format!("forms/{key}.form"))
+                    })
             }) else {
                 continue;
             };
+            let name = name.as_str();
             let at = waymark_journey::Location {
                 line: node.line,
                 column: 1,
@@ -124,7 +131,7 @@ fn forms(path: &Path, imported: &waymark_workflow::bpmn::Imported, out: &mut Vec
                             node.id
                         ),
                     )
-                    .with_hint("put the .form file (Camunda Forms JSON) next to the .bpmn file"),
+                    .with_hint("put the .form file (Camunda Forms JSON) there: beside the .bpmn file, or in forms/ beside it for waymark:KEY"),
                 );
             }
         }

@@ -341,3 +341,137 @@ async fn tokens_are_checked_and_mistakes_are_named() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Forms: the start form is checked per field and nothing is stored when it fails; what the
+/// directory knows is prefilled and read-only; task forms are checked too.
+#[tokio::test]
+async fn forms_are_checked_per_field_and_prefilled_from_the_directory() {
+    let (store, router) = setup();
+    store.ensure_key(KeyKind::Admin, ADMIN).expect("admin");
+    let (status, _) = post_csv(
+        &router,
+        "/v1/directory/users",
+        "id,name,email,department,manager,roles\njennifer,Jennifer Lee,jennifer@example.com,customer-success,maria,\nmaria,Maria Lopez,maria@example.com,customer-success,olivia,\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for key in ["request-training", "approve-training"] {
+        let (status, body) = post(
+            &router,
+            &format!("/v1/forms/{key}"),
+            example(&format!("forms/{key}.form")).into_bytes(),
+            &bearer(ADMIN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, bad) = post(
+        &router,
+        "/v1/forms/broken",
+        br#"{"components": [{"type": "signature", "key": "s"}]}"#.to_vec(),
+        &bearer(ADMIN),
+    )
+    .await;
+    assert_eq!(
+        (status, &bad["error"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("/components/0/type")),
+        "{bad}"
+    );
+    post(
+        &router,
+        "/v1/processes",
+        example("process.bpmn").into_bytes(),
+        &bearer(ADMIN),
+    )
+    .await;
+    let (_, issued) = as_user(
+        &router,
+        "/v1/directory/users/jennifer/tokens",
+        ADMIN,
+        json!({}),
+    )
+    .await;
+    let jennifer = issued["token"].as_str().expect("token").to_string();
+    let (_, issued) = as_user(
+        &router,
+        "/v1/directory/users/maria/tokens",
+        ADMIN,
+        json!({}),
+    )
+    .await;
+    let maria = issued["token"].as_str().expect("token").to_string();
+
+    // The form knows her manager and department.
+    let (status, form) = get(
+        &router,
+        "/v1/processes/training-request/form",
+        Some(&jennifer),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{form}");
+    assert_eq!(
+        form["prefill"],
+        json!({ "manager": "maria", "department": "customer-success" })
+    );
+
+    // A bad submission: every problem by field, and no request is created.
+    let (status, bad) = as_user(
+        &router,
+        "/v1/processes/training-request/instances",
+        &jennifer,
+        json!({ "vendor": "Skills Academy", "cost": -5, "startDate": "2026-02-30" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert_eq!(bad["error"]["field"], "course,cost,startDate", "{bad}");
+    let (_, mine) = get(&router, "/v1/requests", Some(&jennifer)).await;
+    assert_eq!(mine["requests"], json!([]), "nothing is half-saved");
+
+    // A good one; the read-only manager stays what the directory says.
+    let (status, started) = as_user(
+        &router,
+        "/v1/processes/training-request/instances",
+        &jennifer,
+        json!({ "course": "Negotiation", "vendor": "Skills Academy", "cost": "1,200", "startDate": "2026-12-01", "manager": "someone-else" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let instance = started["instance"].as_i64().expect("instance");
+    let row = store.instance(instance).expect("row").expect("instance");
+    assert_eq!(row.state.variables["manager"], "maria");
+    assert_eq!(row.state.variables["cost"], 1200, "typed from the form");
+
+    // The approval form: declining needs a reason; approving does not show it.
+    let task = inbox_task(&router, &maria, "manager-approval").await;
+    let (status, bad) = as_user(
+        &router,
+        &format!("/v1/tasks/{task}/complete"),
+        &maria,
+        json!({ "approved": false }),
+    )
+    .await;
+    assert_eq!(
+        (status, &bad["error"]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("reason")),
+        "{bad}"
+    );
+    assert_eq!(
+        store
+            .instance(instance)
+            .expect("row")
+            .expect("row")
+            .state
+            .tasks
+            .len(),
+        1,
+        "still open"
+    );
+    let (status, body) = as_user(
+        &router,
+        &format!("/v1/tasks/{task}/complete"),
+        &maria,
+        json!({ "approved": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -655,6 +655,8 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         ("post", "/v1/work/{id}/complete"),
         ("get", "/v1/links/{token}"),
         ("post", "/v1/links/{token}"),
+        ("post", "/v1/forms/{key}"),
+        ("get", "/v1/processes/{id}/form"),
     ]
     .iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))
@@ -665,6 +667,7 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         let concrete = path
             .replace("{id}", "u1")
             .replace("{token}", "t1")
+            .replace("{key}", "k1")
             .replace("{action}", "claim");
         let request = Request::builder()
             .method(method.to_uppercase().as_str())

@@ -225,12 +225,42 @@ fn the_training_request_end_to_end_with_real_email() {
         Some(("application/xml", bpmn)),
     );
     assert_eq!(status, 200, "{body}");
+    for form in [
+        "request-training",
+        "approve-training",
+        "add-vendor",
+        "issue-po",
+        "record-payment",
+        "training-assessment",
+    ] {
+        let schema = std::fs::read_to_string(example(&format!("forms/{form}.form"))).expect("form");
+        let (status, body) = call(
+            "POST",
+            &format!("{url}/v1/forms/{form}"),
+            Some(ADMIN),
+            Some(("application/json", schema)),
+        );
+        assert_eq!(status, 200, "{form}: {body}");
+    }
 
-    // 1. Jennifer submits the one form.
+    // 1. Jennifer submits the one form; her manager and department are filled in for her.
+    let (_, form) = call(
+        "GET",
+        &format!("{url}/v1/processes/training-request/form"),
+        Some(&jennifer),
+        None,
+    );
+    assert_eq!(form["prefill"]["manager"], "maria", "{form}");
+    let (status, refused) = post_json(
+        &format!("{url}/v1/processes/training-request/instances"),
+        &jennifer,
+        json!({ "course": "Negotiation Skills" }),
+    );
+    assert_eq!(status, 422, "{refused}");
     let (status, started) = post_json(
         &format!("{url}/v1/processes/training-request/instances"),
         &jennifer,
-        json!({ "course": "Negotiation Skills", "vendor": "Skills Academy", "cost": 1200, "vendorKnown": false }),
+        json!({ "course": "Negotiation Skills", "vendor": "Skills Academy", "cost": 1200, "startDate": "2026-12-01", "vendorKnown": false }),
     );
     assert_eq!(status, 201, "{started}");
     let request = started["instance"].as_i64().expect("instance");
@@ -260,11 +290,17 @@ fn the_training_request_end_to_end_with_real_email() {
             .find(|m| m.contains("Tell Jennifer it was approved"))
     });
     // 4. Finance adds the vendor (it is unknown) and issues the PO; 5. the payment is recorded.
-    for step in ["vendor-add", "po-issued", "payment"] {
+    for (step, values) in [
+        (
+            "vendor-add",
+            json!({ "vendorId": "S-1042", "vendorEmail": "billing@skills-academy.example" }),
+        ),
+        ("po-issued", json!({ "po": "PO-20931" })),
+        ("payment", json!({ "paid": 1200, "paidOn": "2026-12-10" })),
+    ] {
         let task = inbox(&url, &finn, step);
-        let (status, body) =
-            post_json(&format!("{url}/v1/tasks/{task}/complete"), &finn, json!({}));
-        assert_eq!(status, 200, "{body}");
+        let (status, body) = post_json(&format!("{url}/v1/tasks/{task}/complete"), &finn, values);
+        assert_eq!(status, 200, "{step}: {body}");
     }
     // 6. The learning system reports the training completed.
     use base64::Engine as _;
@@ -302,9 +338,16 @@ fn the_training_request_end_to_end_with_real_email() {
         "POST",
         &link,
         None,
+        Some(("application/json", json!({ "rating": 9 }).to_string())),
+    );
+    assert_eq!(status, 422, "the assessment form is checked: {body}");
+    let (status, body) = call(
+        "POST",
+        &link,
+        None,
         Some((
             "application/json",
-            json!({ "rating": 5, "useful": true }).to_string(),
+            json!({ "rating": 5, "recommend": true }).to_string(),
         )),
     );
     assert_eq!(status, 200, "{body}");
