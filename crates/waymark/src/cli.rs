@@ -40,10 +40,15 @@ pub enum Command {
         #[command(flatten)]
         read: ReadArgs,
     },
-    /// Processes behind journeys: check BPMN 2.0 and Waymark process files.
+    /// Processes behind journeys: check and deploy BPMN 2.0 models.
     Process {
         #[command(subcommand)]
         command: ProcessCommand,
+    },
+    /// The organisation directory: people, departments, managers and roles.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
     },
     /// Print the server's OpenAPI document (JSON), the same as its `/openapi.json`.
     Openapi,
@@ -442,7 +447,34 @@ pub enum DiffFormat {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Add or update people from a CSV file: id,name,email,department,manager,roles (roles
+    /// separated by `;`).
+    Import {
+        file: PathBuf,
+        /// The SQLite database (created if missing).
+        #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
+        db: PathBuf,
+    },
+    /// Print a new sign-in token for a person in the directory.
+    Token {
+        user: String,
+        #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
+        db: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ProcessCommand {
+    /// Check and deploy process models (a new version of each changed process), with the forms
+    /// they name that are found beside them.
+    Deploy {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The SQLite database (created if missing).
+        #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
+        db: PathBuf,
+    },
     /// Check that process definitions can be executed, without deploying them. Exit code 0: every
     /// file is executable; 1: some are not (the reasons are printed); 2: a file cannot be read.
     Check {

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Import { files, db, read } => analyze::run_import(&files, &db, &read),
         cli::Command::Process { command } => process::run(command),
+        cli::Command::Org { command } => process::org(command),
         cli::Command::Openapi => serde_json::to_string_pretty(&waymark_server::openapi())
             .map(|text| {
                 println!("{text}");

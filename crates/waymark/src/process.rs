@@ -6,12 +6,125 @@ use std::path::Path;
 use waymark_journey::{Diagnostic, Severity};
 
 use crate::Outcome;
-use crate::cli::{LintFormat, ProcessCommand};
+use crate::cli::{LintFormat, OrgCommand, ProcessCommand};
 
 pub fn run(command: ProcessCommand) -> anyhow::Result<Outcome> {
     match command {
         ProcessCommand::Check { files, format } => check(&files, format),
+        ProcessCommand::Deploy { files, db } => deploy(&files, &db),
     }
+}
+
+pub fn org(command: OrgCommand) -> anyhow::Result<Outcome> {
+    use anyhow::Context as _;
+    match command {
+        OrgCommand::Import { file, db } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let users = waymark_server::automation::users_from_csv(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}:{}: {}",
+                    file.display(),
+                    e.field.unwrap_or_default(),
+                    e.message
+                )
+            })?;
+            let store = waymark_store::SqliteStore::open(&db)
+                .with_context(|| format!("cannot open {}", db.display()))?;
+            let stored = store.put_users(&users)?;
+            println!("{stored} people stored in {}", db.display());
+            Ok(Outcome::Fine)
+        }
+        OrgCommand::Token { user, db } => {
+            let store = waymark_store::SqliteStore::open(&db)
+                .with_context(|| format!("cannot open {}", db.display()))?;
+            if store.user(&user)?.is_none() {
+                anyhow::bail!(
+                    "nobody with the id `{user}` is in the directory of {}",
+                    db.display()
+                );
+            }
+            println!("{}", store.issue_user_token(&user)?);
+            Ok(Outcome::Fine)
+        }
+    }
+}
+
+/// Checks each model and deploys the executable ones, with the forms found beside them.
+fn deploy(files: &[std::path::PathBuf], db: &Path) -> anyhow::Result<Outcome> {
+    use anyhow::Context as _;
+    let checked: Vec<Checked> = files.iter().map(|f| check_file(f)).collect();
+    let mut stdout = std::io::stdout().lock();
+    let mut fine = true;
+    for r in &checked {
+        if let Some(problem) = &r.unreadable {
+            anyhow::bail!("{}: unreadable: {problem}", r.file);
+        }
+        if r.processes.is_empty() {
+            for d in &r.diagnostics {
+                writeln!(stdout, "{}", d.render(&r.file, &r.source))?;
+            }
+            writeln!(stdout, "{}: not executable, not deployed", r.file)?;
+            fine = false;
+        }
+    }
+    if !fine {
+        return Ok(Outcome::Problems);
+    }
+    let store = waymark_store::SqliteStore::open(db)
+        .with_context(|| format!("cannot open {}", db.display()))?;
+    let now = waymark_server::Clock::now_us(&waymark_server::SystemClock);
+    for (r, path) in checked.iter().zip(files) {
+        let imported = waymark_workflow::bpmn::import(&r.source)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", r.file))?;
+        for process in &imported.processes {
+            let (version, created) =
+                store.deploy_process(&process.id, &process.name, "bpmn", &r.source, now)?;
+            writeln!(
+                stdout,
+                "{}: {} version {version}{}",
+                r.file,
+                process.id,
+                if created { " (new)" } else { " (unchanged)" }
+            )?;
+            for (key, form) in forms_of(path, process) {
+                let version = store.put_form(&key, &form, now)?;
+                writeln!(stdout, "  form {key} version {version}")?;
+            }
+        }
+    }
+    Ok(Outcome::Fine)
+}
+
+/// The forms a process names that are found beside its file: (key, schema).
+fn forms_of(path: &Path, process: &waymark_workflow::Process) -> Vec<(String, String)> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut found = Vec::new();
+    for node in &process.nodes {
+        let key = match &node.kind {
+            waymark_workflow::NodeKind::Start { form, .. } => form.as_deref(),
+            waymark_workflow::NodeKind::UserTask(task) => task.form.as_deref(),
+            _ => None,
+        };
+        let Some(key) = key else { continue };
+        let file = match key.strip_prefix("waymark:") {
+            Some(name) => dir.join("forms").join(format!("{name}.form")),
+            None => match key
+                .strip_prefix("camunda-forms:app:")
+                .or_else(|| key.strip_prefix("camunda-forms:deployment:"))
+            {
+                Some(name) => dir.join(name),
+                None => continue,
+            },
+        };
+        if let Ok(schema) = std::fs::read_to_string(&file) {
+            let key = waymark_workflow::forms::key_of(key).to_string();
+            if !found.iter().any(|(k, _)| k == &key) {
+                found.push((key, schema));
+            }
+        }
+    }
+    found
 }
 
 /// One file's check.

@@ -93,3 +93,60 @@ fn check_exits_by_whether_a_model_can_run() {
         assert!(stdout(&output).contains("unreadable") || stderr(&output).contains("read"));
     }
 }
+
+/// `waymark org import` and `waymark process deploy` fill a database the server then runs.
+#[test]
+fn org_import_and_process_deploy_prepare_a_database() {
+    let dir = temp_dir("process-deploy");
+    let db = dir.join("waymark.db").display().to_string();
+    let people = dir.join("people.csv");
+    std::fs::write(
+        &people,
+        "id,name,email,department,manager,roles\njennifer,Jennifer Lee,jennifer@example.com,customer-success,maria,\nmaria,Maria Lopez,maria@example.com,customer-success,,manager;approver\n",
+    )
+    .expect("write");
+    let output = waymark(&["org", "import", &people.display().to_string(), "--db", &db]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let model = example("training-request/process.bpmn")
+        .display()
+        .to_string();
+    let output = waymark(&["process", "deploy", &model, "--db", &db]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("training-request version 1 (new)"));
+    let again = waymark(&["process", "deploy", &model, "--db", &db]);
+    assert!(stdout(&again).contains("version 1 (unchanged)"));
+    let store = waymark_store::SqliteStore::open(Path::new(&db)).expect("store");
+    let maria = store.user("maria").expect("user").expect("maria");
+    assert_eq!(maria.roles, ["manager", "approver"]);
+    assert!(
+        store
+            .process("training-request", None)
+            .expect("process")
+            .is_some()
+    );
+    for form in [
+        "request-training",
+        "approve-training",
+        "training-assessment",
+    ] {
+        assert!(store.form(form).expect("form").is_some(), "{form}");
+    }
+    // A model that cannot run is not deployed.
+    let invoice = shared_bpmn()
+        .join("c7_invoice.v2.bpmn")
+        .display()
+        .to_string();
+    let refused = waymark(&["process", "deploy", &invoice, "--db", &db]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(store.process("invoice", None).expect("process").is_none());
+    // A directory file without ids is named with its line.
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "name\nAmy\n").expect("write");
+    let refused = waymark(&["org", "import", &bad.display().to_string(), "--db", &db]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("bad.csv:line 1"),
+        "{}",
+        stderr(&refused)
+    );
+}
