@@ -17,6 +17,7 @@ pub mod mail;
 mod metrics;
 pub mod openapi;
 mod profiles;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -60,6 +61,8 @@ pub struct AppState {
     pub links: Arc<mail::Links>,
     /// Sends the email of send tasks, when an SMTP server is configured.
     pub mailer: Option<Arc<mail::Mailer>>,
+    /// The first wait before a failed webhook call is tried again (doubling after each).
+    pub webhook_backoff: std::time::Duration,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
 }
@@ -75,6 +78,7 @@ impl AppState {
         AppState {
             links: Arc::new(mail::Links::new(&secret)),
             mailer: None,
+            webhook_backoff: std::time::Duration::from_secs(1),
             workflow: store.clone(),
             store,
             clock: Arc::new(SystemClock),
@@ -202,17 +206,20 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // Timers of running instances fire within a second of being due, and after a restart.
+    // Webhook tasks are called here too.
     let timers = {
         let workflow = state.workflow.clone();
         let clock = state.clock.clone();
+        let backoff = state.webhook_backoff;
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
             loop {
                 tick.tick().await;
                 let workflow = workflow.clone();
                 let now = clock.now_us();
                 let _ = tokio::task::spawn_blocking(move || {
-                    automation::fire_due_timers(&workflow, now)
+                    automation::fire_due_timers(&workflow, now);
+                    webhooks::call_due(&workflow, backoff, now);
                 })
                 .await;
             }

@@ -418,6 +418,17 @@ fn steps() -> Vec<M<'static>> {
             PRIMARY KEY (key, version)
         );",
         ),
+        // Webhook calls of service tasks: attempts and when to try again.
+        M::up(
+            "CREATE TABLE webhook_attempts (
+            instance_id INTEGER NOT NULL,
+            task_id INTEGER NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_try_us INTEGER NOT NULL,
+            last_error TEXT NOT NULL,
+            PRIMARY KEY (instance_id, task_id)
+        );",
+        ),
     ]
 }
 
@@ -1072,7 +1083,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "10 (inside)");
+        assert_eq!(latest_version().to_string(), "11 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

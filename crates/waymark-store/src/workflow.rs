@@ -359,6 +359,57 @@ impl SqliteStore {
             }))
     }
 
+    /// Whether a webhook task may be called now: not before its next try.
+    pub fn webhook_due(&self, instance: i64, task: u64, now_us: i64) -> Result<bool, StoreError> {
+        self.with(|connection| {
+            let next: Option<i64> = connection
+                .prepare_cached(
+                    "SELECT next_try_us FROM webhook_attempts WHERE instance_id = ?1 AND task_id = ?2",
+                )?
+                .query_row(params![instance, task as i64], |r| r.get(0))
+                .optional()?;
+            Ok(next.is_none_or(|next| next <= now_us))
+        })
+    }
+
+    /// Records a failed webhook call and when to try again; returns the number of attempts.
+    pub fn webhook_failed(
+        &self,
+        instance: i64,
+        task: u64,
+        error: &str,
+        next_try_us: i64,
+    ) -> Result<i64, StoreError> {
+        self.write(|connection| {
+            connection.execute(
+                "INSERT INTO webhook_attempts (instance_id, task_id, attempts, next_try_us, last_error) VALUES (?1, ?2, 1, ?3, ?4)
+                 ON CONFLICT (instance_id, task_id) DO UPDATE SET attempts = attempts + 1, next_try_us = ?3, last_error = ?4",
+                params![instance, task as i64, next_try_us, error],
+            )?;
+            Ok(connection.query_row(
+                "SELECT attempts FROM webhook_attempts WHERE instance_id = ?1 AND task_id = ?2",
+                params![instance, task as i64],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    /// How many times a webhook task was tried without success, and the last error.
+    pub fn webhook_attempts(
+        &self,
+        instance: i64,
+        task: u64,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT attempts, last_error FROM webhook_attempts WHERE instance_id = ?1 AND task_id = ?2",
+                )?
+                .query_row(params![instance, task as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?)
+        })
+    }
+
     /// The latest deployed version of a process.
     pub fn latest_version(&self, id: &str) -> Result<Option<i64>, StoreError> {
         self.with(|connection| {

@@ -652,6 +652,23 @@ impl Reader<'_, '_> {
 
     fn service(&mut self, node: &XmlNode) -> Service {
         let id = node.attribute("id").unwrap_or_default().to_string();
+        if let Some(url) = node.attribute((WAYMARK, "url")) {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                self.error(
+                    "invalid-url",
+                    node,
+                    format!("`{url}` is not an http:// or https:// address"),
+                    "give the webhook's full address, e.g. https://budget.example.com/check",
+                );
+            }
+            return Service::Webhook {
+                url: url.to_string(),
+                method: node
+                    .attribute((WAYMARK, "method"))
+                    .unwrap_or("POST")
+                    .to_ascii_uppercase(),
+            };
+        }
         if camunda(node, "type") == Some("external") {
             return Service::External {
                 topic: camunda(node, "topic").unwrap_or(&id).to_string(),

@@ -475,3 +475,123 @@ async fn forms_are_checked_per_field_and_prefilled_from_the_directory() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+/// A service task that calls a webhook: retried with growing waits while the receiver fails,
+/// with the same idempotency key every time, and completed with the receiver's answer.
+#[test]
+fn webhooks_are_retried_with_backoff_and_one_idempotency_key() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, Value)>::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+            let (mut key, mut length) = (String::new(), 0usize);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("idempotency-key:") {
+                    key = v.trim().to_string();
+                }
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            log.lock()
+                .expect("lock")
+                .push((key, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+            // The budget system is down twice, then answers.
+            let answer = if n < 2 {
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .to_string()
+            } else {
+                let body = r#"{"budgetOk": true, "remaining": 4200}"#;
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    let store = SqliteStore::open_in_memory().expect("store");
+    store
+        .put_users(&[waymark_store::workflow::User {
+            id: "jennifer".into(),
+            name: "Jennifer".into(),
+            email: None,
+            department: None,
+            manager: None,
+            roles: vec![],
+        }])
+        .expect("users");
+    let bpmn = format!(
+        r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:waymark="https://waymark.dev/schema/bpmn">
+  <process id="budget" isExecutable="true">
+    <startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="check"/>
+    <serviceTask id="check" name="Check the budget" waymark:url="http://127.0.0.1:{port}/check"/>
+    <sequenceFlow id="f2" sourceRef="check" targetRef="e"/><endEvent id="e"/>
+  </process>
+</definitions>"#
+    );
+    store
+        .deploy_process("budget", "Budget", "bpmn", &bpmn, 0)
+        .expect("deploy");
+    let instance = store
+        .start_instance("budget", "jennifer", serde_json::Map::new(), 0)
+        .expect("start");
+    let second = std::time::Duration::from_secs(1);
+    let micros = 1_000_000;
+    assert_eq!(
+        waymark_server::webhooks::call_due(&store, second, 0),
+        0,
+        "503"
+    );
+    assert_eq!(
+        waymark_server::webhooks::call_due(&store, second, micros / 2),
+        0,
+        "not due yet"
+    );
+    assert_eq!(seen.lock().expect("lock").len(), 1);
+    assert_eq!(
+        waymark_server::webhooks::call_due(&store, second, micros),
+        0,
+        "503 again"
+    );
+    let (attempts, error) = store
+        .webhook_attempts(instance, 2)
+        .expect("attempts")
+        .expect("kept");
+    assert_eq!(attempts, 2);
+    assert!(error.contains("503"), "{error}");
+    assert_eq!(
+        waymark_server::webhooks::call_due(&store, second, 2 * micros),
+        0,
+        "waits twice as long"
+    );
+    assert_eq!(
+        waymark_server::webhooks::call_due(&store, second, 3 * micros),
+        1,
+        "answered"
+    );
+    let calls = seen.lock().expect("lock").clone();
+    assert_eq!(calls.len(), 3);
+    assert!(
+        calls
+            .iter()
+            .all(|(key, _)| key == &format!("wf-{instance}-2")),
+        "{calls:?}"
+    );
+    assert_eq!(calls[0].1["variables"]["requester"], "jennifer");
+    let row = store.instance(instance).expect("row").expect("instance");
+    assert_eq!(row.status, "completed");
+    assert_eq!(row.state.variables["budgetOk"], true);
+}

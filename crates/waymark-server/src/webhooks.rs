@@ -1,0 +1,109 @@
+//! Service tasks that call a webhook (`waymark:url` on the task). The server posts the request's
+//! variables as JSON with an `Idempotency-Key` that is the same on every attempt for one task,
+//! so the receiver can tell a retry from a new call. A 2xx answer completes the task, a JSON
+//! object in it becoming variables; anything else is tried again with exponential backoff
+//! (`base`, doubling, capped at an hour), and the attempts and last error are kept for
+//! administrators.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use waymark_store::SqliteStore;
+use waymark_workflow::engine::Command;
+
+/// Calls every due webhook task once. Returns how many completed.
+pub fn call_due(store: &SqliteStore, base: Duration, now_us: i64) -> usize {
+    let Ok(tasks) = store.open_tasks() else {
+        return 0;
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut done = 0;
+    for task in tasks.iter().filter(|t| {
+        t.kind == "worker"
+            && t.topic
+                .as_deref()
+                .is_some_and(|topic| topic.starts_with("webhook:"))
+    }) {
+        if !store
+            .webhook_due(task.instance, task.task, now_us)
+            .unwrap_or(false)
+        {
+            continue;
+        }
+        let Some(url) = task
+            .topic
+            .as_deref()
+            .and_then(|t| t.strip_prefix("webhook:"))
+        else {
+            continue;
+        };
+        let variables = store
+            .instance(task.instance)
+            .ok()
+            .flatten()
+            .map(|i| i.state.variables)
+            .unwrap_or_default();
+        let key = format!("wf-{}-{}", task.instance, task.task);
+        let body = json!({
+            "instance": task.instance,
+            "task": format!("{}-{}", task.instance, task.task),
+            "step": task.node,
+            "variables": variables,
+        });
+        let outcome = agent
+            .post(url)
+            .header("Idempotency-Key", &key)
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .map_err(|e| e.to_string())
+            .and_then(|mut response| {
+                let status = response.status();
+                let text = response.body_mut().read_to_string().unwrap_or_default();
+                if status.is_success() {
+                    Ok(text)
+                } else {
+                    Err(format!("{url} answered {status}"))
+                }
+            });
+        match outcome {
+            Ok(text) => {
+                let result: Map<String, Value> = match serde_json::from_str(&text) {
+                    Ok(Value::Object(map)) => map,
+                    _ => Map::new(),
+                };
+                match store.advance(
+                    task.instance,
+                    Command::Complete {
+                        task: task.task,
+                        variables: result,
+                    },
+                    "system",
+                    now_us,
+                ) {
+                    Ok(_) => done += 1,
+                    Err(error) => {
+                        tracing::warn!(instance = task.instance, %error, "a webhook's answer could not complete its task")
+                    }
+                }
+            }
+            Err(error) => {
+                let attempts = store
+                    .webhook_attempts(task.instance, task.task)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |(a, _)| a);
+                let wait = base
+                    .saturating_mul(2u32.saturating_pow(attempts.clamp(0, 20) as u32))
+                    .min(Duration::from_secs(3600));
+                let next = now_us + wait.as_micros() as i64;
+                let _ = store.webhook_failed(task.instance, task.task, &error, next);
+                tracing::warn!(instance = task.instance, task = task.task, %error, retry_in_ms = wait.as_millis() as u64, "a webhook call failed; trying again");
+            }
+        }
+    }
+    done
+}
