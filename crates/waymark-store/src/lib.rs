@@ -765,6 +765,29 @@ impl SqliteStore {
     }
 }
 
+/// Keeps `source` as a new version under `id` when it differs from the latest one (read with
+/// `latest`, which selects the version and the text for `?1`); `insert` writes the new version's
+/// row. Returns the version, and whether it is new.
+pub(crate) fn keep_version(
+    transaction: &rusqlite::Transaction,
+    latest: &str,
+    id: &str,
+    source: &str,
+    insert: impl FnOnce(i64) -> rusqlite::Result<usize>,
+) -> Result<(i64, bool), StoreError> {
+    let found: Option<(i64, String)> = transaction
+        .query_row(latest, params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match found {
+        Some((version, same)) if same == source => (version, false),
+        other => {
+            let version = other.map_or(1, |(v, _)| v + 1);
+            insert(version)?;
+            (version, true)
+        }
+    })
+}
+
 /// Adds to the index every stored event it does not have yet, in seq order.
 fn catch_up(connection: &Connection, index: &index::EventIndex) -> Result<(), StoreError> {
     let mut after = index.indexed_seq()?;
@@ -920,24 +943,18 @@ impl Store for SqliteStore {
     ) -> Result<(i64, bool), StoreError> {
         self.write(|connection| {
             let transaction = connection.transaction()?;
-            let latest: Option<(i64, String)> = transaction
-                .query_row(
-                    "SELECT version, source FROM journeys WHERE id = ?1 ORDER BY version DESC LIMIT 1",
-                    params![id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let outcome = match latest {
-                Some((version, same)) if same == source => (version, false),
-                other => {
-                    let version = other.map_or(1, |(v, _)| v + 1);
+            let outcome = keep_version(
+                &transaction,
+                "SELECT version, source FROM journeys WHERE id = ?1 ORDER BY version DESC LIMIT 1",
+                id,
+                source,
+                |version| {
                     transaction.execute(
                         "INSERT INTO journeys (id, version, label, source, deployed_us) VALUES (?1, ?2, ?3, ?4, ?5)",
                         params![id, version, label, source, now_us],
-                    )?;
-                    (version, true)
-                }
-            };
+                    )
+                },
+            )?;
             transaction.commit()?;
             Ok(outcome)
         })

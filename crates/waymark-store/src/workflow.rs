@@ -283,24 +283,18 @@ impl SqliteStore {
     ) -> Result<(i64, bool), StoreError> {
         self.write(|connection| {
             let transaction = connection.transaction()?;
-            let latest: Option<(i64, String)> = transaction
-                .query_row(
-                    "SELECT version, source FROM processes WHERE id = ?1 ORDER BY version DESC LIMIT 1",
-                    params![id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let outcome = match latest {
-                Some((version, same)) if same == source => (version, false),
-                other => {
-                    let version = other.map_or(1, |(v, _)| v + 1);
+            let outcome = crate::keep_version(
+                &transaction,
+                "SELECT version, source FROM processes WHERE id = ?1 ORDER BY version DESC LIMIT 1",
+                id,
+                source,
+                |version| {
                     transaction.execute(
                         "INSERT INTO processes (id, version, name, format, source, deployed_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                         params![id, version, name, format, source, now_us],
-                    )?;
-                    (version, true)
-                }
-            };
+                    )
+                },
+            )?;
             transaction.commit()?;
             Ok(outcome)
         })
@@ -310,24 +304,18 @@ impl SqliteStore {
     pub fn put_form(&self, key: &str, schema: &str, now_us: i64) -> Result<i64, StoreError> {
         self.write(|connection| {
             let transaction = connection.transaction()?;
-            let latest: Option<(i64, String)> = transaction
-                .query_row(
-                    "SELECT version, schema FROM forms WHERE key = ?1 ORDER BY version DESC LIMIT 1",
-                    params![key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let version = match latest {
-                Some((version, same)) if same == schema => version,
-                other => {
-                    let version = other.map_or(1, |(v, _)| v + 1);
+            let (version, _) = crate::keep_version(
+                &transaction,
+                "SELECT version, schema FROM forms WHERE key = ?1 ORDER BY version DESC LIMIT 1",
+                key,
+                schema,
+                |version| {
                     transaction.execute(
                         "INSERT INTO forms (key, version, schema, deployed_us) VALUES (?1, ?2, ?3, ?4)",
                         params![key, version, schema, now_us],
-                    )?;
-                    version
-                }
-            };
+                    )
+                },
+            )?;
             transaction.commit()?;
             Ok(version)
         })

@@ -483,29 +483,17 @@ impl Reader<'_, '_> {
     /// A sequence flow's condition. One that cannot be read is never true (Camunda deploys it
     /// too, and fails when it is evaluated); the check warns about it.
     fn condition(&mut self, node: &XmlNode) -> Option<Expr> {
-        let text = node.text().unwrap_or_default();
-        if text.trim().is_empty() {
-            return None;
-        }
-        let dialect = match node.attribute("language") {
-            Some(uri) => language(Some(uri)),
-            None => self.language,
-        };
-        match Expr::parse_in(text, dialect) {
-            Ok(expr) => Some(expr),
-            Err(error) => {
-                let mut location = self.location(node);
-                location.column += 1;
-                self.diagnostics.push(
-                    Diagnostic::warning("invalid-expression", location, format!("{error}; this flow is never taken"))
-                        .with_hint("write ${variable}, ${amount > 1000}, ${decision == 'yes'} or =amount > 1000"),
-                );
-                Expr::parse("false").ok()
-            }
-        }
+        self.read_expression(node, true)
     }
 
+    /// An expression (loop settings, timers); one that cannot be read is an error.
     fn expression(&mut self, node: &XmlNode) -> Option<Expr> {
+        self.read_expression(node, false)
+    }
+
+    /// The expression in an element's text, in its `language` (else the file's). A problem is a
+    /// warning for a `condition` (which then never holds), else an error.
+    fn read_expression(&mut self, node: &XmlNode, condition: bool) -> Option<Expr> {
         let text = node.text().unwrap_or_default();
         if text.trim().is_empty() {
             return None;
@@ -514,17 +502,24 @@ impl Reader<'_, '_> {
             Some(uri) => language(Some(uri)),
             None => self.language,
         };
-        match Expr::parse_in(text, dialect) {
-            Ok(expr) => Some(expr),
-            Err(error) => {
-                let mut location = self.location(node);
-                location.column += 1;
-                self.diagnostics.push(
-                    Diagnostic::error("invalid-expression", location, error.to_string())
-                        .with_hint("write ${variable}, ${amount > 1000}, ${decision == 'yes'} or =amount > 1000"),
-                );
-                None
-            }
+        let error = match Expr::parse_in(text, dialect) {
+            Ok(expr) => return Some(expr),
+            Err(error) => error,
+        };
+        let mut location = self.location(node);
+        location.column += 1;
+        let hint = "write ${variable}, ${amount > 1000}, ${decision == 'yes'} or =amount > 1000";
+        if condition {
+            let message = format!("{error}; this flow is never taken");
+            self.diagnostics
+                .push(Diagnostic::warning("invalid-expression", location, message).with_hint(hint));
+            Expr::parse("false").ok()
+        } else {
+            self.diagnostics.push(
+                Diagnostic::error("invalid-expression", location, error.to_string())
+                    .with_hint(hint),
+            );
+            None
         }
     }
 

@@ -457,17 +457,7 @@ impl Run<'_> {
 
     /// Stops everything `token` waits for (tasks, timers, subscriptions, and its sub-process).
     fn cancel(&mut self, token: u64) {
-        let tasks: Vec<u64> = self
-            .state
-            .tasks
-            .iter()
-            .filter(|(_, t)| t.token == token)
-            .map(|(&id, _)| id)
-            .collect();
-        for task in tasks {
-            self.state.tasks.remove(&task);
-            self.effects.push(Effect::TaskCancelled { task });
-        }
+        self.cancel_tasks(token);
         self.clear_token_waits(token);
         let children: Vec<u64> = self
             .state
@@ -488,26 +478,21 @@ impl Run<'_> {
         }
     }
 
+    /// Cancels the open tasks of `token`.
+    fn cancel_tasks(&mut self, token: u64) {
+        for task in owned_by(&self.state.tasks, token, |t| t.token) {
+            self.state.tasks.remove(&task);
+            self.effects.push(Effect::TaskCancelled { task });
+        }
+    }
+
+    /// Stops the timers and message subscriptions of `token`.
     fn clear_token_waits(&mut self, token: u64) {
-        let timers: Vec<u64> = self
-            .state
-            .timers
-            .iter()
-            .filter(|(_, t)| t.token == token)
-            .map(|(&id, _)| id)
-            .collect();
-        for timer in timers {
+        for timer in owned_by(&self.state.timers, token, |t| t.token) {
             self.state.timers.remove(&timer);
             self.effects.push(Effect::TimerCancelled { timer });
         }
-        let subscriptions: Vec<u64> = self
-            .state
-            .subscriptions
-            .iter()
-            .filter(|(_, s)| s.token == token)
-            .map(|(&id, _)| id)
-            .collect();
-        for subscription in subscriptions {
+        for subscription in owned_by(&self.state.subscriptions, token, |s| s.token) {
             self.state.subscriptions.remove(&subscription);
             self.effects
                 .push(Effect::MessageNoLongerAwaited { subscription });
@@ -518,17 +503,7 @@ impl Run<'_> {
     fn clear_waits(&mut self) {
         let tokens: Vec<u64> = self.state.tokens.keys().copied().collect();
         for token in tokens {
-            let tasks: Vec<u64> = self
-                .state
-                .tasks
-                .iter()
-                .filter(|(_, t)| t.token == token)
-                .map(|(&id, _)| id)
-                .collect();
-            for task in tasks {
-                self.state.tasks.remove(&task);
-                self.effects.push(Effect::TaskCancelled { task });
-            }
+            self.cancel_tasks(token);
             self.clear_token_waits(token);
         }
         self.state.tokens.clear();
@@ -588,17 +563,7 @@ impl Run<'_> {
             return;
         }
         // Done: the rest are cancelled.
-        let rest: Vec<u64> = self
-            .state
-            .tasks
-            .iter()
-            .filter(|(_, t)| t.token == token)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in rest {
-            self.state.tasks.remove(&id);
-            self.effects.push(Effect::TaskCancelled { task: id });
-        }
+        self.cancel_tasks(token);
         for key in [
             "nrOfCompletedInstances",
             "nrOfActiveInstances",
@@ -1058,6 +1023,14 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// The ids of the entries of `map` that belong to `token`.
+fn owned_by<T>(map: &BTreeMap<u64, T>, token: u64, owner: impl Fn(&T) -> u64) -> Vec<u64> {
+    map.iter()
+        .filter(|(_, v)| owner(v) == token)
+        .map(|(&id, _)| id)
+        .collect()
 }
 
 /// A due time from a duration (`P2D`, `2d`) after `now`, or an ISO 8601 date.
