@@ -675,7 +675,10 @@ fn a_server_killed_under_load_keeps_every_acknowledged_step() {
                 }
             });
         }
-        std::thread::sleep(Duration::from_millis(700));
+        // Kill it once the load is well under way (however fast this machine is).
+        wait_for("30 acknowledged completions", || {
+            (acknowledged.lock().expect("lock").len() >= 30).then_some(())
+        });
         let mut server = server;
         let _ = server.0.kill();
         let _ = server.0.wait();
