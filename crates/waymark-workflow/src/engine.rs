@@ -57,22 +57,6 @@ pub struct Token {
     pub node: NodeIndex,
     /// The token of the sub-process it runs inside.
     pub scope: Option<u64>,
-    pub wait: Wait,
-}
-
-/// What a token waits for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Wait {
-    /// People or workers: the tasks open for this token.
-    Tasks,
-    Timer,
-    Message,
-    /// The first of the events after an event-based gateway.
-    Events,
-    /// The tokens inside its sub-process.
-    SubProcess,
-    /// Other branches at a parallel join.
-    Join,
 }
 
 /// Work for a person or a worker.
@@ -444,14 +428,7 @@ impl Run<'_> {
 
     fn spawn(&mut self, node: NodeIndex, scope: Option<u64>) -> u64 {
         let id = self.id();
-        self.state.tokens.insert(
-            id,
-            Token {
-                node,
-                scope,
-                wait: Wait::Tasks,
-            },
-        );
+        self.state.tokens.insert(id, Token { node, scope });
         id
     }
 
@@ -694,7 +671,6 @@ impl Run<'_> {
                         }
                         Some(parent) => {
                             self.cancel(parent);
-                            self.set_wait(parent, Wait::Tasks);
                             self.leave(parent);
                         }
                     },
@@ -707,7 +683,6 @@ impl Run<'_> {
             NodeKind::UserTask(task) => {
                 self.record(node, StepKind::Entered);
                 self.arm_boundaries(token, node);
-                self.set_wait(token, Wait::Tasks);
                 match &task.multi {
                     None => self.create_task(token, node, None),
                     Some(multi) => {
@@ -729,13 +704,11 @@ impl Run<'_> {
             NodeKind::ServiceTask(_) | NodeKind::SendTask(_) => {
                 self.record(node, StepKind::Entered);
                 self.arm_boundaries(token, node);
-                self.set_wait(token, Wait::Tasks);
                 self.create_task(token, node, None);
             }
             NodeKind::ReceiveTask { message } => {
                 self.record(node, StepKind::Entered);
                 self.arm_boundaries(token, node);
-                self.set_wait(token, Wait::Message);
                 self.subscribe(token, node, message);
             }
             NodeKind::ScriptTask { assignments } => {
@@ -772,7 +745,6 @@ impl Run<'_> {
                     }
                 };
                 if arrived < incoming {
-                    self.set_wait(token, Wait::Join);
                     return;
                 }
                 let waiting = self
@@ -788,7 +760,6 @@ impl Run<'_> {
                 self.leave(token);
             }
             NodeKind::EventGateway => {
-                self.set_wait(token, Wait::Events);
                 let targets: Vec<NodeIndex> = self
                     .process
                     .outgoing(node)
@@ -799,7 +770,6 @@ impl Run<'_> {
                 }
             }
             NodeKind::CatchEvent { .. } => {
-                self.set_wait(token, Wait::Timer);
                 self.arm_event(token, node);
             }
             NodeKind::Boundary(_) => {
@@ -818,18 +788,11 @@ impl Run<'_> {
                         self.leave(token);
                     }
                     Some(start) => {
-                        self.set_wait(token, Wait::SubProcess);
                         let child = self.spawn(start, Some(token));
                         self.agenda.push(child);
                     }
                 }
             }
-        }
-    }
-
-    fn set_wait(&mut self, token: u64, wait: Wait) {
-        if let Some(t) = self.state.tokens.get_mut(&token) {
-            t.wait = wait;
         }
     }
 
