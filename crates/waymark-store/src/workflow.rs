@@ -341,10 +341,7 @@ impl SqliteStore {
         let definition = self.definition(process, version)?;
         Ok(definition
             .starts()
-            .find_map(|s| match &definition.nodes[s].kind {
-                waymark_workflow::NodeKind::Start { form, .. } => form.clone(),
-                _ => None,
-            }))
+            .find_map(|s| definition.nodes[s].form().map(str::to_string)))
     }
 
     /// Whether a webhook task may be called now: not before its next try.

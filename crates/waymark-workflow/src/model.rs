@@ -39,6 +39,15 @@ impl Node {
     pub fn label(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.id)
     }
+
+    /// The form a person fills in here (`formKey` of a start event or user task).
+    pub fn form(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Start { form, .. } => form.as_deref(),
+            NodeKind::UserTask(task) => task.form.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

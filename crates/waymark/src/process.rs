@@ -96,27 +96,26 @@ fn deploy(files: &[std::path::PathBuf], db: &Path) -> anyhow::Result<Outcome> {
     Ok(Outcome::Fine)
 }
 
+/// Where the form a `formKey` names is kept, relative to the model: Camunda Forms
+/// (`camunda-forms:app:NAME.form`) beside it, Waymark forms (`waymark:KEY`) in `forms/` beside it.
+fn form_file(key: &str) -> Option<String> {
+    key.strip_prefix("camunda-forms:app:")
+        .or_else(|| key.strip_prefix("camunda-forms:deployment:"))
+        .map(str::to_string)
+        .or_else(|| {
+            key.strip_prefix("waymark:")
+                .map(|key| format!("forms/{key}.form"))
+        })
+}
+
 /// The forms a process names that are found beside its file: (key, schema).
 fn forms_of(path: &Path, process: &waymark_workflow::Process) -> Vec<(String, String)> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut found = Vec::new();
     for node in &process.nodes {
-        let key = match &node.kind {
-            waymark_workflow::NodeKind::Start { form, .. } => form.as_deref(),
-            waymark_workflow::NodeKind::UserTask(task) => task.form.as_deref(),
-            _ => None,
-        };
-        let Some(key) = key else { continue };
-        let file = match key.strip_prefix("waymark:") {
-            Some(name) => dir.join("forms").join(format!("{name}.form")),
-            None => match key
-                .strip_prefix("camunda-forms:app:")
-                .or_else(|| key.strip_prefix("camunda-forms:deployment:"))
-            {
-                Some(name) => dir.join(name),
-                None => continue,
-            },
-        };
+        let Some(key) = node.form() else { continue };
+        let Some(file) = form_file(key) else { continue };
+        let file = dir.join(file);
         if let Ok(schema) = std::fs::read_to_string(&file) {
             let key = waymark_workflow::forms::key_of(key).to_string();
             if !found.iter().any(|(k, _)| k == &key) {
@@ -187,21 +186,7 @@ fn forms(path: &Path, imported: &waymark_workflow::bpmn::Imported, out: &mut Vec
     let dir = path.parent().unwrap_or(Path::new("."));
     for process in &imported.processes {
         for node in &process.nodes {
-            let key = match &node.kind {
-                waymark_workflow::NodeKind::Start { form, .. } => form.as_deref(),
-                waymark_workflow::NodeKind::UserTask(task) => task.form.as_deref(),
-                _ => None,
-            };
-            // Camunda Forms beside the model, or Waymark forms in `forms/` beside it.
-            let Some(name) = key.and_then(|k| {
-                k.strip_prefix("camunda-forms:app:")
-                    .or_else(|| k.strip_prefix("camunda-forms:deployment:"))
-                    .map(str::to_string)
-                    .or_else(|| {
-                        k.strip_prefix("waymark:")
-                            .map(|key| format!("forms/{key}.form"))
-                    })
-            }) else {
+            let Some(name) = node.form().and_then(form_file) else {
                 continue;
             };
             let name = name.as_str();
