@@ -23,11 +23,7 @@ enum Caller {
 }
 
 fn token(headers: &HeaderMap) -> Result<String, ApiError> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string())
+    crate::profiles::bearer(headers)
         .ok_or_else(|| ApiError::unauthorized("send your token as `Authorization: Bearer TOKEN`"))
 }
 
@@ -429,22 +425,39 @@ fn check_form(
     person: &User,
     values: Map<String, Value>,
 ) -> Result<Checked, WorkflowError> {
-    let Some(key) = form_key.map(waymark_workflow::forms::key_of) else {
+    let Some((_, form)) = form_key
+        .map(|key| deployed_form(store, key))
+        .transpose()?
+        .flatten()
+    else {
         return Ok(Ok(values));
     };
+    Ok(form.validate(&values, &Map::new(), &prefill(&form, person)))
+}
+
+/// The deployed form a `formKey` names: its schema as stored, and read.
+fn deployed_form(
+    store: &SqliteStore,
+    form_key: &str,
+) -> Result<Option<(Value, waymark_workflow::forms::Form)>, WorkflowError> {
+    let key = waymark_workflow::forms::key_of(form_key);
     let Some(schema) = store.form(key)? else {
-        return Ok(Ok(values));
+        return Ok(None);
     };
     let json: Value = serde_json::from_str(&schema)
         .map_err(|e| WorkflowError::Unreadable(key.to_string(), e.to_string()))?;
     let form = waymark_workflow::forms::from_form_js(key, &json)
         .map_err(|errors| WorkflowError::Unreadable(key.to_string(), format!("{errors:?}")))?;
+    Ok(Some((json, form)))
+}
+
+/// What a form fills in for `person` from their directory entry.
+fn prefill(form: &waymark_workflow::forms::Form, person: &User) -> Map<String, Value> {
     let who = serde_json::to_value(person)
         .ok()
         .and_then(|v| v.as_object().cloned())
         .unwrap_or_default();
-    let prefilled = form.prefill(&who);
-    Ok(form.validate(&values, &Map::new(), &prefilled))
+    form.prefill(&who)
 }
 
 /// Per-field problems as a 422 answer; nothing was stored.
@@ -684,12 +697,26 @@ pub async fn act(
     Ok(Json(json!({ "task": id, "done": action })))
 }
 
-fn request_json(store: &SqliteStore, instance: i64) -> Result<Option<Value>, WorkflowError> {
+/// A request as stored: the instance, its tasks and its audit trail.
+type Request = (
+    waymark_store::workflow::InstanceRow,
+    Vec<TaskRow>,
+    Vec<waymark_store::workflow::AuditRow>,
+);
+
+fn read_request(store: &SqliteStore, instance: i64) -> Result<Option<Request>, WorkflowError> {
     let Some(row) = store.instance(instance)? else {
         return Ok(None);
     };
-    let tasks = store.instance_tasks(instance)?;
-    let trail = store.audit_trail(instance)?;
+    Ok(Some((
+        row,
+        store.instance_tasks(instance)?,
+        store.audit_trail(instance)?,
+    )))
+}
+
+/// Where a request stands, who has it, and its history.
+fn request_json((row, tasks, trail): &Request) -> Value {
     let now_with: Vec<Value> = tasks
         .iter()
         .filter(|t| t.status == "open")
@@ -700,7 +727,7 @@ fn request_json(store: &SqliteStore, instance: i64) -> Result<Option<Value>, Wor
         .filter(|a| a.action != "task created")
         .map(|a| json!({ "at": waymark_eventlog::time::format_micros(a.at_us), "by": a.actor, "action": a.action, "step": a.node }))
         .collect();
-    Ok(Some(json!({
+    json!({
         "id": row.id,
         "process": row.process,
         "version": row.version,
@@ -711,7 +738,7 @@ fn request_json(store: &SqliteStore, instance: i64) -> Result<Option<Value>, Wor
         "now_with": now_with,
         "steps": tasks.iter().map(task_json).collect::<Vec<_>>(),
         "history": history,
-    })))
+    })
 }
 
 /// "My requests": the caller's requests, newest first, each with where it stands.
@@ -733,7 +760,7 @@ pub async fn my_requests(
     let list = run(&state, move |store| {
         let mut out = Vec::new();
         for id in store.instances_of(&user.id)? {
-            out.extend(request_json(store, id)?);
+            out.extend(read_request(store, id)?.as_ref().map(request_json));
         }
         Ok(out)
     })
@@ -762,14 +789,8 @@ pub async fn request(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller(&state, &headers).await?;
-    let found = run(&state, move |store| {
-        let json = request_json(store, id)?;
-        let trail = store.audit_trail(id)?;
-        let tasks = store.instance_tasks(id)?;
-        Ok(json.map(|j| (j, trail, tasks)))
-    })
-    .await?;
-    let Some((mut json, trail, tasks)) = found else {
+    let found = run(&state, move |store| read_request(store, id)).await?;
+    let Some(request) = found else {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
             code: "not_found",
@@ -778,12 +799,14 @@ pub async fn request(
             accepted: None,
         });
     };
+    let mut json = request_json(&request);
+    let (row, tasks, trail) = &request;
     match caller {
         Caller::Admin => {
             json["audit"] = json!(trail);
         }
         Caller::Person(user) => {
-            let mine = json["requester"] == user.id.as_str()
+            let mine = row.requester == user.id
                 || tasks
                     .iter()
                     .any(|t| t.is_for(&user) || t.completed_by.as_deref() == Some(&user.id));
@@ -1125,21 +1148,14 @@ pub async fn start_form(
         let Some(key) = store.start_form(&id)? else {
             return Ok(json!({ "form": null, "prefill": {} }));
         };
-        let key = waymark_workflow::forms::key_of(&key).to_string();
-        let Some(schema) = store.form(&key)? else {
-            return Ok(json!({ "key": key, "form": null, "prefill": {} }));
-        };
-        let schema: Value = serde_json::from_str(&schema).unwrap_or(Value::Null);
-        let prefill = waymark_workflow::forms::from_form_js(&key, &schema)
-            .map(|form| {
-                let who = serde_json::to_value(&user)
-                    .ok()
-                    .and_then(|v| v.as_object().cloned())
-                    .unwrap_or_default();
-                form.prefill(&who)
-            })
-            .unwrap_or_default();
-        Ok(json!({ "key": key, "form": schema, "prefill": prefill }))
+        let deployed = deployed_form(store, &key)?;
+        let key = waymark_workflow::forms::key_of(&key);
+        Ok(match deployed {
+            None => json!({ "key": key, "form": null, "prefill": {} }),
+            Some((schema, form)) => {
+                json!({ "key": key, "form": schema, "prefill": prefill(&form, &user) })
+            }
+        })
     })
     .await?;
     Ok(Json(view))

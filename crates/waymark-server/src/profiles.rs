@@ -11,15 +11,19 @@ use waymark_store::{KeyKind, Profile, StoredEvent};
 use crate::{ApiError, AppState};
 
 /// Checks the bearer token is an admin token.
-pub(crate) async fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let token = headers
+/// The token of an `Authorization: Bearer TOKEN` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string())
-        .ok_or_else(|| {
-            ApiError::unauthorized("send an API token as `Authorization: Bearer TOKEN`")
-        })?;
+}
+
+pub(crate) async fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = bearer(headers).ok_or_else(|| {
+        ApiError::unauthorized("send an API token as `Authorization: Bearer TOKEN`")
+    })?;
     let kind = state.blocking(move |store| store.key_kind(&token)).await?;
     match kind {
         Some(KeyKind::Admin) => Ok(()),
