@@ -297,10 +297,9 @@ fn to_event(
     })
 }
 
-async fn store(state: &AppState, events: Vec<NewEvent>) -> Result<usize, ApiError> {
-    let count = events.len();
-    // Track calls may continue requests waiting for them (message correlation).
-    let messages: Vec<(String, String, serde_json::Map<String, Value>)> = events
+/// The track calls of people, as messages: (event name, user id, properties).
+fn messages(events: &[NewEvent]) -> Vec<(String, String, Map<String, Value>)> {
+    events
         .iter()
         .filter(|e| e.kind == "track")
         .filter_map(|e| {
@@ -312,21 +311,33 @@ async fn store(state: &AppState, events: Vec<NewEvent>) -> Result<usize, ApiErro
                 .unwrap_or_default();
             Some((name, user, properties))
         })
-        .collect();
-    let appended = state.blocking(move |store| store.append(events)).await?;
-    if !messages.is_empty() {
-        let workflow = state.workflow.clone();
-        let now = state.clock.now_us();
-        tokio::task::spawn_blocking(move || {
-            if workflow.has_subscriptions().unwrap_or(false) {
-                for (name, user, properties) in messages {
-                    crate::automation::correlate(&workflow, &name, &user, properties, now);
-                }
+        .collect()
+}
+
+async fn store(state: &AppState, events: Vec<NewEvent>) -> Result<usize, ApiError> {
+    let count = events.len();
+    // Track calls may continue requests waiting for them (message correlation). Their properties
+    // are read only when some request waits for a message, and in the same blocking call.
+    let workflow = state.workflow.clone();
+    let now = state.clock.now_us();
+    let appended = state
+        .blocking(move |store| {
+            let awaited = events
+                .iter()
+                .any(|e| e.kind == "track" && e.user_id.is_some())
+                && workflow.has_subscriptions()?;
+            let messages = if awaited {
+                messages(&events)
+            } else {
+                Vec::new()
+            };
+            let appended = store.append(events)?;
+            for (name, user, properties) in messages {
+                crate::automation::correlate(&workflow, &name, &user, properties, now);
             }
+            Ok(appended)
         })
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    }
+        .await?;
     state
         .metrics
         .appended(appended.inserted, appended.duplicates);
