@@ -104,10 +104,7 @@ impl Diagnostic {
 }
 
 /// The known value closest to `given`, if one is close enough to be a likely typo.
-pub(crate) fn did_you_mean<'a>(
-    given: &str,
-    known: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let given = given.to_lowercase();
     known
         .into_iter()
@@ -123,7 +120,7 @@ pub(crate) fn did_you_mean<'a>(
 }
 
 /// "`a`, `b` or `c`".
-pub(crate) fn one_of(values: &[&str]) -> String {
+pub fn one_of(values: &[&str]) -> String {
     let quoted: Vec<String> = values.iter().map(|value| format!("`{value}`")).collect();
     match quoted.split_last() {
         None => String::new(),

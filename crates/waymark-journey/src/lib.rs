@@ -20,7 +20,7 @@ mod model;
 pub mod template;
 mod write;
 
-pub use diag::{Diagnostic, Location, Severity};
-pub use load::{Report, check};
+pub use diag::{Diagnostic, Location, Severity, did_you_mean, one_of};
+pub use load::{Report, YamlKind, check, read_yaml, span_place};
 pub use model::*;
 pub use write::write;

@@ -49,15 +49,10 @@ pub fn check(source: &str) -> Report {
                 .with_hint("start with `id:`, `title:`, `owner:`, `version:` and `stages:`; `waymark journey new` writes a template"),
         );
     }
-    let options = LoaderOptions::default().error_on_duplicate_keys(true);
     let lines: Vec<&str> = source.lines().collect();
-    let node = match marked_yaml::parse_yaml_with_options(0, source, options) {
-        Ok(node) => node,
-        Err(error) => return fail(load_error(&lines, error)),
-    };
-    let raw = match marked_yaml::from_node::<RawJourney>(&node) {
-        Ok(raw) => raw,
-        Err(error) => return fail(shape_error(&lines, &node, error)),
+    let (raw, node) = match read_yaml::<RawJourney>(source, &JOURNEY) {
+        Ok(read) => read,
+        Err(diagnostic) => return fail(diagnostic),
     };
     let mut checker = Checker {
         lines: &lines,
@@ -78,6 +73,38 @@ pub fn check(source: &str) -> Report {
         journey: if has_errors { None } else { journey },
         diagnostics,
     }
+}
+
+/// What kind of YAML file is read, for the messages about its shape.
+#[derive(Debug, Clone, Copy)]
+pub struct YamlKind {
+    /// "journey file", "process file".
+    pub name: &'static str,
+    /// The diagnostic code of a file that is not a mapping at all.
+    pub code: &'static str,
+    /// How such a file starts, for a file that is not a mapping.
+    pub start_hint: &'static str,
+}
+
+const JOURNEY: YamlKind = YamlKind {
+    name: "journey file",
+    code: "not-a-journey",
+    start_hint: "start with `id:`, `title:`, `owner:`, `version:` and `stages:`; `waymark journey new` writes a template",
+};
+
+/// Parses YAML into `T` with the node tree kept for positions; a syntax or shape error (a field
+/// of the wrong type, an unknown field) becomes one diagnostic at its place, worded for people.
+pub fn read_yaml<T: serde::de::DeserializeOwned>(
+    source: &str,
+    kind: &YamlKind,
+) -> Result<(T, Node), Diagnostic> {
+    let options = LoaderOptions::default().error_on_duplicate_keys(true);
+    let lines: Vec<&str> = source.lines().collect();
+    let node = marked_yaml::parse_yaml_with_options(0, source, options)
+        .map_err(|error| load_error(&lines, error, kind))?;
+    let raw =
+        marked_yaml::from_node::<T>(&node).map_err(|error| shape_error(&lines, &node, error))?;
+    Ok((raw, node))
 }
 
 /// The place a span starts. The YAML loader marks a block mapping at the colon of its first key;
@@ -101,7 +128,8 @@ fn place(lines: &[&str], line: usize, column: usize) -> Location {
     }
 }
 
-fn span_place(lines: &[&str], span: &Span) -> Location {
+/// Where a YAML value starts (a key, for a block of fields), given the file's lines.
+pub fn span_place(lines: &[&str], span: &Span) -> Location {
     span.start()
         .map(|mark| place(lines, mark.line(), mark.column()))
         .unwrap_or(Location::START)
@@ -126,41 +154,55 @@ fn key_place(lines: &[&str], root: &Node, path: &[&str]) -> Option<Location> {
 }
 
 /// Turns a YAML syntax error into a diagnostic.
-fn load_error(lines: &[&str], error: marked_yaml::LoadError) -> Diagnostic {
+fn load_error(lines: &[&str], error: marked_yaml::LoadError, kind: &YamlKind) -> Diagnostic {
     use marked_yaml::LoadError;
     match error {
         LoadError::ScanError(mark, scan) => Diagnostic::error(
             "yaml-syntax",
             marker_location(&mark),
-            format!("this is not valid YAML: {}", plain_scan_message(scan.info())),
+            format!(
+                "this is not valid YAML: {}",
+                plain_scan_message(scan.info())
+            ),
         )
         .with_hint("check the indentation and that every quote and bracket is closed"),
         LoadError::TopLevelMustBeMapping(mark) => Diagnostic::error(
-            "not-a-journey",
+            kind.code,
             marker_location(&mark),
-            "a journey file must be a set of `key: value` fields at the top level",
+            format!(
+                "a {} must be a set of `key: value` fields at the top level",
+                kind.name
+            ),
         )
-        .with_hint("start with `id:`, `title:`, `owner:`, `version:` and `stages:`; `waymark journey new` writes a template"),
+        .with_hint(kind.start_hint),
         LoadError::DuplicateKey(inner) => {
             let key = &inner.key;
             let first = inner.prev_key.span().start().map(|m| m.line()).unwrap_or(1);
             Diagnostic::error(
                 "duplicate-field",
                 span_place(lines, key.span()),
-                format!("`{}` is given twice in the same block (first on line {first})", key.as_str()),
+                format!(
+                    "`{}` is given twice in the same block (first on line {first})",
+                    key.as_str()
+                ),
             )
             .with_hint("remove one of the two, or merge them")
         }
         LoadError::UnexpectedAnchor(mark) | LoadError::UnexpectedTag(mark) => Diagnostic::error(
             "yaml-feature",
             marker_location(&mark),
-            "YAML anchors, aliases and tags are not supported in journey files",
+            format!(
+                "YAML anchors, aliases and tags are not supported in {}s",
+                kind.name
+            ),
         )
         .with_hint("write the value out in full"),
-        LoadError::MappingKeyMustBeScalar(mark) => {
-            Diagnostic::error("yaml-feature", marker_location(&mark), "a field name must be plain text")
-                .with_hint("write `name: value`")
-        }
+        LoadError::MappingKeyMustBeScalar(mark) => Diagnostic::error(
+            "yaml-feature",
+            marker_location(&mark),
+            "a field name must be plain text",
+        )
+        .with_hint("write `name: value`"),
         other => Diagnostic::error("yaml-syntax", Location::START, other.to_string()),
     }
 }

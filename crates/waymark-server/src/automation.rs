@@ -311,14 +311,18 @@ pub async fn issue_token(
     Ok(Json(json!({ "user": id, "token": token })))
 }
 
-/// Deploys a BPMN 2.0 model after checking it: a new version of each executable process in it.
+/// Deploys a process definition after checking it — BPMN 2.0 XML or Waymark's YAML, told apart by
+/// the text itself: a new version of each executable process in it.
 #[utoipa::path(
     post,
     path = "/v1/processes",
     operation_id = "deploy_process",
     tag = "automation",
     security(("admin_token" = [])),
-    request_body(content = String, content_type = "application/xml", description = "A BPMN 2.0 file"),
+    request_body(
+        content((String = "application/xml"), (String = "application/yaml")),
+        description = "A BPMN 2.0 file, or a Waymark process file (YAML)"
+    ),
     responses(
         (status = 200, description = "Deployed", body = Object),
         (status = 400, description = "Not executable: every problem with its line", body = Object),
@@ -332,7 +336,7 @@ pub async fn deploy(
     body: String,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     admin_only(&state, &headers).await?;
-    let imported = waymark_workflow::bpmn::import(&body).map_err(|e| {
+    let imported = waymark_workflow::import(&body).map_err(|e| {
         ApiError::bad_request("unreadable", e.message.clone(), e.location.to_string())
     })?;
     let problems: Vec<Value> = imported
@@ -366,7 +370,8 @@ pub async fn deploy(
     let deployed = run(&state, move |store| {
         let mut out = Vec::new();
         for (id, name) in processes {
-            let (version, created) = store.deploy_process(&id, &name, "bpmn", &body, now)?;
+            let format = waymark_workflow::Format::of(&body).as_str();
+            let (version, created) = store.deploy_process(&id, &name, format, &body, now)?;
             out.push(json!({ "id": id, "version": version, "created": created }));
         }
         Ok(out)
@@ -911,33 +916,74 @@ pub async fn complete_work(
     Ok(Json(json!({ "task": id, "done": "complete" })))
 }
 
-/// Carries on instances waiting for a collected event: a `track` call named like an awaited
-/// message continues the requests of the person it is about (`userId`), with its properties as
-/// variables. Returns how many instances moved.
-pub fn correlate(
-    store: &Arc<SqliteStore>,
-    event: &str,
-    user: &str,
-    properties: Map<String, Value>,
-    now: i64,
-) -> usize {
-    let Ok(waiting) = store.awaiting(event, user) else {
-        return 0;
-    };
+/// Hands a collected event to the workflow: a `track` call named like an awaited message
+/// continues the requests of the person it is about (`userId`), and starts a request of every
+/// process whose start event waits for it (once per message id), with its properties as
+/// variables. Returns how many instances moved or started.
+pub fn correlate(store: &Arc<SqliteStore>, message: Message, now: i64) -> usize {
+    let Message {
+        name,
+        user,
+        properties,
+        id,
+    } = message;
     let mut moved = 0;
-    for instance in waiting {
-        let command = Command::Message {
-            name: event.to_string(),
-            variables: properties.clone(),
-        };
-        match store.advance(instance, command, "system", now) {
-            Ok(_) => moved += 1,
-            Err(error) => {
-                tracing::warn!(instance, %error, "a message could not continue the instance")
+    match store.awaiting(&name, &user) {
+        Ok(waiting) => {
+            for instance in waiting {
+                let command = Command::Message {
+                    name: name.clone(),
+                    variables: properties.clone(),
+                };
+                match store.advance(instance, command, "system", now) {
+                    Ok(_) => moved += 1,
+                    Err(error) => {
+                        tracing::warn!(instance, %error, "a message could not continue the instance")
+                    }
+                }
             }
+        }
+        Err(error) => tracing::warn!(%error, "requests waiting for a message could not be read"),
+    }
+    let starts = match store.message_starts() {
+        Ok(starts) => starts,
+        Err(error) => {
+            tracing::warn!(%error, "processes started by messages could not be read");
+            return moved;
+        }
+    };
+    for (_, process) in starts.iter().filter(|(message, _)| *message == name) {
+        match store.start_on_message(process, &user, &name, properties.clone(), &id, now) {
+            Ok(Some(instance)) => {
+                tracing::info!(instance, process, event = %name, "a collected event started a request");
+                moved += 1;
+            }
+            // The same event again (a retry): it started its request the first time.
+            Ok(None) => {}
+            Err(error) => tracing::warn!(process, %error, "a message could not start the process"),
         }
     }
     moved
+}
+
+/// A collected `track` event of a person, as the workflow reads it.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub name: String,
+    /// The `userId`: whose requests it continues, and the requester of one it starts.
+    pub user: String,
+    pub properties: Map<String, Value>,
+    /// The event's message id: a retried event starts nothing twice.
+    pub id: String,
+}
+
+/// Whether collected events matter to the workflow at all: some request waits for a message, or
+/// some process starts on one.
+pub fn messages_awaited(store: &SqliteStore) -> bool {
+    store.has_subscriptions().unwrap_or(false)
+        || store
+            .message_starts()
+            .is_ok_and(|starts| !starts.is_empty())
 }
 
 /// Fires the timers that are due. Returns how many fired.

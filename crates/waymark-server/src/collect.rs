@@ -297,8 +297,8 @@ fn to_event(
     })
 }
 
-/// The track calls of people, as messages: (event name, user id, properties).
-fn messages(events: &[NewEvent]) -> Vec<(String, String, Map<String, Value>)> {
+/// The track calls of people, as messages for the workflow.
+fn messages(events: &[NewEvent]) -> Vec<crate::automation::Message> {
     events
         .iter()
         .filter(|e| e.kind == "track")
@@ -309,15 +309,21 @@ fn messages(events: &[NewEvent]) -> Vec<(String, String, Map<String, Value>)> {
                 .ok()
                 .and_then(|b| b.get("properties").and_then(Value::as_object).cloned())
                 .unwrap_or_default();
-            Some((name, user, properties))
+            Some(crate::automation::Message {
+                name,
+                user,
+                properties,
+                id: e.message_id.clone(),
+            })
         })
         .collect()
 }
 
 async fn store(state: &AppState, events: Vec<NewEvent>) -> Result<usize, ApiError> {
     let count = events.len();
-    // Track calls may continue requests waiting for them (message correlation). Their properties
-    // are read only when some request waits for a message, and in the same blocking call.
+    // Track calls may continue requests waiting for them (message correlation) or start processes
+    // (message start events). Their properties are read only when some request or process waits
+    // for a message, and in the same blocking call.
     let workflow = state.workflow.clone();
     let now = state.clock.now_us();
     let appended = state
@@ -325,15 +331,15 @@ async fn store(state: &AppState, events: Vec<NewEvent>) -> Result<usize, ApiErro
             let awaited = events
                 .iter()
                 .any(|e| e.kind == "track" && e.user_id.is_some())
-                && workflow.has_subscriptions()?;
+                && crate::automation::messages_awaited(&workflow);
             let messages = if awaited {
                 messages(&events)
             } else {
                 Vec::new()
             };
             let appended = store.append(events)?;
-            for (name, user, properties) in messages {
-                crate::automation::correlate(&workflow, &name, &user, properties, now);
+            for message in messages {
+                crate::automation::correlate(&workflow, message, now);
             }
             Ok(appended)
         })

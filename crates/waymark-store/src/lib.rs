@@ -429,6 +429,12 @@ fn steps() -> Vec<M<'static>> {
             PRIMARY KEY (instance_id, task_id)
         );",
         ),
+        // Instances started by a collected event: the event's message id, so that a retried
+        // event does not start a second one.
+        M::up(
+            "ALTER TABLE instances ADD COLUMN start_key TEXT;
+            CREATE UNIQUE INDEX instances_start_key ON instances (start_key) WHERE start_key IS NOT NULL;",
+        ),
     ]
 }
 
@@ -505,6 +511,8 @@ pub struct SqliteStore {
     checkpointer: Option<Checkpointer>,
     /// Parsed process definitions, shared by the instances that run them.
     definitions: workflow::Definitions,
+    /// The processes collected events start, with the versions they were read from.
+    message_starts: workflow::MessageStarts,
     /// Workflow steps waiting for the next group commit.
     steps: Mutex<Vec<workflow::Job>>,
 }
@@ -608,6 +616,7 @@ impl SqliteStore {
             checkpointer: None,
             identifier_traits: default_identifier_traits(),
             definitions: Default::default(),
+            message_starts: Default::default(),
             steps: Mutex::new(Vec::new()),
         })
     }
@@ -662,6 +671,7 @@ impl SqliteStore {
             checkpointer: None,
             identifier_traits: default_identifier_traits(),
             definitions: Default::default(),
+            message_starts: Default::default(),
             steps: Mutex::new(Vec::new()),
         })
     }
@@ -1100,7 +1110,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "11 (inside)");
+        assert_eq!(latest_version().to_string(), "12 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

@@ -43,7 +43,7 @@ pub struct DeployedProcess {
     pub id: String,
     pub version: i64,
     pub name: String,
-    /// `bpmn`.
+    /// `bpmn` or `yaml`.
     pub format: String,
     pub source: String,
     pub deployed_us: i64,
@@ -136,6 +136,10 @@ impl From<rusqlite::Error> for WorkflowError {
 /// Parsed process definitions, by (id, version).
 #[derive(Debug, Default)]
 pub(crate) struct Definitions(std::sync::Mutex<HashMap<(String, i64), Arc<Process>>>);
+
+/// Latest versions → the (event, process) pairs of their message start events.
+pub(crate) type MessageStarts = std::sync::Mutex<Option<LatestStarts>>;
+pub(crate) type LatestStarts = (Vec<(String, i64)>, Arc<Vec<(String, String)>>);
 
 fn user_row(row: &rusqlite::Row) -> rusqlite::Result<User> {
     let roles: String = row.get(5)?;
@@ -445,7 +449,7 @@ impl SqliteStore {
         let deployed = self
             .process(id, Some(version))?
             .ok_or_else(|| WorkflowError::UnknownProcess(id.to_string()))?;
-        let imported = waymark_workflow::bpmn::import(&deployed.source)
+        let imported = waymark_workflow::import(&deployed.source)
             .map_err(|e| WorkflowError::Unreadable(id.to_string(), e.to_string()))?;
         let process = imported
             .processes
@@ -472,6 +476,41 @@ impl SqliteStore {
         variables: Map<String, Json>,
         now_us: i64,
     ) -> Result<i64, WorkflowError> {
+        let started = self.start(process, requester, None, variables, None, now_us)?;
+        started.ok_or_else(|| WorkflowError::UnknownProcess(process.to_string()))
+    }
+
+    /// Starts an instance at the start event of `process` that waits for the collected event
+    /// `message` of `person`, once per event: `key` (the event's message id) already used gives
+    /// `None`.
+    pub fn start_on_message(
+        &self,
+        process: &str,
+        person: &str,
+        message: &str,
+        properties: Map<String, Json>,
+        key: &str,
+        now_us: i64,
+    ) -> Result<Option<i64>, WorkflowError> {
+        self.start(
+            process,
+            person,
+            Some(message),
+            properties,
+            Some(key),
+            now_us,
+        )
+    }
+
+    fn start(
+        &self,
+        process: &str,
+        requester: &str,
+        message: Option<&str>,
+        variables: Map<String, Json>,
+        key: Option<&str>,
+        now_us: i64,
+    ) -> Result<Option<i64>, WorkflowError> {
         let deployed = self
             .latest_version(process)?
             .ok_or_else(|| WorkflowError::UnknownProcess(process.to_string()))?;
@@ -480,23 +519,73 @@ impl SqliteStore {
         let mut variables = variables;
         variables.insert("requester".into(), Json::from(requester));
         let requester = requester.to_string();
+        let message = message.map(str::to_string);
+        let key = key.map(str::to_string);
         self.transact(move |transaction, links| {
             let requester = requester.as_str();
-            transaction.execute(
-                "INSERT INTO instances (process_id, version, requester, status, state, started_us, updated_us)
-                 VALUES (?1, ?2, ?3, 'running', '{}', ?4, ?4)",
-                params![deployed.0, deployed.1, requester, now_us],
+            let inserted = transaction.execute(
+                "INSERT INTO instances (process_id, version, requester, status, state, started_us, updated_us, start_key)
+                 VALUES (?1, ?2, ?3, 'running', '{}', ?4, ?4, ?5) ON CONFLICT (start_key) WHERE start_key IS NOT NULL DO NOTHING",
+                params![deployed.0, deployed.1, requester, now_us, key],
             )?;
+            if inserted == 0 {
+                return Ok(None);
+            }
             let instance = transaction.last_insert_rowid();
             let mut state = State::default();
             let form = variables.clone();
-            let effects = engine::step(&definition, &mut state, Command::Start { variables }, now_us)
+            let command = match message {
+                Some(name) => Command::StartOnMessage { name, variables },
+                None => Command::Start { variables },
+            };
+            let effects = engine::step(&definition, &mut state, command, now_us)
                 .map_err(WorkflowError::from)?;
             audit(transaction, instance, now_us, requester, "started", None, &Json::Object(form))?;
             let step = Applying { transaction, links, process: &definition, instance, requester, actor: requester, now_us };
             step.apply(&state, &effects)?;
-            Ok(instance)
+            Ok(Some(instance))
         })
+    }
+
+    /// The processes (latest versions) a collected event starts: (event name, process id).
+    /// Kept until the next deploy.
+    pub fn message_starts(&self) -> Result<Arc<Vec<(String, String)>>, WorkflowError> {
+        let latest: Vec<(String, i64)> = self.with(|connection| {
+            let mut query = connection
+                .prepare_cached("SELECT id, MAX(version) FROM processes GROUP BY id ORDER BY id")?;
+            let rows = query.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+        {
+            let cached = self
+                .message_starts
+                .lock()
+                .map_err(|_| StoreError::Poisoned)?;
+            if let Some((versions, starts)) = &*cached
+                && *versions == latest
+            {
+                return Ok(starts.clone());
+            }
+        }
+        let mut starts = Vec::new();
+        for (id, version) in &latest {
+            let definition = self.definition(id, *version)?;
+            for s in definition.starts() {
+                if let waymark_workflow::NodeKind::Start {
+                    trigger: waymark_workflow::Trigger::Message(name),
+                    ..
+                } = &definition.nodes[s].kind
+                {
+                    starts.push((name.clone(), id.clone()));
+                }
+            }
+        }
+        let starts = Arc::new(starts);
+        *self
+            .message_starts
+            .lock()
+            .map_err(|_| StoreError::Poisoned)? = Some((latest, starts.clone()));
+        Ok(starts)
     }
 
     /// Applies a command to an instance in one transaction, as `actor` (a user id, or `system`).
@@ -875,7 +964,9 @@ fn describe(
             .map(|t| process.nodes[t.node].id.clone())
     };
     match command {
-        Command::Start { variables } => ("started", Json::Object(variables.clone()), None),
+        Command::Start { variables } | Command::StartOnMessage { variables, .. } => {
+            ("started", Json::Object(variables.clone()), None)
+        }
         Command::Complete { task, variables } => (
             "completed",
             Json::Object(variables.clone()),

@@ -12,6 +12,7 @@ use std::time::Duration;
 use roxmltree::{Document, Node as XmlNode};
 use waymark_journey::{Diagnostic, Location};
 
+pub use crate::definition::{Imported, Unreadable};
 use crate::expr::{Dialect, Expr};
 use crate::model::*;
 
@@ -23,36 +24,6 @@ pub const WAYMARK: &str = "https://waymark.dev/schema/bpmn";
 
 /// The BPMN elements Waymark runs, for messages.
 pub const SUPPORTED: &str = "start and end events; user, service, send, receive, script and plain tasks; exclusive, parallel and event-based gateways; timer, message, error and escalation events (intermediate and boundary); embedded sub-processes; multi-instance user tasks";
-
-/// A file that is not BPMN XML at all (exit code 2 of `waymark process check`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{location}: {message}")]
-pub struct Unreadable {
-    pub location: Location,
-    pub message: String,
-}
-
-/// What a BPMN file holds: its processes and every problem found.
-#[derive(Debug, Clone, Default)]
-pub struct Imported {
-    pub processes: Vec<Process>,
-    /// Processes marked `isExecutable="false"` (or not marked), by id: read, but not to be run.
-    pub not_executable: Vec<String>,
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl Imported {
-    pub fn has_errors(&self) -> bool {
-        self.diagnostics
-            .iter()
-            .any(|d| d.severity == waymark_journey::Severity::Error)
-    }
-
-    /// Whether the file can be deployed and run: no errors, and a process to run.
-    pub fn executable(&self) -> bool {
-        !self.has_errors() && !self.processes.is_empty()
-    }
-}
 
 /// Reads a BPMN 2.0 file.
 pub fn import(text: &str) -> Result<Imported, Unreadable> {
@@ -222,6 +193,7 @@ impl Reader<'_, '_> {
             id,
             nodes: Vec::new(),
             flows: Vec::new(),
+            calendar: Calendar::default(),
         };
         let mut pending = Vec::new();
         let mut flows = Vec::new();

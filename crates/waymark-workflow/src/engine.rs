@@ -91,6 +91,11 @@ pub enum Command {
     Start {
         variables: Map<String, Json>,
     },
+    /// Starts at the message start event waiting for `name` (a collected event).
+    StartOnMessage {
+        name: String,
+        variables: Map<String, Json>,
+    },
     /// A user task, or a service/send task's worker, is done; its data becomes variables.
     Complete {
         task: u64,
@@ -258,14 +263,9 @@ impl Run<'_> {
     }
 
     fn apply(&mut self, command: Command) -> Result<(), EngineError> {
-        if let Command::Start { variables } = command {
-            if self.state.status != Status::NotStarted {
-                return Err(EngineError::AlreadyStarted);
-            }
-            let start = self
-                .process
-                .starts()
-                .find(|&s| {
+        let (start, variables) = match command {
+            Command::Start { variables } => {
+                let plain = self.process.starts().find(|&s| {
                     matches!(
                         self.node(s).kind,
                         NodeKind::Start {
@@ -273,21 +273,37 @@ impl Run<'_> {
                             ..
                         }
                     )
-                })
-                .or_else(|| self.process.starts().next())
-                .ok_or(EngineError::NoStart)?;
-            self.state.status = Status::Running;
-            self.state.variables = variables;
-            let token = self.spawn(start, None);
-            self.record(start, StepKind::Started);
-            self.leave(token);
-            return Ok(());
+                });
+                (plain.or_else(|| self.process.starts().next()), variables)
+            }
+            Command::StartOnMessage { name, variables } => {
+                let on_message = self.process.starts().find(|&s| {
+                    matches!(&self.node(s).kind, NodeKind::Start { trigger: Trigger::Message(m), .. } if *m == name)
+                });
+                (on_message, variables)
+            }
+            other => return self.continue_with(other),
+        };
+        if self.state.status != Status::NotStarted {
+            return Err(EngineError::AlreadyStarted);
         }
+        let start = start.ok_or(EngineError::NoStart)?;
+        self.state.status = Status::Running;
+        self.state.variables = variables;
+        let token = self.spawn(start, None);
+        self.record(start, StepKind::Started);
+        self.leave(token);
+        Ok(())
+    }
+
+    fn continue_with(&mut self, command: Command) -> Result<(), EngineError> {
         if self.state.status != Status::Running {
             return Err(EngineError::NotRunning);
         }
         match command {
-            Command::Start { .. } => Err(EngineError::AlreadyStarted),
+            Command::Start { .. } | Command::StartOnMessage { .. } => {
+                Err(EngineError::AlreadyStarted)
+            }
             Command::Complete { task, variables } => {
                 let open = self
                     .state
@@ -863,7 +879,9 @@ impl Run<'_> {
                 user.assignee.as_deref().map(text),
                 user.candidate_groups.iter().map(|g| text(g)).collect(),
                 user.candidate_users.iter().map(|u| text(u)).collect(),
-                user.due.as_deref().and_then(|d| due_at(&text(d), self.now)),
+                user.due
+                    .as_deref()
+                    .and_then(|d| due_at(&text(d), self.now, &self.process.calendar)),
                 user.form.clone(),
             ),
             NodeKind::ServiceTask(service) | NodeKind::SendTask(service) => (
@@ -923,6 +941,10 @@ impl Run<'_> {
         let (due, repeat) = match timer {
             Timer::Duration(d) => (self.now + d.as_micros() as i64, None),
             Timer::Date(at) => (*at, None),
+            Timer::WorkingDays(days) => (
+                self.process.calendar.add_working_days(self.now, *days),
+                None,
+            ),
             Timer::Cycle { every, count } => (
                 self.now + every.as_micros() as i64,
                 Some(count.map(|c| c.saturating_sub(1))),
@@ -936,7 +958,7 @@ impl Run<'_> {
                         return;
                     }
                 };
-                match due_at(&text, self.now) {
+                match due_at(&text, self.now, &self.process.calendar) {
                     Some(due) => (due, None),
                     None => {
                         self.fail(node, format!("`{text}` is not a duration or a date"));
@@ -996,8 +1018,12 @@ fn owned_by<T>(map: &BTreeMap<u64, T>, token: u64, owner: impl Fn(&T) -> u64) ->
         .collect()
 }
 
-/// A due time from a duration (`P2D`, `2d`) after `now`, or an ISO 8601 date.
-fn due_at(text: &str, now: i64) -> Option<i64> {
+/// A due time from a duration (`P2D`, `2d`) or working days (`2 working days`) after `now`, or an
+/// ISO 8601 date.
+fn due_at(text: &str, now: i64, calendar: &crate::model::Calendar) -> Option<i64> {
+    if let Some(days) = crate::model::working_days(text) {
+        return Some(calendar.add_working_days(now, days));
+    }
     if let Ok(d) = crate::bpmn::duration(text) {
         return Some(now + d.as_micros() as i64);
     }

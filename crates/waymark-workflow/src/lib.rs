@@ -8,9 +8,12 @@
 
 pub mod bpmn;
 pub mod check;
+pub mod definition;
 pub mod engine;
 pub mod expr;
 pub mod forms;
 pub mod model;
+pub mod yaml;
 
+pub use definition::{Format, Imported, Unreadable, import};
 pub use model::*;

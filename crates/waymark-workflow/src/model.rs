@@ -16,6 +16,71 @@ pub struct Process {
     pub name: String,
     pub nodes: Vec<Node>,
     pub flows: Vec<Flow>,
+    /// The days worked, for due dates and timers counted in working days.
+    pub calendar: Calendar,
+}
+
+/// Which days are worked: "2 working days" skips the weekend and the holidays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calendar {
+    /// The days of the week not worked (Saturday and Sunday unless the process says otherwise).
+    pub weekend: Vec<chrono::Weekday>,
+    pub holidays: Vec<chrono::NaiveDate>,
+}
+
+impl Default for Calendar {
+    fn default() -> Self {
+        Calendar {
+            weekend: vec![chrono::Weekday::Sat, chrono::Weekday::Sun],
+            holidays: Vec::new(),
+        }
+    }
+}
+
+impl Calendar {
+    pub fn is_working_day(&self, day: chrono::NaiveDate) -> bool {
+        use chrono::Datelike as _;
+        !self.weekend.contains(&day.weekday()) && !self.holidays.contains(&day)
+    }
+
+    /// `days` working days after `now` (µs since the epoch, UTC), at the same time of day: each
+    /// day that is not worked is skipped, so 1 working day after a Friday is the Monday.
+    pub fn add_working_days(&self, now: i64, days: u32) -> i64 {
+        let Some(start) = chrono::DateTime::from_timestamp_micros(now) else {
+            return now;
+        };
+        let mut day = start.date_naive();
+        let mut counted = 0;
+        // A calendar with no working day at all would never get there: give up after ten years.
+        let mut guard = 0;
+        while counted < days && guard < 3_660 {
+            day = day.succ_opt().unwrap_or(day);
+            guard += 1;
+            if self.is_working_day(day) {
+                counted += 1;
+            }
+        }
+        let elapsed = (day - start.date_naive()).num_microseconds().unwrap_or(0);
+        now.saturating_add(elapsed)
+    }
+}
+
+/// `3 working days` (also `3 business days`, `3wd`): the number of days, else `None`.
+pub fn working_days(text: &str) -> Option<u32> {
+    let text = text.trim().to_ascii_lowercase();
+    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (number, unit) = text.split_at(digits);
+    let days = number.parse().ok()?;
+    matches!(
+        unit.trim(),
+        "wd" | "working day"
+            | "working days"
+            | "business day"
+            | "business days"
+            | "workday"
+            | "workdays"
+    )
+    .then_some(days)
 }
 
 /// Index into [`Process::nodes`].
@@ -116,6 +181,8 @@ pub enum Timer {
     Cycle { every: Duration, count: Option<u32> },
     /// Computed when reached, from an expression that gives one of the above as text.
     Expression(Expr),
+    /// After a number of working days of the process's calendar.
+    WorkingDays(u32),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -217,5 +284,75 @@ impl Process {
 
     pub fn find(&self, id: &str) -> Option<NodeIndex> {
         self.nodes.iter().position(|n| n.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> i64 {
+        waymark_eventlog::time::parse_iso8601(text).expect("date")
+    }
+
+    #[test]
+    fn working_days_skip_the_weekend_and_holidays() {
+        let calendar = Calendar::default();
+        let friday = at("2026-11-27T10:00:00Z");
+        assert_eq!(
+            calendar.add_working_days(friday, 1),
+            at("2026-11-30T10:00:00Z")
+        );
+        assert_eq!(
+            calendar.add_working_days(friday, 5),
+            at("2026-12-04T10:00:00Z")
+        );
+        assert_eq!(calendar.add_working_days(friday, 0), friday);
+        let saturday = at("2026-11-28T09:30:00Z");
+        assert_eq!(
+            calendar.add_working_days(saturday, 1),
+            at("2026-11-30T09:30:00Z")
+        );
+        let with_holiday = Calendar {
+            holidays: vec![chrono::NaiveDate::from_ymd_opt(2026, 11, 30).expect("date")],
+            ..Calendar::default()
+        };
+        assert_eq!(
+            with_holiday.add_working_days(friday, 1),
+            at("2026-12-01T10:00:00Z")
+        );
+        // A Sunday–Thursday week.
+        let gulf = Calendar {
+            weekend: vec![chrono::Weekday::Fri, chrono::Weekday::Sat],
+            holidays: Vec::new(),
+        };
+        assert_eq!(
+            gulf.add_working_days(at("2026-11-26T08:00:00Z"), 1),
+            at("2026-11-29T08:00:00Z")
+        );
+        // No working day at all: it gives up rather than looping.
+        let never = Calendar {
+            weekend: vec![
+                chrono::Weekday::Mon,
+                chrono::Weekday::Tue,
+                chrono::Weekday::Wed,
+                chrono::Weekday::Thu,
+                chrono::Weekday::Fri,
+                chrono::Weekday::Sat,
+                chrono::Weekday::Sun,
+            ],
+            holidays: Vec::new(),
+        };
+        assert!(never.add_working_days(friday, 1) > friday);
+    }
+
+    #[test]
+    fn working_days_are_read_in_the_forms_people_write() {
+        assert_eq!(working_days("3 working days"), Some(3));
+        assert_eq!(working_days("1 Business Day"), Some(1));
+        assert_eq!(working_days("2wd"), Some(2));
+        assert_eq!(working_days("3d"), None);
+        assert_eq!(working_days("working days"), None);
+        assert_eq!(working_days("P3D"), None);
     }
 }

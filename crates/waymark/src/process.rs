@@ -75,11 +75,16 @@ fn deploy(files: &[std::path::PathBuf], db: &Path) -> anyhow::Result<Outcome> {
         .with_context(|| format!("cannot open {}", db.display()))?;
     let now = waymark_server::Clock::now_us(&waymark_server::SystemClock);
     for (r, path) in checked.iter().zip(files) {
-        let imported = waymark_workflow::bpmn::import(&r.source)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", r.file))?;
+        let imported =
+            waymark_workflow::import(&r.source).map_err(|e| anyhow::anyhow!("{}: {e}", r.file))?;
         for process in &imported.processes {
-            let (version, created) =
-                store.deploy_process(&process.id, &process.name, "bpmn", &r.source, now)?;
+            let (version, created) = store.deploy_process(
+                &process.id,
+                &process.name,
+                waymark_workflow::Format::of(&r.source).as_str(),
+                &r.source,
+                now,
+            )?;
             writeln!(
                 stdout,
                 "{}: {} version {version}{}",
@@ -151,7 +156,7 @@ fn check_file(path: &Path) -> Checked {
             };
         }
     };
-    match waymark_workflow::bpmn::import(&source) {
+    match waymark_workflow::import(&source) {
         Err(error) => Checked {
             file,
             source,
@@ -182,7 +187,7 @@ fn check_file(path: &Path) -> Checked {
 
 /// Camunda Forms named by `camunda-forms:app:NAME.form` (or `camunda-forms:deployment:`) are read
 /// from beside the model; a missing one is a warning (it can be deployed with the model later).
-fn forms(path: &Path, imported: &waymark_workflow::bpmn::Imported, out: &mut Vec<Diagnostic>) {
+fn forms(path: &Path, imported: &waymark_workflow::Imported, out: &mut Vec<Diagnostic>) {
     let dir = path.parent().unwrap_or(Path::new("."));
     for process in &imported.processes {
         for node in &process.nodes {

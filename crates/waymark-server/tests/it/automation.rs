@@ -68,6 +68,16 @@ async fn finish_work(router: &axum::Router, topic: &str, result: Value) {
 
 #[tokio::test]
 async fn jennifers_request_through_the_api() {
+    jennifers_request("process.bpmn").await;
+}
+
+/// The same request from the process written in Waymark's YAML.
+#[tokio::test]
+async fn jennifers_request_through_the_api_from_the_yaml_process() {
+    jennifers_request("process.yaml").await;
+}
+
+async fn jennifers_request(file: &str) {
     let (store, router) = setup();
     store.ensure_key(KeyKind::Admin, ADMIN).expect("admin");
     let csv = "id,name,email,department,manager,roles\n\
@@ -109,15 +119,41 @@ async fn jennifers_request_through_the_api() {
             .any(|p| p["code"] == "unsupported-element" && p["line"] == 1),
         "{bad}"
     );
+    let (status, bad) = post(
+        &router,
+        "/v1/processes",
+        b"process: p\nsteps:\n  - id: a\n    form: f\n    actor: somebody\n".to_vec(),
+        &bearer(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    assert_eq!(
+        bad["error"]["problems"][0]["code"], "unknown-actor",
+        "{bad}"
+    );
+    assert_eq!(bad["error"]["problems"][0]["line"], 5, "{bad}");
     let (status, deployed) = post(
         &router,
         "/v1/processes",
-        example("process.bpmn").into_bytes(),
+        example(file).into_bytes(),
         &bearer(ADMIN),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{deployed}");
     assert_eq!(deployed["processes"][0]["version"], 1);
+    let format = if file.ends_with(".yaml") {
+        "yaml"
+    } else {
+        "bpmn"
+    };
+    assert_eq!(
+        store
+            .process("training-request", None)
+            .expect("read")
+            .expect("deployed")
+            .format,
+        format
+    );
 
     // 1. Jennifer submits the one form.
     let mut forms_jennifer_filled = 1;
@@ -594,4 +630,64 @@ fn webhooks_are_retried_with_backoff_and_one_idempotency_key() {
     let row = store.instance(instance).expect("row").expect("instance");
     assert_eq!(row.status, "completed");
     assert_eq!(row.state.variables["budgetOk"], true);
+}
+
+/// A process whose start waits for a collected event: each such event starts one request for the
+/// person it is about; the same event sent again (a retry, same message id) starts nothing more.
+#[tokio::test]
+async fn a_collected_event_starts_a_process_once() {
+    let (store, router) = setup();
+    store.ensure_key(KeyKind::Admin, ADMIN).expect("admin");
+    let (status, _) = post_csv(
+        &router,
+        "/v1/directory/users",
+        "id,name,email,department,manager,roles\nsam,Sam Cole,sam@example.com,sales,,\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let process = "process: onboarding\nstart:\n  id: signed-up\n  message: Contract Signed\nsteps:\n  - id: welcome-call\n    form: call-notes\n    actor: role:success\n";
+    let (status, deployed) = post(
+        &router,
+        "/v1/processes",
+        process.as_bytes().to_vec(),
+        &bearer(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{deployed}");
+    let event = json!({ "userId": "sam", "event": "Contract Signed", "messageId": "crm-1", "properties": { "plan": "gold" } });
+    for _ in 0..2 {
+        let (status, _) = send(&router, "/v1/track", event.clone()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // Another event, another request; an event of another name starts nothing.
+    let (status, _) = send(
+        &router,
+        "/v1/track",
+        json!({ "userId": "sam", "event": "Contract Signed", "messageId": "crm-2" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = send(
+        &router,
+        "/v1/track",
+        json!({ "userId": "sam", "event": "Contract Viewed", "messageId": "crm-3" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut instances = store.instances_of("sam").expect("instances");
+    instances.sort();
+    assert_eq!(instances.len(), 2, "{instances:?}");
+    let first = store
+        .instance(instances[0])
+        .expect("read")
+        .expect("instance");
+    assert_eq!(first.process, "onboarding");
+    assert_eq!(first.requester, "sam");
+    assert_eq!(
+        first.state.variables["plan"], "gold",
+        "the event's properties"
+    );
+    let tasks = store.instance_tasks(instances[0]).expect("tasks");
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].node, "welcome-call");
 }

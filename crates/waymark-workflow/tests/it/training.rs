@@ -13,8 +13,14 @@ fn example(name: &str) -> String {
 
 #[test]
 fn the_training_process_runs_the_to_be_journey() {
-    let imported = waymark_workflow::bpmn::import(&example("process.bpmn")).expect("bpmn");
-    assert!(imported.executable(), "{:#?}", imported.diagnostics);
+    for file in ["process.bpmn", "process.yaml"] {
+        the_process_in(file);
+    }
+}
+
+fn the_process_in(file: &str) {
+    let imported = waymark_workflow::import(&example(file)).expect(file);
+    assert!(imported.executable(), "{file}: {:#?}", imported.diagnostics);
     assert!(
         imported.diagnostics.is_empty(),
         "{:#?}",

@@ -150,3 +150,114 @@ fn org_import_and_process_deploy_prepare_a_database() {
         stderr(&refused)
     );
 }
+
+/// Every file in `tests/process-lint` holds one kind of mistake in a Waymark process file, named
+/// after its diagnostic code (`07-unknown-step.yaml`, `18-unknown-step--timeout.yaml` for a
+/// second case). Each must exit 1, report that code first, at `file:line:column`, with a hint;
+/// the snapshot holds the whole report.
+#[test]
+fn process_files_report_each_kind_of_mistake_with_its_place_and_a_hint() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/process-lint");
+    let mut seen = 0;
+    insta::glob!(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests"),
+        "process-lint/*.yaml",
+        |path| {
+            seen += 1;
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("file name");
+            let stem = name
+                .trim_end_matches(".yaml")
+                .split_once('-')
+                .expect("NN-code.yaml")
+                .1;
+            let code = stem.split("--").next().unwrap_or(stem);
+            let output = waymark_in(&dir, &["process", "check", name]);
+            let text = stdout(&output);
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{name} should exit 1:\n{text}"
+            );
+            let first = text.lines().next().unwrap_or_default();
+            assert!(
+                first.starts_with(name) && first.contains(&format!("error[{code}]")),
+                "{name}: the first problem should be {code} at file:line:column, got {first:?}"
+            );
+            assert!(
+                text.contains("= hint: "),
+                "{name} should give a hint:\n{text}"
+            );
+            insta::assert_snapshot!(text);
+        }
+    );
+    assert!(seen >= 15, "at least 15 kinds of mistakes, found {seen}");
+}
+
+/// Not YAML at all, or not a block of fields: unreadable (exit 2), with the place.
+#[test]
+fn a_process_file_that_is_not_yaml_is_unreadable() {
+    let dir = temp_dir("process-not-yaml");
+    std::fs::write(dir.join("broken.yaml"), "process: [\n").expect("write");
+    std::fs::write(dir.join("text.yaml"), "just some words\n").expect("write");
+    for (file, says) in [
+        (
+            "broken.yaml",
+            "broken.yaml: unreadable: 2:1: this is not valid YAML",
+        ),
+        (
+            "text.yaml",
+            "text.yaml: unreadable: 1:1: a process file must be a set of `key: value` fields",
+        ),
+    ] {
+        let output = waymark_in(&dir, &["process", "check", file]);
+        assert_eq!(output.status.code(), Some(2), "{file}");
+        assert!(
+            stdout(&output).contains(says),
+            "{file}: {}",
+            stdout(&output)
+        );
+    }
+}
+
+/// The training request in Waymark's YAML checks, deploys with its forms beside it, and is kept
+/// as a YAML version.
+#[test]
+fn the_yaml_training_process_checks_and_deploys() {
+    let example = workspace().join("examples/training-request/process.yaml");
+    let output = waymark(&["process", "check", example.to_str().expect("path")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains("executable: training-request"));
+    let db = temp_dir("process-yaml-deploy").join("w.db");
+    let output = waymark(&[
+        "process",
+        "deploy",
+        example.to_str().expect("path"),
+        "--db",
+        db.to_str().expect("db"),
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("training-request version 1 (new)"), "{text}");
+    for form in [
+        "request-training",
+        "approve-training",
+        "add-vendor",
+        "issue-po",
+        "record-payment",
+        "training-assessment",
+    ] {
+        assert!(
+            text.contains(&format!("form {form} version 1")),
+            "{form}: {text}"
+        );
+    }
+    let store = waymark_store::SqliteStore::open(&db).expect("store");
+    let deployed = store
+        .process("training-request", None)
+        .expect("read")
+        .expect("deployed");
+    assert_eq!(deployed.format, "yaml");
+}
