@@ -774,7 +774,7 @@ pub async fn my_requests(
 }
 
 /// One request: for its requester, for people with a task in it, and for administrators (with
-/// the full audit trail).
+/// the full audit trail, and the attempts and last error of webhook steps still open).
 #[utoipa::path(
     get,
     path = "/v1/requests/{id}",
@@ -809,6 +809,33 @@ pub async fn request(
     match caller {
         Caller::Admin => {
             json["audit"] = json!(trail);
+            // Why a webhook step is still open: its attempts and the last error.
+            let calls: Vec<(String, u64)> = tasks
+                .iter()
+                .filter(|t| {
+                    t.status == "open"
+                        && t.topic
+                            .as_deref()
+                            .is_some_and(|t| t.starts_with("webhook:"))
+                })
+                .map(|t| (t.node.clone(), t.task))
+                .collect();
+            if !calls.is_empty() {
+                let attempts = run(&state, move |store| {
+                    let mut out = Vec::new();
+                    for (step, task) in calls {
+                        let (attempts, last_error) = store
+                            .webhook_attempts(id, task)?
+                            .unwrap_or((0, String::new()));
+                        out.push(
+                            json!({ "step": step, "attempts": attempts, "last_error": last_error }),
+                        );
+                    }
+                    Ok(out)
+                })
+                .await?;
+                json["webhooks"] = json!(attempts);
+            }
         }
         Caller::Person(user) => {
             let mine = row.requester == user.id

@@ -61,8 +61,8 @@ pub struct AppState {
     pub links: Arc<mail::Links>,
     /// Sends the email of send tasks, when an SMTP server is configured.
     pub mailer: Option<Arc<mail::Mailer>>,
-    /// The first wait before a failed webhook call is tried again (doubling after each).
-    pub webhook_backoff: std::time::Duration,
+    /// How webhook service tasks are called: retry waits, trusted certificates.
+    pub webhooks: webhooks::Settings,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
 }
@@ -78,7 +78,7 @@ impl AppState {
         AppState {
             links: Arc::new(mail::Links::new(&secret)),
             mailer: None,
-            webhook_backoff: std::time::Duration::from_secs(1),
+            webhooks: webhooks::Settings::default(),
             workflow: store.clone(),
             store,
             clock: Arc::new(SystemClock),
@@ -210,16 +210,17 @@ pub async fn serve(
     let timers = {
         let workflow = state.workflow.clone();
         let clock = state.clock.clone();
-        let backoff = state.webhook_backoff;
+        let webhook_settings = state.webhooks.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
             loop {
                 tick.tick().await;
                 let workflow = workflow.clone();
                 let now = clock.now_us();
+                let settings = webhook_settings.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     automation::fire_due_timers(&workflow, now);
-                    webhooks::call_due(&workflow, backoff, now);
+                    webhooks::call_due(&workflow, &settings, now);
                 })
                 .await;
             }

@@ -10,6 +10,7 @@
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use lettre::message::Mailbox;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
@@ -111,25 +112,74 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    /// `smtp_url` is `smtp://host:port` (a relay on the same host or network, without TLS).
-    pub fn new(smtp_url: &str, from: &str, public_url: &str) -> Result<Mailer, String> {
-        let rest = smtp_url.strip_prefix("smtp://").ok_or_else(|| {
-            format!("`{smtp_url}` is not an SMTP address; write smtp://host:port")
-        })?;
-        let (host, port) = match rest.trim_end_matches('/').rsplit_once(':') {
-            Some((host, port)) => (
-                host.to_string(),
-                port.parse::<u16>()
-                    .map_err(|_| format!("`{port}` is not a port in `{smtp_url}`"))?,
-            ),
-            None => (rest.to_string(), 25),
-        };
+    /// `smtp_url` is `smtp://host:port` (a relay on the same host or network, without TLS),
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS; `tls=opportunistic` when the relay
+    /// may not offer it) or `smtps://user:password@host` (TLS from the start, port 465). The
+    /// server's certificate is checked against the Mozilla roots built in, or only against the
+    /// CA certificates of `roots` (PEM) for a private CA.
+    pub fn new(
+        smtp_url: &str,
+        from: &str,
+        public_url: &str,
+        roots: Option<&str>,
+    ) -> Result<Mailer, String> {
+        let hint = "write smtp://host:port, smtp://user:password@host:587?tls=required or smtps://user:password@host";
+        let url = url::Url::parse(smtp_url)
+            .map_err(|e| format!("`{smtp_url}` is not an SMTP address ({e}); {hint}"))?;
+        if !matches!(url.scheme(), "smtp" | "smtps") {
+            return Err(format!("`{smtp_url}` is not an SMTP address; {hint}"));
+        }
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("`{smtp_url}` names no host; {hint}"))?
+            .to_string();
+        let mode = url
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.to_string());
+        if let Some(mode) = &mode
+            && !matches!(mode.as_str(), "required" | "opportunistic")
+        {
+            return Err(format!(
+                "`tls={mode}` in `{smtp_url}`: write tls=required or tls=opportunistic"
+            ));
+        }
+        let mut builder = SmtpTransport::from_url(smtp_url)
+            .map_err(|e| format!("`{smtp_url}` cannot be used: {e}; {hint}"))?;
+        if let Some(pem) = roots {
+            let mut parameters =
+                TlsParameters::builder(host).certificate_store(CertificateStore::None);
+            let mut any = false;
+            for block in pem.split_inclusive("-----END CERTIFICATE-----") {
+                if !block.contains("-----BEGIN CERTIFICATE-----") {
+                    continue;
+                }
+                let certificate = Certificate::from_pem(block.trim().as_bytes())
+                    .map_err(|e| format!("a CA certificate cannot be read: {e}"))?;
+                parameters = parameters.add_root_certificate(certificate);
+                any = true;
+            }
+            if !any {
+                return Err(
+                    "the CA file holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+                );
+            }
+            let parameters = parameters
+                .build()
+                .map_err(|e| format!("the TLS settings cannot be used: {e}"))?;
+            builder = match (url.scheme(), mode.as_deref()) {
+                ("smtps", _) => builder.tls(Tls::Wrapper(parameters)),
+                (_, Some("required")) => builder.tls(Tls::Required(parameters)),
+                (_, Some(_)) => builder.tls(Tls::Opportunistic(parameters)),
+                // Plain SMTP: the CA is not needed.
+                _ => builder,
+            };
+        }
         let from: Mailbox = from
             .parse()
             .map_err(|e| format!("`{from}` is not a sender address: {e}"))?;
-        let transport = SmtpTransport::builder_dangerous(host).port(port).build();
         Ok(Mailer {
-            transport,
+            transport: builder.build(),
             from,
             public_url: public_url.trim_end_matches('/').to_string(),
         })
@@ -260,4 +310,51 @@ pub fn link_view(store: &SqliteStore, grant: &Grant) -> Result<Value, String> {
             "form": t.form,
         })),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailer(url: &str, roots: Option<&str>) -> Result<Mailer, String> {
+        Mailer::new(url, "HR <hr@example.com>", "https://waymark.example", roots)
+    }
+
+    #[test]
+    fn smtp_addresses_with_and_without_tls() {
+        for url in [
+            "smtp://127.0.0.1:2525",
+            "smtp://relay.example",
+            "smtp://user:secret@relay.example:587?tls=required",
+            "smtp://relay.example?tls=opportunistic",
+            "smtps://user:secret@relay.example",
+        ] {
+            assert!(mailer(url, None).is_ok(), "{url}");
+        }
+        for (url, says) in [
+            ("http://relay.example", "not an SMTP address"),
+            ("relay.example:25", "not an SMTP address"),
+            ("smtp://relay.example?tls=maybe", "tls=maybe"),
+            ("smtp://", "names no host"),
+        ] {
+            let problem = mailer(url, None).expect_err(url);
+            assert!(problem.contains(says), "{url}: {problem}");
+        }
+        let problem =
+            Mailer::new("smtp://relay.example", "not an address", "x", None).expect_err("sender");
+        assert!(problem.contains("sender"), "{problem}");
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_certificates() {
+        let problem =
+            mailer("smtps://relay.example", Some("not a certificate")).expect_err("no certificate");
+        assert!(problem.contains("no PEM certificate"), "{problem}");
+        let problem = mailer(
+            "smtps://relay.example",
+            Some("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n"),
+        )
+        .expect_err("bad certificate");
+        assert!(problem.contains("cannot be read"), "{problem}");
+    }
 }

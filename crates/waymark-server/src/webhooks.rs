@@ -11,8 +11,49 @@ use serde_json::{Map, Value, json};
 use waymark_store::SqliteStore;
 use waymark_workflow::engine::Command;
 
+/// How webhooks are called.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The first wait before a failed call is tried again (doubling after each).
+    pub backoff: Duration,
+    /// Whom an `https://` receiver's certificate must lead to: the Mozilla roots built in, or
+    /// only a private CA's certificates.
+    pub roots: ureq::tls::RootCerts,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            backoff: Duration::from_secs(1),
+            roots: ureq::tls::RootCerts::WebPki,
+        }
+    }
+}
+
+impl Settings {
+    /// Trusts only the CA certificates in `pem` for `https://` receivers.
+    pub fn with_ca(mut self, pem: &str) -> Result<Settings, String> {
+        let mut certificates = Vec::new();
+        for item in ureq::tls::parse_pem(pem.as_bytes()) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(certificate)) => certificates.push(certificate),
+                Ok(_) => {}
+                Err(error) => return Err(format!("a CA certificate cannot be read: {error}")),
+            }
+        }
+        if certificates.is_empty() {
+            return Err(
+                "the CA file holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+            );
+        }
+        self.roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(certificates));
+        Ok(self)
+    }
+}
+
 /// Calls every due webhook task once. Returns how many completed.
-pub fn call_due(store: &SqliteStore, base: Duration, now_us: i64) -> usize {
+pub fn call_due(store: &SqliteStore, settings: &Settings, now_us: i64) -> usize {
+    let base = settings.backoff;
     let Ok(tasks) = store.open_tasks() else {
         return 0;
     };
@@ -29,8 +70,12 @@ pub fn call_due(store: &SqliteStore, base: Duration, now_us: i64) -> usize {
     if webhooks.is_empty() {
         return 0;
     }
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(settings.roots.clone())
+        .build();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .tls_config(tls)
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();

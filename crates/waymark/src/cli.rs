@@ -97,8 +97,9 @@ pub struct ServeArgs {
     /// profile. Default: email,phone.
     #[arg(long, env = "WAYMARK_IDENTIFIER_TRAITS", value_delimiter = ',')]
     pub identifier_traits: Option<Vec<String>>,
-    /// An SMTP server for the email of send tasks: smtp://host:port (no TLS: a relay on the same
-    /// host or network). Without it, email tasks wait for a worker.
+    /// An SMTP server for the email of send tasks: smtp://host:port (a relay on the same host or
+    /// network, no TLS), smtp://user:password@host:587?tls=required (STARTTLS) or
+    /// smtps://user:password@host (TLS). Without it, email tasks wait for a worker.
     #[arg(long, env = "WAYMARK_SMTP_URL")]
     pub smtp_url: Option<String>,
     /// The sender of those emails. Default: Waymark <waymark@localhost>.
@@ -108,6 +109,10 @@ pub struct ServeArgs {
     /// listened on.
     #[arg(long, env = "WAYMARK_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// A PEM file of CA certificates: the SMTP server and https:// webhooks must then present a
+    /// certificate from one of them (a private CA) instead of one the built-in Mozilla roots trust.
+    #[arg(long, env = "WAYMARK_TLS_CA")]
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 /// Where the events come from: a log file, or the events stored in a Waymark database.

@@ -21,6 +21,7 @@ struct File {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     public_url: Option<String>,
+    tls_ca: Option<PathBuf>,
 }
 
 /// The settings the server runs with.
@@ -34,6 +35,7 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     pub mail_from: String,
     pub public_url: Option<String>,
+    pub tls_ca: Option<PathBuf>,
 }
 
 fn read(path: &Path) -> anyhow::Result<File> {
@@ -45,7 +47,7 @@ fn read(path: &Path) -> anyhow::Result<File> {
             .map(|span| format!(":{}", Place::at(text.as_bytes(), span.start)))
             .unwrap_or_default();
         anyhow::anyhow!(
-            "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key, identifier-traits, smtp-url, mail-from and public-url",
+            "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key, identifier-traits, smtp-url, mail-from, public-url and tls-ca",
             path.display(),
             error.message()
         )
@@ -55,6 +57,11 @@ fn read(path: &Path) -> anyhow::Result<File> {
         && db.is_relative()
     {
         file.db = Some(directory.join(db));
+    }
+    if let (Some(ca), Some(directory)) = (&file.tls_ca, path.parent())
+        && ca.is_relative()
+    {
+        file.tls_ca = Some(directory.join(ca));
     }
     Ok(file)
 }
@@ -86,6 +93,7 @@ pub fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             .or(file.mail_from)
             .unwrap_or_else(|| "Waymark <waymark@localhost>".to_string()),
         public_url: args.public_url.or(file.public_url),
+        tls_ca: args.tls_ca.or(file.tls_ca),
     })
 }
 
@@ -127,7 +135,7 @@ mod tests {
     fn flags_win_over_the_file_which_wins_over_the_defaults() {
         let path = config_file(
             "precedence",
-            "db = \"data/events.db\"\nlisten = \"0.0.0.0:9000\"\nwrite-key = \"from-file\"\nidentifier-traits = [\"email\", \"customer_number\"]\n",
+            "db = \"data/events.db\"\nlisten = \"0.0.0.0:9000\"\nwrite-key = \"from-file\"\nidentifier-traits = [\"email\", \"customer_number\"]\ntls-ca = \"certs/ca.pem\"\n",
         );
         let config = path.display().to_string();
         let from_file = settings(args(&["--config", &config])).expect("settings");
@@ -138,6 +146,7 @@ mod tests {
             "relative to the file"
         );
         assert_eq!(from_file.listen, "0.0.0.0:9000");
+        assert_eq!(from_file.tls_ca, Some(directory.join("certs/ca.pem")));
         assert_eq!(from_file.write_key.as_deref(), Some("from-file"));
         assert_eq!(from_file.identifier_traits, ["email", "customer_number"]);
         let flagged = settings(args(&[

@@ -262,7 +262,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let events = events(args.people, args.seed, anchor)?;
     let appended = store.append(events)?;
     let total = store.count_events()?;
-    crate::serve::serve_store(store, &args.listen, None, |address| {
+    crate::serve::serve_store(store, &args.listen, Default::default(), |address| {
         println!("waymark demo listening on http://{address}");
         println!(
             "  journeys: training-request (as-is and to-be), loan-application (see examples/)"

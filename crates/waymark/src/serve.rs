@@ -20,26 +20,53 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     if let Some(key) = &args.write_key {
         store.ensure_key(KeyKind::Write, key)?;
     }
-    let mail = args
-        .smtp_url
-        .clone()
-        .map(|smtp| (smtp, args.mail_from.clone(), args.public_url.clone()));
-    serve_store(store, &args.listen, mail, |address| {
+    let tls_ca = match &args.tls_ca {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("--tls-ca: cannot read {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let outgoing = Outgoing {
+        mail: args
+            .smtp_url
+            .clone()
+            .map(|smtp| (smtp, args.mail_from.clone(), args.public_url.clone())),
+        tls_ca,
+    };
+    serve_store(store, &args.listen, outgoing, |address| {
         // Scripts and tests read this line to find the port when they ask for port 0.
         println!("waymark listening on http://{address}");
     })?;
     Ok(Outcome::Fine)
 }
 
-/// Serves a store until SIGTERM or Ctrl-C; `banner` is told the address once listening. With
-/// `mail` (SMTP address, sender, public URL), send tasks' emails go out.
+/// How the server reaches other systems.
+#[derive(Debug, Default)]
+pub struct Outgoing {
+    /// SMTP address, sender, public URL: with it, send tasks' emails go out.
+    pub mail: Option<(String, String, Option<String>)>,
+    /// PEM CA certificates the SMTP server and https:// webhooks must lead to (else the built-in
+    /// Mozilla roots).
+    pub tls_ca: Option<String>,
+}
+
+/// Serves a store until SIGTERM or Ctrl-C; `banner` is told the address once listening.
 pub fn serve_store(
     store: SqliteStore,
     listen: &str,
-    mail: Option<(String, String, Option<String>)>,
+    outgoing: Outgoing,
     banner: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
+    let Outgoing { mail, tls_ca } = outgoing;
     let mut state = AppState::new(Arc::new(store));
+    if let Some(pem) = &tls_ca {
+        state.webhooks = state
+            .webhooks
+            .clone()
+            .with_ca(pem)
+            .map_err(|problem| anyhow::anyhow!("--tls-ca: {problem}"))?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -50,9 +77,15 @@ pub fn serve_store(
         let address = listener.local_addr()?;
         if let Some((smtp, from, public)) = mail {
             let public = public.unwrap_or_else(|| format!("http://{address}"));
-            let mailer = waymark_server::mail::Mailer::new(&smtp, &from, &public)
-                .map_err(|problem| anyhow::anyhow!("--smtp-url: {problem}"))?;
-            tracing::info!(%smtp, %public, "sending the email of send tasks");
+            let mailer =
+                waymark_server::mail::Mailer::new(&smtp, &from, &public, tls_ca.as_deref())
+                    .map_err(|problem| anyhow::anyhow!("--smtp-url: {problem}"))?;
+            // The address may carry a password: only where it goes is logged.
+            let relay = url::Url::parse(&smtp)
+                .ok()
+                .and_then(|u| u.host_str().map(|h| format!("{}://{h}", u.scheme())))
+                .unwrap_or_default();
+            tracing::info!(%relay, %public, "sending the email of send tasks");
             state.mailer = Some(Arc::new(mailer));
         }
         tracing::info!(%address, "serving");

@@ -584,21 +584,21 @@ fn webhooks_are_retried_with_backoff_and_one_idempotency_key() {
     let instance = store
         .start_instance("budget", "jennifer", serde_json::Map::new(), 0)
         .expect("start");
-    let second = std::time::Duration::from_secs(1);
+    let second = waymark_server::webhooks::Settings::default();
     let micros = 1_000_000;
     assert_eq!(
-        waymark_server::webhooks::call_due(&store, second, 0),
+        waymark_server::webhooks::call_due(&store, &second, 0),
         0,
         "503"
     );
     assert_eq!(
-        waymark_server::webhooks::call_due(&store, second, micros / 2),
+        waymark_server::webhooks::call_due(&store, &second, micros / 2),
         0,
         "not due yet"
     );
     assert_eq!(seen.lock().expect("lock").len(), 1);
     assert_eq!(
-        waymark_server::webhooks::call_due(&store, second, micros),
+        waymark_server::webhooks::call_due(&store, &second, micros),
         0,
         "503 again"
     );
@@ -609,12 +609,12 @@ fn webhooks_are_retried_with_backoff_and_one_idempotency_key() {
     assert_eq!(attempts, 2);
     assert!(error.contains("503"), "{error}");
     assert_eq!(
-        waymark_server::webhooks::call_due(&store, second, 2 * micros),
+        waymark_server::webhooks::call_due(&store, &second, 2 * micros),
         0,
         "waits twice as long"
     );
     assert_eq!(
-        waymark_server::webhooks::call_due(&store, second, 3 * micros),
+        waymark_server::webhooks::call_due(&store, &second, 3 * micros),
         1,
         "answered"
     );

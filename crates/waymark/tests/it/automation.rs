@@ -131,6 +131,28 @@ fn post_json(url: &str, token: &str, body: Value) -> (u16, Value) {
     )
 }
 
+/// Stores people in the directory from CSV, as the administrator.
+fn directory(url: &str, csv: &str) {
+    let (status, body) = call(
+        "POST",
+        &format!("{url}/v1/directory/users"),
+        Some(ADMIN),
+        Some(("text/csv", csv.to_string())),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A sign-in token for someone in the directory.
+fn sign_in(url: &str, id: &str) -> String {
+    let (status, body) = post_json(
+        &format!("{url}/v1/directory/users/{id}/tokens"),
+        ADMIN,
+        json!({}),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().expect("token").to_string()
+}
+
 /// The one task in someone's inbox, at `step`.
 fn inbox(url: &str, token: &str, step: &str) -> String {
     wait_for(step, || {
@@ -195,22 +217,8 @@ fn the_training_request_end_to_end_with_real_email() {
         finn,Finn Berg,finn@example.com,finance,olivia,finance\n\
         olivia,Olivia Chen,olivia@example.com,leadership,,\n\
         mallory,Mallory Smith,mallory@example.com,sales,olivia,\n";
-    let (status, body) = call(
-        "POST",
-        &format!("{url}/v1/directory/users"),
-        Some(ADMIN),
-        Some(("text/csv", csv.to_string())),
-    );
-    assert_eq!(status, 200, "{body}");
-    let token = |id: &str| {
-        let (status, body) = post_json(
-            &format!("{url}/v1/directory/users/{id}/tokens"),
-            ADMIN,
-            json!({}),
-        );
-        assert_eq!(status, 200, "{body}");
-        body["token"].as_str().expect("token").to_string()
-    };
+    directory(&url, csv);
+    let token = |id: &str| sign_in(&url, id);
     let (jennifer, maria, finn, mallory) = (
         token("jennifer"),
         token("maria"),
@@ -448,12 +456,7 @@ fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
     assert_eq!(status, 200);
     let mut tokens = std::collections::HashMap::new();
     for id in ["jennifer", "maria", "finn"] {
-        let (_, body) = post_json(
-            &format!("{url}/v1/directory/users/{id}/tokens"),
-            ADMIN,
-            json!({}),
-        );
-        tokens.insert(id, body["token"].as_str().expect("token").to_string());
+        tokens.insert(id, sign_in(&url, id));
     }
     let bpmn = std::fs::read_to_string(example("process.bpmn")).expect("process");
     let (status, _) = call(
@@ -612,19 +615,7 @@ fn a_server_killed_under_load_keeps_every_acknowledged_step() {
         Some(("application/xml", bpmn)),
     );
     assert_eq!(status, 200);
-    let tokens: Vec<String> = (0..20)
-        .map(|i| {
-            post_json(
-                &format!("{url}/v1/directory/users/p{i}/tokens"),
-                ADMIN,
-                json!({}),
-            )
-            .1["token"]
-                .as_str()
-                .expect("token")
-                .to_string()
-        })
-        .collect();
+    let tokens: Vec<String> = (0..20).map(|i| sign_in(&url, &format!("p{i}"))).collect();
     let acknowledged = std::sync::Mutex::new(Vec::new());
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -729,5 +720,126 @@ fn a_server_killed_under_load_keeps_every_acknowledged_step() {
             open.len() <= 1,
             "a ten-step request has one open task at a time"
         );
+    }
+}
+
+/// The private-CA TLS servers of `tests/tls/servers.py`: (process, directory, SMTP port,
+/// HTTPS port).
+fn tls_servers(python: &str, name: &str) -> (Killed, PathBuf, u16, u16) {
+    let dir = temp_dir(name);
+    let (smtp, https) = (free_port(), free_port());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls/servers.py");
+    let child = Command::new(python)
+        .arg(script)
+        .arg(&dir)
+        .arg(smtp.to_string())
+        .arg(https.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the TLS servers (scripts/test installs aiosmtpd and trustme)");
+    let child = Killed(child);
+    wait_for("the TLS servers", || {
+        dir.join("ready").exists().then_some(())
+    });
+    (child, dir, smtp, https)
+}
+
+/// A request whose steps call an https:// webhook and send an email through an SMTP server
+/// that requires STARTTLS, both with certificates from a private CA: with `--tls-ca` naming
+/// that CA both go through, the webhook's answer becoming variables; with another CA the
+/// webhook is refused for its certificate, retried, and the administrator sees why.
+#[test]
+fn webhooks_and_email_go_out_over_tls() {
+    let Some(python) = super::clients::required("WAYMARK_PYTHON") else {
+        return;
+    };
+    let (_servers, tls, smtp_port, https_port) = tls_servers(&python, "e2e-tls");
+    let process = format!(
+        "process: order\nsteps:\n  - id: place-order\n    webhook: https://localhost:{https_port}/orders\n  - id: confirm\n    email: order-placed\n"
+    );
+    for (ca, trusted) in [("ca.pem", true), ("other-ca.pem", false)] {
+        let db = temp_dir(&format!("e2e-tls-{trusted}")).join("waymark.db");
+        let smtp = format!("smtp://localhost:{smtp_port}?tls=required");
+        let ca_path = tls.join(ca).display().to_string();
+        let args = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            ADMIN,
+            "--smtp-url",
+            &smtp,
+            "--tls-ca",
+            &ca_path,
+        ];
+        let (child, url, _) = super::serve::launch(&args, &db, |_| true);
+        let _server = Killed(child);
+        directory(
+            &url,
+            "id,name,email,department,manager,roles\nava,Ava Stone,ava@example.com,sales,,\n",
+        );
+        let ava = sign_in(&url, "ava");
+        let (status, body) = call(
+            "POST",
+            &format!("{url}/v1/processes"),
+            Some(ADMIN),
+            Some(("application/yaml", process.clone())),
+        );
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = post_json(
+            &format!("{url}/v1/processes/order/instances"),
+            &ava,
+            json!({ "item": "laptop" }),
+        );
+        assert_eq!(status, 201, "{body}");
+        let instance = body["instance"].as_i64().expect("instance");
+        let request = format!("{url}/v1/requests/{instance}");
+        if trusted {
+            let done = wait_for("the request to finish", || {
+                let (_, body) = call("GET", &request, Some(ADMIN), None);
+                (body["status"] == "completed").then_some(body)
+            });
+            assert!(
+                done["history"].to_string().contains("place-order"),
+                "{done}"
+            );
+            let hook: Value = serde_json::from_str(
+                &std::fs::read_to_string(tls.join("hooks/0.json")).expect("the webhook was called"),
+            )
+            .expect("json");
+            assert_eq!(hook["path"], "/orders");
+            let sent: Value =
+                serde_json::from_str(hook["body"].as_str().unwrap_or_default()).expect("body");
+            assert_eq!(sent["variables"]["item"], "laptop", "{hook}");
+            // The idempotency key names the instance and the task: the same on every attempt.
+            assert_eq!(
+                hook["key"],
+                format!("wf-{}", sent["task"].as_str().unwrap_or_default()),
+                "{hook}"
+            );
+            assert_eq!(sent["instance"], instance, "{hook}");
+            let mail = wait_for("the email", || mails(&tls.join("mail")).into_iter().next());
+            assert!(mail.contains("ava@example.com"), "{mail}");
+        } else {
+            let stuck = wait_for("a refused webhook call", || {
+                let (_, body) = call("GET", &request, Some(ADMIN), None);
+                (body["webhooks"][0]["attempts"].as_i64().unwrap_or(0) >= 1).then_some(body)
+            });
+            let error = stuck["webhooks"][0]["last_error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase();
+            assert!(
+                error.contains("certificate") || error.contains("issuer"),
+                "{stuck}"
+            );
+            assert_eq!(stuck["status"], "running", "{stuck}");
+            assert_eq!(
+                std::fs::read_dir(tls.join("hooks")).expect("hooks").count(),
+                1,
+                "only the trusted run's call arrived"
+            );
+        }
     }
 }
