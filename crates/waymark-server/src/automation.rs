@@ -14,6 +14,7 @@ use waymark_store::SqliteStore;
 use waymark_store::workflow::{TaskRow, User, WorkflowError};
 use waymark_workflow::engine::{Command, Signal};
 
+use crate::work::{TaskId, Viewer, WorkError};
 use crate::{ApiError, AppState};
 
 /// Who is calling.
@@ -36,6 +37,55 @@ async fn run<T: Send + 'static>(
         .await
         .map_err(|e| ApiError::internal(&e))?
         .map_err(refused)
+}
+
+/// Runs a [`crate::work`] operation on the blocking pool.
+async fn working<T: Send + 'static>(
+    state: &AppState,
+    call: impl FnOnce(&SqliteStore) -> Result<T, WorkError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.workflow.clone();
+    tokio::task::spawn_blocking(move || call(store.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(ApiError::from)
+}
+
+impl From<WorkError> for ApiError {
+    fn from(error: WorkError) -> ApiError {
+        let (status, code, field) = match &error {
+            WorkError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", Some("id".to_string())),
+            WorkError::Refused => (StatusCode::FORBIDDEN, "forbidden", None),
+            WorkError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+            WorkError::Invalid(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_form",
+                Some(
+                    errors
+                        .iter()
+                        .map(|e| e.field.clone())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+            ),
+            WorkError::Bad { code, field, .. } => {
+                (StatusCode::BAD_REQUEST, *code, Some(field.clone()))
+            }
+            WorkError::Workflow(_) => {
+                let WorkError::Workflow(inner) = error else {
+                    return ApiError::internal(&error);
+                };
+                return refused(inner);
+            }
+        };
+        ApiError {
+            status,
+            code,
+            message: error.to_string(),
+            field,
+            accepted: None,
+        }
+    }
 }
 
 /// A workflow error as HTTP: what the caller can fix is a 4xx naming it.
@@ -107,19 +157,6 @@ fn forbidden(message: &str) -> ApiError {
     }
 }
 
-/// A 403 that is also written to the instance's audit trail.
-async fn refuse(state: &AppState, instance: i64, user: &str, what: String) -> ApiError {
-    let now = state.clock.now_us();
-    let who = user.to_string();
-    let attempt = what.clone();
-    let _ = run(state, move |store| {
-        Ok(store.audit_refusal(instance, &who, &attempt, now)?)
-    })
-    .await;
-    tracing::warn!(instance, user, attempt = %what, "refused");
-    forbidden("this is not yours: you see only your own requests and the tasks routed to you")
-}
-
 fn task_json(t: &TaskRow) -> Value {
     json!({
         "id": format!("{}-{}", t.instance, t.task),
@@ -137,19 +174,6 @@ fn task_json(t: &TaskRow) -> Value {
         "created": waymark_eventlog::time::format_micros(t.created_us),
         "completed_by": t.completed_by,
     })
-}
-
-/// `12-3`: instance 12, its task 3.
-fn task_id(text: &str) -> Result<(i64, u64), ApiError> {
-    text.split_once('-')
-        .and_then(|(i, t)| Some((i.parse().ok()?, t.parse().ok()?)))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_task",
-                format!("`{text}` is not a task id; task ids look like 12-3"),
-                "id",
-            )
-        })
 }
 
 /// Adds or updates people in the organisation directory: a JSON list of
@@ -408,77 +432,11 @@ pub async fn start(
     let user = person(&state, &headers).await?;
     let values = object(&body)?;
     let now = state.clock.now_us();
-    let started = run(&state, move |store| {
-        let form = store.start_form(&id)?;
-        match check_form(store, form.as_deref(), &user, values)? {
-            Ok(values) => store.start_instance(&id, &user.id, values, now).map(Ok),
-            Err(errors) => Ok(Err(errors)),
-        }
+    let instance = working(&state, move |store| {
+        crate::work::start(store, &user, &id, values, now)
     })
     .await?;
-    let instance = started.map_err(invalid_form)?;
     Ok((StatusCode::CREATED, Json(json!({ "instance": instance }))))
-}
-
-/// Checks values against the deployed form `form_key` names (with what the form prefills for the
-/// person), and gives the typed values; without a deployed form the values pass as they are.
-type Checked = Result<Map<String, Value>, Vec<waymark_workflow::forms::FieldError>>;
-
-fn check_form(
-    store: &SqliteStore,
-    form_key: Option<&str>,
-    person: &User,
-    values: Map<String, Value>,
-) -> Result<Checked, WorkflowError> {
-    let Some((_, form)) = form_key
-        .map(|key| deployed_form(store, key))
-        .transpose()?
-        .flatten()
-    else {
-        return Ok(Ok(values));
-    };
-    Ok(form.validate(&values, &Map::new(), &prefill(&form, person)))
-}
-
-/// The deployed form a `formKey` names: its schema as stored, and read.
-fn deployed_form(
-    store: &SqliteStore,
-    form_key: &str,
-) -> Result<Option<(Value, waymark_workflow::forms::Form)>, WorkflowError> {
-    let key = waymark_workflow::forms::key_of(form_key);
-    let Some(schema) = store.form(key)? else {
-        return Ok(None);
-    };
-    let json: Value = serde_json::from_str(&schema)
-        .map_err(|e| WorkflowError::Unreadable(key.to_string(), e.to_string()))?;
-    let form = waymark_workflow::forms::from_form_js(key, &json)
-        .map_err(|errors| WorkflowError::Unreadable(key.to_string(), format!("{errors:?}")))?;
-    Ok(Some((json, form)))
-}
-
-/// What a form fills in for `person` from their directory entry.
-fn prefill(form: &waymark_workflow::forms::Form, person: &User) -> Map<String, Value> {
-    let who = serde_json::to_value(person)
-        .ok()
-        .and_then(|v| v.as_object().cloned())
-        .unwrap_or_default();
-    form.prefill(&who)
-}
-
-/// Per-field problems as a 422 answer; nothing was stored.
-fn invalid_form(errors: Vec<waymark_workflow::forms::FieldError>) -> ApiError {
-    let fields: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
-    ApiError {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        code: "invalid_form",
-        message: errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        field: Some(fields.join(",")),
-        accepted: None,
-    }
 }
 
 fn object(body: &str) -> Result<Map<String, Value>, ApiError> {
@@ -517,10 +475,10 @@ pub async fn inbox(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let token = token(&headers)?;
-    let (caller, tasks) = run(&state, move |store| {
+    let (caller, tasks) = working(&state, move |store| {
         let caller = who(store, &token)?;
         let tasks = match &caller {
-            Some(Caller::Person(user)) => store.tasks_for(user)?,
+            Some(Caller::Person(user)) => crate::work::inbox(store, user)?,
             _ => Vec::new(),
         };
         Ok((caller, tasks))
@@ -569,125 +527,63 @@ pub async fn act(
     Query(query): Query<TaskAction>,
     body: String,
 ) -> Result<Json<Value>, ApiError> {
-    let token = token(&headers)?;
-    let (instance, task) = task_id(&id)?;
-    let (caller, found) = run(&state, move |store| {
-        Ok((who(store, &token)?, store.task(instance, task)?))
-    })
-    .await?;
-    let user = as_person(known(caller)?)?;
-    let found = found.filter(|t| t.kind == "user").ok_or_else(|| ApiError {
-        status: StatusCode::NOT_FOUND,
-        code: "not_found",
-        message: format!("there is no task {id}"),
-        field: Some("id".into()),
-        accepted: None,
-    })?;
-    if !found.is_for(&user) {
-        return Err(refuse(&state, instance, &user.id, format!("{action} task {id}")).await);
-    }
-    if found.status != "open" {
-        return Err(ApiError {
-            status: StatusCode::CONFLICT,
-            code: "conflict",
-            message: format!("task {id} is {}", found.status),
-            field: None,
-            accepted: None,
-        });
-    }
+    let user = person(&state, &headers).await?;
+    let task: TaskId = id.parse()?;
     let now = state.clock.now_us();
     let body = object(&body)?;
-    let who = user.id.clone();
+    let text = |name: &str| {
+        body.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     match action.as_str() {
         "complete" => {
-            let form = found.form.clone();
-            let person = user.clone();
-            let body = run(&state, move |store| {
-                check_form(store, form.as_deref(), &person, body)
+            working(&state, move |store| {
+                crate::work::complete(store, &user, task, body, now)
             })
             .await?
-            .map_err(invalid_form)?;
-            run(&state, move |store| {
-                store.advance(
-                    instance,
-                    Command::Complete {
-                        task,
-                        variables: body,
-                    },
-                    &who,
-                    now,
-                )
-            })
-            .await?;
         }
-        "claim" | "delegate" => {
-            let to = if action == "claim" {
-                who.clone()
-            } else {
-                query.to.clone().ok_or_else(|| {
-                    ApiError::bad_request("missing_to", "say who takes it over: ?to=USER", "to")
-                })?
-            };
-            if action == "claim" && found.assignee.is_some() {
-                return Err(ApiError::bad_request(
-                    "already_assigned",
-                    "the task is already assigned",
-                    "id",
-                ));
-            }
-            if action == "delegate" {
-                let target = to.clone();
-                if run(&state, move |store| Ok(store.user(&target)?))
-                    .await?
-                    .is_none()
-                {
-                    return Err(ApiError::bad_request(
-                        "unknown_user",
-                        format!("nobody with the id `{to}` is in the directory"),
-                        "to",
-                    ));
-                }
-            }
-            let what = action.clone();
-            run(&state, move |store| {
-                Ok(store.assign_task(instance, task, &to, &who, &what, now)?)
+        "claim" => {
+            working(&state, move |store| {
+                crate::work::claim(store, &user, task, now)
             })
-            .await?;
+            .await?
+        }
+        "delegate" => {
+            let to = query.to.clone().ok_or_else(|| {
+                ApiError::bad_request("missing_to", "say who takes it over: ?to=USER", "to")
+            })?;
+            working(&state, move |store| {
+                crate::work::delegate(store, &user, task, &to, now)
+            })
+            .await?
         }
         "comment" => {
-            let text = body
-                .get("text")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            if text.is_empty() {
-                return Err(ApiError::bad_request(
-                    "missing_text",
-                    "send {\"text\": \"…\"}",
-                    "/text",
-                ));
-            }
-            run(&state, move |store| {
-                Ok(store.comment(instance, task, &who, &text, now)?)
+            let text = text("text");
+            working(&state, move |store| {
+                crate::work::comment(store, &user, task, &text, now)
             })
-            .await?;
+            .await
+            .map_err(|mut e| {
+                if e.code == "missing_text" {
+                    e.message = "send {\"text\": \"…\"}".into();
+                    e.field = Some("/text".into());
+                }
+                e
+            })?
         }
         "error" | "escalate" => {
-            let code = body
-                .get("code")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
+            let code = text("code");
             let signal = if action == "error" {
                 Signal::Error
             } else {
                 Signal::Escalation
             };
-            run(&state, move |store| {
-                store.advance(instance, Command::Throw { task, signal, code }, &who, now)
+            working(&state, move |store| {
+                crate::work::throw(store, &user, task, signal, &code, now)
             })
-            .await?;
+            .await?
         }
         other => {
             return Err(ApiError::bad_request(
@@ -702,26 +598,9 @@ pub async fn act(
     Ok(Json(json!({ "task": id, "done": action })))
 }
 
-/// A request as stored: the instance, its tasks and its audit trail.
-type Request = (
-    waymark_store::workflow::InstanceRow,
-    Vec<TaskRow>,
-    Vec<waymark_store::workflow::AuditRow>,
-);
-
-fn read_request(store: &SqliteStore, instance: i64) -> Result<Option<Request>, WorkflowError> {
-    let Some(row) = store.instance(instance)? else {
-        return Ok(None);
-    };
-    Ok(Some((
-        row,
-        store.instance_tasks(instance)?,
-        store.audit_trail(instance)?,
-    )))
-}
-
 /// Where a request stands, who has it, and its history.
-fn request_json((row, tasks, trail): &Request) -> Value {
+fn request_json(request: &crate::work::Request) -> Value {
+    let (row, tasks, trail) = (&request.instance, &request.tasks, &request.trail);
     let now_with: Vec<Value> = tasks
         .iter()
         .filter(|t| t.status == "open")
@@ -762,14 +641,8 @@ pub async fn my_requests(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let user = person(&state, &headers).await?;
-    let list = run(&state, move |store| {
-        let mut out = Vec::new();
-        for id in store.instances_of(&user.id)? {
-            out.extend(read_request(store, id)?.as_ref().map(request_json));
-        }
-        Ok(out)
-    })
-    .await?;
+    let list = working(&state, move |store| crate::work::my_requests(store, &user)).await?;
+    let list: Vec<Value> = list.iter().map(request_json).collect();
     Ok(Json(json!({ "requests": list })))
 }
 
@@ -793,58 +666,46 @@ pub async fn request(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&state, &headers).await?;
-    let found = run(&state, move |store| read_request(store, id)).await?;
-    let Some(request) = found else {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: format!("there is no request {id}"),
-            field: Some("id".into()),
-            accepted: None,
-        });
+    let viewer = match caller(&state, &headers).await? {
+        Caller::Admin => Viewer::Admin,
+        Caller::Person(user) => Viewer::Person(user),
     };
+    let now = state.clock.now_us();
+    let admin = matches!(viewer, Viewer::Admin);
+    let request = working(&state, move |store| {
+        crate::work::request(store, &viewer, id, now)
+    })
+    .await?;
     let mut json = request_json(&request);
-    let (row, tasks, trail) = &request;
-    match caller {
-        Caller::Admin => {
-            json["audit"] = json!(trail);
-            // Why a webhook step is still open: its attempts and the last error.
-            let calls: Vec<(String, u64)> = tasks
-                .iter()
-                .filter(|t| {
-                    t.status == "open"
-                        && t.topic
-                            .as_deref()
-                            .is_some_and(|t| t.starts_with("webhook:"))
-                })
-                .map(|t| (t.node.clone(), t.task))
-                .collect();
-            if !calls.is_empty() {
-                let attempts = run(&state, move |store| {
-                    let mut out = Vec::new();
-                    for (step, task) in calls {
-                        let (attempts, last_error) = store
-                            .webhook_attempts(id, task)?
-                            .unwrap_or((0, String::new()));
-                        out.push(
-                            json!({ "step": step, "attempts": attempts, "last_error": last_error }),
-                        );
-                    }
-                    Ok(out)
-                })
-                .await?;
-                json["webhooks"] = json!(attempts);
-            }
-        }
-        Caller::Person(user) => {
-            let mine = row.requester == user.id
-                || tasks
-                    .iter()
-                    .any(|t| t.is_for(&user) || t.completed_by.as_deref() == Some(&user.id));
-            if !mine {
-                return Err(refuse(&state, id, &user.id, format!("read request {id}")).await);
-            }
+    if admin {
+        json["audit"] = json!(request.trail);
+        // Why a webhook step is still open: its attempts and the last error.
+        let calls: Vec<(String, u64)> = request
+            .tasks
+            .iter()
+            .filter(|t| {
+                t.status == "open"
+                    && t.topic
+                        .as_deref()
+                        .is_some_and(|t| t.starts_with("webhook:"))
+            })
+            .map(|t| (t.node.clone(), t.task))
+            .collect();
+        if !calls.is_empty() {
+            let attempts = run(&state, move |store| {
+                let mut out = Vec::new();
+                for (step, task) in calls {
+                    let (attempts, last_error) = store
+                        .webhook_attempts(id, task)?
+                        .unwrap_or((0, String::new()));
+                    out.push(
+                        json!({ "step": step, "attempts": attempts, "last_error": last_error }),
+                    );
+                }
+                Ok(out)
+            })
+            .await?;
+            json["webhooks"] = json!(attempts);
         }
     }
     Ok(Json(json))
@@ -915,7 +776,7 @@ pub async fn complete_work(
     body: String,
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&state, &headers).await?;
-    let (instance, task) = task_id(&id)?;
+    let TaskId { instance, task } = id.parse()?;
     let values = object(&body)?;
     let now = state.clock.now_us();
     let found = run(&state, move |store| Ok(store.task(instance, task)?)).await?;
@@ -1102,7 +963,7 @@ pub async fn submit_link(
     let grant = state.links.check(&token, now).map_err(link_refused)?;
     let values = object(&body)?;
     let person = grant.person.clone();
-    let done = run(&state, move |store| {
+    let done = working(&state, move |store| {
         let Some(user) = store.user(&grant.person)? else {
             return Ok(None);
         };
@@ -1113,26 +974,14 @@ pub async fn submit_link(
         let Some(task) = open else {
             return Ok(None);
         };
-        let values = match check_form(store, task.form.as_deref(), &user, values)? {
-            Ok(values) => values,
-            Err(errors) => return Ok(Some(Err(errors))),
-        };
-        store.advance(
-            grant.instance,
-            Command::Complete {
-                task: task.task,
-                variables: values,
-            },
-            &grant.person,
-            now,
-        )?;
-        Ok(Some(Ok(format!("{}-{}", task.instance, task.task))))
+        let id = TaskId::of(&task);
+        crate::work::complete(store, &user, id, values, now)?;
+        Ok(Some(id))
     })
     .await?;
     match done {
-        Some(Err(errors)) => Err(invalid_form(errors)),
-        Some(Ok(task)) => Ok(Json(
-            json!({ "task": task, "done": "complete", "by": person }),
+        Some(task) => Ok(Json(
+            json!({ "task": task.to_string(), "done": "complete", "by": person }),
         )),
         None => Err(ApiError {
             status: StatusCode::CONFLICT,
@@ -1217,16 +1066,16 @@ pub async fn start_form(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let user = person(&state, &headers).await?;
-    let view = run(&state, move |store| {
-        let Some(key) = store.start_form(&id)? else {
-            return Ok(json!({ "form": null, "prefill": {} }));
-        };
-        let deployed = deployed_form(store, &key)?;
-        let key = waymark_workflow::forms::key_of(&key);
-        Ok(match deployed {
-            None => json!({ "key": key, "form": null, "prefill": {} }),
-            Some((schema, form)) => {
-                json!({ "key": key, "form": schema, "prefill": prefill(&form, &user) })
+    let view = working(&state, move |store| {
+        let key = store.start_form(&id)?;
+        let view = crate::work::start_form(store, &id, &user)?;
+        Ok(match (key, view) {
+            (None, _) => json!({ "form": null, "prefill": {} }),
+            (Some(key), None) => {
+                json!({ "key": waymark_workflow::forms::key_of(&key), "form": null, "prefill": {} })
+            }
+            (Some(_), Some(view)) => {
+                json!({ "key": view.key, "form": view.schema, "prefill": view.prefill })
             }
         })
     })

@@ -18,6 +18,7 @@ mod metrics;
 pub mod openapi;
 mod profiles;
 pub mod webhooks;
+pub mod work;
 
 use std::sync::Arc;
 

@@ -1,0 +1,434 @@
+//! What people do with requests and tasks — start one, see their inbox, work a task, follow
+//! their requests — with who may do what checked in one place, for the JSON API and the web app
+//! alike. Every operation runs on the blocking pool (it reads and writes the store) and says why
+//! it cannot be done in a [`WorkError`]; a refusal is written to the request's audit trail here.
+
+use serde_json::{Map, Value};
+use waymark_store::SqliteStore;
+use waymark_store::workflow::{AuditRow, InstanceRow, TaskRow, User, WorkflowError};
+use waymark_workflow::engine::{Command, Signal};
+use waymark_workflow::forms::{FieldError, Form};
+
+/// Why something cannot be done.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    /// Nothing by that id.
+    #[error("{0}")]
+    NotFound(String),
+    /// Not routed to the caller; the attempt is in the request's audit trail.
+    #[error("this is not yours: you see only your own requests and the tasks routed to you")]
+    Refused,
+    /// The task is no longer open, or the request has moved on.
+    #[error("{0}")]
+    Conflict(String),
+    /// The form's values have problems, each named by its field; nothing was stored.
+    #[error("{}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    /// A mistake in what was asked, naming the field.
+    #[error("{message}")]
+    Bad {
+        code: &'static str,
+        message: String,
+        field: String,
+    },
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+}
+
+impl From<waymark_store::StoreError> for WorkError {
+    fn from(error: waymark_store::StoreError) -> Self {
+        WorkError::Workflow(WorkflowError::Store(error))
+    }
+}
+
+fn bad(code: &'static str, message: impl Into<String>, field: &str) -> WorkError {
+    WorkError::Bad {
+        code,
+        message: message.into(),
+        field: field.to_string(),
+    }
+}
+
+/// A task as people name it: `12-3` is task 3 of request 12.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskId {
+    pub instance: i64,
+    pub task: u64,
+}
+
+impl std::str::FromStr for TaskId {
+    type Err = WorkError;
+
+    fn from_str(text: &str) -> Result<TaskId, WorkError> {
+        text.split_once('-')
+            .and_then(|(i, t)| {
+                Some(TaskId {
+                    instance: i.parse().ok()?,
+                    task: t.parse().ok()?,
+                })
+            })
+            .ok_or_else(|| {
+                bad(
+                    "invalid_task",
+                    format!("`{text}` is not a task id; task ids look like 12-3"),
+                    "id",
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.instance, self.task)
+    }
+}
+
+impl TaskId {
+    pub fn of(task: &TaskRow) -> TaskId {
+        TaskId {
+            instance: task.instance,
+            task: task.task,
+        }
+    }
+}
+
+/// Who looks at a request.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    Admin,
+    Person(User),
+}
+
+/// A request as stored: the instance, its tasks and its audit trail.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub instance: InstanceRow,
+    pub tasks: Vec<TaskRow>,
+    pub trail: Vec<AuditRow>,
+}
+
+impl Request {
+    /// Whether `user` may see it: they started it, or a task in it is or was theirs.
+    pub fn visible_to(&self, user: &User) -> bool {
+        self.instance.requester == user.id
+            || self
+                .tasks
+                .iter()
+                .any(|t| t.is_for(user) || t.completed_by.as_deref() == Some(&user.id))
+    }
+}
+
+/// A form to fill in: its key, the schema as deployed, the form read from it, and what Waymark
+/// fills in for the person from the directory.
+#[derive(Debug, Clone)]
+pub struct FormView {
+    pub key: String,
+    pub schema: Value,
+    pub form: Form,
+    pub prefill: Map<String, Value>,
+}
+
+/// Records a refused attempt in the request's audit trail and gives the refusal.
+fn refuse(store: &SqliteStore, instance: i64, user: &str, what: &str, now: i64) -> WorkError {
+    if let Err(error) = store.audit_refusal(instance, user, what, now) {
+        tracing::error!(instance, %error, "a refusal could not be audited");
+    }
+    tracing::warn!(instance, user, attempt = %what, "refused");
+    WorkError::Refused
+}
+
+/// The caller's inbox: tasks assigned to them, and unassigned ones offered to them or their
+/// groups, oldest first.
+pub fn inbox(store: &SqliteStore, user: &User) -> Result<Vec<TaskRow>, WorkError> {
+    Ok(store.tasks_for(user)?)
+}
+
+/// A person's task that is open and routed to them, for `what` they are about to do.
+pub fn open_task(
+    store: &SqliteStore,
+    user: &User,
+    id: TaskId,
+    what: &str,
+    now: i64,
+) -> Result<TaskRow, WorkError> {
+    let task = store
+        .task(id.instance, id.task)?
+        .filter(|t| t.kind == "user")
+        .ok_or_else(|| WorkError::NotFound(format!("there is no task {id}")))?;
+    if !task.is_for(user) {
+        return Err(refuse(
+            store,
+            id.instance,
+            &user.id,
+            &format!("{what} task {id}"),
+            now,
+        ));
+    }
+    if task.status != "open" {
+        return Err(WorkError::Conflict(format!("task {id} is {}", task.status)));
+    }
+    Ok(task)
+}
+
+/// The deployed form a `formKey` names, for `person`.
+pub fn form(
+    store: &SqliteStore,
+    form_key: &str,
+    person: &User,
+) -> Result<Option<FormView>, WorkError> {
+    let key = waymark_workflow::forms::key_of(form_key).to_string();
+    let Some(schema) = store.form(&key)? else {
+        return Ok(None);
+    };
+    let schema: Value = serde_json::from_str(&schema)
+        .map_err(|e| WorkflowError::Unreadable(key.clone(), e.to_string()))?;
+    let form = waymark_workflow::forms::from_form_js(&key, &schema)
+        .map_err(|errors| WorkflowError::Unreadable(key.clone(), format!("{errors:?}")))?;
+    let who = serde_json::to_value(person)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    let prefill = form.prefill(&who);
+    Ok(Some(FormView {
+        key,
+        schema,
+        form,
+        prefill,
+    }))
+}
+
+/// Checks values against a task's or a start event's form; without a deployed form they pass
+/// as they are.
+fn checked(
+    store: &SqliteStore,
+    form_key: Option<&str>,
+    person: &User,
+    values: Map<String, Value>,
+) -> Result<Map<String, Value>, WorkError> {
+    let Some(view) = form_key
+        .map(|k| form(store, k, person))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(values);
+    };
+    view.form
+        .validate(&values, &Map::new(), &view.prefill)
+        .map_err(WorkError::Invalid)
+}
+
+/// The start form of a process, for `person` (none when the process names none, or it is not
+/// deployed).
+pub fn start_form(
+    store: &SqliteStore,
+    process: &str,
+    person: &User,
+) -> Result<Option<FormView>, WorkError> {
+    if store.latest_version(process)?.is_none() {
+        return Err(WorkError::NotFound(format!(
+            "there is no process `{process}`"
+        )));
+    }
+    match store.start_form(process)? {
+        Some(key) => form(store, &key, person),
+        None => Ok(None),
+    }
+}
+
+/// Starts a request of `process`: `person` fills in its start form and becomes the requester.
+pub fn start(
+    store: &SqliteStore,
+    person: &User,
+    process: &str,
+    values: Map<String, Value>,
+    now: i64,
+) -> Result<i64, WorkError> {
+    if store.latest_version(process)?.is_none() {
+        return Err(WorkError::NotFound(format!(
+            "there is no process `{process}`"
+        )));
+    }
+    let key = store.start_form(process)?;
+    let values = checked(store, key.as_deref(), person, values)?;
+    Ok(store.start_instance(process, &person.id, values, now)?)
+}
+
+/// Completes a task with its form's values.
+pub fn complete(
+    store: &SqliteStore,
+    person: &User,
+    id: TaskId,
+    values: Map<String, Value>,
+    now: i64,
+) -> Result<(), WorkError> {
+    let task = open_task(store, person, id, "complete", now)?;
+    let values = checked(store, task.form.as_deref(), person, values)?;
+    store.advance(
+        id.instance,
+        Command::Complete {
+            task: id.task,
+            variables: values,
+        },
+        &person.id,
+        now,
+    )?;
+    Ok(())
+}
+
+/// Takes a task offered to the person's groups.
+pub fn claim(store: &SqliteStore, person: &User, id: TaskId, now: i64) -> Result<(), WorkError> {
+    let task = open_task(store, person, id, "claim", now)?;
+    if task.assignee.is_some() {
+        return Err(bad(
+            "already_assigned",
+            "the task is already assigned",
+            "id",
+        ));
+    }
+    assigned(
+        store.assign_task(id.instance, id.task, &person.id, &person.id, "claim", now)?,
+        id,
+    )
+}
+
+/// A task that closed between the check and the assignment (someone else finished it).
+fn assigned(changed: bool, id: TaskId) -> Result<(), WorkError> {
+    if changed {
+        Ok(())
+    } else {
+        Err(WorkError::Conflict(format!("task {id} is no longer open")))
+    }
+}
+
+/// Hands a task to someone else in the directory.
+pub fn delegate(
+    store: &SqliteStore,
+    person: &User,
+    id: TaskId,
+    to: &str,
+    now: i64,
+) -> Result<(), WorkError> {
+    open_task(store, person, id, "delegate", now)?;
+    if to.trim().is_empty() {
+        return Err(bad("missing_to", "say who takes it over", "to"));
+    }
+    if store.user(to)?.is_none() {
+        return Err(bad(
+            "unknown_user",
+            format!("nobody with the id `{to}` is in the directory"),
+            "to",
+        ));
+    }
+    assigned(
+        store.assign_task(id.instance, id.task, to, &person.id, "delegate", now)?,
+        id,
+    )
+}
+
+/// Adds a comment to a task, kept in the request's history.
+pub fn comment(
+    store: &SqliteStore,
+    person: &User,
+    id: TaskId,
+    text: &str,
+    now: i64,
+) -> Result<(), WorkError> {
+    open_task(store, person, id, "comment", now)?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(bad("missing_text", "write the comment", "text"));
+    }
+    Ok(store.comment(id.instance, id.task, &person.id, text, now)?)
+}
+
+/// Ends a task with a BPMN error or escalation, taken by its boundary events.
+pub fn throw(
+    store: &SqliteStore,
+    person: &User,
+    id: TaskId,
+    signal: Signal,
+    code: &str,
+    now: i64,
+) -> Result<(), WorkError> {
+    let what = match signal {
+        Signal::Error => "error",
+        Signal::Escalation => "escalate",
+    };
+    open_task(store, person, id, what, now)?;
+    store.advance(
+        id.instance,
+        Command::Throw {
+            task: id.task,
+            signal,
+            code: code.to_string(),
+        },
+        &person.id,
+        now,
+    )?;
+    Ok(())
+}
+
+fn read(store: &SqliteStore, instance: i64) -> Result<Option<Request>, WorkError> {
+    let Some(row) = store.instance(instance)? else {
+        return Ok(None);
+    };
+    Ok(Some(Request {
+        instance: row,
+        tasks: store.instance_tasks(instance)?,
+        trail: store.audit_trail(instance)?,
+    }))
+}
+
+/// One request, for its requester, people with a task in it, and administrators; anyone else
+/// is refused (and audited).
+pub fn request(
+    store: &SqliteStore,
+    viewer: &Viewer,
+    id: i64,
+    now: i64,
+) -> Result<Request, WorkError> {
+    let request =
+        read(store, id)?.ok_or_else(|| WorkError::NotFound(format!("there is no request {id}")))?;
+    if let Viewer::Person(user) = viewer
+        && !request.visible_to(user)
+    {
+        return Err(refuse(
+            store,
+            id,
+            &user.id,
+            &format!("read request {id}"),
+            now,
+        ));
+    }
+    Ok(request)
+}
+
+/// "My requests": the person's requests, newest first.
+pub fn my_requests(store: &SqliteStore, person: &User) -> Result<Vec<Request>, WorkError> {
+    let mut out = Vec::new();
+    for id in store.instances_of(&person.id)? {
+        out.extend(read(store, id)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_ids_read_and_print_alike() {
+        let id: TaskId = "12-3".parse().expect("id");
+        assert_eq!(
+            id,
+            TaskId {
+                instance: 12,
+                task: 3
+            }
+        );
+        assert_eq!(id.to_string(), "12-3");
+        for wrong in ["12", "a-3", "12-", "-3", "12-3-4"] {
+            assert!(wrong.parse::<TaskId>().is_err(), "{wrong}");
+        }
+    }
+}
