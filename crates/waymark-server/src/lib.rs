@@ -169,6 +169,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// The API with `pages` (the web app) beside it, behind the same request ids, traces and
+/// metrics.
+pub fn app_with(state: AppState, pages: Router) -> Router {
     let (router, api) = routes().split_for_parts();
     let api = Arc::new(api);
     let metrics = state.metrics.clone();
@@ -182,6 +188,7 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+        .merge(pages)
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
         // Every request gets an id (or keeps the caller's `x-request-id`), logged with it and
         // returned in the response, so a client's report can be found in the logs.
@@ -204,6 +211,18 @@ pub fn app(state: AppState) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = app(state.clone());
+    serve_router(listener, state, router, shutdown).await
+}
+
+/// Serves `router` (built with [`app_with`]) and runs the timer, webhook and mail loops of
+/// `state`.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // Timers of running instances fire within a second of being due, and after a restart.
@@ -245,7 +264,7 @@ pub async fn serve(
             }
         })
     });
-    let served = axum::serve(listener, app(state))
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
     timers.abort();

@@ -186,6 +186,40 @@ impl Mailer {
     }
 }
 
+impl Mailer {
+    /// Where people reach this server, for links.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Sends a plain-text message to a person in the directory.
+    pub fn send_to(
+        &self,
+        user: &waymark_store::workflow::User,
+        subject: &str,
+        body: String,
+    ) -> Result<(), String> {
+        let address = user
+            .email
+            .clone()
+            .ok_or_else(|| format!("`{}` has no email address in the directory", user.id))?;
+        let to: Mailbox = format!("{} <{address}>", user.name)
+            .parse()
+            .or_else(|_| address.parse())
+            .map_err(|e| format!("`{address}`: {e}"))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .body(body)
+            .map_err(|e| e.to_string())?;
+        self.transport
+            .send(&message)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// Sends the email of every open `email:` task, then completes each. Returns how many were sent.
 pub fn send_due(store: &SqliteStore, mailer: &Mailer, links: &Links, now_us: i64) -> usize {
     let Ok(tasks) = store.open_tasks() else {

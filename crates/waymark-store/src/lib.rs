@@ -11,6 +11,7 @@
 mod identity;
 mod index;
 mod logs;
+pub mod sessions;
 mod traces;
 pub mod workflow;
 
@@ -434,6 +435,16 @@ fn steps() -> Vec<M<'static>> {
         M::up(
             "ALTER TABLE instances ADD COLUMN start_key TEXT;
             CREATE UNIQUE INDEX instances_start_key ON instances (start_key) WHERE start_key IS NOT NULL;",
+        ),
+        // Browser sessions of the web app (the hash of the cookie's id).
+        M::up(
+            "CREATE TABLE sessions (
+            hash TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            expires_us INTEGER NOT NULL
+        );",
         ),
     ]
 }
@@ -1110,7 +1121,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "12 (inside)");
+        assert_eq!(latest_version().to_string(), "13 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

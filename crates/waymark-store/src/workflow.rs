@@ -141,7 +141,7 @@ pub(crate) struct Definitions(std::sync::Mutex<HashMap<(String, i64), Arc<Proces
 pub(crate) type MessageStarts = std::sync::Mutex<Option<LatestStarts>>;
 pub(crate) type LatestStarts = (Vec<(String, i64)>, Arc<Vec<(String, String)>>);
 
-fn user_row(row: &rusqlite::Row) -> rusqlite::Result<User> {
+pub(crate) fn user_row(row: &rusqlite::Row) -> rusqlite::Result<User> {
     let roles: String = row.get(5)?;
     Ok(User {
         id: row.get(0)?,
@@ -157,7 +157,7 @@ fn user_row(row: &rusqlite::Row) -> rusqlite::Result<User> {
     })
 }
 
-const USER_COLUMNS: &str = "id, name, email, department, manager, roles";
+pub(crate) const USER_COLUMNS: &str = "id, name, email, department, manager, roles";
 const TASK_COLUMNS: &str = "instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us, completed_by";
 
 fn list(text: String) -> Vec<String> {
@@ -220,6 +220,18 @@ impl SqliteStore {
             Ok(connection
                 .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
                 .query_row(params![id], user_row)
+                .optional()?)
+        })
+    }
+
+    /// The person with this email address (compared without regard to case).
+    pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower(?1) ORDER BY id LIMIT 1"
+                ))?
+                .query_row(params![email.trim()], user_row)
                 .optional()?)
         })
     }
@@ -432,6 +444,39 @@ impl SqliteStore {
                 })
                 .optional()?)
         })
+    }
+
+    /// The processes people can start: the latest version of each, with the form its start
+    /// event names (id, name, form key), by name.
+    pub fn startable(&self) -> Result<Vec<(String, String, Option<String>)>, WorkflowError> {
+        let latest: Vec<(String, i64, String)> = self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT p.id, p.version, p.name FROM processes p
+                 WHERE p.version = (SELECT MAX(version) FROM processes q WHERE q.id = p.id)
+                 ORDER BY p.name, p.id",
+            )?;
+            let rows = query.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+        let mut out = Vec::new();
+        for (id, version, name) in latest {
+            let definition = self.definition(&id, version)?;
+            // Processes started by a collected event are not started by hand.
+            let by_hand = definition.starts().find(|&s| {
+                matches!(
+                    definition.nodes[s].kind,
+                    waymark_workflow::NodeKind::Start {
+                        trigger: waymark_workflow::Trigger::None,
+                        ..
+                    }
+                )
+            });
+            if let Some(start) = by_hand {
+                let form = definition.nodes[start].form().map(str::to_string);
+                out.push((id, name, form));
+            }
+        }
+        Ok(out)
     }
 
     /// A deployed version's parsed definition, read and parsed once.

@@ -105,6 +105,39 @@ impl Field {
 }
 
 impl Form {
+    /// What the form's conditions read: the context, then what was submitted, typed where it
+    /// reads.
+    fn scope(
+        &self,
+        submitted: &Map<String, Json>,
+        context: &Map<String, Json>,
+    ) -> Map<String, Json> {
+        let mut scope = context.clone();
+        for (k, v) in submitted {
+            let typed = self
+                .fields
+                .iter()
+                .find(|f| &f.key == k)
+                .and_then(|f| f.check(v).ok());
+            scope.insert(k.clone(), typed.unwrap_or_else(|| v.clone()));
+        }
+        scope
+    }
+
+    /// The fields shown for these values: those without a condition, and those whose condition
+    /// holds (as [`Form::validate`] decides).
+    pub fn shown(&self, submitted: &Map<String, Json>, context: &Map<String, Json>) -> Vec<&Field> {
+        let scope = self.scope(submitted, context);
+        self.fields
+            .iter()
+            .filter(|f| {
+                f.visible_when
+                    .as_ref()
+                    .is_none_or(|c| matches!(c.eval(&scope), Ok(Json::Bool(true))))
+            })
+            .collect()
+    }
+
     /// Checks a submission. `context` holds what the form's conditions may also read (the
     /// process variables). Hidden fields are dropped; read-only fields keep their prefilled or
     /// default value. Either every value is valid and the typed values come back, or every
@@ -117,16 +150,7 @@ impl Form {
     ) -> Result<Map<String, Json>, Vec<FieldError>> {
         let mut values = Map::new();
         let mut errors = Vec::new();
-        // Conditions see the context, then what was submitted, typed where it reads.
-        let mut scope = context.clone();
-        for (k, v) in submitted {
-            let typed = self
-                .fields
-                .iter()
-                .find(|f| &f.key == k)
-                .and_then(|f| f.check(v).ok());
-            scope.insert(k.clone(), typed.unwrap_or_else(|| v.clone()));
-        }
+        let scope = self.scope(submitted, context);
         for (key, _) in submitted {
             if !self.fields.iter().any(|f| &f.key == key) {
                 errors.push(FieldError {

@@ -33,6 +33,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
             .clone()
             .map(|smtp| (smtp, args.mail_from.clone(), args.public_url.clone())),
         tls_ca,
+        public_url: args.public_url.clone(),
     };
     serve_store(store, &args.listen, outgoing, |address| {
         // Scripts and tests read this line to find the port when they ask for port 0.
@@ -49,6 +50,8 @@ pub struct Outgoing {
     /// PEM CA certificates the SMTP server and https:// webhooks must lead to (else the built-in
     /// Mozilla roots).
     pub tls_ca: Option<String>,
+    /// Where people reach the server (`--public-url`).
+    pub public_url: Option<String>,
 }
 
 /// Serves a store until SIGTERM or Ctrl-C; `banner` is told the address once listening.
@@ -58,7 +61,11 @@ pub fn serve_store(
     outgoing: Outgoing,
     banner: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
-    let Outgoing { mail, tls_ca } = outgoing;
+    let Outgoing {
+        mail,
+        tls_ca,
+        public_url,
+    } = outgoing;
     let mut state = AppState::new(Arc::new(store));
     if let Some(pem) = &tls_ca {
         state.webhooks = state
@@ -90,7 +97,13 @@ pub fn serve_store(
         }
         tracing::info!(%address, "serving");
         banner(address);
-        waymark_server::serve(listener, state, shutdown_signal()).await?;
+        // Cookies are marked Secure when people reach the server over https.
+        let secure = public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
+        let pages = waymark_web::pages(state.clone(), secure);
+        let router = waymark_server::app_with(state.clone(), pages);
+        waymark_server::serve_router(listener, state, router, shutdown_signal()).await?;
         tracing::info!("stopped");
         anyhow::Ok(())
     })

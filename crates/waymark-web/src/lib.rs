@@ -1,0 +1,79 @@
+//! Waymark's web app, served by the binary itself beside the API.
+//!
+//! Pages are rendered on the server (maud: HTML checked at compile time, every value escaped)
+//! and work without JavaScript: forms post, the server answers with the next page. That keeps
+//! phones, screen readers and slow links first-class, needs no build step, and lets one set of
+//! rules (`waymark_server::work`) decide who sees what for the API and the pages alike.
+//!
+//! A person signs in with an emailed link (or the access token an administrator issued); the
+//! browser then holds a session cookie (HttpOnly, SameSite=Lax, Secure behind https) and every
+//! form carries the session's CSRF token.
+
+mod form;
+mod layout;
+mod login;
+mod session;
+mod work;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use waymark_server::AppState;
+use waymark_server::mail::Links;
+
+/// What the pages need: the server's state and the signer of sign-in links.
+#[derive(Clone, Debug)]
+pub struct Web {
+    pub(crate) app: AppState,
+    pub(crate) sign_in: Arc<Links>,
+    /// Mark cookies `Secure` (the app is reached over https).
+    pub(crate) secure: bool,
+}
+
+/// How long a sign-in lasts.
+pub(crate) const SESSION_HOURS: i64 = 12;
+/// How long an emailed sign-in link works.
+pub(crate) const SIGN_IN_LINK_MINUTES: i64 = 15;
+
+/// The pages, to serve beside the API (`waymark_server::app_with`). `secure` marks cookies
+/// `Secure`: set it when people reach the app over https.
+pub fn pages(app: AppState, secure: bool) -> Router {
+    // Sign-in links are signed with a key of their own, so a link emailed for a step of a
+    // request can never sign anyone in.
+    let secret = app.workflow.secret("sign-in").unwrap_or_else(|error| {
+        tracing::error!(%error, "the sign-in key could not be read; sign-in links will not survive a restart");
+        format!("{:?}", std::time::SystemTime::now())
+    });
+    let web = Web {
+        sign_in: Arc::new(Links::new(&secret)),
+        app,
+        secure,
+    };
+    Router::new()
+        .route("/", get(home))
+        .route("/assets/waymark.css", get(layout::stylesheet))
+        .route("/login", get(login::page).post(login::by_email))
+        .route("/login/token", post(login::by_token))
+        .route("/login/link/{token}", get(login::by_link))
+        .route("/logout", post(login::logout))
+        .route("/work", get(work::inbox))
+        .route("/work/tasks/{id}", get(work::task).post(work::complete))
+        .route("/work/tasks/{id}/claim", post(work::claim))
+        .route("/work/start", get(work::startable))
+        .route(
+            "/work/start/{process}",
+            get(work::start_page).post(work::start),
+        )
+        .route("/work/requests", get(work::my_requests))
+        .route("/work/requests/{id}", get(work::request))
+        .with_state(web)
+}
+
+async fn home(signed: Option<session::Signed>) -> Response {
+    match signed {
+        Some(_) => Redirect::to("/work").into_response(),
+        None => Redirect::to("/login").into_response(),
+    }
+}

@@ -1,0 +1,485 @@
+//! Work: the inbox, the forms of tasks and of requests to start, and "my requests" with where
+//! each one stands. Who may see and do what is decided by `waymark_server::work`, as for the API.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde_json::{Map, Value};
+use waymark_server::work::{self as ops, FormView, TaskId, Viewer, WorkError};
+use waymark_store::SqliteStore;
+use waymark_store::workflow::TaskRow;
+
+use crate::Web;
+use crate::layout::{failure, page, problem, when};
+use crate::session::{Signed, check_csrf};
+
+/// Runs an operation on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    web: &Web,
+    call: impl FnOnce(&SqliteStore) -> Result<T, WorkError> + Send + 'static,
+) -> Result<T, WorkError> {
+    let store = web.app.workflow.clone();
+    match tokio::task::spawn_blocking(move || call(&store)).await {
+        Ok(result) => result,
+        Err(error) => Err(WorkError::Conflict(format!(
+            "the page could not finish: {error}"
+        ))),
+    }
+}
+
+/// Why something cannot be shown or done, as a page.
+fn refusal(error: WorkError, signed: &Signed) -> Response {
+    match error {
+        WorkError::NotFound(what) => problem(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &format!(
+                "{}. It may have been finished or withdrawn.",
+                capital(&what)
+            ),
+            Some(signed),
+        ),
+        WorkError::Refused => problem(
+            StatusCode::FORBIDDEN,
+            "This is not yours",
+            "You can see only your own requests and the tasks given to you. The attempt has been recorded.",
+            Some(signed),
+        ),
+        WorkError::Conflict(what) => problem(
+            StatusCode::CONFLICT,
+            "Already done",
+            &format!("{}: someone may have finished it already.", capital(&what)),
+            Some(signed),
+        ),
+        WorkError::Bad { message, .. } => problem(
+            StatusCode::BAD_REQUEST,
+            "That did not work",
+            &capital(&message),
+            Some(signed),
+        ),
+        WorkError::Invalid(_) | WorkError::Workflow(_) => failure(&error),
+    }
+}
+
+fn capital(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn csrf_field(signed: &Signed) -> Markup {
+    html! { input type="hidden" name="csrf" value=(signed.csrf); }
+}
+
+fn csrf_of(pairs: &[(String, String)]) -> Option<&str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+}
+
+/// Who has a task: a person, or the groups it is offered to.
+fn with_whom(task: &TaskRow, signed: &Signed) -> String {
+    match &task.assignee {
+        Some(who) if who == &signed.user.id => "You".to_string(),
+        Some(who) => who.clone(),
+        None if !task.candidate_groups.is_empty() => {
+            format!("Offered to {}", task.candidate_groups.join(", "))
+        }
+        None => format!("Offered to {}", task.candidate_users.join(", ")),
+    }
+}
+
+fn due(task: &TaskRow, now: i64) -> Markup {
+    html! {
+        @if let Some(due) = task.due_us {
+            @if due < now {
+                span.badge.overdue { "Overdue" } " since " (when(due))
+            } @else {
+                "Due " (when(due))
+            }
+        }
+    }
+}
+
+/// The inbox: tasks given to the person or offered to their groups.
+pub(crate) async fn inbox(State(web): State<Web>, signed: Signed) -> Response {
+    let user = signed.user.clone();
+    let tasks = match blocking(&web, move |store| ops::inbox(store, &user)).await {
+        Ok(tasks) => tasks,
+        Err(error) => return refusal(error, &signed),
+    };
+    let now = web.app.clock.now_us();
+    let content = html! {
+        @if tasks.is_empty() {
+            p.notice { "Nothing is waiting for you." }
+        } @else {
+            p { (tasks.len()) " waiting for you, oldest first." }
+            ul.cards {
+                @for task in &tasks {
+                    li.card {
+                        h2 { a href=(format!("/work/tasks/{}", TaskId::of(task))) { (task.name) } }
+                        p.meta { "Request " (task.instance) " · " (with_whom(task, &signed)) }
+                        p.meta { (due(task, now)) }
+                        @if task.assignee.is_none() {
+                            form method="post" action=(format!("/work/tasks/{}/claim", TaskId::of(task))) {
+                                (csrf_field(&signed))
+                                button.secondary type="submit" { "Take it: " (task.name) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href="/work/start" { "Request something" } }
+    };
+    page("Your inbox", Some(&signed), content).into_response()
+}
+
+/// A task with its form.
+pub(crate) async fn task(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    show_task(&web, &signed, &id, &Map::new(), &[], StatusCode::OK).await
+}
+
+async fn show_task(
+    web: &Web,
+    signed: &Signed,
+    id: &str,
+    values: &Map<String, Value>,
+    errors: &[waymark_workflow::forms::FieldError],
+    status: StatusCode,
+) -> Response {
+    let id: TaskId = match id.parse() {
+        Ok(id) => id,
+        Err(error) => return refusal(error, signed),
+    };
+    let user = signed.user.clone();
+    let now = web.app.clock.now_us();
+    let found = blocking(web, move |store| {
+        let task = ops::open_task(store, &user, id, "open", now)?;
+        let view = match &task.form {
+            Some(key) => ops::form(store, key, &user)?,
+            None => None,
+        };
+        Ok((task, view))
+    })
+    .await;
+    let (task, view) = match found {
+        Ok(found) => found,
+        Err(error) => return refusal(error, signed),
+    };
+    let content = html! {
+        p.meta { "Request " (task.instance) " · " (with_whom(&task, signed)) " · " (due(&task, now)) }
+        @if task.assignee.is_none() {
+            p.notice { "This task is offered to your group. Completing it makes it yours." }
+        }
+        form method="post" action=(format!("/work/tasks/{id}")) novalidate {
+            (csrf_field(signed))
+            @if let Some(view) = &view {
+                (crate::form::fields(&view.form, values, &view.prefill, errors))
+            }
+            button type="submit" { "Send" }
+        }
+        p { a href=(format!("/work/requests/{}", task.instance)) { "See the whole request" } }
+    };
+    (status, page(&task.name, Some(signed), content)).into_response()
+}
+
+/// Completes a task with its form.
+pub(crate) async fn complete(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Some(refused) = check_csrf(&signed, csrf_of(&pairs)) {
+        return refused;
+    }
+    let task: TaskId = match id.parse() {
+        Ok(task) => task,
+        Err(error) => return refusal(error, &signed),
+    };
+    let user = signed.user.clone();
+    let now = web.app.clock.now_us();
+    let submitted = pairs.clone();
+    let done = blocking(&web, move |store| {
+        let found = ops::open_task(store, &user, task, "complete", now)?;
+        let view = match &found.form {
+            Some(key) => ops::form(store, key, &user)?,
+            None => None,
+        };
+        let values = view
+            .as_ref()
+            .map(|v| crate::form::read(&v.form, &submitted))
+            .unwrap_or_default();
+        match ops::complete(store, &user, task, values.clone(), now) {
+            Ok(()) => Ok(Ok(found.instance)),
+            Err(WorkError::Invalid(errors)) => Ok(Err((values, errors))),
+            Err(other) => Err(other),
+        }
+    })
+    .await;
+    match done {
+        Ok(Ok(instance)) => {
+            Redirect::to(&format!("/work/requests/{instance}?done={id}")).into_response()
+        }
+        Ok(Err((values, errors))) => {
+            show_task(
+                &web,
+                &signed,
+                &id,
+                &values,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(error) => refusal(error, &signed),
+    }
+}
+
+/// Takes a task offered to the person's group.
+pub(crate) async fn claim(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Some(refused) = check_csrf(&signed, csrf_of(&pairs)) {
+        return refused;
+    }
+    let task: TaskId = match id.parse() {
+        Ok(task) => task,
+        Err(error) => return refusal(error, &signed),
+    };
+    let user = signed.user.clone();
+    let now = web.app.clock.now_us();
+    match blocking(&web, move |store| ops::claim(store, &user, task, now)).await {
+        Ok(()) => Redirect::to(&format!("/work/tasks/{id}")).into_response(),
+        Err(error) => refusal(error, &signed),
+    }
+}
+
+/// What the person can start.
+pub(crate) async fn startable(State(web): State<Web>, signed: Signed) -> Response {
+    let list = match blocking(&web, |store| Ok(store.startable()?)).await {
+        Ok(list) => list,
+        Err(error) => return refusal(error, &signed),
+    };
+    let content = html! {
+        @if list.is_empty() {
+            p.notice { "Nothing can be requested here yet." }
+        } @else {
+            ul.cards {
+                @for (id, name, _) in &list {
+                    li.card { h2 { a href=(format!("/work/start/{id}")) { (name) } } }
+                }
+            }
+        }
+    };
+    page("Request something", Some(&signed), content).into_response()
+}
+
+async fn show_start(
+    web: &Web,
+    signed: &Signed,
+    process: String,
+    values: &Map<String, Value>,
+    errors: &[waymark_workflow::forms::FieldError],
+    status: StatusCode,
+) -> Response {
+    let user = signed.user.clone();
+    let id = process.clone();
+    let found = blocking(web, move |store| {
+        let name = store
+            .process(&id, None)?
+            .map(|p| p.name)
+            .unwrap_or_else(|| id.clone());
+        let view: Option<FormView> = ops::start_form(store, &id, &user)?;
+        Ok((name, view))
+    })
+    .await;
+    let (name, view) = match found {
+        Ok(found) => found,
+        Err(error) => return refusal(error, signed),
+    };
+    let content = html! {
+        form method="post" action=(format!("/work/start/{process}")) novalidate {
+            (csrf_field(signed))
+            @if let Some(view) = &view {
+                (crate::form::fields(&view.form, values, &view.prefill, errors))
+            }
+            button type="submit" { "Send the request" }
+        }
+    };
+    (status, page(&name, Some(signed), content)).into_response()
+}
+
+/// The start form of a process.
+pub(crate) async fn start_page(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(process): Path<String>,
+) -> Response {
+    show_start(&web, &signed, process, &Map::new(), &[], StatusCode::OK).await
+}
+
+/// Starts a request.
+pub(crate) async fn start(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(process): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Some(refused) = check_csrf(&signed, csrf_of(&pairs)) {
+        return refused;
+    }
+    let user = signed.user.clone();
+    let now = web.app.clock.now_us();
+    let id = process.clone();
+    let started = blocking(&web, move |store| {
+        let view = ops::start_form(store, &id, &user)?;
+        let values = view
+            .as_ref()
+            .map(|v| crate::form::read(&v.form, &pairs))
+            .unwrap_or_default();
+        match ops::start(store, &user, &id, values.clone(), now) {
+            Ok(instance) => Ok(Ok(instance)),
+            Err(WorkError::Invalid(errors)) => Ok(Err((values, errors))),
+            Err(other) => Err(other),
+        }
+    })
+    .await;
+    match started {
+        Ok(Ok(instance)) => {
+            Redirect::to(&format!("/work/requests/{instance}?started=1")).into_response()
+        }
+        Ok(Err((values, errors))) => {
+            show_start(
+                &web,
+                &signed,
+                process,
+                &values,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(error) => refusal(error, &signed),
+    }
+}
+
+fn status_words(status: &str) -> &'static str {
+    match status {
+        "running" => "In progress",
+        "completed" => "Done",
+        "terminated" => "Stopped",
+        "failed" => "Stuck: an administrator has been told",
+        _ => "Unknown",
+    }
+}
+
+/// "My requests": where each of the person's requests stands.
+pub(crate) async fn my_requests(State(web): State<Web>, signed: Signed) -> Response {
+    let user = signed.user.clone();
+    let list = match blocking(&web, move |store| ops::my_requests(store, &user)).await {
+        Ok(list) => list,
+        Err(error) => return refusal(error, &signed),
+    };
+    let content = html! {
+        @if list.is_empty() {
+            p.notice { "You have not requested anything yet. " a href="/work/start" { "Request something" } }
+        } @else {
+            ul.cards {
+                @for request in &list {
+                    @let open: Vec<&TaskRow> = request.tasks.iter().filter(|t| t.status == "open").collect();
+                    li.card {
+                        h2 { a href=(format!("/work/requests/{}", request.instance.id)) {
+                            "Request " (request.instance.id) ": " (request.instance.process)
+                        } }
+                        p.meta {
+                            span.badge.done[request.instance.status == "completed"].open[request.instance.status == "running"] {
+                                (status_words(&request.instance.status))
+                            }
+                            " · started " (when(request.instance.started_us))
+                        }
+                        @if !open.is_empty() {
+                            p.meta { "Now with: "
+                                @for (n, task) in open.iter().enumerate() {
+                                    @if n > 0 { ", " }
+                                    (task.name) " (" (with_whom(task, &signed)) ")"
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page("My requests", Some(&signed), content).into_response()
+}
+
+/// One request: its steps, who has it now, and its history.
+pub(crate) async fn request(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(id): Path<i64>,
+) -> Response {
+    let viewer = Viewer::Person(signed.user.clone());
+    let now = web.app.clock.now_us();
+    let request = match blocking(&web, move |store| ops::request(store, &viewer, id, now)).await {
+        Ok(request) => request,
+        Err(error) => return refusal(error, &signed),
+    };
+    let row = &request.instance;
+    let content = html! {
+        p.meta {
+            span.badge.done[row.status == "completed"].open[row.status == "running"] { (status_words(&row.status)) }
+            " · " (row.process) " · started by " (row.requester) " on " (when(row.started_us))
+        }
+        h2 { "Steps" }
+        ol.steps {
+            @for task in &request.tasks {
+                li {
+                    strong { (task.name) }
+                    " — "
+                    @match task.status.as_str() {
+                        "open" => {
+                            span.badge.open { "Waiting" } " with " (with_whom(task, &signed))
+                            @if task.is_for(&signed.user) && task.kind == "user" {
+                                " · " a href=(format!("/work/tasks/{}", TaskId::of(task))) { "Open it" }
+                            }
+                        }
+                        "completed" => {
+                            span.badge.done { "Done" }
+                            @if let Some(by) = &task.completed_by { " by " (by) }
+                        }
+                        other => { (other) }
+                    }
+                }
+            }
+        }
+        h2 { "History" }
+        table {
+            thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } } }
+            tbody {
+                @for line in request.trail.iter().filter(|a| a.action != "task created") {
+                    tr {
+                        td { (when(line.at_us)) }
+                        td { (line.actor) }
+                        td { (line.action) @if let Some(node) = &line.node { ": " (node) } }
+                    }
+                }
+            }
+        }
+    };
+    page(&format!("Request {}", row.id), Some(&signed), content).into_response()
+}

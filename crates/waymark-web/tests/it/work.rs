@@ -1,0 +1,228 @@
+use axum::http::StatusCode;
+
+use super::*;
+
+#[tokio::test]
+async fn pages_need_a_session_and_tokens_are_checked() {
+    let (_store, router) = setup("sign-in");
+    let page = get(&router, "/work/requests", None).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location.as_deref(), Some("/login?next=/work/requests"));
+    let page = get(&router, "/login?next=/work/requests", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("<label for=\"token\">"), "{}", page.html);
+    assert!(
+        !page.html.contains("Email me a link"),
+        "no SMTP, no email sign-in"
+    );
+    let page = post(
+        &router,
+        "/login/token",
+        None,
+        &[("token", "wu_wrong"), ("next", "/work")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        page.html.contains("That access token is not valid"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("aria-invalid=\"true\""));
+    assert!(page.cookie.is_none());
+    // Only paths of this site are followed after signing in.
+    let page = post(
+        &router,
+        "/login/token",
+        None,
+        &[("token", "wu_wrong"), ("next", "https://evil.example")],
+    )
+    .await;
+    assert!(page.html.contains("value=\"/work\""), "{}", page.html);
+}
+
+#[tokio::test]
+async fn jennifer_requests_training_and_her_manager_approves_it() {
+    let (store, router) = setup("training");
+    let jennifer = sign_in(&router, &store, "jennifer").await;
+
+    // What she can request, and the one form, with what the directory knows filled in.
+    let page = get(&router, "/work/start", Some(&jennifer)).await;
+    assert!(
+        page.html.contains("href=\"/work/start/training-request\""),
+        "{}",
+        page.html
+    );
+    let page = get(&router, "/work/start/training-request", Some(&jennifer)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for label in ["Course or certification", "Training provider", "Start date"] {
+        assert!(page.html.contains(label), "{label}");
+    }
+    assert!(
+        page.html.contains("value=\"maria\""),
+        "her manager is filled in"
+    );
+    assert!(page.html.contains("readonly"), "and cannot be changed");
+    let token = csrf(&page.html);
+
+    // Without the form's CSRF token nothing happens.
+    let page = post(
+        &router,
+        "/work/start/training-request",
+        Some(&jennifer),
+        &[("course", "Negotiation")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.html.contains("This form has expired"));
+    assert!(store.instances_of("jennifer").expect("read").is_empty());
+
+    // Mistakes are named per field, what she typed stays, and nothing is stored.
+    let page = post(
+        &router,
+        "/work/start/training-request",
+        Some(&jennifer),
+        &[("csrf", &token), ("course", "Negotiation"), ("cost", "-5")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.html.contains("There is a problem"), "{}", page.html);
+    assert!(page.html.contains("href=\"#field-vendor\""));
+    assert!(page.html.contains("value=\"Negotiation\""), "kept");
+    assert!(page.html.contains("aria-describedby=\"field-cost-error\""));
+    assert!(store.instances_of("jennifer").expect("read").is_empty());
+
+    // A good one.
+    let page = post(
+        &router,
+        "/work/start/training-request",
+        Some(&jennifer),
+        &[
+            ("csrf", &token),
+            ("course", "Negotiation Skills"),
+            ("vendor", "Skills Academy"),
+            ("cost", "1,200"),
+            ("startDate", "2026-12-01"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let instances = store.instances_of("jennifer").expect("read");
+    assert_eq!(instances.len(), 1);
+    let request = format!("/work/requests/{}", instances[0]);
+    assert!(
+        page.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(&request))
+    );
+    let page = get(&router, &request, Some(&jennifer)).await;
+    assert!(
+        page.html.contains("Approve the training request"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("Waiting"));
+    let page = get(&router, "/work/requests", Some(&jennifer)).await;
+    assert!(
+        page.html
+            .contains("Now with: Approve the training request (maria)"),
+        "{}",
+        page.html
+    );
+
+    // Someone else cannot see it; the attempt is in the audit trail.
+    let mallory = sign_in(&router, &store, "mallory").await;
+    let page = get(&router, &request, Some(&mallory)).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.html.contains("This is not yours"));
+    assert!(
+        !page.html.contains("Negotiation"),
+        "nothing of the request leaks"
+    );
+    let trail = store.audit_trail(instances[0]).expect("trail");
+    assert!(
+        trail
+            .iter()
+            .any(|a| a.actor == "mallory" && a.action.contains("refused")),
+        "{trail:?}"
+    );
+
+    // Her manager finds it in the inbox; declining needs a reason.
+    let maria = sign_in(&router, &store, "maria").await;
+    let page = get(&router, "/work", Some(&maria)).await;
+    assert!(
+        page.html.contains("Approve the training request"),
+        "{}",
+        page.html
+    );
+    let task = store
+        .tasks_for(&store.user("maria").expect("read").expect("maria"))
+        .expect("tasks");
+    let task_page = format!("/work/tasks/{}-{}", task[0].instance, task[0].task);
+    let page = get(&router, &task_page, Some(&maria)).await;
+    assert!(
+        page.html.contains("I approve this training"),
+        "{}",
+        page.html
+    );
+    let token = csrf(&page.html);
+    let page = post(&router, &task_page, Some(&maria), &[("csrf", &token)]).await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("field-reason"), "{}", page.html);
+    // Mallory cannot act on it.
+    let mallory_token = csrf(&get(&router, "/work", Some(&mallory)).await.html);
+    let page = post(
+        &router,
+        &task_page,
+        Some(&mallory),
+        &[("csrf", &mallory_token), ("approved", "true")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // Approved.
+    let page = post(
+        &router,
+        &task_page,
+        Some(&maria),
+        &[("csrf", &token), ("approved", "true")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let page = get(&router, &request, Some(&jennifer)).await;
+    assert!(page.html.contains("Done</span> by maria"), "{}", page.html);
+    assert!(
+        page.html.contains("Check the department budget"),
+        "{}",
+        page.html
+    );
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session() {
+    let (store, router) = setup("sign-out");
+    let jennifer = sign_in(&router, &store, "jennifer").await;
+    let page = get(&router, "/work", Some(&jennifer)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let token = csrf(&page.html);
+    // Not without the token.
+    let page = post(&router, "/logout", Some(&jennifer), &[]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let page = post(&router, "/logout", Some(&jennifer), &[("csrf", &token)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(
+        page.cookie
+            .as_deref()
+            .is_some_and(|c| c.contains("Max-Age=0"))
+    );
+    let page = get(&router, "/work", Some(&jennifer)).await;
+    assert_eq!(
+        page.status,
+        StatusCode::SEE_OTHER,
+        "the old cookie no longer works"
+    );
+}
