@@ -274,7 +274,8 @@ fn send_one(
         person: person.clone(),
         expires_us: now_us + LINK_DAYS * DAY_US,
     };
-    let link = format!("{}/v1/links/{}", mailer.public_url, links.sign(&grant));
+    // The page of the web app; the same token works on `/v1/links/` for programs.
+    let link = format!("{}/links/{}", mailer.public_url, links.sign(&grant));
     let first_name = user
         .name
         .split_whitespace()

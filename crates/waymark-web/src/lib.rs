@@ -11,6 +11,7 @@
 
 mod form;
 mod layout;
+mod links;
 mod login;
 mod session;
 mod work;
@@ -58,6 +59,7 @@ pub fn pages(app: AppState, secure: bool) -> Router {
         .route("/login/token", post(login::by_token))
         .route("/login/link/{token}", get(login::by_link))
         .route("/logout", post(login::logout))
+        .route("/links/{token}", get(links::open).post(links::submit))
         .route("/work", get(work::inbox))
         .route("/work/tasks/{id}", get(work::task).post(work::complete))
         .route("/work/tasks/{id}/claim", post(work::claim))

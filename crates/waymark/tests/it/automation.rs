@@ -122,6 +122,22 @@ fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// A web page: GET, or POST of a form (`a=1&b=2`). The status and the HTML.
+fn page(method: &str, url: &str, form: Option<&str>) -> (u16, String) {
+    let agent = agent();
+    let response = match method {
+        "GET" => agent.get(url).call(),
+        _ => agent
+            .post(url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(form.unwrap_or("").to_string()),
+    };
+    let mut response = response.expect("request");
+    let status = response.status().as_u16();
+    let html = response.body_mut().read_to_string().unwrap_or_default();
+    (status, html)
+}
+
 fn post_json(url: &str, token: &str, body: Value) -> (u16, Value) {
     call(
         "POST",
@@ -332,33 +348,40 @@ fn the_training_request_end_to_end_with_real_email() {
     let unfolded = mail.replace("=\r\n", "").replace("=\n", "");
     let link = unfolded
         .split_whitespace()
-        .find(|w| w.contains("/v1/links/"))
+        .find(|w| w.contains("/links/"))
         .expect("a link in the email")
         .trim()
         .to_string();
-    assert!(link.starts_with(&url), "{link}");
-    let (status, view) = call("GET", &link, None, None);
+    assert!(link.starts_with(&format!("{url}/links/")), "{link}");
+    // The link opens the assessment as a page, for her, without signing in.
+    let (status, html) = page("GET", &link, None);
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("Assess the training") && html.contains("For Jennifer Lee"),
+        "{html}"
+    );
+    assert!(html.contains("How useful was it"), "{html}");
+    let (status, _) = page("GET", &format!("{link}x"), None);
+    assert_eq!(status, 403, "a changed link does not work");
+    // Programs use the same token on the API.
+    let api = link.replace("/links/", "/v1/links/");
+    let (status, view) = call("GET", &api, None, None);
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["task"]["step"], "assessment-form", "{view}");
-    let (status, forged) = call("GET", &format!("{link}x"), None, None);
-    assert_eq!(status, 403, "{forged}");
-    let (status, body) = call(
+    // The form is checked: a rating out of range is named, nothing is kept.
+    let (status, html) = page("POST", &link, Some("rating=9"));
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains("There is a problem") && html.contains("field-rating-error"),
+        "{html}"
+    );
+    let (status, html) = page(
         "POST",
         &link,
-        None,
-        Some(("application/json", json!({ "rating": 9 }).to_string())),
+        Some("rating=5&recommend=true&comment=Very+practical"),
     );
-    assert_eq!(status, 422, "the assessment form is checked: {body}");
-    let (status, body) = call(
-        "POST",
-        &link,
-        None,
-        Some((
-            "application/json",
-            json!({ "rating": 5, "recommend": true }).to_string(),
-        )),
-    );
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Your answers are saved"), "{html}");
 
     // 8. Goods received completed automatically: the request is done.
     let (status, mine) = call(
