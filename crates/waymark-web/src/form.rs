@@ -96,7 +96,7 @@ fn one(field: &Field, value: Option<&Value>, error: Option<&str>) -> Markup {
     }
     let described = (!described.is_empty()).then(|| described.join(" "));
     let read_only = field.read_only;
-    let label = if field.required {
+    let label = if field.required || field.read_only {
         field.label.clone()
     } else {
         format!("{} (optional)", field.label)

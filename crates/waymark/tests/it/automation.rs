@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 
 use super::*;
 
-const ADMIN: &str = "e2e-admin-token";
+pub(super) const ADMIN: &str = "e2e-admin-token";
 const WRITE: &str = "wk_e2e";
 
-struct Killed(Child);
+pub(super) struct Killed(pub(super) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -92,7 +92,7 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn call(
+pub(super) fn call(
     method: &str,
     url: &str,
     token: Option<&str>,
@@ -148,7 +148,7 @@ fn post_json(url: &str, token: &str, body: Value) -> (u16, Value) {
 }
 
 /// Stores people in the directory from CSV, as the administrator.
-fn directory(url: &str, csv: &str) {
+pub(super) fn directory(url: &str, csv: &str) {
     let (status, body) = call(
         "POST",
         &format!("{url}/v1/directory/users"),
@@ -159,7 +159,7 @@ fn directory(url: &str, csv: &str) {
 }
 
 /// A sign-in token for someone in the directory.
-fn sign_in(url: &str, id: &str) -> String {
+pub(super) fn sign_in(url: &str, id: &str) -> String {
     let (status, body) = post_json(
         &format!("{url}/v1/directory/users/{id}/tokens"),
         ADMIN,

@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 mod analyze;
 mod automation;
+mod browser;
 mod clients;
 mod journey;
 mod process;

@@ -1,0 +1,137 @@
+//! The web app in a real browser: Chromium driven by playwright-core (`tests/browser/work.mjs`)
+//! against a real `waymark serve`, with axe-core checking every page. Screenshots of the main
+//! pages are kept in `target/screenshots/` for people to look at.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::automation::{ADMIN, Killed, call, directory, sign_in};
+use super::*;
+
+#[test]
+fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
+    let Some(modules) = super::clients::required("WAYMARK_NODE_MODULES") else {
+        return;
+    };
+    let Some(chromium) = super::clients::required("WAYMARK_CHROMIUM") else {
+        return;
+    };
+    let db = temp_dir("browser-work").join("waymark.db");
+    let args = ["serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN];
+    let (child, url, _) = super::serve::launch(&args, &db, |_| true);
+    let _server = Killed(child);
+    directory(
+        &url,
+        "id,name,email,department,manager,roles\n\
+         jennifer,Jennifer Lee,jennifer@example.com,customer-success,maria,\n\
+         maria,Maria Lopez,maria@example.com,customer-success,olivia,manager\n\
+         olivia,Olivia Chen,olivia@example.com,leadership,,\n\
+         mallory,Mallory Smith,mallory@example.com,sales,olivia,\n",
+    );
+    let example = workspace().join("examples/training-request");
+    let process = std::fs::read_to_string(example.join("process.yaml")).expect("process");
+    let (status, body) = call(
+        "POST",
+        &format!("{url}/v1/processes"),
+        Some(ADMIN),
+        Some(("application/yaml", process)),
+    );
+    assert_eq!(status, 200, "{body}");
+    for entry in std::fs::read_dir(example.join("forms")).expect("forms") {
+        let path = entry.expect("entry").path();
+        let key = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("key")
+            .to_string();
+        let schema = std::fs::read_to_string(&path).expect("form");
+        let (status, body) = call(
+            "POST",
+            &format!("{url}/v1/forms/{key}"),
+            Some(ADMIN),
+            Some(("application/json", schema)),
+        );
+        assert_eq!(status, 200, "{key}: {body}");
+    }
+    let shots = workspace().join("target/screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshots");
+    let output = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/work.mjs"))
+        .env("NODE_MODULES", &modules)
+        .env("CHROMIUM", &chromium)
+        .env("BASE", &url)
+        .env("SHOTS", &shots)
+        .env("JENNIFER", sign_in(&url, "jennifer"))
+        .env("MALLORY", sign_in(&url, "mallory"))
+        .env("MARIA", sign_in(&url, "maria"))
+        .output()
+        .expect("run node (scripts/test installs playwright-core and axe-core)");
+    assert!(
+        output.status.success(),
+        "the browser script failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let result: Value = serde_json::from_str(text.lines().last().unwrap_or("{}")).expect("json");
+    let steps = &result["steps"];
+    assert_eq!(steps["redirectedToSignIn"], true, "{result}");
+    assert_eq!(steps["managerPrefilled"], "maria", "{result}");
+    let problems = steps["problems"].to_string();
+    for field in [
+        "Course or certification",
+        "Training provider",
+        "Cost",
+        "Start date",
+    ] {
+        assert!(problems.contains(field), "{field} is named: {problems}");
+    }
+    assert!(
+        steps["waitingWith"]
+            .as_str()
+            .is_some_and(|s| s.contains("Approve the training request") && s.contains("maria")),
+        "{result}"
+    );
+    assert!(
+        steps["myRequests"]
+            .as_str()
+            .is_some_and(|s| s.contains("Now with")),
+        "{result}"
+    );
+    assert_eq!(
+        steps["noHorizontalScroll"], true,
+        "the pages fit a 375 px phone: {result}"
+    );
+    assert_eq!(steps["malloryStatus"], 403, "{result}");
+    assert!(
+        steps["malloryPage"]
+            .as_str()
+            .is_some_and(|s| s.contains("This is not yours") && !s.contains("Negotiation")),
+        "{result}"
+    );
+    assert!(
+        steps["afterApproval"]
+            .as_str()
+            .is_some_and(|s| s.contains("Done") && s.contains("Check the department budget")),
+        "{result}"
+    );
+    assert_eq!(steps["firstTab"], "Skip to the content", "{result}");
+    assert_eq!(
+        result["pages"].as_array().map(Vec::len),
+        Some(8),
+        "{result}"
+    );
+    assert_eq!(
+        result["violations"],
+        Value::Array(Vec::new()),
+        "axe-core finds no WCAG 2.1 A/AA problem"
+    );
+    for shot in [
+        "02-inbox-phone.png",
+        "03-request-form-phone.png",
+        "07-inbox-desktop.png",
+    ] {
+        assert!(shots.join(shot).is_file(), "{shot}");
+    }
+}
