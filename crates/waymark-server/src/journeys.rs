@@ -660,18 +660,37 @@ async fn measure(
         .ok_or_else(|| ApiError::internal(&"a deployed journey no longer reads"))?;
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || {
-        let keep = waymark_store::Keep::only(waymark_analytics::journey::attributes_read(
-            &journey, &options,
-        ));
-        let (log, _) = waymark_store::stored_log_keeping(store.as_ref(), &keep)
-            .map_err(|e| ApiError::internal(&e))?;
-        let figures =
-            waymark_analytics::journey::report(&journey, &log, &options).map_err(|e| {
+        let figures = measured(store.as_ref(), &journey, &options).map_err(|e| match e {
+            Measure::Options(e) => {
                 let field = e.option;
                 invalid("unknown_touchpoint", e.to_string(), field)
-            })?;
+            }
+            Measure::Store(e) => ApiError::internal(&e),
+        })?;
         Ok::<_, ApiError>((deployed, journey, figures))
     })
     .await
     .map_err(|e| ApiError::internal(&e))?
+}
+
+/// Why a journey could not be measured.
+#[derive(Debug)]
+pub enum Measure {
+    /// An option names something the journey does not have.
+    Options(waymark_analytics::journey::UnknownTouchpoint),
+    Store(waymark_store::StoreError),
+}
+
+/// Measures a journey on the stored events, reading only the attributes the report needs
+/// (blocking: run it on the blocking pool).
+pub fn measured(
+    store: &dyn waymark_store::Store,
+    journey: &waymark_journey::Journey,
+    options: &Options,
+) -> Result<Report, Measure> {
+    let keep = waymark_store::Keep::only(waymark_analytics::journey::attributes_read(
+        journey, options,
+    ));
+    let (log, _) = waymark_store::stored_log_keeping(store, &keep).map_err(Measure::Store)?;
+    waymark_analytics::journey::report(journey, &log, options).map_err(Measure::Options)
 }

@@ -39,6 +39,9 @@ pub(crate) fn page(title: &str, signed: Option<&Signed>, content: Markup) -> Htm
                         @if let Some(signed) = signed {
                             nav aria-label="Main" {
                                 ul {
+                                    @if crate::journeys::may_read(signed) {
+                                        li { a href="/journeys" { "Journeys" } }
+                                    }
                                     li { a href="/work" { "Inbox" } }
                                     li { a href="/work/start" { "Request something" } }
                                     li { a href="/work/requests" { "My requests" } }

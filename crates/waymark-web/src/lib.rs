@@ -10,6 +10,7 @@
 //! form carries the session's CSRF token.
 
 mod form;
+mod journeys;
 mod layout;
 mod links;
 mod login;
@@ -60,6 +61,8 @@ pub fn pages(app: AppState, secure: bool) -> Router {
         .route("/login/link/{token}", get(login::by_link))
         .route("/logout", post(login::logout))
         .route("/links/{token}", get(links::open).post(links::submit))
+        .route("/journeys", get(journeys::list))
+        .route("/journeys/{id}", get(journeys::show))
         .route("/work", get(work::inbox))
         .route("/work/tasks/{id}", get(work::task).post(work::complete))
         .route("/work/tasks/{id}/claim", post(work::claim))

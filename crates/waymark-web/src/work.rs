@@ -84,6 +84,9 @@ fn csrf_of(pairs: &[(String, String)]) -> Option<&str> {
 
 /// Who has a task: a person, or the groups it is offered to.
 fn with_whom(task: &TaskRow, signed: &Signed) -> String {
+    if task.kind == "worker" {
+        return "an automated step".to_string();
+    }
     match &task.assignee {
         Some(who) if who == &signed.user.id => "You".to_string(),
         Some(who) => who.clone(),

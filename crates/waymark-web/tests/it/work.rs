@@ -226,3 +226,78 @@ async fn signing_out_ends_the_session() {
         "the old cookie no longer works"
     );
 }
+
+#[tokio::test]
+async fn journeys_are_for_the_people_who_look_after_them() {
+    let (store, router) = setup("journeys");
+    use waymark_store::Store as _;
+    let example = workspace().join("examples/training-request");
+    for file in ["as-is.yaml", "to-be.yaml"] {
+        let source = std::fs::read_to_string(example.join(file)).expect("journey");
+        let label = file.trim_end_matches(".yaml");
+        store
+            .deploy_journey("training-request", label, &source, 0)
+            .expect("deploy");
+    }
+    store
+        .put_users(&[waymark_store::workflow::User {
+            id: "chris".into(),
+            name: "Chris Analyst".into(),
+            email: Some("chris@example.com".into()),
+            department: Some("cx".into()),
+            manager: None,
+            roles: vec!["analyst".into()],
+        }])
+        .expect("user");
+    // Jennifer is not a journey reader: no link, and the page says why.
+    let jennifer = sign_in(&router, &store, "jennifer").await;
+    let page = get(&router, "/work", Some(&jennifer)).await;
+    assert!(!page.html.contains("href=\"/journeys\""));
+    let page = get(&router, "/journeys", Some(&jennifer)).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.html.contains("CX leads, journey owners and analysts"));
+    // An analyst sees the list with owner and figures, and the map of each version.
+    let chris = sign_in(&router, &store, "chris").await;
+    let page = get(&router, "/journeys", Some(&chris)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains("Request professional training"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains("HR Learning &amp; Development"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("<th scope=\"col\">Trend</th>"));
+    let page = get(
+        &router,
+        "/journeys/training-request?version=to-be",
+        Some(&chris),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("<svg"), "the map is drawn");
+    assert!(
+        page.html.contains("How will my customer find out?"),
+        "the change-impact answers"
+    );
+    assert!(
+        page.html
+            .contains("href=\"/journeys/training-request?version=as-is\""),
+        "the as-is is one click away"
+    );
+    let page = get(
+        &router,
+        "/journeys/training-request?version=as-is",
+        Some(&chris),
+    )
+    .await;
+    assert!(
+        !page.html.contains("How will my customer find out?"),
+        "an as-is has no change"
+    );
+    let page = get(&router, "/journeys/nothing", Some(&chris)).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+}

@@ -96,6 +96,16 @@ try {
   // Keyboard: the skip link is the first stop and leads to the content.
   await maria.keyboard.press("Tab");
   result.steps.firstTab = await maria.evaluate(() => document.activeElement.textContent);
+
+  // A CX analyst reads the journeys and the to-be map with its live figures.
+  const analyst = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  await signIn(analyst, process.env.CHRIS);
+  await analyst.getByRole("link", { name: "Journeys" }).click();
+  result.steps.journeys = await analyst.locator("table").textContent();
+  await audit(analyst, "09-journeys-desktop");
+  await analyst.getByRole("link", { name: "Request professional training" }).click();
+  result.steps.mapDrawn = (await analyst.locator("figure.map svg").count()) === 1;
+  await audit(analyst, "10-journey-map-desktop");
 } finally {
   await browser.close();
 }

@@ -27,7 +27,8 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
          jennifer,Jennifer Lee,jennifer@example.com,customer-success,maria,\n\
          maria,Maria Lopez,maria@example.com,customer-success,olivia,manager\n\
          olivia,Olivia Chen,olivia@example.com,leadership,,\n\
-         mallory,Mallory Smith,mallory@example.com,sales,olivia,\n",
+         mallory,Mallory Smith,mallory@example.com,sales,olivia,\n\
+         chris,Chris Analyst,chris@example.com,cx,olivia,analyst\n",
     );
     let example = workspace().join("examples/training-request");
     let process = std::fs::read_to_string(example.join("process.yaml")).expect("process");
@@ -54,6 +55,16 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
         );
         assert_eq!(status, 200, "{key}: {body}");
     }
+    for file in ["as-is.yaml", "to-be.yaml"] {
+        let journey = std::fs::read_to_string(example.join(file)).expect("journey");
+        let (status, body) = call(
+            "POST",
+            &format!("{url}/v1/journeys"),
+            Some(ADMIN),
+            Some(("application/yaml", journey)),
+        );
+        assert_eq!(status, 200, "{file}: {body}");
+    }
     let shots = workspace().join("target/screenshots");
     std::fs::create_dir_all(&shots).expect("screenshots");
     let output = Command::new("node")
@@ -65,6 +76,7 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
         .env("JENNIFER", sign_in(&url, "jennifer"))
         .env("MALLORY", sign_in(&url, "mallory"))
         .env("MARIA", sign_in(&url, "maria"))
+        .env("CHRIS", sign_in(&url, "chris"))
         .output()
         .expect("run node (scripts/test installs playwright-core and axe-core)");
     assert!(
@@ -117,9 +129,16 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
         "{result}"
     );
     assert_eq!(steps["firstTab"], "Skip to the content", "{result}");
+    assert!(
+        steps["journeys"]
+            .as_str()
+            .is_some_and(|s| s.contains("Request professional training")),
+        "{result}"
+    );
+    assert_eq!(steps["mapDrawn"], true, "{result}");
     assert_eq!(
         result["pages"].as_array().map(Vec::len),
-        Some(8),
+        Some(10),
         "{result}"
     );
     assert_eq!(

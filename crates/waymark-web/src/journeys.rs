@@ -1,0 +1,230 @@
+//! Journeys: the list (owner, score, conversion, trend) and a journey's live map, for the people
+//! who design and read them (directory roles `cx`, `journey-owner`, `analyst`, `admin`).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::{PreEscaped, html};
+use serde::Deserialize;
+use waymark_analytics::journey::{Options, Report};
+use waymark_store::DeployedJourney;
+
+use crate::Web;
+use crate::layout::{failure, page, problem};
+use crate::session::Signed;
+
+/// The directory roles (or departments) that read journeys and their figures.
+pub(crate) const READERS: [&str; 4] = ["cx", "journey-owner", "analyst", "admin"];
+
+pub(crate) fn may_read(signed: &Signed) -> bool {
+    READERS.iter().any(|role| signed.user.in_group(role))
+}
+
+fn refused(signed: &Signed) -> Response {
+    problem(
+        StatusCode::FORBIDDEN,
+        "Journeys are for the people who look after them",
+        "Journey maps and their figures are open to CX leads, journey owners and analysts. Ask your administrator if you need them.",
+        Some(signed),
+    )
+}
+
+fn percent(part: usize, whole: usize) -> String {
+    if whole == 0 {
+        "–".into()
+    } else {
+        format!("{:.0} %", 100.0 * part as f64 / whole as f64)
+    }
+}
+
+/// The completion rate of the last period against the one before, in words.
+fn trend(report: &Report) -> String {
+    let rate = |g: &waymark_analytics::journey::Group| {
+        (g.instances > 0).then(|| g.completed as f64 / g.instances as f64)
+    };
+    let mut rates = report.trend.iter().filter_map(rate).rev();
+    match (rates.next(), rates.next()) {
+        (Some(last), Some(before)) => {
+            let points = (last - before) * 100.0;
+            if points >= 1.0 {
+                format!("up {points:.0} points")
+            } else if points <= -1.0 {
+                format!("down {:.0} points", -points)
+            } else {
+                "steady".into()
+            }
+        }
+        _ => "not enough data".into(),
+    }
+}
+
+fn score(report: &Report) -> String {
+    let s = &report.experience.journey;
+    match (s.csat, s.nps, s.ces) {
+        (Some((v, n)), _, _) => format!("CSAT {v:.1} ({n})"),
+        (_, Some((v, n)), _) => format!("NPS {v:.0} ({n})"),
+        (_, _, Some((v, n))) => format!("CES {v:.1} ({n})"),
+        _ => "no answers yet".into(),
+    }
+}
+
+/// Measures the latest version of every deployed journey.
+fn measured_all(
+    store: &dyn waymark_store::Store,
+) -> Result<Vec<(DeployedJourney, waymark_journey::Journey, Option<Report>)>, String> {
+    let mut out = Vec::new();
+    for deployed in store.journeys().map_err(|e| e.to_string())? {
+        let Some(journey) = waymark_journey::check(&deployed.source).journey else {
+            continue;
+        };
+        let report = waymark_server::journeys::measured(store, &journey, &Options::default()).ok();
+        out.push((deployed, journey, report));
+    }
+    Ok(out)
+}
+
+/// Every journey, with its owner and how it performs.
+pub(crate) async fn list(State(web): State<Web>, signed: Signed) -> Response {
+    if !may_read(&signed) {
+        return refused(&signed);
+    }
+    let store = web.app.store.clone();
+    let journeys = match tokio::task::spawn_blocking(move || measured_all(store.as_ref())).await {
+        Ok(Ok(journeys)) => journeys,
+        Ok(Err(error)) => return failure(&error),
+        Err(error) => return failure(&error),
+    };
+    let content = html! {
+        @if journeys.is_empty() {
+            p.notice { "No journey is deployed yet. Deploy one with " code { "waymark journey deploy" } "." }
+        } @else {
+            table {
+                caption.visually-hidden { "Deployed journeys and how they perform" }
+                thead { tr {
+                    th scope="col" { "Journey" } th scope="col" { "Owner" } th scope="col" { "Version" }
+                    th scope="col" { "Instances" } th scope="col" { "Completed" } th scope="col" { "Score" }
+                    th scope="col" { "Trend" }
+                } }
+                tbody {
+                    @for (deployed, journey, report) in &journeys {
+                        tr {
+                            td { a href=(format!("/journeys/{}", deployed.id)) { (journey.title) } }
+                            td { (journey.owner) }
+                            td { (deployed.label) }
+                            @if let Some(report) = report {
+                                td { (report.instances.total) }
+                                td { (percent(report.instances.completed, report.instances.total)) }
+                                td { (score(report)) }
+                                td { (trend(report)) }
+                            } @else {
+                                td colspan="4" { "not measured" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page("Journeys", Some(&signed), content).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Version {
+    version: Option<String>,
+}
+
+/// A journey's live map: the designed journey with the measured figures on its cards, its
+/// versions (as-is, to-be) and, for a to-be version, the change-impact answers.
+pub(crate) async fn show(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Query(version): Query<Version>,
+) -> Response {
+    if !may_read(&signed) {
+        return refused(&signed);
+    }
+    let store = web.app.store.clone();
+    let wanted = version.version.clone();
+    let key = id.clone();
+    let found = tokio::task::spawn_blocking(move || -> Result<_, String> {
+        let versions = store.journey_versions(&key).map_err(|e| e.to_string())?;
+        let chosen = match wanted.as_deref() {
+            Some(label) => versions
+                .iter()
+                .rev()
+                .find(|d| d.label == label || d.version.to_string() == label),
+            None => versions.last(),
+        }
+        .cloned();
+        let Some(chosen) = chosen else {
+            return Ok(None);
+        };
+        let journey = waymark_journey::check(&chosen.source)
+            .journey
+            .ok_or("a deployed journey no longer reads")?;
+        let report =
+            waymark_server::journeys::measured(store.as_ref(), &journey, &Options::default()).ok();
+        Ok(Some((versions, chosen, journey, report)))
+    })
+    .await;
+    let (versions, chosen, journey, report) = match found {
+        Ok(Ok(Some(found))) => found,
+        Ok(Ok(None)) => {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "No such journey",
+                &format!("No journey `{id}` (or no such version) is deployed."),
+                Some(&signed),
+            );
+        }
+        Ok(Err(error)) => return failure(&error),
+        Err(error) => return failure(&error),
+    };
+    let live = report.as_ref().map(waymark_server::journeys::live);
+    let map = waymark_map::svg_live(&journey, live.as_ref());
+    let mut labels: Vec<&str> = Vec::new();
+    for v in &versions {
+        if !labels.contains(&v.label.as_str()) {
+            labels.push(&v.label);
+        }
+    }
+    let content = html! {
+        p.meta { "Owner: " (journey.owner) " · version " (chosen.label) " (" (chosen.version) ")" }
+        @if labels.len() > 1 {
+            nav aria-label="Versions" {
+                ul.versions {
+                    @for label in &labels {
+                        li {
+                            @if *label == chosen.label {
+                                span aria-current="page" { strong { (label) } }
+                            } @else {
+                                a href=(format!("/journeys/{id}?version={label}")) { (label) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(report) = &report {
+            p { (report.instances.total) (if report.instances.total == 1 { " instance, " } else { " instances, " })
+                (percent(report.instances.completed, report.instances.total)) " completed; "
+                (score(report)) "; trend " (trend(report)) "." }
+        }
+        // The map is wider than a phone: the region scrolls, and takes the keyboard focus to do so.
+        figure.map tabindex="0" role="group" aria-label="The journey map (scrolls sideways)" {
+            (PreEscaped(map))
+            figcaption { "The journey map: stages as columns, channels as lanes; each card shows its measured volume, conversion, time against target and score." }
+        }
+        @if let Some(change) = &journey.change {
+            h2 { "The change for the customer" }
+            dl {
+                @for (question, answer) in waymark_journey::CHANGE_QUESTIONS.iter().zip(change.answers()) {
+                    dt { (question.question) }
+                    dd { (answer.unwrap_or("not answered yet")) }
+                }
+            }
+        }
+    };
+    page(&journey.title, Some(&signed), content).into_response()
+}
