@@ -321,7 +321,9 @@ pub(crate) fn timeline(
     Ok(events)
 }
 
-fn channel(event: &StoredEvent) -> String {
+/// The channel an event came through: its `channel` (top level, context or properties), else
+/// `web` for pages, `app` for screens and `server` for the rest.
+pub fn channel(event: &StoredEvent) -> String {
     let body: Json = serde_json::from_str(&event.event.body).unwrap_or(Json::Null);
     body.get("channel")
         .or_else(|| body.get("context").and_then(|c| c.get("channel")))

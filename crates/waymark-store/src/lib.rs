@@ -22,7 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use sha2::{Digest, Sha256};
 
-pub use identity::Profile;
+pub use identity::{Profile, channel};
 pub use logs::{
     ImportError, Imported, Keep, import_log, import_pieces, push_interaction, stored_log,
     stored_log_keeping,

@@ -42,6 +42,9 @@ pub(crate) fn page(title: &str, signed: Option<&Signed>, content: Markup) -> Htm
                                     @if crate::journeys::may_read(signed) {
                                         li { a href="/journeys" { "Journeys" } }
                                     }
+                                    @if crate::customers::may_read(signed) {
+                                        li { a href="/customers" { "Customers" } }
+                                    }
                                     li { a href="/work" { "Inbox" } }
                                     li { a href="/work/start" { "Request something" } }
                                     li { a href="/work/requests" { "My requests" } }

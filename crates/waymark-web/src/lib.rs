@@ -9,6 +9,7 @@
 //! browser then holds a session cookie (HttpOnly, SameSite=Lax, Secure behind https) and every
 //! form carries the session's CSRF token.
 
+mod customers;
 mod form;
 mod journeys;
 mod layout;
@@ -61,6 +62,7 @@ pub fn pages(app: AppState, secure: bool) -> Router {
         .route("/login/link/{token}", get(login::by_link))
         .route("/logout", post(login::logout))
         .route("/links/{token}", get(links::open).post(links::submit))
+        .route("/customers", get(customers::search))
         .route("/journeys", get(journeys::list))
         .route("/journeys/{id}", get(journeys::show))
         .route("/work", get(work::inbox))

@@ -301,3 +301,61 @@ async fn journeys_are_for_the_people_who_look_after_them() {
     let page = get(&router, "/journeys/nothing", Some(&chris)).await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_agent_finds_a_customer_by_any_identifier() {
+    use waymark_store::{NewEvent, Store as _};
+    let (store, router) = setup("customers");
+    let event =
+        |id: &str, kind: &str, name: Option<&str>, at: i64, body: serde_json::Value| NewEvent {
+            message_id: id.into(),
+            kind: kind.into(),
+            name: name.map(str::to_string),
+            user_id: Some("c42".into()),
+            anonymous_id: None,
+            timestamp_us: at,
+            received_us: at,
+            body: body.to_string(),
+        };
+    store
+        .append(vec![
+            event("m1", "identify", None, 1_000_000, serde_json::json!({ "type": "identify", "userId": "c42", "traits": { "email": "dana@example.com", "name": "Dana Reyes", "plan": "gold" } })),
+            event("m2", "track", Some("Order Placed"), 2_000_000, serde_json::json!({ "type": "track", "userId": "c42", "event": "Order Placed", "context": { "channel": "web" } })),
+            event("m3", "track", Some("Called Support"), 3_000_000, serde_json::json!({ "type": "track", "userId": "c42", "event": "Called Support", "properties": { "channel": "phone" } })),
+        ])
+        .expect("append");
+    store
+        .put_users(&[waymark_store::workflow::User {
+            id: "alex".into(),
+            name: "Alex Agent".into(),
+            email: Some("alex@example.com".into()),
+            department: Some("support".into()),
+            manager: None,
+            roles: vec!["agent".into()],
+        }])
+        .expect("user");
+    let jennifer = sign_in(&router, &store, "jennifer").await;
+    let page = get(&router, "/customers?q=dana%40example.com", Some(&jennifer)).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(!page.html.contains("Dana"), "nothing leaks");
+    let alex = sign_in(&router, &store, "alex").await;
+    let page = get(&router, "/work", Some(&alex)).await;
+    assert!(page.html.contains("href=\"/customers\""));
+    let page = get(&router, "/customers?q=dana%40example.com", Some(&alex)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("<h2>Dana Reyes</h2>"), "{}", page.html);
+    assert!(page.html.contains("user:c42"), "{}", page.html);
+    let called = page.html.find("Called Support").expect("the phone call");
+    let ordered = page.html.find("Order Placed").expect("the order");
+    assert!(called < ordered, "newest first");
+    assert!(
+        page.html.contains("<td>phone</td>") && page.html.contains("<td>web</td>"),
+        "{}",
+        page.html
+    );
+    // The same person by their user id; someone unknown is said so.
+    let page = get(&router, "/customers?q=c42", Some(&alex)).await;
+    assert!(page.html.contains("Dana Reyes"));
+    let page = get(&router, "/customers?q=nobody%40example.com", Some(&alex)).await;
+    assert!(page.html.contains("No one matches"), "{}", page.html);
+}

@@ -106,6 +106,16 @@ try {
   await analyst.getByRole("link", { name: "Request professional training" }).click();
   result.steps.mapDrawn = (await analyst.locator("figure.map svg").count()) === 1;
   await audit(analyst, "10-journey-map-desktop");
+
+  // An agent finds a customer in Customer 360 by their email address.
+  const agent = await (await browser.newContext({ viewport: { width: 1024, height: 800 } })).newPage();
+  await signIn(agent, process.env.ALEX);
+  await agent.getByRole("link", { name: "Customers" }).click();
+  await agent.getByLabel("Find a person").fill("dana@example.com");
+  await agent.getByRole("button", { name: "Find" }).click();
+  result.steps.customer = await agent.locator("main h2").first().textContent();
+  result.steps.timeline = await agent.locator("table").last().textContent();
+  await audit(agent, "11-customer-360-desktop");
 } finally {
   await browser.close();
 }

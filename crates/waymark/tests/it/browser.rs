@@ -18,7 +18,15 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
         return;
     };
     let db = temp_dir("browser-work").join("waymark.db");
-    let args = ["serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN];
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-token",
+        ADMIN,
+        "--write-key",
+        "wk_browser",
+    ];
     let (child, url, _) = super::serve::launch(&args, &db, |_| true);
     let _server = Killed(child);
     directory(
@@ -28,8 +36,28 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
          maria,Maria Lopez,maria@example.com,customer-success,olivia,manager\n\
          olivia,Olivia Chen,olivia@example.com,leadership,,\n\
          mallory,Mallory Smith,mallory@example.com,sales,olivia,\n\
-         chris,Chris Analyst,chris@example.com,cx,olivia,analyst\n",
+         chris,Chris Analyst,chris@example.com,cx,olivia,analyst\n\
+         alex,Alex Agent,alex@example.com,support,olivia,agent\n",
     );
+    // A customer's events on two channels, through the collection API.
+    let batch = serde_json::json!({
+        "writeKey": "wk_browser",
+        "batch": [
+            { "type": "identify", "userId": "c42", "messageId": "b1", "timestamp": "2026-11-01T09:00:00Z",
+              "traits": { "email": "dana@example.com", "name": "Dana Reyes" } },
+            { "type": "track", "userId": "c42", "messageId": "b2", "event": "Order Placed", "timestamp": "2026-11-01T09:05:00Z",
+              "context": { "channel": "web" } },
+            { "type": "track", "userId": "c42", "messageId": "b3", "event": "Called Support", "timestamp": "2026-11-02T10:00:00Z",
+              "properties": { "channel": "phone" } }
+        ]
+    });
+    let (status, body) = call(
+        "POST",
+        &format!("{url}/v1/batch"),
+        None,
+        Some(("application/json", batch.to_string())),
+    );
+    assert_eq!(status, 200, "{body}");
     let example = workspace().join("examples/training-request");
     let process = std::fs::read_to_string(example.join("process.yaml")).expect("process");
     let (status, body) = call(
@@ -77,6 +105,7 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
         .env("MALLORY", sign_in(&url, "mallory"))
         .env("MARIA", sign_in(&url, "maria"))
         .env("CHRIS", sign_in(&url, "chris"))
+        .env("ALEX", sign_in(&url, "alex"))
         .output()
         .expect("run node (scripts/test installs playwright-core and axe-core)");
     assert!(
@@ -136,9 +165,18 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
         "{result}"
     );
     assert_eq!(steps["mapDrawn"], true, "{result}");
+    assert_eq!(steps["customer"], "Dana Reyes", "{result}");
+    assert!(
+        steps["timeline"]
+            .as_str()
+            .is_some_and(|s| s.contains("Called Support")
+                && s.contains("phone")
+                && s.contains("Order Placed")),
+        "{result}"
+    );
     assert_eq!(
         result["pages"].as_array().map(Vec::len),
-        Some(10),
+        Some(11),
         "{result}"
     );
     assert_eq!(

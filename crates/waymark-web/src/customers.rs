@@ -1,0 +1,175 @@
+//! Customer 360 for agents: find a person by any identifier (email, phone, user id, anonymous
+//! id), then their profile, a timeline across channels, and their open requests.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use serde::Deserialize;
+use waymark_store::{Profile, StoredEvent};
+
+use crate::Web;
+use crate::layout::{failure, page, problem, when};
+use crate::session::Signed;
+
+/// The directory roles (or departments) that look people up.
+pub(crate) const READERS: [&str; 4] = ["agent", "cx", "analyst", "admin"];
+
+pub(crate) fn may_read(signed: &Signed) -> bool {
+    READERS.iter().any(|role| signed.user.in_group(role))
+}
+
+/// Events shown at once; older ones are a link away.
+const PAGE: usize = 50;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Search {
+    q: Option<String>,
+    before: Option<i64>,
+}
+
+/// What is known of one person.
+struct Found {
+    profile: Profile,
+    events: Vec<StoredEvent>,
+    /// Their requests still running: (id, process, who has it now).
+    requests: Vec<(i64, String, Vec<String>)>,
+}
+
+fn look_up(
+    store: &waymark_store::SqliteStore,
+    query: &str,
+    before: Option<i64>,
+) -> Result<Option<Found>, String> {
+    use waymark_store::Store as _;
+    let Some(profile) = store.profile(query).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let events = store
+        .timeline(query, before, PAGE)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let mut requests = Vec::new();
+    for user in profile
+        .identifiers
+        .iter()
+        .filter_map(|i| i.strip_prefix("user:"))
+    {
+        for id in store.instances_of(user).map_err(|e| e.to_string())? {
+            let Some(row) = store.instance(id).map_err(|e| e.to_string())? else {
+                continue;
+            };
+            if row.status != "running" {
+                continue;
+            }
+            let now: Vec<String> = store
+                .instance_tasks(id)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|t| t.status == "open")
+                .map(|t| t.name)
+                .collect();
+            requests.push((id, row.process, now));
+        }
+    }
+    Ok(Some(Found {
+        profile,
+        events,
+        requests,
+    }))
+}
+
+/// The search, and the person found.
+pub(crate) async fn search(
+    State(web): State<Web>,
+    signed: Signed,
+    Query(search): Query<Search>,
+) -> Response {
+    if !may_read(&signed) {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "Customer 360 is for the people who serve customers",
+            "Looking people up is open to agents, CX leads and analysts. Ask your administrator if you need it.",
+            Some(&signed),
+        );
+    }
+    let query = search.q.as_deref().map(str::trim).unwrap_or("").to_string();
+    let found = if query.is_empty() {
+        None
+    } else {
+        let store = web.app.workflow.clone();
+        let lookup = query.clone();
+        match tokio::task::spawn_blocking(move || look_up(&store, &lookup, search.before)).await {
+            Ok(Ok(found)) => Some(found),
+            Ok(Err(error)) => return failure(&error),
+            Err(error) => return failure(&error),
+        }
+    };
+    let content = html! {
+        form method="get" action="/customers" role="search" {
+            div.field {
+                label for="q" { "Find a person" }
+                p.hint #q-hint { "Their email address, phone number, user id or any other identifier." }
+                input #q type="search" name="q" value=(query) aria-describedby="q-hint" autocomplete="off";
+            }
+            button type="submit" { "Find" }
+        }
+        @match &found {
+            None => {}
+            Some(None) => {
+                p.notice role="status" { "No one matches “" (query) "”. Check it, or try another identifier." }
+            }
+            Some(Some(found)) => {
+                @let p = &found.profile;
+                @let name = p.traits.get("name").map(|n| n.trim_matches('"').to_string())
+                    .or_else(|| p.identifiers.first().cloned()).unwrap_or_default();
+                h2 { (name) }
+                p.meta { "First seen " (when(p.first_seen_us)) " · last seen " (when(p.last_seen_us)) }
+                h3 { "Identifiers" }
+                ul { @for id in &p.identifiers { li { (id) } } }
+                @if !p.traits.is_empty() {
+                    h3 { "What they told us" }
+                    table {
+                        thead { tr { th scope="col" { "Trait" } th scope="col" { "Latest value" } } }
+                        tbody { @for (k, v) in &p.traits { tr { td { (k) } td { (v.trim_matches('"')) } } } }
+                    }
+                }
+                h3 { "Open requests" }
+                @if found.requests.is_empty() {
+                    p { "None." }
+                } @else {
+                    ul {
+                        @for (id, process, now) in &found.requests {
+                            li { "Request " (id) " (" (process) "): now at " (now.join(", ")) }
+                        }
+                    }
+                }
+                h3 { "Timeline, newest first" }
+                p.meta { "Across channels: "
+                    @for (n, (channel, count)) in p.channels.iter().enumerate() {
+                        @if n > 0 { ", " }
+                        (channel) " " (count)
+                    }
+                }
+                table {
+                    thead { tr { th scope="col" { "When" } th scope="col" { "Channel" } th scope="col" { "What" } } }
+                    tbody {
+                        @for event in &found.events {
+                            tr {
+                                td { (when(event.event.timestamp_us)) }
+                                td { (waymark_store::channel(event)) }
+                                td { (event.event.name.clone().unwrap_or_else(|| event.event.kind.clone())) }
+                            }
+                        }
+                    }
+                }
+                @if found.events.len() == PAGE {
+                    @if let Some(last) = found.events.last() {
+                        p { a href=(format!("/customers?q={}&before={}", crate::session::form_urlencoded(&query), last.seq)) { "Older events" } }
+                    }
+                }
+            }
+        }
+    };
+    page("Customer 360", Some(&signed), content).into_response()
+}
