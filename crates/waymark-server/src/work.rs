@@ -197,19 +197,20 @@ pub fn form(
     }))
 }
 
-/// Checks values against a task's or a start event's form; without a deployed form they pass
-/// as they are.
+/// Reads the values against a task's or a start event's form (`read` is given the form, when
+/// one is deployed) and checks them; without a deployed form they pass as they are.
 fn checked(
     store: &SqliteStore,
     form_key: Option<&str>,
     person: &User,
-    values: Map<String, Value>,
+    read: impl FnOnce(Option<&Form>) -> Map<String, Value>,
 ) -> Result<Map<String, Value>, WorkError> {
-    let Some(view) = form_key
+    let view = form_key
         .map(|k| form(store, k, person))
         .transpose()?
-        .flatten()
-    else {
+        .flatten();
+    let values = read(view.as_ref().map(|v| &v.form));
+    let Some(view) = view else {
         return Ok(values);
     };
     view.form
@@ -243,13 +244,25 @@ pub fn start(
     values: Map<String, Value>,
     now: i64,
 ) -> Result<i64, WorkError> {
+    start_reading(store, person, process, |_| values, now)
+}
+
+/// [`start`] with the values read once the start form is known (a browser sends text that the
+/// form says how to read), so the form is read once.
+pub fn start_reading(
+    store: &SqliteStore,
+    person: &User,
+    process: &str,
+    read: impl FnOnce(Option<&Form>) -> Map<String, Value>,
+    now: i64,
+) -> Result<i64, WorkError> {
     if store.latest_version(process)?.is_none() {
         return Err(WorkError::NotFound(format!(
             "there is no process `{process}`"
         )));
     }
     let key = store.start_form(process)?;
-    let values = checked(store, key.as_deref(), person, values)?;
+    let values = checked(store, key.as_deref(), person, read)?;
     Ok(store.start_instance(process, &person.id, values, now)?)
 }
 
@@ -261,8 +274,20 @@ pub fn complete(
     values: Map<String, Value>,
     now: i64,
 ) -> Result<(), WorkError> {
+    complete_reading(store, person, id, |_| values, now).map(|_| ())
+}
+
+/// [`complete`] with the values read once the task's form is known, so the task and its form
+/// are read once. Gives the task that was completed.
+pub fn complete_reading(
+    store: &SqliteStore,
+    person: &User,
+    id: TaskId,
+    read: impl FnOnce(Option<&Form>) -> Map<String, Value>,
+    now: i64,
+) -> Result<TaskRow, WorkError> {
     let task = open_task(store, person, id, "complete", now)?;
-    let values = checked(store, task.form.as_deref(), person, values)?;
+    let values = checked(store, task.form.as_deref(), person, read)?;
     store.advance(
         id.instance,
         Command::Complete {
@@ -272,7 +297,7 @@ pub fn complete(
         &person.id,
         now,
     )?;
-    Ok(())
+    Ok(task)
 }
 
 /// Takes a task offered to the person's groups.

@@ -75,6 +75,15 @@ fn csrf_field(signed: &Signed) -> Markup {
     html! { input type="hidden" name="csrf" value=(signed.csrf); }
 }
 
+/// A browser's fields read against the form (nothing without one).
+fn read_form(
+    form: Option<&waymark_workflow::forms::Form>,
+    pairs: &[(String, String)],
+) -> Map<String, Value> {
+    form.map(|f| crate::form::read(f, pairs))
+        .unwrap_or_default()
+}
+
 fn csrf_of(pairs: &[(String, String)]) -> Option<&str> {
     pairs
         .iter()
@@ -212,19 +221,21 @@ pub(crate) async fn complete(
     };
     let user = signed.user.clone();
     let now = web.app.clock.now_us();
-    let submitted = pairs.clone();
     let done = blocking(&web, move |store| {
-        let found = ops::open_task(store, &user, task, "complete", now)?;
-        let view = match &found.form {
-            Some(key) => ops::form(store, key, &user)?,
-            None => None,
-        };
-        let values = view
-            .as_ref()
-            .map(|v| crate::form::read(&v.form, &submitted))
-            .unwrap_or_default();
-        match ops::complete(store, &user, task, values.clone(), now) {
-            Ok(()) => Ok(Ok(found.instance)),
+        // What was read from the browser, to show again with the problems.
+        let mut values = Map::new();
+        let completed = ops::complete_reading(
+            store,
+            &user,
+            task,
+            |form| {
+                values = read_form(form, &pairs);
+                values.clone()
+            },
+            now,
+        );
+        match completed {
+            Ok(found) => Ok(Ok(found.instance)),
             Err(WorkError::Invalid(errors)) => Ok(Err((values, errors))),
             Err(other) => Err(other),
         }
@@ -349,12 +360,18 @@ pub(crate) async fn start(
     let now = web.app.clock.now_us();
     let id = process.clone();
     let started = blocking(&web, move |store| {
-        let view = ops::start_form(store, &id, &user)?;
-        let values = view
-            .as_ref()
-            .map(|v| crate::form::read(&v.form, &pairs))
-            .unwrap_or_default();
-        match ops::start(store, &user, &id, values.clone(), now) {
+        let mut values = Map::new();
+        let started = ops::start_reading(
+            store,
+            &user,
+            &id,
+            |form| {
+                values = read_form(form, &pairs);
+                values.clone()
+            },
+            now,
+        );
+        match started {
             Ok(instance) => Ok(Ok(instance)),
             Err(WorkError::Invalid(errors)) => Ok(Err((values, errors))),
             Err(other) => Err(other),
