@@ -32,11 +32,7 @@ async fn run<T: Send + 'static>(
     state: &AppState,
     call: impl FnOnce(&SqliteStore) -> Result<T, WorkflowError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let store = state.workflow.clone();
-    tokio::task::spawn_blocking(move || call(store.as_ref()))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(refused)
+    working(state, move |store| call(store).map_err(WorkError::from)).await
 }
 
 /// Runs a [`crate::work`] operation on the blocking pool.
@@ -71,6 +67,7 @@ impl From<WorkError> for ApiError {
             WorkError::Bad { code, field, .. } => {
                 (StatusCode::BAD_REQUEST, *code, Some(field.clone()))
             }
+            WorkError::Interrupted(_) => return ApiError::internal(&error),
             WorkError::Workflow(_) => {
                 let WorkError::Workflow(inner) = error else {
                     return ApiError::internal(&error);

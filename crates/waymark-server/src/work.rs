@@ -33,6 +33,10 @@ pub enum WorkError {
     },
     #[error(transparent)]
     Workflow(#[from] WorkflowError),
+    /// The operation's thread stopped before it finished (a bug); nothing is known of its
+    /// outcome beyond what the store committed.
+    #[error("the work stopped before it finished: {0}")]
+    Interrupted(String),
 }
 
 impl From<waymark_store::StoreError> for WorkError {

@@ -23,9 +23,7 @@ async fn blocking<T: Send + 'static>(
     let store = web.app.workflow.clone();
     match tokio::task::spawn_blocking(move || call(&store)).await {
         Ok(result) => result,
-        Err(error) => Err(WorkError::Conflict(format!(
-            "the page could not finish: {error}"
-        ))),
+        Err(error) => Err(WorkError::Interrupted(error.to_string())),
     }
 }
 
@@ -59,7 +57,9 @@ fn refusal(error: WorkError, signed: &Signed) -> Response {
             &capital(&message),
             Some(signed),
         ),
-        WorkError::Invalid(_) | WorkError::Workflow(_) => failure(&error),
+        WorkError::Invalid(_) | WorkError::Workflow(_) | WorkError::Interrupted(_) => {
+            failure(&error)
+        }
     }
 }
 
