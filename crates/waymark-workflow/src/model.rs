@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::expr::Expr;
 
 /// One executable process.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Process {
     /// Stable id, shared by all versions.
     pub id: String,

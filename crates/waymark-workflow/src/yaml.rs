@@ -170,26 +170,7 @@ struct RawRule {
 /// Reads a process file. A file that is not YAML, or not a block of fields, is unreadable; every
 /// other problem is a diagnostic with its line and column.
 pub fn import(text: &str) -> Result<Imported, Unreadable> {
-    // YAML that is not a process at all (a journey file, say) is not "a process with mistakes".
-    if let Ok(node) = marked_yaml::parse_yaml(0, text)
-        && let Some(top) = node.as_mapping()
-        && top.get_node("process").is_none()
-        && top.get_node("steps").is_none()
-    {
-        let journey = top.get_node("stages").is_some();
-        return Err(Unreadable {
-            location: Location::START,
-            message: format!(
-                "not a process file: it has neither `process:` nor `steps:`{}",
-                if journey {
-                    " (it looks like a journey file: check it with `waymark journey lint`)"
-                } else {
-                    ""
-                }
-            ),
-        });
-    }
-    let (raw, _) = match read_yaml::<RawProcess>(text, &KIND) {
+    let (raw, node) = match read_yaml::<RawProcess>(text, &KIND) {
         Ok(read) => read,
         Err(d) if d.code == "yaml-syntax" || d.code == KIND.code => {
             return Err(Unreadable {
@@ -201,22 +182,26 @@ pub fn import(text: &str) -> Result<Imported, Unreadable> {
             });
         }
         Err(d) => {
+            // A file of another kind (a journey, say) fails on its first unknown field; it is
+            // read again only then, to say what it is.
+            if let Ok(node) = marked_yaml::parse_yaml(0, text)
+                && let Some(unreadable) = not_a_process(&node)
+            {
+                return Err(unreadable);
+            }
             return Ok(Imported {
                 diagnostics: vec![d],
                 ..Imported::default()
             });
         }
     };
+    if let Some(unreadable) = not_a_process(&node) {
+        return Err(unreadable);
+    }
     let mut builder = Builder {
         lines: text.lines().collect(),
         diagnostics: Vec::new(),
-        process: Process {
-            id: String::new(),
-            name: String::new(),
-            nodes: Vec::new(),
-            flows: Vec::new(),
-            calendar: Calendar::default(),
-        },
+        process: Process::default(),
         links: Vec::new(),
         reported: Vec::new(),
     };
@@ -230,6 +215,27 @@ pub fn import(text: &str) -> Result<Imported, Unreadable> {
         processes: built.into_iter().filter(|_| !has_errors).collect(),
         not_executable: Vec::new(),
         diagnostics,
+    })
+}
+
+/// YAML that is not a process at all (a journey file, say) is not "a process with mistakes":
+/// a block of fields with neither `process:` nor `steps:`.
+fn not_a_process(node: &marked_yaml::Node) -> Option<Unreadable> {
+    let top = node.as_mapping()?;
+    if top.get_node("process").is_some() || top.get_node("steps").is_some() {
+        return None;
+    }
+    let journey = top.get_node("stages").is_some();
+    Some(Unreadable {
+        location: Location::START,
+        message: format!(
+            "not a process file: it has neither `process:` nor `steps:`{}",
+            if journey {
+                " (it looks like a journey file: check it with `waymark journey lint`)"
+            } else {
+                ""
+            }
+        ),
     })
 }
 
@@ -407,16 +413,7 @@ impl Builder<'_> {
         {
             crate::check::structure(&self.process, &mut self.diagnostics, &self.reported);
         }
-        Some(std::mem::replace(
-            &mut self.process,
-            Process {
-                id: String::new(),
-                name: String::new(),
-                nodes: Vec::new(),
-                flows: Vec::new(),
-                calendar: Calendar::default(),
-            },
-        ))
+        Some(std::mem::take(&mut self.process))
     }
 
     fn calendar(&mut self, raw: &Spanned<RawCalendar>) -> Calendar {
