@@ -169,6 +169,43 @@ pub(super) fn sign_in(url: &str, id: &str) -> String {
     body["token"].as_str().expect("token").to_string()
 }
 
+/// Deploys the training request from `file` (`process.bpmn` or `process.yaml`) with every form
+/// in `forms/` beside it, as the administrator.
+pub(super) fn deploy_training(url: &str, file: &str) {
+    let kind = if file.ends_with(".bpmn") {
+        "application/xml"
+    } else {
+        "application/yaml"
+    };
+    let process = std::fs::read_to_string(example(file)).expect("process");
+    let (status, body) = call(
+        "POST",
+        &format!("{url}/v1/processes"),
+        Some(ADMIN),
+        Some((kind, process)),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut forms = 0;
+    for entry in std::fs::read_dir(example("forms")).expect("forms") {
+        let path = entry.expect("entry").path();
+        let key = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("key")
+            .to_string();
+        let schema = std::fs::read_to_string(&path).expect("form");
+        let (status, body) = call(
+            "POST",
+            &format!("{url}/v1/forms/{key}"),
+            Some(ADMIN),
+            Some(("application/json", schema)),
+        );
+        assert_eq!(status, 200, "{key}: {body}");
+        forms += 1;
+    }
+    assert_eq!(forms, 6, "the training request has six forms");
+}
+
 /// The one task in someone's inbox, at `step`.
 fn inbox(url: &str, token: &str, step: &str) -> String {
     wait_for(step, || {
@@ -241,31 +278,7 @@ fn the_training_request_end_to_end_with_real_email() {
         token("finn"),
         token("mallory"),
     );
-    let bpmn = std::fs::read_to_string(example("process.bpmn")).expect("process");
-    let (status, body) = call(
-        "POST",
-        &format!("{url}/v1/processes"),
-        Some(ADMIN),
-        Some(("application/xml", bpmn)),
-    );
-    assert_eq!(status, 200, "{body}");
-    for form in [
-        "request-training",
-        "approve-training",
-        "add-vendor",
-        "issue-po",
-        "record-payment",
-        "training-assessment",
-    ] {
-        let schema = std::fs::read_to_string(example(&format!("forms/{form}.form"))).expect("form");
-        let (status, body) = call(
-            "POST",
-            &format!("{url}/v1/forms/{form}"),
-            Some(ADMIN),
-            Some(("application/json", schema)),
-        );
-        assert_eq!(status, 200, "{form}: {body}");
-    }
+    deploy_training(&url, "process.bpmn");
 
     // 1. Jennifer submits the one form; her manager and department are filled in for her.
     let (_, form) = call(

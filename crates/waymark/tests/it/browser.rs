@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::automation::{ADMIN, Killed, call, directory, sign_in};
+use super::automation::{ADMIN, Killed, call, deploy_training, directory, sign_in};
 use super::*;
 
 #[test]
@@ -58,31 +58,8 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
         Some(("application/json", batch.to_string())),
     );
     assert_eq!(status, 200, "{body}");
+    deploy_training(&url, "process.yaml");
     let example = workspace().join("examples/training-request");
-    let process = std::fs::read_to_string(example.join("process.yaml")).expect("process");
-    let (status, body) = call(
-        "POST",
-        &format!("{url}/v1/processes"),
-        Some(ADMIN),
-        Some(("application/yaml", process)),
-    );
-    assert_eq!(status, 200, "{body}");
-    for entry in std::fs::read_dir(example.join("forms")).expect("forms") {
-        let path = entry.expect("entry").path();
-        let key = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .expect("key")
-            .to_string();
-        let schema = std::fs::read_to_string(&path).expect("form");
-        let (status, body) = call(
-            "POST",
-            &format!("{url}/v1/forms/{key}"),
-            Some(ADMIN),
-            Some(("application/json", schema)),
-        );
-        assert_eq!(status, 200, "{key}: {body}");
-    }
     for file in ["as-is.yaml", "to-be.yaml"] {
         let journey = std::fs::read_to_string(example.join(file)).expect("journey");
         let (status, body) = call(
