@@ -1064,14 +1064,12 @@ pub async fn start_form(
 ) -> Result<Json<Value>, ApiError> {
     let user = person(&state, &headers).await?;
     let view = working(&state, move |store| {
-        let key = store.start_form(&id)?;
-        let view = crate::work::start_form(store, &id, &user)?;
-        Ok(match (key, view) {
-            (None, _) => json!({ "form": null, "prefill": {} }),
-            (Some(key), None) => {
+        Ok(match crate::work::start_form(store, &id, &user)? {
+            None => json!({ "form": null, "prefill": {} }),
+            Some((key, None)) => {
                 json!({ "key": waymark_workflow::forms::key_of(&key), "form": null, "prefill": {} })
             }
-            (Some(_), Some(view)) => {
+            Some((_, Some(view))) => {
                 json!({ "key": view.key, "form": view.schema, "prefill": view.prefill })
             }
         })

@@ -222,20 +222,23 @@ fn checked(
         .map_err(WorkError::Invalid)
 }
 
-/// The start form of a process, for `person` (none when the process names none, or it is not
-/// deployed).
+/// The start form of a process, for `person`: the key its start event names (none when it
+/// names none), and the form when one is deployed under that key.
 pub fn start_form(
     store: &SqliteStore,
     process: &str,
     person: &User,
-) -> Result<Option<FormView>, WorkError> {
+) -> Result<Option<(String, Option<FormView>)>, WorkError> {
     if store.latest_version(process)?.is_none() {
         return Err(WorkError::NotFound(format!(
             "there is no process `{process}`"
         )));
     }
     match store.start_form(process)? {
-        Some(key) => form(store, &key, person),
+        Some(key) => {
+            let view = form(store, &key, person)?;
+            Ok(Some((key, view)))
+        }
         None => Ok(None),
     }
 }

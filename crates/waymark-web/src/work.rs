@@ -317,7 +317,7 @@ async fn show_start(
             .process(&id, None)?
             .map(|p| p.name)
             .unwrap_or_else(|| id.clone());
-        let view: Option<FormView> = ops::start_form(store, &id, &user)?;
+        let view: Option<FormView> = ops::start_form(store, &id, &user)?.and_then(|(_, view)| view);
         Ok((name, view))
     })
     .await;
