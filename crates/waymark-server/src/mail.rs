@@ -199,14 +199,7 @@ impl Mailer {
         subject: &str,
         body: String,
     ) -> Result<(), String> {
-        let address = user
-            .email
-            .clone()
-            .ok_or_else(|| format!("`{}` has no email address in the directory", user.id))?;
-        let to: Mailbox = format!("{} <{address}>", user.name)
-            .parse()
-            .or_else(|_| address.parse())
-            .map_err(|e| format!("`{address}`: {e}"))?;
+        let to = mailbox(user)?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -218,6 +211,18 @@ impl Mailer {
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
+}
+
+/// A person's address from the directory, with their name.
+fn mailbox(user: &waymark_store::workflow::User) -> Result<Mailbox, String> {
+    let address = user
+        .email
+        .clone()
+        .ok_or_else(|| format!("`{}` has no email address in the directory", user.id))?;
+    format!("{} <{address}>", user.name)
+        .parse()
+        .or_else(|_| address.parse())
+        .map_err(|e| format!("`{address}`: {e}"))
 }
 
 /// Sends the email of every open `email:` task, then completes each. Returns how many were sent.
@@ -261,14 +266,7 @@ fn send_one(
         .user(&person)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("`{person}` is not in the directory"))?;
-    let address = user
-        .email
-        .clone()
-        .ok_or_else(|| format!("`{person}` has no email address in the directory"))?;
-    let to: Mailbox = format!("{} <{address}>", user.name)
-        .parse()
-        .or_else(|_| address.parse())
-        .map_err(|e| format!("`{address}`: {e}"))?;
+    let to = mailbox(&user)?;
     let grant = Grant {
         instance: task.instance,
         person: person.clone(),
