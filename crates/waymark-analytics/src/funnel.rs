@@ -159,10 +159,10 @@ pub(crate) fn summarize(
 }
 
 /// ClickHouse `windowFunnel` default mode, keeping the reach times of each level's chain.
-fn ordered(
-    activities: &[waymark_eventlog::Symbol],
+pub(crate) fn ordered<T: Copy + PartialEq>(
+    activities: &[T],
     times: &[Micros],
-    steps: &[Option<waymark_eventlog::Symbol>],
+    steps: &[Option<T>],
     window: Micros,
 ) -> Reach {
     // The events that match a step, as (time, step).
@@ -216,10 +216,10 @@ pub(crate) fn ordered_matched(
 }
 
 /// Steps must be consecutive events of the case, all within the window of the first.
-fn strict(
-    activities: &[waymark_eventlog::Symbol],
+pub(crate) fn strict<T: Copy + PartialEq>(
+    activities: &[T],
     times: &[Micros],
-    steps: &[Option<waymark_eventlog::Symbol>],
+    steps: &[Option<T>],
     window: Micros,
 ) -> Reach {
     let mut best = Reach {
@@ -252,10 +252,10 @@ fn strict(
 }
 
 /// The most distinct steps that happen within one window, in any order.
-fn any(
-    activities: &[waymark_eventlog::Symbol],
+pub(crate) fn any<T: Copy + PartialEq>(
+    activities: &[T],
     times: &[Micros],
-    steps: &[Option<waymark_eventlog::Symbol>],
+    steps: &[Option<T>],
     window: Micros,
 ) -> Reach {
     let matched: Vec<(Micros, usize)> = activities

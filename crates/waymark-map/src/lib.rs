@@ -40,6 +40,9 @@ pub struct Live {
     pub stages: std::collections::HashMap<String, StageLine>,
     /// A section of HTML to show under the map (the report's tables), already safe to embed.
     pub details: Option<String>,
+    /// Where a card leads: the first text, the touchpoint's id, then the second (the web app's
+    /// detail page and its query). Cards become links, reached with Tab and opened with Enter.
+    pub card_links: Option<(String, String)>,
 }
 
 /// The measured figures of one stage.
@@ -622,6 +625,17 @@ fn card(out: &mut String, layout: &Layout, slot: usize) {
     } else {
         ""
     };
+    let link = layout.live.and_then(|live| live.card_links.as_ref());
+    if let Some((before, after)) = link {
+        let _ = write!(
+            out,
+            r#"<a class="card-link" href="{}{}{}" aria-label="{}: details">"#,
+            esc(before),
+            esc(&tp.id),
+            esc(after),
+            esc(&tp.name)
+        );
+    }
     let _ = write!(
         out,
         r##"<g class="touchpoint" data-touchpoint="{id}" data-kind="{kind}" data-channel="{channel}" data-visibility="{vis}"><title>{name}: {kind} by {actor}, owned by {dept}, {target}{mot}{opt}</title><rect x="{x:.1}" y="{y:.1}" width="{w}" height="{h}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_width}"{dash}/>"##,
@@ -684,7 +698,11 @@ fn card(out: &mut String, layout: &Layout, slot: usize) {
     if let Some(live) = layout.live {
         live_figures(out, live.cards.get(&tp.id), x, y + CARD_H);
     }
-    out.push_str("</g>\n");
+    out.push_str("</g>");
+    if link.is_some() {
+        out.push_str("</a>");
+    }
+    out.push('\n');
 }
 
 fn percent(share: f64) -> String {

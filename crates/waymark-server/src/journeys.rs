@@ -296,6 +296,7 @@ pub fn live(report: &waymark_analytics::journey::Report) -> waymark_map::Live {
         cards,
         stages,
         details: None,
+        card_links: None,
     }
 }
 
@@ -688,9 +689,21 @@ pub fn measured(
     journey: &waymark_journey::Journey,
     options: &Options,
 ) -> Result<Report, Measure> {
+    measured_with_log(store, journey, options).map(|(report, _)| report)
+}
+
+/// [`measured`], and the events it read, for the analyses that look closer (survey comments,
+/// paths, funnels of the web app's pages).
+pub fn measured_with_log(
+    store: &dyn waymark_store::Store,
+    journey: &waymark_journey::Journey,
+    options: &Options,
+) -> Result<(Report, waymark_eventlog::EventLog), Measure> {
     let keep = waymark_store::Keep::only(waymark_analytics::journey::attributes_read(
         journey, options,
     ));
     let (log, _) = waymark_store::stored_log_keeping(store, &keep).map_err(Measure::Store)?;
-    waymark_analytics::journey::report(journey, &log, options).map_err(Measure::Options)
+    let report =
+        waymark_analytics::journey::report(journey, &log, options).map_err(Measure::Options)?;
+    Ok((report, log))
 }

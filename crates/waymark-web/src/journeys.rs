@@ -20,7 +20,7 @@ pub(crate) fn may_read(signed: &Signed) -> bool {
     READERS.iter().any(|role| signed.user.in_group(role))
 }
 
-fn refused(signed: &Signed) -> Response {
+pub(crate) fn refused(signed: &Signed) -> Response {
     problem(
         StatusCode::FORBIDDEN,
         "Journeys are for the people who look after them",
@@ -130,26 +130,42 @@ pub(crate) async fn list(State(web): State<Web>, signed: Signed) -> Response {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct Version {
-    version: Option<String>,
+    pub(crate) version: Option<String>,
 }
 
-/// A journey's live map: the designed journey with the measured figures on its cards, its
-/// versions (as-is, to-be) and, for a to-be version, the change-impact answers.
-pub(crate) async fn show(
-    State(web): State<Web>,
-    signed: Signed,
-    Path(id): Path<String>,
-    Query(version): Query<Version>,
-) -> Response {
-    if !may_read(&signed) {
-        return refused(&signed);
+impl Version {
+    /// The query that keeps this version on the next page: `?version=to-be`, or nothing.
+    pub(crate) fn query(&self) -> String {
+        self.version
+            .as_ref()
+            .map(|v| format!("?version={}", crate::session::form_urlencoded(v)))
+            .unwrap_or_default()
     }
+}
+
+/// A deployed journey's chosen version, measured on the stored events.
+pub(crate) struct Loaded {
+    pub(crate) versions: Vec<DeployedJourney>,
+    pub(crate) chosen: DeployedJourney,
+    pub(crate) journey: waymark_journey::Journey,
+    pub(crate) report: Option<Report>,
+    pub(crate) log: Option<waymark_eventlog::EventLog>,
+}
+
+/// Reads journey `id` at `version` (the latest without one) and measures it; a page when there is
+/// no such journey or the store fails.
+pub(crate) async fn load(
+    web: &Web,
+    signed: &Signed,
+    id: &str,
+    version: Option<String>,
+    options: Options,
+) -> Result<Loaded, Response> {
     let store = web.app.store.clone();
-    let wanted = version.version.clone();
-    let key = id.clone();
+    let key = id.to_string();
     let found = tokio::task::spawn_blocking(move || -> Result<_, String> {
         let versions = store.journey_versions(&key).map_err(|e| e.to_string())?;
-        let chosen = match wanted.as_deref() {
+        let chosen = match version.as_deref() {
             Some(label) => versions
                 .iter()
                 .rev()
@@ -163,25 +179,88 @@ pub(crate) async fn show(
         let journey = waymark_journey::check(&chosen.source)
             .journey
             .ok_or("a deployed journey no longer reads")?;
-        let report =
-            waymark_server::journeys::measured(store.as_ref(), &journey, &Options::default()).ok();
-        Ok(Some((versions, chosen, journey, report)))
+        let (report, log) =
+            match waymark_server::journeys::measured_with_log(store.as_ref(), &journey, &options) {
+                Ok((report, log)) => (Some(report), Some(log)),
+                Err(error) => {
+                    tracing::warn!(journey = %journey.id, error = ?error, "a journey could not be measured");
+                    (None, None)
+                }
+            };
+        Ok(Some(Loaded {
+            versions,
+            chosen,
+            journey,
+            report,
+            log,
+        }))
     })
     .await;
-    let (versions, chosen, journey, report) = match found {
-        Ok(Ok(Some(found))) => found,
-        Ok(Ok(None)) => {
-            return problem(
-                StatusCode::NOT_FOUND,
-                "No such journey",
-                &format!("No journey `{id}` (or no such version) is deployed."),
-                Some(&signed),
-            );
+    match found {
+        Ok(Ok(Some(found))) => Ok(found),
+        Ok(Ok(None)) => Err(problem(
+            StatusCode::NOT_FOUND,
+            "No such journey",
+            &format!("No journey `{id}` (or no such version) is deployed."),
+            Some(signed),
+        )),
+        Ok(Err(error)) => Err(failure(&error)),
+        Err(error) => Err(failure(&error)),
+    }
+}
+
+/// The pages of a journey, as a row of links: the map, its analyses.
+pub(crate) fn tabs(id: &str, query: &str, current: &str) -> maud::Markup {
+    let pages = [
+        ("", "Map"),
+        ("/funnel", "Funnel"),
+        ("/flow", "Flow"),
+        ("/conformance", "Designed against actual"),
+    ];
+    html! {
+        nav aria-label="Journey pages" {
+            ul.versions {
+                @for (path, name) in pages {
+                    li {
+                        @if path == current {
+                            span aria-current="page" { strong { (name) } }
+                        } @else {
+                            a href=(format!("/journeys/{id}{path}{query}")) { (name) }
+                        }
+                    }
+                }
+            }
         }
-        Ok(Err(error)) => return failure(&error),
-        Err(error) => return failure(&error),
+    }
+}
+
+/// A journey's live map: the designed journey with the measured figures on its cards, its
+/// versions (as-is, to-be) and, for a to-be version, the change-impact answers.
+pub(crate) async fn show(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Query(version): Query<Version>,
+) -> Response {
+    if !may_read(&signed) {
+        return refused(&signed);
+    }
+    let query = version.query();
+    let Loaded {
+        versions,
+        chosen,
+        journey,
+        report,
+        ..
+    } = match load(&web, &signed, &id, version.version, Options::default()).await {
+        Ok(loaded) => loaded,
+        Err(page) => return page,
     };
-    let live = report.as_ref().map(waymark_server::journeys::live);
+    let mut live = report.as_ref().map(waymark_server::journeys::live);
+    if let Some(live) = live.as_mut() {
+        // Cards open their detail, in the version being read.
+        live.card_links = Some((format!("/journeys/{id}/touchpoints/"), query.clone()));
+    }
     let map = waymark_map::svg_live(&journey, live.as_ref());
     let mut labels: Vec<&str> = Vec::new();
     for v in &versions {
@@ -191,6 +270,7 @@ pub(crate) async fn show(
     }
     let content = html! {
         p.meta { "Owner: " (journey.owner) " · version " (chosen.label) " (" (chosen.version) ")" }
+        (tabs(&id, &query, ""))
         @if labels.len() > 1 {
             nav aria-label="Versions" {
                 ul.versions {
@@ -214,7 +294,13 @@ pub(crate) async fn show(
         // The map is wider than a phone: the region scrolls, and takes the keyboard focus to do so.
         figure.map tabindex="0" role="group" aria-label="The journey map (scrolls sideways)" {
             (PreEscaped(map))
-            figcaption { "The journey map: stages as columns, channels as lanes; each card shows its measured volume, conversion, time against target and score." }
+            figcaption { "The journey map: stages as columns, channels as lanes; each card shows its measured volume, conversion, time against target and score. Open a card for its detail." }
+        }
+        h2 { "Touchpoints" }
+        ul.columns {
+            @for (stage, t) in journey.touchpoints() {
+                li { a href=(format!("/journeys/{id}/touchpoints/{}{query}", t.id)) { (t.name) } " (" (stage.name) ")" }
+            }
         }
         @if let Some(change) = &journey.change {
             h2 { "The change for the customer" }

@@ -9,6 +9,8 @@
 //! browser then holds a session cookie (HttpOnly, SameSite=Lax, Secure behind https) and every
 //! form carries the session's CSRF token.
 
+mod analyses;
+mod chart;
 mod customers;
 mod form;
 mod journeys;
@@ -16,6 +18,7 @@ mod layout;
 mod links;
 mod login;
 mod session;
+mod touchpoint;
 mod work;
 
 use std::sync::Arc;
@@ -65,6 +68,13 @@ pub fn pages(app: AppState, secure: bool) -> Router {
         .route("/customers", get(customers::search))
         .route("/journeys", get(journeys::list))
         .route("/journeys/{id}", get(journeys::show))
+        .route("/journeys/{id}/funnel", get(analyses::funnel))
+        .route("/journeys/{id}/flow", get(analyses::flow))
+        .route("/journeys/{id}/conformance", get(analyses::conformance))
+        .route(
+            "/journeys/{id}/touchpoints/{touchpoint}",
+            get(touchpoint::show),
+        )
         .route("/work", get(work::inbox))
         .route("/work/tasks/{id}", get(work::task).post(work::complete))
         .route("/work/tasks/{id}/claim", post(work::claim))

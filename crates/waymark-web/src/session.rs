@@ -79,16 +79,9 @@ impl OptionalFromRequestParts<Web> for Signed {
     }
 }
 
-/// Percent-encodes a path for a query value.
+/// Percent-encodes text for a query value.
 pub(crate) fn form_urlencoded(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// Only paths on this site are followed after signing in (never another site).

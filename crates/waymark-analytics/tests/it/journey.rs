@@ -520,3 +520,190 @@ fn a_small_journey_is_measured_as_worked_out_by_hand() {
         "`dne` in end is not a touchpoint of the journey (did you mean `done`?)"
     );
 }
+
+/// The funnel builder's funnel over touchpoint visits, in each order, with a breakdown, worked
+/// out by hand.
+#[test]
+fn a_touchpoint_funnel_follows_window_order_and_breakdown() {
+    let journey = waymark_journey::check(SMALL).journey.expect("journey");
+    let log = csv("case,activity,timestamp,result,case:tier\n\
+        a,Form Sent,2024-01-01T10:00:00Z,,gold\n\
+        a,Called,2024-01-01T11:00:00Z,,gold\n\
+        a,Reviewed,2024-01-01T12:00:00Z,ok,gold\n\
+        a,Done,2024-01-01T13:00:00Z,,gold\n\
+        b,Form Sent,2024-01-01T10:00:00Z,,basic\n\
+        b,Called,2024-01-01T10:05:00Z,,basic\n\
+        c,Form Sent,2024-01-01T10:00:00Z,,gold\n\
+        c,Called,2024-01-03T10:00:00Z,,gold\n");
+    let options = Options {
+        timeout: Some(30 * 86_400_000_000),
+        ..Options::default()
+    };
+    let found = journey::instances(&log, &journey::Binding::new(&journey, &log), &options)
+        .expect("instances");
+    assert_eq!(found.len(), 3);
+    let steps = ["form", "call", "done"].map(String::from);
+    let day = 86_400_000_000;
+    let reached = |order, by| {
+        let (whole, groups) =
+            journey::touchpoint_funnel(&journey, &log, &found, &steps, day, order, by)
+                .expect("funnel");
+        let levels = |f: &waymark_analytics::Funnel| -> Vec<usize> {
+            f.steps.iter().map(|s| s.reached).collect()
+        };
+        (
+            levels(&whole),
+            groups
+                .iter()
+                .map(|g| (g.value.clone(), levels(&g.funnel)))
+                .collect::<Vec<_>>(),
+            whole,
+        )
+    };
+    // Ordered within a day: a reaches done; b stops at the call; c's call came two days later.
+    let (levels, groups, whole) = reached(FunnelOrder::Ordered, Some("tier"));
+    assert_eq!(levels, [3, 2, 1]);
+    assert_eq!(
+        groups,
+        [
+            ("basic".to_string(), vec![1, 1, 0]),
+            ("gold".to_string(), vec![2, 1, 1])
+        ]
+    );
+    // Time between steps: a 1 h and b 5 min to the call (median 32.5 min), a 2 h to done.
+    assert_eq!(whole.steps[1].median_seconds_from_previous, Some(1_950.0));
+    assert_eq!(whole.steps[2].median_seconds_from_previous, Some(7_200.0));
+    // Strict: the review comes between a's call and done.
+    assert_eq!(reached(FunnelOrder::Strict, None).0, [3, 2, 0]);
+    // Any order within a day: as ordered here.
+    assert_eq!(reached(FunnelOrder::Any, None).0, [3, 2, 1]);
+    // An unknown step is named, with the close one.
+    let error = journey::touchpoint_funnel(
+        &journey,
+        &log,
+        &found,
+        &["form".to_string(), "cal".to_string()],
+        day,
+        FunnelOrder::Ordered,
+        None,
+    )
+    .expect_err("unknown step");
+    assert_eq!((error.option, error.id.as_str()), ("steps", "cal"));
+}
+
+/// Survey comments land on the touchpoint they rate, else the one they follow; blank ones and
+/// other touchpoints' are left out; newest first.
+#[test]
+fn comments_are_found_for_the_touchpoint_they_are_about() {
+    let journey = waymark_journey::check(SMALL).journey.expect("journey");
+    let log = csv("case,activity,timestamp,touchpoint,csat,comment\n\
+        a,Form Sent,2024-01-01T10:00:00Z,,,\n\
+        a,Called,2024-01-01T11:00:00Z,,,\n\
+        a,Survey,2024-01-01T14:00:00Z,call,2,Too slow to get through\n\
+        b,Form Sent,2024-01-02T10:00:00Z,,,\n\
+        b,Survey,2024-01-02T10:05:00Z,,5,Clear form\n\
+        c,Called,2024-01-03T10:00:00Z,,,\n\
+        c,Survey,2024-01-03T10:05:00Z,,4,   \n\
+        d,Called,2024-01-04T10:00:00Z,,,\n\
+        d,Survey,2024-01-04T10:05:00Z,,,Kind agent\n");
+    type Said = (String, String, Vec<(journey::ScoreKind, f64)>);
+    let on = |id: &str| -> Vec<Said> {
+        journey::comments(&journey, &log, id, 10)
+            .into_iter()
+            .map(|c| (c.case, c.text, c.scores))
+            .collect()
+    };
+    assert_eq!(
+        on("call"),
+        [
+            ("d".to_string(), "Kind agent".to_string(), vec![]),
+            (
+                "a".to_string(),
+                "Too slow to get through".to_string(),
+                vec![(journey::ScoreKind::Csat, 2.0)]
+            ),
+        ]
+    );
+    assert_eq!(
+        on("form"),
+        [(
+            "b".to_string(),
+            "Clear form".to_string(),
+            vec![(journey::ScoreKind::Csat, 5.0)]
+        )]
+    );
+    assert!(on("done").is_empty());
+    assert!(on("no-such-touchpoint").is_empty());
+    assert_eq!(journey::comments(&journey, &log, "call", 1).len(), 1);
+}
+
+/// Moves against the design, paths from and to a touchpoint, and variants, worked out by hand.
+#[test]
+fn moves_paths_and_variants_of_instances() {
+    let journey = waymark_journey::check(SMALL).journey.expect("journey");
+    // a: form, call, review, done (as designed); b: form, call, form (back: not designed);
+    // c: form, done (skips the required review).
+    let log = csv("case,activity,timestamp,result\n\
+        a,Form Sent,2024-01-01T10:00:00Z,\n\
+        a,Called,2024-01-01T11:00:00Z,\n\
+        a,Reviewed,2024-01-01T12:00:00Z,ok\n\
+        a,Done,2024-01-01T13:00:00Z,\n\
+        b,Form Sent,2024-01-01T10:00:00Z,\n\
+        b,Called,2024-01-01T10:30:00Z,\n\
+        b,Form Sent,2024-01-01T11:00:00Z,\n\
+        c,Form Sent,2024-01-01T10:00:00Z,\n\
+        c,Done,2024-01-01T10:10:00Z,\n");
+    let options = Options {
+        timeout: Some(30 * 86_400_000_000),
+        now: Some(1_704_103_200_000_000), // 2024-01-01 10:00 + a day
+        ..Options::default()
+    };
+    let found = journey::instances(&log, &journey::Binding::new(&journey, &log), &options)
+        .expect("instances");
+    let (form, call, review, done) = (0, 1, 2, 3);
+    let moves = journey::moves(&journey, &found);
+    let find = |from, to| {
+        moves
+            .iter()
+            .find(|m| m.from == from && m.to == to)
+            .map(|m| (m.count, m.designed))
+    };
+    assert_eq!(find(None, Some(form)), Some((3, true)));
+    assert_eq!(find(Some(form), Some(call)), Some((2, true)));
+    assert_eq!(find(Some(call), Some(review)), Some((1, true)));
+    assert_eq!(
+        find(Some(call), Some(form)),
+        Some((1, false)),
+        "back to the form"
+    );
+    assert_eq!(
+        find(Some(form), Some(done)),
+        Some((1, false)),
+        "the review is required"
+    );
+    assert_eq!(find(Some(done), None), Some((2, true)));
+    assert_eq!(find(Some(form), None), Some((1, true)));
+    assert_eq!(moves.iter().map(|m| m.count).sum::<usize>(), 3 + 6 + 3);
+    assert_eq!(moves[0].count, 3, "most made first");
+
+    use journey::Direction::{After, Before};
+    assert_eq!(
+        journey::paths(&found, form, After, 2),
+        [
+            (vec![call, form], 1),
+            (vec![call, review], 1),
+            (vec![done], 1)
+        ]
+    );
+    assert_eq!(
+        journey::paths(&found, done, Before, 5),
+        [(vec![form], 1), (vec![review, call, form], 1)]
+    );
+    assert_eq!(journey::paths(&found, call, Before, 0), [(vec![], 2)]);
+
+    let variants = journey::visit_variants(&found);
+    assert_eq!(variants.len(), 3);
+    let completed: usize = variants.iter().map(|v| v.2).sum();
+    assert_eq!(completed, 2, "a and c reached done");
+    assert!(variants.iter().all(|v| v.1 == 1));
+}

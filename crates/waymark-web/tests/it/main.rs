@@ -1,6 +1,7 @@
 //! The web app in process (no socket): signing in, CSRF, forms with per-field errors, and who
 //! may see what, on the training request.
 
+mod analyses;
 mod work;
 
 use std::path::{Path, PathBuf};

@@ -7,7 +7,10 @@ async fn pages_need_a_session_and_tokens_are_checked() {
     let (_store, router) = setup("sign-in");
     let page = get(&router, "/work/requests", None).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
-    assert_eq!(page.location.as_deref(), Some("/login?next=/work/requests"));
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/login?next=%2Fwork%2Frequests")
+    );
     let page = get(&router, "/login?next=/work/requests", None).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.html.contains("<label for=\"token\">"), "{}", page.html);

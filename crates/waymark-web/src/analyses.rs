@@ -1,0 +1,795 @@
+//! Analyses of a journey's measured instances, for analysts and journey owners: the funnel
+//! builder, the flow of paths from or to a touchpoint (a Sankey diagram and the variant list),
+//! and the designed journey against the walked one.
+//!
+//! These pages are read-only and take their choices from the query string (a GET form), so a
+//! view can be bookmarked and shared, and works without JavaScript.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, PreEscaped, html};
+use waymark_analytics::FunnelOrder;
+use waymark_analytics::journey::{self, Binding, Direction, Instance, Options};
+use waymark_eventlog::EventLog;
+use waymark_journey::Journey;
+
+use crate::Web;
+use crate::chart::{Bar, bars, duration};
+use crate::journeys::{Loaded, Version, load, may_read, refused, tabs};
+use crate::layout::page;
+use crate::session::Signed;
+
+/// The funnel builder's most steps.
+const MAX_STEPS: usize = 8;
+/// Variants per page.
+const VARIANTS_PAGE: usize = 20;
+/// How many distinct nodes a Sankey column shows before grouping the rest as "other".
+const SANKEY_NODES: usize = 6;
+
+/// The query string as (key, value) pairs, keys repeated for lists.
+fn pairs(raw: Option<String>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.trim().to_string()))
+        .collect()
+}
+
+fn one<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, v)| k == key && !v.is_empty())
+        .map(|(_, v)| v.as_str())
+}
+
+fn version_of(pairs: &[(String, String)]) -> Version {
+    Version {
+        version: one(pairs, "version").map(str::to_string),
+    }
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.0} %", share * 100.0)
+}
+
+/// The instances of the journey in the stored events (as its report cuts them).
+fn instances_of(journey: &Journey, log: &EventLog) -> Vec<Instance> {
+    journey::instances(log, &Binding::new(journey, log), &Options::default()).unwrap_or_default()
+}
+
+/// The case attributes people can break a funnel down by: profile traits and case attributes
+/// with few values.
+fn traits(log: &EventLog) -> Vec<String> {
+    let mut values: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for case in log.iter_cases().take(20_000) {
+        for attribute in case.attributes() {
+            let key = log.resolve(attribute.key).to_string();
+            let set = values.entry(key).or_default();
+            if set.len() <= journey::ATTRIBUTE_VALUES {
+                set.insert(log.value_text(&attribute.value));
+            }
+        }
+    }
+    let mut keys: Vec<String> = values
+        .into_iter()
+        .filter(|(key, set)| set.len() <= journey::ATTRIBUTE_VALUES && key != "concept:name")
+        .map(|(key, _)| key)
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// A loaded journey, or the page that says why not.
+async fn loaded(
+    web: &Web,
+    signed: &Signed,
+    id: &str,
+    version: &Version,
+) -> Result<(Journey, EventLog, Option<journey::Report>), Response> {
+    if !may_read(signed) {
+        return Err(refused(signed));
+    }
+    let Loaded {
+        journey,
+        log,
+        report,
+        ..
+    } = load(web, signed, id, version.version.clone(), Options::default()).await?;
+    match log {
+        Some(log) => Ok((journey, log, report)),
+        None => Err(crate::layout::failure(
+            &"the journey's events could not be read",
+        )),
+    }
+}
+
+fn touchpoint_options(journey: &Journey, chosen: Option<&str>, none: Option<&str>) -> Markup {
+    html! {
+        @if let Some(none) = none {
+            option value="" selected[chosen.is_none()] { (none) }
+        }
+        @for (stage, t) in journey.touchpoints() {
+            option value=(t.id) selected[chosen == Some(t.id.as_str())] { (t.name) " (" (stage.name) ")" }
+        }
+    }
+}
+
+/// `GET /journeys/{id}/funnel?step=…&step=…&window=30d&order=ordered&by=plan`
+pub(crate) async fn funnel(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let pairs = pairs(raw);
+    let version = version_of(&pairs);
+    let (journey, log, _) = match loaded(&web, &signed, &id, &version).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let asked: Vec<String> = pairs
+        .iter()
+        .filter(|(k, v)| k == "step" && !v.is_empty())
+        .map(|(_, v)| v.clone())
+        .take(MAX_STEPS)
+        .collect();
+    // Without a choice: the first touchpoint of each stage.
+    let steps: Vec<String> = if asked.is_empty() {
+        journey
+            .stages
+            .iter()
+            .filter_map(|s| s.touchpoints.first().map(|t| t.id.clone()))
+            .collect()
+    } else {
+        asked
+    };
+    let window_text = one(&pairs, "window").unwrap_or("30d").to_string();
+    let order_text = one(&pairs, "order").unwrap_or("ordered").to_string();
+    let by = one(&pairs, "by").map(str::to_string);
+    let mut errors: Vec<(&str, String)> = Vec::new();
+    let window = match waymark_journey::duration::parse(&window_text) {
+        Ok(w) => Some(journey::timeout_micros(w)),
+        Err(error) => {
+            errors.push((
+                "window",
+                format!("The window `{window_text}` does not read as a time ({error}); write it like 7d, 12h or 30m."),
+            ));
+            None
+        }
+    };
+    let order = match order_text.as_str() {
+        "ordered" => FunnelOrder::Ordered,
+        "strict" => FunnelOrder::Strict,
+        "any" => FunnelOrder::Any,
+        _ => {
+            errors.push((
+                "order",
+                "Pick one of: in this order, strictly one after another, in any order.".into(),
+            ));
+            FunnelOrder::Ordered
+        }
+    };
+    let trait_names = traits(&log);
+    let journey2 = journey.clone();
+    let steps2 = steps.clone();
+    let by2 = by.clone();
+    let computed = match (window, errors.is_empty()) {
+        (Some(window), true) => tokio::task::spawn_blocking(move || {
+            let found = instances_of(&journey2, &log);
+            journey::touchpoint_funnel(
+                &journey2,
+                &log,
+                &found,
+                &steps2,
+                window,
+                order,
+                by2.as_deref(),
+            )
+        })
+        .await
+        .ok(),
+        _ => None,
+    };
+    let computed = match computed {
+        Some(Ok(found)) => Some(found),
+        Some(Err(unknown)) => {
+            errors.push((
+                "step-1",
+                format!(
+                    "The journey has no touchpoint `{}`{}.",
+                    unknown.id, unknown.hint
+                ),
+            ));
+            None
+        }
+        None => None,
+    };
+    let name = |id: &str| {
+        journey
+            .touchpoints()
+            .find(|(_, t)| t.id == id)
+            .map_or(id.to_string(), |(_, t)| t.name.clone())
+    };
+    let error_for = |field: &str| errors.iter().find(|(f, _)| *f == field).map(|(_, e)| e);
+    let query = version.query();
+    let content = html! {
+        (tabs(&id, &query, "/funnel"))
+        @if !errors.is_empty() {
+            div.summary role="alert" tabindex="-1" {
+                h2 { "The funnel could not be drawn" }
+                ul { @for (field, error) in &errors { li { a href=(format!("#{field}")) { (error) } } } }
+            }
+        }
+        form.builder method="get" action=(format!("/journeys/{id}/funnel")) {
+            @if let Some(v) = &version.version { input type="hidden" name="version" value=(v); }
+            fieldset.steps-grid {
+                legend { "Steps, in order" }
+                @for k in 0..MAX_STEPS.min(steps.len() + 2) {
+                    div.field {
+                        label for=(format!("step-{}", k + 1)) { "Step " (k + 1) }
+                        select id=(format!("step-{}", k + 1)) name="step" {
+                            (touchpoint_options(&journey, steps.get(k).map(String::as_str), Some("(no step)")))
+                        }
+                    }
+                }
+            }
+            div.field {
+                label for="window" { "Window" }
+                span.hint #window-hint { "The time from the first step in which the others must happen: 7d, 12h, 30m." }
+                @if let Some(e) = error_for("window") { span.error #window-error { (e) } }
+                input #window name="window" type="text" value=(window_text) inputmode="text"
+                    aria-describedby=(if error_for("window").is_some() { "window-hint window-error" } else { "window-hint" })
+                    aria-invalid=[error_for("window").map(|_| "true")];
+            }
+            fieldset #order {
+                legend { "Order" }
+                @for (value, label) in [("ordered", "In this order (other steps may come between)"), ("strict", "Strictly one after another"), ("any", "In any order")] {
+                    div.choice {
+                        input type="radio" name="order" id=(format!("order-{value}")) value=(value) checked[order_text == value];
+                        label for=(format!("order-{value}")) { (label) }
+                    }
+                }
+            }
+            div.field {
+                label for="by" { "Break down by" }
+                select #by name="by" {
+                    option value="" selected[by.is_none()] { "(nothing)" }
+                    @for t in &trait_names {
+                        option value=(t) selected[by.as_deref() == Some(t.as_str())] { (t) }
+                    }
+                }
+            }
+            button type="submit" { "Show the funnel" }
+        }
+        @if let Some((whole, groups)) = &computed {
+            h2 { "The funnel" }
+            p { (whole.cases) " journey instances; "
+                (whole.steps.last().map(|s| s.reached).unwrap_or(0)) " reached the last step ("
+                (whole.steps.last().map(|s| percent(s.conversion_from_first)).unwrap_or_default()) " of those at the first)." }
+            (bars("Journeys reaching each step", &whole.steps.iter().map(|s| Bar {
+                label: name(&s.name),
+                value: s.reached as f64,
+                figure: format!("{} ({} of first)", s.reached, percent(s.conversion_from_first)),
+                note: s.median_seconds_from_previous.map(|m| format!(
+                    "{} from the step before; median {} between them",
+                    percent(s.conversion_from_previous), duration(m)
+                )),
+            }).collect::<Vec<_>>()))
+            table {
+                caption.visually-hidden { "The funnel's steps" }
+                thead { tr { th scope="col" { "Step" } th scope="col" { "Reached" } th scope="col" { "From the step before" }
+                    th scope="col" { "Dropped off" } th scope="col" { "Median time from the step before" } } }
+                tbody {
+                    @for s in &whole.steps {
+                        tr {
+                            td { (name(&s.name)) } td { (s.reached) } td { (percent(s.conversion_from_previous)) }
+                            td { (s.drop_off) }
+                            td { (s.median_seconds_from_previous.map(duration).unwrap_or_else(|| "–".into())) }
+                        }
+                    }
+                }
+            }
+            @if let Some(by) = &by {
+                h2 { "By " (by) }
+                table.breakdown {
+                    caption.visually-hidden { "The funnel for each value of " (by) }
+                    thead { tr { th scope="col" { (by) } th scope="col" { "Instances" }
+                        @for s in &whole.steps { th scope="col" { (name(&s.name)) } } } }
+                    tbody {
+                        @for g in groups {
+                            tr {
+                                th scope="row" { @if g.value.is_empty() { "(none)" } @else { (g.value) } }
+                                td { (g.funnel.cases) }
+                                @for s in &g.funnel.steps { td { (s.reached) " (" (percent(s.conversion_from_first)) ")" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(
+        &format!("Funnel: {}", journey.title),
+        Some(&signed),
+        content,
+    )
+    .into_response()
+}
+
+/// Column of a path's node: a touchpoint, the end (or start) of the instance, or others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Node {
+    At(usize),
+    Edge,
+    Other,
+}
+
+/// A Sankey diagram of paths (each a sequence of touchpoints walked away from `anchor`),
+/// columns left to right after it, or right to left before it.
+fn sankey(
+    journey: &Journey,
+    anchor: usize,
+    paths: &[(Vec<usize>, usize)],
+    depth: usize,
+    direction: Direction,
+) -> String {
+    let names: Vec<String> = journey.touchpoints().map(|(_, t)| t.name.clone()).collect();
+    let total: usize = paths.iter().map(|(_, n)| n).sum();
+    // Each path as nodes per column: the anchor, then touchpoints, then the end once.
+    let columns = depth + 1;
+    let mut per_column: Vec<HashMap<Node, usize>> = vec![HashMap::new(); columns];
+    let walk = |path: &Vec<usize>| -> Vec<Node> {
+        let mut nodes = vec![Node::At(anchor)];
+        nodes.extend(path.iter().map(|&t| Node::At(t)));
+        if nodes.len() < columns {
+            nodes.push(Node::Edge);
+        }
+        nodes
+    };
+    for (path, n) in paths {
+        for (c, node) in walk(path).into_iter().enumerate() {
+            *per_column[c].entry(node).or_default() += n;
+        }
+    }
+    // Keep the biggest nodes of each column; the rest are "other".
+    let kept: Vec<Vec<(Node, usize)>> = per_column
+        .iter()
+        .map(|col| {
+            let mut nodes: Vec<(Node, usize)> = col.iter().map(|(k, v)| (*k, *v)).collect();
+            nodes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            if nodes.len() > SANKEY_NODES {
+                let rest: usize = nodes[SANKEY_NODES - 1..].iter().map(|(_, n)| n).sum();
+                nodes.truncate(SANKEY_NODES - 1);
+                nodes.push((Node::Other, rest));
+            }
+            nodes
+        })
+        .collect();
+    let place = |c: usize, node: Node| -> Node {
+        if kept[c].iter().any(|(k, _)| *k == node) {
+            node
+        } else {
+            Node::Other
+        }
+    };
+    let mut links: HashMap<(usize, Node, Node), usize> = HashMap::new();
+    for (path, n) in paths {
+        let nodes = walk(path);
+        for c in 0..nodes.len().saturating_sub(1) {
+            *links
+                .entry((c, place(c, nodes[c]), place(c + 1, nodes[c + 1])))
+                .or_default() += n;
+        }
+    }
+    // Layout.
+    let (col_w, node_w, height, gap) = (210.0, 14.0, 380.0, 14.0);
+    let width = col_w * depth as f64 + 190.0;
+    let scale = if total == 0 {
+        0.0
+    } else {
+        (height - gap * (SANKEY_NODES as f64 - 1.0)) / total as f64
+    };
+    let x_of = |c: usize| match direction {
+        Direction::After => 10.0 + col_w * c as f64,
+        Direction::Before => 10.0 + col_w * (depth - c) as f64,
+    };
+    let mut top: HashMap<(usize, Node), f64> = HashMap::new();
+    for (c, nodes) in kept.iter().enumerate() {
+        let mut y = 30.0;
+        for (node, n) in nodes {
+            top.insert((c, *node), y);
+            y += *n as f64 * scale + gap;
+        }
+    }
+    let label = |node: Node| match node {
+        Node::At(t) => names[t].clone(),
+        Node::Edge => match direction {
+            Direction::After => "(journey ends)".to_string(),
+            Direction::Before => "(journey starts)".to_string(),
+        },
+        Node::Other => "(other touchpoints)".to_string(),
+    };
+    let esc = |text: &str| html! { (text) }.into_string();
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg class="sankey" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {h}" width="{width}" height="{h}" role="img" aria-label="Paths {dir} {name}: {total} journeys" font-family="system-ui, sans-serif">"#,
+        h = height + 60.0,
+        dir = if direction == Direction::After {
+            "after"
+        } else {
+            "before"
+        },
+        name = esc(&names[anchor]),
+    );
+    // Links, widest first underneath; each side's offsets follow the order they are drawn in.
+    let mut ordered: Vec<(&(usize, Node, Node), &usize)> = links.iter().collect();
+    ordered.sort_by_key(|(key, _)| **key);
+    let mut out_used: HashMap<(usize, Node), f64> = HashMap::new();
+    let mut in_used: HashMap<(usize, Node), f64> = HashMap::new();
+    for ((c, from, to), n) in ordered {
+        let w = *n as f64 * scale;
+        let y1 = top.get(&(*c, *from)).copied().unwrap_or(0.0)
+            + out_used.get(&(*c, *from)).copied().unwrap_or(0.0);
+        let y2 = top.get(&(c + 1, *to)).copied().unwrap_or(0.0)
+            + in_used.get(&(c + 1, *to)).copied().unwrap_or(0.0);
+        *out_used.entry((*c, *from)).or_default() += w;
+        *in_used.entry((c + 1, *to)).or_default() += w;
+        let (xa, xb) = match direction {
+            Direction::After => (x_of(*c) + node_w, x_of(c + 1)),
+            Direction::Before => (x_of(*c), x_of(c + 1) + node_w),
+        };
+        let mid = (xa + xb) / 2.0;
+        let _ = write!(
+            svg,
+            r##"<path class="flow-link" d="M{xa:.1},{a:.1} C{mid:.1},{a:.1} {mid:.1},{b:.1} {xb:.1},{b:.1}" fill="none" stroke="#93c5fd" stroke-opacity="0.7" stroke-width="{sw:.1}"><title>{f} → {t}: {n}</title></path>"##,
+            a = y1 + w / 2.0,
+            b = y2 + w / 2.0,
+            sw = w.max(1.0),
+            f = esc(&label(*from)),
+            t = esc(&label(*to)),
+        );
+    }
+    for (c, nodes) in kept.iter().enumerate() {
+        for (node, n) in nodes {
+            let y = top[&(c, *node)];
+            let h = (*n as f64 * scale).max(2.0);
+            let x = x_of(c);
+            let (tx, anchor_text) = match direction {
+                Direction::After => (x + node_w + 4.0, "start"),
+                Direction::Before => (x - 4.0, "end"),
+            };
+            let text = label(*node);
+            let short: String = if text.chars().count() > 26 {
+                text.chars().take(25).chain(['…']).collect()
+            } else {
+                text.clone()
+            };
+            let _ = write!(
+                svg,
+                r##"<g class="flow-node"><title>{full}: {n}</title><rect x="{x:.1}" y="{y:.1}" width="{node_w}" height="{h:.1}" fill="#1e3a8a"/><text x="{tx:.1}" y="{ty:.1}" font-size="12" fill="#111827" text-anchor="{anchor_text}">{short} · {n}</text></g>"##,
+                full = esc(&text),
+                short = esc(&short),
+                ty = y + h.min(20.0) / 2.0 + 4.0,
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// `GET /journeys/{id}/flow?touchpoint=…&direction=after&depth=3&page=1`
+pub(crate) async fn flow(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let pairs = pairs(raw);
+    let version = version_of(&pairs);
+    let (journey, log, _) = match loaded(&web, &signed, &id, &version).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let ids: Vec<String> = journey.touchpoints().map(|(_, t)| t.id.clone()).collect();
+    let anchor = one(&pairs, "touchpoint")
+        .and_then(|t| ids.iter().position(|i| i == t))
+        .unwrap_or(0);
+    let direction = match one(&pairs, "direction") {
+        Some("before") => Direction::Before,
+        _ => Direction::After,
+    };
+    let depth: usize = one(&pairs, "depth")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(3)
+        .clamp(1, 6);
+    let page_no: usize = one(&pairs, "page")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let journey2 = journey.clone();
+    let computed = tokio::task::spawn_blocking(move || {
+        let found = instances_of(&journey2, &log);
+        let paths = journey::paths(&found, anchor, direction, depth);
+        let variants = journey::visit_variants(&found);
+        (found.len(), paths, variants)
+    })
+    .await;
+    let Ok((instances, paths, variants)) = computed else {
+        return crate::layout::failure(&"the flow could not be computed");
+    };
+    let names: Vec<String> = journey.touchpoints().map(|(_, t)| t.name.clone()).collect();
+    let through: usize = paths.iter().map(|(_, n)| n).sum();
+    let pages = variants.len().div_ceil(VARIANTS_PAGE).max(1);
+    let page_no = page_no.min(pages);
+    let shown =
+        &variants[(page_no - 1) * VARIANTS_PAGE..(page_no * VARIANTS_PAGE).min(variants.len())];
+    let query = version.query();
+    let keep = |page: usize| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("touchpoint", &ids[anchor]);
+        q.append_pair(
+            "direction",
+            if direction == Direction::After {
+                "after"
+            } else {
+                "before"
+            },
+        );
+        q.append_pair("depth", &depth.to_string());
+        q.append_pair("page", &page.to_string());
+        if let Some(v) = &version.version {
+            q.append_pair("version", v);
+        }
+        format!("/journeys/{id}/flow?{}#variants", q.finish())
+    };
+    let content = html! {
+        (tabs(&id, &query, "/flow"))
+        form.builder method="get" action=(format!("/journeys/{id}/flow")) {
+            @if let Some(v) = &version.version { input type="hidden" name="version" value=(v); }
+            div.field {
+                label for="touchpoint" { "Touchpoint" }
+                select #touchpoint name="touchpoint" { (touchpoint_options(&journey, Some(&ids[anchor]), None)) }
+            }
+            fieldset {
+                legend { "Paths" }
+                div.choice { input type="radio" name="direction" id="direction-after" value="after" checked[direction == Direction::After]; label for="direction-after" { "after it" } }
+                div.choice { input type="radio" name="direction" id="direction-before" value="before" checked[direction == Direction::Before]; label for="direction-before" { "before it" } }
+            }
+            div.field {
+                label for="depth" { "Steps to follow" }
+                input #depth name="depth" type="number" min="1" max="6" value=(depth);
+            }
+            button type="submit" { "Show the paths" }
+        }
+        h2 { "Paths " (if direction == Direction::After { "after " } else { "before " }) (names[anchor]) }
+        p { (through) " of " (instances) " journey instances pass " (names[anchor]) "." }
+        @if through > 0 {
+            figure.map tabindex="0" role="group" aria-label="The paths (scrolls sideways)" {
+                (PreEscaped(sankey(&journey, anchor, &paths, depth, direction)))
+                figcaption { "Each column is a step " (if direction == Direction::After { "after" } else { "before" }) " the chosen touchpoint; band widths are journeys. The most common paths are listed below." }
+            }
+            table {
+                caption { "The most common paths" }
+                thead { tr { th scope="col" { "Path" } th scope="col" { "Journeys" } th scope="col" { "Share" } } }
+                tbody {
+                    @for (path, n) in paths.iter().take(10) {
+                        tr {
+                            td { @if path.is_empty() { (if direction == Direction::After { "(ends here)" } else { "(starts here)" }) }
+                                 @else { (path.iter().map(|&t| names[t].as_str()).collect::<Vec<_>>().join(" → ")) } }
+                            td { (n) }
+                            td { (percent(*n as f64 / through as f64)) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 #variants { "Variants" }
+        p { (variants.len()) " distinct ways through the journey, most walked first." }
+        ol.variants start=((page_no - 1) * VARIANTS_PAGE + 1) {
+            @for (path, walked, completed) in shown {
+                li {
+                    strong { (walked) " journeys" } " (" (percent(*walked as f64 / instances.max(1) as f64)) ", " (completed) " completed): "
+                    (path.iter().map(|&t| names[t].as_str()).collect::<Vec<_>>().join(" → "))
+                }
+            }
+        }
+        @if pages > 1 {
+            nav.pager aria-label="Variant pages" {
+                @if page_no > 1 { a rel="prev" href=(keep(page_no - 1)) { "← Previous" } }
+                span { "Page " (page_no) " of " (pages) }
+                @if page_no < pages { a rel="next" href=(keep(page_no + 1)) { "Next →" } }
+            }
+        }
+    };
+    page(&format!("Flow: {}", journey.title), Some(&signed), content).into_response()
+}
+
+/// The designed journey as an arc diagram over its touchpoints in order: moves the design has
+/// arc above (blue, solid), moves it does not have arc below (red, dashed, labelled "not
+/// designed"); each labelled with how many journeys made it.
+fn arcs(journey: &Journey, moves: &[journey::Walked]) -> String {
+    let names: Vec<String> = journey.touchpoints().map(|(_, t)| t.name.clone()).collect();
+    let ids: Vec<&str> = journey.touchpoints().map(|(_, t)| t.id.as_str()).collect();
+    let n = names.len();
+    let (step, box_w, box_h, mid) = (170.0, 150.0, 54.0, 260.0);
+    let width = step * n as f64 + 40.0;
+    let max = moves
+        .iter()
+        .filter(|m| m.from.is_some() && m.to.is_some())
+        .map(|m| m.count)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let x = |t: usize| 20.0 + step * t as f64 + box_w / 2.0;
+    let esc = |text: &str| html! { (text) }.into_string();
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r##"<svg class="arcs" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 540" width="{width}" height="540" role="img" aria-label="The designed journey against the walked one" font-family="system-ui, sans-serif"><defs><marker id="arc-head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 Z" fill="#374151"/></marker></defs>"##
+    );
+    // Designed moves that nobody made, thin and dotted above.
+    let flow: Vec<(usize, usize)> = journey
+        .flow_edges()
+        .into_iter()
+        .filter_map(|(a, b)| {
+            Some((
+                ids.iter().position(|i| *i == a)?,
+                ids.iter().position(|i| *i == b)?,
+            ))
+        })
+        .collect();
+    let mut drawn: Vec<(usize, usize, usize, bool)> = moves
+        .iter()
+        .filter_map(|m| Some((m.from?, m.to?, m.count, m.designed)))
+        .collect();
+    for &(a, b) in &flow {
+        if !drawn.iter().any(|d| d.0 == a && d.1 == b) {
+            drawn.push((a, b, 0, true));
+        }
+    }
+    for (a, b, count, designed) in drawn {
+        let (x1, x2) = (x(a), x(b));
+        let span = (x2 - x1).abs();
+        let lift = (span * 0.35).clamp(30.0, mid - 40.0);
+        let (y, bend) = if designed {
+            (mid - box_h / 2.0, mid - box_h / 2.0 - lift)
+        } else {
+            (mid + box_h / 2.0, mid + box_h / 2.0 + lift)
+        };
+        let width = 1.5 + 10.0 * count as f64 / max as f64;
+        let (stroke, dash, word) = match (designed, count) {
+            (true, 0) => (
+                "#9ca3af",
+                r#" stroke-dasharray="2 4""#,
+                "designed, never walked",
+            ),
+            (true, _) => ("#1d4ed8", "", "designed"),
+            (false, _) => ("#b91c1c", r#" stroke-dasharray="8 5""#, "not designed"),
+        };
+        let (mx, my) = ((x1 + x2) / 2.0, (y + bend) / 2.0 + (bend - y) * 0.25);
+        let _ = write!(
+            svg,
+            r##"<g class="arc" data-from="{fa}" data-to="{ta}" data-designed="{designed}" data-count="{count}"><title>{f} → {t}: {count} journeys ({word})</title><path d="M{x1:.1},{y:.1} Q{mx:.1},{bend:.1} {x2:.1},{y:.1}" fill="none" stroke="{stroke}" stroke-width="{width:.1}"{dash} marker-end="url(#arc-head)"/><text x="{mx:.1}" y="{ty:.1}" font-size="11" fill="{stroke}" text-anchor="middle" font-weight="600">{count}{mark}</text></g>"##,
+            fa = esc(ids[a]),
+            ta = esc(ids[b]),
+            f = esc(&names[a]),
+            t = esc(&names[b]),
+            ty = my + if designed { -2.0 } else { 10.0 },
+            mark = if designed { "" } else { " ✕" },
+        );
+    }
+    for (t, name) in names.iter().enumerate() {
+        let bx = x(t) - box_w / 2.0;
+        let lines: Vec<String> = {
+            let mut lines = vec![String::new()];
+            for word in name.split_whitespace() {
+                let last = lines.last_mut().expect("one line");
+                if !last.is_empty() && last.chars().count() + word.chars().count() > 20 {
+                    lines.push(word.to_string());
+                } else {
+                    if !last.is_empty() {
+                        last.push(' ');
+                    }
+                    last.push_str(word);
+                }
+            }
+            lines.truncate(3);
+            lines
+        };
+        let _ = write!(
+            svg,
+            r##"<g class="node"><rect x="{bx:.1}" y="{y:.1}" width="{box_w}" height="{box_h}" rx="6" fill="#f3f4f6" stroke="#374151"/>"##,
+            y = mid - box_h / 2.0
+        );
+        for (k, line) in lines.iter().enumerate() {
+            let _ = write!(
+                svg,
+                r##"<text x="{tx:.1}" y="{ty:.1}" font-size="11.5" fill="#111827" text-anchor="middle">{}</text>"##,
+                esc(line),
+                tx = x(t),
+                ty = mid - box_h / 2.0 + 16.0 + 14.0 * k as f64
+            );
+        }
+        svg.push_str("</g>");
+    }
+    let _ = write!(
+        svg,
+        r##"<text x="20" y="20" font-size="12" fill="#1d4ed8">Above: moves the design has (solid; dotted when never walked)</text><text x="20" y="530" font-size="12" fill="#b91c1c">Below: moves the design does not have (dashed, marked ✕)</text></svg>"##
+    );
+    svg
+}
+
+/// `GET /journeys/{id}/conformance`
+pub(crate) async fn conformance(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let pairs = pairs(raw);
+    let version = version_of(&pairs);
+    let (journey, log, report) = match loaded(&web, &signed, &id, &version).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let journey2 = journey.clone();
+    let Ok(moves) = tokio::task::spawn_blocking(move || {
+        let found = instances_of(&journey2, &log);
+        journey::moves(&journey2, &found)
+    })
+    .await
+    else {
+        return crate::layout::failure(&"the moves could not be computed");
+    };
+    let names: Vec<String> = journey.touchpoints().map(|(_, t)| t.name.clone()).collect();
+    let name = |t: Option<usize>, edge: &str| t.map_or(edge.to_string(), |t| names[t].clone());
+    let off: Vec<&journey::Walked> = moves.iter().filter(|m| !m.designed).collect();
+    let query = version.query();
+    let content = html! {
+        (tabs(&id, &query, "/conformance"))
+        @if let Some(report) = &report {
+            p { (report.conformance.fitting) " of " (report.instances.total) " journey instances ("
+                (percent(report.conformance.share)) ") followed the designed journey from start to end." }
+        }
+        figure.map tabindex="0" role="group" aria-label="The designed journey against the walked one (scrolls sideways)" {
+            (PreEscaped(arcs(&journey, &moves)))
+            figcaption { "Touchpoints in their designed order. Above: moves the design has, as thick as the journeys that made them. Below, dashed and marked ✕: moves it does not have." }
+        }
+        h2 { "Moves the design does not have" }
+        @if off.is_empty() {
+            p { "Every journey moved as designed." }
+        } @else {
+            table {
+                caption.visually-hidden { "Moves the design does not have, most made first" }
+                thead { tr { th scope="col" { "From" } th scope="col" { "To" } th scope="col" { "Journeys" } } }
+                tbody {
+                    @for m in off.iter().take(30) {
+                        tr { td { (name(m.from, "(start)")) } td { (name(m.to, "(end)")) } td { (m.count) } }
+                    }
+                }
+            }
+        }
+        h2 { "Where journeys start and end" }
+        table {
+            caption.visually-hidden { "Where journeys start and end" }
+            thead { tr { th scope="col" { "Touchpoint" } th scope="col" { "Started here" } th scope="col" { "Ended here" } } }
+            tbody {
+                @for (t, tname) in names.iter().enumerate() {
+                    @let started = moves.iter().find(|m| m.from.is_none() && m.to == Some(t)).map_or(0, |m| m.count);
+                    @let ended = moves.iter().find(|m| m.to.is_none() && m.from == Some(t)).map_or(0, |m| m.count);
+                    @if started + ended > 0 {
+                        tr { td { (tname) } td { (started) } td { (ended) } }
+                    }
+                }
+            }
+        }
+    };
+    page(
+        &format!("Designed against actual: {}", journey.title),
+        Some(&signed),
+        content,
+    )
+    .into_response()
+}

@@ -1,0 +1,275 @@
+//! The journey pages that read measured events: a touchpoint's detail, the funnel builder, the
+//! flow of paths and the designed journey against the walked one, on a journey small enough to
+//! work out by hand.
+
+use axum::http::StatusCode;
+use serde_json::json;
+use waymark_store::{NewEvent, Store as _};
+
+use crate::{get, setup, sign_in};
+
+const JOURNEY: &str = r#"
+id: small
+title: Small service
+owner: Service design
+version: as-is
+stages:
+  - id: ask
+    name: Ask
+    touchpoints:
+      - id: form
+        name: Online form
+        channel: web
+        department: Sales
+        actor: customer
+        kind: form
+        target: 1h
+        events:
+          - event: Form Sent
+      - id: call
+        name: Phone call
+        channel: phone
+        department: Support
+        actor: staff
+        kind: conversation
+        optional: true
+        target: 30m
+        events:
+          - event: Called
+  - id: get
+    name: Get
+    touchpoints:
+      - id: review
+        name: Review
+        channel: other
+        department: Back office
+        actor: staff
+        kind: task
+        target: 1d
+        events:
+          - event: Reviewed
+      - id: done
+        name: Confirmation
+        channel: email
+        department: Sales
+        actor: system
+        kind: notification
+        events:
+          - event: Done
+"#;
+
+/// u1 (gold) walks the design and comments on the call; u2 (basic) goes back from the call to
+/// the form; u3 (gold) skips the review.
+fn seed(store: &waymark_store::SqliteStore) {
+    let hour = 3_600_000_000_i64;
+    let t0 = 1_767_261_600_000_000_i64; // 2026-01-01 10:00 UTC
+    let mut events = Vec::new();
+    let mut add = |user: &str, kind: &str, name: Option<&str>, at: i64, body: serde_json::Value| {
+        events.push(NewEvent {
+            message_id: format!("{user}-{}", events.len()),
+            kind: kind.into(),
+            name: name.map(str::to_string),
+            user_id: Some(user.into()),
+            anonymous_id: None,
+            timestamp_us: at,
+            received_us: at,
+            body: body.to_string(),
+        });
+    };
+    let track = |user: &str, event: &str, properties: serde_json::Value| json!({ "type": "track", "userId": user, "event": event, "properties": properties });
+    for (user, plan) in [("u1", "gold"), ("u2", "basic"), ("u3", "gold")] {
+        add(
+            user,
+            "identify",
+            None,
+            t0 - hour,
+            json!({ "type": "identify", "userId": user, "traits": { "plan": plan } }),
+        );
+    }
+    let walks: [(&str, &[&str]); 3] = [
+        ("u1", &["Form Sent", "Called", "Reviewed", "Done"]),
+        ("u2", &["Form Sent", "Called", "Form Sent"]),
+        ("u3", &["Form Sent", "Done"]),
+    ];
+    for (user, walk) in walks {
+        for (k, event) in walk.iter().enumerate() {
+            add(
+                user,
+                "track",
+                Some(event),
+                t0 + k as i64 * hour,
+                track(user, event, json!({})),
+            );
+        }
+    }
+    add(
+        "u1",
+        "track",
+        Some("Survey Answered"),
+        t0 + 5 * hour,
+        track(
+            "u1",
+            "Survey Answered",
+            json!({ "touchpoint": "call", "csat": 2, "comment": "Waited too long on the phone" }),
+        ),
+    );
+    store.append(events).expect("append");
+    store
+        .deploy_journey("small", "as-is", JOURNEY, 0)
+        .expect("deploy");
+    store
+        .put_users(&[waymark_store::workflow::User {
+            id: "chris".into(),
+            name: "Chris Analyst".into(),
+            email: Some("chris@example.com".into()),
+            department: Some("cx".into()),
+            manager: None,
+            roles: vec!["analyst".into()],
+        }])
+        .expect("user");
+}
+
+#[tokio::test]
+async fn a_touchpoint_opens_from_its_card_with_its_figures_and_comments() {
+    let (store, router) = setup("touchpoint");
+    seed(&store);
+    let chris = sign_in(&router, &store, "chris").await;
+    let map = get(&router, "/journeys/small", Some(&chris)).await;
+    assert_eq!(map.status, StatusCode::OK, "{}", map.html);
+    assert!(
+        map.html
+            .contains(r#"<a class="card-link" href="/journeys/small/touchpoints/call" aria-label="Phone call: details">"#),
+        "cards are links: {}",
+        map.html
+    );
+    let page = get(&router, "/journeys/small/touchpoints/call", Some(&chris)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    let html = &page.html;
+    assert!(html.contains("<h1>Phone call</h1>"), "{html}");
+    assert!(html.contains("Waited too long on the phone"), "{html}");
+    assert!(html.contains("CSAT 2.0 of 5 (1 answer)"), "{html}");
+    assert!(
+        html.contains("<td>Online form again</td><td>1</td>"),
+        "{html}"
+    );
+    assert!(html.contains("2 contacts from 2 instances"), "{html}");
+    assert!(
+        html.contains("Instances per period"),
+        "the trend is drawn: {html}"
+    );
+    let page = get(&router, "/journeys/small/touchpoints/nope", Some(&chris)).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_analyst_builds_a_funnel_and_reads_the_flow_and_the_deviations() {
+    let (store, router) = setup("analyses");
+    seed(&store);
+    let chris = sign_in(&router, &store, "chris").await;
+    let page = get(
+        &router,
+        "/journeys/small/funnel?step=form&step=call&step=done&window=1d&order=ordered&by=plan",
+        Some(&chris),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    let html = &page.html;
+    assert!(html.contains("3 (100 % of first)"), "{html}");
+    assert!(html.contains("2 (67 % of first)"), "{html}");
+    assert!(html.contains("1 (33 % of first)"), "{html}");
+    // By plan: basic (u2) reaches the call; gold (u1, u3) has one at the confirmation.
+    assert!(html.contains(r#"<th scope="row">basic</th><td>1</td><td>1 (100 %)</td><td>1 (100 %)</td><td>0 (0 %)</td>"#), "{html}");
+    assert!(html.contains(r#"<th scope="row">gold</th><td>2</td><td>2 (100 %)</td><td>1 (50 %)</td><td>1 (50 %)</td>"#), "{html}");
+    // Strictly one after another: u1's review comes between the call and the confirmation.
+    let page = get(
+        &router,
+        "/journeys/small/funnel?step=form&step=call&step=done&window=1d&order=strict",
+        Some(&chris),
+    )
+    .await;
+    assert!(page.html.contains("0 (0 % of first)"), "{}", page.html);
+    // A window that is not a time is named, the rest kept.
+    let page = get(
+        &router,
+        "/journeys/small/funnel?step=form&window=soon",
+        Some(&chris),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.html.contains("does not read as a time"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains(r#"aria-invalid="true""#));
+    assert!(page.html.contains(r#"value="soon""#));
+
+    let page = get(
+        &router,
+        "/journeys/small/flow?touchpoint=form&direction=after&depth=2",
+        Some(&chris),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains(r#"<svg class="sankey""#),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html
+            .contains("3 of 3 journey instances pass Online form"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains("Phone call → Online form"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains("3 distinct ways through the journey"),
+        "{}",
+        page.html
+    );
+
+    let page = get(&router, "/journeys/small/conformance", Some(&chris)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html
+            .contains(r#"data-from="call" data-to="form" data-designed="false" data-count="1""#),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html
+            .contains(r#"data-from="form" data-to="done" data-designed="false" data-count="1""#),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html
+            .contains(r#"data-from="review" data-to="done" data-designed="true" data-count="1""#),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html
+            .contains("<td>Phone call</td><td>Online form</td><td>1</td>"),
+        "{}",
+        page.html
+    );
+
+    // Someone without a journey role is refused every analysis.
+    let jennifer = sign_in(&router, &store, "jennifer").await;
+    for path in [
+        "/journeys/small/funnel",
+        "/journeys/small/flow",
+        "/journeys/small/conformance",
+        "/journeys/small/touchpoints/call",
+    ] {
+        let page = get(&router, path, Some(&jennifer)).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(!page.html.contains("Phone call"), "{path}");
+    }
+}
