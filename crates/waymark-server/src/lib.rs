@@ -11,6 +11,7 @@
 pub mod automation;
 mod collect;
 mod error;
+pub mod feedback;
 mod import;
 pub mod journeys;
 pub mod mail;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub workflow: Arc<waymark_store::SqliteStore>,
     /// Signs and checks the links in emails.
     pub links: Arc<mail::Links>,
+    /// Signs and checks survey links (a key of their own).
+    pub surveys: Arc<feedback::Surveys>,
     /// Sends the email of send tasks, when an SMTP server is configured.
     pub mailer: Option<Arc<mail::Mailer>>,
     /// How webhook service tasks are called: retry waits, trusted certificates.
@@ -76,8 +79,13 @@ impl AppState {
             tracing::error!(%error, "the link key could not be read; links will not survive a restart");
             uuid::Uuid::new_v4().to_string()
         });
+        let survey_secret = store.secret("surveys").unwrap_or_else(|error| {
+            tracing::error!(%error, "the survey key could not be read; survey links will not survive a restart");
+            uuid::Uuid::new_v4().to_string()
+        });
         AppState {
             links: Arc::new(mail::Links::new(&secret)),
+            surveys: Arc::new(feedback::Surveys::new(&survey_secret)),
             mailer: None,
             webhooks: webhooks::Settings::default(),
             workflow: store.clone(),
@@ -158,6 +166,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(automation::open_link, automation::submit_link))
         .routes(routes!(automation::put_form))
         .routes(routes!(automation::start_form))
+        .routes(routes!(feedback::issue))
         .merge(import)
         .merge(collection)
 }

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "customer 360", description = "Profiles stitched across identifiers and channels; admin token"),
         (name = "import", description = "Event-log files into the store; admin token"),
         (name = "operations", description = "Health, metrics and this document"),
+        (name = "feedback", description = "Survey links for touchpoints (CSAT, NPS, CES and a comment); admin token"),
     )
 )]
 pub struct ApiDoc;

@@ -12,6 +12,7 @@
 mod analyses;
 mod chart;
 mod customers;
+mod feedback;
 mod form;
 mod journeys;
 mod layout;
@@ -65,6 +66,10 @@ pub fn pages(app: AppState, secure: bool) -> Router {
         .route("/login/link/{token}", get(login::by_link))
         .route("/logout", post(login::logout))
         .route("/links/{token}", get(links::open).post(links::submit))
+        .route(
+            "/feedback/{token}",
+            get(feedback::open).post(feedback::submit),
+        )
         .route("/customers", get(customers::search))
         .route("/journeys", get(journeys::list))
         .route("/journeys/{id}", get(journeys::show))

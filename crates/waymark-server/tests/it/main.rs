@@ -657,6 +657,7 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         ("post", "/v1/links/{token}"),
         ("post", "/v1/forms/{key}"),
         ("get", "/v1/processes/{id}/form"),
+        ("post", "/v1/surveys"),
     ]
     .iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))

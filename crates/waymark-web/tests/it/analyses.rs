@@ -62,7 +62,12 @@ stages:
 /// the form; u3 (gold) skips the review.
 fn seed(store: &waymark_store::SqliteStore) {
     let hour = 3_600_000_000_i64;
-    let t0 = 1_767_261_600_000_000_i64; // 2026-01-01 10:00 UTC
+    // Two days ago, so that a survey answered now still belongs to the journeys.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_micros() as i64;
+    let t0 = (now - 48 * hour) / hour * hour;
     let mut events = Vec::new();
     let mut add = |user: &str, kind: &str, name: Option<&str>, at: i64, body: serde_json::Value| {
         events.push(NewEvent {
@@ -272,4 +277,131 @@ async fn an_analyst_builds_a_funnel_and_reads_the_flow_and_the_deviations() {
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
         assert!(!page.html.contains("Phone call"), "{path}");
     }
+}
+
+/// A survey link from the API opens a page without signing in; answers are checked per field,
+/// recorded once, and the comment shows on the touchpoint's page.
+#[tokio::test]
+async fn a_survey_link_takes_one_answer_that_the_touchpoint_page_shows() {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    let (store, router) = setup("survey");
+    seed(&store);
+    store
+        .ensure_key(waymark_store::KeyKind::Admin, "admin-key")
+        .expect("admin");
+    let ask = |body: serde_json::Value, token: &str| {
+        Request::post("/v1/surveys")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request")
+    };
+    let wrong = crate::send(
+        &router,
+        ask(
+            json!({ "person": "u2", "journey": "small", "touchpoint": "cal" }),
+            "admin-key",
+        ),
+    )
+    .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.html
+    );
+    assert!(wrong.html.contains("/touchpoint"), "{}", wrong.html);
+    let refused = crate::send(
+        &router,
+        ask(
+            json!({ "person": "u2", "journey": "small", "touchpoint": "call" }),
+            "nope",
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let issued = crate::send(
+        &router,
+        ask(
+            json!({ "person": "u2", "journey": "small", "touchpoint": "call" }),
+            "admin-key",
+        ),
+    )
+    .await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.html);
+    let issued: serde_json::Value = serde_json::from_str(&issued.html).expect("json");
+    let url = issued["url"].as_str().expect("url").to_string();
+    assert!(url.starts_with("/feedback/"), "{url}");
+
+    let page = get(&router, &url, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains("How was it: Phone call?"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html
+            .contains(r#"<legend>How satisfied are you with it?</legend>"#)
+    );
+    // Nothing answered; then a number out of range: each named, nothing stored.
+    let page = crate::post(&router, &url, None, &[("comment", "  ")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.html.contains("Answer at least one question"),
+        "{}",
+        page.html
+    );
+    let page = crate::post(&router, &url, None, &[("nps", "12"), ("comment", "Kept")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.html
+            .contains(r##"<a href="#nps">Choose a number from 0 to 10.</a>"##),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains(">Kept</textarea>"),
+        "what was typed is kept"
+    );
+    let page = crate::post(
+        &router,
+        &url,
+        None,
+        &[
+            ("csat", "4"),
+            ("nps", "9"),
+            ("ces", "2"),
+            ("comment", "Friendly and quick"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("Your answer is saved"));
+    let again = crate::post(&router, &url, None, &[("csat", "1")]).await;
+    assert!(
+        again.html.contains("the first answer stands"),
+        "{}",
+        again.html
+    );
+    // A changed link is refused.
+    let forged = format!("{}x", url.trim_end_matches('/'));
+    assert_eq!(
+        get(&router, &forged, None).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let chris = sign_in(&router, &store, "chris").await;
+    let page = get(&router, "/journeys/small/touchpoints/call", Some(&chris)).await;
+    assert!(page.html.contains("Friendly and quick"), "{}", page.html);
+    assert!(
+        page.html.contains("CSAT 3.0 of 5 (2 answers)"),
+        "u1's 2 and u2's 4: {}",
+        page.html
+    );
+    assert!(
+        !page.html.contains("CSAT 1"),
+        "the second answer was not kept"
+    );
 }
