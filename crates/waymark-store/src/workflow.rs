@@ -49,6 +49,18 @@ pub struct DeployedProcess {
     pub deployed_us: i64,
 }
 
+/// An instance in a list: what it is, whose, and how it stands (its state left unread).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSummary {
+    pub id: i64,
+    pub process: String,
+    pub version: i64,
+    pub requester: String,
+    pub status: String,
+    pub started_us: i64,
+    pub updated_us: i64,
+}
+
 /// An instance as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceRow {
@@ -814,6 +826,65 @@ impl SqliteStore {
             started_us,
             updated_us,
         }))
+    }
+
+    /// The names a version of a process gives its steps, by step id, and the process's name.
+    pub fn step_names(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<(String, HashMap<String, String>), WorkflowError> {
+        let definition = self.definition(id, version)?;
+        let names = definition
+            .nodes
+            .iter()
+            .filter_map(|n| Some((n.id.clone(), n.name.clone()?)))
+            .collect();
+        let title = self
+            .process(id, Some(version))?
+            .map_or_else(|| id.to_string(), |p| p.name);
+        Ok((title, names))
+    }
+
+    /// Instances for an administrator's list, newest first: those with `status` and `process`
+    /// when given, with ids below `before`, at most `limit`. Their state is not read.
+    pub fn instance_list(
+        &self,
+        status: Option<&str>,
+        process: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<InstanceSummary>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT id, process_id, version, requester, status, started_us, updated_us FROM instances
+                 WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR process_id = ?2) AND (?3 IS NULL OR id < ?3)
+                 ORDER BY id DESC LIMIT ?4",
+            )?;
+            let rows = query.query_map(params![status, process, before, limit as i64], |r| {
+                Ok(InstanceSummary {
+                    id: r.get(0)?,
+                    process: r.get(1)?,
+                    version: r.get(2)?,
+                    requester: r.get(3)?,
+                    status: r.get(4)?,
+                    started_us: r.get(5)?,
+                    updated_us: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// How many instances there are in each status.
+    pub fn instance_counts(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT status, count(*) FROM instances GROUP BY status ORDER BY status",
+            )?;
+            let rows = query.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// The instances `requester` started, newest first.

@@ -1,5 +1,6 @@
 //! Customer 360 for agents: find a person by any identifier (email, phone, user id, anonymous
-//! id), then their profile, a timeline across channels, and their open requests.
+//! id), then their profile, where they are in each journey, a timeline across channels, and their
+//! open requests.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -34,6 +35,69 @@ struct Found {
     events: Vec<StoredEvent>,
     /// Their requests still running: (id, process, who has it now).
     requests: Vec<(i64, String, Vec<String>)>,
+    /// Where they are in each deployed journey they have entered.
+    journeys: Vec<InJourney>,
+}
+
+/// A person's latest pass through a journey.
+struct InJourney {
+    id: String,
+    title: String,
+    status: &'static str,
+    stage: String,
+    touchpoint: String,
+    at_us: i64,
+    passes: usize,
+}
+
+/// The most events of one person read to place them in journeys.
+const JOURNEY_EVENTS: usize = 5_000;
+
+/// Places the person in every deployed journey: their events as one case, cut into instances as
+/// the journey's report cuts them; the latest instance gives the stage they are at.
+fn journeys_of(store: &waymark_store::SqliteStore, query: &str) -> Result<Vec<InJourney>, String> {
+    use waymark_analytics::journey::{Binding, Options, Status, instances};
+    use waymark_store::Store as _;
+    let events = store
+        .timeline(query, None, JOURNEY_EVENTS)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let mut builder = waymark_eventlog::LogBuilder::default();
+    for stored in &events {
+        // An event the log cannot read is left out of the placement, as the report leaves it.
+        let _ = waymark_store::push_interaction(&mut builder, stored, Some("person"));
+    }
+    let log = builder.finish();
+    let mut out = Vec::new();
+    for deployed in store.journeys().map_err(|e| e.to_string())? {
+        let Some(journey) = waymark_journey::check(&deployed.source).journey else {
+            continue;
+        };
+        let Ok(found) = instances(&log, &Binding::new(&journey, &log), &Options::default()) else {
+            continue;
+        };
+        let Some(latest) = found.last() else { continue };
+        let Some(visit) = latest.visits.last() else {
+            continue;
+        };
+        let Some((stage, touchpoint)) = journey.touchpoints().nth(visit.touchpoint) else {
+            continue;
+        };
+        out.push(InJourney {
+            id: deployed.id.clone(),
+            title: journey.title.clone(),
+            status: match latest.status {
+                Status::Completed => "completed",
+                Status::Abandoned => "left without finishing",
+                Status::Open => "in progress",
+            },
+            stage: stage.name.clone(),
+            touchpoint: touchpoint.name.clone(),
+            at_us: visit.end,
+            passes: found.len(),
+        });
+    }
+    Ok(out)
 }
 
 fn look_up(
@@ -72,10 +136,12 @@ fn look_up(
             requests.push((id, row.process, now));
         }
     }
+    let journeys = journeys_of(store, query)?;
     Ok(Some(Found {
         profile,
         events,
         requests,
+        journeys,
     }))
 }
 
@@ -132,6 +198,29 @@ pub(crate) async fn search(
                     table {
                         thead { tr { th scope="col" { "Trait" } th scope="col" { "Latest value" } } }
                         tbody { @for (k, v) in &p.traits { tr { td { (k) } td { (v.trim_matches('"')) } } } }
+                    }
+                }
+                h3 { "Journeys" }
+                @if found.journeys.is_empty() {
+                    p { "Not in any deployed journey yet." }
+                } @else {
+                    table {
+                        caption.visually-hidden { "Where this person is in each journey" }
+                        thead { tr { th scope="col" { "Journey" } th scope="col" { "Now at" } th scope="col" { "Status" } th scope="col" { "Since" } } }
+                        tbody {
+                            @for j in &found.journeys {
+                                tr {
+                                    td {
+                                        @if crate::journeys::may_read(&signed) { a href=(format!("/journeys/{}", j.id)) { (j.title) } }
+                                        @else { (j.title) }
+                                        @if j.passes > 1 { " (" (j.passes) " times)" }
+                                    }
+                                    td { (j.stage) ": " (j.touchpoint) }
+                                    td { (j.status) }
+                                    td { (when(j.at_us)) }
+                                }
+                            }
+                        }
                     }
                 }
                 h3 { "Open requests" }

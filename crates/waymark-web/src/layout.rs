@@ -48,6 +48,9 @@ pub(crate) fn page(title: &str, signed: Option<&Signed>, content: Markup) -> Htm
                                     li { a href="/work" { "Inbox" } }
                                     li { a href="/work/start" { "Request something" } }
                                     li { a href="/work/requests" { "My requests" } }
+                                    @if crate::admin::is_admin(signed) {
+                                        li { a href="/admin/requests" { "All requests" } }
+                                    }
                                 }
                             }
                             form.signout method="post" action="/logout" {

@@ -9,6 +9,7 @@
 //! browser then holds a session cookie (HttpOnly, SameSite=Lax, Secure behind https) and every
 //! form carries the session's CSRF token.
 
+mod admin;
 mod analyses;
 mod chart;
 mod customers;
@@ -83,6 +84,8 @@ pub fn pages(app: AppState, secure: bool) -> Router {
         .route("/work", get(work::inbox))
         .route("/work/tasks/{id}", get(work::task).post(work::complete))
         .route("/work/tasks/{id}/claim", post(work::claim))
+        .route("/work/tasks/{id}/delegate", post(work::delegate))
+        .route("/admin/requests", get(admin::requests))
         .route("/work/start", get(work::startable))
         .route(
             "/work/start/{process}",

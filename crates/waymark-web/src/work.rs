@@ -2,10 +2,12 @@
 //! each one stands. Who may see and do what is decided by `waymark_server::work`, as for the API.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 use waymark_server::work::{self as ops, FormView, TaskId, Viewer, WorkError};
 use waymark_store::SqliteStore;
@@ -91,14 +93,102 @@ fn csrf_of(pairs: &[(String, String)]) -> Option<&str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// What a request's ids mean to people: the process's name, its steps' names and people's names.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    pub(crate) title: String,
+    steps: HashMap<String, String>,
+    people: HashMap<String, String>,
+}
+
+impl Names {
+    /// The names for a request, read from its deployed process and the directory.
+    pub(crate) fn of(store: &SqliteStore, request: &ops::Request) -> Result<Names, WorkError> {
+        let row = &request.instance;
+        let (title, steps) = store
+            .step_names(&row.process, row.version)
+            .unwrap_or_else(|_| (row.process.clone(), HashMap::new()));
+        let mut names = Names {
+            title,
+            steps,
+            people: HashMap::new(),
+        };
+        let mut ids: Vec<&str> = vec![row.requester.as_str()];
+        for task in &request.tasks {
+            ids.extend(task.assignee.as_deref());
+            ids.extend(task.completed_by.as_deref());
+        }
+        ids.extend(request.trail.iter().map(|a| a.actor.as_str()));
+        for id in ids {
+            if !names.people.contains_key(id)
+                && let Some(user) = store.user(id)?
+            {
+                names.people.insert(id.to_string(), user.name);
+            }
+        }
+        Ok(names)
+    }
+
+    pub(crate) fn person(&self, id: &str) -> String {
+        match id {
+            "system" => "Waymark".to_string(),
+            _ => self
+                .people
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| id.to_string()),
+        }
+    }
+
+    pub(crate) fn step(&self, id: &str) -> String {
+        self.steps
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// A line of the audit trail in words.
+    pub(crate) fn line(&self, line: &waymark_store::workflow::AuditRow) -> String {
+        let step = line.node.as_deref().map(|n| self.step(n));
+        let data = |key: &str| {
+            line.data
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        match (line.action.as_str(), step) {
+            ("started", _) => "started the request".to_string(),
+            ("step", Some(step)) => match data("event").as_deref() {
+                Some("Task Completed") => format!("completed “{step}”"),
+                Some("Process Started") => format!("sent “{step}”"),
+                Some(event) => format!("{step}: {}", event.to_lowercase()),
+                None => step,
+            },
+            ("claim", Some(step)) => format!("took “{step}”"),
+            ("delegate", Some(step)) => format!(
+                "handed “{step}” to {}",
+                data("to").map(|to| self.person(&to)).unwrap_or_default()
+            ),
+            ("comment", _) => format!("commented: {}", data("text").unwrap_or_default()),
+            ("refused", _) => format!(
+                "was refused ({})",
+                data("attempt").unwrap_or_else(|| "an attempt".into())
+            ),
+            ("task created", Some(step)) => format!("“{step}” was given out"),
+            (action, Some(step)) => format!("{action}: {step}"),
+            (action, None) => action.to_string(),
+        }
+    }
+}
+
 /// Who has a task: a person, or the groups it is offered to.
-fn with_whom(task: &TaskRow, signed: &Signed) -> String {
+fn with_whom(task: &TaskRow, signed: &Signed, names: &Names) -> String {
     if task.kind == "worker" {
         return "an automated step".to_string();
     }
     match &task.assignee {
         Some(who) if who == &signed.user.id => "You".to_string(),
-        Some(who) => who.clone(),
+        Some(who) => names.person(who),
         None if !task.candidate_groups.is_empty() => {
             format!("Offered to {}", task.candidate_groups.join(", "))
         }
@@ -119,23 +209,33 @@ fn due(task: &TaskRow, now: i64) -> Markup {
 }
 
 /// The inbox: tasks given to the person or offered to their groups.
-pub(crate) async fn inbox(State(web): State<Web>, signed: Signed) -> Response {
+pub(crate) async fn inbox(
+    State(web): State<Web>,
+    signed: Signed,
+    Query(paging): Query<Paging>,
+) -> Response {
     let user = signed.user.clone();
     let tasks = match blocking(&web, move |store| ops::inbox(store, &user)).await {
         Ok(tasks) => tasks,
         Err(error) => return refusal(error, &signed),
     };
     let now = web.app.clock.now_us();
+    let overdue = tasks
+        .iter()
+        .filter(|t| t.due_us.is_some_and(|d| d < now))
+        .count();
+    let (shown, pager) = paged(&tasks, paging.page, "/work?");
     let content = html! {
         @if tasks.is_empty() {
             p.notice { "Nothing is waiting for you." }
         } @else {
-            p { (tasks.len()) " waiting for you, oldest first." }
+            p { (tasks.len()) " waiting for you, oldest first"
+                @if overdue > 0 { "; " strong { (overdue) " overdue" } } "." }
             ul.cards {
-                @for task in &tasks {
+                @for task in shown {
                     li.card {
                         h2 { a href=(format!("/work/tasks/{}", TaskId::of(task))) { (task.name) } }
-                        p.meta { "Request " (task.instance) " · " (with_whom(task, &signed)) }
+                        p.meta { "Request " (task.instance) " · " (with_whom(task, &signed, &Names::default())) }
                         p.meta { (due(task, now)) }
                         @if task.assignee.is_none() {
                             form method="post" action=(format!("/work/tasks/{}/claim", TaskId::of(task))) {
@@ -146,6 +246,7 @@ pub(crate) async fn inbox(State(web): State<Web>, signed: Signed) -> Response {
                     }
                 }
             }
+            (pager)
         }
         p { a href="/work/start" { "Request something" } }
     };
@@ -189,7 +290,7 @@ async fn show_task(
         Err(error) => return refusal(error, signed),
     };
     let content = html! {
-        p.meta { "Request " (task.instance) " · " (with_whom(&task, signed)) " · " (due(&task, now)) }
+        p.meta { "Request " (task.instance) " · " (with_whom(&task, signed, &Names::default())) " · " (due(&task, now)) }
         @if task.assignee.is_none() {
             p.notice { "This task is offered to your group. Completing it makes it yours." }
         }
@@ -199,6 +300,18 @@ async fn show_task(
                 (crate::form::fields(&view.form, values, &view.prefill, errors))
             }
             button type="submit" { "Send" }
+        }
+        details.delegate {
+            summary { "Hand it to someone else" }
+            form method="post" action=(format!("/work/tasks/{id}/delegate")) {
+                (csrf_field(signed))
+                div.field {
+                    label for="delegate-to" { "Who takes it over" }
+                    p.hint #delegate-to-hint { "Their user id or email address, as in the directory." }
+                    input #delegate-to name="to" type="text" autocomplete="off" aria-describedby="delegate-to-hint";
+                }
+                button.secondary type="submit" { "Hand it over" }
+            }
         }
         p { a href=(format!("/work/requests/{}", task.instance)) { "See the whole request" } }
     };
@@ -278,6 +391,43 @@ pub(crate) async fn claim(
     let now = web.app.clock.now_us();
     match blocking(&web, move |store| ops::claim(store, &user, task, now)).await {
         Ok(()) => Redirect::to(&format!("/work/tasks/{id}")).into_response(),
+        Err(error) => refusal(error, &signed),
+    }
+}
+
+/// Hands a task to someone else (by user id or email).
+pub(crate) async fn delegate(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Some(refused) = check_csrf(&signed, csrf_of(&pairs)) {
+        return refused;
+    }
+    let task: TaskId = match id.parse() {
+        Ok(task) => task,
+        Err(error) => return refusal(error, &signed),
+    };
+    let to = pairs
+        .iter()
+        .find(|(k, _)| k == "to")
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    let user = signed.user.clone();
+    let now = web.app.clock.now_us();
+    let done = blocking(&web, move |store| {
+        // An email address stands for the person it belongs to.
+        let to = match store.user_by_email(&to)? {
+            Some(found) => found.id,
+            None => to,
+        };
+        ops::delegate(store, &user, task, &to, now)
+    })
+    .await;
+    match done {
+        Ok(()) => Redirect::to(&format!("/work/requests/{}?delegated={id}", task.instance))
+            .into_response(),
         Err(error) => refusal(error, &signed),
     }
 }
@@ -397,7 +547,7 @@ pub(crate) async fn start(
     }
 }
 
-fn status_words(status: &str) -> &'static str {
+pub(crate) fn status_words(status: &str) -> &'static str {
     match status {
         "running" => "In progress",
         "completed" => "Done",
@@ -408,98 +558,160 @@ fn status_words(status: &str) -> &'static str {
 }
 
 /// "My requests": where each of the person's requests stands.
-pub(crate) async fn my_requests(State(web): State<Web>, signed: Signed) -> Response {
+pub(crate) async fn my_requests(
+    State(web): State<Web>,
+    signed: Signed,
+    Query(paging): Query<Paging>,
+) -> Response {
     let user = signed.user.clone();
-    let list = match blocking(&web, move |store| ops::my_requests(store, &user)).await {
+    let list = match blocking(&web, move |store| {
+        ops::my_requests(store, &user)?
+            .into_iter()
+            .map(|r| Names::of(store, &r).map(|n| (r, n)))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    {
         Ok(list) => list,
         Err(error) => return refusal(error, &signed),
     };
+    let (shown, pager) = paged(&list, paging.page, "/work/requests?");
     let content = html! {
         @if list.is_empty() {
             p.notice { "You have not requested anything yet. " a href="/work/start" { "Request something" } }
         } @else {
             ul.cards {
-                @for request in &list {
+                @for (request, names) in shown {
                     @let open: Vec<&TaskRow> = request.tasks.iter().filter(|t| t.status == "open").collect();
                     li.card {
                         h2 { a href=(format!("/work/requests/{}", request.instance.id)) {
-                            "Request " (request.instance.id) ": " (request.instance.process)
+                            (names.title) " (request " (request.instance.id) ")"
                         } }
                         p.meta {
                             span.badge.done[request.instance.status == "completed"].open[request.instance.status == "running"] {
                                 (status_words(&request.instance.status))
                             }
                             " · started " (when(request.instance.started_us))
+                            " · " (request.tasks.iter().filter(|t| t.status == "completed").count()) " steps done"
                         }
                         @if !open.is_empty() {
-                            p.meta { "Now with: "
+                            p.meta { "Now: "
                                 @for (n, task) in open.iter().enumerate() {
                                     @if n > 0 { ", " }
-                                    (task.name) " (" (with_whom(task, &signed)) ")"
+                                    (task.name) " (" (with_whom(task, &signed, names)) ")"
                                 }
                             }
                         }
                     }
                 }
             }
+            (pager)
         }
     };
     page("My requests", Some(&signed), content).into_response()
 }
 
-/// One request: its steps, who has it now, and its history.
+/// Which page of a long list to show.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Paging {
+    page: Option<usize>,
+}
+
+/// Items on a page of a list.
+pub(crate) const PAGE: usize = 20;
+
+/// The items of page `page` (from 1), and the links to the pages around it.
+pub(crate) fn paged<'a, T>(items: &'a [T], page: Option<usize>, base: &str) -> (&'a [T], Markup) {
+    let pages = items.len().div_ceil(PAGE).max(1);
+    let page = page.unwrap_or(1).clamp(1, pages);
+    let shown = &items[(page - 1) * PAGE..(page * PAGE).min(items.len())];
+    let pager = html! {
+        @if pages > 1 {
+            nav.pager aria-label="Pages" {
+                @if page > 1 { a rel="prev" href=(format!("{base}page={}", page - 1)) { "← Newer" } }
+                span { "Page " (page) " of " (pages) " (" (items.len()) " in all)" }
+                @if page < pages { a rel="next" href=(format!("{base}page={}", page + 1)) { "Older →" } }
+            }
+        }
+    };
+    (shown, pager)
+}
+
+/// One request: its steps as a progress view, who has it now, and its history. Administrators
+/// see every request, with the whole audit trail.
 pub(crate) async fn request(
     State(web): State<Web>,
     signed: Signed,
     Path(id): Path<i64>,
 ) -> Response {
-    let viewer = Viewer::Person(signed.user.clone());
+    let admin = crate::admin::is_admin(&signed);
+    let viewer = if admin {
+        Viewer::Admin
+    } else {
+        Viewer::Person(signed.user.clone())
+    };
     let now = web.app.clock.now_us();
-    let request = match blocking(&web, move |store| ops::request(store, &viewer, id, now)).await {
-        Ok(request) => request,
+    let found = blocking(&web, move |store| {
+        let request = ops::request(store, &viewer, id, now)?;
+        let names = Names::of(store, &request)?;
+        Ok((request, names))
+    })
+    .await;
+    let (request, names) = match found {
+        Ok(found) => found,
         Err(error) => return refusal(error, &signed),
     };
     let row = &request.instance;
+    let finished = row.status != "running";
     let content = html! {
         p.meta {
             span.badge.done[row.status == "completed"].open[row.status == "running"] { (status_words(&row.status)) }
-            " · " (row.process) " · started by " (row.requester) " on " (when(row.started_us))
+            " · request " (row.id) " · started by " (names.person(&row.requester)) " on " (when(row.started_us))
         }
-        h2 { "Steps" }
-        ol.steps {
+        h2 { "Where it stands" }
+        ol.progress aria-label="Steps so far" {
             @for task in &request.tasks {
-                li {
-                    strong { (task.name) }
-                    " — "
+                @let open = task.status == "open";
+                li.done[task.status == "completed"].current[open] aria-current=[open.then_some("step")] {
+                    (task.name) " — "
                     @match task.status.as_str() {
                         "open" => {
-                            span.badge.open { "Waiting" } " with " (with_whom(task, &signed))
+                            span.badge.open { "Now" } " with " (with_whom(task, &signed, &names))
+                            " · " (due(task, now))
                             @if task.is_for(&signed.user) && task.kind == "user" {
                                 " · " a href=(format!("/work/tasks/{}", TaskId::of(task))) { "Open it" }
                             }
                         }
                         "completed" => {
                             span.badge.done { "Done" }
-                            @if let Some(by) = &task.completed_by { " by " (by) }
+                            @if let Some(by) = &task.completed_by { " by " (names.person(by)) }
                         }
                         other => { (other) }
                     }
                 }
             }
+            @if finished {
+                li.done { "Finished — " (status_words(&row.status)) " on " (when(row.updated_us)) }
+            }
         }
         h2 { "History" }
         table {
+            caption.visually-hidden { "Everything that happened in this request, oldest first" }
             thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } } }
             tbody {
-                @for line in request.trail.iter().filter(|a| a.action != "task created") {
+                @for line in request.trail.iter().filter(|a| admin || a.action != "task created") {
                     tr {
                         td { (when(line.at_us)) }
-                        td { (line.actor) }
-                        td { (line.action) @if let Some(node) = &line.node { ": " (node) } }
+                        td { (names.person(&line.actor)) }
+                        td { (names.line(line)) }
                     }
                 }
             }
         }
+        @if admin {
+            p.meta { "Process " code { (row.process) } " version " (row.version) ". You see this request as an administrator." }
+            p { a href="/admin/requests" { "All requests" } }
+        }
     };
-    page(&format!("Request {}", row.id), Some(&signed), content).into_response()
+    page(&names.title, Some(&signed), content).into_response()
 }

@@ -124,13 +124,23 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
         "{}",
         page.html
     );
-    assert!(page.html.contains("Waiting"));
+    assert!(
+        page.html.contains("Now</span> with Maria Lopez"),
+        "names, not ids: {}",
+        page.html
+    );
+    assert!(page.html.contains("<h1>Request professional training</h1>"));
+    assert!(page.html.contains("started the request"), "{}", page.html);
     let page = get(&router, "/work/requests", Some(&jennifer)).await;
     assert!(
         page.html
-            .contains("Now with: Approve the training request (maria)"),
+            .contains("Now: Approve the training request (Maria Lopez)"),
         "{}",
         page.html
+    );
+    assert!(
+        page.html
+            .contains("Request professional training (request ")
     );
 
     // Someone else cannot see it; the attempt is in the audit trail.
@@ -187,6 +197,42 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
     )
     .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // Maria hands it to her manager (by email), who hands it back (by id); someone unknown is
+    // refused with a sentence.
+    let delegate = format!("{task_page}/delegate");
+    let page = post(
+        &router,
+        &delegate,
+        Some(&maria),
+        &[("csrf", &token), ("to", "ghost")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.html);
+    let page = post(
+        &router,
+        &delegate,
+        Some(&maria),
+        &[("csrf", &token), ("to", "olivia@example.com")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let olivia = sign_in(&router, &store, "olivia").await;
+    let olivia_token = csrf(&get(&router, "/work", Some(&olivia)).await.html);
+    let page = post(
+        &router,
+        &delegate,
+        Some(&olivia),
+        &[("csrf", &olivia_token), ("to", "maria")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let page = get(&router, &request, Some(&jennifer)).await;
+    assert!(
+        page.html
+            .contains("handed “Approve the training request” to Olivia Chen"),
+        "{}",
+        page.html
+    );
     // Approved.
     let page = post(
         &router,
@@ -197,10 +243,51 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
     .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
     let page = get(&router, &request, Some(&jennifer)).await;
-    assert!(page.html.contains("Done</span> by maria"), "{}", page.html);
+    assert!(
+        page.html.contains("Done</span> by Maria Lopez"),
+        "{}",
+        page.html
+    );
     assert!(
         page.html.contains("Check the department budget"),
         "{}",
+        page.html
+    );
+
+    // An administrator sees every request and its whole trail; others are refused the list.
+    store
+        .put_users(&[waymark_store::workflow::User {
+            id: "ada".into(),
+            name: "Ada Admin".into(),
+            email: Some("ada@example.com".into()),
+            department: Some("it".into()),
+            manager: None,
+            roles: vec!["admin".into()],
+        }])
+        .expect("admin");
+    let page = get(&router, "/admin/requests", Some(&jennifer)).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let ada = sign_in(&router, &store, "ada").await;
+    let page = get(&router, "/admin/requests?status=running", Some(&ada)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains(&format!("href=\"{request}\"")),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("<td>Jennifer Lee</td>"), "{}", page.html);
+    let page = get(&router, "/admin/requests?status=completed", Some(&ada)).await;
+    assert!(page.html.contains("No request matches"), "{}", page.html);
+    let page = get(&router, &request, Some(&ada)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains("was given out"),
+        "the whole trail: {}",
+        page.html
+    );
+    assert!(
+        page.html.contains("was refused"),
+        "Mallory's attempt: {}",
         page.html
     );
 }
@@ -327,6 +414,10 @@ async fn an_agent_finds_a_customer_by_any_identifier() {
             event("m3", "track", Some("Called Support"), 3_000_000, serde_json::json!({ "type": "track", "userId": "c42", "event": "Called Support", "properties": { "channel": "phone" } })),
         ])
         .expect("append");
+    let journey = "id: shop\ntitle: Shopping\nowner: E-commerce\nversion: as-is\nstages:\n  - id: buy\n    name: Buy\n    touchpoints:\n      - id: order\n        name: Order online\n        channel: web\n        department: Sales\n        actor: customer\n        kind: form\n        events:\n          - event: Order Placed\n  - id: help\n    name: Get help\n    touchpoints:\n      - id: support-call\n        name: Support call\n        channel: phone\n        department: Support\n        actor: staff\n        kind: conversation\n        events:\n          - event: Called Support\n";
+    store
+        .deploy_journey("shop", "as-is", journey, 0)
+        .expect("journey");
     store
         .put_users(&[waymark_store::workflow::User {
             id: "alex".into(),
@@ -353,6 +444,14 @@ async fn an_agent_finds_a_customer_by_any_identifier() {
     assert!(called < ordered, "newest first");
     assert!(
         page.html.contains("<td>phone</td>") && page.html.contains("<td>web</td>"),
+        "{}",
+        page.html
+    );
+    // Where Dana is in each journey: the stage and touchpoint of her latest visit; an agent
+    // without the journey role sees the title, not a link to the map.
+    assert!(
+        page.html
+            .contains("<td>Shopping</td><td>Get help: Support call</td><td>completed</td>"),
         "{}",
         page.html
     );
