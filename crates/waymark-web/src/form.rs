@@ -76,9 +76,20 @@ pub(crate) fn fields(
                 }
             }
         }
-        @for field in shown {
-            (one(field, current.get(&field.key),
-                errors.iter().find(|e| e.field == field.key).map(|e| e.message.as_str())))
+        @for field in &form.fields {
+            @let markup = one(field, current.get(&field.key),
+                errors.iter().find(|e| e.field == field.key).map(|e| e.message.as_str()));
+            @if let Some(when) = &field.visible_when {
+                // Shown or hidden as the values stand now; the page's script re-evaluates the
+                // same condition as people type. A hidden field is disabled, so it is not sent.
+                @let visible = shown.iter().any(|f| f.key == field.key);
+                fieldset.conditional data-visible-when=(when.tree().to_string())
+                    hidden[!visible] disabled[!visible] {
+                    (markup)
+                }
+            } @else {
+                (markup)
+            }
         }
     }
 }

@@ -7,6 +7,18 @@ use maud::{DOCTYPE, Markup, html};
 use crate::session::Signed;
 
 const STYLESHEET: &str = include_str!("../assets/waymark.css");
+const SCRIPT: &str = include_str!("../assets/waymark.js");
+
+pub(crate) async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
 
 pub(crate) async fn stylesheet() -> Response {
     (
@@ -31,6 +43,7 @@ pub(crate) fn page(title: &str, signed: Option<&Signed>, content: Markup) -> Htm
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) " · Waymark" }
                     link rel="stylesheet" href="/assets/waymark.css";
+                    script src="/assets/waymark.js" defer {}
                 }
                 body {
                     a.skip href="#main" { "Skip to the content" }

@@ -62,6 +62,7 @@ pub fn pages(app: AppState, secure: bool) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/assets/waymark.css", get(layout::stylesheet))
+        .route("/assets/waymark.js", get(layout::script))
         .route("/login", get(login::page).post(login::by_email))
         .route("/login/token", post(login::by_token))
         .route("/login/link/{token}", get(login::by_link))

@@ -154,6 +154,41 @@ impl Expr {
         })
     }
 
+    /// The expression as a JSON tree, so that a browser can evaluate it as this module does (the
+    /// web app shows and hides conditional fields as people type; the server still decides on
+    /// submit): `{"lit": v}`, `{"path": [..]}`, `{"not": t}`, `{"neg": t}`, `{"empty": t}`,
+    /// `{"op": "eq", "a": t, "b": t}` with ops `or and eq ne lt le gt ge add sub mul div rem`.
+    pub fn tree(&self) -> Json {
+        fn tree(node: &Node) -> Json {
+            match node {
+                Node::Literal(value) => serde_json::json!({ "lit": value }),
+                Node::Path(path) => serde_json::json!({ "path": path }),
+                Node::Not(inner) => serde_json::json!({ "not": tree(inner) }),
+                Node::Negate(inner) => serde_json::json!({ "neg": tree(inner) }),
+                Node::Empty(inner) => serde_json::json!({ "empty": tree(inner) }),
+                Node::Binary(op, a, b) => {
+                    let op = match op {
+                        Op::Or => "or",
+                        Op::And => "and",
+                        Op::Eq => "eq",
+                        Op::Ne => "ne",
+                        Op::Lt => "lt",
+                        Op::Le => "le",
+                        Op::Gt => "gt",
+                        Op::Ge => "ge",
+                        Op::Add => "add",
+                        Op::Sub => "sub",
+                        Op::Mul => "mul",
+                        Op::Div => "div",
+                        Op::Rem => "rem",
+                    };
+                    serde_json::json!({ "op": op, "a": tree(a), "b": tree(b) })
+                }
+            }
+        }
+        tree(&self.node)
+    }
+
     /// Evaluates a condition: it must give `true` or `false`.
     pub fn test(&self, variables: &Map<String, Json>) -> Result<bool, EvalError> {
         match self.eval(variables)? {
@@ -634,6 +669,17 @@ mod tests {
             Json::Object(map) => map,
             _ => Map::new(),
         }
+    }
+
+    #[test]
+    fn an_expression_becomes_a_tree_for_browsers() {
+        let expr = Expr::parse("=not(approved) and amount >= 1000").expect("parse");
+        assert_eq!(
+            expr.tree(),
+            json!({ "op": "and",
+                "a": { "not": { "path": ["approved"] } },
+                "b": { "op": "ge", "a": { "path": ["amount"] }, "b": { "lit": 1000 } } })
+        );
     }
 
     #[test]

@@ -30,6 +30,92 @@ const JOURNEYS: [(&str, &str); 3] = [
     ),
 ];
 
+/// The to-be training request's process and its forms, compiled in like the journeys.
+const PROCESS: &str = include_str!("../../../examples/training-request/process.yaml");
+const FORMS: [(&str, &str); 6] = [
+    (
+        "request-training",
+        include_str!("../../../examples/training-request/forms/request-training.form"),
+    ),
+    (
+        "approve-training",
+        include_str!("../../../examples/training-request/forms/approve-training.form"),
+    ),
+    (
+        "add-vendor",
+        include_str!("../../../examples/training-request/forms/add-vendor.form"),
+    ),
+    (
+        "issue-po",
+        include_str!("../../../examples/training-request/forms/issue-po.form"),
+    ),
+    (
+        "record-payment",
+        include_str!("../../../examples/training-request/forms/record-payment.form"),
+    ),
+    (
+        "training-assessment",
+        include_str!("../../../examples/training-request/forms/training-assessment.form"),
+    ),
+];
+
+/// The people of the demo's organisation, one for each way of using the web app.
+const DIRECTORY: &str = "id,name,email,department,manager,roles\n\
+    jennifer,Jennifer Lee,jennifer@example.com,customer-success,maria,\n\
+    maria,Maria Lopez,maria@example.com,customer-success,olivia,manager\n\
+    finn,Finn Berg,finn@example.com,finance,olivia,finance\n\
+    olivia,Olivia Chen,olivia@example.com,leadership,,journey-owner\n\
+    chris,Chris Analyst,chris@example.com,cx,olivia,analyst\n\
+    alex,Alex Agent,alex@example.com,support,olivia,agent\n\
+    ada,Ada Admin,ada@example.com,it,olivia,admin\n";
+
+/// What each demo person does, for the banner.
+const ROLES: [(&str, &str); 7] = [
+    ("jennifer", "asks for training (the to-be request)"),
+    ("maria", "Jennifer's manager: approves"),
+    ("finn", "Finance: adds vendors, issues POs, pays"),
+    ("olivia", "journey owner: reads the journeys"),
+    ("chris", "analyst: funnels, flows, deviations"),
+    ("alex", "agent: customer 360"),
+    ("ada", "administrator: every request and its audit trail"),
+];
+
+/// Deploys the journeys (once: the as-is, then the to-be, of the training request), the
+/// directory, the training process and its forms.
+fn set_up(store: &SqliteStore, now: i64) -> anyhow::Result<()> {
+    for ((name, text), journey) in JOURNEYS.iter().zip(journeys()?) {
+        if store
+            .journey_versions(&journey.id)?
+            .iter()
+            .any(|d| d.source == *text)
+        {
+            continue;
+        }
+        let label = if name.ends_with("as-is.yaml") {
+            "as-is"
+        } else if name.ends_with("to-be.yaml") {
+            "to-be"
+        } else {
+            journey.version.as_str()
+        };
+        store.deploy_journey(&journey.id, label, text, now)?;
+    }
+    let users = waymark_server::automation::users_from_csv(DIRECTORY)
+        .map_err(|e| anyhow::anyhow!("the demo directory: {}", e.message))?;
+    store.put_users(&users)?;
+    store.deploy_process(
+        "training-request",
+        "Request professional training",
+        "yaml",
+        PROCESS,
+        now,
+    )?;
+    for (key, schema) in FORMS {
+        store.put_form(key, schema, now)?;
+    }
+    Ok(())
+}
+
 pub const ADMIN_TOKEN: &str = "demo-admin-token";
 pub const WRITE_KEY: &str = "demo-write-key";
 
@@ -262,6 +348,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let events = events(args.people, args.seed, anchor)?;
     let appended = store.append(events)?;
     let total = store.count_events()?;
+    set_up(&store, anchor)?;
+    // Access tokens to sign in as each demo person (new ones on every run).
+    let tokens = ROLES
+        .iter()
+        .map(|(id, what)| Ok((*id, *what, store.issue_user_token(id)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     crate::serve::serve_store(store, &args.listen, Default::default(), |address| {
         println!("waymark demo listening on http://{address}");
         println!(
@@ -289,6 +381,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
             "  journey figures: waymark journey report examples/loan-application/journey.yaml --db {}",
             args.db.display()
         );
+        println!("  web app: http://{address}/login — sign in with an access token:");
+        for (id, what, token) in &tokens {
+            println!("    {id:<9} {token}   {what}");
+        }
         println!("  stop with Ctrl-C");
     })?;
     Ok(Outcome::Fine)

@@ -191,11 +191,68 @@ fn demo_serves_stitched_profiles_and_reruns_add_nothing() {
         identifiers.contains("anon:") && identifiers.contains("user:employee-3"),
         "{identifiers}"
     );
+    // The web app: people to sign in as, with their tokens, and the journeys deployed.
+    let token_of = |banner: &[String], who: &str| -> String {
+        banner
+            .iter()
+            .find_map(|line| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some(who)).then(|| words.next().map(str::to_string))?
+            })
+            .unwrap_or_else(|| panic!("a token for {who}: {banner:?}"))
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let sign_in = |url: &str, token: &str| -> String {
+        let response = agent
+            .post(format!("{url}/login/token"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(format!("token={token}&next=%2Fjourneys"))
+            .expect("sign in");
+        assert_eq!(response.status().as_u16(), 303);
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .expect("a session");
+        cookie.split(';').next().expect("cookie").to_string()
+    };
+    let page = |url: &str, cookie: &str, path: &str| -> (u16, String) {
+        let mut response = agent
+            .get(format!("{url}{path}"))
+            .header("Cookie", cookie)
+            .call()
+            .expect("page");
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().expect("html"))
+    };
+    let olivia = sign_in(&url, &token_of(&banner, "olivia"));
+    let (status, html) = page(&url, &olivia, "/journeys");
+    assert_eq!(status, 200, "{html}");
+    for title in ["Request professional training", "Apply for a personal loan"] {
+        assert!(html.contains(title), "{title}: {html}");
+    }
+    let (status, html) = page(&url, &olivia, "/journeys/training-request?version=as-is");
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("to-be"), "both versions are deployed: {html}");
+    let jennifer = sign_in(&url, &token_of(&banner, "jennifer"));
+    let (status, html) = page(&url, &jennifer, "/work/start");
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Request professional training"), "{html}");
     child.kill().expect("stop");
     let _ = child.wait();
 
-    let (mut again, _, banner) = start_demo(&db, "50");
+    let (mut again, url, banner) = start_demo(&db, "50");
     assert!(banner.join("\n").contains("(0 new)"), "{banner:?}");
+    let olivia = sign_in(&url, &token_of(&banner, "olivia"));
+    let (_, html) = page(&url, &olivia, "/journeys/training-request");
+    assert!(
+        html.contains("version to-be (2)"),
+        "a second run deploys nothing new: {html}"
+    );
     again.kill().expect("stop");
     let _ = again.wait();
 

@@ -1,0 +1,86 @@
+// Waymark's one script, and pages work without it. It shows and hides a form's conditional
+// fields as people fill it in, evaluating the same condition the server evaluates (sent as a
+// tree in data-visible-when; see waymark_workflow::expr::Expr::tree). The server still decides
+// when the form is sent, so a condition this script cannot evaluate simply leaves the field shown.
+(function () {
+  "use strict";
+  function number(v) {
+    if (typeof v === "number") return v;
+    if (typeof v === "string" && v.trim() !== "" && !isNaN(Number(v))) return Number(v);
+    return null;
+  }
+  function truthy(v) {
+    if (v === true || v === false) return v;
+    if (v === null || v === undefined) return false;
+    throw new Error("not a condition");
+  }
+  function same(a, b) {
+    if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return a === b;
+    return JSON.stringify(a) === JSON.stringify(b);
+  }
+  function evaluate(t, vars) {
+    if ("lit" in t) return t.lit;
+    if ("path" in t) {
+      var v = vars[t.path[0]];
+      for (var i = 1; i < t.path.length; i++) v = v && typeof v === "object" ? v[t.path[i]] : null;
+      return v === undefined ? null : v;
+    }
+    if ("not" in t) return !truthy(evaluate(t.not, vars));
+    if ("neg" in t) { var n = evaluate(t.neg, vars); if (typeof n !== "number") throw new Error("neg"); return -n; }
+    if ("empty" in t) {
+      var e = evaluate(t.empty, vars);
+      return e === null || e === "" || (Array.isArray(e) && e.length === 0) ||
+        (typeof e === "object" && Object.keys(e).length === 0);
+    }
+    if (t.op === "or") return truthy(evaluate(t.a, vars)) || truthy(evaluate(t.b, vars));
+    if (t.op === "and") return truthy(evaluate(t.a, vars)) && truthy(evaluate(t.b, vars));
+    var a = evaluate(t.a, vars), b = evaluate(t.b, vars);
+    var x = number(a), y = number(b);
+    var bothText = typeof a === "string" && typeof b === "string";
+    var numbers = x !== null && y !== null;
+    switch (t.op) {
+      case "eq": case "ne": {
+        var equal = numbers && !bothText ? x === y : same(a, b);
+        return t.op === "eq" ? equal : !equal;
+      }
+      case "lt": case "le": case "gt": case "ge": {
+        var c;
+        if (bothText) c = a < b ? -1 : a > b ? 1 : 0;
+        else if (numbers) c = x < y ? -1 : x > y ? 1 : 0;
+        else throw new Error("compare");
+        return t.op === "lt" ? c < 0 : t.op === "le" ? c <= 0 : t.op === "gt" ? c > 0 : c >= 0;
+      }
+      default: throw new Error("arithmetic is left to the server");
+    }
+  }
+  // The form's values as the server reads them: ticked boxes true, unticked false, numbers as
+  // numbers, blanks as nothing.
+  function values(form) {
+    var vars = {};
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.name === "csrf") return;
+      if (el.type === "checkbox" && el.value === "true") { vars[el.name] = el.checked; return; }
+      if (el.type === "radio" || el.type === "checkbox") { if (el.checked) vars[el.name] = el.value; return; }
+      if (el.value === "") { if (!(el.name in vars)) vars[el.name] = null; return; }
+      var n = el.inputMode === "decimal" ? number(el.value) : null;
+      vars[el.name] = n !== null ? n : el.value;
+    });
+    return vars;
+  }
+  function update(form) {
+    var vars = values(form);
+    form.querySelectorAll("fieldset.conditional[data-visible-when]").forEach(function (box) {
+      var show = true;
+      try { show = truthy(evaluate(JSON.parse(box.getAttribute("data-visible-when")), vars)); }
+      catch (error) { show = true; }
+      box.hidden = !show;
+      box.disabled = !show;
+    });
+  }
+  document.querySelectorAll("form").forEach(function (form) {
+    if (!form.querySelector("fieldset.conditional")) return;
+    form.addEventListener("input", function () { update(form); });
+    form.addEventListener("change", function () { update(form); });
+    update(form);
+  });
+})();
