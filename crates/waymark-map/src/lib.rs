@@ -279,9 +279,15 @@ pub fn svg(journey: &Journey) -> String {
 pub fn svg_live(journey: &Journey, live: Option<&Live>) -> String {
     let layout = Layout::new(journey, live);
     let mut out = String::new();
+    // A picture, unless its cards are links: then a group, so the links inside stay reachable.
+    let role = if live.is_some_and(|l| l.card_links.is_some()) {
+        "group"
+    } else {
+        "img"
+    };
     let _ = writeln!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-labelledby="map-title map-desc" font-family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif">"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="{role}" aria-labelledby="map-title map-desc" font-family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif">"#,
         w = layout.width,
         h = layout.height
     );
@@ -629,11 +635,10 @@ fn card(out: &mut String, layout: &Layout, slot: usize) {
     if let Some((before, after)) = link {
         let _ = write!(
             out,
-            r#"<a class="card-link" href="{}{}{}" aria-label="{}: details">"#,
+            r#"<a class="card-link" href="{}{}{}">"#,
             esc(before),
             esc(&tp.id),
             esc(after),
-            esc(&tp.name)
         );
     }
     let _ = write!(

@@ -384,7 +384,7 @@ fn sankey(
     }
     // Layout.
     let (col_w, node_w, height, gap) = (210.0, 14.0, 380.0, 14.0);
-    let width = col_w * depth as f64 + 190.0;
+    let width = col_w * depth as f64 + 260.0;
     let scale = if total == 0 {
         0.0
     } else {
@@ -424,8 +424,11 @@ fn sankey(
         name = esc(&names[anchor]),
     );
     // Links, widest first underneath; each side's offsets follow the order they are drawn in.
+    // Bands leave and reach each node in the order of the nodes at their other end, so they
+    // do not cross on their way.
+    let rank = |c: usize, node: Node| kept[c].iter().position(|(k, _)| *k == node);
     let mut ordered: Vec<(&(usize, Node, Node), &usize)> = links.iter().collect();
-    ordered.sort_by_key(|(key, _)| **key);
+    ordered.sort_by_key(|((c, from, to), _)| (*c, rank(*c, *from), rank(c + 1, *to)));
     let mut out_used: HashMap<(usize, Node), f64> = HashMap::new();
     let mut in_used: HashMap<(usize, Node), f64> = HashMap::new();
     for ((c, from, to), n) in ordered {
@@ -493,9 +496,7 @@ pub(crate) async fn flow(
         Err(page) => return page,
     };
     let ids: Vec<String> = journey.touchpoints().map(|(_, t)| t.id.clone()).collect();
-    let anchor = one(&pairs, "touchpoint")
-        .and_then(|t| ids.iter().position(|i| i == t))
-        .unwrap_or(0);
+    let asked = one(&pairs, "touchpoint").and_then(|t| ids.iter().position(|i| i == t));
     let direction = match one(&pairs, "direction") {
         Some("before") => Direction::Before,
         _ => Direction::After,
@@ -511,12 +512,25 @@ pub(crate) async fn flow(
     let journey2 = journey.clone();
     let computed = tokio::task::spawn_blocking(move || {
         let found = instances_of(&journey2, &log);
+        // Without a choice: where most journeys start.
+        let anchor = asked.unwrap_or_else(|| {
+            let mut starts: HashMap<usize, usize> = HashMap::new();
+            for i in &found {
+                if let Some(first) = i.visits.first() {
+                    *starts.entry(first.touchpoint).or_default() += 1;
+                }
+            }
+            starts
+                .into_iter()
+                .max_by_key(|&(t, n)| (n, std::cmp::Reverse(t)))
+                .map_or(0, |(t, _)| t)
+        });
         let paths = journey::paths(&found, anchor, direction, depth);
         let variants = journey::visit_variants(&found);
-        (found.len(), paths, variants)
+        (anchor, found.len(), paths, variants)
     })
     .await;
-    let Ok((instances, paths, variants)) = computed else {
+    let Ok((anchor, instances, paths, variants)) = computed else {
         return crate::layout::failure(&"the flow could not be computed");
     };
     let names: Vec<String> = journey.touchpoints().map(|(_, t)| t.name.clone()).collect();
@@ -627,7 +641,7 @@ fn arcs(journey: &Journey, moves: &[journey::Walked]) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r##"<svg class="arcs" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 540" width="{width}" height="540" role="img" aria-label="The designed journey against the walked one" font-family="system-ui, sans-serif"><defs><marker id="arc-head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 Z" fill="#374151"/></marker></defs>"##
+        r##"<svg class="arcs" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 540" width="{width}" height="540" role="img" aria-label="The designed journey against the walked one" font-family="system-ui, sans-serif"><defs><marker id="arc-head" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 Z" fill="#374151"/></marker></defs>"##
     );
     // Designed moves that nobody made, thin and dotted above.
     let flow: Vec<(usize, usize)> = journey

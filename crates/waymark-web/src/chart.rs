@@ -39,7 +39,7 @@ pub(crate) fn bars(title: &str, bars: &[Bar]) -> Markup {
         esc(title)
     );
     let mut y = 4.0;
-    let span = WIDTH - LABEL - 90.0;
+    let span = WIDTH - LABEL - 170.0;
     for bar in bars {
         let length = if max > 0.0 {
             (bar.value / max * span).max(1.0)
@@ -110,8 +110,8 @@ mod tests {
             "{chart}"
         );
         assert!(chart.contains("Form &amp; submit"));
-        assert!(chart.contains(r#"width="320.0""#), "{chart}");
-        assert!(chart.contains(r#"width="160.0""#), "{chart}");
+        assert!(chart.contains(r#"width="240.0""#), "{chart}");
+        assert!(chart.contains(r#"width="120.0""#), "{chart}");
         assert!(chart.contains("median 2 h"));
     }
 }

@@ -158,12 +158,30 @@ impl Names {
         };
         match (line.action.as_str(), step) {
             ("started", _) => "started the request".to_string(),
-            ("step", Some(step)) => match data("event").as_deref() {
-                Some("Task Completed") => format!("completed “{step}”"),
-                Some("Process Started") => format!("sent “{step}”"),
-                Some(event) => format!("{step}: {}", event.to_lowercase()),
-                None => step,
-            },
+            ("completed", Some(step)) => format!("completed “{step}”"),
+            ("message", _) => format!(
+                "“{}” arrived",
+                data("message").unwrap_or_else(|| "a message".into())
+            ),
+            ("timer", Some(step)) => format!("a timer went off at “{step}”"),
+            ("threw", Some(step)) => format!(
+                "reported a problem at “{step}” ({})",
+                line.data
+                    .get("code")
+                    .map(|c| c.to_string())
+                    .unwrap_or_default()
+            ),
+            ("step", step) => {
+                let step = step.unwrap_or_default();
+                match data("event").as_deref() {
+                    Some("Process Ended") => "the request ended".to_string(),
+                    Some("Process Started") => format!("the request began (“{step}”)"),
+                    Some("Task Started") => format!("“{step}” began"),
+                    Some("Task Completed") => format!("“{step}” done"),
+                    Some(event) => format!("{step}: {event}"),
+                    None => step,
+                }
+            }
             ("claim", Some(step)) => format!("took “{step}”"),
             ("delegate", Some(step)) => format!(
                 "handed “{step}” to {}",
@@ -177,6 +195,16 @@ impl Names {
             ("task created", Some(step)) => format!("“{step}” was given out"),
             (action, Some(step)) => format!("{action}: {step}"),
             (action, None) => action.to_string(),
+        }
+    }
+
+    /// Whether a line is for everyone who may see the request (people see what was done and by
+    /// whom; administrators also see the engine's own bookkeeping).
+    pub(crate) fn for_people(line: &waymark_store::workflow::AuditRow) -> bool {
+        match line.action.as_str() {
+            "task created" => false,
+            "step" => line.data.get("event").and_then(Value::as_str) == Some("Process Ended"),
+            _ => true,
         }
     }
 }
@@ -699,7 +727,7 @@ pub(crate) async fn request(
             caption.visually-hidden { "Everything that happened in this request, oldest first" }
             thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } } }
             tbody {
-                @for line in request.trail.iter().filter(|a| admin || a.action != "task created") {
+                @for line in request.trail.iter().filter(|a| admin || Names::for_people(a)) {
                     tr {
                         td { (when(line.at_us)) }
                         td { (names.person(&line.actor)) }

@@ -1,19 +1,25 @@
-// The work pages in a real browser (Chromium through playwright-core), as Jennifer on a phone,
-// Mallory trying to read her request, and her manager on a desktop; axe-core checks every page.
+// The web app in a real browser (Chromium through playwright-core): Jennifer's whole to-be
+// training request on a phone (her form, her manager's approval, Finance's steps, the emailed
+// assessment link, "My requests"), Mallory refused, a journey owner on the loan map building a
+// funnel, an analyst, an agent in Customer 360, a survey, and the administrators' list. axe-core
+// checks every page.
 //
-// Environment: BASE (the server), CHROMIUM (its executable), SHOTS (where screenshots go), and
-// the access tokens JENNIFER, MALLORY, MARIA. Prints one JSON object with what happened; the Rust
-// test decides whether that is right.
+// Environment: BASE (the server), CHROMIUM (its executable), SHOTS (where screenshots go),
+// MAILDIR (where the SMTP server keeps mail), ADMIN (an admin token), WRITE_KEY, and the access
+// tokens of the people. Prints one JSON object with what happened; the Rust test decides whether
+// that is right.
 import { createRequire } from "node:module";
+import fs from "node:fs";
 import path from "node:path";
 
 const require = createRequire(path.join(process.env.NODE_MODULES, "noop.js"));
 const { chromium } = require("playwright-core");
-const axeSource = require("fs").readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 
 const base = process.env.BASE;
 const shots = process.env.SHOTS;
 const result = { pages: [], violations: [], steps: {} };
+const steps = result.steps;
 
 async function audit(page, name) {
   await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
@@ -35,27 +41,57 @@ async function signIn(page, token) {
   await page.waitForURL(`${base}/work`);
 }
 
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+// Waits up to 30 s for `check` to give something.
+async function waitFor(what, check) {
+  for (let i = 0; i < 150; i++) {
+    const found = await check();
+    if (found) return found;
+    await sleep(200);
+  }
+  throw new Error(`waited in vain for ${what}`);
+}
+
+async function api(method, url, body, auth) {
+  const response = await fetch(`${base}${url}`, {
+    method,
+    headers: { "content-type": "application/json", authorization: auth ?? `Bearer ${process.env.ADMIN}` },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json().catch(() => null) };
+}
+
+// Opens the task named `name` from the inbox, once it has arrived there.
+async function openTask(page, name) {
+  await waitFor(name, async () => {
+    await page.goto(`${base}/work`);
+    return (await page.getByRole("link", { name, exact: true }).count()) > 0;
+  });
+  await page.getByRole("link", { name, exact: true }).click();
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM,
   headless: true,
   args: ["--no-sandbox"],
 });
 try {
-  // Jennifer, on a phone.
+  // 1. Jennifer, on a phone, asks for the training.
   const phone = await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true });
   const jennifer = await phone.newPage();
   await jennifer.goto(`${base}/work`);
-  result.steps.redirectedToSignIn = jennifer.url().startsWith(`${base}/login`);
+  steps.redirectedToSignIn = jennifer.url().startsWith(`${base}/login`);
   await audit(jennifer, "01-sign-in-phone");
   await signIn(jennifer, process.env.JENNIFER);
   await audit(jennifer, "02-inbox-phone");
   await jennifer.getByRole("link", { name: "Request something" }).first().click();
   await jennifer.getByRole("link", { name: "Request professional training" }).click();
-  result.steps.managerPrefilled = await jennifer.getByLabel("Your manager (approves it)").inputValue();
+  steps.managerPrefilled = await jennifer.getByLabel("Your manager (approves it)").inputValue();
   await audit(jennifer, "03-request-form-phone");
   // Sent empty: every problem named, at its field.
   await jennifer.getByRole("button", { name: "Send the request" }).click();
-  result.steps.problems = await jennifer.locator(".summary li").allTextContents();
+  steps.problems = await jennifer.locator(".summary li").allTextContents();
   await audit(jennifer, "04-request-form-errors-phone");
   await jennifer.getByLabel("Course or certification").fill("Negotiation Skills");
   await jennifer.getByLabel("Training provider").fill("Skills Academy");
@@ -64,58 +100,174 @@ try {
   await jennifer.getByRole("button", { name: "Send the request" }).click();
   await jennifer.waitForURL(/\/work\/requests\/\d+/);
   const requestUrl = jennifer.url().split("?")[0];
-  result.steps.request = requestUrl.replace(base, "");
-  result.steps.waitingWith = await jennifer.locator(".steps li").first().textContent();
+  steps.waitingWith = await jennifer.locator(".progress li").first().textContent();
   await audit(jennifer, "05-request-phone");
   await jennifer.getByRole("link", { name: "My requests" }).click();
-  result.steps.myRequests = await jennifer.locator(".cards").textContent();
+  steps.myRequests = await jennifer.locator(".cards").textContent();
   await audit(jennifer, "06-my-requests-phone");
-  result.steps.noHorizontalScroll = await jennifer.evaluate(
+  steps.noHorizontalScroll = await jennifer.evaluate(
     () => document.documentElement.scrollWidth <= window.innerWidth,
   );
 
-  // Mallory cannot read it.
-  const other = await browser.newContext();
-  const mallory = await other.newPage();
+  // 2. Mallory cannot read it.
+  const mallory = await (await browser.newContext()).newPage();
   await signIn(mallory, process.env.MALLORY);
   const refused = await mallory.goto(requestUrl);
-  result.steps.malloryStatus = refused.status();
-  result.steps.malloryPage = await mallory.locator("main").textContent();
+  steps.malloryStatus = refused.status();
+  steps.malloryPage = await mallory.locator("main").textContent();
 
-  // Her manager approves it on a desktop.
+  // 3. Her manager approves it on a desktop; the "why not" field goes once she ticks the box.
   const desk = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const maria = await desk.newPage();
   await signIn(maria, process.env.MARIA);
   await audit(maria, "07-inbox-desktop");
   await maria.getByRole("link", { name: "Approve the training request" }).click();
   await audit(maria, "08-approval-desktop");
+  steps.reasonShownBefore = await maria.locator("#field-reason").isVisible();
   await maria.getByLabel("I approve this training").check();
-  await maria.getByRole("button", { name: "Send" }).click();
+  steps.reasonHiddenAfterTick = !(await maria.locator("#field-reason").isVisible());
+  await maria.getByRole("button", { name: "Send", exact: true }).click();
   await maria.waitForURL(/\/work\/requests\/\d+/);
-  result.steps.afterApproval = await maria.locator(".steps").textContent();
-  // Keyboard: the skip link is the first stop and leads to the content.
+  steps.afterApproval = await maria.locator(".progress").textContent();
+  // Keyboard: the skip link is the first stop.
   await maria.keyboard.press("Tab");
-  result.steps.firstTab = await maria.evaluate(() => document.activeElement.textContent);
+  steps.firstTab = await maria.evaluate(() => document.activeElement.textContent);
 
-  // A CX analyst reads the journeys and the to-be map with its live figures.
+  // 4. The budget system passes the check (a worker, through the API).
+  const budget = await waitFor("the budget check", async () => {
+    const { body } = await api("GET", "/v1/work?topic=budget-check");
+    return body?.tasks?.[0]?.id;
+  });
+  const checked = await api("POST", `/v1/work/${budget}/complete`, { budgetOk: true });
+  if (checked.status !== 200) throw new Error(`budget check: ${JSON.stringify(checked)}`);
+
+  // 5. Finance adds the vendor, issues the PO and records the payment, in its pages.
+  const finn = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  await signIn(finn, process.env.FINN);
+  await openTask(finn, "Add the vendor");
+  await audit(finn, "09-finance-task-desktop");
+  await finn.getByLabel("Supplier number").fill("S-1042");
+  await finn.getByLabel("Billing email").fill("billing@skills-academy.example");
+  await finn.getByRole("button", { name: "Send", exact: true }).click();
+  await finn.waitForURL(/\/work\/requests\/\d+/);
+  await openTask(finn, "Issue the purchase order");
+  await finn.getByLabel("Purchase order number").fill("PO-20931");
+  await finn.getByRole("button", { name: "Send", exact: true }).click();
+  await finn.waitForURL(/\/work\/requests\/\d+/);
+  await openTask(finn, "Record the payment");
+  await finn.getByLabel(/Amount paid/).fill("1200");
+  await finn.getByLabel(/Paid on/).fill("2026-12-10");
+  await finn.getByRole("button", { name: "Send", exact: true }).click();
+  await finn.waitForURL(/\/work\/requests\/\d+/);
+  steps.financeDone = await finn.locator(".progress").textContent();
+  await audit(finn, "10-finance-request-desktop");
+
+  // 6. The learning system says the training is done (the collection API, as any tool would).
+  const tracked = await api("POST", "/v1/track", { userId: "jennifer", event: "Training Completed" },
+    `Basic ${Buffer.from(`${process.env.WRITE_KEY}:`).toString("base64")}`);
+  if (tracked.status !== 200) throw new Error(`track: ${JSON.stringify(tracked)}`);
+
+  // 7. The email reaches Jennifer; its link opens the assessment on her phone.
+  const mail = await waitFor("the assessment email", async () => {
+    for (const sub of ["new", "cur"]) {
+      const dir = path.join(process.env.MAILDIR, sub);
+      if (!fs.existsSync(dir)) continue;
+      for (const file of fs.readdirSync(dir)) {
+        const text = fs.readFileSync(path.join(dir, file), "utf8");
+        if (text.includes("Invite Jennifer to the assessment")) return text;
+      }
+    }
+    return null;
+  });
+  const link = mail.replace(/=\r?\n/g, "").split(/\s+/).find((w) => w.includes("/links/"));
+  steps.emailLink = link.replace(base, "");
+  const inbox = await (await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true })).newPage();
+  await inbox.goto(link);
+  steps.assessmentPage = await inbox.locator("main").textContent();
+  await audit(inbox, "14-assessment-link-phone");
+  await inbox.getByLabel(/How useful was it/).fill("5");
+  await inbox.getByLabel("I would recommend it to colleagues").check();
+  await inbox.getByLabel(/Anything else/).fill("Very practical");
+  await inbox.getByRole("button", { name: "Send", exact: true }).click();
+  steps.assessmentSent = await inbox.locator("main").textContent();
+
+  // 8. Submitting it marked the goods received: her request is done.
+  await jennifer.goto(requestUrl);
+  steps.requestDone = await jennifer.locator("main").textContent();
+  await audit(jennifer, "15-request-done-phone");
+  await jennifer.getByRole("link", { name: "My requests" }).click();
+  steps.myRequestsAtEnd = await jennifer.locator(".cards").textContent();
+
+  // 9. A journey owner opens the loan map with live data, a card's detail, and builds a funnel.
+  const owner = await (await browser.newContext({ viewport: { width: 1366, height: 900 } })).newPage();
+  await signIn(owner, process.env.OLIVIA);
+  await owner.getByRole("link", { name: "Journeys" }).click();
+  await owner.getByRole("link", { name: "Apply for a personal loan" }).click();
+  steps.loanCards = await owner.locator("figure.map svg a.card-link").count();
+  await audit(owner, "16-loan-map-desktop");
+  await owner.locator('a.card-link[href$="/touchpoints/pre-acceptance"]').click();
+  steps.loanTouchpoint = await owner.locator("h1").textContent();
+  await audit(owner, "17-touchpoint-desktop");
+  await owner.getByRole("link", { name: /Apply for a personal loan/ }).click();
+  await owner.getByRole("link", { name: "Funnel", exact: true }).click();
+  const chosen = ["application-form", "pre-acceptance", "loan-approved"];
+  const selects = await owner.locator('select[name="step"]').count();
+  for (let k = 0; k < selects; k++) {
+    await owner.locator(`#step-${k + 1}`).selectOption(chosen[k] ?? "");
+  }
+  await owner.getByLabel("Window").fill("30d");
+  await owner.getByLabel("In this order (other steps may come between)").check();
+  await owner.getByLabel("Break down by").selectOption("segment");
+  await owner.getByRole("button", { name: "Show the funnel" }).click();
+  steps.funnel = await owner.locator("table:not(.breakdown) tbody tr td:nth-child(2)").allTextContents();
+  steps.funnelBreakdown = await owner.locator("table.breakdown").textContent();
+  await audit(owner, "18-funnel-desktop");
+  await owner.getByRole("link", { name: "Flow", exact: true }).click();
+  steps.flow = await owner.locator("main").textContent();
+  await audit(owner, "19-flow-desktop");
+  await owner.getByRole("link", { name: "Designed against actual", exact: true }).click();
+  steps.conformance = await owner.locator("main").textContent();
+  await audit(owner, "20-conformance-desktop");
+
+  // 10. A CX analyst reads the journeys and the to-be map with its live figures.
   const analyst = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   await signIn(analyst, process.env.CHRIS);
   await analyst.getByRole("link", { name: "Journeys" }).click();
-  result.steps.journeys = await analyst.locator("table").textContent();
-  await audit(analyst, "09-journeys-desktop");
+  steps.journeys = await analyst.locator("table").textContent();
+  await audit(analyst, "11-journeys-desktop");
   await analyst.getByRole("link", { name: "Request professional training" }).click();
-  result.steps.mapDrawn = (await analyst.locator("figure.map svg").count()) === 1;
-  await audit(analyst, "10-journey-map-desktop");
+  steps.mapDrawn = (await analyst.locator("figure.map svg").count()) === 1;
+  await audit(analyst, "12-journey-map-desktop");
 
-  // An agent finds a customer in Customer 360 by their email address.
+  // 11. An agent finds a customer in Customer 360 by their email address.
   const agent = await (await browser.newContext({ viewport: { width: 1024, height: 800 } })).newPage();
   await signIn(agent, process.env.ALEX);
   await agent.getByRole("link", { name: "Customers" }).click();
   await agent.getByLabel("Find a person").fill("dana@example.com");
   await agent.getByRole("button", { name: "Find" }).click();
-  result.steps.customer = await agent.locator("main h2").first().textContent();
-  result.steps.timeline = await agent.locator("table").last().textContent();
-  await audit(agent, "11-customer-360-desktop");
+  steps.customer = await agent.locator("main h2").first().textContent();
+  steps.timeline = await agent.locator("table").last().textContent();
+  await audit(agent, "13-customer-360-desktop");
+
+  // 12. A survey link about the approval, answered on a phone.
+  const survey = await api("POST", "/v1/surveys", { person: "jennifer", journey: "training-request", touchpoint: "manager-approval" });
+  if (survey.status !== 200) throw new Error(`survey: ${JSON.stringify(survey)}`);
+  const surveyUrl = survey.body.url.startsWith("http") ? survey.body.url : `${base}${survey.body.url}`;
+  await inbox.goto(surveyUrl);
+  await audit(inbox, "21-survey-phone");
+  await inbox.locator("#csat-5").check();
+  await inbox.locator("#ces-2").check();
+  await inbox.locator("#nps-9").check();
+  await inbox.getByLabel("Anything you want to tell us?").fill("Approved within a day");
+  await inbox.getByRole("button", { name: "Send", exact: true }).click();
+  steps.surveySent = await inbox.locator("main").textContent();
+
+  // 13. An administrator's list of every request.
+  const ada = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  await signIn(ada, process.env.ADA);
+  await ada.getByRole("link", { name: "All requests" }).click();
+  steps.adminList = await ada.locator("main").textContent();
+  await audit(ada, "22-admin-requests-desktop");
 } finally {
   await browser.close();
 }

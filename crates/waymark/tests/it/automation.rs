@@ -30,7 +30,7 @@ fn free_port() -> u16 {
 }
 
 /// Python's aiosmtpd on loopback, keeping every message it receives in a maildir.
-fn smtp_server(python: &str, maildir: &Path) -> (Killed, u16) {
+pub(super) fn smtp_server(python: &str, maildir: &Path) -> (Killed, u16) {
     let port = free_port();
     let child = Command::new(python)
         .args([

@@ -9,15 +9,77 @@ use serde_json::Value;
 use super::automation::{ADMIN, Killed, call, deploy_training, directory, sign_in};
 use super::*;
 
+/// Loan applicants' events for the loan journey: of every three, one goes all the way, one stops
+/// after the pre-acceptance and one is declined; every second is a `returning` customer. Returns
+/// the batch and the funnel (application form, pre-acceptance, loan approved) they make.
+fn loan_events() -> (Value, [usize; 3]) {
+    let walks: [&[&str]; 3] = [
+        &[
+            "A_SUBMITTED",
+            "A_PARTLYSUBMITTED",
+            "A_PREACCEPTED",
+            "W_Completeren aanvraag",
+            "A_ACCEPTED",
+            "O_SENT",
+            "W_Nabellen offertes",
+            "W_Nabellen offertes",
+            "O_SENT_BACK",
+            "A_APPROVED",
+            "O_ACCEPTED",
+            "A_ACTIVATED",
+        ],
+        &["A_SUBMITTED", "A_PARTLYSUBMITTED", "A_PREACCEPTED"],
+        &["A_SUBMITTED", "A_PARTLYSUBMITTED", "A_DECLINED"],
+    ];
+    let mut batch = Vec::new();
+    let mut funnel = [0; 3];
+    let day0 = 1_794_700_800_i64; // 2026-11-15
+    for n in 0..30_i64 {
+        let who = format!("applicant-{n}");
+        let segment = if n % 2 == 0 { "new" } else { "returning" };
+        batch.push(
+            serde_json::json!({ "type": "identify", "userId": who, "messageId": format!("{who}-id"),
+            "timestamp": "2026-11-14T08:00:00Z", "traits": { "segment": segment } }),
+        );
+        let walk = walks[(n % 3) as usize];
+        funnel[0] += 1;
+        if walk.contains(&"A_PREACCEPTED") {
+            funnel[1] += 1;
+        }
+        if walk.contains(&"A_APPROVED") {
+            funnel[2] += 1;
+        }
+        for (k, event) in walk.iter().enumerate() {
+            let at = day0 + n * 600 + k as i64 * 5_400;
+            batch.push(
+                serde_json::json!({ "type": "track", "userId": who, "event": event,
+                "messageId": format!("{who}-{k}"),
+                "timestamp": waymark_eventlog::time::format_micros(at * 1_000_000) }),
+            );
+        }
+    }
+    (
+        serde_json::json!({ "writeKey": "wk_browser", "batch": batch }),
+        funnel,
+    )
+}
+
 #[test]
-fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
+fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
     let Some(modules) = super::clients::required("WAYMARK_NODE_MODULES") else {
         return;
     };
     let Some(chromium) = super::clients::required("WAYMARK_CHROMIUM") else {
         return;
     };
-    let db = temp_dir("browser-work").join("waymark.db");
+    let Some(python) = super::clients::required("WAYMARK_PYTHON") else {
+        return;
+    };
+    let dir = temp_dir("browser-work");
+    let maildir = dir.join("mail");
+    let (_smtp, port) = super::automation::smtp_server(&python, &maildir);
+    let db = dir.join("waymark.db");
+    let smtp = format!("smtp://127.0.0.1:{port}");
     let args = [
         "serve",
         "--listen",
@@ -26,6 +88,10 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
         ADMIN,
         "--write-key",
         "wk_browser",
+        "--smtp-url",
+        &smtp,
+        "--mail-from",
+        "Waymark HR <hr@example.com>",
     ];
     let (child, url, _) = super::serve::launch(&args, &db, |_| true);
     let _server = Killed(child);
@@ -34,12 +100,14 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
         "id,name,email,department,manager,roles\n\
          jennifer,Jennifer Lee,jennifer@example.com,customer-success,maria,\n\
          maria,Maria Lopez,maria@example.com,customer-success,olivia,manager\n\
-         olivia,Olivia Chen,olivia@example.com,leadership,,\n\
+         finn,Finn Berg,finn@example.com,finance,olivia,finance\n\
+         olivia,Olivia Chen,olivia@example.com,leadership,,journey-owner\n\
          mallory,Mallory Smith,mallory@example.com,sales,olivia,\n\
          chris,Chris Analyst,chris@example.com,cx,olivia,analyst\n\
-         alex,Alex Agent,alex@example.com,support,olivia,agent\n",
+         alex,Alex Agent,alex@example.com,support,olivia,agent\n\
+         ada,Ada Admin,ada@example.com,it,olivia,admin\n",
     );
-    // A customer's events on two channels, through the collection API.
+    // A customer's events on two channels, and the loan applicants', through the collection API.
     let batch = serde_json::json!({
         "writeKey": "wk_browser",
         "batch": [
@@ -51,16 +119,23 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
               "properties": { "channel": "phone" } }
         ]
     });
-    let (status, body) = call(
-        "POST",
-        &format!("{url}/v1/batch"),
-        None,
-        Some(("application/json", batch.to_string())),
-    );
-    assert_eq!(status, 200, "{body}");
+    let (loans, funnel) = loan_events();
+    for batch in [batch, loans] {
+        let (status, body) = call(
+            "POST",
+            &format!("{url}/v1/batch"),
+            None,
+            Some(("application/json", batch.to_string())),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
     deploy_training(&url, "process.yaml");
-    let example = workspace().join("examples/training-request");
-    for file in ["as-is.yaml", "to-be.yaml"] {
+    let example = workspace().join("examples");
+    for file in [
+        "training-request/as-is.yaml",
+        "training-request/to-be.yaml",
+        "loan-application/journey.yaml",
+    ] {
         let journey = std::fs::read_to_string(example.join(file)).expect("journey");
         let (status, body) = call(
             "POST",
@@ -78,11 +153,17 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
         .env("CHROMIUM", &chromium)
         .env("BASE", &url)
         .env("SHOTS", &shots)
+        .env("MAILDIR", &maildir)
+        .env("ADMIN", ADMIN)
+        .env("WRITE_KEY", "wk_browser")
         .env("JENNIFER", sign_in(&url, "jennifer"))
         .env("MALLORY", sign_in(&url, "mallory"))
         .env("MARIA", sign_in(&url, "maria"))
+        .env("FINN", sign_in(&url, "finn"))
+        .env("OLIVIA", sign_in(&url, "olivia"))
         .env("CHRIS", sign_in(&url, "chris"))
         .env("ALEX", sign_in(&url, "alex"))
+        .env("ADA", sign_in(&url, "ada"))
         .output()
         .expect("run node (scripts/test installs playwright-core and axe-core)");
     assert!(
@@ -94,6 +175,13 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
     let text = String::from_utf8_lossy(&output.stdout);
     let result: Value = serde_json::from_str(text.lines().last().unwrap_or("{}")).expect("json");
     let steps = &result["steps"];
+    let says = |step: &str, words: &[&str]| {
+        let said = steps[step].as_str().unwrap_or_default();
+        for word in words {
+            assert!(said.contains(word), "{step} says {word:?}: {result}");
+        }
+    };
+    // Jennifer on her phone: sign-in first, her manager filled in, every problem named.
     assert_eq!(steps["redirectedToSignIn"], true, "{result}");
     assert_eq!(steps["managerPrefilled"], "maria", "{result}");
     let problems = steps["problems"].to_string();
@@ -105,55 +193,66 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
     ] {
         assert!(problems.contains(field), "{field} is named: {problems}");
     }
-    assert!(
-        steps["waitingWith"]
-            .as_str()
-            .is_some_and(|s| s.contains("Approve the training request") && s.contains("maria")),
-        "{result}"
+    says(
+        "waitingWith",
+        &["Approve the training request", "Maria Lopez"],
     );
-    assert!(
-        steps["myRequests"]
-            .as_str()
-            .is_some_and(|s| s.contains("Now with")),
-        "{result}"
-    );
+    says("myRequests", &["Request professional training", "Now:"]);
     assert_eq!(
         steps["noHorizontalScroll"], true,
         "the pages fit a 375 px phone: {result}"
     );
+    // Mallory is refused, and sees nothing of it.
     assert_eq!(steps["malloryStatus"], 403, "{result}");
-    assert!(
-        steps["malloryPage"]
-            .as_str()
-            .is_some_and(|s| s.contains("This is not yours") && !s.contains("Negotiation")),
-        "{result}"
-    );
-    assert!(
-        steps["afterApproval"]
-            .as_str()
-            .is_some_and(|s| s.contains("Done") && s.contains("Check the department budget")),
-        "{result}"
-    );
+    says("malloryPage", &["This is not yours"]);
+    assert!(!steps["malloryPage"].to_string().contains("Negotiation"));
+    // Maria approves on a desktop; the reason field goes away when she ticks the box.
+    assert_eq!(steps["reasonShownBefore"], true, "{result}");
+    assert_eq!(steps["reasonHiddenAfterTick"], true, "{result}");
+    says("afterApproval", &["Done", "Check the department budget"]);
     assert_eq!(steps["firstTab"], "Skip to the content", "{result}");
-    assert!(
-        steps["journeys"]
-            .as_str()
-            .is_some_and(|s| s.contains("Request professional training")),
-        "{result}"
+    // Finance's three steps, through the pages.
+    says(
+        "financeDone",
+        &[
+            "Add the vendor",
+            "Issue the purchase order",
+            "Record the payment",
+        ],
+    );
+    // The emailed link opens the assessment on Jennifer's phone, without signing in.
+    says("emailLink", &["/links/"]);
+    says(
+        "assessmentPage",
+        &["Assess the training", "For Jennifer Lee"],
+    );
+    says("assessmentSent", &["Your answers are saved"]);
+    says("requestDone", &["Done", "Finished", "Assess the training"]);
+    says("myRequestsAtEnd", &["Done"]);
+    // A journey owner on the loan map with live data, a card's detail, and a funnel.
+    assert!(steps["loanCards"].as_u64() > Some(10), "{result}");
+    says("loanTouchpoint", &["Application pre-accepted"]);
+    assert_eq!(
+        steps["funnel"],
+        serde_json::json!(funnel.map(|n| n.to_string())),
+        "the funnel built in the page counts the applicants as generated: {result}"
+    );
+    says("funnelBreakdown", &["new", "returning"]);
+    says("flow", &["journey instances pass"]);
+    says("conformance", &["followed the designed journey"]);
+    // An analyst, an agent, the survey page and the administrators' list.
+    says(
+        "journeys",
+        &["Request professional training", "Apply for a personal loan"],
     );
     assert_eq!(steps["mapDrawn"], true, "{result}");
     assert_eq!(steps["customer"], "Dana Reyes", "{result}");
-    assert!(
-        steps["timeline"]
-            .as_str()
-            .is_some_and(|s| s.contains("Called Support")
-                && s.contains("phone")
-                && s.contains("Order Placed")),
-        "{result}"
-    );
+    says("timeline", &["Called Support", "phone", "Order Placed"]);
+    says("surveySent", &["Your answer is saved"]);
+    says("adminList", &["Jennifer Lee", "Done"]);
     assert_eq!(
         result["pages"].as_array().map(Vec::len),
-        Some(11),
+        Some(22),
         "{result}"
     );
     assert_eq!(
@@ -165,6 +264,9 @@ fn the_work_pages_in_chromium_on_a_phone_and_a_desktop() {
         "02-inbox-phone.png",
         "03-request-form-phone.png",
         "07-inbox-desktop.png",
+        "14-assessment-link-phone.png",
+        "16-loan-map-desktop.png",
+        "18-funnel-desktop.png",
     ] {
         assert!(shots.join(shot).is_file(), "{shot}");
     }
