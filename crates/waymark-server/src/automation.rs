@@ -708,6 +708,11 @@ pub async fn request(
     Ok(Json(json))
 }
 
+/// A topic without the options Waymark reads from it (`email:NAME?survey=…` is `email:NAME`).
+fn topic_name(topic: &str) -> &str {
+    topic.split_once('?').map_or(topic, |(name, _)| name)
+}
+
 /// Work for systems (service and send tasks), by topic: for workers holding an administrator's
 /// token.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -743,7 +748,7 @@ pub async fn work(
                 && query
                     .topic
                     .as_deref()
-                    .is_none_or(|q| t.topic.as_deref() == Some(q))
+                    .is_none_or(|q| t.topic.as_deref().map(topic_name) == Some(q))
         })
         .map(task_json)
         .collect();

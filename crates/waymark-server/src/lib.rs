@@ -260,14 +260,24 @@ pub async fn serve_router(
         let workflow = state.workflow.clone();
         let clock = state.clock.clone();
         let links = state.links.clone();
+        let surveys = state.surveys.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                let (workflow, mailer, links) = (workflow.clone(), mailer.clone(), links.clone());
+                let (workflow, mailer, links, surveys) = (
+                    workflow.clone(),
+                    mailer.clone(),
+                    links.clone(),
+                    surveys.clone(),
+                );
                 let now = clock.now_us();
                 let _ = tokio::task::spawn_blocking(move || {
-                    mail::send_due(&workflow, &mailer, &links, now)
+                    let signers = mail::Signers {
+                        links: &links,
+                        surveys: &surveys,
+                    };
+                    mail::send_due(&workflow, &mailer, &signers, now)
                 })
                 .await;
             }

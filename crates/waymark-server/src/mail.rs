@@ -239,7 +239,21 @@ fn mailbox(user: &waymark_store::workflow::User) -> Result<Mailbox, String> {
 }
 
 /// Sends the email of every open `email:` task, then completes each. Returns how many were sent.
-pub fn send_due(store: &SqliteStore, mailer: &Mailer, links: &Links, now_us: i64) -> usize {
+/// What signs the links in emails: a request's steps, and surveys.
+#[derive(Debug, Clone, Copy)]
+pub struct Signers<'a> {
+    pub links: &'a Links,
+    pub surveys: &'a crate::feedback::Surveys,
+}
+
+/// The survey an email's topic asks for: `email:TEMPLATE?survey=JOURNEY/TOUCHPOINT`.
+pub fn survey_of(topic: &str) -> Option<(&str, &str)> {
+    let (_, rest) = topic.split_once("?survey=")?;
+    let (journey, touchpoint) = rest.split_once('/')?;
+    (!journey.is_empty() && !touchpoint.is_empty()).then_some((journey, touchpoint))
+}
+
+pub fn send_due(store: &SqliteStore, mailer: &Mailer, signers: &Signers, now_us: i64) -> usize {
     let Ok(tasks) = store.open_tasks() else {
         return 0;
     };
@@ -250,7 +264,7 @@ pub fn send_due(store: &SqliteStore, mailer: &Mailer, links: &Links, now_us: i64
                 .as_deref()
                 .is_some_and(|topic| topic.starts_with("email:"))
     }) {
-        match send_one(store, mailer, links, task, now_us) {
+        match send_one(store, mailer, signers, task, now_us) {
             Ok(()) => sent += 1,
             Err(error) => {
                 tracing::warn!(instance = task.instance, task = task.task, %error, "an email could not be sent; trying again");
@@ -263,7 +277,7 @@ pub fn send_due(store: &SqliteStore, mailer: &Mailer, links: &Links, now_us: i64
 fn send_one(
     store: &SqliteStore,
     mailer: &Mailer,
-    links: &Links,
+    signers: &Signers,
     task: &waymark_store::workflow::TaskRow,
     now_us: i64,
 ) -> Result<(), String> {
@@ -286,7 +300,21 @@ fn send_one(
         expires_us: now_us + LINK_DAYS * DAY_US,
     };
     // The page of the web app; the same token works on `/v1/links/` for programs.
-    let link = format!("{}/links/{}", mailer.public_url, links.sign(&grant));
+    let link = format!("{}/links/{}", mailer.public_url, signers.links.sign(&grant));
+    // A survey about a touchpoint, when the step asks for one: a link of its own.
+    let survey = task.topic.as_deref().and_then(survey_of).map(|(journey, touchpoint)| {
+        let survey = crate::feedback::Survey {
+            journey: journey.to_string(),
+            touchpoint: touchpoint.to_string(),
+            person: person.clone(),
+            expires_us: now_us + crate::feedback::SURVEY_DAYS * DAY_US,
+        };
+        format!(
+            "How did it go? Tell us in a minute (three quick questions; this link is yours alone):\n{}/feedback/{}\n\n",
+            mailer.public_url,
+            signers.surveys.sign(&survey)
+        )
+    });
     let first_name = user
         .name
         .split_whitespace()
@@ -295,12 +323,13 @@ fn send_one(
         .to_string();
     let expires = waymark_eventlog::time::format_micros(grant.expires_us);
     let body = format!(
-        "Hello {first_name},\n\n{}.\n\nRequest {} ({}), started by {}.\n\nOpen it here (this link is yours alone and works until {}):\n{link}\n\n— Waymark\n",
+        "Hello {first_name},\n\n{}.\n\nRequest {} ({}), started by {}.\n\nOpen it here (this link is yours alone and works until {}):\n{link}\n\n{}— Waymark\n",
         task.name,
         instance.id,
         instance.process,
         instance.requester,
         expires.get(..10).unwrap_or(&expires),
+        survey.unwrap_or_default(),
     );
     let message_id = format!("<wf-{}-{}@waymark>", task.instance, task.task);
     let message = Message::builder()
@@ -389,6 +418,17 @@ mod tests {
         let problem =
             Mailer::new("smtp://relay.example", "not an address", "x", None).expect_err("sender");
         assert!(problem.contains("sender"), "{problem}");
+    }
+
+    #[test]
+    fn an_email_topic_may_ask_for_a_survey() {
+        assert_eq!(
+            survey_of("email:training-approved?survey=training-request/request-training-form"),
+            Some(("training-request", "request-training-form"))
+        );
+        assert_eq!(survey_of("email:training-approved"), None);
+        assert_eq!(survey_of("email:x?survey=no-touchpoint"), None);
+        assert_eq!(survey_of("email:x?survey=/t"), None);
     }
 
     #[test]

@@ -79,6 +79,8 @@ struct RawStep {
     // Who, and how.
     actor: Option<Spanned<OneOrMany>>,
     to: Option<Text>,
+    /// On an email: a survey link about this touchpoint (`TOUCHPOINT`, or `JOURNEY/TOUCHPOINT`).
+    survey: Option<Text>,
     method: Option<Text>,
     due: Option<Text>,
     each: Option<Spanned<RawEach>>,
@@ -657,6 +659,16 @@ impl Builder<'_> {
                 "use `to:` on an `email:` step; for who does a form, write `actor:`",
             );
         }
+        if does[0] != "email"
+            && let Some(survey) = &step.survey
+        {
+            self.error(
+                "misplaced-field",
+                survey.span(),
+                format!("step `{id}`: `survey:` adds a survey link to an email"),
+                "put `survey:` on an `email:` step",
+            );
+        }
         if does[0] != "webhook"
             && let Some(method) = &step.method
         {
@@ -739,10 +751,30 @@ impl Builder<'_> {
                     Some(to) => Some(self.recipient(to)?),
                     None => None,
                 };
-                NodeKind::SendTask(Service::External {
-                    topic: format!("email:{template}"),
-                    to,
-                })
+                let mut topic = format!("email:{template}");
+                if let Some(survey) = &step.survey {
+                    let text = survey.trim();
+                    let (journey, touchpoint) = match text.split_once('/') {
+                        Some((journey, touchpoint)) => (journey.to_string(), touchpoint),
+                        None => (self.process.id.clone(), text),
+                    };
+                    let an_id = |s: &str| {
+                        !s.is_empty()
+                            && s.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    };
+                    if !an_id(&journey) || !an_id(touchpoint) {
+                        self.error(
+                            "invalid-survey",
+                            survey.span(),
+                            format!("step `{id}`: `survey: {text}` does not name a touchpoint"),
+                            "write the touchpoint's id (`survey: request-training-form`), or the journey's and the touchpoint's (`survey: training-request/request-training-form`)",
+                        );
+                        return None;
+                    }
+                    topic.push_str(&format!("?survey={journey}/{touchpoint}"));
+                }
+                NodeKind::SendTask(Service::External { topic, to })
             }
             "set" => {
                 let set = step.set.as_ref()?;

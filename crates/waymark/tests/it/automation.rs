@@ -321,11 +321,28 @@ fn the_training_request_end_to_end_with_real_email() {
     assert_eq!(status, 200, "{body}");
     // 3. The budget check passes (a worker); the approval email goes out by itself.
     work(&url, "budget-check", json!({ "budgetOk": true }));
-    wait_for("the approval email", || {
+    let approved = wait_for("the approval email", || {
         mails(&maildir)
             .into_iter()
             .find(|m| m.contains("Tell Jennifer it was approved"))
     });
+    // It carries a survey about the request form: its link opens the questions, takes one answer.
+    let unfolded = approved.replace("=\r\n", "").replace("=\n", "");
+    let survey = unfolded
+        .split_whitespace()
+        .find(|w| w.contains("/feedback/"))
+        .expect("a survey link in the approval email")
+        .to_string();
+    let (status, html) = page("GET", &survey, None);
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("request-training-form"), "{html}");
+    let (status, html) = page(
+        "POST",
+        &survey,
+        Some("csat=5&ces=1&comment=One+form%2C+done"),
+    );
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Your answer is saved"), "{html}");
     // 4. Finance adds the vendor (it is unknown) and issues the PO; 5. the payment is recorded.
     for (step, values) in [
         (
