@@ -63,6 +63,22 @@ impl SqliteStore {
         })
     }
 
+    /// Marks a one-time link (a sign-in link) used: true the first time, false ever after.
+    /// Links past `expires_us` are forgotten, since they no longer work anyway.
+    pub fn use_once(&self, token: &str, expires_us: i64, now_us: i64) -> Result<bool, StoreError> {
+        self.write(|connection| {
+            connection.execute(
+                "DELETE FROM used_links WHERE expires_us < ?1",
+                params![now_us],
+            )?;
+            let inserted = connection.execute(
+                "INSERT OR IGNORE INTO used_links (hash, expires_us) VALUES (?1, ?2)",
+                params![crate::hash(token), expires_us],
+            )?;
+            Ok(inserted == 1)
+        })
+    }
+
     /// Signs a browser out.
     pub fn end_session(&self, id: &str) -> Result<(), StoreError> {
         self.write(|connection| {
@@ -79,6 +95,17 @@ impl SqliteStore {
 mod tests {
     use crate::SqliteStore;
     use crate::workflow::User;
+
+    #[test]
+    fn a_one_time_link_works_once() {
+        let dir = std::env::temp_dir().join(format!("waymark-once-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let store = SqliteStore::open(&dir.join("o.db")).expect("store");
+        assert!(store.use_once("t1", 100, 10).expect("first"));
+        assert!(!store.use_once("t1", 100, 20).expect("again"));
+        assert!(store.use_once("t2", 100, 20).expect("another"));
+    }
 
     #[test]
     fn a_session_lasts_until_it_ends_or_expires() {

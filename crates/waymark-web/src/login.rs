@@ -188,8 +188,27 @@ pub(crate) async fn by_link(
     Query(next): Query<Next>,
 ) -> Response {
     let next = safe_next(next.next.as_deref());
-    match web.sign_in.check(&token, web.app.clock.now_us()) {
-        Ok(grant) if grant.instance == 0 => start_session(&web, grant.person, &next).await,
+    let now = web.app.clock.now_us();
+    match web.sign_in.check(&token, now) {
+        Ok(grant) if grant.instance == 0 => {
+            // Each link signs in once: a forwarded or leaked email cannot be used again.
+            let store = web.app.workflow.clone();
+            let (key, expires) = (token.clone(), grant.expires_us);
+            match tokio::task::spawn_blocking(move || store.use_once(&key, expires, now)).await {
+                Ok(Ok(true)) => start_session(&web, grant.person, &next).await,
+                Ok(Ok(false)) => sign_in_page(
+                    &web,
+                    &next,
+                    StatusCode::GONE,
+                    Some(
+                        "That sign-in link was used already; each link works once. Ask for a new one below.",
+                    ),
+                    None,
+                ),
+                Ok(Err(error)) => failure(&error),
+                Err(error) => failure(&error),
+            }
+        }
         Err(waymark_server::mail::LinkError::Expired) => sign_in_page(
             &web,
             &next,

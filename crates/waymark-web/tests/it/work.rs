@@ -461,3 +461,53 @@ async fn an_agent_finds_a_customer_by_any_identifier() {
     let page = get(&router, "/customers?q=nobody%40example.com", Some(&alex)).await;
     assert!(page.html.contains("No one matches"), "{}", page.html);
 }
+
+/// An emailed sign-in link signs in once; used again, expired or changed, it is refused with a
+/// sentence and the way to a new one.
+#[tokio::test]
+async fn a_sign_in_link_works_once() {
+    let (store, router) = setup("sign-in-link");
+    let links = waymark_server::mail::Links::new(&store.secret("sign-in").expect("key"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_micros() as i64;
+    let link = |expires_us: i64| {
+        format!(
+            "/login/link/{}",
+            links.sign(&waymark_server::mail::Grant {
+                instance: 0,
+                person: "jennifer".into(),
+                expires_us,
+            })
+        )
+    };
+    let fresh = link(now + 600_000_000);
+    let page = get(&router, &fresh, None).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let session = page.cookie.expect("a session");
+    let session = session.split(';').next().expect("cookie");
+    assert_eq!(
+        get(&router, "/work", Some(session)).await.status,
+        StatusCode::OK
+    );
+    let again = get(&router, &fresh, None).await;
+    assert_eq!(again.status, StatusCode::GONE);
+    assert!(again.html.contains("used already"), "{}", again.html);
+    assert!(again.cookie.is_none(), "no second session");
+    let expired = get(&router, &link(now - 1), None).await;
+    assert_eq!(expired.status, StatusCode::GONE);
+    assert!(expired.html.contains("expired"));
+    let changed = get(&router, &format!("{fresh}x"), None).await;
+    assert_eq!(changed.status, StatusCode::FORBIDDEN);
+    // A request's step link is signed with another key: it never signs anyone in.
+    let step = waymark_server::mail::Links::new(&store.secret("links").expect("key")).sign(
+        &waymark_server::mail::Grant {
+            instance: 0,
+            person: "jennifer".into(),
+            expires_us: now + 600_000_000,
+        },
+    );
+    let page = get(&router, &format!("/login/link/{step}"), None).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+}
