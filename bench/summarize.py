@@ -9,7 +9,7 @@ def main():
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     groups = defaultdict(list)
     for row in rows:
-        if row["task"] in ("cli-import", "http-ingest", "journey-report", "http-workflow"):
+        if row["task"] in ("cli-import", "http-ingest", "journey-report", "http-workflow", "page"):
             continue
         groups[(row["task"], row["subject"])].append(row)
     print("| task | file | tool | seconds | Waymark is faster by |")
@@ -29,6 +29,16 @@ def main():
                 f"peak memory {row['peak_rss_bytes'] / 2**20:.0f} MiB (including generation), "
                 f"{per_core / 1e6:.1f} M events/s per core"
             )
+
+
+def pages(rows):
+    found = [r for r in rows if r["task"] == "page"]
+    if found:
+        print(f"\n| web page on the demo data ({found[0]['people']} people) | median ms | p95 ms | slowest ms | under 200 ms |")
+        print("|---|---:|---:|---:|---|")
+        for r in found:
+            fine = "yes" if r["max_ms"] < 200 else "no"
+            print(f"| `{r['subject']}` | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | {r['max_ms']:.1f} | {fine} |")
 
 
 def server(rows):
@@ -79,3 +89,4 @@ def server(rows):
 if __name__ == "__main__":
     main()
     server([json.loads(line) for line in open(sys.argv[1]) if line.strip()])
+    pages([json.loads(line) for line in open(sys.argv[1]) if line.strip()])

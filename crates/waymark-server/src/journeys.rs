@@ -692,6 +692,27 @@ pub fn measured(
     measured_with_log(store, journey, options).map(|(report, _)| report)
 }
 
+/// Measures several journeys on one reading of the stored events (the attributes any of them
+/// needs), each as [`measured`] would.
+pub fn measured_many(
+    store: &dyn waymark_store::Store,
+    journeys: &[waymark_journey::Journey],
+    options: &Options,
+) -> Result<Vec<Result<Report, waymark_analytics::journey::UnknownTouchpoint>>, Measure> {
+    let mut keys: Vec<String> = journeys
+        .iter()
+        .flat_map(|j| waymark_analytics::journey::attributes_read(j, options))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let (log, _) = waymark_store::stored_log_keeping(store, &waymark_store::Keep::only(keys))
+        .map_err(Measure::Store)?;
+    Ok(journeys
+        .iter()
+        .map(|journey| waymark_analytics::journey::report(journey, &log, options))
+        .collect())
+}
+
 /// [`measured`], and the events it read, for the analyses that look closer (survey comments,
 /// paths, funnels of the web app's pages).
 pub fn measured_with_log(

@@ -68,19 +68,26 @@ fn score(report: &Report) -> String {
     }
 }
 
-/// Measures the latest version of every deployed journey.
+/// Measures the latest version of every deployed journey, on one reading of the events.
 fn measured_all(
     store: &dyn waymark_store::Store,
 ) -> Result<Vec<(DeployedJourney, waymark_journey::Journey, Option<Report>)>, String> {
-    let mut out = Vec::new();
-    for deployed in store.journeys().map_err(|e| e.to_string())? {
-        let Some(journey) = waymark_journey::check(&deployed.source).journey else {
-            continue;
-        };
-        let report = waymark_server::journeys::measured(store, &journey, &Options::default()).ok();
-        out.push((deployed, journey, report));
+    let mut deployed = Vec::new();
+    let mut journeys = Vec::new();
+    for found in store.journeys().map_err(|e| e.to_string())? {
+        if let Some(journey) = waymark_journey::check(&found.source).journey {
+            deployed.push(found);
+            journeys.push(journey);
+        }
     }
-    Ok(out)
+    let reports = waymark_server::journeys::measured_many(store, &journeys, &Options::default())
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(deployed
+        .into_iter()
+        .zip(journeys)
+        .zip(reports)
+        .map(|((d, j), r)| (d, j, r.ok()))
+        .collect())
 }
 
 /// Every journey, with its owner and how it performs.
