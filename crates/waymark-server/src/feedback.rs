@@ -319,6 +319,23 @@ mod tests {
         assert_eq!(surveys.check(&request, 50), Err(LinkError::Forged));
     }
 
+    proptest::proptest! {
+        /// Any token is refused or read, never a panic; any survey signed reads back the same.
+        #[test]
+        fn survey_tokens_read_back_and_never_panic(
+            junk in ".{0,80}",
+            journey in "[a-z0-9-]{1,20}",
+            touchpoint in "[a-z0-9_-]{1,20}",
+            person in ".{1,30}",
+            expires in 0i64..i64::MAX / 2,
+        ) {
+            let surveys = Surveys::new("key");
+            let _ = surveys.check(&junk, 0);
+            let survey = Survey { journey, touchpoint, person, expires_us: expires };
+            proptest::prop_assert_eq!(surveys.check(&surveys.sign(&survey), 0), Ok(survey));
+        }
+    }
+
     #[test]
     fn answers_are_checked_by_field() {
         let none = Answers::default();
