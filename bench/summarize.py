@@ -34,11 +34,11 @@ def main():
 def pages(rows):
     found = [r for r in rows if r["task"] == "page"]
     if found:
-        print(f"\n| web page on the demo data ({found[0]['people']} people) | median ms | p95 ms | slowest ms | under 200 ms |")
-        print("|---|---:|---:|---:|---|")
+        print(f"\n| web page on the demo data ({found[0]['people']} people) | first ms | median ms | p95 ms | slowest ms | under 200 ms |")
+        print("|---|---:|---:|---:|---:|---|")
         for r in found:
-            fine = "yes" if r["max_ms"] < 200 else "no"
-            print(f"| `{r['subject']}` | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | {r['max_ms']:.1f} | {fine} |")
+            fine = "yes" if max(r["max_ms"], r["first_ms"]) < 200 else "no"
+            print(f"| `{r['subject']}` | {r['first_ms']:.1f} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | {r['max_ms']:.1f} | {fine} |")
 
 
 def server(rows):

@@ -659,15 +659,17 @@ async fn measure(
     let journey = waymark_journey::check(&deployed.source)
         .journey
         .ok_or_else(|| ApiError::internal(&"a deployed journey no longer reads"))?;
-    let store = state.store.clone();
+    let (store, logs) = (state.store.clone(), state.logs.clone());
     tokio::task::spawn_blocking(move || {
-        let figures = measured(store.as_ref(), &journey, &options).map_err(|e| match e {
-            Measure::Options(e) => {
-                let field = e.option;
-                invalid("unknown_touchpoint", e.to_string(), field)
-            }
-            Measure::Store(e) => ApiError::internal(&e),
-        })?;
+        let figures = measured_cached(&logs, store.as_ref(), &journey, &options)
+            .map(|(report, _)| report)
+            .map_err(|e| match e {
+                Measure::Options(e) => {
+                    let field = e.option;
+                    invalid("unknown_touchpoint", e.to_string(), field)
+                }
+                Measure::Store(e) => ApiError::internal(&e),
+            })?;
         Ok::<_, ApiError>((deployed, journey, figures))
     })
     .await
@@ -689,42 +691,146 @@ pub fn measured(
     journey: &waymark_journey::Journey,
     options: &Options,
 ) -> Result<Report, Measure> {
-    measured_with_log(store, journey, options).map(|(report, _)| report)
+    let keep = waymark_store::Keep::only(waymark_analytics::journey::attributes_read(
+        journey, options,
+    ));
+    let (log, _) = waymark_store::stored_log_keeping(store, &keep).map_err(Measure::Store)?;
+    waymark_analytics::journey::report(journey, &log, options).map_err(Measure::Options)
+}
+
+/// The stored events read as a log, kept between requests: pages and reports that look at the
+/// same events again reuse them until an event is added (the store's watermark moves). One log
+/// is kept per set of attributes read, a few sets at most.
+#[derive(Debug, Default)]
+pub struct LogCache {
+    logs: std::sync::Mutex<Vec<CachedLog>>,
+}
+
+#[derive(Debug)]
+struct CachedLog {
+    keep: Vec<String>,
+    watermark: (i64, i64),
+    log: std::sync::Arc<waymark_eventlog::EventLog>,
+}
+
+/// How many logs (sets of attributes) the cache keeps.
+const CACHED_LOGS: usize = 4;
+
+impl LogCache {
+    /// The stored events as a log with the attributes `keep` names: the kept one when no event
+    /// was added since it was read, else read again (blocking: run it on the blocking pool).
+    /// Concurrent callers wait for one reading instead of each reading the store.
+    pub fn log(
+        &self,
+        store: &dyn waymark_store::Store,
+        mut keep: Vec<String>,
+    ) -> Result<std::sync::Arc<waymark_eventlog::EventLog>, waymark_store::StoreError> {
+        keep.sort();
+        keep.dedup();
+        let mut logs = self
+            .logs
+            .lock()
+            .map_err(|_| waymark_store::StoreError::Poisoned)?;
+        let watermark = store.watermark()?;
+        if let Some(found) = logs
+            .iter()
+            .find(|c| c.keep == keep && c.watermark == watermark)
+        {
+            return Ok(found.log.clone());
+        }
+        let (log, _) =
+            waymark_store::stored_log_keeping(store, &waymark_store::Keep::only(keep.clone()))?;
+        let log = std::sync::Arc::new(log);
+        logs.retain(|c| c.keep != keep && c.watermark == watermark);
+        if logs.len() >= CACHED_LOGS {
+            logs.remove(0);
+        }
+        logs.push(CachedLog {
+            keep,
+            watermark,
+            log: log.clone(),
+        });
+        Ok(log)
+    }
+}
+
+/// [`measured`] through the cache, with the log it read: the events are read again only when
+/// some were added.
+pub fn measured_cached(
+    cache: &LogCache,
+    store: &dyn waymark_store::Store,
+    journey: &waymark_journey::Journey,
+    options: &Options,
+) -> Result<(Report, std::sync::Arc<waymark_eventlog::EventLog>), Measure> {
+    let log = cache
+        .log(
+            store,
+            waymark_analytics::journey::attributes_read(journey, options),
+        )
+        .map_err(Measure::Store)?;
+    let report =
+        waymark_analytics::journey::report(journey, &log, options).map_err(Measure::Options)?;
+    Ok((report, log))
 }
 
 /// Measures several journeys on one reading of the stored events (the attributes any of them
 /// needs), each as [`measured`] would.
 pub fn measured_many(
+    cache: &LogCache,
     store: &dyn waymark_store::Store,
     journeys: &[waymark_journey::Journey],
     options: &Options,
 ) -> Result<Vec<Result<Report, waymark_analytics::journey::UnknownTouchpoint>>, Measure> {
-    let mut keys: Vec<String> = journeys
+    let keys: Vec<String> = journeys
         .iter()
         .flat_map(|j| waymark_analytics::journey::attributes_read(j, options))
         .collect();
-    keys.sort();
-    keys.dedup();
-    let (log, _) = waymark_store::stored_log_keeping(store, &waymark_store::Keep::only(keys))
-        .map_err(Measure::Store)?;
+    let log = cache.log(store, keys).map_err(Measure::Store)?;
     Ok(journeys
         .iter()
         .map(|journey| waymark_analytics::journey::report(journey, &log, options))
         .collect())
 }
 
-/// [`measured`], and the events it read, for the analyses that look closer (survey comments,
-/// paths, funnels of the web app's pages).
-pub fn measured_with_log(
-    store: &dyn waymark_store::Store,
-    journey: &waymark_journey::Journey,
-    options: &Options,
-) -> Result<(Report, waymark_eventlog::EventLog), Measure> {
-    let keep = waymark_store::Keep::only(waymark_analytics::journey::attributes_read(
-        journey, options,
-    ));
-    let (log, _) = waymark_store::stored_log_keeping(store, &keep).map_err(Measure::Store)?;
-    let report =
-        waymark_analytics::journey::report(journey, &log, options).map_err(Measure::Options)?;
-    Ok((report, log))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use waymark_store::{NewEvent, SqliteStore, Store as _};
+
+    fn event(id: &str, at: i64) -> NewEvent {
+        NewEvent {
+            message_id: id.into(),
+            kind: "track".into(),
+            name: Some("Called".into()),
+            user_id: Some("u1".into()),
+            anonymous_id: None,
+            timestamp_us: at,
+            received_us: at,
+            body: serde_json::json!({ "type": "track", "userId": "u1", "event": "Called" })
+                .to_string(),
+        }
+    }
+
+    /// The log is read once while nothing is added, again after an event arrives, and kept per
+    /// set of attributes.
+    #[test]
+    fn the_log_cache_reads_again_only_when_events_were_added() {
+        let dir = std::env::temp_dir().join(format!("waymark-logcache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let store = SqliteStore::open(&dir.join("c.db")).expect("store");
+        store.append(vec![event("e1", 1_000_000)]).expect("append");
+        let cache = LogCache::default();
+        let keep = || vec!["csat".to_string(), "comment".to_string()];
+        let first = cache.log(&store, keep()).expect("log");
+        let again = cache.log(&store, keep()).expect("log");
+        assert!(std::sync::Arc::ptr_eq(&first, &again), "nothing was added");
+        assert_eq!(first.events(), 1);
+        let other = cache.log(&store, vec!["nps".to_string()]).expect("log");
+        assert!(!std::sync::Arc::ptr_eq(&first, &other), "another set of attributes");
+        store.append(vec![event("e2", 2_000_000)]).expect("append");
+        let fresh = cache.log(&store, keep()).expect("log");
+        assert_eq!(fresh.events(), 2, "an added event is seen");
+        assert!(!std::sync::Arc::ptr_eq(&first, &fresh));
+    }
 }

@@ -69,6 +69,8 @@ pub struct AppState {
     pub webhooks: webhooks::Settings,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// The stored events read as a log, reused until events are added (journey pages, reports).
+    pub logs: Arc<journeys::LogCache>,
 }
 
 impl AppState {
@@ -92,6 +94,7 @@ impl AppState {
             store,
             clock: Arc::new(SystemClock),
             metrics: Arc::new(Metrics::default()),
+            logs: Arc::new(journeys::LogCache::default()),
         }
     }
 

@@ -192,6 +192,9 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<DeployedJourney>, StoreError>;
     /// Collected and imported events.
     fn count_events(&self) -> Result<u64, StoreError>;
+    /// The newest collected event's seq and the newest imported block's id: when neither moved,
+    /// no event was added, so an analysis of the stored events can be reused.
+    fn watermark(&self) -> Result<(i64, i64), StoreError>;
     /// Makes sure a key exists (stored as a hash of the token).
     fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError>;
     /// The kind of key a token is, if it is one.
@@ -1033,6 +1036,16 @@ impl Store for SqliteStore {
                 |row| row.get(0),
             )?;
             Ok(count as u64)
+        })
+    }
+
+    fn watermark(&self) -> Result<(i64, i64), StoreError> {
+        self.with(|connection| {
+            Ok(connection.query_row(
+                "SELECT (SELECT coalesce(max(seq), 0) FROM events), (SELECT coalesce(max(id), 0) FROM traces)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?)
         })
     }
 

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -86,7 +87,7 @@ async fn loaded(
     signed: &Signed,
     id: &str,
     version: &Version,
-) -> Result<(Journey, EventLog, Option<journey::Report>), Response> {
+) -> Result<(Journey, Arc<EventLog>, Option<journey::Report>), Response> {
     if !may_read(signed) {
         return Err(refused(signed));
     }

@@ -70,6 +70,7 @@ fn score(report: &Report) -> String {
 
 /// Measures the latest version of every deployed journey, on one reading of the events.
 fn measured_all(
+    logs: &waymark_server::journeys::LogCache,
     store: &dyn waymark_store::Store,
 ) -> Result<Vec<(DeployedJourney, waymark_journey::Journey, Option<Report>)>, String> {
     let mut deployed = Vec::new();
@@ -80,8 +81,9 @@ fn measured_all(
             journeys.push(journey);
         }
     }
-    let reports = waymark_server::journeys::measured_many(store, &journeys, &Options::default())
-        .map_err(|e| format!("{e:?}"))?;
+    let reports =
+        waymark_server::journeys::measured_many(logs, store, &journeys, &Options::default())
+            .map_err(|e| format!("{e:?}"))?;
     Ok(deployed
         .into_iter()
         .zip(journeys)
@@ -95,12 +97,13 @@ pub(crate) async fn list(State(web): State<Web>, signed: Signed) -> Response {
     if !may_read(&signed) {
         return refused(&signed);
     }
-    let store = web.app.store.clone();
-    let journeys = match tokio::task::spawn_blocking(move || measured_all(store.as_ref())).await {
-        Ok(Ok(journeys)) => journeys,
-        Ok(Err(error)) => return failure(&error),
-        Err(error) => return failure(&error),
-    };
+    let (store, logs) = (web.app.store.clone(), web.app.logs.clone());
+    let journeys =
+        match tokio::task::spawn_blocking(move || measured_all(&logs, store.as_ref())).await {
+            Ok(Ok(journeys)) => journeys,
+            Ok(Err(error)) => return failure(&error),
+            Err(error) => return failure(&error),
+        };
     let content = html! {
         @if journeys.is_empty() {
             p.notice { "No journey is deployed yet. Deploy one with " code { "waymark journey deploy" } "." }
@@ -156,7 +159,7 @@ pub(crate) struct Loaded {
     pub(crate) chosen: DeployedJourney,
     pub(crate) journey: waymark_journey::Journey,
     pub(crate) report: Option<Report>,
-    pub(crate) log: Option<waymark_eventlog::EventLog>,
+    pub(crate) log: Option<std::sync::Arc<waymark_eventlog::EventLog>>,
 }
 
 /// Reads journey `id` at `version` (the latest without one) and measures it; a page when there is
@@ -168,7 +171,7 @@ pub(crate) async fn load(
     version: Option<String>,
     options: Options,
 ) -> Result<Loaded, Response> {
-    let store = web.app.store.clone();
+    let (store, logs) = (web.app.store.clone(), web.app.logs.clone());
     let key = id.to_string();
     let found = tokio::task::spawn_blocking(move || -> Result<_, String> {
         let versions = store.journey_versions(&key).map_err(|e| e.to_string())?;
@@ -187,7 +190,7 @@ pub(crate) async fn load(
             .journey
             .ok_or("a deployed journey no longer reads")?;
         let (report, log) =
-            match waymark_server::journeys::measured_with_log(store.as_ref(), &journey, &options) {
+            match waymark_server::journeys::measured_cached(&logs, store.as_ref(), &journey, &options) {
                 Ok((report, log)) => (Some(report), Some(log)),
                 Err(error) => {
                     tracing::warn!(journey = %journey.id, error = ?error, "a journey could not be measured");
