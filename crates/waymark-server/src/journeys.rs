@@ -763,14 +763,27 @@ pub fn measured_cached(
     options: &Options,
 ) -> Result<(Report, std::sync::Arc<waymark_eventlog::EventLog>), Measure> {
     let log = cache
-        .log(
-            store,
-            waymark_analytics::journey::attributes_read(journey, options),
-        )
+        .log(store, attributes_for_all(store, journey, options)?)
         .map_err(Measure::Store)?;
     let report =
         waymark_analytics::journey::report(journey, &log, options).map_err(Measure::Options)?;
     Ok((report, log))
+}
+
+/// The attributes `journey` reads, and those every deployed journey reads: one log serves them
+/// all, so moving between journeys' pages reads the store once.
+fn attributes_for_all(
+    store: &dyn waymark_store::Store,
+    journey: &waymark_journey::Journey,
+    options: &Options,
+) -> Result<Vec<String>, Measure> {
+    let mut keys = waymark_analytics::journey::attributes_read(journey, options);
+    for deployed in store.journeys().map_err(Measure::Store)? {
+        if let Some(other) = waymark_journey::check(&deployed.source).journey {
+            keys.extend(waymark_analytics::journey::attributes_read(&other, options));
+        }
+    }
+    Ok(keys)
 }
 
 /// Measures several journeys on one reading of the stored events (the attributes any of them
@@ -781,10 +794,10 @@ pub fn measured_many(
     journeys: &[waymark_journey::Journey],
     options: &Options,
 ) -> Result<Vec<Result<Report, waymark_analytics::journey::UnknownTouchpoint>>, Measure> {
-    let keys: Vec<String> = journeys
-        .iter()
-        .flat_map(|j| waymark_analytics::journey::attributes_read(j, options))
-        .collect();
+    let mut keys = Vec::new();
+    for journey in journeys {
+        keys.extend(attributes_for_all(store, journey, options)?);
+    }
     let log = cache.log(store, keys).map_err(Measure::Store)?;
     Ok(journeys
         .iter()
@@ -827,7 +840,10 @@ mod tests {
         assert!(std::sync::Arc::ptr_eq(&first, &again), "nothing was added");
         assert_eq!(first.events(), 1);
         let other = cache.log(&store, vec!["nps".to_string()]).expect("log");
-        assert!(!std::sync::Arc::ptr_eq(&first, &other), "another set of attributes");
+        assert!(
+            !std::sync::Arc::ptr_eq(&first, &other),
+            "another set of attributes"
+        );
         store.append(vec![event("e2", 2_000_000)]).expect("append");
         let fresh = cache.log(&store, keep()).expect("log");
         assert_eq!(fresh.events(), 2, "an added event is seen");
