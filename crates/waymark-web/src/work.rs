@@ -310,15 +310,24 @@ async fn show_task(
             Some(key) => ops::form(store, key, &user)?,
             None => None,
         };
-        Ok((task, view))
+        let about = about(store, &user, task.instance)?;
+        Ok((task, view, about))
     })
     .await;
-    let (task, view) = match found {
+    let (task, view, (title, requester, facts)) = match found {
         Ok(found) => found,
         Err(error) => return refusal(error, signed),
     };
     let content = html! {
-        p.meta { "Request " (task.instance) " · " (with_whom(&task, signed, &Names::default())) " · " (due(&task, now)) }
+        p.meta { (title) ", request " (task.instance) ", for " (requester) " · " (with_whom(&task, signed, &Names::default())) " · " (due(&task, now)) }
+        @if !facts.is_empty() {
+            details.request open {
+                summary { "What was asked" }
+                dl.facts {
+                    @for (label, value) in &facts { dt { (label) } dd { (value) } }
+                }
+            }
+        }
         @if task.assignee.is_none() {
             p.notice { "This task is offered to your group. Completing it makes it yours." }
         }
@@ -344,6 +353,47 @@ async fn show_task(
         p { a href=(format!("/work/requests/{}", task.instance)) { "See the whole request" } }
     };
     (status, page(&task.name, Some(signed), content)).into_response()
+}
+
+/// What a task is about, for the person doing it: the request's name, who asked, and what they
+/// entered in the start form (by the form's labels). The caller has checked the task is theirs.
+/// A request's name, who asked, and (label, value) of what they entered.
+type About = (String, String, Vec<(String, String)>);
+
+fn about(
+    store: &SqliteStore,
+    user: &waymark_store::workflow::User,
+    instance: i64,
+) -> Result<About, WorkError> {
+    let Some(row) = store.instance(instance)? else {
+        return Ok((String::new(), String::new(), Vec::new()));
+    };
+    let (title, _) = store
+        .step_names(&row.process, row.version)
+        .unwrap_or_else(|_| (row.process.clone(), HashMap::new()));
+    let requester = store
+        .user(&row.requester)?
+        .map_or_else(|| row.requester.clone(), |u| u.name);
+    let mut facts = Vec::new();
+    if let Some(key) = store.start_form(&row.process)?
+        && let Some(view) = ops::form(store, &key, user)?
+    {
+        for field in &view.form.fields {
+            let Some(value) = row.state.variables.get(&field.key) else {
+                continue;
+            };
+            let text = match value {
+                Value::Null => continue,
+                Value::Bool(true) => "yes".to_string(),
+                Value::Bool(false) => "no".to_string(),
+                Value::String(s) if s.trim().is_empty() => continue,
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            facts.push((field.label.clone(), text));
+        }
+    }
+    Ok((title, requester, facts))
 }
 
 /// Completes a task with its form.

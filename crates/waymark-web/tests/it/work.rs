@@ -178,6 +178,20 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
         "{}",
         page.html
     );
+    // What Jennifer asked for is on the page, by the start form's labels.
+    assert!(
+        page.html
+            .contains("Request professional training, request ")
+            && page.html.contains("for Jennifer Lee"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html
+            .contains("<dt>Course or certification</dt><dd>Negotiation Skills</dd>"),
+        "{}",
+        page.html
+    );
     let token = csrf(&page.html);
     let page = post(&router, &task_page, Some(&maria), &[("csrf", &token)]).await;
     assert_eq!(

@@ -141,11 +141,12 @@ try {
   const checked = await api("POST", `/v1/work/${budget}/complete`, { budgetOk: true });
   if (checked.status !== 200) throw new Error(`budget check: ${JSON.stringify(checked)}`);
 
-  // 5. Finance adds the vendor, issues the PO and records the payment, in its pages.
-  const finn = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  // 5. Finance adds the vendor, issues the PO and records the payment, in its pages (on a phone).
+  const finn = await (await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true })).newPage();
   await signIn(finn, process.env.FINN);
   await openTask(finn, "Add the vendor");
-  await audit(finn, "09-finance-task-desktop");
+  await audit(finn, "09-finance-task-phone");
+  steps.financeFits = await finn.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
   await finn.getByLabel("Supplier number").fill("S-1042");
   await finn.getByLabel("Billing email").fill("billing@skills-academy.example");
   await finn.getByRole("button", { name: "Send", exact: true }).click();
@@ -160,7 +161,7 @@ try {
   await finn.getByRole("button", { name: "Send", exact: true }).click();
   await finn.waitForURL(/\/work\/requests\/\d+/);
   steps.financeDone = await finn.locator(".progress").textContent();
-  await audit(finn, "10-finance-request-desktop");
+  await audit(finn, "10-finance-request-phone");
 
   // 6. The learning system says the training is done (the collection API, as any tool would).
   const tracked = await api("POST", "/v1/track", { userId: "jennifer", event: "Training Completed" },

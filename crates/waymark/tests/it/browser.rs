@@ -211,7 +211,8 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
     assert_eq!(steps["reasonHiddenAfterTick"], true, "{result}");
     says("afterApproval", &["Done", "Check the department budget"]);
     assert_eq!(steps["firstTab"], "Skip to the content", "{result}");
-    // Finance's three steps, through the pages.
+    // Finance's three steps, through the pages, on a phone.
+    assert_eq!(steps["financeFits"], true, "{result}");
     says(
         "financeDone",
         &[
