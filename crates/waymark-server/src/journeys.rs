@@ -770,6 +770,19 @@ pub fn measured_cached(
     Ok((report, log))
 }
 
+/// The stored events as the cached log a report of `journey` would read, without the report (for
+/// analyses that cut instances themselves: funnels, paths).
+pub fn cached_log(
+    cache: &LogCache,
+    store: &dyn waymark_store::Store,
+    journey: &waymark_journey::Journey,
+    options: &Options,
+) -> Result<std::sync::Arc<waymark_eventlog::EventLog>, Measure> {
+    cache
+        .log(store, attributes_for_all(store, journey, options)?)
+        .map_err(Measure::Store)
+}
+
 /// The attributes `journey` reads, and those every deployed journey reads: one log serves them
 /// all, so moving between journeys' pages reads the store once.
 fn attributes_for_all(

@@ -19,7 +19,7 @@ use waymark_journey::Journey;
 
 use crate::Web;
 use crate::chart::{Bar, bars, duration};
-use crate::journeys::{Loaded, Version, load, may_read, refused, tabs};
+use crate::journeys::{Loaded, Version, load_measuring, may_read, refused, tabs};
 use crate::layout::page;
 use crate::session::Signed;
 
@@ -87,6 +87,7 @@ async fn loaded(
     signed: &Signed,
     id: &str,
     version: &Version,
+    report: bool,
 ) -> Result<(Journey, Arc<EventLog>, Option<journey::Report>), Response> {
     if !may_read(signed) {
         return Err(refused(signed));
@@ -96,7 +97,15 @@ async fn loaded(
         log,
         report,
         ..
-    } = load(web, signed, id, version.version.clone(), Options::default()).await?;
+    } = load_measuring(
+        web,
+        signed,
+        id,
+        version.version.clone(),
+        Options::default(),
+        report,
+    )
+    .await?;
     match log {
         Some(log) => Ok((journey, log, report)),
         None => Err(crate::layout::failure(
@@ -125,7 +134,7 @@ pub(crate) async fn funnel(
 ) -> Response {
     let pairs = pairs(raw);
     let version = version_of(&pairs);
-    let (journey, log, _) = match loaded(&web, &signed, &id, &version).await {
+    let (journey, log, _) = match loaded(&web, &signed, &id, &version, false).await {
         Ok(found) => found,
         Err(page) => return page,
     };
@@ -492,7 +501,7 @@ pub(crate) async fn flow(
 ) -> Response {
     let pairs = pairs(raw);
     let version = version_of(&pairs);
-    let (journey, log, _) = match loaded(&web, &signed, &id, &version).await {
+    let (journey, log, _) = match loaded(&web, &signed, &id, &version, false).await {
         Ok(found) => found,
         Err(page) => return page,
     };
@@ -745,7 +754,7 @@ pub(crate) async fn conformance(
 ) -> Response {
     let pairs = pairs(raw);
     let version = version_of(&pairs);
-    let (journey, log, report) = match loaded(&web, &signed, &id, &version).await {
+    let (journey, log, report) = match loaded(&web, &signed, &id, &version, true).await {
         Ok(found) => found,
         Err(page) => return page,
     };

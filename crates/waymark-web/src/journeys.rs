@@ -171,6 +171,18 @@ pub(crate) async fn load(
     version: Option<String>,
     options: Options,
 ) -> Result<Loaded, Response> {
+    load_measuring(web, signed, id, version, options, true).await
+}
+
+/// [`load`], with the report only when `report` is set (the log always).
+pub(crate) async fn load_measuring(
+    web: &Web,
+    signed: &Signed,
+    id: &str,
+    version: Option<String>,
+    options: Options,
+    report: bool,
+) -> Result<Loaded, Response> {
     let (store, logs) = (web.app.store.clone(), web.app.logs.clone());
     let key = id.to_string();
     let found = tokio::task::spawn_blocking(move || -> Result<_, String> {
@@ -189,14 +201,20 @@ pub(crate) async fn load(
         let journey = waymark_journey::check(&chosen.source)
             .journey
             .ok_or("a deployed journey no longer reads")?;
-        let (report, log) =
-            match waymark_server::journeys::measured_cached(&logs, store.as_ref(), &journey, &options) {
-                Ok((report, log)) => (Some(report), Some(log)),
-                Err(error) => {
-                    tracing::warn!(journey = %journey.id, error = ?error, "a journey could not be measured");
-                    (None, None)
-                }
-            };
+        let measured = if report {
+            waymark_server::journeys::measured_cached(&logs, store.as_ref(), &journey, &options)
+                .map(|(report, log)| (Some(report), Some(log)))
+        } else {
+            waymark_server::journeys::cached_log(&logs, store.as_ref(), &journey, &options)
+                .map(|log| (None, Some(log)))
+        };
+        let (report, log) = match measured {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(journey = %journey.id, error = ?error, "a journey could not be measured");
+                (None, None)
+            }
+        };
         Ok(Some(Loaded {
             versions,
             chosen,
