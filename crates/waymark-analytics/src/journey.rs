@@ -1034,6 +1034,26 @@ pub fn instances(
                                 value,
                                 touchpoint: rated.or(last),
                             }));
+                    } else {
+                        // An answer after the instance went quiet (a survey emailed later) still
+                        // counts when it names the touchpoint it rates: it belongs to the latest
+                        // instance that visited that touchpoint.
+                        for (kind, value, rated) in scores {
+                            let Some(rated) = rated else { continue };
+                            let visited =
+                                |i: &Instance| i.visits.iter().any(|v| v.touchpoint == rated);
+                            let owner = match current.as_mut() {
+                                Some((instance, _)) if visited(instance) => Some(instance),
+                                _ => done.iter_mut().rev().find(|i| visited(i)),
+                            };
+                            if let Some(owner) = owner {
+                                owner.scores.push(Score {
+                                    kind,
+                                    value,
+                                    touchpoint: Some(rated),
+                                });
+                            }
+                        }
                     }
                     continue;
                 };

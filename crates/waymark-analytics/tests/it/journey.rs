@@ -707,3 +707,39 @@ fn moves_paths_and_variants_of_instances() {
     assert_eq!(completed, 2, "a and c reached done");
     assert!(variants.iter().all(|v| v.1 == 1));
 }
+
+/// A survey answered long after the journey went quiet counts for the touchpoint it names, in the
+/// latest instance that visited it; one naming nothing, or a touchpoint never visited, does not.
+#[test]
+fn a_late_survey_answer_counts_for_the_touchpoint_it_names() {
+    let journey = waymark_journey::check(SMALL).journey.expect("journey");
+    let log = csv("case,activity,timestamp,touchpoint,csat\n\
+        x,Form Sent,2024-01-01T10:00:00Z,,\n\
+        x,Called,2024-01-01T11:00:00Z,,\n\
+        x,Survey,2024-03-01T10:00:00Z,call,1\n\
+        x,Survey,2024-03-01T10:05:00Z,,5\n\
+        x,Survey,2024-03-01T10:10:00Z,done,4\n");
+    let options = Options {
+        timeout: Some(7 * 86_400_000_000),
+        ..Options::default()
+    };
+    let report = journey::report(&journey, &log, &options).expect("report");
+    assert_eq!(report.instances.total, 1);
+    let tp = |id: &str| report.touchpoints.iter().find(|t| t.id == id).expect(id);
+    assert_eq!(
+        tp("call").scores.csat,
+        Some((1.0, 1)),
+        "the late answer about the call"
+    );
+    assert_eq!(
+        tp("form").scores.csat,
+        None,
+        "an answer naming nothing is left out"
+    );
+    assert_eq!(
+        tp("done").scores.csat,
+        None,
+        "the instance never reached done"
+    );
+    assert_eq!(report.experience.journey.csat, Some((1.0, 1)));
+}
