@@ -16,8 +16,12 @@ use waymark_workflow::forms::FieldError;
 use crate::Web;
 use crate::layout::{failure, page, problem};
 
-/// The person, their open step in the request, and its form.
-type Step = (User, Option<(TaskRow, Option<FormView>)>);
+/// The person, their open step in the request with its form, and what the request is about.
+type Step = (
+    User,
+    Option<(TaskRow, Option<FormView>)>,
+    crate::work::About,
+);
 
 fn grant(web: &Web, token: &str) -> Result<Grant, LinkError> {
     web.app.links.check(token, web.app.clock.now_us())
@@ -62,7 +66,8 @@ async fn step(web: &Web, grant: &Grant) -> Result<Step, Response> {
             }
             None => None,
         };
-        Ok(Some((user, open)))
+        let about = crate::work::about(&store, &user, grant.instance)?;
+        Ok(Some((user, open, about)))
     })
     .await;
     match found {
@@ -81,6 +86,7 @@ async fn step(web: &Web, grant: &Grant) -> Result<Step, Response> {
 fn show(
     token: &str,
     user: &User,
+    facts: &[(String, String)],
     open: Option<&(TaskRow, Option<FormView>)>,
     values: &Map<String, Value>,
     errors: &[FieldError],
@@ -95,6 +101,7 @@ fn show(
     };
     let content = html! {
         p.meta { "For " (user.name) " · request " (task.instance) }
+        (crate::work::asked(facts))
         form method="post" action=(format!("/links/{token}")) novalidate {
             @if let Some(view) = view {
                 (crate::form::fields(&view.form, values, &view.prefill, errors))
@@ -112,9 +119,10 @@ pub(crate) async fn open(State(web): State<Web>, Path(token): Path<String>) -> R
         Err(error) => return refused(error),
     };
     match step(&web, &grant).await {
-        Ok((user, open)) => show(
+        Ok((user, open, (_, _, facts))) => show(
             &token,
             &user,
+            &facts,
             open.as_ref(),
             &Map::new(),
             &[],
@@ -134,12 +142,20 @@ pub(crate) async fn submit(
         Ok(grant) => grant,
         Err(error) => return refused(error),
     };
-    let (user, open) = match step(&web, &grant).await {
+    let (user, open, (_, _, facts)) = match step(&web, &grant).await {
         Ok(step) => step,
         Err(page) => return page,
     };
     let Some((task, view)) = &open else {
-        return show(&token, &user, None, &Map::new(), &[], StatusCode::OK);
+        return show(
+            &token,
+            &user,
+            &facts,
+            None,
+            &Map::new(),
+            &[],
+            StatusCode::OK,
+        );
     };
     let values = view
         .as_ref()
@@ -161,14 +177,21 @@ pub(crate) async fn submit(
         Ok(Err(WorkError::Invalid(errors))) => show(
             &token,
             &user,
+            &facts,
             open.as_ref(),
             &values,
             &errors,
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        Ok(Err(WorkError::Conflict(_))) => {
-            show(&token, &user, None, &Map::new(), &[], StatusCode::OK)
-        }
+        Ok(Err(WorkError::Conflict(_))) => show(
+            &token,
+            &user,
+            &facts,
+            None,
+            &Map::new(),
+            &[],
+            StatusCode::OK,
+        ),
         Ok(Err(error)) => failure(&error),
         Err(error) => failure(&error),
     }

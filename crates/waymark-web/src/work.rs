@@ -320,14 +320,7 @@ async fn show_task(
     };
     let content = html! {
         p.meta { (title) ", request " (task.instance) ", for " (requester) " · " (with_whom(&task, signed, &Names::default())) " · " (due(&task, now)) }
-        @if !facts.is_empty() {
-            details.request open {
-                summary { "What was asked" }
-                dl.facts {
-                    @for (label, value) in &facts { dt { (label) } dd { (value) } }
-                }
-            }
-        }
+        (asked(&facts))
         @if task.assignee.is_none() {
             p.notice { "This task is offered to your group. Completing it makes it yours." }
         }
@@ -358,9 +351,9 @@ async fn show_task(
 /// What a task is about, for the person doing it: the request's name, who asked, and what they
 /// entered in the start form (by the form's labels). The caller has checked the task is theirs.
 /// A request's name, who asked, and (label, value) of what they entered.
-type About = (String, String, Vec<(String, String)>);
+pub(crate) type About = (String, String, Vec<(String, String)>);
 
-fn about(
+pub(crate) fn about(
     store: &SqliteStore,
     user: &waymark_store::workflow::User,
     instance: i64,
@@ -394,6 +387,20 @@ fn about(
         }
     }
     Ok((title, requester, facts))
+}
+
+/// What the requester entered, folded open above a task's form.
+pub(crate) fn asked(facts: &[(String, String)]) -> Markup {
+    html! {
+        @if !facts.is_empty() {
+            details.request open {
+                summary { "What was asked" }
+                dl.facts {
+                    @for (label, value) in facts { dt { (label) } dd { (value) } }
+                }
+            }
+        }
+    }
 }
 
 /// Completes a task with its form.

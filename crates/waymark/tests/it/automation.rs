@@ -391,6 +391,10 @@ fn the_training_request_end_to_end_with_real_email() {
         "{html}"
     );
     assert!(html.contains("How useful was it"), "{html}");
+    assert!(
+        html.contains("What was asked") && html.contains("<dd>Negotiation Skills</dd>"),
+        "the request is recalled: {html}"
+    );
     let (status, _) = page("GET", &format!("{link}x"), None);
     assert_eq!(status, 403, "a changed link does not work");
     // Programs use the same token on the API.
