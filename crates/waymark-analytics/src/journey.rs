@@ -665,37 +665,64 @@ fn indexes(
         .collect()
 }
 
-/// The score an event carries, if any: a numeric `csat`, `nps` or `ces` attribute.
-fn scores_of(
-    log: &EventLog,
-    event: usize,
-    keys: &[(ScoreKind, Option<Symbol>)],
+/// Reads survey answers off events: numeric `csat`, `nps` or `ces` attributes, and the
+/// touchpoint their `touchpoint` attribute names.
+struct ScoreReader<'j> {
+    ids: HashMap<&'j str, usize>,
+    keys: Vec<(ScoreKind, Option<Symbol>)>,
     touchpoint_key: Option<Symbol>,
-    ids: &HashMap<&str, usize>,
-) -> Vec<(ScoreKind, f64, Option<usize>)> {
-    let attributes = log.event_attributes(event);
-    let number = |value: &Value| match value {
-        Value::Int(i) => Some(*i as f64),
-        Value::Float(f) => Some(*f),
-        Value::String(s) => log.resolve(*s).trim().parse().ok(),
-        _ => None,
-    };
-    let rated = touchpoint_key.and_then(|key| {
-        attributes
+}
+
+impl<'j> ScoreReader<'j> {
+    fn new(journey: &'j Journey, log: &EventLog) -> Self {
+        ScoreReader {
+            ids: journey
+                .touchpoints()
+                .enumerate()
+                .map(|(i, (_, t))| (t.id.as_str(), i))
+                .collect(),
+            keys: ScoreKind::ALL
+                .iter()
+                .map(|(kind, name)| (*kind, log.symbol(name)))
+                .collect(),
+            touchpoint_key: log.symbol("touchpoint"),
+        }
+    }
+
+    /// Whether the log has any score attribute at all.
+    fn any(&self) -> bool {
+        self.keys.iter().any(|(_, k)| k.is_some())
+    }
+
+    /// The touchpoint an event's `touchpoint` attribute names, if it is one of the journey's.
+    fn rated(&self, log: &EventLog, event: usize) -> Option<usize> {
+        let key = self.touchpoint_key?;
+        let attribute = log.event_attributes(event).iter().find(|a| a.key == key)?;
+        match attribute.value {
+            Value::String(s) | Value::Id(s) => self.ids.get(log.resolve(s)).copied(),
+            _ => None,
+        }
+    }
+
+    /// The scores an event carries, each with the touchpoint it rates (when named).
+    fn scores(&self, log: &EventLog, event: usize) -> Vec<(ScoreKind, f64, Option<usize>)> {
+        let attributes = log.event_attributes(event);
+        let number = |value: &Value| match value {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::String(s) => log.resolve(*s).trim().parse().ok(),
+            _ => None,
+        };
+        let rated = self.rated(log, event);
+        self.keys
             .iter()
-            .find(|a| a.key == key)
-            .and_then(|a| match a.value {
-                Value::String(s) | Value::Id(s) => ids.get(log.resolve(s)).copied(),
-                _ => None,
+            .filter_map(|(kind, key)| {
+                let key = (*key)?;
+                let value = attributes.iter().find(|a| a.key == key)?;
+                Some((*kind, number(&value.value)?, rated))
             })
-    });
-    keys.iter()
-        .filter_map(|(kind, key)| {
-            let key = (*key)?;
-            let value = attributes.iter().find(|a| a.key == key)?;
-            Some((*kind, number(&value.value)?, rated))
-        })
-        .collect()
+            .collect()
+    }
 }
 
 /// A comment left in a survey: the case it came from, when, its text and the scores given with it.
@@ -721,16 +748,7 @@ pub fn comments(journey: &Journey, log: &EventLog, id: &str, limit: usize) -> Ve
         return Vec::new();
     };
     let binding = Binding::new(journey, log);
-    let ids: HashMap<&str, usize> = journey
-        .touchpoints()
-        .enumerate()
-        .map(|(i, (_, t))| (t.id.as_str(), i))
-        .collect();
-    let score_keys: Vec<(ScoreKind, Option<Symbol>)> = ScoreKind::ALL
-        .iter()
-        .map(|(kind, name)| (*kind, log.symbol(name)))
-        .collect();
-    let touchpoint_key = log.symbol("touchpoint");
+    let reader = ScoreReader::new(journey, log);
     let mut found = Vec::new();
     for case in log.iter_cases() {
         let mut last = None;
@@ -741,24 +759,19 @@ pub fn comments(journey: &Journey, log: &EventLog, id: &str, limit: usize) -> Ve
                 .iter()
                 .find(|a| a.key == comment_key)
                 .map(|a| log.value_text(&a.value));
-            if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
-                let scores = scores_of(log, event, &score_keys, touchpoint_key, &ids);
-                let rated = touchpoint_key
-                    .and_then(|key| {
-                        log.event_attributes(event)
-                            .iter()
-                            .find(|a| a.key == key)
-                            .map(|a| log.value_text(&a.value))
-                    })
-                    .and_then(|t| ids.get(t.as_str()).copied());
-                if rated.or(bound).or(last) == Some(wanted) {
-                    found.push(Comment {
-                        case: case.name().to_string(),
-                        time: log.time_column()[event],
-                        text: text.trim().to_string(),
-                        scores: scores.into_iter().map(|(k, v, _)| (k, v)).collect(),
-                    });
-                }
+            if let Some(text) = text.filter(|t| !t.trim().is_empty())
+                && reader.rated(log, event).or(bound).or(last) == Some(wanted)
+            {
+                found.push(Comment {
+                    case: case.name().to_string(),
+                    time: log.time_column()[event],
+                    text: text.trim().to_string(),
+                    scores: reader
+                        .scores(log, event)
+                        .into_iter()
+                        .map(|(k, v, _)| (k, v))
+                        .collect(),
+                });
             }
             if bound.is_some() {
                 last = bound;
@@ -977,17 +990,8 @@ pub fn instances(
             is_start[t] = true;
         }
     }
-    let ids: HashMap<&str, usize> = journey
-        .touchpoints()
-        .enumerate()
-        .map(|(i, (_, t))| (t.id.as_str(), i))
-        .collect();
-    let score_keys: Vec<(ScoreKind, Option<Symbol>)> = ScoreKind::ALL
-        .iter()
-        .map(|(kind, name)| (*kind, log.symbol(name)))
-        .collect();
-    let any_scores = score_keys.iter().any(|(_, k)| k.is_some());
-    let touchpoint_key = log.symbol("touchpoint");
+    let reader = ScoreReader::new(journey, log);
+    let any_scores = reader.any();
     let now = options
         .now
         .unwrap_or_else(|| log.time_column().iter().copied().max().unwrap_or(0));
@@ -1015,7 +1019,7 @@ pub fn instances(
                 let time = log.time_column()[event];
                 let bound = binding.touchpoint_of(log, event);
                 let scores = if any_scores {
-                    scores_of(log, event, &score_keys, touchpoint_key, &ids)
+                    reader.scores(log, event)
                 } else {
                     Vec::new()
                 };
