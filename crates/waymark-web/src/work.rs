@@ -403,6 +403,18 @@ pub(crate) fn asked(facts: &[(String, String)]) -> Markup {
     }
 }
 
+/// The task a form posted to `/work/tasks/{id}/…` acts on, once its CSRF token holds.
+fn posted_task(
+    signed: &Signed,
+    id: &str,
+    pairs: &[(String, String)],
+) -> Result<TaskId, Box<Response>> {
+    if let Some(refused) = check_csrf(signed, csrf_of(pairs)) {
+        return Err(Box::new(refused));
+    }
+    id.parse().map_err(|error| Box::new(refusal(error, signed)))
+}
+
 /// Completes a task with its form.
 pub(crate) async fn complete(
     State(web): State<Web>,
@@ -410,12 +422,9 @@ pub(crate) async fn complete(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(refused) = check_csrf(&signed, csrf_of(&pairs)) {
-        return refused;
-    }
-    let task: TaskId = match id.parse() {
+    let task = match posted_task(&signed, &id, &pairs) {
         Ok(task) => task,
-        Err(error) => return refusal(error, &signed),
+        Err(refused) => return *refused,
     };
     let user = signed.user.clone();
     let now = web.app.clock.now_us();
@@ -465,12 +474,9 @@ pub(crate) async fn claim(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(refused) = check_csrf(&signed, csrf_of(&pairs)) {
-        return refused;
-    }
-    let task: TaskId = match id.parse() {
+    let task = match posted_task(&signed, &id, &pairs) {
         Ok(task) => task,
-        Err(error) => return refusal(error, &signed),
+        Err(refused) => return *refused,
     };
     let user = signed.user.clone();
     let now = web.app.clock.now_us();
@@ -487,12 +493,9 @@ pub(crate) async fn delegate(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(refused) = check_csrf(&signed, csrf_of(&pairs)) {
-        return refused;
-    }
-    let task: TaskId = match id.parse() {
+    let task = match posted_task(&signed, &id, &pairs) {
         Ok(task) => task,
-        Err(error) => return refusal(error, &signed),
+        Err(refused) => return *refused,
     };
     let to = pairs
         .iter()
