@@ -30,7 +30,7 @@ fn free_port() -> u16 {
 }
 
 /// Python's aiosmtpd on loopback, keeping every message it receives in a maildir.
-pub(super) fn smtp_server(python: &str, maildir: &Path) -> (Killed, u16) {
+fn smtp_server(python: &str, maildir: &Path) -> (Killed, u16) {
     let port = free_port();
     let child = Command::new(python)
         .args([
@@ -56,6 +56,42 @@ pub(super) fn smtp_server(python: &str, maildir: &Path) -> (Killed, u16) {
         std::thread::sleep(Duration::from_millis(100));
     }
     (Killed(child), port)
+}
+
+/// `waymark serve` on a fresh database with a real SMTP server (aiosmtpd) beside it, sending as
+/// "Waymark HR": both stop when this is dropped (the server first).
+pub(super) struct Mailing {
+    _server: Killed,
+    _smtp: Killed,
+    pub(super) url: String,
+    pub(super) maildir: PathBuf,
+}
+
+pub(super) fn serve_with_mail(python: &str, name: &str, write_key: &str) -> Mailing {
+    let dir = temp_dir(name);
+    let maildir = dir.join("mail");
+    let (smtp, port) = smtp_server(python, &maildir);
+    let relay = format!("smtp://127.0.0.1:{port}");
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-token",
+        ADMIN,
+        "--write-key",
+        write_key,
+        "--smtp-url",
+        &relay,
+        "--mail-from",
+        "Waymark HR <hr@example.com>",
+    ];
+    let (child, url, _) = super::serve::launch(&args, &dir.join("waymark.db"), |_| true);
+    Mailing {
+        _server: Killed(child),
+        _smtp: smtp,
+        url,
+        maildir,
+    }
 }
 
 /// The messages in the maildir, as text.
@@ -242,26 +278,8 @@ fn the_training_request_end_to_end_with_real_email() {
     let Some(python) = super::clients::required("WAYMARK_PYTHON") else {
         return;
     };
-    let dir = temp_dir("e2e-training");
-    let maildir = dir.join("mail");
-    let (_smtp, port) = smtp_server(&python, &maildir);
-    let db = dir.join("waymark.db");
-    let smtp = format!("smtp://127.0.0.1:{port}");
-    let args = [
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-token",
-        ADMIN,
-        "--write-key",
-        WRITE,
-        "--smtp-url",
-        &smtp,
-        "--mail-from",
-        "Waymark HR <hr@example.com>",
-    ];
-    let (child, url, _) = super::serve::launch(&args, &db, |_| true);
-    let _server = Killed(child);
+    let servers = serve_with_mail(&python, "e2e-training", WRITE);
+    let (url, maildir) = (servers.url.clone(), servers.maildir.clone());
 
     // The directory and the process.
     let csv = "id,name,email,department,manager,roles\n\

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::automation::{ADMIN, Killed, call, deploy_training, directory, sign_in};
+use super::automation::{ADMIN, call, deploy_training, directory, sign_in};
 use super::*;
 
 /// Loan applicants' events for the loan journey: of every three, one goes all the way, one stops
@@ -75,26 +75,8 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
     let Some(python) = super::clients::required("WAYMARK_PYTHON") else {
         return;
     };
-    let dir = temp_dir("browser-work");
-    let maildir = dir.join("mail");
-    let (_smtp, port) = super::automation::smtp_server(&python, &maildir);
-    let db = dir.join("waymark.db");
-    let smtp = format!("smtp://127.0.0.1:{port}");
-    let args = [
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-token",
-        ADMIN,
-        "--write-key",
-        "wk_browser",
-        "--smtp-url",
-        &smtp,
-        "--mail-from",
-        "Waymark HR <hr@example.com>",
-    ];
-    let (child, url, _) = super::serve::launch(&args, &db, |_| true);
-    let _server = Killed(child);
+    let servers = super::automation::serve_with_mail(&python, "browser-work", "wk_browser");
+    let (url, maildir) = (servers.url.clone(), servers.maildir.clone());
     directory(
         &url,
         "id,name,email,department,manager,roles\n\
