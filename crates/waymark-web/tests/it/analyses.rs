@@ -122,16 +122,6 @@ fn seed(store: &waymark_store::SqliteStore) {
     store
         .deploy_journey("small", "as-is", JOURNEY, 0)
         .expect("deploy");
-    store
-        .put_users(&[waymark_store::workflow::User {
-            id: "chris".into(),
-            name: "Chris Analyst".into(),
-            email: Some("chris@example.com".into()),
-            department: Some("cx".into()),
-            manager: None,
-            roles: vec!["analyst".into()],
-        }])
-        .expect("user");
 }
 
 #[tokio::test]

@@ -17,7 +17,8 @@ pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A store with the directory, the training process and its forms, and the app on it.
+/// A store with the directory (requester, manager, Finance, an analyst, an agent, an
+/// administrator, and Mallory), the training process and its forms, and the app on it.
 pub(crate) fn setup(name: &str) -> (Arc<SqliteStore>, axum::Router) {
     let dir = std::env::temp_dir().join(format!("waymark-web-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -28,7 +29,10 @@ pub(crate) fn setup(name: &str) -> (Arc<SqliteStore>, axum::Router) {
         maria,Maria Lopez,maria@example.com,customer-success,olivia,manager\n\
         finn,Finn Berg,finn@example.com,finance,olivia,finance\n\
         olivia,Olivia Chen,olivia@example.com,leadership,,\n\
-        mallory,Mallory Smith,mallory@example.com,sales,olivia,\n";
+        mallory,Mallory Smith,mallory@example.com,sales,olivia,\n\
+        chris,Chris Analyst,chris@example.com,cx,olivia,analyst\n\
+        alex,Alex Agent,alex@example.com,support,olivia,agent\n\
+        ada,Ada Admin,ada@example.com,it,olivia,admin\n";
     let users = waymark_server::automation::users_from_csv(csv).expect("csv");
     store.put_users(&users).expect("users");
     let example = workspace().join("examples/training-request");

@@ -269,16 +269,6 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
     );
 
     // An administrator sees every request and its whole trail; others are refused the list.
-    store
-        .put_users(&[waymark_store::workflow::User {
-            id: "ada".into(),
-            name: "Ada Admin".into(),
-            email: Some("ada@example.com".into()),
-            department: Some("it".into()),
-            manager: None,
-            roles: vec!["admin".into()],
-        }])
-        .expect("admin");
     let page = get(&router, "/admin/requests", Some(&jennifer)).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     let ada = sign_in(&router, &store, "ada").await;
@@ -343,16 +333,6 @@ async fn journeys_are_for_the_people_who_look_after_them() {
             .deploy_journey("training-request", label, &source, 0)
             .expect("deploy");
     }
-    store
-        .put_users(&[waymark_store::workflow::User {
-            id: "chris".into(),
-            name: "Chris Analyst".into(),
-            email: Some("chris@example.com".into()),
-            department: Some("cx".into()),
-            manager: None,
-            roles: vec!["analyst".into()],
-        }])
-        .expect("user");
     // Jennifer is not a journey reader: no link, and the page says why.
     let jennifer = sign_in(&router, &store, "jennifer").await;
     let page = get(&router, "/work", Some(&jennifer)).await;
@@ -432,16 +412,6 @@ async fn an_agent_finds_a_customer_by_any_identifier() {
     store
         .deploy_journey("shop", "as-is", journey, 0)
         .expect("journey");
-    store
-        .put_users(&[waymark_store::workflow::User {
-            id: "alex".into(),
-            name: "Alex Agent".into(),
-            email: Some("alex@example.com".into()),
-            department: Some("support".into()),
-            manager: None,
-            roles: vec!["agent".into()],
-        }])
-        .expect("user");
     let jennifer = sign_in(&router, &store, "jennifer").await;
     let page = get(&router, "/customers?q=dana%40example.com", Some(&jennifer)).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
