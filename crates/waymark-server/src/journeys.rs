@@ -763,7 +763,10 @@ pub fn measured_cached(
     options: &Options,
 ) -> Result<(Report, std::sync::Arc<waymark_eventlog::EventLog>), Measure> {
     let log = cache
-        .log(store, attributes_for_all(store, journey, options)?)
+        .log(
+            store,
+            attributes_for_all(store, std::slice::from_ref(journey), options)?,
+        )
         .map_err(Measure::Store)?;
     let report =
         waymark_analytics::journey::report(journey, &log, options).map_err(Measure::Options)?;
@@ -779,18 +782,24 @@ pub fn cached_log(
     options: &Options,
 ) -> Result<std::sync::Arc<waymark_eventlog::EventLog>, Measure> {
     cache
-        .log(store, attributes_for_all(store, journey, options)?)
+        .log(
+            store,
+            attributes_for_all(store, std::slice::from_ref(journey), options)?,
+        )
         .map_err(Measure::Store)
 }
 
-/// The attributes `journey` reads, and those every deployed journey reads: one log serves them
+/// The attributes `journeys` read, and those every deployed journey reads: one log serves them
 /// all, so moving between journeys' pages reads the store once.
 fn attributes_for_all(
     store: &dyn waymark_store::Store,
-    journey: &waymark_journey::Journey,
+    journeys: &[waymark_journey::Journey],
     options: &Options,
 ) -> Result<Vec<String>, Measure> {
-    let mut keys = waymark_analytics::journey::attributes_read(journey, options);
+    let mut keys: Vec<String> = journeys
+        .iter()
+        .flat_map(|j| waymark_analytics::journey::attributes_read(j, options))
+        .collect();
     for deployed in store.journeys().map_err(Measure::Store)? {
         if let Some(other) = waymark_journey::check(&deployed.source).journey {
             keys.extend(waymark_analytics::journey::attributes_read(&other, options));
@@ -807,10 +816,7 @@ pub fn measured_many(
     journeys: &[waymark_journey::Journey],
     options: &Options,
 ) -> Result<Vec<Result<Report, waymark_analytics::journey::UnknownTouchpoint>>, Measure> {
-    let mut keys = Vec::new();
-    for journey in journeys {
-        keys.extend(attributes_for_all(store, journey, options)?);
-    }
+    let keys = attributes_for_all(store, journeys, options)?;
     let log = cache.log(store, keys).map_err(Measure::Store)?;
     Ok(journeys
         .iter()
