@@ -18,7 +18,7 @@ use waymark_eventlog::EventLog;
 use waymark_journey::Journey;
 
 use crate::Web;
-use crate::chart::{Bar, bars, duration};
+use crate::chart::{Bar, bars, duration, esc, percent};
 use crate::journeys::{Loaded, Version, load_measuring, may_read, refused, tabs};
 use crate::layout::page;
 use crate::session::Signed;
@@ -48,10 +48,6 @@ fn version_of(pairs: &[(String, String)]) -> Version {
     Version {
         version: one(pairs, "version").map(str::to_string),
     }
-}
-
-fn percent(share: f64) -> String {
-    format!("{:.0} %", share * 100.0)
 }
 
 /// The instances of the journey in the stored events (as its report cuts them).
@@ -420,7 +416,6 @@ fn sankey(
         },
         Node::Other => "(other touchpoints)".to_string(),
     };
-    let esc = |text: &str| html! { (text) }.into_string();
     let mut svg = String::new();
     let _ = write!(
         svg,
@@ -647,7 +642,6 @@ fn arcs(journey: &Journey, moves: &[journey::Walked]) -> String {
         .unwrap_or(1)
         .max(1);
     let x = |t: usize| 20.0 + step * t as f64 + box_w / 2.0;
-    let esc = |text: &str| html! { (text) }.into_string();
     let mut svg = String::new();
     let _ = write!(
         svg,

@@ -14,7 +14,8 @@ pub(crate) struct Bar {
     pub(crate) note: Option<String>,
 }
 
-fn esc(text: &str) -> String {
+/// Text made safe inside SVG markup written by hand.
+pub(crate) fn esc(text: &str) -> String {
     maud::html! { (text) }.into_string()
 }
 
@@ -74,6 +75,11 @@ pub(crate) fn bars(title: &str, bars: &[Bar]) -> Markup {
     }
     svg.push_str("</svg>");
     html! { (PreEscaped(svg)) }
+}
+
+/// A share (0 … 1) as people read it: `67 %`.
+pub(crate) fn percent(share: f64) -> String {
+    format!("{:.0} %", share * 100.0)
 }
 
 /// Seconds in words for people: "3 h 20 min", "2.5 days".

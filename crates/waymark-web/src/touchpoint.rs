@@ -11,17 +11,13 @@ use waymark_analytics::journey::{
 };
 
 use crate::Web;
-use crate::chart::{Bar, bars, duration};
+use crate::chart::{Bar, bars, duration, percent};
 use crate::journeys::{Loaded, Version, load, may_read, refused};
 use crate::layout::{page, problem, when};
 use crate::session::Signed;
 
 /// How many comments the page shows, newest first.
 const COMMENTS: usize = 25;
-
-fn share(value: f64) -> String {
-    format!("{:.0} %", value * 100.0)
-}
 
 fn answers(n: usize) -> String {
     if n == 1 {
@@ -60,13 +56,13 @@ fn against_target(t: &TouchpointFigures) -> String {
             "median {} — over the target of {} ({} of visits over)",
             duration(median),
             duration(target),
-            t.breach_share.map(share).unwrap_or_default()
+            t.breach_share.map(percent).unwrap_or_default()
         ),
         Some(target) => format!(
             "median {} — within the target of {} ({} of visits over)",
             duration(median),
             duration(target),
-            t.breach_share.map(share).unwrap_or_default()
+            t.breach_share.map(percent).unwrap_or_default()
         ),
         None => format!("median {} (no target set)", duration(median)),
     }
@@ -151,8 +147,8 @@ fn repeat_contacts(report: &Report, id: &str) -> Markup {
                     @for d in contact.drivers.iter().chain(&contact.attribute_drivers).take(10) {
                         tr {
                             td { (name_of(report, &d.touchpoint)) }
-                            td { (share(d.share_with)) }
-                            td { (share(d.share_without)) }
+                            td { (percent(d.share_with)) }
+                            td { (percent(d.share_without)) }
                             td { @if d.lift.is_finite() { (format!("{:.1}×", d.lift)) } @else { "only with" } }
                         }
                     }
@@ -174,7 +170,7 @@ fn trend(t: &TouchpointFigures) -> Markup {
                 note: Some(format!(
                     "median {}{}",
                     duration(s.median_total_seconds),
-                    s.breach_share.map(|b| format!(", {} over target", share(b))).unwrap_or_default()
+                    s.breach_share.map(|b| format!(", {} over target", percent(b))).unwrap_or_default()
                 )),
             }).collect::<Vec<_>>()))
             table {
@@ -186,7 +182,7 @@ fn trend(t: &TouchpointFigures) -> Markup {
                         tr {
                             td { (s.key) } td { (s.instances) } td { (s.visits) } td { (s.repeat_visits) }
                             td { (duration(s.median_total_seconds)) }
-                            td { (s.breach_share.map(share).unwrap_or_else(|| "–".into())) }
+                            td { (s.breach_share.map(percent).unwrap_or_else(|| "–".into())) }
                             td { (scores(&s.scores)) }
                         }
                     }
