@@ -207,8 +207,9 @@ fn esc(text: &str) -> String {
     out
 }
 
-/// Wraps text to at most `lines` lines of `width` characters, with an ellipsis when cut.
-fn wrap(text: &str, width: usize, lines: usize) -> Vec<String> {
+/// Wraps text to at most `lines` lines of `width` characters, with an ellipsis when cut (SVG
+/// labels do not wrap themselves).
+pub fn wrap(text: &str, width: usize, lines: usize) -> Vec<String> {
     let mut wrapped: Vec<String> = textwrap::wrap(text, width)
         .into_iter()
         .map(|l| l.into_owned())

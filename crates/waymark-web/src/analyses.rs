@@ -700,22 +700,7 @@ fn arcs(journey: &Journey, moves: &[journey::Walked]) -> String {
     }
     for (t, name) in names.iter().enumerate() {
         let bx = x(t) - box_w / 2.0;
-        let lines: Vec<String> = {
-            let mut lines = vec![String::new()];
-            for word in name.split_whitespace() {
-                let last = lines.last_mut().expect("one line");
-                if !last.is_empty() && last.chars().count() + word.chars().count() > 20 {
-                    lines.push(word.to_string());
-                } else {
-                    if !last.is_empty() {
-                        last.push(' ');
-                    }
-                    last.push_str(word);
-                }
-            }
-            lines.truncate(3);
-            lines
-        };
+        let lines = waymark_map::wrap(name, 20, 3);
         let _ = write!(
             svg,
             r##"<g class="node"><rect x="{bx:.1}" y="{y:.1}" width="{box_w}" height="{box_h}" rx="6" fill="#f3f4f6" stroke="#374151"/>"##,
