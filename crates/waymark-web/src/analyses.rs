@@ -51,7 +51,7 @@ fn version_of(pairs: &[(String, String)]) -> Version {
 }
 
 /// The instances of the journey in the stored events (as its report cuts them).
-fn instances_of(journey: &Journey, log: &EventLog) -> Vec<Instance> {
+pub(crate) fn instances_of(journey: &Journey, log: &EventLog) -> Vec<Instance> {
     journey::instances(log, &Binding::new(journey, log), &Options::default()).unwrap_or_default()
 }
 

@@ -56,7 +56,7 @@ const JOURNEY_EVENTS: usize = 5_000;
 /// Places the person in every deployed journey: their events as one case, cut into instances as
 /// the journey's report cuts them; the latest instance gives the stage they are at.
 fn journeys_of(store: &waymark_store::SqliteStore, query: &str) -> Result<Vec<InJourney>, String> {
-    use waymark_analytics::journey::{Binding, Options, Status, instances};
+    use waymark_analytics::journey::Status;
     use waymark_store::Store as _;
     let events = store
         .timeline(query, None, JOURNEY_EVENTS)
@@ -73,9 +73,7 @@ fn journeys_of(store: &waymark_store::SqliteStore, query: &str) -> Result<Vec<In
         let Some(journey) = waymark_journey::check(&deployed.source).journey else {
             continue;
         };
-        let Ok(found) = instances(&log, &Binding::new(&journey, &log), &Options::default()) else {
-            continue;
-        };
+        let found = crate::analyses::instances_of(&journey, &log);
         let Some(latest) = found.last() else { continue };
         let Some(visit) = latest.visits.last() else {
             continue;
