@@ -2,31 +2,18 @@
 //! inboxes and "my requests". A person signs in with their own token and sees only their own
 //! requests and the tasks routed to them; every other attempt is refused with 403 and audited.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use waymark_store::KeyKind;
 use waymark_store::SqliteStore;
 use waymark_store::workflow::{TaskRow, User, WorkflowError};
 use waymark_workflow::engine::{Command, Signal};
 
+use crate::access::{self, Caller, Capability};
 use crate::work::{TaskId, Viewer, WorkError};
 use crate::{ApiError, AppState};
-
-/// Who is calling.
-enum Caller {
-    Admin,
-    Person(User),
-}
-
-fn token(headers: &HeaderMap) -> Result<String, ApiError> {
-    crate::profiles::bearer(headers)
-        .ok_or_else(|| ApiError::unauthorized("send your token as `Authorization: Bearer TOKEN`"))
-}
 
 async fn run<T: Send + 'static>(
     state: &AppState,
@@ -52,6 +39,7 @@ impl From<WorkError> for ApiError {
         let (status, code, field) = match &error {
             WorkError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", Some("id".to_string())),
             WorkError::Refused => (StatusCode::FORBIDDEN, "forbidden", None),
+            WorkError::NotAllowed(_) => (StatusCode::FORBIDDEN, "not_allowed", None),
             WorkError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
             WorkError::Invalid(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -105,52 +93,26 @@ fn refused(error: WorkflowError) -> ApiError {
     }
 }
 
-/// Who a token belongs to, read on the blocking pool (with whatever else the handler needs, to
-/// spare a hop).
-fn who(store: &SqliteStore, token: &str) -> Result<Option<Caller>, WorkflowError> {
-    use waymark_store::Store as _;
-    if store.key_kind(token)? == Some(KeyKind::Admin) {
-        return Ok(Some(Caller::Admin));
-    }
-    Ok(store.token_user(token)?.map(Caller::Person))
+async fn admin_only(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    access::require(state, headers, Capability::Administer).await
 }
 
-fn known(caller: Option<Caller>) -> Result<Caller, ApiError> {
-    caller.ok_or_else(|| ApiError::unauthorized("the token is not valid"))
-}
-
-async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let token = token(headers)?;
-    known(run(state, move |store| who(store, &token)).await?)
-}
-
-fn as_person(caller: Caller) -> Result<User, ApiError> {
-    match caller {
-        Caller::Person(user) => Ok(user),
-        Caller::Admin => Err(forbidden(
-            "act as a person: use a token issued to them (POST /v1/directory/users/{id}/tokens)",
-        )),
-    }
-}
-
-async fn admin_only(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    match caller(state, headers).await? {
-        Caller::Admin => Ok(()),
-        Caller::Person(_) => Err(forbidden("this needs an administrator's token")),
-    }
-}
-
+/// The person calling: people act as themselves only.
 async fn person(state: &AppState, headers: &HeaderMap) -> Result<User, ApiError> {
-    as_person(caller(state, headers).await?)
+    match access::require(state, headers, Capability::ActAsPerson).await? {
+        Caller::Person(user) => Ok(user),
+        other => Err(access::forbidden(&other, Capability::ActAsPerson)),
+    }
 }
 
-fn forbidden(message: &str) -> ApiError {
-    ApiError {
-        status: StatusCode::FORBIDDEN,
-        code: "forbidden",
-        message: message.to_string(),
-        field: None,
-        accepted: None,
+/// Who did it, for the audit trail: a person's id, or the key's kind.
+fn actor(caller: &Caller) -> String {
+    match caller {
+        Caller::Person(user) => user.id.clone(),
+        Caller::AdminKey => "admin".into(),
+        Caller::WriteKey => "write key".into(),
+        Caller::ServerKey => "server key".into(),
+        Caller::WorkerKey { .. } => "worker".into(),
     }
 }
 
@@ -294,44 +256,6 @@ pub async fn users(
     Ok(Json(json!(users)))
 }
 
-/// A sign-in token for a person (shown once).
-#[utoipa::path(
-    post,
-    path = "/v1/directory/users/{id}/tokens",
-    tag = "automation",
-    security(("admin_token" = [])),
-    params(("id" = String, Path, description = "The person's id")),
-    responses(
-        (status = 200, description = "The token", body = Object),
-        (status = 404, description = "No such person", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
-    )
-)]
-pub async fn issue_token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    admin_only(&state, &headers).await?;
-    let lookup = id.clone();
-    let token = run(&state, move |store| {
-        Ok(match store.user(&lookup)? {
-            Some(_) => Some(store.issue_user_token(&lookup)?),
-            None => None,
-        })
-    })
-    .await?
-    .ok_or_else(|| ApiError {
-        status: StatusCode::NOT_FOUND,
-        code: "not_found",
-        message: format!("nobody with the id `{id}` is in the directory"),
-        field: Some("id".into()),
-        accepted: None,
-    })?;
-    Ok(Json(json!({ "user": id, "token": token })))
-}
-
 /// Deploys a process definition after checking it — BPMN 2.0 XML or Waymark's YAML, told apart by
 /// the text itself: a new version of each executable process in it.
 #[utoipa::path(
@@ -471,17 +395,8 @@ pub async fn inbox(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let token = token(&headers)?;
-    let (caller, tasks) = working(&state, move |store| {
-        let caller = who(store, &token)?;
-        let tasks = match &caller {
-            Some(Caller::Person(user)) => crate::work::inbox(store, user)?,
-            _ => Vec::new(),
-        };
-        Ok((caller, tasks))
-    })
-    .await?;
-    as_person(known(caller)?)?;
+    let user = person(&state, &headers).await?;
+    let tasks = working(&state, move |store| crate::work::inbox(store, &user)).await?;
     Ok(Json(
         json!({ "tasks": tasks.iter().map(task_json).collect::<Vec<_>>() }),
     ))
@@ -663,9 +578,14 @@ pub async fn request(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let viewer = match caller(&state, &headers).await? {
-        Caller::Admin => Viewer::Admin,
-        Caller::Person(user) => Viewer::Person(user),
+    let caller = access::caller(&state, &headers).await?;
+    let viewer = if caller.may(Capability::ReadAllRequests) {
+        Viewer::Admin
+    } else {
+        match caller {
+            Caller::Person(user) => Viewer::Person(user),
+            other => return Err(access::forbidden(&other, Capability::ActAsPerson)),
+        }
     };
     let now = state.clock.now_us();
     let admin = matches!(viewer, Viewer::Admin);
@@ -713,8 +633,8 @@ fn topic_name(topic: &str) -> &str {
     topic.split_once('?').map_or(topic, |(name, _)| name)
 }
 
-/// Work for systems (service and send tasks), by topic: for workers holding an administrator's
-/// token.
+/// Work for systems (service and send tasks), by topic: for workers holding a worker key
+/// issued for the topic (or an administrator).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WorkQuery {
@@ -726,12 +646,12 @@ pub struct WorkQuery {
     get,
     path = "/v1/work",
     tag = "automation",
-    security(("admin_token" = [])),
+    security(("worker_key" = []), ("admin_token" = [])),
     params(WorkQuery),
     responses(
-        (status = 200, description = "Open worker tasks", body = Object),
+        (status = 200, description = "Open worker tasks of the topics the key may work", body = Object),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not a worker key for the topic, nor an administrator", body = crate::openapi::ErrorBody),
     )
 )]
 pub async fn work(
@@ -739,16 +659,26 @@ pub async fn work(
     headers: HeaderMap,
     Query(query): Query<WorkQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    admin_only(&state, &headers).await?;
+    let caller = access::caller(&state, &headers).await?;
+    if let Some(topic) = query.topic.as_deref()
+        && !caller.may(Capability::Work(topic))
+    {
+        return Err(access::forbidden(&caller, Capability::Work(topic)));
+    }
+    if !matches!(caller, Caller::WorkerKey { .. }) && !caller.is_admin() {
+        return Err(access::forbidden(
+            &caller,
+            Capability::Work(query.topic.as_deref().unwrap_or("…")),
+        ));
+    }
     let tasks = run(&state, |store| Ok(store.open_tasks()?)).await?;
     let tasks: Vec<Value> = tasks
         .iter()
         .filter(|t| {
+            let topic = t.topic.as_deref().map(topic_name).unwrap_or_default();
             t.kind == "worker"
-                && query
-                    .topic
-                    .as_deref()
-                    .is_none_or(|q| t.topic.as_deref().map(topic_name) == Some(q))
+                && query.topic.as_deref().is_none_or(|q| topic == q)
+                && caller.may(Capability::Work(topic))
         })
         .map(task_json)
         .collect();
@@ -760,15 +690,16 @@ pub async fn work(
     post,
     path = "/v1/work/{id}/complete",
     tag = "automation",
-    security(("admin_token" = [])),
+    security(("worker_key" = []), ("admin_token" = [])),
     params(("id" = String, Path, description = "The task id, e.g. 12-3")),
     request_body(content = Object, description = "The result"),
     responses(
         (status = 200, description = "Done", body = Object),
         (status = 404, description = "No such worker task", body = crate::openapi::ErrorBody),
         (status = 409, description = "The task is no longer open", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The result writes a variable Waymark keeps itself", body = crate::openapi::ErrorBody),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not a worker key for the task's topic, nor an administrator", body = crate::openapi::ErrorBody),
     )
 )]
 pub async fn complete_work(
@@ -777,12 +708,12 @@ pub async fn complete_work(
     Path(id): Path<String>,
     body: String,
 ) -> Result<Json<Value>, ApiError> {
-    admin_only(&state, &headers).await?;
+    let caller = access::caller(&state, &headers).await?;
     let TaskId { instance, task } = id.parse()?;
     let values = object(&body)?;
     let now = state.clock.now_us();
     let found = run(&state, move |store| Ok(store.task(instance, task)?)).await?;
-    if found.as_ref().is_none_or(|t| t.kind != "worker") {
+    let Some(found) = found.filter(|t| t.kind == "worker") else {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
             code: "not_found",
@@ -790,17 +721,22 @@ pub async fn complete_work(
             field: Some("id".into()),
             accepted: None,
         });
+    };
+    let topic = found.topic.as_deref().map(topic_name).unwrap_or_default();
+    if !caller.may(Capability::Work(topic)) {
+        return Err(access::forbidden(&caller, Capability::Work(topic)));
     }
-    run(&state, move |store| {
-        store.advance(
+    let by = actor(&caller);
+    working(&state, move |store| {
+        Ok(store.advance(
             instance,
             Command::Complete {
                 task,
                 variables: values,
             },
-            "system",
+            &by,
             now,
-        )
+        )?)
     })
     .await?;
     Ok(Json(json!({ "task": id, "done": "complete" })))
@@ -808,9 +744,11 @@ pub async fn complete_work(
 
 /// Hands a collected event to the workflow: a `track` call named like an awaited message
 /// continues the requests of the person it is about (`userId`), and starts a request of every
-/// process whose start event waits for it (once per message id), with its properties as
-/// variables. Returns how many instances moved or started.
-pub fn correlate(store: &Arc<SqliteStore>, message: Message, now: i64) -> usize {
+/// process whose start event waits for it. Each happens at most once per message id, recorded
+/// in the step's own transaction, so handing the same event over again changes nothing. Of
+/// the event's properties, the engine takes only the variables the process declares for the
+/// message, each checked for its kind. Returns how many instances moved or started.
+pub fn correlate(store: &SqliteStore, message: Message, now: i64) -> usize {
     let Message {
         name,
         user,
@@ -825,8 +763,10 @@ pub fn correlate(store: &Arc<SqliteStore>, message: Message, now: i64) -> usize 
                     name: name.clone(),
                     variables: properties.clone(),
                 };
-                match store.advance(instance, command, "system", now) {
-                    Ok(_) => moved += 1,
+                match store.advance_once(instance, command, now, &id) {
+                    Ok(Some(_)) => moved += 1,
+                    // Delivered before (a retry, or the outbox after a crash).
+                    Ok(None) => {}
                     Err(error) => {
                         tracing::warn!(instance, %error, "a message could not continue the instance")
                     }
@@ -863,8 +803,58 @@ pub struct Message {
     /// The `userId`: whose requests it continues, and the requester of one it starts.
     pub user: String,
     pub properties: Map<String, Value>,
-    /// The event's message id: a retried event starts nothing twice.
+    /// The event's message id: the event acts once per instance, however often it is sent.
     pub id: String,
+}
+
+impl Message {
+    /// The workflow's reading of a stored track call; `None` for other calls or without a
+    /// `userId`.
+    pub fn of(event: &waymark_store::NewEvent) -> Option<Message> {
+        if event.kind != "track" {
+            return None;
+        }
+        let properties = serde_json::from_str::<Value>(&event.body)
+            .ok()
+            .and_then(|b| b.get("properties").and_then(Value::as_object).cloned())
+            .unwrap_or_default();
+        Some(Message {
+            name: event.name.clone()?,
+            user: event.user_id.clone()?,
+            properties,
+            id: event.message_id.clone(),
+        })
+    }
+}
+
+/// Hands the track calls waiting in the message outbox to the workflow, oldest first, each
+/// taken out once handed over. Runs right after events sent with a server key are stored, and
+/// on the timer loop, which finishes what a crash interrupted. Returns how many it handed over.
+pub fn drain_outbox(store: &SqliteStore, now: i64) -> usize {
+    let mut handed = 0;
+    loop {
+        let batch = match store.outbox(256) {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(%error, "the message outbox could not be read");
+                return handed;
+            }
+        };
+        if batch.is_empty() {
+            return handed;
+        }
+        let awaited = messages_awaited(store);
+        for (seq, event) in batch {
+            if let Some(message) = Message::of(&event).filter(|_| awaited) {
+                correlate(store, message, now);
+            }
+            if let Err(error) = store.outbox_done(seq) {
+                tracing::warn!(seq, %error, "a handed-over message stays in the outbox");
+                return handed;
+            }
+            handed += 1;
+        }
+    }
 }
 
 /// Whether collected events matter to the workflow at all: some request waits for a message, or

@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use base64::Engine as _;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use waymark_store::{KeyKind, NewEvent};
+use waymark_store::NewEvent;
 
 use crate::openapi::Success;
 use crate::{ApiError, AppState};
@@ -118,7 +118,7 @@ async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     body_key: Option<&Value>,
-) -> Result<(), ApiError> {
+) -> Result<Drive, ApiError> {
     let from_header = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -141,11 +141,31 @@ async fn authorize(
                 "no write key: send it as the HTTP Basic user name, or as `writeKey` in the body",
             )
         })?;
-    let kind = state.blocking(move |store| store.key_kind(&key)).await?;
-    match kind {
-        Some(KeyKind::Write | KeyKind::Admin) => Ok(()),
-        None => Err(ApiError::unauthorized("the write key is not valid")),
+    let now = state.clock.now_us();
+    let store = state.workflow.clone();
+    let caller = tokio::task::spawn_blocking(move || crate::access::holder(&store, &key, now))
+        .await
+        .map_err(|e| ApiError::internal(&e).retry())?
+        .map_err(|e| ApiError::internal(&e).retry())?;
+    use crate::access::Capability;
+    match caller {
+        // The write key ships in web pages and apps: anyone has it, so it only records. Secret
+        // keys, held by servers (a learning system, say), also act on waiting requests.
+        Some(caller) if caller.may(Capability::DriveWorkflows) => Ok(Drive::Workflows),
+        Some(caller) if caller.may(Capability::RecordEvents) => Ok(Drive::No),
+        Some(_) | None => Err(ApiError::unauthorized(
+            "the write key is not valid (unknown, expired or revoked)",
+        )),
     }
+}
+
+/// Whether the events of a call act on workflows, by the key they came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drive {
+    /// Recorded only (the public write key).
+    No,
+    /// Recorded, and their track calls handed to the workflow (a server key).
+    Workflows,
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -198,15 +218,22 @@ impl Fields<'_> {
     }
 }
 
+/// The earliest time an event may carry: 1900-01-01T00:00:00Z.
+const EARLIEST_US: i64 = -2_208_988_800_000_000;
+/// The latest: 9999-12-31T23:59:59Z. Times outside these are mistakes, and the clock-skew
+/// correction stays within an `i64` of microseconds for any pair of them.
+const LATEST_US: i64 = 253_402_300_799_000_000;
+
 fn time(value: Option<&Value>, key: &str, pointer: &str) -> Result<Option<i64>, ApiError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => waymark_eventlog::time::parse_iso8601(s)
+            .filter(|&us| (EARLIEST_US..=LATEST_US).contains(&us))
             .map(Some)
             .ok_or_else(|| {
                 ApiError::bad_request(
                     "invalid_timestamp",
-                    format!("`{s}` is not an ISO 8601 time, e.g. 2024-05-01T10:00:00.000Z"),
+                    format!("`{s}` is not an ISO 8601 time between the years 1900 and 9999, e.g. 2024-05-01T10:00:00.000Z"),
                     format!("{pointer}/{key}"),
                 )
             }),
@@ -279,7 +306,17 @@ fn to_event(
     // Clock-skew correction: the client's clock may be off, so its own times are shifted by how
     // far its clock was from ours when it sent the event.
     let timestamp_us = match (sent_at, original.or(timestamp)) {
-        (Some(sent), Some(happened)) => received_us - (sent - happened),
+        (Some(sent), Some(happened)) => sent
+            .checked_sub(happened)
+            .and_then(|skew| received_us.checked_sub(skew))
+            .filter(|us| (EARLIEST_US..=LATEST_US).contains(us))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_timestamp",
+                    "`sentAt` and the event's time are too far apart to correct the clock; send the time the event was sent",
+                    field("sentAt"),
+                )
+            })?,
         (None, Some(happened)) => happened,
         (_, None) => received_us,
     };
@@ -297,53 +334,23 @@ fn to_event(
     })
 }
 
-/// The track calls of people, as messages for the workflow.
-fn messages(events: &[NewEvent]) -> Vec<crate::automation::Message> {
-    events
-        .iter()
-        .filter(|e| e.kind == "track")
-        .filter_map(|e| {
-            let name = e.name.clone()?;
-            let user = e.user_id.clone()?;
-            let properties = serde_json::from_str::<Value>(&e.body)
-                .ok()
-                .and_then(|b| b.get("properties").and_then(Value::as_object).cloned())
-                .unwrap_or_default();
-            Some(crate::automation::Message {
-                name,
-                user,
-                properties,
-                id: e.message_id.clone(),
-            })
-        })
-        .collect()
-}
-
-async fn store(state: &AppState, events: Vec<NewEvent>) -> Result<usize, ApiError> {
+async fn store(state: &AppState, events: Vec<NewEvent>, drive: Drive) -> Result<usize, ApiError> {
     let count = events.len();
-    // Track calls may continue requests waiting for them (message correlation) or start processes
-    // (message start events). Their properties are read only when some request or process waits
-    // for a message, and in the same blocking call.
+    // Track calls sent with a server key go to the message outbox in their own transaction;
+    // they are handed to the workflow right away here, and by the timer loop after a crash.
     let workflow = state.workflow.clone();
     let now = state.clock.now_us();
     let appended = state
-        .blocking(move |store| {
-            let awaited = events
-                .iter()
-                .any(|e| e.kind == "track" && e.user_id.is_some())
-                && crate::automation::messages_awaited(&workflow);
-            let messages = if awaited {
-                messages(&events)
-            } else {
-                Vec::new()
-            };
-            let appended = store.append(events)?;
-            for message in messages {
-                crate::automation::correlate(&workflow, message, now);
+        .blocking(move |store| match drive {
+            Drive::No => store.append(events),
+            Drive::Workflows => {
+                let appended = store.append_driving(events)?;
+                crate::automation::drain_outbox(&workflow, now);
+                Ok(appended)
             }
-            Ok(appended)
         })
-        .await?;
+        .await
+        .map_err(ApiError::retry)?;
     state
         .metrics
         .appended(appended.inserted, appended.duplicates);
@@ -373,12 +380,12 @@ async fn single(
             "",
         ));
     };
-    authorize(&state, &headers, fields.write_key.as_ref()).await?;
+    let drive = authorize(&state, &headers, fields.write_key.as_ref()).await?;
     let received = state.clock.now_us();
     state.metrics.received(1);
     let event = to_event(&fields, raw, kind, "", received, None)
         .inspect_err(|error| state.metrics.rejected(error.code))?;
-    store(&state, vec![event]).await?;
+    store(&state, vec![event], drive).await?;
     Ok(ok())
 }
 
@@ -414,7 +421,7 @@ pub async fn batch(
 ) -> Result<Json<Success>, ApiError> {
     let bytes = read_body(body, MAX_BATCH_BYTES, "/batch").await?;
     let items = envelope(&bytes)?;
-    authorize(&state, &headers, items.write_key.as_ref()).await?;
+    let drive = authorize(&state, &headers, items.write_key.as_ref()).await?;
     state.metrics.received(items.batch.len());
     let (events, rejected) = batch_events(&items, state.clock.now_us())?;
     for error in &rejected {
@@ -425,7 +432,7 @@ pub async fn batch(
     let accepted = if events.is_empty() {
         0
     } else {
-        store(&state, events).await?
+        store(&state, events, drive).await?
     };
     match rejected.into_iter().next() {
         Some(mut error) => {

@@ -40,16 +40,31 @@ impl ApiError {
         }
     }
 
-    /// A failure inside the server. The details go to the log, never to the client.
+    /// A failure inside the server. The details go to the log (with the request id), never to
+    /// the client; nothing was changed.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "request failed");
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: "the server failed to do this and changed nothing; the failure is logged under this response's x-request-id".to_string(),
+            field: None,
+            accepted: None,
+        }
+    }
+
+    /// For the collection API, where clients retry: an internal failure says that nothing was
+    /// acknowledged and the events should be sent again. Other errors pass unchanged.
+    pub fn retry(self) -> Self {
+        if self.status != StatusCode::INTERNAL_SERVER_ERROR {
+            return self;
+        }
         ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "unavailable",
             message: "the events could not be stored; nothing was acknowledged, send them again"
                 .to_string(),
-            field: None,
-            accepted: None,
+            ..self
         }
     }
 }

@@ -234,7 +234,7 @@ pub async fn issue(
     headers: HeaderMap,
     body: String,
 ) -> Result<Json<Value>, ApiError> {
-    crate::profiles::admin(&state, &headers).await?;
+    crate::access::require(&state, &headers, crate::access::Capability::Administer).await?;
     let asked: NewSurvey = serde_json::from_str(&body).map_err(|e| {
         ApiError::bad_request(
             "invalid_body",

@@ -9,7 +9,6 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use waymark_eventlog::{Format, ReadOptions};
 
-use crate::profiles::admin;
 use crate::{ApiError, AppState};
 
 /// The largest file accepted in one request.
@@ -86,7 +85,7 @@ pub async fn import(
     Query(query): Query<ImportQuery>,
     body: Body,
 ) -> Result<Json<Imported>, ApiError> {
-    admin(&state, &headers).await?;
+    crate::access::require(&state, &headers, crate::access::Capability::Administer).await?;
     let format = format(query.format.as_deref())?;
     let bytes = axum::body::to_bytes(body, MAX_IMPORT_BYTES)
         .await

@@ -12,7 +12,7 @@ use waymark_analytics::journey::{
     TouchpointSlice, milestone, timeout_micros,
 };
 
-use crate::profiles::admin;
+use crate::access::{Capability, require};
 use crate::{ApiError, AppState};
 
 fn summary(s: &Summary) -> Value {
@@ -347,7 +347,7 @@ pub async fn deploy(
     headers: HeaderMap,
     body: String,
 ) -> Result<Json<Deployed>, ApiError> {
-    admin(&state, &headers).await?;
+    require(&state, &headers, Capability::DesignJourneys).await?;
     let checked = waymark_journey::check(&body);
     let Some(journey) = checked.journey else {
         let errors: Vec<&waymark_journey::Diagnostic> = checked
@@ -403,7 +403,7 @@ pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<JourneySummary>>, ApiError> {
-    admin(&state, &headers).await?;
+    require(&state, &headers, Capability::ReadJourneys).await?;
     let deployed = state.blocking(|store| store.journeys()).await?;
     Ok(Json(
         deployed
@@ -549,7 +549,7 @@ pub async fn report(
     Path(id): Path<String>,
     Query(query): Query<ReportQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers).await?;
+    require(&state, &headers, Capability::ReadJourneys).await?;
     let (deployed, _, figures) = measure(&state, id, &query).await?;
     let mut json = report_json(&figures);
     json["deployed_version"] = Value::from(deployed.version);
@@ -581,7 +581,7 @@ pub async fn map(
     Query(shape): Query<MapQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    admin(&state, &headers).await?;
+    require(&state, &headers, Capability::ReadJourneys).await?;
     let html = match shape.format.as_deref() {
         None | Some("svg") => false,
         Some("html") => true,
@@ -727,10 +727,11 @@ impl LogCache {
     ) -> Result<std::sync::Arc<waymark_eventlog::EventLog>, waymark_store::StoreError> {
         keep.sort();
         keep.dedup();
+        // A cache: what a panicking reader left behind is only ever a complete log or none.
         let mut logs = self
             .logs
             .lock()
-            .map_err(|_| waymark_store::StoreError::Poisoned)?;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let watermark = store.watermark()?;
         if let Some(found) = logs
             .iter()

@@ -8,12 +8,14 @@
 //!
 //! Invariant: a 2xx answer to an event goes out only after the store committed it.
 
+pub mod access;
 pub mod automation;
 mod collect;
 mod error;
 pub mod feedback;
 mod import;
 pub mod journeys;
+pub mod keys;
 pub mod mail;
 mod metrics;
 pub mod openapi;
@@ -63,6 +65,8 @@ pub struct AppState {
     pub links: Arc<mail::Links>,
     /// Signs and checks survey links (a key of their own).
     pub surveys: Arc<feedback::Surveys>,
+    /// Signs and checks sign-in links (a key of their own).
+    pub sign_in: Arc<mail::Links>,
     /// Sends the email of send tasks, when an SMTP server is configured.
     pub mailer: Option<Arc<mail::Mailer>>,
     /// How webhook service tasks are called: retry waits, trusted certificates.
@@ -74,20 +78,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// A state on the system clock with fresh metrics.
-    pub fn new(store: Arc<waymark_store::SqliteStore>) -> Self {
-        let secret = store.secret("links").unwrap_or_else(|error| {
-            // Links signed with a key of this run only stop working at the next start.
-            tracing::error!(%error, "the link key could not be read; links will not survive a restart");
-            uuid::Uuid::new_v4().to_string()
-        });
-        let survey_secret = store.secret("surveys").unwrap_or_else(|error| {
-            tracing::error!(%error, "the survey key could not be read; survey links will not survive a restart");
-            uuid::Uuid::new_v4().to_string()
-        });
-        AppState {
-            links: Arc::new(mail::Links::new(&secret)),
-            surveys: Arc::new(feedback::Surveys::new(&survey_secret)),
+    /// A state on the system clock with fresh metrics. Fails when the signing keys cannot be
+    /// read or made: links are never signed with a key anyone could guess.
+    pub fn new(store: Arc<waymark_store::SqliteStore>) -> Result<Self, waymark_store::StoreError> {
+        // Each kind of link has a key of its own, so a link emailed for a step of a request can
+        // never sign anyone in or answer a survey, and the reverse.
+        let links = store.secret("links")?;
+        let surveys = store.secret("surveys")?;
+        let sign_in = store.secret("sign-in")?;
+        Ok(AppState {
+            links: Arc::new(mail::Links::new(&links)),
+            surveys: Arc::new(feedback::Surveys::new(&surveys)),
+            sign_in: Arc::new(mail::Links::new(&sign_in)),
             mailer: None,
             webhooks: webhooks::Settings::default(),
             workflow: store.clone(),
@@ -95,7 +97,7 @@ impl AppState {
             clock: Arc::new(SystemClock),
             metrics: Arc::new(Metrics::default()),
             logs: Arc::new(journeys::LogCache::default()),
-        }
+        })
     }
 
     /// Runs a store call on the blocking pool, so SQLite never stalls the async workers. A failure
@@ -118,17 +120,40 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// Whether the service is up (public).
+/// Whether the service can do its work (public): the database answers, the last write went
+/// through and the disk has room. Anything wrong is a 503 naming it.
 #[utoipa::path(
     get,
     path = "/healthz",
     tag = "operations",
-    responses((status = 200, description = "OK", body = openapi::Health))
+    responses(
+        (status = 200, description = "OK", body = openapi::Health),
+        (status = 503, description = "The store is failing; `problems` says how", body = openapi::Health),
+    )
 )]
-async fn healthz() -> axum::Json<openapi::Health> {
-    axum::Json(openapi::Health {
-        status: "ok".to_string(),
-    })
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, axum::Json<openapi::Health>) {
+    let store = state.workflow.clone();
+    let health = tokio::task::spawn_blocking(move || store.health())
+        .await
+        .unwrap_or_else(|error| waymark_store::health::Health {
+            problems: vec![format!("the health check stopped: {error}")],
+            free_bytes: None,
+        });
+    let status = if health.ok() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(openapi::Health {
+            status: if health.ok() { "ok" } else { "failing" }.to_string(),
+            problems: health.problems,
+            free_bytes: health.free_bytes,
+        }),
+    )
 }
 
 /// Every route with its OpenAPI description. Routes are only ever added here, through
@@ -157,7 +182,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(journeys::report))
         .routes(routes!(journeys::map))
         .routes(routes!(automation::put_users, automation::users))
-        .routes(routes!(automation::issue_token))
+        .routes(routes!(keys::issue_token))
+        .routes(routes!(keys::disable_user))
+        .routes(routes!(keys::list, keys::issue))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(keys::trail))
         .routes(routes!(automation::deploy))
         .routes(routes!(automation::start))
         .routes(routes!(automation::inbox))

@@ -180,7 +180,7 @@ pub async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, crate::ApiError> {
-    crate::profiles::admin(&state, &headers).await?;
+    crate::access::require(&state, &headers, crate::access::Capability::Administer).await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

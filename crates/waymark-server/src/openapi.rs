@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "customer 360", description = "Profiles stitched across identifiers and channels; admin token"),
         (name = "import", description = "Event-log files into the store; admin token"),
         (name = "operations", description = "Health, metrics and this document"),
+        (name = "access", description = "Keys and tokens: list, issue (server keys, worker keys for topics), expire, revoke; the access trail. Administrators only"),
         (name = "feedback", description = "Survey links for touchpoints (CSAT, NPS, CES and a comment); admin token"),
     )
 )]
@@ -43,6 +44,15 @@ impl Modify for Security {
         );
         components.add_security_scheme(
             "user_token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        // A secret server key: sent like the write key, its track calls also act on requests.
+        components.add_security_scheme(
+            "server_key",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        components.add_security_scheme(
+            "worker_key",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }
@@ -121,5 +131,10 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
+    /// `ok`, or `failing` (then answered with 503).
     pub status: String,
+    /// What is wrong, in sentences; empty when all is well.
+    pub problems: Vec<String>,
+    /// Free bytes on the database's disk, when known.
+    pub free_bytes: Option<u64>,
 }

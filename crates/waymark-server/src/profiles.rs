@@ -1,42 +1,31 @@
 //! Customer 360: a profile by any identifier, its cross-channel timeline, search by trait.
-//! Reading needs an admin token (`Authorization: Bearer TOKEN`); write keys cannot read.
+//! Reading needs the admin token, or the token of a person with a role that looks people up
+//! (`crate::access`); write and server keys cannot read.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use waymark_store::{KeyKind, Profile, StoredEvent};
+use waymark_store::{Profile, StoredEvent};
 
 use crate::{ApiError, AppState};
 
-/// Checks the bearer token is an admin token.
-/// The token of an `Authorization: Bearer TOKEN` header.
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string())
-}
-
-pub(crate) async fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let token = bearer(headers).ok_or_else(|| {
-        ApiError::unauthorized("send an API token as `Authorization: Bearer TOKEN`")
-    })?;
-    let kind = state.blocking(move |store| store.key_kind(&token)).await?;
-    match kind {
-        Some(KeyKind::Admin) => Ok(()),
-        Some(KeyKind::Write) => Err(ApiError {
-            status: StatusCode::FORBIDDEN,
-            code: "forbidden",
-            message: "a write key can only send events; reading profiles needs an admin token"
-                .to_string(),
-            field: Some("Authorization".to_string()),
-            accepted: None,
-        }),
-        None => Err(ApiError::unauthorized("the token is not valid")),
-    }
+/// The caller, when they may look people up: who they see requests as.
+pub(crate) async fn reader(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<crate::work::Viewer, ApiError> {
+    use crate::access::Capability;
+    let caller = crate::access::require(state, headers, Capability::ReadCustomers).await?;
+    Ok(match caller {
+        crate::access::Caller::Person(user)
+            if !crate::access::person_may(&user, Capability::ReadAllRequests) =>
+        {
+            crate::work::Viewer::Person(user)
+        }
+        _ => crate::work::Viewer::Admin,
+    })
 }
 
 fn iso(micros: i64) -> String {
@@ -195,7 +184,7 @@ pub async fn profile(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<ProfileJson>, ApiError> {
-    admin(&state, &headers).await?;
+    reader(&state, &headers).await?;
     let lookup = id.clone();
     let now = state.clock.now_us();
     let found = state
@@ -292,7 +281,7 @@ pub async fn timeline(
     Path(id): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Json<Timeline>, ApiError> {
-    admin(&state, &headers).await?;
+    let viewer = reader(&state, &headers).await?;
     let limit = page.limit.unwrap_or(50).clamp(1, 500);
     let lookup = id.clone();
     let events = state
@@ -302,6 +291,14 @@ pub async fn timeline(
     let next = (events.len() == limit)
         .then(|| events.last().map(|e| e.seq))
         .flatten();
+    // The steps of requests the caller may not see are left out (the page still ends where the
+    // store's page ended, so `next_before` pages on).
+    let workflow = state.workflow.clone();
+    let events = tokio::task::spawn_blocking(move || {
+        crate::work::visible_events(&workflow, &viewer, events)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
     let events: Vec<EventJson> = events.into_iter().map(EventJson::from).collect();
     Ok(Json(Timeline {
         events,
@@ -339,7 +336,7 @@ pub async fn search(
     headers: HeaderMap,
     Query(search): Query<Search>,
 ) -> Result<Json<Profiles>, ApiError> {
-    admin(&state, &headers).await?;
+    reader(&state, &headers).await?;
     let name = search.name.ok_or_else(|| {
         ApiError::bad_request(
             "missing_parameter",

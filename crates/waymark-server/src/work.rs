@@ -18,6 +18,10 @@ pub enum WorkError {
     /// Not routed to the caller; the attempt is in the request's audit trail.
     #[error("this is not yours: you see only your own requests and the tasks routed to you")]
     Refused,
+    /// Against a rule that holds for everyone (nobody decides on their own request), explained;
+    /// the attempt is in the request's audit trail.
+    #[error("{0}")]
+    NotAllowed(String),
     /// The task is no longer open, or the request has moved on.
     #[error("{0}")]
     Conflict(String),
@@ -32,11 +36,35 @@ pub enum WorkError {
         field: String,
     },
     #[error(transparent)]
-    Workflow(#[from] WorkflowError),
+    Workflow(WorkflowError),
     /// The operation's thread stopped before it finished (a bug); nothing is known of its
     /// outcome beyond what the store committed.
     #[error("the work stopped before it finished: {0}")]
     Interrupted(String),
+}
+
+impl From<WorkflowError> for WorkError {
+    /// What the engine refuses in the values given (an engine variable written, a due date that
+    /// cannot be used) is a problem with a field, like a form's.
+    fn from(error: WorkflowError) -> Self {
+        use waymark_workflow::engine::EngineError;
+        match error {
+            WorkflowError::Engine(EngineError::Reserved(name)) => {
+                let message = format!("`{name}` is set by Waymark itself; nobody can change it");
+                WorkError::Invalid(vec![FieldError {
+                    field: name,
+                    message,
+                }])
+            }
+            WorkflowError::Engine(EngineError::Invalid { variable, message }) => {
+                WorkError::Invalid(vec![FieldError {
+                    field: variable.unwrap_or_default(),
+                    message,
+                }])
+            }
+            other => WorkError::Workflow(other),
+        }
+    }
 }
 
 impl From<waymark_store::StoreError> for WorkError {
@@ -159,6 +187,16 @@ pub fn open_task(
         .task(id.instance, id.task)?
         .filter(|t| t.kind == "user")
         .ok_or_else(|| WorkError::NotFound(format!("there is no task {id}")))?;
+    if task.decides_on_own_request(user) {
+        refuse(
+            store,
+            id.instance,
+            &user.id,
+            &format!("{what} task {id} on their own request"),
+            now,
+        );
+        return Err(WorkError::NotAllowed(OWN_REQUEST.into()));
+    }
     if !task.is_for(user) {
         return Err(refuse(
             store,
@@ -201,12 +239,22 @@ pub fn form(
     }))
 }
 
+/// What values are for: starting a request, or completing a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Start,
+    Task,
+}
+
 /// Reads the values against a task's or a start event's form (`read` is given the form, when
-/// one is deployed) and checks them; without a deployed form they pass as they are.
+/// one is deployed) and checks them. Only what the form declares is taken. Without a form, a
+/// task takes no values at all, and a start takes them as they are; neither may name a
+/// variable Waymark keeps itself (`requester`, …).
 fn checked(
     store: &SqliteStore,
     form_key: Option<&str>,
     person: &User,
+    purpose: Purpose,
     read: impl FnOnce(Option<&Form>) -> Map<String, Value>,
 ) -> Result<Map<String, Value>, WorkError> {
     let view = form_key
@@ -214,9 +262,35 @@ fn checked(
         .transpose()?
         .flatten();
     let values = read(view.as_ref().map(|v| &v.form));
+    let mut errors: Vec<FieldError> = values
+        .keys()
+        .filter(|k| waymark_workflow::engine::is_reserved(k))
+        .map(|k| FieldError {
+            field: k.clone(),
+            message: format!("`{k}` is set by Waymark itself; nobody can change it"),
+        })
+        .collect();
     let Some(view) = view else {
-        return Ok(values);
+        if purpose == Purpose::Task {
+            errors.extend(
+                values
+                    .keys()
+                    .filter(|k| !waymark_workflow::engine::is_reserved(k))
+                    .map(|k| FieldError {
+                        field: k.clone(),
+                        message: "this step has no form, so it takes no values; send none".into(),
+                    }),
+            );
+        }
+        return if errors.is_empty() {
+            Ok(values)
+        } else {
+            Err(WorkError::Invalid(errors))
+        };
     };
+    if !errors.is_empty() {
+        return Err(WorkError::Invalid(errors));
+    }
     view.form
         .validate(&values, &Map::new(), &view.prefill)
         .map_err(WorkError::Invalid)
@@ -269,7 +343,7 @@ pub fn start_reading(
         )));
     }
     let key = store.start_form(process)?;
-    let values = checked(store, key.as_deref(), person, read)?;
+    let values = checked(store, key.as_deref(), person, Purpose::Start, read)?;
     Ok(store.start_instance(process, &person.id, values, now)?)
 }
 
@@ -294,7 +368,7 @@ pub fn complete_reading(
     now: i64,
 ) -> Result<TaskRow, WorkError> {
     let task = open_task(store, person, id, "complete", now)?;
-    let values = checked(store, task.form.as_deref(), person, read)?;
+    let values = checked(store, task.form.as_deref(), person, Purpose::Task, read)?;
     store.advance(
         id.instance,
         Command::Complete {
@@ -332,7 +406,12 @@ fn assigned(changed: bool, id: TaskId) -> Result<(), WorkError> {
     }
 }
 
-/// Hands a task to someone else in the directory.
+/// Why nobody may work a step of their own request.
+const OWN_REQUEST: &str = "this step decides on your own request, so someone else must do it: nobody approves, checks or pays for what they asked for themselves";
+
+/// Hands a task to someone else in the directory who could have been given it: never the
+/// requester of a step that decides on her request, and, for a step offered to people or
+/// groups, only one of them.
 pub fn delegate(
     store: &SqliteStore,
     person: &User,
@@ -340,16 +419,51 @@ pub fn delegate(
     to: &str,
     now: i64,
 ) -> Result<(), WorkError> {
-    open_task(store, person, id, "delegate", now)?;
+    let task = open_task(store, person, id, "delegate", now)?;
     if to.trim().is_empty() {
         return Err(bad("missing_to", "say who takes it over", "to"));
     }
-    if store.user(to)?.is_none() {
+    let Some(target) = store.user(to)? else {
         return Err(bad(
             "unknown_user",
             format!("nobody with the id `{to}` is in the directory"),
             "to",
         ));
+    };
+    if task.decides_on_own_request(&target) {
+        refuse(
+            store,
+            id.instance,
+            &person.id,
+            &format!("delegate task {id} to {to}, its requester"),
+            now,
+        );
+        return Err(WorkError::NotAllowed(format!(
+            "{} asked for this request, so they cannot decide on it; choose someone else",
+            target.name
+        )));
+    }
+    let offered = !task.candidate_users.is_empty() || !task.candidate_groups.is_empty();
+    let eligible = task.candidate_users.iter().any(|u| u == &target.id)
+        || task.candidate_groups.iter().any(|g| target.in_group(g));
+    if offered && !eligible {
+        refuse(
+            store,
+            id.instance,
+            &person.id,
+            &format!("delegate task {id} to {to}, who could not have been given it"),
+            now,
+        );
+        return Err(WorkError::NotAllowed(format!(
+            "{} could not have been given this step: it is for {}; choose one of them",
+            target.name,
+            task.candidate_users
+                .iter()
+                .chain(&task.candidate_groups)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     assigned(
         store.assign_task(id.instance, id.task, to, &person.id, "delegate", now)?,
@@ -433,6 +547,47 @@ pub fn request(
         ));
     }
     Ok(request)
+}
+
+/// The request a journey event belongs to, when the workflow wrote it (a step of a request).
+pub fn request_of_event(body: &str) -> Option<i64> {
+    let body: Value = serde_json::from_str(body).ok()?;
+    if body.pointer("/context/channel").and_then(Value::as_str) != Some("automation") {
+        return None;
+    }
+    body.pointer("/properties/instance").and_then(Value::as_i64)
+}
+
+/// The events of a timeline `viewer` may see: everything but the steps of requests they may
+/// not see (an agent looking a colleague up does not see her internal requests).
+pub fn visible_events(
+    store: &SqliteStore,
+    viewer: &Viewer,
+    events: Vec<waymark_store::StoredEvent>,
+) -> Result<Vec<waymark_store::StoredEvent>, WorkError> {
+    let Viewer::Person(user) = viewer else {
+        return Ok(events);
+    };
+    let mut seen: std::collections::HashMap<i64, bool> = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(events.len());
+    for event in events {
+        let Some(instance) = request_of_event(&event.event.body) else {
+            out.push(event);
+            continue;
+        };
+        let visible = match seen.get(&instance) {
+            Some(&visible) => visible,
+            None => {
+                let visible = read(store, instance)?.is_some_and(|r| r.visible_to(user));
+                seen.insert(instance, visible);
+                visible
+            }
+        };
+        if visible {
+            out.push(event);
+        }
+    }
+    Ok(out)
 }
 
 /// "My requests": the person's requests, newest first.

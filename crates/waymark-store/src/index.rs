@@ -136,7 +136,10 @@ impl EventIndex {
             seen.filter.insert(&*key);
             seen.items += 1;
         }
-        *self.seen.lock().map_err(|_| StoreError::Poisoned)? = seen;
+        *self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = seen;
         Ok(())
     }
 
@@ -200,7 +203,7 @@ impl EventIndex {
         let maybe = self
             .seen
             .lock()
-            .map_err(|_| StoreError::Poisoned)?
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .filter
             .contains(message_id.as_bytes());
         if !maybe {
@@ -236,7 +239,10 @@ impl EventIndex {
         batch.insert(&self.meta, INDEXED, last.seq.to_be_bytes());
         batch.commit().map_err(index_error)?;
         let full = {
-            let mut seen = self.seen.lock().map_err(|_| StoreError::Poisoned)?;
+            let mut seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for entry in entries {
                 seen.filter.insert(entry.message_id.as_bytes());
             }

@@ -8,8 +8,10 @@
 //! Invariant: [`Store::append`] returns only after its events are committed, so an acknowledged
 //! event survives the process being killed.
 
+pub mod health;
 mod identity;
 mod index;
+pub mod keys;
 mod logs;
 pub mod sessions;
 mod traces;
@@ -110,15 +112,32 @@ pub fn default_identifier_traits() -> Vec<String> {
 pub enum KeyKind {
     /// Reads and writes everything.
     Admin,
-    /// Only writes events.
+    /// Only records events: the public write key that ships in web pages and apps.
     Write,
+    /// Records events whose track calls act on workflows: a secret key held by a server.
+    Server,
+    /// Fetches and completes the worker tasks of the topics it was issued for.
+    Worker,
 }
 
 impl KeyKind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             KeyKind::Admin => "admin",
             KeyKind::Write => "write",
+            KeyKind::Server => "server",
+            KeyKind::Worker => "worker",
+        }
+    }
+
+    /// The kind a stored name stands for.
+    pub fn parse(name: &str) -> Option<KeyKind> {
+        match name {
+            "admin" => Some(KeyKind::Admin),
+            "write" => Some(KeyKind::Write),
+            "server" => Some(KeyKind::Server),
+            "worker" => Some(KeyKind::Worker),
+            _ => None,
         }
     }
 }
@@ -131,6 +150,12 @@ pub enum StoreError {
     Migration(#[from] rusqlite_migration::Error),
     #[error("the store is unusable after an earlier failure")]
     Poisoned,
+    /// No secret could be made.
+    #[error("{0}")]
+    Random(String),
+    /// A write stopped on a bug (a panic); it was rolled back and the store goes on.
+    #[error("the write stopped on a bug and was undone: {0}")]
+    Bug(String),
     #[error("the events could not be committed: {0}")]
     Commit(String),
     #[error("the event index failed: {0}")]
@@ -157,6 +182,10 @@ pub trait Store: Send + Sync {
     /// Stores events atomically, dropping those whose message id is already stored (also within
     /// the batch). Returns after the commit. Concurrent calls may share one commit.
     fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError>;
+    /// [`Store::append`] for events whose `track` calls may act on workflows (sent with a
+    /// server key): each one stored for the first time is also put in the message outbox, in
+    /// the same transaction, so it is handed to the workflow once even across a crash.
+    fn append_driving(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError>;
     /// Events in arrival order, after `after_seq`, at most `limit`.
     fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     /// Stores imported cases (kept one block per case, see `traces.rs`), dropping the events
@@ -456,6 +485,48 @@ fn steps() -> Vec<M<'static>> {
             expires_us INTEGER NOT NULL
         );",
         ),
+        // Segregation of duties: each task knows whose request it belongs to, and whether the
+        // process routed it to that requester (her own steps) or to someone deciding on it.
+        M::up(
+            "ALTER TABLE tasks ADD COLUMN requester TEXT NOT NULL DEFAULT '';
+            ALTER TABLE tasks ADD COLUMN for_requester INTEGER NOT NULL DEFAULT 0;
+            UPDATE tasks SET requester = COALESCE(
+                (SELECT requester FROM instances WHERE instances.id = tasks.instance_id), '');
+            UPDATE tasks SET for_requester = (assignee IS NOT NULL AND assignee = requester);",
+        ),
+        // Track calls sent with a server key wait here, written in their event's transaction,
+        // until the workflow has taken them; each (message, instance) is delivered once.
+        // Keys and people's tokens in one table, to list, expire and revoke them; people can
+        // be disabled (their tokens, sessions and links end).
+        M::up(
+            "CREATE TABLE keys (
+                id TEXT PRIMARY KEY,
+                hash TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL CHECK (kind IN ('admin', 'write', 'server', 'worker', 'person')),
+                user_id TEXT,
+                label TEXT NOT NULL DEFAULT '',
+                topics TEXT NOT NULL DEFAULT '',
+                created_us INTEGER NOT NULL DEFAULT 0,
+                expires_us INTEGER,
+                revoked_us INTEGER
+            );
+            CREATE INDEX keys_by_user ON keys (user_id) WHERE user_id IS NOT NULL;
+            INSERT INTO keys (id, hash, kind, label)
+                SELECT 'k_' || substr(hash, 1, 16), hash, kind, 'configured' FROM api_keys;
+            INSERT INTO keys (id, hash, kind, user_id, label)
+                SELECT 'k_' || substr(hash, 1, 16), hash, 'person', user_id, 'access token' FROM user_tokens;
+            DROP TABLE api_keys;
+            DROP TABLE user_tokens;
+            ALTER TABLE users ADD COLUMN disabled_us INTEGER;",
+        ),
+        M::up(
+            "CREATE TABLE message_outbox (seq INTEGER PRIMARY KEY);
+            CREATE TABLE message_deliveries (
+                message_id TEXT NOT NULL,
+                instance_id INTEGER NOT NULL,
+                PRIMARY KEY (message_id, instance_id)
+            );",
+        ),
     ]
 }
 
@@ -486,6 +557,13 @@ fn journey_row(row: &rusqlite::Row) -> rusqlite::Result<DeployedJourney> {
     })
 }
 
+/// The system clock in µs since the epoch, for checks without a caller's clock (key expiry).
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
 fn hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -494,6 +572,8 @@ fn hash(token: &str) -> String {
 /// A caller's events waiting for a commit, and where its outcome goes.
 struct Pending {
     events: Vec<NewEvent>,
+    /// Whether its track calls go to the message outbox ([`Store::append_driving`]).
+    driving: bool,
     done: mpsc::SyncSender<Result<Appended, String>>,
 }
 
@@ -536,6 +616,10 @@ pub struct SqliteStore {
     message_starts: workflow::MessageStarts,
     /// Workflow steps waiting for the next group commit.
     steps: Mutex<Vec<workflow::Job>>,
+    /// What the database file is in, for its free space (`None` in memory).
+    directory: Option<std::path::PathBuf>,
+    /// Why the last write failed, until a write succeeds again (`/healthz` reports it).
+    failing: Mutex<Option<String>>,
 }
 
 /// A thread that checkpoints the WAL every second until it is dropped. (Every 200 ms gave
@@ -597,13 +681,18 @@ impl SqliteStore {
         reader.pragma_update(None, "cache_size", -65_536)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
         store.reader = Some(Mutex::new(reader));
+        store.directory = Some(
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| std::path::PathBuf::from("."), Path::to_path_buf),
+        );
         // Checkpoints (copying the WAL into the database file, and its fsync) run on a thread of
         // their own, so the writer only ever pays for its own commit. The writer still
         // checkpoints by itself if the WAL grows past 200 MB, in case this thread falls behind.
         store
             .writer
             .lock()
-            .map_err(|_| StoreError::Poisoned)?
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .connection
             .pragma_update(None, "wal_autocheckpoint", 50_000)?;
         store.checkpointer = Some(Checkpointer::start(Connection::open(path)?));
@@ -639,6 +728,8 @@ impl SqliteStore {
             definitions: Default::default(),
             message_starts: Default::default(),
             steps: Mutex::new(Vec::new()),
+            directory: None,
+            failing: Mutex::new(None),
         })
     }
 
@@ -694,6 +785,8 @@ impl SqliteStore {
             definitions: Default::default(),
             message_starts: Default::default(),
             steps: Mutex::new(Vec::new()),
+            directory: None,
+            failing: Mutex::new(None),
         })
     }
 
@@ -710,13 +803,76 @@ impl SqliteStore {
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         match &self.reader {
-            Some(reader) => f(&mut *reader.lock().map_err(|_| StoreError::Poisoned)?),
-            None => f(&mut self
-                .writer
+            Some(reader) => f(&mut reader
                 .lock()
-                .map_err(|_| StoreError::Poisoned)?
-                .connection),
+                .unwrap_or_else(std::sync::PoisonError::into_inner)),
+            None => f(&mut self.writer().connection),
         }
+    }
+
+    /// The writer. A panic while it was held (a bug) left any transaction rolled back by the
+    /// unwinding; its caches may hold what was rolled back, so they are dropped and the writer
+    /// goes on, never refusing every later write.
+    fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
+        match self.writer.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => {
+                let mut guard = poisoned.into_inner();
+                tracing::error!("a write stopped on a bug earlier; the writer's caches are reset");
+                guard.known = Default::default();
+                guard.index_behind = true;
+                self.writer.clear_poison();
+                guard
+            }
+        }
+    }
+
+    /// Queues events for the next group commit and waits for its outcome.
+    fn append_queued(&self, events: Vec<NewEvent>, driving: bool) -> Result<Appended, StoreError> {
+        let (done, outcome) = mpsc::sync_channel(1);
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Pending {
+                events,
+                driving,
+                done,
+            });
+
+        {
+            let mut writer = self.writer();
+            // While we waited for the writer, its holder may have committed our events too.
+            // Otherwise they are still queued, and we commit them with everyone else's.
+            if let Ok(result) = outcome.try_recv() {
+                return result.map_err(StoreError::Commit);
+            }
+            let group = std::mem::take(
+                &mut *self
+                    .pending
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            let committed = self.commit_group(&mut writer, &group);
+            self.note_write(committed.as_ref().err());
+            match committed {
+                Ok(outcomes) => {
+                    for (pending, appended) in group.iter().zip(outcomes) {
+                        let _ = pending.done.send(Ok(appended));
+                    }
+                }
+                Err(error) => {
+                    writer.known.clear();
+                    tracing::error!(%error, callers = group.len(), "group commit failed");
+                    for pending in &group {
+                        let _ = pending.done.send(Err(error.to_string()));
+                    }
+                }
+            }
+        }
+        outcome
+            .recv()
+            .map_err(|_| StoreError::Poisoned)?
+            .map_err(StoreError::Commit)
     }
 
     /// Runs a write on the writer connection.
@@ -724,11 +880,7 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        f(&mut self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Poisoned)?
-            .connection)
+        f(&mut self.writer().connection)
     }
 
     /// Inserts every queued caller's events in one transaction and commits once, then adds them
@@ -767,7 +919,13 @@ impl SqliteStore {
                         e.received_us,
                         e.body
                     ])?;
-                    stored.push((e, transaction.last_insert_rowid()));
+                    let seq = transaction.last_insert_rowid();
+                    if pending.driving && e.kind == "track" && e.user_id.is_some() {
+                        transaction
+                            .prepare_cached("INSERT INTO message_outbox (seq) VALUES (?1)")?
+                            .execute(params![seq])?;
+                    }
+                    stored.push((e, seq));
                     fresh.insert(e.message_id.as_str());
                     identity::link(&transaction, e, &self.identifier_traits, &mut writer.known)?;
                     outcome.inserted += 1;
@@ -865,39 +1023,11 @@ fn catch_up(connection: &Connection, index: &index::EventIndex) -> Result<(), St
 
 impl Store for SqliteStore {
     fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
-        let (done, outcome) = mpsc::sync_channel(1);
-        self.pending
-            .lock()
-            .map_err(|_| StoreError::Poisoned)?
-            .push(Pending { events, done });
-        {
-            let mut writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-            // While we waited for the writer, its holder may have committed our events too.
-            // Otherwise they are still queued, and we commit them with everyone else's.
-            if let Ok(result) = outcome.try_recv() {
-                return result.map_err(StoreError::Commit);
-            }
-            let group =
-                std::mem::take(&mut *self.pending.lock().map_err(|_| StoreError::Poisoned)?);
-            match self.commit_group(&mut writer, &group) {
-                Ok(outcomes) => {
-                    for (pending, appended) in group.iter().zip(outcomes) {
-                        let _ = pending.done.send(Ok(appended));
-                    }
-                }
-                Err(error) => {
-                    writer.known.clear();
-                    tracing::error!(%error, callers = group.len(), "group commit failed");
-                    for pending in &group {
-                        let _ = pending.done.send(Err(error.to_string()));
-                    }
-                }
-            }
-        }
-        outcome
-            .recv()
-            .map_err(|_| StoreError::Poisoned)?
-            .map_err(StoreError::Commit)
+        self.append_queued(events, false)
+    }
+
+    fn append_driving(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
+        self.append_queued(events, true)
     }
 
     fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
@@ -915,7 +1045,7 @@ impl Store for SqliteStore {
         let mut outcome = Appended::default();
         let mut earlier = Vec::new();
         {
-            let mut guard = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+            let mut guard = self.writer();
             let writer = &mut *guard;
             writer.catch_up(self.index()?)?;
             let transaction = writer.connection.transaction()?;
@@ -1050,31 +1180,13 @@ impl Store for SqliteStore {
     }
 
     fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError> {
-        self.write(|connection| {
-            connection.execute(
-                "INSERT INTO api_keys (hash, kind) VALUES (?1, ?2) ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind",
-                params![hash(token), kind.as_str()],
-            )?;
-            Ok(())
-        })
+        self.ensure_configured(kind, token, now_us())
     }
 
     fn key_kind(&self, token: &str) -> Result<Option<KeyKind>, StoreError> {
-        self.with(|connection| {
-            let kind: Option<String> = connection
-                .query_row(
-                    "SELECT kind FROM api_keys WHERE hash = ?1",
-                    params![hash(token)],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            Ok(kind.map(|k| {
-                if k == "admin" {
-                    KeyKind::Admin
-                } else {
-                    KeyKind::Write
-                }
-            }))
+        Ok(match self.holder(token, now_us())? {
+            Some(keys::Holder::Key { kind, .. }) => Some(kind),
+            _ => None,
         })
     }
 

@@ -23,12 +23,9 @@ impl SqliteStore {
         now_us: i64,
         ttl_us: i64,
     ) -> Result<(String, String), StoreError> {
+        let id = format!("ws_{}", crate::keys::random_hex(32)?);
+        let csrf = crate::keys::random_hex(16)?;
         self.write(|connection| {
-            let (id, csrf): (String, String) = connection.query_row(
-                "SELECT 'ws_' || lower(hex(randomblob(32))), lower(hex(randomblob(16)))",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
             // Sessions that ended are cleared as new ones begin.
             connection.execute("DELETE FROM sessions WHERE expires_us < ?1", params![now_us])?;
             connection.execute(
@@ -50,7 +47,7 @@ impl SqliteStore {
             Ok(connection
                 .prepare_cached(&format!(
                     "SELECT {columns}, s.csrf, s.expires_us FROM sessions s JOIN users u ON u.id = s.user_id
-                     WHERE s.hash = ?1 AND s.expires_us >= ?2"
+                     WHERE s.hash = ?1 AND s.expires_us >= ?2 AND u.disabled_us IS NULL"
                 ))?
                 .query_row(params![crate::hash(id), now_us], |r| {
                     Ok(Session {

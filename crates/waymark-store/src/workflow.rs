@@ -27,7 +27,14 @@ pub struct User {
 }
 
 impl User {
-    /// Whether a task for `group` is theirs to claim: one of their roles, or their department.
+    /// Whether the directory gives them `role` (case-insensitive). Departments never count.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
+    }
+
+    /// Whether a task offered to `group` reaches this person: one of their roles, or their
+    /// department, has that name. For routing work only; what a person may see and do comes
+    /// from their roles alone ([`User::has_role`]).
     pub fn in_group(&self, group: &str) -> bool {
         self.roles.iter().any(|r| r.eq_ignore_ascii_case(group))
             || self
@@ -95,12 +102,25 @@ pub struct TaskRow {
     pub status: String,
     pub created_us: i64,
     pub completed_by: Option<String>,
+    /// Who asked: the requester of the task's request.
+    pub requester: String,
+    /// Whether the process routed this step to the requester herself (her own form, say);
+    /// every other step decides on her request, and she can never work it.
+    pub for_requester: bool,
 }
 
 impl TaskRow {
+    /// Whether working this task would have `user` decide on their own request.
+    pub fn decides_on_own_request(&self, user: &User) -> bool {
+        !self.for_requester && self.requester == user.id
+    }
+
     /// Whether `user` may see and work on this task: assigned to them, or (unassigned) offered to
-    /// them or to one of their groups.
+    /// them or to one of their groups; never a step that decides on their own request.
     pub fn is_for(&self, user: &User) -> bool {
+        if self.decides_on_own_request(user) {
+            return false;
+        }
         match &self.assignee {
             Some(assignee) => assignee == &user.id,
             None => {
@@ -145,6 +165,20 @@ impl From<rusqlite::Error> for WorkflowError {
     }
 }
 
+/// Runs one step, turning a panic inside it (a bug) into that step's error, so the writer
+/// lock is never poisoned and the step is rolled back alone while every other write goes on.
+fn unwound<T>(f: impl FnOnce() -> Result<T, WorkflowError>) -> Result<T, WorkflowError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        tracing::error!(panic = %what, "a workflow step stopped on a bug; it was rolled back");
+        Err(WorkflowError::Store(StoreError::Bug(what)))
+    })
+}
+
 /// Parsed process definitions, by (id, version).
 #[derive(Debug, Default)]
 pub(crate) struct Definitions(std::sync::Mutex<HashMap<(String, i64), Arc<Process>>>);
@@ -170,7 +204,7 @@ pub(crate) fn user_row(row: &rusqlite::Row) -> rusqlite::Result<User> {
 }
 
 pub(crate) const USER_COLUMNS: &str = "id, name, email, department, manager, roles";
-const TASK_COLUMNS: &str = "instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us, completed_by";
+const TASK_COLUMNS: &str = "instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us, completed_by, requester, for_requester";
 
 fn list(text: String) -> Vec<String> {
     text.split(',')
@@ -195,6 +229,8 @@ fn task_row(row: &rusqlite::Row) -> rusqlite::Result<TaskRow> {
         status: row.get(11)?,
         created_us: row.get(12)?,
         completed_by: row.get(13)?,
+        requester: row.get(14)?,
+        for_requester: row.get(15)?,
     })
 }
 
@@ -216,7 +252,7 @@ impl SqliteStore {
             {
                 let mut insert = transaction.prepare_cached(
                     "INSERT INTO users (id, name, email, department, manager, roles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (id) DO UPDATE SET name = ?2, email = ?3, department = ?4, manager = ?5, roles = ?6",
+                     ON CONFLICT (id) DO UPDATE SET name = ?2, email = ?3, department = ?4, manager = ?5, roles = ?6, disabled_us = NULL",
                 )?;
                 for u in users {
                     insert.execute(params![u.id, u.name, u.email, u.department, u.manager, u.roles.join(",")])?;
@@ -230,7 +266,9 @@ impl SqliteStore {
     pub fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
         self.with(|connection| {
             Ok(connection
-                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE id = ?1 AND disabled_us IS NULL"
+                ))?
                 .query_row(params![id], user_row)
                 .optional()?)
         })
@@ -241,7 +279,7 @@ impl SqliteStore {
         self.with(|connection| {
             Ok(connection
                 .prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower(?1) ORDER BY id LIMIT 1"
+                    "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower(?1) AND disabled_us IS NULL ORDER BY id LIMIT 1"
                 ))?
                 .query_row(params![email.trim()], user_row)
                 .optional()?)
@@ -250,8 +288,9 @@ impl SqliteStore {
 
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
         self.with(|connection| {
-            let mut query = connection
-                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))?;
+            let mut query = connection.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE disabled_us IS NULL ORDER BY id"
+            ))?;
             let rows = query.query_map([], user_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -260,10 +299,11 @@ impl SqliteStore {
     /// A random secret kept in the database under `name` (made on first use), e.g. the key that
     /// signs email links.
     pub fn secret(&self, name: &str) -> Result<String, StoreError> {
+        let fresh = crate::keys::random_hex(32)?;
         self.write(|connection| {
             connection.execute(
-                "INSERT OR IGNORE INTO store_meta (key, value) VALUES (?1, lower(hex(randomblob(32))))",
-                params![format!("secret:{name}")],
+                "INSERT OR IGNORE INTO store_meta (key, value) VALUES (?1, ?2)",
+                params![format!("secret:{name}"), fresh],
             )?;
             Ok(connection.query_row(
                 "SELECT value FROM store_meta WHERE key = ?1",
@@ -273,30 +313,19 @@ impl SqliteStore {
         })
     }
 
-    /// A new sign-in token for a person in the directory (returned once; stored hashed).
+    /// A new access token for a person in the directory (returned once; stored hashed), issued
+    /// by an administrator and without an end date.
     pub fn issue_user_token(&self, user: &str) -> Result<String, StoreError> {
-        self.write(|connection| {
-            let token: String =
-                connection.query_row("SELECT 'wu_' || lower(hex(randomblob(24)))", [], |r| {
-                    r.get(0)
-                })?;
-            connection.execute(
-                "INSERT INTO user_tokens (hash, user_id) VALUES (?1, ?2)",
-                params![crate::hash(&token), user],
-            )?;
-            Ok(token)
-        })
+        Ok(self
+            .issue_person_token(user, "access token", None, "admin", crate::now_us())?
+            .1)
     }
 
-    /// The person a sign-in token belongs to.
+    /// The active person a live access token belongs to.
     pub fn token_user(&self, token: &str) -> Result<Option<User>, StoreError> {
-        self.with(|connection| {
-            Ok(connection
-                .prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE id = (SELECT user_id FROM user_tokens WHERE hash = ?1)"
-                ))?
-                .query_row(params![crate::hash(token)], user_row)
-                .optional()?)
+        Ok(match self.holder(token, crate::now_us())? {
+            Some(crate::keys::Holder::Person { user, .. }) => Some(user),
+            _ => None,
         })
     }
 
@@ -498,7 +527,7 @@ impl SqliteStore {
             .definitions
             .0
             .lock()
-            .map_err(|_| StoreError::Poisoned)?
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&key)
         {
             return Ok(found.clone());
@@ -519,7 +548,7 @@ impl SqliteStore {
         self.definitions
             .0
             .lock()
-            .map_err(|_| StoreError::Poisoned)?
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(key, process.clone());
         Ok(process)
     }
@@ -617,7 +646,7 @@ impl SqliteStore {
             let cached = self
                 .message_starts
                 .lock()
-                .map_err(|_| StoreError::Poisoned)?;
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some((versions, starts)) = &*cached
                 && *versions == latest
             {
@@ -641,7 +670,7 @@ impl SqliteStore {
         *self
             .message_starts
             .lock()
-            .map_err(|_| StoreError::Poisoned)? = Some((latest, starts.clone()));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((latest, starts.clone()));
         Ok(starts)
     }
 
@@ -653,6 +682,32 @@ impl SqliteStore {
         actor: &str,
         now_us: i64,
     ) -> Result<Vec<Effect>, WorkflowError> {
+        self.advance_keyed(instance, command, actor, now_us, None)
+            .map(Option::unwrap_or_default)
+    }
+
+    /// [`SqliteStore::advance`] at most once per `message_id` for this instance: the delivery is
+    /// recorded in the step's own transaction, so a message handed over again (a retried event,
+    /// or the outbox after a crash) changes nothing. `None` when it was delivered before.
+    pub fn advance_once(
+        &self,
+        instance: i64,
+        command: Command,
+        now_us: i64,
+        message_id: &str,
+    ) -> Result<Option<Vec<Effect>>, WorkflowError> {
+        self.advance_keyed(instance, command, "system", now_us, Some(message_id))
+    }
+
+    fn advance_keyed(
+        &self,
+        instance: i64,
+        command: Command,
+        actor: &str,
+        now_us: i64,
+        message_id: Option<&str>,
+    ) -> Result<Option<Vec<Effect>>, WorkflowError> {
+        let message_id = message_id.map(str::to_string);
         // Who started it and what it runs never change: read without the state.
         let head: Option<(String, i64, String)> = self.with(|connection| {
             Ok(connection
@@ -667,6 +722,15 @@ impl SqliteStore {
         let actor = actor.to_string();
         self.transact(move |transaction, links| {
             let actor = actor.as_str();
+            if let Some(message_id) = &message_id {
+                let first = transaction.execute(
+                    "INSERT INTO message_deliveries (message_id, instance_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![message_id, instance],
+                )?;
+                if first == 0 {
+                    return Ok(None);
+                }
+            }
             // Read again inside the transaction: another step may have committed since.
             let stored: String = transaction.query_row(
                 "SELECT state FROM instances WHERE id = ?1",
@@ -696,7 +760,29 @@ impl SqliteStore {
                 now_us,
             };
             step.apply(&state, &effects)?;
-            Ok(effects)
+            Ok(Some(effects))
+        })
+    }
+
+    /// Track calls in the message outbox, oldest first: (seq, the event).
+    pub fn outbox(&self, limit: usize) -> Result<Vec<(i64, crate::NewEvent)>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT e.seq, e.message_id, e.kind, e.name, e.user_id, e.anonymous_id, e.timestamp_us, e.received_us, e.body, NULL
+                 FROM message_outbox o JOIN events e ON e.seq = o.seq ORDER BY o.seq LIMIT ?1",
+            )?;
+            let rows = query.query_map(params![limit as i64], crate::row_to_event)?;
+            Ok(rows
+                .map(|r| r.map(|stored| (stored.seq, stored.event)))
+                .collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Takes a track call out of the outbox once the workflow has had it.
+    pub fn outbox_done(&self, seq: i64) -> Result<(), StoreError> {
+        self.write(|connection| {
+            connection.execute("DELETE FROM message_outbox WHERE seq = ?1", params![seq])?;
+            Ok(())
         })
     }
 
@@ -714,7 +800,7 @@ impl SqliteStore {
             let result = transaction
                 .execute_batch("SAVEPOINT step")
                 .map_err(WorkflowError::from)
-                .and_then(|()| match f(transaction, links) {
+                .and_then(|()| match unwound(|| f(transaction, links)) {
                     Ok(value) => {
                         transaction.execute_batch("RELEASE step")?;
                         Ok(value)
@@ -736,14 +822,19 @@ impl SqliteStore {
         });
         self.steps
             .lock()
-            .map_err(|_| StoreError::Poisoned)?
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(job);
-        let mut guard = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let mut guard = self.writer();
         // While we waited for the writer, its holder may have written our step too.
         if let Ok(result) = outcome.try_recv() {
             return result;
         }
-        let jobs = std::mem::take(&mut *self.steps.lock().map_err(|_| StoreError::Poisoned)?);
+        let jobs = std::mem::take(
+            &mut *self
+                .steps
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         let writer = &mut *guard;
         let mut deliveries = Vec::with_capacity(jobs.len());
         let mut any_failed = false;
@@ -766,6 +857,7 @@ impl SqliteStore {
                 return Err(WorkflowError::Store(StoreError::Database(error)));
             }
         };
+        self.note_write(commit.as_ref());
         if any_failed || commit.is_some() {
             // The identity cache may hold links that were rolled back.
             writer.known = Default::default();
@@ -1121,6 +1213,20 @@ fn audit(
     Ok(())
 }
 
+/// Instance id of the audit lines about keys, tokens and the directory (no request has it).
+pub const ACCESS_TRAIL: i64 = 0;
+
+/// A line in the access trail: a key or token issued, rotated or revoked, a person disabled.
+pub(crate) fn audit_key(
+    connection: &rusqlite::Connection,
+    at_us: i64,
+    actor: &str,
+    action: &str,
+    data: &Json,
+) -> Result<(), StoreError> {
+    audit(connection, ACCESS_TRAIL, at_us, actor, action, None, data)
+}
+
 /// Who a task is for, with directory references resolved: `manager-of:requester`,
 /// `manager-of:assignee` (of the instance's open task for a person), `manager-of:USER`.
 fn resolve(
@@ -1208,6 +1314,9 @@ impl Applying<'_, '_, '_> {
                     form,
                     item: _,
                 } => {
+                    // Her own step only when the process names the requester herself (not
+                    // when a directory reference, like her manager, happens to resolve to her).
+                    let for_requester = assignee.as_deref() == Some(requester);
                     let assignee = assignee
                         .as_deref()
                         .map(|a| resolve(transaction, a, requester, instance))
@@ -1217,9 +1326,9 @@ impl Applying<'_, '_, '_> {
                         TaskKind::Worker { topic, .. } => ("worker", Some(topic.clone())),
                     };
                     transaction.execute(
-                    "INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'open', ?12)",
-                    params![instance, *task as i64, node, name, kind, topic, assignee, candidate_groups.join(","), candidate_users.join(","), due, form, now_us],
+                    "INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us, requester, for_requester)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'open', ?12, ?13, ?14)",
+                    params![instance, *task as i64, node, name, kind, topic, assignee, candidate_groups.join(","), candidate_users.join(","), due, form, now_us, requester, for_requester],
                 )?;
                     audit(
                         transaction,

@@ -14,7 +14,10 @@ use crate::work::status_words;
 
 /// Whether the person administers Waymark (directory role or department `admin`).
 pub(crate) fn is_admin(signed: &Signed) -> bool {
-    signed.user.in_group("admin")
+    waymark_server::access::person_may(
+        &signed.user,
+        waymark_server::access::Capability::ReadAllRequests,
+    )
 }
 
 /// Requests per page.

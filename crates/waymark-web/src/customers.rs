@@ -13,11 +13,11 @@ use crate::Web;
 use crate::layout::{failure, page, problem, when};
 use crate::session::Signed;
 
-/// The directory roles (or departments) that look people up.
-pub(crate) const READERS: [&str; 4] = ["agent", "cx", "analyst", "admin"];
-
 pub(crate) fn may_read(signed: &Signed) -> bool {
-    READERS.iter().any(|role| signed.user.in_group(role))
+    waymark_server::access::person_may(
+        &signed.user,
+        waymark_server::access::Capability::ReadCustomers,
+    )
 }
 
 /// Events shown at once; older ones are a link away.
@@ -98,11 +98,18 @@ fn journeys_of(store: &waymark_store::SqliteStore, query: &str) -> Result<Vec<In
     Ok(out)
 }
 
+/// A person found by `query`, as `viewer` may see them: their open requests only when the
+/// viewer may see each (requests are employees' internal business, not every agent's).
 fn look_up(
     store: &waymark_store::SqliteStore,
     query: &str,
     before: Option<i64>,
+    viewer: &waymark_store::workflow::User,
 ) -> Result<Option<Found>, String> {
+    let sees_all = waymark_server::access::person_may(
+        viewer,
+        waymark_server::access::Capability::ReadAllRequests,
+    );
     use waymark_store::Store as _;
     let Some(profile) = store.profile(query).map_err(|e| e.to_string())? else {
         return Ok(None);
@@ -111,6 +118,13 @@ fn look_up(
         .timeline(query, before, PAGE)
         .map_err(|e| e.to_string())?
         .unwrap_or_default();
+    let viewing = if sees_all {
+        waymark_server::work::Viewer::Admin
+    } else {
+        waymark_server::work::Viewer::Person(viewer.clone())
+    };
+    let events =
+        waymark_server::work::visible_events(store, &viewing, events).map_err(|e| e.to_string())?;
     let mut requests = Vec::new();
     for user in profile
         .identifiers
@@ -124,9 +138,17 @@ fn look_up(
             if row.status != "running" {
                 continue;
             }
-            let now: Vec<String> = store
-                .instance_tasks(id)
-                .map_err(|e| e.to_string())?
+            let tasks = store.instance_tasks(id).map_err(|e| e.to_string())?;
+            let request = waymark_server::work::Request {
+                instance: row.clone(),
+                tasks,
+                trail: Vec::new(),
+            };
+            if !sees_all && !request.visible_to(viewer) {
+                continue;
+            }
+            let now: Vec<String> = request
+                .tasks
                 .into_iter()
                 .filter(|t| t.status == "open")
                 .map(|t| t.name)
@@ -163,7 +185,10 @@ pub(crate) async fn search(
     } else {
         let store = web.app.workflow.clone();
         let lookup = query.clone();
-        match tokio::task::spawn_blocking(move || look_up(&store, &lookup, search.before)).await {
+        let viewer = signed.user.clone();
+        match tokio::task::spawn_blocking(move || look_up(&store, &lookup, search.before, &viewer))
+            .await
+        {
             Ok(Ok(found)) => Some(found),
             Ok(Err(error)) => return failure(&error),
             Err(error) => return failure(&error),

@@ -13,11 +13,11 @@ use crate::Web;
 use crate::layout::{failure, page, problem};
 use crate::session::Signed;
 
-/// The directory roles (or departments) that read journeys and their figures.
-pub(crate) const READERS: [&str; 4] = ["cx", "journey-owner", "analyst", "admin"];
-
 pub(crate) fn may_read(signed: &Signed) -> bool {
-    READERS.iter().any(|role| signed.user.in_group(role))
+    waymark_server::access::person_may(
+        &signed.user,
+        waymark_server::access::Capability::ReadJourneys,
+    )
 }
 
 pub(crate) fn refused(signed: &Signed) -> Response {

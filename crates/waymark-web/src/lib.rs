@@ -48,14 +48,8 @@ pub(crate) const SIGN_IN_LINK_MINUTES: i64 = 15;
 /// The pages, to serve beside the API (`waymark_server::app_with`). `secure` marks cookies
 /// `Secure`: set it when people reach the app over https.
 pub fn pages(app: AppState, secure: bool) -> Router {
-    // Sign-in links are signed with a key of their own, so a link emailed for a step of a
-    // request can never sign anyone in.
-    let secret = app.workflow.secret("sign-in").unwrap_or_else(|error| {
-        tracing::error!(%error, "the sign-in key could not be read; sign-in links will not survive a restart");
-        format!("{:?}", std::time::SystemTime::now())
-    });
     let web = Web {
-        sign_in: Arc::new(Links::new(&secret)),
+        sign_in: app.sign_in.clone(),
         app,
         secure,
     };

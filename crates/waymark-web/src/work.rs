@@ -47,6 +47,12 @@ fn refusal(error: WorkError, signed: &Signed) -> Response {
             "You can see only your own requests and the tasks given to you. The attempt has been recorded.",
             Some(signed),
         ),
+        WorkError::NotAllowed(why) => problem(
+            StatusCode::FORBIDDEN,
+            "Someone else must do this",
+            &format!("{}. The attempt has been recorded.", capital(&why)),
+            Some(signed),
+        ),
         WorkError::Conflict(what) => problem(
             StatusCode::CONFLICT,
             "Already done",

@@ -194,6 +194,8 @@ impl Reader<'_, '_> {
             nodes: Vec::new(),
             flows: Vec::new(),
             calendar: Calendar::default(),
+            // BPMN models declare no message variables: their messages set none.
+            messages: Default::default(),
         };
         let mut pending = Vec::new();
         let mut flows = Vec::new();
@@ -748,7 +750,9 @@ fn has_definition(node: &XmlNode, name: &str) -> bool {
 pub fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let Some(rest) = text.strip_prefix('P').or_else(|| text.strip_prefix('p')) else {
-        return humantime::parse_duration(text).map_err(|e| e.to_string());
+        return within_limit(Some(
+            humantime::parse_duration(text).map_err(|e| e.to_string())?,
+        ));
     };
     let mut seconds = 0f64;
     let mut in_time = false;
@@ -781,7 +785,18 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     if !number.is_empty() || !any {
         return Err("not an ISO 8601 duration".into());
     }
-    Ok(Duration::from_secs_f64(seconds))
+    within_limit(Duration::try_from_secs_f64(seconds).ok())
+}
+
+/// The longest wait or due period a process may use: a hundred years.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 366 * 86_400);
+
+/// A duration no longer than [`MAX_DURATION`], or why not.
+fn within_limit(duration: Option<Duration>) -> Result<Duration, String> {
+    match duration {
+        Some(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err("the duration is longer than a hundred years; write a shorter one".into()),
+    }
 }
 
 /// `R3/PT1H` (three times), `R/PT1H` (unbounded), or a bare duration.

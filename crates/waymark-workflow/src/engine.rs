@@ -199,6 +199,69 @@ pub enum EngineError {
     NotAwaited(String),
     #[error("the process has no plain start event")]
     NoStart,
+    /// A step tried to set a variable the engine keeps itself (see [`RESERVED`]).
+    #[error("`{0}` is set by Waymark itself; a step cannot change it")]
+    Reserved(String),
+    /// A value the process reads (a due date from a variable, say) cannot be used.
+    #[error("{message}")]
+    Invalid {
+        /// The variable the value came from, when the process read it from one.
+        variable: Option<String>,
+        message: String,
+    },
+}
+
+/// The variables the engine and the store set themselves: who asked, and the counters of
+/// multi-instance steps. People, workers and messages never write them.
+pub const RESERVED: &[&str] = &[
+    "requester",
+    "nrOfInstances",
+    "nrOfActiveInstances",
+    "nrOfCompletedInstances",
+    "loopCounter",
+];
+
+/// Whether `name` is one of the [`RESERVED`] variables.
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED.contains(&name)
+}
+
+/// What a message named `name` carries into the variables: only what the process declares
+/// for it, each checked for its kind; its other properties are left out.
+pub fn message_values(
+    process: &Process,
+    name: &str,
+    properties: &Map<String, Json>,
+) -> Result<Map<String, Json>, EngineError> {
+    let mut out = Map::new();
+    for declared in process.messages.get(name).into_iter().flatten() {
+        match properties.get(&declared.name) {
+            None | Some(Json::Null) => {}
+            Some(value) if declared.kind.accepts(value) && !is_reserved(&declared.name) => {
+                out.insert(declared.name.clone(), value.clone());
+            }
+            Some(value) => {
+                let shown: String = value.to_string().chars().take(60).collect();
+                return Err(EngineError::Invalid {
+                    variable: Some(declared.name.clone()),
+                    message: format!(
+                        "the message `{name}` carries `{}` = {shown}, which is not a {}",
+                        declared.name,
+                        declared.kind.as_str()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses values that would overwrite a reserved variable.
+fn unreserved(variables: &Map<String, Json>) -> Result<(), EngineError> {
+    match variables.keys().find(|k| is_reserved(k)) {
+        Some(name) => Err(EngineError::Reserved(name.clone())),
+        None => Ok(()),
+    }
 }
 
 /// Applies `command` at time `now` (µs). On error the state is unchanged.
@@ -214,9 +277,13 @@ pub fn step(
         effects: Vec::new(),
         now,
         agenda: Vec::new(),
+        refused: None,
     };
     run.apply(command)?;
     run.drain();
+    if let Some(refusal) = run.refused {
+        return Err(refusal);
+    }
     if run.state.status == Status::Running && run.state.tokens.is_empty() {
         run.state.status = Status::Completed;
     }
@@ -235,6 +302,9 @@ struct Run<'p> {
     now: i64,
     /// Tokens that arrived at a node and must enter it.
     agenda: Vec<u64>,
+    /// Why the command cannot be taken after all, found on the way (a due date that cannot be
+    /// read): the step is refused and the state left as it was.
+    refused: Option<EngineError>,
 }
 
 impl Run<'_> {
@@ -280,7 +350,14 @@ impl Run<'_> {
                 let on_message = self.process.starts().find(|&s| {
                     matches!(&self.node(s).kind, NodeKind::Start { trigger: Trigger::Message(m), .. } if *m == name)
                 });
-                (on_message, variables)
+                // What the store set (the requester), then what the message may carry.
+                let mut given: Map<String, Json> = variables
+                    .iter()
+                    .filter(|(k, _)| *k == "requester")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                given.extend(message_values(self.process, &name, &variables)?);
+                (on_message, given)
             }
             other => return self.continue_with(other),
         };
@@ -305,6 +382,7 @@ impl Run<'_> {
                 Err(EngineError::AlreadyStarted)
             }
             Command::Complete { task, variables } => {
+                unreserved(&variables)?;
                 let open = self
                     .state
                     .tasks
@@ -338,7 +416,8 @@ impl Run<'_> {
                     .iter()
                     .find(|(_, s)| s.message == name)
                     .map(|(&id, s)| (id, s.clone()))
-                    .ok_or(EngineError::NotAwaited(name))?;
+                    .ok_or(EngineError::NotAwaited(name.clone()))?;
+                let variables = message_values(self.process, &name, &variables)?;
                 self.state.variables.extend(variables);
                 self.event_fires(found.1.token, found.1.node);
                 Ok(())
@@ -359,7 +438,7 @@ impl Run<'_> {
                                 NodeKind::Boundary(Boundary { cancel: false, .. })
                             ) =>
                     {
-                        let due = fired.due + every.as_micros() as i64;
+                        let due = after(fired.due, *every);
                         let next = TimerState {
                             due,
                             repeat: Some(remaining.map(|r| r - 1)),
@@ -873,15 +952,23 @@ impl Run<'_> {
             }
         };
         let node_ref = self.node(node);
+        let mut refusal = None;
         let (kind, assignee, groups, users, due, form) = match &node_ref.kind {
             NodeKind::UserTask(user) => (
                 TaskKind::User,
                 user.assignee.as_deref().map(text),
                 user.candidate_groups.iter().map(|g| text(g)).collect(),
                 user.candidate_users.iter().map(|u| text(u)).collect(),
-                user.due
-                    .as_deref()
-                    .and_then(|d| due_at(&text(d), self.now, &self.process.calendar)),
+                user.due.as_deref().and_then(|spec| {
+                    let written = text(spec);
+                    let due = due_at(&written, self.now, &self.process.calendar);
+                    // An expression that evaluated to a value nobody can wait for: refuse it
+                    // (an unset variable leaves the task without a due date, as before).
+                    if due.is_none() && written != spec {
+                        refusal = Some(invalid_due(spec, &written, &node_ref.id));
+                    }
+                    due
+                }),
                 user.form.clone(),
             ),
             NodeKind::ServiceTask(service) | NodeKind::SendTask(service) => (
@@ -917,6 +1004,9 @@ impl Run<'_> {
             form,
             item: item.as_ref().map(|(_, v)| v.clone()),
         };
+        if let Some(refusal) = refusal {
+            self.refused.get_or_insert(refusal);
+        }
         self.state.tasks.insert(task, Task { token, node, item });
         self.effects.push(effect);
     }
@@ -939,14 +1029,14 @@ impl Run<'_> {
 
     fn set_timer(&mut self, token: u64, node: NodeIndex, timer: &Timer) {
         let (due, repeat) = match timer {
-            Timer::Duration(d) => (self.now + d.as_micros() as i64, None),
+            Timer::Duration(d) => (after(self.now, *d), None),
             Timer::Date(at) => (*at, None),
             Timer::WorkingDays(days) => (
                 self.process.calendar.add_working_days(self.now, *days),
                 None,
             ),
             Timer::Cycle { every, count } => (
-                self.now + every.as_micros() as i64,
+                after(self.now, *every),
                 Some(count.map(|c| c.saturating_sub(1))),
             ),
             Timer::Expression(expr) => {
@@ -1018,6 +1108,28 @@ fn owned_by<T>(map: &BTreeMap<u64, T>, token: u64, owner: impl Fn(&T) -> u64) ->
         .collect()
 }
 
+/// Why a step's due date, as evaluated, cannot be used; names the variable it came from.
+fn invalid_due(spec: &str, written: &str, step: &str) -> EngineError {
+    let variable = crate::expr::Expr::parse(spec)
+        .ok()
+        .filter(|_| spec.contains("${") || spec.contains("#{"))
+        .and_then(|expr| expr.variables().into_iter().next());
+    let shown: String = written.chars().take(60).collect();
+    let reason = match crate::bpmn::duration(written) {
+        Err(reason) if written.trim_start().starts_with(['P', 'p']) => reason,
+        _ => "it is not a duration (P3D, 2d, 3 working days) or a date".to_string(),
+    };
+    EngineError::Invalid {
+        variable,
+        message: format!("the due date of step `{step}` cannot be `{shown}`: {reason}"),
+    }
+}
+
+/// `duration` after `at`, saturating at the end of time rather than wrapping.
+fn after(at: i64, duration: std::time::Duration) -> i64 {
+    at.saturating_add(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX))
+}
+
 /// A due time from a duration (`P2D`, `2d`) or working days (`2 working days`) after `now`, or an
 /// ISO 8601 date.
 fn due_at(text: &str, now: i64, calendar: &crate::model::Calendar) -> Option<i64> {
@@ -1025,7 +1137,7 @@ fn due_at(text: &str, now: i64, calendar: &crate::model::Calendar) -> Option<i64
         return Some(calendar.add_working_days(now, days));
     }
     if let Ok(d) = crate::bpmn::duration(text) {
-        return Some(now + d.as_micros() as i64);
+        return Some(after(now, d));
     }
     waymark_eventlog::time::parse_iso8601(text.trim())
 }

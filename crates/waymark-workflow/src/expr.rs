@@ -70,11 +70,20 @@ enum Op {
 /// An expression that cannot be read: what is wrong and at which character (1-based, in the
 /// text as written).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} (at character {column} of `{source_text}`)")]
+#[error("{message} (at character {column} of `{}`)", shortened(source_text))]
 pub struct ParseError {
     pub column: usize,
     pub message: String,
     pub source_text: String,
+}
+
+/// The text of an expression for a message: whole when short, else its start and an ellipsis.
+fn shortened(text: &str) -> String {
+    if text.chars().count() <= 120 {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(117).collect();
+    format!("{head}…")
 }
 
 /// An expression that cannot be evaluated on the variables at hand.
@@ -118,10 +127,22 @@ impl Expr {
             message,
             source_text: text.to_string(),
         })?;
+        // Evaluating, printing and dropping an expression recurse over its tree, whose depth is
+        // at most its number of tokens: a bound on both keeps any input off the stack's limit.
+        if let Some((at, _)) = tokens.get(MAX_TOKENS) {
+            return Err(ParseError {
+                column: offset + at + 1,
+                message: format!(
+                    "the expression is longer than {MAX_TOKENS} names, values and operators; split the decision over several steps"
+                ),
+                source_text: text.to_string(),
+            });
+        }
         let mut parser = Parser {
             tokens: &tokens,
             at: 0,
             end: body.len(),
+            depth: 0,
         };
         let node = parser.or().and_then(|node| match parser.peek() {
             None => Ok(node),
@@ -363,10 +384,17 @@ fn lex(text: &str, dialect: Dialect) -> Result<Vec<Spanned>, (usize, String)> {
     Ok(tokens)
 }
 
+/// The most tokens an expression may have (conditions in real models have a few dozen).
+pub const MAX_TOKENS: usize = 512;
+/// The deepest nesting of parentheses and prefix operators an expression may have.
+pub const MAX_DEPTH: usize = 64;
+
 struct Parser<'t> {
     tokens: &'t [Spanned],
     at: usize,
     end: usize,
+    /// Parentheses and prefix operators open around the token at `at`.
+    depth: usize,
 }
 
 type Parsed = Result<Node, (usize, String)>;
@@ -452,7 +480,25 @@ impl Parser<'_> {
         Ok(left)
     }
 
+    /// Parses `inner` one level deeper, refusing nesting beyond [`MAX_DEPTH`].
+    fn nested(&mut self, inner: impl FnOnce(&mut Self) -> Parsed) -> Parsed {
+        if self.depth >= MAX_DEPTH {
+            return Err((
+                self.here(),
+                format!("the expression nests deeper than {MAX_DEPTH} levels; simplify it"),
+            ));
+        }
+        self.depth += 1;
+        let parsed = inner(self);
+        self.depth -= 1;
+        parsed
+    }
+
     fn unary(&mut self) -> Parsed {
+        self.nested(Self::unary_inner)
+    }
+
+    fn unary_inner(&mut self) -> Parsed {
         let Some((at, token)) = self.peek().cloned() else {
             return Err((self.end, "an expression is missing here".into()));
         };
@@ -490,7 +536,7 @@ impl Parser<'_> {
             Token::Number(n) => Ok(Node::Literal(number(n))),
             Token::Text(t) => Ok(Node::Literal(Json::String(t))),
             Token::Open => {
-                let inner = self.or()?;
+                let inner = self.nested(Self::or)?;
                 match self.peek() {
                     Some((_, Token::Close)) => {
                         self.at += 1;
@@ -734,6 +780,30 @@ mod tests {
         let error = Expr::parse("${amount > 1000").expect_err("bad");
         assert!(error.message.contains("does not close"), "{error}");
         assert!(Expr::parse("${'open}").is_err());
+    }
+
+    #[test]
+    fn deep_or_long_expressions_are_refused_not_a_stack_overflow() {
+        // Each of these overflowed the stack while parsing, evaluating or dropping the tree.
+        let deep = format!("${{{}x{}}}", "(".repeat(200), ")".repeat(200));
+        let error = Expr::parse(&deep).expect_err("too deep");
+        assert!(error.message.contains("nests deeper"), "{}", error.message);
+        let huge = format!("${{{}x{}}}", "(".repeat(100_000), ")".repeat(100_000));
+        let error = Expr::parse(&huge).expect_err("too long");
+        assert!(
+            error.to_string().len() < 400,
+            "the message quotes a part only"
+        );
+        let negations = format!("${{{}x}}", "!".repeat(100_000));
+        assert!(Expr::parse(&negations).is_err());
+        let long = format!("${{x{}}}", " + 1".repeat(100_000));
+        let error = Expr::parse(&long).expect_err("too long");
+        assert!(error.message.contains("longer than"), "{error}");
+        assert_eq!(error.column, 2 + 2 * MAX_TOKENS + 1, "{error}");
+        // What real models write still reads.
+        let nested = format!("${{{}x{} == 1}}", "(".repeat(20), ")".repeat(20));
+        let expr = Expr::parse(&nested).expect("20 parentheses");
+        assert_eq!(expr.test(&vars(json!({"x": 1}))), Ok(true));
     }
 
     #[test]

@@ -507,6 +507,15 @@ fn read_components(
             });
             continue;
         };
+        if crate::engine::is_reserved(key) {
+            errors.push(FieldError {
+                field: format!("{at}/key"),
+                message: format!(
+                    "`{key}` is a variable Waymark sets itself; give the field another key"
+                ),
+            });
+            continue;
+        }
         let label = component
             .get("label")
             .and_then(Json::as_str)

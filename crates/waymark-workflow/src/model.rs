@@ -18,6 +18,62 @@ pub struct Process {
     pub flows: Vec<Flow>,
     /// The days worked, for due dates and timers counted in working days.
     pub calendar: Calendar,
+    /// What each message the process waits for (or starts on) may carry into its variables:
+    /// only these names are taken from a message's properties, each checked for its kind.
+    pub messages: std::collections::BTreeMap<String, Vec<Declared>>,
+}
+
+/// A variable a message may set, and the kind of value it must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    pub name: String,
+    pub kind: ValueKind,
+}
+
+/// The kinds of value a declared variable takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Text,
+    Number,
+    Boolean,
+    /// An ISO 8601 date or time, kept as written.
+    Date,
+}
+
+impl ValueKind {
+    /// `text`, `number`, `boolean` (or `yes/no`), `date`.
+    pub fn parse(name: &str) -> Option<ValueKind> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "text" | "string" => Some(ValueKind::Text),
+            "number" => Some(ValueKind::Number),
+            "boolean" | "yes/no" => Some(ValueKind::Boolean),
+            "date" | "datetime" | "time" => Some(ValueKind::Date),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueKind::Text => "text",
+            ValueKind::Number => "number",
+            ValueKind::Boolean => "boolean",
+            ValueKind::Date => "date",
+        }
+    }
+
+    /// Whether `value` is of this kind (`null` never is).
+    pub fn accepts(self, value: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match (self, value) {
+            (ValueKind::Text, Value::String(s)) => s.chars().count() <= 10_000,
+            (ValueKind::Number, Value::Number(_)) | (ValueKind::Boolean, Value::Bool(_)) => true,
+            (ValueKind::Date, Value::String(s)) => {
+                waymark_eventlog::time::parse_iso8601(s).is_some()
+                    || chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Which days are worked: "2 working days" skips the weekend and the holidays.

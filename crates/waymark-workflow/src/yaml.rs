@@ -60,6 +60,8 @@ struct RawStart {
     name: Option<Text>,
     form: Option<Text>,
     message: Option<Text>,
+    /// What the message may carry into the variables: `name: text | number | boolean | date`.
+    variables: Option<Spanned<IndexMap<Text, Text>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +110,8 @@ struct RawWait {
     message: Option<Text>,
     after: Option<Text>,
     until: Option<Text>,
+    /// What the message may carry into the variables: `name: text | number | boolean | date`.
+    variables: Option<Spanned<IndexMap<Text, Text>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -491,7 +495,76 @@ impl Builder<'_> {
             );
         }
         let name = raw.name.as_ref().map(|n| n.trim().to_string());
+        self.declare(
+            raw.message.as_ref().map(|m| m.trim()),
+            raw.variables.as_ref(),
+        );
         self.add(id, name, NodeKind::Start { trigger, form }, line)
+    }
+
+    /// Records what a message may carry into the variables (`variables:` beside `message:`),
+    /// each name with its kind; every mistake is a diagnostic at its place.
+    fn declare(
+        &mut self,
+        message: Option<&str>,
+        variables: Option<&Spanned<IndexMap<Text, Text>>>,
+    ) {
+        let Some(variables) = variables else {
+            return;
+        };
+        let Some(message) = message.filter(|m| !m.is_empty()) else {
+            self.error(
+                "misplaced-field",
+                variables.span(),
+                "`variables:` says what a message carries, but nothing here waits for one".into(),
+                "put `variables:` beside `message:`",
+            );
+            return;
+        };
+        for (name, kind) in variables.iter() {
+            let variable = name.trim();
+            if crate::engine::is_reserved(variable) {
+                self.error(
+                    "invalid-variable",
+                    name.span(),
+                    format!("`{variable}` is set by Waymark itself; a message cannot set it"),
+                    "choose another name",
+                );
+                continue;
+            }
+            let Some(kind) = crate::model::ValueKind::parse(kind) else {
+                self.error(
+                    "invalid-variable",
+                    kind.span(),
+                    format!("`{}` is not a kind of value", kind.trim()),
+                    "write text, number, boolean or date",
+                );
+                continue;
+            };
+            let declared = self
+                .process
+                .messages
+                .entry(message.to_string())
+                .or_default();
+            match declared.iter().find(|d| d.name == variable) {
+                Some(before) if before.kind != kind => {
+                    let before = before.kind.as_str();
+                    self.error(
+                        "invalid-variable",
+                        name.span(),
+                        format!(
+                            "`{variable}` of the message `{message}` is declared a {before} elsewhere"
+                        ),
+                        "declare it with one kind everywhere",
+                    );
+                }
+                Some(_) => {}
+                None => declared.push(crate::model::Declared {
+                    name: variable.to_string(),
+                    kind,
+                }),
+            }
+        }
     }
 
     /// Makes the steps of one sequence and links each to the following one; the last goes to
@@ -787,6 +860,10 @@ impl Builder<'_> {
             }
             "wait" => {
                 let wait = step.wait.as_ref()?;
+                self.declare(
+                    wait.message.as_ref().map(|m| m.trim()),
+                    wait.variables.as_ref(),
+                );
                 let boundaries = !step.escalate.is_empty()
                     || step.timeout.is_some()
                     || !step.on_error.is_empty();

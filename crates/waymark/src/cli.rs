@@ -90,9 +90,15 @@ pub struct ServeArgs {
     /// Make sure this admin API token exists (stored hashed).
     #[arg(long, env = "WAYMARK_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Make sure this source write key exists (stored hashed).
+    /// Make sure this source write key exists (stored hashed). It ships in web pages and apps,
+    /// so it only records events. Changing it ends the previous one.
     #[arg(long, env = "WAYMARK_WRITE_KEY", hide_env_values = true)]
     pub write_key: Option<String>,
+    /// Make sure this secret server key exists (stored hashed): events sent with it also
+    /// continue and start requests (a learning system reporting a training done, say). Keep it
+    /// on servers. Changing it ends the previous one.
+    #[arg(long, env = "WAYMARK_SERVER_KEY", hide_env_values = true)]
+    pub server_key: Option<String>,
     /// The traits that identify a person, so events carrying the same value merge into one
     /// profile. Default: email,phone.
     #[arg(long, env = "WAYMARK_IDENTIFIER_TRAITS", value_delimiter = ',')]

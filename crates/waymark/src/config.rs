@@ -17,6 +17,7 @@ struct File {
     listen: Option<String>,
     admin_token: Option<String>,
     write_key: Option<String>,
+    server_key: Option<String>,
     identifier_traits: Option<Vec<String>>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
@@ -31,6 +32,7 @@ pub struct Settings {
     pub listen: String,
     pub admin_token: Option<String>,
     pub write_key: Option<String>,
+    pub server_key: Option<String>,
     pub identifier_traits: Vec<String>,
     pub smtp_url: Option<String>,
     pub mail_from: String,
@@ -47,7 +49,7 @@ fn read(path: &Path) -> anyhow::Result<File> {
             .map(|span| format!(":{}", Place::at(text.as_bytes(), span.start)))
             .unwrap_or_default();
         anyhow::anyhow!(
-            "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key, identifier-traits, smtp-url, mail-from, public-url and tls-ca",
+            "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key, server-key, identifier-traits, smtp-url, mail-from, public-url and tls-ca",
             path.display(),
             error.message()
         )
@@ -83,6 +85,7 @@ pub fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             .unwrap_or_else(|| "127.0.0.1:8080".to_string()),
         admin_token: args.admin_token.or(file.admin_token),
         write_key: args.write_key.or(file.write_key),
+        server_key: args.server_key.or(file.server_key),
         identifier_traits: args
             .identifier_traits
             .or(file.identifier_traits)

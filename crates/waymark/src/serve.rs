@@ -20,6 +20,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     if let Some(key) = &args.write_key {
         store.ensure_key(KeyKind::Write, key)?;
     }
+    if let Some(key) = &args.server_key {
+        store.ensure_key(KeyKind::Server, key)?;
+    }
     let tls_ca = match &args.tls_ca {
         Some(path) => Some(
             std::fs::read_to_string(path)
@@ -66,7 +69,7 @@ pub fn serve_store(
         tls_ca,
         public_url,
     } = outgoing;
-    let mut state = AppState::new(Arc::new(store));
+    let mut state = AppState::new(Arc::new(store)).context("cannot read the signing keys")?;
     if let Some(pem) = &tls_ca {
         state.webhooks = state
             .webhooks

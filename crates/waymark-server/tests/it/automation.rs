@@ -13,11 +13,11 @@ fn example(name: &str) -> String {
     std::fs::read_to_string(path).expect("example")
 }
 
-fn bearer(token: &str) -> [(&'static str, String); 1] {
+pub(crate) fn bearer(token: &str) -> [(&'static str, String); 1] {
     [("authorization", format!("Bearer {token}"))]
 }
 
-async fn as_user(
+pub(crate) async fn as_user(
     router: &axum::Router,
     path: &str,
     token: &str,
@@ -54,6 +54,23 @@ async fn post_csv(router: &axum::Router, path: &str, csv: &str) -> (StatusCode, 
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
+}
+
+/// Deploys the six forms of the to-be request, each under its file's name.
+pub(crate) async fn deploy_forms(router: &axum::Router) {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/training-request/forms");
+    let mut deployed = 0;
+    for entry in std::fs::read_dir(dir).expect("forms") {
+        let path = entry.expect("entry").path();
+        let key = path.file_stem().and_then(|s| s.to_str()).expect("name");
+        let schema = std::fs::read(&path).expect("form");
+        let (status, body) =
+            post(router, &format!("/v1/forms/{key}"), schema, &bearer(ADMIN)).await;
+        assert_eq!(status, StatusCode::OK, "{key}: {body}");
+        deployed += 1;
+    }
+    assert_eq!(deployed, 6);
 }
 
 async fn finish_work(router: &axum::Router, topic: &str, result: Value) {
@@ -155,13 +172,15 @@ async fn jennifers_request(file: &str) {
         format
     );
 
+    deploy_forms(&router).await;
+
     // 1. Jennifer submits the one form.
     let mut forms_jennifer_filled = 1;
     let (status, started) = as_user(
         &router,
         "/v1/processes/training-request/instances",
         &token("jennifer"),
-        json!({ "course": "Negotiation Skills", "vendor": "Skills Academy", "cost": 1200, "vendorKnown": false }),
+        json!({ "course": "Negotiation Skills", "vendor": "Skills Academy", "cost": 1200, "vendorKnown": false, "startDate": "2026-12-01T09:00:00Z" }),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
@@ -221,13 +240,23 @@ async fn jennifers_request(file: &str) {
     finish_work(&router, "email:training-approved", json!({})).await;
 
     // 4. Finance adds the vendor (unknown) and issues the PO; 5. payment is recorded.
-    for step in ["vendor-add", "po-issued", "payment"] {
+    for (step, values) in [
+        (
+            "vendor-add",
+            json!({ "vendorId": "S-1001", "vendorEmail": "billing@skills.example" }),
+        ),
+        ("po-issued", json!({ "po": "PO-20260042" })),
+        (
+            "payment",
+            json!({ "paid": 1200, "paidOn": "2026-11-20T10:00:00Z" }),
+        ),
+    ] {
         let task = inbox_task(&router, &token("finn"), step).await;
         let (status, body) = as_user(
             &router,
             &format!("/v1/tasks/{task}/complete"),
             &token("finn"),
-            json!({}),
+            values,
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -243,7 +272,22 @@ async fn jennifers_request(file: &str) {
     );
 
     // 6. The learning system reports the training completed (collection API).
-    let (status, _) = send(&router, "/v1/track", json!({ "userId": "jennifer", "event": "Training Completed", "properties": { "hours": 16 } })).await;
+    // Sent with the public write key, it only records: nothing moves.
+    let (status, _) = send(
+        &router,
+        "/v1/track",
+        json!({ "userId": "jennifer", "event": "Training Completed", "messageId": "forged-1" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, work) = get(
+        &router,
+        "/v1/work?topic=email:training-assessment",
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(work["tasks"], json!([]), "the write key moved a request");
+    let (status, _) = send_with(&router, SERVER_KEY, "/v1/track", json!({ "userId": "jennifer", "event": "Training Completed", "messageId": "lms-1", "properties": { "hours": 16 } })).await;
     assert_eq!(status, StatusCode::OK);
 
     // 7. The assessment invitation goes out; she submits the assessment.
@@ -253,7 +297,7 @@ async fn jennifers_request(file: &str) {
         &router,
         &format!("/v1/tasks/{assessment}/complete"),
         &token("jennifer"),
-        json!({ "rating": 5, "useful": true }),
+        json!({ "rating": 5, "recommend": true }),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -645,7 +689,7 @@ async fn a_collected_event_starts_a_process_once() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let process = "process: onboarding\nstart:\n  id: signed-up\n  message: Contract Signed\nsteps:\n  - id: welcome-call\n    form: call-notes\n    actor: role:success\n";
+    let process = "process: onboarding\nstart:\n  id: signed-up\n  message: Contract Signed\n  variables:\n    plan: text\nsteps:\n  - id: welcome-call\n    form: call-notes\n    actor: role:success\n";
     let (status, deployed) = post(
         &router,
         "/v1/processes",
@@ -654,21 +698,32 @@ async fn a_collected_event_starts_a_process_once() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{deployed}");
-    let event = json!({ "userId": "sam", "event": "Contract Signed", "messageId": "crm-1", "properties": { "plan": "gold" } });
+    // The public write key only records: its event starts nothing.
+    let (status, _) = send(
+        &router,
+        "/v1/track",
+        json!({ "userId": "sam", "event": "Contract Signed", "messageId": "web-1" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(store.instances_of("sam").expect("instances").is_empty());
+    let event = json!({ "userId": "sam", "event": "Contract Signed", "messageId": "crm-1", "properties": { "plan": "gold", "requester": "mallory", "undeclared": 1 } });
     for _ in 0..2 {
-        let (status, _) = send(&router, "/v1/track", event.clone()).await;
+        let (status, _) = send_with(&router, SERVER_KEY, "/v1/track", event.clone()).await;
         assert_eq!(status, StatusCode::OK);
     }
     // Another event, another request; an event of another name starts nothing.
-    let (status, _) = send(
+    let (status, _) = send_with(
         &router,
+        SERVER_KEY,
         "/v1/track",
         json!({ "userId": "sam", "event": "Contract Signed", "messageId": "crm-2" }),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = send(
+    let (status, _) = send_with(
         &router,
+        SERVER_KEY,
         "/v1/track",
         json!({ "userId": "sam", "event": "Contract Viewed", "messageId": "crm-3" }),
     )
@@ -685,7 +740,16 @@ async fn a_collected_event_starts_a_process_once() {
     assert_eq!(first.requester, "sam");
     assert_eq!(
         first.state.variables["plan"], "gold",
-        "the event's properties"
+        "the property the process declares"
+    );
+    assert_eq!(
+        first.state.variables["requester"], "sam",
+        "never the event's"
+    );
+    assert!(
+        first.state.variables.get("undeclared").is_none(),
+        "undeclared properties stay out: {:?}",
+        first.state.variables
     );
     let tasks = store.instance_tasks(instances[0]).expect("tasks");
     assert_eq!(tasks.len(), 1);

@@ -11,9 +11,12 @@ use tower::ServiceExt as _;
 use waymark_server::{AppState, Clock, app};
 use waymark_store::{KeyKind, SqliteStore, Store};
 
+mod authority;
 mod automation;
 
 const WRITE_KEY: &str = "wk_test_key";
+/// A secret server key: its track calls act on requests.
+const SERVER_KEY: &str = "wsk_test_server_key";
 /// 2024-05-01T10:00:00Z
 const NOW: i64 = 1_714_557_600_000_000;
 
@@ -28,9 +31,10 @@ impl Clock for Fixed {
 fn setup() -> (Arc<SqliteStore>, axum::Router) {
     let store = Arc::new(SqliteStore::open_in_memory().expect("store"));
     store.ensure_key(KeyKind::Write, WRITE_KEY).expect("key");
+    store.ensure_key(KeyKind::Server, SERVER_KEY).expect("key");
     let state = AppState {
         clock: Arc::new(Fixed),
-        ..AppState::new(store.clone())
+        ..AppState::new(store.clone()).expect("state")
     };
     (store, app(state))
 }
@@ -68,11 +72,21 @@ async fn post(
 }
 
 async fn send(router: &axum::Router, path: &str, body: Value) -> (StatusCode, Value) {
+    send_with(router, WRITE_KEY, path, body).await
+}
+
+/// Sends an event with `key` (the write key, or a server key).
+async fn send_with(
+    router: &axum::Router,
+    key: &str,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     post(
         router,
         path,
         body.to_string().into_bytes(),
-        &[("authorization", basic(WRITE_KEY))],
+        &[("authorization", basic(key))],
     )
     .await
 }
@@ -644,6 +658,11 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         ("post", "/v1/track"),
         ("get", "/v1/directory/users"),
         ("post", "/v1/directory/users"),
+        ("delete", "/v1/directory/users/{id}"),
+        ("get", "/v1/keys"),
+        ("post", "/v1/keys"),
+        ("delete", "/v1/keys/{id}"),
+        ("get", "/v1/keys/trail"),
         ("post", "/v1/directory/users/{id}/tokens"),
         ("post", "/v1/processes"),
         ("post", "/v1/processes/{id}/instances"),

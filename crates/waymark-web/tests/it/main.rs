@@ -56,7 +56,7 @@ pub(crate) fn setup(name: &str) -> (Arc<SqliteStore>, axum::Router) {
         let schema = std::fs::read_to_string(&path).expect("form");
         store.put_form(&key, &schema, 0).expect("form");
     }
-    let state = AppState::new(store.clone());
+    let state = AppState::new(store.clone()).expect("state");
     let pages = waymark_web::pages(state.clone(), false);
     (store, waymark_server::app_with(state, pages))
 }

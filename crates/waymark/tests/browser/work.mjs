@@ -163,9 +163,10 @@ try {
   steps.financeDone = await finn.locator(".progress").textContent();
   await audit(finn, "10-finance-request-phone");
 
-  // 6. The learning system says the training is done (the collection API, as any tool would).
+  // 6. The learning system says the training is done (the collection API, as any tool would,
+  // with its secret server key: the public write key only records events).
   const tracked = await api("POST", "/v1/track", { userId: "jennifer", event: "Training Completed" },
-    `Basic ${Buffer.from(`${process.env.WRITE_KEY}:`).toString("base64")}`);
+    `Basic ${Buffer.from(`${process.env.SERVER_KEY}:`).toString("base64")}`);
   if (tracked.status !== 200) throw new Error(`track: ${JSON.stringify(tracked)}`);
 
   // 7. The email reaches Jennifer; its link opens the assessment on her phone.

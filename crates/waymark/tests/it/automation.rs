@@ -12,6 +12,8 @@ use super::*;
 
 pub(super) const ADMIN: &str = "e2e-admin-token";
 const WRITE: &str = "wk_e2e";
+/// The learning system's secret server key: its events move requests.
+pub(super) const SERVER: &str = "wsk_e2e";
 
 pub(super) struct Killed(pub(super) Child);
 
@@ -80,6 +82,8 @@ pub(super) fn serve_with_mail(python: &str, name: &str, write_key: &str) -> Mail
         ADMIN,
         "--write-key",
         write_key,
+        "--server-key",
+        SERVER,
         "--smtp-url",
         &relay,
         "--mail-from",
@@ -376,7 +380,7 @@ fn the_training_request_end_to_end_with_real_email() {
     }
     // 6. The learning system reports the training completed.
     use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{WRITE}:"));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{SERVER}:"));
     let tracked = agent()
         .post(format!("{url}/v1/track"))
         .header("Authorization", &format!("Basic {basic}"))
@@ -501,6 +505,8 @@ fn start_server(db: &Path) -> (Killed, String) {
         ADMIN,
         "--write-key",
         WRITE,
+        "--server-key",
+        SERVER,
     ];
     let (child, url, _) = super::serve::launch(&args, db, |_| true);
     (Killed(child), url)
@@ -533,20 +539,13 @@ fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
     for id in ["jennifer", "maria", "finn"] {
         tokens.insert(id, sign_in(&url, id));
     }
-    let bpmn = std::fs::read_to_string(example("process.bpmn")).expect("process");
-    let (status, _) = call(
-        "POST",
-        &format!("{url}/v1/processes"),
-        Some(ADMIN),
-        Some(("application/xml", bpmn)),
-    );
-    assert_eq!(status, 200);
+    deploy_training(&url, "process.bpmn");
     restart(&mut server, &mut url);
 
     let (status, started) = post_json(
         &format!("{url}/v1/processes/training-request/instances"),
         &tokens["jennifer"],
-        json!({ "course": "Excel", "vendorKnown": true }),
+        json!({ "course": "Excel", "vendor": "Skills Academy", "cost": 300, "startDate": "2026-12-01", "vendorKnown": true }),
     );
     assert_eq!(status, 201);
     let request = started["instance"].as_i64().expect("instance");
@@ -571,18 +570,21 @@ fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
     restart(&mut server, &mut url);
     work(&url, "email:training-approved", json!({}));
     restart(&mut server, &mut url);
-    for step in ["po-issued", "payment"] {
+    for (step, values) in [
+        ("po-issued", json!({ "po": "PO-20931" })),
+        ("payment", json!({ "paid": 300, "paidOn": "2026-12-10" })),
+    ] {
         let task = inbox(&url, &tokens["finn"], step);
-        let (status, _) = post_json(
+        let (status, body) = post_json(
             &format!("{url}/v1/tasks/{task}/complete"),
             &tokens["finn"],
-            json!({}),
+            values,
         );
-        assert_eq!(status, 200);
+        assert_eq!(status, 200, "{step}: {body}");
         restart(&mut server, &mut url);
     }
     use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{WRITE}:"));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{SERVER}:"));
     let tracked = agent()
         .post(format!("{url}/v1/track"))
         .header("Authorization", &format!("Basic {basic}"))

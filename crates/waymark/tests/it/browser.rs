@@ -138,6 +138,7 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
         .env("MAILDIR", &maildir)
         .env("ADMIN", ADMIN)
         .env("WRITE_KEY", "wk_browser")
+        .env("SERVER_KEY", super::automation::SERVER)
         .env("JENNIFER", sign_in(&url, "jennifer"))
         .env("MALLORY", sign_in(&url, "mallory"))
         .env("MARIA", sign_in(&url, "maria"))

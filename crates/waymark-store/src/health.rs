@@ -1,0 +1,79 @@
+//! Whether the store can do its work: the database answers, the last write went through, and
+//! the disk has room for more. `/healthz` reports this, so a monitor sees a store that stopped
+//! writing even while the process still answers.
+
+use crate::{SqliteStore, StoreError};
+
+/// Below this much free space on the database's disk, the store is reported as failing: a
+/// commit may not fit, and SQLite needs room for its journal.
+pub const MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What is wrong with the store, if anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// Each problem in a sentence; empty when all is well.
+    pub problems: Vec<String>,
+    /// Free bytes on the database's disk (`None` in memory, or when it cannot be read).
+    pub free_bytes: Option<u64>,
+}
+
+impl Health {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl SqliteStore {
+    /// Records the outcome of a commit: a failure until the next success.
+    pub(crate) fn note_write(&self, failure: Option<&impl std::fmt::Display>) {
+        let mut failing = self
+            .failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *failing = failure.map(|error| error.to_string());
+    }
+
+    /// Checks the database with a read, reports the last failed write, and the free space.
+    pub fn health(&self) -> Health {
+        let mut health = Health::default();
+        let read: Result<i64, StoreError> = self.with(|connection| {
+            Ok(connection.query_row("SELECT count(*) FROM store_meta", [], |r| r.get(0))?)
+        });
+        if let Err(error) = read {
+            health
+                .problems
+                .push(format!("the database cannot be read: {error}"));
+        }
+        if let Some(error) = self
+            .failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        {
+            health
+                .problems
+                .push(format!("the last write failed: {error}"));
+        }
+        if let Some(directory) = &self.directory {
+            match rustix::fs::statvfs(directory) {
+                Ok(stats) => {
+                    let free = stats.f_bavail.saturating_mul(stats.f_frsize);
+                    health.free_bytes = Some(free);
+                    if free < MIN_FREE_BYTES {
+                        health.problems.push(format!(
+                            "the disk of {} has {} MiB free, under the {} MiB needed to write safely",
+                            directory.display(),
+                            free / (1024 * 1024),
+                            MIN_FREE_BYTES / (1024 * 1024)
+                        ));
+                    }
+                }
+                Err(error) => health.problems.push(format!(
+                    "the free space of {} cannot be read: {error}",
+                    directory.display()
+                )),
+            }
+        }
+        health
+    }
+}
