@@ -13,6 +13,7 @@ pub mod automation;
 mod collect;
 mod error;
 pub mod feedback;
+mod headers;
 mod import;
 pub mod journeys;
 pub mod keys;
@@ -219,7 +220,7 @@ pub fn app_with(state: AppState, pages: Router) -> Router {
     let (router, api) = routes().split_for_parts();
     let api = Arc::new(api);
     let metrics = state.metrics.clone();
-    router
+    let router = router
         // The API description is public, like the API's own documentation.
         .route(
             "/openapi.json",
@@ -242,10 +243,21 @@ pub fn app_with(state: AppState, pages: Router) -> Router {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_string();
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                tracing::info_span!("request", method = %request.method(), path = %redacted(request.uri().path()), request_id = %id)
             }),
         )
-        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid));
+    headers::secure(router)
+}
+
+/// A path as logged: the token of a path that carries one (an emailed link, a sign-in link, a
+/// survey) is replaced, so the logs never hold a credential.
+pub fn redacted(path: &str) -> std::borrow::Cow<'_, str> {
+    const CARRY_TOKENS: [&str; 4] = ["/links/", "/v1/links/", "/login/link/", "/feedback/"];
+    match CARRY_TOKENS.iter().find(|prefix| path.starts_with(*prefix)) {
+        Some(prefix) => std::borrow::Cow::Owned(format!("{prefix}[token]")),
+        None => std::borrow::Cow::Borrowed(path),
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in flight.
@@ -315,9 +327,13 @@ pub async fn serve_router(
             }
         })
     });
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // The peer address reaches handlers (sign-in rate limits are per client).
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     timers.abort();
     if let Some(mailer) = mailer {
         mailer.abort();

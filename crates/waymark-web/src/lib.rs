@@ -15,6 +15,7 @@ mod chart;
 mod customers;
 mod feedback;
 mod form;
+mod guard;
 mod journeys;
 mod layout;
 mod links;
@@ -38,6 +39,8 @@ pub struct Web {
     pub(crate) sign_in: Arc<Links>,
     /// Mark cookies `Secure` (the app is reached over https).
     pub(crate) secure: bool,
+    /// Rate limits on signing in.
+    pub(crate) limits: guard::Limits,
 }
 
 /// How long a sign-in lasts.
@@ -52,6 +55,7 @@ pub fn pages(app: AppState, secure: bool) -> Router {
         sign_in: app.sign_in.clone(),
         app,
         secure,
+        limits: guard::Limits::default(),
     };
     Router::new()
         .route("/", get(home))
@@ -59,7 +63,10 @@ pub fn pages(app: AppState, secure: bool) -> Router {
         .route("/assets/waymark.js", get(layout::script))
         .route("/login", get(login::page).post(login::by_email))
         .route("/login/token", post(login::by_token))
-        .route("/login/link/{token}", get(login::by_link))
+        .route(
+            "/login/link/{token}",
+            get(login::link_page).post(login::by_link),
+        )
         .route("/logout", post(login::logout))
         .route("/links/{token}", get(links::open).post(links::submit))
         .route(
@@ -88,7 +95,32 @@ pub fn pages(app: AppState, secure: bool) -> Router {
         )
         .route("/work/requests", get(work::my_requests))
         .route("/work/requests/{id}", get(work::request))
+        .fallback(not_found)
         .with_state(web)
+}
+
+/// Any address nobody serves: for the API a JSON error, for people a page in the app's layout
+/// that says so and leads back.
+async fn not_found(signed: Option<session::Signed>, uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/v1/") {
+        return waymark_server::ApiError {
+            status: axum::http::StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: format!(
+                "there is no {} in the API; /openapi.json lists every route",
+                uri.path()
+            ),
+            field: None,
+            accepted: None,
+        }
+        .into_response();
+    }
+    layout::problem(
+        axum::http::StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is no page at this address. It may have moved, or the link was mistyped.",
+        signed.as_ref(),
+    )
 }
 
 async fn home(signed: Option<session::Signed>) -> Response {

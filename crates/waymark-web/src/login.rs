@@ -2,14 +2,16 @@
 //! administrator issued (`waymark org token`); then a session cookie.
 
 use axum::Form;
-use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 use waymark_server::mail::Grant;
 
 use crate::Web;
+use crate::guard;
 use crate::layout::failure;
 use crate::session::{Signed, check_csrf, cookie, safe_next};
 
@@ -18,6 +20,18 @@ pub(crate) struct Next {
     next: Option<String>,
 }
 
+/// The client a request comes from, for rate limits.
+pub(crate) struct Client(std::net::IpAddr);
+
+impl FromRequestParts<Web> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Web) -> Result<Self, Self::Rejection> {
+        Ok(Client(guard::client_of(parts)))
+    }
+}
+
+/// The sign-in page, with a fresh login CSRF token in its forms and cookie.
 fn sign_in_page(
     web: &Web,
     next: &str,
@@ -25,6 +39,10 @@ fn sign_in_page(
     message: Option<&str>,
     token_error: Option<&str>,
 ) -> Response {
+    let (login, cookie) = match guard::new_login_token(web.secure) {
+        Ok(pair) => pair,
+        Err(error) => return failure(&error),
+    };
     let email = web.app.mailer.is_some();
     let content = html! {
         @if let Some(message) = message {
@@ -34,6 +52,7 @@ fn sign_in_page(
             h2 { "Get a sign-in link" }
             form method="post" action="/login" {
                 input type="hidden" name="next" value=(next);
+                input type="hidden" name="login" value=(login);
                 div.field {
                     label for="email" { "Your work email address" }
                     input #email type="email" name="email" autocomplete="email" required;
@@ -44,6 +63,7 @@ fn sign_in_page(
         h2 { "Sign in with an access token" }
         form method="post" action="/login/token" {
             input type="hidden" name="next" value=(next);
+            input type="hidden" name="login" value=(login);
             div.field.invalid[token_error.is_some()] {
                 label for="token" { "Access token" }
                 p.hint #token-hint { "Your administrator gives you one; it starts with wu_." }
@@ -57,7 +77,20 @@ fn sign_in_page(
             button type="submit" { "Sign in" }
         }
     };
-    (status, crate::layout::page("Sign in", None, content)).into_response()
+    let response = (status, crate::layout::page("Sign in", None, content)).into_response();
+    guard::with_cookie(response, Some(cookie))
+}
+
+/// The answer to a sign-in form whose login token does not match its cookie (the page was
+/// open over an hour, or the form came from another site): the page again, nothing done.
+fn stale(web: &Web, next: &str) -> Response {
+    sign_in_page(
+        web,
+        next,
+        StatusCode::FORBIDDEN,
+        Some("This sign-in page had expired, so nothing was done. Try again below."),
+        None,
+    )
 }
 
 /// The sign-in page.
@@ -70,12 +103,25 @@ pub(crate) async fn page(State(web): State<Web>, Query(next): Query<Next>) -> Re
 pub(crate) struct ByEmail {
     email: String,
     next: Option<String>,
+    login: Option<String>,
 }
 
-/// Emails a sign-in link to the person with that address. The answer is the same whether or
-/// not the address is known, so the page cannot be used to find out who works here.
-pub(crate) async fn by_email(State(web): State<Web>, Form(form): Form<ByEmail>) -> Response {
+/// Emails a sign-in link to the person with that address. The answer is the same, and as
+/// quick, whether or not the address is known: the lookup and the email happen after it, so
+/// the page cannot be used to find out who works here.
+pub(crate) async fn by_email(
+    State(web): State<Web>,
+    Client(client): Client,
+    headers: HeaderMap,
+    Form(form): Form<ByEmail>,
+) -> Response {
     let next = safe_next(form.next.as_deref());
+    if let Err(wait) = web.limits.client(client) {
+        return guard::too_many(wait);
+    }
+    if !guard::login_token_matches(&headers, form.login.as_deref()) {
+        return stale(&web, &next);
+    }
     let Some(mailer) = web.app.mailer.clone() else {
         return sign_in_page(
             &web,
@@ -85,15 +131,26 @@ pub(crate) async fn by_email(State(web): State<Web>, Form(form): Form<ByEmail>) 
             None,
         );
     };
+    if let Err(wait) = web.limits.address(&form.email) {
+        return guard::too_many(wait);
+    }
     let store = web.app.workflow.clone();
     let links = web.sign_in.clone();
     let now = web.app.clock.now_us();
     let email = form.email.trim().to_string();
     let target = next.clone();
-    let sent = tokio::task::spawn_blocking(move || -> Result<(), String> {
-        let Some(user) = store.user_by_email(&email).map_err(|e| e.to_string())? else {
-            tracing::info!("a sign-in link was asked for an unknown address");
-            return Ok(());
+    // Off the request path: the answer below never waits for the directory or the mail server.
+    tokio::task::spawn_blocking(move || {
+        let user = match store.user_by_email(&email) {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                tracing::info!("a sign-in link was asked for an unknown address");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a sign-in link could not be looked up");
+                return;
+            }
         };
         let grant = Grant {
             instance: 0,
@@ -107,18 +164,14 @@ pub(crate) async fn by_email(State(web): State<Web>, Form(form): Form<ByEmail>) 
             crate::session::form_urlencoded(&target)
         );
         let body = format!(
-            "Hello {},\n\nSign in to Waymark with this link (it works for {} minutes, on this one browser session):\n{link}\n\nIf you did not ask for it, you can ignore this email.\n\n— Waymark\n",
+            "Hello {},\n\nSign in to Waymark with this link (it works for {} minutes, once):\n{link}\n\nIf you did not ask for it, you can ignore this email.\n\n— Waymark\n",
             user.name.split_whitespace().next().unwrap_or(&user.name),
             crate::SIGN_IN_LINK_MINUTES
         );
-        mailer.send_to(&user, "Your Waymark sign-in link", body)
-    })
-    .await;
-    match sent {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "a sign-in link could not be sent"),
-        Err(error) => return failure(&error),
-    }
+        if let Err(error) = mailer.send_to(&user, "Your Waymark sign-in link", body) {
+            tracing::warn!(%error, "a sign-in link could not be sent");
+        }
+    });
     sign_in_page(
         &web,
         &next,
@@ -136,14 +189,22 @@ pub(crate) async fn by_email(State(web): State<Web>, Form(form): Form<ByEmail>) 
 pub(crate) struct ByToken {
     token: String,
     next: Option<String>,
+    login: Option<String>,
 }
 
-/// Starts a session for whoever `user` is, and goes to `next`.
-async fn start_session(web: &Web, user: String, next: &str) -> Response {
+/// Starts a fresh session for whoever `user` is (ending the one this browser had, whoever it
+/// was for), and goes to `next`.
+async fn start_session(web: &Web, before: Option<Signed>, user: String, next: &str) -> Response {
     let store = web.app.workflow.clone();
     let now = web.app.clock.now_us();
     let ttl = crate::SESSION_HOURS * 3_600_000_000;
-    let created = tokio::task::spawn_blocking(move || store.create_session(&user, now, ttl)).await;
+    let created = tokio::task::spawn_blocking(move || {
+        if let Some(before) = before {
+            store.end_session(&before.id)?;
+        }
+        store.create_session(&user, now, ttl)
+    })
+    .await;
     match created {
         Ok(Ok((id, _csrf))) => {
             let mut response = Redirect::to(next).into_response();
@@ -158,8 +219,20 @@ async fn start_session(web: &Web, user: String, next: &str) -> Response {
 }
 
 /// Signs in with an access token.
-pub(crate) async fn by_token(State(web): State<Web>, Form(form): Form<ByToken>) -> Response {
+pub(crate) async fn by_token(
+    State(web): State<Web>,
+    Client(client): Client,
+    before: Option<Signed>,
+    headers: HeaderMap,
+    Form(form): Form<ByToken>,
+) -> Response {
     let next = safe_next(form.next.as_deref());
+    if let Err(wait) = web.limits.client(client) {
+        return guard::too_many(wait);
+    }
+    if !guard::login_token_matches(&headers, form.login.as_deref()) {
+        return stale(&web, &next);
+    }
     let store = web.app.workflow.clone();
     let token = form.token.trim().to_string();
     let user = match tokio::task::spawn_blocking(move || store.token_user(&token)).await {
@@ -168,7 +241,7 @@ pub(crate) async fn by_token(State(web): State<Web>, Form(form): Form<ByToken>) 
         Err(error) => return failure(&error),
     };
     match user {
-        Some(user) => start_session(&web, user.id, &next).await,
+        Some(user) => start_session(&web, before, user.id, &next).await,
         None => sign_in_page(
             &web,
             &next,
@@ -181,8 +254,9 @@ pub(crate) async fn by_token(State(web): State<Web>, Form(form): Form<ByToken>) 
     }
 }
 
-/// Signs in with an emailed link.
-pub(crate) async fn by_link(
+/// An emailed sign-in link opens this page: a button signs in. Opening the link signs nobody
+/// in and uses nothing up, so a mail scanner that fetches every link cannot spend it.
+pub(crate) async fn link_page(
     State(web): State<Web>,
     Path(token): Path<String>,
     Query(next): Query<Next>,
@@ -191,11 +265,80 @@ pub(crate) async fn by_link(
     let now = web.app.clock.now_us();
     match web.sign_in.check(&token, now) {
         Ok(grant) if grant.instance == 0 => {
+            let (login, cookie) = match guard::new_login_token(web.secure) {
+                Ok(pair) => pair,
+                Err(error) => return failure(&error),
+            };
+            let content = html! {
+                p { "This link signs you in to Waymark once, on this browser." }
+                form method="post" action=(format!("/login/link/{token}")) {
+                    input type="hidden" name="next" value=(next);
+                    input type="hidden" name="login" value=(login);
+                    button type="submit" { "Sign in" }
+                }
+            };
+            let response = (
+                StatusCode::OK,
+                crate::layout::page("Sign in", None, content),
+            )
+                .into_response();
+            guard::with_cookie(response, Some(cookie))
+        }
+        Err(waymark_server::mail::LinkError::Expired) => link_expired(&web, &next),
+        _ => link_invalid(&web, &next),
+    }
+}
+
+fn link_expired(web: &Web, next: &str) -> Response {
+    sign_in_page(
+        web,
+        next,
+        StatusCode::GONE,
+        Some("That sign-in link has expired. Ask for a new one below."),
+        None,
+    )
+}
+
+fn link_invalid(web: &Web, next: &str) -> Response {
+    sign_in_page(
+        web,
+        next,
+        StatusCode::FORBIDDEN,
+        Some("That sign-in link is not valid. Ask for a new one below."),
+        None,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ByLink {
+    next: Option<String>,
+    login: Option<String>,
+}
+
+/// Signs in with an emailed link, from the button on its page; each link works once.
+pub(crate) async fn by_link(
+    State(web): State<Web>,
+    Client(client): Client,
+    before: Option<Signed>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<ByLink>,
+) -> Response {
+    let next = safe_next(form.next.as_deref());
+    if let Err(wait) = web.limits.client(client) {
+        return guard::too_many(wait);
+    }
+    if !guard::login_token_matches(&headers, form.login.as_deref()) {
+        return stale(&web, &next);
+    }
+    let now = web.app.clock.now_us();
+    match web.sign_in.check(&token, now) {
+        Ok(grant) if grant.instance == 0 => {
             // Each link signs in once: a forwarded or leaked email cannot be used again.
             let store = web.app.workflow.clone();
             let (key, expires) = (token.clone(), grant.expires_us);
             match tokio::task::spawn_blocking(move || store.use_once(&key, expires, now)).await {
-                Ok(Ok(true)) => start_session(&web, grant.person, &next).await,
+                Ok(Ok(true)) => start_session(&web, before, grant.person, &next).await,
                 Ok(Ok(false)) => sign_in_page(
                     &web,
                     &next,
@@ -209,20 +352,8 @@ pub(crate) async fn by_link(
                 Err(error) => failure(&error),
             }
         }
-        Err(waymark_server::mail::LinkError::Expired) => sign_in_page(
-            &web,
-            &next,
-            StatusCode::GONE,
-            Some("That sign-in link has expired. Ask for a new one below."),
-            None,
-        ),
-        _ => sign_in_page(
-            &web,
-            &next,
-            StatusCode::FORBIDDEN,
-            Some("That sign-in link is not valid. Ask for a new one below."),
-            None,
-        ),
+        Err(waymark_server::mail::LinkError::Expired) => link_expired(&web, &next),
+        _ => link_invalid(&web, &next),
     }
 }
 

@@ -84,14 +84,34 @@ pub(crate) fn form_urlencoded(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-/// Only paths on this site are followed after signing in (never another site).
+/// Only paths on this site are followed after signing in (never another site). The path is
+/// read as a browser reads it (a URL parser that drops tabs and newlines and reads `\\` as
+/// `/`), and kept only when it stays on this site; what is followed is the parsed path.
 pub(crate) fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path.to_string()
-        }
-        _ => "/work".to_string(),
+    const HERE: &str = "https://waymark.invalid/";
+    let fallback = || "/work".to_string();
+    let Some(next) = next.filter(|n| n.starts_with('/')) else {
+        return fallback();
+    };
+    let (Ok(base), Ok(parsed)) = (
+        url::Url::parse(HERE),
+        url::Url::parse(HERE).and_then(|b| b.join(next)),
+    ) else {
+        return fallback();
+    };
+    if parsed.origin() != base.origin() {
+        return fallback();
     }
+    let mut path = parsed.path().to_string();
+    if let Some(query) = parsed.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    // A path that still reads as another site to some browser (`//host`) is refused too.
+    if path.starts_with("//") {
+        return fallback();
+    }
+    path
 }
 
 /// The `Set-Cookie` header of a new session (or, with `None`, of signing out).
@@ -140,10 +160,17 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed() {
         assert_eq!(safe_next(Some("/work/tasks/1-2")), "/work/tasks/1-2");
+        assert_eq!(
+            safe_next(Some("/work/requests?page=2")),
+            "/work/requests?page=2"
+        );
         for bad in [
             Some("https://evil.example"),
             Some("//evil.example"),
-            Some("/\\evil"),
+            Some("/\\evil.example"),
+            Some("/\t/evil.example"),
+            Some("/\n/evil.example"),
+            Some("/\\/evil.example"),
             None,
         ] {
             assert_eq!(safe_next(bad), "/work");

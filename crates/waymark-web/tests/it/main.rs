@@ -66,6 +66,8 @@ pub(crate) struct Page {
     pub status: StatusCode,
     pub location: Option<String>,
     pub cookie: Option<String>,
+    /// `Retry-After`, in seconds.
+    pub retry_after: Option<u64>,
     pub html: String,
 }
 
@@ -81,6 +83,7 @@ pub(crate) async fn send(router: &axum::Router, request: Request<Body>) -> Page 
     };
     let location = header_text(header::LOCATION);
     let cookie = header_text(header::SET_COOKIE);
+    let retry_after = header_text(header::RETRY_AFTER).and_then(|s| s.parse().ok());
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
         .await
         .expect("body");
@@ -88,6 +91,7 @@ pub(crate) async fn send(router: &axum::Router, request: Request<Body>) -> Page 
         status,
         location,
         cookie,
+        retry_after,
         html: String::from_utf8_lossy(&bytes).to_string(),
     }
 }
@@ -131,14 +135,37 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
+/// A sign-in page's login token and the cookie that carries it (`name=value`).
+pub(crate) async fn login_form(router: &axum::Router, path: &str) -> (String, String) {
+    let page = get(router, path, None).await;
+    let cookie = page
+        .cookie
+        .as_deref()
+        .and_then(|c| c.split(';').next())
+        .expect("a login cookie")
+        .to_string();
+    let at = page
+        .html
+        .find("name=\"login\" value=\"")
+        .expect("a login field")
+        + 20;
+    let token = page.html[at..]
+        .split('"')
+        .next()
+        .expect("value")
+        .to_string();
+    (token, cookie)
+}
+
 /// Signs someone in with an access token: the cookie to send back.
 pub(crate) async fn sign_in(router: &axum::Router, store: &SqliteStore, who: &str) -> String {
     let token = store.issue_user_token(who).expect("token");
+    let (login, login_cookie) = login_form(router, "/login").await;
     let page = post(
         router,
         "/login/token",
-        None,
-        &[("token", &token), ("next", "/work")],
+        Some(&login_cookie),
+        &[("token", &token), ("next", "/work"), ("login", &login)],
     )
     .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);

@@ -18,11 +18,22 @@ async fn pages_need_a_session_and_tokens_are_checked() {
         !page.html.contains("Email me a link"),
         "no SMTP, no email sign-in"
     );
+    // A sign-in form without its login token (sent from another site, say) does nothing.
     let page = post(
         &router,
         "/login/token",
         None,
         &[("token", "wu_wrong"), ("next", "/work")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.html);
+    assert!(page.html.contains("had expired"), "{}", page.html);
+    let (login, login_cookie) = login_form(&router, "/login").await;
+    let page = post(
+        &router,
+        "/login/token",
+        Some(&login_cookie),
+        &[("token", "wu_wrong"), ("next", "/work"), ("login", &login)],
     )
     .await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
@@ -32,16 +43,122 @@ async fn pages_need_a_session_and_tokens_are_checked() {
         page.html
     );
     assert!(page.html.contains("aria-invalid=\"true\""));
-    assert!(page.cookie.is_none());
-    // Only paths of this site are followed after signing in.
+    assert!(
+        page.cookie
+            .as_deref()
+            .is_some_and(|c| c.starts_with("waymark_login=")),
+        "no session, only a new login token"
+    );
+    // Only paths of this site are followed after signing in, however they are written.
+    for away in [
+        "https://evil.example",
+        "//evil.example",
+        "/\t/evil.example",
+        "/\\evil.example",
+    ] {
+        let page = get(&router, &format!("/login?next={}", url_encode(away)), None).await;
+        assert!(
+            page.html.contains("value=\"/work\""),
+            "{away}: {}",
+            page.html
+        );
+    }
+}
+
+fn url_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Signing in always starts a fresh session, ending the one the browser had; the sign-in forms
+/// are rate limited per client with 429 and Retry-After.
+#[tokio::test]
+async fn signing_in_starts_a_fresh_session_and_is_rate_limited() {
+    let (store, router) = setup("fresh-session");
+    let before = sign_in(&router, &store, "maria").await;
+    let token = store.issue_user_token("jennifer").expect("token");
+    let (login, login_cookie) = login_form(&router, "/login").await;
     let page = post(
         &router,
         "/login/token",
-        None,
-        &[("token", "wu_wrong"), ("next", "https://evil.example")],
+        Some(&format!("{before}; {login_cookie}")),
+        &[("token", &token), ("next", "/work"), ("login", &login)],
     )
     .await;
-    assert!(page.html.contains("value=\"/work\""), "{}", page.html);
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let after = page.cookie.expect("a new session");
+    assert_ne!(after.split(';').next(), Some(before.as_str()));
+    assert_eq!(
+        get(&router, "/work", Some(&before)).await.status,
+        StatusCode::SEE_OTHER,
+        "the session the browser had is over"
+    );
+    // Attempts from one client: after the burst, 429 with Retry-After.
+    let mut limited = None;
+    for _ in 0..20 {
+        let (login, login_cookie) = login_form(&router, "/login").await;
+        let page = post(
+            &router,
+            "/login/token",
+            Some(&login_cookie),
+            &[("token", "wu_guess"), ("login", &login)],
+        )
+        .await;
+        if page.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(page);
+            break;
+        }
+    }
+    let page = limited.expect("limited within 20 attempts");
+    assert!(page.retry_after.is_some_and(|s| s >= 1), "Retry-After");
+    assert!(page.html.contains("Too many attempts"), "{}", page.html);
+}
+
+/// Every page says it may not be framed, runs no inline script, and is not cached.
+#[tokio::test]
+async fn pages_carry_the_security_headers() {
+    let (store, router) = setup("headers");
+    let session = sign_in(&router, &store, "jennifer").await;
+    for path in ["/login", "/work", "/work/requests", "/nowhere"] {
+        let response = tower::ServiceExt::oneshot(
+            router.clone(),
+            Request::get(path)
+                .header(header::COOKIE, &session)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+        let headers = response.headers();
+        let csp = headers
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(
+            headers.get(header::REFERRER_POLICY).map(|v| v.as_bytes()),
+            Some(&b"no-referrer"[..]),
+            "{path}"
+        );
+        assert_eq!(
+            headers.get(header::CACHE_CONTROL).map(|v| v.as_bytes()),
+            Some(&b"no-store"[..]),
+            "{path}"
+        );
+    }
+    // An unknown address is a page in the app's layout, not a blank 404; the API's is JSON.
+    let page = get(&router, "/nowhere", Some(&session)).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.html.contains("Page not found"), "{}", page.html);
+    assert!(
+        page.html.contains("Sign out"),
+        "in the layout, signed in: {}",
+        page.html
+    );
+    let page = get(&router, "/v1/nothing", None).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.html.contains("\"not_found\""), "{}", page.html);
 }
 
 #[tokio::test]
@@ -467,7 +584,32 @@ async fn a_sign_in_link_works_once() {
         )
     };
     let fresh = link(now + 600_000_000);
-    let page = get(&router, &fresh, None).await;
+    // Opening the link (a mail scanner does) signs nobody in and spends nothing: its page has
+    // a button.
+    for _ in 0..2 {
+        let page = get(&router, &fresh, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+        assert!(
+            page.html
+                .contains("<button type=\"submit\">Sign in</button>"),
+            "{}",
+            page.html
+        );
+        assert!(
+            !page
+                .cookie
+                .as_deref()
+                .is_some_and(|c| c.starts_with("waymark_session"))
+        );
+    }
+    let press = |path: String| {
+        let router = router.clone();
+        async move {
+            let (login, login_cookie) = login_form(&router, &path).await;
+            post(&router, &path, Some(&login_cookie), &[("login", &login)]).await
+        }
+    };
+    let page = press(fresh.clone()).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
     let session = page.cookie.expect("a session");
     let session = session.split(';').next().expect("cookie");
@@ -475,10 +617,17 @@ async fn a_sign_in_link_works_once() {
         get(&router, "/work", Some(session)).await.status,
         StatusCode::OK
     );
-    let again = get(&router, &fresh, None).await;
+    let (login, login_cookie) = login_form(&router, "/login").await;
+    let again = post(&router, &fresh, Some(&login_cookie), &[("login", &login)]).await;
     assert_eq!(again.status, StatusCode::GONE);
     assert!(again.html.contains("used already"), "{}", again.html);
-    assert!(again.cookie.is_none(), "no second session");
+    assert!(
+        !again
+            .cookie
+            .as_deref()
+            .is_some_and(|c| c.starts_with("waymark_session")),
+        "no second session"
+    );
     let expired = get(&router, &link(now - 1), None).await;
     assert_eq!(expired.status, StatusCode::GONE);
     assert!(expired.html.contains("expired"));
