@@ -100,6 +100,7 @@ fn who(caller: &access::Caller) -> String {
 #[utoipa::path(
     get,
     path = "/v1/keys",
+    operation_id = "list_keys",
     tag = "access",
     security(("admin_token" = [])),
     responses(
@@ -145,6 +146,7 @@ pub async fn list(
 #[utoipa::path(
     post,
     path = "/v1/keys",
+    operation_id = "issue_key",
     tag = "access",
     security(("admin_token" = [])),
     request_body(content = IssueKey, description = "The kind of key, its label, topics and end"),
@@ -230,6 +232,7 @@ pub async fn issue(
 #[utoipa::path(
     delete,
     path = "/v1/keys/{id}",
+    operation_id = "revoke_key",
     tag = "access",
     security(("admin_token" = [])),
     params(("id" = String, Path, description = "The key's id, e.g. k_3f9a…")),
@@ -359,6 +362,7 @@ pub async fn issue_token(
 #[utoipa::path(
     get,
     path = "/v1/keys/trail",
+    operation_id = "access_trail",
     tag = "access",
     security(("admin_token" = [])),
     responses(

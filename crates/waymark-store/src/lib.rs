@@ -1253,7 +1253,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "14 (inside)");
+        assert_eq!(latest_version().to_string(), "17 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

@@ -584,7 +584,9 @@ pub fn journey_report_html(
     waymark_map::html_live(journey, Some(&live))
 }
 
-/// Markdown as HTML; any HTML inside the text (from names in a journey file) is shown as text.
+/// Markdown as HTML; any HTML inside the text (from names in a journey file or events) is
+/// shown as text, and the result is sanitised by ammonia, so a link written in an event name
+/// (`[x](javascript:…)`) keeps no script and no URL scheme but http(s) and mailto.
 pub fn markdown_html(markdown: &str) -> String {
     use pulldown_cmark::{Event, Options, Parser};
     let parser = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|event| match event {
@@ -593,7 +595,14 @@ pub fn markdown_html(markdown: &str) -> String {
     });
     let mut out = String::new();
     pulldown_cmark::html::push_html(&mut out, parser);
-    out
+    ammonia::Builder::default()
+        .url_schemes(std::collections::HashSet::from(["http", "https", "mailto"]))
+        .link_rel(Some("noopener noreferrer nofollow"))
+        // Column alignment, as the Markdown renderer writes it (raw HTML never gets here).
+        .add_tag_attributes("td", &["style"])
+        .add_tag_attributes("th", &["style"])
+        .clean(&out)
+        .to_string()
 }
 
 /// The sections of a journey report, without its title.
@@ -939,5 +948,21 @@ mod tests {
             html.contains("<td style=\"text-align: right\">3</td>"),
             "{html}"
         );
+    }
+
+    /// Found by trying it: an event named `[Pay now](javascript:…)` became a working link in
+    /// `journey report --format html`.
+    #[test]
+    fn links_written_in_event_names_keep_no_script() {
+        let html = markdown_html(
+            "| step | n |\n|---|---|\n| [Pay now](javascript:alert(document.cookie)) | 1 |\n| [ok](https://example.com/x) | 2 |\n| [d](data:text/html;base64,PHNjcmlwdD4=) | 3 |\n",
+        );
+        assert!(!html.contains("javascript:"), "{html}");
+        assert!(!html.contains("data:text"), "{html}");
+        assert!(
+            html.contains("href=\"https://example.com/x\""),
+            "plain links stay: {html}"
+        );
+        assert!(html.contains("Pay now"), "the text stays: {html}");
     }
 }

@@ -207,10 +207,26 @@ fn demo_serves_stitched_profiles_and_reruns_add_nothing() {
         .build()
         .into();
     let sign_in = |url: &str, token: &str| -> String {
+        // The sign-in page's login token, and the cookie that carries it.
+        let mut form = agent
+            .get(format!("{url}/login"))
+            .call()
+            .expect("sign-in page");
+        let login_cookie = form
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| c.split(';').next())
+            .expect("a login cookie")
+            .to_string();
+        let html = form.body_mut().read_to_string().expect("html");
+        let at = html.find("name=\"login\" value=\"").expect("a login field") + 20;
+        let login = html[at..].split('"').next().expect("value").to_string();
         let response = agent
             .post(format!("{url}/login/token"))
             .header("Content-Type", "application/x-www-form-urlencoded")
-            .send(format!("token={token}&next=%2Fjourneys"))
+            .header("Cookie", &login_cookie)
+            .send(format!("token={token}&next=%2Fjourneys&login={login}"))
             .expect("sign in");
         assert_eq!(response.status().as_u16(), 303);
         let cookie = response
