@@ -75,6 +75,38 @@ pub struct ReadOptions {
     pub columns: csv::Columns,
     /// OCEL: the object type whose objects become the cases.
     pub object_type: Option<String>,
+    /// The most bytes to read, after decompression: a file beyond it is refused with an error
+    /// that says so (a server's bound on what one upload may unpack to). `None`: no bound.
+    pub max_bytes: Option<u64>,
+}
+
+/// A reader that gives at most `left` bytes and then fails (rather than ending), so a file
+/// beyond the bound is refused instead of silently cut.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::other(format!(
+                    "the file unpacks to more than {} MiB, the most one import may hold; import it with `waymark import FILE --db DB` beside the server, or split it",
+                    self.limit / (1024 * 1024)
+                ))),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// A log and how many bad events were skipped (only with [`ReadOptions::lenient`]).
@@ -93,7 +125,9 @@ pub fn read<R: Read + Send>(
     format: Format,
     options: &ReadOptions,
 ) -> Result<ReadOutcome, ReadError> {
-    decompressed(reader, |plain| read_plain(plain, format, options))
+    decompressed(reader, options.max_bytes, |plain| {
+        read_plain(plain, format, options)
+    })
 }
 
 /// Reads a log a piece at a time, like [`read`]: an XES log in runs of whole traces (see
@@ -106,7 +140,7 @@ pub fn read_pieces<R: Read + Send>(
     options: &ReadOptions,
     piece: &mut dyn FnMut(ReadOutcome) -> std::ops::ControlFlow<()>,
 ) -> Result<(), ReadError> {
-    decompressed(reader, |plain| match format {
+    decompressed(reader, options.max_bytes, |plain| match format {
         Format::Xes => xes::read_pieces(plain, options, piece),
         _ => {
             let _ = piece(read_plain(plain, format, options)?);
@@ -117,20 +151,38 @@ pub fn read_pieces<R: Read + Send>(
 
 /// Runs `read` on the plain bytes of `reader`: decompressed on a second thread when they are
 /// gzip, so reading takes about as long as the slower of the two rather than their sum.
-fn decompressed<R: Read + Send, T>(reader: R, read: impl FnOnce(&mut dyn BufRead) -> T) -> T {
+fn decompressed<R: Read + Send, T>(
+    reader: R,
+    max_bytes: Option<u64>,
+    read: impl FnOnce(&mut dyn BufRead) -> T,
+) -> T {
     let mut buffered = BufReader::with_capacity(256 * 1024, reader);
     let gzip = buffered
         .fill_buf()
         .map(|b| b.starts_with(&[0x1f, 0x8b]))
         .unwrap_or(false);
     if !gzip {
-        return read(&mut buffered);
+        return match max_bytes {
+            Some(limit) => read(&mut BufReader::with_capacity(
+                256 * 1024,
+                Capped {
+                    inner: buffered,
+                    left: limit,
+                    limit,
+                },
+            )),
+            None => read(&mut buffered),
+        };
     }
     std::thread::scope(|scope| {
         let (chunks, received) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8);
         let (recycle, recycled) = std::sync::mpsc::channel::<Vec<u8>>();
         scope.spawn(move || {
-            let mut decoder = flate2::bufread::MultiGzDecoder::new(buffered);
+            let mut decoder = Capped {
+                inner: flate2::bufread::MultiGzDecoder::new(buffered),
+                left: max_bytes.unwrap_or(u64::MAX),
+                limit: max_bytes.unwrap_or(u64::MAX),
+            };
             loop {
                 let mut chunk = recycled.try_recv().unwrap_or_default();
                 match fill(&mut decoder, &mut chunk) {

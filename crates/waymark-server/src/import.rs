@@ -11,8 +11,29 @@ use waymark_eventlog::{Format, ReadOptions};
 
 use crate::{ApiError, AppState};
 
-/// The largest file accepted in one request.
+/// The largest file accepted in one request, as sent (compressed or not).
 pub const MAX_IMPORT_BYTES: usize = 1 << 30;
+/// The most a file may unpack to: a gzip bomb is refused, not decompressed without end.
+pub const MAX_UNPACKED_BYTES: u64 = 8 << 30;
+
+/// What to do with a file too large for one request.
+const TOO_LARGE: &str = "the upload is larger than 1 GiB, the most one request may send; compress it with gzip, split it, or import it with `waymark import FILE --db DB` beside the server";
+
+/// The request body as a blocking reader, as it arrives: never held whole in memory, and
+/// failing (not ending) after [`MAX_IMPORT_BYTES`].
+fn streamed(body: Body) -> impl std::io::Read + Send {
+    use futures_util::StreamExt as _;
+    let mut sent = 0usize;
+    let stream = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        sent += chunk.len();
+        if sent > MAX_IMPORT_BYTES {
+            return Err(std::io::Error::other(TOO_LARGE));
+        }
+        Ok(chunk)
+    });
+    tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream))
+}
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -87,16 +108,24 @@ pub async fn import(
 ) -> Result<Json<Imported>, ApiError> {
     crate::access::require(&state, &headers, crate::access::Capability::Administer).await?;
     let format = format(query.format.as_deref())?;
-    let bytes = axum::body::to_bytes(body, MAX_IMPORT_BYTES)
-        .await
-        .map_err(|e| {
-            ApiError::bad_request(
-                "unreadable_body",
-                format!("the file could not be read: {e}"),
-                "",
-            )
-        })?;
+    if let Some(length) = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && length > MAX_IMPORT_BYTES as u64
+    {
+        return Err(ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "too_large",
+            message: TOO_LARGE.to_string(),
+            field: Some("Content-Length".into()),
+            accepted: None,
+        });
+    }
+    // Read as it arrives, on the blocking pool; pieces are stored while the next is read.
+    let reader = streamed(body);
     let options = ReadOptions {
+        max_bytes: Some(MAX_UNPACKED_BYTES),
         file: "upload".to_string(),
         lenient: query.lenient,
         object_type: query.object_type,
@@ -112,7 +141,7 @@ pub async fn import(
     tokio::task::spawn_blocking(move || {
         let imported = waymark_store::import_pieces(
             store.as_ref(),
-            |piece| waymark_eventlog::read_pieces(&bytes[..], format, &options, piece),
+            |piece| waymark_eventlog::read_pieces(reader, format, &options, piece),
             |_| {},
         );
         let imported = match imported {

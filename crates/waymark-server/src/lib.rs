@@ -170,9 +170,10 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(collect::batch))
         // RudderStack's clients gzip their bodies by default.
         .layer(RequestDecompressionLayer::new());
-    let import = OpenApiRouter::new().routes(routes!(import::import)).layer(
-        axum::extract::DefaultBodyLimit::max(import::MAX_IMPORT_BYTES),
-    );
+    // The import streams its body and bounds it itself (with a message on what to do instead).
+    let import = OpenApiRouter::new()
+        .routes(routes!(import::import))
+        .layer(axum::extract::DefaultBodyLimit::disable());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(metrics::metrics))

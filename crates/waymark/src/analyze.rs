@@ -200,6 +200,8 @@ fn read_options(path: &Path, read: &ReadArgs) -> (Option<Format>, ReadOptions) {
             timestamp: read.timestamp.clone(),
         },
         object_type: read.object_type.clone(),
+        // Files on the command line are the user's own: no bound.
+        max_bytes: None,
     };
     let format = read.log_format.map(|f| match f {
         LogFormat::Xes => Format::Xes,

@@ -313,6 +313,35 @@ fn truncated_compressed_xes_says_so() {
     assert!(place.line > 1000, "the line where it broke: {place:?}");
 }
 
+/// A bound on what a file may unpack to (a server's uploads): a compressed file beyond it is
+/// refused with a sentence, never decompressed without end; within it, it reads as ever.
+#[test]
+fn a_file_that_unpacks_beyond_the_bound_is_refused() {
+    let bytes = std::fs::read(shared_data().join("logs/helpdesk.xes.gz")).expect("gz");
+    let bounded = |max: u64| ReadOptions {
+        max_bytes: Some(max),
+        ..options("helpdesk.xes.gz")
+    };
+    let error = waymark_eventlog::read(&bytes[..], Format::Xes, &bounded(1 << 20))
+        .expect_err("beyond the bound");
+    assert!(
+        error.to_string().contains("unpacks to more than 1 MiB"),
+        "{error}"
+    );
+    let plain = format!(
+        "case_id,activity,timestamp\n{}",
+        "c1,A,2024-01-01T10:00:00Z\n".repeat(100)
+    );
+    let error = waymark_eventlog::read(plain.as_bytes(), Format::Csv, &bounded(1000))
+        .expect_err("beyond the bound");
+    assert!(
+        error.to_string().contains("unpacks to more than"),
+        "{error}"
+    );
+    let whole = waymark_eventlog::read(&bytes[..], Format::Xes, &bounded(1 << 30)).expect("within");
+    assert_eq!(whole.log.cases(), shared("helpdesk.xes.gz").cases());
+}
+
 #[test]
 fn truncated_xml_says_where_it_broke() {
     let text =

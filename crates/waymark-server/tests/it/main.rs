@@ -552,6 +552,24 @@ async fn logs_can_be_imported_over_http() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a write key cannot import");
+    // Too large for one request: refused before it is read, saying what to do instead.
+    let (status, body) = post(
+        &router,
+        "/v1/import?format=csv",
+        csv.as_bytes().to_vec(),
+        &[
+            ("authorization", format!("Bearer {ADMIN}")),
+            ("content-length", format!("{}", (2u64 << 30))),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("waymark import FILE")),
+        "{body}"
+    );
     let (status, body) = post(
         &router,
         "/v1/import?format=parquet",
