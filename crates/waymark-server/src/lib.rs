@@ -295,6 +295,8 @@ pub async fn serve_router(
                 let _ = tokio::task::spawn_blocking(move || {
                     automation::fire_due_timers(&workflow, now);
                     webhooks::call_due(&workflow, &settings, now);
+                    // What a crash left in the message outbox is handed over after a restart.
+                    automation::drain_outbox(&workflow, now);
                 })
                 .await;
             }

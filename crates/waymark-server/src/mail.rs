@@ -115,13 +115,29 @@ impl Links {
     }
 }
 
-/// Sends the email of send tasks through an SMTP server.
+/// Sends the email of send tasks through an SMTP server, or keeps it in the app.
 #[derive(Debug)]
 pub struct Mailer {
-    transport: SmtpTransport,
+    transport: Delivery,
     from: Mailbox,
     /// Where people reach this server, for the links: `https://waymark.example.com`.
     public_url: String,
+}
+
+/// Where mail goes: an SMTP server, or the mailbox kept in the app (`waymark demo`, which has no
+/// mail server: people read what was sent to them in the web app).
+enum Delivery {
+    Smtp(SmtpTransport),
+    Mailbox(std::sync::Arc<SqliteStore>),
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Delivery::Smtp(_) => "Delivery::Smtp",
+            Delivery::Mailbox(_) => "Delivery::Mailbox",
+        })
+    }
 }
 
 impl Mailer {
@@ -192,10 +208,69 @@ impl Mailer {
             .parse()
             .map_err(|e| format!("`{from}` is not a sender address: {e}"))?;
         Ok(Mailer {
-            transport: builder.build(),
+            transport: Delivery::Smtp(builder.build()),
             from,
             public_url: public_url.trim_end_matches('/').to_string(),
         })
+    }
+
+    /// Mail kept in the app: each message lands in the mailbox of the person it is for.
+    pub fn in_app(
+        store: std::sync::Arc<SqliteStore>,
+        from: &str,
+        public_url: &str,
+    ) -> Result<Mailer, String> {
+        let from: Mailbox = from
+            .parse()
+            .map_err(|e| format!("`{from}` is not a sender address: {e}"))?;
+        Ok(Mailer {
+            transport: Delivery::Mailbox(store),
+            from,
+            public_url: public_url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// Whether mail is kept in the app (people read it there) rather than sent.
+    pub fn keeps_mail(&self) -> bool {
+        matches!(self.transport, Delivery::Mailbox(_))
+    }
+
+    /// Sends one message to `user`; `message_id` makes a second delivery of it a copy.
+    fn deliver(
+        &self,
+        user: &waymark_store::workflow::User,
+        subject: &str,
+        body: String,
+        message_id: String,
+        now_us: i64,
+    ) -> Result<(), String> {
+        let to = mailbox(user)?;
+        match &self.transport {
+            Delivery::Smtp(transport) => {
+                let message = Message::builder()
+                    .from(self.from.clone())
+                    .to(to)
+                    .subject(subject)
+                    .message_id(Some(message_id))
+                    .body(body)
+                    .map_err(|e| e.to_string())?;
+                transport
+                    .send(&message)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            Delivery::Mailbox(store) => store
+                .deliver(&waymark_store::mailbox::Mail {
+                    id: 0,
+                    user: user.id.clone(),
+                    address: to.to_string(),
+                    subject: subject.to_string(),
+                    body,
+                    message_id,
+                    sent_us: now_us,
+                })
+                .map_err(|e| e.to_string()),
+        }
     }
 }
 
@@ -212,21 +287,17 @@ impl Mailer {
         subject: &str,
         body: String,
     ) -> Result<(), String> {
-        let to = mailbox(user)?;
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(subject)
-            .body(body)
-            .map_err(|e| e.to_string())?;
-        self.transport
-            .send(&message)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let message_id = format!(
+            "<{}@waymark>",
+            waymark_store::keys::random_hex(12).map_err(|e| e.to_string())?
+        );
+        self.deliver(user, subject, body, message_id, now)
     }
 }
 
-/// A person's address from the directory, with their name.
 fn mailbox(user: &waymark_store::workflow::User) -> Result<Mailbox, String> {
     let address = user
         .email
@@ -293,7 +364,6 @@ fn send_one(
         .user(&person)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("`{person}` is not in the directory"))?;
-    let to = mailbox(&user)?;
     let grant = Grant {
         instance: task.instance,
         person: person.clone(),
@@ -332,14 +402,7 @@ fn send_one(
         survey.unwrap_or_default(),
     );
     let message_id = format!("<wf-{}-{}@waymark>", task.instance, task.task);
-    let message = Message::builder()
-        .from(mailer.from.clone())
-        .to(to)
-        .subject(task.name.clone())
-        .message_id(Some(message_id.clone()))
-        .body(body)
-        .map_err(|e| e.to_string())?;
-    mailer.transport.send(&message).map_err(|e| e.to_string())?;
+    mailer.deliver(&user, &task.name, body, message_id.clone(), now_us)?;
     let mut result = Map::new();
     result.insert("emailedTo".into(), Value::from(person));
     result.insert("messageId".into(), Value::from(message_id));

@@ -13,6 +13,7 @@ mod identity;
 mod index;
 pub mod keys;
 mod logs;
+pub mod mailbox;
 pub mod sessions;
 mod traces;
 pub mod workflow;
@@ -526,6 +527,19 @@ fn steps() -> Vec<M<'static>> {
                 instance_id INTEGER NOT NULL,
                 PRIMARY KEY (message_id, instance_id)
             );",
+        ),
+        // Mail kept in the app (the demo's mailbox) instead of sent through SMTP.
+        M::up(
+            "CREATE TABLE mailbox (
+                id INTEGER PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                address TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                body TEXT NOT NULL,
+                message_id TEXT NOT NULL UNIQUE,
+                sent_us INTEGER NOT NULL
+            );
+            CREATE INDEX mailbox_by_user ON mailbox (user_id, id);",
         ),
     ]
 }
@@ -1253,7 +1267,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "17 (inside)");
+        assert_eq!(latest_version().to_string(), "18 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

@@ -1055,6 +1055,17 @@ impl SqliteStore {
         })
     }
 
+    /// The messages an instance waits for now, in the order it began waiting.
+    pub fn awaited_by(&self, instance: i64) -> Result<Vec<String>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT message FROM subscriptions WHERE instance_id = ?1 GROUP BY message ORDER BY min(subscription_id)",
+            )?;
+            let rows = query.query_map(params![instance], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     /// Instances waiting for `message` whose requester is `person`.
     pub fn awaiting(&self, message: &str, person: &str) -> Result<Vec<i64>, StoreError> {
         self.with(|connection| {

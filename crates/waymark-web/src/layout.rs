@@ -61,8 +61,14 @@ pub(crate) fn page(title: &str, signed: Option<&Signed>, content: Markup) -> Htm
                                     li { a href="/work" { "Inbox" } }
                                     li { a href="/work/start" { "Request something" } }
                                     li { a href="/work/requests" { "My requests" } }
+                                    @if signed.mail_here {
+                                        li { a href="/mail" { "Mail" } }
+                                    }
                                     @if crate::admin::is_admin(signed) {
                                         li { a href="/admin/requests" { "All requests" } }
+                                        @if signed.mail_here {
+                                            li { a href="/admin/outbox" { "Outbox" } }
+                                        }
                                     }
                                 }
                             }

@@ -13,6 +13,7 @@ mod admin;
 mod analyses;
 mod chart;
 mod customers;
+mod demo;
 mod feedback;
 mod form;
 mod guard;
@@ -20,6 +21,7 @@ mod journeys;
 mod layout;
 mod links;
 mod login;
+mod mailbox;
 mod session;
 mod touchpoint;
 mod work;
@@ -41,6 +43,8 @@ pub struct Web {
     pub(crate) secure: bool,
     /// Rate limits on signing in.
     pub(crate) limits: guard::Limits,
+    /// Serving `waymark demo`: requests offer to send the events they wait for.
+    pub(crate) demo: bool,
 }
 
 /// How long a sign-in lasts.
@@ -51,11 +55,22 @@ pub(crate) const SIGN_IN_LINK_MINUTES: i64 = 15;
 /// The pages, to serve beside the API (`waymark_server::app_with`). `secure` marks cookies
 /// `Secure`: set it when people reach the app over https.
 pub fn pages(app: AppState, secure: bool) -> Router {
+    routes(app, secure, false)
+}
+
+/// The pages of `waymark demo`: [`pages`], and a request waiting for an event (the training
+/// taking place) offers its requester a button that sends it, as the other system would.
+pub fn demo_pages(app: AppState, secure: bool) -> Router {
+    routes(app, secure, true)
+}
+
+fn routes(app: AppState, secure: bool, demo: bool) -> Router {
     let web = Web {
         sign_in: app.sign_in.clone(),
         app,
         secure,
         limits: guard::Limits::default(),
+        demo,
     };
     Router::new()
         .route("/", get(home))
@@ -88,6 +103,9 @@ pub fn pages(app: AppState, secure: bool) -> Router {
         .route("/work/tasks/{id}/claim", post(work::claim))
         .route("/work/tasks/{id}/delegate", post(work::delegate))
         .route("/admin/requests", get(admin::requests))
+        .route("/admin/outbox", get(mailbox::outbox))
+        .route("/mail", get(mailbox::inbox))
+        .route("/mail/{id}", get(mailbox::message))
         .route("/work/start", get(work::startable))
         .route(
             "/work/start/{process}",
@@ -95,6 +113,7 @@ pub fn pages(app: AppState, secure: bool) -> Router {
         )
         .route("/work/requests", get(work::my_requests))
         .route("/work/requests/{id}", get(work::request))
+        .route("/demo/requests/{id}/send", post(demo::send))
         .fallback(not_found)
         .with_state(web)
 }

@@ -19,6 +19,8 @@ pub(crate) struct Signed {
     pub csrf: String,
     /// The session id (for signing out).
     pub id: String,
+    /// Whether this server keeps mail in the app (the navigation then offers the mailbox).
+    pub mail_here: bool,
 }
 
 fn session_id(parts: &Parts) -> Option<String> {
@@ -44,10 +46,12 @@ async fn lookup(parts: &Parts, web: &Web) -> Result<Option<Signed>, Response> {
         .await
         .map_err(|e| crate::layout::failure(&e))?
         .map_err(|e| crate::layout::failure(&e))?;
+    let mail_here = crate::mailbox::kept(web);
     Ok(found.map(|s| Signed {
         user: s.user,
         csrf: s.csrf,
         id,
+        mail_here,
     }))
 }
 

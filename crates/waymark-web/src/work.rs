@@ -374,9 +374,21 @@ pub(crate) fn about(
         .user(&row.requester)?
         .map_or_else(|| row.requester.clone(), |u| u.name);
     let mut facts = Vec::new();
-    if let Some(key) = store.start_form(&row.process)?
-        && let Some(view) = ops::form(store, &key, user)?
-    {
+    let mut shown = std::collections::HashSet::new();
+    // The start form first, then the forms of the steps done since (Finance's later steps show
+    // the supplier and the purchase order entered before), each value once, by its label.
+    let mut forms: Vec<String> = store.start_form(&row.process)?.into_iter().collect();
+    forms.extend(
+        store
+            .instance_tasks(instance)?
+            .into_iter()
+            .filter(|t| t.kind == "user" && t.status == "completed")
+            .filter_map(|t| t.form),
+    );
+    for key in forms {
+        let Some(view) = ops::form(store, &key, user)? else {
+            continue;
+        };
         for field in &view.form.fields {
             let Some(value) = row.state.variables.get(&field.key) else {
                 continue;
@@ -389,7 +401,9 @@ pub(crate) fn about(
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            facts.push((field.label.clone(), text));
+            if shown.insert(field.key.clone()) {
+                facts.push((field.label.clone(), text));
+            }
         }
     }
     Ok((title, requester, facts))
@@ -400,7 +414,7 @@ pub(crate) fn asked(facts: &[(String, String)]) -> Markup {
     html! {
         @if !facts.is_empty() {
             details.request open {
-                summary { "What was asked" }
+                summary { "What was asked, and entered since" }
                 dl.facts {
                     @for (label, value) in facts { dt { (label) } dd { (value) } }
                 }
@@ -661,8 +675,11 @@ pub(crate) async fn my_requests(
     let list = match blocking(&web, move |store| {
         ops::my_requests(store, &user)?
             .into_iter()
-            .map(|r| Names::of(store, &r).map(|n| (r, n)))
-            .collect::<Result<Vec<_>, _>>()
+            .map(|r| {
+                let awaited = store.awaited_by(r.instance.id)?;
+                Names::of(store, &r).map(|n| (r, (n, awaited)))
+            })
+            .collect::<Result<Vec<_>, WorkError>>()
     })
     .await
     {
@@ -675,7 +692,7 @@ pub(crate) async fn my_requests(
             p.notice { "You have not requested anything yet. " a href="/work/start" { "Request something" } }
         } @else {
             ul.cards {
-                @for (request, names) in shown {
+                @for (request, (names, awaited)) in shown {
                     @let open: Vec<&TaskRow> = request.tasks.iter().filter(|t| t.status == "open").collect();
                     li.card {
                         h2 { a href=(format!("/work/requests/{}", request.instance.id)) {
@@ -686,13 +703,18 @@ pub(crate) async fn my_requests(
                                 (status_words(&request.instance.status))
                             }
                             " · started " (when(request.instance.started_us))
-                            " · " (request.tasks.iter().filter(|t| t.status == "completed").count()) " steps done"
+                            @let done = request.tasks.iter().filter(|t| t.status == "completed").count();
+                            " · " (done) @if done == 1 { " step done" } @else { " steps done" }
                         }
-                        @if !open.is_empty() {
+                        @if !open.is_empty() || !awaited.is_empty() {
                             p.meta { "Now: "
                                 @for (n, task) in open.iter().enumerate() {
                                     @if n > 0 { ", " }
                                     (task.name) " (" (with_whom(task, &signed, names)) ")"
+                                }
+                                @for (n, message) in awaited.iter().enumerate() {
+                                    @if n > 0 || !open.is_empty() { ", " }
+                                    "waiting for “" (message) "”"
                                 }
                             }
                         }
@@ -733,10 +755,43 @@ pub(crate) fn paged<'a, T>(items: &'a [T], page: Option<usize>, base: &str) -> (
 
 /// One request: its steps as a progress view, who has it now, and its history. Administrators
 /// see every request, with the whole audit trail.
+/// What the page a person lands on after acting says was done.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct Confirm {
+    /// A task completed (its id).
+    done: Option<String>,
+    /// The request was just sent.
+    started: Option<String>,
+    /// A task handed over (its id).
+    delegated: Option<String>,
+    /// The demo sent the event the request waited for.
+    sent: Option<String>,
+}
+
+impl Confirm {
+    fn sentence(&self) -> Option<String> {
+        if self.started.is_some() {
+            return Some("Your request was sent. You can follow it here; we email you when something needs you.".into());
+        }
+        if self.done.is_some() {
+            return Some(
+                "Thank you: your answer was recorded and the request has moved on.".into(),
+            );
+        }
+        if self.delegated.is_some() {
+            return Some("Handed over: it is in their inbox now.".into());
+        }
+        self.sent
+            .as_ref()
+            .map(|message| format!("“{message}” was sent, as the other system would send it."))
+    }
+}
+
 pub(crate) async fn request(
     State(web): State<Web>,
     signed: Signed,
     Path(id): Path<i64>,
+    Query(confirm): Query<Confirm>,
 ) -> Response {
     let admin = crate::admin::is_admin(&signed);
     let viewer = if admin {
@@ -748,16 +803,23 @@ pub(crate) async fn request(
     let found = blocking(&web, move |store| {
         let request = ops::request(store, &viewer, id, now)?;
         let names = Names::of(store, &request)?;
-        Ok((request, names))
+        let awaited = store.awaited_by(id)?;
+        Ok((request, names, awaited))
     })
     .await;
-    let (request, names) = match found {
+    let (request, names, awaited) = match found {
         Ok(found) => found,
         Err(error) => return refusal(error, &signed),
     };
     let row = &request.instance;
     let finished = row.status != "running";
+    // The demo can send what a request waits for, as the other system would (its requester or
+    // an administrator).
+    let demo_sends = web.demo && (admin || row.requester == signed.user.id);
     let content = html! {
+        @if let Some(sentence) = confirm.sentence() {
+            p.notice role="status" { (sentence) }
+        }
         p.meta {
             span.badge.done[row.status == "completed"].open[row.status == "running"] { (status_words(&row.status)) }
             " · request " (row.id) " · started by " (names.person(&row.requester)) " on " (when(row.started_us))
@@ -784,6 +846,19 @@ pub(crate) async fn request(
                     }
                 }
             }
+            @for message in &awaited {
+                li.current aria-current="step" {
+                    "Waiting for “" (message) "” — " span.badge.open { "Now" }
+                    " · another system sends it when it happens"
+                    @if demo_sends {
+                        form.inline method="post" action=(format!("/demo/requests/{}/send", row.id)) {
+                            input type="hidden" name="csrf" value=(signed.csrf);
+                            input type="hidden" name="message" value=(message);
+                            button type="submit" { "Demo: send “" (message) "” now" }
+                        }
+                    }
+                }
+            }
             @if finished {
                 li.done { "Finished — " (status_words(&row.status)) " on " (when(row.updated_us)) }
             }
@@ -793,7 +868,8 @@ pub(crate) async fn request(
             caption.visually-hidden { "Everything that happened in this request, oldest first" }
             thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } } }
             tbody {
-                @for line in request.trail.iter().filter(|a| admin || Names::for_people(a)) {
+                // People see their own refused attempts, never someone else's.
+                @for line in request.trail.iter().filter(|a| admin || (Names::for_people(a) && (a.action != "refused" || a.actor == signed.user.id))) {
                     tr {
                         td { (when(line.at_us)) }
                         td { (names.person(&line.actor)) }

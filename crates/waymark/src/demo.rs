@@ -118,6 +118,92 @@ fn set_up(store: &SqliteStore, now: i64) -> anyhow::Result<()> {
 
 pub const ADMIN_TOKEN: &str = "demo-admin-token";
 pub const WRITE_KEY: &str = "demo-write-key";
+/// The learning system's secret key: its events move requests.
+pub const SERVER_KEY: &str = "demo-server-key";
+
+/// What each department may spend on training in the demo's budget system.
+pub const BUDGETS: [(&str, f64); 4] = [
+    ("customer-success", 3_000.0),
+    ("finance", 2_000.0),
+    ("support", 1_500.0),
+    ("sales", 1_000.0),
+];
+
+/// The demo's budget system: it takes the `budget-check` worker tasks, as a real budget system
+/// would through `GET /v1/work?topic=budget-check`, and answers from a budget per department.
+/// A request within what is left of the requester's department's budget goes on
+/// (`budgetOk`); one beyond it is refused. What earlier approved requests cost counts.
+pub fn budget_system(store: &SqliteStore, now: i64) {
+    let Ok(tasks) = store.open_tasks() else {
+        return;
+    };
+    for task in tasks
+        .iter()
+        .filter(|t| t.kind == "worker" && t.topic.as_deref() == Some("budget-check"))
+    {
+        if let Err(error) = check_budget(store, task, now) {
+            tracing::warn!(instance = task.instance, %error, "the demo's budget system could not answer");
+        }
+    }
+}
+
+fn cost_of(variables: &Map<String, Value>) -> f64 {
+    variables.get("cost").and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+fn check_budget(
+    store: &SqliteStore,
+    task: &waymark_store::workflow::TaskRow,
+    now: i64,
+) -> anyhow::Result<()> {
+    let instance = store
+        .instance(task.instance)?
+        .context("the request is gone")?;
+    let department = store
+        .user(&instance.requester)?
+        .and_then(|u| u.department)
+        .unwrap_or_default();
+    let budget = BUDGETS
+        .iter()
+        .find(|(d, _)| *d == department)
+        .map_or(0.0, |(_, b)| *b);
+    // Spent: the requests of the department the budget system said yes to.
+    let mut spent = 0.0;
+    for other in store.instance_list(None, Some("training-request"), None, 100_000)? {
+        if other.id == instance.id {
+            continue;
+        }
+        let Some(other) = store.instance(other.id)? else {
+            continue;
+        };
+        let v = &other.state.variables;
+        if v.get("budgetOk") == Some(&Value::Bool(true))
+            && v.get("budgetDepartment").and_then(Value::as_str) == Some(department.as_str())
+        {
+            spent += cost_of(v);
+        }
+    }
+    let cost = cost_of(&instance.state.variables);
+    let left = budget - spent;
+    let ok = cost <= left;
+    let mut result = Map::new();
+    result.insert("budgetOk".into(), Value::Bool(ok));
+    result.insert("budgetDepartment".into(), Value::from(department));
+    result.insert(
+        "budgetLeft".into(),
+        Value::from(if ok { left - cost } else { left }),
+    );
+    store.advance(
+        task.instance,
+        waymark_workflow::engine::Command::Complete {
+            task: task.task,
+            variables: result,
+        },
+        "budget system",
+        now,
+    )?;
+    Ok(())
+}
 
 fn journeys() -> anyhow::Result<Vec<Journey>> {
     JOURNEYS
@@ -332,7 +418,18 @@ pub fn events(people: usize, seed: u64, now_us: i64) -> anyhow::Result<Vec<NewEv
         let start = now_us - rng.i64(1..90 * 86_400) * 1_000_000;
         all.extend(walk(journey, &person, seed, start, &mut rng));
     }
+    // Nothing lies after `now_us`: journeys that would go on are still under way.
+    all.retain(|e| e.timestamp_us <= now_us);
     Ok(all)
+}
+
+/// The start of the week `now_us` is in (Monday, 00:00 UTC): the demo's events end there, so
+/// every trend period shown is whole and nothing lies in the future.
+pub fn week_start(now_us: i64) -> i64 {
+    const DAY: i64 = 86_400 * 1_000_000;
+    let day = now_us.div_euclid(DAY);
+    // 1970-01-01 was a Thursday: days since a Monday are (day + 3) mod 7.
+    (day - (day + 3).rem_euclid(7)) * DAY
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
@@ -340,11 +437,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("cannot open {}", args.db.display()))?;
     store.ensure_key(KeyKind::Admin, ADMIN_TOKEN)?;
     store.ensure_key(KeyKind::Write, WRITE_KEY)?;
+    store.ensure_key(KeyKind::Server, SERVER_KEY)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
-    // Timestamps derive from a fixed day, so the same seed gives the same events on every run.
-    let anchor = now - now % (86_400 * 1_000_000);
+    // Timestamps derive from a fixed day (the week's start), so the same seed gives the same
+    // events all week, and none lies after it.
+    let anchor = week_start(now);
     let events = events(args.people, args.seed, anchor)?;
     let appended = store.append(events)?;
     let total = store.count_events()?;
@@ -354,7 +453,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         .iter()
         .map(|(id, what)| Ok((*id, *what, store.issue_user_token(id)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    crate::serve::serve_store(store, &args.listen, Default::default(), |address| {
+    let outgoing = crate::serve::Outgoing {
+        keep_mail: true,
+        demo: true,
+        workers: vec![Box::new(budget_system)],
+        ..Default::default()
+    };
+    crate::serve::serve_store(store, &args.listen, outgoing, |address| {
         println!("waymark demo listening on http://{address}");
         println!(
             "  journeys: training-request (as-is and to-be), loan-application (see examples/)"
@@ -365,7 +470,19 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         );
         println!("  admin token: {ADMIN_TOKEN}   (Authorization: Bearer {ADMIN_TOKEN})");
         println!(
-            "  write key:   {WRITE_KEY}   (HTTP Basic user name, for Segment/RudderStack clients)"
+            "  write key:   {WRITE_KEY}   (HTTP Basic user name, for Segment/RudderStack clients; records events only)"
+        );
+        println!("  server key:  {SERVER_KEY}   (the learning system's: its events move requests)");
+        println!(
+            "  budget system: answers budget checks from a budget per department ({})",
+            BUDGETS
+                .iter()
+                .map(|(d, b)| format!("{d} {b:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(
+            "  mail is kept in the app: each person reads theirs under Mail, administrators the Outbox"
         );
         println!(
             "  try: curl -H 'Authorization: Bearer {ADMIN_TOKEN}' http://{address}/v1/profiles/employee-3@example.com"

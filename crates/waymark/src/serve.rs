@@ -37,6 +37,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
             .map(|smtp| (smtp, args.mail_from.clone(), args.public_url.clone())),
         tls_ca,
         public_url: args.public_url.clone(),
+        ..Outgoing::default()
     };
     serve_store(store, &args.listen, outgoing, |address| {
         // Scripts and tests read this line to find the port when they ask for port 0.
@@ -45,9 +46,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Fine)
 }
 
+/// Work the server does by itself every second, beside its own loops (the demo's budget
+/// system, say): given the store and the time.
+pub type Worker = Box<dyn Fn(&SqliteStore, i64) + Send + Sync>;
+
 /// How the server reaches other systems.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Outgoing {
+    /// Keep mail in the app instead of sending it (the demo: people read it in the web app).
+    pub keep_mail: bool,
+    /// Serve the demo's pages (requests offer to send the events they wait for).
+    pub demo: bool,
+    /// Stand-ins for other systems, run every second.
+    pub workers: Vec<Worker>,
     /// SMTP address, sender, public URL: with it, send tasks' emails go out.
     pub mail: Option<(String, String, Option<String>)>,
     /// PEM CA certificates the SMTP server and https:// webhooks must lead to (else the built-in
@@ -55,6 +66,20 @@ pub struct Outgoing {
     pub tls_ca: Option<String>,
     /// Where people reach the server (`--public-url`).
     pub public_url: Option<String>,
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing")
+            .field(
+                "mail",
+                &self.mail.as_ref().map(|(_, from, public)| (from, public)),
+            )
+            .field("keep_mail", &self.keep_mail)
+            .field("demo", &self.demo)
+            .field("workers", &self.workers.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Serves a store until SIGTERM or Ctrl-C; `banner` is told the address once listening.
@@ -68,6 +93,9 @@ pub fn serve_store(
         mail,
         tls_ca,
         public_url,
+        keep_mail,
+        demo,
+        workers,
     } = outgoing;
     let mut state = AppState::new(Arc::new(store)).context("cannot read the signing keys")?;
     if let Some(pem) = &tls_ca {
@@ -98,13 +126,47 @@ pub fn serve_store(
             tracing::info!(%relay, %public, "sending the email of send tasks");
             state.mailer = Some(Arc::new(mailer));
         }
+        if keep_mail {
+            let public = public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{address}"));
+            let mailer = waymark_server::mail::Mailer::in_app(
+                state.workflow.clone(),
+                "Waymark <waymark@demo.example>",
+                &public,
+            )
+            .map_err(|problem| anyhow::anyhow!("the demo's mailbox: {problem}"))?;
+            state.mailer = Some(Arc::new(mailer));
+        }
+        if !workers.is_empty() {
+            let store = state.workflow.clone();
+            let clock = state.clock.clone();
+            let workers = Arc::new(workers);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    let (store, workers, now) = (store.clone(), workers.clone(), clock.now_us());
+                    let _ = tokio::task::spawn_blocking(move || {
+                        for worker in workers.iter() {
+                            worker(&store, now);
+                        }
+                    })
+                    .await;
+                }
+            });
+        }
         tracing::info!(%address, "serving");
         banner(address);
         // Cookies are marked Secure when people reach the server over https.
         let secure = public_url
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"));
-        let pages = waymark_web::pages(state.clone(), secure);
+        let pages = if demo {
+            waymark_web::demo_pages(state.clone(), secure)
+        } else {
+            waymark_web::pages(state.clone(), secure)
+        };
         let router = waymark_server::app_with(state.clone(), pages);
         waymark_server::serve_router(listener, state, router, shutdown_signal()).await?;
         tracing::info!("stopped");

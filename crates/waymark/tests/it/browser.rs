@@ -255,3 +255,94 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
         assert!(shots.join(shot).is_file(), "{shot}");
     }
 }
+
+/// The reference case whole, from `waymark demo` itself, as its people play it in Chromium
+/// (`tests/browser/demo.mjs`): nobody calls the API by hand.
+#[test]
+fn the_demo_plays_the_whole_training_request() {
+    let Some(modules) = super::clients::required("WAYMARK_NODE_MODULES") else {
+        return;
+    };
+    let Some(chromium) = super::clients::required("WAYMARK_CHROMIUM") else {
+        return;
+    };
+    let dir = temp_dir("browser-demo");
+    let (child, url, banner) = super::serve::start_demo(&dir.join("demo.db"), "30");
+    let _server = super::automation::Killed(child);
+    let token_of = |who: &str| -> String {
+        banner
+            .iter()
+            .find_map(|line| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some(who)).then(|| words.next().map(str::to_string))?
+            })
+            .unwrap_or_else(|| panic!("a token for {who}: {banner:?}"))
+    };
+    let shots = workspace().join("target/screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshots");
+    let output = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/demo.mjs"))
+        .env("NODE_MODULES", &modules)
+        .env("CHROMIUM", &chromium)
+        .env("BASE", &url)
+        .env("SHOTS", &shots)
+        .env("JENNIFER", token_of("jennifer"))
+        .env("MARIA", token_of("maria"))
+        .env("FINN", token_of("finn"))
+        .env("ADA", token_of("ada"))
+        .output()
+        .expect("run node (scripts/test installs playwright-core and axe-core)");
+    assert!(
+        output.status.success(),
+        "the browser script failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let result: Value = serde_json::from_str(text.lines().last().unwrap_or("{}")).expect("json");
+    let steps = &result["steps"];
+    let says = |step: &str, words: &[&str]| {
+        let said = steps[step].as_str().unwrap_or_default();
+        for word in words {
+            assert!(said.contains(word), "{step} says {word:?}: {said}");
+        }
+    };
+    says("sentNotice", &["Your request was sent"]);
+    says("approvedNotice", &["your answer was recorded"]);
+    says("budgetChecked", &["Check the department budget — Done"]);
+    says(
+        "approvalMail",
+        &["Tell Jennifer it was approved", "/feedback/"],
+    );
+    says("poPage", &["Skills Academy", "S-1042"]);
+    says("paymentPage", &["PO-20931"]);
+    says("waiting", &["Waiting for “Training Completed”"]);
+    says("trainingNotice", &["Training Completed"]);
+    assert!(
+        steps["linkHref"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("/links/")),
+        "{result}"
+    );
+    says("assessmentPage", &["Assess the training"]);
+    says(
+        "requestDone",
+        &[
+            "Assess the training — Done by Jennifer Lee",
+            "Finished — Done",
+        ],
+    );
+    says("myRequests", &["Done"]);
+    says(
+        "outbox",
+        &[
+            "Tell Jennifer it was approved",
+            "Invite Jennifer to the assessment",
+        ],
+    );
+    assert_eq!(
+        result["violations"],
+        serde_json::json!([]),
+        "axe-core, the content policy and the phone width: {result}"
+    );
+}

@@ -161,7 +161,7 @@ fn every_acknowledged_event_survives_sigkill_exactly_once() {
 }
 
 /// Starts `waymark demo` on a free port; returns the child, its URL and the banner.
-fn start_demo(db: &std::path::Path, people: &str) -> (Child, String, Vec<String>) {
+pub(super) fn start_demo(db: &std::path::Path, people: &str) -> (Child, String, Vec<String>) {
     let args = ["demo", "--listen", "127.0.0.1:0", "--people", people];
     // The banner ends with how to stop it.
     launch(&args, db, |line| line.contains("stop with Ctrl-C"))

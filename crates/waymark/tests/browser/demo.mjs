@@ -1,0 +1,180 @@
+// The reference case, whole, in `waymark demo` itself, as its people play it in Chromium: nobody
+// calls the API by hand. Jennifer asks for training on her phone; Maria approves; the demo's
+// budget system checks the budget; Jennifer reads the approval in her Mail; Finn adds the
+// vendor, issues the PO and records the payment; the training takes place (the demo's control
+// sends what the learning system would); the assessment invitation arrives in her Mail, its link
+// opens the assessment on her phone; her answer marks the goods received and "My requests"
+// shows it done. Ada reads the outbox. axe-core checks the new pages; any Content-Security-
+// Policy violation counts as a violation.
+//
+// Environment: BASE, CHROMIUM, NODE_MODULES, SHOTS, and the demo people's tokens as printed by
+// the demo (JENNIFER, MARIA, FINN, ADA). Prints one JSON object; the Rust test judges it.
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import path from "node:path";
+
+const require = createRequire(path.join(process.env.NODE_MODULES, "noop.js"));
+const { chromium } = require("playwright-core");
+const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+const base = process.env.BASE;
+const shots = process.env.SHOTS;
+const result = { pages: [], violations: [], steps: {} };
+const steps = result.steps;
+
+function watch(page) {
+  page.on("console", (message) => {
+    if (message.text().includes("Content Security Policy")) {
+      result.violations.push({ page: page.url(), id: "content-security-policy", impact: "serious", nodes: [message.text()] });
+    }
+  });
+  return page;
+}
+
+async function audit(page, name) {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  await page.evaluate(axeSource);
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) }));
+  });
+  result.pages.push(name);
+  for (const v of found) result.violations.push({ page: name, ...v });
+  const fits = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+  if (!fits) result.violations.push({ page: name, id: "wider-than-the-screen", impact: "serious", nodes: [] });
+}
+
+async function signIn(page, token) {
+  await page.goto(`${base}/login`);
+  await page.getByLabel("Access token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/work`);
+}
+
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+async function waitFor(what, check) {
+  for (let i = 0; i < 150; i++) {
+    const found = await check();
+    if (found) return found;
+    await sleep(200);
+  }
+  throw new Error(`waited in vain for ${what}`);
+}
+
+async function openTask(page, name) {
+  await waitFor(name, async () => {
+    await page.goto(`${base}/work`);
+    return (await page.getByRole("link", { name, exact: true }).count()) > 0;
+  });
+  await page.getByRole("link", { name, exact: true }).click();
+}
+
+// Opens the newest message called `subject` in the person's Mail, once it has arrived.
+async function openMail(page, subject) {
+  await waitFor(`the mail “${subject}”`, async () => {
+    await page.goto(`${base}/mail`);
+    return (await page.getByRole("link", { name: subject }).count()) > 0;
+  });
+  await page.getByRole("link", { name: subject }).first().click();
+}
+
+const phone = { viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true };
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM, headless: true, args: ["--no-sandbox"] });
+try {
+  // 1. Jennifer asks on her phone.
+  const jennifer = await (await browser.newContext(phone)).newPage().then(watch);
+  await signIn(jennifer, process.env.JENNIFER);
+  await jennifer.getByRole("link", { name: "Request something" }).first().click();
+  await jennifer.getByRole("link", { name: "Request professional training" }).click();
+  await jennifer.getByLabel("Course or certification").fill("Negotiation Skills");
+  await jennifer.getByLabel("Training provider").fill("Skills Academy");
+  await jennifer.getByLabel("Cost (EUR)").fill("1200");
+  await jennifer.getByLabel("Start date").fill("2026-12-01");
+  await jennifer.getByRole("button", { name: "Send the request" }).click();
+  await jennifer.waitForURL(/\/work\/requests\/\d+/);
+  const requestUrl = jennifer.url().split("?")[0];
+  steps.sentNotice = await jennifer.locator("[role=status]").textContent();
+  await audit(jennifer, "demo-01-request-sent-phone");
+
+  // 2. Maria approves.
+  const maria = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage().then(watch);
+  await signIn(maria, process.env.MARIA);
+  await openTask(maria, "Approve the training request");
+  await maria.getByLabel("I approve this training").check();
+  await maria.getByRole("button", { name: "Send", exact: true }).click();
+  await maria.waitForURL(/\/work\/requests\/\d+/);
+  steps.approvedNotice = await maria.locator("[role=status]").textContent();
+
+  // 3. The demo's budget system answers by itself.
+  steps.budgetChecked = await waitFor("the budget check", async () => {
+    await jennifer.goto(requestUrl);
+    const progress = await jennifer.locator(".progress").textContent();
+    return /Check the department budget — Done/.test(progress) ? progress : null;
+  });
+
+  // 4. The approval email, in Jennifer's mailbox in the app.
+  await openMail(jennifer, "Tell Jennifer it was approved");
+  steps.approvalMail = await jennifer.locator("main").textContent();
+  await audit(jennifer, "demo-02-approval-mail-phone");
+
+  // 5. Finance's three steps, on a phone, each showing what was entered before.
+  const finn = await (await browser.newContext(phone)).newPage().then(watch);
+  await signIn(finn, process.env.FINN);
+  await openTask(finn, "Add the vendor");
+  await finn.getByLabel("Supplier number").fill("S-1042");
+  await finn.getByLabel("Billing email").fill("billing@skills-academy.example");
+  await finn.getByRole("button", { name: "Send", exact: true }).click();
+  await finn.waitForURL(/\/work\/requests\/\d+/);
+  await openTask(finn, "Issue the purchase order");
+  steps.poPage = await finn.locator("main").textContent();
+  await finn.getByLabel("Purchase order number").fill("PO-20931");
+  await finn.getByRole("button", { name: "Send", exact: true }).click();
+  await finn.waitForURL(/\/work\/requests\/\d+/);
+  await openTask(finn, "Record the payment");
+  steps.paymentPage = await finn.locator("main").textContent();
+  await finn.getByLabel(/Amount paid/).fill("1200");
+  await finn.getByLabel(/Paid on/).fill("2026-12-10");
+  await finn.getByRole("button", { name: "Send", exact: true }).click();
+  await finn.waitForURL(/\/work\/requests\/\d+/);
+
+  // 6. The training takes place: the request waits for the learning system, and says so.
+  await jennifer.goto(requestUrl);
+  steps.waiting = await jennifer.locator(".progress").textContent();
+  await audit(jennifer, "demo-03-waiting-for-training-phone");
+  await jennifer.getByRole("button", { name: /Demo: send “Training Completed”/ }).click();
+  await jennifer.waitForURL(/sent=/);
+  steps.trainingNotice = await jennifer.locator("[role=status]").textContent();
+
+  // 7. The assessment invitation arrives; its link opens the assessment on her phone.
+  await openMail(jennifer, "Invite Jennifer to the assessment");
+  const link = await jennifer.locator(".mail-body a[href*='/links/']").first();
+  steps.linkHref = (await link.getAttribute("href")).replace(base, "");
+  await link.click();
+  await jennifer.waitForURL(/\/links\//);
+  steps.assessmentPage = await jennifer.locator("main").textContent();
+  await audit(jennifer, "demo-04-assessment-from-mail-phone");
+  await jennifer.getByLabel(/How useful was it/).fill("5");
+  await jennifer.getByLabel("I would recommend it to colleagues").check();
+  await jennifer.getByRole("button", { name: "Send", exact: true }).click();
+  steps.assessmentSent = await jennifer.locator("main").textContent();
+
+  // 8. Goods received by itself; "My requests" shows it done.
+  await jennifer.goto(requestUrl);
+  steps.requestDone = await jennifer.locator("main").textContent();
+  await jennifer.goto(`${base}/work/requests`);
+  steps.myRequests = await jennifer.locator(".cards").textContent();
+  await audit(jennifer, "demo-05-my-requests-done-phone");
+
+  // 9. Ada reads the outbox.
+  const ada = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage().then(watch);
+  await signIn(ada, process.env.ADA);
+  await ada.getByRole("link", { name: "Outbox" }).click();
+  steps.outbox = await ada.locator("main").textContent();
+  await audit(ada, "demo-06-outbox-desktop");
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));
