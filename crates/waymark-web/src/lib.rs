@@ -72,50 +72,84 @@ fn routes(app: AppState, secure: bool, demo: bool) -> Router {
         limits: guard::Limits::default(),
         demo,
     };
-    Router::new()
-        .route("/", get(home))
-        .route("/assets/waymark.css", get(layout::stylesheet))
-        .route("/assets/waymark.js", get(layout::script))
-        .route("/login", get(login::page).post(login::by_email))
-        .route("/login/token", post(login::by_token))
-        .route(
-            "/login/link/{token}",
-            get(login::link_page).post(login::by_link),
-        )
-        .route("/logout", post(login::logout))
-        .route("/links/{token}", get(links::open).post(links::submit))
-        .route(
-            "/feedback/{token}",
-            get(feedback::open).post(feedback::submit),
-        )
-        .route("/customers", get(customers::search))
-        .route("/journeys", get(journeys::list))
-        .route("/journeys/{id}", get(journeys::show))
-        .route("/journeys/{id}/funnel", get(analyses::funnel))
-        .route("/journeys/{id}/flow", get(analyses::flow))
-        .route("/journeys/{id}/conformance", get(analyses::conformance))
-        .route(
-            "/journeys/{id}/touchpoints/{touchpoint}",
-            get(touchpoint::show),
-        )
-        .route("/work", get(work::inbox))
-        .route("/work/tasks/{id}", get(work::task).post(work::complete))
-        .route("/work/tasks/{id}/claim", post(work::claim))
-        .route("/work/tasks/{id}/delegate", post(work::delegate))
-        .route("/admin/requests", get(admin::requests))
-        .route("/admin/outbox", get(mailbox::outbox))
-        .route("/mail", get(mailbox::inbox))
-        .route("/mail/{id}", get(mailbox::message))
-        .route("/work/start", get(work::startable))
-        .route(
-            "/work/start/{process}",
-            get(work::start_page).post(work::start),
-        )
-        .route("/work/requests", get(work::my_requests))
-        .route("/work/requests/{id}", get(work::request))
-        .route("/demo/requests/{id}/send", post(demo::send))
-        .fallback(not_found)
-        .with_state(web)
+    table().router.fallback(not_found).with_state(web)
+}
+
+/// The pages' routes as they are registered, each with its method: the authorization matrix
+/// test asks for them, so a page added without its row fails it.
+pub fn page_routes() -> Vec<(&'static str, &'static str)> {
+    table().listed
+}
+
+/// A router that remembers what it was given.
+struct Table {
+    router: Router<Web>,
+    listed: Vec<(&'static str, &'static str)>,
+}
+
+impl Table {
+    fn get<H: axum::handler::Handler<T, Web>, T: 'static>(
+        mut self,
+        path: &'static str,
+        handler: H,
+    ) -> Self {
+        self.router = self.router.route(path, get(handler));
+        self.listed.push(("GET", path));
+        self
+    }
+
+    fn post<H: axum::handler::Handler<T, Web>, T: 'static>(
+        mut self,
+        path: &'static str,
+        handler: H,
+    ) -> Self {
+        self.router = self.router.route(path, post(handler));
+        self.listed.push(("POST", path));
+        self
+    }
+}
+
+/// Every page.
+fn table() -> Table {
+    Table {
+        router: Router::new(),
+        listed: Vec::new(),
+    }
+    .get("/", home)
+    .get("/assets/waymark.css", layout::stylesheet)
+    .get("/assets/waymark.js", layout::script)
+    .get("/login", login::page)
+    .post("/login", login::by_email)
+    .post("/login/token", login::by_token)
+    .get("/login/link/{token}", login::link_page)
+    .post("/login/link/{token}", login::by_link)
+    .post("/logout", login::logout)
+    .get("/links/{token}", links::open)
+    .post("/links/{token}", links::submit)
+    .get("/feedback/{token}", feedback::open)
+    .post("/feedback/{token}", feedback::submit)
+    .get("/customers", customers::search)
+    .get("/journeys", journeys::list)
+    .get("/journeys/{id}", journeys::show)
+    .get("/journeys/{id}/funnel", analyses::funnel)
+    .get("/journeys/{id}/flow", analyses::flow)
+    .get("/journeys/{id}/conformance", analyses::conformance)
+    .get("/journeys/{id}/touchpoints/{touchpoint}", touchpoint::show)
+    .get("/work", work::inbox)
+    .get("/work/tasks/{id}", work::task)
+    .post("/work/tasks/{id}", work::complete)
+    .post("/work/tasks/{id}/claim", work::claim)
+    .post("/work/tasks/{id}/delegate", work::delegate)
+    .get("/admin/requests", admin::requests)
+    .get("/admin/outbox", mailbox::outbox)
+    .get("/mail", mailbox::inbox)
+    .get("/mail/{id}", mailbox::message)
+    .get("/work/start", work::startable)
+    .get("/work/start/{process}", work::start_page)
+    .post("/work/start/{process}", work::start)
+    .get("/work/requests", work::my_requests)
+    .get("/work/requests/{id}", work::request)
+    .post("/demo/requests/{id}/send", demo::send)
 }
 
 /// Any address nobody serves: for the API a JSON error, for people a page in the app's layout

@@ -2,6 +2,7 @@
 //! may see what, on the training request.
 
 mod analyses;
+mod matrix;
 mod work;
 
 use std::path::{Path, PathBuf};

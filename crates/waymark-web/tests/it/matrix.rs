@@ -1,0 +1,640 @@
+//! The authorization matrix: every route of the API (from its OpenAPI document) and every page
+//! (from the web app's own route table), called by every kind of caller, each against a
+//! resource of its own and someone else's, compared with the answers written below. A route
+//! added without its row fails the test; so does any cell that changes.
+//!
+//! Callers, in column order:
+//!
+//! | col | caller |
+//! |---|---|
+//! | 0 | nobody |
+//! | 1 | the public write key |
+//! | 2 | a server key |
+//! | 3 | a worker key (topic `budget-check`) |
+//! | 4 | the admin token |
+//! | 5 | Jennifer, the requester |
+//! | 6 | Maria, her manager |
+//! | 7 | Finn, Finance |
+//! | 8 | Mallory, an unrelated employee (who has a request of her own) |
+//! | 9 | Alex, an agent |
+//! | 10 | Chris, an analyst |
+//! | 11 | Olivia, the journey owner (and Mallory's manager) |
+//! | 12 | Ada, an administrator (directory role `admin`) |
+//! | 13 | an expired token (Jennifer's) |
+//! | 14 | a revoked token (Jennifer's) |
+//!
+//! Answers: `A` done (2xx, or a redirect elsewhere than sign-in), `B` authorised but refused for
+//! what was sent (400, 409, 410, 413, 422: the matrix sends nothing that would change the
+//! fixture), `N` not found (404), `R` sent to sign in (303 to `/login`), `U` 401, `F` 403.
+//!
+//! Keys go where each route expects a credential: the collection API reads HTTP Basic, the rest
+//! of the API a bearer token; pages read a session cookie (people sign in; a key or an expired or
+//! revoked token has no session, so it is `R` there, with an ended or expired session cookie).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request, StatusCode, header};
+use base64::Engine as _;
+use serde_json::Value;
+use tower::ServiceExt as _;
+use waymark_server::AppState;
+use waymark_store::{KeyKind, SqliteStore, Store as _};
+
+const CALLERS: [&str; 15] = [
+    "nobody", "write", "server", "worker", "admin", "jennifer", "maria", "finn", "mallory", "alex",
+    "chris", "olivia", "ada", "expired", "revoked",
+];
+
+/// Which resource a row calls: `-` none in particular, `own`/`other`: Jennifer's request (R1,
+/// its approval with Maria) and Mallory's (R2, its approval with Olivia).
+type Row = (&'static str, &'static str, &'static str, &'static str);
+
+/// The API: (method, path as documented, resource, answers by caller).
+const API: &[Row] = &[
+    ("GET", "/healthz", "-", "AAAAAAAAAAAAAAA"),
+    ("GET", "/metrics", "-", "UFFFAFFFFFFFAUU"),
+    ("POST", "/v1/track", "-", "UAAUAUUUUUUUUUU"),
+    ("POST", "/v1/identify", "-", "UAAUAUUUUUUUUUU"),
+    ("POST", "/v1/page", "-", "UAAUAUUUUUUUUUU"),
+    ("POST", "/v1/screen", "-", "UAAUAUUUUUUUUUU"),
+    ("POST", "/v1/group", "-", "UAAUAUUUUUUUUUU"),
+    ("POST", "/v1/alias", "-", "UAAUAUUUUUUUUUU"),
+    ("POST", "/v1/batch", "-", "UAAUAUUUUUUUUUU"),
+    ("POST", "/v1/import", "-", "UFFFBFFFFFFFBUU"),
+    ("GET", "/v1/profiles", "-", "UFFFAFFFFAAFAUU"),
+    ("GET", "/v1/profiles/{id}", "-", "UFFFAFFFFAAFAUU"),
+    ("GET", "/v1/profiles/{id}/timeline", "-", "UFFFAFFFFAAFAUU"),
+    ("GET", "/v1/journeys", "-", "UFFFAFFFFFAAAUU"),
+    ("POST", "/v1/journeys", "-", "UFFFBFFFFFFBBUU"),
+    ("GET", "/v1/journeys/{id}/report", "-", "UFFFAFFFFFAAAUU"),
+    ("GET", "/v1/journeys/{id}/map", "-", "UFFFAFFFFFAAAUU"),
+    ("GET", "/v1/directory/users", "-", "UFFFAFFFFFFFAUU"),
+    ("POST", "/v1/directory/users", "-", "UFFFBFFFFFFFBUU"),
+    ("DELETE", "/v1/directory/users/{id}", "-", "UFFFNFFFFFFFNUU"),
+    (
+        "POST",
+        "/v1/directory/users/{id}/tokens",
+        "-",
+        "UFFFBFFFFFFFBUU",
+    ),
+    ("GET", "/v1/keys", "-", "UFFFAFFFFFFFAUU"),
+    ("POST", "/v1/keys", "-", "UFFFBFFFFFFFBUU"),
+    ("DELETE", "/v1/keys/{id}", "-", "UFFFNFFFFFFFNUU"),
+    ("GET", "/v1/keys/trail", "-", "UFFFAFFFFFFFAUU"),
+    ("POST", "/v1/processes", "-", "UFFFBFFFFFFFBUU"),
+    ("POST", "/v1/forms/{key}", "-", "UFFFBFFFFFFFBUU"),
+    ("POST", "/v1/surveys", "-", "UFFFBFFFFFFFBUU"),
+    ("GET", "/v1/processes/{id}/form", "-", "UFFFFAAAAAAAAUU"),
+    (
+        "POST",
+        "/v1/processes/{id}/instances",
+        "-",
+        "UFFFFBBBBBBBBUU",
+    ),
+    ("GET", "/v1/tasks", "-", "UFFFFAAAAAAAAUU"),
+    ("POST", "/v1/tasks/{id}/{action}", "own", "UFFFFFBFFFFFFUU"),
+    (
+        "POST",
+        "/v1/tasks/{id}/{action}",
+        "other",
+        "UFFFFFFFFFFBFUU",
+    ),
+    ("GET", "/v1/requests", "-", "UFFFFAAAAAAAAUU"),
+    ("GET", "/v1/requests/{id}", "own", "UFFFAAAFFFFFAUU"),
+    ("GET", "/v1/requests/{id}", "other", "UFFFAFFFAFFAAUU"),
+    ("GET", "/v1/work", "-", "UFFAAFFFFFFFAUU"),
+    ("POST", "/v1/work/{id}/complete", "-", "UFFBBFFFFFFFFUU"),
+    ("GET", "/v1/links/{token}", "-", "AAAAAAAAAAAAAAA"),
+    ("POST", "/v1/links/{token}", "-", "BBBBBBBBBBBBBBB"),
+];
+
+/// The pages: (method, path as routed, resource, answers by caller).
+const PAGES: &[Row] = &[
+    ("GET", "/", "-", "RRRRRAAAAAAAARR"),
+    ("GET", "/assets/waymark.css", "-", "AAAAAAAAAAAAAAA"),
+    ("GET", "/assets/waymark.js", "-", "AAAAAAAAAAAAAAA"),
+    ("GET", "/login", "-", "AAAAAAAAAAAAAAA"),
+    ("POST", "/login", "-", "FFFFFFFFFFFFFFF"),
+    ("POST", "/login/token", "-", "FFFFFFFFFFFFFFF"),
+    ("GET", "/login/link/{token}", "-", "AAAAAAAAAAAAAAA"),
+    ("POST", "/login/link/{token}", "-", "FFFFFFFFFFFFFFF"),
+    ("POST", "/logout", "-", "RRRRRFFFFFFFFRR"),
+    ("GET", "/links/{token}", "-", "AAAAAAAAAAAAAAA"),
+    ("POST", "/links/{token}", "-", "BBBBBBBBBBBBBBB"),
+    ("GET", "/feedback/{token}", "-", "AAAAAAAAAAAAAAA"),
+    ("POST", "/feedback/{token}", "-", "BBBBBBBBBBBBBBB"),
+    ("GET", "/customers", "-", "RRRRRFFFFAAFARR"),
+    ("GET", "/journeys", "-", "RRRRRFFFFFAAARR"),
+    ("GET", "/journeys/{id}", "-", "RRRRRFFFFFAAARR"),
+    ("GET", "/journeys/{id}/funnel", "-", "RRRRRFFFFFAAARR"),
+    ("GET", "/journeys/{id}/flow", "-", "RRRRRFFFFFAAARR"),
+    ("GET", "/journeys/{id}/conformance", "-", "RRRRRFFFFFAAARR"),
+    (
+        "GET",
+        "/journeys/{id}/touchpoints/{touchpoint}",
+        "-",
+        "RRRRRFFFFFAAARR",
+    ),
+    ("GET", "/work", "-", "RRRRRAAAAAAAARR"),
+    ("GET", "/work/tasks/{id}", "own", "RRRRRFAFFFFFFRR"),
+    ("GET", "/work/tasks/{id}", "other", "RRRRRFFFFFFAFRR"),
+    ("POST", "/work/tasks/{id}", "own", "RRRRRFBFFFFFFRR"),
+    ("POST", "/work/tasks/{id}", "other", "RRRRRFFFFFFBFRR"),
+    ("POST", "/work/tasks/{id}/claim", "own", "RRRRRFBFFFFFFRR"),
+    ("POST", "/work/tasks/{id}/claim", "other", "RRRRRFFFFFFBFRR"),
+    (
+        "POST",
+        "/work/tasks/{id}/delegate",
+        "own",
+        "RRRRRFBFFFFFFRR",
+    ),
+    (
+        "POST",
+        "/work/tasks/{id}/delegate",
+        "other",
+        "RRRRRFFFFFFBFRR",
+    ),
+    ("GET", "/admin/requests", "-", "RRRRRFFFFFFFARR"),
+    ("GET", "/admin/outbox", "-", "RRRRRNNNNNNNNRR"),
+    ("GET", "/mail", "-", "RRRRRNNNNNNNNRR"),
+    ("GET", "/mail/{id}", "-", "RRRRRNNNNNNNNRR"),
+    ("GET", "/work/start", "-", "RRRRRAAAAAAAARR"),
+    ("GET", "/work/start/{process}", "-", "RRRRRAAAAAAAARR"),
+    ("POST", "/work/start/{process}", "-", "RRRRRBBBBBBBBRR"),
+    ("GET", "/work/requests", "-", "RRRRRAAAAAAAARR"),
+    ("GET", "/work/requests/{id}", "own", "RRRRRAAFFFFFARR"),
+    ("GET", "/work/requests/{id}", "other", "RRRRRFFFAFFAARR"),
+    ("POST", "/demo/requests/{id}/send", "own", "RRRRRNNNNNNNNRR"),
+];
+
+const ADMIN: &str = "matrix-admin-token";
+const WRITE: &str = "matrix-write-key";
+const SERVER: &str = "matrix-server-key";
+
+/// Everything the rows need: the router, each caller's credential, and the resources.
+struct Fixture {
+    router: axum::Router,
+    /// Per caller: the bearer token or key (API) and the session cookie with its CSRF (pages).
+    tokens: BTreeMap<&'static str, String>,
+    sessions: BTreeMap<&'static str, (String, String)>,
+    /// R1's and R2's ids, their open approval tasks, R3's budget-check worker task.
+    requests: [i64; 2],
+    tasks: [String; 2],
+    worker_task: String,
+    step_link: String,
+    survey_link: String,
+    sign_in_link: String,
+}
+
+fn fixture() -> Fixture {
+    let dir = std::env::temp_dir().join(format!("waymark-matrix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = Arc::new(SqliteStore::open(&dir.join("m.db")).expect("store"));
+    store.ensure_key(KeyKind::Admin, ADMIN).expect("key");
+    store.ensure_key(KeyKind::Write, WRITE).expect("key");
+    store.ensure_key(KeyKind::Server, SERVER).expect("key");
+    let csv = "id,name,email,department,manager,roles\n\
+        jennifer,Jennifer Lee,jennifer@example.com,customer-success,maria,\n\
+        maria,Maria Lopez,maria@example.com,customer-success,olivia,manager\n\
+        finn,Finn Berg,finn@example.com,finance,olivia,finance\n\
+        mallory,Mallory Smith,mallory@example.com,sales,olivia,\n\
+        alex,Alex Agent,alex@example.com,admin,olivia,agent\n\
+        chris,Chris Analyst,chris@example.com,cx,olivia,analyst\n\
+        olivia,Olivia Chen,olivia@example.com,leadership,,journey-owner\n\
+        ada,Ada Admin,ada@example.com,it,olivia,admin\n";
+    store
+        .put_users(&waymark_server::automation::users_from_csv(csv).expect("csv"))
+        .expect("users");
+    let example = super::workspace().join("examples");
+    let process =
+        std::fs::read_to_string(example.join("training-request/process.yaml")).expect("process");
+    store
+        .deploy_process("training-request", "Request", "yaml", &process, 0)
+        .expect("deploy");
+    for entry in std::fs::read_dir(example.join("training-request/forms")).expect("forms") {
+        let path = entry.expect("entry").path();
+        let key = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("key")
+            .to_string();
+        store
+            .put_form(&key, &std::fs::read_to_string(&path).expect("form"), 0)
+            .expect("form");
+    }
+    let loan =
+        std::fs::read_to_string(example.join("loan-application/journey.yaml")).expect("loan");
+    store
+        .deploy_journey("loan-application", "loan", &loan, 0)
+        .expect("journey");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_micros() as i64;
+    // R1: Jennifer's, with Maria; R2: Mallory's, with Olivia; R3: Jennifer's, at the budget
+    // check (Maria approved it).
+    let values = |course: &str| -> serde_json::Map<String, Value> {
+        serde_json::json!({ "course": course, "vendor": "Skills Academy", "cost": 100, "startDate": "2026-12-01" })
+            .as_object()
+            .cloned()
+            .expect("object")
+    };
+    let user = |id: &str| store.user(id).expect("read").expect("user");
+    let start = |who: &str, course: &str| {
+        waymark_server::work::start(&store, &user(who), "training-request", values(course), now)
+            .expect("start")
+    };
+    let r1 = start("jennifer", "One");
+    let r2 = start("mallory", "Two");
+    let r3 = start("jennifer", "Three");
+    let open_user_task = |instance: i64| {
+        store
+            .instance_tasks(instance)
+            .expect("tasks")
+            .into_iter()
+            .find(|t| t.status == "open" && t.kind == "user")
+            .expect("an open task")
+    };
+    let approval3 = open_user_task(r3);
+    let mut approve = serde_json::Map::new();
+    approve.insert("approved".into(), Value::Bool(true));
+    waymark_server::work::complete(
+        &store,
+        &user("maria"),
+        waymark_server::work::TaskId::of(&approval3),
+        approve,
+        now,
+    )
+    .expect("approve R3");
+    let worker_task = store
+        .instance_tasks(r3)
+        .expect("tasks")
+        .into_iter()
+        .find(|t| t.status == "open" && t.kind == "worker")
+        .expect("the budget check");
+    let (t1, t2) = (open_user_task(r1), open_user_task(r2));
+    assert_eq!(t1.assignee.as_deref(), Some("maria"));
+    assert_eq!(t2.assignee.as_deref(), Some("olivia"));
+
+    let state = AppState::new(store.clone()).expect("state");
+    let step_link = state.links.sign(&waymark_server::mail::Grant {
+        instance: r1,
+        person: "maria".into(),
+        expires_us: now + 3_600_000_000,
+    });
+    let survey_link = state.surveys.sign(&waymark_server::feedback::Survey {
+        journey: "loan-application".into(),
+        touchpoint: "application-form".into(),
+        person: "jennifer".into(),
+        expires_us: now + 3_600_000_000,
+    });
+    let sign_in_link = state.sign_in.sign(&waymark_server::mail::Grant {
+        instance: 0,
+        person: "jennifer".into(),
+        expires_us: now + 3_600_000_000,
+    });
+    let pages = waymark_web::pages(state.clone(), false);
+    let router = waymark_server::app_with(state, pages);
+
+    let mut tokens = BTreeMap::new();
+    let mut sessions = BTreeMap::new();
+    tokens.insert("admin", ADMIN.to_string());
+    tokens.insert("write", WRITE.to_string());
+    tokens.insert("server", SERVER.to_string());
+    let worker = store
+        .issue_key(
+            &waymark_store::keys::NewKey {
+                kind: KeyKind::Worker,
+                label: "budget".into(),
+                topics: vec!["budget-check".into()],
+                expires_us: None,
+            },
+            "admin",
+            now,
+        )
+        .expect("worker key");
+    tokens.insert("worker", worker.1);
+    for who in [
+        "jennifer", "maria", "finn", "mallory", "alex", "chris", "olivia", "ada",
+    ] {
+        tokens.insert(who, store.issue_user_token(who).expect("token"));
+        sessions.insert(
+            who,
+            store
+                .create_session(who, now, 3_600_000_000)
+                .expect("session"),
+        );
+    }
+    let (_, expired) = store
+        .issue_person_token("jennifer", "old", Some(now - 1), "admin", now - 10)
+        .expect("expired");
+    tokens.insert("expired", expired);
+    let (revoked_id, revoked) = store
+        .issue_person_token("jennifer", "gone", None, "admin", now)
+        .expect("revoked");
+    store.revoke_key(&revoked_id, "admin", now).expect("revoke");
+    tokens.insert("revoked", revoked);
+    // Sessions for the last two: one that ended, one that expired.
+    let ended = store
+        .create_session("jennifer", now, 3_600_000_000)
+        .expect("session");
+    store.end_session(&ended.0).expect("end");
+    sessions.insert("revoked", ended);
+    sessions.insert(
+        "expired",
+        store
+            .create_session("jennifer", now - 10, 1)
+            .expect("session"),
+    );
+    let id_of =
+        |t: &waymark_store::workflow::TaskRow| waymark_server::work::TaskId::of(t).to_string();
+    Fixture {
+        router,
+        tokens,
+        sessions,
+        requests: [r1, r2],
+        tasks: [id_of(&t1), id_of(&t2)],
+        worker_task: id_of(&worker_task),
+        step_link,
+        survey_link,
+        sign_in_link,
+    }
+}
+
+/// The concrete address of a row, and the body it sends.
+fn concrete(f: &Fixture, path: &str, resource: &str) -> String {
+    let k = usize::from(resource == "other");
+    let mut out = path
+        .replace(
+            "{token}",
+            if path.contains("feedback") {
+                &f.survey_link
+            } else if path.contains("/login/link") {
+                &f.sign_in_link
+            } else {
+                &f.step_link
+            },
+        )
+        .replace("{touchpoint}", "application-form")
+        .replace("{key}", "matrix-form")
+        .replace("{process}", "training-request")
+        .replace("{action}", "comment");
+    let id = if path.starts_with("/v1/journeys") || path.starts_with("/journeys") {
+        "loan-application".to_string()
+    } else if path.starts_with("/v1/profiles") {
+        "jennifer".to_string()
+    } else if path.starts_with("/v1/processes") {
+        "training-request".to_string()
+    } else if path.starts_with("/v1/directory/users") {
+        "nobody-here".to_string()
+    } else if path.starts_with("/v1/keys") {
+        "k_nothing".to_string()
+    } else if path.starts_with("/v1/work") {
+        f.worker_task.clone()
+    } else if path.contains("/tasks/") {
+        f.tasks[k].clone()
+    } else if path.starts_with("/mail") {
+        "1".to_string()
+    } else {
+        f.requests[k].to_string()
+    };
+    out = out.replace("{id}", &id);
+    if out == "/v1/profiles" {
+        out.push_str("?trait=email&value=jennifer@example.com");
+    }
+    if out == "/v1/import" {
+        out.push_str("?format=nothing");
+    }
+    out
+}
+
+/// The body a row sends: never one that would change the fixture (an invalid value, an empty
+/// comment, an unknown id), so every caller meets the same state.
+fn body_of(path: &str, method: &str) -> (String, &'static str) {
+    let json = "application/json";
+    let form = "application/x-www-form-urlencoded";
+    if method == "GET" || method == "DELETE" {
+        return (String::new(), json);
+    }
+    if path.starts_with("/v1/track")
+        || path.starts_with("/v1/identify")
+        || path.starts_with("/v1/page")
+        || path.starts_with("/v1/screen")
+        || path.starts_with("/v1/group")
+    {
+        return (
+            serde_json::json!({ "userId": "matrix-visitor", "event": "Matrix", "name": "Matrix", "groupId": "g" }).to_string(),
+            json,
+        );
+    }
+    if path.starts_with("/v1/alias") {
+        return (
+            serde_json::json!({ "userId": "matrix-visitor", "previousId": "matrix-anon" })
+                .to_string(),
+            json,
+        );
+    }
+    if path.starts_with("/v1/batch") {
+        return (
+            serde_json::json!({ "batch": [{ "type": "track", "userId": "matrix-visitor", "event": "Matrix" }] }).to_string(),
+            json,
+        );
+    }
+    if path.starts_with("/v1/work/") {
+        return (
+            serde_json::json!({ "requester": "mallory" }).to_string(),
+            json,
+        );
+    }
+    if path.starts_with("/v1/tasks/") {
+        // An empty comment: refused for what it says only after the task is found to be the
+        // caller's.
+        return (serde_json::json!({ "text": "" }).to_string(), json);
+    }
+    if path.starts_with("/v1/") {
+        // Unreadable or incomplete for every route that takes a body.
+        return ("{\"unknown_field\": ".to_string(), json);
+    }
+    // Pages: what each form needs to be read at all (the checks then decide).
+    let fields = match path {
+        "/login" => "email=nobody%40example.com",
+        "/login/token" => "token=wu_nothing",
+        p if p.starts_with("/demo/") => "message=Training+Completed",
+        p if p.ends_with("/delegate") => "to=",
+        _ => "",
+    };
+    (fields.to_string(), form)
+}
+
+/// One cell: the answer `caller` gets.
+async fn call(f: &Fixture, caller: usize, method: &str, path: &str, page: bool) -> char {
+    let who = CALLERS[caller];
+    let (body, content_type) = body_of(path, method);
+    let mut request = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).expect("method"))
+        .uri(path)
+        .header(header::CONTENT_TYPE, content_type);
+    if page {
+        if let Some((session, csrf)) = f.sessions.get(who) {
+            request = request.header(header::COOKIE, format!("waymark_session={session}"));
+            let body = if path == "/logout" {
+                "csrf=wrong".to_string()
+            } else if method == "POST" {
+                let (fields, _) = body_of(path, method);
+                if fields.is_empty() {
+                    format!("csrf={csrf}")
+                } else {
+                    format!("csrf={csrf}&{fields}")
+                }
+            } else {
+                String::new()
+            };
+            return answer(f, request, body, caller).await;
+        }
+        if let Some(token) = f.tokens.get(who) {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let (fields, _) = body_of(path, method);
+        return answer(f, request, fields, caller).await;
+    }
+    if let Some(token) = f.tokens.get(who) {
+        let collection = [
+            "/v1/track",
+            "/v1/identify",
+            "/v1/page",
+            "/v1/screen",
+            "/v1/group",
+            "/v1/alias",
+            "/v1/batch",
+        ];
+        let credential = if collection.contains(&path) {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{token}:"))
+            )
+        } else {
+            format!("Bearer {token}")
+        };
+        request = request.header(header::AUTHORIZATION, credential);
+    }
+    answer(f, request, body, caller).await
+}
+
+async fn answer(
+    f: &Fixture,
+    request: axum::http::request::Builder,
+    body: String,
+    caller: usize,
+) -> char {
+    let mut request = request.body(Body::from(body)).expect("request");
+    // Each caller from an address of its own (sign-in limits are per client).
+    request.extensions_mut().insert(ConnectInfo(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, caller as u8 + 1)),
+        40_000,
+    )));
+    let response = f.router.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let to_login = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|l| l.starts_with("/login"));
+    match status {
+        s if s.is_redirection() && to_login => 'R',
+        s if s.is_success() || s.is_redirection() => 'A',
+        StatusCode::UNAUTHORIZED => 'U',
+        StatusCode::FORBIDDEN => 'F',
+        StatusCode::NOT_FOUND => 'N',
+        StatusCode::BAD_REQUEST
+        | StatusCode::CONFLICT
+        | StatusCode::GONE
+        | StatusCode::PAYLOAD_TOO_LARGE
+        | StatusCode::UNPROCESSABLE_ENTITY => 'B',
+        other => panic!("an answer the matrix has no letter for: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_every_caller_as_written() {
+    // Every route has its rows, and every row its route.
+    let documented: std::collections::BTreeSet<(String, String)> = waymark_server::openapi()
+        .paths
+        .paths
+        .iter()
+        .flat_map(|(path, item)| {
+            let item = serde_json::to_value(item).expect("json");
+            item.as_object()
+                .map(|o| {
+                    o.keys()
+                        .filter(|m| ["get", "post", "put", "delete", "patch"].contains(&m.as_str()))
+                        .map(|m| (m.to_uppercase(), path.clone()))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    let api_rows: std::collections::BTreeSet<(String, String)> = API
+        .iter()
+        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        api_rows, documented,
+        "an API route without its row (or a row without its route)"
+    );
+    let routed: std::collections::BTreeSet<(String, String)> = waymark_web::page_routes()
+        .into_iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    let page_rows: std::collections::BTreeSet<(String, String)> = PAGES
+        .iter()
+        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        page_rows, routed,
+        "a page without its row (or a row without its page)"
+    );
+
+    let f = fixture();
+    let mut wrong = Vec::new();
+    let mut cells = 0;
+    let mut actual_table = String::new();
+    for (rows, page) in [(API, false), (PAGES, true)] {
+        for (method, path, resource, expected) in rows {
+            assert_eq!(
+                expected.len(),
+                CALLERS.len(),
+                "{method} {path}: one answer per caller"
+            );
+            let address = concrete(&f, path, resource);
+            let mut got = String::new();
+            for (caller, want) in expected.chars().enumerate() {
+                let answer = call(&f, caller, method, &address, page).await;
+                got.push(answer);
+                cells += 1;
+                if answer != want {
+                    wrong.push(format!(
+                        "{method} {path} ({resource}) as {}: {answer}, expected {want}",
+                        CALLERS[caller]
+                    ));
+                }
+            }
+            actual_table.push_str(&format!(
+                "    (\"{method}\", \"{path}\", \"{resource}\", \"{got}\"),\n"
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {cells} cells differ:\n{}\n\nas answered now:\n{actual_table}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    // Reported in SECURITY.md.
+    assert_eq!(cells, (API.len() + PAGES.len()) * CALLERS.len());
+    println!("authorization matrix: {cells} cells");
+}
