@@ -135,6 +135,36 @@ pub fn span_place(lines: &[&str], span: &Span) -> Location {
         .unwrap_or(Location::START)
 }
 
+/// Where the tab a scanner error is about is: the loader reports the end of what it read
+/// before it (the line above, for a tab indenting the next line), so the first tab in the
+/// indentation from the reported line on is the place.
+fn tab_place(lines: &[&str], mark: &marked_yaml::Marker) -> Location {
+    for (offset, text) in lines
+        .iter()
+        .enumerate()
+        .skip(mark.line().saturating_sub(1))
+        .take(3)
+    {
+        let indent = text.len() - text.trim_start_matches([' ', '\t']).len();
+        if let Some(at) = text[..indent].find('\t') {
+            return Location {
+                line: offset + 1,
+                column: text[..at].chars().count() + 1,
+            };
+        }
+        // A tab after a value on the reported line (`key: value<TAB>…`) is the place too.
+        if offset + 1 == mark.line()
+            && let Some(at) = text.find('\t')
+        {
+            return Location {
+                line: offset + 1,
+                column: text[..at].chars().count() + 1,
+            };
+        }
+    }
+    marker_location(mark)
+}
+
 fn marker_location(mark: &marked_yaml::Marker) -> Location {
     Location {
         line: mark.line(),
@@ -159,7 +189,11 @@ fn load_error(lines: &[&str], error: marked_yaml::LoadError, kind: &YamlKind) ->
     match error {
         LoadError::ScanError(mark, scan) => Diagnostic::error(
             "yaml-syntax",
-            marker_location(&mark),
+            if scan.info().contains("tab") {
+                tab_place(lines, &mark)
+            } else {
+                marker_location(&mark)
+            },
             format!(
                 "this is not valid YAML: {}",
                 plain_scan_message(scan.info())

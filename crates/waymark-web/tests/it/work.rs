@@ -644,3 +644,65 @@ async fn a_sign_in_link_works_once() {
     let page = get(&router, &format!("/login/link/{step}"), None).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 }
+
+/// Asking for a sign-in link answers the same whether the address is known, and the link goes
+/// out after the answer (here into the in-app mailbox); the person's link page has a button.
+#[tokio::test]
+async fn a_sign_in_link_is_asked_for_without_telling_who_works_here() {
+    let (store, _) = setup("ask-link");
+    let mut state = waymark_server::AppState::new(store.clone()).expect("state");
+    state.mailer = Some(std::sync::Arc::new(
+        waymark_server::mail::Mailer::in_app(
+            store.clone(),
+            "Waymark <w@example.com>",
+            "http://w.example",
+        )
+        .expect("mailer"),
+    ));
+    let pages = waymark_web::pages(state.clone(), false);
+    let router = waymark_server::app_with(state, pages);
+    let mut answers = Vec::new();
+    for address in ["jennifer@example.com", "nobody@example.com"] {
+        let (login, login_cookie) = login_form(&router, "/login").await;
+        let page = post(
+            &router,
+            "/login",
+            Some(&login_cookie),
+            &[("email", address), ("login", &login)],
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+        // The same page but for the address echoed and the fresh login tokens.
+        let mut html = page.html.replace(address, "ADDRESS");
+        let marker = "name=\"login\" value=\"";
+        let mut from = 0;
+        while let Some(at) = html[from..].find(marker) {
+            let start = from + at + marker.len();
+            html.replace_range(start..start + 32, "TOKEN");
+            from = start;
+        }
+        answers.push(html);
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "known and unknown addresses answer alike"
+    );
+    let mail = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            store
+                .mails(Some("jennifer"), 10)
+                .ok()
+                .and_then(|m| m.into_iter().next())
+        })
+        .expect("the link went out after the answer");
+    assert!(
+        mail.body.contains("http://w.example/login/link/"),
+        "{}",
+        mail.body
+    );
+    assert!(
+        store.mails(None, 10).expect("mails").len() == 1,
+        "nothing for the unknown address"
+    );
+}
