@@ -251,22 +251,6 @@ pub fn app_with(state: AppState, pages: Router) -> Router {
     headers::secure(router)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn tokens_in_paths_are_not_logged() {
-        for (path, logged) in [
-            ("/links/abc.def", "/links/[token]"),
-            ("/v1/links/abc.def", "/v1/links/[token]"),
-            ("/login/link/abc.def", "/login/link/[token]"),
-            ("/feedback/abc.def", "/feedback/[token]"),
-            ("/work/requests/3", "/work/requests/3"),
-        ] {
-            assert_eq!(super::redacted(path), logged);
-        }
-    }
-}
-
 /// A path as logged: the token of a path that carries one (an emailed link, a sign-in link, a
 /// survey) is replaced, so the logs never hold a credential.
 pub fn redacted(path: &str) -> std::borrow::Cow<'_, str> {
@@ -358,4 +342,20 @@ pub async fn serve_router(
         mailer.abort();
     }
     served
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_in_paths_are_not_logged() {
+        for (path, logged) in [
+            ("/links/abc.def", "/links/[token]"),
+            ("/v1/links/abc.def", "/v1/links/[token]"),
+            ("/login/link/abc.def", "/login/link/[token]"),
+            ("/feedback/abc.def", "/feedback/[token]"),
+            ("/work/requests/3", "/work/requests/3"),
+        ] {
+            assert_eq!(super::redacted(path), logged);
+        }
+    }
 }
