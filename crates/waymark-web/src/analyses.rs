@@ -389,8 +389,10 @@ fn sankey(
         }
     }
     // Layout.
-    let (col_w, node_w, height, gap) = (210.0, 14.0, 380.0, 14.0);
-    let width = col_w * depth as f64 + 260.0;
+    // The outer column's labels (after the last column, or before the first) get room of their
+    // own, so a long name and its count are never cut at the edge.
+    let (col_w, node_w, height, gap, edge) = (210.0, 14.0, 380.0, 14.0, 320.0);
+    let width = col_w * depth as f64 + edge + 24.0;
     let scale = if total == 0 {
         0.0
     } else {
@@ -398,7 +400,7 @@ fn sankey(
     };
     let x_of = |c: usize| match direction {
         Direction::After => 10.0 + col_w * c as f64,
-        Direction::Before => 10.0 + col_w * (depth - c) as f64,
+        Direction::Before => edge + col_w * (depth - c) as f64,
     };
     let mut top: HashMap<(usize, Node), f64> = HashMap::new();
     for (c, nodes) in kept.iter().enumerate() {

@@ -1,5 +1,8 @@
 //! Charts drawn on the server as SVG: horizontal bars, each with its label and its figure written
-//! beside it, so a chart reads without colour and on a narrow phone (the SVG scales to its box).
+//! beside it, so a chart reads without colour. Each chart is drawn twice: wide (label beside the
+//! bar) for screens, and narrow (label above the bar) for phones, where the wide one would
+//! shrink its text to a few pixels; the stylesheet shows the one that fits, so the text stays
+//! about 13 px either way.
 
 use maud::{Markup, PreEscaped, html};
 use std::fmt::Write as _;
@@ -27,6 +30,69 @@ const NOTE: f64 = 15.0;
 /// A horizontal bar chart; `title` names it for screen readers, which also read each bar's label
 /// and figure as text.
 pub(crate) fn bars(title: &str, bars: &[Bar]) -> Markup {
+    html! { (wide(title, bars)) (narrow(title, bars)) }
+}
+
+/// The width of the narrow drawing: a 375 px phone shows it at about its own size.
+const NARROW: f64 = 340.0;
+
+/// The phone's drawing: each label on a line of its own, the bar and its figure under it.
+fn narrow(title: &str, bars: &[Bar]) -> Markup {
+    let max = bars.iter().map(|b| b.value).fold(0.0_f64, f64::max);
+    let row = 48.0;
+    let height: f64 = bars
+        .iter()
+        .map(|b| row + if b.note.is_some() { NOTE } else { 0.0 })
+        .sum::<f64>()
+        + 8.0;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg class="chart chart-narrow" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {NARROW} {height}" role="img" aria-label="{}" font-family="system-ui, sans-serif">"#,
+        esc(title)
+    );
+    // Room for the figure after the longest bar ("120 (100 % of first)").
+    let span = NARROW - 170.0;
+    let mut y = 4.0;
+    for bar in bars {
+        let length = if max > 0.0 {
+            (bar.value / max * span).max(1.0)
+        } else {
+            1.0
+        };
+        let label: String = if bar.label.chars().count() > 44 {
+            bar.label.chars().take(43).chain(['…']).collect()
+        } else {
+            bar.label.clone()
+        };
+        let _ = write!(
+            svg,
+            r##"<g class="bar"><title>{full}: {figure}</title><text x="0" y="{ty:.1}" font-size="13" fill="#111827">{label}</text><rect x="0" y="{ry:.1}" width="{length:.1}" height="18" rx="3" fill="#1d4ed8"/><text x="{fx:.1}" y="{fy:.1}" font-size="13" font-weight="600" fill="#111827">{figure}</text>"##,
+            full = esc(&bar.label),
+            label = esc(&label),
+            figure = esc(&bar.figure),
+            ty = y + 13.0,
+            ry = y + 19.0,
+            fx = length + 6.0,
+            fy = y + 33.0,
+        );
+        if let Some(note) = &bar.note {
+            let _ = write!(
+                svg,
+                r##"<text x="0" y="{:.1}" font-size="12" fill="#374151">{}</text>"##,
+                y + 52.0,
+                esc(note)
+            );
+        }
+        svg.push_str("</g>");
+        y += row + if bar.note.is_some() { NOTE } else { 0.0 };
+    }
+    svg.push_str("</svg>");
+    html! { (PreEscaped(svg)) }
+}
+
+/// The screen's drawing: labels beside the bars.
+fn wide(title: &str, bars: &[Bar]) -> Markup {
     let max = bars.iter().map(|b| b.value).fold(0.0_f64, f64::max);
     let rows: f64 = bars
         .iter()
@@ -36,7 +102,7 @@ pub(crate) fn bars(title: &str, bars: &[Bar]) -> Markup {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{}" font-family="system-ui, sans-serif">"#,
+        r#"<svg class="chart chart-wide" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{}" font-family="system-ui, sans-serif">"#,
         esc(title)
     );
     let mut y = 4.0;
@@ -119,5 +185,9 @@ mod tests {
         assert!(chart.contains(r#"width="240.0""#), "{chart}");
         assert!(chart.contains(r#"width="120.0""#), "{chart}");
         assert!(chart.contains("median 2 h"));
+        // The phone's drawing, beside it: the same bars at the narrow scale.
+        assert!(chart.contains("chart-narrow"), "{chart}");
+        assert!(chart.contains(r#"width="170.0""#), "{chart}");
+        assert!(chart.contains(r#"width="85.0""#), "{chart}");
     }
 }
