@@ -2,6 +2,8 @@
 // fields as people fill it in, evaluating the same condition the server evaluates (sent as a
 // tree in data-visible-when; see waymark_workflow::expr::Expr::tree). The server still decides
 // when the form is sent, so a condition this script cannot evaluate simply leaves the field shown.
+// It also lets the keyboard reach a table that scrolls sideways (on a phone, a wide table scrolls
+// inside itself).
 (function () {
   "use strict";
   function number(v) {
@@ -83,4 +85,15 @@
     form.addEventListener("change", function () { update(form); });
     update(form);
   });
+  function reachable() {
+    document.querySelectorAll("main table").forEach(function (table) {
+      if (table.scrollWidth > table.clientWidth + 1) {
+        table.setAttribute("tabindex", "0");
+      } else {
+        table.removeAttribute("tabindex");
+      }
+    });
+  }
+  reachable();
+  window.addEventListener("resize", reachable);
 })();

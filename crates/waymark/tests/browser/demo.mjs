@@ -168,7 +168,38 @@ try {
   steps.myRequests = await jennifer.locator(".cards").textContent();
   await audit(jennifer, "demo-05-my-requests-done-phone");
 
-  // 9. Ada reads the outbox.
+  // 9. The journey owner reads the journeys on her phone: every page fits 375 px, and the bar
+  // charts show their phone drawing.
+  const olivia = await (await browser.newContext(phone)).newPage().then(watch);
+  await signIn(olivia, process.env.OLIVIA);
+  for (const [name, address] of [
+    ["demo-07-journeys-phone", "/journeys"],
+    ["demo-08-touchpoint-phone", "/journeys/loan-application/touchpoints/application-form"],
+    ["demo-09-funnel-phone", "/journeys/loan-application/funnel"],
+    ["demo-10-flow-phone", "/journeys/loan-application/flow"],
+    ["demo-11-conformance-phone", "/journeys/loan-application/conformance"],
+  ]) {
+    await olivia.goto(`${base}${address}`);
+    await audit(olivia, name);
+  }
+  steps.phoneCharts = await olivia.evaluate(() => {
+    const narrow = document.querySelector("svg.chart-narrow");
+    const wide = document.querySelector("svg.chart-wide");
+    return { narrow: narrow ? getComputedStyle(narrow).display : null, wide: wide ? getComputedStyle(wide).display : null };
+  });
+  await olivia.goto(`${base}/journeys/loan-application/funnel`);
+  steps.funnelCharts = await olivia.evaluate(() => {
+    const narrow = document.querySelector("svg.chart-narrow");
+    const wide = document.querySelector("svg.chart-wide");
+    const text = narrow?.querySelector("text");
+    return {
+      narrow: narrow ? getComputedStyle(narrow).display : null,
+      wide: wide ? getComputedStyle(wide).display : null,
+      labelPx: text ? Math.round(text.getBoundingClientRect().height) : 0,
+    };
+  });
+
+  // 10. Ada reads the outbox.
   const ada = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage().then(watch);
   await signIn(ada, process.env.ADA);
   await ada.getByRole("link", { name: "Outbox" }).click();

@@ -290,6 +290,7 @@ fn the_demo_plays_the_whole_training_request() {
         .env("MARIA", token_of("maria"))
         .env("FINN", token_of("finn"))
         .env("ADA", token_of("ada"))
+        .env("OLIVIA", token_of("olivia"))
         .output()
         .expect("run node (scripts/test installs playwright-core and axe-core)");
     assert!(
@@ -307,6 +308,17 @@ fn the_demo_plays_the_whole_training_request() {
             assert!(said.contains(word), "{step} says {word:?}: {said}");
         }
     };
+    // On a phone the bar charts show their phone drawing, with text of a readable size.
+    let charts = &steps["funnelCharts"];
+    assert_eq!(
+        (charts["narrow"].as_str(), charts["wide"].as_str()),
+        (Some("block"), Some("none")),
+        "{result}"
+    );
+    assert!(
+        charts["labelPx"].as_i64() >= Some(11),
+        "chart text on a phone: {result}"
+    );
     says("sentNotice", &["Your request was sent"]);
     says("approvedNotice", &["your answer was recorded"]);
     says("budgetChecked", &["Check the department budget — Done"]);
