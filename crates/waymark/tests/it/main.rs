@@ -9,6 +9,7 @@ mod browser;
 mod clients;
 mod journey;
 mod process;
+mod readme;
 mod serve;
 
 fn workspace() -> PathBuf {
