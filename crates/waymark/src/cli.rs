@@ -50,6 +50,11 @@ pub enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// API keys and access tokens: list them, issue server and worker keys, revoke them.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Print the server's OpenAPI document (JSON), the same as its `/openapi.json`.
     Openapi,
     /// Event-log files: convert between formats, summarise.
@@ -467,9 +472,51 @@ pub enum OrgCommand {
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
         db: PathBuf,
     },
-    /// Print a new sign-in token for a person in the directory.
+    /// Print a new access token for a person in the directory.
     Token {
         user: String,
+        /// How long it works, e.g. 30d; without it, until revoked.
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
+        db: PathBuf,
+    },
+    /// Take a person out of the directory: their tokens are revoked, their sessions end and the
+    /// links sent to them stop working. Their history stays.
+    Disable {
+        user: String,
+        #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
+        db: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Every key and token (never the secrets): id, kind, label, whose, topics, status.
+    List {
+        #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
+        db: PathBuf,
+    },
+    /// Issue a key and print it once: `server` (its events act on requests), `worker` (the
+    /// worker tasks of --topic), `write` (records events only) or `admin`.
+    Issue {
+        #[arg(value_parser = ["server", "worker", "write", "admin"])]
+        kind: String,
+        /// What it is for, shown in lists.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// For a worker key: a topic it may work (repeatable).
+        #[arg(long = "topic", value_name = "TOPIC")]
+        topics: Vec<String>,
+        /// How long it works, e.g. 90d; without it, until revoked.
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
+        db: PathBuf,
+    },
+    /// Revoke a key or token at once, by its id (`k_…`, from `waymark keys list`).
+    Revoke {
+        id: String,
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
         db: PathBuf,
     },

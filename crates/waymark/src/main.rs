@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod demo;
 mod journey;
+mod keys;
 mod output;
 mod process;
 mod serve;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         cli::Command::Import { files, db, read } => analyze::run_import(&files, &db, &read),
         cli::Command::Process { command } => process::run(command),
         cli::Command::Org { command } => process::org(command),
+        cli::Command::Keys { command } => keys::run(command),
         cli::Command::Openapi => serde_json::to_string_pretty(&waymark_server::openapi())
             .map(|text| {
                 println!("{text}");

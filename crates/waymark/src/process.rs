@@ -35,7 +35,12 @@ pub fn org(command: OrgCommand) -> anyhow::Result<Outcome> {
             println!("{stored} people stored in {}", db.display());
             Ok(Outcome::Fine)
         }
-        OrgCommand::Token { user, db } => {
+        OrgCommand::Token {
+            user,
+            expires_in,
+            db,
+        } => {
+            let expires = crate::keys::expiry(expires_in.as_deref())?;
             let store = waymark_store::SqliteStore::open(&db)
                 .with_context(|| format!("cannot open {}", db.display()))?;
             if store.user(&user)?.is_none() {
@@ -44,7 +49,27 @@ pub fn org(command: OrgCommand) -> anyhow::Result<Outcome> {
                     db.display()
                 );
             }
-            println!("{}", store.issue_user_token(&user)?);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            let (_, token) =
+                store.issue_person_token(&user, "access token", expires, "cli", now)?;
+            println!("{token}");
+            Ok(Outcome::Fine)
+        }
+        OrgCommand::Disable { user, db } => {
+            let store = waymark_store::SqliteStore::open(&db)
+                .with_context(|| format!("cannot open {}", db.display()))?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            if !store.disable_user(&user, "cli", now)? {
+                anyhow::bail!(
+                    "nobody active with the id `{user}` is in the directory of {}",
+                    db.display()
+                );
+            }
+            println!("{user} disabled: their tokens are revoked and their sessions ended");
             Ok(Outcome::Fine)
         }
     }

@@ -261,3 +261,101 @@ fn the_yaml_training_process_checks_and_deploys() {
         .expect("deployed");
     assert_eq!(deployed.format, "yaml");
 }
+
+/// Keys and tokens from the command line: a worker key limited to its topic works against the
+/// server, is listed without its secret, and stops at once when revoked; disabling a person ends
+/// their tokens. (Revocation, rotation and the access trail are tested through the API too.)
+#[test]
+fn keys_are_issued_listed_and_revoked_from_the_command_line() {
+    let dir = temp_dir("cli-keys");
+    let db = dir.join("keys.db");
+    let db_arg = db.to_str().expect("path");
+    let csv = dir.join("people.csv");
+    std::fs::write(&csv, "id,name,email,department,manager,roles\nfinn,Finn Berg,finn@example.com,finance,,finance\n")
+        .expect("csv");
+    let output = waymark_in(&dir, &["org", "import", "people.csv", "--db", db_arg]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = waymark_in(&dir, &["keys", "issue", "worker", "--db", db_arg]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a worker key needs topics (misuse)"
+    );
+    assert!(stderr(&output).contains("--topic"), "{}", stderr(&output));
+    let output = waymark_in(
+        &dir,
+        &[
+            "keys",
+            "issue",
+            "worker",
+            "--topic",
+            "budget-check",
+            "--label",
+            "budget system",
+            "--expires-in",
+            "30d",
+            "--db",
+            db_arg,
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let worker = stdout(&output).trim().to_string();
+    let id = stderr(&output)
+        .split(':')
+        .next()
+        .expect("the id")
+        .trim()
+        .to_string();
+    assert!(id.starts_with("k_"), "{id}");
+    let output = waymark_in(
+        &dir,
+        &["org", "token", "finn", "--expires-in", "1h", "--db", db_arg],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let finn = stdout(&output).trim().to_string();
+    let output = waymark_in(&dir, &["keys", "list", "--db", db_arg]);
+    let list = stdout(&output);
+    assert!(
+        list.contains(&id) && list.contains("budget system / budget-check"),
+        "{list}"
+    );
+    assert!(!list.contains(&worker), "no secret in the list");
+    // Against a real server.
+    let (child, url) = super::serve::start(&db);
+    let _server = super::automation::Killed(child);
+    let get = |token: &str, path: &str| {
+        ureq::get(format!("{url}{path}"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .expect("call")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(get(&worker, "/v1/work?topic=budget-check"), 200);
+    assert_eq!(get(&worker, "/v1/work?topic=payments"), 403);
+    assert_eq!(get(&finn, "/v1/tasks"), 200);
+    drop(_server);
+    let output = waymark_in(&dir, &["keys", "revoke", &id, "--db", db_arg]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = waymark_in(&dir, &["org", "disable", "finn", "--db", db_arg]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (child, url) = super::serve::start(&db);
+    let _server = super::automation::Killed(child);
+    for token in [&worker, &finn] {
+        let status = ureq::get(format!("{url}/v1/tasks"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .expect("call")
+            .status()
+            .as_u16();
+        assert_eq!(status, 401);
+    }
+    let output = waymark_in(&dir, &["keys", "revoke", &id, "--db", db_arg]);
+    assert_eq!(output.status.code(), Some(2), "revoked once");
+}

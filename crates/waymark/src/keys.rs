@@ -1,0 +1,90 @@
+//! `waymark keys` and the token commands of `waymark org`: keys and tokens straight in the
+//! database (the server's API does the same over HTTP: `/v1/keys`). Every grant and revocation is
+//! in the access trail, attributed to `cli`.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use waymark_store::{KeyKind, SqliteStore};
+
+use crate::Outcome;
+use crate::cli::KeysCommand;
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+fn open(db: &Path) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open(db).with_context(|| format!("cannot open {}", db.display()))
+}
+
+/// An end `expires_in` from now, or why it cannot be read.
+pub fn expiry(expires_in: Option<&str>) -> anyhow::Result<Option<i64>> {
+    waymark_server::keys::expiry(expires_in, now_us())
+        .map_err(|e| anyhow::anyhow!("--expires-in: {}", e.message))
+}
+
+pub fn run(command: KeysCommand) -> anyhow::Result<Outcome> {
+    match command {
+        KeysCommand::List { db } => {
+            let store = open(&db)?;
+            let now = now_us();
+            println!("id                  kind    status   label / whose / topics");
+            for key in store.keys()? {
+                let status = if key.revoked_us.is_some() {
+                    "revoked"
+                } else if key.expires_us.is_some_and(|e| e <= now) {
+                    "expired"
+                } else {
+                    "live"
+                };
+                let about = [
+                    key.label.clone(),
+                    key.user.clone().unwrap_or_default(),
+                    key.topics.join(","),
+                ]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" / ");
+                println!("{:<19} {:<7} {:<8} {about}", key.id, key.kind, status);
+            }
+            Ok(Outcome::Fine)
+        }
+        KeysCommand::Issue {
+            kind,
+            label,
+            topics,
+            expires_in,
+            db,
+        } => {
+            let kind = KeyKind::parse(&kind).context("the kind: server, worker, write or admin")?;
+            if kind == KeyKind::Worker && topics.is_empty() {
+                anyhow::bail!("a worker key needs the topics it may work: --topic budget-check");
+            }
+            if kind != KeyKind::Worker && !topics.is_empty() {
+                anyhow::bail!("only worker keys have topics");
+            }
+            let key = waymark_store::keys::NewKey {
+                kind,
+                label,
+                topics,
+                expires_us: expiry(expires_in.as_deref())?,
+            };
+            let (id, secret) = open(&db)?.issue_key(&key, "cli", now_us())?;
+            eprintln!("{id}: shown once; revoke it with `waymark keys revoke {id}`");
+            println!("{secret}");
+            Ok(Outcome::Fine)
+        }
+        KeysCommand::Revoke { id, db } => {
+            if open(&db)?.revoke_key(&id, "cli", now_us())? {
+                println!("{id} revoked");
+                Ok(Outcome::Fine)
+            } else {
+                anyhow::bail!("no live key has the id `{id}`; `waymark keys list` shows them")
+            }
+        }
+    }
+}
