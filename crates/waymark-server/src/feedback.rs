@@ -45,6 +45,13 @@ impl Surveys {
         }
     }
 
+    /// Keys by id, newest first (see [`Links::with_keys`]).
+    pub fn with_keys(keys: Vec<(String, String)>) -> Surveys {
+        Surveys {
+            links: Links::with_keys(keys),
+        }
+    }
+
     pub fn sign(&self, survey: &Survey) -> String {
         // Ids are checked to hold no `|` before signing; the person comes last and may hold any.
         self.links.sign_text(&format!(

@@ -84,13 +84,15 @@ impl AppState {
     pub fn new(store: Arc<waymark_store::SqliteStore>) -> Result<Self, waymark_store::StoreError> {
         // Each kind of link has a key of its own, so a link emailed for a step of a request can
         // never sign anyone in or answer a survey, and the reverse.
-        let links = store.secret("links")?;
-        let surveys = store.secret("surveys")?;
-        let sign_in = store.secret("sign-in")?;
+        // Each kind's keys carry ids, newest first: the newest signs, all of them verify, so
+        // `waymark keys rotate-signing` changes keys without breaking the links already sent.
+        let links = store.signing_keys("links")?;
+        let surveys = store.signing_keys("surveys")?;
+        let sign_in = store.signing_keys("sign-in")?;
         Ok(AppState {
-            links: Arc::new(mail::Links::new(&links)),
-            surveys: Arc::new(feedback::Surveys::new(&surveys)),
-            sign_in: Arc::new(mail::Links::new(&sign_in)),
+            links: Arc::new(mail::Links::with_keys(links)),
+            surveys: Arc::new(feedback::Surveys::with_keys(surveys)),
+            sign_in: Arc::new(mail::Links::with_keys(sign_in)),
             mailer: None,
             webhooks: webhooks::Settings::default(),
             workflow: store.clone(),

@@ -21,15 +21,25 @@ use waymark_workflow::engine::Command;
 pub const LINK_DAYS: i64 = 14;
 const DAY_US: i64 = 86_400_000_000;
 
-/// Signs and checks links that act for one person on one request.
+/// Signs and checks links that act for one person on one request (and, with keys of their own,
+/// sign-in and survey links). A link is a JSON Web Token (HS256, through the `jsonwebtoken`
+/// crate) whose header names the key that signed it (`kid`), so keys can rotate: the newest key
+/// signs, and every key still held verifies. Links made before tokens carried a key id (a
+/// payload and an HMAC tag) are still read, until they expire.
 #[derive(Clone)]
 pub struct Links {
-    key: Vec<u8>,
+    /// (key id, secret), newest first.
+    keys: Vec<(String, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for Links {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Links { key: … }")
+        f.debug_struct("Links")
+            .field(
+                "key_ids",
+                &self.keys.iter().map(|(kid, _)| kid).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,41 +60,103 @@ pub enum LinkError {
 
 type Signer = Hmac<Sha256>;
 
+/// What a link's token carries: the signed text.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Claims {
+    t: String,
+}
+
 impl Links {
+    /// One key, as kept before keys rotated (its id is `1`).
     pub fn new(secret: &str) -> Links {
+        Links::with_keys(vec![("1".to_string(), secret.to_string())])
+    }
+
+    /// Keys by id, newest first: the first signs, all verify.
+    pub fn with_keys(keys: Vec<(String, String)>) -> Links {
         Links {
-            key: secret.as_bytes().to_vec(),
+            keys: keys
+                .into_iter()
+                .map(|(kid, secret)| (kid, secret.into_bytes()))
+                .collect(),
         }
     }
 
-    fn mac(&self, payload: &str) -> Signer {
-        let mut mac = Signer::new_from_slice(&self.key).unwrap_or_else(|_| {
-            // HMAC takes keys of any length; this branch is never taken.
-            Signer::new_from_slice(b"waymark").expect("a fixed key")
-        });
-        mac.update(payload.as_bytes());
-        mac
+    /// The id of the key that signs now.
+    pub fn key_id(&self) -> &str {
+        self.keys.first().map_or("", |(kid, _)| kid.as_str())
     }
 
-    /// Signs any text: `base64(text).base64(tag)`.
+    /// Signs any text, as a token naming the key.
     pub fn sign_text(&self, payload: &str) -> String {
-        let tag = self.mac(payload).finalize().into_bytes();
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        format!("{}.{}", b64.encode(payload), b64.encode(tag))
+        let Some((kid, secret)) = self.keys.first() else {
+            return String::new();
+        };
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(kid.clone());
+        let claims = Claims {
+            t: payload.to_string(),
+        };
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap_or_default()
     }
 
-    /// The text of a token [`Links::sign_text`] made with this key.
+    /// The text of a token [`Links::sign_text`] made with one of these keys.
     pub fn check_text(&self, token: &str) -> Result<String, LinkError> {
+        if token.matches('.').count() == 1 {
+            return self.check_legacy(token);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| LinkError::Forged)?;
+        if header.alg != jsonwebtoken::Algorithm::HS256 {
+            return Err(LinkError::Forged);
+        }
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        // Expiry is part of the signed text, checked by the caller against the server's clock.
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        // The named key first; then the others (a link signed where the key had another id).
+        let named = self
+            .keys
+            .iter()
+            .filter(|(kid, _)| Some(kid) == header.kid.as_ref());
+        let others = self
+            .keys
+            .iter()
+            .filter(|(kid, _)| Some(kid) != header.kid.as_ref());
+        for (_, secret) in named.chain(others) {
+            if let Ok(data) = jsonwebtoken::decode::<Claims>(
+                token,
+                &jsonwebtoken::DecodingKey::from_secret(secret),
+                &validation,
+            ) {
+                return Ok(data.claims.t);
+            }
+        }
+        Err(LinkError::Forged)
+    }
+
+    /// A link made before tokens named their key: `base64(text).base64(HMAC tag)`.
+    fn check_legacy(&self, token: &str) -> Result<String, LinkError> {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let (payload, tag) = token.split_once('.').ok_or(LinkError::Forged)?;
         let payload = b64.decode(payload).map_err(|_| LinkError::Forged)?;
         let tag = b64.decode(tag).map_err(|_| LinkError::Forged)?;
         let payload = String::from_utf8(payload).map_err(|_| LinkError::Forged)?;
-        // Constant-time comparison.
-        self.mac(&payload)
-            .verify_slice(&tag)
-            .map_err(|_| LinkError::Forged)?;
-        Ok(payload)
+        for (_, secret) in &self.keys {
+            let Ok(mut mac) = Signer::new_from_slice(secret) else {
+                continue;
+            };
+            mac.update(payload.as_bytes());
+            // Constant-time comparison.
+            if mac.verify_slice(&tag).is_ok() {
+                return Ok(payload);
+            }
+        }
+        Err(LinkError::Forged)
     }
 
     pub fn sign(&self, grant: &Grant) -> String {
@@ -453,6 +525,66 @@ pub fn link_view(store: &SqliteStore, grant: &Grant) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Links are tokens that name their key: after a rotation the newest key signs and the
+    /// older ones still verify; a link made before tokens named keys still reads; anything else,
+    /// or a link signed with a key not held, is forged.
+    #[test]
+    fn links_name_their_key_and_survive_a_rotation() {
+        let grant = Grant {
+            instance: 7,
+            person: "jennifer".into(),
+            expires_us: 2_000,
+        };
+        let before = Links::with_keys(vec![("links-1".into(), "first secret".into())]);
+        let old = before.sign(&grant);
+        let header = jsonwebtoken::decode_header(&old).expect("a JWT");
+        assert_eq!(header.kid.as_deref(), Some("links-1"));
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::HS256);
+        let after = Links::with_keys(vec![
+            ("links-2".into(), "second secret".into()),
+            ("links-1".into(), "first secret".into()),
+        ]);
+        assert_eq!(
+            after.check(&old, 1_000),
+            Ok(grant.clone()),
+            "old links still work"
+        );
+        let new = after.sign(&grant);
+        assert_eq!(
+            jsonwebtoken::decode_header(&new)
+                .expect("a JWT")
+                .kid
+                .as_deref(),
+            Some("links-2")
+        );
+        assert_eq!(after.check(&new, 3_000), Err(LinkError::Expired));
+        // Retired: only the new key is held.
+        let retired = Links::with_keys(vec![("links-2".into(), "second secret".into())]);
+        assert_eq!(retired.check(&old, 1_000), Err(LinkError::Forged));
+        assert_eq!(retired.check(&new, 1_000), Ok(grant.clone()));
+        // A link of the format before key ids: base64(text).base64(HMAC-SHA256 tag).
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let text = "7.2000.jennifer";
+        let mut mac = Signer::new_from_slice(b"first secret").expect("key");
+        mac.update(text.as_bytes());
+        let legacy = format!(
+            "{}.{}",
+            b64.encode(text),
+            b64.encode(mac.finalize().into_bytes())
+        );
+        assert_eq!(after.check(&legacy, 1_000), Ok(grant.clone()));
+        // Changed in any part, or another algorithm named: forged.
+        let mut tampered = new.clone();
+        tampered.insert(tampered.len() - 3, 'x');
+        assert_eq!(after.check(&tampered, 1_000), Err(LinkError::Forged));
+        let none_alg = format!(
+            "{}.{}.",
+            b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            new.split('.').nth(1).expect("claims")
+        );
+        assert_eq!(after.check(&none_alg, 1_000), Err(LinkError::Forged));
+    }
 
     fn mailer(url: &str, roots: Option<&str>) -> Result<Mailer, String> {
         Mailer::new(url, "HR <hr@example.com>", "https://waymark.example", roots)

@@ -313,6 +313,78 @@ impl SqliteStore {
         })
     }
 
+    /// The keys that sign links of one kind (`links`, `sign-in`, `surveys`), newest first, each
+    /// with its id (`NAME-1`, `NAME-2`, …); the first is made on first use.
+    pub fn signing_keys(&self, name: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let first = self.secret(name)?;
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT key, value FROM store_meta WHERE key LIKE ?1 ESCAPE '\\'",
+            )?;
+            let prefix = format!("secret:{}:v%", name.replace('%', "\\%").replace('_', "\\_"));
+            let mut keys: Vec<(i64, String)> = query
+                .query_map(params![prefix], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?
+                .filter_map(Result::ok)
+                .filter_map(|(key, value)| {
+                    key.rsplit_once(":v")
+                        .and_then(|(_, n)| n.parse().ok())
+                        .map(|n| (n, value))
+                })
+                .collect();
+            keys.push((1, first));
+            keys.sort_by(|a, b| b.0.cmp(&a.0));
+            Ok(keys
+                .into_iter()
+                .map(|(n, secret)| (format!("{name}-{n}"), secret))
+                .collect())
+        })
+    }
+
+    /// Makes a new key for links of one kind: it signs from the next start on, and the older
+    /// keys still verify the links they signed until those expire; with `retire`, the older keys
+    /// are dropped, so every link signed before stops working. Gives the new key's id.
+    pub fn rotate_signing_key(&self, name: &str, retire: bool) -> Result<String, StoreError> {
+        let newest = self
+            .signing_keys(name)?
+            .first()
+            .and_then(|(kid, _)| {
+                kid.rsplit_once('-')
+                    .and_then(|(_, n)| n.parse::<i64>().ok())
+            })
+            .unwrap_or(1);
+        let next = newest + 1;
+        let fresh = crate::keys::random_hex(32)?;
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            transaction.execute(
+                "INSERT INTO store_meta (key, value) VALUES (?1, ?2)",
+                params![format!("secret:{name}:v{next}"), fresh],
+            )?;
+            if retire {
+                transaction.execute(
+                    "UPDATE store_meta SET value = ?2 WHERE key = ?1",
+                    params![format!("secret:{name}"), crate::keys::random_hex(32)?],
+                )?;
+                transaction.execute(
+                    "DELETE FROM store_meta WHERE key LIKE ?1 AND key != ?2",
+                    params![format!("secret:{name}:v%"), format!("secret:{name}:v{next}")],
+                )?;
+            }
+            audit_key(
+                &transaction,
+                crate::now_us(),
+                "cli",
+                "signing key rotated",
+                &serde_json::json!({ "links": name, "key": format!("{name}-{next}"), "older_retired": retire }),
+            )?;
+            transaction.commit()?;
+            Ok(())
+        })?;
+        Ok(format!("{name}-{next}"))
+    }
+
     /// A new access token for a person in the directory (returned once; stored hashed), issued
     /// by an administrator and without an end date.
     pub fn issue_user_token(&self, user: &str) -> Result<String, StoreError> {

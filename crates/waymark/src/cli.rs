@@ -514,6 +514,17 @@ pub enum KeysCommand {
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
         db: PathBuf,
     },
+    /// Make a new key for the links of one kind (`links`: a step of a request, `sign-in`,
+    /// `surveys`). It signs from the server's next start; links signed before keep working until
+    /// they expire, unless --retire drops the older keys (every such link then stops working).
+    RotateSigning {
+        #[arg(value_parser = ["links", "sign-in", "surveys"])]
+        kind: String,
+        #[arg(long)]
+        retire: bool,
+        #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
+        db: PathBuf,
+    },
     /// Revoke a key or token at once, by its id (`k_…`, from `waymark keys list`).
     Revoke {
         id: String,

@@ -78,6 +78,18 @@ pub fn run(command: KeysCommand) -> anyhow::Result<Outcome> {
             println!("{secret}");
             Ok(Outcome::Fine)
         }
+        KeysCommand::RotateSigning { kind, retire, db } => {
+            let kid = open(&db)?.rotate_signing_key(&kind, retire)?;
+            println!(
+                "{kid} signs {kind} links from the server's next start{}",
+                if retire {
+                    "; links signed before no longer work"
+                } else {
+                    "; links signed before work until they expire"
+                }
+            );
+            Ok(Outcome::Fine)
+        }
         KeysCommand::Revoke { id, db } => {
             if open(&db)?.revoke_key(&id, "cli", now_us())? {
                 println!("{id} revoked");

@@ -587,3 +587,51 @@ async fn a_server_event_acts_once_and_survives_a_crash_before_the_hand_over() {
         "emptied"
     );
 }
+
+/// Finding 8: signing keys rotate. After a rotation the server signs with the new key (its id in
+/// every link) and still reads the links it sent before; retiring the older keys ends those.
+#[tokio::test]
+async fn signing_keys_rotate_without_breaking_links_sent() {
+    let store = Arc::new(SqliteStore::open_in_memory().expect("store"));
+    let grant = waymark_server::mail::Grant {
+        instance: 1,
+        person: "jennifer".into(),
+        expires_us: i64::MAX,
+    };
+    let before = AppState::new(store.clone()).expect("state");
+    let sent = before.links.sign(&grant);
+    assert_eq!(before.links.key_id(), "links-1");
+    let kid = store.rotate_signing_key("links", false).expect("rotate");
+    assert_eq!(kid, "links-2");
+    let after = AppState::new(store.clone()).expect("state");
+    assert_eq!(after.links.key_id(), "links-2");
+    assert_eq!(
+        after.links.check(&sent, NOW),
+        Ok(grant.clone()),
+        "sent before, still read"
+    );
+    let sent_after = after.links.sign(&grant);
+    assert_ne!(sent, sent_after);
+    // The other kinds of links keep their keys.
+    assert_eq!(after.sign_in.key_id(), "sign-in-1");
+    store.rotate_signing_key("links", true).expect("retire");
+    let retired = AppState::new(store.clone()).expect("state");
+    assert_eq!(retired.links.key_id(), "links-3");
+    for old in [&sent, &sent_after] {
+        assert_eq!(
+            retired.links.check(old, NOW),
+            Err(waymark_server::mail::LinkError::Forged),
+            "retired keys verify nothing"
+        );
+    }
+    let trail = store
+        .audit_trail(waymark_store::workflow::ACCESS_TRAIL)
+        .expect("trail");
+    assert_eq!(
+        trail
+            .iter()
+            .filter(|a| a.action == "signing key rotated")
+            .count(),
+        2
+    );
+}
