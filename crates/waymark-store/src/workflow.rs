@@ -334,7 +334,7 @@ impl SqliteStore {
                 })
                 .collect();
             keys.push((1, first));
-            keys.sort_by(|a, b| b.0.cmp(&a.0));
+            keys.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
             Ok(keys
                 .into_iter()
                 .map(|(n, secret)| (format!("{name}-{n}"), secret))
