@@ -248,22 +248,46 @@ pub async fn revoke(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = access::require(&state, &headers, Capability::Administer).await?;
+    let missing = format!("no live key has the id `{id}`; GET /v1/keys lists them");
+    end(&state, &headers, id, missing, |store, id, by, now| {
+        store.revoke_key(id, by, now)
+    })
+    .await
+    .map(|id| Json(json!({ "id": id, "revoked": true })))
+}
+
+/// Ends something by its id as an administrator (`end` gives false when nothing live has that
+/// id: a 404 saying `missing`); gives the id.
+async fn end(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: String,
+    missing: String,
+    end: impl FnOnce(
+        &waymark_store::SqliteStore,
+        &str,
+        &str,
+        i64,
+    ) -> Result<bool, waymark_store::StoreError>
+    + Send
+    + 'static,
+) -> Result<String, ApiError> {
+    let caller = access::require(state, headers, Capability::Administer).await?;
     let now = state.clock.now_us();
     let by = who(&caller);
-    let key = id.clone();
-    let revoked = blocking(&state, move |store| store.revoke_key(&key, &by, now)).await?;
-    if !revoked {
+    let target = id.clone();
+    let ended = blocking(state, move |store| end(store, &target, &by, now)).await?;
+    if !ended {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
             code: "not_found",
-            message: format!("no live key has the id `{id}`; GET /v1/keys lists them"),
+            message: missing,
             field: Some("id".into()),
             accepted: None,
         });
     }
-    tracing::info!(key = %id, "key revoked");
-    Ok(Json(json!({ "id": id, "revoked": true })))
+    tracing::info!(id = %id, "ended by an administrator");
+    Ok(id)
 }
 
 /// Takes a person out of the directory: their tokens are revoked, their sessions end and the
@@ -287,21 +311,12 @@ pub async fn disable_user(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = access::require(&state, &headers, Capability::Administer).await?;
-    let now = state.clock.now_us();
-    let by = who(&caller);
-    let user = id.clone();
-    let done = blocking(&state, move |store| store.disable_user(&user, &by, now)).await?;
-    if !done {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: format!("nobody active with the id `{id}` is in the directory"),
-            field: Some("id".into()),
-            accepted: None,
-        });
-    }
-    Ok(Json(json!({ "user": id, "disabled": true })))
+    let missing = format!("nobody active with the id `{id}` is in the directory");
+    end(&state, &headers, id, missing, |store, id, by, now| {
+        store.disable_user(id, by, now)
+    })
+    .await
+    .map(|id| Json(json!({ "user": id, "disabled": true })))
 }
 
 /// A person's access token (shown once), optionally with an end date.

@@ -20,6 +20,15 @@ pub(crate) fn is_admin(signed: &Signed) -> bool {
     )
 }
 
+/// Who a signed-in person looks at requests as: an administrator sees every request.
+pub(crate) fn viewer(signed: &Signed) -> waymark_server::work::Viewer {
+    if is_admin(signed) {
+        waymark_server::work::Viewer::Admin
+    } else {
+        waymark_server::work::Viewer::Person(signed.user.clone())
+    }
+}
+
 /// Requests per page.
 const PAGE: usize = 25;
 

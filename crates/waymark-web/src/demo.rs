@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use waymark_server::work::{self as ops, Viewer, WorkError};
+use waymark_server::work::{self as ops, WorkError};
 
 use crate::Web;
 use crate::layout::{failure, problem};
@@ -40,11 +40,7 @@ pub(crate) async fn send(
         return refused;
     }
     let admin = crate::admin::is_admin(&signed);
-    let viewer = if admin {
-        Viewer::Admin
-    } else {
-        Viewer::Person(signed.user.clone())
-    };
+    let viewer = crate::admin::viewer(&signed);
     let now = web.app.clock.now_us();
     let store = web.app.workflow.clone();
     let message = form.message.clone();

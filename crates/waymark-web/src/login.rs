@@ -81,6 +81,24 @@ fn sign_in_page(
     guard::with_cookie(response, Some(cookie))
 }
 
+/// Whether a sign-in form may be looked at: the client is within its rate limit, and the form
+/// carries the login token its cookie holds. The answer to give when not.
+fn admitted(
+    web: &Web,
+    client: std::net::IpAddr,
+    headers: &HeaderMap,
+    login: Option<&str>,
+    next: &str,
+) -> Option<Response> {
+    if let Err(wait) = web.limits.client(client) {
+        return Some(guard::too_many(wait));
+    }
+    if !guard::login_token_matches(headers, login) {
+        return Some(stale(web, next));
+    }
+    None
+}
+
 /// The answer to a sign-in form whose login token does not match its cookie (the page was
 /// open over an hour, or the form came from another site): the page again, nothing done.
 fn stale(web: &Web, next: &str) -> Response {
@@ -116,11 +134,8 @@ pub(crate) async fn by_email(
     Form(form): Form<ByEmail>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    if let Err(wait) = web.limits.client(client) {
-        return guard::too_many(wait);
-    }
-    if !guard::login_token_matches(&headers, form.login.as_deref()) {
-        return stale(&web, &next);
+    if let Some(refused) = admitted(&web, client, &headers, form.login.as_deref(), &next) {
+        return refused;
     }
     let Some(mailer) = web.app.mailer.clone() else {
         return sign_in_page(
@@ -227,11 +242,8 @@ pub(crate) async fn by_token(
     Form(form): Form<ByToken>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    if let Err(wait) = web.limits.client(client) {
-        return guard::too_many(wait);
-    }
-    if !guard::login_token_matches(&headers, form.login.as_deref()) {
-        return stale(&web, &next);
+    if let Some(refused) = admitted(&web, client, &headers, form.login.as_deref(), &next) {
+        return refused;
     }
     let store = web.app.workflow.clone();
     let token = form.token.trim().to_string();
@@ -325,11 +337,8 @@ pub(crate) async fn by_link(
     Form(form): Form<ByLink>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    if let Err(wait) = web.limits.client(client) {
-        return guard::too_many(wait);
-    }
-    if !guard::login_token_matches(&headers, form.login.as_deref()) {
-        return stale(&web, &next);
+    if let Some(refused) = admitted(&web, client, &headers, form.login.as_deref(), &next) {
+        return refused;
     }
     let now = web.app.clock.now_us();
     match web.sign_in.check(&token, now) {

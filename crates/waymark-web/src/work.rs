@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
-use waymark_server::work::{self as ops, FormView, TaskId, Viewer, WorkError};
+use waymark_server::work::{self as ops, FormView, TaskId, WorkError};
 use waymark_store::SqliteStore;
 use waymark_store::workflow::TaskRow;
 
@@ -794,11 +794,7 @@ pub(crate) async fn request(
     Query(confirm): Query<Confirm>,
 ) -> Response {
     let admin = crate::admin::is_admin(&signed);
-    let viewer = if admin {
-        Viewer::Admin
-    } else {
-        Viewer::Person(signed.user.clone())
-    };
+    let viewer = crate::admin::viewer(&signed);
     let now = web.app.clock.now_us();
     let found = blocking(&web, move |store| {
         let request = ops::request(store, &viewer, id, now)?;

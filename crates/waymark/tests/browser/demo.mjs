@@ -9,68 +9,14 @@
 //
 // Environment: BASE, CHROMIUM, NODE_MODULES, SHOTS, and the demo people's tokens as printed by
 // the demo (JENNIFER, MARIA, FINN, ADA). Prints one JSON object; the Rust test judges it.
-import { createRequire } from "node:module";
-import fs from "node:fs";
-import path from "node:path";
-
-const require = createRequire(path.join(process.env.NODE_MODULES, "noop.js"));
-const { chromium } = require("playwright-core");
-const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+import { chromium, helpers } from "./common.mjs";
 
 const base = process.env.BASE;
-const shots = process.env.SHOTS;
 const result = { pages: [], violations: [], steps: {} };
 const steps = result.steps;
-
-function watch(page) {
-  page.on("console", (message) => {
-    if (message.text().includes("Content Security Policy")) {
-      result.violations.push({ page: page.url(), id: "content-security-policy", impact: "serious", nodes: [message.text()] });
-    }
-  });
-  return page;
-}
-
-async function audit(page, name) {
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-  await page.evaluate(axeSource);
-  const found = await page.evaluate(async () => {
-    const r = await window.axe.run(document, {
-      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
-    });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) }));
-  });
-  result.pages.push(name);
-  for (const v of found) result.violations.push({ page: name, ...v });
-  const fits = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
-  if (!fits) result.violations.push({ page: name, id: "wider-than-the-screen", impact: "serious", nodes: [] });
-}
-
-async function signIn(page, token) {
-  await page.goto(`${base}/login`);
-  await page.getByLabel("Access token").fill(token);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(`${base}/work`);
-}
-
-const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
-
-async function waitFor(what, check) {
-  for (let i = 0; i < 150; i++) {
-    const found = await check();
-    if (found) return found;
-    await sleep(200);
-  }
-  throw new Error(`waited in vain for ${what}`);
-}
-
-async function openTask(page, name) {
-  await waitFor(name, async () => {
-    await page.goto(`${base}/work`);
-    return (await page.getByRole("link", { name, exact: true }).count()) > 0;
-  });
-  await page.getByRole("link", { name, exact: true }).click();
-}
+const { watch, audit: axe, signIn, waitFor, openTask } = helpers({ base, shots: process.env.SHOTS, result });
+// Every page of the story must also fit its screen.
+const audit = (page, name) => axe(page, name, { fits: true });
 
 // Opens the newest message called `subject` in the person's Mail, once it has arrived.
 async function openMail(page, subject) {

@@ -8,62 +8,14 @@
 // MAILDIR (where the SMTP server keeps mail), ADMIN (an admin token), WRITE_KEY, and the access
 // tokens of the people. Prints one JSON object with what happened; the Rust test decides whether
 // that is right.
-import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
-
-const require = createRequire(path.join(process.env.NODE_MODULES, "noop.js"));
-const { chromium } = require("playwright-core");
-const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+import { chromium, helpers } from "./common.mjs";
 
 const base = process.env.BASE;
-const shots = process.env.SHOTS;
 const result = { pages: [], violations: [], steps: {} };
 const steps = result.steps;
-
-// Anything the page's Content-Security-Policy blocks (an inline script, a style, a frame) is a
-// violation like axe's: the app must work within its own policy.
-function watch(page) {
-  page.on("console", (message) => {
-    if (message.text().includes("Content Security Policy")) {
-      result.violations.push({ page: page.url(), id: "content-security-policy", impact: "serious", nodes: [message.text()] });
-    }
-  });
-  return page;
-}
-
-async function audit(page, name) {
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-  // Evaluated through the debugging protocol: the page's own policy allows no inline script.
-  await page.evaluate(axeSource);
-  const found = await page.evaluate(async () => {
-    const r = await window.axe.run(document, {
-      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
-    });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) }));
-  });
-  result.pages.push(name);
-  for (const v of found) result.violations.push({ page: name, ...v });
-}
-
-async function signIn(page, token) {
-  await page.goto(`${base}/work`);
-  await page.getByLabel("Access token").fill(token);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(`${base}/work`);
-}
-
-const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
-
-// Waits up to 30 s for `check` to give something.
-async function waitFor(what, check) {
-  for (let i = 0; i < 150; i++) {
-    const found = await check();
-    if (found) return found;
-    await sleep(200);
-  }
-  throw new Error(`waited in vain for ${what}`);
-}
+const { watch, audit, signIn, waitFor, openTask } = helpers({ base, shots: process.env.SHOTS, result });
 
 async function api(method, url, body, auth) {
   const response = await fetch(`${base}${url}`, {
@@ -74,14 +26,6 @@ async function api(method, url, body, auth) {
   return { status: response.status, body: await response.json().catch(() => null) };
 }
 
-// Opens the task named `name` from the inbox, once it has arrived there.
-async function openTask(page, name) {
-  await waitFor(name, async () => {
-    await page.goto(`${base}/work`);
-    return (await page.getByRole("link", { name, exact: true }).count()) > 0;
-  });
-  await page.getByRole("link", { name, exact: true }).click();
-}
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM,

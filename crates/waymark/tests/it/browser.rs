@@ -64,6 +64,32 @@ fn loan_events() -> (Value, [usize; 3]) {
     )
 }
 
+/// Anything a script's environment is given, as text.
+fn as_text(value: impl AsRef<std::ffi::OsStr>) -> String {
+    value.as_ref().to_string_lossy().to_string()
+}
+
+/// Runs one of `tests/browser/*.mjs` with `env`, and reads the JSON object it prints last.
+fn run_script(script: &str, env: &[(&str, String)]) -> Value {
+    let output = Command::new("node")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/browser")
+                .join(script),
+        )
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run node (scripts/test installs playwright-core and axe-core)");
+    assert!(
+        output.status.success(),
+        "the browser script {script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or("{}")).expect("json")
+}
+
 #[test]
 fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
     let Some(modules) = super::clients::required("WAYMARK_NODE_MODULES") else {
@@ -129,34 +155,27 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
     }
     let shots = workspace().join("target/screenshots");
     std::fs::create_dir_all(&shots).expect("screenshots");
-    let output = Command::new("node")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/work.mjs"))
-        .env("NODE_MODULES", &modules)
-        .env("CHROMIUM", &chromium)
-        .env("BASE", &url)
-        .env("SHOTS", &shots)
-        .env("MAILDIR", &maildir)
-        .env("ADMIN", ADMIN)
-        .env("WRITE_KEY", "wk_browser")
-        .env("SERVER_KEY", super::automation::SERVER)
-        .env("JENNIFER", sign_in(&url, "jennifer"))
-        .env("MALLORY", sign_in(&url, "mallory"))
-        .env("MARIA", sign_in(&url, "maria"))
-        .env("FINN", sign_in(&url, "finn"))
-        .env("OLIVIA", sign_in(&url, "olivia"))
-        .env("CHRIS", sign_in(&url, "chris"))
-        .env("ALEX", sign_in(&url, "alex"))
-        .env("ADA", sign_in(&url, "ada"))
-        .output()
-        .expect("run node (scripts/test installs playwright-core and axe-core)");
-    assert!(
-        output.status.success(),
-        "the browser script failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let result = run_script(
+        "work.mjs",
+        &[
+            ("NODE_MODULES", as_text(&modules)),
+            ("CHROMIUM", as_text(&chromium)),
+            ("BASE", as_text(&url)),
+            ("SHOTS", as_text(&shots)),
+            ("MAILDIR", as_text(&maildir)),
+            ("ADMIN", as_text(ADMIN)),
+            ("WRITE_KEY", as_text("wk_browser")),
+            ("SERVER_KEY", as_text(super::automation::SERVER)),
+            ("JENNIFER", as_text(sign_in(&url, "jennifer"))),
+            ("MALLORY", as_text(sign_in(&url, "mallory"))),
+            ("MARIA", as_text(sign_in(&url, "maria"))),
+            ("FINN", as_text(sign_in(&url, "finn"))),
+            ("OLIVIA", as_text(sign_in(&url, "olivia"))),
+            ("CHRIS", as_text(sign_in(&url, "chris"))),
+            ("ALEX", as_text(sign_in(&url, "alex"))),
+            ("ADA", as_text(sign_in(&url, "ada"))),
+        ],
     );
-    let text = String::from_utf8_lossy(&output.stdout);
-    let result: Value = serde_json::from_str(text.lines().last().unwrap_or("{}")).expect("json");
     let steps = &result["steps"];
     let says = |step: &str, words: &[&str]| {
         let said = steps[step].as_str().unwrap_or_default();
@@ -280,27 +299,20 @@ fn the_demo_plays_the_whole_training_request() {
     };
     let shots = workspace().join("target/screenshots");
     std::fs::create_dir_all(&shots).expect("screenshots");
-    let output = Command::new("node")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/demo.mjs"))
-        .env("NODE_MODULES", &modules)
-        .env("CHROMIUM", &chromium)
-        .env("BASE", &url)
-        .env("SHOTS", &shots)
-        .env("JENNIFER", token_of("jennifer"))
-        .env("MARIA", token_of("maria"))
-        .env("FINN", token_of("finn"))
-        .env("ADA", token_of("ada"))
-        .env("OLIVIA", token_of("olivia"))
-        .output()
-        .expect("run node (scripts/test installs playwright-core and axe-core)");
-    assert!(
-        output.status.success(),
-        "the browser script failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let result = run_script(
+        "demo.mjs",
+        &[
+            ("NODE_MODULES", as_text(&modules)),
+            ("CHROMIUM", as_text(&chromium)),
+            ("BASE", as_text(&url)),
+            ("SHOTS", as_text(&shots)),
+            ("JENNIFER", as_text(token_of("jennifer"))),
+            ("MARIA", as_text(token_of("maria"))),
+            ("FINN", as_text(token_of("finn"))),
+            ("ADA", as_text(token_of("ada"))),
+            ("OLIVIA", as_text(token_of("olivia"))),
+        ],
     );
-    let text = String::from_utf8_lossy(&output.stdout);
-    let result: Value = serde_json::from_str(text.lines().last().unwrap_or("{}")).expect("json");
     let steps = &result["steps"];
     let says = |step: &str, words: &[&str]| {
         let said = steps[step].as_str().unwrap_or_default();
