@@ -321,9 +321,7 @@ fn keys_are_issued_listed_and_revoked_from_the_command_line() {
     );
     assert!(!list.contains(&worker), "no secret in the list");
     // Against a real server.
-    let (child, url) = super::serve::start(&db);
-    let _server = super::automation::Killed(child);
-    let get = |token: &str, path: &str| {
+    let status = |url: &str, token: &str, path: &str| {
         ureq::get(format!("{url}{path}"))
             .header("Authorization", &format!("Bearer {token}"))
             .config()
@@ -334,10 +332,12 @@ fn keys_are_issued_listed_and_revoked_from_the_command_line() {
             .status()
             .as_u16()
     };
-    assert_eq!(get(&worker, "/v1/work?topic=budget-check"), 200);
-    assert_eq!(get(&worker, "/v1/work?topic=payments"), 403);
-    assert_eq!(get(&finn, "/v1/tasks"), 200);
-    drop(_server);
+    let (child, url) = super::serve::start(&db);
+    let server = super::automation::Killed(child);
+    assert_eq!(status(&url, &worker, "/v1/work?topic=budget-check"), 200);
+    assert_eq!(status(&url, &worker, "/v1/work?topic=payments"), 403);
+    assert_eq!(status(&url, &finn, "/v1/tasks"), 200);
+    drop(server);
     let output = waymark_in(&dir, &["keys", "revoke", &id, "--db", db_arg]);
     assert!(output.status.success(), "{}", stderr(&output));
     let output = waymark_in(&dir, &["org", "disable", "finn", "--db", db_arg]);
@@ -345,16 +345,7 @@ fn keys_are_issued_listed_and_revoked_from_the_command_line() {
     let (child, url) = super::serve::start(&db);
     let _server = super::automation::Killed(child);
     for token in [&worker, &finn] {
-        let status = ureq::get(format!("{url}/v1/tasks"))
-            .header("Authorization", &format!("Bearer {token}"))
-            .config()
-            .http_status_as_error(false)
-            .build()
-            .call()
-            .expect("call")
-            .status()
-            .as_u16();
-        assert_eq!(status, 401);
+        assert_eq!(status(&url, token, "/v1/tasks"), 401);
     }
     let output = waymark_in(&dir, &["keys", "revoke", &id, "--db", db_arg]);
     assert_eq!(output.status.code(), Some(2), "revoked once");
