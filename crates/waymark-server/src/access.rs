@@ -65,7 +65,9 @@ impl Caller {
     pub fn may(&self, what: Capability<'_>) -> bool {
         use Capability::*;
         match self {
-            Caller::AdminKey => !matches!(what, ActAsPerson),
+            // The admin token administers; it neither acts as a person nor moves requests
+            // through collected events (that is a server key's).
+            Caller::AdminKey => !matches!(what, ActAsPerson | DriveWorkflows),
             Caller::WriteKey => matches!(what, RecordEvents),
             Caller::ServerKey => matches!(what, RecordEvents | DriveWorkflows),
             Caller::WorkerKey { topics } => match what {

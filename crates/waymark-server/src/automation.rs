@@ -511,7 +511,8 @@ pub async fn act(
 }
 
 /// Where a request stands, who has it, and its history.
-fn request_json(request: &crate::work::Request) -> Value {
+/// `viewer`: the person looking, or `None` for an administrator (who sees everything).
+fn request_json(request: &crate::work::Request, viewer: Option<&str>) -> Value {
     let (row, tasks, trail) = (&request.instance, &request.tasks, &request.trail);
     let now_with: Vec<Value> = tasks
         .iter()
@@ -521,6 +522,8 @@ fn request_json(request: &crate::work::Request) -> Value {
     let history: Vec<Value> = trail
         .iter()
         .filter(|a| a.action != "task created")
+        // A person sees their own refused attempts, never someone else's.
+        .filter(|a| a.action != "refused" || viewer.is_none_or(|who| a.actor == who))
         .map(|a| json!({ "at": waymark_eventlog::time::format_micros(a.at_us), "by": a.actor, "action": a.action, "step": a.node }))
         .collect();
     json!({
@@ -553,8 +556,12 @@ pub async fn my_requests(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let user = person(&state, &headers).await?;
+    let who = user.id.clone();
     let list = working(&state, move |store| crate::work::my_requests(store, &user)).await?;
-    let list: Vec<Value> = list.iter().map(request_json).collect();
+    let list: Vec<Value> = list
+        .iter()
+        .map(|r| request_json(r, Some(who.as_str())))
+        .collect();
     Ok(Json(json!({ "requests": list })))
 }
 
@@ -589,11 +596,15 @@ pub async fn request(
     };
     let now = state.clock.now_us();
     let admin = matches!(viewer, Viewer::Admin);
+    let who = match &viewer {
+        Viewer::Admin => None,
+        Viewer::Person(user) => Some(user.id.clone()),
+    };
     let request = working(&state, move |store| {
         crate::work::request(store, &viewer, id, now)
     })
     .await?;
-    let mut json = request_json(&request);
+    let mut json = request_json(&request, who.as_deref());
     if admin {
         json["audit"] = json!(request.trail);
         // Why a webhook step is still open: its attempts and the last error.

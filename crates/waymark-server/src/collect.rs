@@ -218,6 +218,11 @@ impl Fields<'_> {
     }
 }
 
+/// Message ids Waymark writes itself (workflow steps, surveys, the demo, server keys' events,
+/// ids it makes up): no sender may take one, so nobody can squat the id of an event Waymark is
+/// about to write.
+pub const RESERVED_IDS: [&str; 5] = ["wf-", "survey-", "demo-", "srv:", "waymark-"];
+
 /// The earliest time an event may carry: 1900-01-01T00:00:00Z.
 const EARLIEST_US: i64 = -2_208_988_800_000_000;
 /// The latest: 9999-12-31T23:59:59Z. Times outside these are mistakes, and the clock-skew
@@ -320,8 +325,20 @@ fn to_event(
         (None, Some(happened)) => happened,
         (_, None) => received_us,
     };
-    let message_id = text(fields.message_id.as_ref())
-        .unwrap_or_else(|| format!("waymark-{}", uuid::Uuid::new_v4()));
+    let message_id = match text(fields.message_id.as_ref()) {
+        Some(id) if RESERVED_IDS.iter().any(|prefix| id.starts_with(prefix)) => {
+            return Err(ApiError::bad_request(
+                "reserved_message_id",
+                format!(
+                    "message ids starting with {} are Waymark's own; send another id",
+                    RESERVED_IDS.join(", ")
+                ),
+                field("messageId"),
+            ));
+        }
+        Some(id) => id,
+        None => format!("waymark-{}", uuid::Uuid::new_v4()),
+    };
     Ok(NewEvent {
         message_id,
         kind: kind.to_string(),
@@ -344,6 +361,15 @@ async fn store(state: &AppState, events: Vec<NewEvent>, drive: Drive) -> Result<
         .blocking(move |store| match drive {
             Drive::No => store.append(events),
             Drive::Workflows => {
+                // A server key's events are kept under ids of their own (`srv:` + its id), so the
+                // public write key can never send an id first and make the real one a duplicate.
+                let events = events
+                    .into_iter()
+                    .map(|mut e| {
+                        e.message_id = format!("srv:{}", e.message_id);
+                        e
+                    })
+                    .collect();
                 let appended = store.append_driving(events)?;
                 crate::automation::drain_outbox(&workflow, now);
                 Ok(appended)

@@ -184,18 +184,21 @@ pub async fn profile(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<ProfileJson>, ApiError> {
-    reader(&state, &headers).await?;
+    let viewer = reader(&state, &headers).await?;
     let lookup = id.clone();
     let now = state.clock.now_us();
-    let found = state
-        .blocking(move |store| {
-            let Some(profile) = store.profile(&lookup)? else {
-                return Ok(None);
-            };
-            let journeys = positions(store, &lookup, now)?;
-            Ok(Some((profile, journeys)))
-        })
-        .await?;
+    let workflow = state.workflow.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        use waymark_store::Store as _;
+        let Some(profile) = workflow.profile(&lookup)? else {
+            return Ok(None);
+        };
+        let journeys = positions(&workflow, &viewer, &lookup, now)?;
+        Ok(Some((profile, journeys)))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e: crate::work::WorkError| ApiError::from(e))?;
     let (profile, journeys) = found.ok_or_else(|| not_found(&id))?;
     let mut json = ProfileJson::from(profile);
     json.journeys = journeys;
@@ -207,11 +210,15 @@ const POSITION_EVENTS: usize = 10_000;
 
 /// Where the person with `identifier` stands in each deployed journey at `now_us`: their events
 /// (the latest [`POSITION_EVENTS`]) bound to its touchpoints, their latest instance.
+/// Only the steps of requests `viewer` may see take part: an agent is not told where a
+/// colleague's internal request stands.
 fn positions(
-    store: &dyn waymark_store::Store,
+    store: &waymark_store::SqliteStore,
+    viewer: &crate::work::Viewer,
     identifier: &str,
     now_us: i64,
-) -> Result<Vec<JourneyPosition>, waymark_store::StoreError> {
+) -> Result<Vec<JourneyPosition>, crate::work::WorkError> {
+    use waymark_store::Store as _;
     let deployed = store.journeys()?;
     if deployed.is_empty() {
         return Ok(Vec::new());
@@ -219,6 +226,7 @@ fn positions(
     let events = store
         .timeline(identifier, None, POSITION_EVENTS)?
         .unwrap_or_default();
+    let events = crate::work::visible_events(store, viewer, events)?;
     let mut builder = waymark_eventlog::LogBuilder::default();
     for stored in events.iter().rev() {
         // One case: the person.

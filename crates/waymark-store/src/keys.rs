@@ -104,9 +104,23 @@ impl SqliteStore {
         let hash = crate::hash(token);
         self.write(|connection| {
             let transaction = connection.transaction()?;
+            let revoked: Option<Option<i64>> = transaction
+                .query_row(
+                    "SELECT revoked_us FROM keys WHERE hash = ?1",
+                    params![hash],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(Some(_)) = revoked {
+                return Err(StoreError::Refused(format!(
+                    "the configured {} key was revoked ({}); configure a new one",
+                    kind.as_str(),
+                    public_id(&hash)
+                )));
+            }
             transaction.execute(
                 "INSERT INTO keys (id, hash, kind, label, created_us) VALUES (?1, ?2, ?3, 'configured', ?4)
-                 ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, revoked_us = NULL, expires_us = NULL",
+                 ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind",
                 params![public_id(&hash), hash, kind.as_str(), now_us],
             )?;
             let rotated = transaction.execute(
@@ -250,6 +264,41 @@ impl SqliteStore {
                     by,
                     "key revoked",
                     &serde_json::json!({ "key": id }),
+                )?;
+            }
+            transaction.commit()?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// Whether `user` is a person of the directory who was disabled (a customer, who is not in
+    /// the directory, never is).
+    pub fn disabled(&self, user: &str) -> Result<bool, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached("SELECT disabled_us IS NOT NULL FROM users WHERE id = ?1")?
+                .query_row(params![user], |r| r.get(0))
+                .optional()?
+                .unwrap_or(false))
+        })
+    }
+
+    /// Brings a disabled person back (a directory upload never does): without their old
+    /// tokens. False when nobody disabled has that id.
+    pub fn enable_user(&self, user: &str, by: &str, now_us: i64) -> Result<bool, StoreError> {
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            let changed = transaction.execute(
+                "UPDATE users SET disabled_us = NULL WHERE id = ?1 AND disabled_us IS NOT NULL",
+                params![user],
+            )?;
+            if changed == 1 {
+                crate::workflow::audit_key(
+                    &transaction,
+                    now_us,
+                    by,
+                    "person enabled",
+                    &serde_json::json!({ "user": user }),
                 )?;
             }
             transaction.commit()?;

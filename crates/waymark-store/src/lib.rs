@@ -154,6 +154,9 @@ pub enum StoreError {
     /// No secret could be made.
     #[error("{0}")]
     Random(String),
+    /// Refused, with the reason (a configured key that was revoked, say).
+    #[error("{0}")]
+    Refused(String),
     /// A write stopped on a bug (a panic); it was rolled back and the store goes on.
     #[error("the write stopped on a bug and was undone: {0}")]
     Bug(String),
@@ -528,6 +531,8 @@ fn steps() -> Vec<M<'static>> {
                 PRIMARY KEY (message_id, instance_id)
             );",
         ),
+        // A session begun with an access token ends with it (revoked, or past its end).
+        M::up("ALTER TABLE sessions ADD COLUMN key_id TEXT;"),
         // Mail kept in the app (the demo's mailbox) instead of sent through SMTP.
         M::up(
             "CREATE TABLE mailbox (
@@ -1267,7 +1272,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "18 (inside)");
+        assert_eq!(latest_version().to_string(), "19 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

@@ -23,14 +23,41 @@ impl SqliteStore {
         now_us: i64,
         ttl_us: i64,
     ) -> Result<(String, String), StoreError> {
+        self.create_session_by(user, None, now_us, ttl_us)
+    }
+
+    /// [`SqliteStore::create_session`] begun with the access token `key` (its id): the session
+    /// lasts no longer than the token, and ends when the token is revoked.
+    pub fn create_session_by(
+        &self,
+        user: &str,
+        key: Option<&str>,
+        now_us: i64,
+        ttl_us: i64,
+    ) -> Result<(String, String), StoreError> {
+        let key = key.map(str::to_string);
         let id = format!("ws_{}", crate::keys::random_hex(32)?);
         let csrf = crate::keys::random_hex(16)?;
         self.write(|connection| {
             // Sessions that ended are cleared as new ones begin.
             connection.execute("DELETE FROM sessions WHERE expires_us < ?1", params![now_us])?;
+            let mut expires = now_us.saturating_add(ttl_us);
+            if let Some(key) = &key {
+                let key_expires: Option<i64> = connection
+                    .query_row(
+                        "SELECT expires_us FROM keys WHERE id = ?1",
+                        params![key],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .flatten();
+                if let Some(end) = key_expires {
+                    expires = expires.min(end);
+                }
+            }
             connection.execute(
-                "INSERT INTO sessions (hash, user_id, csrf, created_us, expires_us) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![crate::hash(&id), user, csrf, now_us, now_us.saturating_add(ttl_us)],
+                "INSERT INTO sessions (hash, user_id, csrf, created_us, expires_us, key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![crate::hash(&id), user, csrf, now_us, expires, key],
             )?;
             Ok((id, csrf))
         })
@@ -47,7 +74,9 @@ impl SqliteStore {
             Ok(connection
                 .prepare_cached(&format!(
                     "SELECT {columns}, s.csrf, s.expires_us FROM sessions s JOIN users u ON u.id = s.user_id
-                     WHERE s.hash = ?1 AND s.expires_us >= ?2 AND u.disabled_us IS NULL"
+                     WHERE s.hash = ?1 AND s.expires_us >= ?2 AND u.disabled_us IS NULL
+                       AND (s.key_id IS NULL OR EXISTS (SELECT 1 FROM keys k WHERE k.id = s.key_id
+                            AND k.revoked_us IS NULL AND (k.expires_us IS NULL OR k.expires_us > ?2)))"
                 ))?
                 .query_row(params![crate::hash(id), now_us], |r| {
                     Ok(Session {

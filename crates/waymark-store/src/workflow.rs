@@ -252,7 +252,7 @@ impl SqliteStore {
             {
                 let mut insert = transaction.prepare_cached(
                     "INSERT INTO users (id, name, email, department, manager, roles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (id) DO UPDATE SET name = ?2, email = ?3, department = ?4, manager = ?5, roles = ?6, disabled_us = NULL",
+                     ON CONFLICT (id) DO UPDATE SET name = ?2, email = ?3, department = ?4, manager = ?5, roles = ?6",
                 )?;
                 for u in users {
                     insert.execute(params![u.id, u.name, u.email, u.department, u.manager, u.roles.join(",")])?;
@@ -1396,10 +1396,11 @@ impl Applying<'_, '_, '_> {
                     due,
                     form,
                     item: _,
+                    for_requester,
                 } => {
-                    // Her own step only when the process names the requester herself (not
-                    // when a directory reference, like her manager, happens to resolve to her).
-                    let for_requester = assignee.as_deref() == Some(requester);
+                    // Her own step only when the process names the requester herself (never
+                    // when an id, a variable or a directory reference resolves to her).
+                    let for_requester = *for_requester;
                     let assignee = assignee
                         .as_deref()
                         .map(|a| resolve(transaction, a, requester, instance))
@@ -1538,12 +1539,18 @@ impl Applying<'_, '_, '_> {
             received_us: now_us,
             body: body.to_string(),
         };
-        transaction.execute(
-        "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body)
-         VALUES (?1, 'track', ?2, ?3, NULL, ?4, ?4, ?5)",
-        params![message_id, event, requester, now_us, new.body],
-    )?;
-        crate::identity::link(transaction, &new, self.links.traits, self.links.known)?;
+        // The id is Waymark's own (the collection API refuses ids starting `wf-`); were it taken
+        // all the same, the step goes on without its journey event rather than failing.
+        let inserted = transaction.execute(
+            "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body)
+             VALUES (?1, 'track', ?2, ?3, NULL, ?4, ?4, ?5) ON CONFLICT DO NOTHING",
+            params![message_id, event, requester, now_us, new.body],
+        )?;
+        if inserted == 1 {
+            crate::identity::link(transaction, &new, self.links.traits, self.links.known)?;
+        } else {
+            tracing::warn!(%message_id, "a step's journey event id was taken; the step goes on without it");
+        }
         audit(
             transaction,
             instance,

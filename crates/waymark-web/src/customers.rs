@@ -55,13 +55,20 @@ const JOURNEY_EVENTS: usize = 5_000;
 
 /// Places the person in every deployed journey: their events as one case, cut into instances as
 /// the journey's report cuts them; the latest instance gives the stage they are at.
-fn journeys_of(store: &waymark_store::SqliteStore, query: &str) -> Result<Vec<InJourney>, String> {
+fn journeys_of(
+    store: &waymark_store::SqliteStore,
+    viewer: &waymark_server::work::Viewer,
+    query: &str,
+) -> Result<Vec<InJourney>, String> {
     use waymark_analytics::journey::Status;
     use waymark_store::Store as _;
     let events = store
         .timeline(query, None, JOURNEY_EVENTS)
         .map_err(|e| e.to_string())?
         .unwrap_or_default();
+    // Only the steps of requests the viewer may see place the person.
+    let events =
+        waymark_server::work::visible_events(store, viewer, events).map_err(|e| e.to_string())?;
     let mut builder = waymark_eventlog::LogBuilder::default();
     for stored in &events {
         // An event the log cannot read is left out of the placement, as the report leaves it.
@@ -156,7 +163,7 @@ fn look_up(
             requests.push((id, row.process, now));
         }
     }
-    let journeys = journeys_of(store, query)?;
+    let journeys = journeys_of(store, &viewing, query)?;
     Ok(Some(Found {
         profile,
         events,

@@ -180,6 +180,12 @@ pub(crate) async fn submit(
         Ok(survey) => survey,
         Err(error) => return refused(error),
     };
+    // A link sent to someone since taken out of the directory no longer works.
+    let store = web.app.workflow.clone();
+    let person = survey.person.clone();
+    if let Ok(Ok(true)) = tokio::task::spawn_blocking(move || store.disabled(&person)).await {
+        return refused(waymark_server::mail::LinkError::Forged);
+    }
     let (answers, errors) = read(&pairs);
     if !errors.is_empty() {
         let names = names(&web, &survey).await;

@@ -209,7 +209,13 @@ pub(crate) struct ByToken {
 
 /// Starts a fresh session for whoever `user` is (ending the one this browser had, whoever it
 /// was for), and goes to `next`.
-async fn start_session(web: &Web, before: Option<Signed>, user: String, next: &str) -> Response {
+async fn start_session(
+    web: &Web,
+    before: Option<Signed>,
+    user: String,
+    key: Option<String>,
+    next: &str,
+) -> Response {
     let store = web.app.workflow.clone();
     let now = web.app.clock.now_us();
     let ttl = crate::SESSION_HOURS * 3_600_000_000;
@@ -217,7 +223,7 @@ async fn start_session(web: &Web, before: Option<Signed>, user: String, next: &s
         if let Some(before) = before {
             store.end_session(&before.id)?;
         }
-        store.create_session(&user, now, ttl)
+        store.create_session_by(&user, key.as_deref(), now, ttl)
     })
     .await;
     match created {
@@ -247,14 +253,19 @@ pub(crate) async fn by_token(
     }
     let store = web.app.workflow.clone();
     let token = form.token.trim().to_string();
-    let user = match tokio::task::spawn_blocking(move || store.token_user(&token)).await {
-        Ok(Ok(user)) => user,
+    let now = web.app.clock.now_us();
+    let holder = match tokio::task::spawn_blocking(move || store.holder(&token, now)).await {
+        Ok(Ok(holder)) => holder,
         Ok(Err(error)) => return failure(&error),
         Err(error) => return failure(&error),
     };
-    match user {
-        Some(user) => start_session(&web, before, user.id, &next).await,
-        None => sign_in_page(
+    match holder {
+        // The session ends with the token: revoked, or past its end.
+        Some(waymark_store::keys::Holder::Person { id, user }) => {
+            start_session(&web, before, user.id, Some(id), &next).await
+        }
+        // A key (write, server, worker, admin) is not a person: it signs nobody in.
+        Some(waymark_store::keys::Holder::Key { .. }) | None => sign_in_page(
             &web,
             &next,
             StatusCode::UNAUTHORIZED,
@@ -347,7 +358,7 @@ pub(crate) async fn by_link(
             let store = web.app.workflow.clone();
             let (key, expires) = (token.clone(), grant.expires_us);
             match tokio::task::spawn_blocking(move || store.use_once(&key, expires, now)).await {
-                Ok(Ok(true)) => start_session(&web, before, grant.person, &next).await,
+                Ok(Ok(true)) => start_session(&web, before, grant.person, None, &next).await,
                 Ok(Ok(false)) => sign_in_page(
                     &web,
                     &next,

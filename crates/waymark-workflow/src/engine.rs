@@ -145,6 +145,10 @@ pub enum Effect {
         due: Option<i64>,
         form: Option<String>,
         item: Option<Json>,
+        /// The process routes this step to the requester herself: its assignee is written
+        /// `${requester}` (YAML `actor: requester`). Every other step of her request, whoever it
+        /// resolves to, decides on it, and she may never work it.
+        for_requester: bool,
     },
     TaskCancelled {
         task: u64,
@@ -254,6 +258,13 @@ pub fn message_values(
         }
     }
     Ok(out)
+}
+
+/// Whether an assignee as written names the requester herself: `${requester}` (or `#{…}`),
+/// never a value that merely evaluates to her id.
+fn names_the_requester(spec: &str) -> bool {
+    let spec: String = spec.chars().filter(|c| !c.is_whitespace()).collect();
+    spec == "${requester}" || spec == "#{requester}"
 }
 
 /// Refuses values that would overwrite a reserved variable.
@@ -952,6 +963,10 @@ impl Run<'_> {
             }
         };
         let node_ref = self.node(node);
+        let for_requester = match &node_ref.kind {
+            NodeKind::UserTask(user) => user.assignee.as_deref().is_some_and(names_the_requester),
+            _ => false,
+        };
         let mut refusal = None;
         let (kind, assignee, groups, users, due, form) = match &node_ref.kind {
             NodeKind::UserTask(user) => (
@@ -1003,6 +1018,7 @@ impl Run<'_> {
             due,
             form,
             item: item.as_ref().map(|(_, v)| v.clone()),
+            for_requester,
         };
         if let Some(refusal) = refusal {
             self.refused.get_or_insert(refusal);

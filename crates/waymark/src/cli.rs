@@ -481,6 +481,13 @@ pub enum OrgCommand {
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
         db: PathBuf,
     },
+    /// Bring a disabled person back (uploading the directory again never does), without their
+    /// old tokens.
+    Enable {
+        user: String,
+        #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
+        db: PathBuf,
+    },
     /// Take a person out of the directory: their tokens are revoked, their sessions end and the
     /// links sent to them stop working. Their history stays.
     Disable {

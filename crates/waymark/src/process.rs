@@ -57,6 +57,18 @@ pub fn org(command: OrgCommand) -> anyhow::Result<Outcome> {
             println!("{token}");
             Ok(Outcome::Fine)
         }
+        OrgCommand::Enable { user, db } => {
+            let store = waymark_store::SqliteStore::open(&db)
+                .with_context(|| format!("cannot open {}", db.display()))?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            if !store.enable_user(&user, "cli", now)? {
+                anyhow::bail!("nobody disabled has the id `{user}` in {}", db.display());
+            }
+            println!("{user} enabled (issue them a new token: waymark org token {user})");
+            Ok(Outcome::Fine)
+        }
         OrgCommand::Disable { user, db } => {
             let store = waymark_store::SqliteStore::open(&db)
                 .with_context(|| format!("cannot open {}", db.display()))?;

@@ -635,3 +635,126 @@ async fn signing_keys_rotate_without_breaking_links_sent() {
         2
     );
 }
+
+/// Review finding: a step routed by a variable (`actor: ${approver}`) or to a named person who
+/// turns out to be the requester was counted as her own step. Only a step the process routes to
+/// `requester` is hers; any other one resolving to her is never hers to work.
+#[tokio::test]
+async fn a_step_that_resolves_to_the_requester_is_still_not_hers() {
+    let (_store, router, tokens) = organisation().await;
+    deploy(
+        &router,
+        "process: pick\nsteps:\n  - id: approve\n    form: decide\n    actor: ${approver}\n  - id: cfo\n    form: decide\n    actor: user:jennifer\n",
+    )
+    .await;
+    start(
+        &router,
+        &tokens["jennifer"],
+        "pick",
+        json!({ "approver": "jennifer" }),
+    )
+    .await;
+    assert!(
+        inbox(&router, &tokens["jennifer"]).await.is_empty(),
+        "she picked herself as the approver: never hers"
+    );
+    // Started by someone else, the same steps are Jennifer's to do.
+    start(
+        &router,
+        &tokens["maria"],
+        "pick",
+        json!({ "approver": "jennifer" }),
+    )
+    .await;
+    let tasks = inbox(&router, &tokens["jennifer"]).await;
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+}
+
+/// Review finding: the public write key could take the message ids Waymark writes itself
+/// (`wf-…`, blocking every later step), or a server key's id first (so the server's event was
+/// dropped as a duplicate). Waymark's ids are refused from senders, and a server key's events
+/// are kept apart.
+#[tokio::test]
+async fn nobody_can_take_the_ids_waymark_writes() {
+    let (store, router, tokens) = organisation().await;
+    for id in [
+        "wf-1-a-Process-Started-1",
+        "srv:ping-1",
+        "survey-x",
+        "demo-1",
+        "waymark-x",
+    ] {
+        let (status, body) = send(
+            &router,
+            "/v1/track",
+            json!({ "userId": "u1", "event": "E", "messageId": id }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{id}: {body}");
+        assert_eq!(body["error"]["field"], "/messageId", "{body}");
+    }
+    deploy(
+        &router,
+        "process: ping\nsteps:\n  - id: wait\n    wait:\n      message: Ping\n  - id: last\n    form: last\n    actor: requester\n",
+    )
+    .await;
+    start(&router, &tokens["jennifer"], "ping", json!({})).await;
+    // The write key sends the id the learning system will use, first.
+    let ping = json!({ "userId": "jennifer", "event": "Ping", "messageId": "lms-7" });
+    let (status, _) = send(&router, "/v1/track", ping.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = send_with(&router, SERVER_KEY, "/v1/track", ping).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        inbox(&router, &tokens["jennifer"]).await.len(),
+        1,
+        "the server key's event moved the request all the same"
+    );
+    let _ = store;
+}
+
+/// Review finding: the admin token's events moved requests; only a server key's do.
+#[tokio::test]
+async fn the_admin_token_records_events_but_moves_no_request() {
+    let (_store, router, tokens) = organisation().await;
+    deploy(
+        &router,
+        "process: ping\nsteps:\n  - id: wait\n    wait:\n      message: Ping\n  - id: last\n    form: last\n    actor: requester\n",
+    )
+    .await;
+    start(&router, &tokens["jennifer"], "ping", json!({})).await;
+    let (status, _) = send_with(
+        &router,
+        ADMIN,
+        "/v1/track",
+        json!({ "userId": "jennifer", "event": "Ping", "messageId": "admin-1" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "recorded");
+    assert!(
+        inbox(&router, &tokens["jennifer"]).await.is_empty(),
+        "nothing moved"
+    );
+}
+
+/// Review finding: a revoked configured key came back at the next start.
+#[test]
+fn a_revoked_configured_key_is_not_brought_back() {
+    let store = SqliteStore::open_in_memory().expect("store");
+    store
+        .ensure_key(KeyKind::Server, "wsk_leaked")
+        .expect("configured");
+    let id = store
+        .keys()
+        .expect("keys")
+        .into_iter()
+        .find(|k| k.kind == "server")
+        .expect("the key")
+        .id;
+    assert!(store.revoke_key(&id, "admin", NOW).expect("revoke"));
+    let error = store
+        .ensure_key(KeyKind::Server, "wsk_leaked")
+        .expect_err("refused at the next start");
+    assert!(error.to_string().contains("was revoked"), "{error}");
+    assert_eq!(store.key_kind("wsk_leaked").expect("read"), None);
+}

@@ -706,3 +706,61 @@ async fn a_sign_in_link_is_asked_for_without_telling_who_works_here() {
         "nothing for the unknown address"
     );
 }
+
+/// Review finding: a session begun with an access token outlived the token. It ends when the
+/// token is revoked, and lasts no longer than the token.
+#[tokio::test]
+async fn a_session_ends_with_the_token_it_began_with() {
+    let (store, router) = setup("session-token");
+    let token = store.issue_user_token("jennifer").expect("token");
+    let (login, login_cookie) = login_form(&router, "/login").await;
+    let page = post(
+        &router,
+        "/login/token",
+        Some(&login_cookie),
+        &[("token", &token), ("login", &login)],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let session = page.cookie.expect("session");
+    let session = session.split(';').next().expect("cookie").to_string();
+    assert_eq!(
+        get(&router, "/work", Some(&session)).await.status,
+        StatusCode::OK
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_micros() as i64;
+    let Some(waymark_store::keys::Holder::Person { id, .. }) =
+        store.holder(&token, now).expect("holder")
+    else {
+        panic!("a person's token");
+    };
+    assert!(store.revoke_key(&id, "ada", now).expect("revoke"));
+    let page = get(&router, "/work", Some(&session)).await;
+    assert_eq!(
+        page.status,
+        StatusCode::SEE_OTHER,
+        "signed out with the token"
+    );
+    // A token that ends in a minute makes a session that ends with it, not 12 hours later.
+    let (kid, short) = store
+        .issue_person_token("jennifer", "short", Some(now + 60_000_000), "ada", now)
+        .expect("token");
+    let (session_id, _) = store
+        .create_session_by("jennifer", Some(&kid), now, 12 * 3_600_000_000)
+        .expect("session");
+    let found = store
+        .session(&session_id, now)
+        .expect("read")
+        .expect("live");
+    assert!(found.expires_us <= now + 60_000_000, "{}", found.expires_us);
+    assert!(
+        store
+            .session(&session_id, now + 61_000_000)
+            .expect("read")
+            .is_none()
+    );
+    let _ = short;
+}
