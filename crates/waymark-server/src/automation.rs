@@ -842,9 +842,22 @@ impl Message {
 /// taken out once handed over. Runs right after events sent with a server key are stored, and
 /// on the timer loop, which finishes what a crash interrupted. Returns how many it handed over.
 pub fn drain_outbox(store: &SqliteStore, now: i64) -> usize {
+    drain_outbox_waiting(store, now, true)
+}
+
+/// [`drain_outbox`] from the timer loop: it does nothing while another hand-over runs.
+pub fn drain_outbox_if_free(store: &SqliteStore, now: i64) -> usize {
+    drain_outbox_waiting(store, now, false)
+}
+
+fn drain_outbox_waiting(store: &SqliteStore, now: i64, wait: bool) -> usize {
+    // One hand-over at a time, so no message is handed over by two at once.
+    let Some(_turn) = store.outbox_turn(wait) else {
+        return 0;
+    };
     let mut handed = 0;
     loop {
-        let batch = match store.outbox(256) {
+        let batch = match store.outbox(512) {
             Ok(batch) => batch,
             Err(error) => {
                 tracing::warn!(%error, "the message outbox could not be read");
@@ -854,17 +867,26 @@ pub fn drain_outbox(store: &SqliteStore, now: i64) -> usize {
         if batch.is_empty() {
             return handed;
         }
-        let awaited = messages_awaited(store);
-        for (seq, event) in batch {
-            if let Some(message) = Message::of(&event).filter(|_| awaited) {
-                correlate(store, message, now);
-            }
-            if let Err(error) = store.outbox_done(seq) {
-                tracing::warn!(seq, %error, "a handed-over message stays in the outbox");
+        // Which messages anything waits for, read once per batch: the rest only leave the box.
+        let awaited: std::collections::HashSet<String> = match store.awaited_messages() {
+            Ok(names) => names,
+            Err(error) => {
+                tracing::warn!(%error, "the awaited messages could not be read");
                 return handed;
             }
-            handed += 1;
+        };
+        let mut done = Vec::with_capacity(batch.len());
+        for (seq, event) in batch {
+            if let Some(message) = Message::of(&event).filter(|m| awaited.contains(&m.name)) {
+                correlate(store, message, now);
+            }
+            done.push(seq);
         }
+        if let Err(error) = store.outbox_done(&done) {
+            tracing::warn!(%error, "handed-over messages stay in the outbox");
+            return handed;
+        }
+        handed += done.len();
     }
 }
 

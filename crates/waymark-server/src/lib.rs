@@ -298,7 +298,7 @@ pub async fn serve_router(
                     automation::fire_due_timers(&workflow, now);
                     webhooks::call_due(&workflow, &settings, now);
                     // What a crash left in the message outbox is handed over after a restart.
-                    automation::drain_outbox(&workflow, now);
+                    automation::drain_outbox_if_free(&workflow, now);
                 })
                 .await;
             }

@@ -639,6 +639,8 @@ pub struct SqliteStore {
     directory: Option<std::path::PathBuf>,
     /// Why the last write failed, until a write succeeds again (`/healthz` reports it).
     failing: Mutex<Option<String>>,
+    /// Held while the message outbox is handed to the workflow.
+    outbox_turn: Mutex<()>,
 }
 
 /// A thread that checkpoints the WAL every second until it is dropped. (Every 200 ms gave
@@ -749,6 +751,7 @@ impl SqliteStore {
             steps: Mutex::new(Vec::new()),
             directory: None,
             failing: Mutex::new(None),
+            outbox_turn: Mutex::new(()),
         })
     }
 
@@ -806,6 +809,7 @@ impl SqliteStore {
             steps: Mutex::new(Vec::new()),
             directory: None,
             failing: Mutex::new(None),
+            outbox_turn: Mutex::new(()),
         })
     }
 

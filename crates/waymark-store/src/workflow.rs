@@ -850,12 +850,41 @@ impl SqliteStore {
         })
     }
 
-    /// Takes a track call out of the outbox once the workflow has had it.
-    pub fn outbox_done(&self, seq: i64) -> Result<(), StoreError> {
+    /// Takes track calls out of the outbox once the workflow has had them (one commit).
+    pub fn outbox_done(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
         self.write(|connection| {
-            connection.execute("DELETE FROM message_outbox WHERE seq = ?1", params![seq])?;
+            let transaction = connection.transaction()?;
+            {
+                let mut delete =
+                    transaction.prepare_cached("DELETE FROM message_outbox WHERE seq = ?1")?;
+                for seq in seqs {
+                    delete.execute(params![seq])?;
+                }
+            }
+            transaction.commit()?;
             Ok(())
         })
+    }
+
+    /// The right to hand the outbox over: one hand-over at a time. With `wait`, until it is
+    /// free (a caller whose events must be handed over before it answers); without, only if
+    /// nobody has it now (the timer loop, which comes back a moment later).
+    pub fn outbox_turn(&self, wait: bool) -> Option<std::sync::MutexGuard<'_, ()>> {
+        if wait {
+            return Some(
+                self.outbox_turn
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+        }
+        match self.outbox_turn.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     /// Runs `f` in a transaction on the writer connection, with group commit: steps queued by
@@ -1125,6 +1154,23 @@ impl SqliteStore {
                 })?,
             )
         })
+    }
+
+    /// Every message name something waits for now: a request's subscription, or a process that
+    /// starts on it.
+    pub fn awaited_messages(&self) -> Result<std::collections::HashSet<String>, WorkflowError> {
+        let mut names: std::collections::HashSet<String> = self.with(|connection| {
+            let mut query =
+                connection.prepare_cached("SELECT DISTINCT message FROM subscriptions")?;
+            let rows = query.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+        names.extend(
+            self.message_starts()?
+                .iter()
+                .map(|(message, _)| message.clone()),
+        );
+        Ok(names)
     }
 
     /// The messages an instance waits for now, in the order it began waiting.
