@@ -77,3 +77,25 @@ impl SqliteStore {
         health
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failed write is reported until a write succeeds; free space is read for a file store.
+    #[test]
+    fn a_failed_write_is_not_ok_until_one_succeeds() {
+        let store = SqliteStore::open_in_memory().expect("store");
+        assert!(store.health().ok());
+        store.note_write(Some(&"disk I/O error"));
+        let health = store.health();
+        assert!(!health.ok());
+        assert!(health.problems[0].contains("disk I/O error"), "{health:?}");
+        store.note_write(None::<&String>);
+        assert!(store.health().ok());
+        let dir = tempfile::tempdir().expect("dir");
+        let file = SqliteStore::open(&dir.path().join("h.db")).expect("store");
+        let health = file.health();
+        assert!(health.free_bytes.is_some_and(|b| b > 0), "{health:?}");
+    }
+}

@@ -506,3 +506,86 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     })?;
     Ok(Outcome::Fine)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_week_starts_on_monday() {
+        const DAY: i64 = 86_400 * 1_000_000;
+        // 2026-12-04 is a Friday; its week began on Monday 2026-11-30.
+        let friday = waymark_eventlog::time::parse_iso8601("2026-12-04T17:00:00Z").expect("time");
+        let monday = waymark_eventlog::time::parse_iso8601("2026-11-30T00:00:00Z").expect("time");
+        assert_eq!(week_start(friday), monday);
+        assert_eq!(week_start(monday), monday);
+        assert_eq!(week_start(monday - 1), monday - 7 * DAY);
+        // Nothing the demo makes lies after it.
+        let events = events(60, 7, monday).expect("events");
+        assert!(!events.is_empty());
+        assert!(events.iter().all(|e| e.timestamp_us <= monday));
+    }
+
+    /// The budget system says yes within what is left of the department's budget, and no beyond
+    /// it, counting what it approved before; a request it refuses is declined.
+    #[test]
+    fn the_budget_system_refuses_a_request_over_the_department_budget() {
+        let store = SqliteStore::open_in_memory().expect("store");
+        let now = 1_796_000_000_000_000;
+        set_up(&store, now).expect("set up");
+        let jennifer = store.user("jennifer").expect("read").expect("jennifer");
+        let maria = store.user("maria").expect("read").expect("maria");
+        let request = |cost: f64| {
+            let values =
+                json!({ "course": "C", "vendor": "V", "cost": cost, "startDate": "2026-12-01" });
+            let instance = waymark_server::work::start(
+                &store,
+                &jennifer,
+                "training-request",
+                values.as_object().cloned().expect("object"),
+                now,
+            )
+            .expect("start");
+            let approval = store
+                .instance_tasks(instance)
+                .expect("tasks")
+                .into_iter()
+                .find(|t| t.status == "open")
+                .expect("approval");
+            let mut approve = Map::new();
+            approve.insert("approved".into(), Value::Bool(true));
+            waymark_server::work::complete(
+                &store,
+                &maria,
+                waymark_server::work::TaskId::of(&approval),
+                approve,
+                now,
+            )
+            .expect("approve");
+            budget_system(&store, now);
+            store
+                .instance(instance)
+                .expect("read")
+                .expect("instance")
+                .state
+                .variables
+        };
+        // customer-success has 3,000: 2,000 goes on, 1,500 more does not, 1,000 still fits.
+        let first = request(2_000.0);
+        assert_eq!(first["budgetOk"], true, "{first:?}");
+        assert_eq!(first["budgetLeft"], 1_000.0);
+        let second = request(1_500.0);
+        assert_eq!(second["budgetOk"], false, "{second:?}");
+        let third = request(1_000.0);
+        assert_eq!(third["budgetOk"], true, "{third:?}");
+        assert_eq!(third["budgetLeft"], 0.0);
+        assert!(
+            store
+                .open_tasks()
+                .expect("tasks")
+                .iter()
+                .all(|t| t.topic.as_deref() != Some("budget-check")),
+            "every check answered"
+        );
+    }
+}
