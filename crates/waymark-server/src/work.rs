@@ -454,9 +454,9 @@ pub fn delegate(
             &format!("delegate task {id} to {to}, who could not have been given it"),
             now,
         );
+        // Named as it was typed: the answer tells nothing of the directory beyond the step.
         return Err(WorkError::NotAllowed(format!(
-            "{} could not have been given this step: it is for {}; choose one of them",
-            target.name,
+            "`{to}` could not have been given this step: it is for {}; choose one of them",
             task.candidate_users
                 .iter()
                 .chain(&task.candidate_groups)
