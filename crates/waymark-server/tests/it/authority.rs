@@ -758,3 +758,67 @@ fn a_revoked_configured_key_is_not_brought_back() {
     assert!(error.to_string().contains("was revoked"), "{error}");
     assert_eq!(store.key_kind("wsk_leaked").expect("read"), None);
 }
+
+/// Review finding: Customer 360's journey positions were built from every event, so an agent
+/// read where a colleague's internal request stood. They are built only from what the viewer
+/// may see.
+#[tokio::test]
+async fn an_agent_is_not_told_where_an_internal_request_stands() {
+    let (_store, router, tokens) = organisation().await;
+    let example = |name: &str| {
+        std::fs::read(
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../examples/training-request")
+                .join(name),
+        )
+        .expect("example")
+    };
+    let (status, body) = post(
+        &router,
+        "/v1/processes",
+        example("process.yaml"),
+        &bearer(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    super::automation::deploy_forms(&router).await;
+    let (status, body) = post(
+        &router,
+        "/v1/journeys",
+        example("to-be.yaml"),
+        &bearer(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    start(
+        &router,
+        &tokens["jennifer"],
+        "training-request",
+        json!({ "course": "Negotiation", "vendor": "Skills Academy", "cost": 100, "startDate": "2026-12-01" }),
+    )
+    .await;
+    let journeys = |body: &Value| -> Vec<String> {
+        body["journeys"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|j| {
+                        j["journey"]
+                            .as_str()
+                            .or(j["id"].as_str())
+                            .map(str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (status, as_admin) = get(&router, "/v1/profiles/jennifer", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK, "{as_admin}");
+    assert!(
+        !journeys(&as_admin).is_empty(),
+        "an administrator sees where her request stands: {as_admin}"
+    );
+    let (status, as_agent) = get(&router, "/v1/profiles/jennifer", Some(&tokens["alex"])).await;
+    assert_eq!(status, StatusCode::OK, "{as_agent}");
+    assert!(journeys(&as_agent).is_empty(), "{as_agent}");
+}
