@@ -89,12 +89,15 @@ try {
   await maria.keyboard.press("Tab");
   steps.firstTab = await maria.evaluate(() => document.activeElement.textContent);
 
-  // 4. The budget system passes the check (a worker, through the API).
+  // 4. The budget system passes the check (a worker, through the API, with a key limited to
+  // its topic: it may not see another topic's work).
+  const worker = `Bearer ${process.env.WORKER_KEY}`;
   const budget = await waitFor("the budget check", async () => {
-    const { body } = await api("GET", "/v1/work?topic=budget-check");
+    const { body } = await api("GET", "/v1/work?topic=budget-check", undefined, worker);
     return body?.tasks?.[0]?.id;
   });
-  const checked = await api("POST", `/v1/work/${budget}/complete`, { budgetOk: true });
+  steps.workerOtherTopic = (await api("GET", "/v1/work?topic=payments", undefined, worker)).status;
+  const checked = await api("POST", `/v1/work/${budget}/complete`, { budgetOk: true }, worker);
   if (checked.status !== 200) throw new Error(`budget check: ${JSON.stringify(checked)}`);
 
   // 5. Finance adds the vendor, issues the PO and records the payment, in its pages (on a phone).

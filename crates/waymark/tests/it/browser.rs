@@ -153,6 +153,19 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
         );
         assert_eq!(status, 200, "{file}: {body}");
     }
+    // The budget system's key: worker tasks of its topic only.
+    let (status, issued) = call(
+        "POST",
+        &format!("{url}/v1/keys"),
+        Some(ADMIN),
+        Some((
+            "application/json",
+            serde_json::json!({ "kind": "worker", "label": "budget system", "topics": ["budget-check"] })
+                .to_string(),
+        )),
+    );
+    assert_eq!(status, 201, "{issued}");
+    let worker_key = issued["key"].as_str().expect("key").to_string();
     let shots = workspace().join("target/screenshots");
     std::fs::create_dir_all(&shots).expect("screenshots");
     let result = run_script(
@@ -164,6 +177,7 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
             ("SHOTS", as_text(&shots)),
             ("MAILDIR", as_text(&maildir)),
             ("ADMIN", as_text(ADMIN)),
+            ("WORKER_KEY", worker_key),
             ("WRITE_KEY", as_text("wk_browser")),
             ("SERVER_KEY", as_text(super::automation::SERVER)),
             ("JENNIFER", as_text(sign_in(&url, "jennifer"))),
@@ -213,6 +227,8 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
     assert_eq!(steps["reasonHiddenAfterTick"], true, "{result}");
     says("afterApproval", &["Done", "Check the department budget"]);
     assert_eq!(steps["firstTab"], "Skip to the content", "{result}");
+    // The budget system worked with its own key, which sees no other topic.
+    assert_eq!(steps["workerOtherTopic"], 403, "{result}");
     // Finance's three steps, through the pages, on a phone.
     assert_eq!(steps["financeFits"], true, "{result}");
     says(
