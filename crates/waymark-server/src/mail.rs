@@ -359,9 +359,7 @@ impl Mailer {
         subject: &str,
         body: String,
     ) -> Result<(), String> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let now = crate::Clock::now_us(&crate::SystemClock);
         let message_id = format!(
             "<{}@waymark>",
             waymark_store::keys::random_hex(12).map_err(|e| e.to_string())?

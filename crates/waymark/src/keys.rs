@@ -10,10 +10,10 @@ use waymark_store::{KeyKind, SqliteStore};
 use crate::Outcome;
 use crate::cli::KeysCommand;
 
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+/// The time the commands stamp on what they do: the server's own clock.
+pub(crate) fn now_us() -> i64 {
+    use waymark_server::Clock as _;
+    waymark_server::SystemClock.now_us()
 }
 
 fn open(db: &Path) -> anyhow::Result<SqliteStore> {

@@ -49,9 +49,7 @@ pub fn org(command: OrgCommand) -> anyhow::Result<Outcome> {
                     db.display()
                 );
             }
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            let now = crate::keys::now_us();
             let (_, token) =
                 store.issue_person_token(&user, "access token", expires, "cli", now)?;
             println!("{token}");
@@ -60,9 +58,7 @@ pub fn org(command: OrgCommand) -> anyhow::Result<Outcome> {
         OrgCommand::Enable { user, db } => {
             let store = waymark_store::SqliteStore::open(&db)
                 .with_context(|| format!("cannot open {}", db.display()))?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            let now = crate::keys::now_us();
             if !store.enable_user(&user, "cli", now)? {
                 anyhow::bail!("nobody disabled has the id `{user}` in {}", db.display());
             }
@@ -72,9 +68,7 @@ pub fn org(command: OrgCommand) -> anyhow::Result<Outcome> {
         OrgCommand::Disable { user, db } => {
             let store = waymark_store::SqliteStore::open(&db)
                 .with_context(|| format!("cannot open {}", db.display()))?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            let now = crate::keys::now_us();
             if !store.disable_user(&user, "cli", now)? {
                 anyhow::bail!(
                     "nobody active with the id `{user}` is in the directory of {}",
