@@ -23,7 +23,11 @@ pub fn text(value: &Json) -> Option<String> {
 }
 
 /// A JSON value as an attribute named `key` (`None` for `null`).
-pub fn convert(builder: &mut LogBuilder, key: &str, value: &Json) -> Option<Attribute> {
+pub fn convert<I: crate::Intern + ?Sized>(
+    builder: &mut I,
+    key: &str,
+    value: &Json,
+) -> Option<Attribute> {
     let symbol = builder.intern(key);
     let (value, children) = match value {
         Json::Null => return None,
@@ -32,7 +36,7 @@ pub fn convert(builder: &mut LogBuilder, key: &str, value: &Json) -> Option<Attr
             Some(i) => (Value::Int(i), None),
             None => (Value::Float(n.as_f64().unwrap_or(f64::NAN)), None),
         },
-        Json::String(s) => (builder.string(s), None),
+        Json::String(s) => (Value::String(builder.intern(s)), None),
         Json::Array(items) => {
             let children: Vec<Attribute> = items
                 .iter()
@@ -114,17 +118,23 @@ fn parse_line(
         .map_err(|message| ReadError::new(file, place(None), message))
 }
 
-/// Adds one Segment event (a track, page, screen, identify, group or alias call) to a log being
-/// built. The case is `userId`, else `anonymousId`; the activity is `event`, else `name`, else the
-/// call's type; `properties` and `traits` become attributes. `time` (µs) replaces the event's own
-/// timestamp when given, e.g. the server's clock-skew-corrected time.
-pub fn push_segment(
-    builder: &mut LogBuilder,
-    event: &Map<String, Json>,
-    time: Option<i64>,
-) -> Result<(), String> {
-    let concept = builder.intern(CONCEPT_NAME);
-    let time_key = builder.intern(TIME_TIMESTAMP);
+/// A Segment event read as an interaction: who, what and the sections whose entries become
+/// attributes. [`push_segment`] adds one to a log; a store keeps the same parts so that it can
+/// add the event again without reading its JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interaction<'a> {
+    /// `userId`, else `anonymousId`.
+    pub case: String,
+    /// The call's type (`track` when it has none).
+    pub kind: &'a str,
+    /// `event`, else `name`, else `properties.name`, else the call's type.
+    pub activity: String,
+    /// `properties`, then `traits` (else RudderStack's `context.traits`): each entry an attribute.
+    pub sections: [Option<&'a Map<String, Json>>; 2],
+}
+
+/// An event's parts as [`push_segment`] reads them.
+pub fn interaction(event: &Map<String, Json>) -> Result<Interaction<'_>, String> {
     let case = event
         .get("userId")
         .and_then(text)
@@ -142,6 +152,38 @@ pub fn push_segment(
                 .and_then(text)
         })
         .unwrap_or_else(|| kind.to_string());
+    // RudderStack's libraries send identify traits in `context.traits`.
+    let context_traits = event.get("context").and_then(|c| c.get("traits"));
+    let traits = event.get("traits").or(context_traits);
+    let sections = [event.get("properties"), traits].map(|section| match section {
+        Some(Json::Object(map)) => Some(map),
+        _ => None,
+    });
+    Ok(Interaction {
+        case,
+        kind,
+        activity,
+        sections,
+    })
+}
+
+/// Adds one Segment event (a track, page, screen, identify, group or alias call) to a log being
+/// built. The case is `userId`, else `anonymousId`; the activity is `event`, else `name`, else the
+/// call's type; `properties` and `traits` become attributes. `time` (µs) replaces the event's own
+/// timestamp when given, e.g. the server's clock-skew-corrected time.
+pub fn push_segment(
+    builder: &mut LogBuilder,
+    event: &Map<String, Json>,
+    time: Option<i64>,
+) -> Result<(), String> {
+    let concept = builder.intern(CONCEPT_NAME);
+    let time_key = builder.intern(TIME_TIMESTAMP);
+    let Interaction {
+        case,
+        kind,
+        activity,
+        sections,
+    } = interaction(event)?;
     let time = match time {
         Some(time) => time,
         None => {
@@ -171,15 +213,10 @@ pub fn push_segment(
             ));
         }
     }
-    // RudderStack's libraries send identify traits in `context.traits`.
-    let context_traits = event.get("context").and_then(|c| c.get("traits"));
-    let traits = event.get("traits").or(context_traits);
-    for section in [event.get("properties"), traits] {
-        if let Some(Json::Object(map)) = section {
-            for (key, value) in map {
-                if let Some(attribute) = convert(builder, key, value) {
-                    attributes.push(attribute);
-                }
+    for map in sections.into_iter().flatten() {
+        for (key, value) in map {
+            if let Some(attribute) = convert(builder, key, value) {
+                attributes.push(attribute);
             }
         }
     }

@@ -10,6 +10,7 @@
 //! stream); only [`open`] and [`read_path`] touch the file system.
 
 mod builder;
+mod columns;
 pub mod csv;
 mod error;
 pub mod jsonl;
@@ -25,6 +26,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 pub use builder::LogBuilder;
+pub use columns::{CaseWriter, Intern, Interner};
 pub use error::{Counting, Place, ReadError};
 pub use log::*;
 pub use synthetic::synthetic_journeys;

@@ -206,6 +206,7 @@ pub(crate) fn link(
             .execute(params![survivor, merged])?;
         tx.prepare_cached("DELETE FROM profiles WHERE id = ?1")?
             .execute(params![merged])?;
+        crate::facts::record_merge(tx, merged, survivor)?;
     }
     let mut insert =
         tx.prepare_cached("INSERT INTO identities (identifier, profile_id) VALUES (?1, ?2) ON CONFLICT (identifier) DO NOTHING")?;

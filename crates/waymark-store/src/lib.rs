@@ -8,10 +8,12 @@
 //! Invariant: [`Store::append`] returns only after its events are committed, so an acknowledged
 //! event survives the process being killed.
 
+pub mod facts;
 pub mod health;
 mod identity;
 mod index;
 pub mod keys;
+pub mod live;
 mod logs;
 pub mod mailbox;
 pub mod sessions;
@@ -65,12 +67,19 @@ impl StoredEvent {
     /// ones keep only their `properties`, so the fields stored as columns (type, event or name,
     /// user and anonymous id, message id) are filled in here when the body lacks them.
     pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.event.to_json()
+    }
+}
+
+impl NewEvent {
+    /// The event as a Segment call (see [`StoredEvent::to_json`]).
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
         use serde_json::Value as Json;
-        let mut map = match serde_json::from_str::<Json>(&self.event.body) {
+        let mut map = match serde_json::from_str::<Json>(&self.body) {
             Ok(Json::Object(map)) => map,
             _ => serde_json::Map::new(),
         };
-        let e = &self.event;
+        let e = self;
         let name_field = match e.kind.as_str() {
             "track" => Some("event"),
             "page" | "screen" => Some("name"),
@@ -225,6 +234,15 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<DeployedJourney>, StoreError>;
     /// Collected and imported events.
     fn count_events(&self) -> Result<u64, StoreError>;
+    /// Everything the analyses read that changed after `since`, in one consistent view: identity
+    /// merges, collected events' facts (with their message ids when asked) and imported blocks,
+    /// each handed to `visit` in order. Returns where the reading ended.
+    fn read_facts(
+        &self,
+        since: facts::Since,
+        message_ids: bool,
+        visit: &mut dyn FnMut(facts::Change<'_>) -> Result<(), StoreError>,
+    ) -> Result<facts::Since, StoreError>;
     /// The newest collected event's seq and the newest imported block's id: when neither moved,
     /// no event was added, so an analysis of the stored events can be reused.
     fn watermark(&self) -> Result<(i64, i64), StoreError>;
@@ -545,6 +563,27 @@ fn steps() -> Vec<M<'static>> {
                 sent_us INTEGER NOT NULL
             );
             CREATE INDEX mailbox_by_user ON mailbox (user_id, id);",
+        ),
+        // What the analyses read of each collected event, without its JSON (see `facts.rs`),
+        // filled in for the events already stored; identity merges, for readers that follow them.
+        M::up_with_hook(
+            "CREATE TABLE event_facts (
+                seq INTEGER PRIMARY KEY,
+                kind INTEGER NOT NULL,
+                user_id TEXT,
+                anonymous_id TEXT,
+                timestamp_us INTEGER NOT NULL,
+                facts BLOB NOT NULL
+            );
+            CREATE TABLE profile_merges (
+                id INTEGER PRIMARY KEY,
+                merged INTEGER NOT NULL,
+                survivor INTEGER NOT NULL
+            );",
+            |transaction: &rusqlite::Transaction| {
+                facts::backfill(transaction)
+                    .map_err(|e| rusqlite_migration::HookError::Hook(e.to_string()))
+            },
         ),
     ]
 }
@@ -948,6 +987,7 @@ impl SqliteStore {
                             .prepare_cached("INSERT INTO message_outbox (seq) VALUES (?1)")?
                             .execute(params![seq])?;
                     }
+                    facts::record(&transaction, seq, e)?;
                     stored.push((e, seq));
                     fresh.insert(e.message_id.as_str());
                     identity::link(&transaction, e, &self.identifier_traits, &mut writer.known)?;
@@ -1192,6 +1232,15 @@ impl Store for SqliteStore {
         })
     }
 
+    fn read_facts(
+        &self,
+        since: facts::Since,
+        message_ids: bool,
+        visit: &mut dyn FnMut(facts::Change<'_>) -> Result<(), StoreError>,
+    ) -> Result<facts::Since, StoreError> {
+        self.with(|connection| facts::read(connection, since, message_ids, visit))
+    }
+
     fn watermark(&self) -> Result<(i64, i64), StoreError> {
         self.with(|connection| {
             Ok(connection.query_row(
@@ -1276,7 +1325,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "19 (inside)");
+        assert_eq!(latest_version().to_string(), "20 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

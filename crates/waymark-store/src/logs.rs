@@ -11,10 +11,7 @@ use waymark_eventlog::{
 
 use rayon::prelude::*;
 
-use crate::{
-    Appended, BLOCK_EVENTS, EventRef, NewEvent, NewTrace, Store, StoreError, StoredEvent,
-    TraceBlock,
-};
+use crate::{Appended, BLOCK_EVENTS, EventRef, NewEvent, NewTrace, Store, StoreError, StoredEvent};
 
 /// How many events go into one transaction when importing.
 const BATCH: usize = 50_000;
@@ -352,22 +349,6 @@ pub fn import_pieces(
     })
 }
 
-/// Remembers the name of the case of an event's profile: its first user id, else its first
-/// anonymous id.
-fn name_case(
-    names: &mut HashMap<i64, String>,
-    fallback: &mut HashMap<i64, String>,
-    stored: &StoredEvent,
-) {
-    if let Some(profile) = stored.profile {
-        if let Some(user) = &stored.event.user_id {
-            names.entry(profile).or_insert_with(|| user.clone());
-        } else if let Some(anonymous) = &stored.event.anonymous_id {
-            fallback.entry(profile).or_insert_with(|| anonymous.clone());
-        }
-    }
-}
-
 /// Text borrowed from the JSON when it has no escapes.
 #[derive(serde::Deserialize)]
 struct Text<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
@@ -376,7 +357,7 @@ struct Text<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
 /// without building a JSON tree: strings, numbers and booleans are taken as they are; anything
 /// else goes through the JSON Lines reader's conversion.
 struct Properties<'b> {
-    builder: &'b mut LogBuilder,
+    builder: &'b mut dyn waymark_eventlog::Intern,
     attributes: &'b mut Vec<Attribute>,
     /// Inside `properties` (else at the top of the body).
     inside: bool,
@@ -422,7 +403,7 @@ impl<'de> serde::de::Visitor<'de> for Properties<'_> {
             let value = match text.as_bytes().first() {
                 Some(b'"') => serde_json::from_str::<Text>(text)
                     .ok()
-                    .map(|Text(s)| self.builder.string(&s)),
+                    .map(|Text(s)| Value::String(self.builder.intern(&s))),
                 Some(b't') => Some(Value::Boolean(true)),
                 Some(b'f') => Some(Value::Boolean(false)),
                 Some(b'n') => None,
@@ -449,8 +430,8 @@ impl<'de> serde::de::Visitor<'de> for Properties<'_> {
     }
 }
 
-fn push_properties(
-    builder: &mut LogBuilder,
+pub(crate) fn push_properties(
+    builder: &mut dyn waymark_eventlog::Intern,
     body: &str,
     attributes: &mut Vec<Attribute>,
     keep: &Keep,
@@ -483,56 +464,12 @@ impl Keep {
         Keep::Only(keys.into_iter().map(Into::into).collect())
     }
 
-    fn keeps(&self, key: &str) -> bool {
+    pub(crate) fn keeps(&self, key: &str) -> bool {
         match self {
             Keep::All => true,
             Keep::Only(keys) => keys.contains(key),
         }
     }
-}
-
-/// Blocks of imported cases decoded by one task.
-const TRACES_PER_PART: usize = 256;
-
-/// Stored blocks as a log of their own; each block's case is given its name.
-fn read_blocks(blocks: &[(String, &TraceBlock)], keep: &Keep) -> Result<LogBuilder, StoreError> {
-    let mut builder = LogBuilder::default();
-    let concept = builder.intern(CONCEPT_NAME);
-    let time_key = builder.intern(TIME_TIMESTAMP);
-    let type_key = builder.intern("segment:type");
-    let user_key = builder.intern("segment:userId");
-    let track = builder.string("track");
-    let segment = (keep.keeps("segment:type"), keep.keeps("segment:userId"));
-    let mut attributes = Vec::new();
-    for (name, block) in blocks {
-        let case = builder.case(name);
-        let case_name = builder.string(name);
-        builder.add_case_attribute(case, Attribute::new(concept, case_name));
-        let user = builder.string(&block.user_id);
-        // Each distinct activity of the block is interned once.
-        let mut activities: Vec<Option<Value>> = Vec::new();
-        block.for_each(|_, (index, activity), time, body| {
-            if activities.len() <= index {
-                activities.resize(index + 1, None);
-            }
-            let activity = *activities[index].get_or_insert_with(|| builder.string(activity));
-            attributes.extend([
-                Attribute::new(concept, activity),
-                Attribute::new(time_key, Value::Date(time)),
-            ]);
-            if segment.0 {
-                attributes.push(Attribute::new(type_key, track));
-            }
-            if segment.1 {
-                attributes.push(Attribute::new(user_key, user));
-            }
-            if body.len() > 2 {
-                push_properties(&mut builder, body, &mut attributes, keep);
-            }
-            builder.push_event(case, time, attributes.drain(..));
-        })?;
-    }
-    Ok(builder)
 }
 
 /// Adds a collected event to a log the way the Segment JSON Lines reader reads it, at the
@@ -553,118 +490,15 @@ pub fn push_interaction(
     waymark_eventlog::jsonl::push_segment(builder, &map, Some(stored.event.timestamp_us))
 }
 
-/// Every stored event as a log, one case per person: events are grouped by profile (identities
-/// stitched, so anonymous visits before identification are in the person's case), and a case is
-/// named after the profile's first `userId` (else its `anonymousId`). Identify, alias and group
-/// calls update the profile and are not interactions, so they are left out; the traits they set
-/// (the latest value of each) become attributes of the person's case. Events are read the
-/// way the Segment JSON Lines reader reads them, at the server's skew-corrected time. Imported
-/// events are read straight from their blocks; they carry `segment:type` and `segment:userId`
-/// but no `segment:messageId` (their ids are derived, see `traces.rs`). Events that cannot be
-/// used are counted in the second value.
+/// Every stored event as a log, one case per person: a fresh [`crate::live::LiveLog`] (see
+/// there what a case holds) with every attribute. Events that cannot be used are counted in
+/// the second value.
 pub fn stored_log(store: &dyn Store) -> Result<(EventLog, usize), StoreError> {
     stored_log_keeping(store, &Keep::All)
 }
 
-/// [`stored_log`] with only the attributes `keep` names (and the activity and time) on imported
-/// events; collected events keep all of theirs.
+/// [`stored_log`] with only the attributes `keep` names (and the activity and time).
 pub fn stored_log_keeping(store: &dyn Store, keep: &Keep) -> Result<(EventLog, usize), StoreError> {
-    // First pass: the name of each profile's case, and its traits, from the collected events.
-    let mut names = HashMap::new();
-    let mut fallback = HashMap::new();
-    let mut traits: HashMap<i64, serde_json::Map<String, Json>> = HashMap::new();
-    let mut after = 0;
-    loop {
-        let page = store.events_after(after, BATCH)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for stored in &page {
-            name_case(&mut names, &mut fallback, stored);
-            collect_traits(&mut traits, stored);
-        }
-    }
-    let mut builder = LogBuilder::default();
-    let mut skipped = 0;
-    let mut after = 0;
-    loop {
-        let page = store.events_after(after, BATCH)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for stored in page {
-            let case = stored
-                .profile
-                .and_then(|profile| names.get(&profile).or_else(|| fallback.get(&profile)));
-            if push_interaction(&mut builder, &stored, case.map(String::as_str)).is_err() {
-                skipped += 1;
-            }
-        }
-    }
-    // Imported blocks are decoded on every core, a run of blocks into a builder of its own,
-    // and appended in the order stored.
-    let mut after = 0;
-    loop {
-        let blocks = store.trace_blocks_after(after, 4 * TRACES_PER_PART)?;
-        let Some(last) = blocks.last() else { break };
-        after = last.id;
-        let named: Vec<(String, &TraceBlock)> = blocks
-            .iter()
-            .map(|block| {
-                let name = match block.profile {
-                    // A user id names the case before any anonymous id does.
-                    Some(profile) => names
-                        .entry(profile)
-                        .or_insert_with(|| block.user_id.clone())
-                        .clone(),
-                    None => block.user_id.clone(),
-                };
-                (name, block)
-            })
-            .collect();
-        let parts = named
-            .par_chunks(TRACES_PER_PART)
-            .map(|part| read_blocks(part, keep))
-            .collect::<Result<Vec<_>, _>>()?;
-        for part in parts {
-            builder.append(part);
-        }
-    }
-    // Profile traits (a persona, a plan, a segment) are case attributes, so analyses can break
-    // figures down by them; the latest identify call wins.
-    for (profile, traits) in traits {
-        let Some(name) = names.get(&profile).or_else(|| fallback.get(&profile)) else {
-            continue;
-        };
-        let Some(case) = builder.find_case(name) else {
-            continue;
-        };
-        for (key, value) in &traits {
-            if let Some(attribute) = waymark_eventlog::jsonl::convert(&mut builder, key, value) {
-                builder.add_case_attribute(case, attribute);
-            }
-        }
-    }
-    Ok((builder.finish(), skipped))
-}
-
-/// Adds the traits of an identify call to its profile's (later calls win). Traits are read
-/// whatever [`Keep`] says: one set per person costs little, and analyses compare people by them.
-fn collect_traits(traits: &mut HashMap<i64, serde_json::Map<String, Json>>, stored: &StoredEvent) {
-    let Some(profile) = stored.profile else {
-        return;
-    };
-    if stored.event.kind != "identify" {
-        return;
-    }
-    let Ok(Json::Object(mut body)) = serde_json::from_str::<Json>(&stored.event.body) else {
-        return;
-    };
-    let Some(Json::Object(given)) = body.remove("traits") else {
-        return;
-    };
-    let known = traits.entry(profile).or_default();
-    for (key, value) in given {
-        if !value.is_null() {
-            known.insert(key, value);
-        }
-    }
+    let live = crate::live::LiveLog::load(store, keep.clone())?;
+    Ok((live.snapshot(), live.skipped()))
 }

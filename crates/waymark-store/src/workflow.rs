@@ -1593,6 +1593,7 @@ impl Applying<'_, '_, '_> {
             params![message_id, event, requester, now_us, new.body],
         )?;
         if inserted == 1 {
+            crate::facts::record(transaction, transaction.last_insert_rowid(), &new)?;
             crate::identity::link(transaction, &new, self.links.traits, self.links.known)?;
         } else {
             tracing::warn!(%message_id, "a step's journey event id was taken; the step goes on without it");
