@@ -12,7 +12,10 @@ use waymark_analytics::journey::{
     TouchpointSlice, milestone, timeout_micros,
 };
 
+use std::sync::Arc;
+
 use crate::access::{Capability, require};
+use crate::live::{Analyses, Snapshot, Unavailable};
 use crate::{ApiError, AppState};
 
 fn summary(s: &Summary) -> Value {
@@ -627,7 +630,7 @@ async fn measure(
     (
         waymark_store::DeployedJourney,
         waymark_journey::Journey,
-        Report,
+        Arc<Report>,
     ),
     ApiError,
 > {
@@ -661,13 +664,23 @@ async fn measure(
         .ok_or_else(|| ApiError::internal(&"a deployed journey no longer reads"))?;
     let (store, logs) = (state.store.clone(), state.logs.clone());
     tokio::task::spawn_blocking(move || {
-        let figures = measured_cached(&logs, store.as_ref(), &journey, &options)
+        let figures = measured_live(&logs, &store, &journey, &options, API_WAIT)
             .map(|(report, _)| report)
             .map_err(|e| match e {
                 Measure::Options(e) => {
                     let field = e.option;
                     invalid("unknown_touchpoint", e.to_string(), field)
                 }
+                Measure::Loading(not_ready) => ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: "reading_events",
+                    message: format!(
+                        "the stored events are still being read ({} so far); ask again in a few seconds",
+                        not_ready.read
+                    ),
+                    field: None,
+                    accepted: None,
+                },
                 Measure::Store(e) => ApiError::internal(&e),
             })?;
         Ok::<_, ApiError>((deployed, journey, figures))
@@ -676,11 +689,16 @@ async fn measure(
     .map_err(|e| ApiError::internal(&e))?
 }
 
+/// How long the report API waits for the events to be read after a start.
+const API_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Why a journey could not be measured.
 #[derive(Debug)]
 pub enum Measure {
     /// An option names something the journey does not have.
     Options(waymark_analytics::journey::UnknownTouchpoint),
+    /// The events are still being read.
+    Loading(crate::live::NotReady),
     Store(waymark_store::StoreError),
 }
 
@@ -698,96 +716,59 @@ pub fn measured(
     waymark_analytics::journey::report(journey, &log, options).map_err(Measure::Options)
 }
 
-/// The stored events read as a log, kept between requests: pages and reports that look at the
-/// same events again reuse them until an event is added (the store's watermark moves). One log
-/// is kept per set of attributes read, a few sets at most.
-#[derive(Debug, Default)]
-pub struct LogCache {
-    logs: std::sync::Mutex<Vec<CachedLog>>,
+/// The stored events as the live log a report of `journey` reads (the attributes every deployed
+/// journey reads, so moving between journeys' pages follows one log), as fresh as is quick
+/// (see [`crate::live`]); blocking: run it on the blocking pool.
+pub fn live_log(
+    analyses: &Arc<Analyses>,
+    store: &Arc<dyn waymark_store::Store>,
+    journeys: &[waymark_journey::Journey],
+    options: &Options,
+    wait: std::time::Duration,
+) -> Result<Arc<Snapshot>, Measure> {
+    let keep = attributes_for_all(store.as_ref(), journeys, options)?;
+    analyses
+        .log(store, keep, wait)
+        .map_err(|unavailable| match unavailable {
+            Unavailable::Loading(not_ready) => Measure::Loading(not_ready),
+            Unavailable::Store(error) => Measure::Store(error),
+        })
 }
 
-#[derive(Debug)]
-struct CachedLog {
-    keep: Vec<String>,
-    watermark: (i64, i64),
-    log: std::sync::Arc<waymark_eventlog::EventLog>,
-}
-
-/// How many logs (sets of attributes) the cache keeps.
-const CACHED_LOGS: usize = 4;
-
-impl LogCache {
-    /// The stored events as a log with the attributes `keep` names: the kept one when no event
-    /// was added since it was read, else read again (blocking: run it on the blocking pool).
-    /// Concurrent callers wait for one reading instead of each reading the store.
-    pub fn log(
-        &self,
-        store: &dyn waymark_store::Store,
-        mut keep: Vec<String>,
-    ) -> Result<std::sync::Arc<waymark_eventlog::EventLog>, waymark_store::StoreError> {
-        keep.sort();
-        keep.dedup();
-        // A cache: what a panicking reader left behind is only ever a complete log or none.
-        let mut logs = self
-            .logs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let watermark = store.watermark()?;
-        if let Some(found) = logs
-            .iter()
-            .find(|c| c.keep == keep && c.watermark == watermark)
-        {
-            return Ok(found.log.clone());
-        }
-        let (log, _) =
-            waymark_store::stored_log_keeping(store, &waymark_store::Keep::only(keep.clone()))?;
-        let log = std::sync::Arc::new(log);
-        logs.retain(|c| c.keep != keep && c.watermark == watermark);
-        if logs.len() >= CACHED_LOGS {
-            logs.remove(0);
-        }
-        logs.push(CachedLog {
-            keep,
-            watermark,
-            log: log.clone(),
-        });
-        Ok(log)
-    }
-}
-
-/// [`measured`] through the cache, with the log it read: the events are read again only when
-/// some were added.
-pub fn measured_cached(
-    cache: &LogCache,
-    store: &dyn waymark_store::Store,
+/// [`measured`] on the live log, with the snapshot it was measured on.
+pub fn measured_live(
+    analyses: &Arc<Analyses>,
+    store: &Arc<dyn waymark_store::Store>,
     journey: &waymark_journey::Journey,
     options: &Options,
-) -> Result<(Report, std::sync::Arc<waymark_eventlog::EventLog>), Measure> {
-    let log = cache
-        .log(
-            store,
-            attributes_for_all(store, std::slice::from_ref(journey), options)?,
-        )
-        .map_err(Measure::Store)?;
-    let report =
-        waymark_analytics::journey::report(journey, &log, options).map_err(Measure::Options)?;
-    Ok((report, log))
+    wait: std::time::Duration,
+) -> Result<(Arc<Report>, Arc<Snapshot>), Measure> {
+    let snapshot = live_log(
+        analyses,
+        store,
+        std::slice::from_ref(journey),
+        options,
+        wait,
+    )?;
+    let report = analyses
+        .report(&snapshot, journey, options)
+        .map_err(Measure::Options)?;
+    Ok((report, snapshot))
 }
 
-/// The stored events as the cached log a report of `journey` would read, without the report (for
-/// analyses that cut instances themselves: funnels, paths).
-pub fn cached_log(
-    cache: &LogCache,
-    store: &dyn waymark_store::Store,
-    journey: &waymark_journey::Journey,
-    options: &Options,
-) -> Result<std::sync::Arc<waymark_eventlog::EventLog>, Measure> {
-    cache
-        .log(
-            store,
-            attributes_for_all(store, std::slice::from_ref(journey), options)?,
-        )
-        .map_err(Measure::Store)
+/// Starts reading the stored events as the live log the deployed journeys read, on a thread of
+/// its own (at start-up, so the first page does not wait for it).
+pub fn start_following(
+    analyses: &Arc<Analyses>,
+    store: &Arc<dyn waymark_store::Store>,
+) -> Result<(), waymark_store::StoreError> {
+    let keep = match attributes_for_all(store.as_ref(), &[], &Options::default()) {
+        Ok(keep) => keep,
+        Err(Measure::Store(error)) => return Err(error),
+        Err(_) => Vec::new(),
+    };
+    analyses.start(store.clone(), keep);
+    Ok(())
 }
 
 /// The attributes `journeys` read, and those every deployed journey reads: one log serves them
@@ -809,64 +790,17 @@ fn attributes_for_all(
     Ok(keys)
 }
 
-/// Measures several journeys on one reading of the stored events (the attributes any of them
-/// needs), each as [`measured`] would.
+/// Measures several journeys on one snapshot of the live log, each as [`measured`] would.
 pub fn measured_many(
-    cache: &LogCache,
-    store: &dyn waymark_store::Store,
+    analyses: &Arc<Analyses>,
+    store: &Arc<dyn waymark_store::Store>,
     journeys: &[waymark_journey::Journey],
     options: &Options,
-) -> Result<Vec<Result<Report, waymark_analytics::journey::UnknownTouchpoint>>, Measure> {
-    let keys = attributes_for_all(store, journeys, options)?;
-    let log = cache.log(store, keys).map_err(Measure::Store)?;
+    wait: std::time::Duration,
+) -> Result<Vec<Result<Arc<Report>, waymark_analytics::journey::UnknownTouchpoint>>, Measure> {
+    let snapshot = live_log(analyses, store, journeys, options, wait)?;
     Ok(journeys
         .iter()
-        .map(|journey| waymark_analytics::journey::report(journey, &log, options))
+        .map(|journey| analyses.report(&snapshot, journey, options))
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use waymark_store::{NewEvent, SqliteStore, Store as _};
-
-    fn event(id: &str, at: i64) -> NewEvent {
-        NewEvent {
-            message_id: id.into(),
-            kind: "track".into(),
-            name: Some("Called".into()),
-            user_id: Some("u1".into()),
-            anonymous_id: None,
-            timestamp_us: at,
-            received_us: at,
-            body: serde_json::json!({ "type": "track", "userId": "u1", "event": "Called" })
-                .to_string(),
-        }
-    }
-
-    /// The log is read once while nothing is added, again after an event arrives, and kept per
-    /// set of attributes.
-    #[test]
-    fn the_log_cache_reads_again_only_when_events_were_added() {
-        let dir = std::env::temp_dir().join(format!("waymark-logcache-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let store = SqliteStore::open(&dir.join("c.db")).expect("store");
-        store.append(vec![event("e1", 1_000_000)]).expect("append");
-        let cache = LogCache::default();
-        let keep = || vec!["csat".to_string(), "comment".to_string()];
-        let first = cache.log(&store, keep()).expect("log");
-        let again = cache.log(&store, keep()).expect("log");
-        assert!(std::sync::Arc::ptr_eq(&first, &again), "nothing was added");
-        assert_eq!(first.events(), 1);
-        let other = cache.log(&store, vec!["nps".to_string()]).expect("log");
-        assert!(
-            !std::sync::Arc::ptr_eq(&first, &other),
-            "another set of attributes"
-        );
-        store.append(vec![event("e2", 2_000_000)]).expect("append");
-        let fresh = cache.log(&store, keep()).expect("log");
-        assert_eq!(fresh.events(), 2, "an added event is seen");
-        assert!(!std::sync::Arc::ptr_eq(&first, &fresh));
-    }
 }

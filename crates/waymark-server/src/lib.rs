@@ -17,6 +17,7 @@ mod headers;
 mod import;
 pub mod journeys;
 pub mod keys;
+pub mod live;
 pub mod mail;
 mod metrics;
 pub mod openapi;
@@ -74,8 +75,8 @@ pub struct AppState {
     pub webhooks: webhooks::Settings,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
-    /// The stored events read as a log, reused until events are added (journey pages, reports).
-    pub logs: Arc<journeys::LogCache>,
+    /// The stored events as live logs, and the reports computed on them (journey pages, reports).
+    pub logs: Arc<live::Analyses>,
 }
 
 impl AppState {
@@ -99,7 +100,7 @@ impl AppState {
             store,
             clock: Arc::new(SystemClock),
             metrics: Arc::new(Metrics::default()),
-            logs: Arc::new(journeys::LogCache::default()),
+            logs: Arc::new(live::Analyses::default()),
         })
     }
 

@@ -228,6 +228,16 @@ impl LiveLog {
 
     /// Reads what the store gained since the last reading.
     pub fn catch_up(&mut self, store: &dyn Store) -> Result<CaughtUp, StoreError> {
+        self.catch_up_counting(store, &|_| {})
+    }
+
+    /// [`LiveLog::catch_up`], telling `progress` how many collected events it has read, every
+    /// so often.
+    pub fn catch_up_counting(
+        &mut self,
+        store: &dyn Store,
+        progress: &dyn Fn(usize),
+    ) -> Result<CaughtUp, StoreError> {
         let mut done = CaughtUp::default();
         let mut touched: std::collections::HashSet<Who> = std::collections::HashSet::new();
         let mut blocks = Vec::new();
@@ -246,6 +256,9 @@ impl LiveLog {
                 }
                 Change::Event(event) => {
                     done.events += 1;
+                    if done.events % 65_536 == 0 {
+                        progress(done.events);
+                    }
                     if let Some(who) = self.add_collected(&event) {
                         touched.insert(who);
                     }

@@ -84,7 +84,7 @@ async fn loaded(
     id: &str,
     version: &Version,
     report: bool,
-) -> Result<(Journey, Arc<EventLog>, Option<journey::Report>), Response> {
+) -> Result<(Journey, Arc<EventLog>, Option<Arc<journey::Report>>), Response> {
     if !may_read(signed) {
         return Err(refused(signed));
     }
@@ -92,6 +92,7 @@ async fn loaded(
         journey,
         log,
         report,
+        reading,
         ..
     } = load_measuring(
         web,
@@ -102,9 +103,15 @@ async fn loaded(
         report,
     )
     .await?;
-    match log {
-        Some(log) => Ok((journey, log, report)),
-        None => Err(crate::layout::failure(
+    match (log, reading) {
+        (Some(log), _) => Ok((journey, log, report)),
+        (None, Some(reading)) => Err(crate::layout::page(
+            &journey.title,
+            Some(signed),
+            crate::journeys::reading_notice(&reading),
+        )
+        .into_response()),
+        (None, None) => Err(crate::layout::failure(
             &"the journey's events could not be read",
         )),
     }

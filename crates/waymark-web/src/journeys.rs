@@ -6,7 +6,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{PreEscaped, html};
 use serde::Deserialize;
+use std::sync::Arc;
 use waymark_analytics::journey::{Options, Report};
+
+use waymark_server::journeys::Measure;
+use waymark_server::live::{NotReady, Snapshot};
 use waymark_store::DeployedJourney;
 
 use crate::Web;
@@ -68,11 +72,22 @@ fn score(report: &Report) -> String {
     }
 }
 
+/// Every deployed journey's latest version, measured on one snapshot of the live log (`None` for
+/// the figures while the events are still being read after a start).
+type Measured = (
+    Vec<(
+        DeployedJourney,
+        waymark_journey::Journey,
+        Option<Arc<Report>>,
+    )>,
+    Option<NotReady>,
+);
+
 /// Measures the latest version of every deployed journey, on one reading of the events.
 fn measured_all(
-    logs: &waymark_server::journeys::LogCache,
-    store: &dyn waymark_store::Store,
-) -> Result<Vec<(DeployedJourney, waymark_journey::Journey, Option<Report>)>, String> {
+    logs: &Arc<waymark_server::live::Analyses>,
+    store: &Arc<dyn waymark_store::Store>,
+) -> Result<Measured, String> {
     let mut deployed = Vec::new();
     let mut journeys = Vec::new();
     for found in store.journeys().map_err(|e| e.to_string())? {
@@ -81,15 +96,51 @@ fn measured_all(
             journeys.push(journey);
         }
     }
-    let reports =
-        waymark_server::journeys::measured_many(logs, store, &journeys, &Options::default())
-            .map_err(|e| format!("{e:?}"))?;
-    Ok(deployed
-        .into_iter()
-        .zip(journeys)
-        .zip(reports)
-        .map(|((d, j), r)| (d, j, r.ok()))
-        .collect())
+    let (reports, reading) = match waymark_server::journeys::measured_many(
+        logs,
+        store,
+        &journeys,
+        &Options::default(),
+        PAGE_WAIT,
+    ) {
+        Ok(reports) => (reports.into_iter().map(Result::ok).collect(), None),
+        Err(Measure::Loading(not_ready)) => (vec![None; journeys.len()], Some(not_ready)),
+        Err(error) => return Err(format!("{error:?}")),
+    };
+    Ok((
+        deployed
+            .into_iter()
+            .zip(journeys)
+            .zip(reports)
+            .map(|((d, j), r)| (d, j, r))
+            .collect(),
+        reading,
+    ))
+}
+
+/// How long a page waits for the events to be read after a start before it says they are being
+/// read.
+pub(crate) const PAGE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// What a page says while the stored events are being read after a start.
+pub(crate) fn reading_notice(reading: &NotReady) -> maud::Markup {
+    html! {
+        p.notice role="status" {
+            "The stored events are being read after a start (" (reading.read) " so far); "
+            "the figures appear when they are. Reload the page in a few seconds."
+        }
+    }
+}
+
+/// When the figures on a page were taken from the events, in words.
+pub(crate) fn as_of(snapshot: &Snapshot) -> maud::Markup {
+    let at = snapshot
+        .at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    html! {
+        p.meta { "Figures as of " (waymark_eventlog::time::format_micros(at).get(11..19).unwrap_or("")) " UTC, on " (snapshot.events) " events." }
+    }
 }
 
 /// Every journey, with its owner and how it performs.
@@ -98,13 +149,16 @@ pub(crate) async fn list(State(web): State<Web>, signed: Signed) -> Response {
         return refused(&signed);
     }
     let (store, logs) = (web.app.store.clone(), web.app.logs.clone());
-    let journeys =
-        match tokio::task::spawn_blocking(move || measured_all(&logs, store.as_ref())).await {
+    let (journeys, reading) =
+        match tokio::task::spawn_blocking(move || measured_all(&logs, &store)).await {
             Ok(Ok(journeys)) => journeys,
             Ok(Err(error)) => return failure(&error),
             Err(error) => return failure(&error),
         };
     let content = html! {
+        @if let Some(reading) = &reading {
+            (reading_notice(reading))
+        }
         @if journeys.is_empty() {
             p.notice { "No journey is deployed yet. Deploy one with " code { "waymark journey deploy" } "." }
         } @else {
@@ -127,7 +181,7 @@ pub(crate) async fn list(State(web): State<Web>, signed: Signed) -> Response {
                                 td { (score(report)) }
                                 td { (trend(report)) }
                             } @else {
-                                td colspan="4" { "not measured" }
+                                td colspan="4" { (if reading.is_some() { "being read" } else { "not measured" }) }
                             }
                         }
                     }
@@ -158,8 +212,12 @@ pub(crate) struct Loaded {
     pub(crate) versions: Vec<DeployedJourney>,
     pub(crate) chosen: DeployedJourney,
     pub(crate) journey: waymark_journey::Journey,
-    pub(crate) report: Option<Report>,
-    pub(crate) log: Option<std::sync::Arc<waymark_eventlog::EventLog>>,
+    pub(crate) report: Option<Arc<Report>>,
+    pub(crate) log: Option<Arc<waymark_eventlog::EventLog>>,
+    /// The snapshot of the live log the figures come from.
+    pub(crate) snapshot: Option<Arc<Snapshot>>,
+    /// Set while the stored events are being read after a start.
+    pub(crate) reading: Option<NotReady>,
 }
 
 /// Reads journey `id` at `version` (the latest without one) and measures it; a page when there is
@@ -202,25 +260,35 @@ pub(crate) async fn load_measuring(
             .journey
             .ok_or("a deployed journey no longer reads")?;
         let measured = if report {
-            waymark_server::journeys::measured_cached(&logs, store.as_ref(), &journey, &options)
-                .map(|(report, log)| (Some(report), Some(log)))
+            waymark_server::journeys::measured_live(&logs, &store, &journey, &options, PAGE_WAIT)
+                .map(|(report, snapshot)| (Some(report), Some(snapshot)))
         } else {
-            waymark_server::journeys::cached_log(&logs, store.as_ref(), &journey, &options)
-                .map(|log| (None, Some(log)))
+            waymark_server::journeys::live_log(
+                &logs,
+                &store,
+                std::slice::from_ref(&journey),
+                &options,
+                PAGE_WAIT,
+            )
+            .map(|snapshot| (None, Some(snapshot)))
         };
-        let (report, log) = match measured {
-            Ok(found) => found,
+        let (report, snapshot, reading) = match measured {
+            Ok((report, snapshot)) => (report, snapshot, None),
+            Err(Measure::Loading(not_ready)) => (None, None, Some(not_ready)),
             Err(error) => {
                 tracing::warn!(journey = %journey.id, error = ?error, "a journey could not be measured");
-                (None, None)
+                (None, None, None)
             }
         };
+        let log = snapshot.as_ref().map(|s| s.log.clone());
         Ok(Some(Loaded {
             versions,
             chosen,
             journey,
             report,
             log,
+            snapshot,
+            reading,
         }))
     })
     .await;
@@ -279,12 +347,14 @@ pub(crate) async fn show(
         chosen,
         journey,
         report,
+        snapshot,
+        reading,
         ..
     } = match load(&web, &signed, &id, version.version, Options::default()).await {
         Ok(loaded) => loaded,
         Err(page) => return page,
     };
-    let mut live = report.as_ref().map(waymark_server::journeys::live);
+    let mut live = report.as_deref().map(waymark_server::journeys::live);
     if let Some(live) = live.as_mut() {
         // Cards open their detail, in the version being read.
         live.card_links = Some((format!("/journeys/{id}/touchpoints/"), query.clone()));
@@ -313,6 +383,12 @@ pub(crate) async fn show(
                     }
                 }
             }
+        }
+        @if let Some(reading) = &reading {
+            (reading_notice(reading))
+        }
+        @if let Some(snapshot) = &snapshot {
+            (as_of(snapshot))
         }
         @if let Some(report) = &report {
             p { (report.instances.total) (if report.instances.total == 1 { " instance, " } else { " instances, " })

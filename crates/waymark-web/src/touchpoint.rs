@@ -207,6 +207,7 @@ pub(crate) async fn show(
         journey,
         report,
         log,
+        reading,
         ..
     } = match load(&web, &signed, &id, version.version, Options::default()).await {
         Ok(loaded) => loaded,
@@ -233,6 +234,9 @@ pub(crate) async fn show(
     let e = &designed.experience;
     let content = html! {
         p.meta { a href=(format!("/journeys/{id}{query}")) { "← " (journey.title) } " · stage " (stage.name) }
+        @if let Some(reading) = &reading {
+            (crate::journeys::reading_notice(reading))
+        }
         dl.facts {
             dt { "Channel" } dd { (designed.channel.as_str()) }
             dt { "Owned by" } dd { (designed.department) }

@@ -156,6 +156,10 @@ pub fn serve_store(
                 }
             });
         }
+        // The stored events are read for the journey pages in the background, so the first
+        // page after a start does not wait for it (pages say they are being read meanwhile).
+        waymark_server::journeys::start_following(&state.logs, &state.store)
+            .context("cannot list the deployed journeys")?;
         tracing::info!(%address, "serving");
         banner(address);
         // Cookies are marked Secure when people reach the server over https.

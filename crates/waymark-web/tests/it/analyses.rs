@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 use waymark_store::{NewEvent, Store as _};
 
-use crate::{get, setup, sign_in};
+use crate::{get, setup, setup_state, sign_in};
 
 const JOURNEY: &str = r#"
 id: small
@@ -393,5 +393,60 @@ async fn a_survey_link_takes_one_answer_that_the_touchpoint_page_shows() {
     assert!(
         !page.html.contains("CSAT 1"),
         "the second answer was not kept"
+    );
+}
+
+/// Pages viewed while events keep arriving read only what arrived: the stored events are read
+/// from scratch once, and every view (the map, the funnel, the list) shows the events stored
+/// before it.
+#[tokio::test]
+async fn pages_viewed_while_events_arrive_never_read_every_event_again() {
+    let (store, router, state) = setup_state("live");
+    seed(&store);
+    let chris = sign_in(&router, &store, "chris").await;
+    let map = get(&router, "/journeys/small", Some(&chris)).await;
+    assert_eq!(map.status, StatusCode::OK);
+    assert!(map.html.contains("3 instances, "), "{}", map.html);
+    assert!(map.html.contains("Figures as of "), "{}", map.html);
+    let hour = 3_600_000_000_i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_micros() as i64;
+    for n in 0..4 {
+        let user = format!("new{n}");
+        store
+            .append(vec![NewEvent {
+                message_id: format!("arriving-{n}"),
+                kind: "track".into(),
+                name: Some("Form Sent".into()),
+                user_id: Some(user.clone()),
+                anonymous_id: None,
+                timestamp_us: now - hour,
+                received_us: now,
+                body: json!({ "type": "track", "userId": user, "event": "Form Sent" }).to_string(),
+            }])
+            .expect("append");
+        let map = get(&router, "/journeys/small", Some(&chris)).await;
+        let expected = format!("{} instances, ", 4 + n);
+        assert!(map.html.contains(&expected), "{expected}: {}", map.html);
+        let funnel = get(
+            &router,
+            "/journeys/small/funnel?step=form&step=done",
+            Some(&chris),
+        )
+        .await;
+        assert_eq!(funnel.status, StatusCode::OK);
+        let list = get(&router, "/journeys", Some(&chris)).await;
+        assert!(
+            list.html.contains(&format!("<td>{}</td>", 4 + n)),
+            "{}",
+            list.html
+        );
+    }
+    assert_eq!(
+        state.logs.full_reads(),
+        1,
+        "the events were read from scratch once"
     );
 }

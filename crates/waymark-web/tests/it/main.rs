@@ -21,6 +21,12 @@ pub(crate) fn workspace() -> PathBuf {
 /// A store with the directory (requester, manager, Finance, an analyst, an agent, an
 /// administrator, and Mallory), the training process and its forms, and the app on it.
 pub(crate) fn setup(name: &str) -> (Arc<SqliteStore>, axum::Router) {
+    let (store, router, _) = setup_state(name);
+    (store, router)
+}
+
+/// [`setup`], with the app's state.
+pub(crate) fn setup_state(name: &str) -> (Arc<SqliteStore>, axum::Router, AppState) {
     let dir = std::env::temp_dir().join(format!("waymark-web-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
@@ -59,7 +65,7 @@ pub(crate) fn setup(name: &str) -> (Arc<SqliteStore>, axum::Router) {
     }
     let state = AppState::new(store.clone()).expect("state");
     let pages = waymark_web::pages(state.clone(), false);
-    (store, waymark_server::app_with(state, pages))
+    (store, waymark_server::app_with(state.clone(), pages), state)
 }
 
 /// A response: status, headers and the page.

@@ -1,0 +1,386 @@
+//! The journeys' view of the stored events, kept live: the journey pages and the report API read
+//! a [`LiveLog`] that follows the store, and reports computed on it, reused until it moves.
+//!
+//! - **Loading.** A live log is read from scratch once per set of attributes (the ones every
+//!   deployed journey reads), on a thread of its own: `serve` starts it at start-up, and until it
+//!   is ready the pages say so ([`NotReady`]) instead of waiting.
+//! - **Following.** When a reader finds the store ahead of the log, one refresh runs at a time:
+//!   it reads only what changed ([`LiveLog::catch_up`]) and writes a new snapshot. Readers keep
+//!   the snapshot they have until the new one is swapped in; nobody waits for a whole re-read.
+//! - **Freshness.** A reader waits for a refresh (and a report for its computation) only while
+//!   they are quick: when the last one took under [`QUICK`]. On a small store a page therefore
+//!   shows the event that arrived a moment ago; on a large one under load it shows the figures
+//!   of the last refresh (a second or so old, and says as of when) while the next one runs.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use waymark_eventlog::EventLog;
+use waymark_store::live::LiveLog;
+use waymark_store::{Keep, Store, StoreError};
+
+/// A refresh or a report that took less than this is waited for.
+pub const QUICK: Duration = Duration::from_millis(150);
+
+/// How many sets of attributes are followed at once (each is a live log of every event).
+const LOGS: usize = 3;
+
+/// The next live log's id.
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// How many reports are kept.
+const REPORTS: usize = 64;
+
+/// The log is being read for the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotReady {
+    /// Events read so far.
+    pub read: usize,
+}
+
+/// Why the analyses cannot answer.
+#[derive(Debug)]
+pub enum Unavailable {
+    /// The events are still being read (after a start, or for a new set of attributes).
+    Loading(NotReady),
+    Store(StoreError),
+}
+
+/// One state of a live log, as the analyses read it.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub log: Arc<EventLog>,
+    /// Which live log it is of (each set of attributes followed has its own).
+    pub of: u64,
+    /// Where in the store it was taken.
+    pub since: waymark_store::facts::Since,
+    /// Counts up with every snapshot of the same live log.
+    pub version: u64,
+    /// When it was written.
+    pub at: std::time::SystemTime,
+    /// The live log's size: events and bytes held (the snapshot's own columns not counted).
+    pub events: usize,
+    pub bytes: usize,
+}
+
+/// A live log and its latest snapshot.
+struct Followed {
+    id: u64,
+    keep: Vec<String>,
+    live: Mutex<Option<LiveLog>>,
+    current: RwLock<Option<Arc<Snapshot>>>,
+    busy: AtomicBool,
+    read: AtomicUsize,
+    failed: Mutex<Option<String>>,
+    /// How long the last refresh took, in µs.
+    last_us: AtomicU64,
+    done: (Mutex<u64>, Condvar),
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // What a panicking holder left is a whole value (a log, a snapshot) or none.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Followed {
+    fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Brings the log up to date on this thread (loading it first if needed) and swaps in a
+    /// new snapshot when anything changed.
+    fn refresh(&self, store: &dyn Store, full_reads: &AtomicU64) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let mut guard = lock(&self.live);
+        let changed = match guard.as_mut() {
+            Some(live) => live.catch_up(store)?.changed(),
+            None => {
+                full_reads.fetch_add(1, Ordering::Relaxed);
+                let mut live = LiveLog::new(Keep::only(self.keep.clone()));
+                live.catch_up_counting(store, &|read| self.read.store(read, Ordering::Relaxed))?;
+                *guard = Some(live);
+                true
+            }
+        };
+        let live = guard.as_ref().ok_or(StoreError::Poisoned)?;
+        if changed || self.snapshot().is_none() {
+            let version = self.snapshot().map_or(1, |s| s.version + 1);
+            let snapshot = Snapshot {
+                log: Arc::new(live.snapshot()),
+                of: self.id,
+                since: live.since(),
+                version,
+                at: std::time::SystemTime::now(),
+                events: live.events(),
+                bytes: live.bytes(),
+            };
+            *self.current.write().unwrap_or_else(PoisonError::into_inner) =
+                Some(Arc::new(snapshot));
+        }
+        self.last_us
+            .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn quick(&self) -> bool {
+        Duration::from_micros(self.last_us.load(Ordering::Relaxed)) < QUICK
+    }
+}
+
+/// A report and the (log, version) of the snapshot it was computed on.
+type Kept = ((u64, u64), Arc<waymark_analytics::journey::Report>);
+
+/// The cached report of one journey with one set of options.
+struct ReportSlot {
+    value: Mutex<Option<Kept>>,
+    busy: AtomicBool,
+    last_us: AtomicU64,
+}
+
+/// The live logs and the reports computed on them (see the module's documentation).
+pub struct Analyses {
+    followed: Mutex<Vec<Arc<Followed>>>,
+    reports: Mutex<HashMap<String, Arc<ReportSlot>>>,
+    full_reads: AtomicU64,
+}
+
+impl std::fmt::Debug for Analyses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analyses")
+            .field("full_reads", &self.full_reads)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Analyses {
+    fn default() -> Self {
+        Analyses {
+            followed: Mutex::new(Vec::new()),
+            reports: Mutex::new(HashMap::new()),
+            full_reads: AtomicU64::new(0),
+        }
+    }
+}
+
+fn normalised(mut keep: Vec<String>) -> Vec<String> {
+    keep.sort();
+    keep.dedup();
+    keep
+}
+
+impl Analyses {
+    /// How many times the stored events were read from scratch.
+    pub fn full_reads(&self) -> u64 {
+        self.full_reads.load(Ordering::Relaxed)
+    }
+
+    fn followed(&self, keep: Vec<String>) -> Arc<Followed> {
+        let keep = normalised(keep);
+        let mut all = lock(&self.followed);
+        if let Some(found) = all.iter().find(|f| f.keep == keep) {
+            return found.clone();
+        }
+        if all.len() >= LOGS {
+            all.remove(0);
+        }
+        let followed = Arc::new(Followed {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            keep,
+            live: Mutex::new(None),
+            current: RwLock::new(None),
+            busy: AtomicBool::new(false),
+            read: AtomicUsize::new(0),
+            failed: Mutex::new(None),
+            last_us: AtomicU64::new(0),
+            done: (Mutex::new(0), Condvar::new()),
+        });
+        all.push(followed.clone());
+        followed
+    }
+
+    /// Starts following the events with the attributes `keep` names, reading them on a thread of
+    /// its own; returns at once.
+    pub fn start(self: &Arc<Self>, store: Arc<dyn Store>, keep: Vec<String>) {
+        let followed = self.followed(keep);
+        self.spawn_refresh(&followed, store);
+    }
+
+    /// Starts a refresh unless one runs.
+    fn spawn_refresh(self: &Arc<Self>, followed: &Arc<Followed>, store: Arc<dyn Store>) -> bool {
+        if followed.busy.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let (analyses, running) = (self.clone(), followed.clone());
+        let spawned = std::thread::Builder::new()
+            .name("waymark-live-log".into())
+            .spawn(move || {
+                let followed = running;
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    followed.refresh(store.as_ref(), &analyses.full_reads)
+                }));
+                let failure = match outcome {
+                    Ok(Ok(())) => None,
+                    Ok(Err(error)) => Some(error.to_string()),
+                    Err(_) => Some("the reading of the events failed".to_string()),
+                };
+                if let Some(failure) = &failure {
+                    tracing::error!(error = %failure, "the live log could not be brought up to date");
+                }
+                *lock(&followed.failed) = failure;
+                followed.busy.store(false, Ordering::Release);
+                let (count, signal) = &followed.done;
+                *lock(count) += 1;
+                signal.notify_all();
+            });
+        if spawned.is_err() {
+            followed.busy.store(false, Ordering::Release);
+        }
+        spawned.is_ok()
+    }
+
+    /// Waits until the refresh running on `followed` ends, at most `wait`.
+    fn wait_for(followed: &Followed, wait: Duration) {
+        let (count, signal) = &followed.done;
+        let deadline = Instant::now() + wait;
+        let mut guard = lock(count);
+        while followed.busy.load(Ordering::Acquire) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            guard = signal
+                .wait_timeout(guard, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// The stored events with the attributes `keep` names, as fresh as is quick (blocking: run it
+    /// on the blocking pool). Starts the reading if nobody did; until it is done, answers
+    /// [`Unavailable::Loading`] after waiting at most `wait`.
+    pub fn log(
+        self: &Arc<Self>,
+        store: &Arc<dyn Store>,
+        keep: Vec<String>,
+        wait: Duration,
+    ) -> Result<Arc<Snapshot>, Unavailable> {
+        let followed = self.followed(keep);
+        let current = followed.snapshot();
+        let behind = match &current {
+            None => true,
+            Some(snapshot) => {
+                let mark = store.watermark().map_err(Unavailable::Store)?;
+                (snapshot.since.seq, snapshot.since.block) != mark
+            }
+        };
+        if behind {
+            self.spawn_refresh(&followed, store.clone());
+            if current.is_none() || followed.quick() {
+                Self::wait_for(&followed, if current.is_none() { wait } else { QUICK });
+            }
+        }
+        if let Some(failure) = lock(&followed.failed).clone() {
+            tracing::warn!(error = %failure, "showing the last figures");
+        }
+        followed.snapshot().ok_or(Unavailable::Loading(NotReady {
+            read: followed.read.load(Ordering::Relaxed),
+        }))
+    }
+
+    /// A report of `journey` on `snapshot`: the kept one when it was computed on this snapshot;
+    /// else computed now when that is quick or nothing was kept, else the kept one while a
+    /// new one is computed in the background.
+    pub fn report(
+        self: &Arc<Self>,
+        snapshot: &Arc<Snapshot>,
+        journey: &waymark_journey::Journey,
+        options: &waymark_analytics::journey::Options,
+    ) -> Result<
+        Arc<waymark_analytics::journey::Report>,
+        waymark_analytics::journey::UnknownTouchpoint,
+    > {
+        let key = format!("{:x}:{options:?}", hash(&format!("{journey:?}")));
+        let slot = {
+            let mut reports = lock(&self.reports);
+            if reports.len() >= REPORTS && !reports.contains_key(&key) {
+                reports.clear();
+            }
+            reports
+                .entry(key)
+                .or_insert_with(|| {
+                    Arc::new(ReportSlot {
+                        value: Mutex::new(None),
+                        busy: AtomicBool::new(false),
+                        last_us: AtomicU64::new(0),
+                    })
+                })
+                .clone()
+        };
+        let kept = lock(&slot.value).clone();
+        match kept {
+            Some((version, report)) if version == (snapshot.of, snapshot.version) => {
+                return Ok(report);
+            }
+            Some((_, report))
+                if Duration::from_micros(slot.last_us.load(Ordering::Relaxed)) >= QUICK =>
+            {
+                if !slot.busy.swap(true, Ordering::AcqRel) {
+                    let (running, snapshot) = (slot.clone(), snapshot.clone());
+                    let (journey, options) = (journey.clone(), options.clone());
+                    let spawned = std::thread::Builder::new()
+                        .name("waymark-report".into())
+                        .spawn(move || {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                compute(&running, &snapshot, &journey, &options)
+                            }));
+                            running.busy.store(false, Ordering::Release);
+                        });
+                    if spawned.is_err() {
+                        slot.busy.store(false, Ordering::Release);
+                    }
+                }
+                return Ok(report);
+            }
+            _ => {}
+        }
+        compute(&slot, snapshot, journey, options)
+    }
+}
+
+fn compute(
+    slot: &ReportSlot,
+    snapshot: &Snapshot,
+    journey: &waymark_journey::Journey,
+    options: &waymark_analytics::journey::Options,
+) -> Result<Arc<waymark_analytics::journey::Report>, waymark_analytics::journey::UnknownTouchpoint>
+{
+    let started = Instant::now();
+    let report = Arc::new(waymark_analytics::journey::report(
+        journey,
+        &snapshot.log,
+        options,
+    )?);
+    slot.last_us
+        .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    let mut value = lock(&slot.value);
+    // A newer snapshot's report is never replaced by an older one's.
+    if value
+        .as_ref()
+        .is_none_or(|((of, v), _)| *of != snapshot.of || *v <= snapshot.version)
+    {
+        *value = Some(((snapshot.of, snapshot.version), report.clone()));
+    }
+    Ok(report)
+}
+
+fn hash(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
