@@ -368,16 +368,21 @@ fn sql_type(error: rusqlite::types::FromSqlError) -> StoreError {
 }
 
 /// Profiles of identifiers, for one reading: the whole graph when many events are read, else
-/// looked up one at a time (and remembered).
+/// looked up one at a time (and remembered). User and anonymous ids are kept apart, without
+/// their `user:`/`anon:` prefix, so a lookup builds no string.
 struct People {
-    known: HashMap<String, i64>,
+    users: HashMap<Box<str>, i64, foldhash::fast::RandomState>,
+    anonymous: HashMap<Box<str>, i64, foldhash::fast::RandomState>,
     whole: bool,
-    key: String,
 }
 
 impl People {
     fn new(whole: bool, connection: &Connection) -> Result<Self, StoreError> {
-        let mut known = HashMap::new();
+        let mut people = People {
+            users: HashMap::default(),
+            anonymous: HashMap::default(),
+            whole,
+        };
         if whole {
             let mut query = connection.prepare(
                 "SELECT identifier, profile_id FROM identities
@@ -385,14 +390,16 @@ impl People {
             )?;
             let mut rows = query.query([])?;
             while let Some(row) = rows.next()? {
-                known.insert(row.get(0)?, row.get(1)?);
+                let identifier = row.get_ref(0)?.as_str().map_err(sql_type)?;
+                let profile: i64 = row.get(1)?;
+                if let Some(user) = identifier.strip_prefix("user:") {
+                    people.users.insert(user.into(), profile);
+                } else if let Some(anonymous) = identifier.strip_prefix("anon:") {
+                    people.anonymous.insert(anonymous.into(), profile);
+                }
             }
         }
-        Ok(People {
-            known,
-            whole,
-            key: String::new(),
-        })
+        Ok(people)
     }
 
     fn profile(
@@ -401,10 +408,12 @@ impl People {
         kind: &str,
         id: &str,
     ) -> Result<Option<i64>, StoreError> {
-        self.key.clear();
-        self.key.push_str(kind);
-        self.key.push_str(id);
-        if let Some(&profile) = self.known.get(&self.key) {
+        let known = if kind == "user:" {
+            &mut self.users
+        } else {
+            &mut self.anonymous
+        };
+        if let Some(&profile) = known.get(id) {
             return Ok(Some(profile));
         }
         if self.whole {
@@ -412,10 +421,10 @@ impl People {
         }
         let found: Option<i64> = connection
             .prepare_cached("SELECT profile_id FROM identities WHERE identifier = ?1")?
-            .query_row(params![self.key], |r| r.get(0))
+            .query_row(params![format!("{kind}{id}")], |r| r.get(0))
             .optional()?;
         if let Some(profile) = found {
-            self.known.insert(self.key.clone(), profile);
+            known.insert(id.into(), profile);
         }
         Ok(found)
     }

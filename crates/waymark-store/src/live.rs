@@ -173,7 +173,7 @@ pub struct LiveLog {
     strings: Interner,
     keys: Keys,
     since: Since,
-    people: HashMap<Who, Person>,
+    people: HashMap<Who, Person, foldhash::fast::RandomState>,
     arena: Vec<Attribute>,
     events: usize,
     /// Collected events whose facts could not be read.
@@ -197,7 +197,7 @@ impl LiveLog {
             strings,
             keys,
             since: Since::default(),
-            people: HashMap::new(),
+            people: HashMap::default(),
             arena: Vec::new(),
             events: 0,
             skipped: 0,
@@ -239,7 +239,8 @@ impl LiveLog {
         progress: &dyn Fn(usize),
     ) -> Result<CaughtUp, StoreError> {
         let mut done = CaughtUp::default();
-        let mut touched: std::collections::HashSet<Who> = std::collections::HashSet::new();
+        let mut touched: std::collections::HashSet<Who, foldhash::fast::RandomState> =
+            std::collections::HashSet::default();
         let mut blocks = Vec::new();
         let message_ids = self.keep.keeps("segment:messageId");
         let since = store.read_facts(self.since, message_ids, &mut |change| {
@@ -301,8 +302,21 @@ impl LiveLog {
         let name = event.user_id.or(event.anonymous_id)?;
         let who = self.who(event.profile, name);
         let order = event.seq;
-        let user = event.user_id.map(|u| (order, self.strings.intern(u)));
-        let anonymous = event.anonymous_id.map(|a| (order, self.strings.intern(a)));
+        // Events come in arrival order, so a person's first ids are the first ones seen: later
+        // ones are not even interned.
+        let (named, anonymous_named) = self
+            .people
+            .get(&who)
+            .map_or((false, false), |p| (p.user.is_some(), p.anonymous.is_some()));
+        let user = event
+            .user_id
+            .filter(|_| !named)
+            .map(|u| (order, self.strings.intern(u)));
+        let keep_anonymous = self.keep.keeps("segment:anonymousId");
+        let anonymous = event
+            .anonymous_id
+            .filter(|_| !anonymous_named || keep_anonymous)
+            .map(|a| (order, self.strings.intern(a)));
         let Ok(facts) = facts::decode(event.facts) else {
             self.skipped += usize::from(event.kind.is_interaction());
             return None;
@@ -335,7 +349,7 @@ impl LiveLog {
                     self.arena.push(Attribute::new(keys.message, message));
                 }
                 if let Some((_, anonymous)) = anonymous
-                    && self.keep.keeps("segment:anonymousId")
+                    && keep_anonymous
                 {
                     self.arena
                         .push(Attribute::new(keys.anonymous, Value::String(anonymous)));

@@ -254,9 +254,10 @@ pub(crate) fn load_log_keeping(
 ) -> anyhow::Result<EventLog> {
     Ok(match (&args.db, &args.log) {
         (Some(db), _) => {
-            // Beside a running server (which holds the index), read the events only.
-            let store = waymark_store::SqliteStore::open(db)
-                .or_else(|_| waymark_store::SqliteStore::open_read_only(db))
+            // Reading needs no index (so it works beside a running server too); a database of
+            // an older schema is opened for writing once, to upgrade it.
+            let store = waymark_store::SqliteStore::open_read_only(db)
+                .or_else(|_| waymark_store::SqliteStore::open(db))
                 .with_context(|| format!("cannot open {}", db.display()))?;
             let (log, skipped) = waymark_store::stored_log_keeping(&store, keep)?;
             if skipped > 0 {
