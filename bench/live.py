@@ -51,9 +51,14 @@ opener = urllib.request.build_opener(NoRedirect)
 
 
 def sign_in(token):
-    body = urllib.parse.urlencode({"token": token, "next": "/work"}).encode()
+    # The sign-in form carries a token of its own, also set as a cookie (login CSRF).
+    with opener.open(f"{url}/login") as answer:
+        form = answer.read().decode()
+        login = answer.headers["Set-Cookie"].split(";")[0]
+    csrf = form.split('name="login" value="')[1].split('"')[0]
+    body = urllib.parse.urlencode({"token": token, "next": "/work", "login": csrf}).encode()
     try:
-        opener.open(urllib.request.Request(f"{url}/login/token", data=body))
+        opener.open(urllib.request.Request(f"{url}/login/token", data=body, headers={"Cookie": login}))
     except urllib.error.HTTPError as answer:
         return answer.headers["Set-Cookie"].split(";")[0]
     raise SystemExit("signing in did not redirect")
@@ -146,9 +151,25 @@ try:
                           "max_ms": times[-1]}), flush=True)
     stop.set()
     worker.join()
+    held = {}
+    try:
+        request = urllib.request.Request(f"{url}/metrics",
+                                         headers={"Authorization": "Bearer demo-admin-token"})
+        with opener.open(request) as answer:
+            for line in answer.read().decode().splitlines():
+                if line.startswith("waymark_live_"):
+                    name, value = line.split()[:2]
+                    held[name] = float(value)
+    except urllib.error.HTTPError:
+        pass
+    events = held.get("waymark_live_log_events", 0)
     print(json.dumps({"tool": label, "task": "live-memory", "subject": "server",
                       "resident_bytes": resident(), "events_sent": sent[0],
-                      "batches_refused": sent[1]}))
+                      "batches_refused": sent[1], "live_events": events,
+                      "live_bytes": held.get("waymark_live_log_bytes"),
+                      "snapshot_bytes": held.get("waymark_live_snapshot_bytes"),
+                      "live_bytes_per_event": held.get("waymark_live_log_bytes", 0) / events if events else None,
+                      "refresh_s": held.get("waymark_live_log_refresh_seconds")}))
 finally:
     stop.set()
     demo.terminate()

@@ -45,9 +45,14 @@ opener = urllib.request.build_opener(NoRedirect)
 
 
 def sign_in(token):
-    body = urllib.parse.urlencode({"token": token, "next": "/work"}).encode()
+    # The sign-in form carries a token of its own, also set as a cookie (login CSRF).
+    with opener.open(f"{url}/login") as answer:
+        form = answer.read().decode()
+        login = answer.headers["Set-Cookie"].split(";")[0]
+    csrf = form.split('name="login" value="')[1].split('"')[0]
+    body = urllib.parse.urlencode({"token": token, "next": "/work", "login": csrf}).encode()
     try:
-        opener.open(urllib.request.Request(f"{url}/login/token", data=body))
+        opener.open(urllib.request.Request(f"{url}/login/token", data=body, headers={"Cookie": login}))
     except urllib.error.HTTPError as answer:
         cookie = answer.headers["Set-Cookie"]
         return cookie.split(";")[0]

@@ -268,6 +268,19 @@ impl EventLog {
         std::mem::size_of::<Symbol>() + std::mem::size_of::<Micros>() + std::mem::size_of::<u32>()
     }
 
+    /// The memory the log holds, in bytes, about: its columns, attributes and strings.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.activity.capacity() * size_of::<Symbol>()
+            + self.time.capacity() * size_of::<Micros>()
+            + self.attr_start.capacity() * size_of::<u32>()
+            + (self.attributes.capacity() + self.case_attributes.capacity())
+                * size_of::<Attribute>()
+            + (self.case_start.capacity() + self.case_attr_start.capacity()) * size_of::<u32>()
+            + self.case_name.capacity() * size_of::<Symbol>()
+            + self.strings.strings().map(|s| s.len() + 16).sum::<usize>()
+    }
+
     /// The attribute value as text, the way XES writes it.
     pub fn value_text(&self, value: &Value) -> String {
         match value {

@@ -60,7 +60,7 @@ pub struct Snapshot {
     pub version: u64,
     /// When it was written.
     pub at: std::time::SystemTime,
-    /// The live log's size: events and bytes held (the snapshot's own columns not counted).
+    /// The live log's size: events and bytes held (its last snapshot, this one, included).
     pub events: usize,
     pub bytes: usize,
 }
@@ -98,7 +98,18 @@ impl Followed {
         let started = Instant::now();
         let mut guard = lock(&self.live);
         let changed = match guard.as_mut() {
-            Some(live) => live.catch_up(store)?.changed(),
+            Some(live) => {
+                let done = live.catch_up(store)?;
+                tracing::debug!(
+                    events = done.events,
+                    blocks = done.blocks,
+                    merges = done.merges,
+                    people = done.touched,
+                    ms = started.elapsed().as_millis() as u64,
+                    "the live log read what changed"
+                );
+                done.changed()
+            }
             None => {
                 full_reads.fetch_add(1, Ordering::Relaxed);
                 let mut live = LiveLog::new(Keep::only(self.keep.clone()));
@@ -107,11 +118,11 @@ impl Followed {
                 true
             }
         };
-        let live = guard.as_ref().ok_or(StoreError::Poisoned)?;
+        let live = guard.as_mut().ok_or(StoreError::Poisoned)?;
         if changed || self.snapshot().is_none() {
             let version = self.snapshot().map_or(1, |s| s.version + 1);
             let snapshot = Snapshot {
-                log: Arc::new(live.snapshot()),
+                log: live.snapshot(),
                 of: self.id,
                 since: live.since(),
                 version,
@@ -124,6 +135,10 @@ impl Followed {
         }
         self.last_us
             .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "the live log was refreshed"
+        );
         Ok(())
     }
 
@@ -173,7 +188,36 @@ fn normalised(mut keep: Vec<String>) -> Vec<String> {
     keep
 }
 
+/// What the live logs hold, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Live logs followed, and the events they hold (each log counts every event).
+    pub logs: usize,
+    pub events: usize,
+    /// Bytes held by the live logs, and by their current snapshots.
+    pub live_bytes: usize,
+    pub snapshot_bytes: usize,
+    /// How long the last refresh of each log took, summed, in µs.
+    pub refresh_us: u64,
+}
+
 impl Analyses {
+    /// What the live logs hold now.
+    pub fn held(&self) -> Held {
+        let followed = lock(&self.followed).clone();
+        let mut held = Held::default();
+        for log in followed {
+            if let Some(snapshot) = log.snapshot() {
+                held.logs += 1;
+                held.events += snapshot.events;
+                held.live_bytes += snapshot.bytes;
+                held.snapshot_bytes += snapshot.log.heap_bytes();
+                held.refresh_us += log.last_us.load(Ordering::Relaxed);
+            }
+        }
+        held
+    }
+
     /// How many times the stored events were read from scratch.
     pub fn full_reads(&self) -> u64 {
         self.full_reads.load(Ordering::Relaxed)

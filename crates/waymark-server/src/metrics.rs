@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -45,6 +46,10 @@ pub struct Metrics {
     events_stored: Counter,
     events_duplicate: Counter,
     events_rejected: Family<CodeLabels, Counter>,
+    live_events: Gauge,
+    live_bytes: Gauge,
+    snapshot_bytes: Gauge,
+    refresh_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -95,6 +100,30 @@ impl Default for Metrics {
             "Events refused as invalid, by error code",
             events_rejected.clone(),
         );
+        let live_events = Gauge::default();
+        registry.register(
+            "live_log_events",
+            "Events held by the live logs the journey pages read",
+            live_events.clone(),
+        );
+        let live_bytes = Gauge::default();
+        registry.register(
+            "live_log_bytes",
+            "Bytes the live logs hold: their current snapshots, what was added since, people, strings",
+            live_bytes.clone(),
+        );
+        let snapshot_bytes = Gauge::default();
+        registry.register(
+            "live_snapshot_bytes",
+            "Bytes the live logs' current snapshots hold (the logs the analyses read)",
+            snapshot_bytes.clone(),
+        );
+        let refresh_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "live_log_refresh_seconds",
+            "How long the last refresh of the live logs took (reading what changed, writing a snapshot)",
+            refresh_seconds.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -103,6 +132,10 @@ impl Default for Metrics {
             events_stored,
             events_duplicate,
             events_rejected,
+            live_events,
+            live_bytes,
+            snapshot_bytes,
+            refresh_seconds,
         }
     }
 }
@@ -123,6 +156,14 @@ impl Metrics {
                 code: code.to_string(),
             })
             .inc();
+    }
+
+    /// Takes in what the live logs hold now.
+    pub(crate) fn live(&self, held: crate::live::Held) {
+        self.live_events.set(held.events as i64);
+        self.live_bytes.set(held.live_bytes as i64);
+        self.snapshot_bytes.set(held.snapshot_bytes as i64);
+        self.refresh_seconds.set(held.refresh_us as f64 / 1e6);
     }
 
     /// The metrics in the OpenMetrics text format.
@@ -181,6 +222,7 @@ pub async fn metrics(
     headers: HeaderMap,
 ) -> Result<Response, crate::ApiError> {
     crate::access::require(&state, &headers, crate::access::Capability::Administer).await?;
+    state.metrics.live(state.logs.held());
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

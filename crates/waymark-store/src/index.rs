@@ -50,7 +50,13 @@ impl std::fmt::Debug for EventIndex {
     }
 }
 
-/// A Bloom filter of message ids (1% false positives), rebuilt twice as large when full.
+/// The filter grows up to this many ids (about 20 MB); past it, it fills up and more lookups go
+/// to the LSM tree (its own filters answer most), so its memory stays bounded however many
+/// events are stored.
+const MAX_FILTER: usize = 1 << 24;
+
+/// A Bloom filter of message ids (1% false positives), rebuilt twice as large when full, up to
+/// [`MAX_FILTER`].
 struct Seen {
     filter: fastbloom::BloomFilter,
     items: usize,
@@ -130,7 +136,7 @@ impl EventIndex {
 
     /// Rebuilds the Bloom filter from the index, for at least `capacity` ids.
     fn refill(&self, capacity: usize) -> Result<(), StoreError> {
-        let mut seen = Seen::with_capacity(capacity.max(1 << 20));
+        let mut seen = Seen::with_capacity(capacity.clamp(1 << 20, MAX_FILTER));
         for item in self.ids.iter() {
             let key = item.key().map_err(index_error)?;
             seen.filter.insert(&*key);
@@ -249,7 +255,9 @@ impl EventIndex {
             seen.items += entries.len();
             (seen.items > seen.capacity).then_some(seen.capacity)
         };
-        if let Some(capacity) = full {
+        if let Some(capacity) = full
+            && capacity < MAX_FILTER
+        {
             tracing::info!(capacity, "growing the message id filter");
             self.refill(capacity * 2)?;
         }

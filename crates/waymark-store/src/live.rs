@@ -20,6 +20,7 @@
 //! Cases come in the order of their first event's arrival (collected events before imported).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use waymark_eventlog::{
@@ -67,8 +68,11 @@ struct Person {
     anonymous: Option<(i64, Symbol)>,
     /// The traits identify calls set: (key, seq of the call, value), one entry per key.
     traits: Vec<(Symbol, i64, Attribute)>,
-    /// Ordered by [`Held::key`].
-    events: Vec<Held>,
+    /// The cases of the last snapshot holding the person's events: one, or several after
+    /// identity merges (until the next snapshot).
+    cases: Vec<u32>,
+    /// Events added since the last snapshot, ordered by [`Held::key`].
+    added: Vec<Held>,
 }
 
 fn earlier(a: Option<(i64, Symbol)>, b: Option<(i64, Symbol)>) -> Option<(i64, Symbol)> {
@@ -88,13 +92,17 @@ impl Person {
 
     fn add(&mut self, held: Held) {
         self.first = Some(self.first.map_or(held.order, |f| f.min(held.order)));
-        match self.events.last() {
+        match self.added.last() {
             Some(last) if last.key() > held.key() => {
-                let at = self.events.partition_point(|e| e.key() <= held.key());
-                self.events.insert(at, held);
+                let at = self.added.partition_point(|e| e.key() <= held.key());
+                self.added.insert(at, held);
             }
-            _ => self.events.push(held),
+            _ => self.added.push(held),
         }
+    }
+
+    fn has_events(&self) -> bool {
+        !self.cases.is_empty() || !self.added.is_empty()
     }
 
     fn set_trait(&mut self, key: Symbol, seq: i64, value: Attribute) {
@@ -117,11 +125,12 @@ impl Person {
         for (key, seq, value) in other.traits {
             self.set_trait(key, seq, value);
         }
-        let mine = std::mem::take(&mut self.events);
-        let mut merged = Vec::with_capacity(mine.len() + other.events.len());
+        self.cases.extend(other.cases);
+        let mine = std::mem::take(&mut self.added);
+        let mut merged = Vec::with_capacity(mine.len() + other.added.len());
         let (mut a, mut b) = (
             mine.into_iter().peekable(),
-            other.events.into_iter().peekable(),
+            other.added.into_iter().peekable(),
         );
         loop {
             let next = match (a.peek(), b.peek()) {
@@ -134,7 +143,7 @@ impl Person {
                 None => break,
             }
         }
-        self.events = merged;
+        self.added = merged;
     }
 }
 
@@ -174,7 +183,14 @@ pub struct LiveLog {
     keys: Keys,
     since: Since,
     people: HashMap<Who, Person, foldhash::fast::RandomState>,
+    /// The last snapshot: every event up to it, one case per person.
+    base: Arc<EventLog>,
+    /// Per event of `base`, its order among events of the same time.
+    base_order: Vec<i64>,
+    /// The attributes of the events added since the last snapshot.
     arena: Vec<Attribute>,
+    /// Whether anything changed since the last snapshot.
+    changed: bool,
     events: usize,
     /// Collected events whose facts could not be read.
     skipped: usize,
@@ -198,7 +214,10 @@ impl LiveLog {
             keys,
             since: Since::default(),
             people: HashMap::default(),
+            base: Arc::new(CaseWriter::new(Interner::default(), ActivityKey::default()).finish()),
+            base_order: Vec::new(),
             arena: Vec::new(),
+            changed: true,
             events: 0,
             skipped: 0,
         }
@@ -270,6 +289,7 @@ impl LiveLog {
         })?;
         self.since = since;
         done.blocks = blocks.len();
+        self.changed |= done.events + done.merges + done.blocks > 0;
         for who in self.add_blocks(blocks)? {
             touched.insert(who);
         }
@@ -304,10 +324,9 @@ impl LiveLog {
         let order = event.seq;
         // Events come in arrival order, so a person's first ids are the first ones seen: later
         // ones are not even interned.
-        let (named, anonymous_named) = self
-            .people
-            .get(&who)
-            .map_or((false, false), |p| (p.user.is_some(), p.anonymous.is_some()));
+        let (named, anonymous_named) = self.people.get(&who).map_or((false, false), |p| {
+            (p.user.is_some(), p.anonymous.is_some())
+        });
         let user = event
             .user_id
             .filter(|_| !named)
@@ -429,25 +448,36 @@ impl LiveLog {
         Ok(touched)
     }
 
-    /// The log as the analyses read it (see the module's documentation).
-    pub fn snapshot(&self) -> EventLog {
-        let mut people: Vec<(&Person, Symbol)> = self
+    /// The log as the analyses read it (see the module's documentation). It becomes the base
+    /// the next snapshot is written from: each person's events there, merged with what was
+    /// added since, in order. Without a change since the last one, it is the last one.
+    pub fn snapshot(&mut self) -> Arc<EventLog> {
+        if !self.changed {
+            return self.base.clone();
+        }
+        let mut people: Vec<(Symbol, &mut Person)> = self
             .people
-            .values()
-            .filter(|p| !p.events.is_empty())
-            .filter_map(|p| Some((p, p.name()?)))
+            .values_mut()
+            .filter(|p| p.has_events())
+            .filter_map(|p| Some((p.name()?, p)))
             .collect();
-        people.sort_by_key(|(p, _)| p.first);
+        people.sort_by_key(|(_, p)| p.first);
         let mut writer = CaseWriter::new(self.strings.clone(), ActivityKey::default());
         writer.reserve(people.len(), self.events);
+        let mut order = Vec::with_capacity(self.events);
         let keys = self.keys;
         let (concept, time, user) = (
             self.keep.keeps(CONCEPT_NAME),
             self.keep.keeps(TIME_TIMESTAMP),
             self.keep.keeps("segment:userId"),
         );
+        // The attributes a snapshot writes itself around the kept ones (dropped when read back).
+        let front = usize::from(concept) + usize::from(time);
+        let (base, base_order, arena) = (&self.base, &self.base_order, &self.arena);
         let mut attributes = Vec::new();
-        for (person, name) in people {
+        // (time, order, where): an event of the base, or one added.
+        let mut merged: Vec<(i64, i64, Source)> = Vec::new();
+        for (case, (name, person)) in people.into_iter().enumerate() {
             let mut traits: Vec<&(Symbol, i64, Attribute)> = person.traits.iter().collect();
             traits.sort_by(|a, b| self.strings.resolve(a.0).cmp(self.strings.resolve(b.0)));
             writer.case(
@@ -455,39 +485,98 @@ impl LiveLog {
                 std::iter::once(Attribute::new(keys.concept, Value::String(name)))
                     .chain(traits.into_iter().map(|(_, _, value)| value.clone())),
             );
-            for held in &person.events {
+            merged.clear();
+            for &old in &person.cases {
+                for event in base.case(old as usize).events() {
+                    merged.push((
+                        base.time_column()[event],
+                        base_order[event],
+                        Source::Base(event),
+                    ));
+                }
+            }
+            merged.extend(
+                person
+                    .added
+                    .iter()
+                    .map(|held| (held.time, held.order, Source::Added(*held))),
+            );
+            if person.cases.len() + usize::from(!person.added.is_empty()) > 1 {
+                merged.sort_unstable_by_key(|(time, order, _)| (*time, *order));
+            }
+            for &(at, rank, source) in &merged {
                 attributes.clear();
                 if concept {
-                    attributes.push(Attribute::new(keys.concept, Value::String(held.activity)));
+                    let activity = match source {
+                        Source::Base(event) => base.activity_column()[event],
+                        Source::Added(held) => held.activity,
+                    };
+                    attributes.push(Attribute::new(keys.concept, Value::String(activity)));
                 }
                 if time {
-                    attributes.push(Attribute::new(keys.time, Value::Date(held.time)));
+                    attributes.push(Attribute::new(keys.time, Value::Date(at)));
                 }
-                let start = held.attributes as usize;
-                attributes.extend_from_slice(&self.arena[start..start + held.count as usize]);
-                if user && held.order < IMPORTED {
+                let collected = rank < IMPORTED;
+                let activity = match source {
+                    Source::Base(event) => {
+                        let kept = base.event_attributes(event);
+                        let back = usize::from(user && collected);
+                        attributes.extend_from_slice(&kept[front..kept.len() - back]);
+                        base.activity_column()[event]
+                    }
+                    Source::Added(held) => {
+                        let start = held.attributes as usize;
+                        attributes.extend_from_slice(&arena[start..start + held.count as usize]);
+                        held.activity
+                    }
+                };
+                if user && collected {
                     attributes.push(Attribute::new(keys.user, Value::String(name)));
                 }
-                writer.event(held.time, held.activity, attributes.drain(..));
+                writer.event(at, activity, attributes.drain(..));
+                order.push(rank);
             }
+            person.cases = vec![case as u32];
+            person.added = Vec::new();
         }
-        writer.finish()
+        self.base = Arc::new(writer.finish());
+        self.base_order = order;
+        self.arena = Vec::new();
+        self.changed = false;
+        self.base.clone()
     }
 
-    /// The memory the log holds, in bytes, about: events, attributes, people and strings.
+    /// The memory the log holds, in bytes, about: its last snapshot (shared with whoever reads
+    /// it), the order of its events, what was added since, people and strings.
     pub fn bytes(&self) -> usize {
-        let events = self.events * std::mem::size_of::<Held>();
-        let attributes = self.arena.capacity() * std::mem::size_of::<Attribute>();
+        let base = self.base.heap_bytes() + self.base_order.capacity() * std::mem::size_of::<i64>();
+        let added = self.arena.capacity() * std::mem::size_of::<Attribute>()
+            + self
+                .people
+                .values()
+                .map(|p| p.added.capacity() * std::mem::size_of::<Held>())
+                .sum::<usize>();
         let people = self.people.len()
             * (std::mem::size_of::<Person>() + std::mem::size_of::<Who>() + 16)
             + self
                 .people
                 .values()
-                .map(|p| p.traits.capacity() * std::mem::size_of::<(Symbol, i64, Attribute)>())
+                .map(|p| {
+                    p.traits.capacity() * std::mem::size_of::<(Symbol, i64, Attribute)>()
+                        + p.cases.capacity() * 4
+                })
                 .sum::<usize>();
         let strings = self.strings.text_bytes() + self.strings.len() * 16;
-        events + attributes + people + strings
+        base + added + people + strings
     }
+}
+
+/// Where an event of a snapshot comes from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// The last snapshot's event at this place.
+    Base(usize),
+    Added(Held),
 }
 
 fn remap_attribute(attribute: &Attribute, remap: &dyn Fn(Symbol) -> Symbol) -> Attribute {

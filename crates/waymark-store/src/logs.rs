@@ -499,6 +499,12 @@ pub fn stored_log(store: &dyn Store) -> Result<(EventLog, usize), StoreError> {
 
 /// [`stored_log`] with only the attributes `keep` names (and the activity and time).
 pub fn stored_log_keeping(store: &dyn Store, keep: &Keep) -> Result<(EventLog, usize), StoreError> {
-    let live = crate::live::LiveLog::load(store, keep.clone())?;
-    Ok((live.snapshot(), live.skipped()))
+    let mut live = crate::live::LiveLog::load(store, keep.clone())?;
+    let (log, skipped) = (live.snapshot(), live.skipped());
+    drop(live);
+    // The live log is gone: the snapshot is the log's only holder.
+    Ok((
+        std::sync::Arc::into_inner(log).ok_or(StoreError::Poisoned)?,
+        skipped,
+    ))
 }

@@ -23,8 +23,8 @@ enum Step {
     },
     /// An imported case named like a user (so it may join a collected person).
     Import { user: u8, events: Vec<(u8, i64)> },
-    /// The live log reads what changed.
-    CatchUp,
+    /// The live log reads what changed, and writes a snapshot (the base of the next one) or not.
+    CatchUp { snapshot: bool },
 }
 
 const KINDS: [&str; 5] = ["track", "page", "identify", "alias", "track"];
@@ -35,7 +35,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(kind, user, anonymous, at, value, email)| Step::Call { kind, user, anonymous, at, value, email }),
         1 => (0..5u8, proptest::collection::vec((0..3u8, 0..20i64), 1..4))
             .prop_map(|(user, events)| Step::Import { user, events }),
-        2 => Just(Step::CatchUp),
+        2 => any::<bool>().prop_map(|snapshot| Step::CatchUp { snapshot }),
     ]
 }
 
@@ -295,15 +295,18 @@ fn run(steps: &[Step], keep: Keep) -> Result<(), TestCaseError> {
                     .expect("append");
             }
             Step::Import { user, events } => import(&store, *user, events),
-            Step::CatchUp => {
+            Step::CatchUp { snapshot } => {
                 live.catch_up(&store).expect("catch up");
+                if *snapshot {
+                    live.snapshot();
+                }
             }
         }
     }
     live.catch_up(&store).expect("catch up");
     prop_assert_eq!(plain(&live.snapshot()), reread(&store, &keep));
     // A fresh reading is the same as the log kept up to date.
-    let fresh = LiveLog::load(&store, keep).expect("load");
+    let mut fresh = LiveLog::load(&store, keep).expect("load");
     prop_assert_eq!(plain(&fresh.snapshot()), plain(&live.snapshot()));
     prop_assert_eq!(fresh.events(), live.events());
     Ok(())
