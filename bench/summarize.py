@@ -9,7 +9,8 @@ def main():
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     groups = defaultdict(list)
     for row in rows:
-        if row["task"] in ("cli-import", "http-ingest", "journey-report", "http-workflow", "page"):
+        if row["task"] in ("cli-import", "http-ingest", "journey-report", "http-workflow", "page",
+                           "collected-report", "live-start", "live-page", "live-memory", "soak"):
             continue
         groups[(row["task"], row["subject"])].append(row)
     print("| task | file | tool | seconds | Waymark is faster by |")
@@ -86,7 +87,33 @@ def server(rows):
         )
 
 
+def live(rows):
+    reports = [r for r in rows if r["task"] == "collected-report"]
+    if reports:
+        print("\n| cold journey report over collected events | seconds (median) | peak memory |")
+        print("|---|---:|---:|")
+        for r in reports:
+            print(f"| {r['tool']} | {r['seconds']:.2f} | {r['peak_bytes'] / 2**20:,.0f} MiB |")
+    pages = [r for r in rows if r["task"] == "live-page"]
+    if pages:
+        print("\n| page while events arrive | build | events/s | p50 ms | p99 ms |")
+        print("|---|---|---:|---:|---:|")
+        for r in pages:
+            print(f"| {r['subject']} | {r['tool']} | {r['rate']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |")
+    for r in rows:
+        if r["task"] == "live-start":
+            print(f"\n{r['tool']}: first view after a start {r['first_view_ms']:.0f} ms, figures after {r['figures_s']:.1f} s")
+        if r["task"] == "live-memory":
+            print(f"{r['tool']}: resident {r['resident_bytes'] / 2**20:,.0f} MiB; live log {r.get('live_bytes_per_event') or 0:.0f} bytes/event")
+        if r["task"] == "soak":
+            first, last = r["curve"][1] if len(r["curve"]) > 1 else r["curve"][0], r["curve"][-1]
+            print(f"{r['tool']} soak ({r['subject']}): {r['events']:,} events, resident {first[1] / 2**20:,.0f} -> "
+                  f"{last[1] / 2**20:,.0f} MiB, {r['bytes_per_event_growth']:.1f} bytes/event of growth, "
+                  f"{r['ingest']['events_per_second']:,.0f} events/s")
+
+
 if __name__ == "__main__":
     main()
     server([json.loads(line) for line in open(sys.argv[1]) if line.strip()])
     pages([json.loads(line) for line in open(sys.argv[1]) if line.strip()])
+    live([json.loads(line) for line in open(sys.argv[1]) if line.strip()])

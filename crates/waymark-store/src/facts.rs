@@ -188,6 +188,17 @@ pub(crate) fn record(
     event: &NewEvent,
 ) -> Result<(), StoreError> {
     let (kind, facts) = of(event);
+    insert(connection, seq, event, kind, &facts)
+}
+
+/// Keeps facts made beforehand (see [`of`]) of an event stored under `seq`.
+pub(crate) fn insert(
+    connection: &Connection,
+    seq: i64,
+    event: &NewEvent,
+    kind: Kind,
+    facts: &[u8],
+) -> Result<(), StoreError> {
     connection
         .prepare_cached(
             "INSERT INTO event_facts (seq, kind, user_id, anonymous_id, timestamp_us, facts)

@@ -630,6 +630,8 @@ fn hash(token: &str) -> String {
 /// A caller's events waiting for a commit, and where its outcome goes.
 struct Pending {
     events: Vec<NewEvent>,
+    /// Each event's facts, made by the caller before it queued (the writer only inserts them).
+    facts: Vec<(facts::Kind, Vec<u8>)>,
     /// Whether its track calls go to the message outbox ([`Store::append_driving`]).
     driving: bool,
     done: mpsc::SyncSender<Result<Appended, String>>,
@@ -818,7 +820,9 @@ impl SqliteStore {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
-        connection.pragma_update(None, "cache_size", -65_536)?;
+        // The writer mostly appends pages it never reads again: a small cache (16 MB) is enough
+        // for the identity graph and automation, and bounds what a long load keeps in memory.
+        connection.pragma_update(None, "cache_size", -16_384)?;
         connection.pragma_update(None, "temp_store", "MEMORY")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations().to_latest(&mut connection)?;
@@ -892,11 +896,15 @@ impl SqliteStore {
     /// Queues events for the next group commit and waits for its outcome.
     fn append_queued(&self, events: Vec<NewEvent>, driving: bool) -> Result<Appended, StoreError> {
         let (done, outcome) = mpsc::sync_channel(1);
+        // Reading each event's JSON for its facts is done here, on the caller's thread, so that
+        // callers do it side by side rather than one after another under the writer.
+        let facts = events.iter().map(facts::of).collect();
         self.pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(Pending {
                 events,
+                facts,
                 driving,
                 done,
             });
@@ -964,7 +972,7 @@ impl SqliteStore {
             )?;
             for pending in group {
                 let mut outcome = Appended::default();
-                for e in &pending.events {
+                for (e, (kind, facts)) in pending.events.iter().zip(&pending.facts) {
                     if fresh.contains(e.message_id.as_str())
                         || self.index()?.contains(&e.message_id)?
                     {
@@ -987,7 +995,7 @@ impl SqliteStore {
                             .prepare_cached("INSERT INTO message_outbox (seq) VALUES (?1)")?
                             .execute(params![seq])?;
                     }
-                    facts::record(&transaction, seq, e)?;
+                    facts::insert(&transaction, seq, e, *kind, facts)?;
                     stored.push((e, seq));
                     fresh.insert(e.message_id.as_str());
                     identity::link(&transaction, e, &self.identifier_traits, &mut writer.known)?;

@@ -155,7 +155,7 @@ fn plain(log: &EventLog) -> Plain {
 
 /// The store read the slow, independent way: every row's JSON through the Segment reader, every
 /// block decoded, people grouped by their current profile.
-fn reread(store: &SqliteStore, keep: &Keep) -> Plain {
+fn reread(store: &SqliteStore, keep: &Keep) -> (Plain, EventLog) {
     let rows = store.events_after(0, usize::MAX >> 1).expect("rows");
     let mut blocks = Vec::new();
     let mut after = 0;
@@ -248,7 +248,7 @@ fn reread(store: &SqliteStore, keep: &Keep) -> Plain {
     }
     let log = builder.finish();
     // The attributes not kept are dropped here, after the reading.
-    plain(&log)
+    let plain = plain(&log)
         .into_iter()
         .map(|(name, case, events)| {
             let events = events
@@ -266,8 +266,59 @@ fn reread(store: &SqliteStore, keep: &Keep) -> Plain {
                 .collect();
             (name, case, events)
         })
-        .collect()
+        .collect();
+    (plain, log)
 }
+
+/// A journey over the generated events: its report reads activities, times, the `p` property
+/// (a rule binds on it) and the persona trait (figures by persona).
+const JOURNEY: &str = r#"
+id: generated
+title: Generated
+owner: Tests
+version: as-is
+stages:
+  - id: first
+    name: First
+    touchpoints:
+      - id: e0
+        name: E0
+        channel: web
+        department: Sales
+        actor: customer
+        kind: form
+        target: 5s
+        events:
+          - event: E0
+      - id: e1
+        name: E1 with p 1
+        channel: app
+        department: Support
+        actor: customer
+        kind: form
+        events:
+          - event: E1
+            where: { p: 1 }
+  - id: second
+    name: Second
+    touchpoints:
+      - id: e2
+        name: E2
+        channel: email
+        department: Sales
+        actor: system
+        kind: notification
+        events:
+          - event: E2
+      - id: imported
+        name: Imported
+        channel: other
+        department: Back office
+        actor: staff
+        kind: task
+        events:
+          - event: I1
+"#;
 
 fn run(steps: &[Step], keep: Keep) -> Result<(), TestCaseError> {
     let store = SqliteStore::open_in_memory().expect("store");
@@ -304,7 +355,21 @@ fn run(steps: &[Step], keep: Keep) -> Result<(), TestCaseError> {
         }
     }
     live.catch_up(&store).expect("catch up");
-    prop_assert_eq!(plain(&live.snapshot()), reread(&store, &keep));
+    let (expected, reread_log) = reread(&store, &keep);
+    prop_assert_eq!(plain(&live.snapshot()), expected);
+    // So is every report made from it.
+    let journey = waymark_journey::check(JOURNEY)
+        .journey
+        .expect("the journey reads");
+    let options = waymark_analytics::journey::Options {
+        by: Some("persona".to_string()),
+        now: Some(30_000_000),
+        ..Default::default()
+    };
+    prop_assert_eq!(
+        waymark_analytics::journey::report(&journey, &live.snapshot(), &options).expect("report"),
+        waymark_analytics::journey::report(&journey, &reread_log, &options).expect("report")
+    );
     // A fresh reading is the same as the log kept up to date.
     let mut fresh = LiveLog::load(&store, keep).expect("load");
     prop_assert_eq!(plain(&fresh.snapshot()), plain(&live.snapshot()));
