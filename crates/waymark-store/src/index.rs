@@ -13,6 +13,7 @@
 
 use std::path::Path;
 
+use fjall::config::{PartitioningPolicy, PinningPolicy};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
 use crate::StoreError;
@@ -114,11 +115,19 @@ impl EventIndex {
     fn open_at(directory: &Path, temporary: Option<tempfile::TempDir>) -> Result<Self, StoreError> {
         let database = Database::builder(directory).open().map_err(index_error)?;
         // Small memtables: every new event looks its message id up, and a miss in a large
-        // skip list costs more than a miss in a table's Bloom filter.
+        // skip list costs more than a miss in a table's Bloom filter. Filters and block indexes
+        // are written in partitions and read through the block cache, never pinned: pinned or
+        // whole, they took memory in proportion to the events stored (a long load grew the
+        // server by tens of bytes per event).
         let keyspace = |name: &str| {
             database
                 .keyspace(name, || {
-                    KeyspaceCreateOptions::default().max_memtable_size(8 * 1024 * 1024)
+                    KeyspaceCreateOptions::default()
+                        .max_memtable_size(8 * 1024 * 1024)
+                        .filter_block_pinning_policy(PinningPolicy::all(false))
+                        .index_block_pinning_policy(PinningPolicy::all(false))
+                        .filter_block_partitioning_policy(PartitioningPolicy::all(true))
+                        .index_block_partitioning_policy(PartitioningPolicy::all(true))
                 })
                 .map_err(index_error)
         };
