@@ -13,55 +13,21 @@ import base64
 import json
 import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
+
+import demo_server
 
 waymark, db, people, runs, rate, label = (
     sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
 
 started = time.perf_counter()
-demo = subprocess.Popen(
-    [waymark, "demo", "--db", db, "--listen", "127.0.0.1:0", "--people", str(people)],
-    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-banner = []
-for line in demo.stdout:
-    banner.append(line.rstrip())
-    if "stop with Ctrl-C" in line:
-        break
-url = next(line.split()[-1] for line in banner if "listening on" in line)
-tokens = {}
-for line in banner:
-    words = line.split()
-    if len(words) >= 2 and words[0] in ("olivia",):
-        tokens[words[0]] = words[1]
+demo, url, tokens = demo_server.start(waymark, db, people, ("olivia",))
 listening = time.perf_counter() - started
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-opener = urllib.request.build_opener(NoRedirect)
-
-
-def sign_in(token):
-    # The sign-in form carries a token of its own, also set as a cookie (login CSRF).
-    with opener.open(f"{url}/login") as answer:
-        form = answer.read().decode()
-        login = answer.headers["Set-Cookie"].split(";")[0]
-    csrf = form.split('name="login" value="')[1].split('"')[0]
-    body = urllib.parse.urlencode({"token": token, "next": "/work", "login": csrf}).encode()
-    try:
-        opener.open(urllib.request.Request(f"{url}/login/token", data=body, headers={"Cookie": login}))
-    except urllib.error.HTTPError as answer:
-        return answer.headers["Set-Cookie"].split(";")[0]
-    raise SystemExit("signing in did not redirect")
+opener = demo_server.opener
 
 
 def view(cookie, path):
@@ -74,14 +40,6 @@ def view(cookie, path):
     except urllib.error.HTTPError as answer:
         page, status = answer.read().decode(), answer.code
     return (time.perf_counter() - began) * 1000, status, page
-
-
-def resident():
-    with open(f"/proc/{demo.pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 stop = threading.Event()
@@ -125,7 +83,7 @@ pages = [
     "/journeys/loan-application/flow?touchpoint=offer-email&depth=4",
 ]
 try:
-    cookie = sign_in(tokens["olivia"])
+    cookie = demo_server.sign_in(url, tokens["olivia"])
     first_ms, _, page = view(cookie, pages[0])
     # Until the events are read, a page says so; the figures show when they are.
     while "instances, " not in page:
@@ -164,7 +122,7 @@ try:
         pass
     events = held.get("waymark_live_log_events", 0)
     print(json.dumps({"tool": label, "task": "live-memory", "subject": "server",
-                      "resident_bytes": resident(), "events_sent": sent[0],
+                      "resident_bytes": demo_server.resident(demo.pid), "events_sent": sent[0],
                       "batches_refused": sent[1], "live_events": events,
                       "live_bytes": held.get("waymark_live_log_bytes"),
                       "snapshot_bytes": held.get("waymark_live_snapshot_bytes"),

@@ -8,55 +8,22 @@ usage: pages.py WAYMARK_BINARY WORK_DIR PEOPLE RUNS
 
 import json
 import statistics
-import subprocess
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
+
+import demo_server
+from demo_server import start
 
 waymark, work, people, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
-demo = subprocess.Popen(
-    [waymark, "demo", "--db", f"{work}/pages.db", "--listen", "127.0.0.1:0", "--people", str(people)],
-    stdout=subprocess.PIPE,
-    stderr=subprocess.DEVNULL,
-    text=True,
-)
-banner = []
-for line in demo.stdout:
-    banner.append(line.rstrip())
-    if "stop with Ctrl-C" in line:
-        break
-url = next(line.split()[-1] for line in banner if "listening on" in line)
-tokens = {}
-for line in banner:
-    words = line.split()
-    if len(words) >= 2 and words[0] in ("jennifer", "olivia", "alex", "ada"):
-        tokens[words[0]] = words[1]
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-opener = urllib.request.build_opener(NoRedirect)
+demo, url, tokens = start(waymark, f"{work}/pages.db", people, ("jennifer", "olivia", "alex", "ada"))
+opener = demo_server.opener
 
 
 def sign_in(token):
-    # The sign-in form carries a token of its own, also set as a cookie (login CSRF).
-    with opener.open(f"{url}/login") as answer:
-        form = answer.read().decode()
-        login = answer.headers["Set-Cookie"].split(";")[0]
-    csrf = form.split('name="login" value="')[1].split('"')[0]
-    body = urllib.parse.urlencode({"token": token, "next": "/work", "login": csrf}).encode()
-    try:
-        opener.open(urllib.request.Request(f"{url}/login/token", data=body, headers={"Cookie": login}))
-    except urllib.error.HTTPError as answer:
-        cookie = answer.headers["Set-Cookie"]
-        return cookie.split(";")[0]
-    raise SystemExit("signing in did not redirect")
+    return demo_server.sign_in(url, token)
 
 
 pages = [

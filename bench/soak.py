@@ -14,6 +14,8 @@ import threading
 import time
 import urllib.request
 
+import demo_server
+
 waymark, bench, work, seconds, clients, label = (
     sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
 
@@ -29,11 +31,7 @@ for line in server.stdout:
 
 
 def resident():
-    with open(f"/proc/{server.pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return demo_server.resident(server.pid)
 
 
 def stored():

@@ -153,26 +153,12 @@ impl LogBuilder {
                 .flatten()
                 .unwrap_or(symbol)
         };
-        fn remap(attribute: &Attribute, map: &dyn Fn(Symbol) -> Symbol) -> Attribute {
-            Attribute {
-                key: map(attribute.key),
-                value: match attribute.value {
-                    Value::String(s) => Value::String(map(s)),
-                    Value::Id(s) => Value::Id(map(s)),
-                    other => other,
-                },
-                children: attribute
-                    .children
-                    .as_ref()
-                    .map(|children| children.iter().map(|c| remap(c, map)).collect()),
-            }
-        }
         let mut cases = Vec::with_capacity(other.case_name.len());
         for (name, attributes) in other.case_name.iter().zip(&other.case_attributes) {
             let name = self.strings.resolve(&map(*name)).to_string();
             let case = self.case(&name);
             for attribute in attributes {
-                self.add_case_attribute(case, remap(attribute, &map));
+                self.add_case_attribute(case, attribute.remapped(&map));
             }
             cases.push(case);
         }
@@ -184,7 +170,7 @@ impl LogBuilder {
                 .map_or(other.attributes.len(), |&x| x as usize);
             self.event_attr_start.push(self.attributes.len() as u32);
             self.attributes
-                .extend(other.attributes[from..to].iter().map(|a| remap(a, &map)));
+                .extend(other.attributes[from..to].iter().map(|a| a.remapped(&map)));
             self.event_case
                 .push(cases[other.event_case[event] as usize]);
             self.event_time.push(other.event_time[event]);

@@ -61,6 +61,23 @@ impl Attribute {
     pub fn children(&self) -> &[Attribute] {
         self.children.as_deref().unwrap_or(&[])
     }
+
+    /// The same attribute with its symbols (key, string values, children's) mapped, e.g. into
+    /// another log's strings.
+    pub fn remapped(&self, map: &dyn Fn(Symbol) -> Symbol) -> Attribute {
+        Attribute {
+            key: map(self.key),
+            value: match self.value {
+                Value::String(s) => Value::String(map(s)),
+                Value::Id(s) => Value::Id(map(s)),
+                other => other,
+            },
+            children: self
+                .children
+                .as_ref()
+                .map(|children| children.iter().map(|c| c.remapped(map)).collect()),
+        }
+    }
 }
 
 /// An XES extension declaration.

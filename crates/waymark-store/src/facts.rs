@@ -231,33 +231,19 @@ pub(crate) fn record_merge(
 pub(crate) fn backfill(transaction: &Transaction) -> Result<(), StoreError> {
     let mut after = 0;
     loop {
-        let page: Vec<(i64, NewEvent)> = transaction
+        let page: Vec<crate::StoredEvent> = transaction
             .prepare(
-                "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body
+                "SELECT seq, message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body, NULL
                  FROM events WHERE seq > ?1 ORDER BY seq LIMIT 10000",
             )?
-            .query_map(params![after], |row| {
-                Ok((
-                    row.get(0)?,
-                    NewEvent {
-                        message_id: row.get(1)?,
-                        kind: row.get(2)?,
-                        name: row.get(3)?,
-                        user_id: row.get(4)?,
-                        anonymous_id: row.get(5)?,
-                        timestamp_us: row.get(6)?,
-                        received_us: row.get(7)?,
-                        body: row.get(8)?,
-                    },
-                ))
-            })?
+            .query_map(params![after], crate::row_to_event)?
             .collect::<Result<_, _>>()?;
-        let Some((last, _)) = page.last() else {
+        let Some(last) = page.last() else {
             return Ok(());
         };
-        after = *last;
-        for (seq, event) in &page {
-            record(transaction, *seq, event)?;
+        after = last.seq;
+        for stored in &page {
+            record(transaction, stored.seq, &stored.event)?;
         }
     }
 }

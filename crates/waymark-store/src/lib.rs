@@ -1412,6 +1412,42 @@ mod tests {
         dir.join("waymark.db")
     }
 
+    /// Events stored before their facts were kept get them on upgrade: the analyses read them
+    /// (with their properties and the traits of their person) without their JSON.
+    #[test]
+    fn upgrading_fills_in_the_facts_of_stored_events() {
+        let path = scratch("facts");
+        {
+            let mut connection = Connection::open(&path).expect("db");
+            migrations()
+                .to_version(&mut connection, 19)
+                .expect("old schema");
+            connection
+                .execute_batch(
+                    r#"INSERT INTO profiles (id) VALUES (1);
+                     INSERT INTO identities VALUES ('user:u1', 1);
+                     INSERT INTO events (message_id, kind, name, user_id, timestamp_us, received_us, body) VALUES
+                       ('m1', 'identify', NULL, 'u1', 5, 5, '{"traits":{"plan":"gold"}}'),
+                       ('m2', 'track', 'Signed Up', 'u1', 10, 10, '{"properties":{"channel":"web","seats":3}}');"#,
+                )
+                .expect("old rows");
+        }
+        let store = SqliteStore::open(&path).expect("upgrade");
+        let (log, skipped) = crate::stored_log(&store).expect("log");
+        assert_eq!((log.cases(), log.events(), skipped), (1, 1, 0));
+        let case = log.case(0);
+        assert_eq!(case.name(), "u1");
+        let plan = case.attribute("plan").expect("the trait");
+        assert_eq!(log.value_text(&plan.value), "gold");
+        let seats = log
+            .event_attributes(0)
+            .iter()
+            .find(|a| log.resolve(a.key) == "seats")
+            .expect("a property");
+        assert_eq!(seats.value, waymark_eventlog::Value::Int(3));
+        assert_eq!(log.resolve(log.activity_column()[0]), "Signed Up");
+    }
+
     /// Events stored before the index existed are indexed on open: their duplicates are
     /// dropped and their timelines work.
     #[test]

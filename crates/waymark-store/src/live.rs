@@ -427,7 +427,7 @@ impl LiveLog {
                     self.arena.extend(
                         part.arena[event.attributes..event.attributes + event.count]
                             .iter()
-                            .map(|a| remap_attribute(a, &remap)),
+                            .map(|a| a.remapped(&remap)),
                     );
                     helds.push(Held {
                         time: event.time,
@@ -577,21 +577,6 @@ enum Source {
     /// The last snapshot's event at this place.
     Base(usize),
     Added(Held),
-}
-
-fn remap_attribute(attribute: &Attribute, remap: &dyn Fn(Symbol) -> Symbol) -> Attribute {
-    Attribute {
-        key: remap(attribute.key),
-        value: match attribute.value {
-            Value::String(s) => Value::String(remap(s)),
-            Value::Id(s) => Value::Id(remap(s)),
-            other => other,
-        },
-        children: attribute
-            .children
-            .as_ref()
-            .map(|children| children.iter().map(|c| remap_attribute(c, remap)).collect()),
-    }
 }
 
 /// Imported events decoded by one task, with strings of their own.
