@@ -27,6 +27,9 @@ pub const QUICK: Duration = Duration::from_millis(150);
 /// How many sets of attributes are followed at once (each is a live log of every event).
 const LOGS: usize = 3;
 
+/// How long after a failed refresh the next one may start.
+const RETRY: Duration = Duration::from_secs(5);
+
 /// The next live log's id.
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
@@ -74,6 +77,8 @@ struct Followed {
     busy: AtomicBool,
     read: AtomicUsize,
     failed: Mutex<Option<String>>,
+    /// When the last refresh failed: the next one waits [`RETRY`].
+    failed_at: Mutex<Option<Instant>>,
     /// How long the last refresh took, in µs.
     last_us: AtomicU64,
     done: (Mutex<u64>, Condvar),
@@ -99,7 +104,15 @@ impl Followed {
         let mut guard = lock(&self.live);
         let changed = match guard.as_mut() {
             Some(live) => {
-                let done = live.catch_up(store)?;
+                let done = match live.catch_up(store) {
+                    Ok(done) => done,
+                    Err(error) => {
+                        // A reading that failed half-way may have applied part of what it read:
+                        // the log starts again from nothing on the next refresh.
+                        *guard = None;
+                        return Err(error);
+                    }
+                };
                 tracing::debug!(
                     events = done.events,
                     blocks = done.blocks,
@@ -226,8 +239,11 @@ impl Analyses {
     fn followed(&self, keep: Vec<String>) -> Arc<Followed> {
         let keep = normalised(keep);
         let mut all = lock(&self.followed);
-        if let Some(found) = all.iter().find(|f| f.keep == keep) {
-            return found.clone();
+        // Least recently used first: a log found moves to the end.
+        if let Some(at) = all.iter().position(|f| f.keep == keep) {
+            let found = all.remove(at);
+            all.push(found.clone());
+            return found;
         }
         if all.len() >= LOGS {
             all.remove(0);
@@ -240,6 +256,7 @@ impl Analyses {
             busy: AtomicBool::new(false),
             read: AtomicUsize::new(0),
             failed: Mutex::new(None),
+            failed_at: Mutex::new(None),
             last_us: AtomicU64::new(0),
             done: (Mutex::new(0), Condvar::new()),
         });
@@ -256,6 +273,9 @@ impl Analyses {
 
     /// Starts a refresh unless one runs.
     fn spawn_refresh(self: &Arc<Self>, followed: &Arc<Followed>, store: Arc<dyn Store>) -> bool {
+        if lock(&followed.failed_at).is_some_and(|at| at.elapsed() < RETRY) {
+            return false;
+        }
         if followed.busy.swap(true, Ordering::AcqRel) {
             return false;
         }
@@ -270,11 +290,16 @@ impl Analyses {
                 let failure = match outcome {
                     Ok(Ok(())) => None,
                     Ok(Err(error)) => Some(error.to_string()),
-                    Err(_) => Some("the reading of the events failed".to_string()),
+                    Err(_) => {
+                        // What the panic left half-applied is dropped: the log is read again.
+                        *lock(&followed.live) = None;
+                        Some("the reading of the events failed".to_string())
+                    }
                 };
                 if let Some(failure) = &failure {
                     tracing::error!(error = %failure, "the live log could not be brought up to date");
                 }
+                *lock(&followed.failed_at) = failure.as_ref().map(|_| Instant::now());
                 *lock(&followed.failed) = failure;
                 followed.busy.store(false, Ordering::Release);
                 let (count, signal) = &followed.done;
@@ -328,12 +353,23 @@ impl Analyses {
                 Self::wait_for(&followed, if current.is_none() { wait } else { QUICK });
             }
         }
-        if let Some(failure) = lock(&followed.failed).clone() {
-            tracing::warn!(error = %failure, "showing the last figures");
+        let failure = lock(&followed.failed).clone();
+        match (followed.snapshot(), failure) {
+            (Some(snapshot), failure) => {
+                if let Some(failure) = failure {
+                    tracing::warn!(error = %failure, "showing the last figures");
+                }
+                Ok(snapshot)
+            }
+            (None, Some(failure)) if !followed.busy.load(Ordering::Acquire) => {
+                Err(Unavailable::Store(StoreError::Refused(format!(
+                    "the stored events could not be read ({failure}); trying again shortly"
+                ))))
+            }
+            (None, _) => Err(Unavailable::Loading(NotReady {
+                read: followed.read.load(Ordering::Relaxed),
+            })),
         }
-        followed.snapshot().ok_or(Unavailable::Loading(NotReady {
-            read: followed.read.load(Ordering::Relaxed),
-        }))
     }
 
     /// A report of `journey` on `snapshot`: the kept one when it was computed on this snapshot;

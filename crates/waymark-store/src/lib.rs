@@ -678,6 +678,9 @@ pub struct SqliteStore {
     steps: Mutex<Vec<workflow::Job>>,
     /// What the database file is in, for its free space (`None` in memory).
     directory: Option<std::path::PathBuf>,
+    /// The database file (none in memory): long readings (the live log's) open a connection of
+    /// their own, so they never hold the one other reads share.
+    path: Option<std::path::PathBuf>,
     /// Why the last write failed, until a write succeeds again (`/healthz` reports it).
     failing: Mutex<Option<String>>,
     /// Held while the message outbox is handed to the workflow.
@@ -743,6 +746,7 @@ impl SqliteStore {
         reader.pragma_update(None, "cache_size", -65_536)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
         store.reader = Some(Mutex::new(reader));
+        store.path = Some(path.to_path_buf());
         store.directory = Some(
             path.parent()
                 .filter(|p| !p.as_os_str().is_empty())
@@ -791,6 +795,7 @@ impl SqliteStore {
             message_starts: Default::default(),
             steps: Mutex::new(Vec::new()),
             directory: None,
+            path: None,
             failing: Mutex::new(None),
             outbox_turn: Mutex::new(()),
         })
@@ -851,6 +856,7 @@ impl SqliteStore {
             message_starts: Default::default(),
             steps: Mutex::new(Vec::new()),
             directory: None,
+            path: None,
             failing: Mutex::new(None),
             outbox_turn: Mutex::new(()),
         })
@@ -1246,7 +1252,18 @@ impl Store for SqliteStore {
         message_ids: bool,
         visit: &mut dyn FnMut(facts::Change<'_>) -> Result<(), StoreError>,
     ) -> Result<facts::Since, StoreError> {
-        self.with(|connection| facts::read(connection, since, message_ids, visit))
+        match &self.path {
+            Some(path) => {
+                let mut connection = Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                connection.busy_timeout(std::time::Duration::from_secs(5))?;
+                facts::read(&mut connection, since, message_ids, visit)
+            }
+            None => self.with(|connection| facts::read(connection, since, message_ids, visit)),
+        }
     }
 
     fn watermark(&self) -> Result<(i64, i64), StoreError> {

@@ -71,8 +71,10 @@ struct Person {
     /// The cases of the last snapshot holding the person's events: one, or several after
     /// identity merges (until the next snapshot).
     cases: Vec<u32>,
-    /// Events added since the last snapshot, ordered by [`Held::key`].
+    /// Events added since the last snapshot, in arrival order: ordered by [`Held::key`] unless
+    /// `unsorted` (then sorted once, when the next snapshot is written).
     added: Vec<Held>,
+    unsorted: bool,
 }
 
 fn earlier(a: Option<(i64, Symbol)>, b: Option<(i64, Symbol)>) -> Option<(i64, Symbol)> {
@@ -92,13 +94,11 @@ impl Person {
 
     fn add(&mut self, held: Held) {
         self.first = Some(self.first.map_or(held.order, |f| f.min(held.order)));
-        match self.added.last() {
-            Some(last) if last.key() > held.key() => {
-                let at = self.added.partition_point(|e| e.key() <= held.key());
-                self.added.insert(at, held);
-            }
-            _ => self.added.push(held),
-        }
+        self.unsorted |= self
+            .added
+            .last()
+            .is_some_and(|last| last.key() > held.key());
+        self.added.push(held);
     }
 
     fn has_events(&self) -> bool {
@@ -126,24 +126,8 @@ impl Person {
             self.set_trait(key, seq, value);
         }
         self.cases.extend(other.cases);
-        let mine = std::mem::take(&mut self.added);
-        let mut merged = Vec::with_capacity(mine.len() + other.added.len());
-        let (mut a, mut b) = (
-            mine.into_iter().peekable(),
-            other.added.into_iter().peekable(),
-        );
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) if y.key() < x.key() => b.next(),
-                (Some(_), _) => a.next(),
-                (None, _) => b.next(),
-            };
-            match next {
-                Some(held) => merged.push(held),
-                None => break,
-            }
-        }
-        self.added = merged;
+        self.unsorted |= other.unsorted || !self.added.is_empty() && !other.added.is_empty();
+        self.added.extend(other.added);
     }
 }
 
@@ -287,12 +271,14 @@ impl LiveLog {
             }
             Ok(())
         })?;
-        self.since = since;
         done.blocks = blocks.len();
         self.changed |= done.events + done.merges + done.blocks > 0;
         for who in self.add_blocks(blocks)? {
             touched.insert(who);
         }
+        // Only a whole reading moves the cursor. A reading that failed half-way has changed the
+        // log already: its holder must start again from nothing (the server does).
+        self.since = since;
         done.touched = touched.len();
         Ok(done)
     }
@@ -485,6 +471,9 @@ impl LiveLog {
                 std::iter::once(Attribute::new(keys.concept, Value::String(name)))
                     .chain(traits.into_iter().map(|(_, _, value)| value.clone())),
             );
+            if person.unsorted {
+                person.added.sort_unstable_by_key(Held::key);
+            }
             merged.clear();
             for &old in &person.cases {
                 for event in base.case(old as usize).events() {
@@ -538,6 +527,7 @@ impl LiveLog {
             }
             person.cases = vec![case as u32];
             person.added = Vec::new();
+            person.unsorted = false;
         }
         self.base = Arc::new(writer.finish());
         self.base_order = order;
