@@ -485,6 +485,54 @@ mod tests {
         assert!(decode(&bytes).expect("facts").attributes.is_empty());
     }
 
+    fn body() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let value = prop_oneof![
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("JSON numbers are finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            any::<bool>().prop_map(serde_json::Value::from),
+            "\\PC{0,12}".prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+            Just(serde_json::json!([1, {"a": "b"}])),
+        ];
+        prop::collection::btree_map("[a-z]{1,6}", value, 0..6).prop_map(|properties| {
+            serde_json::json!({ "properties": properties, "traits": { "plan": "gold" } })
+                .to_string()
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever a body holds, its facts read back as its typed properties then traits.
+        #[test]
+        fn facts_read_back_what_the_body_holds(body in body()) {
+            let (_, bytes) = of(&event("track", &body));
+            let facts = decode(&bytes).expect("facts");
+            let json: Json = serde_json::from_str(&body).expect("json");
+            let expected: Vec<&str> = json["properties"]
+                .as_object()
+                .expect("properties")
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| k.as_str())
+                .chain(["plan"])
+                .collect();
+            let keys: Vec<&str> = facts.attributes.iter().map(|(k, _)| k.as_ref()).collect();
+            proptest::prop_assert_eq!(keys, expected);
+        }
+
+        /// Damaged facts (a byte changed, or cut short) are errors, never panics.
+        #[test]
+        fn damaged_facts_are_errors_not_panics(body in body(), cut in proptest::prelude::any::<proptest::sample::Index>(), flip in proptest::prelude::any::<u8>()) {
+            let (_, mut bytes) = of(&event("track", &body));
+            let at = cut.index(bytes.len());
+            bytes[at] ^= flip;
+            let _ = decode(&bytes);
+            let _ = decode(&bytes[..at]);
+        }
+    }
+
     #[test]
     fn damaged_facts_are_errors() {
         assert!(decode(&[]).is_err());
