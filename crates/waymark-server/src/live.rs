@@ -239,8 +239,13 @@ impl Analyses {
     fn followed(&self, keep: Vec<String>) -> Arc<Followed> {
         let keep = normalised(keep);
         let mut all = lock(&self.followed);
-        // Least recently used first: a log found moves to the end.
-        if let Some(at) = all.iter().position(|f| f.keep == keep) {
+        // A log with every attribute asked for serves (more attributes change no figure), so a
+        // narrower reading never reads the store again. Least recently used first: a log found
+        // moves to the end.
+        if let Some(at) = all
+            .iter()
+            .position(|f| keep.iter().all(|k| f.keep.binary_search(k).is_ok()))
+        {
             let found = all.remove(at);
             all.push(found.clone());
             return found;
@@ -463,4 +468,41 @@ fn hash(text: &str) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut hasher);
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(list: &[&str]) -> Vec<String> {
+        list.iter().map(|k| k.to_string()).collect()
+    }
+
+    /// A log keeping more attributes serves a narrower reading; a wider one needs a log of its
+    /// own; the least recently used log goes first.
+    #[test]
+    fn a_log_serves_every_reading_of_fewer_attributes() {
+        let analyses = Analyses::default();
+        let wide = analyses.followed(keys(&["csat", "touchpoint", "plan"]));
+        let narrow = analyses.followed(keys(&["touchpoint", "csat"]));
+        assert!(Arc::ptr_eq(&wide, &narrow));
+        let wider = analyses.followed(keys(&["csat", "touchpoint", "plan", "segment"]));
+        assert!(!Arc::ptr_eq(&wide, &wider));
+        // Using `wide` again makes `wider` the least recently used: the third log fits, the
+        // fourth evicts `wider`.
+        let again = analyses.followed(keys(&["plan"]));
+        assert!(
+            Arc::ptr_eq(&again, &wide),
+            "the first match, most recently used"
+        );
+        analyses.followed(keys(&["x"]));
+        analyses.followed(keys(&["y"]));
+        assert_eq!(lock(&analyses.followed).len(), LOGS);
+        assert!(
+            lock(&analyses.followed)
+                .iter()
+                .all(|f| !Arc::ptr_eq(f, &wider)),
+            "the least recently used was evicted"
+        );
+    }
 }
