@@ -142,6 +142,31 @@ struct Keys {
     user: Symbol,
 }
 
+/// Which of the attributes a log writes itself it keeps, decided once from [`Keep`] (not per
+/// event).
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    concept: bool,
+    time: bool,
+    kind: bool,
+    message: bool,
+    anonymous: bool,
+    user: bool,
+}
+
+impl Kept {
+    fn of(keep: &Keep) -> Self {
+        Kept {
+            concept: keep.keeps(CONCEPT_NAME),
+            time: keep.keeps(TIME_TIMESTAMP),
+            kind: keep.keeps("segment:type"),
+            message: keep.keeps("segment:messageId"),
+            anonymous: keep.keeps("segment:anonymousId"),
+            user: keep.keeps("segment:userId"),
+        }
+    }
+}
+
 /// What a catch-up did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CaughtUp {
@@ -163,6 +188,7 @@ impl CaughtUp {
 #[derive(Debug)]
 pub struct LiveLog {
     keep: Keep,
+    kept: Kept,
     strings: Interner,
     keys: Keys,
     since: Since,
@@ -193,6 +219,7 @@ impl LiveLog {
             user: strings.intern("segment:userId"),
         };
         LiveLog {
+            kept: Kept::of(&keep),
             keep,
             strings,
             keys,
@@ -245,7 +272,7 @@ impl LiveLog {
         let mut touched: std::collections::HashSet<Who, foldhash::fast::RandomState> =
             std::collections::HashSet::default();
         let mut blocks = Vec::new();
-        let message_ids = self.keep.keeps("segment:messageId");
+        let message_ids = self.kept.message;
         let since = store.read_facts(self.since, message_ids, &mut |change| {
             match change {
                 Change::Merge { merged, survivor } => {
@@ -317,7 +344,7 @@ impl LiveLog {
             .user_id
             .filter(|_| !named)
             .map(|u| (order, self.strings.intern(u)));
-        let keep_anonymous = self.keep.keeps("segment:anonymousId");
+        let keep_anonymous = self.kept.anonymous;
         let anonymous = event
             .anonymous_id
             .filter(|_| !anonymous_named || keep_anonymous)
@@ -343,12 +370,12 @@ impl LiveLog {
             Kind::Track | Kind::Page | Kind::Screen => {
                 let start = self.arena.len();
                 let keys = self.keys;
-                if self.keep.keeps("segment:type") {
+                if self.kept.kind {
                     let kind = self.strings.string(event.kind.as_str());
                     self.arena.push(Attribute::new(keys.kind, kind));
                 }
                 if let Some(message) = event.message_id
-                    && self.keep.keeps("segment:messageId")
+                    && self.kept.message
                 {
                     let message = self.strings.string(message);
                     self.arena.push(Attribute::new(keys.message, message));
@@ -452,11 +479,12 @@ impl LiveLog {
         writer.reserve(people.len(), self.events);
         let mut order = Vec::with_capacity(self.events);
         let keys = self.keys;
-        let (concept, time, user) = (
-            self.keep.keeps(CONCEPT_NAME),
-            self.keep.keeps(TIME_TIMESTAMP),
-            self.keep.keeps("segment:userId"),
-        );
+        let Kept {
+            concept,
+            time,
+            user,
+            ..
+        } = self.kept;
         // The attributes a snapshot writes itself around the kept ones (dropped when read back).
         let front = usize::from(concept) + usize::from(time);
         let (base, base_order, arena) = (&self.base, &self.base_order, &self.arena);
