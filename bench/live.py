@@ -127,6 +127,8 @@ try:
                       "live_bytes": held.get("waymark_live_log_bytes"),
                       "snapshot_bytes": held.get("waymark_live_snapshot_bytes"),
                       "live_bytes_per_event": held.get("waymark_live_log_bytes", 0) / events if events else None,
+                      "attribute_bytes_per_event":
+                          held.get("waymark_live_log_attribute_bytes", 0) / events if events else None,
                       "refresh_s": held.get("waymark_live_log_refresh_seconds")}))
 finally:
     stop.set()

@@ -104,7 +104,9 @@ def live(rows):
         if r["task"] == "live-start":
             print(f"\n{r['tool']}: first view after a start {r['first_view_ms']:.0f} ms, figures after {r['figures_s']:.1f} s")
         if r["task"] == "live-memory":
-            print(f"{r['tool']}: resident {r['resident_bytes'] / 2**20:,.0f} MiB; live log {r.get('live_bytes_per_event') or 0:.0f} bytes/event")
+            attributes = r.get('attribute_bytes_per_event')
+            of_which = f" ({attributes:.0f} of them attributes read)" if attributes is not None else ""
+            print(f"{r['tool']}: resident {r['resident_bytes'] / 2**20:,.0f} MiB; live log {r.get('live_bytes_per_event') or 0:.0f} bytes/event{of_which}")
         if r["task"] == "soak":
             first, last = r["curve"][1] if len(r["curve"]) > 1 else r["curve"][0], r["curve"][-1]
             print(f"{r['tool']} soak ({r['subject']}): {r['events']:,} events, resident {first[1] / 2**20:,.0f} -> "

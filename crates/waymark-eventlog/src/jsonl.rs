@@ -43,14 +43,14 @@ pub fn convert<I: crate::Intern + ?Sized>(
                 .enumerate()
                 .filter_map(|(i, item)| convert(builder, &i.to_string(), item))
                 .collect();
-            (Value::List, Some(children.into_boxed_slice()))
+            (Value::List, Some(Box::new(children)))
         }
         Json::Object(map) => {
             let children: Vec<Attribute> = map
                 .iter()
                 .filter_map(|(k, v)| convert(builder, k, v))
                 .collect();
-            (Value::Container, Some(children.into_boxed_slice()))
+            (Value::Container, Some(Box::new(children)))
         }
     };
     Some(Attribute {

@@ -17,6 +17,7 @@ pub mod jsonl;
 mod log;
 pub mod ocel;
 pub mod parquet;
+mod stamps;
 mod synthetic;
 pub mod time;
 pub mod xes;
@@ -29,6 +30,7 @@ pub use builder::LogBuilder;
 pub use columns::{CaseWriter, Intern, Interner};
 pub use error::{Counting, Place, ReadError};
 pub use log::*;
+pub use stamps::Stamps;
 pub use synthetic::synthetic_journeys;
 
 /// A log file format.

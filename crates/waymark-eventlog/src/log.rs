@@ -46,7 +46,8 @@ pub enum Value {
 pub struct Attribute {
     pub key: Symbol,
     pub value: Value,
-    pub children: Option<Box<[Attribute]>>,
+    /// Boxed twice so an attribute without children (nearly all) stays 32 bytes.
+    pub children: Option<Box<Vec<Attribute>>>,
 }
 
 impl Attribute {
@@ -59,7 +60,7 @@ impl Attribute {
     }
 
     pub fn children(&self) -> &[Attribute] {
-        self.children.as_deref().unwrap_or(&[])
+        self.children.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// The same attribute with its symbols (key, string values, children's) mapped, e.g. into
@@ -75,7 +76,7 @@ impl Attribute {
             children: self
                 .children
                 .as_ref()
-                .map(|children| children.iter().map(|c| c.remapped(map)).collect()),
+                .map(|children| Box::new(children.iter().map(|c| c.remapped(map)).collect())),
         }
     }
 }
@@ -286,6 +287,12 @@ impl EventLog {
     }
 
     /// The memory the log holds, in bytes, about: its columns, attributes and strings.
+    /// Of [`EventLog::heap_bytes`], the bytes its event and case attributes take.
+    pub fn attribute_bytes(&self) -> usize {
+        (self.attributes.capacity() + self.case_attributes.capacity())
+            * std::mem::size_of::<Attribute>()
+    }
+
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
         self.activity.capacity() * size_of::<Symbol>()

@@ -694,7 +694,7 @@ impl Parser<'_> {
             if let Some(frame) = self.frames.pop() {
                 let mut attribute = frame.attribute;
                 if !frame.children.is_empty() {
-                    attribute.children = Some(frame.children.into_boxed_slice());
+                    attribute.children = Some(Box::new(frame.children));
                 }
                 self.attach(attribute);
             }

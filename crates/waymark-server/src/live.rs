@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use waymark_analytics::journey::source::{Live, Reuse};
+use waymark_analytics::journey::{Instance, LogSource};
 use waymark_eventlog::EventLog;
 use waymark_store::live::LiveLog;
 use waymark_store::{Keep, Store, StoreError};
@@ -55,6 +57,8 @@ pub enum Unavailable {
 #[derive(Debug)]
 pub struct Snapshot {
     pub log: Arc<EventLog>,
+    /// Its cases' stamps: what a report over the next snapshot may keep of one over this.
+    pub stamps: Arc<waymark_eventlog::Stamps>,
     /// Which live log it is of (each set of attributes followed has its own).
     pub of: u64,
     /// Where in the store it was taken.
@@ -66,6 +70,8 @@ pub struct Snapshot {
     /// The live log's size: events and bytes held (its last snapshot, this one, included).
     pub events: usize,
     pub bytes: usize,
+    /// Of `bytes`, the attributes the log keeps (those the journeys read).
+    pub attribute_bytes: usize,
 }
 
 /// A live log and its latest snapshot.
@@ -136,12 +142,14 @@ impl Followed {
             let version = self.snapshot().map_or(1, |s| s.version + 1);
             let snapshot = Snapshot {
                 log: live.snapshot(),
+                stamps: live.stamps(),
                 of: self.id,
                 since: live.since(),
                 version,
                 at: std::time::SystemTime::now(),
                 events: live.events(),
                 bytes: live.bytes(),
+                attribute_bytes: live.attribute_bytes(),
             };
             *self.current.write().unwrap_or_else(PoisonError::into_inner) =
                 Some(Arc::new(snapshot));
@@ -166,6 +174,9 @@ type Kept = ((u64, u64), Arc<waymark_analytics::journey::Report>);
 /// The cached report of one journey with one set of options.
 struct ReportSlot {
     value: Mutex<Option<Kept>>,
+    /// The instances the last report cut, by person: the next one cuts only the people a newer
+    /// snapshot touched.
+    reuse: Mutex<Reuse>,
     busy: AtomicBool,
     last_us: AtomicU64,
 }
@@ -174,6 +185,7 @@ struct ReportSlot {
 pub struct Analyses {
     followed: Mutex<Vec<Arc<Followed>>>,
     reports: Mutex<HashMap<String, Arc<ReportSlot>>>,
+    cuts: Mutex<HashMap<String, Arc<CutSlot>>>,
     full_reads: AtomicU64,
 }
 
@@ -190,6 +202,7 @@ impl Default for Analyses {
         Analyses {
             followed: Mutex::new(Vec::new()),
             reports: Mutex::new(HashMap::new()),
+            cuts: Mutex::new(HashMap::new()),
             full_reads: AtomicU64::new(0),
         }
     }
@@ -210,6 +223,8 @@ pub struct Held {
     /// Bytes held by the live logs, and by their current snapshots.
     pub live_bytes: usize,
     pub snapshot_bytes: usize,
+    /// Of `live_bytes`, the attributes kept.
+    pub attribute_bytes: usize,
     /// How long the last refresh of each log took, summed, in µs.
     pub refresh_us: u64,
 }
@@ -224,6 +239,7 @@ impl Analyses {
                 held.logs += 1;
                 held.events += snapshot.events;
                 held.live_bytes += snapshot.bytes;
+                held.attribute_bytes += snapshot.attribute_bytes;
                 held.snapshot_bytes += snapshot.log.heap_bytes();
                 held.refresh_us += log.last_us.load(Ordering::Relaxed);
             }
@@ -400,6 +416,7 @@ impl Analyses {
                 .or_insert_with(|| {
                     Arc::new(ReportSlot {
                         value: Mutex::new(None),
+                        reuse: Mutex::new(Reuse::default()),
                         busy: AtomicBool::new(false),
                         last_us: AtomicU64::new(0),
                     })
@@ -437,6 +454,59 @@ impl Analyses {
     }
 }
 
+/// Which snapshot of which live log something was computed on.
+type Version = (u64, u64);
+
+/// A journey's instances (cut with the default options) on the latest snapshot, kept per
+/// snapshot, and what the next cut may keep of them.
+#[derive(Default)]
+struct CutSlot {
+    value: Mutex<Option<(Version, Arc<Vec<Instance>>)>>,
+    reuse: Mutex<Reuse>,
+}
+
+impl Analyses {
+    /// The instances of `journey` in `snapshot` (cut with the default options), as its report
+    /// cuts them: once per snapshot, and then only for the people the snapshot touched.
+    pub fn instances(
+        &self,
+        snapshot: &Snapshot,
+        journey: &waymark_journey::Journey,
+    ) -> Result<Arc<Vec<Instance>>, waymark_analytics::journey::UnknownTouchpoint> {
+        let key = format!("{:x}", hash(&format!("{journey:?}")));
+        let slot = {
+            let mut cuts = lock(&self.cuts);
+            if cuts.len() >= REPORTS && !cuts.contains_key(&key) {
+                cuts.clear();
+            }
+            cuts.entry(key).or_default().clone()
+        };
+        let version = (snapshot.of, snapshot.version);
+        if let Some((of, found)) = lock(&slot.value).as_ref()
+            && *of == version
+        {
+            return Ok(found.clone());
+        }
+        let source = Live {
+            log: &snapshot.log,
+            stamps: &snapshot.stamps,
+            reuse: &slot.reuse,
+        };
+        let found = source
+            .cut(journey, &waymark_analytics::journey::Options::default())?
+            .instances;
+        let mut value = lock(&slot.value);
+        // A newer snapshot's instances are never replaced by an older one's.
+        if value
+            .as_ref()
+            .is_none_or(|((of, v), _)| *of != snapshot.of || *v <= snapshot.version)
+        {
+            *value = Some((version, found.clone()));
+        }
+        Ok(found)
+    }
+}
+
 fn compute(
     slot: &ReportSlot,
     snapshot: &Snapshot,
@@ -445,11 +515,24 @@ fn compute(
 ) -> Result<Arc<waymark_analytics::journey::Report>, waymark_analytics::journey::UnknownTouchpoint>
 {
     let started = Instant::now();
-    let report = Arc::new(waymark_analytics::journey::report(
-        journey,
-        &snapshot.log,
-        options,
+    let source = Live {
+        log: &snapshot.log,
+        stamps: &snapshot.stamps,
+        reuse: &slot.reuse,
+    };
+    let report = Arc::new(waymark_analytics::journey::report_of(
+        journey, &source, options,
     )?);
+    {
+        let reuse = lock(&slot.reuse);
+        tracing::debug!(
+            journey = %journey.id,
+            recut = reuse.recut,
+            kept = reuse.kept,
+            ms = started.elapsed().as_millis() as u64,
+            "a report was measured"
+        );
+    }
     slot.last_us
         .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     let mut value = lock(&slot.value);

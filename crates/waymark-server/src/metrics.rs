@@ -48,6 +48,7 @@ pub struct Metrics {
     events_rejected: Family<CodeLabels, Counter>,
     live_events: Gauge,
     live_bytes: Gauge,
+    attribute_bytes: Gauge,
     snapshot_bytes: Gauge,
     refresh_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
@@ -112,6 +113,12 @@ impl Default for Metrics {
             "Bytes the live logs hold: their current snapshots, what was added since, people, strings",
             live_bytes.clone(),
         );
+        let attribute_bytes = Gauge::default();
+        registry.register(
+            "live_log_attribute_bytes",
+            "Of the live logs' bytes, those of the attributes they keep (the ones journeys read)",
+            attribute_bytes.clone(),
+        );
         let snapshot_bytes = Gauge::default();
         registry.register(
             "live_snapshot_bytes",
@@ -134,6 +141,7 @@ impl Default for Metrics {
             events_rejected,
             live_events,
             live_bytes,
+            attribute_bytes,
             snapshot_bytes,
             refresh_seconds,
         }
@@ -163,6 +171,7 @@ impl Metrics {
         self.live_events.set(held.events as i64);
         self.live_bytes.set(held.live_bytes as i64);
         self.snapshot_bytes.set(held.snapshot_bytes as i64);
+        self.attribute_bytes.set(held.attribute_bytes as i64);
         self.refresh_seconds.set(held.refresh_us as f64 / 1e6);
     }
 

@@ -18,13 +18,18 @@
 //! - per event its activity and time, and the attributes [`Keep`] names.
 //!
 //! Cases come in the order of their first event's arrival (collected events before imported).
+//!
+//! With each snapshot go its [`Stamps`]: per case, the person's id (stable while the log lives)
+//! and the snapshot in which the person last changed (an event, a merge, a name or a trait).
+//! The analyses keep what they computed for people a new snapshot did not touch (see
+//! `waymark_analytics::journey::source`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use rayon::prelude::*;
 use waymark_eventlog::{
-    ActivityKey, Attribute, CONCEPT_NAME, CaseWriter, EventLog, Intern, Interner, Symbol,
+    ActivityKey, Attribute, CONCEPT_NAME, CaseWriter, EventLog, Intern, Interner, Stamps, Symbol,
     TIME_TIMESTAMP, Value,
 };
 
@@ -75,6 +80,12 @@ struct Person {
     /// `unsorted` (then sorted once, when the next snapshot is written).
     added: Vec<Held>,
     unsorted: bool,
+    /// The person's id in the log's [`Stamps`] (0 until their first snapshot), whether their
+    /// events, names or traits changed since the last snapshot, and the generation of the
+    /// snapshot in which they last did.
+    id: u32,
+    dirty: bool,
+    changed: u64,
 }
 
 fn earlier(a: Option<(i64, Symbol)>, b: Option<(i64, Symbol)>) -> Option<(i64, Symbol)> {
@@ -204,7 +215,14 @@ pub struct LiveLog {
     events: usize,
     /// Collected events whose facts could not be read.
     skipped: usize,
+    /// The stamps of the last snapshot's cases, and the id the next new person gets.
+    stamps: Arc<Stamps>,
+    next_person: u32,
 }
+
+/// Each live log starts a lineage of its own: its person ids and generations mean nothing to
+/// another.
+static LINEAGE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl LiveLog {
     /// An empty live log keeping the attributes `keep` names.
@@ -231,6 +249,11 @@ impl LiveLog {
             changed: true,
             events: 0,
             skipped: 0,
+            stamps: Arc::new(Stamps {
+                lineage: LINEAGE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                ..Stamps::default()
+            }),
+            next_person: 1,
         }
     }
 
@@ -302,6 +325,11 @@ impl LiveLog {
         self.changed |= done.events + done.merges + done.blocks > 0;
         for who in self.add_blocks(blocks)? {
             touched.insert(who);
+        }
+        for who in &touched {
+            if let Some(person) = self.people.get_mut(who) {
+                person.dirty = true;
+            }
         }
         // Only a whole reading moves the cursor. A reading that failed half-way has changed the
         // log already: its holder must start again from nothing (the server does).
@@ -468,6 +496,13 @@ impl LiveLog {
         if !self.changed {
             return self.base.clone();
         }
+        let generation = self.stamps.generation + 1;
+        let mut stamps = Stamps {
+            lineage: self.stamps.lineage,
+            generation,
+            person: Vec::new(),
+            changed: Vec::new(),
+        };
         let mut people: Vec<(Symbol, &mut Person)> = self
             .people
             .values_mut()
@@ -556,12 +591,41 @@ impl LiveLog {
             person.cases = vec![case as u32];
             person.added = Vec::new();
             person.unsorted = false;
+            if person.id == 0 {
+                person.id = self.next_person;
+                self.next_person += 1;
+                person.dirty = true;
+            }
+            if std::mem::take(&mut person.dirty) {
+                person.changed = generation;
+            }
+            stamps.person.push(person.id);
+            stamps.changed.push(person.changed);
         }
+        self.stamps = Arc::new(stamps);
         self.base = Arc::new(writer.finish());
         self.base_order = order;
         self.arena = Vec::new();
         self.changed = false;
         self.base.clone()
+    }
+
+    /// The stamps of the last snapshot's cases: which person each is, and in which snapshot
+    /// their events last changed.
+    pub fn stamps(&self) -> Arc<Stamps> {
+        self.stamps.clone()
+    }
+
+    /// Of [`LiveLog::bytes`], the bytes the attributes it keeps take: the events' and the
+    /// people's (traits).
+    pub fn attribute_bytes(&self) -> usize {
+        self.base.attribute_bytes()
+            + self.arena.capacity() * std::mem::size_of::<Attribute>()
+            + self
+                .people
+                .values()
+                .map(|p| p.traits.capacity() * std::mem::size_of::<(Symbol, i64, Attribute)>())
+                .sum::<usize>()
     }
 
     /// The memory the log holds, in bytes, about: its last snapshot (shared with whoever reads

@@ -16,6 +16,7 @@ use waymark_analytics::FunnelOrder;
 use waymark_analytics::journey::{self, Binding, Direction, Instance, Options};
 use waymark_eventlog::EventLog;
 use waymark_journey::Journey;
+use waymark_server::live::{Analyses, Snapshot};
 
 use crate::Web;
 use crate::chart::{Bar, bars, duration, esc, percent};
@@ -50,9 +51,15 @@ fn version_of(pairs: &[(String, String)]) -> Version {
     }
 }
 
-/// The instances of the journey in the stored events (as its report cuts them).
+/// The instances of the journey in a log (as its report cuts them).
 pub(crate) fn instances_of(journey: &Journey, log: &EventLog) -> Vec<Instance> {
     journey::instances(log, &Binding::new(journey, log), &Options::default()).unwrap_or_default()
+}
+
+/// The instances of the journey in a snapshot of the live log, cut once per snapshot and then
+/// only for the people it touched.
+fn instances_in(logs: &Analyses, snapshot: &Snapshot, journey: &Journey) -> Arc<Vec<Instance>> {
+    logs.instances(snapshot, journey).unwrap_or_default()
 }
 
 /// The case attributes people can break a funnel down by: profile traits and case attributes
@@ -84,13 +91,13 @@ async fn loaded(
     id: &str,
     version: &Version,
     report: bool,
-) -> Result<(Journey, Arc<EventLog>, Option<Arc<journey::Report>>), Response> {
+) -> Result<(Journey, Arc<Snapshot>, Option<Arc<journey::Report>>), Response> {
     if !may_read(signed) {
         return Err(refused(signed));
     }
     let Loaded {
         journey,
-        log,
+        snapshot,
         report,
         reading,
         ..
@@ -103,8 +110,8 @@ async fn loaded(
         report,
     )
     .await?;
-    match (log, reading) {
-        (Some(log), _) => Ok((journey, log, report)),
+    match (snapshot, reading) {
+        (Some(snapshot), _) => Ok((journey, snapshot, report)),
         (None, Some(reading)) => Err(crate::layout::page(
             &journey.title,
             Some(signed),
@@ -137,10 +144,11 @@ pub(crate) async fn funnel(
 ) -> Response {
     let pairs = pairs(raw);
     let version = version_of(&pairs);
-    let (journey, log, _) = match loaded(&web, &signed, &id, &version, false).await {
+    let (journey, snapshot, _) = match loaded(&web, &signed, &id, &version, false).await {
         Ok(found) => found,
         Err(page) => return page,
     };
+    let (log, logs) = (snapshot.log.clone(), web.app.logs.clone());
     let asked: Vec<String> = pairs
         .iter()
         .filter(|(k, v)| k == "step" && !v.is_empty())
@@ -189,7 +197,7 @@ pub(crate) async fn funnel(
     let by2 = by.clone();
     let computed = match (window, errors.is_empty()) {
         (Some(window), true) => tokio::task::spawn_blocking(move || {
-            let found = instances_of(&journey2, &log);
+            let found = instances_in(&logs, &snapshot, &journey2);
             journey::touchpoint_funnel(
                 &journey2,
                 &log,
@@ -505,10 +513,11 @@ pub(crate) async fn flow(
 ) -> Response {
     let pairs = pairs(raw);
     let version = version_of(&pairs);
-    let (journey, log, _) = match loaded(&web, &signed, &id, &version, false).await {
+    let (journey, snapshot, _) = match loaded(&web, &signed, &id, &version, false).await {
         Ok(found) => found,
         Err(page) => return page,
     };
+    let logs = web.app.logs.clone();
     let ids: Vec<String> = journey.touchpoints().map(|(_, t)| t.id.clone()).collect();
     let asked = one(&pairs, "touchpoint").and_then(|t| ids.iter().position(|i| i == t));
     let direction = match one(&pairs, "direction") {
@@ -525,11 +534,11 @@ pub(crate) async fn flow(
         .max(1);
     let journey2 = journey.clone();
     let computed = tokio::task::spawn_blocking(move || {
-        let found = instances_of(&journey2, &log);
+        let found = instances_in(&logs, &snapshot, &journey2);
         // Without a choice: where most journeys start.
         let anchor = asked.unwrap_or_else(|| {
             let mut starts: HashMap<usize, usize> = HashMap::new();
-            for i in &found {
+            for i in found.iter() {
                 if let Some(first) = i.visits.first() {
                     *starts.entry(first.touchpoint).or_default() += 1;
                 }
@@ -742,13 +751,14 @@ pub(crate) async fn conformance(
 ) -> Response {
     let pairs = pairs(raw);
     let version = version_of(&pairs);
-    let (journey, log, report) = match loaded(&web, &signed, &id, &version, true).await {
+    let (journey, snapshot, report) = match loaded(&web, &signed, &id, &version, true).await {
         Ok(found) => found,
         Err(page) => return page,
     };
+    let logs = web.app.logs.clone();
     let journey2 = journey.clone();
     let Ok(moves) = tokio::task::spawn_blocking(move || {
-        let found = instances_of(&journey2, &log);
+        let found = instances_in(&logs, &snapshot, &journey2);
         journey::moves(&journey2, &found)
     })
     .await

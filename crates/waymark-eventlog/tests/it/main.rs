@@ -838,3 +838,9 @@ fn parallel_xes_errors_name_the_same_place() {
         );
     }
 }
+
+/// Logs hold millions of attributes: one without children takes 32 bytes.
+#[test]
+fn an_attribute_takes_32_bytes() {
+    assert_eq!(std::mem::size_of::<waymark_eventlog::Attribute>(), 32);
+}

@@ -1,0 +1,148 @@
+//! Repeat contacts: contact visits per instance, repeats, what precedes them and what drives them.
+
+use super::facts::Basis;
+use super::{ContactFigures, Contacts, Driver, share};
+
+/// The contact figures of the instances `members`.
+pub(super) fn contacts(basis: &Basis, members: &[usize]) -> Contacts {
+    let design = basis.design;
+    let (names, n) = (&design.names, design.len());
+    let facts = basis.facts;
+    let total_contacts: usize = members.iter().map(|&k| facts[k].contacts).sum();
+    let with_contact = members.iter().filter(|&&k| facts[k].contacts > 0).count();
+    let with_repeat = members
+        .iter()
+        .filter(|&&k| facts[k].repeated_contact)
+        .count();
+    let by_touchpoint = design
+        .contact_ids
+        .iter()
+        .enumerate()
+        .map(|(ci, &c)| {
+            // What came just before each visit: by touchpoint, the last slot for a start.
+            let mut preceded = vec![0usize; n + 1];
+            let (mut visits, mut instances, mut repeated) = (0, 0, 0);
+            // For instances with the contact: what came before its first visit; for the
+            // others: everything they visited. And their case attribute values.
+            let mut with: Vec<&[bool]> = Vec::new();
+            let mut without: Vec<&[bool]> = Vec::new();
+            let mut with_values: Vec<&[bool]> = Vec::new();
+            let mut without_values: Vec<&[bool]> = Vec::new();
+            for &index in members {
+                let instance = &basis.found[index];
+                let values = basis.values.masks[index].as_slice();
+                if !facts[index].visited[c] {
+                    without.push(&facts[index].visited);
+                    without_values.push(values);
+                    continue;
+                }
+                with.push(&facts[index].before_contact[ci]);
+                with_values.push(values);
+                let mut here = 0;
+                for (k, v) in instance.visits.iter().enumerate() {
+                    if v.touchpoint == c {
+                        here += 1;
+                        let before = if k == 0 {
+                            n
+                        } else {
+                            instance.visits[k - 1].touchpoint
+                        };
+                        preceded[before] += 1;
+                    }
+                }
+                visits += here;
+                instances += 1;
+                if here > 1 {
+                    repeated += 1;
+                }
+            }
+            let mut preceded_by: Vec<(String, usize)> = preceded
+                .iter()
+                .enumerate()
+                .filter(|&(_, &count)| count > 0)
+                .map(|(t, &count)| {
+                    let name = names.get(t).map_or("(start)", String::as_str);
+                    (name.to_string(), count)
+                })
+                .collect();
+            preceded_by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            preceded_by.truncate(5);
+            ContactFigures {
+                touchpoint: names[c].clone(),
+                visits,
+                instances,
+                repeated_instances: repeated,
+                preceded_by,
+                drivers: drivers(names, &with, &without, &[c]),
+                attribute_drivers: drivers(&basis.values.names, &with_values, &without_values, &[]),
+            }
+        })
+        .collect();
+    Contacts {
+        touchpoints: design
+            .contact_ids
+            .iter()
+            .map(|&t| names[t].clone())
+            .collect(),
+        per_instance: share(total_contacts, members.len()),
+        instances_with_contact: with_contact,
+        instances_with_repeat: with_repeat,
+        repeat_rate: share(with_repeat, members.len()),
+        by_touchpoint,
+    }
+}
+
+/// Touchpoints over-occurring in `with` against `without`: each instance is given as the
+/// touchpoints that count for it (`seen[t]`).
+pub(super) fn drivers(
+    names: &[String],
+    with: &[&[bool]],
+    without: &[&[bool]],
+    exclude: &[usize],
+) -> Vec<Driver> {
+    if with.is_empty() || without.is_empty() {
+        return Vec::new();
+    }
+    let count = |group: &[&[bool]]| {
+        let mut counts = vec![0usize; names.len()];
+        for seen in group {
+            for (t, &s) in seen.iter().enumerate() {
+                counts[t] += s as usize;
+            }
+        }
+        counts
+    };
+    let (with_counts, without_counts) = (count(with), count(without));
+    let mut found: Vec<Driver> = (0..names.len())
+        .filter(|t| !exclude.contains(t))
+        .filter_map(|t| {
+            let a = with_counts[t];
+            // Below 5% of the instances with the outcome, a lift says little.
+            if a * 20 < with.len() {
+                return None;
+            }
+            let b = without_counts[t];
+            let share_with = share(a, with.len());
+            let share_without = share(b, without.len());
+            let lift = if share_without == 0.0 {
+                f64::INFINITY
+            } else {
+                share_with / share_without
+            };
+            // Only clear differences: at least 1.2 times as often, and 5 points more.
+            (lift >= 1.2 && share_with - share_without >= 0.05).then(|| Driver {
+                touchpoint: names[t].clone(),
+                share_with,
+                share_without,
+                lift,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        b.lift
+            .total_cmp(&a.lift)
+            .then(a.touchpoint.cmp(&b.touchpoint))
+    });
+    found.truncate(5);
+    found
+}

@@ -1,0 +1,279 @@
+//! What every section reads, computed once: of the journey's design ([`Design`]), and of each
+//! instance ([`Facts`]). The sections reduce these facts over a group of instances (all of them,
+//! a period or a segment), so a group is measured by the same code as the whole report.
+
+use rayon::prelude::*;
+use waymark_journey::{Journey, Kind, Stage, Touchpoint};
+
+use super::binding::indexes;
+use super::conformance::{Move, allowed_moves, replay};
+use super::instances::AttributeValues;
+use super::{Cut, Instance, Options, Status, UnknownTouchpoint, seconds};
+
+/// The journey's design as the sections read it, with the touchpoints a log's events reach.
+pub(super) struct Design<'j> {
+    pub journey: &'j Journey,
+    pub touchpoints: Vec<(&'j Stage, &'j Touchpoint)>,
+    /// Per touchpoint: its id, whether optional, its stage, its target (seconds), whether a
+    /// contact, whether events can reach it.
+    pub names: Vec<String>,
+    pub optional: Vec<bool>,
+    pub stage_of: Vec<usize>,
+    pub targets: Vec<Option<f64>>,
+    pub is_contact: Vec<bool>,
+    pub bound: Vec<bool>,
+    /// The contact touchpoints, in listing order.
+    pub contact_ids: Vec<usize>,
+    /// Which moves the design allows, and where an instance may start, for conformance.
+    pub allowed: Vec<Vec<bool>>,
+    pub starts: Vec<bool>,
+    /// Per stage: the sum of its required touchpoints' targets, when any has one.
+    pub stage_targets: Vec<Option<f64>>,
+}
+
+impl<'j> Design<'j> {
+    pub fn new(
+        journey: &'j Journey,
+        bound: &[bool],
+        options: &Options,
+    ) -> Result<Self, UnknownTouchpoint> {
+        let touchpoints: Vec<(&Stage, &Touchpoint)> = journey.touchpoints().collect();
+        let n = touchpoints.len();
+        let stage_of: Vec<usize> = touchpoints
+            .iter()
+            .map(|(stage, _)| {
+                journey
+                    .stages
+                    .iter()
+                    .position(|s| s.id == stage.id)
+                    .unwrap_or(0)
+            })
+            .collect();
+        let optional: Vec<bool> = touchpoints.iter().map(|(_, t)| t.optional).collect();
+        let contact_list = indexes(journey, "contacts", &options.contacts)?;
+        // The contacts: as given, else those the journey marks costly, else every conversation.
+        let any_costly = touchpoints.iter().any(|(_, t)| t.costly);
+        let is_contact: Vec<bool> = (0..n)
+            .map(|t| {
+                if !contact_list.is_empty() {
+                    contact_list.contains(&t)
+                } else if any_costly {
+                    touchpoints[t].1.costly
+                } else {
+                    touchpoints[t].1.kind == Kind::Conversation
+                }
+            })
+            .collect();
+        let allowed = allowed_moves(journey, n);
+        let starts = starts(&allowed, &optional, bound);
+        let stage_targets = journey
+            .stages
+            .iter()
+            .map(|stage| {
+                let required: Vec<f64> = stage
+                    .touchpoints
+                    .iter()
+                    .filter(|t| !t.optional)
+                    .filter_map(|t| t.target.map(|d| d.as_secs_f64()))
+                    .collect();
+                (!required.is_empty()).then(|| required.iter().sum())
+            })
+            .collect();
+        Ok(Design {
+            journey,
+            names: touchpoints.iter().map(|(_, t)| t.id.clone()).collect(),
+            targets: touchpoints
+                .iter()
+                .map(|(_, t)| t.target.map(|d| d.as_secs_f64()))
+                .collect(),
+            touchpoints,
+            optional,
+            stage_of,
+            contact_ids: (0..n).filter(|&t| is_contact[t]).collect(),
+            is_contact,
+            bound: bound.to_vec(),
+            allowed,
+            starts,
+            stage_targets,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn stages(&self) -> usize {
+        self.journey.stages.len()
+    }
+}
+
+/// Where a conforming instance may start: the first touchpoint and anything reachable from it
+/// through optional ones; and, since a map may begin with touchpoints no event reaches (a website
+/// visit the log does not record), the first touchpoint that has bound events.
+fn starts(allowed: &[Vec<bool>], optional: &[bool], bound: &[bool]) -> Vec<bool> {
+    let n = optional.len();
+    let mut is_start = vec![false; n];
+    if n > 0 {
+        is_start[0] = true;
+        if optional[0] {
+            for (t, s) in is_start.iter_mut().enumerate() {
+                *s |= allowed[0][t];
+            }
+        }
+    }
+    if let Some(first) = bound.iter().position(|&b| b) {
+        is_start[first] = true;
+        for t in 0..n {
+            let before_first_bound = (0..first).any(|b| allowed[b][t]) && t <= first;
+            is_start[t] |= before_first_bound;
+        }
+    }
+    is_start
+}
+
+/// What one instance contributes to every section.
+pub(super) struct Facts {
+    /// Per touchpoint: visited at all.
+    pub visited: Vec<bool>,
+    /// Per stage: reached; repeat visits to its touchpoints; time in it (seconds).
+    pub reached: Vec<bool>,
+    pub stage_repeats: Vec<u32>,
+    pub stage_times: Vec<Option<f64>>,
+    /// The stage an abandoned instance was last in.
+    pub dropped_in: Option<usize>,
+    /// Whether it followed the design, and its moves outside it.
+    pub fits: bool,
+    pub deviations: Vec<Move>,
+    /// Its contact visits, and whether a contact repeated.
+    pub contacts: usize,
+    pub repeated_contact: bool,
+    /// Per contact touchpoint (in [`Design::contact_ids`] order): the touchpoints visited before
+    /// the first visit to it (empty when it was not visited).
+    pub before_contact: Vec<Vec<bool>>,
+    /// Whether it has a low score, and a visit over its touchpoint's target.
+    pub low: bool,
+    pub breached: bool,
+    /// The first day of the period it started in.
+    pub period: String,
+}
+
+/// Everything the sections read: the design, the instances, their facts and their segments.
+pub(super) struct Basis<'a> {
+    pub design: &'a Design<'a>,
+    pub found: &'a [Instance],
+    pub facts: &'a [Facts],
+    pub segments: Option<&'a [String]>,
+    pub values: &'a AttributeValues,
+}
+
+impl<'a> Basis<'a> {
+    /// The facts of every instance of `cut`.
+    pub fn facts(design: &Design, cut: &Cut, options: &Options) -> Vec<Facts> {
+        cut.instances
+            .par_iter()
+            .map(|instance| of(design, instance, options))
+            .collect()
+    }
+}
+
+/// The facts of one instance.
+fn of(design: &Design, instance: &Instance, options: &Options) -> Facts {
+    let n = design.len();
+    let stage_count = design.stages();
+    let stage_of = &design.stage_of;
+    let mut visited = vec![false; n];
+    let mut reached = vec![false; stage_count];
+    let mut stage_repeats = vec![0u32; stage_count];
+    for v in &instance.visits {
+        if std::mem::replace(&mut visited[v.touchpoint], true) {
+            stage_repeats[stage_of[v.touchpoint]] += 1;
+        }
+        reached[stage_of[v.touchpoint]] = true;
+    }
+    let (fits, deviations) = replay(design, instance);
+    let mut seen_contact = vec![false; n];
+    let mut contacts = 0;
+    let mut repeated_contact = false;
+    for v in instance
+        .visits
+        .iter()
+        .filter(|v| design.is_contact[v.touchpoint])
+    {
+        contacts += 1;
+        repeated_contact |= std::mem::replace(&mut seen_contact[v.touchpoint], true);
+    }
+    let before_contact = design
+        .contact_ids
+        .iter()
+        .map(|&c| {
+            if !visited[c] {
+                return Vec::new();
+            }
+            let mut seen = vec![false; n];
+            for v in instance.visits.iter().take_while(|v| v.touchpoint != c) {
+                seen[v.touchpoint] = true;
+            }
+            seen
+        })
+        .collect();
+    Facts {
+        stage_times: stage_times(design, instance),
+        dropped_in: (instance.status == Status::Abandoned)
+            .then(|| instance.visits.last().map(|v| stage_of[v.touchpoint]))
+            .flatten(),
+        fits,
+        deviations,
+        contacts,
+        repeated_contact,
+        before_contact,
+        low: instance.scores.iter().any(|s| s.kind.is_low(s.value)),
+        breached: (0..instance.visits.len()).any(|k| {
+            let visit = &instance.visits[k];
+            design.targets[visit.touchpoint].is_some_and(|target| moved(instance, k) > target)
+        }),
+        period: options.period.bucket(instance.start()),
+        visited,
+        reached,
+        stage_repeats,
+    }
+}
+
+/// The time from the start of visit `k` until the journey moved on (seconds): its stay, and the
+/// wait until the next visit.
+pub(super) fn moved(instance: &Instance, k: usize) -> f64 {
+    let visit = &instance.visits[k];
+    let stay = seconds(visit.end - visit.start);
+    match instance.visits.get(k + 1) {
+        Some(next) => stay + seconds(next.start - visit.end),
+        None => stay,
+    }
+}
+
+/// Per stage: the time in it, from the first visit to one of its touchpoints until the first
+/// visit to a later stage, else until the end of its last visit there.
+fn stage_times(design: &Design, instance: &Instance) -> Vec<Option<f64>> {
+    let stage_of = &design.stage_of;
+    (0..design.stages())
+        .map(|s| {
+            let first = instance
+                .visits
+                .iter()
+                .position(|v| stage_of[v.touchpoint] == s)?;
+            let entered = instance.visits[first].start;
+            let left = instance.visits[first..]
+                .iter()
+                .find(|v| stage_of[v.touchpoint] > s)
+                .map(|v| v.start)
+                .or_else(|| {
+                    instance
+                        .visits
+                        .iter()
+                        .rev()
+                        .find(|v| stage_of[v.touchpoint] == s)
+                        .map(|v| v.end)
+                })
+                .unwrap_or(entered);
+            Some(seconds(left - entered))
+        })
+        .collect()
+}

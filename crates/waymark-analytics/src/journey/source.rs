@@ -1,0 +1,211 @@
+//! Log sources: where a report's instances come from.
+//!
+//! A report reads its events through [`LogSource`]: the source cuts its events into the journey's
+//! instances ([`Cut`]) and names cases and activities; everything after (the per-instance facts
+//! and every section) reads only the cut. A log in memory is a source ([`EventLog`]); so is a
+//! reading of a live log ([`Live`]), which keeps the instances of the people a new reading did
+//! not touch instead of cutting them again. A later store (ClickHouse) can cut on its servers and
+//! send only the instances.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rayon::prelude::*;
+use waymark_eventlog::{EventLog, Stamps, Symbol};
+use waymark_journey::Journey;
+
+use super::binding::Binding;
+use super::instances::{AttributeValues, Cutter, attribute_values, segment};
+use super::{Instance, Options, Status, UnknownTouchpoint};
+
+/// A source's events cut into a journey's instances, with what the report reads of their cases.
+#[derive(Debug, Clone)]
+pub struct Cut {
+    /// Every case's instances, case by case, each case's in order.
+    pub instances: Arc<Vec<Instance>>,
+    /// Per touchpoint: whether the source's events can reach it (one of its rules names an
+    /// activity the source has).
+    pub bound: Vec<bool>,
+    /// Per instance: its value of [`Options::by`], when asked.
+    pub segments: Option<Vec<String>>,
+    /// The case attribute values the contact drivers compare.
+    pub values: AttributeValues,
+}
+
+/// Where a report reads events from.
+pub trait LogSource: Sync {
+    /// The journey's instances in every case.
+    fn cut(&self, journey: &Journey, options: &Options) -> Result<Cut, UnknownTouchpoint>;
+    /// The name of a case (a person, or a request).
+    fn case_name(&self, case: u32) -> String;
+    /// The name of an activity.
+    fn activity(&self, symbol: Symbol) -> String;
+}
+
+impl LogSource for EventLog {
+    fn cut(&self, journey: &Journey, options: &Options) -> Result<Cut, UnknownTouchpoint> {
+        let binding = Binding::new(journey, self);
+        let cutter = Cutter::new(self, &binding, options)?;
+        let found: Vec<Vec<Instance>> = (0..self.cases())
+            .into_par_iter()
+            .map(|case| cutter.case(self, case))
+            .collect();
+        let instances: Vec<Instance> = found.into_iter().flatten().collect();
+        let segments = options.by.as_deref().map(|by| {
+            let key = self.symbol(by);
+            instances
+                .iter()
+                .map(|instance| segment(self, instance, by, key))
+                .collect()
+        });
+        Ok(Cut {
+            values: attribute_values(self, &instances),
+            instances: Arc::new(instances),
+            bound: binding.bound.clone(),
+            segments,
+        })
+    }
+
+    fn case_name(&self, case: u32) -> String {
+        self.case(case as usize).name().to_string()
+    }
+
+    fn activity(&self, symbol: Symbol) -> String {
+        self.resolve(symbol).to_string()
+    }
+}
+
+/// What one cut of a live log leaves for the next: each person's instances.
+#[derive(Debug, Default)]
+pub struct Reuse {
+    /// What the kept instances were cut for: the journey and options (a hash), the lineage and
+    /// generation of the reading, and where instances may start (which depends on the activities
+    /// the log has).
+    fingerprint: u64,
+    lineage: u64,
+    generation: u64,
+    starts: Vec<bool>,
+    /// Per person id: the range of `instances` (and `segments`) holding their instances.
+    people: HashMap<u32, (u32, u32)>,
+    instances: Arc<Vec<Instance>>,
+    segments: Option<Vec<String>>,
+    /// Of the last cut: the cases cut again, and those whose instances were kept.
+    pub recut: usize,
+    pub kept: usize,
+}
+
+/// A reading of a live log, with its stamps: cuts only the cases that changed since the cut kept
+/// in `reuse`, and keeps the rest. The result equals the [`EventLog`]'s own cut.
+#[derive(Debug)]
+pub struct Live<'a> {
+    pub log: &'a EventLog,
+    pub stamps: &'a Stamps,
+    pub reuse: &'a Mutex<Reuse>,
+}
+
+fn fingerprint(journey: &Journey, options: &Options) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    format!("{journey:?}").hash(&mut hasher);
+    format!("{options:?}").hash(&mut hasher);
+    hasher.finish()
+}
+
+impl LogSource for Live<'_> {
+    fn cut(&self, journey: &Journey, options: &Options) -> Result<Cut, UnknownTouchpoint> {
+        let (log, stamps) = (self.log, self.stamps);
+        let binding = Binding::new(journey, log);
+        let cutter = Cutter::new(log, &binding, options)?;
+        let print = fingerprint(journey, options);
+        let mut reuse = self.reuse.lock().unwrap_or_else(PoisonError::into_inner);
+        let usable = reuse.fingerprint == print
+            && reuse.lineage == stamps.lineage
+            && reuse.starts == cutter.starts()
+            && stamps.person.len() == log.cases();
+        let key = options.by.as_deref().map(|by| (by, log.symbol(by)));
+        let previous = &*reuse;
+        // Per case: its instances, their segments, and whether they were kept.
+        let per_case: Vec<(Vec<Instance>, Vec<String>, bool)> = (0..log.cases())
+            .into_par_iter()
+            .map(|case| {
+                let kept = usable
+                    .then(|| {
+                        stamps
+                            .unchanged_since(case, previous.generation)
+                            .then(|| previous.people.get(&stamps.person[case]))
+                            .flatten()
+                    })
+                    .flatten();
+                if let Some(&(from, to)) = kept {
+                    let (from, to) = (from as usize, to as usize);
+                    let mut instances = previous.instances[from..to].to_vec();
+                    for instance in &mut instances {
+                        instance.case = case as u32;
+                        if instance.status != Status::Completed {
+                            instance.status = cutter.unfinished(instance.end());
+                        }
+                    }
+                    let segments = previous
+                        .segments
+                        .as_ref()
+                        .map_or_else(Vec::new, |all| all[from..to].to_vec());
+                    return (instances, segments, true);
+                }
+                let instances = cutter.case(log, case);
+                let segments = key.map_or_else(Vec::new, |(by, key)| {
+                    instances
+                        .iter()
+                        .map(|instance| segment(log, instance, by, key))
+                        .collect()
+                });
+                (instances, segments, false)
+            })
+            .collect();
+        let mut instances = Vec::with_capacity(per_case.iter().map(|c| c.0.len()).sum());
+        let mut segments = key.map(|_| Vec::with_capacity(instances.capacity()));
+        let mut people = HashMap::with_capacity(per_case.len());
+        let (mut recut, mut kept) = (0, 0);
+        for (case, (found, values, was_kept)) in per_case.into_iter().enumerate() {
+            if was_kept {
+                kept += 1;
+            } else {
+                recut += 1;
+            }
+            let from = instances.len() as u32;
+            instances.extend(found);
+            if let Some(segments) = segments.as_mut() {
+                segments.extend(values);
+            }
+            if let Some(&person) = stamps.person.get(case) {
+                people.insert(person, (from, instances.len() as u32));
+            }
+        }
+        let values = attribute_values(log, &instances);
+        let instances = Arc::new(instances);
+        *reuse = Reuse {
+            fingerprint: print,
+            lineage: stamps.lineage,
+            generation: stamps.generation,
+            starts: cutter.starts().to_vec(),
+            people,
+            instances: instances.clone(),
+            segments: segments.clone(),
+            recut,
+            kept,
+        };
+        Ok(Cut {
+            instances,
+            bound: binding.bound.clone(),
+            segments,
+            values,
+        })
+    }
+
+    fn case_name(&self, case: u32) -> String {
+        self.log.case_name(case)
+    }
+
+    fn activity(&self, symbol: Symbol) -> String {
+        self.log.activity(symbol)
+    }
+}
