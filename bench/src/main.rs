@@ -9,6 +9,10 @@
 //!   API. Each connection sends `/v1/batch` requests of BATCH distinct track events, one after
 //!   the other, for SECONDS; only 2xx answers count (they mean committed). Prints events/s and
 //!   batch latency percentiles.
+//! - `live-report DB JOURNEY RUNS TOUCHED`: a journey report on a live log kept up to date, from
+//!   scratch against one that cuts again only the people touched (see `live_report.rs`).
+
+mod live_report;
 
 use std::path::Path;
 use std::time::Instant;
@@ -205,10 +209,11 @@ fn main() {
             );
         }
         Some("http-ingest") => http_ingest(&args[1..]),
+        Some("live-report") => live_report::run(&args[1..]),
         Some("http-workflow") => http_workflow(&args[1..]),
         _ => {
             eprintln!(
-                "usage: waymark-bench xes-import FILE [RUNS] | analyses FILE [RUNS] | funnel FILE WINDOW_SECONDS RUNS STEP... | scale EVENTS [RUNS] | cli-import WAYMARK FILE [RUNS] | http-ingest URL WRITE_KEY SECONDS CONNECTIONS BATCH | http-workflow URL ADMIN_TOKEN BPMN USERS SECONDS [THINK_MS]"
+                "usage: waymark-bench xes-import FILE [RUNS] | analyses FILE [RUNS] | funnel FILE WINDOW_SECONDS RUNS STEP... | scale EVENTS [RUNS] | cli-import WAYMARK FILE [RUNS] | http-ingest URL WRITE_KEY SECONDS CONNECTIONS BATCH | http-workflow URL ADMIN_TOKEN BPMN USERS SECONDS [THINK_MS] | live-report DB JOURNEY RUNS TOUCHED"
             );
             std::process::exit(2);
         }

@@ -1,9 +1,11 @@
 //! Instances: each case (a person, or a request) cut into its passes through the journey.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use lasso::Key;
 
 use rayon::prelude::*;
-use waymark_eventlog::{EventLog, Micros};
+use waymark_eventlog::{EventLog, Micros, Symbol, Value};
 
 use super::binding::{Binding, ScoreReader, indexes};
 use super::{
@@ -230,24 +232,36 @@ impl<'b, 'j> Cutter<'b, 'j> {
 
 /// The case attributes of the instances' cases that take at most [`ATTRIBUTE_VALUES`] values
 /// (and at least two): their `attribute=value` names, and per instance which of them it has.
+/// Values are told apart by their text, as the names show them; each distinct value is written
+/// once.
 pub(super) fn attribute_values(log: &EventLog, found: &[Instance]) -> AttributeValues {
     let concept = log.symbol(waymark_eventlog::CONCEPT_NAME);
-    let mut values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut seen_cases = HashSet::new();
+    let counted = |a: &&waymark_eventlog::Attribute| {
+        Some(a.key) != concept && a.children.is_none()
+    };
+    // Each distinct (key, value) once, with its text.
+    let mut texts: HashMap<(Symbol, ValueKey), usize> = HashMap::new();
+    let mut pairs: Vec<(Symbol, String)> = Vec::new();
+    let mut seen_cases = vec![false; log.cases()];
     for instance in found {
-        if !seen_cases.insert(instance.case) {
+        let case = instance.case as usize;
+        if std::mem::replace(&mut seen_cases[case], true) {
             continue;
         }
-        for attribute in log.case(instance.case as usize).attributes() {
-            if Some(attribute.key) == concept || attribute.children.is_some() {
-                continue;
-            }
-            let set = values
-                .entry(log.resolve(attribute.key).to_string())
-                .or_default();
-            if set.len() <= ATTRIBUTE_VALUES {
-                set.insert(log.value_text(&attribute.value));
-            }
+        for attribute in log.case(case).attributes().iter().filter(counted) {
+            texts
+                .entry((attribute.key, value_key(&attribute.value)))
+                .or_insert_with(|| {
+                    pairs.push((attribute.key, log.value_text(&attribute.value)));
+                    pairs.len() - 1
+                });
+        }
+    }
+    let mut values: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (key, text) in &pairs {
+        let set = values.entry(log.resolve(*key)).or_default();
+        if set.len() <= ATTRIBUTE_VALUES {
+            set.insert(text.as_str());
         }
     }
     values.retain(|_, set| (2..=ATTRIBUTE_VALUES).contains(&set.len()));
@@ -266,17 +280,28 @@ pub(super) fn attribute_values(log: &EventLog, found: &[Instance]) -> AttributeV
         .enumerate()
         .map(|(i, name)| (name.as_str(), i))
         .collect();
-    let masks = found
+    // Per distinct (key, value): the name it has, if any.
+    let named: Vec<Option<usize>> = pairs
         .iter()
+        .map(|(key, text)| {
+            index
+                .get(format!("{}={text}", log.resolve(*key)).as_str())
+                .copied()
+        })
+        .collect();
+    let masks = found
+        .par_iter()
         .map(|instance| {
             let mut mask = vec![false; names.len()];
-            for attribute in log.case(instance.case as usize).attributes() {
-                let name = format!(
-                    "{}={}",
-                    log.resolve(attribute.key),
-                    log.value_text(&attribute.value)
-                );
-                if let Some(&i) = index.get(name.as_str()) {
+            for attribute in log
+                .case(instance.case as usize)
+                .attributes()
+                .iter()
+                .filter(counted)
+            {
+                if let Some(&pair) = texts.get(&(attribute.key, value_key(&attribute.value)))
+                    && let Some(i) = named[pair]
+                {
                     mask[i] = true;
                 }
             }
@@ -284,6 +309,22 @@ pub(super) fn attribute_values(log: &EventLog, found: &[Instance]) -> AttributeV
         })
         .collect();
     AttributeValues { names, masks }
+}
+
+/// A value as a hash key: its kind and its bits.
+type ValueKey = (u8, u64);
+
+fn value_key(value: &Value) -> ValueKey {
+    match *value {
+        Value::String(s) => (0, s.into_usize() as u64),
+        Value::Id(s) => (1, s.into_usize() as u64),
+        Value::Date(t) => (2, t as u64),
+        Value::Int(i) => (3, i as u64),
+        Value::Float(f) => (4, f.to_bits()),
+        Value::Boolean(b) => (5, b as u64),
+        Value::List => (6, 0),
+        Value::Container => (7, 0),
+    }
 }
 
 /// Case attribute values as drivers read them: `attribute=value` names, and per instance which of

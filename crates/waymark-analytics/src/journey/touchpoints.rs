@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rayon::prelude::*;
+
 use super::experience::score_figures;
 use super::facts::{Basis, moved};
 use super::source::LogSource;
@@ -78,6 +80,7 @@ fn slices(
 pub(super) fn touchpoints(basis: &Basis, source: &dyn LogSource) -> Vec<TouchpointFigures> {
     let answers = answers(basis);
     (0..basis.design.len())
+        .into_par_iter()
         .map(|t| touchpoint(basis, source, &answers, t))
         .collect()
 }
