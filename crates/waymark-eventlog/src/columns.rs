@@ -77,6 +77,85 @@ impl Interner {
     }
 }
 
+/// Interned strings shared with the last log written from them: that log's own strings, and
+/// the strings interned since. A source that writes a log now and then (a live log) holds each
+/// string once, in the log, instead of once there and once in an interner of its own.
+#[derive(Debug)]
+pub struct SharedInterner {
+    /// The last log written, whose strings come first: symbols below `offset` are its own.
+    base: std::sync::Arc<EventLog>,
+    offset: usize,
+    /// Strings interned since, symbol `offset + i` for the `i`-th.
+    fresh: Strings,
+}
+
+impl Default for SharedInterner {
+    fn default() -> Self {
+        SharedInterner {
+            base: std::sync::Arc::new(
+                CaseWriter::new(Interner::default(), ActivityKey::default()).finish(),
+            ),
+            offset: 0,
+            fresh: new_strings(),
+        }
+    }
+}
+
+impl Intern for SharedInterner {
+    fn intern(&mut self, text: &str) -> Symbol {
+        use lasso::Key as _;
+        if let Some(symbol) = self.base.strings.get(text) {
+            return symbol;
+        }
+        let index = self.fresh.get_or_intern(text).into_usize();
+        Symbol::try_from_usize(self.offset + index).unwrap_or_else(|| {
+            // lasso's own limit (u32::MAX - 1 strings) is reached before this one.
+            panic!("more strings than a log can hold")
+        })
+    }
+}
+
+impl SharedInterner {
+    pub fn string(&mut self, text: &str) -> Value {
+        Value::String(Intern::intern(self, text))
+    }
+
+    pub fn resolve(&self, symbol: Symbol) -> &str {
+        use lasso::Key as _;
+        let index = symbol.into_usize();
+        if index < self.offset {
+            return self.base.strings.resolve(&symbol);
+        }
+        Symbol::try_from_usize(index - self.offset)
+            .and_then(|fresh| self.fresh.try_resolve(&fresh))
+            .unwrap_or("")
+    }
+
+    /// Every string, symbols unchanged, to write the next log from.
+    pub fn to_interner(&self) -> Interner {
+        let mut strings = self.base.strings.clone();
+        for text in self.fresh.strings() {
+            strings.get_or_intern(text);
+        }
+        Interner { strings }
+    }
+
+    /// Shares the strings of `log`, written from [`SharedInterner::to_interner`] (it holds every
+    /// string interned so far), from now on.
+    pub fn rebase(&mut self, log: std::sync::Arc<EventLog>) {
+        debug_assert_eq!(log.strings.len(), self.offset + self.fresh.len());
+        self.offset = log.strings.len();
+        self.base = log;
+        self.fresh = new_strings();
+    }
+
+    /// The bytes of the strings held apart from the last log (interned since it was written),
+    /// text and table.
+    pub fn fresh_bytes(&self) -> usize {
+        self.fresh.strings().map(|s| s.len() + 16).sum()
+    }
+}
+
 /// Writes a log case by case: [`CaseWriter::case`], then its events in time order.
 #[derive(Debug)]
 pub struct CaseWriter {

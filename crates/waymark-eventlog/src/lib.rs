@@ -27,7 +27,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 pub use builder::LogBuilder;
-pub use columns::{CaseWriter, Intern, Interner};
+pub use columns::{CaseWriter, Intern, Interner, SharedInterner};
 pub use error::{Counting, Place, ReadError};
 pub use log::*;
 pub use stamps::Stamps;

@@ -29,8 +29,8 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 use waymark_eventlog::{
-    ActivityKey, Attribute, CONCEPT_NAME, CaseWriter, EventLog, Intern, Interner, Stamps, Symbol,
-    TIME_TIMESTAMP, Value,
+    ActivityKey, Attribute, CONCEPT_NAME, CaseWriter, EventLog, Intern, Interner, SharedInterner,
+    Stamps, Symbol, TIME_TIMESTAMP, Value,
 };
 
 use crate::facts::{self, Change, EventFacts, Fact, Kind, Since};
@@ -200,7 +200,8 @@ impl CaughtUp {
 pub struct LiveLog {
     keep: Keep,
     kept: Kept,
-    strings: Interner,
+    /// Its strings: the last snapshot's, and those interned since.
+    strings: SharedInterner,
     keys: Keys,
     since: Since,
     people: HashMap<Who, Person, foldhash::fast::RandomState>,
@@ -227,7 +228,7 @@ static LINEAGE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 impl LiveLog {
     /// An empty live log keeping the attributes `keep` names.
     pub fn new(keep: Keep) -> Self {
-        let mut strings = Interner::default();
+        let mut strings = SharedInterner::default();
         let keys = Keys {
             concept: strings.intern(CONCEPT_NAME),
             time: strings.intern(TIME_TIMESTAMP),
@@ -510,7 +511,7 @@ impl LiveLog {
             .filter_map(|p| Some((p.name()?, p)))
             .collect();
         people.sort_by_key(|(_, p)| p.first);
-        let mut writer = CaseWriter::new(self.strings.clone(), ActivityKey::default());
+        let mut writer = CaseWriter::new(self.strings.to_interner(), ActivityKey::default());
         writer.reserve(people.len(), self.events);
         let mut order = Vec::with_capacity(self.events);
         let keys = self.keys;
@@ -604,6 +605,7 @@ impl LiveLog {
         }
         self.stamps = Arc::new(stamps);
         self.base = Arc::new(writer.finish());
+        self.strings.rebase(self.base.clone());
         self.base_order = order;
         self.arena = Vec::new();
         self.changed = false;
@@ -648,7 +650,8 @@ impl LiveLog {
                         + p.cases.capacity() * 4
                 })
                 .sum::<usize>();
-        let strings = self.strings.text_bytes() + self.strings.len() * 16;
+        // The strings of the snapshot are counted with it.
+        let strings = self.strings.fresh_bytes();
         base + added + people + strings
     }
 }

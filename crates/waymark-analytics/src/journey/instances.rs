@@ -236,9 +236,7 @@ impl<'b, 'j> Cutter<'b, 'j> {
 /// once.
 pub(super) fn attribute_values(log: &EventLog, found: &[Instance]) -> AttributeValues {
     let concept = log.symbol(waymark_eventlog::CONCEPT_NAME);
-    let counted = |a: &&waymark_eventlog::Attribute| {
-        Some(a.key) != concept && a.children.is_none()
-    };
+    let counted = |a: &&waymark_eventlog::Attribute| Some(a.key) != concept && a.children.is_none();
     // Each distinct (key, value) once, with its text.
     let mut texts: HashMap<(Symbol, ValueKey), usize> = HashMap::new();
     let mut pairs: Vec<(Symbol, String)> = Vec::new();

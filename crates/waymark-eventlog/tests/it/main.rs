@@ -844,3 +844,36 @@ fn parallel_xes_errors_name_the_same_place() {
 fn an_attribute_takes_32_bytes() {
     assert_eq!(std::mem::size_of::<waymark_eventlog::Attribute>(), 32);
 }
+
+/// A shared interner holds each string once: in the last log written from it, or among those
+/// interned since; symbols keep their meaning across logs.
+#[test]
+fn a_shared_interner_keeps_symbols_across_the_logs_it_writes() {
+    use waymark_eventlog::{ActivityKey, CaseWriter, Intern, SharedInterner};
+    let mut strings = SharedInterner::default();
+    let a = strings.intern("a");
+    let b = strings.intern("b");
+    assert_eq!(strings.intern("a"), a);
+    let mut writer = CaseWriter::new(strings.to_interner(), ActivityKey::default());
+    writer.case(a, []);
+    writer.event(1, b, []);
+    let log = std::sync::Arc::new(writer.finish());
+    strings.rebase(log.clone());
+    assert_eq!(strings.fresh_bytes(), 0, "the strings are the log's now");
+    assert_eq!(
+        strings.intern("b"),
+        b,
+        "a string of the log keeps its symbol"
+    );
+    let c = strings.intern("c");
+    assert!(c != a && c != b);
+    assert_eq!(
+        (strings.resolve(a), strings.resolve(b), strings.resolve(c)),
+        ("a", "b", "c")
+    );
+    assert_eq!(log.resolve(b), "b");
+    assert!(log.symbol("c").is_none(), "the written log never changes");
+    let next = strings.to_interner();
+    assert_eq!(next.resolve(c), "c");
+    assert_eq!(next.resolve(a), "a");
+}
