@@ -9,7 +9,7 @@ use super::binding::Binding;
 use super::conformance::conformance;
 use super::contacts::contacts;
 use super::experience::experience;
-use super::facts::{Basis, Design};
+use super::facts::{Basis, Design, Grouping};
 use super::groups::groups;
 use super::instances::instances;
 use super::moments::moments;
@@ -36,13 +36,19 @@ pub fn report_of(
 ) -> Result<Report, UnknownTouchpoint> {
     let cut = source.cut(journey, options)?;
     let design = Design::new(journey, &cut.bound, options)?;
-    let facts = Basis::facts(&design, &cut, options);
+    let facts = Basis::facts(&design, &cut);
     let found = cut.instances.as_slice();
+    let periods = Grouping::periods(found, options.period);
+    let segments = cut
+        .segments
+        .as_ref()
+        .map(|values| Grouping::of_texts(values.iter().map(String::as_str)));
     let basis = Basis {
         design: &design,
         found,
         facts: &facts,
-        segments: cut.segments.as_deref(),
+        periods: &periods,
+        segments: segments.as_ref(),
         values: &cut.values,
     };
     let all: Vec<usize> = (0..found.len()).collect();
@@ -72,10 +78,10 @@ pub fn report_of(
         experience: experience(&basis),
         moments,
         moments_compared,
-        trend: groups(&basis, facts.iter().map(|f| f.period.as_str())),
-        segments: basis.segments.map_or_else(Vec::new, |keys| {
-            groups(&basis, keys.iter().map(String::as_str))
-        }),
+        trend: groups(&basis, &periods),
+        segments: segments
+            .as_ref()
+            .map_or_else(Vec::new, |by| groups(&basis, by)),
         unmapped: unmapped(found, source),
     })
 }

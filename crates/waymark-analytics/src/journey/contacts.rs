@@ -1,5 +1,7 @@
 //! Repeat contacts: contact visits per instance, repeats, what precedes them and what drives them.
 
+use rayon::prelude::*;
+
 use super::facts::Basis;
 use super::{ContactFigures, Contacts, Driver, share};
 
@@ -16,7 +18,7 @@ pub(super) fn contacts(basis: &Basis, members: &[usize]) -> Contacts {
         .count();
     let by_touchpoint = design
         .contact_ids
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(ci, &c)| {
             // What came just before each visit: by touchpoint, the last slot for a start.

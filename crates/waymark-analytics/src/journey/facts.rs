@@ -2,13 +2,16 @@
 //! instance ([`Facts`]). The sections reduce these facts over a group of instances (all of them,
 //! a period or a segment), so a group is measured by the same code as the whole report.
 
+use std::collections::HashMap;
+
 use rayon::prelude::*;
+use waymark_eventlog::Micros;
 use waymark_journey::{Journey, Kind, Stage, Touchpoint};
 
 use super::binding::indexes;
 use super::conformance::{Move, allowed_moves, replay};
 use super::instances::AttributeValues;
-use super::{Cut, Instance, Options, Status, UnknownTouchpoint, seconds};
+use super::{Cut, DAY, Instance, Options, Period, Status, UnknownTouchpoint, seconds};
 
 /// The journey's design as the sections read it, with the touchpoints a log's events reach.
 pub(super) struct Design<'j> {
@@ -153,8 +156,66 @@ pub(super) struct Facts {
     /// Whether it has a low score, and a visit over its touchpoint's target.
     pub low: bool,
     pub breached: bool,
-    /// The first day of the period it started in.
-    pub period: String,
+}
+
+/// Instances grouped by a key (the period they started in, a segment): the keys in order, and
+/// each instance's key as its place among them.
+pub(super) struct Grouping {
+    pub keys: Vec<String>,
+    pub of: Vec<u32>,
+}
+
+impl Grouping {
+    /// Each instance's key given as text.
+    pub fn of_texts<'a>(texts: impl Iterator<Item = &'a str>) -> Grouping {
+        let mut index: HashMap<&str, u32> = HashMap::new();
+        let mut keys: Vec<&str> = Vec::new();
+        let provisional: Vec<u32> = texts
+            .map(|text| {
+                *index.entry(text).or_insert_with(|| {
+                    keys.push(text);
+                    (keys.len() - 1) as u32
+                })
+            })
+            .collect();
+        let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+        order.sort_by(|&a, &b| keys[a as usize].cmp(keys[b as usize]));
+        let mut rank = vec![0u32; keys.len()];
+        for (place, &key) in order.iter().enumerate() {
+            rank[key as usize] = place as u32;
+        }
+        Grouping {
+            keys: order
+                .iter()
+                .map(|&k| keys[k as usize].to_string())
+                .collect(),
+            of: provisional.into_iter().map(|p| rank[p as usize]).collect(),
+        }
+    }
+
+    /// By the period each instance started in (each day's period written once).
+    pub fn periods(found: &[Instance], period: Period) -> Grouping {
+        let mut days: HashMap<Micros, String> = HashMap::new();
+        for instance in found {
+            let day = instance.start().div_euclid(DAY);
+            days.entry(day)
+                .or_insert_with(|| period.bucket(instance.start()));
+        }
+        Grouping::of_texts(
+            found
+                .iter()
+                .map(|instance| days[&instance.start().div_euclid(DAY)].as_str()),
+        )
+    }
+
+    /// The instances of each key, by key.
+    pub fn members(&self) -> Vec<Vec<usize>> {
+        let mut members = vec![Vec::new(); self.keys.len()];
+        for (k, &key) in self.of.iter().enumerate() {
+            members[key as usize].push(k);
+        }
+        members
+    }
 }
 
 /// Everything the sections read: the design, the instances, their facts and their segments.
@@ -162,22 +223,23 @@ pub(super) struct Basis<'a> {
     pub design: &'a Design<'a>,
     pub found: &'a [Instance],
     pub facts: &'a [Facts],
-    pub segments: Option<&'a [String]>,
+    pub periods: &'a Grouping,
+    pub segments: Option<&'a Grouping>,
     pub values: &'a AttributeValues,
 }
 
 impl<'a> Basis<'a> {
     /// The facts of every instance of `cut`.
-    pub fn facts(design: &Design, cut: &Cut, options: &Options) -> Vec<Facts> {
+    pub fn facts(design: &Design, cut: &Cut) -> Vec<Facts> {
         cut.instances
             .par_iter()
-            .map(|instance| of(design, instance, options))
+            .map(|instance| of(design, instance))
             .collect()
     }
 }
 
 /// The facts of one instance.
-fn of(design: &Design, instance: &Instance, options: &Options) -> Facts {
+fn of(design: &Design, instance: &Instance) -> Facts {
     let n = design.len();
     let stage_count = design.stages();
     let stage_of = &design.stage_of;
@@ -231,7 +293,6 @@ fn of(design: &Design, instance: &Instance, options: &Options) -> Facts {
             let visit = &instance.visits[k];
             design.targets[visit.touchpoint].is_some_and(|target| moved(instance, k) > target)
         }),
-        period: options.period.bucket(instance.start()),
         visited,
         reached,
         stage_repeats,

@@ -1,25 +1,23 @@
 //! Trend and segments: the journey's figures per group of instances (a period, a segment),
 //! measured by the same sections as the whole report.
 
-use std::collections::BTreeMap;
+use rayon::prelude::*;
 
 use super::conformance::deviations;
 use super::contacts::contacts;
 use super::experience::score_figures;
-use super::facts::Basis;
+use super::facts::{Basis, Grouping};
 use super::stages::stages;
 use super::{Group, Status, seconds, share};
 use crate::stats;
 
-/// One group per distinct key, by key: `keys` gives each instance's.
-pub(super) fn groups<'k>(basis: &Basis, keys: impl Iterator<Item = &'k str>) -> Vec<Group> {
-    let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (k, key) in keys.enumerate() {
-        members.entry(key).or_default().push(k);
-    }
-    members
-        .into_iter()
-        .map(|(key, members)| group(basis, key, &members))
+/// One group per key, in the grouping's order.
+pub(super) fn groups(basis: &Basis, grouping: &Grouping) -> Vec<Group> {
+    grouping
+        .members()
+        .par_iter()
+        .zip(&grouping.keys)
+        .map(|(members, key)| group(basis, key, members))
         .collect()
 }
 

@@ -237,9 +237,11 @@ impl<'b, 'j> Cutter<'b, 'j> {
 pub(super) fn attribute_values(log: &EventLog, found: &[Instance]) -> AttributeValues {
     let concept = log.symbol(waymark_eventlog::CONCEPT_NAME);
     let counted = |a: &&waymark_eventlog::Attribute| Some(a.key) != concept && a.children.is_none();
-    // Each distinct (key, value) once, with its text.
+    // Each distinct (key, value) once, with its text; a key past ATTRIBUTE_VALUES texts (an
+    // id, an email) is left, and its further values not even written.
     let mut texts: HashMap<(Symbol, ValueKey), usize> = HashMap::new();
     let mut pairs: Vec<(Symbol, String)> = Vec::new();
+    let mut by_key: HashMap<Symbol, BTreeSet<String>> = HashMap::new();
     let mut seen_cases = vec![false; log.cases()];
     for instance in found {
         let case = instance.case as usize;
@@ -247,22 +249,25 @@ pub(super) fn attribute_values(log: &EventLog, found: &[Instance]) -> AttributeV
             continue;
         }
         for attribute in log.case(case).attributes().iter().filter(counted) {
-            texts
-                .entry((attribute.key, value_key(&attribute.value)))
-                .or_insert_with(|| {
-                    pairs.push((attribute.key, log.value_text(&attribute.value)));
-                    pairs.len() - 1
-                });
+            let pair = (attribute.key, value_key(&attribute.value));
+            if texts.contains_key(&pair) {
+                continue;
+            }
+            let set = by_key.entry(attribute.key).or_default();
+            if set.len() > ATTRIBUTE_VALUES {
+                continue;
+            }
+            let text = log.value_text(&attribute.value);
+            set.insert(text.clone());
+            texts.insert(pair, pairs.len());
+            pairs.push((attribute.key, text));
         }
     }
-    let mut values: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for (key, text) in &pairs {
-        let set = values.entry(log.resolve(*key)).or_default();
-        if set.len() <= ATTRIBUTE_VALUES {
-            set.insert(text.as_str());
-        }
-    }
-    values.retain(|_, set| (2..=ATTRIBUTE_VALUES).contains(&set.len()));
+    let values: BTreeMap<&str, &BTreeSet<String>> = by_key
+        .iter()
+        .filter(|(_, set)| (2..=ATTRIBUTE_VALUES).contains(&set.len()))
+        .map(|(key, set)| (log.resolve(*key), set))
+        .collect();
     let names: Vec<String> = values
         .iter()
         .flat_map(|(key, set)| set.iter().map(move |value| format!("{key}={value}")))

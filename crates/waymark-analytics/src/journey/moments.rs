@@ -1,6 +1,8 @@
 //! Moments of truth: for each outcome, the rate among instances that visited a touchpoint minus
 //! the rate among those that did not (a risk difference), set against the designed moments.
 
+use rayon::prelude::*;
+
 use super::facts::Basis;
 use super::{MOMENT_THRESHOLD, Moment, MomentsCompared, Status, share};
 
@@ -15,7 +17,7 @@ pub(super) fn moments(basis: &Basis, all: &[usize]) -> (Vec<Moment>, MomentsComp
         .filter(|&k| !found[k].scores.is_empty())
         .collect();
     // Over `group`, with `outcome` per instance: visited rate minus not-visited rate.
-    let difference = |group: &[usize], t: usize, outcome: &dyn Fn(usize) -> bool| {
+    let difference = |group: &[usize], t: usize, outcome: &(dyn Fn(usize) -> bool + Sync)| {
         let (mut with, mut with_yes, mut without, mut without_yes) = (0, 0, 0, 0);
         for &k in group {
             let yes = outcome(k) as usize;
@@ -30,6 +32,7 @@ pub(super) fn moments(basis: &Basis, all: &[usize]) -> (Vec<Moment>, MomentsComp
         (with > 0 && without > 0).then(|| share(with_yes, with) - share(without_yes, without))
     };
     let mut moments: Vec<Moment> = (0..design.len())
+        .into_par_iter()
         .filter_map(|t| {
             let (mut visited_total, mut visited_done, mut not_total, mut not_done) = (0, 0, 0, 0);
             for &k in &closed {

@@ -18,7 +18,7 @@ pub(super) fn stages(basis: &Basis, members: &[usize]) -> Vec<StageFigures> {
     design
         .journey
         .stages
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(s, stage)| {
             let reached = members.iter().filter(|&&k| facts[k].reached[s]).count();

@@ -1,7 +1,7 @@
 //! Per touchpoint: visits, time at it and until the journey moved on against its target, the
 //! worst visits, drop-off, scores, and the same per period and per segment.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use rayon::prelude::*;
 
@@ -23,13 +23,13 @@ struct Slice {
 }
 
 /// The survey answers rating each touchpoint, in all and per (touchpoint, period or segment).
-struct Answers<'a> {
+struct Answers {
     all: Vec<Vec<Score>>,
-    periods: HashMap<(usize, &'a str), Vec<Score>>,
-    segments: HashMap<(usize, &'a str), Vec<Score>>,
+    periods: HashMap<(usize, u32), Vec<Score>>,
+    segments: HashMap<(usize, u32), Vec<Score>>,
 }
 
-fn answers<'a>(basis: &'a Basis) -> Answers<'a> {
+fn answers(basis: &Basis) -> Answers {
     let mut answers = Answers {
         all: vec![Vec::new(); basis.design.len()],
         periods: HashMap::new(),
@@ -41,13 +41,13 @@ fn answers<'a>(basis: &'a Basis) -> Answers<'a> {
             answers.all[t].push(*score);
             answers
                 .periods
-                .entry((t, basis.facts[k].period.as_str()))
+                .entry((t, basis.periods.of[k]))
                 .or_default()
                 .push(*score);
             if let Some(segments) = basis.segments {
                 answers
                     .segments
-                    .entry((t, segments[k].as_str()))
+                    .entry((t, segments.of[k]))
                     .or_default()
                     .push(*score);
             }
@@ -56,22 +56,26 @@ fn answers<'a>(basis: &'a Basis) -> Answers<'a> {
     answers
 }
 
+/// The slices of the groups with instances at the touchpoint, in the grouping's order.
 fn slices(
-    groups: BTreeMap<&str, Slice>,
-    scores: &HashMap<(usize, &str), Vec<Score>>,
+    groups: Vec<Slice>,
+    keys: &[String],
+    scores: &HashMap<(usize, u32), Vec<Score>>,
     t: usize,
     target: Option<f64>,
 ) -> Vec<TouchpointSlice> {
     groups
         .into_iter()
+        .enumerate()
+        .filter(|(_, slice)| slice.instances > 0)
         .map(|(key, mut slice)| TouchpointSlice {
-            key: key.to_string(),
+            key: keys[key].clone(),
             instances: slice.instances,
             visits: slice.visits,
             repeat_visits: slice.repeats,
             median_total_seconds: stats::median(&mut slice.totals),
             breach_share: target.map(|_| share(slice.breaches, slice.visits)),
-            scores: score_figures(scores.get(&(t, key)).into_iter().flatten().copied()),
+            scores: score_figures(scores.get(&(t, key as u32)).into_iter().flatten().copied()),
         })
         .collect()
 }
@@ -100,16 +104,20 @@ fn touchpoint(
     let (mut events, mut visits, mut instances, mut repeats, mut drop_off) = (0, 0, 0, 0, 0);
     let target = design.targets[t];
     let mut breaches = 0;
-    let mut periods: BTreeMap<&str, Slice> = BTreeMap::new();
-    let mut segments: BTreeMap<&str, Slice> = BTreeMap::new();
+    let mut periods: Vec<Slice> = (0..basis.periods.keys.len())
+        .map(|_| Slice::default())
+        .collect();
+    let mut segments: Vec<Slice> = (0..basis.segments.map_or(0, |s| s.keys.len()))
+        .map(|_| Slice::default())
+        .collect();
     for (index, instance) in found.iter().enumerate() {
         if !facts[index].visited[t] {
             continue;
         }
-        let period = periods.entry(facts[index].period.as_str()).or_default();
+        let period = &mut periods[basis.periods.of[index] as usize];
         let mut segment = basis
             .segments
-            .map(|values| segments.entry(values[index].as_str()).or_default());
+            .map(|by| &mut segments[by.of[index] as usize]);
         let mut here = 0;
         for (k, visit) in instance.visits.iter().enumerate() {
             if visit.touchpoint != t {
@@ -181,7 +189,13 @@ fn touchpoint(
         breach_share,
         worst,
         scores: score_figures(answers.all[t].iter().copied()),
-        trend: slices(periods, &answers.periods, t, target),
-        segments: slices(segments, &answers.segments, t, target),
+        trend: slices(periods, &basis.periods.keys, &answers.periods, t, target),
+        segments: slices(
+            segments,
+            basis.segments.map_or(&[], |by| &by.keys),
+            &answers.segments,
+            t,
+            target,
+        ),
     }
 }
