@@ -768,7 +768,49 @@ pub fn start_following(
         Err(_) => Vec::new(),
     };
     analyses.start(store.clone(), keep);
+    warm(analyses, store);
     Ok(())
+}
+
+/// Measures every deployed journey (the latest versions, default options) once the live log is
+/// loaded, on a thread of its own, so that the first view of the journeys list finds their
+/// figures instead of measuring them all while the reader waits.
+fn warm(analyses: &Arc<Analyses>, store: &Arc<dyn waymark_store::Store>) {
+    let (analyses, store) = (analyses.clone(), store.clone());
+    let spawned = std::thread::Builder::new()
+        .name("waymark-warm".into())
+        .spawn(move || {
+            let journeys: Vec<waymark_journey::Journey> = match store.journeys() {
+                Ok(deployed) => deployed
+                    .iter()
+                    .filter_map(|d| waymark_journey::check(&d.source).journey)
+                    .collect(),
+                Err(error) => {
+                    tracing::warn!(error = %error, "the deployed journeys could not be read to measure them");
+                    return;
+                }
+            };
+            let started = std::time::Instant::now();
+            match measured_many(
+                &analyses,
+                &store,
+                &journeys,
+                &Options::default(),
+                std::time::Duration::from_secs(3600),
+            ) {
+                Ok(_) => tracing::info!(
+                    journeys = journeys.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "the deployed journeys were measured"
+                ),
+                Err(error) => {
+                    tracing::warn!(error = ?error, "the deployed journeys could not be measured")
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(error = %error, "no thread to measure the deployed journeys");
+    }
 }
 
 /// The attributes `journeys` read, and those every deployed journey reads: one log serves them

@@ -463,14 +463,19 @@ type Version = (u64, u64);
 struct CutSlot {
     value: Mutex<Option<(Version, Arc<Vec<Instance>>)>>,
     reuse: Mutex<Reuse>,
+    /// A cut being made in the background, and how long the last one took (µs).
+    busy: AtomicBool,
+    last_us: AtomicU64,
 }
 
 impl Analyses {
     /// The instances of `journey` in `snapshot` (cut with the default options), as its report
-    /// cuts them: once per snapshot, and then only for the people the snapshot touched.
+    /// cuts them: once per snapshot, and then only for the people the snapshot touched. Like a
+    /// report, when the last cut took [`QUICK`] or more, the kept instances are given while the
+    /// new ones are cut in the background.
     pub fn instances(
         &self,
-        snapshot: &Snapshot,
+        snapshot: &Arc<Snapshot>,
         journey: &waymark_journey::Journey,
     ) -> Result<Arc<Vec<Instance>>, waymark_analytics::journey::UnknownTouchpoint> {
         let key = format!("{:x}", hash(&format!("{journey:?}")));
@@ -481,30 +486,61 @@ impl Analyses {
             }
             cuts.entry(key).or_default().clone()
         };
-        let version = (snapshot.of, snapshot.version);
-        if let Some((of, found)) = lock(&slot.value).as_ref()
-            && *of == version
-        {
-            return Ok(found.clone());
+        let kept = lock(&slot.value).clone();
+        match kept {
+            Some((of, found)) if of == (snapshot.of, snapshot.version) => return Ok(found),
+            Some((_, found))
+                if Duration::from_micros(slot.last_us.load(Ordering::Relaxed)) >= QUICK =>
+            {
+                if !slot.busy.swap(true, Ordering::AcqRel) {
+                    let (running, snapshot, journey) =
+                        (slot.clone(), snapshot.clone(), journey.clone());
+                    let spawned = std::thread::Builder::new()
+                        .name("waymark-cut".into())
+                        .spawn(move || {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                cut(&running, &snapshot, &journey)
+                            }));
+                            running.busy.store(false, Ordering::Release);
+                        });
+                    if spawned.is_err() {
+                        slot.busy.store(false, Ordering::Release);
+                    }
+                }
+                return Ok(found);
+            }
+            _ => {}
         }
-        let source = Live {
-            log: &snapshot.log,
-            stamps: &snapshot.stamps,
-            reuse: &slot.reuse,
-        };
-        let found = source
-            .cut(journey, &waymark_analytics::journey::Options::default())?
-            .instances;
-        let mut value = lock(&slot.value);
-        // A newer snapshot's instances are never replaced by an older one's.
-        if value
-            .as_ref()
-            .is_none_or(|((of, v), _)| *of != snapshot.of || *v <= snapshot.version)
-        {
-            *value = Some((version, found.clone()));
-        }
-        Ok(found)
+        cut(&slot, snapshot, journey)
     }
+}
+
+/// Cuts `journey`'s instances on `snapshot` and keeps them in `slot`.
+fn cut(
+    slot: &CutSlot,
+    snapshot: &Snapshot,
+    journey: &waymark_journey::Journey,
+) -> Result<Arc<Vec<Instance>>, waymark_analytics::journey::UnknownTouchpoint> {
+    let started = Instant::now();
+    let source = Live {
+        log: &snapshot.log,
+        stamps: &snapshot.stamps,
+        reuse: &slot.reuse,
+    };
+    let found = source
+        .cut(journey, &waymark_analytics::journey::Options::default())?
+        .instances;
+    slot.last_us
+        .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    let mut value = lock(&slot.value);
+    // A newer snapshot's instances are never replaced by an older one's.
+    if value
+        .as_ref()
+        .is_none_or(|((of, v), _)| *of != snapshot.of || *v <= snapshot.version)
+    {
+        *value = Some(((snapshot.of, snapshot.version), found.clone()));
+    }
+    Ok(found)
 }
 
 fn compute(

@@ -58,7 +58,11 @@ pub(crate) fn instances_of(journey: &Journey, log: &EventLog) -> Vec<Instance> {
 
 /// The instances of the journey in a snapshot of the live log, cut once per snapshot and then
 /// only for the people it touched.
-fn instances_in(logs: &Analyses, snapshot: &Snapshot, journey: &Journey) -> Arc<Vec<Instance>> {
+fn instances_in(
+    logs: &Analyses,
+    snapshot: &Arc<Snapshot>,
+    journey: &Journey,
+) -> Arc<Vec<Instance>> {
     logs.instances(snapshot, journey).unwrap_or_default()
 }
 

@@ -35,8 +35,17 @@ pub fn comments(journey: &Journey, log: &EventLog, id: &str, limit: usize) -> Ve
     };
     let binding = Binding::new(journey, log);
     let reader = ScoreReader::new(journey, log);
+    // Only the cases with a comment are walked (a quick look at each event's attributes first).
+    let commented: Vec<usize> = (0..log.cases())
+        .into_par_iter()
+        .filter(|&case| {
+            log.case(case)
+                .events()
+                .any(|e| log.event_attributes(e).iter().any(|a| a.key == comment_key))
+        })
+        .collect();
     let mut found = Vec::new();
-    for case in log.iter_cases() {
+    for case in commented.into_iter().map(|case| log.case(case)) {
         let mut last = None;
         for event in case.events() {
             let bound = binding.touchpoint_of(log, event);
