@@ -16,6 +16,7 @@ pub mod feedback;
 mod headers;
 mod import;
 pub mod journeys;
+mod kept;
 pub mod keys;
 pub mod live;
 pub mod mail;

@@ -12,13 +12,17 @@
 //!   shows the event that arrived a moment ago; on a large one under load it shows the figures
 //!   of the last refresh (a second or so old, and says as of when) while the next one runs.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use waymark_analytics::journey::source::{Live, Reuse};
-use waymark_analytics::journey::{Instance, LogSource};
+use waymark_analytics::journey::{
+    Comment, Instance, LogSource, Options, Report, UnknownTouchpoint,
+};
+use waymark_journey::Journey;
+
+use crate::kept::Slots;
 use waymark_eventlog::EventLog;
 use waymark_store::live::LiveLog;
 use waymark_store::{Keep, Store, StoreError};
@@ -168,24 +172,16 @@ impl Followed {
     }
 }
 
-/// A report and the (log, version) of the snapshot it was computed on.
-type Kept = ((u64, u64), Arc<waymark_analytics::journey::Report>);
-
-/// The cached report of one journey with one set of options.
-struct ReportSlot {
-    value: Mutex<Option<Kept>>,
-    /// The instances the last report cut, by person: the next one cuts only the people a newer
-    /// snapshot touched.
-    reuse: Mutex<Reuse>,
-    busy: AtomicBool,
-    last_us: AtomicU64,
-}
+/// What is kept per journey (and options): the figures, and the instances the last cut left by
+/// person, so that the next cuts only the people a newer snapshot touched.
+type Figures<T> = Slots<T, Reuse>;
 
 /// The live logs and the reports computed on them (see the module's documentation).
 pub struct Analyses {
     followed: Mutex<Vec<Arc<Followed>>>,
-    reports: Mutex<HashMap<String, Arc<ReportSlot>>>,
-    cuts: Mutex<HashMap<String, Arc<CutSlot>>>,
+    reports: Figures<Report>,
+    cuts: Figures<Vec<Instance>>,
+    comments: Figures<Vec<Comment>>,
     full_reads: AtomicU64,
 }
 
@@ -201,8 +197,9 @@ impl Default for Analyses {
     fn default() -> Self {
         Analyses {
             followed: Mutex::new(Vec::new()),
-            reports: Mutex::new(HashMap::new()),
-            cuts: Mutex::new(HashMap::new()),
+            reports: Slots::new(REPORTS),
+            cuts: Slots::new(REPORTS),
+            comments: Slots::new(REPORTS),
             full_reads: AtomicU64::new(0),
         }
     }
@@ -399,187 +396,93 @@ impl Analyses {
     pub fn report(
         self: &Arc<Self>,
         snapshot: &Arc<Snapshot>,
-        journey: &waymark_journey::Journey,
-        options: &waymark_analytics::journey::Options,
-    ) -> Result<
-        Arc<waymark_analytics::journey::Report>,
-        waymark_analytics::journey::UnknownTouchpoint,
-    > {
-        let key = format!("{:x}:{options:?}", hash(&format!("{journey:?}")));
-        let slot = {
-            let mut reports = lock(&self.reports);
-            if reports.len() >= REPORTS && !reports.contains_key(&key) {
-                reports.clear();
-            }
-            reports
-                .entry(key)
-                .or_insert_with(|| {
-                    Arc::new(ReportSlot {
-                        value: Mutex::new(None),
-                        reuse: Mutex::new(Reuse::default()),
-                        busy: AtomicBool::new(false),
-                        last_us: AtomicU64::new(0),
-                    })
-                })
-                .clone()
-        };
-        let kept = lock(&slot.value).clone();
-        match kept {
-            Some((version, report)) if version == (snapshot.of, snapshot.version) => {
-                return Ok(report);
-            }
-            Some((_, report))
-                if Duration::from_micros(slot.last_us.load(Ordering::Relaxed)) >= QUICK =>
-            {
-                if !slot.busy.swap(true, Ordering::AcqRel) {
-                    let (running, snapshot) = (slot.clone(), snapshot.clone());
-                    let (journey, options) = (journey.clone(), options.clone());
-                    let spawned = std::thread::Builder::new()
-                        .name("waymark-report".into())
-                        .spawn(move || {
-                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                compute(&running, &snapshot, &journey, &options)
-                            }));
-                            running.busy.store(false, Ordering::Release);
-                        });
-                    if spawned.is_err() {
-                        slot.busy.store(false, Ordering::Release);
-                    }
-                }
-                return Ok(report);
-            }
-            _ => {}
-        }
-        compute(&slot, snapshot, journey, options)
+        journey: &Journey,
+        options: &Options,
+    ) -> Result<Arc<Report>, UnknownTouchpoint> {
+        let slot = self
+            .reports
+            .slot(format!("{:x}:{options:?}", hash(&format!("{journey:?}"))));
+        let (snapshot, journey, options) = (snapshot.clone(), journey.clone(), options.clone());
+        slot.get(
+            (snapshot.of, snapshot.version),
+            QUICK,
+            "waymark-report",
+            move |slot| {
+                let started = Instant::now();
+                let source = Live {
+                    log: &snapshot.log,
+                    stamps: &snapshot.stamps,
+                    reuse: &slot.state,
+                };
+                let report = waymark_analytics::journey::report_of(&journey, &source, &options)?;
+                let reuse = lock(&slot.state);
+                tracing::debug!(
+                    journey = %journey.id,
+                    recut = reuse.recut,
+                    kept = reuse.kept,
+                    ms = started.elapsed().as_millis() as u64,
+                    "a report was measured"
+                );
+                Ok(Arc::new(report))
+            },
+        )
     }
-}
 
-/// Which snapshot of which live log something was computed on.
-type Version = (u64, u64);
-
-/// A journey's instances (cut with the default options) on the latest snapshot, kept per
-/// snapshot, and what the next cut may keep of them.
-#[derive(Default)]
-struct CutSlot {
-    value: Mutex<Option<(Version, Arc<Vec<Instance>>)>>,
-    reuse: Mutex<Reuse>,
-    /// A cut being made in the background, and how long the last one took (µs).
-    busy: AtomicBool,
-    last_us: AtomicU64,
-}
-
-impl Analyses {
     /// The instances of `journey` in `snapshot` (cut with the default options), as its report
-    /// cuts them: once per snapshot, and then only for the people the snapshot touched. Like a
-    /// report, when the last cut took [`QUICK`] or more, the kept instances are given while the
-    /// new ones are cut in the background.
+    /// cuts them: once per snapshot, and then only for the people the snapshot touched; kept
+    /// like a report.
     pub fn instances(
         &self,
         snapshot: &Arc<Snapshot>,
-        journey: &waymark_journey::Journey,
-    ) -> Result<Arc<Vec<Instance>>, waymark_analytics::journey::UnknownTouchpoint> {
-        let key = format!("{:x}", hash(&format!("{journey:?}")));
-        let slot = {
-            let mut cuts = lock(&self.cuts);
-            if cuts.len() >= REPORTS && !cuts.contains_key(&key) {
-                cuts.clear();
-            }
-            cuts.entry(key).or_default().clone()
-        };
-        let kept = lock(&slot.value).clone();
-        match kept {
-            Some((of, found)) if of == (snapshot.of, snapshot.version) => return Ok(found),
-            Some((_, found))
-                if Duration::from_micros(slot.last_us.load(Ordering::Relaxed)) >= QUICK =>
-            {
-                if !slot.busy.swap(true, Ordering::AcqRel) {
-                    let (running, snapshot, journey) =
-                        (slot.clone(), snapshot.clone(), journey.clone());
-                    let spawned = std::thread::Builder::new()
-                        .name("waymark-cut".into())
-                        .spawn(move || {
-                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                cut(&running, &snapshot, &journey)
-                            }));
-                            running.busy.store(false, Ordering::Release);
-                        });
-                    if spawned.is_err() {
-                        slot.busy.store(false, Ordering::Release);
-                    }
-                }
-                return Ok(found);
-            }
-            _ => {}
-        }
-        cut(&slot, snapshot, journey)
+        journey: &Journey,
+    ) -> Result<Arc<Vec<Instance>>, UnknownTouchpoint> {
+        let slot = self
+            .cuts
+            .slot(format!("{:x}", hash(&format!("{journey:?}"))));
+        let (snapshot, journey) = (snapshot.clone(), journey.clone());
+        slot.get(
+            (snapshot.of, snapshot.version),
+            QUICK,
+            "waymark-cut",
+            move |slot| {
+                let source = Live {
+                    log: &snapshot.log,
+                    stamps: &snapshot.stamps,
+                    reuse: &slot.state,
+                };
+                Ok(source.cut(&journey, &Options::default())?.instances)
+            },
+        )
     }
-}
 
-/// Cuts `journey`'s instances on `snapshot` and keeps them in `slot`.
-fn cut(
-    slot: &CutSlot,
-    snapshot: &Snapshot,
-    journey: &waymark_journey::Journey,
-) -> Result<Arc<Vec<Instance>>, waymark_analytics::journey::UnknownTouchpoint> {
-    let started = Instant::now();
-    let source = Live {
-        log: &snapshot.log,
-        stamps: &snapshot.stamps,
-        reuse: &slot.reuse,
-    };
-    let found = source
-        .cut(journey, &waymark_analytics::journey::Options::default())?
-        .instances;
-    slot.last_us
-        .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-    let mut value = lock(&slot.value);
-    // A newer snapshot's instances are never replaced by an older one's.
-    if value
-        .as_ref()
-        .is_none_or(|((of, v), _)| *of != snapshot.of || *v <= snapshot.version)
-    {
-        *value = Some(((snapshot.of, snapshot.version), found.clone()));
-    }
-    Ok(found)
-}
-
-fn compute(
-    slot: &ReportSlot,
-    snapshot: &Snapshot,
-    journey: &waymark_journey::Journey,
-    options: &waymark_analytics::journey::Options,
-) -> Result<Arc<waymark_analytics::journey::Report>, waymark_analytics::journey::UnknownTouchpoint>
-{
-    let started = Instant::now();
-    let source = Live {
-        log: &snapshot.log,
-        stamps: &snapshot.stamps,
-        reuse: &slot.reuse,
-    };
-    let report = Arc::new(waymark_analytics::journey::report_of(
-        journey, &source, options,
-    )?);
-    {
-        let reuse = lock(&slot.reuse);
-        tracing::debug!(
-            journey = %journey.id,
-            recut = reuse.recut,
-            kept = reuse.kept,
-            ms = started.elapsed().as_millis() as u64,
-            "a report was measured"
+    /// The newest comments about touchpoint `id` of `journey` in `snapshot` (at most `limit`),
+    /// kept like a report.
+    pub fn comments(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        journey: &Journey,
+        id: &str,
+        limit: usize,
+    ) -> Arc<Vec<Comment>> {
+        let slot = self
+            .comments
+            .slot(format!("{:x}:{id}:{limit}", hash(&format!("{journey:?}"))));
+        let (snapshot, journey, id) = (snapshot.clone(), journey.clone(), id.to_string());
+        let found: Result<_, std::convert::Infallible> = slot.get(
+            (snapshot.of, snapshot.version),
+            QUICK,
+            "waymark-comments",
+            move |_| {
+                Ok(Arc::new(waymark_analytics::journey::comments(
+                    &journey,
+                    &snapshot.log,
+                    &id,
+                    limit,
+                )))
+            },
         );
+        found.unwrap_or_else(|never| match never {})
     }
-    slot.last_us
-        .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-    let mut value = lock(&slot.value);
-    // A newer snapshot's report is never replaced by an older one's.
-    if value
-        .as_ref()
-        .is_none_or(|((of, v), _)| *of != snapshot.of || *v <= snapshot.version)
-    {
-        *value = Some(((snapshot.of, snapshot.version), report.clone()));
-    }
-    Ok(report)
 }
 
 fn hash(text: &str) -> u64 {

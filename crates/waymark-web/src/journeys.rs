@@ -213,7 +213,6 @@ pub(crate) struct Loaded {
     pub(crate) chosen: DeployedJourney,
     pub(crate) journey: waymark_journey::Journey,
     pub(crate) report: Option<Arc<Report>>,
-    pub(crate) log: Option<Arc<waymark_eventlog::EventLog>>,
     /// The snapshot of the live log the figures come from.
     pub(crate) snapshot: Option<Arc<Snapshot>>,
     /// Set while the stored events are being read after a start.
@@ -280,13 +279,11 @@ pub(crate) async fn load_measuring(
                 (None, None, None)
             }
         };
-        let log = snapshot.as_ref().map(|s| s.log.clone());
         Ok(Some(Loaded {
             versions,
             chosen,
             journey,
             report,
-            log,
             snapshot,
             reading,
         }))

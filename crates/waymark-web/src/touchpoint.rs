@@ -6,9 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use waymark_analytics::journey::{
-    DeviationKind, Options, Report, ScoreFigures, TouchpointFigures, comments,
-};
+use waymark_analytics::journey::{DeviationKind, Options, Report, ScoreFigures, TouchpointFigures};
 
 use crate::Web;
 use crate::chart::{Bar, bars, duration, percent};
@@ -206,7 +204,7 @@ pub(crate) async fn show(
     let Loaded {
         journey,
         report,
-        log,
+        snapshot,
         reading,
         ..
     } = match load(&web, &signed, &id, version.version, Options::default()).await {
@@ -224,10 +222,18 @@ pub(crate) async fn show(
     let figures = report
         .as_ref()
         .and_then(|r| r.touchpoints.iter().find(|t| t.id == wanted));
-    let said = log
-        .as_ref()
-        .map(|log| comments(&journey, log, &wanted, COMMENTS))
-        .unwrap_or_default();
+    // Kept per snapshot (and made off the request's thread): finding them reads every event.
+    let said = match snapshot {
+        Some(snapshot) => {
+            let (logs, journey, wanted) = (web.app.logs.clone(), journey.clone(), wanted.clone());
+            tokio::task::spawn_blocking(move || {
+                logs.comments(&snapshot, &journey, &wanted, COMMENTS)
+            })
+            .await
+            .unwrap_or_default()
+        }
+        None => Default::default(),
+    };
     let moment = report
         .as_ref()
         .and_then(|r| r.moments.iter().find(|m| m.touchpoint == wanted));
@@ -282,7 +288,7 @@ pub(crate) async fn show(
             p { "No comments yet." }
         } @else {
             ul.comments {
-                @for c in &said {
+                @for c in said.iter() {
                     li {
                         blockquote { (c.text) }
                         p.meta { (when(c.time)) " · " (c.case)
