@@ -10,7 +10,8 @@ def main():
     groups = defaultdict(list)
     for row in rows:
         if row["task"] in ("cli-import", "http-ingest", "journey-report", "http-workflow", "page",
-                           "collected-report", "live-start", "live-page", "live-memory", "soak"):
+                           "collected-report", "live-start", "live-page", "live-memory", "soak",
+                           "live-report"):
             continue
         groups[(row["task"], row["subject"])].append(row)
     print("| task | file | tool | seconds | Waymark is faster by |")
@@ -107,6 +108,12 @@ def live(rows):
             attributes = r.get('attribute_bytes_per_event')
             of_which = f" ({attributes:.0f} of them attributes read)" if attributes is not None else ""
             print(f"{r['tool']}: resident {r['resident_bytes'] / 2**20:,.0f} MiB; live log {r.get('live_bytes_per_event') or 0:.0f} bytes/event{of_which}")
+        if r["task"] == "live-report":
+            print(f"live report on {r['events']:,} events, {r['people']:,} people, {r['touched']} touched a snapshot: "
+                  f"from scratch {r['scratch_seconds']:.3f} s, keeping the untouched people's instances "
+                  f"{r['seconds']:.3f} s ({r['scratch_seconds'] / r['seconds']:.2f}x); refresh {r['refresh_seconds']:.3f} s, "
+                  f"load {r['load_seconds']:.2f} s; {r['live_bytes_per_event']:.0f} bytes/event "
+                  f"({r['attribute_bytes_per_event']:.0f} of them attributes)")
         if r["task"] == "soak":
             first, last = r["curve"][1] if len(r["curve"]) > 1 else r["curve"][0], r["curve"][-1]
             print(f"{r['tool']} soak ({r['subject']}): {r['events']:,} events, resident {first[1] / 2**20:,.0f} -> "
