@@ -75,6 +75,17 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// An instance of nothing: what is left where one was moved out.
+    pub(crate) fn empty() -> Instance {
+        Instance {
+            case: 0,
+            visits: Vec::new(),
+            status: Status::Open,
+            scores: Vec::new(),
+            unmapped: Vec::new(),
+        }
+    }
+
     pub fn start(&self) -> Micros {
         self.visits.first().map_or(0, |v| v.start)
     }

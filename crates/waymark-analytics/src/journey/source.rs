@@ -7,7 +7,6 @@
 //! not touch instead of cutting them again. A later store (ClickHouse) can cut on its servers and
 //! send only the instances.
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -86,8 +85,9 @@ pub struct Reuse {
     lineage: u64,
     generation: u64,
     starts: Vec<bool>,
-    /// Per person id: the range of `instances` (and `segments`) holding their instances.
-    people: HashMap<u32, (u32, u32)>,
+    /// Per person id: the range of `instances` (and `segments`) holding their instances
+    /// ([`ABSENT`] for people without a case).
+    people: Vec<(u32, u32)>,
     instances: Arc<Vec<Instance>>,
     segments: Option<Vec<String>>,
     /// Of the last cut: the cases cut again, and those whose instances were kept.
@@ -111,6 +111,17 @@ fn fingerprint(journey: &Journey, options: &Options) -> u64 {
     hasher.finish()
 }
 
+/// Where a case's instances come from in a new cut.
+enum Origin {
+    /// Kept: this range of the last cut's instances.
+    Kept(usize, usize),
+    /// Cut again: this place in the list of cases cut again.
+    Cut(usize),
+}
+
+/// A person's range in the last cut's instances, unless they had no case there.
+const ABSENT: (u32, u32) = (u32::MAX, u32::MAX);
+
 impl LogSource for Live<'_> {
     fn cut(&self, journey: &Journey, options: &Options) -> Result<Cut, UnknownTouchpoint> {
         let (log, stamps) = (self.log, self.stamps);
@@ -122,35 +133,36 @@ impl LogSource for Live<'_> {
             && reuse.lineage == stamps.lineage
             && reuse.starts == cutter.starts()
             && stamps.person.len() == log.cases();
-        let key = options.by.as_deref().map(|by| (by, log.symbol(by)));
-        let previous = &*reuse;
-        // Per case: its instances, their segments, and whether they were kept.
-        let per_case: Vec<(Vec<Instance>, Vec<String>, bool)> = (0..log.cases())
-            .into_par_iter()
-            .map(|case| {
-                let kept = usable
-                    .then(|| {
-                        stamps
-                            .unchanged_since(case, previous.generation)
-                            .then(|| previous.people.get(&stamps.person[case]))
-                            .flatten()
-                    })
-                    .flatten();
-                if let Some(&(from, to)) = kept {
-                    let (from, to) = (from as usize, to as usize);
-                    let mut instances = previous.instances[from..to].to_vec();
-                    for instance in &mut instances {
-                        instance.case = case as u32;
-                        if instance.status != Status::Completed {
-                            instance.status = cutter.unfinished(instance.end());
+        let origins: Vec<Origin> = {
+            let mut recut = 0;
+            (0..log.cases())
+                .map(|case| {
+                    let range = stamps
+                        .person
+                        .get(case)
+                        .and_then(|&person| reuse.people.get(person as usize))
+                        .filter(|_| usable && stamps.unchanged_since(case, reuse.generation))
+                        .filter(|&&range| range != ABSENT);
+                    match range {
+                        Some(&(from, to)) => Origin::Kept(from as usize, to as usize),
+                        None => {
+                            recut += 1;
+                            Origin::Cut(recut - 1)
                         }
                     }
-                    let segments = previous
-                        .segments
-                        .as_ref()
-                        .map_or_else(Vec::new, |all| all[from..to].to_vec());
-                    return (instances, segments, true);
-                }
+                })
+                .collect()
+        };
+        let key = options.by.as_deref().map(|by| (by, log.symbol(by)));
+        let again: Vec<usize> = origins
+            .iter()
+            .enumerate()
+            .filter(|(_, origin)| matches!(origin, Origin::Cut(_)))
+            .map(|(case, _)| case)
+            .collect();
+        let mut cut_again: Vec<(Vec<Instance>, Vec<String>)> = again
+            .par_iter()
+            .map(|&case| {
                 let instances = cutter.case(log, case);
                 let segments = key.map_or_else(Vec::new, |(by, key)| {
                     instances
@@ -158,26 +170,44 @@ impl LogSource for Live<'_> {
                         .map(|instance| segment(log, instance, by, key))
                         .collect()
                 });
-                (instances, segments, false)
+                (instances, segments)
             })
             .collect();
-        let mut instances = Vec::with_capacity(per_case.iter().map(|c| c.0.len()).sum());
+        // The last cut's instances are moved into the new one (copied when someone else still
+        // holds them).
+        let mut previous = Arc::try_unwrap(std::mem::take(&mut reuse.instances))
+            .unwrap_or_else(|kept| (*kept).clone());
+        let mut previous_segments = reuse.segments.take().unwrap_or_default();
+        let mut instances = Vec::with_capacity(previous.len() + again.len());
         let mut segments = key.map(|_| Vec::with_capacity(instances.capacity()));
-        let mut people = HashMap::with_capacity(per_case.len());
-        let (mut recut, mut kept) = (0, 0);
-        for (case, (found, values, was_kept)) in per_case.into_iter().enumerate() {
-            if was_kept {
-                kept += 1;
-            } else {
-                recut += 1;
-            }
+        let mut people = vec![ABSENT; stamps.person.iter().max().map_or(0, |&p| p as usize + 1)];
+        for (case, origin) in origins.iter().enumerate() {
             let from = instances.len() as u32;
-            instances.extend(found);
-            if let Some(segments) = segments.as_mut() {
-                segments.extend(values);
+            match *origin {
+                Origin::Kept(start, end) => {
+                    for kept in &mut previous[start..end] {
+                        let mut instance = std::mem::replace(kept, Instance::empty());
+                        instance.case = case as u32;
+                        if instance.status != Status::Completed {
+                            instance.status = cutter.unfinished(instance.end());
+                        }
+                        instances.push(instance);
+                    }
+                    if let Some(segments) = segments.as_mut() {
+                        segments
+                            .extend(previous_segments[start..end].iter_mut().map(std::mem::take));
+                    }
+                }
+                Origin::Cut(place) => {
+                    let (found, values) = std::mem::take(&mut cut_again[place]);
+                    instances.extend(found);
+                    if let Some(segments) = segments.as_mut() {
+                        segments.extend(values);
+                    }
+                }
             }
             if let Some(&person) = stamps.person.get(case) {
-                people.insert(person, (from, instances.len() as u32));
+                people[person as usize] = (from, instances.len() as u32);
             }
         }
         let values = attribute_values(log, &instances);
@@ -190,8 +220,8 @@ impl LogSource for Live<'_> {
             people,
             instances: instances.clone(),
             segments: segments.clone(),
-            recut,
-            kept,
+            recut: again.len(),
+            kept: log.cases() - again.len(),
         };
         Ok(Cut {
             instances,
