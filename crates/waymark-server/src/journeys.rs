@@ -791,6 +791,7 @@ fn warm(analyses: &Arc<Analyses>, store: &Arc<dyn waymark_store::Store>) {
                 }
             };
             let started = std::time::Instant::now();
+            // Not on the background pool: this waits for the live log, which is read there.
             match measured_many(
                 &analyses,
                 &store,

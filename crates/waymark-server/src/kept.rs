@@ -2,11 +2,32 @@
 //! comments. Asked on a newer snapshot, a slot gives what it keeps at once and computes the new
 //! value in the background when the last computation was slow; else it computes while the reader
 //! waits. A newer snapshot's value is never replaced by an older one's.
+//!
+//! Background computations run on a pool of their own, half the cores: their parallel work never
+//! queues ahead of what a reader waits for on the shared pool.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+/// Runs `work` on the pool background computations share. Work given here must never wait for
+/// other work given here (with one thread, that would wait forever).
+pub fn background<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("waymark-background-{i}"))
+            .build()
+            .ok()
+    });
+    match pool {
+        Some(pool) => pool.install(work),
+        None => work(),
+    }
+}
 
 /// Which snapshot of which live log something was computed on: (log, version).
 pub type Version = (u64, u64);
@@ -38,12 +59,12 @@ impl<T, S: Default> Default for Slot<T, S> {
 impl<T: Send + Sync + 'static, S: Send + 'static> Slot<T, S> {
     /// The value on snapshot `version`, as the module says; `compute` makes it (given the slot,
     /// for its state) and may run on a thread of its own, named `thread`.
-    pub fn get<E: 'static>(
+    pub fn get<E: Send + 'static>(
         self: &Arc<Self>,
         version: Version,
         quick: Duration,
         thread: &str,
-        compute: impl Fn(&Self) -> Result<Arc<T>, E> + Send + 'static,
+        compute: impl Fn(&Self) -> Result<Arc<T>, E> + Send + Sync + 'static,
     ) -> Result<Arc<T>, E> {
         let kept = lock(&self.value).clone();
         match kept {

@@ -303,7 +303,9 @@ impl Analyses {
             .spawn(move || {
                 let followed = running;
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    followed.refresh(store.as_ref(), &analyses.full_reads)
+                    crate::kept::background(|| {
+                        followed.refresh(store.as_ref(), &analyses.full_reads)
+                    })
                 }));
                 let failure = match outcome {
                     Ok(Ok(())) => None,
