@@ -41,6 +41,15 @@ export function helpers({ base, shots, result }) {
     if (fits && !(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth))) {
       result.violations.push({ page: name, id: "wider-than-the-screen", impact: "serious", nodes: [] });
     }
+    // A bar chart is drawn twice, for phones and for wider screens: one of the two shows.
+    const shown = await page.evaluate(() => {
+      const visible = (selector) => [...document.querySelectorAll(selector)]
+        .filter((e) => getComputedStyle(e).display !== "none").length;
+      return { narrow: visible("svg.chart-narrow"), wide: visible("svg.chart-wide") };
+    });
+    if (shown.narrow > 0 && shown.wide > 0) {
+      result.violations.push({ page: name, id: "chart-drawn-twice", impact: "serious", nodes: [JSON.stringify(shown)] });
+    }
   }
 
   async function signIn(page, token) {
