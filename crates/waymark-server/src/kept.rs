@@ -80,7 +80,7 @@ impl<T: Send + Sync + 'static, S: Send + 'static> Slot<T, S> {
                             .spawn(move || {
                                 let _ =
                                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                        running.compute(version, &compute)
+                                        background(|| running.compute(version, &compute))
                                     }));
                                 running.busy.store(false, Ordering::Release);
                             });
@@ -152,6 +152,10 @@ mod tests {
         while slot.busy.load(Ordering::Acquire) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
+        assert!(
+            !slot.busy.load(Ordering::Acquire),
+            "the background computation never ended"
+        );
     }
 
     #[test]

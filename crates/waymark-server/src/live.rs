@@ -404,6 +404,7 @@ impl Analyses {
         let slot = self
             .reports
             .slot(format!("{:x}:{options:?}", hash(&format!("{journey:?}"))));
+        let reusing = format!("{options:?}") == format!("{:?}", Options::default());
         let (snapshot, journey, options) = (snapshot.clone(), journey.clone(), options.clone());
         slot.get(
             (snapshot.of, snapshot.version),
@@ -416,7 +417,13 @@ impl Analyses {
                     stamps: &snapshot.stamps,
                     reuse: &slot.state,
                 };
-                let report = waymark_analytics::journey::report_of(&journey, &source, &options)?;
+                // Each kept cut holds every instance: only the pages' reports (default
+                // options) keep theirs; a report with other options cuts its snapshot whole.
+                let report = if reusing {
+                    waymark_analytics::journey::report_of(&journey, &source, &options)?
+                } else {
+                    waymark_analytics::journey::report(&journey, &snapshot.log, &options)?
+                };
                 let reuse = lock(&slot.state);
                 tracing::debug!(
                     journey = %journey.id,

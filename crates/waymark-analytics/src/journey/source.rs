@@ -128,7 +128,15 @@ impl LogSource for Live<'_> {
         let binding = Binding::new(journey, log);
         let cutter = Cutter::new(log, &binding, options)?;
         let print = fingerprint(journey, options);
-        let mut reuse = self.reuse.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut kept = self.reuse.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.lineage == stamps.lineage && stamps.generation < kept.generation {
+            // An older snapshot than the kept cut's (a reader that began before a refresh): its
+            // people may be older than the kept instances. Cut it whole and keep the newer.
+            drop(kept);
+            return self.log.cut(journey, options);
+        }
+        // Taken out whole: a panic half-way leaves an empty (never usable) cut behind.
+        let reuse = std::mem::take(&mut *kept);
         let usable = reuse.fingerprint == print
             && reuse.lineage == stamps.lineage
             && reuse.starts == cutter.starts()
@@ -175,9 +183,8 @@ impl LogSource for Live<'_> {
             .collect();
         // The last cut's instances are moved into the new one (copied when someone else still
         // holds them).
-        let mut previous = Arc::try_unwrap(std::mem::take(&mut reuse.instances))
-            .unwrap_or_else(|kept| (*kept).clone());
-        let mut previous_segments = reuse.segments.take().unwrap_or_default();
+        let mut previous = Arc::try_unwrap(reuse.instances).unwrap_or_else(|kept| (*kept).clone());
+        let mut previous_segments = reuse.segments.unwrap_or_default();
         let mut instances = Vec::with_capacity(previous.len() + again.len());
         let mut segments = key.map(|_| Vec::with_capacity(instances.capacity()));
         let mut people = vec![ABSENT; stamps.person.iter().max().map_or(0, |&p| p as usize + 1)];
@@ -212,7 +219,7 @@ impl LogSource for Live<'_> {
         }
         let values = attribute_values(log, &instances);
         let instances = Arc::new(instances);
-        *reuse = Reuse {
+        *kept = Reuse {
             fingerprint: print,
             lineage: stamps.lineage,
             generation: stamps.generation,

@@ -504,6 +504,7 @@ fn a_report_cuts_again_only_the_people_a_snapshot_touched() {
         .expect("append");
     live.catch_up(&store).expect("catch up");
     assert_eq!(report(&mut live), (1, 5), "only the new visitor is cut");
+    let (before_merge, before_stamps) = (live.snapshot(), live.stamps());
     store
         .append(vec![call(102, "identify", Some(3), Some(4), 101, 0, None)])
         .expect("append");
@@ -512,6 +513,22 @@ fn a_report_cuts_again_only_the_people_a_snapshot_touched() {
         report(&mut live),
         (1, 4),
         "only u3, who took the visit in, is cut again"
+    );
+    // A reader still holding the snapshot from before the merge gets that snapshot's figures
+    // (not u3's newer instances beside the visitor's own), and the newer cut stays kept.
+    let older = waymark_analytics::journey::report_of(
+        &journey,
+        &Live {
+            log: &before_merge,
+            stamps: &before_stamps,
+            reuse: &reuse,
+        },
+        &options,
+    )
+    .expect("report");
+    assert_eq!(
+        older,
+        waymark_analytics::journey::report(&journey, &before_merge, &options).expect("report")
     );
     assert_eq!(
         report(&mut live),
