@@ -338,9 +338,22 @@ pub struct AttributeValues {
     pub masks: Vec<Vec<bool>>,
 }
 
+/// Each instance's value of attribute `by` (see [`segment`]).
+pub(super) fn segments(
+    log: &EventLog,
+    found: &[Instance],
+    by: &str,
+    key: Option<Symbol>,
+) -> Vec<String> {
+    found
+        .iter()
+        .map(|instance| segment(log, instance, by, key))
+        .collect()
+}
+
 /// An instance's value of attribute `by`: its case's, else that of the first event at or after
 /// the instance's start (`key` is the attribute's symbol in the log).
-pub(super) fn segment(
+fn segment(
     log: &EventLog,
     instance: &Instance,
     by: &str,

@@ -15,7 +15,7 @@ use waymark_eventlog::{EventLog, Stamps, Symbol};
 use waymark_journey::Journey;
 
 use super::binding::Binding;
-use super::instances::{AttributeValues, Cutter, attribute_values, segment};
+use super::instances::{AttributeValues, Cutter, attribute_values, instances, segments};
 use super::{Instance, Options, Status, UnknownTouchpoint};
 
 /// A source's events cut into a journey's instances, with what the report reads of their cases.
@@ -45,19 +45,11 @@ pub trait LogSource: Sync {
 impl LogSource for EventLog {
     fn cut(&self, journey: &Journey, options: &Options) -> Result<Cut, UnknownTouchpoint> {
         let binding = Binding::new(journey, self);
-        let cutter = Cutter::new(self, &binding, options)?;
-        let found: Vec<Vec<Instance>> = (0..self.cases())
-            .into_par_iter()
-            .map(|case| cutter.case(self, case))
-            .collect();
-        let instances: Vec<Instance> = found.into_iter().flatten().collect();
-        let segments = options.by.as_deref().map(|by| {
-            let key = self.symbol(by);
-            instances
-                .iter()
-                .map(|instance| segment(self, instance, by, key))
-                .collect()
-        });
+        let instances = instances(self, &binding, options)?;
+        let segments = options
+            .by
+            .as_deref()
+            .map(|by| segments(self, &instances, by, self.symbol(by)));
         Ok(Cut {
             values: attribute_values(self, &instances),
             instances: Arc::new(instances),
@@ -172,12 +164,8 @@ impl LogSource for Live<'_> {
             .par_iter()
             .map(|&case| {
                 let instances = cutter.case(log, case);
-                let segments = key.map_or_else(Vec::new, |(by, key)| {
-                    instances
-                        .iter()
-                        .map(|instance| segment(log, instance, by, key))
-                        .collect()
-                });
+                let segments =
+                    key.map_or_else(Vec::new, |(by, key)| segments(log, &instances, by, key));
                 (instances, segments)
             })
             .collect();
