@@ -1429,26 +1429,30 @@ mod tests {
         dir.join("waymark.db")
     }
 
+    /// A database file at schema `version` holding `rows` (SQL), as an older Waymark left it.
+    fn old_database(name: &str, version: usize, rows: &str) -> std::path::PathBuf {
+        let path = scratch(name);
+        let mut connection = Connection::open(&path).expect("db");
+        migrations()
+            .to_version(&mut connection, version)
+            .expect("old schema");
+        connection.execute_batch(rows).expect("old rows");
+        path
+    }
+
     /// Events stored before their facts were kept get them on upgrade: the analyses read them
     /// (with their properties and the traits of their person) without their JSON.
     #[test]
     fn upgrading_fills_in_the_facts_of_stored_events() {
-        let path = scratch("facts");
-        {
-            let mut connection = Connection::open(&path).expect("db");
-            migrations()
-                .to_version(&mut connection, 19)
-                .expect("old schema");
-            connection
-                .execute_batch(
-                    r#"INSERT INTO profiles (id) VALUES (1);
-                     INSERT INTO identities VALUES ('user:u1', 1);
-                     INSERT INTO events (message_id, kind, name, user_id, timestamp_us, received_us, body) VALUES
-                       ('m1', 'identify', NULL, 'u1', 5, 5, '{"traits":{"plan":"gold"}}'),
-                       ('m2', 'track', 'Signed Up', 'u1', 10, 10, '{"properties":{"channel":"web","seats":3}}');"#,
-                )
-                .expect("old rows");
-        }
+        let path = old_database(
+            "facts",
+            19,
+            r#"INSERT INTO profiles (id) VALUES (1);
+             INSERT INTO identities VALUES ('user:u1', 1);
+             INSERT INTO events (message_id, kind, name, user_id, timestamp_us, received_us, body) VALUES
+               ('m1', 'identify', NULL, 'u1', 5, 5, '{"traits":{"plan":"gold"}}'),
+               ('m2', 'track', 'Signed Up', 'u1', 10, 10, '{"properties":{"channel":"web","seats":3}}');"#,
+        );
         let store = SqliteStore::open(&path).expect("upgrade");
         let (log, skipped) = crate::stored_log(&store).expect("log");
         assert_eq!((log.cases(), log.events(), skipped), (1, 1, 0));
@@ -1469,21 +1473,14 @@ mod tests {
     /// dropped and their timelines work.
     #[test]
     fn upgrading_indexes_the_events_already_stored() {
-        let path = scratch("upgrade");
-        {
-            let mut connection = Connection::open(&path).expect("db");
-            migrations()
-                .to_version(&mut connection, 4)
-                .expect("old schema");
-            connection
-                .execute_batch(
-                    "INSERT INTO profiles (id) VALUES (1);
-                     INSERT INTO identities VALUES ('user:u1', 1);
-                     INSERT INTO events (message_id, kind, name, user_id, timestamp_us, received_us, body, profile_id)
-                     VALUES ('old-1', 'track', 'A', 'u1', 10, 10, '{}', 1), ('old-2', 'track', 'B', 'u1', 20, 20, '{}', 1);",
-                )
-                .expect("old rows");
-        }
+        let path = old_database(
+            "upgrade",
+            4,
+            "INSERT INTO profiles (id) VALUES (1);
+             INSERT INTO identities VALUES ('user:u1', 1);
+             INSERT INTO events (message_id, kind, name, user_id, timestamp_us, received_us, body, profile_id)
+             VALUES ('old-1', 'track', 'A', 'u1', 10, 10, '{}', 1), ('old-2', 'track', 'B', 'u1', 20, 20, '{}', 1);",
+        );
         let store = SqliteStore::open(&path).expect("upgrade");
         let appended = store
             .append(vec![event("old-2", "u1", 20), event("new-1", "u1", 30)])
