@@ -181,7 +181,8 @@ pub struct Analyses {
     followed: Mutex<Vec<Arc<Followed>>>,
     reports: Figures<Report>,
     cuts: Figures<Vec<Instance>>,
-    comments: Figures<Vec<Comment>>,
+    /// Comments need nothing kept between snapshots.
+    comments: Slots<Vec<Comment>, ()>,
     full_reads: AtomicU64,
 }
 
