@@ -12,7 +12,7 @@ use waymark_analytics::journey::source::{Live, Reuse};
 use waymark_analytics::journey::{self, Options};
 use waymark_eventlog::{EventLog, Stamps};
 use waymark_store::live::LiveLog;
-use waymark_store::{Keep, NewEvent, SqliteStore, Store};
+use waymark_store::{Keep, NewEvent};
 
 use crate::{median, report};
 
@@ -26,10 +26,14 @@ pub fn run(args: &[String]) {
     let source = std::fs::read_to_string(journey_file).expect("journey file");
     let journey = waymark_journey::check(&source).journey.expect("journey");
     let options = Options::default();
-    let store = SqliteStore::open(Path::new(db)).expect("store");
+    let store = waymark_store::open(
+        &waymark_store::Location::from(Path::new(db)),
+        &Default::default(),
+    )
+    .expect("store");
     let keep = Keep::only(journey::attributes_read(&journey, &options));
     let started = Instant::now();
-    let mut live = LiveLog::load(&store, keep).expect("load");
+    let mut live = LiveLog::load(store.as_ref(), keep).expect("load");
     let load = started.elapsed().as_secs_f64();
     let log = live.snapshot();
     let people: Vec<String> = log.iter_cases().map(|c| c.name().to_string()).collect();
@@ -77,7 +81,7 @@ pub fn run(args: &[String]) {
             .collect();
         store.append(events).expect("append");
         let started = Instant::now();
-        live.catch_up(&store).expect("catch up");
+        live.catch_up(store.as_ref()).expect("catch up");
         let log = live.snapshot();
         let stamps = live.stamps();
         refresh.push(started.elapsed().as_secs_f64());
@@ -87,7 +91,10 @@ pub fn run(args: &[String]) {
         let started = Instant::now();
         let kept = reusing(&log, &stamps);
         reused.push(started.elapsed().as_secs_f64());
-        assert!(kept == fresh, "the reusing report differs from the one from scratch");
+        assert!(
+            kept == fresh,
+            "the reusing report differs from the one from scratch"
+        );
     }
     let (recut, kept) = {
         let reuse = reuse.lock().expect("reuse");

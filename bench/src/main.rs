@@ -229,7 +229,14 @@ fn message_id(connection: usize, n: u64) -> String {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
     let hex = format!("{z:016x}{seed:016x}");
-    format!("{}-{}-4{}-a{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
 }
 
 /// A Segment track event of realistic size (about 600 bytes), as analytics.js would send it.
@@ -348,8 +355,12 @@ fn http_workflow(args: &[String]) {
     let users: usize = args[3].parse().expect("users");
     let seconds: f64 = args[4].parse().expect("seconds");
     // Each person pauses this long after each action (0: as fast as the server answers).
-    let think = std::time::Duration::from_millis(args.get(5).map_or(0, |t| t.parse().expect("think ms")));
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let think =
+        std::time::Duration::from_millis(args.get(5).map_or(0, |t| t.parse().expect("think ms")));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
     let post = |url: &str, token: &str, kind: &str, body: String| -> serde_json::Value {
         let mut response = agent
             .post(url)
@@ -363,11 +374,26 @@ fn http_workflow(args: &[String]) {
     let people: Vec<serde_json::Value> = (0..users)
         .map(|i| serde_json::json!({ "id": format!("bench-{i}"), "name": format!("Bench {i}"), "roles": [] }))
         .collect();
-    post(&format!("{base}/v1/directory/users"), &admin, "application/json", serde_json::Value::from(people).to_string());
-    post(&format!("{base}/v1/processes"), &admin, "application/xml", bpmn);
+    post(
+        &format!("{base}/v1/directory/users"),
+        &admin,
+        "application/json",
+        serde_json::Value::from(people).to_string(),
+    );
+    post(
+        &format!("{base}/v1/processes"),
+        &admin,
+        "application/xml",
+        bpmn,
+    );
     let tokens: Vec<String> = (0..users)
         .map(|i| {
-            post(&format!("{base}/v1/directory/users/bench-{i}/tokens"), &admin, "application/json", "{}".into())["token"]
+            post(
+                &format!("{base}/v1/directory/users/bench-{i}/tokens"),
+                &admin,
+                "application/json",
+                "{}".into(),
+            )["token"]
                 .as_str()
                 .expect("token")
                 .to_string()
@@ -381,10 +407,16 @@ fn http_workflow(args: &[String]) {
             .map(|token| {
                 let base = &base;
                 scope.spawn(move || {
-                    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-                    let mut latencies = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+                    let agent: ureq::Agent = ureq::Agent::config_builder()
+                        .http_status_as_error(false)
+                        .build()
+                        .into();
+                    let mut latencies =
+                        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+                            .expect("histogram");
                     let (mut instances, mut completions, mut failed) = (0u64, 0u64, 0u64);
-                    let call = |request: ureq::RequestBuilder<ureq::typestate::WithBody>, body: &str| {
+                    let call = |request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+                                body: &str| {
                         request
                             .header("Authorization", &format!("Bearer {token}"))
                             .header("Content-Type", "application/json")
@@ -395,9 +427,15 @@ fn http_workflow(args: &[String]) {
                             })
                     };
                     'requests: while Instant::now() < deadline {
-                        match call(agent.post(format!("{base}/v1/processes/ten-steps/instances")), "{}") {
+                        match call(
+                            agent.post(format!("{base}/v1/processes/ten-steps/instances")),
+                            "{}",
+                        ) {
                             Ok((true, _)) => instances += 1,
-                            _ => { failed += 1; continue; }
+                            _ => {
+                                failed += 1;
+                                continue;
+                            }
                         }
                         for _ in 0..10 {
                             let inbox = agent
@@ -407,19 +445,24 @@ fn http_workflow(args: &[String]) {
                                 .ok()
                                 .and_then(|mut r| r.body_mut().read_to_string().ok())
                                 .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-                            let Some(id) = inbox
-                                .as_ref()
-                                .and_then(|i| i["tasks"].as_array()?.first()?["id"].as_str().map(str::to_string))
-                            else {
+                            let Some(id) = inbox.as_ref().and_then(|i| {
+                                i["tasks"].as_array()?.first()?["id"]
+                                    .as_str()
+                                    .map(str::to_string)
+                            }) else {
                                 failed += 1;
                                 continue 'requests;
                             };
                             std::thread::sleep(think);
                             let sent = Instant::now();
-                            match call(agent.post(format!("{base}/v1/tasks/{id}/complete")), "{\"ok\": true}") {
+                            match call(
+                                agent.post(format!("{base}/v1/tasks/{id}/complete")),
+                                "{\"ok\": true}",
+                            ) {
                                 Ok((true, _)) => {
                                     completions += 1;
-                                    let _ = latencies.record((sent.elapsed().as_micros() as u64).max(1));
+                                    let _ = latencies
+                                        .record((sent.elapsed().as_micros() as u64).max(1));
                                 }
                                 _ => failed += 1,
                             }
@@ -429,10 +472,14 @@ fn http_workflow(args: &[String]) {
                 })
             })
             .collect();
-        workers.into_iter().map(|w| w.join().expect("worker")).collect()
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .collect()
     });
     let elapsed = started.elapsed().as_secs_f64();
-    let mut all = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    let mut all =
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
     let (mut instances, mut completions, mut failed) = (0, 0, 0);
     for (i, c, f, h) in &results {
         instances += i;
@@ -447,7 +494,10 @@ fn http_workflow(args: &[String]) {
     report(
         "waymark",
         "http-workflow",
-        &format!("{users} users, ten-step requests, {} ms between actions", think.as_millis()),
+        &format!(
+            "{users} users, ten-step requests, {} ms between actions",
+            think.as_millis()
+        ),
         elapsed,
         serde_json::json!({
             "instances_started": instances,

@@ -116,7 +116,7 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// Who holds `token`, read from the store (on the blocking pool).
 pub(crate) fn holder(
-    store: &waymark_store::SqliteStore,
+    store: &dyn waymark_store::Store,
     token: &str,
     now: i64,
 ) -> Result<Option<Caller>, waymark_store::StoreError> {
@@ -137,8 +137,8 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
         ApiError::unauthorized("send your token as `Authorization: Bearer TOKEN`")
     })?;
     let now = state.clock.now_us();
-    let store = state.workflow.clone();
-    tokio::task::spawn_blocking(move || holder(&store, &token, now))
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || holder(store.as_ref(), &token, now))
         .await
         .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| ApiError::internal(&e))?

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use waymark_store::SqliteStore;
+use waymark_store::prelude::*;
 use waymark_store::workflow::{TaskRow, User, WorkflowError};
 use waymark_workflow::engine::{Command, Signal};
 
@@ -17,7 +17,7 @@ use crate::{ApiError, AppState};
 
 async fn run<T: Send + 'static>(
     state: &AppState,
-    call: impl FnOnce(&SqliteStore) -> Result<T, WorkflowError> + Send + 'static,
+    call: impl FnOnce(&dyn Store) -> Result<T, WorkflowError> + Send + 'static,
 ) -> Result<T, ApiError> {
     working(state, move |store| call(store).map_err(WorkError::from)).await
 }
@@ -25,9 +25,9 @@ async fn run<T: Send + 'static>(
 /// Runs a [`crate::work`] operation on the blocking pool.
 async fn working<T: Send + 'static>(
     state: &AppState,
-    call: impl FnOnce(&SqliteStore) -> Result<T, WorkError> + Send + 'static,
+    call: impl FnOnce(&dyn Store) -> Result<T, WorkError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let store = state.workflow.clone();
+    let store = state.store.clone();
     tokio::task::spawn_blocking(move || call(store.as_ref()))
         .await
         .map_err(|e| ApiError::internal(&e))?
@@ -759,7 +759,7 @@ pub async fn complete_work(
 /// in the step's own transaction, so handing the same event over again changes nothing. Of
 /// the event's properties, the engine takes only the variables the process declares for the
 /// message, each checked for its kind. Returns how many instances moved or started.
-pub fn correlate(store: &SqliteStore, message: Message, now: i64) -> usize {
+pub fn correlate(store: &dyn Store, message: Message, now: i64) -> usize {
     let Message {
         name,
         user,
@@ -841,16 +841,16 @@ impl Message {
 /// Hands the track calls waiting in the message outbox to the workflow, oldest first, each
 /// taken out once handed over. Runs right after events sent with a server key are stored, and
 /// on the timer loop, which finishes what a crash interrupted. Returns how many it handed over.
-pub fn drain_outbox(store: &SqliteStore, now: i64) -> usize {
+pub fn drain_outbox(store: &dyn Store, now: i64) -> usize {
     drain_outbox_waiting(store, now, true)
 }
 
 /// [`drain_outbox`] from the timer loop: it does nothing while another hand-over runs.
-pub fn drain_outbox_if_free(store: &SqliteStore, now: i64) -> usize {
+pub fn drain_outbox_if_free(store: &dyn Store, now: i64) -> usize {
     drain_outbox_waiting(store, now, false)
 }
 
-fn drain_outbox_waiting(store: &SqliteStore, now: i64, wait: bool) -> usize {
+fn drain_outbox_waiting(store: &dyn Store, now: i64, wait: bool) -> usize {
     // One hand-over at a time, so no message is handed over by two at once.
     let Some(_turn) = store.outbox_turn(wait) else {
         return 0;
@@ -892,7 +892,7 @@ fn drain_outbox_waiting(store: &SqliteStore, now: i64, wait: bool) -> usize {
 
 /// Whether collected events matter to the workflow at all: some request waits for a message, or
 /// some process starts on one.
-pub fn messages_awaited(store: &SqliteStore) -> bool {
+pub fn messages_awaited(store: &dyn Store) -> bool {
     store.has_subscriptions().unwrap_or(false)
         || store
             .message_starts()
@@ -900,7 +900,7 @@ pub fn messages_awaited(store: &SqliteStore) -> bool {
 }
 
 /// Fires the timers that are due. Returns how many fired.
-pub fn fire_due_timers(store: &SqliteStore, now: i64) -> usize {
+pub fn fire_due_timers(store: &dyn Store, now: i64) -> usize {
     let Ok(due) = store.due_timers(now) else {
         return 0;
     };

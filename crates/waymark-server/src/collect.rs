@@ -142,11 +142,12 @@ async fn authorize(
             )
         })?;
     let now = state.clock.now_us();
-    let store = state.workflow.clone();
-    let caller = tokio::task::spawn_blocking(move || crate::access::holder(&store, &key, now))
-        .await
-        .map_err(|e| ApiError::internal(&e).retry())?
-        .map_err(|e| ApiError::internal(&e).retry())?;
+    let store = state.store.clone();
+    let caller =
+        tokio::task::spawn_blocking(move || crate::access::holder(store.as_ref(), &key, now))
+            .await
+            .map_err(|e| ApiError::internal(&e).retry())?
+            .map_err(|e| ApiError::internal(&e).retry())?;
     use crate::access::Capability;
     match caller {
         // The write key ships in web pages and apps: anyone has it, so it only records. Secret
@@ -355,7 +356,7 @@ async fn store(state: &AppState, events: Vec<NewEvent>, drive: Drive) -> Result<
     let count = events.len();
     // Track calls sent with a server key go to the message outbox in their own transaction;
     // they are handed to the workflow right away here, and by the timer loop after a crash.
-    let workflow = state.workflow.clone();
+    let workflow = state.store.clone();
     let now = state.clock.now_us();
     let appended = state
         .blocking(move |store| match drive {
@@ -371,7 +372,7 @@ async fn store(state: &AppState, events: Vec<NewEvent>, drive: Drive) -> Result<
                     })
                     .collect();
                 let appended = store.append_driving(events)?;
-                crate::automation::drain_outbox(&workflow, now);
+                crate::automation::drain_outbox(workflow.as_ref(), now);
                 Ok(appended)
             }
         })

@@ -78,12 +78,12 @@ fn json_body<T: serde::de::DeserializeOwned + Default>(body: &str) -> Result<T, 
 
 async fn blocking<T: Send + 'static>(
     state: &AppState,
-    call: impl FnOnce(&waymark_store::SqliteStore) -> Result<T, waymark_store::StoreError>
+    call: impl FnOnce(&dyn waymark_store::Store) -> Result<T, waymark_store::StoreError>
     + Send
     + 'static,
 ) -> Result<T, ApiError> {
-    let store = state.workflow.clone();
-    tokio::task::spawn_blocking(move || call(&store))
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || call(store.as_ref()))
         .await
         .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| ApiError::internal(&e))
@@ -264,7 +264,7 @@ async fn end(
     id: String,
     missing: String,
     end: impl FnOnce(
-        &waymark_store::SqliteStore,
+        &dyn waymark_store::Store,
         &str,
         &str,
         i64,

@@ -62,8 +62,6 @@ impl Clock for SystemClock {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    /// The same store, for automation (directory, processes, instances).
-    pub workflow: Arc<waymark_store::SqliteStore>,
     /// Signs and checks the links in emails.
     pub links: Arc<mail::Links>,
     /// Signs and checks survey links (a key of their own).
@@ -83,7 +81,7 @@ pub struct AppState {
 impl AppState {
     /// A state on the system clock with fresh metrics. Fails when the signing keys cannot be
     /// read or made: links are never signed with a key anyone could guess.
-    pub fn new(store: Arc<waymark_store::SqliteStore>) -> Result<Self, waymark_store::StoreError> {
+    pub fn new(store: Arc<dyn Store>) -> Result<Self, waymark_store::StoreError> {
         // Each kind of link has a key of its own, so a link emailed for a step of a request can
         // never sign anyone in or answer a survey, and the reverse.
         // Each kind's keys carry ids, newest first: the newest signs, all of them verify, so
@@ -97,7 +95,6 @@ impl AppState {
             sign_in: Arc::new(mail::Links::with_keys(sign_in)),
             mailer: None,
             webhooks: webhooks::Settings::default(),
-            workflow: store.clone(),
             store,
             clock: Arc::new(SystemClock),
             metrics: Arc::new(Metrics::default()),
@@ -139,7 +136,7 @@ impl std::fmt::Debug for AppState {
 async fn healthz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> (axum::http::StatusCode, axum::Json<openapi::Health>) {
-    let store = state.workflow.clone();
+    let store = state.store.clone();
     let health = tokio::task::spawn_blocking(move || store.health())
         .await
         .unwrap_or_else(|error| waymark_store::health::Health {
@@ -286,7 +283,7 @@ pub async fn serve_router(
     // Timers of running instances fire within a second of being due, and after a restart.
     // Webhook tasks are called here too.
     let timers = {
-        let workflow = state.workflow.clone();
+        let workflow = state.store.clone();
         let clock = state.clock.clone();
         let webhook_settings = state.webhooks.clone();
         tokio::spawn(async move {
@@ -297,10 +294,10 @@ pub async fn serve_router(
                 let now = clock.now_us();
                 let settings = webhook_settings.clone();
                 let _ = tokio::task::spawn_blocking(move || {
-                    automation::fire_due_timers(&workflow, now);
-                    webhooks::call_due(&workflow, &settings, now);
+                    automation::fire_due_timers(workflow.as_ref(), now);
+                    webhooks::call_due(workflow.as_ref(), &settings, now);
                     // What a crash left in the message outbox is handed over after a restart.
-                    automation::drain_outbox_if_free(&workflow, now);
+                    automation::drain_outbox_if_free(workflow.as_ref(), now);
                 })
                 .await;
             }
@@ -308,7 +305,7 @@ pub async fn serve_router(
     };
     // Send tasks with an `email:` topic are carried out here, when SMTP is configured.
     let mailer = state.mailer.clone().map(|mailer| {
-        let workflow = state.workflow.clone();
+        let workflow = state.store.clone();
         let clock = state.clock.clone();
         let links = state.links.clone();
         let surveys = state.surveys.clone();
@@ -328,7 +325,7 @@ pub async fn serve_router(
                         links: &links,
                         surveys: &surveys,
                     };
-                    mail::send_due(&workflow, &mailer, &signers, now)
+                    mail::send_due(workflow.as_ref(), &mailer, &signers, now)
                 })
                 .await;
             }

@@ -14,7 +14,7 @@ use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsPar
 use lettre::{Message, SmtpTransport, Transport};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
-use waymark_store::SqliteStore;
+use waymark_store::prelude::*;
 use waymark_workflow::engine::Command;
 
 /// How long an emailed link works.
@@ -200,7 +200,7 @@ pub struct Mailer {
 /// mail server: people read what was sent to them in the web app).
 enum Delivery {
     Smtp(SmtpTransport),
-    Mailbox(std::sync::Arc<SqliteStore>),
+    Mailbox(std::sync::Arc<dyn Store>),
 }
 
 impl std::fmt::Debug for Delivery {
@@ -288,7 +288,7 @@ impl Mailer {
 
     /// Mail kept in the app: each message lands in the mailbox of the person it is for.
     pub fn in_app(
-        store: std::sync::Arc<SqliteStore>,
+        store: std::sync::Arc<dyn Store>,
         from: &str,
         public_url: &str,
     ) -> Result<Mailer, String> {
@@ -394,7 +394,7 @@ pub fn survey_of(topic: &str) -> Option<(&str, &str)> {
     (!journey.is_empty() && !touchpoint.is_empty()).then_some((journey, touchpoint))
 }
 
-pub fn send_due(store: &SqliteStore, mailer: &Mailer, signers: &Signers, now_us: i64) -> usize {
+pub fn send_due(store: &dyn Store, mailer: &Mailer, signers: &Signers, now_us: i64) -> usize {
     let Ok(tasks) = store.open_tasks() else {
         return 0;
     };
@@ -416,7 +416,7 @@ pub fn send_due(store: &SqliteStore, mailer: &Mailer, signers: &Signers, now_us:
 }
 
 fn send_one(
-    store: &SqliteStore,
+    store: &dyn Store,
     mailer: &Mailer,
     signers: &Signers,
     task: &waymark_store::workflow::TaskRow,
@@ -491,7 +491,7 @@ fn send_one(
 }
 
 /// What a link shows: the request and the person's open step in it.
-pub fn link_view(store: &SqliteStore, grant: &Grant) -> Result<Value, String> {
+pub fn link_view(store: &dyn Store, grant: &Grant) -> Result<Value, String> {
     let instance = store
         .instance(grant.instance)
         .map_err(|e| e.to_string())?

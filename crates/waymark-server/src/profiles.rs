@@ -187,13 +187,12 @@ pub async fn profile(
     let viewer = reader(&state, &headers).await?;
     let lookup = id.clone();
     let now = state.clock.now_us();
-    let workflow = state.workflow.clone();
+    let workflow = state.store.clone();
     let found = tokio::task::spawn_blocking(move || {
-        use waymark_store::Store as _;
         let Some(profile) = workflow.profile(&lookup)? else {
             return Ok(None);
         };
-        let journeys = positions(&workflow, &viewer, &lookup, now)?;
+        let journeys = positions(workflow.as_ref(), &viewer, &lookup, now)?;
         Ok(Some((profile, journeys)))
     })
     .await
@@ -213,12 +212,11 @@ const POSITION_EVENTS: usize = 10_000;
 /// Only the steps of requests `viewer` may see take part: an agent is not told where a
 /// colleague's internal request stands.
 fn positions(
-    store: &waymark_store::SqliteStore,
+    store: &dyn waymark_store::Store,
     viewer: &crate::work::Viewer,
     identifier: &str,
     now_us: i64,
 ) -> Result<Vec<JourneyPosition>, crate::work::WorkError> {
-    use waymark_store::Store as _;
     let deployed = store.journeys()?;
     if deployed.is_empty() {
         return Ok(Vec::new());
@@ -301,9 +299,9 @@ pub async fn timeline(
         .flatten();
     // The steps of requests the caller may not see are left out (the page still ends where the
     // store's page ended, so `next_before` pages on).
-    let workflow = state.workflow.clone();
+    let workflow = state.store.clone();
     let events = tokio::task::spawn_blocking(move || {
-        crate::work::visible_events(&workflow, &viewer, events)
+        crate::work::visible_events(workflow.as_ref(), &viewer, events)
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use waymark_store::SqliteStore;
+use waymark_store::prelude::*;
 use waymark_workflow::engine::Command;
 
 /// How webhooks are called.
@@ -52,7 +52,7 @@ impl Settings {
 }
 
 /// Calls every due webhook task once. Returns how many completed.
-pub fn call_due(store: &SqliteStore, settings: &Settings, now_us: i64) -> usize {
+pub fn call_due(store: &dyn Store, settings: &Settings, now_us: i64) -> usize {
     let base = settings.backoff;
     let Ok(tasks) = store.open_tasks() else {
         return 0;

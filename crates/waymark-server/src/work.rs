@@ -4,7 +4,7 @@
 //! it cannot be done in a [`WorkError`]; a refusal is written to the request's audit trail here.
 
 use serde_json::{Map, Value};
-use waymark_store::SqliteStore;
+use waymark_store::prelude::*;
 use waymark_store::workflow::{AuditRow, InstanceRow, TaskRow, User, WorkflowError};
 use waymark_workflow::engine::{Command, Signal};
 use waymark_workflow::forms::{FieldError, Form};
@@ -161,7 +161,7 @@ pub struct FormView {
 }
 
 /// Records a refused attempt in the request's audit trail and gives the refusal.
-fn refuse(store: &SqliteStore, instance: i64, user: &str, what: &str, now: i64) -> WorkError {
+fn refuse(store: &dyn Store, instance: i64, user: &str, what: &str, now: i64) -> WorkError {
     if let Err(error) = store.audit_refusal(instance, user, what, now) {
         tracing::error!(instance, %error, "a refusal could not be audited");
     }
@@ -171,13 +171,13 @@ fn refuse(store: &SqliteStore, instance: i64, user: &str, what: &str, now: i64) 
 
 /// The caller's inbox: tasks assigned to them, and unassigned ones offered to them or their
 /// groups, oldest first.
-pub fn inbox(store: &SqliteStore, user: &User) -> Result<Vec<TaskRow>, WorkError> {
+pub fn inbox(store: &dyn Store, user: &User) -> Result<Vec<TaskRow>, WorkError> {
     Ok(store.tasks_for(user)?)
 }
 
 /// A person's task that is open and routed to them, for `what` they are about to do.
 pub fn open_task(
-    store: &SqliteStore,
+    store: &dyn Store,
     user: &User,
     id: TaskId,
     what: &str,
@@ -214,7 +214,7 @@ pub fn open_task(
 
 /// The deployed form a `formKey` names, for `person`.
 pub fn form(
-    store: &SqliteStore,
+    store: &dyn Store,
     form_key: &str,
     person: &User,
 ) -> Result<Option<FormView>, WorkError> {
@@ -251,7 +251,7 @@ enum Purpose {
 /// task takes no values at all, and a start takes them as they are; neither may name a
 /// variable Waymark keeps itself (`requester`, …).
 fn checked(
-    store: &SqliteStore,
+    store: &dyn Store,
     form_key: Option<&str>,
     person: &User,
     purpose: Purpose,
@@ -299,7 +299,7 @@ fn checked(
 /// The start form of a process, for `person`: the key its start event names (none when it
 /// names none), and the form when one is deployed under that key.
 pub fn start_form(
-    store: &SqliteStore,
+    store: &dyn Store,
     process: &str,
     person: &User,
 ) -> Result<Option<(String, Option<FormView>)>, WorkError> {
@@ -319,7 +319,7 @@ pub fn start_form(
 
 /// Starts a request of `process`: `person` fills in its start form and becomes the requester.
 pub fn start(
-    store: &SqliteStore,
+    store: &dyn Store,
     person: &User,
     process: &str,
     values: Map<String, Value>,
@@ -331,7 +331,7 @@ pub fn start(
 /// [`start`] with the values read once the start form is known (a browser sends text that the
 /// form says how to read), so the form is read once.
 pub fn start_reading(
-    store: &SqliteStore,
+    store: &dyn Store,
     person: &User,
     process: &str,
     read: impl FnOnce(Option<&Form>) -> Map<String, Value>,
@@ -349,7 +349,7 @@ pub fn start_reading(
 
 /// Completes a task with its form's values.
 pub fn complete(
-    store: &SqliteStore,
+    store: &dyn Store,
     person: &User,
     id: TaskId,
     values: Map<String, Value>,
@@ -361,7 +361,7 @@ pub fn complete(
 /// [`complete`] with the values read once the task's form is known, so the task and its form
 /// are read once. Gives the task that was completed.
 pub fn complete_reading(
-    store: &SqliteStore,
+    store: &dyn Store,
     person: &User,
     id: TaskId,
     read: impl FnOnce(Option<&Form>) -> Map<String, Value>,
@@ -382,7 +382,7 @@ pub fn complete_reading(
 }
 
 /// Takes a task offered to the person's groups.
-pub fn claim(store: &SqliteStore, person: &User, id: TaskId, now: i64) -> Result<(), WorkError> {
+pub fn claim(store: &dyn Store, person: &User, id: TaskId, now: i64) -> Result<(), WorkError> {
     let task = open_task(store, person, id, "claim", now)?;
     if task.assignee.is_some() {
         return Err(bad(
@@ -413,7 +413,7 @@ const OWN_REQUEST: &str = "this step decides on your own request, so someone els
 /// requester of a step that decides on her request, and, for a step offered to people or
 /// groups, only one of them.
 pub fn delegate(
-    store: &SqliteStore,
+    store: &dyn Store,
     person: &User,
     id: TaskId,
     to: &str,
@@ -473,7 +473,7 @@ pub fn delegate(
 
 /// Adds a comment to a task, kept in the request's history.
 pub fn comment(
-    store: &SqliteStore,
+    store: &dyn Store,
     person: &User,
     id: TaskId,
     text: &str,
@@ -489,7 +489,7 @@ pub fn comment(
 
 /// Ends a task with a BPMN error or escalation, taken by its boundary events.
 pub fn throw(
-    store: &SqliteStore,
+    store: &dyn Store,
     person: &User,
     id: TaskId,
     signal: Signal,
@@ -514,7 +514,7 @@ pub fn throw(
     Ok(())
 }
 
-fn read(store: &SqliteStore, instance: i64) -> Result<Option<Request>, WorkError> {
+fn read(store: &dyn Store, instance: i64) -> Result<Option<Request>, WorkError> {
     let Some(row) = store.instance(instance)? else {
         return Ok(None);
     };
@@ -528,7 +528,7 @@ fn read(store: &SqliteStore, instance: i64) -> Result<Option<Request>, WorkError
 /// One request, for its requester, people with a task in it, and administrators; anyone else
 /// is refused (and audited).
 pub fn request(
-    store: &SqliteStore,
+    store: &dyn Store,
     viewer: &Viewer,
     id: i64,
     now: i64,
@@ -561,7 +561,7 @@ pub fn request_of_event(body: &str) -> Option<i64> {
 /// The events of a timeline `viewer` may see: everything but the steps of requests they may
 /// not see (an agent looking a colleague up does not see her internal requests).
 pub fn visible_events(
-    store: &SqliteStore,
+    store: &dyn Store,
     viewer: &Viewer,
     events: Vec<waymark_store::StoredEvent>,
 ) -> Result<Vec<waymark_store::StoredEvent>, WorkError> {
@@ -591,7 +591,7 @@ pub fn visible_events(
 }
 
 /// "My requests": the person's requests, newest first.
-pub fn my_requests(store: &SqliteStore, person: &User) -> Result<Vec<Request>, WorkError> {
+pub fn my_requests(store: &dyn Store, person: &User) -> Result<Vec<Request>, WorkError> {
     let mut out = Vec::new();
     for id in store.instances_of(&person.id)? {
         out.extend(read(store, id)?);

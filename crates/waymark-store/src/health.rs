@@ -32,9 +32,10 @@ impl SqliteStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *failing = failure.map(|error| error.to_string());
     }
+}
 
-    /// Checks the database with a read, reports the last failed write, and the free space.
-    pub fn health(&self) -> Health {
+impl crate::HealthCheck for SqliteStore {
+    fn health(&self) -> Health {
         let mut health = Health::default();
         let read: Result<i64, StoreError> = self.with(|connection| {
             Ok(connection.query_row("SELECT count(*) FROM store_meta", [], |r| r.get(0))?)
@@ -81,6 +82,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prelude::*;
 
     /// A failed write is reported until a write succeeds; free space is read for a file store.
     #[test]

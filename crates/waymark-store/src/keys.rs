@@ -6,8 +6,9 @@
 
 use rusqlite::{OptionalExtension as _, params};
 
+use crate::workflow::audit_key;
 use crate::workflow::{USER_COLUMNS, User, user_row};
-use crate::{KeyKind, SqliteStore, StoreError};
+use crate::{KeyKind, SqliteStore, StoreError, now_us};
 
 /// A key as listed: never the secret itself.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -140,9 +141,10 @@ impl SqliteStore {
             Ok(())
         })
     }
+}
 
-    /// Issues a key; gives its public id and the secret (shown once, stored hashed).
-    pub fn issue_key(
+impl crate::Directory for SqliteStore {
+    fn issue_key(
         &self,
         key: &NewKey,
         by: &str,
@@ -170,8 +172,7 @@ impl SqliteStore {
         Ok((id, secret))
     }
 
-    /// Issues an access token for a person in the directory; gives its id and the secret.
-    pub fn issue_person_token(
+    fn issue_person_token(
         &self,
         user: &str,
         label: &str,
@@ -201,8 +202,7 @@ impl SqliteStore {
         Ok((id, secret))
     }
 
-    /// Who holds `token`, if it is a live key or the live token of a person in the directory.
-    pub fn holder(&self, token: &str, now_us: i64) -> Result<Option<Holder>, StoreError> {
+    fn holder(&self, token: &str, now_us: i64) -> Result<Option<Holder>, StoreError> {
         let hash = crate::hash(token);
         self.with(|connection| {
             let found: Option<(String, String, Option<String>, String)> = connection
@@ -238,8 +238,7 @@ impl SqliteStore {
         })
     }
 
-    /// Every key and token, newest first (revoked and expired ones too, marked so).
-    pub fn keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
+    fn keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
         self.with(|connection| {
             let mut query = connection.prepare_cached(&format!(
                 "SELECT {INFO_COLUMNS} FROM keys ORDER BY created_us DESC, id"
@@ -249,8 +248,7 @@ impl SqliteStore {
         })
     }
 
-    /// Ends a key or token at once. False when no live key has that id.
-    pub fn revoke_key(&self, id: &str, by: &str, now_us: i64) -> Result<bool, StoreError> {
+    fn revoke_key(&self, id: &str, by: &str, now_us: i64) -> Result<bool, StoreError> {
         self.write(|connection| {
             let transaction = connection.transaction()?;
             let changed = transaction.execute(
@@ -271,9 +269,7 @@ impl SqliteStore {
         })
     }
 
-    /// Whether `user` is a person of the directory who was disabled (a customer, who is not in
-    /// the directory, never is).
-    pub fn disabled(&self, user: &str) -> Result<bool, StoreError> {
+    fn disabled(&self, user: &str) -> Result<bool, StoreError> {
         self.with(|connection| {
             Ok(connection
                 .prepare_cached("SELECT disabled_us IS NOT NULL FROM users WHERE id = ?1")?
@@ -283,9 +279,7 @@ impl SqliteStore {
         })
     }
 
-    /// Brings a disabled person back (a directory upload never does): without their old
-    /// tokens. False when nobody disabled has that id.
-    pub fn enable_user(&self, user: &str, by: &str, now_us: i64) -> Result<bool, StoreError> {
+    fn enable_user(&self, user: &str, by: &str, now_us: i64) -> Result<bool, StoreError> {
         self.write(|connection| {
             let transaction = connection.transaction()?;
             let changed = transaction.execute(
@@ -306,10 +300,7 @@ impl SqliteStore {
         })
     }
 
-    /// Takes a person out of the directory's working set: their tokens are revoked, their
-    /// sessions end, and links sent to them stop working (links are checked against the
-    /// directory). Their history stays. False when no active person has that id.
-    pub fn disable_user(&self, user: &str, by: &str, now_us: i64) -> Result<bool, StoreError> {
+    fn disable_user(&self, user: &str, by: &str, now_us: i64) -> Result<bool, StoreError> {
         self.write(|connection| {
             let transaction = connection.transaction()?;
             let changed = transaction.execute(
@@ -333,6 +324,161 @@ impl SqliteStore {
             }
             transaction.commit()?;
             Ok(changed == 1)
+        })
+    }
+
+    fn put_users(&self, users: &[User]) -> Result<usize, StoreError> {
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            {
+                let mut insert = transaction.prepare_cached(
+                    "INSERT INTO users (id, name, email, department, manager, roles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (id) DO UPDATE SET name = ?2, email = ?3, department = ?4, manager = ?5, roles = ?6",
+                )?;
+                for u in users {
+                    insert.execute(params![u.id, u.name, u.email, u.department, u.manager, u.roles.join(",")])?;
+                }
+            }
+            transaction.commit()?;
+            Ok(users.len())
+        })
+    }
+
+    fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE id = ?1 AND disabled_us IS NULL"
+                ))?
+                .query_row(params![id], user_row)
+                .optional()?)
+        })
+    }
+
+    fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower(?1) AND disabled_us IS NULL ORDER BY id LIMIT 1"
+                ))?
+                .query_row(params![email.trim()], user_row)
+                .optional()?)
+        })
+    }
+
+    fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE disabled_us IS NULL ORDER BY id"
+            ))?;
+            let rows = query.query_map([], user_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn secret(&self, name: &str) -> Result<String, StoreError> {
+        let fresh = crate::keys::random_hex(32)?;
+        self.write(|connection| {
+            connection.execute(
+                "INSERT OR IGNORE INTO store_meta (key, value) VALUES (?1, ?2)",
+                params![format!("secret:{name}"), fresh],
+            )?;
+            Ok(connection.query_row(
+                "SELECT value FROM store_meta WHERE key = ?1",
+                params![format!("secret:{name}")],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    fn signing_keys(&self, name: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let first = self.secret(name)?;
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT key, value FROM store_meta WHERE key LIKE ?1 ESCAPE '\\'",
+            )?;
+            let prefix = format!("secret:{}:v%", name.replace('%', "\\%").replace('_', "\\_"));
+            let mut keys: Vec<(i64, String)> = query
+                .query_map(params![prefix], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?
+                .filter_map(Result::ok)
+                .filter_map(|(key, value)| {
+                    key.rsplit_once(":v")
+                        .and_then(|(_, n)| n.parse().ok())
+                        .map(|n| (n, value))
+                })
+                .collect();
+            keys.push((1, first));
+            keys.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+            Ok(keys
+                .into_iter()
+                .map(|(n, secret)| (format!("{name}-{n}"), secret))
+                .collect())
+        })
+    }
+
+    fn rotate_signing_key(&self, name: &str, retire: bool) -> Result<String, StoreError> {
+        let newest = self
+            .signing_keys(name)?
+            .first()
+            .and_then(|(kid, _)| {
+                kid.rsplit_once('-')
+                    .and_then(|(_, n)| n.parse::<i64>().ok())
+            })
+            .unwrap_or(1);
+        let next = newest + 1;
+        let fresh = crate::keys::random_hex(32)?;
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            transaction.execute(
+                "INSERT INTO store_meta (key, value) VALUES (?1, ?2)",
+                params![format!("secret:{name}:v{next}"), fresh],
+            )?;
+            if retire {
+                transaction.execute(
+                    "UPDATE store_meta SET value = ?2 WHERE key = ?1",
+                    params![format!("secret:{name}"), crate::keys::random_hex(32)?],
+                )?;
+                transaction.execute(
+                    "DELETE FROM store_meta WHERE key LIKE ?1 AND key != ?2",
+                    params![format!("secret:{name}:v%"), format!("secret:{name}:v{next}")],
+                )?;
+            }
+            audit_key(
+                &transaction,
+                crate::now_us(),
+                "cli",
+                "signing key rotated",
+                &serde_json::json!({ "links": name, "key": format!("{name}-{next}"), "older_retired": retire }),
+            )?;
+            transaction.commit()?;
+            Ok(())
+        })?;
+        Ok(format!("{name}-{next}"))
+    }
+
+    fn issue_user_token(&self, user: &str) -> Result<String, StoreError> {
+        Ok(self
+            .issue_person_token(user, "access token", None, "admin", crate::now_us())?
+            .1)
+    }
+
+    fn token_user(&self, token: &str) -> Result<Option<User>, StoreError> {
+        Ok(match self.holder(token, crate::now_us())? {
+            Some(crate::keys::Holder::Person { user, .. }) => Some(user),
+            _ => None,
+        })
+    }
+
+    fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError> {
+        self.ensure_configured(kind, token, now_us())
+    }
+
+    fn key_kind(&self, token: &str) -> Result<Option<KeyKind>, StoreError> {
+        Ok(match self.holder(token, now_us())? {
+            Some(Holder::Key { kind, .. }) => Some(kind),
+            _ => None,
         })
     }
 }

@@ -12,8 +12,10 @@ pub mod facts;
 pub mod health;
 mod identity;
 mod index;
+mod interfaces;
 pub mod keys;
 pub mod live;
+mod location;
 mod logs;
 pub mod mailbox;
 pub mod sessions;
@@ -28,6 +30,17 @@ use rusqlite_migration::{M, Migrations};
 use sha2::{Digest, Sha256};
 
 pub use identity::{Profile, channel};
+/// The storage interfaces, for `use waymark_store::prelude::*` where a store's methods are called.
+pub mod prelude {
+    pub use crate::interfaces::{
+        Directory, Events, HealthCheck, Identities, Journeys, Mailbox, Processes, Sessions, Store,
+        Work,
+    };
+}
+pub use interfaces::{
+    Directory, Events, HealthCheck, Identities, Journeys, Mailbox, Processes, Sessions, Store, Work,
+};
+pub use location::{Location, Options, open, open_in_memory};
 pub use logs::{
     ImportError, Imported, Keep, import_log, import_pieces, push_interaction, stored_log,
     stored_log_keeping,
@@ -155,9 +168,9 @@ impl KeyKind {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the database is unavailable: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(String),
     #[error("the database schema could not be brought up to date: {0}")]
-    Migration(#[from] rusqlite_migration::Error),
+    Migration(String),
     #[error("the store is unusable after an earlier failure")]
     Poisoned,
     /// No secret could be made.
@@ -177,6 +190,19 @@ pub enum StoreError {
     Block(String),
 }
 
+// The backends' own errors become the store's, so no other crate sees a backend's types.
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Database(error.to_string())
+    }
+}
+
+impl From<rusqlite_migration::Error> for StoreError {
+    fn from(error: rusqlite_migration::Error) -> Self {
+        StoreError::Migration(error.to_string())
+    }
+}
+
 /// A journey file deployed to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployedJourney {
@@ -188,80 +214,6 @@ pub struct DeployedJourney {
     /// The journey file as deployed.
     pub source: String,
     pub deployed_us: i64,
-}
-
-/// What Waymark needs from storage.
-pub trait Store: Send + Sync {
-    /// Stores events atomically, dropping those whose message id is already stored (also within
-    /// the batch). Returns after the commit. Concurrent calls may share one commit.
-    fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError>;
-    /// [`Store::append`] for events whose `track` calls may act on workflows (sent with a
-    /// server key): each one stored for the first time is also put in the message outbox, in
-    /// the same transaction, so it is handed to the workflow once even across a crash.
-    fn append_driving(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError>;
-    /// Events in arrival order, after `after_seq`, at most `limit`.
-    fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
-    /// Stores imported cases (kept one block per case, see `traces.rs`), dropping the events
-    /// already stored. Returns after the commit.
-    fn append_traces(&self, traces: Vec<NewTrace>) -> Result<Appended, StoreError>;
-    /// Stored blocks of imported cases in the order they were stored, after block `after_id`,
-    /// at most `limit` blocks.
-    fn traces_after(&self, after_id: i64, limit: usize) -> Result<Vec<StoredTrace>, StoreError>;
-    /// The same blocks undecoded, for reading every event fast.
-    fn trace_blocks_after(
-        &self,
-        after_id: i64,
-        limit: usize,
-    ) -> Result<Vec<TraceBlock>, StoreError>;
-    /// Keeps a journey file under `id`: a new version when it differs from the latest one, else
-    /// the latest version again. Returns the version, and whether it is new.
-    fn deploy_journey(
-        &self,
-        id: &str,
-        label: &str,
-        source: &str,
-        now_us: i64,
-    ) -> Result<(i64, bool), StoreError>;
-    /// The latest version of every deployed journey, by id.
-    fn journeys(&self) -> Result<Vec<DeployedJourney>, StoreError>;
-    /// Every version of a deployed journey, oldest first.
-    fn journey_versions(&self, id: &str) -> Result<Vec<DeployedJourney>, StoreError>;
-    /// One deployed journey: the given version, else the latest.
-    fn journey(
-        &self,
-        id: &str,
-        version: Option<i64>,
-    ) -> Result<Option<DeployedJourney>, StoreError>;
-    /// Collected and imported events.
-    fn count_events(&self) -> Result<u64, StoreError>;
-    /// Everything the analyses read that changed after `since`, in one consistent view: identity
-    /// merges, collected events' facts (with their message ids when asked) and imported blocks,
-    /// each handed to `visit` in order. Returns where the reading ended.
-    fn read_facts(
-        &self,
-        since: facts::Since,
-        message_ids: bool,
-        visit: &mut dyn FnMut(facts::Change<'_>) -> Result<(), StoreError>,
-    ) -> Result<facts::Since, StoreError>;
-    /// The newest collected event's seq and the newest imported block's id: when neither moved,
-    /// no event was added, so an analysis of the stored events can be reused.
-    fn watermark(&self) -> Result<(i64, i64), StoreError>;
-    /// Makes sure a key exists (stored as a hash of the token).
-    fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError>;
-    /// The kind of key a token is, if it is one.
-    fn key_kind(&self, token: &str) -> Result<Option<KeyKind>, StoreError>;
-    /// The profile an identifier (user id, anonymous id, email, phone, …) belongs to.
-    fn profile(&self, identifier: &str) -> Result<Option<Profile>, StoreError>;
-    /// A profile's events across all its identifiers and channels, newest first, before
-    /// `before_seq`. `None` when no profile has the identifier.
-    fn timeline(
-        &self,
-        identifier: &str,
-        before_seq: Option<i64>,
-        limit: usize,
-    ) -> Result<Option<Vec<StoredEvent>>, StoreError>;
-    /// The profiles whose latest value of a trait is `value`.
-    fn search_profiles(&self, trait_name: &str, value: &str) -> Result<Vec<Profile>, StoreError>;
 }
 
 fn migrations() -> Migrations<'static> {
@@ -616,7 +568,7 @@ fn journey_row(row: &rusqlite::Row) -> rusqlite::Result<DeployedJourney> {
 }
 
 /// The system clock in µs since the epoch, for checks without a caller's clock (key expiry).
-fn now_us() -> i64 {
+pub(crate) fn now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
@@ -1098,7 +1050,17 @@ fn catch_up(connection: &Connection, index: &index::EventIndex) -> Result<(), St
     }
 }
 
-impl Store for SqliteStore {
+impl SqliteStore {
+    fn profile_id(
+        &self,
+        connection: &Connection,
+        identifier: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        identity::find(connection, identifier, &self.identifier_traits)
+    }
+}
+
+impl crate::Events for SqliteStore {
     fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
         self.append_queued(events, false)
     }
@@ -1172,6 +1134,49 @@ impl Store for SqliteStore {
         self.with(|connection| traces::blocks_after(connection, after_id, limit))
     }
 
+    fn count_events(&self) -> Result<u64, StoreError> {
+        self.with(|connection| {
+            let count: i64 = connection.query_row(
+                "SELECT (SELECT count(*) FROM events) + (SELECT coalesce(sum(events), 0) FROM traces)",
+                [],
+                |row| row.get(0),
+            )?;
+            Ok(count as u64)
+        })
+    }
+
+    fn read_facts(
+        &self,
+        since: facts::Since,
+        message_ids: bool,
+        visit: &mut dyn FnMut(facts::Change<'_>) -> Result<(), StoreError>,
+    ) -> Result<facts::Since, StoreError> {
+        match &self.path {
+            Some(path) => {
+                let mut connection = Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                connection.busy_timeout(std::time::Duration::from_secs(5))?;
+                facts::read(&mut connection, since, message_ids, visit)
+            }
+            None => self.with(|connection| facts::read(connection, since, message_ids, visit)),
+        }
+    }
+
+    fn watermark(&self) -> Result<(i64, i64), StoreError> {
+        self.with(|connection| {
+            Ok(connection.query_row(
+                "SELECT (SELECT coalesce(max(seq), 0) FROM events), (SELECT coalesce(max(id), 0) FROM traces)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?)
+        })
+    }
+}
+
+impl crate::Journeys for SqliteStore {
     fn deploy_journey(
         &self,
         id: &str,
@@ -1234,59 +1239,9 @@ impl Store for SqliteStore {
                 .optional()?)
         })
     }
+}
 
-    fn count_events(&self) -> Result<u64, StoreError> {
-        self.with(|connection| {
-            let count: i64 = connection.query_row(
-                "SELECT (SELECT count(*) FROM events) + (SELECT coalesce(sum(events), 0) FROM traces)",
-                [],
-                |row| row.get(0),
-            )?;
-            Ok(count as u64)
-        })
-    }
-
-    fn read_facts(
-        &self,
-        since: facts::Since,
-        message_ids: bool,
-        visit: &mut dyn FnMut(facts::Change<'_>) -> Result<(), StoreError>,
-    ) -> Result<facts::Since, StoreError> {
-        match &self.path {
-            Some(path) => {
-                let mut connection = Connection::open_with_flags(
-                    path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                connection.busy_timeout(std::time::Duration::from_secs(5))?;
-                facts::read(&mut connection, since, message_ids, visit)
-            }
-            None => self.with(|connection| facts::read(connection, since, message_ids, visit)),
-        }
-    }
-
-    fn watermark(&self) -> Result<(i64, i64), StoreError> {
-        self.with(|connection| {
-            Ok(connection.query_row(
-                "SELECT (SELECT coalesce(max(seq), 0) FROM events), (SELECT coalesce(max(id), 0) FROM traces)",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )?)
-        })
-    }
-
-    fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError> {
-        self.ensure_configured(kind, token, now_us())
-    }
-
-    fn key_kind(&self, token: &str) -> Result<Option<KeyKind>, StoreError> {
-        Ok(match self.holder(token, now_us())? {
-            Some(keys::Holder::Key { kind, .. }) => Some(kind),
-            _ => None,
-        })
-    }
-
+impl crate::Identities for SqliteStore {
     fn profile(&self, identifier: &str) -> Result<Option<Profile>, StoreError> {
         self.with(
             |connection| match self.profile_id(connection, identifier)? {
@@ -1323,16 +1278,6 @@ impl Store for SqliteStore {
             }
             Ok(profiles)
         })
-    }
-}
-
-impl SqliteStore {
-    fn profile_id(
-        &self,
-        connection: &Connection,
-        identifier: &str,
-    ) -> Result<Option<i64>, StoreError> {
-        identity::find(connection, identifier, &self.identifier_traits)
     }
 }
 

@@ -35,9 +35,8 @@ fn mail_row(row: &rusqlite::Row) -> rusqlite::Result<Mail> {
 
 const COLUMNS: &str = "id, user_id, address, subject, body, message_id, sent_us";
 
-impl SqliteStore {
-    /// Keeps a message; a second delivery of the same `message_id` changes nothing.
-    pub fn deliver(&self, mail: &Mail) -> Result<(), StoreError> {
+impl crate::Mailbox for SqliteStore {
+    fn deliver(&self, mail: &Mail) -> Result<(), StoreError> {
         self.write(|connection| {
             connection.execute(
                 "INSERT INTO mailbox (user_id, address, subject, body, message_id, sent_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -48,8 +47,7 @@ impl SqliteStore {
         })
     }
 
-    /// The messages for `user` (or everyone's, with `None`), newest first.
-    pub fn mails(&self, user: Option<&str>, limit: usize) -> Result<Vec<Mail>, StoreError> {
+    fn mails(&self, user: Option<&str>, limit: usize) -> Result<Vec<Mail>, StoreError> {
         self.with(|connection| {
             let mut query = connection.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM mailbox WHERE ?1 IS NULL OR user_id = ?1 ORDER BY id DESC LIMIT ?2"
@@ -59,8 +57,7 @@ impl SqliteStore {
         })
     }
 
-    /// One message.
-    pub fn mail(&self, id: i64) -> Result<Option<Mail>, StoreError> {
+    fn mail(&self, id: i64) -> Result<Option<Mail>, StoreError> {
         self.with(|connection| {
             Ok(connection
                 .prepare_cached(&format!("SELECT {COLUMNS} FROM mailbox WHERE id = ?1"))?

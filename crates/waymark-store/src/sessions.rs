@@ -15,9 +15,8 @@ pub struct Session {
     pub expires_us: i64,
 }
 
-impl SqliteStore {
-    /// Signs `user` in for `ttl_us`: the session id for the cookie, and its CSRF token.
-    pub fn create_session(
+impl crate::Sessions for SqliteStore {
+    fn create_session(
         &self,
         user: &str,
         now_us: i64,
@@ -26,9 +25,7 @@ impl SqliteStore {
         self.create_session_by(user, None, now_us, ttl_us)
     }
 
-    /// [`SqliteStore::create_session`] begun with the access token `key` (its id): the session
-    /// lasts no longer than the token, and ends when the token is revoked.
-    pub fn create_session_by(
+    fn create_session_by(
         &self,
         user: &str,
         key: Option<&str>,
@@ -63,8 +60,7 @@ impl SqliteStore {
         })
     }
 
-    /// The session a cookie names, while it lasts (and while its person is in the directory).
-    pub fn session(&self, id: &str, now_us: i64) -> Result<Option<Session>, StoreError> {
+    fn session(&self, id: &str, now_us: i64) -> Result<Option<Session>, StoreError> {
         self.with(|connection| {
             let columns: String = USER_COLUMNS
                 .split(", ")
@@ -89,9 +85,7 @@ impl SqliteStore {
         })
     }
 
-    /// Marks a one-time link (a sign-in link) used: true the first time, false ever after.
-    /// Links past `expires_us` are forgotten, since they no longer work anyway.
-    pub fn use_once(&self, token: &str, expires_us: i64, now_us: i64) -> Result<bool, StoreError> {
+    fn use_once(&self, token: &str, expires_us: i64, now_us: i64) -> Result<bool, StoreError> {
         self.write(|connection| {
             connection.execute(
                 "DELETE FROM used_links WHERE expires_us < ?1",
@@ -105,8 +99,7 @@ impl SqliteStore {
         })
     }
 
-    /// Signs a browser out.
-    pub fn end_session(&self, id: &str) -> Result<(), StoreError> {
+    fn end_session(&self, id: &str) -> Result<(), StoreError> {
         self.write(|connection| {
             connection.execute(
                 "DELETE FROM sessions WHERE hash = ?1",
@@ -120,6 +113,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use crate::SqliteStore;
+    use crate::prelude::*;
     use crate::workflow::User;
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::{Map, Value as Json, json};
 use waymark_workflow::Process;
 use waymark_workflow::engine::{self, Command, Effect, State, Status, StepKind, TaskKind};
 
-use crate::{SqliteStore, StoreError};
+use crate::{Processes as _, SqliteStore, StoreError};
 
 /// A person in the organisation directory.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -142,6 +142,25 @@ pub struct AuditRow {
     pub data: Json,
 }
 
+/// The right to hand the message outbox over, held until dropped (see [`crate::Work::outbox_turn`]).
+pub struct Turn<'a>(#[allow(dead_code)] Box<dyn Held + 'a>);
+
+/// Anything held while a turn lasts: a lock's guard, say.
+pub(crate) trait Held {}
+impl<T> Held for T {}
+
+impl<'a> Turn<'a> {
+    pub(crate) fn holding(held: impl Held + 'a) -> Self {
+        Turn(Box::new(held))
+    }
+}
+
+impl std::fmt::Debug for Turn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Turn")
+    }
+}
+
 /// Why a workflow operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -161,7 +180,7 @@ pub enum WorkflowError {
 
 impl From<rusqlite::Error> for WorkflowError {
     fn from(error: rusqlite::Error) -> Self {
-        WorkflowError::Store(StoreError::Database(error))
+        WorkflowError::Store(StoreError::from(error))
     }
 }
 
@@ -245,353 +264,6 @@ fn status_text(status: &Status) -> &'static str {
 }
 
 impl SqliteStore {
-    /// Adds or replaces people in the directory.
-    pub fn put_users(&self, users: &[User]) -> Result<usize, StoreError> {
-        self.write(|connection| {
-            let transaction = connection.transaction()?;
-            {
-                let mut insert = transaction.prepare_cached(
-                    "INSERT INTO users (id, name, email, department, manager, roles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (id) DO UPDATE SET name = ?2, email = ?3, department = ?4, manager = ?5, roles = ?6",
-                )?;
-                for u in users {
-                    insert.execute(params![u.id, u.name, u.email, u.department, u.manager, u.roles.join(",")])?;
-                }
-            }
-            transaction.commit()?;
-            Ok(users.len())
-        })
-    }
-
-    pub fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        self.with(|connection| {
-            Ok(connection
-                .prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE id = ?1 AND disabled_us IS NULL"
-                ))?
-                .query_row(params![id], user_row)
-                .optional()?)
-        })
-    }
-
-    /// The person with this email address (compared without regard to case).
-    pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        self.with(|connection| {
-            Ok(connection
-                .prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower(?1) AND disabled_us IS NULL ORDER BY id LIMIT 1"
-                ))?
-                .query_row(params![email.trim()], user_row)
-                .optional()?)
-        })
-    }
-
-    pub fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.with(|connection| {
-            let mut query = connection.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE disabled_us IS NULL ORDER BY id"
-            ))?;
-            let rows = query.query_map([], user_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// A random secret kept in the database under `name` (made on first use), e.g. the key that
-    /// signs email links.
-    pub fn secret(&self, name: &str) -> Result<String, StoreError> {
-        let fresh = crate::keys::random_hex(32)?;
-        self.write(|connection| {
-            connection.execute(
-                "INSERT OR IGNORE INTO store_meta (key, value) VALUES (?1, ?2)",
-                params![format!("secret:{name}"), fresh],
-            )?;
-            Ok(connection.query_row(
-                "SELECT value FROM store_meta WHERE key = ?1",
-                params![format!("secret:{name}")],
-                |r| r.get(0),
-            )?)
-        })
-    }
-
-    /// The keys that sign links of one kind (`links`, `sign-in`, `surveys`), newest first, each
-    /// with its id (`NAME-1`, `NAME-2`, …); the first is made on first use.
-    pub fn signing_keys(&self, name: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let first = self.secret(name)?;
-        self.with(|connection| {
-            let mut query = connection.prepare_cached(
-                "SELECT key, value FROM store_meta WHERE key LIKE ?1 ESCAPE '\\'",
-            )?;
-            let prefix = format!("secret:{}:v%", name.replace('%', "\\%").replace('_', "\\_"));
-            let mut keys: Vec<(i64, String)> = query
-                .query_map(params![prefix], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })?
-                .filter_map(Result::ok)
-                .filter_map(|(key, value)| {
-                    key.rsplit_once(":v")
-                        .and_then(|(_, n)| n.parse().ok())
-                        .map(|n| (n, value))
-                })
-                .collect();
-            keys.push((1, first));
-            keys.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
-            Ok(keys
-                .into_iter()
-                .map(|(n, secret)| (format!("{name}-{n}"), secret))
-                .collect())
-        })
-    }
-
-    /// Makes a new key for links of one kind: it signs from the next start on, and the older
-    /// keys still verify the links they signed until those expire; with `retire`, the older keys
-    /// are dropped, so every link signed before stops working. Gives the new key's id.
-    pub fn rotate_signing_key(&self, name: &str, retire: bool) -> Result<String, StoreError> {
-        let newest = self
-            .signing_keys(name)?
-            .first()
-            .and_then(|(kid, _)| {
-                kid.rsplit_once('-')
-                    .and_then(|(_, n)| n.parse::<i64>().ok())
-            })
-            .unwrap_or(1);
-        let next = newest + 1;
-        let fresh = crate::keys::random_hex(32)?;
-        self.write(|connection| {
-            let transaction = connection.transaction()?;
-            transaction.execute(
-                "INSERT INTO store_meta (key, value) VALUES (?1, ?2)",
-                params![format!("secret:{name}:v{next}"), fresh],
-            )?;
-            if retire {
-                transaction.execute(
-                    "UPDATE store_meta SET value = ?2 WHERE key = ?1",
-                    params![format!("secret:{name}"), crate::keys::random_hex(32)?],
-                )?;
-                transaction.execute(
-                    "DELETE FROM store_meta WHERE key LIKE ?1 AND key != ?2",
-                    params![format!("secret:{name}:v%"), format!("secret:{name}:v{next}")],
-                )?;
-            }
-            audit_key(
-                &transaction,
-                crate::now_us(),
-                "cli",
-                "signing key rotated",
-                &serde_json::json!({ "links": name, "key": format!("{name}-{next}"), "older_retired": retire }),
-            )?;
-            transaction.commit()?;
-            Ok(())
-        })?;
-        Ok(format!("{name}-{next}"))
-    }
-
-    /// A new access token for a person in the directory (returned once; stored hashed), issued
-    /// by an administrator and without an end date.
-    pub fn issue_user_token(&self, user: &str) -> Result<String, StoreError> {
-        Ok(self
-            .issue_person_token(user, "access token", None, "admin", crate::now_us())?
-            .1)
-    }
-
-    /// The active person a live access token belongs to.
-    pub fn token_user(&self, token: &str) -> Result<Option<User>, StoreError> {
-        Ok(match self.holder(token, crate::now_us())? {
-            Some(crate::keys::Holder::Person { user, .. }) => Some(user),
-            _ => None,
-        })
-    }
-
-    /// Keeps a process definition: a new version when it differs from the latest one.
-    pub fn deploy_process(
-        &self,
-        id: &str,
-        name: &str,
-        format: &str,
-        source: &str,
-        now_us: i64,
-    ) -> Result<(i64, bool), StoreError> {
-        self.write(|connection| {
-            let transaction = connection.transaction()?;
-            let outcome = crate::keep_version(
-                &transaction,
-                "SELECT version, source FROM processes WHERE id = ?1 ORDER BY version DESC LIMIT 1",
-                id,
-                source,
-                |version| {
-                    transaction.execute(
-                        "INSERT INTO processes (id, version, name, format, source, deployed_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![id, version, name, format, source, now_us],
-                    )
-                },
-            )?;
-            transaction.commit()?;
-            Ok(outcome)
-        })
-    }
-
-    /// Keeps a form schema under its key: a new version when it differs from the latest.
-    pub fn put_form(&self, key: &str, schema: &str, now_us: i64) -> Result<i64, StoreError> {
-        self.write(|connection| {
-            let transaction = connection.transaction()?;
-            let (version, _) = crate::keep_version(
-                &transaction,
-                "SELECT version, schema FROM forms WHERE key = ?1 ORDER BY version DESC LIMIT 1",
-                key,
-                schema,
-                |version| {
-                    transaction.execute(
-                        "INSERT INTO forms (key, version, schema, deployed_us) VALUES (?1, ?2, ?3, ?4)",
-                        params![key, version, schema, now_us],
-                    )
-                },
-            )?;
-            transaction.commit()?;
-            Ok(version)
-        })
-    }
-
-    /// The latest schema of a form.
-    pub fn form(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.with(|connection| {
-            Ok(connection
-                .prepare_cached(
-                    "SELECT schema FROM forms WHERE key = ?1 ORDER BY version DESC LIMIT 1",
-                )?
-                .query_row(params![key], |r| r.get(0))
-                .optional()?)
-        })
-    }
-
-    /// The form key of a process's start event, if it has one.
-    pub fn start_form(&self, process: &str) -> Result<Option<String>, WorkflowError> {
-        let Some(version) = self.latest_version(process)? else {
-            return Err(WorkflowError::UnknownProcess(process.to_string()));
-        };
-        let definition = self.definition(process, version)?;
-        Ok(definition
-            .starts()
-            .find_map(|s| definition.nodes[s].form().map(str::to_string)))
-    }
-
-    /// Whether a webhook task may be called now: not before its next try.
-    pub fn webhook_due(&self, instance: i64, task: u64, now_us: i64) -> Result<bool, StoreError> {
-        self.with(|connection| {
-            let next: Option<i64> = connection
-                .prepare_cached(
-                    "SELECT next_try_us FROM webhook_attempts WHERE instance_id = ?1 AND task_id = ?2",
-                )?
-                .query_row(params![instance, task as i64], |r| r.get(0))
-                .optional()?;
-            Ok(next.is_none_or(|next| next <= now_us))
-        })
-    }
-
-    /// Records a failed webhook call and when to try again; returns the number of attempts.
-    pub fn webhook_failed(
-        &self,
-        instance: i64,
-        task: u64,
-        error: &str,
-        next_try_us: i64,
-    ) -> Result<i64, StoreError> {
-        self.write(|connection| {
-            connection.execute(
-                "INSERT INTO webhook_attempts (instance_id, task_id, attempts, next_try_us, last_error) VALUES (?1, ?2, 1, ?3, ?4)
-                 ON CONFLICT (instance_id, task_id) DO UPDATE SET attempts = attempts + 1, next_try_us = ?3, last_error = ?4",
-                params![instance, task as i64, next_try_us, error],
-            )?;
-            Ok(connection.query_row(
-                "SELECT attempts FROM webhook_attempts WHERE instance_id = ?1 AND task_id = ?2",
-                params![instance, task as i64],
-                |r| r.get(0),
-            )?)
-        })
-    }
-
-    /// How many times a webhook task was tried without success, and the last error.
-    pub fn webhook_attempts(
-        &self,
-        instance: i64,
-        task: u64,
-    ) -> Result<Option<(i64, String)>, StoreError> {
-        self.with(|connection| {
-            Ok(connection
-                .prepare_cached(
-                    "SELECT attempts, last_error FROM webhook_attempts WHERE instance_id = ?1 AND task_id = ?2",
-                )?
-                .query_row(params![instance, task as i64], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?)
-        })
-    }
-
-    /// The latest deployed version of a process.
-    pub fn latest_version(&self, id: &str) -> Result<Option<i64>, StoreError> {
-        self.with(|connection| {
-            Ok(connection
-                .prepare_cached("SELECT max(version) FROM processes WHERE id = ?1")?
-                .query_row(params![id], |r| r.get(0))?)
-        })
-    }
-
-    /// A deployed process: the given version, else the latest.
-    pub fn process(
-        &self,
-        id: &str,
-        version: Option<i64>,
-    ) -> Result<Option<DeployedProcess>, StoreError> {
-        self.with(|connection| {
-            Ok(connection
-                .prepare_cached(
-                    "SELECT id, version, name, format, source, deployed_us FROM processes
-                     WHERE id = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
-                )?
-                .query_row(params![id, version], |r| {
-                    Ok(DeployedProcess {
-                        id: r.get(0)?,
-                        version: r.get(1)?,
-                        name: r.get(2)?,
-                        format: r.get(3)?,
-                        source: r.get(4)?,
-                        deployed_us: r.get(5)?,
-                    })
-                })
-                .optional()?)
-        })
-    }
-
-    /// The processes people can start: the latest version of each, with the form its start
-    /// event names (id, name, form key), by name.
-    pub fn startable(&self) -> Result<Vec<(String, String, Option<String>)>, WorkflowError> {
-        let latest: Vec<(String, i64, String)> = self.with(|connection| {
-            let mut query = connection.prepare_cached(
-                "SELECT p.id, p.version, p.name FROM processes p
-                 WHERE p.version = (SELECT MAX(version) FROM processes q WHERE q.id = p.id)
-                 ORDER BY p.name, p.id",
-            )?;
-            let rows = query.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })?;
-        let mut out = Vec::new();
-        for (id, version, name) in latest {
-            let definition = self.definition(&id, version)?;
-            // Processes started by a collected event are not started by hand.
-            let by_hand = definition.starts().find(|&s| {
-                matches!(
-                    definition.nodes[s].kind,
-                    waymark_workflow::NodeKind::Start {
-                        trigger: waymark_workflow::Trigger::None,
-                        ..
-                    }
-                )
-            });
-            if let Some(start) = by_hand {
-                let form = definition.nodes[start].form().map(str::to_string);
-                out.push((id, name, form));
-            }
-        }
-        Ok(out)
-    }
-
     /// A deployed version's parsed definition, read and parsed once.
     fn definition(&self, id: &str, version: i64) -> Result<Arc<Process>, WorkflowError> {
         let key = (id.to_string(), version);
@@ -623,41 +295,6 @@ impl SqliteStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(key, process.clone());
         Ok(process)
-    }
-
-    /// Starts an instance of the latest version of a process for `requester`, with the start
-    /// form's values. Returns its id.
-    pub fn start_instance(
-        &self,
-        process: &str,
-        requester: &str,
-        variables: Map<String, Json>,
-        now_us: i64,
-    ) -> Result<i64, WorkflowError> {
-        let started = self.start(process, requester, None, variables, None, now_us)?;
-        started.ok_or_else(|| WorkflowError::UnknownProcess(process.to_string()))
-    }
-
-    /// Starts an instance at the start event of `process` that waits for the collected event
-    /// `message` of `person`, once per event: `key` (the event's message id) already used gives
-    /// `None`.
-    pub fn start_on_message(
-        &self,
-        process: &str,
-        person: &str,
-        message: &str,
-        properties: Map<String, Json>,
-        key: &str,
-        now_us: i64,
-    ) -> Result<Option<i64>, WorkflowError> {
-        self.start(
-            process,
-            person,
-            Some(message),
-            properties,
-            Some(key),
-            now_us,
-        )
     }
 
     fn start(
@@ -703,72 +340,6 @@ impl SqliteStore {
             step.apply(&state, &effects)?;
             Ok(Some(instance))
         })
-    }
-
-    /// The processes (latest versions) a collected event starts: (event name, process id).
-    /// Kept until the next deploy.
-    pub fn message_starts(&self) -> Result<Arc<Vec<(String, String)>>, WorkflowError> {
-        let latest: Vec<(String, i64)> = self.with(|connection| {
-            let mut query = connection
-                .prepare_cached("SELECT id, MAX(version) FROM processes GROUP BY id ORDER BY id")?;
-            let rows = query.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })?;
-        {
-            let cached = self
-                .message_starts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((versions, starts)) = &*cached
-                && *versions == latest
-            {
-                return Ok(starts.clone());
-            }
-        }
-        let mut starts = Vec::new();
-        for (id, version) in &latest {
-            let definition = self.definition(id, *version)?;
-            for s in definition.starts() {
-                if let waymark_workflow::NodeKind::Start {
-                    trigger: waymark_workflow::Trigger::Message(name),
-                    ..
-                } = &definition.nodes[s].kind
-                {
-                    starts.push((name.clone(), id.clone()));
-                }
-            }
-        }
-        let starts = Arc::new(starts);
-        *self
-            .message_starts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((latest, starts.clone()));
-        Ok(starts)
-    }
-
-    /// Applies a command to an instance in one transaction, as `actor` (a user id, or `system`).
-    pub fn advance(
-        &self,
-        instance: i64,
-        command: Command,
-        actor: &str,
-        now_us: i64,
-    ) -> Result<Vec<Effect>, WorkflowError> {
-        self.advance_keyed(instance, command, actor, now_us, None)
-            .map(Option::unwrap_or_default)
-    }
-
-    /// [`SqliteStore::advance`] at most once per `message_id` for this instance: the delivery is
-    /// recorded in the step's own transaction, so a message handed over again (a retried event,
-    /// or the outbox after a crash) changes nothing. `None` when it was delivered before.
-    pub fn advance_once(
-        &self,
-        instance: i64,
-        command: Command,
-        now_us: i64,
-        message_id: &str,
-    ) -> Result<Option<Vec<Effect>>, WorkflowError> {
-        self.advance_keyed(instance, command, "system", now_us, Some(message_id))
     }
 
     fn advance_keyed(
@@ -834,57 +405,6 @@ impl SqliteStore {
             step.apply(&state, &effects)?;
             Ok(Some(effects))
         })
-    }
-
-    /// Track calls in the message outbox, oldest first: (seq, the event).
-    pub fn outbox(&self, limit: usize) -> Result<Vec<(i64, crate::NewEvent)>, StoreError> {
-        self.with(|connection| {
-            let mut query = connection.prepare_cached(
-                "SELECT e.seq, e.message_id, e.kind, e.name, e.user_id, e.anonymous_id, e.timestamp_us, e.received_us, e.body, NULL
-                 FROM message_outbox o JOIN events e ON e.seq = o.seq ORDER BY o.seq LIMIT ?1",
-            )?;
-            let rows = query.query_map(params![limit as i64], crate::row_to_event)?;
-            Ok(rows
-                .map(|r| r.map(|stored| (stored.seq, stored.event)))
-                .collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// Takes track calls out of the outbox once the workflow has had them (one commit).
-    pub fn outbox_done(&self, seqs: &[i64]) -> Result<(), StoreError> {
-        if seqs.is_empty() {
-            return Ok(());
-        }
-        self.write(|connection| {
-            let transaction = connection.transaction()?;
-            {
-                let mut delete =
-                    transaction.prepare_cached("DELETE FROM message_outbox WHERE seq = ?1")?;
-                for seq in seqs {
-                    delete.execute(params![seq])?;
-                }
-            }
-            transaction.commit()?;
-            Ok(())
-        })
-    }
-
-    /// The right to hand the outbox over: one hand-over at a time. With `wait`, until it is
-    /// free (a caller whose events must be handed over before it answers); without, only if
-    /// nobody has it now (the timer loop, which comes back a moment later).
-    pub fn outbox_turn(&self, wait: bool) -> Option<std::sync::MutexGuard<'_, ()>> {
-        if wait {
-            return Some(
-                self.outbox_turn
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            );
-        }
-        match self.outbox_turn.try_lock() {
-            Ok(guard) => Some(guard),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        }
     }
 
     /// Runs `f` in a transaction on the writer connection, with group commit: steps queued by
@@ -955,7 +475,7 @@ impl SqliteStore {
             Err(error) => {
                 // Nothing ran; the queued steps' callers see their step dropped.
                 drop(jobs);
-                return Err(WorkflowError::Store(StoreError::Database(error)));
+                return Err(WorkflowError::Store(StoreError::from(error)));
             }
         };
         self.note_write(commit.as_ref());
@@ -981,310 +501,6 @@ impl SqliteStore {
         outcome
             .recv()
             .map_err(|_| WorkflowError::Store(StoreError::Poisoned))?
-    }
-
-    pub fn instance(&self, id: i64) -> Result<Option<InstanceRow>, WorkflowError> {
-        let row = self.with(|connection| {
-            Ok(connection
-                .prepare_cached(
-                    "SELECT id, process_id, version, requester, status, state, started_us, updated_us FROM instances WHERE id = ?1",
-                )?
-                .query_row(params![id], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, i64>(6)?,
-                        r.get::<_, i64>(7)?,
-                    ))
-                })
-                .optional()?)
-        })?;
-        let Some((id, process, version, requester, status, state, started_us, updated_us)) = row
-        else {
-            return Ok(None);
-        };
-        let state =
-            serde_json::from_str(&state).map_err(|e| WorkflowError::State(id, e.to_string()))?;
-        Ok(Some(InstanceRow {
-            id,
-            process,
-            version,
-            requester,
-            status,
-            state,
-            started_us,
-            updated_us,
-        }))
-    }
-
-    /// The names a version of a process gives its steps, by step id, and the process's name.
-    pub fn step_names(
-        &self,
-        id: &str,
-        version: i64,
-    ) -> Result<(String, HashMap<String, String>), WorkflowError> {
-        let definition = self.definition(id, version)?;
-        let names = definition
-            .nodes
-            .iter()
-            .filter_map(|n| Some((n.id.clone(), n.name.clone()?)))
-            .collect();
-        let title = self
-            .process(id, Some(version))?
-            .map_or_else(|| id.to_string(), |p| p.name);
-        Ok((title, names))
-    }
-
-    /// Instances for an administrator's list, newest first: those with `status` and `process`
-    /// when given, with ids below `before`, at most `limit`. Their state is not read.
-    pub fn instance_list(
-        &self,
-        status: Option<&str>,
-        process: Option<&str>,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<InstanceSummary>, StoreError> {
-        self.with(|connection| {
-            let mut query = connection.prepare_cached(
-                "SELECT id, process_id, version, requester, status, started_us, updated_us FROM instances
-                 WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR process_id = ?2) AND (?3 IS NULL OR id < ?3)
-                 ORDER BY id DESC LIMIT ?4",
-            )?;
-            let rows = query.query_map(params![status, process, before, limit as i64], |r| {
-                Ok(InstanceSummary {
-                    id: r.get(0)?,
-                    process: r.get(1)?,
-                    version: r.get(2)?,
-                    requester: r.get(3)?,
-                    status: r.get(4)?,
-                    started_us: r.get(5)?,
-                    updated_us: r.get(6)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// How many instances there are in each status.
-    pub fn instance_counts(&self) -> Result<Vec<(String, usize)>, StoreError> {
-        self.with(|connection| {
-            let mut query = connection.prepare_cached(
-                "SELECT status, count(*) FROM instances GROUP BY status ORDER BY status",
-            )?;
-            let rows = query.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// The instances `requester` started, newest first.
-    pub fn instances_of(&self, requester: &str) -> Result<Vec<i64>, StoreError> {
-        self.with(|connection| {
-            let mut query = connection
-                .prepare_cached("SELECT id FROM instances WHERE requester = ?1 ORDER BY id DESC")?;
-            let rows = query.query_map(params![requester], |r| r.get(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// Every open task (people's and workers'), oldest first.
-    pub fn open_tasks(&self) -> Result<Vec<TaskRow>, StoreError> {
-        self.with(|connection| {
-            let mut query = connection.prepare_cached(&format!(
-                "SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'open' ORDER BY created_us, instance_id, task_id"
-            ))?;
-            let rows = query.query_map([], task_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// The open tasks `user` may see: assigned to them, or offered to them or their groups.
-    pub fn tasks_for(&self, user: &User) -> Result<Vec<TaskRow>, StoreError> {
-        Ok(self
-            .open_tasks()?
-            .into_iter()
-            .filter(|t| t.kind == "user" && t.is_for(user))
-            .collect())
-    }
-
-    pub fn task(&self, instance: i64, task: u64) -> Result<Option<TaskRow>, StoreError> {
-        self.with(|connection| {
-            Ok(connection
-                .prepare_cached(&format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks WHERE instance_id = ?1 AND task_id = ?2"
-                ))?
-                .query_row(params![instance, task as i64], task_row)
-                .optional()?)
-        })
-    }
-
-    /// Every task of an instance, in the order created.
-    pub fn instance_tasks(&self, instance: i64) -> Result<Vec<TaskRow>, StoreError> {
-        self.with(|connection| {
-            let mut query = connection.prepare_cached(&format!(
-                "SELECT {TASK_COLUMNS} FROM tasks WHERE instance_id = ?1 ORDER BY task_id"
-            ))?;
-            let rows = query.query_map(params![instance], task_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// Timers due at or before `now`: (instance, timer).
-    pub fn due_timers(&self, now_us: i64) -> Result<Vec<(i64, u64)>, StoreError> {
-        self.with(|connection| {
-            let mut query = connection.prepare_cached(
-                "SELECT instance_id, timer_id FROM timers WHERE due_us <= ?1 ORDER BY due_us",
-            )?;
-            let rows = query.query_map(params![now_us], |r| {
-                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// Whether any instance waits for a message (so collected events need not be looked at).
-    pub fn has_subscriptions(&self) -> Result<bool, StoreError> {
-        self.with(|connection| {
-            Ok(
-                connection.query_row("SELECT EXISTS (SELECT 1 FROM subscriptions)", [], |r| {
-                    r.get(0)
-                })?,
-            )
-        })
-    }
-
-    /// Every message name something waits for now: a request's subscription, or a process that
-    /// starts on it.
-    pub fn awaited_messages(&self) -> Result<std::collections::HashSet<String>, WorkflowError> {
-        let mut names: std::collections::HashSet<String> = self.with(|connection| {
-            let mut query =
-                connection.prepare_cached("SELECT DISTINCT message FROM subscriptions")?;
-            let rows = query.query_map([], |r| r.get(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })?;
-        names.extend(
-            self.message_starts()?
-                .iter()
-                .map(|(message, _)| message.clone()),
-        );
-        Ok(names)
-    }
-
-    /// The messages an instance waits for now, in the order it began waiting.
-    pub fn awaited_by(&self, instance: i64) -> Result<Vec<String>, StoreError> {
-        self.with(|connection| {
-            let mut query = connection.prepare_cached(
-                "SELECT message FROM subscriptions WHERE instance_id = ?1 GROUP BY message ORDER BY min(subscription_id)",
-            )?;
-            let rows = query.query_map(params![instance], |r| r.get(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// Instances waiting for `message` whose requester is `person`.
-    pub fn awaiting(&self, message: &str, person: &str) -> Result<Vec<i64>, StoreError> {
-        self.with(|connection| {
-            let mut query = connection.prepare_cached(
-                "SELECT DISTINCT instance_id FROM subscriptions WHERE message = ?1 AND correlation = ?2 ORDER BY instance_id",
-            )?;
-            let rows = query.query_map(params![message, person], |r| r.get(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    pub fn audit_trail(&self, instance: i64) -> Result<Vec<AuditRow>, StoreError> {
-        self.with(|connection| {
-            let mut query = connection.prepare_cached(
-                "SELECT at_us, actor, action, node, data FROM audit WHERE instance_id = ?1 ORDER BY id",
-            )?;
-            let rows = query.query_map(params![instance], |r| {
-                let data: String = r.get(4)?;
-                Ok(AuditRow {
-                    at_us: r.get(0)?,
-                    actor: r.get(1)?,
-                    action: r.get(2)?,
-                    node: r.get(3)?,
-                    data: serde_json::from_str(&data).unwrap_or(Json::Null),
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// Gives an open task to `user` (a claim, or a delegation by its assignee), with a line in
-    /// the audit trail. False when the task is not open.
-    pub fn assign_task(
-        &self,
-        instance: i64,
-        task: u64,
-        user: &str,
-        by: &str,
-        action: &str,
-        now_us: i64,
-    ) -> Result<bool, StoreError> {
-        self.write(|connection| {
-            let transaction = connection.transaction()?;
-            let changed = transaction.execute(
-                "UPDATE tasks SET assignee = ?3 WHERE instance_id = ?1 AND task_id = ?2 AND status = 'open'",
-                params![instance, task as i64, user],
-            )?;
-            if changed == 1 {
-                let node: String = transaction.query_row(
-                    "SELECT node FROM tasks WHERE instance_id = ?1 AND task_id = ?2",
-                    params![instance, task as i64],
-                    |r| r.get(0),
-                )?;
-                audit(&transaction, instance, now_us, by, action, Some(&node), &json!({ "task": task, "to": user }))?;
-            }
-            transaction.commit()?;
-            Ok(changed == 1)
-        })
-    }
-
-    /// A comment on a task, kept in the instance's audit trail.
-    pub fn comment(
-        &self,
-        instance: i64,
-        task: u64,
-        by: &str,
-        text: &str,
-        now_us: i64,
-    ) -> Result<(), StoreError> {
-        self.write(|connection| {
-            audit(
-                connection,
-                instance,
-                now_us,
-                by,
-                "comment",
-                None,
-                &json!({ "task": task, "text": text }),
-            )
-        })
-    }
-
-    /// Records a refused attempt (someone acting on what is not theirs).
-    pub fn audit_refusal(
-        &self,
-        instance: i64,
-        actor: &str,
-        what: &str,
-        now_us: i64,
-    ) -> Result<(), StoreError> {
-        self.write(|connection| {
-            audit(
-                connection,
-                instance,
-                now_us,
-                actor,
-                "refused",
-                None,
-                &json!({ "attempt": what }),
-            )
-        })
     }
 }
 
@@ -1608,5 +824,613 @@ impl Applying<'_, '_, '_> {
             &json!({ "event": event }),
         )?;
         Ok(())
+    }
+}
+
+impl crate::Processes for SqliteStore {
+    fn deploy_process(
+        &self,
+        id: &str,
+        name: &str,
+        format: &str,
+        source: &str,
+        now_us: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            let outcome = crate::keep_version(
+                &transaction,
+                "SELECT version, source FROM processes WHERE id = ?1 ORDER BY version DESC LIMIT 1",
+                id,
+                source,
+                |version| {
+                    transaction.execute(
+                        "INSERT INTO processes (id, version, name, format, source, deployed_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![id, version, name, format, source, now_us],
+                    )
+                },
+            )?;
+            transaction.commit()?;
+            Ok(outcome)
+        })
+    }
+
+    fn put_form(&self, key: &str, schema: &str, now_us: i64) -> Result<i64, StoreError> {
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            let (version, _) = crate::keep_version(
+                &transaction,
+                "SELECT version, schema FROM forms WHERE key = ?1 ORDER BY version DESC LIMIT 1",
+                key,
+                schema,
+                |version| {
+                    transaction.execute(
+                        "INSERT INTO forms (key, version, schema, deployed_us) VALUES (?1, ?2, ?3, ?4)",
+                        params![key, version, schema, now_us],
+                    )
+                },
+            )?;
+            transaction.commit()?;
+            Ok(version)
+        })
+    }
+
+    fn form(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT schema FROM forms WHERE key = ?1 ORDER BY version DESC LIMIT 1",
+                )?
+                .query_row(params![key], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    fn start_form(&self, process: &str) -> Result<Option<String>, WorkflowError> {
+        let Some(version) = self.latest_version(process)? else {
+            return Err(WorkflowError::UnknownProcess(process.to_string()));
+        };
+        let definition = self.definition(process, version)?;
+        Ok(definition
+            .starts()
+            .find_map(|s| definition.nodes[s].form().map(str::to_string)))
+    }
+
+    fn latest_version(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached("SELECT max(version) FROM processes WHERE id = ?1")?
+                .query_row(params![id], |r| r.get(0))?)
+        })
+    }
+
+    fn process(
+        &self,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<DeployedProcess>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT id, version, name, format, source, deployed_us FROM processes
+                     WHERE id = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
+                )?
+                .query_row(params![id, version], |r| {
+                    Ok(DeployedProcess {
+                        id: r.get(0)?,
+                        version: r.get(1)?,
+                        name: r.get(2)?,
+                        format: r.get(3)?,
+                        source: r.get(4)?,
+                        deployed_us: r.get(5)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    fn startable(&self) -> Result<Vec<(String, String, Option<String>)>, WorkflowError> {
+        let latest: Vec<(String, i64, String)> = self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT p.id, p.version, p.name FROM processes p
+                 WHERE p.version = (SELECT MAX(version) FROM processes q WHERE q.id = p.id)
+                 ORDER BY p.name, p.id",
+            )?;
+            let rows = query.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+        let mut out = Vec::new();
+        for (id, version, name) in latest {
+            let definition = self.definition(&id, version)?;
+            // Processes started by a collected event are not started by hand.
+            let by_hand = definition.starts().find(|&s| {
+                matches!(
+                    definition.nodes[s].kind,
+                    waymark_workflow::NodeKind::Start {
+                        trigger: waymark_workflow::Trigger::None,
+                        ..
+                    }
+                )
+            });
+            if let Some(start) = by_hand {
+                let form = definition.nodes[start].form().map(str::to_string);
+                out.push((id, name, form));
+            }
+        }
+        Ok(out)
+    }
+
+    fn message_starts(&self) -> Result<Arc<Vec<(String, String)>>, WorkflowError> {
+        let latest: Vec<(String, i64)> = self.with(|connection| {
+            let mut query = connection
+                .prepare_cached("SELECT id, MAX(version) FROM processes GROUP BY id ORDER BY id")?;
+            let rows = query.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+        {
+            let cached = self
+                .message_starts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((versions, starts)) = &*cached
+                && *versions == latest
+            {
+                return Ok(starts.clone());
+            }
+        }
+        let mut starts = Vec::new();
+        for (id, version) in &latest {
+            let definition = self.definition(id, *version)?;
+            for s in definition.starts() {
+                if let waymark_workflow::NodeKind::Start {
+                    trigger: waymark_workflow::Trigger::Message(name),
+                    ..
+                } = &definition.nodes[s].kind
+                {
+                    starts.push((name.clone(), id.clone()));
+                }
+            }
+        }
+        let starts = Arc::new(starts);
+        *self
+            .message_starts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((latest, starts.clone()));
+        Ok(starts)
+    }
+
+    fn step_names(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<(String, HashMap<String, String>), WorkflowError> {
+        let definition = self.definition(id, version)?;
+        let names = definition
+            .nodes
+            .iter()
+            .filter_map(|n| Some((n.id.clone(), n.name.clone()?)))
+            .collect();
+        let title = self
+            .process(id, Some(version))?
+            .map_or_else(|| id.to_string(), |p| p.name);
+        Ok((title, names))
+    }
+}
+
+impl crate::Work for SqliteStore {
+    fn webhook_due(&self, instance: i64, task: u64, now_us: i64) -> Result<bool, StoreError> {
+        self.with(|connection| {
+            let next: Option<i64> = connection
+                .prepare_cached(
+                    "SELECT next_try_us FROM webhook_attempts WHERE instance_id = ?1 AND task_id = ?2",
+                )?
+                .query_row(params![instance, task as i64], |r| r.get(0))
+                .optional()?;
+            Ok(next.is_none_or(|next| next <= now_us))
+        })
+    }
+
+    fn webhook_failed(
+        &self,
+        instance: i64,
+        task: u64,
+        error: &str,
+        next_try_us: i64,
+    ) -> Result<i64, StoreError> {
+        self.write(|connection| {
+            connection.execute(
+                "INSERT INTO webhook_attempts (instance_id, task_id, attempts, next_try_us, last_error) VALUES (?1, ?2, 1, ?3, ?4)
+                 ON CONFLICT (instance_id, task_id) DO UPDATE SET attempts = attempts + 1, next_try_us = ?3, last_error = ?4",
+                params![instance, task as i64, next_try_us, error],
+            )?;
+            Ok(connection.query_row(
+                "SELECT attempts FROM webhook_attempts WHERE instance_id = ?1 AND task_id = ?2",
+                params![instance, task as i64],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    fn webhook_attempts(
+        &self,
+        instance: i64,
+        task: u64,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT attempts, last_error FROM webhook_attempts WHERE instance_id = ?1 AND task_id = ?2",
+                )?
+                .query_row(params![instance, task as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?)
+        })
+    }
+
+    fn start_instance(
+        &self,
+        process: &str,
+        requester: &str,
+        variables: Map<String, Json>,
+        now_us: i64,
+    ) -> Result<i64, WorkflowError> {
+        let started = self.start(process, requester, None, variables, None, now_us)?;
+        started.ok_or_else(|| WorkflowError::UnknownProcess(process.to_string()))
+    }
+
+    fn start_on_message(
+        &self,
+        process: &str,
+        person: &str,
+        message: &str,
+        properties: Map<String, Json>,
+        key: &str,
+        now_us: i64,
+    ) -> Result<Option<i64>, WorkflowError> {
+        self.start(
+            process,
+            person,
+            Some(message),
+            properties,
+            Some(key),
+            now_us,
+        )
+    }
+
+    fn advance(
+        &self,
+        instance: i64,
+        command: Command,
+        actor: &str,
+        now_us: i64,
+    ) -> Result<Vec<Effect>, WorkflowError> {
+        self.advance_keyed(instance, command, actor, now_us, None)
+            .map(Option::unwrap_or_default)
+    }
+
+    fn advance_once(
+        &self,
+        instance: i64,
+        command: Command,
+        now_us: i64,
+        message_id: &str,
+    ) -> Result<Option<Vec<Effect>>, WorkflowError> {
+        self.advance_keyed(instance, command, "system", now_us, Some(message_id))
+    }
+
+    fn outbox(&self, limit: usize) -> Result<Vec<(i64, crate::NewEvent)>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT e.seq, e.message_id, e.kind, e.name, e.user_id, e.anonymous_id, e.timestamp_us, e.received_us, e.body, NULL
+                 FROM message_outbox o JOIN events e ON e.seq = o.seq ORDER BY o.seq LIMIT ?1",
+            )?;
+            let rows = query.query_map(params![limit as i64], crate::row_to_event)?;
+            Ok(rows
+                .map(|r| r.map(|stored| (stored.seq, stored.event)))
+                .collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn outbox_done(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            {
+                let mut delete =
+                    transaction.prepare_cached("DELETE FROM message_outbox WHERE seq = ?1")?;
+                for seq in seqs {
+                    delete.execute(params![seq])?;
+                }
+            }
+            transaction.commit()?;
+            Ok(())
+        })
+    }
+
+    fn outbox_turn(&self, wait: bool) -> Option<Turn<'_>> {
+        if wait {
+            return Some(Turn::holding(
+                self.outbox_turn
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ));
+        }
+        match self.outbox_turn.try_lock() {
+            Ok(guard) => Some(Turn::holding(guard)),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                Some(Turn::holding(poisoned.into_inner()))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    fn instance(&self, id: i64) -> Result<Option<InstanceRow>, WorkflowError> {
+        let row = self.with(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT id, process_id, version, requester, status, state, started_us, updated_us FROM instances WHERE id = ?1",
+                )?
+                .query_row(params![id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, i64>(6)?,
+                        r.get::<_, i64>(7)?,
+                    ))
+                })
+                .optional()?)
+        })?;
+        let Some((id, process, version, requester, status, state, started_us, updated_us)) = row
+        else {
+            return Ok(None);
+        };
+        let state =
+            serde_json::from_str(&state).map_err(|e| WorkflowError::State(id, e.to_string()))?;
+        Ok(Some(InstanceRow {
+            id,
+            process,
+            version,
+            requester,
+            status,
+            state,
+            started_us,
+            updated_us,
+        }))
+    }
+
+    fn instance_list(
+        &self,
+        status: Option<&str>,
+        process: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<InstanceSummary>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT id, process_id, version, requester, status, started_us, updated_us FROM instances
+                 WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR process_id = ?2) AND (?3 IS NULL OR id < ?3)
+                 ORDER BY id DESC LIMIT ?4",
+            )?;
+            let rows = query.query_map(params![status, process, before, limit as i64], |r| {
+                Ok(InstanceSummary {
+                    id: r.get(0)?,
+                    process: r.get(1)?,
+                    version: r.get(2)?,
+                    requester: r.get(3)?,
+                    status: r.get(4)?,
+                    started_us: r.get(5)?,
+                    updated_us: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn instance_counts(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT status, count(*) FROM instances GROUP BY status ORDER BY status",
+            )?;
+            let rows = query.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn instances_of(&self, requester: &str) -> Result<Vec<i64>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection
+                .prepare_cached("SELECT id FROM instances WHERE requester = ?1 ORDER BY id DESC")?;
+            let rows = query.query_map(params![requester], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn open_tasks(&self) -> Result<Vec<TaskRow>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'open' ORDER BY created_us, instance_id, task_id"
+            ))?;
+            let rows = query.query_map([], task_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn tasks_for(&self, user: &User) -> Result<Vec<TaskRow>, StoreError> {
+        Ok(self
+            .open_tasks()?
+            .into_iter()
+            .filter(|t| t.kind == "user" && t.is_for(user))
+            .collect())
+    }
+
+    fn task(&self, instance: i64, task: u64) -> Result<Option<TaskRow>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(&format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE instance_id = ?1 AND task_id = ?2"
+                ))?
+                .query_row(params![instance, task as i64], task_row)
+                .optional()?)
+        })
+    }
+
+    fn instance_tasks(&self, instance: i64) -> Result<Vec<TaskRow>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE instance_id = ?1 ORDER BY task_id"
+            ))?;
+            let rows = query.query_map(params![instance], task_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn due_timers(&self, now_us: i64) -> Result<Vec<(i64, u64)>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT instance_id, timer_id FROM timers WHERE due_us <= ?1 ORDER BY due_us",
+            )?;
+            let rows = query.query_map(params![now_us], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn has_subscriptions(&self) -> Result<bool, StoreError> {
+        self.with(|connection| {
+            Ok(
+                connection.query_row("SELECT EXISTS (SELECT 1 FROM subscriptions)", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+    }
+
+    fn awaited_messages(&self) -> Result<std::collections::HashSet<String>, WorkflowError> {
+        let mut names: std::collections::HashSet<String> = self.with(|connection| {
+            let mut query =
+                connection.prepare_cached("SELECT DISTINCT message FROM subscriptions")?;
+            let rows = query.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+        names.extend(
+            self.message_starts()?
+                .iter()
+                .map(|(message, _)| message.clone()),
+        );
+        Ok(names)
+    }
+
+    fn awaited_by(&self, instance: i64) -> Result<Vec<String>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT message FROM subscriptions WHERE instance_id = ?1 GROUP BY message ORDER BY min(subscription_id)",
+            )?;
+            let rows = query.query_map(params![instance], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn awaiting(&self, message: &str, person: &str) -> Result<Vec<i64>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT DISTINCT instance_id FROM subscriptions WHERE message = ?1 AND correlation = ?2 ORDER BY instance_id",
+            )?;
+            let rows = query.query_map(params![message, person], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn audit_trail(&self, instance: i64) -> Result<Vec<AuditRow>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT at_us, actor, action, node, data FROM audit WHERE instance_id = ?1 ORDER BY id",
+            )?;
+            let rows = query.query_map(params![instance], |r| {
+                let data: String = r.get(4)?;
+                Ok(AuditRow {
+                    at_us: r.get(0)?,
+                    actor: r.get(1)?,
+                    action: r.get(2)?,
+                    node: r.get(3)?,
+                    data: serde_json::from_str(&data).unwrap_or(Json::Null),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn assign_task(
+        &self,
+        instance: i64,
+        task: u64,
+        user: &str,
+        by: &str,
+        action: &str,
+        now_us: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            let changed = transaction.execute(
+                "UPDATE tasks SET assignee = ?3 WHERE instance_id = ?1 AND task_id = ?2 AND status = 'open'",
+                params![instance, task as i64, user],
+            )?;
+            if changed == 1 {
+                let node: String = transaction.query_row(
+                    "SELECT node FROM tasks WHERE instance_id = ?1 AND task_id = ?2",
+                    params![instance, task as i64],
+                    |r| r.get(0),
+                )?;
+                audit(&transaction, instance, now_us, by, action, Some(&node), &json!({ "task": task, "to": user }))?;
+            }
+            transaction.commit()?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn comment(
+        &self,
+        instance: i64,
+        task: u64,
+        by: &str,
+        text: &str,
+        now_us: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|connection| {
+            audit(
+                connection,
+                instance,
+                now_us,
+                by,
+                "comment",
+                None,
+                &json!({ "task": task, "text": text }),
+            )
+        })
+    }
+
+    fn audit_refusal(
+        &self,
+        instance: i64,
+        actor: &str,
+        what: &str,
+        now_us: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|connection| {
+            audit(
+                connection,
+                instance,
+                now_us,
+                actor,
+                "refused",
+                None,
+                &json!({ "attempt": what }),
+            )
+        })
     }
 }

@@ -61,7 +61,7 @@ pub(crate) async fn requests(
         .clone()
         .filter(|s| STATUSES.contains(&s.as_str()));
     let process = filter.process.clone().filter(|p| !p.trim().is_empty());
-    let store = web.app.workflow.clone();
+    let store = web.app.store.clone();
     let (s2, p2) = (status.clone(), process.clone());
     let found = tokio::task::spawn_blocking(move || -> Result<_, String> {
         let list = store

@@ -56,12 +56,11 @@ const JOURNEY_EVENTS: usize = 5_000;
 /// Places the person in every deployed journey: their events as one case, cut into instances as
 /// the journey's report cuts them; the latest instance gives the stage they are at.
 fn journeys_of(
-    store: &waymark_store::SqliteStore,
+    store: &dyn waymark_store::Store,
     viewer: &waymark_server::work::Viewer,
     query: &str,
 ) -> Result<Vec<InJourney>, String> {
     use waymark_analytics::journey::Status;
-    use waymark_store::Store as _;
     let events = store
         .timeline(query, None, JOURNEY_EVENTS)
         .map_err(|e| e.to_string())?
@@ -108,7 +107,7 @@ fn journeys_of(
 /// A person found by `query`, as `viewer` may see them: their open requests only when the
 /// viewer may see each (requests are employees' internal business, not every agent's).
 fn look_up(
-    store: &waymark_store::SqliteStore,
+    store: &dyn waymark_store::Store,
     query: &str,
     before: Option<i64>,
     viewer: &waymark_store::workflow::User,
@@ -117,7 +116,6 @@ fn look_up(
         viewer,
         waymark_server::access::Capability::ReadAllRequests,
     );
-    use waymark_store::Store as _;
     let Some(profile) = store.profile(query).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
@@ -190,11 +188,13 @@ pub(crate) async fn search(
     let found = if query.is_empty() {
         None
     } else {
-        let store = web.app.workflow.clone();
+        let store = web.app.store.clone();
         let lookup = query.clone();
         let viewer = signed.user.clone();
-        match tokio::task::spawn_blocking(move || look_up(&store, &lookup, search.before, &viewer))
-            .await
+        match tokio::task::spawn_blocking(move || {
+            look_up(store.as_ref(), &lookup, search.before, &viewer)
+        })
+        .await
         {
             Ok(Ok(found)) => Some(found),
             Ok(Err(error)) => return failure(&error),

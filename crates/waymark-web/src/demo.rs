@@ -42,11 +42,11 @@ pub(crate) async fn send(
     let admin = crate::admin::is_admin(&signed);
     let viewer = crate::admin::viewer(&signed);
     let now = web.app.clock.now_us();
-    let store = web.app.workflow.clone();
+    let store = web.app.store.clone();
     let message = form.message.clone();
     let person = signed.user.id.clone();
     let sent = tokio::task::spawn_blocking(move || -> Result<Result<(), String>, WorkError> {
-        let request = ops::request(&store, &viewer, id, now)?;
+        let request = ops::request(store.as_ref(), &viewer, id, now)?;
         if !admin && request.instance.requester != person {
             return Ok(Err(
                 "only the person who asked, or an administrator, can send it".into(),
@@ -66,7 +66,6 @@ pub(crate) async fn send(
             "properties": { "request": id },
             "context": { "channel": "system", "source": "waymark demo" },
         });
-        use waymark_store::Store as _;
         store.append_driving(vec![waymark_store::NewEvent {
             message_id,
             kind: "track".into(),
@@ -77,7 +76,7 @@ pub(crate) async fn send(
             received_us: now,
             body: body.to_string(),
         }])?;
-        waymark_server::automation::drain_outbox(&store, now);
+        waymark_server::automation::drain_outbox(store.as_ref(), now);
         Ok(Ok(()))
     })
     .await;

@@ -181,7 +181,7 @@ pub(crate) async fn submit(
         Err(error) => return refused(error),
     };
     // A link sent to someone since taken out of the directory no longer works.
-    let store = web.app.workflow.clone();
+    let store = web.app.store.clone();
     let person = survey.person.clone();
     if let Ok(Ok(true)) = tokio::task::spawn_blocking(move || store.disabled(&person)).await {
         return refused(waymark_server::mail::LinkError::Forged);

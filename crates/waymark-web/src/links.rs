@@ -46,7 +46,7 @@ fn refused(error: LinkError) -> Response {
 }
 
 async fn step(web: &Web, grant: &Grant) -> Result<Step, Response> {
-    let store = web.app.workflow.clone();
+    let store = web.app.store.clone();
     let grant = grant.clone();
     let found = tokio::task::spawn_blocking(move || -> Result<Option<Step>, WorkError> {
         let Some(user) = store.user(&grant.person)? else {
@@ -59,14 +59,14 @@ async fn step(web: &Web, grant: &Grant) -> Result<Step, Response> {
         let open = match open {
             Some(task) => {
                 let view = match &task.form {
-                    Some(key) => ops::form(&store, key, &user)?,
+                    Some(key) => ops::form(store.as_ref(), key, &user)?,
                     None => None,
                 };
                 Some((task, view))
             }
             None => None,
         };
-        let about = crate::work::about(&store, &user, grant.instance)?;
+        let about = crate::work::about(store.as_ref(), &user, grant.instance)?;
         Ok(Some((user, open, about)))
     })
     .await;
@@ -161,11 +161,12 @@ pub(crate) async fn submit(
         .as_ref()
         .map(|v| crate::form::read(&v.form, &pairs))
         .unwrap_or_default();
-    let store = web.app.workflow.clone();
+    let store = web.app.store.clone();
     let now = web.app.clock.now_us();
     let (person, id, sent) = (user.clone(), TaskId::of(task), values.clone());
     let done =
-        tokio::task::spawn_blocking(move || ops::complete(&store, &person, id, sent, now)).await;
+        tokio::task::spawn_blocking(move || ops::complete(store.as_ref(), &person, id, sent, now))
+            .await;
     match done {
         Ok(Ok(())) => {
             let content = html! {

@@ -149,7 +149,7 @@ pub(crate) async fn by_email(
     if let Err(wait) = web.limits.address(&form.email) {
         return guard::too_many(wait);
     }
-    let store = web.app.workflow.clone();
+    let store = web.app.store.clone();
     let links = web.sign_in.clone();
     let now = web.app.clock.now_us();
     let email = form.email.trim().to_string();
@@ -216,7 +216,7 @@ async fn start_session(
     key: Option<String>,
     next: &str,
 ) -> Response {
-    let store = web.app.workflow.clone();
+    let store = web.app.store.clone();
     let now = web.app.clock.now_us();
     let ttl = crate::SESSION_HOURS * 3_600_000_000;
     let created = tokio::task::spawn_blocking(move || {
@@ -251,7 +251,7 @@ pub(crate) async fn by_token(
     if let Some(refused) = admitted(&web, client, &headers, form.login.as_deref(), &next) {
         return refused;
     }
-    let store = web.app.workflow.clone();
+    let store = web.app.store.clone();
     let token = form.token.trim().to_string();
     let now = web.app.clock.now_us();
     let holder = match tokio::task::spawn_blocking(move || store.holder(&token, now)).await {
@@ -355,7 +355,7 @@ pub(crate) async fn by_link(
     match web.sign_in.check(&token, now) {
         Ok(grant) if grant.instance == 0 => {
             // Each link signs in once: a forwarded or leaked email cannot be used again.
-            let store = web.app.workflow.clone();
+            let store = web.app.store.clone();
             let (key, expires) = (token.clone(), grant.expires_us);
             match tokio::task::spawn_blocking(move || store.use_once(&key, expires, now)).await {
                 Ok(Ok(true)) => start_session(&web, before, grant.person, None, &next).await,
@@ -391,7 +391,7 @@ pub(crate) async fn logout(
     if let Some(refused) = check_csrf(&signed, form.csrf.as_deref()) {
         return refused;
     }
-    let store = web.app.workflow.clone();
+    let store = web.app.store.clone();
     let id = signed.id.clone();
     if let Ok(Err(error)) = tokio::task::spawn_blocking(move || store.end_session(&id)).await {
         return failure(&error);

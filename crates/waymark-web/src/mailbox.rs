@@ -31,12 +31,12 @@ fn not_kept(signed: &Signed) -> Response {
 
 async fn read<T: Send + 'static>(
     web: &Web,
-    call: impl FnOnce(&waymark_store::SqliteStore) -> Result<T, waymark_store::StoreError>
+    call: impl FnOnce(&dyn waymark_store::Store) -> Result<T, waymark_store::StoreError>
     + Send
     + 'static,
 ) -> Result<T, Response> {
-    let store = web.app.workflow.clone();
-    match tokio::task::spawn_blocking(move || call(&store)).await {
+    let store = web.app.store.clone();
+    match tokio::task::spawn_blocking(move || call(store.as_ref())).await {
         Ok(Ok(found)) => Ok(found),
         Ok(Err(error)) => Err(failure(&error)),
         Err(error) => Err(failure(&error)),

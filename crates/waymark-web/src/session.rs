@@ -39,7 +39,7 @@ async fn lookup(parts: &Parts, web: &Web) -> Result<Option<Signed>, Response> {
     let Some(id) = session_id(parts) else {
         return Ok(None);
     };
-    let store = web.app.workflow.clone();
+    let store = web.app.store.clone();
     let now = web.app.clock.now_us();
     let key = id.clone();
     let found = tokio::task::spawn_blocking(move || store.session(&key, now))

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 use waymark_server::work::{self as ops, FormView, TaskId, WorkError};
-use waymark_store::SqliteStore;
+use waymark_store::prelude::*;
 use waymark_store::workflow::TaskRow;
 
 use crate::Web;
@@ -20,10 +20,10 @@ use crate::session::{Signed, check_csrf};
 /// Runs an operation on the blocking pool.
 async fn blocking<T: Send + 'static>(
     web: &Web,
-    call: impl FnOnce(&SqliteStore) -> Result<T, WorkError> + Send + 'static,
+    call: impl FnOnce(&dyn Store) -> Result<T, WorkError> + Send + 'static,
 ) -> Result<T, WorkError> {
-    let store = web.app.workflow.clone();
-    match tokio::task::spawn_blocking(move || call(&store)).await {
+    let store = web.app.store.clone();
+    match tokio::task::spawn_blocking(move || call(store.as_ref())).await {
         Ok(result) => result,
         Err(error) => Err(WorkError::Interrupted(error.to_string())),
     }
@@ -109,7 +109,7 @@ pub(crate) struct Names {
 
 impl Names {
     /// The names for a request, read from its deployed process and the directory.
-    pub(crate) fn of(store: &SqliteStore, request: &ops::Request) -> Result<Names, WorkError> {
+    pub(crate) fn of(store: &dyn Store, request: &ops::Request) -> Result<Names, WorkError> {
         let row = &request.instance;
         let (title, steps) = store
             .step_names(&row.process, row.version)
@@ -360,7 +360,7 @@ async fn show_task(
 pub(crate) type About = (String, String, Vec<(String, String)>);
 
 pub(crate) fn about(
-    store: &SqliteStore,
+    store: &dyn Store,
     user: &waymark_store::workflow::User,
     instance: i64,
 ) -> Result<About, WorkError> {

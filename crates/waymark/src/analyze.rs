@@ -256,10 +256,16 @@ pub(crate) fn load_log_keeping(
         (Some(db), _) => {
             // Reading needs no index (so it works beside a running server too); a database of
             // an older schema is opened for writing once, to upgrade it.
-            let store = waymark_store::SqliteStore::open_read_only(db)
-                .or_else(|_| waymark_store::SqliteStore::open(db))
-                .with_context(|| format!("cannot open {}", db.display()))?;
-            let (log, skipped) = waymark_store::stored_log_keeping(&store, keep)?;
+            let store = waymark_store::open(
+                db,
+                &waymark_store::Options {
+                    read_only: true,
+                    ..Default::default()
+                },
+            )
+            .or_else(|_| waymark_store::open(db, &Default::default()))
+            .with_context(|| format!("cannot open {}", db))?;
+            let (log, skipped) = waymark_store::stored_log_keeping(store.as_ref(), keep)?;
             if skipped > 0 {
                 eprintln!(
                     "warning: {skipped} stored event(s) have no userId or anonymousId and were left out"
@@ -276,11 +282,11 @@ pub(crate) fn load_log_keeping(
 /// is stored while the next is read.
 pub fn run_import(
     files: &[std::path::PathBuf],
-    db: &Path,
+    db: &waymark_store::Location,
     read: &ReadArgs,
 ) -> anyhow::Result<Outcome> {
-    let store = waymark_store::SqliteStore::open(db)
-        .with_context(|| format!("cannot open {}", db.display()))?;
+    let store = waymark_store::open(db, &Default::default())
+        .with_context(|| format!("cannot open {}", db))?;
     for path in files {
         let (format, options) = read_options(path, read);
         let format = log_format(path, format)?;
@@ -288,7 +294,7 @@ pub fn run_import(
         let bar = reading_bar(path, &file, "importing");
         let started = std::time::Instant::now();
         let imported = waymark_store::import_pieces(
-            &store,
+            store.as_ref(),
             |piece| waymark_eventlog::read_pieces(bar.wrap_read(file), format, &options, piece),
             |_| {},
         );

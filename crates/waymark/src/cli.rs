@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use waymark_store::Location;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Waymark: design customer journeys as code, measure them with real events, automate them.
@@ -24,7 +26,8 @@ pub enum Command {
         #[command(subcommand)]
         command: Box<AnalyzeCommand>,
     },
-    /// Run the Waymark server: the Segment-compatible collection API on an embedded SQLite store.
+    /// Run the Waymark server: the Segment-compatible collection API and the web app, on a SQLite
+    /// file or PostgreSQL (`--db`).
     Serve(ServeArgs),
     /// Serve a demo workspace: the example journeys with realistic synthetic events.
     Demo(DemoArgs),
@@ -34,9 +37,9 @@ pub enum Command {
         /// The log files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// The SQLite database (created if missing).
+        /// The database: a SQLite file (created if missing) or postgres://user@host:port/database.
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
-        db: PathBuf,
+        db: Location,
         #[command(flatten)]
         read: ReadArgs,
     },
@@ -68,7 +71,7 @@ pub enum Command {
 pub struct DemoArgs {
     /// The demo database (created if missing; running again adds nothing).
     #[arg(long, default_value = "waymark-demo.db")]
-    pub db: PathBuf,
+    pub db: Location,
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -86,9 +89,10 @@ pub struct ServeArgs {
     /// `identifier-traits`). Flags win over WAYMARK_* variables, which win over the file.
     #[arg(long, env = "WAYMARK_CONFIG")]
     pub config: Option<PathBuf>,
-    /// The SQLite database file (created if missing; WAL mode). Default: waymark.db.
+    /// The database: a SQLite file (created if missing; WAL mode), or
+    /// postgres://user@host:port/database. Default: waymark.db.
     #[arg(long, env = "WAYMARK_DB")]
-    pub db: Option<PathBuf>,
+    pub db: Option<Location>,
     /// The address to listen on. Default: 127.0.0.1:8080.
     #[arg(long, env = "WAYMARK_LISTEN")]
     pub listen: Option<String>,
@@ -135,7 +139,7 @@ pub struct LogArgs {
     pub log: Option<PathBuf>,
     /// Analyse the events stored in this Waymark database instead of a file.
     #[arg(long, conflicts_with = "log")]
-    pub db: Option<PathBuf>,
+    pub db: Option<Location>,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -324,7 +328,7 @@ pub enum JourneyCommand {
         /// Put the figures measured in this database on the cards (volume, conversion, time
         /// against target, score, moment-of-truth influence), as `journey report` computes them.
         #[arg(long, conflicts_with = "log")]
-        db: Option<PathBuf>,
+        db: Option<Location>,
         /// Put the figures measured in this log file on the cards.
         #[arg(long)]
         log: Option<PathBuf>,
@@ -354,7 +358,7 @@ pub enum JourneyCommand {
         file: PathBuf,
         /// The database.
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
-        db: PathBuf,
+        db: Location,
     },
     /// Measure a journey with events: reach and conversion per stage and touchpoint, time
     /// against target, the funnel, conformance to the designed path, repeat contacts and what
@@ -468,9 +472,9 @@ pub enum OrgCommand {
     /// separated by `;`).
     Import {
         file: PathBuf,
-        /// The SQLite database (created if missing).
+        /// The database: a SQLite file (created if missing) or postgres://user@host:port/database.
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
-        db: PathBuf,
+        db: Location,
     },
     /// Print a new access token for a person in the directory.
     Token {
@@ -479,21 +483,21 @@ pub enum OrgCommand {
         #[arg(long, value_name = "DURATION")]
         expires_in: Option<String>,
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
-        db: PathBuf,
+        db: Location,
     },
     /// Bring a disabled person back (uploading the directory again never does), without their
     /// old tokens.
     Enable {
         user: String,
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
-        db: PathBuf,
+        db: Location,
     },
     /// Take a person out of the directory: their tokens are revoked, their sessions end and the
     /// links sent to them stop working. Their history stays.
     Disable {
         user: String,
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
-        db: PathBuf,
+        db: Location,
     },
 }
 
@@ -502,7 +506,7 @@ pub enum KeysCommand {
     /// Every key and token (never the secrets): id, kind, label, whose, topics, status.
     List {
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
-        db: PathBuf,
+        db: Location,
     },
     /// Issue a key and print it once: `server` (its events act on requests), `worker` (the
     /// worker tasks of --topic), `write` (records events only) or `admin`.
@@ -519,7 +523,7 @@ pub enum KeysCommand {
         #[arg(long, value_name = "DURATION")]
         expires_in: Option<String>,
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
-        db: PathBuf,
+        db: Location,
     },
     /// Make a new key for the links of one kind (`links`: a step of a request, `sign-in`,
     /// `surveys`). It signs from the server's next start; links signed before keep working until
@@ -530,13 +534,13 @@ pub enum KeysCommand {
         #[arg(long)]
         retire: bool,
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
-        db: PathBuf,
+        db: Location,
     },
     /// Revoke a key or token at once, by its id (`k_…`, from `waymark keys list`).
     Revoke {
         id: String,
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
-        db: PathBuf,
+        db: Location,
     },
 }
 
@@ -547,9 +551,9 @@ pub enum ProcessCommand {
     Deploy {
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// The SQLite database (created if missing).
+        /// The database: a SQLite file (created if missing) or postgres://user@host:port/database.
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
-        db: PathBuf,
+        db: Location,
     },
     /// Check that process definitions can be executed, without deploying them. Exit code 0: every
     /// file is executable; 1: some are not (the reasons are printed); 2: a file cannot be read.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Deserialize;
 use waymark_eventlog::Place;
+use waymark_store::Location;
 
 use crate::cli::ServeArgs;
 
@@ -13,7 +14,7 @@ use crate::cli::ServeArgs;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct File {
-    db: Option<PathBuf>,
+    db: Option<Location>,
     listen: Option<String>,
     admin_token: Option<String>,
     write_key: Option<String>,
@@ -28,7 +29,7 @@ struct File {
 /// The settings the server runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    pub db: PathBuf,
+    pub db: Location,
     pub listen: String,
     pub admin_token: Option<String>,
     pub write_key: Option<String>,
@@ -55,10 +56,8 @@ fn read(path: &Path) -> anyhow::Result<File> {
         )
     })?;
     // A relative database path is relative to the config file, not to where the server starts.
-    if let (Some(db), Some(directory)) = (&file.db, path.parent())
-        && db.is_relative()
-    {
-        file.db = Some(directory.join(db));
+    if let (Some(db), Some(directory)) = (file.db.take(), path.parent()) {
+        file.db = Some(db.relative_to(directory));
     }
     if let (Some(ca), Some(directory)) = (&file.tls_ca, path.parent())
         && ca.is_relative()
@@ -78,7 +77,7 @@ pub fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
         db: args
             .db
             .or(file.db)
-            .unwrap_or_else(|| PathBuf::from("waymark.db")),
+            .unwrap_or_else(|| Location::File(PathBuf::from("waymark.db"))),
         listen: args
             .listen
             .or(file.listen)
@@ -128,7 +127,7 @@ mod tests {
     #[test]
     fn the_defaults_work_without_a_file() {
         let settings = settings(args(&[])).expect("settings");
-        assert_eq!(settings.db, PathBuf::from("waymark.db"));
+        assert_eq!(settings.db, Location::File("waymark.db".into()));
         assert_eq!(settings.listen, "127.0.0.1:8080");
         assert_eq!(settings.identifier_traits, ["email", "phone"]);
         assert_eq!((settings.admin_token, settings.write_key), (None, None));
@@ -145,7 +144,7 @@ mod tests {
         let directory = path.parent().expect("dir");
         assert_eq!(
             from_file.db,
-            directory.join("data/events.db"),
+            Location::File(directory.join("data/events.db")),
             "relative to the file"
         );
         assert_eq!(from_file.listen, "0.0.0.0:9000");

@@ -9,7 +9,8 @@
 use anyhow::Context as _;
 use serde_json::{Map, Value, json};
 use waymark_journey::{Channel, Journey, Kind, ValueMatch};
-use waymark_store::{KeyKind, NewEvent, SqliteStore, Store};
+use waymark_store::prelude::*;
+use waymark_store::{KeyKind, NewEvent};
 
 use crate::Outcome;
 use crate::cli::DemoArgs;
@@ -82,7 +83,7 @@ const ROLES: [(&str, &str); 7] = [
 
 /// Deploys the journeys (once: the as-is, then the to-be, of the training request), the
 /// directory, the training process and its forms.
-fn set_up(store: &SqliteStore, now: i64) -> anyhow::Result<()> {
+fn set_up(store: &dyn Store, now: i64) -> anyhow::Result<()> {
     for ((name, text), journey) in JOURNEYS.iter().zip(journeys()?) {
         if store
             .journey_versions(&journey.id)?
@@ -133,7 +134,7 @@ pub const BUDGETS: [(&str, f64); 4] = [
 /// would through `GET /v1/work?topic=budget-check`, and answers from a budget per department.
 /// A request within what is left of the requester's department's budget goes on
 /// (`budgetOk`); one beyond it is refused. What earlier approved requests cost counts.
-pub fn budget_system(store: &SqliteStore, now: i64) {
+pub fn budget_system(store: &dyn Store, now: i64) {
     let Ok(tasks) = store.open_tasks() else {
         return;
     };
@@ -152,7 +153,7 @@ fn cost_of(variables: &Map<String, Value>) -> f64 {
 }
 
 fn check_budget(
-    store: &SqliteStore,
+    store: &dyn Store,
     task: &waymark_store::workflow::TaskRow,
     now: i64,
 ) -> anyhow::Result<()> {
@@ -433,8 +434,8 @@ pub fn week_start(now_us: i64) -> i64 {
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
-    let store = SqliteStore::open(&args.db)
-        .with_context(|| format!("cannot open {}", args.db.display()))?;
+    let store = waymark_store::open(&args.db, &Default::default())
+        .with_context(|| format!("cannot open {}", args.db))?;
     store.ensure_key(KeyKind::Admin, ADMIN_TOKEN)?;
     store.ensure_key(KeyKind::Write, WRITE_KEY)?;
     store.ensure_key(KeyKind::Server, SERVER_KEY)?;
@@ -447,7 +448,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let events = events(args.people, args.seed, anchor)?;
     let appended = store.append(events)?;
     let total = store.count_events()?;
-    set_up(&store, anchor)?;
+    set_up(store.as_ref(), anchor)?;
     // Access tokens to sign in as each demo person (new ones on every run).
     let tokens = ROLES
         .iter()
@@ -490,13 +491,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         println!(
             "  API: http://{address}/openapi.json   metrics: http://{address}/metrics (admin token)"
         );
-        println!(
-            "  analyse: waymark analyze variants --db {}",
-            args.db.display()
-        );
+        println!("  analyse: waymark analyze variants --db {}", args.db);
         println!(
             "  journey figures: waymark journey report examples/loan-application/journey.yaml --db {}",
-            args.db.display()
+            args.db
         );
         println!("  web app: http://{address}/login — sign in with an access token:");
         for (id, what, token) in &tokens {
@@ -530,16 +528,16 @@ mod tests {
     /// it, counting what it approved before; a request it refuses is declined.
     #[test]
     fn the_budget_system_refuses_a_request_over_the_department_budget() {
-        let store = SqliteStore::open_in_memory().expect("store");
+        let store = waymark_store::open_in_memory().expect("store");
         let now = 1_796_000_000_000_000;
-        set_up(&store, now).expect("set up");
+        set_up(store.as_ref(), now).expect("set up");
         let jennifer = store.user("jennifer").expect("read").expect("jennifer");
         let maria = store.user("maria").expect("read").expect("maria");
         let request = |cost: f64| {
             let values =
                 json!({ "course": "C", "vendor": "V", "cost": cost, "startDate": "2026-12-01" });
             let instance = waymark_server::work::start(
-                &store,
+                store.as_ref(),
                 &jennifer,
                 "training-request",
                 values.as_object().cloned().expect("object"),
@@ -555,14 +553,14 @@ mod tests {
             let mut approve = Map::new();
             approve.insert("approved".into(), Value::Bool(true));
             waymark_server::work::complete(
-                &store,
+                store.as_ref(),
                 &maria,
                 waymark_server::work::TaskId::of(&approval),
                 approve,
                 now,
             )
             .expect("approve");
-            budget_system(&store, now);
+            budget_system(store.as_ref(), now);
             store
                 .instance(instance)
                 .expect("read")

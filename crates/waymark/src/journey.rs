@@ -43,14 +43,13 @@ pub fn run(command: JourneyCommand) -> anyhow::Result<Outcome> {
     }
 }
 
-fn deploy(path: &Path, db: &Path) -> anyhow::Result<Outcome> {
-    use waymark_store::Store as _;
+fn deploy(path: &Path, db: &waymark_store::Location) -> anyhow::Result<Outcome> {
     let journey = read_journey(path)?;
     let source = read(path)?;
-    let store = waymark_store::SqliteStore::open(db).with_context(|| {
+    let store = waymark_store::open(db, &Default::default()).with_context(|| {
         format!(
             "cannot open {} (if a server is running on it, deploy with POST /v1/journeys)",
-            db.display()
+            db
         )
     })?;
     let now = std::time::SystemTime::now()

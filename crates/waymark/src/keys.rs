@@ -2,10 +2,9 @@
 //! database (the server's API does the same over HTTP: `/v1/keys`). Every grant and revocation is
 //! in the access trail, attributed to `cli`.
 
-use std::path::Path;
-
 use anyhow::Context as _;
-use waymark_store::{KeyKind, SqliteStore};
+use waymark_store::KeyKind;
+use waymark_store::prelude::*;
 
 use crate::Outcome;
 use crate::cli::KeysCommand;
@@ -16,8 +15,8 @@ pub(crate) fn now_us() -> i64 {
     waymark_server::SystemClock.now_us()
 }
 
-fn open(db: &Path) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(db).with_context(|| format!("cannot open {}", db.display()))
+fn open(db: &waymark_store::Location) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    waymark_store::open(db, &Default::default()).with_context(|| format!("cannot open {db}"))
 }
 
 /// An end `expires_in` from now, or why it cannot be read.

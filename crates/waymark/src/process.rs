@@ -29,10 +29,10 @@ pub fn org(command: OrgCommand) -> anyhow::Result<Outcome> {
                     e.message
                 )
             })?;
-            let store = waymark_store::SqliteStore::open(&db)
-                .with_context(|| format!("cannot open {}", db.display()))?;
+            let store = waymark_store::open(&db, &Default::default())
+                .with_context(|| format!("cannot open {}", db))?;
             let stored = store.put_users(&users)?;
-            println!("{stored} people stored in {}", db.display());
+            println!("{stored} people stored in {}", db);
             Ok(Outcome::Fine)
         }
         OrgCommand::Token {
@@ -41,13 +41,10 @@ pub fn org(command: OrgCommand) -> anyhow::Result<Outcome> {
             db,
         } => {
             let expires = crate::keys::expiry(expires_in.as_deref())?;
-            let store = waymark_store::SqliteStore::open(&db)
-                .with_context(|| format!("cannot open {}", db.display()))?;
+            let store = waymark_store::open(&db, &Default::default())
+                .with_context(|| format!("cannot open {}", db))?;
             if store.user(&user)?.is_none() {
-                anyhow::bail!(
-                    "nobody with the id `{user}` is in the directory of {}",
-                    db.display()
-                );
+                anyhow::bail!("nobody with the id `{user}` is in the directory of {}", db);
             }
             let now = crate::keys::now_us();
             let (_, token) =
@@ -56,23 +53,23 @@ pub fn org(command: OrgCommand) -> anyhow::Result<Outcome> {
             Ok(Outcome::Fine)
         }
         OrgCommand::Enable { user, db } => {
-            let store = waymark_store::SqliteStore::open(&db)
-                .with_context(|| format!("cannot open {}", db.display()))?;
+            let store = waymark_store::open(&db, &Default::default())
+                .with_context(|| format!("cannot open {}", db))?;
             let now = crate::keys::now_us();
             if !store.enable_user(&user, "cli", now)? {
-                anyhow::bail!("nobody disabled has the id `{user}` in {}", db.display());
+                anyhow::bail!("nobody disabled has the id `{user}` in {}", db);
             }
             println!("{user} enabled (issue them a new token: waymark org token {user})");
             Ok(Outcome::Fine)
         }
         OrgCommand::Disable { user, db } => {
-            let store = waymark_store::SqliteStore::open(&db)
-                .with_context(|| format!("cannot open {}", db.display()))?;
+            let store = waymark_store::open(&db, &Default::default())
+                .with_context(|| format!("cannot open {}", db))?;
             let now = crate::keys::now_us();
             if !store.disable_user(&user, "cli", now)? {
                 anyhow::bail!(
                     "nobody active with the id `{user}` is in the directory of {}",
-                    db.display()
+                    db
                 );
             }
             println!("{user} disabled: their tokens are revoked and their sessions ended");
@@ -82,7 +79,7 @@ pub fn org(command: OrgCommand) -> anyhow::Result<Outcome> {
 }
 
 /// Checks each model and deploys the executable ones, with the forms found beside them.
-fn deploy(files: &[std::path::PathBuf], db: &Path) -> anyhow::Result<Outcome> {
+fn deploy(files: &[std::path::PathBuf], db: &waymark_store::Location) -> anyhow::Result<Outcome> {
     use anyhow::Context as _;
     let checked: Vec<Checked> = files.iter().map(|f| check_file(f)).collect();
     let mut stdout = std::io::stdout().lock();
@@ -102,8 +99,8 @@ fn deploy(files: &[std::path::PathBuf], db: &Path) -> anyhow::Result<Outcome> {
     if !fine {
         return Ok(Outcome::Problems);
     }
-    let store = waymark_store::SqliteStore::open(db)
-        .with_context(|| format!("cannot open {}", db.display()))?;
+    let store = waymark_store::open(db, &Default::default())
+        .with_context(|| format!("cannot open {}", db))?;
     let now = waymark_server::Clock::now_us(&waymark_server::SystemClock);
     for (r, path) in checked.iter().zip(files) {
         let imported =

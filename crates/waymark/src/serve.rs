@@ -4,16 +4,20 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use waymark_server::AppState;
-use waymark_store::{KeyKind, SqliteStore, Store};
+use waymark_store::KeyKind;
+use waymark_store::prelude::*;
 
 use crate::Outcome;
 use crate::cli::ServeArgs;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     let args = crate::config::settings(args)?;
-    let store = SqliteStore::open(&args.db)
-        .with_context(|| format!("cannot open the store {}", args.db.display()))?
-        .with_identifier_traits(args.identifier_traits.clone());
+    let options = waymark_store::Options {
+        identifier_traits: args.identifier_traits.clone(),
+        ..Default::default()
+    };
+    let store = waymark_store::open(&args.db, &options)
+        .with_context(|| format!("cannot open the store {}", args.db))?;
     if let Some(token) = &args.admin_token {
         store.ensure_key(KeyKind::Admin, token)?;
     }
@@ -48,7 +52,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
 
 /// Work the server does by itself every second, beside its own loops (the demo's budget
 /// system, say): given the store and the time.
-pub type Worker = Box<dyn Fn(&SqliteStore, i64) + Send + Sync>;
+pub type Worker = Box<dyn Fn(&dyn Store, i64) + Send + Sync>;
 
 /// How the server reaches other systems.
 #[derive(Default)]
@@ -84,7 +88,7 @@ impl std::fmt::Debug for Outgoing {
 
 /// Serves a store until SIGTERM or Ctrl-C; `banner` is told the address once listening.
 pub fn serve_store(
-    store: SqliteStore,
+    store: Arc<dyn Store>,
     listen: &str,
     outgoing: Outgoing,
     banner: impl FnOnce(std::net::SocketAddr),
@@ -97,7 +101,7 @@ pub fn serve_store(
         demo,
         workers,
     } = outgoing;
-    let mut state = AppState::new(Arc::new(store)).context("cannot read the signing keys")?;
+    let mut state = AppState::new(store).context("cannot read the signing keys")?;
     if let Some(pem) = &tls_ca {
         state.webhooks = state
             .webhooks
@@ -131,7 +135,7 @@ pub fn serve_store(
                 .clone()
                 .unwrap_or_else(|| format!("http://{address}"));
             let mailer = waymark_server::mail::Mailer::in_app(
-                state.workflow.clone(),
+                state.store.clone(),
                 "Waymark <waymark@demo.example>",
                 &public,
             )
@@ -139,7 +143,7 @@ pub fn serve_store(
             state.mailer = Some(Arc::new(mailer));
         }
         if !workers.is_empty() {
-            let store = state.workflow.clone();
+            let store = state.store.clone();
             let clock = state.clock.clone();
             let workers = Arc::new(workers);
             tokio::spawn(async move {
@@ -149,7 +153,7 @@ pub fn serve_store(
                     let (store, workers, now) = (store.clone(), workers.clone(), clock.now_us());
                     let _ = tokio::task::spawn_blocking(move || {
                         for worker in workers.iter() {
-                            worker(&store, now);
+                            worker(store.as_ref(), now);
                         }
                     })
                     .await;

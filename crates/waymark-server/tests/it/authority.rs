@@ -20,7 +20,7 @@ const PEOPLE: &str = "[
 
 /// A router with the directory above and a token per person.
 async fn organisation() -> (
-    Arc<SqliteStore>,
+    Arc<dyn Store>,
     axum::Router,
     std::collections::HashMap<&'static str, String>,
 ) {
@@ -579,10 +579,13 @@ async fn a_server_event_acts_once_and_survives_a_crash_before_the_hand_over() {
     };
     store.append_driving(vec![event]).expect("stored");
     assert!(inbox(&router, &tokens["jennifer"]).await.is_empty());
-    assert_eq!(waymark_server::automation::drain_outbox(&store, NOW), 1);
+    assert_eq!(
+        waymark_server::automation::drain_outbox(store.as_ref(), NOW),
+        1
+    );
     assert_eq!(inbox(&router, &tokens["jennifer"]).await.len(), 1);
     assert_eq!(
-        waymark_server::automation::drain_outbox(&store, NOW),
+        waymark_server::automation::drain_outbox(store.as_ref(), NOW),
         0,
         "emptied"
     );
@@ -592,7 +595,7 @@ async fn a_server_event_acts_once_and_survives_a_crash_before_the_hand_over() {
 /// every link) and still reads the links it sent before; retiring the older keys ends those.
 #[tokio::test]
 async fn signing_keys_rotate_without_breaking_links_sent() {
-    let store = Arc::new(SqliteStore::open_in_memory().expect("store"));
+    let store = waymark_store::open_in_memory().expect("store");
     let grant = waymark_server::mail::Grant {
         instance: 1,
         person: "jennifer".into(),
@@ -740,7 +743,7 @@ async fn the_admin_token_records_events_but_moves_no_request() {
 /// Review finding: a revoked configured key came back at the next start.
 #[test]
 fn a_revoked_configured_key_is_not_brought_back() {
-    let store = SqliteStore::open_in_memory().expect("store");
+    let store = waymark_store::open_in_memory().expect("store");
     store
         .ensure_key(KeyKind::Server, "wsk_leaked")
         .expect("configured");

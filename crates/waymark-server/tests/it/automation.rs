@@ -602,7 +602,7 @@ fn webhooks_are_retried_with_backoff_and_one_idempotency_key() {
             let _ = stream.write_all(answer.as_bytes());
         }
     });
-    let store = SqliteStore::open_in_memory().expect("store");
+    let store = waymark_store::open_in_memory().expect("store");
     store
         .put_users(&[waymark_store::workflow::User {
             id: "jennifer".into(),
@@ -631,18 +631,18 @@ fn webhooks_are_retried_with_backoff_and_one_idempotency_key() {
     let second = waymark_server::webhooks::Settings::default();
     let micros = 1_000_000;
     assert_eq!(
-        waymark_server::webhooks::call_due(&store, &second, 0),
+        waymark_server::webhooks::call_due(store.as_ref(), &second, 0),
         0,
         "503"
     );
     assert_eq!(
-        waymark_server::webhooks::call_due(&store, &second, micros / 2),
+        waymark_server::webhooks::call_due(store.as_ref(), &second, micros / 2),
         0,
         "not due yet"
     );
     assert_eq!(seen.lock().expect("lock").len(), 1);
     assert_eq!(
-        waymark_server::webhooks::call_due(&store, &second, micros),
+        waymark_server::webhooks::call_due(store.as_ref(), &second, micros),
         0,
         "503 again"
     );
@@ -653,12 +653,12 @@ fn webhooks_are_retried_with_backoff_and_one_idempotency_key() {
     assert_eq!(attempts, 2);
     assert!(error.contains("503"), "{error}");
     assert_eq!(
-        waymark_server::webhooks::call_due(&store, &second, 2 * micros),
+        waymark_server::webhooks::call_due(store.as_ref(), &second, 2 * micros),
         0,
         "waits twice as long"
     );
     assert_eq!(
-        waymark_server::webhooks::call_due(&store, &second, 3 * micros),
+        waymark_server::webhooks::call_due(store.as_ref(), &second, 3 * micros),
         1,
         "answered"
     );

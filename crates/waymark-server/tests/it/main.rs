@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use waymark_server::{AppState, Clock, app};
-use waymark_store::{KeyKind, SqliteStore, Store};
+use waymark_store::{KeyKind, Store};
 
 mod authority;
 mod automation;
@@ -28,8 +28,8 @@ impl Clock for Fixed {
     }
 }
 
-fn setup() -> (Arc<SqliteStore>, axum::Router) {
-    let store = Arc::new(SqliteStore::open_in_memory().expect("store"));
+fn setup() -> (Arc<dyn Store>, axum::Router) {
+    let store = waymark_store::open_in_memory().expect("store");
     store.ensure_key(KeyKind::Write, WRITE_KEY).expect("key");
     store.ensure_key(KeyKind::Server, SERVER_KEY).expect("key");
     let state = AppState {

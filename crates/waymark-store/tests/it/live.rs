@@ -9,7 +9,8 @@ use proptest::prelude::*;
 use waymark_analytics::journey::source::{Live, Reuse};
 use waymark_eventlog::{Attribute, EventLog, LogBuilder};
 use waymark_store::live::LiveLog;
-use waymark_store::{Keep, NewEvent, SqliteStore, Store};
+use waymark_store::prelude::*;
+use waymark_store::{Keep, NewEvent, SqliteStore};
 
 /// One thing done to the store.
 #[derive(Debug, Clone)]

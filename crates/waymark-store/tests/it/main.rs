@@ -1,6 +1,7 @@
 //! The SQLite store: exactly-once appends, arrival order, persistence across reopen, hashed keys.
 
-use waymark_store::{KeyKind, NewEvent, SqliteStore, Store};
+use waymark_store::prelude::*;
+use waymark_store::{KeyKind, NewEvent, SqliteStore};
 
 mod live;
 mod workflow;

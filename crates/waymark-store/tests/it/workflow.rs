@@ -3,8 +3,9 @@
 //! the middle.
 
 use serde_json::{Map, Value, json};
+use waymark_store::SqliteStore;
+use waymark_store::prelude::*;
 use waymark_store::workflow::{TaskRow, User};
-use waymark_store::{SqliteStore, Store};
 use waymark_workflow::engine::Command;
 
 const DAY: i64 = 86_400_000_000;

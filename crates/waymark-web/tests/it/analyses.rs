@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
-use waymark_store::{NewEvent, Store as _};
+use waymark_store::NewEvent;
 
 use crate::{get, setup, setup_state, sign_in};
 
@@ -60,7 +60,7 @@ stages:
 
 /// u1 (gold) walks the design and comments on the call; u2 (basic) goes back from the call to
 /// the form; u3 (gold) skips the review.
-fn seed(store: &waymark_store::SqliteStore) {
+fn seed(store: &dyn waymark_store::Store) {
     let hour = 3_600_000_000_i64;
     // Two days ago, so that a survey answered now still belongs to the journeys.
     let now = std::time::SystemTime::now()
@@ -127,8 +127,8 @@ fn seed(store: &waymark_store::SqliteStore) {
 #[tokio::test]
 async fn a_touchpoint_opens_from_its_card_with_its_figures_and_comments() {
     let (store, router) = setup("touchpoint");
-    seed(&store);
-    let chris = sign_in(&router, &store, "chris").await;
+    seed(store.as_ref());
+    let chris = sign_in(&router, store.as_ref(), "chris").await;
     let map = get(&router, "/journeys/small", Some(&chris)).await;
     assert_eq!(map.status, StatusCode::OK, "{}", map.html);
     assert!(
@@ -159,8 +159,8 @@ async fn a_touchpoint_opens_from_its_card_with_its_figures_and_comments() {
 #[tokio::test]
 async fn an_analyst_builds_a_funnel_and_reads_the_flow_and_the_deviations() {
     let (store, router) = setup("analyses");
-    seed(&store);
-    let chris = sign_in(&router, &store, "chris").await;
+    seed(store.as_ref());
+    let chris = sign_in(&router, store.as_ref(), "chris").await;
     let page = get(
         &router,
         "/journeys/small/funnel?step=form&step=call&step=done&window=1d&order=ordered&by=plan",
@@ -256,7 +256,7 @@ async fn an_analyst_builds_a_funnel_and_reads_the_flow_and_the_deviations() {
     );
 
     // Someone without a journey role is refused every analysis.
-    let jennifer = sign_in(&router, &store, "jennifer").await;
+    let jennifer = sign_in(&router, store.as_ref(), "jennifer").await;
     for path in [
         "/journeys/small/funnel",
         "/journeys/small/flow",
@@ -276,7 +276,7 @@ async fn a_survey_link_takes_one_answer_that_the_touchpoint_page_shows() {
     use axum::body::Body;
     use axum::http::{Request, header};
     let (store, router) = setup("survey");
-    seed(&store);
+    seed(store.as_ref());
     store
         .ensure_key(waymark_store::KeyKind::Admin, "admin-key")
         .expect("admin");
@@ -382,7 +382,7 @@ async fn a_survey_link_takes_one_answer_that_the_touchpoint_page_shows() {
         StatusCode::FORBIDDEN
     );
 
-    let chris = sign_in(&router, &store, "chris").await;
+    let chris = sign_in(&router, store.as_ref(), "chris").await;
     let page = get(&router, "/journeys/small/touchpoints/call", Some(&chris)).await;
     assert!(page.html.contains("Friendly and quick"), "{}", page.html);
     assert!(
@@ -402,8 +402,8 @@ async fn a_survey_link_takes_one_answer_that_the_touchpoint_page_shows() {
 #[tokio::test]
 async fn pages_viewed_while_events_arrive_never_read_every_event_again() {
     let (store, router, state) = setup_state("live");
-    seed(&store);
-    let chris = sign_in(&router, &store, "chris").await;
+    seed(store.as_ref());
+    let chris = sign_in(&router, store.as_ref(), "chris").await;
     let map = get(&router, "/journeys/small", Some(&chris)).await;
     assert_eq!(map.status, StatusCode::OK);
     assert!(map.html.contains("3 instances, "), "{}", map.html);

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt as _;
 use waymark_server::AppState;
-use waymark_store::SqliteStore;
+use waymark_store::Store;
 
 pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -20,17 +20,17 @@ pub(crate) fn workspace() -> PathBuf {
 
 /// A store with the directory (requester, manager, Finance, an analyst, an agent, an
 /// administrator, and Mallory), the training process and its forms, and the app on it.
-pub(crate) fn setup(name: &str) -> (Arc<SqliteStore>, axum::Router) {
+pub(crate) fn setup(name: &str) -> (Arc<dyn Store>, axum::Router) {
     let (store, router, _) = setup_state(name);
     (store, router)
 }
 
 /// [`setup`], with the app's state.
-pub(crate) fn setup_state(name: &str) -> (Arc<SqliteStore>, axum::Router, AppState) {
+pub(crate) fn setup_state(name: &str) -> (Arc<dyn Store>, axum::Router, AppState) {
     let dir = std::env::temp_dir().join(format!("waymark-web-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let store = Arc::new(SqliteStore::open(&dir.join("w.db")).expect("store"));
+    let store = waymark_store::open(&dir.join("w.db").into(), &Default::default()).expect("store");
     let csv = "id,name,email,department,manager,roles\n\
         jennifer,Jennifer Lee,jennifer@example.com,customer-success,maria,\n\
         maria,Maria Lopez,maria@example.com,customer-success,olivia,manager\n\
@@ -165,7 +165,7 @@ pub(crate) async fn login_form(router: &axum::Router, path: &str) -> (String, St
 }
 
 /// Signs someone in with an access token: the cookie to send back.
-pub(crate) async fn sign_in(router: &axum::Router, store: &SqliteStore, who: &str) -> String {
+pub(crate) async fn sign_in(router: &axum::Router, store: &dyn Store, who: &str) -> String {
     let token = store.issue_user_token(who).expect("token");
     let (login, login_cookie) = login_form(router, "/login").await;
     let page = post(

@@ -33,7 +33,6 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -42,7 +41,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use tower::ServiceExt as _;
 use waymark_server::AppState;
-use waymark_store::{KeyKind, SqliteStore, Store as _};
+use waymark_store::KeyKind;
 
 const CALLERS: [&str; 15] = [
     "nobody", "write", "server", "worker", "admin", "jennifer", "maria", "finn", "mallory", "alex",
@@ -194,7 +193,7 @@ fn fixture() -> Fixture {
     let dir = std::env::temp_dir().join(format!("waymark-matrix-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let store = Arc::new(SqliteStore::open(&dir.join("m.db")).expect("store"));
+    let store = waymark_store::open(&dir.join("m.db").into(), &Default::default()).expect("store");
     store.ensure_key(KeyKind::Admin, ADMIN).expect("key");
     store.ensure_key(KeyKind::Write, WRITE).expect("key");
     store.ensure_key(KeyKind::Server, SERVER).expect("key");
@@ -246,8 +245,14 @@ fn fixture() -> Fixture {
     };
     let user = |id: &str| store.user(id).expect("read").expect("user");
     let start = |who: &str, course: &str| {
-        waymark_server::work::start(&store, &user(who), "training-request", values(course), now)
-            .expect("start")
+        waymark_server::work::start(
+            store.as_ref(),
+            &user(who),
+            "training-request",
+            values(course),
+            now,
+        )
+        .expect("start")
     };
     let r1 = start("jennifer", "One");
     let r2 = start("mallory", "Two");
@@ -264,7 +269,7 @@ fn fixture() -> Fixture {
     let mut approve = serde_json::Map::new();
     approve.insert("approved".into(), Value::Bool(true));
     waymark_server::work::complete(
-        &store,
+        store.as_ref(),
         &user("maria"),
         waymark_server::work::TaskId::of(&approval3),
         approve,

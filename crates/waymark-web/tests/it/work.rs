@@ -74,7 +74,7 @@ fn url_encode(text: &str) -> String {
 #[tokio::test]
 async fn signing_in_starts_a_fresh_session_and_is_rate_limited() {
     let (store, router) = setup("fresh-session");
-    let before = sign_in(&router, &store, "maria").await;
+    let before = sign_in(&router, store.as_ref(), "maria").await;
     let token = store.issue_user_token("jennifer").expect("token");
     let (login, login_cookie) = login_form(&router, "/login").await;
     let page = post(
@@ -117,7 +117,7 @@ async fn signing_in_starts_a_fresh_session_and_is_rate_limited() {
 #[tokio::test]
 async fn pages_carry_the_security_headers() {
     let (store, router) = setup("headers");
-    let session = sign_in(&router, &store, "jennifer").await;
+    let session = sign_in(&router, store.as_ref(), "jennifer").await;
     for path in ["/login", "/work", "/work/requests", "/nowhere"] {
         let response = tower::ServiceExt::oneshot(
             router.clone(),
@@ -164,7 +164,7 @@ async fn pages_carry_the_security_headers() {
 #[tokio::test]
 async fn jennifer_requests_training_and_her_manager_approves_it() {
     let (store, router) = setup("training");
-    let jennifer = sign_in(&router, &store, "jennifer").await;
+    let jennifer = sign_in(&router, store.as_ref(), "jennifer").await;
 
     // What she can request, and the one form, with what the directory knows filled in.
     let page = get(&router, "/work/start", Some(&jennifer)).await;
@@ -261,7 +261,7 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
     );
 
     // Someone else cannot see it; the attempt is in the audit trail.
-    let mallory = sign_in(&router, &store, "mallory").await;
+    let mallory = sign_in(&router, store.as_ref(), "mallory").await;
     let page = get(&router, &request, Some(&mallory)).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert!(page.html.contains("This is not yours"));
@@ -278,7 +278,7 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
     );
 
     // Her manager finds it in the inbox; declining needs a reason.
-    let maria = sign_in(&router, &store, "maria").await;
+    let maria = sign_in(&router, store.as_ref(), "maria").await;
     let page = get(&router, "/work", Some(&maria)).await;
     assert!(
         page.html.contains("Approve the training request"),
@@ -347,7 +347,7 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
     )
     .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
-    let olivia = sign_in(&router, &store, "olivia").await;
+    let olivia = sign_in(&router, store.as_ref(), "olivia").await;
     let olivia_token = csrf(&get(&router, "/work", Some(&olivia)).await.html);
     let page = post(
         &router,
@@ -388,7 +388,7 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
     // An administrator sees every request and its whole trail; others are refused the list.
     let page = get(&router, "/admin/requests", Some(&jennifer)).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
-    let ada = sign_in(&router, &store, "ada").await;
+    let ada = sign_in(&router, store.as_ref(), "ada").await;
     let page = get(&router, "/admin/requests?status=running", Some(&ada)).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.html);
     assert!(
@@ -416,7 +416,7 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
 #[tokio::test]
 async fn signing_out_ends_the_session() {
     let (store, router) = setup("sign-out");
-    let jennifer = sign_in(&router, &store, "jennifer").await;
+    let jennifer = sign_in(&router, store.as_ref(), "jennifer").await;
     let page = get(&router, "/work", Some(&jennifer)).await;
     assert_eq!(page.status, StatusCode::OK);
     let token = csrf(&page.html);
@@ -441,7 +441,7 @@ async fn signing_out_ends_the_session() {
 #[tokio::test]
 async fn journeys_are_for_the_people_who_look_after_them() {
     let (store, router) = setup("journeys");
-    use waymark_store::Store as _;
+
     let example = workspace().join("examples/training-request");
     for file in ["as-is.yaml", "to-be.yaml"] {
         let source = std::fs::read_to_string(example.join(file)).expect("journey");
@@ -451,14 +451,14 @@ async fn journeys_are_for_the_people_who_look_after_them() {
             .expect("deploy");
     }
     // Jennifer is not a journey reader: no link, and the page says why.
-    let jennifer = sign_in(&router, &store, "jennifer").await;
+    let jennifer = sign_in(&router, store.as_ref(), "jennifer").await;
     let page = get(&router, "/work", Some(&jennifer)).await;
     assert!(!page.html.contains("href=\"/journeys\""));
     let page = get(&router, "/journeys", Some(&jennifer)).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert!(page.html.contains("CX leads, journey owners and analysts"));
     // An analyst sees the list with owner and figures, and the map of each version.
-    let chris = sign_in(&router, &store, "chris").await;
+    let chris = sign_in(&router, store.as_ref(), "chris").await;
     let page = get(&router, "/journeys", Some(&chris)).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.html);
     assert!(
@@ -505,7 +505,7 @@ async fn journeys_are_for_the_people_who_look_after_them() {
 
 #[tokio::test]
 async fn an_agent_finds_a_customer_by_any_identifier() {
-    use waymark_store::{NewEvent, Store as _};
+    use waymark_store::NewEvent;
     let (store, router) = setup("customers");
     let event =
         |id: &str, kind: &str, name: Option<&str>, at: i64, body: serde_json::Value| NewEvent {
@@ -529,11 +529,11 @@ async fn an_agent_finds_a_customer_by_any_identifier() {
     store
         .deploy_journey("shop", "as-is", journey, 0)
         .expect("journey");
-    let jennifer = sign_in(&router, &store, "jennifer").await;
+    let jennifer = sign_in(&router, store.as_ref(), "jennifer").await;
     let page = get(&router, "/customers?q=dana%40example.com", Some(&jennifer)).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert!(!page.html.contains("Dana"), "nothing leaks");
-    let alex = sign_in(&router, &store, "alex").await;
+    let alex = sign_in(&router, store.as_ref(), "alex").await;
     let page = get(&router, "/work", Some(&alex)).await;
     assert!(page.html.contains("href=\"/customers\""));
     let page = get(&router, "/customers?q=dana%40example.com", Some(&alex)).await;

@@ -642,8 +642,15 @@ fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
     let _ = server.0.kill();
     let _ = server.0.wait();
     // And every journey event once: message ids are unique.
-    let store = waymark_store::SqliteStore::open_read_only(&db).expect("store");
-    use waymark_store::Store as _;
+    let store = waymark_store::open(
+        &waymark_store::Location::from(&db),
+        &waymark_store::Options {
+            read_only: true,
+            ..Default::default()
+        },
+    )
+    .expect("store");
+
     let events = store.events_after(0, 100_000).expect("events");
     let mut ids: Vec<&str> = events.iter().map(|e| e.event.message_id.as_str()).collect();
     let total = ids.len();
@@ -765,7 +772,8 @@ fn a_server_killed_under_load_keeps_every_acknowledged_step() {
     // Restart, then look at the database.
     let (server, _) = start_server(&db);
     drop(server);
-    let store = waymark_store::SqliteStore::open(&db).expect("store");
+    let store = waymark_store::open(&waymark_store::Location::from(&db), &Default::default())
+        .expect("store");
     for id in &acknowledged {
         let (instance, task) = id.split_once('-').expect("id");
         let row = store

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use waymark_store::{SqliteStore, Store};
 
 use super::serve::{KEY, start};
 use super::temp_dir;
@@ -36,7 +35,8 @@ fn script(name: &str) -> PathBuf {
 
 /// (kind, name, userId or anonymousId) → the stored body.
 fn stored(db: &Path) -> Vec<(String, Option<String>, String, Value)> {
-    let store = SqliteStore::open(db).expect("store");
+    let store = waymark_store::open(&waymark_store::Location::from(db), &Default::default())
+        .expect("store");
     store
         .events_after(0, 1000)
         .expect("events")

@@ -115,7 +115,11 @@ fn org_import_and_process_deploy_prepare_a_database() {
     assert!(stdout(&output).contains("training-request version 1 (new)"));
     let again = waymark(&["process", "deploy", &model, "--db", &db]);
     assert!(stdout(&again).contains("version 1 (unchanged)"));
-    let store = waymark_store::SqliteStore::open(Path::new(&db)).expect("store");
+    let store = waymark_store::open(
+        &waymark_store::Location::from(Path::new(&db)),
+        &Default::default(),
+    )
+    .expect("store");
     let maria = store.user("maria").expect("user").expect("maria");
     assert_eq!(maria.roles, ["manager", "approver"]);
     assert!(
@@ -254,7 +258,8 @@ fn the_yaml_training_process_checks_and_deploys() {
             "{form}: {text}"
         );
     }
-    let store = waymark_store::SqliteStore::open(&db).expect("store");
+    let store = waymark_store::open(&waymark_store::Location::from(&db), &Default::default())
+        .expect("store");
     let deployed = store
         .process("training-request", None)
         .expect("read")

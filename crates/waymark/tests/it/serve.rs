@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use waymark_store::{SqliteStore, Store};
 
 use super::temp_dir;
 
@@ -71,7 +70,14 @@ fn batch(url: &str, ids: &[String]) -> bool {
 
 /// The stored message ids, read beside the running server (which holds the event index).
 fn stored_ids(db: &std::path::Path) -> Vec<String> {
-    let store = SqliteStore::open_read_only(db).expect("open the store");
+    let store = waymark_store::open(
+        &waymark_store::Location::from(db),
+        &waymark_store::Options {
+            read_only: true,
+            ..Default::default()
+        },
+    )
+    .expect("open the store");
     store
         .events_after(0, usize::MAX >> 1)
         .expect("events")

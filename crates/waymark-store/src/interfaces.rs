@@ -1,0 +1,398 @@
+//! What Waymark needs from storage, one interface per concern.
+//!
+//! Every backend implements all of them; [`Store`] is their union, the one handle the server, the
+//! web app and the command line hold (`Arc<dyn Store>`). Nothing outside this crate names a
+//! backend, and the errors are this crate's own.
+//!
+//! Invariant: a call that writes returns only after its writes are committed, so what was
+//! acknowledged survives the process being killed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+use waymark_workflow::engine::{Command, Effect};
+
+use crate::facts;
+use crate::health::Health;
+use crate::keys::{Holder, KeyInfo, NewKey};
+use crate::mailbox::Mail;
+use crate::sessions::Session;
+use crate::workflow::{
+    AuditRow, DeployedProcess, InstanceRow, InstanceSummary, TaskRow, Turn, User, WorkflowError,
+};
+use crate::{
+    Appended, DeployedJourney, KeyKind, NewEvent, NewTrace, Profile, StoreError, StoredEvent,
+    StoredTrace, TraceBlock,
+};
+
+/// Collected and imported events: appended durably and exactly once, read back in arrival order,
+/// and read as facts by the live log.
+pub trait Events: Send + Sync {
+    /// Stores events atomically, dropping those whose message id is already stored (also within
+    /// the batch). Returns after the commit. Concurrent calls may share one commit.
+    fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError>;
+    /// [`Events::append`] for events whose `track` calls may act on workflows (sent with a
+    /// server key): each one stored for the first time is also put in the message outbox, in
+    /// the same transaction, so it is handed to the workflow once even across a crash.
+    fn append_driving(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError>;
+    /// Events in arrival order, after `after_seq`, at most `limit`.
+    fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Stores imported cases (kept one block per case, see `traces.rs`), dropping the events
+    /// already stored. Returns after the commit.
+    fn append_traces(&self, traces: Vec<NewTrace>) -> Result<Appended, StoreError>;
+    /// Stored blocks of imported cases in the order they were stored, after block `after_id`,
+    /// at most `limit` blocks.
+    fn traces_after(&self, after_id: i64, limit: usize) -> Result<Vec<StoredTrace>, StoreError>;
+    /// The same blocks undecoded, for reading every event fast.
+    fn trace_blocks_after(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<TraceBlock>, StoreError>;
+    /// Collected and imported events.
+    fn count_events(&self) -> Result<u64, StoreError>;
+    /// Everything the analyses read that changed after `since`, in one consistent view: identity
+    /// merges, collected events' facts (with their message ids when asked) and imported blocks,
+    /// each handed to `visit` in order. Returns where the reading ended.
+    fn read_facts(
+        &self,
+        since: facts::Since,
+        message_ids: bool,
+        visit: &mut dyn FnMut(facts::Change<'_>) -> Result<(), StoreError>,
+    ) -> Result<facts::Since, StoreError>;
+    /// The newest collected event's seq and the newest imported block's id: when neither moved,
+    /// no event was added, so an analysis of the stored events can be reused.
+    fn watermark(&self) -> Result<(i64, i64), StoreError>;
+}
+
+/// Identities stitched into one profile per person, and their timelines.
+pub trait Identities: Send + Sync {
+    /// The profile an identifier (user id, anonymous id, email, phone, …) belongs to.
+    fn profile(&self, identifier: &str) -> Result<Option<Profile>, StoreError>;
+    /// A profile's events across all its identifiers and channels, newest first, before
+    /// `before_seq`. `None` when no profile has the identifier.
+    fn timeline(
+        &self,
+        identifier: &str,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<Option<Vec<StoredEvent>>, StoreError>;
+    /// The profiles whose latest value of a trait is `value`.
+    fn search_profiles(&self, trait_name: &str, value: &str) -> Result<Vec<Profile>, StoreError>;
+}
+
+/// Journey files, versioned as deployed.
+pub trait Journeys: Send + Sync {
+    /// Keeps a journey file under `id`: a new version when it differs from the latest one, else
+    /// the latest version again. Returns the version, and whether it is new.
+    fn deploy_journey(
+        &self,
+        id: &str,
+        label: &str,
+        source: &str,
+        now_us: i64,
+    ) -> Result<(i64, bool), StoreError>;
+    /// The latest version of every deployed journey, by id.
+    fn journeys(&self) -> Result<Vec<DeployedJourney>, StoreError>;
+    /// Every version of a deployed journey, oldest first.
+    fn journey_versions(&self, id: &str) -> Result<Vec<DeployedJourney>, StoreError>;
+    /// One deployed journey: the given version, else the latest.
+    fn journey(
+        &self,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<DeployedJourney>, StoreError>;
+}
+
+/// The directory of people and their credentials: API keys, people's access tokens, sign-in
+/// tokens, the installation's secrets and signing keys.
+pub trait Directory: Send + Sync {
+    /// Makes sure a key exists (stored as a hash of the token).
+    fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError>;
+    /// The kind of key a token is, if it is one.
+    fn key_kind(&self, token: &str) -> Result<Option<KeyKind>, StoreError>;
+    /// Issues a key; gives its public id and the secret (shown once, stored hashed).
+    fn issue_key(
+        &self,
+        key: &NewKey,
+        by: &str,
+        now_us: i64,
+    ) -> Result<(String, String), StoreError>;
+    /// Issues an access token for a person in the directory; gives its id and the secret.
+    fn issue_person_token(
+        &self,
+        user: &str,
+        label: &str,
+        expires_us: Option<i64>,
+        by: &str,
+        now_us: i64,
+    ) -> Result<(String, String), StoreError>;
+    /// Who holds `token`, if it is a live key or the live token of a person in the directory.
+    fn holder(&self, token: &str, now_us: i64) -> Result<Option<Holder>, StoreError>;
+    /// Every key and token, newest first (revoked and expired ones too, marked so).
+    fn keys(&self) -> Result<Vec<KeyInfo>, StoreError>;
+    /// Ends a key or token at once. False when no live key has that id.
+    fn revoke_key(&self, id: &str, by: &str, now_us: i64) -> Result<bool, StoreError>;
+    /// Whether `user` is a person of the directory who was disabled (a customer, who is not in
+    /// the directory, never is).
+    fn disabled(&self, user: &str) -> Result<bool, StoreError>;
+    /// Brings a disabled person back (a directory upload never does): without their old
+    /// tokens. False when nobody disabled has that id.
+    fn enable_user(&self, user: &str, by: &str, now_us: i64) -> Result<bool, StoreError>;
+    /// Takes a person out of the directory's working set: their tokens are revoked, their
+    /// sessions end, and links sent to them stop working (links are checked against the
+    /// directory). Their history stays. False when no active person has that id.
+    fn disable_user(&self, user: &str, by: &str, now_us: i64) -> Result<bool, StoreError>;
+    /// Adds or replaces people in the directory.
+    fn put_users(&self, users: &[User]) -> Result<usize, StoreError>;
+    fn user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// The person with this email address (compared without regard to case).
+    fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// A random secret kept in the database under `name` (made on first use), e.g. the key that
+    /// signs email links.
+    fn secret(&self, name: &str) -> Result<String, StoreError>;
+    /// The keys that sign links of one kind (`links`, `sign-in`, `surveys`), newest first, each
+    /// with its id (`NAME-1`, `NAME-2`, …); the first is made on first use.
+    fn signing_keys(&self, name: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// Makes a new key for links of one kind: it signs from the next start on, and the older
+    /// keys still verify the links they signed until those expire; with `retire`, the older keys
+    /// are dropped, so every link signed before stops working. Gives the new key's id.
+    fn rotate_signing_key(&self, name: &str, retire: bool) -> Result<String, StoreError>;
+    /// A new access token for a person in the directory (returned once; stored hashed), issued
+    /// by an administrator and without an end date.
+    fn issue_user_token(&self, user: &str) -> Result<String, StoreError>;
+    /// The active person a live access token belongs to.
+    fn token_user(&self, token: &str) -> Result<Option<User>, StoreError>;
+}
+
+/// Process and form definitions, versioned as deployed.
+pub trait Processes: Send + Sync {
+    /// Keeps a process definition: a new version when it differs from the latest one.
+    fn deploy_process(
+        &self,
+        id: &str,
+        name: &str,
+        format: &str,
+        source: &str,
+        now_us: i64,
+    ) -> Result<(i64, bool), StoreError>;
+    /// Keeps a form schema under its key: a new version when it differs from the latest.
+    fn put_form(&self, key: &str, schema: &str, now_us: i64) -> Result<i64, StoreError>;
+    /// The latest schema of a form.
+    fn form(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// The form key of a process's start event, if it has one.
+    fn start_form(&self, process: &str) -> Result<Option<String>, WorkflowError>;
+    /// The latest deployed version of a process.
+    fn latest_version(&self, id: &str) -> Result<Option<i64>, StoreError>;
+    /// A deployed process: the given version, else the latest.
+    fn process(
+        &self,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<DeployedProcess>, StoreError>;
+    /// The processes people can start: the latest version of each, with the form its start
+    /// event names (id, name, form key), by name.
+    fn startable(&self) -> Result<Vec<(String, String, Option<String>)>, WorkflowError>;
+    /// The processes (latest versions) a collected event starts: (event name, process id).
+    /// Kept until the next deploy.
+    fn message_starts(&self) -> Result<Arc<Vec<(String, String)>>, WorkflowError>;
+    /// The names a version of a process gives its steps, by step id, and the process's name.
+    fn step_names(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<(String, HashMap<String, String>), WorkflowError>;
+}
+
+/// Requests (process instances) and their tasks, with their timers, audit trail, message outbox
+/// and webhook attempts. Every step is one transaction.
+pub trait Work: Send + Sync {
+    /// Starts an instance of the latest version of a process for `requester`, with the start
+    /// form's values. Returns its id.
+    fn start_instance(
+        &self,
+        process: &str,
+        requester: &str,
+        variables: Map<String, Json>,
+        now_us: i64,
+    ) -> Result<i64, WorkflowError>;
+    /// Starts an instance at the start event of `process` that waits for the collected event
+    /// `message` of `person`, once per event: `key` (the event's message id) already used gives
+    /// `None`.
+    fn start_on_message(
+        &self,
+        process: &str,
+        person: &str,
+        message: &str,
+        properties: Map<String, Json>,
+        key: &str,
+        now_us: i64,
+    ) -> Result<Option<i64>, WorkflowError>;
+    /// Applies a command to an instance in one transaction, as `actor` (a user id, or `system`).
+    fn advance(
+        &self,
+        instance: i64,
+        command: Command,
+        actor: &str,
+        now_us: i64,
+    ) -> Result<Vec<Effect>, WorkflowError>;
+    /// [`Work::advance`] at most once per `message_id` for this instance: the delivery is
+    /// recorded in the step's own transaction, so a message handed over again (a retried event,
+    /// or the outbox after a crash) changes nothing. `None` when it was delivered before.
+    fn advance_once(
+        &self,
+        instance: i64,
+        command: Command,
+        now_us: i64,
+        message_id: &str,
+    ) -> Result<Option<Vec<Effect>>, WorkflowError>;
+    /// Track calls in the message outbox, oldest first: (seq, the event).
+    fn outbox(&self, limit: usize) -> Result<Vec<(i64, crate::NewEvent)>, StoreError>;
+    /// Takes track calls out of the outbox once the workflow has had them (one commit).
+    fn outbox_done(&self, seqs: &[i64]) -> Result<(), StoreError>;
+    /// The right to hand the outbox over: one hand-over at a time. With `wait`, until it is
+    /// free (a caller whose events must be handed over before it answers); without, only if
+    /// nobody has it now (the timer loop, which comes back a moment later).
+    fn outbox_turn(&self, wait: bool) -> Option<Turn<'_>>;
+    fn instance(&self, id: i64) -> Result<Option<InstanceRow>, WorkflowError>;
+    /// Instances for an administrator's list, newest first: those with `status` and `process`
+    /// when given, with ids below `before`, at most `limit`. Their state is not read.
+    fn instance_list(
+        &self,
+        status: Option<&str>,
+        process: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<InstanceSummary>, StoreError>;
+    /// How many instances there are in each status.
+    fn instance_counts(&self) -> Result<Vec<(String, usize)>, StoreError>;
+    /// The instances `requester` started, newest first.
+    fn instances_of(&self, requester: &str) -> Result<Vec<i64>, StoreError>;
+    /// Every open task (people's and workers'), oldest first.
+    fn open_tasks(&self) -> Result<Vec<TaskRow>, StoreError>;
+    /// The open tasks `user` may see: assigned to them, or offered to them or their groups.
+    fn tasks_for(&self, user: &User) -> Result<Vec<TaskRow>, StoreError>;
+    fn task(&self, instance: i64, task: u64) -> Result<Option<TaskRow>, StoreError>;
+    /// Every task of an instance, in the order created.
+    fn instance_tasks(&self, instance: i64) -> Result<Vec<TaskRow>, StoreError>;
+    /// Timers due at or before `now`: (instance, timer).
+    fn due_timers(&self, now_us: i64) -> Result<Vec<(i64, u64)>, StoreError>;
+    /// Whether any instance waits for a message (so collected events need not be looked at).
+    fn has_subscriptions(&self) -> Result<bool, StoreError>;
+    /// Every message name something waits for now: a request's subscription, or a process that
+    /// starts on it.
+    fn awaited_messages(&self) -> Result<HashSet<String>, WorkflowError>;
+    /// The messages an instance waits for now, in the order it began waiting.
+    fn awaited_by(&self, instance: i64) -> Result<Vec<String>, StoreError>;
+    /// Instances waiting for `message` whose requester is `person`.
+    fn awaiting(&self, message: &str, person: &str) -> Result<Vec<i64>, StoreError>;
+    fn audit_trail(&self, instance: i64) -> Result<Vec<AuditRow>, StoreError>;
+    /// Gives an open task to `user` (a claim, or a delegation by its assignee), with a line in
+    /// the audit trail. False when the task is not open.
+    fn assign_task(
+        &self,
+        instance: i64,
+        task: u64,
+        user: &str,
+        by: &str,
+        action: &str,
+        now_us: i64,
+    ) -> Result<bool, StoreError>;
+    /// A comment on a task, kept in the instance's audit trail.
+    fn comment(
+        &self,
+        instance: i64,
+        task: u64,
+        by: &str,
+        text: &str,
+        now_us: i64,
+    ) -> Result<(), StoreError>;
+    /// Records a refused attempt (someone acting on what is not theirs).
+    fn audit_refusal(
+        &self,
+        instance: i64,
+        actor: &str,
+        what: &str,
+        now_us: i64,
+    ) -> Result<(), StoreError>;
+    /// Whether a webhook task may be called now: not before its next try.
+    fn webhook_due(&self, instance: i64, task: u64, now_us: i64) -> Result<bool, StoreError>;
+    /// Records a failed webhook call and when to try again; returns the number of attempts.
+    fn webhook_failed(
+        &self,
+        instance: i64,
+        task: u64,
+        error: &str,
+        next_try_us: i64,
+    ) -> Result<i64, StoreError>;
+    /// How many times a webhook task was tried without success, and the last error.
+    fn webhook_attempts(
+        &self,
+        instance: i64,
+        task: u64,
+    ) -> Result<Option<(i64, String)>, StoreError>;
+}
+
+/// Sign-in sessions and single-use tokens (sign-in links, survey answers).
+pub trait Sessions: Send + Sync {
+    /// Signs `user` in for `ttl_us`: the session id for the cookie, and its CSRF token.
+    fn create_session(
+        &self,
+        user: &str,
+        now_us: i64,
+        ttl_us: i64,
+    ) -> Result<(String, String), StoreError>;
+    /// [`Sessions::create_session`] begun with the access token `key` (its id): the session
+    /// lasts no longer than the token, and ends when the token is revoked.
+    fn create_session_by(
+        &self,
+        user: &str,
+        key: Option<&str>,
+        now_us: i64,
+        ttl_us: i64,
+    ) -> Result<(String, String), StoreError>;
+    /// The session a cookie names, while it lasts (and while its person is in the directory).
+    fn session(&self, id: &str, now_us: i64) -> Result<Option<Session>, StoreError>;
+    /// Marks a one-time link (a sign-in link) used: true the first time, false ever after.
+    /// Links past `expires_us` are forgotten, since they no longer work anyway.
+    fn use_once(&self, token: &str, expires_us: i64, now_us: i64) -> Result<bool, StoreError>;
+    /// Signs a browser out.
+    fn end_session(&self, id: &str) -> Result<(), StoreError>;
+}
+
+/// Mail kept in the app (the demo's mailbox).
+pub trait Mailbox: Send + Sync {
+    /// Keeps a message; a second delivery of the same `message_id` changes nothing.
+    fn deliver(&self, mail: &Mail) -> Result<(), StoreError>;
+    /// The messages for `user` (or everyone's, with `None`), newest first.
+    fn mails(&self, user: Option<&str>, limit: usize) -> Result<Vec<Mail>, StoreError>;
+    /// One message.
+    fn mail(&self, id: i64) -> Result<Option<Mail>, StoreError>;
+}
+
+/// What `/healthz` reports.
+pub trait HealthCheck: Send + Sync {
+    /// Checks the database with a read, reports the last failed write, and the free space.
+    fn health(&self) -> Health;
+}
+
+/// Everything a backend stores: the handle the rest of Waymark holds.
+pub trait Store:
+    Events + Identities + Journeys + Directory + Processes + Work + Sessions + Mailbox + HealthCheck
+{
+}
+
+impl<T> Store for T where
+    T: Events
+        + Identities
+        + Journeys
+        + Directory
+        + Processes
+        + Work
+        + Sessions
+        + Mailbox
+        + HealthCheck
+{
+}
