@@ -66,14 +66,14 @@ impl Kind {
         matches!(self, Kind::Track | Kind::Page | Kind::Screen)
     }
 
-    fn code(self) -> i64 {
+    pub(crate) fn code(self) -> i64 {
         Kind::ALL
             .iter()
             .position(|(kind, _)| *kind == self)
             .unwrap_or(0) as i64
     }
 
-    fn from_code(code: i64) -> Kind {
+    pub(crate) fn from_code(code: i64) -> Kind {
         usize::try_from(code)
             .ok()
             .and_then(|i| Kind::ALL.get(i))

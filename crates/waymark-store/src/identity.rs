@@ -37,7 +37,7 @@ pub struct Profile {
 
 /// How identifier traits are normalised, so that `Jennifer@Example.com ` and
 /// `jennifer@example.com` are one person.
-fn normalise(trait_name: &str, value: &str) -> String {
+pub(crate) fn normalise(trait_name: &str, value: &str) -> String {
     match trait_name {
         "email" => value.trim().to_lowercase(),
         "phone" => value
@@ -49,14 +49,18 @@ fn normalise(trait_name: &str, value: &str) -> String {
 }
 
 /// The traits an event sets: `traits`, else `context.traits` (RudderStack).
-fn traits(body: &Json) -> Option<&serde_json::Map<String, Json>> {
+pub(crate) fn traits(body: &Json) -> Option<&serde_json::Map<String, Json>> {
     body.get("traits")
         .and_then(Json::as_object)
         .or_else(|| body.get("context")?.get("traits")?.as_object())
 }
 
 /// The identifiers an event carries (an alias's previous id is handled in [`link`]).
-fn identifiers(event: &NewEvent, body: &Json, identifier_traits: &[String]) -> Vec<String> {
+pub(crate) fn identifiers(
+    event: &NewEvent,
+    body: &Json,
+    identifier_traits: &[String],
+) -> Vec<String> {
     let mut found = Vec::new();
     if let Some(user) = &event.user_id {
         found.push(format!("user:{user}"));

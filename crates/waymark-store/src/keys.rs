@@ -52,7 +52,7 @@ pub struct NewKey {
 
 /// The public id of a key: from its hash, so it can be computed again but tells nothing of the
 /// secret.
-fn public_id(hash: &str) -> String {
+pub(crate) fn public_id(hash: &str) -> String {
     format!("k_{}", &hash[..16])
 }
 
@@ -64,7 +64,7 @@ pub fn random_hex(bytes: usize) -> Result<String, StoreError> {
     Ok(buffer.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn prefix(kind: KeyKind) -> &'static str {
+pub(crate) fn prefix(kind: KeyKind) -> &'static str {
     match kind {
         KeyKind::Admin => "wa_",
         KeyKind::Write => "ww_",
@@ -91,7 +91,8 @@ fn info_row(row: &rusqlite::Row) -> rusqlite::Result<KeyInfo> {
     })
 }
 
-const INFO_COLUMNS: &str = "id, kind, label, user_id, topics, created_us, expires_us, revoked_us";
+pub(crate) const INFO_COLUMNS: &str =
+    "id, kind, label, user_id, topics, created_us, expires_us, revoked_us";
 
 impl SqliteStore {
     /// Makes sure a configured key (`serve --admin-token`, `--write-key`, `--server-key`)

@@ -8,6 +8,8 @@
 //! Invariant: [`Store::append`] returns only after its events are committed, so an acknowledged
 //! event survives the process being killed.
 
+#[cfg(test)]
+mod conformance;
 pub mod facts;
 pub mod health;
 mod identity;
@@ -18,7 +20,10 @@ pub mod live;
 mod location;
 mod logs;
 pub mod mailbox;
+mod postgres;
 pub mod sessions;
+#[doc(hidden)]
+pub mod testing;
 mod traces;
 pub mod workflow;
 
@@ -574,7 +579,7 @@ pub(crate) fn now_us() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
-fn hash(token: &str) -> String {
+pub(crate) fn hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -118,7 +118,8 @@ fn without_password(url: &str) -> String {
 pub struct Options {
     /// The traits that identify a person (see [`crate::default_identifier_traits`]).
     pub identifier_traits: Vec<String>,
-    /// Only reading events (a command beside a running server): no writes, no migrations.
+    /// Only reading events (a command beside a running SQLite server): no writes, no
+    /// migrations. A PostgreSQL store is shared by design and opens as usual.
     pub read_only: bool,
 }
 
@@ -144,9 +145,10 @@ pub fn open(location: &Location, options: &Options) -> Result<Arc<dyn Store>, St
                 store.with_identifier_traits(options.identifier_traits.clone()),
             ))
         }
-        Location::Postgres(_) => Err(StoreError::Refused(format!(
-            "{location}: this build of Waymark stores only in SQLite files\nhint: give a file path to --db"
-        ))),
+        Location::Postgres(url) => Ok(Arc::new(crate::postgres::PgStore::open(
+            url,
+            options.identifier_traits.clone(),
+        )?)),
     }
 }
 

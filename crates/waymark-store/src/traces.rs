@@ -68,12 +68,12 @@ impl<'a> From<&'a TraceEvent> for EventRef<'a> {
 /// checks for events already stored and inserts the block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTrace {
-    user_id: String,
-    first_us: i64,
-    last_us: i64,
+    pub(crate) user_id: String,
+    pub(crate) first_us: i64,
+    pub(crate) last_us: i64,
     /// (position, [`event_key`]) of each event.
-    keys: Vec<(u32, u32)>,
-    block: Vec<u8>,
+    pub(crate) keys: Vec<(u32, u32)>,
+    pub(crate) block: Vec<u8>,
 }
 
 impl NewTrace {
@@ -127,7 +127,7 @@ pub struct TraceBlock {
     pub user_id: String,
     /// The profile of `user_id`.
     pub profile: Option<i64>,
-    block: Vec<u8>,
+    pub(crate) block: Vec<u8>,
 }
 
 impl TraceBlock {
@@ -140,7 +140,7 @@ impl TraceBlock {
 }
 
 /// Unpacks a stored block and calls `f` with each event (see [`TraceBlock::for_each`]).
-fn each_event(
+pub(crate) fn each_event(
     block: &[u8],
     mut f: impl FnMut(u32, (usize, &str), i64, &str),
 ) -> Result<(), StoreError> {
@@ -250,7 +250,7 @@ fn decompress(block: &[u8]) -> Result<Vec<u8>, StoreError> {
     lz4_flex::decompress_size_prepended(compressed).map_err(unreadable)
 }
 
-fn decode(block: &[u8]) -> Result<Vec<TraceEvent>, StoreError> {
+pub(crate) fn decode(block: &[u8]) -> Result<Vec<TraceEvent>, StoreError> {
     let mut events = Vec::new();
     each_event(block, |position, (_, name), timestamp_us, body| {
         events.push(TraceEvent {
@@ -263,27 +263,25 @@ fn decode(block: &[u8]) -> Result<Vec<TraceEvent>, StoreError> {
     Ok(events)
 }
 
-/// The (position, key) of each event stored for `user_id`.
-fn stored_keys(connection: &Connection, user_id: &str) -> Result<HashSet<(u32, u32)>, StoreError> {
-    let mut query = connection.prepare_cached("SELECT body FROM traces WHERE user_id = ?1")?;
-    let mut rows = query.query(params![user_id])?;
+/// The (position, key) of each event in stored blocks.
+pub(crate) fn keys_in<'a>(
+    blocks: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<HashSet<(u32, u32)>, StoreError> {
     let mut keys = HashSet::new();
-    while let Some(row) = rows.next()? {
-        each_event(
-            row.get_ref(0)?.as_blob().map_err(unreadable)?,
-            |position, (_, name), timestamp_us, _| {
-                keys.insert((position, event_key(name, timestamp_us)));
-            },
-        )?;
+    for block in blocks {
+        each_event(block, |position, (_, name), timestamp_us, _| {
+            keys.insert((position, event_key(name, timestamp_us)));
+        })?;
     }
     Ok(keys)
 }
 
-/// Stores the events of `trace` not stored yet, and says how many that was. Cheap for a
-/// person with no stored blocks (one index probe); otherwise the block is repacked without the
-/// events already there.
-pub(crate) fn insert(connection: &Connection, trace: &NewTrace) -> Result<usize, StoreError> {
-    let stored = stored_keys(connection, &trace.user_id)?;
+/// The part of `trace` whose events are not among `stored` (nor earlier in the trace): the
+/// trace itself when all of it is new, else repacked; `None` when nothing is new.
+pub(crate) fn unstored<'a>(
+    trace: &'a NewTrace,
+    stored: &HashSet<(u32, u32)>,
+) -> Result<Option<std::borrow::Cow<'a, NewTrace>>, StoreError> {
     let mut seen = HashSet::new();
     let fresh: Vec<bool> = trace
         .keys
@@ -292,37 +290,48 @@ pub(crate) fn insert(connection: &Connection, trace: &NewTrace) -> Result<usize,
         .collect();
     let count = fresh.iter().filter(|f| **f).count();
     if count == 0 {
-        return Ok(0);
+        return Ok(None);
     }
-    let mut insert = connection.prepare_cached(
-        "INSERT INTO traces (user_id, first_us, last_us, events, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
     if count == trace.len() {
-        insert.execute(params![
-            trace.user_id,
-            trace.first_us,
-            trace.last_us,
-            count as i64,
-            trace.block
-        ])?;
-    } else {
-        let events = decode(&trace.block)?;
-        let kept: Vec<EventRef> = events
-            .iter()
-            .zip(&fresh)
-            .filter(|(_, fresh)| **fresh)
-            .map(|(e, _)| e.into())
-            .collect();
-        let repacked = NewTrace::pack(&trace.user_id, &kept)?;
-        insert.execute(params![
-            repacked.user_id,
-            repacked.first_us,
-            repacked.last_us,
-            count as i64,
-            repacked.block
-        ])?;
+        return Ok(Some(std::borrow::Cow::Borrowed(trace)));
     }
-    Ok(count)
+    let events = decode(&trace.block)?;
+    let kept: Vec<EventRef> = events
+        .iter()
+        .zip(&fresh)
+        .filter(|(_, fresh)| **fresh)
+        .map(|(e, _)| e.into())
+        .collect();
+    Ok(Some(std::borrow::Cow::Owned(NewTrace::pack(
+        &trace.user_id,
+        &kept,
+    )?)))
+}
+
+/// Stores the events of `trace` not stored yet, and says how many that was. Cheap for a
+/// person with no stored blocks (one index probe); otherwise the block is repacked without the
+/// events already there.
+pub(crate) fn insert(connection: &Connection, trace: &NewTrace) -> Result<usize, StoreError> {
+    let mut query = connection.prepare_cached("SELECT body FROM traces WHERE user_id = ?1")?;
+    let bodies: Vec<Vec<u8>> = query
+        .query_map(params![trace.user_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let stored = keys_in(bodies.iter().map(Vec::as_slice))?;
+    let Some(fresh) = unstored(trace, &stored)? else {
+        return Ok(0);
+    };
+    connection
+        .prepare_cached(
+            "INSERT INTO traces (user_id, first_us, last_us, events, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            fresh.user_id,
+            fresh.first_us,
+            fresh.last_us,
+            fresh.len() as i64,
+            fresh.block
+        ])?;
+    Ok(fresh.len())
 }
 
 /// The events of `trace` as rows with their derived message ids (for cases imported as rows
@@ -376,7 +385,7 @@ fn seq(block: i64, place: usize) -> i64 {
     -(block * BLOCK_EVENTS as i64 + place as i64)
 }
 
-fn read_block(
+pub(crate) fn read_block(
     id: i64,
     user_id: &str,
     profile: Option<i64>,
@@ -449,12 +458,17 @@ pub(crate) fn of_user(
     Ok(events)
 }
 
-/// The time of the imported event with this (negative) seq.
-pub(crate) fn time_of(connection: &Connection, seq: i64) -> Result<Option<i64>, StoreError> {
-    let (id, place) = (
+/// The block and the place in it of the imported event with this (negative) seq.
+pub(crate) fn place_of(seq: i64) -> (i64, usize) {
+    (
         -seq / BLOCK_EVENTS as i64,
         (-seq % BLOCK_EVENTS as i64) as usize,
-    );
+    )
+}
+
+/// The time of the imported event with this (negative) seq.
+pub(crate) fn time_of(connection: &Connection, seq: i64) -> Result<Option<i64>, StoreError> {
+    let (id, place) = place_of(seq);
     let body: Option<Vec<u8>> = connection
         .prepare_cached("SELECT body FROM traces WHERE id = ?1")?
         .query_row(params![id], |r| r.get(0))

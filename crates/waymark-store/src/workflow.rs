@@ -223,9 +223,9 @@ pub(crate) fn user_row(row: &rusqlite::Row) -> rusqlite::Result<User> {
 }
 
 pub(crate) const USER_COLUMNS: &str = "id, name, email, department, manager, roles";
-const TASK_COLUMNS: &str = "instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us, completed_by, requester, for_requester";
+pub(crate) const TASK_COLUMNS: &str = "instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us, completed_by, requester, for_requester";
 
-fn list(text: String) -> Vec<String> {
+pub(crate) fn list(text: String) -> Vec<String> {
     text.split(',')
         .filter(|s| !s.is_empty())
         .map(str::to_string)
@@ -253,7 +253,7 @@ fn task_row(row: &rusqlite::Row) -> rusqlite::Result<TaskRow> {
     })
 }
 
-fn status_text(status: &Status) -> &'static str {
+pub(crate) fn status_text(status: &Status) -> &'static str {
     match status {
         Status::NotStarted => "not-started",
         Status::Running => "running",
@@ -263,38 +263,137 @@ fn status_text(status: &Status) -> &'static str {
     }
 }
 
-impl SqliteStore {
-    /// A deployed version's parsed definition, read and parsed once.
-    fn definition(&self, id: &str, version: i64) -> Result<Arc<Process>, WorkflowError> {
-        let key = (id.to_string(), version);
-        if let Some(found) = self
-            .definitions
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&key)
-        {
-            return Ok(found.clone());
+/// A deployed version's parsed definition, read and parsed once per store.
+pub(crate) fn definition(
+    store: &(impl crate::Processes + ?Sized),
+    cache: &Definitions,
+    id: &str,
+    version: i64,
+) -> Result<Arc<Process>, WorkflowError> {
+    let key = (id.to_string(), version);
+    if let Some(found) = cache
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+    {
+        return Ok(found.clone());
+    }
+    let deployed = store
+        .process(id, Some(version))?
+        .ok_or_else(|| WorkflowError::UnknownProcess(id.to_string()))?;
+    let imported = waymark_workflow::import(&deployed.source)
+        .map_err(|e| WorkflowError::Unreadable(id.to_string(), e.to_string()))?;
+    let process = imported
+        .processes
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| {
+            WorkflowError::Unreadable(id.to_string(), "the process is missing".into())
+        })?;
+    let process = Arc::new(process);
+    cache
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(key, process.clone());
+    Ok(process)
+}
+
+/// The form of a process's first start event.
+pub(crate) fn start_form(definition: &Process) -> Option<String> {
+    definition
+        .starts()
+        .find_map(|s| definition.nodes[s].form().map(str::to_string))
+}
+
+/// Of the latest versions (id, version, name), those started by hand, with their start form.
+pub(crate) fn startable(
+    store: &(impl crate::Processes + ?Sized),
+    cache: &Definitions,
+    latest: Vec<(String, i64, String)>,
+) -> Result<Vec<(String, String, Option<String>)>, WorkflowError> {
+    let mut out = Vec::new();
+    for (id, version, name) in latest {
+        let definition = definition(store, cache, &id, version)?;
+        // Processes started by a collected event are not started by hand.
+        let by_hand = definition.starts().find(|&s| {
+            matches!(
+                definition.nodes[s].kind,
+                waymark_workflow::NodeKind::Start {
+                    trigger: waymark_workflow::Trigger::None,
+                    ..
+                }
+            )
+        });
+        if let Some(start) = by_hand {
+            let form = definition.nodes[start].form().map(str::to_string);
+            out.push((id, name, form));
         }
-        let deployed = self
-            .process(id, Some(version))?
-            .ok_or_else(|| WorkflowError::UnknownProcess(id.to_string()))?;
-        let imported = waymark_workflow::import(&deployed.source)
-            .map_err(|e| WorkflowError::Unreadable(id.to_string(), e.to_string()))?;
-        let process = imported
-            .processes
-            .into_iter()
-            .find(|p| p.id == id)
-            .ok_or_else(|| {
-                WorkflowError::Unreadable(id.to_string(), "the process is missing".into())
-            })?;
-        let process = Arc::new(process);
-        self.definitions
-            .0
+    }
+    Ok(out)
+}
+
+/// The (event, process) pairs of the message start events of the latest versions (id, version),
+/// kept in `cached` until a deploy changes the versions.
+pub(crate) fn message_starts(
+    store: &(impl crate::Processes + ?Sized),
+    cache: &Definitions,
+    cached: &MessageStarts,
+    latest: Vec<(String, i64)>,
+) -> Result<Arc<Vec<(String, String)>>, WorkflowError> {
+    {
+        let cached = cached
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key, process.clone());
-        Ok(process)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((versions, starts)) = &*cached
+            && *versions == latest
+        {
+            return Ok(starts.clone());
+        }
+    }
+    let mut starts = Vec::new();
+    for (id, version) in &latest {
+        let definition = definition(store, cache, id, *version)?;
+        for s in definition.starts() {
+            if let waymark_workflow::NodeKind::Start {
+                trigger: waymark_workflow::Trigger::Message(name),
+                ..
+            } = &definition.nodes[s].kind
+            {
+                starts.push((name.clone(), id.clone()));
+            }
+        }
+    }
+    let starts = Arc::new(starts);
+    *cached
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((latest, starts.clone()));
+    Ok(starts)
+}
+
+/// A process's title and the names of its steps by id.
+pub(crate) fn step_names(
+    store: &(impl crate::Processes + ?Sized),
+    cache: &Definitions,
+    id: &str,
+    version: i64,
+) -> Result<(String, HashMap<String, String>), WorkflowError> {
+    let definition = definition(store, cache, id, version)?;
+    let names = definition
+        .nodes
+        .iter()
+        .filter_map(|n| Some((n.id.clone(), n.name.clone()?)))
+        .collect();
+    let title = store
+        .process(id, Some(version))?
+        .map_or_else(|| id.to_string(), |p| p.name);
+    Ok((title, names))
+}
+
+impl SqliteStore {
+    fn definition(&self, id: &str, version: i64) -> Result<Arc<Process>, WorkflowError> {
+        definition(self, &self.definitions, id, version)
     }
 
     fn start(
@@ -505,7 +604,7 @@ impl SqliteStore {
 }
 
 /// What a command is, for the audit trail: (action, data, node).
-fn describe(
+pub(crate) fn describe(
     process: &Process,
     state: &State,
     command: &Command,
@@ -539,6 +638,57 @@ fn describe(
                 .get(timer)
                 .map(|t| process.nodes[t.node].id.clone()),
         ),
+    }
+}
+
+/// A step of a request as a collected event of its requester, so the automated journey is
+/// measured like any other: `Process Started`, `Task Completed` (with the step's id as `task`),
+/// `Process Ended`. The message id comes from the instance, the step and the number of audit
+/// lines before it (`sequence`), so a step is recorded once.
+pub(crate) fn journey_event(
+    process: &str,
+    instance: i64,
+    requester: &str,
+    actor: &str,
+    now_us: i64,
+    (node, name, what): (&str, &str, StepKind),
+    sequence: i64,
+) -> crate::NewEvent {
+    let event = match what {
+        StepKind::Started => "Process Started",
+        StepKind::Completed => "Task Completed",
+        StepKind::Ended => "Process Ended",
+        StepKind::Entered => "Task Started",
+        StepKind::Cancelled => "Task Cancelled",
+    };
+    let message_id = format!(
+        "wf-{instance}-{node}-{}-{sequence}",
+        event.replace(' ', "-")
+    );
+    let body = json!({
+        "type": "track",
+        "event": event,
+        "userId": requester,
+        "messageId": message_id,
+        "timestamp": waymark_eventlog::time::format_micros(now_us),
+        "properties": {
+            "task": node,
+            "name": name,
+            "process": process,
+            "instance": instance,
+            "by": actor,
+        },
+        "context": { "channel": "automation" },
+    });
+    crate::NewEvent {
+        message_id,
+        kind: "track".into(),
+        name: Some(event.to_string()),
+        user_id: Some(requester.to_string()),
+        anonymous_id: None,
+        timestamp_us: now_us,
+        received_us: now_us,
+        body: body.to_string(),
     }
 }
 
@@ -760,47 +910,21 @@ impl Applying<'_, '_, '_> {
             self.actor,
             self.now_us,
         );
-        let event = match what {
-            StepKind::Started => "Process Started",
-            StepKind::Completed => "Task Completed",
-            StepKind::Ended => "Process Ended",
-            StepKind::Entered => "Task Started",
-            StepKind::Cancelled => "Task Cancelled",
-        };
         let sequence: i64 = transaction.query_row(
             "SELECT count(*) FROM audit WHERE instance_id = ?1",
             params![instance],
             |r| r.get(0),
         )?;
-        let message_id = format!(
-            "wf-{instance}-{node}-{}-{sequence}",
-            event.replace(' ', "-")
+        let new = journey_event(
+            &process.id,
+            instance,
+            requester,
+            actor,
+            now_us,
+            (node, name, what),
+            sequence,
         );
-        let body = json!({
-            "type": "track",
-            "event": event,
-            "userId": requester,
-            "messageId": message_id,
-            "timestamp": waymark_eventlog::time::format_micros(now_us),
-            "properties": {
-                "task": node,
-                "name": name,
-                "process": process.id,
-                "instance": instance,
-                "by": actor,
-            },
-            "context": { "channel": "automation" },
-        });
-        let new = crate::NewEvent {
-            message_id: message_id.clone(),
-            kind: "track".into(),
-            name: Some(event.to_string()),
-            user_id: Some(requester.to_string()),
-            anonymous_id: None,
-            timestamp_us: now_us,
-            received_us: now_us,
-            body: body.to_string(),
-        };
+        let (message_id, event) = (&new.message_id, new.name.as_deref().unwrap_or_default());
         // The id is Waymark's own (the collection API refuses ids starting `wf-`); were it taken
         // all the same, the step goes on without its journey event rather than failing.
         let inserted = transaction.execute(
@@ -890,10 +1014,7 @@ impl crate::Processes for SqliteStore {
         let Some(version) = self.latest_version(process)? else {
             return Err(WorkflowError::UnknownProcess(process.to_string()));
         };
-        let definition = self.definition(process, version)?;
-        Ok(definition
-            .starts()
-            .find_map(|s| definition.nodes[s].form().map(str::to_string)))
+        Ok(start_form(&*self.definition(process, version)?))
     }
 
     fn latest_version(&self, id: &str) -> Result<Option<i64>, StoreError> {
@@ -939,25 +1060,7 @@ impl crate::Processes for SqliteStore {
             let rows = query.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })?;
-        let mut out = Vec::new();
-        for (id, version, name) in latest {
-            let definition = self.definition(&id, version)?;
-            // Processes started by a collected event are not started by hand.
-            let by_hand = definition.starts().find(|&s| {
-                matches!(
-                    definition.nodes[s].kind,
-                    waymark_workflow::NodeKind::Start {
-                        trigger: waymark_workflow::Trigger::None,
-                        ..
-                    }
-                )
-            });
-            if let Some(start) = by_hand {
-                let form = definition.nodes[start].form().map(str::to_string);
-                out.push((id, name, form));
-            }
-        }
-        Ok(out)
+        startable(self, &self.definitions, latest)
     }
 
     fn message_starts(&self) -> Result<Arc<Vec<(String, String)>>, WorkflowError> {
@@ -967,36 +1070,7 @@ impl crate::Processes for SqliteStore {
             let rows = query.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })?;
-        {
-            let cached = self
-                .message_starts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((versions, starts)) = &*cached
-                && *versions == latest
-            {
-                return Ok(starts.clone());
-            }
-        }
-        let mut starts = Vec::new();
-        for (id, version) in &latest {
-            let definition = self.definition(id, *version)?;
-            for s in definition.starts() {
-                if let waymark_workflow::NodeKind::Start {
-                    trigger: waymark_workflow::Trigger::Message(name),
-                    ..
-                } = &definition.nodes[s].kind
-                {
-                    starts.push((name.clone(), id.clone()));
-                }
-            }
-        }
-        let starts = Arc::new(starts);
-        *self
-            .message_starts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((latest, starts.clone()));
-        Ok(starts)
+        message_starts(self, &self.definitions, &self.message_starts, latest)
     }
 
     fn step_names(
@@ -1004,16 +1078,7 @@ impl crate::Processes for SqliteStore {
         id: &str,
         version: i64,
     ) -> Result<(String, HashMap<String, String>), WorkflowError> {
-        let definition = self.definition(id, version)?;
-        let names = definition
-            .nodes
-            .iter()
-            .filter_map(|n| Some((n.id.clone(), n.name.clone()?)))
-            .collect();
-        let title = self
-            .process(id, Some(version))?
-            .map_or_else(|| id.to_string(), |p| p.name);
-        Ok((title, names))
+        step_names(self, &self.definitions, id, version)
     }
 }
 

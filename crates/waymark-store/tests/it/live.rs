@@ -10,7 +10,7 @@ use waymark_analytics::journey::source::{Live, Reuse};
 use waymark_eventlog::{Attribute, EventLog, LogBuilder};
 use waymark_store::live::LiveLog;
 use waymark_store::prelude::*;
-use waymark_store::{Keep, NewEvent, SqliteStore};
+use waymark_store::{Keep, NewEvent};
 
 /// One thing done to the store.
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ fn call(
     }
 }
 
-fn import(store: &SqliteStore, user: u8, events: &[(u8, i64)]) {
+fn import(store: &dyn Store, user: u8, events: &[(u8, i64)]) {
     let mut builder = LogBuilder::default();
     let case = builder.case(&format!("u{user}"));
     let concept = builder.intern(waymark_eventlog::CONCEPT_NAME);
@@ -158,7 +158,7 @@ fn plain(log: &EventLog) -> Plain {
 
 /// The store read the slow, independent way: every row's JSON through the Segment reader, every
 /// block decoded, people grouped by their current profile.
-fn reread(store: &SqliteStore, keep: &Keep) -> (Plain, EventLog) {
+fn reread(store: &dyn Store, keep: &Keep) -> (Plain, EventLog) {
     let rows = store.events_after(0, usize::MAX >> 1).expect("rows");
     let mut blocks = Vec::new();
     let mut after = 0;
@@ -352,61 +352,65 @@ fn reused_report_is_exact(
 }
 
 fn run(steps: &[Step], keep: Keep) -> Result<(), TestCaseError> {
-    let store = SqliteStore::open_in_memory().expect("store");
-    let mut live = LiveLog::new(keep.clone());
-    let journey = waymark_journey::check(JOURNEY)
-        .journey
-        .expect("the journey reads");
-    let reuse = std::sync::Mutex::new(Reuse::default());
-    for (n, step) in steps.iter().enumerate() {
-        match step {
-            Step::Call {
-                kind,
-                user,
-                anonymous,
-                at,
-                value,
-                email,
-            } => {
-                store
-                    .append(vec![call(
-                        n,
-                        KINDS[*kind],
-                        *user,
-                        *anonymous,
-                        *at,
-                        *value,
-                        *email,
-                    )])
-                    .expect("append");
-            }
-            Step::Import { user, events } => import(&store, *user, events),
-            Step::CatchUp { snapshot } => {
-                live.catch_up(&store).expect("catch up");
-                if *snapshot {
-                    reused_report_is_exact(&journey, &mut live, &reuse)?;
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let mut live = LiveLog::new(keep.clone());
+        let journey = waymark_journey::check(JOURNEY)
+            .journey
+            .expect("the journey reads");
+        let reuse = std::sync::Mutex::new(Reuse::default());
+        for (n, step) in steps.iter().enumerate() {
+            match step {
+                Step::Call {
+                    kind,
+                    user,
+                    anonymous,
+                    at,
+                    value,
+                    email,
+                } => {
+                    store
+                        .append(vec![call(
+                            n,
+                            KINDS[*kind],
+                            *user,
+                            *anonymous,
+                            *at,
+                            *value,
+                            *email,
+                        )])
+                        .expect("append");
+                }
+                Step::Import { user, events } => import(store, *user, events),
+                Step::CatchUp { snapshot } => {
+                    live.catch_up(store).expect("catch up");
+                    if *snapshot {
+                        reused_report_is_exact(&journey, &mut live, &reuse)?;
+                    }
                 }
             }
         }
+        live.catch_up(store).expect("catch up");
+        let (expected, reread_log) = reread(store, &keep);
+        prop_assert_eq!(plain(&live.snapshot()), expected);
+        reused_report_is_exact(&journey, &mut live, &reuse)?;
+        // So is every report made from it.
+        let options = waymark_analytics::journey::Options {
+            by: Some("persona".to_string()),
+            now: Some(30_000_000),
+            ..Default::default()
+        };
+        prop_assert_eq!(
+            waymark_analytics::journey::report(&journey, &live.snapshot(), &options)
+                .expect("report"),
+            waymark_analytics::journey::report(&journey, &reread_log, &options).expect("report")
+        );
+        // A fresh reading is the same as the log kept up to date.
+        let mut fresh = LiveLog::load(store, keep.clone()).expect("load");
+        prop_assert_eq!(plain(&fresh.snapshot()), plain(&live.snapshot()));
+        prop_assert_eq!(fresh.events(), live.events());
     }
-    live.catch_up(&store).expect("catch up");
-    let (expected, reread_log) = reread(&store, &keep);
-    prop_assert_eq!(plain(&live.snapshot()), expected);
-    reused_report_is_exact(&journey, &mut live, &reuse)?;
-    // So is every report made from it.
-    let options = waymark_analytics::journey::Options {
-        by: Some("persona".to_string()),
-        now: Some(30_000_000),
-        ..Default::default()
-    };
-    prop_assert_eq!(
-        waymark_analytics::journey::report(&journey, &live.snapshot(), &options).expect("report"),
-        waymark_analytics::journey::report(&journey, &reread_log, &options).expect("report")
-    );
-    // A fresh reading is the same as the log kept up to date.
-    let mut fresh = LiveLog::load(&store, keep).expect("load");
-    prop_assert_eq!(plain(&fresh.snapshot()), plain(&live.snapshot()));
-    prop_assert_eq!(fresh.events(), live.events());
     Ok(())
 }
 
@@ -426,114 +430,121 @@ proptest! {
 
 #[test]
 fn a_catch_up_reads_only_what_changed_and_touches_only_its_people() {
-    let store = SqliteStore::open_in_memory().expect("store");
-    let events: Vec<NewEvent> = (0..50)
-        .map(|i| call(i, "track", Some((i % 5) as u8), None, i as i64, 1, None))
-        .collect();
-    store.append(events).expect("append");
-    let mut live = LiveLog::load(&store, Keep::All).expect("load");
-    assert_eq!(live.events(), 50);
-    store
-        .append(vec![call(100, "track", Some(1), None, 99, 2, None)])
-        .expect("append");
-    let done = live.catch_up(&store).expect("catch up");
-    assert_eq!((done.events, done.touched, done.merges), (1, 1, 0));
-    // Anonymous visits, then the visitor signs in as u2: only that merge and event are read.
-    store
-        .append(vec![call(101, "page", None, Some(4), 100, 0, None)])
-        .expect("append");
-    live.catch_up(&store).expect("catch up");
-    store
-        .append(vec![call(102, "identify", Some(2), Some(4), 101, 0, None)])
-        .expect("append");
-    let done = live.catch_up(&store).expect("catch up");
-    assert_eq!((done.events, done.merges, done.touched), (1, 1, 1));
-    let nothing = live.catch_up(&store).expect("catch up");
-    assert!(!nothing.changed());
-    let log = live.snapshot();
-    let u2 = log.iter_cases().find(|c| c.name() == "u2").expect("u2");
-    assert_eq!(u2.len(), 11, "the anonymous visit joined u2");
-    assert!(log.iter_cases().all(|c| c.name() != "a4"));
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let events: Vec<NewEvent> = (0..50)
+            .map(|i| call(i, "track", Some((i % 5) as u8), None, i as i64, 1, None))
+            .collect();
+        store.append(events).expect("append");
+        let mut live = LiveLog::load(store, Keep::All).expect("load");
+        assert_eq!(live.events(), 50);
+        store
+            .append(vec![call(100, "track", Some(1), None, 99, 2, None)])
+            .expect("append");
+        let done = live.catch_up(store).expect("catch up");
+        assert_eq!((done.events, done.touched, done.merges), (1, 1, 0));
+        // Anonymous visits, then the visitor signs in as u2: only that merge and event are read.
+        store
+            .append(vec![call(101, "page", None, Some(4), 100, 0, None)])
+            .expect("append");
+        live.catch_up(store).expect("catch up");
+        store
+            .append(vec![call(102, "identify", Some(2), Some(4), 101, 0, None)])
+            .expect("append");
+        let done = live.catch_up(store).expect("catch up");
+        assert_eq!((done.events, done.merges, done.touched), (1, 1, 1));
+        let nothing = live.catch_up(store).expect("catch up");
+        assert!(!nothing.changed());
+        let log = live.snapshot();
+        let u2 = log.iter_cases().find(|c| c.name() == "u2").expect("u2");
+        assert_eq!(u2.len(), 11, "the anonymous visit joined u2");
+        assert!(log.iter_cases().all(|c| c.name() != "a4"));
+    }
 }
 
 #[test]
 fn a_report_cuts_again_only_the_people_a_snapshot_touched() {
-    let store = SqliteStore::open_in_memory().expect("store");
-    let events: Vec<NewEvent> = (0..50)
-        .map(|i| {
-            call(
-                i,
-                "track",
-                Some((i % 5) as u8),
-                None,
-                i as i64,
-                i as u8,
-                None,
-            )
-        })
-        .collect();
-    store.append(events).expect("append");
-    let journey = waymark_journey::check(JOURNEY)
-        .journey
-        .expect("the journey reads");
-    let options = waymark_analytics::journey::Options::default();
-    let mut live = LiveLog::load(&store, Keep::All).expect("load");
-    let reuse = std::sync::Mutex::new(Reuse::default());
-    let report = |live: &mut LiveLog| {
-        let (log, stamps) = (live.snapshot(), live.stamps());
-        let source = Live {
-            log: &log,
-            stamps: &stamps,
-            reuse: &reuse,
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let events: Vec<NewEvent> = (0..50)
+            .map(|i| {
+                call(
+                    i,
+                    "track",
+                    Some((i % 5) as u8),
+                    None,
+                    i as i64,
+                    i as u8,
+                    None,
+                )
+            })
+            .collect();
+        store.append(events).expect("append");
+        let journey = waymark_journey::check(JOURNEY)
+            .journey
+            .expect("the journey reads");
+        let options = waymark_analytics::journey::Options::default();
+        let mut live = LiveLog::load(store, Keep::All).expect("load");
+        let reuse = std::sync::Mutex::new(Reuse::default());
+        let report = |live: &mut LiveLog| {
+            let (log, stamps) = (live.snapshot(), live.stamps());
+            let source = Live {
+                log: &log,
+                stamps: &stamps,
+                reuse: &reuse,
+            };
+            let report =
+                waymark_analytics::journey::report_of(&journey, &source, &options).expect("report");
+            let fresh =
+                waymark_analytics::journey::report(&journey, &log, &options).expect("report");
+            assert_eq!(report, fresh);
+            let reuse = reuse.lock().expect("reuse");
+            (reuse.recut, reuse.kept)
         };
-        let report =
-            waymark_analytics::journey::report_of(&journey, &source, &options).expect("report");
-        let fresh = waymark_analytics::journey::report(&journey, &log, &options).expect("report");
-        assert_eq!(report, fresh);
-        let reuse = reuse.lock().expect("reuse");
-        (reuse.recut, reuse.kept)
-    };
-    assert_eq!(report(&mut live), (5, 0), "the first report cuts everyone");
-    store
-        .append(vec![call(100, "track", Some(1), None, 99, 2, None)])
-        .expect("append");
-    live.catch_up(&store).expect("catch up");
-    assert_eq!(report(&mut live), (1, 4), "only u1 is cut again");
-    // An anonymous visitor who then signs in as u3: one new person, then merged into u3.
-    store
-        .append(vec![call(101, "page", None, Some(4), 100, 0, None)])
-        .expect("append");
-    live.catch_up(&store).expect("catch up");
-    assert_eq!(report(&mut live), (1, 5), "only the new visitor is cut");
-    let (before_merge, before_stamps) = (live.snapshot(), live.stamps());
-    store
-        .append(vec![call(102, "identify", Some(3), Some(4), 101, 0, None)])
-        .expect("append");
-    live.catch_up(&store).expect("catch up");
-    assert_eq!(
-        report(&mut live),
-        (1, 4),
-        "only u3, who took the visit in, is cut again"
-    );
-    // A reader still holding the snapshot from before the merge gets that snapshot's figures
-    // (not u3's newer instances beside the visitor's own), and the newer cut stays kept.
-    let older = waymark_analytics::journey::report_of(
-        &journey,
-        &Live {
-            log: &before_merge,
-            stamps: &before_stamps,
-            reuse: &reuse,
-        },
-        &options,
-    )
-    .expect("report");
-    assert_eq!(
-        older,
-        waymark_analytics::journey::report(&journey, &before_merge, &options).expect("report")
-    );
-    assert_eq!(
-        report(&mut live),
-        (0, 5),
-        "nothing changed: everyone is kept"
-    );
+        assert_eq!(report(&mut live), (5, 0), "the first report cuts everyone");
+        store
+            .append(vec![call(100, "track", Some(1), None, 99, 2, None)])
+            .expect("append");
+        live.catch_up(store).expect("catch up");
+        assert_eq!(report(&mut live), (1, 4), "only u1 is cut again");
+        // An anonymous visitor who then signs in as u3: one new person, then merged into u3.
+        store
+            .append(vec![call(101, "page", None, Some(4), 100, 0, None)])
+            .expect("append");
+        live.catch_up(store).expect("catch up");
+        assert_eq!(report(&mut live), (1, 5), "only the new visitor is cut");
+        let (before_merge, before_stamps) = (live.snapshot(), live.stamps());
+        store
+            .append(vec![call(102, "identify", Some(3), Some(4), 101, 0, None)])
+            .expect("append");
+        live.catch_up(store).expect("catch up");
+        assert_eq!(
+            report(&mut live),
+            (1, 4),
+            "only u3, who took the visit in, is cut again"
+        );
+        // A reader still holding the snapshot from before the merge gets that snapshot's figures
+        // (not u3's newer instances beside the visitor's own), and the newer cut stays kept.
+        let older = waymark_analytics::journey::report_of(
+            &journey,
+            &Live {
+                log: &before_merge,
+                stamps: &before_stamps,
+                reuse: &reuse,
+            },
+            &options,
+        )
+        .expect("report");
+        assert_eq!(
+            older,
+            waymark_analytics::journey::report(&journey, &before_merge, &options).expect("report")
+        );
+        assert_eq!(
+            report(&mut live),
+            (0, 5),
+            "nothing changed: everyone is kept"
+        );
+    }
 }

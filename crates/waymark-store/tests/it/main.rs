@@ -21,32 +21,35 @@ fn event(id: &str, user: &str, at: i64) -> NewEvent {
 
 #[test]
 fn duplicates_are_dropped_by_message_id_within_and_across_batches() {
-    let store = SqliteStore::open_in_memory().expect("store");
-    let first = store
-        .append(vec![
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let first = store
+            .append(vec![
+                event("a", "u1", 1),
+                event("b", "u1", 2),
+                event("a", "u1", 3),
+            ])
+            .expect("append");
+        assert_eq!((first.inserted, first.duplicates), (2, 1));
+        let second = store
+            .append(vec![event("b", "u2", 4), event("c", "u2", 5)])
+            .expect("append");
+        assert_eq!((second.inserted, second.duplicates), (1, 1));
+        assert_eq!(store.count_events().expect("count"), 3);
+        let stored = store.events_after(0, 10).expect("read");
+        let ids: Vec<&str> = stored.iter().map(|s| s.event.message_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"], "arrival order");
+        assert_eq!(
+            stored[0].event,
             event("a", "u1", 1),
-            event("b", "u1", 2),
-            event("a", "u1", 3),
-        ])
-        .expect("append");
-    assert_eq!((first.inserted, first.duplicates), (2, 1));
-    let second = store
-        .append(vec![event("b", "u2", 4), event("c", "u2", 5)])
-        .expect("append");
-    assert_eq!((second.inserted, second.duplicates), (1, 1));
-    assert_eq!(store.count_events().expect("count"), 3);
-    let stored = store.events_after(0, 10).expect("read");
-    let ids: Vec<&str> = stored.iter().map(|s| s.event.message_id.as_str()).collect();
-    assert_eq!(ids, ["a", "b", "c"], "arrival order");
-    assert_eq!(
-        stored[0].event,
-        event("a", "u1", 1),
-        "the first copy is the one kept"
-    );
-    assert_eq!(
-        store.events_after(stored[1].seq, 10).expect("page").len(),
-        1
-    );
+            "the first copy is the one kept"
+        );
+        assert_eq!(
+            store.events_after(stored[1].seq, 10).expect("page").len(),
+            1
+        );
+    }
 }
 
 /// Concurrent appends share commits (group commit), yet each caller learns exactly what happened
@@ -168,192 +171,201 @@ fn call(
 
 #[test]
 fn anonymous_visits_join_the_profile_once_identified() {
-    let store = SqliteStore::open_in_memory().expect("store");
-    store
-        .append(vec![
-            call(
-                "1",
-                "page",
-                None,
-                Some("anon-1"),
-                10,
-                serde_json::json!({"name": "Pricing"}),
-            ),
-            call(
-                "2",
-                "page",
-                None,
-                Some("anon-1"),
-                20,
-                serde_json::json!({"name": "Signup"}),
-            ),
-            call(
-                "3",
-                "identify",
-                Some("u1"),
-                Some("anon-1"),
-                30,
-                serde_json::json!({"traits": {"email": "Jen@Example.com", "plan": "free"}}),
-            ),
-            call(
-                "4",
-                "track",
-                Some("u1"),
-                None,
-                40,
-                serde_json::json!({"event": "Order Completed", "channel": "app"}),
-            ),
-            call(
-                "5",
-                "identify",
-                Some("u1"),
-                None,
-                50,
-                serde_json::json!({"traits": {"plan": "gold"}}),
-            ),
-        ])
-        .expect("append");
-    let profile = store.profile("u1").expect("profile").expect("exists");
-    assert_eq!(
-        profile.identifiers,
-        ["anon:anon-1", "user:u1", "email:jen@example.com"],
-        "in the order first seen"
-    );
-    assert_eq!(profile.events, 5);
-    assert_eq!((profile.first_seen_us, profile.last_seen_us), (10, 50));
-    assert_eq!(profile.traits["plan"], "\"gold\"", "latest value wins");
-    assert_eq!(
-        profile
-            .trait_history
-            .iter()
-            .filter(|(n, _, _)| n == "plan")
-            .count(),
-        2,
-        "history kept"
-    );
-    assert_eq!(profile.channels["web"], 2);
-    assert_eq!(profile.channels["app"], 1);
-    assert_eq!(profile.event_counts["Pricing"], 1);
-    for identifier in ["anon-1", "jen@example.com", " JEN@example.COM", "user:u1"] {
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        store
+            .append(vec![
+                call(
+                    "1",
+                    "page",
+                    None,
+                    Some("anon-1"),
+                    10,
+                    serde_json::json!({"name": "Pricing"}),
+                ),
+                call(
+                    "2",
+                    "page",
+                    None,
+                    Some("anon-1"),
+                    20,
+                    serde_json::json!({"name": "Signup"}),
+                ),
+                call(
+                    "3",
+                    "identify",
+                    Some("u1"),
+                    Some("anon-1"),
+                    30,
+                    serde_json::json!({"traits": {"email": "Jen@Example.com", "plan": "free"}}),
+                ),
+                call(
+                    "4",
+                    "track",
+                    Some("u1"),
+                    None,
+                    40,
+                    serde_json::json!({"event": "Order Completed", "channel": "app"}),
+                ),
+                call(
+                    "5",
+                    "identify",
+                    Some("u1"),
+                    None,
+                    50,
+                    serde_json::json!({"traits": {"plan": "gold"}}),
+                ),
+            ])
+            .expect("append");
+        let profile = store.profile("u1").expect("profile").expect("exists");
         assert_eq!(
-            store.profile(identifier).expect("profile").map(|p| p.id),
-            Some(profile.id),
-            "{identifier}"
+            profile.identifiers,
+            ["anon:anon-1", "user:u1", "email:jen@example.com"],
+            "in the order first seen"
         );
-    }
-    let timeline = store
-        .timeline("anon-1", None, 3)
-        .expect("timeline")
-        .expect("exists");
-    let ids: Vec<&str> = timeline
-        .iter()
-        .map(|e| e.event.message_id.as_str())
-        .collect();
-    assert_eq!(ids, ["5", "4", "3"], "newest first, paged");
-    let next = store
-        .timeline("anon-1", Some(timeline[2].seq), 10)
-        .expect("timeline")
-        .expect("exists");
-    assert_eq!(
-        next.iter()
+        assert_eq!(profile.events, 5);
+        assert_eq!((profile.first_seen_us, profile.last_seen_us), (10, 50));
+        assert_eq!(profile.traits["plan"], "\"gold\"", "latest value wins");
+        assert_eq!(
+            profile
+                .trait_history
+                .iter()
+                .filter(|(n, _, _)| n == "plan")
+                .count(),
+            2,
+            "history kept"
+        );
+        assert_eq!(profile.channels["web"], 2);
+        assert_eq!(profile.channels["app"], 1);
+        assert_eq!(profile.event_counts["Pricing"], 1);
+        for identifier in ["anon-1", "jen@example.com", " JEN@example.COM", "user:u1"] {
+            assert_eq!(
+                store.profile(identifier).expect("profile").map(|p| p.id),
+                Some(profile.id),
+                "{identifier}"
+            );
+        }
+        let timeline = store
+            .timeline("anon-1", None, 3)
+            .expect("timeline")
+            .expect("exists");
+        let ids: Vec<&str> = timeline
+            .iter()
             .map(|e| e.event.message_id.as_str())
-            .collect::<Vec<_>>(),
-        ["2", "1"]
-    );
-    assert!(store.profile("nobody").expect("profile").is_none());
+            .collect();
+        assert_eq!(ids, ["5", "4", "3"], "newest first, paged");
+        let next = store
+            .timeline("anon-1", Some(timeline[2].seq), 10)
+            .expect("timeline")
+            .expect("exists");
+        assert_eq!(
+            next.iter()
+                .map(|e| e.event.message_id.as_str())
+                .collect::<Vec<_>>(),
+            ["2", "1"]
+        );
+        assert!(store.profile("nobody").expect("profile").is_none());
+    }
 }
 
 #[test]
 fn identifier_traits_and_aliases_merge_profiles_transitively() {
-    let store = SqliteStore::open_in_memory().expect("store");
-    store
-        .append(vec![
-            call(
-                "1",
-                "track",
-                Some("web-7"),
-                None,
-                1,
-                serde_json::json!({"event": "A"}),
-            ),
-            call(
-                "2",
-                "identify",
-                Some("crm-42"),
-                None,
-                2,
-                serde_json::json!({"traits": {"phone": "+31 6 1234 5678"}}),
-            ),
-            call(
-                "3",
-                "track",
-                None,
-                Some("device-9"),
-                3,
-                serde_json::json!({"event": "B"}),
-            ),
-            // web-7 and crm-42 share an email; device-9 is aliased to crm-42's phone-identified user.
-            call(
-                "4",
-                "identify",
-                Some("web-7"),
-                None,
-                4,
-                serde_json::json!({"traits": {"email": "a@b.c"}}),
-            ),
-            call(
-                "5",
-                "identify",
-                Some("crm-42"),
-                None,
-                5,
-                serde_json::json!({"traits": {"email": "A@B.C"}}),
-            ),
-            call(
-                "6",
-                "alias",
-                Some("crm-42"),
-                None,
-                6,
-                serde_json::json!({"previousId": "device-9"}),
-            ),
-        ])
-        .expect("append");
-    let profile = store.profile("device-9").expect("profile").expect("exists");
-    for identifier in ["web-7", "crm-42", "+31612345678", "a@b.c"] {
-        assert_eq!(
-            store.profile(identifier).expect("p").map(|p| p.id),
-            Some(profile.id),
-            "{identifier}"
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        store
+            .append(vec![
+                call(
+                    "1",
+                    "track",
+                    Some("web-7"),
+                    None,
+                    1,
+                    serde_json::json!({"event": "A"}),
+                ),
+                call(
+                    "2",
+                    "identify",
+                    Some("crm-42"),
+                    None,
+                    2,
+                    serde_json::json!({"traits": {"phone": "+31 6 1234 5678"}}),
+                ),
+                call(
+                    "3",
+                    "track",
+                    None,
+                    Some("device-9"),
+                    3,
+                    serde_json::json!({"event": "B"}),
+                ),
+                // web-7 and crm-42 share an email; device-9 is aliased to crm-42's phone-identified user.
+                call(
+                    "4",
+                    "identify",
+                    Some("web-7"),
+                    None,
+                    4,
+                    serde_json::json!({"traits": {"email": "a@b.c"}}),
+                ),
+                call(
+                    "5",
+                    "identify",
+                    Some("crm-42"),
+                    None,
+                    5,
+                    serde_json::json!({"traits": {"email": "A@B.C"}}),
+                ),
+                call(
+                    "6",
+                    "alias",
+                    Some("crm-42"),
+                    None,
+                    6,
+                    serde_json::json!({"previousId": "device-9"}),
+                ),
+            ])
+            .expect("append");
+        let profile = store.profile("device-9").expect("profile").expect("exists");
+        for identifier in ["web-7", "crm-42", "+31612345678", "a@b.c"] {
+            assert_eq!(
+                store.profile(identifier).expect("p").map(|p| p.id),
+                Some(profile.id),
+                "{identifier}"
+            );
+        }
+        assert_eq!(profile.events, 6);
+        let found = store.search_profiles("email", "a@b.c").expect("search");
+        assert_eq!(found.iter().map(|p| p.id).collect::<Vec<_>>(), [profile.id]);
+        assert!(
+            store
+                .search_profiles("email", "nobody@b.c")
+                .expect("search")
+                .is_empty()
         );
     }
-    assert_eq!(profile.events, 6);
-    let found = store.search_profiles("email", "a@b.c").expect("search");
-    assert_eq!(found.iter().map(|p| p.id).collect::<Vec<_>>(), [profile.id]);
-    assert!(
-        store
-            .search_profiles("email", "nobody@b.c")
-            .expect("search")
-            .is_empty()
-    );
 }
 
 #[test]
 fn duplicates_add_nothing_to_the_trait_history() {
-    let store = SqliteStore::open_in_memory().expect("store");
-    let identify = call(
-        "1",
-        "identify",
-        Some("u1"),
-        None,
-        1,
-        serde_json::json!({"traits": {"plan": "a"}}),
-    );
-    store
-        .append(vec![identify.clone(), identify])
-        .expect("append");
-    let profile = store.profile("u1").expect("p").expect("exists");
-    assert_eq!(profile.trait_history.len(), 1);
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let identify = call(
+            "1",
+            "identify",
+            Some("u1"),
+            None,
+            1,
+            serde_json::json!({"traits": {"plan": "a"}}),
+        );
+        store
+            .append(vec![identify.clone(), identify])
+            .expect("append");
+        let profile = store.profile("u1").expect("p").expect("exists");
+        assert_eq!(profile.trait_history.len(), 1);
+    }
 }
 
 fn csv_log(text: &str) -> waymark_eventlog::EventLog {
@@ -388,192 +400,204 @@ fn case_events(log: &waymark_eventlog::EventLog) -> Vec<(String, Vec<(String, i6
 /// case is new) adds only what is new, and the stored events read back as the cases they were.
 #[test]
 fn reimporting_a_grown_log_adds_only_the_new_events() {
-    let store = SqliteStore::open_in_memory().expect("store");
-    let first = csv_log(
-        "case,activity,timestamp,resource\n\
-         c1,Apply,2024-01-01T10:00:00Z,ann\n\
-         c1,Check,2024-01-02T10:00:00Z,bob\n\
-         c2,Apply,2024-01-03T10:00:00Z,ann\n",
-    );
-    let appended = waymark_store::import_log(&store, &first, |_| {}).expect("import");
-    assert_eq!((appended.inserted, appended.duplicates), (3, 0));
-    let grown = csv_log(
-        "case,activity,timestamp,resource\n\
-         c1,Apply,2024-01-01T10:00:00Z,ann\n\
-         c1,Check,2024-01-02T10:00:00Z,bob\n\
-         c1,Approve,2024-01-04T10:00:00Z,cat\n\
-         c2,Apply,2024-01-03T10:00:00Z,ann\n\
-         c3,Apply,2024-01-05T10:00:00Z,dan\n",
-    );
-    let appended = waymark_store::import_log(&store, &grown, |_| {}).expect("import");
-    assert_eq!((appended.inserted, appended.duplicates), (2, 3));
-    assert_eq!(store.count_events().expect("count"), 5);
-    let (stored, skipped) = waymark_store::stored_log(&store).expect("log");
-    assert_eq!(skipped, 0);
-    let mut expected = case_events(&grown);
-    let mut actual = case_events(&stored);
-    expected.sort();
-    actual.sort();
-    assert_eq!(actual, expected);
-    let again = waymark_store::import_log(&store, &grown, |_| {}).expect("import");
-    assert_eq!((again.inserted, again.duplicates), (0, 5));
-    // Properties survive the round trip.
-    let timeline = store
-        .timeline("c1", None, 10)
-        .expect("timeline")
-        .expect("c1");
-    let newest = &timeline[0];
-    assert_eq!(newest.event.name.as_deref(), Some("Approve"));
-    let json = newest.to_json();
-    assert_eq!(json["properties"]["resource"], "cat");
-    assert_eq!(json["type"], "track");
-    assert_eq!(json["userId"], "c1");
-    assert!(
-        json["messageId"]
-            .as_str()
-            .is_some_and(|id| id.starts_with("import-")),
-        "{json:?}"
-    );
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let first = csv_log(
+            "case,activity,timestamp,resource\n\
+             c1,Apply,2024-01-01T10:00:00Z,ann\n\
+             c1,Check,2024-01-02T10:00:00Z,bob\n\
+             c2,Apply,2024-01-03T10:00:00Z,ann\n",
+        );
+        let appended = waymark_store::import_log(store, &first, |_| {}).expect("import");
+        assert_eq!((appended.inserted, appended.duplicates), (3, 0));
+        let grown = csv_log(
+            "case,activity,timestamp,resource\n\
+             c1,Apply,2024-01-01T10:00:00Z,ann\n\
+             c1,Check,2024-01-02T10:00:00Z,bob\n\
+             c1,Approve,2024-01-04T10:00:00Z,cat\n\
+             c2,Apply,2024-01-03T10:00:00Z,ann\n\
+             c3,Apply,2024-01-05T10:00:00Z,dan\n",
+        );
+        let appended = waymark_store::import_log(store, &grown, |_| {}).expect("import");
+        assert_eq!((appended.inserted, appended.duplicates), (2, 3));
+        assert_eq!(store.count_events().expect("count"), 5);
+        let (stored, skipped) = waymark_store::stored_log(store).expect("log");
+        assert_eq!(skipped, 0);
+        let mut expected = case_events(&grown);
+        let mut actual = case_events(&stored);
+        expected.sort();
+        actual.sort();
+        assert_eq!(actual, expected);
+        let again = waymark_store::import_log(store, &grown, |_| {}).expect("import");
+        assert_eq!((again.inserted, again.duplicates), (0, 5));
+        // Properties survive the round trip.
+        let timeline = store
+            .timeline("c1", None, 10)
+            .expect("timeline")
+            .expect("c1");
+        let newest = &timeline[0];
+        assert_eq!(newest.event.name.as_deref(), Some("Approve"));
+        let json = newest.to_json();
+        assert_eq!(json["properties"]["resource"], "cat");
+        assert_eq!(json["type"], "track");
+        assert_eq!(json["userId"], "c1");
+        assert!(
+            json["messageId"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("import-")),
+            "{json:?}"
+        );
+    }
 }
 
 /// A person's timeline interleaves collected and imported events, newest first, and pages
 /// through both with one cursor; the profile counts both.
 #[test]
 fn timelines_page_through_collected_and_imported_events() {
-    let store = SqliteStore::open_in_memory().expect("store");
-    let log = csv_log(
-        "case,activity,timestamp\n\
-         jen,Request,2024-01-01T00:00:01Z\n\
-         jen,Approve,2024-01-01T00:00:03Z\n\
-         jen,Pay,2024-01-01T00:00:05Z\n",
-    );
-    waymark_store::import_log(&store, &log, |_| {}).expect("import");
-    store
-        .append(vec![
-            event("live-1", "jen", 2_000_000 + 1_704_067_200_000_000),
-            event("live-2", "jen", 4_000_000 + 1_704_067_200_000_000),
-            // Same time as an imported event: the order is still total.
-            event("live-3", "jen", 5_000_000 + 1_704_067_200_000_000),
-        ])
-        .expect("append");
-    let mut pages = Vec::new();
-    let mut before = None;
-    loop {
-        let page = store
-            .timeline("jen", before, 2)
-            .expect("page")
-            .expect("jen");
-        let Some(last) = page.last() else { break };
-        before = Some(last.seq);
-        pages.extend(page);
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let log = csv_log(
+            "case,activity,timestamp\n\
+             jen,Request,2024-01-01T00:00:01Z\n\
+             jen,Approve,2024-01-01T00:00:03Z\n\
+             jen,Pay,2024-01-01T00:00:05Z\n",
+        );
+        waymark_store::import_log(store, &log, |_| {}).expect("import");
+        store
+            .append(vec![
+                event("live-1", "jen", 2_000_000 + 1_704_067_200_000_000),
+                event("live-2", "jen", 4_000_000 + 1_704_067_200_000_000),
+                // Same time as an imported event: the order is still total.
+                event("live-3", "jen", 5_000_000 + 1_704_067_200_000_000),
+            ])
+            .expect("append");
+        let mut pages = Vec::new();
+        let mut before = None;
+        loop {
+            let page = store
+                .timeline("jen", before, 2)
+                .expect("page")
+                .expect("jen");
+            let Some(last) = page.last() else { break };
+            before = Some(last.seq);
+            pages.extend(page);
+        }
+        let seen: Vec<(i64, String)> = pages
+            .iter()
+            .map(|e| {
+                (
+                    (e.event.timestamp_us - 1_704_067_200_000_000) / 1_000_000,
+                    e.event.name.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let names: Vec<(i64, &str)> = seen.iter().map(|(t, n)| (*t, n.as_str())).collect();
+        assert_eq!(
+            names,
+            [
+                (5, "Signed Up"),
+                (5, "Pay"),
+                (4, "Signed Up"),
+                (3, "Approve"),
+                (2, "Signed Up"),
+                (1, "Request")
+            ],
+            "newest first, every event once"
+        );
+        assert!(
+            pages.iter().filter(|e| e.seq < 0).count() == 3,
+            "imported events have negative seqs"
+        );
+        let profile = store.profile("jen").expect("profile").expect("jen");
+        assert_eq!(profile.events, 6);
+        assert_eq!(profile.event_counts.get("Pay"), Some(&1));
+        assert_eq!(
+            (profile.first_seen_us, profile.last_seen_us),
+            (1_704_067_201_000_000, 1_704_067_205_000_000)
+        );
     }
-    let seen: Vec<(i64, String)> = pages
-        .iter()
-        .map(|e| {
-            (
-                (e.event.timestamp_us - 1_704_067_200_000_000) / 1_000_000,
-                e.event.name.clone().unwrap_or_default(),
-            )
-        })
-        .collect();
-    let names: Vec<(i64, &str)> = seen.iter().map(|(t, n)| (*t, n.as_str())).collect();
-    assert_eq!(
-        names,
-        [
-            (5, "Signed Up"),
-            (5, "Pay"),
-            (4, "Signed Up"),
-            (3, "Approve"),
-            (2, "Signed Up"),
-            (1, "Request")
-        ],
-        "newest first, every event once"
-    );
-    assert!(
-        pages.iter().filter(|e| e.seq < 0).count() == 3,
-        "imported events have negative seqs"
-    );
-    let profile = store.profile("jen").expect("profile").expect("jen");
-    assert_eq!(profile.events, 6);
-    assert_eq!(profile.event_counts.get("Pay"), Some(&1));
-    assert_eq!(
-        (profile.first_seen_us, profile.last_seen_us),
-        (1_704_067_201_000_000, 1_704_067_205_000_000)
-    );
 }
 
 /// A case longer than one block takes several; all its events come back, each once.
 #[test]
 fn long_cases_span_several_blocks() {
-    let store = SqliteStore::open_in_memory().expect("store");
-    let events = waymark_store::BLOCK_EVENTS * 2 + 17;
-    let mut text = String::from("case,activity,timestamp\n");
-    for i in 0..events {
-        text.push_str(&format!(
-            "long,Step {},{}\n",
-            i % 7,
-            waymark_eventlog::time::format_micros(1_700_000_000_000_000 + i as i64 * 1_000_000)
-        ));
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let events = waymark_store::BLOCK_EVENTS * 2 + 17;
+        let mut text = String::from("case,activity,timestamp\n");
+        for i in 0..events {
+            text.push_str(&format!(
+                "long,Step {},{}\n",
+                i % 7,
+                waymark_eventlog::time::format_micros(1_700_000_000_000_000 + i as i64 * 1_000_000)
+            ));
+        }
+        let log = csv_log(&text);
+        let appended = waymark_store::import_log(store, &log, |_| {}).expect("import");
+        assert_eq!(appended.inserted, events);
+        let blocks = store.traces_after(0, 100).expect("blocks");
+        assert_eq!(blocks.len(), 3);
+        let mut seqs: Vec<i64> = blocks
+            .iter()
+            .flat_map(|b| b.events.iter().map(|e| e.seq))
+            .collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        assert_eq!(seqs.len(), events, "every imported event has its own seq");
+        let again = waymark_store::import_log(store, &log, |_| {}).expect("import");
+        assert_eq!((again.inserted, again.duplicates), (0, events));
+        let (stored, _) = waymark_store::stored_log(store).expect("log");
+        assert_eq!(case_events(&stored), case_events(&log));
     }
-    let log = csv_log(&text);
-    let appended = waymark_store::import_log(&store, &log, |_| {}).expect("import");
-    assert_eq!(appended.inserted, events);
-    let blocks = store.traces_after(0, 100).expect("blocks");
-    assert_eq!(blocks.len(), 3);
-    let mut seqs: Vec<i64> = blocks
-        .iter()
-        .flat_map(|b| b.events.iter().map(|e| e.seq))
-        .collect();
-    seqs.sort_unstable();
-    seqs.dedup();
-    assert_eq!(seqs.len(), events, "every imported event has its own seq");
-    let again = waymark_store::import_log(&store, &log, |_| {}).expect("import");
-    assert_eq!((again.inserted, again.duplicates), (0, events));
-    let (stored, _) = waymark_store::stored_log(&store).expect("log");
-    assert_eq!(case_events(&stored), case_events(&log));
 }
 
 /// A log read with only some attributes has the same cases, events, activities and times, and
 /// of the properties only those asked for.
 #[test]
 fn stored_logs_can_leave_attributes_unread() {
-    let store = SqliteStore::open_in_memory().expect("store");
-    let log = csv_log(
-        "case,activity,timestamp,channel,amount\n\
-         a,Open,2024-01-01T10:00:00Z,web,12\n\
-         a,Close,2024-01-01T11:00:00Z,phone,\n\
-         b,Open,2024-01-02T10:00:00Z,app,7.5\n",
-    );
-    waymark_store::import_log(&store, &log, |_| {}).expect("import");
-    let (whole, _) = waymark_store::stored_log(&store).expect("log");
-    let keep = waymark_store::Keep::only(["amount"]);
-    let (some, _) = waymark_store::stored_log_keeping(&store, &keep).expect("log");
-    assert_eq!(case_events(&some), case_events(&whole));
-    let keys = |log: &waymark_eventlog::EventLog| {
-        let mut keys: Vec<String> = (0..log.events())
-            .flat_map(|e| {
-                log.event_attributes(e)
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let log = csv_log(
+            "case,activity,timestamp,channel,amount\n\
+             a,Open,2024-01-01T10:00:00Z,web,12\n\
+             a,Close,2024-01-01T11:00:00Z,phone,\n\
+             b,Open,2024-01-02T10:00:00Z,app,7.5\n",
+        );
+        waymark_store::import_log(store, &log, |_| {}).expect("import");
+        let (whole, _) = waymark_store::stored_log(store).expect("log");
+        let keep = waymark_store::Keep::only(["amount"]);
+        let (some, _) = waymark_store::stored_log_keeping(store, &keep).expect("log");
+        assert_eq!(case_events(&some), case_events(&whole));
+        let keys = |log: &waymark_eventlog::EventLog| {
+            let mut keys: Vec<String> = (0..log.events())
+                .flat_map(|e| {
+                    log.event_attributes(e)
+                        .iter()
+                        .map(|a| log.resolve(a.key).to_string())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            keys.sort();
+            keys.dedup();
+            keys
+        };
+        assert!(keys(&whole).contains(&"channel".to_string()));
+        // The activity and the time are the log's columns; as attributes they are asked for too.
+        assert_eq!(keys(&some), ["amount"]);
+        let amounts: Vec<String> = (0..some.events())
+            .filter_map(|e| {
+                some.event_attributes(e)
                     .iter()
-                    .map(|a| log.resolve(a.key).to_string())
-                    .collect::<Vec<_>>()
+                    .find(|a| some.resolve(a.key) == "amount")
+                    .map(|a| some.value_text(&a.value))
             })
             .collect();
-        keys.sort();
-        keys.dedup();
-        keys
-    };
-    assert!(keys(&whole).contains(&"channel".to_string()));
-    // The activity and the time are the log's columns; as attributes they are asked for too.
-    assert_eq!(keys(&some), ["amount"]);
-    let amounts: Vec<String> = (0..some.events())
-        .filter_map(|e| {
-            some.event_attributes(e)
-                .iter()
-                .find(|a| some.resolve(a.key) == "amount")
-                .map(|a| some.value_text(&a.value))
-        })
-        .collect();
-    assert_eq!(amounts, ["12.0", "7.5"], "the column reads as decimals");
+        assert_eq!(amounts, ["12.0", "7.5"], "the column reads as decimals");
+    }
 }
 
 fn shared_log(name: &str) -> std::path::PathBuf {
@@ -597,53 +621,62 @@ fn shared_log(name: &str) -> std::path::PathBuf {
 fn a_broken_file_keeps_what_came_before_and_the_mended_file_adds_the_rest() {
     let text = std::fs::read_to_string(shared_log("roadtraffic100traces.xes")).expect("xes");
     let options = waymark_eventlog::ReadOptions::default();
-    let store = SqliteStore::open_in_memory().expect("store");
-    let cut = &text[..text.len() * 2 / 3];
-    let error = waymark_store::import_pieces(
-        &store,
-        |piece| {
-            waymark_eventlog::xes::read_pieces_parallel(cut.as_bytes(), &options, 4 << 10, 2, piece)
-        },
-        |_| {},
-    )
-    .expect_err("truncated");
-    let waymark_store::ImportError::Read { error, before } = error else {
-        panic!("a read error, not {error}");
-    };
-    assert!(
-        error.place.is_some_and(|p| p.line > 1),
-        "the error names its place: {error}"
-    );
-    assert!(before.inserted > 0, "pieces before the error are stored");
-    assert_eq!(store.count_events().expect("count"), before.inserted as u64);
-    let whole = waymark_store::import_pieces(
-        &store,
-        |piece| {
-            waymark_eventlog::xes::read_pieces_parallel(
-                text.as_bytes(),
-                &options,
-                4 << 10,
-                2,
-                piece,
-            )
-        },
-        |_| {},
-    )
-    .expect("import");
-    let log = waymark_eventlog::xes::read_sequential(text.as_bytes(), &options)
-        .expect("xes")
-        .log;
-    assert_eq!((whole.events, whole.cases), (log.events(), log.cases()));
-    assert_eq!(
-        (whole.inserted, whole.duplicates),
-        (log.events() - before.inserted, before.inserted)
-    );
-    let (stored, _) = waymark_store::stored_log(&store).expect("stored");
-    let mut expected = case_events(&log);
-    let mut actual = case_events(&stored);
-    expected.sort();
-    actual.sort();
-    assert_eq!(actual, expected);
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let cut = &text[..text.len() * 2 / 3];
+        let error = waymark_store::import_pieces(
+            store,
+            |piece| {
+                waymark_eventlog::xes::read_pieces_parallel(
+                    cut.as_bytes(),
+                    &options,
+                    4 << 10,
+                    2,
+                    piece,
+                )
+            },
+            |_| {},
+        )
+        .expect_err("truncated");
+        let waymark_store::ImportError::Read { error, before } = error else {
+            panic!("a read error, not {error}");
+        };
+        assert!(
+            error.place.is_some_and(|p| p.line > 1),
+            "the error names its place: {error}"
+        );
+        assert!(before.inserted > 0, "pieces before the error are stored");
+        assert_eq!(store.count_events().expect("count"), before.inserted as u64);
+        let whole = waymark_store::import_pieces(
+            store,
+            |piece| {
+                waymark_eventlog::xes::read_pieces_parallel(
+                    text.as_bytes(),
+                    &options,
+                    4 << 10,
+                    2,
+                    piece,
+                )
+            },
+            |_| {},
+        )
+        .expect("import");
+        let log = waymark_eventlog::xes::read_sequential(text.as_bytes(), &options)
+            .expect("xes")
+            .log;
+        assert_eq!((whole.events, whole.cases), (log.events(), log.cases()));
+        assert_eq!(
+            (whole.inserted, whole.duplicates),
+            (log.events() - before.inserted, before.inserted)
+        );
+        let (stored, _) = waymark_store::stored_log(store).expect("stored");
+        let mut expected = case_events(&log);
+        let mut actual = case_events(&stored);
+        expected.sort();
+        actual.sort();
+        assert_eq!(actual, expected);
+    }
 }
 
 /// Two XES traces with the same name in different pieces are one case, as when the file is read
@@ -657,7 +690,7 @@ fn a_trace_name_repeated_in_a_later_piece_continues_its_case() {
     };
     let xes = format!("<log>{}{}{}</log>", trace("a"), trace("b"), trace("a"));
     let options = waymark_eventlog::ReadOptions::default();
-    let import = |store: &SqliteStore| {
+    let import = |store: &dyn Store| {
         waymark_store::import_pieces(
             store,
             |piece| {
@@ -667,16 +700,19 @@ fn a_trace_name_repeated_in_a_later_piece_continues_its_case() {
         )
         .expect("import")
     };
-    let store = SqliteStore::open_in_memory().expect("store");
-    let first = import(&store);
-    assert_eq!((first.events, first.cases), (3, 2));
-    assert_eq!((first.inserted, first.duplicates), (3, 0));
-    assert!(
-        store.traces_after(0, 10).expect("blocks").len() >= 3,
-        "three pieces"
-    );
-    let again = import(&store);
-    assert_eq!((again.inserted, again.duplicates), (0, 3));
-    let timeline = store.timeline("a", None, 10).expect("timeline").expect("a");
-    assert_eq!(timeline.len(), 2);
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let first = import(store);
+        assert_eq!((first.events, first.cases), (3, 2));
+        assert_eq!((first.inserted, first.duplicates), (3, 0));
+        assert!(
+            store.traces_after(0, 10).expect("blocks").len() >= 3,
+            "three pieces"
+        );
+        let again = import(store);
+        assert_eq!((again.inserted, again.duplicates), (0, 3));
+        let timeline = store.timeline("a", None, 10).expect("timeline").expect("a");
+        assert_eq!(timeline.len(), 2);
+    }
 }

@@ -35,7 +35,7 @@ fn person(id: &str, department: &str, manager: Option<&str>, roles: &[&str]) -> 
     }
 }
 
-fn worker_task(store: &SqliteStore, node: &str) -> TaskRow {
+fn worker_task(store: &dyn Store, node: &str) -> TaskRow {
     let open = store.open_tasks().expect("tasks");
     open.into_iter()
         .find(|t| t.kind == "worker" && t.node == node)
@@ -282,104 +282,107 @@ fn jennifers_request_runs_in_the_store_and_survives_a_restart() {
 
 #[test]
 fn a_rejected_request_and_an_escalation_after_a_missed_due_date() {
-    let store = SqliteStore::open_in_memory().expect("store");
-    let now = 1_800_000_000_000_000;
-    store
-        .put_users(&[
-            person("jennifer", "customer-success", Some("maria"), &[]),
-            person("maria", "customer-success", Some("olivia"), &[]),
-        ])
-        .expect("users");
-    store
-        .deploy_process(
-            "training-request",
-            "Training",
-            "bpmn",
-            &example("process.bpmn"),
-            now,
-        )
-        .expect("deploy");
-    let instance = store
-        .start_instance("training-request", "jennifer", Map::new(), now)
-        .expect("start");
-    // Three days pass: the escalation timer is due and fires; the approval stays with Maria.
-    let due = store.due_timers(now + 3 * DAY).expect("timers");
-    assert_eq!(due.len(), 1);
-    assert!(
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let now = 1_800_000_000_000_000;
         store
-            .due_timers(now + 3 * DAY - 1)
-            .expect("timers")
-            .is_empty()
-    );
-    store
-        .advance(
-            due[0].0,
-            Command::FireTimer { timer: due[0].1 },
-            "system",
-            now + 3 * DAY,
-        )
-        .expect("fire");
-    let escalation = worker_task(&store, "approval-escalated");
-    assert_eq!(escalation.topic.as_deref(), Some("email:approval-overdue"));
-    assert_eq!(
-        escalation.assignee.as_deref(),
-        Some("olivia"),
-        "the approver's manager is told"
-    );
-    store
-        .advance(
-            instance,
-            Command::Complete {
-                task: escalation.task,
-                variables: Map::new(),
-            },
-            "system",
-            now + 3 * DAY,
-        )
-        .expect("sent");
-    let maria = store.user("maria").expect("user").expect("maria");
-    let approval = only(store.tasks_for(&maria).expect("tasks"));
-    store
-        .advance(
-            instance,
-            Command::Complete {
-                task: approval.task,
-                variables: vars(json!({ "approved": false })),
-            },
-            "maria",
-            now + 4 * DAY,
-        )
-        .expect("reject");
-    let declined = worker_task(&store, "rejected-notification");
-    store
-        .advance(
-            instance,
-            Command::Complete {
-                task: declined.task,
-                variables: Map::new(),
-            },
-            "system",
-            now + 4 * DAY,
-        )
-        .expect("told");
-    assert_eq!(
-        store.instance(instance).expect("row").expect("row").status,
-        "completed"
-    );
-    // A refused command leaves no trace but its refusal.
-    let before = store.audit_trail(instance).expect("audit").len();
-    assert!(
+            .put_users(&[
+                person("jennifer", "customer-success", Some("maria"), &[]),
+                person("maria", "customer-success", Some("olivia"), &[]),
+            ])
+            .expect("users");
+        store
+            .deploy_process(
+                "training-request",
+                "Training",
+                "bpmn",
+                &example("process.bpmn"),
+                now,
+            )
+            .expect("deploy");
+        let instance = store
+            .start_instance("training-request", "jennifer", Map::new(), now)
+            .expect("start");
+        // Three days pass: the escalation timer is due and fires; the approval stays with Maria.
+        let due = store.due_timers(now + 3 * DAY).expect("timers");
+        assert_eq!(due.len(), 1);
+        assert!(
+            store
+                .due_timers(now + 3 * DAY - 1)
+                .expect("timers")
+                .is_empty()
+        );
+        store
+            .advance(
+                due[0].0,
+                Command::FireTimer { timer: due[0].1 },
+                "system",
+                now + 3 * DAY,
+            )
+            .expect("fire");
+        let escalation = worker_task(store, "approval-escalated");
+        assert_eq!(escalation.topic.as_deref(), Some("email:approval-overdue"));
+        assert_eq!(
+            escalation.assignee.as_deref(),
+            Some("olivia"),
+            "the approver's manager is told"
+        );
+        store
+            .advance(
+                instance,
+                Command::Complete {
+                    task: escalation.task,
+                    variables: Map::new(),
+                },
+                "system",
+                now + 3 * DAY,
+            )
+            .expect("sent");
+        let maria = store.user("maria").expect("user").expect("maria");
+        let approval = only(store.tasks_for(&maria).expect("tasks"));
         store
             .advance(
                 instance,
                 Command::Complete {
                     task: approval.task,
-                    variables: Map::new()
+                    variables: vars(json!({ "approved": false })),
                 },
                 "maria",
-                now
+                now + 4 * DAY,
             )
-            .is_err()
-    );
-    assert_eq!(store.audit_trail(instance).expect("audit").len(), before);
+            .expect("reject");
+        let declined = worker_task(store, "rejected-notification");
+        store
+            .advance(
+                instance,
+                Command::Complete {
+                    task: declined.task,
+                    variables: Map::new(),
+                },
+                "system",
+                now + 4 * DAY,
+            )
+            .expect("told");
+        assert_eq!(
+            store.instance(instance).expect("row").expect("row").status,
+            "completed"
+        );
+        // A refused command leaves no trace but its refusal.
+        let before = store.audit_trail(instance).expect("audit").len();
+        assert!(
+            store
+                .advance(
+                    instance,
+                    Command::Complete {
+                        task: approval.task,
+                        variables: Map::new()
+                    },
+                    "maria",
+                    now
+                )
+                .is_err()
+        );
+        assert_eq!(store.audit_trail(instance).expect("audit").len(), before);
+    }
 }

@@ -1,0 +1,460 @@
+//! One suite of storage behaviours, each written once and run on every backend: SQLite, and
+//! PostgreSQL when the test command started one (`WAYMARK_TEST_POSTGRES`, an admin URL; each
+//! test gets a database of its own). With `CI=true` a missing PostgreSQL fails the run.
+
+use crate::keys::{Holder, NewKey};
+use crate::mailbox::Mail;
+use crate::postgres::PgStore;
+use crate::prelude::*;
+use crate::workflow::User;
+use crate::{KeyKind, SqliteStore, StoreError};
+
+fn postgres() -> Option<PgStore> {
+    let url = crate::testing::fresh_postgres()?;
+    Some(PgStore::open(&url, crate::default_identifier_traits()).expect("open PostgreSQL"))
+}
+
+fn sqlite() -> SqliteStore {
+    SqliteStore::open_in_memory().expect("open SQLite")
+}
+
+/// Each behaviour as a `#[test]` per backend: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&super::sqlite());
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(store) = super::postgres() {
+                        super::$name(&store);
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    people_are_found_by_id_and_email_and_a_disabled_one_by_neither,
+    keys_are_hashed_listed_expired_and_revoked,
+    a_configured_key_rotates_and_a_revoked_one_is_refused,
+    signing_keys_rotate_newest_first_and_retire,
+    sessions_expire_and_end_with_their_key_or_person,
+    a_one_time_token_works_once,
+    journeys_are_versioned_by_their_text,
+    mail_is_kept_once_per_message_id,
+    the_schema_is_brought_up_to_date_once,
+);
+
+const HOUR: i64 = 3_600_000_000;
+
+fn person(id: &str, email: &str) -> User {
+    User {
+        id: id.into(),
+        name: format!("Person {id}"),
+        email: Some(email.into()),
+        department: Some("finance".into()),
+        manager: Some("boss".into()),
+        roles: vec!["approver".into(), "cx".into()],
+    }
+}
+
+fn people_are_found_by_id_and_email_and_a_disabled_one_by_neither<S: Directory>(store: &S) {
+    let maria = person("maria", "Maria.Lopez@Example.com");
+    assert_eq!(
+        store
+            .put_users(&[maria.clone(), person("tom", "tom@example.com")])
+            .expect("put"),
+        2
+    );
+    assert_eq!(store.user("maria").expect("read"), Some(maria.clone()));
+    assert_eq!(
+        store
+            .user_by_email("  maria.lopez@example.COM ")
+            .expect("read"),
+        Some(maria.clone()),
+        "emails match without case or surrounding spaces"
+    );
+    let mut renamed = maria.clone();
+    renamed.name = "Maria L.".into();
+    renamed.roles = vec![];
+    store.put_users(&[renamed.clone()]).expect("replace");
+    assert_eq!(store.user("maria").expect("read"), Some(renamed));
+    let (_, token) = store
+        .issue_person_token("maria", "phone", None, "admin", 1)
+        .expect("token");
+    assert!(store.disable_user("maria", "admin", 2).expect("disable"));
+    assert!(
+        !store.disable_user("maria", "admin", 3).expect("again"),
+        "once"
+    );
+    assert!(store.disabled("maria").expect("read"));
+    assert_eq!(store.user("maria").expect("read"), None);
+    assert_eq!(
+        store
+            .user_by_email("maria.lopez@example.com")
+            .expect("read"),
+        None
+    );
+    assert_eq!(
+        store.holder(&token, 4).expect("read"),
+        None,
+        "her token ended"
+    );
+    assert_eq!(
+        store
+            .users()
+            .expect("list")
+            .iter()
+            .map(|u| u.id.as_str())
+            .collect::<Vec<_>>(),
+        ["tom"]
+    );
+    assert!(store.enable_user("maria", "admin", 5).expect("enable"));
+    assert!(store.user("maria").expect("read").is_some());
+    assert_eq!(
+        store.holder(&token, 6).expect("read"),
+        None,
+        "enabling does not bring back revoked tokens"
+    );
+}
+
+fn keys_are_hashed_listed_expired_and_revoked<S: Directory>(store: &S) {
+    store
+        .put_users(&[person("ada", "ada@example.com")])
+        .expect("put");
+    let (worker_id, worker) = store
+        .issue_key(
+            &NewKey {
+                kind: KeyKind::Worker,
+                label: "budget".into(),
+                topics: vec!["budget-check".into(), "po".into()],
+                expires_us: Some(10 * HOUR),
+            },
+            "admin",
+            HOUR,
+        )
+        .expect("issue");
+    assert!(worker.starts_with("wk_") && worker_id.starts_with("k_"));
+    assert_eq!(
+        store.holder(&worker, 2 * HOUR).expect("read"),
+        Some(Holder::Key {
+            id: worker_id.clone(),
+            kind: KeyKind::Worker,
+            topics: vec!["budget-check".into(), "po".into()],
+        })
+    );
+    assert_eq!(
+        store.holder(&worker, 10 * HOUR).expect("read"),
+        None,
+        "ended"
+    );
+    let (person_id, token) = store
+        .issue_person_token("ada", "laptop", None, "admin", 2 * HOUR)
+        .expect("issue");
+    match store.holder(&token, 3 * HOUR).expect("read") {
+        Some(Holder::Person { id, user }) => {
+            assert_eq!((id, user.id), (person_id.clone(), "ada".into()))
+        }
+        other => panic!("ada's token: {other:?}"),
+    }
+    assert_eq!(
+        store.token_user(&token).expect("read").map(|u| u.id),
+        Some("ada".into())
+    );
+    let listed = store.keys().expect("list");
+    assert_eq!(
+        listed.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+        [person_id.as_str(), worker_id.as_str()],
+        "newest first"
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|k| !format!("{k:?}").contains(&token[3..])),
+        "never the secret"
+    );
+    assert!(
+        store
+            .revoke_key(&person_id, "admin", 4 * HOUR)
+            .expect("revoke")
+    );
+    assert!(
+        !store
+            .revoke_key(&person_id, "admin", 5 * HOUR)
+            .expect("again"),
+        "once"
+    );
+    assert_eq!(store.holder(&token, 5 * HOUR).expect("read"), None);
+    assert_eq!(store.holder("wk_not-a-key", 5 * HOUR).expect("read"), None);
+}
+
+fn a_configured_key_rotates_and_a_revoked_one_is_refused<S: Directory>(store: &S) {
+    store
+        .ensure_key(KeyKind::Write, "ww_first")
+        .expect("ensure");
+    store.ensure_key(KeyKind::Write, "ww_first").expect("again");
+    assert_eq!(
+        store.key_kind("ww_first").expect("read"),
+        Some(KeyKind::Write)
+    );
+    store
+        .ensure_key(KeyKind::Write, "ww_second")
+        .expect("rotate");
+    assert_eq!(
+        store.key_kind("ww_first").expect("read"),
+        None,
+        "rotated out"
+    );
+    assert_eq!(
+        store.key_kind("ww_second").expect("read"),
+        Some(KeyKind::Write)
+    );
+    let second = store
+        .keys()
+        .expect("list")
+        .into_iter()
+        .find(|k| k.revoked_us.is_none())
+        .expect("the live key");
+    assert!(store.revoke_key(&second.id, "admin", 1).expect("revoke"));
+    match store.ensure_key(KeyKind::Write, "ww_second") {
+        Err(StoreError::Refused(why)) => assert!(why.contains("revoked"), "{why}"),
+        other => panic!("a revoked configured key must be refused: {other:?}"),
+    }
+}
+
+fn signing_keys_rotate_newest_first_and_retire<S: Directory>(store: &S) {
+    let first = store.signing_keys("links").expect("keys");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].0, "links-1");
+    assert_eq!(first[0].1.len(), 64, "256 random bits");
+    assert_eq!(store.signing_keys("links").expect("again"), first, "kept");
+    assert_ne!(store.secret("surveys").expect("other"), first[0].1);
+    assert_eq!(
+        store.rotate_signing_key("links", false).expect("rotate"),
+        "links-2"
+    );
+    let two = store.signing_keys("links").expect("keys");
+    assert_eq!(
+        two.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        ["links-2", "links-1"]
+    );
+    assert_eq!(two[1], first[0], "the older one still verifies");
+    assert_eq!(
+        store.rotate_signing_key("links", true).expect("retire"),
+        "links-3"
+    );
+    let three = store.signing_keys("links").expect("keys");
+    assert_eq!(
+        three.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        ["links-3", "links-1"]
+    );
+    assert_ne!(three[1].1, first[0].1, "the first key was replaced");
+}
+
+fn sessions_expire_and_end_with_their_key_or_person<S: Directory + Sessions>(store: &S) {
+    store
+        .put_users(&[
+            person("olivia", "olivia@example.com"),
+            person("chris", "c@example.com"),
+        ])
+        .expect("put");
+    let (id, csrf) = store
+        .create_session("olivia", HOUR, 2 * HOUR)
+        .expect("create");
+    let found = store.session(&id, 2 * HOUR).expect("read").expect("live");
+    assert_eq!(
+        (
+            found.user.id.as_str(),
+            found.csrf.as_str(),
+            found.expires_us
+        ),
+        ("olivia", csrf.as_str(), 3 * HOUR)
+    );
+    assert!(
+        store.session(&id, 3 * HOUR + 1).expect("read").is_none(),
+        "expired"
+    );
+    assert!(store.session("ws_unknown", HOUR).expect("read").is_none());
+    // A session begun with an access token ends with the token, and never outlives it.
+    let (key, _) = store
+        .issue_person_token("chris", "t", Some(5 * HOUR), "admin", HOUR)
+        .expect("token");
+    let (by_key, _) = store
+        .create_session_by("chris", Some(&key), HOUR, 24 * HOUR)
+        .expect("create");
+    assert_eq!(
+        store
+            .session(&by_key, 2 * HOUR)
+            .expect("read")
+            .map(|s| s.expires_us),
+        Some(5 * HOUR)
+    );
+    assert!(store.revoke_key(&key, "admin", 3 * HOUR).expect("revoke"));
+    assert!(store.session(&by_key, 3 * HOUR).expect("read").is_none());
+    // Signing out, and disabling the person, end sessions.
+    let (again, _) = store
+        .create_session("olivia", 4 * HOUR, HOUR)
+        .expect("create");
+    store.end_session(&again).expect("end");
+    assert!(store.session(&again, 4 * HOUR).expect("read").is_none());
+    let (last, _) = store
+        .create_session("olivia", 4 * HOUR, HOUR)
+        .expect("create");
+    assert!(
+        store
+            .disable_user("olivia", "admin", 4 * HOUR)
+            .expect("disable")
+    );
+    assert!(store.session(&last, 4 * HOUR).expect("read").is_none());
+}
+
+fn a_one_time_token_works_once<S: Sessions>(store: &S) {
+    assert!(store.use_once("link-a", 10, 1).expect("first"));
+    assert!(!store.use_once("link-a", 10, 2).expect("second"));
+    assert!(store.use_once("link-b", 10, 2).expect("another"));
+    // Once it expired it is forgotten; a link checks its own expiry before it gets here.
+    assert!(
+        store
+            .use_once("link-a", 30, 11)
+            .expect("after it was cleared")
+    );
+}
+
+fn journeys_are_versioned_by_their_text<S: Journeys>(store: &S) {
+    assert_eq!(
+        store
+            .deploy_journey("training", "as-is", "a: 1", 1)
+            .expect("deploy"),
+        (1, true)
+    );
+    assert_eq!(
+        store
+            .deploy_journey("training", "as-is", "a: 1", 2)
+            .expect("same"),
+        (1, false)
+    );
+    assert_eq!(
+        store
+            .deploy_journey("training", "to-be", "a: 2", 3)
+            .expect("new"),
+        (2, true)
+    );
+    assert_eq!(
+        store.deploy_journey("loan", "v1", "b", 4).expect("other"),
+        (1, true)
+    );
+    let latest = store.journeys().expect("list");
+    assert_eq!(
+        latest
+            .iter()
+            .map(|j| (j.id.as_str(), j.version, j.label.as_str()))
+            .collect::<Vec<_>>(),
+        [("loan", 1, "v1"), ("training", 2, "to-be")]
+    );
+    assert_eq!(
+        store
+            .journey_versions("training")
+            .expect("versions")
+            .iter()
+            .map(|j| (j.version, j.source.as_str(), j.deployed_us))
+            .collect::<Vec<_>>(),
+        [(1, "a: 1", 1), (2, "a: 2", 3)]
+    );
+    assert_eq!(
+        store
+            .journey("training", Some(1))
+            .expect("one")
+            .map(|j| j.label),
+        Some("as-is".into())
+    );
+    assert_eq!(
+        store
+            .journey("training", None)
+            .expect("latest")
+            .map(|j| j.version),
+        Some(2)
+    );
+    assert_eq!(store.journey("training", Some(9)).expect("none"), None);
+    assert_eq!(store.journey("nope", None).expect("none"), None);
+}
+
+fn mail_is_kept_once_per_message_id<S: Mailbox>(store: &S) {
+    let mail = |n: i64, user: &str| Mail {
+        id: 0,
+        user: user.into(),
+        address: format!("{user}@example.com"),
+        subject: format!("Step {n}"),
+        body: "Open the link".into(),
+        message_id: format!("<m{n}@waymark>"),
+        sent_us: n,
+    };
+    store.deliver(&mail(1, "maria")).expect("deliver");
+    store.deliver(&mail(1, "maria")).expect("again");
+    store.deliver(&mail(2, "tom")).expect("deliver");
+    store.deliver(&mail(3, "maria")).expect("deliver");
+    let hers = store.mails(Some("maria"), 10).expect("list");
+    assert_eq!(
+        hers.iter().map(|m| m.subject.as_str()).collect::<Vec<_>>(),
+        ["Step 3", "Step 1"],
+        "newest first, once each"
+    );
+    assert_eq!(store.mails(None, 2).expect("all").len(), 2, "limited");
+    let one = store.mail(hers[1].id).expect("read").expect("kept");
+    assert_eq!(
+        (one.user.as_str(), one.message_id.as_str()),
+        ("maria", "<m1@waymark>")
+    );
+    assert_eq!(store.mail(-1).expect("read"), None);
+}
+
+fn the_schema_is_brought_up_to_date_once<S: HealthCheck + Journeys>(store: &S) {
+    assert!(store.health().ok(), "{:?}", store.health());
+    store.deploy_journey("j", "v", "x", 1).expect("a write");
+    assert!(store.health().ok());
+}
+
+/// PostgreSQL only: a database is migrated from empty once, opening again changes nothing and
+/// keeps what was stored, and a database newer than this build is refused.
+#[test]
+fn postgres_migrations_run_once_and_refuse_a_newer_schema() {
+    let Some(url) = crate::testing::fresh_postgres() else {
+        return;
+    };
+    let first = PgStore::open(&url, vec![]).expect("from empty");
+    first.deploy_journey("j", "v", "x", 1).expect("write");
+    drop(first);
+    let again = PgStore::open(&url, vec![]).expect("again");
+    assert_eq!(again.journeys().expect("kept").len(), 1);
+    let latest = crate::postgres::schema::STEPS.len() as i64;
+    again
+        .run(move |pool| async move {
+            let client = pool.get().await?;
+            let versions: i64 = client
+                .query_one("SELECT count(*) FROM schema_migrations", &[])
+                .await?
+                .try_get(0)?;
+            assert_eq!(versions, latest, "each step once");
+            client
+                .execute(
+                    "INSERT INTO schema_migrations (version, applied_us) VALUES ($1, 0)",
+                    &[&(latest + 1)],
+                )
+                .await?;
+            Ok(())
+        })
+        .expect("a newer schema");
+    drop(again);
+    match PgStore::open(&url, vec![]) {
+        Err(StoreError::Migration(why)) => assert!(why.contains("newer"), "{why}"),
+        other => panic!("a newer schema must be refused: {other:?}"),
+    }
+}

@@ -1,0 +1,547 @@
+//! The directory and credentials on PostgreSQL (see `keys.rs` for what each call means).
+
+use deadpool_postgres::{GenericClient, Pool};
+use serde_json::{Value as Json, json};
+use tokio_postgres::Row;
+
+use super::PgStore;
+use crate::keys::{Holder, INFO_COLUMNS, KeyInfo, NewKey, prefix, public_id, random_hex};
+use crate::workflow::{ACCESS_TRAIL, USER_COLUMNS, User};
+use crate::{KeyKind, StoreError, hash, now_us};
+
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A directory person from `USER_COLUMNS` starting at column `at`.
+pub(crate) fn user_from(row: &Row, at: usize) -> Result<User, StoreError> {
+    let roles: String = row.try_get(at + 5)?;
+    Ok(User {
+        id: row.try_get(at)?,
+        name: row.try_get(at + 1)?,
+        email: row.try_get(at + 2)?,
+        department: row.try_get(at + 3)?,
+        manager: row.try_get(at + 4)?,
+        roles: list(&roles),
+    })
+}
+
+fn info_from(row: &Row) -> Result<KeyInfo, StoreError> {
+    let topics: String = row.try_get(4)?;
+    Ok(KeyInfo {
+        id: row.try_get(0)?,
+        kind: row.try_get(1)?,
+        label: row.try_get(2)?,
+        user: row.try_get(3)?,
+        topics: list(&topics),
+        created_us: row.try_get(5)?,
+        expires_us: row.try_get(6)?,
+        revoked_us: row.try_get(7)?,
+    })
+}
+
+/// A line in an audit trail.
+pub(crate) async fn audit(
+    client: &impl GenericClient,
+    instance: i64,
+    at_us: i64,
+    actor: &str,
+    action: &str,
+    node: Option<&str>,
+    data: &Json,
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            "INSERT INTO audit (instance_id, at_us, actor, action, node, data) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&instance, &at_us, &actor, &action, &node, &data.to_string()],
+        )
+        .await?;
+    Ok(())
+}
+
+/// A line in the access trail.
+async fn audit_key(
+    client: &impl GenericClient,
+    at_us: i64,
+    actor: &str,
+    action: &str,
+    data: &Json,
+) -> Result<(), StoreError> {
+    audit(client, ACCESS_TRAIL, at_us, actor, action, None, data).await
+}
+
+async fn holder_of(pool: Pool, hash: String, now_us: i64) -> Result<Option<Holder>, StoreError> {
+    let client = pool.get().await?;
+    let found = client
+        .query_opt(
+            "SELECT id, kind, user_id, topics FROM keys
+             WHERE hash = $1 AND revoked_us IS NULL AND (expires_us IS NULL OR expires_us > $2)",
+            &[&hash, &now_us],
+        )
+        .await?;
+    let Some(row) = found else {
+        return Ok(None);
+    };
+    let (id, kind, user, topics): (String, String, Option<String>, String) = (
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+    );
+    if kind == "person" {
+        let user = client
+            .query_opt(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND disabled_us IS NULL"),
+                &[&user.unwrap_or_default()],
+            )
+            .await?
+            .map(|row| user_from(&row, 0))
+            .transpose()?;
+        return Ok(user.map(|user| Holder::Person { id, user }));
+    }
+    Ok(KeyKind::parse(&kind).map(|kind| Holder::Key {
+        id,
+        kind,
+        topics: list(&topics),
+    }))
+}
+
+/// The value kept under `key` in `store_meta`, made from `fresh` the first time.
+async fn kept_secret(pool: Pool, key: String, fresh: String) -> Result<String, StoreError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO store_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&key, &fresh],
+        )
+        .await?;
+    Ok(client
+        .query_one("SELECT value FROM store_meta WHERE key = $1", &[&key])
+        .await?
+        .try_get(0)?)
+}
+
+impl crate::Directory for PgStore {
+    fn issue_key(
+        &self,
+        key: &NewKey,
+        by: &str,
+        now_us: i64,
+    ) -> Result<(String, String), StoreError> {
+        let secret = format!("{}{}", prefix(key.kind), random_hex(24)?);
+        let hash = hash(&secret);
+        let id = public_id(&hash);
+        let (key, by, key_id) = (key.clone(), by.to_string(), id.clone());
+        self.write(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            transaction
+                .execute(
+                    "INSERT INTO keys (id, hash, kind, label, topics, created_us, expires_us) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[&key_id, &hash, &key.kind.as_str(), &key.label, &key.topics.join(","), &now_us, &key.expires_us],
+                )
+                .await?;
+            audit_key(
+                &transaction,
+                now_us,
+                &by,
+                "key issued",
+                &json!({ "key": key_id, "kind": key.kind.as_str(), "label": key.label, "topics": key.topics, "expires_us": key.expires_us }),
+            )
+            .await?;
+            transaction.commit().await?;
+            Ok(())
+        })?;
+        Ok((id, secret))
+    }
+
+    fn issue_person_token(
+        &self,
+        user: &str,
+        label: &str,
+        expires_us: Option<i64>,
+        by: &str,
+        now_us: i64,
+    ) -> Result<(String, String), StoreError> {
+        let secret = format!("wu_{}", random_hex(24)?);
+        let hash = hash(&secret);
+        let id = public_id(&hash);
+        let (user, label, by, key_id) = (
+            user.to_string(),
+            label.to_string(),
+            by.to_string(),
+            id.clone(),
+        );
+        self.write(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            transaction
+                .execute(
+                    "INSERT INTO keys (id, hash, kind, user_id, label, created_us, expires_us) VALUES ($1, $2, 'person', $3, $4, $5, $6)",
+                    &[&key_id, &hash, &user, &label, &now_us, &expires_us],
+                )
+                .await?;
+            audit_key(
+                &transaction,
+                now_us,
+                &by,
+                "token issued",
+                &json!({ "key": key_id, "user": user, "expires_us": expires_us }),
+            )
+            .await?;
+            transaction.commit().await?;
+            Ok(())
+        })?;
+        Ok((id, secret))
+    }
+
+    fn holder(&self, token: &str, now_us: i64) -> Result<Option<Holder>, StoreError> {
+        let hash = hash(token);
+        self.run(move |pool| holder_of(pool, hash, now_us))
+    }
+
+    fn keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
+        self.run(|pool| async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query(
+                    &format!("SELECT {INFO_COLUMNS} FROM keys ORDER BY created_us DESC, id"),
+                    &[],
+                )
+                .await?;
+            rows.iter().map(info_from).collect()
+        })
+    }
+
+    fn revoke_key(&self, id: &str, by: &str, now_us: i64) -> Result<bool, StoreError> {
+        let (id, by) = (id.to_string(), by.to_string());
+        self.write(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let changed = transaction
+                .execute(
+                    "UPDATE keys SET revoked_us = $2 WHERE id = $1 AND revoked_us IS NULL",
+                    &[&id, &now_us],
+                )
+                .await?;
+            if changed == 1 {
+                audit_key(
+                    &transaction,
+                    now_us,
+                    &by,
+                    "key revoked",
+                    &json!({ "key": id }),
+                )
+                .await?;
+            }
+            transaction.commit().await?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn disabled(&self, user: &str) -> Result<bool, StoreError> {
+        let user = user.to_string();
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            Ok(client
+                .query_opt(
+                    "SELECT disabled_us IS NOT NULL FROM users WHERE id = $1",
+                    &[&user],
+                )
+                .await?
+                .map(|row| row.try_get::<_, bool>(0))
+                .transpose()?
+                .unwrap_or(false))
+        })
+    }
+
+    fn enable_user(&self, user: &str, by: &str, now_us: i64) -> Result<bool, StoreError> {
+        let (user, by) = (user.to_string(), by.to_string());
+        self.write(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let changed = transaction
+                .execute(
+                    "UPDATE users SET disabled_us = NULL WHERE id = $1 AND disabled_us IS NOT NULL",
+                    &[&user],
+                )
+                .await?;
+            if changed == 1 {
+                audit_key(
+                    &transaction,
+                    now_us,
+                    &by,
+                    "person enabled",
+                    &json!({ "user": user }),
+                )
+                .await?;
+            }
+            transaction.commit().await?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn disable_user(&self, user: &str, by: &str, now_us: i64) -> Result<bool, StoreError> {
+        let (user, by) = (user.to_string(), by.to_string());
+        self.write(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let changed = transaction
+                .execute(
+                    "UPDATE users SET disabled_us = $2 WHERE id = $1 AND disabled_us IS NULL",
+                    &[&user, &now_us],
+                )
+                .await?;
+            if changed == 1 {
+                let tokens = transaction
+                    .execute(
+                        "UPDATE keys SET revoked_us = $2 WHERE user_id = $1 AND revoked_us IS NULL",
+                        &[&user, &now_us],
+                    )
+                    .await?;
+                let sessions = transaction
+                    .execute("DELETE FROM sessions WHERE user_id = $1", &[&user])
+                    .await?;
+                audit_key(
+                    &transaction,
+                    now_us,
+                    &by,
+                    "person disabled",
+                    &json!({ "user": user, "tokens_revoked": tokens, "sessions_ended": sessions }),
+                )
+                .await?;
+            }
+            transaction.commit().await?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn put_users(&self, users: &[User]) -> Result<usize, StoreError> {
+        let users = users.to_vec();
+        self.write(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let insert = transaction
+                .prepare(
+                    "INSERT INTO users (id, name, email, department, manager, roles) VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (id) DO UPDATE SET name = $2, email = $3, department = $4, manager = $5, roles = $6",
+                )
+                .await?;
+            for u in &users {
+                transaction
+                    .execute(
+                        &insert,
+                        &[&u.id, &u.name, &u.email, &u.department, &u.manager, &u.roles.join(",")],
+                    )
+                    .await?;
+            }
+            transaction.commit().await?;
+            Ok(users.len())
+        })
+    }
+
+    fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let id = id.to_string();
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .query_opt(
+                    &format!(
+                        "SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND disabled_us IS NULL"
+                    ),
+                    &[&id],
+                )
+                .await?
+                .map(|row| user_from(&row, 0))
+                .transpose()
+        })
+    }
+
+    fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let email = email.trim().to_string();
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .query_opt(
+                    &format!(
+                        "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1) AND disabled_us IS NULL ORDER BY id LIMIT 1"
+                    ),
+                    &[&email],
+                )
+                .await?
+                .map(|row| user_from(&row, 0))
+                .transpose()
+        })
+    }
+
+    fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.run(|pool| async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {USER_COLUMNS} FROM users WHERE disabled_us IS NULL ORDER BY id"
+                    ),
+                    &[],
+                )
+                .await?;
+            rows.iter().map(|row| user_from(row, 0)).collect()
+        })
+    }
+
+    fn secret(&self, name: &str) -> Result<String, StoreError> {
+        let (key, fresh) = (format!("secret:{name}"), random_hex(32)?);
+        self.write(move |pool| kept_secret(pool, key, fresh))
+    }
+
+    fn signing_keys(&self, name: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let first = self.secret(name)?;
+        let name = name.to_string();
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let prefix = format!("secret:{name}:v");
+            let rows = client
+                .query(
+                    "SELECT key, value FROM store_meta WHERE starts_with(key, $1)",
+                    &[&prefix],
+                )
+                .await?;
+            let mut keys: Vec<(i64, String)> = Vec::new();
+            for row in rows {
+                let (key, value): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+                if let Some(n) = key.strip_prefix(&prefix).and_then(|n| n.parse().ok()) {
+                    keys.push((n, value));
+                }
+            }
+            keys.push((1, first));
+            keys.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+            Ok(keys
+                .into_iter()
+                .map(|(n, secret)| (format!("{name}-{n}"), secret))
+                .collect())
+        })
+    }
+
+    fn rotate_signing_key(&self, name: &str, retire: bool) -> Result<String, StoreError> {
+        let newest = self
+            .signing_keys(name)?
+            .first()
+            .and_then(|(kid, _)| {
+                kid.rsplit_once('-')
+                    .and_then(|(_, n)| n.parse::<i64>().ok())
+            })
+            .unwrap_or(1);
+        let next = newest + 1;
+        let (fresh, replacement) = (random_hex(32)?, random_hex(32)?);
+        let name = name.to_string();
+        let kid = format!("{name}-{next}");
+        let made = kid.clone();
+        self.write(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            transaction
+                .execute(
+                    "INSERT INTO store_meta (key, value) VALUES ($1, $2)",
+                    &[&format!("secret:{name}:v{next}"), &fresh],
+                )
+                .await?;
+            if retire {
+                transaction
+                    .execute(
+                        "UPDATE store_meta SET value = $2 WHERE key = $1",
+                        &[&format!("secret:{name}"), &replacement],
+                    )
+                    .await?;
+                transaction
+                    .execute(
+                        "DELETE FROM store_meta WHERE starts_with(key, $1) AND key <> $2",
+                        &[
+                            &format!("secret:{name}:v"),
+                            &format!("secret:{name}:v{next}"),
+                        ],
+                    )
+                    .await?;
+            }
+            audit_key(
+                &transaction,
+                now_us(),
+                "cli",
+                "signing key rotated",
+                &json!({ "links": name, "key": made, "older_retired": retire }),
+            )
+            .await?;
+            transaction.commit().await?;
+            Ok(())
+        })?;
+        Ok(kid)
+    }
+
+    fn issue_user_token(&self, user: &str) -> Result<String, StoreError> {
+        Ok(self
+            .issue_person_token(user, "access token", None, "admin", now_us())?
+            .1)
+    }
+
+    fn token_user(&self, token: &str) -> Result<Option<User>, StoreError> {
+        Ok(match self.holder(token, now_us())? {
+            Some(Holder::Person { user, .. }) => Some(user),
+            _ => None,
+        })
+    }
+
+    fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError> {
+        let hash = hash(token);
+        let now_us = now_us();
+        self.write(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let revoked: Option<Option<i64>> = transaction
+                .query_opt("SELECT revoked_us FROM keys WHERE hash = $1", &[&hash])
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?;
+            if let Some(Some(_)) = revoked {
+                return Err(StoreError::Refused(format!(
+                    "the configured {} key was revoked ({}); configure a new one",
+                    kind.as_str(),
+                    public_id(&hash)
+                )));
+            }
+            transaction
+                .execute(
+                    "INSERT INTO keys (id, hash, kind, label, created_us) VALUES ($1, $2, $3, 'configured', $4)
+                     ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind",
+                    &[&public_id(&hash), &hash, &kind.as_str(), &now_us],
+                )
+                .await?;
+            let rotated = transaction
+                .execute(
+                    "UPDATE keys SET revoked_us = $3 WHERE kind = $1 AND label = 'configured' AND hash <> $2 AND revoked_us IS NULL",
+                    &[&kind.as_str(), &hash, &now_us],
+                )
+                .await?;
+            if rotated > 0 {
+                audit_key(
+                    &transaction,
+                    now_us,
+                    "system",
+                    "rotated",
+                    &json!({ "kind": kind.as_str(), "ended": rotated }),
+                )
+                .await?;
+            }
+            transaction.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn key_kind(&self, token: &str) -> Result<Option<KeyKind>, StoreError> {
+        Ok(match self.holder(token, now_us())? {
+            Some(Holder::Key { kind, .. }) => Some(kind),
+            _ => None,
+        })
+    }
+}

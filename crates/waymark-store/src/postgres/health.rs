@@ -1,0 +1,32 @@
+//! What `/healthz` reports for a PostgreSQL store: the database answers, and the last write
+//! went through. Free disk is the database server's to watch.
+
+use super::PgStore;
+use crate::health::Health;
+
+impl crate::HealthCheck for PgStore {
+    fn health(&self) -> Health {
+        let mut health = Health::default();
+        let read = self.run(|pool| async move {
+            let client = pool.get().await?;
+            client.query_one("SELECT 1", &[]).await?;
+            Ok(())
+        });
+        if let Err(error) = read {
+            health
+                .problems
+                .push(format!("the database cannot be read: {error}"));
+        }
+        if let Some(error) = self
+            .failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        {
+            health
+                .problems
+                .push(format!("the last write failed: {error}"));
+        }
+        health
+    }
+}

@@ -1,0 +1,336 @@
+//! The identity graph and profiles on PostgreSQL (see `identity.rs` for the rules: identifiers,
+//! merges into the oldest profile, traits by event time).
+//!
+//! Links are written in the event's transaction, which holds the events lock (see `events.rs`):
+//! two nodes merging the same people at once take turns, so a merge never reads a graph another
+//! merge is rewriting.
+
+use std::collections::BTreeMap;
+
+use deadpool_postgres::GenericClient;
+use serde_json::Value as Json;
+use waymark_eventlog::jsonl::text;
+
+use super::events::{EVENT_COLUMNS, event_from};
+use crate::identity::{identifiers, normalise, traits};
+use crate::{NewEvent, Profile, StoreError, StoredEvent};
+
+async fn profile_of(
+    client: &impl GenericClient,
+    identifier: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(client
+        .query_opt(
+            "SELECT profile_id FROM identities WHERE identifier = $1",
+            &[&identifier],
+        )
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?)
+}
+
+/// Links a newly stored event's identifiers into one profile (merging the profiles it joins)
+/// and records the traits it sets.
+pub(crate) async fn link(
+    client: &impl GenericClient,
+    event: &NewEvent,
+    identifier_traits: &[String],
+) -> Result<(), StoreError> {
+    let needs_body = event.kind == "alias" || event.body.contains("\"traits\"");
+    let body: Json = if needs_body {
+        serde_json::from_str(&event.body).unwrap_or(Json::Null)
+    } else {
+        Json::Null
+    };
+    let mut ids = identifiers(event, &body, identifier_traits);
+    if event.kind == "alias"
+        && let Some(previous) = body.get("previousId").and_then(text)
+    {
+        // The previous id was a user id or an anonymous id: whichever is known, else anonymous.
+        let mut known = Vec::new();
+        for id in [format!("user:{previous}"), format!("anon:{previous}")] {
+            if profile_of(client, &id).await?.is_some() {
+                known.push(id);
+            }
+        }
+        if known.is_empty() {
+            ids.push(format!("anon:{previous}"));
+        } else {
+            ids.extend(known);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let profiles: Vec<i64> = client
+        .query(
+            "SELECT DISTINCT profile_id FROM identities WHERE identifier = ANY($1) ORDER BY profile_id",
+            &[&ids],
+        )
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let survivor = match profiles.first() {
+        Some(&oldest) => oldest,
+        None => client
+            .query_one("INSERT INTO profiles DEFAULT VALUES RETURNING id", &[])
+            .await?
+            .try_get(0)?,
+    };
+    for &merged in profiles.iter().skip(1) {
+        client
+            .execute(
+                "UPDATE identities SET profile_id = $1 WHERE profile_id = $2",
+                &[&survivor, &merged],
+            )
+            .await?;
+        client
+            .execute(
+                "UPDATE profile_traits SET profile_id = $1 WHERE profile_id = $2",
+                &[&survivor, &merged],
+            )
+            .await?;
+        client
+            .execute("DELETE FROM profiles WHERE id = $1", &[&merged])
+            .await?;
+        client
+            .execute(
+                "INSERT INTO profile_merges (merged, survivor) VALUES ($1, $2)",
+                &[&merged, &survivor],
+            )
+            .await?;
+    }
+    for id in &ids {
+        client
+            .execute(
+                "INSERT INTO identities (identifier, profile_id) VALUES ($1, $2) ON CONFLICT (identifier) DO NOTHING",
+                &[id, &survivor],
+            )
+            .await?;
+    }
+    if let Some(set) = traits(&body).filter(|t| !t.is_empty()) {
+        for (name, value) in set {
+            client
+                .execute(
+                    "INSERT INTO profile_traits (profile_id, name, value, at_us) VALUES ($1, $2, $3, $4)",
+                    &[&survivor, name, &value.to_string(), &event.timestamp_us],
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The profile an identifier belongs to, written plainly or with its kind.
+pub(crate) async fn find(
+    client: &impl GenericClient,
+    identifier: &str,
+    identifier_traits: &[String],
+) -> Result<Option<i64>, StoreError> {
+    let mut candidates = vec![
+        identifier.to_string(),
+        format!("user:{identifier}"),
+        format!("anon:{identifier}"),
+    ];
+    for name in identifier_traits {
+        candidates.push(format!("{name}:{}", normalise(name, identifier)));
+    }
+    for candidate in candidates {
+        if let Some(found) = profile_of(client, &candidate).await? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+async fn ids_of(client: &impl GenericClient, profile: i64) -> Result<Vec<String>, StoreError> {
+    client
+        .query(
+            "SELECT identifier FROM identities WHERE profile_id = $1 ORDER BY seen",
+            &[&profile],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+}
+
+/// The time of the imported event with this (negative) seq.
+async fn imported_time(client: &impl GenericClient, seq: i64) -> Result<Option<i64>, StoreError> {
+    let (id, place) = crate::traces::place_of(seq);
+    let body: Option<Vec<u8>> = client
+        .query_opt("SELECT body FROM traces WHERE id = $1", &[&id])
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?;
+    match body {
+        Some(body) => Ok(crate::traces::decode(&body)?
+            .get(place)
+            .map(|e| e.timestamp_us)),
+        None => Ok(None),
+    }
+}
+
+/// A profile's events, collected and imported, newest first, after `before_seq` in that order.
+pub(crate) async fn timeline(
+    client: &impl GenericClient,
+    profile: i64,
+    before_seq: Option<i64>,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let ids = ids_of(client, profile).await?;
+    let users: Vec<String> = ids
+        .iter()
+        .filter_map(|i| i.strip_prefix("user:"))
+        .map(str::to_string)
+        .collect();
+    let anonymous: Vec<String> = ids
+        .iter()
+        .filter_map(|i| i.strip_prefix("anon:"))
+        .map(str::to_string)
+        .collect();
+    let before = match before_seq {
+        Some(seq) => {
+            let time = if seq < 0 {
+                imported_time(client, seq).await?
+            } else {
+                client
+                    .query_opt("SELECT timestamp_us FROM events WHERE seq = $1", &[&seq])
+                    .await?
+                    .map(|row| row.try_get(0))
+                    .transpose()?
+            };
+            match time {
+                Some(time) => Some((time, seq)),
+                None => return Ok(Vec::new()),
+            }
+        }
+        None => None,
+    };
+    let (time, seq) = before.map_or((None, None), |(time, seq)| (Some(time), Some(seq.max(0))));
+    let limit_rows = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {EVENT_COLUMNS}, $6::BIGINT FROM events
+                 WHERE (user_id = ANY($1) OR anonymous_id = ANY($2))
+                   AND ($3::BIGINT IS NULL OR (timestamp_us, seq) < ($3, $4::BIGINT))
+                 ORDER BY timestamp_us DESC, seq DESC LIMIT $5"
+            ),
+            &[&users, &anonymous, &time, &seq, &limit_rows, &profile],
+        )
+        .await?;
+    let mut events: Vec<StoredEvent> = rows.iter().map(event_from).collect::<Result<_, _>>()?;
+    let until = before.map_or(i64::MAX, |(time, _)| time);
+    for user in &users {
+        let blocks = client
+            .query(
+                "SELECT id, body FROM traces WHERE user_id = $1 AND first_us <= $2",
+                &[user, &until],
+            )
+            .await?;
+        for row in blocks {
+            let (id, body): (i64, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
+            for event in crate::traces::read_block(id, user, Some(profile), &body)? {
+                let at = (event.event.timestamp_us, event.seq);
+                if before.is_none_or(|b| at < b) {
+                    events.push(event);
+                }
+            }
+        }
+    }
+    events.sort_unstable_by_key(|e| std::cmp::Reverse((e.event.timestamp_us, e.seq)));
+    events.truncate(limit);
+    Ok(events)
+}
+
+/// Everything about one profile.
+pub(crate) async fn profile(
+    client: &impl GenericClient,
+    id: i64,
+) -> Result<Option<Profile>, StoreError> {
+    if client
+        .query_opt("SELECT id FROM profiles WHERE id = $1", &[&id])
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let trait_history: Vec<(String, String, i64)> = client
+        .query(
+            "SELECT name, value, at_us FROM profile_traits WHERE profile_id = $1 ORDER BY at_us, id",
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok::<_, StoreError>((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+        .collect::<Result<_, _>>()?;
+    let traits = trait_history
+        .iter()
+        .map(|(name, value, _)| (name.clone(), value.clone()))
+        .collect();
+    let mut channels = BTreeMap::new();
+    let mut event_counts = BTreeMap::new();
+    let mut events = 0;
+    let (mut first_seen_us, mut last_seen_us) = (i64::MAX, i64::MIN);
+    let mut before = None;
+    loop {
+        let page = timeline(client, id, before, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        before = Some(last.seq);
+        for event in &page {
+            events += 1;
+            first_seen_us = first_seen_us.min(event.event.timestamp_us);
+            last_seen_us = last_seen_us.max(event.event.timestamp_us);
+            *channels.entry(crate::channel(event)).or_insert(0) += 1;
+            let name = event
+                .event
+                .name
+                .clone()
+                .unwrap_or_else(|| event.event.kind.clone());
+            *event_counts.entry(name).or_insert(0) += 1;
+        }
+        if page.len() < 10_000 {
+            break;
+        }
+    }
+    Ok(Some(Profile {
+        id,
+        identifiers: ids_of(client, id).await?,
+        traits,
+        trait_history,
+        first_seen_us,
+        last_seen_us,
+        channels,
+        event_counts,
+        events,
+    }))
+}
+
+/// Profiles whose latest value of `name` is `value` (compared as text; JSON strings unquoted).
+pub(crate) async fn search(
+    client: &impl GenericClient,
+    name: &str,
+    value: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT ON (profile_id) profile_id, value FROM profile_traits
+             WHERE name = $1 ORDER BY profile_id, at_us DESC, id DESC",
+            &[&name],
+        )
+        .await?;
+    let mut found = Vec::new();
+    for row in rows {
+        let (profile, stored): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+        let plain = serde_json::from_str::<Json>(&stored)
+            .ok()
+            .and_then(|v| text(&v))
+            .unwrap_or(stored);
+        if plain == value || normalise(name, &plain) == normalise(name, value) {
+            found.push(profile);
+        }
+    }
+    Ok(found)
+}

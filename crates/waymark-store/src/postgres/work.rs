@@ -1,0 +1,848 @@
+//! Requests and their tasks on PostgreSQL: each step is one transaction that locks its
+//! instance's row (`FOR UPDATE`), so two nodes acting on one request take turns and the second
+//! sees what the first did. A step writes journey events, so it holds the events lock too (taken
+//! first: every transaction takes the events lock before any row lock, so none waits in a cycle).
+
+use deadpool_postgres::GenericClient;
+use serde_json::{Map, Value as Json, json};
+use tokio_postgres::Row;
+use waymark_workflow::Process;
+use waymark_workflow::engine::{self, Command, Effect, State, StepKind, TaskKind};
+
+use super::PgStore;
+use super::directory::audit;
+use super::events::{EVENT_COLUMNS, event_from, insert, lock_events};
+use crate::workflow::{
+    self, AuditRow, InstanceRow, InstanceSummary, TASK_COLUMNS, TaskRow, Turn, User, WorkflowError,
+};
+use crate::{NewEvent, Processes as _, StoreError};
+
+fn task_from(row: &Row) -> Result<TaskRow, StoreError> {
+    Ok(TaskRow {
+        instance: row.try_get(0)?,
+        task: row.try_get::<_, i64>(1)? as u64,
+        node: row.try_get(2)?,
+        name: row.try_get(3)?,
+        kind: row.try_get(4)?,
+        topic: row.try_get(5)?,
+        assignee: row.try_get(6)?,
+        candidate_groups: workflow::list(row.try_get(7)?),
+        candidate_users: workflow::list(row.try_get(8)?),
+        due_us: row.try_get(9)?,
+        form: row.try_get(10)?,
+        status: row.try_get(11)?,
+        created_us: row.try_get(12)?,
+        completed_by: row.try_get(13)?,
+        requester: row.try_get(14)?,
+        for_requester: row.try_get(15)?,
+    })
+}
+
+/// Who a task is for, with directory references resolved (see the SQLite store's `resolve`).
+async fn resolve(
+    client: &impl GenericClient,
+    spec: &str,
+    requester: &str,
+    instance: i64,
+) -> Result<String, StoreError> {
+    let Some(whose) = spec.strip_prefix("manager-of:") else {
+        return Ok(spec.to_string());
+    };
+    let assignee: Option<String> = if whose == "assignee" {
+        client
+            .query_opt(
+                "SELECT assignee FROM tasks WHERE instance_id = $1 AND status = 'open' AND kind = 'user' AND assignee IS NOT NULL ORDER BY task_id LIMIT 1",
+                &[&instance],
+            )
+            .await?
+            .map(|row| row.try_get(0))
+            .transpose()?
+    } else {
+        None
+    };
+    let person = match whose {
+        "requester" => requester,
+        "assignee" => assignee.as_deref().unwrap_or(requester),
+        other => other,
+    };
+    let manager: Option<Option<String>> = client
+        .query_opt("SELECT manager FROM users WHERE id = $1", &[&person])
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?;
+    Ok(manager.flatten().unwrap_or_else(|| spec.to_string()))
+}
+
+/// One step being written.
+struct Applying<'a, C> {
+    client: &'a C,
+    process: &'a Process,
+    instance: i64,
+    requester: &'a str,
+    actor: &'a str,
+    now_us: i64,
+    traits: &'a [String],
+}
+
+impl<C: GenericClient + Sync> Applying<'_, C> {
+    /// Writes a step's effects and the instance's new state.
+    async fn apply(&self, state: &State, effects: &[Effect]) -> Result<(), WorkflowError> {
+        let (client, instance, requester, now_us) =
+            (self.client, self.instance, self.requester, self.now_us);
+        for effect in effects {
+            match effect {
+                Effect::TaskCreated {
+                    task,
+                    node,
+                    name,
+                    kind,
+                    assignee,
+                    candidate_groups,
+                    candidate_users,
+                    due,
+                    form,
+                    item: _,
+                    for_requester,
+                } => {
+                    let assignee = match assignee.as_deref() {
+                        Some(a) => Some(resolve(client, a, requester, instance).await?),
+                        None => None,
+                    };
+                    let (kind, topic) = match kind {
+                        TaskKind::User => ("user", None),
+                        TaskKind::Worker { topic, .. } => ("worker", Some(topic.clone())),
+                    };
+                    client
+                        .execute(
+                            "INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us, requester, for_requester)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12, $13, $14)",
+                            &[&instance, &(*task as i64), node, name, &kind, &topic, &assignee, &candidate_groups.join(","), &candidate_users.join(","), due, form, &now_us, &requester, for_requester],
+                        )
+                        .await?;
+                    audit(
+                        client,
+                        instance,
+                        now_us,
+                        "system",
+                        "task created",
+                        Some(node),
+                        &json!({ "task": task, "assignee": assignee, "candidate_groups": candidate_groups }),
+                    )
+                    .await?;
+                }
+                Effect::TaskCancelled { task } => {
+                    client
+                        .execute(
+                            "UPDATE tasks SET status = 'cancelled' WHERE instance_id = $1 AND task_id = $2 AND status = 'open'",
+                            &[&instance, &(*task as i64)],
+                        )
+                        .await?;
+                }
+                Effect::TimerSet { timer, due } => {
+                    client
+                        .execute(
+                            "INSERT INTO timers (instance_id, timer_id, due_us) VALUES ($1, $2, $3)
+                             ON CONFLICT (instance_id, timer_id) DO UPDATE SET due_us = $3",
+                            &[&instance, &(*timer as i64), due],
+                        )
+                        .await?;
+                }
+                Effect::TimerCancelled { timer } => {
+                    client
+                        .execute(
+                            "DELETE FROM timers WHERE instance_id = $1 AND timer_id = $2",
+                            &[&instance, &(*timer as i64)],
+                        )
+                        .await?;
+                }
+                Effect::MessageAwaited {
+                    subscription,
+                    message,
+                } => {
+                    client
+                        .execute(
+                            "INSERT INTO subscriptions (instance_id, subscription_id, message, correlation) VALUES ($1, $2, $3, $4)",
+                            &[&instance, &(*subscription as i64), message, &requester],
+                        )
+                        .await?;
+                }
+                Effect::MessageNoLongerAwaited { subscription } => {
+                    client
+                        .execute(
+                            "DELETE FROM subscriptions WHERE instance_id = $1 AND subscription_id = $2",
+                            &[&instance, &(*subscription as i64)],
+                        )
+                        .await?;
+                }
+                Effect::Step { node, name, what } => {
+                    self.journey_event(node, name, *what).await?;
+                }
+                Effect::Ended => {}
+            }
+        }
+        let open: Vec<i64> = state.tasks.keys().map(|t| *t as i64).collect();
+        client
+            .execute(
+                "UPDATE tasks SET status = 'completed', completed_by = $2, completed_us = $3
+                 WHERE instance_id = $1 AND status = 'open' AND NOT (task_id = ANY($4))",
+                &[&instance, &self.actor, &now_us, &open],
+            )
+            .await?;
+        let stored = serde_json::to_string(state)
+            .map_err(|e| WorkflowError::State(instance, e.to_string()))?;
+        client
+            .execute(
+                "UPDATE instances SET state = $2, status = $3, updated_us = $4,
+                     ended_us = CASE WHEN $3 IN ('completed', 'terminated', 'failed') THEN $4 ELSE ended_us END
+                 WHERE id = $1",
+                &[&instance, &stored, &workflow::status_text(&state.status), &now_us],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn journey_event(
+        &self,
+        node: &str,
+        name: &str,
+        what: StepKind,
+    ) -> Result<(), StoreError> {
+        let sequence: i64 = self
+            .client
+            .query_one(
+                "SELECT count(*) FROM audit WHERE instance_id = $1",
+                &[&self.instance],
+            )
+            .await?
+            .try_get(0)?;
+        let new: NewEvent = workflow::journey_event(
+            &self.process.id,
+            self.instance,
+            self.requester,
+            self.actor,
+            self.now_us,
+            (node, name, what),
+            sequence,
+        );
+        // The id is Waymark's own; were it taken all the same, the step goes on without it.
+        if !insert(self.client, &new, false, self.traits).await? {
+            tracing::warn!(message_id = %new.message_id, "a step's journey event id was taken; the step goes on without it");
+        }
+        audit(
+            self.client,
+            self.instance,
+            self.now_us,
+            self.actor,
+            "step",
+            Some(node),
+            &json!({ "event": new.name }),
+        )
+        .await
+    }
+}
+
+impl PgStore {
+    fn start(
+        &self,
+        process: &str,
+        requester: &str,
+        message: Option<&str>,
+        variables: Map<String, Json>,
+        key: Option<&str>,
+        now_us: i64,
+    ) -> Result<Option<i64>, WorkflowError> {
+        let deployed = self
+            .latest_version(process)?
+            .ok_or_else(|| WorkflowError::UnknownProcess(process.to_string()))?;
+        let definition = workflow::definition(self, &self.definitions, process, deployed)?;
+        let mut variables = variables;
+        variables.insert("requester".into(), Json::from(requester));
+        let (process, requester, message, key) = (
+            process.to_string(),
+            requester.to_string(),
+            message.map(str::to_string),
+            key.map(str::to_string),
+        );
+        let traits = self.identifier_traits.clone();
+        self.write_step(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            lock_events(&transaction).await?;
+            let inserted = transaction
+                .query_opt(
+                    "INSERT INTO instances (process_id, version, requester, status, state, started_us, updated_us, start_key)
+                     VALUES ($1, $2, $3, 'running', '{}', $4, $4, $5)
+                     ON CONFLICT (start_key) WHERE start_key IS NOT NULL DO NOTHING RETURNING id",
+                    &[&process, &deployed, &requester, &now_us, &key],
+                )
+                .await?;
+            let Some(row) = inserted else {
+                return Ok(None);
+            };
+            let instance: i64 = row.try_get(0).map_err(StoreError::from)?;
+            let mut state = State::default();
+            let form = variables.clone();
+            let command = match message {
+                Some(name) => Command::StartOnMessage { name, variables },
+                None => Command::Start { variables },
+            };
+            let effects = engine::step(&definition, &mut state, command, now_us)?;
+            audit(&transaction, instance, now_us, &requester, "started", None, &Json::Object(form))
+                .await?;
+            let step = Applying {
+                client: &transaction,
+                process: &definition,
+                instance,
+                requester: &requester,
+                actor: &requester,
+                now_us,
+                traits: &traits,
+            };
+            step.apply(&state, &effects).await?;
+            transaction.commit().await?;
+            Ok(Some(instance))
+        })
+    }
+
+    fn advance_keyed(
+        &self,
+        instance: i64,
+        command: Command,
+        actor: &str,
+        now_us: i64,
+        message_id: Option<&str>,
+    ) -> Result<Option<Vec<Effect>>, WorkflowError> {
+        // Who started it and what it runs never change: read without the state.
+        let head: Option<(String, i64, String)> = self.run(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .query_opt(
+                    "SELECT process_id, version, requester FROM instances WHERE id = $1",
+                    &[&instance],
+                )
+                .await?
+                .map(|r| Ok::<_, StoreError>((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                .transpose()
+        })?;
+        let (process, version, requester) = head.ok_or(WorkflowError::UnknownInstance(instance))?;
+        let definition = workflow::definition(self, &self.definitions, &process, version)?;
+        let (actor, message_id) = (actor.to_string(), message_id.map(str::to_string));
+        let traits = self.identifier_traits.clone();
+        self.write_step(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            lock_events(&transaction).await?;
+            if let Some(message_id) = &message_id {
+                let first = transaction
+                    .execute(
+                        "INSERT INTO message_deliveries (message_id, instance_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                        &[message_id, &instance],
+                    )
+                    .await?;
+                if first == 0 {
+                    return Ok(None);
+                }
+            }
+            // Locked until the commit: another node's step on this request waits, then reads
+            // what this one wrote.
+            let stored: String = transaction
+                .query_one(
+                    "SELECT state FROM instances WHERE id = $1 FOR UPDATE",
+                    &[&instance],
+                )
+                .await?
+                .try_get(0)?;
+            let mut state: State = serde_json::from_str(&stored)
+                .map_err(|e| WorkflowError::State(instance, e.to_string()))?;
+            let (action, data, node) = workflow::describe(&definition, &state, &command);
+            let effects = engine::step(&definition, &mut state, command, now_us)?;
+            audit(&transaction, instance, now_us, &actor, action, node.as_deref(), &data).await?;
+            let step = Applying {
+                client: &transaction,
+                process: &definition,
+                instance,
+                requester: &requester,
+                actor: &actor,
+                now_us,
+                traits: &traits,
+            };
+            step.apply(&state, &effects).await?;
+            transaction.commit().await?;
+            Ok(Some(effects))
+        })
+    }
+
+    fn tasks_where(
+        &self,
+        condition: &'static str,
+        instance: Option<i64>,
+    ) -> Result<Vec<TaskRow>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE {condition}");
+            let rows = match instance {
+                Some(instance) => client.query(&sql, &[&instance]).await?,
+                None => client.query(&sql, &[]).await?,
+            };
+            rows.iter().map(task_from).collect()
+        })
+    }
+}
+
+impl crate::Work for PgStore {
+    fn webhook_due(&self, instance: i64, task: u64, now_us: i64) -> Result<bool, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let next: Option<i64> = client
+                .query_opt(
+                    "SELECT next_try_us FROM webhook_attempts WHERE instance_id = $1 AND task_id = $2",
+                    &[&instance, &(task as i64)],
+                )
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?;
+            Ok(next.is_none_or(|next| next <= now_us))
+        })
+    }
+
+    fn webhook_failed(
+        &self,
+        instance: i64,
+        task: u64,
+        error: &str,
+        next_try_us: i64,
+    ) -> Result<i64, StoreError> {
+        let error = error.to_string();
+        self.write(move |pool| async move {
+            let client = pool.get().await?;
+            Ok(client
+                .query_one(
+                    "INSERT INTO webhook_attempts (instance_id, task_id, attempts, next_try_us, last_error) VALUES ($1, $2, 1, $3, $4)
+                     ON CONFLICT (instance_id, task_id) DO UPDATE SET attempts = webhook_attempts.attempts + 1, next_try_us = $3, last_error = $4
+                     RETURNING attempts",
+                    &[&instance, &(task as i64), &next_try_us, &error],
+                )
+                .await?
+                .try_get(0)?)
+        })
+    }
+
+    fn webhook_attempts(
+        &self,
+        instance: i64,
+        task: u64,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .query_opt(
+                    "SELECT attempts, last_error FROM webhook_attempts WHERE instance_id = $1 AND task_id = $2",
+                    &[&instance, &(task as i64)],
+                )
+                .await?
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .transpose()
+        })
+    }
+
+    fn start_instance(
+        &self,
+        process: &str,
+        requester: &str,
+        variables: Map<String, Json>,
+        now_us: i64,
+    ) -> Result<i64, WorkflowError> {
+        let started = self.start(process, requester, None, variables, None, now_us)?;
+        started.ok_or_else(|| WorkflowError::UnknownProcess(process.to_string()))
+    }
+
+    fn start_on_message(
+        &self,
+        process: &str,
+        person: &str,
+        message: &str,
+        properties: Map<String, Json>,
+        key: &str,
+        now_us: i64,
+    ) -> Result<Option<i64>, WorkflowError> {
+        self.start(
+            process,
+            person,
+            Some(message),
+            properties,
+            Some(key),
+            now_us,
+        )
+    }
+
+    fn advance(
+        &self,
+        instance: i64,
+        command: Command,
+        actor: &str,
+        now_us: i64,
+    ) -> Result<Vec<Effect>, WorkflowError> {
+        self.advance_keyed(instance, command, actor, now_us, None)
+            .map(Option::unwrap_or_default)
+    }
+
+    fn advance_once(
+        &self,
+        instance: i64,
+        command: Command,
+        now_us: i64,
+        message_id: &str,
+    ) -> Result<Option<Vec<Effect>>, WorkflowError> {
+        self.advance_keyed(instance, command, "system", now_us, Some(message_id))
+    }
+
+    fn outbox(&self, limit: usize) -> Result<Vec<(i64, NewEvent)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let columns = EVENT_COLUMNS
+                .split(", ")
+                .map(|c| format!("e.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            client
+                .query(
+                    &format!(
+                        "SELECT {columns}, NULL::BIGINT FROM message_outbox o JOIN events e ON e.seq = o.seq
+                         ORDER BY o.seq LIMIT $1"
+                    ),
+                    &[&limit],
+                )
+                .await?
+                .iter()
+                .map(|row| event_from(row).map(|stored| (stored.seq, stored.event)))
+                .collect()
+        })
+    }
+
+    fn outbox_done(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let seqs = seqs.to_vec();
+        self.write(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .execute("DELETE FROM message_outbox WHERE seq = ANY($1)", &[&seqs])
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn outbox_turn(&self, wait: bool) -> Option<Turn<'_>> {
+        if wait {
+            return Some(Turn::holding(
+                self.outbox_turn
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ));
+        }
+        match self.outbox_turn.try_lock() {
+            Ok(guard) => Some(Turn::holding(guard)),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                Some(Turn::holding(poisoned.into_inner()))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    fn instance(&self, id: i64) -> Result<Option<InstanceRow>, WorkflowError> {
+        self.run_step(move |pool| async move {
+            let client = pool.get().await?;
+            let Some(r) = client
+                .query_opt(
+                    "SELECT id, process_id, version, requester, status, state, started_us, updated_us FROM instances WHERE id = $1",
+                    &[&id],
+                )
+                .await?
+            else {
+                return Ok(None);
+            };
+            let state: String = r.try_get(5)?;
+            let state =
+                serde_json::from_str(&state).map_err(|e| WorkflowError::State(id, e.to_string()))?;
+            Ok(Some(InstanceRow {
+                id: r.try_get(0)?,
+                process: r.try_get(1)?,
+                version: r.try_get(2)?,
+                requester: r.try_get(3)?,
+                status: r.try_get(4)?,
+                state,
+                started_us: r.try_get(6)?,
+                updated_us: r.try_get(7)?,
+            }))
+        })
+    }
+
+    fn instance_list(
+        &self,
+        status: Option<&str>,
+        process: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<InstanceSummary>, StoreError> {
+        let (status, process) = (status.map(str::to_string), process.map(str::to_string));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .query(
+                    "SELECT id, process_id, version, requester, status, started_us, updated_us FROM instances
+                     WHERE ($1::TEXT IS NULL OR status = $1) AND ($2::TEXT IS NULL OR process_id = $2)
+                       AND ($3::BIGINT IS NULL OR id < $3)
+                     ORDER BY id DESC LIMIT $4",
+                    &[&status, &process, &before, &limit],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(InstanceSummary {
+                        id: r.try_get(0)?,
+                        process: r.try_get(1)?,
+                        version: r.try_get(2)?,
+                        requester: r.try_get(3)?,
+                        status: r.try_get(4)?,
+                        started_us: r.try_get(5)?,
+                        updated_us: r.try_get(6)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn instance_counts(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        self.run(|pool| async move {
+            let client = pool.get().await?;
+            client
+                .query(
+                    "SELECT status, count(*) FROM instances GROUP BY status ORDER BY status",
+                    &[],
+                )
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as usize)))
+                .collect()
+        })
+    }
+
+    fn instances_of(&self, requester: &str) -> Result<Vec<i64>, StoreError> {
+        let requester = requester.to_string();
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .query(
+                    "SELECT id FROM instances WHERE requester = $1 ORDER BY id DESC",
+                    &[&requester],
+                )
+                .await?
+                .iter()
+                .map(|r| Ok(r.try_get(0)?))
+                .collect()
+        })
+    }
+
+    fn open_tasks(&self) -> Result<Vec<TaskRow>, StoreError> {
+        self.tasks_where(
+            "status = 'open' ORDER BY created_us, instance_id, task_id",
+            None,
+        )
+    }
+
+    fn tasks_for(&self, user: &User) -> Result<Vec<TaskRow>, StoreError> {
+        Ok(self
+            .open_tasks()?
+            .into_iter()
+            .filter(|t| t.kind == "user" && t.is_for(user))
+            .collect())
+    }
+
+    fn task(&self, instance: i64, task: u64) -> Result<Option<TaskRow>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .query_opt(
+                    &format!(
+                        "SELECT {TASK_COLUMNS} FROM tasks WHERE instance_id = $1 AND task_id = $2"
+                    ),
+                    &[&instance, &(task as i64)],
+                )
+                .await?
+                .map(|row| task_from(&row))
+                .transpose()
+        })
+    }
+
+    fn instance_tasks(&self, instance: i64) -> Result<Vec<TaskRow>, StoreError> {
+        self.tasks_where("instance_id = $1 ORDER BY task_id", Some(instance))
+    }
+
+    fn due_timers(&self, now_us: i64) -> Result<Vec<(i64, u64)>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .query(
+                    "SELECT instance_id, timer_id FROM timers WHERE due_us <= $1 ORDER BY due_us",
+                    &[&now_us],
+                )
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as u64)))
+                .collect()
+        })
+    }
+
+    fn has_subscriptions(&self) -> Result<bool, StoreError> {
+        self.run(|pool| async move {
+            let client = pool.get().await?;
+            Ok(client
+                .query_one("SELECT EXISTS (SELECT 1 FROM subscriptions)", &[])
+                .await?
+                .try_get(0)?)
+        })
+    }
+
+    fn awaited_messages(&self) -> Result<std::collections::HashSet<String>, WorkflowError> {
+        let mut names: std::collections::HashSet<String> = self.run(|pool| async move {
+            let client = pool.get().await?;
+            client
+                .query("SELECT DISTINCT message FROM subscriptions", &[])
+                .await?
+                .iter()
+                .map(|r| Ok(r.try_get(0)?))
+                .collect::<Result<_, StoreError>>()
+        })?;
+        names.extend(
+            crate::Processes::message_starts(self)?
+                .iter()
+                .map(|(message, _)| message.clone()),
+        );
+        Ok(names)
+    }
+
+    fn awaited_by(&self, instance: i64) -> Result<Vec<String>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .query(
+                    "SELECT message FROM subscriptions WHERE instance_id = $1 GROUP BY message ORDER BY min(subscription_id)",
+                    &[&instance],
+                )
+                .await?
+                .iter()
+                .map(|r| Ok(r.try_get(0)?))
+                .collect()
+        })
+    }
+
+    fn awaiting(&self, message: &str, person: &str) -> Result<Vec<i64>, StoreError> {
+        let (message, person) = (message.to_string(), person.to_string());
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .query(
+                    "SELECT DISTINCT instance_id FROM subscriptions WHERE message = $1 AND correlation = $2 ORDER BY instance_id",
+                    &[&message, &person],
+                )
+                .await?
+                .iter()
+                .map(|r| Ok(r.try_get(0)?))
+                .collect()
+        })
+    }
+
+    fn audit_trail(&self, instance: i64) -> Result<Vec<AuditRow>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .query(
+                    "SELECT at_us, actor, action, node, data FROM audit WHERE instance_id = $1 ORDER BY id",
+                    &[&instance],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    let data: String = r.try_get(4)?;
+                    Ok(AuditRow {
+                        at_us: r.try_get(0)?,
+                        actor: r.try_get(1)?,
+                        action: r.try_get(2)?,
+                        node: r.try_get(3)?,
+                        data: serde_json::from_str(&data).unwrap_or(Json::Null),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn assign_task(
+        &self,
+        instance: i64,
+        task: u64,
+        user: &str,
+        by: &str,
+        action: &str,
+        now_us: i64,
+    ) -> Result<bool, StoreError> {
+        let (user, by, action) = (user.to_string(), by.to_string(), action.to_string());
+        self.write(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let node: Option<String> = transaction
+                .query_opt(
+                    "UPDATE tasks SET assignee = $3 WHERE instance_id = $1 AND task_id = $2 AND status = 'open' RETURNING node",
+                    &[&instance, &(task as i64), &user],
+                )
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?;
+            if let Some(node) = &node {
+                audit(
+                    &transaction,
+                    instance,
+                    now_us,
+                    &by,
+                    &action,
+                    Some(node),
+                    &json!({ "task": task, "to": user }),
+                )
+                .await?;
+            }
+            transaction.commit().await?;
+            Ok(node.is_some())
+        })
+    }
+
+    fn comment(
+        &self,
+        instance: i64,
+        task: u64,
+        by: &str,
+        text: &str,
+        now_us: i64,
+    ) -> Result<(), StoreError> {
+        let (by, data) = (by.to_string(), json!({ "task": task, "text": text }));
+        self.write(move |pool| async move {
+            let client = pool.get().await?;
+            audit(&client, instance, now_us, &by, "comment", None, &data).await
+        })
+    }
+
+    fn audit_refusal(
+        &self,
+        instance: i64,
+        actor: &str,
+        what: &str,
+        now_us: i64,
+    ) -> Result<(), StoreError> {
+        let (actor, data) = (actor.to_string(), json!({ "attempt": what }));
+        self.write(move |pool| async move {
+            let client = pool.get().await?;
+            audit(&client, instance, now_us, &actor, "refused", None, &data).await
+        })
+    }
+}
