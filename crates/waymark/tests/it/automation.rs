@@ -496,7 +496,7 @@ fn the_training_request_end_to_end_with_real_email() {
     );
 }
 
-fn start_server(db: &Path) -> (Killed, String) {
+fn start_server(db: &std::ffi::OsStr) -> (Killed, String) {
     let args = [
         "serve",
         "--listen",
@@ -519,14 +519,43 @@ fn start_server(db: &Path) -> (Killed, String) {
 fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
     let dir = temp_dir("e2e-crash");
     let db = dir.join("waymark.db");
-    let (mut server, mut url) = start_server(&db);
-    let restart = |server: &mut Killed, url: &mut String| {
-        let _ = server.0.kill();
-        let _ = server.0.wait();
-        let (again, at) = start_server(&db);
-        *server = again;
-        *url = at;
+    let mut server = None;
+    walk_a_request(db.as_os_str(), &mut || {
+        // Dropping the last one kills it (SIGKILL) and waits for it.
+        drop(server.take());
+        let (again, url) = start_server(db.as_os_str());
+        server = Some(again);
+        url
+    });
+}
+
+/// Three `waymark serve` nodes on one PostgreSQL database serve a request interchangeably: each
+/// step goes to the next node, and the node that served a step is killed with SIGKILL and started
+/// again. People signed in on one node carry on with another, a request started on one is
+/// approved on another, and nothing is lost or done twice.
+#[test]
+fn three_nodes_on_postgres_serve_one_request_interchangeably() {
+    let Some(url) = waymark_store::testing::fresh_postgres() else {
+        return;
     };
+    let db = std::ffi::OsString::from(&url);
+    let mut nodes: Vec<(Killed, String)> = (0..3).map(|_| start_server(&db)).collect();
+    let mut turn = 0;
+    walk_a_request(&db, &mut || {
+        // Kill the node that served the last step (it starts again and rejoins), go to the next.
+        let served = turn % nodes.len();
+        let _ = nodes[served].0.0.kill();
+        let _ = nodes[served].0.0.wait();
+        nodes[served] = start_server(&db);
+        turn += 1;
+        nodes[turn % nodes.len()].1.clone()
+    });
+}
+
+/// Walks the training request from start to end, calling `next` for the server to use before
+/// each step (it may kill the one before), then checks that every step happened once.
+fn walk_a_request(db: &std::ffi::OsStr, next: &mut dyn FnMut() -> String) {
+    let mut url = next();
     let people = json!([
         { "id": "jennifer", "name": "Jennifer Lee", "email": "jennifer@example.com", "manager": "maria", "roles": [] },
         { "id": "maria", "name": "Maria Lopez", "email": "maria@example.com", "manager": "olivia", "roles": [] },
@@ -540,7 +569,7 @@ fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
         tokens.insert(id, sign_in(&url, id));
     }
     deploy_training(&url, "process.bpmn");
-    restart(&mut server, &mut url);
+    url = next();
 
     let (status, started) = post_json(
         &format!("{url}/v1/processes/training-request/instances"),
@@ -549,16 +578,16 @@ fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
     );
     assert_eq!(status, 201);
     let request = started["instance"].as_i64().expect("instance");
-    restart(&mut server, &mut url);
+    url = next();
     let approval = inbox(&url, &tokens["maria"], "manager-approval");
-    restart(&mut server, &mut url);
+    url = next();
     let (status, _) = post_json(
         &format!("{url}/v1/tasks/{approval}/complete"),
         &tokens["maria"],
         json!({ "approved": true }),
     );
     assert_eq!(status, 200);
-    restart(&mut server, &mut url);
+    url = next();
     // Completing it again after the restart is refused: it happened once.
     let (status, _) = post_json(
         &format!("{url}/v1/tasks/{approval}/complete"),
@@ -567,9 +596,9 @@ fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
     );
     assert_eq!(status, 409);
     work(&url, "budget-check", json!({ "budgetOk": true }));
-    restart(&mut server, &mut url);
+    url = next();
     work(&url, "email:training-approved", json!({}));
-    restart(&mut server, &mut url);
+    url = next();
     for (step, values) in [
         ("po-issued", json!({ "po": "PO-20931" })),
         ("payment", json!({ "paid": 300, "paidOn": "2026-12-10" })),
@@ -581,7 +610,7 @@ fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
             values,
         );
         assert_eq!(status, 200, "{step}: {body}");
-        restart(&mut server, &mut url);
+        url = next();
     }
     use base64::Engine as _;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{SERVER}:"));
@@ -595,9 +624,9 @@ fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
         )
         .expect("track");
     assert_eq!(tracked.status().as_u16(), 200);
-    restart(&mut server, &mut url);
+    url = next();
     work(&url, "email:training-assessment", json!({}));
-    restart(&mut server, &mut url);
+    url = next();
     let assessment = inbox(&url, &tokens["jennifer"], "assessment-form");
     let (status, _) = post_json(
         &format!("{url}/v1/tasks/{assessment}/complete"),
@@ -605,7 +634,7 @@ fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
         json!({ "rating": 4 }),
     );
     assert_eq!(status, 200);
-    restart(&mut server, &mut url);
+    url = next();
 
     let (status, done) = call(
         "GET",
@@ -639,11 +668,14 @@ fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
             .count();
         assert!(completions <= 1, "{step} completed {completions} times");
     }
-    let _ = server.0.kill();
-    let _ = server.0.wait();
     // And every journey event once: message ids are unique.
+    let location: waymark_store::Location = db
+        .to_str()
+        .expect("a location")
+        .parse()
+        .expect("a location");
     let store = waymark_store::open(
-        &waymark_store::Location::from(&db),
+        &location,
         &waymark_store::Options {
             read_only: true,
             ..Default::default()
@@ -682,7 +714,7 @@ fn a_server_killed_after_every_step_loses_nothing_and_repeats_nothing() {
 fn a_server_killed_under_load_keeps_every_acknowledged_step() {
     let dir = temp_dir("e2e-crash-load");
     let db = dir.join("waymark.db");
-    let (server, url) = start_server(&db);
+    let (server, url) = start_server(db.as_os_str());
     let people: Vec<Value> = (0..20)
         .map(|i| json!({ "id": format!("p{i}"), "name": format!("P {i}"), "roles": [] }))
         .collect();
@@ -770,7 +802,7 @@ fn a_server_killed_under_load_keeps_every_acknowledged_step() {
         acknowledged.len()
     );
     // Restart, then look at the database.
-    let (server, _) = start_server(&db);
+    let (server, _) = start_server(db.as_os_str());
     drop(server);
     let store = waymark_store::open(&waymark_store::Location::from(&db), &Default::default())
         .expect("store");

@@ -16,7 +16,7 @@ pub(super) const KEY: &str = "wk_crash_test";
 /// child, the URL its first line ends with, and the banner.
 pub(super) fn launch(
     args: &[&str],
-    db: &std::path::Path,
+    db: impl AsRef<std::ffi::OsStr>,
     last: impl Fn(&str) -> bool,
 ) -> (Child, String, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_waymark"))
