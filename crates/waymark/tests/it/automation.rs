@@ -89,7 +89,7 @@ pub(super) fn serve_with_mail(python: &str, name: &str, write_key: &str) -> Mail
         "--mail-from",
         "Waymark HR <hr@example.com>",
     ];
-    let (child, url, _) = super::serve::launch(&args, &dir.join("waymark.db"), |_| true);
+    let (child, url, _) = super::serve::launch(&args, dir.join("waymark.db"), |_| true);
     Mailing {
         _server: Killed(child),
         _smtp: smtp,
