@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use waymark_store::prelude::*;
-use waymark_store::workflow::{TaskRow, User, WorkflowError};
+use waymark_store::workflow::{JobKind, TaskRow, User, WorkflowError};
 use waymark_workflow::engine::{Command, Signal};
 
 use crate::access::{self, Caller, Capability};
@@ -899,16 +899,23 @@ pub fn messages_awaited(store: &dyn Store) -> bool {
             .is_ok_and(|starts| !starts.is_empty())
 }
 
-/// Fires the timers that are due. Returns how many fired.
+/// How long a claimed timer is this node's to fire.
+const TIMER_LEASE_US: i64 = 60_000_000;
+
+/// Fires the timers that are due, each claimed first (found by due time, leased to this node, so
+/// no two nodes fire one). Returns how many fired.
 pub fn fire_due_timers(store: &dyn Store, now: i64) -> usize {
-    let Ok(due) = store.due_timers(now) else {
+    let Ok(due) = store.claim_jobs(JobKind::Timer, now, TIMER_LEASE_US, 256) else {
         return 0;
     };
     let mut fired = 0;
-    for (instance, timer) in due {
+    for job in due {
+        let (instance, timer) = (job.instance, job.item);
         match store.advance(instance, Command::FireTimer { timer }, "system", now) {
             Ok(_) => fired += 1,
-            Err(error) => tracing::warn!(instance, timer, %error, "a due timer could not fire"),
+            Err(error) => {
+                tracing::warn!(instance, timer, attempts = job.attempts, %error, "a due timer could not fire")
+            }
         }
     }
     fired

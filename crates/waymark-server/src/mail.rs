@@ -15,6 +15,7 @@ use lettre::{Message, SmtpTransport, Transport};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use waymark_store::prelude::*;
+use waymark_store::workflow::JobKind;
 use waymark_workflow::engine::Command;
 
 /// How long an emailed link works.
@@ -394,21 +395,27 @@ pub fn survey_of(topic: &str) -> Option<(&str, &str)> {
     (!journey.is_empty() && !touchpoint.is_empty()).then_some((journey, touchpoint))
 }
 
+/// How long a claimed email is this node's to send.
+const LEASE_US: i64 = 120_000_000;
+
+/// Sends the email of every due send task, each claimed first (found by due time, leased to
+/// this node). Returns how many went out. One that fails is due again when its lease ends.
 pub fn send_due(store: &dyn Store, mailer: &Mailer, signers: &Signers, now_us: i64) -> usize {
-    let Ok(tasks) = store.open_tasks() else {
+    let Ok(jobs) = store.claim_jobs(JobKind::Mail, now_us, LEASE_US, 64) else {
         return 0;
     };
     let mut sent = 0;
-    for task in tasks.iter().filter(|t| {
-        t.kind == "worker"
-            && t.topic
-                .as_deref()
-                .is_some_and(|topic| topic.starts_with("email:"))
-    }) {
-        match send_one(store, mailer, signers, task, now_us) {
+    for job in jobs {
+        let Ok(Some(task)) = store.task(job.instance, job.item) else {
+            continue;
+        };
+        if task.status != "open" {
+            continue;
+        }
+        match send_one(store, mailer, signers, &task, now_us) {
             Ok(()) => sent += 1,
             Err(error) => {
-                tracing::warn!(instance = task.instance, task = task.task, %error, "an email could not be sent; trying again");
+                tracing::warn!(instance = task.instance, task = task.task, attempts = job.attempts, %error, "an email could not be sent; trying again when its lease ends");
             }
         }
     }

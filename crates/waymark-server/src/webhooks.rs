@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use waymark_store::prelude::*;
+use waymark_store::workflow::JobKind;
 use waymark_workflow::engine::Command;
 
 /// How webhooks are called.
@@ -51,23 +52,19 @@ impl Settings {
     }
 }
 
+/// How long a claimed webhook call is this node's: longer than a call may take.
+const LEASE_US: i64 = 120_000_000;
+
 /// Calls every due webhook task once. Returns how many completed.
 pub fn call_due(store: &dyn Store, settings: &Settings, now_us: i64) -> usize {
     let base = settings.backoff;
-    let Ok(tasks) = store.open_tasks() else {
+    // Found by due time through an index, and leased: another node leaves them alone, and
+    // when this one dies mid-call they are due again once the lease ends.
+    let Ok(jobs) = store.claim_jobs(JobKind::Webhook, now_us, LEASE_US, 64) else {
         return 0;
     };
-    let webhooks: Vec<_> = tasks
-        .iter()
-        .filter(|t| {
-            t.kind == "worker"
-                && t.topic
-                    .as_deref()
-                    .is_some_and(|topic| topic.starts_with("webhook:"))
-        })
-        .collect();
-    // The loop runs every 200 ms: nothing is built when no webhook waits.
-    if webhooks.is_empty() {
+    // The loop runs often: nothing is built when no webhook is due.
+    if jobs.is_empty() {
         return 0;
     }
     let tls = ureq::tls::TlsConfig::builder()
@@ -80,11 +77,11 @@ pub fn call_due(store: &dyn Store, settings: &Settings, now_us: i64) -> usize {
         .build()
         .into();
     let mut done = 0;
-    for task in webhooks {
-        if !store
-            .webhook_due(task.instance, task.task, now_us)
-            .unwrap_or(false)
-        {
+    for job in jobs {
+        let Ok(Some(task)) = store.task(job.instance, job.item) else {
+            continue;
+        };
+        if task.status != "open" {
             continue;
         }
         let Some(url) = task

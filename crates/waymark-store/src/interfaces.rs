@@ -19,7 +19,8 @@ use crate::keys::{Holder, KeyInfo, NewKey};
 use crate::mailbox::Mail;
 use crate::sessions::Session;
 use crate::workflow::{
-    AuditRow, DeployedProcess, InstanceRow, InstanceSummary, TaskRow, Turn, User, WorkflowError,
+    AuditRow, DeployedProcess, InstanceRow, InstanceSummary, Job, JobKind, TaskRow, Turn, User,
+    WorkflowError,
 };
 use crate::{
     Appended, DeployedJourney, KeyKind, NewEvent, NewTrace, Profile, StoreError, StoredEvent,
@@ -209,6 +210,19 @@ pub trait Processes: Send + Sync {
 /// Requests (process instances) and their tasks, with their timers, audit trail, message outbox
 /// and webhook attempts. Every step is one transaction.
 pub trait Work: Send + Sync {
+    /// Claims up to `limit` jobs of `kind` due at `now_us`, each leased to the caller for
+    /// `lease_us`: nobody else claims it until the lease ends, and when the caller dies mid-job,
+    /// the job is due again then. Each claim counts as an attempt. A job ends in the transaction
+    /// of the step that ends its timer or task.
+    fn claim_jobs(
+        &self,
+        kind: JobKind,
+        now_us: i64,
+        lease_us: i64,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError>;
+    /// When the next job of `kind` is due (or its lease ends), found through the due-time index.
+    fn next_job(&self, kind: JobKind) -> Result<Option<i64>, StoreError>;
     /// Starts an instance of the latest version of a process for `requester`, with the start
     /// form's values. Returns its id.
     fn start_instance(
@@ -277,8 +291,6 @@ pub trait Work: Send + Sync {
     fn task(&self, instance: i64, task: u64) -> Result<Option<TaskRow>, StoreError>;
     /// Every task of an instance, in the order created.
     fn instance_tasks(&self, instance: i64) -> Result<Vec<TaskRow>, StoreError>;
-    /// Timers due at or before `now`: (instance, timer).
-    fn due_timers(&self, now_us: i64) -> Result<Vec<(i64, u64)>, StoreError>;
     /// Whether any instance waits for a message (so collected events need not be looked at).
     fn has_subscriptions(&self) -> Result<bool, StoreError>;
     /// Every message name something waits for now: a request's subscription, or a process that

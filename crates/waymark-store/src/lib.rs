@@ -542,8 +542,30 @@ fn steps() -> Vec<M<'static>> {
                     .map_err(|e| rusqlite_migration::HookError::Hook(e.to_string()))
             },
         ),
+        // Work the server does by itself (a due timer, a webhook call, an email), found by its
+        // due time through an index instead of by reading every open task, and leased to one
+        // node at a time (see `Work::claim_jobs`). Filled in from the timers and open tasks.
+        M::up(JOBS),
     ]
 }
+
+/// The jobs table and its filling from an older schema (shared with PostgreSQL's first step).
+pub(crate) const JOBS: &str = "CREATE TABLE jobs (
+        kind TEXT NOT NULL,
+        instance_id BIGINT NOT NULL,
+        item BIGINT NOT NULL,
+        due_us BIGINT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (kind, instance_id, item)
+    );
+    CREATE INDEX jobs_due ON jobs (kind, due_us);
+    INSERT INTO jobs (kind, instance_id, item, due_us)
+        SELECT 'timer', instance_id, timer_id, due_us FROM timers;
+    INSERT INTO jobs (kind, instance_id, item, due_us)
+        SELECT CASE WHEN t.topic LIKE 'webhook:%' THEN 'webhook' ELSE 'mail' END, t.instance_id,
+               t.task_id, coalesce(w.next_try_us, 0)
+        FROM tasks t LEFT JOIN webhook_attempts w ON w.instance_id = t.instance_id AND w.task_id = t.task_id
+        WHERE t.status = 'open' AND t.kind = 'worker' AND (t.topic LIKE 'webhook:%' OR t.topic LIKE 'email:%');";
 
 pub(crate) fn row_to_event(row: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
@@ -632,7 +654,7 @@ pub struct SqliteStore {
     /// The processes collected events start, with the versions they were read from.
     message_starts: workflow::MessageStarts,
     /// Workflow steps waiting for the next group commit.
-    steps: Mutex<Vec<workflow::Job>>,
+    steps: Mutex<Vec<workflow::QueuedStep>>,
     /// What the database file is in, for its free space (`None` in memory).
     directory: Option<std::path::PathBuf>,
     /// The database file (none in memory): long readings (the live log's) open a connection of
@@ -1300,7 +1322,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "20 (inside)");
+        assert_eq!(latest_version().to_string(), "21 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.
@@ -1417,6 +1439,37 @@ mod tests {
             .expect("a property");
         assert_eq!(seats.value, waymark_eventlog::Value::Int(3));
         assert_eq!(log.resolve(log.activity_column()[0]), "Signed Up");
+    }
+
+    /// A database from before jobs existed gets one for each waiting timer and each open
+    /// webhook or email task on upgrade, due when it was (a failed webhook at its next try), so
+    /// nothing waiting is forgotten; done and human tasks get none.
+    #[test]
+    fn upgrading_makes_a_job_of_everything_waiting() {
+        use crate::workflow::JobKind;
+        let path = old_database(
+            "jobs",
+            20,
+            "INSERT INTO timers VALUES (7, 1, 500);
+             INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, candidate_groups, candidate_users, status, created_us)
+             VALUES (7, 2, 'call', 'Call', 'worker', 'webhook:https://lms.example/hook', '', '', 'open', 1),
+                    (7, 3, 'mail', 'Mail', 'worker', 'email:approved', '', '', 'open', 1),
+                    (7, 4, 'old', 'Old', 'worker', 'email:done', '', '', 'completed', 1),
+                    (7, 5, 'form', 'Form', 'user', NULL, '', '', 'open', 1);
+             INSERT INTO webhook_attempts VALUES (7, 2, 3, 900, 'refused');",
+        );
+        let store = SqliteStore::open(&path).expect("upgrade");
+        let claim = |kind| store.claim_jobs(kind, 10_000, 1_000, 10).expect("claim");
+        let item = |jobs: Vec<crate::workflow::Job>| {
+            jobs.iter()
+                .map(|j| (j.instance, j.item))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(store.next_job(JobKind::Webhook).expect("next"), Some(900));
+        assert_eq!(item(claim(JobKind::Timer)), [(7, 1)]);
+        assert_eq!(item(claim(JobKind::Webhook)), [(7, 2)]);
+        assert_eq!(item(claim(JobKind::Mail)), [(7, 3)]);
+        assert!(claim(JobKind::Mail).is_empty(), "leased");
     }
 
     /// Events stored before the index existed are indexed on open: their duplicates are

@@ -142,6 +142,50 @@ pub struct AuditRow {
     pub data: Json,
 }
 
+/// Work a node does by itself, found by its due time and leased to one node at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// A due timer of a request: firing it is a step.
+    Timer,
+    /// A webhook service task: called, with retries.
+    Webhook,
+    /// A send task with an `email:` topic: sent through SMTP.
+    Mail,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Timer => "timer",
+            JobKind::Webhook => "webhook",
+            JobKind::Mail => "mail",
+        }
+    }
+
+    /// The job a new task is, when a node carries it out by itself.
+    pub(crate) fn of_task(topic: Option<&str>) -> Option<JobKind> {
+        let topic = topic?;
+        if topic.starts_with("webhook:") {
+            Some(JobKind::Webhook)
+        } else if topic.starts_with("email:") {
+            Some(JobKind::Mail)
+        } else {
+            None
+        }
+    }
+}
+
+/// A claimed job: which request, which timer or task, and how many times it was claimed (this
+/// time included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Job {
+    pub kind: JobKind,
+    pub instance: i64,
+    /// The timer's id or the task's id.
+    pub item: u64,
+    pub attempts: i64,
+}
+
 /// The right to hand the message outbox over, held until dropped (see [`crate::Work::outbox_turn`]).
 pub struct Turn<'a>(#[allow(dead_code)] Box<dyn Held + 'a>);
 
@@ -516,7 +560,7 @@ impl SqliteStore {
         f: impl FnOnce(&Transaction, &mut Links) -> Result<T, WorkflowError> + Send + 'static,
     ) -> Result<T, WorkflowError> {
         let (done, outcome) = std::sync::mpsc::sync_channel(1);
-        let job: Job = Box::new(move |transaction, links| {
+        let job: QueuedStep = Box::new(move |transaction, links| {
             let result = transaction
                 .execute_batch("SAVEPOINT step")
                 .map_err(WorkflowError::from)
@@ -765,7 +809,7 @@ type Deliver = Box<dyn FnOnce(Option<String>) + Send>;
 
 /// A step queued for the next group commit; it runs inside the transaction and says whether it
 /// failed (and was undone).
-pub(crate) type Job = Box<dyn FnOnce(&Transaction, &mut Links) -> (Deliver, bool) + Send>;
+pub(crate) type QueuedStep = Box<dyn FnOnce(&Transaction, &mut Links) -> (Deliver, bool) + Send>;
 
 /// The identity bookkeeping of the writer, for linking journey events to profiles.
 pub(crate) struct Links<'w> {
@@ -826,6 +870,12 @@ impl Applying<'_, '_, '_> {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'open', ?12, ?13, ?14)",
                     params![instance, *task as i64, node, name, kind, topic, assignee, candidate_groups.join(","), candidate_users.join(","), due, form, now_us, requester, for_requester],
                 )?;
+                    if let Some(job) = JobKind::of_task(topic.as_deref()) {
+                        transaction.execute(
+                            "INSERT INTO jobs (kind, instance_id, item, due_us) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                            params![job.as_str(), instance, *task as i64, now_us],
+                        )?;
+                    }
                     audit(
                         transaction,
                         instance,
@@ -848,10 +898,19 @@ impl Applying<'_, '_, '_> {
                      ON CONFLICT (instance_id, timer_id) DO UPDATE SET due_us = ?3",
                         params![instance, *timer as i64, due],
                     )?;
+                    transaction.execute(
+                        "INSERT INTO jobs (kind, instance_id, item, due_us) VALUES ('timer', ?1, ?2, ?3)
+                         ON CONFLICT (kind, instance_id, item) DO UPDATE SET due_us = ?3, attempts = 0",
+                        params![instance, *timer as i64, due],
+                    )?;
                 }
                 Effect::TimerCancelled { timer } => {
                     transaction.execute(
                         "DELETE FROM timers WHERE instance_id = ?1 AND timer_id = ?2",
+                        params![instance, *timer as i64],
+                    )?;
+                    transaction.execute(
+                        "DELETE FROM jobs WHERE kind = 'timer' AND instance_id = ?1 AND item = ?2",
                         params![instance, *timer as i64],
                     )?;
                 }
@@ -887,6 +946,17 @@ impl Applying<'_, '_, '_> {
             serde_json::to_string(&state.tasks.keys().collect::<Vec<_>>()).unwrap_or_default()
         ],
     )?;
+        // Jobs end with their timer (fired or cancelled) or their task (done or cancelled).
+        transaction.execute(
+            "DELETE FROM jobs WHERE instance_id = ?1 AND (
+                 (kind = 'timer' AND item NOT IN (SELECT value FROM json_each(?2)))
+                 OR (kind <> 'timer' AND item NOT IN (SELECT value FROM json_each(?3))))",
+            params![
+                instance,
+                serde_json::to_string(&state.timers.keys().collect::<Vec<_>>()).unwrap_or_default(),
+                serde_json::to_string(&state.tasks.keys().collect::<Vec<_>>()).unwrap_or_default()
+            ],
+        )?;
         let stored = serde_json::to_string(state)
             .map_err(|e| WorkflowError::State(instance, e.to_string()))?;
         transaction.execute(
@@ -1108,6 +1178,10 @@ impl crate::Work for SqliteStore {
                  ON CONFLICT (instance_id, task_id) DO UPDATE SET attempts = attempts + 1, next_try_us = ?3, last_error = ?4",
                 params![instance, task as i64, next_try_us, error],
             )?;
+            connection.execute(
+                "UPDATE jobs SET due_us = ?3 WHERE kind = 'webhook' AND instance_id = ?1 AND item = ?2",
+                params![instance, task as i64, next_try_us],
+            )?;
             Ok(connection.query_row(
                 "SELECT attempts FROM webhook_attempts WHERE instance_id = ?1 AND task_id = ?2",
                 params![instance, task as i64],
@@ -1128,6 +1202,43 @@ impl crate::Work for SqliteStore {
                 )?
                 .query_row(params![instance, task as i64], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?)
+        })
+    }
+
+    fn claim_jobs(
+        &self,
+        kind: JobKind,
+        now_us: i64,
+        lease_us: i64,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        // One writer: a claim is never made twice at once.
+        self.write(|connection| {
+            let mut claim = connection.prepare_cached(
+                "UPDATE jobs SET due_us = ?3, attempts = attempts + 1
+                 WHERE rowid IN (SELECT rowid FROM jobs WHERE kind = ?1 AND due_us <= ?2 ORDER BY due_us LIMIT ?4)
+                 RETURNING instance_id, item, attempts",
+            )?;
+            let rows = claim.query_map(
+                params![kind.as_str(), now_us, now_us.saturating_add(lease_us), limit as i64],
+                |r| {
+                    Ok(Job {
+                        kind,
+                        instance: r.get(0)?,
+                        item: r.get::<_, i64>(1)? as u64,
+                        attempts: r.get(2)?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn next_job(&self, kind: JobKind) -> Result<Option<i64>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached("SELECT min(due_us) FROM jobs WHERE kind = ?1")?
+                .query_row(params![kind.as_str()], |r| r.get(0))?)
         })
     }
 
@@ -1350,18 +1461,6 @@ impl crate::Work for SqliteStore {
                 "SELECT {TASK_COLUMNS} FROM tasks WHERE instance_id = ?1 ORDER BY task_id"
             ))?;
             let rows = query.query_map(params![instance], task_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    fn due_timers(&self, now_us: i64) -> Result<Vec<(i64, u64)>, StoreError> {
-        self.with(|connection| {
-            let mut query = connection.prepare_cached(
-                "SELECT instance_id, timer_id FROM timers WHERE due_us <= ?1 ORDER BY due_us",
-            )?;
-            let rows = query.query_map(params![now_us], |r| {
-                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
-            })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }

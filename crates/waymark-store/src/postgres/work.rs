@@ -13,7 +13,8 @@ use super::PgStore;
 use super::directory::audit;
 use super::events::{EVENT_COLUMNS, event_from, insert, lock_events};
 use crate::workflow::{
-    self, AuditRow, InstanceRow, InstanceSummary, TASK_COLUMNS, TaskRow, Turn, User, WorkflowError,
+    self, AuditRow, InstanceRow, InstanceSummary, Job, JobKind, TASK_COLUMNS, TaskRow, Turn, User,
+    WorkflowError,
 };
 use crate::{NewEvent, Processes as _, StoreError};
 
@@ -119,6 +120,14 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                             &[&instance, &(*task as i64), node, name, &kind, &topic, &assignee, &candidate_groups.join(","), &candidate_users.join(","), due, form, &now_us, &requester, for_requester],
                         )
                         .await?;
+                    if let Some(job) = JobKind::of_task(topic.as_deref()) {
+                        client
+                            .execute(
+                                "INSERT INTO jobs (kind, instance_id, item, due_us) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                                &[&job.as_str(), &instance, &(*task as i64), &now_us],
+                            )
+                            .await?;
+                    }
                     audit(
                         client,
                         instance,
@@ -146,11 +155,24 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                             &[&instance, &(*timer as i64), due],
                         )
                         .await?;
+                    client
+                        .execute(
+                            "INSERT INTO jobs (kind, instance_id, item, due_us) VALUES ('timer', $1, $2, $3)
+                             ON CONFLICT (kind, instance_id, item) DO UPDATE SET due_us = $3, attempts = 0",
+                            &[&instance, &(*timer as i64), due],
+                        )
+                        .await?;
                 }
                 Effect::TimerCancelled { timer } => {
                     client
                         .execute(
                             "DELETE FROM timers WHERE instance_id = $1 AND timer_id = $2",
+                            &[&instance, &(*timer as i64)],
+                        )
+                        .await?;
+                    client
+                        .execute(
+                            "DELETE FROM jobs WHERE kind = 'timer' AND instance_id = $1 AND item = $2",
                             &[&instance, &(*timer as i64)],
                         )
                         .await?;
@@ -186,6 +208,15 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                 "UPDATE tasks SET status = 'completed', completed_by = $2, completed_us = $3
                  WHERE instance_id = $1 AND status = 'open' AND NOT (task_id = ANY($4))",
                 &[&instance, &self.actor, &now_us, &open],
+            )
+            .await?;
+        // Jobs end with their timer (fired or cancelled) or their task (done or cancelled).
+        let timers: Vec<i64> = state.timers.keys().map(|t| *t as i64).collect();
+        client
+            .execute(
+                "DELETE FROM jobs WHERE instance_id = $1 AND (
+                     (kind = 'timer' AND NOT (item = ANY($2))) OR (kind <> 'timer' AND NOT (item = ANY($3))))",
+                &[&instance, &timers, &open],
             )
             .await?;
         let stored = serde_json::to_string(state)
@@ -415,6 +446,12 @@ impl crate::Work for PgStore {
         let error = error.to_string();
         self.write(move |pool| async move {
             let client = pool.get().await?;
+            client
+                .execute(
+                    "UPDATE jobs SET due_us = $3 WHERE kind = 'webhook' AND instance_id = $1 AND item = $2",
+                    &[&instance, &(task as i64), &next_try_us],
+                )
+                .await?;
             Ok(client
                 .query_one(
                     "INSERT INTO webhook_attempts (instance_id, task_id, attempts, next_try_us, last_error) VALUES ($1, $2, 1, $3, $4)
@@ -442,6 +479,54 @@ impl crate::Work for PgStore {
                 .await?
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
                 .transpose()
+        })
+    }
+
+    fn claim_jobs(
+        &self,
+        kind: JobKind,
+        now_us: i64,
+        lease_us: i64,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let until = now_us.saturating_add(lease_us);
+        self.write(move |pool| async move {
+            let client = pool.get().await?;
+            // Rows another node is claiming are skipped, not waited for: each job goes to one.
+            client
+                .query(
+                    "UPDATE jobs j SET due_us = $3, attempts = j.attempts + 1
+                     FROM (SELECT kind, instance_id, item FROM jobs WHERE kind = $1 AND due_us <= $2
+                           ORDER BY due_us LIMIT $4 FOR UPDATE SKIP LOCKED) claimed
+                     WHERE j.kind = claimed.kind AND j.instance_id = claimed.instance_id AND j.item = claimed.item
+                     RETURNING j.instance_id, j.item, j.attempts",
+                    &[&kind.as_str(), &now_us, &until, &limit],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(Job {
+                        kind,
+                        instance: r.try_get(0)?,
+                        item: r.try_get::<_, i64>(1)? as u64,
+                        attempts: r.try_get(2)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn next_job(&self, kind: JobKind) -> Result<Option<i64>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            Ok(client
+                .query_one(
+                    "SELECT min(due_us) FROM jobs WHERE kind = $1",
+                    &[&kind.as_str()],
+                )
+                .await?
+                .try_get(0)?)
         })
     }
 
@@ -679,21 +764,6 @@ impl crate::Work for PgStore {
 
     fn instance_tasks(&self, instance: i64) -> Result<Vec<TaskRow>, StoreError> {
         self.tasks_where("instance_id = $1 ORDER BY task_id", Some(instance))
-    }
-
-    fn due_timers(&self, now_us: i64) -> Result<Vec<(i64, u64)>, StoreError> {
-        self.run(move |pool| async move {
-            let client = pool.get().await?;
-            client
-                .query(
-                    "SELECT instance_id, timer_id FROM timers WHERE due_us <= $1 ORDER BY due_us",
-                    &[&now_us],
-                )
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as u64)))
-                .collect()
-        })
     }
 
     fn has_subscriptions(&self) -> Result<bool, StoreError> {

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 use waymark_store::SqliteStore;
 use waymark_store::prelude::*;
-use waymark_store::workflow::{TaskRow, User};
+use waymark_store::workflow::{JobKind, TaskRow, User};
 use waymark_workflow::engine::Command;
 
 const DAY: i64 = 86_400_000_000;
@@ -102,8 +102,8 @@ fn jennifers_request_runs_in_the_store_and_survives_a_restart() {
             )
             .expect("approve");
         assert_eq!(
-            store.due_timers(now + 10 * DAY).expect("timers"),
-            [],
+            store.next_job(JobKind::Timer).expect("timers"),
+            None,
             "the escalation timer is gone"
         );
         instance
@@ -304,23 +304,58 @@ fn a_rejected_request_and_an_escalation_after_a_missed_due_date() {
         let instance = store
             .start_instance("training-request", "jennifer", Map::new(), now)
             .expect("start");
-        // Three days pass: the escalation timer is due and fires; the approval stays with Maria.
-        let due = store.due_timers(now + 3 * DAY).expect("timers");
-        assert_eq!(due.len(), 1);
+        // Three days pass: the escalation timer is due; a node claims it (found by its due
+        // time, leased), dies before firing it, and once the lease ends another node claims it
+        // again and fires it; the approval stays with Maria.
+        let lease = 60_000_000;
         assert!(
             store
-                .due_timers(now + 3 * DAY - 1)
-                .expect("timers")
-                .is_empty()
+                .claim_jobs(JobKind::Timer, now + 3 * DAY - 1, lease, 10)
+                .expect("claim")
+                .is_empty(),
+            "not due yet"
+        );
+        assert_eq!(
+            store.next_job(JobKind::Timer).expect("next"),
+            Some(now + 3 * DAY)
+        );
+        let claimed = store
+            .claim_jobs(JobKind::Timer, now + 3 * DAY, lease, 10)
+            .expect("claim");
+        assert_eq!(claimed.len(), 1);
+        assert_eq!((claimed[0].instance, claimed[0].attempts), (instance, 1));
+        assert!(
+            store
+                .claim_jobs(JobKind::Timer, now + 3 * DAY + lease - 1, lease, 10)
+                .expect("claim")
+                .is_empty(),
+            "leased to the first node"
+        );
+        let due = store
+            .claim_jobs(JobKind::Timer, now + 3 * DAY + lease, lease, 10)
+            .expect("claim");
+        assert_eq!(
+            due.iter().map(|j| (j.item, j.attempts)).collect::<Vec<_>>(),
+            [(claimed[0].item, 2)],
+            "due again when the lease ended, the attempt counted"
         );
         store
             .advance(
-                due[0].0,
-                Command::FireTimer { timer: due[0].1 },
+                due[0].instance,
+                Command::FireTimer { timer: due[0].item },
                 "system",
                 now + 3 * DAY,
             )
             .expect("fire");
+        assert_eq!(
+            store.next_job(JobKind::Timer).expect("next"),
+            None,
+            "a fired timer's job ends with its step"
+        );
+        let mail = store
+            .claim_jobs(JobKind::Mail, now + 3 * DAY, lease, 10)
+            .expect("claim");
+        assert_eq!(mail.len(), 1, "the escalation email is a job");
         let escalation = worker_task(store, "approval-escalated");
         assert_eq!(escalation.topic.as_deref(), Some("email:approval-overdue"));
         assert_eq!(
@@ -384,5 +419,76 @@ fn a_rejected_request_and_an_escalation_after_a_missed_due_date() {
                 .is_err()
         );
         assert_eq!(store.audit_trail(instance).expect("audit").len(), before);
+    }
+}
+
+/// Two nodes claiming due jobs at once never get the same one, and between them get all; on
+/// PostgreSQL each node is a store of its own on one database (`FOR UPDATE SKIP LOCKED`), on
+/// SQLite two threads share the one writer.
+#[test]
+fn two_nodes_claiming_at_once_split_the_due_jobs() {
+    let now = 1_800_000_000_000_000;
+    let mut setups: Vec<(&str, Vec<std::sync::Arc<dyn Store>>)> = vec![(
+        "sqlite",
+        vec![waymark_store::open_in_memory().expect("sqlite")],
+    )];
+    if let Some(url) = waymark_store::testing::fresh_postgres() {
+        let location = waymark_store::Location::Postgres(url);
+        let node = || waymark_store::open(&location, &Default::default()).expect("a node");
+        setups.push(("postgres", vec![node(), node()]));
+    }
+    for (backend, nodes) in setups {
+        eprintln!("on {backend}");
+        let first = nodes[0].as_ref();
+        first
+            .put_users(&[
+                person("jennifer", "customer-success", Some("maria"), &[]),
+                person("maria", "customer-success", Some("olivia"), &[]),
+            ])
+            .expect("users");
+        first
+            .deploy_process(
+                "training-request",
+                "Training",
+                "bpmn",
+                &example("process.bpmn"),
+                now,
+            )
+            .expect("deploy");
+        for _ in 0..60 {
+            first
+                .start_instance("training-request", "jennifer", Map::new(), now)
+                .expect("start");
+        }
+        let due = now + 3 * DAY;
+        let claims: Vec<Vec<(i64, u64)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..2)
+                .map(|n| {
+                    let node = nodes[n % nodes.len()].clone();
+                    scope.spawn(move || {
+                        let mut mine = Vec::new();
+                        loop {
+                            let jobs = node
+                                .claim_jobs(JobKind::Timer, due, 60_000_000, 7)
+                                .expect("claim");
+                            if jobs.is_empty() {
+                                break mine;
+                            }
+                            mine.extend(jobs.iter().map(|j| (j.instance, j.item)));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("worker"))
+                .collect()
+        });
+        let mut all: Vec<(i64, u64)> = claims.concat();
+        let claimed = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), claimed, "no job claimed twice");
+        assert_eq!(all.len(), 60, "every due job claimed");
     }
 }
