@@ -34,6 +34,26 @@ impl SqliteStore {
     }
 }
 
+impl crate::Maintenance for SqliteStore {
+    fn backup(&self, to: &std::path::Path) -> Result<u64, StoreError> {
+        if to.exists() {
+            return Err(StoreError::Refused(format!(
+                "{} exists; a backup goes to a new file",
+                to.display()
+            )));
+        }
+        // SQLite's online backup: pages are copied in steps, and the copy is of one moment
+        // even while others write (a step that sees a write starts over).
+        self.with(|connection| {
+            let mut target = rusqlite::Connection::open(to)?;
+            let backup = rusqlite::backup::Backup::new(connection, &mut target)?;
+            backup.run_to_completion(256, std::time::Duration::from_millis(5), None)?;
+            Ok(())
+        })?;
+        Ok(std::fs::metadata(to).map(|m| m.len()).unwrap_or(0))
+    }
+}
+
 impl crate::HealthCheck for SqliteStore {
     fn health(&self) -> Health {
         let mut health = Health::default();

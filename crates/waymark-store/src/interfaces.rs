@@ -390,9 +390,26 @@ pub trait HealthCheck: Send + Sync {
     fn health(&self) -> Health;
 }
 
+/// Keeping the store safe.
+pub trait Maintenance: Send + Sync {
+    /// Copies the whole store, consistently and while it is in use, into a new SQLite file at
+    /// `to` (refused when it exists); returns the bytes written. A PostgreSQL store is backed up
+    /// with the database's own tools (`pg_dump`): this says so.
+    fn backup(&self, to: &std::path::Path) -> Result<u64, StoreError>;
+}
+
 /// Everything a backend stores: the handle the rest of Waymark holds.
 pub trait Store:
-    Events + Identities + Journeys + Directory + Processes + Work + Sessions + Mailbox + HealthCheck
+    Events
+    + Identities
+    + Journeys
+    + Directory
+    + Processes
+    + Work
+    + Sessions
+    + Mailbox
+    + HealthCheck
+    + Maintenance
 {
 }
 
@@ -406,5 +423,6 @@ impl<T> Store for T where
         + Sessions
         + Mailbox
         + HealthCheck
+        + Maintenance
 {
 }

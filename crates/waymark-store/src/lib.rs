@@ -38,12 +38,13 @@ pub use identity::{Profile, channel};
 /// The storage interfaces, for `use waymark_store::prelude::*` where a store's methods are called.
 pub mod prelude {
     pub use crate::interfaces::{
-        Directory, Events, HealthCheck, Identities, Journeys, Mailbox, Processes, Sessions, Store,
-        Work,
+        Directory, Events, HealthCheck, Identities, Journeys, Mailbox, Maintenance, Processes,
+        Sessions, Store, Work,
     };
 }
 pub use interfaces::{
-    Directory, Events, HealthCheck, Identities, Journeys, Mailbox, Processes, Sessions, Store, Work,
+    Directory, Events, HealthCheck, Identities, Journeys, Mailbox, Maintenance, Processes,
+    Sessions, Store, Work,
 };
 pub use location::{Location, Options, open, open_in_memory};
 pub use logs::{

@@ -58,6 +58,16 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Back up a SQLite store into a new file, consistently, while a server runs on it
+    /// (PostgreSQL: use pg_dump, see docs/deploy.md). Restore by serving the copy.
+    Backup {
+        /// The store to back up.
+        #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
+        db: Location,
+        /// The new file.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Print the server's OpenAPI document (JSON), the same as its `/openapi.json`.
     Openapi,
     /// Event-log files: convert between formats, summarise.

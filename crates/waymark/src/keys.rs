@@ -99,3 +99,23 @@ pub fn run(command: KeysCommand) -> anyhow::Result<Outcome> {
         }
     }
 }
+
+/// `waymark backup`: a consistent copy of a SQLite store, taken beside a running server (read
+/// only: the server keeps the event index, which is rebuilt from the copy when it is served).
+pub fn backup(db: &waymark_store::Location, to: &std::path::Path) -> anyhow::Result<Outcome> {
+    let options = waymark_store::Options {
+        read_only: true,
+        ..Default::default()
+    };
+    let store = waymark_store::open(db, &options).with_context(|| format!("cannot open {db}"))?;
+    let bytes = store
+        .backup(to)
+        .with_context(|| format!("cannot back {db} up"))?;
+    println!(
+        "backed up {db} to {} ({:.1} MB); restore by serving it: waymark serve --db {}",
+        to.display(),
+        bytes as f64 / 1e6,
+        to.display()
+    );
+    Ok(Outcome::Fine)
+}

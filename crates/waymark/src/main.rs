@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         cli::Command::Process { command } => process::run(command),
         cli::Command::Org { command } => process::org(command),
         cli::Command::Keys { command } => keys::run(command),
+        cli::Command::Backup { db, to } => keys::backup(&db, &to),
         cli::Command::Openapi => serde_json::to_string_pretty(&waymark_server::openapi())
             .map(|text| {
                 println!("{text}");

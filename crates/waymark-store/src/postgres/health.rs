@@ -30,3 +30,11 @@ impl crate::HealthCheck for PgStore {
         health
     }
 }
+
+impl crate::Maintenance for PgStore {
+    fn backup(&self, _to: &std::path::Path) -> Result<u64, crate::StoreError> {
+        Err(crate::StoreError::Refused(
+            "a PostgreSQL store is backed up with pg_dump (see docs/deploy.md)\nhint: pg_dump --format=custom --file waymark.dump DATABASE_URL".into(),
+        ))
+    }
+}

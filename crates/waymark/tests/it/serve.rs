@@ -465,3 +465,74 @@ fn the_demo_feeds_every_journey_measure() {
         assert!(html.contains(&format!("<h2>{section}</h2>")), "{section}");
     }
 }
+
+/// `waymark backup` copies a store while its server keeps taking events; the copy, served or
+/// read, holds every event acknowledged before the backup, the directory and the deployed
+/// journeys, and an existing file is never overwritten.
+#[test]
+fn a_backup_taken_beside_a_running_server_restores() {
+    let dir = temp_dir("backup");
+    let db = dir.join("waymark.db");
+    {
+        let store = waymark_store::open(&waymark_store::Location::from(&db), &Default::default())
+            .expect("store");
+        store
+            .put_users(&[waymark_store::workflow::User {
+                id: "maria".into(),
+                name: "Maria Lopez".into(),
+                email: Some("maria@example.com".into()),
+                department: None,
+                manager: None,
+                roles: vec![],
+            }])
+            .expect("users");
+        store
+            .deploy_journey("training", "to-be", "id: training", 1)
+            .expect("journey");
+    }
+    let (mut child, url) = start(&db);
+    let before: Vec<String> = (0..300).map(|i| format!("before-{i}")).collect();
+    assert!(batch(&url, &before));
+    let copy = dir.join("copy.db");
+    let backup = |to: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_waymark"))
+            .args(["backup", "--db"])
+            .arg(&db)
+            .arg("--to")
+            .arg(to)
+            .output()
+            .expect("waymark backup")
+    };
+    let done = backup(&copy);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(String::from_utf8_lossy(&done.stdout).contains("backed up"));
+    let after: Vec<String> = (0..100).map(|i| format!("after-{i}")).collect();
+    assert!(batch(&url, &after), "the server goes on");
+    let again = backup(&copy);
+    assert!(!again.status.success(), "an existing file is kept");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let restored = stored_ids(&copy);
+    let mut expected = before.clone();
+    expected.sort();
+    let mut got = restored.clone();
+    got.sort();
+    assert_eq!(
+        got, expected,
+        "every event acknowledged before the backup, once"
+    );
+    let store = waymark_store::open(&waymark_store::Location::from(&copy), &Default::default())
+        .expect("the copy opens as a store");
+    assert_eq!(
+        store.user("maria").expect("user").map(|u| u.name),
+        Some("Maria Lopez".into())
+    );
+    assert_eq!(store.journeys().expect("journeys").len(), 1);
+    assert_eq!(store.count_events().expect("count"), 300);
+}
