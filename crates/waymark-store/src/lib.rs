@@ -1,11 +1,9 @@
-//! Storage behind one trait.
+//! Storage behind interfaces, one per concern (`interfaces.rs`), with two backends: SQLite, the
+//! embedded default ([`SqliteStore`]: WAL, versioned migrations at open, group commit), and
+//! PostgreSQL for several nodes (`postgres/`). [`open`] chooses one from a [`Location`]; the rest
+//! of Waymark holds `Arc<dyn Store>` and never names a backend. No other crate writes SQL.
 //!
-//! [`Store`] is what the server and the engines need from storage: append collected events
-//! durably and exactly once, read them back in arrival order, and keep API keys (hashed). The
-//! embedded default is [`SqliteStore`] (SQLite in WAL mode, versioned migrations applied at open);
-//! a PostgreSQL backend will implement the same trait. No other crate writes SQL.
-//!
-//! Invariant: [`Store::append`] returns only after its events are committed, so an acknowledged
+//! Invariant: a call that writes returns only after its writes are committed, so an acknowledged
 //! event survives the process being killed.
 
 #[cfg(test)]

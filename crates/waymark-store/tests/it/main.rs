@@ -716,3 +716,102 @@ fn a_trace_name_repeated_in_a_later_piece_continues_its_case() {
         assert_eq!(timeline.len(), 2);
     }
 }
+
+/// Two nodes merging the same people at once: aliases and identifies linking one set of ids are
+/// sent to two stores on one PostgreSQL database (on SQLite, to one store from two threads). In
+/// the end every identifier is in one profile, no merged profile is left behind, and every
+/// event reads back under that person.
+#[test]
+fn concurrent_merges_on_two_nodes_leave_one_person() {
+    let mut setups: Vec<(&str, Vec<std::sync::Arc<dyn Store>>)> = vec![(
+        "sqlite",
+        vec![waymark_store::open_in_memory().expect("sqlite")],
+    )];
+    if let Some(url) = waymark_store::testing::fresh_postgres() {
+        let location = waymark_store::Location::Postgres(url);
+        let node = || waymark_store::open(&location, &Default::default()).expect("a node");
+        setups.push(("postgres", vec![node(), node()]));
+    }
+    for (backend, nodes) in setups {
+        eprintln!("on {backend}");
+        for person in 0..20 {
+            // Each person: four anonymous devices, linked to the user id by each node at once,
+            // and by an email both nodes see.
+            std::thread::scope(|scope| {
+                for n in 0..2 {
+                    let node = nodes[n % nodes.len()].clone();
+                    scope.spawn(move || {
+                        let mut calls = Vec::new();
+                        for device in 0..4 {
+                            let anon = format!("p{person}-d{device}");
+                            calls.push(call(
+                                &format!("p{person}-n{n}-visit{device}"),
+                                "page",
+                                None,
+                                Some(&anon),
+                                device,
+                                serde_json::json!({"name": "Pricing"}),
+                            ));
+                            if device % 2 == n as i64 {
+                                calls.push(call(
+                                    &format!("p{person}-n{n}-alias{device}"),
+                                    "alias",
+                                    Some(&format!("user-{person}")),
+                                    None,
+                                    10 + device,
+                                    serde_json::json!({"previousId": anon}),
+                                ));
+                            }
+                        }
+                        calls.push(call(
+                            &format!("p{person}-n{n}-identify"),
+                            "identify",
+                            Some(&format!("crm-{person}-{n}")),
+                            None,
+                            20,
+                            serde_json::json!({"traits": {"email": format!("p{person}@example.com")}}),
+                        ));
+                        calls.push(call(
+                            &format!("p{person}-n{n}-link"),
+                            "identify",
+                            Some(&format!("user-{person}")),
+                            None,
+                            21,
+                            serde_json::json!({"traits": {"email": format!("P{person}@Example.com")}}),
+                        ));
+                        for call in calls {
+                            node.append(vec![call]).expect("append");
+                        }
+                    });
+                }
+            });
+        }
+        let store = nodes[0].as_ref();
+        for person in 0..20 {
+            let profile = store
+                .profile(&format!("user-{person}"))
+                .expect("profile")
+                .expect("the person");
+            for identifier in (0..4)
+                .map(|d| format!("p{person}-d{d}"))
+                .chain((0..2).map(|n| format!("crm-{person}-{n}")))
+                .chain([format!("p{person}@example.com")])
+            {
+                assert_eq!(
+                    store.profile(&identifier).expect("profile").map(|p| p.id),
+                    Some(profile.id),
+                    "{identifier} is person {person}"
+                );
+            }
+            assert_eq!(profile.events, 16, "every event of person {person}, once");
+        }
+        assert_eq!(
+            store
+                .search_profiles("email", "p7@example.com")
+                .expect("search")
+                .len(),
+            1,
+            "no profile left behind"
+        );
+    }
+}
