@@ -270,7 +270,11 @@ fn track_event(connection: usize, n: u64, user: u64) -> serde_json::Value {
 
 fn http_ingest(args: &[String]) {
     use base64::Engine as _;
-    let url = format!("{}/v1/batch", args[0].trim_end_matches('/'));
+    // Several nodes (comma-separated URLs): connection i goes to node i mod n.
+    let urls: Vec<String> = args[0]
+        .split(',')
+        .map(|u| format!("{}/v1/batch", u.trim_end_matches('/')))
+        .collect();
     let auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{}:", args[1]))
@@ -283,7 +287,7 @@ fn http_ingest(args: &[String]) {
     let results: Vec<(u64, u64, hdrhistogram::Histogram<u64>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..connections)
             .map(|connection| {
-                let (url, auth) = (&url, &auth);
+                let (url, auth) = (&urls[connection % urls.len()], &auth);
                 scope.spawn(move || {
                     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
                     let mut latencies = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
@@ -349,7 +353,12 @@ fn http_ingest(args: &[String]) {
 /// recorded as a journey event): 2 per start and 2 per completion for this process, which the
 /// stored event count confirms (BENCHMARKS.md).
 fn http_workflow(args: &[String]) {
-    let base = args[0].trim_end_matches('/').to_string();
+    // Several nodes (comma-separated URLs): set up through the first, person i on node i mod n.
+    let bases: Vec<String> = args[0]
+        .split(',')
+        .map(|u| u.trim_end_matches('/').to_string())
+        .collect();
+    let base = bases[0].clone();
     let admin = args[1].clone();
     let bpmn = std::fs::read_to_string(&args[2]).expect("the process");
     let users: usize = args[3].parse().expect("users");
@@ -404,8 +413,9 @@ fn http_workflow(args: &[String]) {
     let results: Vec<(u64, u64, u64, hdrhistogram::Histogram<u64>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = tokens
             .iter()
-            .map(|token| {
-                let base = &base;
+            .enumerate()
+            .map(|(person, token)| {
+                let base = &bases[person % bases.len()];
                 scope.spawn(move || {
                     let agent: ureq::Agent = ureq::Agent::config_builder()
                         .http_status_as_error(false)
@@ -457,7 +467,7 @@ fn http_workflow(args: &[String]) {
                             let sent = Instant::now();
                             match call(
                                 agent.post(format!("{base}/v1/tasks/{id}/complete")),
-                                "{\"ok\": true}",
+                                "{}",
                             ) {
                                 Ok((true, _)) => {
                                     completions += 1;

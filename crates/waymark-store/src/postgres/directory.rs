@@ -55,7 +55,7 @@ pub(crate) async fn audit(
 ) -> Result<(), StoreError> {
     client
         .execute(
-            "INSERT INTO audit (instance_id, at_us, actor, action, node, data) VALUES ($1, $2, $3, $4, $5, $6)",
+            &client.prepare_cached("INSERT INTO audit (instance_id, at_us, actor, action, node, data) VALUES ($1, $2, $3, $4, $5, $6)").await?,
             &[&instance, &at_us, &actor, &action, &node, &data.to_string()],
         )
         .await?;
@@ -77,8 +77,12 @@ async fn holder_of(pool: Pool, hash: String, now_us: i64) -> Result<Option<Holde
     let client = pool.get().await?;
     let found = client
         .query_opt(
-            "SELECT id, kind, user_id, topics FROM keys
+            &client
+                .prepare_cached(
+                    "SELECT id, kind, user_id, topics FROM keys
              WHERE hash = $1 AND revoked_us IS NULL AND (expires_us IS NULL OR expires_us > $2)",
+                )
+                .await?,
             &[&hash, &now_us],
         )
         .await?;
@@ -94,7 +98,11 @@ async fn holder_of(pool: Pool, hash: String, now_us: i64) -> Result<Option<Holde
     if kind == "person" {
         let user = client
             .query_opt(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND disabled_us IS NULL"),
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND disabled_us IS NULL"
+                    ))
+                    .await?,
                 &[&user.unwrap_or_default()],
             )
             .await?
@@ -114,12 +122,17 @@ async fn kept_secret(pool: Pool, key: String, fresh: String) -> Result<String, S
     let client = pool.get().await?;
     client
         .execute(
-            "INSERT INTO store_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &client.prepare_cached("INSERT INTO store_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING").await?,
             &[&key, &fresh],
         )
         .await?;
     Ok(client
-        .query_one("SELECT value FROM store_meta WHERE key = $1", &[&key])
+        .query_one(
+            &client
+                .prepare_cached("SELECT value FROM store_meta WHERE key = $1")
+                .await?,
+            &[&key],
+        )
         .await?
         .try_get(0)?)
 }
@@ -140,7 +153,7 @@ impl crate::Directory for PgStore {
             let transaction = client.transaction().await?;
             transaction
                 .execute(
-                    "INSERT INTO keys (id, hash, kind, label, topics, created_us, expires_us) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &transaction.prepare_cached("INSERT INTO keys (id, hash, kind, label, topics, created_us, expires_us) VALUES ($1, $2, $3, $4, $5, $6, $7)").await?,
                     &[&key_id, &hash, &key.kind.as_str(), &key.label, &key.topics.join(","), &now_us, &key.expires_us],
                 )
                 .await?;
@@ -180,7 +193,7 @@ impl crate::Directory for PgStore {
             let transaction = client.transaction().await?;
             transaction
                 .execute(
-                    "INSERT INTO keys (id, hash, kind, user_id, label, created_us, expires_us) VALUES ($1, $2, 'person', $3, $4, $5, $6)",
+                    &transaction.prepare_cached("INSERT INTO keys (id, hash, kind, user_id, label, created_us, expires_us) VALUES ($1, $2, 'person', $3, $4, $5, $6)").await?,
                     &[&key_id, &hash, &user, &label, &now_us, &expires_us],
                 )
                 .await?;
@@ -208,7 +221,11 @@ impl crate::Directory for PgStore {
             let client = pool.get().await?;
             let rows = client
                 .query(
-                    &format!("SELECT {INFO_COLUMNS} FROM keys ORDER BY created_us DESC, id"),
+                    &client
+                        .prepare_cached(&format!(
+                            "SELECT {INFO_COLUMNS} FROM keys ORDER BY created_us DESC, id"
+                        ))
+                        .await?,
                     &[],
                 )
                 .await?;
@@ -223,7 +240,11 @@ impl crate::Directory for PgStore {
             let transaction = client.transaction().await?;
             let changed = transaction
                 .execute(
-                    "UPDATE keys SET revoked_us = $2 WHERE id = $1 AND revoked_us IS NULL",
+                    &transaction
+                        .prepare_cached(
+                            "UPDATE keys SET revoked_us = $2 WHERE id = $1 AND revoked_us IS NULL",
+                        )
+                        .await?,
                     &[&id, &now_us],
                 )
                 .await?;
@@ -248,7 +269,9 @@ impl crate::Directory for PgStore {
             let client = pool.get().await?;
             Ok(client
                 .query_opt(
-                    "SELECT disabled_us IS NOT NULL FROM users WHERE id = $1",
+                    &client
+                        .prepare_cached("SELECT disabled_us IS NOT NULL FROM users WHERE id = $1")
+                        .await?,
                     &[&user],
                 )
                 .await?
@@ -265,7 +288,7 @@ impl crate::Directory for PgStore {
             let transaction = client.transaction().await?;
             let changed = transaction
                 .execute(
-                    "UPDATE users SET disabled_us = NULL WHERE id = $1 AND disabled_us IS NOT NULL",
+                    &transaction.prepare_cached("UPDATE users SET disabled_us = NULL WHERE id = $1 AND disabled_us IS NOT NULL").await?,
                     &[&user],
                 )
                 .await?;
@@ -291,19 +314,19 @@ impl crate::Directory for PgStore {
             let transaction = client.transaction().await?;
             let changed = transaction
                 .execute(
-                    "UPDATE users SET disabled_us = $2 WHERE id = $1 AND disabled_us IS NULL",
+                    &transaction.prepare_cached("UPDATE users SET disabled_us = $2 WHERE id = $1 AND disabled_us IS NULL").await?,
                     &[&user, &now_us],
                 )
                 .await?;
             if changed == 1 {
                 let tokens = transaction
                     .execute(
-                        "UPDATE keys SET revoked_us = $2 WHERE user_id = $1 AND revoked_us IS NULL",
+                        &transaction.prepare_cached("UPDATE keys SET revoked_us = $2 WHERE user_id = $1 AND revoked_us IS NULL").await?,
                         &[&user, &now_us],
                     )
                     .await?;
                 let sessions = transaction
-                    .execute("DELETE FROM sessions WHERE user_id = $1", &[&user])
+                    .execute(&transaction.prepare_cached("DELETE FROM sessions WHERE user_id = $1").await?, &[&user])
                     .await?;
                 audit_key(
                     &transaction,
@@ -349,9 +372,11 @@ impl crate::Directory for PgStore {
             let client = pool.get().await?;
             client
                 .query_opt(
-                    &format!(
-                        "SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND disabled_us IS NULL"
-                    ),
+                    &client
+                        .prepare_cached(&format!(
+                            "SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND disabled_us IS NULL"
+                        ))
+                        .await?,
                     &[&id],
                 )
                 .await?
@@ -366,9 +391,9 @@ impl crate::Directory for PgStore {
             let client = pool.get().await?;
             client
                 .query_opt(
-                    &format!(
+                    &client.prepare_cached(&format!(
                         "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1) AND disabled_us IS NULL ORDER BY id LIMIT 1"
-                    ),
+                    )).await?,
                     &[&email],
                 )
                 .await?
@@ -382,9 +407,11 @@ impl crate::Directory for PgStore {
             let client = pool.get().await?;
             let rows = client
                 .query(
-                    &format!(
-                        "SELECT {USER_COLUMNS} FROM users WHERE disabled_us IS NULL ORDER BY id"
-                    ),
+                    &client
+                        .prepare_cached(&format!(
+                            "SELECT {USER_COLUMNS} FROM users WHERE disabled_us IS NULL ORDER BY id"
+                        ))
+                        .await?,
                     &[],
                 )
                 .await?;
@@ -405,7 +432,11 @@ impl crate::Directory for PgStore {
             let prefix = format!("secret:{name}:v");
             let rows = client
                 .query(
-                    "SELECT key, value FROM store_meta WHERE starts_with(key, $1)",
+                    &client
+                        .prepare_cached(
+                            "SELECT key, value FROM store_meta WHERE starts_with(key, $1)",
+                        )
+                        .await?,
                     &[&prefix],
                 )
                 .await?;
@@ -444,20 +475,28 @@ impl crate::Directory for PgStore {
             let transaction = client.transaction().await?;
             transaction
                 .execute(
-                    "INSERT INTO store_meta (key, value) VALUES ($1, $2)",
+                    &transaction
+                        .prepare_cached("INSERT INTO store_meta (key, value) VALUES ($1, $2)")
+                        .await?,
                     &[&format!("secret:{name}:v{next}"), &fresh],
                 )
                 .await?;
             if retire {
                 transaction
                     .execute(
-                        "UPDATE store_meta SET value = $2 WHERE key = $1",
+                        &transaction
+                            .prepare_cached("UPDATE store_meta SET value = $2 WHERE key = $1")
+                            .await?,
                         &[&format!("secret:{name}"), &replacement],
                     )
                     .await?;
                 transaction
                     .execute(
-                        "DELETE FROM store_meta WHERE starts_with(key, $1) AND key <> $2",
+                        &transaction
+                            .prepare_cached(
+                                "DELETE FROM store_meta WHERE starts_with(key, $1) AND key <> $2",
+                            )
+                            .await?,
                         &[
                             &format!("secret:{name}:v"),
                             &format!("secret:{name}:v{next}"),
@@ -499,7 +538,7 @@ impl crate::Directory for PgStore {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
             let revoked: Option<Option<i64>> = transaction
-                .query_opt("SELECT revoked_us FROM keys WHERE hash = $1", &[&hash])
+                .query_opt(&transaction.prepare_cached("SELECT revoked_us FROM keys WHERE hash = $1").await?, &[&hash])
                 .await?
                 .map(|row| row.try_get(0))
                 .transpose()?;
@@ -512,14 +551,14 @@ impl crate::Directory for PgStore {
             }
             transaction
                 .execute(
-                    "INSERT INTO keys (id, hash, kind, label, created_us) VALUES ($1, $2, $3, 'configured', $4)
-                     ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind",
+                    &transaction.prepare_cached("INSERT INTO keys (id, hash, kind, label, created_us) VALUES ($1, $2, $3, 'configured', $4)
+                     ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind").await?,
                     &[&public_id(&hash), &hash, &kind.as_str(), &now_us],
                 )
                 .await?;
             let rotated = transaction
                 .execute(
-                    "UPDATE keys SET revoked_us = $3 WHERE kind = $1 AND label = 'configured' AND hash <> $2 AND revoked_us IS NULL",
+                    &transaction.prepare_cached("UPDATE keys SET revoked_us = $3 WHERE kind = $1 AND label = 'configured' AND hash <> $2 AND revoked_us IS NULL").await?,
                     &[&kind.as_str(), &hash, &now_us],
                 )
                 .await?;

@@ -43,7 +43,12 @@ pub(crate) fn event_from(row: &Row) -> Result<StoredEvent, StoreError> {
 /// Takes the events lock for the rest of the transaction.
 pub(crate) async fn lock_events(client: &impl GenericClient) -> Result<(), StoreError> {
     client
-        .execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK])
+        .execute(
+            &client
+                .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await?,
+            &[&EVENTS_LOCK],
+        )
         .await?;
     Ok(())
 }
@@ -56,69 +61,212 @@ pub(crate) async fn insert(
     driving: bool,
     identifier_traits: &[String],
 ) -> Result<bool, StoreError> {
-    let inserted = client
-        .query_opt(
-            "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (message_id) DO NOTHING RETURNING seq",
+    let inserted = insert_all(
+        client,
+        std::slice::from_ref(event),
+        &[driving],
+        identifier_traits,
+    )
+    .await?;
+    Ok(inserted.first().copied().unwrap_or(false))
+}
+
+/// Stores the events whose message ids are not stored yet (nor earlier in `events`), in order, a
+/// few statements for the whole batch: the rows, their facts, the outbox (for the events whose
+/// `driving` flag is set), then the identity links of the events that carry something new about
+/// a person. Which events were new.
+pub(crate) async fn insert_all(
+    client: &impl GenericClient,
+    events: &[NewEvent],
+    driving: &[bool],
+    identifier_traits: &[String],
+) -> Result<Vec<bool>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let column = |f: fn(&NewEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+    let rows = client
+        .query(
+            &client.prepare_cached("INSERT INTO events (message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body)
+             SELECT m, k, n, u, a, t, r, b
+             FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[], $8::TEXT[])
+                  WITH ORDINALITY AS e(m, k, n, u, a, t, r, b, place)
+             ORDER BY place
+             ON CONFLICT (message_id) DO NOTHING RETURNING seq, message_id").await?,
             &[
-                &event.message_id,
-                &event.kind,
-                &event.name,
-                &event.user_id,
-                &event.anonymous_id,
-                &event.timestamp_us,
-                &event.received_us,
-                &event.body,
+                &events.iter().map(|e| e.message_id.as_str()).collect::<Vec<_>>(),
+                &events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+                &column(|e| e.name.clone()),
+                &column(|e| e.user_id.clone()),
+                &column(|e| e.anonymous_id.clone()),
+                &events.iter().map(|e| e.timestamp_us).collect::<Vec<_>>(),
+                &events.iter().map(|e| e.received_us).collect::<Vec<_>>(),
+                &events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(),
             ],
         )
         .await?;
-    let Some(row) = inserted else {
-        return Ok(false);
-    };
-    let seq: i64 = row.try_get(0)?;
-    if driving && event.kind == "track" && event.user_id.is_some() {
+    let mut seqs: std::collections::HashMap<String, i64> = rows
+        .iter()
+        .map(|row| Ok::<_, StoreError>((row.try_get(1)?, row.try_get(0)?)))
+        .collect::<Result<_, _>>()?;
+    // The first event with a message id is the one stored; the others are duplicates.
+    let stored: Vec<Option<i64>> = events.iter().map(|e| seqs.remove(&e.message_id)).collect();
+    let mut facts = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let mut outbox = Vec::new();
+    for ((event, seq), driving) in events.iter().zip(&stored).zip(driving) {
+        let Some(seq) = *seq else { continue };
+        let (kind, record) = facts::of(event);
+        facts.0.push(seq);
+        facts.1.push(kind.code() as i16);
+        facts.2.push(event.user_id.clone());
+        facts.3.push(event.anonymous_id.clone());
+        facts.4.push(event.timestamp_us);
+        facts.5.push(record);
+        if *driving && event.kind == "track" && event.user_id.is_some() {
+            outbox.push(seq);
+        }
+    }
+    if !facts.0.is_empty() {
         client
-            .execute("INSERT INTO message_outbox (seq) VALUES ($1)", &[&seq])
+            .execute(
+                &client.prepare_cached("INSERT INTO event_facts (seq, kind, user_id, anonymous_id, timestamp_us, facts)
+                 SELECT * FROM unnest($1::BIGINT[], $2::SMALLINT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BYTEA[])").await?,
+                &[&facts.0, &facts.1, &facts.2, &facts.3, &facts.4, &facts.5],
+            )
             .await?;
     }
-    let (kind, record) = facts::of(event);
-    client
-        .execute(
-            "INSERT INTO event_facts (seq, kind, user_id, anonymous_id, timestamp_us, facts)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &seq,
-                &(kind.code() as i16),
-                &event.user_id,
-                &event.anonymous_id,
-                &event.timestamp_us,
-                &record,
-            ],
-        )
-        .await?;
-    identity::link(client, event, identifier_traits).await?;
-    Ok(true)
+    if !outbox.is_empty() {
+        client
+            .execute(
+                &client
+                    .prepare_cached("INSERT INTO message_outbox (seq) SELECT unnest($1::BIGINT[])")
+                    .await?,
+                &[&outbox],
+            )
+            .await?;
+    }
+    let new: Vec<&NewEvent> = events
+        .iter()
+        .zip(&stored)
+        .filter_map(|(e, seq)| seq.map(|_| e))
+        .collect();
+    identity::link_all(client, &new, identifier_traits).await?;
+    Ok(stored.iter().map(Option::is_some).collect())
+}
+
+/// A caller's events waiting for the next group commit.
+struct Pending {
+    events: Vec<NewEvent>,
+    driving: bool,
+    done: tokio::sync::oneshot::Sender<Result<Appended, String>>,
+}
+
+/// Group commit: callers queue their events, and whoever holds the turn writes everything queued
+/// in one transaction (one events lock, one commit, a few statements for all of it), then hands
+/// each caller its own outcome. Under load many callers share a commit; alone, a caller commits
+/// at once.
+#[derive(Default)]
+pub(crate) struct Appends {
+    pending: std::sync::Mutex<Vec<Pending>>,
+    turn: tokio::sync::Mutex<()>,
 }
 
 async fn append(
     pool: Pool,
+    appends: std::sync::Arc<Appends>,
     events: Vec<NewEvent>,
     driving: bool,
     traits: Vec<String>,
 ) -> Result<Appended, StoreError> {
+    let (done, mut outcome) = tokio::sync::oneshot::channel();
+    appends
+        .pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(Pending {
+            events,
+            driving,
+            done,
+        });
+    let turn = appends.turn.lock().await;
+    // While this caller waited for the turn, the one before may have written its events too.
+    if let Ok(result) = outcome.try_recv() {
+        return result.map_err(StoreError::Commit);
+    }
+    let group = std::mem::take(
+        &mut *appends
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    if group.is_empty() {
+        // Taken by the one before, whose answer is on its way.
+        drop(turn);
+        return outcome
+            .await
+            .map_err(|_| StoreError::Poisoned)?
+            .map_err(StoreError::Commit);
+    }
+    let written = commit_group(&pool, &group, &traits).await;
+    match written {
+        Ok(outcomes) => {
+            for (pending, appended) in group.into_iter().zip(outcomes) {
+                let _ = pending.done.send(Ok(appended));
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, callers = group.len(), "group commit failed");
+            for pending in group {
+                let _ = pending.done.send(Err(error.to_string()));
+            }
+        }
+    }
+    drop(turn);
+    outcome
+        .await
+        .map_err(|_| StoreError::Poisoned)?
+        .map_err(StoreError::Commit)
+}
+
+/// Writes a group's events in one transaction; each caller's counts.
+async fn commit_group(
+    pool: &Pool,
+    group: &[Pending],
+    traits: &[String],
+) -> Result<Vec<Appended>, StoreError> {
+    let events: Vec<NewEvent> = group
+        .iter()
+        .flat_map(|p| p.events.iter().cloned())
+        .collect();
+    let driving: Vec<bool> = group
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(p.driving, p.events.len()))
+        .collect();
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
     lock_events(&transaction).await?;
-    let mut outcome = Appended::default();
-    for event in &events {
-        if insert(&transaction, event, driving, &traits).await? {
-            outcome.inserted += 1;
-        } else {
-            outcome.duplicates += 1;
-        }
-    }
+    let inserted = insert_all(&transaction, &events, &driving, traits).await?;
     transaction.commit().await?;
-    Ok(outcome)
+    let mut at = 0;
+    Ok(group
+        .iter()
+        .map(|p| {
+            let mine = &inserted[at..at + p.events.len()];
+            at += p.events.len();
+            let new = mine.iter().filter(|i| **i).count();
+            Appended {
+                inserted: new,
+                duplicates: mine.len() - new,
+            }
+        })
+        .collect())
 }
 
 async fn append_traces(
@@ -133,7 +281,9 @@ async fn append_traces(
     for trace in &traces {
         let bodies: Vec<Vec<u8>> = transaction
             .query(
-                "SELECT body FROM traces WHERE user_id = $1",
+                &transaction
+                    .prepare_cached("SELECT body FROM traces WHERE user_id = $1")
+                    .await?,
                 &[&trace.user_id],
             )
             .await?
@@ -147,7 +297,7 @@ async fn append_traces(
         };
         transaction
             .execute(
-                "INSERT INTO traces (user_id, first_us, last_us, events, body) VALUES ($1, $2, $3, $4, $5)",
+                &transaction.prepare_cached("INSERT INTO traces (user_id, first_us, last_us, events, body) VALUES ($1, $2, $3, $4, $5)").await?,
                 &[&fresh.user_id, &fresh.first_us, &fresh.last_us, &(fresh.len() as i64), &fresh.block],
             )
             .await?;
@@ -171,9 +321,13 @@ async fn blocks_after(
 ) -> Result<Vec<TraceBlock>, StoreError> {
     client
         .query(
-            "SELECT t.id, t.user_id, t.body, i.profile_id FROM traces t
+            &client
+                .prepare_cached(
+                    "SELECT t.id, t.user_id, t.body, i.profile_id FROM traces t
              LEFT JOIN identities i ON i.identifier = 'user:' || t.user_id
              WHERE t.id > $1 ORDER BY t.id LIMIT $2",
+                )
+                .await?,
             &[&after_id, &limit],
         )
         .await?
@@ -229,7 +383,11 @@ async fn read_facts(
         .await?;
     let merges = transaction
         .query(
-            "SELECT id, merged, survivor FROM profile_merges WHERE id > $1 ORDER BY id",
+            &transaction
+                .prepare_cached(
+                    "SELECT id, merged, survivor FROM profile_merges WHERE id > $1 ORDER BY id",
+                )
+                .await?,
             &[&since.merge],
         )
         .await?
@@ -309,13 +467,13 @@ async fn read_facts(
 
 impl crate::Events for PgStore {
     fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
-        let traits = self.identifier_traits.clone();
-        self.write(move |pool| append(pool, events, false, traits))
+        let (traits, appends) = (self.identifier_traits.clone(), self.appends.clone());
+        self.write(move |pool| append(pool, appends, events, false, traits))
     }
 
     fn append_driving(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
-        let traits = self.identifier_traits.clone();
-        self.write(move |pool| append(pool, events, true, traits))
+        let (traits, appends) = (self.identifier_traits.clone(), self.appends.clone());
+        self.write(move |pool| append(pool, appends, events, true, traits))
     }
 
     fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
@@ -324,12 +482,12 @@ impl crate::Events for PgStore {
             let client = pool.get().await?;
             client
                 .query(
-                    "SELECT e.seq, e.message_id, e.kind, e.name, e.user_id, e.anonymous_id, e.timestamp_us,
+                    &client.prepare_cached("SELECT e.seq, e.message_id, e.kind, e.name, e.user_id, e.anonymous_id, e.timestamp_us,
                             e.received_us, e.body, coalesce(iu.profile_id, ia.profile_id)
                      FROM events e
                      LEFT JOIN identities iu ON iu.identifier = 'user:' || e.user_id
                      LEFT JOIN identities ia ON ia.identifier = 'anon:' || e.anonymous_id
-                     WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
+                     WHERE e.seq > $1 ORDER BY e.seq LIMIT $2").await?,
                     &[&after_seq, &limit],
                 )
                 .await?
@@ -373,7 +531,7 @@ impl crate::Events for PgStore {
             let client = pool.get().await?;
             let count: i64 = client
                 .query_one(
-                    "SELECT (SELECT count(*) FROM events) + (SELECT coalesce(sum(events), 0) FROM traces)::BIGINT",
+                    &client.prepare_cached("SELECT (SELECT count(*) FROM events) + (SELECT coalesce(sum(events), 0) FROM traces)::BIGINT").await?,
                     &[],
                 )
                 .await?
@@ -447,7 +605,7 @@ impl crate::Events for PgStore {
             let client = pool.get().await?;
             let row = client
                 .query_one(
-                    "SELECT (SELECT coalesce(max(seq), 0) FROM events), (SELECT coalesce(max(id), 0) FROM traces)",
+                    &client.prepare_cached("SELECT (SELECT coalesce(max(seq), 0) FROM events), (SELECT coalesce(max(id), 0) FROM traces)").await?,
                     &[],
                 )
                 .await?;

@@ -9,7 +9,9 @@ impl crate::HealthCheck for PgStore {
         let mut health = Health::default();
         let read = self.run(|pool| async move {
             let client = pool.get().await?;
-            client.query_one("SELECT 1", &[]).await?;
+            client
+                .query_one(&client.prepare_cached("SELECT 1").await?, &[])
+                .await?;
             Ok(())
         });
         if let Err(error) = read {

@@ -21,7 +21,9 @@ async fn profile_of(
 ) -> Result<Option<i64>, StoreError> {
     Ok(client
         .query_opt(
-            "SELECT profile_id FROM identities WHERE identifier = $1",
+            &client
+                .prepare_cached("SELECT profile_id FROM identities WHERE identifier = $1")
+                .await?,
             &[&identifier],
         )
         .await?
@@ -64,7 +66,7 @@ pub(crate) async fn link(
     }
     let profiles: Vec<i64> = client
         .query(
-            "SELECT DISTINCT profile_id FROM identities WHERE identifier = ANY($1) ORDER BY profile_id",
+            &client.prepare_cached("SELECT DISTINCT profile_id FROM identities WHERE identifier = ANY($1) ORDER BY profile_id").await?,
             &[&ids],
         )
         .await?
@@ -74,29 +76,47 @@ pub(crate) async fn link(
     let survivor = match profiles.first() {
         Some(&oldest) => oldest,
         None => client
-            .query_one("INSERT INTO profiles DEFAULT VALUES RETURNING id", &[])
+            .query_one(
+                &client
+                    .prepare_cached("INSERT INTO profiles DEFAULT VALUES RETURNING id")
+                    .await?,
+                &[],
+            )
             .await?
             .try_get(0)?,
     };
     for &merged in profiles.iter().skip(1) {
         client
             .execute(
-                "UPDATE identities SET profile_id = $1 WHERE profile_id = $2",
+                &client
+                    .prepare_cached("UPDATE identities SET profile_id = $1 WHERE profile_id = $2")
+                    .await?,
                 &[&survivor, &merged],
             )
             .await?;
         client
             .execute(
-                "UPDATE profile_traits SET profile_id = $1 WHERE profile_id = $2",
+                &client
+                    .prepare_cached(
+                        "UPDATE profile_traits SET profile_id = $1 WHERE profile_id = $2",
+                    )
+                    .await?,
                 &[&survivor, &merged],
             )
             .await?;
         client
-            .execute("DELETE FROM profiles WHERE id = $1", &[&merged])
+            .execute(
+                &client
+                    .prepare_cached("DELETE FROM profiles WHERE id = $1")
+                    .await?,
+                &[&merged],
+            )
             .await?;
         client
             .execute(
-                "INSERT INTO profile_merges (merged, survivor) VALUES ($1, $2)",
+                &client
+                    .prepare_cached("INSERT INTO profile_merges (merged, survivor) VALUES ($1, $2)")
+                    .await?,
                 &[&merged, &survivor],
             )
             .await?;
@@ -104,7 +124,7 @@ pub(crate) async fn link(
     for id in &ids {
         client
             .execute(
-                "INSERT INTO identities (identifier, profile_id) VALUES ($1, $2) ON CONFLICT (identifier) DO NOTHING",
+                &client.prepare_cached("INSERT INTO identities (identifier, profile_id) VALUES ($1, $2) ON CONFLICT (identifier) DO NOTHING").await?,
                 &[id, &survivor],
             )
             .await?;
@@ -113,11 +133,73 @@ pub(crate) async fn link(
         for (name, value) in set {
             client
                 .execute(
-                    "INSERT INTO profile_traits (profile_id, name, value, at_us) VALUES ($1, $2, $3, $4)",
+                    &client.prepare_cached("INSERT INTO profile_traits (profile_id, name, value, at_us) VALUES ($1, $2, $3, $4)").await?,
                     &[&survivor, name, &value.to_string(), &event.timestamp_us],
                 )
                 .await?;
         }
+    }
+    Ok(())
+}
+
+/// Links the identifiers of newly stored events, in order. An event whose user and anonymous
+/// ids already belong to one person, and which sets no traits and links nothing (most events:
+/// another click of someone known), needs nothing written: one query for the whole batch finds
+/// those, and only the others are linked one by one.
+pub(crate) async fn link_all(
+    client: &impl GenericClient,
+    events: &[&NewEvent],
+    identifier_traits: &[String],
+) -> Result<(), StoreError> {
+    let plain = |e: &NewEvent| e.kind != "alias" && !e.body.contains("\"traits\"");
+    let mut ids: Vec<String> = Vec::new();
+    for event in events.iter().filter(|e| plain(e)) {
+        ids.extend(event.user_id.iter().map(|u| format!("user:{u}")));
+        ids.extend(event.anonymous_id.iter().map(|a| format!("anon:{a}")));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let known: std::collections::HashMap<String, i64> = if ids.is_empty() {
+        Default::default()
+    } else {
+        client
+            .query(
+                &client
+                    .prepare_cached(
+                        "SELECT identifier, profile_id FROM identities WHERE identifier = ANY($1)",
+                    )
+                    .await?,
+                &[&ids],
+            )
+            .await?
+            .iter()
+            .map(|row| Ok::<_, StoreError>((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<_, _>>()?
+    };
+    // Once anything was linked in this batch, `known` may be stale: link the rest one by one.
+    let mut linked = false;
+    for event in events {
+        if !linked && plain(event) {
+            let mut profiles = event
+                .user_id
+                .iter()
+                .map(|u| known.get(&format!("user:{u}")))
+                .chain(
+                    event
+                        .anonymous_id
+                        .iter()
+                        .map(|a| known.get(&format!("anon:{a}"))),
+                );
+            let first = profiles.next().flatten();
+            if first.is_some() && profiles.all(|p| p == first) {
+                continue;
+            }
+            if first.is_none() && event.user_id.is_none() && event.anonymous_id.is_none() {
+                continue;
+            }
+        }
+        link(client, event, identifier_traits).await?;
+        linked = true;
     }
     Ok(())
 }
@@ -147,7 +229,11 @@ pub(crate) async fn find(
 async fn ids_of(client: &impl GenericClient, profile: i64) -> Result<Vec<String>, StoreError> {
     client
         .query(
-            "SELECT identifier FROM identities WHERE profile_id = $1 ORDER BY seen",
+            &client
+                .prepare_cached(
+                    "SELECT identifier FROM identities WHERE profile_id = $1 ORDER BY seen",
+                )
+                .await?,
             &[&profile],
         )
         .await?
@@ -160,7 +246,12 @@ async fn ids_of(client: &impl GenericClient, profile: i64) -> Result<Vec<String>
 async fn imported_time(client: &impl GenericClient, seq: i64) -> Result<Option<i64>, StoreError> {
     let (id, place) = crate::traces::place_of(seq);
     let body: Option<Vec<u8>> = client
-        .query_opt("SELECT body FROM traces WHERE id = $1", &[&id])
+        .query_opt(
+            &client
+                .prepare_cached("SELECT body FROM traces WHERE id = $1")
+                .await?,
+            &[&id],
+        )
         .await?
         .map(|row| row.try_get(0))
         .transpose()?;
@@ -196,7 +287,12 @@ pub(crate) async fn timeline(
                 imported_time(client, seq).await?
             } else {
                 client
-                    .query_opt("SELECT timestamp_us FROM events WHERE seq = $1", &[&seq])
+                    .query_opt(
+                        &client
+                            .prepare_cached("SELECT timestamp_us FROM events WHERE seq = $1")
+                            .await?,
+                        &[&seq],
+                    )
                     .await?
                     .map(|row| row.try_get(0))
                     .transpose()?
@@ -212,12 +308,14 @@ pub(crate) async fn timeline(
     let limit_rows = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = client
         .query(
-            &format!(
-                "SELECT {EVENT_COLUMNS}, $6::BIGINT FROM events
+            &client
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS}, $6::BIGINT FROM events
                  WHERE (user_id = ANY($1) OR anonymous_id = ANY($2))
                    AND ($3::BIGINT IS NULL OR (timestamp_us, seq) < ($3, $4::BIGINT))
                  ORDER BY timestamp_us DESC, seq DESC LIMIT $5"
-            ),
+                ))
+                .await?,
             &[&users, &anonymous, &time, &seq, &limit_rows, &profile],
         )
         .await?;
@@ -226,7 +324,11 @@ pub(crate) async fn timeline(
     for user in &users {
         let blocks = client
             .query(
-                "SELECT id, body FROM traces WHERE user_id = $1 AND first_us <= $2",
+                &client
+                    .prepare_cached(
+                        "SELECT id, body FROM traces WHERE user_id = $1 AND first_us <= $2",
+                    )
+                    .await?,
                 &[user, &until],
             )
             .await?;
@@ -251,7 +353,12 @@ pub(crate) async fn profile(
     id: i64,
 ) -> Result<Option<Profile>, StoreError> {
     if client
-        .query_opt("SELECT id FROM profiles WHERE id = $1", &[&id])
+        .query_opt(
+            &client
+                .prepare_cached("SELECT id FROM profiles WHERE id = $1")
+                .await?,
+            &[&id],
+        )
         .await?
         .is_none()
     {
@@ -259,7 +366,7 @@ pub(crate) async fn profile(
     }
     let trait_history: Vec<(String, String, i64)> = client
         .query(
-            "SELECT name, value, at_us FROM profile_traits WHERE profile_id = $1 ORDER BY at_us, id",
+            &client.prepare_cached("SELECT name, value, at_us FROM profile_traits WHERE profile_id = $1 ORDER BY at_us, id").await?,
             &[&id],
         )
         .await?
@@ -316,8 +423,12 @@ pub(crate) async fn search(
 ) -> Result<Vec<i64>, StoreError> {
     let rows = client
         .query(
-            "SELECT DISTINCT ON (profile_id) profile_id, value FROM profile_traits
+            &client
+                .prepare_cached(
+                    "SELECT DISTINCT ON (profile_id) profile_id, value FROM profile_traits
              WHERE name = $1 ORDER BY profile_id, at_us DESC, id DESC",
+                )
+                .await?,
             &[&name],
         )
         .await?;

@@ -29,7 +29,9 @@ pub(crate) async fn keep_version(
 ) -> Result<(i64, bool), StoreError> {
     client
         .execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &client
+                .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .await?,
             &[&format!("{table}:{id}")],
         )
         .await?;
@@ -39,9 +41,9 @@ pub(crate) async fn keep_version(
     };
     let latest = client
         .query_opt(
-            &format!(
+            &client.prepare_cached(&format!(
                 "SELECT version, {text} FROM {table} WHERE {key} = $1 ORDER BY version DESC LIMIT 1"
-            ),
+            )).await?,
             &[&id],
         )
         .await?;
@@ -91,8 +93,8 @@ impl crate::Journeys for PgStore {
             let client = pool.get().await?;
             let rows = client
                 .query(
-                    "SELECT DISTINCT ON (id) id, version, label, source, deployed_us FROM journeys
-                     ORDER BY id, version DESC",
+                    &client.prepare_cached("SELECT DISTINCT ON (id) id, version, label, source, deployed_us FROM journeys
+                     ORDER BY id, version DESC").await?,
                     &[],
                 )
                 .await?;
@@ -106,7 +108,7 @@ impl crate::Journeys for PgStore {
             let client = pool.get().await?;
             let rows = client
                 .query(
-                    "SELECT id, version, label, source, deployed_us FROM journeys WHERE id = $1 ORDER BY version",
+                    &client.prepare_cached("SELECT id, version, label, source, deployed_us FROM journeys WHERE id = $1 ORDER BY version").await?,
                     &[&id],
                 )
                 .await?;
@@ -124,8 +126,8 @@ impl crate::Journeys for PgStore {
             let client = pool.get().await?;
             client
                 .query_opt(
-                    "SELECT id, version, label, source, deployed_us FROM journeys
-                     WHERE id = $1 AND ($2::BIGINT IS NULL OR version = $2) ORDER BY version DESC LIMIT 1",
+                    &client.prepare_cached("SELECT id, version, label, source, deployed_us FROM journeys
+                     WHERE id = $1 AND ($2::BIGINT IS NULL OR version = $2) ORDER BY version DESC LIMIT 1").await?,
                     &[&id, &version],
                 )
                 .await?

@@ -27,8 +27,8 @@ impl crate::Mailbox for PgStore {
             let client = pool.get().await?;
             client
                 .execute(
-                    "INSERT INTO mailbox (user_id, address, subject, body, message_id, sent_us) VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (message_id) DO NOTHING",
+                    &client.prepare_cached("INSERT INTO mailbox (user_id, address, subject, body, message_id, sent_us) VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (message_id) DO NOTHING").await?,
                     &[&mail.user, &mail.address, &mail.subject, &mail.body, &mail.message_id, &mail.sent_us],
                 )
                 .await?;
@@ -43,9 +43,9 @@ impl crate::Mailbox for PgStore {
             let client = pool.get().await?;
             let rows = client
                 .query(
-                    &format!(
+                    &client.prepare_cached(&format!(
                         "SELECT {COLUMNS} FROM mailbox WHERE $1::TEXT IS NULL OR user_id = $1 ORDER BY id DESC LIMIT $2"
-                    ),
+                    )).await?,
                     &[&user, &limit],
                 )
                 .await?;
@@ -58,7 +58,9 @@ impl crate::Mailbox for PgStore {
             let client = pool.get().await?;
             client
                 .query_opt(
-                    &format!("SELECT {COLUMNS} FROM mailbox WHERE id = $1"),
+                    &client
+                        .prepare_cached(&format!("SELECT {COLUMNS} FROM mailbox WHERE id = $1"))
+                        .await?,
                     &[&id],
                 )
                 .await?

@@ -45,6 +45,8 @@ pub(crate) struct PgStore {
     definitions: crate::workflow::Definitions,
     /// The processes collected events start, with the versions they were read from.
     message_starts: crate::workflow::MessageStarts,
+    /// Appends waiting for the next group commit.
+    appends: std::sync::Arc<events::Appends>,
     /// Held while this node hands the message outbox over (each delivery is once per message and
     /// instance in the database, whichever node makes it).
     outbox_turn: Mutex<()>,
@@ -94,6 +96,7 @@ impl PgStore {
             definitions: Default::default(),
             message_starts: Default::default(),
             outbox_turn: Mutex::new(()),
+            appends: Default::default(),
         };
         store.run(|pool| async move { schema::migrate(&pool).await })?;
         tracing::info!(store = %crate::Location::Postgres(url.to_string()), "PostgreSQL store open");

@@ -65,7 +65,11 @@ impl crate::Processes for PgStore {
             let client = pool.get().await?;
             Ok(client
                 .query_opt(
-                    "SELECT schema FROM forms WHERE key = $1 ORDER BY version DESC LIMIT 1",
+                    &client
+                        .prepare_cached(
+                            "SELECT schema FROM forms WHERE key = $1 ORDER BY version DESC LIMIT 1",
+                        )
+                        .await?,
                     &[&key],
                 )
                 .await?
@@ -91,7 +95,12 @@ impl crate::Processes for PgStore {
         self.run(move |pool| async move {
             let client = pool.get().await?;
             Ok(client
-                .query_one("SELECT max(version) FROM processes WHERE id = $1", &[&id])
+                .query_one(
+                    &client
+                        .prepare_cached("SELECT max(version) FROM processes WHERE id = $1")
+                        .await?,
+                    &[&id],
+                )
                 .await?
                 .try_get(0)?)
         })
@@ -107,8 +116,8 @@ impl crate::Processes for PgStore {
             let client = pool.get().await?;
             client
                 .query_opt(
-                    "SELECT id, version, name, format, source, deployed_us FROM processes
-                     WHERE id = $1 AND ($2::BIGINT IS NULL OR version = $2) ORDER BY version DESC LIMIT 1",
+                    &client.prepare_cached("SELECT id, version, name, format, source, deployed_us FROM processes
+                     WHERE id = $1 AND ($2::BIGINT IS NULL OR version = $2) ORDER BY version DESC LIMIT 1").await?,
                     &[&id, &version],
                 )
                 .await?
@@ -131,9 +140,9 @@ impl crate::Processes for PgStore {
             let client = pool.get().await?;
             client
                 .query(
-                    "SELECT id, version, name FROM (
+                    &client.prepare_cached("SELECT id, version, name FROM (
                          SELECT DISTINCT ON (id) id, version, name FROM processes ORDER BY id, version DESC
-                     ) latest ORDER BY name, id",
+                     ) latest ORDER BY name, id").await?,
                     &[],
                 )
                 .await?
@@ -149,7 +158,11 @@ impl crate::Processes for PgStore {
             let client = pool.get().await?;
             client
                 .query(
-                    "SELECT id, max(version) FROM processes GROUP BY id ORDER BY id",
+                    &client
+                        .prepare_cached(
+                            "SELECT id, max(version) FROM processes GROUP BY id ORDER BY id",
+                        )
+                        .await?,
                     &[],
                 )
                 .await?

@@ -218,7 +218,12 @@ pub(crate) async fn migrate(pool: &Pool) -> Result<usize, StoreError> {
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
     transaction
-        .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .execute(
+            &transaction
+                .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await?,
+            &[&MIGRATION_LOCK],
+        )
         .await?;
     transaction
         .batch_execute(
@@ -227,7 +232,9 @@ pub(crate) async fn migrate(pool: &Pool) -> Result<usize, StoreError> {
         .await?;
     let current: i64 = transaction
         .query_one(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &transaction
+                .prepare_cached("SELECT coalesce(max(version), 0) FROM schema_migrations")
+                .await?,
             &[],
         )
         .await?
@@ -245,7 +252,11 @@ pub(crate) async fn migrate(pool: &Pool) -> Result<usize, StoreError> {
         })?;
         transaction
             .execute(
-                "INSERT INTO schema_migrations (version, applied_us) VALUES ($1, $2)",
+                &transaction
+                    .prepare_cached(
+                        "INSERT INTO schema_migrations (version, applied_us) VALUES ($1, $2)",
+                    )
+                    .await?,
                 &[&version, &crate::now_us()],
             )
             .await?;

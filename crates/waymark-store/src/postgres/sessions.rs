@@ -35,12 +35,12 @@ impl crate::Sessions for PgStore {
             let client = pool.get().await?;
             // Sessions that ended are cleared as new ones begin.
             client
-                .execute("DELETE FROM sessions WHERE expires_us < $1", &[&now_us])
+                .execute(&client.prepare_cached("DELETE FROM sessions WHERE expires_us < $1").await?, &[&now_us])
                 .await?;
             let mut expires = now_us.saturating_add(ttl_us);
             if let Some(key) = &key {
                 let key_expires: Option<i64> = client
-                    .query_opt("SELECT expires_us FROM keys WHERE id = $1", &[key])
+                    .query_opt(&client.prepare_cached("SELECT expires_us FROM keys WHERE id = $1").await?, &[key])
                     .await?
                     .map(|row| row.try_get(0))
                     .transpose()?
@@ -51,7 +51,7 @@ impl crate::Sessions for PgStore {
             }
             client
                 .execute(
-                    "INSERT INTO sessions (hash, user_id, csrf, created_us, expires_us, key_id) VALUES ($1, $2, $3, $4, $5, $6)",
+                    &client.prepare_cached("INSERT INTO sessions (hash, user_id, csrf, created_us, expires_us, key_id) VALUES ($1, $2, $3, $4, $5, $6)").await?,
                     &[&hashed, &user, &token, &now_us, &expires, &key],
                 )
                 .await?;
@@ -71,12 +71,12 @@ impl crate::Sessions for PgStore {
                 .join(", ");
             let row = client
                 .query_opt(
-                    &format!(
+                    &client.prepare_cached(&format!(
                         "SELECT {columns}, s.csrf, s.expires_us FROM sessions s JOIN users u ON u.id = s.user_id
                          WHERE s.hash = $1 AND s.expires_us >= $2 AND u.disabled_us IS NULL
                            AND (s.key_id IS NULL OR EXISTS (SELECT 1 FROM keys k WHERE k.id = s.key_id
                                 AND k.revoked_us IS NULL AND (k.expires_us IS NULL OR k.expires_us > $2)))"
-                    ),
+                    )).await?,
                     &[&hashed, &now_us],
                 )
                 .await?;
@@ -96,11 +96,11 @@ impl crate::Sessions for PgStore {
         self.write(move |pool| async move {
             let client = pool.get().await?;
             client
-                .execute("DELETE FROM used_links WHERE expires_us < $1", &[&now_us])
+                .execute(&client.prepare_cached("DELETE FROM used_links WHERE expires_us < $1").await?, &[&now_us])
                 .await?;
             let inserted = client
                 .execute(
-                    "INSERT INTO used_links (hash, expires_us) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING",
+                    &client.prepare_cached("INSERT INTO used_links (hash, expires_us) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING").await?,
                     &[&hashed, &expires_us],
                 )
                 .await?;
@@ -113,7 +113,12 @@ impl crate::Sessions for PgStore {
         self.write(move |pool| async move {
             let client = pool.get().await?;
             client
-                .execute("DELETE FROM sessions WHERE hash = $1", &[&hashed])
+                .execute(
+                    &client
+                        .prepare_cached("DELETE FROM sessions WHERE hash = $1")
+                        .await?,
+                    &[&hashed],
+                )
                 .await?;
             Ok(())
         })

@@ -52,7 +52,7 @@ async fn resolve(
     let assignee: Option<String> = if whose == "assignee" {
         client
             .query_opt(
-                "SELECT assignee FROM tasks WHERE instance_id = $1 AND status = 'open' AND kind = 'user' AND assignee IS NOT NULL ORDER BY task_id LIMIT 1",
+                &client.prepare_cached("SELECT assignee FROM tasks WHERE instance_id = $1 AND status = 'open' AND kind = 'user' AND assignee IS NOT NULL ORDER BY task_id LIMIT 1").await?,
                 &[&instance],
             )
             .await?
@@ -67,7 +67,12 @@ async fn resolve(
         other => other,
     };
     let manager: Option<Option<String>> = client
-        .query_opt("SELECT manager FROM users WHERE id = $1", &[&person])
+        .query_opt(
+            &client
+                .prepare_cached("SELECT manager FROM users WHERE id = $1")
+                .await?,
+            &[&person],
+        )
         .await?
         .map(|row| row.try_get(0))
         .transpose()?;
@@ -115,15 +120,15 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                     };
                     client
                         .execute(
-                            "INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us, requester, for_requester)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12, $13, $14)",
+                            &client.prepare_cached("INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us, requester, for_requester)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12, $13, $14)").await?,
                             &[&instance, &(*task as i64), node, name, &kind, &topic, &assignee, &candidate_groups.join(","), &candidate_users.join(","), due, form, &now_us, &requester, for_requester],
                         )
                         .await?;
                     if let Some(job) = JobKind::of_task(topic.as_deref()) {
                         client
                             .execute(
-                                "INSERT INTO jobs (kind, instance_id, item, due_us) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                                &client.prepare_cached("INSERT INTO jobs (kind, instance_id, item, due_us) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING").await?,
                                 &[&job.as_str(), &instance, &(*task as i64), &now_us],
                             )
                             .await?;
@@ -142,7 +147,7 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                 Effect::TaskCancelled { task } => {
                     client
                         .execute(
-                            "UPDATE tasks SET status = 'cancelled' WHERE instance_id = $1 AND task_id = $2 AND status = 'open'",
+                            &client.prepare_cached("UPDATE tasks SET status = 'cancelled' WHERE instance_id = $1 AND task_id = $2 AND status = 'open'").await?,
                             &[&instance, &(*task as i64)],
                         )
                         .await?;
@@ -150,15 +155,15 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                 Effect::TimerSet { timer, due } => {
                     client
                         .execute(
-                            "INSERT INTO timers (instance_id, timer_id, due_us) VALUES ($1, $2, $3)
-                             ON CONFLICT (instance_id, timer_id) DO UPDATE SET due_us = $3",
+                            &client.prepare_cached("INSERT INTO timers (instance_id, timer_id, due_us) VALUES ($1, $2, $3)
+                             ON CONFLICT (instance_id, timer_id) DO UPDATE SET due_us = $3").await?,
                             &[&instance, &(*timer as i64), due],
                         )
                         .await?;
                     client
                         .execute(
-                            "INSERT INTO jobs (kind, instance_id, item, due_us) VALUES ('timer', $1, $2, $3)
-                             ON CONFLICT (kind, instance_id, item) DO UPDATE SET due_us = $3, attempts = 0",
+                            &client.prepare_cached("INSERT INTO jobs (kind, instance_id, item, due_us) VALUES ('timer', $1, $2, $3)
+                             ON CONFLICT (kind, instance_id, item) DO UPDATE SET due_us = $3, attempts = 0").await?,
                             &[&instance, &(*timer as i64), due],
                         )
                         .await?;
@@ -166,13 +171,17 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                 Effect::TimerCancelled { timer } => {
                     client
                         .execute(
-                            "DELETE FROM timers WHERE instance_id = $1 AND timer_id = $2",
+                            &client
+                                .prepare_cached(
+                                    "DELETE FROM timers WHERE instance_id = $1 AND timer_id = $2",
+                                )
+                                .await?,
                             &[&instance, &(*timer as i64)],
                         )
                         .await?;
                     client
                         .execute(
-                            "DELETE FROM jobs WHERE kind = 'timer' AND instance_id = $1 AND item = $2",
+                            &client.prepare_cached("DELETE FROM jobs WHERE kind = 'timer' AND instance_id = $1 AND item = $2").await?,
                             &[&instance, &(*timer as i64)],
                         )
                         .await?;
@@ -183,7 +192,7 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                 } => {
                     client
                         .execute(
-                            "INSERT INTO subscriptions (instance_id, subscription_id, message, correlation) VALUES ($1, $2, $3, $4)",
+                            &client.prepare_cached("INSERT INTO subscriptions (instance_id, subscription_id, message, correlation) VALUES ($1, $2, $3, $4)").await?,
                             &[&instance, &(*subscription as i64), message, &requester],
                         )
                         .await?;
@@ -191,7 +200,7 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                 Effect::MessageNoLongerAwaited { subscription } => {
                     client
                         .execute(
-                            "DELETE FROM subscriptions WHERE instance_id = $1 AND subscription_id = $2",
+                            &client.prepare_cached("DELETE FROM subscriptions WHERE instance_id = $1 AND subscription_id = $2").await?,
                             &[&instance, &(*subscription as i64)],
                         )
                         .await?;
@@ -205,8 +214,8 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
         let open: Vec<i64> = state.tasks.keys().map(|t| *t as i64).collect();
         client
             .execute(
-                "UPDATE tasks SET status = 'completed', completed_by = $2, completed_us = $3
-                 WHERE instance_id = $1 AND status = 'open' AND NOT (task_id = ANY($4))",
+                &client.prepare_cached("UPDATE tasks SET status = 'completed', completed_by = $2, completed_us = $3
+                 WHERE instance_id = $1 AND status = 'open' AND NOT (task_id = ANY($4))").await?,
                 &[&instance, &self.actor, &now_us, &open],
             )
             .await?;
@@ -214,8 +223,8 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
         let timers: Vec<i64> = state.timers.keys().map(|t| *t as i64).collect();
         client
             .execute(
-                "DELETE FROM jobs WHERE instance_id = $1 AND (
-                     (kind = 'timer' AND NOT (item = ANY($2))) OR (kind <> 'timer' AND NOT (item = ANY($3))))",
+                &client.prepare_cached("DELETE FROM jobs WHERE instance_id = $1 AND (
+                     (kind = 'timer' AND NOT (item = ANY($2))) OR (kind <> 'timer' AND NOT (item = ANY($3))))").await?,
                 &[&instance, &timers, &open],
             )
             .await?;
@@ -223,9 +232,9 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
             .map_err(|e| WorkflowError::State(instance, e.to_string()))?;
         client
             .execute(
-                "UPDATE instances SET state = $2, status = $3, updated_us = $4,
+                &client.prepare_cached("UPDATE instances SET state = $2, status = $3, updated_us = $4,
                      ended_us = CASE WHEN $3 IN ('completed', 'terminated', 'failed') THEN $4 ELSE ended_us END
-                 WHERE id = $1",
+                 WHERE id = $1").await?,
                 &[&instance, &stored, &workflow::status_text(&state.status), &now_us],
             )
             .await?;
@@ -241,7 +250,10 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
         let sequence: i64 = self
             .client
             .query_one(
-                "SELECT count(*) FROM audit WHERE instance_id = $1",
+                &self
+                    .client
+                    .prepare_cached("SELECT count(*) FROM audit WHERE instance_id = $1")
+                    .await?,
                 &[&self.instance],
             )
             .await?
@@ -301,9 +313,9 @@ impl PgStore {
             lock_events(&transaction).await?;
             let inserted = transaction
                 .query_opt(
-                    "INSERT INTO instances (process_id, version, requester, status, state, started_us, updated_us, start_key)
+                    &transaction.prepare_cached("INSERT INTO instances (process_id, version, requester, status, state, started_us, updated_us, start_key)
                      VALUES ($1, $2, $3, 'running', '{}', $4, $4, $5)
-                     ON CONFLICT (start_key) WHERE start_key IS NOT NULL DO NOTHING RETURNING id",
+                     ON CONFLICT (start_key) WHERE start_key IS NOT NULL DO NOTHING RETURNING id").await?,
                     &[&process, &deployed, &requester, &now_us, &key],
                 )
                 .await?;
@@ -348,7 +360,11 @@ impl PgStore {
             let client = pool.get().await?;
             client
                 .query_opt(
-                    "SELECT process_id, version, requester FROM instances WHERE id = $1",
+                    &client
+                        .prepare_cached(
+                            "SELECT process_id, version, requester FROM instances WHERE id = $1",
+                        )
+                        .await?,
                     &[&instance],
                 )
                 .await?
@@ -366,7 +382,7 @@ impl PgStore {
             if let Some(message_id) = &message_id {
                 let first = transaction
                     .execute(
-                        "INSERT INTO message_deliveries (message_id, instance_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                        &transaction.prepare_cached("INSERT INTO message_deliveries (message_id, instance_id) VALUES ($1, $2) ON CONFLICT DO NOTHING").await?,
                         &[message_id, &instance],
                     )
                     .await?;
@@ -378,7 +394,7 @@ impl PgStore {
             // what this one wrote.
             let stored: String = transaction
                 .query_one(
-                    "SELECT state FROM instances WHERE id = $1 FOR UPDATE",
+                    &transaction.prepare_cached("SELECT state FROM instances WHERE id = $1 FOR UPDATE").await?,
                     &[&instance],
                 )
                 .await?
@@ -426,7 +442,7 @@ impl crate::Work for PgStore {
             let client = pool.get().await?;
             let next: Option<i64> = client
                 .query_opt(
-                    "SELECT next_try_us FROM webhook_attempts WHERE instance_id = $1 AND task_id = $2",
+                    &client.prepare_cached("SELECT next_try_us FROM webhook_attempts WHERE instance_id = $1 AND task_id = $2").await?,
                     &[&instance, &(task as i64)],
                 )
                 .await?
@@ -448,15 +464,15 @@ impl crate::Work for PgStore {
             let client = pool.get().await?;
             client
                 .execute(
-                    "UPDATE jobs SET due_us = $3 WHERE kind = 'webhook' AND instance_id = $1 AND item = $2",
+                    &client.prepare_cached("UPDATE jobs SET due_us = $3 WHERE kind = 'webhook' AND instance_id = $1 AND item = $2").await?,
                     &[&instance, &(task as i64), &next_try_us],
                 )
                 .await?;
             Ok(client
                 .query_one(
-                    "INSERT INTO webhook_attempts (instance_id, task_id, attempts, next_try_us, last_error) VALUES ($1, $2, 1, $3, $4)
+                    &client.prepare_cached("INSERT INTO webhook_attempts (instance_id, task_id, attempts, next_try_us, last_error) VALUES ($1, $2, 1, $3, $4)
                      ON CONFLICT (instance_id, task_id) DO UPDATE SET attempts = webhook_attempts.attempts + 1, next_try_us = $3, last_error = $4
-                     RETURNING attempts",
+                     RETURNING attempts").await?,
                     &[&instance, &(task as i64), &next_try_us, &error],
                 )
                 .await?
@@ -473,7 +489,7 @@ impl crate::Work for PgStore {
             let client = pool.get().await?;
             client
                 .query_opt(
-                    "SELECT attempts, last_error FROM webhook_attempts WHERE instance_id = $1 AND task_id = $2",
+                    &client.prepare_cached("SELECT attempts, last_error FROM webhook_attempts WHERE instance_id = $1 AND task_id = $2").await?,
                     &[&instance, &(task as i64)],
                 )
                 .await?
@@ -496,11 +512,11 @@ impl crate::Work for PgStore {
             // Rows another node is claiming are skipped, not waited for: each job goes to one.
             client
                 .query(
-                    "UPDATE jobs j SET due_us = $3, attempts = j.attempts + 1
+                    &client.prepare_cached("UPDATE jobs j SET due_us = $3, attempts = j.attempts + 1
                      FROM (SELECT kind, instance_id, item FROM jobs WHERE kind = $1 AND due_us <= $2
                            ORDER BY due_us LIMIT $4 FOR UPDATE SKIP LOCKED) claimed
                      WHERE j.kind = claimed.kind AND j.instance_id = claimed.instance_id AND j.item = claimed.item
-                     RETURNING j.instance_id, j.item, j.attempts",
+                     RETURNING j.instance_id, j.item, j.attempts").await?,
                     &[&kind.as_str(), &now_us, &until, &limit],
                 )
                 .await?
@@ -522,7 +538,9 @@ impl crate::Work for PgStore {
             let client = pool.get().await?;
             Ok(client
                 .query_one(
-                    "SELECT min(due_us) FROM jobs WHERE kind = $1",
+                    &client
+                        .prepare_cached("SELECT min(due_us) FROM jobs WHERE kind = $1")
+                        .await?,
                     &[&kind.as_str()],
                 )
                 .await?
@@ -592,10 +610,10 @@ impl crate::Work for PgStore {
                 .join(", ");
             client
                 .query(
-                    &format!(
+                    &client.prepare_cached(&format!(
                         "SELECT {columns}, NULL::BIGINT FROM message_outbox o JOIN events e ON e.seq = o.seq
                          ORDER BY o.seq LIMIT $1"
-                    ),
+                    )).await?,
                     &[&limit],
                 )
                 .await?
@@ -613,7 +631,12 @@ impl crate::Work for PgStore {
         self.write(move |pool| async move {
             let client = pool.get().await?;
             client
-                .execute("DELETE FROM message_outbox WHERE seq = ANY($1)", &[&seqs])
+                .execute(
+                    &client
+                        .prepare_cached("DELETE FROM message_outbox WHERE seq = ANY($1)")
+                        .await?,
+                    &[&seqs],
+                )
                 .await?;
             Ok(())
         })
@@ -641,7 +664,7 @@ impl crate::Work for PgStore {
             let client = pool.get().await?;
             let Some(r) = client
                 .query_opt(
-                    "SELECT id, process_id, version, requester, status, state, started_us, updated_us FROM instances WHERE id = $1",
+                    &client.prepare_cached("SELECT id, process_id, version, requester, status, state, started_us, updated_us FROM instances WHERE id = $1").await?,
                     &[&id],
                 )
                 .await?
@@ -677,10 +700,10 @@ impl crate::Work for PgStore {
             let client = pool.get().await?;
             client
                 .query(
-                    "SELECT id, process_id, version, requester, status, started_us, updated_us FROM instances
+                    &client.prepare_cached("SELECT id, process_id, version, requester, status, started_us, updated_us FROM instances
                      WHERE ($1::TEXT IS NULL OR status = $1) AND ($2::TEXT IS NULL OR process_id = $2)
                        AND ($3::BIGINT IS NULL OR id < $3)
-                     ORDER BY id DESC LIMIT $4",
+                     ORDER BY id DESC LIMIT $4").await?,
                     &[&status, &process, &before, &limit],
                 )
                 .await?
@@ -705,7 +728,7 @@ impl crate::Work for PgStore {
             let client = pool.get().await?;
             client
                 .query(
-                    "SELECT status, count(*) FROM instances GROUP BY status ORDER BY status",
+                    &client.prepare_cached("SELECT status, count(*) FROM instances GROUP BY status ORDER BY status").await?,
                     &[],
                 )
                 .await?
@@ -721,7 +744,11 @@ impl crate::Work for PgStore {
             let client = pool.get().await?;
             client
                 .query(
-                    "SELECT id FROM instances WHERE requester = $1 ORDER BY id DESC",
+                    &client
+                        .prepare_cached(
+                            "SELECT id FROM instances WHERE requester = $1 ORDER BY id DESC",
+                        )
+                        .await?,
                     &[&requester],
                 )
                 .await?
@@ -751,9 +778,9 @@ impl crate::Work for PgStore {
             let client = pool.get().await?;
             client
                 .query_opt(
-                    &format!(
+                    &client.prepare_cached(&format!(
                         "SELECT {TASK_COLUMNS} FROM tasks WHERE instance_id = $1 AND task_id = $2"
-                    ),
+                    )).await?,
                     &[&instance, &(task as i64)],
                 )
                 .await?
@@ -770,7 +797,12 @@ impl crate::Work for PgStore {
         self.run(|pool| async move {
             let client = pool.get().await?;
             Ok(client
-                .query_one("SELECT EXISTS (SELECT 1 FROM subscriptions)", &[])
+                .query_one(
+                    &client
+                        .prepare_cached("SELECT EXISTS (SELECT 1 FROM subscriptions)")
+                        .await?,
+                    &[],
+                )
                 .await?
                 .try_get(0)?)
         })
@@ -780,7 +812,12 @@ impl crate::Work for PgStore {
         let mut names: std::collections::HashSet<String> = self.run(|pool| async move {
             let client = pool.get().await?;
             client
-                .query("SELECT DISTINCT message FROM subscriptions", &[])
+                .query(
+                    &client
+                        .prepare_cached("SELECT DISTINCT message FROM subscriptions")
+                        .await?,
+                    &[],
+                )
                 .await?
                 .iter()
                 .map(|r| Ok(r.try_get(0)?))
@@ -799,7 +836,7 @@ impl crate::Work for PgStore {
             let client = pool.get().await?;
             client
                 .query(
-                    "SELECT message FROM subscriptions WHERE instance_id = $1 GROUP BY message ORDER BY min(subscription_id)",
+                    &client.prepare_cached("SELECT message FROM subscriptions WHERE instance_id = $1 GROUP BY message ORDER BY min(subscription_id)").await?,
                     &[&instance],
                 )
                 .await?
@@ -815,7 +852,7 @@ impl crate::Work for PgStore {
             let client = pool.get().await?;
             client
                 .query(
-                    "SELECT DISTINCT instance_id FROM subscriptions WHERE message = $1 AND correlation = $2 ORDER BY instance_id",
+                    &client.prepare_cached("SELECT DISTINCT instance_id FROM subscriptions WHERE message = $1 AND correlation = $2 ORDER BY instance_id").await?,
                     &[&message, &person],
                 )
                 .await?
@@ -830,7 +867,7 @@ impl crate::Work for PgStore {
             let client = pool.get().await?;
             client
                 .query(
-                    "SELECT at_us, actor, action, node, data FROM audit WHERE instance_id = $1 ORDER BY id",
+                    &client.prepare_cached("SELECT at_us, actor, action, node, data FROM audit WHERE instance_id = $1 ORDER BY id").await?,
                     &[&instance],
                 )
                 .await?
@@ -864,7 +901,7 @@ impl crate::Work for PgStore {
             let transaction = client.transaction().await?;
             let node: Option<String> = transaction
                 .query_opt(
-                    "UPDATE tasks SET assignee = $3 WHERE instance_id = $1 AND task_id = $2 AND status = 'open' RETURNING node",
+                    &transaction.prepare_cached("UPDATE tasks SET assignee = $3 WHERE instance_id = $1 AND task_id = $2 AND status = 'open' RETURNING node").await?,
                     &[&instance, &(task as i64), &user],
                 )
                 .await?

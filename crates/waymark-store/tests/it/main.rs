@@ -59,48 +59,60 @@ fn concurrent_appends_each_get_their_own_outcome() {
     let dir = std::env::temp_dir().join(format!("waymark-group-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let store = SqliteStore::open(&dir.join("waymark.db")).expect("open");
-    let outcomes: Vec<(usize, usize)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..8)
-            .map(|thread| {
-                let store = &store;
-                scope.spawn(move || {
-                    let mut mine = (0, 0);
-                    for round in 0..50 {
-                        // Each batch has 3 events of its own and one shared by every thread.
-                        let batch = vec![
-                            event(&format!("t{thread}-r{round}-a"), "u1", round),
-                            event(&format!("t{thread}-r{round}-b"), "u2", round),
-                            event(&format!("t{thread}-r{round}-a"), "u1", round),
-                            event(&format!("shared-{round}"), "u3", round),
-                        ];
-                        let appended = store.append(batch).expect("append");
-                        mine.0 += appended.inserted;
-                        mine.1 += appended.duplicates;
-                    }
-                    mine
-                })
-            })
-            .collect();
-        workers
+    let mut stores: Vec<(&str, std::sync::Arc<dyn Store>)> = vec![(
+        "sqlite",
+        std::sync::Arc::new(SqliteStore::open(&dir.join("waymark.db")).expect("open")),
+    )];
+    stores.extend(
+        waymark_store::testing::backends()
             .into_iter()
-            .map(|w| w.join().expect("thread"))
-            .collect()
-    });
-    for (inserted, duplicates) in &outcomes {
-        assert_eq!(inserted + duplicates, 200, "every event is accounted for");
-        assert!(
-            *duplicates >= 50,
-            "the in-batch repeat is always a duplicate"
-        );
-    }
-    let inserted: usize = outcomes.iter().map(|o| o.0).sum();
-    assert_eq!(
-        inserted,
-        8 * 50 * 2 + 50,
-        "each shared event is stored once"
+            .filter(|(name, _)| *name == "postgres"),
     );
-    assert_eq!(store.count_events().expect("count"), inserted as u64);
+    for (backend, store) in stores {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let outcomes: Vec<(usize, usize)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..8)
+                .map(|thread| {
+                    let store = &store;
+                    scope.spawn(move || {
+                        let mut mine = (0, 0);
+                        for round in 0..50 {
+                            // Each batch has 3 events of its own and one shared by every thread.
+                            let batch = vec![
+                                event(&format!("t{thread}-r{round}-a"), "u1", round),
+                                event(&format!("t{thread}-r{round}-b"), "u2", round),
+                                event(&format!("t{thread}-r{round}-a"), "u1", round),
+                                event(&format!("shared-{round}"), "u3", round),
+                            ];
+                            let appended = store.append(batch).expect("append");
+                            mine.0 += appended.inserted;
+                            mine.1 += appended.duplicates;
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("thread"))
+                .collect()
+        });
+        for (inserted, duplicates) in &outcomes {
+            assert_eq!(inserted + duplicates, 200, "every event is accounted for");
+            assert!(
+                *duplicates >= 50,
+                "the in-batch repeat is always a duplicate"
+            );
+        }
+        let inserted: usize = outcomes.iter().map(|o| o.0).sum();
+        assert_eq!(
+            inserted,
+            8 * 50 * 2 + 50,
+            "each shared event is stored once"
+        );
+        assert_eq!(store.count_events().expect("count"), inserted as u64);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
