@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::*;
 
 pub(super) const ADMIN: &str = "e2e-admin-token";
-const WRITE: &str = "wk_e2e";
+pub(super) const WRITE: &str = "wk_e2e";
 /// The learning system's secret server key: its events move requests.
 pub(super) const SERVER: &str = "wsk_e2e";
 
@@ -496,7 +496,7 @@ fn the_training_request_end_to_end_with_real_email() {
     );
 }
 
-fn start_server(db: &std::ffi::OsStr) -> (Killed, String) {
+pub(super) fn start_server(db: &std::ffi::OsStr) -> (Killed, String) {
     let args = [
         "serve",
         "--listen",

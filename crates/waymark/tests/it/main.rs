@@ -8,6 +8,7 @@ mod automation;
 mod browser;
 mod clients;
 mod journey;
+mod nodes;
 mod process;
 mod readme;
 mod serve;
