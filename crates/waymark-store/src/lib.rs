@@ -8,6 +8,7 @@
 
 #[cfg(test)]
 mod conformance;
+mod copy;
 pub mod facts;
 pub mod health;
 mod identity;
@@ -40,6 +41,7 @@ pub mod prelude {
         Sessions, Store, Work,
     };
 }
+pub use copy::{Copied, copy};
 pub use interfaces::{
     Directory, Events, HealthCheck, Identities, Journeys, Mailbox, Maintenance, Processes,
     Sessions, Store, Work,

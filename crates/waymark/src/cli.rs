@@ -68,6 +68,17 @@ pub enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Move an installation from a SQLite file to PostgreSQL: events, profiles, journeys, the
+    /// directory and credentials, processes, and requests with their history. Prints each table's
+    /// rows and checksum on both sides; running it again adds nothing. Stop the server first.
+    Copy {
+        /// The SQLite store to copy.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database (postgres://user@host:port/database); its schema is made.
+        #[arg(long)]
+        to: Location,
+    },
     /// Print the server's OpenAPI document (JSON), the same as its `/openapi.json`.
     Openapi,
     /// Event-log files: convert between formats, summarise.

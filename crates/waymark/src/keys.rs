@@ -119,3 +119,51 @@ pub fn backup(db: &waymark_store::Location, to: &std::path::Path) -> anyhow::Res
     );
     Ok(Outcome::Fine)
 }
+
+/// `waymark copy`: a SQLite store into PostgreSQL, table by table, checked by counts and
+/// checksums on both sides (exit 1 when any table differs).
+pub fn copy(from: &std::path::Path, to: &waymark_store::Location) -> anyhow::Result<Outcome> {
+    let waymark_store::Location::Postgres(url) = to else {
+        anyhow::bail!(
+            "--to {to}: copy moves a SQLite store into PostgreSQL\nhint: --to postgres://user@host:port/database (for a SQLite copy, use waymark backup)"
+        );
+    };
+    let copied = waymark_store::copy(from, url)
+        .with_context(|| format!("cannot copy {} to {to}", from.display()))?;
+    println!(
+        "{:<20} {:>10} {:>16}   {:>10} {:>16} {:>10}",
+        "table", "rows", "checksum", "rows", "checksum", "added"
+    );
+    for table in &copied {
+        println!(
+            "{:<20} {:>10} {:>16} → {:>10} {:>16} {:>10}{}",
+            table.table,
+            table.source_rows,
+            table.source_checksum,
+            table.target_rows,
+            table.target_checksum,
+            table.added,
+            if table.equal() { "" } else { "  DIFFERS" }
+        );
+    }
+    let differ: Vec<&str> = copied
+        .iter()
+        .filter(|t| !t.equal())
+        .map(|t| t.table)
+        .collect();
+    if differ.is_empty() {
+        println!(
+            "copied {} to {to}: every table equal on both sides",
+            from.display()
+        );
+        Ok(Outcome::Fine)
+    } else {
+        eprintln!(
+            "error: {} differ on the two sides: {}\nhint: was a server writing to {} during the copy? Stop it and run the copy again",
+            differ.len(),
+            differ.join(", "),
+            from.display()
+        );
+        Ok(Outcome::Problems)
+    }
+}

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         cli::Command::Org { command } => process::org(command),
         cli::Command::Keys { command } => keys::run(command),
         cli::Command::Backup { db, to } => keys::backup(&db, &to),
+        cli::Command::Copy { from, to } => keys::copy(&from, &to),
         cli::Command::Openapi => serde_json::to_string_pretty(&waymark_server::openapi())
             .map(|text| {
                 println!("{text}");

@@ -299,3 +299,254 @@ fn three_nodes_killed_twenty_times_under_load_lose_nothing_and_repeat_nothing() 
         completions.len()
     );
 }
+
+/// `waymark copy` moves a demo installation (events, merged profiles, journeys, the directory
+/// and keys, processes, a request with its history) from SQLite into PostgreSQL: every table is
+/// equal on both sides, the copy reads the same, and copying again adds nothing.
+#[test]
+fn copy_moves_an_installation_to_postgres_and_again_adds_nothing() {
+    let Some(url) = waymark_store::testing::fresh_postgres() else {
+        return;
+    };
+    let dir = super::temp_dir("copy");
+    let db = dir.join("waymark.db");
+    let (mut demo, _, _) = super::serve::start_demo(&db, "40");
+    let _ = demo.kill();
+    let _ = demo.wait();
+    let sqlite = waymark_store::open(&waymark_store::Location::from(&db), &Default::default())
+        .expect("the demo's store");
+    // A request with some history.
+    let request = sqlite
+        .start_instance(
+            "training-request",
+            "jennifer",
+            serde_json::from_value(json!({ "course": "Excel", "vendor": "Skills Academy", "cost": 300, "startDate": "2026-12-01", "vendorKnown": true }))
+                .expect("values"),
+            1_800_000_000_000_000,
+        )
+        .expect("a request");
+    drop(sqlite);
+
+    let copy = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_waymark"))
+            .args(["copy", "--from"])
+            .arg(&db)
+            .args(["--to", &url])
+            .output()
+            .expect("waymark copy")
+    };
+    let first = copy();
+    let out = String::from_utf8_lossy(&first.stdout).to_string();
+    assert!(
+        first.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(out.contains("every table equal on both sides"), "{out}");
+    let added = |out: &str, table: &str| -> u64 {
+        let line = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(table))
+            .unwrap_or_else(|| panic!("{table} in {out}"));
+        line.split_whitespace()
+            .last()
+            .expect("added")
+            .parse()
+            .expect("a count")
+    };
+    assert!(added(&out, "events") > 300, "{out}");
+    assert!(added(&out, "audit") > 0, "{out}");
+    let again = copy();
+    let out = String::from_utf8_lossy(&again.stdout).to_string();
+    assert!(again.status.success(), "{out}");
+    for table in [
+        "events",
+        "identities",
+        "profile_traits",
+        "users",
+        "keys",
+        "instances",
+        "audit",
+        "journeys",
+    ] {
+        assert_eq!(added(&out, table), 0, "{table} again: {out}");
+    }
+
+    // The copy reads the same as the original.
+    let sqlite = waymark_store::open(&waymark_store::Location::from(&db), &Default::default())
+        .expect("sqlite");
+    let postgres =
+        waymark_store::open(&waymark_store::Location::Postgres(url), &Default::default())
+            .expect("postgres");
+    assert_eq!(
+        postgres.count_events().expect("count"),
+        sqlite.count_events().expect("count")
+    );
+    assert_eq!(
+        postgres.users().expect("users"),
+        sqlite.users().expect("users")
+    );
+    assert_eq!(
+        postgres.journeys().expect("journeys"),
+        sqlite.journeys().expect("journeys")
+    );
+    assert_eq!(postgres.keys().expect("keys"), sqlite.keys().expect("keys"));
+    assert_eq!(
+        postgres.audit_trail(request).expect("audit"),
+        sqlite.audit_trail(request).expect("audit")
+    );
+    assert_eq!(
+        postgres.instance_tasks(request).expect("tasks"),
+        sqlite.instance_tasks(request).expect("tasks")
+    );
+    let person = "employee-3@example.com";
+    let (a, b) = (
+        sqlite.profile(person).expect("profile").expect("person"),
+        postgres.profile(person).expect("profile").expect("person"),
+    );
+    assert_eq!(
+        (a.id, &a.identifiers, &a.traits, a.events),
+        (b.id, &b.identifiers, &b.traits, b.events)
+    );
+    assert_eq!(
+        postgres.timeline(person, None, 20).expect("timeline"),
+        sqlite.timeline(person, None, 20).expect("timeline")
+    );
+    // New rows made on PostgreSQL take ids after the copied ones.
+    let next = postgres
+        .start_instance(
+            "training-request",
+            "jennifer",
+            Default::default(),
+            1_800_000_000_000_001,
+        )
+        .expect("a new request");
+    assert!(next > request, "{next} after {request}");
+}
+
+/// A PostgreSQL program (`pg_dump`, `pg_restore`): on the PATH, else Debian's server directory.
+fn postgres_program(name: &str) -> std::path::PathBuf {
+    let on_path = std::process::Command::new(name).arg("--version").output();
+    if on_path.is_ok_and(|o| o.status.success()) {
+        return name.into();
+    }
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|version| version.path().join("bin").join(name))
+        .filter(|path| path.exists())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .unwrap_or_else(|| panic!("{name} is missing (Debian package postgresql-client)"))
+}
+
+/// A PostgreSQL store backed up with `pg_dump` (as docs/deploy.md says) and restored with
+/// `pg_restore` into an empty database reads back the same, and its nodes go on from it.
+#[test]
+fn a_pg_dump_backup_restores() {
+    let (Some(original), Some(restored)) = (
+        waymark_store::testing::fresh_postgres(),
+        waymark_store::testing::fresh_postgres(),
+    ) else {
+        return;
+    };
+    let open = |url: &str| {
+        waymark_store::open(
+            &waymark_store::Location::Postgres(url.into()),
+            &Default::default(),
+        )
+        .expect("store")
+    };
+    let store = open(&original);
+    store
+        .put_users(&[waymark_store::workflow::User {
+            id: "jennifer".into(),
+            name: "Jennifer Lee".into(),
+            email: Some("jennifer@example.com".into()),
+            department: None,
+            manager: Some("maria".into()),
+            roles: vec![],
+        }])
+        .expect("users");
+    store
+        .deploy_journey("training", "to-be", "id: training", 1)
+        .expect("journey");
+    let events: Vec<waymark_store::NewEvent> = (0..50)
+        .map(|i| waymark_store::NewEvent {
+            message_id: format!("m{i}"),
+            kind: "track".into(),
+            name: Some("Viewed".into()),
+            user_id: (i % 2 == 0).then(|| "jennifer".to_string()),
+            anonymous_id: Some("device-1".into()),
+            timestamp_us: i,
+            received_us: i,
+            body: "{}".into(),
+        })
+        .collect();
+    store.append(events).expect("events");
+    drop(store);
+    let dump = super::temp_dir("pg-dump").join("waymark.dump");
+    let dumped = std::process::Command::new(postgres_program("pg_dump"))
+        .args(["--format=custom", "--file"])
+        .arg(&dump)
+        .arg(&original)
+        .output()
+        .expect("pg_dump");
+    assert!(
+        dumped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dumped.stderr)
+    );
+    let restore = std::process::Command::new(postgres_program("pg_restore"))
+        .args(["--no-owner", "--dbname", &restored])
+        .arg(&dump)
+        .output()
+        .expect("pg_restore");
+    assert!(
+        restore.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    let (before, after) = (open(&original), open(&restored));
+    assert_eq!(after.count_events().expect("count"), 50);
+    assert_eq!(
+        after.users().expect("users"),
+        before.users().expect("users")
+    );
+    assert_eq!(
+        after.journeys().expect("journeys"),
+        before.journeys().expect("journeys")
+    );
+    let (a, b) = (
+        before.profile("device-1").expect("p").expect("person"),
+        after.profile("device-1").expect("p").expect("person"),
+    );
+    assert_eq!(
+        (a.id, a.identifiers, a.events),
+        (b.id, b.identifiers, b.events)
+    );
+    // It goes on: new events take seqs after the restored ones.
+    let appended = after
+        .append(vec![waymark_store::NewEvent {
+            message_id: "after-restore".into(),
+            kind: "track".into(),
+            name: Some("Viewed".into()),
+            user_id: Some("jennifer".into()),
+            anonymous_id: None,
+            timestamp_us: 99,
+            received_us: 99,
+            body: "{}".into(),
+        }])
+        .expect("append");
+    assert_eq!(appended.inserted, 1);
+    let last = after.events_after(50, 10).expect("events");
+    assert_eq!(
+        last.iter()
+            .map(|e| e.event.message_id.as_str())
+            .collect::<Vec<_>>(),
+        ["after-restore"]
+    );
+}
