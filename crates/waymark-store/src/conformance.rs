@@ -458,3 +458,66 @@ fn postgres_migrations_run_once_and_refuse_a_newer_schema() {
         other => panic!("a newer schema must be refused: {other:?}"),
     }
 }
+
+/// PostgreSQL only: a database at the previous schema (before jobs) with a waiting timer and an
+/// open email task is brought up to date at open, and both become jobs a node can claim.
+#[test]
+fn postgres_migrates_from_the_previous_schema() {
+    let Some(url) = crate::testing::fresh_postgres() else {
+        return;
+    };
+    let previous = crate::postgres::schema::STEPS.len() - 1;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+            .batch_execute(
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_us BIGINT NOT NULL)",
+            )
+            .await
+            .expect("versions");
+        for (index, step) in crate::postgres::schema::STEPS[..previous].iter().enumerate() {
+            client.batch_execute(step).await.expect("an older step");
+            client
+                .execute(
+                    "INSERT INTO schema_migrations VALUES ($1, 0)",
+                    &[&(index as i64 + 1)],
+                )
+                .await
+                .expect("its version");
+        }
+        client
+            .batch_execute(
+                "INSERT INTO timers VALUES (7, 1, 500);
+                 INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, candidate_groups, candidate_users, status, created_us)
+                 VALUES (7, 3, 'mail', 'Mail', 'worker', 'email:approved', '', '', 'open', 1),
+                        (7, 4, 'form', 'Form', 'user', NULL, '', '', 'open', 1);",
+            )
+            .await
+            .expect("rows of the older schema");
+    });
+    let store = PgStore::open(&url, vec![]).expect("upgrade");
+    use crate::workflow::JobKind;
+    let claim = |kind| store.claim_jobs(kind, 10_000, 1_000, 10).expect("claim");
+    assert_eq!(
+        claim(JobKind::Timer)
+            .iter()
+            .map(|j| (j.instance, j.item))
+            .collect::<Vec<_>>(),
+        [(7, 1)]
+    );
+    assert_eq!(
+        claim(JobKind::Mail)
+            .iter()
+            .map(|j| (j.instance, j.item))
+            .collect::<Vec<_>>(),
+        [(7, 3)]
+    );
+    assert!(claim(JobKind::Webhook).is_empty(), "a form is no job");
+}

@@ -550,3 +550,79 @@ fn a_pg_dump_backup_restores() {
         ["after-restore"]
     );
 }
+
+/// A person signs in through one node (the sign-in page from another) and carries on through a
+/// third: sessions, their CSRF tokens and the sign-in form's token hold on every node.
+#[test]
+fn signed_in_on_one_node_carries_on_with_another() {
+    let Some(url) = waymark_store::testing::fresh_postgres() else {
+        return;
+    };
+    let db = std::ffi::OsString::from(&url);
+    let nodes: Vec<(super::automation::Killed, String)> =
+        (0..3).map(|_| start_server(&db)).collect();
+    let people = json!([{ "id": "maria", "name": "Maria Lopez", "email": "maria@example.com", "roles": [] }]);
+    let (status, _) = call(
+        "POST",
+        &format!("{}/v1/directory/users", nodes[0].1),
+        Some(ADMIN),
+        Some(("application/json", people.to_string())),
+    );
+    assert_eq!(status, 200);
+    let (_, body) = call(
+        "POST",
+        &format!("{}/v1/directory/users/maria/tokens", nodes[0].1),
+        Some(ADMIN),
+        None,
+    );
+    let token = body["token"].as_str().expect("token").to_string();
+    let browser: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let cookie_of = |response: &ureq::http::Response<ureq::Body>| {
+        response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| c.split(';').next())
+            .expect("a cookie")
+            .to_string()
+    };
+    let mut form = browser
+        .get(format!("{}/login", nodes[0].1))
+        .call()
+        .expect("sign-in page");
+    let login_cookie = cookie_of(&form);
+    let html = form.body_mut().read_to_string().expect("html");
+    let at = html
+        .find("name=\"login\" value=\"")
+        .expect("the form's token")
+        + 20;
+    let login = html[at..].split('"').next().expect("value");
+    let signed_in = browser
+        .post(format!("{}/login/token", nodes[1].1))
+        .header("Cookie", &login_cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(format!("token={token}&next=%2Fwork&login={login}"))
+        .expect("sign in");
+    assert_eq!(
+        signed_in.status().as_u16(),
+        303,
+        "signed in through the second node"
+    );
+    let session = cookie_of(&signed_in);
+    let mut work = browser
+        .get(format!("{}/work", nodes[2].1))
+        .header("Cookie", &session)
+        .call()
+        .expect("work page");
+    assert_eq!(
+        work.status().as_u16(),
+        200,
+        "the third node knows the session"
+    );
+    let html = work.body_mut().read_to_string().expect("html");
+    assert!(html.contains("Maria"), "the page is hers");
+}
