@@ -626,3 +626,174 @@ fn signed_in_on_one_node_carries_on_with_another() {
     let html = work.body_mut().read_to_string().expect("html");
     assert!(html.contains("Maria"), "the page is hers");
 }
+
+/// A webhook receiver: answers every call 200 with `{}` and keeps each call's Idempotency-Key.
+fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+    let keys = Arc::new(Mutex::new(Vec::new()));
+    let kept = keys.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let kept = kept.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("stream"));
+                let (mut key, mut length) = (None, 0usize);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(value) = lower.strip_prefix("idempotency-key:") {
+                        key = Some(value.trim().to_string());
+                    }
+                    if let Some(value) = lower.strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                if let Some(key) = key {
+                    kept.lock().expect("keys").push(key);
+                }
+                let mut stream = stream;
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+                );
+            });
+        }
+    });
+    (url, keys)
+}
+
+/// Timers and webhooks on three nodes killed one after another: each request's timer fires once
+/// and its webhook task is completed once, whichever node claimed them, and every call of a
+/// task carries the task's one Idempotency-Key.
+#[test]
+fn timers_and_webhooks_on_three_killed_nodes_happen_once() {
+    let Some(url) = waymark_store::testing::fresh_postgres() else {
+        return;
+    };
+    let (hook, keys) = receiver();
+    let cluster = Cluster {
+        db: std::ffi::OsString::from(&url),
+        nodes: Mutex::new(Vec::new()),
+    };
+    *cluster.nodes.lock().expect("nodes") = (0..3).map(|_| start_server(&cluster.db)).collect();
+    let first = cluster.url(0);
+    let people = json!([{ "id": "jennifer", "name": "Jennifer Lee", "roles": [] }]);
+    call(
+        "POST",
+        &format!("{first}/v1/directory/users"),
+        Some(ADMIN),
+        Some(("application/json", people.to_string())),
+    );
+    let process = format!(
+        "process: pinged\nsteps:\n  - id: pause\n    wait:\n      after: PT1S\n  - id: ping\n    webhook: {hook}\n"
+    );
+    let (status, body) = call(
+        "POST",
+        &format!("{first}/v1/processes"),
+        Some(ADMIN),
+        Some(("application/yaml", process)),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = call(
+        "POST",
+        &format!("{first}/v1/directory/users/jennifer/tokens"),
+        Some(ADMIN),
+        None,
+    );
+    let token = body["token"].as_str().expect("token").to_string();
+    let mut requests = Vec::new();
+    for n in 0..30 {
+        let (status, body) = call(
+            "POST",
+            &format!("{}/v1/processes/pinged/instances", cluster.url(n)),
+            Some(&token),
+            Some(("application/json", "{}".into())),
+        );
+        assert_eq!(status, 201, "{body}");
+        requests.push(body["instance"].as_i64().expect("instance"));
+    }
+    // The timers fall due while nodes die and come back.
+    for kill in 0..6 {
+        std::thread::sleep(Duration::from_millis(400));
+        cluster.kill_and_restart(kill);
+    }
+    // What a live node claimed goes on; what a killed one held waits for its lease: wait for
+    // most requests to end, then check that nothing happened twice.
+    let location: waymark_store::Location = url.parse().expect("url");
+    let store = waymark_store::open(&location, &Default::default()).expect("store");
+    let waited = Instant::now();
+    let ended = || {
+        requests
+            .iter()
+            .filter(|r| {
+                store
+                    .instance(**r)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|i| i.status == "completed")
+            })
+            .count()
+    };
+    while ended() < 20 && waited.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(ended() >= 20, "{} of 30 requests ended", ended());
+    for request in &requests {
+        let audit = store.audit_trail(*request).expect("audit");
+        let fired = audit.iter().filter(|a| a.action == "timer").count();
+        assert!(
+            fired <= 1,
+            "request {request}: its timer fired {fired} times"
+        );
+        let completed = audit
+            .iter()
+            .filter(|a| a.action == "completed" && a.node.as_deref() == Some("ping"))
+            .count();
+        assert!(
+            completed <= 1,
+            "request {request}: its webhook completed {completed} times"
+        );
+    }
+    let keys = keys.lock().expect("keys").clone();
+    let expected: HashSet<String> = requests
+        .iter()
+        .flat_map(|r| {
+            store
+                .instance_tasks(*r)
+                .expect("tasks")
+                .into_iter()
+                .filter(|t| t.node == "ping")
+                .map(|t| format!("wf-{}-{}", t.instance, t.task))
+        })
+        .collect();
+    assert!(
+        keys.iter().all(|k| expected.contains(k)),
+        "every call carries its task's key: {keys:?}"
+    );
+    let fired: usize = requests
+        .iter()
+        .map(|r| {
+            store
+                .audit_trail(*r)
+                .expect("audit")
+                .iter()
+                .filter(|a| a.action == "timer")
+                .count()
+        })
+        .sum();
+    assert!(
+        fired >= 20 && keys.len() >= 20,
+        "{fired} timers fired, {} webhook calls",
+        keys.len()
+    );
+}
