@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use waymark_store::prelude::*;
-use waymark_store::workflow::{JobKind, TaskRow, User, WorkflowError};
+use waymark_store::workflow::{JobKind, TaskKey, TaskRow, User, WorkflowError};
 use waymark_workflow::engine::{Command, Signal};
 
 use crate::access::{self, Caller, Capability};
@@ -379,26 +379,78 @@ fn object(body: &str) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
+/// A page of the inbox.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InboxQuery {
+    /// At most this many tasks (1–500; default 100).
+    limit: Option<usize>,
+    /// Where the page starts: the `next` of the page before.
+    after: Option<String>,
+}
+
+/// The most tasks one page of an inbox holds.
+const INBOX_MAX: usize = 500;
+
+/// Reads a page cursor (`CREATED.INSTANCE.TASK`, as `next` gives it).
+fn inbox_cursor(text: &str) -> Result<TaskKey, ApiError> {
+    let refused = || {
+        ApiError::bad_request(
+            "invalid_cursor",
+            format!("`{text}` is not a page of this inbox; pass the `next` of the page before"),
+            "after",
+        )
+    };
+    let mut parts = text.split('.');
+    let (Some(created), Some(instance), Some(task), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(refused());
+    };
+    Ok(TaskKey {
+        created_us: created.parse().map_err(|_| refused())?,
+        instance: instance.parse().map_err(|_| refused())?,
+        task: task.parse().map_err(|_| refused())?,
+    })
+}
+
 /// The caller's inbox: tasks assigned to them, and unassigned ones offered to them or their
-/// groups.
+/// groups, oldest first, a page at a time (`next` is where the next page starts, `null` at the
+/// end).
 #[utoipa::path(
     get,
     path = "/v1/tasks",
     tag = "automation",
     security(("user_token" = [])),
+    params(InboxQuery),
     responses(
-        (status = 200, description = "Open tasks, oldest first", body = Object),
+        (status = 200, description = "A page of open tasks, oldest first, and the next page's start", body = Object),
+        (status = 400, description = "A limit out of range, or a cursor that is not one", body = crate::openapi::ErrorBody),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
     )
 )]
 pub async fn inbox(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Query(query): Query<InboxQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let user = person(&state, &headers).await?;
-    let tasks = working(&state, move |store| crate::work::inbox(store, &user)).await?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=INBOX_MAX).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit {limit}: a page holds 1 to {INBOX_MAX} tasks"),
+            "limit",
+        ));
+    }
+    let after = query.after.as_deref().map(inbox_cursor).transpose()?;
+    let (tasks, next) = working(&state, move |store| {
+        crate::work::inbox_page(store, &user, after, limit)
+    })
+    .await?;
+    let next = next.map(|k| format!("{}.{}.{}", k.created_us, k.instance, k.task));
     Ok(Json(
-        json!({ "tasks": tasks.iter().map(task_json).collect::<Vec<_>>() }),
+        json!({ "tasks": tasks.iter().map(task_json).collect::<Vec<_>>(), "next": next }),
     ))
 }
 

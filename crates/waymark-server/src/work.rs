@@ -175,6 +175,16 @@ pub fn inbox(store: &dyn Store, user: &User) -> Result<Vec<TaskRow>, WorkError> 
     Ok(store.tasks_for(user)?)
 }
 
+/// A page of [`inbox`], after `after`, and where the next page starts.
+pub fn inbox_page(
+    store: &dyn Store,
+    user: &User,
+    after: Option<waymark_store::workflow::TaskKey>,
+    limit: usize,
+) -> Result<(Vec<TaskRow>, Option<waymark_store::workflow::TaskKey>), WorkError> {
+    Ok(store.tasks_for_page(user, after, limit)?)
+}
+
 /// A person's task that is open and routed to them, for `what` they are about to do.
 pub fn open_task(
     store: &dyn Store,

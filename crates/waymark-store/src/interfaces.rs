@@ -19,8 +19,8 @@ use crate::keys::{Holder, KeyInfo, NewKey};
 use crate::mailbox::Mail;
 use crate::sessions::Session;
 use crate::workflow::{
-    AuditRow, DeployedProcess, InstanceRow, InstanceSummary, Job, JobKind, TaskRow, Turn, User,
-    WorkflowError,
+    AuditRow, DeployedProcess, InstanceRow, InstanceSummary, Job, JobKind, TaskKey, TaskRow, Turn,
+    User, WorkflowError,
 };
 use crate::{
     Appended, DeployedJourney, KeyKind, NewEvent, NewTrace, Profile, StoreError, StoredEvent,
@@ -286,8 +286,29 @@ pub trait Work: Send + Sync {
     fn instances_of(&self, requester: &str) -> Result<Vec<i64>, StoreError>;
     /// Every open task (people's and workers'), oldest first.
     fn open_tasks(&self) -> Result<Vec<TaskRow>, StoreError>;
-    /// The open tasks `user` may see: assigned to them, or offered to them or their groups.
-    fn tasks_for(&self, user: &User) -> Result<Vec<TaskRow>, StoreError>;
+    /// A page of the open tasks `user` may see (assigned to them, or offered to them or their
+    /// groups; never a step deciding their own request), oldest first, after `after`, at most
+    /// `limit`; and where the next page starts, if there may be one. Found by the database, not
+    /// by reading every open task.
+    fn tasks_for_page(
+        &self,
+        user: &User,
+        after: Option<TaskKey>,
+        limit: usize,
+    ) -> Result<(Vec<TaskRow>, Option<TaskKey>), StoreError>;
+    /// All the open tasks `user` may see, oldest first.
+    fn tasks_for(&self, user: &User) -> Result<Vec<TaskRow>, StoreError> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let (page, next) = self.tasks_for_page(user, after, 1_000)?;
+            all.extend(page);
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
     fn task(&self, instance: i64, task: u64) -> Result<Option<TaskRow>, StoreError>;
     /// Every task of an instance, in the order created.
     fn instance_tasks(&self, instance: i64) -> Result<Vec<TaskRow>, StoreError>;

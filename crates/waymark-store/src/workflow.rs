@@ -109,6 +109,47 @@ pub struct TaskRow {
     pub for_requester: bool,
 }
 
+/// Where a task stands in an inbox's order (created, instance, task): a page's cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TaskKey {
+    pub created_us: i64,
+    pub instance: i64,
+    pub task: u64,
+}
+
+impl TaskKey {
+    pub fn of(task: &TaskRow) -> Self {
+        TaskKey {
+            created_us: task.created_us,
+            instance: task.instance,
+            task: task.task,
+        }
+    }
+}
+
+/// The groups a task offered to a group reaches `user` through, lowercased ([`User::in_group`]).
+pub(crate) fn groups_of(user: &User) -> Vec<String> {
+    user.roles
+        .iter()
+        .chain(user.department.iter())
+        .map(|g| g.to_ascii_lowercase())
+        .collect()
+}
+
+/// A page of tasks read for `user` (`limit` rows asked for), narrowed to those [`TaskRow::is_for`]
+/// them, with the next page's start when the page was full.
+pub(crate) fn inbox_page(
+    rows: Vec<TaskRow>,
+    user: &User,
+    limit: usize,
+) -> (Vec<TaskRow>, Option<TaskKey>) {
+    let next = (rows.len() >= limit)
+        .then(|| rows.last().map(TaskKey::of))
+        .flatten();
+    let kept = rows.into_iter().filter(|t| t.is_for(user)).collect();
+    (kept, next)
+}
+
 impl TaskRow {
     /// Whether working this task would have `user` decide on their own request.
     pub fn decides_on_own_request(&self, user: &User) -> bool {
@@ -1436,12 +1477,39 @@ impl crate::Work for SqliteStore {
         })
     }
 
-    fn tasks_for(&self, user: &User) -> Result<Vec<TaskRow>, StoreError> {
-        Ok(self
-            .open_tasks()?
-            .into_iter()
-            .filter(|t| t.kind == "user" && t.is_for(user))
-            .collect())
+    fn tasks_for_page(
+        &self,
+        user: &User,
+        after: Option<TaskKey>,
+        limit: usize,
+    ) -> Result<(Vec<TaskRow>, Option<TaskKey>), StoreError> {
+        let groups = serde_json::to_string(&groups_of(user)).unwrap_or_default();
+        let rows: Vec<TaskRow> = self.with(|connection| {
+            let mut query = connection.prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks
+                 WHERE status = 'open' AND kind = 'user'
+                   AND NOT (requester = ?1 AND NOT for_requester)
+                   AND (assignee = ?1 OR (assignee IS NULL AND (
+                        instr(',' || candidate_users || ',', ',' || ?1 || ',') > 0
+                        OR EXISTS (SELECT 1 FROM json_each(?2) g
+                                   WHERE instr(',' || lower(candidate_groups) || ',', ',' || g.value || ',') > 0))))
+                   AND (?3 IS NULL OR (created_us, instance_id, task_id) > (?3, ?4, ?5))
+                 ORDER BY created_us, instance_id, task_id LIMIT ?6"
+            ))?;
+            let rows = query.query_map(
+                params![
+                    user.id,
+                    groups,
+                    after.map(|a| a.created_us),
+                    after.map(|a| a.instance),
+                    after.map(|a| a.task as i64),
+                    limit as i64
+                ],
+                task_row,
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+        Ok(inbox_page(rows, user, limit))
     }
 
     fn task(&self, instance: i64, task: u64) -> Result<Option<TaskRow>, StoreError> {

@@ -755,3 +755,69 @@ async fn a_collected_event_starts_a_process_once() {
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].node, "welcome-call");
 }
+
+/// `GET /v1/tasks` is paged: `limit` tasks at a time with the next page's start, each task once,
+/// and a limit or cursor that is not one is refused naming its field.
+#[tokio::test]
+async fn an_inbox_is_read_a_page_at_a_time() {
+    let (store, router) = setup();
+    store.ensure_key(KeyKind::Admin, ADMIN).expect("admin");
+    let mut csv = String::from(
+        "id,name,email,department,manager,roles\nmaria,Maria Lopez,maria@example.com,cs,olivia,manager\n",
+    );
+    for i in 0..5 {
+        csv.push_str(&format!("e{i},E {i},e{i}@example.com,support,maria,\n"));
+    }
+    let (status, _) = post_csv(&router, "/v1/directory/users", &csv).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = post(
+        &router,
+        "/v1/processes",
+        example("process.bpmn").into_bytes(),
+        &bearer(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for i in 0..5 {
+        store
+            .start_instance(
+                "training-request",
+                &format!("e{i}"),
+                Default::default(),
+                1_800_000_000_000_000 + i,
+            )
+            .expect("a request");
+    }
+    let maria = store.issue_user_token("maria").expect("token");
+    let mut seen = Vec::new();
+    let mut path = "/v1/tasks?limit=2".to_string();
+    loop {
+        let (status, page) = get(&router, &path, Some(&maria)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let tasks = page["tasks"].as_array().expect("tasks");
+        assert!(tasks.len() <= 2, "{page}");
+        seen.extend(
+            tasks
+                .iter()
+                .map(|t| t["id"].as_str().expect("id").to_string()),
+        );
+        match page["next"].as_str() {
+            Some(next) => path = format!("/v1/tasks?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (5, 5), "{seen:?}");
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("after=abc", "after"),
+        ("after=1.2.3.4", "after"),
+    ] {
+        let (status, body) = get(&router, &format!("/v1/tasks?{query}"), Some(&maria)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["field"], field, "{query}: {body}");
+    }
+}

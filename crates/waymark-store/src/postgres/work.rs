@@ -13,8 +13,8 @@ use super::PgStore;
 use super::directory::audit;
 use super::events::{EVENT_COLUMNS, event_from, insert, lock_events};
 use crate::workflow::{
-    self, AuditRow, InstanceRow, InstanceSummary, Job, JobKind, TASK_COLUMNS, TaskRow, Turn, User,
-    WorkflowError,
+    self, AuditRow, InstanceRow, InstanceSummary, Job, JobKind, TASK_COLUMNS, TaskKey, TaskRow,
+    Turn, User, WorkflowError,
 };
 use crate::{NewEvent, Processes as _, StoreError};
 
@@ -765,12 +765,45 @@ impl crate::Work for PgStore {
         )
     }
 
-    fn tasks_for(&self, user: &User) -> Result<Vec<TaskRow>, StoreError> {
-        Ok(self
-            .open_tasks()?
-            .into_iter()
-            .filter(|t| t.kind == "user" && t.is_for(user))
-            .collect())
+    fn tasks_for_page(
+        &self,
+        user: &User,
+        after: Option<TaskKey>,
+        limit: usize,
+    ) -> Result<(Vec<TaskRow>, Option<TaskKey>), StoreError> {
+        let (person, groups) = (user.id.clone(), workflow::groups_of(user));
+        let asked = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<TaskRow> = self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let sql = format!(
+                "SELECT {TASK_COLUMNS} FROM tasks
+                 WHERE status = 'open' AND kind = 'user'
+                   AND NOT (requester = $1 AND NOT for_requester)
+                   AND (assignee = $1 OR (assignee IS NULL AND (
+                        strpos(',' || candidate_users || ',', ',' || $1 || ',') > 0
+                        OR EXISTS (SELECT 1 FROM unnest($2::TEXT[]) g
+                                   WHERE strpos(',' || lower(candidate_groups) || ',', ',' || g || ',') > 0))))
+                   AND ($3::BIGINT IS NULL OR (created_us, instance_id, task_id) > ($3, $4::BIGINT, $5::BIGINT))
+                 ORDER BY created_us, instance_id, task_id LIMIT $6"
+            );
+            client
+                .query(
+                    &client.prepare_cached(&sql).await?,
+                    &[
+                        &person,
+                        &groups,
+                        &after.map(|a| a.created_us),
+                        &after.map(|a| a.instance),
+                        &after.map(|a| a.task as i64),
+                        &asked,
+                    ],
+                )
+                .await?
+                .iter()
+                .map(task_from)
+                .collect()
+        })?;
+        Ok(workflow::inbox_page(rows, user, limit))
     }
 
     fn task(&self, instance: i64, task: u64) -> Result<Option<TaskRow>, StoreError> {

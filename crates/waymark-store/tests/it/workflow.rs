@@ -492,3 +492,68 @@ fn two_nodes_claiming_at_once_split_the_due_jobs() {
         assert_eq!(all.len(), 60, "every due job claimed");
     }
 }
+
+/// An inbox is read a page at a time, oldest first, each task once, ending with no next page;
+/// tasks of someone else, and the steps of her own request, are never on it.
+#[test]
+fn an_inbox_pages_through_its_tasks_once_each() {
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let now = 1_800_000_000_000_000;
+        let mut people = vec![
+            person("maria", "customer-success", Some("olivia"), &[]),
+            person("olivia", "customer-success", None, &[]),
+        ];
+        people.extend((0..7).map(|i| person(&format!("e{i}"), "support", Some("maria"), &[])));
+        store.put_users(&people).expect("users");
+        store
+            .deploy_process(
+                "training-request",
+                "Training",
+                "bpmn",
+                &example("process.bpmn"),
+                now,
+            )
+            .expect("deploy");
+        for i in 0..7 {
+            store
+                .start_instance("training-request", &format!("e{i}"), Map::new(), now + i)
+                .expect("start");
+        }
+        // Her own request goes to her manager, never to her.
+        store
+            .start_instance("training-request", "maria", Map::new(), now + 100)
+            .expect("start");
+        let maria = store.user("maria").expect("read").expect("maria");
+        let mut seen = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let (page, next) = store.tasks_for_page(&maria, after, 3).expect("page");
+            pages += 1;
+            seen.extend(
+                page.iter()
+                    .map(|t| (t.created_us, t.instance, t.requester.clone())),
+            );
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+            assert!(pages < 10, "pages end");
+        }
+        assert_eq!(pages, 3, "3 + 3 + 1");
+        assert_eq!(seen.len(), 7);
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(seen, sorted, "oldest first");
+        assert!(seen.iter().all(|(_, _, requester)| requester != "maria"));
+        assert_eq!(store.tasks_for(&maria).expect("all").len(), 7);
+        let olivia = store.user("olivia").expect("read").expect("olivia");
+        assert_eq!(
+            store.tasks_for(&olivia).expect("hers").len(),
+            1,
+            "Maria's request"
+        );
+    }
+}
