@@ -392,6 +392,19 @@ pub struct InboxQuery {
 /// The most tasks one page of an inbox holds.
 const INBOX_MAX: usize = 500;
 
+/// A page's size: 100 unless asked, at most [`INBOX_MAX`].
+fn page_limit(asked: Option<usize>) -> Result<usize, ApiError> {
+    let limit = asked.unwrap_or(100);
+    if !(1..=INBOX_MAX).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit {limit}: a page holds 1 to {INBOX_MAX} tasks"),
+            "limit",
+        ));
+    }
+    Ok(limit)
+}
+
 /// Reads a page cursor (`CREATED.INSTANCE.TASK`, as `next` gives it).
 fn inbox_cursor(text: &str) -> Result<TaskKey, ApiError> {
     let refused = || {
@@ -435,14 +448,7 @@ pub async fn inbox(
     Query(query): Query<InboxQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let user = person(&state, &headers).await?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=INBOX_MAX).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit {limit}: a page holds 1 to {INBOX_MAX} tasks"),
-            "limit",
-        ));
-    }
+    let limit = page_limit(query.limit)?;
     let after = query.after.as_deref().map(inbox_cursor).transpose()?;
     let (tasks, next) = working(&state, move |store| {
         crate::work::inbox_page(store, &user, after, limit)
@@ -703,6 +709,10 @@ fn topic_name(topic: &str) -> &str {
 pub struct WorkQuery {
     /// Only this topic, e.g. `budget-check`.
     topic: Option<String>,
+    /// At most this many tasks (1–500; default 100).
+    limit: Option<usize>,
+    /// Where the page starts: the `next` of the page before.
+    after: Option<String>,
 }
 
 #[utoipa::path(
@@ -712,7 +722,8 @@ pub struct WorkQuery {
     security(("worker_key" = []), ("admin_token" = [])),
     params(WorkQuery),
     responses(
-        (status = 200, description = "Open worker tasks of the topics the key may work", body = Object),
+        (status = 200, description = "A page of the open worker tasks of the topics the key may work, oldest first, and the next page's start", body = Object),
+        (status = 400, description = "A limit out of range, or a cursor that is not one", body = crate::openapi::ErrorBody),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
         (status = 403, description = "Not a worker key for the topic, nor an administrator", body = crate::openapi::ErrorBody),
     )
@@ -734,18 +745,24 @@ pub async fn work(
             Capability::Work(query.topic.as_deref().unwrap_or("…")),
         ));
     }
-    let tasks = run(&state, |store| Ok(store.open_tasks()?)).await?;
+    let limit = page_limit(query.limit)?;
+    let after = query.after.as_deref().map(inbox_cursor).transpose()?;
+    let topic = query.topic.clone();
+    let (tasks, next) = run(&state, move |store| {
+        Ok(store.worker_tasks(topic.as_deref(), after, limit)?)
+    })
+    .await?;
     let tasks: Vec<Value> = tasks
         .iter()
         .filter(|t| {
-            let topic = t.topic.as_deref().map(topic_name).unwrap_or_default();
-            t.kind == "worker"
-                && query.topic.as_deref().is_none_or(|q| topic == q)
-                && caller.may(Capability::Work(topic))
+            caller.may(Capability::Work(
+                t.topic.as_deref().map(topic_name).unwrap_or_default(),
+            ))
         })
         .map(task_json)
         .collect();
-    Ok(Json(json!({ "tasks": tasks })))
+    let next = next.map(|k| format!("{}.{}.{}", k.created_us, k.instance, k.task));
+    Ok(Json(json!({ "tasks": tasks, "next": next })))
 }
 
 /// A worker finished a task; its result (a JSON object) becomes process variables.

@@ -296,6 +296,14 @@ pub trait Work: Send + Sync {
         after: Option<TaskKey>,
         limit: usize,
     ) -> Result<(Vec<TaskRow>, Option<TaskKey>), StoreError>;
+    /// A page of the open worker tasks (of `topic` when given: its name before any `?`), oldest
+    /// first, after `after`, at most `limit`; and where the next page starts, if there may be one.
+    fn worker_tasks(
+        &self,
+        topic: Option<&str>,
+        after: Option<TaskKey>,
+        limit: usize,
+    ) -> Result<(Vec<TaskRow>, Option<TaskKey>), StoreError>;
     /// All the open tasks `user` may see, oldest first.
     fn tasks_for(&self, user: &User) -> Result<Vec<TaskRow>, StoreError> {
         let mut all = Vec::new();

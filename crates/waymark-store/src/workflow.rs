@@ -1477,6 +1477,38 @@ impl crate::Work for SqliteStore {
         })
     }
 
+    fn worker_tasks(
+        &self,
+        topic: Option<&str>,
+        after: Option<TaskKey>,
+        limit: usize,
+    ) -> Result<(Vec<TaskRow>, Option<TaskKey>), StoreError> {
+        let rows: Vec<TaskRow> = self.with(|connection| {
+            let mut query = connection.prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks
+                 WHERE status = 'open' AND kind = 'worker'
+                   AND (?1 IS NULL OR topic = ?1 OR substr(topic, 1, length(?1) + 1) = ?1 || '?')
+                   AND (?2 IS NULL OR (created_us, instance_id, task_id) > (?2, ?3, ?4))
+                 ORDER BY created_us, instance_id, task_id LIMIT ?5"
+            ))?;
+            let rows = query.query_map(
+                params![
+                    topic,
+                    after.map(|a| a.created_us),
+                    after.map(|a| a.instance),
+                    after.map(|a| a.task as i64),
+                    limit as i64
+                ],
+                task_row,
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+        let next = (rows.len() >= limit)
+            .then(|| rows.last().map(TaskKey::of))
+            .flatten();
+        Ok((rows, next))
+    }
+
     fn tasks_for_page(
         &self,
         user: &User,

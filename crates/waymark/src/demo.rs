@@ -135,12 +135,22 @@ pub const BUDGETS: [(&str, f64); 4] = [
 /// A request within what is left of the requester's department's budget goes on
 /// (`budgetOk`); one beyond it is refused. What earlier approved requests cost counts.
 pub fn budget_system(store: &dyn Store, now: i64) {
-    let Ok(tasks) = store.open_tasks() else {
-        return;
-    };
+    // Only its own topic, found by the database, a page at a time.
+    let mut after = None;
+    let mut tasks = Vec::new();
+    loop {
+        let Ok((page, next)) = store.worker_tasks(Some("budget-check"), after, 500) else {
+            return;
+        };
+        tasks.extend(page);
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
     for task in tasks
         .iter()
-        .filter(|t| t.kind == "worker" && t.topic.as_deref() == Some("budget-check"))
+        .filter(|t| t.topic.as_deref() == Some("budget-check"))
     {
         if let Err(error) = check_budget(store, task, now) {
             tracing::warn!(instance = task.instance, %error, "the demo's budget system could not answer");

@@ -765,6 +765,45 @@ impl crate::Work for PgStore {
         )
     }
 
+    fn worker_tasks(
+        &self,
+        topic: Option<&str>,
+        after: Option<TaskKey>,
+        limit: usize,
+    ) -> Result<(Vec<TaskRow>, Option<TaskKey>), StoreError> {
+        let topic = topic.map(str::to_string);
+        let asked = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<TaskRow> = self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let sql = format!(
+                "SELECT {TASK_COLUMNS} FROM tasks
+                 WHERE status = 'open' AND kind = 'worker'
+                   AND ($1::TEXT IS NULL OR topic = $1 OR starts_with(topic, $1 || '?'))
+                   AND ($2::BIGINT IS NULL OR (created_us, instance_id, task_id) > ($2, $3::BIGINT, $4::BIGINT))
+                 ORDER BY created_us, instance_id, task_id LIMIT $5"
+            );
+            client
+                .query(
+                    &client.prepare_cached(&sql).await?,
+                    &[
+                        &topic,
+                        &after.map(|a| a.created_us),
+                        &after.map(|a| a.instance),
+                        &after.map(|a| a.task as i64),
+                        &asked,
+                    ],
+                )
+                .await?
+                .iter()
+                .map(task_from)
+                .collect()
+        })?;
+        let next = (rows.len() >= limit)
+            .then(|| rows.last().map(TaskKey::of))
+            .flatten();
+        Ok((rows, next))
+    }
+
     fn tasks_for_page(
         &self,
         user: &User,

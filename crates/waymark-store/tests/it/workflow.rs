@@ -557,3 +557,80 @@ fn an_inbox_pages_through_its_tasks_once_each() {
         );
     }
 }
+
+/// Worker tasks are found by topic (its name before any `?`), a page at a time.
+#[test]
+fn worker_tasks_are_found_by_topic_a_page_at_a_time() {
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let now = 1_800_000_000_000_000;
+        store
+            .put_users(&[
+                person("jennifer", "customer-success", Some("maria"), &[]),
+                person("maria", "customer-success", Some("olivia"), &[]),
+            ])
+            .expect("users");
+        store
+            .deploy_process(
+                "training-request",
+                "Training",
+                "bpmn",
+                &example("process.bpmn"),
+                now,
+            )
+            .expect("deploy");
+        let maria = store.user("maria").expect("read").expect("maria");
+        for i in 0..3 {
+            store
+                .start_instance("training-request", "jennifer", Map::new(), now + i)
+                .expect("start");
+        }
+        for approval in store.tasks_for(&maria).expect("approvals") {
+            store
+                .advance(
+                    approval.instance,
+                    Command::Complete {
+                        task: approval.task,
+                        variables: vars(json!({ "approved": true })),
+                    },
+                    "maria",
+                    now + 10,
+                )
+                .expect("approve");
+        }
+        let (first, next) = store
+            .worker_tasks(Some("budget-check"), None, 2)
+            .expect("page");
+        assert_eq!(first.len(), 2);
+        let (rest, end) = store
+            .worker_tasks(Some("budget-check"), next, 2)
+            .expect("page");
+        assert_eq!((rest.len(), end), (1, None));
+        let all: Vec<_> = first
+            .iter()
+            .chain(&rest)
+            .map(|t| (t.instance, t.task))
+            .collect();
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 3, "each once");
+        assert!(
+            first
+                .iter()
+                .chain(&rest)
+                .all(|t| t.kind == "worker" && t.topic.as_deref() == Some("budget-check"))
+        );
+        assert!(
+            store
+                .worker_tasks(Some("budget"), None, 10)
+                .expect("page")
+                .0
+                .is_empty(),
+            "a topic is matched whole"
+        );
+        let (any, _) = store.worker_tasks(None, None, 100).expect("page");
+        assert!(any.len() >= 3 && any.iter().all(|t| t.kind == "worker"));
+    }
+}
