@@ -112,7 +112,12 @@ pub trait Directory: Send + Sync {
     /// Makes sure a key exists (stored as a hash of the token).
     fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError>;
     /// The kind of key a token is, if it is one.
-    fn key_kind(&self, token: &str) -> Result<Option<KeyKind>, StoreError>;
+    fn key_kind(&self, token: &str) -> Result<Option<KeyKind>, StoreError> {
+        Ok(match self.holder(token, crate::now_us())? {
+            Some(Holder::Key { kind, .. }) => Some(kind),
+            _ => None,
+        })
+    }
     /// Issues a key; gives its public id and the secret (shown once, stored hashed).
     fn issue_key(
         &self,
@@ -163,9 +168,18 @@ pub trait Directory: Send + Sync {
     fn rotate_signing_key(&self, name: &str, retire: bool) -> Result<String, StoreError>;
     /// A new access token for a person in the directory (returned once; stored hashed), issued
     /// by an administrator and without an end date.
-    fn issue_user_token(&self, user: &str) -> Result<String, StoreError>;
+    fn issue_user_token(&self, user: &str) -> Result<String, StoreError> {
+        Ok(self
+            .issue_person_token(user, "access token", None, "admin", crate::now_us())?
+            .1)
+    }
     /// The active person a live access token belongs to.
-    fn token_user(&self, token: &str) -> Result<Option<User>, StoreError>;
+    fn token_user(&self, token: &str) -> Result<Option<User>, StoreError> {
+        Ok(match self.holder(token, crate::now_us())? {
+            Some(Holder::Person { user, .. }) => Some(user),
+            _ => None,
+        })
+    }
 }
 
 /// Process and form definitions, versioned as deployed.
@@ -223,6 +237,28 @@ pub trait Work: Send + Sync {
     ) -> Result<Vec<Job>, StoreError>;
     /// When the next job of `kind` is due (or its lease ends), found through the due-time index.
     fn next_job(&self, kind: JobKind) -> Result<Option<i64>, StoreError>;
+    /// Starts an instance of the latest version of `process` for `requester` (at the start
+    /// event waiting for the collected event `message`, when given), in one transaction; once
+    /// per `key` when given (`None` when the key was used). Each backend's one way to start.
+    fn start_keyed(
+        &self,
+        process: &str,
+        requester: &str,
+        message: Option<&str>,
+        variables: Map<String, Json>,
+        key: Option<&str>,
+        now_us: i64,
+    ) -> Result<Option<i64>, WorkflowError>;
+    /// Applies a command to an instance in one transaction, as `actor`; once per `message_id`
+    /// when given (`None` when it was delivered before). Each backend's one way to step.
+    fn advance_keyed(
+        &self,
+        instance: i64,
+        command: Command,
+        actor: &str,
+        now_us: i64,
+        message_id: Option<&str>,
+    ) -> Result<Option<Vec<Effect>>, WorkflowError>;
     /// Starts an instance of the latest version of a process for `requester`, with the start
     /// form's values. Returns its id.
     fn start_instance(
@@ -231,7 +267,10 @@ pub trait Work: Send + Sync {
         requester: &str,
         variables: Map<String, Json>,
         now_us: i64,
-    ) -> Result<i64, WorkflowError>;
+    ) -> Result<i64, WorkflowError> {
+        let started = self.start_keyed(process, requester, None, variables, None, now_us)?;
+        started.ok_or_else(|| WorkflowError::UnknownProcess(process.to_string()))
+    }
     /// Starts an instance at the start event of `process` that waits for the collected event
     /// `message` of `person`, once per event: `key` (the event's message id) already used gives
     /// `None`.
@@ -243,7 +282,16 @@ pub trait Work: Send + Sync {
         properties: Map<String, Json>,
         key: &str,
         now_us: i64,
-    ) -> Result<Option<i64>, WorkflowError>;
+    ) -> Result<Option<i64>, WorkflowError> {
+        self.start_keyed(
+            process,
+            person,
+            Some(message),
+            properties,
+            Some(key),
+            now_us,
+        )
+    }
     /// Applies a command to an instance in one transaction, as `actor` (a user id, or `system`).
     fn advance(
         &self,
@@ -251,7 +299,10 @@ pub trait Work: Send + Sync {
         command: Command,
         actor: &str,
         now_us: i64,
-    ) -> Result<Vec<Effect>, WorkflowError>;
+    ) -> Result<Vec<Effect>, WorkflowError> {
+        self.advance_keyed(instance, command, actor, now_us, None)
+            .map(Option::unwrap_or_default)
+    }
     /// [`Work::advance`] at most once per `message_id` for this instance: the delivery is
     /// recorded in the step's own transaction, so a message handed over again (a retried event,
     /// or the outbox after a crash) changes nothing. `None` when it was delivered before.
@@ -261,7 +312,9 @@ pub trait Work: Send + Sync {
         command: Command,
         now_us: i64,
         message_id: &str,
-    ) -> Result<Option<Vec<Effect>>, WorkflowError>;
+    ) -> Result<Option<Vec<Effect>>, WorkflowError> {
+        self.advance_keyed(instance, command, "system", now_us, Some(message_id))
+    }
     /// Track calls in the message outbox, oldest first: (seq, the event).
     fn outbox(&self, limit: usize) -> Result<Vec<(i64, crate::NewEvent)>, StoreError>;
     /// Takes track calls out of the outbox once the workflow has had them (one commit).
@@ -384,7 +437,9 @@ pub trait Sessions: Send + Sync {
         user: &str,
         now_us: i64,
         ttl_us: i64,
-    ) -> Result<(String, String), StoreError>;
+    ) -> Result<(String, String), StoreError> {
+        self.create_session_by(user, None, now_us, ttl_us)
+    }
     /// [`Sessions::create_session`] begun with the access token `key` (its id): the session
     /// lasts no longer than the token, and ends when the token is revoked.
     fn create_session_by(

@@ -459,27 +459,7 @@ impl crate::Directory for SqliteStore {
         Ok(format!("{name}-{next}"))
     }
 
-    fn issue_user_token(&self, user: &str) -> Result<String, StoreError> {
-        Ok(self
-            .issue_person_token(user, "access token", None, "admin", crate::now_us())?
-            .1)
-    }
-
-    fn token_user(&self, token: &str) -> Result<Option<User>, StoreError> {
-        Ok(match self.holder(token, crate::now_us())? {
-            Some(crate::keys::Holder::Person { user, .. }) => Some(user),
-            _ => None,
-        })
-    }
-
     fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError> {
         self.ensure_configured(kind, token, now_us())
-    }
-
-    fn key_kind(&self, token: &str) -> Result<Option<KeyKind>, StoreError> {
-        Ok(match self.holder(token, now_us())? {
-            Some(Holder::Key { kind, .. }) => Some(kind),
-            _ => None,
-        })
     }
 }

@@ -16,15 +16,6 @@ pub struct Session {
 }
 
 impl crate::Sessions for SqliteStore {
-    fn create_session(
-        &self,
-        user: &str,
-        now_us: i64,
-        ttl_us: i64,
-    ) -> Result<(String, String), StoreError> {
-        self.create_session_by(user, None, now_us, ttl_us)
-    }
-
     fn create_session_by(
         &self,
         user: &str,

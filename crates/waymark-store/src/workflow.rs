@@ -238,6 +238,23 @@ impl<'a> Turn<'a> {
     pub(crate) fn holding(held: impl Held + 'a) -> Self {
         Turn(Box::new(held))
     }
+
+    /// The turn `lock` gives: waiting for it with `wait`, else only if it is free now.
+    pub(crate) fn of(lock: &'a std::sync::Mutex<()>, wait: bool) -> Option<Self> {
+        if wait {
+            return Some(Turn::holding(
+                lock.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ));
+        }
+        match lock.try_lock() {
+            Ok(guard) => Some(Turn::holding(guard)),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                Some(Turn::holding(poisoned.into_inner()))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Turn<'_> {
@@ -479,116 +496,6 @@ pub(crate) fn step_names(
 impl SqliteStore {
     fn definition(&self, id: &str, version: i64) -> Result<Arc<Process>, WorkflowError> {
         definition(self, &self.definitions, id, version)
-    }
-
-    fn start(
-        &self,
-        process: &str,
-        requester: &str,
-        message: Option<&str>,
-        variables: Map<String, Json>,
-        key: Option<&str>,
-        now_us: i64,
-    ) -> Result<Option<i64>, WorkflowError> {
-        let deployed = self
-            .latest_version(process)?
-            .ok_or_else(|| WorkflowError::UnknownProcess(process.to_string()))?;
-        let definition = self.definition(process, deployed)?;
-        let deployed = (process.to_string(), deployed);
-        let mut variables = variables;
-        variables.insert("requester".into(), Json::from(requester));
-        let requester = requester.to_string();
-        let message = message.map(str::to_string);
-        let key = key.map(str::to_string);
-        self.transact(move |transaction, links| {
-            let requester = requester.as_str();
-            let inserted = transaction.execute(
-                "INSERT INTO instances (process_id, version, requester, status, state, started_us, updated_us, start_key)
-                 VALUES (?1, ?2, ?3, 'running', '{}', ?4, ?4, ?5) ON CONFLICT (start_key) WHERE start_key IS NOT NULL DO NOTHING",
-                params![deployed.0, deployed.1, requester, now_us, key],
-            )?;
-            if inserted == 0 {
-                return Ok(None);
-            }
-            let instance = transaction.last_insert_rowid();
-            let mut state = State::default();
-            let form = variables.clone();
-            let command = match message {
-                Some(name) => Command::StartOnMessage { name, variables },
-                None => Command::Start { variables },
-            };
-            let effects = engine::step(&definition, &mut state, command, now_us)
-                .map_err(WorkflowError::from)?;
-            audit(transaction, instance, now_us, requester, "started", None, &Json::Object(form))?;
-            let step = Applying { transaction, links, process: &definition, instance, requester, actor: requester, now_us };
-            step.apply(&state, &effects)?;
-            Ok(Some(instance))
-        })
-    }
-
-    fn advance_keyed(
-        &self,
-        instance: i64,
-        command: Command,
-        actor: &str,
-        now_us: i64,
-        message_id: Option<&str>,
-    ) -> Result<Option<Vec<Effect>>, WorkflowError> {
-        let message_id = message_id.map(str::to_string);
-        // Who started it and what it runs never change: read without the state.
-        let head: Option<(String, i64, String)> = self.with(|connection| {
-            Ok(connection
-                .prepare_cached(
-                    "SELECT process_id, version, requester FROM instances WHERE id = ?1",
-                )?
-                .query_row(params![instance], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?)
-        })?;
-        let (process, version, requester) = head.ok_or(WorkflowError::UnknownInstance(instance))?;
-        let definition = self.definition(&process, version)?;
-        let actor = actor.to_string();
-        self.transact(move |transaction, links| {
-            let actor = actor.as_str();
-            if let Some(message_id) = &message_id {
-                let first = transaction.execute(
-                    "INSERT INTO message_deliveries (message_id, instance_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                    params![message_id, instance],
-                )?;
-                if first == 0 {
-                    return Ok(None);
-                }
-            }
-            // Read again inside the transaction: another step may have committed since.
-            let stored: String = transaction.query_row(
-                "SELECT state FROM instances WHERE id = ?1",
-                params![instance],
-                |r| r.get(0),
-            )?;
-            let mut state: State = serde_json::from_str(&stored)
-                .map_err(|e| WorkflowError::State(instance, e.to_string()))?;
-            let (action, data, node) = describe(&definition, &state, &command);
-            let effects = engine::step(&definition, &mut state, command, now_us)?;
-            audit(
-                transaction,
-                instance,
-                now_us,
-                actor,
-                action,
-                node.as_deref(),
-                &data,
-            )?;
-            let step = Applying {
-                transaction,
-                links,
-                process: &definition,
-                instance,
-                requester: &requester,
-                actor,
-                now_us,
-            };
-            step.apply(&state, &effects)?;
-            Ok(Some(effects))
-        })
     }
 
     /// Runs `f` in a transaction on the writer connection, with group commit: steps queued by
@@ -1194,6 +1101,116 @@ impl crate::Processes for SqliteStore {
 }
 
 impl crate::Work for SqliteStore {
+    fn start_keyed(
+        &self,
+        process: &str,
+        requester: &str,
+        message: Option<&str>,
+        variables: Map<String, Json>,
+        key: Option<&str>,
+        now_us: i64,
+    ) -> Result<Option<i64>, WorkflowError> {
+        let deployed = self
+            .latest_version(process)?
+            .ok_or_else(|| WorkflowError::UnknownProcess(process.to_string()))?;
+        let definition = self.definition(process, deployed)?;
+        let deployed = (process.to_string(), deployed);
+        let mut variables = variables;
+        variables.insert("requester".into(), Json::from(requester));
+        let requester = requester.to_string();
+        let message = message.map(str::to_string);
+        let key = key.map(str::to_string);
+        self.transact(move |transaction, links| {
+            let requester = requester.as_str();
+            let inserted = transaction.execute(
+                "INSERT INTO instances (process_id, version, requester, status, state, started_us, updated_us, start_key)
+                 VALUES (?1, ?2, ?3, 'running', '{}', ?4, ?4, ?5) ON CONFLICT (start_key) WHERE start_key IS NOT NULL DO NOTHING",
+                params![deployed.0, deployed.1, requester, now_us, key],
+            )?;
+            if inserted == 0 {
+                return Ok(None);
+            }
+            let instance = transaction.last_insert_rowid();
+            let mut state = State::default();
+            let form = variables.clone();
+            let command = match message {
+                Some(name) => Command::StartOnMessage { name, variables },
+                None => Command::Start { variables },
+            };
+            let effects = engine::step(&definition, &mut state, command, now_us)
+                .map_err(WorkflowError::from)?;
+            audit(transaction, instance, now_us, requester, "started", None, &Json::Object(form))?;
+            let step = Applying { transaction, links, process: &definition, instance, requester, actor: requester, now_us };
+            step.apply(&state, &effects)?;
+            Ok(Some(instance))
+        })
+    }
+
+    fn advance_keyed(
+        &self,
+        instance: i64,
+        command: Command,
+        actor: &str,
+        now_us: i64,
+        message_id: Option<&str>,
+    ) -> Result<Option<Vec<Effect>>, WorkflowError> {
+        let message_id = message_id.map(str::to_string);
+        // Who started it and what it runs never change: read without the state.
+        let head: Option<(String, i64, String)> = self.with(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT process_id, version, requester FROM instances WHERE id = ?1",
+                )?
+                .query_row(params![instance], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?)
+        })?;
+        let (process, version, requester) = head.ok_or(WorkflowError::UnknownInstance(instance))?;
+        let definition = self.definition(&process, version)?;
+        let actor = actor.to_string();
+        self.transact(move |transaction, links| {
+            let actor = actor.as_str();
+            if let Some(message_id) = &message_id {
+                let first = transaction.execute(
+                    "INSERT INTO message_deliveries (message_id, instance_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![message_id, instance],
+                )?;
+                if first == 0 {
+                    return Ok(None);
+                }
+            }
+            // Read again inside the transaction: another step may have committed since.
+            let stored: String = transaction.query_row(
+                "SELECT state FROM instances WHERE id = ?1",
+                params![instance],
+                |r| r.get(0),
+            )?;
+            let mut state: State = serde_json::from_str(&stored)
+                .map_err(|e| WorkflowError::State(instance, e.to_string()))?;
+            let (action, data, node) = describe(&definition, &state, &command);
+            let effects = engine::step(&definition, &mut state, command, now_us)?;
+            audit(
+                transaction,
+                instance,
+                now_us,
+                actor,
+                action,
+                node.as_deref(),
+                &data,
+            )?;
+            let step = Applying {
+                transaction,
+                links,
+                process: &definition,
+                instance,
+                requester: &requester,
+                actor,
+                now_us,
+            };
+            step.apply(&state, &effects)?;
+            Ok(Some(effects))
+        })
+    }
+
     fn webhook_due(&self, instance: i64, task: u64, now_us: i64) -> Result<bool, StoreError> {
         self.with(|connection| {
             let next: Option<i64> = connection
@@ -1246,6 +1263,10 @@ impl crate::Work for SqliteStore {
         })
     }
 
+    fn outbox_turn(&self, wait: bool) -> Option<Turn<'_>> {
+        Turn::of(&self.outbox_turn, wait)
+    }
+
     fn claim_jobs(
         &self,
         kind: JobKind,
@@ -1283,57 +1304,6 @@ impl crate::Work for SqliteStore {
         })
     }
 
-    fn start_instance(
-        &self,
-        process: &str,
-        requester: &str,
-        variables: Map<String, Json>,
-        now_us: i64,
-    ) -> Result<i64, WorkflowError> {
-        let started = self.start(process, requester, None, variables, None, now_us)?;
-        started.ok_or_else(|| WorkflowError::UnknownProcess(process.to_string()))
-    }
-
-    fn start_on_message(
-        &self,
-        process: &str,
-        person: &str,
-        message: &str,
-        properties: Map<String, Json>,
-        key: &str,
-        now_us: i64,
-    ) -> Result<Option<i64>, WorkflowError> {
-        self.start(
-            process,
-            person,
-            Some(message),
-            properties,
-            Some(key),
-            now_us,
-        )
-    }
-
-    fn advance(
-        &self,
-        instance: i64,
-        command: Command,
-        actor: &str,
-        now_us: i64,
-    ) -> Result<Vec<Effect>, WorkflowError> {
-        self.advance_keyed(instance, command, actor, now_us, None)
-            .map(Option::unwrap_or_default)
-    }
-
-    fn advance_once(
-        &self,
-        instance: i64,
-        command: Command,
-        now_us: i64,
-        message_id: &str,
-    ) -> Result<Option<Vec<Effect>>, WorkflowError> {
-        self.advance_keyed(instance, command, "system", now_us, Some(message_id))
-    }
-
     fn outbox(&self, limit: usize) -> Result<Vec<(i64, crate::NewEvent)>, StoreError> {
         self.with(|connection| {
             let mut query = connection.prepare_cached(
@@ -1363,23 +1333,6 @@ impl crate::Work for SqliteStore {
             transaction.commit()?;
             Ok(())
         })
-    }
-
-    fn outbox_turn(&self, wait: bool) -> Option<Turn<'_>> {
-        if wait {
-            return Some(Turn::holding(
-                self.outbox_turn
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            ));
-        }
-        match self.outbox_turn.try_lock() {
-            Ok(guard) => Some(Turn::holding(guard)),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
-                Some(Turn::holding(poisoned.into_inner()))
-            }
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        }
     }
 
     fn instance(&self, id: i64) -> Result<Option<InstanceRow>, WorkflowError> {

@@ -518,19 +518,6 @@ impl crate::Directory for PgStore {
         Ok(kid)
     }
 
-    fn issue_user_token(&self, user: &str) -> Result<String, StoreError> {
-        Ok(self
-            .issue_person_token(user, "access token", None, "admin", now_us())?
-            .1)
-    }
-
-    fn token_user(&self, token: &str) -> Result<Option<User>, StoreError> {
-        Ok(match self.holder(token, now_us())? {
-            Some(Holder::Person { user, .. }) => Some(user),
-            _ => None,
-        })
-    }
-
     fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError> {
         let hash = hash(token);
         let now_us = now_us();
@@ -574,13 +561,6 @@ impl crate::Directory for PgStore {
             }
             transaction.commit().await?;
             Ok(())
-        })
-    }
-
-    fn key_kind(&self, token: &str) -> Result<Option<KeyKind>, StoreError> {
-        Ok(match self.holder(token, now_us())? {
-            Some(Holder::Key { kind, .. }) => Some(kind),
-            _ => None,
         })
     }
 }

@@ -7,15 +7,6 @@ use crate::workflow::USER_COLUMNS;
 use crate::{StoreError, hash};
 
 impl crate::Sessions for PgStore {
-    fn create_session(
-        &self,
-        user: &str,
-        now_us: i64,
-        ttl_us: i64,
-    ) -> Result<(String, String), StoreError> {
-        self.create_session_by(user, None, now_us, ttl_us)
-    }
-
     fn create_session_by(
         &self,
         user: &str,

@@ -285,7 +285,25 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
 }
 
 impl PgStore {
-    fn start(
+    fn tasks_where(
+        &self,
+        condition: &'static str,
+        instance: Option<i64>,
+    ) -> Result<Vec<TaskRow>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE {condition}");
+            let rows = match instance {
+                Some(instance) => client.query(&sql, &[&instance]).await?,
+                None => client.query(&sql, &[]).await?,
+            };
+            rows.iter().map(task_from).collect()
+        })
+    }
+}
+
+impl crate::Work for PgStore {
+    fn start_keyed(
         &self,
         process: &str,
         requester: &str,
@@ -419,24 +437,6 @@ impl PgStore {
         })
     }
 
-    fn tasks_where(
-        &self,
-        condition: &'static str,
-        instance: Option<i64>,
-    ) -> Result<Vec<TaskRow>, StoreError> {
-        self.run(move |pool| async move {
-            let client = pool.get().await?;
-            let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE {condition}");
-            let rows = match instance {
-                Some(instance) => client.query(&sql, &[&instance]).await?,
-                None => client.query(&sql, &[]).await?,
-            };
-            rows.iter().map(task_from).collect()
-        })
-    }
-}
-
-impl crate::Work for PgStore {
     fn webhook_due(&self, instance: i64, task: u64, now_us: i64) -> Result<bool, StoreError> {
         self.run(move |pool| async move {
             let client = pool.get().await?;
@@ -498,6 +498,10 @@ impl crate::Work for PgStore {
         })
     }
 
+    fn outbox_turn(&self, wait: bool) -> Option<Turn<'_>> {
+        Turn::of(&self.outbox_turn, wait)
+    }
+
     fn claim_jobs(
         &self,
         kind: JobKind,
@@ -548,57 +552,6 @@ impl crate::Work for PgStore {
         })
     }
 
-    fn start_instance(
-        &self,
-        process: &str,
-        requester: &str,
-        variables: Map<String, Json>,
-        now_us: i64,
-    ) -> Result<i64, WorkflowError> {
-        let started = self.start(process, requester, None, variables, None, now_us)?;
-        started.ok_or_else(|| WorkflowError::UnknownProcess(process.to_string()))
-    }
-
-    fn start_on_message(
-        &self,
-        process: &str,
-        person: &str,
-        message: &str,
-        properties: Map<String, Json>,
-        key: &str,
-        now_us: i64,
-    ) -> Result<Option<i64>, WorkflowError> {
-        self.start(
-            process,
-            person,
-            Some(message),
-            properties,
-            Some(key),
-            now_us,
-        )
-    }
-
-    fn advance(
-        &self,
-        instance: i64,
-        command: Command,
-        actor: &str,
-        now_us: i64,
-    ) -> Result<Vec<Effect>, WorkflowError> {
-        self.advance_keyed(instance, command, actor, now_us, None)
-            .map(Option::unwrap_or_default)
-    }
-
-    fn advance_once(
-        &self,
-        instance: i64,
-        command: Command,
-        now_us: i64,
-        message_id: &str,
-    ) -> Result<Option<Vec<Effect>>, WorkflowError> {
-        self.advance_keyed(instance, command, "system", now_us, Some(message_id))
-    }
-
     fn outbox(&self, limit: usize) -> Result<Vec<(i64, NewEvent)>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.run(move |pool| async move {
@@ -640,23 +593,6 @@ impl crate::Work for PgStore {
                 .await?;
             Ok(())
         })
-    }
-
-    fn outbox_turn(&self, wait: bool) -> Option<Turn<'_>> {
-        if wait {
-            return Some(Turn::holding(
-                self.outbox_turn
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            ));
-        }
-        match self.outbox_turn.try_lock() {
-            Ok(guard) => Some(Turn::holding(guard)),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
-                Some(Turn::holding(poisoned.into_inner()))
-            }
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        }
     }
 
     fn instance(&self, id: i64) -> Result<Option<InstanceRow>, WorkflowError> {
