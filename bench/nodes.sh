@@ -4,9 +4,12 @@
 # database; the load generator spreads its connections over the nodes. Prints one JSON line per
 # run, with the CPU-seconds the Waymark nodes and the PostgreSQL server used during it.
 #
-#   bench/nodes.sh WAYMARK WAYMARK_BENCH POSTGRES_ADMIN_URL SECONDS
+#   bench/nodes.sh WAYMARK WAYMARK_BENCH POSTGRES_ADMIN_URL SECONDS [LOADS] [NODE_COUNTS]
+#
+# LOADS defaults to "ingest workflow", NODE_COUNTS (the PostgreSQL settings) to "1 2 3".
 set -euo pipefail
 waymark="$1"; bench="$2"; admin_url="$3"; seconds="$4"
+loads="${5:-ingest workflow}"; node_counts="${6:-1 2 3}"
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d /tmp/waymark-nodes.XXXXXX)"
 hz=$(getconf CLK_TCK)
@@ -60,7 +63,7 @@ line.update(setting=sys.argv[2], nodes=int(sys.argv[3]), node_cpu_s=int(sys.argv
 print(json.dumps(line))" "$line" "$setting" "$n" $((after - before)) $((pg_after - pg_before))
 }
 
-for load in ingest workflow; do
+for load in $loads; do
   run sqlite 1 "$load"
-  for n in 1 2 3; do run postgres "$n" "$load"; done
+  for n in $node_counts; do run postgres "$n" "$load"; done
 done

@@ -35,6 +35,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use waymark_store::Store;
+use waymark_store::workflow::JobKind;
 
 pub use collect::parse_batch;
 pub use error::ApiError;
@@ -272,6 +273,53 @@ pub async fn serve(
     serve_router(listener, state, router, shutdown).await
 }
 
+/// The longest a job loop sleeps when nothing is due and nothing changes: what a crashed
+/// handover left in the message outbox waits at most this long.
+const JOB_LOOP_REST: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `work` (on the blocking pool), then sleeps until the next job of `kinds` is due, jobs
+/// are added (`Work::job_changes`), or `JOB_LOOP_REST` passes; an idle node so does nothing.
+async fn job_loop(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    kinds: &'static [JobKind],
+    work: impl Fn(&dyn Store, i64) + Send + Sync + 'static,
+) {
+    let work = Arc::new(work);
+    let mut changes = store.job_changes();
+    loop {
+        // Seen before the work runs: what is added meanwhile wakes the loop again.
+        changes.borrow_and_update();
+        let (store_now, work_now, now) = (store.clone(), work.clone(), clock.now_us());
+        let next = tokio::task::spawn_blocking(move || {
+            work_now(store_now.as_ref(), now);
+            kinds
+                .iter()
+                .map(|kind| store_now.next_job(*kind))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|due| due.into_iter().flatten().min())
+        })
+        .await;
+        let wait = match next {
+            Ok(Ok(Some(due))) => {
+                let micros = u64::try_from(due.saturating_sub(clock.now_us())).unwrap_or(0);
+                std::time::Duration::from_micros(micros).min(JOB_LOOP_REST)
+            }
+            Ok(Ok(None)) => JOB_LOOP_REST,
+            // The database is unwell (already logged by the work): try again in a second.
+            Ok(Err(_)) | Err(_) => std::time::Duration::from_secs(1),
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
 /// Serves `router` (built with [`app_with`]) and runs the timer, webhook and mail loops of
 /// `state`.
 pub async fn serve_router(
@@ -280,56 +328,36 @@ pub async fn serve_router(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Timers of running instances fire within a second of being due, and after a restart.
-    // Webhook tasks are called here too.
+    // Timers fire when due, and after a restart; webhook tasks are called here too; what a
+    // crash left in the message outbox is handed over.
     let timers = {
-        let workflow = state.store.clone();
-        let clock = state.clock.clone();
         let webhook_settings = state.webhooks.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
-            loop {
-                tick.tick().await;
-                let workflow = workflow.clone();
-                let now = clock.now_us();
-                let settings = webhook_settings.clone();
-                let _ = tokio::task::spawn_blocking(move || {
-                    automation::fire_due_timers(workflow.as_ref(), now);
-                    webhooks::call_due(workflow.as_ref(), &settings, now);
-                    // What a crash left in the message outbox is handed over after a restart.
-                    automation::drain_outbox_if_free(workflow.as_ref(), now);
-                })
-                .await;
-            }
-        })
+        tokio::spawn(job_loop(
+            state.store.clone(),
+            state.clock.clone(),
+            &[JobKind::Timer, JobKind::Webhook],
+            move |store, now| {
+                automation::fire_due_timers(store, now);
+                webhooks::call_due(store, &webhook_settings, now);
+                automation::drain_outbox_if_free(store, now);
+            },
+        ))
     };
     // Send tasks with an `email:` topic are carried out here, when SMTP is configured.
     let mailer = state.mailer.clone().map(|mailer| {
-        let workflow = state.store.clone();
-        let clock = state.clock.clone();
-        let links = state.links.clone();
-        let surveys = state.surveys.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                let (workflow, mailer, links, surveys) = (
-                    workflow.clone(),
-                    mailer.clone(),
-                    links.clone(),
-                    surveys.clone(),
-                );
-                let now = clock.now_us();
-                let _ = tokio::task::spawn_blocking(move || {
-                    let signers = mail::Signers {
-                        links: &links,
-                        surveys: &surveys,
-                    };
-                    mail::send_due(workflow.as_ref(), &mailer, &signers, now)
-                })
-                .await;
-            }
-        })
+        let (links, surveys) = (state.links.clone(), state.surveys.clone());
+        tokio::spawn(job_loop(
+            state.store.clone(),
+            state.clock.clone(),
+            &[JobKind::Mail],
+            move |store, now| {
+                let signers = mail::Signers {
+                    links: &links,
+                    surveys: &surveys,
+                };
+                mail::send_due(store, &mailer, &signers, now);
+            },
+        ))
     });
     // The peer address reaches handlers (sign-in rate limits are per client).
     let served = axum::serve(

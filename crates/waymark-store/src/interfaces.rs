@@ -237,6 +237,9 @@ pub trait Work: Send + Sync {
     ) -> Result<Vec<Job>, StoreError>;
     /// When the next job of `kind` is due (or its lease ends), found through the due-time index.
     fn next_job(&self, kind: JobKind) -> Result<Option<i64>, StoreError>;
+    /// Changes when jobs were added: by this node, and on PostgreSQL by any node (LISTEN/NOTIFY).
+    /// A job loop sleeps until its next due job or a change, so an idle node does nothing.
+    fn job_changes(&self) -> tokio::sync::watch::Receiver<u64>;
     /// Starts an instance of the latest version of `process` for `requester` (at the start
     /// event waiting for the collected event `message`, when given), in one transaction; once
     /// per `key` when given (`None` when the key was used). Each backend's one way to start.

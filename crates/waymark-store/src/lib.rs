@@ -665,6 +665,8 @@ pub struct SqliteStore {
     failing: Mutex<Option<String>>,
     /// Held while the message outbox is handed to the workflow.
     outbox_turn: Mutex<()>,
+    /// Raised when a step adds a job.
+    jobs: workflow::JobSignal,
 }
 
 /// A thread that checkpoints the WAL every second until it is dropped. (Every 200 ms gave
@@ -778,6 +780,7 @@ impl SqliteStore {
             path: None,
             failing: Mutex::new(None),
             outbox_turn: Mutex::new(()),
+            jobs: Default::default(),
         })
     }
 
@@ -839,6 +842,7 @@ impl SqliteStore {
             path: None,
             failing: Mutex::new(None),
             outbox_turn: Mutex::new(()),
+            jobs: Default::default(),
         })
     }
 

@@ -216,6 +216,40 @@ impl JobKind {
     }
 }
 
+/// Whether a step's effects add a job (a timer, or a task a node carries out by itself), so the
+/// nodes' job loops should look again.
+pub(crate) fn schedules_job(effects: &[Effect]) -> bool {
+    effects.iter().any(|effect| match effect {
+        Effect::TimerSet { .. } => true,
+        Effect::TaskCreated {
+            kind: TaskKind::Worker { topic, .. },
+            ..
+        } => JobKind::of_task(Some(topic)).is_some(),
+        _ => false,
+    })
+}
+
+/// Tells the job loops that jobs were added (by this node, or on PostgreSQL by any node): a
+/// counter they watch, so a loop sleeps until the next due job or this, never polling.
+#[derive(Debug)]
+pub(crate) struct JobSignal(tokio::sync::watch::Sender<u64>);
+
+impl Default for JobSignal {
+    fn default() -> Self {
+        JobSignal(tokio::sync::watch::Sender::new(0))
+    }
+}
+
+impl JobSignal {
+    pub(crate) fn raise(&self) {
+        self.0.send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    pub(crate) fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
 /// A claimed job: which request, which timer or task, and how many times it was claimed (this
 /// time included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1142,7 +1176,15 @@ impl crate::Work for SqliteStore {
             audit(transaction, instance, now_us, requester, "started", None, &Json::Object(form))?;
             let step = Applying { transaction, links, process: &definition, instance, requester, actor: requester, now_us };
             step.apply(&state, &effects)?;
-            Ok(Some(instance))
+            Ok(Some((instance, schedules_job(&effects))))
+        })
+        .map(|started| {
+            started.map(|(instance, schedules)| {
+                if schedules {
+                    self.jobs.raise();
+                }
+                instance
+            })
         })
     }
 
@@ -1209,6 +1251,15 @@ impl crate::Work for SqliteStore {
             step.apply(&state, &effects)?;
             Ok(Some(effects))
         })
+        .inspect(|effects| {
+            if effects.as_deref().is_some_and(schedules_job) {
+                self.jobs.raise();
+            }
+        })
+    }
+
+    fn job_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.jobs.watch()
     }
 
     fn webhook_due(&self, instance: i64, task: u64, now_us: i64) -> Result<bool, StoreError> {

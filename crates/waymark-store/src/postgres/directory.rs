@@ -75,13 +75,20 @@ async fn audit_key(
 
 async fn holder_of(pool: Pool, hash: String, now_us: i64) -> Result<Option<Holder>, StoreError> {
     let client = pool.get().await?;
+    // The key and, for a person's token, the person (when not disabled), in one query.
+    let person = USER_COLUMNS
+        .split(", ")
+        .map(|c| format!("u.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let found = client
         .query_opt(
             &client
-                .prepare_cached(
-                    "SELECT id, kind, user_id, topics FROM keys
-             WHERE hash = $1 AND revoked_us IS NULL AND (expires_us IS NULL OR expires_us > $2)",
-                )
+                .prepare_cached(&format!(
+                    "SELECT k.id, k.kind, k.topics, {person} FROM keys k
+                     LEFT JOIN users u ON u.id = k.user_id AND u.disabled_us IS NULL
+                     WHERE k.hash = $1 AND k.revoked_us IS NULL AND (k.expires_us IS NULL OR k.expires_us > $2)"
+                ))
                 .await?,
             &[&hash, &now_us],
         )
@@ -89,26 +96,17 @@ async fn holder_of(pool: Pool, hash: String, now_us: i64) -> Result<Option<Holde
     let Some(row) = found else {
         return Ok(None);
     };
-    let (id, kind, user, topics): (String, String, Option<String>, String) = (
-        row.try_get(0)?,
-        row.try_get(1)?,
-        row.try_get(2)?,
-        row.try_get(3)?,
-    );
+    let (id, kind, topics): (String, String, String) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     if kind == "person" {
-        let user = client
-            .query_opt(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND disabled_us IS NULL"
-                    ))
-                    .await?,
-                &[&user.unwrap_or_default()],
-            )
-            .await?
-            .map(|row| user_from(&row, 0))
-            .transpose()?;
-        return Ok(user.map(|user| Holder::Person { id, user }));
+        let enabled: Option<String> = row.try_get(3)?;
+        return Ok(match enabled {
+            Some(_) => Some(Holder::Person {
+                id,
+                user: user_from(&row, 3)?,
+            }),
+            None => None,
+        });
     }
     Ok(KeyKind::parse(&kind).map(|kind| Holder::Key {
         id,

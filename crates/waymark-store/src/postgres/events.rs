@@ -1,7 +1,7 @@
 //! Collected and imported events on PostgreSQL.
 //!
 //! Invariant: every transaction that adds events, facts, identity merges or imported blocks takes
-//! the events lock first and holds it to its commit. Sequence numbers are therefore committed in
+//! the events lock before it writes any of them and holds it to its commit. Sequence numbers are therefore committed in
 //! order on every node, so a reader that tails by `seq` (the live logs of all nodes) never skips
 //! an event that commits late, and identity merges never interleave. Duplicates are dropped by
 //! the unique message id, in the same transaction.
@@ -11,6 +11,7 @@ use tokio_postgres::Row;
 
 use super::PgStore;
 use super::identity;
+use super::tx::Tx;
 use crate::facts::{self, Change, EventFacts, Kind, Since};
 use crate::traces::{self, NewTrace, StoredTrace, TraceBlock};
 use crate::{Appended, NewEvent, Profile, StoreError, StoredEvent};
@@ -53,112 +54,149 @@ pub(crate) async fn lock_events(client: &impl GenericClient) -> Result<(), Store
     Ok(())
 }
 
-/// Stores one event unless its message id is stored: its facts, its identity links, and (for a
-/// driving track call) its place in the message outbox. Whether it was new.
-pub(crate) async fn insert(
-    client: &impl GenericClient,
-    event: &NewEvent,
-    driving: bool,
-    identifier_traits: &[String],
-) -> Result<bool, StoreError> {
-    let inserted = insert_all(
-        client,
-        std::slice::from_ref(event),
-        &[driving],
-        identifier_traits,
-    )
-    .await?;
-    Ok(inserted.first().copied().unwrap_or(false))
-}
-
-/// Stores the events whose message ids are not stored yet (nor earlier in `events`), in order, a
-/// few statements for the whole batch: the rows, their facts, the outbox (for the events whose
-/// `driving` flag is set), then the identity links of the events that carry something new about
-/// a person. Which events were new.
-pub(crate) async fn insert_all(
-    client: &impl GenericClient,
+/// Ends a transaction that adds events: runs `before` (the transaction's other last writes),
+/// takes the events lock, stores the events whose message ids are not stored yet (nor earlier in
+/// `events`) in order, and sends the commit. Which events were new. The caller calls
+/// `tx.committed()` when this succeeds.
+///
+/// The lock is held until the commit and every writer of events waits for it, so the time in
+/// between is kept to one round trip: outside the lock, `before` and the lookup of the people
+/// the events name go together; then the lock, one statement for the rows with their facts and
+/// outbox places, and the commit are sent in one message (the server runs them in order). Only
+/// when an event says something new about a person (an alias, traits, someone unseen) are the
+/// identity links written between the rows and the commit.
+pub(crate) async fn commit_with_events(
+    tx: &Tx,
+    before: impl Future<Output = Result<(), StoreError>>,
     events: &[NewEvent],
     driving: &[bool],
     identifier_traits: &[String],
+    seen: &identity::Settled,
 ) -> Result<Vec<bool>, StoreError> {
+    let client = tx.client();
+    // Known to this node: `before` travels with the lock and the commit. Otherwise it travels
+    // with the lookup.
+    let (before, known) = if seen.all(events) {
+        (Some(before), None)
+    } else {
+        let ((), known) = tokio::try_join!(biased; before, identity::known(client, events))?;
+        seen.learn(events, &known);
+        (None, Some(known))
+    };
     if events.is_empty() {
+        if let Some(before) = before {
+            before.await?;
+        }
+        tx.send_commit().await?;
         return Ok(Vec::new());
     }
+    let (lock, insert) = (
+        client.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?,
+        client.prepare_cached("WITH stored AS (
+                 INSERT INTO events (message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body)
+                 SELECT m, k, n, u, a, t, r, b
+                 FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[], $8::TEXT[])
+                      WITH ORDINALITY AS e(m, k, n, u, a, t, r, b, place)
+                 ORDER BY place
+                 ON CONFLICT (message_id) DO NOTHING
+                 RETURNING seq, message_id, user_id, anonymous_id, timestamp_us),
+             facts AS (
+                 INSERT INTO event_facts (seq, kind, user_id, anonymous_id, timestamp_us, facts)
+                 SELECT s.seq, f.k, s.user_id, s.anonymous_id, s.timestamp_us, f.x
+                 FROM stored s JOIN unnest($9::TEXT[], $10::SMALLINT[], $11::BYTEA[]) AS f(m, k, x) ON f.m = s.message_id),
+             outbox AS (
+                 INSERT INTO message_outbox (seq) SELECT seq FROM stored WHERE message_id = ANY($12::TEXT[]))
+             SELECT seq, message_id FROM stored").await?,
+    );
+    // Facts and outbox places for the first event with each message id: only it can be new.
+    let mut seen = std::collections::HashSet::new();
+    let (mut fact_ids, mut fact_kinds, mut fact_records, mut outbox) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (event, driving) in events.iter().zip(driving) {
+        if !seen.insert(event.message_id.as_str()) {
+            continue;
+        }
+        let (kind, record) = facts::of(event);
+        fact_ids.push(event.message_id.as_str());
+        fact_kinds.push(kind.code() as i16);
+        fact_records.push(record);
+        if *driving && event.kind == "track" && event.user_id.is_some() {
+            outbox.push(event.message_id.as_str());
+        }
+    }
     let column = |f: fn(&NewEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
-    let rows = client
-        .query(
-            &client.prepare_cached("INSERT INTO events (message_id, kind, name, user_id, anonymous_id, timestamp_us, received_us, body)
-             SELECT m, k, n, u, a, t, r, b
-             FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[], $8::TEXT[])
-                  WITH ORDINALITY AS e(m, k, n, u, a, t, r, b, place)
-             ORDER BY place
-             ON CONFLICT (message_id) DO NOTHING RETURNING seq, message_id").await?,
-            &[
-                &events.iter().map(|e| e.message_id.as_str()).collect::<Vec<_>>(),
-                &events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
-                &column(|e| e.name.clone()),
-                &column(|e| e.user_id.clone()),
-                &column(|e| e.anonymous_id.clone()),
-                &events.iter().map(|e| e.timestamp_us).collect::<Vec<_>>(),
-                &events.iter().map(|e| e.received_us).collect::<Vec<_>>(),
-                &events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(),
-            ],
-        )
-        .await?;
+    let (message_ids, kinds, names, users, anonymous, times, received, bodies) = (
+        events
+            .iter()
+            .map(|e| e.message_id.as_str())
+            .collect::<Vec<_>>(),
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        column(|e| e.name.clone()),
+        column(|e| e.user_id.clone()),
+        column(|e| e.anonymous_id.clone()),
+        events.iter().map(|e| e.timestamp_us).collect::<Vec<_>>(),
+        events.iter().map(|e| e.received_us).collect::<Vec<_>>(),
+        events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(),
+    );
+    let locking = async {
+        client
+            .execute(&lock, &[&EVENTS_LOCK])
+            .await
+            .map_err(StoreError::from)
+    };
+    let inserting = async {
+        client
+            .query(
+                &insert,
+                &[
+                    &message_ids,
+                    &kinds,
+                    &names,
+                    &users,
+                    &anonymous,
+                    &times,
+                    &received,
+                    &bodies,
+                    &fact_ids,
+                    &fact_kinds,
+                    &fact_records,
+                    &outbox,
+                ],
+            )
+            .await
+            .map_err(StoreError::from)
+    };
+    let settled = known
+        .as_ref()
+        .is_none_or(|known| events.iter().all(|e| identity::settled(e, known)));
+    // `biased`: polled in this order the first time, so they are sent in this order.
+    let rows = match (before, settled) {
+        (Some(before), _) => {
+            tokio::try_join!(biased; before, locking, inserting, tx.send_commit())?.2
+        }
+        (None, true) => tokio::try_join!(biased; locking, inserting, tx.send_commit())?.1,
+        (None, false) => tokio::try_join!(biased; locking, inserting)?.1,
+    };
     let mut seqs: std::collections::HashMap<String, i64> = rows
         .iter()
         .map(|row| Ok::<_, StoreError>((row.try_get(1)?, row.try_get(0)?)))
         .collect::<Result<_, _>>()?;
     // The first event with a message id is the one stored; the others are duplicates.
-    let stored: Vec<Option<i64>> = events.iter().map(|e| seqs.remove(&e.message_id)).collect();
-    let mut facts = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    let mut outbox = Vec::new();
-    for ((event, seq), driving) in events.iter().zip(&stored).zip(driving) {
-        let Some(seq) = *seq else { continue };
-        let (kind, record) = facts::of(event);
-        facts.0.push(seq);
-        facts.1.push(kind.code() as i16);
-        facts.2.push(event.user_id.clone());
-        facts.3.push(event.anonymous_id.clone());
-        facts.4.push(event.timestamp_us);
-        facts.5.push(record);
-        if *driving && event.kind == "track" && event.user_id.is_some() {
-            outbox.push(seq);
-        }
-    }
-    if !facts.0.is_empty() {
-        client
-            .execute(
-                &client.prepare_cached("INSERT INTO event_facts (seq, kind, user_id, anonymous_id, timestamp_us, facts)
-                 SELECT * FROM unnest($1::BIGINT[], $2::SMALLINT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BYTEA[])").await?,
-                &[&facts.0, &facts.1, &facts.2, &facts.3, &facts.4, &facts.5],
-            )
-            .await?;
-    }
-    if !outbox.is_empty() {
-        client
-            .execute(
-                &client
-                    .prepare_cached("INSERT INTO message_outbox (seq) SELECT unnest($1::BIGINT[])")
-                    .await?,
-                &[&outbox],
-            )
-            .await?;
-    }
-    let new: Vec<&NewEvent> = events
+    let stored: Vec<bool> = events
         .iter()
-        .zip(&stored)
-        .filter_map(|(e, seq)| seq.map(|_| e))
+        .map(|e| seqs.remove(&e.message_id).is_some())
         .collect();
-    identity::link_all(client, &new, identifier_traits).await?;
-    Ok(stored.iter().map(Option::is_some).collect())
+    if !settled {
+        let new: Vec<&NewEvent> = events
+            .iter()
+            .zip(&stored)
+            .filter_map(|(e, new)| new.then_some(e))
+            .collect();
+        let known = known.unwrap_or_default();
+        identity::link_all(client, &new, &known, identifier_traits).await?;
+        tx.send_commit().await?;
+    }
+    Ok(stored)
 }
 
 /// A caller's events waiting for the next group commit.
@@ -176,6 +214,8 @@ struct Pending {
 pub(crate) struct Appends {
     pending: std::sync::Mutex<Vec<Pending>>,
     turn: tokio::sync::Mutex<()>,
+    /// The people this node knows need nothing written (for every writer of events).
+    pub(crate) settled: identity::Settled,
 }
 
 async fn append(
@@ -214,7 +254,7 @@ async fn append(
             .map_err(|_| StoreError::Poisoned)?
             .map_err(StoreError::Commit);
     }
-    let written = commit_group(&pool, &group, &traits).await;
+    let written = commit_group(&pool, &group, &traits, &appends.settled).await;
     match written {
         Ok(outcomes) => {
             for (pending, appended) in group.into_iter().zip(outcomes) {
@@ -240,6 +280,7 @@ async fn commit_group(
     pool: &Pool,
     group: &[Pending],
     traits: &[String],
+    settled: &identity::Settled,
 ) -> Result<Vec<Appended>, StoreError> {
     let events: Vec<NewEvent> = group
         .iter()
@@ -249,11 +290,9 @@ async fn commit_group(
         .iter()
         .flat_map(|p| std::iter::repeat_n(p.driving, p.events.len()))
         .collect();
-    let mut client = pool.get().await?;
-    let transaction = client.transaction().await?;
-    lock_events(&transaction).await?;
-    let inserted = insert_all(&transaction, &events, &driving, traits).await?;
-    transaction.commit().await?;
+    let tx = Tx::open(pool).await?;
+    let inserted = commit_with_events(&tx, tx.begin(), &events, &driving, traits, settled).await?;
+    tx.committed();
     let mut at = 0;
     Ok(group
         .iter()

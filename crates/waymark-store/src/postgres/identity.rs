@@ -142,16 +142,17 @@ pub(crate) async fn link(
     Ok(())
 }
 
-/// Links the identifiers of newly stored events, in order. An event whose user and anonymous
-/// ids already belong to one person, and which sets no traits and links nothing (most events:
-/// another click of someone known), needs nothing written: one query for the whole batch finds
-/// those, and only the others are linked one by one.
-pub(crate) async fn link_all(
+/// Whether an event needs no identity written when it is new: neither an alias nor traits.
+fn plain(event: &NewEvent) -> bool {
+    event.kind != "alias" && !event.body.contains("\"traits\"")
+}
+
+/// The profiles of the user and anonymous ids that plain events name, in one query (see
+/// `link_all`).
+pub(crate) async fn known(
     client: &impl GenericClient,
-    events: &[&NewEvent],
-    identifier_traits: &[String],
-) -> Result<(), StoreError> {
-    let plain = |e: &NewEvent| e.kind != "alias" && !e.body.contains("\"traits\"");
+    events: &[NewEvent],
+) -> Result<std::collections::HashMap<String, i64>, StoreError> {
     let mut ids: Vec<String> = Vec::new();
     for event in events.iter().filter(|e| plain(e)) {
         ids.extend(event.user_id.iter().map(|u| format!("user:{u}")));
@@ -159,49 +160,68 @@ pub(crate) async fn link_all(
     }
     ids.sort_unstable();
     ids.dedup();
-    let known: std::collections::HashMap<String, i64> = if ids.is_empty() {
-        Default::default()
-    } else {
-        client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT identifier, profile_id FROM identities WHERE identifier = ANY($1)",
-                    )
-                    .await?,
-                &[&ids],
-            )
-            .await?
-            .iter()
-            .map(|row| Ok::<_, StoreError>((row.try_get(0)?, row.try_get(1)?)))
-            .collect::<Result<_, _>>()?
-    };
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    client
+        .query(
+            &client
+                .prepare_cached(
+                    "SELECT identifier, profile_id FROM identities WHERE identifier = ANY($1)",
+                )
+                .await?,
+            &[&ids],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok::<_, StoreError>((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+/// Links the identifiers of newly stored events, in order. An event whose user and anonymous
+/// ids already belong to one person (`known`, looked up under the same events lock), and which
+/// sets no traits and links nothing (most events: another click of someone known), needs
+/// nothing written; only the others are linked one by one.
+pub(crate) async fn link_all(
+    client: &impl GenericClient,
+    events: &[&NewEvent],
+    known: &std::collections::HashMap<String, i64>,
+    identifier_traits: &[String],
+) -> Result<(), StoreError> {
     // Once anything was linked in this batch, `known` may be stale: link the rest one by one.
     let mut linked = false;
     for event in events {
-        if !linked && plain(event) {
-            let mut profiles = event
-                .user_id
-                .iter()
-                .map(|u| known.get(&format!("user:{u}")))
-                .chain(
-                    event
-                        .anonymous_id
-                        .iter()
-                        .map(|a| known.get(&format!("anon:{a}"))),
-                );
-            let first = profiles.next().flatten();
-            if first.is_some() && profiles.all(|p| p == first) {
-                continue;
-            }
-            if first.is_none() && event.user_id.is_none() && event.anonymous_id.is_none() {
-                continue;
-            }
+        if !linked && settled(event, known) {
+            continue;
         }
         link(client, event, identifier_traits).await?;
         linked = true;
     }
     Ok(())
+}
+
+/// Whether storing `event` writes nothing about people, given the profiles `known` of the ids
+/// it names: it is plain and names no one, or only ids of one person. Identities are never
+/// deleted and merges only join profiles, so what is settled stays settled.
+pub(crate) fn settled(event: &NewEvent, known: &std::collections::HashMap<String, i64>) -> bool {
+    if !plain(event) {
+        return false;
+    }
+    let mut profiles = event
+        .user_id
+        .iter()
+        .map(|u| known.get(&format!("user:{u}")))
+        .chain(
+            event
+                .anonymous_id
+                .iter()
+                .map(|a| known.get(&format!("anon:{a}"))),
+        );
+    let first = profiles.next().flatten();
+    if first.is_some() && profiles.all(|p| p == first) {
+        return true;
+    }
+    first.is_none() && event.user_id.is_none() && event.anonymous_id.is_none()
 }
 
 /// The profile an identifier belongs to, written plainly or with its kind.
@@ -444,4 +464,59 @@ pub(crate) async fn search(
         }
     }
     Ok(found)
+}
+
+/// What this node has seen settled (see `settled`): the ids, or pairs of ids, whose plain events
+/// need nothing written about people. Settled stays settled (identities are never deleted and
+/// merges only join profiles), so a node keeps what it learnt and skips the lookup next time.
+/// Bounded: emptied when full.
+#[derive(Default)]
+pub(crate) struct Settled(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl Settled {
+    const MOST: usize = 1 << 20;
+
+    /// What identifies an event's people here: `None` for one that is not plain.
+    fn key(event: &NewEvent) -> Option<String> {
+        if !plain(event) {
+            return None;
+        }
+        Some(match (&event.user_id, &event.anonymous_id) {
+            (Some(user), Some(anonymous)) => format!("user:{user}\nanon:{anonymous}"),
+            (Some(user), None) => format!("user:{user}"),
+            (None, Some(anonymous)) => format!("anon:{anonymous}"),
+            (None, None) => String::new(),
+        })
+    }
+
+    /// Whether every event is known to be settled, without asking the database.
+    pub(crate) fn all(&self, events: &[NewEvent]) -> bool {
+        let seen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        events
+            .iter()
+            .all(|event| Self::key(event).is_some_and(|key| key.is_empty() || seen.contains(&key)))
+    }
+
+    /// Keeps the events that `known` shows settled.
+    pub(crate) fn learn(
+        &self,
+        events: &[NewEvent],
+        known: &std::collections::HashMap<String, i64>,
+    ) {
+        let mut seen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for event in events.iter().filter(|e| settled(e, known)) {
+            if seen.len() >= Self::MOST {
+                seen.clear();
+            }
+            if let Some(key) = Self::key(event) {
+                seen.insert(key);
+            }
+        }
+    }
 }

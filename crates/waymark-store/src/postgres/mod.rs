@@ -15,10 +15,12 @@ mod events;
 mod health;
 mod identity;
 mod journeys;
+mod listen;
 mod mailbox;
 mod processes;
 pub(crate) mod schema;
 mod sessions;
+mod tx;
 mod work;
 
 use std::future::Future;
@@ -47,6 +49,10 @@ pub(crate) struct PgStore {
     message_starts: crate::workflow::MessageStarts,
     /// Appends waiting for the next group commit.
     appends: std::sync::Arc<events::Appends>,
+    /// Requests' heads read so far.
+    heads: Heads,
+    /// Raised when any node adds a job.
+    jobs: std::sync::Arc<crate::workflow::JobSignal>,
     /// Held while this node hands the message outbox over (each delivery is once per message and
     /// instance in the database, whichever node makes it).
     outbox_turn: Mutex<()>,
@@ -75,7 +81,7 @@ impl PgStore {
             .build()
             .map_err(|error| StoreError::Database(format!("no runtime for the client: {error}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -97,8 +103,13 @@ impl PgStore {
             message_starts: Default::default(),
             outbox_turn: Mutex::new(()),
             appends: Default::default(),
+            heads: Default::default(),
+            jobs: Default::default(),
         };
         store.run(|pool| async move { schema::migrate(&pool).await })?;
+        if let Some(runtime) = &store.runtime {
+            runtime.spawn(listen::listen(config, store.jobs.clone()));
+        }
         tracing::info!(store = %crate::Location::Postgres(url.to_string()), "PostgreSQL store open");
         Ok(store)
     }
@@ -167,6 +178,37 @@ impl PgStore {
         F: Future<Output = Result<T, WorkflowError>> + Send + 'static,
     {
         self.note(self.exec(work))
+    }
+}
+
+/// A request's process, its version and who started it.
+pub(crate) type Head = (String, i64, String);
+
+/// Requests' heads, which never change once written, kept so a step reads them once per node.
+/// Bounded: emptied when full.
+#[derive(Default)]
+pub(crate) struct Heads(Mutex<std::collections::HashMap<i64, Head>>);
+
+impl Heads {
+    const MOST: usize = 65_536;
+
+    fn get(&self, instance: i64) -> Option<Head> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&instance)
+            .cloned()
+    }
+
+    fn keep(&self, instance: i64, head: Head) {
+        let mut heads = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if heads.len() >= Self::MOST {
+            heads.clear();
+        }
+        heads.insert(instance, head);
     }
 }
 

@@ -1,7 +1,10 @@
 //! Requests and their tasks on PostgreSQL: each step is one transaction that locks its
 //! instance's row (`FOR UPDATE`), so two nodes acting on one request take turns and the second
-//! sees what the first did. A step writes journey events, so it holds the events lock too (taken
-//! first: every transaction takes the events lock before any row lock, so none waits in a cycle).
+//! sees what the first did. A step writes journey events, so it takes the events lock too, last:
+//! its events are held back until every other write of the step is done, then the lock, the
+//! events and the commit follow. Steps on different requests so share only that short end, and
+//! no cycle of waits arises: whoever holds the events lock writes only events, facts, identities
+//! and the outbox, which no step locks before it.
 
 use deadpool_postgres::GenericClient;
 use serde_json::{Map, Value as Json, json};
@@ -9,9 +12,10 @@ use tokio_postgres::Row;
 use waymark_workflow::Process;
 use waymark_workflow::engine::{self, Command, Effect, State, StepKind, TaskKind};
 
-use super::PgStore;
 use super::directory::audit;
-use super::events::{EVENT_COLUMNS, event_from, insert, lock_events};
+use super::events::{EVENT_COLUMNS, commit_with_events, event_from};
+use super::tx::Tx;
+use super::{Head, PgStore, listen};
 use crate::workflow::{
     self, AuditRow, InstanceRow, InstanceSummary, Job, JobKind, TASK_COLUMNS, TaskKey, TaskRow,
     Turn, User, WorkflowError,
@@ -88,11 +92,27 @@ struct Applying<'a, C> {
     actor: &'a str,
     now_us: i64,
     traits: &'a [String],
+    /// The people this node knows need nothing written.
+    settled: &'a super::identity::Settled,
+    /// The step's journey events, written by `finish` under the events lock.
+    events: Vec<NewEvent>,
+    /// The step's lines in the audit trail, written by `finish` in one statement.
+    audits: Vec<AuditLine>,
+    /// How many lines the trail held before the step.
+    audited: i64,
+}
+
+/// A line of the audit trail a step writes.
+struct AuditLine {
+    actor: String,
+    action: String,
+    node: Option<String>,
+    data: String,
 }
 
 impl<C: GenericClient + Sync> Applying<'_, C> {
-    /// Writes a step's effects and the instance's new state.
-    async fn apply(&self, state: &State, effects: &[Effect]) -> Result<(), WorkflowError> {
+    /// Writes a step's effects on tasks, timers and subscriptions (`finish` writes the rest).
+    async fn apply(&mut self, effects: &[Effect]) -> Result<(), WorkflowError> {
         let (client, instance, requester, now_us) =
             (self.client, self.instance, self.requester, self.now_us);
         for effect in effects {
@@ -133,16 +153,12 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                             )
                             .await?;
                     }
-                    audit(
-                        client,
-                        instance,
-                        now_us,
+                    self.audit(
                         "system",
                         "task created",
                         Some(node),
                         &json!({ "task": task, "assignee": assignee, "candidate_groups": candidate_groups }),
-                    )
-                    .await?;
+                    );
                 }
                 Effect::TaskCancelled { task } => {
                     client
@@ -211,53 +227,31 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                 Effect::Ended => {}
             }
         }
-        let open: Vec<i64> = state.tasks.keys().map(|t| *t as i64).collect();
-        client
-            .execute(
-                &client.prepare_cached("UPDATE tasks SET status = 'completed', completed_by = $2, completed_us = $3
-                 WHERE instance_id = $1 AND status = 'open' AND NOT (task_id = ANY($4))").await?,
-                &[&instance, &self.actor, &now_us, &open],
-            )
-            .await?;
-        // Jobs end with their timer (fired or cancelled) or their task (done or cancelled).
-        let timers: Vec<i64> = state.timers.keys().map(|t| *t as i64).collect();
-        client
-            .execute(
-                &client.prepare_cached("DELETE FROM jobs WHERE instance_id = $1 AND (
-                     (kind = 'timer' AND NOT (item = ANY($2))) OR (kind <> 'timer' AND NOT (item = ANY($3))))").await?,
-                &[&instance, &timers, &open],
-            )
-            .await?;
-        let stored = serde_json::to_string(state)
-            .map_err(|e| WorkflowError::State(instance, e.to_string()))?;
-        client
-            .execute(
-                &client.prepare_cached("UPDATE instances SET state = $2, status = $3, updated_us = $4,
-                     ended_us = CASE WHEN $3 IN ('completed', 'terminated', 'failed') THEN $4 ELSE ended_us END
-                 WHERE id = $1").await?,
-                &[&instance, &stored, &workflow::status_text(&state.status), &now_us],
-            )
-            .await?;
         Ok(())
     }
 
+    /// Adds a line to the step's audit trail.
+    fn audit(&mut self, actor: &str, action: &str, node: Option<&str>, data: &Json) {
+        self.audits.push(AuditLine {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            node: node.map(str::to_string),
+            data: data.to_string(),
+        });
+    }
+
+    /// How many lines the trail holds so far, with the step's own.
+    fn trail_length(&self) -> i64 {
+        self.audited + self.audits.len() as i64
+    }
+
     async fn journey_event(
-        &self,
+        &mut self,
         node: &str,
         name: &str,
         what: StepKind,
     ) -> Result<(), StoreError> {
-        let sequence: i64 = self
-            .client
-            .query_one(
-                &self
-                    .client
-                    .prepare_cached("SELECT count(*) FROM audit WHERE instance_id = $1")
-                    .await?,
-                &[&self.instance],
-            )
-            .await?
-            .try_get(0)?;
+        let sequence = self.trail_length();
         let new: NewEvent = workflow::journey_event(
             &self.process.id,
             self.instance,
@@ -267,24 +261,124 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
             (node, name, what),
             sequence,
         );
-        // The id is Waymark's own; were it taken all the same, the step goes on without it.
-        if !insert(self.client, &new, false, self.traits).await? {
-            tracing::warn!(message_id = %new.message_id, "a step's journey event id was taken; the step goes on without it");
-        }
-        audit(
-            self.client,
-            self.instance,
-            self.now_us,
+        self.audit(
             self.actor,
             "step",
             Some(node),
             &json!({ "event": new.name }),
+        );
+        self.events.push(new);
+        Ok(())
+    }
+
+    /// Ends the step's writes. One statement writes the rest (the trail's lines in order, the
+    /// tasks the step ended, the jobs that end with their timer (fired or cancelled) or their
+    /// task (done or cancelled), and the instance's new state); then the events lock, the
+    /// step's journey events and the commit (`commit_with_events`). The caller calls
+    /// `tx.committed()` when this succeeds.
+    async fn finish(self, tx: &Tx, state: &State, schedules: bool) -> Result<(), WorkflowError> {
+        let (client, instance, now_us) = (self.client, self.instance, self.now_us);
+        let open: Vec<i64> = state.tasks.keys().map(|t| *t as i64).collect();
+        let timers: Vec<i64> = state.timers.keys().map(|t| *t as i64).collect();
+        let stored = serde_json::to_string(state)
+            .map_err(|e| WorkflowError::State(instance, e.to_string()))?;
+        let status = workflow::status_text(&state.status);
+        let lines = &self.audits;
+        let column = |f: fn(&AuditLine) -> Option<&str>| lines.iter().map(f).collect::<Vec<_>>();
+        let (actors, actions, nodes, data) = (
+            column(|l| Some(l.actor.as_str())),
+            column(|l| Some(l.action.as_str())),
+            column(|l| l.node.as_deref()),
+            column(|l| Some(l.data.as_str())),
+        );
+        let rest = client.prepare_cached("WITH trail AS (
+                 INSERT INTO audit (instance_id, at_us, actor, action, node, data)
+                 SELECT $1, $4, a, w, n, d FROM unnest($8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[])
+                      WITH ORDINALITY AS l(a, w, n, d, place)
+                 ORDER BY place),
+             ended AS (
+                 UPDATE tasks SET status = 'completed', completed_by = $5, completed_us = $4
+                 WHERE instance_id = $1 AND status = 'open' AND NOT (task_id = ANY($6))),
+             done AS (
+                 DELETE FROM jobs WHERE instance_id = $1 AND (
+                     (kind = 'timer' AND NOT (item = ANY($7))) OR (kind <> 'timer' AND NOT (item = ANY($6)))))
+             UPDATE instances SET state = $2, status = $3, updated_us = $4,
+                 ended_us = CASE WHEN $3 IN ('completed', 'terminated', 'failed') THEN $4 ELSE ended_us END
+             WHERE id = $1").await?;
+        let driving = vec![false; self.events.len()];
+        let notify = client.prepare_cached("SELECT pg_notify($1, '')").await?;
+        let writing = async {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [
+                &instance,
+                &stored,
+                &status,
+                &now_us,
+                &self.actor,
+                &open,
+                &timers,
+                &actors,
+                &actions,
+                &nodes,
+                &data,
+            ];
+            if schedules {
+                // Every node's job loops look again once this commits.
+                tokio::try_join!(
+                    biased;
+                    client.execute(&rest, &params),
+                    client.execute(&notify, &[&listen::CHANNEL]),
+                )?;
+            } else {
+                client.execute(&rest, &params).await?;
+            }
+            Ok(())
+        };
+        let stored = commit_with_events(
+            tx,
+            writing,
+            &self.events,
+            &driving,
+            self.traits,
+            self.settled,
         )
-        .await
+        .await?;
+        // The ids are Waymark's own; were one taken all the same, the step goes on without it.
+        for (event, new) in self.events.iter().zip(stored) {
+            if !new {
+                tracing::warn!(message_id = %event.message_id, "a step's journey event id was taken; the step goes on without it");
+            }
+        }
+        Ok(())
     }
 }
 
 impl PgStore {
+    /// Who started a request and what it runs, which never change: kept once read.
+    fn head(&self, instance: i64) -> Result<Option<Head>, StoreError> {
+        if let Some(head) = self.heads.get(instance) {
+            return Ok(Some(head));
+        }
+        let head: Option<Head> = self.run(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .query_opt(
+                    &client
+                        .prepare_cached(
+                            "SELECT process_id, version, requester FROM instances WHERE id = $1",
+                        )
+                        .await?,
+                    &[&instance],
+                )
+                .await?
+                .map(|r| Ok::<_, StoreError>((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                .transpose()
+        })?;
+        if let Some(head) = &head {
+            self.heads.keep(instance, head.clone());
+        }
+        Ok(head)
+    }
+
     fn tasks_where(
         &self,
         condition: &'static str,
@@ -325,19 +419,26 @@ impl crate::Work for PgStore {
             key.map(str::to_string),
         );
         let traits = self.identifier_traits.clone();
+        let appends = self.appends.clone();
+        let jobs = self.jobs.clone();
         self.write_step(move |pool| async move {
-            let mut client = pool.get().await?;
-            let transaction = client.transaction().await?;
-            lock_events(&transaction).await?;
-            let inserted = transaction
-                .query_opt(
-                    &transaction.prepare_cached("INSERT INTO instances (process_id, version, requester, status, state, started_us, updated_us, start_key)
+            let tx = Tx::open(&pool).await?;
+            let transaction = tx.client();
+            let starting = transaction.prepare_cached("INSERT INTO instances (process_id, version, requester, status, state, started_us, updated_us, start_key)
                      VALUES ($1, $2, $3, 'running', '{}', $4, $4, $5)
-                     ON CONFLICT (start_key) WHERE start_key IS NOT NULL DO NOTHING RETURNING id").await?,
-                    &[&process, &deployed, &requester, &now_us, &key],
-                )
-                .await?;
+                     ON CONFLICT (start_key) WHERE start_key IS NOT NULL DO NOTHING RETURNING id").await?;
+            let ((), inserted) = tokio::try_join!(
+                biased;
+                tx.begin(),
+                async {
+                    transaction
+                        .query_opt(&starting, &[&process, &deployed, &requester, &now_us, &key])
+                        .await
+                        .map_err(StoreError::from)
+                },
+            )?;
             let Some(row) = inserted else {
+                tx.rollback().await?;
                 return Ok(None);
             };
             let instance: i64 = row.try_get(0).map_err(StoreError::from)?;
@@ -347,20 +448,35 @@ impl crate::Work for PgStore {
                 Some(name) => Command::StartOnMessage { name, variables },
                 None => Command::Start { variables },
             };
-            let effects = engine::step(&definition, &mut state, command, now_us)?;
-            audit(&transaction, instance, now_us, &requester, "started", None, &Json::Object(form))
-                .await?;
-            let step = Applying {
-                client: &transaction,
+            let effects = match engine::step(&definition, &mut state, command, now_us) {
+                Ok(effects) => effects,
+                Err(refused) => {
+                    // The request refuses the command (a task no longer open): nothing to write.
+                    tx.rollback().await?;
+                    return Err(refused.into());
+                }
+            };
+            let mut step = Applying {
+                client: transaction,
                 process: &definition,
                 instance,
                 requester: &requester,
                 actor: &requester,
                 now_us,
                 traits: &traits,
+                settled: &appends.settled,
+                events: Vec::new(),
+                audits: Vec::new(),
+                audited: 0,
             };
-            step.apply(&state, &effects).await?;
-            transaction.commit().await?;
+            step.audit(&requester, "started", None, &Json::Object(form));
+            step.apply(&effects).await?;
+            let schedules = workflow::schedules_job(&effects);
+            step.finish(&tx, &state, schedules).await?;
+            tx.committed();
+            if schedules {
+                jobs.raise();
+            }
             Ok(Some(instance))
         })
     }
@@ -373,31 +489,19 @@ impl crate::Work for PgStore {
         now_us: i64,
         message_id: Option<&str>,
     ) -> Result<Option<Vec<Effect>>, WorkflowError> {
-        // Who started it and what it runs never change: read without the state.
-        let head: Option<(String, i64, String)> = self.run(move |pool| async move {
-            let client = pool.get().await?;
-            client
-                .query_opt(
-                    &client
-                        .prepare_cached(
-                            "SELECT process_id, version, requester FROM instances WHERE id = $1",
-                        )
-                        .await?,
-                    &[&instance],
-                )
-                .await?
-                .map(|r| Ok::<_, StoreError>((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-                .transpose()
-        })?;
+        let head = self.head(instance)?;
         let (process, version, requester) = head.ok_or(WorkflowError::UnknownInstance(instance))?;
         let definition = workflow::definition(self, &self.definitions, &process, version)?;
         let (actor, message_id) = (actor.to_string(), message_id.map(str::to_string));
         let traits = self.identifier_traits.clone();
+        let appends = self.appends.clone();
+        let jobs = self.jobs.clone();
         self.write_step(move |pool| async move {
-            let mut client = pool.get().await?;
-            let transaction = client.transaction().await?;
-            lock_events(&transaction).await?;
+            let tx = Tx::open(&pool).await?;
+            let transaction = tx.client();
+            let begun = message_id.is_some();
             if let Some(message_id) = &message_id {
+                tx.begin().await?;
                 let first = transaction
                     .execute(
                         &transaction.prepare_cached("INSERT INTO message_deliveries (message_id, instance_id) VALUES ($1, $2) ON CONFLICT DO NOTHING").await?,
@@ -405,34 +509,66 @@ impl crate::Work for PgStore {
                     )
                     .await?;
                 if first == 0 {
+                    tx.rollback().await?;
                     return Ok(None);
                 }
             }
             // Locked until the commit: another node's step on this request waits, then reads
             // what this one wrote.
-            let stored: String = transaction
-                .query_one(
-                    &transaction.prepare_cached("SELECT state FROM instances WHERE id = $1 FOR UPDATE").await?,
-                    &[&instance],
+            // Sent together: the count is read once the lock is held, so it counts the lines
+            // of the step before this one.
+            let (locked, counted) = (
+                transaction.prepare_cached("SELECT state FROM instances WHERE id = $1 FOR UPDATE").await?,
+                transaction.prepare_cached("SELECT count(*) FROM audit WHERE instance_id = $1").await?,
+            );
+            let this: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&instance];
+            let reading = async {
+                tokio::try_join!(
+                    biased;
+                    transaction.query_one(&locked, &this),
+                    transaction.query_one(&counted, &this),
                 )
-                .await?
-                .try_get(0)?;
+                .map_err(StoreError::from)
+            };
+            // Unless a delivery began it, the transaction begins with these reads.
+            let (stored, audited) = if begun {
+                reading.await?
+            } else {
+                tokio::try_join!(biased; tx.begin(), reading)?.1
+            };
+            let (stored, audited): (String, i64) = (stored.try_get(0)?, audited.try_get(0)?);
             let mut state: State = serde_json::from_str(&stored)
                 .map_err(|e| WorkflowError::State(instance, e.to_string()))?;
             let (action, data, node) = workflow::describe(&definition, &state, &command);
-            let effects = engine::step(&definition, &mut state, command, now_us)?;
-            audit(&transaction, instance, now_us, &actor, action, node.as_deref(), &data).await?;
-            let step = Applying {
-                client: &transaction,
+            let effects = match engine::step(&definition, &mut state, command, now_us) {
+                Ok(effects) => effects,
+                Err(refused) => {
+                    // The request refuses the command (a task no longer open): nothing to write.
+                    tx.rollback().await?;
+                    return Err(refused.into());
+                }
+            };
+            let mut step = Applying {
+                client: transaction,
                 process: &definition,
                 instance,
                 requester: &requester,
                 actor: &actor,
                 now_us,
                 traits: &traits,
+                settled: &appends.settled,
+                events: Vec::new(),
+                audits: Vec::new(),
+                audited,
             };
-            step.apply(&state, &effects).await?;
-            transaction.commit().await?;
+            step.audit(&actor, action, node.as_deref(), &data);
+            step.apply(&effects).await?;
+            let schedules = workflow::schedules_job(&effects);
+            step.finish(&tx, &state, schedules).await?;
+            tx.committed();
+            if schedules {
+                jobs.raise();
+            }
             Ok(Some(effects))
         })
     }
@@ -535,6 +671,10 @@ impl crate::Work for PgStore {
                 })
                 .collect()
         })
+    }
+
+    fn job_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.jobs.watch()
     }
 
     fn next_job(&self, kind: JobKind) -> Result<Option<i64>, StoreError> {

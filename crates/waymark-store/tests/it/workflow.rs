@@ -634,3 +634,88 @@ fn worker_tasks_are_found_by_topic_a_page_at_a_time() {
         assert!(any.len() >= 3 && any.iter().all(|t| t.kind == "worker"));
     }
 }
+
+/// Waits up to ten seconds for `changes` to move.
+fn changes_within(changes: &mut tokio::sync::watch::Receiver<u64>) -> bool {
+    for _ in 0..1000 {
+        if changes.has_changed().expect("the store is open") {
+            changes.borrow_and_update();
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
+/// The store's job changes once it listens (a PostgreSQL node opens its listening connection in
+/// the background, and looks once when it starts listening), with nothing unseen.
+fn listening(store: &dyn Store) -> tokio::sync::watch::Receiver<u64> {
+    let mut changes = store.job_changes();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    changes.borrow_and_update();
+    changes
+}
+
+/// Adds the directory and the training process, and starts one request (which sets the
+/// approval's escalation timer).
+fn start_a_request(store: &dyn Store, now: i64) -> i64 {
+    store
+        .put_users(&[
+            person("jennifer", "customer-success", Some("maria"), &[]),
+            person("maria", "customer-success", Some("olivia"), &[]),
+        ])
+        .expect("users");
+    store
+        .deploy_process(
+            "training-request",
+            "Training",
+            "bpmn",
+            &example("process.bpmn"),
+            now,
+        )
+        .expect("deploy");
+    store
+        .start_instance("training-request", "jennifer", Map::new(), now)
+        .expect("start")
+}
+
+#[test]
+fn a_step_that_adds_a_job_wakes_the_job_loops_and_one_that_adds_none_does_not() {
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        let store = store.as_ref();
+        let now = 1_800_000_000_000_000;
+        let mut changes = listening(store);
+        let instance = start_a_request(store, now);
+        assert!(
+            changes_within(&mut changes),
+            "the escalation timer is a job"
+        );
+        // A comment adds no job: nothing wakes (given a moment for a notification to arrive).
+        store
+            .comment(instance, 1, "jennifer", "any news?", now)
+            .expect("comment");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            !changes.has_changed().expect("open"),
+            "a step without a job wakes nobody"
+        );
+    }
+}
+
+#[test]
+fn a_job_added_on_one_node_wakes_the_others() {
+    let Some(url) = waymark_store::testing::fresh_postgres() else {
+        return;
+    };
+    let location: waymark_store::Location = url.parse().expect("a location");
+    let options = waymark_store::Options::default();
+    let first = waymark_store::open(&location, &options).expect("first node");
+    let second = waymark_store::open(&location, &options).expect("second node");
+    let mut woken = listening(second.as_ref());
+    start_a_request(first.as_ref(), 1_800_000_000_000_000);
+    assert!(
+        changes_within(&mut woken),
+        "the timer added on the first node wakes the second (LISTEN/NOTIFY)"
+    );
+}
