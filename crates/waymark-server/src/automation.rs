@@ -241,8 +241,10 @@ pub fn users_from_csv(text: &str) -> Result<Vec<User>, ApiError> {
     path = "/v1/directory/users",
     tag = "automation",
     security(("admin_token" = [])),
+    params(crate::paging::PageQuery),
     responses(
-        (status = 200, description = "Everyone, by id", body = Object),
+        (status = 200, description = "A page of everyone, by id (`users`), and the next page's start (`next`)", body = Object),
+        (status = 400, description = "A limit out of range, or a cursor that is not one", body = crate::openapi::ErrorBody),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
         (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
     )
@@ -250,10 +252,12 @@ pub fn users_from_csv(text: &str) -> Result<Vec<User>, ApiError> {
 pub async fn users(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Query(page): Query<crate::paging::PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&state, &headers).await?;
     let users = run(&state, |store| Ok(store.users()?)).await?;
-    Ok(Json(json!(users)))
+    let (users, next) = crate::paging::cut(users, |u| u.id.clone(), &page)?;
+    Ok(Json(json!({ "users": users, "next": next })))
 }
 
 /// Deploys a process definition after checking it — BPMN 2.0 XML or Waymark's YAML, told apart by
@@ -379,41 +383,9 @@ fn object(body: &str) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// A page of the inbox.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct InboxQuery {
-    /// At most this many tasks (1–500; default 100).
-    limit: Option<usize>,
-    /// Where the page starts: the `next` of the page before.
-    after: Option<String>,
-}
-
-/// The most tasks one page of an inbox holds.
-const INBOX_MAX: usize = 500;
-
-/// A page's size: 100 unless asked, at most [`INBOX_MAX`].
-fn page_limit(asked: Option<usize>) -> Result<usize, ApiError> {
-    let limit = asked.unwrap_or(100);
-    if !(1..=INBOX_MAX).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit {limit}: a page holds 1 to {INBOX_MAX} tasks"),
-            "limit",
-        ));
-    }
-    Ok(limit)
-}
-
 /// Reads a page cursor (`CREATED.INSTANCE.TASK`, as `next` gives it).
 fn inbox_cursor(text: &str) -> Result<TaskKey, ApiError> {
-    let refused = || {
-        ApiError::bad_request(
-            "invalid_cursor",
-            format!("`{text}` is not a page of this inbox; pass the `next` of the page before"),
-            "after",
-        )
-    };
+    let refused = || crate::paging::bad_cursor(text);
     let mut parts = text.split('.');
     let (Some(created), Some(instance), Some(task), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -435,7 +407,7 @@ fn inbox_cursor(text: &str) -> Result<TaskKey, ApiError> {
     path = "/v1/tasks",
     tag = "automation",
     security(("user_token" = [])),
-    params(InboxQuery),
+    params(crate::paging::PageQuery),
     responses(
         (status = 200, description = "A page of open tasks, oldest first, and the next page's start", body = Object),
         (status = 400, description = "A limit out of range, or a cursor that is not one", body = crate::openapi::ErrorBody),
@@ -445,10 +417,10 @@ fn inbox_cursor(text: &str) -> Result<TaskKey, ApiError> {
 pub async fn inbox(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<InboxQuery>,
+    Query(query): Query<crate::paging::PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let user = person(&state, &headers).await?;
-    let limit = page_limit(query.limit)?;
+    let limit = crate::paging::limit(query.limit)?;
     let after = query.after.as_deref().map(inbox_cursor).transpose()?;
     let (tasks, next) = working(&state, move |store| {
         crate::work::inbox_page(store, &user, after, limit)
@@ -604,23 +576,36 @@ fn request_json(request: &crate::work::Request, viewer: Option<&str>) -> Value {
     path = "/v1/requests",
     tag = "automation",
     security(("user_token" = [])),
+    params(crate::paging::PageQuery),
     responses(
-        (status = 200, description = "The caller's requests", body = Object),
+        (status = 200, description = "A page of the caller's requests, newest first (`requests`), and the next page's start (`next`)", body = Object),
+        (status = 400, description = "A limit out of range, or a cursor that is not one", body = crate::openapi::ErrorBody),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
     )
 )]
 pub async fn my_requests(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Query(page): Query<crate::paging::PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let user = person(&state, &headers).await?;
     let who = user.id.clone();
-    let list = working(&state, move |store| crate::work::my_requests(store, &user)).await?;
+    // The page is cut from the ids, so only its requests are read.
+    let ids = run(&state, {
+        let who = who.clone();
+        move |store| Ok(store.instances_of(&who)?)
+    })
+    .await?;
+    let (ids, next) = crate::paging::cut(ids, ToString::to_string, &page)?;
+    let list = working(&state, move |store| {
+        crate::work::requests(store, &user, &ids)
+    })
+    .await?;
     let list: Vec<Value> = list
         .iter()
         .map(|r| request_json(r, Some(who.as_str())))
         .collect();
-    Ok(Json(json!({ "requests": list })))
+    Ok(Json(json!({ "requests": list, "next": next })))
 }
 
 /// One request: for its requester, for people with a task in it, and for administrators (with
@@ -745,7 +730,7 @@ pub async fn work(
             Capability::Work(query.topic.as_deref().unwrap_or("…")),
         ));
     }
-    let limit = page_limit(query.limit)?;
+    let limit = crate::paging::limit(query.limit)?;
     let after = query.after.as_deref().map(inbox_cursor).transpose()?;
     let topic = query.topic.clone();
     let (tasks, next) = run(&state, move |store| {

@@ -315,6 +315,14 @@ pub struct Deployed {
     created: bool,
 }
 
+/// A page of the deployed journeys.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct JourneyList {
+    pub journeys: Vec<JourneySummary>,
+    /// Where the next page starts (`after`); `null` on the last page.
+    pub next: Option<String>,
+}
+
 /// A deployed journey, as listed.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct JourneySummary {
@@ -396,8 +404,10 @@ pub async fn deploy(
     path = "/v1/journeys",
     tag = "journeys",
     security(("admin_token" = [])),
+    params(crate::paging::PageQuery),
     responses(
-        (status = 200, description = "OK", body = Vec<JourneySummary>),
+        (status = 200, description = "A page of the journeys, by id, and the next page's start", body = JourneyList),
+        (status = 400, description = "A limit out of range, or a cursor that is not one", body = crate::openapi::ErrorBody),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not read", body = crate::openapi::ErrorBody),
     )
@@ -405,11 +415,14 @@ pub async fn deploy(
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Vec<JourneySummary>>, ApiError> {
+    Query(page): Query<crate::paging::PageQuery>,
+) -> Result<Json<JourneyList>, ApiError> {
     require(&state, &headers, Capability::ReadJourneys).await?;
     let deployed = state.blocking(|store| store.journeys()).await?;
-    Ok(Json(
-        deployed
+    let (deployed, next) = crate::paging::cut(deployed, |d| d.id.clone(), &page)?;
+    Ok(Json(JourneyList {
+        next,
+        journeys: deployed
             .into_iter()
             .map(|d| {
                 let journey = waymark_journey::check(&d.source).journey;
@@ -426,7 +439,7 @@ pub async fn list(
                 }
             })
             .collect(),
-    ))
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

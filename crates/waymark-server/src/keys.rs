@@ -3,7 +3,7 @@
 //! every grant and revocation is a line in the access trail (`GET /v1/keys/trail`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -103,8 +103,10 @@ fn who(caller: &access::Caller) -> String {
     operation_id = "list_keys",
     tag = "access",
     security(("admin_token" = [])),
+    params(crate::paging::PageQuery),
     responses(
-        (status = 200, description = "The keys", body = Object),
+        (status = 200, description = "A page of the keys (`keys`) and the next page's start (`next`)", body = Object),
+        (status = 400, description = "A limit out of range, or a cursor that is not one", body = crate::openapi::ErrorBody),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
         (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
     )
@@ -112,9 +114,11 @@ fn who(caller: &access::Caller) -> String {
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Query(page): Query<crate::paging::PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     access::require(&state, &headers, Capability::Administer).await?;
     let keys = blocking(&state, |store| store.keys()).await?;
+    let (keys, next) = crate::paging::cut(keys, |k| k.id.clone(), &page)?;
     let now = state.clock.now_us();
     let keys: Vec<Value> = keys
         .iter()
@@ -139,7 +143,7 @@ pub async fn list(
             })
         })
         .collect();
-    Ok(Json(json!({ "keys": keys })))
+    Ok(Json(json!({ "keys": keys, "next": next })))
 }
 
 /// Issues a key; the secret is in this answer only.
@@ -380,8 +384,10 @@ pub async fn issue_token(
     operation_id = "access_trail",
     tag = "access",
     security(("admin_token" = [])),
+    params(crate::paging::PageQuery),
     responses(
-        (status = 200, description = "Every grant and revocation, oldest first", body = Object),
+        (status = 200, description = "A page of the grants and revocations, oldest first (`trail`), and the next page's start (`next`)", body = Object),
+        (status = 400, description = "A limit out of range, or a cursor that is not one", body = crate::openapi::ErrorBody),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
         (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
     )
@@ -389,11 +395,16 @@ pub async fn issue_token(
 pub async fn trail(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Query(page): Query<crate::paging::PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     access::require(&state, &headers, Capability::Administer).await?;
     let rows = blocking(&state, |store| {
         store.audit_trail(waymark_store::workflow::ACCESS_TRAIL)
     })
     .await?;
-    Ok(Json(json!({ "trail": rows })))
+    // The trail only grows at its end, so a line's place in it names it for good.
+    let numbered: Vec<(usize, _)> = rows.into_iter().enumerate().collect();
+    let (rows, next) = crate::paging::cut(numbered, |(at, _)| at.to_string(), &page)?;
+    let rows: Vec<_> = rows.into_iter().map(|(_, row)| row).collect();
+    Ok(Json(json!({ "trail": rows, "next": next })))
 }

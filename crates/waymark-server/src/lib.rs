@@ -22,6 +22,7 @@ pub mod live;
 pub mod mail;
 mod metrics;
 pub mod openapi;
+pub mod paging;
 mod profiles;
 pub mod webhooks;
 pub mod work;

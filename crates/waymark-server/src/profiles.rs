@@ -136,6 +136,8 @@ pub(crate) struct Timeline {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Profiles {
     profiles: Vec<ProfileJson>,
+    /// Where the next page starts (`after`); `null` on the last page.
+    next: Option<String>,
 }
 
 impl From<StoredEvent> for EventJson {
@@ -329,9 +331,9 @@ pub struct Search {
     path = "/v1/profiles",
     tag = "customer 360",
     security(("admin_token" = [])),
-    params(Search),
+    params(Search, crate::paging::PageQuery),
     responses(
-        (status = 200, description = "OK", body = Profiles),
+        (status = 200, description = "A page of the profiles found, by id, and the next page's start", body = Profiles),
         (status = 400, description = "`trait` or `value` missing", body = crate::openapi::ErrorBody),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not read", body = crate::openapi::ErrorBody),
@@ -341,6 +343,7 @@ pub async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(search): Query<Search>,
+    Query(page): Query<crate::paging::PageQuery>,
 ) -> Result<Json<Profiles>, ApiError> {
     reader(&state, &headers).await?;
     let name = search.name.ok_or_else(|| {
@@ -356,7 +359,9 @@ pub async fn search(
     let found = state
         .blocking(move |store| store.search_profiles(&name, &value))
         .await?;
+    let (found, next) = crate::paging::cut(found, |p| p.id.to_string(), &page)?;
     Ok(Json(Profiles {
         profiles: found.into_iter().map(ProfileJson::from).collect(),
+        next,
     }))
 }

@@ -602,9 +602,14 @@ pub fn visible_events(
 
 /// "My requests": the person's requests, newest first.
 pub fn my_requests(store: &dyn Store, person: &User) -> Result<Vec<Request>, WorkError> {
+    requests(store, person, &store.instances_of(&person.id)?)
+}
+
+/// The person's requests among `ids` (a page of `instances_of`), in that order.
+pub fn requests(store: &dyn Store, person: &User, ids: &[i64]) -> Result<Vec<Request>, WorkError> {
     let mut out = Vec::new();
-    for id in store.instances_of(&person.id)? {
-        out.extend(read(store, id)?);
+    for id in ids {
+        out.extend(read(store, *id)?.filter(|r| r.instance.requester == person.id));
     }
     Ok(out)
 }

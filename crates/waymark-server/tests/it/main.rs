@@ -13,6 +13,7 @@ use waymark_store::{KeyKind, Store};
 
 mod authority;
 mod automation;
+mod paging;
 
 const WRITE_KEY: &str = "wk_test_key";
 /// A secret server key: its track calls act on requests.
@@ -869,8 +870,8 @@ async fn deployed_journeys_are_versioned_and_report_on_stored_events() {
 
     let (status, list) = get(&router, "/v1/journeys", Some(ADMIN)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(list[0]["version"], 2);
-    assert_eq!(list[0]["title"], "Apply for a personal loan");
+    assert_eq!(list["journeys"][0]["version"], 2);
+    assert_eq!(list["journeys"][0]["title"], "Apply for a personal loan");
 
     let (status, report) = get(
         &router,
