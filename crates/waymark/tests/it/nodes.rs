@@ -1,6 +1,6 @@
 //! Three `waymark serve` nodes on one PostgreSQL database under load, with nodes killed by
-//! SIGKILL again and again: collected events and people working requests are spread over all
-//! three; afterwards every acknowledged event is stored once, every acknowledged completion is
+//! SIGKILL again and again: collected events (from Segment's and RudderStack's Python libraries
+//! and from plain batches) and people working requests are spread over all three; afterwards every acknowledged event is stored once, every acknowledged completion is
 //! stored, and each request's state agrees with its tasks and its audit trail.
 
 use std::collections::HashSet;
@@ -18,9 +18,21 @@ use super::workspace;
 struct Cluster {
     db: std::ffi::OsString,
     nodes: Mutex<Vec<(super::automation::Killed, String)>>,
+    /// Where the nodes' URLs are listed for clients in other processes, kept current.
+    listed: Option<std::path::PathBuf>,
 }
 
 impl Cluster {
+    /// Lists the nodes' URLs in `listed`, replacing the file at once.
+    fn list(&self, nodes: &[(super::automation::Killed, String)]) {
+        if let Some(listed) = &self.listed {
+            let urls: Vec<&str> = nodes.iter().map(|(_, url)| url.as_str()).collect();
+            let fresh = listed.with_extension("new");
+            std::fs::write(&fresh, urls.join("\n")).expect("list the nodes");
+            std::fs::rename(&fresh, listed).expect("list the nodes");
+        }
+    }
+
     fn url(&self, n: usize) -> String {
         let nodes = self.nodes.lock().expect("nodes");
         nodes[n % nodes.len()].1.clone()
@@ -33,6 +45,7 @@ impl Cluster {
         let _ = nodes[at].0.0.kill();
         let _ = nodes[at].0.0.wait();
         nodes[at] = start_server(&self.db);
+        self.list(&nodes);
     }
 }
 
@@ -113,12 +126,35 @@ fn three_nodes_killed_twenty_times_under_load_lose_nothing_and_repeat_nothing() 
     let Some(url) = waymark_store::testing::fresh_postgres() else {
         return;
     };
+    let Some(python) = super::clients::required("WAYMARK_PYTHON") else {
+        return;
+    };
+    let dir = super::temp_dir("three-nodes-clients");
     let db = std::ffi::OsString::from(&url);
     let cluster = Arc::new(Cluster {
         nodes: Mutex::new((0..3).map(|_| start_server(&db)).collect()),
         db,
+        listed: Some(dir.join("nodes.txt")),
     });
+    cluster.list(&cluster.nodes.lock().expect("nodes"));
     let first = cluster.url(0);
+    // Segment's and RudderStack's Python libraries send through whichever node is up.
+    let (stop_file, acknowledged_file) = (dir.join("stop"), dir.join("acknowledged.txt"));
+    let said = dir.join("clients.log");
+    let log = std::fs::File::create(&said).expect("a log");
+    // Killed when the test ends, even by a failure.
+    let mut clients = super::automation::Killed(
+        std::process::Command::new(python)
+            .arg(workspace().join("crates/waymark/tests/clients/crash_clients.py"))
+            .arg(dir.join("nodes.txt"))
+            .arg(WRITE)
+            .arg(&stop_file)
+            .arg(&acknowledged_file)
+            .stdout(log.try_clone().expect("a log"))
+            .stderr(log)
+            .spawn()
+            .expect("the client libraries run"),
+    );
     let people: Vec<Value> = (0..20)
         .map(|i| json!({ "id": format!("p{i}"), "name": format!("P {i}"), "roles": [] }))
         .collect();
@@ -199,6 +235,23 @@ fn three_nodes_killed_twenty_times_under_load_lose_nothing_and_repeat_nothing() 
             .collect();
         (kills, completions)
     });
+    std::fs::write(&stop_file, "").expect("stop the clients");
+    let ended = clients.0.wait().expect("the clients end");
+    assert!(
+        ended.success(),
+        "{}",
+        std::fs::read_to_string(&said).unwrap_or_default()
+    );
+    let by_libraries: Vec<String> = std::fs::read_to_string(&acknowledged_file)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(
+        by_libraries.len() > 10,
+        "the libraries sent: {}",
+        by_libraries.len()
+    );
     assert_eq!(kills, 20, "twenty kills");
     assert!(
         completions.len() > 20,
@@ -213,7 +266,7 @@ fn three_nodes_killed_twenty_times_under_load_lose_nothing_and_repeat_nothing() 
     let stored: Vec<&str> = events
         .iter()
         .map(|e| e.event.message_id.as_str())
-        .filter(|id| id.starts_with('l'))
+        .filter(|id| id.starts_with('l') || id.starts_with("seg-") || id.starts_with("rud-"))
         .collect();
     let unique: HashSet<&str> = stored.iter().copied().collect();
     assert_eq!(
@@ -221,7 +274,8 @@ fn three_nodes_killed_twenty_times_under_load_lose_nothing_and_repeat_nothing() 
         stored.len(),
         "no collected event is stored twice"
     );
-    let acknowledged = acknowledged_events.into_inner().expect("acknowledged");
+    let mut acknowledged = acknowledged_events.into_inner().expect("acknowledged");
+    acknowledged.extend(by_libraries.iter().cloned());
     let lost: Vec<&String> = acknowledged
         .iter()
         .filter(|id| !unique.contains(id.as_str()))
@@ -294,8 +348,9 @@ fn three_nodes_killed_twenty_times_under_load_lose_nothing_and_repeat_nothing() 
     }
     assert!(requests >= 20, "{requests} requests");
     eprintln!(
-        "{kills} kills: {} events acknowledged, {} completions acknowledged, {requests} requests",
+        "{kills} kills: {} events acknowledged ({} of them by the Segment and RudderStack libraries), {} completions acknowledged, {requests} requests",
         acknowledged.len(),
+        by_libraries.len(),
         completions.len()
     );
 }
@@ -684,6 +739,7 @@ fn timers_and_webhooks_on_three_killed_nodes_happen_once() {
     let cluster = Cluster {
         db: std::ffi::OsString::from(&url),
         nodes: Mutex::new(Vec::new()),
+        listed: None,
     };
     *cluster.nodes.lock().expect("nodes") = (0..3).map(|_| start_server(&cluster.db)).collect();
     let first = cluster.url(0);
