@@ -274,12 +274,19 @@ pub async fn serve(
     serve_router(listener, state, router, shutdown).await
 }
 
-/// The longest a job loop sleeps when nothing is due and nothing changes: what a crashed
-/// handover left in the message outbox waits at most this long.
-const JOB_LOOP_REST: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest a job loop sleeps when nothing is due and nothing changes: what a failed or
+/// crashed handover left in the message outbox waits at most this long.
+const JOB_LOOP_REST: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The shortest time between two passes of a job loop: under steady traffic (every request
+/// sets a timer, so every step wakes every node's loops) passes are at most this frequent, and a
+/// job that is due but cannot be claimed (locked by a step in progress, or a database that
+/// refuses writes) is looked at again this often, never in a tight loop.
+const JOB_LOOP_GAP: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Runs `work` (on the blocking pool), then sleeps until the next job of `kinds` is due, jobs
-/// are added (`Work::job_changes`), or `JOB_LOOP_REST` passes; an idle node so does nothing.
+/// are added (`Work::job_changes`), or `JOB_LOOP_REST` passes, and at least `JOB_LOOP_GAP`
+/// after the pass began; an idle node so does nothing.
 async fn job_loop(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -289,6 +296,7 @@ async fn job_loop(
     let work = Arc::new(work);
     let mut changes = store.job_changes();
     loop {
+        let began = tokio::time::Instant::now();
         // Seen before the work runs: what is added meanwhile wakes the loop again.
         changes.borrow_and_update();
         let (store_now, work_now, now) = (store.clone(), work.clone(), clock.now_us());
@@ -318,6 +326,7 @@ async fn job_loop(
                 }
             }
         }
+        tokio::time::sleep_until(began + JOB_LOOP_GAP).await;
     }
 }
 

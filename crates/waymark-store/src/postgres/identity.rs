@@ -179,7 +179,8 @@ pub(crate) async fn known(
 }
 
 /// Links the identifiers of newly stored events, in order. An event whose user and anonymous
-/// ids already belong to one person (`known`, looked up under the same events lock), and which
+/// ids already belong to one person (`known`; read before the events lock is fine, as settled
+/// stays settled), and which
 /// sets no traits and links nothing (most events: another click of someone known), needs
 /// nothing written; only the others are linked one by one.
 pub(crate) async fn link_all(
@@ -471,22 +472,17 @@ pub(crate) async fn search(
 /// merges only join profiles), so a node keeps what it learnt and skips the lookup next time.
 /// Bounded: emptied when full.
 #[derive(Default)]
-pub(crate) struct Settled(std::sync::Mutex<std::collections::HashSet<String>>);
+pub(crate) struct Settled(std::sync::Mutex<std::collections::HashSet<People>>);
+
+/// An event's user id and anonymous id.
+type People = (Option<String>, Option<String>);
 
 impl Settled {
     const MOST: usize = 1 << 20;
 
-    /// What identifies an event's people here: `None` for one that is not plain.
-    fn key(event: &NewEvent) -> Option<String> {
-        if !plain(event) {
-            return None;
-        }
-        Some(match (&event.user_id, &event.anonymous_id) {
-            (Some(user), Some(anonymous)) => format!("user:{user}\nanon:{anonymous}"),
-            (Some(user), None) => format!("user:{user}"),
-            (None, Some(anonymous)) => format!("anon:{anonymous}"),
-            (None, None) => String::new(),
-        })
+    /// Who an event names, for a plain one.
+    fn key(event: &NewEvent) -> Option<People> {
+        plain(event).then(|| (event.user_id.clone(), event.anonymous_id.clone()))
     }
 
     /// Whether every event is known to be settled, without asking the database.
@@ -495,9 +491,9 @@ impl Settled {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        events
-            .iter()
-            .all(|event| Self::key(event).is_some_and(|key| key.is_empty() || seen.contains(&key)))
+        events.iter().all(|event| {
+            Self::key(event).is_some_and(|key| key == (None, None) || seen.contains(&key))
+        })
     }
 
     /// Keeps the events that `known` shows settled.

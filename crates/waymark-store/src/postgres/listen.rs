@@ -15,9 +15,12 @@ pub(crate) const CHANNEL: &str = "waymark_jobs";
 
 /// Listens until the runtime stops.
 pub(crate) async fn listen(config: tokio_postgres::Config, jobs: Arc<JobSignal>) {
+    // Said once until a connection works again, not every second.
+    let mut said = false;
     loop {
         match config.connect(NoTls).await {
             Ok((client, mut connection)) => {
+                said = false;
                 let woken = jobs.clone();
                 let messages = tokio::spawn(async move {
                     while let Some(message) =
@@ -45,9 +48,11 @@ pub(crate) async fn listen(config: tokio_postgres::Config, jobs: Arc<JobSignal>)
                     }
                 }
             }
-            Err(error) => {
-                tracing::warn!(error = %super::described(&error), "cannot connect to listen for jobs");
+            Err(error) if !said => {
+                said = true;
+                tracing::warn!(error = %super::described(&error), "cannot connect to listen for jobs; trying again every second");
             }
+            Err(_) => {}
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
