@@ -20,6 +20,7 @@ mod mailbox;
 mod processes;
 pub(crate) mod schema;
 mod sessions;
+mod tls;
 mod tx;
 mod work;
 
@@ -69,24 +70,20 @@ impl std::fmt::Debug for PgStore {
 impl PgStore {
     /// Connects to the database at `url` and brings its schema up to date.
     pub(crate) fn open(url: &str, identifier_traits: Vec<String>) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url.parse().map_err(|error| {
-            StoreError::Database(format!(
-                "the PostgreSQL URL does not read: {error}\nhint: postgres://user@host:port/database"
-            ))
-        })?;
+        let tls::Connect { config, tls } = tls::read(url)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("waymark-postgres")
             .enable_all()
             .build()
             .map_err(|error| StoreError::Database(format!("no runtime for the client: {error}")))?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let recycling = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config.clone(), tls.clone(), recycling()),
+            None => Manager::from_config(config.clone(), NoTls, recycling()),
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -108,7 +105,7 @@ impl PgStore {
         };
         store.run(|pool| async move { schema::migrate(&pool).await })?;
         if let Some(runtime) = &store.runtime {
-            runtime.spawn(listen::listen(config, store.jobs.clone()));
+            runtime.spawn(listen::listen(config, tls, store.jobs.clone()));
         }
         tracing::info!(store = %crate::Location::Postgres(url.to_string()), "PostgreSQL store open");
         Ok(store)
@@ -222,12 +219,27 @@ impl Drop for PgStore {
     }
 }
 
-/// A client error in words: the server's message and SQLSTATE when it sent one.
+/// A client error in words: the server's message and SQLSTATE when it sent one, otherwise the
+/// error with its causes (a TLS handshake's says why the certificate was refused).
 pub(crate) fn described(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => error.to_string(),
+        None => with_causes(error),
     }
+}
+
+/// An error and, after colons, what caused it.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut said = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let more = next.to_string();
+        if !said.contains(&more) {
+            said = format!("{said}: {more}");
+        }
+        cause = next.source();
+    }
+    said
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -238,7 +250,13 @@ impl From<tokio_postgres::Error> for StoreError {
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(error: deadpool_postgres::PoolError) -> Self {
-        StoreError::Database(format!("no connection to PostgreSQL: {error}"))
+        let said = with_causes(&error);
+        let hint = if said.contains("peer certificate") {
+            "\nhint: add sslrootcert=/path/to/ca.pem, the CA that signed the server's certificate"
+        } else {
+            ""
+        };
+        StoreError::Database(format!("no connection to PostgreSQL: {said}{hint}"))
     }
 }
 
