@@ -2,13 +2,15 @@
 //!
 //! Every table that holds the installation is copied row by row with its keys, in batches, each
 //! row inserted unless its key is there already: running the copy again adds nothing, and a copy
-//! that stopped half-way is finished by running it again. Afterwards each table's rows are read
-//! back from both sides in key order and hashed the same way, so the counts and checksums printed
-//! for the two sides are equal exactly when the rows are. The event index beside the SQLite file
+//! that stopped half-way is finished by running it again. Each table's rows are read from both
+//! sides in key order and hashed the same way as they pass (the source while it is copied, a
+//! batch at a time; the copy afterwards, streamed), so a table of any size needs bounded memory,
+//! and the counts and checksums printed for the two sides are equal exactly when the rows are. The event index beside the SQLite file
 //! is not copied: PostgreSQL keeps those indexes itself.
 
 use std::path::Path;
 
+use futures_util::StreamExt as _;
 use rusqlite::types::ValueRef;
 use sha2::{Digest, Sha256};
 use tokio_postgres::types::ToSql;
@@ -387,10 +389,13 @@ impl Copied {
     }
 }
 
-fn sqlite_rows(
+/// Reads a table from SQLite in key order, handing `each` a batch of at most [`BATCH`] rows at a
+/// time, so a table of any size passes through in bounded memory.
+fn sqlite_batches(
     connection: &rusqlite::Connection,
     table: &Table,
-) -> Result<Vec<Vec<Cell>>, StoreError> {
+    mut each: impl FnMut(Vec<Vec<Cell>>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let columns: Vec<String> = table
         .columns
         .iter()
@@ -415,7 +420,7 @@ fn sqlite_rows(
     );
     let mut query = connection.prepare(&sql)?;
     let mut rows = query.query([])?;
-    let mut out = Vec::new();
+    let mut batch = Vec::with_capacity(BATCH);
     while let Some(row) = rows.next()? {
         let mut cells = Vec::with_capacity(columns.len());
         for i in 0..columns.len() {
@@ -427,15 +432,23 @@ fn sqlite_rows(
                 ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
             });
         }
-        out.push(cells);
+        batch.push(cells);
+        if batch.len() == BATCH {
+            each(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
+        }
     }
-    Ok(out)
+    if !batch.is_empty() {
+        each(batch)?;
+    }
+    Ok(())
 }
 
-async fn postgres_rows(
+/// Reads a table back from PostgreSQL in key order as the rows arrive: how many, and their
+/// checksum.
+async fn postgres_tally(
     client: &deadpool_postgres::Client,
     table: &Table,
-) -> Result<Vec<Vec<Cell>>, StoreError> {
+) -> Result<(u64, String), StoreError> {
     let columns: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
     let order: Vec<String> = table
         .key
@@ -458,8 +471,13 @@ async fn postgres_rows(
         table.name,
         order.join(", ")
     );
-    let mut out = Vec::new();
-    for row in client.query(&sql, &[]).await? {
+    let mut tally = Tally::default();
+    let rows = client
+        .query_raw(&sql, std::iter::empty::<&(dyn ToSql + Sync)>())
+        .await?;
+    let mut rows = std::pin::pin!(rows);
+    while let Some(row) = rows.next().await {
+        let row = row?;
         let mut cells = Vec::with_capacity(columns.len());
         for (i, (_, kind)) in table.columns.iter().enumerate() {
             let cell = match kind {
@@ -475,23 +493,35 @@ async fn postgres_rows(
             };
             cells.push(cell.unwrap_or(Cell::Null));
         }
-        out.push(cells);
+        tally.add(&cells);
     }
-    Ok(out)
+    Ok(tally.done())
 }
 
-fn checksum(rows: &[Vec<Cell>]) -> String {
-    let mut hasher = Sha256::new();
-    for row in rows {
+/// Rows counted and hashed as they pass, the same way on both sides.
+#[derive(Default)]
+struct Tally {
+    rows: u64,
+    hasher: Sha256,
+}
+
+impl Tally {
+    fn add(&mut self, row: &[Cell]) {
         for cell in row {
-            cell.hash_into(&mut hasher);
+            cell.hash_into(&mut self.hasher);
         }
-        hasher.update([0x1e]);
+        self.hasher.update([0x1e]);
+        self.rows += 1;
     }
-    hasher.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+
+    /// The count and the checksum's first eight bytes in hex.
+    fn done(self) -> (u64, String) {
+        let checksum = self.hasher.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (self.rows, checksum)
+    }
 }
 
 /// How many rows go in one statement.
@@ -530,18 +560,6 @@ async fn insert(
             .collect();
         added += client.execute(&sql, &refs).await?;
     }
-    if let Some(column) = table.identity {
-        // Ids were given: the next id made here comes after them.
-        client
-            .execute(
-                &format!(
-                    "SELECT setval(pg_get_serial_sequence('{0}', '{1}'), coalesce(max({1}), 0) + 1, false) FROM {0}",
-                    table.name, column
-                ),
-                &[],
-            )
-            .await?;
-    }
     Ok(added)
 }
 
@@ -551,26 +569,51 @@ pub fn copy(from: &Path, to: &str) -> Result<Vec<Copied>, StoreError> {
     // Bring the file to the current schema (and refuse a file from a newer Waymark), then read
     // it without writing.
     drop(crate::SqliteStore::open(from)?);
-    let source =
+    let source_db =
         rusqlite::Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    source.busy_timeout(std::time::Duration::from_secs(5))?;
+    source_db.busy_timeout(std::time::Duration::from_secs(5))?;
     let target = PgStore::open(to, crate::default_identifier_traits())?;
     let mut out = Vec::new();
     for table in TABLES {
-        let rows = sqlite_rows(&source, table)?;
-        let (source_rows, source_checksum) = (rows.len() as u64, checksum(&rows));
-        let (target_rows, added) = target.run(move |pool| async move {
-            let client = pool.get().await?;
-            let added = insert(&client, table, &rows).await?;
-            Ok((postgres_rows(&client, table).await?, added))
+        // The source is read, hashed and written a batch at a time.
+        let mut source = Tally::default();
+        let mut added = 0;
+        sqlite_batches(&source_db, table, |rows| {
+            for row in &rows {
+                source.add(row);
+            }
+            added += target.run(move |pool| async move {
+                let client = pool.get().await?;
+                insert(&client, table, &rows).await
+            })?;
+            Ok(())
         })?;
+        if let Some(column) = table.identity {
+            // Ids were given: the next id made here comes after them.
+            target.run(move |pool| async move {
+                pool.get()
+                    .await?
+                    .execute(
+                        &format!(
+                            "SELECT setval(pg_get_serial_sequence('{0}', '{1}'), coalesce(max({1}), 0) + 1, false) FROM {0}",
+                            table.name, column
+                        ),
+                        &[],
+                    )
+                    .await?;
+                Ok(())
+            })?;
+        }
+        let (source_rows, source_checksum) = source.done();
+        let (target_rows, target_checksum) = target
+            .run(move |pool| async move { postgres_tally(&pool.get().await?, table).await })?;
         tracing::info!(table = table.name, rows = source_rows, added, "copied");
         out.push(Copied {
             table: table.name,
             source_rows,
             source_checksum,
-            target_rows: target_rows.len() as u64,
-            target_checksum: checksum(&target_rows),
+            target_rows,
+            target_checksum,
             added,
         });
     }

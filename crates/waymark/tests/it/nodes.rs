@@ -365,7 +365,8 @@ fn copy_moves_an_installation_to_postgres_and_again_adds_nothing() {
     };
     let dir = super::temp_dir("copy");
     let db = dir.join("waymark.db");
-    let (mut demo, _, _) = super::serve::start_demo(&db, "40");
+    // Enough people that the events take several of the copy's batches of 500 rows.
+    let (mut demo, _, _) = super::serve::start_demo(&db, "80");
     let _ = demo.kill();
     let _ = demo.wait();
     let sqlite = waymark_store::open(&waymark_store::Location::from(&db), &Default::default())
@@ -409,7 +410,7 @@ fn copy_moves_an_installation_to_postgres_and_again_adds_nothing() {
             .parse()
             .expect("a count")
     };
-    assert!(added(&out, "events") > 300, "{out}");
+    assert!(added(&out, "events") > 600, "{out}");
     assert!(added(&out, "audit") > 0, "{out}");
     let again = copy();
     let out = String::from_utf8_lossy(&again.stdout).to_string();
