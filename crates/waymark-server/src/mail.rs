@@ -497,6 +497,39 @@ fn send_one(
     Ok(())
 }
 
+/// The person's open step in a request, for a link emailed to them. The email leaves before
+/// the step that sent it commits (so a failed send is tried again), and that step is what opens
+/// the next one: while an email step for this person is still open, the link waits for it, up
+/// to two seconds, rather than say there is nothing to do.
+pub fn step_for(
+    store: &dyn Store,
+    instance: i64,
+    user: &waymark_store::workflow::User,
+) -> Result<Option<waymark_store::workflow::TaskRow>, waymark_store::StoreError> {
+    let requester = store.instance(instance).ok().flatten().map(|i| i.requester);
+    for _ in 0..40 {
+        let tasks = store.instance_tasks(instance)?;
+        if let Some(open) = tasks
+            .iter()
+            .find(|t| t.status == "open" && t.kind == "user" && t.is_for(user))
+        {
+            return Ok(Some(open.clone()));
+        }
+        let sending = tasks.iter().any(|t| {
+            t.status == "open"
+                && t.topic
+                    .as_deref()
+                    .is_some_and(|topic| topic.starts_with("email:"))
+                && t.assignee.as_deref().or(requester.as_deref()) == Some(user.id.as_str())
+        });
+        if !sending {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(None)
+}
+
 /// What a link shows: the request and the person's open step in it.
 pub fn link_view(store: &dyn Store, grant: &Grant) -> Result<Value, String> {
     let instance = store
@@ -505,11 +538,7 @@ pub fn link_view(store: &dyn Store, grant: &Grant) -> Result<Value, String> {
         .ok_or("the request is gone")?;
     let user = store.user(&grant.person).map_err(|e| e.to_string())?;
     let open = match &user {
-        Some(user) => store
-            .instance_tasks(grant.instance)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|t| t.status == "open" && t.kind == "user" && t.is_for(user)),
+        Some(user) => step_for(store, grant.instance, user).map_err(|e| e.to_string())?,
         None => None,
     };
     Ok(json!({

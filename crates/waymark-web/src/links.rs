@@ -52,10 +52,7 @@ async fn step(web: &Web, grant: &Grant) -> Result<Step, Response> {
         let Some(user) = store.user(&grant.person)? else {
             return Ok(None);
         };
-        let open = store
-            .instance_tasks(grant.instance)?
-            .into_iter()
-            .find(|t| t.status == "open" && t.kind == "user" && t.is_for(&user));
+        let open = waymark_server::mail::step_for(store.as_ref(), grant.instance, &user)?;
         let open = match open {
             Some(task) => {
                 let view = match &task.form {
