@@ -143,11 +143,17 @@ pub(crate) fn inbox_page(
     user: &User,
     limit: usize,
 ) -> (Vec<TaskRow>, Option<TaskKey>) {
-    let next = (rows.len() >= limit)
-        .then(|| rows.last().map(TaskKey::of))
-        .flatten();
+    let next = next_page(&rows, limit);
     let kept = rows.into_iter().filter(|t| t.is_for(user)).collect();
     (kept, next)
+}
+
+/// Where the page after `rows` (read with `LIMIT limit`) starts: after its last row when the
+/// page was full, none when it was the last.
+pub(crate) fn next_page(rows: &[TaskRow], limit: usize) -> Option<TaskKey> {
+    (rows.len() >= limit)
+        .then(|| rows.last().map(TaskKey::of))
+        .flatten()
 }
 
 impl TaskRow {
@@ -1507,9 +1513,7 @@ impl crate::Work for SqliteStore {
             )?;
             Ok(rows.collect::<Result<_, _>>()?)
         })?;
-        let next = (rows.len() >= limit)
-            .then(|| rows.last().map(TaskKey::of))
-            .flatten();
+        let next = next_page(&rows, limit);
         Ok((rows, next))
     }
 

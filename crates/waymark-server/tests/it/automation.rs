@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-fn example(name: &str) -> String {
+pub(crate) fn example(name: &str) -> String {
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/training-request")
         .join(name);

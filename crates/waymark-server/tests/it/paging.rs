@@ -69,18 +69,10 @@ async fn every_list_walks_a_page_at_a_time_to_its_end() {
             first_token = body["token"].as_str().expect("token").to_string();
         }
     }
-    let example = |name: &str| {
-        std::fs::read_to_string(
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../examples/training-request")
-                .join(name),
-        )
-        .expect("example")
-    };
     let (status, body) = post(
         &router,
         "/v1/processes",
-        example("process.yaml").into_bytes(),
+        super::automation::example("process.yaml").into_bytes(),
         &super::automation::bearer(ADMIN),
     )
     .await;

@@ -874,9 +874,7 @@ impl crate::Work for PgStore {
                 .map(task_from)
                 .collect()
         })?;
-        let next = (rows.len() >= limit)
-            .then(|| rows.last().map(TaskKey::of))
-            .flatten();
+        let next = workflow::next_page(&rows, limit);
         Ok((rows, next))
     }
 

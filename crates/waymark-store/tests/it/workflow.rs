@@ -286,21 +286,7 @@ fn a_rejected_request_and_an_escalation_after_a_missed_due_date() {
         eprintln!("on {backend}");
         let store = store.as_ref();
         let now = 1_800_000_000_000_000;
-        store
-            .put_users(&[
-                person("jennifer", "customer-success", Some("maria"), &[]),
-                person("maria", "customer-success", Some("olivia"), &[]),
-            ])
-            .expect("users");
-        store
-            .deploy_process(
-                "training-request",
-                "Training",
-                "bpmn",
-                &example("process.bpmn"),
-                now,
-            )
-            .expect("deploy");
+        jennifer_maria_and_the_process(store, now);
         let instance = store
             .start_instance("training-request", "jennifer", Map::new(), now)
             .expect("start");
@@ -440,21 +426,7 @@ fn two_nodes_claiming_at_once_split_the_due_jobs() {
     for (backend, nodes) in setups {
         eprintln!("on {backend}");
         let first = nodes[0].as_ref();
-        first
-            .put_users(&[
-                person("jennifer", "customer-success", Some("maria"), &[]),
-                person("maria", "customer-success", Some("olivia"), &[]),
-            ])
-            .expect("users");
-        first
-            .deploy_process(
-                "training-request",
-                "Training",
-                "bpmn",
-                &example("process.bpmn"),
-                now,
-            )
-            .expect("deploy");
+        jennifer_maria_and_the_process(first, now);
         for _ in 0..60 {
             first
                 .start_instance("training-request", "jennifer", Map::new(), now)
@@ -565,21 +537,7 @@ fn worker_tasks_are_found_by_topic_a_page_at_a_time() {
         eprintln!("on {backend}");
         let store = store.as_ref();
         let now = 1_800_000_000_000_000;
-        store
-            .put_users(&[
-                person("jennifer", "customer-success", Some("maria"), &[]),
-                person("maria", "customer-success", Some("olivia"), &[]),
-            ])
-            .expect("users");
-        store
-            .deploy_process(
-                "training-request",
-                "Training",
-                "bpmn",
-                &example("process.bpmn"),
-                now,
-            )
-            .expect("deploy");
+        jennifer_maria_and_the_process(store, now);
         let maria = store.user("maria").expect("read").expect("maria");
         for i in 0..3 {
             store
@@ -656,9 +614,8 @@ fn listening(store: &dyn Store) -> tokio::sync::watch::Receiver<u64> {
     changes
 }
 
-/// Adds the directory and the training process, and starts one request (which sets the
-/// approval's escalation timer).
-fn start_a_request(store: &dyn Store, now: i64) -> i64 {
+/// Jennifer and her manager Maria in the directory, and the training process deployed.
+fn jennifer_maria_and_the_process(store: &dyn Store, now: i64) {
     store
         .put_users(&[
             person("jennifer", "customer-success", Some("maria"), &[]),
@@ -674,6 +631,12 @@ fn start_a_request(store: &dyn Store, now: i64) -> i64 {
             now,
         )
         .expect("deploy");
+}
+
+/// Adds the directory and the training process, and starts one request (which sets the
+/// approval's escalation timer).
+fn start_a_request(store: &dyn Store, now: i64) -> i64 {
+    jennifer_maria_and_the_process(store, now);
     store
         .start_instance("training-request", "jennifer", Map::new(), now)
         .expect("start")
