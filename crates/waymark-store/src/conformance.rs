@@ -459,14 +459,16 @@ fn postgres_migrations_run_once_and_refuse_a_newer_schema() {
     }
 }
 
-/// PostgreSQL only: a database at the previous schema (before jobs) with a waiting timer and an
-/// open email task is brought up to date at open, and both become jobs a node can claim.
+/// PostgreSQL only: a database at the first schema (before jobs) with a waiting timer, an open
+/// email task and a form offered to a group is brought up to date at open, through every later
+/// step: the timer and the email become jobs a node can claim, and the form is in the group's
+/// inbox.
 #[test]
-fn postgres_migrates_from_the_previous_schema() {
+fn postgres_migrates_from_an_older_schema() {
     let Some(url) = crate::testing::fresh_postgres() else {
         return;
     };
-    let previous = crate::postgres::schema::STEPS.len() - 1;
+    let previous = 1;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -497,7 +499,7 @@ fn postgres_migrates_from_the_previous_schema() {
                 "INSERT INTO timers VALUES (7, 1, 500);
                  INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, candidate_groups, candidate_users, status, created_us)
                  VALUES (7, 3, 'mail', 'Mail', 'worker', 'email:approved', '', '', 'open', 1),
-                        (7, 4, 'form', 'Form', 'user', NULL, '', '', 'open', 1);",
+                        (7, 4, 'form', 'Form', 'user', NULL, 'Finance', '', 'open', 1);",
             )
             .await
             .expect("rows of the older schema");
@@ -520,4 +522,20 @@ fn postgres_migrates_from_the_previous_schema() {
         [(7, 3)]
     );
     assert!(claim(JobKind::Webhook).is_empty(), "a form is no job");
+    let maria = User {
+        id: "maria".into(),
+        name: "Maria".into(),
+        email: None,
+        department: Some("Finance".into()),
+        manager: None,
+        roles: vec![],
+    };
+    let (inbox, _) = store.tasks_for_page(&maria, None, 10).expect("inbox");
+    assert_eq!(
+        inbox
+            .iter()
+            .map(|t| (t.instance, t.task))
+            .collect::<Vec<_>>(),
+        [(7, 4)]
+    );
 }

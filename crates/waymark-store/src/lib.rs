@@ -547,8 +547,28 @@ fn steps() -> Vec<M<'static>> {
         // due time through an index instead of by reading every open task, and leased to one
         // node at a time (see `Work::claim_jobs`). Filled in from the timers and open tasks.
         M::up(JOBS),
+        // Open tasks found by whom they are for, and a request's jobs by the request (see
+        // `OPEN_WORK_INDEXES`).
+        M::up(OPEN_WORK_INDEXES),
     ]
 }
+
+/// Indexes that keep a step and an inbox independent of how much work is open elsewhere
+/// (shared with PostgreSQL's third step). The old `tasks_open (status, created_us)` led both
+/// backends' planners to read every open task to end one request's tasks or to list one
+/// person's inbox; these are partial, so they hold only open tasks:
+/// - `tasks_open_by_assignee`: a person's assigned tasks, in inbox order;
+/// - `tasks_open_offered`: unassigned user tasks (offered to candidates), in creation order;
+/// - `tasks_open_workers`: worker tasks, in creation order;
+/// - `jobs_by_instance`: the jobs a step ends with its request's timers and tasks.
+pub(crate) const OPEN_WORK_INDEXES: &str = "DROP INDEX tasks_open;
+    CREATE INDEX tasks_open_by_assignee ON tasks (assignee, created_us, instance_id, task_id)
+        WHERE status = 'open' AND assignee IS NOT NULL;
+    CREATE INDEX tasks_open_offered ON tasks (created_us, instance_id, task_id)
+        WHERE status = 'open' AND kind = 'user' AND assignee IS NULL;
+    CREATE INDEX tasks_open_workers ON tasks (created_us, instance_id, task_id)
+        WHERE status = 'open' AND kind = 'worker';
+    CREATE INDEX jobs_by_instance ON jobs (instance_id);";
 
 /// The jobs table and its filling from an older schema (shared with PostgreSQL's first step).
 pub(crate) const JOBS: &str = "CREATE TABLE jobs (
@@ -1327,7 +1347,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "21 (inside)");
+        assert_eq!(latest_version().to_string(), "22 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.
@@ -1475,6 +1495,66 @@ mod tests {
         assert_eq!(item(claim(JobKind::Webhook)), [(7, 2)]);
         assert_eq!(item(claim(JobKind::Mail)), [(7, 3)]);
         assert!(claim(JobKind::Mail).is_empty(), "leased");
+    }
+
+    /// Tasks stored under the old whole-table index are found through the new ones on
+    /// upgrade: a person's inbox holds what is assigned to them and what is offered to them or
+    /// their group, in order, and a worker's list its open tasks, nothing done or someone
+    /// else's.
+    #[test]
+    fn upgrading_indexes_open_work_by_whom_it_is_for() {
+        let path = old_database(
+            "open-work",
+            21,
+            "INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, status, created_us)
+             VALUES (1, 1, 'a', 'Hers', 'user', NULL, 'maria', '', '', 'open', 30),
+                    (2, 1, 'b', 'Her group''s', 'user', NULL, NULL, 'Finance', '', 'open', 10),
+                    (3, 1, 'c', 'Named', 'user', NULL, NULL, '', 'tom,maria', 'open', 20),
+                    (4, 1, 'd', 'Tom''s', 'user', NULL, 'tom', '', '', 'open', 5),
+                    (5, 1, 'e', 'Done', 'user', NULL, 'maria', '', '', 'completed', 1),
+                    (6, 1, 'f', 'Call', 'worker', 'lms', 'maria', '', '', 'open', 2),
+                    (6, 2, 'g', 'Called', 'worker', 'lms', NULL, '', '', 'completed', 3);",
+        );
+        let store = SqliteStore::open(&path).expect("upgrade");
+        let maria = crate::workflow::User {
+            id: "maria".into(),
+            name: "Maria".into(),
+            email: None,
+            department: None,
+            manager: None,
+            roles: vec!["finance".into()],
+        };
+        let (inbox, next) = store.tasks_for_page(&maria, None, 10).expect("inbox");
+        let names = |rows: &[crate::workflow::TaskRow]| {
+            rows.iter().map(|t| t.name.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(names(&inbox), ["Her group's", "Named", "Hers"]);
+        assert_eq!(next, None);
+        let (first, next) = store.tasks_for_page(&maria, None, 2).expect("a page");
+        assert_eq!(names(&first), ["Her group's", "Named"]);
+        let (rest, _) = store.tasks_for_page(&maria, next, 2).expect("the next");
+        assert_eq!(names(&rest), ["Hers"]);
+        let (calls, _) = store.worker_tasks(Some("lms"), None, 10).expect("worker");
+        assert_eq!(names(&calls), ["Call"]);
+        let indexes: Vec<String> = store
+            .with(|connection| {
+                let mut query = connection.prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('tasks', 'jobs') AND sql IS NOT NULL ORDER BY name",
+                )?;
+                let rows = query.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .expect("indexes");
+        assert_eq!(
+            indexes,
+            [
+                "jobs_by_instance",
+                "jobs_due",
+                "tasks_open_by_assignee",
+                "tasks_open_offered",
+                "tasks_open_workers"
+            ]
+        );
     }
 
     /// Events stored before the index existed are indexed on open: their duplicates are

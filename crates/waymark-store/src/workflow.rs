@@ -1525,15 +1525,23 @@ impl crate::Work for SqliteStore {
     ) -> Result<(Vec<TaskRow>, Option<TaskKey>), StoreError> {
         let groups = serde_json::to_string(&groups_of(user)).unwrap_or_default();
         let rows: Vec<TaskRow> = self.with(|connection| {
+            // The tasks assigned to the person and the unassigned ones offered to them, each
+            // read in order through its own index (see `OPEN_WORK_INDEXES`), then merged.
             let mut query = connection.prepare_cached(&format!(
-                "SELECT {TASK_COLUMNS} FROM tasks
-                 WHERE status = 'open' AND kind = 'user'
-                   AND NOT (requester = ?1 AND NOT for_requester)
-                   AND (assignee = ?1 OR (assignee IS NULL AND (
-                        instr(',' || candidate_users || ',', ',' || ?1 || ',') > 0
-                        OR EXISTS (SELECT 1 FROM json_each(?2) g
-                                   WHERE instr(',' || lower(candidate_groups) || ',', ',' || g.value || ',') > 0))))
-                   AND (?3 IS NULL OR (created_us, instance_id, task_id) > (?3, ?4, ?5))
+                "SELECT * FROM (SELECT {TASK_COLUMNS} FROM tasks
+                     WHERE status = 'open' AND assignee = ?1 AND kind = 'user'
+                       AND NOT (requester = ?1 AND NOT for_requester)
+                       AND (?3 IS NULL OR (created_us, instance_id, task_id) > (?3, ?4, ?5))
+                     ORDER BY created_us, instance_id, task_id LIMIT ?6)
+                 UNION ALL
+                 SELECT * FROM (SELECT {TASK_COLUMNS} FROM tasks
+                     WHERE status = 'open' AND assignee IS NULL AND kind = 'user'
+                       AND NOT (requester = ?1 AND NOT for_requester)
+                       AND (instr(',' || candidate_users || ',', ',' || ?1 || ',') > 0
+                            OR EXISTS (SELECT 1 FROM json_each(?2) g
+                                       WHERE instr(',' || lower(candidate_groups) || ',', ',' || g.value || ',') > 0))
+                       AND (?3 IS NULL OR (created_us, instance_id, task_id) > (?3, ?4, ?5))
+                     ORDER BY created_us, instance_id, task_id LIMIT ?6)
                  ORDER BY created_us, instance_id, task_id LIMIT ?6"
             ))?;
             let rows = query.query_map(

@@ -73,7 +73,12 @@ async fn audit_key(
     audit(client, ACCESS_TRAIL, at_us, actor, action, None, data).await
 }
 
-async fn holder_of(pool: Pool, hash: String, now_us: i64) -> Result<Option<Holder>, StoreError> {
+/// The holder of the token whose hash is `hash`, with its key's expiry.
+async fn holder_of(
+    pool: Pool,
+    hash: String,
+    now_us: i64,
+) -> Result<Option<(Holder, Option<i64>)>, StoreError> {
     let client = pool.get().await?;
     // The key and, for a person's token, the person (when not disabled), in one query.
     let person = USER_COLUMNS
@@ -85,7 +90,7 @@ async fn holder_of(pool: Pool, hash: String, now_us: i64) -> Result<Option<Holde
         .query_opt(
             &client
                 .prepare_cached(&format!(
-                    "SELECT k.id, k.kind, k.topics, {person} FROM keys k
+                    "SELECT k.id, k.kind, k.topics, k.expires_us, {person} FROM keys k
                      LEFT JOIN users u ON u.id = k.user_id AND u.disabled_us IS NULL
                      WHERE k.hash = $1 AND k.revoked_us IS NULL AND (k.expires_us IS NULL OR k.expires_us > $2)"
                 ))
@@ -96,23 +101,49 @@ async fn holder_of(pool: Pool, hash: String, now_us: i64) -> Result<Option<Holde
     let Some(row) = found else {
         return Ok(None);
     };
-    let (id, kind, topics): (String, String, String) =
-        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    let (id, kind, topics, expires): (String, String, String, Option<i64>) = (
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+    );
     if kind == "person" {
-        let enabled: Option<String> = row.try_get(3)?;
+        let enabled: Option<String> = row.try_get(4)?;
         return Ok(match enabled {
-            Some(_) => Some(Holder::Person {
-                id,
-                user: user_from(&row, 3)?,
-            }),
+            Some(_) => Some((
+                Holder::Person {
+                    id,
+                    user: user_from(&row, 4)?,
+                },
+                expires,
+            )),
             None => None,
         });
     }
-    Ok(KeyKind::parse(&kind).map(|kind| Holder::Key {
-        id,
-        kind,
-        topics: list(&topics),
+    Ok(KeyKind::parse(&kind).map(|kind| {
+        (
+            Holder::Key {
+                id,
+                kind,
+                topics: list(&topics),
+            },
+            expires,
+        )
     }))
+}
+
+impl PgStore {
+    /// A write to keys or people: once it is done, this node forgets the holders it kept
+    /// (the other nodes hear of it through the trigger; `holders.rs`).
+    fn write_directory<T, F>(&self, work: impl FnOnce(Pool) -> F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let outcome = self.write(work);
+        self.holders.forget();
+        outcome
+    }
 }
 
 /// The value kept under `key` in `store_meta`, made from `fresh` the first time.
@@ -146,7 +177,7 @@ impl crate::Directory for PgStore {
         let hash = hash(&secret);
         let id = public_id(&hash);
         let (key, by, key_id) = (key.clone(), by.to_string(), id.clone());
-        self.write(move |pool| async move {
+        self.write_directory(move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
             transaction
@@ -186,7 +217,7 @@ impl crate::Directory for PgStore {
             by.to_string(),
             id.clone(),
         );
-        self.write(move |pool| async move {
+        self.write_directory(move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
             transaction
@@ -211,7 +242,19 @@ impl crate::Directory for PgStore {
 
     fn holder(&self, token: &str, now_us: i64) -> Result<Option<Holder>, StoreError> {
         let hash = hash(token);
-        self.run(move |pool| holder_of(pool, hash, now_us))
+        if let Some(holder) = self.holders.get(&hash, now_us) {
+            return Ok(Some(holder));
+        }
+        let epoch = self.holders.epoch();
+        let reading = hash.clone();
+        let found = self.run(move |pool| holder_of(pool, reading, now_us))?;
+        Ok(found.map(|(holder, expires)| {
+            if let Some(epoch) = epoch {
+                self.holders
+                    .keep(epoch, hash, holder.clone(), expires, now_us);
+            }
+            holder
+        }))
     }
 
     fn keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
@@ -233,7 +276,7 @@ impl crate::Directory for PgStore {
 
     fn revoke_key(&self, id: &str, by: &str, now_us: i64) -> Result<bool, StoreError> {
         let (id, by) = (id.to_string(), by.to_string());
-        self.write(move |pool| async move {
+        self.write_directory(move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
             let changed = transaction
@@ -281,7 +324,7 @@ impl crate::Directory for PgStore {
 
     fn enable_user(&self, user: &str, by: &str, now_us: i64) -> Result<bool, StoreError> {
         let (user, by) = (user.to_string(), by.to_string());
-        self.write(move |pool| async move {
+        self.write_directory(move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
             let changed = transaction
@@ -307,7 +350,7 @@ impl crate::Directory for PgStore {
 
     fn disable_user(&self, user: &str, by: &str, now_us: i64) -> Result<bool, StoreError> {
         let (user, by) = (user.to_string(), by.to_string());
-        self.write(move |pool| async move {
+        self.write_directory(move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
             let changed = transaction
@@ -342,7 +385,7 @@ impl crate::Directory for PgStore {
 
     fn put_users(&self, users: &[User]) -> Result<usize, StoreError> {
         let users = users.to_vec();
-        self.write(move |pool| async move {
+        self.write_directory(move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
             let insert = transaction
@@ -519,7 +562,7 @@ impl crate::Directory for PgStore {
     fn ensure_key(&self, kind: KeyKind, token: &str) -> Result<(), StoreError> {
         let hash = hash(token);
         let now_us = now_us();
-        self.write(move |pool| async move {
+        self.write_directory(move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
             let revoked: Option<Option<i64>> = transaction

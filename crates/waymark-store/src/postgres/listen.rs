@@ -1,23 +1,32 @@
-//! Wakes this node's job loops when another node adds a job: a step that adds one sends
-//! `NOTIFY waymark_jobs` in its transaction (delivered at its commit), and every node keeps one
-//! connection that listens. When the listening connection drops, it is opened again a second
-//! later and the loops are woken once, for what they may have missed meanwhile.
+//! What a node hears from the others, on one connection that listens:
+//! - `waymark_jobs`: a step that adds a job sends it in its transaction (delivered at its
+//!   commit), and this node's job loops wake;
+//! - `waymark_directory`: a trigger sends it on every write to keys or people, and this node
+//!   forgets the token holders it kept (`holders.rs`).
+//!
+//! When the listening connection drops, the node keeps no holders until it listens again; the
+//! connection is opened again a second later, and the loops are woken once, for what they may
+//! have missed meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_postgres::{AsyncMessage, NoTls};
 
+use super::holders::Holders;
 use crate::workflow::JobSignal;
 
 /// The channel steps notify.
 pub(crate) const CHANNEL: &str = "waymark_jobs";
+/// The channel the directory's trigger notifies (schema step 4).
+pub(crate) const DIRECTORY: &str = "waymark_directory";
 
 /// Listens until the runtime stops.
 pub(crate) async fn listen(
     config: tokio_postgres::Config,
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     jobs: Arc<JobSignal>,
+    holders: Arc<Holders>,
 ) {
     // Said once until a connection works again, not every second.
     let mut said = false;
@@ -26,14 +35,14 @@ pub(crate) async fn listen(
             Some(tls) => match config.connect(tls.clone()).await {
                 Ok((client, connection)) => {
                     said = false;
-                    hear(&client, connection, &jobs).await;
+                    hear(&client, connection, &jobs, &holders).await;
                 }
                 Err(error) => unheard(&error, &mut said),
             },
             None => match config.connect(NoTls).await {
                 Ok((client, connection)) => {
                     said = false;
-                    hear(&client, connection, &jobs).await;
+                    hear(&client, connection, &jobs, &holders).await;
                 }
                 Err(error) => unheard(&error, &mut said),
             },
@@ -55,14 +64,18 @@ async fn hear<S, T>(
     client: &tokio_postgres::Client,
     mut connection: tokio_postgres::Connection<S, T>,
     jobs: &Arc<JobSignal>,
+    holders: &Arc<Holders>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let woken = jobs.clone();
+    let (woken, forgetting) = (jobs.clone(), holders.clone());
     let messages = tokio::spawn(async move {
         while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
             match message {
+                Ok(AsyncMessage::Notification(heard)) if heard.channel() == DIRECTORY => {
+                    forgetting.forget();
+                }
                 Ok(AsyncMessage::Notification(_)) => woken.raise(),
                 Ok(_) => {}
                 Err(error) => {
@@ -72,11 +85,16 @@ async fn hear<S, T>(
             }
         }
     });
-    match client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+    match client
+        .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {DIRECTORY}"))
+        .await
+    {
         Ok(()) => {
             // Whatever was added while nobody listened.
             jobs.raise();
+            holders.listening(true);
             let _ = messages.await;
+            holders.listening(false);
         }
         Err(error) => {
             tracing::warn!(error = %super::described(&error), "cannot listen for jobs");

@@ -13,6 +13,7 @@
 mod directory;
 mod events;
 mod health;
+mod holders;
 mod identity;
 mod journeys;
 mod listen;
@@ -52,6 +53,8 @@ pub(crate) struct PgStore {
     appends: std::sync::Arc<events::Appends>,
     /// Requests' heads read so far.
     heads: Heads,
+    /// Who holds each token, kept until the directory changes (`holders.rs`).
+    holders: std::sync::Arc<holders::Holders>,
     /// Raised when any node adds a job.
     jobs: std::sync::Arc<crate::workflow::JobSignal>,
     /// Held while this node hands the message outbox over (each delivery is once per message and
@@ -101,11 +104,17 @@ impl PgStore {
             outbox_turn: Mutex::new(()),
             appends: Default::default(),
             heads: Default::default(),
+            holders: Default::default(),
             jobs: Default::default(),
         };
         store.run(|pool| async move { schema::migrate(&pool).await })?;
         if let Some(runtime) = &store.runtime {
-            runtime.spawn(listen::listen(config, tls, store.jobs.clone()));
+            runtime.spawn(listen::listen(
+                config,
+                tls,
+                store.jobs.clone(),
+                store.holders.clone(),
+            ));
         }
         tracing::info!(store = %crate::Location::Postgres(url.to_string()), "PostgreSQL store open");
         Ok(store)

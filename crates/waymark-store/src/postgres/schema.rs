@@ -211,6 +211,19 @@ pub(crate) const STEPS: &[&str] = &[
      CREATE INDEX mailbox_by_user ON mailbox (user_id, id);",
     // 2: jobs, found by due time and leased (see `Work::claim_jobs`); as SQLite's schema 21.
     crate::JOBS,
+    // 3: open tasks by whom they are for, jobs by request; as SQLite's schema 22.
+    crate::OPEN_WORK_INDEXES,
+    // 4: every write to keys or people is heard by every node, which forgets the token holders
+    // it kept (`holders.rs`, `listen.rs`). PostgreSQL only: a SQLite node keeps none.
+    "CREATE FUNCTION waymark_directory_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         PERFORM pg_notify('waymark_directory', '');
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON keys
+         FOR EACH STATEMENT EXECUTE FUNCTION waymark_directory_changed();
+     CREATE TRIGGER users_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users
+         FOR EACH STATEMENT EXECUTE FUNCTION waymark_directory_changed();",
 ];
 
 /// Brings the database's schema up to date, or refuses one newer than this build.

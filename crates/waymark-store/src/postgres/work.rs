@@ -8,7 +8,8 @@
 
 use deadpool_postgres::GenericClient;
 use serde_json::{Map, Value as Json, json};
-use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 use waymark_workflow::Process;
 use waymark_workflow::engine::{self, Command, Effect, State, StepKind, TaskKind};
 
@@ -100,6 +101,37 @@ struct Applying<'a, C> {
     audits: Vec<AuditLine>,
     /// How many lines the trail held before the step.
     audited: i64,
+    /// The step's writes not sent yet: they travel with its end (see `later`).
+    writes: Vec<Write>,
+}
+
+/// A statement a step sends later, with the others, rather than waiting for each in turn.
+struct Write {
+    statement: Statement,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+/// Sends `writes` one after another in one message and waits for them all; the first to fail
+/// fails the step (and the transaction refuses everything after it).
+async fn send_all(client: &impl GenericClient, writes: &[Write]) -> Result<(), StoreError> {
+    let params: Vec<Vec<&(dyn ToSql + Sync)>> = writes
+        .iter()
+        .map(|w| {
+            w.params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect()
+        })
+        .collect();
+    // `try_join_all` polls them in order, so they are sent in order.
+    futures_util::future::try_join_all(
+        writes
+            .iter()
+            .zip(&params)
+            .map(|(w, p)| client.execute(&w.statement, p)),
+    )
+    .await?;
+    Ok(())
 }
 
 /// A line of the audit trail a step writes.
@@ -111,7 +143,24 @@ struct AuditLine {
 }
 
 impl<C: GenericClient + Sync> Applying<'_, C> {
-    /// Writes a step's effects on tasks, timers and subscriptions (`finish` writes the rest).
+    /// Queues a write of the step, sent with its end (or before a read that must see it).
+    async fn later(
+        &mut self,
+        sql: &str,
+        params: Vec<Box<dyn ToSql + Sync + Send>>,
+    ) -> Result<(), StoreError> {
+        let statement = self.client.prepare_cached(sql).await?;
+        self.writes.push(Write { statement, params });
+        Ok(())
+    }
+
+    /// Sends the writes queued so far.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        send_all(self.client, &std::mem::take(&mut self.writes)).await
+    }
+
+    /// Queues a step's writes on tasks, timers and subscriptions (`finish` sends them with the
+    /// rest).
     async fn apply(&mut self, effects: &[Effect]) -> Result<(), WorkflowError> {
         let (client, instance, requester, now_us) =
             (self.client, self.instance, self.requester, self.now_us);
@@ -131,27 +180,47 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                     for_requester,
                 } => {
                     let assignee = match assignee.as_deref() {
-                        Some(a) => Some(resolve(client, a, requester, instance).await?),
+                        Some(a) => {
+                            if a == "manager-of:assignee" {
+                                // It reads the request's open tasks: those of this step too.
+                                self.flush().await?;
+                            }
+                            Some(resolve(client, a, requester, instance).await?)
+                        }
                         None => None,
                     };
                     let (kind, topic) = match kind {
                         TaskKind::User => ("user", None),
                         TaskKind::Worker { topic, .. } => ("worker", Some(topic.clone())),
                     };
-                    client
-                        .execute(
-                            &client.prepare_cached("INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us, requester, for_requester)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12, $13, $14)").await?,
-                            &[&instance, &(*task as i64), node, name, &kind, &topic, &assignee, &candidate_groups.join(","), &candidate_users.join(","), due, form, &now_us, &requester, for_requester],
+                    let job = JobKind::of_task(topic.as_deref());
+                    self.later(
+                        "INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, assignee, candidate_groups, candidate_users, due_us, form, status, created_us, requester, for_requester)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12, $13, $14)",
+                        vec![
+                            Box::new(instance),
+                            Box::new(*task as i64),
+                            Box::new(node.clone()),
+                            Box::new(name.clone()),
+                            Box::new(kind),
+                            Box::new(topic),
+                            Box::new(assignee.clone()),
+                            Box::new(candidate_groups.join(",")),
+                            Box::new(candidate_users.join(",")),
+                            Box::new(*due),
+                            Box::new(form.clone()),
+                            Box::new(now_us),
+                            Box::new(requester.to_string()),
+                            Box::new(*for_requester),
+                        ],
+                    )
+                    .await?;
+                    if let Some(job) = job {
+                        self.later(
+                            "INSERT INTO jobs (kind, instance_id, item, due_us) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                            vec![Box::new(job.as_str()), Box::new(instance), Box::new(*task as i64), Box::new(now_us)],
                         )
                         .await?;
-                    if let Some(job) = JobKind::of_task(topic.as_deref()) {
-                        client
-                            .execute(
-                                &client.prepare_cached("INSERT INTO jobs (kind, instance_id, item, due_us) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING").await?,
-                                &[&job.as_str(), &instance, &(*task as i64), &now_us],
-                            )
-                            .await?;
                     }
                     self.audit(
                         "system",
@@ -161,65 +230,54 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                     );
                 }
                 Effect::TaskCancelled { task } => {
-                    client
-                        .execute(
-                            &client.prepare_cached("UPDATE tasks SET status = 'cancelled' WHERE instance_id = $1 AND task_id = $2 AND status = 'open'").await?,
-                            &[&instance, &(*task as i64)],
-                        )
-                        .await?;
+                    self.later(
+                        "UPDATE tasks SET status = 'cancelled' WHERE instance_id = $1 AND task_id = $2 AND status = 'open'",
+                        vec![Box::new(instance), Box::new(*task as i64)],
+                    )
+                    .await?;
                 }
                 Effect::TimerSet { timer, due } => {
-                    client
-                        .execute(
-                            &client.prepare_cached("INSERT INTO timers (instance_id, timer_id, due_us) VALUES ($1, $2, $3)
-                             ON CONFLICT (instance_id, timer_id) DO UPDATE SET due_us = $3").await?,
-                            &[&instance, &(*timer as i64), due],
-                        )
-                        .await?;
-                    client
-                        .execute(
-                            &client.prepare_cached("INSERT INTO jobs (kind, instance_id, item, due_us) VALUES ('timer', $1, $2, $3)
-                             ON CONFLICT (kind, instance_id, item) DO UPDATE SET due_us = $3, attempts = 0").await?,
-                            &[&instance, &(*timer as i64), due],
-                        )
-                        .await?;
+                    self.later(
+                        "INSERT INTO timers (instance_id, timer_id, due_us) VALUES ($1, $2, $3)
+                         ON CONFLICT (instance_id, timer_id) DO UPDATE SET due_us = $3",
+                        vec![Box::new(instance), Box::new(*timer as i64), Box::new(*due)],
+                    )
+                    .await?;
+                    self.later(
+                        "INSERT INTO jobs (kind, instance_id, item, due_us) VALUES ('timer', $1, $2, $3)
+                         ON CONFLICT (kind, instance_id, item) DO UPDATE SET due_us = $3, attempts = 0",
+                        vec![Box::new(instance), Box::new(*timer as i64), Box::new(*due)],
+                    )
+                    .await?;
                 }
                 Effect::TimerCancelled { timer } => {
-                    client
-                        .execute(
-                            &client
-                                .prepare_cached(
-                                    "DELETE FROM timers WHERE instance_id = $1 AND timer_id = $2",
-                                )
-                                .await?,
-                            &[&instance, &(*timer as i64)],
-                        )
-                        .await?;
-                    client
-                        .execute(
-                            &client.prepare_cached("DELETE FROM jobs WHERE kind = 'timer' AND instance_id = $1 AND item = $2").await?,
-                            &[&instance, &(*timer as i64)],
-                        )
-                        .await?;
+                    self.later(
+                        "DELETE FROM timers WHERE instance_id = $1 AND timer_id = $2",
+                        vec![Box::new(instance), Box::new(*timer as i64)],
+                    )
+                    .await?;
+                    self.later(
+                        "DELETE FROM jobs WHERE kind = 'timer' AND instance_id = $1 AND item = $2",
+                        vec![Box::new(instance), Box::new(*timer as i64)],
+                    )
+                    .await?;
                 }
                 Effect::MessageAwaited {
                     subscription,
                     message,
                 } => {
-                    client
-                        .execute(
-                            &client.prepare_cached("INSERT INTO subscriptions (instance_id, subscription_id, message, correlation) VALUES ($1, $2, $3, $4)").await?,
-                            &[&instance, &(*subscription as i64), message, &requester],
-                        )
-                        .await?;
+                    self.later(
+                        "INSERT INTO subscriptions (instance_id, subscription_id, message, correlation) VALUES ($1, $2, $3, $4)",
+                        vec![Box::new(instance), Box::new(*subscription as i64), Box::new(message.clone()), Box::new(requester.to_string())],
+                    )
+                    .await?;
                 }
                 Effect::MessageNoLongerAwaited { subscription } => {
-                    client
-                        .execute(
-                            &client.prepare_cached("DELETE FROM subscriptions WHERE instance_id = $1 AND subscription_id = $2").await?,
-                            &[&instance, &(*subscription as i64)],
-                        )
-                        .await?;
+                    self.later(
+                        "DELETE FROM subscriptions WHERE instance_id = $1 AND subscription_id = $2",
+                        vec![Box::new(instance), Box::new(*subscription as i64)],
+                    )
+                    .await?;
                 }
                 Effect::Step { node, name, what } => {
                     self.journey_event(node, name, *what).await?;
@@ -321,17 +379,23 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                 &nodes,
                 &data,
             ];
+            // The step's queued writes go first, in the same message.
             if schedules {
                 // Every node's job loops look again once this commits.
                 tokio::try_join!(
                     biased;
-                    client.execute(&rest, &params),
-                    client.execute(&notify, &[&listen::CHANNEL]),
+                    send_all(client, &self.writes),
+                    async { Ok(client.execute(&rest, &params).await?) },
+                    async { Ok(client.execute(&notify, &[&listen::CHANNEL]).await?) },
                 )?;
             } else {
-                client.execute(&rest, &params).await?;
+                tokio::try_join!(
+                    biased;
+                    send_all(client, &self.writes),
+                    async { Ok(client.execute(&rest, &params).await?) },
+                )?;
             }
-            Ok(())
+            Ok::<(), StoreError>(())
         };
         let stored = commit_with_events(
             tx,
@@ -468,6 +532,7 @@ impl crate::Work for PgStore {
                 events: Vec::new(),
                 audits: Vec::new(),
                 audited: 0,
+                writes: Vec::new(),
             };
             step.audit(&requester, "started", None, &Json::Object(form));
             step.apply(&effects).await?;
@@ -560,6 +625,7 @@ impl crate::Work for PgStore {
                 events: Vec::new(),
                 audits: Vec::new(),
                 audited,
+                writes: Vec::new(),
             };
             step.audit(&actor, action, node.as_deref(), &data);
             step.apply(&effects).await?;
@@ -888,15 +954,23 @@ impl crate::Work for PgStore {
         let asked = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows: Vec<TaskRow> = self.run(move |pool| async move {
             let client = pool.get().await?;
+            // The tasks assigned to the person and the unassigned ones offered to them, each
+            // read in order through its own index (see `OPEN_WORK_INDEXES`), then merged.
             let sql = format!(
-                "SELECT {TASK_COLUMNS} FROM tasks
-                 WHERE status = 'open' AND kind = 'user'
-                   AND NOT (requester = $1 AND NOT for_requester)
-                   AND (assignee = $1 OR (assignee IS NULL AND (
-                        strpos(',' || candidate_users || ',', ',' || $1 || ',') > 0
-                        OR EXISTS (SELECT 1 FROM unnest($2::TEXT[]) g
-                                   WHERE strpos(',' || lower(candidate_groups) || ',', ',' || g || ',') > 0))))
-                   AND ($3::BIGINT IS NULL OR (created_us, instance_id, task_id) > ($3, $4::BIGINT, $5::BIGINT))
+                "SELECT * FROM (SELECT {TASK_COLUMNS} FROM tasks
+                     WHERE status = 'open' AND assignee = $1 AND kind = 'user'
+                       AND NOT (requester = $1 AND NOT for_requester)
+                       AND ($3::BIGINT IS NULL OR (created_us, instance_id, task_id) > ($3, $4::BIGINT, $5::BIGINT))
+                     ORDER BY created_us, instance_id, task_id LIMIT $6) AS assigned
+                 UNION ALL
+                 SELECT * FROM (SELECT {TASK_COLUMNS} FROM tasks
+                     WHERE status = 'open' AND assignee IS NULL AND kind = 'user'
+                       AND NOT (requester = $1 AND NOT for_requester)
+                       AND (strpos(',' || candidate_users || ',', ',' || $1 || ',') > 0
+                            OR EXISTS (SELECT 1 FROM unnest($2::TEXT[]) g
+                                       WHERE strpos(',' || lower(candidate_groups) || ',', ',' || g || ',') > 0))
+                       AND ($3::BIGINT IS NULL OR (created_us, instance_id, task_id) > ($3, $4::BIGINT, $5::BIGINT))
+                     ORDER BY created_us, instance_id, task_id LIMIT $6) AS offered
                  ORDER BY created_us, instance_id, task_id LIMIT $6"
             );
             client
