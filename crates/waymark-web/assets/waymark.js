@@ -3,7 +3,7 @@
 // tree in data-visible-when; see waymark_workflow::expr::Expr::tree). The server still decides
 // when the form is sent, so a condition this script cannot evaluate simply leaves the field shown.
 // It also lets the keyboard reach a table that scrolls sideways (on a phone, a wide table scrolls
-// inside itself).
+// inside itself), and gives wide pictures Fit and zoom buttons.
 (function () {
   "use strict";
   function number(v) {
@@ -96,4 +96,43 @@
   }
   reachable();
   window.addEventListener("resize", reachable);
+
+  // A picture wider than its screen (the journey map, the paths, the comparison) scrolls inside
+  // its figure; these buttons fit it to the screen, or zoom it in and out from there.
+  function zoomable(figure) {
+    var svg = figure.querySelector("svg");
+    var natural = svg && svg.viewBox && svg.viewBox.baseVal ? svg.viewBox.baseVal.width : 0;
+    if (!natural) return;
+    var scale = 1;
+    var bar = document.createElement("div");
+    bar.className = "zoom";
+    bar.setAttribute("role", "toolbar");
+    bar.setAttribute("aria-label", "Size of " + (figure.getAttribute("aria-label") || "the picture"));
+    var shown = document.createElement("span");
+    shown.className = "zoom-level";
+    shown.setAttribute("aria-live", "polite");
+    function fit() { return Math.min(1, figure.clientWidth / natural); }
+    function apply(next) {
+      scale = Math.max(fit(), Math.min(2, next));
+      svg.style.width = Math.round(natural * scale) + "px";
+      shown.textContent = Math.round(scale * 100) + " %";
+    }
+    function button(text, label, act) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "secondary";
+      b.textContent = text;
+      if (label !== text) b.setAttribute("aria-label", label);
+      b.addEventListener("click", act);
+      bar.appendChild(b);
+    }
+    button("Fit", "Fit to the screen", function () { apply(fit()); });
+    button("−", "Zoom out", function () { apply(scale / 1.25); });
+    button("+", "Zoom in", function () { apply(scale * 1.25); });
+    button("Actual size", "Actual size", function () { apply(1); });
+    bar.appendChild(shown);
+    figure.parentNode.insertBefore(bar, figure);
+    apply(1);
+  }
+  document.querySelectorAll("figure.map").forEach(zoomable);
 })();

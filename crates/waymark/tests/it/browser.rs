@@ -386,3 +386,73 @@ fn the_demo_plays_the_whole_training_request() {
         "axe-core, the content policy and the phone width: {result}"
     );
 }
+
+/// Every main page of `waymark demo`, as the person it is made for, on a 375 px phone and a
+/// 1366 px desktop (`tests/browser/tour.mjs`): a screenshot of each in `target/screenshots/`,
+/// axe-core's checks, and no page wider than the phone.
+#[test]
+fn every_main_page_fits_a_phone_and_a_desktop() {
+    let Some(modules) = super::clients::required("WAYMARK_NODE_MODULES") else {
+        return;
+    };
+    let Some(chromium) = super::clients::required("WAYMARK_CHROMIUM") else {
+        return;
+    };
+    let dir = temp_dir("browser-tour");
+    let (child, url, banner) = super::serve::start_demo(&dir.join("demo.db"), "30");
+    let _server = super::automation::Killed(child);
+    let people: serde_json::Map<String, Value> = [
+        "jennifer", "maria", "finn", "olivia", "chris", "alex", "ada",
+    ]
+    .iter()
+    .map(|who| {
+        let token = banner
+            .iter()
+            .find_map(|line| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some(*who)).then(|| words.next().map(str::to_string))?
+            })
+            .unwrap_or_else(|| panic!("a token for {who}: {banner:?}"));
+        (who.to_string(), Value::from(token))
+    })
+    .collect();
+    let shots = workspace().join("target/screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshots");
+    let result = run_script(
+        "tour.mjs",
+        &[
+            ("NODE_MODULES", as_text(&modules)),
+            ("CHROMIUM", as_text(&chromium)),
+            ("BASE", as_text(&url)),
+            ("SHOTS", as_text(&shots)),
+            ("PEOPLE", Value::Object(people).to_string()),
+        ],
+    );
+    let pages = result["pages"].as_array().map_or(0, Vec::len);
+    assert_eq!(pages, 40, "20 pages on each of two screens: {result}");
+    assert_eq!(
+        result["violations"],
+        serde_json::json!([]),
+        "axe-core, the content policy and the phone width: {result}"
+    );
+    // The map is wider than either screen at its actual size; Fit makes it as wide as its room,
+    // and zooming in from there makes it wider again.
+    for device in ["phone", "desktop"] {
+        let zoom = &result["steps"][format!("zoom-{device}")];
+        let width = |at: &str| zoom[at]["picture"].as_i64().unwrap_or_default();
+        let room = zoom["fitted"]["room"].as_i64().unwrap_or_default();
+        assert!(width("actual") > room, "{device}: {zoom}");
+        assert!(
+            (room - 2..=room).contains(&width("fitted")),
+            "{device}: {zoom}"
+        );
+        assert!(width("zoomed") > width("fitted"), "{device}: {zoom}");
+        assert_eq!(zoom["actual"]["level"], "100 %", "{device}: {zoom}");
+    }
+    for page in ["journey-map", "funnel", "customer", "approval", "request"] {
+        for device in ["phone", "desktop"] {
+            let shot = shots.join(format!("tour-{page}-{device}.png"));
+            assert!(shot.is_file(), "{}", shot.display());
+        }
+    }
+}

@@ -1,0 +1,143 @@
+// Every main page of `waymark demo`, as the demo person it is made for, on a 375 px phone and a
+// 1366 px desktop: a screenshot of each (`tour-<page>-<phone|desktop>.png`), axe-core's checks,
+// and on the phone no page may be wider than the screen. Pages found by following the app's own
+// links: the first journey's map, analyses and a touchpoint, a request, a message.
+//
+// Environment: BASE, CHROMIUM, NODE_MODULES, SHOTS, PEOPLE (a JSON object: demo person → token).
+// Prints one JSON object ({ pages, violations, steps }); the Rust test judges it.
+import { chromium, helpers, sleep } from "./common.mjs";
+
+const base = process.env.BASE;
+const people = JSON.parse(process.env.PEOPLE);
+const result = { pages: [], violations: [], steps: { widths: {} } };
+const { watch, audit } = helpers({ base, shots: process.env.SHOTS, result });
+
+const devices = {
+  phone: { viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true },
+  desktop: { viewport: { width: 1366, height: 900 } },
+};
+
+// The first link on `path` whose address matches `pattern`, as a path (or undefined).
+async function firstLink(page, path, pattern) {
+  await page.goto(`${base}${path}`);
+  const hrefs = await page.locator("main a[href]").evaluateAll((links) => links.map((a) => a.getAttribute("href")));
+  return hrefs.find((h) => pattern.test(h));
+}
+
+// Signs `who` in once, on a phone, keeping the session for both screens. The sign-in form
+// allows a client a burst of ten tries, then one every six seconds: wait when told to.
+const sessions = {};
+async function session(browser, who) {
+  if (!sessions[who]) {
+    const context = await browser.newContext(devices.phone);
+    const page = await context.newPage();
+    for (;;) {
+      const response = await page.goto(`${base}/login`);
+      if (response.status() === 429) {
+        await sleep(1000 * Number(response.headers()["retry-after"] || 6));
+        continue;
+      }
+      await page.getByLabel("Access token").fill(people[who]);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForLoadState();
+      if (page.url() === `${base}/work`) break;
+      await sleep(6000);
+    }
+    sessions[who] = await context.storageState();
+    await context.close();
+  }
+  return sessions[who];
+}
+
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM, headless: true, args: ["--no-sandbox"] });
+try {
+  // Jennifer sends a training request first, so that there is a request to read and an approval
+  // waiting for Maria.
+  {
+    const context = await browser.newContext({ ...devices.phone, storageState: await session(browser, "jennifer") });
+    const page = await context.newPage();
+    await page.goto(`${base}/work/start`);
+    await page.getByRole("link", { name: "Request professional training" }).click();
+    await page.getByLabel("Course or certification").fill("Negotiation Skills");
+    await page.getByLabel("Training provider").fill("Skills Academy");
+    await page.getByLabel("Cost (EUR)").fill("1200");
+    await page.getByLabel("Start date").fill("2026-12-01");
+    await page.getByRole("button", { name: "Send the request" }).click();
+    await page.waitForURL(/\/work\/requests\/\d+/);
+    result.steps.request = new URL(page.url()).pathname;
+    await context.close();
+  }
+  for (const [device, settings] of Object.entries(devices)) {
+    const pages = {};
+    const as = async (who) => {
+      if (!pages[who]) {
+        const storageState = await session(browser, who);
+        pages[who] = await (await browser.newContext({ ...settings, storageState })).newPage().then(watch);
+      }
+      return pages[who];
+    };
+    const visit = async (who, name, path) => {
+      if (!path) {
+        result.violations.push({ page: `${name}-${device}`, id: "page-not-found-by-its-links", impact: "serious", nodes: [] });
+        return;
+      }
+      const page = await as(who);
+      const response = await page.goto(`${base}${path}`);
+      if (!response || response.status() >= 400) {
+        result.violations.push({ page: `${name}-${device}`, id: "page-failed", impact: "serious", nodes: [`${path}: ${response && response.status()}`] });
+        return;
+      }
+      result.steps.widths[`${name}-${device}`] = await page.evaluate(() => document.documentElement.scrollWidth);
+      await audit(page, `tour-${name}-${device}`, { fits: device === "phone" });
+    };
+
+    // Jennifer: what she asks for and what waits for her.
+    await visit("jennifer", "inbox", "/work");
+    await visit("jennifer", "start", "/work/start");
+    await visit("jennifer", "start-training", await firstLink(await as("jennifer"), "/work/start", /^\/work\/start\/.+/));
+    await visit("jennifer", "my-requests", "/work/requests");
+    await visit("jennifer", "request", result.steps.request);
+    await visit("jennifer", "mail", "/mail");
+    // Maria: her approvals.
+    await visit("maria", "approvals", "/work");
+    await visit("maria", "approval", await firstLink(await as("maria"), "/work", /^\/work\/tasks\/.+/));
+    // Olivia: the journeys, a map, its analyses and a touchpoint.
+    await visit("olivia", "journeys", "/journeys");
+    const journey = await firstLink(await as("olivia"), "/journeys", /^\/journeys\/[^/]+$/);
+    await visit("olivia", "journey-map", journey);
+    if (journey) {
+      // Fit: the whole map on the screen, without scrolling sideways; then zoom in from there.
+      const page = await as("olivia");
+      const measure = () => page.locator("figure.map").first().evaluate((figure) => ({
+        picture: Math.round(figure.querySelector("svg").getBoundingClientRect().width),
+        room: figure.clientWidth,
+        level: figure.previousElementSibling.querySelector(".zoom-level").textContent,
+      }));
+      const actual = await measure();
+      await page.getByRole("button", { name: "Fit to the screen" }).first().click();
+      const fitted = await measure();
+      await page.getByRole("button", { name: "Zoom in" }).first().click();
+      const zoomed = await measure();
+      result.steps[`zoom-${device}`] = { actual, fitted, zoomed };
+      await page.screenshot({ path: `${process.env.SHOTS}/tour-journey-map-fit-${device}.png`, fullPage: true });
+    }
+    await visit("olivia", "funnel", journey && `${journey}/funnel`);
+    await visit("olivia", "flow", journey && `${journey}/flow`);
+    await visit("olivia", "conformance", journey && `${journey}/conformance`);
+    await visit("olivia", "touchpoint", journey && (await firstLink(await as("olivia"), journey, /\/touchpoints\//)));
+    // Chris: the analyses of another journey.
+    const other = (await (await as("chris")).goto(`${base}/journeys`), await (await as("chris")).locator("main a[href^='/journeys/']").evaluateAll((links) => links.map((a) => a.getAttribute("href")).filter((h) => /^\/journeys\/[^/]+$/.test(h))));
+    const loan = other.find((h) => h !== journey) || journey;
+    await visit("chris", "funnel-other", loan && `${loan}/funnel`);
+    // Alex: finding a person and their profile.
+    await visit("alex", "customers", "/customers");
+    await visit("alex", "customer", "/customers?q=employee-3%40example.com");
+    // Ada: every request and the outbox.
+    await visit("ada", "all-requests", "/admin/requests");
+    await visit("ada", "outbox", "/admin/outbox");
+    await visit("ada", "request-audit", await firstLink(await as("ada"), "/admin/requests", /^\/work\/requests\/\d+/));
+  }
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));
