@@ -224,7 +224,12 @@ fn with_whom(task: &TaskRow, signed: &Signed, names: &Names) -> String {
         Some(who) if who == &signed.user.id => "You".to_string(),
         Some(who) => names.person(who),
         None if !task.candidate_groups.is_empty() => {
-            format!("Offered to {}", task.candidate_groups.join(", "))
+            let groups: Vec<String> = task
+                .candidate_groups
+                .iter()
+                .map(|g| department_name(g))
+                .collect();
+            format!("Offered to {}", groups.join(", "))
         }
         None => format!("Offered to {}", task.candidate_users.join(", ")),
     }
@@ -249,8 +254,20 @@ pub(crate) async fn inbox(
     Query(paging): Query<Paging>,
 ) -> Response {
     let user = signed.user.clone();
-    let tasks = match blocking(&web, move |store| ops::inbox(store, &user)).await {
-        Ok(tasks) => tasks,
+    let page_number = paging.page;
+    let found = blocking(&web, move |store| {
+        let tasks = ops::inbox(store, &user)?;
+        // Who asks and for what, for the tasks on this page.
+        let (shown, _) = paged(&tasks, page_number, "/work?");
+        let headlines = shown
+            .iter()
+            .map(|t| about(store, &user, t.instance))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((tasks, headlines))
+    })
+    .await;
+    let (tasks, headlines) = match found {
+        Ok(found) => found,
         Err(error) => return refusal(error, &signed),
     };
     let now = web.app.clock.now_us();
@@ -266,10 +283,17 @@ pub(crate) async fn inbox(
             p { (tasks.len()) " waiting for you, oldest first"
                 @if overdue > 0 { "; " strong { (overdue) " overdue" } } "." }
             ul.cards {
-                @for task in shown {
+                @for (task, (title, requester, facts)) in shown.iter().zip(&headlines) {
                     li.card {
                         h2 { a href=(format!("/work/tasks/{}", TaskId::of(task))) { (task.name) } }
-                        p.meta { "Request " (task.instance) " · " (with_whom(task, &signed, &Names::default())) }
+                        p.meta {
+                            (title)
+                            @if let Some((_, what)) = facts.first() { ": " (what) }
+                        }
+                        p.meta {
+                            "Asked by " (requester) ", request " (task.instance)
+                            @if task.assignee.is_none() { " · " (with_whom(task, &signed, &Names::default())) }
+                        }
                         p.meta { (due(task, now)) }
                         @if task.assignee.is_none() {
                             form method="post" action=(format!("/work/tasks/{}/claim", TaskId::of(task))) {
@@ -325,7 +349,12 @@ async fn show_task(
         Err(error) => return refusal(error, signed),
     };
     let content = html! {
-        p.meta { (title) ", request " (task.instance) ", for " (requester) " · " (with_whom(&task, signed, &Names::default())) " · " (due(&task, now)) }
+        p.meta {
+            (title) ", request " (task.instance) ", asked by " (requester) " · "
+            @if task.assignee.as_deref() == Some(signed.user.id.as_str()) { "assigned to you" }
+            @else { (with_whom(&task, signed, &Names::default())) }
+            " · " (due(&task, now))
+        }
         (asked(&facts))
         @if task.assignee.is_none() {
             p.notice { "This task is offered to your group. Completing it makes it yours." }
@@ -398,7 +427,7 @@ pub(crate) fn about(
                 Value::Bool(true) => "yes".to_string(),
                 Value::Bool(false) => "no".to_string(),
                 Value::String(s) if s.trim().is_empty() => continue,
-                Value::String(s) => s.clone(),
+                Value::String(s) => readable(store, field, s)?,
                 other => other.to_string(),
             };
             if shown.insert(field.key.clone()) {
@@ -407,6 +436,44 @@ pub(crate) fn about(
         }
     }
     Ok((title, requester, facts))
+}
+
+/// A value as people read it: a person filled in from the directory by their name, a department
+/// by its name rather than its id.
+fn readable(
+    store: &dyn Store,
+    field: &waymark_workflow::forms::Field,
+    value: &str,
+) -> Result<String, WorkError> {
+    let from = field.prefill.as_deref().unwrap_or_default();
+    if from.ends_with(".manager") || from == "requester" || from == "requester.id" {
+        return Ok(store
+            .user(value)?
+            .map_or_else(|| value.to_string(), |u| u.name));
+    }
+    if from.ends_with(".department") {
+        return Ok(department_name(value));
+    }
+    Ok(value.to_string())
+}
+
+/// A department's name from its id in the directory: `customer-success` is "Customer Success";
+/// words of one or two letters are initials (`hr` is "HR").
+pub(crate) fn department_name(id: &str) -> String {
+    id.split(['-', '_', ' '])
+        .filter(|w| !w.is_empty())
+        .map(|word| {
+            if word.len() <= 2 {
+                word.to_uppercase()
+            } else {
+                let mut letters = word.chars();
+                letters.next().map_or_else(String::new, |first| {
+                    first.to_uppercase().chain(letters).collect()
+                })
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// What the requester entered, folded open above a task's form.
@@ -880,4 +947,18 @@ pub(crate) async fn request(
         }
     };
     page(&names.title, Some(&signed), content).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::department_name;
+
+    #[test]
+    fn departments_read_as_names() {
+        assert_eq!(department_name("customer-success"), "Customer Success");
+        assert_eq!(department_name("finance"), "Finance");
+        assert_eq!(department_name("hr"), "HR");
+        assert_eq!(department_name("it_ops"), "IT Ops");
+        assert_eq!(department_name(""), "");
+    }
 }

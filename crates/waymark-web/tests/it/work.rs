@@ -299,9 +299,31 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
     assert!(
         page.html
             .contains("Request professional training, request ")
-            && page.html.contains("for Jennifer Lee"),
+            && page
+                .html
+                .contains("asked by Jennifer Lee · assigned to you"),
         "{}",
         page.html
+    );
+    // People and departments by their names, not their ids.
+    assert!(
+        page.html
+            .contains("<dt>Your manager (approves it)</dt><dd>Maria Lopez</dd>")
+            && page
+                .html
+                .contains("<dt>Your department (its budget pays)</dt><dd>Customer Success</dd>"),
+        "{}",
+        page.html
+    );
+    // Her inbox says who asks and for what.
+    let inbox = get(&router, "/work", Some(&maria)).await;
+    assert!(
+        inbox
+            .html
+            .contains("Request professional training: Negotiation Skills")
+            && inbox.html.contains("Asked by Jennifer Lee, request "),
+        "{}",
+        inbox.html
     );
     assert!(
         page.html
