@@ -17,7 +17,8 @@ pub(crate) fn read(form: &Form, pairs: &[(String, String)]) -> Map<String, Value
             .map(|(_, v)| v.as_str())
             .collect();
         let value = match &field.kind {
-            FieldKind::Checkbox => Some(Value::Bool(!sent.is_empty())),
+            // A ticked box sends `true`; a decision's buttons send `true` or `false`.
+            FieldKind::Checkbox => Some(Value::Bool(sent.contains(&"true"))),
             FieldKind::Choice { multiple: true, .. } => {
                 let chosen: Vec<Value> = sent
                     .iter()
@@ -44,6 +45,21 @@ fn text_of(value: Option<&Value>) -> String {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
         Some(other) => other.to_string(),
+    }
+}
+
+/// The buttons that send a form: a decision's two (`Approve`, `Reject`: each sends the field's
+/// yes or no), or `Send`.
+pub(crate) fn submit(form: Option<&Form>) -> Markup {
+    let decision = form.and_then(|f| f.fields.iter().find(|f| f.buttons.is_some()));
+    html! {
+        @match decision.and_then(|f| f.buttons.as_ref().map(|b| (f, b))) {
+            Some((field, (yes, no))) => div.decision {
+                button type="submit" name=(field.key) value="true" { (yes) }
+                button.secondary type="submit" name=(field.key) value="false" { (no) }
+            },
+            None => button type="submit" { "Send" },
+        }
     }
 }
 
@@ -76,7 +92,7 @@ pub(crate) fn fields(
                 }
             }
         }
-        @for field in &form.fields {
+        @for field in form.fields.iter().filter(|f| f.buttons.is_none()) {
             @let markup = one(field, current.get(&field.key),
                 errors.iter().find(|e| e.field == field.key).map(|e| e.message.as_str()));
             @if let Some(when) = &field.visible_when {

@@ -103,7 +103,7 @@ fn show(
             @if let Some(view) = view {
                 (crate::form::fields(&view.form, values, &view.prefill, errors))
             }
-            button type="submit" { "Send" }
+            (crate::form::submit(view.as_ref().map(|v| &v.form)))
         }
     };
     (status, page(&task.name, None, content)).into_response()

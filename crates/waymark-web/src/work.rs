@@ -364,7 +364,7 @@ async fn show_task(
             @if let Some(view) = &view {
                 (crate::form::fields(&view.form, values, &view.prefill, errors))
             }
-            button type="submit" { "Send" }
+            (crate::form::submit(view.as_ref().map(|v| &v.form)))
         }
         details.delegate {
             summary { "Hand it to someone else" }

@@ -36,6 +36,9 @@ pub struct Field {
     pub prefill: Option<String>,
     pub default: Option<Json>,
     pub read_only: bool,
+    /// A yes-or-no field decided by two buttons that send the form, the yes and the no (form-js
+    /// `properties.buttons`, e.g. `"Approve, Reject"`); a checkbox otherwise.
+    pub buttons: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +103,7 @@ impl Field {
             prefill: None,
             default: None,
             read_only: false,
+            buttons: None,
         }
     }
 }
@@ -550,6 +554,28 @@ fn read_components(
             .get("readonly")
             .and_then(Json::as_bool)
             .unwrap_or(false);
+        if let Some(buttons) = component.pointer("/properties/buttons") {
+            let labels: Vec<&str> = buttons
+                .as_str()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            match (&field.kind, labels.as_slice()) {
+                (FieldKind::Checkbox, [yes, no]) => {
+                    field.buttons = Some((yes.to_string(), no.to_string()));
+                }
+                (FieldKind::Checkbox, _) => errors.push(FieldError {
+                    field: format!("{at}/properties/buttons"),
+                    message: "give the two buttons' labels, the yes and then the no, e.g. \"Approve, Reject\"".into(),
+                }),
+                _ => errors.push(FieldError {
+                    field: format!("{at}/properties/buttons"),
+                    message: "only a checkbox (a yes or a no) can be decided by two buttons".into(),
+                }),
+            }
+        }
         if let Some(hide) = component
             .pointer("/conditional/hide")
             .and_then(Json::as_str)
@@ -669,5 +695,49 @@ mod tests {
             )
             .expect("valid: the vendor email is hidden");
         assert!(!values.contains_key("vendor_email"));
+    }
+
+    #[test]
+    fn a_yes_or_no_can_be_two_buttons_and_a_mistake_is_named() {
+        let form = |properties: Json, kind: &str| {
+            from_form_js(
+                "approve",
+                &json!({ "components": [
+                    { "type": kind, "key": "approved", "label": "I approve", "properties": properties }
+                ] }),
+            )
+        };
+        let approve = form(json!({ "buttons": "Approve, Reject" }), "checkbox").expect("valid");
+        assert_eq!(
+            approve.fields[0].buttons,
+            Some(("Approve".to_string(), "Reject".to_string()))
+        );
+        let plain = form(json!({}), "checkbox").expect("valid");
+        assert_eq!(plain.fields[0].buttons, None);
+        for (properties, kind, says) in [
+            (
+                json!({ "buttons": "Approve" }),
+                "checkbox",
+                "two buttons' labels",
+            ),
+            (
+                json!({ "buttons": "A, B, C" }),
+                "checkbox",
+                "two buttons' labels",
+            ),
+            (json!({ "buttons": 3 }), "checkbox", "two buttons' labels"),
+            (
+                json!({ "buttons": "Yes, No" }),
+                "textfield",
+                "only a checkbox",
+            ),
+        ] {
+            let errors = form(properties.clone(), kind).expect_err("refused");
+            assert_eq!(
+                errors[0].field, "/components/0/properties/buttons",
+                "{properties}"
+            );
+            assert!(errors[0].message.contains(says), "{}", errors[0].message);
+        }
     }
 }

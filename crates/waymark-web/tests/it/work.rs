@@ -291,7 +291,11 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
     let task_page = format!("/work/tasks/{}-{}", task[0].instance, task[0].task);
     let page = get(&router, &task_page, Some(&maria)).await;
     assert!(
-        page.html.contains("I approve this training"),
+        page.html
+            .contains(r#"<button type="submit" name="approved" value="true">Approve</button>"#)
+            && page.html.contains(
+                r#"<button class="secondary" type="submit" name="approved" value="false">Reject</button>"#
+            ),
         "{}",
         page.html
     );
@@ -386,12 +390,31 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
         "{}",
         page.html
     );
-    // Approved.
+    // Reject pressed without the reason a no needs: the page asks for it, nothing is decided.
     let page = post(
         &router,
         &task_page,
         Some(&maria),
-        &[("csrf", &token), ("approved", "true")],
+        &[("csrf", &token), ("approved", "false"), ("reason", "")],
+    )
+    .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains(r##"<a href="#field-reason">"##),
+        "{}",
+        page.html
+    );
+    // Approved, with the Approve button (the reason left empty is not asked for a yes).
+    let page = post(
+        &router,
+        &task_page,
+        Some(&maria),
+        &[("csrf", &token), ("approved", "true"), ("reason", "")],
     )
     .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);

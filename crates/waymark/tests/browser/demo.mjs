@@ -49,8 +49,7 @@ try {
   const maria = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage().then(watch);
   await signIn(maria, process.env.MARIA);
   await openTask(maria, "Approve the training request");
-  await maria.getByLabel("I approve this training").check();
-  await maria.getByRole("button", { name: "Send", exact: true }).click();
+  await maria.getByRole("button", { name: "Approve", exact: true }).click();
   await maria.waitForURL(/\/work\/requests\/\d+/);
   steps.approvedNotice = await maria.locator("[role=status]").textContent();
 

@@ -44,6 +44,11 @@ try {
   await jennifer.getByRole("link", { name: "Request something" }).first().click();
   await jennifer.getByRole("link", { name: "Request professional training" }).click();
   steps.managerPrefilled = await jennifer.getByLabel("Your manager (approves it)").inputValue();
+  // The provider's email is asked only for a new supplier: it goes once she ticks the box.
+  steps.emailShownBefore = await jennifer.locator("#field-vendorEmail").isVisible();
+  await jennifer.getByLabel("This provider is already one of our suppliers").check();
+  steps.emailHiddenAfterTick = !(await jennifer.locator("#field-vendorEmail").isVisible());
+  await jennifer.getByLabel("This provider is already one of our suppliers").uncheck();
   await audit(jennifer, "03-request-form-phone");
   // Sent empty: every problem named, at its field.
   await jennifer.getByRole("button", { name: "Send the request" }).click();
@@ -72,17 +77,17 @@ try {
   steps.malloryStatus = refused.status();
   steps.malloryPage = await mallory.locator("main").textContent();
 
-  // 3. Her manager approves it on a desktop; the "why not" field goes once she ticks the box.
+  // 3. Her manager approves it on a desktop, with one press.
   const desk = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const maria = await desk.newPage().then(watch);
   await signIn(maria, process.env.MARIA);
   await audit(maria, "07-inbox-desktop");
   await maria.getByRole("link", { name: "Approve the training request" }).click();
   await audit(maria, "08-approval-desktop");
-  steps.reasonShownBefore = await maria.locator("#field-reason").isVisible();
-  await maria.getByLabel("I approve this training").check();
-  steps.reasonHiddenAfterTick = !(await maria.locator("#field-reason").isVisible());
-  await maria.getByRole("button", { name: "Send", exact: true }).click();
+  // Two buttons decide it; the reason a rejection needs is asked beside them.
+  steps.reasonShown = await maria.locator("#field-reason").isVisible();
+  steps.decision = await maria.locator(".decision button").allTextContents();
+  await maria.getByRole("button", { name: "Approve", exact: true }).click();
   await maria.waitForURL(/\/work\/requests\/\d+/);
   steps.afterApproval = await maria.locator(".progress").textContent();
   // Keyboard: the skip link is the first stop.

@@ -223,8 +223,14 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
     says("malloryPage", &["This is not yours"]);
     assert!(!steps["malloryPage"].to_string().contains("Negotiation"));
     // Maria approves on a desktop; the reason field goes away when she ticks the box.
-    assert_eq!(steps["reasonShownBefore"], true, "{result}");
-    assert_eq!(steps["reasonHiddenAfterTick"], true, "{result}");
+    assert_eq!(steps["emailShownBefore"], true, "{result}");
+    assert_eq!(steps["emailHiddenAfterTick"], true, "{result}");
+    assert_eq!(steps["reasonShown"], true, "{result}");
+    assert_eq!(
+        steps["decision"],
+        serde_json::json!(["Approve", "Reject"]),
+        "{result}"
+    );
     says("afterApproval", &["Done", "Check the department budget"]);
     assert_eq!(steps["firstTab"], "Skip to the content", "{result}");
     // The budget system worked with its own key, which sees no other topic.
