@@ -33,7 +33,7 @@ pub(crate) fn refused(signed: &Signed) -> Response {
     )
 }
 
-fn percent(part: usize, whole: usize) -> String {
+pub(crate) fn percent(part: usize, whole: usize) -> String {
     if whole == 0 {
         "–".into()
     } else {
@@ -41,15 +41,22 @@ fn percent(part: usize, whole: usize) -> String {
     }
 }
 
-/// The completion rate of the last period against the one before, in words.
-fn trend(report: &Report) -> String {
+/// How many points the completion rate of the last period moved against the one before.
+pub(crate) fn trend_points(report: &Report) -> Option<f64> {
     let rate = |g: &waymark_analytics::journey::Group| {
         (g.instances > 0).then(|| g.completed as f64 / g.instances as f64)
     };
     let mut rates = report.trend.iter().filter_map(rate).rev();
     match (rates.next(), rates.next()) {
-        (Some(last), Some(before)) => {
-            let points = (last - before) * 100.0;
+        (Some(last), Some(before)) => Some((last - before) * 100.0),
+        _ => None,
+    }
+}
+
+/// The completion rate of the last period against the one before, in words.
+pub(crate) fn trend(report: &Report) -> String {
+    match trend_points(report) {
+        Some(points) => {
             if points >= 1.0 {
                 format!("up {points:.0} points")
             } else if points <= -1.0 {
@@ -62,7 +69,7 @@ fn trend(report: &Report) -> String {
     }
 }
 
-fn score(report: &Report) -> String {
+pub(crate) fn score(report: &Report) -> String {
     let s = &report.experience.journey;
     match (s.csat, s.nps, s.ces) {
         (Some((v, n)), _, _) => format!("CSAT {v:.1} ({n})"),
@@ -74,7 +81,7 @@ fn score(report: &Report) -> String {
 
 /// Every deployed journey's latest version, measured on one snapshot of the live log (`None` for
 /// the figures while the events are still being read after a start).
-type Measured = (
+pub(crate) type Measured = (
     Vec<(
         DeployedJourney,
         waymark_journey::Journey,
@@ -84,7 +91,7 @@ type Measured = (
 );
 
 /// Measures the latest version of every deployed journey, on one reading of the events.
-fn measured_all(
+pub(crate) fn measured_all(
     logs: &Arc<waymark_server::live::Analyses>,
     store: &Arc<dyn waymark_store::Store>,
 ) -> Result<Measured, String> {

@@ -17,6 +17,7 @@ mod demo;
 mod feedback;
 mod form;
 mod guard;
+mod home;
 mod journeys;
 mod layout;
 mod links;
@@ -29,7 +30,7 @@ mod work;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use waymark_server::AppState;
 use waymark_server::mail::Links;
@@ -115,7 +116,7 @@ fn table() -> Table {
         router: Router::new(),
         listed: Vec::new(),
     }
-    .get("/", home)
+    .get("/", home::home)
     .get("/assets/waymark.css", layout::stylesheet)
     .get("/assets/waymark.js", layout::script)
     .get("/login", login::page)
@@ -174,11 +175,4 @@ async fn not_found(signed: Option<session::Signed>, uri: axum::http::Uri) -> Res
         "There is no page at this address. It may have moved, or the link was mistyped.",
         signed.as_ref(),
     )
-}
-
-async fn home(signed: Option<session::Signed>) -> Response {
-    match signed {
-        Some(_) => Redirect::to("/work").into_response(),
-        None => Redirect::to("/login").into_response(),
-    }
 }

@@ -67,7 +67,7 @@ impl FromRequestParts<Web> for Signed {
                     .uri
                     .path_and_query()
                     .map(|p| p.as_str())
-                    .unwrap_or("/work");
+                    .unwrap_or("/");
                 let next = form_urlencoded(back);
                 Err(Redirect::to(&format!("/login?next={next}")).into_response())
             }
@@ -93,7 +93,8 @@ pub(crate) fn form_urlencoded(text: &str) -> String {
 /// `/`), and kept only when it stays on this site; what is followed is the parsed path.
 pub(crate) fn safe_next(next: Option<&str>) -> String {
     const HERE: &str = "https://waymark.invalid/";
-    let fallback = || "/work".to_string();
+    // Without a page to return to, people land on their home page.
+    let fallback = || "/".to_string();
     let Some(next) = next.filter(|n| n.starts_with('/')) else {
         return fallback();
     };
@@ -177,7 +178,7 @@ mod tests {
             Some("/\\/evil.example"),
             None,
         ] {
-            assert_eq!(safe_next(bad), "/work");
+            assert_eq!(safe_next(bad), "/");
         }
     }
 

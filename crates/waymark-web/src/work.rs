@@ -18,7 +18,7 @@ use crate::layout::{failure, page, problem, when};
 use crate::session::{Signed, check_csrf};
 
 /// Runs an operation on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     web: &Web,
     call: impl FnOnce(&dyn Store) -> Result<T, WorkError> + Send + 'static,
 ) -> Result<T, WorkError> {
@@ -30,7 +30,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Why something cannot be shown or done, as a page.
-fn refusal(error: WorkError, signed: &Signed) -> Response {
+pub(crate) fn refusal(error: WorkError, signed: &Signed) -> Response {
     match error {
         WorkError::NotFound(what) => problem(
             StatusCode::NOT_FOUND,
@@ -235,7 +235,7 @@ fn with_whom(task: &TaskRow, signed: &Signed, names: &Names) -> String {
     }
 }
 
-fn due(task: &TaskRow, now: i64) -> Markup {
+pub(crate) fn due(task: &TaskRow, now: i64) -> Markup {
     html! {
         @if let Some(due) = task.due_us {
             @if due < now {

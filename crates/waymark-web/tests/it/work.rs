@@ -57,11 +57,7 @@ async fn pages_need_a_session_and_tokens_are_checked() {
         "/\\evil.example",
     ] {
         let page = get(&router, &format!("/login?next={}", url_encode(away)), None).await;
-        assert!(
-            page.html.contains("value=\"/work\""),
-            "{away}: {}",
-            page.html
-        );
+        assert!(page.html.contains("value=\"/\""), "{away}: {}", page.html);
     }
 }
 
@@ -277,8 +273,8 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
         "{trail:?}"
     );
 
-    // Her manager finds it in the inbox; declining needs a reason.
     let maria = sign_in(&router, store.as_ref(), "maria").await;
+    // Her manager finds it in the inbox; declining needs a reason.
     let page = get(&router, "/work", Some(&maria)).await;
     assert!(
         page.html.contains("Approve the training request"),
@@ -808,4 +804,77 @@ async fn a_session_ends_with_the_token_it_began_with() {
             .is_none()
     );
     let _ = short;
+}
+
+/// Each person lands on a home page made of what they do: what waits for them first (Maria's
+/// approval, with who asks and for what), their requests (Jennifer's), and the parts for
+/// journeys, customers and the whole installation only for those who may read them.
+#[tokio::test]
+async fn every_person_lands_on_a_home_made_for_them() {
+    let (store, router) = setup("home");
+    let jennifer = sign_in(&router, store.as_ref(), "jennifer").await;
+    let page = get(&router, "/work/start/training-request", Some(&jennifer)).await;
+    let token = csrf(&page.html);
+    let page = post(
+        &router,
+        "/work/start/training-request",
+        Some(&jennifer),
+        &[
+            ("csrf", &token),
+            ("course", "Negotiation Skills"),
+            ("vendor", "Skills Academy"),
+            ("cost", "1200"),
+            ("startDate", "2026-12-01"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let maria = sign_in(&router, store.as_ref(), "maria").await;
+    let home = get(&router, "/", Some(&maria)).await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.html);
+    assert!(
+        home.html.contains("<h1>Hello, Maria</h1>")
+            && home.html.contains("Approve the training request")
+            && home
+                .html
+                .contains("Request professional training: Negotiation Skills")
+            && home.html.contains("Asked by Jennifer Lee"),
+        "{}",
+        home.html
+    );
+    let home = get(&router, "/", Some(&jennifer)).await;
+    assert!(
+        home.html.contains("Nothing is waiting for you.")
+            && home
+                .html
+                .contains("Request professional training (request ")
+            && home.html.contains("In progress"),
+        "{}",
+        home.html
+    );
+    let parts = [
+        "Your journeys",
+        "Find a customer",
+        "Requests in this installation",
+    ];
+    for part in parts {
+        assert!(!home.html.contains(part), "not for Jennifer: {part}");
+    }
+    for (who, theirs) in [
+        ("chris", &["Your journeys", "Find a customer"][..]),
+        ("alex", &["Find a customer"][..]),
+        // An administrator reads everything; the installation comes first.
+        ("ada", &parts[..]),
+    ] {
+        let person = sign_in(&router, store.as_ref(), who).await;
+        let home = get(&router, "/", Some(&person)).await;
+        for part in parts {
+            assert_eq!(
+                home.html.contains(part),
+                theirs.contains(&part),
+                "{who}, {part}: {}",
+                home.html
+            );
+        }
+    }
 }

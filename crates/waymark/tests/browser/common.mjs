@@ -56,7 +56,7 @@ export function helpers({ base, shots, result }) {
     await page.goto(`${base}/login`);
     await page.getByLabel("Access token").fill(token);
     await page.getByRole("button", { name: "Sign in" }).click();
-    await page.waitForURL(`${base}/work`);
+    await page.waitForURL(`${base}/`);
   }
 
   // Waits up to 30 s for `check` to give something.

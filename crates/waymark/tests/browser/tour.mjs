@@ -40,7 +40,7 @@ async function session(browser, who) {
       await page.getByLabel("Access token").fill(people[who]);
       await page.getByRole("button", { name: "Sign in" }).click();
       await page.waitForLoadState();
-      if (page.url() === `${base}/work`) break;
+      if (page.url() === `${base}/`) break;
       await sleep(6000);
     }
     sessions[who] = await context.storageState();
@@ -91,6 +91,10 @@ try {
       await audit(page, `tour-${name}-${device}`, { fits: device === "phone" });
     };
 
+    // Everyone's home page: what they land on after signing in.
+    for (const who of ["jennifer", "maria", "finn", "olivia", "chris", "alex", "ada"]) {
+      await visit(who, `home-${who}`, "/");
+    }
     // Jennifer: what she asks for and what waits for her.
     await visit("jennifer", "inbox", "/work");
     await visit("jennifer", "start", "/work/start");

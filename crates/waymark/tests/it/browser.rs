@@ -435,7 +435,7 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
         ],
     );
     let pages = result["pages"].as_array().map_or(0, Vec::len);
-    assert_eq!(pages, 40, "20 pages on each of two screens: {result}");
+    assert_eq!(pages, 54, "27 pages on each of two screens: {result}");
     assert_eq!(
         result["violations"],
         serde_json::json!([]),
@@ -455,7 +455,16 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
         assert!(width("zoomed") > width("fitted"), "{device}: {zoom}");
         assert_eq!(zoom["actual"]["level"], "100 %", "{device}: {zoom}");
     }
-    for page in ["journey-map", "funnel", "customer", "approval", "request"] {
+    for page in [
+        "home-maria",
+        "home-olivia",
+        "home-ada",
+        "journey-map",
+        "funnel",
+        "customer",
+        "approval",
+        "request",
+    ] {
         for device in ["phone", "desktop"] {
             let shot = shots.join(format!("tour-{page}-{device}.png"));
             assert!(shot.is_file(), "{}", shot.display());
