@@ -7,7 +7,7 @@ use crate::mailbox::Mail;
 use crate::postgres::PgStore;
 use crate::prelude::*;
 use crate::workflow::User;
-use crate::{KeyKind, SqliteStore, StoreError};
+use crate::{KeyKind, NewEvent, SqliteStore, StoreError};
 
 fn postgres() -> Option<PgStore> {
     let url = crate::testing::fresh_postgres()?;
@@ -52,6 +52,7 @@ on_every_backend!(
     journeys_are_versioned_by_their_text,
     mail_is_kept_once_per_message_id,
     the_schema_is_brought_up_to_date_once,
+    people_are_found_by_part_of_a_name_an_email_or_an_identifier,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -414,6 +415,81 @@ fn mail_is_kept_once_per_message_id<S: Mailbox>(store: &S) {
         ("maria", "<m1@waymark>")
     );
     assert_eq!(store.mail(-1).expect("read"), None);
+}
+
+fn people_are_found_by_part_of_a_name_an_email_or_an_identifier<S: Events + Identities>(store: &S) {
+    let identify = |n: i64, user: &str, traits: serde_json::Value| NewEvent {
+        message_id: format!("find-{n}"),
+        kind: "identify".into(),
+        name: None,
+        user_id: Some(user.into()),
+        anonymous_id: None,
+        timestamp_us: n,
+        received_us: n,
+        body: serde_json::json!({ "type": "identify", "userId": user, "traits": traits })
+            .to_string(),
+    };
+    store
+        .append(vec![
+            identify(
+                1,
+                "u-jen",
+                serde_json::json!({ "name": "Jennifer Lee", "email": "Jennifer@Example.com" }),
+            ),
+            identify(2, "u-tom", serde_json::json!({ "name": "Tom Jenkins" })),
+            identify(
+                3,
+                "u-ana",
+                serde_json::json!({ "name": "Ana Silva", "phone": "+351 912 345 678" }),
+            ),
+            identify(4, "u-ana", serde_json::json!({ "name": "Ana Silva Costa" })),
+            identify(5, "visitor_100%", serde_json::json!({ "plan": "Jennifer" })),
+        ])
+        .expect("append");
+    let found = |text: &str, limit: usize| -> Vec<(Option<String>, Vec<String>)> {
+        store
+            .find_people(text, limit)
+            .expect("find")
+            .into_iter()
+            .map(|p| (p.name, p.identifiers))
+            .collect()
+    };
+    let names = |text: &str| -> Vec<Option<String>> {
+        found(text, 10).into_iter().map(|(n, _)| n).collect()
+    };
+    // Part of a name, in any case; a trait that is not a name, email or phone does not count.
+    assert_eq!(
+        names("JEN"),
+        [
+            Some("Jennifer Lee".to_string()),
+            Some("Tom Jenkins".to_string())
+        ]
+    );
+    // Part of an email, and of an identifier.
+    assert_eq!(names("example.com"), [Some("Jennifer Lee".to_string())]);
+    assert_eq!(names("u-tom"), [Some("Tom Jenkins".to_string())]);
+    // A name they had before, shown with the latest one; a phone as written.
+    assert_eq!(names("silva"), [Some("Ana Silva Costa".to_string())]);
+    assert_eq!(names("912 345"), [Some("Ana Silva Costa".to_string())]);
+    // What looks like a pattern is looked for as written.
+    assert_eq!(found("100%", 10).len(), 1);
+    assert_eq!(
+        found("_", 10).len(),
+        1,
+        "only visitor_100% has an underscore"
+    );
+    // At most `limit`, the earliest first; nothing for a blank or an unknown text.
+    assert_eq!(found("u-", 2).len(), 2);
+    assert!(found("   ", 10).is_empty());
+    assert!(found("nobody-like-this", 10).is_empty());
+    let jen = store.find_people("jennifer lee", 10).expect("find");
+    assert_eq!(jen.len(), 1);
+    assert_eq!(jen[0].email.as_deref(), Some("Jennifer@Example.com"));
+    assert!(
+        jen[0].identifiers.contains(&"user:u-jen".to_string()),
+        "{:?}",
+        jen[0].identifiers
+    );
 }
 
 fn the_schema_is_brought_up_to_date_once<S: HealthCheck + Journeys>(store: &S) {

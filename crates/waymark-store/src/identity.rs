@@ -226,6 +226,79 @@ pub(crate) fn link(
     }
 }
 
+/// A person found by part of what identifies them (`Identities::find_people`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonFound {
+    pub profile: i64,
+    /// Their latest name and email, when they gave them.
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// `user:…`, `anon:…`, `email:…`, … in the order they were first seen.
+    pub identifiers: Vec<String>,
+}
+
+/// The traits people are found by, besides their identifiers.
+pub(crate) const FOUND_BY: &str = "'name', 'firstName', 'lastName', 'email', 'phone'";
+
+/// What to look for: trimmed and in lower case; nothing when blank.
+pub(crate) fn needle(text: &str) -> Option<String> {
+    let text = text.trim().to_lowercase();
+    (!text.is_empty()).then_some(text)
+}
+
+/// A trait's value as stored (JSON text) as people read it.
+pub(crate) fn plain(stored: &str) -> String {
+    serde_json::from_str::<Json>(stored)
+        .ok()
+        .and_then(|v| text(&v))
+        .unwrap_or_else(|| stored.to_string())
+}
+
+pub(crate) fn find_people(
+    connection: &Connection,
+    text: &str,
+    limit: usize,
+) -> Result<Vec<PersonFound>, StoreError> {
+    let Some(needle) = needle(text) else {
+        return Ok(Vec::new());
+    };
+    // A merge moves identities and traits to the profile that stays, so every id found is live.
+    let mut query = connection.prepare_cached(&format!(
+        "SELECT profile_id FROM identities WHERE instr(lower(identifier), ?1) > 0
+         UNION
+         SELECT profile_id FROM profile_traits WHERE name IN ({FOUND_BY}) AND instr(lower(value), ?1) > 0
+         ORDER BY profile_id LIMIT ?2"
+    ))?;
+    let ids = query
+        .query_map(params![needle, limit as i64], |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut latest = connection.prepare_cached(
+        "SELECT name, value FROM profile_traits WHERE profile_id = ?1 AND name IN ('name', 'email')
+         ORDER BY at_us, rowid",
+    )?;
+    let mut found = Vec::new();
+    for profile in ids {
+        let (mut name, mut email) = (None, None);
+        let rows = latest.query_map(params![profile], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (trait_name, value) = row?;
+            match trait_name.as_str() {
+                "name" => name = Some(plain(&value)),
+                _ => email = Some(plain(&value)),
+            }
+        }
+        found.push(PersonFound {
+            profile,
+            name,
+            email,
+            identifiers: ids_of(connection, profile)?,
+        });
+    }
+    Ok(found)
+}
+
 /// The profile an identifier belongs to. `identifier` may be written plainly (`u1`,
 /// `jennifer@example.com`), or with its kind (`user:u1`).
 pub(crate) fn find(

@@ -23,8 +23,8 @@ use crate::workflow::{
     User, WorkflowError,
 };
 use crate::{
-    Appended, DeployedJourney, KeyKind, NewEvent, NewTrace, Profile, StoreError, StoredEvent,
-    StoredTrace, TraceBlock,
+    Appended, DeployedJourney, KeyKind, NewEvent, NewTrace, PersonFound, Profile, StoreError,
+    StoredEvent, StoredTrace, TraceBlock,
 };
 
 /// Collected and imported events: appended durably and exactly once, read back in arrival order,
@@ -81,6 +81,9 @@ pub trait Identities: Send + Sync {
     ) -> Result<Option<Vec<StoredEvent>>, StoreError>;
     /// The profiles whose latest value of a trait is `value`.
     fn search_profiles(&self, trait_name: &str, value: &str) -> Result<Vec<Profile>, StoreError>;
+    /// People found by part of one of their identifiers or of a name, email or phone they gave
+    /// (any value they had), ignoring case: at most `limit`, the earliest profiles first.
+    fn find_people(&self, text: &str, limit: usize) -> Result<Vec<PersonFound>, StoreError>;
 }
 
 /// Journey files, versioned as deployed.

@@ -33,7 +33,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use sha2::{Digest, Sha256};
 
-pub use identity::{Profile, channel};
+pub use identity::{PersonFound, Profile, channel};
 /// The storage interfaces, for `use waymark_store::prelude::*` where a store's methods are called.
 pub mod prelude {
     pub use crate::interfaces::{
@@ -1317,6 +1317,10 @@ impl crate::Identities for SqliteStore {
                 None => Ok(None),
             },
         )
+    }
+
+    fn find_people(&self, text: &str, limit: usize) -> Result<Vec<PersonFound>, StoreError> {
+        self.with(|connection| identity::find_people(connection, text, limit))
     }
 
     fn search_profiles(&self, trait_name: &str, value: &str) -> Result<Vec<Profile>, StoreError> {

@@ -1,5 +1,5 @@
 //! Customer 360 for agents: find a person by any identifier (email, phone, user id, anonymous
-//! id), then their profile, where they are in each journey, a timeline across channels, and their
+//! id), or by part of one or of their name (a list to choose from), then their profile, where they are in each journey, a timeline across channels, and their
 //! open requests.
 
 use axum::extract::{Query, State};
@@ -170,6 +170,15 @@ fn look_up(
     }))
 }
 
+/// How many people a partial search lists.
+const MATCHES: usize = 20;
+
+/// What a search found: the person the text identifies, else the people it partly matches.
+enum Outcome {
+    One(Box<Found>),
+    Several(Vec<waymark_store::PersonFound>),
+}
+
 /// The search, and the person found.
 pub(crate) async fn search(
     State(web): State<Web>,
@@ -192,7 +201,16 @@ pub(crate) async fn search(
         let lookup = query.clone();
         let viewer = signed.user.clone();
         match tokio::task::spawn_blocking(move || {
-            look_up(store.as_ref(), &lookup, search.before, &viewer)
+            Ok::<_, String>(
+                match look_up(store.as_ref(), &lookup, search.before, &viewer)? {
+                    Some(found) => Outcome::One(Box::new(found)),
+                    None => Outcome::Several(
+                        store
+                            .find_people(&lookup, MATCHES)
+                            .map_err(|e| e.to_string())?,
+                    ),
+                },
+            )
         })
         .await
         {
@@ -205,17 +223,35 @@ pub(crate) async fn search(
         form method="get" action="/customers" role="search" {
             div.field {
                 label for="q" { "Find a person" }
-                p.hint #q-hint { "Their email address, phone number, user id or any other identifier." }
+                p.hint #q-hint { "Their name, email address, phone number, user id or any other identifier, or part of one." }
                 input #q type="search" name="q" value=(query) aria-describedby="q-hint" autocomplete="off";
             }
             button type="submit" { "Find" }
         }
         @match &found {
             None => {}
-            Some(None) => {
+            Some(Outcome::Several(people)) if people.is_empty() => {
                 p.notice role="status" { "No one matches “" (query) "”. Check it, or try another identifier." }
             }
-            Some(Some(found)) => {
+            Some(Outcome::Several(people)) => {
+                p role="status" {
+                    @if people.len() >= MATCHES { "The first " (MATCHES) " people" } @else { (people.len()) @if people.len() == 1 { " person" } @else { " people" } }
+                    " matching “" (query) "”:"
+                }
+                ul.cards {
+                    @for person in people {
+                        @let identifier = person.identifiers.first().cloned().unwrap_or_default();
+                        li.card {
+                            h2 { a href=(format!("/customers?q={}", crate::session::form_urlencoded(&identifier))) {
+                                (person.name.clone().unwrap_or_else(|| identifier.clone()))
+                            } }
+                            @if let Some(email) = &person.email { p.meta { (email) } }
+                            p.meta { (person.identifiers.join(" · ")) }
+                        }
+                    }
+                }
+            }
+            Some(Outcome::One(found)) => {
                 @let p = &found.profile;
                 @let name = p.traits.get("name").map(|n| n.trim_matches('"').to_string())
                     .or_else(|| p.identifiers.first().cloned()).unwrap_or_default();

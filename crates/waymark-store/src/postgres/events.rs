@@ -683,6 +683,14 @@ impl crate::Identities for PgStore {
         })
     }
 
+    fn find_people(&self, text: &str, limit: usize) -> Result<Vec<crate::PersonFound>, StoreError> {
+        let text = text.to_string();
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            identity::find_people(&client, &text, limit).await
+        })
+    }
+
     fn search_profiles(&self, trait_name: &str, value: &str) -> Result<Vec<Profile>, StoreError> {
         let (name, value) = (trait_name.to_string(), value.to_string());
         self.run(move |pool| async move {

@@ -13,7 +13,7 @@ use waymark_eventlog::jsonl::text;
 
 use super::events::{EVENT_COLUMNS, event_from};
 use crate::identity::{identifiers, normalise, traits};
-use crate::{NewEvent, Profile, StoreError, StoredEvent};
+use crate::{NewEvent, PersonFound, Profile, StoreError, StoredEvent};
 
 async fn profile_of(
     client: &impl GenericClient,
@@ -245,6 +245,56 @@ pub(crate) async fn find(
         }
     }
     Ok(None)
+}
+
+/// People found by part of an identifier or of a name, email or phone (see the SQLite twin).
+pub(crate) async fn find_people(
+    client: &impl GenericClient,
+    text: &str,
+    limit: usize,
+) -> Result<Vec<PersonFound>, StoreError> {
+    let Some(needle) = crate::identity::needle(text) else {
+        return Ok(Vec::new());
+    };
+    let found = client
+        .query(
+            &client
+                .prepare_cached(&format!(
+                    "SELECT profile_id FROM identities WHERE strpos(lower(identifier), $1) > 0
+                     UNION
+                     SELECT profile_id FROM profile_traits WHERE name IN ({}) AND strpos(lower(value), $1) > 0
+                     ORDER BY profile_id LIMIT $2",
+                    crate::identity::FOUND_BY
+                ))
+                .await?,
+            &[&needle, &(limit as i64)],
+        )
+        .await?;
+    let latest = client
+        .prepare_cached(
+            "SELECT name, value FROM profile_traits WHERE profile_id = $1 AND name IN ('name', 'email')
+             ORDER BY at_us, id",
+        )
+        .await?;
+    let mut people = Vec::new();
+    for row in found {
+        let profile: i64 = row.try_get(0)?;
+        let (mut name, mut email) = (None, None);
+        for row in client.query(&latest, &[&profile]).await? {
+            let (trait_name, value): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            match trait_name.as_str() {
+                "name" => name = Some(crate::identity::plain(&value)),
+                _ => email = Some(crate::identity::plain(&value)),
+            }
+        }
+        people.push(PersonFound {
+            profile,
+            name,
+            email,
+            identifiers: ids_of(client, profile).await?,
+        });
+    }
+    Ok(people)
 }
 
 async fn ids_of(client: &impl GenericClient, profile: i64) -> Result<Vec<String>, StoreError> {

@@ -602,6 +602,23 @@ async fn an_agent_finds_a_customer_by_any_identifier() {
     assert!(page.html.contains("Dana Reyes"));
     let page = get(&router, "/customers?q=nobody%40example.com", Some(&alex)).await;
     assert!(page.html.contains("No one matches"), "{}", page.html);
+    // By part of her name: a list to choose from, each linking to the whole profile.
+    let page = get(&router, "/customers?q=reye", Some(&alex)).await;
+    assert!(
+        page.html.contains("1 person matching “reye”:")
+            && page
+                .html
+                .contains(r#"<a href="/customers?q=user%3Ac42">Dana Reyes</a>"#)
+            && page.html.contains("dana@example.com"),
+        "{}",
+        page.html
+    );
+    let page = get(&router, "/customers?q=user%3Ac42", Some(&alex)).await;
+    assert!(page.html.contains("<h2>Dana Reyes</h2>"), "{}", page.html);
+    // Someone not allowed to look people up finds nobody by a part either.
+    let page = get(&router, "/customers?q=reye", Some(&jennifer)).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(!page.html.contains("Dana"), "nothing leaks");
 }
 
 /// An emailed sign-in link signs in once; used again, expired or changed, it is refused with a
