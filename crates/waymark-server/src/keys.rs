@@ -123,13 +123,7 @@ pub async fn list(
     let keys: Vec<Value> = keys
         .iter()
         .map(|k| {
-            let status = if k.revoked_us.is_some() {
-                "revoked"
-            } else if k.expires_us.is_some_and(|e| e <= now) {
-                "expired"
-            } else {
-                "live"
-            };
+            let status = status(k, now);
             json!({
                 "id": k.id,
                 "kind": k.kind,
@@ -176,6 +170,26 @@ pub async fn issue(
             format!("line {} column {}", e.line(), e.column()),
         )
     })?;
+    let now = state.clock.now_us();
+    let key = new_key(&asked, now)?;
+    let (kind, expires_us) = (key.kind, key.expires_us);
+    let by = who(&caller);
+    let (id, secret) = blocking(&state, move |store| store.issue_key(&key, &by, now)).await?;
+    tracing::info!(key = %id, kind = kind.as_str(), "key issued");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id,
+            "kind": kind.as_str(),
+            "key": secret,
+            "expires": expires_us.map(waymark_eventlog::time::format_micros),
+        })),
+    ))
+}
+
+/// The key `asked` describes, or the first field that is wrong (the API and the administrators'
+/// page issue keys through this one check).
+pub fn new_key(asked: &IssueKey, now: i64) -> Result<NewKey, ApiError> {
     let kind = KeyKind::parse(&asked.kind).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_kind",
@@ -210,26 +224,23 @@ pub async fn issue(
         }
         (_, true) => {}
     }
-    let now = state.clock.now_us();
-    let expires_us = expiry(asked.expires_in.as_deref(), now)?;
-    let key = NewKey {
+    Ok(NewKey {
         kind,
         label: asked.label.trim().to_string(),
         topics,
-        expires_us,
-    };
-    let by = who(&caller);
-    let (id, secret) = blocking(&state, move |store| store.issue_key(&key, &by, now)).await?;
-    tracing::info!(key = %id, kind = kind.as_str(), "key issued");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "id": id,
-            "kind": kind.as_str(),
-            "key": secret,
-            "expires": expires_us.map(waymark_eventlog::time::format_micros),
-        })),
-    ))
+        expires_us: expiry(asked.expires_in.as_deref(), now)?,
+    })
+}
+
+/// Whether a key works at `now`: `live`, `expired` or `revoked`.
+pub fn status(key: &waymark_store::keys::KeyInfo, now: i64) -> &'static str {
+    if key.revoked_us.is_some() {
+        "revoked"
+    } else if key.expires_us.is_some_and(|e| e <= now) {
+        "expired"
+    } else {
+        "live"
+    }
 }
 
 /// Revokes a key or a person's token at once.

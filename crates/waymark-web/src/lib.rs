@@ -19,6 +19,7 @@ mod form;
 mod guard;
 mod home;
 mod journeys;
+mod keys;
 mod layout;
 mod links;
 mod login;
@@ -142,6 +143,9 @@ fn table() -> Table {
     .post("/work/tasks/{id}/claim", work::claim)
     .post("/work/tasks/{id}/delegate", work::delegate)
     .get("/admin/requests", admin::requests)
+    .get("/admin/keys", keys::list)
+    .post("/admin/keys", keys::issue)
+    .post("/admin/keys/{id}/revoke", keys::revoke)
     .get("/admin/outbox", mailbox::outbox)
     .get("/mail", mailbox::inbox)
     .get("/mail/{id}", mailbox::message)

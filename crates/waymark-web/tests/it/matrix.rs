@@ -158,6 +158,9 @@ const PAGES: &[Row] = &[
         "RRRRRFFFFFFBFRR",
     ),
     ("GET", "/admin/requests", "-", "RRRRRFFFFFFFARR"),
+    ("GET", "/admin/keys", "-", "RRRRRFFFFFFFARR"),
+    ("POST", "/admin/keys", "-", "RRRRRFFFFFFFBRR"),
+    ("POST", "/admin/keys/{id}/revoke", "-", "RRRRRFFFFFFFNRR"),
     ("GET", "/admin/outbox", "-", "RRRRRNNNNNNNNRR"),
     ("GET", "/mail", "-", "RRRRRNNNNNNNNRR"),
     ("GET", "/mail/{id}", "-", "RRRRRNNNNNNNNRR"),
@@ -397,7 +400,7 @@ fn concrete(f: &Fixture, path: &str, resource: &str) -> String {
         "training-request".to_string()
     } else if path.starts_with("/v1/directory/users") {
         "nobody-here".to_string()
-    } else if path.starts_with("/v1/keys") {
+    } else if path.starts_with("/v1/keys") || path.starts_with("/admin/keys") {
         "k_nothing".to_string()
     } else if path.starts_with("/v1/work") {
         f.worker_task.clone()

@@ -895,3 +895,143 @@ async fn every_person_lands_on_a_home_made_for_them() {
         }
     }
 }
+
+/// An administrator manages keys in the browser: a mistake is named at its field, a new key's
+/// secret is shown once and works, and a revoked key or person's token is refused at once (her
+/// session ends with it). Nobody else sees the page.
+#[tokio::test]
+async fn an_administrator_issues_and_revokes_keys_in_the_browser() {
+    let (store, router) = setup("keys");
+    let jennifer = sign_in(&router, store.as_ref(), "jennifer").await;
+    let page = get(&router, "/admin/keys", Some(&jennifer)).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let ada = sign_in(&router, store.as_ref(), "ada").await;
+    let page = get(&router, "/admin/keys", Some(&ada)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains("Jennifer Lee"),
+        "her token, by name: {}",
+        page.html
+    );
+    let token = csrf(&page.html);
+    // A worker key without topics: named at its field, nothing issued.
+    let before = store.keys().expect("keys").len();
+    let page = post(
+        &router,
+        "/admin/keys",
+        Some(&ada),
+        &[
+            ("csrf", &token),
+            ("kind", "worker"),
+            ("topics", " "),
+            ("label", "lms"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains(r##"<a href="#key-topics">"##),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains(r#"value="lms""#), "what was typed stays");
+    assert_eq!(store.keys().expect("keys").len(), before);
+    // A server key for the learning system: its secret once, and it works.
+    let page = post(
+        &router,
+        "/admin/keys",
+        Some(&ada),
+        &[
+            ("csrf", &token),
+            ("kind", "server"),
+            ("label", "Learning system"),
+            ("expires_in", "90d"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.html);
+    let marker = "<code class=\"secret\">";
+    let at = page.html.find(marker).expect("the secret") + marker.len();
+    let secret = page.html[at..].split('<').next().expect("text").to_string();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_micros(),
+    )
+    .expect("a time");
+    let held = store.holder(&secret, now).expect("read");
+    let Some(waymark_store::keys::Holder::Key { id, .. }) = held else {
+        panic!("the new key works: {held:?}");
+    };
+    let listed = get(&router, "/admin/keys", Some(&ada)).await;
+    assert!(!listed.html.contains(&secret), "the secret is never listed");
+    assert!(listed.html.contains("Learning system"), "{}", listed.html);
+    // Revoked: refused from now on, and the page says so.
+    let page = post(
+        &router,
+        &format!("/admin/keys/{id}/revoke"),
+        Some(&ada),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    assert_eq!(store.holder(&secret, now).expect("read"), None);
+    let page = get(&router, page.location.as_deref().expect("back"), Some(&ada)).await;
+    assert!(
+        page.html.contains("revoked: it is refused from now on"),
+        "{}",
+        page.html
+    );
+    // Again: nothing live has that id.
+    let page = post(
+        &router,
+        &format!("/admin/keys/{id}/revoke"),
+        Some(&ada),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    // Without the form's token nothing happens.
+    let hers = store
+        .keys()
+        .expect("keys")
+        .into_iter()
+        .find(|k| k.user.as_deref() == Some("jennifer") && k.revoked_us.is_none())
+        .expect("her token");
+    let page = post(
+        &router,
+        &format!("/admin/keys/{}/revoke", hers.id),
+        Some(&ada),
+        &[("csrf", "forged")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        get(&router, "/work", Some(&jennifer)).await.status,
+        StatusCode::OK
+    );
+    // Her token revoked: her session ends with it.
+    let page = post(
+        &router,
+        &format!("/admin/keys/{}/revoke", hers.id),
+        Some(&ada),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let page = get(&router, "/work", Some(&jennifer)).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "sent to sign in again");
+    assert!(
+        page.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/login")),
+        "{:?}",
+        page.location
+    );
+}

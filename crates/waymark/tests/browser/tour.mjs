@@ -140,6 +140,7 @@ try {
     // Ada: every request and the outbox.
     await visit("ada", "all-requests", "/admin/requests");
     await visit("ada", "outbox", "/admin/outbox");
+    await visit("ada", "keys", "/admin/keys");
     await visit("ada", "request-audit", await firstLink(await as("ada"), "/admin/requests", /^\/work\/requests\/\d+/));
   }
 } finally {
