@@ -66,6 +66,7 @@ pub(crate) fn page(title: &str, signed: Option<&Signed>, content: Markup) -> Htm
                                     }
                                     @if crate::admin::is_admin(signed) {
                                         li { a href="/admin/requests" { "All requests" } }
+                                        li { a href="/admin/people" { "People" } }
                                         li { a href="/admin/keys" { "Keys" } }
                                         @if signed.mail_here {
                                             li { a href="/admin/outbox" { "Outbox" } }

@@ -24,6 +24,7 @@ mod layout;
 mod links;
 mod login;
 mod mailbox;
+mod people;
 mod session;
 mod touchpoint;
 mod work;
@@ -146,6 +147,8 @@ fn table() -> Table {
     .get("/admin/keys", keys::list)
     .post("/admin/keys", keys::issue)
     .post("/admin/keys/{id}/revoke", keys::revoke)
+    .get("/admin/people", people::list)
+    .post("/admin/people/{id}/disable", people::disable)
     .get("/admin/outbox", mailbox::outbox)
     .get("/mail", mailbox::inbox)
     .get("/mail/{id}", mailbox::message)

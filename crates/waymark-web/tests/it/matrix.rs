@@ -161,6 +161,8 @@ const PAGES: &[Row] = &[
     ("GET", "/admin/keys", "-", "RRRRRFFFFFFFARR"),
     ("POST", "/admin/keys", "-", "RRRRRFFFFFFFBRR"),
     ("POST", "/admin/keys/{id}/revoke", "-", "RRRRRFFFFFFFNRR"),
+    ("GET", "/admin/people", "-", "RRRRRFFFFFFFARR"),
+    ("POST", "/admin/people/{id}/disable", "-", "RRRRRFFFFFFFNRR"),
     ("GET", "/admin/outbox", "-", "RRRRRNNNNNNNNRR"),
     ("GET", "/mail", "-", "RRRRRNNNNNNNNRR"),
     ("GET", "/mail/{id}", "-", "RRRRRNNNNNNNNRR"),
@@ -398,7 +400,7 @@ fn concrete(f: &Fixture, path: &str, resource: &str) -> String {
         "jennifer".to_string()
     } else if path.starts_with("/v1/processes") {
         "training-request".to_string()
-    } else if path.starts_with("/v1/directory/users") {
+    } else if path.starts_with("/v1/directory/users") || path.starts_with("/admin/people") {
         "nobody-here".to_string()
     } else if path.starts_with("/v1/keys") || path.starts_with("/admin/keys") {
         "k_nothing".to_string()

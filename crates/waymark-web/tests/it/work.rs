@@ -1035,3 +1035,67 @@ async fn an_administrator_issues_and_revokes_keys_in_the_browser() {
         page.location
     );
 }
+
+/// The directory in the browser: administrators read everyone by name, with their department,
+/// manager and roles, and take a leaver out (her session ends); nobody takes themselves out, and
+/// nobody else sees the page.
+#[tokio::test]
+async fn an_administrator_reads_the_directory_and_takes_a_leaver_out() {
+    let (store, router) = setup("people");
+    let mallory = sign_in(&router, store.as_ref(), "mallory").await;
+    assert_eq!(
+        get(&router, "/admin/people", Some(&mallory)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let ada = sign_in(&router, store.as_ref(), "ada").await;
+    let page = get(&router, "/admin/people", Some(&ada)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html
+            .contains("<td>Customer Success</td><td>Olivia Chen</td><td>manager</td>"),
+        "Maria by names: {}",
+        page.html
+    );
+    assert!(
+        !page.html.contains("/admin/people/ada/disable"),
+        "not herself: {}",
+        page.html
+    );
+    let token = csrf(&page.html);
+    let page = post(
+        &router,
+        "/admin/people/ada/disable",
+        Some(&ada),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    let page = post(
+        &router,
+        "/admin/people/mallory/disable",
+        Some(&ada),
+        &[("csrf", "forged")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(!store.disabled("mallory").expect("read"));
+    let page = post(
+        &router,
+        "/admin/people/mallory/disable",
+        Some(&ada),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    assert!(store.disabled("mallory").expect("read"));
+    let page = get(&router, page.location.as_deref().expect("back"), Some(&ada)).await;
+    assert!(
+        page.html
+            .contains("<code>mallory</code> was taken out of the directory")
+            && !page.html.contains("Mallory Smith"),
+        "{}",
+        page.html
+    );
+    let page = get(&router, "/work", Some(&mallory)).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "her session ended");
+}

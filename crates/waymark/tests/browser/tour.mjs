@@ -141,6 +141,7 @@ try {
     await visit("ada", "all-requests", "/admin/requests");
     await visit("ada", "outbox", "/admin/outbox");
     await visit("ada", "keys", "/admin/keys");
+    await visit("ada", "people", "/admin/people");
     await visit("ada", "request-audit", await firstLink(await as("ada"), "/admin/requests", /^\/work\/requests\/\d+/));
   }
 } finally {

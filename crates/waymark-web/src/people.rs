@@ -1,0 +1,147 @@
+//! The directory in the browser, for administrators: every active person with their department,
+//! manager and roles, by name; and taking someone out of it (a leaver): their tokens are revoked,
+//! their sessions end and the links sent to them stop working, as through the API. Nobody takes
+//! themselves out. Bringing someone back stays with `waymark org enable` and the API.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use serde::Deserialize;
+
+use crate::Web;
+use crate::layout::{failure, page, problem};
+use crate::session::{Signed, check_csrf};
+use crate::work::department_name;
+
+fn may_administer(signed: &Signed) -> bool {
+    waymark_server::access::person_may(&signed.user, waymark_server::access::Capability::Administer)
+}
+
+fn refused(signed: &Signed) -> Response {
+    problem(
+        StatusCode::FORBIDDEN,
+        "This is for administrators",
+        "The directory is managed by Waymark's administrators.",
+        Some(signed),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Listing {
+    page: Option<usize>,
+    disabled: Option<String>,
+}
+
+/// `GET /admin/people`
+pub(crate) async fn list(
+    State(web): State<Web>,
+    signed: Signed,
+    Query(listing): Query<Listing>,
+) -> Response {
+    if !may_administer(&signed) {
+        return refused(&signed);
+    }
+    let store = web.app.store.clone();
+    let people = match tokio::task::spawn_blocking(move || store.users()).await {
+        Ok(Ok(people)) => people,
+        Ok(Err(error)) => return failure(&error),
+        Err(error) => return failure(&error),
+    };
+    let name = |id: &str| {
+        people
+            .iter()
+            .find(|u| u.id == id)
+            .map_or_else(|| id.to_string(), |u| u.name.clone())
+    };
+    let (shown, pager) = crate::work::paged(&people, listing.page, "/admin/people?");
+    let content = html! {
+        @if let Some(id) = &listing.disabled {
+            p.notice role="status" { code { (id) } " was taken out of the directory: their tokens are revoked and their sessions ended." }
+        }
+        p { (people.len()) " people in the directory. Upload it with " code { "waymark org import" } " or " code { "POST /v1/directory/users" } "." }
+        table {
+            caption.visually-hidden { "Everyone in the directory" }
+            thead { tr {
+                th scope="col" { "Name" } th scope="col" { "Department" } th scope="col" { "Manager" }
+                th scope="col" { "Roles" } th scope="col" { span.visually-hidden { "Action" } }
+            } }
+            tbody {
+                @for person in shown {
+                    tr {
+                        td { (person.name) br; span.meta { code { (person.id) } @if let Some(email) = &person.email { " · " (email) } } }
+                        td { @if let Some(d) = &person.department { (department_name(d)) } }
+                        td { @if let Some(m) = &person.manager { (name(m)) } }
+                        td { (person.roles.join(", ")) }
+                        td {
+                            @if person.id != signed.user.id {
+                                details.delegate {
+                                    summary { "Take out…" }
+                                    form method="post" action=(format!("/admin/people/{}/disable", person.id)) {
+                                        input type="hidden" name="csrf" value=(signed.csrf);
+                                        p { "Revokes " (person.name) "'s tokens and ends their sessions; their history stays." }
+                                        button.secondary type="submit" { "Take " (person.name) " out of the directory" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (pager)
+    };
+    page("People", Some(&signed), content).into_response()
+}
+
+/// `POST /admin/people/{id}/disable`
+pub(crate) async fn disable(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if !may_administer(&signed) {
+        return refused(&signed);
+    }
+    let sent = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str());
+    if let Some(refused) = check_csrf(&signed, sent) {
+        return refused;
+    }
+    if id == signed.user.id {
+        return problem(
+            StatusCode::CONFLICT,
+            "Not yourself",
+            "You cannot take yourself out of the directory; ask another administrator.",
+            Some(&signed),
+        );
+    }
+    let (store, by, now) = (
+        web.app.store.clone(),
+        signed.user.id.clone(),
+        web.app.clock.now_us(),
+    );
+    let target = id.clone();
+    match tokio::task::spawn_blocking(move || store.disable_user(&target, &by, now)).await {
+        Ok(Ok(true)) => {
+            tracing::info!(user = %id, "taken out of the directory in the browser");
+            Redirect::to(&format!(
+                "/admin/people?disabled={}",
+                crate::session::form_urlencoded(&id)
+            ))
+            .into_response()
+        }
+        Ok(Ok(false)) => problem(
+            StatusCode::NOT_FOUND,
+            "No such person",
+            "Nobody active in the directory has that id.",
+            Some(&signed),
+        ),
+        Ok(Err(error)) => failure(&error),
+        Err(error) => failure(&error),
+    }
+}
