@@ -240,9 +240,9 @@ pub struct PersonFound {
 /// The traits people are found by, besides their identifiers.
 pub(crate) const FOUND_BY: &str = "'name', 'firstName', 'lastName', 'email', 'phone'";
 
-/// What to look for: trimmed and in lower case; nothing when blank.
-pub(crate) fn needle(text: &str) -> Option<String> {
-    let text = text.trim().to_lowercase();
+/// What to look for: trimmed; nothing when blank.
+pub(crate) fn needle(text: &str) -> Option<&str> {
+    let text = text.trim();
     (!text.is_empty()).then_some(text)
 }
 
@@ -259,7 +259,8 @@ pub(crate) fn find_people(
     text: &str,
     limit: usize,
 ) -> Result<Vec<PersonFound>, StoreError> {
-    let Some(needle) = needle(text) else {
+    // SQLite's `lower()` folds ASCII letters only: so does the text looked for.
+    let Some(needle) = needle(text).map(str::to_ascii_lowercase) else {
         return Ok(Vec::new());
     };
     // A merge moves identities and traits to the profile that stays, so every id found is live.

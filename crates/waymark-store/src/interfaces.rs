@@ -82,7 +82,9 @@ pub trait Identities: Send + Sync {
     /// The profiles whose latest value of a trait is `value`.
     fn search_profiles(&self, trait_name: &str, value: &str) -> Result<Vec<Profile>, StoreError>;
     /// People found by part of one of their identifiers or of a name, email or phone they gave
-    /// (any value they had), ignoring case: at most `limit`, the earliest profiles first.
+    /// (any value they had), ignoring case (on SQLite, the case of ASCII letters only): at most
+    /// `limit`, the earliest profiles first. It reads every identity and trait value: callers
+    /// ask for a few characters at least (the web app, three).
     fn find_people(&self, text: &str, limit: usize) -> Result<Vec<PersonFound>, StoreError>;
 }
 

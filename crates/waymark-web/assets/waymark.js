@@ -60,7 +60,7 @@
   function values(form) {
     var vars = {};
     Array.prototype.forEach.call(form.elements, function (el) {
-      if (!el.name || el.name === "csrf") return;
+      if (!el.name || el.name === "csrf" || el.type === "submit") return;
       if (el.type === "checkbox" && el.value === "true") { vars[el.name] = el.checked; return; }
       if (el.type === "radio" || el.type === "checkbox") { if (el.checked) vars[el.name] = el.value; return; }
       if (el.value === "") { if (!(el.name in vars)) vars[el.name] = null; return; }

@@ -172,11 +172,16 @@ fn look_up(
 
 /// How many people a partial search lists.
 const MATCHES: usize = 20;
+/// The fewest characters a partial search looks for (fewer match nearly everyone, and the
+/// search reads every identity).
+const SHORTEST: usize = 3;
 
 /// What a search found: the person the text identifies, else the people it partly matches.
 enum Outcome {
     One(Box<Found>),
     Several(Vec<waymark_store::PersonFound>),
+    /// Identifies nobody, and too short to look for as a part.
+    TooShort,
 }
 
 /// The search, and the person found.
@@ -204,6 +209,7 @@ pub(crate) async fn search(
             Ok::<_, String>(
                 match look_up(store.as_ref(), &lookup, search.before, &viewer)? {
                     Some(found) => Outcome::One(Box::new(found)),
+                    None if lookup.chars().count() < SHORTEST => Outcome::TooShort,
                     None => Outcome::Several(
                         store
                             .find_people(&lookup, MATCHES)
@@ -230,6 +236,9 @@ pub(crate) async fn search(
         }
         @match &found {
             None => {}
+            Some(Outcome::TooShort) => {
+                p.notice role="status" { "No one has the identifier “" (query) "”. To find people by part of a name, email or identifier, type at least " (SHORTEST) " characters." }
+            }
             Some(Outcome::Several(people)) if people.is_empty() => {
                 p.notice role="status" { "No one matches “" (query) "”. Check it, or try another identifier." }
             }
@@ -246,7 +255,10 @@ pub(crate) async fn search(
                                 (person.name.clone().unwrap_or_else(|| identifier.clone()))
                             } }
                             @if let Some(email) = &person.email { p.meta { (email) } }
-                            p.meta { (person.identifiers.join(" · ")) }
+                            p.meta {
+                                (person.identifiers.iter().take(5).cloned().collect::<Vec<_>>().join(" · "))
+                                @if person.identifiers.len() > 5 { " and " (person.identifiers.len() - 5) " more" }
+                            }
                         }
                     }
                 }

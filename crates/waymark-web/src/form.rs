@@ -17,7 +17,17 @@ pub(crate) fn read(form: &Form, pairs: &[(String, String)]) -> Map<String, Value
             .map(|(_, v)| v.as_str())
             .collect();
         let value = match &field.kind {
-            // A ticked box sends `true`; a decision's buttons send `true` or `false`.
+            // A decision's buttons send `true` or `false`; without either, nothing is decided.
+            FieldKind::Checkbox if field.buttons.is_some() => {
+                if sent.contains(&"true") {
+                    Some(Value::Bool(true))
+                } else if sent.contains(&"false") {
+                    Some(Value::Bool(false))
+                } else {
+                    None
+                }
+            }
+            // A ticked box sends `true`; an unticked one nothing.
             FieldKind::Checkbox => Some(Value::Bool(sent.contains(&"true"))),
             FieldKind::Choice { multiple: true, .. } => {
                 let chosen: Vec<Value> = sent
@@ -49,16 +59,19 @@ fn text_of(value: Option<&Value>) -> String {
 }
 
 /// The buttons that send a form: a decision's two (`Approve`, `Reject`: each sends the field's
-/// yes or no), or `Send`.
-pub(crate) fn submit(form: Option<&Form>) -> Markup {
+/// yes or no), or one saying `send`.
+pub(crate) fn submit(form: Option<&Form>, send: &str) -> Markup {
     let decision = form.and_then(|f| f.fields.iter().find(|f| f.buttons.is_some()));
     html! {
         @match decision.and_then(|f| f.buttons.as_ref().map(|b| (f, b))) {
             Some((field, (yes, no))) => div.decision {
+                // Enter in a field sends a form with its first button: this one, which does
+                // nothing, so a decision is only ever taken by pressing one of the two.
+                button type="submit" disabled hidden aria-hidden="true" tabindex="-1" { "Send" }
                 button type="submit" name=(field.key) value="true" { (yes) }
                 button.secondary type="submit" name=(field.key) value="false" { (no) }
             },
-            None => button type="submit" { "Send" },
+            None => button type="submit" { (send) },
         }
     }
 }

@@ -12,7 +12,7 @@ use waymark_store::prelude::*;
 use waymark_store::workflow::TaskRow;
 
 use crate::Web;
-use crate::layout::{failure, page};
+use crate::layout::page;
 use crate::session::Signed;
 use crate::work::{About, about, blocking, due, refusal, status_words};
 
@@ -40,15 +40,25 @@ pub(crate) async fn home(State(web): State<Web>, signed: Option<Signed>) -> Resp
         Ok(mine) => mine,
         Err(error) => return refusal(error, &signed),
     };
+    // The journeys' figures, or why they could not be read: the rest of the page is shown
+    // either way.
     let journeys = if crate::journeys::may_read(&signed) {
         let (store, logs) = (web.app.store.clone(), web.app.logs.clone());
-        match tokio::task::spawn_blocking(move || crate::journeys::measured_all(&logs, &store))
-            .await
-        {
-            Ok(Ok(measured)) => Some(measured),
-            Ok(Err(error)) => return failure(&error),
-            Err(error) => return failure(&error),
-        }
+        Some(
+            match tokio::task::spawn_blocking(move || crate::journeys::measured_all(&logs, &store))
+                .await
+            {
+                Ok(Ok(measured)) => Ok(measured),
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "the home page could not measure the journeys");
+                    Err(())
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the home page could not measure the journeys");
+                    Err(())
+                }
+            },
+        )
     } else {
         None
     };
@@ -62,7 +72,16 @@ pub(crate) async fn home(State(web): State<Web>, signed: Option<Signed>) -> Resp
     let content = html! {
         (waiting(&mine, now))
         @if let Some(counts) = &mine.counts { (health_part(counts)) }
-        @if let Some(measured) = &journeys { (journeys_part(measured)) }
+        @match &journeys {
+            Some(Ok(measured)) => (journeys_part(measured)),
+            Some(Err(_)) => {
+                section aria-labelledby="journeys" {
+                    h2 #journeys { "Your journeys" }
+                    p.notice role="alert" { "The journeys' figures could not be read just now; try the " a href="/journeys" { "journeys page" } " in a moment." }
+                }
+            },
+            None => {},
+        }
         @if crate::customers::may_read(&signed) { (customers_part()) }
         (requests_part(&mine))
     };

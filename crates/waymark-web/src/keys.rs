@@ -231,7 +231,12 @@ async fn show(
                 p { "Key " code { (id) } " issued. Copy its secret now: it is shown this once." }
                 p { code.secret { (secret) } }
             },
-            Said::Revoked(id) => p.notice role="status" { "Key " code { (id) } " revoked: it is refused from now on." },
+            Said::Revoked(id) => {
+                // Said only of a key that is revoked indeed (the address can be typed).
+                @if keys.iter().any(|k| &k.id == id && k.revoked_us.is_some()) {
+                    p.notice role="status" { "Key " code { (id) } " revoked: it is refused from now on." }
+                }
+            },
             Said::Problem { field, message } => div.summary role="alert" aria-labelledby="problems" tabindex="-1" {
                 h2 #problems { "There is a problem" }
                 ul { li { a href=(format!("#key-{field}")) { (message) } } }
@@ -265,7 +270,9 @@ async fn show(
                             td { (when(key.created_us)) }
                             td { @if let Some(end) = key.expires_us { (when(end)) } @else { "when revoked" } }
                             td {
-                                @if state == "live" {
+                                @if state == "live" && key.label == "configured" {
+                                    "Set in the server's settings: change it there"
+                                } @else if state == "live" {
                                     form.inline method="post" action=(format!("/admin/keys/{}/revoke", key.id)) {
                                         input type="hidden" name="csrf" value=(signed.csrf);
                                         button.secondary type="submit" aria-label=(format!("Revoke {}", key.id)) { "Revoke" }

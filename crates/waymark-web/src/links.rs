@@ -103,7 +103,7 @@ fn show(
             @if let Some(view) = view {
                 (crate::form::fields(&view.form, values, &view.prefill, errors))
             }
-            (crate::form::submit(view.as_ref().map(|v| &v.form)))
+            (crate::form::submit(view.as_ref().map(|v| &v.form), "Send"))
         }
     };
     (status, page(&task.name, None, content)).into_response()

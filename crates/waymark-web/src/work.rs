@@ -364,7 +364,7 @@ async fn show_task(
             @if let Some(view) = &view {
                 (crate::form::fields(&view.form, values, &view.prefill, errors))
             }
-            (crate::form::submit(view.as_ref().map(|v| &v.form)))
+            (crate::form::submit(view.as_ref().map(|v| &v.form), "Send"))
         }
         details.delegate {
             summary { "Hand it to someone else" }
@@ -656,7 +656,7 @@ async fn show_start(
             @if let Some(view) = &view {
                 (crate::form::fields(&view.form, values, &view.prefill, errors))
             }
-            button type="submit" { "Send the request" }
+            (crate::form::submit(view.as_ref().map(|v| &v.form), "Send the request"))
         }
     };
     (status, page(&name, Some(signed), content)).into_response()

@@ -198,7 +198,13 @@ impl Form {
             };
             let given = given.filter(|v| !is_blank(v));
             let Some(given) = given else {
-                if field.required {
+                if let Some((yes, no)) = &field.buttons {
+                    // A decision is never taken by leaving it out.
+                    errors.push(FieldError {
+                        field: field.key.clone(),
+                        message: format!("choose: {yes} or {no}"),
+                    });
+                } else if field.required {
                     errors.push(FieldError {
                         field: field.key.clone(),
                         message: format!("{} is required", field.label),
@@ -562,7 +568,18 @@ fn read_components(
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
                 .collect();
+            let refused = if field.read_only || component.pointer("/conditional").is_some() {
+                Some("a decision by buttons is always shown and never read-only")
+            } else if fields.iter().any(|f| f.buttons.is_some()) {
+                Some("a form has one decision by buttons at most")
+            } else {
+                None
+            };
             match (&field.kind, labels.as_slice()) {
+                _ if refused.is_some() => errors.push(FieldError {
+                    field: format!("{at}/properties/buttons"),
+                    message: refused.unwrap_or_default().into(),
+                }),
                 (FieldKind::Checkbox, [yes, no]) => {
                     field.buttons = Some((yes.to_string(), no.to_string()));
                 }
@@ -714,6 +731,27 @@ mod tests {
         );
         let plain = form(json!({}), "checkbox").expect("valid");
         assert_eq!(plain.fields[0].buttons, None);
+        // Left out, a decision is not taken: it is asked for.
+        let errors = approve
+            .validate(&Map::new(), &Map::new(), &Map::new())
+            .expect_err("no decision");
+        assert_eq!(errors[0].message, "choose: Approve or Reject");
+        let twice = from_form_js(
+            "approve",
+            &json!({ "components": [
+                { "type": "checkbox", "key": "a", "properties": { "buttons": "Yes, No" } },
+                { "type": "checkbox", "key": "b", "properties": { "buttons": "Yes, No" } },
+                { "type": "checkbox", "key": "c", "readonly": true, "properties": { "buttons": "Yes, No" } }
+            ] }),
+        )
+        .expect_err("one decision, shown");
+        assert_eq!(
+            twice.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
+            [
+                "/components/1/properties/buttons",
+                "/components/2/properties/buttons"
+            ]
+        );
         for (properties, kind, says) in [
             (
                 json!({ "buttons": "Approve" }),

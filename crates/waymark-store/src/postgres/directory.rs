@@ -250,8 +250,7 @@ impl crate::Directory for PgStore {
         let found = self.run(move |pool| holder_of(pool, reading, now_us))?;
         Ok(found.map(|(holder, expires)| {
             if let Some(epoch) = epoch {
-                self.holders
-                    .keep(epoch, hash, holder.clone(), expires, now_us);
+                self.holders.keep(epoch, hash, holder.clone(), expires);
             }
             holder
         }))

@@ -7,12 +7,14 @@
 //! - this node also forgets at once after its own directory writes, before it answers them;
 //! - nothing is kept while the node is not listening (at start, or when the listening connection
 //!   dropped), and what was read while a change was heard is not kept (an epoch);
-//! - an entry lives at most [`Holders::LONGEST_US`], and never past its key's expiry.
+//! - an entry lives at most [`Holders::LONGEST`] (by a monotonic clock), and never past its key's
+//!   expiry.
 //!
 //! Unknown tokens are never kept: guessing fills nothing.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::keys::Holder;
 
@@ -25,14 +27,15 @@ struct Kept {
     listening: bool,
     /// Counts the forgettings: a read that began in an earlier epoch is not kept.
     epoch: u64,
-    /// By token hash: the holder and until when (µs) it may be used.
-    holders: HashMap<String, (Holder, i64)>,
+    /// By token hash: the holder, when it was read (a monotonic clock, so a clock set back
+    /// keeps nothing longer), and its key's expiry (µs).
+    holders: HashMap<String, (Holder, Instant, Option<i64>)>,
 }
 
 impl Holders {
     /// How long an entry is used at most, even when no change is heard: the bound on a change
     /// missed by a node whose listening connection was cut without its knowing.
-    pub(crate) const LONGEST_US: i64 = 10_000_000;
+    pub(crate) const LONGEST: Duration = Duration::from_secs(10);
     /// How many entries are kept; when full, all are dropped.
     const MOST: usize = 16_384;
 
@@ -46,7 +49,13 @@ impl Holders {
     pub(crate) fn get(&self, hash: &str, now_us: i64) -> Option<Holder> {
         let kept = self.kept();
         match kept.holders.get(hash) {
-            Some((holder, until)) if kept.listening && now_us < *until => Some(holder.clone()),
+            Some((holder, read, expires))
+                if kept.listening
+                    && read.elapsed() < Self::LONGEST
+                    && expires.is_none_or(|e| now_us < e) =>
+            {
+                Some(holder.clone())
+            }
             _ => None,
         }
     }
@@ -58,14 +67,7 @@ impl Holders {
     }
 
     /// Keeps what a read that began in `epoch` found, unless a change was heard since.
-    pub(crate) fn keep(
-        &self,
-        epoch: u64,
-        hash: String,
-        holder: Holder,
-        expires_us: Option<i64>,
-        now_us: i64,
-    ) {
+    pub(crate) fn keep(&self, epoch: u64, hash: String, holder: Holder, expires_us: Option<i64>) {
         let mut kept = self.kept();
         if !kept.listening || kept.epoch != epoch {
             return;
@@ -73,8 +75,8 @@ impl Holders {
         if kept.holders.len() >= Self::MOST {
             kept.holders.clear();
         }
-        let until = (now_us + Self::LONGEST_US).min(expires_us.unwrap_or(i64::MAX));
-        kept.holders.insert(hash, (holder, until));
+        kept.holders
+            .insert(hash, (holder, Instant::now(), expires_us));
     }
 
     /// Forgets everything: the directory changed.
@@ -111,18 +113,18 @@ mod tests {
         assert_eq!(holders.epoch(), None, "not listening yet");
         holders.listening(true);
         let epoch = holders.epoch().expect("listening");
-        holders.keep(epoch, "h".into(), key("k1"), None, 0);
+        holders.keep(epoch, "h".into(), key("k1"), None);
         assert_eq!(holders.get("h", 1), Some(key("k1")));
         holders.forget();
         assert_eq!(holders.get("h", 1), None, "forgotten on a change");
-        holders.keep(epoch, "h".into(), key("k1"), None, 0);
+        holders.keep(epoch, "h".into(), key("k1"), None);
         assert_eq!(
             holders.get("h", 1),
             None,
             "read before the change: not kept"
         );
         let epoch = holders.epoch().expect("listening");
-        holders.keep(epoch, "h".into(), key("k1"), None, 0);
+        holders.keep(epoch, "h".into(), key("k1"), None);
         holders.listening(false);
         assert_eq!(holders.get("h", 1), None, "not listening: nothing used");
     }
@@ -132,19 +134,20 @@ mod tests {
         let holders = Holders::default();
         holders.listening(true);
         let epoch = holders.epoch().expect("listening");
-        holders.keep(epoch, "soon".into(), key("k1"), Some(100), 0);
-        holders.keep(epoch, "never".into(), key("k2"), None, 0);
+        holders.keep(epoch, "soon".into(), key("k1"), Some(100));
+        holders.keep(epoch, "never".into(), key("k2"), None);
         assert_eq!(holders.get("soon", 99), Some(key("k1")));
         assert_eq!(holders.get("soon", 100), None, "expired");
         assert_eq!(
-            holders.get("never", Holders::LONGEST_US - 1),
-            Some(key("k2"))
+            holders.get("never", i64::MAX),
+            Some(key("k2")),
+            "whatever the wall clock says"
         );
-        assert_eq!(
-            holders.get("never", Holders::LONGEST_US),
-            None,
-            "read again"
-        );
+        // Read longer ago than the longest time: read again.
+        if let Some(entry) = holders.kept().holders.get_mut("never") {
+            entry.1 -= Holders::LONGEST;
+        }
+        assert_eq!(holders.get("never", 0), None);
     }
 
     /// Two nodes on one database: what one keeps is forgotten when the other revokes the key,
@@ -197,12 +200,18 @@ mod tests {
             }
         };
         soon(Some(vec!["finance".into()]));
-        // Kept: node one answers without the database.
+        // Kept: node one answers without the database (once the notices of node two's writes
+        // have arrived, a read is kept).
         let hash = crate::hash(&token);
-        assert!(
-            one.holders.get(&hash, 2).is_some(),
-            "node one keeps the holder"
-        );
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while one.holders.get(&hash, 2).is_none() {
+            assert!(
+                std::time::Instant::now() < until,
+                "node one never keeps the holder"
+            );
+            let _ = one.holder(&token, 2).expect("read");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         two.put_users(&[maria(&["finance", "hr"])])
             .expect("new roles");
         soon(Some(vec!["finance".into(), "hr".into()]));

@@ -253,7 +253,7 @@ pub(crate) async fn find_people(
     text: &str,
     limit: usize,
 ) -> Result<Vec<PersonFound>, StoreError> {
-    let Some(needle) = crate::identity::needle(text) else {
+    let Some(needle) = crate::identity::needle(text).map(str::to_lowercase) else {
         return Ok(Vec::new());
     };
     let found = client

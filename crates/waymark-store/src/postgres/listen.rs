@@ -28,6 +28,14 @@ pub(crate) async fn listen(
     jobs: Arc<JobSignal>,
     holders: Arc<Holders>,
 ) {
+    // A connection cut without a word (a network gone) is noticed within about 20 s, not the
+    // system's two hours; meanwhile kept holders still end after `Holders::LONGEST`.
+    let mut config = config;
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(2);
     // Said once until a connection works again, not every second.
     let mut said = false;
     loop {

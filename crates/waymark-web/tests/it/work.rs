@@ -405,6 +405,25 @@ async fn jennifer_requests_training_and_her_manager_approves_it() {
         "{}",
         page.html
     );
+    // Neither button (a form sent some other way): nothing is decided, the choice is asked for.
+    let page = post(
+        &router,
+        &task_page,
+        Some(&maria),
+        &[("csrf", &token), ("reason", "because")],
+    )
+    .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains("choose: Approve or Reject"),
+        "{}",
+        page.html
+    );
     // Approved, with the Approve button (the reason left empty is not asked for a yes).
     let page = post(
         &router,
@@ -602,6 +621,13 @@ async fn an_agent_finds_a_customer_by_any_identifier() {
     assert!(page.html.contains("Dana Reyes"));
     let page = get(&router, "/customers?q=nobody%40example.com", Some(&alex)).await;
     assert!(page.html.contains("No one matches"), "{}", page.html);
+    // Two letters identify nobody and are too few to look for as a part.
+    let page = get(&router, "/customers?q=re", Some(&alex)).await;
+    assert!(
+        page.html.contains("type at least 3 characters") && !page.html.contains("Dana"),
+        "{}",
+        page.html
+    );
     // By part of her name: a list to choose from, each linking to the whole profile.
     let page = get(&router, "/customers?q=reye", Some(&alex)).await;
     assert!(
@@ -905,6 +931,10 @@ async fn an_administrator_issues_and_revokes_keys_in_the_browser() {
     let jennifer = sign_in(&router, store.as_ref(), "jennifer").await;
     let page = get(&router, "/admin/keys", Some(&jennifer)).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // A key the server was started with (`--server-key`).
+    store
+        .ensure_key(waymark_store::KeyKind::Server, "sk_started_with")
+        .expect("configured");
     let ada = sign_in(&router, store.as_ref(), "ada").await;
     let page = get(&router, "/admin/keys", Some(&ada)).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.html);
@@ -914,8 +944,32 @@ async fn an_administrator_issues_and_revokes_keys_in_the_browser() {
         page.html
     );
     let token = csrf(&page.html);
-    // A worker key without topics: named at its field, nothing issued.
+    // The keys the server was started with are changed in its settings, not revoked here.
+    let configured = page
+        .html
+        .matches("Set in the server&#39;s settings")
+        .count()
+        + page.html.matches("Set in the server's settings").count();
+    assert!(configured >= 1, "{}", page.html);
+    // A typed address claims nothing.
+    let page = get(&router, "/admin/keys?revoked=k_made_up", Some(&ada)).await;
+    assert!(
+        !page.html.contains("revoked: it is refused"),
+        "{}",
+        page.html
+    );
+    // Without the form's token nothing is issued.
     let before = store.keys().expect("keys").len();
+    let page = post(
+        &router,
+        "/admin/keys",
+        Some(&ada),
+        &[("csrf", "forged"), ("kind", "server")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(store.keys().expect("keys").len(), before);
+    // A worker key without topics: named at its field, nothing issued.
     let page = post(
         &router,
         "/admin/keys",

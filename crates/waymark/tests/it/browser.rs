@@ -222,7 +222,8 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
     assert_eq!(steps["malloryStatus"], 403, "{result}");
     says("malloryPage", &["This is not yours"]);
     assert!(!steps["malloryPage"].to_string().contains("Negotiation"));
-    // Maria approves on a desktop; the reason field goes away when she ticks the box.
+    // The provider's email is asked only for a new supplier; Maria decides with two buttons, the
+    // reason a rejection needs beside them.
     assert_eq!(steps["emailShownBefore"], true, "{result}");
     assert_eq!(steps["emailHiddenAfterTick"], true, "{result}");
     assert_eq!(steps["reasonShown"], true, "{result}");
