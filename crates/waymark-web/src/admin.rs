@@ -20,6 +20,23 @@ pub(crate) fn is_admin(signed: &Signed) -> bool {
     )
 }
 
+/// Whether the person administers keys, tokens and the directory (directory role `admin`).
+pub(crate) fn may_administer(signed: &Signed) -> bool {
+    waymark_server::access::person_may(&signed.user, waymark_server::access::Capability::Administer)
+}
+
+/// The page an administrators' page answers anyone else, saying what `what` is.
+pub(crate) fn refused(signed: &Signed, what: &str) -> Response {
+    problem(
+        StatusCode::FORBIDDEN,
+        "This is for administrators",
+        &format!(
+            "{what} are managed by Waymark's administrators. Ask one if you need something changed."
+        ),
+        Some(signed),
+    )
+}
+
 /// Who a signed-in person looks at requests as: an administrator sees every request.
 pub(crate) fn viewer(signed: &Signed) -> waymark_server::work::Viewer {
     if is_admin(signed) {

@@ -16,20 +16,6 @@ use crate::Web;
 use crate::layout::{failure, page, problem, when};
 use crate::session::{Signed, check_csrf};
 
-/// Whether the person administers Waymark (directory role `admin`).
-fn may_administer(signed: &Signed) -> bool {
-    waymark_server::access::person_may(&signed.user, waymark_server::access::Capability::Administer)
-}
-
-fn refused(signed: &Signed) -> Response {
-    problem(
-        StatusCode::FORBIDDEN,
-        "This is for administrators",
-        "Keys and tokens are managed by Waymark's administrators. Ask one if you need a key.",
-        Some(signed),
-    )
-}
-
 #[derive(Debug, Deserialize)]
 pub(crate) struct Listing {
     page: Option<usize>,
@@ -93,8 +79,8 @@ pub(crate) async fn issue(
     signed: Signed,
     Form(asked): Form<Asked>,
 ) -> Response {
-    if !may_administer(&signed) {
-        return refused(&signed);
+    if !crate::admin::may_administer(&signed) {
+        return crate::admin::refused(&signed, "Keys and tokens");
     }
     if let Some(refused) = check_csrf(&signed, Some(&asked.csrf)) {
         return refused;
@@ -157,8 +143,8 @@ pub(crate) async fn revoke(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !may_administer(&signed) {
-        return refused(&signed);
+    if !crate::admin::may_administer(&signed) {
+        return crate::admin::refused(&signed, "Keys and tokens");
     }
     let sent = pairs
         .iter()
@@ -201,8 +187,8 @@ async fn show(
     asked: &Asked,
     status_code: StatusCode,
 ) -> Response {
-    if !may_administer(signed) {
-        return refused(signed);
+    if !crate::admin::may_administer(signed) {
+        return crate::admin::refused(signed, "Keys and tokens");
     }
     let store = web.app.store.clone();
     let keys = match tokio::task::spawn_blocking(move || {

@@ -15,19 +15,6 @@ use crate::layout::{failure, page, problem};
 use crate::session::{Signed, check_csrf};
 use crate::work::department_name;
 
-fn may_administer(signed: &Signed) -> bool {
-    waymark_server::access::person_may(&signed.user, waymark_server::access::Capability::Administer)
-}
-
-fn refused(signed: &Signed) -> Response {
-    problem(
-        StatusCode::FORBIDDEN,
-        "This is for administrators",
-        "The directory is managed by Waymark's administrators.",
-        Some(signed),
-    )
-}
-
 #[derive(Debug, Deserialize)]
 pub(crate) struct Listing {
     page: Option<usize>,
@@ -40,8 +27,8 @@ pub(crate) async fn list(
     signed: Signed,
     Query(listing): Query<Listing>,
 ) -> Response {
-    if !may_administer(&signed) {
-        return refused(&signed);
+    if !crate::admin::may_administer(&signed) {
+        return crate::admin::refused(&signed, "People in the directory");
     }
     let store = web.app.store.clone();
     let people = match tokio::task::spawn_blocking(move || store.users()).await {
@@ -102,8 +89,8 @@ pub(crate) async fn disable(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !may_administer(&signed) {
-        return refused(&signed);
+    if !crate::admin::may_administer(&signed) {
+        return crate::admin::refused(&signed, "People in the directory");
     }
     let sent = pairs
         .iter()
