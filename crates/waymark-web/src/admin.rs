@@ -37,6 +37,71 @@ pub(crate) fn refused(signed: &Signed, what: &str) -> Response {
     )
 }
 
+/// What an administrator's action on one thing by its id ends in.
+pub(crate) struct Acted {
+    /// What the page is about, for the refusal (`Keys and tokens`).
+    pub(crate) what: &'static str,
+    /// The page to go back to; the id is added after it.
+    pub(crate) back: &'static str,
+    /// What is said when nothing live had that id: a title and a sentence.
+    pub(crate) missing: (&'static str, &'static str),
+}
+
+/// An administrator's action on one thing by its id (revoking a key, taking a person out):
+/// checks who asks and the form's token, then `refuse` (a reason to stop, or none), runs `act`
+/// on the store (false: nothing live had that id), and sends back to `acted.back` with the id.
+pub(crate) async fn act_on(
+    web: &crate::Web,
+    signed: &Signed,
+    id: String,
+    pairs: &[(String, String)],
+    refuse: impl FnOnce() -> Option<Response>,
+    act: impl FnOnce(
+        &dyn waymark_store::Store,
+        &str,
+        &str,
+        i64,
+    ) -> Result<bool, waymark_store::StoreError>
+    + Send
+    + 'static,
+    acted: Acted,
+) -> Response {
+    if !may_administer(signed) {
+        return refused(signed, acted.what);
+    }
+    if let Some(refused) = crate::session::check_csrf(signed, crate::work::csrf_of(pairs)) {
+        return refused;
+    }
+    if let Some(refused) = refuse() {
+        return refused;
+    }
+    let (store, by, now) = (
+        web.app.store.clone(),
+        signed.user.id.clone(),
+        web.app.clock.now_us(),
+    );
+    let target = id.clone();
+    match tokio::task::spawn_blocking(move || act(store.as_ref(), &target, &by, now)).await {
+        Ok(Ok(true)) => {
+            tracing::info!(id = %id, back = acted.back, "done by an administrator in the browser");
+            axum::response::Redirect::to(&format!(
+                "{}{}",
+                acted.back,
+                crate::session::form_urlencoded(&id)
+            ))
+            .into_response()
+        }
+        Ok(Ok(false)) => problem(
+            StatusCode::NOT_FOUND,
+            acted.missing.0,
+            acted.missing.1,
+            Some(signed),
+        ),
+        Ok(Err(error)) => failure(&error),
+        Err(error) => failure(&error),
+    }
+}
+
 /// Who a signed-in person looks at requests as: an administrator sees every request.
 pub(crate) fn viewer(signed: &Signed) -> waymark_server::work::Viewer {
     if is_admin(signed) {

@@ -6,14 +6,14 @@
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 use waymark_server::keys::{IssueKey, new_key, status};
 use waymark_store::keys::KeyInfo;
 
 use crate::Web;
-use crate::layout::{failure, page, problem, when};
+use crate::layout::{failure, page, when};
 use crate::session::{Signed, check_csrf};
 
 #[derive(Debug, Deserialize)]
@@ -143,40 +143,24 @@ pub(crate) async fn revoke(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !crate::admin::may_administer(&signed) {
-        return crate::admin::refused(&signed, "Keys and tokens");
-    }
-    let sent = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str());
-    if let Some(refused) = check_csrf(&signed, sent) {
-        return refused;
-    }
-    let (store, by, now) = (
-        web.app.store.clone(),
-        signed.user.id.clone(),
-        web.app.clock.now_us(),
-    );
-    let target = id.clone();
-    match tokio::task::spawn_blocking(move || store.revoke_key(&target, &by, now)).await {
-        Ok(Ok(true)) => {
-            tracing::info!(key = %id, "key revoked in the browser");
-            Redirect::to(&format!(
-                "/admin/keys?revoked={}",
-                crate::session::form_urlencoded(&id)
-            ))
-            .into_response()
-        }
-        Ok(Ok(false)) => problem(
-            StatusCode::NOT_FOUND,
+    let acted = crate::admin::Acted {
+        what: "Keys and tokens",
+        back: "/admin/keys?revoked=",
+        missing: (
             "No such key",
             "No live key or token has that id: it may have been revoked already.",
-            Some(&signed),
         ),
-        Ok(Err(error)) => failure(&error),
-        Err(error) => failure(&error),
-    }
+    };
+    crate::admin::act_on(
+        &web,
+        &signed,
+        id,
+        &pairs,
+        || None,
+        |store, id, by, now| store.revoke_key(id, by, now),
+        acted,
+    )
+    .await
 }
 
 async fn show(

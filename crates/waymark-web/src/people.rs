@@ -6,13 +6,13 @@
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
 use crate::Web;
 use crate::layout::{failure, page, problem};
-use crate::session::{Signed, check_csrf};
+use crate::session::Signed;
 use crate::work::department_name;
 
 #[derive(Debug, Deserialize)]
@@ -89,46 +89,32 @@ pub(crate) async fn disable(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !crate::admin::may_administer(&signed) {
-        return crate::admin::refused(&signed, "People in the directory");
-    }
-    let sent = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str());
-    if let Some(refused) = check_csrf(&signed, sent) {
-        return refused;
-    }
-    if id == signed.user.id {
-        return problem(
-            StatusCode::CONFLICT,
-            "Not yourself",
-            "You cannot take yourself out of the directory; ask another administrator.",
-            Some(&signed),
-        );
-    }
-    let (store, by, now) = (
-        web.app.store.clone(),
-        signed.user.id.clone(),
-        web.app.clock.now_us(),
-    );
-    let target = id.clone();
-    match tokio::task::spawn_blocking(move || store.disable_user(&target, &by, now)).await {
-        Ok(Ok(true)) => {
-            tracing::info!(user = %id, "taken out of the directory in the browser");
-            Redirect::to(&format!(
-                "/admin/people?disabled={}",
-                crate::session::form_urlencoded(&id)
-            ))
-            .into_response()
-        }
-        Ok(Ok(false)) => problem(
-            StatusCode::NOT_FOUND,
+    let yourself = id == signed.user.id;
+    let acted = crate::admin::Acted {
+        what: "People in the directory",
+        back: "/admin/people?disabled=",
+        missing: (
             "No such person",
             "Nobody active in the directory has that id.",
-            Some(&signed),
         ),
-        Ok(Err(error)) => failure(&error),
-        Err(error) => failure(&error),
-    }
+    };
+    crate::admin::act_on(
+        &web,
+        &signed,
+        id,
+        &pairs,
+        || {
+            yourself.then(|| {
+                problem(
+                    StatusCode::CONFLICT,
+                    "Not yourself",
+                    "You cannot take yourself out of the directory; ask another administrator.",
+                    Some(&signed),
+                )
+            })
+        },
+        |store, id, by, now| store.disable_user(id, by, now),
+        acted,
+    )
+    .await
 }

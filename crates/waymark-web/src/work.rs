@@ -92,7 +92,7 @@ fn read_form(
         .unwrap_or_default()
 }
 
-fn csrf_of(pairs: &[(String, String)]) -> Option<&str> {
+pub(crate) fn csrf_of(pairs: &[(String, String)]) -> Option<&str> {
     pairs
         .iter()
         .find(|(k, _)| k == "csrf")
