@@ -10,21 +10,8 @@ rows="INSERT INTO tasks (instance_id, task_id, node, name, kind, topic, candidat
   SELECT i, 1, 'approve', 'Approve', 'user', NULL, 'managers', '', 'open', 1, 'p' || i FROM series;
 INSERT INTO timers (instance_id, timer_id, due_us) SELECT i, 2, $year FROM series;
 INSERT INTO jobs (kind, instance_id, item, due_us) SELECT 'timer', i, 2, $year FROM series;"
-"$waymark" keys list --db "$db" >/dev/null   # creates the schema
-case "$db" in
-  postgres://*|postgresql://*)
-    psql -q "$db" -c "CREATE TEMP VIEW series AS SELECT generate_series(1, $n) AS i; $rows" ;;
-  *)
-    python3 - "$db" "$n" "$rows" <<'PY'
-import sqlite3, sys
-db, n, rows = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-c = sqlite3.connect(db)
-c.execute(f"CREATE TEMP VIEW series AS WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) SELECT i FROM s")
-c.executescript(rows)
-c.commit()
-PY
-    ;;
-esac
+source "$(cd "$(dirname "$0")" && pwd)/fill.sh"
+fill "$db" "$n" "$rows"
 "$waymark" serve --db "$db" --listen 127.0.0.1:0 >/dev/null 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
