@@ -953,13 +953,11 @@ pub fn messages_awaited(store: &dyn Store) -> bool {
             .is_ok_and(|starts| !starts.is_empty())
 }
 
-/// How long a claimed timer is this node's to fire.
-const TIMER_LEASE_US: i64 = 60_000_000;
-
-/// Fires the timers that are due, each claimed first (found by due time, leased to this node, so
-/// no two nodes fire one). Returns how many fired.
-pub fn fire_due_timers(store: &dyn Store, now: i64) -> usize {
-    let Ok(due) = store.claim_jobs(JobKind::Timer, now, TIMER_LEASE_US, 256) else {
+/// Fires the timers that are due, each claimed first (found by due time, leased to this node for
+/// `lease_us`, so no two nodes fire one; what a node that died had claimed is fired by another
+/// once the lease ends). Returns how many fired.
+pub fn fire_due_timers(store: &dyn Store, now: i64, lease_us: i64) -> usize {
+    let Ok(due) = store.claim_jobs(JobKind::Timer, now, lease_us, 256) else {
         return 0;
     };
     let mut fired = 0;

@@ -60,6 +60,9 @@ impl Clock for SystemClock {
     }
 }
 
+/// How long claimed work waits for a node that died, unless set (`--takeover-after`).
+pub const DEFAULT_TAKEOVER: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What every handler can use.
 #[derive(Clone)]
 pub struct AppState {
@@ -74,6 +77,9 @@ pub struct AppState {
     pub mailer: Option<Arc<mail::Mailer>>,
     /// How webhook service tasks are called: retry waits, trusted certificates.
     pub webhooks: webhooks::Settings,
+    /// How long a timer, email or webhook call claimed by this node is its own: when the node
+    /// dies holding it, another takes it over after this long (`--takeover-after`).
+    pub takeover: std::time::Duration,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     /// The stored events as live logs, and the reports computed on them (journey pages, reports).
@@ -97,6 +103,7 @@ impl AppState {
             sign_in: Arc::new(mail::Links::with_keys(sign_in)),
             mailer: None,
             webhooks: webhooks::Settings::default(),
+            takeover: DEFAULT_TAKEOVER,
             store,
             clock: Arc::new(SystemClock),
             metrics: Arc::new(Metrics::default()),
@@ -340,6 +347,7 @@ pub async fn serve_router(
 ) -> std::io::Result<()> {
     // Timers fire when due, and after a restart; webhook tasks are called here too; what a
     // crash left in the message outbox is handed over.
+    let lease_us = i64::try_from(state.takeover.as_micros()).unwrap_or(i64::MAX);
     let timers = {
         let webhook_settings = state.webhooks.clone();
         tokio::spawn(job_loop(
@@ -347,8 +355,8 @@ pub async fn serve_router(
             state.clock.clone(),
             &[JobKind::Timer, JobKind::Webhook],
             move |store, now| {
-                automation::fire_due_timers(store, now);
-                webhooks::call_due(store, &webhook_settings, now);
+                automation::fire_due_timers(store, now, lease_us);
+                webhooks::call_due(store, &webhook_settings, now, lease_us);
                 automation::drain_outbox_if_free(store, now);
             },
         ))
@@ -365,7 +373,7 @@ pub async fn serve_router(
                     links: &links,
                     surveys: &surveys,
                 };
-                mail::send_due(store, &mailer, &signers, now);
+                mail::send_due(store, &mailer, &signers, now, lease_us);
             },
         ))
     });

@@ -219,11 +219,15 @@ impl Mailer {
     /// may not offer it) or `smtps://user:password@host` (TLS from the start, port 465). The
     /// server's certificate is checked against the Mozilla roots built in, or only against the
     /// CA certificates of `roots` (PEM) for a private CA.
+    ///
+    /// `lease_us` is how long a claimed message is this node's (`--takeover-after`): one SMTP
+    /// conversation gives up after half of it.
     pub fn new(
         smtp_url: &str,
         from: &str,
         public_url: &str,
         roots: Option<&str>,
+        lease_us: i64,
     ) -> Result<Mailer, String> {
         let hint = "write smtp://host:port, smtp://user:password@host:587?tls=required or smtps://user:password@host";
         let url = url::Url::parse(smtp_url)
@@ -247,7 +251,8 @@ impl Mailer {
             ));
         }
         let mut builder = SmtpTransport::from_url(smtp_url)
-            .map_err(|e| format!("`{smtp_url}` cannot be used: {e}; {hint}"))?;
+            .map_err(|e| format!("`{smtp_url}` cannot be used: {e}; {hint}"))?
+            .timeout(Some(message_timeout(lease_us)));
         if let Some(pem) = roots {
             let mut parameters =
                 TlsParameters::builder(host).certificate_store(CertificateStore::None);
@@ -395,17 +400,34 @@ pub fn survey_of(topic: &str) -> Option<(&str, &str)> {
     (!journey.is_empty() && !touchpoint.is_empty()).then_some((journey, touchpoint))
 }
 
-/// How long a claimed email is this node's to send.
-const LEASE_US: i64 = 120_000_000;
+/// How long one SMTP conversation may take: half a claim, a minute at most.
+fn message_timeout(lease_us: i64) -> std::time::Duration {
+    std::time::Duration::from_micros((lease_us / 2).max(1) as u64)
+        .min(std::time::Duration::from_secs(60))
+}
 
 /// Sends the email of every due send task, each claimed first (found by due time, leased to
-/// this node). Returns how many went out. One that fails is due again when its lease ends.
-pub fn send_due(store: &dyn Store, mailer: &Mailer, signers: &Signers, now_us: i64) -> usize {
-    let Ok(jobs) = store.claim_jobs(JobKind::Mail, now_us, LEASE_US, 64) else {
+/// this node for `lease_us`). Returns how many went out. One that fails is due again when its
+/// lease ends. The mailer gives up on a message after half the lease (see [`Mailer::new`]), and
+/// no message is begun that could outlive its claim: another node may take it then.
+pub fn send_due(
+    store: &dyn Store,
+    mailer: &Mailer,
+    signers: &Signers,
+    now_us: i64,
+    lease_us: i64,
+) -> usize {
+    let Ok(jobs) = store.claim_jobs(JobKind::Mail, now_us, lease_us, 64) else {
         return 0;
     };
+    let claimed = std::time::Instant::now();
+    let lease = std::time::Duration::from_micros(lease_us.max(0) as u64);
     let mut sent = 0;
     for job in jobs {
+        if claimed.elapsed() + message_timeout(lease_us) > lease {
+            // Left to whoever claims it when this lease ends.
+            break;
+        }
         let Ok(Some(task)) = store.task(job.instance, job.item) else {
             continue;
         };
@@ -621,7 +643,13 @@ mod tests {
     }
 
     fn mailer(url: &str, roots: Option<&str>) -> Result<Mailer, String> {
-        Mailer::new(url, "HR <hr@example.com>", "https://waymark.example", roots)
+        Mailer::new(
+            url,
+            "HR <hr@example.com>",
+            "https://waymark.example",
+            roots,
+            60_000_000,
+        )
     }
 
     #[test]
@@ -644,8 +672,14 @@ mod tests {
             let problem = mailer(url, None).expect_err(url);
             assert!(problem.contains(says), "{url}: {problem}");
         }
-        let problem =
-            Mailer::new("smtp://relay.example", "not an address", "x", None).expect_err("sender");
+        let problem = Mailer::new(
+            "smtp://relay.example",
+            "not an address",
+            "x",
+            None,
+            60_000_000,
+        )
+        .expect_err("sender");
         assert!(problem.contains("sender"), "{problem}");
     }
 

@@ -52,15 +52,18 @@ impl Settings {
     }
 }
 
-/// How long a claimed webhook call is this node's: longer than a call may take.
-const LEASE_US: i64 = 120_000_000;
+/// How long one call may take: half the claim, 30 s at most.
+pub fn call_timeout(lease_us: i64) -> Duration {
+    Duration::from_micros((lease_us / 2).max(1) as u64).min(Duration::from_secs(30))
+}
 
-/// Calls every due webhook task once. Returns how many completed.
-pub fn call_due(store: &dyn Store, settings: &Settings, now_us: i64) -> usize {
+/// Calls every due webhook task once, each claimed for `lease_us` (a call gives up after half of
+/// it, 30 s at most, so it never outlives its claim). Returns how many completed.
+pub fn call_due(store: &dyn Store, settings: &Settings, now_us: i64, lease_us: i64) -> usize {
     let base = settings.backoff;
     // Found by due time through an index, and leased: another node leaves them alone, and
     // when this one dies mid-call they are due again once the lease ends.
-    let Ok(jobs) = store.claim_jobs(JobKind::Webhook, now_us, LEASE_US, 64) else {
+    let Ok(jobs) = store.claim_jobs(JobKind::Webhook, now_us, lease_us, 64) else {
         return 0;
     };
     // The loop runs often: nothing is built when no webhook is due.
@@ -73,11 +76,18 @@ pub fn call_due(store: &dyn Store, settings: &Settings, now_us: i64) -> usize {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .tls_config(tls)
-        .timeout_global(Some(Duration::from_secs(30)))
+        .timeout_global(Some(call_timeout(lease_us)))
         .build()
         .into();
+    let claimed = std::time::Instant::now();
+    let lease = Duration::from_micros(lease_us.max(0) as u64);
     let mut done = 0;
     for job in jobs {
+        if claimed.elapsed() + call_timeout(lease_us) > lease {
+            // A call begun now could outlive the claim, and another node may take it then:
+            // left to whoever claims it when this lease ends.
+            break;
+        }
         let Ok(Some(task)) = store.task(job.instance, job.item) else {
             continue;
         };

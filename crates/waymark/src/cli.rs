@@ -149,7 +149,15 @@ pub struct ServeArgs {
     /// certificate from one of them (a private CA) instead of one the built-in Mozilla roots trust.
     #[arg(long, env = "WAYMARK_TLS_CA")]
     pub tls_ca: Option<std::path::PathBuf>,
+    /// Seconds a timer, email or webhook call claimed by a node is that node's. When the node
+    /// dies holding it, another node takes it over after this long. A webhook call gives up after
+    /// half of it (30 s at most), an SMTP conversation too (a minute at most). Default: 60.
+    #[arg(long, env = "WAYMARK_TAKEOVER_AFTER", value_parser = clap::value_parser!(u64).range(TAKEOVER_SECONDS))]
+    pub takeover_after: Option<u64>,
 }
+
+/// The seconds `--takeover-after` may be.
+pub const TAKEOVER_SECONDS: std::ops::RangeInclusive<u64> = 2..=86_400;
 
 /// Where the events come from: a log file, or the events stored in a Waymark database.
 #[derive(Debug, Clone, clap::Args)]

@@ -24,6 +24,7 @@ struct File {
     mail_from: Option<String>,
     public_url: Option<String>,
     tls_ca: Option<PathBuf>,
+    takeover_after: Option<u64>,
 }
 
 /// The settings the server runs with.
@@ -39,6 +40,8 @@ pub struct Settings {
     pub mail_from: String,
     pub public_url: Option<String>,
     pub tls_ca: Option<PathBuf>,
+    /// How long claimed work waits for a node that died.
+    pub takeover_after: std::time::Duration,
 }
 
 fn read(path: &Path) -> anyhow::Result<File> {
@@ -50,7 +53,7 @@ fn read(path: &Path) -> anyhow::Result<File> {
             .map(|span| format!(":{}", Place::at(text.as_bytes(), span.start)))
             .unwrap_or_default();
         anyhow::anyhow!(
-            "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key, server-key, identifier-traits, smtp-url, mail-from, public-url and tls-ca",
+            "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key, server-key, identifier-traits, smtp-url, mail-from, public-url, tls-ca and takeover-after",
             path.display(),
             error.message()
         )
@@ -96,7 +99,31 @@ pub fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             .unwrap_or_else(|| "Waymark <waymark@localhost>".to_string()),
         public_url: args.public_url.or(file.public_url),
         tls_ca: args.tls_ca.or(file.tls_ca),
+        takeover_after: takeover(
+            args.takeover_after.or(file.takeover_after),
+            args.config.as_deref(),
+        )?,
     })
+}
+
+/// `takeover-after` in seconds, within [`crate::cli::TAKEOVER_SECONDS`] (the flag is checked by
+/// clap; the file here).
+fn takeover(seconds: Option<u64>, file: Option<&Path>) -> anyhow::Result<std::time::Duration> {
+    let Some(seconds) = seconds else {
+        return Ok(waymark_server::DEFAULT_TAKEOVER);
+    };
+    let range = crate::cli::TAKEOVER_SECONDS;
+    if range.contains(&seconds) {
+        return Ok(std::time::Duration::from_secs(seconds));
+    }
+    let place = file
+        .map(|f| format!("{}: ", f.display()))
+        .unwrap_or_default();
+    anyhow::bail!(
+        "{place}takeover-after = {seconds}: write a number of seconds from {} to {}",
+        range.start(),
+        range.end()
+    )
 }
 
 #[cfg(test)]
@@ -131,6 +158,27 @@ mod tests {
         assert_eq!(settings.listen, "127.0.0.1:8080");
         assert_eq!(settings.identifier_traits, ["email", "phone"]);
         assert_eq!((settings.admin_token, settings.write_key), (None, None));
+        assert_eq!(settings.takeover_after, waymark_server::DEFAULT_TAKEOVER);
+    }
+
+    #[test]
+    fn the_takeover_is_seconds_within_bounds_from_a_flag_or_the_file() {
+        let path = config_file("takeover", "takeover-after = 15\n");
+        let config = path.display().to_string();
+        let from_file = settings(args(&["--config", &config])).expect("settings");
+        assert_eq!(from_file.takeover_after, std::time::Duration::from_secs(15));
+        let flagged =
+            settings(args(&["--config", &config, "--takeover-after", "5"])).expect("settings");
+        assert_eq!(flagged.takeover_after, std::time::Duration::from_secs(5));
+        let short = config_file("takeover-short", "takeover-after = 1\n");
+        let error = settings(args(&["--config", &short.display().to_string()]))
+            .expect_err("too short")
+            .to_string();
+        assert!(error.contains("takeover-after = 1"), "{error}");
+        assert!(error.contains("from 2 to 86400"), "{error}");
+        let refused =
+            crate::cli::Cli::try_parse_from(["waymark", "serve", "--takeover-after", "0"]);
+        assert!(refused.is_err(), "the flag is bounded too");
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
             .map(|smtp| (smtp, args.mail_from.clone(), args.public_url.clone())),
         tls_ca,
         public_url: args.public_url.clone(),
+        takeover: Some(args.takeover_after),
         ..Outgoing::default()
     };
     serve_store(store, &args.listen, outgoing, |address| {
@@ -70,6 +71,8 @@ pub struct Outgoing {
     pub tls_ca: Option<String>,
     /// Where people reach the server (`--public-url`).
     pub public_url: Option<String>,
+    /// How long claimed work waits for a node that died (`--takeover-after`; else the default).
+    pub takeover: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -100,8 +103,13 @@ pub fn serve_store(
         keep_mail,
         demo,
         workers,
+        takeover,
     } = outgoing;
     let mut state = AppState::new(store).context("cannot read the signing keys")?;
+    if let Some(takeover) = takeover {
+        state.takeover = takeover;
+    }
+    let lease_us = i64::try_from(state.takeover.as_micros()).unwrap_or(i64::MAX);
     if let Some(pem) = &tls_ca {
         state.webhooks = state
             .webhooks
@@ -119,9 +127,14 @@ pub fn serve_store(
         let address = listener.local_addr()?;
         if let Some((smtp, from, public)) = mail {
             let public = public.unwrap_or_else(|| format!("http://{address}"));
-            let mailer =
-                waymark_server::mail::Mailer::new(&smtp, &from, &public, tls_ca.as_deref())
-                    .map_err(|problem| anyhow::anyhow!("--smtp-url: {problem}"))?;
+            let mailer = waymark_server::mail::Mailer::new(
+                &smtp,
+                &from,
+                &public,
+                tls_ca.as_deref(),
+                lease_us,
+            )
+            .map_err(|problem| anyhow::anyhow!("--smtp-url: {problem}"))?;
             // The address may carry a password: only where it goes is logged.
             let relay = url::Url::parse(&smtp)
                 .ok()

@@ -6,6 +6,9 @@ use serde_json::{Value, json};
 
 use super::*;
 
+/// How long the webhook calls below are claimed for.
+const LEASE_US: i64 = 120_000_000;
+
 pub(crate) fn example(name: &str) -> String {
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/training-request")
@@ -631,18 +634,18 @@ fn webhooks_are_retried_with_backoff_and_one_idempotency_key() {
     let second = waymark_server::webhooks::Settings::default();
     let micros = 1_000_000;
     assert_eq!(
-        waymark_server::webhooks::call_due(store.as_ref(), &second, 0),
+        waymark_server::webhooks::call_due(store.as_ref(), &second, 0, LEASE_US),
         0,
         "503"
     );
     assert_eq!(
-        waymark_server::webhooks::call_due(store.as_ref(), &second, micros / 2),
+        waymark_server::webhooks::call_due(store.as_ref(), &second, micros / 2, LEASE_US),
         0,
         "not due yet"
     );
     assert_eq!(seen.lock().expect("lock").len(), 1);
     assert_eq!(
-        waymark_server::webhooks::call_due(store.as_ref(), &second, micros),
+        waymark_server::webhooks::call_due(store.as_ref(), &second, micros, LEASE_US),
         0,
         "503 again"
     );
@@ -653,12 +656,12 @@ fn webhooks_are_retried_with_backoff_and_one_idempotency_key() {
     assert_eq!(attempts, 2);
     assert!(error.contains("503"), "{error}");
     assert_eq!(
-        waymark_server::webhooks::call_due(store.as_ref(), &second, 2 * micros),
+        waymark_server::webhooks::call_due(store.as_ref(), &second, 2 * micros, LEASE_US),
         0,
         "waits twice as long"
     );
     assert_eq!(
-        waymark_server::webhooks::call_due(store.as_ref(), &second, 3 * micros),
+        waymark_server::webhooks::call_due(store.as_ref(), &second, 3 * micros, LEASE_US),
         1,
         "answered"
     );
@@ -674,6 +677,63 @@ fn webhooks_are_retried_with_backoff_and_one_idempotency_key() {
     let row = store.instance(instance).expect("row").expect("instance");
     assert_eq!(row.status, "completed");
     assert_eq!(row.state.variables["budgetOk"], true);
+}
+
+/// A receiver that never answers: the call gives up after half its claim, so it never outlives
+/// it (another node may take the task over then), and the failure is kept for administrators.
+#[test]
+fn a_webhook_call_gives_up_within_its_claim() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    // Accepts and holds every connection, answering nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let store = waymark_store::open_in_memory().expect("store");
+    store
+        .put_users(&[waymark_store::workflow::User {
+            id: "jennifer".into(),
+            name: "Jennifer".into(),
+            email: None,
+            department: None,
+            manager: None,
+            roles: vec![],
+        }])
+        .expect("users");
+    let process = format!(
+        "process: silent\nsteps:\n  - id: ping\n    webhook: http://127.0.0.1:{port}/ping\n"
+    );
+    store
+        .deploy_process("silent", "Silent", "yaml", &process, 0)
+        .expect("deploy");
+    let instance = store
+        .start_instance("silent", "jennifer", serde_json::Map::new(), 0)
+        .expect("start");
+    let settings = waymark_server::webhooks::Settings::default();
+    let started = std::time::Instant::now();
+    let done = waymark_server::webhooks::call_due(store.as_ref(), &settings, 0, 2_000_000);
+    let took = started.elapsed();
+    assert_eq!(done, 0);
+    assert!(
+        took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(2),
+        "a 2 s claim allows a 1 s call: {took:?}"
+    );
+    let ping = store
+        .instance_tasks(instance)
+        .expect("tasks")
+        .into_iter()
+        .find(|t| t.node == "ping")
+        .expect("the webhook task");
+    assert_eq!(ping.status, "open", "tried again later");
+    let (attempts, error) = store
+        .webhook_attempts(instance, ping.task)
+        .expect("attempts")
+        .expect("kept");
+    assert_eq!(attempts, 1);
+    assert!(error.to_lowercase().contains("time"), "{error}");
 }
 
 /// A process whose start waits for a collected event: each such event starts one request for the

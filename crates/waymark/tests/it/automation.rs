@@ -507,6 +507,9 @@ pub(super) fn start_server(db: &std::ffi::OsStr) -> (Killed, String) {
         WRITE,
         "--server-key",
         SERVER,
+        // What a killed node had claimed is taken over after 4 s, not a minute.
+        "--takeover-after",
+        "4",
     ];
     let (child, url, _) = super::serve::launch(&args, db, |_| true);
     (Killed(child), url)

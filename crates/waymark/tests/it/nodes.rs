@@ -784,8 +784,8 @@ fn timers_and_webhooks_on_three_killed_nodes_happen_once() {
         std::thread::sleep(Duration::from_millis(400));
         cluster.kill_and_restart(kill);
     }
-    // What a live node claimed goes on; what a killed one held waits for its lease: wait for
-    // most requests to end, then check that nothing happened twice.
+    // What a live node claimed goes on; what a killed one held is taken over when its claim
+    // ends (4 s here): every request ends, each timer fired once and each webhook completed once.
     let location: waymark_store::Location = url.parse().expect("url");
     let store = waymark_store::open(&location, &Default::default()).expect("store");
     let waited = Instant::now();
@@ -801,23 +801,20 @@ fn timers_and_webhooks_on_three_killed_nodes_happen_once() {
             })
             .count()
     };
-    while ended() < 20 && waited.elapsed() < Duration::from_secs(30) {
+    while ended() < requests.len() && waited.elapsed() < Duration::from_secs(90) {
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(ended() >= 20, "{} of 30 requests ended", ended());
+    assert_eq!(ended(), requests.len(), "requests ended");
     for request in &requests {
         let audit = store.audit_trail(*request).expect("audit");
         let fired = audit.iter().filter(|a| a.action == "timer").count();
-        assert!(
-            fired <= 1,
-            "request {request}: its timer fired {fired} times"
-        );
+        assert_eq!(fired, 1, "request {request}: its timer fired {fired} times");
         let completed = audit
             .iter()
             .filter(|a| a.action == "completed" && a.node.as_deref() == Some("ping"))
             .count();
-        assert!(
-            completed <= 1,
+        assert_eq!(
+            completed, 1,
             "request {request}: its webhook completed {completed} times"
         );
     }
@@ -837,20 +834,10 @@ fn timers_and_webhooks_on_three_killed_nodes_happen_once() {
         keys.iter().all(|k| expected.contains(k)),
         "every call carries its task's key: {keys:?}"
     );
-    let fired: usize = requests
-        .iter()
-        .map(|r| {
-            store
-                .audit_trail(*r)
-                .expect("audit")
-                .iter()
-                .filter(|a| a.action == "timer")
-                .count()
-        })
-        .sum();
-    assert!(
-        fired >= 20 && keys.len() >= 20,
-        "{fired} timers fired, {} webhook calls",
-        keys.len()
+    let called: HashSet<&String> = keys.iter().collect();
+    assert_eq!(
+        called.len(),
+        expected.len(),
+        "every webhook was called: {keys:?}"
     );
 }
