@@ -11,6 +11,7 @@
 pub mod access;
 pub mod automation;
 mod collect;
+pub mod context;
 mod error;
 pub mod feedback;
 mod headers;
@@ -190,6 +191,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(profiles::search))
         .routes(routes!(profiles::profile))
         .routes(routes!(profiles::timeline))
+        .routes(routes!(profiles::context))
         .routes(routes!(journeys::deploy, journeys::list))
         .routes(routes!(journeys::report))
         .routes(routes!(journeys::map))

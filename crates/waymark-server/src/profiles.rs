@@ -67,11 +67,141 @@ pub(crate) struct JourneyPosition {
     version: i64,
     /// `open`, `completed` or `abandoned`.
     status: String,
-    /// The stage and touchpoint of their latest event in it.
+    /// The stage and touchpoint of their latest event in it (ids).
     stage: String,
     touchpoint: String,
+    /// Their names.
+    stage_name: String,
+    touchpoint_name: String,
     started: String,
     last_seen: String,
+}
+
+impl From<&crate::context::Position> for JourneyPosition {
+    fn from(p: &crate::context::Position) -> Self {
+        JourneyPosition {
+            journey: p.journey.clone(),
+            version: p.version,
+            status: p.status.to_string(),
+            stage: p.stage.clone(),
+            touchpoint: p.touchpoint.clone(),
+            stage_name: p.stage_name.clone(),
+            touchpoint_name: p.touchpoint_name.clone(),
+            started: iso(p.started_us),
+            last_seen: iso(p.last_us),
+        }
+    }
+}
+
+/// The context answer: one call for every channel (see [`crate::context`]).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ContextJson {
+    /// The profile's id.
+    id: i64,
+    /// Their name as they gave it, else null.
+    name: Option<String>,
+    email: Option<String>,
+    identifiers: Vec<String>,
+    /// Where they stand in each deployed journey: their latest pass.
+    journeys: Vec<JourneyPosition>,
+    /// The latest event on each channel, newest first.
+    channels: Vec<ChannelJson>,
+    /// Their requests still running, with the steps each waits on.
+    open_requests: Vec<OpenRequestJson>,
+    /// The steps assigned to them.
+    waiting_on_them: Vec<WaitingJson>,
+}
+
+/// The latest thing on one channel.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ChannelJson {
+    channel: String,
+    at: String,
+    event: String,
+    /// The touchpoint's name, when a deployed journey binds the event.
+    touchpoint: Option<String>,
+    /// That journey's title.
+    journey: Option<String>,
+    /// What it said: subject, message, note or text; a page's title or address.
+    said: Option<String>,
+    /// Survey scores it carried, by kind (`csat`, `nps`, `ces`).
+    #[schema(value_type = Object)]
+    scores: serde_json::Map<String, Value>,
+}
+
+/// A running request.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct OpenRequestJson {
+    id: i64,
+    process: String,
+    title: String,
+    started: String,
+    waiting_for: Vec<String>,
+}
+
+/// A step assigned to the person.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct WaitingJson {
+    request: i64,
+    step: String,
+    since: String,
+    due: Option<String>,
+}
+
+impl From<crate::context::Context> for ContextJson {
+    fn from(c: crate::context::Context) -> Self {
+        let email = c
+            .profile
+            .identifiers
+            .iter()
+            .find_map(|i| i.strip_prefix("email:"))
+            .map(str::to_string);
+        ContextJson {
+            id: c.profile.id,
+            name: c.name,
+            email,
+            identifiers: c.profile.identifiers,
+            journeys: c.journeys.iter().map(JourneyPosition::from).collect(),
+            channels: c
+                .channels
+                .into_iter()
+                .map(|l| ChannelJson {
+                    channel: l.channel,
+                    at: iso(l.at_us),
+                    event: l.event,
+                    journey: l.touchpoint.as_ref().map(|t| t.journey.clone()),
+                    touchpoint: l.touchpoint.map(|t| t.touchpoint),
+                    said: l.said,
+                    scores: l
+                        .scores
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::from(v)))
+                        .collect(),
+                })
+                .collect(),
+            open_requests: c
+                .requests
+                .into_iter()
+                .map(|r| OpenRequestJson {
+                    id: r.id,
+                    process: r.process,
+                    title: r.title,
+                    started: iso(r.started_us),
+                    waiting_for: r.waiting_for,
+                })
+                .collect(),
+            waiting_on_them: c
+                .waiting
+                .into_iter()
+                .map(|w| WaitingJson {
+                    request: w.request,
+                    step: w.name,
+                    since: iso(w.since_us),
+                    due: w.due_us.map(iso),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl From<Profile> for ProfileJson {
@@ -191,73 +321,51 @@ pub async fn profile(
     let now = state.clock.now_us();
     let workflow = state.store.clone();
     let found = tokio::task::spawn_blocking(move || {
-        let Some(profile) = workflow.profile(&lookup)? else {
-            return Ok(None);
-        };
-        let journeys = positions(workflow.as_ref(), &viewer, &lookup, now)?;
-        Ok(Some((profile, journeys)))
+        crate::context::context(workflow.as_ref(), &viewer, &lookup, now)
     })
     .await
-    .map_err(|e| ApiError::internal(&e))?
-    .map_err(|e: crate::work::WorkError| ApiError::from(e))?;
-    let (profile, journeys) = found.ok_or_else(|| not_found(&id))?;
-    let mut json = ProfileJson::from(profile);
+    .map_err(|e| ApiError::internal(&e))??;
+    let found = found.ok_or_else(|| not_found(&id))?;
+    let journeys = found.journeys.iter().map(JourneyPosition::from).collect();
+    let mut json = ProfileJson::from(found.profile);
     json.journeys = journeys;
     Ok(Json(json))
 }
 
-/// The most events of one person read to place them in the deployed journeys.
-const POSITION_EVENTS: usize = 10_000;
-
-/// Where the person with `identifier` stands in each deployed journey at `now_us`: their events
-/// (the latest [`POSITION_EVENTS`]) bound to its touchpoints, their latest instance.
-/// Only the steps of requests `viewer` may see take part: an agent is not told where a
-/// colleague's internal request stands.
-fn positions(
-    store: &dyn waymark_store::Store,
-    viewer: &crate::work::Viewer,
-    identifier: &str,
-    now_us: i64,
-) -> Result<Vec<JourneyPosition>, crate::work::WorkError> {
-    let deployed = store.journeys()?;
-    if deployed.is_empty() {
-        return Ok(Vec::new());
-    }
-    let events = store
-        .timeline(identifier, None, POSITION_EVENTS)?
-        .unwrap_or_default();
-    let events = crate::work::visible_events(store, viewer, events)?;
-    let mut builder = waymark_eventlog::LogBuilder::default();
-    for stored in events.iter().rev() {
-        // One case: the person.
-        let _ = waymark_store::push_interaction(&mut builder, stored, Some("person"));
-    }
-    let log = builder.finish();
-    let mut found = Vec::new();
-    for d in deployed {
-        let Some(journey) = waymark_journey::check(&d.source).journey else {
-            continue;
-        };
-        let options = waymark_analytics::journey::Options {
-            now: Some(now_us),
-            ..Default::default()
-        };
-        let Ok(positions) = waymark_analytics::journey::positions(&journey, &log, &options) else {
-            continue;
-        };
-        for p in positions {
-            found.push(JourneyPosition {
-                journey: d.id.clone(),
-                version: d.version,
-                status: p.status.as_str().to_string(),
-                stage: p.stage,
-                touchpoint: p.touchpoint,
-                started: iso(p.started_us),
-                last_seen: iso(p.last_us),
-            });
-        }
-    }
-    Ok(found)
+/// Context transfer, one answer for every channel: where the person stands in each journey, the
+/// latest thing on each channel (the last email, SMS, call note, web page: its touchpoint and
+/// what it said), their open requests and the steps waiting on them. A call centre, a chatbot
+/// and the website ask this one call and say the same thing.
+#[utoipa::path(
+    get,
+    path = "/v1/profiles/{id}/context",
+    tag = "customer 360",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Any identifier of the person")),
+    responses(
+        (status = 200, description = "OK", body = ContextJson),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not read", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No profile has the identifier", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn context(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<ContextJson>, ApiError> {
+    let viewer = reader(&state, &headers).await?;
+    let lookup = id.clone();
+    let now = state.clock.now_us();
+    let workflow = state.store.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        crate::context::context(workflow.as_ref(), &viewer, &lookup, now)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    Ok(Json(ContextJson::from(
+        found.ok_or_else(|| not_found(&id))?,
+    )))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -524,7 +524,7 @@ pub fn throw(
     Ok(())
 }
 
-fn read(store: &dyn Store, instance: i64) -> Result<Option<Request>, WorkError> {
+pub(crate) fn read(store: &dyn Store, instance: i64) -> Result<Option<Request>, WorkError> {
     let Some(row) = store.instance(instance)? else {
         return Ok(None);
     };

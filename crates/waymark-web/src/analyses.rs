@@ -13,7 +13,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
 use waymark_analytics::FunnelOrder;
-use waymark_analytics::journey::{self, Binding, Direction, Instance, Options};
+use waymark_analytics::journey::{self, Direction, Instance, Options};
 use waymark_eventlog::EventLog;
 use waymark_journey::Journey;
 use waymark_server::live::{Analyses, Snapshot};
@@ -49,11 +49,6 @@ fn version_of(pairs: &[(String, String)]) -> Version {
     Version {
         version: one(pairs, "version").map(str::to_string),
     }
-}
-
-/// The instances of the journey in a log (as its report cuts them).
-pub(crate) fn instances_of(journey: &Journey, log: &EventLog) -> Vec<Instance> {
-    journey::instances(log, &Binding::new(journey, log), &Options::default()).unwrap_or_default()
 }
 
 /// The instances of the journey in a snapshot of the live log, cut once per snapshot and then

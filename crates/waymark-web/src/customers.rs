@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
-use waymark_store::{Profile, StoredEvent};
+use waymark_store::StoredEvent;
 
 use crate::Web;
 use crate::layout::{failure, page, problem, when};
@@ -29,144 +29,65 @@ pub(crate) struct Search {
     before: Option<i64>,
 }
 
-/// What is known of one person.
+/// What is known of one person: the context answer every channel gets, and a page of their
+/// timeline with each event's touchpoint and scores.
 struct Found {
-    profile: Profile,
-    events: Vec<StoredEvent>,
-    /// Their requests still running: (id, process, who has it now).
-    requests: Vec<(i64, String, Vec<String>)>,
-    /// Where they are in each deployed journey they have entered.
-    journeys: Vec<InJourney>,
+    context: waymark_server::context::Context,
+    events: Vec<Entry>,
 }
 
-/// A person's latest pass through a journey.
-struct InJourney {
-    id: String,
-    title: String,
-    status: &'static str,
-    stage: String,
-    touchpoint: String,
-    at_us: i64,
-    passes: usize,
+/// One event of the timeline, in touchpoint words.
+struct Entry {
+    stored: StoredEvent,
+    touchpoint: Option<waymark_server::context::Named>,
+    said: Option<String>,
+    scores: Vec<(String, f64)>,
 }
 
-/// The most events of one person read to place them in journeys.
-const JOURNEY_EVENTS: usize = 5_000;
-
-/// Places the person in every deployed journey: their events as one case, cut into instances as
-/// the journey's report cuts them; the latest instance gives the stage they are at.
-fn journeys_of(
-    store: &dyn waymark_store::Store,
-    viewer: &waymark_server::work::Viewer,
-    query: &str,
-) -> Result<Vec<InJourney>, String> {
-    use waymark_analytics::journey::Status;
-    let events = store
-        .timeline(query, None, JOURNEY_EVENTS)
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
-    // Only the steps of requests the viewer may see place the person.
-    let events =
-        waymark_server::work::visible_events(store, viewer, events).map_err(|e| e.to_string())?;
-    let mut builder = waymark_eventlog::LogBuilder::default();
-    for stored in &events {
-        // An event the log cannot read is left out of the placement, as the report leaves it.
-        let _ = waymark_store::push_interaction(&mut builder, stored, Some("person"));
-    }
-    let log = builder.finish();
-    let mut out = Vec::new();
-    for deployed in store.journeys().map_err(|e| e.to_string())? {
-        let Some(journey) = waymark_journey::check(&deployed.source).journey else {
-            continue;
-        };
-        let found = crate::analyses::instances_of(&journey, &log);
-        let Some(latest) = found.last() else { continue };
-        let Some(visit) = latest.visits.last() else {
-            continue;
-        };
-        let Some((stage, touchpoint)) = journey.touchpoints().nth(visit.touchpoint) else {
-            continue;
-        };
-        out.push(InJourney {
-            id: deployed.id.clone(),
-            title: journey.title.clone(),
-            status: match latest.status {
-                Status::Completed => "completed",
-                Status::Abandoned => "left without finishing",
-                Status::Open => "in progress",
-            },
-            stage: stage.name.clone(),
-            touchpoint: touchpoint.name.clone(),
-            at_us: visit.end,
-            passes: found.len(),
-        });
-    }
-    Ok(out)
-}
-
-/// A person found by `query`, as `viewer` may see them: their open requests only when the
-/// viewer may see each (requests are employees' internal business, not every agent's).
+/// A person found by `query`, as `viewer` may see them: only the requests and steps the viewer
+/// may open take part (requests are employees' internal business, not every agent's).
 fn look_up(
     store: &dyn waymark_store::Store,
     query: &str,
     before: Option<i64>,
     viewer: &waymark_store::workflow::User,
+    now: i64,
 ) -> Result<Option<Found>, String> {
-    let sees_all = waymark_server::access::person_may(
+    use waymark_server::context;
+    let viewing = if waymark_server::access::person_may(
         viewer,
         waymark_server::access::Capability::ReadAllRequests,
-    );
-    let Some(profile) = store.profile(query).map_err(|e| e.to_string())? else {
+    ) {
+        waymark_server::work::Viewer::Admin
+    } else {
+        waymark_server::work::Viewer::Person(viewer.clone())
+    };
+    let Some(found) = context::context(store, &viewing, query, now).map_err(|e| e.to_string())?
+    else {
         return Ok(None);
     };
     let events = store
         .timeline(query, before, PAGE)
         .map_err(|e| e.to_string())?
         .unwrap_or_default();
-    let viewing = if sees_all {
-        waymark_server::work::Viewer::Admin
-    } else {
-        waymark_server::work::Viewer::Person(viewer.clone())
-    };
     let events =
         waymark_server::work::visible_events(store, &viewing, events).map_err(|e| e.to_string())?;
-    let mut requests = Vec::new();
-    for user in profile
-        .identifiers
-        .iter()
-        .filter_map(|i| i.strip_prefix("user:"))
-    {
-        for id in store.instances_of(user).map_err(|e| e.to_string())? {
-            let Some(row) = store.instance(id).map_err(|e| e.to_string())? else {
-                continue;
-            };
-            if row.status != "running" {
-                continue;
-            }
-            let tasks = store.instance_tasks(id).map_err(|e| e.to_string())?;
-            let request = waymark_server::work::Request {
-                instance: row.clone(),
-                tasks,
-                trail: Vec::new(),
-            };
-            if !sees_all && !request.visible_to(viewer) {
-                continue;
-            }
-            let now: Vec<String> = request
-                .tasks
-                .into_iter()
-                .filter(|t| t.status == "open")
-                .map(|t| t.name)
-                .collect();
-            requests.push((id, row.process, now));
-        }
-    }
-    let journeys = journeys_of(store, &viewing, query)?;
+    let journeys = context::deployed(store).map_err(|e| e.to_string())?;
+    let namer = context::Namer {
+        journeys: &journeys,
+    };
+    let events = events
+        .into_iter()
+        .map(|stored| Entry {
+            touchpoint: namer.touchpoint(&stored),
+            said: context::said(&stored),
+            scores: context::scores(&stored),
+            stored,
+        })
+        .collect();
     Ok(Some(Found {
-        profile,
+        context: found,
         events,
-        requests,
-        journeys,
     }))
 }
 
@@ -205,9 +126,10 @@ pub(crate) async fn search(
         let store = web.app.store.clone();
         let lookup = query.clone();
         let viewer = signed.user.clone();
+        let now = web.app.clock.now_us();
         match tokio::task::spawn_blocking(move || {
             Ok::<_, String>(
-                match look_up(store.as_ref(), &lookup, search.before, &viewer)? {
+                match look_up(store.as_ref(), &lookup, search.before, &viewer, now)? {
                     Some(found) => Outcome::One(Box::new(found)),
                     None if lookup.chars().count() < SHORTEST => Outcome::TooShort,
                     None => Outcome::Several(
@@ -263,80 +185,125 @@ pub(crate) async fn search(
                     }
                 }
             }
-            Some(Outcome::One(found)) => {
-                @let p = &found.profile;
-                @let name = p.traits.get("name").map(|n| n.trim_matches('"').to_string())
-                    .or_else(|| p.identifiers.first().cloned()).unwrap_or_default();
-                h2 { (name) }
-                p.meta { "First seen " (when(p.first_seen_us)) " · last seen " (when(p.last_seen_us)) }
-                h3 { "Identifiers" }
-                ul { @for id in &p.identifiers { li { (id) } } }
-                @if !p.traits.is_empty() {
-                    h3 { "What they told us" }
-                    table {
-                        thead { tr { th scope="col" { "Trait" } th scope="col" { "Latest value" } } }
-                        tbody { @for (k, v) in &p.traits { tr { td { (k) } td { (v.trim_matches('"')) } } } }
-                    }
-                }
-                h3 { "Journeys" }
-                @if found.journeys.is_empty() {
-                    p { "Not in any deployed journey yet." }
-                } @else {
-                    table {
-                        caption.visually-hidden { "Where this person is in each journey" }
-                        thead { tr { th scope="col" { "Journey" } th scope="col" { "Now at" } th scope="col" { "Status" } th scope="col" { "Since" } } }
-                        tbody {
-                            @for j in &found.journeys {
-                                tr {
-                                    td {
-                                        @if crate::journeys::may_read(&signed) { a href=(format!("/journeys/{}", j.id)) { (j.title) } }
-                                        @else { (j.title) }
-                                        @if j.passes > 1 { " (" (j.passes) " times)" }
-                                    }
-                                    td { (j.stage) ": " (j.touchpoint) }
-                                    td { (j.status) }
-                                    td { (when(j.at_us)) }
-                                }
+            Some(Outcome::One(found)) => { (profile(&signed, &query, found)) }
+        }
+    };
+    page("Customer 360", Some(&signed), content).into_response()
+}
+
+/// One person: who they are, where we are with them (the context answer), and their timeline.
+fn profile(signed: &Signed, query: &str, found: &Found) -> maud::Markup {
+    let c = &found.context;
+    let p = &c.profile;
+    let name = c
+        .name
+        .clone()
+        .or_else(|| p.identifiers.first().cloned())
+        .unwrap_or_default();
+    html! {
+        h2 { (name) }
+        p.meta { "First seen " (when(p.first_seen_us)) " · last seen " (when(p.last_seen_us)) }
+        h3 { "Where we are" }
+        p.hint { "The same answer the call centre, a chatbot and the website get (" code { "GET /v1/profiles/{id}/context" } ")." }
+        h4 { "Journeys" }
+        @if c.journeys.is_empty() {
+            p { "Not in any deployed journey yet." }
+        } @else {
+            table {
+                caption.visually-hidden { "Where this person is in each journey" }
+                thead { tr { th scope="col" { "Journey" } th scope="col" { "Now at" } th scope="col" { "Status" } th scope="col" { "Since" } } }
+                tbody {
+                    @for j in &c.journeys {
+                        tr {
+                            td {
+                                @if crate::journeys::may_read(signed) { a href=(format!("/journeys/{}", j.journey)) { (j.title) } }
+                                @else { (j.title) }
                             }
+                            td { (j.stage_name) ": " (j.touchpoint_name) }
+                            td { (match j.status { "open" => "in progress", "abandoned" => "left without finishing", other => other }) }
+                            td { (when(j.last_us)) }
                         }
-                    }
-                }
-                h3 { "Open requests" }
-                @if found.requests.is_empty() {
-                    p { "None." }
-                } @else {
-                    ul {
-                        @for (id, process, now) in &found.requests {
-                            li { "Request " (id) " (" (process) "): now at " (now.join(", ")) }
-                        }
-                    }
-                }
-                h3 { "Timeline, newest first" }
-                p.meta { "Across channels: "
-                    @for (n, (channel, count)) in p.channels.iter().enumerate() {
-                        @if n > 0 { ", " }
-                        (channel) " " (count)
-                    }
-                }
-                table {
-                    thead { tr { th scope="col" { "When" } th scope="col" { "Channel" } th scope="col" { "What" } } }
-                    tbody {
-                        @for event in &found.events {
-                            tr {
-                                td { (when(event.event.timestamp_us)) }
-                                td { (waymark_store::channel(event)) }
-                                td { (event.event.name.clone().unwrap_or_else(|| event.event.kind.clone())) }
-                            }
-                        }
-                    }
-                }
-                @if found.events.len() == PAGE {
-                    @if let Some(last) = found.events.last() {
-                        p { a href=(format!("/customers?q={}&before={}", crate::session::form_urlencoded(&query), last.seq)) { "Older events" } }
                     }
                 }
             }
         }
-    };
-    page("Customer 360", Some(&signed), content).into_response()
+        h4 { "Last on each channel" }
+        @if c.channels.is_empty() {
+            p { "Nothing yet." }
+        } @else {
+            ul.cards {
+                @for l in &c.channels {
+                    li.card {
+                        p { strong { (l.channel) } " · " (when(l.at_us)) }
+                        p {
+                            @if let Some(t) = &l.touchpoint { (t.touchpoint) " (" (t.journey) ")" } @else { (l.event) }
+                            @for (kind, value) in &l.scores { " " span.badge { (kind.to_uppercase()) " " (value) } }
+                        }
+                        @if let Some(said) = &l.said { p.meta { "“" (said) "”" } }
+                    }
+                }
+            }
+        }
+        h4 { "Open requests" }
+        @if c.requests.is_empty() {
+            p { "None." }
+        } @else {
+            ul {
+                @for r in &c.requests {
+                    li { (r.title) " (request " (r.id) ", since " (when(r.started_us)) "): waiting for " (r.waiting_for.join(", ")) }
+                }
+            }
+        }
+        @if !c.waiting.is_empty() {
+            h4 { "Waiting on them" }
+            ul {
+                @for w in &c.waiting {
+                    li { (w.name) " (request " (w.request) ", since " (when(w.since_us))
+                        @if let Some(due) = w.due_us { ", due " (when(due)) } ")" }
+                }
+            }
+        }
+        h3 { "Identifiers" }
+        ul { @for id in &p.identifiers { li { (id) } } }
+        @if !p.traits.is_empty() {
+            h3 { "What they told us" }
+            table {
+                thead { tr { th scope="col" { "Trait" } th scope="col" { "Latest value" } } }
+                tbody { @for (k, v) in &p.traits { tr { td { (k) } td { (v.trim_matches('"')) } } } }
+            }
+        }
+        h3 { "Timeline, newest first" }
+        p.meta { "Across channels: "
+            @for (n, (channel, count)) in p.channels.iter().enumerate() {
+                @if n > 0 { ", " }
+                (channel) " " (count)
+            }
+        }
+        table {
+            thead { tr { th scope="col" { "When" } th scope="col" { "Channel" } th scope="col" { "What" } } }
+            tbody {
+                @for entry in &found.events {
+                    @let event = &entry.stored.event;
+                    tr {
+                        td { (when(event.timestamp_us)) }
+                        td { (waymark_store::channel(&entry.stored)) }
+                        td {
+                            @if let Some(t) = &entry.touchpoint {
+                                (t.touchpoint) " " span.meta { "(" (event.name.clone().unwrap_or_else(|| event.kind.clone())) ")" }
+                            } @else {
+                                (event.name.clone().unwrap_or_else(|| event.kind.clone()))
+                            }
+                            @for (kind, value) in &entry.scores { " " span.badge { (kind.to_uppercase()) " " (value) } }
+                            @if let Some(said) = &entry.said { br; span.meta { "“" (said) "”" } }
+                        }
+                    }
+                }
+            }
+        }
+        @if found.events.len() == PAGE {
+            @if let Some(last) = found.events.last() {
+                p { a href=(format!("/customers?q={}&before={}", crate::session::form_urlencoded(query), last.stored.seq)) { "Older events" } }
+            }
+        }
+    }
 }

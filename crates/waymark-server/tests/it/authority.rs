@@ -825,3 +825,128 @@ async fn an_agent_is_not_told_where_an_internal_request_stands() {
     assert_eq!(status, StatusCode::OK, "{as_agent}");
     assert!(journeys(&as_agent).is_empty(), "{as_agent}");
 }
+
+/// Context transfer: after events on two channels (an email the process sent, a call note
+/// logged by the call centre) and a web page, one call answers where Jennifer is, the last thing
+/// on each channel in touchpoint words with what it said, and her open request; an agent gets
+/// the same channels but not her internal request.
+#[tokio::test]
+async fn the_context_answer_is_one_for_every_channel() {
+    let (store, router, tokens) = organisation().await;
+    store.ensure_key(KeyKind::Write, WRITE_KEY).expect("write");
+    let example = |name: &str| {
+        std::fs::read(
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../examples/training-request")
+                .join(name),
+        )
+        .expect("example")
+    };
+    let (status, body) = post(
+        &router,
+        "/v1/processes",
+        example("process.yaml"),
+        &bearer(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    super::automation::deploy_forms(&router).await;
+    let (status, body) = post(
+        &router,
+        "/v1/journeys",
+        example("to-be.yaml"),
+        &bearer(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    start(
+        &router,
+        &tokens["jennifer"],
+        "training-request",
+        json!({ "course": "Negotiation", "vendor": "Skills Academy", "cost": 100, "startDate": "2026-12-01" }),
+    )
+    .await;
+    let (status, body) = send(
+        &router,
+        "/v1/batch",
+        json!({"batch": [
+            {"type": "identify", "userId": "jennifer", "traits": {"email": "jennifer@example.com", "name": "Jennifer Lee"}, "timestamp": "2026-11-30T07:00:00Z"},
+            {"type": "page", "userId": "jennifer", "name": "Training catalogue", "properties": {"title": "Courses for Customer Success", "path": "/training"}, "timestamp": "2026-11-30T08:00:00Z"},
+            {"type": "track", "userId": "jennifer", "event": "Email Sent", "context": {"channel": "email"}, "properties": {"template": "training-approved", "subject": "Approved: you are booked on Negotiation"}, "timestamp": "2026-11-30T09:00:00Z"},
+            {"type": "track", "userId": "jennifer", "event": "Call Logged", "context": {"channel": "phone"}, "properties": {"note": "Asked when the vendor is paid", "csat": 4}, "timestamp": "2026-11-30T10:00:00Z"}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let channel = |body: &Value, name: &str| -> Value {
+        body["channels"]
+            .as_array()
+            .and_then(|list| list.iter().find(|c| c["channel"] == name).cloned())
+            .unwrap_or(Value::Null)
+    };
+    for caller in [ADMIN, tokens["alex"].as_str()] {
+        let (status, context) = get(&router, "/v1/profiles/jennifer/context", Some(caller)).await;
+        assert_eq!(status, StatusCode::OK, "{context}");
+        let email = channel(&context, "email");
+        assert_eq!(email["touchpoint"], "Approved: you are booked", "{context}");
+        assert_eq!(email["said"], "Approved: you are booked on Negotiation");
+        let phone = channel(&context, "phone");
+        assert_eq!(phone["event"], "Call Logged");
+        assert_eq!(phone["said"], "Asked when the vendor is paid");
+        assert_eq!(phone["scores"]["csat"], 4.0);
+        assert_eq!(
+            channel(&context, "web")["said"],
+            "Courses for Customer Success"
+        );
+        assert_eq!(
+            context["channels"][0]["channel"], "phone",
+            "newest first: {context}"
+        );
+        // By another identifier, the same answer.
+        let (_, again) = get(
+            &router,
+            "/v1/profiles/jennifer@example.com/context",
+            Some(caller),
+        )
+        .await;
+        assert_eq!(again["channels"], context["channels"]);
+    }
+    let (_, as_admin) = get(&router, "/v1/profiles/jennifer/context", Some(ADMIN)).await;
+    let requests = as_admin["open_requests"].as_array().expect("requests");
+    assert_eq!(requests.len(), 1, "{as_admin}");
+    assert_eq!(requests[0]["process"], "training-request");
+    assert!(
+        !requests[0]["waiting_for"]
+            .as_array()
+            .expect("waiting")
+            .is_empty(),
+        "{as_admin}"
+    );
+    assert!(
+        !as_admin["journeys"]
+            .as_array()
+            .expect("journeys")
+            .is_empty(),
+        "{as_admin}"
+    );
+    let (_, as_agent) = get(
+        &router,
+        "/v1/profiles/jennifer/context",
+        Some(&tokens["alex"]),
+    )
+    .await;
+    assert_eq!(
+        as_agent["open_requests"],
+        json!([]),
+        "an agent is not told of an internal request"
+    );
+    let (status, _) = get(
+        &router,
+        "/v1/profiles/jennifer/context",
+        Some(&tokens["jennifer"]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a requester is no agent");
+    let (status, missing) = get(&router, "/v1/profiles/nobody/context", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+}

@@ -666,6 +666,7 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         ("get", "/v1/profiles"),
         ("get", "/v1/profiles/{id}"),
         ("get", "/v1/profiles/{id}/timeline"),
+        ("get", "/v1/profiles/{id}/context"),
         ("post", "/v1/alias"),
         ("post", "/v1/batch"),
         ("post", "/v1/group"),

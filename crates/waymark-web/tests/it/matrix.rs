@@ -67,6 +67,7 @@ const API: &[Row] = &[
     ("GET", "/v1/profiles", "-", "UFFFAFFFFAAFAUU"),
     ("GET", "/v1/profiles/{id}", "-", "UFFFAFFFFAAFAUU"),
     ("GET", "/v1/profiles/{id}/timeline", "-", "UFFFAFFFFAAFAUU"),
+    ("GET", "/v1/profiles/{id}/context", "-", "UFFFAFFFFAAFAUU"),
     ("GET", "/v1/journeys", "-", "UFFFAFFFFFAAAUU"),
     ("POST", "/v1/journeys", "-", "UFFFBFFFFFFBBUU"),
     ("GET", "/v1/journeys/{id}/report", "-", "UFFFAFFFFFAAAUU"),

@@ -582,7 +582,7 @@ async fn an_agent_finds_a_customer_by_any_identifier() {
         .append(vec![
             event("m1", "identify", None, 1_000_000, serde_json::json!({ "type": "identify", "userId": "c42", "traits": { "email": "dana@example.com", "name": "Dana Reyes", "plan": "gold" } })),
             event("m2", "track", Some("Order Placed"), 2_000_000, serde_json::json!({ "type": "track", "userId": "c42", "event": "Order Placed", "context": { "channel": "web" } })),
-            event("m3", "track", Some("Called Support"), 3_000_000, serde_json::json!({ "type": "track", "userId": "c42", "event": "Called Support", "properties": { "channel": "phone" } })),
+            event("m3", "track", Some("Called Support"), 3_000_000, serde_json::json!({ "type": "track", "userId": "c42", "event": "Called Support", "properties": { "channel": "phone", "note": "Where is my parcel?", "csat": 2 } })),
         ])
         .expect("append");
     let journey = "id: shop\ntitle: Shopping\nowner: E-commerce\nversion: as-is\nstages:\n  - id: buy\n    name: Buy\n    touchpoints:\n      - id: order\n        name: Order online\n        channel: web\n        department: Sales\n        actor: customer\n        kind: form\n        events:\n          - event: Order Placed\n  - id: help\n    name: Get help\n    touchpoints:\n      - id: support-call\n        name: Support call\n        channel: phone\n        department: Support\n        actor: staff\n        kind: conversation\n        events:\n          - event: Called Support\n";
@@ -615,6 +615,23 @@ async fn an_agent_finds_a_customer_by_any_identifier() {
             .contains("<td>Shopping</td><td>Get help: Support call</td><td>completed</td>"),
         "{}",
         page.html
+    );
+    // The timeline speaks in touchpoint names, with what was said and the scores given.
+    assert!(
+        page.html
+            .contains(r#"Support call <span class="meta">(Called Support)</span> <span class="badge">CSAT 2</span><br><span class="meta">“Where is my parcel?”</span>"#),
+        "{}",
+        page.html
+    );
+    // Where we are: the context answer, the last thing on each channel.
+    let context = &page.html[page.html.find("Last on each channel").expect("context")..];
+    let phone = context.find("<strong>phone</strong>").expect("the phone");
+    let web = context.find("<strong>web</strong>").expect("the web");
+    assert!(phone < web, "newest first");
+    assert!(
+        context[phone..web].contains("Support call (Shopping)")
+            && context[phone..web].contains("“Where is my parcel?”"),
+        "{context}"
     );
     // The same person by their user id; someone unknown is said so.
     let page = get(&router, "/customers?q=c42", Some(&alex)).await;
