@@ -6,6 +6,7 @@ use crate::keys::{Holder, NewKey};
 use crate::mailbox::Mail;
 use crate::postgres::PgStore;
 use crate::prelude::*;
+use crate::views::NewView;
 use crate::workflow::User;
 use crate::{KeyKind, NewEvent, SqliteStore, StoreError};
 
@@ -53,6 +54,7 @@ on_every_backend!(
     mail_is_kept_once_per_message_id,
     the_schema_is_brought_up_to_date_once,
     people_are_found_by_part_of_a_name_an_email_or_an_identifier,
+    saved_views_are_kept_listed_by_owner_and_forgotten,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -415,6 +417,45 @@ fn mail_is_kept_once_per_message_id<S: Mailbox>(store: &S) {
         ("maria", "<m1@waymark>")
     );
     assert_eq!(store.mail(-1).expect("read"), None);
+}
+
+fn saved_views_are_kept_listed_by_owner_and_forgotten<S: SavedViews>(store: &S) {
+    let view = |owner: &str, name: &str| NewView {
+        owner: owner.into(),
+        name: name.into(),
+        kind: "funnel".into(),
+        journey: "training-request".into(),
+        query: "step=a&step=b&window=7d&order=ordered".into(),
+        created_us: 5,
+    };
+    let first = store.save_view(&view("chris", "Approvals")).expect("save");
+    let second = store.save_view(&view("olivia", "Drop-offs")).expect("save");
+    let third = store.save_view(&view("chris", "Payments")).expect("save");
+    assert!(first < second && second < third, "ids grow");
+    let names = |owner| -> Vec<String> {
+        store
+            .saved_views(owner, 10)
+            .expect("list")
+            .into_iter()
+            .map(|v| v.view.name)
+            .collect()
+    };
+    assert_eq!(
+        names(Some("chris")),
+        ["Payments", "Approvals"],
+        "newest first"
+    );
+    assert_eq!(names(None), ["Payments", "Drop-offs", "Approvals"]);
+    assert_eq!(
+        store.saved_views(None, 1).expect("list").len(),
+        1,
+        "limited"
+    );
+    let kept = store.saved_view(second).expect("read").expect("kept");
+    assert_eq!(kept.view, view("olivia", "Drop-offs"), "read back whole");
+    assert!(store.delete_view(second).expect("delete"));
+    assert!(!store.delete_view(second).expect("again"), "gone");
+    assert_eq!(store.saved_view(second).expect("read"), None);
 }
 
 fn people_are_found_by_part_of_a_name_an_email_or_an_identifier<S: Events + Identities>(store: &S) {

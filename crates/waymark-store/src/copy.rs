@@ -333,6 +333,22 @@ const TABLES: &[Table] = &[
         ],
         &["kind", "instance_id", "item"],
     ),
+    Table {
+        identity: Some("id"),
+        ..table(
+            "saved_views",
+            &[
+                ("id", Int),
+                ("owner", Text),
+                ("name", Text),
+                ("kind", Text),
+                ("journey", Text),
+                ("query", Text),
+                ("created_us", Int),
+            ],
+            &["id"],
+        )
+    },
 ];
 
 /// A value as both sides hold it.

@@ -18,6 +18,7 @@ use crate::health::Health;
 use crate::keys::{Holder, KeyInfo, NewKey};
 use crate::mailbox::Mail;
 use crate::sessions::Session;
+use crate::views::{NewView, SavedView};
 use crate::workflow::{
     AuditRow, DeployedProcess, InstanceRow, InstanceSummary, Job, JobKind, TaskKey, TaskRow, Turn,
     User, WorkflowError,
@@ -476,6 +477,19 @@ pub trait Mailbox: Send + Sync {
     fn mail(&self, id: i64) -> Result<Option<Mail>, StoreError>;
 }
 
+/// Analyses saved under a name and shared by link: a funnel, flow or conformance view of a
+/// journey, kept as the query string that asks it again.
+pub trait SavedViews: Send + Sync {
+    /// Keeps a view; returns its id.
+    fn save_view(&self, view: &NewView) -> Result<i64, StoreError>;
+    /// The saved views, newest first: `owner`'s only, or everyone's with `None`.
+    fn saved_views(&self, owner: Option<&str>, limit: usize) -> Result<Vec<SavedView>, StoreError>;
+    /// One saved view.
+    fn saved_view(&self, id: i64) -> Result<Option<SavedView>, StoreError>;
+    /// Forgets a view; whether there was one.
+    fn delete_view(&self, id: i64) -> Result<bool, StoreError>;
+}
+
 /// What `/healthz` reports.
 pub trait HealthCheck: Send + Sync {
     /// Checks the database with a read, reports the last failed write, and the free space.
@@ -500,6 +514,7 @@ pub trait Store:
     + Work
     + Sessions
     + Mailbox
+    + SavedViews
     + HealthCheck
     + Maintenance
 {
@@ -514,6 +529,7 @@ impl<T> Store for T where
         + Work
         + Sessions
         + Mailbox
+        + SavedViews
         + HealthCheck
         + Maintenance
 {

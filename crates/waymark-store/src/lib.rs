@@ -24,6 +24,7 @@ pub mod sessions;
 #[doc(hidden)]
 pub mod testing;
 mod traces;
+pub mod views;
 pub mod workflow;
 
 use std::path::Path;
@@ -38,13 +39,13 @@ pub use identity::{PersonFound, Profile, channel};
 pub mod prelude {
     pub use crate::interfaces::{
         Directory, Events, HealthCheck, Identities, Journeys, Mailbox, Maintenance, Processes,
-        Sessions, Store, Work,
+        SavedViews, Sessions, Store, Work,
     };
 }
 pub use copy::{Copied, copy};
 pub use interfaces::{
     Directory, Events, HealthCheck, Identities, Journeys, Mailbox, Maintenance, Processes,
-    Sessions, Store, Work,
+    SavedViews, Sessions, Store, Work,
 };
 pub use location::{Location, Options, open, open_in_memory};
 pub use logs::{
@@ -550,8 +551,23 @@ fn steps() -> Vec<M<'static>> {
         // Open tasks found by whom they are for, and a request's jobs by the request (see
         // `OPEN_WORK_INDEXES`).
         M::up(OPEN_WORK_INDEXES),
+        // Analyses saved under a name and shared by link (see `SavedViews`).
+        M::up(SAVED_VIEWS),
     ]
 }
+
+/// Saved analyses (as PostgreSQL's fifth step): a funnel, flow or conformance view of a journey,
+/// as the query string that asks it again, under a name.
+const SAVED_VIEWS: &str = "CREATE TABLE saved_views (
+        id INTEGER PRIMARY KEY,
+        owner TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        journey TEXT NOT NULL,
+        query TEXT NOT NULL,
+        created_us BIGINT NOT NULL
+    );
+    CREATE INDEX saved_views_by_owner ON saved_views (owner, id);";
 
 /// Indexes that keep a step and an inbox independent of how much work is open elsewhere
 /// (shared with PostgreSQL's third step). The old `tasks_open (status, created_us)` led both
@@ -1351,7 +1367,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "22 (inside)");
+        assert_eq!(latest_version().to_string(), "23 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

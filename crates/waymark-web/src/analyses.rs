@@ -12,40 +12,37 @@ use std::sync::Arc;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
-use waymark_analytics::FunnelOrder;
 use waymark_analytics::journey::{self, Direction, Instance, Options};
 use waymark_eventlog::EventLog;
 use waymark_journey::Journey;
 use waymark_server::live::{Analyses, Snapshot};
 
 use crate::Web;
-use crate::chart::{Bar, bars, duration, esc, percent};
+use crate::chart::{esc, percent};
 use crate::journeys::{Loaded, Version, load_measuring, may_read, refused, tabs};
 use crate::layout::page;
 use crate::session::Signed;
 
-/// The funnel builder's most steps.
-const MAX_STEPS: usize = 8;
 /// Variants per page.
 const VARIANTS_PAGE: usize = 20;
 /// How many distinct nodes a Sankey column shows before grouping the rest as "other".
 const SANKEY_NODES: usize = 6;
 
 /// The query string as (key, value) pairs, keys repeated for lists.
-fn pairs(raw: Option<String>) -> Vec<(String, String)> {
+pub(crate) fn pairs(raw: Option<String>) -> Vec<(String, String)> {
     url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.trim().to_string()))
         .collect()
 }
 
-fn one<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(crate) fn one<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(k, v)| k == key && !v.is_empty())
         .map(|(_, v)| v.as_str())
 }
 
-fn version_of(pairs: &[(String, String)]) -> Version {
+pub(crate) fn version_of(pairs: &[(String, String)]) -> Version {
     Version {
         version: one(pairs, "version").map(str::to_string),
     }
@@ -53,7 +50,7 @@ fn version_of(pairs: &[(String, String)]) -> Version {
 
 /// The instances of the journey in a snapshot of the live log, cut once per snapshot and then
 /// only for the people it touched.
-fn instances_in(
+pub(crate) fn instances_in(
     logs: &Analyses,
     snapshot: &Arc<Snapshot>,
     journey: &Journey,
@@ -63,7 +60,7 @@ fn instances_in(
 
 /// The case attributes people can break a funnel down by: profile traits and case attributes
 /// with few values.
-fn traits(log: &EventLog) -> Vec<String> {
+pub(crate) fn traits(log: &EventLog) -> Vec<String> {
     let mut values: HashMap<String, BTreeSet<String>> = HashMap::new();
     for case in log.iter_cases().take(20_000) {
         for attribute in case.attributes() {
@@ -84,7 +81,7 @@ fn traits(log: &EventLog) -> Vec<String> {
 }
 
 /// A loaded journey, or the page that says why not.
-async fn loaded(
+pub(crate) async fn loaded(
     web: &Web,
     signed: &Signed,
     id: &str,
@@ -123,7 +120,11 @@ async fn loaded(
     }
 }
 
-fn touchpoint_options(journey: &Journey, chosen: Option<&str>, none: Option<&str>) -> Markup {
+pub(crate) fn touchpoint_options(
+    journey: &Journey,
+    chosen: Option<&str>,
+    none: Option<&str>,
+) -> Markup {
     html! {
         @if let Some(none) = none {
             option value="" selected[chosen.is_none()] { (none) }
@@ -135,208 +136,6 @@ fn touchpoint_options(journey: &Journey, chosen: Option<&str>, none: Option<&str
 }
 
 /// `GET /journeys/{id}/funnel?step=…&step=…&window=30d&order=ordered&by=plan`
-pub(crate) async fn funnel(
-    State(web): State<Web>,
-    signed: Signed,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let pairs = pairs(raw);
-    let version = version_of(&pairs);
-    let (journey, snapshot, _) = match loaded(&web, &signed, &id, &version, false).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let (log, logs) = (snapshot.log.clone(), web.app.logs.clone());
-    let asked: Vec<String> = pairs
-        .iter()
-        .filter(|(k, v)| k == "step" && !v.is_empty())
-        .map(|(_, v)| v.clone())
-        .take(MAX_STEPS)
-        .collect();
-    // Without a choice: the first touchpoint of each stage.
-    let steps: Vec<String> = if asked.is_empty() {
-        journey
-            .stages
-            .iter()
-            .filter_map(|s| s.touchpoints.first().map(|t| t.id.clone()))
-            .collect()
-    } else {
-        asked
-    };
-    let window_text = one(&pairs, "window").unwrap_or("30d").to_string();
-    let order_text = one(&pairs, "order").unwrap_or("ordered").to_string();
-    let by = one(&pairs, "by").map(str::to_string);
-    let mut errors: Vec<(&str, String)> = Vec::new();
-    let window = match waymark_journey::duration::parse(&window_text) {
-        Ok(w) => Some(journey::timeout_micros(w)),
-        Err(error) => {
-            errors.push((
-                "window",
-                format!("The window `{window_text}` does not read as a time ({error}); write it like 7d, 12h or 30m."),
-            ));
-            None
-        }
-    };
-    let order = match order_text.as_str() {
-        "ordered" => FunnelOrder::Ordered,
-        "strict" => FunnelOrder::Strict,
-        "any" => FunnelOrder::Any,
-        _ => {
-            errors.push((
-                "order",
-                "Pick one of: in this order, strictly one after another, in any order.".into(),
-            ));
-            FunnelOrder::Ordered
-        }
-    };
-    let trait_names = traits(&log);
-    let journey2 = journey.clone();
-    let steps2 = steps.clone();
-    let by2 = by.clone();
-    let computed = match (window, errors.is_empty()) {
-        (Some(window), true) => tokio::task::spawn_blocking(move || {
-            let found = instances_in(&logs, &snapshot, &journey2);
-            journey::touchpoint_funnel(
-                &journey2,
-                &log,
-                &found,
-                &steps2,
-                window,
-                order,
-                by2.as_deref(),
-            )
-        })
-        .await
-        .ok(),
-        _ => None,
-    };
-    let computed = match computed {
-        Some(Ok(found)) => Some(found),
-        Some(Err(unknown)) => {
-            errors.push((
-                "step-1",
-                format!(
-                    "The journey has no touchpoint `{}`{}.",
-                    unknown.id, unknown.hint
-                ),
-            ));
-            None
-        }
-        None => None,
-    };
-    let name = |id: &str| {
-        journey
-            .touchpoints()
-            .find(|(_, t)| t.id == id)
-            .map_or(id.to_string(), |(_, t)| t.name.clone())
-    };
-    let error_for = |field: &str| errors.iter().find(|(f, _)| *f == field).map(|(_, e)| e);
-    let query = version.query();
-    let content = html! {
-        (tabs(&id, &query, "/funnel"))
-        @if !errors.is_empty() {
-            div.summary role="alert" tabindex="-1" {
-                h2 { "The funnel could not be drawn" }
-                ul { @for (field, error) in &errors { li { a href=(format!("#{field}")) { (error) } } } }
-            }
-        }
-        form.builder method="get" action=(format!("/journeys/{id}/funnel")) {
-            @if let Some(v) = &version.version { input type="hidden" name="version" value=(v); }
-            fieldset.steps-grid {
-                legend { "Steps, in order" }
-                @for k in 0..MAX_STEPS.min(steps.len() + 2) {
-                    div.field {
-                        label for=(format!("step-{}", k + 1)) { "Step " (k + 1) }
-                        select id=(format!("step-{}", k + 1)) name="step" {
-                            (touchpoint_options(&journey, steps.get(k).map(String::as_str), Some("(no step)")))
-                        }
-                    }
-                }
-            }
-            div.field {
-                label for="window" { "Window" }
-                span.hint #window-hint { "The time from the first step in which the others must happen: 7d, 12h, 30m." }
-                @if let Some(e) = error_for("window") { span.error #window-error { (e) } }
-                input #window name="window" type="text" value=(window_text) inputmode="text"
-                    aria-describedby=(if error_for("window").is_some() { "window-hint window-error" } else { "window-hint" })
-                    aria-invalid=[error_for("window").map(|_| "true")];
-            }
-            fieldset #order {
-                legend { "Order" }
-                @for (value, label) in [("ordered", "In this order (other steps may come between)"), ("strict", "Strictly one after another"), ("any", "In any order")] {
-                    div.choice {
-                        input type="radio" name="order" id=(format!("order-{value}")) value=(value) checked[order_text == value];
-                        label for=(format!("order-{value}")) { (label) }
-                    }
-                }
-            }
-            div.field {
-                label for="by" { "Break down by" }
-                select #by name="by" {
-                    option value="" selected[by.is_none()] { "(nothing)" }
-                    @for t in &trait_names {
-                        option value=(t) selected[by.as_deref() == Some(t.as_str())] { (t) }
-                    }
-                }
-            }
-            button type="submit" { "Show the funnel" }
-        }
-        @if let Some((whole, groups)) = &computed {
-            h2 { "The funnel" }
-            p { (whole.cases) " journey instances; "
-                (whole.steps.last().map(|s| s.reached).unwrap_or(0)) " reached the last step ("
-                (whole.steps.last().map(|s| percent(s.conversion_from_first)).unwrap_or_default()) " of those at the first)." }
-            (bars("Journeys reaching each step", &whole.steps.iter().map(|s| Bar {
-                label: name(&s.name),
-                value: s.reached as f64,
-                figure: format!("{} ({} of first)", s.reached, percent(s.conversion_from_first)),
-                note: s.median_seconds_from_previous.map(|m| format!(
-                    "{} from the step before; median {} between them",
-                    percent(s.conversion_from_previous), duration(m)
-                )),
-            }).collect::<Vec<_>>()))
-            table {
-                caption.visually-hidden { "The funnel's steps" }
-                thead { tr { th scope="col" { "Step" } th scope="col" { "Reached" } th scope="col" { "From the step before" }
-                    th scope="col" { "Dropped off" } th scope="col" { "Median time from the step before" } } }
-                tbody {
-                    @for s in &whole.steps {
-                        tr {
-                            td { (name(&s.name)) } td { (s.reached) } td { (percent(s.conversion_from_previous)) }
-                            td { (s.drop_off) }
-                            td { (s.median_seconds_from_previous.map(duration).unwrap_or_else(|| "–".into())) }
-                        }
-                    }
-                }
-            }
-            @if let Some(by) = &by {
-                h2 { "By " (by) }
-                table.breakdown {
-                    caption.visually-hidden { "The funnel for each value of " (by) }
-                    thead { tr { th scope="col" { (by) } th scope="col" { "Instances" }
-                        @for s in &whole.steps { th scope="col" { (name(&s.name)) } } } }
-                    tbody {
-                        @for g in groups {
-                            tr {
-                                th scope="row" { @if g.value.is_empty() { "(none)" } @else { (g.value) } }
-                                td { (g.funnel.cases) }
-                                @for s in &g.funnel.steps { td { (s.reached) " (" (percent(s.conversion_from_first)) ")" } }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    page(
-        &format!("Funnel: {}", journey.title),
-        Some(&signed),
-        content,
-    )
-    .into_response()
-}
-
 /// Column of a path's node: a touchpoint, the end (or start) of the instance, or others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Node {
@@ -580,8 +379,11 @@ pub(crate) async fn flow(
         }
         format!("/journeys/{id}/flow?{}#variants", q.finish())
     };
+    let banner = crate::saved::banner(&web, &pairs).await;
     let content = html! {
         (tabs(&id, &query, "/flow"))
+        (banner)
+        (crate::saved::save_form(&signed, "flow", &id, &crate::saved::query_of(&pairs)))
         form.builder method="get" action=(format!("/journeys/{id}/flow")) {
             @if let Some(v) = &version.version { input type="hidden" name="version" value=(v); }
             div.field {
@@ -768,8 +570,11 @@ pub(crate) async fn conformance(
     let name = |t: Option<usize>, edge: &str| t.map_or(edge.to_string(), |t| names[t].clone());
     let off: Vec<&journey::Walked> = moves.iter().filter(|m| !m.designed).collect();
     let query = version.query();
+    let banner = crate::saved::banner(&web, &pairs).await;
     let content = html! {
         (tabs(&id, &query, "/conformance"))
+        (banner)
+        (crate::saved::save_form(&signed, "conformance", &id, &crate::saved::query_of(&pairs)))
         @if let Some(report) = &report {
             p { (report.conformance.fitting) " of " (report.instances.total) " journey instances ("
                 (percent(report.conformance.share)) ") followed the designed journey from start to end." }

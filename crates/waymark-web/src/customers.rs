@@ -20,6 +20,16 @@ pub(crate) fn may_read(signed: &Signed) -> bool {
     )
 }
 
+/// The page anyone who may not look people up is answered.
+pub(crate) fn refused(signed: &Signed) -> Response {
+    problem(
+        StatusCode::FORBIDDEN,
+        "Customer 360 is for the people who serve customers",
+        "Looking people up is open to agents, CX leads and analysts. Ask your administrator if you need it.",
+        Some(signed),
+    )
+}
+
 /// Events shown at once; older ones are a link away.
 const PAGE: usize = 50;
 
@@ -112,12 +122,7 @@ pub(crate) async fn search(
     Query(search): Query<Search>,
 ) -> Response {
     if !may_read(&signed) {
-        return problem(
-            StatusCode::FORBIDDEN,
-            "Customer 360 is for the people who serve customers",
-            "Looking people up is open to agents, CX leads and analysts. Ask your administrator if you need it.",
-            Some(&signed),
-        );
+        return refused(&signed);
     }
     let query = search.q.as_deref().map(str::trim).unwrap_or("").to_string();
     let found = if query.is_empty() {

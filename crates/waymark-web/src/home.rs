@@ -28,6 +28,8 @@ struct Mine {
     requests: Vec<(i64, String, String)>,
     /// Every request's count by state (administrators only).
     counts: Option<Vec<(String, usize)>>,
+    /// The analyses they saved, newest first (for those who read journeys).
+    saved: Option<Vec<waymark_store::views::SavedView>>,
 }
 
 pub(crate) async fn home(State(web): State<Web>, signed: Option<Signed>) -> Response {
@@ -36,7 +38,8 @@ pub(crate) async fn home(State(web): State<Web>, signed: Option<Signed>) -> Resp
     };
     let now = web.app.clock.now_us();
     let (user, admin) = (signed.user.clone(), crate::admin::is_admin(&signed));
-    let mine = match blocking(&web, move |store| mine(store, &user, admin, now)).await {
+    let analyst = crate::journeys::may_read(&signed);
+    let mine = match blocking(&web, move |store| mine(store, &user, admin, analyst, now)).await {
         Ok(mine) => mine,
         Err(error) => return refusal(error, &signed),
     };
@@ -82,6 +85,7 @@ pub(crate) async fn home(State(web): State<Web>, signed: Option<Signed>) -> Resp
             },
             None => {},
         }
+        @if let Some(saved) = &mine.saved { (saved_part(saved)) }
         @if crate::customers::may_read(&signed) { (customers_part()) }
         (requests_part(&mine))
     };
@@ -92,6 +96,7 @@ fn mine(
     store: &dyn Store,
     user: &waymark_store::workflow::User,
     admin: bool,
+    analyst: bool,
     now: i64,
 ) -> Result<Mine, WorkError> {
     let mut open = ops::inbox(store, user)?;
@@ -123,12 +128,28 @@ fn mine(
     } else {
         None
     };
+    let saved = analyst.then(|| crate::saved::mine(store, &user.id));
     Ok(Mine {
         tasks,
         waiting,
         requests,
         counts,
+        saved,
     })
+}
+
+fn saved_part(saved: &[waymark_store::views::SavedView]) -> Markup {
+    html! {
+        section aria-labelledby="saved" {
+            h2 #saved { "Your saved analyses" }
+            @if saved.is_empty() {
+                p.notice { "None yet. Open a journey's funnel, flow or conformance view and save it to find it here and share its link." }
+            } @else {
+                ul { @for view in saved { li { (crate::saved::link(view)) } } }
+            }
+            p { a href="/analyses" { "Everyone's saved analyses" } }
+        }
+    }
 }
 
 fn waiting(mine: &Mine, now: i64) -> Markup {

@@ -54,6 +54,7 @@ pub(crate) fn page(title: &str, signed: Option<&Signed>, content: Markup) -> Htm
                                 ul {
                                     @if crate::journeys::may_read(signed) {
                                         li { a href="/journeys" { "Journeys" } }
+                                        li { a href="/analyses" { "Analyses" } }
                                     }
                                     @if crate::customers::may_read(signed) {
                                         li { a href="/customers" { "Customers" } }

@@ -16,6 +16,7 @@ mod customers;
 mod demo;
 mod feedback;
 mod form;
+mod funnel;
 mod guard;
 mod home;
 mod journeys;
@@ -25,6 +26,7 @@ mod links;
 mod login;
 mod mailbox;
 mod people;
+mod saved;
 mod session;
 mod touchpoint;
 mod work;
@@ -134,7 +136,12 @@ fn table() -> Table {
     .get("/customers", customers::search)
     .get("/journeys", journeys::list)
     .get("/journeys/{id}", journeys::show)
-    .get("/journeys/{id}/funnel", analyses::funnel)
+    .get("/journeys/{id}/funnel", funnel::funnel)
+    .get("/journeys/{id}/funnel/people", funnel::people)
+    .get("/analyses", saved::list)
+    .post("/analyses", saved::save)
+    .get("/analyses/{id}", saved::open)
+    .post("/analyses/{id}/delete", saved::delete)
     .get("/journeys/{id}/flow", analyses::flow)
     .get("/journeys/{id}/conformance", analyses::conformance)
     .get("/journeys/{id}/touchpoints/{touchpoint}", touchpoint::show)

@@ -91,18 +91,7 @@ pub fn touchpoint_funnel(
     order: FunnelOrder,
     by: Option<&str>,
 ) -> Result<(crate::Funnel, Vec<crate::FunnelGroup>), UnknownTouchpoint> {
-    let wanted = indexes(journey, "steps", steps)?;
-    let keys: Vec<Option<usize>> = wanted.iter().map(|&t| Some(t)).collect();
-    let reach = |i: &Instance| {
-        let touchpoints: Vec<usize> = i.visits.iter().map(|v| v.touchpoint).collect();
-        let times: Vec<Micros> = i.visits.iter().map(|v| v.start).collect();
-        match order {
-            FunnelOrder::Ordered => funnel::ordered(&touchpoints, &times, &keys, window),
-            FunnelOrder::Strict => funnel::strict(&touchpoints, &times, &keys, window),
-            FunnelOrder::Any => funnel::any(&touchpoints, &times, &keys, window),
-        }
-    };
-    let reaches: Vec<funnel::Reach> = found.par_iter().map(reach).collect();
+    let reaches = reaches(journey, found, steps, window, order)?;
     let whole = funnel::summarize(steps, found.len(), &reaches, order);
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     if let Some(by) = by {
@@ -132,6 +121,48 @@ pub fn touchpoint_funnel(
         })
         .collect();
     Ok((whole, groups))
+}
+
+/// How far each instance of `found` got through the funnel.
+fn reaches(
+    journey: &Journey,
+    found: &[Instance],
+    steps: &[String],
+    window: Micros,
+    order: FunnelOrder,
+) -> Result<Vec<funnel::Reach>, UnknownTouchpoint> {
+    let wanted = indexes(journey, "steps", steps)?;
+    let keys: Vec<Option<usize>> = wanted.iter().map(|&t| Some(t)).collect();
+    let reach = |i: &Instance| {
+        let touchpoints: Vec<usize> = i.visits.iter().map(|v| v.touchpoint).collect();
+        let times: Vec<Micros> = i.visits.iter().map(|v| v.start).collect();
+        match order {
+            FunnelOrder::Ordered => funnel::ordered(&touchpoints, &times, &keys, window),
+            FunnelOrder::Strict => funnel::strict(&touchpoints, &times, &keys, window),
+            FunnelOrder::Any => funnel::any(&touchpoints, &times, &keys, window),
+        }
+    };
+    Ok(found.par_iter().map(reach).collect())
+}
+
+/// The people behind a funnel's figure: the instances of `found` (their indexes) that reached
+/// exactly `level` steps of [`touchpoint_funnel`]'s funnel: with `level` k below the number of
+/// steps, those who dropped off after step k; with `level` equal to it, those who reached the
+/// last step; 0, those who never reached the first.
+pub fn funnel_members(
+    journey: &Journey,
+    found: &[Instance],
+    steps: &[String],
+    window: Micros,
+    order: FunnelOrder,
+    level: usize,
+) -> Result<Vec<usize>, UnknownTouchpoint> {
+    Ok(reaches(journey, found, steps, window, order)?
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.level == level)
+        .map(|(k, _)| k)
+        .collect())
 }
 
 /// One move between touchpoints as journeys made it: from a touchpoint (None: the start of an

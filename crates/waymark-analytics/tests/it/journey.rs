@@ -577,6 +577,35 @@ fn a_touchpoint_funnel_follows_window_order_and_breakdown() {
     assert_eq!(reached(FunnelOrder::Strict, None).0, [3, 2, 0]);
     // Any order within a day: as ordered here.
     assert_eq!(reached(FunnelOrder::Any, None).0, [3, 2, 1]);
+    // The people behind each figure: b dropped off after the call, c after the form, a
+    // finished; their counts are the funnel's drop-offs, in every order.
+    let names = |level, order| -> Vec<String> {
+        journey::funnel_members(&journey, &found, &steps, day, order, level)
+            .expect("members")
+            .into_iter()
+            .map(|k| log.case(found[k].case as usize).name().to_string())
+            .collect()
+    };
+    assert_eq!(names(1, FunnelOrder::Ordered), ["c"]);
+    assert_eq!(names(2, FunnelOrder::Ordered), ["b"]);
+    assert_eq!(names(3, FunnelOrder::Ordered), ["a"]);
+    assert!(names(0, FunnelOrder::Ordered).is_empty());
+    assert_eq!(
+        names(2, FunnelOrder::Strict),
+        ["a", "b"],
+        "a's review breaks it"
+    );
+    for order in [FunnelOrder::Ordered, FunnelOrder::Strict, FunnelOrder::Any] {
+        let whole = reached(order, None).2;
+        for k in 1..steps.len() {
+            assert_eq!(
+                names(k, order).len(),
+                whole.steps[k].drop_off,
+                "{order:?}: dropped after step {k}"
+            );
+        }
+        assert_eq!(names(3, order).len(), whole.steps[2].reached);
+    }
     // An unknown step is named, with the close one.
     let error = journey::touchpoint_funnel(
         &journey,

@@ -23,6 +23,7 @@ pub(crate) mod schema;
 mod sessions;
 mod tls;
 mod tx;
+mod views;
 mod work;
 
 use std::future::Future;

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 use waymark_store::NewEvent;
 
-use crate::{get, setup, setup_state, sign_in};
+use crate::{get, post, setup, setup_state, sign_in};
 
 const JOURNEY: &str = r#"
 id: small
@@ -448,5 +448,226 @@ async fn pages_viewed_while_events_arrive_never_read_every_event_again() {
         state.logs.full_reads(),
         1,
         "the events were read from scratch once"
+    );
+}
+
+/// Chris saves a funnel under a name and shares its link; Olivia opens it and sees the same
+/// funnel, measured now, with who saved it; a name is required; only Chris (or an
+/// administrator) removes it. From the funnel's drop-off Chris reaches the people behind it and
+/// their Customer 360; Olivia, who does not look people up, gets no such links.
+#[tokio::test]
+async fn a_funnel_is_saved_shared_and_drilled_into_its_people() {
+    let (store, router) = setup("saved-analyses");
+    seed(store.as_ref());
+    let chris = sign_in(&router, store.as_ref(), "chris").await;
+    let ask = "step=form&step=call&step=done&window=1d&order=ordered";
+    let page = get(
+        &router,
+        &format!("/journeys/small/funnel?{ask}"),
+        Some(&chris),
+    )
+    .await;
+    assert!(
+        page.html.contains("Save this funnel to share it"),
+        "{}",
+        page.html
+    );
+    let token = crate::csrf(&page.html);
+    // A name is needed.
+    let refused = post(
+        &router,
+        "/analyses",
+        Some(&chris),
+        &[
+            ("csrf", &token),
+            ("kind", "funnel"),
+            ("journey", "small"),
+            ("query", ask),
+            ("name", "  "),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.html.contains("Give the analysis a name"),
+        "{}",
+        refused.html
+    );
+    let saved = post(
+        &router,
+        "/analyses",
+        Some(&chris),
+        &[
+            ("csrf", &token),
+            ("kind", "funnel"),
+            ("journey", "small"),
+            ("query", ask),
+            ("name", "Calls before confirmation"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let link = saved.location.expect("the link to share");
+    assert!(link.starts_with("/analyses/"), "{link}");
+    // Chris's home lists it.
+    let home = get(&router, "/", Some(&chris)).await;
+    assert!(
+        home.html.contains(&format!(
+            r#"<a href="{link}">Calls before confirmation</a>"#
+        )),
+        "{}",
+        home.html
+    );
+    // Olivia, the journey owner, opens the shared link: the same funnel, and who saved it.
+    store
+        .put_users(&[waymark_store::workflow::User {
+            id: "olivia".into(),
+            name: "Olivia Chen".into(),
+            email: Some("olivia@example.com".into()),
+            department: Some("leadership".into()),
+            manager: None,
+            roles: vec!["journey-owner".into()],
+        }])
+        .expect("olivia owns journeys");
+    let olivia = sign_in(&router, store.as_ref(), "olivia").await;
+    let opened = get(&router, &link, Some(&olivia)).await;
+    assert_eq!(opened.status, StatusCode::SEE_OTHER);
+    let target = opened.location.expect("the funnel");
+    assert!(
+        target.starts_with(&format!("/journeys/small/funnel?{ask}&saved=")),
+        "{target}"
+    );
+    let page = get(&router, &target, Some(&olivia)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains("Calls before confirmation"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("saved by Chris"), "{}", page.html);
+    assert!(page.html.contains("2 (67 % of first)"), "{}", page.html);
+    // Olivia does not look people up: the figures are not links for her.
+    assert!(!page.html.contains("/funnel/people?"), "{}", page.html);
+    let list = get(&router, "/analyses", Some(&olivia)).await;
+    assert!(
+        list.html.contains("Calls before confirmation"),
+        "{}",
+        list.html
+    );
+    assert!(
+        !list.html.contains("/delete"),
+        "not hers to remove: {}",
+        list.html
+    );
+    let id = link.trim_start_matches("/analyses/");
+    let theirs = post(
+        &router,
+        &format!("/analyses/{id}/delete"),
+        Some(&olivia),
+        &[("csrf", &crate::csrf(&list.html))],
+    )
+    .await;
+    assert_eq!(theirs.status, StatusCode::FORBIDDEN);
+    // Someone who does not read journeys cannot open it.
+    let jennifer = sign_in(&router, store.as_ref(), "jennifer").await;
+    assert_eq!(
+        get(&router, &link, Some(&jennifer)).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Drilling down: u2 dropped off after the call (before the confirmation).
+    let page = get(
+        &router,
+        &format!("/journeys/small/funnel?{ask}"),
+        Some(&chris),
+    )
+    .await;
+    let dropped = format!(
+        "/journeys/small/funnel/people?{}&amp;level=2",
+        ask.replace('&', "&amp;")
+    );
+    assert!(page.html.contains(&dropped), "{}", page.html);
+    let people = get(
+        &router,
+        &format!("/journeys/small/funnel/people?{ask}&level=2"),
+        Some(&chris),
+    )
+    .await;
+    assert_eq!(people.status, StatusCode::OK, "{}", people.html);
+    assert!(
+        people
+            .html
+            .contains("1 journey reached Phone call and dropped off before Confirmation"),
+        "{}",
+        people.html
+    );
+    assert!(
+        people.html.contains(r#"<a href="/customers?q=u2">u2</a>"#),
+        "{}",
+        people.html
+    );
+    assert!(!people.html.contains("q=u1") && !people.html.contains("q=u3"));
+    // The last step's figure: u1 reached the confirmation after the call; u3 skipped the call
+    // and dropped off after the form.
+    let people = get(
+        &router,
+        &format!("/journeys/small/funnel/people?{ask}&level=3"),
+        Some(&chris),
+    )
+    .await;
+    assert!(
+        people
+            .html
+            .contains("1 journey reached the last step, Confirmation")
+            && people.html.contains("q=u1")
+            && !people.html.contains("q=u3"),
+        "{}",
+        people.html
+    );
+    let people = get(
+        &router,
+        &format!("/journeys/small/funnel/people?{ask}&level=1"),
+        Some(&chris),
+    )
+    .await;
+    assert!(
+        people.html.contains("q=u3") && !people.html.contains("q=u1"),
+        "{}",
+        people.html
+    );
+    // From there to the person.
+    let person = get(&router, "/customers?q=u2", Some(&chris)).await;
+    assert!(person.html.contains("Where we are"), "{}", person.html);
+    // A level beyond the funnel is named.
+    let wrong = get(
+        &router,
+        &format!("/journeys/small/funnel/people?{ask}&level=9"),
+        Some(&chris),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.html.contains("there is no step 9"), "{}", wrong.html);
+    // Olivia may not list people.
+    let page = get(
+        &router,
+        &format!("/journeys/small/funnel/people?{ask}&level=2"),
+        Some(&olivia),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(!page.html.contains("u2"));
+    // Chris removes what he saved.
+    let list = get(&router, "/analyses", Some(&chris)).await;
+    let removed = post(
+        &router,
+        &format!("/analyses/{id}/delete"),
+        Some(&chris),
+        &[("csrf", &crate::csrf(&list.html))],
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        get(&router, &link, Some(&chris)).await.status,
+        StatusCode::NOT_FOUND
     );
 }

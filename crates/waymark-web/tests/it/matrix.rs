@@ -131,6 +131,17 @@ const PAGES: &[Row] = &[
     ("GET", "/journeys", "-", "RRRRRFFFFFAAARR"),
     ("GET", "/journeys/{id}", "-", "RRRRRFFFFFAAARR"),
     ("GET", "/journeys/{id}/funnel", "-", "RRRRRFFFFFAAARR"),
+    // The people behind a figure: for those who read journeys and look people up.
+    (
+        "GET",
+        "/journeys/{id}/funnel/people",
+        "-",
+        "RRRRRFFFFFAFARR",
+    ),
+    ("GET", "/analyses", "-", "RRRRRFFFFFAAARR"),
+    ("POST", "/analyses", "-", "RRRRRFFFFFBBBRR"),
+    ("GET", "/analyses/{id}", "-", "RRRRRFFFFFNNNRR"),
+    ("POST", "/analyses/{id}/delete", "-", "RRRRRFFFFFNNNRR"),
     ("GET", "/journeys/{id}/flow", "-", "RRRRRFFFFFAAARR"),
     ("GET", "/journeys/{id}/conformance", "-", "RRRRRFFFFFAAARR"),
     (
@@ -420,6 +431,9 @@ fn concrete(f: &Fixture, path: &str, resource: &str) -> String {
     }
     if out == "/v1/import" {
         out.push_str("?format=nothing");
+    }
+    if out.ends_with("/funnel/people") {
+        out.push_str("?level=1");
     }
     out
 }
