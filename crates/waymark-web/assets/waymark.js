@@ -3,7 +3,8 @@
 // tree in data-visible-when; see waymark_workflow::expr::Expr::tree). The server still decides
 // when the form is sent, so a condition this script cannot evaluate simply leaves the field shown.
 // It also lets the keyboard reach a table that scrolls sideways (on a phone, a wide table scrolls
-// inside itself), and gives wide pictures Fit and zoom buttons.
+// inside itself), gives wide pictures Fit and zoom buttons, and offers every table as CSV and
+// every chart as SVG and PNG, made in the browser from what the page shows.
 (function () {
   "use strict";
   function number(v) {
@@ -135,4 +136,126 @@
     apply(1);
   }
   document.querySelectorAll("figure.map").forEach(zoomable);
+
+  // Downloads, made here from the page: nothing is sent anywhere.
+  function slug(text) {
+    var s = (text || "").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "");
+    return s.slice(0, 60) || "waymark";
+  }
+  function heading() {
+    var h = document.querySelector("main h1");
+    return h ? h.textContent : document.title;
+  }
+  function download(blob, name) {
+    var a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    a.hidden = true;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 2000);
+  }
+  // What a cell says, without the buttons and forms in it.
+  function said(cell) {
+    var copy = cell.cloneNode(true);
+    copy.querySelectorAll("form, button, script").forEach(function (el) { el.remove(); });
+    return copy.textContent.replace(/\s+/g, " ").trim();
+  }
+  // One CSV field. Text a spreadsheet would run as a formula (=, +, -, @ first) is kept as text
+  // with a leading apostrophe; plain numbers stay numbers.
+  function field(text) {
+    if (/^[=+\-@]/.test(text) && !/^[+-]?\d+([.,]\d+)?( ?%)?$/.test(text)) text = "'" + text;
+    return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+  }
+  function csv(table) {
+    return Array.prototype.map.call(table.rows, function (row) {
+      return Array.prototype.map.call(row.cells, function (cell) { return field(said(cell)); }).join(",");
+    }).join("\r\n") + "\r\n";
+  }
+  function labelOf(el, fallback) {
+    var caption = el.querySelector && el.querySelector("caption");
+    if (caption && caption.textContent.trim()) return caption.textContent.trim();
+    var named = el.getAttribute && el.getAttribute("aria-label");
+    if (named) return named;
+    for (var at = el.previousElementSibling; at; at = at.previousElementSibling) {
+      if (/^H[2-4]$/.test(at.tagName)) return at.textContent.trim();
+    }
+    return fallback;
+  }
+  function toolbar(after, label, actions) {
+    var bar = document.createElement("div");
+    bar.className = "export";
+    bar.setAttribute("role", "group");
+    bar.setAttribute("aria-label", "Download " + label);
+    actions.forEach(function (action) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "secondary";
+      b.textContent = action[0];
+      b.setAttribute("aria-label", action[0] + ": " + label);
+      b.addEventListener("click", action[1]);
+      bar.appendChild(b);
+    });
+    after.parentNode.insertBefore(bar, after.nextSibling);
+  }
+  document.querySelectorAll("main table").forEach(function (table, n) {
+    if (table.rows.length < 2) return;
+    var label = labelOf(table, "table " + (n + 1));
+    toolbar(table, label, [["Download CSV", function () {
+      // With a byte-order mark, so that spreadsheets read the text as UTF-8.
+      download(new Blob(["\ufeff" + csv(table)], { type: "text/csv;charset=utf-8" }),
+        slug(heading()) + "-" + slug(label) + ".csv");
+    }]]);
+  });
+  // A chart as a file of its own: the styles the page gives it written onto it.
+  var DRAWN = ["fill", "fill-opacity", "stroke", "stroke-width", "stroke-dasharray", "stroke-opacity",
+    "opacity", "font-size", "font-family", "font-weight", "text-anchor", "dominant-baseline"];
+  function standalone(svg) {
+    var copy = svg.cloneNode(true);
+    copy.setAttribute("xmlns", "http://www.w3.org/2000/svg");
+    var from = [svg].concat(Array.prototype.slice.call(svg.querySelectorAll("*")));
+    var to = [copy].concat(Array.prototype.slice.call(copy.querySelectorAll("*")));
+    // As presentation attributes: a style attribute would break the page's content policy.
+    from.forEach(function (el, i) {
+      var style = getComputedStyle(el);
+      DRAWN.forEach(function (p) { var v = style.getPropertyValue(p); if (v) to[i].setAttribute(p, v); });
+      to[i].removeAttribute("class");
+    });
+    var box = svg.viewBox.baseVal;
+    copy.setAttribute("width", box.width);
+    copy.setAttribute("height", box.height);
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(copy);
+  }
+  function png(svg, name) {
+    var box = svg.viewBox.baseVal, scale = Math.min(2, 16000 / Math.max(box.width, box.height));
+    var image = new Image();
+    image.onload = function () {
+      var canvas = document.createElement("canvas");
+      canvas.width = Math.round(box.width * scale);
+      canvas.height = Math.round(box.height * scale);
+      var g = canvas.getContext("2d");
+      g.fillStyle = "#ffffff";
+      g.fillRect(0, 0, canvas.width, canvas.height);
+      g.drawImage(image, 0, 0, canvas.width, canvas.height);
+      canvas.toBlob(function (blob) { download(blob, name); }, "image/png");
+    };
+    image.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(standalone(svg));
+  }
+  document.querySelectorAll("main svg").forEach(function (svg, n) {
+    if (svg.parentNode.closest("svg") || svg.classList.contains("chart-narrow")) return;
+    if (!svg.viewBox || !svg.viewBox.baseVal || !svg.viewBox.baseVal.width) return;
+    // A bar chart is drawn twice (wide, and narrow for phones): the one shown is saved.
+    var narrow = svg.classList.contains("chart-wide") ? svg.nextElementSibling : null;
+    if (narrow && !narrow.classList.contains("chart-narrow")) narrow = null;
+    function shown() { return narrow && narrow.getClientRects().length ? narrow : svg; }
+    var figure = svg.closest("figure");
+    var label = labelOf(figure || svg, "chart " + (n + 1));
+    var name = slug(heading()) + "-" + slug(label);
+    toolbar(narrow || (figure || svg), label, [
+      ["Download SVG", function () {
+        download(new Blob([standalone(shown())], { type: "image/svg+xml" }), name + ".svg");
+      }],
+      ["Download PNG", function () { png(shown(), name + ".png"); }]
+    ]);
+  });
 })();

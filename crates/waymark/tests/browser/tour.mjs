@@ -5,6 +5,7 @@
 //
 // Environment: BASE, CHROMIUM, NODE_MODULES, SHOTS, PEOPLE (a JSON object: demo person → token).
 // Prints one JSON object ({ pages, violations, steps }); the Rust test judges it.
+import fs from "node:fs";
 import { chromium, helpers, sleep } from "./common.mjs";
 
 const base = process.env.BASE;
@@ -65,6 +66,22 @@ try {
     await page.getByRole("button", { name: "Send the request" }).click();
     await page.waitForURL(/\/work\/requests\/\d+/);
     result.steps.request = new URL(page.url()).pathname;
+    await context.close();
+  }
+  // Chris saves the funnel of a journey other than the first under a name, for Olivia to open
+  // from its link.
+  {
+    const context = await browser.newContext({ ...devices.desktop, storageState: await session(browser, "chris") });
+    const page = await context.newPage();
+    await page.goto(`${base}/journeys`);
+    const listed = await page.locator("main a[href^='/journeys/']").evaluateAll((links) => links.map((a) => a.getAttribute("href")).filter((h) => /^\/journeys\/[^/]+$/.test(h)));
+    result.steps.loan = listed[1] || listed[0];
+    await page.goto(`${base}${result.steps.loan}/funnel`);
+    await page.getByText("Save this funnel to share it").click();
+    await page.getByLabel("Name", { exact: true }).fill("Where requests stall");
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.waitForURL(/saved=\d+/);
+    result.steps.shared = await page.getByRole("link", { name: /^\/analyses\/\d+$/ }).getAttribute("href");
     await context.close();
   }
   for (const [device, settings] of Object.entries(devices)) {
@@ -133,11 +150,52 @@ try {
     const other = (await (await as("chris")).goto(`${base}/journeys`), await (await as("chris")).locator("main a[href^='/journeys/']").evaluateAll((links) => links.map((a) => a.getAttribute("href")).filter((h) => /^\/journeys\/[^/]+$/.test(h))));
     const loan = other.find((h) => h !== journey) || journey;
     await visit("chris", "funnel-other", loan && `${loan}/funnel`);
+    // Chris: the analyses saved, and the people behind a funnel's drop-off, then one of them.
+    await visit("chris", "analyses", "/analyses");
+    const drill = await firstLink(await as("chris"), `${result.steps.loan}/funnel`, /\/funnel\/people\?/);
+    await visit("chris", "funnel-people", drill);
+    if (drill) {
+      const person = await firstLink(await as("chris"), drill, /^\/customers\?q=/);
+      result.steps[`drilled-${device}`] = person;
+      if (person) {
+        const page = await as("chris");
+        await page.goto(`${base}${person}`);
+        result.steps[`drilled-profile-${device}`] = await page.getByRole("heading", { name: "Where we are" }).count();
+      }
+    }
+    // Olivia opens the link Chris shared.
+    await visit("olivia", "saved-funnel", result.steps.shared);
+    if (result.steps.shared) {
+      result.steps[`shared-${device}`] = await (await as("olivia")).locator(".notice.saved").textContent();
+    }
+    if (device === "desktop") {
+      // Export: the funnel's table as CSV, its chart as SVG and PNG, as downloaded.
+      const page = await as("chris");
+      await page.goto(`${base}${result.steps.loan}/funnel`);
+      const saved = async (name) => {
+        const [download] = await Promise.all([
+          page.waitForEvent("download"),
+          page.getByRole("button", { name }).first().click(),
+        ]);
+        return { file: download.suggestedFilename(), bytes: fs.readFileSync(await download.path()) };
+      };
+      const table = await saved(/^Download CSV: The funnel's steps/);
+      const svg = await saved(/^Download SVG/);
+      const png = await saved(/^Download PNG/);
+      result.steps.export = {
+        csv: { file: table.file, text: table.bytes.toString("utf8") },
+        svg: { file: svg.file, text: svg.bytes.toString("utf8").slice(0, 400), length: svg.bytes.length },
+        png: { file: png.file, signature: png.bytes.subarray(0, 8).toString("hex"), length: png.bytes.length },
+        table: await page.locator("main table").first().evaluate((t) => [...t.rows].map((r) => [...r.cells].map((c) => c.textContent.trim()))),
+      };
+    }
     // Alex: finding a person and their profile.
     await visit("alex", "customers", "/customers");
     // Part of an identifier, which identifies nobody: the list to choose from.
     await visit("alex", "customer-search", "/customers?q=mployee-1");
     await visit("alex", "customer", "/customers?q=employee-3%40example.com");
+    // The context answer on the profile: the channels of its latest events, newest first.
+    result.steps[`context-${device}`] = await (await as("alex")).locator("main .cards li strong").allTextContents();
     // Ada: every request and the outbox.
     await visit("ada", "all-requests", "/admin/requests");
     await visit("ada", "outbox", "/admin/outbox");

@@ -432,11 +432,11 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
             ("CHROMIUM", as_text(&chromium)),
             ("BASE", as_text(&url)),
             ("SHOTS", as_text(&shots)),
-            ("PEOPLE", Value::Object(people).to_string()),
+            ("PEOPLE", Value::Object(people.clone()).to_string()),
         ],
     );
     let pages = result["pages"].as_array().map_or(0, Vec::len);
-    assert_eq!(pages, 60, "30 pages on each of two screens: {result}");
+    assert_eq!(pages, 66, "33 pages on each of two screens: {result}");
     assert_eq!(
         result["violations"],
         serde_json::json!([]),
@@ -456,6 +456,91 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
         assert!(width("zoomed") > width("fitted"), "{device}: {zoom}");
         assert_eq!(zoom["actual"]["level"], "100 %", "{device}: {zoom}");
     }
+    let steps = &result["steps"];
+    for device in ["phone", "desktop"] {
+        // Olivia opened the funnel Chris saved, from its link.
+        let shared = steps[format!("shared-{device}")]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            shared.contains("Where requests stall") && shared.contains("saved by Chris"),
+            "{device}: {shared:?}"
+        );
+        // From a funnel's drop-off to a person, and their Customer 360.
+        let drilled = steps[format!("drilled-{device}")]
+            .as_str()
+            .unwrap_or_default();
+        assert!(drilled.starts_with("/customers?q="), "{device}: {steps}");
+        assert_eq!(steps[format!("drilled-profile-{device}")], 1, "{device}");
+    }
+    // The downloads are what the page shows: the table as CSV (UTF-8 with a byte-order mark),
+    // the chart as an SVG file and as a PNG picture.
+    let export = &steps["export"];
+    let rows = export["table"].as_array().expect("the table's cells");
+    let expected: String = rows
+        .iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .as_array()
+                .expect("cells")
+                .iter()
+                .map(|c| {
+                    let text = c.as_str().unwrap_or_default();
+                    if text.contains([',', '"']) {
+                        format!("\"{}\"", text.replace('"', "\"\""))
+                    } else {
+                        text.to_string()
+                    }
+                })
+                .collect();
+            cells.join(",") + "\r\n"
+        })
+        .collect();
+    assert!(rows.len() >= 3, "{export}");
+    assert_eq!(
+        export["csv"]["text"].as_str().unwrap_or_default(),
+        format!("\u{feff}{expected}"),
+        "{export}"
+    );
+    assert!(
+        export["csv"]["file"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("funnel-") && f.ends_with(".csv")),
+        "{export}"
+    );
+    let svg = export["svg"]["text"].as_str().unwrap_or_default();
+    assert!(
+        svg.starts_with("<?xml")
+            && svg.contains("<svg")
+            && export["svg"]["length"].as_u64() > Some(500),
+        "{export}"
+    );
+    assert_eq!(export["png"]["signature"], "89504e470d0a1a0a", "{export}");
+    assert!(export["png"]["length"].as_u64() > Some(2_000), "{export}");
+    // The context answer: the profile page lists the same channels, in the same order, as the
+    // one API call every channel makes, and the person has events on more than one.
+    let alex = people["alex"].as_str().expect("Alex's token").to_string();
+    let (status, context) = super::automation::call(
+        "GET",
+        &format!("{url}/v1/profiles/employee-3%40example.com/context"),
+        Some(&alex),
+        None,
+    );
+    assert_eq!(status, 200, "{context}");
+    let channels: Vec<Value> = context["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|c| c["channel"].clone())
+        .collect();
+    assert!(channels.len() >= 2, "{context}");
+    for device in ["phone", "desktop"] {
+        assert_eq!(
+            steps[format!("context-{device}")],
+            Value::from(channels.clone()),
+            "{device}"
+        );
+    }
     for page in [
         "home-maria",
         "home-olivia",
@@ -465,6 +550,9 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
         "customer",
         "approval",
         "request",
+        "analyses",
+        "funnel-people",
+        "saved-funnel",
     ] {
         for device in ["phone", "desktop"] {
             let shot = shots.join(format!("tour-{page}-{device}.png"));
