@@ -21,6 +21,7 @@ mod kept;
 pub mod keys;
 pub mod live;
 pub mod mail;
+pub mod manage;
 mod metrics;
 pub mod openapi;
 pub mod paging;

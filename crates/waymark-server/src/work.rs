@@ -402,7 +402,15 @@ pub fn claim(store: &dyn Store, person: &User, id: TaskId, now: i64) -> Result<(
         ));
     }
     assigned(
-        store.assign_task(id.instance, id.task, &person.id, &person.id, "claim", now)?,
+        store.assign_task(
+            id.instance,
+            id.task,
+            &person.id,
+            &person.id,
+            "claim",
+            None,
+            now,
+        )?,
         id,
     )
 }
@@ -476,7 +484,7 @@ pub fn delegate(
         )));
     }
     assigned(
-        store.assign_task(id.instance, id.task, to, &person.id, "delegate", now)?,
+        store.assign_task(id.instance, id.task, to, &person.id, "delegate", None, now)?,
         id,
     )
 }

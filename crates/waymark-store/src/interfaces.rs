@@ -392,8 +392,10 @@ pub trait Work: Send + Sync {
     /// Instances waiting for `message` whose requester is `person`.
     fn awaiting(&self, message: &str, person: &str) -> Result<Vec<i64>, StoreError>;
     fn audit_trail(&self, instance: i64) -> Result<Vec<AuditRow>, StoreError>;
-    /// Gives an open task to `user` (a claim, or a delegation by its assignee), with a line in
-    /// the audit trail. False when the task is not open.
+    /// Gives an open task to `user` (a claim, a delegation by its assignee, or an
+    /// administrator's reassignment with its `reason`), with a line in the audit trail. False
+    /// when the task is not open.
+    #[allow(clippy::too_many_arguments)]
     fn assign_task(
         &self,
         instance: i64,
@@ -401,6 +403,17 @@ pub trait Work: Send + Sync {
         user: &str,
         by: &str,
         action: &str,
+        reason: Option<&str>,
+        now_us: i64,
+    ) -> Result<bool, StoreError>;
+    /// Calls an open webhook task again now instead of at its next try (an administrator, for
+    /// `reason`), with a line in the audit trail. False when no call of it is waiting.
+    fn retry_webhook(
+        &self,
+        instance: i64,
+        task: u64,
+        by: &str,
+        reason: &str,
         now_us: i64,
     ) -> Result<bool, StoreError>;
     /// A comment on a task, kept in the instance's audit trail.

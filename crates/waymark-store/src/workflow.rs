@@ -401,6 +401,7 @@ pub(crate) fn status_text(status: &Status) -> &'static str {
         Status::Running => "running",
         Status::Completed => "completed",
         Status::Terminated => "terminated",
+        Status::Cancelled => "cancelled",
         Status::Failed { .. } => "failed",
     }
 }
@@ -662,6 +663,7 @@ pub(crate) fn describe(
             json!({ "message": name, "data": variables }),
             None,
         ),
+        Command::Cancel { reason } => ("cancelled", json!({ "reason": reason }), None),
         Command::FireTimer { timer } => (
             "timer",
             json!({ "timer": timer }),
@@ -721,6 +723,15 @@ pub(crate) fn journey_event(
         timestamp_us: now_us,
         received_us: now_us,
         body: body.to_string(),
+    }
+}
+
+/// The audit data of a task given to someone: the task, to whom, and why when an administrator
+/// said so.
+pub(crate) fn assignment(task: u64, user: &str, reason: Option<&str>) -> Json {
+    match reason {
+        Some(reason) => json!({ "task": task, "to": user, "reason": reason }),
+        None => json!({ "task": task, "to": user }),
     }
 }
 
@@ -949,7 +960,7 @@ impl Applying<'_, '_, '_> {
             .map_err(|e| WorkflowError::State(instance, e.to_string()))?;
         transaction.execute(
         "UPDATE instances SET state = ?2, status = ?3, updated_us = ?4,
-             ended_us = CASE WHEN ?3 IN ('completed', 'terminated', 'failed') THEN ?4 ELSE ended_us END
+             ended_us = CASE WHEN ?3 IN ('completed', 'terminated', 'cancelled', 'failed') THEN ?4 ELSE ended_us END
          WHERE id = ?1",
         params![instance, stored, status_text(&state.status), now_us],
     )?;
@@ -1305,6 +1316,44 @@ impl crate::Work for SqliteStore {
         })
     }
 
+    fn retry_webhook(
+        &self,
+        instance: i64,
+        task: u64,
+        by: &str,
+        reason: &str,
+        now_us: i64,
+    ) -> Result<bool, StoreError> {
+        let retried = self.write(|connection| {
+            let transaction = connection.transaction()?;
+            let node: Option<String> = transaction
+                .query_row(
+                    "SELECT t.node FROM jobs j JOIN tasks t ON t.instance_id = j.instance_id AND t.task_id = j.item
+                     WHERE j.kind = 'webhook' AND j.instance_id = ?1 AND j.item = ?2 AND t.status = 'open'",
+                    params![instance, task as i64],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(node) = &node {
+                transaction.execute(
+                    "UPDATE jobs SET due_us = ?3 WHERE kind = 'webhook' AND instance_id = ?1 AND item = ?2",
+                    params![instance, task as i64, now_us],
+                )?;
+                transaction.execute(
+                    "UPDATE webhook_attempts SET next_try_us = ?3 WHERE instance_id = ?1 AND task_id = ?2",
+                    params![instance, task as i64, now_us],
+                )?;
+                audit(&transaction, instance, now_us, by, "retried", Some(node), &json!({ "task": task, "reason": reason }))?;
+            }
+            transaction.commit()?;
+            Ok(node.is_some())
+        })?;
+        if retried {
+            self.jobs.raise();
+        }
+        Ok(retried)
+    }
+
     fn webhook_attempts(
         &self,
         instance: i64,
@@ -1652,6 +1701,7 @@ impl crate::Work for SqliteStore {
         user: &str,
         by: &str,
         action: &str,
+        reason: Option<&str>,
         now_us: i64,
     ) -> Result<bool, StoreError> {
         self.write(|connection| {
@@ -1666,7 +1716,7 @@ impl crate::Work for SqliteStore {
                     params![instance, task as i64],
                     |r| r.get(0),
                 )?;
-                audit(&transaction, instance, now_us, by, action, Some(&node), &json!({ "task": task, "to": user }))?;
+                audit(&transaction, instance, now_us, by, action, Some(&node), &assignment(task, user, reason))?;
             }
             transaction.commit()?;
             Ok(changed == 1)

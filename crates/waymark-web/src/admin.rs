@@ -122,7 +122,7 @@ pub(crate) struct Filter {
     before: Option<i64>,
 }
 
-const STATUSES: [&str; 4] = ["running", "completed", "terminated", "failed"];
+const STATUSES: [&str; 5] = ["running", "completed", "terminated", "cancelled", "failed"];
 
 /// `GET /admin/requests?status=&process=&before=`
 pub(crate) async fn requests(

@@ -25,6 +25,7 @@ mod layout;
 mod links;
 mod login;
 mod mailbox;
+mod manage;
 mod people;
 mod saved;
 mod session;
@@ -151,6 +152,9 @@ fn table() -> Table {
     .post("/work/tasks/{id}/claim", work::claim)
     .post("/work/tasks/{id}/delegate", work::delegate)
     .get("/admin/requests", admin::requests)
+    .post("/admin/requests/{id}/cancel", manage::cancel)
+    .post("/admin/tasks/{id}/reassign", manage::reassign)
+    .post("/admin/tasks/{id}/retry", manage::retry)
     .get("/admin/keys", keys::list)
     .post("/admin/keys", keys::issue)
     .post("/admin/keys/{id}/revoke", keys::revoke)

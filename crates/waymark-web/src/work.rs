@@ -194,6 +194,19 @@ impl Names {
                 data("to").map(|to| self.person(&to)).unwrap_or_default()
             ),
             ("comment", _) => format!("commented: {}", data("text").unwrap_or_default()),
+            ("cancelled", _) => format!(
+                "cancelled the request: {}",
+                data("reason").unwrap_or_default()
+            ),
+            ("reassign", Some(step)) => format!(
+                "gave “{step}” to {}: {}",
+                data("to").map(|to| self.person(&to)).unwrap_or_default(),
+                data("reason").unwrap_or_default()
+            ),
+            ("retried", Some(step)) => format!(
+                "called “{step}” again: {}",
+                data("reason").unwrap_or_default()
+            ),
             ("refused", _) => format!(
                 "was refused ({})",
                 data("attempt").unwrap_or_else(|| "an attempt".into())
@@ -727,6 +740,7 @@ pub(crate) fn status_words(status: &str) -> &'static str {
         "running" => "In progress",
         "completed" => "Done",
         "terminated" => "Stopped",
+        "cancelled" => "Cancelled by an administrator",
         "failed" => "Stuck: an administrator has been told",
         _ => "Unknown",
     }
@@ -833,6 +847,11 @@ pub(crate) struct Confirm {
     delegated: Option<String>,
     /// The demo sent the event the request waited for.
     sent: Option<String>,
+    /// An administrator cancelled the request, gave a step to someone else, or called a
+    /// webhook again.
+    cancelled: Option<String>,
+    reassigned: Option<String>,
+    retried: Option<String>,
 }
 
 impl Confirm {
@@ -845,8 +864,14 @@ impl Confirm {
                 "Thank you: your answer was recorded and the request has moved on.".into(),
             );
         }
-        if self.delegated.is_some() {
+        if self.delegated.is_some() || self.reassigned.is_some() {
             return Some("Handed over: it is in their inbox now.".into());
+        }
+        if self.cancelled.is_some() {
+            return Some("The request was cancelled; the reason is in its history.".into());
+        }
+        if self.retried.is_some() {
+            return Some("The webhook will be called again in a moment.".into());
         }
         self.sent
             .as_ref()
@@ -863,14 +888,20 @@ pub(crate) async fn request(
     let admin = crate::admin::is_admin(&signed);
     let viewer = crate::admin::viewer(&signed);
     let now = web.app.clock.now_us();
+    let manages = crate::admin::may_administer(&signed);
     let found = blocking(&web, move |store| {
         let request = ops::request(store, &viewer, id, now)?;
         let names = Names::of(store, &request)?;
         let awaited = store.awaited_by(id)?;
-        Ok((request, names, awaited))
+        let offer = if manages {
+            Some(crate::manage::offer(store, &request.tasks)?)
+        } else {
+            None
+        };
+        Ok((request, names, awaited, offer))
     })
     .await;
-    let (request, names, awaited) = match found {
+    let (request, names, awaited, offer) = match found {
         Ok(found) => found,
         Err(error) => return refusal(error, &signed),
     };
@@ -940,6 +971,9 @@ pub(crate) async fn request(
                     }
                 }
             }
+        }
+        @if let Some(offer) = &offer {
+            (crate::manage::section(&signed, row, &request.tasks, offer))
         }
         @if admin {
             p.meta { "Process " code { (row.process) } " version " (row.version) ". You see this request as an administrator." }

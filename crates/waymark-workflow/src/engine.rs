@@ -41,6 +41,8 @@ pub enum Status {
     Completed,
     /// Ended by a terminate end event.
     Terminated,
+    /// Stopped by an administrator (`Command::Cancel`): its open steps are cancelled.
+    Cancelled,
     /// Stopped: an error nobody catches, or a step that cannot go on (a condition that fails).
     Failed {
         node: String,
@@ -114,6 +116,11 @@ pub enum Command {
     },
     FireTimer {
         timer: u64,
+    },
+    /// An administrator stops the request: every open task, timer and wait is cancelled. The
+    /// reason goes to the audit trail.
+    Cancel {
+        reason: String,
     },
 }
 
@@ -431,6 +438,10 @@ impl Run<'_> {
                 let variables = message_values(self.process, &name, &variables)?;
                 self.state.variables.extend(variables);
                 self.event_fires(found.1.token, found.1.node);
+                Ok(())
+            }
+            Command::Cancel { .. } => {
+                self.state.status = Status::Cancelled;
                 Ok(())
             }
             Command::FireTimer { timer } => {

@@ -563,6 +563,13 @@ async fn forms_are_checked_per_field_and_prefilled_from_the_directory() {
 /// with the same idempotency key every time, and completed with the receiver's answer.
 #[test]
 fn webhooks_are_retried_with_backoff_and_one_idempotency_key() {
+    for (backend, store) in waymark_store::testing::backends() {
+        eprintln!("on {backend}");
+        retried_with_backoff(store);
+    }
+}
+
+fn retried_with_backoff(store: std::sync::Arc<dyn waymark_store::Store>) {
     use std::io::{BufRead as _, Read as _, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
     let port = listener.local_addr().expect("addr").port();
@@ -605,7 +612,6 @@ fn webhooks_are_retried_with_backoff_and_one_idempotency_key() {
             let _ = stream.write_all(answer.as_bytes());
         }
     });
-    let store = waymark_store::open_in_memory().expect("store");
     store
         .put_users(&[waymark_store::workflow::User {
             id: "jennifer".into(),
@@ -660,11 +666,43 @@ fn webhooks_are_retried_with_backoff_and_one_idempotency_key() {
         0,
         "waits twice as long"
     );
+    // An administrator calls it again at once instead, with a reason: it is due now (the third
+    // call answers), and the history says who and why. Without a reason, nothing happens.
+    let id = waymark_server::work::TaskId { instance, task: 2 };
+    let missing = waymark_server::manage::retry_webhook(store.as_ref(), "ada", id, " ", 2 * micros)
+        .expect_err("a reason is needed");
+    assert!(missing.to_string().contains("say why"), "{missing}");
+    waymark_server::manage::retry_webhook(
+        store.as_ref(),
+        "ada",
+        id,
+        "the budget system is back",
+        2 * micros + 1,
+    )
+    .expect("retried");
+    let trail = store.audit_trail(instance).expect("trail");
+    let retried = trail
+        .iter()
+        .find(|a| a.action == "retried")
+        .expect("in the history");
     assert_eq!(
-        waymark_server::webhooks::call_due(store.as_ref(), &second, 3 * micros, LEASE_US),
-        1,
-        "answered"
+        (retried.actor.as_str(), retried.data["reason"].as_str()),
+        ("ada", Some("the budget system is back"))
     );
+    assert_eq!(
+        waymark_server::webhooks::call_due(store.as_ref(), &second, 2 * micros + 2, LEASE_US),
+        1,
+        "called at once, and answered"
+    );
+    // Done: there is nothing left to call again.
+    let done =
+        waymark_server::manage::retry_webhook(store.as_ref(), "ada", id, "again", 3 * micros)
+            .expect_err("nothing waits");
+    assert!(
+        matches!(done, waymark_server::work::WorkError::Conflict(_)),
+        "{done}"
+    );
+
     let calls = seen.lock().expect("lock").clone();
     assert_eq!(calls.len(), 3);
     assert!(

@@ -361,7 +361,7 @@ impl<C: GenericClient + Sync> Applying<'_, C> {
                  DELETE FROM jobs WHERE instance_id = $1 AND (
                      (kind = 'timer' AND NOT (item = ANY($7))) OR (kind <> 'timer' AND NOT (item = ANY($6)))))
              UPDATE instances SET state = $2, status = $3, updated_us = $4,
-                 ended_us = CASE WHEN $3 IN ('completed', 'terminated', 'failed') THEN $4 ELSE ended_us END
+                 ended_us = CASE WHEN $3 IN ('completed', 'terminated', 'cancelled', 'failed') THEN $4 ELSE ended_us END
              WHERE id = $1").await?;
         let driving = vec![false; self.events.len()];
         let notify = client.prepare_cached("SELECT pg_notify($1, '')").await?;
@@ -1113,8 +1113,10 @@ impl crate::Work for PgStore {
         user: &str,
         by: &str,
         action: &str,
+        reason: Option<&str>,
         now_us: i64,
     ) -> Result<bool, StoreError> {
+        let data = workflow::assignment(task, user, reason);
         let (user, by, action) = (user.to_string(), by.to_string(), action.to_string());
         self.write(move |pool| async move {
             let mut client = pool.get().await?;
@@ -1135,13 +1137,71 @@ impl crate::Work for PgStore {
                     &by,
                     &action,
                     Some(node),
-                    &json!({ "task": task, "to": user }),
+                    &data,
                 )
                 .await?;
             }
             transaction.commit().await?;
             Ok(node.is_some())
         })
+    }
+
+    fn retry_webhook(
+        &self,
+        instance: i64,
+        task: u64,
+        by: &str,
+        reason: &str,
+        now_us: i64,
+    ) -> Result<bool, StoreError> {
+        let (by, reason) = (by.to_string(), reason.to_string());
+        let jobs = self.jobs.clone();
+        let retried = self.write(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let node: Option<String> = transaction
+                .query_opt(
+                    &transaction.prepare_cached("UPDATE jobs j SET due_us = $3 FROM tasks t
+                         WHERE j.kind = 'webhook' AND j.instance_id = $1 AND j.item = $2
+                           AND t.instance_id = j.instance_id AND t.task_id = j.item AND t.status = 'open'
+                         RETURNING t.node").await?,
+                    &[&instance, &(task as i64), &now_us],
+                )
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?;
+            if let Some(node) = &node {
+                transaction
+                    .execute(
+                        &transaction.prepare_cached("UPDATE webhook_attempts SET next_try_us = $3 WHERE instance_id = $1 AND task_id = $2").await?,
+                        &[&instance, &(task as i64), &now_us],
+                    )
+                    .await?;
+                audit(
+                    &transaction,
+                    instance,
+                    now_us,
+                    &by,
+                    "retried",
+                    Some(node),
+                    &json!({ "task": task, "reason": reason }),
+                )
+                .await?;
+                // Every node's job loop hears it, as when a step adds a job.
+                transaction
+                    .execute(
+                        &transaction.prepare_cached("SELECT pg_notify($1, '')").await?,
+                        &[&super::listen::CHANNEL],
+                    )
+                    .await?;
+            }
+            transaction.commit().await?;
+            Ok(node.is_some())
+        })?;
+        if retried {
+            jobs.raise();
+        }
+        Ok(retried)
     }
 
     fn comment(

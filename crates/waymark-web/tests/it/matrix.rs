@@ -170,6 +170,26 @@ const PAGES: &[Row] = &[
         "RRRRRFFFFFFBFRR",
     ),
     ("GET", "/admin/requests", "-", "RRRRRFFFFFFFARR"),
+    // Actions on requests: administrators only, and each needs a reason (the matrix sends none).
+    (
+        "POST",
+        "/admin/requests/{id}/cancel",
+        "own",
+        "RRRRRFFFFFFFBRR",
+    ),
+    (
+        "POST",
+        "/admin/requests/{id}/cancel",
+        "other",
+        "RRRRRFFFFFFFBRR",
+    ),
+    (
+        "POST",
+        "/admin/tasks/{id}/reassign",
+        "own",
+        "RRRRRFFFFFFFBRR",
+    ),
+    ("POST", "/admin/tasks/{id}/retry", "own", "RRRRRFFFFFFFBRR"),
     ("GET", "/admin/keys", "-", "RRRRRFFFFFFFARR"),
     ("POST", "/admin/keys", "-", "RRRRRFFFFFFFBRR"),
     ("POST", "/admin/keys/{id}/revoke", "-", "RRRRRFFFFFFFNRR"),

@@ -1170,3 +1170,177 @@ async fn an_administrator_reads_the_directory_and_takes_a_leaver_out() {
     let page = get(&router, "/work", Some(&mallory)).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "her session ended");
 }
+
+/// Ada, an administrator, moves a stuck request: gives Maria's approval to Olivia while Maria is
+/// away, then cancels the request; each with a reason in its history, each refused without
+/// one, never to the requester, never on her own request, and never by anyone else.
+#[tokio::test]
+async fn an_administrator_reassigns_a_step_and_cancels_a_request_with_reasons() {
+    let (store, router) = setup("manage-requests");
+    let variables = |course: &str| {
+        serde_json::json!({ "course": course, "vendor": "Skills Academy", "cost": 1200, "startDate": "2026-12-01" })
+            .as_object()
+            .cloned()
+            .expect("variables")
+    };
+    let id = store
+        .start_instance("training-request", "jennifer", variables("Negotiation"), 0)
+        .expect("start");
+    let approval = store
+        .instance_tasks(id)
+        .expect("tasks")
+        .into_iter()
+        .find(|t| t.status == "open")
+        .expect("the approval");
+    assert_eq!(approval.assignee.as_deref(), Some("maria"));
+    let task = format!("{}-{}", approval.instance, approval.task);
+    let ada = sign_in(&router, store.as_ref(), "ada").await;
+    let page = get(&router, &format!("/work/requests/{id}"), Some(&ada)).await;
+    assert!(page.html.contains("Give “"), "{}", page.html);
+    assert!(page.html.contains("Cancel the request…"), "{}", page.html);
+    // Jennifer is not offered her own approval.
+    let offered = &page.html[page
+        .html
+        .find(&format!("/admin/tasks/{task}/reassign"))
+        .expect("form")..];
+    let offered = &offered[..offered.find("</select>").expect("select")];
+    assert!(
+        offered.contains(r#"<option value="olivia">Olivia Chen</option>"#),
+        "{offered}"
+    );
+    assert!(!offered.contains(r#"value="jennifer""#), "{offered}");
+    let token = crate::csrf(&page.html);
+    let reassign = format!("/admin/tasks/{task}/reassign");
+    // A reason is needed.
+    let page = post(
+        &router,
+        &reassign,
+        Some(&ada),
+        &[("csrf", &token), ("to", "olivia"), ("reason", " ")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.html.contains("Say why"), "{}", page.html);
+    // Never to the requester.
+    let page = post(
+        &router,
+        &reassign,
+        Some(&ada),
+        &[
+            ("csrf", &token),
+            ("to", "jennifer"),
+            ("reason", "she knows best"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(
+        page.html.contains("Jennifer Lee asked for this request"),
+        "{}",
+        page.html
+    );
+    // Nobody but an administrator.
+    let maria = sign_in(&router, store.as_ref(), "maria").await;
+    let maria_token = crate::csrf(&get(&router, "/work", Some(&maria)).await.html);
+    let page = post(
+        &router,
+        &reassign,
+        Some(&maria),
+        &[("csrf", &maria_token), ("to", "olivia"), ("reason", "away")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // To Olivia, because Maria is away.
+    let page = post(
+        &router,
+        &reassign,
+        Some(&ada),
+        &[
+            ("csrf", &token),
+            ("to", "olivia"),
+            ("reason", "Maria is on leave"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    assert_eq!(
+        store
+            .task(approval.instance, approval.task)
+            .expect("read")
+            .expect("task")
+            .assignee
+            .as_deref(),
+        Some("olivia")
+    );
+    let page = get(
+        &router,
+        &format!("/work/requests/{id}?reassigned=1"),
+        Some(&ada),
+    )
+    .await;
+    assert!(page.html.contains("Handed over"), "{}", page.html);
+    assert!(page.html.contains("Maria is on leave"), "{}", page.html);
+    // Cancelled, with its reason; its open step ends; a second cancel is told it has ended.
+    let cancel = format!("/admin/requests/{id}/cancel");
+    let page = post(
+        &router,
+        &cancel,
+        Some(&ada),
+        &[("csrf", &token), ("reason", "Booked through another team")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let row = store.instance(id).expect("read").expect("request");
+    assert_eq!(row.status, "cancelled");
+    assert!(
+        store
+            .instance_tasks(id)
+            .expect("tasks")
+            .iter()
+            .all(|t| t.status != "open"),
+        "nothing is left open"
+    );
+    let jennifer = sign_in(&router, store.as_ref(), "jennifer").await;
+    let page = get(&router, &format!("/work/requests/{id}"), Some(&jennifer)).await;
+    assert!(
+        page.html.contains("Cancelled by an administrator"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html
+            .contains("cancelled the request: Booked through another team"),
+        "she reads why: {}",
+        page.html
+    );
+    let page = post(
+        &router,
+        &cancel,
+        Some(&ada),
+        &[("csrf", &token), ("reason", "again")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    // Ada's own request is another administrator's to move.
+    let own = store
+        .start_instance("training-request", "ada", variables("Rust"), 0)
+        .expect("start");
+    let page = get(&router, &format!("/work/requests/{own}"), Some(&ada)).await;
+    assert!(
+        page.html.contains("This is your own request"),
+        "{}",
+        page.html
+    );
+    let page = post(
+        &router,
+        &format!("/admin/requests/{own}/cancel"),
+        Some(&ada),
+        &[("csrf", &token), ("reason", "changed my mind")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        store.instance(own).expect("read").expect("request").status,
+        "running"
+    );
+}

@@ -295,6 +295,61 @@ fn jennifers_request_runs_end_to_end() {
 }
 
 #[test]
+fn a_cancelled_request_leaves_nothing_open_and_takes_no_more_steps() {
+    for process in trainings() {
+        let mut state = State::default();
+        let now = 1_800_000_000_000_000;
+        let start = json!({ "requester": "jennifer", "course": "Negotiation", "cost": 1200, "vendorKnown": false });
+        let effects = step(
+            &process,
+            &mut state,
+            Command::Start {
+                variables: vars(start),
+            },
+            now,
+        )
+        .expect("start");
+        let approval = created(&effects)[0].0;
+        let effects = step(
+            &process,
+            &mut state,
+            Command::Cancel {
+                reason: "she booked it elsewhere".into(),
+            },
+            now + HOUR,
+        )
+        .expect("cancel");
+        assert_eq!(state.status, Status::Cancelled);
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, Effect::TaskCancelled { task } if *task == approval))
+        );
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, Effect::TimerCancelled { .. })),
+            "the escalation timer stops"
+        );
+        assert_eq!(effects.last(), Some(&Effect::Ended));
+        let before = state.clone();
+        for command in [
+            Command::Complete {
+                task: approval,
+                variables: vars(json!({ "approved": true })),
+            },
+            Command::Cancel {
+                reason: "again".into(),
+            },
+        ] {
+            let refused = step(&process, &mut state, command, now + 2 * HOUR);
+            assert!(refused.is_err(), "{refused:?}");
+            assert_eq!(state, before, "a refused command changes nothing");
+        }
+    }
+}
+
+#[test]
 fn a_rejected_request_ends_after_telling_her() {
     for process in trainings() {
         let mut state = State::default();
@@ -514,7 +569,12 @@ fn drive(process: &Process, choices: &[(u8, bool)]) -> Result<(), TestCaseError>
         let data = vars(
             json!({ "approved": flag, "clarified": flag, "budgetOk": flag, "vendorKnown": flag }),
         );
-        let command = if k < tasks.len() {
+        // Now and then an administrator cancels the request, whatever it waits for.
+        let command = if pick % 13 == 12 {
+            Command::Cancel {
+                reason: "duplicate".into(),
+            }
+        } else if k < tasks.len() {
             Command::Complete {
                 task: tasks[k],
                 variables: data,
@@ -530,7 +590,20 @@ fn drive(process: &Process, choices: &[(u8, bool)]) -> Result<(), TestCaseError>
             }
         };
         let before = state.clone();
+        let cancelling = matches!(command, Command::Cancel { .. });
         match step(process, &mut state, command, now) {
+            Ok(effects) if cancelling => {
+                // Nothing is left waiting, and every open task was cancelled.
+                prop_assert_eq!(&state.status, &Status::Cancelled);
+                prop_assert!(state.tasks.is_empty() && state.timers.is_empty());
+                prop_assert!(state.subscriptions.is_empty() && state.tokens.is_empty());
+                let cancelled = effects
+                    .iter()
+                    .filter(|e| matches!(e, Effect::TaskCancelled { .. }))
+                    .count();
+                prop_assert_eq!(cancelled, before.tasks.len());
+                prop_assert!(matches!(effects.last(), Some(Effect::Ended)));
+            }
             Ok(_) => {}
             Err(_) => prop_assert_eq!(&state, &before, "a refused command changes nothing"),
         }
@@ -868,7 +941,12 @@ fn trace(process: &Process, choices: &[(u8, bool)]) -> Vec<String> {
         let total = tasks.len() + timers.len() + state.subscriptions.len();
         let k = pick as usize % total.max(1);
         let data = vars(json!({ "approved": flag, "budgetOk": flag, "vendorKnown": !flag }));
-        let command = if k < tasks.len() {
+        // Now and then an administrator cancels the request, whatever it waits for.
+        let command = if pick % 13 == 12 {
+            Command::Cancel {
+                reason: "duplicate".into(),
+            }
+        } else if k < tasks.len() {
             Command::Complete {
                 task: tasks[k],
                 variables: data,
