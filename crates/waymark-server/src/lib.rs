@@ -22,6 +22,7 @@ pub mod keys;
 pub mod live;
 pub mod mail;
 pub mod manage;
+mod manage_api;
 mod metrics;
 pub mod openapi;
 pub mod paging;
@@ -206,6 +207,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(automation::start))
         .routes(routes!(automation::inbox))
         .routes(routes!(automation::act))
+        .routes(routes!(manage_api::cancel))
+        .routes(routes!(manage_api::task))
         .routes(routes!(automation::my_requests))
         .routes(routes!(automation::request))
         .routes(routes!(automation::work))

@@ -950,3 +950,97 @@ async fn the_context_answer_is_one_for_every_channel() {
     let (status, missing) = get(&router, "/v1/profiles/nobody/context", Some(ADMIN)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
 }
+
+/// The administrators' actions through the API: a reason is required (named by its field), a
+/// step goes to someone else but never to the requester, a request is cancelled once, and
+/// nobody else may do either.
+#[tokio::test]
+async fn administrators_move_and_cancel_requests_through_the_api_with_reasons() {
+    let (store, router, tokens) = organisation().await;
+    let example = std::fs::read(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/training-request/process.yaml"),
+    )
+    .expect("example");
+    let (status, body) = post(&router, "/v1/processes", example, &bearer(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    super::automation::deploy_forms(&router).await;
+    let id = start(
+        &router,
+        &tokens["jennifer"],
+        "training-request",
+        json!({ "course": "Negotiation", "vendor": "Skills Academy", "cost": 100, "startDate": "2026-12-01" }),
+    )
+    .await;
+    let approval = inbox(&router, &tokens["maria"]).await[0]["id"]
+        .as_str()
+        .expect("the approval")
+        .to_string();
+    let reassign = format!("/v1/admin/tasks/{approval}/reassign");
+    let (status, body) = as_user(&router, &reassign, ADMIN, json!({ "to": "finn" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["field"], "reason", "{body}");
+    let (status, body) = as_user(
+        &router,
+        &reassign,
+        ADMIN,
+        json!({ "to": "jennifer", "reason": "x" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = as_user(
+        &router,
+        &reassign,
+        &tokens["maria"],
+        json!({ "to": "finn", "reason": "away" }),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "not an administrator: {body}"
+    );
+    let (status, body) = as_user(
+        &router,
+        &reassign,
+        ADMIN,
+        json!({ "to": "ada", "reason": "Maria is away" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(inbox(&router, &tokens["maria"]).await.is_empty());
+    assert_eq!(inbox(&router, &tokens["ada"]).await.len(), 1);
+    let (status, body) = as_user(
+        &router,
+        &format!("/v1/admin/tasks/{approval}/retry"),
+        ADMIN,
+        json!({ "reason": "x" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "no webhook waits: {body}");
+    let cancel = format!("/v1/admin/requests/{id}/cancel");
+    let (status, body) = as_user(
+        &router,
+        &cancel,
+        ADMIN,
+        json!({ "reason": "Booked elsewhere" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        store.instance(id).expect("read").expect("request").status,
+        "cancelled"
+    );
+    assert!(
+        inbox(&router, &tokens["ada"]).await.is_empty(),
+        "its step ended"
+    );
+    let (status, _) = as_user(&router, &cancel, ADMIN, json!({ "reason": "again" })).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, trail) = get(&router, &format!("/v1/requests/{id}"), Some(ADMIN)).await;
+    let text = trail.to_string();
+    assert!(
+        text.contains("Maria is away") && text.contains("Booked elsewhere"),
+        "{trail}"
+    );
+}

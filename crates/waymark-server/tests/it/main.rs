@@ -688,6 +688,8 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         ("post", "/v1/processes/{id}/instances"),
         ("get", "/v1/tasks"),
         ("post", "/v1/tasks/{id}/{action}"),
+        ("post", "/v1/admin/requests/{id}/cancel"),
+        ("post", "/v1/admin/tasks/{id}/{action}"),
         ("get", "/v1/requests"),
         ("get", "/v1/requests/{id}"),
         ("get", "/v1/work"),

@@ -103,6 +103,25 @@ const API: &[Row] = &[
         "other",
         "UFFFFFFFFFFBFUU",
     ),
+    // Administrators' actions need a reason (the matrix sends none) and know no `comment`.
+    (
+        "POST",
+        "/v1/admin/requests/{id}/cancel",
+        "own",
+        "UFFFBFFFFFFFBUU",
+    ),
+    (
+        "POST",
+        "/v1/admin/requests/{id}/cancel",
+        "other",
+        "UFFFBFFFFFFFBUU",
+    ),
+    (
+        "POST",
+        "/v1/admin/tasks/{id}/{action}",
+        "own",
+        "UFFFBFFFFFFFBUU",
+    ),
     ("GET", "/v1/requests", "-", "UFFFFAAAAAAAAUU"),
     ("GET", "/v1/requests/{id}", "own", "UFFFAAAFFFFFAUU"),
     ("GET", "/v1/requests/{id}", "other", "UFFFAFFFAFFAAUU"),
