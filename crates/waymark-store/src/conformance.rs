@@ -55,6 +55,7 @@ on_every_backend!(
     the_schema_is_brought_up_to_date_once,
     people_are_found_by_part_of_a_name_an_email_or_an_identifier,
     saved_views_are_kept_listed_by_owner_and_forgotten,
+    deployments_list_each_process_and_form_with_its_versions,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -417,6 +418,79 @@ fn mail_is_kept_once_per_message_id<S: Mailbox>(store: &S) {
         ("maria", "<m1@waymark>")
     );
     assert_eq!(store.mail(-1).expect("read"), None);
+}
+
+fn deployments_list_each_process_and_form_with_its_versions<S: Processes>(store: &S) {
+    let process = |url: &str| {
+        format!(
+            "process: ping\nname: Ping the budget system\nsteps:\n  - id: ping\n    webhook: {url}\n"
+        )
+    };
+    store
+        .deploy_process(
+            "ping",
+            "Ping the budget system",
+            "yaml",
+            &process("http://a.example/"),
+            10,
+        )
+        .expect("deploy");
+    store
+        .deploy_process(
+            "ping",
+            "Ping the budget system",
+            "yaml",
+            &process("http://b.example/"),
+            20,
+        )
+        .expect("deploy again");
+    store
+        .deploy_process(
+            "approve",
+            "Approve a purchase",
+            "yaml",
+            &process("http://c.example/"),
+            30,
+        )
+        .expect("deploy");
+    store
+        .put_form("request-training", "{\"components\": []}", 40)
+        .expect("form");
+    let listed: Vec<(&str, String, String, i64, i64, i64)> = store
+        .deployments()
+        .expect("list")
+        .into_iter()
+        .map(|d| (d.kind, d.id, d.name, d.version, d.versions, d.deployed_us))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                "process",
+                "approve".into(),
+                "Approve a purchase".into(),
+                1,
+                1,
+                30
+            ),
+            (
+                "process",
+                "ping".into(),
+                "Ping the budget system".into(),
+                2,
+                2,
+                20
+            ),
+            (
+                "form",
+                "request-training".into(),
+                "request-training".into(),
+                1,
+                1,
+                40
+            ),
+        ]
+    );
 }
 
 fn saved_views_are_kept_listed_by_owner_and_forgotten<S: SavedViews>(store: &S) {

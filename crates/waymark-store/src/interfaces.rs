@@ -19,6 +19,7 @@ use crate::keys::{Holder, KeyInfo, NewKey};
 use crate::mailbox::Mail;
 use crate::sessions::Session;
 use crate::views::{NewView, SavedView};
+use crate::workflow::Deployment;
 use crate::workflow::{
     AuditRow, DeployedProcess, InstanceRow, InstanceSummary, Job, JobKind, TaskKey, TaskRow, Turn,
     User, WorkflowError,
@@ -207,6 +208,9 @@ pub trait Processes: Send + Sync {
     fn start_form(&self, process: &str) -> Result<Option<String>, WorkflowError>;
     /// The latest deployed version of a process.
     fn latest_version(&self, id: &str) -> Result<Option<i64>, StoreError>;
+    /// Every deployed process and form: its latest version, and how many there are; processes
+    /// by name, then forms by key.
+    fn deployments(&self) -> Result<Vec<Deployment>, StoreError>;
     /// A deployed process: the given version, else the latest.
     fn process(
         &self,

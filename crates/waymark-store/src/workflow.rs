@@ -56,6 +56,32 @@ pub struct DeployedProcess {
     pub deployed_us: i64,
 }
 
+/// A deployed process or form: its latest version, and how many versions it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// `process` or `form`.
+    pub kind: &'static str,
+    pub id: String,
+    /// A process's name; a form's key.
+    pub name: String,
+    /// `bpmn` or `yaml` for a process, `form` for a form.
+    pub format: String,
+    pub version: i64,
+    pub versions: i64,
+    pub deployed_us: i64,
+}
+
+/// The statements that list deployments (shared by both backends; `$n`/`?n` alike).
+pub(crate) const DEPLOYED_PROCESSES: &str =
+    "SELECT p.id, p.name, p.format, p.version, p.deployed_us,
+        (SELECT count(*) FROM processes q WHERE q.id = p.id)
+    FROM processes p WHERE p.version = (SELECT max(version) FROM processes q WHERE q.id = p.id)
+    ORDER BY p.name, p.id";
+pub(crate) const DEPLOYED_FORMS: &str = "SELECT f.key, f.key, 'form', f.version, f.deployed_us,
+        (SELECT count(*) FROM forms g WHERE g.key = f.key)
+    FROM forms f WHERE f.version = (SELECT max(version) FROM forms g WHERE g.key = f.key)
+    ORDER BY f.key";
+
 /// An instance in a list: what it is, whose, and how it stands (its state left unread).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceSummary {
@@ -1091,6 +1117,30 @@ impl crate::Processes for SqliteStore {
             Ok(connection
                 .prepare_cached("SELECT max(version) FROM processes WHERE id = ?1")?
                 .query_row(params![id], |r| r.get(0))?)
+        })
+    }
+
+    fn deployments(&self) -> Result<Vec<Deployment>, StoreError> {
+        self.with(|connection| {
+            let mut out = Vec::new();
+            for (kind, sql) in [("process", DEPLOYED_PROCESSES), ("form", DEPLOYED_FORMS)] {
+                let mut query = connection.prepare_cached(sql)?;
+                let rows = query.query_map([], |r| {
+                    Ok(Deployment {
+                        kind,
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        format: r.get(2)?,
+                        version: r.get(3)?,
+                        deployed_us: r.get(4)?,
+                        versions: r.get(5)?,
+                    })
+                })?;
+                for row in rows {
+                    out.push(row?);
+                }
+            }
+            Ok(out)
         })
     }
 

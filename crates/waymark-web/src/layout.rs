@@ -69,6 +69,7 @@ pub(crate) fn page(title: &str, signed: Option<&Signed>, content: Markup) -> Htm
                                         li { a href="/admin/requests" { "All requests" } }
                                         li { a href="/admin/people" { "People" } }
                                         li { a href="/admin/keys" { "Keys" } }
+                                        li { a href="/admin/deployed" { "Deployed" } }
                                         @if signed.mail_here {
                                             li { a href="/admin/outbox" { "Outbox" } }
                                         }

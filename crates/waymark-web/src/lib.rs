@@ -14,6 +14,7 @@ mod analyses;
 mod chart;
 mod customers;
 mod demo;
+mod deployed;
 mod feedback;
 mod form;
 mod funnel;
@@ -159,6 +160,7 @@ fn table() -> Table {
     .post("/admin/keys", keys::issue)
     .post("/admin/keys/{id}/revoke", keys::revoke)
     .get("/admin/people", people::list)
+    .get("/admin/deployed", deployed::list)
     .post("/admin/people/{id}/disable", people::disable)
     .get("/admin/outbox", mailbox::outbox)
     .get("/mail", mailbox::inbox)

@@ -106,6 +106,33 @@ impl crate::Processes for PgStore {
         })
     }
 
+    fn deployments(&self) -> Result<Vec<crate::workflow::Deployment>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let mut out = Vec::new();
+            for (kind, sql) in [
+                ("process", crate::workflow::DEPLOYED_PROCESSES),
+                ("form", crate::workflow::DEPLOYED_FORMS),
+            ] {
+                for row in client
+                    .query(&client.prepare_cached(sql).await?, &[])
+                    .await?
+                {
+                    out.push(crate::workflow::Deployment {
+                        kind,
+                        id: row.try_get(0)?,
+                        name: row.try_get(1)?,
+                        format: row.try_get(2)?,
+                        version: row.try_get(3)?,
+                        deployed_us: row.try_get(4)?,
+                        versions: row.try_get(5)?,
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn process(
         &self,
         id: &str,

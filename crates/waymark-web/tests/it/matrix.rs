@@ -213,6 +213,7 @@ const PAGES: &[Row] = &[
     ("POST", "/admin/keys", "-", "RRRRRFFFFFFFBRR"),
     ("POST", "/admin/keys/{id}/revoke", "-", "RRRRRFFFFFFFNRR"),
     ("GET", "/admin/people", "-", "RRRRRFFFFFFFARR"),
+    ("GET", "/admin/deployed", "-", "RRRRRFFFFFFFARR"),
     ("POST", "/admin/people/{id}/disable", "-", "RRRRRFFFFFFFNRR"),
     ("GET", "/admin/outbox", "-", "RRRRRNNNNNNNNRR"),
     ("GET", "/mail", "-", "RRRRRNNNNNNNNRR"),

@@ -1344,3 +1344,47 @@ async fn an_administrator_reassigns_a_step_and_cancels_a_request_with_reasons() 
         "running"
     );
 }
+
+/// What is deployed, for administrators: each journey, process and form with its version and
+/// how many there are; a new file makes a new version.
+#[tokio::test]
+async fn an_administrator_sees_what_is_deployed_and_its_versions() {
+    let (store, router) = setup("deployed");
+    let journey = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/training-request/as-is.yaml"),
+    )
+    .expect("journey");
+    store
+        .deploy_journey("training-request", "as-is", &journey, 0)
+        .expect("journey");
+    store
+        .deploy_journey(
+            "training-request",
+            "as-is",
+            &journey.replace("title:", "title: New:"),
+            1,
+        )
+        .expect("a second version");
+    let ada = sign_in(&router, store.as_ref(), "ada").await;
+    let page = get(&router, "/admin/deployed", Some(&ada)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains("2 (as-is) · 2 versions"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains("<code>training-request</code> · YAML"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains("<td><code>request-training</code></td>"),
+        "{}",
+        page.html
+    );
+    let maria = sign_in(&router, store.as_ref(), "maria").await;
+    let page = get(&router, "/admin/deployed", Some(&maria)).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+}

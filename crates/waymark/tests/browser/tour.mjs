@@ -201,6 +201,7 @@ try {
     await visit("ada", "outbox", "/admin/outbox");
     await visit("ada", "keys", "/admin/keys");
     await visit("ada", "people", "/admin/people");
+    await visit("ada", "deployed", "/admin/deployed");
     await visit("ada", "request-audit", await firstLink(await as("ada"), "/admin/requests", /^\/work\/requests\/\d+/));
   }
 } finally {

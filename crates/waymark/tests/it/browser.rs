@@ -436,7 +436,7 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
         ],
     );
     let pages = result["pages"].as_array().map_or(0, Vec::len);
-    assert_eq!(pages, 66, "33 pages on each of two screens: {result}");
+    assert_eq!(pages, 68, "34 pages on each of two screens: {result}");
     assert_eq!(
         result["violations"],
         serde_json::json!([]),
