@@ -19,11 +19,11 @@ use crate::keys::{Holder, KeyInfo, NewKey};
 use crate::mailbox::Mail;
 use crate::sessions::Session;
 use crate::views::{NewView, SavedView};
-use crate::workflow::Deployment;
 use crate::workflow::{
     AuditRow, DeployedProcess, InstanceRow, InstanceSummary, Job, JobKind, TaskKey, TaskRow, Turn,
     User, WorkflowError,
 };
+use crate::workflow::{Deployment, FailingWebhook};
 use crate::{
     Appended, DeployedJourney, KeyKind, NewEvent, NewTrace, PersonFound, Profile, StoreError,
     StoredEvent, StoredTrace, TraceBlock,
@@ -348,6 +348,11 @@ pub trait Work: Send + Sync {
     ) -> Result<Vec<InstanceSummary>, StoreError>;
     /// How many instances there are in each status.
     fn instance_counts(&self) -> Result<Vec<(String, usize)>, StoreError>;
+    /// Open webhook steps whose calls failed, most attempts first (at most `limit`), and how
+    /// many there are in all.
+    fn failing_webhooks(&self, limit: usize) -> Result<(Vec<FailingWebhook>, usize), StoreError>;
+    /// How many emails wait to be sent.
+    fn mail_waiting(&self) -> Result<usize, StoreError>;
     /// The instances `requester` started, newest first.
     fn instances_of(&self, requester: &str) -> Result<Vec<i64>, StoreError>;
     /// Every open task (people's and workers'), oldest first.

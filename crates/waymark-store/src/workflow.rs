@@ -56,6 +56,27 @@ pub struct DeployedProcess {
     pub deployed_us: i64,
 }
 
+/// An open webhook step whose calls failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailingWebhook {
+    pub instance: i64,
+    pub task: u64,
+    /// The step's name.
+    pub name: String,
+    pub attempts: i64,
+    pub last_error: String,
+    pub next_try_us: i64,
+}
+
+/// The statements behind `failing_webhooks` (both backends; `$n`/`?n` alike).
+pub(crate) const FAILING_WEBHOOKS: &str =
+    "SELECT w.instance_id, w.task_id, t.name, w.attempts, w.last_error, w.next_try_us
+    FROM webhook_attempts w JOIN tasks t ON t.instance_id = w.instance_id AND t.task_id = w.task_id
+    WHERE t.status = 'open' ORDER BY w.attempts DESC, w.instance_id, w.task_id LIMIT $1";
+pub(crate) const FAILING_WEBHOOKS_COUNTED: &str = "SELECT count(*) FROM webhook_attempts w
+    JOIN tasks t ON t.instance_id = w.instance_id AND t.task_id = w.task_id WHERE t.status = 'open'";
+pub(crate) const MAIL_WAITING: &str = "SELECT count(*) FROM jobs WHERE kind = 'mail'";
+
 /// A deployed process or form: its latest version, and how many versions it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {
@@ -1564,6 +1585,36 @@ impl crate::Work for SqliteStore {
             )?;
             let rows = query.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn failing_webhooks(&self, limit: usize) -> Result<(Vec<FailingWebhook>, usize), StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(&FAILING_WEBHOOKS.replace("$1", "?1"))?;
+            let rows = query.query_map(params![limit as i64], |r| {
+                Ok(FailingWebhook {
+                    instance: r.get(0)?,
+                    task: r.get::<_, i64>(1)? as u64,
+                    name: r.get(2)?,
+                    attempts: r.get(3)?,
+                    last_error: r.get(4)?,
+                    next_try_us: r.get(5)?,
+                })
+            })?;
+            let found = rows.collect::<Result<Vec<_>, _>>()?;
+            let all: i64 = connection
+                .prepare_cached(FAILING_WEBHOOKS_COUNTED)?
+                .query_row([], |r| r.get(0))?;
+            Ok((found, all as usize))
+        })
+    }
+
+    fn mail_waiting(&self) -> Result<usize, StoreError> {
+        self.with(|connection| {
+            let n: i64 = connection
+                .prepare_cached(MAIL_WAITING)?
+                .query_row([], |r| r.get(0))?;
+            Ok(n as usize)
         })
     }
 

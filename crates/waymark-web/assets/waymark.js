@@ -137,6 +137,47 @@
   }
   document.querySelectorAll("figure.map").forEach(zoomable);
 
+  // Sorting: a table's column headings become buttons that sort its rows (numbers as numbers,
+  // dates and words as text); the heading says which way with aria-sort.
+  function key(text) {
+    var t = text.replace(/\s+/g, " ").trim();
+    var n = t.replace(/[\s,%]/g, "").match(/^[-+]?\d+(\.\d+)?/);
+    return n && n[0].length >= t.replace(/[\s,%]/g, "").length - 4 ? { n: Number(n[0]) } : { t: t.toLowerCase() };
+  }
+  function compare(a, b) {
+    if ("n" in a && "n" in b) return a.n - b.n;
+    var x = "n" in a ? String(a.n) : a.t, y = "n" in b ? String(b.n) : b.t;
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  function sortable(table) {
+    var head = table.tHead, body = table.tBodies[0];
+    if (!head || !body || body.rows.length < 3 || head.rows.length !== 1) return;
+    var headings = head.rows[0].cells;
+    Array.prototype.forEach.call(headings, function (th, column) {
+      var label = th.textContent.trim();
+      if (!label || th.querySelector(".visually-hidden")) return;
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "sort";
+      b.textContent = label;
+      th.textContent = "";
+      th.appendChild(b);
+      th.setAttribute("aria-sort", "none");
+      b.addEventListener("click", function () {
+        var up = th.getAttribute("aria-sort") !== "ascending";
+        Array.prototype.forEach.call(headings, function (other) { if (other.hasAttribute("aria-sort")) other.setAttribute("aria-sort", "none"); });
+        th.setAttribute("aria-sort", up ? "ascending" : "descending");
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (r, s) {
+          var c = compare(key(r.cells[column] ? r.cells[column].textContent : ""), key(s.cells[column] ? s.cells[column].textContent : ""));
+          return up ? c : -c;
+        });
+        rows.forEach(function (row) { body.appendChild(row); });
+      });
+    });
+  }
+  document.querySelectorAll("main table").forEach(sortable);
+
   // Downloads, made here from the page: nothing is sent anywhere.
   function slug(text) {
     var s = (text || "").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "");
@@ -158,7 +199,7 @@
   // What a cell says, without the buttons and forms in it.
   function said(cell) {
     var copy = cell.cloneNode(true);
-    copy.querySelectorAll("form, button, script").forEach(function (el) { el.remove(); });
+    copy.querySelectorAll("form, button:not(.sort), script").forEach(function (el) { el.remove(); });
     return copy.textContent.replace(/\s+/g, " ").trim();
   }
   // One CSV field. Text a spreadsheet would run as a formula (=, +, -, @ first) is kept as text

@@ -2,10 +2,10 @@
 //! beside it, so a chart reads without colour. Each chart is drawn twice: wide (label beside the
 //! bar) for screens, and narrow (label above the bar) for phones, where the wide one would
 //! shrink its text to a few pixels; the stylesheet shows the one that fits, so the text stays
-//! about 13 px either way.
+//! about 13 px either way. Drawn through maud (every text escaped), coloured by the stylesheet's
+//! chart tokens (`.bar-fill`, `.bar-label`, `.bar-note`).
 
-use maud::{Markup, PreEscaped, html};
-use std::fmt::Write as _;
+use maud::{Markup, html};
 
 /// One bar: its label, its length against the longest bar, the figure written beside it, and a
 /// second line under the label (time between steps, say).
@@ -36,6 +36,29 @@ pub(crate) fn bars(title: &str, bars: &[Bar]) -> Markup {
 /// The width of the narrow drawing: a 375 px phone shows it at about its own size.
 const NARROW: f64 = 340.0;
 
+/// A number as SVG coordinates are written: one decimal.
+fn at(value: f64) -> String {
+    format!("{value:.1}")
+}
+
+/// A label cut to `most` characters, with an ellipsis when it was longer.
+fn cut(label: &str, most: usize) -> String {
+    if label.chars().count() > most {
+        label.chars().take(most - 1).chain(['…']).collect()
+    } else {
+        label.to_string()
+    }
+}
+
+/// A bar's length at `span` for the longest bar `max`: at least a sliver.
+fn length(bar: &Bar, max: f64, span: f64) -> f64 {
+    if max > 0.0 {
+        (bar.value / max * span).max(1.0)
+    } else {
+        1.0
+    }
+}
+
 /// The phone's drawing: each label on a line of its own, the bar and its figure under it.
 fn narrow(title: &str, bars: &[Bar]) -> Markup {
     let max = bars.iter().map(|b| b.value).fold(0.0_f64, f64::max);
@@ -45,50 +68,30 @@ fn narrow(title: &str, bars: &[Bar]) -> Markup {
         .map(|b| row + if b.note.is_some() { NOTE } else { 0.0 })
         .sum::<f64>()
         + 8.0;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg class="chart chart-narrow" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {NARROW} {height}" role="img" aria-label="{}" font-family="system-ui, sans-serif">"#,
-        esc(title)
-    );
     // Room for the figure after the longest bar ("120 (100 % of first)").
     let span = NARROW - 170.0;
+    let mut tops = Vec::with_capacity(bars.len());
     let mut y = 4.0;
     for bar in bars {
-        let length = if max > 0.0 {
-            (bar.value / max * span).max(1.0)
-        } else {
-            1.0
-        };
-        let label: String = if bar.label.chars().count() > 44 {
-            bar.label.chars().take(43).chain(['…']).collect()
-        } else {
-            bar.label.clone()
-        };
-        let _ = write!(
-            svg,
-            r##"<g class="bar"><title>{full}: {figure}</title><text x="0" y="{ty:.1}" font-size="13" fill="#111827">{label}</text><rect x="0" y="{ry:.1}" width="{length:.1}" height="18" rx="3" fill="#1d4ed8"/><text x="{fx:.1}" y="{fy:.1}" font-size="13" font-weight="600" fill="#111827">{figure}</text>"##,
-            full = esc(&bar.label),
-            label = esc(&label),
-            figure = esc(&bar.figure),
-            ty = y + 13.0,
-            ry = y + 19.0,
-            fx = length + 6.0,
-            fy = y + 33.0,
-        );
-        if let Some(note) = &bar.note {
-            let _ = write!(
-                svg,
-                r##"<text x="0" y="{:.1}" font-size="12" fill="#374151">{}</text>"##,
-                y + 52.0,
-                esc(note)
-            );
-        }
-        svg.push_str("</g>");
+        tops.push(y);
         y += row + if bar.note.is_some() { NOTE } else { 0.0 };
     }
-    svg.push_str("</svg>");
-    html! { (PreEscaped(svg)) }
+    html! {
+        svg.chart.chart-narrow xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {NARROW} {height}")) role="img" aria-label=(title) font-family="system-ui, sans-serif" {
+            @for (bar, y) in bars.iter().zip(&tops) {
+                @let long = length(bar, max, span);
+                g.bar {
+                    title { (bar.label) ": " (bar.figure) }
+                    text.bar-label x="0" y=(at(y + 13.0)) font-size="13" { (cut(&bar.label, 44)) }
+                    rect.bar-fill x="0" y=(at(y + 19.0)) width=(at(long)) height="18" rx="3" {}
+                    text.bar-label x=(at(long + 6.0)) y=(at(y + 33.0)) font-size="13" font-weight="600" { (bar.figure) }
+                    @if let Some(note) = &bar.note {
+                        text.bar-note x="0" y=(at(y + 52.0)) font-size="12" { (note) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The screen's drawing: labels beside the bars.
@@ -99,48 +102,29 @@ fn wide(title: &str, bars: &[Bar]) -> Markup {
         .map(|b| ROW + if b.note.is_some() { NOTE } else { 0.0 })
         .sum();
     let height = rows + 8.0;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg class="chart chart-wide" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{}" font-family="system-ui, sans-serif">"#,
-        esc(title)
-    );
-    let mut y = 4.0;
     let span = WIDTH - LABEL - 170.0;
+    let mut tops = Vec::with_capacity(bars.len());
+    let mut y = 4.0;
     for bar in bars {
-        let length = if max > 0.0 {
-            (bar.value / max * span).max(1.0)
-        } else {
-            1.0
-        };
-        let label: String = if bar.label.chars().count() > 32 {
-            bar.label.chars().take(31).chain(['…']).collect()
-        } else {
-            bar.label.clone()
-        };
-        let _ = write!(
-            svg,
-            r##"<g class="bar"><title>{full}: {figure}</title><text x="0" y="{ty:.1}" font-size="13" fill="#111827">{label}</text><rect x="{LABEL}" y="{ry:.1}" width="{length:.1}" height="20" rx="3" fill="#1d4ed8"/><text x="{fx:.1}" y="{ty:.1}" font-size="13" font-weight="600" fill="#111827">{figure}</text>"##,
-            full = esc(&bar.label),
-            label = esc(&label),
-            figure = esc(&bar.figure),
-            ty = y + 15.0,
-            ry = y + 1.0,
-            fx = LABEL + length + 6.0,
-        );
-        if let Some(note) = &bar.note {
-            let _ = write!(
-                svg,
-                r##"<text x="0" y="{:.1}" font-size="11.5" fill="#374151">{}</text>"##,
-                y + 30.0,
-                esc(note)
-            );
-        }
-        svg.push_str("</g>");
+        tops.push(y);
         y += ROW + if bar.note.is_some() { NOTE } else { 0.0 };
     }
-    svg.push_str("</svg>");
-    html! { (PreEscaped(svg)) }
+    html! {
+        svg.chart.chart-wide xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {WIDTH} {height}")) role="img" aria-label=(title) font-family="system-ui, sans-serif" {
+            @for (bar, y) in bars.iter().zip(&tops) {
+                @let long = length(bar, max, span);
+                g.bar {
+                    title { (bar.label) ": " (bar.figure) }
+                    text.bar-label x="0" y=(at(y + 15.0)) font-size="13" { (cut(&bar.label, 32)) }
+                    rect.bar-fill x=(LABEL) y=(at(y + 1.0)) width=(at(long)) height="20" rx="3" {}
+                    text.bar-label x=(at(LABEL + long + 6.0)) y=(at(y + 15.0)) font-size="13" font-weight="600" { (bar.figure) }
+                    @if let Some(note) = &bar.note {
+                        text.bar-note x="0" y=(at(y + 30.0)) font-size="11.5" { (note) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A share (0 … 1) as people read it: `67 %`.

@@ -14,20 +14,31 @@ use waymark_store::workflow::TaskRow;
 use crate::Web;
 use crate::layout::page;
 use crate::session::Signed;
+use crate::ui::{Stat, empty, stats};
 use crate::work::{About, about, blocking, due, refusal, status_words};
 
 /// How many tasks and requests the home page shows (the inbox and "My requests" have them all).
 const SHOWN: usize = 5;
 
 /// What the home page reads from the store for one person.
+/// How the installation's work stands, for administrators.
+struct Health {
+    /// Every request's count by state.
+    counts: Vec<(String, usize)>,
+    /// Webhook steps whose calls fail (the first few), and how many.
+    failing: (Vec<waymark_store::workflow::FailingWebhook>, usize),
+    /// Emails waiting to be sent.
+    mail: usize,
+}
+
 struct Mine {
     /// Open tasks for them, overdue first, each with who asks and for what; and how many.
     tasks: Vec<(TaskRow, About)>,
     waiting: usize,
     /// Their latest requests: id, title, status.
     requests: Vec<(i64, String, String)>,
-    /// Every request's count by state (administrators only).
-    counts: Option<Vec<(String, usize)>>,
+    /// The installation's health (administrators only).
+    health: Option<Health>,
     /// The analyses they saved, newest first (for those who read journeys).
     saved: Option<Vec<waymark_store::views::SavedView>>,
 }
@@ -74,7 +85,7 @@ pub(crate) async fn home(State(web): State<Web>, signed: Option<Signed>) -> Resp
         .to_string();
     let content = html! {
         (waiting(&mine, now))
-        @if let Some(counts) = &mine.counts { (health_part(counts)) }
+        @if let Some(health) = &mine.health { (health_part(health)) }
         @match &journeys {
             Some(Ok(measured)) => (journeys_part(measured)),
             Some(Err(_)) => {
@@ -123,8 +134,12 @@ fn mine(
             (r.instance.id, title, r.instance.status.clone())
         })
         .collect();
-    let counts = if admin {
-        Some(store.instance_counts()?)
+    let health = if admin {
+        Some(Health {
+            counts: store.instance_counts()?,
+            failing: store.failing_webhooks(SHOWN)?,
+            mail: store.mail_waiting()?,
+        })
     } else {
         None
     };
@@ -133,7 +148,7 @@ fn mine(
         tasks,
         waiting,
         requests,
-        counts,
+        health,
         saved,
     })
 }
@@ -143,7 +158,7 @@ fn saved_part(saved: &[waymark_store::views::SavedView]) -> Markup {
         section aria-labelledby="saved" {
             h2 #saved { "Your saved analyses" }
             @if saved.is_empty() {
-                p.notice { "None yet. Open a journey's funnel, flow or conformance view and save it to find it here and share its link." }
+                (empty("None yet. Open a journey's funnel, flow or conformance view and save it to find it here and share its link.", Some(("/journeys", "Open the journeys"))))
             } @else {
                 ul { @for view in saved { li { (crate::saved::link(view)) } } }
             }
@@ -157,7 +172,7 @@ fn waiting(mine: &Mine, now: i64) -> Markup {
         section aria-labelledby="waiting" {
             h2 #waiting { "Waiting for you" }
             @if mine.tasks.is_empty() {
-                p.notice { "Nothing is waiting for you." }
+                (empty("Nothing is waiting for you.", None))
             } @else {
                 ul.cards {
                     @for (task, (title, requester, facts)) in &mine.tasks {
@@ -194,7 +209,7 @@ fn journeys_part(measured: &crate::journeys::Measured) -> Markup {
             }
             @if journeys.is_empty() {
                 p.notice { "No journey is deployed yet. Deploy one with " code { "waymark journey deploy" } "." }
-            } @else { ul.cards {
+            } @else { ul.cards.grid {
                 @for (deployed, journey, report) in &journeys {
                     li.card {
                         h3 { a href=(format!("/journeys/{}", deployed.id)) { (journey.title) } }
@@ -210,6 +225,52 @@ fn journeys_part(measured: &crate::journeys::Measured) -> Markup {
                     }
                 }
             } }
+            (over_target(&journeys))
+        }
+    }
+}
+
+/// The most touchpoints shown over their target.
+const OVER_TARGET: usize = 5;
+
+/// The touchpoints whose visits most often take longer than designed, across the journeys.
+fn over_target(
+    journeys: &[&(
+        waymark_store::DeployedJourney,
+        waymark_journey::Journey,
+        Option<std::sync::Arc<waymark_analytics::journey::Report>>,
+    )],
+) -> Markup {
+    let mut over: Vec<(f64, &str, &str, &str, f64)> = journeys
+        .iter()
+        .filter_map(|(deployed, _, report)| report.as_ref().map(|r| (deployed, r)))
+        .flat_map(|(deployed, report)| {
+            report.touchpoints.iter().filter_map(move |t| {
+                let share = t.breach_share.filter(|s| *s > 0.0)?;
+                Some((
+                    share,
+                    deployed.id.as_str(),
+                    t.id.as_str(),
+                    t.name.as_str(),
+                    t.target_seconds?,
+                ))
+            })
+        })
+        .collect();
+    over.sort_by(|a, b| b.0.total_cmp(&a.0));
+    over.truncate(OVER_TARGET);
+    html! {
+        @if !over.is_empty() {
+            h3 { "Touchpoints over target" }
+            ul.cards {
+                @for (share, journey, id, name, target) in &over {
+                    li.card {
+                        p { a href=(format!("/journeys/{journey}/touchpoints/{id}")) { (name) } }
+                        p.meta { span.badge.warn { (crate::chart::percent(*share)) } " of visits took longer than the "
+                            (crate::chart::duration(*target)) " target" }
+                    }
+                }
+            }
         }
     }
 }
@@ -234,7 +295,7 @@ fn requests_part(mine: &Mine) -> Markup {
         section aria-labelledby="requests" {
             h2 #requests { "Your requests" }
             @if mine.requests.is_empty() {
-                p { "You have not requested anything yet. " a href="/work/start" { "Request something" } }
+                (empty("You have not requested anything yet.", Some(("/work/start", "Request something"))))
             } @else {
                 ul.steps {
                     @for (id, title, status) in &mine.requests {
@@ -250,19 +311,58 @@ fn requests_part(mine: &Mine) -> Markup {
     }
 }
 
-fn health_part(counts: &[(String, usize)]) -> Markup {
+fn health_part(health: &Health) -> Markup {
+    let count = |status: &str| {
+        health
+            .counts
+            .iter()
+            .find(|(s, _)| s == status)
+            .map_or(0, |(_, n)| *n)
+    };
+    let (failing, failing_all) = &health.failing;
+    let tiles = [
+        Stat {
+            figure: count("running").to_string(),
+            label: "requests in progress".into(),
+            href: Some("/admin/requests?status=running".into()),
+            warn: false,
+        },
+        Stat {
+            figure: count("failed").to_string(),
+            label: "requests stuck on an error".into(),
+            href: Some("/admin/requests?status=failed".into()),
+            warn: count("failed") > 0,
+        },
+        Stat {
+            figure: failing_all.to_string(),
+            label: "webhook calls failing".into(),
+            href: None,
+            warn: *failing_all > 0,
+        },
+        Stat {
+            figure: health.mail.to_string(),
+            label: "emails waiting to go out".into(),
+            href: None,
+            warn: false,
+        },
+    ];
     html! {
         section aria-labelledby="health" {
-            h2 #health { "Requests in this installation" }
-            @if counts.is_empty() {
-                p { "No request has been started yet." }
-            } @else {
-                ul.steps {
-                    @for (status, count) in counts {
-                        li { a href=(format!("/admin/requests?status={status}")) { (status_words(status)) } ": " (count) }
+            h2 #health { "This installation" }
+            (stats("How the installation's work stands", &tiles))
+            @if !failing.is_empty() {
+                h3 { "Failing webhook calls" }
+                ul.cards {
+                    @for f in failing {
+                        li.card {
+                            p { a href=(format!("/work/requests/{}", f.instance)) { (f.name) " (request " (f.instance) ")" }
+                                " " span.badge.warn { "tried " (f.attempts) "×" } }
+                            p.meta { (f.last_error) " · next try " (crate::layout::when(f.next_try_us)) }
+                        }
                     }
                 }
             }
+            p { a href="/admin/requests" { "All requests" } " · " a href="/admin/deployed" { "What is deployed" } }
         }
     }
 }

@@ -318,15 +318,11 @@ pub(crate) fn tabs(id: &str, query: &str, current: &str) -> maud::Markup {
         ("/conformance", "Designed against actual"),
     ];
     html! {
-        nav aria-label="Journey pages" {
-            ul.versions {
+        nav.tabs aria-label="Journey pages" {
+            ul {
                 @for (path, name) in pages {
                     li {
-                        @if path == current {
-                            span aria-current="page" { strong { (name) } }
-                        } @else {
-                            a href=(format!("/journeys/{id}{path}{query}")) { (name) }
-                        }
+                        a href=(format!("/journeys/{id}{path}{query}")) aria-current=[(path == current).then_some("page")] { (name) }
                     }
                 }
             }

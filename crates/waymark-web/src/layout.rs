@@ -31,8 +31,87 @@ pub(crate) async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// A link of the navigation: where, what it is called, and the paths it stands for.
+struct Link {
+    href: &'static str,
+    label: &'static str,
+}
+
+/// The navigation a person gets, in groups, by what their roles let them do.
+fn groups(signed: &Signed) -> Vec<(&'static str, Vec<Link>)> {
+    let link = |href, label| Link { href, label };
+    let mut work = vec![
+        link("/", "Home"),
+        link("/work", "Inbox"),
+        link("/work/start", "Request something"),
+        link("/work/requests", "My requests"),
+    ];
+    if signed.mail_here {
+        work.push(link("/mail", "Mail"));
+    }
+    let mut insight = Vec::new();
+    if crate::journeys::may_read(signed) {
+        insight.push(link("/journeys", "Journeys"));
+        insight.push(link("/analyses", "Analyses"));
+    }
+    if crate::customers::may_read(signed) {
+        insight.push(link("/customers", "Customers"));
+    }
+    let mut admin = Vec::new();
+    if crate::admin::is_admin(signed) {
+        admin.push(link("/admin/requests", "All requests"));
+        admin.push(link("/admin/people", "People"));
+        admin.push(link("/admin/keys", "Keys"));
+        admin.push(link("/admin/deployed", "Deployed"));
+        if signed.mail_here {
+            admin.push(link("/admin/outbox", "Outbox"));
+        }
+    }
+    [
+        ("Work", work),
+        ("Insight", insight),
+        ("Administration", admin),
+    ]
+    .into_iter()
+    .filter(|(_, links)| !links.is_empty())
+    .collect()
+}
+
+/// The link that stands for `path`: the longest one it starts with (`/` only for itself).
+fn current<'a>(groups: &'a [(&'static str, Vec<Link>)], path: &str) -> Option<&'a str> {
+    groups
+        .iter()
+        .flat_map(|(_, links)| links)
+        .map(|l| l.href)
+        .filter(|href| {
+            path == *href
+                || (*href != "/" && path.starts_with(href) && path[href.len()..].starts_with('/'))
+        })
+        .max_by_key(|href| href.len())
+}
+
+fn navigation(signed: &Signed, id: &str) -> Markup {
+    let groups = groups(signed);
+    let here = current(&groups, &signed.path);
+    html! {
+        nav.side-nav aria-label=(format!("Main{id}")) {
+            @for (name, links) in &groups {
+                div.nav-group {
+                    p.nav-title { (name) }
+                    ul {
+                        @for l in links {
+                            li { a href=(l.href) aria-current=[(here == Some(l.href)).then_some("page")] { (l.label) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A whole page: `title` (also the first heading), the navigation for the signed-in person, and
-/// the content.
+/// the content. On a wide screen the navigation is a column beside the page; on a phone it
+/// folds into a menu.
 pub(crate) fn page(title: &str, signed: Option<&Signed>, content: Markup) -> Html<String> {
     Html(
         html! {
@@ -45,47 +124,30 @@ pub(crate) fn page(title: &str, signed: Option<&Signed>, content: Markup) -> Htm
                     link rel="stylesheet" href="/assets/waymark.css";
                     script src="/assets/waymark.js" defer {}
                 }
-                body {
+                body.signed-in[signed.is_some()] {
                     a.skip href="#main" { "Skip to the content" }
                     header.top {
-                        a.brand href="/" { "Waymark" }
+                        a.brand href="/" { span.brand-mark aria-hidden="true" {} "Waymark" }
                         @if let Some(signed) = signed {
-                            nav aria-label="Main" {
-                                ul {
-                                    @if crate::journeys::may_read(signed) {
-                                        li { a href="/journeys" { "Journeys" } }
-                                        li { a href="/analyses" { "Analyses" } }
-                                    }
-                                    @if crate::customers::may_read(signed) {
-                                        li { a href="/customers" { "Customers" } }
-                                    }
-                                    li { a href="/work" { "Inbox" } }
-                                    li { a href="/work/start" { "Request something" } }
-                                    li { a href="/work/requests" { "My requests" } }
-                                    @if signed.mail_here {
-                                        li { a href="/mail" { "Mail" } }
-                                    }
-                                    @if crate::admin::is_admin(signed) {
-                                        li { a href="/admin/requests" { "All requests" } }
-                                        li { a href="/admin/people" { "People" } }
-                                        li { a href="/admin/keys" { "Keys" } }
-                                        li { a href="/admin/deployed" { "Deployed" } }
-                                        @if signed.mail_here {
-                                            li { a href="/admin/outbox" { "Outbox" } }
-                                        }
-                                    }
-                                }
+                            details.menu {
+                                summary { "Menu" }
+                                (navigation(signed, " menu"))
                             }
                             form.signout method="post" action="/logout" {
                                 input type="hidden" name="csrf" value=(signed.csrf);
                                 span.who { (signed.user.name) }
-                                button type="submit" { "Sign out" }
+                                button.secondary type="submit" { "Sign out" }
                             }
                         }
                     }
-                    main #main tabindex="-1" {
-                        h1 { (title) }
-                        (content)
+                    div.frame {
+                        @if let Some(signed) = signed {
+                            div.sidebar { (navigation(signed, "")) }
+                        }
+                        main #main tabindex="-1" {
+                            h1 { (title) }
+                            (content)
+                        }
                     }
                 }
             }

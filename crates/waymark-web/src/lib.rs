@@ -31,6 +31,7 @@ mod people;
 mod saved;
 mod session;
 mod touchpoint;
+mod ui;
 mod work;
 
 use std::sync::Arc;

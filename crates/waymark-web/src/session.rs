@@ -21,6 +21,8 @@ pub(crate) struct Signed {
     pub id: String,
     /// Whether this server keeps mail in the app (the navigation then offers the mailbox).
     pub mail_here: bool,
+    /// The path of the page asked for: the navigation marks where the person is.
+    pub path: String,
 }
 
 fn session_id(parts: &Parts) -> Option<String> {
@@ -47,11 +49,13 @@ async fn lookup(parts: &Parts, web: &Web) -> Result<Option<Signed>, Response> {
         .map_err(|e| crate::layout::failure(&e))?
         .map_err(|e| crate::layout::failure(&e))?;
     let mail_here = crate::mailbox::kept(web);
+    let path = parts.uri.path().to_string();
     Ok(found.map(|s| Signed {
         user: s.user,
         csrf: s.csrf,
         id,
         mail_here,
+        path,
     }))
 }
 

@@ -661,6 +661,19 @@ fn retried_with_backoff(store: std::sync::Arc<dyn waymark_store::Store>) {
         .expect("kept");
     assert_eq!(attempts, 2);
     assert!(error.contains("503"), "{error}");
+    // Administrators see it among the failing calls.
+    let (failing, all) = store.failing_webhooks(10).expect("failing");
+    assert_eq!(all, 1);
+    assert_eq!(
+        (
+            failing[0].instance,
+            failing[0].task,
+            failing[0].name.as_str(),
+            failing[0].attempts
+        ),
+        (instance, 2, "Check the budget", 2)
+    );
+    assert!(failing[0].last_error.contains("503"));
     assert_eq!(
         waymark_server::webhooks::call_due(store.as_ref(), &second, 2 * micros, LEASE_US),
         0,
@@ -693,6 +706,11 @@ fn retried_with_backoff(store: std::sync::Arc<dyn waymark_store::Store>) {
         waymark_server::webhooks::call_due(store.as_ref(), &second, 2 * micros + 2, LEASE_US),
         1,
         "called at once, and answered"
+    );
+    assert_eq!(
+        store.failing_webhooks(10).expect("failing").1,
+        0,
+        "answered at last"
     );
     // Done: there is nothing left to call again.
     let done =

@@ -739,6 +739,56 @@ impl crate::Work for PgStore {
         })
     }
 
+    fn failing_webhooks(
+        &self,
+        limit: usize,
+    ) -> Result<(Vec<workflow::FailingWebhook>, usize), StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query(
+                    &client.prepare_cached(workflow::FAILING_WEBHOOKS).await?,
+                    &[&limit],
+                )
+                .await?;
+            let found = rows
+                .iter()
+                .map(|r| {
+                    Ok(workflow::FailingWebhook {
+                        instance: r.try_get(0)?,
+                        task: r.try_get::<_, i64>(1)? as u64,
+                        name: r.try_get(2)?,
+                        attempts: r.try_get(3)?,
+                        last_error: r.try_get(4)?,
+                        next_try_us: r.try_get(5)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let all: i64 = client
+                .query_one(
+                    &client
+                        .prepare_cached(workflow::FAILING_WEBHOOKS_COUNTED)
+                        .await?,
+                    &[],
+                )
+                .await?
+                .try_get(0)?;
+            Ok((found, all as usize))
+        })
+    }
+
+    fn mail_waiting(&self) -> Result<usize, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let n: i64 = client
+                .query_one(&client.prepare_cached(workflow::MAIL_WAITING).await?, &[])
+                .await?
+                .try_get(0)?;
+            Ok(n as usize)
+        })
+    }
+
     fn job_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.jobs.watch()
     }

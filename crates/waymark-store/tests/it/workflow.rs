@@ -342,6 +342,7 @@ fn a_rejected_request_and_an_escalation_after_a_missed_due_date() {
             .claim_jobs(JobKind::Mail, now + 3 * DAY, lease, 10)
             .expect("claim");
         assert_eq!(mail.len(), 1, "the escalation email is a job");
+        assert_eq!(store.mail_waiting().expect("mail"), 1, "one email waits");
         let escalation = worker_task(store, "approval-escalated");
         assert_eq!(escalation.topic.as_deref(), Some("email:approval-overdue"));
         assert_eq!(
@@ -360,6 +361,11 @@ fn a_rejected_request_and_an_escalation_after_a_missed_due_date() {
                 now + 3 * DAY,
             )
             .expect("sent");
+        assert_eq!(
+            store.mail_waiting().expect("mail"),
+            0,
+            "sent, its job ended"
+        );
         let maria = store.user("maria").expect("user").expect("maria");
         let approval = only(store.tasks_for(&maria).expect("tasks"));
         store

@@ -915,19 +915,32 @@ async fn every_person_lands_on_a_home_made_for_them() {
     let parts = [
         "Your journeys",
         "Find a customer",
-        "Requests in this installation",
+        "This installation",
+        "Your saved analyses",
     ];
     for part in parts {
         assert!(!home.html.contains(part), "not for Jennifer: {part}");
     }
     for (who, theirs) in [
-        ("chris", &["Your journeys", "Find a customer"][..]),
+        (
+            "chris",
+            &["Your journeys", "Find a customer", "Your saved analyses"][..],
+        ),
         ("alex", &["Find a customer"][..]),
         // An administrator reads everything; the installation comes first.
         ("ada", &parts[..]),
     ] {
         let person = sign_in(&router, store.as_ref(), who).await;
         let home = get(&router, "/", Some(&person)).await;
+        if who == "ada" {
+            // The installation's health in figures: Jennifer's request is in progress.
+            assert!(
+                home.html.contains(r#"<a href="/admin/requests?status=running"><span class="figure">1</span><span class="label">requests in progress</span></a>"#)
+                    && home.html.contains(r#"<span class="figure">0</span><span class="label">webhook calls failing</span>"#),
+                "{}",
+                home.html
+            );
+        }
         for part in parts {
             assert_eq!(
                 home.html.contains(part),

@@ -78,5 +78,16 @@ export function helpers({ base, shots, result }) {
     await page.getByRole("link", { name, exact: true }).click();
   }
 
-  return { watch, audit, signIn, waitFor, openTask };
+  // Follows a link of the main navigation: on a phone it sits in the Menu, opened first.
+  async function navigate(page, name) {
+    const menu = page.locator("details.menu > summary");
+    if (await menu.isVisible()) {
+      if ((await page.locator("details.menu[open]").count()) === 0) await menu.click();
+      await page.locator("details.menu nav").getByRole("link", { name, exact: true }).click();
+    } else {
+      await page.locator(".sidebar nav").getByRole("link", { name, exact: true }).click();
+    }
+  }
+
+  return { watch, audit, signIn, waitFor, openTask, navigate };
 }

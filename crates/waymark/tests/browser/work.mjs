@@ -15,7 +15,7 @@ import { chromium, helpers } from "./common.mjs";
 const base = process.env.BASE;
 const result = { pages: [], violations: [], steps: {} };
 const steps = result.steps;
-const { watch, audit, signIn, waitFor, openTask } = helpers({ base, shots: process.env.SHOTS, result });
+const { watch, audit, signIn, waitFor, openTask, navigate } = helpers({ base, shots: process.env.SHOTS, result });
 
 async function api(method, url, body, auth) {
   const response = await fetch(`${base}${url}`, {
@@ -41,7 +41,7 @@ try {
   await audit(jennifer, "01-sign-in-phone");
   await signIn(jennifer, process.env.JENNIFER);
   await audit(jennifer, "02-inbox-phone");
-  await jennifer.getByRole("link", { name: "Request something" }).first().click();
+  await navigate(jennifer, "Request something");
   await jennifer.getByRole("link", { name: "Request professional training" }).click();
   steps.managerPrefilled = await jennifer.getByLabel("Your manager (approves it)").inputValue();
   // The provider's email is asked only for a new supplier: it goes once she ticks the box.
@@ -63,7 +63,7 @@ try {
   const requestUrl = jennifer.url().split("?")[0];
   steps.waitingWith = await jennifer.locator(".progress li").first().textContent();
   await audit(jennifer, "05-request-phone");
-  await jennifer.getByRole("link", { name: "My requests" }).click();
+  await navigate(jennifer, "My requests");
   steps.myRequests = await jennifer.locator(".cards").textContent();
   await audit(jennifer, "06-my-requests-phone");
   steps.noHorizontalScroll = await jennifer.evaluate(
@@ -161,13 +161,13 @@ try {
   await jennifer.goto(requestUrl);
   steps.requestDone = await jennifer.locator("main").textContent();
   await audit(jennifer, "15-request-done-phone");
-  await jennifer.getByRole("link", { name: "My requests" }).click();
+  await navigate(jennifer, "My requests");
   steps.myRequestsAtEnd = await jennifer.locator(".cards").textContent();
 
   // 9. A journey owner opens the loan map with live data, a card's detail, and builds a funnel.
   const owner = await (await browser.newContext({ viewport: { width: 1366, height: 900 } })).newPage().then(watch);
   await signIn(owner, process.env.OLIVIA);
-  await owner.getByRole("link", { name: "Journeys" }).click();
+  await navigate(owner, "Journeys");
   await owner.getByRole("link", { name: "Apply for a personal loan" }).click();
   steps.loanCards = await owner.locator("figure.map svg a.card-link").count();
   await audit(owner, "16-loan-map-desktop");
@@ -198,7 +198,7 @@ try {
   // 10. A CX analyst reads the journeys and the to-be map with its live figures.
   const analyst = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage().then(watch);
   await signIn(analyst, process.env.CHRIS);
-  await analyst.getByRole("link", { name: "Journeys" }).click();
+  await navigate(analyst, "Journeys");
   steps.journeys = await analyst.locator("table").textContent();
   await audit(analyst, "11-journeys-desktop");
   await analyst.getByRole("link", { name: "Request professional training" }).click();
@@ -208,7 +208,7 @@ try {
   // 11. An agent finds a customer in Customer 360 by their email address.
   const agent = await (await browser.newContext({ viewport: { width: 1024, height: 800 } })).newPage().then(watch);
   await signIn(agent, process.env.ALEX);
-  await agent.getByRole("link", { name: "Customers" }).click();
+  await navigate(agent, "Customers");
   await agent.getByLabel("Find a person").fill("dana@example.com");
   await agent.getByRole("button", { name: "Find" }).click();
   steps.customer = await agent.locator("main h2").first().textContent();
@@ -231,7 +231,7 @@ try {
   // 13. An administrator's list of every request.
   const ada = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage().then(watch);
   await signIn(ada, process.env.ADA);
-  await ada.getByRole("link", { name: "All requests" }).click();
+  await navigate(ada, "All requests");
   steps.adminList = await ada.locator("main").textContent();
   await audit(ada, "22-admin-requests-desktop");
 } finally {
