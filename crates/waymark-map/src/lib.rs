@@ -226,7 +226,7 @@ pub fn wrap(text: &str, width: usize, lines: usize) -> Vec<String> {
 
 /// Light fills with dark text (contrast above 7:1), one per kind; shape and label carry the
 /// meaning too, never colour alone.
-fn kind_fill(kind: Kind) -> &'static str {
+pub fn kind_fill(kind: Kind) -> &'static str {
     match kind {
         Kind::Form => "#e3f0ff",
         Kind::Approval => "#fff1d6",

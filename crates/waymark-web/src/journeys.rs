@@ -366,6 +366,18 @@ pub(crate) async fn show(
             labels.push(&v.label);
         }
     }
+    // As-is against to-be, when both are deployed: the latest of each.
+    let latest = |label: &str| {
+        versions
+            .iter()
+            .filter(|v| v.label == label)
+            .max_by_key(|v| v.version)
+            .and_then(|v| waymark_journey::check(&v.source).journey)
+    };
+    let compared = match (latest("as-is"), latest("to-be")) {
+        (Some(before), Some(after)) => Some(waymark_journey::diff::diff(&before, &after)),
+        _ => None,
+    };
     let content = html! {
         p.meta { "Owner: " (journey.owner) " · version " (chosen.label) " (" (chosen.version) ")" }
         (tabs(&id, &query, ""))
@@ -400,6 +412,9 @@ pub(crate) async fn show(
             (PreEscaped(map))
             figcaption { "The journey map: stages as columns, channels as lanes; each card shows its measured volume, conversion, time against target and score. Open a card for its detail." }
         }
+        (crate::design::legend(report.is_some()))
+        (crate::design::personas(&journey))
+        @if let Some(compared) = &compared { (crate::design::effort(compared)) }
         h2 { "Touchpoints" }
         ul.columns {
             @for (stage, t) in journey.touchpoints() {

@@ -15,6 +15,7 @@ mod chart;
 mod customers;
 mod demo;
 mod deployed;
+mod design;
 mod feedback;
 mod form;
 mod funnel;

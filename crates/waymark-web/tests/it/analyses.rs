@@ -671,3 +671,77 @@ async fn a_funnel_is_saved_shared_and_drilled_into_its_people() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// The map page shows what the CLI's HTML map shows, the personas and the legend, and, with an
+/// as-is and a to-be version deployed, what the change asks of the customer: `journey diff`'s
+/// effort figures, side by side.
+#[tokio::test]
+async fn a_journey_page_compares_the_customers_effort_before_and_after() {
+    let (store, router) = setup("effort");
+    let file = |name: &str| {
+        std::fs::read_to_string(
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../examples/training-request")
+                .join(name),
+        )
+        .expect("journey")
+    };
+    let (before, after) = (file("as-is.yaml"), file("to-be.yaml"));
+    store
+        .deploy_journey("training-request", "as-is", &before, 0)
+        .expect("as-is");
+    store
+        .deploy_journey("training-request", "to-be", &after, 1)
+        .expect("to-be");
+    let chris = sign_in(&router, store.as_ref(), "chris").await;
+    let page = get(&router, "/journeys/training-request", Some(&chris)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    let html = &page.html;
+    let parse = |text: &str| waymark_journey::check(text).journey.expect("reads");
+    let expected = waymark_journey::diff::diff(&parse(&before), &parse(&after));
+    assert!(
+        html.contains("What the change asks of the customer"),
+        "{html}"
+    );
+    for (label, b, a) in [
+        (
+            "Forms the customer fills in",
+            expected.before.customer_forms,
+            expected.after.customer_forms,
+        ),
+        (
+            "Hand-offs the customer deals with",
+            expected.before.handoffs,
+            expected.after.handoffs,
+        ),
+        (
+            "Departments the customer deals with",
+            expected.before.departments.len(),
+            expected.after.departments.len(),
+        ),
+    ] {
+        assert!(
+            html.contains(&format!(
+                r#"<th scope="row">{label}</th><td>{b}</td><td>{a}</td>"#
+            )),
+            "{label}: {html}"
+        );
+    }
+    assert!(
+        expected.after.customer_forms < expected.before.customer_forms,
+        "the to-be asks fewer forms"
+    );
+    assert!(html.contains("(fewer)"), "{html}");
+    // The personas it serves, and the legend.
+    let persona = parse(&after)
+        .personas
+        .iter()
+        .find(|p| parse(&after).serves.contains(&p.id))
+        .map(|p| p.name.clone())
+        .expect("a persona");
+    assert!(html.contains(&format!("<h3>{persona}</h3>")), "{html}");
+    assert!(
+        html.contains("moment of truth") && html.contains("</svg> approval</li>"),
+        "{html}"
+    );
+}
