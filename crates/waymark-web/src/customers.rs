@@ -161,6 +161,7 @@ pub(crate) async fn search(
             }
             button type="submit" { "Find" }
         }
+        p { a href="/customers/browse" { "Browse people by journey stage, segment or persona" } }
         @match &found {
             None => {}
             Some(Outcome::TooShort) => {

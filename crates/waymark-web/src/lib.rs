@@ -11,6 +11,7 @@
 
 mod admin;
 mod analyses;
+mod browse;
 mod chart;
 mod customers;
 mod demo;
@@ -138,6 +139,7 @@ fn table() -> Table {
     .get("/feedback/{token}", feedback::open)
     .post("/feedback/{token}", feedback::submit)
     .get("/customers", customers::search)
+    .get("/customers/browse", browse::page_of)
     .get("/journeys", journeys::list)
     .get("/journeys/{id}", journeys::show)
     .get("/journeys/{id}/funnel", funnel::funnel)

@@ -745,3 +745,65 @@ async fn a_journey_page_compares_the_customers_effort_before_and_after() {
         "{html}"
     );
 }
+
+/// Browsing people: by the stage of a journey their latest pass is at, by a trait's value, or
+/// both; each a link to their Customer 360. Only for those who look people up.
+#[tokio::test]
+async fn people_are_browsed_by_journey_stage_and_trait() {
+    let (store, router) = setup("browse");
+    seed(store.as_ref());
+    let chris = sign_in(&router, store.as_ref(), "chris").await;
+    let listed = |html: &str| -> Vec<String> {
+        ["u1", "u2", "u3"]
+            .into_iter()
+            .filter(|u| html.contains(&format!(r#"<a href="/customers?q={u}">"#)))
+            .map(str::to_string)
+            .collect()
+    };
+    let page = get(&router, "/customers/browse", Some(&chris)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html
+            .contains(r#"<option value="small/get">Small service: Get</option>"#),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains(r#"<option value="plan">plan</option>"#),
+        "{}",
+        page.html
+    );
+    assert!(
+        listed(&page.html).is_empty(),
+        "nothing until a filter is chosen"
+    );
+    // u1 and u3 reached the confirmation; u2 went back to the form.
+    let page = get(&router, "/customers/browse?stage=small%2Fget", Some(&chris)).await;
+    assert_eq!(listed(&page.html), ["u1", "u3"], "{}", page.html);
+    assert!(page.html.contains("Get: Confirmation"), "{}", page.html);
+    let page = get(&router, "/customers/browse?stage=small%2Fask", Some(&chris)).await;
+    assert_eq!(listed(&page.html), ["u2"], "{}", page.html);
+    // By a trait's value, in any letter case; and both together.
+    let page = get(
+        &router,
+        "/customers/browse?trait=plan&value=GOLD",
+        Some(&chris),
+    )
+    .await;
+    assert_eq!(listed(&page.html), ["u1", "u3"], "{}", page.html);
+    let page = get(
+        &router,
+        "/customers/browse?stage=small%2Fask&trait=plan&value=gold",
+        Some(&chris),
+    )
+    .await;
+    assert!(
+        listed(&page.html).is_empty() && page.html.contains("Nobody matches"),
+        "{}",
+        page.html
+    );
+    let jennifer = sign_in(&router, store.as_ref(), "jennifer").await;
+    let page = get(&router, "/customers/browse?trait=plan", Some(&jennifer)).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(listed(&page.html).is_empty());
+}

@@ -147,6 +147,7 @@ const PAGES: &[Row] = &[
     ("GET", "/feedback/{token}", "-", "AAAAAAAAAAAAAAA"),
     ("POST", "/feedback/{token}", "-", "BBBBBBBBBBBBBBB"),
     ("GET", "/customers", "-", "RRRRRFFFFAAFARR"),
+    ("GET", "/customers/browse", "-", "RRRRRFFFFAAFARR"),
     ("GET", "/journeys", "-", "RRRRRFFFFFAAARR"),
     ("GET", "/journeys/{id}", "-", "RRRRRFFFFFAAARR"),
     ("GET", "/journeys/{id}/funnel", "-", "RRRRRFFFFFAAARR"),

@@ -191,6 +191,19 @@ try {
     }
     // Alex: finding a person and their profile.
     await visit("alex", "customers", "/customers");
+    // Browsing people: the first stage of a journey someone is at.
+    let stage;
+    {
+      const page = await as("alex");
+      await page.goto(`${base}/customers/browse`);
+      const stages = (await page.locator("#stage option").evaluateAll((o) => o.map((x) => x.value))).filter((v) => v);
+      for (const value of stages) {
+        await page.goto(`${base}/customers/browse?stage=${encodeURIComponent(value)}`);
+        if ((await page.locator("main table tbody tr").count()) > 0) { stage = value; break; }
+      }
+    }
+    await visit("alex", "customers-browse", stage && `/customers/browse?stage=${encodeURIComponent(stage)}`);
+    result.steps[`browsed-${device}`] = await (await as("alex")).locator("main table tbody tr").count();
     // Part of an identifier, which identifies nobody: the list to choose from.
     await visit("alex", "customer-search", "/customers?q=mployee-1");
     await visit("alex", "customer", "/customers?q=employee-3%40example.com");

@@ -436,7 +436,7 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
         ],
     );
     let pages = result["pages"].as_array().map_or(0, Vec::len);
-    assert_eq!(pages, 68, "34 pages on each of two screens: {result}");
+    assert_eq!(pages, 70, "35 pages on each of two screens: {result}");
     assert_eq!(
         result["violations"],
         serde_json::json!([]),
@@ -465,6 +465,11 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
         assert!(
             shared.contains("Where requests stall") && shared.contains("saved by Chris"),
             "{device}: {shared:?}"
+        );
+        // Browsing the people at the first stage of a journey lists some.
+        assert!(
+            steps[format!("browsed-{device}")].as_u64() > Some(0),
+            "{device}: {steps}"
         );
         // From a funnel's drop-off to a person, and their Customer 360.
         let drilled = steps[format!("drilled-{device}")]
