@@ -35,6 +35,10 @@ pub(crate) struct Asked {
     topics: String,
     #[serde(default)]
     expires_in: String,
+    /// A token of this rendering of the form: a key is issued once per form, so sending it again
+    /// (a reload) issues no second key.
+    #[serde(default)]
+    once: String,
 }
 
 /// What the page says above the list.
@@ -45,6 +49,8 @@ enum Said {
         secret: String,
     },
     Revoked(String),
+    /// The same form was sent again (a reload): nothing more was issued.
+    AlreadyIssued,
     /// The form came back with a problem at one field.
     Problem {
         field: String,
@@ -117,8 +123,29 @@ pub(crate) async fn issue(
         }
     };
     let (store, by) = (web.app.store.clone(), signed.user.id.clone());
-    match tokio::task::spawn_blocking(move || store.issue_key(&key, &by, now)).await {
-        Ok(Ok((id, secret))) => {
+    // One key per rendering of the form: a reload sends the same token and issues nothing.
+    let once = format!("key-form:{}:{}", signed.id, asked.once.trim());
+    let expires = now + 24 * 3_600_000_000;
+    let issued = tokio::task::spawn_blocking(move || {
+        if !store.use_once(&once, expires, now)? {
+            return Ok(None);
+        }
+        store.issue_key(&key, &by, now).map(Some)
+    })
+    .await;
+    match issued {
+        Ok(Ok(None)) => {
+            show(
+                &web,
+                &signed,
+                None,
+                Said::AlreadyIssued,
+                &Asked::default(),
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+        Ok(Ok(Some((id, secret)))) => {
             tracing::info!(key = %id, "key issued in the browser");
             let said = Said::Issued { id, secret };
             show(
@@ -211,6 +238,9 @@ async fn show(
                 h2 #problems { "There is a problem" }
                 ul { li { a href=(format!("#key-{field}")) { (message) } } }
             },
+            Said::AlreadyIssued => div.notice.warn role="status" {
+                p { "This form already issued its key; nothing more was issued. Its secret was shown once: if it was not copied, revoke that key below and issue another." }
+            },
             Said::Nothing => {},
         }
         (issue_form(signed, asked, &said))
@@ -280,6 +310,7 @@ fn issue_form(signed: &Signed, asked: &Asked, said: &Said) -> Markup {
             summary { "Issue a key" }
             form method="post" action="/admin/keys" novalidate {
                 input type="hidden" name="csrf" value=(signed.csrf);
+                input type="hidden" name="once" value=(waymark_store::keys::random_hex(16).unwrap_or_default());
                 div.field.invalid[error("kind").is_some()] {
                     label for="key-kind" { "Kind" }
                     @if let Some(message) = error("kind") { p.error { (message) } }

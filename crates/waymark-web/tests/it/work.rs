@@ -1035,10 +1035,47 @@ async fn an_administrator_issues_and_revokes_keys_in_the_browser() {
             ("kind", "server"),
             ("label", "Learning system"),
             ("expires_in", "90d"),
+            ("once", "form-1"),
         ],
     )
     .await;
     assert_eq!(page.status, StatusCode::CREATED, "{}", page.html);
+    // The same form again (a reload): no second key, and the page says why.
+    let issued = store.keys().expect("keys").len();
+    let again = post(
+        &router,
+        "/admin/keys",
+        Some(&ada),
+        &[
+            ("csrf", &token),
+            ("kind", "server"),
+            ("label", "Learning system"),
+            ("expires_in", "90d"),
+            ("once", "form-1"),
+        ],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.html);
+    assert!(
+        again.html.contains("already issued its key"),
+        "{}",
+        again.html
+    );
+    assert!(!again.html.contains("<code class=\"secret\">"));
+    assert_eq!(store.keys().expect("keys").len(), issued);
+    // Each rendering of the form carries a token of its own.
+    let form = get(&router, "/admin/keys", Some(&ada)).await;
+    let once = |html: &str| {
+        let marker = r#"name="once" value=""#;
+        let at = html.find(marker).expect("the form's token") + marker.len();
+        html[at..].split('"').next().expect("value").to_string()
+    };
+    let first = once(&form.html);
+    assert_eq!(first.len(), 32, "{first}");
+    assert_ne!(
+        first,
+        once(&get(&router, "/admin/keys", Some(&ada)).await.html)
+    );
     let marker = "<code class=\"secret\">";
     let at = page.html.find(marker).expect("the secret") + marker.len();
     let secret = page.html[at..].split('<').next().expect("text").to_string();

@@ -214,6 +214,12 @@ try {
   steps.customer = await agent.locator("main h2").first().textContent();
   steps.timeline = await agent.locator("table").last().textContent();
   await audit(agent, "13-customer-360-desktop");
+  // By part of her name, in another letter case: a list to choose from, then her profile.
+  await agent.getByLabel("Find a person").fill("ANA REY");
+  await agent.getByRole("button", { name: "Find" }).click();
+  steps.partialList = await agent.locator("main [role=status]").first().textContent();
+  await agent.getByRole("link", { name: "Dana Reyes" }).click();
+  steps.partial = await agent.locator("main h2").first().textContent();
 
   // 12. A survey link about the approval, answered on a phone.
   const survey = await api("POST", "/v1/surveys", { person: "jennifer", journey: "training-request", touchpoint: "manager-approval" });
@@ -234,6 +240,14 @@ try {
   await navigate(ada, "All requests");
   steps.adminList = await ada.locator("main").textContent();
   await audit(ada, "22-admin-requests-desktop");
+  // 14. The administrator revokes Mallory's token in the browser: it is refused from then on.
+  const mallory401 = `Bearer ${process.env.MALLORY}`;
+  steps.tokenBefore = (await api("GET", "/v1/tasks", undefined, mallory401)).status;
+  await navigate(ada, "Keys");
+  await ada.locator("tbody tr", { hasText: "Mallory" }).getByRole("button", { name: /^Revoke/ }).click();
+  steps.revoked = await ada.locator("main [role=status]").first().textContent();
+  steps.tokenAfter = (await api("GET", "/v1/tasks", undefined, mallory401)).status;
+  await audit(ada, "23-keys-revoked-desktop");
 } finally {
   await browser.close();
 }

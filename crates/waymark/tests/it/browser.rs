@@ -273,12 +273,32 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
     );
     assert_eq!(steps["mapDrawn"], true, "{result}");
     assert_eq!(steps["customer"], "Dana Reyes", "{result}");
+    // Found by part of her name, in another letter case.
+    assert!(
+        steps["partialList"]
+            .as_str()
+            .is_some_and(|t| t.contains("1 person matching")),
+        "{result}"
+    );
+    assert_eq!(steps["partial"], "Dana Reyes", "{result}");
+    // A token revoked in the browser is refused at once.
+    assert_eq!(
+        (&steps["tokenBefore"], &steps["tokenAfter"]),
+        (&Value::from(200), &Value::from(401)),
+        "{result}"
+    );
+    assert!(
+        steps["revoked"]
+            .as_str()
+            .is_some_and(|t| t.contains("revoked: it is refused from now on")),
+        "{result}"
+    );
     says("timeline", &["Called Support", "phone", "Order Placed"]);
     says("surveySent", &["Your answer is saved"]);
     says("adminList", &["Jennifer Lee", "Done"]);
     assert_eq!(
         result["pages"].as_array().map(Vec::len),
-        Some(22),
+        Some(23),
         "{result}"
     );
     assert_eq!(
