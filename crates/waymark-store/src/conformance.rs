@@ -56,6 +56,7 @@ on_every_backend!(
     people_are_found_by_part_of_a_name_an_email_or_an_identifier,
     saved_views_are_kept_listed_by_owner_and_forgotten,
     deployments_list_each_process_and_form_with_its_versions,
+    lookups_are_logged_and_the_latest_come_first_once_each,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -418,6 +419,35 @@ fn mail_is_kept_once_per_message_id<S: Mailbox>(store: &S) {
         ("maria", "<m1@waymark>")
     );
     assert_eq!(store.mail(-1).expect("read"), None);
+}
+
+fn lookups_are_logged_and_the_latest_come_first_once_each<S: Identities>(store: &S) {
+    store
+        .note_lookup("alex", "dana@example.com", "Dana Reyes", 1)
+        .expect("note");
+    store.note_lookup("alex", "c7", "c7", 2).expect("note");
+    store.note_lookup("chris", "c9", "c9", 3).expect("note");
+    store
+        .note_lookup("alex", "dana@example.com", "Dana Reyes", 4)
+        .expect("again");
+    let seen: Vec<(String, i64)> = store
+        .recent_lookups("alex", 10)
+        .expect("recent")
+        .into_iter()
+        .map(|l| (l.identifier, l.at_us))
+        .collect();
+    assert_eq!(
+        seen,
+        [("dana@example.com".to_string(), 4), ("c7".to_string(), 2)],
+        "newest first, each once, only Alex's"
+    );
+    assert_eq!(store.recent_lookups("alex", 1).expect("recent").len(), 1);
+    assert!(
+        store
+            .recent_lookups("nobody", 5)
+            .expect("recent")
+            .is_empty()
+    );
 }
 
 fn deployments_list_each_process_and_form_with_its_versions<S: Processes>(store: &S) {

@@ -349,6 +349,20 @@ const TABLES: &[Table] = &[
             &["id"],
         )
     },
+    Table {
+        identity: Some("id"),
+        ..table(
+            "lookups",
+            &[
+                ("id", Int),
+                ("viewer", Text),
+                ("identifier", Text),
+                ("label", Text),
+                ("at_us", Int),
+            ],
+            &["id"],
+        )
+    },
 ];
 
 /// A value as both sides hold it.

@@ -16,6 +16,7 @@ use waymark_workflow::engine::{Command, Effect};
 use crate::facts;
 use crate::health::Health;
 use crate::keys::{Holder, KeyInfo, NewKey};
+use crate::lookups::Lookup;
 use crate::mailbox::Mail;
 use crate::sessions::Session;
 use crate::views::{NewView, SavedView};
@@ -88,6 +89,17 @@ pub trait Identities: Send + Sync {
     /// `limit`, the earliest profiles first. It reads every identity and trait value: callers
     /// ask for a few characters at least (the web app, three).
     fn find_people(&self, text: &str, limit: usize) -> Result<Vec<PersonFound>, StoreError>;
+    /// Records that `viewer` opened the profile of `identifier` (shown as `label`): the access
+    /// log of Customer 360, and what each person looked at last.
+    fn note_lookup(
+        &self,
+        viewer: &str,
+        identifier: &str,
+        label: &str,
+        at_us: i64,
+    ) -> Result<(), StoreError>;
+    /// The people `viewer` looked at last, newest first, each once (at most `limit`).
+    fn recent_lookups(&self, viewer: &str, limit: usize) -> Result<Vec<Lookup>, StoreError>;
 }
 
 /// Journey files, versioned as deployed.

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod live;
 mod location;
 mod logs;
+pub mod lookups;
 pub mod mailbox;
 mod postgres;
 pub mod sessions;
@@ -553,6 +554,17 @@ fn steps() -> Vec<M<'static>> {
         M::up(OPEN_WORK_INDEXES),
         // Analyses saved under a name and shared by link (see `SavedViews`).
         M::up(SAVED_VIEWS),
+        // Who opened whose profile in Customer 360, and when (see `Identities::note_lookup`).
+        M::up(
+            "CREATE TABLE lookups (
+                id INTEGER PRIMARY KEY,
+                viewer TEXT NOT NULL,
+                identifier TEXT NOT NULL,
+                label TEXT NOT NULL,
+                at_us INTEGER NOT NULL
+            );
+            CREATE INDEX lookups_by_viewer ON lookups (viewer, id);",
+        ),
     ]
 }
 
@@ -1339,6 +1351,24 @@ impl crate::Identities for SqliteStore {
         self.with(|connection| identity::find_people(connection, text, limit))
     }
 
+    fn note_lookup(
+        &self,
+        viewer: &str,
+        identifier: &str,
+        label: &str,
+        at_us: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|connection| lookups::note(connection, viewer, identifier, label, at_us))
+    }
+
+    fn recent_lookups(
+        &self,
+        viewer: &str,
+        limit: usize,
+    ) -> Result<Vec<lookups::Lookup>, StoreError> {
+        self.with(|connection| lookups::recent(connection, viewer, limit))
+    }
+
     fn search_profiles(&self, trait_name: &str, value: &str) -> Result<Vec<Profile>, StoreError> {
         self.with(|connection| {
             let ids = identity::search(connection, trait_name, value)?;
@@ -1367,7 +1397,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "23 (inside)");
+        assert_eq!(latest_version().to_string(), "24 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

@@ -135,7 +135,23 @@ pub(crate) async fn search(
         match tokio::task::spawn_blocking(move || {
             Ok::<_, String>(
                 match look_up(store.as_ref(), &lookup, search.before, &viewer, now)? {
-                    Some(found) => Outcome::One(Box::new(found)),
+                    Some(found) => {
+                        // The access log, and what this person looked at last.
+                        let label = found.context.name.clone().unwrap_or_else(|| lookup.clone());
+                        // By the profile's first identifier: one person is one entry,
+                        // whatever they were looked up by.
+                        let person = found
+                            .context
+                            .profile
+                            .identifiers
+                            .first()
+                            .cloned()
+                            .unwrap_or_else(|| lookup.clone());
+                        store
+                            .note_lookup(&viewer.id, &person, &label, now)
+                            .map_err(|e| e.to_string())?;
+                        Outcome::One(Box::new(found))
+                    }
                     None if lookup.chars().count() < SHORTEST => Outcome::TooShort,
                     None => Outcome::Several(
                         store

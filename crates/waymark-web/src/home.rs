@@ -41,6 +41,8 @@ struct Mine {
     health: Option<Health>,
     /// The analyses they saved, newest first (for those who read journeys).
     saved: Option<Vec<waymark_store::views::SavedView>>,
+    /// The people they looked at last (for those who look people up).
+    looked: Option<Vec<waymark_store::lookups::Lookup>>,
 }
 
 pub(crate) async fn home(State(web): State<Web>, signed: Option<Signed>) -> Response {
@@ -50,7 +52,12 @@ pub(crate) async fn home(State(web): State<Web>, signed: Option<Signed>) -> Resp
     let now = web.app.clock.now_us();
     let (user, admin) = (signed.user.clone(), crate::admin::is_admin(&signed));
     let analyst = crate::journeys::may_read(&signed);
-    let mine = match blocking(&web, move |store| mine(store, &user, admin, analyst, now)).await {
+    let agent = crate::customers::may_read(&signed);
+    let mine = match blocking(&web, move |store| {
+        mine(store, &user, admin, (analyst, agent), now)
+    })
+    .await
+    {
         Ok(mine) => mine,
         Err(error) => return refusal(error, &signed),
     };
@@ -97,7 +104,7 @@ pub(crate) async fn home(State(web): State<Web>, signed: Option<Signed>) -> Resp
             None => {},
         }
         @if let Some(saved) = &mine.saved { (saved_part(saved)) }
-        @if crate::customers::may_read(&signed) { (customers_part()) }
+        @if let Some(looked) = &mine.looked { (customers_part(looked)) }
         (requests_part(&mine))
     };
     page(&format!("Hello, {first_name}"), Some(&signed), content).into_response()
@@ -107,7 +114,7 @@ fn mine(
     store: &dyn Store,
     user: &waymark_store::workflow::User,
     admin: bool,
-    analyst: bool,
+    (analyst, agent): (bool, bool),
     now: i64,
 ) -> Result<Mine, WorkError> {
     let mut open = ops::inbox(store, user)?;
@@ -144,12 +151,18 @@ fn mine(
         None
     };
     let saved = analyst.then(|| crate::saved::mine(store, &user.id));
+    let looked = if agent {
+        Some(store.recent_lookups(&user.id, SHOWN)?)
+    } else {
+        None
+    };
     Ok(Mine {
         tasks,
         waiting,
         requests,
         health,
         saved,
+        looked,
     })
 }
 
@@ -275,17 +288,27 @@ fn over_target(
     }
 }
 
-fn customers_part() -> Markup {
+fn customers_part(looked: &[waymark_store::lookups::Lookup]) -> Markup {
     html! {
         section aria-labelledby="find" {
             h2 #find { "Find a customer" }
             form method="get" action="/customers" role="search" {
                 div.field {
-                    label for="home-q" { "Email, phone or any identifier" }
+                    label for="home-q" { "Name, email, phone or any identifier" }
                     input #home-q type="search" name="q" autocomplete="off";
                 }
                 button type="submit" { "Find" }
             }
+            @if !looked.is_empty() {
+                h3 { "You looked at last" }
+                ul.steps {
+                    @for l in looked {
+                        li { a href=(format!("/customers?q={}", crate::session::form_urlencoded(&l.identifier))) { (l.label) }
+                            " " span.meta { (crate::layout::when(l.at_us)) } }
+                    }
+                }
+            }
+            p { a href="/customers/browse" { "Browse people by journey stage, segment or persona" } }
         }
     }
 }

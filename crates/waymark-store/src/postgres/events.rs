@@ -683,6 +683,57 @@ impl crate::Identities for PgStore {
         })
     }
 
+    fn note_lookup(
+        &self,
+        viewer: &str,
+        identifier: &str,
+        label: &str,
+        at_us: i64,
+    ) -> Result<(), StoreError> {
+        let (viewer, identifier, label) = (
+            viewer.to_string(),
+            identifier.to_string(),
+            label.to_string(),
+        );
+        self.write(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .execute(
+                    &client.prepare_cached(crate::lookups::NOTE).await?,
+                    &[&viewer, &identifier, &label, &at_us],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn recent_lookups(
+        &self,
+        viewer: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::lookups::Lookup>, StoreError> {
+        let viewer = viewer.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query(
+                    &client.prepare_cached(crate::lookups::RECENT).await?,
+                    &[&viewer, &limit],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(crate::lookups::Lookup {
+                        identifier: r.try_get(0)?,
+                        label: r.try_get(1)?,
+                        at_us: r.try_get(2)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
     fn find_people(&self, text: &str, limit: usize) -> Result<Vec<crate::PersonFound>, StoreError> {
         let text = text.to_string();
         self.run(move |pool| async move {

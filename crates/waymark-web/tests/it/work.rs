@@ -658,6 +658,18 @@ async fn an_agent_finds_a_customer_by_any_identifier() {
     );
     let page = get(&router, "/customers?q=user%3Ac42", Some(&alex)).await;
     assert!(page.html.contains("<h2>Dana Reyes</h2>"), "{}", page.html);
+    // Alex's home lists whom he looked at last, newest first, each once.
+    let home = get(&router, "/", Some(&alex)).await;
+    let looked = &home.html[home.html.find("You looked at last").expect("the list")..];
+    assert!(
+        looked.contains(r#"<a href="/customers?q=user%3Ac42">Dana Reyes</a>"#),
+        "{looked}"
+    );
+    assert_eq!(
+        looked.matches("Dana Reyes").count(),
+        1,
+        "once, whatever she was looked up by: {looked}"
+    );
     // Someone not allowed to look people up finds nobody by a part either.
     let page = get(&router, "/customers?q=reye", Some(&jennifer)).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
