@@ -151,6 +151,10 @@ fn table() -> Table {
     .get("/journeys/{id}/flow", analyses::flow)
     .get("/journeys/{id}/conformance", analyses::conformance)
     .get("/journeys/{id}/touchpoints/{touchpoint}", touchpoint::show)
+    .get(
+        "/journeys/{id}/touchpoints/{touchpoint}/people",
+        touchpoint::people,
+    )
     .get("/work", work::inbox)
     .get("/work/tasks/{id}", work::task)
     .post("/work/tasks/{id}", work::complete)

@@ -268,8 +268,16 @@ pub(crate) async fn show(
                 h3 { "Longest waits" }
                 ul {
                     @for (case, seconds) in t.worst.iter().take(5) {
-                        li { (case) ": " (duration(*seconds)) }
+                        li {
+                            @if crate::customers::may_read(&signed) {
+                                a href=(format!("/customers?q={}", crate::session::form_urlencoded(case))) { (case) }
+                            } @else { (case) }
+                            ": " (duration(*seconds))
+                        }
                     }
+                }
+                @if crate::customers::may_read(&signed) {
+                    p { a href=(format!("/journeys/{id}/touchpoints/{}/people{query}", designed.id)) { "Everyone whose visit took longer than the target" } }
                 }
             }
             h2 { "Over time" }
@@ -299,4 +307,116 @@ pub(crate) async fn show(
         }
     };
     page(&designed.name, Some(&signed), content).into_response()
+}
+
+/// The most people listed over a touchpoint's target.
+const OVER: usize = 200;
+
+/// `GET /journeys/{id}/touchpoints/{touchpoint}/people`: the visits that took longer than the
+/// touchpoint's target, longest first, each a link to the person's Customer 360.
+pub(crate) async fn people(
+    State(web): State<Web>,
+    signed: Signed,
+    Path((id, touchpoint)): Path<(String, String)>,
+    Query(version): Query<Version>,
+) -> Response {
+    if !crate::customers::may_read(&signed) {
+        return crate::customers::refused(&signed);
+    }
+    if !may_read(&signed) {
+        return refused(&signed);
+    }
+    let query = version.query();
+    let Loaded {
+        journey, snapshot, ..
+    } = match load(&web, &signed, &id, version.version, Options::default()).await {
+        Ok(loaded) => loaded,
+        Err(page) => return page,
+    };
+    let Some((_, designed)) = journey.touchpoints().find(|(_, t)| t.id == touchpoint) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "No such touchpoint",
+            "This journey has no touchpoint by that name. It may have been renamed in a newer version.",
+            Some(&signed),
+        );
+    };
+    let designed = designed.clone();
+    let Some(snapshot) = snapshot else {
+        return page(
+            &designed.name,
+            Some(&signed),
+            html! { p.notice { "The events are still being read; try again in a few seconds." } },
+        )
+        .into_response();
+    };
+    let (logs, journey2, wanted) = (web.app.logs.clone(), journey.clone(), touchpoint.clone());
+    let found = tokio::task::spawn_blocking(move || {
+        let found = logs
+            .instances(&snapshot, &journey2)
+            .map_err(|e| e.to_string())?;
+        let over = waymark_analytics::journey::over_target(&journey2, &found, &wanted)
+            .map_err(|e| e.to_string())?;
+        let log = &snapshot.log;
+        Ok::<_, String>(
+            over.into_iter()
+                .map(|(k, seconds)| {
+                    let case = log.case(found[k].case as usize);
+                    let shown = case
+                        .attribute("name")
+                        .map(|a| log.value_text(&a.value))
+                        .filter(|n| !n.trim().is_empty());
+                    let at = found[k]
+                        .visits
+                        .iter()
+                        .find(|v| {
+                            journey2
+                                .touchpoints()
+                                .nth(v.touchpoint)
+                                .is_some_and(|(_, t)| t.id == wanted)
+                        })
+                        .map(|v| v.start);
+                    (case.name().to_string(), shown, seconds, at)
+                })
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await;
+    let over = match found {
+        Ok(Ok(over)) => over,
+        Ok(Err(error)) => return crate::layout::failure(&error),
+        Err(error) => return crate::layout::failure(&error),
+    };
+    let content = html! {
+        p.meta { a href=(format!("/journeys/{id}/touchpoints/{touchpoint}{query}")) { "← " (designed.name) } }
+        @match designed.target {
+            None => { p.empty { "This touchpoint has no target, so no visit is over it." } }
+            Some(target) => {
+                p role="status" { (over.len()) @if over.len() == 1 { " visit" } @else { " visits" }
+                    " took longer than the target of " (waymark_journey::duration::format(target)) ", longest first."
+                    @if over.len() > OVER { " The first " (OVER) " are listed." } }
+                @if !over.is_empty() {
+                    table {
+                        caption.visually-hidden { "Visits over the target" }
+                        thead { tr { th scope="col" { "Person" } th scope="col" { "Took" } th scope="col" { "Started" } } }
+                        tbody {
+                            @for (case, shown, seconds, at) in over.iter().take(OVER) {
+                                tr {
+                                    td { a href=(format!("/customers?q={}", crate::session::form_urlencoded(case))) { (shown.clone().unwrap_or_else(|| case.clone())) } }
+                                    td { (duration(*seconds)) }
+                                    td { (at.map(when).unwrap_or_default()) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(
+        &format!("Over target: {}", designed.name),
+        Some(&signed),
+        content,
+    )
+    .into_response()
 }

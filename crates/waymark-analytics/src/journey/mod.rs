@@ -51,7 +51,7 @@ pub use instances::instances;
 pub use model::*;
 pub use source::{Cut, LogSource};
 pub use views::{
-    COMMENT_KEY, Comment, Direction, Walked, comments, funnel_members, moves, paths,
+    COMMENT_KEY, Comment, Direction, Walked, comments, funnel_members, moves, over_target, paths,
     touchpoint_funnel, visit_variants,
 };
 

@@ -165,6 +165,40 @@ pub fn funnel_members(
         .collect())
 }
 
+/// The visits to touchpoint `id` that took longer than its target (the time until the journey
+/// moved on, as the touchpoint's figures count it): (index into `found`, seconds), longest
+/// first. Empty when the touchpoint has no target.
+pub fn over_target(
+    journey: &Journey,
+    found: &[Instance],
+    id: &str,
+) -> Result<Vec<(usize, f64)>, UnknownTouchpoint> {
+    let t = indexes(journey, "touchpoint", &[id.to_string()])?[0];
+    let Some(target) = journey
+        .touchpoints()
+        .nth(t)
+        .and_then(|(_, tp)| tp.target)
+        .map(|d| d.as_secs_f64())
+    else {
+        return Ok(Vec::new());
+    };
+    let mut over: Vec<(usize, f64)> = found
+        .iter()
+        .enumerate()
+        .flat_map(|(index, instance)| {
+            instance
+                .visits
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.touchpoint == t)
+                .map(move |(k, _)| (index, super::facts::moved(instance, k)))
+        })
+        .filter(|(_, seconds)| *seconds > target)
+        .collect();
+    over.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(over)
+}
+
 /// One move between touchpoints as journeys made it: from a touchpoint (None: the start of an
 /// instance) to the next one visited (None: the instance's end, whether done or not).
 #[derive(Debug, Clone, PartialEq, Eq)]

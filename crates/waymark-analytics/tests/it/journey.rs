@@ -772,3 +772,44 @@ fn a_late_survey_answer_counts_for_the_touchpoint_it_names() {
     );
     assert_eq!(report.experience.journey.csat, Some((1.0, 1)));
 }
+
+/// The people behind a touchpoint's time over target: every visit the report counts as a
+/// breach, longest first, the report's five worst first among them.
+#[test]
+fn the_visits_over_target_are_the_reports_breaches() {
+    let journey = waymark_journey::check(SMALL).journey.expect("journey");
+    let log = csv("case,activity,timestamp\n\
+        a,Form Sent,2024-01-01T10:00:00Z\n\
+        a,Called,2024-01-01T13:00:00Z\n\
+        a,Done,2024-01-01T14:00:00Z\n\
+        b,Form Sent,2024-01-01T10:00:00Z\n\
+        b,Called,2024-01-01T10:20:00Z\n\
+        c,Form Sent,2024-01-01T10:00:00Z\n\
+        c,Called,2024-01-01T12:00:00Z\n\
+        c,Form Sent,2024-01-01T12:10:00Z\n\
+        c,Called,2024-01-01T15:10:00Z\n");
+    let options = Options::default();
+    let found = journey::instances(&log, &journey::Binding::new(&journey, &log), &options)
+        .expect("instances");
+    let report = journey::report(&journey, &log, &options).expect("report");
+    for t in &report.touchpoints {
+        let over = journey::over_target(&journey, &found, &t.id).expect("over");
+        let expected = t
+            .breach_share
+            .map_or(0, |share| (share * t.visits as f64).round() as usize);
+        assert_eq!(over.len(), expected, "{}: {over:?}", t.id);
+        let named: Vec<(String, f64)> = over
+            .iter()
+            .take(5)
+            .map(|&(k, s)| (log.case(found[k].case as usize).name().to_string(), s))
+            .collect();
+        assert_eq!(named, t.worst, "{}", t.id);
+    }
+    // The form (1 h target): a waited 3 h, c 2 h and then 3 h.
+    let form = journey::over_target(&journey, &found, "form").expect("over");
+    assert_eq!(
+        form.iter().map(|&(_, s)| s).collect::<Vec<_>>(),
+        [10_800.0, 10_800.0, 7_200.0]
+    );
+    assert!(journey::over_target(&journey, &found, "nope").is_err());
+}

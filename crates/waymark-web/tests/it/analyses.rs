@@ -807,3 +807,48 @@ async fn people_are_browsed_by_journey_stage_and_trait() {
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert!(listed(&page.html).is_empty());
 }
+
+/// From a touchpoint over its target to the people behind the figure: u1 and u2 each took an
+/// hour at the 30-minute phone call; each links to their Customer 360.
+#[tokio::test]
+async fn a_touchpoint_over_target_leads_to_its_people() {
+    let (store, router) = setup("over-target");
+    seed(store.as_ref());
+    let chris = sign_in(&router, store.as_ref(), "chris").await;
+    let page = get(&router, "/journeys/small/touchpoints/call", Some(&chris)).await;
+    assert!(
+        page.html
+            .contains(r#"<a href="/journeys/small/touchpoints/call/people">Everyone whose visit took longer than the target</a>"#),
+        "{}",
+        page.html
+    );
+    let page = get(
+        &router,
+        "/journeys/small/touchpoints/call/people",
+        Some(&chris),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html
+            .contains("2 visits took longer than the target of 30m"),
+        "{}",
+        page.html
+    );
+    for (user, listed) in [("u1", true), ("u2", true), ("u3", false)] {
+        assert_eq!(
+            page.html
+                .contains(&format!(r#"<a href="/customers?q={user}">{user}</a>"#)),
+            listed,
+            "{user}: {}",
+            page.html
+        );
+    }
+    let page = get(
+        &router,
+        "/journeys/small/touchpoints/nope/people",
+        Some(&chris),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+}

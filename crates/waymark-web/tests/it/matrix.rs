@@ -170,6 +170,13 @@ const PAGES: &[Row] = &[
         "-",
         "RRRRRFFFFFAAARR",
     ),
+    // The people over a touchpoint's target: for those who read journeys and look people up.
+    (
+        "GET",
+        "/journeys/{id}/touchpoints/{touchpoint}/people",
+        "-",
+        "RRRRRFFFFFAFARR",
+    ),
     ("GET", "/work", "-", "RRRRRAAAAAAAARR"),
     ("GET", "/work/tasks/{id}", "own", "RRRRRFAFFFFFFRR"),
     ("GET", "/work/tasks/{id}", "other", "RRRRRFFFFFFAFRR"),
