@@ -6,19 +6,18 @@
 //! view can be bookmarked and shared, and works without JavaScript.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, html};
 use waymark_analytics::journey::{self, Direction, Instance, Options};
 use waymark_eventlog::EventLog;
 use waymark_journey::Journey;
 use waymark_server::live::{Analyses, Snapshot};
 
 use crate::Web;
-use crate::chart::{esc, percent};
+use crate::chart::percent;
 use crate::journeys::{Loaded, Version, load_measuring, may_read, refused, tabs};
 use crate::layout::page;
 use crate::session::Signed;
@@ -152,7 +151,7 @@ fn sankey(
     paths: &[(Vec<usize>, usize)],
     depth: usize,
     direction: Direction,
-) -> String {
+) -> Markup {
     let names: Vec<String> = journey.touchpoints().map(|(_, t)| t.name.clone()).collect();
     let total: usize = paths.iter().map(|(_, n)| n).sum();
     // Each path as nodes per column: the anchor, then touchpoints, then the end once.
@@ -231,18 +230,6 @@ fn sankey(
         },
         Node::Other => "(other touchpoints)".to_string(),
     };
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg class="sankey" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {h}" width="{width}" height="{h}" role="img" aria-label="Paths {dir} {name}: {total} journeys" font-family="system-ui, sans-serif">"#,
-        h = height + 60.0,
-        dir = if direction == Direction::After {
-            "after"
-        } else {
-            "before"
-        },
-        name = esc(&names[anchor]),
-    );
     // Links, widest first underneath; each side's offsets follow the order they are drawn in.
     // Bands leave and reach each node in the order of the nodes at their other end, so they
     // do not cross on their way.
@@ -251,6 +238,7 @@ fn sankey(
     ordered.sort_by_key(|((c, from, to), _)| (*c, rank(*c, *from), rank(c + 1, *to)));
     let mut out_used: HashMap<(usize, Node), f64> = HashMap::new();
     let mut in_used: HashMap<(usize, Node), f64> = HashMap::new();
+    let mut bands = Vec::new();
     for ((c, from, to), n) in ordered {
         let w = *n as f64 * scale;
         let y1 = top.get(&(*c, *from)).copied().unwrap_or(0.0)
@@ -264,42 +252,55 @@ fn sankey(
             Direction::Before => (x_of(*c), x_of(c + 1) + node_w),
         };
         let mid = (xa + xb) / 2.0;
-        let _ = write!(
-            svg,
-            r##"<path class="flow-link" d="M{xa:.1},{a:.1} C{mid:.1},{a:.1} {mid:.1},{b:.1} {xb:.1},{b:.1}" fill="none" stroke="#93c5fd" stroke-opacity="0.7" stroke-width="{sw:.1}"><title>{f} → {t}: {n}</title></path>"##,
-            a = y1 + w / 2.0,
-            b = y2 + w / 2.0,
-            sw = w.max(1.0),
-            f = esc(&label(*from)),
-            t = esc(&label(*to)),
-        );
+        let (a, b) = (y1 + w / 2.0, y2 + w / 2.0);
+        bands.push((
+            format!("M{xa:.1},{a:.1} C{mid:.1},{a:.1} {mid:.1},{b:.1} {xb:.1},{b:.1}"),
+            format!("{:.1}", w.max(1.0)),
+            format!("{} → {}: {n}", label(*from), label(*to)),
+        ));
     }
-    for (c, nodes) in kept.iter().enumerate() {
-        for (node, n) in nodes {
-            let y = top[&(c, *node)];
-            let h = (*n as f64 * scale).max(2.0);
-            let x = x_of(c);
-            let (tx, anchor_text) = match direction {
-                Direction::After => (x + node_w + 4.0, "start"),
-                Direction::Before => (x - 4.0, "end"),
-            };
-            let text = label(*node);
-            let short: String = if text.chars().count() > 26 {
-                text.chars().take(25).chain(['…']).collect()
-            } else {
-                text.clone()
-            };
-            let _ = write!(
-                svg,
-                r##"<g class="flow-node"><title>{full}: {n}</title><rect x="{x:.1}" y="{y:.1}" width="{node_w}" height="{h:.1}" fill="#1e3a8a"/><text x="{tx:.1}" y="{ty:.1}" font-size="12" fill="#111827" text-anchor="{anchor_text}">{short} · {n}</text></g>"##,
-                full = esc(&text),
-                short = esc(&short),
-                ty = y + h.min(20.0) / 2.0 + 4.0,
-            );
+    let h = height + 60.0;
+    let dir = if direction == Direction::After {
+        "after"
+    } else {
+        "before"
+    };
+    html! {
+        svg.sankey xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {width} {h}")) width=(width) height=(h) role="img"
+            aria-label=(format!("Paths {dir} {}: {total} journeys", names[anchor])) font-family="system-ui, sans-serif" {
+            @for (d, stroke_width, title) in &bands {
+                path.flow-link d=(d) fill="none" stroke-width=(stroke_width) { title { (title) } }
+            }
+            @for (c, nodes) in kept.iter().enumerate() {
+                @for (node, n) in nodes {
+                    @let y = top[&(c, *node)];
+                    @let bar = (*n as f64 * scale).max(2.0);
+                    @let x = x_of(c);
+                    @let (tx, anchor_text) = match direction {
+                        Direction::After => (x + node_w + 4.0, "start"),
+                        Direction::Before => (x - 4.0, "end"),
+                    };
+                    @let text = label(*node);
+                    g.flow-node {
+                        title { (text) ": " (n) }
+                        rect.flow-bar x=(format!("{x:.1}")) y=(format!("{y:.1}")) width=(node_w) height=(format!("{bar:.1}")) {}
+                        text.chart-label x=(format!("{tx:.1}")) y=(format!("{:.1}", y + bar.min(20.0) / 2.0 + 4.0)) font-size="12" text-anchor=(anchor_text) {
+                            (cut(&text, 26)) " · " (n)
+                        }
+                    }
+                }
+            }
         }
     }
-    svg.push_str("</svg>");
-    svg
+}
+
+/// A label cut to `most` characters, with an ellipsis when it was longer.
+fn cut(text: &str, most: usize) -> String {
+    if text.chars().count() > most {
+        text.chars().take(most - 1).chain(['…']).collect()
+    } else {
+        text.to_string()
+    }
 }
 
 /// `GET /journeys/{id}/flow?touchpoint=…&direction=after&depth=3&page=1`
@@ -405,7 +406,7 @@ pub(crate) async fn flow(
         p { (through) " of " (instances) " journey instances pass " (names[anchor]) "." }
         @if through > 0 {
             figure.map tabindex="0" role="group" aria-label="The paths (scrolls sideways)" {
-                (PreEscaped(sankey(&journey, anchor, &paths, depth, direction)))
+                (sankey(&journey, anchor, &paths, depth, direction))
                 figcaption { "Each column is a step " (if direction == Direction::After { "after" } else { "before" }) " the chosen touchpoint; band widths are journeys. The most common paths are listed below." }
             }
             table {
@@ -447,7 +448,7 @@ pub(crate) async fn flow(
 /// The designed journey as an arc diagram over its touchpoints in order: moves the design has
 /// arc above (blue, solid), moves it does not have arc below (red, dashed, labelled "not
 /// designed"); each labelled with how many journeys made it.
-fn arcs(journey: &Journey, moves: &[journey::Walked]) -> String {
+fn arcs(journey: &Journey, moves: &[journey::Walked]) -> Markup {
     let names: Vec<String> = journey.touchpoints().map(|(_, t)| t.name.clone()).collect();
     let ids: Vec<&str> = journey.touchpoints().map(|(_, t)| t.id.as_str()).collect();
     let n = names.len();
@@ -461,11 +462,6 @@ fn arcs(journey: &Journey, moves: &[journey::Walked]) -> String {
         .unwrap_or(1)
         .max(1);
     let x = |t: usize| 20.0 + step * t as f64 + box_w / 2.0;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r##"<svg class="arcs" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 540" width="{width}" height="540" role="img" aria-label="The designed journey against the walked one" font-family="system-ui, sans-serif"><defs><marker id="arc-head" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 Z" fill="#374151"/></marker></defs>"##
-    );
     // Designed moves that nobody made, thin and dotted above.
     let flow: Vec<(usize, usize)> = journey
         .flow_edges()
@@ -486,61 +482,46 @@ fn arcs(journey: &Journey, moves: &[journey::Walked]) -> String {
             drawn.push((a, b, 0, true));
         }
     }
-    for (a, b, count, designed) in drawn {
-        let (x1, x2) = (x(a), x(b));
-        let span = (x2 - x1).abs();
-        let lift = (span * 0.35).clamp(30.0, mid - 40.0);
-        let (y, bend) = if designed {
-            (mid - box_h / 2.0, mid - box_h / 2.0 - lift)
-        } else {
-            (mid + box_h / 2.0, mid + box_h / 2.0 + lift)
-        };
-        let width = 1.5 + 10.0 * count as f64 / max as f64;
-        let (stroke, dash, word) = match (designed, count) {
-            (true, 0) => (
-                "#9ca3af",
-                r#" stroke-dasharray="2 4""#,
-                "designed, never walked",
-            ),
-            (true, _) => ("#1d4ed8", "", "designed"),
-            (false, _) => ("#b91c1c", r#" stroke-dasharray="8 5""#, "not designed"),
-        };
-        let (mx, my) = ((x1 + x2) / 2.0, (y + bend) / 2.0 + (bend - y) * 0.25);
-        let _ = write!(
-            svg,
-            r##"<g class="arc" data-from="{fa}" data-to="{ta}" data-designed="{designed}" data-count="{count}"><title>{f} → {t}: {count} journeys ({word})</title><path d="M{x1:.1},{y:.1} Q{mx:.1},{bend:.1} {x2:.1},{y:.1}" fill="none" stroke="{stroke}" stroke-width="{width:.1}"{dash} marker-end="url(#arc-head)"/><text x="{mx:.1}" y="{ty:.1}" font-size="11" fill="{stroke}" text-anchor="middle" font-weight="600">{count}{mark}</text></g>"##,
-            fa = esc(ids[a]),
-            ta = esc(ids[b]),
-            f = esc(&names[a]),
-            t = esc(&names[b]),
-            ty = my + if designed { -2.0 } else { 10.0 },
-            mark = if designed { "" } else { " ✕" },
-        );
-    }
-    for (t, name) in names.iter().enumerate() {
-        let bx = x(t) - box_w / 2.0;
-        let lines = waymark_map::wrap(name, 20, 3);
-        let _ = write!(
-            svg,
-            r##"<g class="node"><rect x="{bx:.1}" y="{y:.1}" width="{box_w}" height="{box_h}" rx="6" fill="#f3f4f6" stroke="#374151"/>"##,
-            y = mid - box_h / 2.0
-        );
-        for (k, line) in lines.iter().enumerate() {
-            let _ = write!(
-                svg,
-                r##"<text x="{tx:.1}" y="{ty:.1}" font-size="11.5" fill="#111827" text-anchor="middle">{}</text>"##,
-                esc(line),
-                tx = x(t),
-                ty = mid - box_h / 2.0 + 16.0 + 14.0 * k as f64
-            );
+    let f1 = |v: f64| format!("{v:.1}");
+    html! {
+        svg.arcs xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {width} 540")) width=(width) height="540" role="img"
+            aria-label="The designed journey against the walked one" font-family="system-ui, sans-serif" {
+            defs {
+                marker #arc-head viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse" {
+                    path.arc-head d="M0,0 L10,5 L0,10 Z" {}
+                }
+            }
+            @for (a, b, count, designed) in &drawn {
+                @let (x1, x2) = (x(*a), x(*b));
+                @let lift = ((x2 - x1).abs() * 0.35).clamp(30.0, mid - 40.0);
+                @let (y, bend) = if *designed { (mid - box_h / 2.0, mid - box_h / 2.0 - lift) } else { (mid + box_h / 2.0, mid + box_h / 2.0 + lift) };
+                @let (kind, word) = match (designed, count) {
+                    (true, 0) => ("unwalked", "designed, never walked"),
+                    (true, _) => ("designed", "designed"),
+                    (false, _) => ("undesigned", "not designed"),
+                };
+                @let (mx, my) = ((x1 + x2) / 2.0, (y + bend) / 2.0 + (bend - y) * 0.25);
+                g class=(format!("arc arc-{kind}")) data-from=(ids[*a]) data-to=(ids[*b]) data-designed=(designed) data-count=(count) {
+                    title { (names[*a]) " → " (names[*b]) ": " (count) " journeys (" (word) ")" }
+                    path d=(format!("M{x1:.1},{y:.1} Q{mx:.1},{bend:.1} {x2:.1},{y:.1}")) fill="none"
+                        stroke-width=(f1(1.5 + 10.0 * *count as f64 / max as f64)) marker-end="url(#arc-head)" {}
+                    text x=(f1(mx)) y=(f1(my + if *designed { -2.0 } else { 10.0 })) font-size="11" text-anchor="middle" font-weight="600" {
+                        (count) @if !designed { " ✕" }
+                    }
+                }
+            }
+            @for (t, name) in names.iter().enumerate() {
+                g.node {
+                    rect.arc-node x=(f1(x(t) - box_w / 2.0)) y=(f1(mid - box_h / 2.0)) width=(box_w) height=(box_h) rx="6" {}
+                    @for (k, line) in waymark_map::wrap(name, 20, 3).iter().enumerate() {
+                        text.chart-label x=(f1(x(t))) y=(f1(mid - box_h / 2.0 + 16.0 + 14.0 * k as f64)) font-size="11.5" text-anchor="middle" { (line) }
+                    }
+                }
+            }
+            text.arc-key-designed x="20" y="20" font-size="12" { "Above: moves the design has (solid; dotted when never walked)" }
+            text.arc-key-undesigned x="20" y="530" font-size="12" { "Below: moves the design does not have (dashed, marked ✕)" }
         }
-        svg.push_str("</g>");
     }
-    let _ = write!(
-        svg,
-        r##"<text x="20" y="20" font-size="12" fill="#1d4ed8">Above: moves the design has (solid; dotted when never walked)</text><text x="20" y="530" font-size="12" fill="#b91c1c">Below: moves the design does not have (dashed, marked ✕)</text></svg>"##
-    );
-    svg
 }
 
 /// `GET /journeys/{id}/conformance`
@@ -580,7 +561,7 @@ pub(crate) async fn conformance(
                 (percent(report.conformance.share)) ") followed the designed journey from start to end." }
         }
         figure.map tabindex="0" role="group" aria-label="The designed journey against the walked one (scrolls sideways)" {
-            (PreEscaped(arcs(&journey, &moves)))
+            (arcs(&journey, &moves))
             figcaption { "Touchpoints in their designed order. Above: moves the design has, as thick as the journeys that made them. Below, dashed and marked ✕: moves it does not have." }
         }
         h2 { "Moves the design does not have" }

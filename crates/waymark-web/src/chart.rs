@@ -17,11 +17,6 @@ pub(crate) struct Bar {
     pub(crate) note: Option<String>,
 }
 
-/// Text made safe inside SVG markup written by hand.
-pub(crate) fn esc(text: &str) -> String {
-    maud::html! { (text) }.into_string()
-}
-
 const WIDTH: f64 = 640.0;
 const LABEL: f64 = 230.0;
 const ROW: f64 = 34.0;

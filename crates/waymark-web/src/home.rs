@@ -66,8 +66,12 @@ pub(crate) async fn home(State(web): State<Web>, signed: Option<Signed>) -> Resp
     let journeys = if crate::journeys::may_read(&signed) {
         let (store, logs) = (web.app.store.clone(), web.app.logs.clone());
         Some(
-            match tokio::task::spawn_blocking(move || crate::journeys::measured_all(&logs, &store))
-                .await
+            match tokio::task::spawn_blocking(move || {
+                let measured = crate::journeys::measured_all(&logs, &store)?;
+                let comments = newest_comments(&logs, &store, &measured);
+                Ok::<_, String>((measured, comments))
+            })
+            .await
             {
                 Ok(Ok(measured)) => Ok(measured),
                 Ok(Err(error)) => {
@@ -94,7 +98,10 @@ pub(crate) async fn home(State(web): State<Web>, signed: Option<Signed>) -> Resp
         (waiting(&mine, now))
         @if let Some(health) = &mine.health { (health_part(health)) }
         @match &journeys {
-            Some(Ok(measured)) => (journeys_part(measured)),
+            Some(Ok((measured, comments))) => {
+                (journeys_part(measured))
+                (comments_part(comments))
+            },
             Some(Err(_)) => {
                 section aria-labelledby="journeys" {
                     h2 #journeys { "Your journeys" }
@@ -239,6 +246,80 @@ fn journeys_part(measured: &crate::journeys::Measured) -> Markup {
                 }
             } }
             (over_target(&journeys))
+        }
+    }
+}
+
+/// The most comments shown.
+const COMMENTS: usize = 5;
+
+/// A comment on the home page: the journey and touchpoint it is about, and what was said.
+struct Said {
+    journey: String,
+    touchpoint: String,
+    name: String,
+    comment: waymark_analytics::journey::Comment,
+}
+
+/// The newest survey comments across the journeys, on the snapshot their figures came from.
+fn newest_comments(
+    logs: &std::sync::Arc<waymark_server::live::Analyses>,
+    store: &std::sync::Arc<dyn Store>,
+    measured: &crate::journeys::Measured,
+) -> Vec<Said> {
+    let (journeys, reading) = measured;
+    if reading.is_some() || journeys.is_empty() {
+        return Vec::new();
+    }
+    let models: Vec<_> = journeys.iter().map(|(_, j, _)| j.clone()).collect();
+    let Ok(snapshot) = waymark_server::journeys::live_log(
+        logs,
+        store,
+        &models,
+        &Default::default(),
+        crate::journeys::PAGE_WAIT,
+    ) else {
+        return Vec::new();
+    };
+    let mut said: Vec<Said> = journeys
+        .iter()
+        .flat_map(|(deployed, journey, _)| {
+            waymark_analytics::journey::latest_comments(journey, &snapshot.log, COMMENTS)
+                .into_iter()
+                .filter_map(|(t, comment)| {
+                    let (_, tp) = journey.touchpoints().nth(t)?;
+                    Some(Said {
+                        journey: deployed.id.clone(),
+                        touchpoint: tp.id.clone(),
+                        name: tp.name.clone(),
+                        comment,
+                    })
+                })
+        })
+        .collect();
+    said.sort_by(|a, b| b.comment.time.cmp(&a.comment.time));
+    said.truncate(COMMENTS);
+    said
+}
+
+fn comments_part(said: &[Said]) -> Markup {
+    html! {
+        @if !said.is_empty() {
+            section aria-labelledby="comments" {
+                h2 #comments { "Newest comments" }
+                ul.cards {
+                    @for s in said {
+                        li.card {
+                            blockquote { p { "“" (s.comment.text) "”" } }
+                            p.meta {
+                                a href=(format!("/journeys/{}/touchpoints/{}", s.journey, s.touchpoint)) { (s.name) }
+                                @for (kind, value) in &s.comment.scores { " " span.badge { (kind.as_str().to_uppercase()) " " (value) } }
+                                " · " (crate::layout::when(s.comment.time))
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

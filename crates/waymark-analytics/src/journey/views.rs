@@ -30,13 +30,32 @@ pub fn comments(journey: &Journey, log: &EventLog, id: &str, limit: usize) -> Ve
     let Some(wanted) = journey.touchpoints().position(|(_, t)| t.id == id) else {
         return Vec::new();
     };
+    commented(journey, log, Some(wanted), limit)
+        .into_iter()
+        .map(|(_, comment)| comment)
+        .collect()
+}
+
+/// The newest comments about any touchpoint of the journey, each with the touchpoint it is
+/// about (its index in listing order), at most `limit`; by the rule of [`comments`].
+pub fn latest_comments(journey: &Journey, log: &EventLog, limit: usize) -> Vec<(usize, Comment)> {
+    commented(journey, log, None, limit)
+}
+
+/// The comments about touchpoint `wanted` (any, with `None`), newest first, at most `limit`.
+fn commented(
+    journey: &Journey,
+    log: &EventLog,
+    wanted: Option<usize>,
+    limit: usize,
+) -> Vec<(usize, Comment)> {
     let Some(comment_key) = log.symbol(COMMENT_KEY) else {
         return Vec::new();
     };
     let binding = Binding::new(journey, log);
     let reader = ScoreReader::new(journey, log);
     // Only the cases with a comment are walked (a quick look at each event's attributes first).
-    let commented: Vec<usize> = (0..log.cases())
+    let with_comments: Vec<usize> = (0..log.cases())
         .into_par_iter()
         .filter(|&case| {
             log.case(case)
@@ -45,7 +64,7 @@ pub fn comments(journey: &Journey, log: &EventLog, id: &str, limit: usize) -> Ve
         })
         .collect();
     let mut found = Vec::new();
-    for case in commented.into_iter().map(|case| log.case(case)) {
+    for case in with_comments.into_iter().map(|case| log.case(case)) {
         let mut last = None;
         for event in case.events() {
             let bound = binding.touchpoint_of(log, event);
@@ -55,25 +74,29 @@ pub fn comments(journey: &Journey, log: &EventLog, id: &str, limit: usize) -> Ve
                 .find(|a| a.key == comment_key)
                 .map(|a| log.value_text(&a.value));
             if let Some(text) = text.filter(|t| !t.trim().is_empty())
-                && reader.rated(log, event).or(bound).or(last) == Some(wanted)
+                && let Some(about) = reader.rated(log, event).or(bound).or(last)
+                && wanted.is_none_or(|w| w == about)
             {
-                found.push(Comment {
-                    case: case.name().to_string(),
-                    time: log.time_column()[event],
-                    text: text.trim().to_string(),
-                    scores: reader
-                        .scores(log, event)
-                        .into_iter()
-                        .map(|(k, v, _)| (k, v))
-                        .collect(),
-                });
+                found.push((
+                    about,
+                    Comment {
+                        case: case.name().to_string(),
+                        time: log.time_column()[event],
+                        text: text.trim().to_string(),
+                        scores: reader
+                            .scores(log, event)
+                            .into_iter()
+                            .map(|(k, v, _)| (k, v))
+                            .collect(),
+                    },
+                ));
             }
             if bound.is_some() {
                 last = bound;
             }
         }
     }
-    found.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.case.cmp(&b.case)));
+    found.sort_by(|(_, a), (_, b)| b.time.cmp(&a.time).then_with(|| a.case.cmp(&b.case)));
     found.truncate(limit);
     found
 }

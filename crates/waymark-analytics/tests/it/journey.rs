@@ -664,6 +664,23 @@ fn comments_are_found_for_the_touchpoint_they_are_about() {
     assert!(on("done").is_empty());
     assert!(on("no-such-touchpoint").is_empty());
     assert_eq!(journey::comments(&journey, &log, "call", 1).len(), 1);
+    // Across the journey: every touchpoint's comments together, newest first, each with its
+    // touchpoint, the same as asking each touchpoint.
+    let ids: Vec<String> = journey.touchpoints().map(|(_, t)| t.id.clone()).collect();
+    let latest = journey::latest_comments(&journey, &log, 10);
+    let mut each: Vec<(usize, journey::Comment)> = ids
+        .iter()
+        .enumerate()
+        .flat_map(|(k, id)| {
+            journey::comments(&journey, &log, id, 10)
+                .into_iter()
+                .map(move |c| (k, c))
+        })
+        .collect();
+    each.sort_by(|(_, a), (_, b)| b.time.cmp(&a.time).then_with(|| a.case.cmp(&b.case)));
+    assert_eq!(latest, each);
+    assert!(latest.len() >= 2, "{latest:?}");
+    assert_eq!(journey::latest_comments(&journey, &log, 1), each[..1]);
 }
 
 /// Moves against the design, paths from and to a touchpoint, and variants, worked out by hand.

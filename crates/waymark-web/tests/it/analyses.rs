@@ -509,8 +509,15 @@ async fn a_funnel_is_saved_shared_and_drilled_into_its_people() {
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
     let link = saved.location.expect("the link to share");
     assert!(link.starts_with("/analyses/"), "{link}");
-    // Chris's home lists it.
+    // Chris's home lists it, and the newest comment with the touchpoint it is about.
     let home = get(&router, "/", Some(&chris)).await;
+    let comments = &home.html[home.html.find("Newest comments").expect("the comments")..];
+    assert!(
+        comments.contains("“Waited too long on the phone”")
+            && comments.contains(r#"<a href="/journeys/small/touchpoints/call">Phone call</a>"#)
+            && comments.contains("CSAT 2"),
+        "{comments}"
+    );
     assert!(
         home.html.contains(&format!(
             r#"<a href="{link}">Calls before confirmation</a>"#
