@@ -297,7 +297,7 @@ fn newest_comments(
                 })
         })
         .collect();
-    said.sort_by(|a, b| b.comment.time.cmp(&a.comment.time));
+    said.sort_by_key(|s| std::cmp::Reverse(s.comment.time));
     said.truncate(COMMENTS);
     said
 }
