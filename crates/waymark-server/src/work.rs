@@ -622,6 +622,36 @@ pub fn requests(store: &dyn Store, person: &User, ids: &[i64]) -> Result<Vec<Req
     Ok(out)
 }
 
+/// Of `people` (case names: user ids, anonymous ids), those a list naming individuals must
+/// leave out for `viewer`: people in the directory who asked for something `viewer` may not
+/// see. Journey figures include the steps of requests; a list of who is where would otherwise
+/// tell an agent or an analyst where a colleague's internal request stands.
+pub fn private_people<'a>(
+    store: &dyn Store,
+    viewer: &Viewer,
+    people: impl IntoIterator<Item = &'a str>,
+) -> Result<std::collections::HashSet<String>, WorkError> {
+    let mut private = std::collections::HashSet::new();
+    let Viewer::Person(user) = viewer else {
+        return Ok(private);
+    };
+    let directory: std::collections::HashSet<String> =
+        store.users()?.into_iter().map(|u| u.id).collect();
+    let mut checked = std::collections::HashSet::new();
+    for person in people {
+        if !directory.contains(person) || !checked.insert(person.to_string()) {
+            continue;
+        }
+        for id in store.instances_of(person)? {
+            if read(store, id)?.is_some_and(|r| !r.visible_to(user)) {
+                private.insert(person.to_string());
+                break;
+            }
+        }
+    }
+    Ok(private)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,7 @@ on_every_backend!(
     saved_views_are_kept_listed_by_owner_and_forgotten,
     deployments_list_each_process_and_form_with_its_versions,
     lookups_are_logged_and_the_latest_come_first_once_each,
+    a_person_changed_by_an_administrator_is_in_the_access_trail,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -419,6 +420,39 @@ fn mail_is_kept_once_per_message_id<S: Mailbox>(store: &S) {
         ("maria", "<m1@waymark>")
     );
     assert_eq!(store.mail(-1).expect("read"), None);
+}
+
+fn a_person_changed_by_an_administrator_is_in_the_access_trail<S: Directory + Work>(store: &S) {
+    let mut sam = person("sam", "sam@example.com");
+    sam.roles = vec!["agent".into()];
+    store.put_user_by(&sam, "ada", 10).expect("add");
+    sam.roles = vec!["agent".into(), "admin".into()];
+    sam.department = Some("support".into());
+    store.put_user_by(&sam, "ada", 20).expect("change");
+    assert_eq!(store.user("sam").expect("read"), Some(sam.clone()));
+    let trail = store
+        .audit_trail(crate::workflow::ACCESS_TRAIL)
+        .expect("trail");
+    let lines: Vec<(&str, &str, serde_json::Value)> = trail
+        .iter()
+        .filter(|a| a.data["user"] == "sam")
+        .map(|a| (a.action.as_str(), a.actor.as_str(), a.data.clone()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                "person added",
+                "ada",
+                serde_json::json!({ "user": "sam", "roles": ["agent"] })
+            ),
+            (
+                "person changed",
+                "ada",
+                serde_json::json!({ "user": "sam", "roles": ["agent", "admin"], "roles_before": ["agent"] })
+            ),
+        ]
+    );
 }
 
 fn lookups_are_logged_and_the_latest_come_first_once_each<S: Identities>(store: &S) {

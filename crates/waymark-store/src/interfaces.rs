@@ -171,6 +171,9 @@ pub trait Directory: Send + Sync {
     fn disable_user(&self, user: &str, by: &str, now_us: i64) -> Result<bool, StoreError>;
     /// Adds or replaces people in the directory.
     fn put_users(&self, users: &[User]) -> Result<usize, StoreError>;
+    /// Adds or changes one person (an administrator in the browser), with a line in the access
+    /// trail saying who did it and, when their roles changed, from what to what.
+    fn put_user_by(&self, user: &User, by: &str, now_us: i64) -> Result<(), StoreError>;
     fn user(&self, id: &str) -> Result<Option<User>, StoreError>;
     /// The person with this email address (compared without regard to case).
     fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;

@@ -345,6 +345,26 @@ impl crate::Directory for SqliteStore {
         })
     }
 
+    fn put_user_by(&self, user: &User, by: &str, now_us: i64) -> Result<(), StoreError> {
+        let done = self.write(|connection| {
+            let transaction = connection.transaction()?;
+            let before = transaction
+                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                .query_row(params![user.id], user_row)
+                .optional()?;
+            transaction.execute(
+                "INSERT INTO users (id, name, email, department, manager, roles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET name = ?2, email = ?3, department = ?4, manager = ?5, roles = ?6",
+                params![user.id, user.name, user.email, user.department, user.manager, user.roles.join(",")],
+            )?;
+            let (action, data) = crate::workflow::person_changed(user, before.as_ref());
+            crate::workflow::audit_key(&transaction, now_us, by, action, &data)?;
+            transaction.commit()?;
+            Ok(())
+        });
+        done
+    }
+
     fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
         self.with(|connection| {
             Ok(connection

@@ -798,6 +798,21 @@ fn audit(
     Ok(())
 }
 
+/// The access-trail line of a person added or changed: (action, data). `before` is their
+/// entry before the change, if they had one.
+pub(crate) fn person_changed(user: &User, before: Option<&User>) -> (&'static str, Json) {
+    match before {
+        None => (
+            "person added",
+            json!({ "user": user.id, "roles": user.roles }),
+        ),
+        Some(old) => (
+            "person changed",
+            json!({ "user": user.id, "roles": user.roles, "roles_before": old.roles }),
+        ),
+    }
+}
+
 /// Instance id of the audit lines about keys, tokens and the directory (no request has it).
 pub const ACCESS_TRAIL: i64 = 0;
 

@@ -69,7 +69,11 @@ struct Browsed {
     found: Option<Vec<Person>>,
 }
 
-fn browse(web: &Web, filters: &Filters) -> Result<Browsed, String> {
+fn browse(
+    web: &Web,
+    viewer: &waymark_server::work::Viewer,
+    filters: &Filters,
+) -> Result<Browsed, String> {
     let store = web.app.store.clone();
     let journeys = waymark_server::context::deployed(store.as_ref()).map_err(|e| e.to_string())?;
     let models: Vec<_> = journeys.iter().map(|d| d.journey.clone()).collect();
@@ -189,6 +193,14 @@ fn browse(web: &Web, filters: &Filters) -> Result<Browsed, String> {
             last_us,
         });
     }
+    // Nobody is named whose place would tell where a request the viewer may not see stands.
+    let private = waymark_server::work::private_people(
+        store.as_ref(),
+        viewer,
+        found.iter().map(|p| p.id.as_str()),
+    )
+    .map_err(|e| e.to_string())?;
+    found.retain(|p| !private.contains(&p.id));
     found.sort_by(|a, b| b.last_us.cmp(&a.last_us).then_with(|| a.id.cmp(&b.id)));
     Ok(Browsed {
         stages,
@@ -214,7 +226,8 @@ pub(crate) async fn page_of(
         value: filters.value.clone(),
         page: filters.page,
     };
-    let browsed = match tokio::task::spawn_blocking(move || browse(&web2, &asked)).await {
+    let viewer = crate::admin::viewer(&signed);
+    let browsed = match tokio::task::spawn_blocking(move || browse(&web2, &viewer, &asked)).await {
         Ok(Ok(browsed)) => browsed,
         Ok(Err(error)) => return failure(&error),
         Err(error) => return failure(&error),

@@ -357,22 +357,37 @@ pub(crate) async fn people(
     }
     let (log, logs) = (snapshot.log.clone(), web.app.logs.clone());
     let (journey2, steps, order) = (journey.clone(), ask.steps.clone(), ask.order);
+    let (store, viewer) = (web.app.store.clone(), crate::admin::viewer(&signed));
     let found = tokio::task::spawn_blocking(move || {
         let found = instances_in(&logs, &snapshot, &journey2);
-        journey::funnel_members(&journey2, &found, &steps, window, order, level).map(|members| {
-            members
-                .into_iter()
-                .map(|k| {
-                    let case = log.case(found[k].case as usize);
-                    let shown = case
-                        .attribute("name")
-                        .map(|a| log.value_text(&a.value))
-                        .filter(|n| !n.trim().is_empty());
-                    let start = found[k].visits.first().map(|v| v.start);
-                    (case.name().to_string(), shown, start)
-                })
-                .collect::<Vec<_>>()
-        })
+        journey::funnel_members(&journey2, &found, &steps, window, order, level)
+            .map(|members| {
+                members
+                    .into_iter()
+                    .map(|k| {
+                        let case = log.case(found[k].case as usize);
+                        let shown = case
+                            .attribute("name")
+                            .map(|a| log.value_text(&a.value))
+                            .filter(|n| !n.trim().is_empty());
+                        let start = found[k].visits.first().map(|v| v.start);
+                        (case.name().to_string(), shown, start)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .map(|mut members| {
+                // Nobody is named whose place would tell where a request the viewer may not see
+                // stands.
+                let private = waymark_server::work::private_people(
+                    store.as_ref(),
+                    &viewer,
+                    members.iter().map(|(case, _, _)| case.as_str()),
+                )
+                // When that cannot be read, nobody is named (it fails closed).
+                .unwrap_or_else(|_| members.iter().map(|(case, _, _)| case.clone()).collect());
+                members.retain(|(case, _, _)| !private.contains(case));
+                members
+            })
     })
     .await;
     let members = match found {

@@ -351,6 +351,7 @@ pub(crate) async fn people(
         .into_response();
     };
     let (logs, journey2, wanted) = (web.app.logs.clone(), journey.clone(), touchpoint.clone());
+    let (store, viewer) = (web.app.store.clone(), crate::admin::viewer(&signed));
     let found = tokio::task::spawn_blocking(move || {
         let found = logs
             .instances(&snapshot, &journey2)
@@ -380,6 +381,18 @@ pub(crate) async fn people(
                 })
                 .collect::<Vec<_>>(),
         )
+        .and_then(|mut over| {
+            // Nobody is named whose visit would tell where a request the viewer may not see
+            // stands.
+            let private = waymark_server::work::private_people(
+                store.as_ref(),
+                &viewer,
+                over.iter().map(|(case, ..)| case.as_str()),
+            )
+            .map_err(|e| e.to_string())?;
+            over.retain(|(case, ..)| !private.contains(case));
+            Ok(over)
+        })
     })
     .await;
     let over = match found {

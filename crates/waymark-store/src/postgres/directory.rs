@@ -406,6 +406,39 @@ impl crate::Directory for PgStore {
         })
     }
 
+    fn put_user_by(&self, user: &User, by: &str, now_us: i64) -> Result<(), StoreError> {
+        let (user, by) = (user.clone(), by.to_string());
+        self.write_directory(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let before = transaction
+                .query_opt(
+                    &transaction
+                        .prepare_cached(&format!(
+                            "SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE"
+                        ))
+                        .await?,
+                    &[&user.id],
+                )
+                .await?
+                .map(|row| user_from(&row, 0))
+                .transpose()?;
+            transaction
+                .execute(
+                    &transaction.prepare_cached(
+                        "INSERT INTO users (id, name, email, department, manager, roles) VALUES ($1, $2, $3, $4, $5, $6)
+                         ON CONFLICT (id) DO UPDATE SET name = $2, email = $3, department = $4, manager = $5, roles = $6",
+                    ).await?,
+                    &[&user.id, &user.name, &user.email, &user.department, &user.manager, &user.roles.join(",")],
+                )
+                .await?;
+            let (action, data) = crate::workflow::person_changed(&user, before.as_ref());
+            audit_key(&transaction, now_us, &by, action, &data).await?;
+            transaction.commit().await?;
+            Ok(())
+        })
+    }
+
     fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
         let id = id.to_string();
         self.run(move |pool| async move {

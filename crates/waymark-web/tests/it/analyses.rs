@@ -859,3 +859,45 @@ async fn a_touchpoint_over_target_leads_to_its_people() {
     .await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
 }
+
+/// Review finding: browsing people by journey stage named a colleague whose internal request
+/// placed her there. The steps of requests place people in the journey figures, but a list of
+/// who is where names nobody whose request the viewer may not see; an administrator sees all.
+#[tokio::test]
+async fn browsing_never_tells_where_a_colleagues_request_stands() {
+    let (store, router) = setup("browse-private");
+    let journey = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/training-request/to-be.yaml"),
+    )
+    .expect("journey");
+    store
+        .deploy_journey("training-request", "to-be", &journey, 0)
+        .expect("journey");
+    let variables = serde_json::json!({ "course": "Negotiation", "vendor": "Skills Academy", "cost": 1200, "startDate": "2026-12-01" })
+        .as_object()
+        .cloned()
+        .expect("variables");
+    store
+        .start_instance("training-request", "jennifer", variables, 0)
+        .expect("start");
+    let stages: Vec<String> = waymark_journey::check(&journey)
+        .journey
+        .expect("reads")
+        .stages
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
+    let found_in = |html: &str| html.contains(r#"<a href="/customers?q=jennifer">"#);
+    let ada = sign_in(&router, store.as_ref(), "ada").await;
+    let chris = sign_in(&router, store.as_ref(), "chris").await;
+    let mut placed = false;
+    for stage in &stages {
+        let path = format!("/customers/browse?stage=training-request%2F{stage}");
+        placed |= found_in(&get(&router, &path, Some(&ada)).await.html);
+        let page = get(&router, &path, Some(&chris)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(!found_in(&page.html), "{stage}: {}", page.html);
+    }
+    assert!(placed, "an administrator sees where her request stands");
+}
