@@ -346,7 +346,7 @@ impl crate::Directory for SqliteStore {
     }
 
     fn put_user_by(&self, user: &User, by: &str, now_us: i64) -> Result<(), StoreError> {
-        let done = self.write(|connection| {
+        self.write(|connection| {
             let transaction = connection.transaction()?;
             let before = transaction
                 .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
@@ -361,8 +361,7 @@ impl crate::Directory for SqliteStore {
             crate::workflow::audit_key(&transaction, now_us, by, action, &data)?;
             transaction.commit()?;
             Ok(())
-        });
-        done
+        })
     }
 
     fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
