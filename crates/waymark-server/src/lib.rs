@@ -355,14 +355,16 @@ pub async fn serve_router(
     // crash left in the message outbox is handed over.
     let lease_us = i64::try_from(state.takeover.as_micros()).unwrap_or(i64::MAX);
     let timers = {
-        let webhook_settings = state.webhooks.clone();
+        let (webhook_settings, clock) = (state.webhooks.clone(), state.clock.clone());
         tokio::spawn(job_loop(
             state.store.clone(),
             state.clock.clone(),
             &[JobKind::Timer, JobKind::Webhook],
             move |store, now| {
                 automation::fire_due_timers(store, now, lease_us);
-                webhooks::call_due(store, &webhook_settings, now, lease_us);
+                // The time now, not when the loop woke: firing timers takes a while, and a
+                // webhook call's claim must count from when it is made.
+                webhooks::call_due(store, &webhook_settings, clock.now_us(), lease_us);
                 automation::drain_outbox_if_free(store, now);
             },
         ))

@@ -220,8 +220,8 @@ impl Mailer {
     /// server's certificate is checked against the Mozilla roots built in, or only against the
     /// CA certificates of `roots` (PEM) for a private CA.
     ///
-    /// `lease_us` is how long a claimed message is this node's (`--takeover-after`): one SMTP
-    /// conversation gives up after half of it.
+    /// `lease_us` is how long a claimed message is this node's (`--takeover-after`): each step
+    /// of an SMTP conversation gives up after a twelfth of half of it.
     pub fn new(
         smtp_url: &str,
         from: &str,
@@ -252,7 +252,7 @@ impl Mailer {
         }
         let mut builder = SmtpTransport::from_url(smtp_url)
             .map_err(|e| format!("`{smtp_url}` cannot be used: {e}; {hint}"))?
-            .timeout(Some(message_timeout(lease_us)));
+            .timeout(Some(step_timeout(lease_us)));
         if let Some(pem) = roots {
             let mut parameters =
                 TlsParameters::builder(host).certificate_store(CertificateStore::None);
@@ -400,15 +400,22 @@ pub fn survey_of(topic: &str) -> Option<(&str, &str)> {
     (!journey.is_empty() && !touchpoint.is_empty()).then_some((journey, touchpoint))
 }
 
-/// How long one SMTP conversation may take: half a claim, a minute at most.
-fn message_timeout(lease_us: i64) -> std::time::Duration {
+/// How long one SMTP conversation may take: half a claim, two minutes at most.
+fn conversation(lease_us: i64) -> std::time::Duration {
     std::time::Duration::from_micros((lease_us / 2).max(1) as u64)
-        .min(std::time::Duration::from_secs(60))
+        .min(std::time::Duration::from_secs(120))
+}
+
+/// The timeout of each read or write of the conversation (lettre's timeout is per operation,
+/// not for the whole message): a conversation (greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT,
+/// DATA, the message) of a dozen operations stays within [`conversation`].
+fn step_timeout(lease_us: i64) -> std::time::Duration {
+    conversation(lease_us) / 12
 }
 
 /// Sends the email of every due send task, each claimed first (found by due time, leased to
 /// this node for `lease_us`). Returns how many went out. One that fails is due again when its
-/// lease ends. The mailer gives up on a message after half the lease (see [`Mailer::new`]), and
+/// lease ends. The mailer gives up on a message within half the lease (see [`Mailer::new`]), and
 /// no message is begun that could outlive its claim: another node may take it then.
 pub fn send_due(
     store: &dyn Store,
@@ -417,14 +424,15 @@ pub fn send_due(
     now_us: i64,
     lease_us: i64,
 ) -> usize {
+    // Counted from before the claim: the claim ends `lease_us` after `now_us` at the latest.
+    let claimed = std::time::Instant::now();
     let Ok(jobs) = store.claim_jobs(JobKind::Mail, now_us, lease_us, 64) else {
         return 0;
     };
-    let claimed = std::time::Instant::now();
     let lease = std::time::Duration::from_micros(lease_us.max(0) as u64);
     let mut sent = 0;
     for job in jobs {
-        if claimed.elapsed() + message_timeout(lease_us) > lease {
+        if claimed.elapsed() + conversation(lease_us) >= lease {
             // Left to whoever claims it when this lease ends.
             break;
         }

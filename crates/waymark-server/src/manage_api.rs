@@ -1,6 +1,7 @@
 //! The administrators' actions on requests through the API (`crate::manage` holds their
 //! rules): `POST /v1/admin/requests/{id}/cancel` and `POST /v1/admin/tasks/{id}/{action}`
-//! (`reassign`, `retry`). Each body carries the `reason`, kept in the request's history.
+//! (`reassign`, `retry`). Each body carries the `reason`, kept in the request's history with the
+//! administrator's name: a person's token is needed, never the admin token.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -37,12 +38,21 @@ fn read(body: &str) -> Result<Reasoned, ApiError> {
     })
 }
 
-/// Who acts: the person, or `admin` for the admin token.
+/// Who acts: an administrator by their own token. The admin token (or a key) is refused: these
+/// actions are recorded with the person who took them, and nobody may move their own request,
+/// which a key would hide.
 async fn administrator(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     let caller = access::require(state, headers, Capability::Administer).await?;
-    Ok(caller
-        .person()
-        .map_or_else(|| "admin".to_string(), |p| p.id.clone()))
+    match caller.person() {
+        Some(person) => Ok(person.id.clone()),
+        None => Err(ApiError {
+            status: axum::http::StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: "act as yourself: use your own access token, so the request's history says who moved it".into(),
+            field: None,
+            accepted: None,
+        }),
+    }
 }
 
 async fn run(
@@ -61,13 +71,13 @@ async fn run(
     post,
     path = "/v1/admin/requests/{id}/cancel",
     tag = "automation",
-    security(("admin_token" = [])),
+    security(("user_token" = [])),
     params(("id" = i64, Path, description = "The request")),
     request_body(content = Reasoned, description = "{\"reason\": …}"),
     responses(
         (status = 200, description = "Cancelled", body = Object),
         (status = 400, description = "No reason, or too long", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not an administrator, or one's own request", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an administrator acting as themselves, or one's own request", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such request", body = crate::openapi::ErrorBody),
         (status = 409, description = "The request has already ended", body = crate::openapi::ErrorBody),
     )
@@ -93,7 +103,7 @@ pub async fn cancel(
     post,
     path = "/v1/admin/tasks/{id}/{action}",
     tag = "automation",
-    security(("admin_token" = [])),
+    security(("user_token" = [])),
     params(
         ("id" = String, Path, description = "The task id, e.g. 12-3"),
         ("action" = String, Path, description = "reassign or retry"),

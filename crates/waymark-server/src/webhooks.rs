@@ -63,6 +63,8 @@ pub fn call_due(store: &dyn Store, settings: &Settings, now_us: i64, lease_us: i
     let base = settings.backoff;
     // Found by due time through an index, and leased: another node leaves them alone, and
     // when this one dies mid-call they are due again once the lease ends.
+    // Counted from before the claim: the claim ends `lease_us` after `now_us` at the latest.
+    let claimed = std::time::Instant::now();
     let Ok(jobs) = store.claim_jobs(JobKind::Webhook, now_us, lease_us, 64) else {
         return 0;
     };
@@ -79,11 +81,10 @@ pub fn call_due(store: &dyn Store, settings: &Settings, now_us: i64, lease_us: i
         .timeout_global(Some(call_timeout(lease_us)))
         .build()
         .into();
-    let claimed = std::time::Instant::now();
     let lease = Duration::from_micros(lease_us.max(0) as u64);
     let mut done = 0;
     for job in jobs {
-        if claimed.elapsed() + call_timeout(lease_us) > lease {
+        if claimed.elapsed() + call_timeout(lease_us) >= lease {
             // A call begun now could outlive the claim, and another node may take it then:
             // left to whoever claims it when this lease ends.
             break;

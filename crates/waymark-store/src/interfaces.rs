@@ -431,7 +431,8 @@ pub trait Work: Send + Sync {
         now_us: i64,
     ) -> Result<bool, StoreError>;
     /// Calls an open webhook task again now instead of at its next try (an administrator, for
-    /// `reason`), with a line in the audit trail. False when no call of it is waiting.
+    /// `reason`), with a line in the audit trail. False when no failed call of it waits for its
+    /// next try (none failed, or a node is calling it now).
     fn retry_webhook(
         &self,
         instance: i64,

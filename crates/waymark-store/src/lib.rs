@@ -569,9 +569,10 @@ fn steps() -> Vec<M<'static>> {
 }
 
 /// Saved analyses (as PostgreSQL's fifth step): a funnel, flow or conformance view of a journey,
-/// as the query string that asks it again, under a name.
+/// as the query string that asks it again, under a name. Ids are never used again (a shared
+/// link to a removed analysis must not open another one), as PostgreSQL's identity.
 const SAVED_VIEWS: &str = "CREATE TABLE saved_views (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         owner TEXT NOT NULL,
         name TEXT NOT NULL,
         kind TEXT NOT NULL,

@@ -1414,8 +1414,12 @@ impl crate::Work for SqliteStore {
             let transaction = connection.transaction()?;
             let node: Option<String> = transaction
                 .query_row(
+                    // Only a call waiting for its next try: a claimed one (its due time is its
+                    // claim's end) is being made now, and calling it again would make two.
                     "SELECT t.node FROM jobs j JOIN tasks t ON t.instance_id = j.instance_id AND t.task_id = j.item
-                     WHERE j.kind = 'webhook' AND j.instance_id = ?1 AND j.item = ?2 AND t.status = 'open'",
+                     JOIN webhook_attempts w ON w.instance_id = j.instance_id AND w.task_id = j.item
+                     WHERE j.kind = 'webhook' AND j.instance_id = ?1 AND j.item = ?2 AND t.status = 'open'
+                       AND j.due_us = w.next_try_us",
                     params![instance, task as i64],
                     |r| r.get(0),
                 )

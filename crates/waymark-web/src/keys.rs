@@ -122,9 +122,18 @@ pub(crate) async fn issue(
             .await;
         }
     };
+    let once = asked.once.trim();
+    if once.len() != 32 || !once.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return crate::layout::problem(
+            StatusCode::BAD_REQUEST,
+            "This form has expired",
+            "Reload the keys page and send the form again: nothing was issued.",
+            Some(&signed),
+        );
+    }
     let (store, by) = (web.app.store.clone(), signed.user.id.clone());
     // One key per rendering of the form: a reload sends the same token and issues nothing.
-    let once = format!("key-form:{}:{}", signed.id, asked.once.trim());
+    let once = format!("key-form:{}:{once}", signed.id);
     let expires = now + 24 * 3_600_000_000;
     let issued = tokio::task::spawn_blocking(move || {
         if !store.use_once(&once, expires, now)? {

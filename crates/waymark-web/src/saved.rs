@@ -234,7 +234,16 @@ pub(crate) async fn save(
     let name = field(&pairs, "name").trim().to_string();
     let kind = field(&pairs, "kind").to_string();
     let journey = field(&pairs, "journey").trim().to_string();
-    let query = field(&pairs, "query").to_string();
+    // Kept as it is read back: pairs, encoded again (nothing else reaches the link it opens).
+    let query = {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in url::form_urlencoded::parse(field(&pairs, "query").as_bytes()) {
+            if k != "saved" {
+                out.append_pair(&k, &v);
+            }
+        }
+        out.finish()
+    };
     let problem_with = if name.is_empty() {
         Some("Give the analysis a name, so that others can find it.".to_string())
     } else if name.chars().count() > NAME {

@@ -951,9 +951,10 @@ async fn the_context_answer_is_one_for_every_channel() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
 }
 
-/// The administrators' actions through the API: a reason is required (named by its field), a
-/// step goes to someone else but never to the requester, a request is cancelled once, and
-/// nobody else may do either.
+/// The administrators' actions through the API: by an administrator's own token (the admin
+/// token is refused), a reason is required (named by its field), a step goes to someone else
+/// but never to the requester, a request is cancelled once, nobody else may do either, and an
+/// administrator's own request is another administrator's to move.
 #[tokio::test]
 async fn administrators_move_and_cancel_requests_through_the_api_with_reasons() {
     let (store, router, tokens) = organisation().await;
@@ -976,22 +977,44 @@ async fn administrators_move_and_cancel_requests_through_the_api_with_reasons() 
         .as_str()
         .expect("the approval")
         .to_string();
+    let ada = tokens["ada"].clone();
+    let act = |path: String, token: String, body: Value| {
+        let router = router.clone();
+        async move { as_user(&router, &path, &token, body).await }
+    };
     let reassign = format!("/v1/admin/tasks/{approval}/reassign");
-    let (status, body) = as_user(&router, &reassign, ADMIN, json!({ "to": "finn" })).await;
+    let (status, body) = act(
+        reassign.clone(),
+        ADMIN.into(),
+        json!({ "to": "finn", "reason": "x" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the admin token: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("your own access token")),
+        "{body}"
+    );
+    let (status, body) = act(reassign.clone(), ada.clone(), json!({ "to": "finn" })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["field"], "reason", "{body}");
-    let (status, body) = as_user(
-        &router,
-        &reassign,
-        ADMIN,
+    let (status, body) = act(
+        reassign.clone(),
+        ada.clone(),
         json!({ "to": "jennifer", "reason": "x" }),
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let (status, body) = as_user(
-        &router,
-        &reassign,
-        &tokens["maria"],
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Jennifer Lee asked for this request")),
+        "{body}"
+    );
+    let (status, body) = act(
+        reassign.clone(),
+        tokens["maria"].clone(),
         json!({ "to": "finn", "reason": "away" }),
     )
     .await;
@@ -1000,29 +1023,26 @@ async fn administrators_move_and_cancel_requests_through_the_api_with_reasons() 
         StatusCode::FORBIDDEN,
         "not an administrator: {body}"
     );
-    let (status, body) = as_user(
-        &router,
-        &reassign,
-        ADMIN,
-        json!({ "to": "ada", "reason": "Maria is away" }),
+    let (status, body) = act(
+        reassign.clone(),
+        ada.clone(),
+        json!({ "to": "finn", "reason": "Maria is away" }),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(inbox(&router, &tokens["maria"]).await.is_empty());
-    assert_eq!(inbox(&router, &tokens["ada"]).await.len(), 1);
-    let (status, body) = as_user(
-        &router,
-        &format!("/v1/admin/tasks/{approval}/retry"),
-        ADMIN,
+    assert_eq!(inbox(&router, &tokens["finn"]).await.len(), 1);
+    let (status, body) = act(
+        format!("/v1/admin/tasks/{approval}/retry"),
+        ada.clone(),
         json!({ "reason": "x" }),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "no webhook waits: {body}");
     let cancel = format!("/v1/admin/requests/{id}/cancel");
-    let (status, body) = as_user(
-        &router,
-        &cancel,
-        ADMIN,
+    let (status, body) = act(
+        cancel.clone(),
+        ada.clone(),
         json!({ "reason": "Booked elsewhere" }),
     )
     .await;
@@ -1032,15 +1052,30 @@ async fn administrators_move_and_cancel_requests_through_the_api_with_reasons() 
         "cancelled"
     );
     assert!(
-        inbox(&router, &tokens["ada"]).await.is_empty(),
+        inbox(&router, &tokens["finn"]).await.is_empty(),
         "its step ended"
     );
-    let (status, _) = as_user(&router, &cancel, ADMIN, json!({ "reason": "again" })).await;
+    let (status, _) = act(cancel.clone(), ada.clone(), json!({ "reason": "again" })).await;
     assert_eq!(status, StatusCode::CONFLICT);
     let (_, trail) = get(&router, &format!("/v1/requests/{id}"), Some(ADMIN)).await;
     let text = trail.to_string();
     assert!(
         text.contains("Maria is away") && text.contains("Booked elsewhere"),
         "{trail}"
+    );
+    // Her own request is another administrator's to move.
+    let own = store
+        .start_instance("training-request", "ada", serde_json::Map::new(), 0)
+        .expect("her own");
+    let (status, body) = act(
+        format!("/v1/admin/requests/{own}/cancel"),
+        ada.clone(),
+        json!({ "reason": "mine" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_ne!(
+        store.instance(own).expect("read").expect("request").status,
+        "cancelled"
     );
 }

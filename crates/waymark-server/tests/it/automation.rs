@@ -790,6 +790,28 @@ fn a_webhook_call_gives_up_within_its_claim() {
         .expect("kept");
     assert_eq!(attempts, 1);
     assert!(error.to_lowercase().contains("time"), "{error}");
+    // While a node is calling it again (its job claimed), an administrator's "call it again
+    // now" is refused: it would make a second call at the same time.
+    let far = 10 * 3_600_000_000;
+    let claimed = store
+        .claim_jobs(
+            waymark_store::workflow::JobKind::Webhook,
+            far,
+            2_000_000,
+            10,
+        )
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let id = waymark_server::work::TaskId {
+        instance,
+        task: ping.task,
+    };
+    let busy = waymark_server::manage::retry_webhook(store.as_ref(), "ada", id, "again", far)
+        .expect_err("being called");
+    assert!(
+        matches!(busy, waymark_server::work::WorkError::Conflict(_)),
+        "{busy}"
+    );
 }
 
 /// A process whose start waits for a collected event: each such event starts one request for the

@@ -1211,9 +1211,11 @@ impl crate::Work for PgStore {
             let transaction = client.transaction().await?;
             let node: Option<String> = transaction
                 .query_opt(
-                    &transaction.prepare_cached("UPDATE jobs j SET due_us = $3 FROM tasks t
+                    // Only a call waiting for its next try: a claimed one is being made now.
+                    &transaction.prepare_cached("UPDATE jobs j SET due_us = $3 FROM tasks t, webhook_attempts w
                          WHERE j.kind = 'webhook' AND j.instance_id = $1 AND j.item = $2
                            AND t.instance_id = j.instance_id AND t.task_id = j.item AND t.status = 'open'
+                           AND w.instance_id = j.instance_id AND w.task_id = j.item AND j.due_us = w.next_try_us
                          RETURNING t.node").await?,
                     &[&instance, &(task as i64), &now_us],
                 )

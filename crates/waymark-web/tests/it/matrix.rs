@@ -103,24 +103,25 @@ const API: &[Row] = &[
         "other",
         "UFFFFFFFFFFBFUU",
     ),
-    // Administrators' actions need a reason (the matrix sends none) and know no `comment`.
+    // Administrators' actions, by an administrator's own token (never the admin token), need a
+    // reason (the matrix sends none) and know no `comment`.
     (
         "POST",
         "/v1/admin/requests/{id}/cancel",
         "own",
-        "UFFFBFFFFFFFBUU",
+        "UFFFFFFFFFFFBUU",
     ),
     (
         "POST",
         "/v1/admin/requests/{id}/cancel",
         "other",
-        "UFFFBFFFFFFFBUU",
+        "UFFFFFFFFFFFBUU",
     ),
     (
         "POST",
         "/v1/admin/tasks/{id}/{action}",
         "own",
-        "UFFFBFFFFFFFBUU",
+        "UFFFFFFFFFFFBUU",
     ),
     ("GET", "/v1/requests", "-", "UFFFFAAAAAAAAUU"),
     ("GET", "/v1/requests/{id}", "own", "UFFFAAAFFFFFAUU"),

@@ -1037,6 +1037,18 @@ async fn an_administrator_issues_and_revokes_keys_in_the_browser() {
     );
     assert!(page.html.contains(r#"value="lms""#), "what was typed stays");
     assert_eq!(store.keys().expect("keys").len(), before);
+    // Without the form's own token (an old page), nothing is issued.
+    const ONCE: &str = "0123456789abcdef0123456789abcdef";
+    let page = post(
+        &router,
+        "/admin/keys",
+        Some(&ada),
+        &[("csrf", &token), ("kind", "server"), ("label", "stale")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.html);
+    assert!(page.html.contains("This form has expired"), "{}", page.html);
+    assert_eq!(store.keys().expect("keys").len(), before);
     // A server key for the learning system: its secret once, and it works.
     let page = post(
         &router,
@@ -1047,7 +1059,7 @@ async fn an_administrator_issues_and_revokes_keys_in_the_browser() {
             ("kind", "server"),
             ("label", "Learning system"),
             ("expires_in", "90d"),
-            ("once", "form-1"),
+            ("once", ONCE),
         ],
     )
     .await;
@@ -1063,7 +1075,7 @@ async fn an_administrator_issues_and_revokes_keys_in_the_browser() {
             ("kind", "server"),
             ("label", "Learning system"),
             ("expires_in", "90d"),
-            ("once", "form-1"),
+            ("once", ONCE),
         ],
     )
     .await;
