@@ -30,6 +30,7 @@ mod login;
 mod mailbox;
 mod manage;
 mod people;
+mod person;
 mod saved;
 mod session;
 mod touchpoint;
@@ -168,6 +169,10 @@ fn table() -> Table {
     .post("/admin/keys", keys::issue)
     .post("/admin/keys/{id}/revoke", keys::revoke)
     .get("/admin/people", people::list)
+    .post("/admin/people", person::add)
+    .get("/admin/people/new", person::new)
+    .get("/admin/people/{id}", person::edit)
+    .post("/admin/people/{id}", person::change)
     .get("/admin/deployed", deployed::list)
     .post("/admin/people/{id}/disable", people::disable)
     .get("/admin/outbox", mailbox::outbox)

@@ -19,6 +19,7 @@ use crate::work::department_name;
 pub(crate) struct Listing {
     page: Option<usize>,
     disabled: Option<String>,
+    saved: Option<String>,
 }
 
 /// `GET /admin/people`
@@ -44,10 +45,15 @@ pub(crate) async fn list(
     };
     let (shown, pager) = crate::work::paged(&people, listing.page, "/admin/people?");
     let content = html! {
+        @if let Some(id) = &listing.saved {
+            @if people.iter().any(|u| &u.id == id) {
+                p.notice.ok role="status" { (name(id)) " is saved in the directory; the change is in the access trail." }
+            }
+        }
         @if let Some(id) = &listing.disabled {
             p.notice role="status" { code { (id) } " was taken out of the directory: their tokens are revoked and their sessions ended." }
         }
-        p { (people.len()) " people in the directory. Upload it with " code { "waymark org import" } " or " code { "POST /v1/directory/users" } "." }
+        p { (people.len()) " people in the directory. " a href="/admin/people/new" { "Add a person" } ", or upload the whole directory with " code { "waymark org import" } " or " code { "POST /v1/directory/users" } "." }
         table {
             caption.visually-hidden { "Everyone in the directory" }
             thead { tr {
@@ -57,7 +63,7 @@ pub(crate) async fn list(
             tbody {
                 @for person in shown {
                     tr {
-                        td { (person.name) br; span.meta { code { (person.id) } @if let Some(email) = &person.email { " · " (email) } } }
+                        td { a href=(format!("/admin/people/{}", person.id)) { (person.name) } br; span.meta { code { (person.id) } @if let Some(email) = &person.email { " · " (email) } } }
                         td { @if let Some(d) = &person.department { (department_name(d)) } }
                         td { @if let Some(m) = &person.manager { (name(m)) } }
                         td { (person.roles.join(", ")) }

@@ -1462,3 +1462,169 @@ async fn an_administrator_sees_what_is_deployed_and_its_versions() {
     let page = get(&router, "/admin/deployed", Some(&maria)).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 }
+
+/// An administrator adds a person and changes their roles in the browser: mistakes are named at
+/// their fields, every change is in the access trail with the roles before and after, and
+/// nobody takes the administrator role from themselves.
+#[tokio::test]
+async fn an_administrator_adds_and_changes_people_in_the_browser() {
+    let (store, router) = setup("directory-edit");
+    let ada = sign_in(&router, store.as_ref(), "ada").await;
+    let page = get(&router, "/admin/people/new", Some(&ada)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    let token = csrf(&page.html);
+    // Mistakes, each at its field; nothing saved.
+    let page = post(
+        &router,
+        "/admin/people",
+        Some(&ada),
+        &[
+            ("csrf", &token),
+            ("id", "maria"),
+            ("name", ""),
+            ("email", "not an address"),
+            ("manager", "sam"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.html
+    );
+    for (field, words) in [
+        ("id", "Someone already has the id maria"),
+        ("name", "Write their name"),
+        ("email", "is not an email address"),
+        ("manager", "Nobody with the id sam"),
+    ] {
+        assert!(
+            page.html
+                .contains(&format!(r##"<a href="#person-{field}">"##)),
+            "{field}: {}",
+            page.html
+        );
+        assert!(page.html.contains(words), "{field}: {}", page.html);
+    }
+    assert!(
+        page.html.contains(r#"value="not an address""#),
+        "what was typed stays"
+    );
+    // Sam, an agent reporting to Olivia, in a group of their own.
+    let page = post(
+        &router,
+        "/admin/people",
+        Some(&ada),
+        &[
+            ("csrf", &token),
+            ("id", "sam"),
+            ("name", "Sam Cole"),
+            ("email", "sam@example.com"),
+            ("department", "support"),
+            ("manager", "olivia"),
+            ("role", "agent"),
+            ("other", "it-support"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let sam = store.user("sam").expect("read").expect("sam");
+    assert_eq!(
+        (sam.manager.as_deref(), sam.roles.clone()),
+        (
+            Some("olivia"),
+            vec!["agent".to_string(), "it-support".to_string()]
+        )
+    );
+    let listed = get(&router, page.location.as_deref().expect("back"), Some(&ada)).await;
+    assert!(
+        listed.html.contains("Sam Cole is saved in the directory"),
+        "{}",
+        listed.html
+    );
+    // Made an analyst instead; the form shows what they have.
+    let page = get(&router, "/admin/people/sam", Some(&ada)).await;
+    assert!(
+        page.html
+            .contains(r#"value="agent" id="role-agent" checked"#),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains(r#"value="it-support""#), "{}", page.html);
+    let page = post(
+        &router,
+        "/admin/people/sam",
+        Some(&ada),
+        &[
+            ("csrf", &token),
+            ("name", "Sam Cole"),
+            ("role", "analyst"),
+            ("manager", "olivia"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    assert_eq!(
+        store.user("sam").expect("read").expect("sam").roles,
+        ["analyst"]
+    );
+    let trail = store
+        .audit_trail(waymark_store::workflow::ACCESS_TRAIL)
+        .expect("trail");
+    let changed = trail
+        .iter()
+        .find(|a| a.action == "person changed" && a.data["user"] == "sam")
+        .expect("in the access trail");
+    assert_eq!(changed.actor, "ada");
+    assert_eq!(
+        changed.data["roles_before"],
+        serde_json::json!(["agent", "it-support"])
+    );
+    assert_eq!(changed.data["roles"], serde_json::json!(["analyst"]));
+    // Not the administrator role from herself.
+    let page = post(
+        &router,
+        "/admin/people/ada",
+        Some(&ada),
+        &[("csrf", &token), ("name", "Ada Admin"), ("role", "agent")],
+    )
+    .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html
+            .contains("cannot take the administrator role from yourself"),
+        "{}",
+        page.html
+    );
+    assert!(
+        store
+            .user("ada")
+            .expect("read")
+            .expect("ada")
+            .has_role("admin")
+    );
+    // Nobody else changes the directory.
+    let maria = sign_in(&router, store.as_ref(), "maria").await;
+    let maria_token = csrf(&get(&router, "/work", Some(&maria)).await.html);
+    let page = post(
+        &router,
+        "/admin/people/maria",
+        Some(&maria),
+        &[("csrf", &maria_token), ("name", "Maria"), ("role", "admin")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(
+        !store
+            .user("maria")
+            .expect("read")
+            .expect("maria")
+            .has_role("admin")
+    );
+}
