@@ -361,23 +361,15 @@ pub(crate) async fn people(
         let log = &snapshot.log;
         Ok::<_, String>(
             over.into_iter()
-                .map(|(k, seconds)| {
-                    let case = log.case(found[k].case as usize);
+                .map(|o| {
+                    let instance = &found[o.instance];
+                    let case = log.case(instance.case as usize);
                     let shown = case
                         .attribute("name")
                         .map(|a| log.value_text(&a.value))
                         .filter(|n| !n.trim().is_empty());
-                    let at = found[k]
-                        .visits
-                        .iter()
-                        .find(|v| {
-                            journey2
-                                .touchpoints()
-                                .nth(v.touchpoint)
-                                .is_some_and(|(_, t)| t.id == wanted)
-                        })
-                        .map(|v| v.start);
-                    (case.name().to_string(), shown, seconds, at)
+                    let at = instance.visits.get(o.visit).map(|v| v.start);
+                    (case.name().to_string(), shown, o.seconds, at)
                 })
                 .collect::<Vec<_>>(),
         )

@@ -51,8 +51,8 @@ pub use instances::instances;
 pub use model::*;
 pub use source::{Cut, LogSource};
 pub use views::{
-    COMMENT_KEY, Comment, Direction, Walked, comments, funnel_members, latest_comments, moves,
-    over_target, paths, touchpoint_funnel, visit_variants,
+    COMMENT_KEY, Comment, Direction, OverTarget, Walked, comments, funnel_members, latest_comments,
+    moves, over_target, paths, touchpoint_funnel, visit_variants,
 };
 
 use waymark_eventlog::Micros;

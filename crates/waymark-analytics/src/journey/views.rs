@@ -188,14 +188,25 @@ pub fn funnel_members(
         .collect())
 }
 
+/// A visit that took longer than its touchpoint's target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OverTarget {
+    /// The instance: its index in `found`.
+    pub instance: usize,
+    /// The visit: its index in the instance's visits.
+    pub visit: usize,
+    /// How long until the journey moved on.
+    pub seconds: f64,
+}
+
 /// The visits to touchpoint `id` that took longer than its target (the time until the journey
-/// moved on, as the touchpoint's figures count it): (index into `found`, seconds), longest
-/// first. Empty when the touchpoint has no target.
+/// moved on, as the touchpoint's figures count it), longest first. Empty when the touchpoint
+/// has no target.
 pub fn over_target(
     journey: &Journey,
     found: &[Instance],
     id: &str,
-) -> Result<Vec<(usize, f64)>, UnknownTouchpoint> {
+) -> Result<Vec<OverTarget>, UnknownTouchpoint> {
     let t = indexes(journey, "touchpoint", &[id.to_string()])?[0];
     let Some(target) = journey
         .touchpoints()
@@ -205,7 +216,7 @@ pub fn over_target(
     else {
         return Ok(Vec::new());
     };
-    let mut over: Vec<(usize, f64)> = found
+    let mut over: Vec<OverTarget> = found
         .iter()
         .enumerate()
         .flat_map(|(index, instance)| {
@@ -214,11 +225,20 @@ pub fn over_target(
                 .iter()
                 .enumerate()
                 .filter(|(_, v)| v.touchpoint == t)
-                .map(move |(k, _)| (index, super::facts::moved(instance, k)))
+                .map(move |(k, _)| OverTarget {
+                    instance: index,
+                    visit: k,
+                    seconds: super::facts::moved(instance, k),
+                })
         })
-        .filter(|(_, seconds)| *seconds > target)
+        .filter(|o| o.seconds > target)
         .collect();
-    over.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    over.sort_by(|a, b| {
+        b.seconds
+            .total_cmp(&a.seconds)
+            .then(a.instance.cmp(&b.instance))
+            .then(a.visit.cmp(&b.visit))
+    });
     Ok(over)
 }
 

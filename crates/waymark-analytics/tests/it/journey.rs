@@ -818,15 +818,23 @@ fn the_visits_over_target_are_the_reports_breaches() {
         let named: Vec<(String, f64)> = over
             .iter()
             .take(5)
-            .map(|&(k, s)| (log.case(found[k].case as usize).name().to_string(), s))
+            .map(|o| {
+                (
+                    log.case(found[o.instance].case as usize).name().to_string(),
+                    o.seconds,
+                )
+            })
             .collect();
         assert_eq!(named, t.worst, "{}", t.id);
     }
     // The form (1 h target): a waited 3 h, c 2 h and then 3 h.
     let form = journey::over_target(&journey, &found, "form").expect("over");
     assert_eq!(
-        form.iter().map(|&(_, s)| s).collect::<Vec<_>>(),
-        [10_800.0, 10_800.0, 7_200.0]
+        form.iter()
+            .map(|o| (o.visit, o.seconds))
+            .collect::<Vec<_>>(),
+        [(0, 10_800.0), (2, 10_800.0), (0, 7_200.0)],
+        "a's first visit, c's second, c's first"
     );
     assert!(journey::over_target(&journey, &found, "nope").is_err());
 }
