@@ -18,7 +18,7 @@ from demo_server import start
 
 waymark, work, people, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
-demo, url, tokens = start(waymark, f"{work}/pages.db", people, ("jennifer", "olivia", "alex", "ada"))
+demo, url, tokens = start(waymark, f"{work}/pages.db", people, ("jennifer", "olivia", "alex", "ada", "chris"))
 opener = demo_server.opener
 
 
@@ -39,6 +39,17 @@ pages = [
     ("jennifer", "/work/start/training-request"),
     ("jennifer", "/work/requests"),
     ("ada", "/admin/requests"),
+    # Each role's home, the people behind figures, browsing, saved analyses, administration.
+    ("olivia", "/"),
+    ("ada", "/"),
+    ("alex", "/"),
+    ("chris", "/journeys/loan-application/funnel/people?step=application-form&step=pre-acceptance&step=loan-approved&window=30d&order=ordered&level=1"),
+    ("chris", "/journeys/loan-application/touchpoints/offer-follow-up-call/people"),
+    ("alex", "/customers/browse?stage=loan-application%2Fapply"),
+    ("alex", "/customers/browse?trait=plan&value=returning"),
+    ("chris", "/analyses"),
+    ("ada", "/admin/deployed"),
+    ("ada", "/admin/people"),
 ]
 try:
     cookies = {who: sign_in(token) for who, token in tokens.items()}
