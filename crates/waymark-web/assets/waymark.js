@@ -284,6 +284,8 @@
   }
   document.querySelectorAll("main svg").forEach(function (svg, n) {
     if (svg.parentNode.closest("svg") || svg.classList.contains("chart-narrow")) return;
+    // Decorations (a legend's swatch) are not charts.
+    if (svg.getAttribute("aria-hidden") === "true") return;
     if (!svg.viewBox || !svg.viewBox.baseVal || !svg.viewBox.baseVal.width) return;
     // A bar chart is drawn twice (wide, and narrow for phones): the one shown is saved.
     var narrow = svg.classList.contains("chart-wide") ? svg.nextElementSibling : null;

@@ -140,6 +140,8 @@ try {
       await page.getByRole("button", { name: "Zoom in" }).first().click();
       const zoomed = await measure();
       result.steps[`zoom-${device}`] = { actual, fitted, zoomed };
+      // Downloads are offered for the map, never for a legend's swatches.
+      result.steps[`map-downloads-${device}`] = await page.getByRole("button", { name: /^Download SVG/ }).count();
       await page.screenshot({ path: `${process.env.SHOTS}/tour-journey-map-fit-${device}.png`, fullPage: true });
     }
     await visit("olivia", "funnel", journey && `${journey}/funnel`);

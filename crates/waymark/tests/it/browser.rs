@@ -475,6 +475,11 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
         );
         assert!(width("zoomed") > width("fitted"), "{device}: {zoom}");
         assert_eq!(zoom["actual"]["level"], "100 %", "{device}: {zoom}");
+        assert_eq!(
+            result["steps"][format!("map-downloads-{device}")],
+            1,
+            "{device}: the map's SVG, nothing else"
+        );
     }
     let steps = &result["steps"];
     for device in ["phone", "desktop"] {
