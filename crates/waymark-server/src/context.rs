@@ -103,17 +103,22 @@ pub fn context(
     identifier: &str,
     now_us: i64,
 ) -> Result<Option<Context>, WorkError> {
-    let Some(profile) = store.profile(identifier)? else {
+    context_with(store, viewer, identifier, now_us, &deployed(store)?)
+}
+
+/// [`context`] with the deployed journeys already read (a page that also names events by them
+/// reads them once).
+pub fn context_with(
+    store: &dyn Store,
+    viewer: &Viewer,
+    identifier: &str,
+    now_us: i64,
+    journeys: &[Deployed],
+) -> Result<Option<Context>, WorkError> {
+    let Some((profile, events)) = read(store, viewer, identifier)? else {
         return Ok(None);
     };
-    let events = store
-        .timeline(identifier, None, EVENTS_READ)?
-        .unwrap_or_default();
-    let events = crate::work::visible_events(store, viewer, events)?;
-    let journeys = deployed(store)?;
-    let namer = Namer {
-        journeys: &journeys,
-    };
+    let namer = Namer { journeys };
     let name = profile
         .traits
         .get("name")
@@ -121,13 +126,50 @@ pub fn context(
         .and_then(|n| n.as_str().map(str::to_string));
     let (requests, waiting) = requests_of(store, viewer, &profile)?;
     Ok(Some(Context {
-        journeys: positions(&journeys, &events, now_us),
+        journeys: positions(journeys, &events, now_us),
         channels: last_on_each_channel(&namer, &events),
         name,
         requests,
         waiting,
         profile,
     }))
+}
+
+/// The profile of the person `identifier` names and where they stand in each journey, as
+/// `viewer` may see it: the part of [`context`] a profile answer carries, without the channels
+/// and requests.
+pub fn placed(
+    store: &dyn Store,
+    viewer: &Viewer,
+    identifier: &str,
+    now_us: i64,
+) -> Result<Option<(Profile, Vec<Position>)>, WorkError> {
+    let Some((profile, events)) = read(store, viewer, identifier)? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        profile,
+        positions(&deployed(store)?, &events, now_us),
+    )))
+}
+
+/// What both answers read: the profile, and the person's latest events the viewer may see
+/// (newest first).
+fn read(
+    store: &dyn Store,
+    viewer: &Viewer,
+    identifier: &str,
+) -> Result<Option<(Profile, Vec<StoredEvent>)>, WorkError> {
+    let Some(profile) = store.profile(identifier)? else {
+        return Ok(None);
+    };
+    let events = store
+        .timeline(identifier, None, EVENTS_READ)?
+        .unwrap_or_default();
+    Ok(Some((
+        profile,
+        crate::work::visible_events(store, viewer, events)?,
+    )))
 }
 
 /// A deployed journey that reads: its id, version and model.

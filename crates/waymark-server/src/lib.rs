@@ -90,6 +90,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// How long claimed work is this node's, in µs (`takeover`).
+    pub fn lease_us(&self) -> i64 {
+        i64::try_from(self.takeover.as_micros()).unwrap_or(i64::MAX)
+    }
+
     /// A state on the system clock with fresh metrics. Fails when the signing keys cannot be
     /// read or made: links are never signed with a key anyone could guess.
     pub fn new(store: Arc<dyn Store>) -> Result<Self, waymark_store::StoreError> {
@@ -353,7 +358,7 @@ pub async fn serve_router(
 ) -> std::io::Result<()> {
     // Timers fire when due, and after a restart; webhook tasks are called here too; what a
     // crash left in the message outbox is handed over.
-    let lease_us = i64::try_from(state.takeover.as_micros()).unwrap_or(i64::MAX);
+    let lease_us = state.lease_us();
     let timers = {
         let (webhook_settings, clock) = (state.webhooks.clone(), state.clock.clone());
         tokio::spawn(job_loop(

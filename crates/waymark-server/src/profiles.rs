@@ -295,6 +295,31 @@ fn not_found(identifier: &str) -> ApiError {
     }
 }
 
+/// A reading about one person: the store, who asks, any identifier of the person, the time;
+/// `None` when no profile has the identifier.
+type About<T> = fn(
+    &dyn waymark_store::Store,
+    &crate::work::Viewer,
+    &str,
+    i64,
+) -> Result<Option<T>, crate::work::WorkError>;
+
+/// What `read` answers about the person `id` names, for a caller who may look people up, read
+/// on the blocking pool; 404 when no profile has the identifier.
+async fn about<T: Send + 'static>(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: String,
+    read: About<T>,
+) -> Result<T, ApiError> {
+    let viewer = reader(state, headers).await?;
+    let (store, now, lookup) = (state.store.clone(), state.clock.now_us(), id.clone());
+    tokio::task::spawn_blocking(move || read(store.as_ref(), &viewer, &lookup, now))
+        .await
+        .map_err(|e| ApiError::internal(&e))??
+        .ok_or_else(|| not_found(&id))
+}
+
 /// A customer's profile, by any of their identifiers: a user id, an anonymous id, an email or
 /// phone (or written with its kind, `user:u1`). This is the context-transfer call: one request
 /// tells an agent, the website or a campaign who this is and what they did last.
@@ -316,19 +341,9 @@ pub async fn profile(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<ProfileJson>, ApiError> {
-    let viewer = reader(&state, &headers).await?;
-    let lookup = id.clone();
-    let now = state.clock.now_us();
-    let workflow = state.store.clone();
-    let found = tokio::task::spawn_blocking(move || {
-        crate::context::context(workflow.as_ref(), &viewer, &lookup, now)
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))??;
-    let found = found.ok_or_else(|| not_found(&id))?;
-    let journeys = found.journeys.iter().map(JourneyPosition::from).collect();
-    let mut json = ProfileJson::from(found.profile);
-    json.journeys = journeys;
+    let (profile, journeys) = about(&state, &headers, id, crate::context::placed).await?;
+    let mut json = ProfileJson::from(profile);
+    json.journeys = journeys.iter().map(JourneyPosition::from).collect();
     Ok(Json(json))
 }
 
@@ -354,18 +369,8 @@ pub async fn context(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<ContextJson>, ApiError> {
-    let viewer = reader(&state, &headers).await?;
-    let lookup = id.clone();
-    let now = state.clock.now_us();
-    let workflow = state.store.clone();
-    let found = tokio::task::spawn_blocking(move || {
-        crate::context::context(workflow.as_ref(), &viewer, &lookup, now)
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))??;
-    Ok(Json(ContextJson::from(
-        found.ok_or_else(|| not_found(&id))?,
-    )))
+    let found = about(&state, &headers, id, crate::context::context).await?;
+    Ok(Json(ContextJson::from(found)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

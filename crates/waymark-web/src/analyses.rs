@@ -17,7 +17,7 @@ use waymark_journey::Journey;
 use waymark_server::live::{Analyses, Snapshot};
 
 use crate::Web;
-use crate::chart::percent;
+use crate::chart::{cut, percent};
 use crate::journeys::{Loaded, Version, load_measuring, may_read, refused, tabs};
 use crate::layout::page;
 use crate::session::Signed;
@@ -55,6 +55,14 @@ pub(crate) fn instances_in(
     journey: &Journey,
 ) -> Arc<Vec<Instance>> {
     logs.instances(snapshot, journey).unwrap_or_default()
+}
+
+/// The name a person gave (their case's `name` trait), when they gave one.
+pub(crate) fn name_of(log: &EventLog, case: usize) -> Option<String> {
+    log.case(case)
+        .attribute("name")
+        .map(|a| log.value_text(&a.value))
+        .filter(|n| !n.trim().is_empty())
 }
 
 /// The case attributes people can break a funnel down by: profile traits and case attributes
@@ -291,15 +299,6 @@ fn sankey(
                 }
             }
         }
-    }
-}
-
-/// A label cut to `most` characters, with an ellipsis when it was longer.
-fn cut(text: &str, most: usize) -> String {
-    if text.chars().count() > most {
-        text.chars().take(most - 1).chain(['…']).collect()
-    } else {
-        text.to_string()
     }
 }
 

@@ -185,10 +185,7 @@ fn browse(
         );
         found.push(Person {
             id: c.name().to_string(),
-            name: c
-                .attribute("name")
-                .map(|a| log.value_text(&a.value))
-                .filter(|n| !n.trim().is_empty()),
+            name: crate::analyses::name_of(log, case),
             at: place.map(|(words, _)| words),
             last_us,
         });

@@ -37,7 +37,7 @@ fn at(value: f64) -> String {
 }
 
 /// A label cut to `most` characters, with an ellipsis when it was longer.
-fn cut(label: &str, most: usize) -> String {
+pub(crate) fn cut(label: &str, most: usize) -> String {
     if label.chars().count() > most {
         label.chars().take(most - 1).chain(['…']).collect()
     } else {

@@ -72,7 +72,9 @@ fn look_up(
     } else {
         waymark_server::work::Viewer::Person(viewer.clone())
     };
-    let Some(found) = context::context(store, &viewing, query, now).map_err(|e| e.to_string())?
+    let journeys = context::deployed(store).map_err(|e| e.to_string())?;
+    let Some(found) =
+        context::context_with(store, &viewing, query, now, &journeys).map_err(|e| e.to_string())?
     else {
         return Ok(None);
     };
@@ -82,7 +84,6 @@ fn look_up(
         .unwrap_or_default();
     let events =
         waymark_server::work::visible_events(store, &viewing, events).map_err(|e| e.to_string())?;
-    let journeys = context::deployed(store).map_err(|e| e.to_string())?;
     let namer = context::Namer {
         journeys: &journeys,
     };

@@ -366,10 +366,7 @@ pub(crate) async fn people(
                     .into_iter()
                     .map(|k| {
                         let case = log.case(found[k].case as usize);
-                        let shown = case
-                            .attribute("name")
-                            .map(|a| log.value_text(&a.value))
-                            .filter(|n| !n.trim().is_empty());
+                        let shown = crate::analyses::name_of(&log, found[k].case as usize);
                         let start = found[k].visits.first().map(|v| v.start);
                         (case.name().to_string(), shown, start)
                     })

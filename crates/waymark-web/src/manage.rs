@@ -128,10 +128,7 @@ pub(crate) fn section(
 }
 
 fn field<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map_or("", |(_, v)| v.as_str())
+    crate::work::form_field(pairs, key).unwrap_or("")
 }
 
 /// Checks who asks and the form's token; then runs `act` and goes back to the request.

@@ -213,10 +213,7 @@ pub(crate) fn link(view: &SavedView) -> Markup {
 }
 
 fn field<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map_or("", |(_, v)| v.as_str())
+    crate::work::form_field(pairs, key).unwrap_or("")
 }
 
 /// `POST /analyses`: saves a view, then opens it from its link.

@@ -364,10 +364,7 @@ pub(crate) async fn people(
                 .map(|o| {
                     let instance = &found[o.instance];
                     let case = log.case(instance.case as usize);
-                    let shown = case
-                        .attribute("name")
-                        .map(|a| log.value_text(&a.value))
-                        .filter(|n| !n.trim().is_empty());
+                    let shown = crate::analyses::name_of(log, instance.case as usize);
                     let at = instance.visits.get(o.visit).map(|v| v.start);
                     (case.name().to_string(), shown, o.seconds, at)
                 })

@@ -93,9 +93,14 @@ fn read_form(
 }
 
 pub(crate) fn csrf_of(pairs: &[(String, String)]) -> Option<&str> {
+    form_field(pairs, "csrf")
+}
+
+/// The first value a posted form gives `key`.
+pub(crate) fn form_field<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs
         .iter()
-        .find(|(k, _)| k == "csrf")
+        .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
 }
 

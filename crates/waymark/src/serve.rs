@@ -109,7 +109,7 @@ pub fn serve_store(
     if let Some(takeover) = takeover {
         state.takeover = takeover;
     }
-    let lease_us = i64::try_from(state.takeover.as_micros()).unwrap_or(i64::MAX);
+    let lease_us = state.lease_us();
     if let Some(pem) = &tls_ca {
         state.webhooks = state
             .webhooks
