@@ -10,6 +10,7 @@
 mod dfg;
 mod filter;
 mod funnel;
+pub mod discover;
 pub mod journey;
 pub mod stats;
 mod variants;

@@ -397,6 +397,12 @@ pub enum JourneyCommand {
     /// case's) events are cut into journey instances: a new one starts after `--timeout` without
     /// events, or at a start touchpoint after one completed at an end touchpoint.
     Report(Box<ReportArgs>),
+    /// Propose the as-is journey from events: touchpoints from the event names (and their step
+    /// and channel properties), ordered and grouped into stages by the typical paths, links for
+    /// the loops and branches people take, targets at the measured medians, candidate moments of
+    /// truth, and an event rule on every touchpoint. Review the draft, then deploy it.
+    /// The method is described in docs/discover.md.
+    Discover(Box<DiscoverArgs>),
     /// Write a new journey file with the universal stages (need, evaluate options, decide,
     /// deliver/onboard, use and service, renew/advocate) to start from.
     New {
@@ -409,6 +415,32 @@ pub enum JourneyCommand {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+}
+
+/// `waymark journey discover`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiscoverArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Where to write the draft journey file; standard output if not given or `-`.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// The draft's id (default: `discovered`).
+    #[arg(long, default_value = "discovered")]
+    pub id: String,
+    /// The draft's title (default: made from the id).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Who owns the journey.
+    #[arg(long, default_value = "Customer Experience")]
+    pub owner: String,
+    /// How many stages at most (default: a quarter of the touchpoints, 2 to 7).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub stages: Option<u16>,
+    /// Only events with these names, e.g. when the log holds several journeys (comma-separated
+    /// or repeated).
+    #[arg(long, value_delimiter = ',', value_name = "EVENT")]
+    pub only: Vec<String>,
 }
 
 /// `waymark journey report`.

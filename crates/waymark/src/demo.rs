@@ -329,10 +329,16 @@ fn walk(
             };
             let mut body = Map::new();
             body.insert("event".into(), rule.event.clone().into());
-            body.insert(
-                "properties".into(),
-                Value::Object(rule_properties(rule, rng)),
-            );
+            // The channel and department go in the properties too, where journey rules (and
+            // `journey discover`) read them; `context` is Segment's place for the sending library.
+            let mut properties = rule_properties(rule, rng);
+            properties
+                .entry("channel")
+                .or_insert_with(|| tp.channel.as_str().into());
+            properties
+                .entry("department")
+                .or_insert_with(|| tp.department.clone().into());
+            body.insert("properties".into(), Value::Object(properties));
             body.insert(
                 "context".into(),
                 json!({ "channel": tp.channel.as_str(), "department": tp.department }),
@@ -374,7 +380,7 @@ fn walk(
             body.insert("event".into(), "Survey Answered".into());
             body.insert(
                 "properties".into(),
-                json!({ "csat": csat, "touchpoint": tp.id, "comment": if csat <= 2.0 { "Too many calls about the same thing" } else { "Fine" } }),
+                json!({ "csat": csat, "touchpoint": tp.id, "channel": "email", "comment": if csat <= 2.0 { "Too many calls about the same thing" } else { "Fine" } }),
             );
             body.insert("context".into(), json!({ "channel": "email" }));
             time += 3_600_000_000;
@@ -395,7 +401,7 @@ fn walk(
             .clamp(0.0, 10.0);
         let mut body = Map::new();
         body.insert("event".into(), "Survey Answered".into());
-        body.insert("properties".into(), json!({ "nps": nps }));
+        body.insert("properties".into(), json!({ "nps": nps, "channel": "email" }));
         body.insert("context".into(), json!({ "channel": "email" }));
         push(
             &mut events,

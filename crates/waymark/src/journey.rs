@@ -8,7 +8,7 @@ use waymark_journey::{Journey, Severity};
 
 use crate::Outcome;
 use crate::cli::{
-    DiffFormat, JourneyCommand, LintFormat, PeriodArg, RenderFormat, ReportArgs, ReportFormat,
+    DiffFormat, DiscoverArgs, JourneyCommand, LintFormat, PeriodArg, RenderFormat, ReportArgs, ReportFormat,
 };
 use crate::output;
 
@@ -39,6 +39,7 @@ pub fn run(command: JourneyCommand) -> anyhow::Result<Outcome> {
         } => diff(&before, &after, format),
         JourneyCommand::New { id, title, output } => new(&id, title.as_deref(), output.as_deref()),
         JourneyCommand::Report(args) => report(&args),
+        JourneyCommand::Discover(args) => discover(&args),
         JourneyCommand::Deploy { file, db } => deploy(&file, &db),
     }
 }
@@ -289,6 +290,68 @@ fn diff(before: &Path, after: &Path, format: DiffFormat) -> anyhow::Result<Outco
         DiffFormat::Markdown => output::diff_markdown(&diff),
     };
     write_output(None, &text)?;
+    Ok(Outcome::Fine)
+}
+
+/// `waymark journey discover`: a draft journey from the events, checked before it is written.
+fn discover(args: &DiscoverArgs) -> anyhow::Result<Outcome> {
+    if let Some(path) = args.output.as_deref()
+        && path != Path::new("-")
+        && path.exists()
+    {
+        bail!(
+            "{} already exists; choose another file name",
+            path.display()
+        );
+    }
+    let log = crate::analyze::load_log(&args.log)?;
+    let settings = waymark_analytics::discover::Settings {
+        id: args.id.clone(),
+        title: args
+            .title
+            .clone()
+            .unwrap_or_else(|| args.id.replace(['-', '_'], " ")),
+        owner: args.owner.clone(),
+        stages: args.stages.map(usize::from),
+        only: args.only.clone(),
+    };
+    let started = std::time::Instant::now();
+    let found = waymark_analytics::discover::discover(&log, &settings)
+        .map_err(|e| anyhow::anyhow!("nothing to discover: {e}"))?;
+    let text = format!(
+        "# Discovered by `waymark journey discover` from {} events in {} cases. Review the stage\n\
+         # names, departments, actors and the experience, then lint and deploy it.\n{}",
+        found.events,
+        found.cases,
+        waymark_journey::write(&found.journey)
+    );
+    let report = waymark_journey::check(&text);
+    if let Some(problem) = report
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == Severity::Error)
+    {
+        bail!(
+            "the draft does not read back ({}: {}); please report this",
+            problem.location,
+            problem.message
+        );
+    }
+    write_output(args.output.as_deref(), &text)?;
+    let stages = found.journey.stages.len();
+    eprintln!(
+        "{} touchpoints in {stages} stages and {} links, binding all {} events of {} cases{}, in {} ms",
+        found.figures.len(),
+        found.journey.links.len(),
+        found.events,
+        found.cases,
+        if args.only.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} left out: not named by --only)", log.events() - found.events)
+        },
+        started.elapsed().as_millis()
+    );
     Ok(Outcome::Fine)
 }
 

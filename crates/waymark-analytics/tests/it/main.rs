@@ -8,6 +8,7 @@ use waymark_analytics::{FunnelOrder, all_cases};
 use waymark_eventlog::{EventLog, ReadOptions};
 
 mod clickhouse;
+mod discover;
 mod journey;
 mod model;
 
