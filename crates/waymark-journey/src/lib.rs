@@ -13,6 +13,7 @@
 
 mod diag;
 pub mod diff;
+pub mod draft;
 pub mod duration;
 mod file;
 mod load;

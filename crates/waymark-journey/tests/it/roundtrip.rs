@@ -279,6 +279,26 @@ proptest! {
         prop_assert_eq!(report.journey.as_ref(), Some(&journey), "written as\n{}", yaml);
     }
 
+    /// The browser's editor keeps a journey as a draft of fields: written out, the draft reads
+    /// back to the journey it was made from (list items are one per line, so none may hold a
+    /// line break).
+    #[test]
+    fn a_journey_as_an_editor_draft_reads_back_equal(journey in journey().prop_filter("list items are single lines", |j| {
+        let single = |items: &[String]| items.iter().all(|item| !item.contains('\n'));
+        j.personas.iter().all(|p| single(&p.goals) && single(&p.pains))
+            && j.touchpoints().all(|(_, t)| single(&t.kpis))
+    })) {
+        let draft = waymark_journey::draft::Draft::of(&journey);
+        let (yaml, fields) = draft.file();
+        prop_assert_eq!(fields.len(), yaml.lines().count());
+        let report = waymark_journey::check(&yaml);
+        let errors: Vec<_> = report.diagnostics.iter().filter(|d| d.severity == waymark_journey::Severity::Error).collect();
+        prop_assert!(errors.is_empty(), "errors {:?} in\n{}", errors, yaml);
+        prop_assert_eq!(report.journey.as_ref(), Some(&journey), "written as\n{}", yaml);
+        // Merging an edit with an unchanged version gives the edit.
+        prop_assert_eq!(waymark_journey::draft::merge(&draft, &draft, &draft), Ok(draft.clone()));
+    }
+
     #[test]
     fn the_reader_never_panics_on_arbitrary_text(text in "(?s).{0,400}") {
         let report = waymark_journey::check(&text);
