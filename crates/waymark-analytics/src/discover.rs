@@ -36,6 +36,10 @@ use crate::journey::{MOMENT_THRESHOLD, Options, report};
 
 /// Property keys that name the step of a generic event, in the order they are preferred.
 pub const STEP_KEYS: [&str; 7] = ["task", "step", "form", "template", "page", "screen", "action"];
+/// Every property discovery reads: the step keys, the channel and the department.
+pub const KEYS: [&str; 9] = [
+    "task", "step", "form", "template", "page", "screen", "action", CHANNEL_KEY, "department",
+];
 /// The most touchpoints one event name is split into by a step key.
 pub const MAX_SPLIT: usize = 12;
 /// The property that names an event's channel.

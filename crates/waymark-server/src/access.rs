@@ -18,7 +18,7 @@ pub const ADMIN_ROLE: &str = "admin";
 /// Roles that read journeys, their maps and analyses.
 pub const JOURNEY_READERS: [&str; 4] = ["cx", "journey-owner", "analyst", ADMIN_ROLE];
 /// Roles that deploy journeys.
-pub const JOURNEY_DESIGNERS: [&str; 2] = ["journey-owner", ADMIN_ROLE];
+pub const JOURNEY_DESIGNERS: [&str; 3] = ["cx", "journey-owner", ADMIN_ROLE];
 /// Roles that look people up in Customer 360.
 pub const CUSTOMER_READERS: [&str; 4] = ["agent", "cx", "analyst", ADMIN_ROLE];
 
@@ -182,7 +182,7 @@ pub fn forbidden(caller: &Caller, what: Capability<'_>) -> ApiError {
             JOURNEY_READERS.join(", ")
         ),
         Capability::DesignJourneys => format!(
-            "deploying journeys needs one of the roles {}",
+            "designing and deploying journeys needs one of the roles {}",
             JOURNEY_DESIGNERS.join(", ")
         ),
         Capability::Work(topic) => {

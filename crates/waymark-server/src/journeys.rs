@@ -843,6 +843,8 @@ fn attributes_for_all(
             keys.extend(waymark_analytics::journey::attributes_read(&other, options));
         }
     }
+    // What the journey editor suggests rules from, and discovery splits touchpoints by.
+    keys.extend(waymark_analytics::discover::KEYS.iter().map(|k| k.to_string()));
     Ok(keys)
 }
 

@@ -301,4 +301,28 @@
       ["Download PNG", function () { png(shown(), name + ".png"); }]
     ]);
   });
+  // The journey editor: the map and the problems are redrawn as people type (the server checks
+  // the form as `waymark journey lint` would), and choosing a rule's event brings its property
+  // values to choose from (the button that does it without a script is pressed for them).
+  var editor = document.querySelector("form.editor[data-preview]");
+  var previewBody = document.getElementById("preview-body");
+  if (editor && previewBody && window.fetch && window.FormData) {
+    var timer = null, asked = 0;
+    var redraw = function () {
+      var n = ++asked;
+      var body = new URLSearchParams(new FormData(editor));
+      fetch(editor.getAttribute("data-preview"), { method: "POST", body: body, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null && n === asked) previewBody.innerHTML = html; })
+        .catch(function () {});
+    };
+    editor.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(redraw, 400); });
+    editor.addEventListener("change", function (e) {
+      var select = e.target;
+      if (select.matches && select.matches("select[data-refresh]")) {
+        var again = select.closest("fieldset").querySelector("button[value=preview]");
+        if (again) again.click();
+      }
+    });
+  }
 })();

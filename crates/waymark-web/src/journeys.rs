@@ -162,7 +162,11 @@ pub(crate) async fn list(State(web): State<Web>, signed: Signed) -> Response {
             Ok(Err(error)) => return failure(&error),
             Err(error) => return failure(&error),
         };
+    let design = crate::editor::may_design(&signed);
     let content = html! {
+        @if design {
+            p.actions { a.button href="/journeys/new" { "Start a journey" } }
+        }
         @if let Some(reading) = &reading {
             (reading_notice(reading))
         }
@@ -380,6 +384,15 @@ pub(crate) async fn show(
     };
     let content = html! {
         p.meta { "Owner: " (journey.owner) " · version " (chosen.label) " (" (chosen.version) ")" }
+        p.actions {
+            @if crate::editor::may_design(&signed) {
+                a.button href=(format!("/journeys/{id}/edit")) { "Edit" }
+                @if !journey.is_to_be() {
+                    a.button.secondary href=(format!("/journeys/{id}/edit?as=to-be")) { "Make a to-be version" }
+                }
+            }
+            a.button.secondary href=(format!("/journeys/{id}/download?version={}", chosen.version)) download { "Download YAML" }
+        }
         (tabs(&id, &query, ""))
         @if labels.len() > 1 {
             nav aria-label="Versions" {

@@ -17,6 +17,7 @@ mod customers;
 mod demo;
 mod deployed;
 mod design;
+mod editor;
 mod feedback;
 mod form;
 mod funnel;
@@ -33,6 +34,7 @@ mod people;
 mod person;
 mod saved;
 mod session;
+mod suggest;
 mod touchpoint;
 mod ui;
 mod work;
@@ -56,6 +58,8 @@ pub struct Web {
     pub(crate) limits: guard::Limits,
     /// Serving `waymark demo`: requests offer to send the events they wait for.
     pub(crate) demo: bool,
+    /// The journey editor's event suggestions, kept per snapshot of the live log.
+    pub(crate) suggestions: Arc<suggest::Kept>,
 }
 
 /// How long a sign-in lasts.
@@ -82,6 +86,7 @@ fn routes(app: AppState, secure: bool, demo: bool) -> Router {
         secure,
         limits: guard::Limits::default(),
         demo,
+        suggestions: Arc::default(),
     };
     table().router.fallback(not_found).with_state(web)
 }
@@ -142,7 +147,13 @@ fn table() -> Table {
     .get("/customers", customers::search)
     .get("/customers/browse", browse::page_of)
     .get("/journeys", journeys::list)
+    .get("/journeys/new", editor::new_page)
+    .post("/journeys/new", editor::create)
     .get("/journeys/{id}", journeys::show)
+    .get("/journeys/{id}/edit", editor::edit)
+    .post("/journeys/{id}/edit", editor::post)
+    .post("/journeys/{id}/edit/preview", editor::preview)
+    .get("/journeys/{id}/download", editor::download)
     .get("/journeys/{id}/funnel", funnel::funnel)
     .get("/journeys/{id}/funnel/people", funnel::people)
     .get("/analyses", saved::list)

@@ -2,6 +2,7 @@
 //! may see what, on the training request.
 
 mod analyses;
+mod editor;
 mod matrix;
 mod work;
 

@@ -151,6 +151,18 @@ const PAGES: &[Row] = &[
     ("GET", "/customers/browse", "-", "RRRRRFFFFAAFARR"),
     ("GET", "/journeys", "-", "RRRRRFFFFFAAARR"),
     ("GET", "/journeys/{id}", "-", "RRRRRFFFFFAAARR"),
+    // The journey editor: for those who design journeys (cx, journey-owner, admin).
+    ("GET", "/journeys/new", "-", "RRRRRFFFFFFAARR"),
+    ("POST", "/journeys/new", "-", "RRRRRFFFFFFBBRR"),
+    ("GET", "/journeys/{id}/edit", "-", "RRRRRFFFFFFAARR"),
+    ("POST", "/journeys/{id}/edit", "-", "RRRRRFFFFFFAARR"),
+    (
+        "POST",
+        "/journeys/{id}/edit/preview",
+        "-",
+        "RRRRRFFFFFFAARR",
+    ),
+    ("GET", "/journeys/{id}/download", "-", "RRRRRFFFFFAAARR"),
     ("GET", "/journeys/{id}/funnel", "-", "RRRRRFFFFFAAARR"),
     // The people behind a figure: for those who read journeys and look people up.
     (
