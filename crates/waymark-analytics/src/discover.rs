@@ -35,10 +35,20 @@ use waymark_journey::{
 use crate::journey::{MOMENT_THRESHOLD, Options, report};
 
 /// Property keys that name the step of a generic event, in the order they are preferred.
-pub const STEP_KEYS: [&str; 7] = ["task", "step", "form", "template", "page", "screen", "action"];
+pub const STEP_KEYS: [&str; 7] = [
+    "task", "step", "form", "template", "page", "screen", "action",
+];
 /// Every property discovery reads: the step keys, the channel and the department.
 pub const KEYS: [&str; 9] = [
-    "task", "step", "form", "template", "page", "screen", "action", CHANNEL_KEY, "department",
+    "task",
+    "step",
+    "form",
+    "template",
+    "page",
+    "screen",
+    "action",
+    CHANNEL_KEY,
+    "department",
 ];
 /// The most touchpoints one event name is split into by a step key.
 pub const MAX_SPLIT: usize = 12;
@@ -87,6 +97,9 @@ pub struct Discovered {
     pub events: usize,
 }
 
+/// A step property and its value: what narrows a generic event to one touchpoint.
+type Step = (String, String);
+
 /// No touchpoint: an event of a name not asked for.
 const LEFT_OUT: u32 = u32::MAX;
 
@@ -94,7 +107,7 @@ const LEFT_OUT: u32 = u32::MAX;
 #[derive(Debug, Clone)]
 struct Unit {
     activity: Symbol,
-    step: Option<(String, String)>,
+    step: Option<Step>,
     /// The channel values this unit takes (empty: all; the touchpoint's channel comes from
     /// `channel`).
     channels: Vec<String>,
@@ -267,7 +280,7 @@ fn units(log: &EventLog, only: &[String]) -> (Vec<Unit>, Vec<u32>) {
             let counts = values(log, events, log.symbol(key), MAX_SPLIT)?;
             (counts.len() >= 2).then(|| (key.to_string(), counts))
         });
-        let groups: Vec<(Option<(String, String)>, Vec<usize>)> = match split {
+        let groups: Vec<(Option<Step>, Vec<usize>)> = match split {
             Some((key, counts)) => {
                 let symbol = log.symbol(&key);
                 counts
@@ -555,7 +568,7 @@ fn ends(sequences: &[Vec<(usize, i64)>], n: usize) -> Vec<usize> {
 
 /// The touchpoints' names: the event name, with the step's value and the channel when split.
 fn names(log: &EventLog, units: &[Unit]) -> Vec<String> {
-    let mut split_by_channel: HashMap<(Symbol, Option<&(String, String)>), usize> = HashMap::new();
+    let mut split_by_channel: HashMap<(Symbol, Option<&Step>), usize> = HashMap::new();
     for unit in units {
         *split_by_channel
             .entry((unit.activity, unit.step.as_ref()))
@@ -724,10 +737,21 @@ mod tests {
 
     #[test]
     fn ids_are_unique_and_valid() {
-        let names = ["A_SUBMITTED", "a submitted", "Task Completed: po-issued", "!!"].map(String::from);
+        let names = [
+            "A_SUBMITTED",
+            "a submitted",
+            "Task Completed: po-issued",
+            "!!",
+        ]
+        .map(String::from);
         assert_eq!(
             ids(&names),
-            ["a-submitted", "a-submitted-2", "task-completed-po-issued", "touchpoint"]
+            [
+                "a-submitted",
+                "a-submitted-2",
+                "task-completed-po-issued",
+                "touchpoint"
+            ]
         );
     }
 

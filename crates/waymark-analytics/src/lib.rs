@@ -8,9 +8,9 @@
 //! percentiles follow NumPy.
 
 mod dfg;
+pub mod discover;
 mod filter;
 mod funnel;
-pub mod discover;
 pub mod journey;
 pub mod stats;
 mod variants;

@@ -109,11 +109,7 @@ impl RuleDraft {
             .map(|(key, value)| match value {
                 serde_json::Value::Array(values) => format!(
                     "{key} in {}",
-                    values
-                        .iter()
-                        .map(plain)
-                        .collect::<Vec<_>>()
-                        .join(" | ")
+                    values.iter().map(plain).collect::<Vec<_>>().join(" | ")
                 ),
                 other => format!("{key} = {}", plain(other)),
             })
@@ -149,7 +145,10 @@ impl Draft {
             ("title", journey.title.clone()),
             ("owner", journey.owner.clone()),
             ("version", journey.version.clone()),
-            ("description", journey.description.clone().unwrap_or_default()),
+            (
+                "description",
+                journey.description.clone().unwrap_or_default(),
+            ),
             ("serves", journey.serves.join(", ")),
             ("instances.start", journey.instances.start.join(", ")),
             ("instances.end", journey.instances.end.join(", ")),
@@ -227,7 +226,10 @@ impl Draft {
                                 ("feels", t.experience.feels.clone().unwrap_or_default()),
                                 (
                                     "emotion",
-                                    t.experience.emotion.map(|e| e.to_string()).unwrap_or_default(),
+                                    t.experience
+                                        .emotion
+                                        .map(|e| e.to_string())
+                                        .unwrap_or_default(),
                                 ),
                                 (
                                     "target",
@@ -542,7 +544,8 @@ impl Flat {
     fn of(draft: &Draft) -> Flat {
         let mut flat = Flat::default();
         for (key, value) in &draft.journey {
-            flat.values.insert(format!("journey\u{1f}{key}"), value.clone());
+            flat.values
+                .insert(format!("journey\u{1f}{key}"), value.clone());
         }
         let mut personas = Vec::new();
         for (i, persona) in draft.personas.iter().enumerate() {
@@ -650,7 +653,9 @@ fn place(name: &str) -> String {
     match parts.as_slice() {
         ["journey", key] => format!("the journey's {}", key.replace('.', " ")),
         [kind, id, key] => format!("{kind} `{id}`: {}", key.replace('_', " ")),
-        [kind, id] if *kind == "stage" => format!("the touchpoints of stage `{id}` and their order"),
+        [kind, id] if *kind == "stage" => {
+            format!("the touchpoints of stage `{id}` and their order")
+        }
         [list] => format!("the {list} and their order"),
         _ => name.replace('\u{1f}', " "),
     }
@@ -666,7 +671,10 @@ fn merge_list(base: &[String], mine: &[String], theirs: &[String]) -> Option<Vec
         return Some(mine.to_vec());
     }
     let common = |list: &[String], other: &[String]| -> Vec<String> {
-        list.iter().filter(|id| other.contains(id)).cloned().collect()
+        list.iter()
+            .filter(|id| other.contains(id))
+            .cloned()
+            .collect()
     };
     let mine_reordered = common(mine, base) != common(base, mine);
     let theirs_reordered = common(theirs, base) != common(base, theirs);
@@ -772,12 +780,17 @@ pub fn merge(base: &Draft, mine: &Draft, theirs: &Draft) -> Result<Draft, Vec<Co
             }
             let Some(id) = parts.next() else { continue };
             let listed = match kind {
-                "persona" => merged.lists.get("personas").is_some_and(|l| l.iter().any(|x| x == id)),
-                "stage" => merged.lists.get("stages").is_some_and(|l| l.iter().any(|x| x == id)),
-                _ => merged
+                "persona" => merged
                     .lists
-                    .iter()
-                    .any(|(list, ids)| list.starts_with("stage\u{1f}") && ids.iter().any(|x| x == id)),
+                    .get("personas")
+                    .is_some_and(|l| l.iter().any(|x| x == id)),
+                "stage" => merged
+                    .lists
+                    .get("stages")
+                    .is_some_and(|l| l.iter().any(|x| x == id)),
+                _ => merged.lists.iter().any(|(list, ids)| {
+                    list.starts_with("stage\u{1f}") && ids.iter().any(|x| x == id)
+                }),
             };
             let changed = b.values.get(name) != Some(value);
             if !listed && changed {
@@ -823,7 +836,11 @@ mod tests {
         let journey = journey();
         let (text, fields) = Draft::of(&journey).file();
         let checked = crate::check(&text);
-        assert!(checked.diagnostics.is_empty(), "{:?}\n{text}", checked.diagnostics);
+        assert!(
+            checked.diagnostics.is_empty(),
+            "{:?}\n{text}",
+            checked.diagnostics
+        );
         assert_eq!(checked.journey.as_ref(), Some(&journey));
         assert_eq!(fields.len(), text.lines().count());
     }
@@ -867,6 +884,9 @@ mod tests {
         let conflicts = merge(&base, &mine, &theirs).expect_err("a clash");
         assert_eq!(conflicts.len(), 1);
         assert_eq!(conflicts[0].place, "touchpoint `need-touchpoint`: channel");
-        assert_eq!((conflicts[0].theirs.as_str(), conflicts[0].mine.as_str()), ("email", "phone"));
+        assert_eq!(
+            (conflicts[0].theirs.as_str(), conflicts[0].mine.as_str()),
+            ("email", "phone")
+        );
     }
 }

@@ -844,7 +844,11 @@ fn attributes_for_all(
         }
     }
     // What the journey editor suggests rules from, and discovery splits touchpoints by.
-    keys.extend(waymark_analytics::discover::KEYS.iter().map(|k| k.to_string()));
+    keys.extend(
+        waymark_analytics::discover::KEYS
+            .iter()
+            .map(|k| k.to_string()),
+    );
     Ok(keys)
 }
 

@@ -9,10 +9,10 @@
 //! someone saved another version meanwhile, the two edits are merged (what each changed is kept)
 //! or, where they clash, the save is refused with both values shown.
 
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::Form;
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -97,18 +97,20 @@ pub(crate) fn draft_of(pairs: &[(String, String)]) -> Draft {
         &mut list[index]
     }
     fn number(part: &str, prefix: char) -> Option<usize> {
-        part.strip_prefix(prefix)?.parse().ok().filter(|n| *n < 1000)
+        part.strip_prefix(prefix)?
+            .parse()
+            .ok()
+            .filter(|n| *n < 1000)
     }
     let mut draft = Draft::default();
     for (name, value) in pairs {
         let value = value.replace("\r\n", "\n");
         let parts: Vec<&str> = name.splitn(4, '.').collect();
         match parts.as_slice() {
-            ["j", rest @ ..] if !rest.is_empty() => {
-                if !value.is_empty() {
-                    draft.journey.insert(rest.join("."), value);
-                }
+            ["j", rest @ ..] if !rest.is_empty() && !value.is_empty() => {
+                draft.journey.insert(rest.join("."), value);
             }
+            ["j", ..] => {}
             [p, key] if number(p, 'p').is_some() => {
                 let index = number(p, 'p').unwrap_or(0);
                 at(&mut draft.personas, index).insert((*key).into(), value);
@@ -119,7 +121,9 @@ pub(crate) fn draft_of(pairs: &[(String, String)]) -> Draft {
             }
             [s, key] if number(s, 's').is_some() => {
                 let index = number(s, 's').unwrap_or(0);
-                at(&mut draft.stages, index).fields.insert((*key).into(), value);
+                at(&mut draft.stages, index)
+                    .fields
+                    .insert((*key).into(), value);
             }
             [s, t, key] if number(s, 's').is_some() && number(t, 't').is_some() => {
                 let stage = at(&mut draft.stages, number(s, 's').unwrap_or(0));
@@ -127,7 +131,9 @@ pub(crate) fn draft_of(pairs: &[(String, String)]) -> Draft {
                 touchpoint.fields.insert((*key).into(), value);
             }
             [s, t, r, key]
-                if number(s, 's').is_some() && number(t, 't').is_some() && number(r, 'r').is_some() =>
+                if number(s, 's').is_some()
+                    && number(t, 't').is_some()
+                    && number(r, 'r').is_some() =>
             {
                 let stage = at(&mut draft.stages, number(s, 's').unwrap_or(0));
                 let touchpoint = at(&mut stage.touchpoints, number(t, 't').unwrap_or(0));
@@ -242,7 +248,11 @@ pub(crate) fn apply(draft: &mut Draft, action: &str) -> Option<String> {
         }
         "stage-up" | "stage-down" => {
             let s = index.filter(|&s| s < draft.stages.len())?;
-            let other = if verb == "stage-up" { s.checked_sub(1)? } else { s + 1 };
+            let other = if verb == "stage-up" {
+                s.checked_sub(1)?
+            } else {
+                s + 1
+            };
             if other >= draft.stages.len() {
                 return None;
             }
@@ -271,7 +281,11 @@ pub(crate) fn apply(draft: &mut Draft, action: &str) -> Option<String> {
                 // The first of a stage moves to the end of the stage before.
                 let moved = draft.stages[s].touchpoints.remove(0);
                 draft.stages[s - 1].touchpoints.push(moved);
-                Some(format!("s{}.t{}", s - 1, draft.stages[s - 1].touchpoints.len() - 1))
+                Some(format!(
+                    "s{}.t{}",
+                    s - 1,
+                    draft.stages[s - 1].touchpoints.len() - 1
+                ))
             } else {
                 None
             }
@@ -317,10 +331,17 @@ pub(crate) fn apply(draft: &mut Draft, action: &str) -> Option<String> {
             let touchpoint = new_touchpoint(draft, event, Some(event));
             let last = draft.stages.len() - 1;
             draft.stages[last].touchpoints.push(touchpoint);
-            Some(format!("s{last}.t{}", draft.stages[last].touchpoints.len() - 1))
+            Some(format!(
+                "s{last}.t{}",
+                draft.stages[last].touchpoints.len() - 1
+            ))
         }
         "add-persona" => {
-            let taken: Vec<String> = draft.personas.iter().filter_map(|p| p.get("id").cloned()).collect();
+            let taken: Vec<String> = draft
+                .personas
+                .iter()
+                .filter_map(|p| p.get("id").cloned())
+                .collect();
             let mut fields = Fields::new();
             fields.insert("id".into(), id_from("persona", &taken));
             fields.insert("name".into(), "A new persona".into());
@@ -438,7 +459,9 @@ pub(crate) async fn edit(
     let mut draft = Draft::of(&journey);
     let mut notice = None;
     if let Some(label) = query.as_label.as_deref().filter(|l| !l.trim().is_empty()) {
-        draft.journey.insert("version".into(), label.trim().to_string());
+        draft
+            .journey
+            .insert("version".into(), label.trim().to_string());
         if waymark_journey::is_to_be_label(label) {
             draft.journey.insert("change".into(), "true".into());
         }
@@ -481,7 +504,11 @@ pub(crate) async fn post(
     if let Some(refused) = crate::session::check_csrf(&signed, crate::work::csrf_of(&pairs)) {
         return refused;
     }
-    let field = |key: &str| crate::work::form_field(&pairs, key).unwrap_or("").to_string();
+    let field = |key: &str| {
+        crate::work::form_field(&pairs, key)
+            .unwrap_or("")
+            .to_string()
+    };
     let base: i64 = field("base").parse().unwrap_or(0);
     let action = field("action");
     let mut draft = draft_of(&pairs);
@@ -530,7 +557,8 @@ pub(crate) async fn post(
     } else {
         StatusCode::CONFLICT
     };
-    let mut response = editor_page(&signed, &id, &draft, &checked, &around, focus.as_deref()).into_response();
+    let mut response =
+        editor_page(&signed, &id, &draft, &checked, &around, focus.as_deref()).into_response();
     if action == "save" && checked.errors() > 0 && around.conflicts.is_empty() {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     } else if action == "save" {
@@ -560,34 +588,54 @@ async fn save(
     versions: &[waymark_store::DeployedJourney],
 ) -> Saved {
     let latest = versions.last();
-    let refuse = |draft: Draft, base: i64, conflicts: Vec<Conflict>, notice: Markup| Saved::Refused {
-        draft,
-        base,
-        conflicts,
-        notice,
-    };
+    let refuse =
+        |draft: Draft, base: i64, conflicts: Vec<Conflict>, notice: Markup| Saved::Refused {
+            draft,
+            base,
+            conflicts,
+            notice,
+        };
     let mut merged_with = None;
     let draft = match latest {
         None if base != 0 => {
-            return refuse(draft, 0, Vec::new(), html! {
-                p.notice.error role="alert" { "This journey is no longer deployed. Saving again creates it anew." }
-            });
+            return refuse(
+                draft,
+                0,
+                Vec::new(),
+                html! {
+                    p.notice.error role="alert" { "This journey is no longer deployed. Saving again creates it anew." }
+                },
+            );
         }
         Some(latest) if base == 0 => {
-            return refuse(draft, latest.version, Vec::new(), html! {
-                p.notice.error role="alert" {
-                    "A journey with the id " code { (id) } " was saved by someone else meanwhile. "
-                    a href=(format!("/journeys/{id}/edit")) { "Open it" } ", or choose another id for yours."
-                }
-            });
+            return refuse(
+                draft,
+                latest.version,
+                Vec::new(),
+                html! {
+                    p.notice.error role="alert" {
+                        "A journey with the id " code { (id) } " was saved by someone else meanwhile. "
+                        a href=(format!("/journeys/{id}/edit")) { "Open it" } ", or choose another id for yours."
+                    }
+                },
+            );
         }
         Some(latest) if latest.version != base => {
             let Some(start) = versions.iter().find(|v| v.version == base) else {
-                return refuse(draft, latest.version, Vec::new(), html! {
-                    p.notice.error role="alert" { "The version this edit started from is unknown; compare with the latest below, then save again." }
-                });
+                return refuse(
+                    draft,
+                    latest.version,
+                    Vec::new(),
+                    html! {
+                        p.notice.error role="alert" { "The version this edit started from is unknown; compare with the latest below, then save again." }
+                    },
+                );
             };
-            let read = |source: &str| waymark_journey::check(source).journey.map(|j| Draft::of(&j));
+            let read = |source: &str| {
+                waymark_journey::check(source)
+                    .journey
+                    .map(|j| Draft::of(&j))
+            };
             let (Some(start), Some(theirs)) = (read(&start.source), read(&latest.source)) else {
                 return Saved::Done(failure(&"a deployed journey no longer reads"));
             };
@@ -613,24 +661,35 @@ async fn save(
     let checked = Checked::of(&draft);
     let count = checked.errors();
     let Some(journey) = checked.journey.filter(|_| count == 0) else {
-        return refuse(draft, latest.map_or(0, |l| l.version), Vec::new(), html! {
-            p.notice.error role="alert" {
-                "Nothing was saved: the journey has " (count) (if count == 1 { " problem" } else { " problems" })
-                " to fix first, shown at their fields."
-            }
-        });
+        return refuse(
+            draft,
+            latest.map_or(0, |l| l.version),
+            Vec::new(),
+            html! {
+                p.notice.error role="alert" {
+                    "Nothing was saved: the journey has " (count) (if count == 1 { " problem" } else { " problems" })
+                    " to fix first, shown at their fields."
+                }
+            },
+        );
     };
     let source = waymark_journey::write(&journey);
     let store = web.app.store.clone();
-    let (key, label, user) = (id.to_string(), journey.version.clone(), signed.user.id.clone());
+    let (key, label, user) = (
+        id.to_string(),
+        journey.version.clone(),
+        signed.user.id.clone(),
+    );
     let now = web.app.clock.now_us();
-    let deployed = tokio::task::spawn_blocking(move || store.deploy_journey(&key, &label, &source, now)).await;
+    let deployed =
+        tokio::task::spawn_blocking(move || store.deploy_journey(&key, &label, &source, now)).await;
     match deployed {
         Ok(Ok((version, _))) => {
             tracing::info!(journey = %id, version, by = %user, merged = merged_with.is_some(), "a journey was saved in the editor");
             let merged = merged_with.map(|_| "&merged=1").unwrap_or("");
             Saved::Done(
-                Redirect::to(&format!("/journeys/{id}/edit?saved={version}{merged}")).into_response(),
+                Redirect::to(&format!("/journeys/{id}/edit?saved={version}{merged}"))
+                    .into_response(),
             )
         }
         Ok(Err(error)) => Saved::Done(failure(&error)),
@@ -692,7 +751,14 @@ enum Input<'a> {
     Fixed,
 }
 
-fn field(checked: &Checked, name: &str, label: &str, value: &str, input: Input<'_>, hint: Option<&str>) -> Markup {
+fn field(
+    checked: &Checked,
+    name: &str,
+    label: &str,
+    value: &str,
+    input: Input<'_>,
+    hint: Option<&str>,
+) -> Markup {
     let problems = checked.at(name);
     let id = format!("f-{name}");
     let described = (!problems.is_empty() || hint.is_some()).then(|| format!("e-{name}"));
@@ -757,12 +823,23 @@ fn button(id: &str, action: &str, anchor: &str, label: &str, class: Option<&str>
     }
 }
 
-fn rule_row(id: &str, (s, t): (usize, usize), r: usize, rule: &RuleDraft, checked: &Checked, suggestions: Option<&Suggestions>) -> Markup {
+fn rule_row(
+    id: &str,
+    (s, t): (usize, usize),
+    r: usize,
+    rule: &RuleDraft,
+    checked: &Checked,
+    suggestions: Option<&Suggestions>,
+) -> Markup {
     let prefix = format!("s{s}.t{t}");
     let name = format!("{prefix}.r{r}");
     let event_field = format!("{name}.event");
     let conditions_field = format!("{name}.conditions");
-    let problems: Vec<&Diagnostic> = checked.at(&event_field).into_iter().chain(checked.at(&conditions_field)).collect();
+    let problems: Vec<&Diagnostic> = checked
+        .at(&event_field)
+        .into_iter()
+        .chain(checked.at(&conditions_field))
+        .collect();
     let names = suggestions.map(|s| s.names.as_slice()).unwrap_or(&[]);
     let known = names.iter().any(|(n, _)| *n == rule.event);
     let values: &[(String, String, usize)] = suggestions
@@ -775,7 +852,11 @@ fn rule_row(id: &str, (s, t): (usize, usize), r: usize, rule: &RuleDraft, checke
         .map(|(key, value, count)| {
             let mut one = serde_json::Map::new();
             one.insert(key.clone(), serde_json::Value::from(value.as_str()));
-            (serde_json::Value::Object(one).to_string(), format!("{key} = {value}"), *count)
+            (
+                serde_json::Value::Object(one).to_string(),
+                format!("{key} = {value}"),
+                *count,
+            )
         })
         .collect();
     let all = suggestions.and_then(|s| s.count(&rule.event));
@@ -825,12 +906,24 @@ fn rule_row(id: &str, (s, t): (usize, usize), r: usize, rule: &RuleDraft, checke
 
 const CHANNELS: fn() -> Vec<&'static str> = Channel::names;
 
-fn touchpoint_part(id: &str, s: usize, t: usize, touchpoint: &TouchpointDraft, checked: &Checked, around: &Around, focus: Option<&str>) -> Markup {
+fn touchpoint_part(
+    id: &str,
+    s: usize,
+    t: usize,
+    touchpoint: &TouchpointDraft,
+    checked: &Checked,
+    around: &Around,
+    focus: Option<&str>,
+) -> Markup {
     let prefix = format!("s{s}.t{t}");
     let f = &touchpoint.fields;
     let name = |key: &str| format!("{prefix}.{key}");
-    let has_problem = checked.problems.iter().any(|(field, _)| field.starts_with(&format!("{prefix}.")));
-    let open = has_problem || focus.is_some_and(|f| f == prefix || f.starts_with(&format!("{prefix}.")));
+    let has_problem = checked
+        .problems
+        .iter()
+        .any(|(field, _)| field.starts_with(&format!("{prefix}.")));
+    let open =
+        has_problem || focus.is_some_and(|f| f == prefix || f.starts_with(&format!("{prefix}.")));
     let channels = CHANNELS();
     let actors = Actor::names();
     let kinds = Kind::names();
@@ -882,14 +975,22 @@ fn touchpoint_part(id: &str, s: usize, t: usize, touchpoint: &TouchpointDraft, c
 }
 
 /// The editor page.
-pub(crate) fn editor_page(signed: &Signed, id: &str, draft: &Draft, checked: &Checked, around: &Around, focus: Option<&str>) -> Html<String> {
+pub(crate) fn editor_page(
+    signed: &Signed,
+    id: &str,
+    draft: &Draft,
+    checked: &Checked,
+    around: &Around,
+    focus: Option<&str>,
+) -> Html<String> {
     let j = &draft.journey;
     let title = if around.existing {
         format!("Edit: {}", draft.get("title"))
     } else {
         format!("New journey: {}", draft.get("title"))
     };
-    let to_be = waymark_journey::is_to_be_label(draft.get("version")) || !draft.get("change").is_empty();
+    let to_be =
+        waymark_journey::is_to_be_label(draft.get("version")) || !draft.get("change").is_empty();
     let content = html! {
         p.meta {
             @if around.existing {
@@ -1066,7 +1167,10 @@ pub(crate) async fn download(
                 .collect();
             (
                 [
-                    (header::CONTENT_TYPE, "application/yaml; charset=utf-8".to_string()),
+                    (
+                        header::CONTENT_TYPE,
+                        "application/yaml; charset=utf-8".to_string(),
+                    ),
                     (
                         header::CONTENT_DISPOSITION,
                         format!("attachment; filename=\"{safe}-v{}.yaml\"", found.version),
@@ -1105,7 +1209,12 @@ pub(crate) async fn new_page(State(web): State<Web>, signed: Signed) -> Response
     new_form(&signed, &deployed, &names, None).into_response()
 }
 
-fn new_form(signed: &Signed, deployed: &[waymark_store::DeployedJourney], names: &[(String, usize)], error: Option<&str>) -> Html<String> {
+fn new_form(
+    signed: &Signed,
+    deployed: &[waymark_store::DeployedJourney],
+    names: &[(String, usize)],
+    error: Option<&str>,
+) -> Html<String> {
     let content = html! {
         @if let Some(error) = error { p.notice.error role="alert" { (error) } }
         form method="post" action="/journeys/new" {
@@ -1162,9 +1271,18 @@ pub(crate) async fn create(
     if let Some(refused) = crate::session::check_csrf(&signed, crate::work::csrf_of(&pairs)) {
         return refused;
     }
-    let field = |key: &str| crate::work::form_field(&pairs, key).unwrap_or("").trim().to_string();
+    let field = |key: &str| {
+        crate::work::form_field(&pairs, key)
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
     let (id, title, from) = (field("id"), field("title"), field("from"));
-    let only: Vec<String> = pairs.iter().filter(|(k, _)| k == "only").map(|(_, v)| v.clone()).collect();
+    let only: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "only")
+        .map(|(_, v)| v.clone())
+        .collect();
     let store = web.app.store.clone();
     let deployed = match tokio::task::spawn_blocking(move || store.journeys()).await {
         Ok(Ok(deployed)) => deployed,
@@ -1178,36 +1296,57 @@ pub(crate) async fn create(
     };
     let valid = id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && id.len() <= 80
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !valid {
-        return again("The id is made of letters, digits, `-`, `_` and `.`, starts with a letter or digit, and has at most 80 characters, e.g. home-insurance-claim.");
+        return again(
+            "The id is made of letters, digits, `-`, `_` and `.`, starts with a letter or digit, and has at most 80 characters, e.g. home-insurance-claim.",
+        );
     }
     if title.is_empty() {
         return again("Give the journey a title.");
     }
     if deployed.iter().any(|d| d.id == id) {
-        return again(&format!("A journey with the id `{id}` exists already: open it to edit it, or choose another id."));
+        return again(&format!(
+            "A journey with the id `{id}` exists already: open it to edit it, or choose another id."
+        ));
     }
     let mut journey = match from.as_str() {
         "copy" => {
             let copy = field("copy");
-            match deployed.iter().find(|d| d.id == copy).and_then(|d| waymark_journey::check(&d.source).journey) {
+            match deployed
+                .iter()
+                .find(|d| d.id == copy)
+                .and_then(|d| waymark_journey::check(&d.source).journey)
+            {
                 Some(journey) => journey,
                 None => return again("Choose a journey to copy."),
             }
         }
         "discover" => {
             let Some(snapshot) = snapshot(&web).await else {
-                return again("The collected events are still being read; try again in a few seconds.");
+                return again(
+                    "The collected events are still being read; try again in a few seconds.",
+                );
             };
             let settings = waymark_analytics::discover::Settings {
                 id: id.clone(),
                 title: title.clone(),
-                owner: signed.user.department.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| "Customer Experience".into()),
+                owner: signed
+                    .user
+                    .department
+                    .clone()
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| "Customer Experience".into()),
                 stages: None,
                 only,
             };
-            match tokio::task::spawn_blocking(move || waymark_analytics::discover::discover(&snapshot.log, &settings)).await {
+            match tokio::task::spawn_blocking(move || {
+                waymark_analytics::discover::discover(&snapshot.log, &settings)
+            })
+            .await
+            {
                 Ok(Ok(found)) => found.journey,
                 Ok(Err(error)) => return again(&format!("Nothing could be discovered: {error}.")),
                 Err(error) => return failure(&error),

@@ -30,13 +30,19 @@ impl Suggestions {
 
 /// The suggestions of the last snapshot asked for: (live log, snapshot version) → suggestions.
 #[derive(Debug, Default)]
-pub(crate) struct Kept(Mutex<Option<((u64, u64), Arc<Suggestions>)>>);
+pub(crate) struct Kept(Mutex<Option<(SnapshotKey, Arc<Suggestions>)>>);
+
+/// A snapshot's live log and version.
+type SnapshotKey = (u64, u64);
 
 impl Kept {
     /// The suggestions for `snapshot`, computed once per snapshot (blocking).
     pub(crate) fn of(&self, snapshot: &Snapshot) -> Arc<Suggestions> {
         let key = (snapshot.of, snapshot.version);
-        let mut kept = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((at, found)) = kept.as_ref()
             && *at == key
         {
@@ -53,8 +59,10 @@ impl Kept {
 pub(crate) fn suggestions(log: &EventLog) -> Suggestions {
     let mut names: HashMap<waymark_eventlog::Symbol, usize> = HashMap::new();
     // (activity, key, value) → events; keys with too many values are dropped.
-    let mut values: HashMap<(waymark_eventlog::Symbol, waymark_eventlog::Symbol), HashMap<String, usize>> =
-        HashMap::new();
+    let mut values: HashMap<
+        (waymark_eventlog::Symbol, waymark_eventlog::Symbol),
+        HashMap<String, usize>,
+    > = HashMap::new();
     let skip: Vec<_> = ["concept:name", "time:timestamp", "lifecycle:transition"]
         .iter()
         .filter_map(|k| log.symbol(k))
@@ -81,7 +89,9 @@ pub(crate) fn suggestions(log: &EventLog) -> Suggestions {
         if counts.len() > VALUES {
             continue;
         }
-        let list = by_name.entry(log.resolve(activity).to_string()).or_default();
+        let list = by_name
+            .entry(log.resolve(activity).to_string())
+            .or_default();
         for (value, count) in counts {
             list.push((log.resolve(key).to_string(), value, count));
         }

@@ -401,7 +401,10 @@ fn walk(
             .clamp(0.0, 10.0);
         let mut body = Map::new();
         body.insert("event".into(), "Survey Answered".into());
-        body.insert("properties".into(), json!({ "nps": nps, "channel": "email" }));
+        body.insert(
+            "properties".into(),
+            json!({ "nps": nps, "channel": "email" }),
+        );
         body.insert("context".into(), json!({ "channel": "email" }));
         push(
             &mut events,

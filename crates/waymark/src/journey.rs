@@ -8,7 +8,8 @@ use waymark_journey::{Journey, Severity};
 
 use crate::Outcome;
 use crate::cli::{
-    DiffFormat, DiscoverArgs, JourneyCommand, LintFormat, PeriodArg, RenderFormat, ReportArgs, ReportFormat,
+    DiffFormat, DiscoverArgs, JourneyCommand, LintFormat, PeriodArg, RenderFormat, ReportArgs,
+    ReportFormat,
 };
 use crate::output;
 
@@ -348,7 +349,10 @@ fn discover(args: &DiscoverArgs) -> anyhow::Result<Outcome> {
         if args.only.is_empty() {
             String::new()
         } else {
-            format!(" ({} left out: not named by --only)", log.events() - found.events)
+            format!(
+                " ({} left out: not named by --only)",
+                log.events() - found.events
+            )
         },
         started.elapsed().as_millis()
     );

@@ -107,9 +107,16 @@ fn bpic2012_draft_reads_clean_binds_every_event_and_follows_the_handmade_journey
         .keys()
         .filter(|a| activities.contains(a.as_str()))
         .collect();
-    assert_eq!(mapped.len(), activities.len(), "the loan journey maps every activity");
+    assert_eq!(
+        mapped.len(),
+        activities.len(),
+        "the loan journey maps every activity"
+    );
     for activity in &mapped {
-        assert!(discovered.contains_key(*activity), "{activity} has a touchpoint");
+        assert!(
+            discovered.contains_key(*activity),
+            "{activity} has a touchpoint"
+        );
     }
     let (mut same, mut reversed, mut pairs) = (0, 0, 0);
     for a in &mapped {
@@ -124,12 +131,17 @@ fn bpic2012_draft_reads_clean_binds_every_event_and_follows_the_handmade_journey
             }
         }
     }
-    eprintln!("of {pairs} pairs in different hand-made stages: {same} ordered alike, {reversed} reversed");
+    eprintln!(
+        "of {pairs} pairs in different hand-made stages: {same} ordered alike, {reversed} reversed"
+    );
     assert!(
         reversed * 10 <= pairs,
         "the draft reverses {reversed} of {pairs} pairs the hand-made journey orders"
     );
-    assert!(same * 10 >= pairs * 8, "only {same} of {pairs} pairs ordered alike");
+    assert!(
+        same * 10 >= pairs * 8,
+        "only {same} of {pairs} pairs ordered alike"
+    );
 }
 
 #[test]
@@ -142,7 +154,11 @@ fn generic_events_are_split_by_their_step_and_channel() {
     for person in 0..40 {
         let case = builder.new_case(&format!("p{person}"));
         let steps = [
-            ("Form Submitted", None, if person % 2 == 0 { "web" } else { "app" }),
+            (
+                "Form Submitted",
+                None,
+                if person % 2 == 0 { "web" } else { "app" },
+            ),
             ("Task Completed", Some("approve"), "email"),
             ("Task Completed", Some("pay"), "email"),
         ];
@@ -154,13 +170,20 @@ fn generic_events_are_split_by_their_step_and_channel() {
             if let Some(step) = step {
                 attributes.push(Attribute::new(task, text(&mut builder, step)));
             }
-            builder.push_event(case, (person * 1_000 + k as i64 * 60) * 1_000_000, attributes);
+            builder.push_event(
+                case,
+                (person * 1_000 + k as i64 * 60) * 1_000_000,
+                attributes,
+            );
         }
     }
     let log = builder.finish();
     let found = discover(&log, &settings()).expect("a draft");
     let journey = reads_back_clean(&found);
-    let names: Vec<&str> = journey.touchpoints().map(|(_, t)| t.name.as_str()).collect();
+    let names: Vec<&str> = journey
+        .touchpoints()
+        .map(|(_, t)| t.name.as_str())
+        .collect();
     assert_eq!(
         names,
         [

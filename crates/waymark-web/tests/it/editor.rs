@@ -26,7 +26,9 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 /// The fields the editor's form sends as it stands: inputs (ticked boxes only), text areas and
 /// each select's chosen option.
 fn form_fields(html: &str) -> Vec<(String, String)> {
-    let start = html.find("<form class=\"editor\"").expect("the editor's form");
+    let start = html
+        .find("<form class=\"editor\"")
+        .expect("the editor's form");
     let form = &html[start..start + html[start..].find("</form>").expect("its end")];
     let mut fields = Vec::new();
     let mut rest = form;
@@ -55,7 +57,9 @@ fn form_fields(html: &str) -> Vec<(String, String)> {
                 .skip(1)
                 .find(|o| o.split('>').next().is_some_and(|t| t.contains(" selected")))
                 .or_else(|| options.split("<option").nth(1))
-                .and_then(|o| attribute(&format!(" {}", o.split('>').next().unwrap_or("")), "value"))
+                .and_then(|o| {
+                    attribute(&format!(" {}", o.split('>').next().unwrap_or("")), "value")
+                })
                 .unwrap_or_default();
             if let Some(name) = attribute(tag, "name") {
                 fields.push((name, chosen));
@@ -76,8 +80,16 @@ fn with(mut fields: Vec<(String, String)>, changes: &[(&str, &str)]) -> Vec<(Str
     fields
 }
 
-async fn send(router: &axum::Router, path: &str, session: &str, fields: &[(String, String)]) -> crate::Page {
-    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+async fn send(
+    router: &axum::Router,
+    path: &str,
+    session: &str,
+    fields: &[(String, String)],
+) -> crate::Page {
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     post(router, path, Some(session), &borrowed).await
 }
 
@@ -132,7 +144,10 @@ async fn a_cx_lead_creates_a_journey_from_suggested_events_and_saves_it() {
     let chris = sign_in(&router, store.as_ref(), "chris").await;
 
     // An analyst reads journeys but does not design them.
-    assert_eq!(get(&router, "/journeys/new", Some(&chris)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        get(&router, "/journeys/new", Some(&chris)).await.status,
+        StatusCode::FORBIDDEN
+    );
 
     let start = get(&router, "/journeys/new", Some(&olivia)).await;
     assert_eq!(start.status, StatusCode::OK, "{}", start.html);
@@ -141,13 +156,26 @@ async fn a_cx_lead_creates_a_journey_from_suggested_events_and_saves_it() {
         &router,
         "/journeys/new",
         Some(&olivia),
-        &[("csrf", &token), ("id", "home-insurance-claim"), ("title", "Make a home insurance claim"), ("from", "template")],
+        &[
+            ("csrf", &token),
+            ("id", "home-insurance-claim"),
+            ("title", "Make a home insurance claim"),
+            ("from", "template"),
+        ],
     )
     .await;
     assert_eq!(opened.status, StatusCode::OK, "{}", opened.html);
     // The event names collected are offered with how many events each would bind.
-    assert!(opened.html.contains("Task Completed (6 events)"), "{}", opened.html);
-    assert!(opened.html.contains("Collected events no touchpoint binds yet"));
+    assert!(
+        opened.html.contains("Task Completed (6 events)"),
+        "{}",
+        opened.html
+    );
+    assert!(
+        opened
+            .html
+            .contains("Collected events no touchpoint binds yet")
+    );
 
     // Three stages of two touchpoints, every rule picked from what was offered.
     let mut fields: Vec<(String, String)> = vec![
@@ -162,16 +190,56 @@ async fn a_cx_lead_creates_a_journey_from_suggested_events_and_saves_it() {
         ("p0.name".into(), "A homeowner".into()),
     ];
     let plan = [
-        ("report", "Report", [("start", "Claim started online", "web", "Claim Started", ""), ("photos", "Photos uploaded", "app", "Photos Uploaded", "")]),
-        ("assess", "Assess", [("assess", "Damage assessed", "other", "Task Completed", r#"{"task":"assess"}"#), ("call", "Adjuster calls", "phone", "", "")]),
-        ("settle", "Settle", [("pay", "Claim paid", "other", "Task Completed", r#"{"task":"pay"}"#), ("letter", "Settlement letter", "letter", "", "")]),
+        (
+            "report",
+            "Report",
+            [
+                ("start", "Claim started online", "web", "Claim Started", ""),
+                ("photos", "Photos uploaded", "app", "Photos Uploaded", ""),
+            ],
+        ),
+        (
+            "assess",
+            "Assess",
+            [
+                (
+                    "assess",
+                    "Damage assessed",
+                    "other",
+                    "Task Completed",
+                    r#"{"task":"assess"}"#,
+                ),
+                ("call", "Adjuster calls", "phone", "", ""),
+            ],
+        ),
+        (
+            "settle",
+            "Settle",
+            [
+                (
+                    "pay",
+                    "Claim paid",
+                    "other",
+                    "Task Completed",
+                    r#"{"task":"pay"}"#,
+                ),
+                ("letter", "Settlement letter", "letter", "", ""),
+            ],
+        ),
     ];
     for (s, (stage, name, touchpoints)) in plan.iter().enumerate() {
         fields.push((format!("s{s}.id"), stage.to_string()));
         fields.push((format!("s{s}.name"), name.to_string()));
         for (t, (id, tname, channel, event, conditions)) in touchpoints.iter().enumerate() {
             let p = format!("s{s}.t{t}");
-            for (key, value) in [("id", *id), ("name", *tname), ("channel", *channel), ("department", "Claims"), ("actor", "customer"), ("kind", "task")] {
+            for (key, value) in [
+                ("id", *id),
+                ("name", *tname),
+                ("channel", *channel),
+                ("department", "Claims"),
+                ("actor", "customer"),
+                ("kind", "task"),
+            ] {
                 fields.push((format!("{p}.{key}"), value.to_string()));
             }
             fields.push((format!("{p}.target"), "2h".into()));
@@ -185,38 +253,100 @@ async fn a_cx_lead_creates_a_journey_from_suggested_events_and_saves_it() {
     let path = "/journeys/home-insurance-claim/edit";
 
     // A problem is shown at its field, in the words of `waymark journey lint`.
-    let wrong = with(fields.clone(), &[("s1.t1.channel", "pigeon"), ("action", "preview")]);
+    let wrong = with(
+        fields.clone(),
+        &[("s1.t1.channel", "pigeon"), ("action", "preview")],
+    );
     let checked = send(&router, path, &olivia, &wrong).await;
     assert_eq!(checked.status, StatusCode::OK, "{}", checked.html);
-    assert!(checked.html.contains("error[unknown-channel]"), "{}", checked.html);
-    assert!(checked.html.contains(r##"href="#f-s1.t1.channel""##), "the problem links to its field");
-    assert!(checked.html.contains(r#"name="s1.t1.channel" aria-invalid="true""#), "{}", checked.html);
+    assert!(
+        checked.html.contains("error[unknown-channel]"),
+        "{}",
+        checked.html
+    );
+    assert!(
+        checked.html.contains(r##"href="#f-s1.t1.channel""##),
+        "the problem links to its field"
+    );
+    assert!(
+        checked
+            .html
+            .contains(r#"name="s1.t1.channel" aria-invalid="true""#),
+        "{}",
+        checked.html
+    );
     // The rule's property values are offered for the event chosen, with their counts.
-    assert!(checked.html.contains("task = assess (3 events)"), "{}", checked.html);
+    assert!(
+        checked.html.contains("task = assess (3 events)"),
+        "{}",
+        checked.html
+    );
     // Saving with an error saves nothing.
-    let refused = send(&router, path, &olivia, &with(wrong.clone(), &[("action", "save")])).await;
+    let refused = send(
+        &router,
+        path,
+        &olivia,
+        &with(wrong.clone(), &[("action", "save")]),
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(store.journey("home-insurance-claim", None).expect("read").is_none());
+    assert!(
+        store
+            .journey("home-insurance-claim", None)
+            .expect("read")
+            .is_none()
+    );
 
     // Moving and adding work on the form as it stands, without saving.
-    let moved = send(&router, path, &olivia, &with(fields.clone(), &[("action", "down:0.1")])).await;
+    let moved = send(
+        &router,
+        path,
+        &olivia,
+        &with(fields.clone(), &[("action", "down:0.1")]),
+    )
+    .await;
     let moved_fields = form_fields(&moved.html);
-    assert!(moved_fields.contains(&("s1.t0.id".to_string(), "photos".to_string())), "the last of a stage moves to the next");
+    assert!(
+        moved_fields.contains(&("s1.t0.id".to_string(), "photos".to_string())),
+        "the last of a stage moves to the next"
+    );
 
-    let saved = send(&router, path, &olivia, &with(fields.clone(), &[("action", "save")])).await;
+    let saved = send(
+        &router,
+        path,
+        &olivia,
+        &with(fields.clone(), &[("action", "save")]),
+    )
+    .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
-    assert_eq!(saved.location.as_deref(), Some("/journeys/home-insurance-claim/edit?saved=1"));
-    let deployed = store.journey("home-insurance-claim", None).expect("read").expect("saved");
-    let journey = waymark_journey::check(&deployed.source).journey.expect("it reads");
+    assert_eq!(
+        saved.location.as_deref(),
+        Some("/journeys/home-insurance-claim/edit?saved=1")
+    );
+    let deployed = store
+        .journey("home-insurance-claim", None)
+        .expect("read")
+        .expect("saved");
+    let journey = waymark_journey::check(&deployed.source)
+        .journey
+        .expect("it reads");
     assert_eq!(journey.stages.len(), 3);
     assert_eq!(journey.touchpoints().count(), 6);
-    assert_eq!(journey.touchpoint("assess").expect("assess").events[0].to_string(), "Task Completed where task=assess");
+    assert_eq!(
+        journey.touchpoint("assess").expect("assess").events[0].to_string(),
+        "Task Completed where task=assess"
+    );
 
     // The live map shows figures; the YAML downloads and lints clean.
     let map = get(&router, "/journeys/home-insurance-claim", Some(&olivia)).await;
     assert_eq!(map.status, StatusCode::OK);
     assert!(map.html.contains("3 instances"), "{}", map.html);
-    let yaml = get(&router, "/journeys/home-insurance-claim/download", Some(&chris)).await;
+    let yaml = get(
+        &router,
+        "/journeys/home-insurance-claim/download",
+        Some(&chris),
+    )
+    .await;
     assert_eq!(yaml.status, StatusCode::OK);
     let lint = waymark_journey::check(&yaml.html);
     assert!(lint.diagnostics.is_empty(), "{:?}", lint.diagnostics);
@@ -226,8 +356,11 @@ async fn a_cx_lead_creates_a_journey_from_suggested_events_and_saves_it() {
 #[tokio::test]
 async fn a_journey_from_the_cli_is_edited_and_downloads_equal() {
     let (store, router) = setup("editor-roundtrip");
-    let source = std::fs::read_to_string(workspace().join("examples/training-request/to-be.yaml")).expect("example");
-    store.deploy_journey("training-request", "to-be", &source, 0).expect("deploy");
+    let source = std::fs::read_to_string(workspace().join("examples/training-request/to-be.yaml"))
+        .expect("example");
+    store
+        .deploy_journey("training-request", "to-be", &source, 0)
+        .expect("deploy");
     let original = waymark_journey::check(&source).journey.expect("reads");
     let ada = sign_in(&router, store.as_ref(), "ada").await;
     let page = get(&router, "/journeys/training-request/edit", Some(&ada)).await;
@@ -235,41 +368,114 @@ async fn a_journey_from_the_cli_is_edited_and_downloads_equal() {
     let fields = with(form_fields(&page.html), &[("action", "save")]);
     let saved = send(&router, "/journeys/training-request/edit", &ada, &fields).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
-    let latest = store.journey("training-request", None).expect("read").expect("latest");
-    let yaml = get(&router, &format!("/journeys/training-request/download?version={}", latest.version), Some(&ada)).await;
-    assert_eq!(waymark_journey::check(&yaml.html).journey.as_ref(), Some(&original), "{}", yaml.html);
+    let latest = store
+        .journey("training-request", None)
+        .expect("read")
+        .expect("latest");
+    let yaml = get(
+        &router,
+        &format!(
+            "/journeys/training-request/download?version={}",
+            latest.version
+        ),
+        Some(&ada),
+    )
+    .await;
+    assert_eq!(
+        waymark_journey::check(&yaml.html).journey.as_ref(),
+        Some(&original),
+        "{}",
+        yaml.html
+    );
 }
 
 #[tokio::test]
 async fn two_editors_of_one_journey_merge_or_see_what_clashes() {
     let (store, router) = setup("editor-merge");
-    let source = std::fs::read_to_string(workspace().join("examples/training-request/as-is.yaml")).expect("example");
-    store.deploy_journey("training-request", "as-is", &source, 0).expect("deploy");
+    let source = std::fs::read_to_string(workspace().join("examples/training-request/as-is.yaml"))
+        .expect("example");
+    store
+        .deploy_journey("training-request", "as-is", &source, 0)
+        .expect("deploy");
     olivia_leads_cx(store.as_ref());
     let ada = sign_in(&router, store.as_ref(), "ada").await;
     let olivia = sign_in(&router, store.as_ref(), "olivia").await;
     let path = "/journeys/training-request/edit";
     let first = form_fields(&get(&router, path, Some(&ada)).await.html);
     let second = form_fields(&get(&router, path, Some(&olivia)).await.html);
-    let department = |fields: &[(String, String)]| fields.iter().find(|(n, _)| n == "s0.t0.department").map(|(_, v)| v.clone()).expect("a department");
+    let department = |fields: &[(String, String)]| {
+        fields
+            .iter()
+            .find(|(n, _)| n == "s0.t0.department")
+            .map(|(_, v)| v.clone())
+            .expect("a department")
+    };
     let before = department(&first);
 
     // Ada renames the journey; Olivia, from the same version, changes a department: both kept.
-    let saved = send(&router, path, &ada, &with(first.clone(), &[("j.title", "Training, as it is today"), ("action", "save")])).await;
+    let saved = send(
+        &router,
+        path,
+        &ada,
+        &with(
+            first.clone(),
+            &[("j.title", "Training, as it is today"), ("action", "save")],
+        ),
+    )
+    .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER);
-    let merged = send(&router, path, &olivia, &with(second.clone(), &[("s0.t0.department", "People Team"), ("action", "save")])).await;
+    let merged = send(
+        &router,
+        path,
+        &olivia,
+        &with(
+            second.clone(),
+            &[("s0.t0.department", "People Team"), ("action", "save")],
+        ),
+    )
+    .await;
     assert_eq!(merged.status, StatusCode::SEE_OTHER, "{}", merged.html);
-    assert!(merged.location.as_deref().is_some_and(|l| l.ends_with("&merged=1")));
-    let latest = waymark_journey::check(&store.journey("training-request", None).expect("read").expect("latest").source).journey.expect("reads");
+    assert!(
+        merged
+            .location
+            .as_deref()
+            .is_some_and(|l| l.ends_with("&merged=1"))
+    );
+    let latest = waymark_journey::check(
+        &store
+            .journey("training-request", None)
+            .expect("read")
+            .expect("latest")
+            .source,
+    )
+    .journey
+    .expect("reads");
     assert_eq!(latest.title, "Training, as it is today");
     assert_eq!(latest.stages[0].touchpoints[0].department, "People Team");
 
     // Both change the same department from the version Ada started with: Ada's second save is
     // refused, with the three values shown and her edit kept in the form.
-    let clash = send(&router, path, &ada, &with(first, &[("s0.t0.department", "Learning"), ("action", "save")])).await;
+    let clash = send(
+        &router,
+        path,
+        &ada,
+        &with(
+            first,
+            &[("s0.t0.department", "Learning"), ("action", "save")],
+        ),
+    )
+    .await;
     assert_eq!(clash.status, StatusCode::CONFLICT, "{}", clash.html);
-    assert!(clash.html.contains("What clashes with the version saved meanwhile"));
-    assert!(clash.html.contains(&before) && clash.html.contains("People Team") && clash.html.contains("Learning"));
+    assert!(
+        clash
+            .html
+            .contains("What clashes with the version saved meanwhile")
+    );
+    assert!(
+        clash.html.contains(&before)
+            && clash.html.contains("People Team")
+            && clash.html.contains("Learning")
+    );
     let kept = form_fields(&clash.html);
     assert!(kept.contains(&("s0.t0.department".to_string(), "Learning".to_string())));
     // Saving again, having seen the difference, goes through.
@@ -288,15 +494,48 @@ async fn a_journey_is_discovered_from_the_events_and_saved() {
         &router,
         "/journeys/new",
         Some(&ada),
-        &[("csrf", &token), ("id", "claims"), ("title", "Claims as they happen"), ("from", "discover"), ("only", "Claim Started"), ("only", "Photos Uploaded"), ("only", "Task Completed")],
+        &[
+            ("csrf", &token),
+            ("id", "claims"),
+            ("title", "Claims as they happen"),
+            ("from", "discover"),
+            ("only", "Claim Started"),
+            ("only", "Photos Uploaded"),
+            ("only", "Task Completed"),
+        ],
     )
     .await;
     assert_eq!(opened.status, StatusCode::OK, "{}", opened.html);
-    assert!(opened.html.contains("Every collected event belongs to a touchpoint"), "{}", opened.html);
+    assert!(
+        opened
+            .html
+            .contains("Every collected event belongs to a touchpoint"),
+        "{}",
+        opened.html
+    );
     let fields = with(form_fields(&opened.html), &[("action", "save")]);
     let saved = send(&router, "/journeys/claims/edit", &ada, &fields).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
-    let journey = waymark_journey::check(&store.journey("claims", None).expect("read").expect("saved").source).journey.expect("reads");
-    let names: Vec<&str> = journey.touchpoints().map(|(_, t)| t.name.as_str()).collect();
-    assert_eq!(names, ["Claim Started", "Photos Uploaded", "Task Completed: assess", "Task Completed: pay"]);
+    let journey = waymark_journey::check(
+        &store
+            .journey("claims", None)
+            .expect("read")
+            .expect("saved")
+            .source,
+    )
+    .journey
+    .expect("reads");
+    let names: Vec<&str> = journey
+        .touchpoints()
+        .map(|(_, t)| t.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Claim Started",
+            "Photos Uploaded",
+            "Task Completed: assess",
+            "Task Completed: pay"
+        ]
+    );
 }
