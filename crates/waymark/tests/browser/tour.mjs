@@ -124,8 +124,11 @@ try {
     await visit("maria", "approval", await firstLink(await as("maria"), "/work", /^\/work\/tasks\/.+/));
     // Olivia: the journeys, a map, its analyses and a touchpoint.
     await visit("olivia", "journeys", "/journeys");
-    const journey = await firstLink(await as("olivia"), "/journeys", /^\/journeys\/[^/]+$/);
+    const journey = await firstLink(await as("olivia"), "/journeys", /^\/journeys\/(?!new$)[^/]+$/);
     await visit("olivia", "journey-map", journey);
+    // The editor: starting a journey, and a deployed one open for editing.
+    await visit("olivia", "journey-new", await firstLink(await as("olivia"), "/journeys", /^\/journeys\/new$/));
+    await visit("olivia", "journey-edit", journey && `${journey}/edit`);
     if (journey) {
       // Fit: the whole map on the screen, without scrolling sideways; then zoom in from there.
       const page = await as("olivia");
