@@ -24,7 +24,11 @@ fn at(v: f64) -> String {
 }
 
 /// The whole map.
-pub(crate) fn svg(journey: &waymark_journey::Journey, live: Option<&Live>) -> String {
+pub(crate) fn svg(
+    journey: &waymark_journey::Journey,
+    live: Option<&Live>,
+    marks: &crate::Marks,
+) -> String {
     let layout = Layout::new(journey, live);
     // A picture, unless its cards are links: then a group, so the links inside stay reachable.
     let role = if live.is_some_and(|l| l.card_links.is_some()) {
@@ -56,7 +60,7 @@ pub(crate) fn svg(journey: &waymark_journey::Journey, live: Option<&Live>) -> St
             (emotion_curve(&layout))
             @if let Some(live) = live { (measured_emotion(&layout, live)) }
             (flow(&layout))
-            @for slot in 0..layout.slots.len() { (card(&layout, slot)) }
+            @for slot in 0..layout.slots.len() { (card(&layout, slot, marks)) }
         }
     };
     let mut out = markup.into_string();
@@ -291,7 +295,7 @@ fn flow(layout: &Layout) -> Markup {
     }
 }
 
-fn card(layout: &Layout, slot: usize) -> Markup {
+fn card(layout: &Layout, slot: usize, marks: &crate::Marks) -> Markup {
     let tp = layout.slots[slot].1;
     let (x, y) = layout.card(slot);
     let (stroke, stroke_width) = if tp.moment_of_truth {
@@ -322,6 +326,9 @@ fn card(layout: &Layout, slot: usize) -> Markup {
             @if let Some(live) = layout.live {
                 (live_figures(live.cards.get(&tp.id), x, y + CARD_H))
             }
+            @if let Some(mark) = marks.get(&tp.id) {
+                (mark_badge(mark, x, y))
+            }
         }
     };
     let link = layout.live.and_then(|live| live.card_links.as_ref());
@@ -333,6 +340,25 @@ fn card(layout: &Layout, slot: usize) -> Markup {
             None => (body),
         }
         (PreEscaped("\n"))
+    }
+}
+
+/// A badge on a card's top edge, in words (a diff's "added", a count of open comments), with a
+/// class per tone for the web app's stylesheet.
+fn mark_badge(mark: &crate::Mark, x: f64, y: f64) -> Markup {
+    let text = clean(&mark.text);
+    let width = 12.0 + 6.2 * text.chars().count() as f64;
+    let (fill, ink) = match mark.tone {
+        crate::Tone::Added => (c::GOOD, c::PAPER),
+        crate::Tone::Changed => (c::MOMENT, c::PAPER),
+        crate::Tone::Note => (c::LINK, c::PAPER),
+    };
+    let left = x + CARD_W - width - 6.0;
+    html! {
+        g class=(format!("map-mark map-mark-{}", mark.tone.as_str())) {
+            rect x=(at(left)) y=(at(y - 9.0)) width=(at(width)) height="18" rx="9" fill=(fill) {}
+            text x=(at(left + width / 2.0)) y=(at(y + 4.0)) font-size="10.5" font-weight="700" text-anchor="middle" fill=(ink) { (text) }
+        }
     }
 }
 

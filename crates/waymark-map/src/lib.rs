@@ -282,7 +282,40 @@ pub fn svg(journey: &Journey) -> String {
 /// The journey map with measured figures on its cards, when given. Drawn through maud
 /// (`draw.rs`) in the colours of [`palette`].
 pub fn svg_live(journey: &Journey, live: Option<&Live>) -> String {
-    draw::svg(journey, live)
+    draw::svg(journey, live, &Marks::new())
+}
+
+/// [`svg_live`] with a badge in words on the cards `marks` names (by touchpoint id).
+pub fn svg_marked(journey: &Journey, live: Option<&Live>, marks: &Marks) -> String {
+    draw::svg(journey, live, marks)
+}
+
+/// Badges on cards, by touchpoint id.
+pub type Marks = std::collections::HashMap<String, Mark>;
+
+/// A badge on a card: a few words, and what they say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    pub text: String,
+    pub tone: Tone,
+}
+
+/// What a badge says: added in this version, changed in it, or a note (open comments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Added,
+    Changed,
+    Note,
+}
+
+impl Tone {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tone::Added => "added",
+            Tone::Changed => "changed",
+            Tone::Note => "note",
+        }
+    }
 }
 
 fn percent(share: f64) -> String {

@@ -58,6 +58,7 @@ on_every_backend!(
     deployments_list_each_process_and_form_with_its_versions,
     lookups_are_logged_and_the_latest_come_first_once_each,
     a_person_changed_by_an_administrator_is_in_the_access_trail,
+    journey_changes_and_comment_threads_are_kept,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -792,5 +793,89 @@ fn postgres_migrates_from_an_older_schema() {
             .map(|t| (t.instance, t.task))
             .collect::<Vec<_>>(),
         [(7, 4)]
+    );
+}
+
+fn journey_changes_and_comment_threads_are_kept<S: JourneyTalk>(store: &S) {
+    let change = |version: i64, by: &str| crate::JourneyChange {
+        journey: "claims".into(),
+        version,
+        by: by.into(),
+        summary: format!("version {version}"),
+        at_us: version * HOUR,
+    };
+    store.note_change(&change(1, "olivia")).expect("note");
+    store.note_change(&change(2, "chris")).expect("note");
+    // The first record of a version stays.
+    store
+        .note_change(&change(2, "mallory"))
+        .expect("note again");
+    assert_eq!(
+        store.journey_changes("claims").expect("changes"),
+        vec![change(2, "chris"), change(1, "olivia")],
+        "newest version first"
+    );
+    assert!(store.journey_changes("other").expect("changes").is_empty());
+
+    let comment = |parent: Option<i64>, author: &str, body: &str| crate::NewComment {
+        journey: "claims".into(),
+        target: "touchpoint:assess".into(),
+        parent,
+        author: author.into(),
+        body: body.into(),
+        at_us: HOUR,
+    };
+    let thread = store
+        .add_comment(&comment(None, "olivia", "@chris is this the slow step?"))
+        .expect("add");
+    let reply = store
+        .add_comment(&comment(Some(thread), "chris", "Yes: 2 days"))
+        .expect("reply");
+    assert!(reply > thread);
+    let other = crate::NewComment {
+        journey: "other".into(),
+        ..comment(None, "ada", "elsewhere")
+    };
+    store.add_comment(&other).expect("add");
+    let kept = store.journey_comments("claims").expect("comments");
+    assert_eq!(kept.len(), 2);
+    assert_eq!(
+        (kept[0].id, &kept[0].comment),
+        (
+            thread,
+            &comment(None, "olivia", "@chris is this the slow step?")
+        )
+    );
+    assert_eq!(kept[1].comment.parent, Some(thread));
+    assert_eq!(kept[0].resolved, None);
+
+    // A reply is not a thread: only the thread's first comment resolves.
+    assert!(
+        !store
+            .resolve_thread("claims", reply, Some("olivia"), 2 * HOUR)
+            .expect("resolve")
+    );
+    assert!(
+        !store
+            .resolve_thread("other", thread, Some("olivia"), 2 * HOUR)
+            .expect("resolve")
+    );
+    assert!(
+        store
+            .resolve_thread("claims", thread, Some("olivia"), 2 * HOUR)
+            .expect("resolve")
+    );
+    assert_eq!(
+        store.journey_comments("claims").expect("comments")[0].resolved,
+        Some(("olivia".to_string(), 2 * HOUR))
+    );
+    assert!(
+        store
+            .resolve_thread("claims", thread, None, 3 * HOUR)
+            .expect("reopen")
+    );
+    assert_eq!(
+        store.journey_comments("claims").expect("comments")[0].resolved,
+        None
     );
 }

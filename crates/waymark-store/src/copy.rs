@@ -363,6 +363,35 @@ const TABLES: &[Table] = &[
             &["id"],
         )
     },
+    table(
+        "journey_changes",
+        &[
+            ("journey", Text),
+            ("version", Int),
+            ("author", Text),
+            ("summary", Text),
+            ("at_us", Int),
+        ],
+        &["journey", "version"],
+    ),
+    Table {
+        identity: Some("id"),
+        ..table(
+            "journey_comments",
+            &[
+                ("id", Int),
+                ("journey", Text),
+                ("target", Text),
+                ("parent", Int),
+                ("author", Text),
+                ("body", Text),
+                ("at_us", Int),
+                ("resolved_by", Text),
+                ("resolved_us", Int),
+            ],
+            &["id"],
+        )
+    },
 ];
 
 /// A value as both sides hold it.

@@ -528,6 +528,30 @@ pub trait SavedViews: Send + Sync {
     fn delete_view(&self, id: i64) -> Result<bool, StoreError>;
 }
 
+/// Working together on journeys: who saved each version, and comments in threads.
+pub trait JourneyTalk: Send + Sync {
+    /// Records who saved a version (once per version; the first record stays).
+    fn note_change(&self, change: &crate::talk::JourneyChange) -> Result<(), StoreError>;
+    /// A journey's recorded changes, newest version first.
+    fn journey_changes(&self, journey: &str)
+    -> Result<Vec<crate::talk::JourneyChange>, StoreError>;
+    /// Keeps a comment; returns its id.
+    fn add_comment(&self, comment: &crate::talk::NewComment) -> Result<i64, StoreError>;
+    /// A journey's comments, oldest first.
+    fn journey_comments(
+        &self,
+        journey: &str,
+    ) -> Result<Vec<crate::talk::JourneyComment>, StoreError>;
+    /// Resolves a thread (`by`), or opens it again (`None`); whether there was such a thread.
+    fn resolve_thread(
+        &self,
+        journey: &str,
+        id: i64,
+        by: Option<&str>,
+        at_us: i64,
+    ) -> Result<bool, StoreError>;
+}
+
 /// What `/healthz` reports.
 pub trait HealthCheck: Send + Sync {
     /// Checks the database with a read, reports the last failed write, and the free space.
@@ -553,6 +577,7 @@ pub trait Store:
     + Sessions
     + Mailbox
     + SavedViews
+    + JourneyTalk
     + HealthCheck
     + Maintenance
 {
@@ -568,6 +593,7 @@ impl<T> Store for T where
         + Sessions
         + Mailbox
         + SavedViews
+        + JourneyTalk
         + HealthCheck
         + Maintenance
 {

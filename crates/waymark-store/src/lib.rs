@@ -22,6 +22,7 @@ pub mod lookups;
 pub mod mailbox;
 mod postgres;
 pub mod sessions;
+mod talk;
 #[doc(hidden)]
 pub mod testing;
 mod traces;
@@ -39,20 +40,21 @@ pub use identity::{PersonFound, Profile, channel};
 /// The storage interfaces, for `use waymark_store::prelude::*` where a store's methods are called.
 pub mod prelude {
     pub use crate::interfaces::{
-        Directory, Events, HealthCheck, Identities, Journeys, Mailbox, Maintenance, Processes,
-        SavedViews, Sessions, Store, Work,
+        Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox, Maintenance,
+        Processes, SavedViews, Sessions, Store, Work,
     };
 }
 pub use copy::{Copied, copy};
 pub use interfaces::{
-    Directory, Events, HealthCheck, Identities, Journeys, Mailbox, Maintenance, Processes,
-    SavedViews, Sessions, Store, Work,
+    Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox, Maintenance,
+    Processes, SavedViews, Sessions, Store, Work,
 };
 pub use location::{Location, Options, open, open_in_memory};
 pub use logs::{
     ImportError, Imported, Keep, import_log, import_pieces, push_interaction, stored_log,
     stored_log_keeping,
 };
+pub use talk::{JourneyChange, JourneyComment, NewComment};
 pub use traces::{BLOCK_EVENTS, EventRef, NewTrace, StoredTrace, TraceBlock};
 
 /// A collected event, ready to store.
@@ -565,8 +567,33 @@ fn steps() -> Vec<M<'static>> {
             );
             CREATE INDEX lookups_by_viewer ON lookups (viewer, id);",
         ),
+        // Who saved each journey version, and comments on journeys (see `JourneyTalk`).
+        M::up(JOURNEY_TALK),
     ]
 }
+
+/// The schema of `JourneyTalk` (as PostgreSQL's seventh step). Comment ids are never used
+/// again, so a link to a removed comment never opens another.
+const JOURNEY_TALK: &str = "CREATE TABLE journey_changes (
+        journey TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        author TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        at_us INTEGER NOT NULL,
+        PRIMARY KEY (journey, version)
+    );
+    CREATE TABLE journey_comments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        journey TEXT NOT NULL,
+        target TEXT NOT NULL,
+        parent INTEGER,
+        author TEXT NOT NULL,
+        body TEXT NOT NULL,
+        at_us INTEGER NOT NULL,
+        resolved_by TEXT,
+        resolved_us INTEGER
+    );
+    CREATE INDEX journey_comments_by_journey ON journey_comments (journey, id);";
 
 /// Saved analyses (as PostgreSQL's fifth step): a funnel, flow or conformance view of a journey,
 /// as the query string that asks it again, under a name. Ids are never used again (a shared

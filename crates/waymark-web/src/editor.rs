@@ -1013,6 +1013,7 @@ pub(crate) fn editor_page(
                 }
             }
         }
+        div.editor-layout {
         form.editor method="post" action=(format!("/journeys/{id}/edit")) data-preview=(format!("/journeys/{id}/edit/preview")) {
             input type="hidden" name="csrf" value=(signed.csrf);
             input type="hidden" name="base" value=(around.base);
@@ -1131,6 +1132,7 @@ pub(crate) fn editor_page(
             h2 { "Check and map" }
             div id="preview-body" { (preview_part(checked)) }
         }
+        }
     };
     page(&title, Some(signed), content)
 }
@@ -1234,21 +1236,23 @@ fn new_form(
                 legend { "Start from" }
                 label.check { input type="radio" name="from" value="template" checked; " The universal stages (need, evaluate, decide, onboard, use, advocate)" }
                 @if !deployed.is_empty() {
-                    label.check { input type="radio" name="from" value="copy"; " A copy of " }
-                    label for="new-copy" { "the journey" }
-                    select #new-copy name="copy" {
-                        @for d in deployed { option value=(d.id) { (d.id) " (" (d.label) ")" } }
+                    label.check { input type="radio" name="from" value="copy"; " A copy of another journey" }
+                    div.field.indented {
+                        label for="new-copy" { "The journey to copy" }
+                        select #new-copy name="copy" {
+                            @for d in deployed { option value=(d.id) { (d.id) " (" (d.label) ", version " (d.version) ")" } }
+                        }
                     }
                 }
-                label.check { input type="radio" name="from" value="discover"; " Discovered from the collected events" }
-            }
-            @if !names.is_empty() {
-                fieldset {
-                    legend { "Events to discover from (for “discovered”)" }
-                    p.meta { "Leave out the events of other journeys. The draft binds every event chosen." }
-                    ul.columns {
-                        @for (name, count) in names.iter().take(200) {
-                            li { label.check { input type="checkbox" name="only" value=(name) checked; " " (name) " (" (count) ")" } }
+                label.check { input type="radio" name="from" value="discover"; " A draft discovered from the collected events" }
+                @if !names.is_empty() {
+                    details.indented {
+                        summary { "The events to discover from: all " (names.len().min(200)) " chosen" }
+                        p.meta { "Leave out the events of other journeys. The draft binds every event chosen." }
+                        ul.choices {
+                            @for (name, count) in names.iter().take(200) {
+                                li { label.check { input type="checkbox" name="only" value=(name) checked; " " (name) " (" (count) (if *count == 1 { " event)" } else { " events)" }) } }
+                            }
                         }
                     }
                 }

@@ -21,6 +21,7 @@ mod mailbox;
 mod processes;
 pub(crate) mod schema;
 mod sessions;
+mod talk;
 mod tls;
 mod tx;
 mod views;
