@@ -205,3 +205,109 @@ fn field_changes(
         })
         .collect()
 }
+
+/// What a version changed against the one before, in words, for a journey's activity: e.g.
+/// "added Adjuster calls; removed Letter; changed Claim paid (channel, target); the title".
+pub fn summary(before: Option<&Journey>, after: &Journey) -> String {
+    let Some(before) = before else {
+        return format!(
+            "first version: {} stages, {} touchpoints",
+            after.stages.len(),
+            after.touchpoints().count()
+        );
+    };
+    let compared = diff(before, after);
+    let mut parts = Vec::new();
+    let names = |list: &[TouchpointRef]| {
+        list.iter()
+            .map(|t| t.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !compared.added.is_empty() {
+        parts.push(format!("added {}", names(&compared.added)));
+    }
+    if !compared.removed.is_empty() {
+        parts.push(format!("removed {}", names(&compared.removed)));
+    }
+    for changed in &compared.changed {
+        let fields: Vec<&str> = changed.changes.iter().map(|c| c.field).collect();
+        parts.push(format!(
+            "changed {} ({})",
+            changed.touchpoint.name,
+            fields.join(", ")
+        ));
+    }
+    // What the field comparison does not cover: the rest of a touchpoint (what the customer
+    // thinks and does), and the journey's own fields.
+    for (_, touchpoint) in after.touchpoints() {
+        let listed = compared
+            .changed
+            .iter()
+            .any(|c| c.touchpoint.id == touchpoint.id);
+        if let Some(old) = before.touchpoint(&touchpoint.id)
+            && !listed
+            && old != touchpoint
+        {
+            parts.push(format!("changed {} (experience)", touchpoint.name));
+        }
+    }
+    let stage_names = |j: &Journey| -> Vec<(String, String, Option<String>)> {
+        j.stages
+            .iter()
+            .map(|s| (s.id.clone(), s.name.clone(), s.goal.clone()))
+            .collect()
+    };
+    let journey_fields = [
+        ("the title", before.title != after.title),
+        ("the owner", before.owner != after.owner),
+        ("the version label", before.version != after.version),
+        ("the description", before.description != after.description),
+        (
+            "the personas",
+            before.personas != after.personas || before.serves != after.serves,
+        ),
+        ("the stages", stage_names(before) != stage_names(after)),
+        ("the links", before.links != after.links),
+        ("the change-impact answers", before.change != after.change),
+        ("how instances are cut", before.instances != after.instances),
+    ];
+    for (name, differs) in journey_fields {
+        if differs {
+            parts.push(name.to_string());
+        }
+    }
+    if parts.is_empty() {
+        "no change".to_string()
+    } else {
+        parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_names_what_changed() {
+        let before = crate::template::universal("claim", "Make a claim");
+        assert_eq!(
+            summary(None, &before),
+            "first version: 6 stages, 6 touchpoints"
+        );
+        let mut after = before.clone();
+        after.title = "Claim".into();
+        after.stages[0].touchpoints[0].channel = crate::Channel::Phone;
+        after.stages[1].touchpoints[0].experience.thinks = Some("Which one?".into());
+        let mut added = after.stages[2].touchpoints[0].clone();
+        added.id = "call".into();
+        added.name = "Adjuster calls".into();
+        after.stages[2].touchpoints.push(added);
+        after.stages[5].touchpoints.clear();
+        assert_eq!(
+            summary(Some(&before), &after),
+            "added Adjuster calls; removed Renew / advocate: first touchpoint; changed Need: first touchpoint (channel); changed Evaluate options: first touchpoint (experience); the title"
+        );
+        assert_eq!(summary(Some(&before), &before), "no change");
+    }
+}

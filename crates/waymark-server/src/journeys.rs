@@ -358,7 +358,11 @@ pub async fn deploy(
     headers: HeaderMap,
     body: String,
 ) -> Result<Json<Deployed>, ApiError> {
-    require(&state, &headers, Capability::DesignJourneys).await?;
+    let caller = require(&state, &headers, Capability::DesignJourneys).await?;
+    let by = match &caller {
+        crate::access::Caller::Person(user) => user.id.clone(),
+        _ => "the admin token".to_string(),
+    };
     let checked = waymark_journey::check(&body);
     let Some(journey) = checked.journey else {
         let errors: Vec<&waymark_journey::Diagnostic> = checked
@@ -387,7 +391,13 @@ pub async fn deploy(
     let now = state.clock.now_us();
     let (id, label) = (journey.id.clone(), journey.version.clone());
     let (version, created) = state
-        .blocking(move |store| store.deploy_journey(&id, &label, &body, now))
+        .blocking(move |store| {
+            let deployed = store.deploy_journey(&id, &label, &body, now)?;
+            if deployed.1 {
+                record_version(store, &id, deployed.0, &by, now);
+            }
+            Ok(deployed)
+        })
         .await?;
     tracing::info!(journey = %journey.id, version, created, "journey deployed");
     Ok(Json(Deployed {
@@ -396,6 +406,41 @@ pub async fn deploy(
         label: journey.version,
         created,
     }))
+}
+
+/// Records who saved version `version` of journey `id`, and what it changed against the version
+/// before it, for the journey's activity (blocking). A failure is logged: the version is saved
+/// either way.
+pub fn record_version(
+    store: &dyn waymark_store::Store,
+    id: &str,
+    version: i64,
+    by: &str,
+    now_us: i64,
+) {
+    let recorded = (|| -> Result<(), waymark_store::StoreError> {
+        let versions = store.journey_versions(id)?;
+        let read = |v: i64| {
+            versions
+                .iter()
+                .find(|d| d.version == v)
+                .and_then(|d| waymark_journey::check(&d.source).journey)
+        };
+        let Some(after) = read(version) else {
+            return Ok(());
+        };
+        let before = read(version - 1);
+        store.note_change(&waymark_store::JourneyChange {
+            journey: id.to_string(),
+            version,
+            by: by.to_string(),
+            summary: waymark_journey::diff::summary(before.as_ref(), &after),
+            at_us: now_us,
+        })
+    })();
+    if let Err(error) = recorded {
+        tracing::warn!(journey = %id, version, %error, "who saved a journey version could not be recorded");
+    }
 }
 
 /// The latest version of every deployed journey.

@@ -681,10 +681,16 @@ async fn save(
         signed.user.id.clone(),
     );
     let now = web.app.clock.now_us();
-    let deployed =
-        tokio::task::spawn_blocking(move || store.deploy_journey(&key, &label, &source, now)).await;
+    let deployed = tokio::task::spawn_blocking(move || {
+        let deployed = store.deploy_journey(&key, &label, &source, now)?;
+        if deployed.1 {
+            waymark_server::journeys::record_version(store.as_ref(), &key, deployed.0, &user, now);
+        }
+        Ok::<_, waymark_store::StoreError>((deployed.0, user))
+    })
+    .await;
     match deployed {
-        Ok(Ok((version, _))) => {
+        Ok(Ok((version, user))) => {
             tracing::info!(journey = %id, version, by = %user, merged = merged_with.is_some(), "a journey was saved in the editor");
             let merged = merged_with.map(|_| "&merged=1").unwrap_or("");
             Saved::Done(

@@ -206,6 +206,9 @@ pub(crate) async fn list(State(web): State<Web>, signed: Signed) -> Response {
 #[derive(Debug, Deserialize)]
 pub(crate) struct Version {
     pub(crate) version: Option<String>,
+    /// After a comment: the people its mentions emailed (ids).
+    #[serde(default)]
+    pub(crate) emailed: Option<String>,
 }
 
 impl Version {
@@ -320,6 +323,7 @@ pub(crate) fn tabs(id: &str, query: &str, current: &str) -> maud::Markup {
         ("/funnel", "Funnel"),
         ("/flow", "Flow"),
         ("/conformance", "Designed against actual"),
+        ("/versions", "Versions"),
     ];
     html! {
         nav.tabs aria-label="Journey pages" {
@@ -346,6 +350,7 @@ pub(crate) async fn show(
         return refused(&signed);
     }
     let query = version.query();
+    let emailed = version.emailed.clone();
     let Loaded {
         versions,
         chosen,
@@ -363,7 +368,11 @@ pub(crate) async fn show(
         // Cards open their detail, in the version being read.
         live.card_links = Some((format!("/journeys/{id}/touchpoints/"), query.clone()));
     }
-    let map = waymark_map::svg_live(&journey, live.as_ref());
+    let (comments, names) = match talk(&web, &id, emailed.as_deref()).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let map = waymark_map::svg_marked(&journey, live.as_ref(), &crate::comments::marks(&comments));
     let mut labels: Vec<&str> = Vec::new();
     for v in &versions {
         if !labels.contains(&v.label.as_str()) {
@@ -434,6 +443,13 @@ pub(crate) async fn show(
                 li { a href=(format!("/journeys/{id}/touchpoints/{}{query}", t.id)) { (t.name) } " (" (stage.name) ")" }
             }
         }
+        @if let Some(emailed) = emailed.as_deref().filter(|e| !e.is_empty()) {
+            p.notice.success role="status" {
+                "Emailed a link to the thread: "
+                (emailed.split(',').filter_map(|who| names.iter().find(|(id, _)| id == who)).map(|(_, name)| name.as_str()).collect::<Vec<_>>().join(", "))
+                "."
+            }
+        }
         @if let Some(change) = &journey.change {
             h2 { "The change for the customer" }
             dl {
@@ -443,6 +459,50 @@ pub(crate) async fn show(
                 }
             }
         }
+        (crate::comments::section(&signed, &id, &journey, &comments, &names))
     };
     page(&journey.title, Some(&signed), content).into_response()
+}
+
+/// A journey's comments, and the names of their authors and of the people `emailed`.
+async fn talk(
+    web: &Web,
+    id: &str,
+    emailed: Option<&str>,
+) -> Result<(Vec<waymark_store::JourneyComment>, Vec<(String, String)>), Response> {
+    let store = web.app.store.clone();
+    let key = id.to_string();
+    let emailed: Vec<String> = emailed
+        .unwrap_or("")
+        .split(',')
+        .filter(|e| !e.is_empty())
+        .take(20)
+        .map(str::to_string)
+        .collect();
+    let found = tokio::task::spawn_blocking(move || -> Result<_, waymark_store::StoreError> {
+        let comments = store.journey_comments(&key)?;
+        let mut names: Vec<(String, String)> = Vec::new();
+        let people = comments
+            .iter()
+            .flat_map(|c| {
+                std::iter::once(c.comment.author.clone())
+                    .chain(c.resolved.as_ref().map(|(by, _)| by.clone()))
+            })
+            .chain(emailed);
+        for person in people {
+            if names.iter().any(|(id, _)| *id == person) {
+                continue;
+            }
+            if let Some(user) = store.user(&person)? {
+                names.push((user.id, user.name));
+            }
+        }
+        Ok((comments, names))
+    })
+    .await;
+    match found {
+        Ok(Ok(found)) => Ok(found),
+        Ok(Err(error)) => Err(failure(&error)),
+        Err(error) => Err(failure(&error)),
+    }
 }

@@ -13,6 +13,7 @@ mod admin;
 mod analyses;
 mod browse;
 mod chart;
+mod comments;
 mod customers;
 mod demo;
 mod deployed;
@@ -37,6 +38,7 @@ mod session;
 mod suggest;
 mod touchpoint;
 mod ui;
+mod versions;
 mod work;
 
 use std::sync::Arc;
@@ -154,6 +156,13 @@ fn table() -> Table {
     .post("/journeys/{id}/edit", editor::post)
     .post("/journeys/{id}/edit/preview", editor::preview)
     .get("/journeys/{id}/download", editor::download)
+    .get("/journeys/{id}/versions", versions::list)
+    .get("/journeys/{id}/compare", versions::compare)
+    .post("/journeys/{id}/comments", comments::add)
+    .post(
+        "/journeys/{id}/comments/{thread}/resolve",
+        comments::resolve,
+    )
     .get("/journeys/{id}/funnel", funnel::funnel)
     .get("/journeys/{id}/funnel/people", funnel::people)
     .get("/analyses", saved::list)

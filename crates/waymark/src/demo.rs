@@ -99,7 +99,10 @@ fn set_up(store: &dyn Store, now: i64) -> anyhow::Result<()> {
         } else {
             journey.version.as_str()
         };
-        store.deploy_journey(&journey.id, label, text, now)?;
+        let (version, created) = store.deploy_journey(&journey.id, label, text, now)?;
+        if created {
+            waymark_server::journeys::record_version(store, &journey.id, version, "olivia", now);
+        }
     }
     let users = waymark_server::automation::users_from_csv(DIRECTORY)
         .map_err(|e| anyhow::anyhow!("the demo directory: {}", e.message))?;

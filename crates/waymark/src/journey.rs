@@ -58,6 +58,24 @@ fn deploy(path: &Path, db: &waymark_store::Location) -> anyhow::Result<Outcome> 
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
     let (version, created) = store.deploy_journey(&journey.id, &journey.version, &source, now)?;
+    if created {
+        waymark_server::journeys::record_version(
+            store.as_ref(),
+            &journey.id,
+            version,
+            "the command line",
+            now,
+        );
+    }
+    if created {
+        waymark_server::journeys::record_version(
+            store.as_ref(),
+            &journey.id,
+            version,
+            "the command line",
+            now,
+        );
+    }
     println!(
         "{}: version {version} ({}){}",
         journey.id,

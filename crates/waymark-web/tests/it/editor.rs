@@ -539,3 +539,222 @@ async fn a_journey_is_discovered_from_the_events_and_saved() {
         ]
     );
 }
+
+/// The app with mail kept in the app, as the demo keeps it.
+fn with_mail(store: &std::sync::Arc<dyn Store>) -> axum::Router {
+    let mut state = waymark_server::AppState::new(store.clone()).expect("state");
+    state.mailer = Some(std::sync::Arc::new(
+        waymark_server::mail::Mailer::in_app(
+            store.clone(),
+            "Waymark <w@example.com>",
+            "http://w.example",
+        )
+        .expect("mailer"),
+    ));
+    let pages = waymark_web::pages(state.clone(), false);
+    waymark_server::app_with(state, pages)
+}
+
+#[tokio::test]
+async fn a_comment_mentions_a_colleague_who_is_emailed_and_answers() {
+    let (store, _) = setup("editor-comments");
+    let router = with_mail(&store);
+    let source = std::fs::read_to_string(workspace().join("examples/training-request/as-is.yaml"))
+        .expect("example");
+    store
+        .deploy_journey("training-request", "as-is", &source, 0)
+        .expect("deploy");
+    let touchpoint = waymark_journey::check(&source)
+        .journey
+        .expect("reads")
+        .stages[1]
+        .touchpoints[0]
+        .id
+        .clone();
+    olivia_leads_cx(store.as_ref());
+    let olivia = sign_in(&router, store.as_ref(), "olivia").await;
+    let chris = sign_in(&router, store.as_ref(), "chris").await;
+    let finn = sign_in(&router, store.as_ref(), "finn").await;
+
+    let page = get(&router, "/journeys/training-request", Some(&olivia)).await;
+    assert!(page.html.contains("No comments yet"), "{}", page.html);
+    let token = csrf(&page.html);
+    let target = format!("touchpoint:{touchpoint}");
+    let posted = post(
+        &router,
+        "/journeys/training-request/comments",
+        Some(&olivia),
+        &[
+            ("csrf", &token),
+            ("target", &target),
+            ("body", "@chris why does this take four days? cc @finn"),
+        ],
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.html);
+    let location = posted.location.expect("back to the thread");
+    // Chris reads journeys and is emailed; Finn does not, so no link goes to him.
+    assert!(
+        location.starts_with("/journeys/training-request?emailed=chris#comment-"),
+        "{location}"
+    );
+    let mail = store.mails(Some("chris"), 5).expect("mail");
+    assert_eq!(mail.len(), 1);
+    assert!(
+        mail[0].subject.contains("Olivia Chen mentioned you"),
+        "{}",
+        mail[0].subject
+    );
+    let thread = location
+        .rsplit("#comment-")
+        .next()
+        .expect("thread")
+        .to_string();
+    assert!(
+        mail[0].body.contains(&format!(
+            "http://w.example/journeys/training-request#comment-{thread}"
+        )),
+        "{}",
+        mail[0].body
+    );
+    assert!(store.mails(Some("finn"), 5).expect("mail").is_empty());
+
+    let shown = get(
+        &router,
+        &location.replace(&format!("#comment-{thread}"), ""),
+        Some(&olivia),
+    )
+    .await;
+    assert!(
+        shown
+            .html
+            .contains("Emailed a link to the thread: Chris Analyst."),
+        "{}",
+        shown.html
+    );
+    assert!(
+        shown.html.contains(">1 comment</text>"),
+        "the card carries the open thread"
+    );
+
+    // Chris answers in the thread; Finn, who does not read journeys, cannot.
+    let chris_page = get(&router, "/journeys/training-request", Some(&chris)).await;
+    let answer = post(
+        &router,
+        "/journeys/training-request/comments",
+        Some(&chris),
+        &[
+            ("csrf", &csrf(&chris_page.html)),
+            ("parent", &thread),
+            ("body", "The budget check waits for a person."),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.html);
+    let finn_page = get(&router, "/work", Some(&finn)).await;
+    let refused = post(
+        &router,
+        "/journeys/training-request/comments",
+        Some(&finn),
+        &[
+            ("csrf", &csrf(&finn_page.html)),
+            ("parent", &thread),
+            ("body", "me too"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    // An empty comment is refused for what it says.
+    let empty = post(
+        &router,
+        "/journeys/training-request/comments",
+        Some(&chris),
+        &[("csrf", &csrf(&chris_page.html)), ("body", "  ")],
+    )
+    .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let page = get(&router, "/journeys/training-request", Some(&olivia)).await;
+    assert!(page.html.contains("The budget check waits for a person."));
+    assert!(page.html.contains("Comments (1 open)"));
+    let resolved = post(
+        &router,
+        &format!("/journeys/training-request/comments/{thread}/resolve"),
+        Some(&olivia),
+        &[("csrf", &csrf(&page.html))],
+    )
+    .await;
+    assert_eq!(resolved.status, StatusCode::SEE_OTHER);
+    let page = get(&router, "/journeys/training-request", Some(&olivia)).await;
+    assert!(
+        page.html.contains("resolved</span> by Olivia Chen"),
+        "{}",
+        page.html
+    );
+    assert!(
+        !page.html.contains(">1 comment</text>"),
+        "a resolved thread leaves the map"
+    );
+}
+
+#[tokio::test]
+async fn versions_say_who_changed_what_and_compare_on_the_map() {
+    let (store, router) = setup("editor-versions");
+    let source = std::fs::read_to_string(workspace().join("examples/training-request/as-is.yaml"))
+        .expect("example");
+    store
+        .deploy_journey("training-request", "as-is", &source, 0)
+        .expect("deploy");
+    let ada = sign_in(&router, store.as_ref(), "ada").await;
+    let path = "/journeys/training-request/edit";
+    let fields = form_fields(&get(&router, path, Some(&ada)).await.html);
+    let saved = send(
+        &router,
+        path,
+        &ada,
+        &with(
+            fields,
+            &[("s0.t0.channel", "phone"), ("action", "add-touchpoint:0")],
+        ),
+    )
+    .await;
+    let fields = with(form_fields(&saved.html), &[("action", "save")]);
+    let saved = send(&router, path, &ada, &fields).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+
+    let versions = get(&router, "/journeys/training-request/versions", Some(&ada)).await;
+    assert_eq!(versions.status, StatusCode::OK);
+    assert!(versions.html.contains("by Ada Admin"), "{}", versions.html);
+    assert!(
+        versions
+            .html
+            .contains("Saved before changes were recorded."),
+        "version 1 came without a record"
+    );
+    assert!(
+        versions.html.contains("(channel)") && versions.html.contains("added "),
+        "{}",
+        versions.html
+    );
+
+    let compared = get(&router, "/journeys/training-request/compare", Some(&ada)).await;
+    assert_eq!(compared.status, StatusCode::OK, "{}", compared.html);
+    assert!(
+        compared.html.contains(">added</text>") && compared.html.contains(">changed</text>"),
+        "badges on the map"
+    );
+    let before = waymark_journey::check(&source)
+        .journey
+        .expect("reads")
+        .stages[0]
+        .touchpoints[0]
+        .channel;
+    assert_ne!(before, waymark_journey::Channel::Phone);
+    assert!(
+        compared
+            .html
+            .contains(&format!("channel: {before} → phone")),
+        "{}",
+        compared.html
+    );
+}

@@ -163,6 +163,16 @@ const PAGES: &[Row] = &[
         "RRRRRFFFFFFAARR",
     ),
     ("GET", "/journeys/{id}/download", "-", "RRRRRFFFFFAAARR"),
+    // A journey's versions and comments: for those who read journeys.
+    ("GET", "/journeys/{id}/versions", "-", "RRRRRFFFFFAAARR"),
+    ("GET", "/journeys/{id}/compare", "-", "RRRRRFFFFFAAARR"),
+    ("POST", "/journeys/{id}/comments", "-", "RRRRRFFFFFBBBRR"),
+    (
+        "POST",
+        "/journeys/{id}/comments/{thread}/resolve",
+        "-",
+        "RRRRRFFFFFNNNRR",
+    ),
     ("GET", "/journeys/{id}/funnel", "-", "RRRRRFFFFFAAARR"),
     // The people behind a figure: for those who read journeys and look people up.
     (
@@ -470,7 +480,8 @@ fn concrete(f: &Fixture, path: &str, resource: &str) -> String {
         .replace("{touchpoint}", "application-form")
         .replace("{key}", "matrix-form")
         .replace("{process}", "training-request")
-        .replace("{action}", "comment");
+        .replace("{action}", "comment")
+        .replace("{thread}", "1");
     let id = if path.starts_with("/v1/journeys") || path.starts_with("/journeys") {
         "loan-application".to_string()
     } else if path.starts_with("/v1/profiles") {
