@@ -914,12 +914,11 @@ const CHANNELS: fn() -> Vec<&'static str> = Channel::names;
 
 fn touchpoint_part(
     id: &str,
-    s: usize,
-    t: usize,
+    (s, t): (usize, usize),
     touchpoint: &TouchpointDraft,
     checked: &Checked,
     around: &Around,
-    focus: Option<&str>,
+    (focus, open_all): (Option<&str>, bool),
 ) -> Markup {
     let prefix = format!("s{s}.t{t}");
     let f = &touchpoint.fields;
@@ -928,8 +927,11 @@ fn touchpoint_part(
         .problems
         .iter()
         .any(|(field, _)| field.starts_with(&format!("{prefix}.")));
-    let open =
-        has_problem || focus.is_some_and(|f| f == prefix || f.starts_with(&format!("{prefix}.")));
+    // A short journey shows every touchpoint open; a long one only those with problems or just
+    // acted on.
+    let open = open_all
+        || has_problem
+        || focus.is_some_and(|f| f == prefix || f.starts_with(&format!("{prefix}.")));
     let channels = CHANNELS();
     let actors = Actor::names();
     let kinds = Kind::names();
@@ -980,6 +982,9 @@ fn touchpoint_part(
     }
 }
 
+/// A journey with this many touchpoints or fewer shows them all open in the editor.
+const OPEN_ALL: usize = 8;
+
 /// The editor page.
 pub(crate) fn editor_page(
     signed: &Signed,
@@ -995,6 +1000,7 @@ pub(crate) fn editor_page(
     } else {
         format!("New journey: {}", draft.get("title"))
     };
+    let open_all = draft.touchpoints().count() <= OPEN_ALL;
     let to_be =
         waymark_journey::is_to_be_label(draft.get("version")) || !draft.get("change").is_empty();
     let content = html! {
@@ -1008,6 +1014,16 @@ pub(crate) fn editor_page(
             }
         }
         @if let Some(notice) = &around.notice { (notice) }
+        @if !checked.problems.is_empty() {
+            div.notice.warn {
+                p { strong { (checked.problems.len()) (if checked.problems.len() == 1 { " problem" } else { " problems" }) } " to look at (the check and the map are " a href="#preview" { "below" } "):" }
+                ul {
+                    @for (field, d) in checked.problems.iter().take(10) {
+                        li { a href=(format!("#f-{field}")) { (d.severity.as_str()) ": " (d.message) } }
+                    }
+                }
+            }
+        }
         @if !around.conflicts.is_empty() {
             table.conflicts {
                 caption { "What clashes with the version saved meanwhile" }
@@ -1067,7 +1083,7 @@ pub(crate) fn editor_page(
                             (field(checked, &format!("s{s}.goal"), "The customer's goal", get(&stage.fields, "goal"), Input::Text, None))
                         }
                         @for (t, touchpoint) in stage.touchpoints.iter().enumerate() {
-                            (touchpoint_part(id, s, t, touchpoint, checked, around, focus))
+                            (touchpoint_part(id, (s, t), touchpoint, checked, around, (focus, open_all)))
                         }
                         div.actions {
                             (button(id, &format!("add-touchpoint:{s}"), &format!("f-s{s}"), "Add a touchpoint", None))

@@ -75,7 +75,7 @@ const ROLES: [(&str, &str); 7] = [
     ("jennifer", "asks for training (the to-be request)"),
     ("maria", "Jennifer's manager: approves"),
     ("finn", "Finance: adds vendors, issues POs, pays"),
-    ("olivia", "journey owner: reads the journeys"),
+    ("olivia", "journey owner: designs and reads the journeys"),
     ("chris", "analyst: funnels, flows, deviations"),
     ("alex", "agent: customer 360"),
     ("ada", "administrator: every request and its audit trail"),

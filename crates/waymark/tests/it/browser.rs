@@ -590,3 +590,131 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
         }
     }
 }
+
+/// Journeys designed in the browser, in `waymark demo` (`tests/browser/design.mjs`): Olivia
+/// creates a journey from picked event rules, sees its figures, mentions Chris who answers from
+/// his email; two editors merge or see their clash; a journey is discovered and saved; the YAML
+/// downloaded from the browser lints clean with the CLI.
+#[test]
+fn journeys_are_designed_together_in_the_browser() {
+    let Some(modules) = super::clients::required("WAYMARK_NODE_MODULES") else {
+        return;
+    };
+    let Some(chromium) = super::clients::required("WAYMARK_CHROMIUM") else {
+        return;
+    };
+    let dir = temp_dir("browser-design");
+    let (child, url, banner) = super::serve::start_demo(&dir.join("demo.db"), "30");
+    let _server = super::automation::Killed(child);
+    let token_of = |who: &str| -> String {
+        banner
+            .iter()
+            .find_map(|line| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some(who)).then(|| words.next().map(str::to_string))?
+            })
+            .unwrap_or_else(|| panic!("a token for {who}: {banner:?}"))
+    };
+    let shots = workspace().join("target/screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshots");
+    let downloads = dir.join("downloads");
+    std::fs::create_dir_all(&downloads).expect("downloads");
+    let result = run_script(
+        "design.mjs",
+        &[
+            ("NODE_MODULES", as_text(&modules)),
+            ("CHROMIUM", as_text(&chromium)),
+            ("BASE", as_text(&url)),
+            ("SHOTS", as_text(&shots)),
+            ("DOWNLOADS", as_text(&downloads)),
+            ("OLIVIA", as_text(token_of("olivia"))),
+            ("CHRIS", as_text(token_of("chris"))),
+            ("ADA", as_text(token_of("ada"))),
+        ],
+    );
+    assert!(result.get("error").is_none(), "{result}");
+    let steps = &result["steps"];
+    let says = |step: &str, words: &[&str]| {
+        let said = steps[step].as_str().unwrap_or_default();
+        for word in words {
+            assert!(said.contains(word), "{step} says {word:?}: {said}");
+        }
+    };
+    // The rules were picked from the demo's events, each offered with its count.
+    let options = steps["eventOptions"].to_string();
+    assert!(
+        options.contains("Form Submitted (") && options.contains(" events)"),
+        "{options}"
+    );
+    let offered = steps["offered"]["Form Submitted"].to_string();
+    assert!(
+        offered.contains("form = ") && offered.contains(" events)"),
+        "{offered}"
+    );
+    says("problem", &["error", "soon"]);
+    assert_eq!(steps["problemInvalid"], "true", "{result}");
+    says("saved", &["Saved as version 1"]);
+    assert_eq!(steps["cards"], 6, "six touchpoints on the map: {result}");
+    says("figures", &["instances", "completed"]);
+    says(
+        "emailedNotice",
+        &["Emailed a link to the thread: Chris Analyst"],
+    );
+    assert_eq!(steps["badge"], serde_json::json!(["1 comment"]), "{result}");
+    assert!(
+        steps["mentionLink"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("/journeys/home-insurance-claim#comment-")),
+        "{result}"
+    );
+    says(
+        "thread",
+        &[
+            "how many claims wait",
+            "About forty a week",
+            "Chris Analyst",
+        ],
+    );
+    says("adaSaved", &["Saved as version 2"]);
+    says("merged", &["Saved as version 3", "merged"]);
+    says(
+        "clash",
+        &[
+            "Report the damage on the website",
+            "Report the damage in the app",
+        ],
+    );
+    assert_eq!(
+        steps["clashKept"], "Report the damage in the app",
+        "{result}"
+    );
+    says(
+        "activity",
+        &[
+            "by Olivia Chen",
+            "by Ada Admin",
+            "first version",
+            "the owner",
+        ],
+    );
+    says("compared", &["touchpoints added", "changed"]);
+    says("discoveredNotice", &["discovered from the events"]);
+    says("discoveredSaved", &["Saved as version 1"]);
+    // The file downloaded from the browser lints clean with the CLI.
+    let downloaded = steps["downloaded"].as_str().expect("a downloaded file");
+    let lint = Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .args(["journey", "lint", downloaded])
+        .output()
+        .expect("lint");
+    assert!(
+        lint.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    assert_eq!(
+        result["violations"],
+        serde_json::json!([]),
+        "axe-core, the content policy and the phone width: {result}"
+    );
+}
