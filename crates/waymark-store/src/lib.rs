@@ -1425,7 +1425,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "24 (inside)");
+        assert_eq!(latest_version().to_string(), "25 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

@@ -1040,9 +1040,6 @@ pub(crate) fn editor_page(
             input type="hidden" name="csrf" value=(signed.csrf);
             input type="hidden" name="base" value=(around.base);
             @if !get(j, "change").is_empty() { input type="hidden" name="j.change" value="true"; }
-            @for key in ["instances.start", "instances.end", "instances.timeout"] {
-                @if !get(j, key).is_empty() { input type="hidden" name=(format!("j.{key}")) value=(get(j, key)); }
-            }
             div.actions.sticky {
                 button type="submit" name="action" value="save" { "Save as a new version" }
                 button.secondary type="submit" name="action" value="preview" formaction=(format!("/journeys/{id}/edit#preview")) { "Check and redraw" }
@@ -1128,6 +1125,15 @@ pub(crate) fn editor_page(
                         (field(checked, "j.change.owner", "Who answers for the change", draft.get("change.owner"), Input::Text, None))
                         (field(checked, "j.change.date", "Date (YYYY-MM-DD)", draft.get("change.date"), Input::Text, None))
                     }
+                }
+            }
+            section aria-labelledby="instances" {
+                h2 id="instances" { "How the figures cut instances" }
+                p.meta { "Optional. By default an instance starts at the first touchpoint events reach, ends at the last stage's touchpoints, and is over after 30 days without an event." }
+                div.grid {
+                    (field(checked, "j.instances.start", "Start again at (touchpoint ids)", get(j, "instances.start"), Input::Text, Some("comma-separated")))
+                    (field(checked, "j.instances.end", "Complete at (touchpoint ids)", get(j, "instances.end"), Input::Text, Some("comma-separated")))
+                    (field(checked, "j.instances.timeout", "Over after", get(j, "instances.timeout"), Input::Text, Some("e.g. 30d")))
                 }
             }
             section aria-labelledby="events" {
