@@ -125,6 +125,25 @@ def analyses(path, runs):
     report("duckdb", "dfg+variants+durations", name, median_seconds(with_duckdb, runs), events=events)
 
 
+def discover(path, runs):
+    """PM4Py's process discovery on the same log (read once): the Inductive Miner (a process tree)
+    and the Heuristics Miner (a heuristics net), the methods `waymark journey discover` builds on."""
+    name = os.path.basename(path)
+    frame = load_frame(path)
+    events = len(frame)
+
+    def inductive():
+        with contextlib.redirect_stdout(io.StringIO()):
+            pm4py.discover_process_tree_inductive(frame)
+
+    def heuristics():
+        with contextlib.redirect_stdout(io.StringIO()):
+            pm4py.discover_heuristics_net(frame)
+
+    report("pm4py-inductive", "discover", name, median_seconds(inductive, runs), events=events)
+    report("pm4py-heuristics", "discover", name, median_seconds(heuristics, runs), events=events)
+
+
 def funnel(path, window, runs, steps):
     name = os.path.basename(path)
     frame = load_frame(path)
@@ -173,6 +192,8 @@ def main():
         xes_import(path, int(sys.argv[3]))
     elif task == "analyses":
         analyses(path, int(sys.argv[3]))
+    elif task == "discover":
+        discover(path, int(sys.argv[3]))
     elif task == "funnel":
         funnel(path, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:])
     else:

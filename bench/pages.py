@@ -50,6 +50,13 @@ pages = [
     ("chris", "/analyses"),
     ("ada", "/admin/deployed"),
     ("ada", "/admin/people"),
+    # The journey editor (issue 19): starting a journey, a journey open for editing with its
+    # rule suggestions and unbound events, its versions and a comparison.
+    ("olivia", "/journeys/new"),
+    ("olivia", "/journeys/loan-application/edit"),
+    ("olivia", "/journeys/training-request/edit"),
+    ("olivia", "/journeys/training-request/versions"),
+    ("olivia", "/journeys/training-request/compare?from=1&to=2"),
 ]
 try:
     cookies = {who: sign_in(token) for who, token in tokens.items()}

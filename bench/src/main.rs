@@ -125,6 +125,30 @@ fn main() {
                 serde_json::json!({ "events": log.events() }),
             );
         }
+        Some("discover") => {
+            // The as-is journey proposed from the log (read once), as `waymark journey discover`.
+            let file = &args[1];
+            let log = read(file);
+            let settings = waymark_analytics::discover::Settings {
+                id: "discovered".into(),
+                title: "Discovered".into(),
+                owner: "Customer Experience".into(),
+                stages: None,
+                only: Vec::new(),
+            };
+            let found = waymark_analytics::discover::discover(&log, &settings).expect("a draft");
+            report(
+                "waymark",
+                "discover",
+                &name(file),
+                time(runs(2), || {
+                    waymark_analytics::discover::discover(&log, &settings)
+                        .map(|d| d.figures.len())
+                        .unwrap_or(0)
+                }),
+                serde_json::json!({ "events": log.events(), "touchpoints": found.figures.len(), "stages": found.journey.stages.len(), "links": found.journey.links.len() }),
+            );
+        }
         Some("funnel") => {
             let file = &args[1];
             let window: i64 = args[2].parse().expect("window seconds");

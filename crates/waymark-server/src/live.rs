@@ -183,6 +183,8 @@ pub struct Analyses {
     cuts: Figures<Vec<Instance>>,
     /// Comments need nothing kept between snapshots.
     comments: Slots<Vec<Comment>, ()>,
+    /// The newest comments about any of a journey's touchpoints (the readers' home).
+    latest: Slots<Vec<(usize, Comment)>, ()>,
     full_reads: AtomicU64,
 }
 
@@ -201,6 +203,7 @@ impl Default for Analyses {
             reports: Slots::new(REPORTS),
             cuts: Slots::new(REPORTS),
             comments: Slots::new(REPORTS),
+            latest: Slots::new(REPORTS),
             full_reads: AtomicU64::new(0),
         }
     }
@@ -467,6 +470,33 @@ impl Analyses {
 
     /// The newest comments about touchpoint `id` of `journey` in `snapshot` (at most `limit`),
     /// kept like a report.
+    /// The newest comments about any of `journey`'s touchpoints on `snapshot`, each with its
+    /// touchpoint's index (see `waymark_analytics::journey::latest_comments`), kept per snapshot.
+    pub fn latest_comments(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        journey: &Journey,
+        limit: usize,
+    ) -> Arc<Vec<(usize, Comment)>> {
+        let slot = self
+            .latest
+            .slot(format!("{:x}:{limit}", hash(&format!("{journey:?}"))));
+        let (snapshot, journey) = (snapshot.clone(), journey.clone());
+        let found: Result<_, std::convert::Infallible> = slot.get(
+            (snapshot.of, snapshot.version),
+            QUICK,
+            "waymark-comments",
+            move |_| {
+                Ok(Arc::new(waymark_analytics::journey::latest_comments(
+                    &journey,
+                    &snapshot.log,
+                    limit,
+                )))
+            },
+        );
+        found.unwrap_or_else(|never| match never {})
+    }
+
     pub fn comments(
         &self,
         snapshot: &Arc<Snapshot>,

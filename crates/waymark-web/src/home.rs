@@ -284,17 +284,19 @@ fn newest_comments(
     let mut said: Vec<Said> = journeys
         .iter()
         .flat_map(|(deployed, journey, _)| {
-            waymark_analytics::journey::latest_comments(journey, &snapshot.log, COMMENTS)
-                .into_iter()
+            let latest = logs.latest_comments(&snapshot, journey, COMMENTS);
+            latest
+                .iter()
                 .filter_map(|(t, comment)| {
-                    let (_, tp) = journey.touchpoints().nth(t)?;
+                    let (_, tp) = journey.touchpoints().nth(*t)?;
                     Some(Said {
                         journey: deployed.id.clone(),
                         touchpoint: tp.id.clone(),
                         name: tp.name.clone(),
-                        comment,
+                        comment: comment.clone(),
                     })
                 })
+                .collect::<Vec<_>>()
         })
         .collect();
     said.sort_by_key(|s| std::cmp::Reverse(s.comment.time));
