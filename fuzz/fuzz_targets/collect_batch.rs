@@ -20,7 +20,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             for error in &rejected {
                 assert_eq!(error.status, 400);
                 assert!(
-                    error.field.as_deref().is_some_and(|f| f.starts_with("/batch/")),
+                    error
+                        .field
+                        .as_deref()
+                        .is_some_and(|f| f.starts_with("/batch/")),
                     "{error:?}"
                 );
             }

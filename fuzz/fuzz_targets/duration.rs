@@ -21,17 +21,35 @@ fn process() -> &'static Process {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(duration) = waymark_workflow::bpmn::duration(text) {
-        assert!(duration <= waymark_workflow::bpmn::MAX_DURATION, "{text}: {duration:?}");
+        assert!(
+            duration <= waymark_workflow::bpmn::MAX_DURATION,
+            "{text}: {duration:?}"
+        );
     }
     let _ = waymark_workflow::model::working_days(text);
     let mut variables = serde_json::Map::new();
-    variables.insert("deadline".into(), serde_json::Value::String(text.to_string()));
-    variables.insert("requester".into(), serde_json::Value::String("jennifer".into()));
+    variables.insert(
+        "deadline".into(),
+        serde_json::Value::String(text.to_string()),
+    );
+    variables.insert(
+        "requester".into(),
+        serde_json::Value::String("jennifer".into()),
+    );
     for now in [0, 1_714_557_600_000_000, i64::MAX - 1, i64::MIN + 1] {
         let mut state = State::default();
-        match step(process(), &mut state, Command::Start { variables: variables.clone() }, now) {
+        match step(
+            process(),
+            &mut state,
+            Command::Start {
+                variables: variables.clone(),
+            },
+            now,
+        ) {
             Ok(_) => {}
             Err(EngineError::Invalid { variable, .. }) => {
                 assert_eq!(variable.as_deref(), Some("deadline"));

@@ -5,7 +5,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let report = waymark_journey::check(text);
     for diagnostic in &report.diagnostics {
         assert!(diagnostic.location.line >= 1 && diagnostic.location.column >= 1);

@@ -5,8 +5,12 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(imported) = waymark_workflow::bpmn::import(text) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(imported) = waymark_workflow::bpmn::import(text) else {
+        return;
+    };
     for diagnostic in &imported.diagnostics {
         assert!(diagnostic.location.line >= 1 && diagnostic.location.column >= 1);
     }

@@ -138,6 +138,78 @@ fn flag(value: bool) -> String {
 }
 
 impl Draft {
+    /// Reads a form's fields back into a draft: `j.KEY`, `pN.KEY`, `sN.KEY`, `sN.tM.KEY`,
+    /// `sN.tM.rK.event|conditions`, `lN.KEY`.
+    pub fn from_fields(pairs: &[(String, String)]) -> Draft {
+        fn at<T: Default>(list: &mut Vec<T>, index: usize) -> &mut T {
+            if list.len() <= index {
+                list.resize_with(index + 1, T::default);
+            }
+            &mut list[index]
+        }
+        fn number(part: &str, prefix: char) -> Option<usize> {
+            part.strip_prefix(prefix)?
+                .parse()
+                .ok()
+                .filter(|n| *n < 1000)
+        }
+        let mut draft = Draft::default();
+        for (name, value) in pairs {
+            let value = value.replace("\r\n", "\n");
+            let parts: Vec<&str> = name.splitn(4, '.').collect();
+            match parts.as_slice() {
+                ["j", rest @ ..] if !rest.is_empty() && !value.is_empty() => {
+                    draft.journey.insert(rest.join("."), value);
+                }
+                ["j", ..] => {}
+                [p, key] if number(p, 'p').is_some() => {
+                    let index = number(p, 'p').unwrap_or(0);
+                    at(&mut draft.personas, index).insert((*key).into(), value);
+                }
+                [l, key] if number(l, 'l').is_some() => {
+                    let index = number(l, 'l').unwrap_or(0);
+                    at(&mut draft.links, index).insert((*key).into(), value);
+                }
+                [s, key] if number(s, 's').is_some() => {
+                    let index = number(s, 's').unwrap_or(0);
+                    at(&mut draft.stages, index)
+                        .fields
+                        .insert((*key).into(), value);
+                }
+                [s, t, key] if number(s, 's').is_some() && number(t, 't').is_some() => {
+                    let stage = at(&mut draft.stages, number(s, 's').unwrap_or(0));
+                    let touchpoint = at(&mut stage.touchpoints, number(t, 't').unwrap_or(0));
+                    touchpoint.fields.insert((*key).into(), value);
+                }
+                [s, t, r, key]
+                    if number(s, 's').is_some()
+                        && number(t, 't').is_some()
+                        && number(r, 'r').is_some() =>
+                {
+                    let stage = at(&mut draft.stages, number(s, 's').unwrap_or(0));
+                    let touchpoint = at(&mut stage.touchpoints, number(t, 't').unwrap_or(0));
+                    let rule = at(&mut touchpoint.rules, number(r, 'r').unwrap_or(0));
+                    match *key {
+                        "event" => rule.event = value,
+                        "conditions" => rule.conditions = value,
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        for stage in &mut draft.stages {
+            for touchpoint in &mut stage.touchpoints {
+                touchpoint.fields.retain(|_, v| !v.is_empty());
+            }
+            stage.fields.retain(|_, v| !v.is_empty());
+        }
+        for fields in draft.personas.iter_mut().chain(draft.links.iter_mut()) {
+            fields.retain(|_, v| !v.is_empty());
+        }
+        draft
+    }
+
     /// The fields of a journey, as the editor shows them.
     pub fn of(journey: &Journey) -> Draft {
         let mut top = fields([

@@ -87,78 +87,6 @@ impl Checked {
     }
 }
 
-/// Reads the editor's form back into a draft: `j.KEY`, `pN.KEY`, `sN.KEY`, `sN.tM.KEY`,
-/// `sN.tM.rK.event|conditions`, `lN.KEY`.
-pub(crate) fn draft_of(pairs: &[(String, String)]) -> Draft {
-    fn at<T: Default>(list: &mut Vec<T>, index: usize) -> &mut T {
-        if list.len() <= index {
-            list.resize_with(index + 1, T::default);
-        }
-        &mut list[index]
-    }
-    fn number(part: &str, prefix: char) -> Option<usize> {
-        part.strip_prefix(prefix)?
-            .parse()
-            .ok()
-            .filter(|n| *n < 1000)
-    }
-    let mut draft = Draft::default();
-    for (name, value) in pairs {
-        let value = value.replace("\r\n", "\n");
-        let parts: Vec<&str> = name.splitn(4, '.').collect();
-        match parts.as_slice() {
-            ["j", rest @ ..] if !rest.is_empty() && !value.is_empty() => {
-                draft.journey.insert(rest.join("."), value);
-            }
-            ["j", ..] => {}
-            [p, key] if number(p, 'p').is_some() => {
-                let index = number(p, 'p').unwrap_or(0);
-                at(&mut draft.personas, index).insert((*key).into(), value);
-            }
-            [l, key] if number(l, 'l').is_some() => {
-                let index = number(l, 'l').unwrap_or(0);
-                at(&mut draft.links, index).insert((*key).into(), value);
-            }
-            [s, key] if number(s, 's').is_some() => {
-                let index = number(s, 's').unwrap_or(0);
-                at(&mut draft.stages, index)
-                    .fields
-                    .insert((*key).into(), value);
-            }
-            [s, t, key] if number(s, 's').is_some() && number(t, 't').is_some() => {
-                let stage = at(&mut draft.stages, number(s, 's').unwrap_or(0));
-                let touchpoint = at(&mut stage.touchpoints, number(t, 't').unwrap_or(0));
-                touchpoint.fields.insert((*key).into(), value);
-            }
-            [s, t, r, key]
-                if number(s, 's').is_some()
-                    && number(t, 't').is_some()
-                    && number(r, 'r').is_some() =>
-            {
-                let stage = at(&mut draft.stages, number(s, 's').unwrap_or(0));
-                let touchpoint = at(&mut stage.touchpoints, number(t, 't').unwrap_or(0));
-                let rule = at(&mut touchpoint.rules, number(r, 'r').unwrap_or(0));
-                match *key {
-                    "event" => rule.event = value,
-                    "conditions" => rule.conditions = value,
-                    _ => {}
-                }
-            }
-            _ => {}
-        }
-    }
-    for stage in &mut draft.stages {
-        for touchpoint in &mut stage.touchpoints {
-            touchpoint.fields.retain(|_, v| !v.is_empty());
-        }
-        stage.fields.retain(|_, v| !v.is_empty());
-    }
-    for fields in draft.personas.iter_mut().chain(draft.links.iter_mut()) {
-        fields.retain(|_, v| !v.is_empty());
-    }
-    draft
-}
-
 /// An id made from a name: lower case, words joined by `-`, not among `taken`.
 fn id_from(name: &str, taken: &[String]) -> String {
     let mut id = String::new();
@@ -511,7 +439,7 @@ pub(crate) async fn post(
     };
     let base: i64 = field("base").parse().unwrap_or(0);
     let action = field("action");
-    let mut draft = draft_of(&pairs);
+    let mut draft = Draft::from_fields(&pairs);
     let store = web.app.store.clone();
     let key = id.clone();
     let versions = match tokio::task::spawn_blocking(move || store.journey_versions(&key)).await {
@@ -588,6 +516,21 @@ async fn save(
     versions: &[waymark_store::DeployedJourney],
 ) -> Saved {
     let latest = versions.last();
+    // An edit with errors is not merged: its problems come first.
+    let errors = Checked::of(&draft).errors();
+    if errors > 0 {
+        return Saved::Refused {
+            draft,
+            base,
+            conflicts: Vec::new(),
+            notice: html! {
+                p.notice.error role="alert" {
+                    "Nothing was saved: the journey has " (errors) (if errors == 1 { " problem" } else { " problems" })
+                    " to fix first, shown at their fields."
+                }
+            },
+        };
+    }
     let refuse =
         |draft: Draft, base: i64, conflicts: Vec<Conflict>, notice: Markup| Saved::Refused {
             draft,
@@ -716,7 +659,7 @@ pub(crate) async fn preview(
     if let Some(refused) = crate::session::check_csrf(&signed, crate::work::csrf_of(&pairs)) {
         return refused;
     }
-    let mut draft = draft_of(&pairs);
+    let mut draft = Draft::from_fields(&pairs);
     draft.journey.insert("id".into(), id);
     let checked = Checked::of(&draft);
     Html(preview_part(&checked).into_string()).into_response()

@@ -6,7 +6,12 @@ use waymark_eventlog::{Format, ReadOptions};
 pub fn check(data: &[u8], format: Format) {
     for lenient in [false, true] {
         // OCEL needs an object type to flatten on; the other readers ignore it.
-        let options = ReadOptions { file: "fuzz".into(), lenient, object_type: Some("order".into()), ..Default::default() };
+        let options = ReadOptions {
+            file: "fuzz".into(),
+            lenient,
+            object_type: Some("order".into()),
+            ..Default::default()
+        };
         if let Ok(outcome) = waymark_eventlog::read(data, format, &options) {
             let log = outcome.log;
             let starts = log.case_starts();
