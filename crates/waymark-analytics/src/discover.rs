@@ -62,6 +62,10 @@ pub const LINK_SHARE: f64 = 0.05;
 pub const DEPENDENCY: f64 = 0.5;
 /// The share of cases that must end at a touchpoint for it to complete instances.
 pub const END_SHARE: f64 = 0.05;
+/// The most touchpoints a draft takes: a journey people read, and a bound on the work.
+pub const MAX_TOUCHPOINTS: usize = 300;
+/// The order and the stages are read from at most this many cases, spread evenly over the log.
+pub const SAMPLE: usize = 20_000;
 /// The most candidate moments of truth marked.
 pub const MOMENTS: usize = 3;
 
@@ -84,6 +88,11 @@ pub enum NothingToDiscover {
     NoEvents,
     #[error("no event has one of the names asked for ({0})")]
     NoneNamed(String),
+    #[error(
+        "the events make {0} touchpoints (names, steps and channels), more than the {max} a draft takes; choose the events of one journey (--only)",
+        max = MAX_TOUCHPOINTS
+    )]
+    TooMany(usize),
 }
 
 /// A discovered draft and what it was made from.
@@ -125,12 +134,17 @@ pub fn discover(log: &EventLog, settings: &Settings) -> Result<Discovered, Nothi
     if units.is_empty() {
         return Err(NothingToDiscover::NoneNamed(settings.only.join(", ")));
     }
+    if units.len() > MAX_TOUCHPOINTS {
+        return Err(NothingToDiscover::TooMany(units.len()));
+    }
     let sequences: Vec<Vec<(usize, i64)>> = sequences(log, &unit_of)
         .into_iter()
         .filter(|s| !s.is_empty())
         .collect();
     let events: usize = units.iter().map(|u| u.events).sum();
-    let order = order(&sequences, units.len());
+    let step = sequences.len().div_ceil(SAMPLE).max(1);
+    let sample: Vec<&[(usize, i64)]> = sequences.iter().step_by(step).map(Vec::as_slice).collect();
+    let order = order(&sample, units.len());
     let position: Vec<usize> = {
         let mut position = vec![0; units.len()];
         for (at, &u) in order.iter().enumerate() {
@@ -138,7 +152,7 @@ pub fn discover(log: &EventLog, settings: &Settings) -> Result<Discovered, Nothi
         }
         position
     };
-    let cuts = cuts(&sequences, &order, settings.stages);
+    let cuts = cuts(&sample, &order, settings.stages);
     let names = names(log, &units);
     let ids = ids(&names);
     let mut stages = Vec::new();
@@ -258,7 +272,7 @@ fn values(
 fn units(log: &EventLog, only: &[String]) -> (Vec<Unit>, Vec<u32>) {
     let mut by_activity: HashMap<Symbol, Vec<usize>> = HashMap::new();
     let mut first_seen: Vec<Symbol> = Vec::new();
-    let kept: Option<Vec<Symbol>> =
+    let kept: Option<std::collections::HashSet<Symbol>> =
         (!only.is_empty()).then(|| only.iter().filter_map(|name| log.symbol(name)).collect());
     for (event, &activity) in log.activity_column().iter().enumerate() {
         if kept.as_ref().is_some_and(|kept| !kept.contains(&activity)) {
@@ -395,7 +409,7 @@ fn firsts(sequence: &[(usize, i64)], seen: &mut [bool]) -> Vec<(usize, i64)> {
 }
 
 /// The units by rank: the share of the others whose first visit usually comes before theirs.
-fn order(sequences: &[Vec<(usize, i64)>], n: usize) -> Vec<usize> {
+fn order(sequences: &[&[(usize, i64)]], n: usize) -> Vec<usize> {
     // before[a * n + b]: cases where a's first visit precedes b's.
     let mut before = vec![0u32; n * n];
     let mut frequency = vec![0usize; n];
@@ -444,7 +458,7 @@ fn order(sequences: &[Vec<(usize, i64)>], n: usize) -> Vec<usize> {
 /// Where stages begin (indexes into `order`, after the first): at the longest median waits. The
 /// wait at a boundary, in one case, is from the last first visit before it to the first visit
 /// after it; the median is over the cases with visits on both sides.
-fn cuts(sequences: &[Vec<(usize, i64)>], order: &[usize], stages: Option<usize>) -> Vec<usize> {
+fn cuts(sequences: &[&[(usize, i64)]], order: &[usize], stages: Option<usize>) -> Vec<usize> {
     let n = order.len();
     let wanted = stages
         .unwrap_or_else(|| n.div_ceil(4).clamp(2, 7))
@@ -461,7 +475,7 @@ fn cuts(sequences: &[Vec<(usize, i64)>], order: &[usize], stages: Option<usize>)
     let mut first: Vec<Option<i64>> = vec![None; n];
     let mut after: Vec<Option<i64>> = vec![None; n];
     for sequence in sequences {
-        for &(u, time) in sequence {
+        for &(u, time) in sequence.iter() {
             first[position[u]].get_or_insert(time);
         }
         // after[i]: the earliest first visit at position i or later.
@@ -589,9 +603,10 @@ fn names(log: &EventLog, units: &[Unit]) -> Vec<String> {
         .collect()
 }
 
-/// Ids made from the names: lower case, words joined by `-`, unique.
+/// Ids made from the names: lower case, words joined by `-`, unique (a number added where two
+/// names make the same id).
 fn ids(names: &[String]) -> Vec<String> {
-    let mut taken: HashMap<String, usize> = HashMap::new();
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
     names
         .iter()
         .map(|name| {
@@ -603,19 +618,16 @@ fn ids(names: &[String]) -> Vec<String> {
                     id.push('-');
                 }
             }
-            let id = id.trim_end_matches('-').to_string();
-            let id = if id.is_empty() {
-                "touchpoint".to_string()
-            } else {
-                id
-            };
-            let count = taken.entry(id.clone()).or_default();
-            *count += 1;
-            if *count == 1 {
-                id
-            } else {
-                format!("{id}-{count}")
+            let id = id.trim_end_matches('-');
+            let id = if id.is_empty() { "touchpoint" } else { id };
+            let mut candidate = id.to_string();
+            let mut n = 2;
+            while taken.contains(&candidate) {
+                candidate = format!("{id}-{n}");
+                n += 1;
             }
+            taken.insert(candidate.clone());
+            candidate
         })
         .collect()
 }

@@ -47,6 +47,28 @@ pub const TOUCHPOINT_KEYS: [&str; 16] = [
 ];
 pub const LINK_KEYS: [&str; 3] = ["from", "to", "label"];
 
+/// The most items a draft read from a form holds; what is past them is not read.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub personas: usize,
+    pub stages: usize,
+    /// Per stage.
+    pub touchpoints: usize,
+    /// Per touchpoint.
+    pub rules: usize,
+    pub links: usize,
+}
+
+/// The limits of [`Draft::from_fields`]: far above any journey people draw, far below what
+/// would let one form post exhaust the server.
+pub const LIMITS: Limits = Limits {
+    personas: 20,
+    stages: 30,
+    touchpoints: 60,
+    rules: 20,
+    links: 300,
+};
+
 /// Field values by key; a missing key is an empty value.
 pub type Fields = BTreeMap<String, String>;
 
@@ -141,58 +163,63 @@ impl Draft {
     /// Reads a form's fields back into a draft: `j.KEY`, `pN.KEY`, `sN.KEY`, `sN.tM.KEY`,
     /// `sN.tM.rK.event|conditions`, `lN.KEY`.
     pub fn from_fields(pairs: &[(String, String)]) -> Draft {
-        fn at<T: Default>(list: &mut Vec<T>, index: usize) -> &mut T {
-            if list.len() <= index {
-                list.resize_with(index + 1, T::default);
+        /// Item `index` of a list, added when it is the next one; `None` past the end (a form
+        /// lists its items in order, so a gap is not one) or past the list's limit.
+        fn at<T: Default>(list: &mut Vec<T>, index: usize, limit: usize) -> Option<&mut T> {
+            if index == list.len() && index < limit {
+                list.push(T::default());
             }
-            &mut list[index]
+            list.get_mut(index)
         }
         fn number(part: &str, prefix: char) -> Option<usize> {
-            part.strip_prefix(prefix)?
-                .parse()
-                .ok()
-                .filter(|n| *n < 1000)
+            part.strip_prefix(prefix)?.parse().ok()
         }
         let mut draft = Draft::default();
         for (name, value) in pairs {
             let value = value.replace("\r\n", "\n");
             let parts: Vec<&str> = name.splitn(4, '.').collect();
-            match parts.as_slice() {
-                ["j", rest @ ..] if !rest.is_empty() && !value.is_empty() => {
-                    draft.journey.insert(rest.join("."), value);
+            let (key, index) = (parts.last().copied().unwrap_or(""), |i: usize, c| {
+                parts.get(i).and_then(|p| number(p, c))
+            });
+            match parts.len() {
+                n if parts[0] == "j" && n > 1 && !value.is_empty() => {
+                    draft.journey.insert(parts[1..].join("."), value);
                 }
-                ["j", ..] => {}
-                [p, key] if number(p, 'p').is_some() => {
-                    let index = number(p, 'p').unwrap_or(0);
-                    at(&mut draft.personas, index).insert((*key).into(), value);
+                _ if parts[0] == "j" => {}
+                2 => {
+                    let item = if let Some(p) = index(0, 'p') {
+                        at(&mut draft.personas, p, LIMITS.personas)
+                    } else if let Some(l) = index(0, 'l') {
+                        at(&mut draft.links, l, LIMITS.links)
+                    } else if let Some(s) = index(0, 's') {
+                        at(&mut draft.stages, s, LIMITS.stages).map(|stage| &mut stage.fields)
+                    } else {
+                        None
+                    };
+                    if let Some(item) = item {
+                        item.insert(key.into(), value);
+                    }
                 }
-                [l, key] if number(l, 'l').is_some() => {
-                    let index = number(l, 'l').unwrap_or(0);
-                    at(&mut draft.links, index).insert((*key).into(), value);
-                }
-                [s, key] if number(s, 's').is_some() => {
-                    let index = number(s, 's').unwrap_or(0);
-                    at(&mut draft.stages, index)
-                        .fields
-                        .insert((*key).into(), value);
-                }
-                [s, t, key] if number(s, 's').is_some() && number(t, 't').is_some() => {
-                    let stage = at(&mut draft.stages, number(s, 's').unwrap_or(0));
-                    let touchpoint = at(&mut stage.touchpoints, number(t, 't').unwrap_or(0));
-                    touchpoint.fields.insert((*key).into(), value);
-                }
-                [s, t, r, key]
-                    if number(s, 's').is_some()
-                        && number(t, 't').is_some()
-                        && number(r, 'r').is_some() =>
-                {
-                    let stage = at(&mut draft.stages, number(s, 's').unwrap_or(0));
-                    let touchpoint = at(&mut stage.touchpoints, number(t, 't').unwrap_or(0));
-                    let rule = at(&mut touchpoint.rules, number(r, 'r').unwrap_or(0));
-                    match *key {
-                        "event" => rule.event = value,
-                        "conditions" => rule.conditions = value,
-                        _ => {}
+                3 | 4 => {
+                    let (Some(s), Some(t)) = (index(0, 's'), index(1, 't')) else {
+                        continue;
+                    };
+                    let Some(stage) = at(&mut draft.stages, s, LIMITS.stages) else {
+                        continue;
+                    };
+                    let Some(touchpoint) = at(&mut stage.touchpoints, t, LIMITS.touchpoints) else {
+                        continue;
+                    };
+                    if parts.len() == 3 {
+                        touchpoint.fields.insert(key.into(), value);
+                    } else if let Some(r) = index(2, 'r')
+                        && let Some(rule) = at(&mut touchpoint.rules, r, LIMITS.rules)
+                    {
+                        match key {
+                            "event" => rule.event = value,
+                            "conditions" => rule.conditions = value,
+                            _ => {}
+                        }
                     }
                 }
                 _ => {}
@@ -843,6 +870,27 @@ pub fn merge(base: &Draft, mine: &Draft, theirs: &Draft) -> Result<Draft, Vec<Co
             }),
         }
     }
+    // The stages the merge keeps, and where each of their touchpoints is.
+    let live: Vec<String> = merged.lists.get("stages").cloned().unwrap_or_default();
+    let mut placed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for stage in &live {
+        for id in merged
+            .lists
+            .get(&format!("stage\u{1f}{stage}"))
+            .into_iter()
+            .flatten()
+        {
+            placed.entry(id.clone()).or_default().push(stage.clone());
+        }
+    }
+    let clash = |conflicts: &mut Vec<Conflict>, name: &str| {
+        conflicts.push(Conflict {
+            place: place(name),
+            base: b.values.get(name).cloned().unwrap_or_default(),
+            theirs: t.values.get(name).cloned().unwrap_or_default(),
+            mine: m.values.get(name).cloned().unwrap_or_default(),
+        });
+    };
     // An item one side removed while the other changed it.
     for kind in ["persona", "stage", "touchpoint"] {
         for (name, value) in &merged.values {
@@ -856,36 +904,45 @@ pub fn merge(base: &Draft, mine: &Draft, theirs: &Draft) -> Result<Draft, Vec<Co
                     .lists
                     .get("personas")
                     .is_some_and(|l| l.iter().any(|x| x == id)),
-                "stage" => merged
-                    .lists
-                    .get("stages")
-                    .is_some_and(|l| l.iter().any(|x| x == id)),
-                _ => merged.lists.iter().any(|(list, ids)| {
-                    list.starts_with("stage\u{1f}") && ids.iter().any(|x| x == id)
-                }),
+                "stage" => live.iter().any(|x| x == id),
+                _ => placed.contains_key(id),
             };
-            let changed = b.values.get(name) != Some(value);
-            if !listed && changed {
+            if !listed && b.values.get(name) != Some(value) {
+                clash(&mut conflicts, name);
+            }
+        }
+    }
+    // A touchpoint added to, or moved into, a stage the other side removed.
+    for (list, ids) in &merged.lists {
+        let Some(stage) = list.strip_prefix("stage\u{1f}") else {
+            continue;
+        };
+        if live.iter().any(|x| x == stage) {
+            continue;
+        }
+        let before = b.lists.get(list).cloned().unwrap_or_default();
+        for id in ids {
+            if !placed.contains_key(id) && !before.contains(id) {
                 conflicts.push(Conflict {
-                    place: place(name),
-                    base: b.values.get(name).cloned().unwrap_or_default(),
-                    theirs: t.values.get(name).cloned().unwrap_or_default(),
-                    mine: m.values.get(name).cloned().unwrap_or_default(),
+                    place: format!(
+                        "touchpoint `{id}`, in stage `{stage}`, which the other edit removed"
+                    ),
+                    base: String::new(),
+                    theirs: t.lists.get(list).map(|l| l.join(", ")).unwrap_or_default(),
+                    mine: m.lists.get(list).map(|l| l.join(", ")).unwrap_or_default(),
                 });
             }
         }
     }
-    // A touchpoint moved to two places: keep the move the other side did not make.
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    let stage_lists: Vec<String> = merged
-        .lists
-        .keys()
-        .filter(|k| k.starts_with("stage\u{1f}"))
-        .cloned()
-        .collect();
-    for list in stage_lists {
-        if let Some(ids) = merged.lists.get_mut(&list) {
-            ids.retain(|id| seen.insert(id.clone()));
+    // A touchpoint moved to two different stages, one by each side.
+    for (id, stages) in &placed {
+        if stages.len() > 1 {
+            conflicts.push(Conflict {
+                place: format!("the stage of touchpoint `{id}`"),
+                base: String::new(),
+                theirs: stages.join(" or "),
+                mine: stages.join(" or "),
+            });
         }
     }
     if conflicts.is_empty() {

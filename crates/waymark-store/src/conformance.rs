@@ -59,6 +59,7 @@ on_every_backend!(
     lookups_are_logged_and_the_latest_come_first_once_each,
     a_person_changed_by_an_administrator_is_in_the_access_trail,
     journey_changes_and_comment_threads_are_kept,
+    a_journey_is_deployed_after_a_version_only_while_it_is_the_latest,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -877,5 +878,42 @@ fn journey_changes_and_comment_threads_are_kept<S: JourneyTalk>(store: &S) {
     assert_eq!(
         store.journey_comments("claims").expect("comments")[0].resolved,
         None
+    );
+}
+
+fn a_journey_is_deployed_after_a_version_only_while_it_is_the_latest<S: Journeys>(store: &S) {
+    // A new id: only "after none".
+    assert_eq!(
+        store
+            .deploy_journey_after("claims", "as-is", "id: claims", 1, 1)
+            .expect("deploy"),
+        None
+    );
+    assert_eq!(
+        store
+            .deploy_journey_after("claims", "as-is", "id: claims", 1, 0)
+            .expect("deploy"),
+        Some((1, true))
+    );
+    // Two saves that both started from version 1: the second is told another came first.
+    assert_eq!(
+        store
+            .deploy_journey_after("claims", "as-is", "id: claims\n# a", 2, 1)
+            .expect("deploy"),
+        Some((2, true))
+    );
+    assert_eq!(
+        store
+            .deploy_journey_after("claims", "as-is", "id: claims\n# b", 3, 1)
+            .expect("deploy"),
+        None
+    );
+    assert_eq!(store.journey_versions("claims").expect("versions").len(), 2);
+    // The same text again after the latest: no new version.
+    assert_eq!(
+        store
+            .deploy_journey_after("claims", "as-is", "id: claims\n# a", 4, 2)
+            .expect("deploy"),
+        Some((2, false))
     );
 }

@@ -113,6 +113,16 @@ pub trait Journeys: Send + Sync {
         source: &str,
         now_us: i64,
     ) -> Result<(i64, bool), StoreError>;
+    /// [`Journeys::deploy_journey`], only while the latest version is still `expected` (0: none
+    /// yet), checked in the same transaction: `None` when another version came first.
+    fn deploy_journey_after(
+        &self,
+        id: &str,
+        label: &str,
+        source: &str,
+        now_us: i64,
+        expected: i64,
+    ) -> Result<Option<(i64, bool)>, StoreError>;
     /// The latest version of every deployed journey, by id.
     fn journeys(&self) -> Result<Vec<DeployedJourney>, StoreError>;
     /// Every version of a deployed journey, oldest first.

@@ -1311,6 +1311,41 @@ impl crate::Journeys for SqliteStore {
         })
     }
 
+    fn deploy_journey_after(
+        &self,
+        id: &str,
+        label: &str,
+        source: &str,
+        now_us: i64,
+        expected: i64,
+    ) -> Result<Option<(i64, bool)>, StoreError> {
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            let latest: i64 = transaction.query_row(
+                "SELECT coalesce(max(version), 0) FROM journeys WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )?;
+            if latest != expected {
+                return Ok(None);
+            }
+            let outcome = keep_version(
+                &transaction,
+                "SELECT version, source FROM journeys WHERE id = ?1 ORDER BY version DESC LIMIT 1",
+                id,
+                source,
+                |version| {
+                    transaction.execute(
+                        "INSERT INTO journeys (id, version, label, source, deployed_us) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![id, version, label, source, now_us],
+                    )
+                },
+            )?;
+            transaction.commit()?;
+            Ok(Some(outcome))
+        })
+    }
+
     fn journeys(&self) -> Result<Vec<DeployedJourney>, StoreError> {
         self.with(|connection| {
             let mut query = connection.prepare_cached(

@@ -19,6 +19,8 @@ use crate::session::Signed;
 
 /// The longest comment kept, in characters.
 const LONGEST: usize = 4000;
+/// The most people one comment emails: a comment is not a mailing list.
+const MENTIONS: usize = 10;
 
 /// What a comment is about, in words.
 fn about(journey: &Journey, target: &str) -> String {
@@ -165,7 +167,7 @@ pub(crate) fn section(
                 div.field {
                     label for="comment-body" { "Comment" }
                     textarea #comment-body name="body" rows="3" required aria-describedby="comment-hint" {}
-                    small.meta #comment-hint { "Mention people with @ and their id, e.g. @chris: they are emailed a link to the thread." }
+                    small.meta #comment-hint { "Mention people with @ and their id, e.g. @chris: they are emailed a link to the thread (up to ten people, who read journeys)." }
                 }
                 button type="submit" { "Comment" }
             }
@@ -279,7 +281,7 @@ pub(crate) async fn add(
         let id_kept = store.add_comment(&comment)?;
         let thread = parent.unwrap_or(id_kept);
         let mut emailed = Vec::new();
-        for person in mentioned(&comment.body) {
+        for person in mentioned(&comment.body).into_iter().take(MENTIONS) {
             if person == author_id {
                 continue;
             }

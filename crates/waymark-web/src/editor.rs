@@ -15,10 +15,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use waymark_journey::draft::{
-    Conflict, Draft, Fields, RuleDraft, StageDraft, TouchpointDraft, merge,
+    Conflict, Draft, Fields, LIMITS, RuleDraft, StageDraft, TouchpointDraft, merge,
 };
 use waymark_journey::{Actor, Channel, Diagnostic, Journey, Kind, Severity, Visibility};
 
@@ -48,13 +49,17 @@ fn refused(signed: &Signed) -> Response {
 pub(crate) struct Checked {
     pub(crate) problems: Vec<(String, Diagnostic)>,
     pub(crate) journey: Option<Journey>,
+    /// Field → its problems (indexes into `problems`).
+    by_field: HashMap<String, Vec<usize>>,
+    /// The touchpoints (`sN.tM`) with a problem in one of their fields.
+    touchpoints: HashSet<String>,
 }
 
 impl Checked {
     pub(crate) fn of(draft: &Draft) -> Checked {
         let (text, fields) = draft.file();
         let report = waymark_journey::check(&text);
-        let problems = report
+        let problems: Vec<(String, Diagnostic)> = report
             .diagnostics
             .into_iter()
             .map(|d| {
@@ -65,17 +70,32 @@ impl Checked {
                 (field, d)
             })
             .collect();
+        let mut by_field: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut touchpoints = HashSet::new();
+        for (index, (field, _)) in problems.iter().enumerate() {
+            by_field.entry(field.clone()).or_default().push(index);
+            let mut parts = field.split('.');
+            if let (Some(s), Some(t)) = (parts.next(), parts.next())
+                && s.starts_with('s')
+                && t.starts_with('t')
+            {
+                touchpoints.insert(format!("{s}.{t}"));
+            }
+        }
         Checked {
             problems,
             journey: report.journey,
+            by_field,
+            touchpoints,
         }
     }
 
     fn at(&self, field: &str) -> Vec<&Diagnostic> {
-        self.problems
-            .iter()
-            .filter(|(f, _)| f == field)
-            .map(|(_, d)| d)
+        self.by_field
+            .get(field)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.problems[i].1)
             .collect()
     }
 
@@ -153,6 +173,9 @@ pub(crate) fn apply(draft: &mut Draft, action: &str) -> Option<String> {
     let index = target.parse::<usize>().ok();
     match verb {
         "add-stage" => {
+            if draft.stages.len() >= LIMITS.stages {
+                return None;
+            }
             let taken: Vec<String> = draft
                 .stages
                 .iter()
@@ -188,7 +211,12 @@ pub(crate) fn apply(draft: &mut Draft, action: &str) -> Option<String> {
             Some(format!("s{other}"))
         }
         "add-touchpoint" => {
-            let s = index.filter(|&s| s < draft.stages.len())?;
+            let s = index.filter(|&s| {
+                draft
+                    .stages
+                    .get(s)
+                    .is_some_and(|stage| stage.touchpoints.len() < LIMITS.touchpoints)
+            })?;
             let count = draft.touchpoints().count() + 1;
             let touchpoint = new_touchpoint(draft, &format!("Touchpoint {count}"), None);
             draft.stages[s].touchpoints.push(touchpoint);
@@ -202,10 +230,13 @@ pub(crate) fn apply(draft: &mut Draft, action: &str) -> Option<String> {
         }
         "up" => {
             let (s, t) = pair(target)?;
+            if t >= draft.stages.get(s)?.touchpoints.len() {
+                return None;
+            }
             if t > 0 {
                 draft.stages.get_mut(s)?.touchpoints.swap(t - 1, t);
                 Some(format!("s{s}.t{}", t - 1))
-            } else if s > 0 && s < draft.stages.len() {
+            } else if s > 0 {
                 // The first of a stage moves to the end of the stage before.
                 let moved = draft.stages[s].touchpoints.remove(0);
                 draft.stages[s - 1].touchpoints.push(moved);
@@ -236,6 +267,9 @@ pub(crate) fn apply(draft: &mut Draft, action: &str) -> Option<String> {
         "add-rule" => {
             let (s, t) = pair(target)?;
             let touchpoint = draft.stages.get_mut(s)?.touchpoints.get_mut(t)?;
+            if touchpoint.rules.len() >= LIMITS.rules {
+                return None;
+            }
             touchpoint.rules.push(RuleDraft::default());
             Some(format!("s{s}.t{t}"))
         }
@@ -253,7 +287,8 @@ pub(crate) fn apply(draft: &mut Draft, action: &str) -> Option<String> {
         "bind" => {
             // A touchpoint for events no touchpoint binds yet, at the end of the last stage.
             let event = target.trim();
-            if event.is_empty() || draft.stages.is_empty() {
+            let last = draft.stages.last()?;
+            if event.is_empty() || last.touchpoints.len() >= LIMITS.touchpoints {
                 return None;
             }
             let touchpoint = new_touchpoint(draft, event, Some(event));
@@ -264,7 +299,7 @@ pub(crate) fn apply(draft: &mut Draft, action: &str) -> Option<String> {
                 draft.stages[last].touchpoints.len() - 1
             ))
         }
-        "add-persona" => {
+        "add-persona" if draft.personas.len() < LIMITS.personas => {
             let taken: Vec<String> = draft
                 .personas
                 .iter()
@@ -281,7 +316,7 @@ pub(crate) fn apply(draft: &mut Draft, action: &str) -> Option<String> {
             draft.personas.remove(p);
             Some("personas".into())
         }
-        "add-link" => {
+        "add-link" if draft.links.len() < LIMITS.links => {
             draft.links.push(Fields::new());
             Some(format!("l{}", draft.links.len() - 1))
         }
@@ -347,6 +382,39 @@ async fn around_events(web: &Web, checked: &Checked, around: &mut Around) {
     }
 }
 
+/// The editor's page for `draft`: checked, with the event suggestions, rendered off the request
+/// thread (a long journey is work); and how many errors the draft has.
+async fn answer(
+    web: &Web,
+    signed: &Signed,
+    id: &str,
+    draft: Draft,
+    mut around: Around,
+    focus: Option<String>,
+) -> (Response, usize) {
+    let checked = match tokio::task::spawn_blocking(move || {
+        let checked = Checked::of(&draft);
+        (draft, checked)
+    })
+    .await
+    {
+        Ok(checked) => checked,
+        Err(error) => return (failure(&error), 0),
+    };
+    let (draft, checked) = checked;
+    around_events(web, &checked, &mut around).await;
+    let errors = checked.errors();
+    let (signed, id) = (signed.clone(), id.to_string());
+    match tokio::task::spawn_blocking(move || {
+        editor_page(&signed, &id, &draft, &checked, &around, focus.as_deref())
+    })
+    .await
+    {
+        Ok(page) => (page.into_response(), errors),
+        Err(error) => (failure(&error), errors),
+    }
+}
+
 /// `GET /journeys/{id}/edit`: the editor on the latest version (`?as=to-be`: a to-be version made
 /// from it).
 #[derive(Debug, Deserialize)]
@@ -408,15 +476,13 @@ pub(crate) async fn edit(
             }
         });
     }
-    let checked = Checked::of(&draft);
-    let mut around = Around {
+    let around = Around {
         base: latest.version,
         existing: true,
         notice,
         ..Around::default()
     };
-    around_events(&web, &checked, &mut around).await;
-    editor_page(&signed, &id, &draft, &checked, &around, None).into_response()
+    answer(&web, &signed, &id, draft, around, None).await.0
 }
 
 /// `POST /journeys/{id}/edit`: a button of the editor (`action`), on the whole form.
@@ -460,8 +526,10 @@ pub(crate) async fn post(
         ..Around::default()
     };
     let focus = if action == "save" {
-        match save(&web, &signed, &id, draft.clone(), base, &versions).await {
+        match save(&web, &signed, &id, draft.clone(), base, versions.clone()).await {
             Saved::Done(response) => return response,
+            // `save` tries again itself; it never hands this back.
+            Saved::Again => None,
             Saved::Refused {
                 draft: kept,
                 base,
@@ -478,16 +546,14 @@ pub(crate) async fn post(
     } else {
         apply(&mut draft, &action)
     };
-    let checked = Checked::of(&draft);
-    around_events(&web, &checked, &mut around).await;
     let status = if around.conflicts.is_empty() && around.notice.is_none() {
         StatusCode::OK
     } else {
         StatusCode::CONFLICT
     };
-    let mut response =
-        editor_page(&signed, &id, &draft, &checked, &around, focus.as_deref()).into_response();
-    if action == "save" && checked.errors() > 0 && around.conflicts.is_empty() {
+    let clash = !around.conflicts.is_empty();
+    let (mut response, errors) = answer(&web, &signed, &id, draft, around, focus).await;
+    if action == "save" && errors > 0 && !clash {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     } else if action == "save" {
         *response.status_mut() = status;
@@ -497,6 +563,8 @@ pub(crate) async fn post(
 
 enum Saved {
     Done(Response),
+    /// Another version came first: merge again.
+    Again,
     Refused {
         draft: Draft,
         base: i64,
@@ -508,6 +576,43 @@ enum Saved {
 /// Saves the draft as a new version: merged with a version saved meanwhile, refused when the
 /// two clash or the draft has errors.
 async fn save(
+    web: &Web,
+    signed: &Signed,
+    id: &str,
+    draft: Draft,
+    base: i64,
+    versions: Vec<waymark_store::DeployedJourney>,
+) -> Saved {
+    let mut versions = versions;
+    // Another save between the merge and the write makes the write step aside: merged again
+    // with what came first.
+    for _ in 0..3 {
+        match save_once(web, signed, id, draft.clone(), base, &versions).await {
+            Saved::Again => {}
+            saved => return saved,
+        }
+        let store = web.app.store.clone();
+        let key = id.to_string();
+        versions = match tokio::task::spawn_blocking(move || store.journey_versions(&key)).await {
+            Ok(Ok(versions)) => versions,
+            Ok(Err(error)) => return Saved::Done(failure(&error)),
+            Err(error) => return Saved::Done(failure(&error)),
+        };
+    }
+    let latest = versions.last().map_or(0, |l| l.version);
+    Saved::Refused {
+        draft,
+        base: latest,
+        conflicts: Vec::new(),
+        notice: html! {
+            p.notice.error role="alert" { "Others saved this journey at the same moment several times; nothing was saved. Press Save again." }
+        },
+    }
+}
+
+/// One attempt at [`save`]; [`Saved::Again`] when another version was saved between reading the
+/// versions and writing this one.
+async fn save_once(
     web: &Web,
     signed: &Signed,
     id: &str,
@@ -624,16 +729,21 @@ async fn save(
         signed.user.id.clone(),
     );
     let now = web.app.clock.now_us();
+    let expected = latest.map_or(0, |l| l.version);
     let deployed = tokio::task::spawn_blocking(move || {
-        let deployed = store.deploy_journey(&key, &label, &source, now)?;
+        let Some(deployed) = store.deploy_journey_after(&key, &label, &source, now, expected)?
+        else {
+            return Ok(None);
+        };
         if deployed.1 {
             waymark_server::journeys::record_version(store.as_ref(), &key, deployed.0, &user, now);
         }
-        Ok::<_, waymark_store::StoreError>((deployed.0, user))
+        Ok::<_, waymark_store::StoreError>(Some((deployed.0, user)))
     })
     .await;
     match deployed {
-        Ok(Ok((version, user))) => {
+        Ok(Ok(None)) => Saved::Again,
+        Ok(Ok(Some((version, user)))) => {
             tracing::info!(journey = %id, version, by = %user, merged = merged_with.is_some(), "a journey was saved in the editor");
             let merged = merged_with.map(|_| "&merged=1").unwrap_or("");
             Saved::Done(
@@ -659,10 +769,16 @@ pub(crate) async fn preview(
     if let Some(refused) = crate::session::check_csrf(&signed, crate::work::csrf_of(&pairs)) {
         return refused;
     }
-    let mut draft = Draft::from_fields(&pairs);
-    draft.journey.insert("id".into(), id);
-    let checked = Checked::of(&draft);
-    Html(preview_part(&checked).into_string()).into_response()
+    let drawn = tokio::task::spawn_blocking(move || {
+        let mut draft = Draft::from_fields(&pairs);
+        draft.journey.insert("id".into(), id);
+        preview_part(&Checked::of(&draft)).into_string()
+    })
+    .await;
+    match drawn {
+        Ok(part) => Html(part).into_response(),
+        Err(error) => failure(&error),
+    }
 }
 
 /// The map drawn from the draft, and the list of its problems.
@@ -790,7 +906,10 @@ fn rule_row(
         .chain(checked.at(&conditions_field))
         .collect();
     let names = suggestions.map(|s| s.names.as_slice()).unwrap_or(&[]);
-    let known = names.iter().any(|(n, _)| *n == rule.event);
+    let listed = names
+        .iter()
+        .take(crate::suggest::OFFERED)
+        .any(|(n, _)| *n == rule.event);
     let values: &[(String, String, usize)] = suggestions
         .and_then(|s| s.values.get(&rule.event))
         .map(Vec::as_slice)
@@ -815,12 +934,14 @@ fn rule_row(
             div.field {
                 label for=(format!("f-{event_field}")) { "Event" }
                 select id=(format!("f-{event_field}")) name=(event_field) data-refresh="true" {
-                    @if !known {
+                    @if !listed {
                         option value=(rule.event) selected {
-                            @if rule.event.is_empty() { "Choose an event…" } @else { (rule.event) " (not collected yet)" }
+                            @if rule.event.is_empty() { "Choose an event…" }
+                            @else if let Some(count) = all { (rule.event) " (" (count) " events)" }
+                            @else { (rule.event) " (not collected yet)" }
                         }
                     }
-                    @for (event, count) in names {
+                    @for (event, count) in names.iter().take(crate::suggest::OFFERED) {
                         option value=(event) selected[*event == rule.event] { (event) " (" (count) (if *count == 1 { " event)" } else { " events)" }) }
                     }
                 }
@@ -866,10 +987,7 @@ fn touchpoint_part(
     let prefix = format!("s{s}.t{t}");
     let f = &touchpoint.fields;
     let name = |key: &str| format!("{prefix}.{key}");
-    let has_problem = checked
-        .problems
-        .iter()
-        .any(|(field, _)| field.starts_with(&format!("{prefix}.")));
+    let has_problem = checked.touchpoints.contains(&prefix);
     // A short journey shows every touchpoint open; a long one only those with problems or just
     // acted on.
     let open = open_all
@@ -1175,10 +1293,22 @@ pub(crate) async fn new_page(State(web): State<Web>, signed: Signed) -> Response
         Ok(Err(error)) => return failure(&error),
         Err(error) => return failure(&error),
     };
-    let names = snapshot(&web)
-        .await
-        .map(|snapshot| web.suggestions.of(&snapshot).names.clone())
-        .unwrap_or_default();
+    let names = match snapshot(&web).await {
+        Some(snapshot) => {
+            let kept = web.suggestions.clone();
+            tokio::task::spawn_blocking(move || {
+                kept.of(&snapshot)
+                    .names
+                    .iter()
+                    .take(crate::suggest::OFFERED)
+                    .cloned()
+                    .collect()
+            })
+            .await
+            .unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
     new_form(&signed, &deployed, &names, None).into_response()
 }
 
@@ -1300,6 +1430,15 @@ pub(crate) async fn create(
             }
         }
         "discover" => {
+            if only.is_empty() {
+                return again("Choose the events to discover the journey from.");
+            }
+            if only.len() > waymark_analytics::discover::MAX_TOUCHPOINTS {
+                return again(&format!(
+                    "Choose at most {} events to discover a journey from.",
+                    waymark_analytics::discover::MAX_TOUCHPOINTS
+                ));
+            }
             let Some(snapshot) = snapshot(&web).await else {
                 return again(
                     "The collected events are still being read; try again in a few seconds.",
@@ -1335,8 +1474,7 @@ pub(crate) async fn create(
         journey.version = "as-is".into();
     }
     let draft = Draft::of(&journey);
-    let checked = Checked::of(&draft);
-    let mut around = Around {
+    let around = Around {
         base: 0,
         existing: false,
         notice: (from == "discover").then(|| html! {
@@ -1344,6 +1482,5 @@ pub(crate) async fn create(
         }),
         ..Around::default()
     };
-    around_events(&web, &checked, &mut around).await;
-    editor_page(&signed, &id, &draft, &checked, &around, None).into_response()
+    answer(&web, &signed, &id, draft, around, None).await.0
 }

@@ -12,19 +12,24 @@ use waymark_server::live::Snapshot;
 
 /// The most values offered for one property of one event.
 const VALUES: usize = 40;
+/// The most event names offered in a rule's list (the most frequent): enough for any journey,
+/// few enough that a page stays small when a write key sends many names.
+pub(crate) const OFFERED: usize = 200;
 
 /// The names and property values collected, with their counts.
 #[derive(Debug, Default)]
 pub(crate) struct Suggestions {
     /// Event names, the most frequent first.
     pub(crate) names: Vec<(String, usize)>,
+    /// Each name's count.
+    counts: HashMap<String, usize>,
     /// By event name: (property, value, events), the most frequent first.
     pub(crate) values: HashMap<String, Vec<(String, String, usize)>>,
 }
 
 impl Suggestions {
     pub(crate) fn count(&self, name: &str) -> Option<usize> {
-        self.names.iter().find(|(n, _)| n == name).map(|(_, c)| *c)
+        self.counts.get(name).copied()
     }
 }
 
@@ -105,6 +110,7 @@ pub(crate) fn suggestions(log: &EventLog) -> Suggestions {
         .collect();
     names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Suggestions {
+        counts: names.iter().cloned().collect(),
         names,
         values: by_name,
     }

@@ -176,7 +176,7 @@ pub(crate) async fn compare(
         return no_journey(&signed, &id);
     };
     let to = query.to.unwrap_or(latest.version);
-    let from = query.from.unwrap_or(to - 1);
+    let from = query.from.unwrap_or(to.saturating_sub(1));
     let read_version = |v: i64| -> Option<Journey> {
         versions
             .iter()

@@ -67,15 +67,6 @@ fn deploy(path: &Path, db: &waymark_store::Location) -> anyhow::Result<Outcome> 
             now,
         );
     }
-    if created {
-        waymark_server::journeys::record_version(
-            store.as_ref(),
-            &journey.id,
-            version,
-            "the command line",
-            now,
-        );
-    }
     println!(
         "{}: version {version} ({}){}",
         journey.id,

@@ -240,3 +240,37 @@ proptest! {
         prop_assert!(journey.stages.iter().all(|s| !s.touchpoints.is_empty()));
     }
 }
+
+#[test]
+fn a_log_of_too_many_names_or_none_asked_for_is_refused_by_name() {
+    use waymark_analytics::discover::{MAX_TOUCHPOINTS, NothingToDiscover};
+    let mut builder = LogBuilder::new(ActivityKey::default());
+    for k in 0..=MAX_TOUCHPOINTS {
+        let case = builder.new_case(&format!("c{k}"));
+        let name = builder.intern(&format!("Event {k}"));
+        builder.push_activity(case, k as i64, name);
+    }
+    let log = builder.finish();
+    assert_eq!(
+        discover(&log, &settings())
+            .map(|d| d.figures.len())
+            .expect_err("too many touchpoints"),
+        NothingToDiscover::TooMany(MAX_TOUCHPOINTS + 1)
+    );
+    // Asked for a few of them, it proposes those.
+    let only = Settings {
+        only: vec!["Event 1".into(), "Event 2".into()],
+        ..settings()
+    };
+    let found = discover(&log, &only).expect("a draft");
+    assert_eq!(found.figures.len(), 2);
+    assert_eq!(found.events, 2);
+    let none = Settings {
+        only: vec!["Nothing".into()],
+        ..settings()
+    };
+    assert!(matches!(
+        discover(&log, &none),
+        Err(NothingToDiscover::NoneNamed(_))
+    ));
+}

@@ -88,6 +88,53 @@ impl crate::Journeys for PgStore {
         })
     }
 
+    fn deploy_journey_after(
+        &self,
+        id: &str,
+        label: &str,
+        source: &str,
+        now_us: i64,
+        expected: i64,
+    ) -> Result<Option<(i64, bool)>, StoreError> {
+        let (id, label, source) = (id.to_string(), label.to_string(), source.to_string());
+        self.write(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            // The lock `keep_version` takes, taken first: the check and the insert are one turn.
+            transaction
+                .execute(
+                    &transaction
+                        .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                        .await?,
+                    &[&format!("journeys:{id}")],
+                )
+                .await?;
+            let latest: i64 = transaction
+                .query_one(
+                    &transaction
+                        .prepare_cached("SELECT coalesce(max(version), 0) FROM journeys WHERE id = $1")
+                        .await?,
+                    &[&id],
+                )
+                .await?
+                .try_get(0)?;
+            if latest != expected {
+                return Ok(None);
+            }
+            let outcome = keep_version(
+                &transaction,
+                "journeys",
+                &id,
+                &source,
+                "INSERT INTO journeys (version, id, label, source, deployed_us) VALUES ($1, $2, $3, $4, $5)",
+                &[&id, &label, &source, &now_us],
+            )
+            .await?;
+            transaction.commit().await?;
+            Ok(Some(outcome))
+        })
+    }
+
     fn journeys(&self) -> Result<Vec<DeployedJourney>, StoreError> {
         self.run(|pool| async move {
             let client = pool.get().await?;

@@ -372,6 +372,14 @@ async fn a_journey_from_the_cli_is_edited_and_downloads_equal() {
         .journey("training-request", None)
         .expect("read")
         .expect("latest");
+    assert_eq!(
+        latest.version, 2,
+        "saving from the editor made a new version"
+    );
+    assert_ne!(
+        latest.source, source,
+        "written by the journey model, not the file kept"
+    );
     let yaml = get(
         &router,
         &format!(
@@ -471,11 +479,18 @@ async fn two_editors_of_one_journey_merge_or_see_what_clashes() {
             .html
             .contains("What clashes with the version saved meanwhile")
     );
-    assert!(
-        clash.html.contains(&before)
-            && clash.html.contains("People Team")
-            && clash.html.contains("Learning")
-    );
+    let table = &clash.html[clash
+        .html
+        .find("<table class=\"conflicts\"")
+        .expect("the clashes")..];
+    let table = &table[..table.find("</table>").expect("their end")];
+    assert!(table.contains("department"), "{table}");
+    for value in [before.as_str(), "People Team", "Learning"] {
+        assert!(
+            table.contains(&format!("<td>{value}</td>")),
+            "{value} in {table}"
+        );
+    }
     let kept = form_fields(&clash.html);
     assert!(kept.contains(&("s0.t0.department".to_string(), "Learning".to_string())));
     // Saving again, having seen the difference, goes through.

@@ -149,6 +149,7 @@ try {
   await audit(olivia, "design-06-versions-desktop");
   await olivia.getByRole("link", { name: /^Compare with version/ }).first().click();
   steps.compared = await olivia.locator("main").textContent();
+  steps.compareMarks = await olivia.locator("figure.map .map-mark").allTextContents();
   await audit(olivia, "design-07-compare-desktop");
 
   // 5. The YAML of the journey edited in the browser.
@@ -172,7 +173,7 @@ try {
   await ada.getByRole("button", { name: "Open in the editor" }).click();
   await ada.waitForSelector("form.editor");
   steps.discoveredNotice = await ada.locator("[role=status]").first().textContent();
-  steps.discoveredEvents = await ada.locator("#events ~ *").first().textContent();
+  steps.discoveredTouchpoints = await ada.locator("details.touchpoint").count();
   await audit(ada, "design-08-discovered-desktop");
   await press(ada, 'button[value="save"]');
   steps.discoveredSaved = await ada.locator("[role=status]").first().textContent();

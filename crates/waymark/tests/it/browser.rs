@@ -656,6 +656,11 @@ fn journeys_are_designed_together_in_the_browser() {
     says("saved", &["Saved as version 1"]);
     assert_eq!(steps["cards"], 6, "six touchpoints on the map: {result}");
     says("figures", &["instances", "completed"]);
+    let figures = steps["figures"].as_str().unwrap_or_default();
+    assert!(
+        !figures.contains(" 0 instances"),
+        "the picked rules bind events: {figures}"
+    );
     says(
         "emailedNotice",
         &["Emailed a link to the thread: Chris Analyst"],
@@ -697,15 +702,30 @@ fn journeys_are_designed_together_in_the_browser() {
             "the owner",
         ],
     );
-    says("compared", &["touchpoints added", "changed"]);
+    says("compared", &["In words:", "changed "]);
+    assert!(
+        steps["compareMarks"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|t| t == "changed")),
+        "a changed card is marked on the map: {result}"
+    );
     says("discoveredNotice", &["discovered from the events"]);
     says("discoveredSaved", &["Saved as version 1"]);
+    assert!(
+        steps["discoveredTouchpoints"].as_i64() >= Some(8),
+        "the training's steps: {result}"
+    );
     // The file downloaded from the browser lints clean with the CLI.
     let downloaded = steps["downloaded"].as_str().expect("a downloaded file");
     let lint = Command::new(env!("CARGO_BIN_EXE_waymark"))
         .args(["journey", "lint", downloaded])
         .output()
         .expect("lint");
+    let text = std::fs::read_to_string(downloaded).expect("the download");
+    assert!(
+        text.contains("Claims Operations") && text.contains("Underwriting"),
+        "both editors' changes are in the file: {text}"
+    );
     assert!(
         lint.status.success(),
         "{}{}",
