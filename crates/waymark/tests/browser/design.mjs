@@ -178,6 +178,26 @@ try {
   await press(ada, 'button[value="save"]');
   steps.discoveredSaved = await ada.locator("[role=status]").first().textContent();
 
+  // With the keyboard alone: a field is reached with Tab, changed by typing, a list chosen with
+  // the arrow keys, a touchpoint's details opened with Enter, and Enter in a field saves.
+  await olivia.goto(`${base}/journeys/home-insurance-claim/edit`);
+  await olivia.locator(id("j.title")).focus();
+  await olivia.keyboard.press("Tab");
+  steps.keyboardNext = await olivia.evaluate(() => document.activeElement && document.activeElement.id);
+  await olivia.locator(id("s2.t1.channel")).focus();
+  const channelBefore = await olivia.locator(id("s2.t1.channel")).inputValue();
+  await olivia.keyboard.press("ArrowDown");
+  steps.keyboardChannel = [channelBefore, await olivia.locator(id("s2.t1.channel")).inputValue()];
+  await olivia.locator('[id="f-s2.t1"] > summary').focus();
+  await olivia.keyboard.press("Enter");
+  steps.keyboardDetails = await olivia.locator('[id="f-s2.t1"]').evaluate((d) => d.open);
+  await olivia.keyboard.press("Enter");
+  await olivia.locator(id("s2.t1.name")).focus();
+  await olivia.keyboard.press("ControlOrMeta+A");
+  await olivia.keyboard.type("Settlement letter by email");
+  await Promise.all([olivia.waitForEvent("load"), olivia.keyboard.press("Enter")]);
+  steps.keyboardSaved = await olivia.locator("[role=status]").first().textContent();
+
   // The editor on a phone: readable, and the map beside it scrolls within itself.
   const small = await (await browser.newContext(phone)).newPage().then(watch);
   await signIn(small, process.env.OLIVIA);

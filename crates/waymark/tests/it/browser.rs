@@ -715,6 +715,13 @@ fn journeys_are_designed_together_in_the_browser() {
         steps["discoveredTouchpoints"].as_i64() >= Some(8),
         "the training's steps: {result}"
     );
+    // The keyboard alone: Tab moves on from the title, the arrow keys change a choice, Enter
+    // opens a touchpoint's details and, in a field, saves.
+    assert_eq!(steps["keyboardNext"], "f-j.owner", "{result}");
+    let channels = &steps["keyboardChannel"];
+    assert_ne!(channels[0], channels[1], "{result}");
+    assert_eq!(steps["keyboardDetails"], serde_json::json!(false), "a short journey's details start open; Enter closes them: {result}");
+    says("keyboardSaved", &["Saved as version"]);
     // The file downloaded from the browser lints clean with the CLI.
     let downloaded = steps["downloaded"].as_str().expect("a downloaded file");
     let lint = Command::new(env!("CARGO_BIN_EXE_waymark"))
