@@ -720,7 +720,11 @@ fn journeys_are_designed_together_in_the_browser() {
     assert_eq!(steps["keyboardNext"], "f-j.owner", "{result}");
     let channels = &steps["keyboardChannel"];
     assert_ne!(channels[0], channels[1], "{result}");
-    assert_eq!(steps["keyboardDetails"], serde_json::json!(false), "a short journey's details start open; Enter closes them: {result}");
+    assert_eq!(
+        steps["keyboardDetails"],
+        serde_json::json!(false),
+        "a short journey's details start open; Enter closes them: {result}"
+    );
     says("keyboardSaved", &["Saved as version"]);
     // The file downloaded from the browser lints clean with the CLI.
     let downloaded = steps["downloaded"].as_str().expect("a downloaded file");
