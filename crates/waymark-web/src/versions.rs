@@ -208,7 +208,10 @@ pub(crate) async fn compare(
         };
         return page("Compare versions", Some(&signed), content).into_response();
     };
-    let compared = diff(&before, &after);
+    let mut compared = diff(&before, &after);
+    // Two versions of one label (as-is against as-is) are told apart by their numbers.
+    compared.before_version = format!("v{from} {}", before.version);
+    compared.after_version = format!("v{to} {}", after.version);
     let map = waymark_map::svg_marked(&after, None, &marks(&compared));
     let content = html! {
         (crate::journeys::tabs(&id, "", "/versions"))
