@@ -603,31 +603,15 @@ fn names(log: &EventLog, units: &[Unit]) -> Vec<String> {
         .collect()
 }
 
-/// Ids made from the names: lower case, words joined by `-`, unique (a number added where two
-/// names make the same id).
+/// Ids made from the names (`waymark_journey::id_from_name`), unique.
 fn ids(names: &[String]) -> Vec<String> {
     let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
     names
         .iter()
         .map(|name| {
-            let mut id = String::new();
-            for c in name.chars().flat_map(char::to_lowercase) {
-                if c.is_ascii_alphanumeric() {
-                    id.push(c);
-                } else if !id.is_empty() && !id.ends_with('-') {
-                    id.push('-');
-                }
-            }
-            let id = id.trim_end_matches('-');
-            let id = if id.is_empty() { "touchpoint" } else { id };
-            let mut candidate = id.to_string();
-            let mut n = 2;
-            while taken.contains(&candidate) {
-                candidate = format!("{id}-{n}");
-                n += 1;
-            }
-            taken.insert(candidate.clone());
-            candidate
+            let id = waymark_journey::id_from_name(name, |id| taken.contains(id));
+            taken.insert(id.clone());
+            id
         })
         .collect()
 }

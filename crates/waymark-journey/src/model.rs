@@ -388,3 +388,26 @@ pub fn is_to_be_label(label: &str) -> bool {
         .collect();
     normal == "tobe" || normal == "future" || normal == "futurestate"
 }
+
+/// An id made from a name, as journey files spell ids: lower-case letters and digits, words
+/// joined by `-` (`touchpoint` when nothing is left), with `-2`, `-3`, … added while `taken`
+/// says it is used.
+pub fn id_from_name(name: &str, taken: impl Fn(&str) -> bool) -> String {
+    let mut id = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            id.push(c);
+        } else if !id.is_empty() && !id.ends_with('-') {
+            id.push('-');
+        }
+    }
+    let id = id.trim_end_matches('-');
+    let id = if id.is_empty() { "touchpoint" } else { id };
+    let mut candidate = id.to_string();
+    let mut n = 2;
+    while taken(&candidate) {
+        candidate = format!("{id}-{n}");
+        n += 1;
+    }
+    candidate
+}

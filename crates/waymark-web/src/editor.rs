@@ -107,25 +107,9 @@ impl Checked {
     }
 }
 
-/// An id made from a name: lower case, words joined by `-`, not among `taken`.
+/// An id made from a name, not among `taken`.
 fn id_from(name: &str, taken: &[String]) -> String {
-    let mut id = String::new();
-    for c in name.chars().flat_map(char::to_lowercase) {
-        if c.is_ascii_alphanumeric() {
-            id.push(c);
-        } else if !id.is_empty() && !id.ends_with('-') {
-            id.push('-');
-        }
-    }
-    let id = id.trim_end_matches('-');
-    let id = if id.is_empty() { "touchpoint" } else { id };
-    let mut candidate = id.to_string();
-    let mut n = 2;
-    while taken.contains(&candidate) {
-        candidate = format!("{id}-{n}");
-        n += 1;
-    }
-    candidate
+    waymark_journey::id_from_name(name, |id| taken.iter().any(|t| t == id))
 }
 
 fn touchpoint_ids(draft: &Draft) -> Vec<String> {
