@@ -120,14 +120,14 @@ pub(crate) fn section(
                     p.meta {
                         "On " strong { (about(journey, &thread.comment.target)) }
                         @if let Some((by, at)) = &thread.resolved {
-                            " · " span.badge.done { "resolved" } " by " (name(by)) ", " (crate::versions::when(*at))
+                            " · " span.badge.done { "resolved" } " by " (name(by)) ", " (crate::layout::when(*at))
                         } @else {
                             " · " span.badge.open { "open" }
                         }
                     }
                     @for comment in std::iter::once(*thread).chain(replies.iter().copied()) {
                         div.comment id=(format!("comment-{}", comment.id)) {
-                            p.meta { strong { (name(&comment.comment.author)) } " · " (crate::versions::when(comment.comment.at_us)) }
+                            p.meta { strong { (name(&comment.comment.author)) } " · " (crate::layout::when(comment.comment.at_us)) }
                             p.body { (comment.comment.body) }
                         }
                     }

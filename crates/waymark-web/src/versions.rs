@@ -14,18 +14,8 @@ use waymark_store::{DeployedJourney, JourneyChange};
 
 use crate::Web;
 use crate::journeys::{may_read, refused};
-use crate::layout::{failure, page, problem};
+use crate::layout::{failure, page, problem, when};
 use crate::session::Signed;
-
-/// A date and time in UTC, to the minute.
-pub(crate) fn when(us: i64) -> String {
-    let text = waymark_eventlog::time::format_micros(us);
-    format!(
-        "{} {} UTC",
-        text.get(..10).unwrap_or(""),
-        text.get(11..16).unwrap_or("")
-    )
-}
 
 /// Every version of a journey, and the recorded changes, read together.
 async fn read(
