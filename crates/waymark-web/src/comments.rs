@@ -14,7 +14,8 @@ use waymark_store::{JourneyComment, NewComment};
 
 use crate::Web;
 use crate::journeys::{may_read, refused};
-use crate::layout::{failure, problem};
+use crate::layout::{problem, stored};
+use crate::people::Names;
 use crate::session::Signed;
 
 /// The longest comment kept, in characters.
@@ -93,14 +94,8 @@ pub(crate) fn section(
     id: &str,
     journey: &Journey,
     comments: &[JourneyComment],
-    names: &[(String, String)],
+    names: &Names,
 ) -> Markup {
-    let name = |by: &str| {
-        names
-            .iter()
-            .find(|(id, _)| id == by)
-            .map_or_else(|| by.to_string(), |(_, name)| name.clone())
-    };
     let mut threads: Vec<&JourneyComment> = comments
         .iter()
         .filter(|c| c.comment.parent.is_none())
@@ -120,14 +115,14 @@ pub(crate) fn section(
                     p.meta {
                         "On " strong { (about(journey, &thread.comment.target)) }
                         @if let Some((by, at)) = &thread.resolved {
-                            " · " span.badge.done { "resolved" } " by " (name(by)) ", " (crate::layout::when(*at))
+                            " · " span.badge.done { "resolved" } " by " (names.of(by)) ", " (crate::layout::when(*at))
                         } @else {
                             " · " span.badge.open { "open" }
                         }
                     }
                     @for comment in std::iter::once(*thread).chain(replies.iter().copied()) {
                         div.comment id=(format!("comment-{}", comment.id)) {
-                            p.meta { strong { (name(&comment.comment.author)) } " · " (crate::layout::when(comment.comment.at_us)) }
+                            p.meta { strong { (names.of(&comment.comment.author)) } " · " (crate::layout::when(comment.comment.at_us)) }
                             p.body { (comment.comment.body) }
                         }
                     }
@@ -213,18 +208,14 @@ pub(crate) async fn add(
             "A comment has at most {LONGEST} characters; shorten it or split it in two."
         ));
     }
-    let store = web.app.store.clone();
     let key = id.clone();
-    let found = tokio::task::spawn_blocking(move || -> Result<_, waymark_store::StoreError> {
-        let latest = store.journey(&key, None)?;
-        let comments = store.journey_comments(&key)?;
-        Ok((latest, comments))
+    let found = stored(&web, move |store| {
+        Ok((store.journey(&key, None)?, store.journey_comments(&key)?))
     })
     .await;
     let (latest, comments) = match found {
-        Ok(Ok(found)) => found,
-        Ok(Err(error)) => return failure(&error),
-        Err(error) => return failure(&error),
+        Ok(found) => found,
+        Err(page) => return page,
     };
     let Some(journey) = latest.and_then(|d| waymark_journey::check(&d.source).journey) else {
         return problem(
@@ -268,7 +259,6 @@ pub(crate) async fn add(
         body: body.clone(),
         at_us: now,
     };
-    let store = web.app.store.clone();
     let mailer = web.app.mailer.clone();
     let (author, title, about) = (
         signed.user.name.clone(),
@@ -277,7 +267,7 @@ pub(crate) async fn add(
     );
     let author_id = signed.user.id.clone();
     let key = id.clone();
-    let kept = tokio::task::spawn_blocking(move || -> Result<(i64, Vec<String>), waymark_store::StoreError> {
+    let kept = stored(&web, move |store| {
         let id_kept = store.add_comment(&comment)?;
         let thread = parent.unwrap_or(id_kept);
         let mut emailed = Vec::new();
@@ -307,7 +297,7 @@ pub(crate) async fn add(
     })
     .await;
     match kept {
-        Ok(Ok((thread, emailed))) => {
+        Ok((thread, emailed)) => {
             let query = if emailed.is_empty() {
                 String::new()
             } else {
@@ -315,8 +305,7 @@ pub(crate) async fn add(
             };
             Redirect::to(&format!("/journeys/{id}{query}#comment-{thread}")).into_response()
         }
-        Ok(Err(error)) => failure(&error),
-        Err(error) => failure(&error),
+        Err(page) => page,
     }
 }
 
@@ -335,21 +324,19 @@ pub(crate) async fn resolve(
         return refused;
     }
     let reopen = crate::work::form_field(&pairs, "reopen") == Some("true");
-    let store = web.app.store.clone();
     let (key, by, now) = (id.clone(), signed.user.id.clone(), web.app.clock.now_us());
-    let done = tokio::task::spawn_blocking(move || {
+    let done = stored(&web, move |store| {
         store.resolve_thread(&key, thread, (!reopen).then_some(by.as_str()), now)
     })
     .await;
     match done {
-        Ok(Ok(true)) => Redirect::to(&format!("/journeys/{id}#comment-{thread}")).into_response(),
-        Ok(Ok(false)) => problem(
+        Ok(true) => Redirect::to(&format!("/journeys/{id}#comment-{thread}")).into_response(),
+        Ok(false) => problem(
             StatusCode::NOT_FOUND,
             "No such thread",
             "That thread is not one of this journey's.",
             Some(&signed),
         ),
-        Ok(Err(error)) => failure(&error),
-        Err(error) => failure(&error),
+        Err(page) => page,
     }
 }

@@ -24,7 +24,7 @@ use waymark_journey::draft::{
 use waymark_journey::{Actor, Channel, Diagnostic, Journey, Kind, Severity, Visibility};
 
 use crate::Web;
-use crate::layout::{failure, page, problem};
+use crate::layout::{failure, page, problem, stored};
 use crate::session::Signed;
 use crate::suggest::Suggestions;
 
@@ -418,12 +418,10 @@ pub(crate) async fn edit(
     if !may_design(&signed) {
         return refused(&signed);
     }
-    let store = web.app.store.clone();
     let key = id.clone();
-    let latest = match tokio::task::spawn_blocking(move || store.journey(&key, None)).await {
-        Ok(Ok(found)) => found,
-        Ok(Err(error)) => return failure(&error),
-        Err(error) => return failure(&error),
+    let latest = match stored(&web, move |store| store.journey(&key, None)).await {
+        Ok(latest) => latest,
+        Err(page) => return page,
     };
     let Some(latest) = latest else {
         return problem(
@@ -490,12 +488,10 @@ pub(crate) async fn post(
     let base: i64 = field("base").parse().unwrap_or(0);
     let action = field("action");
     let mut draft = Draft::from_fields(&pairs);
-    let store = web.app.store.clone();
     let key = id.clone();
-    let versions = match tokio::task::spawn_blocking(move || store.journey_versions(&key)).await {
-        Ok(Ok(versions)) => versions,
-        Ok(Err(error)) => return failure(&error),
-        Err(error) => return failure(&error),
+    let versions = match stored(&web, move |store| store.journey_versions(&key)).await {
+        Ok(versions) => versions,
+        Err(page) => return page,
     };
     let existing = !versions.is_empty();
     if existing {
@@ -575,12 +571,10 @@ async fn save(
             Saved::Again => {}
             saved => return saved,
         }
-        let store = web.app.store.clone();
         let key = id.to_string();
-        versions = match tokio::task::spawn_blocking(move || store.journey_versions(&key)).await {
-            Ok(Ok(versions)) => versions,
-            Ok(Err(error)) => return Saved::Done(failure(&error)),
-            Err(error) => return Saved::Done(failure(&error)),
+        versions = match stored(web, move |store| store.journey_versions(&key)).await {
+            Ok(versions) => versions,
+            Err(page) => return Saved::Done(page),
         };
     }
     let latest = versions.last().map_or(0, |l| l.version);
@@ -706,7 +700,6 @@ async fn save_once(
         );
     };
     let source = waymark_journey::write(&journey);
-    let store = web.app.store.clone();
     let (key, label, user) = (
         id.to_string(),
         journey.version.clone(),
@@ -714,20 +707,20 @@ async fn save_once(
     );
     let now = web.app.clock.now_us();
     let expected = latest.map_or(0, |l| l.version);
-    let deployed = tokio::task::spawn_blocking(move || {
+    let deployed = stored(web, move |store| {
         let Some(deployed) = store.deploy_journey_after(&key, &label, &source, now, expected)?
         else {
             return Ok(None);
         };
         if deployed.1 {
-            waymark_server::journeys::record_version(store.as_ref(), &key, deployed.0, &user, now);
+            waymark_server::journeys::record_version(store, &key, deployed.0, &user, now);
         }
-        Ok::<_, waymark_store::StoreError>(Some((deployed.0, user)))
+        Ok(Some((deployed.0, user)))
     })
     .await;
     match deployed {
-        Ok(Ok(None)) => Saved::Again,
-        Ok(Ok(Some((version, user)))) => {
+        Ok(None) => Saved::Again,
+        Ok(Some((version, user))) => {
             tracing::info!(journey = %id, version, by = %user, merged = merged_with.is_some(), "a journey was saved in the editor");
             let merged = merged_with.map(|_| "&merged=1").unwrap_or("");
             Saved::Done(
@@ -735,8 +728,7 @@ async fn save_once(
                     .into_response(),
             )
         }
-        Ok(Err(error)) => Saved::Done(failure(&error)),
-        Err(error) => Saved::Done(failure(&error)),
+        Err(page) => Saved::Done(page),
     }
 }
 
@@ -1231,10 +1223,9 @@ pub(crate) async fn download(
     if !crate::journeys::may_read(&signed) {
         return crate::journeys::refused(&signed);
     }
-    let store = web.app.store.clone();
     let key = id.clone();
-    match tokio::task::spawn_blocking(move || store.journey(&key, query.version)).await {
-        Ok(Ok(Some(found))) => {
+    match stored(&web, move |store| store.journey(&key, query.version)).await {
+        Ok(Some(found)) => {
             let safe: String = found
                 .id
                 .chars()
@@ -1255,14 +1246,13 @@ pub(crate) async fn download(
             )
                 .into_response()
         }
-        Ok(Ok(None)) => problem(
+        Ok(None) => problem(
             StatusCode::NOT_FOUND,
             "No such journey",
             &format!("No journey `{id}` (or no such version) is deployed."),
             Some(&signed),
         ),
-        Ok(Err(error)) => failure(&error),
-        Err(error) => failure(&error),
+        Err(page) => page,
     }
 }
 
@@ -1271,11 +1261,9 @@ pub(crate) async fn new_page(State(web): State<Web>, signed: Signed) -> Response
     if !may_design(&signed) {
         return refused(&signed);
     }
-    let store = web.app.store.clone();
-    let deployed = match tokio::task::spawn_blocking(move || store.journeys()).await {
-        Ok(Ok(deployed)) => deployed,
-        Ok(Err(error)) => return failure(&error),
-        Err(error) => return failure(&error),
+    let deployed = match stored(&web, |store| store.journeys()).await {
+        Ok(deployed) => deployed,
+        Err(page) => return page,
     };
     let names = match snapshot(&web).await {
         Some(snapshot) => {
@@ -1372,11 +1360,9 @@ pub(crate) async fn create(
         .filter(|(k, _)| k == "only")
         .map(|(_, v)| v.clone())
         .collect();
-    let store = web.app.store.clone();
-    let deployed = match tokio::task::spawn_blocking(move || store.journeys()).await {
-        Ok(Ok(deployed)) => deployed,
-        Ok(Err(error)) => return failure(&error),
-        Err(error) => return failure(&error),
+    let deployed = match stored(&web, |store| store.journeys()).await {
+        Ok(deployed) => deployed,
+        Err(page) => return page,
     };
     let again = |message: &str| {
         let mut page = new_form(&signed, &deployed, &[], Some(message)).into_response();

@@ -14,7 +14,8 @@ use waymark_server::live::{NotReady, Snapshot};
 use waymark_store::DeployedJourney;
 
 use crate::Web;
-use crate::layout::{failure, page, problem};
+use crate::layout::{failure, page, problem, stored};
+use crate::people::Names;
 use crate::session::Signed;
 
 pub(crate) fn may_read(signed: &Signed) -> bool {
@@ -446,7 +447,7 @@ pub(crate) async fn show(
         @if let Some(emailed) = emailed.as_deref().filter(|e| !e.is_empty()) {
             p.notice.success role="status" {
                 "Emailed a link to the thread: "
-                (emailed.split(',').filter_map(|who| names.iter().find(|(id, _)| id == who)).map(|(_, name)| name.as_str()).collect::<Vec<_>>().join(", "))
+                (emailed.split(',').filter_map(|who| names.get(who)).collect::<Vec<_>>().join(", "))
                 "."
             }
         }
@@ -469,8 +470,7 @@ async fn talk(
     web: &Web,
     id: &str,
     emailed: Option<&str>,
-) -> Result<(Vec<waymark_store::JourneyComment>, Vec<(String, String)>), Response> {
-    let store = web.app.store.clone();
+) -> Result<(Vec<waymark_store::JourneyComment>, Names), Response> {
     let key = id.to_string();
     let emailed: Vec<String> = emailed
         .unwrap_or("")
@@ -479,30 +479,18 @@ async fn talk(
         .take(20)
         .map(str::to_string)
         .collect();
-    let found = tokio::task::spawn_blocking(move || -> Result<_, waymark_store::StoreError> {
+    stored(web, move |store| {
         let comments = store.journey_comments(&key)?;
-        let mut names: Vec<(String, String)> = Vec::new();
         let people = comments
             .iter()
             .flat_map(|c| {
                 std::iter::once(c.comment.author.clone())
                     .chain(c.resolved.as_ref().map(|(by, _)| by.clone()))
             })
-            .chain(emailed);
-        for person in people {
-            if names.iter().any(|(id, _)| *id == person) {
-                continue;
-            }
-            if let Some(user) = store.user(&person)? {
-                names.push((user.id, user.name));
-            }
-        }
+            .chain(emailed)
+            .collect::<Vec<_>>();
+        let names = Names::read(store, people)?;
         Ok((comments, names))
     })
-    .await;
-    match found {
-        Ok(Ok(found)) => Ok(found),
-        Ok(Err(error)) => Err(failure(&error)),
-        Err(error) => Err(failure(&error)),
-    }
+    .await
 }

@@ -181,6 +181,21 @@ pub(crate) fn failure(error: &dyn std::fmt::Display) -> Response {
     )
 }
 
+/// Runs `call` on the store on the blocking pool; when it fails, the page that says so.
+pub(crate) async fn stored<T: Send + 'static>(
+    web: &crate::Web,
+    call: impl FnOnce(&dyn waymark_store::Store) -> Result<T, waymark_store::StoreError>
+    + Send
+    + 'static,
+) -> Result<T, Response> {
+    let store = web.app.store.clone();
+    match tokio::task::spawn_blocking(move || call(store.as_ref())).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(failure(&error)),
+        Err(error) => Err(failure(&error)),
+    }
+}
+
 /// A time as people read it: `2026-11-23 14:05 UTC`.
 pub(crate) fn when(us: i64) -> String {
     let text = waymark_eventlog::time::format_micros(us);

@@ -15,6 +15,39 @@ use crate::layout::{failure, page, problem};
 use crate::session::Signed;
 use crate::work::department_name;
 
+/// People's names by directory id, for pages that say who did something.
+#[derive(Debug, Default)]
+pub(crate) struct Names(std::collections::HashMap<String, String>);
+
+impl Names {
+    /// The names of the people `ids` name, each looked up once; ids nobody has are left out.
+    pub(crate) fn read(
+        store: &dyn waymark_store::Store,
+        ids: impl IntoIterator<Item = String>,
+    ) -> Result<Names, waymark_store::StoreError> {
+        let mut names = std::collections::HashMap::new();
+        for id in ids {
+            if names.contains_key(&id) {
+                continue;
+            }
+            if let Some(user) = store.user(&id)? {
+                names.insert(id, user.name);
+            }
+        }
+        Ok(Names(names))
+    }
+
+    /// The name of the person `id` names, when there is one.
+    pub(crate) fn get(&self, id: &str) -> Option<&str> {
+        self.0.get(id).map(String::as_str)
+    }
+
+    /// The name of the person `id` names, else the id itself.
+    pub(crate) fn of(&self, id: &str) -> String {
+        self.get(id).unwrap_or(id).to_string()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct Listing {
     page: Option<usize>,

@@ -14,43 +14,23 @@ use waymark_store::{DeployedJourney, JourneyChange};
 
 use crate::Web;
 use crate::journeys::{may_read, refused};
-use crate::layout::{failure, page, problem, when};
+use crate::layout::{page, problem, stored, when};
+use crate::people::Names;
 use crate::session::Signed;
 
-/// Every version of a journey, and the recorded changes, read together.
-async fn read(
-    web: &Web,
-    id: &str,
-) -> Result<
-    (
-        Vec<DeployedJourney>,
-        Vec<JourneyChange>,
-        Vec<(String, String)>,
-    ),
-    String,
-> {
-    let store = web.app.store.clone();
+/// Every version of a journey, the recorded changes, and the names of who made them.
+type Read = (Vec<DeployedJourney>, Vec<JourneyChange>, Names);
+
+/// [`Read`], read together on the blocking pool.
+async fn read(web: &Web, id: &str) -> Result<Read, Response> {
     let key = id.to_string();
-    tokio::task::spawn_blocking(move || {
-        let versions = store.journey_versions(&key).map_err(|e| e.to_string())?;
-        let changes = store.journey_changes(&key).map_err(|e| e.to_string())?;
-        // People's names, for "who".
-        let mut names = Vec::new();
-        for change in &changes {
-            if names
-                .iter()
-                .any(|(id, _): &(String, String)| *id == change.by)
-            {
-                continue;
-            }
-            if let Ok(Some(user)) = store.user(&change.by) {
-                names.push((user.id, user.name));
-            }
-        }
+    stored(web, move |store| {
+        let versions = store.journey_versions(&key)?;
+        let changes = store.journey_changes(&key)?;
+        let names = Names::read(store, changes.iter().map(|c| c.by.clone()))?;
         Ok((versions, changes, names))
     })
     .await
-    .map_err(|e| e.to_string())?
 }
 
 /// `GET /journeys/{id}/versions`: who saved each version, when, and what it changed.
@@ -64,7 +44,7 @@ pub(crate) async fn list(
     }
     let (versions, changes, names) = match read(&web, &id).await {
         Ok(found) => found,
-        Err(error) => return failure(&error),
+        Err(page) => return page,
     };
     let Some(latest) = versions.last() else {
         return no_journey(&signed, &id);
@@ -72,12 +52,6 @@ pub(crate) async fn list(
     let title = waymark_journey::check(&latest.source)
         .journey
         .map_or_else(|| id.clone(), |j| j.title);
-    let name = |by: &str| {
-        names
-            .iter()
-            .find(|(id, _)| id == by)
-            .map_or_else(|| by.to_string(), |(_, name)| name.clone())
-    };
     let content = html! {
         (crate::journeys::tabs(&id, "", "/versions"))
         p.meta { (versions.len()) (if versions.len() == 1 { " version" } else { " versions" }) ", newest first. Each save makes a new version; the ones before it stay." }
@@ -87,7 +61,7 @@ pub(crate) async fn list(
                 li id=(format!("v{}", version.version)) {
                     p {
                         strong { "Version " (version.version) } " · " (version.label) " · " (when(version.deployed_us))
-                        @if let Some(change) = change { " · by " (name(&change.by)) }
+                        @if let Some(change) = change { " · by " (names.of(&change.by)) }
                     }
                     @if let Some(change) = change {
                         p { (change.summary) }
@@ -160,7 +134,7 @@ pub(crate) async fn compare(
     }
     let (versions, _, _) = match read(&web, &id).await {
         Ok(found) => found,
-        Err(error) => return failure(&error),
+        Err(page) => return page,
     };
     let Some(latest) = versions.last() else {
         return no_journey(&signed, &id);
