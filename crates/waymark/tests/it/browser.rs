@@ -69,6 +69,17 @@ fn as_text(value: impl AsRef<std::ffi::OsStr>) -> String {
     value.as_ref().to_string_lossy().to_string()
 }
 
+/// The access token `waymark demo`'s banner prints for one of its people.
+fn demo_token(banner: &[String], who: &str) -> String {
+    banner
+        .iter()
+        .find_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some(who)).then(|| words.next().map(str::to_string))?
+        })
+        .unwrap_or_else(|| panic!("a token for {who}: {banner:?}"))
+}
+
 /// Runs one of `tests/browser/*.mjs` with `env`, and reads the JSON object it prints last.
 fn run_script(script: &str, env: &[(&str, String)]) -> Value {
     let output = Command::new("node")
@@ -331,15 +342,7 @@ fn the_demo_plays_the_whole_training_request() {
     let dir = temp_dir("browser-demo");
     let (child, url, banner) = super::serve::start_demo(&dir.join("demo.db"), "30");
     let _server = super::automation::Killed(child);
-    let token_of = |who: &str| -> String {
-        banner
-            .iter()
-            .find_map(|line| {
-                let mut words = line.split_whitespace();
-                (words.next() == Some(who)).then(|| words.next().map(str::to_string))?
-            })
-            .unwrap_or_else(|| panic!("a token for {who}: {banner:?}"))
-    };
+    let token_of = |who: &str| demo_token(&banner, who);
     let shots = workspace().join("target/screenshots");
     std::fs::create_dir_all(&shots).expect("screenshots");
     let result = run_script(
@@ -432,16 +435,7 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
         "jennifer", "maria", "finn", "olivia", "chris", "alex", "ada",
     ]
     .iter()
-    .map(|who| {
-        let token = banner
-            .iter()
-            .find_map(|line| {
-                let mut words = line.split_whitespace();
-                (words.next() == Some(*who)).then(|| words.next().map(str::to_string))?
-            })
-            .unwrap_or_else(|| panic!("a token for {who}: {banner:?}"));
-        (who.to_string(), Value::from(token))
-    })
+    .map(|who| (who.to_string(), Value::from(demo_token(&banner, who))))
     .collect();
     let shots = workspace().join("target/screenshots");
     std::fs::create_dir_all(&shots).expect("screenshots");
@@ -606,15 +600,7 @@ fn journeys_are_designed_together_in_the_browser() {
     let dir = temp_dir("browser-design");
     let (child, url, banner) = super::serve::start_demo(&dir.join("demo.db"), "30");
     let _server = super::automation::Killed(child);
-    let token_of = |who: &str| -> String {
-        banner
-            .iter()
-            .find_map(|line| {
-                let mut words = line.split_whitespace();
-                (words.next() == Some(who)).then(|| words.next().map(str::to_string))?
-            })
-            .unwrap_or_else(|| panic!("a token for {who}: {banner:?}"))
-    };
+    let token_of = |who: &str| demo_token(&banner, who);
     let shots = workspace().join("target/screenshots");
     std::fs::create_dir_all(&shots).expect("screenshots");
     let downloads = dir.join("downloads");
