@@ -44,7 +44,6 @@ pub(crate) fn one<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a st
 pub(crate) fn version_of(pairs: &[(String, String)]) -> Version {
     Version {
         version: one(pairs, "version").map(str::to_string),
-        emailed: None,
     }
 }
 

@@ -541,6 +541,16 @@ pub(crate) async fn post(
     response
 }
 
+/// What a save with errors says: nothing was saved, and why.
+fn unsaved(errors: usize) -> Markup {
+    html! {
+        p.notice.error role="alert" {
+            "Nothing was saved: the journey has " (errors) (if errors == 1 { " problem" } else { " problems" })
+            " to fix first, shown at their fields."
+        }
+    }
+}
+
 enum Saved {
     Done(Response),
     /// Another version came first: merge again.
@@ -563,6 +573,16 @@ async fn save(
     base: i64,
     versions: Vec<waymark_store::DeployedJourney>,
 ) -> Saved {
+    // An edit with errors is not merged: its problems come first.
+    let errors = Checked::of(&draft).errors();
+    if errors > 0 {
+        return Saved::Refused {
+            draft,
+            base,
+            conflicts: Vec::new(),
+            notice: unsaved(errors),
+        };
+    }
     let mut versions = versions;
     // Another save between the merge and the write makes the write step aside: merged again
     // with what came first.
@@ -599,21 +619,6 @@ async fn save_once(
     versions: &[waymark_store::DeployedJourney],
 ) -> Saved {
     let latest = versions.last();
-    // An edit with errors is not merged: its problems come first.
-    let errors = Checked::of(&draft).errors();
-    if errors > 0 {
-        return Saved::Refused {
-            draft,
-            base,
-            conflicts: Vec::new(),
-            notice: html! {
-                p.notice.error role="alert" {
-                    "Nothing was saved: the journey has " (errors) (if errors == 1 { " problem" } else { " problems" })
-                    " to fix first, shown at their fields."
-                }
-            },
-        };
-    }
     let refuse =
         |draft: Draft, base: i64, conflicts: Vec<Conflict>, notice: Markup| Saved::Refused {
             draft,
@@ -691,12 +696,7 @@ async fn save_once(
             draft,
             latest.map_or(0, |l| l.version),
             Vec::new(),
-            html! {
-                p.notice.error role="alert" {
-                    "Nothing was saved: the journey has " (count) (if count == 1 { " problem" } else { " problems" })
-                    " to fix first, shown at their fields."
-                }
-            },
+            unsaved(count),
         );
     };
     let source = waymark_journey::write(&journey);

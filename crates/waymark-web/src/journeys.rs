@@ -207,9 +207,12 @@ pub(crate) async fn list(State(web): State<Web>, signed: Signed) -> Response {
 #[derive(Debug, Deserialize)]
 pub(crate) struct Version {
     pub(crate) version: Option<String>,
-    /// After a comment: the people its mentions emailed (ids).
-    #[serde(default)]
-    pub(crate) emailed: Option<String>,
+}
+
+/// After a comment, on the journey's page: the people its mentions emailed (ids).
+#[derive(Debug, Deserialize)]
+pub(crate) struct Emailed {
+    emailed: Option<String>,
 }
 
 impl Version {
@@ -346,12 +349,12 @@ pub(crate) async fn show(
     signed: Signed,
     Path(id): Path<String>,
     Query(version): Query<Version>,
+    Query(Emailed { emailed }): Query<Emailed>,
 ) -> Response {
     if !may_read(&signed) {
         return refused(&signed);
     }
     let query = version.query();
-    let emailed = version.emailed.clone();
     let Loaded {
         versions,
         chosen,
