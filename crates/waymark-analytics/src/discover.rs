@@ -213,6 +213,7 @@ pub fn discover(log: &EventLog, settings: &Settings) -> Result<Discovered, Nothi
             end,
             timeout: None,
         },
+        kpis: Vec::new(),
     };
     measure(&mut journey, log);
     let mut visits = vec![0usize; units.len()];

@@ -100,6 +100,38 @@ pub struct JourneyDiff {
     pub removed: Vec<TouchpointRef>,
     pub changed: Vec<ChangedTouchpoint>,
     pub unchanged: usize,
+    /// The journey's own KPIs added, removed or redefined, matched by id (a touchpoint's KPIs
+    /// are among its field changes).
+    pub kpis: Vec<KpiChange>,
+}
+
+/// A journey KPI as defined before and after (none: absent), each written as in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KpiChange {
+    pub id: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// The journey KPIs that differ between two versions, in the order of `after` then `before`.
+fn kpi_changes(before: &Journey, after: &Journey) -> Vec<KpiChange> {
+    let find = |j: &Journey, id: &str| j.kpis.iter().find(|k| k.id == id).map(ToString::to_string);
+    let mut ids: Vec<&str> = after.kpis.iter().map(|k| k.id.as_str()).collect();
+    ids.extend(
+        before
+            .kpis
+            .iter()
+            .map(|k| k.id.as_str())
+            .filter(|id| after.kpis.iter().all(|k| k.id != *id)),
+    );
+    ids.into_iter()
+        .map(|id| KpiChange {
+            id: id.to_string(),
+            before: find(before, id),
+            after: find(after, id),
+        })
+        .filter(|change| change.before != change.after)
+        .collect()
 }
 
 /// Compares `before` (usually as-is) with `after` (usually to-be).
@@ -142,7 +174,17 @@ pub fn diff(before: &Journey, after: &Journey) -> JourneyDiff {
         removed,
         changed,
         unchanged,
+        kpis: kpi_changes(before, after),
     }
+}
+
+/// A touchpoint's KPIs as written, `; ` between them, or `-`.
+fn kpis(tp: &Touchpoint) -> String {
+    if tp.kpis.is_empty() {
+        return "-".to_string();
+    }
+    let lines: Vec<String> = tp.kpis.iter().map(ToString::to_string).collect();
+    lines.join("; ")
 }
 
 fn field_changes(
@@ -192,7 +234,7 @@ fn field_changes(
             new.optional.to_string(),
         ),
         ("costly", old.costly.to_string(), new.costly.to_string()),
-        ("kpis", old.kpis.join(", "), new.kpis.join(", ")),
+        ("kpis", kpis(old), kpis(new)),
         ("events", events(old), events(new)),
     ];
     pairs
@@ -271,6 +313,7 @@ pub fn summary(before: Option<&Journey>, after: &Journey) -> String {
         ("the links", before.links != after.links),
         ("the change-impact answers", before.change != after.change),
         ("how instances are cut", before.instances != after.instances),
+        ("the journey's KPIs", before.kpis != after.kpis),
     ];
     for (name, differs) in journey_fields {
         if differs {

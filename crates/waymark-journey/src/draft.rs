@@ -9,8 +9,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{CHANGE_QUESTIONS, Journey, ValueMatch};
 
-/// The journey's own fields, in file order (lists are comma-separated ids).
-pub const JOURNEY_KEYS: [&str; 6] = ["id", "title", "owner", "version", "description", "serves"];
+/// The journey's own fields, in file order (`serves` is comma-separated ids; `kpis` one per line).
+pub const JOURNEY_KEYS: [&str; 7] = [
+    "id",
+    "title",
+    "owner",
+    "version",
+    "description",
+    "serves",
+    "kpis",
+];
 /// The change-impact block's fields, in file order.
 pub const CHANGE_KEYS: [&str; 7] = [
     "owner",
@@ -249,6 +257,7 @@ impl Draft {
                 journey.description.clone().unwrap_or_default(),
             ),
             ("serves", journey.serves.join(", ")),
+            ("kpis", kpi_lines(&journey.kpis)),
             ("instances.start", journey.instances.start.join(", ")),
             ("instances.end", journey.instances.end.join(", ")),
             (
@@ -337,7 +346,7 @@ impl Draft {
                                 ("moment_of_truth", flag(t.moment_of_truth)),
                                 ("optional", flag(t.optional)),
                                 ("costly", flag(t.costly)),
-                                ("kpis", t.kpis.join("\n")),
+                                ("kpis", kpi_lines(&t.kpis)),
                             ]),
                             rules: t
                                 .events
@@ -379,6 +388,8 @@ impl Draft {
             let value = self.get(key);
             if key == "serves" {
                 out.list(0, key, &split_ids(value), &format!("j.{key}"));
+            } else if key == "kpis" {
+                out.kpis(0, value, &format!("j.{key}"));
             } else if !value.is_empty() || matches!(key, "id" | "title" | "owner" | "version") {
                 out.scalar(0, key, value, &format!("j.{key}"));
             }
@@ -475,7 +486,7 @@ impl TouchpointDraft {
             let value = self.fields.get(key).map_or("", String::as_str);
             let name = format!("{prefix}.{key}");
             match key {
-                "kpis" => out.list(4, key, &split_lines(value), &name),
+                "kpis" => out.kpis(4, value, &name),
                 "id" | "name" | "channel" | "department" | "actor" | "kind" => {
                     out.scalar(4, key, value, &name)
                 }
@@ -559,6 +570,42 @@ impl Writer {
         let items: Vec<String> = values.iter().map(|v| quote(v)).collect();
         self.line(&format!("{lead}{key}: [{}]", items.join(", ")), field);
     }
+}
+
+/// KPIs one per line, as the editor shows them.
+fn kpi_lines(kpis: &[crate::Kpi]) -> String {
+    let lines: Vec<String> = kpis.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
+impl Writer {
+    /// `kpis: [...]` on one line: a line that defines a KPI (`NAME: MEASURE …`) as the one-entry
+    /// mapping the file holds, any other as a quoted note, so the checker reads both.
+    fn kpis(&mut self, depth: usize, value: &str, field: &str) {
+        let lines = split_lines(value);
+        if lines.is_empty() {
+            return;
+        }
+        let items: Vec<String> = lines
+            .iter()
+            .map(|line| match line.split_once(':') {
+                Some((name, spec)) if starts_with_measure(spec) => {
+                    serde_json::json!({ name.trim(): spec.trim() }).to_string()
+                }
+                _ => quote(line),
+            })
+            .collect();
+        let lead = self.lead(depth);
+        self.line(&format!("{lead}kpis: [{}]", items.join(", ")), field);
+    }
+}
+
+/// Whether the text after a KPI's colon starts with a word that is, or nearly is, a measure.
+fn starts_with_measure(spec: &str) -> bool {
+    spec.split_whitespace().next().is_some_and(|word| {
+        crate::kpi::MEASURES.contains(&word)
+            || crate::did_you_mean(word, crate::kpi::MEASURES.iter().copied()).is_some()
+    })
 }
 
 /// A value as a YAML double-quoted scalar (JSON's string syntax is YAML's).
@@ -985,6 +1032,51 @@ mod tests {
         let problem = &checked.diagnostics[0];
         assert_eq!(problem.code, "unknown-channel", "{text}");
         assert_eq!(fields[problem.location.line - 1], "s1.t0.channel");
+    }
+
+    /// A KPI typed in the editor is checked like one in a file, and its problem lands on the
+    /// KPI field it was typed in; a line without a measure stays a note.
+    #[test]
+    fn kpis_typed_one_per_line_are_checked_on_their_field() {
+        let mut draft = Draft::of(&journey());
+        draft.stages[1].touchpoints[0].fields.insert(
+            "kpis".into(),
+            "Lead time: median-tme <= 2d\nfaster answers".into(),
+        );
+        draft
+            .journey
+            .insert("kpis".into(), "Done: completion >= 90%".into());
+        let (text, fields) = draft.file();
+        let checked = crate::check(&text);
+        let problem = &checked.diagnostics[0];
+        assert_eq!(problem.code, "unknown-measure", "{text}");
+        assert!(
+            problem
+                .hint
+                .as_deref()
+                .unwrap_or("")
+                .contains("median-time")
+        );
+        assert_eq!(fields[problem.location.line - 1], "s1.t0.kpis");
+        draft.stages[1].touchpoints[0].fields.insert(
+            "kpis".into(),
+            "Lead time: median-time <= 2d owner Finance\nfaster answers".into(),
+        );
+        let journey = crate::check(&draft.file().0).journey.expect("reads");
+        let written: Vec<String> = journey.stages[1].touchpoints[0]
+            .kpis
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            written,
+            [
+                "Lead time: median-time <= 2d owner Finance",
+                "faster answers"
+            ]
+        );
+        assert_eq!(journey.kpis[0].to_string(), "Done: completion >= 90%");
+        assert_eq!(Draft::of(&journey).get("kpis"), "Done: completion >= 90%");
     }
 
     #[test]

@@ -28,6 +28,17 @@ pub(crate) struct RawJourney {
     pub links: Vec<Spanned<RawLink>>,
     pub change: Option<Spanned<RawChange>>,
     pub instances: Option<Spanned<RawInstances>>,
+    #[serde(default)]
+    pub kpis: Vec<Spanned<RawKpi>>,
+}
+
+/// A KPI as written: `NAME: MEASURE …` (a one-entry mapping), or a line of text (a note, or a
+/// quoted `"NAME: MEASURE …"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawKpi {
+    Line(String),
+    Named(std::collections::BTreeMap<String, String>),
 }
 
 /// When a journey instance starts, ends and is given up on.
@@ -82,7 +93,7 @@ pub(crate) struct RawTouchpoint {
     pub optional: Option<Text>,
     pub costly: Option<Text>,
     #[serde(default)]
-    pub kpis: Vec<Text>,
+    pub kpis: Vec<Spanned<RawKpi>>,
     #[serde(default)]
     pub events: Vec<Spanned<RawEventRule>>,
 }

@@ -16,12 +16,14 @@ pub mod diff;
 pub mod draft;
 pub mod duration;
 mod file;
+pub mod kpi;
 mod load;
 mod model;
 pub mod template;
 mod write;
 
 pub use diag::{Diagnostic, Location, Severity, did_you_mean, one_of};
+pub use kpi::{Kpi, Measure};
 pub use load::{Report, YamlKind, check, read_yaml, span_place};
 pub use model::*;
 pub use write::write;

@@ -8,9 +8,10 @@ use marked_yaml::{LoaderOptions, Node, Span, Spanned};
 
 use crate::diag::{Diagnostic, Location, did_you_mean, one_of};
 use crate::file::{
-    RawChange, RawEventRule, RawInstances, RawJourney, RawLink, RawPersona, RawStage,
+    RawChange, RawEventRule, RawInstances, RawJourney, RawKpi, RawLink, RawPersona, RawStage,
     RawTouchpoint, RawValueMatch, Text,
 };
+use crate::kpi::Kpi;
 use crate::model::{
     Actor, CHANGE_QUESTIONS, ChangeImpact, Channel, EMOTION_RANGE, EventRule, Experience,
     Instances, Journey, Kind, Link, Persona, Stage, Touchpoint, ValueMatch, Visibility,
@@ -58,6 +59,7 @@ pub fn check(source: &str) -> Report {
         lines: &lines,
         root: &node,
         diagnostics: Vec::new(),
+        kpi_places: HashMap::new(),
     };
     let journey = checker.journey(raw);
     let mut diagnostics = checker.diagnostics;
@@ -350,10 +352,16 @@ fn shape_message(at: Location, message: &str) -> Diagnostic {
     Diagnostic::error("wrong-type", at, message.to_string())
 }
 
+/// A touchpoint KPI's touchpoint: its id, and whether it has a target.
+type KpiScope = (String, bool);
+
 struct Checker<'a> {
     lines: &'a [&'a str],
     root: &'a Node,
     diagnostics: Vec<Diagnostic>,
+    /// Where each touchpoint's KPIs are written, by touchpoint id, for the checks that need the
+    /// whole journey.
+    kpi_places: HashMap<String, Vec<Span>>,
 }
 
 impl Checker<'_> {
@@ -625,6 +633,17 @@ impl Checker<'_> {
             }
         };
 
+        let mut kpis = Vec::new();
+        let mut kpi_spans = Vec::new();
+        for raw_kpi in &raw.kpis {
+            if let Some(kpi) = self.kpi(raw_kpi) {
+                kpis.push(kpi);
+                kpi_spans.push(*raw_kpi.span());
+            }
+        }
+        let mut stages = stages;
+        self.check_kpis(&mut stages, &mut kpis, &kpi_spans);
+
         Some(Journey {
             id: id?,
             title: title?,
@@ -637,7 +656,203 @@ impl Checker<'_> {
             links,
             change,
             instances,
+            kpis,
         })
+    }
+
+    /// One KPI as written, or its problem at its place.
+    fn kpi(&mut self, item: &Spanned<RawKpi>) -> Option<Kpi> {
+        let (line, named) = match &**item {
+            RawKpi::Line(line) => (line.trim().to_string(), false),
+            RawKpi::Named(entry) => {
+                let mut entries = entry.iter();
+                match (entries.next(), entries.next()) {
+                    (Some((name, spec)), None) => {
+                        (format!("{}: {}", name.trim(), spec.trim()), true)
+                    }
+                    _ => {
+                        self.error(
+                            "kpi-syntax",
+                            item.span(),
+                            "a KPI is one line, not several fields".to_string(),
+                            "write `- NAME: MEASURE [FROM -> TO] [>= or <= TARGET] [owner OWNER]`, e.g. `- Approval lead time: median-time <= 2d`",
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        if line.is_empty() {
+            return None;
+        }
+        match crate::kpi::parse(&line) {
+            Ok(kpi) if named && kpi.measure.is_none() => {
+                let spec = line.split_once(':').map_or("", |(_, spec)| spec).trim();
+                self.error(
+                    "unknown-measure",
+                    item.span(),
+                    format!("`{spec}` does not start with a measure Waymark knows"),
+                    format!(
+                        "start it with one of {}; to keep the line as a note, put it in quotes",
+                        one_of(&crate::kpi::MEASURES)
+                    ),
+                );
+                None
+            }
+            Ok(kpi) => Some(kpi),
+            Err(problem) => {
+                let at = self.item_place(item.span());
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        problem.code,
+                        at,
+                        format!("in the KPI `{line}`: {}", problem.message),
+                    )
+                    .with_hint(problem.hint),
+                );
+                None
+            }
+        }
+    }
+
+    /// Where a list item starts: the loader marks a one-entry mapping inside its key, so an item
+    /// written `- NAME: …` is placed at its name.
+    fn item_place(&self, span: &Span) -> Location {
+        let at = self.location(span);
+        let Some(line) = self.lines.get(at.line.saturating_sub(1)) else {
+            return at;
+        };
+        let indent = line.len() - line.trim_start().len();
+        if line.trim_start().starts_with("- ") {
+            Location {
+                line: at.line,
+                column: line[..indent].chars().count() + 3,
+            }
+        } else {
+            at
+        }
+    }
+
+    /// What a KPI needs of the whole journey: ids unique across it, touchpoints that exist, a
+    /// target for `over-target` at a touchpoint, two touchpoints for a journey's conversion.
+    fn check_kpis(&mut self, stages: &mut [Stage], journey_kpis: &mut [Kpi], spans: &[Span]) {
+        let ids: Vec<String> = stages
+            .iter()
+            .flat_map(|s| s.touchpoints.iter().map(|t| t.id.clone()))
+            .collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut named: HashMap<String, usize> = HashMap::new();
+        let mut places = std::mem::take(&mut self.kpi_places);
+        let mut all: Vec<(&mut Kpi, Span, Option<KpiScope>)> = Vec::new();
+        for (kpi, span) in journey_kpis.iter_mut().zip(spans) {
+            all.push((kpi, *span, None));
+        }
+        for stage in stages.iter_mut() {
+            for touchpoint in stage.touchpoints.iter_mut() {
+                let spans = places.remove(&touchpoint.id).unwrap_or_default();
+                let scope = (touchpoint.id.clone(), touchpoint.target.is_some());
+                for (kpi, span) in touchpoint.kpis.iter_mut().zip(spans) {
+                    all.push((kpi, span, Some(scope.clone())));
+                }
+            }
+        }
+        for (kpi, span, scope) in all {
+            let first = self.diagnostics.len();
+            self.check_kpi(kpi, &span, scope, &ids, &mut named);
+            let place = self.item_place(&span);
+            for diagnostic in &mut self.diagnostics[first..] {
+                diagnostic.location = place;
+            }
+        }
+    }
+
+    /// One KPI against the journey: its id (from its name, unique), the touchpoints it names,
+    /// and what its measure needs.
+    fn check_kpi(
+        &mut self,
+        kpi: &mut Kpi,
+        span: &Span,
+        scope: Option<KpiScope>,
+        ids: &[&str],
+        named: &mut HashMap<String, usize>,
+    ) {
+        let span = *span;
+        let line = self.item_place(&span).line;
+        let id = crate::model::id_from_name(&kpi.name, |_| false);
+        // Notes are never referred to, so several touchpoints may name the same one.
+        if kpi.measure.is_none() {
+        } else if let Some(first) = named.get(&id) {
+            self.error(
+                "duplicate-kpi",
+                &span,
+                format!(
+                    "two KPIs of this journey are called `{}` (the first is on line {first})",
+                    kpi.name
+                ),
+                "every KPI needs a name of its own: alerts and initiatives refer to it by name",
+            );
+        } else {
+            named.insert(id.clone(), line);
+        }
+        kpi.id = id;
+        let Some(measure) = &kpi.measure else {
+            self.warning(
+                "kpi-note",
+                &span,
+                format!("the KPI `{}` says nothing Waymark can measure", kpi.name),
+                format!(
+                    "write it as `NAME: MEASURE [>= or <= TARGET]`, the measure one of {}",
+                    one_of(&crate::kpi::MEASURES)
+                ),
+            );
+            return;
+        };
+        let mut touchpoints: Vec<&str> = Vec::new();
+        match measure {
+            crate::kpi::Measure::Conversion { from, to } => {
+                touchpoints.extend(from.as_deref());
+                touchpoints.push(to);
+                if from.is_none() && scope.is_none() {
+                    self.error(
+                        "kpi-conversion",
+                        &span,
+                        format!(
+                            "the journey's KPI `{}` does not say where the conversion starts",
+                            kpi.name
+                        ),
+                        "write `conversion FROM -> TO` with two touchpoint ids",
+                    );
+                }
+            }
+            crate::kpi::Measure::MedianTime {
+                between: Some((from, to)),
+            } => touchpoints.extend([from.as_str(), to.as_str()]),
+            crate::kpi::Measure::OverTarget => {
+                if let Some((touchpoint, false)) = &scope {
+                    self.error(
+                        "kpi-no-target",
+                        &span,
+                        format!(
+                            "`{}` measures the share over target, but `{touchpoint}` has no target",
+                            kpi.name
+                        ),
+                        "give the touchpoint a `target:` time, e.g. `target: 2d`",
+                    );
+                }
+            }
+            _ => {}
+        }
+        for name in touchpoints {
+            if !ids.contains(&name) {
+                self.dangling(
+                    &span,
+                    "touchpoint",
+                    name,
+                    ids,
+                    "a KPI names touchpoints by their ids",
+                );
+            }
+        }
     }
 
     /// The `instances:` block: start and end touchpoints must exist, the timeout must read.
@@ -909,11 +1124,14 @@ impl Checker<'_> {
         let moment_of_truth = self.boolean(raw.moment_of_truth, "moment_of_truth");
         let optional = self.boolean(raw.optional, "optional");
         let costly = self.boolean(raw.costly, "costly");
-        let kpis = raw
+        let (kpis, places): (Vec<Kpi>, Vec<Span>) = raw
             .kpis
-            .into_iter()
-            .filter_map(|k| self.optional_text(Some(k)))
-            .collect();
+            .iter()
+            .filter_map(|k| self.kpi(k).map(|kpi| (kpi, *k.span())))
+            .unzip();
+        if let Some((id, _)) = &id {
+            self.kpi_places.insert(id.clone(), places);
+        }
 
         let owner_id = id.as_ref().map(|(id, _)| id.clone()).unwrap_or_default();
         let mut events = Vec::new();

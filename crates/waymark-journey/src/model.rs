@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::kpi::Kpi;
 use chrono::NaiveDate;
 
 /// Declares a closed vocabulary: an enum whose variants have one spelling in journey files.
@@ -138,6 +139,8 @@ pub struct Journey {
     pub change: Option<ChangeImpact>,
     /// How measured events are cut into instances of this journey.
     pub instances: Instances,
+    /// The journey's own KPIs (each touchpoint has its own too).
+    pub kpis: Vec<Kpi>,
 }
 
 /// How measured events are cut into journey instances (one person's or one request's pass).
@@ -197,7 +200,8 @@ pub struct Touchpoint {
     /// A contact the organisation wants fewer of (a call, a complaint, a chat): journey reports
     /// look for what precedes it and how often it repeats.
     pub costly: bool,
-    pub kpis: Vec<String>,
+    /// What measures this touchpoint (see [`crate::kpi`]).
+    pub kpis: Vec<Kpi>,
     /// Which raw events belong to this touchpoint.
     pub events: Vec<EventRule>,
 }

@@ -78,5 +78,6 @@ pub fn universal(id: &str, title: &str) -> Journey {
         stages,
         links: Vec::new(),
         change: None,
+        kpis: Vec::new(),
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::kpi::Kpi;
 use crate::model::{
     ChangeImpact, EventRule, Journey, Link, Persona, Stage, Touchpoint, ValueMatch, Visibility,
 };
@@ -33,6 +34,8 @@ struct OutJourney<'a> {
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     serves: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    kpis: Vec<OutKpi>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     personas: Vec<OutPersona<'a>>,
     stages: Vec<OutStage<'a>>,
@@ -102,9 +105,29 @@ struct OutTouchpoint<'a> {
     #[serde(skip_serializing_if = "is_false")]
     costly: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    kpis: Vec<&'a str>,
+    kpis: Vec<OutKpi>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     events: Vec<OutEventRule<'a>>,
+}
+
+/// A KPI: `NAME: SPEC` (a one-entry mapping), or a note as a line of text.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutKpi {
+    Note(String),
+    Defined(BTreeMap<String, String>),
+}
+
+impl From<&Kpi> for OutKpi {
+    fn from(kpi: &Kpi) -> Self {
+        let line = kpi.to_string();
+        match (&kpi.measure, line.split_once(": ")) {
+            (Some(_), Some((name, spec))) if name == kpi.name => {
+                OutKpi::Defined(BTreeMap::from([(name.to_string(), spec.to_string())]))
+            }
+            _ => OutKpi::Note(line),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -156,6 +179,7 @@ impl<'a> From<&'a Journey> for OutJourney<'a> {
             version: &j.version,
             description: j.description.as_deref(),
             serves: j.serves.iter().map(String::as_str).collect(),
+            kpis: j.kpis.iter().map(OutKpi::from).collect(),
             personas: j.personas.iter().map(OutPersona::from).collect(),
             stages: j.stages.iter().map(OutStage::from).collect(),
             links: j.links.iter().map(OutLink::from).collect(),
@@ -212,7 +236,7 @@ impl<'a> From<&'a Touchpoint> for OutTouchpoint<'a> {
             moment_of_truth: t.moment_of_truth,
             optional: t.optional,
             costly: t.costly,
-            kpis: t.kpis.iter().map(String::as_str).collect(),
+            kpis: t.kpis.iter().map(OutKpi::from).collect(),
             events: t.events.iter().map(OutEventRule::from).collect(),
         }
     }

@@ -18,6 +18,9 @@ use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+/// How a KPI line is written, under each KPI field.
+const KPI_HINT: &str = "NAME: MEASURE [FROM -> TO] [>= or <= TARGET] [owner WHO], e.g. Approval lead time: median-time <= 2d. Measures: completion, conversion, over-target, median-time, repeat-contacts, csat, nps, ces, volume";
+
 use waymark_journey::draft::{
     Conflict, Draft, Fields, LIMITS, RuleDraft, StageDraft, TouchpointDraft, merge,
 };
@@ -995,7 +998,7 @@ fn touchpoint_part(
                 (field(checked, &name("does"), "The customer does", get(f, "does"), Input::Text, None))
                 (field(checked, &name("feels"), "The customer feels", get(f, "feels"), Input::Text, Some("one word, e.g. relieved")))
                 (field(checked, &name("emotion"), "Emotion (−2 to +2)", get(f, "emotion"), Input::Choice(&emotions), None))
-                (field(checked, &name("kpis"), "KPIs (one per line)", get(f, "kpis"), Input::Area, None))
+                (field(checked, &name("kpis"), "KPIs (one per line)", get(f, "kpis"), Input::Area, Some(KPI_HINT)))
                 div.flags {
                     (field(checked, &name("moment_of_truth"), "Moment of truth", get(f, "moment_of_truth"), Input::Flag, None))
                     (field(checked, &name("optional"), "Optional", get(f, "optional"), Input::Flag, None))
@@ -1090,6 +1093,7 @@ pub(crate) fn editor_page(
                     (field(checked, "j.version", "Version label", draft.get("version"), Input::Text, Some("as-is, to-be, or any label")))
                     (field(checked, "j.description", "Description", draft.get("description"), Input::Area, None))
                     (field(checked, "j.serves", "Serves personas (ids)", draft.get("serves"), Input::Text, Some("comma-separated persona ids")))
+                    (field(checked, "j.kpis", "The journey's KPIs (one per line)", draft.get("kpis"), Input::Area, Some(KPI_HINT)))
                 }
                 @for (p, persona) in draft.personas.iter().enumerate() {
                     fieldset.persona id=(format!("f-p{p}")) {

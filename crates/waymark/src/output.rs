@@ -75,6 +75,15 @@ pub struct DiffReport {
     pub removed: Vec<TouchpointJson>,
     pub changed: Vec<ChangedJson>,
     pub unchanged: usize,
+    /// The journey's own KPIs that differ, each as written (null: absent).
+    pub kpis: Vec<KpiChangeJson>,
+}
+
+#[derive(Serialize)]
+pub struct KpiChangeJson {
+    pub id: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -168,6 +177,15 @@ impl From<&JourneyDiff> for DiffReport {
                 })
                 .collect(),
             unchanged: d.unchanged,
+            kpis: d
+                .kpis
+                .iter()
+                .map(|k| KpiChangeJson {
+                    id: k.id.clone(),
+                    before: k.before.clone(),
+                    after: k.after.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -251,7 +269,20 @@ fn changes_lines(d: &JourneyDiff) -> Vec<String> {
             fields.join("; ")
         ));
     }
+    for k in &d.kpis {
+        lines.push(kpi_line(k));
+    }
     lines
+}
+
+/// A journey KPI's change in one line: `+ KPI …`, `- KPI …` or `~ KPI … -> …`.
+fn kpi_line(k: &waymark_journey::diff::KpiChange) -> String {
+    match (&k.before, &k.after) {
+        (None, Some(after)) => format!("+ KPI {after}"),
+        (Some(before), None) => format!("- KPI {before}"),
+        (Some(before), Some(after)) => format!("~ KPI {before} -> {after}"),
+        (None, None) => format!("~ KPI {}", k.id),
+    }
 }
 
 /// A plain-text table for terminals: a header, a rule, and the rows. Columns whose cells are all
@@ -421,6 +452,13 @@ pub fn diff_markdown(d: &JourneyDiff) -> String {
             })
             .collect(),
     );
+    if !d.kpis.is_empty() {
+        section(
+            &mut out,
+            "Journey KPIs",
+            d.kpis.iter().map(|k| markdown_cell(&kpi_line(k))).collect(),
+        );
+    }
     out
 }
 

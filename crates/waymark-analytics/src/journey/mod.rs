@@ -38,6 +38,7 @@ mod experience;
 mod facts;
 mod groups;
 mod instances;
+pub mod kpis;
 mod model;
 mod moments;
 pub mod source;

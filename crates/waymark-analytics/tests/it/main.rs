@@ -10,6 +10,7 @@ use waymark_eventlog::{EventLog, ReadOptions};
 mod clickhouse;
 mod discover;
 mod journey;
+mod kpis;
 mod model;
 
 /// `../shared/data` beside the repository, or `$WAYMARK_SHARED/data`. Missing data fails the test.

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use proptest::prelude::*;
+use waymark_journey::kpi::{Direction, Unit};
 use waymark_journey::{
-    Actor, ChangeImpact, Channel, EventRule, Experience, Instances, Journey, Kind, Link, Persona,
-    Stage, Touchpoint, ValueMatch, Visibility,
+    Actor, ChangeImpact, Channel, EventRule, Experience, Instances, Journey, Kind, Kpi, Link,
+    Measure, Persona, Stage, Touchpoint, ValueMatch, Visibility,
 };
 
 /// Text as people write it, including the characters YAML treats specially and words YAML 1.1
@@ -57,6 +58,58 @@ fn event_rule() -> impl Strategy<Value = EventRule> {
         .prop_map(|(event, properties)| EventRule { event, properties })
 }
 
+/// A KPI with a placeholder name (the journey names them, since names must be unique in it):
+/// a note, or a measure with a target exact in its written form, a direction and an owner.
+fn kpi() -> impl Strategy<Value = Kpi> {
+    let measure = prop_oneof![
+        Just(None),
+        Just(Some(Measure::Completion)),
+        Just(Some(Measure::RepeatContacts)),
+        Just(Some(Measure::MedianTime { between: None })),
+        Just(Some(Measure::Csat)),
+        Just(Some(Measure::Nps)),
+        Just(Some(Measure::Ces)),
+        Just(Some(Measure::Volume)),
+    ];
+    (
+        measure,
+        proptest::option::of(0u32..=100),
+        any::<bool>(),
+        proptest::option::of("[A-Za-z][A-Za-z &]{0,20}"),
+    )
+        .prop_map(|(measure, target, up, owner)| {
+            let Some(measure) = measure else {
+                return Kpi {
+                    id: String::new(),
+                    name: String::new(),
+                    measure: None,
+                    target: None,
+                    direction: Direction::Up,
+                    owner: None,
+                };
+            };
+            let target = target.map(|t| match measure.unit() {
+                Unit::Share => f64::from(t) / 100.0,
+                Unit::Seconds => f64::from(t) * 60.0,
+                // Hundredths, as written: exact when read back.
+                Unit::Score { min, max } => f64::from(min * 100 + t as i32 * (max - min)) / 100.0,
+                Unit::PerDay => f64::from(t) / 10.0,
+            });
+            Kpi {
+                id: String::new(),
+                name: String::new(),
+                direction: match (target, up) {
+                    (Some(_), true) => Direction::Up,
+                    (Some(_), false) => Direction::Down,
+                    (None, _) => measure.better(),
+                },
+                measure: Some(measure),
+                target,
+                owner: owner.map(|o| o.trim().to_string()),
+            }
+        })
+}
+
 fn touchpoint() -> impl Strategy<Value = Touchpoint> {
     let basics = (
         text(),
@@ -84,7 +137,7 @@ fn touchpoint() -> impl Strategy<Value = Touchpoint> {
         ),
         any::<bool>(),
         any::<bool>(),
-        prop::collection::vec(text(), 0..3),
+        prop::collection::vec(kpi(), 0..3),
         prop::collection::vec(event_rule(), 0..3),
     );
     (basics, experience, rest).prop_map(
@@ -199,6 +252,15 @@ fn journey() -> impl Strategy<Value = Journey> {
                 (0u64..100_000_000, 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
             ),
         ),
+        prop::collection::vec(
+            (
+                kpi(),
+                any::<prop::sample::Index>(),
+                any::<prop::sample::Index>(),
+                any::<bool>(),
+            ),
+            0..3,
+        ),
     )
         .prop_map(
             |(
@@ -210,6 +272,7 @@ fn journey() -> impl Strategy<Value = Journey> {
                 change,
                 prefix,
                 (starts, ends, timeout),
+                journey_kpis,
             )| {
                 // Ids are unique per kind; the reader rejects duplicates.
                 for (index, persona) in personas.iter_mut().enumerate() {
@@ -232,6 +295,37 @@ fn journey() -> impl Strategy<Value = Journey> {
                     if !unique_links.iter().any(|l| l.from == from && l.to == to) {
                         unique_links.push(Link { from, to, label });
                     }
+                }
+                // The journey's KPIs: some a conversion between two of its touchpoints.
+                let mut kpis: Vec<Kpi> = journey_kpis
+                    .into_iter()
+                    .map(|(mut kpi, from, to, conversion)| {
+                        if conversion && kpi.measure.is_some() {
+                            kpi.measure = Some(Measure::Conversion {
+                                from: Some(from.get(&touchpoint_ids).clone()),
+                                to: to.get(&touchpoint_ids).clone(),
+                            });
+                            kpi.target = kpi
+                                .target
+                                .map(|t| (t * 100.0).round().clamp(0.0, 100.0) / 100.0);
+                            if kpi.target.is_none() {
+                                kpi.direction = Direction::Up;
+                            }
+                        }
+                        kpi
+                    })
+                    .collect();
+                // KPI names are unique in a journey; their ids come from them.
+                let every = stages
+                    .iter_mut()
+                    .flat_map(|s| s.touchpoints.iter_mut().flat_map(|t| t.kpis.iter_mut()))
+                    .chain(kpis.iter_mut());
+                for (n, kpi) in every.enumerate() {
+                    kpi.name = match kpi.measure {
+                        Some(_) => format!("KPI {n}"),
+                        None => format!("Note {n}"),
+                    };
+                    kpi.id = waymark_journey::id_from_name(&kpi.name, |_| false);
                 }
                 let serves = personas.iter().map(|p| p.id.clone()).take(1).collect();
                 // Listed once each; the reader drops repeats.
@@ -262,6 +356,7 @@ fn journey() -> impl Strategy<Value = Journey> {
                     links: unique_links,
                     change,
                     instances,
+                    kpis,
                 }
             },
         )
@@ -286,7 +381,6 @@ proptest! {
     fn a_journey_as_an_editor_draft_reads_back_equal(journey in journey().prop_filter("list items are single lines", |j| {
         let single = |items: &[String]| items.iter().all(|item| !item.contains('\n'));
         j.personas.iter().all(|p| single(&p.goals) && single(&p.pains))
-            && j.touchpoints().all(|(_, t)| single(&t.kpis))
     })) {
         let draft = waymark_journey::draft::Draft::of(&journey);
         let (yaml, fields) = draft.file();
@@ -345,4 +439,60 @@ fn property_conditions_keep_their_order_free_meaning() {
         properties,
     };
     assert_eq!(rule.to_string(), "Upgrade where plan in [gold|silver]");
+}
+
+/// Lines made of KPI words in any order: reading never panics, a problem's place is inside the
+/// line, and a KPI read is written as a line that reads back to the same KPI.
+fn kpi_words() -> impl Strategy<Value = String> {
+    let word = proptest::sample::select(vec![
+        "Lead time",
+        ":",
+        "completion",
+        "conversion",
+        "over-target",
+        "median-time",
+        "repeat-contacts",
+        "csat",
+        "nps",
+        "ces",
+        "volume",
+        "form",
+        "->",
+        "→",
+        ">=",
+        "<=",
+        "≥",
+        "<",
+        "80%",
+        "12.34567%",
+        "2d",
+        "1h 30m",
+        "4.2",
+        "-30",
+        "40/day",
+        "5 per day",
+        "owner",
+        "Finance",
+        "é",
+        "  ",
+        "comletion",
+    ]);
+    prop::collection::vec(word, 0..10).prop_map(|words| words.join(" "))
+}
+
+proptest! {
+    #[test]
+    fn kpi_lines_read_and_write_back(line in kpi_words()) {
+        match waymark_journey::kpi::parse(&line) {
+            Err(problem) => prop_assert!(problem.at <= line.len(), "{:?}", problem),
+            Ok(kpi) => {
+                let written = kpi.to_string();
+                let again = waymark_journey::kpi::parse(&written);
+                prop_assert!(again.is_ok(), "{:?} written as {:?}: {:?}", line, written, again);
+                let again = again.expect("checked");
+                prop_assert_eq!(again.to_string(), written.clone());
+                prop_assert_eq!(again.measure, kpi.measure);
+            }
+        }
+    }
 }
