@@ -11,6 +11,10 @@
 //!   Welch's t-test with the Welch–Satterthwaite degrees of freedom, as SciPy's
 //!   `ttest_ind(equal_var=False)`, and its interval.
 //!
+//! - **Volumes** (instances a day): the Wald test of the difference of two Poisson rates, counts
+//!   over the days on each side, as `statsmodels`' `test_poisson_2indep(method="wald",
+//!   compare="diff")` and its interval.
+//!
 //! Every interval is at 95 %; a result is called a movement when p < 0.05. With fewer than
 //! [`MIN_SAMPLE`] observations on either side nothing is claimed.
 
@@ -34,6 +38,7 @@ pub enum Test {
     TwoProportionZ,
     MannWhitney,
     WelchT,
+    PoissonRates,
 }
 
 impl Test {
@@ -42,6 +47,7 @@ impl Test {
             Test::TwoProportionZ => "two-proportion z-test",
             Test::MannWhitney => "Mann–Whitney U test",
             Test::WelchT => "Welch's t-test",
+            Test::PoissonRates => "Poisson rate test",
         }
     }
 }
@@ -110,6 +116,35 @@ pub fn proportions(x1: usize, n1: usize, x2: usize, n2: usize) -> Option<Compari
         after: p2,
         n_before: n1,
         n_after: n2,
+        difference,
+        low: difference - margin,
+        high: difference + margin,
+        statistic,
+        p,
+    })
+}
+
+/// Two rates: `x` events over `t` days (any unit of exposure), before and after.
+pub fn rates(x1: usize, t1: f64, x2: usize, t2: f64) -> Option<Comparison> {
+    if x1 + x2 < MIN_SAMPLE || t1 <= 0.0 || t2 <= 0.0 {
+        return None;
+    }
+    let (r1, r2) = (x1 as f64 / t1, x2 as f64 / t2);
+    let difference = r2 - r1;
+    let se = (x1 as f64 / (t1 * t1) + x2 as f64 / (t2 * t2)).sqrt();
+    let (statistic, p) = if se > 0.0 {
+        let z = difference / se;
+        (z, two_sided_z(z))
+    } else {
+        (0.0, 1.0)
+    };
+    let margin = z_critical() * se;
+    Some(Comparison {
+        test: Test::PoissonRates,
+        before: r1,
+        after: r2,
+        n_before: x1,
+        n_after: x2,
         difference,
         low: difference - margin,
         high: difference + margin,

@@ -693,7 +693,45 @@ async fn measure(
     ApiError,
 > {
     let options = options(query)?;
-    let version = query.version.clone();
+    let (deployed, journey) = find(state, id, query.version.clone()).await?;
+    let (store, logs) = (state.store.clone(), state.logs.clone());
+    tokio::task::spawn_blocking(move || {
+        let figures = measured_live(&logs, &store, &journey, &options, API_WAIT)
+            .map(|(report, _)| report)
+            .map_err(measure_error)?;
+        Ok::<_, ApiError>((deployed, journey, figures))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+}
+
+/// Why a journey could not be measured, as the API says it.
+pub(crate) fn measure_error(error: Measure) -> ApiError {
+    match error {
+        Measure::Options(e) => {
+            let field = e.option;
+            invalid("unknown_touchpoint", e.to_string(), field)
+        }
+        Measure::Loading(not_ready) => ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "reading_events",
+            message: format!(
+                "the stored events are still being read ({} so far); ask again in a few seconds",
+                not_ready.read
+            ),
+            field: None,
+            accepted: None,
+        },
+        Measure::Store(e) => ApiError::internal(&e),
+    }
+}
+
+/// A deployed journey by id and version (a number or a label; none: the latest), read.
+pub(crate) async fn find(
+    state: &AppState,
+    id: String,
+    version: Option<String>,
+) -> Result<(waymark_store::DeployedJourney, waymark_journey::Journey), ApiError> {
     let lookup = id.clone();
     let deployed = state
         .blocking(move |store| match version.as_deref().map(str::trim) {
@@ -720,35 +758,11 @@ async fn measure(
     let journey = waymark_journey::check(&deployed.source)
         .journey
         .ok_or_else(|| ApiError::internal(&"a deployed journey no longer reads"))?;
-    let (store, logs) = (state.store.clone(), state.logs.clone());
-    tokio::task::spawn_blocking(move || {
-        let figures = measured_live(&logs, &store, &journey, &options, API_WAIT)
-            .map(|(report, _)| report)
-            .map_err(|e| match e {
-                Measure::Options(e) => {
-                    let field = e.option;
-                    invalid("unknown_touchpoint", e.to_string(), field)
-                }
-                Measure::Loading(not_ready) => ApiError {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    code: "reading_events",
-                    message: format!(
-                        "the stored events are still being read ({} so far); ask again in a few seconds",
-                        not_ready.read
-                    ),
-                    field: None,
-                    accepted: None,
-                },
-                Measure::Store(e) => ApiError::internal(&e),
-            })?;
-        Ok::<_, ApiError>((deployed, journey, figures))
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?
+    Ok((deployed, journey))
 }
 
 /// How long the report API waits for the events to be read after a start.
-const API_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const API_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Why a journey could not be measured.
 #[derive(Debug)]

@@ -19,6 +19,7 @@ mod import;
 pub mod journeys;
 mod kept;
 pub mod keys;
+pub mod kpis;
 pub mod live;
 pub mod mail;
 pub mod manage;
@@ -202,6 +203,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(journeys::deploy, journeys::list))
         .routes(routes!(journeys::report))
         .routes(routes!(journeys::map))
+        .routes(routes!(kpis::scorecard))
         .routes(routes!(automation::put_users, automation::users))
         .routes(routes!(keys::issue_token))
         .routes(routes!(keys::disable_user))

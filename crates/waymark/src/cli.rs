@@ -79,6 +79,12 @@ pub enum Command {
         #[arg(long)]
         to: Location,
     },
+    /// KPIs: each measurable KPI of a journey file on its events, against its target; or
+    /// before and after a change.
+    Kpi {
+        #[command(subcommand)]
+        command: Box<KpiCommand>,
+    },
     /// Print the server's OpenAPI document (JSON), the same as its `/openapi.json`.
     Openapi,
     /// Event-log files: convert between formats, summarise.
@@ -86,6 +92,49 @@ pub enum Command {
         #[command(subcommand)]
         command: Box<LogCommand>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KpiCommand {
+    /// The scorecard: every measurable KPI's value over the last `--days` days, the days before,
+    /// its target, its weekly trend and a sentence. Exits 1 when a KPI misses its target, so a
+    /// scheduled job can act on it.
+    Check(KpiArgs),
+    /// Every KPI before and after a change (`--at`, e.g. the day the to-be version went live),
+    /// `--days` days on each side, with the test that fits the measure (two-proportion z-test,
+    /// Mann-Whitney, Welch's t), a 95% interval and a verdict in words.
+    Compare(KpiCompareArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct KpiArgs {
+    /// The journey file whose KPIs are measured.
+    pub journey: PathBuf,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// The end of the window (ISO 8601 or YYYY-MM-DD; default: the last event).
+    #[arg(long)]
+    pub now: Option<String>,
+    /// The window's length in days.
+    #[arg(long, default_value_t = 28, value_parser = clap::value_parser!(i64).range(1..=366))]
+    pub days: i64,
+    #[arg(long, value_enum, default_value_t = KpiFormat::Table)]
+    pub format: KpiFormat,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct KpiCompareArgs {
+    #[command(flatten)]
+    pub kpi: KpiArgs,
+    /// The change: before it against after it (ISO 8601 or YYYY-MM-DD).
+    #[arg(long)]
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KpiFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Clone, clap::Args)]

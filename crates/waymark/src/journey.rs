@@ -77,7 +77,7 @@ fn deploy(path: &Path, db: &waymark_store::Location) -> anyhow::Result<Outcome> 
 }
 
 /// Reads a journey file that must be free of errors.
-fn read_journey(path: &Path) -> anyhow::Result<Journey> {
+pub(crate) fn read_journey(path: &Path) -> anyhow::Result<Journey> {
     let checked = waymark_journey::check(&read(path)?);
     match checked.journey {
         Some(journey) => Ok(journey),

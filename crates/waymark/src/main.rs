@@ -10,6 +10,7 @@ mod config;
 mod demo;
 mod journey;
 mod keys;
+mod kpi;
 mod output;
 mod process;
 mod serve;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         cli::Command::Keys { command } => keys::run(command),
         cli::Command::Backup { db, to } => keys::backup(&db, &to),
         cli::Command::Copy { from, to } => keys::copy(&from, &to),
+        cli::Command::Kpi { command } => kpi::run(*command),
         cli::Command::Openapi => serde_json::to_string_pretty(&waymark_server::openapi())
             .map(|text| {
                 println!("{text}");

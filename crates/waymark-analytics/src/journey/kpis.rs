@@ -270,10 +270,10 @@ impl Observations {
     }
 
     /// The KPI before `split` (from `from`) against after it (until `to`), with the test that
-    /// fits its unit; none with too few observations, and for volumes (a count per day has no
-    /// sample to test).
+    /// fits its unit; none with too few observations.
     pub fn compare(&self, from: Micros, split: Micros, to: Micros) -> Option<Comparison> {
         let (before, after) = (self.window(from, split), self.window(split, to));
+        let days = |a: Micros, b: Micros| (b - a) as f64 / DAY as f64;
         match self.unit {
             Unit::Share => {
                 let ones = |v: &[f64]| v.iter().filter(|&&x| x > 0.5).count();
@@ -281,7 +281,12 @@ impl Observations {
             }
             Unit::Seconds => compare::times(before, after),
             Unit::Score { .. } => compare::scores(before, after),
-            Unit::PerDay => None,
+            Unit::PerDay => compare::rates(
+                before.len(),
+                days(from, split),
+                after.len(),
+                days(split, to),
+            ),
         }
     }
 }
@@ -505,6 +510,7 @@ pub fn verdict(kpi: &Kpi, unit: Unit, comparison: Option<&Comparison>) -> String
     };
     let difference = |d: f64| match unit {
         Unit::Share => format!("{:+.1} points", d * 100.0),
+        Unit::PerDay => format!("{d:+.1}/day"),
         Unit::Seconds => {
             let sign = if d < 0.0 { "-" } else { "+" };
             format!(

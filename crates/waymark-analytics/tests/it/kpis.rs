@@ -376,6 +376,14 @@ fn before_and_after_tests_agree_with_scipy_and_statsmodels() {
         );
         ours.push(compare::proportions(x1, n1, x2, n2).expect("enough"));
     }
+    for (x1, t1, x2, t2) in [
+        (120, 28.0, 150, 28.0),
+        (40, 30.0, 41, 31.0),
+        (9, 7.0, 30, 7.0),
+    ] {
+        cases.push(serde_json::json!({"kind": "rates", "x1": x1, "t1": t1, "x2": x2, "t2": t2}));
+        ours.push(compare::rates(x1, t1, x2, t2).expect("enough"));
+    }
     for (before, after) in &times {
         cases.push(serde_json::json!({"kind": "times", "before": before, "after": after}));
         ours.push(compare::times(before, after).expect("enough"));

@@ -663,6 +663,7 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         ("get", "/v1/journeys"),
         ("get", "/v1/journeys/{id}/report"),
         ("get", "/v1/journeys/{id}/map"),
+        ("get", "/v1/journeys/{id}/kpis"),
         ("get", "/v1/profiles"),
         ("get", "/v1/profiles/{id}"),
         ("get", "/v1/profiles/{id}/timeline"),
@@ -998,5 +999,128 @@ async fn deployed_journeys_are_versioned_and_report_on_stored_events() {
     let (status, _) = get(&router, "/v1/journeys/nope/report", Some(ADMIN)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = get(&router, "/v1/journeys/loan/report", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// A deployed journey's KPIs on the stored events: the scorecard the CLI prints, computed by the
+/// same engine; before and after a date; bad parameters named.
+#[tokio::test]
+async fn a_journeys_kpis_are_measured_on_stored_events() {
+    let (store, router) = setup();
+    store.ensure_key(KeyKind::Admin, ADMIN).expect("admin");
+    let admin = [("authorization", format!("Bearer {ADMIN}"))];
+    // Twelve applications a day for ten days: the first five days approved within a day, the
+    // last five after two days.
+    let mut csv = String::from("case_id,activity,timestamp\n");
+    for day in 0..10 {
+        for n in 0..12 {
+            let wait = if day < 5 { 20 } else { 48 };
+            let case = format!("c{day}-{n}");
+            csv.push_str(&format!(
+                "{case},Apply,2024-03-{:02}T08:{n:02}:00Z\n",
+                day + 1
+            ));
+            if n < 10 {
+                let approved = 8 + wait + n;
+                csv.push_str(&format!(
+                    "{case},Approve,2024-03-{:02}T{:02}:{n:02}:00Z\n",
+                    day + 1 + approved / 24,
+                    approved % 24
+                ));
+            }
+        }
+    }
+    let (status, body) = post(&router, "/v1/import?format=csv", csv.into_bytes(), &admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let journey = JOURNEY.replace(
+        "version: as-is\n",
+        "version: as-is\ninstances:\n  timeout: 3d\nkpis:\n  - Approved: conversion apply -> approve >= 80%\n  - Time to approve: median-time apply -> approve <= 1d owner Risk\n  - Applications: volume\n  - faster decisions\n",
+    );
+    let (status, body) = post(
+        &router,
+        "/v1/journeys",
+        journey.clone().into_bytes(),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, card) = get(
+        &router,
+        "/v1/journeys/loan/kpis?now=2024-03-20&days=30&at=2024-03-06",
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{card}");
+    assert_eq!(card["version"], 1);
+    assert_eq!(card["notes"], serde_json::json!(["faster decisions"]));
+    let kpis = card["kpis"].as_array().expect("kpis");
+    assert_eq!(kpis.len(), 3);
+    let approved = &kpis[0];
+    assert_eq!(approved["id"], "approved");
+    // The last day's two unapproved applications are still open (within the 3-day timeout of
+    // the last event): not yet decided, so not counted.
+    assert_eq!(approved["observed"], 118);
+    assert!((approved["value"].as_f64().expect("value") - 100.0 / 118.0).abs() < 1e-12);
+    assert_eq!(approved["standing"], "met");
+    let time = &kpis[1];
+    assert_eq!(
+        (time["owner"].as_str(), time["standing"].as_str()),
+        (Some("Risk"), Some("missed"))
+    );
+    // Before the 6th a day and a bit; after, two days and a bit: Mann-Whitney sees the move.
+    let comparison = &time["comparison"];
+    assert_eq!(comparison["test"], "Mann–Whitney U test");
+    assert_eq!(comparison["moved"], true, "{comparison}");
+    assert!(
+        comparison["words"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("Time to approve moved for the worse")),
+        "{comparison}"
+    );
+    assert_eq!(kpis[2]["comparison"]["test"], "Poisson rate test");
+    assert_eq!(kpis[2]["comparison"]["moved"], false, "12 a day throughout");
+
+    // The API says what the engine says on the same events.
+    let journey = waymark_journey::check(&journey).journey.expect("journey");
+    let (log, _) = waymark_store::stored_log(store.as_ref()).expect("log");
+    use waymark_analytics::journey::LogSource as _;
+    let cut = log
+        .cut(&journey, &waymark_analytics::journey::Options::default())
+        .expect("cut");
+    let now = waymark_eventlog::time::parse_bound("2024-03-20").expect("time");
+    let at = waymark_eventlog::time::parse_bound("2024-03-06").expect("time");
+    let mut expected = waymark_server::kpis::scorecard_json(
+        &journey,
+        &cut.instances,
+        waymark_analytics::journey::kpis::Window {
+            now,
+            days: 30,
+            weeks: 12,
+        },
+        Some(at),
+    );
+    expected["version"] = 1.into();
+    // Both read from text, so that each number is parsed the same way.
+    let expected: serde_json::Value = serde_json::from_str(&expected.to_string()).expect("json");
+    assert_eq!(card, expected);
+
+    for (query, field) in [
+        ("days=0", "days"),
+        ("now=someday", "now"),
+        ("at=soon", "at"),
+    ] {
+        let (status, body) = get(
+            &router,
+            &format!("/v1/journeys/loan/kpis?{query}"),
+            Some(ADMIN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["field"], field, "{query}: {body}");
+    }
+    let (status, _) = get(&router, "/v1/journeys/nope/kpis", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(&router, "/v1/journeys/loan/kpis", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

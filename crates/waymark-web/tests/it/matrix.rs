@@ -73,6 +73,7 @@ const API: &[Row] = &[
     ("POST", "/v1/journeys", "-", "UFFFBFFFFFFBBUUB"),
     ("GET", "/v1/journeys/{id}/report", "-", "UFFFAFFFFFAAAUUA"),
     ("GET", "/v1/journeys/{id}/map", "-", "UFFFAFFFFFAAAUUA"),
+    ("GET", "/v1/journeys/{id}/kpis", "-", "UFFFAFFFFFAAAUUA"),
     ("GET", "/v1/directory/users", "-", "UFFFAFFFFFFFAUUF"),
     ("POST", "/v1/directory/users", "-", "UFFFBFFFFFFFBUUF"),
     (

@@ -511,3 +511,80 @@ fn journey_report_agrees_from_file_database_and_the_funnel() {
         stderr(&wrong)
     );
 }
+
+/// `waymark kpi check` prints the loan journey's scorecard on BPIC 2012 and exits 1 because some
+/// KPIs miss their targets; its JSON holds every measurable KPI; `kpi compare` says which moved;
+/// a journey without measurable KPIs is refused with what to write.
+#[test]
+fn kpi_check_and_compare_measure_a_journeys_kpis() {
+    let log = shared_log("bpic2012.xes.gz");
+    let journey = crate::example("loan-application/journey.yaml");
+    let journey = journey.to_str().expect("path");
+    let output = crate::waymark(&["kpi", "check", journey, &log]);
+    let text = crate::stdout(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{text}{}",
+        crate::stderr(&output)
+    );
+    assert!(
+        text.starts_with("Apply for a personal loan: the last 28 days to 2012-03-14"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Time to money") && text.contains("missed") && text.contains("met"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Time to money: 11.8d, meets the target of at most 14d"),
+        "{text}"
+    );
+    let output = crate::waymark(&[
+        "kpi", "check", journey, &log, "--format", "json", "--days", "60",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(json["days"], 60);
+    assert_eq!(json["kpis"].as_array().map(Vec::len), Some(10));
+    let output = crate::waymark(&[
+        "kpi",
+        "compare",
+        journey,
+        &log,
+        "--at",
+        "2012-01-15",
+        "--days",
+        "30",
+    ]);
+    let text = crate::stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("Time to money moved for the better") && text.contains("Mann–Whitney U test"),
+        "{text}"
+    );
+    assert!(text.contains("did not move measurably"), "{text}");
+    let dir = crate::temp_dir("kpi-none");
+    let bare = dir.join("bare.yaml");
+    let plain = std::fs::read_to_string(crate::example("training-request/as-is.yaml"))
+        .expect("example")
+        .lines()
+        .filter(|line| {
+            !line.contains(": median-time")
+                && !line.contains(": conversion")
+                && !line.contains(": completion")
+                && !line.contains(": volume")
+                && !line.contains(": csat")
+                && !line.contains(": repeat-contacts")
+                && !line.trim_start().starts_with("kpis:")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&bare, plain).expect("write");
+    let output = crate::waymark(&["kpi", "check", bare.to_str().expect("path"), &log]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        crate::stderr(&output).contains("defines no measurable KPI; add lines such as"),
+        "{}",
+        crate::stderr(&output)
+    );
+}
