@@ -87,6 +87,24 @@ pub(crate) async fn home(State(web): State<Web>, signed: Option<Signed>) -> Resp
     } else {
         None
     };
+    // The KPIs this person owns, wherever they are defined (none while the events are read).
+    let owned = {
+        let (store, logs) = (web.app.store.clone(), web.app.logs.clone());
+        match tokio::task::spawn_blocking(move || crate::scorecard::everyone(&logs, &store, now))
+            .await
+        {
+            Ok(Ok(Some(cards))) => cards,
+            Ok(Ok(None)) => Vec::new(),
+            Ok(Err(error)) => {
+                tracing::error!(%error, "the home page could not measure the KPIs");
+                Vec::new()
+            }
+            Err(error) => {
+                tracing::error!(%error, "the home page could not measure the KPIs");
+                Vec::new()
+            }
+        }
+    };
     let first_name = signed
         .user
         .name
@@ -97,6 +115,7 @@ pub(crate) async fn home(State(web): State<Web>, signed: Option<Signed>) -> Resp
     let content = html! {
         (waiting(&mine, now))
         @if let Some(health) = &mine.health { (health_part(health)) }
+        (crate::scorecard::home_part(&owned, &signed))
         @match &journeys {
             Some(Ok((measured, comments))) => {
                 (journeys_part(measured))

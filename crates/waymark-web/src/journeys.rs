@@ -324,6 +324,7 @@ pub(crate) async fn load_measuring(
 pub(crate) fn tabs(id: &str, query: &str, current: &str) -> maud::Markup {
     let pages = [
         ("", "Map"),
+        ("/kpis", "KPIs"),
         ("/funnel", "Funnel"),
         ("/flow", "Flow"),
         ("/conformance", "Designed against actual"),

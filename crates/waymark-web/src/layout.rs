@@ -52,6 +52,7 @@ fn groups(signed: &Signed) -> Vec<(&'static str, Vec<Link>)> {
     let mut insight = Vec::new();
     if crate::journeys::may_read(signed) {
         insight.push(link("/journeys", "Journeys"));
+        insight.push(link("/scorecards", "Scorecards"));
         insight.push(link("/analyses", "Analyses"));
     }
     if crate::customers::may_read(signed) {

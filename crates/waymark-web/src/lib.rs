@@ -34,6 +34,7 @@ mod manage;
 mod people;
 mod person;
 mod saved;
+mod scorecard;
 mod session;
 mod suggest;
 mod touchpoint;
@@ -163,6 +164,8 @@ fn table() -> Table {
         "/journeys/{id}/comments/{thread}/resolve",
         comments::resolve,
     )
+    .get("/journeys/{id}/kpis", scorecard::journey_page)
+    .get("/scorecards", scorecard::all)
     .get("/journeys/{id}/funnel", funnel::funnel)
     .get("/journeys/{id}/funnel/people", funnel::people)
     .get("/analyses", saved::list)

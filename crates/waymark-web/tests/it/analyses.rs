@@ -901,3 +901,109 @@ async fn browsing_never_tells_where_a_colleagues_request_stands() {
     }
     assert!(placed, "an administrator sees where her request stands");
 }
+
+/// KPIs scored on the journey's KPI tab, across journeys by owner, and on the home page of the
+/// department that owns one (which may not read journeys, so sees no links).
+#[tokio::test]
+async fn kpis_are_scored_per_journey_by_owner_and_on_their_owners_home() {
+    let (store, router) = setup("kpis");
+    seed(store.as_ref());
+    let with_kpis = JOURNEY
+        .replace(
+            "version: as-is\n",
+            "version: as-is\nkpis:\n  - Done: completion >= 50%\n",
+        )
+        .replace(
+            "        target: 30m\n",
+            "        target: 30m\n        kpis:\n          - Calls again: repeat-contacts <= 10%\n          - Call CSAT: csat >= 4 owner Support\n          - quick answers\n",
+        );
+    store
+        .deploy_journey("small", "as-is", &with_kpis, 1)
+        .expect("deploy");
+    let chris = sign_in(&router, store.as_ref(), "chris").await;
+    let page = get(&router, "/journeys/small/kpis", Some(&chris)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    let html = &page.html;
+    // u1 and u3 completed, u2 is still under way: 100% of the decided ones.
+    assert!(
+        html.contains(
+            "Done: 100%, meets the target of at least 50% (2 observed in the last 28 days)."
+        ),
+        "{html}"
+    );
+    // u1 and u2 called once each; u1 rated the call 2.
+    assert!(
+        html.contains("Calls again: 0%, meets the target of at most 10%"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Call CSAT: 2.0, misses the target of at least 4"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<span class="badge overdue">missed</span>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"href="/journeys/small/touchpoints/call""#),
+        "{html}"
+    );
+    assert!(
+        html.contains("Noted but not measured: quick answers."),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"aria-current="page">KPIs</a>"#),
+        "the tab is marked: {html}"
+    );
+    let day = waymark_eventlog::time::format_micros(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_micros() as i64
+            - 86_400_000_000,
+    );
+    let page = get(
+        &router,
+        &format!("/journeys/small/kpis?at={}&days=7", &day[..10]),
+        Some(&chris),
+    )
+    .await;
+    assert!(
+        page.html
+            .contains("Done: too few observations on one side to tell"),
+        "{}",
+        page.html
+    );
+    let page = get(&router, "/journeys/small/kpis?at=someday", Some(&chris)).await;
+    assert!(page.html.contains("is not a date"), "{}", page.html);
+
+    let page = get(&router, "/scorecards?owner=Support", Some(&chris)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains("<h2>Support</h2>") && page.html.contains("Call CSAT"),
+        "{}",
+        page.html
+    );
+    assert!(
+        !page.html.contains("Done: 100%"),
+        "only Support's: {}",
+        page.html
+    );
+
+    // Alex works in support: the two call KPIs are his department's (the touchpoint's, and the
+    // one named for it); he may not read journeys, so they are not links.
+    let alex = sign_in(&router, store.as_ref(), "alex").await;
+    let home = get(&router, "/", Some(&alex)).await;
+    assert!(home.html.contains("Your KPIs"), "{}", home.html);
+    assert!(
+        home.html.contains("Call CSAT") && home.html.contains("Calls again"),
+        "{}",
+        home.html
+    );
+    assert!(home.html.contains("1 missing the target"), "{}", home.html);
+    assert!(!home.html.contains("/journeys/small"), "{}", home.html);
+    let jennifer = sign_in(&router, store.as_ref(), "jennifer").await;
+    let home = get(&router, "/", Some(&jennifer)).await;
+    assert!(!home.html.contains("Your KPIs"), "{}", home.html);
+}

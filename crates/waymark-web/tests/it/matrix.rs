@@ -180,6 +180,8 @@ const PAGES: &[Row] = &[
         "-",
         "RRRRRFFFFFNNNRRN",
     ),
+    ("GET", "/journeys/{id}/kpis", "-", "RRRRRFFFFFAAARRA"),
+    ("GET", "/scorecards", "-", "RRRRRFFFFFAAARRA"),
     ("GET", "/journeys/{id}/funnel", "-", "RRRRRFFFFFAAARRA"),
     // The people behind a figure: for those who read journeys and look people up.
     (

@@ -147,6 +147,10 @@ try {
       result.steps[`map-downloads-${device}`] = await page.getByRole("button", { name: /^Download SVG/ }).count();
       await page.screenshot({ path: `${process.env.SHOTS}/tour-journey-map-fit-${device}.png`, fullPage: true });
     }
+    // Scorecards: a journey's KPIs (and before and after a date), and everyone's by owner.
+    await visit("olivia", "kpis", journey && `${journey}/kpis`);
+    await visit("olivia", "kpis-compared", journey && `${journey}/kpis?at=${new Date(Date.now() - 35 * 86400000).toISOString().slice(0, 10)}&days=28`);
+    await visit("chris", "scorecards", "/scorecards");
     await visit("olivia", "funnel", journey && `${journey}/funnel`);
     await visit("olivia", "flow", journey && `${journey}/flow`);
     await visit("olivia", "conformance", journey && `${journey}/conformance`);
