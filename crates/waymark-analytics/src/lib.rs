@@ -7,6 +7,7 @@
 //! Times are the differences of event timestamps in seconds, as PM4Py computes them; medians and
 //! percentiles follow NumPy.
 
+pub mod alerts;
 pub mod compare;
 mod dfg;
 pub mod discover;

@@ -85,6 +85,11 @@ pub enum Command {
         #[command(subcommand)]
         command: Box<KpiCommand>,
     },
+    /// Alert rules on KPIs: see when a rule would have fired on past events.
+    Alerts {
+        #[command(subcommand)]
+        command: Box<AlertsCommand>,
+    },
     /// Print the server's OpenAPI document (JSON), the same as its `/openapi.json`.
     Openapi,
     /// Event-log files: convert between formats, summarise.
@@ -129,6 +134,37 @@ pub struct KpiCompareArgs {
     /// The change: before it against after it (ISO 8601 or YYYY-MM-DD).
     #[arg(long)]
     pub at: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// When a rule on a KPI would have fired, day by day over the past, each run of days that
+    /// fired being one alert. Rules: `below VALUE`, `above VALUE`, `worse by 20%` (against the
+    /// period before), each optionally `over 7d`; `anomaly [by weekday|by week] [at 3.5]` (against
+    /// the KPI's own seasonal history; docs/alerts.md).
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// The journey file that defines the KPI.
+    pub journey: PathBuf,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// The KPI's id (from its name: `Time to money` is `time-to-money`).
+    #[arg(long)]
+    pub kpi: String,
+    /// The rule, e.g. `below 80%`, `worse by 20% over 14d`, `anomaly by weekday`.
+    #[arg(long)]
+    pub rule: String,
+    /// Check the days up to this one (ISO 8601 or YYYY-MM-DD; default: the last event).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// How many days back to check.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=3660))]
+    pub days: i64,
+    #[arg(long, value_enum, default_value_t = KpiFormat::Table)]
+    pub format: KpiFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -141,3 +141,110 @@ fn table(
     }
     out
 }
+
+/// `waymark alerts simulate`.
+pub fn alerts(command: crate::cli::AlertsCommand) -> anyhow::Result<Outcome> {
+    let crate::cli::AlertsCommand::Simulate(args) = command;
+    let journey = crate::journey::read_journey(&args.journey)?;
+    let definitions = kpis::definitions(&journey);
+    let Some((kpi, scope, _)) = definitions.iter().find(|(k, _, _)| k.id == args.kpi) else {
+        let known: Vec<&str> = definitions
+            .iter()
+            .filter(|(k, _, _)| k.measure.is_some())
+            .map(|(k, _, _)| k.id.as_str())
+            .collect();
+        let hint = match waymark_journey::did_you_mean(&args.kpi, known.iter().copied()) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => format!("its KPIs are {}", waymark_journey::one_of(&known)),
+        };
+        anyhow::bail!(
+            "{} has no KPI `{}`; {hint}",
+            args.journey.display(),
+            args.kpi
+        );
+    };
+    let Some(measure) = &kpi.measure else {
+        anyhow::bail!("`{}` is a note, not a measure: nothing to watch", kpi.name);
+    };
+    let unit = measure.unit();
+    let rule = waymark_analytics::alerts::Rule::parse(&args.rule, unit)
+        .map_err(|e| anyhow::anyhow!("--rule: {e}"))?;
+    let options = Options::default();
+    let keep = waymark_store::Keep::only(waymark_analytics::journey::attributes_read(
+        &journey, &options,
+    ));
+    let log = crate::analyze::load_log_keeping(&args.log, &keep)?;
+    let last = log.time_column().iter().copied().max().unwrap_or(0);
+    let to = match &args.to {
+        Some(text) => crate::analyze::time_bound(text, "to")?,
+        None => last,
+    };
+    let cut = log
+        .cut(
+            &journey,
+            &Options {
+                now: Some(to.max(last)),
+                ..options
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let observed = kpis::observe(&journey, &cut.instances, kpi, *scope)
+        .ok_or_else(|| anyhow::anyhow!("`{}` cannot be measured", kpi.name))?;
+    const DAY: i64 = 86_400_000_000;
+    let end = to.div_euclid(DAY) * DAY + DAY;
+    let checks = waymark_analytics::alerts::check(
+        &observed,
+        kpi.direction,
+        &rule,
+        end - args.days * DAY,
+        end,
+    );
+    let episodes = waymark_analytics::alerts::episodes(&checks, kpi.direction);
+    let day = |us: i64| waymark_eventlog::time::format_micros(us)[..10].to_string();
+    let text = match args.format {
+        KpiFormat::Json => {
+            serde_json::to_string_pretty(&serde_json::json!({
+                "kpi": kpi.id,
+                "rule": rule.describe(unit),
+                "checked": checks.len(),
+                "fired": checks.iter().filter(|c| c.fired).count(),
+                "alerts": episodes.iter().map(|e| serde_json::json!({
+                    "from": day(e.start),
+                    "last": day(e.last),
+                    "buckets": e.buckets,
+                    "worst": e.worst,
+                    "expected": e.expected,
+                })).collect::<Vec<_>>(),
+            }))? + "\n"
+        }
+        KpiFormat::Table => {
+            let mut out = format!(
+                "{}: {} — {} buckets checked from {} to {}, {} fired, {} alert(s)\n",
+                kpi.name,
+                rule.describe(unit),
+                checks.len(),
+                day(end - args.days * DAY),
+                day(end - DAY),
+                checks.iter().filter(|c| c.fired).count(),
+                episodes.len()
+            );
+            for e in &episodes {
+                out.push_str(&format!(
+                    "  {} to {} ({} bucket{}): worst {}{}\n",
+                    day(e.start),
+                    day(e.last),
+                    e.buckets,
+                    if e.buckets == 1 { "" } else { "s" },
+                    kpis::show(unit, e.worst),
+                    e.expected
+                        .map(|x| format!(", against {}", kpis::show(unit, x)))
+                        .unwrap_or_default()
+                ));
+            }
+            out
+        }
+    };
+    use std::io::Write as _;
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(Outcome::Fine)
+}

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         cli::Command::Backup { db, to } => keys::backup(&db, &to),
         cli::Command::Copy { from, to } => keys::copy(&from, &to),
         cli::Command::Kpi { command } => kpi::run(*command),
+        cli::Command::Alerts { command } => kpi::alerts(*command),
         cli::Command::Openapi => serde_json::to_string_pretty(&waymark_server::openapi())
             .map(|text| {
                 println!("{text}");

@@ -7,6 +7,7 @@ use serde_json::Value;
 use waymark_analytics::{FunnelOrder, all_cases};
 use waymark_eventlog::{EventLog, ReadOptions};
 
+mod alerts;
 mod clickhouse;
 mod discover;
 mod journey;
