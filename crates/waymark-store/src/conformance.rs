@@ -60,6 +60,7 @@ on_every_backend!(
     a_person_changed_by_an_administrator_is_in_the_access_trail,
     journey_changes_and_comment_threads_are_kept,
     a_journey_is_deployed_after_a_version_only_while_it_is_the_latest,
+    alert_rules_are_checked_once_and_their_firings_grouped,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -915,5 +916,152 @@ fn a_journey_is_deployed_after_a_version_only_while_it_is_the_latest<S: Journeys
             .deploy_journey_after("claims", "as-is", "id: claims\n# a", 4, 2)
             .expect("deploy"),
         Some((2, false))
+    );
+}
+
+fn alert_rules_are_checked_once_and_their_firings_grouped<S: Alerts>(store: &S) {
+    use crate::alerts::{Firing, NewAlertRule};
+    let rule = NewAlertRule {
+        journey: "claims".into(),
+        kpi: "completion".into(),
+        rule: "anomaly".into(),
+        webhook: Some("http://127.0.0.1:9/hook".into()),
+        author: "olivia".into(),
+        created_us: HOUR,
+    };
+    let id = store.add_alert_rule(&rule).expect("add");
+    let other = store
+        .add_alert_rule(&NewAlertRule {
+            kpi: "time".into(),
+            webhook: None,
+            ..rule.clone()
+        })
+        .expect("add");
+    let rules = store.alert_rules().expect("rules");
+    assert_eq!(rules.len(), 2);
+    assert_eq!(
+        (rules[0].id, &rules[0].rule, rules[0].checked_us),
+        (id, &rule, None)
+    );
+
+    // The mark moves for the caller that read it as it was, once.
+    assert!(store.claim_alert_check(id, None, 10 * HOUR).expect("claim"));
+    assert!(
+        !store.claim_alert_check(id, None, 11 * HOUR).expect("again"),
+        "a second node read the same mark"
+    );
+    assert!(
+        store
+            .claim_alert_check(id, Some(10 * HOUR), 20 * HOUR)
+            .expect("next")
+    );
+    assert_eq!(
+        store.alert_rules().expect("rules")[0].checked_us,
+        Some(20 * HOUR)
+    );
+
+    // Buckets in a row are one alert; after a quiet stretch, a new one.
+    let firing = |bucket: i64, detail: &str| Firing {
+        rule: id,
+        journey: "claims".into(),
+        kpi: "completion".into(),
+        bucket_us: bucket * HOUR,
+        detail: detail.into(),
+        quiet_us: 3 * HOUR,
+    };
+    let (first, new) = store
+        .raise_alert(&firing(1, "{\"worst\":0.5}"))
+        .expect("raise");
+    assert!(new);
+    assert_eq!(
+        store
+            .raise_alert(&firing(2, "{\"worst\":0.4}"))
+            .expect("raise"),
+        (first, false)
+    );
+    assert_eq!(
+        store
+            .raise_alert(&firing(4, "{\"worst\":0.45}"))
+            .expect("raise"),
+        (first, false)
+    );
+    // The same bucket again (a retry) adds nothing.
+    assert_eq!(
+        store
+            .raise_alert(&firing(4, "{\"worst\":0.45}"))
+            .expect("raise"),
+        (first, false)
+    );
+    let alert = store.alert(first).expect("read").expect("kept");
+    assert_eq!(
+        (alert.opened_us, alert.last_us, alert.buckets),
+        (HOUR, 4 * HOUR, 3)
+    );
+    assert_eq!(alert.detail, "{\"worst\":0.45}");
+    assert!(alert.is_open() && alert.acknowledged.is_none() && alert.notified_us.is_none());
+    let (second, new) = store.raise_alert(&firing(9, "{}")).expect("raise");
+    assert!(
+        new && second > first,
+        "after three quiet hours, a new alert"
+    );
+
+    // Acknowledged alerts still take repeats; resolved ones do not.
+    assert!(
+        store
+            .acknowledge_alert(second, "maria", 10 * HOUR)
+            .expect("ack")
+    );
+    assert!(
+        !store
+            .acknowledge_alert(second, "finn", 11 * HOUR)
+            .expect("ack again")
+    );
+    assert_eq!(
+        store.raise_alert(&firing(10, "{}")).expect("raise"),
+        (second, false)
+    );
+    store.alert_notified(second, 10 * HOUR).expect("notified");
+    store
+        .alert_notified(second, 12 * HOUR)
+        .expect("notified again");
+    assert!(
+        store
+            .resolve_alert(second, "maria", 12 * HOUR)
+            .expect("resolve")
+    );
+    assert!(
+        !store
+            .resolve_alert(second, "maria", 13 * HOUR)
+            .expect("resolve again")
+    );
+    assert!(
+        !store
+            .acknowledge_alert(second, "maria", 13 * HOUR)
+            .expect("ack a resolved one")
+    );
+    let kept = store.alert(second).expect("read").expect("kept");
+    assert_eq!(kept.acknowledged, Some(("maria".into(), 10 * HOUR)));
+    assert_eq!(kept.resolved, Some(("maria".into(), 12 * HOUR)));
+    assert_eq!(kept.notified_us, Some(10 * HOUR), "the first notice stays");
+    let (third, new) = store.raise_alert(&firing(11, "{}")).expect("raise");
+    assert!(new && third > second);
+
+    let newest: Vec<i64> = store
+        .alerts(10)
+        .expect("alerts")
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(newest, vec![third, second, first]);
+    assert_eq!(store.alerts(1).expect("alerts").len(), 1);
+    assert!(store.alert(9_999).expect("read").is_none());
+
+    assert!(store.remove_alert_rule(other, 30 * HOUR).expect("remove"));
+    assert!(!store.remove_alert_rule(other, 31 * HOUR).expect("again"));
+    assert_eq!(store.alert_rules().expect("rules").len(), 1);
+    assert!(
+        !store
+            .claim_alert_check(other, None, HOUR)
+            .expect("a removed rule is not checked")
     );
 }

@@ -392,6 +392,46 @@ const TABLES: &[Table] = &[
             &["id"],
         )
     },
+    Table {
+        identity: Some("id"),
+        ..table(
+            "alert_rules",
+            &[
+                ("id", Int),
+                ("journey", Text),
+                ("kpi", Text),
+                ("rule", Text),
+                ("webhook", Text),
+                ("author", Text),
+                ("created_us", Int),
+                ("checked_us", Int),
+                ("removed_us", Int),
+            ],
+            &["id"],
+        )
+    },
+    Table {
+        identity: Some("id"),
+        ..table(
+            "alerts",
+            &[
+                ("id", Int),
+                ("rule", Int),
+                ("journey", Text),
+                ("kpi", Text),
+                ("opened_us", Int),
+                ("last_us", Int),
+                ("buckets", Int),
+                ("detail", Text),
+                ("acknowledged_by", Text),
+                ("acknowledged_us", Int),
+                ("resolved_by", Text),
+                ("resolved_us", Int),
+                ("notified_us", Int),
+            ],
+            &["id"],
+        )
+    },
 ];
 
 /// A value as both sides hold it.

@@ -562,6 +562,36 @@ pub trait JourneyTalk: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// Alert rules on KPIs, and the alerts they raised (see `alerts.rs`).
+pub trait Alerts: Send + Sync {
+    /// Keeps a rule; returns its id.
+    fn add_alert_rule(&self, rule: &crate::alerts::NewAlertRule) -> Result<i64, StoreError>;
+    /// The rules in force, oldest first.
+    fn alert_rules(&self) -> Result<Vec<crate::alerts::AlertRule>, StoreError>;
+    /// Takes a rule out of force (its alerts stay); whether it was in force.
+    fn remove_alert_rule(&self, id: i64, at_us: i64) -> Result<bool, StoreError>;
+    /// Moves a rule's mark from `seen` (as read with the rule) to `until_us`: true for the one
+    /// caller that moved it, who then checks the buckets between.
+    fn claim_alert_check(
+        &self,
+        rule: i64,
+        seen: Option<i64>,
+        until_us: i64,
+    ) -> Result<bool, StoreError>;
+    /// Adds a bucket that fired to the rule's open alert when that one's last bucket is at most
+    /// `quiet_us` before it, else opens an alert; returns the alert's id and whether it is new.
+    fn raise_alert(&self, firing: &crate::alerts::Firing) -> Result<(i64, bool), StoreError>;
+    /// The newest alerts, at most `limit`.
+    fn alerts(&self, limit: usize) -> Result<Vec<crate::alerts::Alert>, StoreError>;
+    fn alert(&self, id: i64) -> Result<Option<crate::alerts::Alert>, StoreError>;
+    /// Marks an open alert as seen by `by`; whether it was open and not yet acknowledged.
+    fn acknowledge_alert(&self, id: i64, by: &str, at_us: i64) -> Result<bool, StoreError>;
+    /// Resolves an alert; whether it was open.
+    fn resolve_alert(&self, id: i64, by: &str, at_us: i64) -> Result<bool, StoreError>;
+    /// Records that the alert's owner was told (the first time only).
+    fn alert_notified(&self, id: i64, at_us: i64) -> Result<(), StoreError>;
+}
+
 /// What `/healthz` reports.
 pub trait HealthCheck: Send + Sync {
     /// Checks the database with a read, reports the last failed write, and the free space.
@@ -588,6 +618,7 @@ pub trait Store:
     + Mailbox
     + SavedViews
     + JourneyTalk
+    + Alerts
     + HealthCheck
     + Maintenance
 {
@@ -604,6 +635,7 @@ impl<T> Store for T where
         + Mailbox
         + SavedViews
         + JourneyTalk
+        + Alerts
         + HealthCheck
         + Maintenance
 {

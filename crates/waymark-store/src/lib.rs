@@ -6,6 +6,7 @@
 //! Invariant: a call that writes returns only after its writes are committed, so an acknowledged
 //! event survives the process being killed.
 
+pub mod alerts;
 #[cfg(test)]
 mod conformance;
 mod copy;
@@ -40,14 +41,14 @@ pub use identity::{PersonFound, Profile, channel};
 /// The storage interfaces, for `use waymark_store::prelude::*` where a store's methods are called.
 pub mod prelude {
     pub use crate::interfaces::{
-        Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox, Maintenance,
-        Processes, SavedViews, Sessions, Store, Work,
+        Alerts, Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox,
+        Maintenance, Processes, SavedViews, Sessions, Store, Work,
     };
 }
 pub use copy::{Copied, copy};
 pub use interfaces::{
-    Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox, Maintenance,
-    Processes, SavedViews, Sessions, Store, Work,
+    Alerts, Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox,
+    Maintenance, Processes, SavedViews, Sessions, Store, Work,
 };
 pub use location::{Location, Options, open, open_in_memory};
 pub use logs::{
@@ -569,8 +570,40 @@ fn steps() -> Vec<M<'static>> {
         ),
         // Who saved each journey version, and comments on journeys (see `JourneyTalk`).
         M::up(JOURNEY_TALK),
+        // Alert rules on KPIs and the alerts they raised (see `Alerts`).
+        M::up(ALERTS),
     ]
 }
+
+/// The schema of `Alerts` (as PostgreSQL's eighth step). Ids are never used again, so a link to
+/// an alert never opens another.
+const ALERTS: &str = "CREATE TABLE alert_rules (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        journey TEXT NOT NULL,
+        kpi TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        webhook TEXT,
+        author TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        checked_us INTEGER,
+        removed_us INTEGER
+    );
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        rule INTEGER NOT NULL,
+        journey TEXT NOT NULL,
+        kpi TEXT NOT NULL,
+        opened_us INTEGER NOT NULL,
+        last_us INTEGER NOT NULL,
+        buckets INTEGER NOT NULL,
+        detail TEXT NOT NULL,
+        acknowledged_by TEXT,
+        acknowledged_us INTEGER,
+        resolved_by TEXT,
+        resolved_us INTEGER,
+        notified_us INTEGER
+    );
+    CREATE INDEX alerts_by_rule ON alerts (rule, id);";
 
 /// The schema of `JourneyTalk` (as PostgreSQL's seventh step). Comment ids are never used
 /// again, so a link to a removed comment never opens another.
@@ -1460,7 +1493,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "25 (inside)");
+        assert_eq!(latest_version().to_string(), "26 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

@@ -124,7 +124,7 @@ fn standing(card: &Card) -> Markup {
 /// Better or worse than the window before, in words with an arrow.
 fn change(card: &Card) -> Markup {
     let unit = unit(card);
-    let Some(previous) = card.previous else {
+    let (Some(_), Some(previous)) = (card.value, card.previous) else {
         return html! { span.hint { "—" } };
     };
     let arrow = match card.value {
@@ -203,7 +203,7 @@ fn target(card: &Card) -> String {
 /// KPI's journey and touchpoint (for people who may read journeys).
 pub(crate) fn table(rows: &[&Owned], journeys: bool, links: bool) -> Markup {
     html! {
-        div.table-scroll tabindex="0" role="group" aria-label="KPIs (scrolls sideways)" {
+        div.table-scroll.cards tabindex="0" role="group" aria-label="KPIs (scrolls sideways)" {
             table.scorecard {
                 thead {
                     tr {
@@ -214,7 +214,7 @@ pub(crate) fn table(rows: &[&Owned], journeys: bool, links: bool) -> Markup {
                         th scope="col" class="num" { "Value" }
                         th scope="col" class="num" { "Target" }
                         th scope="col" { "Standing" }
-                        th scope="col" { "Against the weeks before" }
+                        th scope="col" { "Change" }
                         th scope="col" { "12 weeks" }
                     }
                 }
@@ -224,12 +224,12 @@ pub(crate) fn table(rows: &[&Owned], journeys: bool, links: bool) -> Markup {
                         tr {
                             th scope="row" {
                                 (card.kpi.name)
-                                div.hint { (card.words) }
+                                div.hint.words { (card.words) }
                             }
                             @if journeys {
-                                td { @if links { a href=(format!("/journeys/{}/kpis", row.journey)) { (row.title) } } @else { (row.title) } }
+                                td data-label="Journey" { @if links { a href=(format!("/journeys/{}/kpis", row.journey)) { (row.title) } } @else { (row.title) } }
                             }
-                            td {
+                            td data-label="Of" {
                                 @match (&row.touchpoint, links) {
                                     (Some(id), true) => {
                                         a href=(format!("/journeys/{}/touchpoints/{id}", row.journey)) { (card.scope_name) }
@@ -237,12 +237,12 @@ pub(crate) fn table(rows: &[&Owned], journeys: bool, links: bool) -> Markup {
                                     _ => { (card.scope_name) },
                                 }
                             }
-                            td { (card.owner) }
-                            td.num { (card.value.map_or("—".to_string(), |v| kpis::show(unit(card), v))) div.hint { (card.n) " observed" } }
-                            td.num { (target(card)) }
-                            td { (standing(card)) }
-                            td { (change(card)) }
-                            td { (sparkline(card)) }
+                            td data-label="Owner" { (card.owner) }
+                            td.num data-label="Value" { span { (card.value.map_or("—".to_string(), |v| kpis::show(unit(card), v))) span.hint.observed { " · " (card.n) " observed" } } }
+                            td.num data-label="Target" { (target(card)) }
+                            td data-label="Standing" { (standing(card)) }
+                            td data-label="Change" { (change(card)) }
+                            td data-label="12 weeks" { (sparkline(card)) }
                         }
                     }
                 }

@@ -448,6 +448,7 @@ pub fn show(unit: Unit, value: f64) -> String {
         Unit::Seconds => waymark_journey::duration::format_seconds(value),
         Unit::Score { min: -100, .. } => format!("{value:+.0}"),
         Unit::Score { .. } => format!("{value:.1}"),
+        Unit::PerDay if value.abs() < 1.0 && value != 0.0 => format!("{value:.2}/day"),
         Unit::PerDay => format!("{value:.1}/day"),
     }
 }

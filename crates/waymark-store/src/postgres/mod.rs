@@ -10,6 +10,7 @@
 //! the database (unique keys, `ON CONFLICT`, row locks, advisory locks), never by a lock in one
 //! process.
 
+mod alerts;
 mod directory;
 mod events;
 mod health;
