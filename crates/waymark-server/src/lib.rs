@@ -9,6 +9,8 @@
 //! Invariant: a 2xx answer to an event goes out only after the store committed it.
 
 pub mod access;
+pub mod alerts;
+pub mod alerts_api;
 pub mod automation;
 mod collect;
 pub mod context;
@@ -64,6 +66,9 @@ impl Clock for SystemClock {
     }
 }
 
+/// How often alert rules are checked, unless set (`--alert-every`).
+pub const DEFAULT_ALERT_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// How long claimed work waits for a node that died, unless set (`--takeover-after`).
 pub const DEFAULT_TAKEOVER: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -88,6 +93,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The stored events as live logs, and the reports computed on them (journey pages, reports).
     pub logs: Arc<live::Analyses>,
+    /// How often the alert rules on KPIs are checked (`--alert-every`).
+    pub alert_every: std::time::Duration,
 }
 
 impl AppState {
@@ -117,6 +124,7 @@ impl AppState {
             clock: Arc::new(SystemClock),
             metrics: Arc::new(Metrics::default()),
             logs: Arc::new(live::Analyses::default()),
+            alert_every: DEFAULT_ALERT_EVERY,
         })
     }
 
@@ -204,6 +212,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(journeys::report))
         .routes(routes!(journeys::map))
         .routes(routes!(kpis::scorecard))
+        .routes(routes!(alerts_api::list))
+        .routes(routes!(alerts_api::act))
+        .routes(routes!(alerts_api::rules, alerts_api::add_rule))
+        .routes(routes!(alerts_api::remove_rule))
+        .routes(routes!(alerts_api::simulate))
         .routes(routes!(automation::put_users, automation::users))
         .routes(routes!(keys::issue_token))
         .routes(routes!(keys::disable_user))
@@ -392,6 +405,52 @@ pub async fn serve_router(
             },
         ))
     });
+    // Alert rules on KPIs are checked here, on the live log the journey pages read.
+    let checker = {
+        let (store, logs, clock) = (state.store.clone(), state.logs.clone(), state.clock.clone());
+        let (mailer, webhooks, every) = (
+            state.mailer.clone(),
+            state.webhooks.clone(),
+            state.alert_every,
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let (store, logs, mailer, webhooks, now) = (
+                    store.clone(),
+                    logs.clone(),
+                    mailer.clone(),
+                    webhooks.clone(),
+                    clock.now_us(),
+                );
+                let checked = tokio::task::spawn_blocking(move || {
+                    let delivery = alerts::Delivery {
+                        mailer: mailer.as_deref(),
+                        webhooks: &webhooks,
+                    };
+                    alerts::check_all(&store, &logs, delivery, now)
+                })
+                .await;
+                match checked {
+                    Ok(Ok(run)) if run.rules > 0 => tracing::debug!(
+                        rules = run.rules,
+                        buckets = run.buckets,
+                        opened = run.opened.len(),
+                        resolved = run.resolved.len(),
+                        delivered = run.delivered,
+                        "alert rules checked"
+                    ),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "the alert rules could not be checked; trying again on the next round")
+                    }
+                    Err(error) => tracing::error!(%error, "the alert check failed"),
+                }
+            }
+        })
+    };
     // The peer address reaches handlers (sign-in rate limits are per client).
     let served = axum::serve(
         listener,
@@ -400,6 +459,7 @@ pub async fn serve_router(
     .with_graceful_shutdown(shutdown)
     .await;
     timers.abort();
+    checker.abort();
     if let Some(mailer) = mailer {
         mailer.abort();
     }

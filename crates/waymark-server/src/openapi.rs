@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "operations", description = "Health, metrics and this document"),
         (name = "access", description = "Keys and tokens: list, issue (server keys, worker keys for topics), expire, revoke; the access trail. Administrators only"),
         (name = "feedback", description = "Survey links for touchpoints (CSAT, NPS, CES and a comment); admin token"),
+        (name = "alerts", description = "Alert rules on KPIs (a bound, a change, an anomaly), simulated on the past, checked on a schedule; the alerts they raised, acknowledged and resolved. Journey readers read and act on alerts; journey designers add and remove rules"),
     )
 )]
 pub struct ApiDoc;

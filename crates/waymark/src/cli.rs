@@ -239,7 +239,14 @@ pub struct ServeArgs {
     /// half of it (30 s at most), an SMTP conversation too (a minute at most). Default: 60.
     #[arg(long, env = "WAYMARK_TAKEOVER_AFTER", value_parser = clap::value_parser!(u64).range(TAKEOVER_SECONDS))]
     pub takeover_after: Option<u64>,
+    /// Seconds between checks of the alert rules on KPIs (each check reads only what changed and
+    /// checks each rule's newly completed days). Default: 600.
+    #[arg(long, env = "WAYMARK_ALERT_EVERY", value_parser = clap::value_parser!(u64).range(ALERT_SECONDS))]
+    pub alert_every: Option<u64>,
 }
+
+/// The seconds `--alert-every` may be.
+pub const ALERT_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;
 
 /// The seconds `--takeover-after` may be.
 pub const TAKEOVER_SECONDS: std::ops::RangeInclusive<u64> = 2..=86_400;

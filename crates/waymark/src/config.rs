@@ -25,6 +25,7 @@ struct File {
     public_url: Option<String>,
     tls_ca: Option<PathBuf>,
     takeover_after: Option<u64>,
+    alert_every: Option<u64>,
 }
 
 /// The settings the server runs with.
@@ -42,6 +43,8 @@ pub struct Settings {
     pub tls_ca: Option<PathBuf>,
     /// How long claimed work waits for a node that died.
     pub takeover_after: std::time::Duration,
+    /// How often the alert rules are checked.
+    pub alert_every: std::time::Duration,
 }
 
 fn read(path: &Path) -> anyhow::Result<File> {
@@ -53,7 +56,7 @@ fn read(path: &Path) -> anyhow::Result<File> {
             .map(|span| format!(":{}", Place::at(text.as_bytes(), span.start)))
             .unwrap_or_default();
         anyhow::anyhow!(
-            "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key, server-key, identifier-traits, smtp-url, mail-from, public-url, tls-ca and takeover-after",
+            "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key, server-key, identifier-traits, smtp-url, mail-from, public-url, tls-ca, takeover-after and alert-every",
             path.display(),
             error.message()
         )
@@ -103,7 +106,31 @@ pub fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             args.takeover_after.or(file.takeover_after),
             args.config.as_deref(),
         )?,
+        alert_every: alert_every(
+            args.alert_every.or(file.alert_every),
+            args.config.as_deref(),
+        )?,
     })
+}
+
+/// `alert-every` in seconds, within [`crate::cli::ALERT_SECONDS`] (the flag is checked by clap;
+/// the file here).
+fn alert_every(seconds: Option<u64>, file: Option<&Path>) -> anyhow::Result<std::time::Duration> {
+    let Some(seconds) = seconds else {
+        return Ok(waymark_server::DEFAULT_ALERT_EVERY);
+    };
+    let range = crate::cli::ALERT_SECONDS;
+    if range.contains(&seconds) {
+        return Ok(std::time::Duration::from_secs(seconds));
+    }
+    let place = file
+        .map(|f| format!("{}: ", f.display()))
+        .unwrap_or_default();
+    anyhow::bail!(
+        "{place}alert-every = {seconds}: write a number of seconds from {} to {}",
+        range.start(),
+        range.end()
+    )
 }
 
 /// `takeover-after` in seconds, within [`crate::cli::TAKEOVER_SECONDS`] (the flag is checked by

@@ -42,6 +42,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         tls_ca,
         public_url: args.public_url.clone(),
         takeover: Some(args.takeover_after),
+        alert_every: Some(args.alert_every),
         ..Outgoing::default()
     };
     serve_store(store, &args.listen, outgoing, |address| {
@@ -73,6 +74,8 @@ pub struct Outgoing {
     pub public_url: Option<String>,
     /// How long claimed work waits for a node that died (`--takeover-after`; else the default).
     pub takeover: Option<std::time::Duration>,
+    /// How often alert rules are checked (`--alert-every`; else the default).
+    pub alert_every: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -104,10 +107,14 @@ pub fn serve_store(
         demo,
         workers,
         takeover,
+        alert_every,
     } = outgoing;
     let mut state = AppState::new(store).context("cannot read the signing keys")?;
     if let Some(takeover) = takeover {
         state.takeover = takeover;
+    }
+    if let Some(every) = alert_every {
+        state.alert_every = every;
     }
     let lease_us = state.lease_us();
     if let Some(pem) = &tls_ca {

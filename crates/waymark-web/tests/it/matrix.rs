@@ -74,6 +74,17 @@ const API: &[Row] = &[
     ("GET", "/v1/journeys/{id}/report", "-", "UFFFAFFFFFAAAUUA"),
     ("GET", "/v1/journeys/{id}/map", "-", "UFFFAFFFFFAAAUUA"),
     ("GET", "/v1/journeys/{id}/kpis", "-", "UFFFAFFFFFAAAUUA"),
+    (
+        "GET",
+        "/v1/journeys/{id}/kpis/{kpi}/simulate",
+        "-",
+        "UFFFBFFFFFBBBUUB",
+    ),
+    ("GET", "/v1/alerts", "-", "UFFFAFFFFFAAAUUA"),
+    ("POST", "/v1/alerts/{id}/{action}", "-", "UFFFBFFFFFBBBUUB"),
+    ("GET", "/v1/alerts/rules", "-", "UFFFAFFFFFAAAUUA"),
+    ("POST", "/v1/alerts/rules", "-", "UFFFBFFFFFFBBUUB"),
+    ("DELETE", "/v1/alerts/rules/{id}", "-", "UFFFNFFFFFFNNUUN"),
     ("GET", "/v1/directory/users", "-", "UFFFAFFFFFFFAUUF"),
     ("POST", "/v1/directory/users", "-", "UFFFBFFFFFFFBUUF"),
     (

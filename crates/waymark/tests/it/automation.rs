@@ -32,7 +32,7 @@ fn free_port() -> u16 {
 }
 
 /// Python's aiosmtpd on loopback, keeping every message it receives in a maildir.
-fn smtp_server(python: &str, maildir: &Path) -> (Killed, u16) {
+pub(super) fn smtp_server(python: &str, maildir: &Path) -> (Killed, u16) {
     let port = free_port();
     let child = Command::new(python)
         .args([
@@ -99,7 +99,7 @@ pub(super) fn serve_with_mail(python: &str, name: &str, write_key: &str) -> Mail
 }
 
 /// The messages in the maildir, as text.
-fn mails(maildir: &Path) -> Vec<String> {
+pub(super) fn mails(maildir: &Path) -> Vec<String> {
     let mut found = Vec::new();
     for sub in ["new", "cur"] {
         if let Ok(entries) = std::fs::read_dir(maildir.join(sub)) {
@@ -111,7 +111,7 @@ fn mails(maildir: &Path) -> Vec<String> {
     found
 }
 
-fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub(super) fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let started = Instant::now();
     loop {
         if let Some(found) = check() {

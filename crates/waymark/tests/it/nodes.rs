@@ -684,7 +684,7 @@ fn signed_in_on_one_node_carries_on_with_another() {
 }
 
 /// A webhook receiver: answers every call 200 with `{}` and keeps each call's Idempotency-Key.
-fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+pub(super) fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
     use std::io::{BufRead as _, BufReader, Read as _, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("address"));
