@@ -156,6 +156,9 @@ pub struct Kpi {
     /// Who answers for it (a department or a person); none: the touchpoint's department, or the
     /// journey's owner.
     pub owner: Option<String>,
+    /// For a completion or a conversion: how long after its start an instance has to get there
+    /// (`within 14d`); none: the journey's inactivity timeout.
+    pub within: Option<std::time::Duration>,
 }
 
 impl Eq for Kpi {}
@@ -215,6 +218,9 @@ impl fmt::Display for Kpi {
             } => write!(f, " {from} -> {to}")?,
             _ => {}
         }
+        if let Some(within) = self.within {
+            write!(f, " within {}", duration::format(within))?;
+        }
         if let Some(target) = self.target_text() {
             let op = match self.direction {
                 Direction::Up => ">=",
@@ -260,6 +266,7 @@ pub fn parse(text: &str) -> Result<Kpi, Problem> {
         target: None,
         direction: Direction::Up,
         owner: None,
+        within: None,
     };
     let Some(colon) = text.find(':') else {
         return Ok(note(text));
@@ -354,9 +361,44 @@ pub fn parse(text: &str) -> Result<Kpi, Problem> {
         measure: Some(measure),
         target: None,
         owner: None,
+        within: None,
     };
     while let Some((at, word)) = words.next() {
         match word {
+            "within" => {
+                let shares = matches!(
+                    kpi.measure,
+                    Some(Measure::Completion | Measure::Conversion { .. })
+                );
+                if !shares {
+                    return Err(Problem::new(
+                        at,
+                        "kpi-within",
+                        "only a completion or a conversion is counted within a time".to_string(),
+                        "leave `within` out, or use it with `completion` or `conversion`",
+                    ));
+                }
+                let text = words.until_any(&[">=", "≥", ">", "<=", "≤", "<", "owner"]);
+                let Some((within_at, text)) = text else {
+                    return Err(Problem::new(
+                        at,
+                        "kpi-within",
+                        "`within` has no time after it".to_string(),
+                        "write how long an instance has to get there, e.g. `within 14d`",
+                    ));
+                };
+                match duration::parse(text.trim()) {
+                    Ok(d) if !d.is_zero() => kpi.within = Some(d),
+                    _ => {
+                        return Err(Problem::new(
+                            within_at,
+                            "kpi-within",
+                            format!("`{}` is not a time", text.trim()),
+                            "write how long an instance has to get there, e.g. `within 14d`",
+                        ));
+                    }
+                }
+            }
             ">=" | "≥" | ">" | "<=" | "≤" | "<" => {
                 if kpi.target.is_some() {
                     return Err(Problem::new(
@@ -371,7 +413,7 @@ pub fn parse(text: &str) -> Result<Kpi, Problem> {
                 } else {
                     Direction::Down
                 };
-                let Some((target_at, target)) = words.until("owner") else {
+                let Some((target_at, target)) = words.until_any(&["owner", "within"]) else {
                     return Err(Problem::new(
                         at,
                         "kpi-target",
@@ -534,14 +576,14 @@ impl<'a> Words<'a> {
         Some((at, &rest[..len]))
     }
 
-    /// The words up to `stop` (not taken) or the end, as one text.
-    fn until(&mut self, stop: &str) -> Option<(usize, &'a str)> {
+    /// The words up to any of `stops` (not taken) or the end, as one text.
+    fn until_any(&mut self, stops: &[&str]) -> Option<(usize, &'a str)> {
         self.skip_space();
         let start = self.pos;
         let mut end = start;
         let mut probe = self.clone();
         while let Some((at, word)) = probe.next() {
-            if word == stop {
+            if stops.contains(&word) {
                 break;
             }
             end = at - self.base + word.len();
@@ -575,6 +617,8 @@ mod tests {
             "Requests completed: completion >= 90%",
             "Request to payment: conversion preapproval-form -> payment-made >= 80%",
             "Paid in time: conversion -> payment-made >= 75.5%",
+            "Paid within a fortnight: conversion form -> paid within 14d >= 60%",
+            "Completed in a month: completion within 30d >= 80% owner HR",
             "Approval to payment: median-time manager-approval -> payment-made <= 7d",
             "Late approvals: over-target <= 20%",
             "Calls again: repeat-contacts <= 10%",
@@ -623,5 +667,8 @@ mod tests {
         assert_eq!(problem("Go: completion soon").code, "kpi-syntax");
         assert_eq!(problem(": completion").code, "kpi-name");
         assert_eq!(problem("Go: completion >= 5% >= 6%").code, "kpi-target");
+        assert_eq!(problem("Go: csat within 2d").code, "kpi-within");
+        assert_eq!(problem("Go: completion within soon").code, "kpi-within");
+        assert_eq!(problem("Go: completion within").code, "kpi-within");
     }
 }

@@ -164,7 +164,8 @@ pub fn check_all(
         let instances = logs
             .instances(&snapshot, journey)
             .map_err(|e| e.to_string())?;
-        let Some(observed) = kpis::observe(journey, &instances, watched.kpi, watched.scope) else {
+        let Some(observed) = kpis::observe(journey, &instances, watched.kpi, watched.scope, now)
+        else {
             continue;
         };
         run.rules += 1;

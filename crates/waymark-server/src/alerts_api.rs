@@ -401,9 +401,10 @@ pub async fn simulate(
         let instances = logs
             .instances(&snapshot, &journey)
             .map_err(|e| measure_error(crate::journeys::Measure::Options(e)))?;
-        let observed = kpis::observe(&journey, &instances, w.kpi, w.scope).ok_or_else(|| {
-            ApiError::bad_request("invalid_rule", "the KPI cannot be measured", "kpi")
-        })?;
+        let observed =
+            kpis::observe(&journey, &instances, w.kpi, w.scope, now).ok_or_else(|| {
+                ApiError::bad_request("invalid_rule", "the KPI cannot be measured", "kpi")
+            })?;
         Ok::<_, ApiError>(simulation(&w, &observed, now, days))
     })
     .await

@@ -130,7 +130,7 @@ pub fn scorecard_json(
     let ids: Vec<&str> = journey.touchpoints().map(|(_, t)| t.id.as_str()).collect();
     let mut cards = Vec::new();
     for (kpi, scope, owner) in kpis::definitions(journey) {
-        let Some(observed) = kpis::observe(journey, instances, kpi, scope) else {
+        let Some(observed) = kpis::observe(journey, instances, kpi, scope, window.now) else {
             continue;
         };
         let scope_name = match scope {

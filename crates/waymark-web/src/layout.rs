@@ -53,6 +53,7 @@ fn groups(signed: &Signed) -> Vec<(&'static str, Vec<Link>)> {
     if crate::journeys::may_read(signed) {
         insight.push(link("/journeys", "Journeys"));
         insight.push(link("/scorecards", "Scorecards"));
+        insight.push(link("/alerts", "Alerts"));
         insight.push(link("/analyses", "Analyses"));
     }
     if crate::customers::may_read(signed) {

@@ -10,6 +10,7 @@
 //! form carries the session's CSRF token.
 
 mod admin;
+mod alerts;
 mod analyses;
 mod browse;
 mod chart;
@@ -166,6 +167,11 @@ fn table() -> Table {
     )
     .get("/journeys/{id}/kpis", scorecard::journey_page)
     .get("/scorecards", scorecard::all)
+    .get("/alerts", alerts::list)
+    .get("/alerts/{id}", alerts::show)
+    .post("/alerts/{id}/{action}", alerts::act)
+    .post("/alerts/rules", alerts::add_rule)
+    .post("/alerts/rules/{id}/remove", alerts::remove_rule)
     .get("/journeys/{id}/funnel", funnel::funnel)
     .get("/journeys/{id}/funnel/people", funnel::people)
     .get("/analyses", saved::list)

@@ -308,7 +308,7 @@ pub(crate) async fn journey_page(
             Some(at) => kpis::definitions(&model)
                 .into_iter()
                 .filter_map(|(kpi, scope, _)| {
-                    let observed = kpis::observe(&model, &instances, kpi, scope)?;
+                    let observed = kpis::observe(&model, &instances, kpi, scope, now)?;
                     let span = days * DAY;
                     let compared = observed.compare(at - span, at, at + span);
                     Some(kpis::verdict(kpi, observed.unit, compared.as_ref()))

@@ -188,7 +188,7 @@ pub fn alerts(command: crate::cli::AlertsCommand) -> anyhow::Result<Outcome> {
             },
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let observed = kpis::observe(&journey, &cut.instances, kpi, *scope)
+    let observed = kpis::observe(&journey, &cut.instances, kpi, *scope, to)
         .ok_or_else(|| anyhow::anyhow!("`{}` cannot be measured", kpi.name))?;
     const DAY: i64 = 86_400_000_000;
     let end = to.div_euclid(DAY) * DAY + DAY;

@@ -3,9 +3,12 @@
 //! test and an alert's history.
 //!
 //! An observation is dated by the start of its instance: people who started after a change are
-//! the ones who met the changed journey. Shares count only *decided* instances: those that are over
-//! (completed or abandoned), and open ones whose outcome is already known (converted, or over
-//! target), so a window's recent, still-running instances do not drag a rate down.
+//! the ones who met the changed journey. A completion or a conversion counts within a time (the
+//! KPI's `within`, else the journey's inactivity timeout), as a funnel's conversion window does:
+//! an instance is a yes once it got there in time, a no once that time passed without it, and not
+//! counted before, so the last days' still-running instances neither drag a rate down nor, by
+//! counting only those already done, push it up. The share over target likewise counts an
+//! instance once it is over, or already over target.
 
 use waymark_eventlog::Micros;
 use waymark_journey::kpi::{Direction, Unit, format_value};
@@ -62,6 +65,7 @@ pub fn observe(
     instances: &[Instance],
     kpi: &Kpi,
     scope: Scope,
+    now: Micros,
 ) -> Option<Observations> {
     let measure = kpi.measure.as_ref()?;
     let ids: Vec<&str> = journey.touchpoints().map(|(_, t)| t.id.as_str()).collect();
@@ -75,11 +79,20 @@ pub fn observe(
     let decided = |i: &Instance| i.status != Status::Open;
     let flag = |yes: bool| if yes { 1.0 } else { 0.0 };
     let visits = |i: &Instance, t: usize| i.visits.iter().filter(|v| v.touchpoint == t).count();
+    // How long an instance has to complete or convert.
+    let window = kpi
+        .within
+        .or(journey.instances.timeout)
+        .map_or(30 * DAY, super::timeout_micros);
     match measure {
         Measure::Completion => {
-            for i in instances.iter().filter(|i| decided(i)) {
-                if here.is_none_or(|t| visits(i, t) > 0) {
-                    add(i, flag(i.status == Status::Completed));
+            for i in instances {
+                if here.is_some_and(|t| visits(i, t) == 0) {
+                    continue;
+                }
+                let done = i.status == Status::Completed && i.end() - i.start() <= window;
+                if done || now - i.start() >= window {
+                    add(i, flag(done));
                 }
             }
         }
@@ -92,8 +105,11 @@ pub fn observe(
                 let Some(first) = i.visits.iter().position(|v| v.touchpoint == from) else {
                     continue;
                 };
-                let converted = i.visits[first + 1..].iter().any(|v| v.touchpoint == to);
-                if converted || decided(i) {
+                let at = i.visits[first].start;
+                let converted = i.visits[first + 1..]
+                    .iter()
+                    .any(|v| v.touchpoint == to && v.start - at <= window);
+                if converted || now - at >= window {
                     add(i, flag(converted));
                 }
             }
@@ -369,7 +385,7 @@ pub fn scorecard(journey: &Journey, instances: &[Instance], window: Window) -> V
     definitions(journey)
         .into_iter()
         .filter_map(|(kpi, scope, owner)| {
-            let observations = observe(journey, instances, kpi, scope)?;
+            let observations = observe(journey, instances, kpi, scope, window.now)?;
             let scope_name = match scope {
                 Scope::Journey => journey.title.clone(),
                 Scope::Touchpoint(t) => names[t].to_string(),

@@ -86,6 +86,7 @@ fn kpi() -> impl Strategy<Value = Kpi> {
                     target: None,
                     direction: Direction::Up,
                     owner: None,
+                    within: None,
                 };
             };
             let target = target.map(|t| match measure.unit() {
@@ -106,6 +107,7 @@ fn kpi() -> impl Strategy<Value = Kpi> {
                 measure: Some(measure),
                 target,
                 owner: owner.map(|o| o.trim().to_string()),
+                within: None,
             }
         })
 }

@@ -1064,10 +1064,10 @@ async fn a_journeys_kpis_are_measured_on_stored_events() {
     assert_eq!(kpis.len(), 3);
     let approved = &kpis[0];
     assert_eq!(approved["id"], "approved");
-    // The last day's two unapproved applications are still open (within the 3-day timeout of
-    // the last event): not yet decided, so not counted.
-    assert_eq!(approved["observed"], 118);
-    assert!((approved["value"].as_f64().expect("value") - 100.0 / 118.0).abs() < 1e-12);
+    // On the 20th every application has had its 3 days (the journey's timeout, the conversion's
+    // window): 100 of the 120 were approved.
+    assert_eq!(approved["observed"], 120);
+    assert!((approved["value"].as_f64().expect("value") - 100.0 / 120.0).abs() < 1e-12);
     assert_eq!(approved["standing"], "met");
     let time = &kpis[1];
     assert_eq!(

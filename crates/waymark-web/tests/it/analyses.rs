@@ -1007,3 +1007,163 @@ async fn kpis_are_scored_per_journey_by_owner_and_on_their_owners_home() {
     let home = get(&router, "/", Some(&jennifer)).await;
     assert!(!home.html.contains("Your KPIs"), "{}", home.html);
 }
+
+/// A journey designer (an administrator here) previews a rule on the past, adds it (a mistyped KPI is sent back with the
+/// one meant), the schedule raises an alert, and a reader acknowledges it from its page; an
+/// analyst reads alerts but adds no rule.
+#[tokio::test]
+async fn alert_rules_are_previewed_added_and_their_alerts_acknowledged() {
+    let (store, router, state) = setup_state("alerts");
+    seed(store.as_ref());
+    let with_kpis = JOURNEY.replace(
+        "version: as-is\n",
+        "version: as-is\nkpis:\n  - Requests: volume owner Support\n",
+    );
+    store
+        .deploy_journey("small", "as-is", &with_kpis, 1)
+        .expect("deploy");
+    let ada = sign_in(&router, store.as_ref(), "ada").await;
+    let page = get(&router, "/alerts", Some(&ada)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains("No alert has been raised."),
+        "{}",
+        page.html
+    );
+    let preview = get(
+        &router,
+        "/alerts?journey=small&kpi=requests&rule=below+5%2Fday#preview",
+        Some(&ada),
+    )
+    .await;
+    // Three requests in the week before each day: under 5 a day on every day since they came.
+    assert!(
+        preview
+            .html
+            .contains("checked 90 times over the past 90 days"),
+        "{}",
+        preview.html
+    );
+    assert!(preview.html.contains("as 1 alert."), "{}", preview.html);
+    let csrf = crate::csrf(&page.html);
+    let typo = post(
+        &router,
+        "/alerts/rules",
+        Some(&ada),
+        &[
+            ("csrf", &csrf),
+            ("journey", "small"),
+            ("kpi", "reqests"),
+            ("rule", "below 5/day"),
+        ],
+    )
+    .await;
+    assert_eq!(typo.status, StatusCode::SEE_OTHER);
+    let back = typo.location.clone().expect("back to the form");
+    assert!(
+        back.contains("kpi=reqests") && back.contains("error="),
+        "{back}"
+    );
+    let again = get(&router, &back, Some(&ada)).await;
+    assert!(
+        again.html.contains("did you mean `requests`?"),
+        "{}",
+        again.html
+    );
+    let added = post(
+        &router,
+        "/alerts/rules",
+        Some(&ada),
+        &[
+            ("csrf", &csrf),
+            ("journey", "small"),
+            ("kpi", "requests"),
+            ("rule", "below  5/day"),
+        ],
+    )
+    .await;
+    assert_eq!(added.location.as_deref(), Some("/alerts#rules"));
+    let rules = store.alert_rules().expect("rules");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        (rules[0].rule.rule.as_str(), rules[0].rule.author.as_str()),
+        ("below 5/day", "ada")
+    );
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_micros() as i64;
+    // The schedule's check, as the server runs it (no mail server here: nothing is emailed).
+    let run = tokio::task::spawn_blocking(move || {
+        let settings = waymark_server::webhooks::Settings::default();
+        let delivery = waymark_server::alerts::Delivery {
+            mailer: None,
+            webhooks: &settings,
+        };
+        waymark_server::alerts::check_all(&state.store, &state.logs, delivery, now)
+    })
+    .await
+    .expect("join")
+    .expect("checked");
+    assert_eq!(run.opened.len(), 1, "{run:?}");
+    let id = run.opened[0];
+
+    let chris = sign_in(&router, store.as_ref(), "chris").await;
+    let list = get(&router, "/alerts", Some(&chris)).await;
+    assert!(
+        list.html
+            .contains("Requests on “Small service” was 0.43/day against 5.0/day"),
+        "{}",
+        list.html
+    );
+    assert!(
+        list.html
+            .contains(r#"<span class="badge overdue">open</span>"#),
+        "{}",
+        list.html
+    );
+    assert!(
+        !list.html.contains("Watch a KPI"),
+        "an analyst adds no rule: {}",
+        list.html
+    );
+    let refused = post(
+        &router,
+        "/alerts/rules",
+        Some(&chris),
+        &[("csrf", &crate::csrf(&list.html)), ("journey", "small")],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let acked = post(
+        &router,
+        &format!("/alerts/{id}/acknowledge"),
+        Some(&chris),
+        &[("csrf", &crate::csrf(&list.html))],
+    )
+    .await;
+    assert_eq!(acked.location, Some(format!("/alerts/{id}")));
+    let alert = get(&router, &format!("/alerts/{id}"), Some(&chris)).await;
+    assert!(
+        alert.html.contains("<dt>Acknowledged</dt><dd>chris, "),
+        "{}",
+        alert.html
+    );
+    assert!(
+        alert
+            .html
+            .contains(r#"<span class="badge warn">acknowledged</span>"#),
+        "{}",
+        alert.html
+    );
+    assert!(
+        !alert.html.contains(">Acknowledge</button>"),
+        "done once: {}",
+        alert.html
+    );
+    assert_eq!(
+        get(&router, "/alerts/9999", Some(&chris)).await.status,
+        StatusCode::NOT_FOUND
+    );
+}

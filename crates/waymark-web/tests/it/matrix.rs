@@ -193,6 +193,11 @@ const PAGES: &[Row] = &[
     ),
     ("GET", "/journeys/{id}/kpis", "-", "RRRRRFFFFFAAARRA"),
     ("GET", "/scorecards", "-", "RRRRRFFFFFAAARRA"),
+    ("GET", "/alerts", "-", "RRRRRFFFFFAAARRA"),
+    ("GET", "/alerts/{id}", "-", "RRRRRFFFFFNNNRRN"),
+    ("POST", "/alerts/{id}/{action}", "-", "RRRRRFFFFFAAARRA"),
+    ("POST", "/alerts/rules", "-", "RRRRRFFFFFFAARRA"),
+    ("POST", "/alerts/rules/{id}/remove", "-", "RRRRRFFFFFFAARRA"),
     ("GET", "/journeys/{id}/funnel", "-", "RRRRRFFFFFAAARRA"),
     // The people behind a figure: for those who read journeys and look people up.
     (
