@@ -363,7 +363,8 @@ pub(crate) async fn add_rule(
         ))
         .into_response()
     };
-    if !webhook.is_empty() && !(webhook.starts_with("https://") || webhook.starts_with("http://")) {
+    let web_address = webhook.starts_with("https://") || webhook.starts_with("http://");
+    if !webhook.is_empty() && !web_address {
         return refuse(format!("“{webhook}” is not an http(s) address."));
     }
     let key = journey.clone();
