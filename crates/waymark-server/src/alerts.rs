@@ -4,7 +4,8 @@
 //! the people a new snapshot touched are cut again: nothing recomputes the whole store), and for
 //! each rule checks the buckets (days, or weeks) completed since its mark. The mark moves by
 //! compare-and-set, so with several nodes each bucket is checked once. A bucket that fires joins
-//! the rule's open alert, or opens one; only a new alert is delivered: an email to each person
+//! the rule's open alert, or opens one (a new rule looks back a week); only a new alert is
+//! delivered: an email to each person
 //! who owns the KPI (by id, name or department) and a JSON post to the rule's webhook, both again
 //! on the next run until they went out. An alert quiet for [`alerts::QUIET`] buckets is resolved by
 //! Waymark itself.
@@ -204,11 +205,12 @@ fn check_rule(
     let bucket = bucket(&watched.rule);
     let end = now.div_euclid(bucket) * bucket;
     let last = end - bucket;
-    // A new rule starts with the last bucket completed: it does not alert on old history.
+    // A new rule looks back a week (or the last bucket, for weekly ones), so a drift already
+    // under way is told at once, without alerting on older history.
     let from = match stored.checked_us {
         Some(mark) if mark >= last => return Ok(()),
         Some(mark) => (mark + bucket).max(end - 31 * bucket),
-        None => last,
+        None => end - (7 * DAY / bucket).max(1) * bucket,
     };
     if !store
         .claim_alert_check(stored.id, stored.checked_us, last)
@@ -219,8 +221,30 @@ fn check_rule(
     let checks = alerts::check(observed, watched.kpi.direction, &watched.rule, from, end);
     run.buckets += checks.len();
     let unit = observed.unit;
+    // An alert keeps its worst bucket's figures.
+    let mut worst: Option<f64> = open_alerts(store, stored.id)?
+        .first()
+        .and_then(|a| serde_json::from_str::<Value>(&a.detail).ok())
+        .and_then(|d| d["value"].as_f64());
     for check in checks.iter().filter(|c| c.fired) {
-        let detail = detail(journey, watched, unit, check);
+        let value = check.value.unwrap_or(0.0);
+        // Worse is higher for an `above` rule and for a KPI where lower is better.
+        let high_is_bad = match watched.rule.watch {
+            Watch::Above(_) => true,
+            Watch::Below(_) => false,
+            _ => watched.kpi.direction == waymark_journey::kpi::Direction::Down,
+        };
+        let worse = worst.is_none_or(|w| if high_is_bad { value > w } else { value < w });
+        let shown = if worse {
+            worst = Some(value);
+            check.clone()
+        } else {
+            alerts::Check {
+                value: worst,
+                ..check.clone()
+            }
+        };
+        let detail = detail(journey, watched, unit, &shown);
         let (id, new) = store
             .raise_alert(&Firing {
                 rule: stored.id,

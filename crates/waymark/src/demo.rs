@@ -117,8 +117,28 @@ fn set_up(store: &dyn Store, now: i64) -> anyhow::Result<()> {
     for (key, schema) in FORMS {
         store.put_form(key, schema, now)?;
     }
+    // The call centre watches its follow-up calls: the demo's last days have a drift in them
+    // (see `events`), so the alert fires on the first check.
+    let watched = store
+        .alert_rules()?
+        .iter()
+        .any(|r| r.rule.journey == "loan-application" && r.rule.kpi == DRIFTING_KPI);
+    if !watched {
+        store.add_alert_rule(&waymark_store::alerts::NewAlertRule {
+            journey: "loan-application".into(),
+            kpi: DRIFTING_KPI.into(),
+            rule: "above 40% over 7d".into(),
+            webhook: None,
+            author: "olivia".into(),
+            created_us: now,
+        })?;
+    }
     Ok(())
 }
+
+/// The KPI the demo's drift moves, and the days before the end of the events it lasts.
+const DRIFTING_KPI: &str = "follow-up-calls-repeated";
+const DRIFT_DAYS: i64 = 20;
 
 pub const ADMIN_TOKEN: &str = "demo-admin-token";
 pub const WRITE_KEY: &str = "demo-write-key";
@@ -253,6 +273,7 @@ fn walk(
     person: &str,
     seed: u64,
     start_us: i64,
+    drifting: bool,
     rng: &mut fastrand::Rng,
 ) -> Vec<NewEvent> {
     let mut events = Vec::new();
@@ -293,7 +314,11 @@ fn walk(
     // A segment trait that matters: returning customers know the way, so they drop off and call
     // back less often than new ones (a `--by plan` breakdown shows it).
     let returning = rng.u8(0..100) < 40;
-    let (drop_off, callback) = if returning { (3, 18) } else { (8, 38) };
+    let (drop_off, callback) = match (returning, drifting) {
+        (_, true) => (8, 95),
+        (true, false) => (3, 18),
+        (false, false) => (8, 38),
+    };
     // Frustration builds with repeated contacts and slow steps; survey answers reflect it.
     let mut frustration = 0.0_f64;
     let mut finished = true;
@@ -439,7 +464,11 @@ pub fn events(people: usize, seed: u64, now_us: i64) -> anyhow::Result<Vec<NewEv
             format!("employee-{n}")
         };
         let start = now_us - rng.i64(1..90 * 86_400) * 1_000_000;
-        all.extend(walk(journey, &person, seed, start, &mut rng));
+        // A drift: in the last days, the call centre's follow-ups leave most customers calling
+        // back (the alert rule set up on them fires).
+        let drifting =
+            journey.id == "loan-application" && start > now_us - DRIFT_DAYS * 86_400_000_000;
+        all.extend(walk(journey, &person, seed, start, drifting, &mut rng));
     }
     // Nothing lies after `now_us`: journeys that would go on are still under way.
     all.retain(|e| e.timestamp_us <= now_us);

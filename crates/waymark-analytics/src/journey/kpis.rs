@@ -4,10 +4,10 @@
 //!
 //! An observation is dated by the start of its instance: people who started after a change are
 //! the ones who met the changed journey. A completion or a conversion counts within a time (the
-//! KPI's `within`, else the journey's inactivity timeout), as a funnel's conversion window does:
-//! an instance is a yes once it got there in time, a no once that time passed without it, and not
-//! counted before, so the last days' still-running instances neither drag a rate down nor, by
-//! counting only those already done, push it up. The share over target likewise counts an
+//! KPI's `within`, else the journey's inactivity timeout), as a cohort's conversion window does:
+//! an instance counts once that time has passed since it started, a yes when it got there in
+//! time; younger ones are not counted at all, so the last days' still-running instances neither
+//! drag a rate down nor, were only those already done counted, push it up. The share over target likewise counts an
 //! instance once it is over, or already over target.
 
 use waymark_eventlog::Micros;
@@ -90,8 +90,9 @@ pub fn observe(
                 if here.is_some_and(|t| visits(i, t) == 0) {
                     continue;
                 }
-                let done = i.status == Status::Completed && i.end() - i.start() <= window;
-                if done || now - i.start() >= window {
+                // Counted once its window has passed: a cohort's rate, known in full.
+                if now - i.start() >= window {
+                    let done = i.status == Status::Completed && i.end() - i.start() <= window;
                     add(i, flag(done));
                 }
             }
@@ -106,10 +107,10 @@ pub fn observe(
                     continue;
                 };
                 let at = i.visits[first].start;
-                let converted = i.visits[first + 1..]
-                    .iter()
-                    .any(|v| v.touchpoint == to && v.start - at <= window);
-                if converted || now - at >= window {
+                if now - at >= window {
+                    let converted = i.visits[first + 1..]
+                        .iter()
+                        .any(|v| v.touchpoint == to && v.start - at <= window);
                     add(i, flag(converted));
                 }
             }

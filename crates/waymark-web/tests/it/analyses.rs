@@ -911,7 +911,7 @@ async fn kpis_are_scored_per_journey_by_owner_and_on_their_owners_home() {
     let with_kpis = JOURNEY
         .replace(
             "version: as-is\n",
-            "version: as-is\nkpis:\n  - Done: completion >= 50%\n",
+            "version: as-is\nkpis:\n  - Done: completion within 1d >= 50%\n",
         )
         .replace(
             "        target: 30m\n",
@@ -924,10 +924,10 @@ async fn kpis_are_scored_per_journey_by_owner_and_on_their_owners_home() {
     let page = get(&router, "/journeys/small/kpis", Some(&chris)).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.html);
     let html = &page.html;
-    // u1 and u3 completed, u2 is still under way: 100% of the decided ones.
+    // Two days on, each had its day: u1 and u3 completed within it, u2 did not.
     assert!(
         html.contains(
-            "Done: 100%, meets the target of at least 50% (2 observed in the last 28 days)."
+            "Done: 67%, meets the target of at least 50% (3 observed in the last 28 days)."
         ),
         "{html}"
     );
@@ -986,7 +986,7 @@ async fn kpis_are_scored_per_journey_by_owner_and_on_their_owners_home() {
         page.html
     );
     assert!(
-        !page.html.contains("Done: 100%"),
+        !page.html.contains("Done: 67%"),
         "only Support's: {}",
         page.html
     );

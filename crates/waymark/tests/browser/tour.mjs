@@ -151,6 +151,8 @@ try {
     await visit("olivia", "kpis", journey && `${journey}/kpis`);
     await visit("olivia", "kpis-compared", journey && `${journey}/kpis?at=${new Date(Date.now() - 35 * 86400000).toISOString().slice(0, 10)}&days=28`);
     await visit("chris", "scorecards", "/scorecards");
+    // Alerts: the list with the demo's rule, and the first alert's page when one was raised.
+    await visit("olivia", "alerts", "/alerts");
     await visit("olivia", "funnel", journey && `${journey}/funnel`);
     await visit("olivia", "flow", journey && `${journey}/flow`);
     await visit("olivia", "conformance", journey && `${journey}/conformance`);
