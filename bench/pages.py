@@ -57,6 +57,13 @@ pages = [
     ("olivia", "/journeys/training-request/edit"),
     ("olivia", "/journeys/training-request/versions"),
     ("olivia", "/journeys/training-request/compare?from=1&to=2"),
+    # KPIs, scorecards and alerts (issue 20): a journey's scorecard, its KPIs compared before and
+    # after a date, every journey's KPIs by owner, and the alerts page previewing an anomaly rule
+    # on the past 90 days (what the alert check does for each rule, on every bucket).
+    ("olivia", "/journeys/loan-application/kpis"),
+    ("olivia", "/journeys/training-request/kpis?at=" + time.strftime("%Y-%m-%d", time.gmtime(time.time() - 35 * 86400)) + "&days=28"),
+    ("chris", "/scorecards"),
+    ("olivia", "/alerts?journey=loan-application&kpi=follow-up-calls-repeated&rule=anomaly"),
 ]
 try:
     cookies = {who: sign_in(token) for who, token in tokens.items()}

@@ -74,6 +74,7 @@ fn rule_json(rule: &AlertRule) -> Value {
 #[utoipa::path(
     get,
     path = "/v1/alerts",
+    operation_id = "list_alerts",
     tag = "alerts",
     security(("admin_token" = [])),
     responses(
@@ -97,6 +98,7 @@ pub async fn list(
 #[utoipa::path(
     post,
     path = "/v1/alerts/{id}/{action}",
+    operation_id = "act_on_alert",
     tag = "alerts",
     security(("admin_token" = [])),
     params(
@@ -170,6 +172,7 @@ fn state_word(alert: &Alert) -> &'static str {
 #[utoipa::path(
     get,
     path = "/v1/alerts/rules",
+    operation_id = "list_alert_rules",
     tag = "alerts",
     security(("admin_token" = [])),
     responses(
@@ -208,6 +211,7 @@ pub struct NewRule {
 #[utoipa::path(
     post,
     path = "/v1/alerts/rules",
+    operation_id = "add_alert_rule",
     tag = "alerts",
     security(("admin_token" = [])),
     request_body = NewRule,
@@ -292,6 +296,7 @@ pub async fn add_rule(
 #[utoipa::path(
     delete,
     path = "/v1/alerts/rules/{id}",
+    operation_id = "remove_alert_rule",
     tag = "alerts",
     security(("admin_token" = [])),
     params(("id" = i64, Path, description = "The rule's id")),
@@ -340,6 +345,7 @@ pub struct SimulateQuery {
 #[utoipa::path(
     get,
     path = "/v1/journeys/{id}/kpis/{kpi}/simulate",
+    operation_id = "simulate_alert_rule",
     tag = "alerts",
     security(("admin_token" = [])),
     params(

@@ -42,6 +42,7 @@ pub struct KpiQuery {
 #[utoipa::path(
     get,
     path = "/v1/journeys/{id}/kpis",
+    operation_id = "journey_kpis",
     tag = "journeys",
     security(("admin_token" = [])),
     params(("id" = String, Path, description = "The journey's id"), KpiQuery),
