@@ -185,6 +185,8 @@ pub struct Analyses {
     comments: Slots<Vec<Comment>, ()>,
     /// The newest comments about any of a journey's touchpoints (the readers' home).
     latest: Slots<Vec<(usize, Comment)>, ()>,
+    /// Each journey's KPI scorecard (the home pages, `/scorecards`), per snapshot and minute.
+    scorecards: Slots<Vec<waymark_analytics::journey::kpis::Card>, ()>,
     full_reads: AtomicU64,
 }
 
@@ -204,6 +206,7 @@ impl Default for Analyses {
             cuts: Slots::new(REPORTS),
             comments: Slots::new(REPORTS),
             latest: Slots::new(REPORTS),
+            scorecards: Slots::new(REPORTS),
             full_reads: AtomicU64::new(0),
         }
     }
@@ -495,6 +498,39 @@ impl Analyses {
             },
         );
         found.unwrap_or_else(|never| match never {})
+    }
+
+    /// The scorecard of `journey` on `snapshot` over `window`, kept per snapshot and per minute
+    /// of the window's end (a card moves by a minute's worth of a 28-day window at most).
+    pub fn scorecard(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        journey: &Journey,
+        window: waymark_analytics::journey::kpis::Window,
+    ) -> Result<Arc<Vec<waymark_analytics::journey::kpis::Card>>, UnknownTouchpoint> {
+        let instances = self.instances(snapshot, journey)?;
+        let minute = window.now.div_euclid(60_000_000);
+        let slot = self.scorecards.slot(format!(
+            "{:x}:{minute}:{}:{}",
+            hash(&format!("{journey:?}")),
+            window.days,
+            window.weeks
+        ));
+        let (snapshot, journey) = (snapshot.clone(), journey.clone());
+        let window = waymark_analytics::journey::kpis::Window {
+            now: minute * 60_000_000,
+            ..window
+        };
+        slot.get(
+            (snapshot.of, snapshot.version),
+            QUICK,
+            "waymark-scorecard",
+            move |_| {
+                Ok(Arc::new(waymark_analytics::journey::kpis::scorecard(
+                    &journey, &instances, window,
+                )))
+            },
+        )
     }
 
     pub fn comments(

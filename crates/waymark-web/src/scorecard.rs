@@ -45,18 +45,21 @@ fn unit(card: &Card) -> Unit {
 fn cards(journey: &Journey, instances: &[Instance], window: Window) -> Vec<Owned> {
     kpis::scorecard(journey, instances, window)
         .into_iter()
-        .map(|card| Owned {
-            journey: journey.id.clone(),
-            title: journey.title.clone(),
-            touchpoint: match card.scope {
-                kpis::Scope::Touchpoint(t) => {
-                    journey.touchpoints().nth(t).map(|(_, tp)| tp.id.clone())
-                }
-                kpis::Scope::Journey => None,
-            },
-            card,
-        })
+        .map(|card| owned(journey, card))
         .collect()
+}
+
+/// A card with its journey.
+fn owned(journey: &Journey, card: Card) -> Owned {
+    Owned {
+        journey: journey.id.clone(),
+        title: journey.title.clone(),
+        touchpoint: match card.scope {
+            kpis::Scope::Touchpoint(t) => journey.touchpoints().nth(t).map(|(_, tp)| tp.id.clone()),
+            kpis::Scope::Journey => None,
+        },
+        card,
+    }
 }
 
 /// Every deployed journey's KPIs (the latest version of each), on one reading of the events
@@ -92,12 +95,15 @@ pub(crate) fn everyone(
         Err(error) => return Err(format!("{error:?}")),
     };
     let window = Window::ending(now);
-    Ok(Some(
-        journeys
-            .iter()
-            .flat_map(|j| cards(j, &instances_in(logs, &snapshot, j), window))
-            .collect(),
-    ))
+    let mut all = Vec::new();
+    for journey in &journeys {
+        // Kept per snapshot and minute: every home page asks for them.
+        let kept = logs
+            .scorecard(&snapshot, journey, window)
+            .map_err(|e| e.to_string())?;
+        all.extend(kept.iter().cloned().map(|card| owned(journey, card)));
+    }
+    Ok(Some(all))
 }
 
 /// Whether `owner` (as a KPI names it: a person or a department) is this person: their id, their
