@@ -5,7 +5,7 @@
 //!   the difference), as `statsmodels`' `proportions_ztest` and `confint_proportions_2indep`.
 //! - **Times** (median time): the Mann–Whitney U test (normal approximation with the tie
 //!   correction and the continuity correction, as SciPy's `mannwhitneyu(method="asymptotic")`),
-//!   and a bootstrap percentile interval of the difference of the medians (2,000 resamples from
+//!   and a bootstrap percentile interval of the difference of the medians (1,000 resamples from
 //!   a fixed seed, so the same samples always give the same interval).
 //! - **Scores** (CSAT, CES, and NPS coded +100/0/−100 per answer so that its mean is the NPS):
 //!   Welch's t-test with the Welch–Satterthwaite degrees of freedom, as SciPy's
@@ -27,7 +27,7 @@ pub const MIN_SAMPLE: usize = 10;
 /// The confidence level of every interval, and the significance level (1 − it).
 pub const CONFIDENCE: f64 = 0.95;
 /// Bootstrap resamples for the interval of a difference of medians.
-pub const RESAMPLES: usize = 2_000;
+pub const RESAMPLES: usize = 1_000;
 /// Larger samples are thinned (evenly, keeping order) to this size for the bootstrap, whose cost
 /// grows with the sample; the test itself uses every observation.
 pub const BOOTSTRAP_SAMPLE: usize = 5_000;
