@@ -414,7 +414,10 @@ pub async fn serve_router(
             state.alert_every,
         );
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            // The first check waits a little (at most 30 s), so it does not compete with the
+            // first pages for the reading of the events after a start.
+            let first = tokio::time::Instant::now() + every.min(std::time::Duration::from_secs(30));
+            let mut tick = tokio::time::interval_at(first, every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
