@@ -48,17 +48,38 @@ pub struct Watched<'j> {
     pub rule: Rule,
 }
 
-/// Why a rule cannot be checked against a journey.
-pub fn watched<'j>(journey: &'j Journey, kpi: &str, rule: &str) -> Result<Watched<'j>, String> {
+/// What is wrong with a rule: the field it is about (`kpi` or `rule`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleProblem {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for RuleProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A rule on a KPI of `journey`, read; or why it cannot be checked against the journey.
+pub fn watched<'j>(
+    journey: &'j Journey,
+    kpi: &str,
+    rule: &str,
+) -> Result<Watched<'j>, RuleProblem> {
+    let about_kpi = |message: String| RuleProblem {
+        field: "kpi",
+        message,
+    };
     let definitions = kpis::definitions(journey);
-    let Some((found, scope, owner)) = definitions.into_iter().find(|(k, _, _)| k.id == kpi) else {
-        let known: Vec<String> = kpis::definitions(journey)
+    let Some((found, scope, owner)) = definitions.iter().find(|(k, _, _)| k.id == kpi).cloned()
+    else {
+        let known: Vec<&str> = definitions
             .iter()
             .filter(|(k, _, _)| k.measure.is_some())
-            .map(|(k, _, _)| k.id.clone())
+            .map(|(k, _, _)| k.id.as_str())
             .collect();
-        let known: Vec<&str> = known.iter().map(String::as_str).collect();
-        return Err(
+        return Err(about_kpi(
             match waymark_journey::did_you_mean(kpi, known.iter().copied()) {
                 Some(close) => format!(
                     "`{}` has no KPI `{kpi}`; did you mean `{close}`?",
@@ -71,15 +92,18 @@ pub fn watched<'j>(journey: &'j Journey, kpi: &str, rule: &str) -> Result<Watche
                     waymark_journey::one_of(&known)
                 ),
             },
-        );
-    };
-    let Some(measure) = &found.measure else {
-        return Err(format!(
-            "`{}` is a note, not a measure: nothing to watch",
-            found.name
         ));
     };
-    let rule = Rule::parse(rule, measure.unit())?;
+    let Some(measure) = &found.measure else {
+        return Err(about_kpi(format!(
+            "`{}` is a note, not a measure: nothing to watch",
+            found.name
+        )));
+    };
+    let rule = Rule::parse(rule, measure.unit()).map_err(|message| RuleProblem {
+        field: "rule",
+        message,
+    })?;
     Ok(Watched {
         kpi: found,
         scope,
@@ -274,12 +298,7 @@ fn check_rule(
 }
 
 fn open_alerts(store: &dyn Store, rule: i64) -> Result<Vec<Alert>, String> {
-    Ok(store
-        .alerts(500)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|a| a.rule == rule && a.is_open())
-        .collect())
+    store.open_alerts(rule).map_err(|e| e.to_string())
 }
 
 /// What an alert says, kept with it: the value and what was expected, in words.
@@ -401,4 +420,45 @@ fn post(
     } else {
         Err(format!("{url} answered {}", response.status()))
     }
+}
+
+/// Why a rule could not be tried on the past.
+#[derive(Debug)]
+pub enum Unsimulated {
+    Rule(RuleProblem),
+    Measure(crate::journeys::Measure),
+}
+
+/// A rule on a KPI of `journey`, checked over the `days` before `now` on the live log, as the
+/// JSON of `GET /v1/journeys/{id}/kpis/{kpi}/simulate` (blocking: run it on the blocking pool).
+#[allow(clippy::too_many_arguments)]
+pub fn simulated(
+    logs: &Arc<Analyses>,
+    store: &Arc<dyn Store>,
+    journey: &Journey,
+    kpi: &str,
+    rule: &str,
+    now: Micros,
+    days: i64,
+    wait: std::time::Duration,
+) -> Result<Value, Unsimulated> {
+    let w = watched(journey, kpi, rule).map_err(Unsimulated::Rule)?;
+    let snapshot = crate::journeys::live_log(
+        logs,
+        store,
+        std::slice::from_ref(journey),
+        &Options::default(),
+        wait,
+    )
+    .map_err(Unsimulated::Measure)?;
+    let instances = logs
+        .instances(&snapshot, journey)
+        .map_err(|e| Unsimulated::Measure(crate::journeys::Measure::Options(e)))?;
+    let observed = kpis::observe(journey, &instances, w.kpi, w.scope, now).ok_or_else(|| {
+        Unsimulated::Rule(RuleProblem {
+            field: "kpi",
+            message: "the KPI cannot be measured".to_string(),
+        })
+    })?;
+    Ok(crate::alerts_api::simulation(&w, &observed, now, days))
 }

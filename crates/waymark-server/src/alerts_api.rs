@@ -6,15 +6,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use waymark_analytics::journey::Options;
 use waymark_analytics::journey::kpis;
 use waymark_store::alerts::{Alert, AlertRule, NewAlertRule};
 
 use crate::AppState;
 use crate::access::{Caller, Capability, require};
-use crate::alerts::{bucket, watched};
+use crate::alerts::{Unsimulated, bucket, watched};
 use crate::error::ApiError;
-use crate::journeys::{API_WAIT, find, live_log, measure_error};
+use crate::journeys::{API_WAIT, days_param, find, measure_error};
 
 const DAY: i64 = 86_400_000_000;
 
@@ -155,17 +154,13 @@ pub async fn act(
         return Err(ApiError {
             status: StatusCode::CONFLICT,
             code: "already_done",
-            message: format!("alert {id} is already {}", state_word(&alert)),
+            message: format!("alert {id} is already {}", crate::alerts_api::state(&alert)),
             field: Some("action".into()),
             accepted: None,
         });
     }
     tracing::info!(alert = id, %action, "an alert was acted on");
     Ok(Json(alert_json(&alert)))
-}
-
-fn state_word(alert: &Alert) -> &'static str {
-    state(alert)
 }
 
 /// The rules in force.
@@ -246,12 +241,11 @@ pub async fn add_rule(
             e
         })?;
     if let Err(problem) = watched(&journey, asked.kpi.trim(), &asked.rule) {
-        let field = if problem.contains("KPI") || problem.contains("note") {
-            "kpi"
-        } else {
-            "rule"
-        };
-        return Err(ApiError::bad_request("invalid_rule", problem, field));
+        return Err(ApiError::bad_request(
+            "invalid_rule",
+            problem.message,
+            problem.field,
+        ));
     }
     let webhook = asked
         .webhook
@@ -376,45 +370,21 @@ pub async fn simulate(
             "rule",
         ));
     }
-    let days = query.days.unwrap_or(90);
-    if !(1..=366).contains(&days) {
-        return Err(ApiError::bad_request(
-            "invalid_days",
-            format!("`days` is {days}; give 1 to 366"),
-            "days",
-        ));
-    }
+    let days = days_param(query.days, 90)?;
     let (_, journey) = find(&state, id, None).await?;
     let now = state.clock.now_us();
     let (store, logs) = (state.store.clone(), state.logs.clone());
     let result = tokio::task::spawn_blocking(move || {
-        let w = watched(&journey, &kpi, &rule).map_err(|problem| {
-            let field = if problem.contains("KPI") || problem.contains("note") {
-                "kpi"
-            } else {
-                "rule"
-            };
-            ApiError::bad_request("invalid_rule", problem, field)
-        })?;
-        let snapshot = live_log(
-            &logs,
-            &store,
-            std::slice::from_ref(&journey),
-            &Options::default(),
-            API_WAIT,
-        )
-        .map_err(measure_error)?;
-        let instances = logs
-            .instances(&snapshot, &journey)
-            .map_err(|e| measure_error(crate::journeys::Measure::Options(e)))?;
-        let observed =
-            kpis::observe(&journey, &instances, w.kpi, w.scope, now).ok_or_else(|| {
-                ApiError::bad_request("invalid_rule", "the KPI cannot be measured", "kpi")
-            })?;
-        Ok::<_, ApiError>(simulation(&w, &observed, now, days))
+        crate::alerts::simulated(&logs, &store, &journey, &kpi, &rule, now, days, API_WAIT)
     })
     .await
-    .map_err(|e| ApiError::internal(&e))??;
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| match e {
+        Unsimulated::Rule(problem) => {
+            ApiError::bad_request("invalid_rule", problem.message, problem.field)
+        }
+        Unsimulated::Measure(measure) => measure_error(measure),
+    })?;
     Ok(Json(result))
 }
 

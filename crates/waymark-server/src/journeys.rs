@@ -522,7 +522,7 @@ fn list_of(text: &Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn time_param(text: &Option<String>, field: &str) -> Result<Option<i64>, ApiError> {
+pub(crate) fn time_param(text: &Option<String>, field: &str) -> Result<Option<i64>, ApiError> {
     text.as_deref()
         .map(|t| {
             waymark_eventlog::time::parse_bound(t)
@@ -585,6 +585,20 @@ fn options(query: &ReportQuery) -> Result<Options, ApiError> {
         milestones,
         now: None,
     })
+}
+
+/// A `days` parameter: 1 to 366, `default` when not given.
+pub(crate) fn days_param(days: Option<i64>, default: i64) -> Result<i64, ApiError> {
+    let days = days.unwrap_or(default);
+    if (1..=366).contains(&days) {
+        Ok(days)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_days",
+            format!("`days` is {days}; give 1 to 366"),
+            "days",
+        ))
+    }
 }
 
 /// The journey measured by the stored events: the figures of every stage and touchpoint, the

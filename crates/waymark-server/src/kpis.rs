@@ -18,9 +18,7 @@ use waymark_journey::{Journey, Kpi};
 use crate::AppState;
 use crate::access::{Capability, require};
 use crate::error::ApiError;
-use crate::journeys::{API_WAIT, find, live_log, measure_error};
-
-const DAY: Micros = 86_400_000_000;
+use crate::journeys::{API_WAIT, days_param, find, live_log, measure_error, time_param};
 
 /// What `GET /v1/journeys/{id}/kpis` measures.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -62,19 +60,9 @@ pub async fn scorecard(
     Query(query): Query<KpiQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require(&state, &headers, Capability::ReadJourneys).await?;
-    let days = query.days.unwrap_or(28);
-    if !(1..=366).contains(&days) {
-        return Err(ApiError::bad_request(
-            "invalid_days",
-            format!("`days` is {days}; give 1 to 366"),
-            "days",
-        ));
-    }
-    let now = match &query.now {
-        Some(text) => time(text, "now")?,
-        None => state.clock.now_us(),
-    };
-    let at = query.at.as_deref().map(|t| time(t, "at")).transpose()?;
+    let days = days_param(query.days, 28)?;
+    let now = time_param(&query.now, "now")?.unwrap_or_else(|| state.clock.now_us());
+    let at = time_param(&query.at, "at")?;
     let (deployed, journey) = find(&state, id, query.version.clone()).await?;
     let (store, logs) = (state.store.clone(), state.logs.clone());
     let instances = tokio::task::spawn_blocking(move || {
@@ -102,18 +90,6 @@ pub async fn scorecard(
     let mut json = scorecard_json(&journey, &instances, window, at);
     json["version"] = Value::from(deployed.version);
     Ok(Json(json))
-}
-
-fn time(text: &str, field: &str) -> Result<Micros, ApiError> {
-    waymark_eventlog::time::parse_bound(text).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_time",
-            format!(
-                "`{text}` is not a time; write ISO 8601 (2024-01-31T12:00:00Z) or a date (2024-01-31)"
-            ),
-            field,
-        )
-    })
 }
 
 /// The scorecard of `journey` on `instances` as JSON; with `at`, every KPI compared before and
@@ -211,8 +187,7 @@ fn direction(direction: Direction) -> &'static str {
 
 /// A KPI before and after `at`, `days` on each side: the test's figures and the verdict in words.
 pub fn comparison_json(kpi: &Kpi, observed: &Observations, at: Micros, days: i64) -> Value {
-    let span = days * DAY;
-    let compared = observed.compare(at - span, at, at + span);
+    let compared = observed.around(at, days);
     let mut value = comparison_figures(compared.as_ref());
     value["words"] = Value::from(kpis::verdict(kpi, observed.unit, compared.as_ref()));
     value["at"] = Value::from(waymark_eventlog::time::format_micros(at));

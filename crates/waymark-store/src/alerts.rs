@@ -90,6 +90,11 @@ pub(crate) const EXTEND: &str = "UPDATE alerts SET last_us = $2, buckets = bucke
 pub(crate) const OPEN: &str =
     "INSERT INTO alerts (rule, journey, kpi, opened_us, last_us, buckets, detail)
     VALUES ($1, $2, $3, $4, $4, 1, $5) RETURNING id";
+pub(crate) fn open_alerts_of_rule() -> String {
+    format!(
+        "SELECT {ALERT_COLUMNS} FROM alerts WHERE rule = $1 AND resolved_us IS NULL ORDER BY id DESC"
+    )
+}
 pub(crate) fn alerts_newest() -> String {
     format!("SELECT {ALERT_COLUMNS} FROM alerts ORDER BY id DESC LIMIT $1")
 }
@@ -281,6 +286,14 @@ impl crate::Alerts for crate::SqliteStore {
         self.with(|connection| {
             let mut query = connection.prepare_cached(&q(&alerts_newest()))?;
             let rows = query.query_map(params![limit as i64], sqlite_alert)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn open_alerts(&self, rule: i64) -> Result<Vec<Alert>, StoreError> {
+        self.with(|connection| {
+            let mut query = connection.prepare_cached(&q(&open_alerts_of_rule()))?;
+            let rows = query.query_map(params![rule], sqlite_alert)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }

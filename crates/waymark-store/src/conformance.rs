@@ -1004,6 +1004,14 @@ fn alert_rules_are_checked_once_and_their_firings_grouped<S: Alerts>(store: &S) 
         new && second > first,
         "after three quiet hours, a new alert"
     );
+    let open: Vec<i64> = store
+        .open_alerts(id)
+        .expect("open")
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(open, vec![second, first], "both unresolved, newest first");
+    assert!(store.open_alerts(other).expect("open").is_empty());
 
     // Acknowledged alerts still take repeats; resolved ones do not.
     assert!(

@@ -583,6 +583,8 @@ pub trait Alerts: Send + Sync {
     fn raise_alert(&self, firing: &crate::alerts::Firing) -> Result<(i64, bool), StoreError>;
     /// The newest alerts, at most `limit`.
     fn alerts(&self, limit: usize) -> Result<Vec<crate::alerts::Alert>, StoreError>;
+    /// A rule's alerts not resolved yet, newest first.
+    fn open_alerts(&self, rule: i64) -> Result<Vec<crate::alerts::Alert>, StoreError>;
     fn alert(&self, id: i64) -> Result<Option<crate::alerts::Alert>, StoreError>;
     /// Marks an open alert as seen by `by`; whether it was open and not yet acknowledged.
     fn acknowledge_alert(&self, id: i64, by: &str, at_us: i64) -> Result<bool, StoreError>;

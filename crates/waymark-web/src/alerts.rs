@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde_json::Value;
-use waymark_analytics::journey::Options;
 use waymark_store::alerts::{Alert, AlertRule, NewAlertRule};
 
 use crate::Web;
@@ -217,27 +216,22 @@ async fn preview(web: &Web, journey: &str, kpi: &str, rule: &str) -> Markup {
         let model = waymark_journey::check(&deployed.source)
             .journey
             .ok_or("the journey no longer reads")?;
-        let w = waymark_server::alerts::watched(&model, kpi.trim(), &rule)?;
-        let snapshot = waymark_server::journeys::live_log(
+        waymark_server::alerts::simulated(
             &logs,
             &store,
-            std::slice::from_ref(&model),
-            &Options::default(),
-            PAGE_WAIT,
-        )
-        .map_err(|_| "the stored events are still being read; try again in a moment".to_string())?;
-        let instances = logs
-            .instances(&snapshot, &model)
-            .map_err(|e| e.to_string())?;
-        let observed =
-            waymark_analytics::journey::kpis::observe(&model, &instances, w.kpi, w.scope, now)
-                .ok_or("the KPI cannot be measured")?;
-        Ok(waymark_server::alerts_api::simulation(
-            &w,
-            &observed,
+            &model,
+            kpi.trim(),
+            &rule,
             now,
             PREVIEW_DAYS,
-        ))
+            PAGE_WAIT,
+        )
+        .map_err(|e| match e {
+            waymark_server::alerts::Unsimulated::Rule(problem) => problem.message,
+            waymark_server::alerts::Unsimulated::Measure(_) => {
+                "the stored events are still being read; try again in a moment".to_string()
+            }
+        })
     })
     .await
     .map_err(|e| e.to_string())
@@ -376,7 +370,7 @@ pub(crate) async fn add_rule(
         return refuse(format!("No journey “{journey}” is deployed."));
     };
     if let Err(problem) = waymark_server::alerts::watched(&model, &kpi, &rule) {
-        return refuse(format!("{problem}."));
+        return refuse(format!("{}.", problem.message));
     }
     let new = NewAlertRule {
         journey,

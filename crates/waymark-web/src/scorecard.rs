@@ -11,9 +11,8 @@ use maud::{Markup, html};
 use waymark_analytics::journey::kpis::{self, Card, Change, Standing, Window};
 use waymark_analytics::journey::{Instance, Options};
 use waymark_eventlog::Micros;
+use waymark_journey::Journey;
 use waymark_journey::kpi::{Direction, Unit};
-use waymark_journey::{Journey, id_from_name};
-use waymark_store::workflow::User;
 
 use crate::Web;
 use crate::analyses::{instances_in, loaded, one, pairs, version_of};
@@ -23,7 +22,6 @@ use crate::session::{Signed, form_urlencoded};
 
 /// Days in a scorecard's window unless asked otherwise.
 const DAYS: i64 = 28;
-const DAY: Micros = 86_400_000_000;
 
 /// A KPI card with the journey it belongs to.
 pub(crate) struct Owned {
@@ -104,16 +102,6 @@ pub(crate) fn everyone(
         all.extend(kept.iter().cloned().map(|card| owned(journey, card)));
     }
     Ok(Some(all))
-}
-
-/// Whether `owner` (as a KPI names it: a person or a department) is this person: their id, their
-/// name or their department, compared as ids (`Customer Success` is `customer-success`).
-pub(crate) fn owns(user: &User, owner: &str) -> bool {
-    let owner = id_from_name(owner, |_| false);
-    [Some(&user.id), Some(&user.name), user.department.as_ref()]
-        .into_iter()
-        .flatten()
-        .any(|mine| id_from_name(mine, |_| false) == owner)
 }
 
 /// A KPI's standing as a badge: the word, and its colour.
@@ -315,8 +303,7 @@ pub(crate) async fn journey_page(
                 .into_iter()
                 .filter_map(|(kpi, scope, _)| {
                     let observed = kpis::observe(&model, &instances, kpi, scope, now)?;
-                    let span = days * DAY;
-                    let compared = observed.compare(at - span, at, at + span);
+                    let compared = observed.around(at, days);
                     Some(kpis::verdict(kpi, observed.unit, compared.as_ref()))
                 })
                 .collect(),
@@ -450,7 +437,7 @@ pub(crate) async fn all(
 pub(crate) fn home_part(cards: &[Owned], signed: &Signed) -> Markup {
     let mine: Vec<&Owned> = cards
         .iter()
-        .filter(|o| owns(&signed.user, &o.card.owner))
+        .filter(|o| waymark_server::alerts::owns(&signed.user, &o.card.owner))
         .collect();
     if mine.is_empty() {
         return html! {};

@@ -286,6 +286,12 @@ impl Observations {
         }
     }
 
+    /// The KPI over the `days` before `at` against the `days` after it (see [`Self::compare`]).
+    pub fn around(&self, at: Micros, days: i64) -> Option<Comparison> {
+        let span = days.saturating_mul(DAY);
+        self.compare(at.saturating_sub(span), at, at.saturating_add(span))
+    }
+
     /// The KPI before `split` (from `from`) against after it (until `to`), with the test that
     /// fits its unit; none with too few observations.
     pub fn compare(&self, from: Micros, split: Micros, to: Micros) -> Option<Comparison> {

@@ -14,28 +14,38 @@ const DRIFT: i64 = 100;
 /// 120 days of requests: 60 on weekdays, 15 at weekends; each completed with probability 0.8,
 /// 0.55 from day 100 on.
 fn completions() -> (Observations, Observations) {
-    let mut rng = fastrand::Rng::with_seed(20);
+    let shares = requests(20, Some(DRIFT));
+    let volume = Observations {
+        unit: Unit::PerDay,
+        values: vec![1.0; shares.at.len()],
+        at: shares.at.clone(),
+    };
+    (shares, volume)
+}
+
+/// 120 days of requests (60 on weekdays, 15 at weekends), each completed with probability 0.8,
+/// 0.55 from the drift's day on when there is one.
+fn requests(seed: u64, drift: Option<i64>) -> Observations {
+    let mut rng = fastrand::Rng::with_seed(seed);
     let (mut at, mut values) = (Vec::new(), Vec::new());
     for day in 0..120 {
         let weekend = day % 7 >= 5;
         let n = if weekend { 15 } else { 60 };
-        let p = if day >= DRIFT { 0.55 } else { 0.8 };
+        let p = if drift.is_some_and(|d| day >= d) {
+            0.55
+        } else {
+            0.8
+        };
         for k in 0..n {
             at.push(START + day * DAY + k * 60_000_000);
             values.push(if rng.f64() < p { 1.0 } else { 0.0 });
         }
     }
-    let shares = Observations {
+    Observations {
         unit: Unit::Share,
-        at: at.clone(),
-        values,
-    };
-    let volume = Observations {
-        unit: Unit::PerDay,
-        values: vec![1.0; at.len()],
         at,
-    };
-    (shares, volume)
+        values,
+    }
 }
 
 fn fired_days(checks: &[alerts::Check]) -> Vec<i64> {
@@ -184,20 +194,7 @@ fn without_a_drift_anomalies_are_rare() {
     let mut fired = 0;
     let mut checked = 0;
     for seed in 0..20 {
-        let mut rng = fastrand::Rng::with_seed(seed);
-        let (mut at, mut values) = (Vec::new(), Vec::new());
-        for day in 0..120 {
-            let n = if day % 7 >= 5 { 15 } else { 60 };
-            for k in 0..n {
-                at.push(START + day * DAY + k * 60_000_000);
-                values.push(if rng.f64() < 0.8 { 1.0 } else { 0.0 });
-            }
-        }
-        let shares = Observations {
-            unit: Unit::Share,
-            at,
-            values,
-        };
+        let shares = requests(seed, None);
         let rule = Rule::parse("anomaly", Unit::Share).expect("rule");
         let checks = alerts::check(
             &shares,

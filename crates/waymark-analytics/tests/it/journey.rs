@@ -253,7 +253,8 @@ stages:
           - event: Done
 "#;
 
-fn csv(text: &str) -> EventLog {
+/// A log from CSV text.
+pub(crate) fn csv(text: &str) -> EventLog {
     waymark_eventlog::read(
         text.as_bytes(),
         waymark_eventlog::Format::Csv,

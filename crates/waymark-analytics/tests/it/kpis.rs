@@ -10,6 +10,8 @@ use waymark_analytics::journey::{self, LogSource, Options};
 use waymark_eventlog::EventLog;
 use waymark_journey::Journey;
 
+use crate::journey::csv;
+
 const JOURNEY: &str = r#"
 id: small
 title: Small
@@ -74,16 +76,6 @@ stages:
         events:
           - event: Done
 "#;
-
-fn csv(text: &str) -> EventLog {
-    waymark_eventlog::read(
-        text.as_bytes(),
-        waymark_eventlog::Format::Csv,
-        &waymark_eventlog::ReadOptions::default(),
-    )
-    .expect("csv")
-    .log
-}
 
 /// a completes (a form over its 1h target, two calls in a row: one visit), with CSAT 2 and NPS 9;
 /// b is abandoned after calling twice; c completes with CSAT 5 and NPS 3; d is still open.

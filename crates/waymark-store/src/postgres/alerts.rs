@@ -5,7 +5,7 @@ use crate::StoreError;
 use crate::alerts::{
     ACKNOWLEDGE, ADD_RULE, Alert, AlertRule, CLAIM_CHECK, EXTEND, Firing, NOTIFIED, NewAlertRule,
     OPEN, REMOVE_RULE, RESOLVE, RULES, alert_by_id, alert_row, alerts_newest, open_alert_of_rule,
-    rule_row,
+    open_alerts_of_rule, rule_row,
 };
 
 fn pg_alert(r: &tokio_postgres::Row) -> Result<Alert, StoreError> {
@@ -145,6 +145,19 @@ impl crate::Alerts for PgStore {
             let client = pool.get().await?;
             let rows = client
                 .query(&client.prepare_cached(&alerts_newest()).await?, &[&limit])
+                .await?;
+            rows.iter().map(pg_alert).collect()
+        })
+    }
+
+    fn open_alerts(&self, rule: i64) -> Result<Vec<Alert>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query(
+                    &client.prepare_cached(&open_alerts_of_rule()).await?,
+                    &[&rule],
+                )
                 .await?;
             rows.iter().map(pg_alert).collect()
         })
