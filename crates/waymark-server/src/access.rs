@@ -105,6 +105,23 @@ pub fn person_may(user: &User, what: Capability<'_>) -> bool {
     }
 }
 
+/// Whether `caller` may read a plan (an opportunity or initiative) owned by `owner`: whoever
+/// reads journeys reads every plan; its owner reads their own.
+pub fn may_read_plan(caller: &Caller, owner: &str) -> bool {
+    caller.may(Capability::ReadJourneys) || caller.person().is_some_and(|p| p.id == owner)
+}
+
+/// Whether `caller` may change a plan owned by `owner` and raised by `created_by`: its owner,
+/// the person who raised it (while they read journeys), journey designers and administrators.
+pub fn may_change_plan(caller: &Caller, owner: &str, created_by: &str) -> bool {
+    if caller.may(Capability::DesignJourneys) {
+        return true;
+    }
+    caller.person().is_some_and(|p| {
+        p.id == owner || (p.id == created_by && caller.may(Capability::ReadJourneys))
+    })
+}
+
 /// The bearer token of a call.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
     headers

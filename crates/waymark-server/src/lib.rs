@@ -15,9 +15,11 @@ pub mod automation;
 mod collect;
 pub mod context;
 mod error;
+pub mod evidence;
 pub mod feedback;
 mod headers;
 mod import;
+pub mod improve;
 pub mod journeys;
 mod kept;
 pub mod keys;
@@ -29,6 +31,8 @@ mod manage_api;
 mod metrics;
 pub mod openapi;
 pub mod paging;
+pub mod plans;
+pub mod plans_api;
 mod profiles;
 pub mod webhooks;
 pub mod work;
@@ -217,6 +221,19 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts_api::rules, alerts_api::add_rule))
         .routes(routes!(alerts_api::remove_rule))
         .routes(routes!(alerts_api::simulate))
+        .routes(routes!(plans_api::list_opportunities, plans_api::raise))
+        .routes(routes!(
+            plans_api::get_opportunity,
+            plans_api::change_opportunity
+        ))
+        .routes(routes!(
+            plans_api::list_initiatives,
+            plans_api::add_initiative
+        ))
+        .routes(routes!(
+            plans_api::get_initiative,
+            plans_api::change_initiative
+        ))
         .routes(routes!(automation::put_users, automation::users))
         .routes(routes!(keys::issue_token))
         .routes(routes!(keys::disable_user))

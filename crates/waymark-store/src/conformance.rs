@@ -61,6 +61,7 @@ on_every_backend!(
     journey_changes_and_comment_threads_are_kept,
     a_journey_is_deployed_after_a_version_only_while_it_is_the_latest,
     alert_rules_are_checked_once_and_their_firings_grouped,
+    plans_are_kept_and_changed_only_on_the_revision_read,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -1072,4 +1073,71 @@ fn alert_rules_are_checked_once_and_their_firings_grouped<S: Alerts>(store: &S) 
             .claim_alert_check(other, None, HOUR)
             .expect("a removed rule is not checked")
     );
+}
+
+fn plans_are_kept_and_changed_only_on_the_revision_read<S: crate::Plans>(store: &S) {
+    use crate::plans::{PlanKind, PlanText};
+    let text = PlanText {
+        title: "Pre-approval form is hard to find".into(),
+        owner: "olivia".into(),
+        status: "open".into(),
+        body: r#"{"links":[]}"#.into(),
+    };
+    let a = store
+        .add_plan(PlanKind::Opportunity, &text, "maria", HOUR)
+        .expect("add");
+    let b = store
+        .add_plan(PlanKind::Initiative, &text, "maria", 2 * HOUR)
+        .expect("add");
+    assert_ne!(a, b);
+    let kept = store.plan(a).expect("read").expect("kept");
+    assert_eq!(
+        (
+            kept.kind,
+            &kept.text,
+            kept.revision,
+            kept.created_by.as_str(),
+            kept.created_us
+        ),
+        (PlanKind::Opportunity, &text, 1, "maria", HOUR)
+    );
+    assert_eq!(
+        store
+            .plans(PlanKind::Opportunity)
+            .expect("list")
+            .iter()
+            .map(|p| p.id)
+            .collect::<Vec<_>>(),
+        vec![a],
+        "listed by kind"
+    );
+    let mut changed = text.clone();
+    changed.status = "planned".into();
+    assert!(
+        store
+            .change_plan(a, 1, &changed, "olivia", 3 * HOUR)
+            .expect("change")
+    );
+    assert!(
+        !store
+            .change_plan(a, 1, &text, "maria", 4 * HOUR)
+            .expect("stale"),
+        "a change made on an old revision is refused"
+    );
+    assert!(
+        !store
+            .change_plan(999, 1, &text, "maria", 4 * HOUR)
+            .expect("none")
+    );
+    let kept = store.plan(a).expect("read").expect("kept");
+    assert_eq!(
+        (
+            &kept.text,
+            kept.revision,
+            kept.updated_by.as_str(),
+            kept.updated_us
+        ),
+        (&changed, 2, "olivia", 3 * HOUR)
+    );
+    assert_eq!(store.plan(999).expect("read"), None);
 }

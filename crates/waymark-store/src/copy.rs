@@ -432,6 +432,26 @@ const TABLES: &[Table] = &[
             &["id"],
         )
     },
+    Table {
+        identity: Some("id"),
+        ..table(
+            "plans",
+            &[
+                ("id", Int),
+                ("kind", Text),
+                ("title", Text),
+                ("owner", Text),
+                ("status", Text),
+                ("body", Text),
+                ("created_by", Text),
+                ("created_us", Int),
+                ("updated_by", Text),
+                ("updated_us", Int),
+                ("revision", Int),
+            ],
+            &["id"],
+        )
+    },
 ];
 
 /// A value as both sides hold it.

@@ -594,6 +594,31 @@ pub trait Alerts: Send + Sync {
     fn alert_notified(&self, id: i64, at_us: i64) -> Result<(), StoreError>;
 }
 
+/// Opportunities and initiatives (see `plans.rs`).
+pub trait Plans: Send + Sync {
+    /// Keeps a plan; returns its id.
+    fn add_plan(
+        &self,
+        kind: crate::plans::PlanKind,
+        text: &crate::plans::PlanText,
+        by: &str,
+        at_us: i64,
+    ) -> Result<i64, StoreError>;
+    /// The plans of a kind, oldest first.
+    fn plans(&self, kind: crate::plans::PlanKind) -> Result<Vec<crate::plans::Plan>, StoreError>;
+    fn plan(&self, id: i64) -> Result<Option<crate::plans::Plan>, StoreError>;
+    /// Replaces a plan's text when it is still at `revision`; whether it was (false: someone
+    /// changed it meanwhile, or there is no such plan).
+    fn change_plan(
+        &self,
+        id: i64,
+        revision: i64,
+        text: &crate::plans::PlanText,
+        by: &str,
+        at_us: i64,
+    ) -> Result<bool, StoreError>;
+}
+
 /// What `/healthz` reports.
 pub trait HealthCheck: Send + Sync {
     /// Checks the database with a read, reports the last failed write, and the free space.
@@ -621,6 +646,7 @@ pub trait Store:
     + SavedViews
     + JourneyTalk
     + Alerts
+    + Plans
     + HealthCheck
     + Maintenance
 {
@@ -638,6 +664,7 @@ impl<T> Store for T where
         + SavedViews
         + JourneyTalk
         + Alerts
+        + Plans
         + HealthCheck
         + Maintenance
 {

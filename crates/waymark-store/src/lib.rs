@@ -21,6 +21,7 @@ mod location;
 mod logs;
 pub mod lookups;
 pub mod mailbox;
+pub mod plans;
 mod postgres;
 pub mod sessions;
 mod talk;
@@ -42,13 +43,13 @@ pub use identity::{PersonFound, Profile, channel};
 pub mod prelude {
     pub use crate::interfaces::{
         Alerts, Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox,
-        Maintenance, Processes, SavedViews, Sessions, Store, Work,
+        Maintenance, Plans, Processes, SavedViews, Sessions, Store, Work,
     };
 }
 pub use copy::{Copied, copy};
 pub use interfaces::{
     Alerts, Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox,
-    Maintenance, Processes, SavedViews, Sessions, Store, Work,
+    Maintenance, Plans, Processes, SavedViews, Sessions, Store, Work,
 };
 pub use location::{Location, Options, open, open_in_memory};
 pub use logs::{
@@ -572,8 +573,26 @@ fn steps() -> Vec<M<'static>> {
         M::up(JOURNEY_TALK),
         // Alert rules on KPIs and the alerts they raised (see `Alerts`).
         M::up(ALERTS),
+        // Opportunities and initiatives (see `Plans`).
+        M::up(PLANS),
     ]
 }
+
+/// The schema of `Plans` (as PostgreSQL's ninth step). Ids are never used again.
+const PLANS: &str = "CREATE TABLE plans (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        status TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_us INTEGER NOT NULL,
+        revision INTEGER NOT NULL
+    );
+    CREATE INDEX plans_by_kind ON plans (kind, id);";
 
 /// The schema of `Alerts` (as PostgreSQL's eighth step). Ids are never used again, so a link to
 /// an alert never opens another.
@@ -1493,7 +1512,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "26 (inside)");
+        assert_eq!(latest_version().to_string(), "27 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

@@ -182,7 +182,7 @@ pub(crate) async fn funnel(
         (builder(&id, &journey, &ask, &trait_names))
         @if let Some((whole, groups)) = &computed {
             (crate::saved::save_form(&signed, "funnel", &id, &ask.query(false)))
-            (figures(&id, &journey, &ask, whole, groups, crate::customers::may_read(&signed)))
+            (figures(&id, &journey, &ask, whole, groups, crate::customers::may_read(&signed), &signed))
         }
     };
     page(
@@ -250,6 +250,7 @@ fn figures(
     whole: &waymark_analytics::Funnel,
     groups: &[waymark_analytics::FunnelGroup],
     drill: bool,
+    signed: &Signed,
 ) -> Markup {
     let people = |level: usize| {
         format!(
@@ -275,7 +276,8 @@ fn figures(
         table {
             caption.visually-hidden { "The funnel's steps" }
             thead { tr { th scope="col" { "Step" } th scope="col" { "Reached" } th scope="col" { "From the step before" }
-                th scope="col" { "Dropped off" } th scope="col" { "Median time from the step before" } } }
+                th scope="col" { "Dropped off" } th scope="col" { "Median time from the step before" }
+                @if crate::plans::may_raise(signed) { th scope="col" { "Opportunity" } } } }
             tbody {
                 @for (k, s) in whole.steps.iter().enumerate() {
                     tr {
@@ -293,6 +295,9 @@ fn figures(
                             } @else { (s.drop_off) }
                         }
                         td { (s.median_seconds_from_previous.map(duration).unwrap_or_else(|| "–".into())) }
+                        @if crate::plans::may_raise(signed) {
+                            td { @if k > 0 && s.drop_off > 0 { (crate::plans::from_funnel_step(signed, id, &ask.steps, k + 1, &ask.window_text, &ask.order_text, format!("/journeys/{id}/funnel?{}", ask.query(false)))) } }
+                        }
                     }
                 }
             }

@@ -59,6 +59,11 @@ fn groups(signed: &Signed) -> Vec<(&'static str, Vec<Link>)> {
     if crate::customers::may_read(signed) {
         insight.push(link("/customers", "Customers"));
     }
+    let mut improve = Vec::new();
+    if crate::journeys::may_read(signed) {
+        improve.push(link("/opportunities", "Opportunities"));
+        improve.push(link("/roadmap", "Roadmap"));
+    }
     let mut admin = Vec::new();
     if crate::admin::is_admin(signed) {
         admin.push(link("/admin/requests", "All requests"));
@@ -72,6 +77,7 @@ fn groups(signed: &Signed) -> Vec<(&'static str, Vec<Link>)> {
     [
         ("Work", work),
         ("Insight", insight),
+        ("Improve", improve),
         ("Administration", admin),
     ]
     .into_iter()

@@ -34,6 +34,8 @@ mod mailbox;
 mod manage;
 mod people;
 mod person;
+mod plans;
+mod roadmap;
 mod saved;
 mod scorecard;
 mod session;
@@ -172,6 +174,16 @@ fn table() -> Table {
     .post("/alerts/{id}/{action}", alerts::act)
     .post("/alerts/rules", alerts::add_rule)
     .post("/alerts/rules/{id}/remove", alerts::remove_rule)
+    .get("/opportunities", plans::list)
+    .post("/opportunities", plans::raise)
+    .get("/opportunities/{id}", plans::show)
+    .post("/opportunities/{id}", plans::change)
+    .get("/roadmap", roadmap::roadmap)
+    .get("/roadmap.csv", roadmap::csv)
+    .get("/initiatives/new", roadmap::new)
+    .post("/initiatives", roadmap::add)
+    .get("/initiatives/{id}", roadmap::show)
+    .post("/initiatives/{id}", roadmap::change)
     .get("/journeys/{id}/funnel", funnel::funnel)
     .get("/journeys/{id}/funnel/people", funnel::people)
     .get("/analyses", saved::list)

@@ -253,6 +253,7 @@ pub(crate) async fn show(
             @if let Some(text) = &e.feels { dt { "Should feel" } dd { (text) } }
             @if let Some(text) = &e.does { dt { "Does" } dd { (text) } }
         }
+        div.actions { (crate::plans::from_touchpoint(&signed, &id, &wanted)) }
         h2 { "Now" }
         @if let Some(t) = figures {
             dl.facts {
@@ -301,6 +302,7 @@ pub(crate) async fn show(
                         blockquote { (c.text) }
                         p.meta { (when(c.time)) " · " (c.case)
                             @for (kind, value) in &c.scores { " · " (kind.as_str().to_uppercase()) " " (value) } }
+                        (crate::plans::from_comment(&signed, &id, &wanted, &c.case, c.time))
                     }
                 }
             }

@@ -14,6 +14,7 @@ use waymark_store::{KeyKind, Store};
 mod authority;
 mod automation;
 mod paging;
+mod plans;
 
 const WRITE_KEY: &str = "wk_test_key";
 /// A secret server key: its track calls act on requests.
@@ -670,6 +671,14 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         ("get", "/v1/alerts/rules"),
         ("post", "/v1/alerts/rules"),
         ("delete", "/v1/alerts/rules/{id}"),
+        ("get", "/v1/opportunities"),
+        ("post", "/v1/opportunities"),
+        ("get", "/v1/opportunities/{id}"),
+        ("patch", "/v1/opportunities/{id}"),
+        ("get", "/v1/initiatives"),
+        ("post", "/v1/initiatives"),
+        ("get", "/v1/initiatives/{id}"),
+        ("patch", "/v1/initiatives/{id}"),
         ("get", "/v1/profiles"),
         ("get", "/v1/profiles/{id}"),
         ("get", "/v1/profiles/{id}/timeline"),

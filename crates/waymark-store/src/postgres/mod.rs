@@ -19,6 +19,7 @@ mod identity;
 mod journeys;
 mod listen;
 mod mailbox;
+mod plans;
 mod processes;
 pub(crate) mod schema;
 mod sessions;

@@ -60,7 +60,7 @@ stages:
 
 /// u1 (gold) walks the design and comments on the call; u2 (basic) goes back from the call to
 /// the form; u3 (gold) skips the review.
-fn seed(store: &dyn waymark_store::Store) {
+pub(crate) fn seed(store: &dyn waymark_store::Store) {
     let hour = 3_600_000_000_i64;
     // Two days ago, so that a survey answered now still belongs to the journeys.
     let now = std::time::SystemTime::now()

@@ -4,6 +4,7 @@
 mod analyses;
 mod editor;
 mod matrix;
+mod plans;
 mod work;
 
 use std::path::{Path, PathBuf};

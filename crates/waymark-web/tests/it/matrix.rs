@@ -85,6 +85,23 @@ const API: &[Row] = &[
     ("GET", "/v1/alerts/rules", "-", "UFFFAFFFFFAAAUUA"),
     ("POST", "/v1/alerts/rules", "-", "UFFFBFFFFFFBBUUB"),
     ("DELETE", "/v1/alerts/rules/{id}", "-", "UFFFNFFFFFFNNUUN"),
+    ("GET", "/v1/opportunities", "-", "UFFFAAAAAAAAAUUA"),
+    ("POST", "/v1/opportunities", "-", "UFFFBFFFFFBBBUUB"),
+    ("GET", "/v1/opportunities/{id}", "own", "UFFFAANNNNAAAUUA"),
+    ("GET", "/v1/opportunities/{id}", "other", "UFFFANNNANAAAUUA"),
+    ("PATCH", "/v1/opportunities/{id}", "own", "UFFFBBBBBBBBBUUB"),
+    (
+        "PATCH",
+        "/v1/opportunities/{id}",
+        "other",
+        "UFFFBBBBBBBBBUUB",
+    ),
+    ("GET", "/v1/initiatives", "-", "UFFFAAAAAAAAAUUA"),
+    ("POST", "/v1/initiatives", "-", "UFFFBFFFFFBBBUUB"),
+    ("GET", "/v1/initiatives/{id}", "own", "UFFFAANNNNAAAUUA"),
+    ("GET", "/v1/initiatives/{id}", "other", "UFFFANNNANAAAUUA"),
+    ("PATCH", "/v1/initiatives/{id}", "own", "UFFFBBBBBBBBBUUB"),
+    ("PATCH", "/v1/initiatives/{id}", "other", "UFFFBBBBBBBBBUUB"),
     ("GET", "/v1/directory/users", "-", "UFFFAFFFFFFFAUUF"),
     ("POST", "/v1/directory/users", "-", "UFFFBFFFFFFFBUUF"),
     (
@@ -198,6 +215,20 @@ const PAGES: &[Row] = &[
     ("POST", "/alerts/{id}/{action}", "-", "RRRRRFFFFFAAARRA"),
     ("POST", "/alerts/rules", "-", "RRRRRFFFFFFAARRA"),
     ("POST", "/alerts/rules/{id}/remove", "-", "RRRRRFFFFFFAARRA"),
+    ("GET", "/opportunities", "-", "RRRRRAFFAFAAARRA"),
+    ("POST", "/opportunities", "-", "RRRRRFFFFFBBBRRB"),
+    ("GET", "/opportunities/{id}", "own", "RRRRRANNNNAAARRA"),
+    ("GET", "/opportunities/{id}", "other", "RRRRRNNNANAAARRA"),
+    ("POST", "/opportunities/{id}", "own", "RRRRRBNNNNFBBRRB"),
+    ("POST", "/opportunities/{id}", "other", "RRRRRNNNBNFBBRRB"),
+    ("GET", "/roadmap", "-", "RRRRRAFFAFAAARRA"),
+    ("GET", "/roadmap.csv", "-", "RRRRRAFFAFAAARRA"),
+    ("GET", "/initiatives/new", "-", "RRRRRFFFFFAAARRA"),
+    ("POST", "/initiatives", "-", "RRRRRFFFFFBBBRRB"),
+    ("GET", "/initiatives/{id}", "own", "RRRRRANNNNAAARRA"),
+    ("GET", "/initiatives/{id}", "other", "RRRRRNNNANAAARRA"),
+    ("POST", "/initiatives/{id}", "own", "RRRRRBNNNNFBBRRB"),
+    ("POST", "/initiatives/{id}", "other", "RRRRRNNNBNFBBRRB"),
     ("GET", "/journeys/{id}/funnel", "-", "RRRRRFFFFFAAARRA"),
     // The people behind a figure: for those who read journeys and look people up.
     (
@@ -316,6 +347,9 @@ struct Fixture {
     requests: [i64; 2],
     tasks: [String; 2],
     worker_task: String,
+    /// An opportunity and an initiative owned by Jennifer, and one of each owned by Mallory.
+    opportunities: [i64; 2],
+    initiatives: [i64; 2],
     step_link: String,
     survey_link: String,
     sign_in_link: String,
@@ -419,6 +453,46 @@ fn fixture() -> Fixture {
     assert_eq!(t1.assignee.as_deref(), Some("maria"));
     assert_eq!(t2.assignee.as_deref(), Some("olivia"));
 
+    let plan = |kind, owner: &str, body: &str| {
+        use waymark_store::plans::PlanText;
+        store
+            .add_plan(
+                kind,
+                &PlanText {
+                    title: format!("{owner}'s"),
+                    owner: owner.into(),
+                    status: if kind == waymark_store::plans::PlanKind::Opportunity {
+                        "open"
+                    } else {
+                        "proposed"
+                    }
+                    .into(),
+                    body: body.into(),
+                },
+                "cara",
+                now,
+            )
+            .expect("plan")
+    };
+    let opportunity_body =
+        r#"{"links":[{"journey":"loan-application","touchpoint":"application-form"}]}"#;
+    let opportunities = [
+        plan(
+            waymark_store::plans::PlanKind::Opportunity,
+            "jennifer",
+            opportunity_body,
+        ),
+        plan(
+            waymark_store::plans::PlanKind::Opportunity,
+            "mallory",
+            opportunity_body,
+        ),
+    ];
+    let initiatives = [
+        plan(waymark_store::plans::PlanKind::Initiative, "jennifer", "{}"),
+        plan(waymark_store::plans::PlanKind::Initiative, "mallory", "{}"),
+    ];
+
     let state = AppState::new(store.clone()).expect("state");
     let step_link = state.links.sign(&waymark_server::mail::Grant {
         instance: r1,
@@ -498,6 +572,8 @@ fn fixture() -> Fixture {
         requests: [r1, r2],
         tasks: [id_of(&t1), id_of(&t2)],
         worker_task: id_of(&worker_task),
+        opportunities,
+        initiatives,
         step_link,
         survey_link,
         sign_in_link,
@@ -539,6 +615,10 @@ fn concrete(f: &Fixture, path: &str, resource: &str) -> String {
         f.tasks[k].clone()
     } else if path.starts_with("/mail") {
         "1".to_string()
+    } else if path.contains("/opportunities/") {
+        f.opportunities[k].to_string()
+    } else if path.contains("/initiatives/") {
+        f.initiatives[k].to_string()
     } else {
         f.requests[k].to_string()
     };
