@@ -21,6 +21,14 @@ fn answers(n: usize) -> String {
     }
 }
 
+fn journeys(n: usize) -> String {
+    if n == 1 {
+        "1 journey".into()
+    } else {
+        format!("{n} journeys")
+    }
+}
+
 fn percent(share: f64) -> String {
     format!("{:.0}%", share * 100.0)
 }
@@ -58,8 +66,10 @@ pub fn of_touchpoint(
     found.push(fact(
         "instances",
         format!(
-            "{} journeys came here ({} visits, {} of them repeated)",
-            t.instances, t.visits, t.repeat_visits
+            "{} came here ({} visits, {} of them repeated)",
+            journeys(t.instances),
+            t.visits,
+            t.repeat_visits
         ),
         Some(t.instances as f64),
     ));
@@ -68,8 +78,8 @@ pub fn of_touchpoint(
         found.push(fact(
             "drop-off",
             format!(
-                "{} journeys ({} of those here) ended here without completing",
-                t.drop_off,
+                "{} ({} of those here) ended here without completing",
+                journeys(t.drop_off),
                 percent(share)
             ),
             Some(share),

@@ -345,6 +345,62 @@ fn measure_raise(
     ))
 }
 
+/// An opportunity raised by `by` at `link`, with its evidence measured at `now`: open, scored
+/// 3/3/3 until someone scores it.
+pub fn raised(
+    by: &str,
+    owner: String,
+    link: Link,
+    (source, evidence): (Source, Vec<crate::plans::Evidence>),
+    title: String,
+    now: i64,
+) -> Opportunity {
+    Opportunity {
+        id: 0,
+        revision: 1,
+        title,
+        owner,
+        status: OpportunityStatus::Open,
+        problem: String::new(),
+        links: vec![link],
+        source: Some(source),
+        evidence,
+        measured_us: Some(now),
+        score: Score::default(),
+        history: vec![Change {
+            by: by.to_string(),
+            at_us: now,
+            words: "raised it".into(),
+        }],
+        created_by: by.to_string(),
+        created_us: now,
+        updated_us: now,
+    }
+}
+
+/// A new initiative of `owner`, proposed, with nothing else written yet.
+pub fn proposed(by: &str, owner: String, now: i64) -> Initiative {
+    Initiative {
+        id: 0,
+        revision: 1,
+        title: String::new(),
+        owner,
+        status: InitiativeStatus::Proposed,
+        summary: String::new(),
+        departments: Vec::new(),
+        start: None,
+        target_date: None,
+        opportunities: Vec::new(),
+        delivers: None,
+        measure_from: None,
+        goals: Vec::new(),
+        history: Vec::new(),
+        created_by: by.to_string(),
+        created_us: now,
+        updated_us: now,
+    }
+}
+
 /// Raises an opportunity: its evidence is measured now, from the live log.
 pub async fn raise(
     state: &AppState,
@@ -370,34 +426,24 @@ pub async fn raise(
         check_owner(store, &owner, "/owner")?;
         let (touchpoint, found, source, title) = measure_raise(&state2, &journey, &raise)?;
         let now = state2.clock.now_us();
-        let mut opportunity = Opportunity {
-            id: 0,
-            revision: 1,
-            title: raise
-                .title
-                .clone()
-                .filter(|t| !t.trim().is_empty())
-                .unwrap_or(title),
+        let title = raise
+            .title
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or(title);
+        let mut opportunity = raised(
+            &by,
             owner,
-            status: OpportunityStatus::Open,
-            problem: raise.problem.clone().unwrap_or_default(),
-            links: vec![Link {
+            Link {
                 journey: journey.id.clone(),
                 touchpoint: Some(touchpoint),
-            }],
-            source: Some(source),
-            evidence: found,
-            measured_us: Some(now),
-            score: raise.score.unwrap_or_default(),
-            history: vec![Change {
-                by: by.clone(),
-                at_us: now,
-                words: "raised it".into(),
-            }],
-            created_by: by.clone(),
-            created_us: now,
-            updated_us: now,
-        };
+            },
+            (source, found),
+            title,
+            now,
+        );
+        opportunity.problem = raise.problem.clone().unwrap_or_default();
+        opportunity.score = raise.score.unwrap_or_default();
         first(opportunity.check())?;
         let id = store
             .add_plan(PlanKind::Opportunity, &opportunity.text(), &by, now)
@@ -846,21 +892,39 @@ fn measure_baselines(state: &AppState, i: &mut Initiative) -> Result<usize, ApiE
     let observed = observations(state, &journeys, now)?;
     for k in wanted {
         let goal = &mut i.goals[k];
-        let Some(o) = observed.get(&(goal.journey.clone(), goal.kpi.clone())) else {
-            continue;
-        };
-        let from = start - BASELINE_DAYS * DAY;
-        let value = o.value(from, start);
-        goal.baseline = Some(Baseline {
-            value: value.map(|(v, _)| v),
-            n: value.map_or(0, |(_, n)| n),
-            from_us: from,
-            to_us: start,
-            measured_us: now,
-        });
-        measured += 1;
+        if let Some(o) = observed.get(&(goal.journey.clone(), goal.kpi.clone())) {
+            goal.baseline = Some(baseline(o, start, now));
+            measured += 1;
+        }
     }
     Ok(measured)
+}
+
+/// A KPI's baseline: its value over the [`BASELINE_DAYS`] before `start`, measured at `now`.
+pub fn baseline(o: &Observations, start: Micros, now: Micros) -> Baseline {
+    let from = start - BASELINE_DAYS * DAY;
+    let value = o.value(from, start);
+    Baseline {
+        value: value.map(|(v, _)| v),
+        n: value.map_or(0, |(_, n)| n),
+        from_us: from,
+        to_us: start,
+        measured_us: now,
+    }
+}
+
+/// Every measurable KPI of `journey` observed in `instances` at `now`, by KPI id.
+pub fn observe_all(
+    journey: &Journey,
+    instances: &[Instance],
+    now: Micros,
+) -> HashMap<String, Observations> {
+    kpis::definitions(journey)
+        .into_iter()
+        .filter_map(|(kpi, scope, _)| {
+            kpis::observe(journey, instances, kpi, scope, now).map(|o| (kpi.id.clone(), o))
+        })
+        .collect()
 }
 
 /// The observations of every KPI of the latest versions of `journeys`, by (journey, KPI id),
@@ -894,10 +958,8 @@ pub fn observations(
             .logs
             .instances(&snapshot, journey)
             .map_err(|e| measure_error(Measure::Options(e)))?;
-        for (kpi, scope, _) in kpis::definitions(journey) {
-            if let Some(o) = kpis::observe(journey, &instances, kpi, scope, now) {
-                found.insert((journey.id.clone(), kpi.id.clone()), o);
-            }
+        for (kpi, o) in observe_all(journey, &instances, now) {
+            found.insert((journey.id.clone(), kpi), o);
         }
     }
     Ok(found)
@@ -925,25 +987,7 @@ pub async fn add_initiative(
     tokio::task::spawn_blocking(move || {
         let store = state2.store.as_ref();
         let now = state2.clock.now_us();
-        let mut i = Initiative {
-            id: 0,
-            revision: 1,
-            title: String::new(),
-            owner,
-            status: InitiativeStatus::Proposed,
-            summary: String::new(),
-            departments: Vec::new(),
-            start: None,
-            target_date: None,
-            opportunities: Vec::new(),
-            delivers: None,
-            measure_from: None,
-            goals: Vec::new(),
-            history: Vec::new(),
-            created_by: by.clone(),
-            created_us: now,
-            updated_us: now,
-        };
+        let mut i = proposed(&by, owner, now);
         apply(store, &mut i, input)?;
         check_owner(store, &i.owner, "/owner")?;
         let mut words = "started it".to_string();

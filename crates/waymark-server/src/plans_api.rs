@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use waymark_journey::kpi::format_value;
 
 use crate::AppState;
 use crate::access::{Caller, Capability, caller, forbidden, may_read_plan, require};
@@ -93,7 +92,7 @@ pub fn initiative_json(
 
 fn goal_json(r: &GoalResult) -> Value {
     let shown = |v: Option<f64>| match (v, r.unit) {
-        (Some(v), Some(unit)) => Value::from(format_value(unit, v)),
+        (Some(v), Some(unit)) => Value::from(waymark_analytics::journey::kpis::show(unit, v)),
         _ => Value::Null,
     };
     let target = r.goal.target.or(r.kpi.as_ref().and_then(|k| k.target));

@@ -276,8 +276,7 @@ fn figures(
         table {
             caption.visually-hidden { "The funnel's steps" }
             thead { tr { th scope="col" { "Step" } th scope="col" { "Reached" } th scope="col" { "From the step before" }
-                th scope="col" { "Dropped off" } th scope="col" { "Median time from the step before" }
-                @if crate::plans::may_raise(signed) { th scope="col" { "Opportunity" } } } }
+                th scope="col" { "Dropped off" } th scope="col" { "Median time from the step before" } } }
             tbody {
                 @for (k, s) in whole.steps.iter().enumerate() {
                     tr {
@@ -295,9 +294,21 @@ fn figures(
                             } @else { (s.drop_off) }
                         }
                         td { (s.median_seconds_from_previous.map(duration).unwrap_or_else(|| "–".into())) }
-                        @if crate::plans::may_raise(signed) {
-                            td { @if k > 0 && s.drop_off > 0 { (crate::plans::from_funnel_step(signed, id, &ask.steps, k + 1, &ask.window_text, &ask.order_text, format!("/journeys/{id}/funnel?{}", ask.query(false)))) } }
-                        }
+                    }
+                }
+            }
+        }
+        @if crate::plans::may_raise(signed) && whole.steps.iter().skip(1).any(|s| s.drop_off > 0) {
+            div.raise-steps {
+                p { "Raise an opportunity where people drop off (the step's figures are kept with it):" }
+                ul.actions {
+                    @for (k, s) in whole.steps.iter().enumerate().skip(1).filter(|(_, s)| s.drop_off > 0) {
+                        li { (crate::plans::from_funnel_step(signed, id, &waymark_server::improve::FunnelAsked {
+                            steps: ask.steps.clone(),
+                            step: k + 1,
+                            window: Some(ask.window_text.clone()),
+                            order: Some(ask.order_text.clone()),
+                        }, format!("/journeys/{id}/funnel?{}", ask.query(false)), &format!("Raise at {} ({} dropped off)", name(journey, &s.name), s.drop_off))) }
                     }
                 }
             }

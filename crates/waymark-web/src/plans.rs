@@ -343,8 +343,10 @@ async fn render(
             ul { @for i in &addressing { li { a href=(format!("/initiatives/{}", i.id)) { (i.title) } " (" (i.status.as_str()) ")" } } }
         }
         @if editable {
-            h2 #change { "Change it" }
-            (form(signed, &o, refused, &users))
+            details.change open[refused.is_some()] {
+                summary { h2 #change { "Change it" } }
+                (form(signed, &o, refused, &users))
+            }
         }
         h2 { "History" }
         ol.history { @for c in o.history.iter().rev() { li { (c.by) " " (c.words) ", " (when(c.at_us)) } } }
@@ -542,15 +544,13 @@ pub(crate) fn from_comment(
     )
 }
 
-/// The same, for step `step` (1-based) of a funnel.
+/// The same, for step `asked.step` (1-based) of a funnel, asked again at `href`.
 pub(crate) fn from_funnel_step(
     signed: &Signed,
     journey: &str,
-    steps: &[String],
-    step: usize,
-    window: &str,
-    order: &str,
+    asked: &FunnelAsked,
     href: String,
+    label: &str,
 ) -> Markup {
     if !may_raise(signed) {
         return html! {};
@@ -558,10 +558,10 @@ pub(crate) fn from_funnel_step(
     let mut fields = vec![
         ("href", href),
         ("journey", journey.to_string()),
-        ("step", step.to_string()),
-        ("window", window.to_string()),
-        ("order", order.to_string()),
+        ("step", asked.step.to_string()),
+        ("window", asked.window.clone().unwrap_or_default()),
+        ("order", asked.order.clone().unwrap_or_default()),
     ];
-    fields.extend(steps.iter().map(|s| ("steps", s.clone())));
-    raise_button(signed, &fields, "Raise")
+    fields.extend(asked.steps.iter().map(|s| ("steps", s.clone())));
+    raise_button(signed, &fields, label)
 }

@@ -518,7 +518,7 @@ pub(crate) async fn add(
 
 fn goal_card(r: &GoalResult) -> Markup {
     let shown = |v: Option<f64>| match (v, r.unit) {
-        (Some(v), Some(unit)) => waymark_journey::kpi::format_value(unit, v),
+        (Some(v), Some(unit)) => kpis::show(unit, v),
         _ => "–".into(),
     };
     let target = r.goal.target.or(r.kpi.as_ref().and_then(|k| k.target));
@@ -534,7 +534,7 @@ fn goal_card(r: &GoalResult) -> Markup {
                 dt { "Target" } dd { (shown(target)) }
                 dt { "Baseline" } dd {
                     @match &r.goal.baseline {
-                        Some(b) => { (shown(b.value)) " (" (b.n) " observations, the 28 days to " (when(b.to_us).get(..10).unwrap_or_default()) ")" },
+                        Some(b) => { (shown(b.value)) " (" (b.n) @if b.n == 1 { " observation" } @else { " observations" } ", the 28 days to " (when(b.to_us).get(..10).unwrap_or_default()) ")" },
                         None => "measured when the initiative starts",
                     }
                 }
@@ -601,7 +601,7 @@ async fn render(
         @if saved { p.notice.saved role="status" { "Saved." } }
         p { (status_badge(i.status)) }
         dl.facts {
-            dt { "Owner" } dd { (i.owner) }
+            dt { "Owner" } dd { (choices.users.iter().find(|u| u.id == i.owner).map_or(i.owner.clone(), |u| u.name.clone())) }
             dt { "Departments" } dd { (if i.departments.is_empty() { "none named".to_string() } else { i.departments.join(", ") }) }
             dt { "Dates" } dd { (i.start.as_deref().unwrap_or("no start")) " → " (i.target_date.as_deref().unwrap_or("no target date")) }
             dt { "Delivers" } dd { (i.delivers.as_ref().map(improve::delivered).unwrap_or_else(|| "no journey version named".into())) }
@@ -618,8 +618,10 @@ async fn render(
         @if addressed.is_empty() { p { "None yet." } }
         @else { ul { @for o in &addressed { li { a href=(format!("/opportunities/{}", o.id)) { (o.title) } " (" (o.status.as_str()) ")" } } } }
         @if editable {
-            h2 #change { "Change it" }
-            (form(signed, &format!("/initiatives/{}", i.id), Some(i.revision), &shown, error.as_ref(), &choices))
+            details.change open[error.is_some()] {
+                summary { h2 #change { "Change it" } }
+                (form(signed, &format!("/initiatives/{}", i.id), Some(i.revision), &shown, error.as_ref(), &choices))
+            }
         }
         h2 { "History" }
         ol.history { @for c in i.history.iter().rev() { li { (c.by) " " (c.words) ", " (when(c.at_us)) } } }

@@ -274,6 +274,7 @@ fn walk(
     seed: u64,
     start_us: i64,
     drifting: bool,
+    improved: bool,
     rng: &mut fastrand::Rng,
 ) -> Vec<NewEvent> {
     let mut events = Vec::new();
@@ -314,10 +315,18 @@ fn walk(
     // A segment trait that matters: returning customers know the way, so they drop off and call
     // back less often than new ones (a `--by plan` breakdown shows it).
     let returning = rng.u8(0..100) < 40;
-    let (drop_off, callback) = match (returning, drifting) {
-        (_, true) => (8, 95),
-        (true, false) => (3, 18),
-        (false, false) => (8, 38),
+    // Since the application is filled in from the calculator (the demo's delivered initiative),
+    // fewer people give up on the way.
+    let drop_off = match (returning, improved) {
+        (true, false) => 3,
+        (false, false) => 8,
+        (true, true) => 2,
+        (false, true) => 4,
+    };
+    let callback = match (returning, drifting) {
+        (_, true) => 95,
+        (true, false) => 18,
+        (false, false) => 38,
     };
     // Frustration builds with repeated contacts and slow steps; survey answers reflect it.
     let mut frustration = 0.0_f64;
@@ -468,7 +477,11 @@ pub fn events(people: usize, seed: u64, now_us: i64) -> anyhow::Result<Vec<NewEv
         // back (the alert rule set up on them fires).
         let drifting =
             journey.id == "loan-application" && start > now_us - DRIFT_DAYS * 86_400_000_000;
-        all.extend(walk(journey, &person, seed, start, drifting, &mut rng));
+        let improved = journey.id == "loan-application"
+            && start >= now_us - crate::demo_plans::IMPROVED_DAYS * 86_400_000_000;
+        all.extend(walk(
+            journey, &person, seed, start, drifting, improved, &mut rng,
+        ));
     }
     // Nothing lies after `now_us`: journeys that would go on are still under way.
     all.retain(|e| e.timestamp_us <= now_us);
@@ -500,6 +513,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let appended = store.append(events)?;
     let total = store.count_events()?;
     set_up(store.as_ref(), anchor)?;
+    crate::demo_plans::seed(store.as_ref(), anchor)?;
     // Access tokens to sign in as each demo person (new ones on every run).
     let tokens = ROLES
         .iter()

@@ -8,6 +8,7 @@ mod analyze;
 mod cli;
 mod config;
 mod demo;
+mod demo_plans;
 mod journey;
 mod keys;
 mod kpi;

@@ -341,7 +341,7 @@ async fn opportunities_carry_measured_evidence_and_initiatives_measure_their_kpi
             .is_some_and(|w| w.starts_with("Time to approve moved for the worse")),
         "{time}"
     );
-    assert_eq!(time["target_text"], "20h");
+    assert_eq!(time["target_text"], "20.0h");
     assert!(
         measured["measured_from"]["words"]
             .as_str()

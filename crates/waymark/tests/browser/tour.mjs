@@ -153,6 +153,13 @@ try {
     await visit("chris", "scorecards", "/scorecards");
     // Alerts: the list with the demo's rule, and the first alert's page when one was raised.
     await visit("olivia", "alerts", "/alerts");
+    // Opportunities and the roadmap: the demo's, an opportunity with its evidence, an
+    // initiative with its KPIs before and after, and the form that starts one.
+    await visit("olivia", "opportunities", "/opportunities");
+    await visit("olivia", "opportunity", await firstLink(await as("olivia"), "/opportunities", /^\/opportunities\/\d+$/));
+    await visit("olivia", "roadmap", "/roadmap");
+    await visit("olivia", "initiative", await firstLink(await as("olivia"), "/roadmap", /^\/initiatives\/\d+$/));
+    await visit("olivia", "initiative-new", "/initiatives/new");
     await visit("olivia", "funnel", journey && `${journey}/funnel`);
     await visit("olivia", "flow", journey && `${journey}/flow`);
     await visit("olivia", "conformance", journey && `${journey}/conformance`);

@@ -450,7 +450,7 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
         ],
     );
     let pages = result["pages"].as_array().map_or(0, Vec::len);
-    assert_eq!(pages, 82, "41 pages on each of two screens: {result}");
+    assert_eq!(pages, 92, "46 pages on each of two screens: {result}");
     assert_eq!(
         result["violations"],
         serde_json::json!([]),
