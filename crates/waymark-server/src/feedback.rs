@@ -186,7 +186,7 @@ pub fn record(
     });
     let appended = store
         .append(vec![NewEvent {
-            message_id,
+            message_id: message_id.clone(),
             kind: "track".into(),
             name: Some(SURVEY_EVENT.into()),
             user_id: Some(survey.person.clone()),
@@ -196,7 +196,20 @@ pub fn record(
             body: body.to_string(),
         }])
         .map_err(FeedbackError::Store)?;
-    Ok(appended.inserted == 1)
+    let first = appended.inserted == 1;
+    if first {
+        // An unhappy answer opens a follow-up; the answer stands whatever happens to it.
+        let answered = crate::followups::Answered {
+            journey: &survey.journey,
+            touchpoint: &survey.touchpoint,
+            person: &survey.person,
+            key: &message_id,
+        };
+        if let Err(error) = crate::followups::open(store, &answered, answers, now_us) {
+            tracing::error!(%error, journey = %survey.journey, touchpoint = %survey.touchpoint, "a follow-up could not be opened");
+        }
+    }
+    Ok(first)
 }
 
 /// What `POST /v1/surveys` takes.

@@ -120,8 +120,14 @@ fn check_owner(store: &dyn Store, owner: &str, field: &str) -> Result<(), ApiErr
 }
 
 fn check_links(store: &dyn Store, links: &[Link]) -> Result<(), ApiError> {
+    too_many(links.len(), "/links")?;
+    let mut read: HashMap<&str, Journey> = HashMap::new();
     for (i, link) in links.iter().enumerate() {
-        let journey = journey_of(store, &link.journey, &format!("/links/{i}/journey"))?;
+        if !read.contains_key(link.journey.as_str()) {
+            let journey = journey_of(store, &link.journey, &format!("/links/{i}/journey"))?;
+            read.insert(&link.journey, journey);
+        }
+        let journey = &read[link.journey.as_str()];
         if let Some(t) = &link.touchpoint
             && !journey.touchpoints().any(|(_, d)| &d.id == t)
         {
@@ -133,6 +139,28 @@ fn check_links(store: &dyn Store, links: &[Link]) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// Refuses a list longer than [`crate::plans::MOST`] before anything in it is looked up.
+fn too_many(n: usize, field: &str) -> Result<(), ApiError> {
+    if n > crate::plans::MOST {
+        return Err(ApiError::bad_request(
+            "invalid_plan",
+            format!("{n} entries; at most {}", crate::plans::MOST),
+            field,
+        ));
+    }
+    Ok(())
+}
+
+/// The most changes a plan's history keeps (the oldest go first).
+pub const HISTORY: usize = 200;
+
+fn remember(history: &mut Vec<Change>, change: Change) {
+    history.push(change);
+    if history.len() > HISTORY {
+        history.drain(..history.len() - HISTORY);
+    }
 }
 
 /// Where an opportunity is raised from, besides the journey and touchpoint.
@@ -207,6 +235,13 @@ fn measure_raise(
     let (touchpoint, source) = match (&raise.funnel, &raise.comment) {
         (Some(f), _) => {
             let window_text = f.window.clone().unwrap_or_else(|| "30d".into());
+            if window_text.chars().count() > 20 || f.steps.iter().any(|s| s.len() > 200) {
+                return Err(ApiError::bad_request(
+                    "invalid_plan",
+                    "a funnel's window is like 30d, and its steps are touchpoint ids",
+                    "/funnel",
+                ));
+            }
             let window = waymark_journey::duration::parse(&window_text).map_err(|e| {
                 ApiError::bad_request(
                     "invalid_plan",
@@ -329,10 +364,7 @@ fn measure_raise(
     measured.retain(|e| !found.iter().any(|f| f.words == e.words));
     found.extend(measured);
     let title = evidence::title_for(journey, &touchpoint, &found, source.0 == "comment");
-    let href = raise
-        .href
-        .clone()
-        .filter(|h| h.starts_with('/') && !h.starts_with("//"));
+    let href = raise.href.clone().filter(|h| local_path(h));
     Ok((
         touchpoint,
         found,
@@ -343,6 +375,18 @@ fn measure_raise(
         },
         title,
     ))
+}
+
+/// Whether `href` is a path of this app to link back to: it starts with one `/`, holds no
+/// backslash, whitespace or control character (a browser reads `/\\x` or `/<tab>/x` as another
+/// site), and is at most 500 characters.
+pub fn local_path(href: &str) -> bool {
+    href.len() <= 500
+        && href.starts_with('/')
+        && !href.starts_with("//")
+        && !href
+            .chars()
+            .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
 }
 
 /// An opportunity raised by `by` at `link`, with its evidence measured at `now`: open, scored
@@ -477,6 +521,32 @@ pub struct OpportunityChange {
     pub links: Option<Vec<Link>>,
 }
 
+/// Refuses a change of plan `id` of `kind` the caller may not make: 404 when they may not read
+/// it (or there is none), 403 when they may read but not change it. Asked before a body is read,
+/// so that nobody learns what a change must look like for a plan they may not change.
+pub async fn may_change(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    kind: PlanKind,
+) -> Result<(), ApiError> {
+    let what = match kind {
+        PlanKind::Opportunity => "opportunity",
+        PlanKind::Initiative => "initiative",
+    };
+    let plan = state.blocking(move |store| store.plan(id)).await?;
+    let Some(plan) = plan.filter(|p| p.kind == kind) else {
+        return Err(not_found(what, id));
+    };
+    if !crate::access::may_read_plan(caller, &plan.text.owner) {
+        return Err(not_found(what, id));
+    }
+    if !crate::access::may_change_plan(caller, &plan.text.owner, &plan.created_by) {
+        return Err(forbidden(what));
+    }
+    Ok(())
+}
+
 /// An opportunity by id.
 pub fn opportunity(store: &dyn Store, id: i64) -> Result<Option<Opportunity>, ApiError> {
     match store.plan(id).map_err(|e| ApiError::internal(&e))? {
@@ -569,6 +639,12 @@ pub async fn change_opportunity(
             ));
             o.score = score;
         }
+        if change.links.is_some() && !caller.may(crate::access::Capability::ReadJourneys) {
+            return Err(crate::access::forbidden(
+                &caller,
+                crate::access::Capability::ReadJourneys,
+            ));
+        }
         if let Some(links) = change.links.filter(|l| *l != o.links) {
             check_links(store, &links)?;
             said.push(format!("linked it to {} touchpoints", links.len()));
@@ -579,11 +655,14 @@ pub async fn change_opportunity(
             return Ok(o);
         }
         let now = state2.clock.now_us();
-        o.history.push(Change {
-            by: by.clone(),
-            at_us: now,
-            words: said.join("; "),
-        });
+        remember(
+            &mut o.history,
+            Change {
+                by: by.clone(),
+                at_us: now,
+                words: said.join("; "),
+            },
+        );
         if !store
             .change_plan(id, o.revision, &o.text(), &by, now)
             .map_err(|e| ApiError::internal(&e))?
@@ -625,8 +704,10 @@ pub struct InitiativeInput {
     /// The opportunities it addresses (open ones become planned).
     #[serde(default)]
     pub opportunities: Option<Vec<i64>>,
-    #[serde(default)]
-    pub delivers: Option<Delivery>,
+    /// The journey version it delivers; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Delivery>)]
+    pub delivers: Option<Option<Delivery>>,
     /// Measure before and after this day (`YYYY-MM-DD`) instead of the delivery's deployment;
     /// an empty string removes it.
     #[serde(default)]
@@ -634,6 +715,15 @@ pub struct InitiativeInput {
     /// The KPIs it is meant to move (replaces them; kept baselines stay with their KPI).
     #[serde(default)]
     pub goals: Option<Vec<GoalInput>>,
+}
+
+/// A field that may be sent as `null` (to remove what it names) or left out (to keep it).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// A KPI an initiative is meant to move, as written.
@@ -708,10 +798,41 @@ fn target_of(kpi: &Kpi, text: &str, field: &str) -> Result<f64, ApiError> {
 /// changed.
 fn apply(
     store: &dyn Store,
+    caller: &Caller,
     i: &mut Initiative,
     input: InitiativeInput,
 ) -> Result<Vec<String>, ApiError> {
     let mut said = Vec::new();
+    too_many(
+        input.departments.as_ref().map_or(0, Vec::len),
+        "/departments",
+    )?;
+    too_many(
+        input.opportunities.as_ref().map_or(0, Vec::len),
+        "/opportunities",
+    )?;
+    too_many(input.goals.as_ref().map_or(0, Vec::len), "/goals")?;
+    // What names journeys, KPIs and other plans is for those who may read them.
+    let reads = caller.may(crate::access::Capability::ReadJourneys);
+    for (field, set) in [
+        ("/goals", input.goals.is_some()),
+        ("/delivers", input.delivers.is_some()),
+        ("/opportunities", input.opportunities.is_some()),
+    ] {
+        if set && !reads {
+            return Err(ApiError {
+                status: axum::http::StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: format!(
+                    "`{}` names journeys and plans: it needs one of the roles {}",
+                    field.trim_start_matches('/'),
+                    crate::access::JOURNEY_READERS.join(", ")
+                ),
+                field: Some(field.into()),
+                accepted: None,
+            });
+        }
+    }
     if let Some(title) = input
         .title
         .map(|t| t.trim().to_string())
@@ -788,28 +909,37 @@ fn apply(
             i.measure_from = from;
         }
     }
-    if let Some(delivers) = input.delivers
-        && Some(&delivers) != i.delivers.as_ref()
-    {
-        journey_of(store, &delivers.journey, "/delivers/journey")?;
-        if let Some(v) = delivers.version
-            && store
-                .journey(&delivers.journey, Some(v))
-                .map_err(|e| ApiError::internal(&e))?
-                .is_none()
-        {
-            return Err(ApiError::bad_request(
-                "unknown_version",
-                format!("the journey `{}` has no version {v}", delivers.journey),
-                "/delivers/version",
-            ));
+    match input.delivers {
+        Some(None) if i.delivers.is_some() => {
+            said.push("delivers no journey version".to_string());
+            i.delivers = None;
         }
-        said.push(format!("delivers {}", delivered(&delivers)));
-        i.delivers = Some(delivers);
+        Some(Some(delivers)) if Some(&delivers) != i.delivers.as_ref() => {
+            journey_of(store, &delivers.journey, "/delivers/journey")?;
+            if let Some(v) = delivers.version
+                && store
+                    .journey(&delivers.journey, Some(v))
+                    .map_err(|e| ApiError::internal(&e))?
+                    .is_none()
+            {
+                return Err(ApiError::bad_request(
+                    "unknown_version",
+                    format!("the journey `{}` has no version {v}", delivers.journey),
+                    "/delivers/version",
+                ));
+            }
+            said.push(format!("delivers {}", delivered(&delivers)));
+            i.delivers = Some(delivers);
+        }
+        _ => {}
     }
-    if let Some(ids) = input.opportunities {
+    if let Some(mut ids) = input.opportunities {
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(*id));
         for (k, id) in ids.iter().enumerate() {
-            if opportunity(store, *id)?.is_none() {
+            let readable = opportunity(store, *id)?
+                .is_some_and(|o| crate::access::may_read_plan(caller, &o.owner));
+            if !readable {
                 return Err(ApiError::bad_request(
                     "unknown_opportunity",
                     format!("there is no opportunity {id}"),
@@ -817,8 +947,6 @@ fn apply(
                 ));
             }
         }
-        let mut ids = ids;
-        ids.dedup();
         if ids != i.opportunities {
             said.push(format!("addresses {} opportunities", ids.len()));
             i.opportunities = ids;
@@ -826,9 +954,14 @@ fn apply(
     }
     if let Some(goals) = input.goals {
         let mut read = Vec::new();
+        let mut models: HashMap<String, Journey> = HashMap::new();
         for (k, g) in goals.into_iter().enumerate() {
-            let journey = journey_of(store, &g.journey, &format!("/goals/{k}/journey"))?;
-            let Some((kpi, _)) = kpi_of(&journey, &g.kpi) else {
+            if !models.contains_key(&g.journey) {
+                let journey = journey_of(store, &g.journey, &format!("/goals/{k}/journey"))?;
+                models.insert(g.journey.clone(), journey);
+            }
+            let journey = &models[&g.journey];
+            let Some((kpi, _)) = kpi_of(journey, &g.kpi) else {
                 return Err(ApiError::bad_request(
                     "unknown_kpi",
                     format!("the journey `{}` has no KPI `{}`", g.journey, g.kpi),
@@ -971,7 +1104,7 @@ pub async fn add_initiative(
     caller: &Caller,
     input: InitiativeInput,
 ) -> Result<Initiative, ApiError> {
-    let by = who(caller);
+    let (by, caller) = (who(caller), caller.clone());
     let owner = match (&input.owner, caller.person()) {
         (Some(_), _) => String::new(),
         (None, Some(person)) => person.id.clone(),
@@ -988,23 +1121,26 @@ pub async fn add_initiative(
         let store = state2.store.as_ref();
         let now = state2.clock.now_us();
         let mut i = proposed(&by, owner, now);
-        apply(store, &mut i, input)?;
+        apply(store, &caller, &mut i, input)?;
         check_owner(store, &i.owner, "/owner")?;
         let mut words = "started it".to_string();
         if i.status.started() {
             let n = measure_baselines(&state2, &mut i)?;
             words = format!("started it; measured {n} baselines");
         }
-        i.history.push(Change {
-            by: by.clone(),
-            at_us: now,
-            words,
-        });
+        remember(
+            &mut i.history,
+            Change {
+                by: by.clone(),
+                at_us: now,
+                words,
+            },
+        );
         let id = store
             .add_plan(PlanKind::Initiative, &i.text(), &by, now)
             .map_err(|e| ApiError::internal(&e))?;
         i.id = id;
-        plan_opportunities(store, &i, &by, now)?;
+        plan_opportunities(store, &caller, &i, &by, now)?;
         tracing::info!(initiative = id, "an initiative was added");
         Ok(i)
     })
@@ -1015,6 +1151,7 @@ pub async fn add_initiative(
 /// Marks the open opportunities an initiative addresses as planned.
 fn plan_opportunities(
     store: &dyn Store,
+    caller: &Caller,
     i: &Initiative,
     by: &str,
     now: i64,
@@ -1023,13 +1160,17 @@ fn plan_opportunities(
         // Another change meanwhile: that one stands (the opportunity stays as its author left it).
         if let Some(mut o) = opportunity(store, *id)?
             && o.status == OpportunityStatus::Open
+            && crate::access::may_change_plan(caller, &o.owner, &o.created_by)
         {
             o.status = OpportunityStatus::Planned;
-            o.history.push(Change {
-                by: by.to_string(),
-                at_us: now,
-                words: format!("planned it in the initiative “{}” ({})", i.title, i.id),
-            });
+            remember(
+                &mut o.history,
+                Change {
+                    by: by.to_string(),
+                    at_us: now,
+                    words: format!("planned it in the initiative “{}” ({})", i.title, i.id),
+                },
+            );
             store
                 .change_plan(o.id, o.revision, &o.text(), by, now)
                 .map_err(|e| ApiError::internal(&e))?;
@@ -1066,7 +1207,7 @@ pub async fn change_initiative(
         if revision != i.revision {
             return Err(stale("initiative"));
         }
-        let mut said = apply(store, &mut i, input)?;
+        let mut said = apply(store, &caller, &mut i, input)?;
         if i.status.started() && i.goals.iter().any(|g| g.baseline.is_none()) {
             let n = measure_baselines(&state2, &mut i)?;
             if n > 0 {
@@ -1077,11 +1218,14 @@ pub async fn change_initiative(
             return Ok(i);
         }
         let now = state2.clock.now_us();
-        i.history.push(Change {
-            by: by.clone(),
-            at_us: now,
-            words: said.join("; "),
-        });
+        remember(
+            &mut i.history,
+            Change {
+                by: by.clone(),
+                at_us: now,
+                words: said.join("; "),
+            },
+        );
         if !store
             .change_plan(id, i.revision, &i.text(), &by, now)
             .map_err(|e| ApiError::internal(&e))?
@@ -1090,7 +1234,7 @@ pub async fn change_initiative(
         }
         i.revision += 1;
         i.updated_us = now;
-        plan_opportunities(store, &i, &by, now)?;
+        plan_opportunities(store, &caller, &i, &by, now)?;
         Ok(i)
     })
     .await
@@ -1206,4 +1350,32 @@ pub fn results(
         })
         .collect();
     Ok((split, results))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_paths_of_this_app_are_linked_back_to() {
+        for good in [
+            "/journeys/loan/touchpoints/apply",
+            "/journeys/loan/funnel?step=a&step=b",
+        ] {
+            assert!(local_path(good), "{good}");
+        }
+        let long = format!("/{}", "a".repeat(500));
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/ /evil.example",
+            "journeys",
+            "",
+            long.as_str(),
+        ] {
+            assert!(!local_path(bad), "{bad:?}");
+        }
+    }
 }

@@ -17,6 +17,7 @@ pub mod context;
 mod error;
 pub mod evidence;
 pub mod feedback;
+pub mod followups;
 mod headers;
 mod import;
 pub mod improve;
@@ -234,6 +235,7 @@ fn routes() -> OpenApiRouter<AppState> {
             plans_api::get_initiative,
             plans_api::change_initiative
         ))
+        .routes(routes!(plans_api::follow_ups))
         .routes(routes!(automation::put_users, automation::users))
         .routes(routes!(keys::issue_token))
         .routes(routes!(keys::disable_user))

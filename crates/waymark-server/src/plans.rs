@@ -147,9 +147,10 @@ impl InitiativeStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == text.trim())
     }
 
-    /// Whether its KPIs have a baseline: it started.
+    /// Whether it is under way or delivered: its KPIs have a baseline. (One stopped may never
+    /// have started.)
     pub fn started(self) -> bool {
-        !matches!(self, InitiativeStatus::Proposed)
+        matches!(self, InitiativeStatus::Active | InitiativeStatus::Done)
     }
 }
 

@@ -16,6 +16,7 @@ use crate::improve::{
     self, GoalResult, InitiativeInput, OpportunityChange, Raise, Split, delivered,
 };
 use crate::plans::{Initiative, Opportunity};
+use waymark_store::plans::PlanKind;
 
 fn time(us: i64) -> String {
     waymark_eventlog::time::format_micros(us)
@@ -304,6 +305,7 @@ pub async fn change_opportunity(
     bytes: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let caller = reader(&state, &headers).await?;
+    improve::may_change(&state, &caller, id, PlanKind::Opportunity).await?;
     let asked: OpportunityChange = body(&bytes, "a change of an opportunity")?;
     let changed = improve::change_opportunity(&state, &caller, id, asked).await?;
     Ok(Json(opportunity_json(&changed)))
@@ -505,12 +507,17 @@ pub async fn get_initiative(
         let found = improve::initiative(state2.store.as_ref(), id)?
             .filter(|i| may_read_plan(&caller, &i.owner))
             .ok_or_else(|| hidden("initiative", id))?;
-        let results = improve::results(&state2, &found)?;
+        // The figures are journey figures: for those who may read journeys.
+        let results = if caller.may(Capability::ReadJourneys) {
+            Some(improve::results(&state2, &found)?)
+        } else {
+            None
+        };
         Ok::<_, ApiError>((found, results))
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;
-    Ok(Json(initiative_json(&found, Some(&results))))
+    Ok(Json(initiative_json(&found, results.as_ref())))
 }
 
 /// Changes an initiative. Send the revision you read (409 when it changed since); what is left
@@ -539,7 +546,69 @@ pub async fn change_initiative(
     bytes: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let caller = reader(&state, &headers).await?;
+    improve::may_change(&state, &caller, id, PlanKind::Initiative).await?;
     let asked: InitiativeInput = body(&bytes, "a change of an initiative")?;
     let changed = improve::change_initiative(&state, &caller, id, asked).await?;
     Ok(Json(initiative_json(&changed, None)))
+}
+
+/// A follow-up as the API shows it; the customer named only to those who may look people up.
+pub fn follow_up_json(m: &crate::followups::Measured, customers: bool) -> Value {
+    json!({
+        "request": m.request,
+        "customer": customers.then(|| m.customer.clone()),
+        "journey": m.journey,
+        "touchpoint": m.touchpoint,
+        "department": m.department,
+        "reason": m.reason,
+        "opened": time(m.opened_us),
+        "status": m.status,
+        "first_contact": m.first_contact_us.map(time),
+        "closed": m.closed_us.map(time),
+        "to_first_contact_seconds": m.to_first_contact_s(),
+        "to_close_seconds": m.to_close_s(),
+        "outcome": m.outcome,
+        "due": m.due_us.map(time),
+        "recovery": m.recovery.as_ref().map(|(kind, value, at)| json!({"kind": kind, "value": value, "at": time(*at), "recovered": m.recovered()})),
+    })
+}
+
+/// The follow-ups opened for unhappy customers, newest first, each measured (time to first
+/// contact, time to close, outcome, recovery: the customer's next score), with their summary.
+#[utoipa::path(
+    get,
+    path = "/v1/follow-ups",
+    operation_id = "list_follow_ups",
+    tag = "feedback",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The follow-ups and their summary; times in seconds", body = Object),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Follow-ups' figures need someone who reads journeys", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn follow_ups(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = require(&state, &headers, Capability::ReadJourneys).await?;
+    let customers = caller.may(Capability::ReadCustomers);
+    let now = state.clock.now_us();
+    let all = state
+        .blocking(|store| Ok(crate::followups::measure(store)))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?;
+    let s = crate::followups::summarize(&all, now);
+    Ok(Json(json!({
+        "summary": {
+            "opened": s.opened,
+            "open": s.open,
+            "overdue": s.overdue,
+            "median_to_first_contact_seconds": s.median_first_contact_s,
+            "median_to_close_seconds": s.median_close_s,
+            "recovered": s.recovered.0,
+            "with_a_later_score": s.recovered.1,
+        },
+        "follow_ups": all.iter().map(|m| follow_up_json(m, customers)).collect::<Vec<_>>(),
+    })))
 }

@@ -63,6 +63,7 @@ fn groups(signed: &Signed) -> Vec<(&'static str, Vec<Link>)> {
     if crate::journeys::may_read(signed) {
         improve.push(link("/opportunities", "Opportunities"));
         improve.push(link("/roadmap", "Roadmap"));
+        improve.push(link("/follow-ups", "Follow-ups"));
     }
     let mut admin = Vec::new();
     if crate::admin::is_admin(signed) {

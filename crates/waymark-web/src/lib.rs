@@ -21,6 +21,7 @@ mod deployed;
 mod design;
 mod editor;
 mod feedback;
+mod followups;
 mod form;
 mod funnel;
 mod guard;
@@ -178,6 +179,7 @@ fn table() -> Table {
     .post("/opportunities", plans::raise)
     .get("/opportunities/{id}", plans::show)
     .post("/opportunities/{id}", plans::change)
+    .get("/follow-ups", followups::list)
     .get("/roadmap", roadmap::roadmap)
     .get("/roadmap.csv", roadmap::csv)
     .get("/initiatives/new", roadmap::new)

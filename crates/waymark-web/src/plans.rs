@@ -303,8 +303,9 @@ async fn render(
     let addressing: Vec<&Initiative> = initiatives
         .iter()
         .filter(|i| i.opportunities.contains(&o.id))
+        .filter(|i| may_read_plan(&who, &i.owner))
         .collect();
-    let editable = may_change_plan(&who, &o.owner, &o.created_by);
+    let editable = may_raise(signed) && may_change_plan(&who, &o.owner, &o.created_by);
     let owner_name = users
         .iter()
         .find(|u| u.id == o.owner)

@@ -246,13 +246,15 @@ impl Shown {
 
     /// The input the server checks.
     fn input(&self, revision: Option<i64>) -> InitiativeInput {
-        let delivers = self
-            .delivers
-            .split_once('@')
-            .map(|(journey, version)| Delivery {
-                journey: journey.to_string(),
-                version: version.parse().ok(),
-            });
+        // Chosen, or "none" (which removes it).
+        let delivers = Some(
+            self.delivers
+                .split_once('@')
+                .map(|(journey, version)| Delivery {
+                    journey: journey.to_string(),
+                    version: version.parse().ok(),
+                }),
+        );
         InitiativeInput {
             revision,
             title: Some(self.title.clone()),
@@ -564,12 +566,24 @@ async fn render(
     saved: bool,
 ) -> Response {
     let who = caller(signed);
+    let reads = crate::plans::may_raise(signed);
     let found = blocking(web, move |web| {
         let Some(i) = improve::initiative(web.app.store.as_ref(), id)?
             .filter(|i| may_read_plan(&who, &i.owner))
         else {
             return Ok(None);
         };
+        // The KPIs' figures and the form's choices name journeys and other plans: for those who
+        // may read journeys.
+        if !reads {
+            let choices = Choices {
+                users: Vec::new(),
+                opportunities: Vec::new(),
+                versions: Vec::new(),
+                kpis: Vec::new(),
+            };
+            return Ok(Some((i, (None, Vec::new()), choices)));
+        }
         let results = improve::results(&web.app, &i)?;
         Ok(Some((i, results, choices(web)?)))
     })
@@ -586,11 +600,12 @@ async fn render(
         }
         Err(page) => return page,
     };
-    let editable = may_change_plan(&caller(signed), &i.owner, &i.created_by);
+    let editable = reads && may_change_plan(&caller(signed), &i.owner, &i.created_by);
     let addressed: Vec<&Opportunity> = choices
         .opportunities
         .iter()
         .filter(|o| i.opportunities.contains(&o.id))
+        .filter(|o| may_read_plan(&caller(signed), &o.owner))
         .collect();
     let (shown, error) = match refused {
         Some((shown, error)) => (shown, Some(error)),

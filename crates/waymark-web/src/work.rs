@@ -420,7 +420,12 @@ pub(crate) fn about(
     let requester = store
         .user(&row.requester)?
         .map_or_else(|| row.requester.clone(), |u| u.name);
-    let mut facts = Vec::new();
+    // A follow-up is started by Waymark, not by a form: it shows the customer it is about.
+    let mut facts = if row.process == waymark_server::followups::PROCESS {
+        waymark_server::followups::facts(&row.state.variables)
+    } else {
+        Vec::new()
+    };
     let mut shown = std::collections::HashSet::new();
     // The start form first, then the forms of the steps done since (Finance's later steps show
     // the supplier and the purchase order entered before), each value once, by its label.

@@ -679,6 +679,7 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         ("post", "/v1/initiatives"),
         ("get", "/v1/initiatives/{id}"),
         ("patch", "/v1/initiatives/{id}"),
+        ("get", "/v1/follow-ups"),
         ("get", "/v1/profiles"),
         ("get", "/v1/profiles/{id}"),
         ("get", "/v1/profiles/{id}/timeline"),

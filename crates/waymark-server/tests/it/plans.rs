@@ -164,6 +164,7 @@ async fn opportunities_carry_measured_evidence_and_initiatives_measure_their_kpi
         "{raised}"
     );
     assert_eq!(figures["instances"], 100);
+    assert!(figures["breach_share"].is_number(), "{figures}");
     assert_eq!(
         fact(&raised, "over-target")["value"],
         figures["breach_share"],
@@ -223,12 +224,34 @@ async fn opportunities_carry_measured_evidence_and_initiatives_measure_their_kpi
             "/comment",
         ),
         (json!({"journey": "loan", "touchpoint": 7}), "/touchpoint"),
+        (
+            json!({"journey": "loan", "touchpoint": "apply", "title": "x".repeat(201)}),
+            "/title",
+        ),
+        (
+            json!({"journey": "loan", "funnel": {"steps": ["apply", "approve"], "step": 2, "window": "1".repeat(21)}}),
+            "/funnel",
+        ),
     ] {
         let (status, body) =
             call(&router, "POST", "/v1/opportunities", asked.clone(), &chris).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{asked}: {body}");
         assert_eq!(body["error"]["field"], field, "{asked}: {body}");
     }
+
+    // A client names where it was raised, never what the figures were; a link back that would
+    // leave the site is dropped.
+    let (status, sent) = call(
+        &router,
+        "POST",
+        "/v1/opportunities",
+        json!({"journey": "loan", "touchpoint": "apply", "evidence": [{"measure": "csat", "words": "made up"}], "href": "/\\evil.example"}),
+        &chris,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert!(!sent.to_string().contains("made up"), "{sent}");
+    assert_eq!(sent["source"]["href"], Value::Null, "{sent}");
 
     // Changed on the revision read; a stale revision is refused and changes nothing.
     let change = json!({"revision": 1, "status": "planned", "score": {"customer_value": 5, "business_value": 4, "effort": 2}, "owner": "olivia"});
@@ -407,6 +430,10 @@ async fn opportunities_carry_measured_evidence_and_initiatives_measure_their_kpi
         ),
         (json!({"revision": 1, "title": "stale"}), "/revision"),
         (json!({"title": "no revision"}), "/revision"),
+        (
+            json!({"revision": 2, "goals": vec![json!({"journey": "loan", "kpi": "approved"}); 51]}),
+            "/goals",
+        ),
     ] {
         let (status, body) = call(
             &router,
@@ -416,15 +443,124 @@ async fn opportunities_carry_measured_evidence_and_initiatives_measure_their_kpi
             &chris,
         )
         .await;
-        assert!(
-            status == StatusCode::BAD_REQUEST || status == StatusCode::CONFLICT,
-            "{asked}: {body}"
-        );
+        let expected = if asked["revision"] == 1 {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(status, expected, "{asked}: {body}");
         assert_eq!(body["error"]["field"], field, "{asked}: {body}");
     }
 
+    // `null` takes the delivery away.
+    let (status, body) = call(
+        &router,
+        "PATCH",
+        &format!("/v1/initiatives/{initiative}"),
+        json!({"revision": 2, "delivers": null}),
+        &chris,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["delivers"], Value::Null);
+    let (status, body) = call(
+        &router,
+        "PATCH",
+        &format!("/v1/initiatives/{initiative}"),
+        json!({"revision": 3, "delivers": {"journey": "loan", "version": 2}}),
+        &chris,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Mallory may read Chris's opportunity but not change it, not even by naming it in an
+    // initiative of her own.
+    let (_, open) = call(
+        &router,
+        "POST",
+        "/v1/opportunities",
+        json!({"journey": "loan", "touchpoint": "apply"}),
+        &chris,
+    )
+    .await;
+    let open_id = open["id"].as_i64().expect("id");
+    let (status, body) = call(
+        &router,
+        "POST",
+        "/v1/initiatives",
+        json!({"title": "Mine", "opportunities": [open_id]}),
+        &mallory,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, still) = get(
+        &router,
+        &format!("/v1/opportunities/{open_id}"),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(still["status"], "open", "{still}");
+    // Finn owns an initiative Chris gave him: he reads it without its journey figures, may not
+    // name journeys or plans in it, changes the rest, and finds nobody else's.
+    let (status, finns) = call(&router, "POST", "/v1/initiatives", json!({"title": "Finn's", "owner": "finn", "goals": [{"journey": "loan", "kpi": "approved"}]}), &chris).await;
+    assert_eq!(status, StatusCode::OK, "{finns}");
+    let finns = finns["id"].as_i64().expect("id");
+    let (status, read) = get(&router, &format!("/v1/initiatives/{finns}"), Some(&finn)).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(
+        read.get("measured_from"),
+        None,
+        "no results for him: {read}"
+    );
+    let (status, body) = call(
+        &router,
+        "PATCH",
+        &format!("/v1/initiatives/{finns}"),
+        json!({"revision": 1, "opportunities": [open_id]}),
+        &finn,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("/opportunities")),
+        "{body}"
+    );
+    let (status, body) = call(
+        &router,
+        "PATCH",
+        &format!("/v1/initiatives/{finns}"),
+        json!({"revision": 1, "status": "stopped"}),
+        &finn,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "his own: {body}");
+    let (status, _) = call(
+        &router,
+        "PATCH",
+        &format!("/v1/initiatives/{initiative}"),
+        json!({"revision": 4}),
+        &finn,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "not his, and not one he may read"
+    );
+    let (_, listed) = get(&router, "/v1/initiatives", Some(&finn)).await;
+    assert_eq!(
+        listed["initiatives"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+
     // The roadmap as CSV: a title a spreadsheet would run as a formula is quoted.
-    let (status, csv) = get_text(&router, "/v1/initiatives?format=csv", Some(ADMIN)).await;
+    let (status, csv) = get_text(
+        &router,
+        "/v1/initiatives?format=csv&owner=olivia",
+        Some(ADMIN),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let mut lines = csv.lines();
     assert_eq!(

@@ -3,6 +3,7 @@
 
 mod analyses;
 mod editor;
+mod followups;
 mod matrix;
 mod plans;
 mod work;
