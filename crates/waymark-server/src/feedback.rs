@@ -247,6 +247,7 @@ fn bad(field: &str, message: String) -> ApiError {
         (status = 422, description = "No such journey or touchpoint", body = crate::openapi::ErrorBody),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
         (status = 403, description = "Not an administrator", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The person was asked for feedback lately (`--survey-every`)", body = crate::openapi::ErrorBody),
     )
 )]
 pub async fn issue(
@@ -291,11 +292,33 @@ pub async fn issue(
             ),
         ));
     }
+    // Nobody is asked more than once in a while, across all touchpoints.
+    let (person, now) = (asked.person.clone(), state.clock.now_us());
+    let quiet_us = i64::try_from(state.survey_every.as_micros()).unwrap_or(i64::MAX);
+    let key = format!("api-{now}-{}-{touchpoint}", asked.journey);
+    let last = state
+        .blocking(move |store| store.ask_survey(&person, &key, now, quiet_us))
+        .await?;
+    if let Some(last) = last {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "asked_lately",
+            message: format!(
+                "{} was asked for feedback on {}; nobody is asked more than once in {} days (--survey-every): ask again from {}",
+                asked.person,
+                waymark_eventlog::time::format_micros(last),
+                quiet_us / DAY_US,
+                waymark_eventlog::time::format_micros(last + quiet_us)
+            ),
+            field: Some("/person".into()),
+            accepted: None,
+        });
+    }
     let survey = Survey {
         journey: asked.journey,
         touchpoint,
         person: asked.person,
-        expires_us: state.clock.now_us() + days * DAY_US,
+        expires_us: now + days * DAY_US,
     };
     let token = state.surveys.sign(&survey);
     let base = state

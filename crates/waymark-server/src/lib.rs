@@ -74,6 +74,9 @@ impl Clock for SystemClock {
 /// How often alert rules are checked, unless set (`--alert-every`).
 pub const DEFAULT_ALERT_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// How long a person is not asked for feedback again, unless set (`--survey-every`): 14 days.
+pub const DEFAULT_SURVEY_EVERY: std::time::Duration = std::time::Duration::from_secs(14 * 86_400);
+
 /// How long claimed work waits for a node that died, unless set (`--takeover-after`).
 pub const DEFAULT_TAKEOVER: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -100,6 +103,9 @@ pub struct AppState {
     pub logs: Arc<live::Analyses>,
     /// How often the alert rules on KPIs are checked (`--alert-every`).
     pub alert_every: std::time::Duration,
+    /// Nobody is asked for feedback more than once in this long, across all touchpoints
+    /// (`--survey-every`).
+    pub survey_every: std::time::Duration,
 }
 
 impl AppState {
@@ -130,6 +136,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             logs: Arc::new(live::Analyses::default()),
             alert_every: DEFAULT_ALERT_EVERY,
+            survey_every: DEFAULT_SURVEY_EVERY,
         })
     }
 
@@ -411,6 +418,7 @@ pub async fn serve_router(
     // Send tasks with an `email:` topic are carried out here, when SMTP is configured.
     let mailer = state.mailer.clone().map(|mailer| {
         let (links, surveys) = (state.links.clone(), state.surveys.clone());
+        let survey_quiet_us = i64::try_from(state.survey_every.as_micros()).unwrap_or(i64::MAX);
         tokio::spawn(job_loop(
             state.store.clone(),
             state.clock.clone(),
@@ -419,6 +427,7 @@ pub async fn serve_router(
                 let signers = mail::Signers {
                     links: &links,
                     surveys: &surveys,
+                    survey_quiet_us,
                 };
                 mail::send_due(store, &mailer, &signers, now, lease_us);
             },

@@ -391,6 +391,8 @@ fn mailbox(user: &waymark_store::workflow::User) -> Result<Mailbox, String> {
 pub struct Signers<'a> {
     pub links: &'a Links,
     pub surveys: &'a crate::feedback::Surveys,
+    /// Nobody is asked for feedback more than once in this long (µs), across all touchpoints.
+    pub survey_quiet_us: i64,
 }
 
 /// The survey an email's topic asks for: `email:TEMPLATE?survey=JOURNEY/TOUCHPOINT`.
@@ -479,7 +481,27 @@ fn send_one(
     // The page of the web app; the same token works on `/v1/links/` for programs.
     let link = format!("{}/links/{}", mailer.public_url, signers.links.sign(&grant));
     // A survey about a touchpoint, when the step asks for one: a link of its own.
-    let survey = task.topic.as_deref().and_then(survey_of).map(|(journey, touchpoint)| {
+    let asked = |journey: &str, touchpoint: &str| {
+        // The same email sent again (after a crash) asks again; another one waits its turn.
+        let key = format!("mail-{}-{}", task.instance, task.task);
+        match store.ask_survey(&person, &key, now_us, signers.survey_quiet_us) {
+            Ok(None) => true,
+            Ok(Some(last)) => {
+                tracing::info!(%journey, %touchpoint, last = %waymark_eventlog::time::format_micros(last), "no survey in this email: the person was asked lately");
+                false
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the last survey ask could not be read; no survey in this email");
+                false
+            }
+        }
+    };
+    let survey = task
+        .topic
+        .as_deref()
+        .and_then(survey_of)
+        .filter(|(journey, touchpoint)| asked(journey, touchpoint))
+        .map(|(journey, touchpoint)| {
         let survey = crate::feedback::Survey {
             journey: journey.to_string(),
             touchpoint: touchpoint.to_string(),

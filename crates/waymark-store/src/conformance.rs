@@ -62,6 +62,7 @@ on_every_backend!(
     a_journey_is_deployed_after_a_version_only_while_it_is_the_latest,
     alert_rules_are_checked_once_and_their_firings_grouped,
     plans_are_kept_and_changed_only_on_the_revision_read,
+    a_person_is_asked_for_feedback_at_most_once_in_a_while,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -1140,4 +1141,43 @@ fn plans_are_kept_and_changed_only_on_the_revision_read<S: crate::Plans>(store: 
         (&changed, 2, "olivia", 3 * HOUR)
     );
     assert_eq!(store.plan(999).expect("read"), None);
+}
+
+fn a_person_is_asked_for_feedback_at_most_once_in_a_while<S: crate::SurveyAsks>(store: &S) {
+    let day = 24 * HOUR;
+    assert_eq!(
+        store.ask_survey("u1", "a", 0, 30 * day).expect("ask"),
+        None,
+        "first ask"
+    );
+    assert_eq!(
+        store.ask_survey("u1", "a", day, 30 * day).expect("again"),
+        None,
+        "the same ask again (an email sent again) is taken"
+    );
+    assert_eq!(
+        store
+            .ask_survey("u1", "b", 29 * day, 30 * day)
+            .expect("too soon"),
+        Some(day),
+        "another ask within 30 days is not; it says when the last was"
+    );
+    assert_eq!(
+        store
+            .ask_survey("u2", "b", 29 * day, 30 * day)
+            .expect("other"),
+        None
+    );
+    assert_eq!(
+        store
+            .ask_survey("u1", "c", 31 * day, 30 * day)
+            .expect("later"),
+        None
+    );
+    assert_eq!(
+        store
+            .ask_survey("u1", "a", 32 * day, 30 * day)
+            .expect("old key"),
+        Some(31 * day)
+    );
 }

@@ -452,6 +452,11 @@ const TABLES: &[Table] = &[
             &["id"],
         )
     },
+    table(
+        "survey_asks",
+        &[("person", Text), ("key", Text), ("asked_us", Int)],
+        &["person"],
+    ),
 ];
 
 /// A value as both sides hold it.

@@ -619,6 +619,19 @@ pub trait Plans: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// When each person was last asked for feedback (see `surveys.rs`).
+pub trait SurveyAsks: Send + Sync {
+    /// Asks `person` for feedback at `at_us` unless they were asked less than `quiet_us` before
+    /// (by another ask than `key`): `None` when the ask is taken, else when they were asked last.
+    fn ask_survey(
+        &self,
+        person: &str,
+        key: &str,
+        at_us: i64,
+        quiet_us: i64,
+    ) -> Result<Option<i64>, StoreError>;
+}
+
 /// What `/healthz` reports.
 pub trait HealthCheck: Send + Sync {
     /// Checks the database with a read, reports the last failed write, and the free space.
@@ -647,6 +660,7 @@ pub trait Store:
     + JourneyTalk
     + Alerts
     + Plans
+    + SurveyAsks
     + HealthCheck
     + Maintenance
 {
@@ -665,6 +679,7 @@ impl<T> Store for T where
         + JourneyTalk
         + Alerts
         + Plans
+        + SurveyAsks
         + HealthCheck
         + Maintenance
 {

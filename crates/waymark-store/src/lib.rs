@@ -24,6 +24,7 @@ pub mod mailbox;
 pub mod plans;
 mod postgres;
 pub mod sessions;
+mod surveys;
 mod talk;
 #[doc(hidden)]
 pub mod testing;
@@ -43,13 +44,13 @@ pub use identity::{PersonFound, Profile, channel};
 pub mod prelude {
     pub use crate::interfaces::{
         Alerts, Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox,
-        Maintenance, Plans, Processes, SavedViews, Sessions, Store, Work,
+        Maintenance, Plans, Processes, SavedViews, Sessions, Store, SurveyAsks, Work,
     };
 }
 pub use copy::{Copied, copy};
 pub use interfaces::{
     Alerts, Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox,
-    Maintenance, Plans, Processes, SavedViews, Sessions, Store, Work,
+    Maintenance, Plans, Processes, SavedViews, Sessions, Store, SurveyAsks, Work,
 };
 pub use location::{Location, Options, open, open_in_memory};
 pub use logs::{
@@ -575,8 +576,17 @@ fn steps() -> Vec<M<'static>> {
         M::up(ALERTS),
         // Opportunities and initiatives (see `Plans`).
         M::up(PLANS),
+        // When each person was last asked for feedback (see `SurveyAsks`).
+        M::up(SURVEY_ASKS),
     ]
 }
+
+/// The schema of `SurveyAsks` (as PostgreSQL's tenth step).
+const SURVEY_ASKS: &str = "CREATE TABLE survey_asks (
+        person TEXT PRIMARY KEY,
+        key TEXT NOT NULL,
+        asked_us INTEGER NOT NULL
+    );";
 
 /// The schema of `Plans` (as PostgreSQL's ninth step). Ids are never used again.
 const PLANS: &str = "CREATE TABLE plans (
@@ -1512,7 +1522,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "27 (inside)");
+        assert_eq!(latest_version().to_string(), "28 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

@@ -243,7 +243,14 @@ pub struct ServeArgs {
     /// checks each rule's newly completed days). Default: 600.
     #[arg(long, env = "WAYMARK_ALERT_EVERY", value_parser = clap::value_parser!(u64).range(ALERT_SECONDS))]
     pub alert_every: Option<u64>,
+    /// Days a person is not asked for feedback again after a survey, across all touchpoints
+    /// (an email's survey link is left out meanwhile; `POST /v1/surveys` answers 409). Default: 14.
+    #[arg(long, env = "WAYMARK_SURVEY_EVERY", value_parser = clap::value_parser!(u64).range(SURVEY_DAYS))]
+    pub survey_every: Option<u64>,
 }
+
+/// The days `--survey-every` may be (0: ask every time).
+pub const SURVEY_DAYS: std::ops::RangeInclusive<u64> = 0..=365;
 
 /// The seconds `--alert-every` may be.
 pub const ALERT_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;

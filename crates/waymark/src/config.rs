@@ -26,6 +26,7 @@ struct File {
     tls_ca: Option<PathBuf>,
     takeover_after: Option<u64>,
     alert_every: Option<u64>,
+    survey_every: Option<u64>,
 }
 
 /// The settings the server runs with.
@@ -45,6 +46,8 @@ pub struct Settings {
     pub takeover_after: std::time::Duration,
     /// How often the alert rules are checked.
     pub alert_every: std::time::Duration,
+    /// How long a person is not asked for feedback again.
+    pub survey_every: std::time::Duration,
 }
 
 fn read(path: &Path) -> anyhow::Result<File> {
@@ -56,7 +59,7 @@ fn read(path: &Path) -> anyhow::Result<File> {
             .map(|span| format!(":{}", Place::at(text.as_bytes(), span.start)))
             .unwrap_or_default();
         anyhow::anyhow!(
-            "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key, server-key, identifier-traits, smtp-url, mail-from, public-url, tls-ca, takeover-after and alert-every",
+            "{}{place}: {}\nhint: the keys are db, listen, admin-token, write-key, server-key, identifier-traits, smtp-url, mail-from, public-url, tls-ca, takeover-after, alert-every and survey-every",
             path.display(),
             error.message()
         )
@@ -110,7 +113,31 @@ pub fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             args.alert_every.or(file.alert_every),
             args.config.as_deref(),
         )?,
+        survey_every: survey_every(
+            args.survey_every.or(file.survey_every),
+            args.config.as_deref(),
+        )?,
     })
+}
+
+/// `survey-every` in days, within [`crate::cli::SURVEY_DAYS`] (the flag is checked by clap; the
+/// file here).
+fn survey_every(days: Option<u64>, file: Option<&Path>) -> anyhow::Result<std::time::Duration> {
+    let Some(days) = days else {
+        return Ok(waymark_server::DEFAULT_SURVEY_EVERY);
+    };
+    let range = crate::cli::SURVEY_DAYS;
+    if range.contains(&days) {
+        return Ok(std::time::Duration::from_secs(days * 86_400));
+    }
+    let place = file
+        .map(|f| format!("{}: ", f.display()))
+        .unwrap_or_default();
+    anyhow::bail!(
+        "{place}survey-every = {days}: write a number of days from {} to {}",
+        range.start(),
+        range.end()
+    )
 }
 
 /// `alert-every` in seconds, within [`crate::cli::ALERT_SECONDS`] (the flag is checked by clap;

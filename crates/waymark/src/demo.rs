@@ -68,10 +68,12 @@ const DIRECTORY: &str = "id,name,email,department,manager,roles\n\
     olivia,Olivia Chen,olivia@example.com,leadership,,journey-owner\n\
     chris,Chris Analyst,chris@example.com,cx,olivia,analyst\n\
     alex,Alex Agent,alex@example.com,support,olivia,agent\n\
-    ada,Ada Admin,ada@example.com,it,olivia,admin\n";
+    ada,Ada Admin,ada@example.com,it,olivia,admin\n\
+    cleo,Cleo Nowak,cleo@example.com,call-centre,olivia,manager\n\
+    carl,Carl Jansen,carl@example.com,call-centre,cleo,\n";
 
 /// What each demo person does, for the banner.
-const ROLES: [(&str, &str); 7] = [
+const ROLES: [(&str, &str); 9] = [
     ("jennifer", "asks for training (the to-be request)"),
     ("maria", "Jennifer's manager: approves"),
     ("finn", "Finance: adds vendors, issues POs, pays"),
@@ -79,6 +81,11 @@ const ROLES: [(&str, &str); 7] = [
     ("chris", "analyst: funnels, flows, deviations"),
     ("alex", "agent: customer 360"),
     ("ada", "administrator: every request and its audit trail"),
+    (
+        "carl",
+        "Call Centre: calls unhappy customers back (follow-ups)",
+    ),
+    ("cleo", "Call Centre's lead: told when a follow-up is late"),
 ];
 
 /// Deploys the journeys (once: the as-is, then the to-be, of the training request), the
@@ -510,10 +517,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     // events all week, and none lies after it.
     let anchor = week_start(now);
     let events = events(args.people, args.seed, anchor)?;
+    let unhappy = crate::demo_plans::unhappy_answers(&events, anchor);
     let appended = store.append(events)?;
     let total = store.count_events()?;
     set_up(store.as_ref(), anchor)?;
     crate::demo_plans::seed(store.as_ref(), anchor)?;
+    crate::demo_plans::follow_ups(store.as_ref(), &unhappy)?;
     // Access tokens to sign in as each demo person (new ones on every run).
     let tokens = ROLES
         .iter()

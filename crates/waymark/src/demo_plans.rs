@@ -9,6 +9,9 @@
 //!   initiative started ten days before the end, whose baseline holds the drift the alert
 //!   fires on.
 //! - A proposed initiative that delivers the training request's to-be version.
+//!
+//! And the follow-ups the last days' unhappy survey answers opened (`follow_ups`), some already
+//! contacted and closed by the Call Centre, with the code the survey page and the inbox run.
 
 use anyhow::Context as _;
 use waymark_analytics::journey::{LogSource as _, Options};
@@ -174,6 +177,133 @@ pub fn seed(store: &dyn Store, end: i64) -> anyhow::Result<()> {
             initiative.title
         );
         store.add_plan(PlanKind::Initiative, &initiative.text(), by, end)?;
+    }
+    Ok(())
+}
+
+/// How many of the latest unhappy answers the demo follows up.
+const FOLLOWED: usize = 12;
+
+/// A survey answer of the demo's events, as the follow-ups read it.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    person: String,
+    touchpoint: String,
+    message_id: String,
+    at_us: i64,
+    answers: waymark_server::feedback::Answers,
+}
+
+/// The loan journey's latest [`FOLLOWED`] unhappy survey answers until `end`.
+pub fn unhappy_answers(events: &[waymark_store::NewEvent], end: i64) -> Vec<Answer> {
+    let mut found: Vec<Answer> = events
+        .iter()
+        .filter(|e| e.name.as_deref() == Some(waymark_server::feedback::SURVEY_EVENT))
+        .filter(|e| e.timestamp_us <= end)
+        .filter_map(|e| {
+            let person = e.user_id.clone().filter(|p| p.starts_with("customer-"))?;
+            let body: serde_json::Value = serde_json::from_str(&e.body).ok()?;
+            let properties = &body["properties"];
+            let number = |k: &str| properties[k].as_f64().map(|v| v as u8);
+            let answers = waymark_server::feedback::Answers {
+                csat: number("csat"),
+                nps: number("nps"),
+                ces: number("ces"),
+                comment: properties["comment"].as_str().map(str::to_string),
+            };
+            waymark_server::followups::unhappy(&answers)?;
+            Some(Answer {
+                person,
+                touchpoint: properties["touchpoint"].as_str()?.to_string(),
+                message_id: e.message_id.clone(),
+                at_us: e.timestamp_us,
+                answers,
+            })
+        })
+        .collect();
+    found.sort_by_key(|a| std::cmp::Reverse(a.at_us));
+    found.truncate(FOLLOWED);
+    found
+}
+
+/// Opens a follow-up for each answer (once per store), an hour after it; of the Call Centre's,
+/// Carl has contacted the older half and closed the oldest third.
+pub fn follow_ups(store: &dyn Store, answers: &[Answer]) -> anyhow::Result<()> {
+    if !store
+        .instance_list(None, Some(waymark_server::followups::PROCESS), None, 1)?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let carl = store
+        .user("carl")?
+        .context("the demo directory has no Carl")?;
+    let mut opened = Vec::new();
+    for answer in answers.iter().rev() {
+        let answered = waymark_server::followups::Answered {
+            journey: JOURNEY,
+            touchpoint: &answer.touchpoint,
+            person: &answer.person,
+            key: &answer.message_id,
+        };
+        let at = answer.at_us + 3_600_000_000;
+        if let Some(id) = waymark_server::followups::open(store, &answered, &answer.answers, at)
+            .map_err(anyhow::Error::msg)?
+        {
+            opened.push((id, at));
+        }
+    }
+    let hour = 3_600_000_000_i64;
+    // Carl works the Call Centre's; other departments' wait for them.
+    let mut his = Vec::new();
+    for (id, at) in opened {
+        let for_him = store
+            .instance_tasks(id)?
+            .iter()
+            .any(|t| t.status == "open" && t.is_for(&carl));
+        if for_him {
+            his.push((id, at));
+        }
+    }
+    let opened = his;
+    for (k, (id, at)) in opened.iter().enumerate() {
+        let steps: &[(&str, serde_json::Value, i64)] = if k < opened.len() / 3 {
+            &[
+                (
+                    waymark_server::followups::FIRST_CONTACT,
+                    serde_json::json!({ "contactedBy": "phone", "heard": "The call did not settle it; they had to call twice." }),
+                    5 * hour,
+                ),
+                (
+                    waymark_server::followups::CLOSE,
+                    serde_json::json!({ "outcome": "resolved", "outcomeNotes": "Called back with the missing documents list; booked the appointment." }),
+                    30 * hour,
+                ),
+            ]
+        } else if k < opened.len() / 2 {
+            &[(
+                waymark_server::followups::FIRST_CONTACT,
+                serde_json::json!({ "contactedBy": "email", "heard": "Waiting for our answer on the documents." }),
+                20 * hour,
+            )]
+        } else {
+            &[]
+        };
+        for (node, values, after) in steps {
+            let task = store
+                .instance_tasks(*id)?
+                .into_iter()
+                .find(|t| t.status == "open" && t.node == *node)
+                .with_context(|| format!("follow-up {id} has no open step {node}"))?;
+            waymark_server::work::complete(
+                store,
+                &carl,
+                waymark_server::work::TaskId::of(&task),
+                values.as_object().cloned().unwrap_or_default(),
+                at + after,
+            )
+            .map_err(|e| anyhow::anyhow!("follow-up {id}: {e}"))?;
+        }
     }
     Ok(())
 }

@@ -43,6 +43,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         public_url: args.public_url.clone(),
         takeover: Some(args.takeover_after),
         alert_every: Some(args.alert_every),
+        survey_every: Some(args.survey_every),
         ..Outgoing::default()
     };
     serve_store(store, &args.listen, outgoing, |address| {
@@ -76,6 +77,8 @@ pub struct Outgoing {
     pub takeover: Option<std::time::Duration>,
     /// How often alert rules are checked (`--alert-every`; else the default).
     pub alert_every: Option<std::time::Duration>,
+    /// How long a person is not asked for feedback again (`--survey-every`; else the default).
+    pub survey_every: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -108,6 +111,7 @@ pub fn serve_store(
         workers,
         takeover,
         alert_every,
+        survey_every,
     } = outgoing;
     let mut state = AppState::new(store).context("cannot read the signing keys")?;
     if let Some(takeover) = takeover {
@@ -115,6 +119,9 @@ pub fn serve_store(
     }
     if let Some(every) = alert_every {
         state.alert_every = every;
+    }
+    if let Some(every) = survey_every {
+        state.survey_every = every;
     }
     let lease_us = state.lease_us();
     if let Some(pem) = &tls_ca {

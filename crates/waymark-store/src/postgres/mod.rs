@@ -23,6 +23,7 @@ mod plans;
 mod processes;
 pub(crate) mod schema;
 mod sessions;
+mod surveys;
 mod talk;
 mod tls;
 mod tx;

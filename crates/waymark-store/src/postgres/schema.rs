@@ -308,6 +308,12 @@ pub(crate) const STEPS: &[&str] = &[
          revision BIGINT NOT NULL
      );
      CREATE INDEX plans_by_kind ON plans (kind, id);",
+    // 10: when each person was last asked for feedback; as SQLite's schema 28.
+    "CREATE TABLE survey_asks (
+         person TEXT PRIMARY KEY,
+         key TEXT NOT NULL,
+         asked_us BIGINT NOT NULL
+     );",
 ];
 
 /// Brings the database's schema up to date, or refuses one newer than this build.

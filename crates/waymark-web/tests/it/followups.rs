@@ -151,9 +151,42 @@ async fn an_unhappy_answer_is_followed_up_by_the_department_that_owns_the_touchp
     .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
 
-    // Their next answer, about another touchpoint: happier.
-    let next = survey(&router, "u2", "form").await;
-    post(&router, &next, None, &[("csat", "4")]).await;
+    // Waymark asks nobody twice within 14 days, across touchpoints...
+    let refused = crate::send(
+        &router,
+        Request::post("/v1/surveys")
+            .header(header::AUTHORIZATION, "Bearer admin-key")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({ "person": "u2", "journey": "small", "touchpoint": "form" }).to_string(),
+            ))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.html);
+    assert!(
+        refused.html.contains("asked for feedback on"),
+        "{}",
+        refused.html
+    );
+    // ...so their next answer comes from another survey tool, through the collection API's
+    // store: happier.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_micros() as i64;
+    store
+        .append(vec![waymark_store::NewEvent {
+            message_id: "later-answer".into(),
+            kind: "track".into(),
+            name: Some("Survey Answered".into()),
+            user_id: Some("u2".into()),
+            anonymous_id: None,
+            timestamp_us: now + 1_000_000,
+            received_us: now + 1_000_000,
+            body: json!({ "type": "track", "event": "Survey Answered", "userId": "u2", "properties": { "touchpoint": "form", "csat": 4 } }).to_string(),
+        }])
+        .expect("append");
     assert_eq!(follow_ups(), 1);
     let measured = waymark_server::followups::measure(store.as_ref()).expect("measure");
     assert_eq!(measured.len(), 1);

@@ -160,6 +160,9 @@ try {
     await visit("olivia", "roadmap", "/roadmap");
     await visit("olivia", "initiative", await firstLink(await as("olivia"), "/roadmap", /^\/initiatives\/\d+$/));
     await visit("olivia", "initiative-new", "/initiatives/new");
+    // Follow-ups: the figures, and one waiting in the Call Centre's inbox, with the customer.
+    await visit("olivia", "follow-ups", "/follow-ups");
+    await visit("carl", "follow-up-task", await firstLink(await as("carl"), "/work", /^\/work\/tasks\/.+/));
     await visit("olivia", "funnel", journey && `${journey}/funnel`);
     await visit("olivia", "flow", journey && `${journey}/flow`);
     await visit("olivia", "conformance", journey && `${journey}/conformance`);

@@ -221,8 +221,11 @@ try {
   await agent.getByRole("link", { name: "Dana Reyes" }).click();
   steps.partial = await agent.locator("main h2").first().textContent();
 
-  // 12. A survey link about the approval, answered on a phone.
-  const survey = await api("POST", "/v1/surveys", { person: "jennifer", journey: "training-request", touchpoint: "manager-approval" });
+  // 12. A survey link about the approval, answered on a phone. Jennifer's approval email asked
+  // her already, and nobody is asked twice in 14 days: Maria is asked instead.
+  const again = await api("POST", "/v1/surveys", { person: "jennifer", journey: "training-request", touchpoint: "manager-approval" });
+  steps.surveyThrottled = `${again.status} ${JSON.stringify(again.body)}`;
+  const survey = await api("POST", "/v1/surveys", { person: "maria", journey: "training-request", touchpoint: "manager-approval" });
   if (survey.status !== 200) throw new Error(`survey: ${JSON.stringify(survey)}`);
   const surveyUrl = survey.body.url.startsWith("http") ? survey.body.url : `${base}${survey.body.url}`;
   await inbox.goto(surveyUrl);

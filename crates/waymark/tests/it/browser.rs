@@ -306,6 +306,10 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
     );
     says("timeline", &["Called Support", "phone", "Order Placed"]);
     says("surveySent", &["Your answer is saved"]);
+    says(
+        "surveyThrottled",
+        &["409", "asked_lately", "jennifer was asked for feedback on"],
+    );
     says("adminList", &["Jennifer Lee", "Done"]);
     assert_eq!(
         result["pages"].as_array().map(Vec::len),
@@ -432,7 +436,7 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
     let (child, url, banner) = super::serve::start_demo(&dir.join("demo.db"), "30");
     let _server = super::automation::Killed(child);
     let people: serde_json::Map<String, Value> = [
-        "jennifer", "maria", "finn", "olivia", "chris", "alex", "ada",
+        "jennifer", "maria", "finn", "olivia", "chris", "alex", "ada", "carl",
     ]
     .iter()
     .map(|who| (who.to_string(), Value::from(demo_token(&banner, who))))
@@ -450,7 +454,7 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
         ],
     );
     let pages = result["pages"].as_array().map_or(0, Vec::len);
-    assert_eq!(pages, 92, "46 pages on each of two screens: {result}");
+    assert_eq!(pages, 96, "48 pages on each of two screens: {result}");
     assert_eq!(
         result["violations"],
         serde_json::json!([]),
