@@ -18,7 +18,11 @@ from demo_server import start
 
 waymark, work, people, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
-demo, url, tokens = start(waymark, f"{work}/pages.db", people, ("jennifer", "olivia", "alex", "ada", "chris"))
+launched = time.perf_counter()
+demo, url, tokens = start(waymark, f"{work}/pages.db", people, ("jennifer", "olivia", "alex", "ada", "chris", "carl"))
+# From the command to the banner: writing the events, deploying, the demo's plans and follow-ups.
+print(json.dumps({"tool": "waymark", "task": "demo-start", "subject": "waymark demo", "people": people,
+                  "seconds": time.perf_counter() - launched}))
 opener = demo_server.opener
 
 
@@ -64,6 +68,17 @@ pages = [
     ("olivia", "/journeys/training-request/kpis?at=" + time.strftime("%Y-%m-%d", time.gmtime(time.time() - 35 * 86400)) + "&days=28"),
     ("chris", "/scorecards"),
     ("olivia", "/alerts?journey=loan-application&kpi=follow-up-calls-repeated&rule=anomaly"),
+    # Opportunities, the roadmap and follow-ups (issue 20): the list by priority, one with its
+    # evidence, the roadmap and its CSV, the delivered initiative measured before and after its
+    # day (every KPI observed on the live log), the follow-ups measured from their audit trails,
+    # and the Call Centre's inbox with them.
+    ("olivia", "/opportunities"),
+    ("olivia", "/opportunities/1"),
+    ("olivia", "/roadmap"),
+    ("olivia", "/roadmap.csv"),
+    ("olivia", "/initiatives/3"),
+    ("olivia", "/follow-ups"),
+    ("carl", "/work"),
 ]
 try:
     cookies = {who: sign_in(token) for who, token in tokens.items()}

@@ -316,6 +316,18 @@ pub async fn deploy(
         .iter()
         .map(|p| (p.id.clone(), p.name.clone()))
         .collect();
+    if let Some((id, _)) = processes
+        .iter()
+        .find(|(id, _)| crate::followups::reserved(id))
+    {
+        return Err(ApiError::bad_request(
+            "reserved_id",
+            format!(
+                "`{id}`: ids that start with `waymark-` are Waymark's own processes; give yours another id"
+            ),
+            "process",
+        ));
+    }
     let deployed = run(&state, move |store| {
         let mut out = Vec::new();
         for (id, name) in processes {
@@ -847,7 +859,11 @@ pub fn correlate(store: &dyn Store, message: Message, now: i64) -> usize {
             return moved;
         }
     };
-    for (_, process) in starts.iter().filter(|(message, _)| *message == name) {
+    // Waymark's own processes start from what Waymark saw, never from an event someone sent.
+    for (_, process) in starts
+        .iter()
+        .filter(|(message, process)| *message == name && !crate::followups::reserved(process))
+    {
         match store.start_on_message(process, &user, &name, properties.clone(), &id, now) {
             Ok(Some(instance)) => {
                 tracing::info!(instance, process, event = %name, "a collected event started a request");
@@ -1101,6 +1117,15 @@ pub async fn put_form(
     body: String,
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&state, &headers).await?;
+    if crate::followups::reserved(&key) {
+        return Err(ApiError::bad_request(
+            "reserved_id",
+            format!(
+                "`{key}`: form keys that start with `waymark-` are Waymark's own forms; give yours another key"
+            ),
+            "key",
+        ));
+    }
     let json: Value = serde_json::from_str(&body).map_err(|e| {
         ApiError::bad_request(
             "invalid_json",

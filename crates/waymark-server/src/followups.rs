@@ -20,8 +20,9 @@ use crate::context::{self, Deployed};
 use crate::feedback::Answers;
 use crate::work::Viewer;
 
-/// The process follow-ups run as.
-pub const PROCESS: &str = "follow-up";
+/// The process follow-ups run as. Ids that start with `waymark-` are Waymark's own: the API
+/// refuses to deploy them ([`reserved`]), and nobody starts them by hand.
+pub const PROCESS: &str = "waymark-follow-up";
 /// The collected event its start waits for (it is started by Waymark, never by a person).
 pub const MESSAGE: &str = "Follow-up Needed";
 /// Its steps, as its audit trail names them.
@@ -30,14 +31,20 @@ pub const CLOSE: &str = "close";
 const SOURCE: &str = include_str!("../followups/process.yaml");
 const FORMS: [(&str, &str); 2] = [
     (
-        "follow-up-contact",
-        include_str!("../followups/forms/follow-up-contact.form"),
+        "waymark-follow-up-contact",
+        include_str!("../followups/forms/waymark-follow-up-contact.form"),
     ),
     (
-        "follow-up-close",
-        include_str!("../followups/forms/follow-up-close.form"),
+        "waymark-follow-up-close",
+        include_str!("../followups/forms/waymark-follow-up-close.form"),
     ),
 ];
+
+/// Whether a process or form id is Waymark's own (`waymark-…`), not to be deployed through the
+/// API.
+pub fn reserved(id: &str) -> bool {
+    id.starts_with("waymark-")
+}
 
 /// VADER's threshold for a negative text.
 const NEGATIVE: f64 = -0.05;
@@ -121,10 +128,13 @@ fn slug(name: &str) -> String {
 /// The directory's department for a journey's department name (compared as slugs), and its lead:
 /// someone there with the `manager` role, else the manager of someone there, else an
 /// administrator.
-pub fn department_of(people: &[User], named: &str) -> (String, Option<String>) {
+pub fn department_of(people: &[User], named: &str, customer: &str) -> (String, Option<String>) {
     let wanted = slug(named);
+    // The customer is never told of their own follow-up as its lead.
+    let people: Vec<&User> = people.iter().filter(|u| u.id != customer).collect();
     let members: Vec<&User> = people
         .iter()
+        .copied()
         .filter(|u| u.department.as_deref().is_some_and(|d| slug(d) == wanted))
         .collect();
     let department = members
@@ -135,7 +145,12 @@ pub fn department_of(people: &[User], named: &str) -> (String, Option<String>) {
         .iter()
         .find(|u| u.has_role("manager"))
         .map(|u| u.id.clone())
-        .or_else(|| members.iter().find_map(|u| u.manager.clone()))
+        .or_else(|| {
+            members
+                .iter()
+                .find_map(|u| u.manager.clone())
+                .filter(|m| m != customer)
+        })
         .or_else(|| {
             people
                 .iter()
@@ -167,8 +182,10 @@ fn context_text(store: &dyn Store, person: &str, journeys: &[Deployed], now_us: 
         .and_then(|e| e.as_str().map(str::to_string));
     lines.push(format!(
         "Who: {}{}",
-        c.name.clone().unwrap_or_else(|| person.to_string()),
-        email.map(|e| format!(" <{e}>")).unwrap_or_default()
+        one_line(c.name.as_deref().unwrap_or(person), 100),
+        email
+            .map(|e| format!(" <{}>", one_line(&e, 100)))
+            .unwrap_or_default()
     ));
     for p in c.journeys.iter().take(5) {
         lines.push(format!(
@@ -184,11 +201,11 @@ fn context_text(store: &dyn Store, person: &str, journeys: &[Deployed], now_us: 
         let what = last
             .touchpoint
             .as_ref()
-            .map_or(last.event.clone(), |t| t.touchpoint.clone());
+            .map_or(one_line(&last.event, 100), |t| t.touchpoint.clone());
         let said = last
             .said
             .as_ref()
-            .map(|s| format!(": “{}”", s.chars().take(160).collect::<String>()))
+            .map(|s| format!(": “{}”", one_line(s, 160)))
             .unwrap_or_default();
         let scores = last
             .scores
@@ -197,11 +214,20 @@ fn context_text(store: &dyn Store, person: &str, journeys: &[Deployed], now_us: 
             .collect::<String>();
         lines.push(format!(
             "Last on {} ({}): {what}{said}{scores}",
-            last.channel,
+            one_line(&last.channel, 40),
             day(last.at_us)
         ));
     }
     lines.join("\n")
+}
+
+/// A value from a profile or an event, on one line and at most `chars` long: what anyone who can
+/// send events wrote never forges a line of the context.
+fn one_line(text: &str, chars: usize) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(chars)
+        .collect()
 }
 
 fn day(us: i64) -> String {
@@ -245,7 +271,7 @@ pub fn open(
         return Ok(None);
     };
     let people = store.users().map_err(|e| e.to_string())?;
-    let (department, lead) = department_of(&people, &touchpoint.department);
+    let (department, lead) = department_of(&people, &touchpoint.department, answered.person);
     let mut variables = Map::new();
     let mut set = |k: &str, v: Value| {
         variables.insert(k.to_string(), v);
@@ -431,6 +457,7 @@ fn next_score(
         .iter()
         .rev()
         .filter(|e| e.event.timestamp_us > after)
+        .filter(|e| e.event.name.as_deref() == Some(crate::feedback::SURVEY_EVENT))
         .filter_map(|e| {
             context::scores(e)
                 .into_iter()
@@ -540,18 +567,23 @@ mod tests {
             person("fay", "Finance", Some("olivia"), &[]),
         ];
         assert_eq!(
-            department_of(&people, "Call Centre"),
+            department_of(&people, "Call Centre", "u1"),
             ("call-centre".into(), Some("cleo".into()))
         );
         assert_eq!(
-            department_of(&people, "finance"),
+            department_of(&people, "finance", "u1"),
             ("Finance".into(), Some("olivia".into())),
             "no manager role there: the manager of someone there"
         );
         assert_eq!(
-            department_of(&people, "Risk"),
+            department_of(&people, "Risk", "u1"),
             ("risk".into(), Some("ada".into())),
             "nobody there: an administrator"
+        );
+        assert_eq!(
+            department_of(&people, "Call Centre", "cleo"),
+            ("call-centre".into(), Some("olivia".into())),
+            "the lead's own follow-up goes to their manager"
         );
     }
 }

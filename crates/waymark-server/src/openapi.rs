@@ -24,7 +24,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "import", description = "Event-log files into the store; admin token"),
         (name = "operations", description = "Health, metrics and this document"),
         (name = "access", description = "Keys and tokens: list, issue (server keys, worker keys for topics), expire, revoke; the access trail. Administrators only"),
-        (name = "feedback", description = "Survey links for touchpoints (CSAT, NPS, CES and a comment); admin token"),
+        (name = "feedback", description = "Survey links for touchpoints (CSAT, NPS, CES and a comment; at most one ask per person per `--survey-every` days), and the follow-ups unhappy answers open for the touchpoint's department, measured"),
+        (name = "plans", description = "Opportunities raised with evidence measured by the server, and initiatives with owners, departments, dates and KPIs measured against a baseline and before and after the version they deliver; the roadmap as CSV. Journey readers read and raise them; a plan is changed by its owner, who raised it, journey designers and administrators, on the revision they read"),
         (name = "alerts", description = "Alert rules on KPIs (a bound, a change, an anomaly), simulated on the past, checked on a schedule; the alerts they raised, acknowledged and resolved. Journey readers read and act on alerts; journey designers add and remove rules"),
     )
 )]

@@ -140,9 +140,11 @@ pub struct Request {
 }
 
 impl Request {
-    /// Whether `user` may see it: they started it, or a task in it is or was theirs.
+    /// Whether `user` may see it: they started it, or a task in it is or was theirs. A follow-up
+    /// is the department's about a customer, not the customer's own request: its requester (the
+    /// customer) does not see it.
     pub fn visible_to(&self, user: &User) -> bool {
-        self.instance.requester == user.id
+        (self.instance.requester == user.id && self.instance.process != crate::followups::PROCESS)
             || self
                 .tasks
                 .iter()
@@ -347,9 +349,12 @@ pub fn start_reading(
     read: impl FnOnce(Option<&Form>) -> Map<String, Value>,
     now: i64,
 ) -> Result<i64, WorkError> {
-    if store.latest_version(process)?.is_none() {
+    // Only what people may start by hand: a process started by a collected event (a follow-up
+    // among them) is never started with values someone chose.
+    let by_hand = store.startable()?.iter().any(|(id, ..)| id == process);
+    if store.latest_version(process)?.is_none() || !by_hand {
         return Err(WorkError::NotFound(format!(
-            "there is no process `{process}`"
+            "there is no process `{process}` people start"
         )));
     }
     let key = store.start_form(process)?;
@@ -617,7 +622,10 @@ pub fn my_requests(store: &dyn Store, person: &User) -> Result<Vec<Request>, Wor
 pub fn requests(store: &dyn Store, person: &User, ids: &[i64]) -> Result<Vec<Request>, WorkError> {
     let mut out = Vec::new();
     for id in ids {
-        out.extend(read(store, *id)?.filter(|r| r.instance.requester == person.id));
+        // A follow-up about them is not a request of theirs (see `Request::visible_to`).
+        out.extend(
+            read(store, *id)?.filter(|r| r.instance.requester == person.id && r.visible_to(person)),
+        );
     }
     Ok(out)
 }

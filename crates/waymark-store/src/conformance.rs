@@ -1153,13 +1153,13 @@ fn a_person_is_asked_for_feedback_at_most_once_in_a_while<S: crate::SurveyAsks>(
     assert_eq!(
         store.ask_survey("u1", "a", day, 30 * day).expect("again"),
         None,
-        "the same ask again (an email sent again) is taken"
+        "the same ask again (an email sent again) is taken, and does not move the last ask"
     );
     assert_eq!(
         store
             .ask_survey("u1", "b", 29 * day, 30 * day)
             .expect("too soon"),
-        Some(day),
+        Some(0),
         "another ask within 30 days is not; it says when the last was"
     );
     assert_eq!(

@@ -576,3 +576,47 @@ async fn opportunities_carry_measured_evidence_and_initiatives_measure_their_kpi
     let (status, _) = get_text(&router, "/v1/initiatives?format=xml", Some(ADMIN)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// Waymark's own processes and forms (`waymark-…`) are not deployed through the API, so nobody
+/// replaces the follow-up process or starts it from an event they send.
+#[tokio::test]
+async fn waymarks_own_processes_and_forms_are_not_deployed_through_the_api() {
+    let (store, router) = setup();
+    store.ensure_key(KeyKind::Admin, ADMIN).expect("admin");
+    let admin = [("authorization", format!("Bearer {ADMIN}"))];
+    let process = "process: waymark-follow-up\nname: Mine\nsteps:\n  - id: done\n    end: done\n";
+    let (status, body) = post(
+        &router,
+        "/v1/processes",
+        process.as_bytes().to_vec(),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "reserved_id", "{body}");
+    let (status, body) = post(
+        &router,
+        "/v1/forms/waymark-follow-up-contact",
+        json!({"id": "x", "type": "default", "components": []})
+            .to_string()
+            .into_bytes(),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["field"], "key", "{body}");
+    let (status, body) = post(
+        &router,
+        "/v1/processes",
+        process
+            .replace("waymark-follow-up", "follow-up")
+            .into_bytes(),
+        &admin,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "another id is the team's own: {body}"
+    );
+}

@@ -37,7 +37,7 @@ async fn an_unhappy_answer_is_followed_up_by_the_department_that_owns_the_touchp
         .expect("admin");
     let follow_ups = || {
         store
-            .instance_list(None, Some("follow-up"), None, 10)
+            .instance_list(None, Some(waymark_server::followups::PROCESS), None, 10)
             .expect("list")
             .len()
     };
@@ -97,7 +97,11 @@ async fn an_unhappy_answer_is_followed_up_by_the_department_that_owns_the_touchp
     // Chris reads journeys but is not in Support: not his to do.
     let chris = sign_in(&router, store.as_ref(), "chris").await;
     let page = get(&router, &task, Some(&chris)).await;
-    assert_ne!(page.status, StatusCode::OK);
+    assert!(
+        matches!(page.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+        "{}",
+        page.status
+    );
 
     let token = csrf(&get(&router, &task, Some(&alex)).await.html);
     let claimed = post(
@@ -204,12 +208,59 @@ async fn an_unhappy_answer_is_followed_up_by_the_department_that_owns_the_touchp
 
     let page = get(&router, "/follow-ups", Some(&chris)).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.html);
-    assert!(page.html.contains("1 of 1"), "{}", page.html);
+    assert!(
+        page.html.contains(r#"<span class="figure">1 of 1</span><span class="label">happier at their next answer</span>"#),
+        "{}",
+        page.html
+    );
     assert!(page.html.contains("CSAT 4: happier"), "{}", page.html);
     assert!(page.html.contains(">closed<"), "{}", page.html);
     let jennifer = sign_in(&router, store.as_ref(), "jennifer").await;
     assert_eq!(
         get(&router, "/follow-ups", Some(&jennifer)).await.status,
         StatusCode::FORBIDDEN
+    );
+
+    // Nobody starts a follow-up by hand, with values of their choosing.
+    let page = get(&router, "/work/start", Some(&jennifer)).await;
+    assert!(
+        !page.html.contains(waymark_server::followups::PROCESS),
+        "{}",
+        page.html
+    );
+    let token = csrf(&page.html);
+    let forged = post(
+        &router,
+        &format!("/work/start/{}", waymark_server::followups::PROCESS),
+        Some(&jennifer),
+        &[
+            ("csrf", &token),
+            ("department", "admin"),
+            ("context", "Call me"),
+        ],
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::NOT_FOUND, "{}", forged.html);
+    assert_eq!(follow_ups(), 1);
+    // An employee who answers unhappily gets a follow-up, but does not see it among their own
+    // requests: it is the department's, with its notes.
+    let theirs = survey(&router, "jennifer", "call").await;
+    post(&router, &theirs, None, &[("nps", "2")]).await;
+    assert_eq!(follow_ups(), 2);
+    let listed = store
+        .instance_list(None, Some(waymark_server::followups::PROCESS), None, 10)
+        .expect("list");
+    let hers = listed.iter().map(|i| i.id).max().expect("hers");
+    let mine = get(&router, "/work/requests", Some(&jennifer)).await;
+    assert!(
+        !mine.html.contains("Follow up an unhappy customer"),
+        "{}",
+        mine.html
+    );
+    let page = get(&router, &format!("/work/requests/{hers}"), Some(&jennifer)).await;
+    assert!(
+        matches!(page.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+        "{}",
+        page.status
     );
 }
