@@ -86,6 +86,15 @@ impl Caller {
         }
     }
 
+    /// Who the caller is in histories and records: a person's directory id, else `the admin
+    /// token` (the only key that changes what is recorded this way).
+    pub fn recorded_as(&self) -> String {
+        match self {
+            Caller::Person(user) => user.id.clone(),
+            _ => "the admin token".to_string(),
+        }
+    }
+
     /// Whether the caller administers Waymark (the admin token, or a person with the role).
     pub fn is_admin(&self) -> bool {
         self.may(Capability::Administer)

@@ -10,19 +10,12 @@ use waymark_analytics::journey::kpis;
 use waymark_store::alerts::{Alert, AlertRule, NewAlertRule};
 
 use crate::AppState;
-use crate::access::{Caller, Capability, require};
+use crate::access::{Capability, require};
 use crate::alerts::{Unsimulated, bucket, watched};
 use crate::error::ApiError;
 use crate::journeys::{API_WAIT, days_param, find, measure_error};
 
 const DAY: i64 = 86_400_000_000;
-
-fn by(caller: &Caller) -> String {
-    match caller {
-        Caller::Person(user) => user.id.clone(),
-        _ => "the admin token".to_string(),
-    }
-}
 
 fn format(us: i64) -> String {
     waymark_eventlog::time::format_micros(us)
@@ -126,7 +119,7 @@ pub async fn act(
             "action",
         ));
     }
-    let (who, now) = (by(&caller), state.clock.now_us());
+    let (who, now) = (caller.recorded_as(), state.clock.now_us());
     let verb = action.clone();
     let (found, changed) = state
         .blocking(move |store| {
@@ -271,7 +264,7 @@ pub async fn add_rule(
         kpi: asked.kpi.trim().to_string(),
         rule: asked.rule.split_whitespace().collect::<Vec<_>>().join(" "),
         webhook,
-        author: by(&caller),
+        author: caller.recorded_as(),
         created_us: state.clock.now_us(),
     };
     let kept = rule.clone();

@@ -30,14 +30,6 @@ use crate::plans::{
 pub const BASELINE_DAYS: i64 = 28;
 const DAY: i64 = 86_400_000_000;
 
-/// Who a change is recorded as.
-pub fn who(caller: &Caller) -> String {
-    match caller {
-        Caller::Person(user) => user.id.clone(),
-        _ => "the admin token".to_string(),
-    }
-}
-
 /// A problem as the API answers it.
 pub fn invalid(problem: Problem) -> ApiError {
     ApiError::bad_request("invalid_plan", problem.message, problem.field)
@@ -50,7 +42,8 @@ fn first(problems: Vec<Problem>) -> Result<(), ApiError> {
     }
 }
 
-fn not_found(what: &str, id: i64) -> ApiError {
+/// No plan `id` of this kind (or none the caller may read).
+pub fn not_found(what: &str, id: i64) -> ApiError {
     ApiError {
         status: axum::http::StatusCode::NOT_FOUND,
         code: "not_found",
@@ -139,6 +132,11 @@ fn check_links(store: &dyn Store, links: &[Link]) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// `new`, trimmed, when it is given and differs from `old`: a title or owner to change.
+fn differs(new: Option<String>, old: &str) -> Option<String> {
+    new.map(|t| t.trim().to_string()).filter(|t| t != old)
 }
 
 /// Refuses a list longer than [`crate::plans::MOST`] before anything in it is looked up.
@@ -451,7 +449,7 @@ pub async fn raise(
     caller: &Caller,
     raise: Raise,
 ) -> Result<Opportunity, ApiError> {
-    let by = who(caller);
+    let by = caller.recorded_as();
     let owner = match (&raise.owner, caller.person()) {
         (Some(owner), _) => owner.trim().to_string(),
         (None, Some(person)) => person.id.clone(),
@@ -587,7 +585,7 @@ pub async fn change_opportunity(
     id: i64,
     change: OpportunityChange,
 ) -> Result<Opportunity, ApiError> {
-    let (by, caller) = (who(caller), caller.clone());
+    let (by, caller) = (caller.recorded_as(), caller.clone());
     let state2 = state.clone();
     tokio::task::spawn_blocking(move || {
         let store = state2.store.as_ref();
@@ -602,19 +600,15 @@ pub async fn change_opportunity(
             return Err(stale("opportunity"));
         }
         let mut said = Vec::new();
-        if let Some(title) = change.title.filter(|t| *t != o.title) {
-            o.title = title.trim().to_string();
+        if let Some(title) = differs(change.title, &o.title) {
+            o.title = title;
             said.push("renamed it".to_string());
         }
         if let Some(problem) = change.problem.filter(|p| *p != o.problem) {
             o.problem = problem;
             said.push("rewrote the problem".to_string());
         }
-        if let Some(owner) = change
-            .owner
-            .map(|o| o.trim().to_string())
-            .filter(|w| *w != o.owner)
-        {
+        if let Some(owner) = differs(change.owner, &o.owner) {
             check_owner(store, &owner, "/owner")?;
             said.push(format!("gave it to {owner}"));
             o.owner = owner;
@@ -833,11 +827,7 @@ fn apply(
             });
         }
     }
-    if let Some(title) = input
-        .title
-        .map(|t| t.trim().to_string())
-        .filter(|t| *t != i.title)
-    {
+    if let Some(title) = differs(input.title, &i.title) {
         i.title = title;
         said.push("renamed it".to_string());
     }
@@ -845,11 +835,7 @@ fn apply(
         i.summary = summary;
         said.push("rewrote the summary".to_string());
     }
-    if let Some(owner) = input
-        .owner
-        .map(|o| o.trim().to_string())
-        .filter(|o| *o != i.owner)
-    {
+    if let Some(owner) = differs(input.owner, &i.owner) {
         check_owner(store, &owner, "/owner")?;
         said.push(format!("gave it to {owner}"));
         i.owner = owner;
@@ -1022,7 +1008,7 @@ fn measure_baselines(state: &AppState, i: &mut Initiative) -> Result<usize, ApiE
         .filter(|&k| i.goals[k].baseline.is_none())
         .collect();
     let journeys: Vec<String> = wanted.iter().map(|&k| i.goals[k].journey.clone()).collect();
-    let observed = observations(state, &journeys, now)?;
+    let (_, observed) = observations(state, &journeys, now)?;
     for k in wanted {
         let goal = &mut i.goals[k];
         if let Some(o) = observed.get(&(goal.journey.clone(), goal.kpi.clone())) {
@@ -1060,13 +1046,16 @@ pub fn observe_all(
         .collect()
 }
 
-/// The observations of every KPI of the latest versions of `journeys`, by (journey, KPI id),
-/// observed at `now` (blocking).
+/// KPIs' observations by (journey, KPI id).
+pub type Observed = HashMap<(String, String), Observations>;
+
+/// The latest versions of `journeys`, read once each, and the observations of every KPI of
+/// them, by (journey, KPI id), observed at `now` (blocking).
 pub fn observations(
     state: &AppState,
     journeys: &[String],
     now: Micros,
-) -> Result<HashMap<(String, String), Observations>, ApiError> {
+) -> Result<(Vec<Journey>, Observed), ApiError> {
     let mut wanted: Vec<&String> = journeys.iter().collect();
     wanted.sort();
     wanted.dedup();
@@ -1076,7 +1065,7 @@ pub fn observations(
     }
     let mut found = HashMap::new();
     if models.is_empty() {
-        return Ok(found);
+        return Ok((models, found));
     }
     let snapshot = live_log(
         &state.logs,
@@ -1095,7 +1084,7 @@ pub fn observations(
             found.insert((journey.id.clone(), kpi), o);
         }
     }
-    Ok(found)
+    Ok((models, found))
 }
 
 /// Adds an initiative (measuring its baselines when it starts active).
@@ -1104,7 +1093,7 @@ pub async fn add_initiative(
     caller: &Caller,
     input: InitiativeInput,
 ) -> Result<Initiative, ApiError> {
-    let (by, caller) = (who(caller), caller.clone());
+    let (by, caller) = (caller.recorded_as(), caller.clone());
     let owner = match (&input.owner, caller.person()) {
         (Some(_), _) => String::new(),
         (None, Some(person)) => person.id.clone(),
@@ -1186,7 +1175,7 @@ pub async fn change_initiative(
     id: i64,
     input: InitiativeInput,
 ) -> Result<Initiative, ApiError> {
-    let (by, caller) = (who(caller), caller.clone());
+    let (by, caller) = (caller.recorded_as(), caller.clone());
     let state2 = state.clone();
     tokio::task::spawn_blocking(move || {
         let store = state2.store.as_ref();
@@ -1302,22 +1291,14 @@ pub fn results(
     let split = split(state.store.as_ref(), i)?;
     let now = state.clock.now_us();
     let journeys: Vec<String> = i.goals.iter().map(|g| g.journey.clone()).collect();
-    let observed = observations(state, &journeys, now)?;
-    let mut models: HashMap<String, Journey> = HashMap::new();
-    for g in &i.goals {
-        if !models.contains_key(&g.journey) {
-            models.insert(
-                g.journey.clone(),
-                journey_of(state.store.as_ref(), &g.journey, "/goals")?,
-            );
-        }
-    }
+    let (models, observed) = observations(state, &journeys, now)?;
+    let models: HashMap<&str, &Journey> = models.iter().map(|j| (j.id.as_str(), j)).collect();
     let results = i
         .goals
         .iter()
         .map(|g| {
             let kpi = models
-                .get(&g.journey)
+                .get(g.journey.as_str())
                 .and_then(|j| kpi_of(j, &g.kpi))
                 .map(|(k, _)| k.clone());
             let o = observed.get(&(g.journey.clone(), g.kpi.clone()));

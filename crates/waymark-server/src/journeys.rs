@@ -359,10 +359,7 @@ pub async fn deploy(
     body: String,
 ) -> Result<Json<Deployed>, ApiError> {
     let caller = require(&state, &headers, Capability::DesignJourneys).await?;
-    let by = match &caller {
-        crate::access::Caller::Person(user) => user.id.clone(),
-        _ => "the admin token".to_string(),
-    };
+    let by = caller.recorded_as();
     let checked = waymark_journey::check(&body);
     let Some(journey) = checked.journey else {
         let errors: Vec<&waymark_journey::Diagnostic> = checked

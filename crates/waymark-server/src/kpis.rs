@@ -194,7 +194,9 @@ pub fn comparison_json(kpi: &Kpi, observed: &Observations, at: Micros, days: i64
     value
 }
 
-fn comparison_figures(c: Option<&Comparison>) -> Value {
+/// A comparison's figures as the API shows them (`test` null when there were too few
+/// observations).
+pub(crate) fn comparison_figures(c: Option<&Comparison>) -> Value {
     match c {
         None => json!({ "test": null, "moved": false }),
         Some(c) => json!({

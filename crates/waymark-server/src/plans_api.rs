@@ -108,19 +108,7 @@ fn goal_json(r: &GoalResult) -> Value {
         "now": r.now.map(|(v, _)| v),
         "now_n": r.now.map(|(_, n)| n),
         "now_text": shown(r.now.map(|(v, _)| v)),
-        "compared": r.compared.as_ref().map(|c| json!({
-            "test": c.test.name(),
-            "before": c.before,
-            "after": c.after,
-            "n_before": c.n_before,
-            "n_after": c.n_after,
-            "difference": c.difference,
-            "low": c.low,
-            "high": c.high,
-            "statistic": c.statistic,
-            "p": c.p,
-            "moved": c.moved(),
-        })),
+        "compared": r.compared.as_ref().map(|c| crate::kpis::comparison_figures(Some(c))),
         "words": r.words,
     })
 }
@@ -150,16 +138,6 @@ async fn reader(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiErro
         Ok(caller)
     } else {
         Err(forbidden(&caller, Capability::ReadJourneys))
-    }
-}
-
-fn hidden(what: &str, id: i64) -> ApiError {
-    ApiError {
-        status: axum::http::StatusCode::NOT_FOUND,
-        code: "not_found",
-        message: format!("there is no {what} {id}"),
-        field: Some("id".into()),
-        accepted: None,
     }
 }
 
@@ -275,7 +253,7 @@ pub async fn get_opportunity(
         .blocking(move |store| Ok(improve::opportunity(store, id)))
         .await??
         .filter(|o| may_read_plan(&caller, &o.owner))
-        .ok_or_else(|| hidden("opportunity", id))?;
+        .ok_or_else(|| improve::not_found("opportunity", id))?;
     Ok(Json(opportunity_json(&found)))
 }
 
@@ -506,7 +484,7 @@ pub async fn get_initiative(
     let (found, results) = tokio::task::spawn_blocking(move || {
         let found = improve::initiative(state2.store.as_ref(), id)?
             .filter(|i| may_read_plan(&caller, &i.owner))
-            .ok_or_else(|| hidden("initiative", id))?;
+            .ok_or_else(|| improve::not_found("initiative", id))?;
         // The figures are journey figures: for those who may read journeys.
         let results = if caller.may(Capability::ReadJourneys) {
             Some(improve::results(&state2, &found)?)

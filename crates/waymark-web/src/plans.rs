@@ -45,16 +45,49 @@ pub(crate) fn raise_button(signed: &Signed, fields: &[(&str, String)], label: &s
     }
 }
 
-/// Runs `call` on the blocking pool for a page: its error becomes a page.
-async fn blocking<T: Send + 'static>(
+/// Runs `call` on the blocking pool for a page: its error becomes a page (the events still being
+/// read, a sentence saying so).
+pub(crate) async fn blocking<T: Send + 'static>(
     web: &Web,
-    call: impl FnOnce(&dyn waymark_store::Store) -> Result<T, waymark_server::ApiError> + Send + 'static,
+    call: impl FnOnce(&Web) -> Result<T, waymark_server::ApiError> + Send + 'static,
 ) -> Result<T, Response> {
-    let store = web.app.store.clone();
-    match tokio::task::spawn_blocking(move || call(store.as_ref())).await {
+    let web2 = web.clone();
+    match tokio::task::spawn_blocking(move || call(&web2)).await {
         Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) if error.status == StatusCode::SERVICE_UNAVAILABLE => Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The events are still being read",
+            "Try again in a few seconds.",
+            None,
+        )),
         Ok(Err(error)) => Err(crate::layout::failure(&error.message)),
         Err(error) => Err(crate::layout::failure(&error)),
+    }
+}
+
+/// The page for a change of a plan (`what`: opportunity, initiative) refused for who asked or by
+/// a failure; `None` when it was refused for what was written: the form comes back with it.
+pub(crate) fn refusal(
+    signed: &Signed,
+    what: &str,
+    error: &waymark_server::ApiError,
+) -> Option<Response> {
+    match error.status {
+        StatusCode::SERVICE_UNAVAILABLE => None,
+        status if status.is_server_error() => Some(crate::layout::failure(&error.message)),
+        StatusCode::NOT_FOUND => Some(problem(
+            StatusCode::NOT_FOUND,
+            &format!("No such {what}"),
+            &format!("There is no {what} at this address, or it is not one you may read."),
+            Some(signed),
+        )),
+        StatusCode::FORBIDDEN => Some(problem(
+            StatusCode::FORBIDDEN,
+            "Not yours to change",
+            &format!("{}.", error.message),
+            Some(signed),
+        )),
+        _ => None,
     }
 }
 
@@ -101,7 +134,7 @@ pub(crate) async fn list(
 ) -> Response {
     let asked = pairs(raw);
     let wanted = one(&asked, "status").and_then(OpportunityStatus::parse);
-    let all = match blocking(&web, improve::opportunities).await {
+    let all = match blocking(&web, |web| improve::opportunities(web.app.store.as_ref())).await {
         Ok(all) => all,
         Err(page) => return page,
     };
@@ -277,7 +310,8 @@ async fn render(
     refused: Option<(Shown, waymark_server::ApiError)>,
     notice: Option<&str>,
 ) -> Response {
-    let found = blocking(web, move |store| {
+    let found = blocking(web, move |web| {
+        let store = web.app.store.as_ref();
         Ok((
             improve::opportunity(store, id)?,
             improve::initiatives(store)?,
@@ -477,33 +511,21 @@ pub(crate) async fn change(
     };
     match improve::change_opportunity(&web.app, &caller(&signed), id, change).await {
         Ok(_) => Redirect::to(&format!("/opportunities/{id}?saved=1")).into_response(),
-        Err(error) if error.status == StatusCode::INTERNAL_SERVER_ERROR => {
-            crate::layout::failure(&error.message)
-        }
-        Err(error) if error.status == StatusCode::NOT_FOUND => problem(
-            StatusCode::NOT_FOUND,
-            "No such opportunity",
-            "There is no opportunity at this address, or it is not one you may read.",
-            Some(&signed),
-        ),
-        Err(error) if error.status == StatusCode::FORBIDDEN => problem(
-            StatusCode::FORBIDDEN,
-            "Not yours to change",
-            &format!("{}.", error.message),
-            Some(&signed),
-        ),
-        Err(error) => {
-            let mut response = render(
-                &web,
-                &signed,
-                id,
-                Some((Shown::posted(&pairs), error.clone())),
-                None,
-            )
-            .await;
-            *response.status_mut() = error.status;
-            response
-        }
+        Err(error) => match refusal(&signed, "opportunity", &error) {
+            Some(page) => page,
+            None => {
+                let mut response = render(
+                    &web,
+                    &signed,
+                    id,
+                    Some((Shown::posted(&pairs), error.clone())),
+                    None,
+                )
+                .await;
+                *response.status_mut() = error.status;
+                response
+            }
+        },
     }
 }
 

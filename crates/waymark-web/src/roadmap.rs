@@ -19,27 +19,9 @@ use waymark_server::plans::{Delivery, Initiative, InitiativeStatus, Opportunity}
 use crate::Web;
 use crate::analyses::{one, pairs};
 use crate::layout::{page, problem, when};
-use crate::plans::caller;
+use crate::plans::{blocking, caller, refusal};
 use crate::session::Signed;
 use crate::work::{csrf_of, form_field};
-
-async fn blocking<T: Send + 'static>(
-    web: &Web,
-    call: impl FnOnce(&Web) -> Result<T, waymark_server::ApiError> + Send + 'static,
-) -> Result<T, Response> {
-    let web2 = web.clone();
-    match tokio::task::spawn_blocking(move || call(&web2)).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) if error.status == StatusCode::SERVICE_UNAVAILABLE => Err(problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The events are still being read",
-            "Try again in a few seconds.",
-            None,
-        )),
-        Ok(Err(error)) => Err(crate::layout::failure(&error.message)),
-        Err(error) => Err(crate::layout::failure(&error)),
-    }
-}
 
 fn status_badge(status: InitiativeStatus) -> Markup {
     let class = match status {
@@ -658,28 +640,14 @@ pub(crate) async fn change(
     let revision = form_field(&pairs, "revision").and_then(|r| r.trim().parse().ok());
     match improve::change_initiative(&web.app, &caller(&signed), id, shown.input(revision)).await {
         Ok(_) => Redirect::to(&format!("/initiatives/{id}?saved=1")).into_response(),
-        Err(error)
-            if error.status.is_server_error()
-                && error.status != StatusCode::SERVICE_UNAVAILABLE =>
-        {
-            crate::layout::failure(&error.message)
-        }
-        Err(error) if error.status == StatusCode::NOT_FOUND => problem(
-            StatusCode::NOT_FOUND,
-            "No such initiative",
-            "There is no initiative at this address, or it is not one you may read.",
-            Some(&signed),
-        ),
-        Err(error) if error.status == StatusCode::FORBIDDEN => problem(
-            StatusCode::FORBIDDEN,
-            "Not yours to change",
-            &format!("{}.", error.message),
-            Some(&signed),
-        ),
-        Err(error) => {
-            let mut response = render(&web, &signed, id, Some((shown, error.clone())), false).await;
-            *response.status_mut() = error.status;
-            response
-        }
+        Err(error) => match refusal(&signed, "initiative", &error) {
+            Some(page) => page,
+            None => {
+                let mut response =
+                    render(&web, &signed, id, Some((shown, error.clone())), false).await;
+                *response.status_mut() = error.status;
+                response
+            }
+        },
     }
 }

@@ -1027,25 +1027,7 @@ async fn a_journeys_kpis_are_measured_on_stored_events() {
     let admin = [("authorization", format!("Bearer {ADMIN}"))];
     // Twelve applications a day for ten days: the first five days approved within a day, the
     // last five after two days.
-    let mut csv = String::from("case_id,activity,timestamp\n");
-    for day in 0..10 {
-        for n in 0..12 {
-            let wait = if day < 5 { 20 } else { 48 };
-            let case = format!("c{day}-{n}");
-            csv.push_str(&format!(
-                "{case},Apply,2024-03-{:02}T08:{n:02}:00Z\n",
-                day + 1
-            ));
-            if n < 10 {
-                let approved = 8 + wait + n;
-                csv.push_str(&format!(
-                    "{case},Approve,2024-03-{:02}T{:02}:{n:02}:00Z\n",
-                    day + 1 + approved / 24,
-                    approved % 24
-                ));
-            }
-        }
-    }
+    let csv = plans::applications();
     let (status, body) = post(&router, "/v1/import?format=csv", csv.into_bytes(), &admin).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let journey = JOURNEY.replace(

@@ -55,7 +55,7 @@ fn person(id: &str, roles: &[&str]) -> User {
 
 /// Twelve applications a day from 1 to 10 March 2024, ten of them approved: in 20 to 29 hours
 /// for the first five days, in 48 to 57 hours after.
-fn applications() -> String {
+pub(super) fn applications() -> String {
     let mut csv = String::from("case_id,activity,timestamp\n");
     for day in 0..10 {
         for n in 0..12 {
