@@ -493,8 +493,12 @@ pub async fn act(
     };
     match action.as_str() {
         "complete" => {
+            let mailer = state.mailer.clone();
             working(&state, move |store| {
-                crate::work::complete(store, &user, task, body, now)
+                crate::work::complete(store, &user, task, body, now)?;
+                // A journey change decided now is published (or sent back) before this answers.
+                crate::changes::settle(store, mailer.as_deref(), now);
+                Ok(())
             })
             .await?
         }
@@ -1063,6 +1067,7 @@ pub async fn submit_link(
     let grant = state.links.check(&token, now).map_err(link_refused)?;
     let values = object(&body)?;
     let person = grant.person.clone();
+    let mailer = state.mailer.clone();
     let done = working(&state, move |store| {
         let Some(user) = store.user(&grant.person)? else {
             return Ok(None);
@@ -1076,6 +1081,7 @@ pub async fn submit_link(
         };
         let id = TaskId::of(&task);
         crate::work::complete(store, &user, id, values, now)?;
+        crate::changes::settle(store, mailer.as_deref(), now);
         Ok(Some(id))
     })
     .await?;

@@ -82,3 +82,28 @@ impl IntoResponse for ApiError {
         (self.status, axum::Json(body)).into_response()
     }
 }
+
+impl From<crate::changes::ChangeError> for ApiError {
+    fn from(error: crate::changes::ChangeError) -> ApiError {
+        use crate::changes::ChangeError;
+        match error {
+            ChangeError::Unanswered {
+                message,
+                location,
+                hint,
+            } => ApiError::bad_request(
+                "change_impact_unanswered",
+                format!("{message}; {hint}"),
+                location,
+            ),
+            ChangeError::NoApprover(message) => ApiError {
+                status: StatusCode::CONFLICT,
+                code: "no_approver",
+                message,
+                field: Some("owner".to_string()),
+                accepted: None,
+            },
+            other => ApiError::internal(&other),
+        }
+    }
+}

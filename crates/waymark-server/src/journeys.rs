@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use waymark_analytics::Summary;
@@ -339,7 +340,9 @@ fn invalid(code: &'static str, message: String, field: &str) -> ApiError {
 }
 
 /// Stores a journey file (YAML) as a new version of its journey, after checking it. Its event
-/// rules bind stored and incoming events to touchpoints when reports are made.
+/// rules bind stored and incoming events to touchpoints when reports are made. A to-be version is
+/// proposed instead: it becomes current once the journey's owner approved its five change-impact
+/// answers, through the request this starts (`202`).
 #[utoipa::path(
     post,
     path = "/v1/journeys",
@@ -348,18 +351,22 @@ fn invalid(code: &'static str, message: String, field: &str) -> ApiError {
     request_body(content = String, content_type = "application/yaml", description = "A journey file"),
     responses(
         (status = 200, description = "Deployed (or already the latest version)", body = Deployed),
-        (status = 400, description = "The file has errors; `field` is the line:column of the first", body = crate::openapi::ErrorBody),
+        (status = 202, description = "A to-be version: proposed, waiting for the owner's approval", body = ProposedJson),
+        (status = 400, description = "The file has errors, or a to-be version lacks its five answers; `field` is the line:column of the first", body = crate::openapi::ErrorBody),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not deploy", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Nobody in the directory may approve a change to this journey", body = crate::openapi::ErrorBody),
     )
 )]
 pub async fn deploy(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: String,
-) -> Result<Json<Deployed>, ApiError> {
+) -> Result<Response, ApiError> {
     let caller = require(&state, &headers, Capability::DesignJourneys).await?;
-    let by = caller.recorded_as();
+    let by = caller
+        .person()
+        .map_or_else(|| caller.recorded_as(), |p| p.id.clone());
     let checked = waymark_journey::check(&body);
     let Some(journey) = checked.journey else {
         let errors: Vec<&waymark_journey::Diagnostic> = checked
@@ -386,6 +393,50 @@ pub async fn deploy(
         ));
     };
     let now = state.clock.now_us();
+    if crate::changes::gated(&journey) {
+        if let Some(problem) = crate::changes::unanswered(&checked.diagnostics) {
+            return Err(problem.into());
+        }
+        let proposed = {
+            let store = state.store.clone();
+            let journey = journey.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::changes::propose(store.as_ref(), &journey, &body, &by, now)
+            })
+            .await
+            .map_err(|e| ApiError::internal(&e))??
+        };
+        return Ok(match proposed {
+            crate::changes::Proposed::Current { version } => Json(Deployed {
+                id: journey.id,
+                version,
+                label: journey.version,
+                created: false,
+            })
+            .into_response(),
+            crate::changes::Proposed::Waiting {
+                proposal,
+                request,
+                approver,
+                withdrawn,
+            } => (
+                StatusCode::ACCEPTED,
+                Json(ProposedJson {
+                    message: format!(
+                        "proposed: version `{}` becomes current once `{approver}` approves its change-impact answers in request {request}",
+                        journey.version
+                    ),
+                    id: journey.id,
+                    label: journey.version,
+                    proposal,
+                    request,
+                    approver,
+                    withdrawn,
+                }),
+            )
+                .into_response(),
+        });
+    }
     let (id, label) = (journey.id.clone(), journey.version.clone());
     let (version, created) = state
         .blocking(move |store| {
@@ -402,7 +453,25 @@ pub async fn deploy(
         version,
         label: journey.version,
         created,
-    }))
+    })
+    .into_response())
+}
+
+/// A to-be version proposed by `POST /v1/journeys`, waiting for the owner's approval.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ProposedJson {
+    id: String,
+    /// The file's version label.
+    label: String,
+    /// The proposal (`GET /v1/journeys/{id}/proposals/{proposal}`).
+    proposal: i64,
+    /// The approval request (`GET /v1/requests/{request}`); the approver completes its task.
+    request: i64,
+    /// Who approves it: the journey's owner (or their lead, or the proposer's manager).
+    approver: String,
+    /// Earlier proposals of this journey it replaced (their requests were cancelled).
+    withdrawn: Vec<i64>,
+    message: String,
 }
 
 /// Records who saved version `version` of journey `id`, and what it changed against the version

@@ -12,6 +12,8 @@ pub mod access;
 pub mod alerts;
 pub mod alerts_api;
 pub mod automation;
+pub mod changes;
+pub mod changes_api;
 mod collect;
 pub mod context;
 mod error;
@@ -221,6 +223,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(profiles::timeline))
         .routes(routes!(profiles::context))
         .routes(routes!(journeys::deploy, journeys::list))
+        .routes(routes!(changes_api::list))
+        .routes(routes!(changes_api::one))
         .routes(routes!(journeys::report))
         .routes(routes!(journeys::map))
         .routes(routes!(kpis::scorecard))
@@ -457,6 +461,8 @@ pub async fn serve_router(
                     clock.now_us(),
                 );
                 let checked = tokio::task::spawn_blocking(move || {
+                    // Journey changes decided while a node stopped midway are carried out here.
+                    changes::settle(store.as_ref(), mailer.as_deref(), now);
                     let delivery = alerts::Delivery {
                         mailer: mailer.as_deref(),
                         webhooks: &webhooks,

@@ -63,6 +63,7 @@ on_every_backend!(
     alert_rules_are_checked_once_and_their_firings_grouped,
     plans_are_kept_and_changed_only_on_the_revision_read,
     a_person_is_asked_for_feedback_at_most_once_in_a_while,
+    a_proposal_is_published_only_on_the_version_it_was_proposed_on,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -1179,5 +1180,158 @@ fn a_person_is_asked_for_feedback_at_most_once_in_a_while<S: crate::SurveyAsks>(
             .ask_survey("u1", "a", 32 * day, 30 * day)
             .expect("old key"),
         Some(31 * day)
+    );
+}
+
+fn a_proposal_is_published_only_on_the_version_it_was_proposed_on<
+    S: Journeys + crate::Proposals,
+>(
+    store: &S,
+) {
+    use crate::proposals::{NewProposal, ProposalStatus, Publishing};
+    store
+        .deploy_journey("claims", "as-is", "id: claims", HOUR)
+        .expect("as-is");
+    let propose = |source: &str, base: i64, at: i64| {
+        store
+            .propose_journey(&NewProposal {
+                journey: "claims".into(),
+                label: "to-be".into(),
+                source: source.into(),
+                base,
+                by: "olivia".into(),
+                at_us: at,
+            })
+            .expect("propose")
+    };
+    let (first, withdrawn) = propose("id: claims\nversion: to-be", 1, 2 * HOUR);
+    assert!(withdrawn.is_empty());
+    assert_eq!(
+        store.journeys().expect("list")[0].version,
+        1,
+        "a proposal is not a version"
+    );
+    // A newer proposal withdraws the one waiting.
+    let (second, withdrawn) = propose("id: claims\nversion: to-be\n# 2", 1, 3 * HOUR);
+    assert_eq!(withdrawn.len(), 1);
+    assert_eq!(
+        (
+            withdrawn[0].id,
+            withdrawn[0].status,
+            withdrawn[0].note.clone()
+        ),
+        (
+            first,
+            ProposalStatus::Withdrawn,
+            Some(format!("replaced by proposal {second}"))
+        )
+    );
+    store.attach_request(second, 77).expect("attach");
+    let kept = store.proposal(second).expect("read").expect("kept");
+    assert_eq!(
+        (
+            kept.request,
+            kept.status,
+            kept.base,
+            kept.proposed_by.as_str(),
+            kept.proposed_us
+        ),
+        (Some(77), ProposalStatus::Waiting, 1, "olivia", 3 * HOUR)
+    );
+    assert_eq!(
+        store
+            .publish_proposal(first, "hana", 4 * HOUR)
+            .expect("publish"),
+        Publishing::Settled(ProposalStatus::Withdrawn)
+    );
+    assert_eq!(
+        store
+            .publish_proposal(second, "hana", 4 * HOUR)
+            .expect("publish"),
+        Publishing::Published {
+            version: 2,
+            fresh: true
+        }
+    );
+    assert_eq!(
+        store
+            .publish_proposal(second, "hana", 5 * HOUR)
+            .expect("again"),
+        Publishing::Published {
+            version: 2,
+            fresh: false
+        },
+        "publishing twice (a retry) keeps one version"
+    );
+    let current = store
+        .journey("claims", None)
+        .expect("read")
+        .expect("current");
+    assert_eq!(
+        (current.version, current.label.as_str(), current.deployed_us),
+        (2, "to-be", 4 * HOUR)
+    );
+    // Proposed on version 2, but version 3 came first: stale, nothing deployed.
+    let (third, _) = propose("id: claims\nversion: to-be\n# 3", 2, 6 * HOUR);
+    store
+        .deploy_journey("claims", "as-is", "id: claims\n# fixed", 7 * HOUR)
+        .expect("v3");
+    assert_eq!(
+        store
+            .publish_proposal(third, "hana", 8 * HOUR)
+            .expect("stale"),
+        Publishing::Stale { latest: 3 }
+    );
+    let stale = store.proposal(third).expect("read").expect("kept");
+    assert_eq!(stale.status, ProposalStatus::Stale);
+    assert_eq!(store.journey_versions("claims").expect("versions").len(), 3);
+    // Sent back: only while waiting.
+    let (fourth, _) = propose("id: claims\nversion: to-be\n# 4", 3, 9 * HOUR);
+    assert!(
+        store
+            .settle_proposal(
+                fourth,
+                ProposalStatus::SentBack,
+                "hana",
+                Some("say how they find out"),
+                10 * HOUR
+            )
+            .expect("send back")
+    );
+    assert!(
+        !store
+            .settle_proposal(fourth, ProposalStatus::Withdrawn, "olivia", None, 11 * HOUR)
+            .expect("again")
+    );
+    let back = store.proposal(fourth).expect("read").expect("kept");
+    assert_eq!(
+        (
+            back.status,
+            back.decided_by.as_deref(),
+            back.decided_us,
+            back.note.as_deref()
+        ),
+        (
+            ProposalStatus::SentBack,
+            Some("hana"),
+            Some(10 * HOUR),
+            Some("say how they find out")
+        )
+    );
+    let listed: Vec<i64> = store
+        .proposals(Some("claims"), 10)
+        .expect("list")
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(listed, vec![fourth, third, second, first], "newest first");
+    assert_eq!(store.proposals(None, 2).expect("all").len(), 2);
+    assert!(store.proposals(Some("other"), 10).expect("none").is_empty());
+    assert_eq!(store.proposal(999).expect("read"), None);
+    assert_eq!(
+        store
+            .publish_proposal(999, "hana", 12 * HOUR)
+            .expect("missing"),
+        Publishing::Missing
     );
 }

@@ -457,6 +457,28 @@ const TABLES: &[Table] = &[
         &[("person", Text), ("key", Text), ("asked_us", Int)],
         &["person"],
     ),
+    Table {
+        identity: Some("id"),
+        ..table(
+            "journey_proposals",
+            &[
+                ("id", Int),
+                ("journey", Text),
+                ("label", Text),
+                ("source", Text),
+                ("base", Int),
+                ("proposed_by", Text),
+                ("proposed_us", Int),
+                ("request", Int),
+                ("status", Text),
+                ("decided_by", Text),
+                ("decided_us", Int),
+                ("note", Text),
+                ("version", Int),
+            ],
+            &["id"],
+        )
+    },
 ];
 
 /// A value as both sides hold it.

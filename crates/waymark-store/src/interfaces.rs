@@ -632,6 +632,44 @@ pub trait SurveyAsks: Send + Sync {
     ) -> Result<Option<i64>, StoreError>;
 }
 
+/// Journey versions proposed for approval (see `proposals.rs`).
+pub trait Proposals: Send + Sync {
+    /// Keeps a proposal, withdrawing the journey's proposals still waiting (in one
+    /// transaction): its id, and those it withdrew.
+    fn propose_journey(
+        &self,
+        new: &crate::proposals::NewProposal,
+    ) -> Result<(i64, Vec<crate::proposals::Proposal>), StoreError>;
+    /// Notes the workflow request that asks for the approval.
+    fn attach_request(&self, id: i64, request: i64) -> Result<(), StoreError>;
+    /// Proposals, newest first: of `journey` when given, at most `limit`.
+    fn proposals(
+        &self,
+        journey: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::proposals::Proposal>, StoreError>;
+    fn proposal(&self, id: i64) -> Result<Option<crate::proposals::Proposal>, StoreError>;
+    /// Makes a waiting proposal the next version of its journey, only while the journey's latest
+    /// version is still the one it was proposed on (else it becomes stale), in one transaction.
+    /// Publishing a published proposal again gives its version.
+    fn publish_proposal(
+        &self,
+        id: i64,
+        by: &str,
+        at_us: i64,
+    ) -> Result<crate::proposals::Publishing, StoreError>;
+    /// Decides a waiting proposal otherwise (sent back, withdrawn): false when it was not
+    /// waiting.
+    fn settle_proposal(
+        &self,
+        id: i64,
+        status: crate::proposals::ProposalStatus,
+        by: &str,
+        note: Option<&str>,
+        at_us: i64,
+    ) -> Result<bool, StoreError>;
+}
+
 /// What `/healthz` reports.
 pub trait HealthCheck: Send + Sync {
     /// Checks the database with a read, reports the last failed write, and the free space.
@@ -661,6 +699,7 @@ pub trait Store:
     + Alerts
     + Plans
     + SurveyAsks
+    + Proposals
     + HealthCheck
     + Maintenance
 {
@@ -680,6 +719,7 @@ impl<T> Store for T where
         + Alerts
         + Plans
         + SurveyAsks
+        + Proposals
         + HealthCheck
         + Maintenance
 {

@@ -23,6 +23,7 @@ pub mod lookups;
 pub mod mailbox;
 pub mod plans;
 mod postgres;
+pub mod proposals;
 pub mod sessions;
 mod surveys;
 mod talk;
@@ -44,13 +45,13 @@ pub use identity::{PersonFound, Profile, channel};
 pub mod prelude {
     pub use crate::interfaces::{
         Alerts, Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox,
-        Maintenance, Plans, Processes, SavedViews, Sessions, Store, SurveyAsks, Work,
+        Maintenance, Plans, Processes, Proposals, SavedViews, Sessions, Store, SurveyAsks, Work,
     };
 }
 pub use copy::{Copied, copy};
 pub use interfaces::{
     Alerts, Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox,
-    Maintenance, Plans, Processes, SavedViews, Sessions, Store, SurveyAsks, Work,
+    Maintenance, Plans, Processes, Proposals, SavedViews, Sessions, Store, SurveyAsks, Work,
 };
 pub use location::{Location, Options, open, open_in_memory};
 pub use logs::{
@@ -578,8 +579,28 @@ fn steps() -> Vec<M<'static>> {
         M::up(PLANS),
         // When each person was last asked for feedback (see `SurveyAsks`).
         M::up(SURVEY_ASKS),
+        // Journey versions proposed for approval (see `Proposals`).
+        M::up(PROPOSALS),
     ]
 }
+
+/// The schema of `Proposals` (as PostgreSQL's eleventh step). Ids are never used again.
+const PROPOSALS: &str = "CREATE TABLE journey_proposals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        journey TEXT NOT NULL,
+        label TEXT NOT NULL,
+        source TEXT NOT NULL,
+        base INTEGER NOT NULL,
+        proposed_by TEXT NOT NULL,
+        proposed_us INTEGER NOT NULL,
+        request INTEGER,
+        status TEXT NOT NULL,
+        decided_by TEXT,
+        decided_us INTEGER,
+        note TEXT,
+        version INTEGER
+    );
+    CREATE INDEX journey_proposals_by_journey ON journey_proposals (journey, id);";
 
 /// The schema of `SurveyAsks` (as PostgreSQL's tenth step).
 const SURVEY_ASKS: &str = "CREATE TABLE survey_asks (
@@ -1522,7 +1543,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "28 (inside)");
+        assert_eq!(latest_version().to_string(), "29 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

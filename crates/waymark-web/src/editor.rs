@@ -410,6 +410,10 @@ pub(crate) struct EditQuery {
     as_label: Option<String>,
     saved: Option<i64>,
     merged: Option<i64>,
+    /// A proposal to go on from.
+    proposal: Option<i64>,
+    /// A proposal just made.
+    proposed: Option<i64>,
 }
 
 pub(crate) async fn edit(
@@ -422,10 +426,19 @@ pub(crate) async fn edit(
         return refused(&signed);
     }
     let key = id.clone();
-    let latest = match stored(&web, move |store| store.journey(&key, None)).await {
-        Ok(latest) => latest,
+    let found = stored(&web, move |store| {
+        Ok((store.journey(&key, None)?, store.proposals(Some(&key), 1)?))
+    })
+    .await;
+    let (latest, newest) = match found {
+        Ok(found) => found,
         Err(page) => return page,
     };
+    // The newest proposal, when it waits or is the one asked for.
+    let wanted = query.proposed.or(query.proposal);
+    let proposal = newest.into_iter().next().filter(|p| {
+        wanted == Some(p.id) || p.status == waymark_store::proposals::ProposalStatus::Waiting
+    });
     let Some(latest) = latest else {
         return problem(
             StatusCode::NOT_FOUND,
@@ -434,11 +447,15 @@ pub(crate) async fn edit(
             Some(&signed),
         );
     };
-    let Some(journey) = waymark_journey::check(&latest.source).journey else {
+    let going_on = proposal.as_ref().filter(|p| wanted == Some(p.id));
+    let source = going_on.map_or(&latest.source, |p| &p.source);
+    let Some(journey) = waymark_journey::check(source).journey else {
         return failure(&"a deployed journey no longer reads");
     };
     let mut draft = Draft::of(&journey);
-    let mut notice = None;
+    let mut notice = proposal
+        .as_ref()
+        .map(|p| proposal_notice(&id, p, going_on.is_some(), query.proposed.is_some()));
     if let Some(label) = query.as_label.as_deref().filter(|l| !l.trim().is_empty()) {
         draft
             .journey
@@ -468,6 +485,34 @@ pub(crate) async fn edit(
         ..Around::default()
     };
     answer(&web, &signed, &id, draft, around, None).await.0
+}
+
+/// What the editor says of a journey's proposal: made just now, gone on from, or waiting.
+fn proposal_notice(
+    id: &str,
+    p: &waymark_store::proposals::Proposal,
+    going_on: bool,
+    just_made: bool,
+) -> Markup {
+    let link = format!("/journeys/{id}/proposals/{}", p.id);
+    html! {
+        @if just_made {
+            p.notice.success role="status" {
+                "Proposed: the " strong { (p.label) } " version becomes the current one once the journey's owner approves its five answers. "
+                "They have it among their tasks. " a href=(link) { "See the proposal" }
+            }
+        } @else if going_on {
+            p.notice role="status" {
+                "You are editing proposal " (p.id) " (" (p.status.as_str()) "), not the current version. Saving proposes it again and replaces it. "
+                a href=(link) { "See the proposal" }
+            }
+        } @else {
+            p.notice role="status" {
+                "A " strong { (p.label) } " version proposed by " (p.proposed_by) " waits for the owner's approval. "
+                a href=(link) { "See it" } " · " a href=(format!("/journeys/{id}/edit?proposal={}", p.id)) { "Go on editing it" }
+            }
+        }
+    }
 }
 
 /// `POST /journeys/{id}/edit`: a button of the editor (`action`), on the whole form.
@@ -703,13 +748,17 @@ async fn save_once(
         );
     };
     let source = waymark_journey::write(&journey);
+    let now = web.app.clock.now_us();
+    let expected = latest.map_or(0, |l| l.version);
+    // A to-be version waits for the owner's approval of its five answers.
+    if waymark_server::changes::gated(&journey) {
+        return propose(web, signed, id, journey, source, draft, expected).await;
+    }
     let (key, label, user) = (
         id.to_string(),
         journey.version.clone(),
         signed.user.id.clone(),
     );
-    let now = web.app.clock.now_us();
-    let expected = latest.map_or(0, |l| l.version);
     let deployed = stored(web, move |store| {
         let Some(deployed) = store.deploy_journey_after(&key, &label, &source, now, expected)?
         else {
@@ -732,6 +781,55 @@ async fn save_once(
             )
         }
         Err(page) => Saved::Done(page),
+    }
+}
+
+/// Saves a to-be version as a proposal: refused while its five change-impact answers are not all
+/// written and signed, or when nobody may approve it; else the owner is asked in a request.
+async fn propose(
+    web: &Web,
+    signed: &Signed,
+    id: &str,
+    journey: waymark_journey::Journey,
+    source: String,
+    draft: Draft,
+    base: i64,
+) -> Saved {
+    use waymark_server::changes::{self, ChangeError, Proposed};
+    let refuse = |draft: Draft, message: String| Saved::Refused {
+        draft,
+        base,
+        conflicts: Vec::new(),
+        notice: html! {
+            p.notice.error role="alert" { "Nothing was saved. " (message) }
+        },
+    };
+    let diagnostics = waymark_journey::check(&source).diagnostics;
+    if let Some(ChangeError::Unanswered { message, hint, .. }) = changes::unanswered(&diagnostics) {
+        return refuse(draft, format!("{message} — {hint}."));
+    }
+    let (store, user, now) = (
+        web.app.store.clone(),
+        signed.user.id.clone(),
+        web.app.clock.now_us(),
+    );
+    let proposed = tokio::task::spawn_blocking(move || {
+        changes::propose(store.as_ref(), &journey, &source, &user, now)
+    })
+    .await;
+    match proposed {
+        Ok(Ok(Proposed::Current { version })) => Saved::Done(
+            Redirect::to(&format!("/journeys/{id}/edit?saved={version}")).into_response(),
+        ),
+        Ok(Ok(Proposed::Waiting { proposal, .. })) => {
+            tracing::info!(journey = %id, proposal, by = %signed.user.id, "a to-be version was proposed in the editor");
+            Saved::Done(
+                Redirect::to(&format!("/journeys/{id}/edit?proposed={proposal}")).into_response(),
+            )
+        }
+        Ok(Err(ChangeError::NoApprover(message))) => refuse(draft, message),
+        Ok(Err(error)) => Saved::Done(failure(&error)),
+        Err(error) => Saved::Done(failure(&error)),
     }
 }
 

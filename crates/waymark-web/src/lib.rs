@@ -163,6 +163,7 @@ fn table() -> Table {
     .get("/journeys/{id}/download", editor::download)
     .get("/journeys/{id}/versions", versions::list)
     .get("/journeys/{id}/compare", versions::compare)
+    .get("/journeys/{id}/proposals/{proposal}", versions::proposal)
     .post("/journeys/{id}/comments", comments::add)
     .post(
         "/journeys/{id}/comments/{thread}/resolve",

@@ -161,9 +161,13 @@ pub(crate) async fn submit(
     let store = web.app.store.clone();
     let now = web.app.clock.now_us();
     let (person, id, sent) = (user.clone(), TaskId::of(task), values.clone());
-    let done =
-        tokio::task::spawn_blocking(move || ops::complete(store.as_ref(), &person, id, sent, now))
-            .await;
+    let mailer = web.app.mailer.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        ops::complete(store.as_ref(), &person, id, sent, now)?;
+        waymark_server::changes::settle(store.as_ref(), mailer.as_deref(), now);
+        Ok(())
+    })
+    .await;
     match done {
         Ok(Ok(())) => {
             let content = html! {

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use waymark_journey::Journey;
 use waymark_journey::diff::{JourneyDiff, diff};
 use waymark_map::{Mark, Marks, Tone};
+use waymark_store::proposals::{Proposal, ProposalStatus};
 use waymark_store::{DeployedJourney, JourneyChange};
 
 use crate::Web;
@@ -18,8 +19,14 @@ use crate::layout::{page, problem, stored, when};
 use crate::people::Names;
 use crate::session::Signed;
 
-/// Every version of a journey, the recorded changes, and the names of who made them.
-type Read = (Vec<DeployedJourney>, Vec<JourneyChange>, Names);
+/// Every version of a journey, the recorded changes, its newest proposals, and the names of who
+/// made them.
+type Read = (
+    Vec<DeployedJourney>,
+    Vec<JourneyChange>,
+    Vec<Proposal>,
+    Names,
+);
 
 /// [`Read`], read together on the blocking pool.
 async fn read(web: &Web, id: &str) -> Result<Read, Response> {
@@ -27,10 +34,54 @@ async fn read(web: &Web, id: &str) -> Result<Read, Response> {
     stored(web, move |store| {
         let versions = store.journey_versions(&key)?;
         let changes = store.journey_changes(&key)?;
-        let names = Names::read(store, changes.iter().map(|c| c.by.clone()))?;
-        Ok((versions, changes, names))
+        let proposals = store.proposals(Some(&key), 20)?;
+        let names = Names::read(
+            store,
+            changes
+                .iter()
+                .map(|c| c.by.clone())
+                .chain(proposals.iter().map(|p| p.proposed_by.clone()))
+                .chain(proposals.iter().filter_map(|p| p.decided_by.clone())),
+        )?;
+        Ok((versions, changes, proposals, names))
     })
     .await
+}
+
+/// A proposal's status as a badge.
+fn status_badge(status: ProposalStatus) -> Markup {
+    let (class, text) = match status {
+        ProposalStatus::Waiting => ("badge waiting", "waiting for approval"),
+        ProposalStatus::Published => ("badge done", "approved and published"),
+        ProposalStatus::SentBack => ("badge overdue", "sent back"),
+        ProposalStatus::Withdrawn => ("badge", "replaced"),
+        ProposalStatus::Stale => (
+            "badge overdue",
+            "approved, not published: the journey changed",
+        ),
+    };
+    html! { span class=(class) { (text) } }
+}
+
+/// The proposals of a journey, newest first.
+fn proposals_list(id: &str, proposals: &[Proposal], names: &Names) -> Markup {
+    html! {
+        @if !proposals.is_empty() {
+            h2 { "Proposed versions" }
+            p.meta { "A to-be version becomes current only once the journey's owner approves its five change-impact answers." }
+            ul.activity {
+                @for p in proposals {
+                    li {
+                        p {
+                            a href=(format!("/journeys/{id}/proposals/{}", p.id)) { strong { "Proposal " (p.id) } }
+                            " · " (p.label) " · by " (names.of(&p.proposed_by)) " · " (when(p.proposed_us)) " · "
+                            (status_badge(p.status))
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `GET /journeys/{id}/versions`: who saved each version, when, and what it changed.
@@ -42,7 +93,7 @@ pub(crate) async fn list(
     if !may_read(&signed) {
         return refused(&signed);
     }
-    let (versions, changes, names) = match read(&web, &id).await {
+    let (versions, changes, proposals, names) = match read(&web, &id).await {
         Ok(found) => found,
         Err(page) => return page,
     };
@@ -54,6 +105,8 @@ pub(crate) async fn list(
         .map_or_else(|| id.clone(), |j| j.title);
     let content = html! {
         (crate::journeys::tabs(&id, "", "/versions"))
+        (proposals_list(&id, &proposals, &names))
+        @if !proposals.is_empty() { h2 { "Versions" } }
         p.meta { (versions.len()) (if versions.len() == 1 { " version" } else { " versions" }) ", newest first. Each save makes a new version; the ones before it stay." }
         ol.activity reversed {
             @for version in versions.iter().rev() {
@@ -132,7 +185,7 @@ pub(crate) async fn compare(
     if !may_read(&signed) {
         return refused(&signed);
     }
-    let (versions, _, _) = match read(&web, &id).await {
+    let (versions, _, _, _) = match read(&web, &id).await {
         Ok(found) => found,
         Err(page) => return page,
     };
@@ -196,6 +249,121 @@ pub(crate) async fn compare(
     };
     page(
         &format!("{}: version {from} against {to}", after.title),
+        Some(&signed),
+        content,
+    )
+    .into_response()
+}
+
+/// `GET /journeys/{id}/proposals/{proposal}`: a proposed version, its five answers, where its
+/// approval stands, and what it changes against the version it was proposed on.
+pub(crate) async fn proposal(
+    State(web): State<Web>,
+    signed: Signed,
+    Path((id, number)): Path<(String, String)>,
+) -> Response {
+    let missing = || {
+        problem(
+            StatusCode::NOT_FOUND,
+            "No such proposal",
+            &format!("Journey `{id}` has no proposal `{number}`; its versions page lists them."),
+            Some(&signed),
+        )
+    };
+    let Ok(wanted) = number.parse::<i64>() else {
+        return missing();
+    };
+    let key = id.clone();
+    let who = waymark_server::access::Caller::Person(signed.user.clone());
+    let found = stored(&web, move |store| {
+        let Some(p) = store.proposal(wanted)?.filter(|p| p.journey == key) else {
+            return Ok(None);
+        };
+        // Its proposer and approver read it though they read no journeys.
+        let approver = waymark_server::changes::approver_of(store, &p)?;
+        if !waymark_server::access::may_read_proposal(&who, &p.proposed_by, approver.as_deref()) {
+            return Ok(Some(Err(())));
+        }
+        let base = store.journey(&key, Some(p.base))?.filter(|_| p.base > 0);
+        let names = Names::read(
+            store,
+            [Some(p.proposed_by.clone()), p.decided_by.clone()]
+                .into_iter()
+                .flatten(),
+        )?;
+        Ok(Some(Ok((p, base, names))))
+    })
+    .await;
+    let (p, base, names) = match found {
+        Ok(Some(Ok(found))) => found,
+        Ok(Some(Err(()))) => return refused(&signed),
+        Ok(None) => return missing(),
+        Err(page) => return page,
+    };
+    let Some(after) = waymark_journey::check(&p.source).journey else {
+        return missing();
+    };
+    let before = base.and_then(|b| waymark_journey::check(&b.source).journey);
+    let compared = before.as_ref().map(|b| {
+        let mut compared = diff(b, &after);
+        compared.before_version = format!("v{} {}", p.base, b.version);
+        compared.after_version = format!("proposed {}", after.version);
+        compared
+    });
+    let map = match &compared {
+        Some(c) => waymark_map::svg_marked(&after, None, &marks(c)),
+        None => waymark_map::svg(&after),
+    };
+    let content = html! {
+        @if may_read(&signed) { (crate::journeys::tabs(&id, "", "/versions")) }
+        p.meta {
+            (status_badge(p.status)) " · proposed by " (names.of(&p.proposed_by)) " on " (when(p.proposed_us))
+            @if let Some(by) = &p.decided_by { " · decided by " (names.of(by)) }
+            @if let Some(at) = p.decided_us { " on " (when(at)) }
+        }
+        @if let Some(note) = &p.note { p.notice { (note) } }
+        p.actions {
+            @if let Some(version) = p.version {
+                a href=(format!("/journeys/{id}?version={version}")) { "It is version " (version) ": see the live map" } " · "
+            }
+            @if let Some(request) = p.request {
+                a href=(format!("/work/requests/{request}")) { "The approval request (" (request) ")" } " · "
+            }
+            @if p.status == ProposalStatus::Waiting || p.status == ProposalStatus::SentBack || p.status == ProposalStatus::Stale {
+                a href=(format!("/journeys/{id}/edit?proposal={}", p.id)) { "Edit it and propose it again" }
+            }
+        }
+        h2 { "The five questions" }
+        @if let Some(change) = &after.change {
+            dl.facts {
+                @for (question, answer) in waymark_journey::CHANGE_QUESTIONS.iter().zip(change.answers()) {
+                    dt { (question.question) }
+                    dd { (answer.unwrap_or("(not answered)")) }
+                }
+                dt { "Answered by" }
+                dd { (change.owner.as_deref().unwrap_or("?")) @if let Some(d) = change.date { " on " (d.to_string()) } }
+            }
+        }
+        h2 { "What it changes" }
+        @match &compared {
+            Some(_) => {
+                p { "Against version " (p.base) ", in words: " (waymark_journey::diff::summary(before.as_ref(), &after)) "." }
+            }
+            None => p { "The journey's first version." }
+        }
+        figure.map tabindex="0" role="group" aria-label="The proposed journey map, with what it changes marked (scrolls sideways)" {
+            (PreEscaped(map))
+            @if compared.is_some() {
+                figcaption { "Cards marked " strong { "added" } " or " strong { "changed" } " against version " (p.base) "." }
+            }
+        }
+        @if let Some(c) = &compared {
+            (table(c))
+            (crate::design::effort(c))
+        }
+    };
+    page(
+        &format!("{}: proposal {} ({})", after.title, p.id, after.version),
         Some(&signed),
         content,
     )

@@ -359,10 +359,17 @@ async fn show_task(
             None => None,
         };
         let about = about(store, &user, task.instance)?;
-        Ok((task, view, about))
+        // A journey change: where its map and diff are shown in full.
+        let change = match store.instance(task.instance)? {
+            Some(row) if row.process == waymark_server::changes::PROCESS => {
+                waymark_server::changes::proposal_path(&row.state.variables)
+            }
+            _ => None,
+        };
+        Ok((task, view, about, change))
     })
     .await;
-    let (task, view, (title, requester, facts)) = match found {
+    let (task, view, (title, requester, facts), change) = match found {
         Ok(found) => found,
         Err(error) => return refusal(error, signed),
     };
@@ -374,6 +381,9 @@ async fn show_task(
             " · " (due(&task, now))
         }
         (asked(&facts))
+        @if let Some(path) = &change {
+            p { a href=(path) { "See the proposed version: its map and what it changes" } }
+        }
         @if task.assignee.is_none() {
             p.notice { "This task is offered to your group. Completing it makes it yours." }
         }
@@ -423,6 +433,9 @@ pub(crate) fn about(
     // A follow-up is started by Waymark, not by a form: it shows the customer it is about.
     let mut facts = if row.process == waymark_server::followups::PROCESS {
         waymark_server::followups::facts(&row.state.variables)
+    } else if row.process == waymark_server::changes::PROCESS {
+        // A journey change is proposed by Waymark for its author: the answers to decide on.
+        waymark_server::changes::facts(&row.state.variables)
     } else {
         Vec::new()
     };
@@ -538,6 +551,7 @@ pub(crate) async fn complete(
     };
     let user = signed.user.clone();
     let now = web.app.clock.now_us();
+    let mailer = web.app.mailer.clone();
     let done = blocking(&web, move |store| {
         // What was read from the browser, to show again with the problems.
         let mut values = Map::new();
@@ -552,7 +566,11 @@ pub(crate) async fn complete(
             now,
         );
         match completed {
-            Ok(found) => Ok(Ok(found.instance)),
+            Ok(found) => {
+                // A journey change decided now is published (or sent back) before the page.
+                waymark_server::changes::settle(store, mailer.as_deref(), now);
+                Ok(Ok(found.instance))
+            }
             Err(WorkError::Invalid(errors)) => Ok(Err((values, errors))),
             Err(other) => Err(other),
         }

@@ -479,14 +479,19 @@ pub enum JourneyCommand {
         format: DiffFormat,
     },
     /// Deploy a journey to a Waymark database: a new version when the file differs from the
-    /// latest one. The server then reports on it (`GET /v1/journeys/{id}/report`). With a server
-    /// running on the database, deploy through its API instead (`POST /v1/journeys`).
+    /// latest one. The server then reports on it (`GET /v1/journeys/{id}/report`). A to-be
+    /// version is proposed instead: it becomes current once the journey's owner approves its
+    /// five change-impact answers (a task in their inbox). With a server running on the
+    /// database, deploy through its API instead (`POST /v1/journeys`).
     Deploy {
         /// The journey file.
         file: PathBuf,
         /// The database.
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
         db: Location,
+        /// Who proposes a to-be version: their directory id (they never approve it themselves).
+        #[arg(long, default_value = "the command line")]
+        by: String,
     },
     /// Measure a journey with events: reach and conversion per stage and touchpoint, time
     /// against target, the funnel, conformance to the designed path, repeat contacts and what

@@ -9,6 +9,7 @@
 use anyhow::Context as _;
 use serde_json::{Map, Value, json};
 use waymark_journey::{Channel, Journey, Kind, ValueMatch};
+use waymark_server::mail::Mailer;
 use waymark_store::prelude::*;
 use waymark_store::{KeyKind, NewEvent};
 
@@ -70,10 +71,11 @@ const DIRECTORY: &str = "id,name,email,department,manager,roles\n\
     alex,Alex Agent,alex@example.com,support,olivia,agent\n\
     ada,Ada Admin,ada@example.com,it,olivia,admin\n\
     cleo,Cleo Nowak,cleo@example.com,call-centre,olivia,manager\n\
-    carl,Carl Jansen,carl@example.com,call-centre,cleo,\n";
+    carl,Carl Jansen,carl@example.com,call-centre,cleo,\n\
+    hana,Hana Weber,hana@example.com,hr,olivia,manager\n";
 
 /// What each demo person does, for the banner.
-const ROLES: [(&str, &str); 9] = [
+const ROLES: [(&str, &str); 10] = [
     ("jennifer", "asks for training (the to-be request)"),
     ("maria", "Jennifer's manager: approves"),
     ("finn", "Finance: adds vendors, issues POs, pays"),
@@ -86,12 +88,20 @@ const ROLES: [(&str, &str); 9] = [
         "Call Centre: calls unhappy customers back (follow-ups)",
     ),
     ("cleo", "Call Centre's lead: told when a follow-up is late"),
+    (
+        "hana",
+        "HR's lead: owns the training journey, approves its changes",
+    ),
 ];
 
-/// Deploys the journeys (once: the as-is, then the to-be, of the training request), the
-/// directory, the training process and its forms.
-fn set_up(store: &dyn Store, now: i64) -> anyhow::Result<()> {
-    for ((name, text), journey) in JOURNEYS.iter().zip(journeys()?) {
+/// Deploys the directory, the journeys (once: the as-is, then the to-be of the training request,
+/// which Olivia proposes and Hana, who owns it, approves through the approval request; Maria and
+/// Finn are emailed what changed), the training process and its forms.
+fn set_up(store: &dyn Store, mailer: Option<&Mailer>, now: i64) -> anyhow::Result<()> {
+    let users = waymark_server::automation::users_from_csv(DIRECTORY)
+        .map_err(|e| anyhow::anyhow!("the demo directory: {}", e.message))?;
+    store.put_users(&users)?;
+    for ((_, text), journey) in JOURNEYS.iter().zip(journeys()?) {
         if store
             .journey_versions(&journey.id)?
             .iter()
@@ -99,21 +109,15 @@ fn set_up(store: &dyn Store, now: i64) -> anyhow::Result<()> {
         {
             continue;
         }
-        let label = if name.ends_with("as-is.yaml") {
-            "as-is"
-        } else if name.ends_with("to-be.yaml") {
-            "to-be"
-        } else {
-            journey.version.as_str()
-        };
-        let (version, created) = store.deploy_journey(&journey.id, label, text, now)?;
+        if waymark_server::changes::gated(&journey) {
+            approved(store, mailer, &journey, text, now)?;
+            continue;
+        }
+        let (version, created) = store.deploy_journey(&journey.id, &journey.version, text, now)?;
         if created {
             waymark_server::journeys::record_version(store, &journey.id, version, "olivia", now);
         }
     }
-    let users = waymark_server::automation::users_from_csv(DIRECTORY)
-        .map_err(|e| anyhow::anyhow!("the demo directory: {}", e.message))?;
-    store.put_users(&users)?;
     store.deploy_process(
         "training-request",
         "Request professional training",
@@ -140,6 +144,44 @@ fn set_up(store: &dyn Store, now: i64) -> anyhow::Result<()> {
             created_us: now,
         })?;
     }
+    Ok(())
+}
+
+/// A to-be version made current the way every one is: Olivia proposes it, Hana (who leads HR,
+/// the journey's owner) approves its five answers in her task, and Waymark publishes it.
+fn approved(
+    store: &dyn Store,
+    mailer: Option<&Mailer>,
+    journey: &waymark_journey::Journey,
+    text: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    use waymark_server::changes::{self, Proposed};
+    let Proposed::Waiting {
+        request, approver, ..
+    } = changes::propose(store, journey, text, "olivia", now)?
+    else {
+        return Ok(());
+    };
+    let person = store.user(&approver)?.ok_or_else(|| {
+        anyhow::anyhow!("the demo's approver `{approver}` is not in its directory")
+    })?;
+    let task = store
+        .instance_tasks(request)?
+        .into_iter()
+        .find(|t| t.node == changes::APPROVAL && t.status == "open")
+        .ok_or_else(|| anyhow::anyhow!("the approval request {request} has no open approval"))?;
+    let mut values = serde_json::Map::new();
+    values.insert("approved".into(), serde_json::Value::Bool(true));
+    waymark_server::work::complete(
+        store,
+        &person,
+        waymark_server::work::TaskId::of(&task),
+        values,
+        now,
+    )
+    .map_err(|e| anyhow::anyhow!("approving the demo's to-be version: {e}"))?;
+    changes::settle(store, mailer, now);
     Ok(())
 }
 
@@ -520,7 +562,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let unhappy = crate::demo_plans::unhappy_answers(&events, anchor);
     let appended = store.append(events)?;
     let total = store.count_events()?;
-    set_up(store.as_ref(), anchor)?;
+    // What Waymark mails while setting up lands in the demo's mailboxes, as it does later.
+    let mailer = Mailer::in_app(
+        store.clone(),
+        "Waymark <waymark@demo.example>",
+        &format!("http://{}", args.listen),
+    )
+    .map_err(|problem| anyhow::anyhow!("the demo's mailbox: {problem}"))?;
+    set_up(store.as_ref(), Some(&mailer), anchor)?;
     crate::demo_plans::seed(store.as_ref(), anchor)?;
     crate::demo_plans::follow_ups(store.as_ref(), &unhappy)?;
     // Access tokens to sign in as each demo person (new ones on every run).
@@ -604,7 +653,7 @@ mod tests {
     fn the_budget_system_refuses_a_request_over_the_department_budget() {
         let store = waymark_store::open_in_memory().expect("store");
         let now = 1_796_000_000_000_000;
-        set_up(store.as_ref(), now).expect("set up");
+        set_up(store.as_ref(), None, now).expect("set up");
         let jennifer = store.user("jennifer").expect("read").expect("jennifer");
         let maria = store.user("maria").expect("read").expect("maria");
         let request = |cost: f64| {

@@ -41,13 +41,24 @@ pub fn run(command: JourneyCommand) -> anyhow::Result<Outcome> {
         JourneyCommand::New { id, title, output } => new(&id, title.as_deref(), output.as_deref()),
         JourneyCommand::Report(args) => report(&args),
         JourneyCommand::Discover(args) => discover(&args),
-        JourneyCommand::Deploy { file, db } => deploy(&file, &db),
+        JourneyCommand::Deploy { file, db, by } => deploy(&file, &db, &by),
     }
 }
 
-fn deploy(path: &Path, db: &waymark_store::Location) -> anyhow::Result<Outcome> {
+fn deploy(path: &Path, db: &waymark_store::Location, by: &str) -> anyhow::Result<Outcome> {
     let journey = read_journey(path)?;
     let source = read(path)?;
+    if waymark_server::changes::gated(&journey) {
+        let diagnostics = waymark_journey::check(&source).diagnostics;
+        if let Some(waymark_server::changes::ChangeError::Unanswered {
+            message,
+            location,
+            hint,
+        }) = waymark_server::changes::unanswered(&diagnostics)
+        {
+            bail!("{}:{location}: {message}; {hint}", path.display());
+        }
+    }
     let store = waymark_store::open(db, &Default::default()).with_context(|| {
         format!(
             "cannot open {} (if a server is running on it, deploy with POST /v1/journeys)",
@@ -57,6 +68,27 @@ fn deploy(path: &Path, db: &waymark_store::Location) -> anyhow::Result<Outcome> 
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
+    if waymark_server::changes::gated(&journey) {
+        use waymark_server::changes::Proposed;
+        match waymark_server::changes::propose(store.as_ref(), &journey, &source, by, now)? {
+            Proposed::Current { version } => {
+                println!(
+                    "{}: version {version} ({}), already the latest",
+                    journey.id, journey.version
+                );
+            }
+            Proposed::Waiting {
+                proposal,
+                request,
+                approver,
+                ..
+            } => println!(
+                "{}: proposed ({}) as proposal {proposal}; it becomes the current version once {approver} approves its change-impact answers in request {request}",
+                journey.id, journey.version
+            ),
+        }
+        return Ok(Outcome::Fine);
+    }
     let (version, created) = store.deploy_journey(&journey.id, &journey.version, &source, now)?;
     if created {
         waymark_server::journeys::record_version(

@@ -767,7 +767,7 @@ fn a_revoked_configured_key_is_not_brought_back() {
 /// may see.
 #[tokio::test]
 async fn an_agent_is_not_told_where_an_internal_request_stands() {
-    let (_store, router, tokens) = organisation().await;
+    let (store, router, tokens) = organisation().await;
     let example = |name: &str| {
         std::fs::read(
             std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -785,14 +785,10 @@ async fn an_agent_is_not_told_where_an_internal_request_stands() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     super::automation::deploy_forms(&router).await;
-    let (status, body) = post(
-        &router,
-        "/v1/journeys",
-        example("to-be.yaml"),
-        &bearer(ADMIN),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    super::deploy_current(
+        store.as_ref(),
+        &String::from_utf8(example("to-be.yaml")).expect("utf-8"),
+    );
     start(
         &router,
         &tokens["jennifer"],
@@ -851,14 +847,10 @@ async fn the_context_answer_is_one_for_every_channel() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     super::automation::deploy_forms(&router).await;
-    let (status, body) = post(
-        &router,
-        "/v1/journeys",
-        example("to-be.yaml"),
-        &bearer(ADMIN),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    super::deploy_current(
+        store.as_ref(),
+        &String::from_utf8(example("to-be.yaml")).expect("utf-8"),
+    );
     start(
         &router,
         &tokens["jennifer"],

@@ -13,6 +13,7 @@ use waymark_store::{KeyKind, Store};
 
 mod authority;
 mod automation;
+mod changes;
 mod paging;
 mod plans;
 
@@ -39,6 +40,15 @@ fn setup() -> (Arc<dyn Store>, axum::Router) {
         ..AppState::new(store.clone()).expect("state")
     };
     (store, app(state))
+}
+
+/// Keeps a journey file as its journey's current version, as a fixture: straight into the store,
+/// as if a to-be version's approval had been given (`changes.rs` tests the approval itself).
+fn deploy_current(store: &dyn Store, source: &str) {
+    let journey = waymark_journey::check(source).journey.expect("a journey");
+    store
+        .deploy_journey(&journey.id, &journey.version, source, NOW)
+        .expect("deploy");
 }
 
 fn basic(key: &str) -> String {
@@ -663,6 +673,8 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
         ("get", "/metrics"),
         ("get", "/v1/journeys"),
         ("get", "/v1/journeys/{id}/report"),
+        ("get", "/v1/journeys/{id}/proposals"),
+        ("get", "/v1/journeys/{id}/proposals/{proposal}"),
         ("get", "/v1/journeys/{id}/map"),
         ("get", "/v1/journeys/{id}/kpis"),
         ("get", "/v1/journeys/{id}/kpis/{kpi}/simulate"),
@@ -727,7 +739,8 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
             .replace("{id}", "u1")
             .replace("{token}", "t1")
             .replace("{key}", "k1")
-            .replace("{action}", "claim");
+            .replace("{action}", "claim")
+            .replace("{proposal}", "1");
         let request = Request::builder()
             .method(method.to_uppercase().as_str())
             .uri(&concrete)

@@ -87,14 +87,7 @@ async fn every_list_walks_a_page_at_a_time_to_its_end() {
                 .join(file),
         )
         .expect("example");
-        let (status, body) = post(
-            &router,
-            "/v1/journeys",
-            source,
-            &super::automation::bearer(ADMIN),
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        super::deploy_current(store.as_ref(), &String::from_utf8(source).expect("utf-8"));
     }
     for _ in 0..5 {
         store

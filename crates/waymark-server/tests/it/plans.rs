@@ -373,8 +373,31 @@ async fn opportunities_carry_measured_evidence_and_initiatives_measure_their_kpi
 
     // Delivered by a version deployed later: measured from its deployment instead.
     let to_be = JOURNEY.replace("version: as-is\n", "version: to-be\ninstances:\n  timeout: 3d\nkpis:\n  - Approved: conversion apply -> approve >= 80%\n  - Time to approve: median-time apply -> approve <= 1d owner Risk\n");
-    let (status, _) = post(&router, "/v1/journeys", to_be.into_bytes(), &admin).await;
-    assert_eq!(status, StatusCode::OK);
+    // A to-be version is published once the owner (Lending: Chris, first of its people) approves
+    // its five answers; it counts as deployed from then.
+    let to_be = format!(
+        "{to_be}change:\n  owner: Olivia\n  date: 2024-03-05\n  impact: faster answers\n  standpoint: one page\n  response: relief\n  find_out: a letter\n  feedback: a survey\n"
+    );
+    let (status, body) = post(&router, "/v1/journeys", to_be.into_bytes(), &admin).await;
+    assert_eq!(
+        (status, body["approver"].clone()),
+        (StatusCode::ACCEPTED, json!("chris")),
+        "{body}"
+    );
+    let (_, inbox) = get(&router, "/v1/tasks", Some(&chris)).await;
+    let task = inbox["tasks"][0]["id"]
+        .as_str()
+        .expect("the approval")
+        .to_string();
+    let (status, body) = call(
+        &router,
+        "POST",
+        &format!("/v1/tasks/{task}/complete"),
+        json!({"approved": true}),
+        &chris,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = call(
         &router,
         "PATCH",

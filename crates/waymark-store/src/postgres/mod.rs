@@ -21,6 +21,7 @@ mod listen;
 mod mailbox;
 mod plans;
 mod processes;
+mod proposals;
 pub(crate) mod schema;
 mod sessions;
 mod surveys;

@@ -353,9 +353,21 @@ async fn a_cx_lead_creates_a_journey_from_suggested_events_and_saves_it() {
     assert_eq!(lint.journey.as_ref(), Some(&journey));
 }
 
+/// A to-be version saved in the editor is proposed, not deployed: the journey's owner (Hana,
+/// who leads HR) approves it on her task page, then it is the current version, and the owners of
+/// the touchpoints it changed are emailed.
 #[tokio::test]
 async fn a_journey_from_the_cli_is_edited_and_downloads_equal() {
-    let (store, router) = setup("editor-roundtrip");
+    let (store, _) = setup("editor-roundtrip");
+    let router = with_mail(&store);
+    store
+        .put_users(
+            &waymark_server::automation::users_from_csv(
+                "id,name,email,department,manager,roles\nhana,Hana Weber,hana@example.com,hr,olivia,manager\n",
+            )
+            .expect("csv"),
+        )
+        .expect("hana");
     let source = std::fs::read_to_string(workspace().join("examples/training-request/to-be.yaml"))
         .expect("example");
     store
@@ -366,8 +378,111 @@ async fn a_journey_from_the_cli_is_edited_and_downloads_equal() {
     let page = get(&router, "/journeys/training-request/edit", Some(&ada)).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.html);
     let fields = with(form_fields(&page.html), &[("action", "save")]);
+    // Without its five answers, a to-be version is not even proposed.
+    let unanswered: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| {
+            let v = if k == "j.change.feedback" {
+                String::new()
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    let refused = send(
+        &router,
+        "/journeys/training-request/edit",
+        &ada,
+        &unanswered,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.html);
+    assert!(
+        refused.html.contains("Nothing was saved")
+            && refused.html.contains("How will my customer give feedback?"),
+        "{}",
+        refused.html
+    );
     let saved = send(&router, "/journeys/training-request/edit", &ada, &fields).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let proposed = saved.location.clone().expect("where");
+    assert!(proposed.contains("?proposed="), "{proposed}");
+    assert_eq!(
+        store
+            .journey("training-request", None)
+            .expect("read")
+            .expect("latest")
+            .version,
+        1,
+        "proposed, not deployed"
+    );
+    let page = get(&router, &proposed, Some(&ada)).await;
+    assert!(
+        page.html
+            .contains("Proposed: the <strong>to-be</strong> version becomes the current one"),
+        "{}",
+        page.html
+    );
+    let proposal = store
+        .proposals(Some("training-request"), 1)
+        .expect("proposals")
+        .remove(0);
+    let versions = get(&router, "/journeys/training-request/versions", Some(&ada)).await;
+    assert!(
+        versions.html.contains("waiting for approval"),
+        "{}",
+        versions.html
+    );
+
+    // Hana finds it in her inbox, with the five answers and a link to the whole change.
+    let hana = sign_in(&router, store.as_ref(), "hana").await;
+    let task = store
+        .tasks_for(&store.user("hana").expect("read").expect("hana"))
+        .expect("tasks");
+    assert_eq!(task.len(), 1, "{task:?}");
+    let task_page = format!("/work/tasks/{}-{}", task[0].instance, task[0].task);
+    let page = get(&router, &task_page, Some(&hana)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    let link = format!("/journeys/training-request/proposals/{}", proposal.id);
+    for shown in [
+        "How will my customer find out?",
+        "An announcement from HR",
+        link.as_str(),
+        "Approve and publish",
+    ] {
+        assert!(page.html.contains(shown), "{shown}: {}", page.html);
+    }
+    // She reads no journeys, but reads the proposal she approves.
+    let shown = get(&router, &link, Some(&hana)).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.html);
+    assert!(
+        shown.html.contains("waiting for approval"),
+        "{}",
+        shown.html
+    );
+    let token = csrf(&page.html);
+    let done = post(
+        &router,
+        &task_page,
+        Some(&hana),
+        &[("csrf", &token), ("approved", "true"), ("reason", "")],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let shown = get(&router, &link, Some(&ada)).await;
+    assert!(
+        shown.html.contains("approved and published"),
+        "{}",
+        shown.html
+    );
+    let mail = store.mails(Some("ada"), 10).expect("mails");
+    assert!(
+        mail.iter().any(|m| m
+            .subject
+            .starts_with("Published: Request professional training")),
+        "the proposer is told: {mail:?}"
+    );
     let latest = store
         .journey("training-request", None)
         .expect("read")

@@ -72,6 +72,18 @@ const API: &[Row] = &[
     ("GET", "/v1/journeys", "-", "UFFFAFFFFFAAAUUA"),
     ("POST", "/v1/journeys", "-", "UFFFBFFFFFFBBUUB"),
     ("GET", "/v1/journeys/{id}/report", "-", "UFFFAFFFFFAAAUUA"),
+    (
+        "GET",
+        "/v1/journeys/{id}/proposals",
+        "-",
+        "UFFFAFFFFFAAAUUA",
+    ),
+    (
+        "GET",
+        "/v1/journeys/{id}/proposals/{proposal}",
+        "-",
+        "UFFFANNNANAAAUUA",
+    ),
     ("GET", "/v1/journeys/{id}/map", "-", "UFFFAFFFFFAAAUUA"),
     ("GET", "/v1/journeys/{id}/kpis", "-", "UFFFAFFFFFAAAUUA"),
     (
@@ -202,6 +214,12 @@ const PAGES: &[Row] = &[
     // A journey's versions and comments: for those who read journeys.
     ("GET", "/journeys/{id}/versions", "-", "RRRRRFFFFFAAARRA"),
     ("GET", "/journeys/{id}/compare", "-", "RRRRRFFFFFAAARRA"),
+    (
+        "GET",
+        "/journeys/{id}/proposals/{proposal}",
+        "-",
+        "RRRRRFFFAFAAARRA",
+    ),
     ("POST", "/journeys/{id}/comments", "-", "RRRRRFFFFFBBBRRB"),
     (
         "POST",
@@ -352,6 +370,8 @@ struct Fixture {
     /// An opportunity and an initiative owned by Jennifer, and one of each owned by Mallory.
     opportunities: [i64; 2],
     initiatives: [i64; 2],
+    /// A to-be version of the loan journey proposed by Mallory (nobody asked to approve it).
+    proposal: i64,
     step_link: String,
     survey_link: String,
     sign_in_link: String,
@@ -400,6 +420,16 @@ fn fixture() -> Fixture {
     store
         .deploy_journey("loan-application", "loan", &loan, 0)
         .expect("journey");
+    let (proposal, _) = store
+        .propose_journey(&waymark_store::proposals::NewProposal {
+            journey: "loan-application".into(),
+            label: "to-be".into(),
+            source: loan.replace("version: as-is", "version: to-be"),
+            base: 1,
+            by: "mallory".into(),
+            at_us: 0,
+        })
+        .expect("proposal");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -576,6 +606,7 @@ fn fixture() -> Fixture {
         worker_task: id_of(&worker_task),
         opportunities,
         initiatives,
+        proposal,
         step_link,
         survey_link,
         sign_in_link,
@@ -600,7 +631,8 @@ fn concrete(f: &Fixture, path: &str, resource: &str) -> String {
         .replace("{key}", "matrix-form")
         .replace("{process}", "training-request")
         .replace("{action}", "comment")
-        .replace("{thread}", "1");
+        .replace("{thread}", "1")
+        .replace("{proposal}", &f.proposal.to_string());
     let id = if path.starts_with("/v1/journeys") || path.starts_with("/journeys") {
         "loan-application".to_string()
     } else if path.starts_with("/v1/profiles") {

@@ -101,6 +101,21 @@ fn run_script(script: &str, env: &[(&str, String)]) -> Value {
     serde_json::from_str(text.lines().last().unwrap_or("{}")).expect("json")
 }
 
+/// Approves, as `who`, the one journey change waiting in their inbox.
+fn approve(url: &str, who: &str) {
+    let token = sign_in(url, who);
+    let (status, inbox) = call("GET", &format!("{url}/v1/tasks"), Some(&token), None);
+    assert_eq!(status, 200, "{inbox}");
+    let task = inbox["tasks"][0]["id"].as_str().expect("the approval");
+    let (status, body) = call(
+        "POST",
+        &format!("{url}/v1/tasks/{task}/complete"),
+        Some(&token),
+        Some(("application/json", r#"{"approved": true}"#.to_string())),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
 #[test]
 fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
     let Some(modules) = super::clients::required("WAYMARK_NODE_MODULES") else {
@@ -124,7 +139,8 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
          mallory,Mallory Smith,mallory@example.com,sales,olivia,\n\
          chris,Chris Analyst,chris@example.com,cx,olivia,analyst\n\
          alex,Alex Agent,alex@example.com,support,olivia,agent\n\
-         ada,Ada Admin,ada@example.com,it,olivia,admin\n",
+         ada,Ada Admin,ada@example.com,it,olivia,admin\n\
+         hana,Hana Weber,hana@example.com,hr,olivia,manager\n",
     );
     // A customer's events on two channels, and the loan applicants', through the collection API.
     let batch = serde_json::json!({
@@ -162,7 +178,17 @@ fn the_web_app_in_chromium_on_a_phone_and_a_desktop() {
             Some(ADMIN),
             Some(("application/yaml", journey)),
         );
-        assert_eq!(status, 200, "{file}: {body}");
+        if file.ends_with("to-be.yaml") {
+            // A to-be version is current once Hana, who leads HR (its owner), approves it.
+            assert_eq!(
+                (status, &body["approver"]),
+                (202, &serde_json::json!("hana")),
+                "{body}"
+            );
+            approve(&url, "hana");
+        } else {
+            assert_eq!(status, 200, "{file}: {body}");
+        }
     }
     // The budget system's key: worker tasks of its topic only.
     let (status, issued) = call(

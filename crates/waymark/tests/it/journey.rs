@@ -421,3 +421,73 @@ fn deploy_versions_journey_files() {
     assert_eq!(broken.status.code(), Some(2));
     assert!(stderr(&broken).contains("pigeon"), "{}", stderr(&broken));
 }
+
+/// `waymark journey deploy` proposes a to-be version instead: refused without its five answers
+/// (at the file's place) or without anyone to approve it, else waiting for the owner's approval.
+#[test]
+fn a_to_be_version_is_proposed_not_deployed() {
+    let dir = temp_dir("deploy-to-be");
+    let db = dir.join("journeys.db").display().to_string();
+    let as_is = example("training-request/as-is.yaml").display().to_string();
+    let to_be = example("training-request/to-be.yaml").display().to_string();
+    let first = waymark(&["journey", "deploy", &as_is, "--db", &db]);
+    assert_eq!(stdout(&first), "training-request: version 1 (as-is)\n");
+    let text = std::fs::read_to_string(&to_be).expect("to-be");
+    let unanswered = dir.join("unanswered.yaml");
+    std::fs::write(
+        &unanswered,
+        &text[..text.find("\nchange:").expect("change") + 1],
+    )
+    .expect("write");
+    let path = unanswered.display().to_string();
+    let refused = waymark(&["journey", "deploy", &path, "--db", &db, "--by", "olivia"]);
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(
+        stderr(&refused).contains(&format!(
+            "{path}:7:10: a to-be version becomes current only with its five change-impact answers"
+        )),
+        "{}",
+        stderr(&refused)
+    );
+    // Nobody in the (empty) directory answers for the owner.
+    let nobody = waymark(&["journey", "deploy", &to_be, "--db", &db, "--by", "olivia"]);
+    assert_ne!(nobody.status.code(), Some(0));
+    assert!(
+        stderr(&nobody).contains(
+            "nobody in the directory answers for the journey's owner `HR Learning & Development`"
+        ),
+        "{}",
+        stderr(&nobody)
+    );
+    {
+        let store = waymark_store::open(&std::path::PathBuf::from(&db).into(), &Default::default())
+            .expect("db");
+        store
+            .put_users(
+                &waymark_server::automation::users_from_csv(
+                    "id,name,email,department,manager,roles\nhana,Hana Weber,hana@example.com,hr,olivia,manager\nolivia,Olivia Chen,olivia@example.com,leadership,,journey-owner\n",
+                )
+                .expect("csv"),
+            )
+            .expect("people");
+    }
+    let proposed = waymark(&["journey", "deploy", &to_be, "--db", &db, "--by", "olivia"]);
+    assert_eq!(proposed.status.code(), Some(0), "{}", stderr(&proposed));
+    assert_eq!(
+        stdout(&proposed),
+        "training-request: proposed (to-be) as proposal 1; it becomes the current version once hana approves its change-impact answers in request 1\n"
+    );
+    let store = waymark_store::open(&std::path::PathBuf::from(&db).into(), &Default::default())
+        .expect("db");
+    assert_eq!(
+        store
+            .journey("training-request", None)
+            .expect("read")
+            .expect("current")
+            .version,
+        1,
+        "still the as-is"
+    );
+    let hana = store.user("hana").expect("read").expect("hana");
+    assert_eq!(store.tasks_for(&hana).expect("tasks").len(), 1);
+}
