@@ -19,7 +19,7 @@ from demo_server import start
 waymark, work, people, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
 launched = time.perf_counter()
-demo, url, tokens = start(waymark, f"{work}/pages.db", people, ("jennifer", "olivia", "alex", "ada", "chris", "carl"))
+demo, url, tokens = start(waymark, f"{work}/pages.db", people, ("jennifer", "olivia", "alex", "ada", "chris", "carl", "hana"))
 # From the command to the banner: writing the events, deploying, the demo's plans and follow-ups.
 print(json.dumps({"tool": "waymark", "task": "demo-start", "subject": "waymark demo", "people": people,
                   "seconds": time.perf_counter() - launched}))
@@ -79,6 +79,11 @@ pages = [
     ("olivia", "/initiatives/3"),
     ("olivia", "/follow-ups"),
     ("carl", "/work"),
+    # The five questions as a gate (issue 20): the faster payment waiting for Hana, its page (the
+    # proposed map marked against the current version, the diff and the effort), and her inbox.
+    ("olivia", "/journeys/training-request/proposals/2"),
+    ("hana", "/journeys/training-request/proposals/2"),
+    ("hana", "/work"),
 ]
 try:
     cookies = {who: sign_in(token) for who, token in tokens.items()}

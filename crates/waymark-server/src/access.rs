@@ -64,6 +64,13 @@ impl Caller {
     /// Whether this caller may do `what`.
     pub fn may(&self, what: Capability<'_>) -> bool {
         use Capability::*;
+        // Waymark's own worker steps (`waymark-…`, e.g. publishing an approved journey change)
+        // are carried out by Waymark alone.
+        if let Work(topic) = what
+            && crate::followups::reserved(topic)
+        {
+            return false;
+        }
         match self {
             // The admin token administers; it neither acts as a person nor moves requests
             // through collected events (that is a server key's).
@@ -220,6 +227,9 @@ pub fn forbidden(caller: &Caller, what: Capability<'_>) -> ApiError {
             "designing and deploying journeys needs one of the roles {}",
             JOURNEY_DESIGNERS.join(", ")
         ),
+        Capability::Work(topic) if crate::followups::reserved(topic) => {
+            format!("`{topic}` is Waymark's own step: Waymark carries it out, no key does")
+        }
         Capability::Work(topic) => {
             format!("this needs a worker key issued for the topic `{topic}`")
         }

@@ -206,6 +206,16 @@ pub fn new_key(asked: &IssueKey, now: i64) -> Result<NewKey, ApiError> {
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
         .collect();
+    if let Some(i) = topics.iter().position(|t| crate::followups::reserved(t)) {
+        return Err(ApiError::bad_request(
+            "reserved_topic",
+            format!(
+                "`{}` is Waymark's own: its steps are carried out by Waymark, not by a worker key; name your own topic",
+                topics[i]
+            ),
+            format!("/topics/{i}"),
+        ));
+    }
     match (kind, topics.is_empty()) {
         (KeyKind::Worker, true) => {
             return Err(ApiError::bad_request(

@@ -378,6 +378,19 @@ pub(crate) async fn show(
         Err(page) => return page,
     };
     let map = waymark_map::svg_marked(&journey, live.as_ref(), &crate::comments::marks(&comments));
+    // A to-be version waiting for the owner's approval.
+    let key = id.clone();
+    let waiting = match crate::layout::stored(&web, move |store| {
+        Ok(store
+            .proposals(Some(&key), 1)?
+            .into_iter()
+            .find(|p| p.status == waymark_store::proposals::ProposalStatus::Waiting))
+    })
+    .await
+    {
+        Ok(waiting) => waiting,
+        Err(page) => return page,
+    };
     let mut labels: Vec<&str> = Vec::new();
     for v in &versions {
         if !labels.contains(&v.label.as_str()) {
@@ -398,6 +411,12 @@ pub(crate) async fn show(
     };
     let content = html! {
         p.meta { "Owner: " (journey.owner) " · version " (chosen.label) " (" (chosen.version) ")" }
+        @if let Some(p) = &waiting {
+            p.notice role="status" {
+                "A " strong { (p.label) } " version is proposed and waits for the owner's approval of its five change-impact answers. "
+                a href=(format!("/journeys/{id}/proposals/{}", p.id)) { "See what it changes" }
+            }
+        }
         p.actions {
             @if crate::editor::may_design(&signed) {
                 a.button href=(format!("/journeys/{id}/edit")) { "Edit" }

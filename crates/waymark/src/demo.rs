@@ -118,6 +118,7 @@ fn set_up(store: &dyn Store, mailer: Option<&Mailer>, now: i64) -> anyhow::Resul
             waymark_server::journeys::record_version(store, &journey.id, version, "olivia", now);
         }
     }
+    faster_payment(store, now)?;
     store.deploy_process(
         "training-request",
         "Request professional training",
@@ -182,6 +183,33 @@ fn approved(
     )
     .map_err(|e| anyhow::anyhow!("approving the demo's to-be version: {e}"))?;
     changes::settle(store, mailer, now);
+    Ok(())
+}
+
+/// A change waiting in Hana's inbox: Olivia proposes that Finance pays training providers within
+/// a day (the to-be says two). Proposed once: a rerun finds it.
+fn faster_payment(store: &dyn Store, now: i64) -> anyhow::Result<()> {
+    let Some((_, to_be)) = JOURNEYS
+        .iter()
+        .find(|(name, _)| name.ends_with("to-be.yaml"))
+    else {
+        return Ok(());
+    };
+    let at = to_be
+        .find("Finance pays the training provider")
+        .context("the to-be has the payment")?;
+    let (before, after) = to_be.split_at(at);
+    let text = format!("{before}{}", after.replacen("target: 2d", "target: 1d", 1));
+    let proposed = store
+        .proposals(Some("training-request"), 20)?
+        .iter()
+        .any(|p| p.source == text);
+    let journey = waymark_journey::check(&text)
+        .journey
+        .context("the faster payment reads")?;
+    if !proposed {
+        waymark_server::changes::propose(store, &journey, &text, "olivia", now)?;
+    }
     Ok(())
 }
 

@@ -408,6 +408,21 @@ async fn a_change_nobody_may_approve_is_refused_and_the_built_in_process_is_waym
     )
     .await;
     assert!(status.is_client_error(), "{status} {body}");
+    // Its publishing step is Waymark's: no worker key may be issued for it.
+    let (status, body) = post(
+        &router,
+        "/v1/keys",
+        json!({"kind": "worker", "label": "sneaky", "topics": ["budget-check", "waymark-journey-change"]})
+            .to_string()
+            .into_bytes(),
+        &bearer(ADMIN),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("/topics/1")),
+        "{body}"
+    );
     // Reading proposals needs a journey-reading key; unknown ones are 404, bad ids 400.
     let (status, _) = get(&router, "/v1/journeys/training-request/proposals", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

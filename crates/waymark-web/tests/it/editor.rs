@@ -429,6 +429,16 @@ async fn a_journey_from_the_cli_is_edited_and_downloads_equal() {
         .expect("proposals")
         .remove(0);
     let versions = get(&router, "/journeys/training-request/versions", Some(&ada)).await;
+    let map = get(&router, "/journeys/training-request", Some(&ada)).await;
+    assert!(
+        map.html.contains("waits for the owner's approval")
+            && map.html.contains(&format!(
+                "/journeys/training-request/proposals/{}",
+                proposal.id
+            )),
+        "{}",
+        map.html
+    );
     assert!(
         versions.html.contains("waiting for approval"),
         "{}",

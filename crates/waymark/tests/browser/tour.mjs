@@ -163,6 +163,11 @@ try {
     // Follow-ups: the figures, and one waiting in the Call Centre's inbox, with the customer.
     await visit("olivia", "follow-ups", "/follow-ups");
     await visit("carl", "follow-up-task", await firstLink(await as("carl"), "/work", /^\/work\/tasks\/.+/));
+    // The five questions as a gate: a change waiting in Hana's inbox (she owns the training
+    // journey), the training's versions with its proposals, and the newest proposal.
+    await visit("hana", "journey-change-task", await firstLink(await as("hana"), "/work", /^\/work\/tasks\/.+/));
+    await visit("olivia", "versions", "/journeys/training-request/versions");
+    await visit("olivia", "proposal", await firstLink(await as("olivia"), "/journeys/training-request/versions", /^\/journeys\/training-request\/proposals\/\d+$/));
     await visit("olivia", "funnel", journey && `${journey}/funnel`);
     await visit("olivia", "flow", journey && `${journey}/flow`);
     await visit("olivia", "conformance", journey && `${journey}/conformance`);

@@ -462,7 +462,7 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
     let (child, url, banner) = super::serve::start_demo(&dir.join("demo.db"), "30");
     let _server = super::automation::Killed(child);
     let people: serde_json::Map<String, Value> = [
-        "jennifer", "maria", "finn", "olivia", "chris", "alex", "ada", "carl",
+        "jennifer", "maria", "finn", "olivia", "chris", "alex", "ada", "carl", "hana",
     ]
     .iter()
     .map(|who| (who.to_string(), Value::from(demo_token(&banner, who))))
@@ -480,7 +480,7 @@ fn every_main_page_fits_a_phone_and_a_desktop() {
         ],
     );
     let pages = result["pages"].as_array().map_or(0, Vec::len);
-    assert_eq!(pages, 96, "48 pages on each of two screens: {result}");
+    assert_eq!(pages, 102, "51 pages on each of two screens: {result}");
     assert_eq!(
         result["violations"],
         serde_json::json!([]),
