@@ -127,13 +127,14 @@ pub fn may_read_plan(caller: &Caller, owner: &str) -> bool {
     caller.may(Capability::ReadJourneys) || caller.person().is_some_and(|p| p.id == owner)
 }
 
-/// Whether `caller` may read a proposed journey version: whoever reads journeys, and the two
-/// people it concerns though they read no journeys: who proposed it, and who approves it.
-pub fn may_read_proposal(caller: &Caller, proposer: &str, approver: Option<&str>) -> bool {
+/// Whether `caller` may read a proposed journey version: whoever reads journeys, and the people
+/// it concerns though they read no journeys: who proposed it, and who was asked to approve it
+/// (`changes::approver_of`).
+pub fn may_read_proposal(caller: &Caller, proposer: &str, approvers: &[String]) -> bool {
     caller.may(Capability::ReadJourneys)
         || caller
             .person()
-            .is_some_and(|p| p.id == proposer || Some(p.id.as_str()) == approver)
+            .is_some_and(|p| p.id == proposer || approvers.contains(&p.id))
 }
 
 /// Whether `caller` may change a plan owned by `owner` and raised by `created_by`: its owner,

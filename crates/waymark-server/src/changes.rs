@@ -57,22 +57,99 @@ pub enum ChangeError {
     Store(#[from] waymark_store::StoreError),
 }
 
-/// Whether a journey file needs the owner's approval before it becomes current: a to-be version.
-pub fn gated(journey: &Journey) -> bool {
-    journey.is_to_be()
+/// Whether a version label says the version describes what happens today (`as-is`, `current`,
+/// `current state`).
+pub fn is_as_is(label: &str) -> bool {
+    let normal: String = label
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    matches!(normal.as_str(), "asis" | "current" | "currentstate")
 }
 
-/// The first problem with the five answers among a file's diagnostics, if any.
-pub fn unanswered(diagnostics: &[Diagnostic]) -> Option<ChangeError> {
+/// Whether a journey file waits for its owner's approval before it becomes current: every version
+/// but an as-is one deployed while the journey's current version is as-is too (or it has none).
+/// A to-be, a version under any other label, and any version after a to-be went live change what
+/// customers live through; relabelling one `as-is` does not let it pass either.
+pub fn gated(journey: &Journey, current_label: Option<&str>) -> bool {
+    !is_as_is(&journey.version) || current_label.is_some_and(|label| !is_as_is(label))
+}
+
+/// [`gated`], against the journey's current version in the store.
+pub fn gated_in(store: &dyn Store, journey: &Journey) -> Result<bool, waymark_store::StoreError> {
+    let current = store.journey(&journey.id, None)?;
+    Ok(gated(journey, current.as_ref().map(|c| c.label.as_str())))
+}
+
+/// Why a gated file cannot be proposed yet, if it cannot: its five answers are not all written
+/// and signed. `diagnostics` are the file's; the place of its `version:` line is read from
+/// `source`.
+pub fn unanswered(
+    journey: &Journey,
+    diagnostics: &[Diagnostic],
+    source: &str,
+) -> Option<ChangeError> {
+    let rule = format!(
+        "version `{}` becomes current only once the journey's owner approves its five change-impact answers, written and signed",
+        journey.version
+    );
+    if journey.change.is_none() {
+        let location = source
+            .lines()
+            .position(|line| line.starts_with("version:"))
+            .map(|i| {
+                let line = source.lines().nth(i).unwrap_or_default();
+                let column = line.len() - line["version:".len()..].trim_start().len() + 1;
+                format!("{}:{column}", i + 1)
+            })
+            .unwrap_or_else(|| "1:1".into());
+        return Some(ChangeError::Unanswered {
+            message: format!("{rule}, and it has no change-impact assessment"),
+            location,
+            hint: "add a `change:` section answering impact, standpoint, response, find_out and feedback, with its owner and date".into(),
+        });
+    }
     let d = diagnostics.iter().find(|d| UNANSWERED.contains(&d.code))?;
     Some(ChangeError::Unanswered {
-        message: format!(
-            "a to-be version becomes current only with its five change-impact answers written and signed: {}",
-            d.message
-        ),
+        message: format!("{rule}: {}", d.message),
         location: d.location.to_string(),
         hint: d.hint.clone().unwrap_or_default(),
     })
+}
+
+/// What [`deploy`] did with a journey file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deployment {
+    /// Deployed as it came: its version, and whether it is new.
+    Deployed { version: i64, created: bool },
+    /// Waiting for the owner's approval (or the current version already).
+    Proposed(Proposed),
+}
+
+/// The one way a checked journey file is deployed (the API, `waymark journey deploy`, the demo):
+/// as it comes when it is not [`gated`], else proposed, once its five answers are written.
+pub fn deploy(
+    store: &dyn Store,
+    journey: &Journey,
+    diagnostics: &[Diagnostic],
+    source: &str,
+    by: &str,
+    now_us: i64,
+) -> Result<Deployment, ChangeError> {
+    if gated_in(store, journey)? {
+        if let Some(problem) = unanswered(journey, diagnostics, source) {
+            return Err(problem);
+        }
+        return Ok(Deployment::Proposed(propose(
+            store, journey, source, by, now_us,
+        )?));
+    }
+    let (version, created) = store.deploy_journey(&journey.id, &journey.version, source, now_us)?;
+    if created {
+        crate::journeys::record_version(store, &journey.id, version, by, now_us);
+    }
+    Ok(Deployment::Deployed { version, created })
 }
 
 /// Deploys the approval process and its form: a new version only when they changed.
@@ -92,23 +169,38 @@ fn slug(name: &str) -> String {
         .join("-")
 }
 
-/// Who approves a change to a journey owned by `owner`, proposed by `proposer`: the owner when
-/// it names a person (their id, email or name); for a department (or a team named after one, as
-/// `HR Learning & Development` is of `HR`), its lead (someone there with the `manager` role),
-/// else anyone there. Nobody approves their own proposal: when the owner
-/// proposed it, their manager approves it.
+/// Who approves a change to a journey owned by `owner` (its current version's owner: a proposal
+/// cannot choose its own approver), proposed by `proposer`: the owner when it names a person (by
+/// id, else email, else name; a name more than one person has is refused); for a department (or
+/// a team named after one, as `HR Learning & Development` is of `HR`), its lead (someone there
+/// with the `manager` role), else anyone there. Nobody approves their own proposal: when the
+/// owner proposed it, another lead approves, else the proposer's manager.
 pub fn approver(people: &[User], owner: &str, proposer: &str) -> Result<String, ChangeError> {
+    let owner = owner.trim();
     let wanted = slug(owner);
-    let mut named: Vec<&User> = people
+    let by_id: Vec<&User> = people.iter().filter(|u| u.id == owner).collect();
+    let by_email: Vec<&User> = people
         .iter()
         .filter(|u| {
-            u.id == owner.trim()
-                || u.email
-                    .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(owner.trim()))
-                || slug(&u.name) == wanted
+            u.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(owner))
         })
         .collect();
+    let by_name: Vec<&User> = people.iter().filter(|u| slug(&u.name) == wanted).collect();
+    let mut named = if !by_id.is_empty() {
+        by_id
+    } else if !by_email.is_empty() {
+        by_email
+    } else {
+        if by_name.len() > 1 {
+            return Err(ChangeError::NoApprover(format!(
+                "{} people in the directory are named `{owner}`, the journey's owner, so it is not clear who approves this change; write the owner's directory id under `owner:`",
+                by_name.len()
+            )));
+        }
+        by_name
+    };
     if named.is_empty() {
         // The department named, else the one a team is named after (`HR Learning & Development`
         // is a team of `HR`): the longest department name the owner's starts with, word by word.
@@ -131,7 +223,7 @@ pub fn approver(people: &[User], owner: &str, proposer: &str) -> Result<String, 
     named.sort_by(|a, b| a.id.cmp(&b.id));
     if named.is_empty() {
         return Err(ChangeError::NoApprover(format!(
-            "nobody in the directory answers for the journey's owner `{owner}`, so nobody can approve this change; write a person's id or email, or a directory department, under `owner:`, or add them to the directory (POST /v1/users)"
+            "nobody in the directory answers for the journey's owner `{owner}`, so nobody can approve this change; write a person's id or email, or a directory department, under `owner:` (of the current version, when there is one), or add them to the directory (POST /v1/directory/users)"
         )));
     }
     if let Some(other) = named.iter().find(|u| u.id != proposer) {
@@ -180,13 +272,34 @@ pub fn propose(
             version: current.version,
         });
     }
-    let people = store.users()?;
-    let approver = approver(&people, &journey.owner, by)?;
-    install(store, now_us)?;
+    let base = current.as_ref().map_or(0, |c| c.version);
+    // The same file sent again (a client retrying) is the proposal already waiting.
+    let waiting = store
+        .proposals(Some(&journey.id), 1)?
+        .into_iter()
+        .find(|p| p.status == ProposalStatus::Waiting && p.source == source && p.base == base);
+    if let Some(p) = waiting
+        && let Some(request) = p.request
+    {
+        let approver = approver_of(store, &p)?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        return Ok(Proposed::Waiting {
+            proposal: p.id,
+            request,
+            approver,
+            withdrawn: Vec::new(),
+        });
+    }
     let before = current
         .as_ref()
         .and_then(|c| waymark_journey::check(&c.source).journey);
-    let base = current.as_ref().map_or(0, |c| c.version);
+    // The current version's owner approves: a proposal does not choose its own approver.
+    let owner = before.as_ref().map_or(&journey.owner, |b| &b.owner);
+    let people = store.users()?;
+    let approver = approver(&people, owner, by)?;
+    install(store, now_us)?;
     let (proposal, withdrawn) = store.propose_journey(&NewProposal {
         journey: journey.id.clone(),
         label: journey.version.clone(),
@@ -219,7 +332,7 @@ pub fn propose(
     set("label", json!(journey.version));
     set("proposal", json!(proposal));
     set("base", json!(base));
-    set("owner", json!(journey.owner));
+    set("owner", json!(owner));
     set("approver", json!(approver));
     set(
         "summary",
@@ -250,16 +363,30 @@ pub fn propose(
         "answeredOn",
         json!(change.date.map(|d| d.to_string()).unwrap_or_default()),
     );
-    let request = store
-        .start_keyed(
-            PROCESS,
-            by,
-            Some(MESSAGE),
-            variables,
-            Some(&format!("journey-change:{proposal}")),
-            now_us,
-        )?
-        .ok_or_else(|| WorkflowError::UnknownProcess(PROCESS.into()))?;
+    // Keyed `waymark-…`: no collected event's id can take the key first.
+    let started = store.start_keyed(
+        PROCESS,
+        by,
+        Some(MESSAGE),
+        variables,
+        Some(&format!("waymark-journey-change:{proposal}")),
+        now_us,
+    );
+    let request = match started {
+        Ok(Some(request)) => request,
+        failed => {
+            // Not left waiting for a request that never started.
+            store.settle_proposal(
+                proposal,
+                ProposalStatus::Withdrawn,
+                by,
+                Some("its approval request could not be started"),
+                now_us,
+            )?;
+            failed?;
+            return Err(WorkflowError::UnknownProcess(PROCESS.into()).into());
+        }
+    };
     store.attach_request(proposal, request)?;
     tracing::info!(journey = %journey.id, proposal, request, %approver, "a journey change was proposed");
     Ok(Proposed::Waiting {
@@ -286,20 +413,58 @@ pub struct Settled {
 /// and completes the step. Safe to run at any time and on any node: a proposal is published at
 /// most once, and a step completed by another node is skipped.
 pub fn settle(store: &dyn Store, mailer: Option<&Mailer>, now_us: i64) -> Vec<Settled> {
-    let Ok((tasks, _)) = store.worker_tasks(Some(TOPIC), None, 50) else {
-        return Vec::new();
-    };
     let mut settled = Vec::new();
-    for task in tasks {
-        match settle_one(store, mailer, task.instance, task.task, now_us) {
-            Ok(Some(done)) => settled.push(done),
-            Ok(None) => {}
+    let mut after = None;
+    loop {
+        let (tasks, next) = match store.worker_tasks(Some(TOPIC), after, 100) {
+            Ok(page) => page,
             Err(error) => {
-                tracing::warn!(request = task.instance, %error, "a decided journey change could not be carried out; trying again later");
+                tracing::warn!(%error, "the decided journey changes could not be read; trying again later");
+                return settled;
+            }
+        };
+        for task in tasks {
+            match settle_one(store, mailer, task.instance, task.task, now_us) {
+                Ok(Some(done)) => settled.push(done),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(request = task.instance, %error, "a decided journey change could not be carried out; trying again later");
+                }
             }
         }
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    if let Err(error) = withdraw_ended(store, now_us) {
+        tracing::warn!(%error, "proposals whose approval request ended could not be withdrawn");
     }
     settled
+}
+
+/// Withdraws the waiting proposals whose approval request ended without a decision (an
+/// administrator cancelled it): they would otherwise wait for nobody.
+fn withdraw_ended(store: &dyn Store, now_us: i64) -> Result<(), ChangeError> {
+    for p in store.proposals(None, 100)? {
+        if p.status != ProposalStatus::Waiting {
+            continue;
+        }
+        let Some(request) = p.request else { continue };
+        let ended = store
+            .instance(request)?
+            .is_none_or(|row| row.status != "running");
+        if ended {
+            store.settle_proposal(
+                p.id,
+                ProposalStatus::Withdrawn,
+                "system",
+                Some("its approval request ended without a decision"),
+                now_us,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn settle_one(
@@ -316,11 +481,13 @@ fn settle_one(
         return Ok(None);
     }
     let variables = &row.state.variables;
-    let proposal_id = variables
-        .get("proposal")
-        .and_then(Value::as_i64)
-        .unwrap_or_default();
-    let approved = variables.get("approved").and_then(Value::as_bool) == Some(true);
+    let Some(proposal_id) = variables.get("proposal").and_then(Value::as_i64) else {
+        tracing::warn!(
+            request = instance,
+            "a journey change request names no proposal; it is left for an administrator"
+        );
+        return Ok(None);
+    };
     let decider = store
         .instance_tasks(instance)?
         .into_iter()
@@ -328,45 +495,58 @@ fn settle_one(
         .find(|t| t.node == APPROVAL && t.status == "completed")
         .and_then(|t| t.completed_by)
         .unwrap_or_else(|| "system".into());
+    // Only a person who is not the proposer approves (the engine lets nobody decide on their own
+    // request; this holds whatever moved the step).
+    let approved = variables.get("approved").and_then(Value::as_bool) == Some(true)
+        && decider != "system"
+        && decider != row.requester;
     let reason = variables
         .get("reason")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let (status, version) = if approved {
+    // `fresh`: this call decided it. Only what this call decided is mailed, so a step settled
+    // twice (two nodes, or a retry) mails once; the activity entry is made good on a retry.
+    let (status, version, fresh) = if approved {
         match store.publish_proposal(proposal_id, &decider, now_us)? {
             Publishing::Published { version, fresh } => {
-                if fresh && let Some(p) = store.proposal(proposal_id)? {
-                    crate::journeys::record_version(
-                        store,
-                        &p.journey,
-                        version,
-                        &p.proposed_by,
-                        now_us,
-                    );
+                if let Some(p) = store.proposal(proposal_id)? {
+                    let recorded = store
+                        .journey_changes(&p.journey)?
+                        .iter()
+                        .any(|c| c.version == version);
+                    if !recorded {
+                        crate::journeys::record_version(
+                            store,
+                            &p.journey,
+                            version,
+                            &p.proposed_by,
+                            now_us,
+                        );
+                    }
                 }
-                (ProposalStatus::Published, Some((version, fresh)))
+                (ProposalStatus::Published, Some(version), fresh)
             }
-            Publishing::Stale { .. } => (ProposalStatus::Stale, None),
-            Publishing::Settled(status) => (status, None),
-            Publishing::Missing => (ProposalStatus::Withdrawn, None),
+            Publishing::Stale { .. } => (ProposalStatus::Stale, None, true),
+            Publishing::Settled(status) => (status, None, false),
+            Publishing::Missing => (ProposalStatus::Withdrawn, None, false),
         }
     } else {
-        store.settle_proposal(
+        let decided = store.settle_proposal(
             proposal_id,
             ProposalStatus::SentBack,
             &decider,
             reason.as_deref(),
             now_us,
         )?;
-        (ProposalStatus::SentBack, None)
+        let status = match store.proposal(proposal_id)? {
+            Some(p) => p.status,
+            None => ProposalStatus::Withdrawn,
+        };
+        (status, None, decided)
     };
     let proposal = store.proposal(proposal_id)?;
-    // Mail first: a step completed by another node meanwhile is not mailed twice, as only a
-    // fresh publication or a sending back from this step mails.
     let emailed = match (&proposal, mailer) {
-        (Some(p), Some(mailer)) if version.is_none_or(|(_, fresh)| fresh) => {
-            tell(store, mailer, p, &decider, reason.as_deref())
-        }
+        (Some(p), Some(mailer)) if fresh => tell(store, mailer, p, &decider, reason.as_deref()),
         _ => 0,
     };
     let mut result = Map::new();
@@ -375,7 +555,7 @@ fn settle_one(
         json!(status == ProposalStatus::Published),
     );
     result.insert("outcome".into(), json!(status.as_str()));
-    if let Some((v, _)) = version {
+    if let Some(v) = version {
         result.insert("version".into(), json!(v));
     }
     store.advance(
@@ -396,7 +576,7 @@ fn settle_one(
     Ok(Some(Settled {
         proposal: proposal_id,
         status,
-        version: version.map(|(v, _)| v),
+        version,
         emailed,
     }))
 }
@@ -641,26 +821,42 @@ pub fn facts(variables: &Map<String, Value>) -> Vec<(String, String)> {
     facts
 }
 
-/// Who was asked to approve a proposal (from its request), if anyone.
+/// Who was asked to approve a proposal: the approver its request named, and whoever the approval
+/// step was moved to (delegated or reassigned) or was offered to, or completed it.
 pub fn approver_of(
     store: &dyn Store,
     proposal: &Proposal,
-) -> Result<Option<String>, waymark_store::StoreError> {
+) -> Result<Vec<String>, waymark_store::StoreError> {
     let Some(request) = proposal.request else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let row = match store.instance(request) {
         Ok(row) => row,
         Err(WorkflowError::Store(error)) => return Err(error),
         Err(other) => return Err(waymark_store::StoreError::Database(other.to_string())),
     };
-    Ok(row.and_then(|r| {
-        r.state
-            .variables
-            .get("approver")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    }))
+    let mut people: Vec<String> = row
+        .and_then(|r| {
+            r.state
+                .variables
+                .get("approver")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .into_iter()
+        .collect();
+    for task in store.instance_tasks(request)? {
+        if task.node != APPROVAL {
+            continue;
+        }
+        let moved = task.assignee.into_iter().chain(task.completed_by);
+        for person in moved.chain(task.candidate_users) {
+            if !people.contains(&person) {
+                people.push(person);
+            }
+        }
+    }
+    Ok(people)
 }
 
 /// Where the proposal a request is about is shown.
@@ -725,6 +921,17 @@ mod tests {
             approver(&people, "Hugo Person", "olivia").expect("an approver"),
             "hugo"
         );
+        // A name two people have is not a choice; an id is.
+        let mut twins = people.clone();
+        twins.push(User {
+            id: "hugo2".into(),
+            ..user("hugo", "sales", None, &[])
+        });
+        assert!(matches!(
+            approver(&twins, "Hugo Person", "olivia"),
+            Err(ChangeError::NoApprover(m)) if m.contains("2 people")
+        ));
+        assert_eq!(approver(&twins, "hugo2", "olivia").expect("by id"), "hugo2");
         // Nobody answers for the owner, or the only owner has no manager.
         assert!(matches!(
             approver(&people, "Retail Lending", "olivia"),
@@ -733,6 +940,38 @@ mod tests {
         assert!(matches!(
             approver(&people, "solo", "solo"),
             Err(ChangeError::NoApprover(m)) if m.contains("own")
+        ));
+    }
+
+    #[test]
+    fn only_an_as_is_version_after_an_as_is_one_passes_without_approval() {
+        let journey = |label: &str| {
+            let text = include_str!("../../../examples/training-request/as-is.yaml")
+                .replace("version: as-is", &format!("version: {label}"));
+            waymark_journey::check(&text).journey.expect("journey")
+        };
+        assert!(!gated(&journey("as-is"), None));
+        assert!(!gated(&journey("As Is"), Some("as-is")));
+        assert!(!gated(&journey("current state"), Some("as-is")));
+        for label in ["to-be", "to-be-2", "v2", "future", "pilot"] {
+            assert!(gated(&journey(label), None), "{label}");
+            assert!(gated(&journey(label), Some("as-is")), "{label}");
+        }
+        // After a to-be went live, even an as-is version waits.
+        assert!(gated(&journey("as-is"), Some("to-be")));
+        // Without a change section: named at the version line.
+        let text = include_str!("../../../examples/training-request/as-is.yaml")
+            .replace("version: as-is", "version: v2");
+        let checked = waymark_journey::check(&text);
+        let journey = checked.journey.expect("journey");
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("version:"))
+            .expect("version line");
+        assert!(matches!(
+            unanswered(&journey, &checked.diagnostics, &text),
+            Some(ChangeError::Unanswered { location, message, .. })
+                if location == format!("{}:10", line + 1) && message.contains("version `v2`")
         ));
     }
 
@@ -767,8 +1006,33 @@ mod tests {
         assert!(!told.contains(&"jennifer".to_string()), "{told:?}");
         assert!(!told.contains(&"carl".to_string()), "{told:?}");
         // Sent back: the proposer alone.
-        let told = concerned(&people, Some(&before), &after, "olivia", false);
-        assert_eq!(told.len(), 1);
+        let told: Vec<String> = concerned(&people, Some(&before), &after, "olivia", false)
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
+        assert_eq!(told, ["olivia"]);
+        // One Finance target changed: Finance and the proposer, nobody else.
+        let at = include_str!("../../../examples/training-request/to-be.yaml")
+            .find("Finance pays the training provider")
+            .expect("payment");
+        let text = include_str!("../../../examples/training-request/to-be.yaml");
+        let faster = format!(
+            "{}{}",
+            &text[..at],
+            text[at..].replacen("target: 2d", "target: 1d", 1)
+        );
+        let faster = waymark_journey::check(&faster).journey.expect("faster");
+        let told: Vec<String> = concerned(&people, Some(&after), &faster, "olivia", true)
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
+        assert_eq!(told, ["finn", "olivia"]);
+        let text = diff_text(Some(&after), &faster);
+        assert_eq!(text.matches("~ changed").count(), 1, "{text}");
+        assert!(
+            text.contains("target: 2d → 1d") || text.contains("target: 2.0d → 1.0d"),
+            "{text}"
+        );
         let text = diff_text(Some(&before), &after);
         assert!(
             text.contains("+ added") && text.contains("- removed"),

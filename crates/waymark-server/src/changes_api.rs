@@ -182,7 +182,7 @@ pub async fn one(
                 return Ok(None);
             };
             let approver = crate::changes::approver_of(store, &p)?;
-            if !crate::access::may_read_proposal(&caller, &p.proposed_by, approver.as_deref()) {
+            if !crate::access::may_read_proposal(&caller, &p.proposed_by, &approver) {
                 return Ok(None);
             }
             Ok(with_bases(store, vec![p])?.pop())

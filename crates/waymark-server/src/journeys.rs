@@ -340,9 +340,10 @@ fn invalid(code: &'static str, message: String, field: &str) -> ApiError {
 }
 
 /// Stores a journey file (YAML) as a new version of its journey, after checking it. Its event
-/// rules bind stored and incoming events to touchpoints when reports are made. A to-be version is
-/// proposed instead: it becomes current once the journey's owner approved its five change-impact
-/// answers, through the request this starts (`202`).
+/// rules bind stored and incoming events to touchpoints when reports are made. A to-be version
+/// (any version but an as-is one while the current version is as-is) is proposed instead: it
+/// becomes current once the journey's owner approved its five change-impact answers, through the
+/// request this starts (`202`).
 #[utoipa::path(
     post,
     path = "/v1/journeys",
@@ -393,68 +394,56 @@ pub async fn deploy(
         ));
     };
     let now = state.clock.now_us();
-    if crate::changes::gated(&journey) {
-        if let Some(problem) = crate::changes::unanswered(&checked.diagnostics) {
-            return Err(problem.into());
-        }
-        let proposed = {
-            let store = state.store.clone();
-            let journey = journey.clone();
-            tokio::task::spawn_blocking(move || {
-                crate::changes::propose(store.as_ref(), &journey, &body, &by, now)
-            })
-            .await
-            .map_err(|e| ApiError::internal(&e))??
-        };
-        return Ok(match proposed {
-            crate::changes::Proposed::Current { version } => Json(Deployed {
+    let deployment = {
+        let (store, journey) = (state.store.clone(), journey.clone());
+        let diagnostics = checked.diagnostics;
+        tokio::task::spawn_blocking(move || {
+            crate::changes::deploy(store.as_ref(), &journey, &diagnostics, &body, &by, now)
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))??
+    };
+    use crate::changes::{Deployment, Proposed};
+    Ok(match deployment {
+        Deployment::Deployed { version, created } => {
+            tracing::info!(journey = %journey.id, version, created, "journey deployed");
+            Json(Deployed {
                 id: journey.id,
                 version,
                 label: journey.version,
-                created: false,
+                created,
             })
-            .into_response(),
-            crate::changes::Proposed::Waiting {
+            .into_response()
+        }
+        Deployment::Proposed(Proposed::Current { version }) => Json(Deployed {
+            id: journey.id,
+            version,
+            label: journey.version,
+            created: false,
+        })
+        .into_response(),
+        Deployment::Proposed(Proposed::Waiting {
+            proposal,
+            request,
+            approver,
+            withdrawn,
+        }) => (
+            StatusCode::ACCEPTED,
+            Json(ProposedJson {
+                message: format!(
+                    "proposed: version `{}` becomes current once `{approver}` approves its change-impact answers in request {request}",
+                    journey.version
+                ),
+                id: journey.id,
+                label: journey.version,
                 proposal,
                 request,
                 approver,
                 withdrawn,
-            } => (
-                StatusCode::ACCEPTED,
-                Json(ProposedJson {
-                    message: format!(
-                        "proposed: version `{}` becomes current once `{approver}` approves its change-impact answers in request {request}",
-                        journey.version
-                    ),
-                    id: journey.id,
-                    label: journey.version,
-                    proposal,
-                    request,
-                    approver,
-                    withdrawn,
-                }),
-            )
-                .into_response(),
-        });
-    }
-    let (id, label) = (journey.id.clone(), journey.version.clone());
-    let (version, created) = state
-        .blocking(move |store| {
-            let deployed = store.deploy_journey(&id, &label, &body, now)?;
-            if deployed.1 {
-                record_version(store, &id, deployed.0, &by, now);
-            }
-            Ok(deployed)
-        })
-        .await?;
-    tracing::info!(journey = %journey.id, version, created, "journey deployed");
-    Ok(Json(Deployed {
-        id: journey.id,
-        version,
-        label: journey.version,
-        created,
+            }),
+        )
+            .into_response(),
     })
-    .into_response())
 }
 
 /// A to-be version proposed by `POST /v1/journeys`, waiting for the owner's approval.

@@ -426,19 +426,28 @@ pub(crate) async fn edit(
         return refused(&signed);
     }
     let key = id.clone();
+    // The proposal asked for, else the newest one when it waits.
+    let wanted = query.proposed.or(query.proposal);
     let found = stored(&web, move |store| {
-        Ok((store.journey(&key, None)?, store.proposals(Some(&key), 1)?))
+        let asked = match wanted {
+            Some(id) => store.proposal(id)?.filter(|p| p.journey == key),
+            None => None,
+        };
+        let proposal = match asked {
+            Some(p) => Some(p),
+            None => store
+                .proposals(Some(&key), 1)?
+                .into_iter()
+                .next()
+                .filter(|p| p.status == waymark_store::proposals::ProposalStatus::Waiting),
+        };
+        Ok((store.journey(&key, None)?, proposal))
     })
     .await;
-    let (latest, newest) = match found {
+    let (latest, proposal) = match found {
         Ok(found) => found,
         Err(page) => return page,
     };
-    // The newest proposal, when it waits or is the one asked for.
-    let wanted = query.proposed.or(query.proposal);
-    let proposal = newest.into_iter().next().filter(|p| {
-        wanted == Some(p.id) || p.status == waymark_store::proposals::ProposalStatus::Waiting
-    });
     let Some(latest) = latest else {
         return problem(
             StatusCode::NOT_FOUND,
@@ -751,7 +760,7 @@ async fn save_once(
     let now = web.app.clock.now_us();
     let expected = latest.map_or(0, |l| l.version);
     // A to-be version waits for the owner's approval of its five answers.
-    if waymark_server::changes::gated(&journey) {
+    if waymark_server::changes::gated(&journey, latest.map(|l| l.label.as_str())) {
         return propose(web, signed, id, journey, source, draft, expected).await;
     }
     let (key, label, user) = (
@@ -784,8 +793,9 @@ async fn save_once(
     }
 }
 
-/// Saves a to-be version as a proposal: refused while its five change-impact answers are not all
-/// written and signed, or when nobody may approve it; else the owner is asked in a request.
+/// Saves a version that needs its owner's approval (`changes::gated`: a to-be, or any version
+/// after one) as a proposal: refused while its five change-impact answers are not all written and
+/// signed, or when nobody may approve it; else the owner is asked in a request.
 async fn propose(
     web: &Web,
     signed: &Signed,
@@ -805,7 +815,9 @@ async fn propose(
         },
     };
     let diagnostics = waymark_journey::check(&source).diagnostics;
-    if let Some(ChangeError::Unanswered { message, hint, .. }) = changes::unanswered(&diagnostics) {
+    if let Some(ChangeError::Unanswered { message, hint, .. }) =
+        changes::unanswered(&journey, &diagnostics, &source)
+    {
         return refuse(draft, format!("{message} — {hint}."));
     }
     let (store, user, now) = (

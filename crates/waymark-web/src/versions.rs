@@ -281,7 +281,7 @@ pub(crate) async fn proposal(
         };
         // Its proposer and approver read it though they read no journeys.
         let approver = waymark_server::changes::approver_of(store, &p)?;
-        if !waymark_server::access::may_read_proposal(&who, &p.proposed_by, approver.as_deref()) {
+        if !waymark_server::access::may_read_proposal(&who, &p.proposed_by, &approver) {
             return Ok(Some(Err(())));
         }
         let base = store.journey(&key, Some(p.base))?.filter(|_| p.base > 0);
@@ -296,7 +296,8 @@ pub(crate) async fn proposal(
     .await;
     let (p, base, names) = match found {
         Ok(Some(Ok(found))) => found,
-        Ok(Some(Err(()))) => return refused(&signed),
+        // Not theirs to read: as unknown as a proposal that does not exist.
+        Ok(Some(Err(()))) => return missing(),
         Ok(None) => return missing(),
         Err(page) => return page,
     };

@@ -489,9 +489,10 @@ pub enum JourneyCommand {
         /// The database.
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
         db: Location,
-        /// Who proposes a to-be version: their directory id (they never approve it themselves).
-        #[arg(long, default_value = "the command line")]
-        by: String,
+        /// Who deploys it: their directory id. Needed for a version that waits for the owner's
+        /// approval (a to-be): its proposer never approves it.
+        #[arg(long)]
+        by: Option<String>,
     },
     /// Measure a journey with events: reach and conversion per stage and touchpoint, time
     /// against target, the funnel, conformance to the designed path, repeat contacts and what

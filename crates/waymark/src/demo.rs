@@ -109,7 +109,7 @@ fn set_up(store: &dyn Store, mailer: Option<&Mailer>, now: i64) -> anyhow::Resul
         {
             continue;
         }
-        if waymark_server::changes::gated(&journey) {
+        if waymark_server::changes::gated_in(store, &journey)? {
             approved(store, mailer, &journey, text, now)?;
             continue;
         }

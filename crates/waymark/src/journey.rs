@@ -41,24 +41,14 @@ pub fn run(command: JourneyCommand) -> anyhow::Result<Outcome> {
         JourneyCommand::New { id, title, output } => new(&id, title.as_deref(), output.as_deref()),
         JourneyCommand::Report(args) => report(&args),
         JourneyCommand::Discover(args) => discover(&args),
-        JourneyCommand::Deploy { file, db, by } => deploy(&file, &db, &by),
+        JourneyCommand::Deploy { file, db, by } => deploy(&file, &db, by.as_deref()),
     }
 }
 
-fn deploy(path: &Path, db: &waymark_store::Location, by: &str) -> anyhow::Result<Outcome> {
+fn deploy(path: &Path, db: &waymark_store::Location, by: Option<&str>) -> anyhow::Result<Outcome> {
+    use waymark_server::changes::{self, ChangeError, Deployment, Proposed};
     let journey = read_journey(path)?;
     let source = read(path)?;
-    if waymark_server::changes::gated(&journey) {
-        let diagnostics = waymark_journey::check(&source).diagnostics;
-        if let Some(waymark_server::changes::ChangeError::Unanswered {
-            message,
-            location,
-            hint,
-        }) = waymark_server::changes::unanswered(&diagnostics)
-        {
-            bail!("{}:{location}: {message}; {hint}", path.display());
-        }
-    }
     let store = waymark_store::open(db, &Default::default()).with_context(|| {
         format!(
             "cannot open {} (if a server is running on it, deploy with POST /v1/journeys)",
@@ -68,43 +58,54 @@ fn deploy(path: &Path, db: &waymark_store::Location, by: &str) -> anyhow::Result
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
-    if waymark_server::changes::gated(&journey) {
-        use waymark_server::changes::Proposed;
-        match waymark_server::changes::propose(store.as_ref(), &journey, &source, by, now)? {
-            Proposed::Current { version } => {
-                println!(
-                    "{}: version {version} ({}), already the latest",
-                    journey.id, journey.version
+    // A proposal is someone's: nobody approves their own, so who proposes it must be known.
+    let by = match by {
+        Some(by) => {
+            if store.user(by)?.is_none() {
+                bail!(
+                    "--by `{by}` is not in the directory; name the person proposing it by their directory id"
                 );
             }
-            Proposed::Waiting {
-                proposal,
-                request,
-                approver,
-                ..
-            } => println!(
-                "{}: proposed ({}) as proposal {proposal}; it becomes the current version once {approver} approves its change-impact answers in request {request}",
-                journey.id, journey.version
-            ),
+            by.to_string()
         }
-        return Ok(Outcome::Fine);
+        None if changes::gated_in(store.as_ref(), &journey)? => bail!(
+            "{}: version `{}` waits for the journey's owner to approve it; say who proposes it with --by PERSON (their directory id)",
+            path.display(),
+            journey.version
+        ),
+        None => "the command line".to_string(),
+    };
+    let diagnostics = waymark_journey::check(&source).diagnostics;
+    let deployed = changes::deploy(store.as_ref(), &journey, &diagnostics, &source, &by, now)
+        .map_err(|error| match error {
+            ChangeError::Unanswered {
+                message,
+                location,
+                hint,
+            } => anyhow::anyhow!("{}:{location}: {message}; {hint}", path.display()),
+            other => other.into(),
+        })?;
+    match deployed {
+        Deployment::Deployed { version, created } => println!(
+            "{}: version {version} ({}){}",
+            journey.id,
+            journey.version,
+            if created { "" } else { ", already the latest" }
+        ),
+        Deployment::Proposed(Proposed::Current { version }) => println!(
+            "{}: version {version} ({}), already the latest",
+            journey.id, journey.version
+        ),
+        Deployment::Proposed(Proposed::Waiting {
+            proposal,
+            request,
+            approver,
+            ..
+        }) => println!(
+            "{}: proposed ({}) as proposal {proposal}; it becomes the current version once {approver} approves its change-impact answers in request {request}",
+            journey.id, journey.version
+        ),
     }
-    let (version, created) = store.deploy_journey(&journey.id, &journey.version, &source, now)?;
-    if created {
-        waymark_server::journeys::record_version(
-            store.as_ref(),
-            &journey.id,
-            version,
-            "the command line",
-            now,
-        );
-    }
-    println!(
-        "{}: version {version} ({}){}",
-        journey.id,
-        journey.version,
-        if created { "" } else { ", already the latest" }
-    );
     Ok(Outcome::Fine)
 }
 

@@ -37,6 +37,7 @@ fn organisation() -> (Arc<dyn Store>, axum::Router, impl Fn(&str) -> String) {
             person("maria", "customer-success", Some("olivia"), &["manager"]),
             person("jennifer", "customer-success", Some("maria"), &[]),
             person("finn", "finance", Some("olivia"), &["finance"]),
+            person("ada", "it", Some("olivia"), &["admin"]),
         ])
         .expect("people");
     let mailer = waymark_server::mail::Mailer::in_app(
@@ -198,10 +199,32 @@ async fn a_to_be_version_becomes_current_only_once_its_owner_approved_its_five_a
         "nothing published, nobody else told"
     );
 
-    // Proposed again, then once more: the newer replaces the older, whose request is cancelled.
+    // Settling again (another node, a retry) mails nobody twice.
+    waymark_server::changes::settle(store.as_ref(), None, super::NOW);
+    let sent_back = |store: &dyn Store| {
+        mails_to(store, "olivia")
+            .iter()
+            .filter(|m| m.subject.starts_with("Sent back"))
+            .count()
+    };
+    assert_eq!(sent_back(store.as_ref()), 1);
+
+    // Proposed again; the same file sent again is the same proposal; then once more: the newer
+    // replaces the older, whose request is cancelled.
     let again = to_be.replace("one-question survey", "one-question survey (CSAT)");
     let (status, second) = deploy(&router, &again, &olivia).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{second}");
+    let (status, retried) = deploy(&router, &again, &olivia).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{retried}");
+    assert_eq!(
+        (
+            &retried["proposal"],
+            &retried["request"],
+            &retried["approver"]
+        ),
+        (&second["proposal"], &second["request"], &json!("hana")),
+        "a retry is the same proposal"
+    );
     let third_text = again.replace("(CSAT)", "(CSAT and a comment)");
     let (status, third) = deploy(&router, &third_text, &olivia).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{third}");
@@ -215,8 +238,55 @@ async fn a_to_be_version_becomes_current_only_once_its_owner_approved_its_five_a
     let mine = tasks(&router, &hana).await;
     assert_eq!(mine.len(), 1, "only the newest waits: {mine:?}");
 
-    // Hana approves: published as version 2; the touchpoints' owners are emailed the diff.
+    // Meanwhile an as-is fix is deployed (the current version is as-is: no approval needed).
+    // Hana approves the proposal made on version 1: it is stale, nothing is published, and
+    // Olivia is told to propose it again.
+    let fixed = as_is.replacen("title: ", "title: Fixed — ", 1);
+    let (status, body) = deploy(&router, &fixed, &olivia).await;
+    assert_eq!(
+        (status, body["version"].clone()),
+        (StatusCode::OK, json!(2)),
+        "{body}"
+    );
     let task = mine[0]["id"].as_str().expect("id").to_string();
+    let (status, body) = as_user(
+        &router,
+        &format!("/v1/tasks/{task}/complete"),
+        &hana,
+        json!({"approved": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stale = store
+        .proposal(third["proposal"].as_i64().expect("id"))
+        .expect("read")
+        .expect("kept");
+    assert_eq!(stale.status.as_str(), "stale");
+    assert_eq!(
+        stale.note.as_deref(),
+        Some("version 2 was deployed after this was proposed on top of version 1")
+    );
+    assert_eq!(store.journeys().expect("list")[0].version, 2);
+    let not_published = |store: &dyn Store| {
+        mails_to(store, "olivia")
+            .iter()
+            .filter(|m| m.subject.starts_with("Not published"))
+            .count()
+    };
+    assert_eq!(not_published(store.as_ref()), 1);
+    assert!(
+        mails_to(store.as_ref(), "maria").is_empty(),
+        "nothing published, nobody else told"
+    );
+
+    // Proposed again on version 2, approved: published as version 3; the touchpoints' owners
+    // are emailed the diff.
+    let (status, fourth) = deploy(&router, &third_text, &olivia).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{fourth}");
+    let task = tasks(&router, &hana).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let (status, body) = as_user(
         &router,
         &format!("/v1/tasks/{task}/complete"),
@@ -231,16 +301,16 @@ async fn a_to_be_version_becomes_current_only_once_its_owner_approved_its_five_a
             list["journeys"][0]["version"].clone(),
             list["journeys"][0]["label"].clone()
         ),
-        (json!(2), json!("to-be")),
+        (json!(3), json!("to-be")),
         "{list}"
     );
     let published = store
-        .proposal(third["proposal"].as_i64().expect("id"))
+        .proposal(fourth["proposal"].as_i64().expect("id"))
         .expect("read")
         .expect("kept");
     assert_eq!(
-        (published.status.as_str(), published.version),
-        ("published", Some(2))
+        (published.status.as_str(), published.version, published.base),
+        ("published", Some(3), 2)
     );
     let current = store
         .journey("training-request", None)
@@ -249,10 +319,12 @@ async fn a_to_be_version_becomes_current_only_once_its_owner_approved_its_five_a
     assert_eq!(current.source, third_text);
     for lead in ["maria", "finn"] {
         let mails = mails_to(store.as_ref(), lead);
-        let mail = mails
-            .iter()
-            .find(|m| m.subject == "Published: Request professional training, version 2 (to-be)")
-            .unwrap_or_else(|| panic!("{lead}: {mails:?}"));
+        assert_eq!(mails.len(), 1, "{lead}: {mails:?}");
+        let mail = &mails[0];
+        assert_eq!(
+            mail.subject,
+            "Published: Request professional training, version 3 (to-be)"
+        );
         assert!(
             mail.body.contains("approved by Hana Person"),
             "{}",
@@ -279,20 +351,32 @@ async fn a_to_be_version_becomes_current_only_once_its_owner_approved_its_five_a
         mails_to(store.as_ref(), "jennifer").is_empty(),
         "the department's lead is told, not everyone in it"
     );
+    // Settled again: nothing more is published, recorded or mailed.
+    assert!(waymark_server::changes::settle(store.as_ref(), None, super::NOW).is_empty());
+    assert_eq!(
+        store
+            .journey_versions("training-request")
+            .expect("versions")
+            .len(),
+        3
+    );
+    assert_eq!(not_published(store.as_ref()), 1);
     // The journey's activity names who proposed it.
     let changes = store.journey_changes("training-request").expect("changes");
     let saved = changes
         .iter()
-        .find(|c| c.version == 2)
-        .expect("version 2's change");
+        .find(|c| c.version == 3)
+        .expect("version 3's change");
     assert_eq!(saved.by, "olivia");
     assert!(saved.summary.contains("added"), "{}", saved.summary);
-    // The request ended: the publishing step is done, with the version.
+    // The request ended with Waymark's step, which says what it did.
     let request = store
-        .instance(third["request"].as_i64().expect("request"))
+        .instance(fourth["request"].as_i64().expect("request"))
         .expect("read")
         .expect("request");
-    assert_eq!(request.state.variables["version"], 2);
+    assert_eq!(request.status, "completed");
+    assert_eq!(request.state.variables["outcome"], "published");
+    assert_eq!(request.state.variables["version"], 3);
 
     // The same file again: already current, nothing proposed.
     let (status, body) = deploy(&router, &third_text, &olivia).await;
@@ -301,41 +385,41 @@ async fn a_to_be_version_becomes_current_only_once_its_owner_approved_its_five_a
         (StatusCode::OK, json!(false)),
         "{body}"
     );
-
-    // Proposed on version 2, but version 3 was deployed before the approval: stale, not
-    // published; Olivia is told to propose it again.
-    let fourth_text = third_text.replace("(CSAT and a comment)", "(CSAT, CES and a comment)");
-    let (status, fourth) = deploy(&router, &fourth_text, &olivia).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{fourth}");
+    // Once a to-be is current, every change waits for approval: relabelling a version `as-is`
+    // does not pass, nor does another label.
     let (status, body) = deploy(&router, &as_is, &olivia).await;
-    assert_eq!(
-        (status, body["version"].clone()),
-        (StatusCode::OK, json!(3)),
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "change_impact_unanswered");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("version `as-is` becomes current only once")),
         "{body}"
     );
-    let task = tasks(&router, &hana).await[0]["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let (status, body) = as_user(
+    // A proposal does not choose its approver: the current version's owner approves, though
+    // the file names its proposer as the new owner.
+    let takeover = third_text
+        .replace("owner: HR Learning & Development", "owner: olivia")
+        .replace("version: to-be", "version: v2");
+    let (status, body) = deploy(&router, &takeover, &olivia).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["approver"], "hana");
+    // An administrator cancels its request: the proposal no longer waits.
+    let (status, cancel) = as_user(
         &router,
-        &format!("/v1/tasks/{task}/complete"),
-        &hana,
-        json!({"approved": true}),
+        &format!("/v1/admin/requests/{}/cancel", body["request"]),
+        &token("ada"),
+        json!({"reason": "the owner is away; proposed again later"}),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let stale = store
-        .proposal(fourth["proposal"].as_i64().expect("id"))
+    assert_eq!(status, StatusCode::OK, "{cancel}");
+    waymark_server::changes::settle(store.as_ref(), None, super::NOW);
+    let withdrawn = store
+        .proposal(body["proposal"].as_i64().expect("id"))
         .expect("read")
         .expect("kept");
-    assert_eq!(stale.status.as_str(), "stale");
-    assert_eq!(store.journeys().expect("list")[0].version, 3);
-    assert!(
-        mails_to(store.as_ref(), "olivia")
-            .iter()
-            .any(|m| m.subject.starts_with("Not published")),
-    );
+    assert_eq!(withdrawn.status.as_str(), "withdrawn");
+
     // Maria reads no journeys: not the list, nor a proposal she neither made nor approves;
     // Hana, its approver, reads hers.
     let (status, _) = get(
@@ -369,7 +453,7 @@ async fn a_to_be_version_becomes_current_only_once_its_owner_approved_its_five_a
         .collect();
     assert_eq!(
         statuses,
-        ["stale", "published", "withdrawn", "sent-back"],
+        ["withdrawn", "published", "stale", "withdrawn", "sent-back"],
         "newest first"
     );
 }

@@ -39,6 +39,16 @@ impl crate::Proposals for PgStore {
         self.write(move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
+            // One proposal of a journey at a time: two nodes proposing at once take turns, so the
+            // second withdraws the first.
+            transaction
+                .execute(
+                    &transaction
+                        .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                        .await?,
+                    &[&format!("proposals:{}", new.journey)],
+                )
+                .await?;
             let id: i64 = transaction
                 .query_one(
                     &transaction.prepare_cached(ADD).await?,
@@ -112,7 +122,8 @@ impl crate::Proposals for PgStore {
             let Some(proposal) = rows(&found)?.into_iter().next() else {
                 return Ok(Publishing::Missing);
             };
-            // The lock deploying takes: the check and the insert are one turn.
+            // The lock deploying takes: the check and the insert are one turn. The proposal is
+            // read again under it: another node may have published it meanwhile.
             transaction
                 .execute(
                     &transaction
@@ -121,6 +132,12 @@ impl crate::Proposals for PgStore {
                     &[&format!("journeys:{}", proposal.journey)],
                 )
                 .await?;
+            let again = transaction
+                .query(&transaction.prepare_cached(&by_id()).await?, &[&id])
+                .await?;
+            let Some(proposal) = rows(&again)?.into_iter().next() else {
+                return Ok(Publishing::Missing);
+            };
             let latest: i64 = transaction
                 .query_one(
                     &transaction

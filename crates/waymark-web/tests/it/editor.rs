@@ -898,3 +898,121 @@ async fn versions_say_who_changed_what_and_compare_on_the_map() {
         compared.html
     );
 }
+
+/// A change the owner sends back: the reason is required, the proposal page says so and offers
+/// to edit it; the editor goes on from that proposal, not from the newest one.
+#[tokio::test]
+async fn a_change_sent_back_is_edited_from_where_it_stood() {
+    let (store, _) = setup("editor-sent-back");
+    let router = with_mail(&store);
+    store
+        .put_users(
+            &waymark_server::automation::users_from_csv(
+                "id,name,email,department,manager,roles\nhana,Hana Weber,hana@example.com,hr,olivia,manager\n",
+            )
+            .expect("csv"),
+        )
+        .expect("hana");
+    let as_is = std::fs::read_to_string(workspace().join("examples/training-request/as-is.yaml"))
+        .expect("example");
+    let to_be = std::fs::read_to_string(workspace().join("examples/training-request/to-be.yaml"))
+        .expect("example");
+    store
+        .deploy_journey("training-request", "as-is", &as_is, 0)
+        .expect("deploy");
+    let journey = waymark_journey::check(&to_be).journey.expect("reads");
+    let propose = |text: &str| {
+        let journey = waymark_journey::check(text).journey.expect("reads");
+        match waymark_server::changes::propose(store.as_ref(), &journey, text, "ada", 1)
+            .expect("proposed")
+        {
+            waymark_server::changes::Proposed::Waiting { proposal, .. } => proposal,
+            other => panic!("{other:?}"),
+        }
+    };
+    let first = propose(&to_be);
+    let hana = sign_in(&router, store.as_ref(), "hana").await;
+    let task = store
+        .tasks_for(&store.user("hana").expect("read").expect("hana"))
+        .expect("tasks");
+    let task_page = format!("/work/tasks/{}-{}", task[0].instance, task[0].task);
+    let page = get(&router, &task_page, Some(&hana)).await;
+    let token = csrf(&page.html);
+    // Sending back needs a reason.
+    let refused = post(
+        &router,
+        &task_page,
+        Some(&hana),
+        &[("csrf", &token), ("approved", "false"), ("reason", "")],
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.html
+    );
+    let waiting = store.proposal(first).expect("read").expect("kept");
+    assert_eq!(waiting.status.as_str(), "waiting");
+    let sent = post(
+        &router,
+        &task_page,
+        Some(&hana),
+        &[
+            ("csrf", &token),
+            ("approved", "false"),
+            ("reason", "Say which number Jennifer calls now."),
+        ],
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.html);
+    let ada = sign_in(&router, store.as_ref(), "ada").await;
+    let link = format!("/journeys/training-request/proposals/{first}");
+    let shown = get(&router, &link, Some(&ada)).await;
+    for part in [
+        "sent back",
+        "Say which number Jennifer calls now.",
+        &format!("/journeys/training-request/edit?proposal={first}"),
+    ] {
+        assert!(shown.html.contains(part), "{part}: {}", shown.html);
+    }
+    assert_eq!(
+        store
+            .journey("training-request", None)
+            .expect("read")
+            .expect("current")
+            .version,
+        1
+    );
+    // A newer proposal waits; the editor still goes on from the one asked for.
+    let second = propose(&to_be.replacen(&journey.title, "Request training, faster", 1));
+    let editing = get(
+        &router,
+        &format!("/journeys/training-request/edit?proposal={first}"),
+        Some(&ada),
+    )
+    .await;
+    assert!(
+        editing
+            .html
+            .contains(&format!("You are editing proposal {first} (sent-back)")),
+        "{}",
+        editing.html
+    );
+    assert!(
+        editing
+            .html
+            .contains(&format!("value=\"{}\"", journey.title)),
+        "{}",
+        editing.html
+    );
+    // Without asking, the editor says the newer one waits and offers to go on with it.
+    let plain = get(&router, "/journeys/training-request/edit", Some(&ada)).await;
+    assert!(
+        plain.html.contains(&format!(
+            "/journeys/training-request/edit?proposal={second}"
+        )),
+        "{}",
+        plain.html
+    );
+}

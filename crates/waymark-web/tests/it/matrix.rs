@@ -218,7 +218,7 @@ const PAGES: &[Row] = &[
         "GET",
         "/journeys/{id}/proposals/{proposal}",
         "-",
-        "RRRRRFFFAFAAARRA",
+        "RRRRRNNNANAAARRA",
     ),
     ("POST", "/journeys/{id}/comments", "-", "RRRRRFFFFFBBBRRB"),
     (

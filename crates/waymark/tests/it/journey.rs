@@ -433,6 +433,33 @@ fn a_to_be_version_is_proposed_not_deployed() {
     let first = waymark(&["journey", "deploy", &as_is, "--db", &db]);
     assert_eq!(stdout(&first), "training-request: version 1 (as-is)\n");
     let text = std::fs::read_to_string(&to_be).expect("to-be");
+    // A proposal is someone's: --by is needed, and must be in the directory.
+    let anonymous = waymark(&["journey", "deploy", &to_be, "--db", &db]);
+    assert_ne!(anonymous.status.code(), Some(0));
+    assert!(
+        stderr(&anonymous).contains("say who proposes it with --by PERSON"),
+        "{}",
+        stderr(&anonymous)
+    );
+    let stranger = waymark(&["journey", "deploy", &to_be, "--db", &db, "--by", "olivia"]);
+    assert_ne!(stranger.status.code(), Some(0));
+    assert!(
+        stderr(&stranger).contains("--by `olivia` is not in the directory"),
+        "{}",
+        stderr(&stranger)
+    );
+    {
+        let store = waymark_store::open(&std::path::PathBuf::from(&db).into(), &Default::default())
+            .expect("db");
+        store
+            .put_users(
+                &waymark_server::automation::users_from_csv(
+                    "id,name,email,department,manager,roles\nolivia,Olivia Chen,olivia@example.com,leadership,,journey-owner\n",
+                )
+                .expect("csv"),
+            )
+            .expect("people");
+    }
     let unanswered = dir.join("unanswered.yaml");
     std::fs::write(
         &unanswered,
@@ -444,12 +471,12 @@ fn a_to_be_version_is_proposed_not_deployed() {
     assert_ne!(refused.status.code(), Some(0));
     assert!(
         stderr(&refused).contains(&format!(
-            "{path}:7:10: a to-be version becomes current only with its five change-impact answers"
+            "{path}:7:10: version `to-be` becomes current only once the journey's owner approves its five change-impact answers"
         )),
         "{}",
         stderr(&refused)
     );
-    // Nobody in the (empty) directory answers for the owner.
+    // Nobody in the directory answers for the owner.
     let nobody = waymark(&["journey", "deploy", &to_be, "--db", &db, "--by", "olivia"]);
     assert_ne!(nobody.status.code(), Some(0));
     assert!(
