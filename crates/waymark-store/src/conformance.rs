@@ -64,6 +64,7 @@ on_every_backend!(
     plans_are_kept_and_changed_only_on_the_revision_read,
     a_person_is_asked_for_feedback_at_most_once_in_a_while,
     a_proposal_is_published_only_on_the_version_it_was_proposed_on,
+    a_proposal_published_twice_at_once_is_published_once,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -1334,4 +1335,55 @@ fn a_proposal_is_published_only_on_the_version_it_was_proposed_on<
             .expect("missing"),
         Publishing::Missing
     );
+}
+
+/// Two nodes settling one decided change at once: one publishes it, the other finds it published
+/// (never stale, never a second version).
+fn a_proposal_published_twice_at_once_is_published_once<S: Journeys + crate::Proposals>(store: &S) {
+    use crate::proposals::{NewProposal, Publishing};
+    for round in 0..8 {
+        let journey = format!("race-{round}");
+        store
+            .deploy_journey(&journey, "as-is", "id: race", HOUR)
+            .expect("as-is");
+        let (id, _) = store
+            .propose_journey(&NewProposal {
+                journey: journey.clone(),
+                label: "to-be".into(),
+                source: "id: race\nversion: to-be".into(),
+                base: 1,
+                by: "olivia".into(),
+                at_us: 2 * HOUR,
+            })
+            .expect("propose");
+        let barrier = std::sync::Barrier::new(2);
+        let results: Vec<Publishing> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        store
+                            .publish_proposal(id, "hana", 3 * HOUR)
+                            .expect("publish")
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("racer"))
+                .collect()
+        });
+        let fresh = results
+            .iter()
+            .filter(|r| matches!(r, Publishing::Published { fresh: true, .. }))
+            .count();
+        assert_eq!(fresh, 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Publishing::Published { version: 2, .. })),
+            "{results:?}"
+        );
+        assert_eq!(store.journey_versions(&journey).expect("versions").len(), 2);
+    }
 }
