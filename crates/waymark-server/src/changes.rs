@@ -297,7 +297,15 @@ pub fn propose(
         .and_then(|c| waymark_journey::check(&c.source).journey);
     // The current version's owner approves: a proposal does not choose its own approver.
     let owner = before.as_ref().map_or(&journey.owner, |b| &b.owner);
-    let people = store.users()?;
+    // A leaver approves nothing.
+    let mut people = store.users()?;
+    let mut left = Vec::new();
+    for person in &people {
+        if store.disabled(&person.id)? {
+            left.push(person.id.clone());
+        }
+    }
+    people.retain(|p| !left.contains(&p.id));
     let approver = approver(&people, owner, by)?;
     install(store, now_us)?;
     let (proposal, withdrawn) = store.propose_journey(&NewProposal {

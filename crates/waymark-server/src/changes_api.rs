@@ -129,7 +129,7 @@ fn with_bases(
         (status = 403, description = "This key may not read journeys", body = crate::openapi::ErrorBody),
     )
 )]
-pub async fn list(
+pub async fn list_proposals(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -160,7 +160,7 @@ pub async fn list(
         (status = 404, description = "No such proposal of this journey (or not one the caller may read)", body = crate::openapi::ErrorBody),
     )
 )]
-pub async fn one(
+pub async fn proposal(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((id, proposal)): Path<(String, String)>,

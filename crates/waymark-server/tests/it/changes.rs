@@ -474,6 +474,16 @@ async fn a_change_nobody_may_approve_is_refused_and_the_built_in_process_is_waym
             .as_str()
             .is_some_and(|m| m.contains("`Procurement`"))
     );
+    // A leaver approves nothing: with Hana gone, nobody leads HR.
+    store.disable_user("hana", "ada", 1).expect("disable");
+    let (status, body) = deploy(&router, &example("to-be.yaml"), &olivia).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`HR Learning & Development`")),
+        "{body}"
+    );
     assert!(store.proposals(None, 10).expect("list").is_empty());
     // The approval process cannot be deployed over, nor started by hand.
     let (status, body) = post(

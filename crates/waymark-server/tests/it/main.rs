@@ -734,6 +734,7 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
     .collect();
     expected.sort();
     assert_eq!(documented, expected);
+    let mut operation_ids = std::collections::HashSet::new();
     for (method, path) in &documented {
         let concrete = path
             .replace("{id}", "u1")
@@ -757,6 +758,15 @@ async fn openapi_document_lists_every_route_and_each_one_answers() {
             "{method} {path} is documented but answers {status}"
         );
         let operation = &paths[path][method];
+        // Client generators name a method after its operation id: each is one operation's.
+        let id = operation["operationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            operation_ids.insert(id.clone()),
+            "{method} {path}: operation id `{id}` is another operation's too"
+        );
         assert!(
             operation["responses"]
                 .as_object()
