@@ -138,11 +138,13 @@ pub fn deploy(
     now_us: i64,
 ) -> Result<Deployment, ChangeError> {
     if gated_in(store, journey)? {
-        if let Some(problem) = unanswered(journey, diagnostics, source) {
-            return Err(problem);
-        }
-        return Ok(Deployment::Proposed(propose(
-            store, journey, source, by, now_us,
+        return Ok(Deployment::Proposed(propose_answered(
+            store,
+            journey,
+            diagnostics,
+            source,
+            by,
+            now_us,
         )?));
     }
     let (version, created) = store.deploy_journey(&journey.id, &journey.version, source, now_us)?;
@@ -152,6 +154,21 @@ pub fn deploy(
     Ok(Deployment::Deployed { version, created })
 }
 
+/// [`propose`], once the file's five answers are written and signed ([`unanswered`]).
+pub fn propose_answered(
+    store: &dyn Store,
+    journey: &Journey,
+    diagnostics: &[Diagnostic],
+    source: &str,
+    by: &str,
+    now_us: i64,
+) -> Result<Proposed, ChangeError> {
+    if let Some(problem) = unanswered(journey, diagnostics, source) {
+        return Err(problem);
+    }
+    propose(store, journey, source, by, now_us)
+}
+
 /// Deploys the approval process and its form: a new version only when they changed.
 pub fn install(store: &dyn Store, now_us: i64) -> Result<(), waymark_store::StoreError> {
     store.put_form(APPROVE_FORM, FORM, now_us)?;
@@ -159,14 +176,35 @@ pub fn install(store: &dyn Store, now_us: i64) -> Result<(), waymark_store::Stor
     Ok(())
 }
 
-/// A name compared loosely: lowercase words joined by `-` (`HR Learning & Development` is
-/// `hr-learning-development`).
-fn slug(name: &str) -> String {
-    name.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join("-")
+use crate::followups::slug;
+
+/// The people of a directory department (`department` as a slug) who answer for it: its leads
+/// (the `manager` role), else everyone in it.
+fn leads_of<'a>(people: &'a [User], department: &str) -> Vec<&'a User> {
+    let members: Vec<&User> = people
+        .iter()
+        .filter(|u| {
+            u.department
+                .as_deref()
+                .is_some_and(|d| slug(d) == department)
+        })
+        .collect();
+    let leads: Vec<&User> = members
+        .iter()
+        .copied()
+        .filter(|u| u.has_role("manager"))
+        .collect();
+    if leads.is_empty() { members } else { leads }
+}
+
+/// The variable of the approval request that carries a question's answer (the process file's
+/// names are camelCase: `find_out` is `findOut`).
+fn variable_of(question: &waymark_journey::ChangeQuestion) -> &'static str {
+    if question.key == "find_out" {
+        "findOut"
+    } else {
+        question.key
+    }
 }
 
 /// Who approves a change to a journey owned by `owner` (its current version's owner: a proposal
@@ -209,16 +247,7 @@ pub fn approver(people: &[User], owner: &str, proposer: &str) -> Result<String, 
             .filter_map(|u| u.department.as_deref().map(slug))
             .filter(|d| *d == wanted || wanted.starts_with(&format!("{d}-")))
             .max_by_key(String::len);
-        let members: Vec<&User> = people
-            .iter()
-            .filter(|u| department.is_some() && u.department.as_deref().map(slug) == department)
-            .collect();
-        let leads: Vec<&User> = members
-            .iter()
-            .copied()
-            .filter(|u| u.has_role("manager"))
-            .collect();
-        named = if leads.is_empty() { members } else { leads };
+        named = department.map_or_else(Vec::new, |d| leads_of(people, &d));
     }
     named.sort_by(|a, b| a.id.cmp(&b.id));
     if named.is_empty() {
@@ -359,12 +388,7 @@ pub fn propose(
             feedback: None,
         });
     for (question, answer) in CHANGE_QUESTIONS.iter().zip(change.answers()) {
-        let key = if question.key == "find_out" {
-            "findOut"
-        } else {
-            question.key
-        };
-        set(key, json!(answer.unwrap_or_default()));
+        set(variable_of(question), json!(answer.unwrap_or_default()));
     }
     set("answeredBy", json!(change.owner.unwrap_or_default()));
     set(
@@ -514,29 +538,13 @@ fn settle_one(
         .map(str::to_string);
     // `fresh`: this call decided it. Only what this call decided is mailed, so a step settled
     // twice (two nodes, or a retry) mails once; the activity entry is made good on a retry.
-    let (status, version, fresh) = if approved {
+    // `fresh`: this call decided it. Only what this call decided is mailed, so a step settled
+    // twice (two nodes, or a retry) mails once; the activity entry is made good on a retry.
+    let (version, fresh) = if approved {
         match store.publish_proposal(proposal_id, &decider, now_us)? {
-            Publishing::Published { version, fresh } => {
-                if let Some(p) = store.proposal(proposal_id)? {
-                    let recorded = store
-                        .journey_changes(&p.journey)?
-                        .iter()
-                        .any(|c| c.version == version);
-                    if !recorded {
-                        crate::journeys::record_version(
-                            store,
-                            &p.journey,
-                            version,
-                            &p.proposed_by,
-                            now_us,
-                        );
-                    }
-                }
-                (ProposalStatus::Published, Some(version), fresh)
-            }
-            Publishing::Stale { .. } => (ProposalStatus::Stale, None, true),
-            Publishing::Settled(status) => (status, None, false),
-            Publishing::Missing => (ProposalStatus::Withdrawn, None, false),
+            Publishing::Published { version, fresh } => (Some(version), fresh),
+            Publishing::Stale { .. } => (None, true),
+            Publishing::Settled(_) | Publishing::Missing => (None, false),
         }
     } else {
         let decided = store.settle_proposal(
@@ -546,13 +554,22 @@ fn settle_one(
             reason.as_deref(),
             now_us,
         )?;
-        let status = match store.proposal(proposal_id)? {
-            Some(p) => p.status,
-            None => ProposalStatus::Withdrawn,
-        };
-        (status, None, decided)
+        (None, decided)
     };
+    // A decided proposal stays as decided: read once, it says where it stands.
     let proposal = store.proposal(proposal_id)?;
+    let status = proposal
+        .as_ref()
+        .map_or(ProposalStatus::Withdrawn, |p| p.status);
+    if let (Some(version), Some(p)) = (version, &proposal) {
+        let recorded = store
+            .journey_changes(&p.journey)?
+            .iter()
+            .any(|c| c.version == version);
+        if !recorded {
+            crate::journeys::record_version(store, &p.journey, version, &p.proposed_by, now_us);
+        }
+    }
     let emailed = match (&proposal, mailer) {
         (Some(p), Some(mailer)) if fresh => tell(store, mailer, p, &decider, reason.as_deref()),
         _ => 0,
@@ -618,20 +635,7 @@ pub fn concerned(
     }
     let mut chosen: Vec<User> = Vec::new();
     for department in departments {
-        let members: Vec<&User> = people
-            .iter()
-            .filter(|u| {
-                u.department
-                    .as_deref()
-                    .is_some_and(|d| slug(d) == department)
-            })
-            .collect();
-        let leads: Vec<&User> = members
-            .iter()
-            .copied()
-            .filter(|u| u.has_role("manager"))
-            .collect();
-        for user in if leads.is_empty() { members } else { leads } {
+        for user in leads_of(people, &department) {
             if !chosen.iter().any(|c| c.id == user.id) {
                 chosen.push(user.clone());
             }
@@ -805,13 +809,8 @@ pub fn facts(variables: &Map<String, Value>) -> Vec<(String, String)> {
     if let Some(summary) = text("summary") {
         facts.push(("What changes".to_string(), summary));
     }
-    for question in CHANGE_QUESTIONS {
-        let key = if question.key == "find_out" {
-            "findOut"
-        } else {
-            question.key
-        };
-        if let Some(answer) = text(key) {
+    for question in &CHANGE_QUESTIONS {
+        if let Some(answer) = text(variable_of(question)) {
             facts.push((question.question.to_string(), answer));
         }
     }
@@ -865,6 +864,21 @@ pub fn approver_of(
         }
     }
     Ok(people)
+}
+
+/// Proposal `id` of `journey`, when `caller` may read it (`access::may_read_proposal`): else
+/// none, as if it did not exist.
+pub fn readable_proposal(
+    store: &dyn Store,
+    caller: &crate::access::Caller,
+    journey: &str,
+    id: i64,
+) -> Result<Option<Proposal>, waymark_store::StoreError> {
+    let Some(p) = store.proposal(id)?.filter(|p| p.journey == journey) else {
+        return Ok(None);
+    };
+    let approvers = approver_of(store, &p)?;
+    Ok(crate::access::may_read_proposal(caller, &p.proposed_by, &approvers).then_some(p))
 }
 
 /// Where the proposal a request is about is shown.

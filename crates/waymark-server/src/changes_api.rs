@@ -178,13 +178,9 @@ pub async fn proposal(
     })?;
     let found = state
         .blocking(move |store| {
-            let Some(p) = store.proposal(number)?.filter(|p| p.journey == id) else {
+            let Some(p) = crate::changes::readable_proposal(store, &caller, &id, number)? else {
                 return Ok(None);
             };
-            let approver = crate::changes::approver_of(store, &p)?;
-            if !crate::access::may_read_proposal(&caller, &p.proposed_by, &approver) {
-                return Ok(None);
-            }
             Ok(with_bases(store, vec![p])?.pop())
         })
         .await?;

@@ -117,7 +117,7 @@ fn answer_words(answers: &Answers) -> String {
 
 /// A name as a directory department: lowercase, words joined by `-` (`Call Centre` is
 /// `call-centre`).
-fn slug(name: &str) -> String {
+pub(crate) fn slug(name: &str) -> String {
     name.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)

@@ -814,19 +814,14 @@ async fn propose(
             p.notice.error role="alert" { "Nothing was saved. " (message) }
         },
     };
-    let diagnostics = waymark_journey::check(&source).diagnostics;
-    if let Some(ChangeError::Unanswered { message, hint, .. }) =
-        changes::unanswered(&journey, &diagnostics, &source)
-    {
-        return refuse(draft, format!("{message} — {hint}."));
-    }
     let (store, user, now) = (
         web.app.store.clone(),
         signed.user.id.clone(),
         web.app.clock.now_us(),
     );
     let proposed = tokio::task::spawn_blocking(move || {
-        changes::propose(store.as_ref(), &journey, &source, &user, now)
+        let diagnostics = waymark_journey::check(&source).diagnostics;
+        changes::propose_answered(store.as_ref(), &journey, &diagnostics, &source, &user, now)
     })
     .await;
     match proposed {
@@ -838,6 +833,9 @@ async fn propose(
             Saved::Done(
                 Redirect::to(&format!("/journeys/{id}/edit?proposed={proposal}")).into_response(),
             )
+        }
+        Ok(Err(ChangeError::Unanswered { message, hint, .. })) => {
+            refuse(draft, format!("{message} — {hint}."))
         }
         Ok(Err(ChangeError::NoApprover(message))) => refuse(draft, message),
         Ok(Err(error)) => Saved::Done(failure(&error)),

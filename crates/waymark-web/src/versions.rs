@@ -276,14 +276,11 @@ pub(crate) async fn proposal(
     let key = id.clone();
     let who = waymark_server::access::Caller::Person(signed.user.clone());
     let found = stored(&web, move |store| {
-        let Some(p) = store.proposal(wanted)?.filter(|p| p.journey == key) else {
+        // Its proposer and approver read it though they read no journeys; to others who read
+        // none it is as unknown as a proposal that does not exist.
+        let Some(p) = waymark_server::changes::readable_proposal(store, &who, &key, wanted)? else {
             return Ok(None);
         };
-        // Its proposer and approver read it though they read no journeys.
-        let approver = waymark_server::changes::approver_of(store, &p)?;
-        if !waymark_server::access::may_read_proposal(&who, &p.proposed_by, &approver) {
-            return Ok(Some(Err(())));
-        }
         let base = store.journey(&key, Some(p.base))?.filter(|_| p.base > 0);
         let names = Names::read(
             store,
@@ -291,13 +288,11 @@ pub(crate) async fn proposal(
                 .into_iter()
                 .flatten(),
         )?;
-        Ok(Some(Ok((p, base, names))))
+        Ok(Some((p, base, names)))
     })
     .await;
     let (p, base, names) = match found {
-        Ok(Some(Ok(found))) => found,
-        // Not theirs to read: as unknown as a proposal that does not exist.
-        Ok(Some(Err(()))) => return missing(),
+        Ok(Some(found)) => found,
         Ok(None) => return missing(),
         Err(page) => return page,
     };

@@ -358,14 +358,12 @@ async fn show_task(
             Some(key) => ops::form(store, key, &user)?,
             None => None,
         };
-        let about = about(store, &user, task.instance)?;
+        let row = store.instance(task.instance)?;
+        let about = about_row(store, &user, row.as_ref())?;
         // A journey change: where its map and diff are shown in full.
-        let change = match store.instance(task.instance)? {
-            Some(row) if row.process == waymark_server::changes::PROCESS => {
-                waymark_server::changes::proposal_path(&row.state.variables)
-            }
-            _ => None,
-        };
+        let change = row
+            .filter(|row| row.process == waymark_server::changes::PROCESS)
+            .and_then(|row| waymark_server::changes::proposal_path(&row.state.variables));
         Ok((task, view, about, change))
     })
     .await;
@@ -421,9 +419,19 @@ pub(crate) fn about(
     user: &waymark_store::workflow::User,
     instance: i64,
 ) -> Result<About, WorkError> {
-    let Some(row) = store.instance(instance)? else {
+    about_row(store, user, store.instance(instance)?.as_ref())
+}
+
+/// [`about`] of an instance already read (none: nothing to say).
+fn about_row(
+    store: &dyn Store,
+    user: &waymark_store::workflow::User,
+    row: Option<&waymark_store::workflow::InstanceRow>,
+) -> Result<About, WorkError> {
+    let Some(row) = row else {
         return Ok((String::new(), String::new(), Vec::new()));
     };
+    let instance = row.id;
     let (title, _) = store
         .step_names(&row.process, row.version)
         .unwrap_or_else(|_| (row.process.clone(), HashMap::new()));
