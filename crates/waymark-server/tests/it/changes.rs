@@ -76,6 +76,16 @@ fn without_answers(to_be: &str) -> String {
     to_be[..to_be.find("\nchange:").expect("a change section") + 1].to_string()
 }
 
+/// Completes an approval task as the person of `token`, with the form's values.
+async fn decide(
+    router: &axum::Router,
+    task: &str,
+    token: &str,
+    values: Value,
+) -> (StatusCode, Value) {
+    as_user(router, &format!("/v1/tasks/{task}/complete"), token, values).await
+}
+
 /// The open tasks of someone, as the API lists them.
 async fn tasks(router: &axum::Router, token: &str) -> Vec<Value> {
     let (status, inbox) = get(router, "/v1/tasks", Some(token)).await;
@@ -164,20 +174,14 @@ async fn a_to_be_version_becomes_current_only_once_its_owner_approved_its_five_a
     assert_eq!(mine.len(), 1, "{mine:?}");
     assert_eq!(mine[0]["step"], "owner-approval");
     let task = mine[0]["id"].as_str().expect("id").to_string();
-    let (status, body) = as_user(
-        &router,
-        &format!("/v1/tasks/{task}/complete"),
-        &olivia,
-        json!({"approved": true}),
-    )
-    .await;
+    let (status, body) = decide(&router, &task, &olivia, json!({"approved": true})).await;
     assert!(status.is_client_error(), "{status} {body}");
     assert_eq!(store.journeys().expect("list")[0].version, 1);
 
     // Hana sends it back with a reason: nothing is published; Olivia is told why.
-    let (status, body) = as_user(
+    let (status, body) = decide(
         &router,
-        &format!("/v1/tasks/{task}/complete"),
+        &task,
         &hana,
         json!({"approved": false, "reason": "Say which phone number Jennifer calls now."}),
     )
@@ -249,13 +253,7 @@ async fn a_to_be_version_becomes_current_only_once_its_owner_approved_its_five_a
         "{body}"
     );
     let task = mine[0]["id"].as_str().expect("id").to_string();
-    let (status, body) = as_user(
-        &router,
-        &format!("/v1/tasks/{task}/complete"),
-        &hana,
-        json!({"approved": true}),
-    )
-    .await;
+    let (status, body) = decide(&router, &task, &hana, json!({"approved": true})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let stale = store
         .proposal(third["proposal"].as_i64().expect("id"))
@@ -287,13 +285,7 @@ async fn a_to_be_version_becomes_current_only_once_its_owner_approved_its_five_a
         .as_str()
         .expect("id")
         .to_string();
-    let (status, body) = as_user(
-        &router,
-        &format!("/v1/tasks/{task}/complete"),
-        &hana,
-        json!({"approved": true}),
-    )
-    .await;
+    let (status, body) = decide(&router, &task, &hana, json!({"approved": true})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, list) = get(&router, "/v1/journeys", Some(&olivia)).await;
     assert_eq!(

@@ -135,6 +135,15 @@ fn olivia_leads_cx(store: &dyn Store) {
     store.put_users(&users).expect("users");
 }
 
+/// Hana leads HR, which owns the training journey: she approves its changes.
+fn hana_leads_hr(store: &dyn Store) {
+    let users = waymark_server::automation::users_from_csv(
+        "id,name,email,department,manager,roles\nhana,Hana Weber,hana@example.com,hr,olivia,manager\n",
+    )
+    .expect("csv");
+    store.put_users(&users).expect("users");
+}
+
 #[tokio::test]
 async fn a_cx_lead_creates_a_journey_from_suggested_events_and_saves_it() {
     let (store, router) = setup("editor-create");
@@ -360,14 +369,7 @@ async fn a_cx_lead_creates_a_journey_from_suggested_events_and_saves_it() {
 async fn a_journey_from_the_cli_is_edited_and_downloads_equal() {
     let (store, _) = setup("editor-roundtrip");
     let router = with_mail(&store);
-    store
-        .put_users(
-            &waymark_server::automation::users_from_csv(
-                "id,name,email,department,manager,roles\nhana,Hana Weber,hana@example.com,hr,olivia,manager\n",
-            )
-            .expect("csv"),
-        )
-        .expect("hana");
+    hana_leads_hr(store.as_ref());
     let source = std::fs::read_to_string(workspace().join("examples/training-request/to-be.yaml"))
         .expect("example");
     store
@@ -905,14 +907,7 @@ async fn versions_say_who_changed_what_and_compare_on_the_map() {
 async fn a_change_sent_back_is_edited_from_where_it_stood() {
     let (store, _) = setup("editor-sent-back");
     let router = with_mail(&store);
-    store
-        .put_users(
-            &waymark_server::automation::users_from_csv(
-                "id,name,email,department,manager,roles\nhana,Hana Weber,hana@example.com,hr,olivia,manager\n",
-            )
-            .expect("csv"),
-        )
-        .expect("hana");
+    hana_leads_hr(store.as_ref());
     let as_is = std::fs::read_to_string(workspace().join("examples/training-request/as-is.yaml"))
         .expect("example");
     let to_be = std::fs::read_to_string(workspace().join("examples/training-request/to-be.yaml"))
