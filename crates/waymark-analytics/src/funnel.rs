@@ -55,6 +55,7 @@ pub struct FunnelGroup {
 }
 
 /// How far one case got, and when it reached each step of that chain.
+#[derive(Debug)]
 pub(crate) struct Reach {
     pub(crate) level: usize,
     /// Seconds from step k-1 to step k, for k in 1..level.
@@ -75,15 +76,62 @@ pub fn funnel(
         .par_iter()
         .map(|&case| {
             let case = log.case(case as usize);
-            let (activities, times) = (case.activities(), case.times());
-            match order {
-                FunnelOrder::Ordered => ordered(activities, times, &symbols, window),
-                FunnelOrder::Strict => strict(activities, times, &symbols, window),
-                FunnelOrder::Any => any(activities, times, &symbols, window),
-            }
+            reach(case.activities(), case.times(), &symbols, window, order)
         })
         .collect();
     summarize(steps, cases.len(), &reaches, order)
+}
+
+fn reach<T: Copy + PartialEq>(
+    activities: &[T],
+    times: &[Micros],
+    steps: &[Option<T>],
+    window: Micros,
+    order: FunnelOrder,
+) -> Reach {
+    match order {
+        FunnelOrder::Ordered => ordered(activities, times, steps, window),
+        FunnelOrder::Strict => strict(activities, times, steps, window),
+        FunnelOrder::Any => any(activities, times, steps, window),
+    }
+}
+
+/// A funnel built case by case, for a store that reduces each case to the events that matter to
+/// the steps before handing it over (ClickHouse): the same reach and summary code as [`funnel`].
+///
+/// A case is given as codes and times in the case's order: `steps[k]` is the code of step k's
+/// activity (none when no event has it), and every run of events that match no step may be
+/// shortened to one event (any code that is no step's), which changes no order's result.
+#[derive(Debug)]
+pub struct FunnelBuilder {
+    steps: Vec<Option<u32>>,
+    window: Micros,
+    order: FunnelOrder,
+    reaches: Vec<Reach>,
+}
+
+impl FunnelBuilder {
+    pub fn new(steps: Vec<Option<u32>>, window: Micros, order: FunnelOrder) -> FunnelBuilder {
+        FunnelBuilder {
+            steps,
+            window,
+            order,
+            reaches: Vec::new(),
+        }
+    }
+
+    /// Adds a case that has at least one event matching a step.
+    pub fn add(&mut self, codes: &[u32], times: &[Micros]) {
+        let reach = reach(codes, times, &self.steps, self.window, self.order);
+        if reach.level > 0 {
+            self.reaches.push(reach);
+        }
+    }
+
+    /// The funnel over `cases` cases (those added and those matching no step).
+    pub fn finish(self, names: &[String], cases: usize) -> Funnel {
+        summarize(names, cases, &self.reaches, self.order)
+    }
 }
 
 /// The funnel for each value of a case attribute, ordered by value.

@@ -19,7 +19,7 @@ mod variants;
 
 pub use dfg::{ActivityCount, Dfg, Edge, dfg};
 pub use filter::Filter;
-pub use funnel::{Funnel, FunnelGroup, FunnelOrder, FunnelStep, funnel, funnel_by};
+pub use funnel::{Funnel, FunnelBuilder, FunnelGroup, FunnelOrder, FunnelStep, funnel, funnel_by};
 pub use stats::Summary;
 pub use variants::{Variant, case_durations, variants};
 
@@ -37,9 +37,15 @@ pub(crate) fn seconds(from: Micros, to: Micros) -> f64 {
 
 /// The duration of a case in seconds: last minus first timestamp (0 for one event).
 pub(crate) fn case_seconds(times: &[Micros]) -> Option<f64> {
+    case_micros(times).map(|d| seconds(0, d))
+}
+
+/// A case's duration in microseconds: its last timestamp minus its first known one (none when
+/// no event has a time).
+pub fn case_micros(times: &[Micros]) -> Option<Micros> {
     let first = *times.iter().find(|&&t| t != NO_TIME)?;
     let last = *times.last()?;
-    Some(seconds(first, last))
+    Some(last.wrapping_sub(first))
 }
 
 /// A dense index for each activity symbol, so analyses can use arrays instead of hash maps.

@@ -76,6 +76,71 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[below] + (sorted[above] - sorted[below]) * fraction
 }
 
+/// The mean in seconds of values whose exact sum in microseconds is `total`: the one formula
+/// the embedded engine and a store that sums on its servers (ClickHouse) share, so both give the
+/// same bits.
+pub fn mean_seconds(total: i128, count: u64) -> f64 {
+    if count == 0 {
+        0.0
+    } else {
+        total as f64 / count as f64 / 1e6
+    }
+}
+
+/// The places of the sorted values [`summarize_micros`] reads: the first, the last, and those
+/// around the median and the 90th percentile.
+pub fn summary_places(count: usize) -> Vec<usize> {
+    if count == 0 {
+        return Vec::new();
+    }
+    let mut places = vec![0, count - 1];
+    for q in [0.5, 0.9] {
+        let position = q * (count - 1) as f64;
+        places.push(position.floor() as usize);
+        places.push(position.ceil() as usize);
+    }
+    places.sort_unstable();
+    places.dedup();
+    places
+}
+
+/// [`summarize`] of durations in microseconds, from their count, their exact sum and the sorted
+/// values at [`summary_places`] (`at(place)`): the mean from the exact sum, the rest as
+/// `summarize` computes them on the values in seconds.
+pub fn summarize_micros(count: usize, total: i128, at: impl Fn(usize) -> i64) -> Summary {
+    if count == 0 {
+        return Summary::default();
+    }
+    let seconds = |place: usize| at(place) as f64 / 1e6;
+    let quantile = |q: f64| {
+        let position = q * (count - 1) as f64;
+        let below = position.floor() as usize;
+        let above = position.ceil() as usize;
+        let fraction = position - below as f64;
+        seconds(below) + (seconds(above) - seconds(below)) * fraction
+    };
+    Summary {
+        count,
+        mean: mean_seconds(total, count as u64),
+        median: quantile(0.5),
+        min: seconds(0),
+        max: seconds(count - 1),
+        p90: quantile(0.9),
+    }
+}
+
+/// The median in seconds of `count` values in microseconds, from the two in the middle of the
+/// sorted values (`lower` at `(count - 1) / 2`, `upper` at `count / 2`), as [`median`] computes
+/// it on the values in seconds.
+pub fn median_micros(count: usize, lower: i64, upper: i64) -> f64 {
+    let upper = upper as f64 / 1e6;
+    if count % 2 == 1 {
+        upper
+    } else {
+        (lower as f64 / 1e6 + upper) / 2.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

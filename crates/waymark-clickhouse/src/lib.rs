@@ -1,0 +1,124 @@
+//! Waymark's events in ClickHouse, for when one machine's memory is not enough.
+//!
+//! The state (people, journeys, requests) stays in SQLite or PostgreSQL; the events go to
+//! ClickHouse ([`EventStore`]): written in batches ([`EventStore::insert`]), acknowledged once
+//! every shard they went to has them, and analysed where they are ([`analyses`]): each query
+//! reduces on the shards, so only small results travel to Waymark, and every result equals the
+//! embedded engine's on the same events.
+//!
+//! Waymark talks to ClickHouse over its HTTP interface with `ureq`, in text formats, so the same
+//! statements run on Debian's ClickHouse 18.16 and on current releases (ARCHITECTURE.md says why
+//! no ClickHouse client crate is used).
+
+mod analyses;
+mod error;
+mod http;
+mod location;
+mod schema;
+mod sql;
+mod write;
+
+pub use error::Error;
+pub use location::{Location, is_clickhouse};
+pub use schema::VERSION;
+pub use write::{Batch, Row};
+
+use http::Node;
+
+/// The events kept in ClickHouse: one node, or the shards of a cluster.
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    location: Location,
+    nodes: Vec<Node>,
+}
+
+impl EventStore {
+    /// Connects to the nodes of `location` and creates or migrates the schema on each.
+    pub fn open(location: &Location) -> Result<EventStore, Error> {
+        let nodes = location
+            .nodes
+            .iter()
+            .map(|address| {
+                Node::new(
+                    address,
+                    location.user.as_deref(),
+                    location.password.as_deref(),
+                )
+            })
+            .collect();
+        let store = EventStore {
+            location: location.clone(),
+            nodes,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The node queries and writes go to (any node: the Distributed tables reach all shards).
+    fn entry(&self) -> &Node {
+        &self.nodes[0]
+    }
+
+    /// The server's version, as it names it.
+    pub fn server_version(&self) -> Result<String, Error> {
+        Ok(self
+            .entry()
+            .text("the version", "SELECT version() FORMAT TabSeparated")?
+            .trim()
+            .to_string())
+    }
+
+    /// Every event and person, for tests and `waymark copy`-like checks: (events, people).
+    pub fn counts(&self) -> Result<(u64, u64), Error> {
+        let db = &self.location.database;
+        let text = self.entry().text(
+            "the counts",
+            &format!(
+                "SELECT sum(length(activities)), count() FROM {db}.sequences FORMAT TabSeparated"
+            ),
+        )?;
+        let mut parts = text
+            .split_whitespace()
+            .map(|p| p.parse::<u64>().unwrap_or(0));
+        Ok((parts.next().unwrap_or(0), parts.next().unwrap_or(0)))
+    }
+
+    /// Runs a statement on every node (for tests and operators' scripts: the events are
+    /// Waymark's to write).
+    pub fn execute_everywhere(&self, sql: &str) -> Result<(), Error> {
+        for node in &self.nodes {
+            node.execute("a statement", sql)?;
+        }
+        Ok(())
+    }
+
+    /// Runs a query on each node by itself, in the nodes' order, and returns each answer (for
+    /// checks of where the rows are).
+    pub fn per_node_text(&self, sql: &str) -> Result<Vec<String>, Error> {
+        self.nodes
+            .iter()
+            .map(|node| node.text("a query", sql))
+            .collect()
+    }
+
+    /// Empties the events (all partitions, every shard). For tests and re-imports.
+    pub fn truncate(&self) -> Result<(), Error> {
+        let db = &self.location.database;
+        let table = if self.location.cluster.is_some() {
+            "events_local"
+        } else {
+            "events"
+        };
+        for node in &self.nodes {
+            node.execute(
+                "emptying the events",
+                &format!("TRUNCATE TABLE {db}.{table}"),
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! The tables, created and migrated by Waymark on every node.
+//!
+//! - `events` (one node) or `events_local` on each shard behind the Distributed `events`
+//!   (sharded by `cityHash64(person)`, so each person's events sit on one shard): a
+//!   ReplacingMergeTree ordered by person, time and arrival (`seq`), partitioned by year. A row
+//!   written twice (an insert sent again after a failure) has the same key, so merges keep one.
+//! - `sequences` (one node) or `sequences_local` behind the Distributed `sequences`: a view
+//!   with each person's events in (time, arrival) order, the same row twice counted once. A
+//!   query over the Distributed `sequences` reduces on each shard, since every person is whole
+//!   there, and only the reduced states travel.
+//! - `waymark_schema`: the versions applied on this node.
+
+use crate::{Error, EventStore};
+
+/// The newest schema this build knows.
+pub const VERSION: u32 = 1;
+
+/// The statements of one step, to run on every node, with `{db}`, `{events}` (the table the
+/// rows are in on this node) and `{sequences}` (the view over it) filled in.
+fn step(version: u32) -> &'static [&'static str] {
+    match version {
+        1 => &[
+            "CREATE TABLE IF NOT EXISTS {db}.{events} (
+                person String,
+                time_us Int64,
+                time DateTime DEFAULT toDateTime(greatest(intDiv(time_us, 1000000), 0)),
+                seq UInt64,
+                message_id String,
+                kind String,
+                activity String,
+                properties String
+            ) ENGINE = ReplacingMergeTree() PARTITION BY toYear(time) ORDER BY (person, time_us, seq)",
+            "CREATE VIEW IF NOT EXISTS {db}.{sequences} AS
+            SELECT person, first_seq,
+                arrayMap(e -> tupleElement(e, 1), trace) AS times,
+                arrayMap(e -> tupleElement(e, 3), trace) AS activities
+            FROM (
+                SELECT person, min(seq) AS first_seq,
+                    arraySort(groupUniqArray((time_us, seq, activity))) AS trace
+                FROM {db}.{events}
+                GROUP BY person
+            )",
+        ],
+        _ => &[],
+    }
+}
+
+/// The Distributed tables of a cluster, made after each step on every node.
+fn distributed(version: u32) -> &'static [&'static str] {
+    match version {
+        1 => &[
+            "CREATE TABLE IF NOT EXISTS {db}.events AS {db}.events_local
+                ENGINE = Distributed({cluster}, {db}, events_local, cityHash64(person))",
+            "CREATE TABLE IF NOT EXISTS {db}.sequences (
+                person String, first_seq UInt64, times Array(Int64), activities Array(String)
+            ) ENGINE = Distributed({cluster}, {db}, sequences_local)",
+        ],
+        _ => &[],
+    }
+}
+
+impl EventStore {
+    /// Creates the database and tables on every node, or brings them to [`VERSION`]; refuses a
+    /// node whose schema is newer than this build.
+    pub(crate) fn migrate(&self) -> Result<(), Error> {
+        let db = &self.location.database;
+        for node in &self.nodes {
+            node.execute(
+                "the database",
+                &format!("CREATE DATABASE IF NOT EXISTS {db}"),
+            )?;
+            node.execute(
+                "the schema's versions",
+                &format!(
+                    "CREATE TABLE IF NOT EXISTS {db}.waymark_schema (version UInt32, applied DateTime) ENGINE = TinyLog"
+                ),
+            )?;
+            let found: u32 = node
+                .text(
+                    "the schema's version",
+                    &format!("SELECT max(version) FROM {db}.waymark_schema FORMAT TabSeparated"),
+                )?
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            if found > VERSION {
+                return Err(Error::Newer {
+                    database: db.clone(),
+                    found,
+                    known: VERSION,
+                });
+            }
+            for version in found + 1..=VERSION {
+                for statement in step(version) {
+                    node.execute(&format!("schema step {version}"), &self.fill(statement))?;
+                }
+                if self.location.cluster.is_some() {
+                    for statement in distributed(version) {
+                        node.execute(&format!("schema step {version}"), &self.fill(statement))?;
+                    }
+                }
+                node.execute(
+                    "the schema's version",
+                    &format!("INSERT INTO {db}.waymark_schema VALUES ({version}, now())"),
+                )?;
+                tracing::info!(node = %node.address, version, "events schema step applied");
+            }
+        }
+        Ok(())
+    }
+
+    fn fill(&self, statement: &str) -> String {
+        let clustered = self.location.cluster.is_some();
+        statement
+            .replace("{db}", &self.location.database)
+            .replace("{cluster}", self.location.cluster.as_deref().unwrap_or(""))
+            .replace(
+                "{events}",
+                if clustered { "events_local" } else { "events" },
+            )
+            .replace(
+                "{sequences}",
+                if clustered {
+                    "sequences_local"
+                } else {
+                    "sequences"
+                },
+            )
+    }
+}
