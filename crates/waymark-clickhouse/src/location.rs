@@ -154,6 +154,14 @@ impl Location {
     }
 }
 
+impl std::str::FromStr for Location {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Location, String> {
+        Location::parse(text).map_err(|error| error.to_string())
+    }
+}
+
 /// The start of a refused URL, never its password.
 fn first_part(text: &str) -> String {
     let end = text.find(['@', '/']).unwrap_or(text.len()).min(40);

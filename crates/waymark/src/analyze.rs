@@ -17,6 +17,9 @@ use crate::cli::{
 use crate::output::text_table;
 
 pub fn run_analyze(command: AnalyzeCommand) -> anyhow::Result<Outcome> {
+    if let Some(outcome) = on_clickhouse(&command) {
+        return outcome;
+    }
     match command {
         AnalyzeCommand::Dfg {
             log,
@@ -60,11 +63,7 @@ pub fn run_analyze(command: AnalyzeCommand) -> anyhow::Result<Outcome> {
                 Some(text) => window_micros(text)?,
                 None => i64::MAX / 4,
             };
-            let order = match order {
-                Order::Ordered => FunnelOrder::Ordered,
-                Order::Strict => FunnelOrder::Strict,
-                Order::Any => FunnelOrder::Any,
-            };
+            let order = funnel_order(order);
             let (log, cases) = load(&log, &filter)?;
             for step in &steps {
                 if log.symbol(step).is_none() {
@@ -274,8 +273,109 @@ pub(crate) fn load_log_keeping(
             log
         }
         (None, Some(path)) => read_file(path, &args.read)?,
+        (None, None) if args.events.is_some() => bail!(
+            "this command reads the events whole, from a file or --db; events kept in ClickHouse are analysed there\nhint: use `waymark analyze dfg|variants|durations|funnel --events URL`"
+        ),
         (None, None) => bail!("name a log file, or a database with --db"),
     })
+}
+
+/// The events store a command names with `--events`.
+fn open_events(
+    location: &waymark_clickhouse::Location,
+) -> anyhow::Result<waymark_clickhouse::EventStore> {
+    waymark_clickhouse::EventStore::open(location)
+        .with_context(|| format!("cannot open the events at {location}"))
+}
+
+/// `waymark analyze … --events clickhouse://…`: the analysis reduced on ClickHouse, printed as
+/// from a file. `None` when the command reads a file or a database.
+fn on_clickhouse(command: &AnalyzeCommand) -> Option<anyhow::Result<Outcome>> {
+    let (args, filter_args) = match command {
+        AnalyzeCommand::Dfg { log, filter, .. }
+        | AnalyzeCommand::Variants { log, filter, .. }
+        | AnalyzeCommand::Durations { log, filter, .. }
+        | AnalyzeCommand::Funnel { log, filter, .. } => (log, filter),
+    };
+    let location = args.events.as_ref()?;
+    Some((|| {
+        let store = open_events(location)?;
+        let filter = filter(filter_args)?;
+        match command {
+            AnalyzeCommand::Dfg { format, .. } => {
+                let (dfg, names) = store.dfg(&filter)?;
+                print_dfg(&names.into_log(), &dfg, *format)
+            }
+            AnalyzeCommand::Variants { format, limit, .. } => {
+                let (variants, cases, names) = store.variants(&filter)?;
+                print_variants(
+                    &names.into_log(),
+                    cases as usize,
+                    &variants,
+                    *limit,
+                    *format,
+                )
+            }
+            AnalyzeCommand::Durations { format, .. } => {
+                let (summary, cases) = store.durations(&filter)?;
+                let (dfg, names) = store.dfg(&filter)?;
+                print_durations(&names.into_log(), cases as usize, &summary, &dfg, *format)
+            }
+            AnalyzeCommand::Funnel {
+                steps,
+                within,
+                order,
+                by,
+                format,
+                ..
+            } => {
+                if let Some(attribute) = by {
+                    bail!(
+                        "--by {attribute} is not measured on ClickHouse yet: the events' case attributes are not kept there\nhint: leave out --by, or analyse a file or --db"
+                    );
+                }
+                let window = match within.as_deref() {
+                    Some(text) => window_micros(text)?,
+                    None => i64::MAX / 4,
+                };
+                let funnel = store.funnel(&filter, steps, window, funnel_order(*order))?;
+                print_funnel(&[(None, funnel)], *format)
+            }
+        }
+    })())
+}
+
+fn funnel_order(order: Order) -> FunnelOrder {
+    match order {
+        Order::Ordered => FunnelOrder::Ordered,
+        Order::Strict => FunnelOrder::Strict,
+        Order::Any => FunnelOrder::Any,
+    }
+}
+
+/// `waymark import --events clickhouse://…`: each file read whole, then written in batches, case
+/// by case (each case a person), after the events already there.
+pub fn run_import_clickhouse(
+    files: &[std::path::PathBuf],
+    location: &waymark_clickhouse::Location,
+    read: &ReadArgs,
+) -> anyhow::Result<Outcome> {
+    let store = open_events(location)?;
+    for path in files {
+        let log = read_file(path, read)?;
+        let started = std::time::Instant::now();
+        let written = store
+            .import_log(&log)
+            .with_context(|| format!("{}: the events were not all written", path.display()))?;
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{}: {written} events of {} cases written to {location} ({seconds:.2} s, {:.0} events/s)",
+            path.display(),
+            log.cases(),
+            written as f64 / seconds.max(1e-9)
+        );
+    }
+    Ok(Outcome::Fine)
 }
 
 /// `waymark import`: each file is read in pieces (an XES log in runs of traces), and each piece

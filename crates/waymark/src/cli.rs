@@ -40,6 +40,10 @@ pub enum Command {
         /// The database: a SQLite file (created if missing) or postgres://user@host:port/database.
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
         db: Location,
+        /// Keep the events in ClickHouse instead (clickhouse://HOST:PORT/DATABASE, or the shards of
+        /// a cluster: clickhouse://HOST:PORT,HOST:PORT/DATABASE?cluster=NAME); each case is a person.
+        #[arg(long, env = "WAYMARK_EVENTS", value_name = "URL")]
+        events: Option<waymark_clickhouse::Location>,
         #[command(flatten)]
         read: ReadArgs,
     },
@@ -263,11 +267,16 @@ pub const TAKEOVER_SECONDS: std::ops::RangeInclusive<u64> = 2..=86_400;
 pub struct LogArgs {
     /// The log: .xes, .xes.gz, .csv (any delimiter), .jsonl (Segment events), or OCEL 2.0
     /// (.ocel.json, .ocel.xml; with --object-type).
-    #[arg(required_unless_present = "db")]
+    #[arg(required_unless_present_any = ["db", "events"])]
     pub log: Option<PathBuf>,
     /// Analyse the events stored in this Waymark database instead of a file.
     #[arg(long, conflicts_with = "log")]
     pub db: Option<Location>,
+    /// Analyse the events kept in ClickHouse, reduced on its servers:
+    /// clickhouse://HOST:PORT/DATABASE, or the shards of a cluster,
+    /// clickhouse://HOST:PORT,HOST:PORT/DATABASE?cluster=NAME.
+    #[arg(long, conflicts_with_all = ["log", "db"], value_name = "URL")]
+    pub events: Option<waymark_clickhouse::Location>,
     #[command(flatten)]
     pub read: ReadArgs,
 }

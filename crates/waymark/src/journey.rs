@@ -29,8 +29,12 @@ pub fn run(command: JourneyCommand) -> anyhow::Result<Outcome> {
             timeout,
             read,
         } => {
-            let source =
-                (db.is_some() || log.is_some()).then_some(crate::cli::LogArgs { log, db, read });
+            let source = (db.is_some() || log.is_some()).then_some(crate::cli::LogArgs {
+                log,
+                db,
+                events: None,
+                read,
+            });
             render(&file, &output, format, source.as_ref(), timeout.as_deref())
         }
         JourneyCommand::Diff {

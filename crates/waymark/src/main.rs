@@ -39,7 +39,21 @@ fn main() -> ExitCode {
         cli::Command::Log { command } => analyze::run_log(*command),
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Demo(args) => demo::run(args),
-        cli::Command::Import { files, db, read } => analyze::run_import(&files, &db, &read),
+        cli::Command::Import {
+            files,
+            db,
+            read,
+            events: Some(events),
+        } => {
+            let _ = db;
+            analyze::run_import_clickhouse(&files, &events, &read)
+        }
+        cli::Command::Import {
+            files,
+            db,
+            read,
+            events: None,
+        } => analyze::run_import(&files, &db, &read),
         cli::Command::Process { command } => process::run(command),
         cli::Command::Org { command } => process::org(command),
         cli::Command::Keys { command } => keys::run(command),

@@ -650,3 +650,96 @@ fn alerts_simulate_finds_christmas_in_bpic2012() {
         crate::stderr(&output)
     );
 }
+
+/// The ClickHouse servers `scripts/test` starts (two 18.16 shards, current ClickHouse through
+/// chdb), each with a database of its own for `test`. Outside CI a missing one is skipped.
+fn clickhouse_urls(test: &str) -> Vec<String> {
+    let mut urls = Vec::new();
+    for variable in ["WAYMARK_TEST_CLICKHOUSE", "WAYMARK_TEST_CHDB"] {
+        match std::env::var(variable) {
+            Ok(url) if !url.is_empty() => {
+                let (base, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+                let database = format!("cli_{test}_{}", std::process::id());
+                let query = if query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{query}")
+                };
+                urls.push(format!("{}/{database}{query}", base.trim_end_matches('/')));
+            }
+            _ if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("{variable} is not set: scripts/test starts the servers")
+            }
+            _ => eprintln!("{variable} is not set; skipping it"),
+        }
+    }
+    urls
+}
+
+#[test]
+fn analyses_of_events_kept_in_clickhouse_print_what_the_file_gives() {
+    let log = shared_log("helpdesk.xes.gz");
+    for url in clickhouse_urls("analyze") {
+        let imported = waymark(&["import", &log, "--events", &url]);
+        assert!(imported.status.success(), "{}", stderr(&imported));
+        assert!(
+            stderr(&imported).contains("events of 4580 cases written to"),
+            "{}",
+            stderr(&imported)
+        );
+        for args in [
+            vec!["dfg", "--format", "json"],
+            vec!["variants", "--format", "json", "--limit", "20"],
+            vec!["durations", "--format", "json", "--contains", "Closed"],
+            vec![
+                "funnel",
+                "--format",
+                "json",
+                "--steps",
+                "Assign seriousness,Take in charge ticket,Resolve ticket,Closed",
+                "--within",
+                "30d",
+            ],
+            vec!["variants", "--top-variants", "3", "--format", "json"],
+        ] {
+            let mut from_file = vec!["analyze"];
+            from_file.extend(args.iter().take(1));
+            from_file.push(&log);
+            from_file.extend(args.iter().skip(1));
+            let mut from_clickhouse = vec!["analyze"];
+            from_clickhouse.extend(args.iter().take(1));
+            from_clickhouse.extend(["--events", url.as_str()]);
+            from_clickhouse.extend(args.iter().skip(1));
+            let expected = waymark(&from_file);
+            let actual = waymark(&from_clickhouse);
+            assert!(actual.status.success(), "{args:?}: {}", stderr(&actual));
+            assert!(!stdout(&expected).is_empty());
+            assert_eq!(stdout(&actual), stdout(&expected), "{args:?} on {url}");
+        }
+        // What ClickHouse cannot answer yet is refused, saying why.
+        let by = waymark(&[
+            "analyze", "funnel", "--events", &url, "--steps", "Closed", "--by", "customer",
+        ]);
+        assert_eq!(by.status.code(), Some(2));
+        assert!(
+            stderr(&by).contains("not measured on ClickHouse yet"),
+            "{}",
+            stderr(&by)
+        );
+    }
+    let unreachable = waymark(&["analyze", "dfg", "--events", "clickhouse://127.0.0.1:1/x"]);
+    assert_eq!(unreachable.status.code(), Some(2));
+    assert!(stderr(&unreachable).contains("cannot be reached"));
+    let bad = waymark(&[
+        "analyze",
+        "dfg",
+        "--events",
+        "clickhouse://a:1/no-such-name",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("hint: write clickhouse://HOST:PORT"),
+        "{}",
+        stderr(&bad)
+    );
+}
