@@ -108,7 +108,11 @@ impl EventStore {
     }
 
     /// The rows of a JSONEachRow query.
-    fn rows<T: for<'de> Deserialize<'de>>(&self, what: &str, sql: &str) -> Result<Vec<T>, Error> {
+    pub(crate) fn rows<T: for<'de> Deserialize<'de>>(
+        &self,
+        what: &str,
+        sql: &str,
+    ) -> Result<Vec<T>, Error> {
         let mut rows = Vec::new();
         self.each(what, sql, |row| {
             rows.push(row);
@@ -117,7 +121,7 @@ impl EventStore {
         Ok(rows)
     }
 
-    fn each<T: for<'de> Deserialize<'de>>(
+    pub(crate) fn each<T: for<'de> Deserialize<'de>>(
         &self,
         what: &str,
         sql: &str,

@@ -14,6 +14,7 @@ mod analyses;
 mod error;
 mod http;
 mod location;
+mod report;
 mod schema;
 mod sql;
 mod write;

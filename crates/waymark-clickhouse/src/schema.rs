@@ -8,6 +8,9 @@
 //!   with each person's events in (time, arrival) order, the same row twice counted once. A
 //!   query over the Distributed `sequences` reduces on each shard, since every person is whole
 //!   there, and only the reduced states travel.
+//! - `traces` (one node) or `traces_local` behind the Distributed `traces`: the same with each
+//!   event's properties and the person's case attributes, for the journey report.
+//! - A row of kind `case` holds a case's attributes (an imported trace's), not an event.
 //! - `waymark_schema`: the versions applied on this node.
 
 use crate::{Error, EventStore};
@@ -38,6 +41,19 @@ fn step(version: u32) -> &'static [&'static str] {
                 SELECT person, min(seq) AS first_seq,
                     arraySort(groupUniqArray((time_us, seq, activity))) AS trace
                 FROM {db}.{events}
+                WHERE kind != 'case'
+                GROUP BY person
+            )",
+            "CREATE VIEW IF NOT EXISTS {db}.{traces} AS
+            SELECT person, first_seq, case_properties,
+                arrayMap(e -> tupleElement(e, 1), trace) AS times,
+                arrayMap(e -> tupleElement(e, 3), trace) AS activities,
+                arrayMap(e -> tupleElement(e, 4), trace) AS properties
+            FROM (
+                SELECT person, minIf(seq, kind != 'case') AS first_seq,
+                    argMaxIf(properties, seq, kind = 'case') AS case_properties,
+                    arraySort(groupUniqArrayIf((time_us, seq, activity, properties), kind != 'case')) AS trace
+                FROM {db}.{events}
                 GROUP BY person
             )",
         ],
@@ -54,6 +70,10 @@ fn distributed(version: u32) -> &'static [&'static str] {
             "CREATE TABLE IF NOT EXISTS {db}.sequences (
                 person String, first_seq UInt64, times Array(Int64), activities Array(String)
             ) ENGINE = Distributed({cluster}, {db}, sequences_local)",
+            "CREATE TABLE IF NOT EXISTS {db}.traces (
+                person String, first_seq UInt64, case_properties String, times Array(Int64),
+                activities Array(String), properties Array(String)
+            ) ENGINE = Distributed({cluster}, {db}, traces_local)",
         ],
         _ => &[],
     }
@@ -110,21 +130,15 @@ impl EventStore {
     }
 
     fn fill(&self, statement: &str) -> String {
-        let clustered = self.location.cluster.is_some();
+        let local = |name: &str| match self.location.cluster {
+            Some(_) => format!("{name}_local"),
+            None => name.to_string(),
+        };
         statement
             .replace("{db}", &self.location.database)
             .replace("{cluster}", self.location.cluster.as_deref().unwrap_or(""))
-            .replace(
-                "{events}",
-                if clustered { "events_local" } else { "events" },
-            )
-            .replace(
-                "{sequences}",
-                if clustered {
-                    "sequences_local"
-                } else {
-                    "sequences"
-                },
-            )
+            .replace("{events}", &local("events"))
+            .replace("{sequences}", &local("sequences"))
+            .replace("{traces}", &local("traces"))
     }
 }

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use waymark_eventlog::{Attribute, Value};
+
 use crate::{Error, EventStore, sql};
 
 /// One event as ClickHouse keeps it.
@@ -137,9 +139,24 @@ impl EventStore {
         let times = log.time_column();
         let mut batch = Batch::new();
         let mut written = 0;
+        let mut events = 0;
         for case in log.iter_cases() {
             let name = case.name();
+            let attributes = attributes_json(log, case.attributes());
+            if attributes != "{}" {
+                batch.push(&Row {
+                    person: name,
+                    time_us: waymark_eventlog::NO_TIME,
+                    seq,
+                    message_id: "",
+                    kind: "case",
+                    activity: "",
+                    properties: &attributes,
+                });
+                seq += 1;
+            }
             for event in case.events() {
+                let properties = attributes_json(log, log.event_attributes(event));
                 batch.push(&Row {
                     person: name,
                     time_us: times[event],
@@ -147,9 +164,10 @@ impl EventStore {
                     message_id: "",
                     kind: "import",
                     activity: log.resolve(activities[event]),
-                    properties: "{}",
+                    properties: &properties,
                 });
                 seq += 1;
+                events += 1;
                 if batch.len() >= IMPORT_BATCH {
                     self.insert(&batch)?;
                     written += batch.len() as u64;
@@ -159,6 +177,51 @@ impl EventStore {
         }
         self.insert(&batch)?;
         written += batch.len() as u64;
-        Ok(written)
+        tracing::debug!(rows = written, events, "log imported");
+        Ok(events)
+    }
+}
+
+/// Attributes as a JSON object, as the journey report reads them back: every value as its text
+/// (what the report compares and shows; a number is read from its text, a date keeps the text
+/// the file's reader gives it), a list or a container as an array or an object of its children.
+/// The activity and the time are columns of their own and left out.
+fn attributes_json(log: &waymark_eventlog::EventLog, attributes: &[Attribute]) -> String {
+    let skip = [
+        log.symbol(waymark_eventlog::CONCEPT_NAME),
+        log.symbol(waymark_eventlog::TIME_TIMESTAMP),
+    ];
+    let mut object = serde_json::Map::new();
+    for attribute in attributes {
+        if skip.contains(&Some(attribute.key)) {
+            continue;
+        }
+        object
+            .entry(log.resolve(attribute.key).to_string())
+            .or_insert_with(|| json_value(log, attribute));
+    }
+    serde_json::Value::Object(object).to_string()
+}
+
+fn json_value(log: &waymark_eventlog::EventLog, attribute: &Attribute) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match attribute.value {
+        Value::List => Json::Array(
+            attribute
+                .children()
+                .iter()
+                .map(|child| json_value(log, child))
+                .collect(),
+        ),
+        Value::Container => {
+            let mut object = serde_json::Map::new();
+            for child in attribute.children() {
+                object
+                    .entry(log.resolve(child.key).to_string())
+                    .or_insert_with(|| json_value(log, child));
+            }
+            Json::Object(object)
+        }
+        _ => Json::String(log.value_text(&attribute.value)),
     }
 }

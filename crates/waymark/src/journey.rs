@@ -181,10 +181,21 @@ fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
     let keep = waymark_store::Keep::only(waymark_analytics::journey::attributes_read(
         &journey, &options,
     ));
-    let log = crate::analyze::load_log_keeping(&args.log, &keep)?;
     let started = std::time::Instant::now();
-    let report = waymark_analytics::journey::report(&journey, &log, &options)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = match &args.log.events {
+        // Kept in ClickHouse: cut on the servers' reduced events, measured here.
+        Some(location) => {
+            let store = waymark_clickhouse::EventStore::open(location)
+                .with_context(|| format!("cannot open the events at {location}"))?;
+            let (cut, options) = store.journey_cut(&journey, &options)?;
+            waymark_analytics::journey::report_of(&journey, &cut, &options)
+        }
+        None => {
+            let log = crate::analyze::load_log_keeping(&args.log, &keep)?;
+            waymark_analytics::journey::report(&journey, &log, &options)
+        }
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(journey = %journey.id, instances = report.instances.total, elapsed_ms = started.elapsed().as_millis() as u64, "journey report");
     let text = match args.format {
         ReportFormat::Json => {

@@ -314,6 +314,18 @@ pub(super) fn attribute_values(log: &EventLog, found: &[Instance]) -> AttributeV
     AttributeValues { names, masks }
 }
 
+/// A case's attributes as [`attribute_values`] counts them (neither its name nor a list or
+/// a container with entries), as (key, text).
+pub(super) fn counted_pairs(log: &EventLog, case: usize) -> Vec<(String, String)> {
+    let concept = log.symbol(waymark_eventlog::CONCEPT_NAME);
+    log.case(case)
+        .attributes()
+        .iter()
+        .filter(|a| Some(a.key) != concept && a.children.is_none())
+        .map(|a| (log.resolve(a.key).to_string(), log.value_text(&a.value)))
+        .collect()
+}
+
 /// A value as a hash key: its kind and its bits.
 type ValueKey = (u8, u64);
 

@@ -41,6 +41,7 @@ mod instances;
 pub mod kpis;
 mod model;
 mod moments;
+pub mod pieces;
 pub mod source;
 mod stages;
 mod touchpoints;

@@ -839,3 +839,93 @@ fn the_visits_over_target_are_the_reports_breaches() {
     );
     assert!(journey::over_target(&journey, &found, "nope").is_err());
 }
+
+/// A log of some of `log`'s cases, with every activity of `log` interned (as a store that sends
+/// people in pieces builds each piece).
+fn piece_of(log: &EventLog, cases: &[usize]) -> EventLog {
+    let mut builder = waymark_eventlog::LogBuilder::new(log.activity_key().clone());
+    for case in log.iter_cases() {
+        for &activity in case.activities() {
+            builder.intern(log.resolve(activity));
+        }
+    }
+    let mut symbols: HashMap<waymark_eventlog::Symbol, waymark_eventlog::Symbol> = HashMap::new();
+    let mut remap = |builder: &mut waymark_eventlog::LogBuilder,
+                     a: &waymark_eventlog::Attribute| {
+        let mut all = Vec::new();
+        fn walk(a: &waymark_eventlog::Attribute, out: &mut Vec<waymark_eventlog::Symbol>) {
+            out.push(a.key);
+            if let waymark_eventlog::Value::String(s) | waymark_eventlog::Value::Id(s) = a.value {
+                out.push(s);
+            }
+            for child in a.children() {
+                walk(child, out);
+            }
+        }
+        walk(a, &mut all);
+        for symbol in all {
+            symbols
+                .entry(symbol)
+                .or_insert_with(|| builder.intern(log.resolve(symbol)));
+        }
+        a.remapped(&|s| symbols[&s])
+    };
+    for &case in cases {
+        let source = log.case(case);
+        let index = builder.new_case(source.name());
+        let attributes = source
+            .attributes()
+            .iter()
+            .map(|a| remap(&mut builder, a))
+            .collect();
+        builder.set_case_attributes(index, attributes);
+        for event in source.events() {
+            let attributes: Vec<_> = log
+                .event_attributes(event)
+                .iter()
+                .map(|a| remap(&mut builder, a))
+                .collect();
+            builder.push_event(index, log.time_column()[event], attributes);
+        }
+    }
+    builder.finish()
+}
+
+#[test]
+fn a_report_cut_in_pieces_equals_the_report_of_the_whole_log() {
+    let log: EventLog = load("bpic2012.xes.gz");
+    let journey = loan_journey();
+    let last = log.time_column().iter().copied().max().expect("a time");
+    for options in [
+        per_case(),
+        Options {
+            timeout: Some(3 * 86_400_000_000),
+            by: Some("AMOUNT_REQ".into()),
+            ..Options::default()
+        },
+    ] {
+        let options = journey::pieces::now_or(&options, last);
+        let whole = journey::report(&journey, &log, &options).expect("whole");
+        // Pieces of uneven sizes, handed over out of order, as shards answer.
+        let mut order: Vec<usize> = (0..log.cases()).collect();
+        fastrand::Rng::with_seed(7).shuffle(&mut order);
+        let mut pieces = journey::pieces::Pieces::new(&options);
+        for chunk in order.chunks(1777) {
+            let piece = piece_of(&log, chunk);
+            let first: Vec<u64> = chunk.iter().map(|&c| c as u64).collect();
+            pieces.add(&journey, &piece, &first).expect("piece");
+        }
+        let assembled = pieces.finish();
+        assert_eq!(
+            assembled.instances(),
+            whole_cut(&journey, &log, &options).as_slice()
+        );
+        let report = journey::report_of(&journey, &assembled, &options).expect("assembled");
+        assert_eq!(report, whole, "the report over pieces, with {options:?}");
+    }
+}
+
+fn whole_cut(journey: &Journey, log: &EventLog, options: &Options) -> Vec<journey::Instance> {
+    use waymark_analytics::journey::LogSource as _;
+    log.cut(journey, options).expect("cut").instances.to_vec()
+}

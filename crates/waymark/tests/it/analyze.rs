@@ -743,3 +743,45 @@ fn analyses_of_events_kept_in_clickhouse_print_what_the_file_gives() {
         stderr(&bad)
     );
 }
+
+#[test]
+fn a_journey_report_over_events_kept_in_clickhouse_equals_the_file_s() {
+    let log = shared_log("bpic2012.xes.gz");
+    let journey = example("loan-application/journey.yaml")
+        .display()
+        .to_string();
+    let report = |source: &[&str], extra: &[&str]| {
+        let mut args = vec!["journey", "report", journey.as_str()];
+        args.extend(source);
+        args.extend(extra);
+        args.extend(["--format", "json"]);
+        let output = waymark(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        stdout(&output)
+    };
+    let option_sets: [&[&str]; 2] = [
+        &[
+            "--timeout",
+            "100000d",
+            "--funnel",
+            "application-form,pre-acceptance,application-accepted,loan-approved",
+            "--between",
+            "offer-email:offer-accepted",
+        ],
+        &["--timeout", "3d", "--by", "AMOUNT_REQ", "--period", "week"],
+    ];
+    let expected: Vec<String> = option_sets.iter().map(|o| report(&[&log], o)).collect();
+    for url in clickhouse_urls("report") {
+        let imported = waymark(&["import", &log, "--events", &url]);
+        assert!(imported.status.success(), "{}", stderr(&imported));
+        for (options, expected) in option_sets.iter().zip(&expected) {
+            let actual = report(&["--events", &url], options);
+            assert_eq!(&actual, expected, "{options:?} on {url}");
+        }
+    }
+}

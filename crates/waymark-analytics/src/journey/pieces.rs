@@ -1,0 +1,207 @@
+//! A log handed over in pieces: a store that reduces its events on its servers (ClickHouse)
+//! sends people a chunk at a time, each person whole in one piece, and the report reads the
+//! assembled cut through the same [`LogSource`] interface as a log in memory.
+//!
+//! Each piece is cut as a log of its own ([`EventLog`]'s cut), with what must not depend on the
+//! piece decided once for all of them: every activity of the whole store is interned in every
+//! piece (so the binding, and where instances may start, are the same), and `now` is the whole
+//! store's. Then cases are numbered in the order of their first arrival, as a log read whole
+//! numbers them, and the case attribute values the contact drivers compare are chosen over all
+//! pieces. The result equals the cut of the whole log (`tests/it/journey.rs`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use waymark_eventlog::{ActivityKey, EventLog, LogBuilder, Micros, Symbol};
+use waymark_journey::Journey;
+
+use super::instances::AttributeValues;
+use super::source::{Cut, LogSource};
+use super::{ATTRIBUTE_VALUES, Instance, Options, UnknownTouchpoint};
+
+/// The cut of a log assembled from pieces.
+#[derive(Debug)]
+pub struct Pieces {
+    options: Options,
+    /// Case by case (in the order they were added): name, first arrival, instances, segments,
+    /// and the counted case attributes as (key, text).
+    cases: Vec<PieceCase>,
+    bound: Option<Vec<bool>>,
+    /// The activities of every piece, for the instances' unmapped events.
+    names: LogBuilder,
+}
+
+#[derive(Debug)]
+struct PieceCase {
+    name: String,
+    first: u64,
+    instances: Vec<Instance>,
+    segments: Vec<String>,
+    pairs: Vec<(String, String)>,
+}
+
+/// The assembled cut, read as a [`LogSource`].
+#[derive(Debug)]
+pub struct Assembled {
+    cut: Cut,
+    names: Vec<String>,
+    activities: EventLog,
+}
+
+impl Pieces {
+    /// `options.now` must be set (the whole store's last time): a piece's own last time is not.
+    pub fn new(options: &Options) -> Pieces {
+        Pieces {
+            options: options.clone(),
+            cases: Vec::new(),
+            bound: None,
+            names: LogBuilder::new(ActivityKey::concept_name()),
+        }
+    }
+
+    /// Cuts one piece. `first[c]` is case `c`'s first arrival in the whole store (cases are
+    /// numbered by it in the end); every activity of the store must be interned in the piece.
+    pub fn add(
+        &mut self,
+        journey: &Journey,
+        piece: &EventLog,
+        first: &[u64],
+    ) -> Result<(), UnknownTouchpoint> {
+        let cut = piece.cut(journey, &self.options)?;
+        if self.bound.is_none() {
+            self.bound = Some(cut.bound.clone());
+        }
+        let offset = self.cases.len();
+        for case in 0..piece.cases() {
+            self.cases.push(PieceCase {
+                name: piece.case(case).name().to_string(),
+                first: first.get(case).copied().unwrap_or(u64::MAX),
+                instances: Vec::new(),
+                segments: Vec::new(),
+                pairs: super::instances::counted_pairs(piece, case),
+            });
+        }
+        let segments = cut.segments.clone().unwrap_or_default();
+        for (k, instance) in cut.instances.iter().enumerate() {
+            let mut instance = instance.clone();
+            let case = &mut self.cases[offset + instance.case as usize];
+            for symbol in &mut instance.unmapped {
+                *symbol = self.names.intern(piece.resolve(*symbol));
+            }
+            case.instances.push(instance);
+            if let Some(segment) = segments.get(k) {
+                case.segments.push(segment.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// The cut of all pieces, cases in the order of their first arrival.
+    pub fn finish(mut self) -> Assembled {
+        self.cases.sort_by_key(|case| case.first);
+        let mut instances = Vec::new();
+        let mut segments = Vec::new();
+        let mut names = Vec::with_capacity(self.cases.len());
+        let mut pairs: Vec<&[(String, String)]> = Vec::new();
+        for (index, case) in self.cases.iter().enumerate() {
+            names.push(case.name.clone());
+            for instance in &case.instances {
+                let mut instance = instance.clone();
+                instance.case = index as u32;
+                instances.push(instance);
+                pairs.push(&case.pairs);
+            }
+            segments.extend(case.segments.iter().cloned());
+        }
+        let values = values_of(&pairs);
+        let cut = Cut {
+            instances: Arc::new(instances),
+            bound: self.bound.unwrap_or_default(),
+            segments: self.options.by.is_some().then_some(segments),
+            values,
+        };
+        Assembled {
+            cut,
+            names,
+            activities: self.names.finish(),
+        }
+    }
+}
+
+/// The drivers' attribute values as [`super::instances::attribute_values`] chooses them, from
+/// each instance's case attributes as text: the keys with at least two and at most
+/// [`ATTRIBUTE_VALUES`] distinct values, each value named `key=value`.
+fn values_of(pairs: &[&[(String, String)]]) -> AttributeValues {
+    let mut by_key: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    for case in pairs {
+        for (key, text) in case.iter() {
+            let set = by_key.entry(key).or_default();
+            if set.len() <= ATTRIBUTE_VALUES {
+                set.insert(text);
+            }
+        }
+    }
+    let kept: BTreeMap<&str, &BTreeSet<&str>> = by_key
+        .iter()
+        .filter(|(_, set)| (2..=ATTRIBUTE_VALUES).contains(&set.len()))
+        .map(|(key, set)| (*key, set))
+        .collect();
+    let names: Vec<String> = kept
+        .iter()
+        .flat_map(|(key, set)| set.iter().map(move |value| format!("{key}={value}")))
+        .collect();
+    if names.is_empty() {
+        return AttributeValues {
+            masks: vec![Vec::new(); pairs.len()],
+            names,
+        };
+    }
+    let index: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.as_str(), i))
+        .collect();
+    let masks = pairs
+        .iter()
+        .map(|case| {
+            let mut mask = vec![false; names.len()];
+            for (key, text) in case.iter() {
+                if let Some(&i) = index.get(format!("{key}={text}").as_str()) {
+                    mask[i] = true;
+                }
+            }
+            mask
+        })
+        .collect();
+    AttributeValues { names, masks }
+}
+
+impl Assembled {
+    /// The instances cut, as a report reads them.
+    pub fn instances(&self) -> &[Instance] {
+        &self.cut.instances
+    }
+}
+
+impl LogSource for Assembled {
+    /// The assembled cut: it was made for one journey and one set of options, those given to
+    /// [`Pieces`].
+    fn cut(&self, _journey: &Journey, _options: &Options) -> Result<Cut, UnknownTouchpoint> {
+        Ok(self.cut.clone())
+    }
+
+    fn case_name(&self, case: u32) -> String {
+        self.names.get(case as usize).cloned().unwrap_or_default()
+    }
+
+    fn activity(&self, symbol: Symbol) -> String {
+        self.activities.resolve(symbol).to_string()
+    }
+}
+
+/// `now` for a report over a store's events: the option given, else the store's last time.
+pub fn now_or(options: &Options, last: Micros) -> Options {
+    let mut options = options.clone();
+    options.now = options.now.or(Some(last));
+    options
+}

@@ -1,0 +1,173 @@
+//! A journey report over the events in ClickHouse.
+//!
+//! Each shard sends, for each person with an event a touchpoint rule names, the events from
+//! that one on (none before can start or join an instance) with their properties, and the
+//! person's case attributes. Waymark rebuilds them a chunk of people at a time into logs of the
+//! attributes the report reads, and cuts each with the embedded engine's code
+//! (`waymark_analytics::journey::pieces`): every activity of the store and the store's last time
+//! are given to every chunk, so each is cut as the whole log would be. The report then reads the
+//! assembled instances through the same `LogSource` interface as a log in memory.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+use waymark_analytics::journey::pieces::{Assembled, Pieces, now_or};
+use waymark_analytics::journey::{Options, attributes_read};
+use waymark_eventlog::{
+    ActivityKey, Attribute, CONCEPT_NAME, LogBuilder, TIME_TIMESTAMP, Value, jsonl,
+};
+use waymark_journey::Journey;
+
+use crate::{Error, EventStore, sql};
+
+/// People per chunk: each chunk is one log in memory while it is cut.
+const CHUNK: usize = 20_000;
+
+#[derive(Deserialize)]
+struct Person {
+    person: String,
+    first_seq: u64,
+    case_properties: String,
+    t: Vec<i64>,
+    a: Vec<String>,
+    p: Vec<String>,
+}
+
+/// One chunk of people being rebuilt as a log.
+struct Chunk<'k> {
+    builder: LogBuilder,
+    first: Vec<u64>,
+    keep: &'k HashSet<String>,
+}
+
+impl<'k> Chunk<'k> {
+    fn new(activities: &[String], keep: &'k HashSet<String>) -> Chunk<'k> {
+        let mut builder = LogBuilder::new(ActivityKey::concept_name());
+        for activity in activities {
+            builder.intern(activity);
+        }
+        Chunk {
+            builder,
+            first: Vec::new(),
+            keep,
+        }
+    }
+
+    fn add(&mut self, person: &Person) -> Result<(), String> {
+        let builder = &mut self.builder;
+        let concept = builder.intern(CONCEPT_NAME);
+        let time_key = builder.intern(TIME_TIMESTAMP);
+        let case = builder.new_case(&person.person);
+        let name = builder.string(&person.person);
+        let mut attributes = vec![Attribute::new(concept, name)];
+        if !person.case_properties.is_empty() {
+            for (key, value) in object(&person.case_properties)? {
+                attributes.extend(jsonl::convert(builder, &key, &value));
+            }
+        }
+        builder.set_case_attributes(case, attributes);
+        for ((&time, activity), properties) in person.t.iter().zip(&person.a).zip(&person.p) {
+            let activity = builder.string(activity);
+            let mut attributes = vec![
+                Attribute::new(concept, activity),
+                Attribute::new(time_key, Value::Date(time)),
+            ];
+            for (key, value) in object(properties)? {
+                if self.keep.contains(&key) {
+                    attributes.extend(jsonl::convert(builder, &key, &value));
+                }
+            }
+            builder.push_event(case, time, attributes);
+        }
+        self.first.push(person.first_seq);
+        Ok(())
+    }
+}
+
+fn object(text: &str) -> Result<Map<String, Json>, String> {
+    match serde_json::from_str(text) {
+        Ok(Json::Object(map)) => Ok(map),
+        Ok(_) => Err(format!("properties that are not an object: {text:.80}")),
+        Err(error) => Err(format!(
+            "properties that are not JSON ({error}): {text:.80}"
+        )),
+    }
+}
+
+impl EventStore {
+    /// The journey's instances cut from the events here, as a `LogSource` for
+    /// `waymark_analytics::journey::report_of`, with the options the report must be given
+    /// (`now`, when not set, is the store's last time).
+    pub fn journey_cut(
+        &self,
+        journey: &Journey,
+        options: &Options,
+    ) -> Result<(Assembled, Options), Error> {
+        let db = &self.location.database;
+        #[derive(Deserialize)]
+        struct Last {
+            last: i64,
+        }
+        let last: Vec<Last> = self.rows(
+            "the last time",
+            &format!("SELECT max(time_us) AS last FROM {db}.events WHERE kind != 'case'"),
+        )?;
+        let options = now_or(options, last.first().map_or(0, |l| l.last));
+        #[derive(Deserialize)]
+        struct Activity {
+            activity: String,
+        }
+        let activities: Vec<String> = self
+            .rows::<Activity>(
+                "the activities",
+                &format!(
+                    "SELECT DISTINCT activity FROM {db}.events WHERE kind != 'case' ORDER BY activity"
+                ),
+            )?
+            .into_iter()
+            .map(|a| a.activity)
+            .collect();
+        let named: Vec<String> = journey
+            .touchpoints()
+            .flat_map(|(_, t)| t.events.iter().map(|rule| rule.event.clone()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let keep: HashSet<String> = attributes_read(journey, &options).into_iter().collect();
+        let mut pieces = Pieces::new(&options);
+        let refused = |problem: String| Error::Answer {
+            node: self.entry().address.clone(),
+            problem,
+        };
+        let mut chunk = Chunk::new(&activities, &keep);
+        let cut = |pieces: &mut Pieces, chunk: Chunk<'_>| -> Result<(), Error> {
+            let log = chunk.builder.finish();
+            pieces
+                .add(journey, &log, &chunk.first)
+                .map_err(|error| Error::Journey {
+                    message: error.to_string(),
+                })
+        };
+        let list = sql::array(&named);
+        self.each(
+            "the people's events",
+            &format!(
+                "SELECT person, first_seq, case_properties, \
+                 arrayFirstIndex(l_a -> has({list}, l_a), activities) AS s, \
+                 arraySlice(times, s) AS t, arraySlice(activities, s) AS a, arraySlice(properties, s) AS p \
+                 FROM {db}.traces WHERE s > 0"
+            ),
+            |person: Person| {
+                chunk.add(&person).map_err(refused)?;
+                if chunk.first.len() >= CHUNK {
+                    let full = std::mem::replace(&mut chunk, Chunk::new(&activities, &keep));
+                    cut(&mut pieces, full)?;
+                }
+                Ok(())
+            },
+        )?;
+        cut(&mut pieces, chunk)?;
+        Ok((pieces.finish(), options))
+    }
+}
