@@ -183,6 +183,7 @@ fn main() {
                 serde_json::json!({ "reached": reached }),
             );
         }
+        Some("clickhouse-load") => clickhouse_load(&args[1], args[2].parse().expect("events")),
         Some("scale") => {
             let events: usize = args[1].parse().expect("events");
             let started = Instant::now();
@@ -543,5 +544,65 @@ fn http_workflow(args: &[String]) {
             "failed": failed,
             "p50_ms": ms(0.5), "p90_ms": ms(0.9), "p99_ms": ms(0.99), "max_ms": all.max() as f64 / 1000.0,
         }),
+    );
+}
+
+/// `clickhouse-load URL EVENTS`: the synthetic generator's journeys written into ClickHouse as
+/// `waymark import --events` writes a log (rows in batches of 100,000, each acknowledged by
+/// every shard), generated in logs of 5M events with a seed each, people named apart. Prints
+/// the load time (generation excluded) and the disk the events take on every node.
+fn clickhouse_load(url: &str, events: usize) {
+    let location = waymark_clickhouse::Location::parse(url).expect("events URL");
+    let store = waymark_clickhouse::EventStore::open(&location).expect("open");
+    let mut written = 0usize;
+    let mut seq = store.next_seq().expect("next seq");
+    let (mut generating, mut loading) = (0.0, 0.0);
+    let mut chunk = 0u64;
+    while written < events {
+        let started = Instant::now();
+        let log = waymark_eventlog::synthetic_journeys((events - written).min(5_000_000), 1000 + chunk);
+        generating += started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let mut batch = waymark_clickhouse::Batch::new();
+        for case in log.iter_cases() {
+            let person = format!("g{chunk}-{}", case.name());
+            for event in case.events() {
+                batch.push(&waymark_clickhouse::Row {
+                    person: &person,
+                    time_us: log.time_column()[event],
+                    seq,
+                    message_id: "",
+                    kind: "import",
+                    activity: log.resolve(log.activity_column()[event]),
+                    properties: "{}",
+                });
+                seq += 1;
+                if batch.len() >= waymark_clickhouse::IMPORT_BATCH {
+                    store.insert(&batch).expect("insert");
+                    batch = waymark_clickhouse::Batch::new();
+                }
+            }
+        }
+        store.insert(&batch).expect("insert");
+        loading += started.elapsed().as_secs_f64();
+        written += log.events();
+        chunk += 1;
+        eprintln!("{written} events written ({loading:.0} s loading, {generating:.0} s generating)");
+    }
+    let disk: u64 = store
+        .per_node_text(&format!(
+            "SELECT sum(bytes) FROM system.parts WHERE active AND database = '{}' FORMAT TabSeparated",
+            location.database
+        ))
+        .expect("disk")
+        .iter()
+        .map(|t| t.trim().parse::<u64>().unwrap_or(0))
+        .sum();
+    report(
+        "waymark",
+        "clickhouse-load",
+        &format!("synthetic {written}"),
+        loading,
+        serde_json::json!({ "events": written, "events_per_second": written as f64 / loading, "disk_bytes": disk, "nodes": location.nodes.len(), "generate_seconds": generating }),
     );
 }

@@ -71,13 +71,8 @@ impl Names {
 }
 
 #[derive(Deserialize)]
-struct Count {
-    a: String,
-    n: u64,
-}
-
-#[derive(Deserialize)]
-struct EdgeRow {
+struct DfgRow {
+    k: u8,
     f: String,
     t: String,
     n: u64,
@@ -212,73 +207,63 @@ impl EventStore {
     pub fn dfg(&self, filter: &Filter) -> Result<(Dfg, Names), Error> {
         let condition = self.condition(filter)?;
         let table = self.sequences();
-        let (cases, events) = self.size(&condition)?;
+        // One pass: each person's activities (kind 0), first (1) and last (2) activity, and
+        // pairs of consecutive events with the time between them (3), grouped together. Lambdas
+        // see only their arguments (18.16 cannot capture a column in ARRAY JOIN), so the pairs
+        // come from the sequences shifted by one.
+        let items = format!(
+            "arrayConcat(\
+                arrayMap(l_a -> (toUInt8(0), l_a, '', toInt64(0)), activities), \
+                [(toUInt8(1), activities[1], '', toInt64(0)), (toUInt8(2), activities[length(activities)], '', toInt64(0))], \
+                arrayMap((l_a, l_b, l_s, l_e) -> (toUInt8(3), l_a, l_b, if(l_s = {NO_TIME} OR l_e = {NO_TIME}, toInt64(0), l_e - l_s)), \
+                    arrayPopBack(activities), arrayPopFront(activities), arrayPopBack(times), arrayPopFront(times)))"
+        );
+        let g = "tupleElement(p, 4)";
+        let rows: Vec<DfgRow> = self.rows(
+            "the directly-follows graph",
+            &format!(
+                "SELECT tupleElement(p, 1) AS k, tupleElement(p, 2) AS f, tupleElement(p, 3) AS t, count() AS n, \
+                 sum(intDiv({g}, 1000000)) AS whole, sum({g} % 1000000) AS part, \
+                 quantileExactIf(0.5)({g}, k = 3) AS upper, -quantileExactIf(0.5)(-{g}, k = 3) AS lower \
+                 FROM {table} ARRAY JOIN {items} AS p WHERE {condition} GROUP BY k, f, t"
+            ),
+        )?;
         let mut names = Names::new();
-        let counted = |names: &mut Names, what: &str, expression: &str, join: &str| {
-            let rows: Vec<Count> = self.rows(
-                what,
-                &format!(
-                    "SELECT {expression} AS a, count() AS n FROM {table} {join} WHERE {condition} GROUP BY a"
-                ),
-            )?;
-            let mut list: Vec<ActivityCount> = rows
-                .into_iter()
-                .map(|row| ActivityCount {
-                    activity: names.symbol(&row.a),
+        let (mut activities, mut start_activities, mut end_activities, mut edges) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for row in rows {
+            let count = ActivityCount {
+                activity: names.symbol(&row.f),
+                count: row.n,
+            };
+            match row.k {
+                0 => activities.push(count),
+                1 => start_activities.push(count),
+                2 => end_activities.push(count),
+                _ => edges.push(Edge {
+                    from: count.activity,
+                    to: names.symbol(&row.t),
                     count: row.n,
-                })
-                .collect();
+                    mean_seconds: stats::mean_seconds(total(row.whole, row.part), row.n),
+                    median_seconds: stats::median_micros(row.n as usize, row.lower, row.upper),
+                }),
+            }
+        }
+        for list in [&mut activities, &mut start_activities, &mut end_activities] {
             list.sort_by(|a, b| {
                 b.count
                     .cmp(&a.count)
                     .then_with(|| names.name(a.activity).cmp(names.name(b.activity)))
             });
-            Ok::<_, Error>(list)
-        };
-        let activities = counted(
-            &mut names,
-            "the activities",
-            "x",
-            "ARRAY JOIN activities AS x",
-        )?;
-        let start_activities = counted(&mut names, "the first activities", "activities[1]", "")?;
-        let end_activities = counted(
-            &mut names,
-            "the last activities",
-            "activities[length(activities)]",
-            "",
-        )?;
-        // Lambdas see only their arguments (18.16 cannot capture a column in ARRAY JOIN), so the
-        // pairs come from the sequences shifted by one.
-        let pairs = format!(
-            "arrayMap((l_a, l_b, l_s, l_e) -> (l_a, l_b, if(l_s = {NO_TIME} OR l_e = {NO_TIME}, 0, l_e - l_s)), \
-             arrayPopBack(activities), arrayPopFront(activities), arrayPopBack(times), arrayPopFront(times))"
-        );
-        let rows: Vec<EdgeRow> = self.rows(
-            "the edges",
-            &format!(
-                "SELECT tupleElement(p, 1) AS f, tupleElement(p, 2) AS t, count() AS n, \
-                 sum(intDiv(tupleElement(p, 3), 1000000)) AS whole, sum(tupleElement(p, 3) % 1000000) AS part, \
-                 quantileExact(0.5)(tupleElement(p, 3)) AS upper, -quantileExact(0.5)(-tupleElement(p, 3)) AS lower \
-                 FROM {table} ARRAY JOIN {pairs} AS p WHERE {condition} GROUP BY f, t"
-            ),
-        )?;
-        let mut edges: Vec<Edge> = rows
-            .into_iter()
-            .map(|row| Edge {
-                from: names.symbol(&row.f),
-                to: names.symbol(&row.t),
-                count: row.n,
-                mean_seconds: stats::mean_seconds(total(row.whole, row.part), row.n),
-                median_seconds: stats::median_micros(row.n as usize, row.lower, row.upper),
-            })
-            .collect();
+        }
         edges.sort_by(|a, b| {
             b.count
                 .cmp(&a.count)
                 .then_with(|| names.name(a.from).cmp(names.name(b.from)))
                 .then_with(|| names.name(a.to).cmp(names.name(b.to)))
         });
+        let events = activities.iter().map(|a| a.count).sum();
+        let cases = start_activities.iter().map(|a| a.count).sum();
         let dfg = Dfg {
             events,
             cases,
@@ -295,7 +280,6 @@ impl EventStore {
     /// sent back.
     pub fn variants(&self, filter: &Filter) -> Result<(Vec<Variant>, u64, Names), Error> {
         let condition = self.condition(filter)?;
-        let (cases, _) = self.size(&condition)?;
         let d = duration();
         let mut rows: Vec<VariantRow> = self.rows(
             "the variants",
@@ -307,6 +291,7 @@ impl EventStore {
             ),
         )?;
         rows.sort_by(|a, b| b.n.cmp(&a.n).then(a.first.cmp(&b.first)));
+        let cases = rows.iter().map(|row| row.n).sum();
         let mut names = Names::new();
         let variants = rows
             .into_iter()
@@ -324,23 +309,26 @@ impl EventStore {
     /// number of people looked at.
     pub fn durations(&self, filter: &Filter) -> Result<(Summary, u64), Error> {
         let condition = self.condition(filter)?;
-        let (cases, _) = self.size(&condition)?;
         let table = self.sequences();
         let d = duration();
         #[derive(Deserialize)]
         struct Sums {
+            cases: u64,
             n: u64,
             whole: i64,
             part: i64,
         }
+        // A person without a time has no duration: counted as looked at, not measured (their
+        // `d` is 0, so the sums are those of the measured).
         let sums: Vec<Sums> = self.rows(
             "the durations",
             &format!(
-                "SELECT count() AS n, sum(intDiv({d}, 1000000)) AS whole, sum(({d}) % 1000000) AS part \
-                 FROM {table} WHERE {condition} AND {}",
+                "SELECT count() AS cases, countIf({}) AS n, sum(intDiv({d}, 1000000)) AS whole, sum(({d}) % 1000000) AS part \
+                 FROM {table} WHERE {condition}",
                 has_time()
             ),
         )?;
+        let cases = sums.first().map_or(0, |s| s.cases);
         let Some(sums) = sums.first().filter(|s| s.n > 0) else {
             return Ok((Summary::default(), cases));
         };

@@ -22,7 +22,7 @@ mod write;
 pub use error::Error;
 pub use location::{Location, is_clickhouse};
 pub use schema::VERSION;
-pub use write::{Batch, Row};
+pub use write::{Batch, IMPORT_BATCH, Row};
 
 use http::Node;
 

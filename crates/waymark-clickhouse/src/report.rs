@@ -24,13 +24,17 @@ use crate::{Error, EventStore, sql};
 /// People per chunk: each chunk is one log in memory while it is cut.
 const CHUNK: usize = 20_000;
 
+/// A person as the shards send them: activities as their place in the store's list (from 1),
+/// or 0 and the name for one that arrived since the list was read; properties only where they
+/// may hold a key the report reads (else empty).
 #[derive(Deserialize)]
 struct Person {
     person: String,
     first_seq: u64,
     case_properties: String,
     t: Vec<i64>,
-    a: Vec<String>,
+    a: Vec<u32>,
+    n: Vec<String>,
     p: Vec<String>,
 }
 
@@ -39,10 +43,11 @@ struct Chunk<'k> {
     builder: LogBuilder,
     first: Vec<u64>,
     keep: &'k HashSet<String>,
+    activities: &'k [String],
 }
 
 impl<'k> Chunk<'k> {
-    fn new(activities: &[String], keep: &'k HashSet<String>) -> Chunk<'k> {
+    fn new(activities: &'k [String], keep: &'k HashSet<String>) -> Chunk<'k> {
         let mut builder = LogBuilder::new(ActivityKey::concept_name());
         for activity in activities {
             builder.intern(activity);
@@ -51,6 +56,7 @@ impl<'k> Chunk<'k> {
             builder,
             first: Vec::new(),
             keep,
+            activities,
         }
     }
 
@@ -67,12 +73,24 @@ impl<'k> Chunk<'k> {
             }
         }
         builder.set_case_attributes(case, attributes);
-        for ((&time, activity), properties) in person.t.iter().zip(&person.a).zip(&person.p) {
+        for (((&time, &code), name), properties) in
+            person.t.iter().zip(&person.a).zip(&person.n).zip(&person.p)
+        {
+            let activity = match code.checked_sub(1) {
+                Some(place) => self.activities.get(place as usize).ok_or_else(|| {
+                    format!("an activity numbered {code} of {}", self.activities.len())
+                })?,
+                None => name,
+            };
             let activity = builder.string(activity);
             let mut attributes = vec![
                 Attribute::new(concept, activity),
                 Attribute::new(time_key, Value::Date(time)),
             ];
+            if properties.is_empty() {
+                builder.push_event(case, time, attributes);
+                continue;
+            }
             for (key, value) in object(properties)? {
                 if self.keep.contains(&key) {
                     attributes.extend(jsonl::convert(builder, &key, &value));
@@ -150,12 +168,28 @@ impl EventStore {
                 })
         };
         let list = sql::array(&named);
+        let all = sql::array(&activities);
+        // A cheap test that an event's properties may hold a key the report reads (at any depth:
+        // a superset; the keys are read here).
+        let mut keys: Vec<String> = keep.iter().cloned().collect();
+        keys.sort();
+        let may_hold = if keys.is_empty() {
+            "0".to_string()
+        } else {
+            keys.iter()
+                .map(|key| format!("visitParamHas(l_p, {})", sql::literal(key)))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        };
         self.each(
             "the people's events",
             &format!(
                 "SELECT person, first_seq, case_properties, \
                  arrayFirstIndex(l_a -> has({list}, l_a), activities) AS s, \
-                 arraySlice(times, s) AS t, arraySlice(activities, s) AS a, arraySlice(properties, s) AS p \
+                 arraySlice(times, s) AS t, \
+                 arrayMap(l_a -> indexOf({all}, l_a), arraySlice(activities, s) AS sliced) AS a, \
+                 arrayMap(l_a -> if(has({all}, l_a), '', l_a), sliced) AS n, \
+                 arrayMap(l_p -> if({may_hold}, l_p, ''), arraySlice(properties, s)) AS p \
                  FROM {db}.traces WHERE s > 0"
             ),
             |person: Person| {

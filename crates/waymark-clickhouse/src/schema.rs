@@ -5,7 +5,8 @@
 //!   ReplacingMergeTree ordered by person, time and arrival (`seq`), partitioned by year. A row
 //!   written twice (an insert sent again after a failure) has the same key, so merges keep one.
 //! - `sequences` (one node) or `sequences_local` behind the Distributed `sequences`: a view
-//!   with each person's events in (time, arrival) order, the same row twice counted once. A
+//!   with each person's events in (time, arrival) order, the same row twice counted once (sorted,
+//!   a row equal to the one before it is dropped: rows differ in `seq` unless written twice). A
 //!   query over the Distributed `sequences` reduces on each shard, since every person is whole
 //!   there, and only the reduced states travel.
 //! - `traces` (one node) or `traces_local` behind the Distributed `traces`: the same with each
@@ -39,7 +40,9 @@ fn step(version: u32) -> &'static [&'static str] {
                 arrayMap(e -> tupleElement(e, 3), trace) AS activities
             FROM (
                 SELECT person, min(seq) AS first_seq,
-                    arraySort(groupUniqArray((time_us, seq, activity))) AS trace
+                    arraySort(groupArray((time_us, seq, activity))) AS sorted,
+                    arrayFilter((l_x, l_p) -> l_x != l_p, sorted,
+                        arrayPushFront(arrayPopBack(sorted), (toInt64(0), toUInt64(18446744073709551615), ''))) AS trace
                 FROM {db}.{events}
                 WHERE kind != 'case'
                 GROUP BY person
@@ -52,7 +55,9 @@ fn step(version: u32) -> &'static [&'static str] {
             FROM (
                 SELECT person, minIf(seq, kind != 'case') AS first_seq,
                     argMaxIf(properties, seq, kind = 'case') AS case_properties,
-                    arraySort(groupUniqArrayIf((time_us, seq, activity, properties), kind != 'case')) AS trace
+                    arraySort(groupArrayIf((time_us, seq, activity, properties), kind != 'case')) AS sorted,
+                    arrayFilter((l_x, l_p) -> l_x != l_p, sorted,
+                        arrayPushFront(arrayPopBack(sorted), (toInt64(0), toUInt64(18446744073709551615), '', ''))) AS trace
                 FROM {db}.{events}
                 GROUP BY person
             )",
