@@ -183,6 +183,14 @@ fn main() {
                 serde_json::json!({ "reached": reached }),
             );
         }
+        Some("synthetic-csv") => {
+            // The generator's journeys as a CSV file, for the embedded engine beside ClickHouse.
+            let events: usize = args[1].parse().expect("events");
+            let log = waymark_eventlog::synthetic_journeys(events, 1000);
+            let file = std::fs::File::create(&args[2]).expect("create");
+            let mut writer = std::io::BufWriter::new(file);
+            waymark_eventlog::csv::write(&log, &mut writer).expect("write");
+        }
         Some("clickhouse-load") => clickhouse_load(&args[1], args[2].parse().expect("events")),
         Some("scale") => {
             let events: usize = args[1].parse().expect("events");

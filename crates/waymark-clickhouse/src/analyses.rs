@@ -186,23 +186,6 @@ impl EventStore {
         Ok(condition)
     }
 
-    /// The people looked at and their events.
-    fn size(&self, condition: &str) -> Result<(u64, u64), Error> {
-        #[derive(Deserialize)]
-        struct Size {
-            cases: u64,
-            events: u64,
-        }
-        let size: Vec<Size> = self.rows(
-            "the size",
-            &format!(
-                "SELECT count() AS cases, sum(length(activities)) AS events FROM {} WHERE {condition}",
-                self.sequences()
-            ),
-        )?;
-        Ok(size.first().map_or((0, 0), |s| (s.cases, s.events)))
-    }
-
     /// The directly-follows graph, as `waymark_analytics::dfg` computes it.
     pub fn dfg(&self, filter: &Filter) -> Result<(Dfg, Names), Error> {
         let condition = self.condition(filter)?;
@@ -374,7 +357,6 @@ impl EventStore {
         order: FunnelOrder,
     ) -> Result<Funnel, Error> {
         let condition = self.condition(filter)?;
-        let (cases, _) = self.size(&condition)?;
         let mut distinct: Vec<String> = Vec::new();
         let codes: Vec<Option<u32>> = steps
             .iter()
@@ -388,20 +370,25 @@ impl EventStore {
             .collect();
         let list = sql::array(&distinct);
         let mut builder = FunnelBuilder::new(codes, window, order);
-        // Each event matching a step, and the first event after one (standing for the run of
-        // others it starts); lambdas see only their arguments.
+        let mut cases = 0;
+        // Every person looked at, in one pass: each event matching a step and the first event
+        // after one (standing for the run of others it starts); nothing for a person with no
+        // event matching a step. Lambdas see only their arguments.
         self.each(
             "the funnel's events",
             &format!(
-                "SELECT arrayFilter((l_c, l_k) -> l_k, \
+                "SELECT if(arrayExists(l_a -> has({list}, l_a), activities) AS found, arrayFilter((l_c, l_k) -> l_k, \
                      arrayMap(l_a -> indexOf({list}, l_a), activities) AS codes, \
-                     arrayMap((l_c, l_p) -> l_c > 0 OR l_p > 0, codes, arrayPushFront(arrayPopBack(codes), 0)) AS keep) AS c, \
-                 arrayFilter((l_t, l_k) -> l_k, times, keep) AS t \
-                 FROM {} WHERE {condition} AND arrayExists(l_a -> has({list}, l_a), activities)",
+                     arrayMap((l_c, l_p) -> l_c > 0 OR l_p > 0, codes, arrayPushFront(arrayPopBack(codes), 0)) AS keep), emptyArrayUInt64()) AS c, \
+                 if(found, arrayFilter((l_t, l_k) -> l_k, times, keep), emptyArrayInt64()) AS t \
+                 FROM {} WHERE {condition}",
                 self.sequences()
             ),
             |row: Reduced| {
-                builder.add(&row.c, &row.t);
+                cases += 1;
+                if !row.c.is_empty() {
+                    builder.add(&row.c, &row.t);
+                }
                 Ok(())
             },
         )?;

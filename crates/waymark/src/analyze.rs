@@ -378,6 +378,41 @@ pub fn run_import_clickhouse(
     Ok(Outcome::Fine)
 }
 
+/// `waymark import --stored --db DB --events clickhouse://…`: the events stored in a Waymark
+/// database, as the analyses read them (one case per stitched person, named and ordered as the
+/// live log does, with their traits as case attributes), written to ClickHouse.
+pub fn run_copy_stored(
+    db: &waymark_store::Location,
+    location: &waymark_clickhouse::Location,
+) -> anyhow::Result<Outcome> {
+    let args = LogArgs {
+        log: None,
+        db: Some(db.clone()),
+        events: None,
+        read: ReadArgs {
+            log_format: None,
+            case: None,
+            activity: None,
+            timestamp: None,
+            activity_key: waymark_eventlog::CONCEPT_NAME.to_string(),
+            lenient: false,
+            object_type: None,
+        },
+    };
+    let log = load_log(&args)?;
+    let store = open_events(location)?;
+    let started = std::time::Instant::now();
+    let written = store
+        .import_log(&log)
+        .with_context(|| format!("the events of {db} were not all written"))?;
+    eprintln!(
+        "{db}: {written} events of {} people written to {location} ({:.2} s)",
+        log.cases(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Outcome::Fine)
+}
+
 /// `waymark import`: each file is read in pieces (an XES log in runs of traces), and each piece
 /// is stored while the next is read.
 pub fn run_import(

@@ -35,7 +35,7 @@ pub enum Command {
     /// again adds nothing.
     Import {
         /// The log files.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "stored")]
         files: Vec<PathBuf>,
         /// The database: a SQLite file (created if missing) or postgres://user@host:port/database.
         #[arg(long, env = "WAYMARK_DB", default_value = "waymark.db")]
@@ -44,6 +44,10 @@ pub enum Command {
         /// a cluster: clickhouse://HOST:PORT,HOST:PORT/DATABASE?cluster=NAME); each case is a person.
         #[arg(long, env = "WAYMARK_EVENTS", value_name = "URL")]
         events: Option<waymark_clickhouse::Location>,
+        /// With --events: copy the events stored in --db (collected and imported, one person per
+        /// stitched profile, with their traits) into ClickHouse, instead of reading files.
+        #[arg(long, requires = "events", conflicts_with = "files")]
+        stored: bool,
         #[command(flatten)]
         read: ReadArgs,
     },

@@ -40,19 +40,23 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Import {
-            files,
             db,
+            events: Some(events),
+            stored: true,
+            ..
+        } => analyze::run_copy_stored(&db, &events),
+        cli::Command::Import {
+            files,
             read,
             events: Some(events),
-        } => {
-            let _ = db;
-            analyze::run_import_clickhouse(&files, &events, &read)
-        }
+            ..
+        } => analyze::run_import_clickhouse(&files, &events, &read),
         cli::Command::Import {
             files,
             db,
             read,
             events: None,
+            ..
         } => analyze::run_import(&files, &db, &read),
         cli::Command::Process { command } => process::run(command),
         cli::Command::Org { command } => process::org(command),

@@ -99,20 +99,21 @@ impl Pieces {
     /// The cut of all pieces, cases in the order of their first arrival.
     pub fn finish(mut self) -> Assembled {
         self.cases.sort_by_key(|case| case.first);
-        let mut instances = Vec::new();
+        let count: usize = self.cases.iter().map(|case| case.instances.len()).sum();
+        let mut instances = Vec::with_capacity(count);
         let mut segments = Vec::new();
         let mut names = Vec::with_capacity(self.cases.len());
-        let mut pairs: Vec<&[(String, String)]> = Vec::new();
-        for (index, case) in self.cases.iter().enumerate() {
-            names.push(case.name.clone());
-            for instance in &case.instances {
-                let mut instance = instance.clone();
+        let mut pairs: Vec<Vec<(String, String)>> = Vec::new();
+        for (index, case) in self.cases.into_iter().enumerate() {
+            names.push(case.name);
+            for mut instance in case.instances {
                 instance.case = index as u32;
                 instances.push(instance);
-                pairs.push(&case.pairs);
+                pairs.push(case.pairs.clone());
             }
-            segments.extend(case.segments.iter().cloned());
+            segments.extend(case.segments);
         }
+        let pairs: Vec<&[(String, String)]> = pairs.iter().map(Vec::as_slice).collect();
         let values = values_of(&pairs);
         let cut = Cut {
             instances: Arc::new(instances),

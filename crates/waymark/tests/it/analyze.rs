@@ -653,7 +653,7 @@ fn alerts_simulate_finds_christmas_in_bpic2012() {
 
 /// The ClickHouse servers `scripts/test` starts (two 18.16 shards, current ClickHouse through
 /// chdb), each with a database of its own for `test`. Outside CI a missing one is skipped.
-fn clickhouse_urls(test: &str) -> Vec<String> {
+pub(super) fn clickhouse_urls(test: &str) -> Vec<String> {
     let mut urls = Vec::new();
     for variable in ["WAYMARK_TEST_CLICKHOUSE", "WAYMARK_TEST_CHDB"] {
         match std::env::var(variable) {

@@ -537,3 +537,55 @@ fn a_backup_taken_beside_a_running_server_restores() {
     assert_eq!(store.journeys().expect("journeys").len(), 1);
     assert_eq!(store.count_events().expect("count"), 300);
 }
+
+/// The demo's collected events copied into ClickHouse (`import --stored`) give every demo
+/// journey the report its database gives, on both servers.
+#[test]
+fn the_demo_s_journeys_measured_in_clickhouse_equal_the_database_s() {
+    let dir = temp_dir("demo-clickhouse");
+    let db = dir.join("demo.db");
+    let (mut child, _url, _banner) = start_demo(&db, "40");
+    child.kill().expect("stop the demo");
+    child.wait().expect("wait");
+    let db = db.display().to_string();
+    let journeys = [
+        "examples/training-request/as-is.yaml",
+        "examples/training-request/to-be.yaml",
+        "examples/loan-application/journey.yaml",
+    ];
+    let report = |journey: &str, source: &[&str]| {
+        let path = super::example(journey.trim_start_matches("examples/"))
+            .display()
+            .to_string();
+        let mut args = vec!["journey", "report", path.as_str(), "--format", "json"];
+        args.extend(source);
+        let output = super::waymark(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            super::stderr(&output)
+        );
+        super::stdout(&output)
+    };
+    let expected: Vec<String> = journeys.iter().map(|j| report(j, &["--db", &db])).collect();
+    for (journey, report) in journeys.iter().zip(&expected).take(2) {
+        let json: serde_json::Value = serde_json::from_str(report).expect("json");
+        assert!(
+            json["instances"]["total"].as_u64() > Some(10),
+            "the demo measures {journey}: {}",
+            json["instances"]
+        );
+    }
+    for url in super::analyze::clickhouse_urls("demo") {
+        let copied = super::waymark(&["import", "--stored", "--db", &db, "--events", &url]);
+        assert!(copied.status.success(), "{}", super::stderr(&copied));
+        for (journey, expected) in journeys.iter().zip(&expected) {
+            assert_eq!(
+                &report(journey, &["--events", &url]),
+                expected,
+                "{journey} on {url}"
+            );
+        }
+    }
+}
