@@ -1,0 +1,32 @@
+//! The events URL (`--events clickhouse://…`): reading never panics, a refusal carries its hint
+//! and never the password, and a URL read is shown without its password and reads back to the
+//! same nodes, database and cluster.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use waymark_clickhouse::Location;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Location::parse(text) {
+        Err(error) => {
+            let message = error.to_string();
+            assert!(message.contains("hint: "), "{text:?}: {message}");
+        }
+        Ok(location) => {
+            let shown = location.to_string();
+            if location.password.is_some() {
+                assert!(shown.contains(":***@"), "{text:?} shown as {shown:?}");
+            }
+            if location.password.is_none() {
+                let again = Location::parse(&shown)
+                    .unwrap_or_else(|e| panic!("{text:?} shown as {shown:?}: {e}"));
+                assert_eq!(again.nodes, location.nodes, "{text:?}");
+                assert_eq!(again.database, location.database, "{text:?}");
+                assert_eq!(again.cluster, location.cluster, "{text:?}");
+            }
+        }
+    }
+});
