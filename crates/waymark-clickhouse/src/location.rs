@@ -164,8 +164,8 @@ impl std::str::FromStr for Location {
 
 /// The start of a refused URL, never its password.
 fn first_part(text: &str) -> String {
-    let end = text.find(['@', '/']).unwrap_or(text.len()).min(40);
-    text[..end].to_string()
+    let end = text.find(['@', '/']).unwrap_or(text.len());
+    text[..end].chars().take(40).collect()
 }
 
 #[cfg(test)]
@@ -203,6 +203,8 @@ mod tests {
             "clickhouse://a:1,b:2/db?cluster=no;drop",
             "clickhouse://a:1/db?ssl=1",
             "clickhouse://:1/db",
+            // A multi-byte letter across the 40th byte of what the message quotes.
+            "clickhouse:aaaaaaaaaaaaaaaaaaaaaaaaaaaaοοοο",
         ] {
             let error = Location::parse(bad).expect_err(bad).to_string();
             assert!(error.contains("clickhouse://HOST:PORT"), "{bad}: {error}");
