@@ -208,7 +208,7 @@ impl EventStore {
                 "SELECT tupleElement(p, 1) AS k, tupleElement(p, 2) AS f, tupleElement(p, 3) AS t, count() AS n, \
                  sum(intDiv({g}, 1000000)) AS whole, sum({g} % 1000000) AS part, \
                  quantileExactIf(0.5)({g}, k = 3) AS upper, -quantileExactIf(0.5)(-{g}, k = 3) AS lower \
-                 FROM {table} ARRAY JOIN {items} AS p WHERE {condition} GROUP BY k, f, t"
+                 FROM {table} ARRAY JOIN {items} AS p WHERE length(activities) > 0 AND {condition} GROUP BY k, f, t"
             ),
         )?;
         let mut names = Names::new();
@@ -379,7 +379,7 @@ impl EventStore {
             &format!(
                 "SELECT if(arrayExists(l_a -> has({list}, l_a), activities) AS found, arrayFilter((l_c, l_k) -> l_k, \
                      arrayMap(l_a -> indexOf({list}, l_a), activities) AS codes, \
-                     arrayMap((l_c, l_p) -> l_c > 0 OR l_p > 0, codes, arrayPushFront(arrayPopBack(codes), 0)) AS keep), emptyArrayUInt64()) AS c, \
+                     arrayMap((l_c, l_p) -> l_c > 0 OR l_p > 0, codes, arraySlice(arrayPushFront(codes, 0), 1, length(codes))) AS keep), emptyArrayUInt64()) AS c, \
                  if(found, arrayFilter((l_t, l_k) -> l_k, times, keep), emptyArrayInt64()) AS t \
                  FROM {} WHERE {condition}",
                 self.sequences()

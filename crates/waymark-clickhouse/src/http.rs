@@ -33,14 +33,17 @@ const COMMON: &[(&str, &str)] = &[
     ("output_format_json_quote_64bit_integers", "0"),
     ("enable_optimize_predicate_expression", "1"),
     ("max_bytes_before_external_group_by", "1073741824"),
+    // A report's statement lists the store's activities: room for tens of thousands.
+    ("max_query_size", "16777216"),
 ];
 
 impl Node {
     pub(crate) fn new(address: &str, user: Option<&str>, password: Option<&str>) -> Node {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // Connecting is bounded; an answer is not (a report at 100M events streams for
+            // minutes): a server that stops answering ends the connection, which ends the call.
             .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_global(Some(Duration::from_secs(600)))
             .build()
             .into();
         let authorization = user.map(|user| {
@@ -129,9 +132,18 @@ impl Node {
             if read == 0 {
                 return Ok(());
             }
-            // A failure after the first rows arrives as text in the answer.
+            // A failure after the first rows arrives in the answer: as text (18.16), or as
+            // `{"exception": "Code: …"}` in JSONEachRow (current releases).
             if line.starts_with("Code: ") && line.contains("Exception") {
                 return Err(refused(&self.address, what, &line));
+            }
+            if let Some(text) = line
+                .starts_with("{\"exception\"")
+                .then(|| serde_json::from_str::<serde_json::Value>(&line).ok())
+                .flatten()
+                .and_then(|v| v["exception"].as_str().map(str::to_string))
+            {
+                return Err(refused(&self.address, what, &text));
             }
             each(line.trim_end_matches('\n'))?;
         }

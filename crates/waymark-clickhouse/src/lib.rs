@@ -36,6 +36,7 @@ pub struct EventStore {
 impl EventStore {
     /// Connects to the nodes of `location` and creates or migrates the schema on each.
     pub fn open(location: &Location) -> Result<EventStore, Error> {
+        location.check()?;
         let nodes = location
             .nodes
             .iter()
@@ -82,10 +83,14 @@ impl EventStore {
                 "SELECT sum(length(activities)), count() FROM {db}.sequences FORMAT TabSeparated"
             ),
         )?;
-        let mut parts = text
-            .split_whitespace()
-            .map(|p| p.parse::<u64>().unwrap_or(0));
-        Ok((parts.next().unwrap_or(0), parts.next().unwrap_or(0)))
+        let mut parts = text.split_whitespace().map(|p| p.parse::<u64>().ok());
+        match (parts.next().flatten(), parts.next().flatten()) {
+            (Some(events), Some(people)) => Ok((events, people)),
+            _ => Err(Error::Answer {
+                node: self.entry().address.clone(),
+                problem: format!("the counts: {}", text.trim()),
+            }),
+        }
     }
 
     /// Runs a statement on every node (for tests and operators' scripts: the events are

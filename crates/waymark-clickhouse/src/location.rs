@@ -66,33 +66,47 @@ fn is_name(text: &str) -> bool {
 }
 
 impl Location {
+    /// Reads an events URL. The user and password may be percent-encoded (`%40` for `@`); a URL
+    /// with a user and no password takes it from `WAYMARK_CLICKHOUSE_PASSWORD` when set. No
+    /// error quotes the user or the password.
     pub fn parse(text: &str) -> Result<Location, Error> {
-        let rest = text.strip_prefix("clickhouse://").ok_or_else(|| {
-            refuse(format!(
-                "`{}` does not start with clickhouse://",
-                first_part(text)
-            ))
-        })?;
+        let rest = text
+            .strip_prefix("clickhouse://")
+            .ok_or_else(|| refuse("the events URL does not start with clickhouse://"))?;
+        // The user and password end at the last `@`: hosts, the path and the settings hold none.
+        let (userinfo, rest) = match rest.rsplit_once('@') {
+            Some((userinfo, rest)) => (Some(userinfo), rest),
+            None => (None, rest),
+        };
         let (rest, query) = match rest.split_once('?') {
             Some((rest, query)) => (rest, Some(query)),
             None => (rest, None),
         };
-        let (authority, database) = match rest.split_once('/') {
-            Some((authority, path)) => (authority, path),
+        let (hosts, database) = match rest.split_once('/') {
+            Some((hosts, path)) => (hosts, path),
             None => (rest, ""),
         };
-        let (user, password, hosts) = match authority.rsplit_once('@') {
-            Some((userinfo, hosts)) => {
+        let (user, password) = match userinfo {
+            Some(userinfo) => {
                 let (user, password) = match userinfo.split_once(':') {
-                    Some((user, password)) => (user, Some(password.to_string())),
+                    Some((user, password)) => (user, Some(password)),
                     None => (userinfo, None),
                 };
+                let user = decode(user)
+                    .ok_or_else(|| refuse("the user is not percent-encoded correctly"))?;
                 if user.is_empty() {
                     return Err(refuse("the user before `@` is empty"));
                 }
-                (Some(user.to_string()), password, hosts)
+                let password =
+                    match password {
+                        Some(password) => Some(decode(password).ok_or_else(|| {
+                            refuse("the password is not percent-encoded correctly")
+                        })?),
+                        None => std::env::var("WAYMARK_CLICKHOUSE_PASSWORD").ok(),
+                    };
+                (Some(user), password)
             }
-            None => (None, None, authority),
+            None => (None, None),
         };
         let mut nodes = Vec::new();
         for host in hosts.split(',') {
@@ -115,20 +129,10 @@ impl Location {
         } else {
             database.to_string()
         };
-        if !is_name(&database) {
-            return Err(refuse(format!(
-                "`{database}` is not a database name (letters, digits and _)"
-            )));
-        }
         let mut cluster = None;
         for pair in query.into_iter().flat_map(|q| q.split('&')) {
             match pair.split_once('=') {
-                Some(("cluster", name)) if is_name(name) => cluster = Some(name.to_string()),
-                Some(("cluster", name)) => {
-                    return Err(refuse(format!(
-                        "`{name}` is not a cluster name (letters, digits and _)"
-                    )));
-                }
+                Some(("cluster", name)) => cluster = Some(name.to_string()),
                 _ => {
                     return Err(refuse(format!(
                         "`{pair}` is not a setting Waymark knows (only cluster=NAME)"
@@ -139,19 +143,70 @@ impl Location {
         if nodes.len() > 1 && cluster.is_none() {
             cluster = Some("waymark".to_string());
         }
-        if nodes.len() == 1 && cluster.is_some() {
-            return Err(refuse(
-                "a cluster needs each of its shards' HTTP addresses, separated by commas",
-            ));
-        }
-        Ok(Location {
+        let location = Location {
             nodes,
             database,
             cluster,
             user,
             password,
-        })
+        };
+        location.check()?;
+        Ok(location)
     }
+
+    /// What every location must hold before a statement names it: nodes, a database and a
+    /// cluster named with letters, digits and `_`, and a cluster only for several nodes.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.nodes.is_empty() {
+            return Err(refuse("no node is named"));
+        }
+        if !is_name(&self.database) {
+            return Err(refuse(format!(
+                "`{}` is not a database name (letters, digits and _)",
+                self.database
+            )));
+        }
+        if [
+            "system",
+            "information_schema",
+            "INFORMATION_SCHEMA",
+            "default",
+        ]
+        .contains(&self.database.as_str())
+        {
+            return Err(refuse(format!(
+                "`{}` is ClickHouse's own database: name one for Waymark's events",
+                self.database
+            )));
+        }
+        match &self.cluster {
+            Some(name) if !is_name(name) => Err(refuse(format!(
+                "`{name}` is not a cluster name (letters, digits and _)"
+            ))),
+            Some(_) if self.nodes.len() == 1 => Err(refuse(
+                "a cluster needs each of its shards' HTTP addresses, separated by commas",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Percent-decoding of a URL's user or password (`%40` is `@`); `None` when malformed.
+fn decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 impl std::str::FromStr for Location {
@@ -160,12 +215,6 @@ impl std::str::FromStr for Location {
     fn from_str(text: &str) -> Result<Location, String> {
         Location::parse(text).map_err(|error| error.to_string())
     }
-}
-
-/// The start of a refused URL, never its password.
-fn first_part(text: &str) -> String {
-    let end = text.find(['@', '/']).unwrap_or(text.len());
-    text[..end].chars().take(40).collect()
 }
 
 #[cfg(test)]
@@ -190,6 +239,12 @@ mod tests {
         );
         let default_port = Location::parse("clickhouse://db").expect("default port");
         assert_eq!(default_port.nodes, ["db:8123"]);
+        // A password holding `/`, `?`, `@` or `,`, as written or percent-encoded.
+        let odd = Location::parse("clickhouse://alice:s3/c?r@t,x@h:1/db").expect("odd password");
+        assert_eq!(odd.password.as_deref(), Some("s3/c?r@t,x"));
+        assert_eq!(odd.nodes, ["h:1"]);
+        let encoded = Location::parse("clickhouse://alice:p%40ss%2Fw@h:1/db").expect("encoded");
+        assert_eq!(encoded.password.as_deref(), Some("p@ss/w"));
     }
 
     #[test]
@@ -203,12 +258,21 @@ mod tests {
             "clickhouse://a:1,b:2/db?cluster=no;drop",
             "clickhouse://a:1/db?ssl=1",
             "clickhouse://:1/db",
-            // A multi-byte letter across the 40th byte of what the message quotes.
+            // A multi-byte letter across the 40th byte (a message once quoted 40 bytes).
             "clickhouse:aaaaaaaaaaaaaaaaaaaaaaaaaaaaοοοο",
+            // The user and password are never quoted, however the URL is wrong.
+            "clickhouse:alice:secret@h:1/db",
+            "clickhouse://alice:secret@h:port/db",
+            "clickhouse://alice:secret@/db",
+            "clickhouse://alice:se%zzcret@h:1/db",
+            "clickhouse://secret@h:1/bad-name",
+            "clickhouse://alice:secret@h:1/system",
+            "postgres://alice:secret@h:1/db",
         ] {
             let error = Location::parse(bad).expect_err(bad).to_string();
             assert!(error.contains("clickhouse://HOST:PORT"), "{bad}: {error}");
-            assert!(!error.contains("secret"));
+            assert!(!error.contains("secret"), "{bad}: {error}");
+            assert!(!error.contains("alice"), "{bad}: {error}");
         }
     }
 }

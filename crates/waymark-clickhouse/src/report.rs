@@ -1,7 +1,9 @@
 //! A journey report over the events in ClickHouse.
 //!
 //! Each shard sends, for each person with an event a touchpoint rule names, the events from
-//! that one on (none before can start or join an instance) with their properties, and the
+//! that one on (none before can start or join an instance; from the first at its time, since a
+//! segment is read from the first event at or after an instance's start) with their properties,
+//! and the
 //! person's case attributes. Waymark rebuilds them a chunk of people at a time into logs of the
 //! attributes the report reads, and cuts each with the embedded engine's code
 //! (`waymark_analytics::journey::pieces`): every activity of the store and the store's last time
@@ -177,7 +179,12 @@ impl EventStore {
             "0".to_string()
         } else {
             keys.iter()
-                .map(|key| format!("visitParamHas(l_p, {})", sql::literal(key)))
+                // The key as JSON writes it (quotes, backslashes and control characters escaped).
+                .map(|key| {
+                    let written = serde_json::to_string(key).unwrap_or_default();
+                    let inner = &written[1..written.len().saturating_sub(1).max(1)];
+                    format!("visitParamHas(l_p, {})", sql::literal(inner))
+                })
                 .collect::<Vec<_>>()
                 .join(" OR ")
         };
@@ -185,7 +192,7 @@ impl EventStore {
             "the people's events",
             &format!(
                 "SELECT person, first_seq, case_properties, \
-                 arrayFirstIndex(l_a -> has({list}, l_a), activities) AS s, \
+                 indexOf(times, times[arrayFirstIndex(l_a -> has({list}, l_a), activities) AS first]) * (first > 0) AS s, \
                  arraySlice(times, s) AS t, \
                  arrayMap(l_a -> indexOf({all}, l_a), arraySlice(activities, s) AS sliced) AS a, \
                  arrayMap(l_a -> if(has({all}, l_a), '', l_a), sliced) AS n, \

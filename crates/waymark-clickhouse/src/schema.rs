@@ -11,7 +11,8 @@
 //!   there, and only the reduced states travel.
 //! - `traces` (one node) or `traces_local` behind the Distributed `traces`: the same with each
 //!   event's properties and the person's case attributes, for the journey report.
-//! - A row of kind `case` holds a case's attributes (an imported trace's), not an event.
+//! - A row of kind `case` holds a case's attributes (an imported trace's), not an event; it also
+//!   keeps a case without events (a person whose sequence is empty), as a log read whole does.
 //! - `waymark_schema`: the versions applied on this node.
 
 use crate::{Error, EventStore};
@@ -40,11 +41,10 @@ fn step(version: u32) -> &'static [&'static str] {
                 arrayMap(e -> tupleElement(e, 3), trace) AS activities
             FROM (
                 SELECT person, min(seq) AS first_seq,
-                    arraySort(groupArray((time_us, seq, activity))) AS sorted,
+                    arraySort(groupArrayIf((time_us, seq, activity), kind != 'case')) AS sorted,
                     arrayFilter((l_x, l_p) -> l_x != l_p, sorted,
-                        arrayPushFront(arrayPopBack(sorted), (toInt64(0), toUInt64(18446744073709551615), ''))) AS trace
+                        arraySlice(arrayPushFront(sorted, (toInt64(0), toUInt64(18446744073709551615), '')), 1, length(sorted))) AS trace
                 FROM {db}.{events}
-                WHERE kind != 'case'
                 GROUP BY person
             )",
             "CREATE VIEW IF NOT EXISTS {db}.{traces} AS
@@ -53,11 +53,11 @@ fn step(version: u32) -> &'static [&'static str] {
                 arrayMap(e -> tupleElement(e, 3), trace) AS activities,
                 arrayMap(e -> tupleElement(e, 4), trace) AS properties
             FROM (
-                SELECT person, minIf(seq, kind != 'case') AS first_seq,
+                SELECT person, min(seq) AS first_seq,
                     argMaxIf(properties, seq, kind = 'case') AS case_properties,
                     arraySort(groupArrayIf((time_us, seq, activity, properties), kind != 'case')) AS sorted,
                     arrayFilter((l_x, l_p) -> l_x != l_p, sorted,
-                        arrayPushFront(arrayPopBack(sorted), (toInt64(0), toUInt64(18446744073709551615), '', ''))) AS trace
+                        arraySlice(arrayPushFront(sorted, (toInt64(0), toUInt64(18446744073709551615), '', '')), 1, length(sorted))) AS trace
                 FROM {db}.{events}
                 GROUP BY person
             )",
@@ -100,14 +100,14 @@ impl EventStore {
                     "CREATE TABLE IF NOT EXISTS {db}.waymark_schema (version UInt32, applied DateTime) ENGINE = TinyLog"
                 ),
             )?;
-            let found: u32 = node
-                .text(
-                    "the schema's version",
-                    &format!("SELECT max(version) FROM {db}.waymark_schema FORMAT TabSeparated"),
-                )?
-                .trim()
-                .parse()
-                .unwrap_or(0);
+            let text = node.text(
+                "the schema's version",
+                &format!("SELECT max(version) FROM {db}.waymark_schema FORMAT TabSeparated"),
+            )?;
+            let found: u32 = text.trim().parse().map_err(|_| Error::Answer {
+                node: node.address.clone(),
+                problem: format!("the schema's version: {}", text.trim()),
+            })?;
             if found > VERSION {
                 return Err(Error::Newer {
                     database: db.clone(),

@@ -143,7 +143,7 @@ impl EventStore {
         for case in log.iter_cases() {
             let name = case.name();
             let attributes = attributes_json(log, case.attributes());
-            if attributes != "{}" {
+            if attributes != "{}" || case.is_empty() {
                 batch.push(&Row {
                     person: name,
                     time_us: waymark_eventlog::NO_TIME,

@@ -280,6 +280,22 @@ pub(crate) fn load_log_keeping(
     })
 }
 
+/// The events store an import writes to: refused when it already holds events, unless the
+/// import says to add to them (an import has no message ids, so twice would count twice).
+fn events_to_fill(
+    location: &waymark_clickhouse::Location,
+    append: bool,
+) -> anyhow::Result<waymark_clickhouse::EventStore> {
+    let store = open_events(location)?;
+    let (events, _) = store.counts()?;
+    if events > 0 && !append {
+        bail!(
+            "{location} already holds {events} events, and an import has no message ids to tell them apart: importing the same events again would count them twice\nhint: name a new database in the URL, or add --append to add these events to those"
+        );
+    }
+    Ok(store)
+}
+
 /// The events store a command names with `--events`.
 fn open_events(
     location: &waymark_clickhouse::Location,
@@ -359,8 +375,9 @@ pub fn run_import_clickhouse(
     files: &[std::path::PathBuf],
     location: &waymark_clickhouse::Location,
     read: &ReadArgs,
+    append: bool,
 ) -> anyhow::Result<Outcome> {
-    let store = open_events(location)?;
+    let store = events_to_fill(location, append)?;
     for path in files {
         let log = read_file(path, read)?;
         let started = std::time::Instant::now();
@@ -384,6 +401,7 @@ pub fn run_import_clickhouse(
 pub fn run_copy_stored(
     db: &waymark_store::Location,
     location: &waymark_clickhouse::Location,
+    append: bool,
 ) -> anyhow::Result<Outcome> {
     let args = LogArgs {
         log: None,
@@ -399,8 +417,8 @@ pub fn run_copy_stored(
             object_type: None,
         },
     };
+    let store = events_to_fill(location, append)?;
     let log = load_log(&args)?;
-    let store = open_events(location)?;
     let started = std::time::Instant::now();
     let written = store
         .import_log(&log)

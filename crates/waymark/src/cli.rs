@@ -42,12 +42,16 @@ pub enum Command {
         db: Location,
         /// Keep the events in ClickHouse instead (clickhouse://HOST:PORT/DATABASE, or the shards of
         /// a cluster: clickhouse://HOST:PORT,HOST:PORT/DATABASE?cluster=NAME); each case is a person.
-        #[arg(long, env = "WAYMARK_EVENTS", value_name = "URL")]
+        #[arg(long, env = "WAYMARK_EVENTS", value_name = "URL", value_parser = EventsUrl)]
         events: Option<waymark_clickhouse::Location>,
         /// With --events: copy the events stored in --db (collected and imported, one person per
         /// stitched profile, with their traits) into ClickHouse, instead of reading files.
         #[arg(long, requires = "events", conflicts_with = "files")]
         stored: bool,
+        /// With --events: add to a ClickHouse database that already holds events (nothing there
+        /// tells an event imported twice from one imported once, so it is refused without this).
+        #[arg(long, requires = "events")]
+        append: bool,
         #[command(flatten)]
         read: ReadArgs,
     },
@@ -279,7 +283,7 @@ pub struct LogArgs {
     /// Analyse the events kept in ClickHouse, reduced on its servers:
     /// clickhouse://HOST:PORT/DATABASE, or the shards of a cluster,
     /// clickhouse://HOST:PORT,HOST:PORT/DATABASE?cluster=NAME.
-    #[arg(long, conflicts_with_all = ["log", "db"], value_name = "URL")]
+    #[arg(long, conflicts_with_all = ["log", "db"], value_name = "URL", value_parser = EventsUrl)]
     pub events: Option<waymark_clickhouse::Location>,
     #[command(flatten)]
     pub read: ReadArgs,
@@ -743,4 +747,33 @@ pub enum ProcessCommand {
         #[arg(long, value_enum, default_value_t = LintFormat::Text)]
         format: LintFormat,
     },
+}
+
+/// Reads `--events` without ever repeating the URL in an error (it may hold a password): clap's
+/// own message for a refused value quotes it.
+#[derive(Debug, Clone, Copy)]
+pub struct EventsUrl;
+
+impl clap::builder::TypedValueParser for EventsUrl {
+    type Value = waymark_clickhouse::Location;
+
+    fn parse_ref(
+        &self,
+        _command: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let text = value.to_str().ok_or_else(|| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidUtf8,
+                "--events is not UTF-8 text\n",
+            )
+        })?;
+        waymark_clickhouse::Location::parse(text).map_err(|error| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("--events: {error}\n"),
+            )
+        })
+    }
 }

@@ -43,14 +43,16 @@ fn main() -> ExitCode {
             db,
             events: Some(events),
             stored: true,
+            append,
             ..
-        } => analyze::run_copy_stored(&db, &events),
+        } => analyze::run_copy_stored(&db, &events, append),
         cli::Command::Import {
             files,
             read,
             events: Some(events),
+            append,
             ..
-        } => analyze::run_import_clickhouse(&files, &events, &read),
+        } => analyze::run_import_clickhouse(&files, &events, &read, append),
         cli::Command::Import {
             files,
             db,

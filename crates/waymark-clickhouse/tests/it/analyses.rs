@@ -215,7 +215,19 @@ fn a_batch_written_twice_counts_once() {
         store.import_log(&log).expect("import");
         let (once, names) = store.dfg(&Filter::default()).expect("dfg");
         let once = dfg_words(&names.into_log(), &once);
-        // The same rows again, as a retried insert sends them (same arrival numbers).
+        // The same rows again, as a retried insert sends them (same arrival numbers); merges
+        // stopped, so the rows really are there twice when the analyses read them.
+        let table = if store.location().cluster.is_some() {
+            "events_local"
+        } else {
+            "events"
+        };
+        store
+            .execute_everywhere(&format!(
+                "SYSTEM STOP MERGES {}.{table}",
+                store.location().database
+            ))
+            .expect("merges stopped");
         copy_rows_again(&store);
         let events = log.events() as u64;
         assert_eq!(
@@ -289,4 +301,65 @@ fn each_person_on_one_shard(name: &str, store: &EventStore, people: u64) {
         people,
         "{name}: {shards:?}"
     );
+}
+
+/// A log with what the shared logs lack: cases without events (with and without attributes),
+/// events without a time, and ties in time.
+fn odd_log() -> EventLog {
+    use waymark_eventlog::{ActivityKey, Attribute, LogBuilder, NO_TIME};
+    let mut builder = LogBuilder::new(ActivityKey::concept_name());
+    let concept = builder.intern(waymark_eventlog::CONCEPT_NAME);
+    let kind = builder.intern("kind");
+    let event = |builder: &mut LogBuilder, case: u32, time: i64, activity: &str| {
+        let name = builder.string(activity);
+        builder.push_event(case, time, [Attribute::new(concept, name)]);
+    };
+    for n in 0..30 {
+        let case = builder.new_case(&format!("p{n}"));
+        let at = 1_700_000_000_000_000 + n * 3_600_000_000;
+        event(&mut builder, case, at, "open");
+        event(&mut builder, case, at + 1_500_000, "fill");
+        if n % 3 == 0 {
+            // A tie: two events at one time keep their order.
+            event(&mut builder, case, at + 1_500_000, "check");
+        }
+        if n % 4 == 0 {
+            event(&mut builder, case, NO_TIME, "note");
+        }
+        event(&mut builder, case, at + (n + 1) * 86_400_000_000, "close");
+        if n % 5 == 0 {
+            let empty = builder.new_case(&format!("empty{n}"));
+            if n % 10 == 0 {
+                let value = builder.string("vip");
+                builder.set_case_attributes(empty, vec![Attribute::new(kind, value)]);
+            }
+        }
+    }
+    let untimed = builder.new_case("untimed");
+    event(&mut builder, untimed, NO_TIME, "note");
+    event(&mut builder, untimed, NO_TIME, "open");
+    builder.finish()
+}
+
+#[test]
+fn cases_without_events_or_times_are_counted_as_the_embedded_engine_counts_them() {
+    let log = odd_log();
+    assert!(log.iter_cases().any(|c| c.is_empty()));
+    for (server, url) in servers() {
+        let name = format!("the odd log on {server}");
+        let store = fresh(&url, "odd");
+        store
+            .import_log(&log)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            store.counts().expect("counts"),
+            (log.events() as u64, log.cases() as u64),
+            "{name}"
+        );
+        for filter in filters(&log) {
+            same_dfg(&name, &log, &store, &filter);
+            same_variants_and_durations(&name, &log, &store, &filter);
+            same_funnels(&name, &log, &store, &filter);
+        }
+    }
 }

@@ -742,6 +742,18 @@ fn analyses_of_events_kept_in_clickhouse_print_what_the_file_gives() {
         "{}",
         stderr(&bad)
     );
+    // A password is never printed, whether the URL is refused or the server cannot be reached.
+    for url in [
+        "clickhouse://alice:s3cret-pw@127.0.0.1:port/x",
+        "clickhouse:alice:s3cret-pw@127.0.0.1:1/x",
+        "clickhouse://alice:s3cret-pw@127.0.0.1:1/x",
+    ] {
+        let refused = waymark(&["analyze", "dfg", "--events", url]);
+        assert_eq!(refused.status.code(), Some(2), "{url}");
+        let text = format!("{}{}", stdout(&refused), stderr(&refused));
+        assert!(!text.contains("s3cret-pw"), "{url}: {text}");
+        assert!(text.contains("clickhouse://"), "{url}: {text}");
+    }
 }
 
 #[test]
