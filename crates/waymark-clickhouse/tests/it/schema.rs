@@ -28,3 +28,31 @@ fn the_schema_is_made_once_and_a_newer_one_is_refused() {
         }
     }
 }
+
+/// On the 18.16 shards (whose `waymark` user has the password `test-secret`, see
+/// `scripts/clickhouse`): the right password opens the store, a wrong one is refused by the
+/// server, and neither password is in the error.
+#[test]
+fn a_user_s_password_is_sent_and_never_shown() {
+    for (name, url) in servers() {
+        if !url.contains("cluster=") {
+            // chdb's HTTP node (a test shim) has no users.
+            continue;
+        }
+        let store = fresh(&url, "auth");
+        let mut location = store.location().clone();
+        location.user = Some("waymark".into());
+        location.password = Some("test-secret".into());
+        let opened = EventStore::open(&location).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(opened.counts().expect("counts"), (0, 0), "{name}");
+        assert!(location.to_string().contains("waymark:***@"));
+        location.password = Some("wrong-secret".into());
+        let refused = EventStore::open(&location).expect_err("a wrong password");
+        let text = format!("{refused} {refused:?}");
+        assert!(matches!(refused, Error::Refused { .. }), "{name}: {text}");
+        assert!(
+            !text.contains("wrong-secret") && !text.contains("test-secret"),
+            "{text}"
+        );
+    }
+}
