@@ -102,39 +102,6 @@ impl EventStore {
         format!("{}.sequences", self.location.database)
     }
 
-    /// The rows of a JSONEachRow query.
-    pub(crate) fn rows<T: for<'de> Deserialize<'de>>(
-        &self,
-        what: &str,
-        sql: &str,
-    ) -> Result<Vec<T>, Error> {
-        let mut rows = Vec::new();
-        self.each(what, sql, |row| {
-            rows.push(row);
-            Ok(())
-        })?;
-        Ok(rows)
-    }
-
-    pub(crate) fn each<T: for<'de> Deserialize<'de>>(
-        &self,
-        what: &str,
-        sql: &str,
-        mut each: impl FnMut(T) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        let node = self.entry();
-        node.lines(what, &format!("{sql} FORMAT JSONEachRow"), |line| {
-            if line.is_empty() {
-                return Ok(());
-            }
-            let row = serde_json::from_str(line).map_err(|error| Error::Answer {
-                node: node.address.clone(),
-                problem: format!("{what}: {error}"),
-            })?;
-            each(row)
-        })
-    }
-
     /// The condition a person must meet to be looked at, as [`Filter::select`] decides.
     fn condition(&self, filter: &Filter) -> Result<String, Error> {
         let mut parts = vec!["1".to_string()];

@@ -25,6 +25,7 @@ pub use schema::VERSION;
 pub use write::{Batch, IMPORT_BATCH, Row};
 
 use http::Node;
+use serde::Deserialize;
 
 /// The events kept in ClickHouse: one node, or the shards of a cluster.
 #[derive(Debug, Clone)]
@@ -63,6 +64,40 @@ impl EventStore {
     /// The node queries and writes go to (any node: the Distributed tables reach all shards).
     fn entry(&self) -> &Node {
         &self.nodes[0]
+    }
+
+    /// The rows of a JSONEachRow query.
+    pub(crate) fn rows<T: for<'de> Deserialize<'de>>(
+        &self,
+        what: &str,
+        sql: &str,
+    ) -> Result<Vec<T>, Error> {
+        let mut rows = Vec::new();
+        self.each(what, sql, |row| {
+            rows.push(row);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    /// Each row of a JSONEachRow query, read as it arrives (the answer is never held whole).
+    pub(crate) fn each<T: for<'de> Deserialize<'de>>(
+        &self,
+        what: &str,
+        sql: &str,
+        mut each: impl FnMut(T) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let node = self.entry();
+        node.lines(what, &format!("{sql} FORMAT JSONEachRow"), |line| {
+            if line.is_empty() {
+                return Ok(());
+            }
+            let row = serde_json::from_str(line).map_err(|error| Error::Answer {
+                node: node.address.clone(),
+                problem: format!("{what}: {error}"),
+            })?;
+            each(row)
+        })
     }
 
     /// The server's version, as it names it.
@@ -111,20 +146,13 @@ impl EventStore {
             .collect()
     }
 
-    /// Empties the events (all partitions, every shard). For tests and re-imports.
-    pub fn truncate(&self) -> Result<(), Error> {
+    /// The table or view each node holds its own part of: `database.NAME_local` on a cluster
+    /// (behind the Distributed `NAME`), `database.NAME` on one node.
+    pub fn on_each_node(&self, name: &str) -> String {
         let db = &self.location.database;
-        let table = if self.location.cluster.is_some() {
-            "events_local"
-        } else {
-            "events"
-        };
-        for node in &self.nodes {
-            node.execute(
-                "emptying the events",
-                &format!("TRUNCATE TABLE {db}.{table}"),
-            )?;
+        match self.location.cluster {
+            Some(_) => format!("{db}.{name}_local"),
+            None => format!("{db}.{name}"),
         }
-        Ok(())
     }
 }

@@ -20,8 +20,9 @@ use crate::{Error, EventStore};
 /// The newest schema this build knows.
 pub const VERSION: u32 = 1;
 
-/// The statements of one step, to run on every node, with `{db}`, `{events}` (the table the
-/// rows are in on this node) and `{sequences}` (the view over it) filled in.
+/// The statements of one step, to run on every node, with `{db}` and the node's own table and
+/// views (`{db}.{events}`, `{db}.{sequences}`, `{db}.{traces}`: see `EventStore::on_each_node`)
+/// filled in.
 fn step(version: u32) -> &'static [&'static str] {
     match version {
         1 => &[
@@ -135,15 +136,11 @@ impl EventStore {
     }
 
     fn fill(&self, statement: &str) -> String {
-        let local = |name: &str| match self.location.cluster {
-            Some(_) => format!("{name}_local"),
-            None => name.to_string(),
-        };
         statement
+            .replace("{db}.{events}", &self.on_each_node("events"))
+            .replace("{db}.{sequences}", &self.on_each_node("sequences"))
+            .replace("{db}.{traces}", &self.on_each_node("traces"))
             .replace("{db}", &self.location.database)
             .replace("{cluster}", self.location.cluster.as_deref().unwrap_or(""))
-            .replace("{events}", &local("events"))
-            .replace("{sequences}", &local("sequences"))
-            .replace("{traces}", &local("traces"))
     }
 }

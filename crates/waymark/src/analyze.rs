@@ -59,10 +59,7 @@ pub fn run_analyze(command: AnalyzeCommand) -> anyhow::Result<Outcome> {
             by,
             format,
         } => {
-            let window = match within.as_deref() {
-                Some(text) => window_micros(text)?,
-                None => i64::MAX / 4,
-            };
+            let window = funnel_window(within.as_deref())?;
             let order = funnel_order(order);
             let (log, cases) = load(&log, &filter)?;
             for step in &steps {
@@ -130,6 +127,14 @@ pub fn run_log(command: LogCommand) -> anyhow::Result<Outcome> {
             );
             Ok(Outcome::Fine)
         }
+    }
+}
+
+/// A funnel's `--within`, in microseconds; without it, unbounded.
+fn funnel_window(within: Option<&str>) -> anyhow::Result<i64> {
+    match within {
+        Some(text) => window_micros(text),
+        None => Ok(i64::MAX / 4),
     }
 }
 
@@ -350,10 +355,7 @@ fn on_clickhouse(command: &AnalyzeCommand) -> Option<anyhow::Result<Outcome>> {
                         "--by {attribute} is not measured on ClickHouse yet: the events' case attributes are not kept there\nhint: leave out --by, or analyse a file or --db"
                     );
                 }
-                let window = match within.as_deref() {
-                    Some(text) => window_micros(text)?,
-                    None => i64::MAX / 4,
-                };
+                let window = funnel_window(within.as_deref())?;
                 let funnel = store.funnel(&filter, steps, window, funnel_order(*order))?;
                 print_funnel(&[(None, funnel)], *format)
             }

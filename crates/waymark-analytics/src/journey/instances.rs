@@ -263,20 +263,9 @@ pub(super) fn attribute_values(log: &EventLog, found: &[Instance]) -> AttributeV
             pairs.push((attribute.key, text));
         }
     }
-    let values: BTreeMap<&str, &BTreeSet<String>> = by_key
-        .iter()
-        .filter(|(_, set)| (2..=ATTRIBUTE_VALUES).contains(&set.len()))
-        .map(|(key, set)| (log.resolve(*key), set))
-        .collect();
-    let names: Vec<String> = values
-        .iter()
-        .flat_map(|(key, set)| set.iter().map(move |value| format!("{key}={value}")))
-        .collect();
+    let names = value_names(by_key.iter().map(|(key, set)| (log.resolve(*key), set)));
     if names.is_empty() {
-        return AttributeValues {
-            masks: vec![Vec::new(); found.len()],
-            names,
-        };
+        return AttributeValues::none(found.len());
     }
     let index: HashMap<&str, usize> = names
         .iter()
@@ -326,6 +315,25 @@ pub(super) fn counted_pairs(log: &EventLog, case: usize) -> Vec<(String, String)
         .collect()
 }
 
+/// The drivers' names of case attribute values, from each key's distinct values as text: for
+/// every key with at least two and at most [`ATTRIBUTE_VALUES`] values, in key order, each value
+/// in order as `key=value`. (A caller may stop adding values to a key past ATTRIBUTE_VALUES + 1:
+/// the key is left out either way.)
+pub(super) fn value_names<'a, V: AsRef<str> + 'a>(
+    by_key: impl IntoIterator<Item = (&'a str, &'a BTreeSet<V>)>,
+) -> Vec<String> {
+    let kept: BTreeMap<&str, &BTreeSet<V>> = by_key
+        .into_iter()
+        .filter(|(_, set)| (2..=ATTRIBUTE_VALUES).contains(&set.len()))
+        .collect();
+    kept.iter()
+        .flat_map(|(key, set)| {
+            set.iter()
+                .map(move |value| format!("{key}={}", value.as_ref()))
+        })
+        .collect()
+}
+
 /// A value as a hash key: its kind and its bits.
 type ValueKey = (u8, u64);
 
@@ -348,6 +356,16 @@ fn value_key(value: &Value) -> ValueKey {
 pub struct AttributeValues {
     pub names: Vec<String>,
     pub masks: Vec<Vec<bool>>,
+}
+
+impl AttributeValues {
+    /// No value to compare, for each of `instances` instances.
+    pub(super) fn none(instances: usize) -> AttributeValues {
+        AttributeValues {
+            names: Vec::new(),
+            masks: vec![Vec::new(); instances],
+        }
+    }
 }
 
 /// Each instance's value of attribute `by` (see [`segment`]).

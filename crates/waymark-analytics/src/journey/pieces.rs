@@ -9,13 +9,13 @@
 //! numbers them, and the case attribute values the contact drivers compare are chosen over all
 //! pieces. The result equals the cut of the whole log (`tests/it/journey.rs`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use waymark_eventlog::{ActivityKey, EventLog, LogBuilder, Micros, Symbol};
 use waymark_journey::Journey;
 
-use super::instances::AttributeValues;
+use super::instances::{AttributeValues, value_names};
 use super::source::{Cut, LogSource};
 use super::{ATTRIBUTE_VALUES, Instance, Options, UnknownTouchpoint};
 
@@ -130,8 +130,7 @@ impl Pieces {
 }
 
 /// The drivers' attribute values as [`super::instances::attribute_values`] chooses them, from
-/// each instance's case attributes as text: the keys with at least two and at most
-/// [`ATTRIBUTE_VALUES`] distinct values, each value named `key=value`.
+/// each instance's case attributes as text ([`value_names`]).
 fn values_of(pairs: &[&[(String, String)]]) -> AttributeValues {
     let mut by_key: HashMap<&str, BTreeSet<&str>> = HashMap::new();
     for case in pairs {
@@ -142,20 +141,9 @@ fn values_of(pairs: &[&[(String, String)]]) -> AttributeValues {
             }
         }
     }
-    let kept: BTreeMap<&str, &BTreeSet<&str>> = by_key
-        .iter()
-        .filter(|(_, set)| (2..=ATTRIBUTE_VALUES).contains(&set.len()))
-        .map(|(key, set)| (*key, set))
-        .collect();
-    let names: Vec<String> = kept
-        .iter()
-        .flat_map(|(key, set)| set.iter().map(move |value| format!("{key}={value}")))
-        .collect();
+    let names = value_names(by_key.iter().map(|(key, set)| (*key, set)));
     if names.is_empty() {
-        return AttributeValues {
-            masks: vec![Vec::new(); pairs.len()],
-            names,
-        };
+        return AttributeValues::none(pairs.len());
     }
     let index: HashMap<&str, usize> = names
         .iter()

@@ -217,15 +217,10 @@ fn a_batch_written_twice_counts_once() {
         let once = dfg_words(&names.into_log(), &once);
         // The same rows again, as a retried insert sends them (same arrival numbers); merges
         // stopped, so the rows really are there twice when the analyses read them.
-        let table = if store.location().cluster.is_some() {
-            "events_local"
-        } else {
-            "events"
-        };
         store
             .execute_everywhere(&format!(
-                "SYSTEM STOP MERGES {}.{table}",
-                store.location().database
+                "SYSTEM STOP MERGES {}",
+                store.on_each_node("events")
             ))
             .expect("merges stopped");
         copy_rows_again(&store);
@@ -238,15 +233,10 @@ fn a_batch_written_twice_counts_once() {
         let (again, names) = store.dfg(&Filter::default()).expect("dfg");
         assert_eq!(dfg_words(&names.into_log(), &again), once, "{server}");
         // And the rows really are there twice, for the sequences to collapse.
-        let db = &store.location().database;
         let rows: u64 = store
             .per_node_text(&format!(
-                "SELECT count() FROM {db}.{} WHERE kind != 'case' FORMAT TabSeparated",
-                if store.location().cluster.is_some() {
-                    "events_local"
-                } else {
-                    "events"
-                }
+                "SELECT count() FROM {} WHERE kind != 'case' FORMAT TabSeparated",
+                store.on_each_node("events")
             ))
             .expect("rows")
             .iter()
@@ -258,26 +248,21 @@ fn a_batch_written_twice_counts_once() {
 
 /// Writes every stored row again, unchanged, as an insert retried after a lost answer does.
 fn copy_rows_again(store: &EventStore) {
-    let db = &store.location().database;
-    let table = if store.location().cluster.is_some() {
-        "events_local"
-    } else {
-        "events"
-    };
+    let table = store.on_each_node("events");
     store
         .execute_everywhere(&format!(
-            "INSERT INTO {db}.{table} (person, time_us, seq, message_id, kind, activity, properties) \
-             SELECT person, time_us, seq, message_id, kind, activity, properties FROM {db}.{table}"
+            "INSERT INTO {table} (person, time_us, seq, message_id, kind, activity, properties) \
+             SELECT person, time_us, seq, message_id, kind, activity, properties FROM {table}"
         ))
         .expect("rows written again");
 }
 
 /// On a cluster: both shards hold events, and every person's events sit on one shard.
 fn each_person_on_one_shard(name: &str, store: &EventStore, people: u64) {
-    let db = &store.location().database;
     let shards: Vec<(u64, u64)> = store
         .per_node_text(&format!(
-            "SELECT count(), uniqExact(person) FROM {db}.events_local FORMAT TabSeparated"
+            "SELECT count(), uniqExact(person) FROM {} FORMAT TabSeparated",
+            store.on_each_node("events")
         ))
         .expect("per shard")
         .iter()
