@@ -583,6 +583,8 @@ fn clickhouse_load(url: &str, events: usize) {
                     kind: "import",
                     activity: log.resolve(log.activity_column()[event]),
                     properties: "{}",
+                    user_id: "",
+                    anonymous_id: "",
                 });
                 seq += 1;
                 if batch.len() >= waymark_clickhouse::IMPORT_BATCH {

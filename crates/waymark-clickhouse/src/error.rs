@@ -27,6 +27,8 @@ pub enum Error {
         found: u32,
         known: u32,
     },
+    #[error("the state store could not be read: {message}")]
+    Store { message: String },
     #[error("the journey cannot be measured: {message}")]
     Journey { message: String },
     #[error("{what} is not measured on ClickHouse yet\nhint: {hint}")]

@@ -96,8 +96,18 @@ impl Node {
 
     /// Runs a statement that answers nothing (DDL, an insert from a select).
     pub(crate) fn execute(&self, what: &str, sql: &str) -> Result<(), Error> {
+        self.execute_with(what, &[], sql)
+    }
+
+    /// Runs a statement that answers nothing, with settings of its own.
+    pub(crate) fn execute_with(
+        &self,
+        what: &str,
+        settings: &[(&str, &str)],
+        sql: &str,
+    ) -> Result<(), Error> {
         tracing::debug!(node = %self.address, what, "clickhouse statement");
-        let mut response = self.post(what, &[], None, sql.as_bytes())?;
+        let mut response = self.post(what, settings, None, sql.as_bytes())?;
         drain(&self.address, &mut response)
     }
 

@@ -12,6 +12,7 @@
 
 mod analyses;
 mod error;
+mod forward;
 mod http;
 mod location;
 mod report;
@@ -20,6 +21,7 @@ mod sql;
 mod write;
 
 pub use error::Error;
+pub use forward::{Forwarded, person_key};
 pub use location::{Location, is_clickhouse};
 pub use schema::VERSION;
 pub use write::{Batch, IMPORT_BATCH, Row};

@@ -23,6 +23,9 @@ use waymark_journey::Journey;
 
 use crate::{Error, EventStore, sql};
 
+/// The rows that are events (not a case's attributes, nor a call that only says who someone is).
+const EVENT: &str = "kind NOT IN ('case', 'identify', 'alias', 'group')";
+
 /// People per chunk: each chunk is one log in memory while it is cut.
 const CHUNK: usize = 20_000;
 
@@ -31,9 +34,13 @@ const CHUNK: usize = 20_000;
 /// may hold a key the report reads (else empty).
 #[derive(Deserialize)]
 struct Person {
-    person: String,
+    /// The case's name: the person's first user id, else first anonymous id (collected), or
+    /// the imported case's name.
+    name: String,
     first_seq: u64,
-    case_properties: String,
+    /// The imported case's attributes and the traits of each identify call, in arrival order:
+    /// a later value of a key replaces an earlier one.
+    case_properties: Vec<String>,
     t: Vec<i64>,
     a: Vec<u32>,
     n: Vec<String>,
@@ -66,13 +73,16 @@ impl<'k> Chunk<'k> {
         let builder = &mut self.builder;
         let concept = builder.intern(CONCEPT_NAME);
         let time_key = builder.intern(TIME_TIMESTAMP);
-        let case = builder.new_case(&person.person);
-        let name = builder.string(&person.person);
+        let case = builder.new_case(&person.name);
+        let name = builder.string(&person.name);
         let mut attributes = vec![Attribute::new(concept, name)];
-        if !person.case_properties.is_empty() {
-            for (key, value) in object(&person.case_properties)? {
-                attributes.extend(jsonl::convert(builder, &key, &value));
-            }
+        // Keys in order, as a snapshot writes a person's traits.
+        let mut traits = std::collections::BTreeMap::new();
+        for properties in &person.case_properties {
+            traits.extend(object(properties)?);
+        }
+        for (key, value) in traits {
+            attributes.extend(jsonl::convert(builder, &key, &value));
         }
         builder.set_case_attributes(case, attributes);
         for (((&time, &code), name), properties) in
@@ -131,7 +141,7 @@ impl EventStore {
         }
         let last: Vec<Last> = self.rows(
             "the last time",
-            &format!("SELECT max(time_us) AS last FROM {db}.events WHERE kind != 'case'"),
+            &format!("SELECT max(time_us) AS last FROM {db}.events WHERE {EVENT}"),
         )?;
         let options = now_or(options, last.first().map_or(0, |l| l.last));
         #[derive(Deserialize)]
@@ -142,7 +152,7 @@ impl EventStore {
             .rows::<Activity>(
                 "the activities",
                 &format!(
-                    "SELECT DISTINCT activity FROM {db}.events WHERE kind != 'case' ORDER BY activity"
+                    "SELECT DISTINCT activity FROM {db}.events WHERE {EVENT} ORDER BY activity"
                 ),
             )?
             .into_iter()
@@ -191,7 +201,7 @@ impl EventStore {
         self.each(
             "the people's events",
             &format!(
-                "SELECT person, first_seq, case_properties, \
+                "SELECT name, first_seq, case_properties, \
                  indexOf(times, times[arrayFirstIndex(l_a -> has({list}, l_a), activities) AS first]) * (first > 0) AS s, \
                  arraySlice(times, s) AS t, \
                  arrayMap(l_a -> indexOf({all}, l_a), arraySlice(activities, s) AS sliced) AS a, \

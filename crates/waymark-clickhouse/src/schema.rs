@@ -18,7 +18,7 @@
 use crate::{Error, EventStore};
 
 /// The newest schema this build knows.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The statements of one step, to run on every node, with `{db}` and the node's own table and
 /// views (`{db}.{events}`, `{db}.{sequences}`, `{db}.{traces}`: see `EventStore::on_each_node`)
@@ -63,6 +63,55 @@ fn step(version: u32) -> &'static [&'static str] {
                 GROUP BY person
             )",
         ],
+        // Collected events (`serve --events`): each row carries its user and anonymous id, so
+        // a person's name is read as the live log reads it; identify calls carry traits; a
+        // person merged into another is hidden (`merged_people`, on every node) from the moment
+        // its rows are copied to the survivor until they are deleted.
+        2 => &[
+            "ALTER TABLE {db}.{events} ADD COLUMN user_id String DEFAULT ''",
+            "ALTER TABLE {db}.{events} ADD COLUMN anonymous_id String DEFAULT ''",
+            "CREATE TABLE IF NOT EXISTS {db}.merged_people (person String)
+                ENGINE = ReplacingMergeTree() ORDER BY person",
+            "CREATE TABLE IF NOT EXISTS {db}.waymark_forwarded (seq Int64, merge Int64, at DateTime)
+                ENGINE = TinyLog",
+            "DROP TABLE IF EXISTS {db}.{sequences}",
+            "CREATE VIEW {db}.{sequences} AS
+            SELECT person, first_seq,
+                arrayMap(e -> tupleElement(e, 1), trace) AS times,
+                arrayMap(e -> tupleElement(e, 3), trace) AS activities
+            FROM (
+                SELECT person, minIf(seq, kind NOT IN ('identify', 'alias', 'group')) AS first_seq,
+                    countIf(kind NOT IN ('identify', 'alias', 'group')) AS held,
+                    arraySort(groupArrayIf((time_us, seq, activity), kind NOT IN ('case', 'identify', 'alias', 'group'))) AS sorted,
+                    arrayFilter((l_x, l_p) -> l_x != l_p, sorted,
+                        arraySlice(arrayPushFront(sorted, (toInt64(0), toUInt64(18446744073709551615), '')), 1, length(sorted))) AS trace
+                FROM {db}.{events}
+                WHERE person NOT IN (SELECT person FROM {db}.merged_people)
+                GROUP BY person
+            )
+            WHERE held > 0",
+            "DROP TABLE IF EXISTS {db}.{traces}",
+            "CREATE VIEW {db}.{traces} AS
+            SELECT person, name, first_seq, case_properties,
+                arrayMap(e -> tupleElement(e, 1), trace) AS times,
+                arrayMap(e -> tupleElement(e, 3), trace) AS activities,
+                arrayMap(e -> tupleElement(e, 4), trace) AS properties
+            FROM (
+                SELECT person, minIf(seq, kind NOT IN ('identify', 'alias', 'group')) AS first_seq,
+                    countIf(kind NOT IN ('identify', 'alias', 'group')) AS held,
+                    if(countIf(user_id != '') > 0, argMinIf(user_id, seq, user_id != ''),
+                        if(countIf(anonymous_id != '') > 0, argMinIf(anonymous_id, seq, anonymous_id != ''), person)) AS name,
+                    arrayMap(l_c -> tupleElement(l_c, 2),
+                        arraySort(groupArrayIf((seq, properties), kind IN ('case', 'identify')))) AS case_properties,
+                    arraySort(groupArrayIf((time_us, seq, activity, properties), kind NOT IN ('case', 'identify', 'alias', 'group'))) AS sorted,
+                    arrayFilter((l_x, l_p) -> l_x != l_p, sorted,
+                        arraySlice(arrayPushFront(sorted, (toInt64(0), toUInt64(18446744073709551615), '', '')), 1, length(sorted))) AS trace
+                FROM {db}.{events}
+                WHERE person NOT IN (SELECT person FROM {db}.merged_people)
+                GROUP BY person
+            )
+            WHERE held > 0",
+        ],
         _ => &[],
     }
 }
@@ -79,6 +128,20 @@ fn distributed(version: u32) -> &'static [&'static str] {
             "CREATE TABLE IF NOT EXISTS {db}.traces (
                 person String, first_seq UInt64, case_properties String, times Array(Int64),
                 activities Array(String), properties Array(String)
+            ) ENGINE = Distributed({cluster}, {db}, traces_local)",
+        ],
+        2 => &[
+            "DROP TABLE IF EXISTS {db}.events",
+            "CREATE TABLE {db}.events AS {db}.events_local
+                ENGINE = Distributed({cluster}, {db}, events_local, cityHash64(person))",
+            "DROP TABLE IF EXISTS {db}.sequences",
+            "CREATE TABLE {db}.sequences (
+                person String, first_seq UInt64, times Array(Int64), activities Array(String)
+            ) ENGINE = Distributed({cluster}, {db}, sequences_local)",
+            "DROP TABLE IF EXISTS {db}.traces",
+            "CREATE TABLE {db}.traces (
+                person String, name String, first_seq UInt64, case_properties Array(String),
+                times Array(Int64), activities Array(String), properties Array(String)
             ) ENGINE = Distributed({cluster}, {db}, traces_local)",
         ],
         _ => &[],

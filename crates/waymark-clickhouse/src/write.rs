@@ -22,8 +22,12 @@ pub struct Row<'a> {
     /// `track`, `page`, `identify`, … or `import`.
     pub kind: &'a str,
     pub activity: &'a str,
-    /// The event's properties as JSON text (`{}` when none).
+    /// The event's properties as JSON text (`{}` when none); an identify call's traits.
     pub properties: &'a str,
+    /// A collected event's ids (empty when it has none, and for imported rows): the person's
+    /// name is their first user id, else their first anonymous id.
+    pub user_id: &'a str,
+    pub anonymous_id: &'a str,
 }
 
 /// Rows gathered into one insert.
@@ -53,6 +57,10 @@ impl Batch {
         sql::field(body, row.activity);
         body.push(b'\t');
         sql::field(body, row.properties);
+        body.push(b'\t');
+        sql::field(body, row.user_id);
+        body.push(b'\t');
+        sql::field(body, row.anonymous_id);
         body.push(b'\n');
         self.rows += 1;
     }
@@ -84,7 +92,7 @@ impl EventStore {
             return Ok(());
         }
         let statement = format!(
-            "INSERT INTO {}.events (person, time_us, seq, message_id, kind, activity, properties) FORMAT TabSeparated",
+            "INSERT INTO {}.events (person, time_us, seq, message_id, kind, activity, properties, user_id, anonymous_id) FORMAT TabSeparated",
             self.location.database
         );
         let settings: &[(&str, &str)] = if self.location.cluster.is_some() {
@@ -152,6 +160,8 @@ impl EventStore {
                     kind: "case",
                     activity: "",
                     properties: &attributes,
+                    user_id: "",
+                    anonymous_id: "",
                 });
                 seq += 1;
             }
@@ -165,6 +175,8 @@ impl EventStore {
                     kind: "import",
                     activity: log.resolve(activities[event]),
                     properties: &properties,
+                    user_id: "",
+                    anonymous_id: "",
                 });
                 seq += 1;
                 events += 1;

@@ -197,8 +197,15 @@ pub(crate) fn link(
     let survivor = match profiles.first() {
         Some(&oldest) => oldest,
         None => {
-            tx.prepare_cached("INSERT INTO profiles DEFAULT VALUES")?
-                .execute([])?;
+            // Never an id used before: SQLite would give the largest id again once its
+            // profile was merged away, and a profile's id names one person for good (the
+            // merges readers replay, the events in ClickHouse).
+            tx.prepare_cached(
+                "INSERT INTO profiles (id) VALUES (max(
+                    (SELECT coalesce(max(id), 0) FROM profiles),
+                    (SELECT coalesce(max(merged), 0) FROM profile_merges)) + 1)",
+            )?
+            .execute([])?;
             tx.last_insert_rowid()
         }
     };

@@ -581,6 +581,8 @@ fn steps() -> Vec<M<'static>> {
         M::up(SURVEY_ASKS),
         // Journey versions proposed for approval (see `Proposals`).
         M::up(PROPOSALS),
+        // A new profile's id is past every id merged away (`identity.rs`), found by this index.
+        M::up("CREATE INDEX profile_merges_by_merged ON profile_merges (merged);"),
     ]
 }
 
@@ -1543,7 +1545,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "29 (inside)");
+        assert_eq!(latest_version().to_string(), "30 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.
@@ -1613,6 +1615,34 @@ mod tests {
             received_us: at,
             body: "{}".to_string(),
         }
+    }
+
+    /// A profile's id names one person for good: after the newest profile is merged into an
+    /// older one, the next new person gets a new id (SQLite would give the merged one again),
+    /// so a reader replaying the merges never takes the new person for the merged one.
+    #[test]
+    fn a_merged_profile_s_id_is_never_given_again() {
+        let store = SqliteStore::open_in_memory().expect("store");
+        let mut first = event("m1", "u1", 1);
+        first.user_id = Some("u1".into());
+        let mut anonymous = event("m2", "ignored", 2);
+        anonymous.user_id = None;
+        anonymous.anonymous_id = Some("a1".into());
+        store.append(vec![first, anonymous]).expect("two people");
+        let newest = store.profile("a1").expect("read").expect("a profile").id;
+        let mut linking = event("m3", "u1", 3);
+        linking.anonymous_id = Some("a1".into());
+        store.append(vec![linking]).expect("merged");
+        let survivor = store.profile("a1").expect("read").expect("a profile").id;
+        assert_ne!(survivor, newest, "the newest profile was merged away");
+        store
+            .append(vec![event("m4", "u2", 4)])
+            .expect("a new person");
+        let next = store.profile("u2").expect("read").expect("a profile").id;
+        assert!(
+            next > newest,
+            "a new person got id {next}, merged id {newest}"
+        );
     }
 
     fn scratch(name: &str) -> std::path::PathBuf {

@@ -10,6 +10,7 @@ use waymark_clickhouse::{EventStore, Location};
 use waymark_eventlog::{EventLog, ReadOptions};
 
 mod analyses;
+mod forward;
 mod schema;
 
 /// The servers to test on, by name: both, unless a variable is missing outside CI.

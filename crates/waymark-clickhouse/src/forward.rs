@@ -1,0 +1,249 @@
+//! Collected events forwarded from the state store to ClickHouse (`waymark serve --events`).
+//!
+//! The state store stays the record of what the collection API accepted: it drops a message id
+//! it has already stored (its index of message ids), stitches identities into profiles, and
+//! numbers each event once (`seq`). A forwarding pass ([`EventStore::forward`]) reads what the
+//! store gained after a cursor, in one consistent view, and writes it here:
+//!
+//! - **Merges first.** A profile merged into another is hidden on every node (`merged_people`),
+//!   then its rows are copied under the survivor (through the Distributed table, acknowledged by
+//!   every shard). A person is never counted twice, and never split across shards; the hidden
+//!   rows are deleted later ([`EventStore::purge_merged`]).
+//! - **Then events**, each under its person's profile at the time of the reading, in batches
+//!   acknowledged by every shard. Track, page and screen calls are events; identify calls carry
+//!   their traits; every row carries its user and anonymous id, so the person's name is read
+//!   as the live log reads it (`schema`).
+//! - **Then the cursor**, kept in `waymark_forwarded`.
+//!
+//! Every step can be done twice: a pass that failed half-way is done again from the cursor and
+//! writes the same rows (same person, time and `seq`), which merges and the views keep once.
+//! Imported blocks are not forwarded: import files with `waymark import --events`.
+
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+use waymark_store::Store;
+use waymark_store::facts::{self, Change, EventFacts, Fact, Kind, Since};
+
+use crate::write::{Batch, IMPORT_BATCH, Row};
+use crate::{Error, EventStore, sql};
+
+/// What one pass forwarded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Forwarded {
+    /// Where the store's reading ended: the next pass starts there.
+    pub since: Since,
+    pub events: u64,
+    pub merges: u64,
+    /// Imported blocks read and not forwarded.
+    pub blocks: u64,
+}
+
+/// The person a collected event is kept under: their profile, stable until it is merged into
+/// another (then its rows move), or the event's own id when the store has no profile for it.
+pub fn person_key(profile: Option<i64>, event: &EventFacts<'_>) -> Option<String> {
+    match profile {
+        Some(profile) => Some(format!("waymark-profile:{profile}")),
+        None => event
+            .user_id
+            .or(event.anonymous_id)
+            .map(|id| id.to_string()),
+    }
+}
+
+/// An event's facts as the JSON object its row keeps: values typed as the live log types them
+/// (text, integer, float, boolean; a list or object as it came).
+fn properties_json(attributes: &[(std::borrow::Cow<'_, str>, Fact<'_>)]) -> String {
+    let mut object = Map::new();
+    for (key, fact) in attributes {
+        let value = match fact {
+            Fact::Text(text) => Json::String(text.to_string()),
+            Fact::Int(i) => Json::from(*i),
+            Fact::Float(f) => match serde_json::Number::from_f64(*f) {
+                Some(number) => Json::Number(number),
+                None => continue,
+            },
+            Fact::Bool(b) => Json::Bool(*b),
+            Fact::Json(text) => match serde_json::from_str(text) {
+                Ok(value) => value,
+                Err(_) => continue,
+            },
+        };
+        // The first of a key wins, as the live log's attribute lookup finds the first.
+        object.entry(key.to_string()).or_insert(value);
+    }
+    Json::Object(object).to_string()
+}
+
+/// The pieces of a pass: merges and events gathered from the store's reading.
+struct Pass<'e> {
+    events: &'e EventStore,
+    batch: Batch,
+    done: Forwarded,
+    failed: Option<Error>,
+}
+
+impl Pass<'_> {
+    fn event(&mut self, event: &EventFacts<'_>) -> Result<(), Error> {
+        // A record that cannot be read is left out, as the live log leaves it out.
+        let Ok(facts) = facts::decode(event.facts) else {
+            return Ok(());
+        };
+        let Some(person) = person_key(event.profile, event) else {
+            return Ok(());
+        };
+        let activity = if event.kind.is_interaction() {
+            facts.activity.as_ref()
+        } else {
+            ""
+        };
+        let properties = match event.kind {
+            Kind::Alias | Kind::Group => "{}".to_string(),
+            _ => properties_json(&facts.attributes),
+        };
+        self.batch.push(&Row {
+            person: &person,
+            time_us: event.timestamp_us,
+            seq: event.seq.max(0) as u64,
+            message_id: event.message_id.unwrap_or(""),
+            kind: event.kind.as_str(),
+            activity,
+            properties: &properties,
+            user_id: event.user_id.unwrap_or(""),
+            anonymous_id: event.anonymous_id.unwrap_or(""),
+        });
+        self.done.events += 1;
+        if self.batch.len() >= IMPORT_BATCH {
+            let full = std::mem::take(&mut self.batch);
+            self.events.insert(&full)?;
+        }
+        Ok(())
+    }
+
+    fn visit(&mut self, change: Change<'_>) -> Result<(), Error> {
+        match change {
+            Change::Merge { merged, survivor } => {
+                self.events.move_person(
+                    &format!("waymark-profile:{merged}"),
+                    &format!("waymark-profile:{survivor}"),
+                )?;
+                self.done.merges += 1;
+            }
+            Change::Event(event) => self.event(&event)?,
+            Change::Block(_) => self.done.blocks += 1,
+        }
+        Ok(())
+    }
+}
+
+impl EventStore {
+    /// Where forwarding stopped last (nothing forwarded: the start).
+    pub fn forwarded(&self) -> Result<Since, Error> {
+        #[derive(Deserialize)]
+        struct Cursor {
+            seq: i64,
+            merge: i64,
+        }
+        let db = &self.location.database;
+        let found: Vec<Cursor> = self.rows(
+            "where forwarding stopped",
+            &format!("SELECT max(seq) AS seq, max(merge) AS merge FROM {db}.waymark_forwarded"),
+        )?;
+        Ok(found.first().map_or(Since::default(), |c| Since {
+            seq: c.seq,
+            merge: c.merge,
+            block: 0,
+        }))
+    }
+
+    /// Forwards what `store` gained after `since` (see the module's documentation): returns
+    /// once every shard acknowledged it, and the cursor is kept.
+    pub fn forward(&self, store: &dyn Store, since: Since) -> Result<Forwarded, Error> {
+        let mut pass = Pass {
+            events: self,
+            batch: Batch::new(),
+            done: Forwarded::default(),
+            failed: None,
+        };
+        let read = store.read_facts(since, true, &mut |change| {
+            pass.visit(change).map_err(|error| {
+                let text = error.to_string();
+                pass.failed = Some(error);
+                waymark_store::StoreError::Refused(text)
+            })
+        });
+        let until = match (read, pass.failed.take()) {
+            (_, Some(error)) => return Err(error),
+            (Ok(until), None) => until,
+            (Err(error), None) => {
+                return Err(Error::Store {
+                    message: error.to_string(),
+                });
+            }
+        };
+        self.insert(&pass.batch)?;
+        pass.done.since = until;
+        if until != since {
+            let db = &self.location.database;
+            self.entry().execute(
+                "where forwarding stopped",
+                &format!(
+                    "INSERT INTO {db}.waymark_forwarded VALUES ({}, {}, now())",
+                    until.seq, until.merge
+                ),
+            )?;
+        }
+        if pass.done.events + pass.done.merges > 0 {
+            tracing::debug!(
+                events = pass.done.events,
+                merges = pass.done.merges,
+                seq = until.seq,
+                "events forwarded to ClickHouse"
+            );
+        }
+        Ok(pass.done)
+    }
+
+    /// Moves a person's rows to another person: hides `from` on every node, then copies its
+    /// rows under `to` (acknowledged by every shard). Done twice, it changes nothing more.
+    pub fn move_person(&self, from: &str, to: &str) -> Result<(), Error> {
+        let db = &self.location.database;
+        let from = sql::literal(from);
+        for node in &self.nodes {
+            node.execute(
+                "a merged person",
+                &format!("INSERT INTO {db}.merged_people VALUES ({from})"),
+            )?;
+        }
+        let settings: &[(&str, &str)] = if self.location.cluster.is_some() {
+            &[("insert_distributed_sync", "1")]
+        } else {
+            &[]
+        };
+        let columns = "time_us, seq, message_id, kind, activity, properties, user_id, anonymous_id";
+        self.entry().execute_with(
+            "a merged person's events",
+            settings,
+            &format!(
+                // By position: an alias named `person` would be what the WHERE reads.
+                "INSERT INTO {db}.events (person, {columns}) SELECT {}, {columns} FROM {db}.events WHERE person = {from}",
+                sql::literal(to)
+            ),
+        )
+    }
+
+    /// Deletes the rows of the people merged into others (hidden since their merge) on every
+    /// node. ClickHouse rewrites the parts holding them in the background; run it now and then.
+    pub fn purge_merged(&self) -> Result<(), Error> {
+        let db = &self.location.database;
+        let table = self.on_each_node("events");
+        for node in &self.nodes {
+            node.execute(
+                "the merged people's rows",
+                &format!(
+                    "ALTER TABLE {table} DELETE WHERE person IN (SELECT person FROM {db}.merged_people)"
+                ),
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,261 @@
+//! Collected events forwarded from the state store (`serve --events`): the analyses and the
+//! journey report over ClickHouse equal the embedded engine's over the store's own log, with
+//! duplicates, identity merges after the merged people's events were forwarded, traits and
+//! ties in time, forwarded in several passes and again from the start.
+
+use waymark_analytics::journey::Options;
+use waymark_analytics::{Filter, all_cases};
+use waymark_clickhouse::EventStore;
+use waymark_store::facts::Since;
+use waymark_store::{NewEvent, Store};
+
+use crate::{fresh, servers};
+
+const JOURNEY: &str = r#"
+id: plans
+title: Plans
+owner: Test
+version: as-is
+stages:
+  - id: look
+    name: Look
+    touchpoints:
+      - id: visit
+        name: Visit
+        channel: web
+        department: Marketing
+        actor: customer
+        kind: content
+        target: 1h
+        events:
+          - event: Viewed Plans
+      - id: call
+        name: Call
+        channel: phone
+        department: Support
+        actor: staff
+        kind: conversation
+        optional: true
+        target: 30m
+        events:
+          - event: Called
+  - id: buy
+    name: Buy
+    touchpoints:
+      - id: pay
+        name: Pay
+        channel: web
+        department: Finance
+        actor: customer
+        kind: form
+        target: 1d
+        moment_of_truth: true
+        events:
+          - event: Paid
+            where: { result: ok }
+      - id: rate
+        name: Rate
+        channel: email
+        department: Support
+        actor: customer
+        kind: form
+        events:
+          - event: Rated
+"#;
+
+/// A small generator, so the events are the same on every run.
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+fn event(
+    message: &str,
+    kind: &str,
+    name: Option<&str>,
+    user: Option<&str>,
+    anonymous: Option<&str>,
+    at: i64,
+    extra: serde_json::Value,
+) -> NewEvent {
+    let mut body = serde_json::json!({ "type": kind, "messageId": message });
+    if let (Some(extra), Some(map)) = (extra.as_object(), body.as_object_mut()) {
+        map.extend(extra.clone());
+    }
+    NewEvent {
+        message_id: message.to_string(),
+        kind: kind.to_string(),
+        name: name.map(str::to_string),
+        user_id: user.map(str::to_string),
+        anonymous_id: anonymous.map(str::to_string),
+        timestamp_us: at,
+        received_us: at,
+        body: body.to_string(),
+    }
+}
+
+/// Batches of collected events: people browsing anonymously and identified later (merging
+/// two profiles that both have events), identify calls with traits, repeated message ids, ties
+/// in time.
+fn batches() -> Vec<Vec<NewEvent>> {
+    let mut random = Seeded(7);
+    let activities = ["Viewed Plans", "Called", "Paid", "Rated", "Read Blog"];
+    let start = 1_700_000_000_000_000i64;
+    let mut all = Vec::new();
+    let mut message = 0;
+    for round in 0..4 {
+        let mut batch = Vec::new();
+        for person in 0..40 {
+            let anonymous = format!("anon-{person}");
+            let user = format!("user-{}", person / 2);
+            let identified = round >= 2 && person % 3 != 0;
+            for _ in 0..random.next(4) {
+                message += 1;
+                let activity = activities[random.next(activities.len() as u64) as usize];
+                // Minutes apart, often the same minute: ties keep arrival order.
+                let at = start + (round * 100 + random.next(60) as i64) * 60_000_000;
+                let body = serde_json::json!({
+                    "event": activity,
+                    "properties": {
+                        "result": if random.next(3) == 0 { "failed" } else { "ok" },
+                        "csat": random.next(5) + 1,
+                    }
+                });
+                let (user_id, anonymous_id) = match (identified, random.next(3)) {
+                    (true, 0) => (Some(user.as_str()), Some(anonymous.as_str())),
+                    (true, 1) => (Some(user.as_str()), None),
+                    _ => (None, Some(anonymous.as_str())),
+                };
+                batch.push(event(
+                    &format!("m{message}"),
+                    "track",
+                    Some(activity),
+                    user_id,
+                    anonymous_id,
+                    at,
+                    body,
+                ));
+            }
+            if round >= 1 && person % 4 == 1 {
+                message += 1;
+                let plan = ["free", "team", "enterprise"][random.next(3) as usize];
+                let (user_id, anonymous_id) = if identified {
+                    (Some(user.as_str()), Some(anonymous.as_str()))
+                } else {
+                    (None, Some(anonymous.as_str()))
+                };
+                batch.push(event(
+                    &format!("m{message}"),
+                    "identify",
+                    None,
+                    user_id,
+                    anonymous_id,
+                    start + round * 100 * 60_000_000,
+                    serde_json::json!({ "traits": { "plan": plan, "seats": random.next(50) } }),
+                ));
+            }
+        }
+        // Some events sent again (the sender's retry): the store drops them.
+        let again: Vec<NewEvent> = batch.iter().step_by(7).cloned().collect();
+        batch.extend(again);
+        all.push(batch);
+    }
+    all
+}
+
+fn same_figures(name: &str, store: &dyn Store, events: &EventStore) {
+    let (log, _) = waymark_store::stored_log(store).expect("the stored log");
+    let (stored_events, people) = events.counts().expect("counts");
+    assert_eq!(
+        (stored_events as usize, people as usize),
+        (log.events(), log.cases()),
+        "{name}: events and people"
+    );
+    let cases = all_cases(&log);
+    let expected = waymark_analytics::dfg(&log, &cases);
+    let (dfg, names) = events.dfg(&Filter::default()).expect("dfg");
+    let names = names.into_log();
+    let words = |log: &waymark_eventlog::EventLog, dfg: &waymark_analytics::Dfg| {
+        let mut edges: Vec<_> = dfg
+            .edges
+            .iter()
+            .map(|e| {
+                (
+                    log.resolve(e.from).to_string(),
+                    log.resolve(e.to).to_string(),
+                    e.count,
+                    e.mean_seconds.to_bits(),
+                )
+            })
+            .collect();
+        edges.sort();
+        edges
+    };
+    assert_eq!(words(&names, &dfg), words(&log, &expected), "{name}: dfg");
+
+    let checked = waymark_journey::check(JOURNEY);
+    let journey = checked
+        .journey
+        .unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
+    for options in [
+        Options::default(),
+        Options {
+            by: Some("plan".into()),
+            ..Options::default()
+        },
+    ] {
+        let (cut, options) = events.journey_cut(&journey, &options).expect("cut");
+        let actual = waymark_analytics::journey::report_of(&journey, &cut, &options)
+            .expect("report over ClickHouse");
+        let expected =
+            waymark_analytics::journey::report(&journey, &log, &options).expect("report");
+        assert_eq!(
+            format!("{actual:?}"),
+            format!("{expected:?}"),
+            "{name}: the journey report with {options:?}"
+        );
+    }
+}
+
+#[test]
+fn collected_events_forwarded_equal_the_store_s_own_log() {
+    for (name, url) in servers() {
+        let store = waymark_store::open_in_memory().expect("a store");
+        let events = fresh(&url, "forward");
+        let mut since = events.forwarded().expect("the cursor");
+        assert_eq!(since, Since::default(), "{name}: nothing forwarded yet");
+        let mut merges = 0;
+        for batch in batches() {
+            store.append(batch).expect("append");
+            let done = events.forward(store.as_ref(), since).expect("forward");
+            merges += done.merges;
+            since = done.since;
+            assert_eq!(
+                events.forwarded().expect("the cursor"),
+                Since { block: 0, ..since },
+                "{name}: the cursor is kept"
+            );
+        }
+        assert!(merges > 0, "{name}: the events merged no profiles");
+        same_figures(name, store.as_ref(), &events);
+
+        // Forwarding everything again (a pass that failed half-way, done again) changes
+        // nothing.
+        let again = events
+            .forward(store.as_ref(), Since::default())
+            .expect("forward again");
+        assert!(again.events > 0 && again.merges == merges, "{name}");
+        same_figures(&format!("{name}, forwarded twice"), store.as_ref(), &events);
+
+        // Deleting the merged people's rows changes no figure either.
+        events.purge_merged().expect("purge");
+        same_figures(&format!("{name}, purged"), store.as_ref(), &events);
+    }
+}
