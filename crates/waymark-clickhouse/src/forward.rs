@@ -142,16 +142,17 @@ impl EventStore {
         struct Cursor {
             seq: i64,
             merge: i64,
+            block: i64,
         }
         let db = &self.location.database;
         let found: Vec<Cursor> = self.rows(
             "where forwarding stopped",
-            &format!("SELECT max(seq) AS seq, max(merge) AS merge FROM {db}.waymark_forwarded"),
+            &format!("SELECT max(seq) AS seq, max(merge) AS merge, max(block) AS block FROM {db}.waymark_forwarded"),
         )?;
         Ok(found.first().map_or(Since::default(), |c| Since {
             seq: c.seq,
             merge: c.merge,
-            block: 0,
+            block: c.block,
         }))
     }
 
@@ -187,8 +188,8 @@ impl EventStore {
             self.entry().execute(
                 "where forwarding stopped",
                 &format!(
-                    "INSERT INTO {db}.waymark_forwarded VALUES ({}, {}, now())",
-                    until.seq, until.merge
+                    "INSERT INTO {db}.waymark_forwarded VALUES ({}, {}, {}, now())",
+                    until.seq, until.merge, until.block
                 ),
             )?;
         }

@@ -72,7 +72,7 @@ fn step(version: u32) -> &'static [&'static str] {
             "ALTER TABLE {db}.{events} ADD COLUMN anonymous_id String DEFAULT ''",
             "CREATE TABLE IF NOT EXISTS {db}.merged_people (person String)
                 ENGINE = ReplacingMergeTree() ORDER BY person",
-            "CREATE TABLE IF NOT EXISTS {db}.waymark_forwarded (seq Int64, merge Int64, at DateTime)
+            "CREATE TABLE IF NOT EXISTS {db}.waymark_forwarded (seq Int64, merge Int64, block Int64, at DateTime)
                 ENGINE = TinyLog",
             "DROP TABLE IF EXISTS {db}.{sequences}",
             "CREATE VIEW {db}.{sequences} AS

@@ -98,6 +98,7 @@ fn format(name: Option<&str>) -> Result<Format, ApiError> {
         (status = 400, description = "Unreadable file; `field` says where (line:column). An XES file is stored in runs of traces: `accepted` says how many events before the error were stored", body = crate::openapi::ErrorBody),
         (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not read", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The server keeps its events in ClickHouse (`--events`): import there with `waymark import FILE --events URL`", body = crate::openapi::ErrorBody),
     )
 )]
 pub async fn import(
@@ -107,6 +108,15 @@ pub async fn import(
     body: Body,
 ) -> Result<Json<Imported>, ApiError> {
     crate::access::require(&state, &headers, crate::access::Capability::Administer).await?;
+    if state.events.is_some() {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "events_elsewhere",
+            message: "this server keeps its events in ClickHouse; import logs there with `waymark import FILE --events URL`".to_string(),
+            field: None,
+            accepted: None,
+        });
+    }
     let format = format(query.format.as_deref())?;
     if let Some(length) = headers
         .get(axum::http::header::CONTENT_LENGTH)

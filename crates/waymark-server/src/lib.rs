@@ -17,6 +17,7 @@ pub mod changes_api;
 mod collect;
 pub mod context;
 mod error;
+pub mod events;
 pub mod evidence;
 pub mod feedback;
 pub mod followups;
@@ -103,6 +104,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The stored events as live logs, and the reports computed on them (journey pages, reports).
     pub logs: Arc<live::Analyses>,
+    /// Where the collected events also go when they are kept in ClickHouse (`--events`): a
+    /// collection call is acknowledged once they are there.
+    pub events: Option<Arc<events::Forwarding>>,
     /// How often the alert rules on KPIs are checked (`--alert-every`).
     pub alert_every: std::time::Duration,
     /// Nobody is asked for feedback more than once in this long, across all touchpoints
@@ -111,6 +115,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state with the events kept in ClickHouse as well: collection calls wait for them to
+    /// be there, and the journey reports are measured there.
+    pub fn with_events(self, forwarding: Arc<events::Forwarding>) -> Self {
+        self.logs.measure_in(forwarding.clone());
+        AppState {
+            events: Some(forwarding),
+            ..self
+        }
+    }
+
     /// How long claimed work is this node's, in µs (`takeover`).
     pub fn lease_us(&self) -> i64 {
         i64::try_from(self.takeover.as_micros()).unwrap_or(i64::MAX)
@@ -137,6 +151,7 @@ impl AppState {
             clock: Arc::new(SystemClock),
             metrics: Arc::new(Metrics::default()),
             logs: Arc::new(live::Analyses::default()),
+            events: None,
             alert_every: DEFAULT_ALERT_EVERY,
             survey_every: DEFAULT_SURVEY_EVERY,
         })

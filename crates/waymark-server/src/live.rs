@@ -188,6 +188,8 @@ pub struct Analyses {
     /// Each journey's KPI scorecard (the home pages, `/scorecards`), per snapshot and minute.
     scorecards: Slots<Vec<waymark_analytics::journey::kpis::Card>, ()>,
     full_reads: AtomicU64,
+    /// The events in ClickHouse, when they are kept there: reports are measured there.
+    events: std::sync::OnceLock<Arc<crate::events::Forwarding>>,
 }
 
 impl std::fmt::Debug for Analyses {
@@ -208,6 +210,7 @@ impl Default for Analyses {
             latest: Slots::new(REPORTS),
             scorecards: Slots::new(REPORTS),
             full_reads: AtomicU64::new(0),
+            events: std::sync::OnceLock::new(),
         }
     }
 }
@@ -399,15 +402,30 @@ impl Analyses {
         }
     }
 
+    /// Measures the reports on the events in ClickHouse from now on (`serve --events`).
+    pub fn measure_in(&self, forwarding: Arc<crate::events::Forwarding>) {
+        let _ = self.events.set(forwarding);
+    }
+
     /// A report of `journey` on `snapshot`: the kept one when it was computed on this snapshot;
     /// else computed now when that is quick or nothing was kept, else the kept one while a
-    /// new one is computed in the background.
+    /// new one is computed in the background. With the events in ClickHouse, measured there
+    /// instead, and kept until more events are forwarded.
     pub fn report(
         self: &Arc<Self>,
         snapshot: &Arc<Snapshot>,
         journey: &Journey,
         options: &Options,
     ) -> Result<Arc<Report>, UnknownTouchpoint> {
+        if let Some(forwarding) = self.events.get() {
+            match self.report_in_clickhouse(forwarding, journey, options) {
+                Ok(report) => return report,
+                Err(error) => {
+                    // The live log holds the same events: the pages keep their figures.
+                    tracing::warn!(%error, journey = %journey.id, "the report could not be measured in ClickHouse; measuring the live log");
+                }
+            }
+        }
         let slot = self
             .reports
             .slot(format!("{:x}:{options:?}", hash(&format!("{journey:?}"))));
@@ -442,6 +460,46 @@ impl Analyses {
                 Ok(Arc::new(report))
             },
         )
+    }
+
+    /// A report measured in ClickHouse, kept per journey and options until the next events
+    /// are forwarded. The outer error is ClickHouse's; the inner one the options'.
+    fn report_in_clickhouse(
+        &self,
+        forwarding: &Arc<crate::events::Forwarding>,
+        journey: &Journey,
+        options: &Options,
+    ) -> Result<Result<Arc<Report>, UnknownTouchpoint>, String> {
+        // The touchpoints the options name are checked as the live log's report checks them.
+        // (On no events: the same checks, and nothing measured.)
+        let none = waymark_eventlog::LogBuilder::new(waymark_eventlog::ActivityKey::concept_name())
+            .finish();
+        if let Err(unknown) = waymark_analytics::journey::report(journey, &none, options) {
+            return Ok(Err(unknown));
+        }
+        let slot = self.reports.slot(format!(
+            "clickhouse:{:x}:{options:?}",
+            hash(&format!("{journey:?}"))
+        ));
+        let version = (u64::MAX, forwarding.forwarded().max(0) as u64);
+        let (forwarding, journey, options) = (forwarding.clone(), journey.clone(), options.clone());
+        let measured: Result<Arc<Report>, String> =
+            slot.get(version, QUICK, "waymark-report", move |_| {
+                let started = Instant::now();
+                let (cut, options) = forwarding
+                    .events()
+                    .journey_cut(&journey, &options)
+                    .map_err(|error| error.to_string())?;
+                let report = waymark_analytics::journey::report_of(&journey, &cut, &options)
+                    .map_err(|error| error.to_string())?;
+                tracing::debug!(
+                    journey = %journey.id,
+                    ms = started.elapsed().as_millis() as u64,
+                    "a report was measured in ClickHouse"
+                );
+                Ok(Arc::new(report))
+            });
+        measured.map(Ok)
     }
 
     /// The instances of `journey` in `snapshot` (cut with the default options), as its report

@@ -259,6 +259,13 @@ pub struct ServeArgs {
     /// (an email's survey link is left out meanwhile; `POST /v1/surveys` answers 409). Default: 14.
     #[arg(long, env = "WAYMARK_SURVEY_EVERY", value_parser = clap::value_parser!(u64).range(SURVEY_DAYS))]
     pub survey_every: Option<u64>,
+    /// Keep the collected events in ClickHouse as well, and measure the journey reports there:
+    /// clickhouse://HOST:PORT/DATABASE, or the shards of a cluster
+    /// (clickhouse://HOST:PORT,HOST:PORT/DATABASE?cluster=NAME). A collection call is
+    /// acknowledged once ClickHouse has its events. The password may come from
+    /// WAYMARK_CLICKHOUSE_PASSWORD.
+    #[arg(long, env = "WAYMARK_EVENTS", value_name = "URL", value_parser = EventsUrl)]
+    pub events: Option<waymark_clickhouse::Location>,
 }
 
 /// The days `--survey-every` may be (0: ask every time).

@@ -48,6 +48,8 @@ pub struct Settings {
     pub alert_every: std::time::Duration,
     /// How long a person is not asked for feedback again.
     pub survey_every: std::time::Duration,
+    /// Where the events are kept as well (`--events`; not read from the file).
+    pub events: Option<waymark_clickhouse::Location>,
 }
 
 fn read(path: &Path) -> anyhow::Result<File> {
@@ -117,6 +119,7 @@ pub fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             args.survey_every.or(file.survey_every),
             args.config.as_deref(),
         )?,
+        events: args.events,
     })
 }
 

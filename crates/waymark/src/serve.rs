@@ -44,6 +44,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         takeover: Some(args.takeover_after),
         alert_every: Some(args.alert_every),
         survey_every: Some(args.survey_every),
+        events: args.events.clone(),
         ..Outgoing::default()
     };
     serve_store(store, &args.listen, outgoing, |address| {
@@ -79,6 +80,8 @@ pub struct Outgoing {
     pub alert_every: Option<std::time::Duration>,
     /// How long a person is not asked for feedback again (`--survey-every`; else the default).
     pub survey_every: Option<std::time::Duration>,
+    /// Where the collected events are kept as well (`--events`).
+    pub events: Option<waymark_clickhouse::Location>,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -112,8 +115,24 @@ pub fn serve_store(
         takeover,
         alert_every,
         survey_every,
+        events,
     } = outgoing;
     let mut state = AppState::new(store).context("cannot read the signing keys")?;
+    if let Some(location) = events {
+        let events = waymark_clickhouse::EventStore::open(&location)
+            .with_context(|| format!("cannot open the events database {location}"))?;
+        let forwarding = Arc::new(
+            waymark_server::events::Forwarding::new(events, state.store.clone())
+                .with_context(|| format!("cannot read what was forwarded to {location}"))?,
+        );
+        let keeping = forwarding.clone();
+        std::thread::Builder::new()
+            .name("waymark-forward".into())
+            .spawn(move || keeping.keep_up(std::time::Duration::from_secs(1)))
+            .context("no thread to forward the events")?;
+        tracing::info!(events = %location, "keeping the events in ClickHouse");
+        state = state.with_events(forwarding);
+    }
     if let Some(takeover) = takeover {
         state.takeover = takeover;
     }

@@ -589,3 +589,231 @@ fn the_demo_s_journeys_measured_in_clickhouse_equal_the_database_s() {
         }
     }
 }
+
+/// A journey for the events the ClickHouse test sends.
+const PLANS_JOURNEY: &str = r#"
+id: plans
+title: Plans
+owner: Test
+version: as-is
+stages:
+  - id: look
+    name: Look
+    touchpoints:
+      - id: visit
+        name: Visit
+        channel: web
+        department: Marketing
+        actor: customer
+        kind: content
+        target: 1h
+        events:
+          - event: Viewed Plans
+      - id: call
+        name: Call
+        channel: phone
+        department: Support
+        actor: staff
+        kind: conversation
+        optional: true
+        target: 30m
+        events:
+          - event: Called
+  - id: buy
+    name: Buy
+    touchpoints:
+      - id: pay
+        name: Pay
+        channel: web
+        department: Finance
+        actor: customer
+        kind: form
+        target: 1d
+        events:
+          - event: Paid
+            where: { result: ok }
+"#;
+
+/// Round `round` of the events: people browsing anonymously, identified later (merging two
+/// profiles that both have events), identify calls with traits.
+fn plans_events(round: usize) -> Vec<serde_json::Value> {
+    let activities = ["Viewed Plans", "Called", "Paid", "Read Blog"];
+    let mut events = Vec::new();
+    for person in 0..12 {
+        for step in 0..3 {
+            let n = round * 100 + person * 3 + step;
+            let at = format!("2026-11-{:02}T{:02}:{:02}:00Z", 2 + round, 8 + step, person);
+            let mut event = serde_json::json!({
+                "type": "track",
+                "messageId": format!("e{n}"),
+                "event": activities[(person + step + round) % activities.len()],
+                "timestamp": at,
+                "properties": { "result": if n.is_multiple_of(5) { "failed" } else { "ok" } },
+                "anonymousId": format!("anon-{person}"),
+            });
+            if round >= 1 && person % 3 != 0 && step == 1 {
+                event["userId"] = serde_json::json!(format!("user-{}", person / 2));
+            }
+            events.push(event);
+        }
+        if round == 2 && person % 4 == 1 {
+            let plan = ["free", "team"][person % 2];
+            events.push(serde_json::json!({
+                "type": "identify",
+                "messageId": format!("i{person}"),
+                "userId": format!("user-{}", person / 2),
+                "timestamp": "2026-11-04T12:00:00Z",
+                "traits": { "plan": plan },
+            }));
+        }
+    }
+    events
+}
+
+/// `serve --events`: each collection call is acknowledged only once ClickHouse has its events
+/// (checked right after each answer), repeated message ids are kept once, identity merges move
+/// people whole, the report API measures in ClickHouse and equals the database's report; when
+/// ClickHouse loses its tables the call answers 503, and the same call sent again once they are
+/// back is acknowledged with its events there.
+#[test]
+fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
+    let admin = "clickhouse-admin-token";
+    for url in super::analyze::clickhouse_urls("serve") {
+        let dir = temp_dir("serve-clickhouse");
+        let db = dir.join("waymark.db");
+        let args = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--write-key",
+            KEY,
+            "--admin-token",
+            admin,
+            "--events",
+            &url,
+        ];
+        let (mut child, server, _) = launch(&args, &db, |_| true);
+        let location = waymark_clickhouse::Location::parse(&url).expect("url");
+        let events = waymark_clickhouse::EventStore::open(&location).expect("events");
+        let deployed = ureq::post(format!("{server}/v1/journeys"))
+            .header("Authorization", &format!("Bearer {admin}"))
+            .header("Content-Type", "application/yaml")
+            .send(PLANS_JOURNEY)
+            .expect("deploy");
+        assert_eq!(deployed.status(), 200);
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:"))
+        );
+        let send = |batch: &[serde_json::Value]| {
+            ureq::post(format!("{server}/v1/batch"))
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/json")
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .send(serde_json::json!({ "batch": batch }).to_string())
+                .expect("an answer")
+                .status()
+                .as_u16()
+        };
+        let mut tracked = HashSet::new();
+        for round in 0..3 {
+            let mut batch = plans_events(round);
+            // The sender retries part of it: kept once.
+            batch.extend(batch.iter().step_by(5).cloned().collect::<Vec<_>>());
+            assert_eq!(send(&batch), 200, "{url}: round {round}");
+            tracked.extend(
+                batch
+                    .iter()
+                    .filter(|e| e["type"] == "track")
+                    .map(|e| e["messageId"].as_str().unwrap_or_default().to_string()),
+            );
+            // No waiting: acknowledged means there.
+            let (count, _) = events.counts().expect("counts");
+            assert_eq!(count as usize, tracked.len(), "{url}: round {round}");
+        }
+        let report: serde_json::Value = ureq::get(format!("{server}/v1/journeys/plans/report"))
+            .header("Authorization", &format!("Bearer {admin}"))
+            .call()
+            .expect("report")
+            .body_mut()
+            .read_to_string()
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .expect("json");
+        assert!(
+            report["instances"]["total"].as_u64() > Some(5),
+            "{url}: {}",
+            report["instances"]
+        );
+
+        child.kill().expect("stop");
+        child.wait().expect("wait");
+
+        // The report the server measured in ClickHouse is the database's own, and the CLI's
+        // over ClickHouse.
+        let path = dir.join("plans.yaml");
+        std::fs::write(&path, PLANS_JOURNEY).expect("journey file");
+        let path = path.display().to_string();
+        let mut measured = report;
+        if let Some(object) = measured.as_object_mut() {
+            object.remove("deployed_version");
+        }
+        let db_text = db.display().to_string();
+        for source in [["--db", db_text.as_str()], ["--events", url.as_str()]] {
+            let mut args = vec!["journey", "report", &path, "--format", "json"];
+            args.extend(source);
+            let output = super::waymark(&args);
+            assert!(output.status.success(), "{}", super::stderr(&output));
+            let expected: serde_json::Value =
+                serde_json::from_str(&super::stdout(&output)).expect("json");
+            assert_eq!(measured, expected, "{url}: the report against {source:?}");
+        }
+
+        // Started again, it goes on from where forwarding stopped.
+        let (mut child, server, _) = launch(&args, &db, |_| true);
+        assert_eq!(events.counts().expect("counts").0 as usize, tracked.len());
+        // ClickHouse loses its tables: the call is refused, nothing is acknowledged; sent again
+        // once they are back, it is acknowledged with its event there.
+        let lost = [serde_json::json!({
+            "type": "track", "messageId": "late-1", "event": "Paid", "anonymousId": "anon-1",
+            "timestamp": "2026-11-06T09:00:00Z", "properties": { "result": "ok" },
+        })];
+        let send = |batch: &[serde_json::Value]| {
+            ureq::post(format!("{server}/v1/batch"))
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/json")
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .send(serde_json::json!({ "batch": batch }).to_string())
+                .expect("an answer")
+                .status()
+                .as_u16()
+        };
+        let database = &location.database;
+        events
+            .execute_everywhere(&format!("DROP DATABASE {database}"))
+            .expect("drop");
+        assert_eq!(send(&lost), 503, "{url}: the events could not be forwarded");
+        let events = waymark_clickhouse::EventStore::open(&location).expect("made again");
+        assert_eq!(send(&lost), 200, "{url}: sent again");
+        let found = events
+            .per_node_text(&format!(
+                "SELECT count() FROM {} WHERE message_id = 'late-1'",
+                events.on_each_node("events")
+            ))
+            .expect("count");
+        let copies: u64 = found
+            .iter()
+            .map(|t| t.trim().parse::<u64>().unwrap_or(0))
+            .sum();
+        assert!(
+            copies >= 1,
+            "{url}: the event sent again is there: {found:?}"
+        );
+        child.kill().expect("stop");
+        child.wait().expect("wait");
+    }
+}
