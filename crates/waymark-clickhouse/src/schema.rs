@@ -13,6 +13,13 @@
 //!   event's properties and the person's case attributes, for the journey report.
 //! - A row of kind `case` holds a case's attributes (an imported trace's), not an event; it also
 //!   keeps a case without events (a person whose sequence is empty), as a log read whole does.
+//!   Collected events (`forward`) are rows of their Segment kind with their user and anonymous
+//!   ids: `identify` rows hold traits (the latest value of each key counts), and `identify`,
+//!   `alias` and `group` rows are not events. The views name each person as the live log does:
+//!   the first user id, else the first anonymous id, else the person (an imported case's name).
+//! - `merged_people` (every node): people merged into others, whose rows were copied under the
+//!   survivor; the views leave them out until their rows are deleted.
+//! - `waymark_forwarded`: where forwarding from the state store stopped.
 //! - `waymark_schema`: the versions applied on this node.
 
 use crate::{Error, EventStore};
