@@ -107,30 +107,58 @@ pub struct FunnelBuilder {
     steps: Vec<Option<u32>>,
     window: Micros,
     order: FunnelOrder,
-    reaches: Vec<Reach>,
+    /// What the summary reads, summed as cases arrive (no case is kept).
+    tally: Tally,
+}
+
+/// Per step, the cases that reached it and their gaps from the step before: all a funnel's
+/// summary reads of its cases' reaches.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    reached: Vec<usize>,
+    gaps: Vec<Vec<f64>>,
+}
+
+impl Tally {
+    fn new(steps: usize) -> Tally {
+        Tally {
+            reached: vec![0; steps],
+            gaps: vec![Vec::new(); steps.saturating_sub(1)],
+        }
+    }
+
+    fn add(&mut self, reach: &Reach) {
+        for reached in self.reached.iter_mut().take(reach.level) {
+            *reached += 1;
+        }
+        // (An unordered funnel's reaches have no gaps.)
+        let reached_gaps = reach.level.saturating_sub(1);
+        for (gaps, &gap) in self.gaps.iter_mut().zip(&reach.gaps).take(reached_gaps) {
+            gaps.push(gap);
+        }
+    }
 }
 
 impl FunnelBuilder {
     pub fn new(steps: Vec<Option<u32>>, window: Micros, order: FunnelOrder) -> FunnelBuilder {
+        let steps_len = steps.len();
         FunnelBuilder {
             steps,
             window,
             order,
-            reaches: Vec::new(),
+            tally: Tally::new(steps_len),
         }
     }
 
     /// Adds a case that has at least one event matching a step.
     pub fn add(&mut self, codes: &[u32], times: &[Micros]) {
         let reach = reach(codes, times, &self.steps, self.window, self.order);
-        if reach.level > 0 {
-            self.reaches.push(reach);
-        }
+        self.tally.add(&reach);
     }
 
     /// The funnel over `cases` cases (those added and those matching no step).
     pub fn finish(self, names: &[String], cases: usize) -> Funnel {
-        summarize(names, cases, &self.reaches, self.order)
+        summarize_tally(names, cases, self.tally, self.order)
     }
 }
 
@@ -167,23 +195,31 @@ pub(crate) fn summarize(
     reaches: &[Reach],
     order: FunnelOrder,
 ) -> Funnel {
+    let mut tally = Tally::new(steps.len());
+    for reach in reaches {
+        tally.add(reach);
+    }
+    summarize_tally(steps, cases, tally, order)
+}
+
+fn summarize_tally(steps: &[String], cases: usize, tally: Tally, order: FunnelOrder) -> Funnel {
+    let Tally {
+        reached: reached_by_step,
+        mut gaps,
+    } = tally;
     let mut result = Vec::with_capacity(steps.len());
     let mut first = 0;
     let mut previous = cases;
     for (k, name) in steps.iter().enumerate() {
-        let reached = reaches.iter().filter(|r| r.level > k).count();
+        let reached = reached_by_step[k];
         if k == 0 {
             first = reached;
         }
         let median_seconds_from_previous = if k == 0 || order == FunnelOrder::Any {
             None
         } else {
-            let mut gaps: Vec<f64> = reaches
-                .iter()
-                .filter(|r| r.level > k)
-                .map(|r| r.gaps[k - 1])
-                .collect();
-            (!gaps.is_empty()).then(|| stats::median(&mut gaps))
+            let gaps = &mut gaps[k - 1];
+            (!gaps.is_empty()).then(|| stats::median(gaps))
         };
         let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         result.push(FunnelStep {
