@@ -40,15 +40,23 @@ pub struct Forwarded {
 
 /// The person a collected event is kept under: their profile, stable until it is merged into
 /// another (then its rows move), or the event's own id when the store has no profile for it.
+/// (Imported cases are named by their own names; the prefixes keep the three apart.)
 pub fn person_key(profile: Option<i64>, event: &EventFacts<'_>) -> Option<String> {
     match profile {
-        Some(profile) => Some(format!("waymark-profile:{profile}")),
+        Some(profile) => Some(profile_key(profile)),
         None => event
             .user_id
             .or(event.anonymous_id)
-            .map(|id| id.to_string()),
+            .map(|id| format!("waymark-id:{id}")),
     }
 }
+
+fn profile_key(profile: i64) -> String {
+    format!("waymark-profile:{profile}")
+}
+
+/// Merges per statement: their keys are listed in it.
+const MERGES: usize = 5_000;
 
 /// An event's facts as the JSON object its row keeps: values typed as the live log types them
 /// (text, integer, float, boolean; a list or object as it came).
@@ -78,6 +86,8 @@ fn properties_json(attributes: &[(std::borrow::Cow<'_, str>, Fact<'_>)]) -> Stri
 struct Pass<'e> {
     events: &'e EventStore,
     batch: Batch,
+    /// Merges read and not yet written (each merged profile with its survivor, in order).
+    merges: Vec<(i64, i64)>,
     done: Forwarded,
     failed: Option<Error>,
 }
@@ -121,16 +131,45 @@ impl Pass<'_> {
 
     fn visit(&mut self, change: Change<'_>) -> Result<(), Error> {
         match change {
-            Change::Merge { merged, survivor } => {
-                self.events.move_person(
-                    &format!("waymark-profile:{merged}"),
-                    &format!("waymark-profile:{survivor}"),
-                )?;
-                self.done.merges += 1;
+            Change::Merge { merged, survivor } => self.merges.push((merged, survivor)),
+            Change::Event(event) => {
+                // The merges come first in a reading; no event is under a merged profile.
+                self.merge()?;
+                self.event(&event)?;
             }
-            Change::Event(event) => self.event(&event)?,
             Change::Block(_) => self.done.blocks += 1,
         }
+        Ok(())
+    }
+
+    /// Writes the merges read so far: each merged profile's rows go to its last survivor (a
+    /// chain of merges followed to its end).
+    fn merge(&mut self) -> Result<(), Error> {
+        if self.merges.is_empty() {
+            return Ok(());
+        }
+        let merges = std::mem::take(&mut self.merges);
+        let survivors: std::collections::HashMap<i64, i64> = merges.iter().copied().collect();
+        let last = |mut profile: i64| {
+            // A chain is at most as long as the merges read (profiles merge into older ones).
+            for _ in 0..=survivors.len() {
+                match survivors.get(&profile) {
+                    Some(&next) if next != profile => profile = next,
+                    _ => break,
+                }
+            }
+            profile
+        };
+        let mut moves: Vec<(String, String)> = merges
+            .iter()
+            .map(|&(merged, _)| (profile_key(merged), profile_key(last(merged))))
+            .collect();
+        moves.sort();
+        moves.dedup();
+        for part in moves.chunks(MERGES) {
+            self.events.move_people(part)?;
+        }
+        self.done.merges += merges.len() as u64;
         Ok(())
     }
 }
@@ -162,6 +201,7 @@ impl EventStore {
         let mut pass = Pass {
             events: self,
             batch: Batch::new(),
+            merges: Vec::new(),
             done: Forwarded::default(),
             failed: None,
         };
@@ -181,6 +221,7 @@ impl EventStore {
                 });
             }
         };
+        pass.merge()?;
         self.insert(&pass.batch)?;
         pass.done.since = until;
         if until != since {
@@ -204,15 +245,28 @@ impl EventStore {
         Ok(pass.done)
     }
 
-    /// Moves a person's rows to another person: hides `from` on every node, then copies its
-    /// rows under `to` (acknowledged by every shard). Done twice, it changes nothing more.
-    pub fn move_person(&self, from: &str, to: &str) -> Result<(), Error> {
+    /// Moves people's rows to others (`(from, to)` pairs): hides each `from` on every node,
+    /// copies its rows under its `to` (acknowledged by every shard), then marks it moved. Done
+    /// twice, it changes nothing more.
+    pub fn move_people(&self, moves: &[(String, String)]) -> Result<(), Error> {
+        if moves.is_empty() {
+            return Ok(());
+        }
         let db = &self.location.database;
-        let from = sql::literal(from);
+        let rows = |moved: u8| {
+            moves
+                .iter()
+                .map(|(from, _)| format!("({}, {moved})", sql::literal(from)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         for node in &self.nodes {
             node.execute(
-                "a merged person",
-                &format!("INSERT INTO {db}.merged_people VALUES ({from})"),
+                "the merged people",
+                &format!(
+                    "INSERT INTO {db}.merged_people (person, moved) VALUES {}",
+                    rows(0)
+                ),
             )?;
         }
         let settings: &[(&str, &str)] = if self.location.cluster.is_some() {
@@ -220,20 +274,35 @@ impl EventStore {
         } else {
             &[]
         };
+        let from: Vec<String> = moves.iter().map(|(from, _)| from.clone()).collect();
+        let to: Vec<String> = moves.iter().map(|(_, to)| to.clone()).collect();
         let columns = "time_us, seq, message_id, kind, activity, properties, user_id, anonymous_id";
         self.entry().execute_with(
-            "a merged person's events",
+            "the merged people's events",
             settings,
             &format!(
                 // By position: an alias named `person` would be what the WHERE reads.
-                "INSERT INTO {db}.events (person, {columns}) SELECT {}, {columns} FROM {db}.events WHERE person = {from}",
-                sql::literal(to)
+                "INSERT INTO {db}.events (person, {columns}) SELECT transform(person, {}, {}, person), {columns} FROM {db}.events WHERE person IN {}",
+                sql::array(&from),
+                sql::array(&to),
+                sql::tuple(&from),
             ),
-        )
+        )?;
+        for node in &self.nodes {
+            node.execute(
+                "the merged people",
+                &format!(
+                    "INSERT INTO {db}.merged_people (person, moved) VALUES {}",
+                    rows(1)
+                ),
+            )?;
+        }
+        Ok(())
     }
 
-    /// Deletes the rows of the people merged into others (hidden since their merge) on every
-    /// node. ClickHouse rewrites the parts holding them in the background; run it now and then.
+    /// Deletes the rows of the people merged into others whose rows were copied to their
+    /// survivors (hidden since) on every node. ClickHouse rewrites the parts holding them in the
+    /// background; run it now and then, never beside a forwarding pass.
     pub fn purge_merged(&self) -> Result<(), Error> {
         let db = &self.location.database;
         let table = self.on_each_node("events");
@@ -241,7 +310,7 @@ impl EventStore {
             node.execute(
                 "the merged people's rows",
                 &format!(
-                    "ALTER TABLE {table} DELETE WHERE person IN (SELECT person FROM {db}.merged_people)"
+                    "ALTER TABLE {table} DELETE WHERE person IN (SELECT person FROM {db}.merged_people WHERE moved = 1)"
                 ),
             )?;
         }

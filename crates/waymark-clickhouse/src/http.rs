@@ -37,6 +37,10 @@ const COMMON: &[(&str, &str)] = &[
     ("max_query_size", "16777216"),
 ];
 
+/// How long a write (an insert, a statement) may take: a server that stops answering must not
+/// hold the events' forwarding, which then tries again.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+
 impl Node {
     pub(crate) fn new(address: &str, user: Option<&str>, password: Option<&str>) -> Node {
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -67,8 +71,12 @@ impl Node {
         settings: &[(&str, &str)],
         query: Option<&str>,
         body: &[u8],
+        timeout: Option<Duration>,
     ) -> Result<ureq::http::Response<ureq::Body>, Error> {
         let mut request = self.agent.post(&self.url);
+        if let Some(timeout) = timeout {
+            request = request.config().timeout_global(Some(timeout)).build();
+        }
         for (key, value) in COMMON.iter().chain(settings) {
             request = request.query(*key, *value);
         }
@@ -107,14 +115,14 @@ impl Node {
         sql: &str,
     ) -> Result<(), Error> {
         tracing::debug!(node = %self.address, what, "clickhouse statement");
-        let mut response = self.post(what, settings, None, sql.as_bytes())?;
+        let mut response = self.post(what, settings, None, sql.as_bytes(), Some(WRITE_TIMEOUT))?;
         drain(&self.address, &mut response)
     }
 
     /// Runs a query whose answer is small, and returns its text.
     pub(crate) fn text(&self, what: &str, sql: &str) -> Result<String, Error> {
         tracing::debug!(node = %self.address, what, "clickhouse query");
-        let mut response = self.post(what, &[], None, sql.as_bytes())?;
+        let mut response = self.post(what, &[], None, sql.as_bytes(), None)?;
         response
             .body_mut()
             .with_config()
@@ -131,7 +139,7 @@ impl Node {
         mut each: impl FnMut(&str) -> Result<(), Error>,
     ) -> Result<(), Error> {
         tracing::debug!(node = %self.address, what, "clickhouse query, streamed");
-        let response = self.post(what, &[], None, sql.as_bytes())?;
+        let response = self.post(what, &[], None, sql.as_bytes(), None)?;
         let mut reader = BufReader::with_capacity(1 << 16, response.into_body().into_reader());
         let mut line = String::new();
         loop {
@@ -168,7 +176,7 @@ impl Node {
         rows: &[u8],
     ) -> Result<(), Error> {
         tracing::debug!(node = %self.address, what, bytes = rows.len(), "clickhouse insert");
-        let mut response = self.post(what, settings, Some(statement), rows)?;
+        let mut response = self.post(what, settings, Some(statement), rows, Some(WRITE_TIMEOUT))?;
         drain(&self.address, &mut response)
     }
 

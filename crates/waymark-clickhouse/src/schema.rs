@@ -17,8 +17,9 @@
 //!   ids: `identify` rows hold traits (the latest value of each key counts), and `identify`,
 //!   `alias` and `group` rows are not events. The views name each person as the live log does:
 //!   the first user id, else the first anonymous id, else the person (an imported case's name).
-//! - `merged_people` (every node): people merged into others, whose rows were copied under the
-//!   survivor; the views leave them out until their rows are deleted.
+//! - `merged_people` (every node): people merged into others, hidden before their rows are
+//!   copied under the survivor (`moved` 0) and marked once they were (`moved` 1); the views
+//!   leave them out, and only marked people's rows are deleted.
 //! - `waymark_forwarded`: where forwarding from the state store stopped.
 //! - `waymark_schema`: the versions applied on this node.
 
@@ -77,10 +78,10 @@ fn step(version: u32) -> &'static [&'static str] {
         2 => &[
             "ALTER TABLE {db}.{events} ADD COLUMN user_id String DEFAULT ''",
             "ALTER TABLE {db}.{events} ADD COLUMN anonymous_id String DEFAULT ''",
-            "CREATE TABLE IF NOT EXISTS {db}.merged_people (person String)
-                ENGINE = ReplacingMergeTree() ORDER BY person",
+            "CREATE TABLE IF NOT EXISTS {db}.merged_people (person String, moved UInt8)
+                ENGINE = MergeTree() ORDER BY person",
             "CREATE TABLE IF NOT EXISTS {db}.waymark_forwarded (seq Int64, merge Int64, block Int64, at DateTime)
-                ENGINE = TinyLog",
+                ENGINE = MergeTree() ORDER BY (seq, merge, block)",
             "DROP TABLE IF EXISTS {db}.{sequences}",
             "CREATE VIEW {db}.{sequences} AS
             SELECT person, first_seq,

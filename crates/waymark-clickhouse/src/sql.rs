@@ -21,6 +21,12 @@ pub(crate) fn array(texts: &[String]) -> String {
     format!("[{}]", items.join(", "))
 }
 
+/// A tuple of strings for `IN`: `(unhex('61'), unhex('62'))`.
+pub(crate) fn tuple(texts: &[String]) -> String {
+    let items: Vec<String> = texts.iter().map(|t| literal(t)).collect();
+    format!("({})", items.join(", "))
+}
+
 /// Appends `text` as one TabSeparated field.
 pub(crate) fn field(out: &mut Vec<u8>, text: &str) {
     for &byte in text.as_bytes() {

@@ -30,12 +30,23 @@ pub struct Row<'a> {
     pub anonymous_id: &'a str,
 }
 
-/// Rows gathered into one insert.
+/// Rows gathered for writing: one insert per span of about a year, so that no insert spans
+/// more of the table's yearly partitions than ClickHouse takes in one block (100 by default),
+/// however far apart the events' times are.
 #[derive(Debug, Default)]
 pub struct Batch {
-    body: Vec<u8>,
+    parts: std::collections::BTreeMap<i64, Part>,
     rows: usize,
+    bytes: usize,
 }
+
+#[derive(Debug, Default)]
+struct Part {
+    body: Vec<u8>,
+}
+
+/// About a year in µs: rows in one span fall in at most two of the table's partitions.
+const SPAN_US: i64 = 31_556_952_000_000;
 
 impl Batch {
     pub fn new() -> Batch {
@@ -43,7 +54,10 @@ impl Batch {
     }
 
     pub fn push(&mut self, row: &Row<'_>) {
-        let body = &mut self.body;
+        // Times before 1970 are kept in 1970's partition (`schema`).
+        let span = row.time_us.max(0) / SPAN_US;
+        let body = &mut self.parts.entry(span).or_default().body;
+        let before = body.len();
         sql::field(body, row.person);
         body.push(b'\t');
         body.extend_from_slice(row.time_us.to_string().as_bytes());
@@ -62,6 +76,7 @@ impl Batch {
         body.push(b'\t');
         sql::field(body, row.anonymous_id);
         body.push(b'\n');
+        self.bytes += body.len() - before;
         self.rows += 1;
     }
 
@@ -75,7 +90,7 @@ impl Batch {
 
     /// The bytes of the rows, for sizing batches.
     pub fn bytes(&self) -> usize {
-        self.body.len()
+        self.bytes
     }
 }
 
@@ -88,9 +103,13 @@ impl EventStore {
     /// Writes a batch; returns once ClickHouse acknowledged it on every shard the rows went to.
     /// A transient failure (node unreachable, too busy) is retried with the same rows.
     pub fn insert(&self, batch: &Batch) -> Result<(), Error> {
-        if batch.is_empty() {
-            return Ok(());
+        for part in batch.parts.values() {
+            self.insert_part(&part.body)?;
         }
+        Ok(())
+    }
+
+    fn insert_part(&self, rows: &[u8]) -> Result<(), Error> {
         let statement = format!(
             "INSERT INTO {}.events (person, time_us, seq, message_id, kind, activity, properties, user_id, anonymous_id) FORMAT TabSeparated",
             self.location.database
@@ -105,7 +124,7 @@ impl EventStore {
         loop {
             // Any node takes a batch: the Distributed table sends each row to its shard.
             let node = &self.nodes[(attempt as usize - 1) % self.nodes.len()];
-            match node.insert("the events", settings, &statement, &batch.body) {
+            match node.insert("the events", settings, &statement, rows) {
                 Ok(()) => return Ok(()),
                 Err(error) if error.is_transient() && attempt < ATTEMPTS => {
                     tracing::warn!(node = %node.address, attempt, %error, "events insert failed; sending it again");

@@ -381,22 +381,21 @@ async fn store(state: &AppState, events: Vec<NewEvent>, drive: Drive) -> Result<
     if let Some(forwarding) = state.events.clone() {
         // Acknowledged only once ClickHouse has them (see `events`): the store's newest event
         // now is at least the last of these, or of the earlier copies of repeated ones.
-        state
-            .blocking(move |store| {
-                let newest = store.watermark()?.0;
-                forwarding
-                    .through(newest, crate::events::ACK_WAIT)
-                    .map_err(waymark_store::StoreError::Refused)
-            })
+        let newest = state
+            .blocking(|store| Ok(store.watermark()?.0))
             .await
-            .map_err(|_| ApiError {
+            .map_err(ApiError::retry)?;
+        if let Err(error) = forwarding.through(newest, crate::events::ACK_WAIT).await {
+            tracing::warn!(%error, "events kept but not yet in ClickHouse; answered 503");
+            return Err(ApiError {
                 status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 code: "unavailable",
                 message: "the events are kept but not yet in the events database (ClickHouse); send them again, nothing is counted twice"
                     .to_string(),
                 field: None,
                 accepted: None,
-            })?;
+            });
+        }
     }
     state
         .metrics

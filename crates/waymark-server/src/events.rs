@@ -2,20 +2,26 @@
 //!
 //! The state store stays the record of what the collection API accepts: it drops repeated
 //! message ids (its index), stitches people, and numbers each event once. [`Forwarding`] then
-//! writes what it gained to ClickHouse (`waymark_clickhouse::EventStore::forward`): a collection
-//! call is acknowledged only once a forwarding pass that read its events returned, which is once
-//! every shard they went to acknowledged them. Calls arriving while a pass runs wait for the
-//! next one, which takes all of them: one pass, one batch per shard, however many callers.
+//! writes what it gained to ClickHouse (`waymark_clickhouse::EventStore::forward`) on a thread
+//! of its own, one pass at a time: a pass takes everything the store gained since the last, so
+//! however many calls arrive meanwhile, each shard gets one batch per pass. A collection call is
+//! acknowledged only once a pass that read its events returned, which is once every shard they
+//! went to acknowledged them; it waits without holding a thread ([`Forwarding::through`]).
 //!
-//! A pass that fails leaves the cursor where it was: the callers it was for answer 503 ("send
-//! them again"; the store keeps the events, so a resend is a duplicate there and is
-//! acknowledged once a later pass forwarded them), and the next pass writes the same rows
-//! again, which ClickHouse keeps once. A loop in `serve` starts a pass every second for what
-//! arrived by other paths (workflow steps, survey answers).
+//! A pass that fails leaves the cursor where it was: the calls waiting for it answer 503 ("send
+//! them again"; the store keeps the events, so a resend is a duplicate there and is acknowledged
+//! once a later pass forwarded them), and the next pass, a second later, writes the same rows
+//! again, which ClickHouse keeps once. The thread also forwards what arrived by other paths
+//! (workflow steps, survey answers) within a second, and deletes the merged people's rows once
+//! an hour, between passes.
+//!
+//! One server forwards to a ClickHouse database: several servers on one PostgreSQL database
+//! must not all run with `--events` (see docs/deploy.md).
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
 use waymark_clickhouse::EventStore;
 use waymark_store::Store;
 use waymark_store::facts::Since;
@@ -23,47 +29,68 @@ use waymark_store::facts::Since;
 /// How long a collection call waits for its events to reach ClickHouse before answering 503.
 pub const ACK_WAIT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Default)]
-struct State {
-    since: Since,
-    running: bool,
-    /// Passes ended so far, and the number and text of the last one that failed.
-    passes: u64,
-    failed: Option<(u64, String)>,
+/// How often the thread looks for events that arrived by other paths.
+const EVERY: Duration = Duration::from_secs(1);
+
+/// How often the merged people's rows are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// What the forwarding thread has done, as callers watch it.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// The last collected event forwarded.
+    pub seq: i64,
+    /// Passes ended so far, and the number and text of the last one that failed (cleared by the
+    /// next that succeeds).
+    pub passes: u64,
+    pub failed: Option<(u64, String)>,
 }
 
 /// The collected events forwarded to ClickHouse (see the module's documentation).
 pub struct Forwarding {
     events: EventStore,
     store: Arc<dyn Store>,
-    state: Mutex<State>,
-    ended: Condvar,
+    /// The newest event a caller waits for; the thread wakes when it moves.
+    wanted: Mutex<i64>,
+    wake: Condvar,
+    progress: watch::Sender<Progress>,
 }
 
 impl std::fmt::Debug for Forwarding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Forwarding")
             .field("events", &self.events.location().to_string())
+            .field("progress", &*self.progress.borrow())
             .finish_non_exhaustive()
     }
 }
 
 impl Forwarding {
-    /// Forwarding from `store` to `events`, from where it stopped last.
-    pub fn new(
+    /// Forwarding from `store` to `events`, from where it stopped last, on a thread of its own.
+    pub fn start(
         events: EventStore,
         store: Arc<dyn Store>,
-    ) -> Result<Forwarding, waymark_clickhouse::Error> {
+    ) -> Result<Arc<Forwarding>, waymark_clickhouse::Error> {
         let since = events.forwarded()?;
-        Ok(Forwarding {
+        let (progress, _) = watch::channel(Progress {
+            seq: since.seq,
+            ..Progress::default()
+        });
+        let forwarding = Arc::new(Forwarding {
             events,
             store,
-            state: Mutex::new(State {
-                since,
-                ..State::default()
-            }),
-            ended: Condvar::new(),
-        })
+            wanted: Mutex::new(since.seq),
+            wake: Condvar::new(),
+            progress,
+        });
+        let running = forwarding.clone();
+        std::thread::Builder::new()
+            .name("waymark-forward".into())
+            .spawn(move || running.run(since))
+            .map_err(|error| waymark_clickhouse::Error::Store {
+                message: format!("no thread to forward the events: {error}"),
+            })?;
+        Ok(forwarding)
     }
 
     /// The events in ClickHouse, for the analyses.
@@ -73,101 +100,124 @@ impl Forwarding {
 
     /// The last collected event forwarded: the reports over ClickHouse are kept until it moves.
     pub fn forwarded(&self) -> i64 {
-        self.lock().since.seq
+        self.progress.borrow().seq
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A pass never leaves the state half-written: it is changed only in one assignment.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// What the thread has done so far.
+    pub fn progress(&self) -> Progress {
+        self.progress.borrow().clone()
     }
 
-    /// Returns once every collected event up to `seq` is in ClickHouse: runs a pass itself when
-    /// none is running, else waits for the running one. Fails with the error of a pass that
-    /// ended after the call began, or after `wait`.
-    pub fn through(&self, seq: i64, wait: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + wait;
-        let mut state = self.lock();
-        let arrived = state.passes;
-        loop {
-            if state.since.seq >= seq {
-                return Ok(());
-            }
-            if let Some((pass, error)) = &state.failed
-                && *pass > arrived
-            {
-                return Err(error.clone());
-            }
-            if !state.running {
-                state.running = true;
-                let since = state.since;
-                drop(state);
-                let outcome = self.pass(since);
-                state = self.lock();
-                state.running = false;
-                state.passes += 1;
-                match outcome {
-                    Ok(until) => {
-                        state.since = until;
-                        state.failed = None;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "events could not be forwarded to ClickHouse");
-                        state.failed = Some((state.passes, error));
-                    }
-                }
-                self.ended.notify_all();
-                continue;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err("ClickHouse did not take the events in time".to_string());
-            }
-            state = self
-                .ended
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+    /// Returns once every collected event up to `seq` is in ClickHouse. Fails with the error of
+    /// a pass that ended after the call began, or after `wait`. Holds no thread meanwhile.
+    pub async fn through(&self, seq: i64, wait: Duration) -> Result<(), String> {
+        let mut progress = self.progress.subscribe();
+        let arrived = progress.borrow().passes;
+        if progress.borrow().seq >= seq {
+            return Ok(());
+        }
+        {
+            let mut wanted = self.wanted.lock().unwrap_or_else(PoisonError::into_inner);
+            *wanted = (*wanted).max(seq);
+            self.wake.notify_one();
+        }
+        let ended = progress.wait_for(|p| {
+            p.seq >= seq || p.failed.as_ref().is_some_and(|(pass, _)| *pass > arrived)
+        });
+        match tokio::time::timeout(wait, ended).await {
+            Ok(Ok(now)) if now.seq >= seq => Ok(()),
+            Ok(Ok(now)) => Err(now
+                .failed
+                .as_ref()
+                .map_or_else(String::new, |(_, error)| error.clone())),
+            Ok(Err(_)) => Err("the forwarding of events stopped".to_string()),
+            Err(_) => Err("ClickHouse did not take the events in time".to_string()),
         }
     }
 
-    /// One pass: everything the store holds after `since`, up to at least the newest event it
-    /// held when the pass began.
-    fn pass(&self, since: Since) -> Result<Since, String> {
-        let newest = self.store.watermark().map_err(|error| error.to_string())?.0;
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.events.forward(self.store.as_ref(), since)
-        }));
-        match outcome {
-            Ok(Ok(done)) => Ok(Since {
-                // Events without facts (none are written so) would otherwise be waited for.
-                seq: done.since.seq.max(newest),
-                ..done.since
-            }),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err("forwarding the events failed".to_string()),
-        }
-    }
-
-    /// Forwards what arrived by any path, now and then (`serve`'s loop), and deletes the merged
-    /// people's rows once an hour.
-    pub fn keep_up(&self, every: Duration) {
+    /// The thread: a pass whenever a caller waits for events not forwarded yet or the store
+    /// holds some (looked at every second), and the purge once an hour, between passes.
+    fn run(&self, mut since: Since) {
         let mut purged = Instant::now();
         loop {
-            std::thread::sleep(every);
-            match self.store.watermark() {
-                Ok((newest, _)) => {
-                    if let Err(error) = self.through(newest, ACK_WAIT) {
-                        tracing::warn!(%error, "events are waiting to be forwarded to ClickHouse");
-                    }
+            {
+                let wanted = self.wanted.lock().unwrap_or_else(PoisonError::into_inner);
+                if *wanted <= since.seq {
+                    drop(
+                        self.wake
+                            .wait_timeout(wanted, EVERY)
+                            .unwrap_or_else(PoisonError::into_inner),
+                    );
                 }
-                Err(error) => tracing::warn!(%error, "the store's newest event could not be read"),
             }
-            if purged.elapsed() >= Duration::from_secs(3600) {
+            let newest = match self.store.watermark() {
+                Ok((newest, _)) => newest,
+                Err(error) => {
+                    self.ended(Err(format!("the store's newest event: {error}")));
+                    std::thread::sleep(EVERY);
+                    continue;
+                }
+            };
+            if newest > since.seq {
+                let outcome = self.pass(since, newest);
+                if let Ok(until) = &outcome {
+                    since = *until;
+                }
+                let failed = outcome.is_err();
+                self.ended(outcome.map(|until| until.seq));
+                if failed {
+                    // The next pass a second later, not at once: ClickHouse may be down.
+                    std::thread::sleep(EVERY);
+                }
+            }
+            if purged.elapsed() >= PURGE_EVERY {
                 purged = Instant::now();
                 if let Err(error) = self.events.purge_merged() {
                     tracing::warn!(%error, "the merged people's rows could not be deleted");
                 }
             }
         }
+    }
+
+    /// One pass: everything the store holds after `since`, up to at least `newest` (the store's
+    /// newest event when the pass began: the reading starts after it).
+    fn pass(&self, since: Since, newest: i64) -> Result<Since, String> {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.events.forward(self.store.as_ref(), since)
+        }));
+        match outcome {
+            Ok(Ok(done)) => {
+                if done.since.seq < newest {
+                    // Events without facts (none are written so): not waited for.
+                    tracing::warn!(
+                        read = done.since.seq,
+                        newest,
+                        "the store's newest events had no facts to forward"
+                    );
+                }
+                Ok(Since {
+                    seq: done.since.seq.max(newest),
+                    ..done.since
+                })
+            }
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err("forwarding the events failed".to_string()),
+        }
+    }
+
+    fn ended(&self, outcome: Result<i64, String>) {
+        self.progress.send_modify(|progress| {
+            progress.passes += 1;
+            match outcome {
+                Ok(seq) => {
+                    progress.seq = seq;
+                    progress.failed = None;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "events could not be forwarded to ClickHouse");
+                    progress.failed = Some((progress.passes, error));
+                }
+            }
+        });
     }
 }

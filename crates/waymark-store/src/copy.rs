@@ -763,5 +763,19 @@ pub fn copy(from: &Path, to: &str) -> Result<Vec<Copied>, StoreError> {
             added,
         });
     }
+    // A new profile's id comes after every id merged away too, as in SQLite: a profile's id
+    // names one person for good (see `identity.rs`).
+    target.run(move |pool| async move {
+        pool.get()
+            .await?
+            .execute(
+                "SELECT setval(pg_get_serial_sequence('profiles', 'id'), greatest(
+                    (SELECT coalesce(max(id), 0) FROM profiles),
+                    (SELECT coalesce(max(merged), 0) FROM profile_merges)) + 1, false)",
+                &[],
+            )
+            .await?;
+        Ok(())
+    })?;
     Ok(out)
 }

@@ -121,15 +121,8 @@ pub fn serve_store(
     if let Some(location) = events {
         let events = waymark_clickhouse::EventStore::open(&location)
             .with_context(|| format!("cannot open the events database {location}"))?;
-        let forwarding = Arc::new(
-            waymark_server::events::Forwarding::new(events, state.store.clone())
-                .with_context(|| format!("cannot read what was forwarded to {location}"))?,
-        );
-        let keeping = forwarding.clone();
-        std::thread::Builder::new()
-            .name("waymark-forward".into())
-            .spawn(move || keeping.keep_up(std::time::Duration::from_secs(1)))
-            .context("no thread to forward the events")?;
+        let forwarding = waymark_server::events::Forwarding::start(events, state.store.clone())
+            .with_context(|| format!("cannot read what was forwarded to {location}"))?;
         tracing::info!(events = %location, "keeping the events in ClickHouse");
         state = state.with_events(forwarding);
     }

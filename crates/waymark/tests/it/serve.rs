@@ -733,6 +733,49 @@ fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
             let (count, _) = events.counts().expect("counts");
             assert_eq!(count as usize, tracked.len(), "{url}: round {round}");
         }
+        // Callers at once: each acknowledged call finds its own events there.
+        let there = |ids: &[String]| -> u64 {
+            let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+            events
+                .per_node_text(&format!(
+                    "SELECT uniqExact(message_id) FROM {} WHERE message_id IN ({})",
+                    events.on_each_node("events"),
+                    list.join(", ")
+                ))
+                .expect("count")
+                .iter()
+                .map(|t| t.trim().parse::<u64>().expect("a count"))
+                .sum()
+        };
+        std::thread::scope(|scope| {
+            for caller in 0..6 {
+                let (send, there) = (&send, &there);
+                scope.spawn(move || {
+                    for call in 0..3 {
+                        let ids: Vec<String> =
+                            (0..20).map(|i| format!("c{caller}-{call}-{i}")).collect();
+                        let batch: Vec<serde_json::Value> = ids
+                            .iter()
+                            .map(|id| {
+                                serde_json::json!({
+                                    "type": "track", "messageId": id, "event": "Read Blog",
+                                    "anonymousId": format!("anon-{caller}"),
+                                    "timestamp": "2026-11-05T10:00:00Z",
+                                })
+                            })
+                            .collect();
+                        assert_eq!(send(&batch), 200, "caller {caller}, call {call}");
+                        assert_eq!(there(&ids), 20, "caller {caller}, call {call}");
+                    }
+                });
+            }
+        });
+        tracked.extend(
+            (0..6).flat_map(|c| {
+                (0..3).flat_map(move |k| (0..20).map(move |i| format!("c{c}-{k}-{i}")))
+            }),
+        );
+        assert_eq!(events.counts().expect("counts").0 as usize, tracked.len());
         let report: serde_json::Value = ureq::get(format!("{server}/v1/journeys/plans/report"))
             .header("Authorization", &format!("Bearer {admin}"))
             .call()
@@ -774,6 +817,47 @@ fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
         // Started again, it goes on from where forwarding stopped.
         let (mut child, server, _) = launch(&args, &db, |_| true);
         assert_eq!(events.counts().expect("counts").0 as usize, tracked.len());
+        // The report is measured in ClickHouse: a person only ClickHouse holds counts in it once
+        // the next events are forwarded.
+        let mut marker = waymark_clickhouse::Batch::new();
+        marker.push(&waymark_clickhouse::Row {
+            person: "only-in-clickhouse",
+            time_us: 1_793_955_600_000_000,
+            seq: 1 << 40,
+            message_id: "",
+            kind: "track",
+            activity: "Viewed Plans",
+            properties: "{}",
+            user_id: "",
+            anonymous_id: "",
+        });
+        events
+            .insert(&marker)
+            .expect("a person only ClickHouse holds");
+        let next = [serde_json::json!({
+            "type": "track", "messageId": "after-restart", "event": "Read Blog",
+            "anonymousId": "anon-2", "timestamp": "2026-11-06T08:00:00Z",
+        })];
+        let answered = ureq::post(format!("{server}/v1/batch"))
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(serde_json::json!({ "batch": next }).to_string())
+            .expect("sent");
+        assert_eq!(answered.status(), 200);
+        let again: serde_json::Value = ureq::get(format!("{server}/v1/journeys/plans/report"))
+            .header("Authorization", &format!("Bearer {admin}"))
+            .call()
+            .expect("report")
+            .body_mut()
+            .read_to_string()
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .expect("json");
+        assert_eq!(
+            again["instances"]["total"].as_u64(),
+            measured["instances"]["total"].as_u64().map(|n| n + 1),
+            "{url}: the report counts the person only ClickHouse holds"
+        );
         // ClickHouse loses its tables: the call is refused, nothing is acknowledged; sent again
         // once they are back, it is acknowledged with its event there.
         let lost = [serde_json::json!({
