@@ -11,19 +11,21 @@ url="$(./scripts/clickhouse start "$ch")"
 trap './scripts/clickhouse stop "$ch"; rm -rf "$ch"' EXIT
 base="${url%%/\?*}"
 url="$base/scale?cluster=waymark"
-# Collection through the API (16 connections, 100 events a call, 10 s): acknowledged once
-# committed to SQLite, beside acknowledged once in ClickHouse as well (`serve --events`).
-for events_url in "" "$base/ingest?cluster=waymark"; do
+# Collection through the API (16 and 64 connections, 100 events a call, 10 s): acknowledged
+# once committed to SQLite, beside acknowledged once in ClickHouse as well (`serve --events`).
+for connections in 16 64; do
+for events_url in "" "$base/ingest$connections?cluster=waymark"; do
   rm -rf "$work"/ingest.db*
   "$waymark" serve --db "$work/ingest.db" --listen 127.0.0.1:0 --write-key bench-key \
     ${events_url:+--events "$events_url"} > "$work/serve.out" 2>/dev/null &
   server=$!
   for _ in $(seq 100); do grep -q listening "$work/serve.out" && break; sleep 0.1; done
   served=$(awk '/listening/ {print $NF}' "$work/serve.out")
-  "$bench" http-ingest "$served" bench-key "${INGEST_SECONDS:-10}" 16 100 \
+  "$bench" http-ingest "$served" bench-key "${INGEST_SECONDS:-10}" "$connections" 100 \
     | python3 -c "import json,sys; r=json.loads(sys.stdin.read()); r['subject'] += ' into ' + sys.argv[1]; print(json.dumps(r))" \
-      "${events_url:+SQLite and ClickHouse 2 shards}${events_url:-SQLite}"
+      "$( [ -n "$events_url" ] && echo "SQLite and ClickHouse 2 shards" || echo SQLite )"
   kill -TERM "$server"; wait "$server" || true
+done
 done
 "$bench" clickhouse-load "$url" "$events"
 steps="Visit website,Start application,Upload documents,Approve,Sign contract"

@@ -196,8 +196,14 @@ impl EventStore {
     }
 
     /// Forwards what `store` gained after `since` (see the module's documentation): returns
-    /// once every shard acknowledged it, and the cursor is kept.
-    pub fn forward(&self, store: &dyn Store, since: Since) -> Result<Forwarded, Error> {
+    /// once every shard acknowledged it. The cursor is kept when `keep_cursor` (a restart goes
+    /// on from the last one kept; what it forwards again is kept once).
+    pub fn forward(
+        &self,
+        store: &dyn Store,
+        since: Since,
+        keep_cursor: bool,
+    ) -> Result<Forwarded, Error> {
         let mut pass = Pass {
             events: self,
             batch: Batch::new(),
@@ -224,7 +230,7 @@ impl EventStore {
         pass.merge()?;
         self.insert(&pass.batch)?;
         pass.done.since = until;
-        if until != since {
+        if keep_cursor && until != since {
             let db = &self.location.database;
             self.entry().execute(
                 "where forwarding stopped",

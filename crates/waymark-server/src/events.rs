@@ -32,6 +32,13 @@ pub const ACK_WAIT: Duration = Duration::from_secs(30);
 /// How often the thread looks for events that arrived by other paths.
 const EVERY: Duration = Duration::from_secs(1);
 
+/// Passes are at least this far apart: ClickHouse takes a few large inserts a second better than
+/// many small ones (each is a part to merge), and calls arriving meanwhile share the next.
+const SPACING: Duration = Duration::from_millis(100);
+
+/// How often where forwarding stopped is written down (a restart forwards again what came after).
+const CURSOR_EVERY: Duration = Duration::from_secs(5);
+
 /// How often the merged people's rows are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -139,6 +146,8 @@ impl Forwarding {
     /// holds some (looked at every second), and the purge once an hour, between passes.
     fn run(&self, mut since: Since) {
         let mut purged = Instant::now();
+        let mut last = Instant::now();
+        let mut cursor_kept: Option<Instant> = None;
         loop {
             {
                 let wanted = self.wanted.lock().unwrap_or_else(PoisonError::into_inner);
@@ -159,7 +168,13 @@ impl Forwarding {
                 }
             };
             if newest > since.seq {
-                let outcome = self.pass(since, newest);
+                std::thread::sleep(SPACING.saturating_sub(last.elapsed()));
+                last = Instant::now();
+                let keep_cursor = cursor_kept.is_none_or(|at| at.elapsed() >= CURSOR_EVERY);
+                let outcome = self.pass(since, newest, keep_cursor);
+                if outcome.is_ok() && keep_cursor {
+                    cursor_kept = Some(Instant::now());
+                }
                 if let Ok(until) = &outcome {
                     since = *until;
                 }
@@ -181,9 +196,9 @@ impl Forwarding {
 
     /// One pass: everything the store holds after `since`, up to at least `newest` (the store's
     /// newest event when the pass began: the reading starts after it).
-    fn pass(&self, since: Since, newest: i64) -> Result<Since, String> {
+    fn pass(&self, since: Since, newest: i64, keep_cursor: bool) -> Result<Since, String> {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.events.forward(self.store.as_ref(), since)
+            self.events.forward(self.store.as_ref(), since, keep_cursor)
         }));
         match outcome {
             Ok(Ok(done)) => {

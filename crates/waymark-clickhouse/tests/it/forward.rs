@@ -234,7 +234,9 @@ fn collected_events_forwarded_equal_the_store_s_own_log() {
         let mut merges = 0;
         for batch in batches() {
             store.append(batch).expect("append");
-            let done = events.forward(store.as_ref(), since).expect("forward");
+            let done = events
+                .forward(store.as_ref(), since, true)
+                .expect("forward");
             merges += done.merges;
             since = done.since;
             assert_eq!(
@@ -249,7 +251,7 @@ fn collected_events_forwarded_equal_the_store_s_own_log() {
         // Forwarding everything again (a pass that failed half-way, done again) changes
         // nothing.
         let again = events
-            .forward(store.as_ref(), Since::default())
+            .forward(store.as_ref(), Since::default(), true)
             .expect("forward again");
         assert!(again.events > 0 && again.merges == merges, "{name}");
         same_figures(&format!("{name}, forwarded twice"), store.as_ref(), &events);
