@@ -74,11 +74,24 @@ impl std::fmt::Debug for Forwarding {
 
 impl Forwarding {
     /// Forwarding from `store` to `events`, from where it stopped last, on a thread of its own.
+    /// What the store gained since is forwarded first, before this returns (on a server's first
+    /// start with `--events`, every event it holds: the server listens once they are there).
     pub fn start(
         events: EventStore,
         store: Arc<dyn Store>,
     ) -> Result<Arc<Forwarding>, waymark_clickhouse::Error> {
-        let since = events.forwarded()?;
+        let mut since = events.forwarded()?;
+        let started = Instant::now();
+        let done = events.forward(store.as_ref(), since, true)?;
+        if done.events + done.merges > 0 {
+            tracing::info!(
+                events = done.events,
+                merges = done.merges,
+                seconds = started.elapsed().as_secs_f64(),
+                "the stored events were forwarded to ClickHouse"
+            );
+        }
+        since = done.since;
         let (progress, _) = watch::channel(Progress {
             seq: since.seq,
             ..Progress::default()

@@ -190,6 +190,8 @@ pub struct Analyses {
     full_reads: AtomicU64,
     /// The events in ClickHouse, when they are kept there: reports are measured there.
     events: std::sync::OnceLock<Arc<crate::events::Forwarding>>,
+    /// When a report last failed there (the live log answers for [`RETRY`] after).
+    events_failed: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Analyses {
@@ -211,6 +213,7 @@ impl Default for Analyses {
             scorecards: Slots::new(REPORTS),
             full_reads: AtomicU64::new(0),
             events: std::sync::OnceLock::new(),
+            events_failed: Mutex::new(None),
         }
     }
 }
@@ -417,11 +420,16 @@ impl Analyses {
         journey: &Journey,
         options: &Options,
     ) -> Result<Arc<Report>, UnknownTouchpoint> {
-        if let Some(forwarding) = self.events.get() {
+        let failed_lately = lock(&self.events_failed).is_some_and(|at| at.elapsed() < RETRY);
+        if let Some(forwarding) = self.events.get()
+            && !failed_lately
+        {
             match self.report_in_clickhouse(forwarding, journey, options) {
                 Ok(report) => return report,
                 Err(error) => {
-                    // The live log holds the same events: the pages keep their figures.
+                    // The live log holds the same events: the pages keep their figures, and
+                    // ClickHouse is asked again after a while, not on every page.
+                    *lock(&self.events_failed) = Some(Instant::now());
                     tracing::warn!(%error, journey = %journey.id, "the report could not be measured in ClickHouse; measuring the live log");
                 }
             }
