@@ -24,7 +24,7 @@ use serde_json::{Map, Value as Json};
 use waymark_store::Store;
 use waymark_store::facts::{self, Change, EventFacts, Fact, Kind, Since};
 
-use crate::write::{Batch, IMPORT_BATCH, Row};
+use crate::write::{Batch, IMPORT_BATCH, Row, SPAN_US};
 use crate::{Error, EventStore, sql};
 
 /// What one pass forwarded.
@@ -88,9 +88,18 @@ struct Pass<'e> {
     batch: Batch,
     /// Merges read and not yet written (each merged profile with its survivor, in order).
     merges: Vec<(i64, i64)>,
+    /// The profiles merged away in this reading: none of them may have events after.
+    merged: std::collections::HashSet<i64>,
+    /// Where the reading began, and the last event read: a full batch written moves the cursor.
+    since: Since,
+    last_seq: i64,
     done: Forwarded,
     failed: Option<Error>,
 }
+
+/// Bytes that make a batch full (as [`IMPORT_BATCH`] rows do): it is written, and the cursor
+/// kept, as the reading goes.
+const BATCH_BYTES: usize = 64 << 20;
 
 impl Pass<'_> {
     fn event(&mut self, event: &EventFacts<'_>) -> Result<(), Error> {
@@ -98,6 +107,17 @@ impl Pass<'_> {
         let Ok(facts) = facts::decode(event.facts) else {
             return Ok(());
         };
+        if let Some(profile) = event.profile
+            && self.merged.contains(&profile)
+        {
+            // Waymark before 2026-12 could give a merged profile's id to a new person in
+            // SQLite: forwarding them would hide them with the merged one.
+            return Err(Error::Store {
+                message: format!(
+                    "profile {profile} was merged into another and its id then given to a new person (as Waymark could on SQLite before 2026-12); its events cannot be told apart in ClickHouse\nhint: keep this database's events without --events, or start from a new database"
+                ),
+            });
+        }
         let Some(person) = person_key(event.profile, event) else {
             return Ok(());
         };
@@ -122,9 +142,16 @@ impl Pass<'_> {
             anonymous_id: event.anonymous_id.unwrap_or(""),
         });
         self.done.events += 1;
-        if self.batch.len() >= IMPORT_BATCH {
+        self.last_seq = event.seq;
+        if self.batch.len() >= IMPORT_BATCH || self.batch.bytes() >= BATCH_BYTES {
             let full = std::mem::take(&mut self.batch);
             self.events.insert(&full)?;
+            // Events come in `seq` order after every merge of the reading: a restart goes on
+            // from here (the merges read again change nothing).
+            self.events.keep_cursor(Since {
+                seq: self.last_seq,
+                ..self.since
+            })?;
         }
         Ok(())
     }
@@ -149,6 +176,7 @@ impl Pass<'_> {
             return Ok(());
         }
         let merges = std::mem::take(&mut self.merges);
+        self.merged.extend(merges.iter().map(|&(merged, _)| merged));
         let survivors: std::collections::HashMap<i64, i64> = merges.iter().copied().collect();
         let last = |mut profile: i64| {
             // A chain is at most as long as the merges read (profiles merge into older ones).
@@ -208,6 +236,9 @@ impl EventStore {
             events: self,
             batch: Batch::new(),
             merges: Vec::new(),
+            merged: std::collections::HashSet::new(),
+            since,
+            last_seq: since.seq,
             done: Forwarded::default(),
             failed: None,
         };
@@ -231,14 +262,7 @@ impl EventStore {
         self.insert(&pass.batch)?;
         pass.done.since = until;
         if keep_cursor && until != since {
-            let db = &self.location.database;
-            self.entry().execute(
-                "where forwarding stopped",
-                &format!(
-                    "INSERT INTO {db}.waymark_forwarded VALUES ({}, {}, {}, now())",
-                    until.seq, until.merge, until.block
-                ),
-            )?;
+            self.keep_cursor(until)?;
         }
         if pass.done.events + pass.done.merges > 0 {
             tracing::debug!(
@@ -249,6 +273,18 @@ impl EventStore {
             );
         }
         Ok(pass.done)
+    }
+
+    /// Writes down where forwarding stopped.
+    fn keep_cursor(&self, at: Since) -> Result<(), Error> {
+        let db = &self.location.database;
+        self.entry().execute(
+            "where forwarding stopped",
+            &format!(
+                "INSERT INTO {db}.waymark_forwarded VALUES ({}, {}, {}, now())",
+                at.seq, at.merge, at.block
+            ),
+        )
     }
 
     /// Moves people's rows to others (`(from, to)` pairs): hides each `from` on every node,
@@ -283,17 +319,38 @@ impl EventStore {
         let from: Vec<String> = moves.iter().map(|(from, _)| from.clone()).collect();
         let to: Vec<String> = moves.iter().map(|(_, to)| to.clone()).collect();
         let columns = "time_us, seq, message_id, kind, activity, properties, user_id, anonymous_id";
-        self.entry().execute_with(
-            "the merged people's events",
-            settings,
+        let people = sql::tuple(&from);
+        // One insert per span of about a year, as `Batch` writes: no insert exceeds the yearly
+        // partitions ClickHouse takes in one block, however far apart the events' times are.
+        #[derive(Deserialize)]
+        struct Span {
+            span: i64,
+        }
+        let spans: Vec<Span> = self.rows(
+            "the merged people's years",
             &format!(
-                // By position: an alias named `person` would be what the WHERE reads.
-                "INSERT INTO {db}.events (person, {columns}) SELECT transform(person, {}, {}, person), {columns} FROM {db}.events WHERE person IN {}",
-                sql::array(&from),
-                sql::array(&to),
-                sql::tuple(&from),
+                "SELECT DISTINCT intDiv(greatest(time_us, 0), {SPAN_US}) AS span FROM {db}.events WHERE person IN {people}"
             ),
         )?;
+        for Span { span } in spans {
+            // Times before 1970 are in the first span, as `Batch` puts them.
+            let high = (span + 1) * SPAN_US;
+            let within = if span == 0 {
+                format!("time_us < {high}")
+            } else {
+                format!("time_us >= {} AND time_us < {high}", span * SPAN_US)
+            };
+            self.entry().execute_with(
+                "the merged people's events",
+                settings,
+                &format!(
+                    // By position: an alias named `person` would be what the WHERE reads.
+                    "INSERT INTO {db}.events (person, {columns}) SELECT transform(person, {}, {}, person), {columns} FROM {db}.events WHERE person IN {people} AND {within}",
+                    sql::array(&from),
+                    sql::array(&to),
+                ),
+            )?;
+        }
         for node in &self.nodes {
             node.execute(
                 "the merged people",

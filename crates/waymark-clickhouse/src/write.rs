@@ -45,8 +45,9 @@ struct Part {
     body: Vec<u8>,
 }
 
-/// About a year in µs: rows in one span fall in at most two of the table's partitions.
-const SPAN_US: i64 = 31_556_952_000_000;
+/// About a year in µs: rows in one span fall in two or three of the table's partitions (years
+/// in the server's time zone).
+pub(crate) const SPAN_US: i64 = 31_556_952_000_000;
 
 impl Batch {
     pub fn new() -> Batch {

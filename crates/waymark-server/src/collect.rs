@@ -390,7 +390,7 @@ async fn store(state: &AppState, events: Vec<NewEvent>, drive: Drive) -> Result<
             return Err(ApiError {
                 status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 code: "unavailable",
-                message: "the events are kept but not yet in the events database (ClickHouse); send them again, nothing is counted twice"
+                message: "the events are kept but not yet in the events database (ClickHouse); send them again (an event with its messageId is kept once)"
                     .to_string(),
                 field: None,
                 accepted: None,

@@ -47,10 +47,10 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 pub struct Progress {
     /// The last collected event forwarded.
     pub seq: i64,
-    /// Passes ended so far, and the number and text of the last one that failed (cleared by the
-    /// next that succeeds).
+    /// Passes ended so far, and of the last one that failed (cleared by the next that
+    /// succeeds): its number, the newest event it was to forward, and what went wrong.
     pub passes: u64,
-    pub failed: Option<(u64, String)>,
+    pub failed: Option<(u64, i64, String)>,
 }
 
 /// The collected events forwarded to ClickHouse (see the module's documentation).
@@ -141,15 +141,20 @@ impl Forwarding {
             *wanted = (*wanted).max(seq);
             self.wake.notify_one();
         }
+        // A pass that failed fails this call only when it was to forward its events; else the
+        // call waits for the next.
         let ended = progress.wait_for(|p| {
-            p.seq >= seq || p.failed.as_ref().is_some_and(|(pass, _)| *pass > arrived)
+            p.seq >= seq
+                || p.failed
+                    .as_ref()
+                    .is_some_and(|(pass, newest, _)| *pass > arrived && *newest >= seq)
         });
         match tokio::time::timeout(wait, ended).await {
             Ok(Ok(now)) if now.seq >= seq => Ok(()),
             Ok(Ok(now)) => Err(now
                 .failed
                 .as_ref()
-                .map_or_else(String::new, |(_, error)| error.clone())),
+                .map_or_else(String::new, |(_, _, error)| error.clone())),
             Ok(Err(_)) => Err("the forwarding of events stopped".to_string()),
             Err(_) => Err("ClickHouse did not take the events in time".to_string()),
         }
@@ -175,7 +180,7 @@ impl Forwarding {
             let newest = match self.store.watermark() {
                 Ok((newest, _)) => newest,
                 Err(error) => {
-                    self.ended(Err(format!("the store's newest event: {error}")));
+                    self.ended(Err((0, format!("the store's newest event: {error}"))));
                     std::thread::sleep(EVERY);
                     continue;
                 }
@@ -192,7 +197,11 @@ impl Forwarding {
                     since = *until;
                 }
                 let failed = outcome.is_err();
-                self.ended(outcome.map(|until| until.seq));
+                self.ended(
+                    outcome
+                        .map(|until| until.seq)
+                        .map_err(|error| (newest, error)),
+                );
                 if failed {
                     // The next pass a second later, not at once: ClickHouse may be down.
                     std::thread::sleep(EVERY);
@@ -233,7 +242,7 @@ impl Forwarding {
         }
     }
 
-    fn ended(&self, outcome: Result<i64, String>) {
+    fn ended(&self, outcome: Result<i64, (i64, String)>) {
         self.progress.send_modify(|progress| {
             progress.passes += 1;
             match outcome {
@@ -241,9 +250,9 @@ impl Forwarding {
                     progress.seq = seq;
                     progress.failed = None;
                 }
-                Err(error) => {
+                Err((newest, error)) => {
                     tracing::warn!(%error, "events could not be forwarded to ClickHouse");
-                    progress.failed = Some((progress.passes, error));
+                    progress.failed = Some((progress.passes, newest, error));
                 }
             }
         });

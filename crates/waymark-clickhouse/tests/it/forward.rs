@@ -288,14 +288,12 @@ fn collected_events_forwarded_equal_the_store_s_own_log() {
         assert!(rows_of(&moved) > 0, "{name}: rows of merged people");
         events.purge_merged().expect("purge");
         // ClickHouse deletes in the background.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while rows_of(&moved) > 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{name}: the merged people's rows were not deleted"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
+        mutations_done(name, &events);
+        assert_eq!(
+            rows_of(&moved),
+            0,
+            "{name}: the merged people's rows were deleted"
+        );
         assert_eq!(rows_of(&kept), before, "{name}: a person hidden, not moved");
         events
             .execute_everywhere(&format!(
@@ -314,6 +312,114 @@ fn collected_events_forwarded_equal_the_store_s_own_log() {
             assert!(std::time::Instant::now() < deadline, "{name}: still hidden");
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
+        same_figures(&format!("{name}, purged"), store.as_ref(), &events);
+    }
+}
+
+/// Waits until ClickHouse has finished every deletion it was given in `events`' database.
+fn mutations_done(name: &str, events: &EventStore) {
+    let database = &events.location().database;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while events
+        .per_node_text(&format!(
+            "SELECT count() FROM system.mutations WHERE database = '{database}' AND is_done = 0"
+        ))
+        .expect("mutations")
+        .iter()
+        .any(|t| t.trim() != "0")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name}: the deletions did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Merges chained in one reading (c into b, b into a) move each person to the end of the
+/// chain, and a person whose events span 130 years is written and moved a span of years at a
+/// time (current ClickHouse refuses an insert over more than 100 yearly partitions).
+#[test]
+fn chained_merges_and_events_over_many_years_are_forwarded() {
+    for (name, url) in servers() {
+        let store = waymark_store::open_in_memory().expect("a store");
+        let events = fresh(&url, "chains");
+        let start = 1_000_000_000_000_000i64; // 2001
+        let year = 31_557_600_000_000i64;
+        let mut first = Vec::new();
+        // Three anonymous people; "anon-c" visits once a year for 130 years (1970 to 2099).
+        for (i, who) in ["anon-a", "anon-b"].iter().enumerate() {
+            first.push(event(
+                &format!("{who}-1"),
+                "track",
+                Some("Viewed Plans"),
+                None,
+                Some(who),
+                start + i as i64,
+                serde_json::json!({ "event": "Viewed Plans", "properties": { "result": "ok" } }),
+            ));
+        }
+        for k in 0..130 {
+            first.push(event(
+                &format!("anon-c-{k}"),
+                "track",
+                Some(if k % 2 == 0 { "Called" } else { "Paid" }),
+                None,
+                Some("anon-c"),
+                start + (k - 31) * year + 86_400_000_000,
+                serde_json::json!({
+                    "event": if k % 2 == 0 { "Called" } else { "Paid" },
+                    "properties": { "result": "ok" },
+                }),
+            ));
+        }
+        store.append(first).expect("append");
+        let done = events
+            .forward(store.as_ref(), Since::default(), true)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // One reading holds both merges: c into b (user-1 names both), then b into a.
+        let links = vec![
+            event(
+                "link-1",
+                "identify",
+                None,
+                Some("user-1"),
+                Some("anon-b"),
+                start + 10,
+                serde_json::json!({ "traits": { "plan": "team" } }),
+            ),
+            event(
+                "link-2",
+                "identify",
+                None,
+                Some("user-1"),
+                Some("anon-c"),
+                start + 11,
+                serde_json::json!({ "traits": {} }),
+            ),
+            event(
+                "link-3",
+                "identify",
+                None,
+                Some("user-1"),
+                Some("anon-a"),
+                start + 12,
+                serde_json::json!({ "traits": {} }),
+            ),
+        ];
+        store.append(links).expect("merges");
+        let merged = events
+            .forward(store.as_ref(), done.since, true)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(merged.merges, 2, "{name}: two merges in one reading");
+        same_figures(name, store.as_ref(), &events);
+        assert_eq!(
+            events.counts().expect("counts"),
+            (132, 1),
+            "{name}: one person"
+        );
+        events.purge_merged().expect("purge");
+        mutations_done(name, &events);
         same_figures(&format!("{name}, purged"), store.as_ref(), &events);
     }
 }

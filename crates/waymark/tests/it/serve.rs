@@ -856,7 +856,7 @@ fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
             "{url}: the database's own report"
         );
 
-        // Started again, it goes on from where forwarding stopped.
+        // Started again, every event is there once (what it forwards again is kept once).
         let (mut child, server, _) = launch(&args, &db, |_| true);
         assert_eq!(events.counts().expect("counts").0 as usize, tracked.len());
         // The report is measured in ClickHouse: a person only ClickHouse holds counts in it once
