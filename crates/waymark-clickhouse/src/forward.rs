@@ -94,7 +94,6 @@ struct Pass<'e> {
     since: Since,
     last_seq: i64,
     done: Forwarded,
-    failed: Option<Error>,
 }
 
 /// Bytes that make a batch full (as [`IMPORT_BATCH`] rows do): it is written, and the cursor
@@ -240,16 +239,17 @@ impl EventStore {
             since,
             last_seq: since.seq,
             done: Forwarded::default(),
-            failed: None,
         };
+        // The store's reading stops at the first error of ours, which is kept as it is.
+        let mut failed = None;
         let read = store.read_facts(since, true, &mut |change| {
             pass.visit(change).map_err(|error| {
                 let text = error.to_string();
-                pass.failed = Some(error);
+                failed = Some(error);
                 waymark_store::StoreError::Refused(text)
             })
         });
-        let until = match (read, pass.failed.take()) {
+        let until = match (read, failed) {
             (_, Some(error)) => return Err(error),
             (Ok(until), None) => until,
             (Err(error), None) => {

@@ -123,11 +123,6 @@ impl Forwarding {
         self.progress.borrow().seq
     }
 
-    /// What the thread has done so far.
-    pub fn progress(&self) -> Progress {
-        self.progress.borrow().clone()
-    }
-
     /// Returns once every collected event up to `seq` is in ClickHouse. Fails with the error of
     /// a pass that ended after the call began, or after `wait`. Holds no thread meanwhile.
     pub async fn through(&self, seq: i64, wait: Duration) -> Result<(), String> {
@@ -189,22 +184,19 @@ impl Forwarding {
                 std::thread::sleep(SPACING.saturating_sub(last.elapsed()));
                 last = Instant::now();
                 let keep_cursor = cursor_kept.is_none_or(|at| at.elapsed() >= CURSOR_EVERY);
-                let outcome = self.pass(since, newest, keep_cursor);
-                if outcome.is_ok() && keep_cursor {
-                    cursor_kept = Some(Instant::now());
-                }
-                if let Ok(until) = &outcome {
-                    since = *until;
-                }
-                let failed = outcome.is_err();
-                self.ended(
-                    outcome
-                        .map(|until| until.seq)
-                        .map_err(|error| (newest, error)),
-                );
-                if failed {
-                    // The next pass a second later, not at once: ClickHouse may be down.
-                    std::thread::sleep(EVERY);
+                match self.pass(since, newest, keep_cursor) {
+                    Ok(until) => {
+                        since = until;
+                        if keep_cursor {
+                            cursor_kept = Some(Instant::now());
+                        }
+                        self.ended(Ok(until.seq));
+                    }
+                    Err(error) => {
+                        self.ended(Err((newest, error)));
+                        // The next pass a second later, not at once: ClickHouse may be down.
+                        std::thread::sleep(EVERY);
+                    }
                 }
             }
             if purged.elapsed() >= PURGE_EVERY {

@@ -48,7 +48,7 @@ fn filters(log: &EventLog) -> Vec<Filter> {
     ]
 }
 
-fn same_dfg(name: &str, log: &EventLog, store: &EventStore, filter: &Filter) {
+pub(crate) fn same_dfg(name: &str, log: &EventLog, store: &EventStore, filter: &Filter) {
     let cases = filter_cases(log, filter);
     let expected = waymark_analytics::dfg(log, &cases);
     let (actual, names) = store.dfg(filter).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -3,65 +3,17 @@
 //! duplicates, identity merges after the merged people's events were forwarded, traits and
 //! ties in time, forwarded in several passes and again from the start.
 
+use waymark_analytics::Filter;
 use waymark_analytics::journey::Options;
-use waymark_analytics::{Filter, all_cases};
 use waymark_clickhouse::EventStore;
 use waymark_store::facts::Since;
 use waymark_store::{NewEvent, Store};
 
 use crate::{fresh, servers};
 
-const JOURNEY: &str = r#"
-id: plans
-title: Plans
-owner: Test
-version: as-is
-stages:
-  - id: look
-    name: Look
-    touchpoints:
-      - id: visit
-        name: Visit
-        channel: web
-        department: Marketing
-        actor: customer
-        kind: content
-        target: 1h
-        events:
-          - event: Viewed Plans
-      - id: call
-        name: Call
-        channel: phone
-        department: Support
-        actor: staff
-        kind: conversation
-        optional: true
-        target: 30m
-        events:
-          - event: Called
-  - id: buy
-    name: Buy
-    touchpoints:
-      - id: pay
-        name: Pay
-        channel: web
-        department: Finance
-        actor: customer
-        kind: form
-        target: 1d
-        moment_of_truth: true
-        events:
-          - event: Paid
-            where: { result: ok }
-      - id: rate
-        name: Rate
-        channel: email
-        department: Support
-        actor: customer
-        kind: form
-        events:
-          - event: Rated
-"#;
+/// The journey the collected events are measured against (also read by the CLI's test of
+/// `serve --events`).
+const JOURNEY: &str = include_str!("plans.yaml");
 
 /// A small generator, so the events are the same on every run.
 struct Seeded(u64);
@@ -178,27 +130,7 @@ fn same_figures(name: &str, store: &dyn Store, events: &EventStore) {
         (log.events(), log.cases()),
         "{name}: events and people"
     );
-    let cases = all_cases(&log);
-    let expected = waymark_analytics::dfg(&log, &cases);
-    let (dfg, names) = events.dfg(&Filter::default()).expect("dfg");
-    let names = names.into_log();
-    let words = |log: &waymark_eventlog::EventLog, dfg: &waymark_analytics::Dfg| {
-        let mut edges: Vec<_> = dfg
-            .edges
-            .iter()
-            .map(|e| {
-                (
-                    log.resolve(e.from).to_string(),
-                    log.resolve(e.to).to_string(),
-                    e.count,
-                    e.mean_seconds.to_bits(),
-                )
-            })
-            .collect();
-        edges.sort();
-        edges
-    };
-    assert_eq!(words(&names, &dfg), words(&log, &expected), "{name}: dfg");
+    crate::analyses::same_dfg(name, &log, events, &Filter::default());
 
     let checked = waymark_journey::check(JOURNEY);
     let journey = checked

@@ -57,6 +57,11 @@ fn batch(url: &str, ids: &[String]) -> bool {
         .iter()
         .map(|id| serde_json::json!({"type": "track", "userId": "crash", "event": "Load", "messageId": id}))
         .collect();
+    post_batch(url, &events) == Some(200)
+}
+
+/// Sends `events` to `/v1/batch` with the write key; the answer's status, none without one.
+fn post_batch(url: &str, events: &[serde_json::Value]) -> Option<u16> {
     let auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:"))
@@ -64,8 +69,12 @@ fn batch(url: &str, ids: &[String]) -> bool {
     ureq::post(format!("{url}/v1/batch"))
         .header("Authorization", &auth)
         .header("Content-Type", "application/json")
+        .config()
+        .http_status_as_error(false)
+        .build()
         .send(serde_json::json!({ "batch": events }).to_string())
-        .is_ok_and(|response| response.status() == 200)
+        .ok()
+        .map(|response| response.status().as_u16())
 }
 
 /// The stored message ids, read beside the running server (which holds the event index).
@@ -590,49 +599,10 @@ fn the_demo_s_journeys_measured_in_clickhouse_equal_the_database_s() {
     }
 }
 
-/// A journey for the events the ClickHouse test sends.
-const PLANS_JOURNEY: &str = r#"
-id: plans
-title: Plans
-owner: Test
-version: as-is
-stages:
-  - id: look
-    name: Look
-    touchpoints:
-      - id: visit
-        name: Visit
-        channel: web
-        department: Marketing
-        actor: customer
-        kind: content
-        target: 1h
-        events:
-          - event: Viewed Plans
-      - id: call
-        name: Call
-        channel: phone
-        department: Support
-        actor: staff
-        kind: conversation
-        optional: true
-        target: 30m
-        events:
-          - event: Called
-  - id: buy
-    name: Buy
-    touchpoints:
-      - id: pay
-        name: Pay
-        channel: web
-        department: Finance
-        actor: customer
-        kind: form
-        target: 1d
-        events:
-          - event: Paid
-            where: { result: ok }
-"#;
+/// The journey the ClickHouse tests measure (waymark-clickhouse's forwarding test reads it too).
+fn plans_journey() -> std::path::PathBuf {
+    super::workspace().join("crates/waymark-clickhouse/tests/it/plans.yaml")
+}
 
 /// Round `round` of the events: people browsing anonymously, identified later (merging two
 /// profiles that both have events), identify calls with traits.
@@ -692,25 +662,16 @@ fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
             "--events",
             &url,
         ];
-        let auth = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:"))
-        );
         // First without ClickHouse: the events of round 0 are kept in the database only.
         let (mut child, server, _) = launch(&args[..7], &db, |_| true);
         let deployed = ureq::post(format!("{server}/v1/journeys"))
             .header("Authorization", &format!("Bearer {admin}"))
             .header("Content-Type", "application/yaml")
-            .send(PLANS_JOURNEY)
+            .send(std::fs::read_to_string(plans_journey()).expect("the journey file"))
             .expect("deploy");
         assert_eq!(deployed.status(), 200);
         let before = plans_events(0);
-        let answered = ureq::post(format!("{server}/v1/batch"))
-            .header("Authorization", &auth)
-            .header("Content-Type", "application/json")
-            .send(serde_json::json!({ "batch": before }).to_string())
-            .expect("sent");
-        assert_eq!(answered.status(), 200);
+        assert_eq!(post_batch(&server, &before), Some(200));
         child.kill().expect("stop");
         child.wait().expect("wait");
         let mut tracked: HashSet<String> = before
@@ -727,23 +688,12 @@ fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
             tracked.len(),
             "{url}: the stored events, forwarded at start"
         );
-        let send = |batch: &[serde_json::Value]| {
-            ureq::post(format!("{server}/v1/batch"))
-                .header("Authorization", &auth)
-                .header("Content-Type", "application/json")
-                .config()
-                .http_status_as_error(false)
-                .build()
-                .send(serde_json::json!({ "batch": batch }).to_string())
-                .expect("an answer")
-                .status()
-                .as_u16()
-        };
+        let send = |batch: &[serde_json::Value]| post_batch(&server, batch);
         for round in 1..3 {
             let mut batch = plans_events(round);
             // The sender retries part of it: kept once.
             batch.extend(batch.iter().step_by(5).cloned().collect::<Vec<_>>());
-            assert_eq!(send(&batch), 200, "{url}: round {round}");
+            assert_eq!(send(&batch), Some(200), "{url}: round {round}");
             tracked.extend(
                 batch
                     .iter()
@@ -785,7 +735,7 @@ fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
                                 })
                             })
                             .collect();
-                        assert_eq!(send(&batch), 200, "caller {caller}, call {call}");
+                        assert_eq!(send(&batch), Some(200), "caller {caller}, call {call}");
                         assert_eq!(there(&ids), 20, "caller {caller}, call {call}");
                     }
                 });
@@ -800,9 +750,7 @@ fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
         // The report the server measures in ClickHouse is the CLI's over ClickHouse and the
         // database's own. (A report that took long is kept while the next is measured in the
         // background, as the pages show it: asked until the newest is there.)
-        let path = dir.join("plans.yaml");
-        std::fs::write(&path, PLANS_JOURNEY).expect("journey file");
-        let path = path.display().to_string();
+        let path = plans_journey().display().to_string();
         let cli_report = |source: [&str; 2]| -> serde_json::Value {
             let mut args = vec!["journey", "report", &path, "--format", "json"];
             args.extend(source);
@@ -880,12 +828,7 @@ fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
             "type": "track", "messageId": "after-restart", "event": "Read Blog",
             "anonymousId": "anon-2", "timestamp": "2026-11-06T08:00:00Z",
         })];
-        let answered = ureq::post(format!("{server}/v1/batch"))
-            .header("Authorization", &auth)
-            .header("Content-Type", "application/json")
-            .send(serde_json::json!({ "batch": next }).to_string())
-            .expect("sent");
-        assert_eq!(answered.status(), 200);
+        assert_eq!(post_batch(&server, &next), Some(200));
         let mut expected = measured.clone();
         expected["instances"]["total"] =
             serde_json::json!(measured["instances"]["total"].as_u64().map(|n| n + 1));
@@ -903,25 +846,18 @@ fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
             "type": "track", "messageId": "late-1", "event": "Paid", "anonymousId": "anon-1",
             "timestamp": "2026-11-06T09:00:00Z", "properties": { "result": "ok" },
         })];
-        let send = |batch: &[serde_json::Value]| {
-            ureq::post(format!("{server}/v1/batch"))
-                .header("Authorization", &auth)
-                .header("Content-Type", "application/json")
-                .config()
-                .http_status_as_error(false)
-                .build()
-                .send(serde_json::json!({ "batch": batch }).to_string())
-                .expect("an answer")
-                .status()
-                .as_u16()
-        };
+        let send = |batch: &[serde_json::Value]| post_batch(&server, batch);
         let database = &location.database;
         events
             .execute_everywhere(&format!("DROP DATABASE {database}"))
             .expect("drop");
-        assert_eq!(send(&lost), 503, "{url}: the events could not be forwarded");
+        assert_eq!(
+            send(&lost),
+            Some(503),
+            "{url}: the events could not be forwarded"
+        );
         let events = waymark_clickhouse::EventStore::open(&location).expect("made again");
-        assert_eq!(send(&lost), 200, "{url}: sent again");
+        assert_eq!(send(&lost), Some(200), "{url}: sent again");
         let found = events
             .per_node_text(&format!(
                 "SELECT count() FROM {} WHERE message_id = 'late-1'",
