@@ -120,14 +120,25 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    fn new(steps: usize) -> Tally {
+    pub(crate) fn new(steps: usize) -> Tally {
         Tally {
             reached: vec![0; steps],
             gaps: vec![Vec::new(); steps.saturating_sub(1)],
         }
     }
 
-    fn add(&mut self, reach: &Reach) {
+    /// Two tallies of different cases as one (a median does not depend on the order of gaps).
+    pub(crate) fn merge(mut self, other: Tally) -> Tally {
+        for (reached, more) in self.reached.iter_mut().zip(other.reached) {
+            *reached += more;
+        }
+        for (gaps, more) in self.gaps.iter_mut().zip(other.gaps) {
+            gaps.extend(more);
+        }
+        self
+    }
+
+    pub(crate) fn add(&mut self, reach: &Reach) {
         for reached in self.reached.iter_mut().take(reach.level) {
             *reached += 1;
         }
@@ -202,7 +213,12 @@ pub(crate) fn summarize(
     summarize_tally(steps, cases, tally, order)
 }
 
-fn summarize_tally(steps: &[String], cases: usize, tally: Tally, order: FunnelOrder) -> Funnel {
+pub(crate) fn summarize_tally(
+    steps: &[String],
+    cases: usize,
+    tally: Tally,
+    order: FunnelOrder,
+) -> Funnel {
     let Tally {
         reached: reached_by_step,
         mut gaps,

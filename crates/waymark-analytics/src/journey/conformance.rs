@@ -72,7 +72,9 @@ pub(super) fn replay(design: &Design, instance: &Instance) -> (bool, Vec<Move>) 
 
 /// The conformance of every instance.
 pub(super) fn conformance(basis: &Basis, all: &[usize]) -> Conformance {
-    let fitting = basis.facts.iter().filter(|f| f.fits).count();
+    let fitting = (0..basis.found.len())
+        .filter(|&k| basis.facts.fits(k))
+        .count();
     let completed = basis
         .found
         .iter()
@@ -81,8 +83,8 @@ pub(super) fn conformance(basis: &Basis, all: &[usize]) -> Conformance {
     let completed_fitting = basis
         .found
         .iter()
-        .zip(basis.facts)
-        .filter(|(i, f)| i.status == Status::Completed && f.fits)
+        .enumerate()
+        .filter(|(k, i)| i.status == Status::Completed && basis.facts.fits(*k))
         .count();
     Conformance {
         fitting,
@@ -97,7 +99,7 @@ pub(super) fn deviations(basis: &Basis, members: &[usize], limit: usize) -> Vec<
     let names = &basis.design.names;
     let mut counts: HashMap<Move, usize> = HashMap::new();
     for &k in members {
-        for d in &basis.facts[k].deviations {
+        for d in basis.facts.deviations(k) {
             *counts.entry(*d).or_insert(0) += 1;
         }
     }

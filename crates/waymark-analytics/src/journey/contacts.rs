@@ -10,11 +10,11 @@ pub(super) fn contacts(basis: &Basis, members: &[usize]) -> Contacts {
     let design = basis.design;
     let (names, n) = (&design.names, design.len());
     let facts = basis.facts;
-    let total_contacts: usize = members.iter().map(|&k| facts[k].contacts).sum();
-    let with_contact = members.iter().filter(|&&k| facts[k].contacts > 0).count();
+    let total_contacts: usize = members.iter().map(|&k| facts.contacts(k)).sum();
+    let with_contact = members.iter().filter(|&&k| facts.contacts(k) > 0).count();
     let with_repeat = members
         .iter()
-        .filter(|&&k| facts[k].repeated_contact)
+        .filter(|&&k| facts.repeated_contact(k))
         .count();
     let by_touchpoint = design
         .contact_ids
@@ -26,20 +26,21 @@ pub(super) fn contacts(basis: &Basis, members: &[usize]) -> Contacts {
             let (mut visits, mut instances, mut repeated) = (0, 0, 0);
             // For instances with the contact: what came before its first visit; for the
             // others: everything they visited. And their case attribute values.
-            let mut with: Vec<&[bool]> = Vec::new();
-            let mut without: Vec<&[bool]> = Vec::new();
-            let mut with_values: Vec<&[bool]> = Vec::new();
-            let mut without_values: Vec<&[bool]> = Vec::new();
+            let mut with = Counted::new(n);
+            let mut without = Counted::new(n);
+            let values = basis.values.names.len();
+            let mut with_values = Counted::new(values);
+            let mut without_values = Counted::new(values);
             for &index in members {
                 let instance = &basis.found[index];
-                let values = basis.values.masks[index].as_slice();
-                if !facts[index].visited[c] {
-                    without.push(&facts[index].visited);
-                    without_values.push(values);
+                let mask = basis.values.row(index);
+                if !facts.visited(index, c) {
+                    without.add_row(facts.visited_row(index));
+                    without_values.add_row(mask);
                     continue;
                 }
-                with.push(&facts[index].before_contact[ci]);
-                with_values.push(values);
+                with.add_row(facts.before_contact(index, ci));
+                with_values.add_row(mask);
                 let mut here = 0;
                 for (k, v) in instance.visits.iter().enumerate() {
                     if v.touchpoint == c {
@@ -94,38 +95,66 @@ pub(super) fn contacts(basis: &Basis, members: &[usize]) -> Contacts {
     }
 }
 
-/// Touchpoints over-occurring in `with` against `without`: each instance is given as the
-/// touchpoints that count for it (`seen[t]`).
-pub(super) fn drivers(
-    names: &[String],
-    with: &[&[bool]],
-    without: &[&[bool]],
-    exclude: &[usize],
-) -> Vec<Driver> {
-    if with.is_empty() || without.is_empty() {
-        return Vec::new();
+/// A group of instances and, per thing that may count for an instance (a touchpoint, an
+/// attribute value), how many of them it counts for.
+pub(super) struct Counted {
+    instances: usize,
+    counts: Vec<usize>,
+}
+
+impl Counted {
+    pub fn new(things: usize) -> Counted {
+        Counted {
+            instances: 0,
+            counts: vec![0; things],
+        }
     }
-    let count = |group: &[&[bool]]| {
-        let mut counts = vec![0usize; names.len()];
-        for seen in group {
-            for (t, &s) in seen.iter().enumerate() {
-                counts[t] += s as usize;
+
+    #[cfg(test)]
+    pub fn instances(&self) -> usize {
+        self.instances
+    }
+
+    #[cfg(test)]
+    pub fn counts(&self) -> &[usize] {
+        &self.counts
+    }
+
+    /// An instance, with the things that count for it as a row of bits
+    /// ([`super::facts::has`]).
+    pub fn add_row(&mut self, row: &[u64]) {
+        self.instances += 1;
+        for (w, &word) in row.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                self.counts[w * 64 + word.trailing_zeros() as usize] += 1;
+                word &= word - 1;
             }
         }
-        counts
-    };
-    let (with_counts, without_counts) = (count(with), count(without));
+    }
+}
+
+/// Things (touchpoints, attribute values) over-occurring in `with` against `without`.
+pub(super) fn drivers(
+    names: &[String],
+    with: &Counted,
+    without: &Counted,
+    exclude: &[usize],
+) -> Vec<Driver> {
+    if with.instances == 0 || without.instances == 0 {
+        return Vec::new();
+    }
     let mut found: Vec<Driver> = (0..names.len())
         .filter(|t| !exclude.contains(t))
         .filter_map(|t| {
-            let a = with_counts[t];
+            let a = with.counts[t];
             // Below 5% of the instances with the outcome, a lift says little.
-            if a * 20 < with.len() {
+            if a * 20 < with.instances {
                 return None;
             }
-            let b = without_counts[t];
-            let share_with = share(a, with.len());
-            let share_without = share(b, without.len());
+            let b = without.counts[t];
+            let share_with = share(a, with.instances);
+            let share_without = share(b, without.instances);
             let lift = if share_without == 0.0 {
                 f64::INFINITY
             } else {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::contacts::drivers;
+use super::contacts::{Counted, drivers};
 use super::facts::Basis;
 use super::{Experience, Score, ScoreFigures, ScoreKind, share};
 use crate::stats;
@@ -13,14 +13,18 @@ pub(super) fn experience(basis: &Basis) -> Experience {
     let scored: Vec<usize> = (0..found.len())
         .filter(|&k| !found[k].scores.is_empty())
         .collect();
-    let (low, other): (Vec<usize>, Vec<usize>) = scored.iter().partition(|&&k| facts[k].low);
-    let masks = |group: &[usize]| -> Vec<&[bool]> {
-        group.iter().map(|&k| facts[k].visited.as_slice()).collect()
+    let (low, other): (Vec<usize>, Vec<usize>) = scored.iter().partition(|&&k| facts.low(k));
+    let visited = |group: &[usize]| {
+        let mut counted = Counted::new(basis.design.len());
+        for &k in group {
+            counted.add_row(facts.visited_row(k));
+        }
+        counted
     };
     let breach_share = |group: &[usize]| {
         (!group.is_empty()).then(|| {
             share(
-                group.iter().filter(|&&k| facts[k].breached).count(),
+                group.iter().filter(|&&k| facts.breached(k)).count(),
                 group.len(),
             )
         })
@@ -28,7 +32,7 @@ pub(super) fn experience(basis: &Basis) -> Experience {
     Experience {
         journey: score_figures(found.iter().flat_map(|i| i.scores.iter().copied())),
         low_instances: low.len(),
-        low_drivers: drivers(&basis.design.names, &masks(&low), &masks(&other), &[]),
+        low_drivers: drivers(&basis.design.names, &visited(&low), &visited(&other), &[]),
         breach_share_low: breach_share(&low),
         breach_share_other: breach_share(&other),
     }

@@ -134,28 +134,202 @@ fn starts(allowed: &[Vec<bool>], optional: &[bool], bound: &[bool]) -> Vec<bool>
     is_start
 }
 
-/// What one instance contributes to every section.
-pub(super) struct Facts {
+/// What one instance contributes to every section, as computed ([`of`]) before it is packed
+/// into a [`FactTable`].
+struct Facts {
     /// Per touchpoint: visited at all.
-    pub visited: Vec<bool>,
+    visited: Vec<bool>,
     /// Per stage: reached; repeat visits to its touchpoints; time in it (seconds).
-    pub reached: Vec<bool>,
-    pub stage_repeats: Vec<u32>,
-    pub stage_times: Vec<Option<f64>>,
+    reached: Vec<bool>,
+    stage_repeats: Vec<u32>,
+    stage_times: Vec<Option<f64>>,
     /// The stage an abandoned instance was last in.
-    pub dropped_in: Option<usize>,
+    dropped_in: Option<usize>,
     /// Whether it followed the design, and its moves outside it.
-    pub fits: bool,
-    pub deviations: Vec<Move>,
+    fits: bool,
+    deviations: Vec<Move>,
     /// Its contact visits, and whether a contact repeated.
-    pub contacts: usize,
-    pub repeated_contact: bool,
+    contacts: usize,
+    repeated_contact: bool,
     /// Per contact touchpoint (in [`Design::contact_ids`] order): the touchpoints visited before
     /// the first visit to it (empty when it was not visited).
-    pub before_contact: Vec<Vec<bool>>,
+    before_contact: Vec<Vec<bool>>,
     /// Whether it has a low score, and a visit over its touchpoint's target.
-    pub low: bool,
-    pub breached: bool,
+    low: bool,
+    breached: bool,
+}
+
+/// The facts of every instance, packed in columns: a set of touchpoints or stages is a row of
+/// bits, the rest one number each, with no allocation per instance (a report over millions of
+/// instances holds them all).
+pub(super) struct FactTable {
+    /// Words in a row of touchpoint bits, of stage bits; stages; contact touchpoints.
+    words: usize,
+    stage_words: usize,
+    stages: usize,
+    contact_count: usize,
+    visited: Vec<u64>,
+    reached: Vec<u64>,
+    stage_repeats: Vec<u32>,
+    /// A stage's time, NaN where the instance did not reach it (a time is never NaN).
+    stage_times: Vec<f64>,
+    /// The stage, `u32::MAX` for none.
+    dropped_in: Vec<u32>,
+    contacts: Vec<u32>,
+    /// Bits: fits, repeated contact, low, breached.
+    flags: Vec<u8>,
+    /// Per contact touchpoint, the touchpoints visited before its first visit (no bit when it
+    /// was not visited, which [`FactTable::visited`] tells apart).
+    before_contact: Vec<u64>,
+    /// The deviations of instance `k` are `deviations[starts[k]..starts[k + 1]]`.
+    deviations: Vec<Move>,
+    starts: Vec<usize>,
+}
+
+const FITS: u8 = 1;
+const REPEATED_CONTACT: u8 = 2;
+const LOW: u8 = 4;
+const BREACHED: u8 = 8;
+
+/// `bits` as a row of `words` words.
+fn pack(bits: &[bool], words: usize, into: &mut Vec<u64>) {
+    let at = into.len();
+    into.resize(at + words, 0);
+    for (t, _) in bits.iter().enumerate().filter(|(_, b)| **b) {
+        into[at + t / 64] |= 1 << (t % 64);
+    }
+}
+
+/// Whether bit `t` of a row is set.
+pub(super) fn has(row: &[u64], t: usize) -> bool {
+    row[t / 64] & (1 << (t % 64)) != 0
+}
+
+impl FactTable {
+    fn new(design: &Design, capacity: usize) -> FactTable {
+        let words = design.len().div_ceil(64).max(1);
+        let stage_words = design.stages().div_ceil(64).max(1);
+        let stages = design.stages();
+        let contact_count = design.contact_ids.len();
+        FactTable {
+            words,
+            stage_words,
+            stages,
+            contact_count,
+            visited: Vec::with_capacity(capacity * words),
+            reached: Vec::with_capacity(capacity * stage_words),
+            stage_repeats: Vec::with_capacity(capacity * stages),
+            stage_times: Vec::with_capacity(capacity * stages),
+            dropped_in: Vec::with_capacity(capacity),
+            contacts: Vec::with_capacity(capacity),
+            flags: Vec::with_capacity(capacity),
+            before_contact: Vec::with_capacity(capacity * contact_count * words),
+            deviations: Vec::new(),
+            starts: {
+                let mut starts = Vec::with_capacity(capacity + 1);
+                starts.push(0);
+                starts
+            },
+        }
+    }
+
+    fn push(&mut self, facts: Facts) {
+        pack(&facts.visited, self.words, &mut self.visited);
+        pack(&facts.reached, self.stage_words, &mut self.reached);
+        self.stage_repeats.extend(&facts.stage_repeats);
+        self.stage_times
+            .extend(facts.stage_times.iter().map(|t| t.unwrap_or(f64::NAN)));
+        self.dropped_in
+            .push(facts.dropped_in.map_or(u32::MAX, |s| s as u32));
+        self.contacts
+            .push(u32::try_from(facts.contacts).unwrap_or(u32::MAX));
+        self.flags.push(
+            (facts.fits as u8 * FITS)
+                | (facts.repeated_contact as u8 * REPEATED_CONTACT)
+                | (facts.low as u8 * LOW)
+                | (facts.breached as u8 * BREACHED),
+        );
+        for before in &facts.before_contact {
+            pack(before, self.words, &mut self.before_contact);
+        }
+        self.deviations.extend(facts.deviations);
+        self.starts.push(self.deviations.len());
+    }
+
+    fn flag(&self, k: usize, flag: u8) -> bool {
+        self.flags[k] & flag != 0
+    }
+
+    /// The touchpoints instance `k` visited, as a row of bits ([`has`]).
+    pub fn visited_row(&self, k: usize) -> &[u64] {
+        &self.visited[k * self.words..(k + 1) * self.words]
+    }
+
+    pub fn visited(&self, k: usize, t: usize) -> bool {
+        has(self.visited_row(k), t)
+    }
+
+    /// Whether instance `k` reached stage `s`.
+    pub fn reached(&self, k: usize, s: usize) -> bool {
+        has(
+            &self.reached[k * self.stage_words..(k + 1) * self.stage_words],
+            s,
+        )
+    }
+
+    /// Repeat visits to stage `s`'s touchpoints.
+    pub fn stage_repeats(&self, k: usize, s: usize) -> u32 {
+        self.stage_repeats[k * self.stages + s]
+    }
+
+    /// The time instance `k` spent in stage `s` (seconds), when it reached it.
+    pub fn stage_time(&self, k: usize, s: usize) -> Option<f64> {
+        let time = self.stage_times[k * self.stages + s];
+        (!time.is_nan()).then_some(time)
+    }
+
+    /// The stage an abandoned instance was last in.
+    pub fn dropped_in(&self, k: usize) -> Option<usize> {
+        let stage = self.dropped_in[k];
+        (stage != u32::MAX).then_some(stage as usize)
+    }
+
+    /// Whether instance `k` followed the design.
+    pub fn fits(&self, k: usize) -> bool {
+        self.flag(k, FITS)
+    }
+
+    /// Its moves outside the design.
+    pub fn deviations(&self, k: usize) -> &[Move] {
+        &self.deviations[self.starts[k]..self.starts[k + 1]]
+    }
+
+    /// Its contact visits.
+    pub fn contacts(&self, k: usize) -> usize {
+        self.contacts[k] as usize
+    }
+
+    /// Whether a contact touchpoint was visited more than once.
+    pub fn repeated_contact(&self, k: usize) -> bool {
+        self.flag(k, REPEATED_CONTACT)
+    }
+
+    /// The touchpoints visited before the first visit to the `ci`-th contact touchpoint (when
+    /// it was visited).
+    pub fn before_contact(&self, k: usize, ci: usize) -> &[u64] {
+        let at = (k * self.contact_count + ci) * self.words;
+        &self.before_contact[at..at + self.words]
+    }
+
+    /// Whether instance `k` has a low score.
+    pub fn low(&self, k: usize) -> bool {
+        self.flag(k, LOW)
+    }
+
+    /// Whether a visit of instance `k` took longer than its touchpoint's target.
+    pub fn breached(&self, k: usize) -> bool {
+        self.flag(k, BREACHED)
+    }
 }
 
 /// Instances grouped by a key (the period they started in, a segment): the keys in order, and
@@ -222,19 +396,27 @@ impl Grouping {
 pub(super) struct Basis<'a> {
     pub design: &'a Design<'a>,
     pub found: &'a [Instance],
-    pub facts: &'a [Facts],
+    pub facts: &'a FactTable,
     pub periods: &'a Grouping,
     pub segments: Option<&'a Grouping>,
     pub values: &'a AttributeValues,
 }
 
 impl<'a> Basis<'a> {
-    /// The facts of every instance of `cut`.
-    pub fn facts(design: &Design, cut: &Cut) -> Vec<Facts> {
-        cut.instances
-            .par_iter()
-            .map(|instance| of(design, instance))
-            .collect()
+    /// The facts of every instance of `cut`, computed in parallel a block at a time and packed.
+    pub fn facts(design: &Design, cut: &Cut) -> FactTable {
+        const BLOCK: usize = 1 << 14;
+        let mut table = FactTable::new(design, cut.instances.len());
+        for block in cut.instances.chunks(BLOCK) {
+            let facts: Vec<Facts> = block
+                .par_iter()
+                .map(|instance| of(design, instance))
+                .collect();
+            for facts in facts {
+                table.push(facts);
+            }
+        }
+        table
     }
 }
 
@@ -337,4 +519,39 @@ fn stage_times(design: &Design, instance: &Instance) -> Vec<Option<f64>> {
             Some(seconds(left - entered))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::contacts::Counted;
+    use super::{has, pack};
+
+    proptest! {
+        /// Rows of bits read back as the sets packed, over several words, and count as the sets.
+        #[test]
+        fn packed_rows_read_back_and_count_as_the_sets(
+            sets in prop::collection::vec(prop::collection::vec(any::<bool>(), 150), 0..20),
+        ) {
+            let words = 150usize.div_ceil(64);
+            let mut rows = Vec::new();
+            for set in &sets {
+                pack(set, words, &mut rows);
+            }
+            let mut counted = Counted::new(150);
+            for (k, set) in sets.iter().enumerate() {
+                let row = &rows[k * words..(k + 1) * words];
+                for (t, &bit) in set.iter().enumerate() {
+                    prop_assert_eq!(has(row, t), bit);
+                }
+                counted.add_row(row);
+            }
+            let expected: Vec<usize> = (0..150)
+                .map(|t| sets.iter().filter(|set| set[t]).count())
+                .collect();
+            prop_assert_eq!(counted.instances(), sets.len());
+            prop_assert_eq!(counted.counts(), expected.as_slice());
+        }
+    }
 }

@@ -29,7 +29,7 @@ fn group(basis: &Basis, key: &str, members: &[usize]) -> Group {
         .filter(|i| i.status == Status::Completed)
         .map(|i| seconds(i.end() - i.start()))
         .collect();
-    let fitting = members.iter().filter(|&&k| basis.facts[k].fits).count();
+    let fitting = members.iter().filter(|&&k| basis.facts.fits(k)).count();
     Group {
         key: key.to_string(),
         instances: members.len(),

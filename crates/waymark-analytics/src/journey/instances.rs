@@ -265,7 +265,7 @@ pub(super) fn attribute_values(log: &EventLog, found: &[Instance]) -> AttributeV
     }
     let names = value_names(by_key.iter().map(|(key, set)| (log.resolve(*key), set)));
     if names.is_empty() {
-        return AttributeValues::none(found.len());
+        return AttributeValues::none();
     }
     let index: HashMap<&str, usize> = names
         .iter()
@@ -281,26 +281,21 @@ pub(super) fn attribute_values(log: &EventLog, found: &[Instance]) -> AttributeV
                 .copied()
         })
         .collect();
-    let masks = found
+    let masks: Vec<Vec<usize>> = found
         .par_iter()
         .map(|instance| {
-            let mut mask = vec![false; names.len()];
-            for attribute in log
-                .case(instance.case as usize)
+            log.case(instance.case as usize)
                 .attributes()
                 .iter()
                 .filter(counted)
-            {
-                if let Some(&pair) = texts.get(&(attribute.key, value_key(&attribute.value)))
-                    && let Some(i) = named[pair]
-                {
-                    mask[i] = true;
-                }
-            }
-            mask
+                .filter_map(|attribute| {
+                    let pair = texts.get(&(attribute.key, value_key(&attribute.value)))?;
+                    named[*pair]
+                })
+                .collect()
         })
         .collect();
-    AttributeValues { names, masks }
+    AttributeValues::new(names, masks.iter().map(Vec::as_slice))
 }
 
 /// A case's attributes as [`attribute_values`] counts them (neither its name nor a list or
@@ -351,20 +346,40 @@ fn value_key(value: &Value) -> ValueKey {
 }
 
 /// Case attribute values as drivers read them: `attribute=value` names, and per instance which of
-/// them its case has.
+/// them its case has, as a row of bits (none when there are no names).
 #[derive(Debug, Clone, Default)]
 pub struct AttributeValues {
     pub names: Vec<String>,
-    pub masks: Vec<Vec<bool>>,
+    words: usize,
+    rows: Vec<u64>,
 }
 
 impl AttributeValues {
-    /// No value to compare, for each of `instances` instances.
-    pub(super) fn none(instances: usize) -> AttributeValues {
-        AttributeValues {
-            names: Vec::new(),
-            masks: vec![Vec::new(); instances],
+    /// Per instance, the places in `names` of the values its case has.
+    pub(super) fn new<'a>(
+        names: Vec<String>,
+        instances: impl Iterator<Item = &'a [usize]>,
+    ) -> AttributeValues {
+        let words = names.len().div_ceil(64);
+        let mut rows = Vec::new();
+        for places in instances {
+            let at = rows.len();
+            rows.resize(at + words, 0u64);
+            for &i in places {
+                rows[at + i / 64] |= 1 << (i % 64);
+            }
         }
+        AttributeValues { names, words, rows }
+    }
+
+    /// No value to compare.
+    pub(super) fn none() -> AttributeValues {
+        AttributeValues::default()
+    }
+
+    /// The values instance `k`'s case has, as a row of bits (empty when there are no names).
+    pub fn row(&self, k: usize) -> &[u64] {
+        &self.rows[k * self.words..(k + 1) * self.words]
     }
 }
 

@@ -16,35 +16,14 @@ pub(super) fn moments(basis: &Basis, all: &[usize]) -> (Vec<Moment>, MomentsComp
     let scored: Vec<usize> = (0..found.len())
         .filter(|&k| !found[k].scores.is_empty())
         .collect();
-    // Over `group`, with `outcome` per instance: visited rate minus not-visited rate.
-    let difference = |group: &[usize], t: usize, outcome: &(dyn Fn(usize) -> bool + Sync)| {
-        let (mut with, mut with_yes, mut without, mut without_yes) = (0, 0, 0, 0);
-        for &k in group {
-            let yes = outcome(k) as usize;
-            if facts[k].visited[t] {
-                with += 1;
-                with_yes += yes;
-            } else {
-                without += 1;
-                without_yes += yes;
-            }
-        }
-        (with > 0 && without > 0).then(|| share(with_yes, with) - share(without_yes, without))
-    };
-    let mut moments: Vec<Moment> = (0..design.len())
-        .into_par_iter()
+    let n = design.len();
+    let completed = Outcomes::over(basis, &closed, &|k| found[k].status == Status::Completed);
+    let low = Outcomes::over(basis, &scored, &|k| facts.low(k));
+    let repeated = Outcomes::over(basis, all, &|k| facts.repeated_contact(k));
+    let mut moments: Vec<Moment> = (0..n)
         .filter_map(|t| {
-            let (mut visited_total, mut visited_done, mut not_total, mut not_done) = (0, 0, 0, 0);
-            for &k in &closed {
-                let done = (found[k].status == Status::Completed) as usize;
-                if facts[k].visited[t] {
-                    visited_total += 1;
-                    visited_done += done;
-                } else {
-                    not_total += 1;
-                    not_done += done;
-                }
-            }
+            let (visited_total, visited_done) = (completed.with[t], completed.with_yes[t]);
+            let (not_total, not_done) = completed.without(t);
             if visited_total == 0 || not_total == 0 {
                 return None;
             }
@@ -52,9 +31,9 @@ pub(super) fn moments(basis: &Basis, all: &[usize]) -> (Vec<Moment>, MomentsComp
                 touchpoint: names[t].clone(),
                 influence: share(visited_done, visited_total) - share(not_done, not_total),
                 visited: visited_total,
-                low_score: difference(&scored, t, &|k| facts[k].low),
+                low_score: low.difference(t),
                 repeat_contact: (!design.is_contact[t])
-                    .then(|| difference(all, t, &|k| facts[k].repeated_contact))
+                    .then(|| repeated.difference(t))
                     .flatten(),
                 designed: design.touchpoints[t].1.moment_of_truth,
             })
@@ -80,4 +59,66 @@ pub(super) fn moments(basis: &Basis, all: &[usize]) -> (Vec<Moment>, MomentsComp
         list.push(names[t].clone());
     }
     (moments, compared)
+}
+
+/// An outcome over a group of instances, counted in one pass: per touchpoint, the instances
+/// that visited it and those of them with the outcome; and over the whole group.
+struct Outcomes {
+    instances: usize,
+    yes: usize,
+    with: Vec<usize>,
+    with_yes: Vec<usize>,
+}
+
+impl Outcomes {
+    fn over(basis: &Basis, group: &[usize], outcome: &(dyn Fn(usize) -> bool + Sync)) -> Outcomes {
+        let n = basis.design.len();
+        let empty = || Outcomes {
+            instances: 0,
+            yes: 0,
+            with: vec![0; n],
+            with_yes: vec![0; n],
+        };
+        group
+            .par_chunks(1 << 14)
+            .map(|block| {
+                let mut counted = empty();
+                for &k in block {
+                    let yes = outcome(k);
+                    counted.instances += 1;
+                    counted.yes += yes as usize;
+                    for (w, &word) in basis.facts.visited_row(k).iter().enumerate() {
+                        let mut word = word;
+                        while word != 0 {
+                            let t = w * 64 + word.trailing_zeros() as usize;
+                            counted.with[t] += 1;
+                            counted.with_yes[t] += yes as usize;
+                            word &= word - 1;
+                        }
+                    }
+                }
+                counted
+            })
+            .reduce(empty, |mut a, b| {
+                a.instances += b.instances;
+                a.yes += b.yes;
+                for t in 0..n {
+                    a.with[t] += b.with[t];
+                    a.with_yes[t] += b.with_yes[t];
+                }
+                a
+            })
+    }
+
+    /// The instances that did not visit touchpoint `t`, and those of them with the outcome.
+    fn without(&self, t: usize) -> (usize, usize) {
+        (self.instances - self.with[t], self.yes - self.with_yes[t])
+    }
+
+    /// The outcome's rate among those that visited `t` minus among those that did not.
+    fn difference(&self, t: usize) -> Option<f64> {
+        let (with, with_yes) = (self.with[t], self.with_yes[t]);
+        let (without, without_yes) = self.without(t);
+        (with > 0 && without > 0).then(|| share(with_yes, with) - share(without_yes, without))
+    }
 }

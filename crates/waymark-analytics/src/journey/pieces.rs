@@ -103,18 +103,17 @@ impl Pieces {
         let mut instances = Vec::with_capacity(count);
         let mut segments = Vec::new();
         let mut names = Vec::with_capacity(self.cases.len());
-        let mut pairs: Vec<Vec<(String, String)>> = Vec::new();
+        let mut pairs: Vec<Vec<(String, String)>> = Vec::with_capacity(self.cases.len());
         for (index, case) in self.cases.into_iter().enumerate() {
             names.push(case.name);
             for mut instance in case.instances {
                 instance.case = index as u32;
                 instances.push(instance);
-                pairs.push(case.pairs.clone());
             }
+            pairs.push(case.pairs);
             segments.extend(case.segments);
         }
-        let pairs: Vec<&[(String, String)]> = pairs.iter().map(Vec::as_slice).collect();
-        let values = values_of(&pairs);
+        let values = values_of(&pairs, &instances);
         let cut = Cut {
             instances: Arc::new(instances),
             bound: self.bound.unwrap_or_default(),
@@ -130,10 +129,14 @@ impl Pieces {
 }
 
 /// The drivers' attribute values as [`super::instances::attribute_values`] chooses them, from
-/// each instance's case attributes as text ([`value_names`]).
-fn values_of(pairs: &[&[(String, String)]]) -> AttributeValues {
+/// the case attributes as text ([`value_names`]) of the cases with instances.
+fn values_of(pairs: &[Vec<(String, String)>], instances: &[Instance]) -> AttributeValues {
     let mut by_key: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-    for case in pairs {
+    let mut with_instances = vec![false; pairs.len()];
+    for instance in instances {
+        with_instances[instance.case as usize] = true;
+    }
+    for (case, _) in pairs.iter().zip(&with_instances).filter(|(_, with)| **with) {
         for (key, text) in case.iter() {
             let set = by_key.entry(key).or_default();
             if set.len() <= ATTRIBUTE_VALUES {
@@ -143,26 +146,28 @@ fn values_of(pairs: &[&[(String, String)]]) -> AttributeValues {
     }
     let names = value_names(by_key.iter().map(|(key, set)| (*key, set)));
     if names.is_empty() {
-        return AttributeValues::none(pairs.len());
+        return AttributeValues::none();
     }
     let index: HashMap<&str, usize> = names
         .iter()
         .enumerate()
         .map(|(i, name)| (name.as_str(), i))
         .collect();
-    let masks = pairs
+    // Per case, the places of the values it has; then each instance has its case's.
+    let places: Vec<Vec<usize>> = pairs
         .iter()
         .map(|case| {
-            let mut mask = vec![false; names.len()];
-            for (key, text) in case.iter() {
-                if let Some(&i) = index.get(format!("{key}={text}").as_str()) {
-                    mask[i] = true;
-                }
-            }
-            mask
+            case.iter()
+                .filter_map(|(key, text)| index.get(format!("{key}={text}").as_str()).copied())
+                .collect()
         })
         .collect();
-    AttributeValues { names, masks }
+    AttributeValues::new(
+        names,
+        instances
+            .iter()
+            .map(|instance| places[instance.case as usize].as_slice()),
+    )
 }
 
 impl Assembled {

@@ -21,27 +21,27 @@ pub(super) fn stages(basis: &Basis, members: &[usize]) -> Vec<StageFigures> {
         .par_iter()
         .enumerate()
         .map(|(s, stage)| {
-            let reached = members.iter().filter(|&&k| facts[k].reached[s]).count();
+            let reached = members.iter().filter(|&&k| facts.reached(k, s)).count();
             let conversion_to_next = (s + 1 < stage_count).then(|| {
                 share(
                     members
                         .iter()
-                        .filter(|&&k| facts[k].reached[s] && facts[k].reached[s + 1])
+                        .filter(|&&k| facts.reached(k, s) && facts.reached(k, s + 1))
                         .count(),
                     reached,
                 )
             });
             let drop_off = members
                 .iter()
-                .filter(|&&k| facts[k].dropped_in == Some(s))
+                .filter(|&&k| facts.dropped_in(k) == Some(s))
                 .count();
             let repeat_visits = members
                 .iter()
-                .map(|&k| facts[k].stage_repeats[s] as usize)
+                .map(|&k| facts.stage_repeats(k, s) as usize)
                 .sum();
             let mut times: Vec<f64> = members
                 .iter()
-                .filter_map(|&k| facts[k].stage_times[s])
+                .filter_map(|&k| facts.stage_time(k, s))
                 .collect();
             let target_seconds = design.stage_targets[s];
             let breach_share = target_seconds.and_then(|target| {
@@ -94,22 +94,27 @@ pub(super) fn funnel(basis: &Basis, options: &Options) -> Result<crate::Funnel, 
             (0..n).map(|t| steps.iter().position(|&s| s == t)).collect(),
         )
     };
-    let reaches: Vec<funnel::Reach> = basis
+    let steps = step_names.len();
+    let tally = basis
         .found
         .par_iter()
-        .map(|i| {
-            let matched: Vec<(Micros, usize)> = i
-                .visits
-                .iter()
-                .filter_map(|v| step_of[v.touchpoint].map(|step| (v.start, step)))
-                .collect();
-            funnel::ordered_matched(matched, step_names.len(), Micros::MAX / 4)
-        })
-        .collect();
-    Ok(funnel::summarize(
+        .fold(
+            || funnel::Tally::new(steps),
+            |mut tally, i| {
+                let matched: Vec<(Micros, usize)> = i
+                    .visits
+                    .iter()
+                    .filter_map(|v| step_of[v.touchpoint].map(|step| (v.start, step)))
+                    .collect();
+                tally.add(&funnel::ordered_matched(matched, steps, Micros::MAX / 4));
+                tally
+            },
+        )
+        .reduce(|| funnel::Tally::new(steps), funnel::Tally::merge);
+    Ok(funnel::summarize_tally(
         &step_names,
         basis.found.len(),
-        &reaches,
+        tally,
         FunnelOrder::Ordered,
     ))
 }

@@ -111,7 +111,7 @@ fn touchpoint(
         .map(|_| Slice::default())
         .collect();
     for (index, instance) in found.iter().enumerate() {
-        if !facts[index].visited[t] {
+        if !facts.visited(index, t) {
             continue;
         }
         let period = &mut periods[basis.periods.of[index] as usize];
