@@ -158,8 +158,13 @@ fn same_figures(name: &str, store: &dyn Store, events: &EventStore) {
 
 #[test]
 fn collected_events_forwarded_equal_the_store_s_own_log() {
-    for (name, url) in servers() {
-        let store = waymark_store::open_in_memory().expect("a store");
+    // On each state store: SQLite, and PostgreSQL (its own reading of the facts to forward).
+    for ((server, url), (backend, store)) in servers().into_iter().flat_map(|server| {
+        waymark_store::testing::backends()
+            .into_iter()
+            .map(move |backend| (server.clone(), backend))
+    }) {
+        let name = &format!("{server}, {backend}");
         let events = fresh(&url, "forward");
         let mut since = events.forwarded().expect("the cursor");
         assert_eq!(since, Since::default(), "{name}: nothing forwarded yet");
@@ -273,8 +278,12 @@ fn mutations_done(name: &str, events: &EventStore) {
 /// time (current ClickHouse refuses an insert over more than 100 yearly partitions).
 #[test]
 fn chained_merges_and_events_over_many_years_are_forwarded() {
-    for (name, url) in servers() {
-        let store = waymark_store::open_in_memory().expect("a store");
+    for ((server, url), (backend, store)) in servers().into_iter().flat_map(|server| {
+        waymark_store::testing::backends()
+            .into_iter()
+            .map(move |backend| (server.clone(), backend))
+    }) {
+        let name = &format!("{server}, {backend}");
         let events = fresh(&url, "chains");
         let start = 1_000_000_000_000_000i64; // 2001
         let year = 31_557_600_000_000i64;
