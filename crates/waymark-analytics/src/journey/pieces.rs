@@ -23,9 +23,13 @@ use super::{ATTRIBUTE_VALUES, Instance, Options, UnknownTouchpoint};
 #[derive(Debug)]
 pub struct Pieces {
     options: Options,
-    /// Case by case (in the order they were added): name, first arrival, instances, segments,
-    /// and the counted case attributes as (key, text).
+    /// Case by case (in the order they were added): name, first arrival, and the counted case
+    /// attributes as (key, text).
     cases: Vec<PieceCase>,
+    /// Every instance in the order added, its `case` a place in `cases`; and its segment (when
+    /// the report is broken down).
+    instances: Vec<Instance>,
+    segments: Vec<String>,
     bound: Option<Vec<bool>>,
     /// The activities of every piece, for the instances' unmapped events.
     names: LogBuilder,
@@ -35,8 +39,6 @@ pub struct Pieces {
 struct PieceCase {
     name: String,
     first: u64,
-    instances: Vec<Instance>,
-    segments: Vec<String>,
     pairs: Vec<(String, String)>,
 }
 
@@ -54,6 +56,8 @@ impl Pieces {
         Pieces {
             options: options.clone(),
             cases: Vec::new(),
+            instances: Vec::new(),
+            segments: Vec::new(),
             bound: None,
             names: LogBuilder::new(ActivityKey::concept_name()),
         }
@@ -76,54 +80,93 @@ impl Pieces {
             self.cases.push(PieceCase {
                 name: piece.case(case).name().to_string(),
                 first: first.get(case).copied().unwrap_or(u64::MAX),
-                instances: Vec::new(),
-                segments: Vec::new(),
                 pairs: super::instances::counted_pairs(piece, case),
             });
         }
-        let segments = cut.segments.clone().unwrap_or_default();
-        for (k, instance) in cut.instances.iter().enumerate() {
+        for instance in cut.instances.iter() {
             let mut instance = instance.clone();
-            let case = &mut self.cases[offset + instance.case as usize];
+            instance.case += offset as u32;
             for symbol in &mut instance.unmapped {
                 *symbol = self.names.intern(piece.resolve(*symbol));
             }
-            case.instances.push(instance);
-            if let Some(segment) = segments.get(k) {
-                case.segments.push(segment.clone());
-            }
+            self.instances.push(instance);
+        }
+        if let Some(segments) = &cut.segments {
+            self.segments.extend(segments.iter().cloned());
         }
         Ok(())
     }
 
-    /// The cut of all pieces, cases in the order of their first arrival.
-    pub fn finish(mut self) -> Assembled {
-        self.cases.sort_by_key(|case| case.first);
-        let count: usize = self.cases.iter().map(|case| case.instances.len()).sum();
-        let mut instances = Vec::with_capacity(count);
-        let mut segments = Vec::new();
-        let mut names = Vec::with_capacity(self.cases.len());
-        let mut pairs: Vec<Vec<(String, String)>> = Vec::with_capacity(self.cases.len());
-        for (index, case) in self.cases.into_iter().enumerate() {
-            names.push(case.name);
-            for mut instance in case.instances {
-                instance.case = index as u32;
-                instances.push(instance);
-            }
-            pairs.push(case.pairs);
-            segments.extend(case.segments);
+    /// The cut of all pieces, cases in the order of their first arrival, each case's instances
+    /// in order. Every instance is moved once, in place.
+    pub fn finish(self) -> Assembled {
+        let Pieces {
+            options,
+            mut cases,
+            mut instances,
+            mut segments,
+            bound,
+            names: activities,
+        } = self;
+        // Cases by first arrival (ties as added), and each case's place in that order.
+        let mut order: Vec<u32> = (0..cases.len() as u32).collect();
+        order.sort_by_key(|&case| cases[case as usize].first);
+        let mut rank = vec![0u32; cases.len()];
+        for (place, &case) in order.iter().enumerate() {
+            rank[case as usize] = place as u32;
         }
+        // Instances by their case's place; a stable sort keeps each case's in order.
+        let mut by_case: Vec<u32> = (0..instances.len() as u32).collect();
+        by_case.sort_by_key(|&k| rank[instances[k as usize].case as usize]);
+        for instance in &mut instances {
+            instance.case = rank[instance.case as usize];
+        }
+        permute(&mut instances, &by_case, Instance::empty);
+        if options.by.is_some() {
+            permute(&mut segments, &by_case, String::new);
+        }
+        let mut names = Vec::with_capacity(cases.len());
+        let mut pairs = Vec::with_capacity(cases.len());
+        for &case in &order {
+            let case = &mut cases[case as usize];
+            names.push(std::mem::take(&mut case.name));
+            pairs.push(std::mem::take(&mut case.pairs));
+        }
+        drop(cases);
         let values = values_of(&pairs, &instances);
         let cut = Cut {
             instances: Arc::new(instances),
-            bound: self.bound.unwrap_or_default(),
-            segments: self.options.by.is_some().then_some(segments),
+            bound: bound.unwrap_or_default(),
+            segments: options.by.is_some().then_some(segments),
             values,
         };
         Assembled {
             cut,
             names,
-            activities: self.names.finish(),
+            activities: activities.finish(),
+        }
+    }
+}
+
+/// Puts `items[order[i]]` at place `i`, moving each item once (`hole` fills a place for the
+/// moment it is empty).
+fn permute<T>(items: &mut [T], order: &[u32], hole: impl Fn() -> T) {
+    let mut placed = vec![false; items.len()];
+    for start in 0..items.len() {
+        if placed[start] {
+            continue;
+        }
+        let held = std::mem::replace(&mut items[start], hole());
+        let mut at = start;
+        loop {
+            placed[at] = true;
+            let from = order[at] as usize;
+            if from == start {
+                items[at] = held;
+                break;
+            }
+            items[at] = std::mem::replace(&mut items[from], hole());
+            at = from;
         }
     }
 }
@@ -198,4 +241,22 @@ pub fn now_or(options: &Options, last: Micros) -> Options {
     let mut options = options.clone();
     options.now = options.now.or(Some(last));
     options
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Permuting in place puts at each place the item the order names.
+        #[test]
+        fn permute_puts_each_item_where_the_order_says(
+            order in (0usize..60).prop_flat_map(|n| Just((0..n as u32).collect::<Vec<u32>>()).prop_shuffle()),
+        ) {
+            let mut items: Vec<String> = (0..order.len()).map(|i| format!("item {i}")).collect();
+            super::permute(&mut items, &order, String::new);
+            let expected: Vec<String> = order.iter().map(|&i| format!("item {i}")).collect();
+            prop_assert_eq!(items, expected);
+        }
+    }
 }
