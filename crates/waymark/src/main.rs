@@ -4,12 +4,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc rather than the system's allocator: a journey report over millions of instances
-/// makes and frees tens of millions of small vectors, where glibc's malloc took a fifth of the
-/// time (BENCHMARKS.md, events at scale).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod analyze;
 mod cli;
 mod config;
