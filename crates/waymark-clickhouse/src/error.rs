@@ -33,10 +33,6 @@ pub enum Error {
     Journey { message: String },
     #[error("{what} is not measured on ClickHouse yet\nhint: {hint}")]
     Unsupported { what: String, hint: String },
-    /// A reading ahead that stopped because what it read for stopped first (never the error
-    /// a caller sees: the reason the reading was stopped is).
-    #[error("the reading was stopped")]
-    Stopped,
 }
 
 impl Error {

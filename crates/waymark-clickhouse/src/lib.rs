@@ -34,9 +34,6 @@ use serde::Deserialize;
 pub struct EventStore {
     location: Location,
     nodes: Vec<Node>,
-    /// Events per bucket of people a journey report reads in one query
-    /// ([`report::BUCKET_EVENTS`]).
-    bucket_events: u64,
 }
 
 impl EventStore {
@@ -57,17 +54,9 @@ impl EventStore {
         let store = EventStore {
             location: location.clone(),
             nodes,
-            bucket_events: report::BUCKET_EVENTS,
         };
         store.migrate()?;
         Ok(store)
-    }
-
-    /// Reads a journey report's people in buckets of about `events` events (tests make them
-    /// small, so that several buckets are read).
-    pub fn with_bucket_events(mut self, events: u64) -> EventStore {
-        self.bucket_events = events;
-        self
     }
 
     pub fn location(&self) -> &Location {

@@ -29,13 +29,6 @@ const EVENT: &str = "kind NOT IN ('case', 'identify', 'alias', 'group')";
 /// People per chunk: each chunk is one log in memory while it is cut.
 const CHUNK: usize = 20_000;
 
-/// Events per bucket of people read in one query: each shard groups a bucket's people in memory
-/// (about 80 bytes an event), and the next bucket is grouped while this one is cut.
-pub const BUCKET_EVENTS: u64 = 25_000_000;
-
-/// People read ahead of the cutting, per bucket.
-const AHEAD: usize = 4_096;
-
 /// A person as the shards send them: activities as their place in the store's list (from 1),
 /// or 0 and the name for one that arrived since the list was read; properties only where they
 /// may hold a key the report reads (else empty).
@@ -145,17 +138,12 @@ impl EventStore {
         #[derive(Deserialize)]
         struct Last {
             last: i64,
-            events: u64,
         }
         let last: Vec<Last> = self.rows(
             "the last time",
-            &format!(
-                "SELECT max(time_us) AS last, count() AS events FROM {db}.events WHERE {EVENT}"
-            ),
+            &format!("SELECT max(time_us) AS last FROM {db}.events WHERE {EVENT}"),
         )?;
         let options = now_or(options, last.first().map_or(0, |l| l.last));
-        let events = last.first().map_or(0, |l| l.events);
-        let buckets = events.div_ceil(self.bucket_events.max(1)).max(1);
         #[derive(Deserialize)]
         struct Activity {
             activity: String,
@@ -210,82 +198,27 @@ impl EventStore {
                 .collect::<Vec<_>>()
                 .join(" OR ")
         };
-        let select = format!(
-            "SELECT name, first_seq, case_properties, \
-             indexOf(times, times[arrayFirstIndex(l_a -> has({list}, l_a), activities) AS first]) * (first > 0) AS s, \
-             arraySlice(times, s) AS t, \
-             arrayMap(l_a -> indexOf({all}, l_a), arraySlice(activities, s) AS sliced) AS a, \
-             arrayMap(l_a -> if(has({all}, l_a), '', l_a), sliced) AS n, \
-             arrayMap(l_p -> if({may_hold}, l_p, ''), arraySlice(properties, s)) AS p \
-             FROM {db}.traces WHERE s > 0"
-        );
-        let bucket = |k: u64| {
-            if buckets == 1 {
-                select.clone()
-            } else {
-                format!("{select} AND cityHash64(person) % {buckets} = {k}")
-            }
-        };
-        self.read_ahead(buckets, bucket, |person: Person| {
-            chunk.add(&person).map_err(refused)?;
-            if chunk.first.len() >= CHUNK {
-                let full = std::mem::replace(&mut chunk, Chunk::new(&activities, &keep));
-                cut(&mut pieces, full)?;
-            }
-            Ok(())
-        })?;
+        self.each(
+            "the people's events",
+            &format!(
+                "SELECT name, first_seq, case_properties, \
+                 indexOf(times, times[arrayFirstIndex(l_a -> has({list}, l_a), activities) AS first]) * (first > 0) AS s, \
+                 arraySlice(times, s) AS t, \
+                 arrayMap(l_a -> indexOf({all}, l_a), arraySlice(activities, s) AS sliced) AS a, \
+                 arrayMap(l_a -> if(has({all}, l_a), '', l_a), sliced) AS n, \
+                 arrayMap(l_p -> if({may_hold}, l_p, ''), arraySlice(properties, s)) AS p \
+                 FROM {db}.traces WHERE s > 0"
+            ),
+            |person: Person| {
+                chunk.add(&person).map_err(refused)?;
+                if chunk.first.len() >= CHUNK {
+                    let full = std::mem::replace(&mut chunk, Chunk::new(&activities, &keep));
+                    cut(&mut pieces, full)?;
+                }
+                Ok(())
+            },
+        )?;
         cut(&mut pieces, chunk)?;
         Ok((pieces.finish(), options))
-    }
-}
-
-impl EventStore {
-    /// The people of every bucket, in turn, to `each`: each bucket's query runs on a thread of
-    /// its own, which reads and parses its answer a few thousand people ahead, and the next
-    /// bucket's query starts as this one's people are handed over, so the shards group the next
-    /// bucket while Waymark cuts this one.
-    fn read_ahead(
-        &self,
-        buckets: u64,
-        sql: impl Fn(u64) -> String + Sync,
-        mut each: impl FnMut(Person) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        std::thread::scope(|scope| {
-            let start = |k: u64| {
-                let (send, receive) = std::sync::mpsc::sync_channel::<Person>(AHEAD);
-                let sql = sql(k);
-                let reader = scope.spawn(move || {
-                    // A send fails only once the cutting stopped, which then says why.
-                    self.each("the people's events", &sql, |person: Person| {
-                        send.send(person).map_err(|_| Error::Stopped)
-                    })
-                });
-                (receive, reader)
-            };
-            let mut next = Some(start(0));
-            for k in 0..buckets {
-                let Some((receive, reader)) = next.take() else {
-                    break;
-                };
-                next = (k + 1 < buckets).then(|| start(k + 1));
-                let mut outcome = Ok(());
-                for person in receive.iter() {
-                    outcome = each(person);
-                    if outcome.is_err() {
-                        break;
-                    }
-                }
-                drop(receive);
-                let read = reader.join().unwrap_or_else(|_| {
-                    Err(Error::Answer {
-                        node: self.entry().address.clone(),
-                        problem: "the reading of the people's events stopped".to_string(),
-                    })
-                });
-                outcome?;
-                read?;
-            }
-            Ok(())
-        })
     }
 }
