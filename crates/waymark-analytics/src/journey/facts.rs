@@ -523,10 +523,131 @@ fn stage_times(design: &Design, instance: &Instance) -> Vec<Option<f64>> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use proptest::prelude::*;
 
     use super::super::contacts::Counted;
-    use super::{has, pack};
+    use super::super::instances::AttributeValues;
+    use super::super::{Cut, Instance, Options, Status, Visit};
+    use super::{Basis, Design, has, of, pack};
+
+    /// A journey of 70 touchpoints in two stages (so a row of touchpoints is two words), with
+    /// conversations (the contacts) at 5 and 66.
+    fn wide_journey() -> waymark_journey::Journey {
+        let mut yaml =
+            String::from("id: wide\ntitle: Wide\nowner: Test\nversion: as-is\nstages:\n");
+        for (stage, range) in [("a", 0..40), ("b", 40..70)] {
+            yaml.push_str(&format!(
+                "  - id: {stage}\n    name: {stage}\n    touchpoints:\n"
+            ));
+            for t in range {
+                let kind = if t == 5 || t == 66 {
+                    "conversation"
+                } else {
+                    "content"
+                };
+                yaml.push_str(&format!(
+                    "      - id: t{t}\n        name: T{t}\n        channel: web\n        department: Sales\n        actor: customer\n        kind: {kind}\n        target: 1m\n        events:\n          - event: E{t}\n"
+                ));
+            }
+        }
+        let checked = waymark_journey::check(&yaml);
+        checked
+            .journey
+            .unwrap_or_else(|| panic!("{:?}", checked.diagnostics))
+    }
+
+    fn instance(touchpoints: &[usize], status: Status) -> Instance {
+        Instance {
+            case: 0,
+            visits: touchpoints
+                .iter()
+                .enumerate()
+                .map(|(k, &touchpoint)| Visit {
+                    touchpoint,
+                    start: k as i64 * 90_000_000,
+                    end: k as i64 * 90_000_000 + 1_000_000,
+                    events: 1,
+                })
+                .collect(),
+            status,
+            scores: Vec::new(),
+            unmapped: Vec::new(),
+        }
+    }
+
+    /// The packed table reads back every figure of each instance as computed unpacked, across
+    /// the boundary between a row's two words.
+    #[test]
+    fn the_packed_table_reads_back_each_instance_s_facts() {
+        let journey = wide_journey();
+        let bound = vec![true; 70];
+        let design = Design::new(&journey, &bound, &Options::default()).expect("design");
+        assert_eq!(design.contact_ids, [5, 66]);
+        let found = vec![
+            instance(&[0, 5, 63, 64, 66, 69, 64, 66], Status::Completed),
+            instance(&[1, 2], Status::Abandoned),
+            instance(&[64, 3, 5, 5], Status::Open),
+            instance(&[69], Status::Abandoned),
+        ];
+        let cut = Cut {
+            instances: Arc::new(found.clone()),
+            bound,
+            segments: None,
+            values: AttributeValues::none(),
+        };
+        let table = Basis::facts(&design, &cut);
+        for (k, instance) in found.iter().enumerate() {
+            let facts = of(&design, instance);
+            for t in 0..70 {
+                assert_eq!(
+                    table.visited(k, t),
+                    facts.visited[t],
+                    "instance {k}, visited {t}"
+                );
+                assert_eq!(has(table.visited_row(k), t), facts.visited[t]);
+            }
+            for s in 0..2 {
+                assert_eq!(
+                    table.reached(k, s),
+                    facts.reached[s],
+                    "instance {k}, stage {s}"
+                );
+                assert_eq!(table.stage_repeats(k, s), facts.stage_repeats[s]);
+                assert_eq!(table.stage_time(k, s), facts.stage_times[s]);
+            }
+            assert_eq!(table.dropped_in(k), facts.dropped_in, "instance {k}");
+            assert_eq!(table.fits(k), facts.fits, "instance {k}");
+            assert_eq!(
+                table.deviations(k),
+                facts.deviations.as_slice(),
+                "instance {k}"
+            );
+            assert_eq!(table.contacts(k), facts.contacts, "instance {k}");
+            assert_eq!(
+                table.repeated_contact(k),
+                facts.repeated_contact,
+                "instance {k}"
+            );
+            assert_eq!(table.low(k), facts.low, "instance {k}");
+            assert_eq!(table.breached(k), facts.breached, "instance {k}");
+            for (ci, before) in facts.before_contact.iter().enumerate() {
+                for t in 0..70 {
+                    let expected = before.get(t).copied().unwrap_or(false);
+                    assert_eq!(
+                        has(table.before_contact(k, ci), t),
+                        expected,
+                        "instance {k}, before contact {ci}, touchpoint {t}"
+                    );
+                }
+            }
+        }
+        // The figures this journey gives are not all alike (else the test shows little).
+        assert!(table.deviations(0).len() > 1 && table.repeated_contact(0));
+        assert!(table.dropped_in(1) == Some(0) && table.stage_time(1, 1).is_none());
+        assert!(has(table.before_contact(0, 1), 64) && !has(table.before_contact(0, 1), 66));
+    }
 
     proptest! {
         /// Rows of bits read back as the sets packed, over several words, and count as the sets.
