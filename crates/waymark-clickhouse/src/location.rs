@@ -5,6 +5,7 @@
 //! configuration names it, `waymark` by default), listed in the cluster's order: Waymark creates
 //! the tables on every node and writes and reads through the Distributed tables.
 
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use std::fmt;
 
 use crate::Error;
@@ -31,7 +32,9 @@ impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "clickhouse://")?;
         if let Some(user) = &self.user {
-            write!(f, "{user}")?;
+            // Encoded as it is read back: a user holding `:`, `@` or `%` shown raw would read
+            // as another user, or a password.
+            write!(f, "{}", utf8_percent_encode(user, USERINFO))?;
             if self.password.is_some() {
                 write!(f, ":***")?;
             }
@@ -44,6 +47,18 @@ impl fmt::Display for Location {
         Ok(())
     }
 }
+
+/// What a user name shown in a URL has percent-encoded: whatever would end it or be read as
+/// an escape, and every byte that is not printable ASCII.
+const USERINFO: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'%')
+    .add(b':')
+    .add(b'@')
+    .add(b'/')
+    .add(b'?')
+    .add(b'#')
+    .add(b',');
 
 const HINT: &str = "write clickhouse://HOST:PORT/DATABASE, or clickhouse://HOST:PORT,HOST:PORT/DATABASE?cluster=NAME for the shards of a cluster";
 
@@ -245,6 +260,18 @@ mod tests {
         assert_eq!(odd.nodes, ["h:1"]);
         let encoded = Location::parse("clickhouse://alice:p%40ss%2Fw@h:1/db").expect("encoded");
         assert_eq!(encoded.password.as_deref(), Some("p@ss/w"));
+        // A user holding `:`, `@`, `%` or a letter beyond ASCII is shown encoded, so the URL
+        // shown reads back to the same user (the fuzzer's `clickhouse://%3aUU@@v`).
+        for url in [
+            "clickhouse://%3aUU@@v",
+            "clickhouse://J%C3%BCrgen%40x%25@h:1/db",
+        ] {
+            let read = Location::parse(url).expect(url);
+            let again = Location::parse(&read.to_string()).expect("shown reads back");
+            assert_eq!(again.user, read.user, "{url} shown as {read}");
+            assert_eq!(again.password, None, "{url} shown as {read}");
+            assert_eq!(again.nodes, read.nodes, "{url} shown as {read}");
+        }
     }
 
     #[test]
