@@ -110,12 +110,10 @@ impl Counted {
         }
     }
 
-    #[cfg(test)]
     pub fn instances(&self) -> usize {
         self.instances
     }
 
-    #[cfg(test)]
     pub fn counts(&self) -> &[usize] {
         &self.counts
     }
@@ -124,13 +122,18 @@ impl Counted {
     /// ([`super::facts::has`]).
     pub fn add_row(&mut self, row: &[u64]) {
         self.instances += 1;
-        for (w, &word) in row.iter().enumerate() {
-            let mut word = word;
-            while word != 0 {
-                self.counts[w * 64 + word.trailing_zeros() as usize] += 1;
-                word &= word - 1;
-            }
+        for t in super::facts::ones(row) {
+            self.counts[t] += 1;
         }
+    }
+
+    /// Two groups' counts as one.
+    pub fn merge(mut self, other: Counted) -> Counted {
+        self.instances += other.instances;
+        for (count, more) in self.counts.iter_mut().zip(other.counts) {
+            *count += more;
+        }
+        self
     }
 }
 

@@ -196,8 +196,27 @@ fn pack(bits: &[bool], words: usize, into: &mut Vec<u64>) {
     let at = into.len();
     into.resize(at + words, 0);
     for (t, _) in bits.iter().enumerate().filter(|(_, b)| **b) {
-        into[at + t / 64] |= 1 << (t % 64);
+        set(&mut into[at..], t);
     }
+}
+
+/// Sets bit `t` of a row.
+pub(super) fn set(row: &mut [u64], t: usize) {
+    row[t / 64] |= 1 << (t % 64);
+}
+
+/// The places of a row's set bits, in order.
+pub(super) fn ones(row: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    row.iter().enumerate().flat_map(|(w, &word)| {
+        let mut word = word;
+        std::iter::from_fn(move || {
+            (word != 0).then(|| {
+                let t = w * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                t
+            })
+        })
+    })
 }
 
 /// Whether bit `t` of a row is set.

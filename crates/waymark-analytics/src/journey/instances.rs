@@ -366,7 +366,7 @@ impl AttributeValues {
             let at = rows.len();
             rows.resize(at + words, 0u64);
             for &i in places {
-                rows[at + i / 64] |= 1 << (i % 64);
+                super::facts::set(&mut rows[at..], i);
             }
         }
         AttributeValues { names, words, rows }

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::contacts::Counted;
 use super::facts::Basis;
 use super::{MOMENT_THRESHOLD, Moment, MomentsCompared, Status, share};
 
@@ -22,7 +23,7 @@ pub(super) fn moments(basis: &Basis, all: &[usize]) -> (Vec<Moment>, MomentsComp
     let repeated = Outcomes::over(basis, all, &|k| facts.repeated_contact(k));
     let mut moments: Vec<Moment> = (0..n)
         .filter_map(|t| {
-            let (visited_total, visited_done) = (completed.with[t], completed.with_yes[t]);
+            let (visited_total, visited_done) = completed.with(t);
             let (not_total, not_done) = completed.without(t);
             if visited_total == 0 || not_total == 0 {
                 return None;
@@ -62,62 +63,52 @@ pub(super) fn moments(basis: &Basis, all: &[usize]) -> (Vec<Moment>, MomentsComp
 }
 
 /// An outcome over a group of instances, counted in one pass: per touchpoint, the instances
-/// that visited it and those of them with the outcome; and over the whole group.
+/// that visited it, and the same among those with the outcome.
 struct Outcomes {
-    instances: usize,
-    yes: usize,
-    with: Vec<usize>,
-    with_yes: Vec<usize>,
+    all: Counted,
+    yes: Counted,
 }
 
 impl Outcomes {
     fn over(basis: &Basis, group: &[usize], outcome: &(dyn Fn(usize) -> bool + Sync)) -> Outcomes {
         let n = basis.design.len();
         let empty = || Outcomes {
-            instances: 0,
-            yes: 0,
-            with: vec![0; n],
-            with_yes: vec![0; n],
+            all: Counted::new(n),
+            yes: Counted::new(n),
         };
         group
             .par_chunks(1 << 14)
             .map(|block| {
                 let mut counted = empty();
                 for &k in block {
-                    let yes = outcome(k);
-                    counted.instances += 1;
-                    counted.yes += yes as usize;
-                    for (w, &word) in basis.facts.visited_row(k).iter().enumerate() {
-                        let mut word = word;
-                        while word != 0 {
-                            let t = w * 64 + word.trailing_zeros() as usize;
-                            counted.with[t] += 1;
-                            counted.with_yes[t] += yes as usize;
-                            word &= word - 1;
-                        }
+                    let row = basis.facts.visited_row(k);
+                    counted.all.add_row(row);
+                    if outcome(k) {
+                        counted.yes.add_row(row);
                     }
                 }
                 counted
             })
-            .reduce(empty, |mut a, b| {
-                a.instances += b.instances;
-                a.yes += b.yes;
-                for t in 0..n {
-                    a.with[t] += b.with[t];
-                    a.with_yes[t] += b.with_yes[t];
-                }
-                a
+            .reduce(empty, |a, b| Outcomes {
+                all: a.all.merge(b.all),
+                yes: a.yes.merge(b.yes),
             })
+    }
+
+    /// The instances that visited touchpoint `t`, and those of them with the outcome.
+    fn with(&self, t: usize) -> (usize, usize) {
+        (self.all.counts()[t], self.yes.counts()[t])
     }
 
     /// The instances that did not visit touchpoint `t`, and those of them with the outcome.
     fn without(&self, t: usize) -> (usize, usize) {
-        (self.instances - self.with[t], self.yes - self.with_yes[t])
+        let (with, with_yes) = self.with(t);
+        (self.all.instances() - with, self.yes.instances() - with_yes)
     }
 
     /// The outcome's rate among those that visited `t` minus among those that did not.
     fn difference(&self, t: usize) -> Option<f64> {
-        let (with, with_yes) = (self.with[t], self.with_yes[t]);
+        let (with, with_yes) = self.with(t);
         let (without, without_yes) = self.without(t);
         (with > 0 && without > 0).then(|| share(with_yes, with) - share(without_yes, without))
     }
