@@ -3,6 +3,8 @@
 //! duplicates, identity merges after the merged people's events were forwarded, traits and
 //! ties in time, forwarded in several passes and again from the start.
 
+use std::sync::Arc;
+
 use waymark_analytics::Filter;
 use waymark_analytics::journey::Options;
 use waymark_clickhouse::EventStore;
@@ -122,6 +124,18 @@ fn batches() -> Vec<Vec<NewEvent>> {
     all
 }
 
+/// Each ClickHouse server with each state store (SQLite, and PostgreSQL when the test command
+/// started one: its own reading of the facts to forward), named both: (name, URL, store).
+fn servers_and_stores() -> Vec<(String, String, Arc<dyn Store>)> {
+    let mut all = Vec::new();
+    for (server, url) in servers() {
+        for (backend, store) in waymark_store::testing::backends() {
+            all.push((format!("{server}, {backend}"), url.clone(), store));
+        }
+    }
+    all
+}
+
 fn same_figures(name: &str, store: &dyn Store, events: &EventStore) {
     let (log, _) = waymark_store::stored_log(store).expect("the stored log");
     let (stored_events, people) = events.counts().expect("counts");
@@ -158,13 +172,8 @@ fn same_figures(name: &str, store: &dyn Store, events: &EventStore) {
 
 #[test]
 fn collected_events_forwarded_equal_the_store_s_own_log() {
-    // On each state store: SQLite, and PostgreSQL (its own reading of the facts to forward).
-    for ((server, url), (backend, store)) in servers().into_iter().flat_map(|server| {
-        waymark_store::testing::backends()
-            .into_iter()
-            .map(move |backend| (server.clone(), backend))
-    }) {
-        let name = &format!("{server}, {backend}");
+    for (name, url, store) in servers_and_stores() {
+        let name = &name;
         let events = fresh(&url, "forward");
         let mut since = events.forwarded().expect("the cursor");
         assert_eq!(since, Since::default(), "{name}: nothing forwarded yet");
@@ -278,12 +287,8 @@ fn mutations_done(name: &str, events: &EventStore) {
 /// time (current ClickHouse refuses an insert over more than 100 yearly partitions).
 #[test]
 fn chained_merges_and_events_over_many_years_are_forwarded() {
-    for ((server, url), (backend, store)) in servers().into_iter().flat_map(|server| {
-        waymark_store::testing::backends()
-            .into_iter()
-            .map(move |backend| (server.clone(), backend))
-    }) {
-        let name = &format!("{server}, {backend}");
+    for (name, url, store) in servers_and_stores() {
+        let name = &name;
         let events = fresh(&url, "chains");
         let start = 1_000_000_000_000_000i64; // 2001
         let year = 31_557_600_000_000i64;
