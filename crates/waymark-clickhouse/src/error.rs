@@ -29,6 +29,9 @@ pub enum Error {
     },
     #[error("the state store could not be read: {message}")]
     Store { message: String },
+    /// The options name a touchpoint the journey does not have (checked before any query).
+    #[error(transparent)]
+    Options(#[from] waymark_analytics::journey::UnknownTouchpoint),
     #[error("the journey cannot be measured: {message}")]
     Journey { message: String },
     #[error("{what} is not measured on ClickHouse yet\nhint: {hint}")]

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 use waymark_analytics::journey::pieces::{Assembled, Pieces, now_or};
-use waymark_analytics::journey::{Options, attributes_read};
+use waymark_analytics::journey::{Options, attributes_read, check};
 use waymark_eventlog::{
     ActivityKey, Attribute, CONCEPT_NAME, LogBuilder, TIME_TIMESTAMP, Value, jsonl,
 };
@@ -128,12 +128,15 @@ fn object(text: &str) -> Result<Map<String, Json>, String> {
 impl EventStore {
     /// The journey's instances cut from the events here, as a `LogSource` for
     /// `waymark_analytics::journey::report_of`, with the options the report must be given
-    /// (`now`, when not set, is the store's last time).
+    /// (`now`, when not set, is the store's last time). Options naming a touchpoint the
+    /// journey does not have are refused ([`Error::Options`]) before any query.
     pub fn journey_cut(
         &self,
         journey: &Journey,
         options: &Options,
     ) -> Result<(Assembled, Options), Error> {
+        // Refused before the servers are asked, as the report would refuse them after.
+        check(journey, options)?;
         let db = &self.location.database;
         #[derive(Deserialize)]
         struct Last {

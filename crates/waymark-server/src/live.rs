@@ -478,11 +478,9 @@ impl Analyses {
         journey: &Journey,
         options: &Options,
     ) -> Result<Result<Arc<Report>, UnknownTouchpoint>, String> {
-        // The touchpoints the options name are checked as the live log's report checks them.
-        // (On no events: the same checks, and nothing measured.)
-        let none = waymark_eventlog::LogBuilder::new(waymark_eventlog::ActivityKey::concept_name())
-            .finish();
-        if let Err(unknown) = waymark_analytics::journey::report(journey, &none, options) {
+        // The touchpoints the options name are checked as the live log's report checks them,
+        // before ClickHouse is asked.
+        if let Err(unknown) = waymark_analytics::journey::check(journey, options) {
             return Ok(Err(unknown));
         }
         let slot = self.reports.slot(format!(

@@ -34,6 +34,7 @@ pub fn report_of(
     source: &dyn LogSource,
     options: &Options,
 ) -> Result<Report, UnknownTouchpoint> {
+    super::check(journey, options)?;
     let cut = source.cut(journey, options)?;
     let design = Design::new(journey, &cut.bound, options)?;
     let facts = Basis::facts(&design, &cut);

@@ -140,6 +140,28 @@ fn or_file<'a>(given: &'a [String], file: &'a [String]) -> &'a [String] {
     if given.is_empty() { file } else { given }
 }
 
+/// Refuses options naming a touchpoint the journey does not have, with the error a report would
+/// give (the same option first), before anything is read or cut: a store that measures far from
+/// here checks them before it asks its servers.
+pub fn check(journey: &Journey, options: &Options) -> Result<(), UnknownTouchpoint> {
+    binding::indexes(
+        journey,
+        "end",
+        or_file(&options.end, &journey.instances.end),
+    )?;
+    binding::indexes(
+        journey,
+        "start",
+        or_file(&options.start, &journey.instances.start),
+    )?;
+    binding::indexes(journey, "contacts", &options.contacts)?;
+    binding::indexes(journey, "funnel", &options.funnel)?;
+    for (from, to) in &options.milestones {
+        binding::indexes(journey, "milestones", &[from.clone(), to.clone()])?;
+    }
+    Ok(())
+}
+
 /// A milestone written `FROM:TO` (two touchpoint ids), as the options take it.
 pub fn milestone(text: &str) -> Option<(String, String)> {
     text.split_once(':')

@@ -929,3 +929,89 @@ fn whole_cut(journey: &Journey, log: &EventLog, options: &Options) -> Vec<journe
     use waymark_analytics::journey::LogSource as _;
     log.cut(journey, options).expect("cut").instances.to_vec()
 }
+
+/// Options checked before anything is read (`journey::check`, what a store far away runs before
+/// asking its servers) pass exactly when the report on a log passes, and refuse with the report's
+/// own error: an option the check forgot would fail here on the first draw that names a wrong id
+/// in it.
+mod options_checked_first {
+    use proptest::prelude::*;
+    use waymark_analytics::journey::{self, Options};
+
+    /// The ids an option draws from: the small journey's, and two it does not have.
+    const IDS: [&str; 5] = ["form", "call", "review", "dne", "revew"];
+
+    fn ids() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec(prop::sample::select(IDS.to_vec()), 0..3)
+            .prop_map(|ids| ids.into_iter().map(String::from).collect())
+    }
+
+    fn options() -> impl Strategy<Value = Options> {
+        (
+            ids(),
+            ids(),
+            ids(),
+            ids(),
+            prop::collection::vec(
+                (
+                    prop::sample::select(IDS.to_vec()),
+                    prop::sample::select(IDS.to_vec()),
+                ),
+                0..2,
+            ),
+        )
+            .prop_map(|(start, end, contacts, funnel, milestones)| Options {
+                start,
+                end,
+                contacts,
+                funnel,
+                milestones: milestones
+                    .into_iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+                ..Options::default()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn the_check_agrees_with_the_report(options in options()) {
+            let journey = waymark_journey::check(super::SMALL).journey.expect("journey");
+            let log = super::csv("case,activity,timestamp\n\
+                a,Form Sent,2024-01-01T09:00:00Z\n\
+                a,Called,2024-01-01T10:00:00Z\n\
+                a,Reviewed,2024-01-02T10:00:00Z\n\
+                b,Form Sent,2024-01-03T09:00:00Z\n");
+            let checked = journey::check(&journey, &options);
+            let wrong = |list: &[String]| list.iter().any(|id| id == "dne" || id == "revew");
+            let named_wrong = wrong(&options.start)
+                || wrong(&options.end)
+                || wrong(&options.contacts)
+                || wrong(&options.funnel)
+                || options.milestones.iter().any(|(a, b)| wrong(&[a.clone(), b.clone()]));
+            prop_assert_eq!(checked.is_err(), named_wrong);
+            // The first wrong option in the report's order (end, start, contacts, funnel,
+            // milestones) is the one named, with the close id as a hint.
+            if let Err(error) = &checked {
+                let first = [
+                    ("end", &options.end),
+                    ("start", &options.start),
+                    ("contacts", &options.contacts),
+                    ("funnel", &options.funnel),
+                ]
+                .into_iter()
+                .find(|(_, list)| wrong(list))
+                .map_or("milestones", |(option, _)| option);
+                prop_assert_eq!(error.option, first);
+                if error.id == "revew" {
+                    prop_assert_eq!(error.hint.as_str(), " (did you mean `review`?)");
+                }
+            }
+            match journey::report(&journey, &log, &options) {
+                Ok(_) => prop_assert!(checked.is_ok()),
+                Err(error) => prop_assert_eq!(Some(error), checked.err()),
+            }
+        }
+    }
+}

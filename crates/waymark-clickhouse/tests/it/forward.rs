@@ -369,3 +369,35 @@ fn chained_merges_and_events_over_many_years_are_forwarded() {
         same_figures(&format!("{name}, purged"), store.as_ref(), &events);
     }
 }
+
+/// A report whose options name a touchpoint the journey does not have is refused with the
+/// report's own error before ClickHouse is asked: with the database gone, the wrong options
+/// still get that error, and right ones get ClickHouse's refusal.
+#[test]
+fn options_naming_no_touchpoint_are_refused_before_any_query() {
+    let journey = waymark_journey::check(JOURNEY).journey.expect("journey");
+    for (name, url) in servers() {
+        let events = fresh(&url, "options");
+        let wrong = Options {
+            funnel: vec!["aply".to_string()],
+            ..Options::default()
+        };
+        let expected =
+            waymark_analytics::journey::check(&journey, &wrong).expect_err("an unknown touchpoint");
+        events
+            .execute_everywhere(&format!("DROP DATABASE {}", events.location().database))
+            .expect("drop");
+        match events.journey_cut(&journey, &wrong) {
+            Err(waymark_clickhouse::Error::Options(unknown)) => {
+                assert_eq!(unknown, expected, "{name}")
+            }
+            Err(other) => panic!("{name}: {other}"),
+            Ok(_) => panic!("{name}: cut with an unknown touchpoint"),
+        }
+        match events.journey_cut(&journey, &Options::default()) {
+            Err(waymark_clickhouse::Error::Refused { .. }) => {}
+            Err(other) => panic!("{name}: {other}"),
+            Ok(_) => panic!("{name}: cut in a database that is gone"),
+        }
+    }
+}
