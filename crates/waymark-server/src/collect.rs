@@ -382,7 +382,7 @@ async fn store(state: &AppState, events: Vec<NewEvent>, drive: Drive) -> Result<
         // Acknowledged only once ClickHouse has them (see `events`): the store's newest event
         // now is at least the last of these, or of the earlier copies of repeated ones.
         let newest = state
-            .blocking(|store| Ok(store.watermark()?.0))
+            .blocking(|store| Ok(store.watermark()?.seq))
             .await
             .map_err(ApiError::retry)?;
         if let Err(error) = forwarding.through(newest, crate::events::ACK_WAIT).await {

@@ -377,7 +377,8 @@ impl Analyses {
             None => true,
             Some(snapshot) => {
                 let mark = store.watermark().map_err(Unavailable::Store)?;
-                (snapshot.since.seq, snapshot.since.block) != mark
+                // A merge alone (another process's import) changes the people too.
+                snapshot.since != mark
             }
         };
         if behind {

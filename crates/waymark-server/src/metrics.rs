@@ -51,6 +51,8 @@ pub struct Metrics {
     attribute_bytes: Gauge,
     snapshot_bytes: Gauge,
     refresh_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    forwarding: Gauge,
+    forwarded: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -101,6 +103,18 @@ impl Default for Metrics {
             "Events refused as invalid, by error code",
             events_rejected.clone(),
         );
+        let forwarding = Gauge::default();
+        registry.register(
+            "events_forwarding",
+            "With --events: 1 when this node forwards the collected events to ClickHouse (it holds the lease), 0 when another does",
+            forwarding.clone(),
+        );
+        let forwarded = Gauge::default();
+        registry.register(
+            "events_forwarded_seq",
+            "With --events: the last collected event known to be in ClickHouse (by arrival number)",
+            forwarded.clone(),
+        );
         let live_events = Gauge::default();
         registry.register(
             "live_log_events",
@@ -144,6 +158,8 @@ impl Default for Metrics {
             attribute_bytes,
             snapshot_bytes,
             refresh_seconds,
+            forwarding,
+            forwarded,
         }
     }
 }
@@ -173,6 +189,12 @@ impl Metrics {
         self.snapshot_bytes.set(held.snapshot_bytes as i64);
         self.attribute_bytes.set(held.attribute_bytes as i64);
         self.refresh_seconds.set(held.refresh_us as f64 / 1e6);
+    }
+
+    /// Takes in how forwarding to ClickHouse stands (`serve --events`).
+    pub(crate) fn forwarding(&self, progress: &crate::events::Progress) {
+        self.forwarding.set(i64::from(progress.forwarding));
+        self.forwarded.set(progress.seq);
     }
 
     /// The metrics in the OpenMetrics text format.
@@ -232,6 +254,9 @@ pub async fn metrics(
 ) -> Result<Response, crate::ApiError> {
     crate::access::require(&state, &headers, crate::access::Capability::Administer).await?;
     state.metrics.live(state.logs.held());
+    if let Some(forwarding) = &state.events {
+        state.metrics.forwarding(&forwarding.progress());
+    }
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -248,6 +248,12 @@ pub(crate) fn backfill(transaction: &Transaction) -> Result<(), StoreError> {
     }
 }
 
+/// The newest collected event, identity merge and imported block (see `Events::watermark`);
+/// the same statement on both backends.
+pub(crate) const WATERMARK: &str = "SELECT (SELECT coalesce(max(seq), 0) FROM events),
+    (SELECT coalesce(max(id), 0) FROM profile_merges),
+    (SELECT coalesce(max(id), 0) FROM traces)";
+
 /// Where a reader of facts is: the last collected event, merge and imported block it has read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Since {

@@ -65,9 +65,10 @@ pub trait Events: Send + Sync {
         message_ids: bool,
         visit: &mut dyn FnMut(facts::Change<'_>) -> Result<(), StoreError>,
     ) -> Result<facts::Since, StoreError>;
-    /// The newest collected event's seq and the newest imported block's id: when neither moved,
-    /// no event was added, so an analysis of the stored events can be reused.
-    fn watermark(&self) -> Result<(i64, i64), StoreError>;
+    /// The newest collected event's seq, identity merge and imported block's id: when none
+    /// moved, nothing the analyses read changed, so an analysis of the stored events can be
+    /// reused (and forwarding has nothing to send).
+    fn watermark(&self) -> Result<facts::Since, StoreError>;
 }
 
 /// Identities stitched into one profile per person, and their timelines.
@@ -632,6 +633,26 @@ pub trait SurveyAsks: Send + Sync {
     ) -> Result<Option<i64>, StoreError>;
 }
 
+/// Work that one node at a time does for all of them (forwarding the events to ClickHouse): a
+/// lease named for the work, held by one node until it lapses, renewed while the node lives, with
+/// how far the holder got for the others to read (see `leases.rs`).
+pub trait Leases: Send + Sync {
+    /// Takes the lease `name` for `holder` until `now_us + lease_us` when nobody holds it, it
+    /// lapsed (its time is at or before `now_us`), or `holder` holds it already, and then
+    /// records `progress` when it is further than the recorded one. Returns the lease as it
+    /// stands after the call: held by `holder` or by another.
+    fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_us: i64,
+        lease_us: i64,
+        progress: i64,
+    ) -> Result<crate::leases::Lease, StoreError>;
+    /// Gives the lease up at once when `holder` holds it (a node stopping), keeping its progress.
+    fn release(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+}
+
 /// Journey versions proposed for approval (see `proposals.rs`).
 pub trait Proposals: Send + Sync {
     /// Keeps a proposal, withdrawing the journey's proposals still waiting (in one
@@ -699,6 +720,7 @@ pub trait Store:
     + Alerts
     + Plans
     + SurveyAsks
+    + Leases
     + Proposals
     + HealthCheck
     + Maintenance
@@ -719,6 +741,7 @@ impl<T> Store for T where
         + Alerts
         + Plans
         + SurveyAsks
+        + Leases
         + Proposals
         + HealthCheck
         + Maintenance

@@ -16,6 +16,7 @@ mod identity;
 mod index;
 mod interfaces;
 pub mod keys;
+pub mod leases;
 pub mod live;
 mod location;
 mod logs;
@@ -44,13 +45,13 @@ pub use identity::{PersonFound, Profile, channel};
 /// The storage interfaces, for `use waymark_store::prelude::*` where a store's methods are called.
 pub mod prelude {
     pub use crate::interfaces::{
-        Alerts, Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox,
+        Alerts, Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Leases, Mailbox,
         Maintenance, Plans, Processes, Proposals, SavedViews, Sessions, Store, SurveyAsks, Work,
     };
 }
 pub use copy::{Copied, copy};
 pub use interfaces::{
-    Alerts, Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Mailbox,
+    Alerts, Directory, Events, HealthCheck, Identities, JourneyTalk, Journeys, Leases, Mailbox,
     Maintenance, Plans, Processes, Proposals, SavedViews, Sessions, Store, SurveyAsks, Work,
 };
 pub use location::{Location, Options, open, open_in_memory};
@@ -583,6 +584,8 @@ fn steps() -> Vec<M<'static>> {
         M::up(PROPOSALS),
         // A new profile's id is past every id merged away (`identity.rs`), found by this index.
         M::up("CREATE INDEX profile_merges_by_merged ON profile_merges (merged);"),
+        // Work one node at a time does for all (see `Leases`).
+        M::up(leases::SCHEMA),
     ]
 }
 
@@ -1358,13 +1361,15 @@ impl crate::Events for SqliteStore {
         }
     }
 
-    fn watermark(&self) -> Result<(i64, i64), StoreError> {
+    fn watermark(&self) -> Result<facts::Since, StoreError> {
         self.with(|connection| {
-            Ok(connection.query_row(
-                "SELECT (SELECT coalesce(max(seq), 0) FROM events), (SELECT coalesce(max(id), 0) FROM traces)",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )?)
+            Ok(connection.query_row(facts::WATERMARK, [], |row| {
+                Ok(facts::Since {
+                    seq: row.get(0)?,
+                    merge: row.get(1)?,
+                    block: row.get(2)?,
+                })
+            })?)
         })
     }
 }
@@ -1545,7 +1550,7 @@ mod tests {
             latest_version(),
             "a migrated database is at the latest version"
         );
-        assert_eq!(latest_version().to_string(), "30 (inside)");
+        assert_eq!(latest_version().to_string(), "31 (inside)");
     }
 
     /// Analyses can read the events while a server has the database open.

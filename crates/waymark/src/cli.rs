@@ -248,7 +248,9 @@ pub struct ServeArgs {
     pub tls_ca: Option<std::path::PathBuf>,
     /// Seconds a timer, email or webhook call claimed by a node is that node's. When the node
     /// dies holding it, another node takes it over after this long. A webhook call gives up after
-    /// half of it (30 s at most), an SMTP conversation too (a minute at most). Default: 60.
+    /// half of it (30 s at most), an SMTP conversation too (a minute at most). With --events,
+    /// the node forwarding the events to ClickHouse is replaced after this long too (10 s at
+    /// most). Default: 60.
     #[arg(long, env = "WAYMARK_TAKEOVER_AFTER", value_parser = clap::value_parser!(u64).range(TAKEOVER_SECONDS))]
     pub takeover_after: Option<u64>,
     /// Seconds between checks of the alert rules on KPIs (each check reads only what changed and

@@ -118,16 +118,18 @@ pub fn serve_store(
         events,
     } = outgoing;
     let mut state = AppState::new(store).context("cannot read the signing keys")?;
+    if let Some(takeover) = takeover {
+        state.takeover = takeover;
+    }
     if let Some(location) = events {
         let events = waymark_clickhouse::EventStore::open(&location)
             .with_context(|| format!("cannot open the events database {location}"))?;
-        let forwarding = waymark_server::events::Forwarding::start(events, state.store.clone())
-            .with_context(|| format!("cannot read what was forwarded to {location}"))?;
+        // One node forwards at a time; another takes over once its lease lapsed.
+        let forwarding =
+            waymark_server::events::Forwarding::start(events, state.store.clone(), state.takeover)
+                .with_context(|| format!("cannot read what was forwarded to {location}"))?;
         tracing::info!(events = %location, "keeping the events in ClickHouse");
         state = state.with_events(forwarding);
-    }
-    if let Some(takeover) = takeover {
-        state.takeover = takeover;
     }
     if let Some(every) = alert_every {
         state.alert_every = every;
@@ -215,7 +217,12 @@ pub fn serve_store(
             waymark_web::pages(state.clone(), secure)
         };
         let router = waymark_server::app_with(state.clone(), pages);
+        let forwarding = state.events.clone();
         waymark_server::serve_router(listener, state, router, shutdown_signal()).await?;
+        // Another node forwards the events at once, not once the lease lapsed.
+        if let Some(forwarding) = forwarding {
+            forwarding.stop();
+        }
         tracing::info!("stopped");
         anyhow::Ok(())
     })

@@ -639,16 +639,17 @@ impl crate::Events for PgStore {
         Ok(until)
     }
 
-    fn watermark(&self) -> Result<(i64, i64), StoreError> {
+    fn watermark(&self) -> Result<crate::facts::Since, StoreError> {
         self.run(|pool| async move {
             let client = pool.get().await?;
             let row = client
-                .query_one(
-                    &client.prepare_cached("SELECT (SELECT coalesce(max(seq), 0) FROM events), (SELECT coalesce(max(id), 0) FROM traces)").await?,
-                    &[],
-                )
+                .query_one(&client.prepare_cached(crate::facts::WATERMARK).await?, &[])
                 .await?;
-            Ok((row.try_get(0)?, row.try_get(1)?))
+            Ok(crate::facts::Since {
+                seq: row.try_get(0)?,
+                merge: row.try_get(1)?,
+                block: row.try_get(2)?,
+            })
         })
     }
 }

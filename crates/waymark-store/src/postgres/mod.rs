@@ -17,6 +17,7 @@ mod health;
 mod holders;
 mod identity;
 mod journeys;
+mod leases;
 mod listen;
 mod mailbox;
 mod plans;

@@ -331,6 +331,9 @@ pub(crate) const STEPS: &[&str] = &[
          version BIGINT
      );
      CREATE INDEX journey_proposals_by_journey ON journey_proposals (journey, id);",
+    // 12: work one node at a time does for all (leases); as SQLite's schema 31 (SQLite's 30
+    // has no counterpart here: PostgreSQL's identities never give an id twice).
+    crate::leases::SCHEMA,
 ];
 
 /// Brings the database's schema up to date, or refuses one newer than this build.

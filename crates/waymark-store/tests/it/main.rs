@@ -3,6 +3,7 @@
 use waymark_store::prelude::*;
 use waymark_store::{KeyKind, NewEvent, SqliteStore};
 
+mod leases;
 mod live;
 mod workflow;
 

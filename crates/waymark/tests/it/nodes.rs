@@ -841,3 +841,119 @@ fn timers_and_webhooks_on_three_killed_nodes_happen_once() {
         "every webhook was called: {keys:?}"
     );
 }
+
+/// `/metrics`' value of `name` on a node.
+fn metric(url: &str, name: &str) -> i64 {
+    let text = agent()
+        .get(format!("{url}/metrics"))
+        .header("Authorization", &format!("Bearer {ADMIN}"))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// Two nodes on one PostgreSQL database, both with `--events`: one forwards (it holds the
+/// lease), and a call to either is acknowledged with its events in ClickHouse. Killed with
+/// SIGKILL, the forwarding node's lease lapses and the other takes over; stopped with SIGTERM, it
+/// gives the lease up. Every acknowledged event is in ClickHouse once.
+#[test]
+fn nodes_keeping_events_in_clickhouse_forward_through_one_and_take_over() {
+    for url in super::analyze::clickhouse_urls("nodes") {
+        let Some(postgres) = waymark_store::testing::fresh_postgres() else {
+            return;
+        };
+        let db = std::ffi::OsString::from(&postgres);
+        let args = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            ADMIN,
+            "--write-key",
+            WRITE,
+            "--takeover-after",
+            "2",
+            "--events",
+            &url,
+        ];
+        let start = || {
+            let (child, node, _) = super::serve::launch(&args, &db, |_| true);
+            (super::automation::Killed(child), node)
+        };
+        let events = waymark_clickhouse::EventStore::open(
+            &waymark_clickhouse::Location::parse(&url).expect("url"),
+        )
+        .expect("events");
+        let there = |ids: &[String]| -> u64 {
+            let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+            events
+                .per_node_text(&format!(
+                    "SELECT uniqExact(message_id) FROM {} WHERE message_id IN ({})",
+                    events.on_each_node("events"),
+                    list.join(", ")
+                ))
+                .expect("count")
+                .iter()
+                .map(|t| t.trim().parse::<u64>().expect("a count"))
+                .sum()
+        };
+        let sent = std::cell::Cell::new(0u64);
+        let send = |node: &str, what: &str| {
+            let ids: Vec<String> = (0..20).map(|i| format!("n{}-{i}", sent.get())).collect();
+            sent.set(sent.get() + 1);
+            assert!(batch(node, &ids), "{url}: {what}: acknowledged");
+            assert_eq!(there(&ids), 20, "{url}: {what}: acknowledged means there");
+        };
+        let (mut first, first_url) = start();
+        let (mut second, second_url) = start();
+        let forwarding = "waymark_events_forwarding";
+        assert_eq!(
+            (
+                metric(&first_url, forwarding),
+                metric(&second_url, forwarding)
+            ),
+            (1, 0),
+            "{url}: the first node to start forwards"
+        );
+        for round in 0..4 {
+            let node = if round % 2 == 0 {
+                &first_url
+            } else {
+                &second_url
+            };
+            send(node, &format!("round {round}"));
+        }
+        // The forwarding node dies: the other one's callers wait until its lease lapsed.
+        let _ = first.0.kill();
+        let _ = first.0.wait();
+        let died = Instant::now();
+        send(&second_url, "after the forwarding node died");
+        assert!(died.elapsed() < Duration::from_secs(20), "{url}");
+        assert_eq!(metric(&second_url, forwarding), 1, "{url}: took over");
+        // Started again, the first node follows, and its calls are answered as before.
+        drop(first);
+        let (_again, again_url) = start();
+        assert_eq!(metric(&again_url, forwarding), 0, "{url}: follows");
+        send(&again_url, "the node started again");
+        // Stopped, the forwarding node gives the lease up: the other forwards at once.
+        let stopped = std::process::Command::new("kill")
+            .args(["-TERM", &second.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(stopped.success());
+        let _ = second.0.wait();
+        send(&again_url, "after the forwarding node stopped");
+        assert_eq!(metric(&again_url, forwarding), 1, "{url}: took over");
+        assert_eq!(
+            events.counts().expect("counts").0,
+            20 * sent.get(),
+            "{url}: every acknowledged event once"
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! Leases on PostgreSQL (see `leases.rs`; the statements are shared).
+
+use super::PgStore;
+use crate::StoreError;
+use crate::leases::{Lease, READ, RELEASE, TAKE};
+
+impl crate::Leases for PgStore {
+    fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_us: i64,
+        lease_us: i64,
+        progress: i64,
+    ) -> Result<Lease, StoreError> {
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.write(move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let until = now_us.saturating_add(lease_us);
+            transaction
+                .execute(
+                    &transaction.prepare_cached(TAKE).await?,
+                    &[&name, &holder, &until, &progress, &now_us],
+                )
+                .await?;
+            let row = transaction
+                .query_one(&transaction.prepare_cached(READ).await?, &[&name])
+                .await?;
+            let lease = Lease {
+                holder: row.try_get(0)?,
+                until_us: row.try_get(1)?,
+                progress: row.try_get(2)?,
+            };
+            transaction.commit().await?;
+            Ok(lease)
+        })
+    }
+
+    fn release(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.write(move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .execute(&client.prepare_cached(RELEASE).await?, &[&name, &holder])
+                .await?;
+            Ok(())
+        })
+    }
+}
