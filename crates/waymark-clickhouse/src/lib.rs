@@ -148,6 +148,20 @@ impl EventStore {
             .collect()
     }
 
+    /// The sum over the nodes of a query answering one number on each (a count of the rows
+    /// each node holds itself, for checks of where the rows are).
+    pub fn sum_per_node(&self, sql: &str) -> Result<u64, Error> {
+        let mut sum = 0u64;
+        for (node, text) in self.nodes.iter().zip(self.per_node_text(sql)?) {
+            let value: u64 = text.trim().parse().map_err(|_| Error::Answer {
+                node: node.address.clone(),
+                problem: format!("not a number: {:.80}", text.trim()),
+            })?;
+            sum = sum.saturating_add(value);
+        }
+        Ok(sum)
+    }
+
     /// The table or view each node holds its own part of: `database.NAME_local` on a cluster
     /// (behind the Distributed `NAME`), `database.NAME` on one node.
     pub fn on_each_node(&self, name: &str) -> String {

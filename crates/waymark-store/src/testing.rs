@@ -53,3 +53,21 @@ pub fn backends() -> Vec<(&'static str, Arc<dyn Store>)> {
     }
     all
 }
+
+/// Leaves the closed SQLite database at `path` as a Waymark before 2026-12 could: profile
+/// `profile` renumbered `merged`, the id of a profile merged away earlier (SQLite gave the
+/// largest id again once its profile was merged away). Only for tests of what refuses such a
+/// database.
+pub fn give_a_merged_id_again(
+    path: &std::path::Path,
+    merged: i64,
+    profile: i64,
+) -> Result<(), crate::StoreError> {
+    let connection = rusqlite::Connection::open(path)?;
+    connection.execute_batch(&format!(
+        "UPDATE profiles SET id = {merged} WHERE id = {profile};
+         UPDATE identities SET profile_id = {merged} WHERE profile_id = {profile};
+         UPDATE profile_traits SET profile_id = {merged} WHERE profile_id = {profile};"
+    ))?;
+    Ok(())
+}

@@ -233,15 +233,12 @@ fn a_batch_written_twice_counts_once() {
         let (again, names) = store.dfg(&Filter::default()).expect("dfg");
         assert_eq!(dfg_words(&names.into_log(), &again), once, "{server}");
         // And the rows really are there twice, for the sequences to collapse.
-        let rows: u64 = store
-            .per_node_text(&format!(
+        let rows = store
+            .sum_per_node(&format!(
                 "SELECT count() FROM {} WHERE kind != 'case' FORMAT TabSeparated",
                 store.on_each_node("events")
             ))
-            .expect("rows")
-            .iter()
-            .map(|t| t.trim().parse::<u64>().expect("count"))
-            .sum();
+            .expect("rows");
         assert_eq!(rows, 2 * events, "{server}");
     }
 }

@@ -217,11 +217,8 @@ fn collected_events_forwarded_equal_the_store_s_own_log() {
             .expect("a person");
         let rows_of = |condition: &str| -> u64 {
             events
-                .per_node_text(&format!("SELECT count() FROM {table} WHERE {condition}"))
+                .sum_per_node(&format!("SELECT count() FROM {table} WHERE {condition}"))
                 .expect("count")
-                .iter()
-                .map(|t| t.trim().parse::<u64>().expect("a count"))
-                .sum()
         };
         let kept = format!("person = '{survivor}'");
         let before = rows_of(&kept);
@@ -400,4 +397,69 @@ fn options_naming_no_touchpoint_are_refused_before_any_query() {
             Ok(_) => panic!("{name}: cut in a database that is gone"),
         }
     }
+}
+
+/// A SQLite database in which an older Waymark gave a merged profile's id to a new person is
+/// refused: the new person's events would be hidden with the merged one in ClickHouse. The
+/// same database before the id was given again is forwarded.
+#[test]
+fn a_database_that_gave_a_merged_id_again_is_refused() {
+    let dir = std::env::temp_dir().join(format!("waymark-reused-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("waymark.db");
+    let open = || {
+        waymark_store::open(
+            &waymark_store::Location::File(path.clone()),
+            &waymark_store::Options::default(),
+        )
+        .expect("open")
+    };
+    {
+        let store = open();
+        let track = |id: &str, user: Option<&str>, anonymous: Option<&str>, at: i64| {
+            event(
+                id,
+                "track",
+                Some("Visited"),
+                user,
+                anonymous,
+                at,
+                serde_json::json!({}),
+            )
+        };
+        // Profiles 1 (a) and 2 (x); x turns out to be a, merging 2 into 1; b is then 3.
+        for batch in [
+            vec![track("1", Some("a"), None, 1_000)],
+            vec![track("2", None, Some("x"), 2_000)],
+            vec![track("3", Some("a"), Some("x"), 3_000)],
+            vec![track("4", Some("b"), None, 4_000)],
+        ] {
+            store.append(batch).expect("append");
+        }
+        let profile = |id: &str| store.profile(id).expect("profile").expect("a profile").id;
+        assert_eq!((profile("a"), profile("x"), profile("b")), (1, 1, 3));
+        for (name, url) in servers() {
+            let events = fresh(&url, "reused");
+            events
+                .forward(store.as_ref(), Since::default(), false)
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+        }
+    }
+    waymark_store::testing::give_a_merged_id_again(&path, 2, 3).expect("as an older Waymark");
+    let store = open();
+    for (name, url) in servers() {
+        let events = fresh(&url, "reused");
+        match events.forward(store.as_ref(), Since::default(), false) {
+            Err(waymark_clickhouse::Error::Store { message }) => assert!(
+                message.contains(
+                    "profile 2 was merged into another and its id then given to a new person"
+                ),
+                "{name}: {message}"
+            ),
+            Err(other) => panic!("{name}: {other}"),
+            Ok(done) => panic!("{name}: forwarded {done:?}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

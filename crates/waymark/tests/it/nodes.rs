@@ -890,25 +890,16 @@ fn nodes_keeping_events_in_clickhouse_forward_through_one_and_take_over() {
             &waymark_clickhouse::Location::parse(&url).expect("url"),
         )
         .expect("events");
-        let there = |ids: &[String]| -> u64 {
-            let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
-            events
-                .per_node_text(&format!(
-                    "SELECT uniqExact(message_id) FROM {} WHERE message_id IN ({})",
-                    events.on_each_node("events"),
-                    list.join(", ")
-                ))
-                .expect("count")
-                .iter()
-                .map(|t| t.trim().parse::<u64>().expect("a count"))
-                .sum()
-        };
         let sent = std::cell::Cell::new(0u64);
         let send = |node: &str, what: &str| {
             let ids: Vec<String> = (0..20).map(|i| format!("n{}-{i}", sent.get())).collect();
             sent.set(sent.get() + 1);
             assert!(batch(node, &ids), "{url}: {what}: acknowledged");
-            assert_eq!(there(&ids), 20, "{url}: {what}: acknowledged means there");
+            assert_eq!(
+                super::serve::there(&events, &ids),
+                20,
+                "{url}: {what}: acknowledged means there"
+            );
         };
         let (mut first, first_url) = start();
         let (mut second, second_url) = start();

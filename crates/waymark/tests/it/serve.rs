@@ -640,6 +640,18 @@ fn plans_events(round: usize) -> Vec<serde_json::Value> {
     events
 }
 
+/// How many of the collected events `ids` (message ids) ClickHouse holds, each counted once.
+pub(super) fn there(events: &waymark_clickhouse::EventStore, ids: &[String]) -> u64 {
+    let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+    events
+        .sum_per_node(&format!(
+            "SELECT uniqExact(message_id) FROM {} WHERE message_id IN ({})",
+            events.on_each_node("events"),
+            list.join(", ")
+        ))
+        .expect("count")
+}
+
 /// `serve --events`: each collection call is acknowledged only once ClickHouse has its events
 /// (checked right after each answer), repeated message ids are kept once, identity merges move
 /// people whole, the report API measures in ClickHouse and equals the database's report; when
@@ -705,22 +717,9 @@ fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
             assert_eq!(count as usize, tracked.len(), "{url}: round {round}");
         }
         // Callers at once: each acknowledged call finds its own events there.
-        let there = |ids: &[String]| -> u64 {
-            let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
-            events
-                .per_node_text(&format!(
-                    "SELECT uniqExact(message_id) FROM {} WHERE message_id IN ({})",
-                    events.on_each_node("events"),
-                    list.join(", ")
-                ))
-                .expect("count")
-                .iter()
-                .map(|t| t.trim().parse::<u64>().expect("a count"))
-                .sum()
-        };
         std::thread::scope(|scope| {
             for caller in 0..6 {
-                let (send, there) = (&send, &there);
+                let (send, events) = (&send, &events);
                 scope.spawn(move || {
                     for call in 0..3 {
                         let ids: Vec<String> =
@@ -736,7 +735,7 @@ fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
                             })
                             .collect();
                         assert_eq!(send(&batch), Some(200), "caller {caller}, call {call}");
-                        assert_eq!(there(&ids), 20, "caller {caller}, call {call}");
+                        assert_eq!(there(events, &ids), 20, "caller {caller}, call {call}");
                     }
                 });
             }
@@ -858,19 +857,10 @@ fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
         );
         let events = waymark_clickhouse::EventStore::open(&location).expect("made again");
         assert_eq!(send(&lost), Some(200), "{url}: sent again");
-        let found = events
-            .per_node_text(&format!(
-                "SELECT count() FROM {} WHERE message_id = 'late-1'",
-                events.on_each_node("events")
-            ))
-            .expect("count");
-        let copies: u64 = found
-            .iter()
-            .map(|t| t.trim().parse::<u64>().unwrap_or(0))
-            .sum();
-        assert!(
-            copies >= 1,
-            "{url}: the event sent again is there: {found:?}"
+        assert_eq!(
+            there(&events, &["late-1".to_string()]),
+            1,
+            "{url}: the event sent again is there"
         );
         child.kill().expect("stop");
         child.wait().expect("wait");
