@@ -16,15 +16,17 @@
 //! an hour, between passes.
 //!
 //! Several nodes on one PostgreSQL database may all run with `--events`: one of them forwards
-//! at a time, the one holding the store's lease on the work ([`LEASE`], see
-//! `waymark_store::leases`). It renews the lease while it lives and records in it how far it
-//! forwarded; the others read that, so a collection call any node took is acknowledged once the
-//! forwarding node forwarded its events. A node that stops gives the lease up; when one dies,
-//! the next node to ask takes it once it lapses, and goes on from where forwarding stopped in
+//! at a time, the one holding the store's lease on the work (one lease per ClickHouse database,
+//! see `waymark_store::leases`). It renews the lease while its passes succeed and records in it
+//! how far it forwarded; the others read that, so a collection call any node took is
+//! acknowledged once the forwarding node forwarded its events. A node that stops ends its pass
+//! and gives the lease up; when one dies, or cannot forward for as long as the lease lasts, the
+//! lease lapses and the next node to look takes it, going on from where forwarding stopped in
 //! ClickHouse (`waymark_forwarded`): what it forwards again is kept once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -36,15 +38,20 @@ use waymark_store::leases::Lease;
 /// How long a collection call waits for its events to reach ClickHouse before answering 503.
 pub const ACK_WAIT: Duration = Duration::from_secs(30);
 
-/// The store's lease on forwarding: held by the node that forwards.
+/// The store's lease on forwarding, named with the ClickHouse database after it: held by the
+/// node that forwards there.
 pub const LEASE: &str = "forward-events";
 
 /// The longest the lease lasts unrenewed: a node that dies holding it keeps the others' calls
 /// waiting this long at most (less with a shorter `--takeover-after`).
 pub const LEASE_AT_MOST: Duration = Duration::from_secs(10);
 
-/// How often the thread looks for events that arrived by other paths.
-const EVERY: Duration = Duration::from_secs(1);
+/// How often the forwarding node looks for events that arrived by other paths (another node's
+/// calls, workflow steps, survey answers), and a following node at the lease.
+const EVERY: Duration = Duration::from_millis(200);
+
+/// How long a pass may run before the node stops renewing the lease for it (a pass that hangs).
+const PASS_AT_MOST: Duration = Duration::from_secs(1800);
 
 /// How often a node whose callers wait for another node's forwarding reads how far it got.
 const FOLLOW: Duration = Duration::from_millis(50);
@@ -70,20 +77,32 @@ pub struct Progress {
     pub failed: Option<(u64, i64, String)>,
     /// Whether this node forwards (holds the lease); else it follows another's progress.
     pub forwarding: bool,
+    /// Passes this node ran (succeeded or not).
+    pub ran: u64,
 }
 
 /// The collected events forwarded to ClickHouse (see the module's documentation).
 pub struct Forwarding {
     events: EventStore,
     store: Arc<dyn Store>,
+    /// The lease's name: [`LEASE`] and the ClickHouse database.
+    lease_name: String,
     /// This node's name in the lease: its host, process and a random part.
     node: String,
     /// How long the lease lasts unrenewed.
     lease: Duration,
+    /// Taken to ask for the lease or give it up: once stopped, nothing takes it again.
+    leasing: Mutex<()>,
     /// Whether this node held the lease when it last asked.
     holding: AtomicBool,
     /// Set by [`Forwarding::stop`]: the threads end and the lease is given up.
     stopped: AtomicBool,
+    /// When the forwarding thread last got through a round without failing, and when the pass
+    /// under way began: the lease is renewed only while these are recent.
+    healthy: Mutex<Instant>,
+    passing: Mutex<Option<Instant>>,
+    /// The threads, joined when stopping.
+    threads: Mutex<Vec<JoinHandle<()>>>,
     /// The newest event a caller waits for; the thread wakes when it moves.
     wanted: Mutex<i64>,
     wake: Condvar,
@@ -100,6 +119,16 @@ impl std::fmt::Debug for Forwarding {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
 impl Forwarding {
     /// Forwarding from `store` to `events`, from where it stopped last, on a thread of its own,
     /// when this node takes the lease (held for `lease` at a time, [`LEASE_AT_MOST`] at most);
@@ -114,30 +143,55 @@ impl Forwarding {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".to_string());
         let random = uuid::Uuid::new_v4().simple().to_string();
         let forwarding = Arc::new(Forwarding {
+            lease_name: format!("{LEASE} {}", events.location()),
             events,
             store,
             node: format!("{host}:{}:{}", std::process::id(), &random[..8]),
             lease: lease.min(LEASE_AT_MOST),
+            leasing: Mutex::new(()),
             holding: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            healthy: Mutex::new(Instant::now()),
+            passing: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
             wanted: Mutex::new(0),
             wake: Condvar::new(),
             progress: watch::channel(Progress::default()).0,
         });
+        match forwarding.begin() {
+            Ok(()) => Ok(forwarding),
+            Err(error) => {
+                forwarding.stop();
+                Err(error)
+            }
+        }
+    }
+
+    /// The lease asked for, the first pass when this node took it, and the threads started.
+    fn begin(self: &Arc<Self>) -> Result<(), waymark_clickhouse::Error> {
         let store_error = |error: waymark_store::StoreError| waymark_clickhouse::Error::Store {
             message: error.to_string(),
         };
-        let lease = forwarding.ask(0).map_err(store_error)?;
+        let found = self
+            .store
+            .read_lease(&self.lease_name)
+            .map_err(store_error)?;
+        let lease = match found {
+            Some(lease) if !lease.lapsed(now_us()) && !lease.held_by(&self.node) => Some(lease),
+            _ => self.ask(0).map_err(store_error)?,
+        };
+        let held = self.holding.load(Ordering::Acquire);
         // Renewed on a thread of its own, so a long pass (the first one) keeps it.
-        forwarding.spawn("waymark-lease", |forwarding| forwarding.renew())?;
-        let held = lease.held_by(&forwarding.node);
+        self.spawn("waymark-lease", |forwarding| forwarding.renew())?;
         let mut since = Since::default();
         if held {
-            since = forwarding.events.forwarded()?;
+            since = self.events.forwarded()?;
             let started = Instant::now();
-            let done = forwarding
-                .events
-                .forward(forwarding.store.as_ref(), since, true)?;
+            *lock(&self.passing) = Some(started);
+            let done = self.events.forward(self.store.as_ref(), since, true);
+            *lock(&self.passing) = None;
+            let done = done?;
+            *lock(&self.healthy) = Instant::now();
             if done.events + done.merges > 0 {
                 tracing::info!(
                     events = done.events,
@@ -147,22 +201,24 @@ impl Forwarding {
                 );
             }
             since = done.since;
-            // Recorded in the lease for the other nodes (renewals record it too).
-            let _ = forwarding.ask(since.seq);
+            // Recorded for the other nodes at once (renewals record it too).
+            if let Err(error) = self.ask(since.seq) {
+                tracing::warn!(%error, "how far forwarding got could not be recorded");
+            }
         }
-        let seq = if held { since.seq } else { lease.progress };
-        *forwarding
-            .wanted
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = seq;
-        forwarding.progress.send_modify(|progress| {
+        let seq = if held {
+            since.seq
+        } else {
+            lease.map_or(0, |lease| lease.progress)
+        };
+        *lock(&self.wanted) = seq;
+        self.progress.send_modify(|progress| {
             progress.seq = seq;
             progress.forwarding = held;
         });
-        forwarding.spawn("waymark-forward", move |forwarding| {
+        self.spawn("waymark-forward", move |forwarding| {
             forwarding.run(since, held)
-        })?;
-        Ok(forwarding)
+        })
     }
 
     fn spawn(
@@ -171,23 +227,33 @@ impl Forwarding {
         work: impl FnOnce(&Forwarding) + Send + 'static,
     ) -> Result<(), waymark_clickhouse::Error> {
         let running = self.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || work(&running))
-            .map(|_| ())
             .map_err(|error| waymark_clickhouse::Error::Store {
                 message: format!("no thread to forward the events: {error}"),
-            })
+            })?;
+        lock(&self.threads).push(thread);
+        Ok(())
     }
 
-    /// Takes, renews or reads the lease, recording `progress` when this node holds it, and
-    /// notes whether it does.
-    fn ask(&self, progress: i64) -> Result<Lease, waymark_store::StoreError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    /// Takes or renews the lease, recording `progress` when this node holds it, and notes
+    /// whether it does (`None` once stopped: nothing is asked then).
+    fn ask(&self, progress: i64) -> Result<Option<Lease>, waymark_store::StoreError> {
+        let _turn = lock(&self.leasing);
+        if self.stopped.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         let length = i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX);
-        let lease = self.store.lease(LEASE, &self.node, now, length, progress)?;
+        let lease = self
+            .store
+            .lease(&self.lease_name, &self.node, now_us(), length, progress)?;
+        self.noted(&lease);
+        Ok(Some(lease))
+    }
+
+    /// Notes whether this node holds `lease`, saying so when that changed.
+    fn noted(&self, lease: &Lease) {
         let held = lease.held_by(&self.node);
         if self.holding.swap(held, Ordering::AcqRel) != held {
             if held {
@@ -196,29 +262,56 @@ impl Forwarding {
                 tracing::info!(node = %self.node, holder = %lease.holder, "another node forwards the events to ClickHouse");
             }
         }
-        Ok(lease)
     }
 
-    /// The lease's renewal while this node holds it, a few times within its length.
+    /// Whether the forwarding thread works: a pass under way not too long, else a round without
+    /// failure within the lease's length. A node that cannot forward lets its lease lapse, for
+    /// another node to take (it goes on trying, and follows that node once a pass of its own
+    /// succeeds and it finds the lease taken).
+    fn working(&self) -> bool {
+        match *lock(&self.passing) {
+            Some(began) => began.elapsed() < PASS_AT_MOST,
+            None => lock(&self.healthy).elapsed() < self.lease,
+        }
+    }
+
+    /// The lease's renewal while this node holds it and forwards, a few times within its length.
     fn renew(&self) {
+        let mut warned = false;
         while !self.stopped.load(Ordering::Acquire) {
-            std::thread::sleep(self.lease / 4);
-            if self.holding.load(Ordering::Acquire)
-                && !self.stopped.load(Ordering::Acquire)
-                && let Err(error) = self.ask(self.progress.borrow().seq)
-            {
+            std::thread::park_timeout(self.lease / 4);
+            if !self.holding.load(Ordering::Acquire) || self.stopped.load(Ordering::Acquire) {
+                continue;
+            }
+            if !self.working() {
+                if !warned {
+                    tracing::warn!(node = %self.node, "forwarding keeps failing here: the lease is left to lapse, for another node to forward");
+                    warned = true;
+                }
+                continue;
+            }
+            warned = false;
+            if let Err(error) = self.ask(self.progress.borrow().seq) {
                 tracing::warn!(%error, "the lease on forwarding could not be renewed");
             }
         }
     }
 
-    /// Ends the threads and gives the lease up, so another node forwards at once (a server
-    /// stopping). Calls still waiting fail.
+    /// Ends the threads, after the pass under way, and gives the lease up, so another node
+    /// forwards at once (a server stopping: calls still waiting time out). Blocks meanwhile.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Release);
         self.wake.notify_all();
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
+            thread.thread().unpark();
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+        let _turn = lock(&self.leasing);
         if self.holding.swap(false, Ordering::AcqRel)
-            && let Err(error) = self.store.release(LEASE, &self.node)
+            && let Err(error) = self.store.release(&self.lease_name, &self.node)
         {
             tracing::warn!(%error, "the lease on forwarding could not be given up");
         }
@@ -248,7 +341,7 @@ impl Forwarding {
             return Ok(());
         }
         {
-            let mut wanted = self.wanted.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut wanted = lock(&self.wanted);
             *wanted = (*wanted).max(seq);
             self.wake.notify_one();
         }
@@ -271,17 +364,17 @@ impl Forwarding {
         }
     }
 
-    /// The thread: on the node holding the lease, a pass whenever a caller waits for events
-    /// not forwarded yet or the store gained something (looked at every second), and the purge
-    /// once an hour, between passes; on the others, how far the holder got, read every second
-    /// (every 50 ms while a caller waits), and the lease taken once it lapses.
+    /// The thread. On the node holding the lease: a pass whenever a caller waits for events not
+    /// forwarded yet or the store gained something (looked at every 200 ms), and the purge once
+    /// an hour, between passes. On the others: how far the holder got, read every 200 ms (every
+    /// 50 ms while a caller waits), and the lease taken once it lapsed.
     fn run(&self, mut since: Since, mut held: bool) {
         let mut purged = Instant::now();
         let mut last = Instant::now();
         let mut cursor_kept: Option<Instant> = None;
         while !self.stopped.load(Ordering::Acquire) {
             {
-                let wanted = self.wanted.lock().unwrap_or_else(PoisonError::into_inner);
+                let wanted = lock(&self.wanted);
                 let pause = if *wanted <= self.progress.borrow().seq {
                     Some(EVERY)
                 } else if !held {
@@ -300,33 +393,40 @@ impl Forwarding {
             if self.stopped.load(Ordering::Acquire) {
                 break;
             }
-            let lease = match self.ask(self.progress.borrow().seq) {
-                Ok(lease) => lease,
-                Err(error) => {
-                    self.ended(Err((0, format!("the lease on forwarding: {error}"))));
-                    std::thread::sleep(EVERY);
-                    continue;
-                }
-            };
-            if !lease.held_by(&self.node) {
+            if held && !self.holding.load(Ordering::Acquire) {
+                // The renewal found the lease taken by another node.
                 held = false;
-                self.followed(lease.progress);
-                continue;
             }
+
             if !held {
-                // Taken over: another node forwarded meanwhile, up to its last cursor at least.
-                match self.events.forwarded() {
-                    Ok(cursor) => since = cursor,
+                match self.follow() {
+                    Ok(Some(lease)) => {
+                        // Taken over: another node forwarded, up to its last cursor at least.
+                        match self.events.forwarded() {
+                            Ok(cursor) => since = cursor,
+                            Err(error) => {
+                                self.ended(Err((0, format!("where forwarding stopped: {error}"))));
+                                std::thread::sleep(EVERY);
+                                continue;
+                            }
+                        }
+                        held = true;
+                        cursor_kept = None;
+                        self.progress.send_modify(|progress| {
+                            progress.seq = progress.seq.max(lease.progress).max(since.seq);
+                            progress.forwarding = true;
+                        });
+                    }
+                    Ok(None) => {
+                        *lock(&self.healthy) = Instant::now();
+                        continue;
+                    }
                     Err(error) => {
-                        self.ended(Err((0, format!("where forwarding stopped: {error}"))));
+                        self.ended(Err((0, format!("the lease on forwarding: {error}"))));
                         std::thread::sleep(EVERY);
                         continue;
                     }
                 }
-                held = true;
-                cursor_kept = None;
-                self.progress
-                    .send_modify(|progress| progress.forwarding = true);
             }
             let newest = match self.store.watermark() {
                 Ok(newest) => newest,
@@ -349,6 +449,7 @@ impl Forwarding {
                             cursor_kept = Some(Instant::now());
                         }
                         self.ended(Ok(until.seq));
+                        *lock(&self.healthy) = Instant::now();
                         // Recorded for the other nodes' callers at once.
                         if let Err(error) = self.ask(until.seq) {
                             tracing::warn!(%error, "how far forwarding got could not be recorded");
@@ -357,9 +458,16 @@ impl Forwarding {
                     Err(error) => {
                         self.ended(Err((newest.seq, error)));
                         // The next pass a second later, not at once: ClickHouse may be down.
-                        std::thread::sleep(EVERY);
+                        std::thread::sleep(Duration::from_secs(1));
                     }
                 }
+            } else {
+                // Nothing to forward: everything the store holds is there, however far this
+                // node's callers knew (after a takeover, the cursor may be past them).
+                if since.seq > self.progress.borrow().seq {
+                    self.ended(Ok(since.seq));
+                }
+                *lock(&self.healthy) = Instant::now();
             }
             if purged.elapsed() >= PURGE_EVERY {
                 purged = Instant::now();
@@ -367,6 +475,27 @@ impl Forwarding {
                     tracing::warn!(%error, "the merged people's rows could not be deleted");
                 }
             }
+        }
+    }
+
+    /// A following node's look at the lease: how far its holder got, taken over to the callers
+    /// waiting here; the lease itself when it lapsed and this node took it.
+    fn follow(&self) -> Result<Option<Lease>, waymark_store::StoreError> {
+        let found = self.store.read_lease(&self.lease_name)?;
+        if let Some(lease) = &found {
+            self.followed(lease.progress);
+            if !lease.lapsed(now_us()) {
+                self.noted(lease);
+                return Ok(None);
+            }
+        }
+        match self.ask(self.progress.borrow().seq)? {
+            Some(lease) if lease.held_by(&self.node) => Ok(Some(lease)),
+            Some(lease) => {
+                self.followed(lease.progress);
+                Ok(None)
+            }
+            None => Ok(None),
         }
     }
 
@@ -387,9 +516,12 @@ impl Forwarding {
     /// One pass: everything the store holds after `since`, up to at least `newest` (the store's
     /// newest event when the pass began: the reading starts after it).
     fn pass(&self, since: Since, newest: i64, keep_cursor: bool) -> Result<Since, String> {
+        *lock(&self.passing) = Some(Instant::now());
+        self.progress.send_modify(|progress| progress.ran += 1);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.events.forward(self.store.as_ref(), since, keep_cursor)
         }));
+        *lock(&self.passing) = None;
         match outcome {
             Ok(Ok(done)) => {
                 if done.since.seq < newest {
@@ -415,7 +547,7 @@ impl Forwarding {
             progress.passes += 1;
             match outcome {
                 Ok(seq) => {
-                    progress.seq = seq;
+                    progress.seq = progress.seq.max(seq);
                     progress.failed = None;
                 }
                 Err((newest, error)) => {

@@ -53,6 +53,7 @@ pub struct Metrics {
     refresh_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     forwarding: Gauge,
     forwarded: Gauge,
+    forward_passes: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -115,6 +116,12 @@ impl Default for Metrics {
             "With --events: the last collected event known to be in ClickHouse (by arrival number)",
             forwarded.clone(),
         );
+        let forward_passes = Gauge::default();
+        registry.register(
+            "events_forward_passes",
+            "With --events: forwarding passes this node ran since it started (none while another node forwards)",
+            forward_passes.clone(),
+        );
         let live_events = Gauge::default();
         registry.register(
             "live_log_events",
@@ -160,6 +167,7 @@ impl Default for Metrics {
             refresh_seconds,
             forwarding,
             forwarded,
+            forward_passes,
         }
     }
 }
@@ -195,6 +203,8 @@ impl Metrics {
     pub(crate) fn forwarding(&self, progress: &crate::events::Progress) {
         self.forwarding.set(i64::from(progress.forwarding));
         self.forwarded.set(progress.seq);
+        self.forward_passes
+            .set(i64::try_from(progress.ran).unwrap_or(i64::MAX));
     }
 
     /// The metrics in the OpenMetrics text format.

@@ -649,7 +649,10 @@ pub trait Leases: Send + Sync {
         lease_us: i64,
         progress: i64,
     ) -> Result<crate::leases::Lease, StoreError>;
-    /// Gives the lease up at once when `holder` holds it (a node stopping), keeping its progress.
+    /// The lease `name` as it stands (a read; `None` when nobody ever took it).
+    fn read_lease(&self, name: &str) -> Result<Option<crate::leases::Lease>, StoreError>;
+    /// Gives the lease up at once when `holder` holds it (a node stopping): it is nobody's, and
+    /// keeps its progress.
     fn release(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
 

@@ -11,7 +11,7 @@
 //! of them is paused past its lapse, so the work done under one must be safe to do twice.
 //! The statements are shared by both backends.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use crate::StoreError;
 
@@ -31,7 +31,8 @@ pub(crate) const TAKE: &str =
                         ELSE excluded.progress END
     WHERE leases.holder = excluded.holder OR leases.until_us <= $5";
 pub(crate) const READ: &str = "SELECT holder, until_us, progress FROM leases WHERE name = $1";
-pub(crate) const RELEASE: &str = "UPDATE leases SET until_us = 0 WHERE name = $1 AND holder = $2";
+pub(crate) const RELEASE: &str =
+    "UPDATE leases SET holder = '', until_us = 0 WHERE name = $1 AND holder = $2";
 
 /// A lease as it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,19 @@ impl Lease {
     pub fn held_by(&self, holder: &str) -> bool {
         self.holder == holder
     }
+
+    /// Whether anyone may take it at `now_us`: given up, or not renewed in time.
+    pub fn lapsed(&self, now_us: i64) -> bool {
+        self.until_us <= now_us
+    }
+}
+
+fn lease_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
+    Ok(Lease {
+        holder: row.get(0)?,
+        until_us: row.get(1)?,
+        progress: row.get(2)?,
+    })
 }
 
 fn q(sql: &str) -> String {
@@ -73,15 +87,18 @@ impl crate::Leases for crate::SqliteStore {
             ])?;
             let lease = transaction
                 .prepare_cached(&q(READ))?
-                .query_row(params![name], |row| {
-                    Ok(Lease {
-                        holder: row.get(0)?,
-                        until_us: row.get(1)?,
-                        progress: row.get(2)?,
-                    })
-                })?;
+                .query_row(params![name], lease_of)?;
             transaction.commit()?;
             Ok(lease)
+        })
+    }
+
+    fn read_lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        self.with(|connection| {
+            Ok(connection
+                .prepare_cached(&q(READ))?
+                .query_row(params![name], lease_of)
+                .optional()?)
         })
     }
 

@@ -218,11 +218,13 @@ pub fn serve_store(
         };
         let router = waymark_server::app_with(state.clone(), pages);
         let forwarding = state.events.clone();
-        waymark_server::serve_router(listener, state, router, shutdown_signal()).await?;
-        // Another node forwards the events at once, not once the lease lapsed.
+        let served = waymark_server::serve_router(listener, state, router, shutdown_signal()).await;
+        // Another node forwards the events at once, not once the lease lapsed (after the pass
+        // under way).
         if let Some(forwarding) = forwarding {
-            forwarding.stop();
+            let _ = tokio::task::spawn_blocking(move || forwarding.stop()).await;
         }
+        served?;
         tracing::info!("stopped");
         anyhow::Ok(())
     })

@@ -14,7 +14,9 @@ impl crate::Leases for PgStore {
         progress: i64,
     ) -> Result<Lease, StoreError> {
         let (name, holder) = (name.to_string(), holder.to_string());
-        self.write(move |pool| async move {
+        // Not noted as the store's last write (`/healthz`): a lease taken says nothing of the
+        // events' appends.
+        self.run(move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
             let until = now_us.saturating_add(lease_us);
@@ -37,9 +39,27 @@ impl crate::Leases for PgStore {
         })
     }
 
+    fn read_lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        let name = name.to_string();
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let row = client
+                .query_opt(&client.prepare_cached(READ).await?, &[&name])
+                .await?;
+            row.map(|row| {
+                Ok(Lease {
+                    holder: row.try_get(0)?,
+                    until_us: row.try_get(1)?,
+                    progress: row.try_get(2)?,
+                })
+            })
+            .transpose()
+        })
+    }
+
     fn release(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         let (name, holder) = (name.to_string(), holder.to_string());
-        self.write(move |pool| async move {
+        self.run(move |pool| async move {
             let client = pool.get().await?;
             client
                 .execute(&client.prepare_cached(RELEASE).await?, &[&name, &holder])

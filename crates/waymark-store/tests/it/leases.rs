@@ -36,9 +36,19 @@ fn a_lease_is_held_by_one_node_until_it_lapses_or_is_given_up() {
         store.release(NAME, "a").expect("release");
         assert!(take("a", 6_000 + LEASE, 0).held_by("b"), "{backend}");
         store.release(NAME, "b").expect("release");
+        let released = store.read_lease(NAME).expect("read").expect("a lease");
+        assert_eq!(released.holder, "", "{backend}: nobody's");
+        assert!(released.lapsed(0), "{backend}: {released:?}");
         let taken = take("a", 7_000 + LEASE, 0);
         assert!(taken.held_by("a"), "{backend}: {taken:?}");
         assert_eq!(taken.progress, 9, "{backend}: kept when given up");
+        // Read as it stands, without being taken.
+        assert_eq!(
+            store.read_lease(NAME).expect("read"),
+            Some(taken.clone()),
+            "{backend}"
+        );
+        assert_eq!(store.read_lease("never taken").expect("read"), None);
         // Other work has a lease of its own.
         let other = store.lease("other", "b", 7_000, LEASE, 0).expect("lease");
         assert!(other.held_by("b"), "{backend}");

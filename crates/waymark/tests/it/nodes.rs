@@ -63,6 +63,11 @@ fn batch(url: &str, ids: &[String]) -> bool {
         .iter()
         .map(|id| json!({"type": "track", "userId": format!("visitor-{}", &id[..id.len().min(4)]), "event": "Viewed", "messageId": id}))
         .collect();
+    post_batch(url, events)
+}
+
+/// Sends `events` as one batch to a node; whether it was acknowledged.
+fn post_batch(url: &str, events: Vec<Value>) -> bool {
     let auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{WRITE}:"))
@@ -859,9 +864,11 @@ fn metric(url: &str, name: &str) -> i64 {
 }
 
 /// Two nodes on one PostgreSQL database, both with `--events`: one forwards (it holds the
-/// lease), and a call to either is acknowledged with its events in ClickHouse. Killed with
-/// SIGKILL, the forwarding node's lease lapses and the other takes over; stopped with SIGTERM, it
-/// gives the lease up. Every acknowledged event is in ClickHouse once.
+/// lease) and the other runs no pass, yet a call to either is acknowledged with its events in
+/// ClickHouse. Killed with SIGKILL, the forwarding node's lease lapses and the other takes over;
+/// stopped with SIGTERM, it gives the lease up and the other takes over at once (well within the
+/// lease). People merged across the nodes and takeovers are one; ClickHouse ends with the
+/// database's own events and people.
 #[test]
 fn nodes_keeping_events_in_clickhouse_forward_through_one_and_take_over() {
     for url in super::analyze::clickhouse_urls("nodes") {
@@ -878,7 +885,7 @@ fn nodes_keeping_events_in_clickhouse_forward_through_one_and_take_over() {
             "--write-key",
             WRITE,
             "--takeover-after",
-            "2",
+            "6",
             "--events",
             &url,
         ];
@@ -901,9 +908,17 @@ fn nodes_keeping_events_in_clickhouse_forward_through_one_and_take_over() {
                 "{url}: {what}: acknowledged means there"
             );
         };
+        // A visitor on one node, identified on the other: two profiles merged into one.
+        let track = |id: &str, user: Option<&str>, anonymous: &str| {
+            let mut event = json!({"type": "track", "event": "Read", "messageId": id, "anonymousId": anonymous});
+            if let Some(user) = user {
+                event["userId"] = json!(user);
+            }
+            event
+        };
         let (mut first, first_url) = start();
         let (mut second, second_url) = start();
-        let forwarding = "waymark_events_forwarding";
+        let (forwarding, passes) = ("waymark_events_forwarding", "waymark_events_forward_passes");
         assert_eq!(
             (
                 metric(&first_url, forwarding),
@@ -920,6 +935,20 @@ fn nodes_keeping_events_in_clickhouse_forward_through_one_and_take_over() {
             };
             send(node, &format!("round {round}"));
         }
+        assert!(post_batch(&first_url, vec![track("m1", None, "visitor-a")]));
+        assert!(post_batch(
+            &second_url,
+            vec![track("m2", Some("jennifer"), "visitor-b")]
+        ));
+        assert!(post_batch(
+            &second_url,
+            vec![track("m3", Some("jennifer"), "visitor-a")]
+        ));
+        assert_eq!(
+            metric(&second_url, passes),
+            0,
+            "{url}: only the forwarding node forwards"
+        );
         // The forwarding node dies: the other one's callers wait until its lease lapsed.
         let _ = first.0.kill();
         let _ = first.0.wait();
@@ -932,19 +961,37 @@ fn nodes_keeping_events_in_clickhouse_forward_through_one_and_take_over() {
         let (_again, again_url) = start();
         assert_eq!(metric(&again_url, forwarding), 0, "{url}: follows");
         send(&again_url, "the node started again");
-        // Stopped, the forwarding node gives the lease up: the other forwards at once.
+        assert!(post_batch(&again_url, vec![track("m4", None, "visitor-a")]));
+        assert_eq!(metric(&again_url, passes), 0, "{url}: follows");
+        // Stopped, the forwarding node gives the lease up: the other forwards at once, not
+        // once the lease lapsed.
         let stopped = std::process::Command::new("kill")
             .args(["-TERM", &second.0.id().to_string()])
             .status()
             .expect("kill");
         assert!(stopped.success());
         let _ = second.0.wait();
+        let handed = Instant::now();
         send(&again_url, "after the forwarding node stopped");
+        assert!(
+            handed.elapsed() < Duration::from_secs(3),
+            "{url}: taken over in {:?}, not at once",
+            handed.elapsed()
+        );
         assert_eq!(metric(&again_url, forwarding), 1, "{url}: took over");
+        // Everything the database holds, once, with the merged visitor one person.
+        let store = waymark_store::open(
+            &waymark_store::Location::Postgres(postgres.clone()),
+            &waymark_store::Options::default(),
+        )
+        .expect("the database");
+        let (log, _) = waymark_store::stored_log(store.as_ref()).expect("the stored log");
+        assert_eq!(log.events() as u64, 20 * sent.get() + 4, "{url}");
+        let (in_clickhouse, people) = events.counts().expect("counts");
         assert_eq!(
-            events.counts().expect("counts").0,
-            20 * sent.get(),
-            "{url}: every acknowledged event once"
+            (in_clickhouse as usize, people as usize),
+            (log.events(), log.cases()),
+            "{url}: ClickHouse holds the database's events and people"
         );
     }
 }
