@@ -372,10 +372,15 @@ impl Forwarding {
         let mut purged = Instant::now();
         let mut last = Instant::now();
         let mut cursor_kept: Option<Instant> = None;
+        // Whether the last round forwarded something: while events keep arriving (from any
+        // node), the next round looks at once, not after a pause.
+        let mut busy = false;
         while !self.stopped.load(Ordering::Acquire) {
             {
                 let wanted = lock(&self.wanted);
-                let pause = if *wanted <= self.progress.borrow().seq {
+                let pause = if held && busy {
+                    None
+                } else if *wanted <= self.progress.borrow().seq {
                     Some(EVERY)
                 } else if !held {
                     Some(FOLLOW)
@@ -445,6 +450,7 @@ impl Forwarding {
                 match self.pass(since, newest.seq, keep_cursor) {
                     Ok(until) => {
                         since = until;
+                        busy = true;
                         if keep_cursor {
                             cursor_kept = Some(Instant::now());
                         }
@@ -456,12 +462,14 @@ impl Forwarding {
                         }
                     }
                     Err(error) => {
+                        busy = false;
                         self.ended(Err((newest.seq, error)));
                         // The next pass a second later, not at once: ClickHouse may be down.
                         std::thread::sleep(Duration::from_secs(1));
                     }
                 }
             } else {
+                busy = false;
                 // Nothing to forward: everything the store holds is there, however far this
                 // node's callers knew (after a takeover, the cursor may be past them).
                 if since.seq > self.progress.borrow().seq {
