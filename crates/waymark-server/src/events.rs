@@ -269,9 +269,15 @@ impl Forwarding {
     /// another node to take (it goes on trying, and follows that node once a pass of its own
     /// succeeds and it finds the lease taken).
     fn working(&self) -> bool {
+        let healthy = *lock(&self.healthy);
         match *lock(&self.passing) {
-            Some(began) => began.elapsed() < PASS_AT_MOST,
-            None => lock(&self.healthy).elapsed() < self.lease,
+            // A pass counts while it is not too long, and only when the round before it had
+            // succeeded: passes that each fail slowly (timeouts) do not keep the lease.
+            Some(began) => {
+                began.elapsed() < PASS_AT_MOST
+                    && began.saturating_duration_since(healthy) < self.lease
+            }
+            None => healthy.elapsed() < self.lease,
         }
     }
 
@@ -291,7 +297,9 @@ impl Forwarding {
                 continue;
             }
             warned = false;
-            if let Err(error) = self.ask(self.progress.borrow().seq) {
+            // Read first: the progress's lock is not held across the store's round trip.
+            let seq = self.forwarded();
+            if let Err(error) = self.ask(seq) {
                 tracing::warn!(%error, "the lease on forwarding could not be renewed");
             }
         }
@@ -380,7 +388,7 @@ impl Forwarding {
                 let wanted = lock(&self.wanted);
                 let pause = if held && busy {
                     None
-                } else if *wanted <= self.progress.borrow().seq {
+                } else if *wanted <= self.forwarded() {
                     Some(EVERY)
                 } else if !held {
                     Some(FOLLOW)
@@ -464,6 +472,17 @@ impl Forwarding {
                     Err(error) => {
                         busy = false;
                         self.ended(Err((newest.seq, error)));
+                        // Another node may have taken the lease meanwhile (this one stops
+                        // renewing it while its passes fail): follow it then.
+                        if let Ok(Some(lease)) = self.store.read_lease(&self.lease_name)
+                            && !lease.held_by(&self.node)
+                            && !lease.lapsed(now_us())
+                        {
+                            held = false;
+                            self.noted(&lease);
+                            self.followed(lease.progress);
+                            continue;
+                        }
                         // The next pass a second later, not at once: ClickHouse may be down.
                         std::thread::sleep(Duration::from_secs(1));
                     }
@@ -472,16 +491,19 @@ impl Forwarding {
                 busy = false;
                 // Nothing to forward: everything the store holds is there, however far this
                 // node's callers knew (after a takeover, the cursor may be past them).
-                if since.seq > self.progress.borrow().seq {
+                if since.seq > self.forwarded() {
                     self.ended(Ok(since.seq));
                 }
                 *lock(&self.healthy) = Instant::now();
             }
             if purged.elapsed() >= PURGE_EVERY {
                 purged = Instant::now();
+                // Counted as a pass: the lease is renewed meanwhile.
+                *lock(&self.passing) = Some(Instant::now());
                 if let Err(error) = self.events.purge_merged() {
                     tracing::warn!(%error, "the merged people's rows could not be deleted");
                 }
+                *lock(&self.passing) = None;
             }
         }
     }
@@ -490,14 +512,20 @@ impl Forwarding {
     /// waiting here; the lease itself when it lapsed and this node took it.
     fn follow(&self) -> Result<Option<Lease>, waymark_store::StoreError> {
         let found = self.store.read_lease(&self.lease_name)?;
-        if let Some(lease) = &found {
-            self.followed(lease.progress);
-            if !lease.lapsed(now_us()) {
-                self.noted(lease);
-                return Ok(None);
+        if let Some(lease) = &found
+            && !lease.lapsed(now_us())
+        {
+            self.noted(lease);
+            if lease.held_by(&self.node) {
+                // Taken by this node in a round that then failed: forwarding goes on here.
+                return Ok(found);
             }
+            self.followed(lease.progress);
+            return Ok(None);
         }
-        match self.ask(self.progress.borrow().seq)? {
+        // Read first: `followed` below takes the progress's lock to write.
+        let seq = self.forwarded();
+        match self.ask(seq)? {
             Some(lease) if lease.held_by(&self.node) => Ok(Some(lease)),
             Some(lease) => {
                 self.followed(lease.progress);
