@@ -192,12 +192,23 @@ async fn healthz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> (axum::http::StatusCode, axum::Json<openapi::Health>) {
     let store = state.store.clone();
-    let health = tokio::task::spawn_blocking(move || store.health())
+    let mut health = tokio::task::spawn_blocking(move || store.health())
         .await
         .unwrap_or_else(|error| waymark_store::health::Health {
             problems: vec![format!("the health check stopped: {error}")],
             free_bytes: None,
         });
+    // With `--events`, collection calls are answered 503 while their events cannot be forwarded.
+    // Said without ClickHouse's error (this answer is public: it would name internal hosts); the
+    // log has it.
+    if let Some(forwarding) = &state.events
+        && forwarding.progress().failed.is_some()
+    {
+        health.problems.push(
+            "the collected events are not reaching ClickHouse (the server's log says why)"
+                .to_string(),
+        );
+    }
     let status = if health.ok() {
         axum::http::StatusCode::OK
     } else {

@@ -855,8 +855,30 @@ fn serve_keeps_events_in_clickhouse_and_acknowledges_once_they_are_there() {
             Some(503),
             "{url}: the events could not be forwarded"
         );
+        // Meanwhile /healthz says so (a load balancer sends the calls elsewhere).
+        let health = |server: &str| -> (u16, String) {
+            let mut response = ureq::get(format!("{server}/healthz"))
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .call()
+                .expect("healthz");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.body_mut().read_to_string().unwrap_or_default(),
+            )
+        };
+        let (status, body) = health(&server);
+        assert_eq!(status, 503, "{url}: {body}");
+        assert!(
+            body.contains("the collected events are not reaching ClickHouse"),
+            "{url}: {body}"
+        );
         let events = waymark_clickhouse::EventStore::open(&location).expect("made again");
         assert_eq!(send(&lost), Some(200), "{url}: sent again");
+        let (status, body) = health(&server);
+        assert_eq!(status, 200, "{url}: healthy again: {body}");
         assert_eq!(
             there(&events, &["late-1".to_string()]),
             1,
