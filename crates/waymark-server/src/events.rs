@@ -172,25 +172,15 @@ impl Forwarding {
         let store_error = |error: waymark_store::StoreError| waymark_clickhouse::Error::Store {
             message: error.to_string(),
         };
-        let found = self
-            .store
-            .read_lease(&self.lease_name)
-            .map_err(store_error)?;
-        let lease = match found {
-            Some(lease) if !lease.lapsed(now_us()) && !lease.held_by(&self.node) => Some(lease),
-            _ => self.ask(0).map_err(store_error)?,
-        };
-        let held = self.holding.load(Ordering::Acquire);
+        // As a following node looks: taken only when free or lapsed, else followed.
+        let held = self.follow().map_err(store_error)?.is_some();
         // Renewed on a thread of its own, so a long pass (the first one) keeps it.
         self.spawn("waymark-lease", |forwarding| forwarding.renew())?;
         let mut since = Since::default();
         if held {
             since = self.events.forwarded()?;
             let started = Instant::now();
-            *lock(&self.passing) = Some(started);
-            let done = self.events.forward(self.store.as_ref(), since, true);
-            *lock(&self.passing) = None;
-            let done = done?;
+            let done = self.passing(|| self.events.forward(self.store.as_ref(), since, true))?;
             *lock(&self.healthy) = Instant::now();
             if done.events + done.merges > 0 {
                 tracing::info!(
@@ -206,11 +196,7 @@ impl Forwarding {
                 tracing::warn!(%error, "how far forwarding got could not be recorded");
             }
         }
-        let seq = if held {
-            since.seq
-        } else {
-            lease.map_or(0, |lease| lease.progress)
-        };
+        let seq = if held { since.seq } else { self.forwarded() };
         *lock(&self.wanted) = seq;
         self.progress.send_modify(|progress| {
             progress.seq = seq;
@@ -499,11 +485,9 @@ impl Forwarding {
             if purged.elapsed() >= PURGE_EVERY {
                 purged = Instant::now();
                 // Counted as a pass: the lease is renewed meanwhile.
-                *lock(&self.passing) = Some(Instant::now());
-                if let Err(error) = self.events.purge_merged() {
+                if let Err(error) = self.passing(|| self.events.purge_merged()) {
                     tracing::warn!(%error, "the merged people's rows could not be deleted");
                 }
-                *lock(&self.passing) = None;
             }
         }
     }
@@ -552,12 +536,12 @@ impl Forwarding {
     /// One pass: everything the store holds after `since`, up to at least `newest` (the store's
     /// newest event when the pass began: the reading starts after it).
     fn pass(&self, since: Since, newest: i64, keep_cursor: bool) -> Result<Since, String> {
-        *lock(&self.passing) = Some(Instant::now());
         self.progress.send_modify(|progress| progress.ran += 1);
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.events.forward(self.store.as_ref(), since, keep_cursor)
-        }));
-        *lock(&self.passing) = None;
+        let outcome = self.passing(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.events.forward(self.store.as_ref(), since, keep_cursor)
+            }))
+        });
         match outcome {
             Ok(Ok(done)) => {
                 if done.since.seq < newest {
@@ -576,6 +560,14 @@ impl Forwarding {
             Ok(Err(error)) => Err(error.to_string()),
             Err(_) => Err("forwarding the events failed".to_string()),
         }
+    }
+
+    /// `work` as a pass under way, for [`Forwarding::working`].
+    fn passing<T>(&self, work: impl FnOnce() -> T) -> T {
+        *lock(&self.passing) = Some(Instant::now());
+        let outcome = work();
+        *lock(&self.passing) = None;
+        outcome
     }
 
     fn ended(&self, outcome: Result<i64, (i64, String)>) {

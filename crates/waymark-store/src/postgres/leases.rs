@@ -4,6 +4,14 @@ use super::PgStore;
 use crate::StoreError;
 use crate::leases::{Lease, READ, RELEASE, TAKE};
 
+fn lease_of(row: &tokio_postgres::Row) -> Result<Lease, StoreError> {
+    Ok(Lease {
+        holder: row.try_get(0)?,
+        until_us: row.try_get(1)?,
+        progress: row.try_get(2)?,
+    })
+}
+
 impl crate::Leases for PgStore {
     fn lease(
         &self,
@@ -29,11 +37,7 @@ impl crate::Leases for PgStore {
             let row = transaction
                 .query_one(&transaction.prepare_cached(READ).await?, &[&name])
                 .await?;
-            let lease = Lease {
-                holder: row.try_get(0)?,
-                until_us: row.try_get(1)?,
-                progress: row.try_get(2)?,
-            };
+            let lease = lease_of(&row)?;
             transaction.commit().await?;
             Ok(lease)
         })
@@ -46,14 +50,7 @@ impl crate::Leases for PgStore {
             let row = client
                 .query_opt(&client.prepare_cached(READ).await?, &[&name])
                 .await?;
-            row.map(|row| {
-                Ok(Lease {
-                    holder: row.try_get(0)?,
-                    until_us: row.try_get(1)?,
-                    progress: row.try_get(2)?,
-                })
-            })
-            .transpose()
+            row.as_ref().map(lease_of).transpose()
         })
     }
 

@@ -497,7 +497,18 @@ fn the_training_request_end_to_end_with_real_email() {
 }
 
 pub(super) fn start_server(db: &std::ffi::OsStr) -> (Killed, String) {
-    let args = [
+    // What a killed node had claimed is taken over after 4 s, not a minute.
+    start_server_with(db, "4", &[])
+}
+
+/// [`start_server`] with what a killed node claimed taken over after `takeover` seconds, and
+/// `more` arguments.
+pub(super) fn start_server_with(
+    db: &std::ffi::OsStr,
+    takeover: &str,
+    more: &[&str],
+) -> (Killed, String) {
+    let mut args = vec![
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -507,10 +518,10 @@ pub(super) fn start_server(db: &std::ffi::OsStr) -> (Killed, String) {
         WRITE,
         "--server-key",
         SERVER,
-        // What a killed node had claimed is taken over after 4 s, not a minute.
         "--takeover-after",
-        "4",
+        takeover,
     ];
+    args.extend_from_slice(more);
     let (child, url, _) = super::serve::launch(&args, db, |_| true);
     (Killed(child), url)
 }

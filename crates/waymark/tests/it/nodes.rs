@@ -876,23 +876,7 @@ fn nodes_keeping_events_in_clickhouse_forward_through_one_and_take_over() {
             return;
         };
         let db = std::ffi::OsString::from(&postgres);
-        let args = [
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            ADMIN,
-            "--write-key",
-            WRITE,
-            "--takeover-after",
-            "6",
-            "--events",
-            &url,
-        ];
-        let start = || {
-            let (child, node, _) = super::serve::launch(&args, &db, |_| true);
-            (super::automation::Killed(child), node)
-        };
+        let start = || super::automation::start_server_with(&db, "6", &["--events", &url]);
         let events = waymark_clickhouse::EventStore::open(
             &waymark_clickhouse::Location::parse(&url).expect("url"),
         )
